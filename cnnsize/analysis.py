@@ -1,0 +1,179 @@
+"""Walk a Graph with the layer kinds and collect every figure per layer and in total.
+
+The result is plain data (rows and totals); renderers turn it into tables,
+markdown, CSV or JSON. Nothing here imports torch, pandas or sympy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CnnsizeError, SpecError, unknown_name
+from .graph import INPUT, Graph
+from .layers.base import RF, Ctx
+from .numeric import Dim, is_int, prod
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
+SCHEMA_VERSION = 1
+COUNT_FIELDS = ("weights", "biases", "params", "trainable_params", "buffers", "activations", "connections",
+                "macs", "flops")
+
+
+@dataclass
+class LayerResult:
+    """Every figure of one layer. Activations, MACs and FLOPs are for the whole batch."""
+
+    name: str
+    type: str
+    inputs: list[str]
+    output_shape: tuple
+    weights: Dim = 0
+    biases: Dim = 0
+    params: Dim = 0
+    trainable_params: Dim = 0
+    buffers: Dim = 0
+    activations: Dim = 0
+    connections: Dim = 0
+    macs: Dim = 0
+    flops: Dim = 0
+    receptive_field: RF | None = None
+    summary: str = ""
+    weight_layer: bool = False
+    materialized: bool = True
+    location: str = ""
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "type": self.type, "inputs": list(self.inputs),
+               "output_shape": [_json(v) for v in self.output_shape]}
+        for key in COUNT_FIELDS:
+            out[key] = _json(getattr(self, key))
+        out["receptive_field"] = _rf_json(self.receptive_field)
+        return out
+
+
+@dataclass
+class Analysis:
+    """The sized network: rows (the input first, then every layer) and totals."""
+
+    name: str
+    input_shape: tuple
+    batch: int
+    dtype: str
+    layers: list[LayerResult]
+    totals: dict[str, Any]
+    graph: Graph
+    notes: list[str] = field(default_factory=list)
+    conditions: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The JSON document of ``cnnsize report --format json`` (schema_version 1)."""
+        totals = {k: _json(v) for k, v in self.totals.items() if k not in ("memory", "receptive_field")}
+        totals["memory"] = {k: _json(v) for k, v in self.totals["memory"].items()}
+        totals["receptive_field"] = _rf_json(self.totals["receptive_field"])
+        return {"schema_version": SCHEMA_VERSION, "name": self.name,
+                "input_shape": [_json(v) for v in self.input_shape], "batch": self.batch, "dtype": self.dtype,
+                "layers": [row.to_dict() for row in self.layers], "totals": totals}
+
+    def to_frame(self):
+        """Per-layer figures as a pandas DataFrame indexed by layer name."""
+        import pandas as pd
+
+        rows = [row.to_dict() for row in self.layers]
+        for row in rows:
+            rf = row.pop("receptive_field")
+            row["rf_size"] = rf["size"] if rf else None
+            row["rf_stride"] = rf["stride"] if rf else None
+            row["rf_start"] = rf["start"] if rf else None
+            row["inputs"] = ",".join(row["inputs"])
+            row["output_shape"] = "x".join(str(v) for v in row["output_shape"])
+        return pd.DataFrame(rows).set_index("name")
+
+    def to_markdown(self) -> str:
+        from .render.text import markdown
+
+        return markdown(self)
+
+    def to_json(self) -> str:
+        from .render.text import to_json
+
+        return to_json(self)
+
+    def to_csv(self) -> str:
+        from .render.text import csv_text
+
+        return csv_text(self)
+
+    def layer(self, name: str) -> LayerResult:
+        for row in self.layers:
+            if row.name == name:
+                return row
+        raise unknown_name("layer", name, [r.name for r in self.layers])
+
+    def _repr_markdown_(self) -> str:  # Jupyter
+        return self.to_markdown()
+
+
+def _json(value: Any) -> Any:
+    if is_int(value) or value is None or isinstance(value, (bool, float, str)):
+        return value
+    if getattr(value, "is_Integer", False):
+        return int(value)
+    return str(value)
+
+
+def _rf_json(rf: RF | None):
+    if rf is None:
+        return None
+    return {k: [_json(v) for v in vals] for k, vals in rf.to_dict().items()}
+
+
+def parse_dtype(dtype: str) -> str:
+    if dtype not in DTYPE_BYTES:
+        raise unknown_name("dtype", dtype, DTYPE_BYTES)
+    return dtype
+
+
+def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
+                  fit: str | None = None) -> Analysis:
+    """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem."""
+    dtype = parse_dtype(dtype)
+    if isinstance(batch, bool) or not (is_int(batch) or hasattr(batch, "free_symbols")) or (is_int(batch) and batch < 1):
+        raise SpecError(f"batch must be a positive integer, got {batch!r}")
+    if fit is not None and fit not in ("exact", "floor"):
+        raise unknown_name("fit rule", fit, ("exact", "floor"))
+    ctx = Ctx(fit=fit or graph.fit)
+    shape_in = tuple(input_shape) if input_shape is not None else graph.input_shape
+    shapes: dict[str, tuple] = {INPUT: shape_in}
+    rfs: dict[str, RF | None] = {INPUT: RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None}
+    rows = [LayerResult(name=INPUT, type="input", inputs=[], output_shape=shape_in,
+                        activations=prod(shape_in) * batch, receptive_field=rfs[INPUT], materialized=True,
+                        location=str(graph.input_loc or ""))]
+    for node in graph.nodes:
+        kind = node.kind
+        ins = [shapes[src] for src in node.inputs]
+        try:
+            out = kind.output_shape(ins, ctx)
+            counts = kind.counts(ins, out)
+            rf = kind.receptive([rfs[src] for src in node.inputs], ins, out)
+        except CnnsizeError as exc:
+            raise exc.at(node.loc, node.name)
+        shapes[node.name] = out
+        rfs[node.name] = rf
+        params = counts.weights + counts.biases
+        rows.append(LayerResult(
+            name=node.name, type=kind.kind, inputs=list(node.inputs), output_shape=out,
+            weights=counts.weights, biases=counts.biases, params=params,
+            trainable_params=params if node.trainable else 0, buffers=counts.buffers,
+            activations=prod(out) * batch if kind.materializes else 0, connections=counts.connections,
+            macs=counts.macs * batch, flops=2 * counts.macs * batch, receptive_field=rf,
+            summary=kind.summary(), weight_layer=kind.weight_layer, materialized=kind.materializes,
+            location=str(node.loc)))
+    totals: dict[str, Any] = {key: sum((getattr(r, key) for r in rows), 0) for key in COUNT_FIELDS}
+    totals["weight_layers"] = sum(1 for r in rows if r.weight_layer)
+    size = DTYPE_BYTES[dtype]
+    totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
+                        "activations_bytes": totals["activations"] * size}
+    totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
+    return Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=totals,
+                    graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions))

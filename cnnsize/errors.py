@@ -1,0 +1,94 @@
+"""One exception family for everything a user can get wrong.
+
+The lowest level says exactly what is wrong; the graph builder adds the layer
+path and the spec location; the CLI is the one place that turns these into
+messages and exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something sits in a spec file (1-based line and column)."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+class CnnsizeError(ValueError):
+    """Base of every error cnnsize raises for bad input (a ValueError too)."""
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 location: Location | None = None, layer: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.location = location
+        self.layer = layer
+
+    def at(self, location: Location | None = None, layer: str | None = None) -> "CnnsizeError":
+        """Fill in where the error happened, keeping anything already known."""
+        if self.location is None and location is not None:
+            self.location = location
+        if self.layer is None and layer is not None:
+            self.layer = layer
+        return self
+
+    def one_line(self) -> str:
+        """`file:line:col: layer 'x': what is wrong; how to fix it` on one line."""
+        head = []
+        if self.location is not None:
+            head.append(str(self.location))
+        if self.layer:
+            head.append(f"layer '{self.layer}'")
+        text = self.message if self.hint is None else f"{self.message}; {self.hint}"
+        text = " ".join(text.split())  # never more than one line
+        return ": ".join(head + [text])
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+
+class SpecError(CnnsizeError):
+    """The spec (or an argument standing in for it) is malformed."""
+
+
+class DoesNotFit(CnnsizeError):
+    """A filter or pooling window does not tile its input exactly."""
+
+
+class LimitExceeded(SpecError):
+    """A spec would expand past a safety limit (repeats, aliases, size)."""
+
+
+class MissingDependency(CnnsizeError):
+    """An optional dependency (torch, matplotlib) is needed but not installed."""
+
+
+def closest(name: str, options) -> str | None:
+    """The valid option closest to a mistyped name, or None if nothing is close."""
+    import difflib
+
+    found = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.5)
+    return found[0] if found else None
+
+
+def unknown_name(what: str, name: str, options) -> CnnsizeError:
+    """An error for an unknown name that lists the valid ones and suggests one."""
+    options = sorted(options)
+    guess = closest(name, options)
+    hint = f"did you mean '{guess}'? " if guess else ""
+    hint += "valid: " + ", ".join(options)
+    return SpecError(f"unknown {what} '{name}'", hint=hint)

@@ -1,0 +1,52 @@
+"""torch modules that torch.nn lacks, used by the layer builders (torch imported here only)."""
+
+from __future__ import annotations
+
+from ..errors import MissingDependency
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as exc:  # pragma: no cover - exercised without torch
+    raise MissingDependency("the executor needs torch",
+                            hint="install it with: pip install 'cnnsize[torch]'") from exc
+
+
+class FlattenLinear(nn.Linear):
+    """nn.Linear that flattens (N, C, H, W) to (N, C·H·W) first, so parameter names stay 'fc6.weight'."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(1))
+
+
+class LocallyConnected2d(nn.Module):
+    """A 2D convolution without weight sharing, done as one batched matmul over unfolded patches.
+
+    One bmm means torch's FlopCounterMode counts exactly output units × K·K·C multiply-adds.
+    """
+
+    def __init__(self, in_channels: int, filters: int, kernel: tuple, stride: tuple, pads: tuple,
+                 out_size: tuple, bias: bool = True):
+        super().__init__()
+        self.kernel, self.stride, self.pads, self.out_size = kernel, stride, pads, out_size
+        positions = out_size[0] * out_size[1]
+        fan_in = in_channels * kernel[0] * kernel[1]
+        self.weight = nn.Parameter(torch.empty(positions, fan_in, filters))
+        self.bias = nn.Parameter(torch.empty(filters, *out_size)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / (self.weight.shape[1] ** 0.5)
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (top, bottom), (left, right) = self.pads
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        patches = F.unfold(x, self.kernel, stride=self.stride)  # (N, C·K·K, L)
+        out = torch.bmm(patches.permute(2, 0, 1), self.weight)  # (L, N, filters)
+        out = out.permute(1, 2, 0).reshape(x.shape[0], -1, *self.out_size)
+        return out + self.bias if self.bias is not None else out

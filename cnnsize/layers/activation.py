@@ -1,0 +1,78 @@
+"""Elementwise layers: activations and dropout. No parameters, no connections, no MACs."""
+
+from __future__ import annotations
+
+from .base import LayerKind, Param, register
+
+INPLACE = Param("bool", False, doc="overwrite the input instead of making a new tensor")
+
+
+class _Elementwise(LayerKind):
+    torch_name = ""
+    params = {"inplace": INPLACE}
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        kwargs = {k: getattr(self, k) for k in self.params}
+        return getattr(nn, self.torch_name)(**kwargs)
+
+
+@register("relu")
+class ReLU(_Elementwise):
+    """max(0, x)."""
+
+    torch_name = "ReLU"
+
+
+@register("leaky_relu")
+class LeakyReLU(_Elementwise):
+    """max(slope·x, x)."""
+
+    torch_name = "LeakyReLU"
+    params = {"negative_slope": Param("float", 0.01), "inplace": INPLACE}
+
+
+@register("sigmoid")
+class Sigmoid(_Elementwise):
+    """1 / (1 + e^-x)."""
+
+    torch_name = "Sigmoid"
+    params = {}
+
+
+@register("tanh")
+class Tanh(_Elementwise):
+    """Hyperbolic tangent."""
+
+    torch_name = "Tanh"
+    params = {}
+
+
+@register("softmax")
+class Softmax(_Elementwise):
+    """Softmax over the channels (class scores)."""
+
+    torch_name = "Softmax"
+    params = {}
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        return nn.Softmax(dim=1)
+
+
+@register("dropout")
+class Dropout(_Elementwise):
+    """Zeroes units at random while training; the identity at inference, so it materializes nothing there."""
+
+    params = {"p": Param("float", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
+
+    @property
+    def materializes(self) -> bool:
+        return False
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        return nn.Dropout(p=self.p, inplace=self.inplace)

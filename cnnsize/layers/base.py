@@ -1,0 +1,234 @@
+"""What every layer kind is: a small class with its parameters and its arithmetic.
+
+A kind declares its parameters (with types and defaults) and answers, for given
+input shapes: the output shape, the counts (weights, biases, buffers,
+connections, multiply-adds), the receptive field step, whether its output is a
+new tensor, and how to build it in torch. Shapes are tuples (C, *spatial), or
+(features,) once flat; each dimension is an int or a sympy expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+from ..errors import CnnsizeError, SpecError, unknown_name
+from ..numeric import Dim, is_int, is_symbolic, prod
+
+Shape = tuple  # (C, *spatial) or (features,)
+REQUIRED: Any = object()
+COMMON_KEYS = ("name", "from", "trainable")
+
+
+@dataclass
+class Ctx:
+    """Analysis-wide settings a layer needs: the fit rule and collected symbolic conditions."""
+
+    fit: str = "exact"
+    conditions: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Per-sample counts of one layer. Connections follow the LeNet table's convention."""
+
+    weights: Dim = 0
+    biases: Dim = 0
+    buffers: Dim = 0
+    connections: Dim = 0
+    macs: Dim = 0
+
+
+@dataclass(frozen=True)
+class RF:
+    """Receptive field per spatial axis: size, effective stride (jump), start.
+
+    ``start`` is the input coordinate of the first pixel seen by the first
+    output unit; negative values lie in the padding.
+    """
+
+    size: tuple
+    stride: tuple
+    start: tuple
+
+    @classmethod
+    def identity(cls, nd: int) -> "RF":
+        return cls((1,) * nd, (1,) * nd, (0,) * nd)
+
+    def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> "RF":
+        """The field after a sliding window with these per-axis settings."""
+        return RF(
+            tuple(s + d * (k - 1) * j for s, k, d, j in zip(self.size, kernel, dilation, self.stride)),
+            tuple(j * st for j, st in zip(self.stride, stride)),
+            tuple(b - p * j for b, p, j in zip(self.start, pad_lo, self.stride)),
+        )
+
+    @staticmethod
+    def union(fields: list["RF"]) -> "RF":
+        """The field covering every path into a merge (the largest span, aligned by start)."""
+        starts = tuple(min(axis) for axis in zip(*(f.start for f in fields)))
+        ends = tuple(max(axis) for axis in zip(*((b + s for b, s in zip(f.start, f.size)) for f in fields)))
+        strides = tuple(max(axis) for axis in zip(*(f.stride for f in fields)))
+        return RF(tuple(e - b for b, e in zip(starts, ends)), strides, starts)
+
+    def to_dict(self) -> dict:
+        return {"size": list(self.size), "stride": list(self.stride), "start": list(self.start)}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a layer kind: its type, default and a line of documentation."""
+
+    type: str  # int, count, ints, pads, bool, float, choice, str, size
+    default: Any = REQUIRED
+    doc: str = ""
+    choices: tuple = ()
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+_TYPE_WORDS = {
+    "int": "a positive integer", "count": "an integer >= 0", "ints": "a positive integer or a list of them",
+    "pads": "an integer >= 0, a list of them, 'same' or 'valid'", "bool": "true or false",
+    "float": "a number", "str": "a string", "size": "a positive integer or a list of them",
+}
+
+
+def _as_int(value: Any, minimum: int, what: str, evaluate) -> Dim:
+    if isinstance(value, str):
+        value = evaluate(value)
+    if isinstance(value, bool) or not (is_int(value) or is_symbolic(value)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise SpecError(f"{what} must be {'a positive integer' if minimum else 'an integer >= 0'}, "
+                            f"got {value!r}")
+    if is_int(value) and value < minimum:
+        raise SpecError(f"{what} must be {'at least ' + str(minimum)}, got {value}")
+    return value
+
+
+def convert(param: Param, value: Any, what: str, evaluate) -> Any:
+    """Check and convert one raw spec value; ``evaluate`` turns expression strings into values."""
+    t = param.type
+    if t in ("int", "count"):
+        return _as_int(value, 1 if t == "int" else 0, what, evaluate)
+    if t in ("ints", "size"):
+        if isinstance(value, list):
+            if not value:
+                raise SpecError(f"{what} must not be an empty list")
+            return tuple(_as_int(v, 1, what, evaluate) for v in value)
+        return _as_int(value, 1, what, evaluate)
+    if t == "pads":
+        if value in ("same", "valid"):
+            return value
+        if isinstance(value, list):
+            return tuple(_as_int(v, 0, what, evaluate) for v in value)
+        return _as_int(value, 0, what, evaluate)
+    if t == "bool":
+        if isinstance(value, str):
+            value = evaluate(value)
+        if not isinstance(value, bool):
+            raise SpecError(f"{what} must be true or false, got {value!r}")
+        return value
+    if t == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecError(f"{what} must be a number, got {value!r}")
+        return float(value)
+    if t == "choice":
+        if value not in param.choices:
+            raise unknown_name(what, value, param.choices)
+        return value
+    if t == "str":
+        if not isinstance(value, str):
+            raise SpecError(f"{what} must be a string, got {value!r}")
+        return value
+    raise CnnsizeError(f"internal: unknown parameter type {t}")  # pragma: no cover
+
+
+def per_axis(value: Any, nd: int, what: str) -> tuple:
+    """An int (same on every axis) or a list with one entry per spatial axis."""
+    if isinstance(value, tuple):
+        if len(value) != nd:
+            raise SpecError(f"{what} has {len(value)} entries but the input has {nd} spatial axes",
+                            hint=f"give one number or {nd}")
+        return value
+    return (value,) * nd
+
+
+REGISTRY: dict[str, type["LayerKind"]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a layer kind available to specs under ``name``."""
+
+    def wrap(cls):
+        cls.kind = name
+        REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+class LayerKind:
+    """Base of all layer kinds. Subclasses override what differs from an elementwise layer."""
+
+    kind: ClassVar[str] = "?"
+    params: ClassVar[dict[str, Param]] = {}
+    weight_layer: ClassVar[bool] = False
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int] = 1
+
+    def __init__(self, values: Mapping[str, Any]):
+        for key, param in self.params.items():
+            setattr(self, key, values.get(key, param.default))
+        self.values = dict(values)
+
+    # -- arithmetic -------------------------------------------------------------
+    def output_shape(self, ins: list[Shape], ctx: Ctx) -> Shape:
+        return ins[0]
+
+    def counts(self, ins: list[Shape], out: Shape) -> Counts:
+        return Counts()
+
+    def receptive(self, rfs: list[RF | None], ins: list[Shape], out: Shape) -> RF | None:
+        return rfs[0]
+
+    @property
+    def materializes(self) -> bool:
+        """Whether the output is a new tensor (False for in-place layers and views)."""
+        return not getattr(self, "inplace", False)
+
+    def summary(self) -> str:
+        """Hyperparameters that differ from the defaults, for the report's type column."""
+        parts = []
+        for key, param in self.params.items():
+            value = getattr(self, key)
+            if param.required or value != param.default:
+                if isinstance(value, tuple):
+                    value = "x".join(str(v) for v in value)
+                parts.append(f"{key}={value}")
+        return ", ".join(parts)
+
+    # -- torch ------------------------------------------------------------------
+    def build(self, ins: list[Shape], out: Shape):  # pragma: no cover - overridden
+        raise CnnsizeError(f"layer kind '{self.kind}' cannot be built in torch yet")
+
+
+def spatial(shape: Shape) -> tuple:
+    return tuple(shape[1:])
+
+
+def require_spatial(kind: str, shape: Shape) -> int:
+    """The number of spatial axes, or an error for a flat input."""
+    nd = len(shape) - 1
+    if nd < 1:
+        raise SpecError(f"{kind} needs an input with spatial axes (C, H, W), got the flat shape {list(shape)}",
+                        hint="move it before flatten/fc")
+    return nd
+
+
+def units(shape: Shape) -> Dim:
+    return prod(shape)

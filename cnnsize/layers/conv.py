@@ -1,0 +1,125 @@
+"""Convolutions: ``conv`` (with weight sharing) and ``locally_connected`` (without)."""
+
+from __future__ import annotations
+
+from ..errors import SpecError
+from ..calc import window_output
+from ..numeric import divides, exact_div, prod
+from .base import Counts, LayerKind, Param, RF, per_axis, register, require_spatial, spatial
+
+
+def resolve_pads(pad, kernel: tuple, stride: tuple, dilation: tuple, nd: int, kind: str) -> tuple:
+    """Per-axis (low, high) padding from an int, a list, 'valid' or 'same' (PyTorch's split)."""
+    if pad == "valid":
+        return tuple((0, 0) for _ in range(nd))
+    if pad == "same":
+        if any(s != 1 for s in stride):
+            raise SpecError(f"{kind} pad 'same' needs stride 1 (as in PyTorch)",
+                            hint="give the padding as a number instead")
+        out = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            out.append((total // 2, total - total // 2))
+        return tuple(out)
+    return tuple((p, p) for p in per_axis(pad, nd, "pad"))
+
+
+def windowed_shape(size: tuple, kernel: tuple, stride: tuple, pads: tuple, dilation: tuple, ctx, rule=None,
+                   what="filter") -> tuple:
+    return tuple(window_output(n, k, s, p, d, rule=rule or ctx.fit, what=what, conditions=ctx.conditions)
+                 for n, k, s, p, d in zip(size, kernel, stride, pads, dilation))
+
+
+class _Windowed(LayerKind):
+    """Shared geometry of layers that slide a window: kernel, stride, pad, dilation per axis."""
+
+    def geometry(self, shape):
+        nd = require_spatial(self.kind, shape)
+        kernel = per_axis(self.kernel, nd, "kernel")
+        stride = per_axis(getattr(self, "stride", None) or self.kernel, nd, "stride")
+        dilation = per_axis(getattr(self, "dilation", 1), nd, "dilation")
+        pads = resolve_pads(getattr(self, "pad", 0), kernel, stride, dilation, nd, self.kind)
+        return nd, kernel, stride, pads, dilation
+
+    def receptive(self, rfs, ins, out):
+        if rfs[0] is None:
+            return None
+        _, kernel, stride, pads, dilation = self.geometry(ins[0])
+        return rfs[0].window(kernel, stride, tuple(p[0] for p in pads), dilation)
+
+
+@register("conv")
+class Conv(_Windowed):
+    """Convolution (cross-correlation, as every framework computes it), 1D, 2D or 3D."""
+
+    weight_layer = True
+    params = {
+        "filters": Param("int", doc="number of filters (output channels)"),
+        "kernel": Param("ints", doc="filter size, one number or one per axis"),
+        "stride": Param("ints", 1),
+        "pad": Param("pads", 0, doc="zero padding per side; 'same' or 'valid'"),
+        "dilation": Param("ints", 1),
+        "groups": Param("int", 1),
+        "bias": Param("bool", True),
+    }
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        _, kernel, stride, pads, dilation = self.geometry(x)
+        for what, n in (("input channels", x[0]), ("filters", self.filters)):
+            if divides(self.groups, n) is False:
+                raise SpecError(f"{what} ({n}) must be divisible by groups ({self.groups})",
+                                hint="choose groups that divides both the input channels and the filters")
+        return (self.filters, *windowed_shape(spatial(x), kernel, stride, pads, dilation, ctx))
+
+    def counts(self, ins, out):
+        _, kernel, *_ = self.geometry(ins[0])
+        fan_in = prod(kernel) * exact_div(ins[0][0], self.groups)
+        weights = fan_in * self.filters
+        return Counts(weights=weights, biases=self.filters if self.bias else 0,
+                      connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        nd, kernel, stride, pads, dilation = self.geometry(ins[0])
+        padding = self.pad if self.pad in ("same", "valid") else tuple(p[0] for p in pads)
+        cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[nd]
+        return cls(ins[0][0], self.filters, kernel, stride=stride, padding=padding, dilation=dilation,
+                   groups=self.groups, bias=self.bias)
+
+
+@register("locally_connected")
+class LocallyConnected(_Windowed):
+    """A convolution without weight sharing: every output position has its own filters (2D)."""
+
+    weight_layer = True
+    params = {
+        "filters": Param("int", doc="filters per output position"),
+        "kernel": Param("ints"),
+        "stride": Param("ints", 1),
+        "pad": Param("pads", 0),
+        "bias": Param("bool", True, doc="one bias per output unit"),
+    }
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        nd, kernel, stride, pads, dilation = self.geometry(x)
+        if nd != 2:
+            raise SpecError("locally_connected supports 2D inputs (C, H, W) only")
+        return (self.filters, *windowed_shape(spatial(x), kernel, stride, pads, dilation, ctx))
+
+    def counts(self, ins, out):
+        _, kernel, *_ = self.geometry(ins[0])
+        fan_in = prod(kernel) * ins[0][0]
+        return Counts(weights=prod(out) * fan_in, biases=prod(out) if self.bias else 0,
+                      connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def build(self, ins, out):
+        from ..executor.modules import LocallyConnected2d
+
+        _, kernel, stride, pads, _ = self.geometry(ins[0])
+        return LocallyConnected2d(ins[0][0], self.filters, kernel, stride, pads, tuple(out[1:]), bias=self.bias)
+
+
+__all__ = ["Conv", "LocallyConnected", "RF", "resolve_pads", "windowed_shape"]

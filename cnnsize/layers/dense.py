@@ -1,0 +1,52 @@
+"""Fully connected layers and flattening."""
+
+from __future__ import annotations
+
+from ..numeric import prod
+from .base import Counts, LayerKind, Param, register
+
+
+@register("fc")
+class FC(LayerKind):
+    """Fully connected (linear) layer; flattens a spatial input first, as the slides' FC layers do."""
+
+    weight_layer = True
+    params = {"units": Param("int", doc="output units"), "bias": Param("bool", True)}
+
+    def output_shape(self, ins, ctx):
+        return (self.units,)
+
+    def counts(self, ins, out):
+        fan_in = prod(ins[0])
+        return Counts(weights=fan_in * self.units, biases=self.units if self.bias else 0,
+                      connections=fan_in * self.units, macs=fan_in * self.units)
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def build(self, ins, out):
+        from ..executor.modules import FlattenLinear
+
+        return FlattenLinear(prod(ins[0]), self.units, bias=self.bias)
+
+
+@register("flatten")
+class Flatten(LayerKind):
+    """Reshape (C, H, W) to (C·H·W,): a view, so it materializes nothing."""
+
+    params = {}
+
+    @property
+    def materializes(self) -> bool:
+        return False
+
+    def output_shape(self, ins, ctx):
+        return (prod(ins[0]),)
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        return nn.Flatten()

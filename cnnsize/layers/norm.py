@@ -1,0 +1,42 @@
+"""Normalization: ``bn`` (batch norm) and ``lrn`` (AlexNet's local response normalization)."""
+
+from __future__ import annotations
+
+from .base import Counts, LayerKind, Param, register
+from ..numeric import prod
+
+
+@register("bn")
+class BatchNorm(LayerKind):
+    """Batch normalization: a scale and a shift per channel, plus running statistics as buffers.
+
+    Buffers are running_mean and running_var (C each) and num_batches_tracked (1), as torch keeps them.
+    """
+
+    params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
+
+    def counts(self, ins, out):
+        c = ins[0][0]
+        return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0, buffers=2 * c + 1)
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}[len(ins[0])]
+        return cls(ins[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine)
+
+
+@register("lrn")
+class LRN(LayerKind):
+    """Local response normalization across ``size`` neighbouring channels (AlexNet's NORM)."""
+
+    params = {"size": Param("int", 5), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
+              "k": Param("float", 2.0, doc="AlexNet's k = 2 (PyTorch's default is 1)")}
+
+    def counts(self, ins, out):
+        return Counts(connections=prod(out) * self.size)
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        return nn.LocalResponseNorm(self.size, alpha=self.alpha, beta=self.beta, k=self.k)

@@ -1,0 +1,1 @@
+"""Reading specs: safe YAML with locations, safe expressions, expansion into a graph."""

@@ -1,0 +1,147 @@
+"""Safe YAML loading that keeps a file:line:column on every mapping and list.
+
+Only PyYAML's safe loader is used: tags such as ``!!python/object`` are
+refused, duplicate keys are an error (PyYAML would silently keep the last),
+and aliases are counted so that "billion laughs" documents are refused early.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from ..errors import LimitExceeded, Location, SpecError
+
+MAX_SPEC_BYTES = 5_000_000
+MAX_ALIASES = 10_000
+MAX_DEPTH = 100
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LocDict(dict):
+    """A mapping from a spec, remembering where it and each of its values start."""
+
+    loc: Location
+    key_locs: dict
+
+    def loc_of(self, key: str) -> Location:
+        return self.key_locs.get(key, self.loc)
+
+
+class LocList(list):
+    """A list from a spec, remembering where it and each item start."""
+
+    loc: Location
+    item_locs: list
+
+    def loc_of(self, index: int) -> Location:
+        return self.item_locs[index] if index < len(self.item_locs) else self.loc
+
+
+def _location(filename: str, node: yaml.Node) -> Location:
+    mark = node.start_mark
+    return Location(filename, mark.line + 1, mark.column + 1)
+
+
+def _make_loader(filename: str):
+    class Loader(_Base):  # type: ignore[misc, valid-type]
+        aliases = 0
+        depth = 0
+
+        def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+            if self.check_event(yaml.AliasEvent):
+                Loader.aliases += 1
+                if Loader.aliases > MAX_ALIASES:
+                    event = self.peek_event()
+                    raise LimitExceeded(
+                        f"more than {MAX_ALIASES} YAML aliases",
+                        hint="a spec this alias-heavy looks like an expansion bomb; use repeat or blocks instead",
+                        location=Location(filename, event.start_mark.line + 1, event.start_mark.column + 1))
+            Loader.depth += 1
+            try:
+                if Loader.depth > MAX_DEPTH:
+                    event = self.peek_event()
+                    raise SpecError(f"nesting deeper than {MAX_DEPTH} levels",
+                                    hint="flatten the spec; use blocks and repeat for structure",
+                                    location=Location(filename, event.start_mark.line + 1,
+                                                      event.start_mark.column + 1))
+                return super().compose_node(parent, index)
+            finally:
+                Loader.depth -= 1
+
+    def construct_mapping(loader, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):
+            raise SpecError("expected a mapping", location=_location(filename, node))
+        loader.flatten_mapping(node)
+        out = LocDict()
+        out.loc = _location(filename, node)
+        out.key_locs = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise SpecError("a mapping key must be a plain name", location=_location(filename, key_node))
+            key = str(key) if not isinstance(key, str) else key
+            if key in out:
+                first = out.key_locs[key]
+                raise SpecError(f"duplicate key '{key}' (first at line {first.line})",
+                                hint="remove one of them; YAML would silently keep only the last",
+                                location=_location(filename, key_node))
+            out[key] = loader.construct_object(value_node, deep=True)
+            out.key_locs[key] = _location(filename, value_node)
+        return out
+
+    def construct_sequence(loader, node, deep=False):
+        out = LocList(loader.construct_object(child, deep=True) for child in node.value)
+        out.loc = _location(filename, node)
+        out.item_locs = [_location(filename, child) for child in node.value]
+        return out
+
+    Loader.add_constructor("tag:yaml.org,2002:map", construct_mapping)
+    Loader.add_constructor("tag:yaml.org,2002:seq", construct_sequence)
+    Loader.add_constructor("tag:yaml.org,2002:omap", construct_mapping)
+    return Loader
+
+
+def load_yaml(text: str, filename: str = "<spec>") -> Any:
+    """Parse YAML text into LocDict/LocList/scalars, or raise SpecError with a location."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise LimitExceeded(f"spec is {len(text):,} bytes, more than the {MAX_SPEC_BYTES:,} allowed",
+                            location=Location(filename))
+    text = text.lstrip("\ufeff")
+    loader = _make_loader(filename)(text)
+    try:
+        docs = []
+        while loader.check_data():
+            docs.append(loader.get_data())
+            if len(docs) > 1:
+                raise SpecError("a spec file holds one YAML document, found a second",
+                                hint="remove the extra '---' section", location=Location(filename))
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        found = re.search(r"'([^']*)'", exc.problem or "")
+        tag = (found.group(1) if found else "?").replace("tag:yaml.org,2002:", "!!")
+        raise SpecError(f"YAML tag {tag} is not allowed: specs are loaded safely and cannot create objects",
+                        hint="remove the tag", location=_mark_location(filename, mark)) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = (exc.problem or str(exc)).strip()
+        hint = None
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line]:
+            hint = "indent with spaces; YAML does not allow tabs"
+        raise SpecError(f"invalid YAML: {problem}" + (f" ({exc.context})" if exc.context else ""),
+                        hint=hint, location=_mark_location(filename, mark)) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", location=Location(filename)) from None
+    finally:
+        loader.dispose()
+    return docs[0] if docs else None
+
+
+def _mark_location(filename: str, mark) -> Location:
+    if mark is None:
+        return Location(filename)
+    return Location(filename, mark.line + 1, mark.column + 1)

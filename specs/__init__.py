@@ -1,0 +1,1 @@
+"""The bundled specs (YAML files), shipped inside the wheel as ``cnnsize.specs``."""
