@@ -226,6 +226,8 @@ class Expander:
                 raise SpecError(f"a layer name must be a string, got {raw!r}", location=loc)
             label = interpolate(str(raw), scope.vars)
             index = getattr(scope, "repeat_index", None)
+            if "{" in str(raw):
+                index = None  # the name already varies with the repetition, e.g. conv3_{i+1}
             name = f"{scope.prefix}{label}" + (f".{index}" if index is not None else "")
             if name in self.names or name == INPUT:
                 first = self.names[name].loc if name in self.names else None

@@ -1,0 +1,22 @@
+"""Renderers: an Analysis as a terminal table, markdown, CSV or JSON."""
+
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def render(analysis, fmt: str, **options) -> str:
+    """The analysis in one of FORMATS, as text (the terminal table as plain text when not a TTY)."""
+    from ..errors import unknown_name
+
+    if fmt == "table":
+        from .table import table_text
+
+        return table_text(analysis, **options)
+    from . import text
+
+    if fmt == "markdown":
+        return text.markdown(analysis)
+    if fmt == "csv":
+        return text.csv_text(analysis)
+    if fmt == "json":
+        return text.to_json(analysis)
+    raise unknown_name("format", fmt, FORMATS)

@@ -1,0 +1,123 @@
+"""Plain-text renderers: markdown, CSV and JSON. No third-party imports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..analysis import COUNT_FIELDS, Analysis
+from ..numeric import is_int
+
+
+def num(value) -> str:
+    """1234567 -> '1,234,567'; formulas as they are."""
+    return f"{value:,}" if is_int(value) else str(value)
+
+
+def shape_text(shape) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+def rf_text(rf) -> str:
+    if rf is None:
+        return "–"
+    size = "×".join(str(v) for v in rf.size) if len(set(rf.size)) > 1 else str(rf.size[0])
+    stride = "×".join(str(v) for v in rf.stride) if len(set(rf.stride)) > 1 else str(rf.stride[0])
+    start = ",".join(str(v) for v in rf.start) if len(set(rf.start)) > 1 else str(rf.start[0])
+    return f"{size} /{stride} @{start}"
+
+
+def human_bytes(n) -> str:
+    if not is_int(n):
+        return f"{n} B"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def human_count(n) -> str:
+    if not is_int(n):
+        return str(n)
+    for div, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
+
+
+def summary_lines(a: Analysis) -> list[str]:
+    """The totals in words, shared by the markdown and terminal renderers."""
+    t = a.totals
+    m = t["memory"]
+    lines = [
+        f"Input {shape_text(a.input_shape)} (C×H×W), batch {a.batch}, {a.dtype}; {t['weight_layers']} weight layers.",
+        f"Parameters: {num(t['params'])} ({num(t['weights'])} weights + {num(t['biases'])} biases; "
+        f"{num(t['trainable_params'])} trainable); buffers: {num(t['buffers'])}.",
+        f"Compute: {num(t['macs'])} MACs = {num(t['flops'])} FLOPs ({human_count(t['macs'])} MACs); "
+        f"{num(t['connections'])} connections.",
+        f"Memory: parameters {human_bytes(m['params_bytes'])}, activations {human_bytes(m['activations_bytes'])} "
+        f"({num(t['activations'])} values, input included, forward pass).",
+    ]
+    rf = t["receptive_field"]
+    if rf is not None:
+        lines.append(f"Receptive field: {rf_text(rf)} (size /effective stride @start).")
+    if a.conditions:
+        lines.append("Fits exactly when: " + "; ".join(f"{s} divides {r}" for r, s in a.conditions) + ".")
+    return lines
+
+
+HEADERS = ("Layer", "Type", "Output (C×H×W)", "Params", "Activations", "Connections", "MACs", "Receptive field")
+
+
+def rows(a: Analysis) -> list[tuple[str, ...]]:
+    out = []
+    for r in a.layers:
+        kind = r.type + (f" ({r.summary})" if r.summary else "")
+        act = num(r.activations) if r.materialized else f"{num(r.activations)} (in place)" \
+            if r.type not in ("flatten", "dropout") else "0 (view)"
+        out.append((r.name, kind, shape_text(r.output_shape), num(r.params), act, num(r.connections),
+                    num(r.macs), rf_text(r.receptive_field)))
+    return out
+
+
+def total_row(a: Analysis) -> tuple[str, ...]:
+    t = a.totals
+    return ("total", "", "", num(t["params"]), num(t["activations"]), num(t["connections"]), num(t["macs"]),
+            rf_text(t["receptive_field"]))
+
+
+def markdown(a: Analysis) -> str:
+    lines = [f"# {a.name}", ""]
+    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] * 2 + ["---"] + ["---:"] * 4 + ["---"]) + "|"]
+    for row in rows(a) + [tuple(f"**{c}**" if c else "" for c in total_row(a))]:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    lines.append("")
+    lines += [f"- {line}" for line in summary_lines(a)]
+    if a.notes:
+        lines += ["", "Notes:", ""] + [f"- {' '.join(n.split())}" for n in a.notes]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(a: Analysis) -> str:
+    buf = io.StringIO()
+    fields = ["name", "type", "inputs", "output_shape", *COUNT_FIELDS, "rf_size", "rf_stride", "rf_start"]
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    for r in a.layers:
+        d = r.to_dict()
+        rf = d["receptive_field"]
+        writer.writerow([d["name"], d["type"], " ".join(d["inputs"]), "x".join(map(str, d["output_shape"])),
+                         *[d[k] for k in COUNT_FIELDS],
+                         *(["x".join(map(str, rf[k])) for k in ("size", "stride", "start")] if rf else ["", "", ""])])
+    t = a.to_dict()["totals"]
+    rf = t["receptive_field"]
+    writer.writerow(["total", "", "", "", *[t[k] for k in COUNT_FIELDS],
+                     *(["x".join(map(str, rf[k])) for k in ("size", "stride", "start")] if rf else ["", "", ""])])
+    return buf.getvalue()
+
+
+def to_json(a: Analysis) -> str:
+    return json.dumps(a.to_dict(), indent=2) + "\n"
