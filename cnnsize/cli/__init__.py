@@ -24,7 +24,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for
 
 
 def _register_commands() -> None:
-    from . import report  # noqa: F401
+    from . import report, validate  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,7 +165,7 @@ def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None
             try:
                 module = node.kind.build(ins, shapes[node.name])
             except CnnsizeError as exc:
-                raise exc.at(node.loc, node.name)
+                raise exc.at(node.loc, node.name) from None
             except (ValueError, RuntimeError, TypeError) as exc:
                 raise SpecError(f"torch cannot build this layer: {exc}").at(node.loc, node.name) from None
             for p in module.parameters():

@@ -101,9 +101,9 @@ class Timing:
         out = [head,
                f"  {self.runs} runs after {self.warmup} warm-up: median {self.median_ms:.3f} ms "
                f"(p10 {self.p10_ms:.3f}, p90 {self.p90_ms:.3f}), {self.images_per_s:,.1f} images/s",
-               f"  achieved {self.gflops:,.1f} GFLOP/s"]
+               f"  achieved {_rate(self.gflops)} GFLOP/s"]
         if self.peak_gflops:
-            out[-1] += (f" of a measured {self.peak_gflops:,.1f} GFLOP/s matmul peak "
+            out[-1] += (f" of a measured {_rate(self.peak_gflops)} GFLOP/s matmul peak "
                         f"({self.fraction_of_peak:.1%} of the machine)")
         if self.interrupted:
             out.append(f"  interrupted: statistics over the {self.runs} runs finished before Ctrl-C")
@@ -182,6 +182,10 @@ def free_bytes(dev: torch.device) -> int | None:
     except OSError:
         return None
     return None
+
+
+def _rate(x: float) -> str:
+    return f"{x:,.1f}" if x >= 10 else f"{x:.3g}"
 
 
 def _mb(n: float) -> str:

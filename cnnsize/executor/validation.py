@@ -15,10 +15,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..analysis import Analysis
-from ..graph import INPUT
 from ..errors import CnnsizeError
-from .timing import Timing, check_dtype, check_fits, run_timing
+from ..graph import INPUT
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
+from .timing import Timing, check_dtype, check_fits, run_timing
 
 LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations")
 TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
