@@ -98,7 +98,12 @@ _TYPE_WORDS = {
 
 def _as_int(value: Any, minimum: int, what: str, evaluate) -> Dim:
     if isinstance(value, str):
-        value = evaluate(value)
+        try:
+            value = evaluate(value)
+        except SpecError as exc:
+            kind = "a positive integer" if minimum else "an integer >= 0"
+            raise SpecError(f"{what} must be {kind} or an expression of variables, got '{value}' ({exc.message})",
+                            hint=exc.hint) from None
     if isinstance(value, bool) or not (is_int(value) or is_symbolic(value)):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -129,7 +134,11 @@ def convert(param: Param, value: Any, what: str, evaluate) -> Any:
         return _as_int(value, 0, what, evaluate)
     if t == "bool":
         if isinstance(value, str):
-            value = evaluate(value)
+            try:
+                value = evaluate(value)
+            except SpecError as exc:
+                raise SpecError(f"{what} must be true or false (or an expression), got '{value}' ({exc.message})",
+                                hint=exc.hint) from None
         if not isinstance(value, bool):
             raise SpecError(f"{what} must be true or false, got {value!r}")
         return value

@@ -275,7 +275,8 @@ class Expander:
     def _check_keys(self, mapping: dict, allowed, what: str) -> None:
         for key in mapping:
             if key not in allowed:
-                raise unknown_name(what, key, allowed).at(_key_loc(mapping, key, self.source))
+                loc = mapping.key_loc(key) if isinstance(mapping, LocDict) else Location(self.source)
+                raise unknown_name(what, key, allowed).at(loc)
 
 
 _TOP_HINTS = {"input": "add e.g. 'input: [3, 224, 224]' (channels, height, width)",
