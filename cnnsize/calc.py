@@ -9,8 +9,9 @@ arithmetic and the strides, paddings or input sizes that would fit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import CnnsizeError, DoesNotFit
 from .numeric import Dim, ceil_div, divides, exact_div, floor_div, fmt_num, is_int, prod

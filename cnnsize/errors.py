@@ -38,7 +38,7 @@ class CnnsizeError(ValueError):
         self.location = location
         self.layer = layer
 
-    def at(self, location: Location | None = None, layer: str | None = None) -> "CnnsizeError":
+    def at(self, location: Location | None = None, layer: str | None = None) -> CnnsizeError:
         """Fill in where the error happened, keeping anything already known."""
         if self.location is None and location is not None:
             self.location = location

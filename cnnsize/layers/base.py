@@ -9,8 +9,9 @@ new tensor, and how to build it in torch. Shapes are tuples (C, *spatial), or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from ..errors import CnnsizeError, SpecError, unknown_name
 from ..numeric import Dim, is_int, is_symbolic, prod
@@ -52,10 +53,10 @@ class RF:
     start: tuple
 
     @classmethod
-    def identity(cls, nd: int) -> "RF":
+    def identity(cls, nd: int) -> RF:
         return cls((1,) * nd, (1,) * nd, (0,) * nd)
 
-    def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> "RF":
+    def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> RF:
         """The field after a sliding window with these per-axis settings."""
         return RF(
             tuple(s + d * (k - 1) * j for s, k, d, j in zip(self.size, kernel, dilation, self.stride)),
@@ -64,7 +65,7 @@ class RF:
         )
 
     @staticmethod
-    def union(fields: list["RF"]) -> "RF":
+    def union(fields: list[RF]) -> RF:
         """The field covering every path into a merge (the largest span, aligned by start)."""
         starts = tuple(min(axis) for axis in zip(*(f.start for f in fields)))
         ends = tuple(max(axis) for axis in zip(*((b + s for b, s in zip(f.start, f.size)) for f in fields)))
@@ -167,7 +168,7 @@ def per_axis(value: Any, nd: int, what: str) -> tuple:
     return (value,) * nd
 
 
-REGISTRY: dict[str, type["LayerKind"]] = {}
+REGISTRY: dict[str, type[LayerKind]] = {}
 
 
 def register(name: str):

@@ -69,7 +69,8 @@ def summary_lines(a: Analysis) -> list[str]:
     return lines
 
 
-HEADERS = ("Layer", "Type", "Output (C×H×W)", "Weights", "Params", "Activations", "Connections", "MACs", "Receptive field")
+HEADERS = ("Layer", "Type", "Output (C×H×W)", "Weights", "Params", "Activations", "Connections", "MACs",
+           "Receptive field")
 
 
 def rows(a: Analysis) -> list[tuple[str, ...]]:
@@ -85,7 +86,8 @@ def rows(a: Analysis) -> list[tuple[str, ...]]:
 
 def total_row(a: Analysis) -> tuple[str, ...]:
     t = a.totals
-    return ("total", "", "", num(t["weights"]), num(t["params"]), num(t["activations"]), num(t["connections"]), num(t["macs"]),
+    return ("total", "", "", num(t["weights"]), num(t["params"]), num(t["activations"]), num(t["connections"]),
+            num(t["macs"]),
             rf_text(t["receptive_field"]))
 
 
