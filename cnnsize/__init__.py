@@ -43,12 +43,10 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
 
 
 def __getattr__(name: str):
+    import importlib
+
     if name in ("build", "validate", "bench"):
-        from . import executor
-
-        return getattr(executor, name)
+        return getattr(importlib.import_module(".executor", __name__), name)
     if name == "ops":
-        from . import ops
-
-        return ops
+        return importlib.import_module(".ops", __name__)
     raise AttributeError(f"module 'cnnsize' has no attribute '{name}'")

@@ -79,12 +79,15 @@ def specs(format: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP
         lines += ["| " + " | ".join(row) + " |" for row in cells]
         write_output("\n".join(lines) + "\n", None)
     else:
-        from rich.console import Console
+        import sys
+
         from rich.table import Table
+
+        from ..render.table import rendered
 
         table = Table(title="Bundled specs", title_justify="left")
         for i, h in enumerate(headers):
             table.add_column(h, justify="right" if 2 <= i <= 6 else "left")
         for row in cells:
             table.add_row(*row)
-        Console(highlight=False).print(table)
+        write_output(rendered([table], color=sys.stdout.isatty()), None)
