@@ -8,9 +8,9 @@ so small int types can overflow exactly as numpy arithmetic does); nothing is co
 Signal-processing forms (``convolve1d``, ``convolve2d``, ``correlate1d``, ``correlate2d``) follow
 ``scipy.signal.convolve``/``correlate``: ``mode`` is ``"full"``, ``"valid"`` or ``"same"``, and "same" is the
 size of the first input, centered as scipy centers it. ``padding`` zero-pads the first input *before* the mode
-is applied; ``dilation`` spreads the kernel taps apart (zeros between them); ``stride`` then keeps every
-``stride``-th output, starting with the first. With ``mode="valid"`` these are exactly the arguments of
-``torch.nn.functional.conv1d``/``conv2d``.
+is applied (so "same" keeps the padded size); ``dilation`` spreads the kernel taps apart (zeros between them);
+``stride`` then keeps every ``stride``-th output, starting with the first. With ``mode="valid"`` these are
+exactly the arguments of ``torch.nn.functional.conv1d``/``conv2d``.
 
 CNN layers (``conv1d_layer``, ``conv2d_layer``) are cross-correlations over channels, exactly as torch computes
 them; the pools match ``torch.nn.functional.max_pool2d``/``avg_pool2d`` with their defaults.
@@ -113,8 +113,7 @@ def _signal(a, v, nd: int, mode: str, stride: IntOrPair, padding: IntOrPair, dil
     sizes = [a.shape[i] + 2 * p[i] for i in range(nd)]  # the padded input
     if mode == "valid":
         # Like scipy: if the kernel is the larger one in every dimension, take the middle of the full output.
-        smaller = [sizes[i] < spans[i] for i in range(nd)]
-        if any(smaller) and any(sizes[i] > spans[i] for i in range(nd)):
+        if any(sizes[i] < spans[i] for i in range(nd)) and any(sizes[i] > spans[i] for i in range(nd)):
             raise CnnsizeError(f"mode 'valid' needs one input at least as large as the other in every dimension, "
                                f"got padded input {tuple(sizes)} and dilated kernel {tuple(spans)}")
         extra = [max(0, spans[i] - sizes[i]) for i in range(nd)]
@@ -137,8 +136,8 @@ def convolve1d(a, v, mode: str = "full", stride: int = 1, padding: int = 0, dila
     return _signal(a, v, 1, mode, stride, padding, dilation, flip=True)
 
 
-def correlate1d(a, v, mode: str = "valid", stride: int = 1, padding: int = 0, dilation: int = 1) -> np.ndarray:
-    """1-D cross-correlation, out[t] = sum_i a[t + i] v[i]; the default mode is "valid" as in numpy.correlate."""
+def correlate1d(a, v, mode: str = "full", stride: int = 1, padding: int = 0, dilation: int = 1) -> np.ndarray:
+    """1-D cross-correlation, out[t] = sum_i a[t + i] v[i]; defaults to "full" like the rest (numpy's to "valid")."""
     return _signal(a, v, 1, mode, stride, padding, dilation, flip=False)
 
 
@@ -150,7 +149,11 @@ def convolve2d(a, v, mode: str = "full", stride: IntOrPair = 1, padding: IntOrPa
 
 def correlate2d(a, v, mode: str = "full", stride: IntOrPair = 1, padding: IntOrPair = 0,
                 dilation: IntOrPair = 1) -> np.ndarray:
-    """2-D cross-correlation (kernel not flipped), as in scipy.signal.correlate2d; "valid" is a CNN layer's op."""
+    """2-D cross-correlation (kernel not flipped); "valid" is what a CNN layer computes.
+
+    Matches scipy.signal.correlate, i.e. convolve2d with the kernel flipped, in every mode. (scipy.signal.correlate2d
+    centers "same" one place differently for even-sized kernels.)
+    """
     return _signal(a, v, 2, mode, stride, padding, dilation, flip=False)
 
 
@@ -211,6 +214,7 @@ def conv2d_layer(x, weights, bias=None, stride: IntOrPair = 1, padding: IntOrPai
 # --- pooling ---------------------------------------------------------------------------------------------------
 
 def _pool_args(x, kernel: IntOrPair, stride: IntOrPair | None, padding: IntOrPair):
+    """Checked pooling arguments as (x, kernel, stride, padding) pairs, with torch's limits."""
     x = _array(x, "x", (2, 3, 4))
     k = _tuple(kernel, "kernel", 2, 1)
     s = k if stride is None else _tuple(stride, "stride", 2, 1)
