@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..errors import SpecError
 from ..calc import window_output
+from ..errors import SpecError
 from ..numeric import divides, exact_div, prod
-from .base import Counts, LayerKind, Param, RF, per_axis, register, require_spatial, spatial
+from .base import RF, Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
 
 
 def resolve_pads(pad, kernel: tuple, stride: tuple, dilation: tuple, nd: int, kind: str) -> tuple:
@@ -79,6 +79,9 @@ class Conv(_Windowed):
         return Counts(weights=weights, biases=self.filters if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
 
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")]  # convolution keeps its input (and weight) whatever requires grad
+
     def build(self, ins, out):
         import torch.nn as nn
 
@@ -114,6 +117,12 @@ class LocallyConnected(_Windowed):
         fan_in = prod(kernel) * ins[0][0]
         return Counts(weights=prod(out) * fan_in, biases=prod(out) if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def saved(self, ins, out, trainable, device):
+        if not trainable:
+            return []
+        _, kernel, *_ = self.geometry(ins[0])  # the unfolded patches, kept by the batched matmul
+        return [Saved("new", prod(kernel) * ins[0][0] * prod(out[1:]))]
 
     def build(self, ins, out):
         from ..executor.modules import LocallyConnected2d
