@@ -20,9 +20,8 @@ from typing import Any
 
 import torch
 
-from ..analysis import DTYPE_BYTES, Analysis
+from ..analysis import Analysis
 from ..errors import CnnsizeError, SpecError
-from ..graph import INPUT
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
 
 PEAK_SIZE = {"cpu": 1024, "cuda": 8192}
@@ -112,60 +111,21 @@ class Timing:
 
 
 # -- memory ---------------------------------------------------------------------------
-def inference_peak(analysis: Analysis) -> int:
-    """Values alive at once when each output is freed after its last reader (in-place layers share)."""
-    rows = {r.name: r for r in analysis.layers}
-    nodes = analysis.graph.nodes
-    output = nodes[-1].name if nodes else INPUT
-    left: dict[str, int] = {INPUT: 0}
-    for node in nodes:
-        left.setdefault(node.name, 0)
-        for src in node.inputs:
-            left[src] += 1
-    storage = {INPUT: INPUT}
-    size = {INPUT: rows[INPUT].activations}
-    holders = {INPUT: 1}
-    live = peak = rows[INPUT].activations
-
-    def release(name: str) -> None:
-        nonlocal live
-        s = storage[name]
-        holders[s] -= 1
-        if holders[s] == 0:
-            live -= size[s]
-
-    for node in nodes:
-        row = rows[node.name]
-        if row.materialized or not node.inputs:
-            storage[node.name] = node.name
-            size[node.name] = row.activations
-            holders[node.name] = 1
-            live += row.activations
-        else:
-            storage[node.name] = storage[node.inputs[0]]
-            holders[storage[node.name]] += 1
-        peak = max(peak, live)
-        for src in node.inputs:
-            left[src] -= 1
-            if left[src] == 0 and src != output:
-                release(src)
-        if left[node.name] == 0 and node.name != output:
-            release(node.name)
-    return peak
-
-
 def required_bytes(analysis: Analysis, *, backward: bool = False, keeps_all: bool = False) -> dict[str, int]:
-    """What a run allocates, by part: the analysis' memory figures at its dtype."""
-    size = DTYPE_BYTES[analysis.dtype]
-    t = analysis.totals
-    parts = {"params": t["params"] * size, "buffers": t["buffers"] * size}
+    """What a run allocates, by part, from the analysis' memory model (cnnsize.memory) at its dtype.
+
+    Forward: the inference peak (each tensor freed after its last reader). Validation keeps every
+    output. Backward: gradients and what autograd saves, without optimizer state (none is stepped).
+    """
+    m = analysis.totals["memory"]
+    parts = {"params": m["params_bytes"], "buffers": m["buffers_bytes"]}
     if backward:
-        parts["gradients"] = t["trainable_params"] * size
-        parts["activations"] = 2 * t["activations"] * size  # saved for backward, and their gradients
+        parts["gradients"] = m["gradients_bytes"]
+        parts["activations"] = m["training_activations_peak_bytes"]
     elif keeps_all:
-        parts["activations"] = t["activations"] * size
+        parts["activations"] = m["activations_bytes"]
     else:
-        parts["activations"] = inference_peak(analysis) * size
+        parts["activations"] = m["inference_peak_activations_bytes"]
     return parts
 
 

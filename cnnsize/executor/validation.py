@@ -18,7 +18,7 @@ from ..analysis import Analysis
 from ..errors import CnnsizeError
 from ..graph import INPUT
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
-from .timing import Timing, check_dtype, check_fits, run_timing
+from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
 LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations")
 TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
@@ -141,8 +141,7 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     tdtype = torch_dtype(dtype)
     analysis = as_analysis(spec, input_shape=input_shape, fit=fit, batch=batch, dtype=dtype)
     check_dtype(dev, tdtype, dtype)
-    mem = analysis.totals["memory"]
-    need = mem["params_bytes"] + mem["buffers_bytes"] + mem["activations_bytes"]  # every output is kept
+    need = sum(required_bytes(analysis, keeps_all=True).values())  # every output is kept
     check_fits(analysis, dev, need, "validation (which keeps every layer's output)", force, keeps_all=True)
     cuda = dev.type == "cuda"
     if cuda:
@@ -155,17 +154,36 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     measured_peak = torch.cuda.max_memory_allocated(dev) - base if cuda else None
     layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x))
     notes = []
-    if cuda:
-        predicted = need
-        ok = predicted <= measured_peak <= predicted * (1 + MEMORY_TOLERANCE) + MEMORY_SLACK
-        totals["memory_bytes"] = Figure(predicted, measured_peak, ok, exact=False)
-        notes.append(f"memory: the CUDA peak may exceed the prediction by {MEMORY_TOLERANCE:.0%} + "
-                     f"{MEMORY_SLACK // 2**20} MiB (allocator rounding, kernel workspaces)")
     del outputs
+    if cuda:
+        totals["memory_bytes"] = _approx(need, measured_peak)
+        totals["inference_peak_bytes"] = _approx(*_inference_peak(analysis, model, x))
+        notes.append(f"memory: a CUDA peak may exceed the prediction by {MEMORY_TOLERANCE:.0%} + "
+                     f"{MEMORY_SLACK // 2**20} MiB (allocator rounding, kernel workspaces)")
     timing = run_timing(model, x, analysis, runs=runs, warmup=warmup, progress=progress) if runs > 0 else None
     return Validation(name=analysis.name, device=str(dev), dtype=dtype, batch=batch,
                       input_shape=tuple(analysis.input_shape), layers=layers, totals=totals, timing=timing,
                       notes=notes)
+
+
+def _approx(predicted: int, measured: int) -> Figure:
+    ok = predicted <= measured <= predicted * (1 + MEMORY_TOLERANCE) + MEMORY_SLACK
+    return Figure(predicted, measured, ok, exact=False)
+
+
+def _inference_peak(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> tuple[int, int]:
+    """(predicted, measured) bytes a plain forward pass allocates beyond the model and its input."""
+    dev = x.device
+    torch.cuda.synchronize(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    before = torch.cuda.memory_allocated(dev)
+    with torch.inference_mode():
+        y = model(x)
+    torch.cuda.synchronize(dev)
+    measured = torch.cuda.max_memory_allocated(dev) - before
+    del y
+    m = analysis.totals["memory"]
+    return m["inference_peak_activations_bytes"] - x.numel() * x.element_size(), measured
 
 
 def _observe(model: GraphModule, x: torch.Tensor) -> dict[str, Any]:
