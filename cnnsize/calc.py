@@ -106,7 +106,10 @@ def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim,
     span = dilation * (kernel - 1) + 1
     room = size + pad_lo + pad_hi - span
     text = window_arithmetic(size, kernel, stride, pad_lo, pad_hi, dilation)
-    if is_int(room) and room < 0:
+    # ceil mode (PyTorch's pooling) still makes one window when the span overhangs by less than a stride
+    overhang_ok = rule == "ceil" and is_int(room) and is_int(stride) and ceil_div(room, stride) + 1 >= 1 \
+        and ceil_div(room, stride) * stride < size + pad_lo
+    if is_int(room) and room < 0 and not overhang_ok:
         raise DoesNotFit(
             f"the {fmt_num(span)}-wide {what} is larger than the {fmt_num(size + pad_lo + pad_hi)}-wide "
             f"padded input: {text} = {fmt_num(exact_div(room, stride) + 1)}",

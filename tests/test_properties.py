@@ -241,3 +241,26 @@ def test_rejected_exactly_when_torch_rejects_or_the_strict_rule_applies(spec):
         assert shape is None, f"the strict fit rule should refuse {spec}"
     else:
         assert shape == truth, spec
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_pool_output_sizes_match_torch_exhaustively(pool):
+    """Every small pooling geometry, ceil mode included (it allows a window to overhang the padded input)."""
+    import itertools
+
+    from cnnsize import calc
+
+    for n, k, s, p, d, ceil in itertools.product(range(1, 7), range(1, 7), range(1, 4), range(0, 4), (1, 2),
+                                                 (False, True)):
+        if p > k // 2 or (pool == "avg" and d > 1):
+            continue
+        m = torch.nn.MaxPool1d(k, s, p, d, ceil_mode=ceil) if pool == "max" else torch.nn.AvgPool1d(k, s, p, ceil)
+        try:
+            truth = m(torch.zeros(1, 1, n)).shape[-1]
+        except RuntimeError:
+            truth = None
+        try:
+            ours = calc.pool_output_size(n, k, s, p, ceil_mode=ceil, dilation=d, fit="floor")
+        except CnnsizeError:
+            ours = None
+        assert ours == truth, (n, k, s, p, d, ceil)
