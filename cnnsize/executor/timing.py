@@ -189,7 +189,7 @@ class _Clock:
     def start(self) -> Any:
         if self.cuda:
             event = torch.cuda.Event(enable_timing=True)
-            event.record()
+            event.record(torch.cuda.current_stream(self.dev))
             return event
         return time.perf_counter()
 
@@ -197,7 +197,7 @@ class _Clock:
         """Milliseconds since ``start``, after the device has finished."""
         if self.cuda:
             end = torch.cuda.Event(enable_timing=True)
-            end.record()
+            end.record(torch.cuda.current_stream(self.dev))
             end.synchronize()
             return start.elapsed_time(end)
         return (time.perf_counter() - start) * 1e3
