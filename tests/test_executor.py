@@ -174,7 +174,7 @@ def test_validation_frame_and_json(capsys):
 def test_validate_table_shows_both_sides(capsys):
     assert main(["validate", "lenet5", "--device", "cpu", "--runs", "0"]) == 0
     out = capsys.readouterr().out
-    assert "predicted" in out and "torch" in out and "✓ every figure matches torch" in out
+    assert "the analysis (left) against torch (right)" in out and "✓ every figure matches torch" in out
     assert "117,600 │ 117,600" in out
 
 
