@@ -285,3 +285,13 @@ def test_cuda_bench_half_precision_and_backward():
     t = cnnsize.bench("vgg11", input_shape=(3, 64, 64), device="cuda", dtype="float16", runs=5, warmup=2,
                       backward=True, channels_last=True)
     assert t.runs == 5 and t.dtype == "float16" and t.settings["cudnn_benchmark"] is True
+
+
+def test_a_layer_torch_cannot_run_is_named(monkeypatch):
+    def refuse(self, x):
+        raise RuntimeError('"tanh_cpu" not implemented for \'Half\'\nmore detail')
+
+    monkeypatch.setattr(torch.nn.Tanh, "forward", refuse)
+    with pytest.raises(CnnsizeError) as info:
+        cnnsize.validate("lenet5", device="cpu", runs=0)
+    assert info.value.layer == "tanh1" and "not implemented for 'Half'" in info.value.message

@@ -319,7 +319,8 @@ def run_timing(model: GraphModule, x: torch.Tensor, analysis: Analysis, *, runs:
             times, interrupted = timed_loop(step, clock, warmup, runs, progress=progress,
                                             label=f"timing {analysis.name}")
         except RuntimeError as exc:
-            raise CnnsizeError(f"torch failed running the network: {str(exc).splitlines()[0]}") from None
+            raise CnnsizeError(f"torch failed running the network: {str(exc).splitlines()[0]}",
+                               hint="try --dtype float32, or drop --backward or --channels-last") from None
         settings = _settings(dev)
         per_layer_ms = None
         if per_layer and not interrupted:

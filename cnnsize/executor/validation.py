@@ -195,16 +195,24 @@ def _observe(model: GraphModule, x: torch.Tensor) -> dict[str, Any]:
     misstate the aliasing.
     """
     outputs: dict[str, Any] = {}
+    running: list[str] = []
     handles = []
     for name, module in model.layer_modules.items():
+        def pre(mod, args, name=name):
+            running.append(name)
+
         def hook(mod, args, out, name=name):
             outputs[name] = out
+
+        handles.append(module.register_forward_pre_hook(pre))
         handles.append(module.register_forward_hook(hook))
     try:
         with torch.inference_mode():
             model(x)
     except RuntimeError as exc:
-        raise CnnsizeError(f"torch failed running the network: {str(exc).splitlines()[0]}") from None
+        raise CnnsizeError(f"torch failed running this layer: {str(exc).splitlines()[0]}",
+                           hint=f"try --dtype float32 if {x.dtype} is the cause",
+                           layer=running[-1] if running else None) from None
     finally:
         for h in handles:
             h.remove()
