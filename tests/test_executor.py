@@ -295,3 +295,40 @@ def test_a_layer_torch_cannot_run_is_named(monkeypatch):
     with pytest.raises(CnnsizeError) as info:
         cnnsize.validate("lenet5", device="cpu", runs=0)
     assert info.value.layer == "tanh1" and "not implemented for 'Half'" in info.value.message
+
+
+def test_multi_input_nodes_run_with_every_input(monkeypatch):
+    """A residual block through a test-only merge kind: GraphModule passes several tensors to one node."""
+    from cnnsize.layers import REGISTRY, LayerKind
+
+    class Sum(torch.nn.Module):
+        def forward(self, *xs):
+            return sum(xs[1:], xs[0])
+
+    class TestAdd(LayerKind):
+        kind = "test_add"
+        params = {}
+        min_inputs, max_inputs = 2, 4
+
+        def build(self, ins, out):
+            return Sum()
+
+    monkeypatch.setitem(REGISTRY, "test_add", TestAdd)
+    spec = {"input": [3, 8, 8], "layers": [
+        {"conv": {"name": "stem", "filters": 4, "kernel": 3, "pad": 1}},
+        {"relu": {"name": "r", "inplace": True}},
+        {"conv": {"name": "a", "filters": 4, "kernel": 3, "pad": 1}},
+        {"conv": {"name": "b", "filters": 4, "kernel": 1, "from": "r"}},
+        {"test_add": {"name": "join", "from": ["r", "a", "b"]}},
+        {"global_avgpool": None},
+        {"fc": {"units": 2}},
+    ]}
+    v = cnnsize.validate(spec, device="cpu", runs=0, batch=2)
+    assert v.ok, v.mismatches()
+    torch.manual_seed(0)
+    model = cnnsize.build(spec, init=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        r = torch.relu(model.stem(x))
+        expected = model.fc1(torch.nn.functional.adaptive_avg_pool2d(r + model.a(r) + model.b(r), 1))
+        assert torch.allclose(model(x), expected, atol=1e-6)
