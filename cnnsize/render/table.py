@@ -11,7 +11,8 @@ def rich_table(a: Analysis):
 
     table = Table(title=f"{a.name}", title_justify="left", show_footer=False, header_style="bold")
     for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="right" if 3 <= i <= 7 else "left", no_wrap=i != 1)
+        # formulas are long: let every column wrap rather than cut them off
+        table.add_column(header, justify="right" if 3 <= i <= 7 else "left", no_wrap=i != 1 and not a.symbolic)
     heaviest = _heaviest(a)
     for r, cells in zip(a.layers, rows(a)):
         table.add_row(*cells, style="bold yellow" if r.name in heaviest else None)
