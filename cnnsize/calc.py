@@ -57,6 +57,8 @@ def window_arithmetic(size: Dim, kernel: Dim, stride: Dim, pad_lo: Dim, pad_hi: 
     parts = [fmt_num(size)]
     if pad_lo == pad_hi and pad_lo != 0:
         parts.append(f" + 2·{fmt_num(pad_lo)}")
+    elif pad_lo != pad_hi and (is_symbolic(pad_lo) or is_symbolic(pad_hi)):
+        parts.append(f" + {factor_text(tidy(pad_lo + pad_hi))}")  # 'same' with a symbolic kernel: K − 1 in all
     elif pad_lo != pad_hi:
         parts.append(f" + {fmt_num(pad_lo)} + {fmt_num(pad_hi)}")
     if dilation == 1:
@@ -88,6 +90,16 @@ def _suggest(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, dila
     return "it would fit with " + ", ".join(ideas)
 
 
+class _LazyText:
+    """A string built on first use, so the numeric walks of `cnnsize fit` never format arithmetic they drop."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __format__(self, spec: str) -> str:
+        return format(self.fn(*self.args), spec)
+
+
 def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim, Dim] = 0,
                   dilation: Dim = 1, *, rule: str = "exact", what: str = "filter",
                   conditions: list | None = None, bounds: list | None = None, explain: bool = False):
@@ -106,7 +118,7 @@ def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim,
         _check_dim(name, value, low)
     span = dilation * (kernel - 1) + 1
     room = size + pad_lo + pad_hi - span
-    text = window_arithmetic(size, kernel, stride, pad_lo, pad_hi, dilation)
+    text = _LazyText(window_arithmetic, size, kernel, stride, pad_lo, pad_hi, dilation)  # built only if shown
     if is_int(room) and room < 0:
         raise DoesNotFit(
             f"the {fmt_num(span)}-wide {what} is larger than the {fmt_num(size + pad_lo + pad_hi)}-wide "

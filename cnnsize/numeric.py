@@ -7,6 +7,7 @@ numeric report path never pays for it.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 Dim = Any  # an int, or a sympy expression
@@ -27,11 +28,14 @@ def _sympy():
 
 
 def exact_div(a: Dim, b: Dim) -> Dim:
-    """a / b, exact: an int when both are ints and b divides a, else a sympy Rational/expr."""
+    """a / b, exact: an int when both are ints and b divides a, a Fraction for other ints, else a sympy expr.
+
+    A Fraction (not sympy's Rational) keeps the numeric path, where a misfit is merely reported, free of sympy.
+    """
     if is_int(a) and is_int(b):
         if a % b == 0:
             return a // b
-        return _sympy().Rational(a, b)
+        return Fraction(a, b)
     return _sympy().sympify(a) / b
 
 
@@ -136,7 +140,7 @@ def fmt_num(x: Dim) -> str:
         return str(x)
     if getattr(x, "is_Integer", False):
         return str(int(x))
-    if getattr(x, "is_Rational", False):
+    if isinstance(x, Fraction) or getattr(x, "is_Rational", False):
         return f"{float(x):.2f}".rstrip("0").rstrip(".")
     return pretty(tidy(x))
 

@@ -26,7 +26,7 @@ class FC(LayerKind):
         steps = []
         fan_in = prod(ins[0])
         if len(ins[0]) > 1:
-            steps.append(f"inputs: {'·'.join(fmt_num(v) for v in ins[0])} = {fmt_num(fan_in)}")
+            steps.append(f"inputs: {'·'.join(factor_text(v) for v in ins[0])} = {fmt_num(fan_in)}")
         steps.append(f"params: {fc_params(fan_in, self.units, self.bias, explain=True).steps[0]}")
         steps.append(f"connections = MACs: {factor_text(fan_in)}·{factor_text(self.units)} = {fmt_num(fan_in * self.units)}")
         return steps
