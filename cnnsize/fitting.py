@@ -69,7 +69,7 @@ class FitSizes:
         return s[0], step
 
     def summary(self) -> str:
-        """The sizes in words: 'every 32 from 67 (n ≡ 3 (mod 32)): 67, 99, ..., 995'."""
+        """The sizes in words: 'every 32nd size from 67 (n ≡ 3 (mod 32)): 67, 99, ..., 995'."""
         s = self.sizes
         if not s:
             return f"no size from {self.low} to {self.high} fits exactly"
@@ -81,12 +81,17 @@ class FitSizes:
                 head = f"every size from {prog[0]}"
             return f"{head}: {listed}"
         first, step = prog
-        return f"every {step} from {first} (n ≡ {first % step} (mod {step})): {listed}"
+        return f"every {_ordinal(step)} size from {first} (n ≡ {first % step} (mod {step})): {listed}"
 
     def to_dict(self) -> dict[str, Any]:
         prog = self.progression()
         return {"name": self.graph.name, "min": self.low, "max": self.high, "sizes": list(self.sizes),
                 "step": prog[1] if prog else None, "residue": prog[0] % prog[1] if prog else None}
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None) -> FitSizes:  # noqa: A002

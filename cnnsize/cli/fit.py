@@ -37,7 +37,7 @@ def fit(
         write_output(json.dumps(doc, indent=2) + "\n", None)
         return
     shape = "×".join([str(c)] + ["n"] * nd)
-    lines = [f"{result.graph.name}: input {shape}; every layer fits exactly for n from {min} to {max} at "
+    lines = [f"{result.graph.name} (input {shape}), n from {min} to {max}: every layer fits exactly at "
              f"{result.summary()}"]
     if size is not None:
         why = result.why_not(size)
