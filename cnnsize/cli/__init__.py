@@ -24,8 +24,12 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for
 
 
 def _register_commands() -> None:
-    from . import report  # noqa: F401
-    from . import calc, explain, fit  # noqa: F401
+    from . import (  # noqa: F401
+        calc,
+        explain,
+        fit,
+        report,  # noqa: F401
+    )
 
 
 def _click_exceptions():

@@ -106,7 +106,8 @@ def conv(
     """A convolution: (W − F + 2P)/S + 1 per axis, (F·F·C + 1)·K parameters, connections and MACs."""
     shape = _input(input)
     values = {"filters": parse_dims(filters, "--filters"), "kernel": parse_dims(kernel, "--kernel"),
-              "stride": parse_dims(stride, "--stride"), "pad": _pad(pad), "dilation": parse_dims(dilation, "--dilation"),
+              "stride": parse_dims(stride, "--stride"), "pad": _pad(pad),
+              "dilation": parse_dims(dilation, "--dilation"),
               "groups": parse_dims(groups, "--groups"), "bias": bias}
     if isinstance(values["filters"], tuple) or isinstance(values["groups"], tuple):
         raise SpecError("--filters and --groups take one number each")

@@ -13,7 +13,7 @@ def fit(
     spec: str = typer.Argument(..., help="A spec file, a bundled spec name (alexnet_cs231n), or - for standard input."),
     min: int = typer.Option(32, "--min", help="Smallest input size to try."),
     max: int = typer.Option(1024, "--max", help="Largest input size to try."),
-    size: int = typer.Option(None, "--size", "-s", help="A size to ask about: does it fit, and which sizes near it do."),
+    size: int = typer.Option(None, "--size", "-s", help="A size to ask about: does it fit, which sizes near it do."),
     format: str = typer.Option("text", "--format", "-f", help="text or json."),
 ) -> None:
     """List the square input sizes (C x n x n) at which every layer fits exactly, and the nearest ones to --size."""

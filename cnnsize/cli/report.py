@@ -19,19 +19,38 @@ def report(
     fit: str = typer.Option(None, "--fit", help="exact (default: a filter that does not fit is an error) or floor."),
     format: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
     output: str = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="For the training estimate: sgd, momentum, adam, adamw."),
+    amp: bool = typer.Option(False, "--amp", help="Training estimate with mixed precision (16-bit activations)."),
+    device: str = typer.Option("cuda", "--device", help="Device kind the training estimate is for: cuda or cpu."),
+    freeze_until: str = typer.Option(None, "--freeze-until", help="Freeze this layer and all before it."),
+    max_batch: bool = typer.Option(False, "--max-batch", help="Find the largest batch that fits --device-memory."),
+    device_memory: str = typer.Option(None, "--device-memory", help="Device memory for --max-batch, e.g. 24GiB."),
 ) -> None:
     """Size every layer of a network and print the table with totals."""
     import sys
 
     from ..analysis import analyze_graph
+    from ..errors import SpecError, unknown_name
     from ..render import FORMATS, render
     from ..sources import load_graph
-    from ..errors import unknown_name
 
     if format not in FORMATS:
         raise unknown_name("format", format, FORMATS)
+    if max_batch and device_memory is None:
+        raise SpecError("--max-batch needs --device-memory", hint="e.g. --max-batch --device-memory 24GiB")
     shape = parse_shape(input) if input else None
-    analysis = analyze_graph(load_graph(spec), input_shape=shape, batch=batch, dtype=dtype, fit=fit)
+    graph = load_graph(spec)
+
+    def run(b):
+        return analyze_graph(graph, input_shape=shape, batch=b, dtype=dtype, fit=fit, optimizer=optimizer, amp=amp,
+                             device=device, freeze_until=freeze_until)
+
+    analysis = run(batch)
+    if max_batch:
+        from ..memory import max_batch as largest
+        from ..memory import parse_bytes
+
+        analysis.max_batch = largest(lambda b: run(b).totals["memory"], parse_bytes(device_memory))
     color = output is None and sys.stdout.isatty()
     text = render(analysis, format, color=color) if format == "table" else render(analysis, format)
     write_output(text, output)
@@ -46,8 +65,8 @@ def specs(format: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP
 
     from ..analysis import analyze_graph
     from ..errors import unknown_name
-    from ..render.text import human_count, num, shape_text
     from ..render import FORMATS
+    from ..render.text import human_count, num, shape_text
     from ..sources import bundled_names, load_graph
 
     if format not in FORMATS:
@@ -79,12 +98,15 @@ def specs(format: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP
         lines += ["| " + " | ".join(row) + " |" for row in cells]
         write_output("\n".join(lines) + "\n", None)
     else:
-        from rich.console import Console
+        import sys
+
         from rich.table import Table
+
+        from ..render.table import rendered
 
         table = Table(title="Bundled specs", title_justify="left")
         for i, h in enumerate(headers):
             table.add_column(h, justify="right" if 2 <= i <= 6 else "left")
         for row in cells:
             table.add_row(*row)
-        Console(highlight=False).print(table)
+        write_output(rendered([table], color=sys.stdout.isatty()), None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import LayerKind, Param, register
+from .base import LayerKind, Param, Saved, register
 
 INPLACE = Param("bool", False, doc="overwrite the input instead of making a new tensor")
 
@@ -10,6 +10,10 @@ INPLACE = Param("bool", False, doc="overwrite the input instead of making a new 
 class _Elementwise(LayerKind):
     torch_name = ""
     params = {"inplace": INPLACE}
+    saves = "output"  # relu, sigmoid, tanh and softmax differentiate through their result
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved(self.saves)]
 
     def build(self, ins, out):
         import torch.nn as nn
@@ -30,6 +34,7 @@ class LeakyReLU(_Elementwise):
     """max(slope·x, x)."""
 
     torch_name = "LeakyReLU"
+    saves = "input"
     params = {"negative_slope": Param("float", 0.01), "inplace": INPLACE}
 
 
@@ -71,6 +76,16 @@ class Dropout(_Elementwise):
     @property
     def materializes(self) -> bool:
         return False
+
+    @property
+    def materializes_training(self) -> bool:
+        return not self.inplace
+
+    def saved(self, ins, out, trainable, device):
+        from ..numeric import prod
+
+        # CUDA's fused kernel keeps a bool mask; the CPU path multiplies by a scaled noise tensor of the input's dtype
+        return [Saved("new", prod(out), itemsize=1 if device == "cuda" else None)]
 
     def build(self, ins, out):
         import torch.nn as nn

@@ -9,8 +9,9 @@ new tensor, and how to build it in torch. Shapes are tuples (C, *spatial), or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from ..errors import CnnsizeError, SpecError, unknown_name
 from ..numeric import Dim, dmax, dmin, is_int, is_symbolic, prod
@@ -57,10 +58,10 @@ class RF:
     start: tuple
 
     @classmethod
-    def identity(cls, nd: int) -> "RF":
+    def identity(cls, nd: int) -> RF:
         return cls((1,) * nd, (1,) * nd, (0,) * nd)
 
-    def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> "RF":
+    def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> RF:
         """The field after a sliding window with these per-axis settings."""
         return RF(
             tuple(s + d * (k - 1) * j for s, k, d, j in zip(self.size, kernel, dilation, self.stride)),
@@ -69,7 +70,7 @@ class RF:
         )
 
     @staticmethod
-    def union(fields: list["RF"]) -> "RF":
+    def union(fields: list[RF]) -> RF:
         """The field covering every path into a merge (the largest span, aligned by start)."""
         starts = tuple(dmin(*axis) for axis in zip(*(f.start for f in fields)))
         ends = tuple(dmax(*axis) for axis in zip(*((b + s for b, s in zip(f.start, f.size)) for f in fields)))
@@ -78,6 +79,21 @@ class RF:
 
     def to_dict(self) -> dict:
         return {"size": list(self.size), "stride": list(self.stride), "start": list(self.start)}
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One tensor autograd keeps for the backward pass, per sample.
+
+    ``of`` is ``"input"`` (the layer's input ``index``, whose storage may be shared with earlier
+    layers), ``"output"``, or ``"new"`` (a tensor of its own with ``numel`` elements). ``itemsize``
+    None means the activation dtype; int64 indices are 8, a float32 statistic 4.
+    """
+
+    of: str
+    numel: Dim = 0
+    itemsize: int | None = None
+    index: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,7 +119,12 @@ _TYPE_WORDS = {
 
 def _as_int(value: Any, minimum: int, what: str, evaluate) -> Dim:
     if isinstance(value, str):
-        value = evaluate(value)
+        try:
+            value = evaluate(value)
+        except SpecError as exc:
+            kind = "a positive integer" if minimum else "an integer >= 0"
+            raise SpecError(f"{what} must be {kind} or an expression of variables, got '{value}' ({exc.message})",
+                            hint=exc.hint) from None
     if isinstance(value, bool) or not (is_int(value) or is_symbolic(value)):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -134,7 +155,11 @@ def convert(param: Param, value: Any, what: str, evaluate) -> Any:
         return _as_int(value, 0, what, evaluate)
     if t == "bool":
         if isinstance(value, str):
-            value = evaluate(value)
+            try:
+                value = evaluate(value)
+            except SpecError as exc:
+                raise SpecError(f"{what} must be true or false (or an expression), got '{value}' ({exc.message})",
+                                hint=exc.hint) from None
         if not isinstance(value, bool):
             raise SpecError(f"{what} must be true or false, got {value!r}")
         return value
@@ -163,7 +188,7 @@ def per_axis(value: Any, nd: int, what: str) -> tuple:
     return (value,) * nd
 
 
-REGISTRY: dict[str, type["LayerKind"]] = {}
+REGISTRY: dict[str, type[LayerKind]] = {}
 
 
 def register(name: str):
@@ -211,8 +236,21 @@ class LayerKind:
 
     @property
     def materializes(self) -> bool:
-        """Whether the output is a new tensor (False for in-place layers and views)."""
+        """Whether the output is a new tensor at inference (False for in-place layers and views)."""
         return not getattr(self, "inplace", False)
+
+    @property
+    def materializes_training(self) -> bool:
+        """Whether the output is a new tensor in training mode (dropout differs from inference)."""
+        return self.materializes
+
+    def saved(self, ins: list[Shape], out: Shape, trainable: bool, device: str) -> list[Saved]:
+        """What autograd saves for backward when this layer's output requires grad.
+
+        ``trainable``: the layer's own parameters require grad. ``device``: 'cpu' or 'cuda'
+        (dropout's mask differs). Parameters themselves are not listed: they stay resident anyway.
+        """
+        return []
 
     def summary(self) -> str:
         """Hyperparameters that differ from the defaults, for the report's type column."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..errors import SpecError
 from ..calc import conv_macs, conv_params, locally_connected_params, window_output
+from ..errors import SpecError
 from ..numeric import divides, exact_div, prod
-from .base import Counts, LayerKind, Param, RF, per_axis, register, require_spatial, spatial
+from .base import RF, Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
 
 
 def resolve_pads(pad, kernel: tuple, stride: tuple, dilation: tuple, nd: int, kind: str) -> tuple:
@@ -98,6 +98,9 @@ class Conv(_Windowed):
         macs = conv_macs(prod(out), ins[0][0], kernel, self.groups, explain=True)
         return [*self.explain_shape(ins, ctx), f"params: {params.steps[0]}", f"connections = MACs: {macs.steps[0]}"]
 
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")]  # convolution keeps its input (and weight) whatever requires grad
+
     def build(self, ins, out):
         import torch.nn as nn
 
@@ -139,6 +142,12 @@ class LocallyConnected(_Windowed):
         params = locally_connected_params(ins[0][0], self.filters, kernel, tuple(out[1:]), self.bias, explain=True)
         macs = conv_macs(prod(out), ins[0][0], kernel, explain=True)
         return [*self.explain_shape(ins, ctx), f"params: {params.steps[0]}", f"connections = MACs: {macs.steps[0]}"]
+
+    def saved(self, ins, out, trainable, device):
+        if not trainable:
+            return []
+        _, kernel, *_ = self.geometry(ins[0])  # the unfolded patches, kept by the batched matmul
+        return [Saved("new", prod(kernel) * ins[0][0] * prod(out[1:]))]
 
     def build(self, ins, out):
         from ..executor.modules import LocallyConnected2d

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..calc import fc_params
 from ..numeric import factor_text, fmt_num, prod
-from .base import Counts, LayerKind, Param, register
+from .base import Counts, LayerKind, Param, Saved, register
 
 
 @register("fc")
@@ -28,11 +28,15 @@ class FC(LayerKind):
         if len(ins[0]) > 1:
             steps.append(f"inputs: {'·'.join(factor_text(v) for v in ins[0])} = {fmt_num(fan_in)}")
         steps.append(f"params: {fc_params(fan_in, self.units, self.bias, explain=True).steps[0]}")
-        steps.append(f"connections = MACs: {factor_text(fan_in)}·{factor_text(self.units)} = {fmt_num(fan_in * self.units)}")
+        total = fmt_num(fan_in * self.units)
+        steps.append(f"connections = MACs: {factor_text(fan_in)}·{factor_text(self.units)} = {total}")
         return steps
 
     def receptive(self, rfs, ins, out):
         return None
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")] if trainable else []  # the matmul keeps its input only for the weight's grad
 
     def build(self, ins, out):
         from ..executor.modules import FlattenLinear

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Counts, LayerKind, Param, register
 from ..numeric import prod
+from .base import Counts, LayerKind, Param, Saved, register
 
 
 @register("bn")
@@ -18,6 +18,10 @@ class BatchNorm(LayerKind):
     def counts(self, ins, out):
         c = ins[0][0]
         return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0, buffers=2 * c + 1)
+
+    def saved(self, ins, out, trainable, device):
+        c = ins[0][0]  # the input, and the batch mean and inverse std per channel (float32)
+        return [Saved("input"), Saved("new", c, itemsize=4), Saved("new", c, itemsize=4)]
 
     def build(self, ins, out):
         import torch.nn as nn
@@ -35,6 +39,12 @@ class LRN(LayerKind):
 
     def counts(self, ins, out):
         return Counts(connections=prod(out) * self.size)
+
+    def saved(self, ins, out, trainable, device):
+        # torch's local_response_norm: the input, the channel-padded squares (C + size − 1 maps),
+        # and two C-map intermediates (before and after the power)
+        c, rest = ins[0][0], prod(ins[0][1:])
+        return [Saved("input"), Saved("new", (c + self.size - 1) * rest), Saved("new", 2 * c * rest)]
 
     def build(self, ins, out):
         import torch.nn as nn

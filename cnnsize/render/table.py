@@ -36,20 +36,33 @@ def _heaviest(a: Analysis) -> set[str]:
     return out
 
 
-def table_text(a: Analysis, color: bool | None = None, width: int | None = None) -> str:
-    """The table and summary as text; colours only when writing to a terminal."""
-    import io
-
+def text_console(buf, color: bool | None = None, width: int | None = None):
+    """A rich console writing to ``buf``: the terminal's width with colours, else wide and plain."""
     from rich.console import Console
 
+    if width is None and color:
+        import shutil
+
+        width = shutil.get_terminal_size((200, 40)).columns
+    return Console(file=buf, force_terminal=bool(color), color_system="auto" if color else None,
+                   width=width or 200, highlight=False)
+
+
+def rendered(items, color: bool | None = None, width: int | None = None) -> str:
+    """Rich renderables (tables, strings) as text without trailing spaces."""
+    import io
+
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=bool(color), color_system="auto" if color else None,
-                      width=width or 200, highlight=False)
-    console.print(rich_table(a))
-    for line in summary_lines(a):
-        console.print(line, soft_wrap=True)
+    console = text_console(buf, color, width)
+    for item in items:
+        console.print(item, soft_wrap=isinstance(item, str))
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+def table_text(a: Analysis, color: bool | None = None, width: int | None = None) -> str:
+    """The table and summary as text; colours only when writing to a terminal."""
+    items: list = [rich_table(a), *summary_lines(a)]
     if _heaviest(a):
-        console.print("Highlighted: the layers with the most parameters, activations and MACs.", soft_wrap=True)
-    for note in a.notes:
-        console.print("Note: " + " ".join(note.split()), soft_wrap=True)
-    return buf.getvalue()
+        items.append("Highlighted: the layers with the most parameters, activations and MACs.")
+    items += ["Note: " + " ".join(note.split()) for note in a.notes]
+    return rendered(items, color, width)

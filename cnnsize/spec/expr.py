@@ -10,7 +10,8 @@ integers); ``//`` rounds down.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import SpecError, unknown_name
 from ..numeric import is_int
