@@ -97,7 +97,9 @@ def tidy(x: Dim) -> Dim:
     rounding = (sp.floor, sp.ceiling)
     x = x.replace(lambda n: isinstance(n, rounding), lambda n: n.func(sp.factor(n.args[0])))
     factored, expanded = sp.factor(x), sp.expand(x)
-    best = factored if sp.count_ops(factored) < sp.count_ops(expanded) else expanded
+    ops_f, ops_e = sp.count_ops(factored), sp.count_ops(expanded)
+    # a size in one symbol reads best factored, (H − 4)/2; a count in H and W best expanded, 2048·H·W + 4096
+    best = factored if ops_f < ops_e or (ops_f == ops_e and len(x.free_symbols) == 1) else expanded
     return int(best) if best.is_Integer else best
 
 
@@ -143,6 +145,12 @@ def fmt_num(x: Dim) -> str:
     if isinstance(x, Fraction) or getattr(x, "is_Rational", False):
         return f"{float(x):.2f}".rstrip("0").rstrip(".")
     return pretty(tidy(x))
+
+
+def dim_text(x: Any) -> str:
+    """One size of a shape: a sum in parentheses, so that ``6 × (H − 4) × (W − 4)`` cannot be misread."""
+    text = pretty(x) if not isinstance(x, Fraction) else fmt_num(x)
+    return f"({text})" if getattr(x, "is_Add", False) else text
 
 
 def factor_text(x: Dim) -> str:

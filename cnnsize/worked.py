@@ -15,7 +15,7 @@ from .analysis import DTYPE_BYTES, parse_dtype
 from .errors import CnnsizeError, unknown_name
 from .graph import INPUT, Graph
 from .layers.base import Ctx
-from .numeric import factor_text, fmt_num, is_symbolic, prod
+from .numeric import dim_text, factor_text, fmt_num, is_symbolic, prod
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Explanation:
 
 def _shape(shape: tuple) -> str:
     sep = " × " if any(is_symbolic(v) for v in shape) else "×"
-    return sep.join(fmt_num(v) for v in shape)
+    return sep.join(dim_text(v) if is_symbolic(v) else fmt_num(v) for v in shape)
 
 
 def iter_steps(graph: Graph, input_shape: tuple | None = None, fit: str | None = None,

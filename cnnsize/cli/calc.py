@@ -68,7 +68,7 @@ def _run(kind: str, values: dict, shape: tuple, fit: str, output: str | None) ->
     """Size one layer of ``kind`` on ``shape`` and print every figure with its arithmetic."""
     from ..errors import unknown_name
     from ..layers import REGISTRY, Ctx
-    from ..numeric import fmt_num, is_symbolic
+    from ..numeric import dim_text, fmt_num, is_symbolic
 
     if fit not in ("exact", "floor"):
         raise unknown_name("fit rule", fit, ("exact", "floor"))
@@ -78,8 +78,8 @@ def _run(kind: str, values: dict, shape: tuple, fit: str, output: str | None) ->
     counts = layer.counts([shape], out)
     steps = layer.explain([shape], out, ctx)
     sep = " × " if any(is_symbolic(v) for v in (*shape, *out)) else "×"
-    lines = [f"input volume: {sep.join(fmt_num(v) for v in shape)}",
-             f"output volume: {sep.join(fmt_num(v) for v in out)}"]
+    lines = [f"input volume: {sep.join(dim_text(v) if is_symbolic(v) else fmt_num(v) for v in shape)}",
+             f"output volume: {sep.join(dim_text(v) if is_symbolic(v) else fmt_num(v) for v in out)}"]
     lines += [f"  {s}" if s.split(":")[0] in ("height", "width", "depth", "length", "inputs") else s for s in steps]
     if not any(s.startswith("params") for s in steps):
         lines.append("params: 0")

@@ -7,7 +7,7 @@ import io
 import json
 
 from ..analysis import COUNT_FIELDS, Analysis
-from ..numeric import is_int, is_symbolic, pretty
+from ..numeric import dim_text, is_int, is_symbolic, pretty
 
 
 def num(value) -> str:
@@ -19,7 +19,7 @@ def shape_text(shape) -> str:
     """3×224×224; with formulas, spaced and bracketed so that each size reads alone: 96 × (H − 7)/4 × ..."""
     if not any(is_symbolic(v) for v in shape):
         return "×".join(str(v) for v in shape)
-    return " × ".join(pretty(v) for v in shape)
+    return " × ".join(dim_text(v) for v in shape)
 
 
 def rf_text(rf) -> str:
