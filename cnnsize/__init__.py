@@ -24,9 +24,11 @@ __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceed
 
 def load(spec: Any):
     """Parse a spec (path, bundled name, YAML text or dict) into a layer Graph."""
+    from .numeric import no_gc
     from .sources import load_graph
 
-    return load_graph(spec)
+    with no_gc():
+        return load_graph(spec)
 
 
 def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
@@ -40,10 +42,12 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     (a layer name: it and everything before it are frozen) shape the training memory estimate.
     """
     from .analysis import analyze_graph
+    from .numeric import no_gc
     from .sources import load_graph
 
-    return analyze_graph(load_graph(spec), input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,
-                         optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until)
+    with no_gc():
+        return analyze_graph(load_graph(spec), input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,
+                             optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until)
 
 
 def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None):  # noqa: A002

@@ -20,7 +20,7 @@ COUNT_FIELDS = ("weights", "biases", "params", "trainable_params", "buffers", "a
                 "macs", "flops")
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerResult:
     """Every figure of one layer. Activations, MACs and FLOPs are for the whole batch."""
 
@@ -40,10 +40,15 @@ class LayerResult:
     receptive_field: RF | None = None
     param_bytes: Dim = 0
     activation_bytes: Dim = 0
-    summary: str = ""
+    kind: Any = field(default=None, repr=False, compare=False)
     weight_layer: bool = False
     materialized: bool = True
-    location: str = ""
+    location: Any = None  # the spec Location (file:line:col)
+
+    @property
+    def summary(self) -> str:
+        """The layer's settings that differ from their defaults."""
+        return self.kind.summary() if self.kind is not None else ""
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "type": self.type, "inputs": list(self.inputs),
@@ -178,7 +183,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     rfs: dict[str, RF | None] = {INPUT: RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None}
     rows = [LayerResult(name=INPUT, type="input", inputs=[], output_shape=shape_in,
                         activations=prod(shape_in) * batch, receptive_field=rfs[INPUT], materialized=True,
-                        location=str(graph.input_loc or ""))]
+                        location=graph.input_loc)]
     for node in graph.nodes:
         kind = node.kind
         ins = [shapes[src] for src in node.inputs]
@@ -201,12 +206,17 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
             activations=activations, connections=counts.connections,
             macs=counts.macs * batch, flops=2 * counts.macs * batch, receptive_field=rf,
             param_bytes=params * size, activation_bytes=activations * size,
-            summary=kind.summary(), weight_layer=kind.weight_layer, materialized=kind.materializes,
-            location=str(node.loc)))
+            kind=kind, weight_layer=kind.weight_layer, materialized=kind.materializes,
+            location=node.loc))
     rows[0].activation_bytes = rows[0].activations * size
     if symbolic:
         rows = [_tidy_row(r) for r in rows]
-    totals: dict[str, Any] = {key: sum((getattr(r, key) for r in rows), 0) for key in COUNT_FIELDS}
+    totals: dict[str, Any] = {key: 0 for key in COUNT_FIELDS}
+    for r in rows:
+        for key in COUNT_FIELDS:
+            value = getattr(r, key)
+            if value:
+                totals[key] += value
     totals["weight_layers"] = sum(1 for r in rows if r.weight_layer)
     totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
                         "activations_bytes": totals["activations"] * size}
@@ -246,31 +256,27 @@ def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
 
 def _memory(graph: Graph, rows: list[LayerResult], batch, itemsize: int, options, frozen: set[str]) -> dict:
     """Inference peak and training budget, in bytes (see cnnsize.memory)."""
-    from dataclasses import replace
-
     from .memory import inference_peak, training_figures
 
     shapes = {r.name: r.output_shape for r in rows}
     params = {r.name: r.params for r in rows}
-    resident = sum((r.params + r.buffers for r in rows), 0) * itemsize
+    resident = sum((r.params + r.buffers for r in rows), 0)
     peak, where = inference_peak(graph, shapes, batch, itemsize)
 
-    def training(graph_: Graph) -> dict:
-        trainable = {n.name: params[n.name] for n in graph_.nodes if n.trainable}
-        figures = training_figures(graph_, shapes, params, trainable, batch, itemsize, options)
-        master = (4 if options.amp else itemsize) * sum((r.params + r.buffers for r in rows), 0)
+    def training(trainable: set[str]) -> dict:
+        figures = training_figures(graph, shapes, params, trainable, batch, itemsize, options)
+        master = (4 if options.amp else itemsize) * resident
         copies = 2 * sum((r.weights for r in rows if r.weight_layer), 0) if options.amp else 0
         figures["training_bytes"] = (master + copies + figures["gradients_bytes"] + figures["optimizer_bytes"]
                                      + figures["training_activations_peak_bytes"])
         return figures
 
-    nodes = [replace(n, trainable=n.trainable and n.name not in frozen) for n in graph.nodes]
-    out: dict = {"inference_peak_bytes": None if peak is None else resident + peak,
+    chosen = {n.name for n in graph.nodes if n.trainable and n.name not in frozen}
+    out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
-    out.update(training(replace(graph, nodes=nodes)))
-    if frozen or any(not n.trainable for n in graph.nodes):
-        everything = training(replace(graph, nodes=[replace(n, trainable=True) for n in graph.nodes]))
-        out["training_bytes_all_trainable"] = everything["training_bytes"]
+    out.update(training(chosen))
+    if len(chosen) < len(graph.nodes):
+        out["training_bytes_all_trainable"] = training({n.name for n in graph.nodes})["training_bytes"]
     out["optimizer"] = options.optimizer
     out["amp"] = options.amp
     return out

@@ -114,6 +114,23 @@ class _LazyText:
         return format(self.fn(*self.args), spec)
 
 
+def _window_fast(size, kernel, stride, pad_lo, pad_hi, dilation, rule):
+    """The common case (valid ints that fit) without building any text; None means take the full path."""
+    if not (type(size) is type(kernel) is type(stride) is type(pad_lo) is type(pad_hi) is type(dilation) is int):
+        return None
+    if size < 1 or kernel < 1 or stride < 1 or pad_lo < 0 or pad_hi < 0 or dilation < 1:
+        return None
+    room = size + pad_lo + pad_hi - dilation * (kernel - 1) - 1
+    if room < 0:
+        return None
+    if rule == "floor" or (rule == "exact" and room % stride == 0):
+        return room // stride + 1
+    if rule == "ceil":
+        out = -(-room // stride) + 1
+        return out - 1 if (out - 1) * stride >= size + pad_lo else out
+    return None
+
+
 def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim, Dim] = 0,
                   dilation: Dim = 1, *, rule: str = "exact", what: str = "filter",
                   conditions: list | None = None, bounds: list | None = None, explain: bool = False):
@@ -127,6 +144,9 @@ def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim,
     (room, stride) pair, and the room (which must be >= 0) to ``bounds``.
     """
     pad_lo, pad_hi = pad if isinstance(pad, tuple) else (pad, pad)
+    fast = _window_fast(size, kernel, stride, pad_lo, pad_hi, dilation, rule) if not explain else None
+    if fast is not None:
+        return fast
     for name, value, low in (("size", size, 1), ("kernel", kernel, 1), ("stride", stride, 1),
                              ("padding", pad_lo, 0), ("padding", pad_hi, 0), ("dilation", dilation, 1)):
         _check_dim(name, value, low)

@@ -14,7 +14,7 @@ Dim = Any  # an int, or a sympy expression
 
 
 def is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    return type(x) is int or (isinstance(x, int) and not isinstance(x, bool))
 
 
 def is_symbolic(x: Any) -> bool:
@@ -159,3 +159,23 @@ def factor_text(x: Dim) -> str:
     if is_symbolic(x) and not (getattr(x, "is_Symbol", False) or getattr(x, "is_number", False)):
         return f"({text})"
     return text
+
+
+class no_gc:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Sizing a 100,000-layer spec allocates millions of small containers; the collector's
+    repeated full scans of them would make the work grow faster than linearly.
+    """
+
+    def __enter__(self):
+        import gc
+
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        import gc
+
+        if self.was_enabled:
+            gc.enable()

@@ -14,7 +14,11 @@ from .spec.load import MAX_SPEC_BYTES, load_yaml
 
 
 def bundled_dir():
-    return resources.files("cnnsize.specs")
+    """The bundled specs: package data in an install, the repository's specs/ in a source checkout."""
+    try:
+        return resources.files("cnnsize.specs")
+    except ModuleNotFoundError:  # running from a source tree that was not installed
+        return Path(__file__).resolve().parent.parent / "specs"
 
 
 def bundled_names() -> list[str]:

@@ -99,3 +99,16 @@ def test_explain_one_layer_and_unknown_layer():
     assert e.layers[0].steps[0] == "height: (55 − 3)/2 + 1 = 27"
     with pytest.raises(cnnsize.SpecError, match="unknown layer 'POOL9'"):
         cnnsize.explain("alexnet_cs231n", layer="POOL9")
+
+
+def test_docs_examples_stay_true(capsys):
+    """The Python blocks of docs/autograder.md run, and print what the page says they print."""
+    from pathlib import Path
+
+    page = (Path(__file__).parent.parent / "docs" / "autograder.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    printed = re.findall(r"```text\n(\(True.*?)```", page, re.S)[0]
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/autograder.md", "exec"), namespace)  # our own docs, not user input
+    assert capsys.readouterr().out == printed

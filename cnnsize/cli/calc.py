@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import re
 
-import typer
-
 from ..errors import SpecError
-from . import app
 from .common import parse_shape, write_output
-
-calc_app = typer.Typer(no_args_is_help=True, help="One layer's output volume, parameters, connections and MACs, "
-                       "with the arithmetic written out (no spec needed).")
-app.add_typer(calc_app, name="calc")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 INPUT_HELP = "Input volume C x H x W, e.g. 3x32x32 (names such as 3xHxW give formulas)."
-FIT_HELP = "exact (a filter that does not fit is an error) or floor (round down, as PyTorch)."
+FIT_HELP = "exact (a filter that does not fit is an error) or floor (round down, as PyTorch)"
 
 
 def parse_dims(text: str | None, option: str, minimum: int = 1, required: bool = True):
@@ -90,82 +83,112 @@ def _run(kind: str, values: dict, shape: tuple, fit: str, output: str | None) ->
     write_output("\n".join(lines) + "\n", output)
 
 
-@calc_app.command("conv")
-def conv(
-    input: str = typer.Option(None, "--input", "-i", help=INPUT_HELP),
-    filters: str = typer.Option(None, "--filters", "-k", help="Number of filters (output channels)."),
-    kernel: str = typer.Option(None, "--kernel", "-f", help="Filter size F, or FxF2 per axis."),
-    stride: str = typer.Option("1", "--stride", "-s", help="Stride S."),
-    pad: str = typer.Option("0", "--pad", "-p", help="Zero padding P per side, or 'same' or 'valid'."),
-    dilation: str = typer.Option("1", "--dilation", help="Dilation D."),
-    groups: str = typer.Option("1", "--groups", help="Groups (channels are split among them)."),
-    bias: bool = typer.Option(True, "--bias/--no-bias", help="One bias per filter."),
-    fit: str = typer.Option("exact", "--fit", help=FIT_HELP),
-    output: str = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
-) -> None:
-    """A convolution: (W − F + 2P)/S + 1 per axis, (F·F·C + 1)·K parameters, connections and MACs."""
-    shape = _input(input)
-    values = {"filters": parse_dims(filters, "--filters"), "kernel": parse_dims(kernel, "--kernel"),
-              "stride": parse_dims(stride, "--stride"), "pad": _pad(pad),
-              "dilation": parse_dims(dilation, "--dilation"),
-              "groups": parse_dims(groups, "--groups"), "bias": bias}
+def register(sub) -> None:
+    help_text = "one layer's output volume, parameters, connections and MACs, with the arithmetic (no spec needed)"
+    p = sub.add_parser("calc", help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+    kinds = p.add_subparsers(dest="calc_kind", metavar="KIND", parser_class=type(p))
+    p.set_defaults(run=lambda args: _missing_kind(p))
+
+    c = kinds.add_parser("conv", help="a convolution: (W − F + 2P)/S + 1 per axis, (F·F·C + 1)·K parameters",
+                         description="A convolution: (W − F + 2P)/S + 1 per axis, (F·F·C + 1)·K parameters, "
+                                     "connections and MACs.")
+    _input_arg(c)
+    c.add_argument("-k", "--filters", help="number of filters (output channels)")
+    c.add_argument("-f", "--kernel", help="filter size F, or FxF2 per axis")
+    c.add_argument("-s", "--stride", default="1", help="stride S (default 1)")
+    c.add_argument("-p", "--pad", default="0", help="zero padding P per side, or 'same' or 'valid' (default 0)")
+    c.add_argument("--dilation", default="1", help="dilation D (default 1)")
+    c.add_argument("--groups", default="1", help="groups (default 1)")
+    _common(c, bias="one bias per filter")
+    c.set_defaults(run=run_conv)
+
+    q = kinds.add_parser("pool", help="a pooling layer: (W − F + 2P)/S + 1 per axis, no parameters",
+                         description="A pooling layer: (W − F + 2P)/S + 1 per axis; no parameters; "
+                                     "connections = outputs × window.")
+    _input_arg(q)
+    q.add_argument("-f", "--kernel", help="window size F, or FxF2 per axis")
+    q.add_argument("-s", "--stride", help="stride S (default: the window size)")
+    q.add_argument("-p", "--pad", default="0", help="padding per side (default 0)")
+    q.add_argument("-t", "--type", default="max", help="max or avg (default max)")
+    q.add_argument("--ceil-mode", action="store_true", help="round the output size up, as PyTorch's ceil_mode")
+    _common(q, bias=None)
+    q.set_defaults(run=run_pool)
+
+    f = kinds.add_parser("fc", help="a fully connected layer: (M + 1)·N parameters, M·N connections",
+                         description="A fully connected layer: (M + 1)·N parameters, M·N connections and MACs.")
+    f.add_argument("-i", "--input", help="input features (4096) or a volume to flatten (256x6x6)")
+    f.add_argument("-u", "--units", help="output units")
+    _common(f, bias="one bias per unit", fit=False)
+    f.set_defaults(run=run_fc)
+
+    lc = kinds.add_parser("locally-connected", help="a convolution without weight sharing",
+                          description="A convolution without weight sharing: every output position has its own "
+                                      "filters.")
+    _input_arg(lc)
+    lc.add_argument("-k", "--filters", help="filters per output position")
+    lc.add_argument("-f", "--kernel", help="filter size F, or FxF2 per axis")
+    lc.add_argument("-s", "--stride", default="1", help="stride S (default 1)")
+    lc.add_argument("-p", "--pad", default="0", help="zero padding per side (default 0)")
+    _common(lc, bias="one bias per output unit")
+    lc.set_defaults(run=run_locally_connected)
+
+
+def _missing_kind(parser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _input_arg(p) -> None:
+    p.add_argument("-i", "--input", help=INPUT_HELP)
+
+
+def _common(p, bias: str | None, fit: bool = True) -> None:
+    if bias is not None:
+        p.add_argument("--no-bias", dest="bias", action="store_false", help=f"leave out the biases ({bias})")
+    if fit:
+        p.add_argument("--fit", default="exact", help=FIT_HELP)
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+
+
+def run_conv(args) -> int:
+    shape = _input(args.input)
+    values = {"filters": parse_dims(args.filters, "--filters"), "kernel": parse_dims(args.kernel, "--kernel"),
+              "stride": parse_dims(args.stride, "--stride"), "pad": _pad(args.pad),
+              "dilation": parse_dims(args.dilation, "--dilation"), "groups": parse_dims(args.groups, "--groups"),
+              "bias": args.bias}
     if isinstance(values["filters"], tuple) or isinstance(values["groups"], tuple):
         raise SpecError("--filters and --groups take one number each")
-    _run("conv", values, shape, fit, output)
+    _run("conv", values, shape, args.fit, args.output)
+    return 0
 
 
-@calc_app.command("pool")
-def pool(
-    input: str = typer.Option(None, "--input", "-i", help=INPUT_HELP),
-    kernel: str = typer.Option(None, "--kernel", "-f", help="Window size F, or FxF2 per axis."),
-    stride: str = typer.Option(None, "--stride", "-s", help="Stride S (default: the window size)."),
-    pad: str = typer.Option("0", "--pad", "-p", help="Padding per side."),
-    type: str = typer.Option("max", "--type", "-t", help="max or avg."),
-    ceil_mode: bool = typer.Option(False, "--ceil-mode", help="Round the output size up, as PyTorch's ceil_mode."),
-    fit: str = typer.Option("exact", "--fit", help=FIT_HELP),
-    output: str = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
-) -> None:
-    """A pooling layer: (W − F + 2P)/S + 1 per axis; no parameters; connections = outputs × window."""
+def run_pool(args) -> int:
     from ..errors import unknown_name
 
-    if type not in ("max", "avg"):
-        raise unknown_name("pooling type", type, ("max", "avg"))
-    shape = _input(input)
-    values = {"kernel": parse_dims(kernel, "--kernel"), "stride": parse_dims(stride, "--stride", required=False),
-              "pad": parse_dims(pad, "--pad", minimum=0), "ceil_mode": ceil_mode}
-    _run(f"{type}pool", values, shape, fit, output)
+    if args.type not in ("max", "avg"):
+        raise unknown_name("pooling type", args.type, ("max", "avg"))
+    shape = _input(args.input)
+    values = {"kernel": parse_dims(args.kernel, "--kernel"), "stride": parse_dims(args.stride, "--stride",
+                                                                                  required=False),
+              "pad": parse_dims(args.pad, "--pad", minimum=0), "ceil_mode": args.ceil_mode}
+    _run(f"{args.type}pool", values, shape, args.fit, args.output)
+    return 0
 
 
-@calc_app.command("fc")
-def fc(
-    input: str = typer.Option(None, "--input", "-i", help="Input features (4096) or a volume to flatten (256x6x6)."),
-    units: str = typer.Option(None, "--units", "-u", help="Output units."),
-    bias: bool = typer.Option(True, "--bias/--no-bias", help="One bias per unit."),
-    output: str = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
-) -> None:
-    """A fully connected layer: (M + 1)·N parameters, M·N connections and MACs."""
-    shape = _input(input, spatial=False)
-    n = parse_dims(units, "--units")
+def run_fc(args) -> int:
+    shape = _input(args.input, spatial=False)
+    n = parse_dims(args.units, "--units")
     if isinstance(n, tuple):
         raise SpecError("--units takes one number")
-    _run("fc", {"units": n, "bias": bias}, shape, "exact", output)
+    _run("fc", {"units": n, "bias": args.bias}, shape, "exact", args.output)
+    return 0
 
 
-@calc_app.command("locally-connected")
-def locally_connected(
-    input: str = typer.Option(None, "--input", "-i", help=INPUT_HELP),
-    filters: str = typer.Option(None, "--filters", "-k", help="Filters per output position."),
-    kernel: str = typer.Option(None, "--kernel", "-f", help="Filter size F, or FxF2 per axis."),
-    stride: str = typer.Option("1", "--stride", "-s", help="Stride S."),
-    pad: str = typer.Option("0", "--pad", "-p", help="Zero padding per side."),
-    bias: bool = typer.Option(True, "--bias/--no-bias", help="One bias per output unit."),
-    fit: str = typer.Option("exact", "--fit", help=FIT_HELP),
-    output: str = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
-) -> None:
-    """A convolution without weight sharing: every output position has its own filters."""
-    shape = _input(input)
-    values = {"filters": parse_dims(filters, "--filters"), "kernel": parse_dims(kernel, "--kernel"),
-              "stride": parse_dims(stride, "--stride"), "pad": _pad(pad), "bias": bias}
+def run_locally_connected(args) -> int:
+    shape = _input(args.input)
+    values = {"filters": parse_dims(args.filters, "--filters"), "kernel": parse_dims(args.kernel, "--kernel"),
+              "stride": parse_dims(args.stride, "--stride"), "pad": _pad(args.pad), "bias": args.bias}
     if isinstance(values["filters"], tuple):
         raise SpecError("--filters takes one number")
-    _run("locally_connected", values, shape, fit, output)
+    _run("locally_connected", values, shape, args.fit, args.output)
+    return 0

@@ -43,6 +43,15 @@ class _Windowed(LayerKind):
     """Shared geometry of layers that slide a window: kernel, stride, pad, dilation per axis."""
 
     def geometry(self, shape):
+        """(axes, kernel, stride, pads, dilation) for an input shape; cached, as shape, counts and RF all ask."""
+        cached = self.__dict__.get("_geometry")
+        if cached is not None and cached[0] == shape:
+            return cached[1]
+        result = self._geometry_of(shape)
+        self._geometry = (shape, result)
+        return result
+
+    def _geometry_of(self, shape):
         nd = require_spatial(self.kind, shape)
         kernel = per_axis(self.kernel, nd, "kernel")
         stride = per_axis(getattr(self, "stride", None) or self.kernel, nd, "stride")

@@ -124,12 +124,17 @@ def total_row(a: Analysis) -> tuple[str, ...]:
             rf_text(t["receptive_field"]))
 
 
+def markdown_table(headers, cells, right: set[int]) -> str:
+    """A GitHub-flavoured markdown table; columns in ``right`` are right-aligned."""
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(a: Analysis) -> str:
-    lines = [f"# {a.name}", ""]
-    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 5 + ["---"]) + "|"]
-    for row in rows(a) + [tuple(f"**{c}**" if c else "" for c in total_row(a))]:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
-    lines.append("")
+    bold_total = tuple(f"**{c}**" if c else "" for c in total_row(a))
+    lines = [f"# {a.name}", "", markdown_table(HEADERS, rows(a) + [bold_total], set(range(3, 8)))]
     lines += [f"- {line}" for line in summary_lines(a)]
     if a.notes:
         lines += ["", "Notes:", ""] + [f"- {' '.join(n.split())}" for n in a.notes]
