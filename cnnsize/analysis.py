@@ -74,6 +74,7 @@ class Analysis:
     conditions: list = field(default_factory=list)
     fit_conditions: Any = None
     max_batch: dict | None = None  # filled by `report --max-batch`
+    fit: str = "exact"  # the fit rule the shapes were computed with
 
     @property
     def symbolic(self) -> bool:
@@ -231,7 +232,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         fit_conditions = solve(ctx.conditions, ctx.bounds, [v for v in shape_in if is_symbolic(v)])
     return Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=totals,
                     graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
-                    fit_conditions=fit_conditions)
+                    fit_conditions=fit_conditions, fit=ctx.fit)
 
 
 def _tidy_row(row: LayerResult) -> LayerResult:

@@ -155,9 +155,11 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x))
     notes = []
     del outputs
+    totals["saved_for_backward_bytes"] = _saved_for_backward(analysis, model, dev, dtype, exact=not cuda)
     if cuda:
         totals["memory_bytes"] = _approx(need, measured_peak)
         totals["inference_peak_bytes"] = _approx(*_inference_peak(analysis, model, x))
+        totals["training_bytes"] = _approx(*_training_peak(analysis, model, dev, dtype))
         notes.append(f"memory: a CUDA peak may exceed the prediction by {MEMORY_TOLERANCE:.0%} + "
                      f"{MEMORY_SLACK // 2**20} MiB (allocator rounding, kernel workspaces)")
     timing = run_timing(model, x, analysis, runs=runs, warmup=warmup, progress=progress) if runs > 0 else None
@@ -169,6 +171,71 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
 def _approx(predicted: int, measured: int) -> Figure:
     ok = predicted <= measured <= predicted * (1 + MEMORY_TOLERANCE) + MEMORY_SLACK
     return Figure(predicted, measured, ok, exact=False)
+
+
+def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str) -> Analysis:
+    """The analysis at the batch a training step is measured with (batch norm needs two samples)."""
+    from ..analysis import analyze_graph
+
+    return analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=max(analysis.batch, 2),
+                         dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam")
+
+
+def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str,
+                        exact: bool) -> Figure:
+    """Bytes autograd saves in one training forward pass, measured with saved_tensors_hooks.
+
+    Each distinct storage counts once; parameters and buffers do not count (they stay resident).
+    """
+    train = _training_analysis(analysis, dev, dtype)
+    x = torch.zeros((train.batch, *train.input_shape), device=dev, dtype=torch_dtype(dtype))
+    resident = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in resident:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    model.train()
+    try:
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            y = model(x)
+        del y
+    finally:
+        model.eval()
+    predicted = train.totals["memory"]["saved_for_backward_bytes"]
+    measured = sum(saved.values())
+    if exact:
+        return Figure(predicted, measured, predicted == measured)
+    return _approx(predicted, measured)
+
+
+def _training_peak(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str) -> tuple[int, int]:
+    """(predicted, measured) bytes one Adam training step allocates beyond the resident model (CUDA)."""
+    train = _training_analysis(analysis, dev, dtype)
+    m = train.totals["memory"]
+    x = torch.zeros((train.batch, *train.input_shape), device=dev, dtype=torch_dtype(dtype))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params) if params else None
+    torch.cuda.synchronize(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    before = torch.cuda.memory_allocated(dev)
+    model.train()
+    try:
+        with torch.enable_grad():
+            model(x).float().sum().backward()
+        if optimizer is not None:
+            optimizer.step()
+        torch.cuda.synchronize(dev)
+        measured = torch.cuda.max_memory_allocated(dev) - before
+    finally:
+        model.eval()
+        model.zero_grad(set_to_none=True)
+        del optimizer
+    predicted = m["training_bytes"] - m["params_bytes"] - m["buffers_bytes"]
+    return predicted, measured
 
 
 def _inference_peak(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> tuple[int, int]:
