@@ -22,24 +22,25 @@ __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceed
            "calc", "load", "build", "validate", "bench", "ops", "__version__"]
 
 
-def load(spec: Any):
-    """Parse a spec (path, bundled name, YAML text or dict) into a layer Graph."""
+def load(spec: Any, variables: dict | None = None):
+    """Parse a spec (path, bundled name, YAML text or dict) into a layer Graph; ``variables`` override its vars."""
     from .sources import load_graph
 
-    return load_graph(spec)
+    return load_graph(spec, variables=variables)
 
 
 def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
-            fit: str | None = None) -> Analysis:
+            fit: str | None = None, variables: dict | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
-    ``input_shape`` overrides the spec's input as (C, H, W); ``fit`` is ``exact`` or ``floor``.
+    ``input_shape`` overrides the spec's input as (C, H, W); ``fit`` is ``exact`` or ``floor``;
+    ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``).
     """
     from .analysis import analyze_graph
     from .sources import load_graph
 
-    return analyze_graph(load_graph(spec), input_shape=input_shape, batch=batch, dtype=dtype, fit=fit)
+    return analyze_graph(load_graph(spec, variables=variables), input_shape=input_shape, batch=batch, dtype=dtype, fit=fit)
 
 
 def __getattr__(name: str):

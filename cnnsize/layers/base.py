@@ -79,7 +79,7 @@ class RF:
 class Param:
     """One parameter of a layer kind: its type, default and a line of documentation."""
 
-    type: str  # int, count, ints, pads, bool, float, choice, str, size
+    type: str  # int, count, ints, ints_or_zero, pads, bool, float, choice, str, size
     default: Any = REQUIRED
     doc: str = ""
     choices: tuple = ()
@@ -93,6 +93,7 @@ _TYPE_WORDS = {
     "int": "a positive integer", "count": "an integer >= 0", "ints": "a positive integer or a list of them",
     "pads": "an integer >= 0, a list of them, 'same' or 'valid'", "bool": "true or false",
     "float": "a number", "str": "a string", "size": "a positive integer or a list of them",
+    "ints_or_zero": "an integer >= 0 or a list of them",
 }
 
 
@@ -121,6 +122,10 @@ def convert(param: Param, value: Any, what: str, evaluate) -> Any:
                 raise SpecError(f"{what} must not be an empty list")
             return tuple(_as_int(v, 1, what, evaluate) for v in value)
         return _as_int(value, 1, what, evaluate)
+    if t == "ints_or_zero":
+        if isinstance(value, list):
+            return tuple(_as_int(v, 0, what, evaluate) for v in value)
+        return _as_int(value, 0, what, evaluate)
     if t == "pads":
         if value in ("same", "valid"):
             return value
