@@ -40,7 +40,8 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     from .analysis import analyze_graph
     from .sources import load_graph
 
-    return analyze_graph(load_graph(spec, variables=variables), input_shape=input_shape, batch=batch, dtype=dtype, fit=fit)
+    graph = load_graph(spec, variables=variables)
+    return analyze_graph(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit)
 
 
 def __getattr__(name: str):

@@ -138,7 +138,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                   fit: str | None = None) -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem."""
     dtype = parse_dtype(dtype)
-    if isinstance(batch, bool) or not (is_int(batch) or hasattr(batch, "free_symbols")) or (is_int(batch) and batch < 1):
+    bad_batch = isinstance(batch, bool) or not (is_int(batch) or hasattr(batch, "free_symbols"))
+    if bad_batch or (is_int(batch) and batch < 1):
         raise SpecError(f"batch must be a positive integer, got {batch!r}")
     if fit is not None and fit not in ("exact", "floor"):
         raise unknown_name("fit rule", fit, ("exact", "floor"))

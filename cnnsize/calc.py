@@ -9,8 +9,9 @@ arithmetic and the strides, paddings or input sizes that would fit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import CnnsizeError, DoesNotFit
 from .numeric import Dim, ceil_div, divides, exact_div, floor_div, fmt_num, is_int, prod
@@ -83,8 +84,8 @@ def _suggest(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, dila
                   and (n + pad_lo + pad_hi - span) % stride == 0), None)
     above = next(n for n in range(size + 1, size + stride + 1) if (n + pad_lo + pad_hi - span) % stride == 0)
     ideas.append("input " + " or ".join(str(n) for n in (below, above) if n is not None))
-    ideas.append(f"fit: floor (output {room // stride + 1}, as PyTorch computes it)")
-    return "it would fit with " + ", ".join(ideas)
+    last = f"fit: floor (output {room // stride + 1}, as PyTorch computes it)"
+    return "it would fit with " + ", with ".join(ideas) + f", or with {last}"
 
 
 def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim, Dim] = 0,

@@ -38,7 +38,7 @@ class CnnsizeError(ValueError):
         self.location = location
         self.layer = layer
 
-    def at(self, location: Location | None = None, layer: str | None = None) -> "CnnsizeError":
+    def at(self, location: Location | None = None, layer: str | None = None) -> CnnsizeError:
         """Fill in where the error happened, keeping anything already known."""
         if self.location is None and location is not None:
             self.location = location
@@ -88,6 +88,8 @@ def closest(name: str, options) -> str | None:
 def unknown_name(what: str, name: str, options) -> CnnsizeError:
     """An error for an unknown name that lists the valid ones and suggests one."""
     options = sorted(options)
+    if not options:
+        return SpecError(f"unknown {what} '{name}'", hint=f"no {what}s are defined here")
     guess = closest(name, options)
     hint = f"did you mean '{guess}'? " if guess else ""
     hint += "valid: " + ", ".join(options)

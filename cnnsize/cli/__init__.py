@@ -29,7 +29,10 @@ def _register_commands() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) the exit code."""
-    import click
+    try:  # newer typer vendors click
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - older typer
+        from click.exceptions import ClickException
 
     from ..errors import CnnsizeError
 
@@ -44,12 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"cnnsize: error: {exc.one_line()}", file=sys.stderr)
         code = 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         code = exc.exit_code if exc.exit_code else 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("cnnsize: aborted", file=sys.stderr)
         code = 130
     except KeyboardInterrupt:

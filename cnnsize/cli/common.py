@@ -14,12 +14,12 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 
 def parse_shape(text: str) -> tuple:
     """'3x224x224' -> (3, 224, 224); names such as 'H' become positive integer sympy symbols."""
-    parts = [p.strip() for p in re.split(r"[x×,]", text.strip()) if p.strip()]
+    parts = [p.strip() for p in re.split(r"[x×,]", text.strip())]
     if not parts or len(parts) > 4:
         raise SpecError(f"--input '{text}' is not a shape", hint="write channels x height x width, e.g. 3x224x224")
     out: list = []
     for part in parts:
-        if part.isdigit() and int(part) > 0:
+        if part.isdecimal() and int(part) > 0:
             out.append(int(part))
         elif _NAME.match(part):
             import sympy

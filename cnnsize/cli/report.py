@@ -24,9 +24,9 @@ def report(
     import sys
 
     from ..analysis import analyze_graph
+    from ..errors import unknown_name
     from ..render import FORMATS, render
     from ..sources import load_graph
-    from ..errors import unknown_name
 
     if format not in FORMATS:
         raise unknown_name("format", format, FORMATS)
@@ -46,8 +46,8 @@ def specs(format: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP
 
     from ..analysis import analyze_graph
     from ..errors import unknown_name
-    from ..render.text import human_count, num, shape_text
     from ..render import FORMATS
+    from ..render.text import human_count, num, shape_text
     from ..sources import bundled_names, load_graph
 
     if format not in FORMATS:

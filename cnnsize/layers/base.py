@@ -9,8 +9,9 @@ new tensor, and how to build it in torch. Shapes are tuples (C, *spatial), or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from ..errors import CnnsizeError, SpecError, unknown_name
 from ..numeric import Dim, is_int, is_symbolic, prod
@@ -52,10 +53,10 @@ class RF:
     start: tuple
 
     @classmethod
-    def identity(cls, nd: int) -> "RF":
+    def identity(cls, nd: int) -> RF:
         return cls((1,) * nd, (1,) * nd, (0,) * nd)
 
-    def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> "RF":
+    def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> RF:
         """The field after a sliding window with these per-axis settings."""
         return RF(
             tuple(s + d * (k - 1) * j for s, k, d, j in zip(self.size, kernel, dilation, self.stride)),
@@ -64,7 +65,7 @@ class RF:
         )
 
     @staticmethod
-    def union(fields: list["RF"]) -> "RF":
+    def union(fields: list[RF]) -> RF:
         """The field covering every path into a merge (the largest span, aligned by start)."""
         starts = tuple(min(axis) for axis in zip(*(f.start for f in fields)))
         ends = tuple(max(axis) for axis in zip(*((b + s for b, s in zip(f.start, f.size)) for f in fields)))
@@ -99,7 +100,12 @@ _TYPE_WORDS = {
 
 def _as_int(value: Any, minimum: int, what: str, evaluate) -> Dim:
     if isinstance(value, str):
-        value = evaluate(value)
+        try:
+            value = evaluate(value)
+        except SpecError as exc:
+            kind = "a positive integer" if minimum else "an integer >= 0"
+            raise SpecError(f"{what} must be {kind} or an expression of variables, got '{value}' ({exc.message})",
+                            hint=exc.hint) from None
     if isinstance(value, bool) or not (is_int(value) or is_symbolic(value)):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -134,7 +140,11 @@ def convert(param: Param, value: Any, what: str, evaluate) -> Any:
         return _as_int(value, 0, what, evaluate)
     if t == "bool":
         if isinstance(value, str):
-            value = evaluate(value)
+            try:
+                value = evaluate(value)
+            except SpecError as exc:
+                raise SpecError(f"{what} must be true or false (or an expression), got '{value}' ({exc.message})",
+                                hint=exc.hint) from None
         if not isinstance(value, bool):
             raise SpecError(f"{what} must be true or false, got {value!r}")
         return value
@@ -163,7 +173,7 @@ def per_axis(value: Any, nd: int, what: str) -> tuple:
     return (value,) * nd
 
 
-REGISTRY: dict[str, type["LayerKind"]] = {}
+REGISTRY: dict[str, type[LayerKind]] = {}
 
 
 def register(name: str):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..errors import SpecError
 from ..calc import window_output
+from ..errors import SpecError
 from ..numeric import ceil_div, divides, exact_div, is_int, prod
-from .base import Counts, LayerKind, Param, RF, per_axis, register, require_spatial, spatial
+from .base import RF, Counts, LayerKind, Param, per_axis, register, require_spatial, spatial
 
 
 def resolve_pads(pad, kernel: tuple, stride: tuple, dilation: tuple, nd: int, kind: str) -> tuple:

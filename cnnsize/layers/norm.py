@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Counts, LayerKind, Param, register
 from ..numeric import prod
+from .base import Counts, LayerKind, Param, register
 
 
 @register("bn")

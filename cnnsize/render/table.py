@@ -11,7 +11,7 @@ def rich_table(a: Analysis):
 
     table = Table(title=f"{a.name}", title_justify="left", show_footer=False, header_style="bold")
     for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="right" if 3 <= i <= 6 else "left", no_wrap=i != 1)
+        table.add_column(header, justify="right" if 3 <= i <= 7 else "left", no_wrap=i != 1)
     heaviest = _heaviest(a)
     for r, cells in zip(a.layers, rows(a)):
         table.add_row(*cells, style="bold yellow" if r.name in heaviest else None)
@@ -42,6 +42,10 @@ def table_text(a: Analysis, color: bool | None = None, width: int | None = None)
     from rich.console import Console
 
     buf = io.StringIO()
+    if width is None and color:
+        import shutil
+
+        width = shutil.get_terminal_size((200, 40)).columns
     console = Console(file=buf, force_terminal=bool(color), color_system="auto" if color else None,
                       width=width or 200, highlight=False)
     console.print(rich_table(a))
@@ -51,4 +55,4 @@ def table_text(a: Analysis, color: bool | None = None, width: int | None = None)
         console.print("Highlighted: the layers with the most parameters, activations and MACs.", soft_wrap=True)
     for note in a.notes:
         console.print("Note: " + " ".join(note.split()), soft_wrap=True)
-    return buf.getvalue()
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"

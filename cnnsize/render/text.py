@@ -69,7 +69,8 @@ def summary_lines(a: Analysis) -> list[str]:
     return lines
 
 
-HEADERS = ("Layer", "Type", "Output (C×H×W)", "Params", "Activations", "Connections", "MACs", "Receptive field")
+HEADERS = ("Layer", "Type", "Output (C×H×W)", "Weights", "Params", "Activations", "Connections", "MACs",
+           "Receptive field")
 
 
 def rows(a: Analysis) -> list[tuple[str, ...]]:
@@ -78,20 +79,21 @@ def rows(a: Analysis) -> list[tuple[str, ...]]:
         kind = r.type + (f" ({r.summary})" if r.summary else "")
         act = num(r.activations) if r.materialized else f"{num(r.activations)} (in place)" \
             if r.type not in ("flatten", "dropout") else "0 (view)"
-        out.append((r.name, kind, shape_text(r.output_shape), num(r.params), act, num(r.connections),
+        out.append((r.name, kind, shape_text(r.output_shape), num(r.weights), num(r.params), act, num(r.connections),
                     num(r.macs), rf_text(r.receptive_field)))
     return out
 
 
 def total_row(a: Analysis) -> tuple[str, ...]:
     t = a.totals
-    return ("total", "", "", num(t["params"]), num(t["activations"]), num(t["connections"]), num(t["macs"]),
+    return ("total", "", "", num(t["weights"]), num(t["params"]), num(t["activations"]), num(t["connections"]),
+            num(t["macs"]),
             rf_text(t["receptive_field"]))
 
 
 def markdown(a: Analysis) -> str:
     lines = [f"# {a.name}", ""]
-    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] * 2 + ["---"] + ["---:"] * 4 + ["---"]) + "|"]
+    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 5 + ["---"]) + "|"]
     for row in rows(a) + [tuple(f"**{c}**" if c else "" for c in total_row(a))]:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     lines.append("")

@@ -36,7 +36,7 @@ MAX_INPUT_DIMS = 4  # (C, D, H, W)
 class _Scope:
     """Names and counters of one level of nesting (the spec, or one repetition)."""
 
-    def __init__(self, prefix: str, parent: "_Scope | None", variables: dict, aliases: dict | None = None):
+    def __init__(self, prefix: str, parent: _Scope | None, variables: dict, aliases: dict | None = None):
         self.prefix = prefix
         self.parent = parent
         self.vars = variables
@@ -331,7 +331,8 @@ class Expander:
         if isinstance(n, str):
             n = self._eval(n, scope, _key_loc(item, "repeat", self.source))
         if isinstance(n, bool) or not is_int(n) or n < 1:
-            raise SpecError(f"repeat must be a positive integer, got {n!r}", location=_key_loc(item, "repeat", self.source))
+            raise SpecError(f"repeat must be a positive integer, got {n!r}",
+                            location=_key_loc(item, "repeat", self.source))
         if "block" in item:
             self.repeat_block(item, n, scope, loc)
             return
@@ -449,7 +450,8 @@ class Expander:
             name = f"{scope.prefix}{label}" + (f".{index}" if index is not None else "")
             if name in self.names or name == INPUT or name in self.aliases:
                 first = self.names[name].loc if name in self.names else None
-                raise SpecError(f"layer name '{name}' is used twice" + (f" (first at line {first.line})" if first else ""),
+                where = f" (first at line {first.line})" if first else ""
+                raise SpecError(f"layer name '{name}' is used twice{where}",
                                 hint="give each layer its own name", location=_key_loc(body, "name", self.source))
             return name
         while True:
@@ -502,7 +504,8 @@ class Expander:
     def _check_keys(self, mapping: dict, allowed, what: str) -> None:
         for key in mapping:
             if key not in allowed:
-                raise unknown_name(what, key, allowed).at(_key_loc(mapping, key, self.source))
+                loc = mapping.key_loc(key) if isinstance(mapping, LocDict) else Location(self.source)
+                raise unknown_name(what, key, allowed).at(loc)
 
 
 _TOP_HINTS = {"input": "add e.g. 'input: [3, 224, 224]' (channels, height, width)",

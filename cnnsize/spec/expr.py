@@ -3,14 +3,15 @@
 Written by hand on purpose: spec text is untrusted, so there is no ``eval`` and
 no ``sympify``. Supported: integers, quoted strings, names of variables,
 ``+ - * / // % **``, parentheses, comparisons, ``and``/``or``/``not``,
-``a if cond else b``, ``true``/``false`` and the functions ``min``, ``max``, ``abs``. ``/`` must divide exactly (sizes are
-integers); ``//`` rounds down.
+``a if cond else b``, ``true``/``false`` and the functions ``min``, ``max``,
+``abs``. ``/`` must divide exactly (sizes are integers); ``//`` rounds down.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import SpecError, unknown_name
 from ..numeric import is_int

@@ -26,9 +26,15 @@ class LocDict(dict):
 
     loc: Location
     key_locs: dict
+    name_locs: dict
 
     def loc_of(self, key: str) -> Location:
+        """Where the value of ``key`` starts."""
         return self.key_locs.get(key, self.loc)
+
+    def key_loc(self, key: str) -> Location:
+        """Where ``key`` itself is written."""
+        return self.name_locs.get(key, self.loc)
 
 
 class LocList(list):
@@ -79,6 +85,7 @@ def _make_loader(filename: str):
         out = LocDict()
         out.loc = _location(filename, node)
         out.key_locs = {}
+        out.name_locs = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
@@ -91,6 +98,7 @@ def _make_loader(filename: str):
                                 location=_location(filename, key_node))
             out[key] = loader.construct_object(value_node, deep=True)
             out.key_locs[key] = _location(filename, value_node)
+            out.name_locs[key] = _location(filename, key_node)
         return out
 
     def construct_sequence(loader, node, deep=False):

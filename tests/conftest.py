@@ -1,0 +1,23 @@
+"""Shared helpers for the tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT.parent / "shared" / "seeds"
+
+
+def run_cli(*args: str, input: str | None = None, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """Run the installed CLI as a user would, in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "cnnsize", *args], capture_output=True, text=True, input=input,
+                          cwd=cwd or ROOT, timeout=120)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
