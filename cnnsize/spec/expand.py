@@ -7,7 +7,8 @@ raised here carries the spec location and the layer's name.
 
 Blocks are defined once under ``blocks:`` with ``args`` (``~`` marks a required
 one) and ``layers``; a use such as ``bottleneck: {name: layer1.0, width: 64}``
-expands the block's layers under the prefix ``layer1.0.``. Inside a block,
+expands the block's layers under the prefix ``layer1.0.`` (an unnamed use is
+``bottleneck1``, ...; a block marked ``inline: true`` adds no prefix). Inside a block,
 ``from: in`` names the block's input, and arguments are variables. The layer
 count is computed before anything expands, so a hostile spec cannot blow up.
 """
@@ -25,7 +26,7 @@ from .load import LocDict, LocList
 
 TOP_KEYS = ("name", "input", "layers", "fit", "notes", "description", "source", "vars", "blocks")
 REPEAT_KEYS = ("repeat", "layers", "name", "block", "args", "first")
-BLOCK_KEYS = ("args", "layers", "description")
+BLOCK_KEYS = ("args", "layers", "description", "inline")
 RESERVED = ("repeat", "if", "in", INPUT)
 BLOCK_INPUT = "in"
 FIT_RULES = ("exact", "floor")
@@ -275,7 +276,13 @@ class Expander:
         if bname in self.stack:
             raise SpecError(f"block '{bname}' uses itself", hint="blocks cannot be recursive", location=loc)
         label = name if name is not None else body.get("name")
-        if label is not None:
+        inline = block.get("inline", False) is True
+        if inline:
+            if label is not None:
+                raise SpecError(f"block '{bname}' is inline: its layers take names at the place of use",
+                                hint="drop 'name' (or the block's 'inline: true')", location=loc)
+            instance = scope.prefix.rstrip(".") or bname
+        elif label is not None:
             if not isinstance(label, (str, int)) or isinstance(label, bool):
                 raise SpecError(f"a block name must be a string, got {label!r}", location=loc)
             instance = scope.prefix + interpolate(str(label), scope.vars) if name is None else scope.prefix + label
@@ -307,13 +314,16 @@ class Expander:
             else:
                 value = self._arg(default, variables, _key_loc(declared, key, self.source))
             variables[key] = value
-        inner = _Scope(instance + ".", scope, variables, {BLOCK_INPUT: self.last})
+        inner = _Scope(scope.prefix if inline else instance + ".", scope, variables, {BLOCK_INPUT: self.last})
+        if inline:
+            inner.counters = scope.counters
         self.stack.append(bname)
         try:
             self.expand_list(block["layers"], inner)
         finally:
             self.stack.pop()
-        self.aliases[instance] = self.last
+        if not inline:
+            self.aliases[instance] = self.last
 
     def _arg(self, value: Any, variables: dict, loc: Location) -> Any:
         try:
