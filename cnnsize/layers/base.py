@@ -120,6 +120,9 @@ def _as_int(value: Any, minimum: int, what: str, evaluate) -> Dim:
 def convert(param: Param, value: Any, what: str, evaluate) -> Any:
     """Check and convert one raw spec value; ``evaluate`` turns expression strings into values."""
     t = param.type
+    if t in ("ints", "size", "ints_or_zero", "pads") and isinstance(value, str) and value not in ("same", "valid"):
+        value = evaluate(value)  # a variable may hold a list, e.g. a block argument kernel: [1, 7]
+        value = list(value) if isinstance(value, tuple) else value
     if t in ("int", "count"):
         return _as_int(value, 1 if t == "int" else 0, what, evaluate)
     if t in ("ints", "size"):
