@@ -152,6 +152,8 @@ def convert(param: Param, value: Any, what: str, evaluate) -> Any:
             raise SpecError(f"{what} must be true or false, got {value!r}")
         return value
     if t == "float":
+        if isinstance(value, str):
+            value = evaluate(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(f"{what} must be a number, got {value!r}")
         return float(value)
