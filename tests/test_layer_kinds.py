@@ -33,6 +33,7 @@ ROWS = {
     "zeropad2d": ([3, 4, 5], [{"zeropad": {"pad": [1, 2]}}]),
     "zeropad2d_asymmetric": ([3, 4, 5], [{"zeropad": {"pad": 0, "pad_end": [1, 3]}}]),
     "zeropad1d": ([3, 4], [{"zeropad": {"pad": 2}}]),
+    "chunk": ([8, 3, 3], [{"chunk": {"chunks": 2, "index": 1}}, {"conv": {"filters": 3, "kernel": 1}}]),
     "channel_shuffle": ([8, 3, 3], [{"channel_shuffle": {"groups": 4}}]),
     "relu6": ([3, 4, 4], ["relu6"]),
     "hardswish": ([3, 4, 4], ["hardswish"]),

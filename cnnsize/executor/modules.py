@@ -87,3 +87,14 @@ class ChannelLayerNorm(nn.LayerNorm):
             return super().forward(x)
         x = x.movedim(1, -1)
         return super().forward(x).movedim(-1, 1)
+
+
+class Chunk(nn.Module):
+    """One slice of x.chunk(chunks, dim=1)."""
+
+    def __init__(self, chunks: int, index: int):
+        super().__init__()
+        self.chunks, self.index = chunks, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.chunk(self.chunks, dim=1)[self.index]

@@ -1,4 +1,4 @@
-"""Layers that move values around without weights: ``upsample``, ``zeropad`` and ``channel_shuffle``."""
+"""Layers that move values around without weights: ``upsample``, ``zeropad``, ``channel_shuffle``, ``chunk``."""
 
 from __future__ import annotations
 
@@ -88,3 +88,28 @@ class ChannelShuffle(LayerKind):
         import torch.nn as nn
 
         return nn.ChannelShuffle(self.groups)
+
+
+@register("chunk")
+class Chunk(LayerKind):
+    """One of ``chunks`` equal slices of the channels (torch's ``x.chunk(chunks, 1)[index]``): a view."""
+
+    params = {"chunks": Param("int", doc="number of equal channel slices"),
+              "index": Param("count", doc="which slice, from 0")}
+
+    @property
+    def materializes(self) -> bool:
+        return False
+
+    def output_shape(self, ins, ctx):
+        c = ins[0][0]
+        if divides(self.chunks, c) is False:
+            raise SpecError(f"channels ({c}) must be divisible by chunks ({self.chunks})")
+        if self.index >= self.chunks:
+            raise SpecError(f"index {self.index} is out of range for {self.chunks} chunks", hint="count from 0")
+        return (exact_div(c, self.chunks), *ins[0][1:])
+
+    def build(self, ins, out):
+        from ..executor.modules import Chunk as ChunkModule
+
+        return ChunkModule(self.chunks, self.index)
