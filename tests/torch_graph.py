@@ -30,11 +30,15 @@ class GraphModule(torch.nn.Module):
         return values if keep else values[self.order[-1][0]]
 
 
-def measure(analysis: Analysis, seed: int = 0) -> dict:
-    """Run the graph once in eval mode: every layer's output shape, the params and buffers, and the MACs."""
+def measure(analysis: Analysis, seed: int = 0, device: str = "cpu") -> dict:
+    """Run the graph once in eval mode: every layer's output shape, the params and buffers, and the MACs.
+
+    ``device="meta"`` runs torch's shape and FLOP logic without computing any values (fast for big nets).
+    """
     torch.manual_seed(seed)
-    model = GraphModule(analysis).eval()
-    x = torch.randn(1, *analysis.input_shape)
+    with torch.device(device):
+        model = GraphModule(analysis).eval()
+        x = torch.randn(1, *analysis.input_shape)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         values = model(x, keep=True)
     return {"shapes": {k: tuple(v.shape[1:]) for k, v in values.items()},
