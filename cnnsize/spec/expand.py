@@ -366,6 +366,7 @@ class Expander:
                 inner.counters = scope.counters  # auto names keep counting: conv2, conv3, ...
                 inner.repeat_index = i  # type: ignore[attr-defined]
             self.expand_list(body, inner)
+        self._alias_repeat(prefix_name, scope)
 
     def repeat_block(self, item: dict, n: int, scope: _Scope, loc: Location) -> None:
         """``{repeat: 3, name: layer1, block: bottleneck, args: {...}, first: {...}}``: layer1.0, layer1.1, ..."""
@@ -398,6 +399,14 @@ class Expander:
                 label = interpolate(str(prefix_name), inner.vars)
                 name = label if "{" in str(prefix_name) else f"{label}.{i}"
             self.use_block(bname, body, inner, loc, name=name)
+        self._alias_repeat(prefix_name, scope)
+
+    def _alias_repeat(self, prefix_name: Any, scope: _Scope) -> None:
+        """A named repeat (``layer2``) stands for the output of its last repetition in 'from:'."""
+        if prefix_name is not None and "{" not in str(prefix_name):
+            full = scope.prefix + str(prefix_name)
+            if full not in self.names and full not in self.aliases:
+                self.aliases[full] = self.last
 
     def _tick(self, loc: Location) -> None:
         self.work += 1
