@@ -30,27 +30,28 @@ def load(spec: Any, variables: dict | None = None):
 
 
 def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
-            fit: str | None = None, variables: dict | None = None) -> Analysis:
+            fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
+            freeze_until: str | None = None, variables: dict | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
-    ``input_shape`` overrides the spec's input as (C, H, W); ``fit`` is ``exact`` or ``floor``;
+    ``input_shape`` overrides the spec's input as (C, H, W); ``fit`` is ``exact`` or ``floor``.
+    ``optimizer`` (sgd, momentum, adam, adamw), ``amp``, ``device`` (cuda, cpu) and ``freeze_until``
+    (a layer name: it and everything before it are frozen) shape the training memory estimate.
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``).
     """
     from .analysis import analyze_graph
     from .sources import load_graph
 
-    graph = load_graph(spec, variables=variables)
-    return analyze_graph(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit)
+    return analyze_graph(load_graph(spec, variables=variables), input_shape=input_shape, batch=batch, dtype=dtype,
+                         fit=fit, optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until)
 
 
 def __getattr__(name: str):
+    import importlib
+
     if name in ("build", "validate", "bench"):
-        from . import executor
-
-        return getattr(executor, name)
+        return getattr(importlib.import_module(".executor", __name__), name)
     if name == "ops":
-        from . import ops
-
-        return ops
+        return importlib.import_module(".ops", __name__)
     raise AttributeError(f"module 'cnnsize' has no attribute '{name}'")

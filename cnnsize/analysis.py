@@ -65,15 +65,19 @@ class Analysis:
     graph: Graph
     notes: list[str] = field(default_factory=list)
     conditions: list = field(default_factory=list)
+    max_batch: dict | None = None  # filled by `report --max-batch`
 
     def to_dict(self) -> dict:
         """The JSON document of ``cnnsize report --format json`` (schema_version 1)."""
         totals = {k: _json(v) for k, v in self.totals.items() if k not in ("memory", "receptive_field")}
         totals["memory"] = {k: _json(v) for k, v in self.totals["memory"].items()}
         totals["receptive_field"] = _rf_json(self.totals["receptive_field"])
-        return {"schema_version": SCHEMA_VERSION, "name": self.name,
-                "input_shape": [_json(v) for v in self.input_shape], "batch": self.batch, "dtype": self.dtype,
-                "layers": [row.to_dict() for row in self.layers], "totals": totals}
+        out = {"schema_version": SCHEMA_VERSION, "name": self.name,
+               "input_shape": [_json(v) for v in self.input_shape], "batch": self.batch, "dtype": self.dtype,
+               "layers": [row.to_dict() for row in self.layers], "totals": totals}
+        if self.max_batch is not None:
+            out["max_batch"] = dict(self.max_batch)
+        return out
 
     def to_frame(self):
         """Per-layer figures as a pandas DataFrame indexed by layer name."""
@@ -135,9 +139,18 @@ def parse_dtype(dtype: str) -> str:
 
 
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
-                  fit: str | None = None) -> Analysis:
-    """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem."""
+                  fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
+                  freeze_until: str | None = None) -> Analysis:
+    """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
+
+    ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
+    that layer and every layer before it as not trainable (fine-tuning the rest).
+    """
+    from .memory import MemoryOptions
+
     dtype = parse_dtype(dtype)
+    options = MemoryOptions(optimizer, amp, device).check()
+    frozen = _frozen(graph, freeze_until)
     bad_batch = isinstance(batch, bool) or not (is_int(batch) or hasattr(batch, "free_symbols"))
     if bad_batch or (is_int(batch) and batch < 1):
         raise SpecError(f"batch must be a positive integer, got {batch!r}")
@@ -170,7 +183,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         rows.append(LayerResult(
             name=node.name, type=kind.kind, inputs=list(node.inputs), output_shape=out,
             weights=counts.weights, biases=counts.biases, params=params,
-            trainable_params=params if node.trainable else 0, buffers=counts.buffers,
+            trainable_params=params if node.trainable and node.name not in frozen else 0, buffers=counts.buffers,
             activations=prod(out) * batch if kind.materializes else 0, connections=counts.connections,
             macs=counts.macs * batch, flops=2 * counts.macs * batch, receptive_field=rf,
             summary=kind.summary(), weight_layer=kind.weight_layer, materialized=kind.materializes,
@@ -181,5 +194,48 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
                         "activations_bytes": totals["activations"] * size}
     totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
+    totals["memory"].update(_memory(graph, rows, batch, size, options, frozen))
     return Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=totals,
                     graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions))
+
+
+def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
+    """Names of the layers up to and including ``freeze_until``."""
+    if freeze_until is None:
+        return set()
+    names = [node.name for node in graph.nodes]
+    if freeze_until not in names:
+        raise unknown_name("layer", freeze_until, names).at(None, None)
+    return set(names[: names.index(freeze_until) + 1])
+
+
+def _memory(graph: Graph, rows: list[LayerResult], batch, itemsize: int, options, frozen: set[str]) -> dict:
+    """Inference peak and training budget, in bytes (see cnnsize.memory)."""
+    from dataclasses import replace
+
+    from .memory import inference_peak, training_figures
+
+    shapes = {r.name: r.output_shape for r in rows}
+    params = {r.name: r.params for r in rows}
+    resident = sum((r.params + r.buffers for r in rows), 0) * itemsize
+    peak, where = inference_peak(graph, shapes, batch, itemsize)
+
+    def training(graph_: Graph) -> dict:
+        trainable = {n.name: params[n.name] for n in graph_.nodes if n.trainable}
+        figures = training_figures(graph_, shapes, params, trainable, batch, itemsize, options)
+        master = (4 if options.amp else itemsize) * sum((r.params + r.buffers for r in rows), 0)
+        copies = 2 * sum((r.weights for r in rows if r.weight_layer), 0) if options.amp else 0
+        figures["training_bytes"] = (master + copies + figures["gradients_bytes"] + figures["optimizer_bytes"]
+                                     + figures["training_activations_peak_bytes"])
+        return figures
+
+    nodes = [replace(n, trainable=n.trainable and n.name not in frozen) for n in graph.nodes]
+    out: dict = {"inference_peak_bytes": None if peak is None else resident + peak,
+                 "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
+    out.update(training(replace(graph, nodes=nodes)))
+    if frozen or any(not n.trainable for n in graph.nodes):
+        everything = training(replace(graph, nodes=[replace(n, trainable=True) for n in graph.nodes]))
+        out["training_bytes_all_trainable"] = everything["training_bytes"]
+    out["optimizer"] = options.optimizer
+    out["amp"] = options.amp
+    return out

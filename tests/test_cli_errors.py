@@ -64,12 +64,14 @@ def test_one_line_error_with_location(tmp_path, text, pieces):
     (["report", "no-such-spec"], "no spec file or bundled spec named 'no-such-spec'"),
     (["report", "vgg61"], "did you mean 'vgg19'?"),
     (["report", "."], "is a folder, not a spec file"),
-    (["report", "vgg16", "--format", "xml"], "unknown format 'xml'"),
+    (["report", "vgg16", "--format", "xml"], "invalid choice: 'xml'"),
     (["report", "vgg16", "--dtype", "f16"], "did you mean 'float16'?"),
     (["report", "vgg16", "--input", "3xx"], "--input '3xx'"),
     (["report", "vgg16", "--batch", "0"], "batch must be a positive integer"),
     (["report", "vgg16", "--fit", "round"], "unknown fit rule 'round'"),
-    (["report", "vgg16", "--bogus"], "No such option"),
+    (["report", "vgg16", "--bogus"], "unrecognized arguments: --bogus"),
+    (["report"], "the following arguments are required: spec"),
+    (["reprot", "vgg16"], "invalid choice: 'reprot'"),
 ])
 def test_bad_arguments_exit_2_without_traceback(args, piece):
     result = run_cli(*args)

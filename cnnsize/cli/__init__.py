@@ -3,58 +3,64 @@
 Exit codes: 0 success, 1 a validation found a mismatch, 2 a user error (bad
 spec, bad argument, missing file). A user error is one line on stderr, never a
 traceback (``--debug`` shows it).
+
+Built on argparse (standard library) rather than typer: typer 0.24+ imports
+pydantic on every run, which alone costs several times Python's own start-up,
+and `cnnsize report` is meant to answer as fast as Python can start.
+Each command lives in its own module with ``register(subparsers)``; the module
+imports its heavy dependencies only when it runs.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
 
-import typer
+from .. import __version__
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Size convolutional neural networks from a short YAML spec.",
-                  context_settings={"help_option_names": ["-h", "--help"]})
-
-STATE = {"debug": False}
+COMMAND_MODULES = ["report"]
 
 
-@app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
-    STATE["debug"] = debug
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse hook
+        print(f"cnnsize: error: {message}; see '{self.prog} -h'", file=sys.stderr)
+        raise SystemExit(2)
 
 
-def _register_commands() -> None:
-    from . import report  # noqa: F401
+def build_parser() -> Parser:
+    parser = Parser(prog="cnnsize", description="Size convolutional neural networks from a short YAML spec.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--version", action="version", version=f"cnnsize {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f".{name}", __name__).register(sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) the exit code."""
-    try:  # newer typer vendors click
-        from typer._click.exceptions import ClickException
-    except ImportError:  # pragma: no cover - older typer
-        from click.exceptions import ClickException
-
     from ..errors import CnnsizeError
 
-    _register_commands()
-    args = sys.argv[1:] if argv is None else argv
-    STATE["debug"] = "--debug" in args
+    args_in = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    debug = "--debug" in args_in
     try:
-        code = app(args=args, prog_name="cnnsize", standalone_mode=False)
-        code = code if isinstance(code, int) else 0
+        args = parser.parse_args(args_in)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            code = 2
+        else:
+            code = args.run(args) or 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except CnnsizeError as exc:
-        if STATE["debug"]:
+        if debug:
             raise
         print(f"cnnsize: error: {exc.one_line()}", file=sys.stderr)
         code = 2
-    except typer.Exit as exc:
-        code = exc.exit_code
-    except ClickException as exc:
-        exc.show()
-        code = exc.exit_code if exc.exit_code else 2
-    except typer.Abort:
-        print("cnnsize: aborted", file=sys.stderr)
-        code = 130
     except KeyboardInterrupt:
         print("cnnsize: interrupted", file=sys.stderr)
         code = 130

@@ -9,6 +9,15 @@ import tempfile
 
 from ..errors import SpecError
 
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def add_format(parser, formats=FORMATS) -> None:
+    """The --format/-f option every reporting command shares."""
+    parser.add_argument("-f", "--format", default=formats[0], choices=formats, metavar="FORMAT",
+                        help=", ".join(formats))
+
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 
 

@@ -2,89 +2,98 @@
 
 from __future__ import annotations
 
-import typer
+import sys
 
-from . import app
-from .common import parse_shape, write_output
-
-FORMAT_HELP = "table, markdown, csv or json"
+from .common import add_format, parse_shape, write_output
 
 
-@app.command()
-def report(
-    spec: str = typer.Argument(..., help="A spec file, a bundled spec name (vgg16), or - for standard input."),
-    input: str = typer.Option(None, "--input", "-i", help="Input shape C x H x W, e.g. 3x224x224 (or 3xHxW)."),
-    batch: int = typer.Option(1, "--batch", "-b", help="Batch size; activations, MACs and memory are per batch."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32, float16, bfloat16, int8 or float64."),
-    fit: str = typer.Option(None, "--fit", help="exact (default: a filter that does not fit is an error) or floor."),
-    format: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
-    output: str = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
-) -> None:
-    """Size every layer of a network and print the table with totals."""
-    import sys
+def register(sub) -> None:
+    p = sub.add_parser("report", help="size every layer of a network and print the table with totals",
+                       description="Size every layer of a network and print the table with totals.")
+    p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), or - for standard input")
+    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224 (or 3xHxW)")
+    p.add_argument("-b", "--batch", type=int, default=1, help="batch size (activations, MACs, memory are per batch)")
+    p.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
+    p.add_argument("--fit", help="exact (default: a filter that does not fit is an error) or floor")
+    add_format(p)
+    p.add_argument("-o", "--output", help="write to this file (atomically) instead of standard output")
+    g = p.add_argument_group("memory")
+    g.add_argument("--optimizer", default="adam", help="for the training estimate: sgd, momentum, adam, adamw")
+    g.add_argument("--amp", action="store_true", help="training estimate with mixed precision")
+    g.add_argument("--device", default="cuda", help="device kind the training estimate is for: cuda or cpu")
+    g.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
+    g.add_argument("--max-batch", action="store_true", help="find the largest batch that fits --device-memory")
+    g.add_argument("--device-memory", metavar="SIZE", help="device memory for --max-batch, e.g. 24GiB")
+    p.set_defaults(run=run_report)
 
+    s = sub.add_parser("specs", help="list the bundled specs with their totals",
+                       description="List the bundled specs with their totals.")
+    add_format(s)
+    s.set_defaults(run=run_specs)
+
+
+def run_report(args) -> int:
     from ..analysis import analyze_graph
-    from ..errors import unknown_name
-    from ..render import FORMATS, render
+    from ..errors import SpecError
+    from ..render import render
     from ..sources import load_graph
 
-    if format not in FORMATS:
-        raise unknown_name("format", format, FORMATS)
-    shape = parse_shape(input) if input else None
-    analysis = analyze_graph(load_graph(spec), input_shape=shape, batch=batch, dtype=dtype, fit=fit)
-    color = output is None and sys.stdout.isatty()
-    text = render(analysis, format, color=color) if format == "table" else render(analysis, format)
-    write_output(text, output)
+    if args.max_batch and args.device_memory is None:
+        raise SpecError("--max-batch needs --device-memory", hint="e.g. --max-batch --device-memory 24GiB")
+    shape = parse_shape(args.input) if args.input else None
+    graph = load_graph(args.spec)
+
+    def at(batch):
+        return analyze_graph(graph, input_shape=shape, batch=batch, dtype=args.dtype, fit=args.fit,
+                             optimizer=args.optimizer, amp=args.amp, device=args.device,
+                             freeze_until=args.freeze_until)
+
+    analysis = at(args.batch)
+    if args.max_batch:
+        from ..memory import max_batch, parse_bytes
+
+        analysis.max_batch = max_batch(lambda b: at(b).totals["memory"], parse_bytes(args.device_memory))
+    color = args.output is None and sys.stdout.isatty()
+    write_output(render(analysis, args.format, color=color), args.output)
+    return 0
 
 
-@app.command()
-def specs(format: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -> None:
-    """List the bundled specs with their totals."""
+def run_specs(args) -> int:
     import csv
     import io
     import json
 
     from ..analysis import analyze_graph
-    from ..errors import unknown_name
-    from ..render import FORMATS
-    from ..render.text import human_count, num, shape_text
+    from ..render.table import box_table
+    from ..render.text import human_count, markdown_table, num, shape_text
     from ..sources import bundled_names, load_graph
 
-    if format not in FORMATS:
-        raise unknown_name("format", format, FORMATS)
     records = []
     for name in bundled_names():
-        a = analyze_graph(load_graph(name))
-        t = a.totals
+        graph = load_graph(name)
+        t = analyze_graph(graph).totals
         rf = t["receptive_field"]
-        records.append({"name": name, "input_shape": list(a.input_shape), "params": t["params"], "macs": t["macs"],
-                        "activations": t["activations"], "weight_layers": t["weight_layers"],
+        records.append({"name": name, "input_shape": list(graph.input_shape), "params": t["params"],
+                        "macs": t["macs"], "activations": t["activations"], "weight_layers": t["weight_layers"],
                         "receptive_field": rf.size[0] if rf else None})
-    if format == "json":
+    if args.format == "json":
         write_output(json.dumps(records, indent=2) + "\n", None)
-        return
-    headers = ["Spec", "Input", "Params", "MACs", "Activations", "Weight layers", "RF"]
-    cells = [[r["name"], shape_text(r["input_shape"]), num(r["params"]), human_count(r["macs"]),
-              num(r["activations"]), str(r["weight_layers"]), str(r["receptive_field"] or "–")] for r in records]
-    if format == "csv":
+        return 0
+    if args.format == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["name", "input_shape", "params", "macs", "activations", "weight_layers", "receptive_field"])
+        writer.writerow(list(records[0]) if records else [])
         for r in records:
             writer.writerow([r["name"], "x".join(map(str, r["input_shape"])), r["params"], r["macs"],
                              r["activations"], r["weight_layers"], r["receptive_field"] or ""])
         write_output(buf.getvalue(), None)
-    elif format == "markdown":
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(row) + " |" for row in cells]
-        write_output("\n".join(lines) + "\n", None)
+        return 0
+    headers = ("Spec", "Input", "Params", "MACs", "Activations", "Weight layers", "RF")
+    cells = [(r["name"], shape_text(r["input_shape"]), num(r["params"]), human_count(r["macs"]),
+              num(r["activations"]), str(r["weight_layers"]), str(r["receptive_field"] or "–")) for r in records]
+    right = {2, 3, 4, 5, 6}
+    if args.format == "markdown":
+        write_output(markdown_table(headers, cells, right), None)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title="Bundled specs", title_justify="left")
-        for i, h in enumerate(headers):
-            table.add_column(h, justify="right" if 2 <= i <= 6 else "left")
-        for row in cells:
-            table.add_row(*row)
-        Console(highlight=False).print(table)
+        write_output(box_table(headers, cells, right, title="Bundled specs", color=sys.stdout.isatty()), None)
+    return 0

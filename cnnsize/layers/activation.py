@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import LayerKind, Param, register
+from .base import LayerKind, Param, Saved, register
 
 INPLACE = Param("bool", False, doc="overwrite the input instead of making a new tensor")
 
@@ -10,6 +10,10 @@ INPLACE = Param("bool", False, doc="overwrite the input instead of making a new 
 class _Elementwise(LayerKind):
     torch_name = ""
     params = {"inplace": INPLACE}
+    saves = "output"  # relu, sigmoid, tanh and softmax differentiate through their result
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved(self.saves)]
 
     def build(self, ins, out):
         import torch.nn as nn
@@ -30,6 +34,7 @@ class LeakyReLU(_Elementwise):
     """max(slope·x, x)."""
 
     torch_name = "LeakyReLU"
+    saves = "input"
     params = {"negative_slope": Param("float", 0.01), "inplace": INPLACE}
 
 
@@ -72,6 +77,16 @@ class Dropout(_Elementwise):
     def materializes(self) -> bool:
         return False
 
+    @property
+    def materializes_training(self) -> bool:
+        return not self.inplace
+
+    def saved(self, ins, out, trainable, device):
+        from ..numeric import prod
+
+        # CUDA's fused kernel keeps a bool mask; the CPU path multiplies by a scaled noise tensor of the input's dtype
+        return [Saved("new", prod(out), itemsize=1 if device == "cuda" else None)]
+
     def build(self, ins, out):
         import torch.nn as nn
 
@@ -83,6 +98,7 @@ class ReLU6(_Elementwise):
     """min(max(0, x), 6), as MobileNet uses it."""
 
     torch_name = "ReLU6"
+    saves = "input"
 
 
 @register("hardswish")
@@ -90,6 +106,7 @@ class Hardswish(_Elementwise):
     """x · relu6(x + 3) / 6 (MobileNetV3)."""
 
     torch_name = "Hardswish"
+    saves = "input"
 
 
 @register("hardsigmoid")
@@ -97,6 +114,7 @@ class Hardsigmoid(_Elementwise):
     """relu6(x + 3) / 6 (MobileNetV3's squeeze-and-excitation gate)."""
 
     torch_name = "Hardsigmoid"
+    saves = "input"
 
 
 @register("silu")
@@ -104,6 +122,7 @@ class SiLU(_Elementwise):
     """x · sigmoid(x), also called swish (EfficientNet)."""
 
     torch_name = "SiLU"
+    saves = "input"
 
 
 @register("gelu")
@@ -111,6 +130,7 @@ class GELU(_Elementwise):
     """x · Φ(x) (ConvNeXt); ``approximate: tanh`` for the tanh form."""
 
     torch_name = "GELU"
+    saves = "input"
     params = {"approximate": Param("choice", "none", choices=("none", "tanh"))}
 
 
@@ -120,6 +140,9 @@ class Identity(_Elementwise):
 
     torch_name = "Identity"
     params = {}
+
+    def saved(self, ins, out, trainable, device):
+        return []
 
     @property
     def materializes(self) -> bool:

@@ -77,6 +77,21 @@ class RF:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """One tensor autograd keeps for the backward pass, per sample.
+
+    ``of`` is ``"input"`` (the layer's input ``index``, whose storage may be shared with earlier
+    layers), ``"output"``, or ``"new"`` (a tensor of its own with ``numel`` elements). ``itemsize``
+    None means the activation dtype; int64 indices are 8, a float32 statistic 4.
+    """
+
+    of: str
+    numel: Dim = 0
+    itemsize: int | None = None
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class Param:
     """One parameter of a layer kind: its type, default and a line of documentation."""
 
@@ -218,8 +233,21 @@ class LayerKind:
 
     @property
     def materializes(self) -> bool:
-        """Whether the output is a new tensor (False for in-place layers and views)."""
+        """Whether the output is a new tensor at inference (False for in-place layers and views)."""
         return not getattr(self, "inplace", False)
+
+    @property
+    def materializes_training(self) -> bool:
+        """Whether the output is a new tensor in training mode (dropout differs from inference)."""
+        return self.materializes
+
+    def saved(self, ins: list[Shape], out: Shape, trainable: bool, device: str) -> list[Saved]:
+        """What autograd saves for backward when this layer's output requires grad.
+
+        ``trainable``: the layer's own parameters require grad. ``device``: 'cpu' or 'cuda'
+        (dropout's mask differs). Parameters themselves are not listed: they stay resident anyway.
+        """
+        return []
 
     def summary(self) -> str:
         """Hyperparameters that differ from the defaults, for the report's type column."""

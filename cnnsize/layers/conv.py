@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..calc import window_output
 from ..errors import SpecError
 from ..numeric import ceil_div, divides, exact_div, is_int, prod
-from .base import RF, Counts, LayerKind, Param, per_axis, register, require_spatial, spatial
+from .base import RF, Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
 
 
 def resolve_pads(pad, kernel: tuple, stride: tuple, dilation: tuple, nd: int, kind: str) -> tuple:
@@ -79,6 +79,9 @@ class Conv(_Windowed):
         return Counts(weights=weights, biases=self.filters if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
 
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")]  # convolution keeps its input (and weight) whatever requires grad
+
     def build(self, ins, out):
         import torch.nn as nn
 
@@ -135,6 +138,9 @@ class Deconv(_Windowed):
         return Counts(weights=ins[0][0] * per_input, biases=self.filters if self.bias else 0,
                       connections=macs, macs=macs)
 
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")]
+
     def receptive(self, rfs, ins, out):
         """Each output unit reads at most ceil(span / S) neighbouring inputs; the jump shrinks by S."""
         rf = rfs[0]
@@ -181,6 +187,12 @@ class LocallyConnected(_Windowed):
         fan_in = prod(kernel) * ins[0][0]
         return Counts(weights=prod(out) * fan_in, biases=prod(out) if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def saved(self, ins, out, trainable, device):
+        if not trainable:
+            return []
+        _, kernel, *_ = self.geometry(ins[0])  # the unfolded patches, kept by the batched matmul
+        return [Saved("new", prod(kernel) * ins[0][0] * prod(out[1:]))]
 
     def build(self, ins, out):
         from ..executor.modules import LocallyConnected2d

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..numeric import prod
-from .base import Counts, LayerKind, Param, register
+from .base import Counts, LayerKind, Param, Saved, register
 
 
 @register("fc")
@@ -23,6 +23,9 @@ class FC(LayerKind):
 
     def receptive(self, rfs, ins, out):
         return None
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")] if trainable else []  # the matmul keeps its input only for the weight's grad
 
     def build(self, ins, out):
         from ..executor.modules import FlattenLinear

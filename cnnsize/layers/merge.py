@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..numeric import prod
-from .base import RF, Counts, LayerKind, register
+from .base import RF, Counts, LayerKind, Saved, register
 
 
 def _text(shape) -> str:
@@ -87,6 +87,9 @@ class Mul(_Merge):
 
     def counts(self, ins, out):
         return Counts(connections=prod(out) * len(ins))
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input", index=i) for i in range(len(ins))]  # each factor's grad needs the others
 
     def build(self, ins, out):
         from ..executor.modules import Mul as MulModule

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..numeric import prod
-from .base import Counts, LayerKind, Param, register
+from .base import Counts, LayerKind, Param, Saved, register
 
 
 @register("bn")
@@ -18,6 +18,10 @@ class BatchNorm(LayerKind):
     def counts(self, ins, out):
         c = ins[0][0]
         return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0, buffers=2 * c + 1)
+
+    def saved(self, ins, out, trainable, device):
+        c = ins[0][0]  # the input, and the batch mean and inverse std per channel (float32)
+        return [Saved("input"), Saved("new", c, itemsize=4), Saved("new", c, itemsize=4)]
 
     def build(self, ins, out):
         import torch.nn as nn
@@ -36,6 +40,12 @@ class LRN(LayerKind):
     def counts(self, ins, out):
         return Counts(connections=prod(out) * self.size)
 
+    def saved(self, ins, out, trainable, device):
+        # torch's local_response_norm: the input, the channel-padded squares (C + size − 1 maps),
+        # and two C-map intermediates (before and after the power)
+        c, rest = ins[0][0], prod(ins[0][1:])
+        return [Saved("input"), Saved("new", (c + self.size - 1) * rest), Saved("new", 2 * c * rest)]
+
     def build(self, ins, out):
         import torch.nn as nn
 
@@ -52,6 +62,10 @@ class LayerNorm(LayerKind):
     def counts(self, ins, out):
         c = ins[0][0]
         return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0)
+
+    def saved(self, ins, out, trainable, device):
+        positions = prod(ins[0][1:]) if len(ins[0]) > 1 else 1  # the input, and a mean and 1/std per position
+        return [Saved("input"), Saved("new", positions, itemsize=4), Saved("new", positions, itemsize=4)]
 
     def build(self, ins, out):
         from ..executor.modules import ChannelLayerNorm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..numeric import ceil_div, floor_div, is_int, prod
-from .base import Counts, LayerKind, Param, per_axis, register, require_spatial, spatial
+from .base import Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
 from .conv import _Windowed, windowed_shape
 
 
@@ -42,6 +42,9 @@ class MaxPool(_Pool):
 
     params = {**POOL_PARAMS, "dilation": Param("ints", 1)}
 
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input"), Saved("new", prod(out), itemsize=8)]  # the input and int64 argmax indices
+
     def build(self, ins, out):
         import torch.nn as nn
 
@@ -55,6 +58,9 @@ class AvgPool(_Pool):
     """Average pooling over each channel's window."""
 
     params = {**POOL_PARAMS, "count_include_pad": Param("bool", True)}
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")]
 
     def build(self, ins, out):
         import torch.nn as nn
@@ -85,6 +91,11 @@ class _Adaptive(LayerKind):
     def counts(self, ins, out):
         per_axis_sums = [adaptive_windows(n, m)[0] for n, m in zip(spatial(ins[0]), spatial(out))]
         return Counts(connections=ins[0][0] * prod(per_axis_sums))
+
+    def saved(self, ins, out, trainable, device):
+        if all(m == 1 for m in spatial(out)):
+            return []  # torch computes a global average as a mean, which keeps nothing
+        return [Saved("input")]
 
     def receptive(self, rfs, ins, out):
         if rfs[0] is None or all(m == 1 for m in spatial(out)):
@@ -123,6 +134,9 @@ class AdaptiveAvgPool(_Adaptive):
 
 
 class _AdaptiveMax(_Adaptive):
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input"), Saved("new", prod(out), itemsize=8)]  # the input and int64 argmax indices
+
     def build(self, ins, out):
         import torch.nn as nn
 

@@ -3,14 +3,14 @@
 FORMATS = ("table", "markdown", "csv", "json")
 
 
-def render(analysis, fmt: str, **options) -> str:
-    """The analysis in one of FORMATS, as text (the terminal table as plain text when not a TTY)."""
+def render(analysis, fmt: str, color: bool = False) -> str:
+    """The analysis in one of FORMATS, as text; ``color`` adds terminal colours to the table."""
     from ..errors import unknown_name
 
     if fmt == "table":
         from .table import table_text
 
-        return table_text(analysis, **options)
+        return table_text(analysis, color=color)
     from . import text
 
     if fmt == "markdown":

@@ -1,27 +1,56 @@
-"""The terminal table, drawn with rich."""
+"""The terminal table: box-drawn text, with colours and highlighted rows on a terminal.
+
+Drawn by hand rather than with rich: the report path must start as fast as Python
+itself, and a table of strings needs no layout engine.
+"""
 
 from __future__ import annotations
+
+import unicodedata
 
 from ..analysis import Analysis
 from .text import HEADERS, rows, summary_lines, total_row
 
-
-def rich_table(a: Analysis):
-    from rich.table import Table
-
-    table = Table(title=f"{a.name}", title_justify="left", show_footer=False, header_style="bold")
-    for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="right" if 3 <= i <= 7 else "left", no_wrap=i != 1)
-    heaviest = _heaviest(a)
-    for r, cells in zip(a.layers, rows(a)):
-        table.add_row(*cells, style="bold yellow" if r.name in heaviest else None)
-    table.add_section()
-    table.add_row(*total_row(a), style="bold")
-    return table
+BOLD, YELLOW, DIM, RESET = "\033[1m", "\033[1;33m", "\033[2m", "\033[0m"
 
 
-def _heaviest(a: Analysis) -> set[str]:
-    """The layers holding the most parameters and the most activations."""
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    gap = " " * (width - _width(text))
+    return gap + text if right else text + gap
+
+
+def box_table(headers, cells, right: set[int], *, title: str = "", footer=None, highlight=frozenset(),
+              color: bool = False) -> str:
+    """A box-drawn table; ``highlight`` holds row indexes to mark, ``footer`` a totals row."""
+    all_rows = [tuple(headers), *cells] + ([tuple(footer)] if footer else [])
+    widths = [max(_width(row[i]) for row in all_rows) for i in range(len(headers))]
+
+    def line(left, mid, fill, end):
+        return left + mid.join(fill * (w + 2) for w in widths) + end
+
+    def row(values, style=""):
+        text = "│" + "│".join(f" {_pad(v, w, i in right)} " for i, (v, w) in enumerate(zip(values, widths))) + "│"
+        return f"{style}{text}{RESET}" if style and color else text
+
+    out = [title] if title else []
+    out.append(line("┏", "┳", "━", "┓"))
+    head = "┃" + "┃".join(f" {_pad(h, w, i in right)} " for i, (h, w) in enumerate(zip(headers, widths))) + "┃"
+    out.append(f"{BOLD}{head}{RESET}" if color else head)
+    out.append(line("┡", "╇", "━", "┩"))
+    out += [row(values, YELLOW if i in highlight else "") for i, values in enumerate(cells)]
+    if footer:
+        out.append(line("├", "┼", "─", "┤"))
+        out.append(row(footer, BOLD))
+    out.append(line("└", "┴", "─", "┘"))
+    return "\n".join(out) + "\n"
+
+
+def heaviest(a: Analysis) -> set[str]:
+    """The layers holding the most parameters, activations and MACs."""
     from ..numeric import is_int
 
     named = [r for r in a.layers if r.name != "input"]
@@ -35,24 +64,15 @@ def _heaviest(a: Analysis) -> set[str]:
     return out
 
 
-def table_text(a: Analysis, color: bool | None = None, width: int | None = None) -> str:
-    """The table and summary as text; colours only when writing to a terminal."""
-    import io
-
-    from rich.console import Console
-
-    buf = io.StringIO()
-    if width is None and color:
-        import shutil
-
-        width = shutil.get_terminal_size((200, 40)).columns
-    console = Console(file=buf, force_terminal=bool(color), color_system="auto" if color else None,
-                      width=width or 200, highlight=False)
-    console.print(rich_table(a))
-    for line in summary_lines(a):
-        console.print(line, soft_wrap=True)
-    if _heaviest(a):
-        console.print("Highlighted: the layers with the most parameters, activations and MACs.", soft_wrap=True)
-    for note in a.notes:
-        console.print("Note: " + " ".join(note.split()), soft_wrap=True)
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+def table_text(a: Analysis, color: bool = False) -> str:
+    """The report table and its summary lines."""
+    marked = heaviest(a)
+    highlight = {i for i, r in enumerate(a.layers) if r.name in marked}
+    text = box_table(HEADERS, rows(a), set(range(3, 8)), title=a.name, footer=total_row(a), highlight=highlight,
+                     color=color)
+    lines = summary_lines(a)
+    if marked:
+        lines.append(f"Heaviest layers{' (highlighted)' if color else ''}: {', '.join(sorted(marked))} "
+                     "(most parameters, activations and MACs).")
+    lines += ["Note: " + " ".join(note.split()) for note in a.notes]
+    return text + "\n".join(lines) + "\n"

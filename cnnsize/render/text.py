@@ -61,11 +61,39 @@ def summary_lines(a: Analysis) -> list[str]:
         f"Memory: parameters {human_bytes(m['params_bytes'])}, activations {human_bytes(m['activations_bytes'])} "
         f"({num(t['activations'])} values, input included, forward pass).",
     ]
+    lines += memory_lines(a)
     rf = t["receptive_field"]
     if rf is not None:
         lines.append(f"Receptive field: {rf_text(rf)} (size /effective stride @start).")
     if a.conditions:
         lines.append("Fits exactly when: " + "; ".join(f"{s} divides {r}" for r, s in a.conditions) + ".")
+    return lines
+
+
+def memory_lines(a: Analysis) -> list[str]:
+    """Inference peak, the training budget and its parts, fine-tuning, and the largest batch."""
+    m = a.totals["memory"]
+    lines = []
+    if m.get("inference_peak_bytes") is not None:
+        lines.append(f"Inference peak: {human_bytes(m['inference_peak_bytes'])} (parameters and buffers + "
+                     f"{human_bytes(m['inference_peak_activations_bytes'])} of live activations at "
+                     f"{m['inference_peak_layer']}).")
+    precision = "mixed precision" if m["amp"] else a.dtype
+    lines.append(
+        f"Training ({m['optimizer']}, {precision}): {human_bytes(m['training_bytes'])} = parameters and buffers + "
+        f"gradients {human_bytes(m['gradients_bytes'])} + optimizer state {human_bytes(m['optimizer_bytes'])} + "
+        f"activations at their peak {human_bytes(m['training_activations_peak_bytes'])} (saved for backward "
+        f"{human_bytes(m['saved_for_backward_bytes'])}, activation gradients "
+        f"{human_bytes(m['activation_gradients_bytes'])}); the lecture's rule of thumb (forward activations x2, "
+        f"plus parameters) says {human_bytes(2 * m['activations_bytes'] + m['params_bytes'])}.")
+    if "training_bytes_all_trainable" in m:
+        first = next((r.name for r in a.layers if r.trainable_params), None)
+        lines.append(f"Fine-tuning (trainable from {first} on): {human_bytes(m['training_bytes'])}, against "
+                     f"{human_bytes(m['training_bytes_all_trainable'])} training everything.")
+    if a.max_batch is not None:
+        mb = a.max_batch
+        lines.append(f"Largest batch in {human_bytes(mb['device_memory_bytes'])}: {mb['inference']:,} for inference, "
+                     f"{mb['training']:,} for training ({m['optimizer']}, {precision}).")
     return lines
 
 
@@ -91,12 +119,17 @@ def total_row(a: Analysis) -> tuple[str, ...]:
             rf_text(t["receptive_field"]))
 
 
+def markdown_table(headers, cells, right: set[int]) -> str:
+    """A GitHub-flavoured markdown table; columns in ``right`` are right-aligned."""
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(a: Analysis) -> str:
-    lines = [f"# {a.name}", ""]
-    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 5 + ["---"]) + "|"]
-    for row in rows(a) + [tuple(f"**{c}**" if c else "" for c in total_row(a))]:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
-    lines.append("")
+    bold_total = tuple(f"**{c}**" if c else "" for c in total_row(a))
+    lines = [f"# {a.name}", "", markdown_table(HEADERS, rows(a) + [bold_total], set(range(3, 8)))]
     lines += [f"- {line}" for line in summary_lines(a)]
     if a.notes:
         lines += ["", "Notes:", ""] + [f"- {' '.join(n.split())}" for n in a.notes]

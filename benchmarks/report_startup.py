@@ -1,0 +1,52 @@
+"""`cnnsize report vgg16` as a whole process, against `python -c pass` measured in the same run.
+
+Target (issue 6): at most 5x the wall time of `python -c pass` and at most 80 MiB peak memory.
+For reference, torchinfo's summary of torchvision's VGG16 took about 3.3 s and 1.26 GB here.
+
+    python benchmarks/report_startup.py [--runs 30] [SPEC]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def run(cmd: list[str], runs: int) -> tuple[float, float]:
+    """Median wall seconds and the largest peak RSS (MiB) over ``runs`` runs of ``cmd``."""
+    times, peak = [], 0.0
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - start)
+        if status != 0:
+            sys.exit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()}")
+        peak = max(peak, usage.ru_maxrss / 1024)  # KiB on Linux
+    return statistics.median(times), peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", nargs="?", default="vgg16")
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    base_t, base_m = run([sys.executable, "-c", "pass"], args.runs)
+    rows = [("python -c pass", base_t, base_m)]
+    for fmt in ("table", "json"):
+        t, m = run([sys.executable, "-m", "cnnsize", "report", args.spec, "--format", fmt], args.runs)
+        rows.append((f"cnnsize report {args.spec} -f {fmt}", t, m))
+    print(f"{'command':40} {'median ms':>10} {'ratio':>7} {'peak MiB':>9}")
+    for name, t, m in rows:
+        print(f"{name:40} {t * 1e3:10.1f} {t / base_t:7.2f} {m:9.1f}")
+    worst = max(rows[1:], key=lambda r: r[1])
+    verdict = "meets" if worst[1] / base_t <= 5 and worst[2] <= 80 else "misses"
+    print(f"{verdict} the target: at most 5x `python -c pass` and 80 MiB")
+
+
+if __name__ == "__main__":
+    main()
