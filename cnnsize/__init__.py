@@ -19,14 +19,16 @@ from .errors import CnnsizeError, DoesNotFit, LimitExceeded, SpecError
 __version__ = "0.1.0"
 
 __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceeded", "SpecError", "analyze",
-           "calc", "load", "build", "validate", "bench", "ops", "__version__"]
+           "calc", "explain", "fit_sizes", "load", "build", "validate", "bench", "ops", "__version__"]
 
 
 def load(spec: Any, variables: dict | None = None):
     """Parse a spec (path, bundled name, YAML text or dict) into a layer Graph; ``variables`` override its vars."""
+    from .numeric import no_gc
     from .sources import load_graph
 
-    return load_graph(spec, variables=variables)
+    with no_gc():
+        return load_graph(spec, variables=variables)
 
 
 def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
@@ -41,10 +43,35 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``).
     """
     from .analysis import analyze_graph
+    from .numeric import no_gc
     from .sources import load_graph
 
-    return analyze_graph(load_graph(spec, variables=variables), input_shape=input_shape, batch=batch, dtype=dtype,
-                         fit=fit, optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until)
+    with no_gc():
+        graph = load_graph(spec, variables=variables)
+        return analyze_graph(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,
+                             optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until)
+
+
+def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None):  # noqa: A002
+    """The square input sizes n in [min, max] at which every layer fits exactly (a FitSizes).
+
+    ``.sizes`` lists them, ``.fits(n)``, ``.why_not(n)`` and ``.nearest(n)`` answer for any size;
+    AlexNet (CS231n) fits at 227 and not at 224. Numeric only: sympy is not imported.
+    """
+    from .fitting import fit_sizes as _fit_sizes
+
+    return _fit_sizes(spec, min=min, max=max, channels=channels)
+
+
+def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = None, fit: str | None = None,
+            dtype: str = "float32"):
+    """The worked arithmetic of every layer (or one ``layer``), e.g. "(227 − 11)/4 + 1 = 55" (an Explanation).
+
+    ``input_shape`` may hold sympy symbols, as in ``analyze``; the steps are then formulas.
+    """
+    from .worked import explain as _explain
+
+    return _explain(spec, input_shape=input_shape, layer=layer, fit=fit, dtype=dtype)
 
 
 def __getattr__(name: str):

@@ -12,7 +12,7 @@ from typing import Any
 from .errors import CnnsizeError, SpecError, unknown_name
 from .graph import INPUT, Graph
 from .layers.base import RF, Ctx
-from .numeric import Dim, is_int, prod
+from .numeric import Dim, is_int, is_symbolic, prod, tidy
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
 SCHEMA_VERSION = 1
@@ -20,7 +20,7 @@ COUNT_FIELDS = ("weights", "biases", "params", "trainable_params", "buffers", "a
                 "macs", "flops")
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerResult:
     """Every figure of one layer. Activations, MACs and FLOPs are for the whole batch."""
 
@@ -38,10 +38,17 @@ class LayerResult:
     macs: Dim = 0
     flops: Dim = 0
     receptive_field: RF | None = None
-    summary: str = ""
+    param_bytes: Dim = 0
+    activation_bytes: Dim = 0
+    kind: Any = field(default=None, repr=False, compare=False)
     weight_layer: bool = False
     materialized: bool = True
-    location: str = ""
+    location: Any = None  # the spec Location (file:line:col)
+
+    @property
+    def summary(self) -> str:
+        """The layer's settings that differ from their defaults."""
+        return self.kind.summary() if self.kind is not None else ""
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "type": self.type, "inputs": list(self.inputs),
@@ -65,7 +72,17 @@ class Analysis:
     graph: Graph
     notes: list[str] = field(default_factory=list)
     conditions: list = field(default_factory=list)
+    fit_conditions: Any = None
     max_batch: dict | None = None  # filled by `report --max-batch`
+
+    @property
+    def symbolic(self) -> bool:
+        """Whether any size is a formula (the input was given with symbols such as 3xHxW)."""
+        return any(is_symbolic(v) for v in self.input_shape)
+
+    def condition_lines(self) -> list[str]:
+        """When every layer fits exactly, in words: ``H ≡ 3 (mod 32) and H ≥ 67 (H = 67, 99, 131, …)``."""
+        return self.fit_conditions.lines() if self.fit_conditions is not None else []
 
     def to_dict(self) -> dict:
         """The JSON document of ``cnnsize report --format json`` (schema_version 1)."""
@@ -75,6 +92,8 @@ class Analysis:
         out = {"schema_version": SCHEMA_VERSION, "name": self.name,
                "input_shape": [_json(v) for v in self.input_shape], "batch": self.batch, "dtype": self.dtype,
                "layers": [row.to_dict() for row in self.layers], "totals": totals}
+        if self.symbolic:
+            out["fits_exactly_when"] = self.condition_lines()
         if self.max_batch is not None:
             out["max_batch"] = dict(self.max_batch)
         return out
@@ -158,11 +177,13 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         raise unknown_name("fit rule", fit, ("exact", "floor"))
     ctx = Ctx(fit=fit or graph.fit)
     shape_in = tuple(input_shape) if input_shape is not None else graph.input_shape
+    symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch)
+    size = DTYPE_BYTES[dtype]
     shapes: dict[str, tuple] = {INPUT: shape_in}
     rfs: dict[str, RF | None] = {INPUT: RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None}
     rows = [LayerResult(name=INPUT, type="input", inputs=[], output_shape=shape_in,
                         activations=prod(shape_in) * batch, receptive_field=rfs[INPUT], materialized=True,
-                        location=str(graph.input_loc or ""))]
+                        location=graph.input_loc)]
     for node in graph.nodes:
         kind = node.kind
         for src in node.inputs:
@@ -173,6 +194,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         ins = [shapes[src] for src in node.inputs]
         try:
             out = kind.output_shape(ins, ctx)
+            if symbolic:
+                out = tuple(tidy(v) for v in out)
             counts = kind.counts(ins, out)
             rf = kind.receptive([rfs[src] for src in node.inputs], ins, out)
         except CnnsizeError as exc:
@@ -180,23 +203,50 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         shapes[node.name] = out
         rfs[node.name] = rf
         params = counts.weights + counts.biases
+        activations = prod(out) * batch if kind.materializes else 0
         rows.append(LayerResult(
             name=node.name, type=kind.kind, inputs=list(node.inputs), output_shape=out,
             weights=counts.weights, biases=counts.biases, params=params,
             trainable_params=params if node.trainable and node.name not in frozen else 0, buffers=counts.buffers,
-            activations=prod(out) * batch if kind.materializes else 0, connections=counts.connections,
+            activations=activations, connections=counts.connections,
             macs=counts.macs * batch, flops=2 * counts.macs * batch, receptive_field=rf,
-            summary=kind.summary(), weight_layer=kind.weight_layer, materialized=kind.materializes,
-            location=str(node.loc)))
-    totals: dict[str, Any] = {key: sum((getattr(r, key) for r in rows), 0) for key in COUNT_FIELDS}
+            param_bytes=params * size, activation_bytes=activations * size,
+            kind=kind, weight_layer=kind.weight_layer, materialized=kind.materializes,
+            location=node.loc))
+    rows[0].activation_bytes = rows[0].activations * size
+    if symbolic:
+        rows = [_tidy_row(r) for r in rows]
+    totals: dict[str, Any] = {key: 0 for key in COUNT_FIELDS}
+    for r in rows:
+        for key in COUNT_FIELDS:
+            value = getattr(r, key)
+            if value:
+                totals[key] += value
     totals["weight_layers"] = sum(1 for r in rows if r.weight_layer)
-    size = DTYPE_BYTES[dtype]
     totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
                         "activations_bytes": totals["activations"] * size}
     totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
     totals["memory"].update(_memory(graph, rows, batch, size, options, frozen))
+    fit_conditions = None
+    if symbolic:
+        from .symbolic import solve
+
+        totals = {k: tidy(v) if k not in ("memory", "receptive_field") else v for k, v in totals.items()}
+        totals["memory"] = {k: tidy(v) if is_symbolic(v) else v for k, v in totals["memory"].items()}
+        fit_conditions = solve(ctx.conditions, ctx.bounds, [v for v in shape_in if is_symbolic(v)])
     return Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=totals,
-                    graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions))
+                    graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
+                    fit_conditions=fit_conditions)
+
+
+def _tidy_row(row: LayerResult) -> LayerResult:
+    """Every formula of a row in its most readable exact form."""
+    for key in (*COUNT_FIELDS, "param_bytes", "activation_bytes"):
+        setattr(row, key, tidy(getattr(row, key)))
+    rf = row.receptive_field
+    if rf is not None:
+        row.receptive_field = RF(*(tuple(tidy(v) for v in vals) for vals in (rf.size, rf.stride, rf.start)))
+    return row
 
 
 def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
@@ -211,31 +261,27 @@ def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
 
 def _memory(graph: Graph, rows: list[LayerResult], batch, itemsize: int, options, frozen: set[str]) -> dict:
     """Inference peak and training budget, in bytes (see cnnsize.memory)."""
-    from dataclasses import replace
-
     from .memory import inference_peak, training_figures
 
     shapes = {r.name: r.output_shape for r in rows}
     params = {r.name: r.params for r in rows}
-    resident = sum((r.params + r.buffers for r in rows), 0) * itemsize
+    resident = sum((r.params + r.buffers for r in rows), 0)
     peak, where = inference_peak(graph, shapes, batch, itemsize)
 
-    def training(graph_: Graph) -> dict:
-        trainable = {n.name: params[n.name] for n in graph_.nodes if n.trainable}
-        figures = training_figures(graph_, shapes, params, trainable, batch, itemsize, options)
-        master = (4 if options.amp else itemsize) * sum((r.params + r.buffers for r in rows), 0)
+    def training(trainable: set[str]) -> dict:
+        figures = training_figures(graph, shapes, params, trainable, batch, itemsize, options)
+        master = (4 if options.amp else itemsize) * resident
         copies = 2 * sum((r.weights for r in rows if r.weight_layer), 0) if options.amp else 0
         figures["training_bytes"] = (master + copies + figures["gradients_bytes"] + figures["optimizer_bytes"]
                                      + figures["training_activations_peak_bytes"])
         return figures
 
-    nodes = [replace(n, trainable=n.trainable and n.name not in frozen) for n in graph.nodes]
-    out: dict = {"inference_peak_bytes": None if peak is None else resident + peak,
+    chosen = {n.name for n in graph.nodes if n.trainable and n.name not in frozen}
+    out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
-    out.update(training(replace(graph, nodes=nodes)))
-    if frozen or any(not n.trainable for n in graph.nodes):
-        everything = training(replace(graph, nodes=[replace(n, trainable=True) for n in graph.nodes]))
-        out["training_bytes_all_trainable"] = everything["training_bytes"]
+    out.update(training(chosen))
+    if len(chosen) < len(graph.nodes):
+        out["training_bytes_all_trainable"] = training({n.name for n in graph.nodes})["training_bytes"]
     out["optimizer"] = options.optimizer
     out["amp"] = options.amp
     return out

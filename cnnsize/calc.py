@@ -14,7 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CnnsizeError, DoesNotFit
-from .numeric import Dim, ceil_div, divides, exact_div, floor_div, fmt_num, is_int, prod
+from .numeric import (
+    Dim,
+    ceil_div,
+    divides,
+    dmin,
+    exact_div,
+    factor_text,
+    floor_div,
+    fmt_num,
+    is_int,
+    is_symbolic,
+    prod,
+    tidy,
+)
 
 FIT_MODES = ("exact", "floor")
 
@@ -42,6 +55,7 @@ class Worked:
 
 
 def _ret(value: Any, steps: list[str], explain: bool):
+    value = tidy(value)
     return Worked(value, tuple(steps)) if explain else value
 
 
@@ -57,6 +71,8 @@ def window_arithmetic(size: Dim, kernel: Dim, stride: Dim, pad_lo: Dim, pad_hi: 
     parts = [fmt_num(size)]
     if pad_lo == pad_hi and pad_lo != 0:
         parts.append(f" + 2·{fmt_num(pad_lo)}")
+    elif pad_lo != pad_hi and (is_symbolic(pad_lo) or is_symbolic(pad_hi)):
+        parts.append(f" + {factor_text(tidy(pad_lo + pad_hi))}")  # 'same' with a symbolic kernel: K − 1 in all
     elif pad_lo != pad_hi:
         parts.append(f" + {fmt_num(pad_lo)} + {fmt_num(pad_hi)}")
     if dilation == 1:
@@ -88,29 +104,66 @@ def _suggest(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, dila
     return "it would fit with " + ", with ".join(ideas) + f", or with {last}"
 
 
+class _LazyText:
+    """A string built on first use, so the numeric walks of `cnnsize fit` never format arithmetic they drop."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __format__(self, spec: str) -> str:
+        return format(self.fn(*self.args), spec)
+
+
+def _window_fast(size, kernel, stride, pad_lo, pad_hi, dilation, rule):
+    """The common case (valid ints that fit) without building any text; None means take the full path."""
+    if not (type(size) is type(kernel) is type(stride) is type(pad_lo) is type(pad_hi) is type(dilation) is int):
+        return None
+    if size < 1 or kernel < 1 or stride < 1 or pad_lo < 0 or pad_hi < 0 or dilation < 1:
+        return None
+    room = size + pad_lo + pad_hi - dilation * (kernel - 1) - 1
+    if room < 0:
+        return None
+    if rule == "floor" or (rule == "exact" and room % stride == 0):
+        return room // stride + 1
+    if rule == "ceil":
+        out = -(-room // stride) + 1
+        return out - 1 if (out - 1) * stride >= size + pad_lo else out
+    return None
+
+
 def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim, Dim] = 0,
                   dilation: Dim = 1, *, rule: str = "exact", what: str = "filter",
-                  conditions: list | None = None, explain: bool = False):
+                  conditions: list | None = None, bounds: list | None = None, explain: bool = False):
     """Output length of a sliding window along one axis: (W − F + 2P)/S + 1.
 
     ``rule`` is ``exact`` (a window that does not tile the input raises
     DoesNotFit), ``floor`` (the frameworks' rule) or ``ceil`` (pooling's
     ceil_mode, with PyTorch's rule that the last window starts inside the
     input or its left padding). With symbols, ``exact`` returns the exact
-    quotient and appends the divisibility condition to ``conditions``.
+    quotient and appends the divisibility condition to ``conditions`` as a
+    (room, stride) pair, and the room (which must be >= 0) to ``bounds``.
     """
     pad_lo, pad_hi = pad if isinstance(pad, tuple) else (pad, pad)
+    fast = _window_fast(size, kernel, stride, pad_lo, pad_hi, dilation, rule) if not explain else None
+    if fast is not None:
+        return fast
     for name, value, low in (("size", size, 1), ("kernel", kernel, 1), ("stride", stride, 1),
                              ("padding", pad_lo, 0), ("padding", pad_hi, 0), ("dilation", dilation, 1)):
         _check_dim(name, value, low)
     span = dilation * (kernel - 1) + 1
     room = size + pad_lo + pad_hi - span
-    text = window_arithmetic(size, kernel, stride, pad_lo, pad_hi, dilation)
-    if is_int(room) and room < 0:
+    text = _LazyText(window_arithmetic, size, kernel, stride, pad_lo, pad_hi, dilation)  # built only if shown
+    # ceil mode (PyTorch's pooling) still makes one window when the span overhangs by less than a stride
+    overhang_ok = rule == "ceil" and is_int(room) and is_int(stride) and ceil_div(room, stride) + 1 >= 1 \
+        and ceil_div(room, stride) * stride < size + pad_lo
+    if is_int(room) and room < 0 and not overhang_ok:
         raise DoesNotFit(
             f"the {fmt_num(span)}-wide {what} is larger than the {fmt_num(size + pad_lo + pad_hi)}-wide "
             f"padded input: {text} = {fmt_num(exact_div(room, stride) + 1)}",
             hint="use a smaller kernel or dilation, more padding, or a larger input")
+    if bounds is not None and is_symbolic(room):
+        bounds.append(room)
+    note = ""
     if rule == "exact":
         ok = divides(stride, room)
         out = exact_div(room, stride) + 1
@@ -119,17 +172,26 @@ def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim,
                              hint=_suggest(size, kernel, stride, pad_lo, pad_hi, dilation)
                              if all(is_int(v) for v in (size, kernel, stride, pad_lo, pad_hi, dilation)) else
                              "use fit: floor to round down as the frameworks do")
-        if ok is None and conditions is not None:
-            conditions.append((room, stride))
+        if ok is None:
+            if conditions is not None:
+                conditions.append((room, stride))
+            if explain:
+                from .symbolic import solve
+
+                note = "; ".join(solve([(room, stride)], [room]).lines())
+                note = f", a whole number when {note}" if note else ""
     elif rule == "floor":
         out = floor_div(room, stride) + 1
     elif rule == "ceil":
-        out = ceil_div(room, stride) + 1
-        if is_int(out) and (out - 1) * stride >= size + pad_lo:
-            out -= 1
+        # PyTorch's ceil_mode drops a last window that would start in the right padding.
+        if is_int(out := ceil_div(room, stride) + 1):
+            if (out - 1) * stride >= size + pad_lo:
+                out -= 1
+        elif not all(is_int(v) for v in (stride, pad_hi, span)) or stride + pad_hi > span:
+            out = dmin(ceil_div(room, stride), floor_div(size + pad_lo - 1, stride)) + 1
     else:
         raise CnnsizeError(f"unknown fit rule '{rule}'", hint="valid: exact, floor")
-    return _ret(out, [f"{text} = {fmt_num(out)}"], explain)
+    return _ret(out, [f"{text} = {fmt_num(out)}{note}"], explain)
 
 
 def conv_output_size(size: Dim, kernel: Dim, stride: Dim = 1, padding: Dim = 0, dilation: Dim = 1, *,
@@ -149,8 +211,8 @@ def pool_output_size(size: Dim, kernel: Dim, stride: Dim | None = None, padding:
 
 def _kernel_area(kernel: Dim | Sequence[Dim]) -> tuple[Dim, str]:
     if isinstance(kernel, (tuple, list)):
-        return prod(kernel), "·".join(fmt_num(k) for k in kernel)
-    return kernel * kernel, f"{fmt_num(kernel)}·{fmt_num(kernel)}"
+        return prod(kernel), "·".join(factor_text(k) for k in kernel)
+    return kernel * kernel, f"{factor_text(kernel)}·{factor_text(kernel)}"
 
 
 def conv_params(in_channels: Dim, filters: Dim, kernel: Dim | Sequence[Dim], bias: bool = True,
@@ -159,10 +221,10 @@ def conv_params(in_channels: Dim, filters: Dim, kernel: Dim | Sequence[Dim], bia
     area, area_text = _kernel_area(kernel)
     _check_groups(in_channels, filters, groups)
     per_filter = area * exact_div(in_channels, groups)
-    c_text = fmt_num(in_channels) if groups == 1 else f"{fmt_num(in_channels)}/{fmt_num(groups)}"
+    c_text = factor_text(in_channels) if groups == 1 else f"{factor_text(in_channels)}/{factor_text(groups)}"
     total = (per_filter + (1 if bias else 0)) * filters
     inner = f"{area_text}·{c_text}" + (" + 1" if bias else "")
-    return _ret(total, [f"({inner})·{fmt_num(filters)} = {fmt_num(total)}"], explain)
+    return _ret(total, [f"({inner})·{factor_text(filters)} = {fmt_num(total)}"], explain)
 
 
 def _check_groups(in_channels: Dim, filters: Dim, groups: Dim) -> None:
@@ -176,8 +238,8 @@ def fc_params(in_features: Dim, out_features: Dim, bias: bool = True, *, explain
     """Weights and biases of a fully connected layer: (in + 1)·out."""
     total = (in_features + (1 if bias else 0)) * out_features
     inner = fmt_num(in_features) + (" + 1" if bias else "")
-    text = f"({inner})·{fmt_num(out_features)} = {fmt_num(total)}" if bias else \
-        f"{fmt_num(in_features)}·{fmt_num(out_features)} = {fmt_num(total)}"
+    text = f"({inner})·{factor_text(out_features)} = {fmt_num(total)}" if bias else \
+        f"{factor_text(in_features)}·{factor_text(out_features)} = {fmt_num(total)}"
     return _ret(total, [text], explain)
 
 
@@ -186,8 +248,8 @@ def conv_macs(out_units: Dim, in_channels: Dim, kernel: Dim | Sequence[Dim], gro
     """Multiply-adds of a convolution: output units × F·F·C/groups (bias adds not counted)."""
     area, area_text = _kernel_area(kernel)
     total = out_units * area * exact_div(in_channels, groups)
-    c_text = fmt_num(in_channels) if groups == 1 else f"{fmt_num(in_channels)}/{fmt_num(groups)}"
-    return _ret(total, [f"{fmt_num(out_units)}·{area_text}·{c_text} = {fmt_num(total)}"], explain)
+    c_text = factor_text(in_channels) if groups == 1 else f"{factor_text(in_channels)}/{factor_text(groups)}"
+    return _ret(total, [f"{factor_text(out_units)}·{area_text}·{c_text} = {fmt_num(total)}"], explain)
 
 
 def locally_connected_params(in_channels: Dim, filters: Dim, kernel: Dim | Sequence[Dim],
@@ -197,7 +259,7 @@ def locally_connected_params(in_channels: Dim, filters: Dim, kernel: Dim | Seque
     positions, pos_text = _kernel_area(out_size)
     weights = positions * filters * area * in_channels
     biases = positions * filters if bias else 0
-    text = f"{pos_text}·{fmt_num(filters)}·{area_text}·{fmt_num(in_channels)}"
+    text = f"{pos_text}·{factor_text(filters)}·{area_text}·{factor_text(in_channels)}"
     if bias:
-        text += f" + {pos_text}·{fmt_num(filters)}"
+        text += f" + {pos_text}·{factor_text(filters)}"
     return _ret(weights + biases, [f"{text} = {fmt_num(weights + biases)}"], explain)

@@ -50,15 +50,25 @@ def _storages(graph: Graph, training: bool) -> dict[str, str]:
     return owner
 
 
-def inference_peak(graph: Graph, shapes: dict[str, tuple], batch: Any, itemsize: int) -> tuple[Any, str]:
-    """(peak activation bytes, the layer at which it occurs) for one forward pass at inference."""
-    owner = _storages(graph, training=False)
-    size = {name: prod(shapes[name]) * batch * itemsize for name in shapes}
+def _frees(graph: Graph, owner: dict[str, str], pinned) -> list[list[str]]:
+    """For each node index, the storages whose last reader it is (never the pinned ones)."""
     last_use: dict[str, int] = {}
     for i, node in enumerate(graph.nodes):
         for src in node.inputs:
             last_use[owner[src]] = i
+    frees: list[list[str]] = [[] for _ in graph.nodes]
+    for storage, last in last_use.items():
+        if storage not in pinned:
+            frees[last].append(storage)
+    return frees
+
+
+def inference_peak(graph: Graph, shapes: dict[str, tuple], batch: Any, itemsize: int) -> tuple[Any, str]:
+    """(peak activation bytes, the layer at which it occurs) for one forward pass at inference."""
+    owner = _storages(graph, training=False)
+    size = {name: prod(shapes[name]) * batch * itemsize for name in shapes}
     keep = {INPUT, owner[graph.nodes[-1].name]} if graph.nodes else {INPUT}
+    frees = _frees(graph, owner, keep)
     live = size[INPUT]
     peak, where = live, INPUT
     for i, node in enumerate(graph.nodes):
@@ -68,13 +78,12 @@ def inference_peak(graph: Graph, shapes: dict[str, tuple], batch: Any, itemsize:
             return None, ""  # symbolic sizes: the peak layer depends on the values
         if live > peak:
             peak, where = live, node.name
-        for storage, last in last_use.items():
-            if last == i and storage not in keep:
-                live -= size[storage]
+        for storage in frees[i]:
+            live -= size[storage]
     return peak, where
 
 
-def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, Any], trainable: dict[str, Any],
+def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, Any], trainable: set[str],
                      batch: Any, itemsize: int, options: MemoryOptions) -> dict[str, Any]:
     """Activation bytes of one training step, gradients and optimizer state, per the options.
 
@@ -89,7 +98,7 @@ def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, A
     saved: dict[Any, Any] = {}  # storage (or extra tensor) -> bytes
     saved_at: dict[Any, int] = {}
     for i, node in enumerate(graph.nodes):
-        own = bool(node.trainable) and params[node.name] != 0
+        own = node.name in trainable and params[node.name] != 0
         requires_grad[node.name] = own or any(requires_grad[src] for src in node.inputs)
         if not requires_grad[node.name]:
             continue
@@ -108,7 +117,7 @@ def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, A
                   for n in graph.nodes if requires_grad[n.name]]
     saved_total = sum(saved.values(), 0)
     backward = saved_total + _max(grad_pairs)
-    trainable_total = sum(trainable.values(), 0)
+    trainable_total = sum((params[name] for name in trainable), 0)
     master = 4 if options.amp else itemsize
     return {
         "saved_for_backward_bytes": saved_total,
@@ -121,22 +130,22 @@ def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, A
 
 def _forward_peak(graph: Graph, owner: dict, size: dict, saved: dict, saved_at: dict) -> Any:
     """Live activation bytes at the worst moment of a training forward pass."""
-    last_use: dict[str, int] = {}
-    for i, node in enumerate(graph.nodes):
-        for src in node.inputs:
-            last_use[owner[src]] = i
     keep = {INPUT, owner[graph.nodes[-1].name]} if graph.nodes else {INPUT}
+    frees = _frees(graph, owner, keep | set(saved))
+    extras: list[Any] = [0] * len(graph.nodes)
+    for key, nbytes in saved.items():
+        if isinstance(key, tuple):  # a tensor of its own (a mask, indices, statistics), born when saved
+            extras[saved_at[key]] += nbytes
     live = size[INPUT]
-    peak = live
+    peaks = [live]
     for i, node in enumerate(graph.nodes):
         if owner[node.name] == node.name:
             live = live + size[node.name]
-        live_now = live + sum((b for k, b in saved.items() if isinstance(k, tuple) and saved_at[k] <= i), 0)
-        peak = _max([peak, live_now])
-        for storage, last in last_use.items():
-            if last == i and storage not in keep and storage not in saved:
-                live -= size[storage]
-    return peak
+        live = live + extras[i]
+        peaks.append(live)
+        for storage in frees[i]:
+            live -= size[storage]
+    return _max(peaks)
 
 
 def _max(values: list) -> Any:

@@ -7,13 +7,14 @@ numeric report path never pays for it.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 Dim = Any  # an int, or a sympy expression
 
 
 def is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    return type(x) is int or (isinstance(x, int) and not isinstance(x, bool))
 
 
 def is_symbolic(x: Any) -> bool:
@@ -27,11 +28,14 @@ def _sympy():
 
 
 def exact_div(a: Dim, b: Dim) -> Dim:
-    """a / b, exact: an int when both are ints and b divides a, else a sympy Rational/expr."""
+    """a / b, exact: an int when both are ints and b divides a, a Fraction for other ints, else a sympy expr.
+
+    A Fraction (not sympy's Rational) keeps the numeric path, where a misfit is merely reported, free of sympy.
+    """
     if is_int(a) and is_int(b):
         if a % b == 0:
             return a // b
-        return _sympy().Rational(a, b)
+        return Fraction(a, b)
     return _sympy().sympify(a) / b
 
 
@@ -77,6 +81,53 @@ def simplify(x: Dim) -> Dim:
     return y
 
 
+def tidy(x: Dim) -> Dim:
+    """The most readable exact form of a value: ints stay ints; a formula factored or expanded, whichever is shorter.
+
+    ``(H - 7)/4`` reads better than ``H/4 - 7/4``, and ``2048*H*W + 4096`` better than a factored sum;
+    the arguments of floor and ceiling are factored too. Never changes the value.
+    """
+    if not is_symbolic(x):
+        return x
+    if getattr(x, "is_Integer", False):
+        return int(x)
+    if getattr(x, "is_number", False):
+        return x
+    sp = _sympy()
+    rounding = (sp.floor, sp.ceiling)
+    x = x.replace(lambda n: isinstance(n, rounding), lambda n: n.func(sp.factor(n.args[0])))
+    factored, expanded = sp.factor(x), sp.expand(x)
+    ops_f, ops_e = sp.count_ops(factored), sp.count_ops(expanded)
+    # a size in one symbol reads best factored, (H − 4)/2; a count in H and W best expanded, 2048·H·W + 4096
+    best = factored if ops_f < ops_e or (ops_f == ops_e and len(x.free_symbols) == 1) else expanded
+    return int(best) if best.is_Integer else best
+
+
+def dmin(*values: Dim) -> Dim:
+    """min() that also works on formulas (sympy's Min when any value is symbolic)."""
+    if all(is_int(v) for v in values):
+        return min(values)
+    return _sympy().Min(*values)
+
+
+def dmax(*values: Dim) -> Dim:
+    """max() that also works on formulas (sympy's Max when any value is symbolic)."""
+    if all(is_int(v) for v in values):
+        return max(values)
+    return _sympy().Max(*values)
+
+
+def pretty(x: Any) -> str:
+    """A formula as a person writes it: ``2178·(H − 7)·(W − 7)``, ``H^2``; plain text otherwise.
+
+    Works on the printed form, so it needs no sympy import.
+    """
+    text = str(x)
+    if not is_symbolic(x):
+        return text
+    return text.replace("**", "^").replace("*", "·").replace("-", "−")
+
+
 def to_int_if_possible(x: Dim) -> Dim:
     if is_int(x):
         return x
@@ -89,6 +140,42 @@ def fmt_num(x: Dim) -> str:
     """Numbers as written in a worked example: ints plain, others as 2.33 or a formula."""
     if is_int(x):
         return str(x)
-    if getattr(x, "is_Rational", False):
+    if getattr(x, "is_Integer", False):
+        return str(int(x))
+    if isinstance(x, Fraction) or getattr(x, "is_Rational", False):
         return f"{float(x):.2f}".rstrip("0").rstrip(".")
-    return str(x)
+    return pretty(tidy(x))
+
+
+def dim_text(x: Any) -> str:
+    """One size of a shape: a sum in parentheses, so that ``6 × (H − 4) × (W − 4)`` cannot be misread."""
+    text = pretty(x) if not isinstance(x, Fraction) else fmt_num(x)
+    return f"({text})" if getattr(x, "is_Add", False) else text
+
+
+def factor_text(x: Dim) -> str:
+    """fmt_num, in parentheses when a formula would otherwise run into the next factor: ``(H − 7)/4``."""
+    text = fmt_num(x)
+    if is_symbolic(x) and not (getattr(x, "is_Symbol", False) or getattr(x, "is_number", False)):
+        return f"({text})"
+    return text
+
+
+class no_gc:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Sizing a 100,000-layer spec allocates millions of small containers; the collector's
+    repeated full scans of them would make the work grow faster than linearly.
+    """
+
+    def __enter__(self):
+        import gc
+
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        import gc
+
+        if self.was_enabled:
+            gc.enable()

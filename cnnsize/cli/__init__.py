@@ -19,7 +19,7 @@ import sys
 
 from .. import __version__
 
-COMMAND_MODULES = ["report"]
+COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit"]
 
 
 class Parser(argparse.ArgumentParser):

@@ -40,15 +40,19 @@ def run_report(args) -> int:
 
     if args.max_batch and args.device_memory is None:
         raise SpecError("--max-batch needs --device-memory", hint="e.g. --max-batch --device-memory 24GiB")
+    from ..numeric import no_gc
+
     shape = parse_shape(args.input) if args.input else None
-    graph = load_graph(args.spec)
+    with no_gc():
+        graph = load_graph(args.spec)
 
     def at(batch):
         return analyze_graph(graph, input_shape=shape, batch=batch, dtype=args.dtype, fit=args.fit,
                              optimizer=args.optimizer, amp=args.amp, device=args.device,
                              freeze_until=args.freeze_until)
 
-    analysis = at(args.batch)
+    with no_gc():
+        analysis = at(args.batch)
     if args.max_batch:
         from ..memory import max_batch, parse_bytes
 

@@ -10,7 +10,7 @@ try:
     from torch import nn
 except ImportError as exc:  # pragma: no cover - exercised without torch
     raise MissingDependency("the executor needs torch",
-                            hint="install it with: pip install 'cnnsize[torch]'") from exc
+                            hint="pip install 'cnnsize[torch]'") from exc
 
 
 class FlattenLinear(nn.Linear):
@@ -48,8 +48,9 @@ class LocallyConnected2d(nn.Module):
             x = F.pad(x, (left, right, top, bottom))
         patches = F.unfold(x, self.kernel, stride=self.stride)  # (N, C·K·K, L)
         out = torch.bmm(patches.permute(2, 0, 1), self.weight)  # (L, N, filters)
-        out = out.permute(1, 2, 0).reshape(x.shape[0], -1, *self.out_size)
-        return out + self.bias if self.bias is not None else out
+        # one contiguous copy: a strided view would make a following flatten copy again
+        out = out.permute(1, 2, 0).reshape(x.shape[0], -1, *self.out_size).contiguous()
+        return out.add_(self.bias) if self.bias is not None else out
 
 
 class Add(nn.Module):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import CnnsizeError, SpecError, unknown_name
-from ..numeric import Dim, is_int, is_symbolic, prod
+from ..numeric import Dim, dmax, dmin, is_int, is_symbolic, prod
 
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
@@ -23,10 +23,15 @@ COMMON_KEYS = ("name", "from", "trainable")
 
 @dataclass
 class Ctx:
-    """Analysis-wide settings a layer needs: the fit rule and collected symbolic conditions."""
+    """Analysis-wide settings a layer needs: the fit rule and collected symbolic conditions.
+
+    ``conditions`` holds (room, stride) pairs that must divide exactly, ``bounds`` rooms that must be >= 0;
+    both only fill up when sizes are symbolic (see cnnsize.symbolic).
+    """
 
     fit: str = "exact"
     conditions: list = field(default_factory=list)
+    bounds: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,9 +72,9 @@ class RF:
     @staticmethod
     def union(fields: list[RF]) -> RF:
         """The field covering every path into a merge (the largest span, aligned by start)."""
-        starts = tuple(min(axis) for axis in zip(*(f.start for f in fields)))
-        ends = tuple(max(axis) for axis in zip(*((b + s for b, s in zip(f.start, f.size)) for f in fields)))
-        strides = tuple(max(axis) for axis in zip(*(f.stride for f in fields)))
+        starts = tuple(dmin(*axis) for axis in zip(*(f.start for f in fields)))
+        ends = tuple(dmax(*axis) for axis in zip(*((b + s for b, s in zip(f.start, f.size)) for f in fields)))
+        strides = tuple(dmax(*axis) for axis in zip(*(f.stride for f in fields)))
         return RF(tuple(e - b for b, e in zip(starts, ends)), strides, starts)
 
     def to_dict(self) -> dict:
@@ -230,6 +235,14 @@ class LayerKind:
 
     def receptive(self, rfs: list[RF | None], ins: list[Shape], out: Shape) -> RF | None:
         return rfs[0]
+
+    def explain(self, ins: list[Shape], out: Shape, ctx: Ctx) -> list[str]:
+        """The worked arithmetic of this layer's output size and counts, one step a line (none by default).
+
+        Kinds with their own arithmetic (conv, pooling, fc) override this with the calculators of cnnsize.calc,
+        so the steps and the analysis' figures come from the same formulas.
+        """
+        return []
 
     @property
     def materializes(self) -> bool:

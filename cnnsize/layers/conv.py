@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..calc import window_output
+from ..calc import conv_macs, conv_params, locally_connected_params, window_output
 from ..errors import SpecError
 from ..numeric import ceil_div, divides, exact_div, is_int, prod
 from .base import RF, Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
@@ -24,16 +24,34 @@ def resolve_pads(pad, kernel: tuple, stride: tuple, dilation: tuple, nd: int, ki
     return tuple((p, p) for p in per_axis(pad, nd, "pad"))
 
 
+AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
 def windowed_shape(size: tuple, kernel: tuple, stride: tuple, pads: tuple, dilation: tuple, ctx, rule=None,
-                   what="filter") -> tuple:
-    return tuple(window_output(n, k, s, p, d, rule=rule or ctx.fit, what=what, conditions=ctx.conditions)
+                   what="filter", explain: bool = False) -> tuple:
+    """Output size per spatial axis; with ``explain``, the worked steps ("height: (227 − 11)/4 + 1 = 55") instead."""
+    outs = tuple(window_output(n, k, s, p, d, rule=rule or ctx.fit, what=what, conditions=ctx.conditions,
+                               bounds=getattr(ctx, "bounds", None), explain=explain)
                  for n, k, s, p, d in zip(size, kernel, stride, pads, dilation))
+    if not explain:
+        return outs
+    names = AXES.get(len(outs), tuple(f"axis {i + 1}" for i in range(len(outs))))
+    return tuple(f"{name}: {w.steps[0]}" for name, w in zip(names, outs))
 
 
 class _Windowed(LayerKind):
     """Shared geometry of layers that slide a window: kernel, stride, pad, dilation per axis."""
 
     def geometry(self, shape):
+        """(axes, kernel, stride, pads, dilation) for an input shape; cached, as shape, counts and RF all ask."""
+        cached = self.__dict__.get("_geometry")
+        if cached is not None and cached[0] == shape:
+            return cached[1]
+        result = self._geometry_of(shape)
+        self._geometry = (shape, result)
+        return result
+
+    def _geometry_of(self, shape):
         nd = require_spatial(self.kind, shape)
         kernel = per_axis(self.kernel, nd, "kernel")
         stride = per_axis(getattr(self, "stride", None) or self.kernel, nd, "stride")
@@ -46,6 +64,10 @@ class _Windowed(LayerKind):
             return None
         _, kernel, stride, pads, dilation = self.geometry(ins[0])
         return rfs[0].window(kernel, stride, tuple(p[0] for p in pads), dilation)
+
+    def explain_shape(self, ins, ctx, rule=None, what="filter") -> list[str]:
+        _, kernel, stride, pads, dilation = self.geometry(ins[0])
+        return list(windowed_shape(spatial(ins[0]), kernel, stride, pads, dilation, ctx, rule, what, explain=True))
 
 
 @register("conv")
@@ -78,6 +100,12 @@ class Conv(_Windowed):
         weights = fan_in * self.filters
         return Counts(weights=weights, biases=self.filters if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def explain(self, ins, out, ctx):
+        _, kernel, *_ = self.geometry(ins[0])
+        params = conv_params(ins[0][0], self.filters, kernel, self.bias, self.groups, explain=True)
+        macs = conv_macs(prod(out), ins[0][0], kernel, self.groups, explain=True)
+        return [*self.explain_shape(ins, ctx), f"params: {params.steps[0]}", f"connections = MACs: {macs.steps[0]}"]
 
     def saved(self, ins, out, trainable, device):
         return [Saved("input")]  # convolution keeps its input (and weight) whatever requires grad
@@ -187,6 +215,12 @@ class LocallyConnected(_Windowed):
         fan_in = prod(kernel) * ins[0][0]
         return Counts(weights=prod(out) * fan_in, biases=prod(out) if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def explain(self, ins, out, ctx):
+        _, kernel, *_ = self.geometry(ins[0])
+        params = locally_connected_params(ins[0][0], self.filters, kernel, tuple(out[1:]), self.bias, explain=True)
+        macs = conv_macs(prod(out), ins[0][0], kernel, explain=True)
+        return [*self.explain_shape(ins, ctx), f"params: {params.steps[0]}", f"connections = MACs: {macs.steps[0]}"]
 
     def saved(self, ins, out, trainable, device):
         if not trainable:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..numeric import prod
+from ..calc import fc_params
+from ..numeric import factor_text, fmt_num, prod
 from .base import Counts, LayerKind, Param, Saved, register
 
 
@@ -20,6 +21,16 @@ class FC(LayerKind):
         fan_in = prod(ins[0])
         return Counts(weights=fan_in * self.units, biases=self.units if self.bias else 0,
                       connections=fan_in * self.units, macs=fan_in * self.units)
+
+    def explain(self, ins, out, ctx):
+        steps = []
+        fan_in = prod(ins[0])
+        if len(ins[0]) > 1:
+            steps.append(f"inputs: {'·'.join(factor_text(v) for v in ins[0])} = {fmt_num(fan_in)}")
+        steps.append(f"params: {fc_params(fan_in, self.units, self.bias, explain=True).steps[0]}")
+        total = fmt_num(fan_in * self.units)
+        steps.append(f"connections = MACs: {factor_text(fan_in)}·{factor_text(self.units)} = {total}")
+        return steps
 
     def receptive(self, rfs, ins, out):
         return None

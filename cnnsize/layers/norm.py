@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..numeric import prod
-from .base import Counts, LayerKind, Param, Saved, register
+from .base import Counts, LayerKind, Param, Saved, register, require_spatial
 
 
 @register("bn")
@@ -36,6 +36,10 @@ class LRN(LayerKind):
 
     params = {"size": Param("int", 5), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
               "k": Param("float", 2.0, doc="AlexNet's k = 2 (PyTorch's default is 1)")}
+
+    def output_shape(self, ins, ctx):
+        require_spatial(self.kind, ins[0])  # torch's LocalResponseNorm refuses a flat (N, C) input too
+        return ins[0]
 
     def counts(self, ins, out):
         return Counts(connections=prod(out) * self.size)

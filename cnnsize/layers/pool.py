@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ..calc import conv_macs
 from ..errors import SpecError
-from ..numeric import ceil_div, floor_div, is_int, prod
+from ..numeric import ceil_div, dmax, floor_div, is_int, prod
 from .base import Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
 from .conv import _Windowed, windowed_shape
 
@@ -22,6 +23,11 @@ class _Pool(_Windowed):
     def counts(self, ins, out):
         _, kernel, *_ = self.geometry(ins[0])
         return Counts(connections=prod(out) * prod(kernel))
+
+    def explain(self, ins, out, ctx):
+        _, kernel, *_ = self.geometry(ins[0])
+        steps = self.explain_shape(ins, ctx, "ceil" if self.ceil_mode else None, "pooling window")
+        return [*steps, f"connections: {conv_macs(prod(out), 1, kernel, explain=True).steps[0]}"]
 
     def _torch_args(self, ins):
         _, kernel, stride, pads, dilation = self.geometry(ins[0])
@@ -71,13 +77,17 @@ class AvgPool(_Pool):
 
 
 def adaptive_windows(n, m):
-    """Sum and largest of PyTorch's adaptive windows [floor(i·n/m), ceil((i+1)·n/m)) along one axis."""
-    if not (is_int(n) and is_int(m)):
-        if n == m:
-            return m, 1
-        return ceil_div(n, m) * m, ceil_div(n, m)  # symbolic: the usual even case
+    """Sum and largest of PyTorch's adaptive windows [floor(i·n/m), ceil((i+1)·n/m)) along one axis.
+
+    Exact for a symbolic input length n too (a sum of m floor/ceiling terms); only a symbolic
+    output length m (which fixes the number of windows) falls back to the windows being equal.
+    """
+    if n == m:
+        return m, 1
+    if not is_int(m):
+        return ceil_div(n, m) * m, ceil_div(n, m)
     lengths = [ceil_div((i + 1) * n, m) - floor_div(i * n, m) for i in range(m)]
-    return sum(lengths), max(lengths)
+    return sum(lengths), dmax(*lengths)
 
 
 class _Adaptive(LayerKind):

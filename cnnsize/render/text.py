@@ -7,30 +7,33 @@ import io
 import json
 
 from ..analysis import COUNT_FIELDS, Analysis
-from ..numeric import is_int
+from ..numeric import dim_text, is_int, is_symbolic, pretty
 
 
 def num(value) -> str:
-    """1234567 -> '1,234,567'; formulas as they are."""
-    return f"{value:,}" if is_int(value) else str(value)
+    """1234567 -> '1,234,567'; formulas as a person writes them: '2178·(H − 7)·(W − 7)'."""
+    return f"{value:,}" if is_int(value) else pretty(value)
 
 
 def shape_text(shape) -> str:
-    return "×".join(str(v) for v in shape)
+    """3×224×224; with formulas, spaced and bracketed so that each size reads alone: 96 × (H − 7)/4 × ..."""
+    if not any(is_symbolic(v) for v in shape):
+        return "×".join(str(v) for v in shape)
+    return " × ".join(dim_text(v) for v in shape)
 
 
 def rf_text(rf) -> str:
     if rf is None:
         return "–"
-    size = "×".join(str(v) for v in rf.size) if len(set(rf.size)) > 1 else str(rf.size[0])
-    stride = "×".join(str(v) for v in rf.stride) if len(set(rf.stride)) > 1 else str(rf.stride[0])
-    start = ",".join(str(v) for v in rf.start) if len(set(rf.start)) > 1 else str(rf.start[0])
+    size = "×".join(pretty(v) for v in rf.size) if len(set(rf.size)) > 1 else pretty(rf.size[0])
+    stride = "×".join(pretty(v) for v in rf.stride) if len(set(rf.stride)) > 1 else pretty(rf.stride[0])
+    start = ",".join(pretty(v) for v in rf.start) if len(set(rf.start)) > 1 else pretty(rf.start[0])
     return f"{size} /{stride} @{start}"
 
 
 def human_bytes(n) -> str:
     if not is_int(n):
-        return f"{n} B"
+        return f"{pretty(n)} B"
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
@@ -41,7 +44,7 @@ def human_bytes(n) -> str:
 
 def human_count(n) -> str:
     if not is_int(n):
-        return str(n)
+        return pretty(n)
     for div, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
         if abs(n) >= div:
             return f"{n / div:.2f}{unit}"
@@ -65,8 +68,10 @@ def summary_lines(a: Analysis) -> list[str]:
     rf = t["receptive_field"]
     if rf is not None:
         lines.append(f"Receptive field: {rf_text(rf)} (size /effective stride @start).")
-    if a.conditions:
-        lines.append("Fits exactly when: " + "; ".join(f"{s} divides {r}" for r, s in a.conditions) + ".")
+    if a.symbolic:
+        found = a.condition_lines()
+        lines.append("Every layer fits exactly when: " + "; ".join(found) + "." if found
+                     else "Every layer fits exactly at every size.")
     return lines
 
 

@@ -53,6 +53,7 @@ class Expander:
         self.nodes: list[Node] = []
         self.names: dict[str, Node] = {}
         self.aliases: dict[str, str] = {}  # block instance name -> its output layer
+        self.weak: set[str] = set()  # aliases of named repeats, which a layer's own name replaces
         self.blocks: dict[str, dict] = {}
         self.block_locs: dict[str, Location] = {}
         self.globals: dict[str, Any] = {}
@@ -407,6 +408,7 @@ class Expander:
             full = scope.prefix + str(prefix_name)
             if full not in self.names and full not in self.aliases:
                 self.aliases[full] = self.last
+                self.weak.add(full)  # a later layer may still take the name
 
     def _tick(self, loc: Location) -> None:
         self.work += 1
@@ -467,6 +469,9 @@ class Expander:
             if "{" in str(raw):
                 index = None  # the name already varies with the repetition, e.g. conv3_{i+1}
             name = f"{scope.prefix}{label}" + (f".{index}" if index is not None else "")
+            if name in self.weak:
+                del self.aliases[name]
+                self.weak.discard(name)
             if name in self.names or name == INPUT or name in self.aliases:
                 first = self.names[name].loc if name in self.names else None
                 where = f" (first at line {first.line})" if first else ""

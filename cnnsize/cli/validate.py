@@ -1,0 +1,130 @@
+"""`cnnsize validate` (prove every figure against torch) and `cnnsize bench` (time it)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .common import parse_shape, write_output
+
+DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
+DTYPE_HELP = "float32, float16, bfloat16 or float64"
+OK, BAD = "✓", "✗"
+
+
+def register(sub) -> None:
+    v = sub.add_parser("validate", help="build the network in torch, run it once and compare every figure",
+                       description="Build the network in torch, run it once, and compare every figure with the "
+                                   "analysis; exit 1 on any difference.")
+    _common(v)
+    v.add_argument("--runs", type=int, default=10, help="timed forward passes after the check (0: no timing)")
+    v.add_argument("--warmup", type=int, default=2, help="untimed passes before timing")
+    v.set_defaults(run=run_validate)
+
+    b = sub.add_parser("bench", help="time the network: median, p10/p90, images/s, GFLOP/s, share of the peak",
+                       description="Time the network's forward (or training) pass next to the device's measured "
+                                   "matmul peak.")
+    _common(b)
+    b.add_argument("--runs", type=int, default=50, help="timed runs")
+    b.add_argument("--warmup", type=int, default=10, help="untimed runs first")
+    b.add_argument("--backward", action="store_true", help="time forward + backward (train mode)")
+    b.add_argument("--channels-last", action="store_true", help="use the NHWC memory format")
+    b.add_argument("--per-layer", action="store_true", help="also time each layer (perturbs the total)")
+    b.add_argument("--no-peak", dest="peak", action="store_false", help="skip measuring the matmul peak")
+    b.set_defaults(run=run_bench)
+
+
+def _common(p) -> None:
+    p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), or - for standard input")
+    p.add_argument("-d", "--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("-b", "--batch", type=int, default=1, help="batch size of the run")
+    p.add_argument("--dtype", default="float32", help=DTYPE_HELP)
+    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x32x32")
+    p.add_argument("--fit", help="exact or floor (overrides the spec)")
+    p.add_argument("--init", action="store_true", help="initialize weights randomly (default: zeros, faster)")
+    p.add_argument("--force", action="store_true", help="run even if the predicted memory exceeds what is free")
+    p.add_argument("-f", "--format", default="table", choices=("table", "json"), metavar="FORMAT",
+                   help="table or json")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+
+
+def _num(value) -> str:
+    if isinstance(value, tuple):
+        return "×".join(map(str, value))
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "–" if value is None else str(value)
+
+
+FIGURES = (("output_shape", "Shape"), ("params", "Params"), ("buffers", "Buffers"), ("macs", "MACs"),
+           ("activations", "Activations"))
+
+
+def validation_text(v, color: bool = False) -> str:
+    """Predicted and measured side by side, a mark per row, then totals, mismatches and timing."""
+    from ..render.table import box_table
+
+    headers = ["Layer", "Type"]
+    for _, label in FIGURES:
+        headers += [label, "torch"]
+    headers.append("")
+    cells, bad = [], set()
+    for i, row in enumerate(v.layers):
+        line = [row.name, row.type]
+        for key, _ in FIGURES:
+            f = row.figures.get(key)
+            line += ["", ""] if f is None else [_num(f.predicted), _num(f.measured)]
+        line.append(OK if row.ok else f"{BAD} " + ", ".join(row.mismatches()))
+        if not row.ok:
+            bad.add(i)
+        cells.append(line)
+    title = f"{v.name}: the analysis (left) against torch (right), {v.device}, {v.dtype}, batch {v.batch}"
+    out = [box_table(headers, cells, set(range(2, len(headers) - 1)), title=title, highlight=bad, color=color)]
+    total_cells = [[key + ("" if f.exact else " (≈)"), _num(f.predicted), _num(f.measured), OK if f.ok else BAD]
+                   for key, f in v.totals.items()]
+    out.append(box_table(["Total", "Predicted", "torch", ""], total_cells, {1, 2}, title="Totals",
+                         highlight={i for i, f in enumerate(v.totals.values()) if not f.ok}, color=color))
+    lines = [f"{OK} every figure matches torch"] if v.ok else [f"{BAD} {m}" for m in v.mismatches()]
+    lines += [f"note: {n}" for n in v.notes]
+    if v.timing is not None:
+        lines += v.timing.lines()
+    return "".join(out) + "\n".join(lines) + "\n"
+
+
+def timing_text(t) -> str:
+    from ..render.table import box_table
+
+    text = "\n".join(t.lines()) + "\n"
+    if t.per_layer_ms:
+        total = sum(t.per_layer_ms.values()) or 1.0
+        cells = [[name, f"{ms:.4f}", f"{ms / total:.1%}"] for name, ms in t.per_layer_ms.items()]
+        text += box_table(["Layer", "Median ms", "Share"], cells, {1, 2},
+                          title="Per-layer forward time (synchronized around each layer: perturbs the total)")
+    return text
+
+
+def run_validate(args) -> int:
+    from ..executor import validate
+
+    result = validate(args.spec, input_shape=parse_shape(args.input) if args.input else None, fit=args.fit,
+                      batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs, warmup=args.warmup,
+                      force=args.force, init=args.init)
+    if args.format == "json":
+        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
+    else:
+        write_output(validation_text(result, color=args.output is None and sys.stdout.isatty()), args.output)
+    return 0 if result.ok else 1
+
+
+def run_bench(args) -> int:
+    from ..executor import bench
+
+    result = bench(args.spec, input_shape=parse_shape(args.input) if args.input else None, fit=args.fit,
+                   batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs, warmup=args.warmup,
+                   backward=args.backward, channels_last=args.channels_last, per_layer=args.per_layer,
+                   peak=args.peak, force=args.force, init=args.init)
+    if args.format == "json":
+        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
+    else:
+        write_output(timing_text(result), args.output)
+    return 0

@@ -1,0 +1,190 @@
+"""Build an analysed spec as a torch network: one submodule per layer, named as in the spec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..analysis import Analysis, analyze_graph
+from ..errors import CnnsizeError, SpecError, unknown_name
+from ..graph import INPUT
+from ..numeric import is_int
+from ..sources import load_graph
+
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+                "float64": torch.float64}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype for a cnnsize dtype name (int8 sizes memory but cannot run)."""
+    if name not in TORCH_DTYPES:
+        if name == "int8":
+            raise SpecError("int8 can be sized but not run", hint="run with --dtype float32, float16 or bfloat16")
+        raise unknown_name("dtype", name, TORCH_DTYPES)
+    return TORCH_DTYPES[name]
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """'auto' is CUDA when available, else CPU; a CUDA request without a GPU is a user error."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SpecError(f"unknown device '{device}'", hint="use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError("--device cuda was asked for, but torch sees no CUDA GPU",
+                        hint="use --device cpu (or auto), or install a CUDA build of torch")
+    if dev.type not in ("cpu", "cuda"):
+        raise SpecError(f"device '{device}' is not supported", hint="use auto, cpu, cuda or cuda:N")
+    return dev
+
+
+class _Scope(nn.Module):
+    """A plain container holding the layers whose dotted names share a prefix (``layer3.2.*``)."""
+
+
+class GraphModule(nn.Module):
+    """The spec's graph as a torch network.
+
+    Layers are registered under their spec names, nested on the dots, so parameters read
+    ``layer3.2.conv1.weight``. ``forward`` runs the nodes in spec order and frees each tensor
+    after its last reader, as the analysis' inference peak assumes.
+    """
+
+    def __init__(self, nodes: list[tuple[str, list[str], nn.Module]], analysis: Analysis):
+        super().__init__()
+        self.order = [(name, list(inputs)) for name, inputs, _ in nodes]
+        self.analysis = analysis
+        self.layer_modules: dict[str, nn.Module] = {}
+        for name, _, module in nodes:
+            self._place(name, module)
+        self.output_name = self.order[-1][0] if self.order else INPUT
+        readers: dict[str, int] = {INPUT: 0}
+        for name, inputs in self.order:
+            readers.setdefault(name, 0)
+            for src in inputs:
+                readers[src] = readers.get(src, 0) + 1
+        self.readers = readers
+
+    def _place(self, name: str, module: nn.Module) -> None:
+        parts = name.split(".")
+        if any(not p for p in parts):
+            raise SpecError(f"layer name '{name}' has an empty part between dots", hint="rename the layer")
+        parent: nn.Module = self
+        for part in parts[:-1]:
+            child = parent._modules.get(part)
+            if child is None:
+                child = _Scope()
+                parent._modules[part] = child
+            parent = child
+        leaf = parts[-1]
+        old = parent._modules.get(leaf)
+        if isinstance(old, _Scope):  # 'a.b' came before 'a': keep 'a.b' under the layer 'a'
+            for key, sub in old._modules.items():
+                module._modules[key] = sub
+        # Written directly (not add_module) so that names such as 'train' or 'float' stay usable.
+        parent._modules[leaf] = module
+        self.layer_modules[name] = module
+
+    def layer(self, name: str) -> nn.Module:
+        """The module of one layer, by its spec name."""
+        if name not in self.layer_modules:
+            raise unknown_name("layer", name, self.layer_modules)
+        return self.layer_modules[name]
+
+    def own_tensors(self, name: str) -> tuple[list[tuple[str, torch.Tensor]], list[torch.Tensor]]:
+        """(named parameters, buffers) of one layer, leaving out layers nested under its name."""
+        others = {id(m) for n, m in self.layer_modules.items() if n != name}
+        params: list[tuple[str, torch.Tensor]] = []
+        buffers: list[torch.Tensor] = []
+
+        def walk(mod: nn.Module) -> None:
+            params.extend(mod.named_parameters(recurse=False))
+            buffers.extend(mod.buffers(recurse=False))
+            for sub in mod._modules.values():
+                if sub is not None and id(sub) not in others:
+                    walk(sub)
+
+        walk(self.layer_modules[name])
+        return params, buffers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values: dict[str, torch.Tensor] = {INPUT: x}
+        left = dict(self.readers)
+        for name, inputs in self.order:
+            out = self.layer_modules[name](*(values[src] for src in inputs))
+            values[name] = out
+            for src in inputs:
+                left[src] -= 1
+                if left[src] == 0 and src != self.output_name:
+                    del values[src]
+            if left[name] == 0 and name != self.output_name:
+                del values[name]  # a dead-end branch: nothing reads it
+        return values[self.output_name]
+
+
+def as_analysis(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, batch: int = 1,
+                dtype: str = "float32") -> Analysis:
+    """An Analysis of the spec with numeric shapes (one that can be built), reusing a given Analysis."""
+    if isinstance(spec, Analysis):
+        analysis = spec
+        if (input_shape is not None and tuple(input_shape) != tuple(spec.input_shape)) or fit is not None \
+                or batch != spec.batch or dtype != spec.dtype:
+            analysis = analyze_graph(spec.graph, input_shape=input_shape or spec.input_shape, batch=batch,
+                                     dtype=dtype, fit=fit)
+    else:
+        analysis = analyze_graph(load_graph(spec), input_shape=input_shape, batch=batch, dtype=dtype, fit=fit)
+    for row in analysis.layers:
+        if not all(is_int(v) for v in row.output_shape):
+            raise SpecError(f"layer '{row.name}' has the symbolic shape {list(row.output_shape)}; "
+                            "a network can only be built for numbers",
+                            hint="give a numeric input shape, e.g. --input 3x224x224")
+    return analysis
+
+
+def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, device: Any = "cpu",
+                 dtype: str = "float32", init: bool = False, analysis: Analysis | None = None) -> GraphModule:
+    """Build on the meta device (no allocation, no initialization), then allocate on ``device``.
+
+    Without ``init`` the parameters are zero-filled (a memset, far cheaper than random
+    initialization of VGG's 138M parameters, and free of NaN or denormal values that would
+    distort CPU timings); running statistics get their defaults either way.
+    """
+    if analysis is None:
+        analysis = as_analysis(spec, input_shape=input_shape, fit=fit, dtype=dtype if dtype != "int8" else "float32")
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    tdtype = torch_dtype(dtype)
+    shapes = {row.name: tuple(row.output_shape) for row in analysis.layers}
+    built = []
+    with torch.device("meta"):
+        for node in analysis.graph.nodes:
+            ins = [shapes[src] for src in node.inputs]
+            try:
+                module = node.kind.build(ins, shapes[node.name])
+            except CnnsizeError as exc:
+                raise exc.at(node.loc, node.name) from None
+            except (ValueError, RuntimeError, TypeError) as exc:
+                raise SpecError(f"torch cannot build this layer: {exc}").at(node.loc, node.name) from None
+            for p in module.parameters():
+                p.requires_grad_(node.trainable)
+            built.append((node.name, node.inputs, module))
+    model = GraphModule(built, analysis)
+    model.to(dtype=tdtype)  # still on meta: free
+    model.to_empty(device=dev)
+    with torch.no_grad():
+        if init:
+            for m in model.modules():
+                if hasattr(m, "reset_parameters"):
+                    m.reset_parameters()
+        else:
+            for p in model.parameters():
+                p.zero_()
+            for b in model.buffers():
+                b.zero_()
+            for m in model.modules():
+                if hasattr(m, "reset_running_stats"):
+                    m.reset_running_stats()
+    return model.eval()

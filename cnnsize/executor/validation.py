@@ -1,0 +1,283 @@
+"""Prove the analysis: run the built network once and compare every figure with what torch measures.
+
+The truths are torch's own: tensor shapes from forward hooks, parameter and buffer
+counts from the modules, multiply-adds from ``torch.utils.flop_counter.FlopCounterMode``
+(which counts 2 FLOPs per MAC for conv, mm, addmm and bmm), activations as the
+distinct tensor storages the forward pass creates, and on CUDA the allocator's peak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..analysis import Analysis
+from ..errors import CnnsizeError
+from ..graph import INPUT
+from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
+from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
+
+LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations")
+TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
+MEMORY_TOLERANCE = 0.10  # the CUDA peak also holds allocator rounding and kernel workspaces
+MEMORY_SLACK = 64 * 2**20
+
+
+@dataclass
+class Figure:
+    """One predicted figure next to the measured one; ``exact`` is False for the approximate memory check."""
+
+    predicted: Any
+    measured: Any
+    ok: bool
+    exact: bool = True
+
+    def to_dict(self) -> dict:
+        return {"predicted": _plain(self.predicted), "measured": _plain(self.measured), "ok": self.ok,
+                "exact": self.exact}
+
+
+@dataclass
+class LayerCheck:
+    """The figures of one layer (the input row first)."""
+
+    name: str
+    type: str
+    figures: dict[str, Figure]
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.figures.values())
+
+    def mismatches(self) -> list[str]:
+        return [key for key, f in self.figures.items() if not f.ok]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "ok": self.ok,
+                "figures": {k: f.to_dict() for k, f in self.figures.items()}}
+
+
+@dataclass
+class Validation:
+    """The whole comparison, plus the timing of the same network on the same device."""
+
+    name: str
+    device: str
+    dtype: str
+    batch: int
+    input_shape: tuple
+    layers: list[LayerCheck]
+    totals: dict[str, Figure]
+    timing: Timing | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.layers) and all(f.ok for f in self.totals.values())
+
+    def mismatches(self) -> list[str]:
+        """One line per differing figure, naming the layer: "layer 'conv1' macs: predicted 10, measured 12"."""
+        out = []
+        for row in self.layers:
+            for key in row.mismatches():
+                f = row.figures[key]
+                out.append(f"layer '{row.name}' {key}: predicted {_text(f.predicted)}, measured {_text(f.measured)}")
+        for key, f in self.totals.items():
+            if not f.ok:
+                out.append(f"total {key}: predicted {_text(f.predicted)}, measured {_text(f.measured)}")
+        return out
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "name": self.name, "device": self.device, "dtype": self.dtype, "batch": self.batch,
+                "input_shape": list(self.input_shape), "layers": [row.to_dict() for row in self.layers],
+                "totals": {k: f.to_dict() for k, f in self.totals.items()}, "mismatches": self.mismatches(),
+                "timing": self.timing.to_dict() if self.timing else None, "notes": list(self.notes)}
+
+    def to_frame(self):
+        """One row per layer: ``<figure>_predicted``, ``<figure>_measured`` and ``ok`` columns."""
+        import pandas as pd
+
+        records = []
+        for row in self.layers:
+            rec: dict[str, Any] = {"name": row.name, "type": row.type, "ok": row.ok}
+            for key in LAYER_FIGURES:
+                f = row.figures.get(key)
+                rec[f"{key}_predicted"] = _cell(f.predicted) if f else None
+                rec[f"{key}_measured"] = _cell(f.measured) if f else None
+            records.append(rec)
+        return pd.DataFrame(records).set_index("name")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _cell(value: Any) -> Any:
+    return "x".join(map(str, value)) if isinstance(value, tuple) else value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _same(a: Any, b: Any) -> Figure:
+    return Figure(a, b, a == b)
+
+
+def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, batch: int = 1,
+                   device: str = "auto", dtype: str = "float32", runs: int = 10, warmup: int = 2,
+                   force: bool = False, init: bool = False, progress: bool | None = None) -> Validation:
+    """Build, run once under hooks and FlopCounterMode, compare; then time ``runs`` forward passes."""
+    dev = resolve_device(device)
+    tdtype = torch_dtype(dtype)
+    analysis = as_analysis(spec, input_shape=input_shape, fit=fit, batch=batch, dtype=dtype)
+    check_dtype(dev, tdtype, dtype)
+    need = sum(required_bytes(analysis, keeps_all=True).values())  # every output is kept
+    check_fits(analysis, dev, need, "validation (which keeps every layer's output)", force, keeps_all=True)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+    model = build_module(None, analysis=analysis, device=dev, dtype=dtype, init=init)
+    x = torch.zeros((batch, *analysis.input_shape), device=dev, dtype=tdtype)
+    outputs = _observe(model, x)
+    measured_peak = torch.cuda.max_memory_allocated(dev) - base if cuda else None
+    layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x))
+    notes = []
+    del outputs
+    if cuda:
+        totals["memory_bytes"] = _approx(need, measured_peak)
+        totals["inference_peak_bytes"] = _approx(*_inference_peak(analysis, model, x))
+        notes.append(f"memory: a CUDA peak may exceed the prediction by {MEMORY_TOLERANCE:.0%} + "
+                     f"{MEMORY_SLACK // 2**20} MiB (allocator rounding, kernel workspaces)")
+    timing = run_timing(model, x, analysis, runs=runs, warmup=warmup, progress=progress) if runs > 0 else None
+    return Validation(name=analysis.name, device=str(dev), dtype=dtype, batch=batch,
+                      input_shape=tuple(analysis.input_shape), layers=layers, totals=totals, timing=timing,
+                      notes=notes)
+
+
+def _approx(predicted: int, measured: int) -> Figure:
+    ok = predicted <= measured <= predicted * (1 + MEMORY_TOLERANCE) + MEMORY_SLACK
+    return Figure(predicted, measured, ok, exact=False)
+
+
+def _inference_peak(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> tuple[int, int]:
+    """(predicted, measured) bytes a plain forward pass allocates beyond the model and its input."""
+    dev = x.device
+    torch.cuda.synchronize(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    before = torch.cuda.memory_allocated(dev)
+    with torch.inference_mode():
+        y = model(x)
+    torch.cuda.synchronize(dev)
+    measured = torch.cuda.max_memory_allocated(dev) - before
+    del y
+    m = analysis.totals["memory"]
+    return m["inference_peak_activations_bytes"] - x.numel() * x.element_size(), measured
+
+
+def _observe(model: GraphModule, x: torch.Tensor) -> dict[str, Any]:
+    """Every layer's output from one inference pass (FLOPs come from a second, see _count_flops).
+
+    The first pass keeps each layer's output through forward hooks, so storages cannot be
+    reused and aliasing is what a plain run does. FLOPs come from a second pass: under
+    FlopCounterMode (a dispatch mode) torch runs eval-mode dropout as a copy, which would
+    misstate the aliasing.
+    """
+    outputs: dict[str, Any] = {}
+    running: list[str] = []
+    handles = []
+    for name, module in model.layer_modules.items():
+        def pre(mod, args, name=name):
+            running.append(name)
+
+        def hook(mod, args, out, name=name):
+            outputs[name] = out
+
+        handles.append(module.register_forward_pre_hook(pre))
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            model(x)
+    except RuntimeError as exc:
+        raise CnnsizeError(f"torch failed running this layer: {str(exc).splitlines()[0]}",
+                           hint=f"try --dtype float32 if {x.dtype} is the cause",
+                           layer=running[-1] if running else None) from None
+    finally:
+        for h in handles:
+            h.remove()
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    return outputs
+
+
+def _count_flops(model: GraphModule, x: torch.Tensor) -> dict[str, dict]:
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_flop_counts()
+
+
+def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: dict[str, Any],
+            flops: dict[str, dict]) -> tuple[list[LayerCheck], dict[str, Figure]]:
+    """Per-layer and total figures, predicted against measured."""
+    root = type(model).__name__
+    batch = analysis.batch
+    seen: dict[int, int] = {}  # storage address -> largest tensor seen on it (elements)
+
+    def new_values(t: torch.Tensor) -> int:
+        key = t.untyped_storage().data_ptr()
+        if key in seen:
+            seen[key] = max(seen[key], t.numel())
+            return 0
+        seen[key] = t.numel()
+        return t.numel()
+
+    layers = []
+    for row in analysis.layers:
+        shape = (batch, *row.output_shape)
+        if row.name == INPUT:
+            figures = {"output_shape": _same(shape, tuple(x.shape)),
+                       "activations": _same(row.activations, new_values(x))}
+            layers.append(LayerCheck(row.name, row.type, figures))
+            continue
+        out = outputs.get(row.name)
+        is_tensor = isinstance(out, torch.Tensor)
+        params, buffers = model.own_tensors(row.name)
+        biases = sum(p.numel() for n, p in params if n.rsplit(".", 1)[-1] == "bias")
+        all_params = sum(p.numel() for _, p in params)
+        layer_flops = sum(flops.get(f"{root}.{row.name}", {}).values())
+        figures = {
+            "output_shape": _same(shape, tuple(out.shape) if is_tensor else repr(type(out).__name__)),
+            "weights": _same(row.weights, all_params - biases),
+            "biases": _same(row.biases, biases),
+            "params": _same(row.params, all_params),
+            "trainable_params": _same(row.trainable_params, sum(p.numel() for _, p in params if p.requires_grad)),
+            "buffers": _same(row.buffers, sum(b.numel() for b in buffers)),
+            "macs": Figure(row.macs, layer_flops / 2 if layer_flops % 2 else layer_flops // 2,
+                           2 * row.macs == layer_flops),
+            "activations": _same(row.activations, new_values(out) if is_tensor else None),
+        }
+        layers.append(LayerCheck(row.name, row.type, figures))
+    t = analysis.totals
+    total_flops = sum(flops.get("Global", {}).values())
+    totals = {
+        "params": _same(t["params"], sum(p.numel() for p in model.parameters())),
+        "trainable_params": _same(t["trainable_params"],
+                                  sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        "buffers": _same(t["buffers"], sum(b.numel() for b in model.buffers())),
+        "macs": Figure(t["macs"], total_flops // 2, 2 * t["macs"] == total_flops),
+        "flops": _same(t["flops"], total_flops),
+        "activations": _same(t["activations"], sum(seen.values())),
+    }
+    return layers, totals
+
