@@ -8,6 +8,7 @@ import pytest
 
 import cnnsize
 from cnnsize.errors import LimitExceeded, SpecError
+from cnnsize.sources import load_graph
 
 
 def spec(text: str) -> str:
@@ -256,5 +257,5 @@ def test_expression_repeat_counts_are_bounded_while_expanding():
         layers:
           - b: {n: "10 ** 9"}
     """)
-    with pytest.raises(LimitExceeded):
-        cnnsize.load(text)
+    with pytest.raises(LimitExceeded, match="more than 10,000 layers"):
+        load_graph(text, max_layers=10_000)
