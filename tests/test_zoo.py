@@ -133,7 +133,7 @@ def test_bundled_spec_matches_torch(name):
 @pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
 def test_auxiliary_heads_validate(name):
     """The aux variants (tests/test_executor.py validates every bundled spec as it ships)."""
-    size = 160 if name == "inception_v3" else 96  # Inception's aux head pools 5x5 at 1/32 of the input
+    size = 299 if name == "inception_v3" else 96  # Inception's aux head needs its 17x17 maps: the full input
     a = cnnsize.analyze(name, input_shape=(3, size, size), fit="floor", variables={"aux": True})
     v = cnnsize.validate(a, device="cpu", runs=0)
     assert v.ok, v.mismatches()
