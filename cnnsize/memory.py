@@ -106,7 +106,7 @@ def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, A
         for k, item in enumerate(node.kind.saved(ins, shapes[node.name], own, options.device)):
             width = item.itemsize or act_size
             if item.of == "new":
-                key, nbytes = (node.name, k), item.numel * batch * width
+                key, nbytes = (node.name, k), item.numel * (batch if item.per_sample else 1) * width
             else:
                 key = owner[node.inputs[item.index]] if item.of == "input" else owner[node.name]
                 nbytes = prod(shapes[key]) * batch * width

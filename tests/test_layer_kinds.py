@@ -89,3 +89,22 @@ def test_every_kind_has_a_row():
         for layer in layers:
             used.add(layer if isinstance(layer, str) else next(iter(layer)))
     assert set(REGISTRY) - used == set()
+
+
+INPLACE_ROWS = {f"{kind}_inplace": ([3, 4, 4], [{"conv": {"filters": 3, "kernel": 1}}, {kind: {"inplace": True}},
+                                                 {"conv": {"filters": 3, "kernel": 1}}])
+                for kind in ("relu", "relu6", "hardswish", "hardsigmoid", "silu", "leaky_relu", "dropout")
+                if "inplace" in REGISTRY[kind].params}
+SAVED_ROWS = {**ROWS, **INPLACE_ROWS}
+
+
+@pytest.mark.parametrize("row", sorted(SAVED_ROWS))
+def test_kind_saves_for_backward_what_torch_saves(row):
+    """The memory model's saved-for-backward bytes equal torch's saved_tensors_hooks (a layer after a trainable
+    conv, so that its input requires grad as it does inside a network)."""
+    shape, layers = SAVED_ROWS[row]
+    lead = [{"conv": {"filters": shape[0], "kernel": 1, "name": "lead"}}] if len(shape) > 1 else []
+    v = cnnsize.validate({"name": row, "input": shape, "layers": lead + layers, "fit": "floor"}, runs=0,
+                         device="cpu")
+    figure = v.totals["saved_for_backward_bytes"]
+    assert figure.predicted == figure.measured, row

@@ -46,8 +46,11 @@ class LocallyConnected2d(nn.Module):
         (top, bottom), (left, right) = self.pads
         if top or bottom or left or right:
             x = F.pad(x, (left, right, top, bottom))
-        patches = F.unfold(x, self.kernel, stride=self.stride)  # (N, C·K·K, L)
-        out = torch.bmm(patches.permute(2, 0, 1), self.weight)  # (L, N, filters)
+        # (L, N, C·K·K) in a tensor of its own: unfold may return a strided view of a larger buffer
+        # (1x1 or non-overlapping windows), which the matmul would then keep whole for backward
+        patches = F.unfold(x, self.kernel, stride=self.stride).permute(2, 0, 1)
+        patches = patches.clone(memory_format=torch.contiguous_format)
+        out = torch.bmm(patches, self.weight)  # (L, N, filters)
         # one contiguous copy: a strided view would make a following flatten copy again
         out = out.permute(1, 2, 0).reshape(x.shape[0], -1, *self.out_size).contiguous()
         return out.add_(self.bias) if self.bias is not None else out

@@ -11,8 +11,13 @@ class _Elementwise(LayerKind):
     torch_name = ""
     params = {"inplace": INPLACE}
     saves = "output"  # relu, sigmoid, tanh and softmax differentiate through their result
+    inplace_keeps_result = False  # in place, torch differentiates through the result (no copy needed)
 
     def saved(self, ins, out, trainable, device):
+        if self.saves == "input" and getattr(self, "inplace", False) and not self.inplace_keeps_result:
+            from ..numeric import prod
+
+            return [Saved("new", prod(ins[0]))]  # autograd keeps a copy of the input the op overwrites
         return [Saved(self.saves)]
 
     def build(self, ins, out):
@@ -35,6 +40,7 @@ class LeakyReLU(_Elementwise):
 
     torch_name = "LeakyReLU"
     saves = "input"
+    inplace_keeps_result = True
     params = {"negative_slope": Param("float", 0.01), "inplace": INPLACE}
 
 

@@ -94,6 +94,7 @@ class Saved:
     numel: Dim = 0
     itemsize: int | None = None
     index: int = 0
+    per_sample: bool = True  # False for per-channel statistics, which do not grow with the batch
 
 
 @dataclass(frozen=True)

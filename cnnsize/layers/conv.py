@@ -108,7 +108,12 @@ class Conv(_Windowed):
         return [*self.explain_shape(ins, ctx), f"params: {params.steps[0]}", f"connections = MACs: {macs.steps[0]}"]
 
     def saved(self, ins, out, trainable, device):
-        return [Saved("input")]  # convolution keeps its input (and weight) whatever requires grad
+        # convolution keeps its input (and weight) whatever requires grad; with uneven 'same' padding
+        # torch first pads the input into a copy, and keeps that instead
+        _, _, _, pads, _ = self.geometry(ins[0])
+        if any(lo != hi for lo, hi in pads):
+            return [Saved("new", ins[0][0] * prod(n + lo + hi for n, (lo, hi) in zip(ins[0][1:], pads)))]
+        return [Saved("input")]
 
     def build(self, ins, out):
         import torch.nn as nn

@@ -21,7 +21,8 @@ class BatchNorm(LayerKind):
 
     def saved(self, ins, out, trainable, device):
         c = ins[0][0]  # the input, and the batch mean and inverse std per channel (float32)
-        return [Saved("input"), Saved("new", c, itemsize=4), Saved("new", c, itemsize=4)]
+        return [Saved("input"), Saved("new", c, itemsize=4, per_sample=False),
+                Saved("new", c, itemsize=4, per_sample=False)]
 
     def build(self, ins, out):
         import torch.nn as nn
