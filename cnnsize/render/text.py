@@ -132,9 +132,13 @@ def markdown_table(headers, cells, right: set[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown(a: Analysis) -> str:
+def markdown(a: Analysis, picture: str | None = None) -> str:
+    """The report as markdown; ``picture`` (a relative path) puts that image above the table."""
     bold_total = tuple(f"**{c}**" if c else "" for c in total_row(a))
-    lines = [f"# {a.name}", "", markdown_table(HEADERS, rows(a) + [bold_total], set(range(3, 8)))]
+    lines = [f"# {a.name}", ""]
+    if picture:
+        lines += [f"![{a.name}: memory per layer (log scale) and receptive field by depth]({picture})", ""]
+    lines += [markdown_table(HEADERS, rows(a) + [bold_total], set(range(3, 8)))]
     lines += [f"- {line}" for line in summary_lines(a)]
     if a.notes:
         lines += ["", "Notes:", ""] + [f"- {' '.join(n.split())}" for n in a.notes]
