@@ -19,7 +19,7 @@ import sys
 
 from .. import __version__
 
-COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit", "compare", "sweep", "plot"]
+COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit", "compare", "sweep", "plot", "schema"]
 
 
 class Parser(argparse.ArgumentParser):
