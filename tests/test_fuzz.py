@@ -36,7 +36,7 @@ def check(spec) -> None:
     try:
         a = cnnsize.analyze(spec)
     except CnnsizeError as exc:
-        assert exc.location is not None or "<dict>" in str(exc) or exc.layer or True
+        assert exc.location is not None, exc.one_line()
         line = exc.one_line()
         assert "\n" not in line and line
         return
@@ -99,4 +99,6 @@ def test_random_yaml_documents(text):
                                                                              "units", "name"]), inner, max_size=4)),
                     max_leaves=20))
 def test_random_structures(doc):
-    check(doc)
+    check(yaml.safe_dump(doc))
+    if isinstance(doc, dict):
+        check(doc)

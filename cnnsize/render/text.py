@@ -84,6 +84,11 @@ def memory_lines(a: Analysis) -> list[str]:
                      f"{human_bytes(m['inference_peak_activations_bytes'])} of live activations at "
                      f"{m['inference_peak_layer']}).")
     precision = "mixed precision" if m["amp"] else a.dtype
+    if not is_int(m["training_bytes"]):  # symbolic sizes: the peak is a maximum over layers, unreadable as one formula
+        lines.append(f"Training ({m['optimizer']}, {precision}): gradients {human_bytes(m['gradients_bytes'])}, "
+                     f"optimizer state {human_bytes(m['optimizer_bytes'])}, saved for backward "
+                     f"{human_bytes(m['saved_for_backward_bytes'])}; give numeric sizes for the peak.")
+        return lines
     lines.append(
         f"Training ({m['optimizer']}, {precision}): {human_bytes(m['training_bytes'])} = parameters and buffers + "
         f"gradients {human_bytes(m['gradients_bytes'])} + optimizer state {human_bytes(m['optimizer_bytes'])} + "

@@ -304,4 +304,7 @@ def _key_loc(mapping: Any, key: str, source: str) -> Location:
 
 def expand(doc: Any, source: str = "<spec>", max_layers: int = MAX_LAYERS) -> Graph:
     """A loaded spec document as a Graph (raises SpecError with locations)."""
-    return Expander(source, max_layers).graph(doc)
+    try:
+        return Expander(source, max_layers).graph(doc)
+    except CnnsizeError as exc:
+        raise exc.at(Location(source))  # at least the file, where a deeper level knew no line
