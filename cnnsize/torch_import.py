@@ -141,6 +141,8 @@ class _Importer:
             trainable: bool = True) -> str:
         from .layers.base import REGISTRY
 
+        if kind not in REGISTRY:
+            raise self.unsupported(node, f"{_op_name(node)} (this version of cnnsize has no '{kind}' layer kind)")
         name = name or (node.target if node.op == "call_module" else node.name)
         if name in self.names:
             name = node.name if node.name not in self.names else f"{node.name}_{len(self.names)}"
