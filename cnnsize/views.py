@@ -17,6 +17,7 @@ from .numeric import is_int
 from .render.grid import Column, Grid
 from .render.text import human_bytes, human_count, num
 
+
 def _shape(value) -> str:
     return "×".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 

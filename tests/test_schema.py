@@ -59,7 +59,8 @@ def test_schema_rejects_what_cnnsize_rejects(why, validator):
 
 def test_schema_accepts_expressions_lists_and_nulls(validator):
     text = ("vars: {w: 8}\ninput: [3, 16, 16]\nlayers:\n  - conv: {filters: w * 2, kernel: [3, 3], pad: same}\n"
-            "  - bn: null\n  - relu\n  - repeat: 2\n    layers: [relu]\n  - flatten\n  - fc: {units: 10, bias: false}\n")
+            "  - bn: null\n  - relu\n  - repeat: 2\n    layers: [relu]\n  - flatten\n"
+            "  - fc: {units: 10, bias: false}\n")
     cnnsize.analyze(text)
     assert not list(validator.iter_errors(yaml.safe_load(text)))
 
