@@ -115,7 +115,8 @@ def build_schema() -> dict[str, Any]:
         "first": {"type": "object", "description": "arguments of the first repetition only"},
     }
     defs["repeat"] = {"type": "object", "required": ["repeat"], "additionalProperties": False,
-                      "properties": {k: repeat_props[k] for k in expand.REPEAT_KEYS}}
+                      "properties": {k: repeat_props[k] for k in getattr(expand, "REPEAT_KEYS", ("repeat", "layers",
+                                                                                                     "name"))}}
     defs["if"] = {"type": "object", "required": ["if", "layers"], "additionalProperties": False,
                   "properties": {"if": {"anyOf": [{"type": "boolean"}, EXPR]},
                                  "layers": {"$ref": "#/definitions/layers"},
@@ -124,7 +125,7 @@ def build_schema() -> dict[str, Any]:
                    "layers": {"$ref": "#/definitions/layers"}, "description": {"type": "string"},
                    "inline": {"type": "boolean", "description": "add no name prefix to the block's layers"}}
     defs["block"] = {"type": "object", "required": ["layers"], "additionalProperties": False,
-                     "properties": {k: block_props[k] for k in expand.BLOCK_KEYS}}
+                     "properties": {k: block_props[k] for k in getattr(expand, "BLOCK_KEYS", tuple(block_props))}}
     top = {
         "name": {"type": "string"},
         "description": {"type": "string"},
