@@ -23,31 +23,33 @@ __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceed
            "plot", "from_torch", "__version__"]
 
 
-def load(spec: Any):
-    """Parse a spec (path, bundled name, YAML text or dict) into a layer Graph."""
+def load(spec: Any, variables: dict | None = None):
+    """Parse a spec (path, bundled name, YAML text or dict) into a layer Graph; ``variables`` override its vars."""
     from .numeric import no_gc
     from .sources import load_graph
 
     with no_gc():
-        return load_graph(spec)
+        return load_graph(spec, variables=variables)
 
 
 def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
             fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
-            freeze_until: str | None = None) -> Analysis:
+            freeze_until: str | None = None, variables: dict | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
     ``input_shape`` overrides the spec's input as (C, H, W); ``fit`` is ``exact`` or ``floor``.
     ``optimizer`` (sgd, momentum, adam, adamw), ``amp``, ``device`` (cuda, cpu) and ``freeze_until``
     (a layer name: it and everything before it are frozen) shape the training memory estimate.
+    ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``).
     """
     from .analysis import analyze_graph
     from .numeric import no_gc
     from .sources import load_graph
 
     with no_gc():
-        return analyze_graph(load_graph(spec), input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,
+        graph = load_graph(spec, variables=variables)
+        return analyze_graph(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,
                              optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until)
 
 

@@ -214,6 +214,11 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                         location=graph.input_loc)]
     for node in graph.nodes:
         kind = node.kind
+        for src in node.inputs:
+            if src not in shapes:
+                raise SpecError(f"'{src}' is not computed before this layer (a later layer, or a cycle)",
+                                hint="a layer can only read the input and layers before it",
+                                location=node.loc, layer=node.name)
         ins = [shapes[src] for src in node.inputs]
         try:
             out = kind.output_shape(ins, ctx)

@@ -82,24 +82,29 @@ def window_arithmetic(size: Dim, kernel: Dim, stride: Dim, pad_lo: Dim, pad_hi: 
     return f"({''.join(parts)})/{fmt_num(stride)} + 1"
 
 
+SUGGEST_SEARCH = 256  # how far to look for strides and paddings that fit (bounded: specs can hold huge numbers)
+
+
 def _suggest(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int, dilation: int) -> str:
-    """Ways to make a window fit exactly, for a DoesNotFit message."""
+    """Ways to make a window fit exactly, for a DoesNotFit message (bounded work for any numbers)."""
     span = dilation * (kernel - 1) + 1
     room = size + pad_lo + pad_hi - span
     ideas = []
-    strides = [s for s in range(1, max(stride, span) + 1) if s != stride and room % s == 0]
+    near = range(max(1, stride - SUGGEST_SEARCH), min(max(stride, span), stride + SUGGEST_SEARCH) + 1)
+    strides = [s for s in near if s != stride and room % s == 0]
     strides = sorted(strides, key=lambda s: (abs(s - stride), s))[:3]
     if strides:
         ideas.append("stride " + " or ".join(f"{s} (output {room // s + 1})" for s in sorted(strides)))
-    for p in range(0, span + 1):
+    for p in range(0, min(span, SUGGEST_SEARCH) + 1):
         r = size + 2 * p - span
         if r >= 0 and r % stride == 0 and (p, p) != (pad_lo, pad_hi):
             ideas.append(f"pad {p} (output {r // stride + 1})")
             break
-    below = next((n for n in range(size - 1, 0, -1) if (n + pad_lo + pad_hi - span) >= 0
-                  and (n + pad_lo + pad_hi - span) % stride == 0), None)
-    above = next(n for n in range(size + 1, size + stride + 1) if (n + pad_lo + pad_hi - span) % stride == 0)
-    ideas.append("input " + " or ".join(str(n) for n in (below, above) if n is not None))
+    # the nearest input sizes either side whose room is a multiple of the stride, found arithmetically
+    below = size - room % stride
+    above = size + stride - room % stride
+    sizes = [n for n in (below, above) if n >= 1 and n + pad_lo + pad_hi - span >= 0]
+    ideas.append("input " + " or ".join(str(n) for n in sizes))
     last = f"fit: floor (output {room // stride + 1}, as PyTorch computes it)"
     return "it would fit with " + ", with ".join(ideas) + f", or with {last}"
 

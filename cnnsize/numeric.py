@@ -143,7 +143,11 @@ def fmt_num(x: Dim) -> str:
     if getattr(x, "is_Integer", False):
         return str(int(x))
     if isinstance(x, Fraction) or getattr(x, "is_Rational", False):
-        return f"{float(x):.2f}".rstrip("0").rstrip(".")
+        value = Fraction(int(x.numerator), int(x.denominator)) if not isinstance(x, Fraction) else x
+        if abs(value) < 10**9:
+            return f"{float(value):.2f}".rstrip("0").rstrip(".")
+        whole, rest = divmod(value.numerator, value.denominator)  # too large for a float: exact
+        return f"{whole} + {rest}/{value.denominator}"
     return pretty(tidy(x))
 
 

@@ -14,11 +14,11 @@ from .spec.load import MAX_SPEC_BYTES, load_yaml
 
 
 def bundled_dir():
-    """The bundled specs: package data in an install, the repository's specs/ in a source checkout."""
-    try:
-        return resources.files("cnnsize.specs")
-    except ModuleNotFoundError:  # running from a source tree that was not installed
-        return Path(__file__).resolve().parent.parent / "specs"
+    """The bundled specs: ``specs/`` beside the package in a source checkout, else the installed ``cnnsize.specs``."""
+    local = Path(__file__).resolve().parent.parent / "specs"
+    if (local / "__init__.py").is_file():
+        return local
+    return resources.files("cnnsize.specs")
 
 
 def bundled_names() -> list[str]:
@@ -66,18 +66,21 @@ def _read(path: Path, shown: str) -> str:
         raise SpecError(f"cannot read the file: {exc.strerror}", location=Location(shown)) from None
 
 
-def load_graph(spec: Any, max_layers: int = MAX_LAYERS) -> Graph:
-    """A Graph from a path, a bundled name, YAML text, a dict or an existing Graph."""
+def load_graph(spec: Any, max_layers: int = MAX_LAYERS, variables: dict | None = None) -> Graph:
+    """A Graph from a path, a bundled name, YAML text, a dict or an existing Graph.
+
+    ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}`` for Inception's auxiliary head).
+    """
     if isinstance(spec, Graph):
         return spec
     if isinstance(spec, dict):
-        return expand(spec, "<dict>", max_layers)
+        return expand(spec, "<dict>", max_layers, variables)
     if isinstance(spec, os.PathLike):
         text, shown = read_text(spec)
-        return expand(load_yaml(text, shown), shown, max_layers)
+        return expand(load_yaml(text, shown), shown, max_layers, variables)
     if isinstance(spec, str):
         if "\n" in spec or (":" in spec and not Path(spec).exists()):
-            return expand(load_yaml(spec, "<string>"), "<string>", max_layers)
+            return expand(load_yaml(spec, "<string>"), "<string>", max_layers, variables)
         text, shown = read_text(spec)
-        return expand(load_yaml(text, shown), shown, max_layers)
+        return expand(load_yaml(text, shown), shown, max_layers, variables)
     raise SpecError(f"a spec is a path, a bundled name, YAML text or a dict, got {type(spec).__name__}")

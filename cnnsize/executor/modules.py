@@ -51,3 +51,51 @@ class LocallyConnected2d(nn.Module):
         # one contiguous copy: a strided view would make a following flatten copy again
         out = out.permute(1, 2, 0).reshape(x.shape[0], -1, *self.out_size).contiguous()
         return out.add_(self.bias) if self.bias is not None else out
+
+
+class Add(nn.Module):
+    """Sum of several inputs: forward(*xs)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Concat(nn.Module):
+    """Concatenation of several inputs along the channels: forward(*xs)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class Mul(nn.Module):
+    """Broadcast product of several inputs: forward(*xs)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels of (N, C, *spatial), as ConvNeXt's LayerNorm2d (weights named as LayerNorm's)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() <= 2:
+            return super().forward(x)
+        x = x.movedim(1, -1)
+        return super().forward(x).movedim(-1, 1)
+
+
+class Chunk(nn.Module):
+    """One slice of x.chunk(chunks, dim=1)."""
+
+    def __init__(self, chunks: int, index: int):
+        super().__init__()
+        self.chunks, self.index = chunks, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.chunk(self.chunks, dim=1)[self.index]

@@ -1,4 +1,4 @@
-"""Elementwise layers: activations and dropout. No parameters, no connections, no MACs."""
+"""Elementwise layers: activations, dropout and identity. No parameters, no connections, no MACs."""
 
 from __future__ import annotations
 
@@ -91,3 +91,59 @@ class Dropout(_Elementwise):
         import torch.nn as nn
 
         return nn.Dropout(p=self.p, inplace=self.inplace)
+
+
+@register("relu6")
+class ReLU6(_Elementwise):
+    """min(max(0, x), 6), as MobileNet uses it."""
+
+    torch_name = "ReLU6"
+    saves = "input"
+
+
+@register("hardswish")
+class Hardswish(_Elementwise):
+    """x · relu6(x + 3) / 6 (MobileNetV3)."""
+
+    torch_name = "Hardswish"
+    saves = "input"
+
+
+@register("hardsigmoid")
+class Hardsigmoid(_Elementwise):
+    """relu6(x + 3) / 6 (MobileNetV3's squeeze-and-excitation gate)."""
+
+    torch_name = "Hardsigmoid"
+    saves = "input"
+
+
+@register("silu")
+class SiLU(_Elementwise):
+    """x · sigmoid(x), also called swish (EfficientNet)."""
+
+    torch_name = "SiLU"
+    saves = "input"
+
+
+@register("gelu")
+class GELU(_Elementwise):
+    """x · Φ(x) (ConvNeXt); ``approximate: tanh`` for the tanh form."""
+
+    torch_name = "GELU"
+    saves = "input"
+    params = {"approximate": Param("choice", "none", choices=("none", "tanh"))}
+
+
+@register("identity")
+class Identity(_Elementwise):
+    """Passes its input through unchanged (a placeholder, e.g. stochastic depth at inference): a view."""
+
+    torch_name = "Identity"
+    params = {}
+
+    def saved(self, ins, out, trainable, device):
+        return []
+
+    @property
+    def materializes(self) -> bool:
+        return False

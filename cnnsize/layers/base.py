@@ -100,7 +100,7 @@ class Saved:
 class Param:
     """One parameter of a layer kind: its type, default and a line of documentation."""
 
-    type: str  # int, count, ints, pads, bool, float, choice, str, size
+    type: str  # int, count, ints, ints_or_zero, pads, bool, float, choice, str, size
     default: Any = REQUIRED
     doc: str = ""
     choices: tuple = ()
@@ -114,6 +114,7 @@ _TYPE_WORDS = {
     "int": "a positive integer", "count": "an integer >= 0", "ints": "a positive integer or a list of them",
     "pads": "an integer >= 0, a list of them, 'same' or 'valid'", "bool": "true or false",
     "float": "a number", "str": "a string", "size": "a positive integer or a list of them",
+    "ints_or_zero": "an integer >= 0 or a list of them",
 }
 
 
@@ -139,6 +140,9 @@ def _as_int(value: Any, minimum: int, what: str, evaluate) -> Dim:
 def convert(param: Param, value: Any, what: str, evaluate) -> Any:
     """Check and convert one raw spec value; ``evaluate`` turns expression strings into values."""
     t = param.type
+    if t in ("ints", "size", "ints_or_zero", "pads") and isinstance(value, str) and value not in ("same", "valid"):
+        value = evaluate(value)  # a variable may hold a list, e.g. a block argument kernel: [1, 7]
+        value = list(value) if isinstance(value, tuple) else value
     if t in ("int", "count"):
         return _as_int(value, 1 if t == "int" else 0, what, evaluate)
     if t in ("ints", "size"):
@@ -147,6 +151,10 @@ def convert(param: Param, value: Any, what: str, evaluate) -> Any:
                 raise SpecError(f"{what} must not be an empty list")
             return tuple(_as_int(v, 1, what, evaluate) for v in value)
         return _as_int(value, 1, what, evaluate)
+    if t == "ints_or_zero":
+        if isinstance(value, list):
+            return tuple(_as_int(v, 0, what, evaluate) for v in value)
+        return _as_int(value, 0, what, evaluate)
     if t == "pads":
         if value in ("same", "valid"):
             return value
@@ -164,6 +172,8 @@ def convert(param: Param, value: Any, what: str, evaluate) -> Any:
             raise SpecError(f"{what} must be true or false, got {value!r}")
         return value
     if t == "float":
+        if isinstance(value, str):
+            value = evaluate(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(f"{what} must be a number, got {value!r}")
         return float(value)

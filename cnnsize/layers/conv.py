@@ -1,10 +1,10 @@
-"""Convolutions: ``conv`` (with weight sharing) and ``locally_connected`` (without)."""
+"""Convolutions: ``conv`` (with weight sharing), ``deconv`` (transposed) and ``locally_connected`` (without)."""
 
 from __future__ import annotations
 
 from ..calc import conv_macs, conv_params, locally_connected_params, window_output
 from ..errors import SpecError
-from ..numeric import divides, exact_div, prod
+from ..numeric import ceil_div, divides, exact_div, is_int, prod
 from .base import RF, Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
 
 
@@ -120,6 +120,76 @@ class Conv(_Windowed):
                    groups=self.groups, bias=self.bias)
 
 
+@register("deconv")
+class Deconv(_Windowed):
+    """Transposed convolution (PyTorch's ConvTranspose), 1D, 2D or 3D: (W − 1)·S − 2P + D·(F − 1) + OP + 1."""
+
+    weight_layer = True
+    params = {
+        "filters": Param("int", doc="number of filters (output channels)"),
+        "kernel": Param("ints"),
+        "stride": Param("ints", 1),
+        "pad": Param("ints_or_zero", 0, doc="PyTorch's padding: removed from each side of the output"),
+        "output_pad": Param("ints_or_zero", 0, doc="extra size on one side (PyTorch's output_padding)"),
+        "dilation": Param("ints", 1),
+        "groups": Param("int", 1),
+        "bias": Param("bool", True),
+    }
+
+    def geometry(self, shape):
+        nd = require_spatial(self.kind, shape)
+        return (nd, per_axis(self.kernel, nd, "kernel"), per_axis(self.stride, nd, "stride"),
+                per_axis(self.pad, nd, "pad"), per_axis(self.dilation, nd, "dilation"),
+                per_axis(self.output_pad, nd, "output_pad"))
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        _, kernel, stride, pads, dilation, extra = self.geometry(x)
+        for what, n in (("input channels", x[0]), ("filters", self.filters)):
+            if divides(self.groups, n) is False:
+                raise SpecError(f"{what} ({n}) must be divisible by groups ({self.groups})")
+        out = []
+        for n, k, st, p, d, op in zip(spatial(x), kernel, stride, pads, dilation, extra):
+            if is_int(op) and is_int(st) and is_int(d) and op >= max(st, d):
+                raise SpecError(f"output_pad {op} must be smaller than the stride or the dilation (PyTorch's rule)")
+            size = (n - 1) * st - 2 * p + d * (k - 1) + op + 1
+            if is_int(size) and size < 1:
+                raise SpecError(f"the output would be {size} wide: (W − 1)·S − 2P + D·(F − 1) + OP + 1 "
+                                f"= ({n} − 1)·{st} − 2·{p} + {d}·({k} − 1) + {op} + 1", hint="use less padding")
+            out.append(size)
+        return (self.filters, *out)
+
+    def counts(self, ins, out):
+        _, kernel, *_ = self.geometry(ins[0])
+        per_input = prod(kernel) * exact_div(self.filters, self.groups)  # each input value meets this many weights
+        macs = prod(ins[0]) * per_input
+        return Counts(weights=ins[0][0] * per_input, biases=self.filters if self.bias else 0,
+                      connections=macs, macs=macs)
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")]
+
+    def receptive(self, rfs, ins, out):
+        """Each output unit reads at most ceil(span / S) neighbouring inputs; the jump shrinks by S."""
+        rf = rfs[0]
+        if rf is None:
+            return None
+        _, kernel, stride, pads, dilation, _ = self.geometry(ins[0])
+        spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+        return RF(tuple(s + (ceil_div(sp, st) - 1) * j for s, sp, st, j in zip(rf.size, spans, stride, rf.stride)),
+                  tuple(exact_div(j, st) for j, st in zip(rf.stride, stride)),
+                  tuple(b + ceil_div(p - sp + 1, st) * j for b, p, sp, st, j in zip(rf.start, pads, spans, stride,
+                                                                                   rf.stride)))
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        nd, kernel, stride, pads, dilation, extra = self.geometry(ins[0])
+        cls = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[nd]
+        return cls(ins[0][0], self.filters, kernel, stride=stride, padding=pads, output_padding=extra,
+                   groups=self.groups, bias=self.bias, dilation=dilation)
+
+
 @register("locally_connected")
 class LocallyConnected(_Windowed):
     """A convolution without weight sharing: every output position has its own filters (2D)."""
@@ -165,4 +235,4 @@ class LocallyConnected(_Windowed):
         return LocallyConnected2d(ins[0][0], self.filters, kernel, stride, pads, tuple(out[1:]), bias=self.bias)
 
 
-__all__ = ["Conv", "LocallyConnected", "RF", "resolve_pads", "windowed_shape"]
+__all__ = ["Conv", "Deconv", "LocallyConnected", "RF", "resolve_pads", "windowed_shape"]

@@ -1,4 +1,4 @@
-"""Normalization: ``bn`` (batch norm) and ``lrn`` (AlexNet's local response normalization)."""
+"""Normalization: ``bn`` (batch norm), ``layernorm`` and ``lrn`` (AlexNet's local response normalization)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,24 @@ class LRN(LayerKind):
         import torch.nn as nn
 
         return nn.LocalResponseNorm(self.size, alpha=self.alpha, beta=self.beta, k=self.k)
+
+
+@register("layernorm")
+class LayerNorm(LayerKind):
+    """Layer normalization over the channels at each position (ConvNeXt's LayerNorm2d); over the features if flat."""
+
+    params = {"eps": Param("float", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
+              "affine": Param("bool", True)}
+
+    def counts(self, ins, out):
+        c = ins[0][0]
+        return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0)
+
+    def saved(self, ins, out, trainable, device):
+        positions = prod(ins[0][1:]) if len(ins[0]) > 1 else 1  # the input, and a mean and 1/std per position
+        return [Saved("input"), Saved("new", positions, itemsize=4), Saved("new", positions, itemsize=4)]
+
+    def build(self, ins, out):
+        from ..executor.modules import ChannelLayerNorm
+
+        return ChannelLayerNorm(ins[0][0], eps=self.eps, elementwise_affine=self.affine)

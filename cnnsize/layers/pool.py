@@ -1,4 +1,4 @@
-"""Pooling: ``maxpool``, ``avgpool``, ``global_avgpool``, ``adaptive_avgpool``."""
+"""Pooling: ``maxpool``, ``avgpool``, global and adaptive average and max pooling."""
 
 from __future__ import annotations
 
@@ -141,3 +141,34 @@ class AdaptiveAvgPool(_Adaptive):
 
     def target(self, x):
         return per_axis(self.output, len(x) - 1, "output")
+
+
+class _AdaptiveMax(_Adaptive):
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input"), Saved("new", prod(out), itemsize=8)]  # the input and int64 argmax indices
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        nd = len(out) - 1
+        return {1: nn.AdaptiveMaxPool1d, 2: nn.AdaptiveMaxPool2d, 3: nn.AdaptiveMaxPool3d}[nd](tuple(out[1:]))
+
+
+@register("adaptive_maxpool")
+class AdaptiveMaxPool(_AdaptiveMax):
+    """Max pooling to a fixed output size, with PyTorch's adaptive windows."""
+
+    params = {"output": Param("size", doc="output size, one number or one per axis")}
+
+    def target(self, x):
+        return per_axis(self.output, len(x) - 1, "output")
+
+
+@register("global_maxpool")
+class GlobalMaxPool(_AdaptiveMax):
+    """Maximum over the whole spatial extent: (C, H, W) -> (C, 1, 1), as AdaptiveMaxPool2d(1)."""
+
+    params = {}
+
+    def target(self, x):
+        return (1,) * (len(x) - 1)

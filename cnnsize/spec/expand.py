@@ -1,8 +1,16 @@
 """Turn a loaded spec (mappings with locations) into a Graph of Nodes.
 
-Expansion resolves ``repeat``, variables and expressions, gives every layer a
-stable readable name, and checks each layer's parameters. Every error raised
-here carries the spec location and the layer's name.
+Expansion resolves ``repeat``, reusable ``blocks``, ``if`` parts, variables and
+expressions, gives every layer a stable readable name (``layer3.2.conv1``),
+resolves ``from:`` references, and checks each layer's parameters. Every error
+raised here carries the spec location and the layer's name.
+
+Blocks are defined once under ``blocks:`` with ``args`` (``~`` marks a required
+one) and ``layers``; a use such as ``bottleneck: {name: layer1.0, width: 64}``
+expands the block's layers under the prefix ``layer1.0.`` (an unnamed use is
+``bottleneck1``, ...; a block marked ``inline: true`` adds no prefix). Inside a block,
+``from: in`` names the block's input, and arguments are variables. The layer
+count is computed before anything expands, so a hostile spec cannot blow up.
 """
 
 from __future__ import annotations
@@ -16,7 +24,11 @@ from ..numeric import is_int
 from .expr import evaluate, interpolate
 from .load import LocDict, LocList
 
-TOP_KEYS = ("name", "input", "layers", "fit", "notes", "description", "source", "vars")
+TOP_KEYS = ("name", "input", "layers", "fit", "notes", "description", "source", "vars", "blocks")
+REPEAT_KEYS = ("repeat", "layers", "name", "block", "args", "first")
+BLOCK_KEYS = ("args", "layers", "description", "inline")
+RESERVED = ("repeat", "if", "in", INPUT)
+BLOCK_INPUT = "in"
 FIT_RULES = ("exact", "floor")
 MAX_LAYERS = 1_000_000
 MAX_INPUT_DIMS = 4  # (C, D, H, W)
@@ -25,19 +37,28 @@ MAX_INPUT_DIMS = 4  # (C, D, H, W)
 class _Scope:
     """Names and counters of one level of nesting (the spec, or one repetition)."""
 
-    def __init__(self, prefix: str, parent: _Scope | None, variables: dict):
+    def __init__(self, prefix: str, parent: _Scope | None, variables: dict, aliases: dict | None = None):
         self.prefix = prefix
         self.parent = parent
         self.vars = variables
+        self.aliases = aliases or {}
         self.counters: dict[str, int] = {}
 
 
 class Expander:
-    def __init__(self, source: str, max_layers: int = MAX_LAYERS):
+    def __init__(self, source: str, max_layers: int = MAX_LAYERS, variables: dict | None = None):
         self.source = source
         self.max_layers = max_layers
+        self.overrides = dict(variables or {})
         self.nodes: list[Node] = []
         self.names: dict[str, Node] = {}
+        self.aliases: dict[str, str] = {}  # block instance name -> its output layer
+        self.weak: set[str] = set()  # aliases of named repeats, which a layer's own name replaces
+        self.blocks: dict[str, dict] = {}
+        self.block_locs: dict[str, Location] = {}
+        self.globals: dict[str, Any] = {}
+        self.stack: list[str] = []  # blocks being expanded (to refuse recursion)
+        self.work = 0
         self.last = INPUT
 
     # -- the whole spec --------------------------------------------------------------
@@ -53,6 +74,8 @@ class Expander:
             if key not in doc:
                 raise SpecError(f"missing '{key}'", hint=_TOP_HINTS[key], location=_loc(doc, self.source))
         variables = self._variables(doc)
+        self.globals = variables
+        self._read_blocks(doc)
         fit = doc.get("fit", "exact")
         if fit not in FIT_RULES:
             raise unknown_name("fit rule", fit, FIT_RULES).at(_key_loc(doc, "fit", self.source))
@@ -75,14 +98,41 @@ class Expander:
         raw = doc.get("vars", {}) or {}
         if not isinstance(raw, dict):
             raise SpecError("'vars' must be a mapping of names to values", location=_key_loc(doc, "vars", self.source))
+        for key in self.overrides:
+            if key not in raw:
+                raise unknown_name("spec variable", key, raw.keys()).at(_key_loc(doc, "vars", self.source))
         out: dict[str, Any] = {}
         for key, value in raw.items():
             loc = _key_loc(raw, key, self.source)
+            if key in self.overrides:
+                out[key] = self.overrides[key]
+                continue
             try:
                 out[key] = evaluate(value, out) if isinstance(value, str) else value
             except CnnsizeError as exc:
                 raise exc.at(loc)
         return out
+
+    def _read_blocks(self, doc) -> None:
+        raw = doc.get("blocks", {}) or {}
+        if not isinstance(raw, dict):
+            raise SpecError("'blocks' must be a mapping of block names to {args, layers}",
+                            location=_key_loc(doc, "blocks", self.source))
+        for name, body in raw.items():
+            loc = _key_loc(raw, name, self.source)
+            if name in REGISTRY or name in RESERVED:
+                raise SpecError(f"block name '{name}' is taken by a layer kind or keyword",
+                                hint="give the block another name", location=loc)
+            if not isinstance(body, dict) or not isinstance(body.get("layers"), list) or not body["layers"]:
+                raise SpecError(f"block '{name}' needs a mapping with a non-empty 'layers' list",
+                                hint="write e.g. 'block: {args: {width: ~}, layers: [...]}'", location=loc)
+            self._check_keys(body, BLOCK_KEYS, f"key of block '{name}'")
+            args = body.get("args", {}) or {}
+            if not isinstance(args, dict):
+                raise SpecError(f"the args of block '{name}' must be a mapping of names to defaults "
+                                "(~ for a required one)", location=_key_loc(body, "args", self.source))
+            self.blocks[name] = body
+            self.block_locs[name] = loc
 
     def input_shape(self, value, loc: Location, variables: dict) -> tuple:
         if not isinstance(value, list) or not 1 <= len(value) <= MAX_INPUT_DIMS:
@@ -108,22 +158,46 @@ class Expander:
             raise LimitExceeded(f"the spec expands to {total:,} layers, more than the limit of {self.max_layers:,}",
                                 hint="lower the repeat counts (or raise the limit with max_layers)", location=loc)
 
-    def _count(self, items, depth: int) -> int:
+    def _count(self, items, depth: int, memo: dict | None = None) -> int:
+        """An upper bound of the layers a list expands to (an ``if`` counts its larger side)."""
         if depth > 50:
-            raise SpecError("repeats nested more than 50 deep")
+            raise SpecError("repeats and blocks nested more than 50 deep")
+        memo = {} if memo is None else memo
         total = 0
-        for item in items:
+        for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and "repeat" in item:
                 n = item.get("repeat")
-                body = item.get("layers")
-                if is_int(n) and n > 0 and isinstance(body, list):
-                    inner = self._count(body, depth + 1)
-                    total += n * inner
+                if isinstance(n, str):
+                    try:
+                        n = evaluate(n, self.globals)
+                    except CnnsizeError:
+                        n = 1  # depends on block arguments: the running guard in add_layer counts it
+                if is_int(n) and n > 0:
+                    if isinstance(item.get("block"), str) and item["block"] in self.blocks:
+                        total += n * self._block_count(item["block"], depth + 1, memo)
+                    else:
+                        total += n * self._count(item.get("layers"), depth + 1, memo)
+            elif isinstance(item, dict) and "if" in item:
+                total += max(self._count(item.get("layers"), depth + 1, memo),
+                             self._count(item.get("else"), depth + 1, memo))
             else:
-                total += 1
+                key = item if isinstance(item, str) else next(iter(item), None) if isinstance(item, dict) else None
+                if isinstance(key, str) and key in self.blocks:
+                    total += self._block_count(key, depth + 1, memo)
+                else:
+                    total += 1
             if total > self.max_layers:
                 return total
         return total
+
+    def _block_count(self, name: str, depth: int, memo: dict) -> int:
+        if name not in memo:
+            memo[name] = None
+            memo[name] = self._count(self.blocks[name]["layers"], depth, memo)
+        elif memo[name] is None:
+            raise SpecError(f"block '{name}' uses itself", hint="blocks cannot be recursive",
+                            location=self.block_locs[name])
+        return memo[name]
 
     # -- layers ------------------------------------------------------------------------
     def expand_list(self, items: list, scope: _Scope) -> None:
@@ -133,7 +207,10 @@ class Expander:
 
     def expand_item(self, item: Any, scope: _Scope, loc: Location) -> None:
         if isinstance(item, str):
-            self.add_layer(item, None, scope, loc)
+            if item in self.blocks:
+                self.use_block(item, {}, scope, loc)
+            else:
+                self.add_layer(item, None, scope, loc)
             return
         if not isinstance(item, dict) or not item:
             raise SpecError(f"a layer must be a name such as 'relu' or a mapping such as 'conv: {{...}}', "
@@ -141,9 +218,12 @@ class Expander:
         if "repeat" in item:
             self.expand_repeat(item, scope, loc)
             return
+        if "if" in item:
+            self.expand_if(item, scope, loc)
+            return
         if len(item) != 1:
             keys = list(item)
-            kinds = [k for k in keys if k in REGISTRY]
+            kinds = [k for k in keys if k in REGISTRY or k in self.blocks]
             hint = ("put the settings inside the layer's mapping, e.g. 'conv: {filters: 8, kernel: 3}'"
                     if kinds else None)
             if not kinds:
@@ -151,34 +231,190 @@ class Expander:
             raise SpecError(f"a layer entry must have exactly one key (its kind), got {', '.join(map(str, keys))}",
                             hint=hint, location=loc)
         kind, body = next(iter(item.items()))
-        self.add_layer(kind, body, scope, _key_loc(item, kind, self.source) if isinstance(item, LocDict) else loc)
+        where = _key_loc(item, kind, self.source) if isinstance(item, LocDict) else loc
+        if isinstance(kind, str) and kind in self.blocks:
+            self.use_block(kind, body, scope, where)
+        else:
+            self.add_layer(kind, body, scope, where)
 
     def kinds(self) -> list[str]:
-        return sorted(REGISTRY) + ["repeat"]
+        return sorted(REGISTRY) + sorted(self.blocks) + ["repeat", "if"]
+
+    def expand_if(self, item: dict, scope: _Scope, loc: Location) -> None:
+        """``{if: condition, layers: [...], else: [...]}``: an optional part of a block or spec."""
+        self._check_keys(item, ("if", "layers", "else"), "key of an 'if' part")
+        cond = item["if"]
+        if isinstance(cond, str):
+            cond = self._eval(cond, scope, _key_loc(item, "if", self.source))
+        if not isinstance(cond, bool):
+            raise SpecError(f"an 'if' condition must be true or false, got {cond!r}",
+                            location=_key_loc(item, "if", self.source))
+        for key in ("layers", "else"):
+            if key in item and not isinstance(item[key], list):
+                raise SpecError(f"'{key}' of an 'if' part must be a list of layers",
+                                location=_key_loc(item, key, self.source))
+        if "layers" not in item:
+            raise SpecError("an 'if' part needs a 'layers' list", location=loc)
+        self.expand_list(item["layers"] if cond else item.get("else", []), scope)
+
+    def use_block(self, bname: str, body: Any, scope: _Scope, loc: Location,
+                  name: str | None = None, extra: dict | None = None) -> None:
+        """Expand one use of a block under its own name prefix; its arguments become variables."""
+        block = self.blocks[bname]
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise SpecError(f"the arguments of block '{bname}' must be a mapping such as {{width: 64}}, "
+                            f"got {body!r}", location=loc)
+        declared = block.get("args", {}) or {}
+        raw_args = {k: v for k, v in body.items() if k not in ("name", "from")}
+        arg_locs = {k: _key_loc(body, k, self.source) for k in raw_args}
+        for k, v in (extra or {}).items():
+            raw_args[k], arg_locs[k] = v, loc
+        for key in raw_args:
+            if key not in declared:
+                raise unknown_name(f"argument of block '{bname}'", key, declared).at(arg_locs[key])
+        if bname in self.stack:
+            raise SpecError(f"block '{bname}' uses itself", hint="blocks cannot be recursive", location=loc)
+        label = name if name is not None else body.get("name")
+        inline = block.get("inline", False) is True
+        if inline:
+            if label is not None:
+                raise SpecError(f"block '{bname}' is inline: its layers take names at the place of use",
+                                hint="drop 'name' (or the block's 'inline: true')", location=loc)
+            instance = scope.prefix.rstrip(".") or bname
+        elif label is not None:
+            if not isinstance(label, (str, int)) or isinstance(label, bool):
+                raise SpecError(f"a block name must be a string, got {label!r}", location=loc)
+            instance = scope.prefix + interpolate(str(label), scope.vars) if name is None else scope.prefix + label
+            if instance in self.names or instance in self.aliases:
+                raise SpecError(f"name '{instance}' is used twice", hint="give each block use its own name",
+                                location=loc)
+        else:
+            while True:
+                scope.counters[bname] = scope.counters.get(bname, 0) + 1
+                instance = f"{scope.prefix}{bname}{scope.counters[bname]}"
+                if instance not in self.names and instance not in self.aliases:
+                    break
+        if "from" in body:
+            try:
+                refs = self.inputs_for(body, scope)
+            except CnnsizeError as exc:
+                raise exc.at(_key_loc(body, "from", self.source), instance)
+            if len(refs) != 1:
+                raise SpecError(f"a block takes one input, got {len(refs)}", location=loc, layer=instance)
+            self.last = refs[0]
+        variables = dict(self.globals)
+        for key, default in declared.items():
+            if key in raw_args:
+                value = self._arg(raw_args[key], scope.vars, arg_locs[key])
+            elif default is None:
+                required = [k for k, d in declared.items() if d is None]
+                raise SpecError(f"block '{bname}' is missing argument '{key}'",
+                                hint="required arguments: " + ", ".join(required), location=loc, layer=instance)
+            else:
+                value = self._arg(default, variables, _key_loc(declared, key, self.source))
+            variables[key] = value
+        inner = _Scope(scope.prefix if inline else instance + ".", scope, variables, {BLOCK_INPUT: self.last})
+        if inline:
+            inner.counters = scope.counters
+        self.stack.append(bname)
+        try:
+            self.expand_list(block["layers"], inner)
+        finally:
+            self.stack.pop()
+        if not inline:
+            self.aliases[instance] = self.last
+
+    def _arg(self, value: Any, variables: dict, loc: Location) -> Any:
+        try:
+            if isinstance(value, str):
+                return evaluate(value, variables)
+            if isinstance(value, list):
+                return [evaluate(v, variables) if isinstance(v, str) else v for v in value]
+        except CnnsizeError as exc:
+            raise exc.at(loc)
+        return value
 
     def expand_repeat(self, item: dict, scope: _Scope, loc: Location) -> None:
-        allowed = ("repeat", "layers", "name")
-        self._check_keys(item, allowed, "repeat key")
+        self._check_keys(item, REPEAT_KEYS, "repeat key")
         n = item["repeat"]
         if isinstance(n, str):
             n = self._eval(n, scope, _key_loc(item, "repeat", self.source))
         if isinstance(n, bool) or not is_int(n) or n < 1:
             raise SpecError(f"repeat must be a positive integer, got {n!r}",
                             location=_key_loc(item, "repeat", self.source))
+        if "block" in item:
+            self.repeat_block(item, n, scope, loc)
+            return
         body = item.get("layers")
         if not isinstance(body, list) or not body:
-            raise SpecError("repeat needs a non-empty 'layers' list", location=loc)
+            raise SpecError("repeat needs a non-empty 'layers' list (or a 'block' to use)", location=loc)
+        for key in ("args", "first"):
+            if key in item:
+                raise SpecError(f"'{key}' goes with 'block:' in a repeat", location=_key_loc(item, key, self.source))
         prefix_name = item.get("name")
         for i in range(n):
+            self._tick(loc)
             variables = {**scope.vars, "i": i}
             if prefix_name is not None:
                 label = interpolate(str(prefix_name), variables)
-                inner = _Scope(f"{scope.prefix}{label}.{i}.", scope, variables)
+                # a name with {expr} is the whole prefix of each repetition (denselayer{i + 1})
+                label = label if "{" in str(prefix_name) else f"{label}.{i}"
+                inner = _Scope(f"{scope.prefix}{label}.", scope, variables)
             else:
                 inner = _Scope(scope.prefix, scope, variables)
                 inner.counters = scope.counters  # auto names keep counting: conv2, conv3, ...
                 inner.repeat_index = i  # type: ignore[attr-defined]
             self.expand_list(body, inner)
+        self._alias_repeat(prefix_name, scope)
+
+    def repeat_block(self, item: dict, n: int, scope: _Scope, loc: Location) -> None:
+        """``{repeat: 3, name: layer1, block: bottleneck, args: {...}, first: {...}}``: layer1.0, layer1.1, ..."""
+        bname = item["block"]
+        if not isinstance(bname, str) or bname not in self.blocks:
+            raise unknown_name("block", bname, self.blocks).at(_key_loc(item, "block", self.source))
+        if "layers" in item:
+            raise SpecError("a repeat has either 'layers' or 'block', not both", location=loc)
+        args = item.get("args", {}) or {}
+        first = item.get("first", {}) or {}
+        for key, value in (("args", args), ("first", first)):
+            if not isinstance(value, dict):
+                raise SpecError(f"'{key}' must be a mapping of block arguments",
+                                location=_key_loc(item, key, self.source))
+            if "name" in value or "from" in value:
+                raise SpecError(f"'{key}' holds block arguments; put 'name' on the repeat",
+                                location=_key_loc(item, key, self.source))
+        prefix_name = item.get("name")
+        for i in range(n):
+            self._tick(loc)
+            inner = _Scope(scope.prefix, scope, {**scope.vars, "i": i})
+            inner.counters = scope.counters
+            body = LocDict(args)
+            body.loc, body.key_locs = loc, dict(getattr(args, "key_locs", {}))
+            if i == 0:
+                body.update(first)
+                body.key_locs.update(getattr(first, "key_locs", {}))
+            name = None
+            if prefix_name is not None:
+                label = interpolate(str(prefix_name), inner.vars)
+                name = label if "{" in str(prefix_name) else f"{label}.{i}"
+            self.use_block(bname, body, inner, loc, name=name)
+        self._alias_repeat(prefix_name, scope)
+
+    def _alias_repeat(self, prefix_name: Any, scope: _Scope) -> None:
+        """A named repeat (``layer2``) stands for the output of its last repetition in 'from:'."""
+        if prefix_name is not None and "{" not in str(prefix_name):
+            full = scope.prefix + str(prefix_name)
+            if full not in self.names and full not in self.aliases:
+                self.aliases[full] = self.last
+                self.weak.add(full)  # a later layer may still take the name
+
+    def _tick(self, loc: Location) -> None:
+        self.work += 1
+        if self.work > 4 * self.max_layers:
+            raise LimitExceeded(f"the spec expands to more than {4 * self.max_layers:,} repetitions",
+                                hint="lower the repeat counts", location=loc)
 
     def add_layer(self, kind: Any, body: Any, scope: _Scope, loc: Location) -> Node:
         if not isinstance(kind, str) or kind not in REGISTRY:
@@ -204,7 +440,7 @@ class Expander:
                 elif param.required:
                     example = ", ".join(f"{k}: ..." for k, p in cls.params.items() if p.required)
                     raise SpecError(f"{kind} is missing '{key}'", hint=f"write {kind}: {{{example}}}")
-            inputs = self.inputs_for(body, scope)
+            inputs = self.inputs_for(body, scope, name)
             trainable = body.get("trainable", True)
             if not isinstance(trainable, bool):
                 raise SpecError(f"trainable must be true or false, got {trainable!r}")
@@ -214,6 +450,9 @@ class Expander:
         if not cls.min_inputs <= len(inputs) <= cls.max_inputs:
             raise SpecError(f"{kind} takes {cls.min_inputs} to {cls.max_inputs} inputs, got {len(inputs)}",
                             location=loc, layer=name)
+        if len(self.nodes) >= self.max_layers:
+            raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
+                                hint="lower the repeat counts (or raise the limit with max_layers)", location=loc)
         node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable)
         self.nodes.append(node)
         self.names[name] = node
@@ -230,7 +469,10 @@ class Expander:
             if "{" in str(raw):
                 index = None  # the name already varies with the repetition, e.g. conv3_{i+1}
             name = f"{scope.prefix}{label}" + (f".{index}" if index is not None else "")
-            if name in self.names or name == INPUT:
+            if name in self.weak:
+                del self.aliases[name]
+                self.weak.discard(name)
+            if name in self.names or name == INPUT or name in self.aliases:
                 first = self.names[name].loc if name in self.names else None
                 where = f" (first at line {first.line})" if first else ""
                 raise SpecError(f"layer name '{name}' is used twice{where}",
@@ -239,10 +481,10 @@ class Expander:
         while True:
             scope.counters[kind] = scope.counters.get(kind, 0) + 1
             name = f"{scope.prefix}{kind}{scope.counters[kind]}"
-            if name not in self.names:
+            if name not in self.names and name not in self.aliases:
                 return name
 
-    def inputs_for(self, body: dict, scope: _Scope) -> list[str]:
+    def inputs_for(self, body: dict, scope: _Scope, own: str | None = None) -> list[str]:
         if "from" not in body:
             return [self.last]
         raw = body["from"]
@@ -251,7 +493,11 @@ class Expander:
         for ref in refs:
             if not isinstance(ref, str):
                 raise SpecError(f"'from' names earlier layers, got {ref!r}")
-            out.append(self.resolve(interpolate(ref, scope.vars), scope))
+            ref = interpolate(ref, scope.vars)
+            if own is not None and (scope.prefix + ref == own or ref == own):
+                raise SpecError(f"'from' names the layer itself ('{ref}'): a cycle",
+                                hint="a layer can only read layers defined above it")
+            out.append(self.resolve(ref, scope))
         return out
 
     def resolve(self, ref: str, scope: _Scope | None) -> str:
@@ -260,10 +506,15 @@ class Expander:
             return INPUT
         s = scope
         while s is not None:
-            if s.prefix + ref in self.names:
-                return s.prefix + ref
+            if ref in s.aliases:
+                return s.aliases[ref]
+            full = s.prefix + ref
+            if full in self.names:
+                return full
+            if full in self.aliases:
+                return self.aliases[full]
             s = s.parent
-        guess = closest(ref, list(self.names) + [INPUT])
+        guess = closest(ref, list(self.names) + list(self.aliases) + [INPUT])
         hint = (f"did you mean '{guess}'? " if guess else "") + "'from' can only name layers defined above it"
         raise SpecError(f"'from' names unknown layer '{ref}'", hint=hint)
 
@@ -302,9 +553,12 @@ def _key_loc(mapping: Any, key: str, source: str) -> Location:
     return Location(source)
 
 
-def expand(doc: Any, source: str = "<spec>", max_layers: int = MAX_LAYERS) -> Graph:
-    """A loaded spec document as a Graph (raises SpecError with locations)."""
+def expand(doc: Any, source: str = "<spec>", max_layers: int = MAX_LAYERS, variables: dict | None = None) -> Graph:
+    """A loaded spec document as a Graph (raises SpecError with locations).
+
+    ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``); later vars follow them.
+    """
     try:
-        return Expander(source, max_layers).graph(doc)
+        return Expander(source, max_layers, variables).graph(doc)
     except CnnsizeError as exc:
         raise exc.at(Location(source))  # at least the file, where a deeper level knew no line

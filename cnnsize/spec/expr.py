@@ -1,10 +1,10 @@
 """A small, safe expression language for spec values: ``width * 4``, ``growth * i + 64``.
 
 Written by hand on purpose: spec text is untrusted, so there is no ``eval`` and
-no ``sympify``. Supported: integers, names of variables, ``+ - * / // % **``,
-parentheses, comparisons, ``and``/``or``/``not``, ``true``/``false`` and the
-functions ``min``, ``max``, ``abs``. ``/`` must divide exactly (sizes are
-integers); ``//`` rounds down.
+no ``sympify``. Supported: integers, quoted strings, names of variables,
+``+ - * / // % **``, parentheses, comparisons, ``and``/``or``/``not``,
+``a if cond else b``, ``true``/``false`` and the functions ``min``, ``max``,
+``abs``. ``/`` must divide exactly (sizes are integers); ``//`` rounds down.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import SpecError, unknown_name
 from ..numeric import is_int
 
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|==|!=|<=|>=|[-+*/%()<>,]))")
+_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|==|!=|<=|>=|[-+*/%()<>,])|'([^']*)'|\"([^\"]*)\")")
 _FUNCS = {"min": min, "max": max, "abs": abs}
 MAX_INT_BITS = 4096
 MAX_LENGTH = 1000
@@ -32,8 +32,10 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
             bad = text[pos:].strip()[:1]
             raise SpecError(f"unexpected '{bad}' in expression '{text}'",
                             hint="expressions use integers, variable names, + - * / // % ** and parentheses")
-        number, name, op = m.groups()
-        if number is not None:
+        number, name, op, single, double = m.groups()
+        if single is not None or double is not None:
+            out.append(("str", single if single is not None else double))
+        elif number is not None:
             out.append(("num", int(number)))
         elif name is not None:
             out.append(("name", name))
@@ -67,9 +69,20 @@ class _Parser:
             raise SpecError(f"expected '{op}' in expression '{self.text}'")
 
     def parse(self):
-        value = self.or_()
+        value = self.expr()
         if self.peek()[0] != "end":
             raise SpecError(f"unexpected '{self.peek()[1]}' in expression '{self.text}'")
+        return value
+
+    def expr(self):
+        value = self.or_()
+        if self.peek() == ("name", "if"):
+            self.take()
+            cond = self.or_()
+            if self.take() != ("name", "else"):
+                raise SpecError(f"expected 'else' in expression '{self.text}'", hint="write 'a if condition else b'")
+            other = self.expr()
+            return value if cond else other
         return value
 
     def or_(self):
@@ -162,10 +175,10 @@ class _Parser:
 
     def atom(self):
         kind, value = self.take()
-        if kind == "num":
+        if kind in ("num", "str"):
             return value
         if kind == "op" and value == "(":
-            inner = self.or_()
+            inner = self.expr()
             self.expect(")")
             return inner
         if kind == "name":
@@ -175,10 +188,10 @@ class _Parser:
                 return False
             if value in _FUNCS and self.peek() == ("op", "("):
                 self.take()
-                args = [self.or_()]
+                args = [self.expr()]
                 while self.peek() == ("op", ","):
                     self.take()
-                    args.append(self.or_())
+                    args.append(self.expr())
                 self.expect(")")
                 return _FUNCS[value](*args)
             if value in self.vars:

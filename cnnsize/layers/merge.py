@@ -1,0 +1,97 @@
+"""Merging layers with several inputs: ``add`` (residual), ``concat`` (channels) and ``mul`` (gates).
+
+Their torch modules take the inputs as separate arguments: ``forward(*xs)``.
+"""
+
+from __future__ import annotations
+
+from ..errors import SpecError
+from ..numeric import prod
+from .base import RF, Counts, LayerKind, Saved, register
+
+
+def _text(shape) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+def merged_rf(rfs: list) -> RF | None:
+    """The field of a merge: the union over the inputs that still have spatial extent."""
+    fields = [f for f in rfs if f is not None]
+    return RF.union(fields) if fields else None
+
+
+class _Merge(LayerKind):
+    params = {}
+    min_inputs = 2
+    max_inputs = 64
+
+    def receptive(self, rfs, ins, out):
+        return merged_rf(rfs)
+
+
+@register("add")
+class Add(_Merge):
+    """Elementwise sum of inputs of one shape (a residual connection)."""
+
+    def output_shape(self, ins, ctx):
+        for x in ins[1:]:
+            if tuple(x) != tuple(ins[0]):
+                raise SpecError(f"add needs inputs of one shape, got {_text(ins[0])} and {_text(x)}",
+                                hint="match them, e.g. with a 1x1 conv of the right filters and stride on the shortcut")
+        return tuple(ins[0])
+
+    def counts(self, ins, out):
+        return Counts(connections=prod(out) * len(ins))
+
+    def build(self, ins, out):
+        from ..executor.modules import Add as AddModule
+
+        return AddModule()
+
+
+@register("concat")
+class Concat(_Merge):
+    """Concatenation along the channels; the spatial sizes must agree."""
+
+    def output_shape(self, ins, ctx):
+        for x in ins[1:]:
+            if len(x) != len(ins[0]) or tuple(x[1:]) != tuple(ins[0][1:]):
+                raise SpecError(f"concat needs inputs of one spatial size, got {_text(ins[0])} and {_text(x)}",
+                                hint="only the channels may differ; pad or pool the branches to one size")
+        return (sum(x[0] for x in ins), *ins[0][1:])
+
+    def build(self, ins, out):
+        from ..executor.modules import Concat as ConcatModule
+
+        return ConcatModule()
+
+
+@register("mul")
+class Mul(_Merge):
+    """Elementwise product with broadcasting (a squeeze-and-excitation gate scaling the channels)."""
+
+    def output_shape(self, ins, ctx):
+        out = list(ins[0])
+        for x in ins[1:]:
+            if len(x) != len(out):
+                raise SpecError(f"mul needs inputs with the same number of axes, got {_text(ins[0])} and {_text(x)}")
+            for axis, (a, b) in enumerate(zip(out, x)):
+                if a == b or b == 1:
+                    continue
+                if a == 1:
+                    out[axis] = b
+                    continue
+                raise SpecError(f"mul cannot broadcast {_text(ins[0])} and {_text(x)}",
+                                hint="each size must agree or be 1 (a gate is C×1×1)")
+        return tuple(out)
+
+    def counts(self, ins, out):
+        return Counts(connections=prod(out) * len(ins))
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input", index=i) for i in range(len(ins))]  # each factor's grad needs the others
+
+    def build(self, ins, out):
+        from ..executor.modules import Mul as MulModule
+
+        return MulModule()

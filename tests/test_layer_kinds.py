@@ -1,0 +1,91 @@
+"""Every layer kind and graph form, checked against torch: output shapes, parameters, buffers and MACs.
+
+One row per kind configuration: a tiny spec whose last layer is the one under test. The truth is torch
+itself: each layer is built with its kind's ``build(ins, out)``, the graph is run, and torch's
+FlopCounterMode counts the multiply-adds (it counts a multiply-add as two FLOPs).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import cnnsize
+from cnnsize.layers import REGISTRY
+
+torch = pytest.importorskip("torch")
+from .torch_graph import measure  # noqa: E402
+
+C = {"conv": {"filters": 4, "kernel": 3, "pad": 1}}
+ROWS = {
+    "conv2d": ([3, 9, 9], [{"conv": {"filters": 5, "kernel": 3, "stride": 2}}]),
+    "conv2d_groups_dilation": ([4, 12, 12], [{"conv": {"filters": 8, "kernel": 3, "groups": 2, "dilation": 2}}]),
+    "conv2d_same_rect": ([3, 10, 7], [{"conv": {"filters": 2, "kernel": [3, 5], "pad": "same", "bias": False}}]),
+    "conv1d": ([2, 100], [{"conv": {"filters": 6, "kernel": 9, "stride": 4, "pad": 2}}]),
+    "conv3d": ([2, 5, 8, 8], [{"conv": {"filters": 3, "kernel": [3, 3, 3], "stride": [1, 2, 2], "pad": 1}}]),
+    "deconv2d": ([4, 5, 5], [{"deconv": {"filters": 3, "kernel": 4, "stride": 2, "pad": 1}}]),
+    "deconv2d_output_pad_groups": ([4, 5, 6], [{"deconv": {"filters": 6, "kernel": 3, "stride": 2, "pad": 1,
+                                                           "output_pad": 1, "groups": 2}}]),
+    "deconv1d": ([3, 11], [{"deconv": {"filters": 2, "kernel": 5, "stride": 3, "dilation": 2, "bias": False}}]),
+    "deconv3d": ([2, 3, 4, 4], [{"deconv": {"filters": 2, "kernel": 2, "stride": 2}}]),
+    "upsample_nearest": ([3, 4, 5], [{"upsample": {"scale": 2}}]),
+    "upsample_bilinear": ([3, 4, 5], [{"upsample": {"scale": [2, 3], "mode": "bilinear"}}]),
+    "upsample1d_linear": ([2, 7], [{"upsample": {"scale": 3, "mode": "linear", "align_corners": True}}]),
+    "zeropad2d": ([3, 4, 5], [{"zeropad": {"pad": [1, 2]}}]),
+    "zeropad2d_asymmetric": ([3, 4, 5], [{"zeropad": {"pad": 0, "pad_end": [1, 3]}}]),
+    "zeropad1d": ([3, 4], [{"zeropad": {"pad": 2}}]),
+    "chunk": ([8, 3, 3], [{"chunk": {"chunks": 2, "index": 1}}, {"conv": {"filters": 3, "kernel": 1}}]),
+    "channel_shuffle": ([8, 3, 3], [{"channel_shuffle": {"groups": 4}}]),
+    "relu6": ([3, 4, 4], ["relu6"]),
+    "hardswish": ([3, 4, 4], ["hardswish"]),
+    "hardsigmoid": ([3, 4, 4], ["hardsigmoid"]),
+    "silu": ([3, 4, 4], ["silu"]),
+    "gelu": ([3, 4, 4], [{"gelu": {"approximate": "tanh"}}]),
+    "identity": ([3, 4, 4], ["identity"]),
+    "layernorm_channels": ([6, 4, 4], [{"layernorm": {}}]),
+    "layernorm_flat": ([3, 4, 4], [{"fc": {"units": 10}}, {"layernorm": {"eps": 1e-5}}]),
+    "adaptive_maxpool": ([3, 10, 7], [{"adaptive_maxpool": {"output": [3, 5]}}]),
+    "adaptive_avgpool": ([3, 10, 7], [{"adaptive_avgpool": {"output": [4, 3]}}]),
+    "global_maxpool": ([3, 10, 7], ["global_maxpool"]),
+    "global_avgpool1d": ([3, 10], ["global_avgpool"]),
+    "maxpool1d": ([3, 17], [{"maxpool": {"kernel": 3, "stride": 2, "ceil_mode": True}}]),
+    "avgpool3d": ([2, 4, 6, 6], [{"avgpool": {"kernel": 2}}]),
+    "maxpool3d": ([2, 5, 6, 6], [{"maxpool": {"kernel": 3, "stride": 2, "pad": 1}}]),
+    "bn1d_signal": ([3, 20], [{"conv": {"filters": 4, "kernel": 3}}, "bn"]),
+    "bn3d": ([3, 4, 5, 5], ["bn"]),
+    "add_residual": ([4, 6, 6], [{"conv": {**C["conv"], "name": "a"}},
+                                 {"conv": {**C["conv"], "name": "b", "from": "input"}},
+                                 {"add": {"from": ["a", "b"]}}]),
+    "add_three": ([4, 6, 6], [{"conv": {**C["conv"], "name": "a"}}, "relu",
+                              {"add": {"from": ["a", "relu1", "input"]}}]),
+    "concat_branches": ([3, 8, 8], [{"conv": {"filters": 2, "kernel": 1, "name": "b1"}},
+                                    {"conv": {"filters": 5, "kernel": 3, "pad": 1, "name": "b2", "from": "input"}},
+                                    {"maxpool": {"kernel": 3, "stride": 1, "pad": 1, "name": "b3", "from": "input"}},
+                                    {"concat": {"from": ["b1", "b2", "b3"]}}]),
+    "mul_squeeze_excite": ([8, 5, 5], [{"conv": {**C["conv"], "filters": 8, "name": "x"}}, "global_avgpool",
+                                       {"conv": {"filters": 2, "kernel": 1}}, "relu",
+                                       {"conv": {"filters": 8, "kernel": 1}}, "hardsigmoid",
+                                       {"mul": {"from": ["x", "hardsigmoid1"]}}]),
+    "fc_flatten_softmax": ([3, 4, 4], ["flatten", {"fc": {"units": 7}}, "softmax"]),
+    "lrn_dropout_tanh": ([6, 4, 4], [{"lrn": {"size": 3}}, "dropout", "tanh", "sigmoid", "leaky_relu"]),
+    "locally_connected": ([2, 6, 6], [{"locally_connected": {"filters": 3, "kernel": 3, "stride": 1}}]),
+}
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_kind_matches_torch(row):
+    shape, layers = ROWS[row]
+    a = cnnsize.analyze({"name": row, "input": shape, "layers": layers, "fit": "floor"})
+    got = measure(a)
+    for r in a.layers:
+        assert got["shapes"][r.name] == tuple(r.output_shape), r.name
+    assert got["params"] == a.totals["params"]
+    assert got["buffers"] == a.totals["buffers"]
+    assert got["macs"] == a.totals["macs"]
+
+
+def test_every_kind_has_a_row():
+    used = set()
+    for _, layers in ROWS.values():
+        for layer in layers:
+            used.add(layer if isinstance(layer, str) else next(iter(layer)))
+    assert set(REGISTRY) - used == set()
