@@ -19,7 +19,8 @@ from .errors import CnnsizeError, DoesNotFit, LimitExceeded, SpecError
 __version__ = "0.1.0"
 
 __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceeded", "SpecError", "analyze",
-           "calc", "explain", "fit_sizes", "load", "build", "validate", "bench", "ops", "__version__"]
+           "calc", "explain", "fit_sizes", "load", "build", "validate", "bench", "ops", "compare", "sweep",
+           "plot", "from_torch", "__version__"]
 
 
 def load(spec: Any, variables: dict | None = None):
@@ -79,6 +80,12 @@ def __getattr__(name: str):
 
     if name in ("build", "validate", "bench"):
         return getattr(importlib.import_module(".executor", __name__), name)
+    if name in ("compare", "sweep"):
+        return getattr(importlib.import_module(".views", __name__), name)
+    if name == "plot":
+        return importlib.import_module(".plot", __name__).plot
+    if name == "from_torch":
+        return importlib.import_module(".torch_import", __name__).from_torch
     if name == "ops":
         return importlib.import_module(".ops", __name__)
     raise AttributeError(f"module 'cnnsize' has no attribute '{name}'")

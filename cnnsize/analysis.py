@@ -99,19 +99,33 @@ class Analysis:
             out["max_batch"] = dict(self.max_batch)
         return out
 
-    def to_frame(self):
-        """Per-layer figures as a pandas DataFrame indexed by layer name."""
-        import pandas as pd
+    def to_records(self) -> list[dict]:
+        """Per-layer figures as flat plain dicts (one per row, the input first), ready for plotting.
 
-        rows = [row.to_dict() for row in self.layers]
-        for row in rows:
+        Besides the counts: ``output_shape`` ('64x112x112'), ``param_bytes``, ``activation_bytes``, ``depth``
+        (weight layers so far) and the receptive field's ``rf_size``, ``rf_stride``, ``rf_start`` (lists per axis).
+        """
+        out, depth = [], 0
+        for layer in self.layers:
+            row = layer.to_dict()
+            depth += layer.weight_layer
             rf = row.pop("receptive_field")
             row["rf_size"] = rf["size"] if rf else None
             row["rf_stride"] = rf["stride"] if rf else None
             row["rf_start"] = rf["start"] if rf else None
             row["inputs"] = ",".join(row["inputs"])
             row["output_shape"] = "x".join(str(v) for v in row["output_shape"])
-        return pd.DataFrame(rows).set_index("name")
+            row["param_bytes"] = _json(layer.param_bytes)
+            row["activation_bytes"] = _json(layer.activation_bytes)
+            row["depth"] = depth
+            out.append(row)
+        return out
+
+    def to_frame(self):
+        """Per-layer figures as a pandas DataFrame indexed by layer name (the columns of ``to_records``)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_records()).set_index("name")
 
     def to_markdown(self) -> str:
         from .render.text import markdown
@@ -134,8 +148,21 @@ class Analysis:
                 return row
         raise unknown_name("layer", name, [r.name for r in self.layers])
 
+    def to_latex(self) -> str:
+        from .render.text import latex
+
+        return latex(self)
+
+    def to_html(self) -> str:
+        from .render.text import html
+
+        return html(self)
+
     def _repr_markdown_(self) -> str:  # Jupyter
         return self.to_markdown()
+
+    def _repr_html_(self) -> str:  # Jupyter prefers this over markdown: a table with the heaviest layers shaded
+        return self.to_html()
 
 
 def _json(value: Any) -> Any:

@@ -1,14 +1,32 @@
-"""reports/ holds the generated report of every bundled spec; regenerate with `python -m cnnsize.reports`."""
+"""reports/ holds the generated report and plot of every bundled spec; regenerate with `python -m cnnsize.reports`."""
 
 from __future__ import annotations
 
+import pytest
+
 from cnnsize.reports import expected_reports
+from cnnsize.sources import bundled_names
 
 from .conftest import ROOT
 
 
-def test_every_bundled_spec_has_a_fresh_report():
+def _stale(expected: dict[str, bytes]) -> list[str]:
     folder = ROOT / "reports"
-    stale = [name for name, text in expected_reports().items()
-             if not (folder / name).exists() or (folder / name).read_text(encoding="utf-8") != text]
+    return [name for name, data in expected.items()
+            if not (folder / name).exists() or (folder / name).read_bytes() != data]
+
+
+def test_every_bundled_spec_has_a_fresh_report():
+    expected = expected_reports(pictures=False)
+    stale = _stale(expected)
     assert not stale, f"stale reports {stale}: run `python -m cnnsize.reports`"
+    for name in bundled_names():  # each report shows its plot
+        assert f"![{name}: " in expected[f"{name}.md"].decode() and f"({name}.svg)" in expected[f"{name}.md"].decode()
+
+
+def test_every_bundled_spec_has_a_fresh_plot():
+    pytest.importorskip("matplotlib")
+    expected = {k: v for k, v in expected_reports(pictures=True).items() if k.endswith(".svg")}
+    assert len(expected) == len(bundled_names())
+    stale = _stale(expected)
+    assert not stale, f"stale plots {stale}: run `python -m cnnsize.reports`"

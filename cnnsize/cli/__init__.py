@@ -19,7 +19,7 @@ import sys
 
 from .. import __version__
 
-COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit"]
+COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit", "compare", "sweep", "plot", "schema", "importer"]
 
 
 class Parser(argparse.ArgumentParser):

@@ -9,7 +9,7 @@ import tempfile
 
 from ..errors import SpecError
 
-FORMATS = ("table", "markdown", "csv", "json")
+FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
 
 def add_format(parser, formats=FORMATS) -> None:

@@ -96,7 +96,12 @@ def run_specs(args) -> int:
     cells = [(r["name"], shape_text(r["input_shape"]), num(r["params"]), human_count(r["macs"]),
               num(r["activations"]), str(r["weight_layers"]), str(r["receptive_field"] or "–")) for r in records]
     right = {2, 3, 4, 5, 6}
-    if args.format == "markdown":
+    if args.format in ("latex", "html"):
+        from ..render.grid import html_table, latex_table
+
+        table = latex_table if args.format == "latex" else html_table
+        write_output(table(headers, cells, right, caption="Bundled specs"), None)
+    elif args.format == "markdown":
         write_output(markdown_table(headers, cells, right), None)
     else:
         write_output(box_table(headers, cells, right, title="Bundled specs", color=sys.stdout.isatty()), None)

@@ -1,6 +1,6 @@
-"""Renderers: an Analysis as a terminal table, markdown, CSV or JSON."""
+"""Renderers: an Analysis as a terminal table, markdown, CSV, JSON, LaTeX or HTML."""
 
-FORMATS = ("table", "markdown", "csv", "json")
+FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
 
 def render(analysis, fmt: str, color: bool = False) -> str:
@@ -19,4 +19,8 @@ def render(analysis, fmt: str, color: bool = False) -> str:
         return text.csv_text(analysis)
     if fmt == "json":
         return text.to_json(analysis)
+    if fmt == "latex":
+        return text.latex(analysis)
+    if fmt == "html":
+        return text.html(analysis)
     raise unknown_name("format", fmt, FORMATS)

@@ -64,11 +64,49 @@ def heaviest(a: Analysis) -> set[str]:
     return out
 
 
+BAR_WIDTH = 8
+_EIGHTHS = "▏▎▍▌▋▊▉"
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A left-aligned bar of unicode eighth blocks, ``fraction`` (0..1) of ``width`` cells long, padded to width."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (_EIGHTHS[part - 1] if part else "")
+    if not text and fraction > 0:
+        text = "▏"  # visible, however small
+    return text + " " * (width - len(text))
+
+
+def share_cells(a: Analysis, key: str) -> list[str] | None:
+    """Per row: a bar scaled to the largest layer and the layer's share of the total, e.g. '████▍    42%'.
+
+    None when a figure is a formula (no share to draw).
+    """
+    from ..numeric import is_int
+
+    values = [getattr(r, key) for r in a.layers]
+    if not all(is_int(v) for v in values):
+        return None
+    total, top = sum(values), max(values, default=0)
+    if not top:
+        return [bar(0) + "   0%" for _ in values]
+    return [f"{bar(v / top)} {round(100 * v / total):>3}%" for v in values]
+
+
 def table_text(a: Analysis, color: bool = False) -> str:
-    """The report table and its summary lines."""
+    """The report table and its summary lines; bars show each layer's share of activation memory and parameters."""
     marked = heaviest(a)
     highlight = {i for i, r in enumerate(a.layers) if r.name in marked}
-    text = box_table(HEADERS, rows(a), set(range(3, 8)), title=a.name, footer=total_row(a), highlight=highlight,
+    headers, cells, footer = list(HEADERS), [list(r) for r in rows(a)], list(total_row(a))
+    for header, key in (("Act. memory", "activation_bytes"), ("Params share", "params")):
+        shares = share_cells(a, key)
+        if shares is not None:
+            headers.append(header)
+            footer.append("")
+            for row, cell in zip(cells, shares):
+                row.append(cell)
+    text = box_table(headers, cells, set(range(3, 8)), title=a.name, footer=footer, highlight=highlight,
                      color=color)
     lines = summary_lines(a)
     if marked:

@@ -137,9 +137,13 @@ def markdown_table(headers, cells, right: set[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown(a: Analysis) -> str:
+def markdown(a: Analysis, picture: str | None = None) -> str:
+    """The report as markdown; ``picture`` (a relative path) puts that image above the table."""
     bold_total = tuple(f"**{c}**" if c else "" for c in total_row(a))
-    lines = [f"# {a.name}", "", markdown_table(HEADERS, rows(a) + [bold_total], set(range(3, 8)))]
+    lines = [f"# {a.name}", ""]
+    if picture:
+        lines += [f"![{a.name}: memory per layer (log scale) and receptive field by depth]({picture})", ""]
+    lines += [markdown_table(HEADERS, rows(a) + [bold_total], set(range(3, 8)))]
     lines += [f"- {line}" for line in summary_lines(a)]
     if a.notes:
         lines += ["", "Notes:", ""] + [f"- {' '.join(n.split())}" for n in a.notes]
@@ -166,3 +170,23 @@ def csv_text(a: Analysis) -> str:
 
 def to_json(a: Analysis) -> str:
     return json.dumps(a.to_dict(), indent=2) + "\n"
+
+
+def latex(a: Analysis) -> str:
+    """The per-layer table as a booktabs LaTeX table, the totals in words as comments under it."""
+    from .grid import latex_table
+
+    text = latex_table(HEADERS, rows(a), set(range(3, 8)), caption=a.name, footer=total_row(a))
+    return text + "".join(f"% {line}\n" for line in summary_lines(a) + [" ".join(n.split()) for n in a.notes])
+
+
+def html(a: Analysis) -> str:
+    """The per-layer table as self-contained HTML (Jupyter's rich display), heaviest layers shaded."""
+    from .grid import html_table
+    from .table import heaviest
+
+    marked = heaviest(a)
+    shaded = {i for i, r in enumerate(a.layers) if r.name in marked}
+    notes = summary_lines(a) + [" ".join(n.split()) for n in a.notes]
+    return html_table(HEADERS, rows(a), set(range(3, 8)), caption=a.name, footer=total_row(a), notes=notes,
+                      highlight=shaded)

@@ -1,0 +1,32 @@
+"""`cnnsize plot SPEC -o FILE.png|svg`: memory per layer against parameters, and the receptive field's growth."""
+
+from __future__ import annotations
+
+from .common import parse_shape
+
+
+def register(sub) -> None:
+    p = sub.add_parser("plot", help="picture of memory per layer and the receptive field (needs matplotlib)",
+                       description="Per-layer activation memory against parameter memory (log scale) and the "
+                                   "receptive field's growth with depth, as PNG or SVG. Needs matplotlib: "
+                                   "pip install 'cnnsize[plot]'.")
+    p.add_argument("spec", help="a spec file or bundled spec name")
+    p.add_argument("-o", "--output", required=True, help="the picture to write: FILE.png or FILE.svg")
+    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224")
+    p.add_argument("-b", "--batch", type=int, default=1, help="batch size")
+    p.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
+    p.add_argument("--fit", help="exact (default) or floor")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..analysis import analyze_graph
+    from ..plot import save_plot
+    from ..sources import load_graph
+
+    shape = parse_shape(args.input) if args.input else None
+    analysis = analyze_graph(load_graph(args.spec), input_shape=shape, batch=args.batch, dtype=args.dtype,
+                             fit=args.fit)
+    path = save_plot(analysis, args.output)
+    print(f"wrote {path}")
+    return 0
