@@ -124,7 +124,9 @@ def picture(a: Analysis, fmt: str = "svg") -> bytes:
     fig = figure(a)
     buf = io.BytesIO()
     with mpl.rc_context({"svg.hashsalt": "cnnsize", "svg.fonttype": "none", "path.simplify": True}):
-        metadata: dict[str, Any] = {"Date": None, "Creator": None} if fmt == "svg" else {"Software": None}
+        # the matplotlib version is recorded: reports/ plots compare byte for byte only under the same one
+        metadata: dict[str, Any] = ({"Date": None, "Creator": f"cnnsize (matplotlib {mpl.__version__})"}
+                                    if fmt == "svg" else {"Software": None})
         fig.savefig(buf, format=fmt, metadata=metadata, dpi=110)
     return buf.getvalue()
 

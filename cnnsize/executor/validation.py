@@ -191,8 +191,10 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
     x = torch.zeros((train.batch, *train.input_shape), device=dev, dtype=torch_dtype(dtype))
     resident = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
     saved: dict[int, int] = {}
+    held: list[torch.Tensor] = []  # a dead-end branch frees its graph; holding its tensors keeps addresses unique
 
     def pack(t: torch.Tensor) -> torch.Tensor:
+        held.append(t)
         storage = t.untyped_storage()
         if storage.data_ptr() not in resident:
             saved[storage.data_ptr()] = storage.nbytes()
@@ -205,6 +207,7 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
         del y
     finally:
         model.eval()
+    held.clear()
     predicted = train.totals["memory"]["saved_for_backward_bytes"]
     measured = sum(saved.values())
     if exact:
