@@ -17,8 +17,9 @@ from ..errors import LimitExceeded, Location, SpecError
 MAX_SPEC_BYTES = 5_000_000
 MAX_ALIASES = 10_000
 MAX_DEPTH = 100
+MAX_EXPANDED_NODES = 2_000_000  # values in the document once every alias is written out
 
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class LocDict(dict):
@@ -52,8 +53,27 @@ def _location(filename: str, node: yaml.Node) -> Location:
     return Location(filename, mark.line + 1, mark.column + 1)
 
 
-def _make_loader(filename: str):
-    class Loader(_Base):  # type: ignore[misc, valid-type]
+def _looks_deep(text: str) -> bool:
+    """Whether the text may nest deeper than MAX_DEPTH (flow brackets or indentation), cheaply.
+
+    libyaml's C parser recurses without a limit and crashes the process on very deep nesting, so
+    such text goes to the pure-Python loader, whose depth check gives a clean error.
+    """
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > MAX_DEPTH // 2:
+        return True
+    indents = (len(line) - len(line.lstrip(" -")) for line in text.splitlines())
+    return max(indents, default=0) > MAX_DEPTH
+
+
+def _make_loader(filename: str, base=_FAST):
+    class Loader(base):  # type: ignore[misc, valid-type]
         aliases = 0
         depth = 0
 
@@ -119,7 +139,7 @@ def load_yaml(text: str, filename: str = "<spec>") -> Any:
         raise LimitExceeded(f"spec is {len(text):,} bytes, more than the {MAX_SPEC_BYTES:,} allowed",
                             location=Location(filename))
     text = text.lstrip("\ufeff")
-    loader = _make_loader(filename)(text)
+    loader = _make_loader(filename, yaml.SafeLoader if _looks_deep(text) else _FAST)(text)
     try:
         docs = []
         while loader.check_data():
@@ -146,7 +166,34 @@ def load_yaml(text: str, filename: str = "<spec>") -> Any:
         raise SpecError(f"invalid YAML: {exc}", location=Location(filename)) from None
     finally:
         loader.dispose()
-    return docs[0] if docs else None
+    doc = docs[0] if docs else None
+    _check_expansion(doc, filename)
+    return doc
+
+
+def _check_expansion(doc: Any, filename: str) -> None:
+    """Refuse documents whose aliases would expand past MAX_EXPANDED_NODES ("billion laughs").
+
+    The safe loader shares aliased values instead of copying them, so loading is cheap; but
+    anything that walks the document (names, notes, JSON) would see every copy. Sizes are counted
+    once per shared value, so this check is linear in the text.
+    """
+    memo: dict[int, int] = {}
+
+    def size(value: Any) -> int:
+        if not isinstance(value, (dict, list)):
+            return 1
+        key = id(value)
+        if key not in memo:
+            children = value.values() if isinstance(value, dict) else value
+            memo[key] = 1 + sum(size(child) for child in children)
+        return memo[key]
+
+    total = size(doc)
+    if total > MAX_EXPANDED_NODES:
+        raise LimitExceeded(f"the YAML aliases expand to {total:,} values, more than the {MAX_EXPANDED_NODES:,} "
+                            "allowed", hint="this looks like an alias bomb; use repeat or blocks for structure",
+                            location=getattr(doc, "loc", None) or Location(filename))
 
 
 def _mark_location(filename: str, mark) -> Location:
