@@ -70,6 +70,7 @@ def load_graph(spec: Any, max_layers: int = MAX_LAYERS, variables: dict | None =
     """A Graph from a path, a bundled name, YAML text, a dict or an existing Graph.
 
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}`` for Inception's auxiliary head).
+    Graphs parsed from text are cached by their text (as ``re`` caches patterns): treat them as read-only.
     """
     if isinstance(spec, Graph):
         return spec
@@ -77,10 +78,25 @@ def load_graph(spec: Any, max_layers: int = MAX_LAYERS, variables: dict | None =
         return expand(spec, "<dict>", max_layers, variables)
     if isinstance(spec, os.PathLike):
         text, shown = read_text(spec)
-        return expand(load_yaml(text, shown), shown, max_layers, variables)
-    if isinstance(spec, str):
+    elif isinstance(spec, str):
         if "\n" in spec or (":" in spec and not Path(spec).exists()):
-            return expand(load_yaml(spec, "<string>"), "<string>", max_layers, variables)
-        text, shown = read_text(spec)
+            text, shown = spec, "<string>"
+        else:
+            text, shown = read_text(spec)
+    else:
+        raise SpecError(f"a spec is a path, a bundled name, YAML text or a dict, got {type(spec).__name__}")
+    key = (text, shown, max_layers, tuple(sorted((variables or {}).items(), key=lambda kv: kv[0])))
+    try:
+        hash(key)
+    except TypeError:  # unhashable variable values: no caching
         return expand(load_yaml(text, shown), shown, max_layers, variables)
-    raise SpecError(f"a spec is a path, a bundled name, YAML text or a dict, got {type(spec).__name__}")
+    graph = _CACHE.get(key)
+    if graph is None:
+        graph = expand(load_yaml(text, shown), shown, max_layers, variables)
+        if len(_CACHE) >= 32:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = graph
+    return graph
+
+
+_CACHE: dict = {}

@@ -109,10 +109,10 @@ class Conv(_Windowed):
 
     def saved(self, ins, out, trainable, device):
         # convolution keeps its input (and weight) whatever requires grad; with uneven 'same' padding
-        # torch first pads the input into a copy, and keeps that instead
+        # torch pads the extra (high − low) into a copy first, convolves it with the even part, and keeps the copy
         _, _, _, pads, _ = self.geometry(ins[0])
         if any(lo != hi for lo, hi in pads):
-            return [Saved("new", ins[0][0] * prod(n + lo + hi for n, (lo, hi) in zip(ins[0][1:], pads)))]
+            return [Saved("new", ins[0][0] * prod(n + hi - lo for n, (lo, hi) in zip(ins[0][1:], pads)))]
         return [Saved("input")]
 
     def build(self, ins, out):
