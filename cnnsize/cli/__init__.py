@@ -20,6 +20,10 @@ import sys
 from .. import __version__
 
 COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit", "compare", "sweep", "plot", "schema", "importer"]
+# which module defines each command, so that a run registers only the one it needs (start-up time)
+COMMAND_OF = {"report": "report", "specs": "report", "validate": "validate", "bench": "validate", "calc": "calc",
+              "explain": "explain", "fit": "fit", "compare": "compare", "sweep": "sweep", "plot": "plot",
+              "schema": "schema", "import": "importer"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,12 +34,15 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> Parser:
+def build_parser(argv: list[str] | None = None) -> Parser:
+    """The parser; given the arguments, only the named command's module is loaded (all for help or typos)."""
     parser = Parser(prog="cnnsize", description="Size convolutional neural networks from a short YAML spec.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--version", action="version", version=f"cnnsize {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in COMMAND_MODULES:
+    first = next((a for a in argv or [] if not a.startswith("-")), None)
+    modules = [COMMAND_OF[first]] if first in COMMAND_OF else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(f".{name}", __name__).register(sub)
     return parser
 
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import CnnsizeError
 
     args_in = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
+    parser = build_parser(args_in)
     debug = "--debug" in args_in
     try:
         args = parser.parse_args(args_in)
