@@ -1,6 +1,6 @@
 """Hypothesis fuzzing: any spec, however mangled, ends in a report or a located CnnsizeError.
 
-Run long with: HYPOTHESIS_PROFILE=long python -m pytest tests/test_fuzz.py (100,000 examples per test).
+Run long with: CNNSIZE_FUZZ_EXAMPLES=100000 python -m pytest tests/test_fuzz.py (the default is 1,000 per test).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import cnnsize
 from cnnsize.errors import CnnsizeError
 from cnnsize.sources import bundled_names, bundled_path
 
-settings.register_profile("ci", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=100_000, deadline=None, suppress_health_check=list(HealthCheck))
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+FUZZ = settings(max_examples=int(os.environ.get("CNNSIZE_FUZZ_EXAMPLES", "1000")), deadline=None,
+                suppress_health_check=list(HealthCheck))
 
 SPECS = {name: yaml.safe_load(bundled_path(name).read_text()) for name in bundled_names()}
 SMALL = [n for n in SPECS if n in ("lenet5", "alexnet_cs231n")] or list(SPECS)[:2]
@@ -70,11 +69,13 @@ def mutated(draw):
     return doc
 
 
+@FUZZ
 @given(mutated())
 def test_mutated_bundled_specs(doc):
     check(doc)
 
 
+@FUZZ
 @given(mutated())
 def test_mutated_specs_as_yaml_text(doc):
     try:
@@ -87,11 +88,13 @@ def test_mutated_specs_as_yaml_text(doc):
 YAML_TEXT = st.text(alphabet=st.sampled_from(list("abc:-[]{},&*!|>'\"#\n\t 0123456789.xyz")), max_size=120)
 
 
+@FUZZ
 @given(YAML_TEXT)
 def test_random_yaml_documents(text):
     check(text if "\n" in text or ":" in text else text + "\n")
 
 
+@FUZZ
 @given(st.recursive(st.one_of(st.integers(-5, 300), st.text(max_size=6), st.none(), st.booleans()),
                     lambda inner: st.one_of(st.lists(inner, max_size=4),
                                             st.dictionaries(st.sampled_from(["input", "layers", "conv", "relu",
