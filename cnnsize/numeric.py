@@ -21,6 +21,16 @@ def is_symbolic(x: Any) -> bool:
     return not is_int(x) and hasattr(x, "free_symbols")
 
 
+def as_expr(x: Any):
+    """A sympy value for an int or an expression; never parses text (specs are untrusted)."""
+    if isinstance(x, str):
+        raise TypeError("as_expr takes numbers or sympy expressions, not text")
+    sp = _sympy()
+    if isinstance(x, Fraction):
+        return sp.Rational(x.numerator, x.denominator)
+    return sp.Integer(x) if is_int(x) else x
+
+
 def _sympy():
     import sympy
 
@@ -36,19 +46,19 @@ def exact_div(a: Dim, b: Dim) -> Dim:
         if a % b == 0:
             return a // b
         return Fraction(a, b)
-    return _sympy().sympify(a) / b
+    return as_expr(a) / b
 
 
 def floor_div(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return a // b
-    return _sympy().floor(_sympy().sympify(a) / b)
+    return _sympy().floor(as_expr(a) / b)
 
 
 def ceil_div(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return -(-a // b)
-    return _sympy().ceiling(_sympy().sympify(a) / b)
+    return _sympy().ceiling(as_expr(a) / b)
 
 
 def divides(b: Dim, a: Dim) -> bool | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import sympy as sp
 
-from .numeric import pretty, tidy
+from .numeric import as_expr, pretty, tidy
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,8 @@ def _combine(r1: int, m1: int, r2: int, m2: int) -> tuple[int, int] | None:
 def whole_number_text(room, stride) -> str:
     """An unsolved condition in words."""
     if isinstance(stride, int) or getattr(stride, "is_Integer", False):
-        return f"{stride} divides {pretty(tidy(sp.sympify(room)))}"
-    return f"{pretty(stride)} divides {pretty(tidy(sp.sympify(room)))}"
+        return f"{stride} divides {pretty(tidy(as_expr(room)))}"
+    return f"{pretty(stride)} divides {pretty(tidy(as_expr(room)))}"
 
 
 def solve(conditions: list, bounds: list = (), symbols=()) -> FitConditions:
@@ -111,7 +111,7 @@ def solve(conditions: list, bounds: list = (), symbols=()) -> FitConditions:
     out = FitConditions()
     order = list(symbols)
     for room, stride in conditions:
-        e = sp.expand(sp.sympify(room) / stride)
+        e = sp.expand(as_expr(room) / stride)
         free = e.free_symbols
         if not free:
             if not e.is_integer:
@@ -143,7 +143,7 @@ def solve(conditions: list, bounds: list = (), symbols=()) -> FitConditions:
             continue
         state[x] = (*merged, low)
     for room in bounds:
-        e = sp.expand(sp.sympify(room))
+        e = sp.expand(as_expr(room))
         free = e.free_symbols
         if len(free) != 1:
             continue
