@@ -93,7 +93,8 @@ def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, A
     """
     act_size = 2 if options.amp else itemsize
     owner = _storages(graph, training=True)
-    size = {name: prod(shapes[name]) * batch * act_size for name in shapes}
+    numel = {name: prod(shape) for name, shape in shapes.items()}
+    size = {name: n * batch * act_size for name, n in numel.items()}
     requires_grad = {INPUT: False}
     saved: dict[Any, Any] = {}  # storage (or extra tensor) -> bytes
     saved_at: dict[Any, int] = {}
@@ -109,12 +110,11 @@ def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, A
                 key, nbytes = (node.name, k), item.numel * (batch if item.per_sample else 1) * width
             else:
                 key = owner[node.inputs[item.index]] if item.of == "input" else owner[node.name]
-                nbytes = prod(shapes[key]) * batch * width
+                nbytes = size[key] if width == act_size else numel[key] * batch * width
             saved[key] = nbytes
             saved_at.setdefault(key, i)
     forward_peak = _forward_peak(graph, owner, size, saved, saved_at)
-    grad_pairs = [(prod(shapes[n.name]) + sum(prod(shapes[s]) for s in n.inputs)) * batch * act_size
-                  for n in graph.nodes if requires_grad[n.name]]
+    grad_pairs = [size[n.name] + sum(size[s] for s in n.inputs) for n in graph.nodes if requires_grad[n.name]]
     saved_total = sum(saved.values(), 0)
     backward = saved_total + _max(grad_pairs)
     trainable_total = sum((params[name] for name in trainable), 0)
