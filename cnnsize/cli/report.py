@@ -63,13 +63,11 @@ def run_report(args) -> int:
 
 
 def run_specs(args) -> int:
-    import csv
-    import io
     import json
 
     from ..analysis import analyze_graph
-    from ..render.table import box_table
-    from ..render.text import human_count, markdown_table, num, shape_text
+    from ..render.grid import Column, Grid, render_grid
+    from ..render.text import human_count, num, shape_text
     from ..sources import bundled_names, load_graph
 
     records = []
@@ -80,29 +78,12 @@ def run_specs(args) -> int:
         records.append({"name": name, "input_shape": list(graph.input_shape), "params": t["params"],
                         "macs": t["macs"], "activations": t["activations"], "weight_layers": t["weight_layers"],
                         "receptive_field": rf.size[0] if rf else None})
-    if args.format == "json":
+    if args.format == "json":  # a plain list of records, one per spec
         write_output(json.dumps(records, indent=2) + "\n", None)
         return 0
-    if args.format == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(list(records[0]) if records else [])
-        for r in records:
-            writer.writerow([r["name"], "x".join(map(str, r["input_shape"])), r["params"], r["macs"],
-                             r["activations"], r["weight_layers"], r["receptive_field"] or ""])
-        write_output(buf.getvalue(), None)
-        return 0
-    headers = ("Spec", "Input", "Params", "MACs", "Activations", "Weight layers", "RF")
-    cells = [(r["name"], shape_text(r["input_shape"]), num(r["params"]), human_count(r["macs"]),
-              num(r["activations"]), str(r["weight_layers"]), str(r["receptive_field"] or "–")) for r in records]
-    right = {2, 3, 4, 5, 6}
-    if args.format in ("latex", "html"):
-        from ..render.grid import html_table, latex_table
-
-        table = latex_table if args.format == "latex" else html_table
-        write_output(table(headers, cells, right, caption="Bundled specs"), None)
-    elif args.format == "markdown":
-        write_output(markdown_table(headers, cells, right), None)
-    else:
-        write_output(box_table(headers, cells, right, title="Bundled specs", color=sys.stdout.isatty()), None)
+    columns = [Column("name", "Spec", right=False), Column("input_shape", "Input", right=False, text=shape_text),
+               Column("params", "Params", text=num), Column("macs", "MACs", text=human_count),
+               Column("activations", "Activations", text=num), Column("weight_layers", "Weight layers"),
+               Column("receptive_field", "RF")]
+    write_output(render_grid(Grid("Bundled specs", columns, records), args.format, color=sys.stdout.isatty()), None)
     return 0
