@@ -7,11 +7,12 @@ markdown, CSV or JSON. Nothing here imports torch, pandas or sympy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from .errors import CnnsizeError, SpecError, unknown_name
 from .graph import INPUT, Graph
-from .layers.base import RF, Ctx
+from .layers.base import RF, Counts, Ctx
 from .numeric import Dim, is_int, is_symbolic, prod, tidy
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
@@ -185,6 +186,39 @@ def parse_dtype(dtype: str) -> str:
     return dtype
 
 
+class Sized:
+    """What a layer kind works out for one set of input shapes: the output shape and the counts.
+
+    Computed once and shared by every layer with the same settings and inputs (the blocks of a ResNet
+    stage, the repeats of a generated spec), which keeps the analysis linear and cheap per layer.
+    """
+
+    __slots__ = ("kind", "ins", "out", "counts", "numel", "params", "materializes", "materializes_training",
+                 "_saved")
+
+    def __init__(self, kind: Any, ins: list[tuple], out: tuple, counts: Counts, materializes: bool = True,
+                 materializes_training: bool = True):
+        self.kind, self.ins, self.out, self.counts = kind, ins, out, counts
+        self.numel = prod(out)
+        self.params = counts.weights + counts.biases
+        self.materializes, self.materializes_training = materializes, materializes_training
+        self._saved: dict = {}
+
+    @classmethod
+    def of(cls, kind: Any, ins: list[tuple], ctx: Ctx, symbolic: bool) -> Sized:
+        out = tuple(kind.output_shape(ins, ctx))
+        if symbolic:
+            out = tuple(tidy(v) for v in out)
+        return cls(kind, ins, out, kind.counts(ins, out), kind.materializes, kind.materializes_training)
+
+    def saved(self, own: bool, device: str) -> tuple:
+        """What autograd keeps for this layer's backward (the kind's ``saved``), asked once per case."""
+        got = self._saved.get((own, device))
+        if got is None:
+            got = self._saved[(own, device)] = tuple(self.kind.saved(self.ins, self.out, own, device))
+        return got
+
+
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None) -> Analysis:
@@ -193,7 +227,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
     that layer and every layer before it as not trainable (fine-tuning the rest).
     """
-    from .memory import MemoryOptions
+    from .memory import MemoryOptions, Plan
 
     dtype = parse_dtype(dtype)
     options = MemoryOptions(optimizer, amp, device).check()
@@ -207,54 +241,58 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     shape_in = tuple(input_shape) if input_shape is not None else graph.input_shape
     symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch)
     size = DTYPE_BYTES[dtype]
-    shapes: dict[str, tuple] = {INPUT: shape_in}
-    rfs: dict[str, RF | None] = {INPUT: RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None}
+    # by position: 0 is the input, then every layer in order
+    position = {INPUT: 0}
+    plan = Plan(names=[INPUT], srcs=[()], sized=[Sized(None, [], shape_in, Counts())])
+    rfs: list[RF | None] = [RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None]
+    trainable = [False]
     rows = [LayerResult(name=INPUT, type="input", inputs=[], output_shape=shape_in,
-                        activations=prod(shape_in) * batch, receptive_field=rfs[INPUT], materialized=True,
+                        activations=prod(shape_in) * batch, receptive_field=rfs[0], materialized=True,
                         location=graph.input_loc)]
+    memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
     for node in graph.nodes:
         kind = node.kind
-        for src in node.inputs:
-            if src not in shapes:
-                raise SpecError(f"'{src}' is not computed before this layer (a later layer, or a cycle)",
-                                hint="a layer can only read the input and layers before it",
-                                location=node.loc, layer=node.name)
-        ins = [shapes[src] for src in node.inputs]
         try:
-            out = kind.output_shape(ins, ctx)
-            if symbolic:
-                out = tuple(tidy(v) for v in out)
-            counts = kind.counts(ins, out)
-            rf = kind.receptive([rfs[src] for src in node.inputs], ins, out)
+            srcs = tuple([position[src] for src in node.inputs])
+        except KeyError as exc:
+            raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
+                            hint="a layer can only read the input and layers before it",
+                            location=node.loc, layer=node.name) from None
+        ins = [plan.sized[s].out for s in srcs]
+        try:
+            sized = memo.get((kind, *ins))
+            if sized is None:
+                sized = Sized.of(kind, ins, ctx, symbolic)
+                if not symbolic:  # symbolic layers also collect fit conditions: work each out
+                    memo[(kind, *ins)] = sized
+            rf = kind.receptive([rfs[s] for s in srcs], ins, sized.out)
         except CnnsizeError as exc:
             raise exc.at(node.loc, node.name)
-        shapes[node.name] = out
-        rfs[node.name] = rf
-        params = counts.weights + counts.biases
-        activations = prod(out) * batch if kind.materializes else 0
-        rows.append(LayerResult(
-            name=node.name, type=kind.kind, inputs=list(node.inputs), output_shape=out,
-            weights=counts.weights, biases=counts.biases, params=params,
-            trainable_params=params if node.trainable and node.name not in frozen else 0, buffers=counts.buffers,
-            activations=activations, connections=counts.connections,
-            macs=counts.macs * batch, flops=2 * counts.macs * batch, receptive_field=rf,
-            param_bytes=params * size, activation_bytes=activations * size,
-            kind=kind, weight_layer=kind.weight_layer, materialized=kind.materializes,
-            location=node.loc))
+        position[node.name] = len(plan.names)
+        plan.names.append(node.name)
+        plan.srcs.append(srcs)
+        plan.sized.append(sized)
+        rfs.append(rf)
+        trained = node.trainable and node.name not in frozen
+        trainable.append(trained)
+        counts, params = sized.counts, sized.params
+        activations = sized.numel * batch if sized.materializes else 0
+        macs = counts.macs * batch
+        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out, counts.weights, counts.biases,
+                                params, params if trained else 0, counts.buffers, activations, counts.connections,
+                                macs, 2 * macs, rf, params * size, activations * size, kind, kind.weight_layer,
+                                sized.materializes, node.loc))
     rows[0].activation_bytes = rows[0].activations * size
     if symbolic:
         rows = [_tidy_row(r) for r in rows]
-    totals: dict[str, Any] = {key: 0 for key in COUNT_FIELDS}
-    for r in rows:
-        for key in COUNT_FIELDS:
-            value = getattr(r, key)
-            if value:
-                totals[key] += value
+    totals: dict[str, Any] = {key: sum(map(attrgetter(key), rows), 0) for key in COUNT_FIELDS}
     totals["weight_layers"] = sum(1 for r in rows if r.weight_layer)
     totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
                         "activations_bytes": totals["activations"] * size}
     totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
-    totals["memory"].update(_memory(graph, rows, batch, size, options, frozen))
+    weights = sum((r.weights for r in rows if r.weight_layer), 0)
+    totals["memory"].update(_memory(plan, trainable, totals["params"] + totals["buffers"], weights, batch, size,
+                                    options))
     fit_conditions = None
     if symbolic:
         from .symbolic import solve
@@ -287,29 +325,30 @@ def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
     return set(names[: names.index(freeze_until) + 1])
 
 
-def _memory(graph: Graph, rows: list[LayerResult], batch, itemsize: int, options, frozen: set[str]) -> dict:
-    """Inference peak and training budget, in bytes (see cnnsize.memory)."""
+def _memory(plan, trainable: list[bool], resident: Any, weights: Any, batch: Any, itemsize: int,
+            options) -> dict:
+    """Inference peak and training budget, in bytes (see cnnsize.memory).
+
+    ``resident``: parameters and buffers (elements), always in memory; ``weights``: those of the weight
+    layers, of which mixed precision keeps a half-precision copy.
+    """
     from .memory import inference_peak, training_figures
 
-    shapes = {r.name: r.output_shape for r in rows}
-    params = {r.name: r.params for r in rows}
-    resident = sum((r.params + r.buffers for r in rows), 0)
-    peak, where = inference_peak(graph, shapes, batch, itemsize)
+    peak, where = inference_peak(plan, batch, itemsize)
 
-    def training(trainable: set[str]) -> dict:
-        figures = training_figures(graph, shapes, params, trainable, batch, itemsize, options)
+    def training(chosen: list[bool]) -> dict:
+        figures = training_figures(plan, chosen, batch, itemsize, options)
         master = (4 if options.amp else itemsize) * resident
-        copies = 2 * sum((r.weights for r in rows if r.weight_layer), 0) if options.amp else 0
+        copies = 2 * weights if options.amp else 0
         figures["training_bytes"] = (master + copies + figures["gradients_bytes"] + figures["optimizer_bytes"]
                                      + figures["training_activations_peak_bytes"])
         return figures
 
-    chosen = {n.name for n in graph.nodes if n.trainable and n.name not in frozen}
     out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
-    out.update(training(chosen))
-    if len(chosen) < len(graph.nodes):
-        out["training_bytes_all_trainable"] = training({n.name for n in graph.nodes})["training_bytes"]
+    out.update(training(trainable))
+    if not all(trainable[1:]):
+        out["training_bytes_all_trainable"] = training([False] + [True] * (len(trainable) - 1))["training_bytes"]
     out["optimizer"] = options.optimizer
     out["amp"] = options.amp
     return out

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import unknown_name
-from .graph import INPUT, Graph
-from .numeric import is_int, prod
+from .numeric import is_int
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
@@ -41,83 +40,110 @@ class MemoryOptions:
         return self
 
 
-def _storages(graph: Graph, training: bool) -> dict[str, str]:
-    """Which storage each node's output lives in: its own, or (in place, views) its input's."""
-    owner = {INPUT: INPUT}
-    for node in graph.nodes:
-        new = node.kind.materializes_training if training else node.kind.materializes
-        owner[node.name] = node.name if new or not node.inputs else owner[node.inputs[0]]
+@dataclass(slots=True)
+class Plan:
+    """The graph as parallel lists by position (0 is the input, then every layer in order), for the walks below.
+
+    ``sized[i]`` holds what the analysis worked out for position i (its kind, shapes, element count), shared
+    between layers with the same settings and inputs; ``srcs[i]`` the positions it reads.
+    """
+
+    names: list[str]
+    srcs: list[tuple[int, ...]]
+    sized: list[Any]  # cnnsize.analysis.Sized
+
+
+def _owners(plan: Plan, training: bool) -> list[int]:
+    """The position whose storage each output lives in: its own, or (in place, views) its first input's."""
+    owner = [0] * len(plan.srcs)
+    for i in range(1, len(owner)):
+        srcs = plan.srcs[i]
+        sized = plan.sized[i]
+        new = sized.materializes_training if training else sized.materializes
+        owner[i] = i if new or not srcs else owner[srcs[0]]
     return owner
 
 
-def _frees(graph: Graph, owner: dict[str, str], pinned) -> list[list[str]]:
-    """For each node index, the storages whose last reader it is (never the pinned ones)."""
-    last_use: dict[str, int] = {}
-    for i, node in enumerate(graph.nodes):
-        for src in node.inputs:
-            last_use[owner[src]] = i
-    frees: list[list[str]] = [[] for _ in graph.nodes]
-    for storage, last in last_use.items():
-        if storage not in pinned:
-            frees[last].append(storage)
-    return frees
+def _live(plan: Plan, owner: list[int], size: list, pinned, extras: list[tuple[int, Any]] = ()) -> list:
+    """Live bytes at each position: a storage lives from its owner until its last reader has run.
+
+    Storages nobody reads, and the ``pinned`` ones, live to the end; ``extras`` are (position, bytes) of tensors
+    born there and kept to the end (what autograd saves besides activations).
+    """
+    n = len(owner)
+    death = [n - 1] * n  # the position after which each storage is freed
+    for i, srcs in enumerate(plan.srcs):
+        for s in srcs:
+            death[owner[s]] = i
+    for i in pinned:
+        if type(i) is int:
+            death[i] = n - 1
+    delta: list[Any] = [0] * (n + 1)
+    for i in range(n):
+        if owner[i] == i:
+            delta[i] += size[i]
+            delta[death[i] + 1] -= size[i]
+    for i, nbytes in extras:
+        delta[i] += nbytes
+    live, running = [], 0
+    for i in range(n):
+        running = running + delta[i]
+        live.append(running)
+    return live
 
 
-def inference_peak(graph: Graph, shapes: dict[str, tuple], batch: Any, itemsize: int) -> tuple[Any, str]:
-    """(peak activation bytes, the layer at which it occurs) for one forward pass at inference."""
-    owner = _storages(graph, training=False)
-    size = {name: prod(shapes[name]) * batch * itemsize for name in shapes}
-    keep = {INPUT, owner[graph.nodes[-1].name]} if graph.nodes else {INPUT}
-    frees = _frees(graph, owner, keep)
-    live = size[INPUT]
-    peak, where = live, INPUT
-    for i, node in enumerate(graph.nodes):
-        if owner[node.name] == node.name:
-            live = live + size[node.name]
-        if not (is_int(live) and is_int(peak)):
-            return None, ""  # symbolic sizes: the peak layer depends on the values
-        if live > peak:
-            peak, where = live, node.name
-        for storage in frees[i]:
-            live -= size[storage]
-    return peak, where
+def inference_peak(plan: Plan, batch: Any, itemsize: int) -> tuple[Any, str]:
+    """(peak activation bytes, the layer at which it occurs) for one forward pass at inference.
+
+    None and "" when sizes are formulas: which layer is the worst then depends on the values.
+    """
+    size = [s.numel * batch * itemsize for s in plan.sized]
+    if not all(is_int(v) for v in size):
+        return None, ""
+    owner = _owners(plan, training=False)
+    live = _live(plan, owner, size, {0, owner[-1]})
+    where = max(range(len(live)), key=live.__getitem__)  # the first position at the peak
+    return live[where], plan.names[where]
 
 
-def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, Any], trainable: set[str],
-                     batch: Any, itemsize: int, options: MemoryOptions) -> dict[str, Any]:
+def training_figures(plan: Plan, trainable: list[bool], batch: Any, itemsize: int,
+                     options: MemoryOptions) -> dict[str, Any]:
     """Activation bytes of one training step, gradients and optimizer state, per the options.
 
-    Forward: a tensor lives until its last reader has run, or to the end if autograd saved it.
-    Backward: everything saved, plus the largest gradient pair of one layer (output and input).
-    The activation peak of the step is the larger of the two.
+    ``trainable[i]``: whether position i's own parameters are trained. Forward: a tensor lives until its
+    last reader has run, or to the end if autograd saved it. Backward: everything saved, plus the largest
+    gradient pair of one layer (output and input). The activation peak of the step is the larger of the two.
     """
     act_size = 2 if options.amp else itemsize
-    owner = _storages(graph, training=True)
-    numel = {name: prod(shape) for name, shape in shapes.items()}
-    size = {name: n * batch * act_size for name, n in numel.items()}
-    requires_grad = {INPUT: False}
-    saved: dict[Any, Any] = {}  # storage (or extra tensor) -> bytes
-    saved_at: dict[Any, int] = {}
-    for i, node in enumerate(graph.nodes):
-        own = node.name in trainable and params[node.name] != 0
-        requires_grad[node.name] = own or any(requires_grad[src] for src in node.inputs)
-        if not requires_grad[node.name]:
+    owner = _owners(plan, training=True)
+    n = len(owner)
+    size = [s.numel * batch * act_size for s in plan.sized]
+    requires_grad = [False] * n
+    saved: dict[Any, Any] = {}  # storage position (or (position, k) for a tensor of its own) -> bytes
+    extras: list[tuple[int, Any]] = []
+    grad_pairs = []
+    trainable_total: Any = 0
+    for i in range(1, n):
+        sized, srcs = plan.sized[i], plan.srcs[i]
+        own = trainable[i] and sized.params != 0
+        if own:
+            trainable_total += sized.params
+        elif not any(requires_grad[s] for s in srcs):
             continue
-        ins = [shapes[src] for src in node.inputs]
-        for k, item in enumerate(node.kind.saved(ins, shapes[node.name], own, options.device)):
+        requires_grad[i] = True
+        grad_pairs.append(size[i] + sum(size[s] for s in srcs))
+        for k, item in enumerate(sized.saved(own, options.device)):
             width = item.itemsize or act_size
             if item.of == "new":
-                key, nbytes = (node.name, k), item.numel * (batch if item.per_sample else 1) * width
-            else:
-                key = owner[node.inputs[item.index]] if item.of == "input" else owner[node.name]
-                nbytes = size[key] if width == act_size else numel[key] * batch * width
-            saved[key] = nbytes
-            saved_at.setdefault(key, i)
-    forward_peak = _forward_peak(graph, owner, size, saved, saved_at)
-    grad_pairs = [size[n.name] + sum(size[s] for s in n.inputs) for n in graph.nodes if requires_grad[n.name]]
+                nbytes = item.numel * (batch if item.per_sample else 1) * width
+                saved[(i, k)] = nbytes
+                extras.append((i, nbytes))
+                continue
+            key = owner[srcs[item.index]] if item.of == "input" else owner[i]
+            saved[key] = size[key] if width == act_size else plan.sized[key].numel * batch * width
+    forward_peak = _max(_live(plan, owner, size, {0, owner[-1], *saved}, extras))
     saved_total = sum(saved.values(), 0)
     backward = saved_total + _max(grad_pairs)
-    trainable_total = sum((params[name] for name in trainable), 0)
     master = 4 if options.amp else itemsize
     return {
         "saved_for_backward_bytes": saved_total,
@@ -126,26 +152,6 @@ def training_figures(graph: Graph, shapes: dict[str, tuple], params: dict[str, A
         "gradients_bytes": trainable_total * master,
         "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
     }
-
-
-def _forward_peak(graph: Graph, owner: dict, size: dict, saved: dict, saved_at: dict) -> Any:
-    """Live activation bytes at the worst moment of a training forward pass."""
-    keep = {INPUT, owner[graph.nodes[-1].name]} if graph.nodes else {INPUT}
-    frees = _frees(graph, owner, keep | set(saved))
-    extras: list[Any] = [0] * len(graph.nodes)
-    for key, nbytes in saved.items():
-        if isinstance(key, tuple):  # a tensor of its own (a mask, indices, statistics), born when saved
-            extras[saved_at[key]] += nbytes
-    live = size[INPUT]
-    peaks = [live]
-    for i, node in enumerate(graph.nodes):
-        if owner[node.name] == node.name:
-            live = live + size[node.name]
-        live = live + extras[i]
-        peaks.append(live)
-        for storage in frees[i]:
-            live -= size[storage]
-    return _max(peaks)
 
 
 def _max(values: list) -> Any:

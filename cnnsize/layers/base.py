@@ -63,19 +63,28 @@ class RF:
 
     def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> RF:
         """The field after a sliding window with these per-axis settings."""
+        size, jump, start = self.size, self.stride, self.start
         return RF(
-            tuple(s + d * (k - 1) * j for s, k, d, j in zip(self.size, kernel, dilation, self.stride)),
-            tuple(j * st for j, st in zip(self.stride, stride)),
-            tuple(b - p * j for b, p, j in zip(self.start, pad_lo, self.stride)),
+            tuple([s + d * (k - 1) * j for s, k, d, j in zip(size, kernel, dilation, jump)]),
+            tuple([j * st for j, st in zip(jump, stride)]),
+            tuple([b - p * j for b, p, j in zip(start, pad_lo, jump)]),
         )
 
     @staticmethod
     def union(fields: list[RF]) -> RF:
         """The field covering every path into a merge (the largest span, aligned by start)."""
-        starts = tuple(dmin(*axis) for axis in zip(*(f.start for f in fields)))
-        ends = tuple(dmax(*axis) for axis in zip(*((b + s for b, s in zip(f.start, f.size)) for f in fields)))
-        strides = tuple(dmax(*axis) for axis in zip(*(f.stride for f in fields)))
-        return RF(tuple(e - b for b, e in zip(starts, ends)), strides, starts)
+        if len(fields) == 1:
+            return fields[0]
+        starts = [f.start for f in fields]
+        ends = [tuple([b + s for b, s in zip(f.start, f.size)]) for f in fields]
+        strides = [f.stride for f in fields]
+        if all(is_int(v) for group in (*starts, *ends, *strides) for v in group):
+            start, end, stride = (tuple(map(fn, zip(*groups))) for fn, groups in
+                                  ((min, starts), (max, ends), (max, strides)))
+        else:  # formulas: sympy's Min and Max
+            start, end, stride = (tuple(fn(*axis) for axis in zip(*groups)) for fn, groups in
+                                  ((dmin, starts), (dmax, ends), (dmax, strides)))
+        return RF(tuple([e - b for b, e in zip(start, end)]), stride, start)
 
     def to_dict(self) -> dict:
         return {"size": list(self.size), "stride": list(self.stride), "start": list(self.start)}

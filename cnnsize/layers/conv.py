@@ -62,8 +62,21 @@ class _Windowed(LayerKind):
     def receptive(self, rfs, ins, out):
         if rfs[0] is None:
             return None
-        _, kernel, stride, pads, dilation = self.geometry(ins[0])
-        return rfs[0].window(kernel, stride, tuple(p[0] for p in pads), dilation)
+        step = self.window_step(ins[0])
+        return rfs[0] if step is None else rfs[0].window(*step)
+
+    def window_step(self, shape):
+        """(kernel, stride, low pads, dilation) for the receptive field, or None where the window changes
+        nothing (1x1, stride 1, no padding: most convolutions of a bottleneck network); cached like geometry."""
+        cached = self.__dict__.get("_step")
+        if cached is not None and cached[0] == shape:
+            return cached[1]
+        _, kernel, stride, pads, dilation = self.geometry(shape)
+        low = tuple(p[0] for p in pads)
+        unchanged = all(k == 1 for k in kernel) and all(s == 1 for s in stride) and all(p == 0 for p in low)
+        step = None if unchanged else (kernel, stride, low, dilation)
+        self._step = (shape, step)
+        return step
 
     def explain_shape(self, ins, ctx, rule=None, what="filter") -> list[str]:
         _, kernel, stride, pads, dilation = self.geometry(ins[0])

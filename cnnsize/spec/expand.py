@@ -60,6 +60,7 @@ class Expander:
         self.stack: list[str] = []  # blocks being expanded (to refuse recursion)
         self.work = 0
         self.last = INPUT
+        self.kinds_seen: dict[tuple, Any] = {}  # (kind class, settings) -> the one layer kind object for them
 
     # -- the whole spec --------------------------------------------------------------
     def graph(self, doc: Any) -> Graph:
@@ -444,7 +445,7 @@ class Expander:
             trainable = body.get("trainable", True)
             if not isinstance(trainable, bool):
                 raise SpecError(f"trainable must be true or false, got {trainable!r}")
-            layer = cls(values)
+            layer = self.layer_kind(cls, values)
         except CnnsizeError as exc:
             raise exc.at(loc, name)
         if not cls.min_inputs <= len(inputs) <= cls.max_inputs:
@@ -458,6 +459,18 @@ class Expander:
         self.names[name] = node
         self.last = name
         return node
+
+    def layer_kind(self, cls: type, values: dict) -> Any:
+        """The kind object for these settings, one per distinct settings: layer kinds are read-only, and the
+        analysis works each (kind, input shapes) out once, so the repeats of a block cost almost nothing."""
+        key = (cls, *values.items())
+        try:
+            found = self.kinds_seen.get(key)
+        except TypeError:  # an unhashable setting: no sharing
+            return cls(values)
+        if found is None or not _same_types(key, found[0]):
+            found = self.kinds_seen[key] = (key, cls(values))
+        return found[1]
 
     def name_for(self, kind: str, body: dict, scope: _Scope, loc: Location) -> str:
         raw = body.get("name")
@@ -562,3 +575,8 @@ def expand(doc: Any, source: str = "<spec>", max_layers: int = MAX_LAYERS, varia
         return Expander(source, max_layers, variables).graph(doc)
     except CnnsizeError as exc:
         raise exc.at(Location(source))  # at least the file, where a deeper level knew no line
+
+
+def _same_types(a: tuple, b: tuple) -> bool:
+    """Whether two equal settings keys also agree in types (1 == 1.0 == True in Python)."""
+    return all(type(x) is type(y) and (not isinstance(x, tuple) or _same_types(x, y)) for x, y in zip(a, b))
