@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import CnnsizeError, SpecError, unknown_name
 from .graph import INPUT, Graph
-from .layers.base import RF, Counts, Ctx
+from .layers.base import RF, Counts, Ctx, LayerKind
 from .numeric import Dim, is_int, is_symbolic, prod, tidy
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
@@ -191,31 +191,55 @@ class Sized:
 
     Computed once and shared by every layer with the same settings and inputs (the blocks of a ResNet
     stage, the repeats of a generated spec), which keeps the analysis linear and cheap per layer.
+    ``figures`` and ``tail`` are a row's values in LayerResult's field order, at the analysis' batch and dtype.
     """
 
-    __slots__ = ("kind", "ins", "out", "counts", "numel", "params", "materializes", "materializes_training",
-                 "_saved")
+    __slots__ = ("kind", "ins", "out", "numel", "params", "materializes", "materializes_training", "figures",
+                 "frozen_figures", "tail", "keeps_field", "_saved")
 
-    def __init__(self, kind: Any, ins: list[tuple], out: tuple, counts: Counts, materializes: bool = True,
-                 materializes_training: bool = True):
-        self.kind, self.ins, self.out, self.counts = kind, ins, out, counts
+    def __init__(self, kind: Any, ins: list[tuple], out: tuple, counts: Counts, batch: Any, itemsize: int,
+                 materializes: bool = True, materializes_training: bool = True):
+        self.kind, self.ins, self.out = kind, ins, out
         self.numel = prod(out)
-        self.params = counts.weights + counts.biases
+        self.params = params = counts.weights + counts.biases
         self.materializes, self.materializes_training = materializes, materializes_training
+        activations = self.numel * batch if materializes else 0
+        macs = counts.macs * batch
+        head = (counts.weights, counts.biases, params)
+        rest = (counts.buffers, activations, counts.connections, macs, 2 * macs)
+        self.figures = (*head, params, *rest)  # weights ... flops, with the parameters trained
+        self.frozen_figures = (*head, 0, *rest)
+        self.tail = (params * itemsize, activations * itemsize, kind, getattr(kind, "weight_layer", False),
+                     materializes)
+        # the kind leaves the receptive field as it is (elementwise layers): no need to ask it per layer
+        self.keeps_field = getattr(type(kind), "receptive", None) is LayerKind.receptive
         self._saved: dict = {}
 
     @classmethod
-    def of(cls, kind: Any, ins: list[tuple], ctx: Ctx, symbolic: bool) -> Sized:
+    def of(cls, kind: Any, ins: list[tuple], ctx: Ctx, symbolic: bool, batch: Any, itemsize: int) -> Sized:
         out = tuple(kind.output_shape(ins, ctx))
         if symbolic:
             out = tuple(tidy(v) for v in out)
-        return cls(kind, ins, out, kind.counts(ins, out), kind.materializes, kind.materializes_training)
+        return cls(kind, ins, out, kind.counts(ins, out), batch, itemsize, kind.materializes,
+                   kind.materializes_training)
 
-    def saved(self, own: bool, device: str) -> tuple:
-        """What autograd keeps for this layer's backward (the kind's ``saved``), asked once per case."""
-        got = self._saved.get((own, device))
+    def saved(self, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
+        """What autograd keeps for this layer's backward (the kind's ``saved``), worked out once per case.
+
+        Returns the activations it keeps, as (input index, or -1 for the output; itemsize, or None for the
+        activation dtype), and the bytes of the tensors of its own (masks, indices, statistics).
+        """
+        key = (own, device, act_size)
+        got = self._saved.get(key)
         if got is None:
-            got = self._saved[(own, device)] = tuple(self.kind.saved(self.ins, self.out, own, device))
+            refs, own_bytes = [], 0
+            for item in self.kind.saved(self.ins, self.out, own, device):
+                width = item.itemsize or act_size
+                if item.of == "new":
+                    own_bytes += item.numel * (batch if item.per_sample else 1) * width
+                else:
+                    refs.append((item.index if item.of == "input" else -1, None if width == act_size else width))
+            got = self._saved[key] = (tuple(refs), own_bytes)
         return got
 
 
@@ -227,7 +251,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
     that layer and every layer before it as not trainable (fine-tuning the rest).
     """
-    from .memory import MemoryOptions, Plan
+    from .memory import MemoryOptions
 
     dtype = parse_dtype(dtype)
     options = MemoryOptions(optimizer, amp, device).check()
@@ -241,47 +265,37 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     shape_in = tuple(input_shape) if input_shape is not None else graph.input_shape
     symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch)
     size = DTYPE_BYTES[dtype]
-    # by position: 0 is the input, then every layer in order
-    position = {INPUT: 0}
-    plan = Plan(names=[INPUT], srcs=[()], sized=[Sized(None, [], shape_in, Counts())])
+    topology = graph.topology  # by position: 0 is the input, then every layer in order
+    sized_at = [Sized(None, [], shape_in, Counts(), batch, size)]
+    outs = [shape_in]  # output shape by position
     rfs: list[RF | None] = [RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None]
     trainable = [False]
     rows = [LayerResult(name=INPUT, type="input", inputs=[], output_shape=shape_in,
                         activations=prod(shape_in) * batch, receptive_field=rfs[0], materialized=True,
                         location=graph.input_loc)]
     memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
-    for node in graph.nodes:
+    for node, srcs in zip(graph.nodes, topology.srcs[1:]):
         kind = node.kind
-        try:
-            srcs = tuple([position[src] for src in node.inputs])
-        except KeyError as exc:
-            raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
-                            hint="a layer can only read the input and layers before it",
-                            location=node.loc, layer=node.name) from None
-        ins = [plan.sized[s].out for s in srcs]
+        ins = list(map(outs.__getitem__, srcs))
         try:
             sized = memo.get((kind, *ins))
             if sized is None:
-                sized = Sized.of(kind, ins, ctx, symbolic)
+                sized = Sized.of(kind, ins, ctx, symbolic, batch, size)
                 if not symbolic:  # symbolic layers also collect fit conditions: work each out
                     memo[(kind, *ins)] = sized
-            rf = kind.receptive([rfs[s] for s in srcs], ins, sized.out)
+            if sized.keeps_field:
+                rf = rfs[srcs[0]]
+            else:
+                rf = kind.receptive(list(map(rfs.__getitem__, srcs)), ins, sized.out)
         except CnnsizeError as exc:
             raise exc.at(node.loc, node.name)
-        position[node.name] = len(plan.names)
-        plan.names.append(node.name)
-        plan.srcs.append(srcs)
-        plan.sized.append(sized)
+        sized_at.append(sized)
+        outs.append(sized.out)
         rfs.append(rf)
         trained = node.trainable and node.name not in frozen
         trainable.append(trained)
-        counts, params = sized.counts, sized.params
-        activations = sized.numel * batch if sized.materializes else 0
-        macs = counts.macs * batch
-        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out, counts.weights, counts.biases,
-                                params, params if trained else 0, counts.buffers, activations, counts.connections,
-                                macs, 2 * macs, rf, params * size, activations * size, kind, kind.weight_layer,
-                                sized.materializes, node.loc))
+        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,
+                                *(sized.figures if trained else sized.frozen_figures), rf, *sized.tail, node.loc))
     rows[0].activation_bytes = rows[0].activations * size
     if symbolic:
         rows = [_tidy_row(r) for r in rows]
@@ -291,8 +305,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                         "activations_bytes": totals["activations"] * size}
     totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
     weights = sum((r.weights for r in rows if r.weight_layer), 0)
-    totals["memory"].update(_memory(plan, trainable, totals["params"] + totals["buffers"], weights, batch, size,
-                                    options))
+    resident = totals["params"] + totals["buffers"]
+    totals["memory"].update(_memory(topology, sized_at, trainable, resident, weights, batch, size, options))
     fit_conditions = None
     if symbolic:
         from .symbolic import solve
@@ -325,7 +339,7 @@ def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
     return set(names[: names.index(freeze_until) + 1])
 
 
-def _memory(plan, trainable: list[bool], resident: Any, weights: Any, batch: Any, itemsize: int,
+def _memory(topology, sized: list[Sized], trainable: list[bool], resident: Any, weights: Any, batch: Any, itemsize: int,
             options) -> dict:
     """Inference peak and training budget, in bytes (see cnnsize.memory).
 
@@ -334,10 +348,10 @@ def _memory(plan, trainable: list[bool], resident: Any, weights: Any, batch: Any
     """
     from .memory import inference_peak, training_figures
 
-    peak, where = inference_peak(plan, batch, itemsize)
+    peak, where = inference_peak(topology, sized, batch, itemsize)
 
     def training(chosen: list[bool]) -> dict:
-        figures = training_figures(plan, chosen, batch, itemsize, options)
+        figures = training_figures(topology, sized, chosen, batch, itemsize, options)
         master = (4 if options.amp else itemsize) * resident
         copies = 2 * weights if options.amp else 0
         figures["training_bytes"] = (master + copies + figures["gradients_bytes"] + figures["optimizer_bytes"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from .errors import Location
+from .errors import Location, SpecError
 from .layers.base import LayerKind
 
 INPUT = "input"
@@ -35,6 +36,11 @@ class Graph:
     input_loc: Location | None = None
     variables: dict[str, Any] = field(default_factory=dict)
 
+    @cached_property
+    def topology(self) -> Topology:
+        """Who reads whom and which outputs share storage, by position; worked out once per graph."""
+        return Topology.of(self)
+
     def consumers(self) -> dict[str, list[str]]:
         """For each node (and the input), the nodes that read it."""
         out: dict[str, list[str]] = {INPUT: []}
@@ -43,3 +49,55 @@ class Graph:
             for src in node.inputs:
                 out.setdefault(src, []).append(node.name)
         return out
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The graph by position (0 is the input, then every layer in order), as the analysis walks it.
+
+    ``srcs[i]``: the positions layer i reads. ``owner[i]``: the position whose storage output i lives in, its
+    own or, for in-place layers and views, its first input's; ``last_read[s]``: the last position that reads
+    storage s (the end when nothing does). Both for inference and, as ``*_training``, for training, where
+    dropout makes a new tensor. None of this depends on sizes, so a graph works it out once.
+    """
+
+    names: list[str]
+    srcs: list[tuple[int, ...]]
+    owner: list[int]
+    last_read: list[int]
+    owner_training: list[int]
+    last_read_training: list[int]
+
+    @classmethod
+    def of(cls, graph: Graph) -> Topology:
+        position = {INPUT: 0}
+        names, srcs = [INPUT], [()]
+        for node in graph.nodes:
+            try:
+                srcs.append(tuple(map(position.__getitem__, node.inputs)))
+            except KeyError as exc:
+                raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
+                                hint="a layer can only read the input and layers before it",
+                                location=node.loc, layer=node.name) from None
+            position[node.name] = len(names)
+            names.append(node.name)
+        kinds = [None] + [node.kind for node in graph.nodes]
+        owner = _owners(srcs, [True] + [k.materializes for k in kinds[1:]])
+        owner_training = _owners(srcs, [True] + [k.materializes_training for k in kinds[1:]])
+        return cls(names, srcs, owner, _last_reads(srcs, owner), owner_training, _last_reads(srcs, owner_training))
+
+
+def _owners(srcs: list[tuple[int, ...]], new: list[bool]) -> list[int]:
+    owner = list(range(len(srcs)))
+    for i, ins in enumerate(srcs):
+        if not new[i] and ins:
+            owner[i] = owner[ins[0]]
+    return owner
+
+
+def _last_reads(srcs: list[tuple[int, ...]], owner: list[int]) -> list[int]:
+    last = [len(srcs) - 1] * len(srcs)
+    for i, ins in enumerate(srcs):
+        for s in ins:
+            last[owner[s]] = i
+    return last

@@ -15,10 +15,12 @@ at once during backward.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from .errors import unknown_name
-from .numeric import is_int
+from .graph import Topology
+from .numeric import all_int
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
@@ -40,73 +42,40 @@ class MemoryOptions:
         return self
 
 
-@dataclass(slots=True)
-class Plan:
-    """The graph as parallel lists by position (0 is the input, then every layer in order), for the walks below.
-
-    ``sized[i]`` holds what the analysis worked out for position i (its kind, shapes, element count), shared
-    between layers with the same settings and inputs; ``srcs[i]`` the positions it reads.
-    """
-
-    names: list[str]
-    srcs: list[tuple[int, ...]]
-    sized: list[Any]  # cnnsize.analysis.Sized
-
-
-def _owners(plan: Plan, training: bool) -> list[int]:
-    """The position whose storage each output lives in: its own, or (in place, views) its first input's."""
-    owner = [0] * len(plan.srcs)
-    for i in range(1, len(owner)):
-        srcs = plan.srcs[i]
-        sized = plan.sized[i]
-        new = sized.materializes_training if training else sized.materializes
-        owner[i] = i if new or not srcs else owner[srcs[0]]
-    return owner
-
-
-def _live(plan: Plan, owner: list[int], size: list, pinned, extras: list[tuple[int, Any]] = ()) -> list:
+def _live(owner: list[int], last_read: list[int], size: list, pinned: set,
+          extras: list[tuple[int, Any]] = ()) -> list:
     """Live bytes at each position: a storage lives from its owner until its last reader has run.
 
-    Storages nobody reads, and the ``pinned`` ones, live to the end; ``extras`` are (position, bytes) of tensors
-    born there and kept to the end (what autograd saves besides activations).
+    The ``pinned`` ones live to the end; ``extras`` are (position, bytes) of tensors born there and kept
+    to the end (what autograd saves besides activations).
     """
     n = len(owner)
-    death = [n - 1] * n  # the position after which each storage is freed
-    for i, srcs in enumerate(plan.srcs):
-        for s in srcs:
-            death[owner[s]] = i
-    for i in pinned:
-        if type(i) is int:
-            death[i] = n - 1
     delta: list[Any] = [0] * (n + 1)
     for i in range(n):
         if owner[i] == i:
             delta[i] += size[i]
-            delta[death[i] + 1] -= size[i]
+            delta[n if i in pinned else last_read[i] + 1] -= size[i]
     for i, nbytes in extras:
         delta[i] += nbytes
-    live, running = [], 0
-    for i in range(n):
-        running = running + delta[i]
-        live.append(running)
-    return live
+    return list(accumulate(delta[:n]))
 
 
-def inference_peak(plan: Plan, batch: Any, itemsize: int) -> tuple[Any, str]:
+def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -> tuple[Any, str]:
     """(peak activation bytes, the layer at which it occurs) for one forward pass at inference.
 
+    ``sized[i]`` is what the analysis worked out for position i (``numel``: elements per sample).
     None and "" when sizes are formulas: which layer is the worst then depends on the values.
     """
-    size = [s.numel * batch * itemsize for s in plan.sized]
-    if not all(is_int(v) for v in size):
+    size = [s.numel * batch * itemsize for s in sized]
+    if not all_int(size):
         return None, ""
-    owner = _owners(plan, training=False)
-    live = _live(plan, owner, size, {0, owner[-1]})
+    owner = topology.owner
+    live = _live(owner, topology.last_read, size, {0, owner[-1]})
     where = max(range(len(live)), key=live.__getitem__)  # the first position at the peak
-    return live[where], plan.names[where]
+    return live[where], topology.names[where]
 
 
-def training_figures(plan: Plan, trainable: list[bool], batch: Any, itemsize: int,
+def training_figures(topology: Topology, sized: list, trainable: list[bool], batch: Any, itemsize: int,
                      options: MemoryOptions) -> dict[str, Any]:
     """Activation bytes of one training step, gradients and optimizer state, per the options.
 
@@ -115,34 +84,31 @@ def training_figures(plan: Plan, trainable: list[bool], batch: Any, itemsize: in
     gradient pair of one layer (output and input). The activation peak of the step is the larger of the two.
     """
     act_size = 2 if options.amp else itemsize
-    owner = _owners(plan, training=True)
+    owner, srcs_of = topology.owner_training, topology.srcs
     n = len(owner)
-    size = [s.numel * batch * act_size for s in plan.sized]
+    size = [s.numel * batch * act_size for s in sized]
     requires_grad = [False] * n
-    saved: dict[Any, Any] = {}  # storage position (or (position, k) for a tensor of its own) -> bytes
-    extras: list[tuple[int, Any]] = []
+    saved: dict[int, Any] = {}  # storage position -> bytes, for the activations autograd keeps
+    extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
     grad_pairs = []
     trainable_total: Any = 0
     for i in range(1, n):
-        sized, srcs = plan.sized[i], plan.srcs[i]
-        own = trainable[i] and sized.params != 0
+        layer, srcs = sized[i], srcs_of[i]
+        own = trainable[i] and layer.params != 0
         if own:
-            trainable_total += sized.params
-        elif not any(requires_grad[s] for s in srcs):
+            trainable_total += layer.params
+        elif not any(map(requires_grad.__getitem__, srcs)):
             continue
         requires_grad[i] = True
-        grad_pairs.append(size[i] + sum(size[s] for s in srcs))
-        for k, item in enumerate(sized.saved(own, options.device)):
-            width = item.itemsize or act_size
-            if item.of == "new":
-                nbytes = item.numel * (batch if item.per_sample else 1) * width
-                saved[(i, k)] = nbytes
-                extras.append((i, nbytes))
-                continue
-            key = owner[srcs[item.index]] if item.of == "input" else owner[i]
-            saved[key] = size[key] if width == act_size else plan.sized[key].numel * batch * width
-    forward_peak = _max(_live(plan, owner, size, {0, owner[-1], *saved}, extras))
-    saved_total = sum(saved.values(), 0)
+        grad_pairs.append(size[i] + sum(map(size.__getitem__, srcs)))
+        refs, own_bytes = layer.saved(own, options.device, act_size, batch)
+        for index, width in refs:
+            key = owner[srcs[index]] if index >= 0 else owner[i]
+            saved[key] = size[key] if width is None else sized[key].numel * batch * width
+        if own_bytes:
+            extras.append((i, own_bytes))
+    forward_peak = _max(_live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras))
+    saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     backward = saved_total + _max(grad_pairs)
     master = 4 if options.amp else itemsize
     return {
@@ -157,7 +123,7 @@ def training_figures(plan: Plan, trainable: list[bool], batch: Any, itemsize: in
 def _max(values: list) -> Any:
     if not values:
         return 0
-    if all(is_int(v) for v in values):
+    if all_int(values):
         return max(values)
     import sympy
 

@@ -17,6 +17,11 @@ def is_int(x: Any) -> bool:
     return type(x) is int or (isinstance(x, int) and not isinstance(x, bool))
 
 
+def all_int(values) -> bool:
+    """Whether every value is an int (plain ints first: the common, fast case)."""
+    return all(type(v) is int or is_int(v) for v in values)
+
+
 def is_symbolic(x: Any) -> bool:
     return not is_int(x) and hasattr(x, "free_symbols")
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import add, sub
 from typing import Any, ClassVar
 
 from ..errors import CnnsizeError, SpecError, unknown_name
-from ..numeric import Dim, dmax, dmin, is_int, is_symbolic, prod
+from ..numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
 
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
@@ -76,15 +78,13 @@ class RF:
         if len(fields) == 1:
             return fields[0]
         starts = [f.start for f in fields]
-        ends = [tuple([b + s for b, s in zip(f.start, f.size)]) for f in fields]
+        ends = [tuple(map(add, f.start, f.size)) for f in fields]
         strides = [f.stride for f in fields]
-        if all(is_int(v) for group in (*starts, *ends, *strides) for v in group):
-            start, end, stride = (tuple(map(fn, zip(*groups))) for fn, groups in
-                                  ((min, starts), (max, ends), (max, strides)))
+        if all_int(chain(*starts, *ends, *strides)):  # exact ints: the builtins
+            start, end, stride = tuple(map(min, *starts)), tuple(map(max, *ends)), tuple(map(max, *strides))
         else:  # formulas: sympy's Min and Max
-            start, end, stride = (tuple(fn(*axis) for axis in zip(*groups)) for fn, groups in
-                                  ((dmin, starts), (dmax, ends), (dmax, strides)))
-        return RF(tuple([e - b for b, e in zip(start, end)]), stride, start)
+            start, end, stride = tuple(map(dmin, *starts)), tuple(map(dmax, *ends)), tuple(map(dmax, *strides))
+        return RF(tuple(map(sub, end, start)), stride, start)
 
     def to_dict(self) -> dict:
         return {"size": list(self.size), "stride": list(self.stride), "start": list(self.start)}

@@ -61,6 +61,7 @@ class Expander:
         self.work = 0
         self.last = INPUT
         self.kinds_seen: dict[tuple, Any] = {}  # (kind class, settings) -> the one layer kind object for them
+        self.settled: dict[tuple, tuple] = {}  # (id of a settings mapping, kind) -> (mapping, kind object, trainable)
 
     # -- the whole spec --------------------------------------------------------------
     def graph(self, doc: Any) -> Graph:
@@ -422,30 +423,18 @@ class Expander:
             raise unknown_name("layer kind", kind, self.kinds()).at(loc)
         cls = REGISTRY[kind]
         if body is None:
-            body = {}
+            body = _NO_SETTINGS
         if not isinstance(body, dict):
             raise SpecError(f"the settings of '{kind}' must be a mapping such as {{kernel: 3}}, got {body!r}",
                             location=loc)
         name = self.name_for(kind, body, scope, loc)
         try:
-            self._check_keys(body, tuple(cls.params) + COMMON_KEYS, f"key for {kind}")
-            values = {}
-            for key, param in cls.params.items():
-                if key in body:
-                    key_loc = _key_loc(body, key, self.source)
-                    try:
-                        values[key] = convert(param, body[key], key,
-                                              lambda text, loc=key_loc: self._eval(text, scope, loc))
-                    except CnnsizeError as exc:
-                        raise exc.at(key_loc)
-                elif param.required:
-                    example = ", ".join(f"{k}: ..." for k, p in cls.params.items() if p.required)
-                    raise SpecError(f"{kind} is missing '{key}'", hint=f"write {kind}: {{{example}}}")
+            known = self.settled.get((id(body), kind))
+            if known is not None and known[0] is body:  # the same settings again (a repeat): checked already
+                layer, trainable = known[1], known[2]
+            else:
+                layer, trainable = self.settings(cls, kind, body, scope)
             inputs = self.inputs_for(body, scope, name)
-            trainable = body.get("trainable", True)
-            if not isinstance(trainable, bool):
-                raise SpecError(f"trainable must be true or false, got {trainable!r}")
-            layer = self.layer_kind(cls, values)
         except CnnsizeError as exc:
             raise exc.at(loc, name)
         if not cls.min_inputs <= len(inputs) <= cls.max_inputs:
@@ -459,6 +448,33 @@ class Expander:
         self.names[name] = node
         self.last = name
         return node
+
+    def settings(self, cls: type, kind: str, body: dict, scope: _Scope) -> tuple[Any, bool]:
+        """The layer kind object and the trainable flag for a layer's settings, checked and converted.
+
+        Settings without expressions do not depend on the scope: they are remembered by the mapping
+        itself, so a repeat of 100,000 layers checks each mapping of its body once.
+        """
+        self._check_keys(body, tuple(cls.params) + COMMON_KEYS, f"key for {kind}")
+        values = {}
+        for key, param in cls.params.items():
+            if key in body:
+                key_loc = _key_loc(body, key, self.source)
+                try:
+                    values[key] = convert(param, body[key], key,
+                                          lambda text, loc=key_loc: self._eval(text, scope, loc))
+                except CnnsizeError as exc:
+                    raise exc.at(key_loc)
+            elif param.required:
+                example = ", ".join(f"{k}: ..." for k, p in cls.params.items() if p.required)
+                raise SpecError(f"{kind} is missing '{key}'", hint=f"write {kind}: {{{example}}}")
+        trainable = body.get("trainable", True)
+        if not isinstance(trainable, bool):
+            raise SpecError(f"trainable must be true or false, got {trainable!r}")
+        layer = self.layer_kind(cls, values)
+        if all(_scope_free(param, body[key]) for key, param in cls.params.items() if key in body):
+            self.settled[(id(body), kind)] = (body, layer, trainable)  # holding body keeps its id unique
+        return layer, trainable
 
     def layer_kind(self, cls: type, values: dict) -> Any:
         """The kind object for these settings, one per distinct settings: layer kinds are read-only, and the
@@ -580,3 +596,13 @@ def expand(doc: Any, source: str = "<spec>", max_layers: int = MAX_LAYERS, varia
 def _same_types(a: tuple, b: tuple) -> bool:
     """Whether two equal settings keys also agree in types (1 == 1.0 == True in Python)."""
     return all(type(x) is type(y) and (not isinstance(x, tuple) or _same_types(x, y)) for x, y in zip(a, b))
+
+
+_NO_SETTINGS: dict = {}  # a bare '- relu': one shared, never written empty mapping
+
+
+def _scope_free(param: Any, value: Any) -> bool:
+    """Whether a setting means the same in every scope: no text that could be an expression of variables."""
+    if param.type in ("choice", "str") or (param.type == "pads" and value in ("same", "valid")):
+        return True
+    return not (isinstance(value, str) or (isinstance(value, list) and any(isinstance(v, str) for v in value)))
