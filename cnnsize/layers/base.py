@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import add, sub
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from ..errors import CnnsizeError, SpecError, unknown_name
 from ..numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
@@ -47,12 +47,12 @@ class Counts:
     macs: Dim = 0
 
 
-@dataclass(frozen=True)
-class RF:
+class RF(NamedTuple):
     """Receptive field per spatial axis: size, effective stride (jump), start.
 
     ``start`` is the input coordinate of the first pixel seen by the first
-    output unit; negative values lie in the padding.
+    output unit; negative values lie in the padding. A named tuple: immutable, and
+    cheap to make, as the analysis makes one per windowed layer.
     """
 
     size: tuple
@@ -65,12 +65,12 @@ class RF:
 
     def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> RF:
         """The field after a sliding window with these per-axis settings."""
-        size, jump, start = self.size, self.stride, self.start
-        return RF(
-            tuple([s + d * (k - 1) * j for s, k, d, j in zip(size, kernel, dilation, jump)]),
-            tuple([j * st for j, st in zip(jump, stride)]),
-            tuple([b - p * j for b, p, j in zip(start, pad_lo, jump)]),
-        )
+        size, jump, start = [], [], []  # one plain loop: the analysis runs this once per windowed layer
+        for s, j, b, k, st, p, d in zip(self.size, self.stride, self.start, kernel, stride, pad_lo, dilation):
+            size.append(s + d * (k - 1) * j)
+            jump.append(j * st)
+            start.append(b - p * j)
+        return RF(tuple(size), tuple(jump), tuple(start))
 
     @staticmethod
     def union(fields: list[RF]) -> RF:
