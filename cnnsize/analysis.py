@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import CnnsizeError, SpecError, unknown_name
 from .graph import INPUT, Graph
-from .layers.base import RF, Counts, Ctx, LayerKind
+from .layers.base import RF, Counts, Ctx
 from .numeric import Dim, is_int, is_symbolic, prod, tidy
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
@@ -195,7 +195,7 @@ class Sized:
     """
 
     __slots__ = ("kind", "ins", "out", "numel", "params", "materializes", "materializes_training", "figures",
-                 "frozen_figures", "tail", "keeps_field", "_saved")
+                 "frozen_figures", "tail", "field_step")
 
     def __init__(self, kind: Any, ins: list[tuple], out: tuple, counts: Counts, batch: Any, itemsize: int,
                  materializes: bool = True, materializes_training: bool = True):
@@ -211,9 +211,8 @@ class Sized:
         self.frozen_figures = (*head, 0, *rest)
         self.tail = (params * itemsize, activations * itemsize, kind, getattr(kind, "weight_layer", False),
                      materializes)
-        # the kind leaves the receptive field as it is (elementwise layers): no need to ask it per layer
-        self.keeps_field = getattr(type(kind), "receptive", None) is LayerKind.receptive
-        self._saved: dict = {}
+        # how the layer changes the receptive field, when its kind can say once for these shapes (see field_step)
+        self.field_step = kind.field_step(ins) if kind is not None else ()
 
     @classmethod
     def of(cls, kind: Any, ins: list[tuple], ctx: Ctx, symbolic: bool, batch: Any, itemsize: int) -> Sized:
@@ -222,25 +221,6 @@ class Sized:
             out = tuple(tidy(v) for v in out)
         return cls(kind, ins, out, kind.counts(ins, out), batch, itemsize, kind.materializes,
                    kind.materializes_training)
-
-    def saved(self, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
-        """What autograd keeps for this layer's backward (the kind's ``saved``), worked out once per case.
-
-        Returns the activations it keeps, as (input index, or -1 for the output; itemsize, or None for the
-        activation dtype), and the bytes of the tensors of its own (masks, indices, statistics).
-        """
-        key = (own, device, act_size)
-        got = self._saved.get(key)
-        if got is None:
-            refs, own_bytes = [], 0
-            for item in self.kind.saved(self.ins, self.out, own, device):
-                width = item.itemsize or act_size
-                if item.of == "new":
-                    own_bytes += item.numel * (batch if item.per_sample else 1) * width
-                else:
-                    refs.append((item.index if item.of == "input" else -1, None if width == act_size else width))
-            got = self._saved[key] = (tuple(refs), own_bytes)
-        return got
 
 
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
@@ -283,10 +263,14 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                 sized = Sized.of(kind, ins, ctx, symbolic, batch, size)
                 if not symbolic:  # symbolic layers also collect fit conditions: work each out
                     memo[(kind, *ins)] = sized
-            if sized.keeps_field:
+            step = sized.field_step
+            if step is None:
+                rf = kind.receptive(list(map(rfs.__getitem__, srcs)), ins, sized.out)
+            elif not step:  # the field as it is
                 rf = rfs[srcs[0]]
             else:
-                rf = kind.receptive(list(map(rfs.__getitem__, srcs)), ins, sized.out)
+                rf = rfs[srcs[0]]
+                rf = rf and rf.window(*step)
         except CnnsizeError as exc:
             raise exc.at(node.loc, node.name)
         sized_at.append(sized)

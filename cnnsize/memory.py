@@ -71,8 +71,8 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
         return None, ""
     owner = topology.owner
     live = _live(owner, topology.last_read, size, {0, owner[-1]})
-    where = max(range(len(live)), key=live.__getitem__)  # the first position at the peak
-    return live[where], topology.names[where]
+    peak = max(live)
+    return peak, topology.names[live.index(peak)]  # the first position at the peak
 
 
 def training_figures(topology: Topology, sized: list, trainable: list[bool], batch: Any, itemsize: int,
@@ -92,6 +92,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
     grad_pairs = []
     trainable_total: Any = 0
+    resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
     for i in range(1, n):
         layer, srcs = sized[i], srcs_of[i]
         own = trainable[i] and layer.params != 0
@@ -101,7 +102,11 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             continue
         requires_grad[i] = True
         grad_pairs.append(size[i] + sum(map(size.__getitem__, srcs)))
-        refs, own_bytes = layer.saved(own, options.device, act_size, batch)
+        known = resolved[own]
+        if layer in known:
+            refs, own_bytes = known[layer]
+        else:
+            refs, own_bytes = known[layer] = _saved(layer, own, options.device, act_size, batch)
         for index, width in refs:
             key = owner[srcs[index]] if index >= 0 else owner[i]
             saved[key] = size[key] if width is None else sized[key].numel * batch * width
@@ -118,6 +123,22 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         "gradients_bytes": trainable_total * master,
         "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
     }
+
+
+def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
+    """What autograd keeps for one layer's backward (its kind's ``saved``), resolved to bytes.
+
+    Returns the activations it keeps, as (input index, or -1 for the output; itemsize, or None for the
+    activation dtype), and the bytes of the tensors of its own (masks, indices, statistics).
+    """
+    refs, own_bytes = [], 0
+    for item in layer.kind.saved(layer.ins, layer.out, own, device):
+        width = item.itemsize or act_size
+        if item.of == "new":
+            own_bytes += item.numel * (batch if item.per_sample else 1) * width
+        else:
+            refs.append((item.index if item.of == "input" else -1, None if width == act_size else width))
+    return tuple(refs), own_bytes
 
 
 def _max(values: list) -> Any:

@@ -246,6 +246,12 @@ class LayerKind:
     def receptive(self, rfs: list[RF | None], ins: list[Shape], out: Shape) -> RF | None:
         return rfs[0]
 
+    def field_step(self, ins: list[Shape]) -> tuple | None:
+        """How ``receptive`` changes the field, where that depends on the input shapes alone, so the analysis
+        can apply it without asking per layer: () keeps the field, (kernel, stride, low pads, dilation) is a
+        sliding window (RF.window); None means ask ``receptive``."""
+        return () if type(self).receptive is LayerKind.receptive else None
+
     def explain(self, ins: list[Shape], out: Shape, ctx: Ctx) -> list[str]:
         """The worked arithmetic of this layer's output size and counts, one step a line (none by default).
 

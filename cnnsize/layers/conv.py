@@ -65,6 +65,11 @@ class _Windowed(LayerKind):
         step = self.window_step(ins[0])
         return rfs[0] if step is None else rfs[0].window(*step)
 
+    def field_step(self, ins):
+        if type(self).receptive is not _Windowed.receptive:
+            return None  # a kind with its own receptive field rule (deconv)
+        return self.window_step(ins[0]) or ()
+
     def window_step(self, shape):
         """(kernel, stride, low pads, dilation) for the receptive field, or None where the window changes
         nothing (1x1, stride 1, no padding: most convolutions of a bottleneck network); cached like geometry."""
