@@ -3,8 +3,9 @@
 Issue 6's target: analyzing resnet152 at least 50 times faster than torchinfo's summary of an already
 built ResNet-152 (about 100 ms here), i.e. under 2 ms. Baselines measured in the same run: PyTorch's
 FlopCounterMode over one forward pass of the same network already built (torch needed), and
-torchinfo, fvcore and ptflops when they are installed (each on the same module that cnnsize builds,
-which has torchvision's structure and parameter names). Figures are printed next to ours.
+torchinfo, fvcore, ptflops (both its backends) and thop when they are installed, each on the same module
+that cnnsize builds (torchvision's structure and parameter names). Their figures are printed next to ours:
+each tool counts MACs its own way (fvcore and ptflops also count norms, pooling or activations).
 
     python benchmarks/analyze_speed.py [SPEC]
 """
@@ -26,6 +27,62 @@ def median_ms(fn, runs: int = 20) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3
+
+
+# Third-party tools, each run on the model cnnsize built: (row name, package, measure). measure(model, x)
+# imports the tool (ImportError when it is missing) and returns a call that sizes the model once and
+# gives (params, MACs) as the tool counts them (None where it does not count that figure).
+
+
+def _torchinfo(model, x):
+    import torchinfo
+
+    def run():
+        stats = torchinfo.summary(model, input_size=tuple(x.shape), verbose=0)
+        return stats.total_params, stats.total_mult_adds
+
+    return run
+
+
+def _fvcore(model, x):
+    from fvcore.nn import FlopCountAnalysis, parameter_count
+
+    def run():  # fvcore counts one "flop" per multiply-add, and also counts norms and pooling
+        flops = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return parameter_count(model)[""], flops.total()
+
+    return run
+
+
+def _ptflops(backend: str):
+    def measure(model, x):
+        from ptflops import get_model_complexity_info
+
+        def run():  # ptflops adds bias, norm, activation and pooling operations to its MACs
+            macs, params = get_model_complexity_info(model, tuple(x.shape[1:]), print_per_layer_stat=False,
+                                                     as_strings=False, backend=backend, verbose=False)
+            return params, macs
+
+        return run
+
+    return measure
+
+
+def _thop(model, x):
+    from thop import profile
+
+    def run():
+        macs, params = profile(model, inputs=(x,), verbose=False)
+        return int(params), int(macs)
+
+    return run
+
+
+THIRD_PARTY = [("torchinfo.summary (built model)", "torchinfo", _torchinfo),
+               ("fvcore FlopCountAnalysis (built model)", "fvcore", _fvcore),
+               ("ptflops, pytorch backend (built model)", "ptflops", _ptflops("pytorch")),
+               ("ptflops, aten backend (built model)", "ptflops", _ptflops("aten")),
+               ("thop profile (built model)", "ultralytics-thop", _thop)]
 
 
 def main() -> None:
@@ -54,23 +111,14 @@ def main() -> None:
 
         rows.append(("torch FlopCounterMode (built model)", median_ms(flop_counter, 5),
                      sum(p.numel() for p in model.parameters()), flop_counter() // 2))
-        try:
-            import torchinfo
-
-            stats = torchinfo.summary(model, input_size=(1, *a.input_shape), verbose=0)
-            rows.append(("torchinfo.summary (built model)",
-                         median_ms(lambda: torchinfo.summary(model, input_size=(1, *a.input_shape), verbose=0), 5),
-                         stats.total_params, stats.total_mult_adds))
-        except ImportError:
-            print("torchinfo not installed: pip install torchinfo to compare")
-        try:
-            from fvcore.nn import FlopCountAnalysis
-
-            rows.append(("fvcore FlopCountAnalysis (built model)",
-                         median_ms(lambda: FlopCountAnalysis(model, x).unsupported_ops_warnings(False).total(), 5),
-                         None, FlopCountAnalysis(model, x).total()))
-        except ImportError:
-            print("fvcore not installed: pip install fvcore to compare")
+        for name, package, measure in THIRD_PARTY:
+            try:
+                run = measure(model, x)
+            except ImportError:
+                print(f"{package} not installed: pip install {package} to compare")
+                continue
+            params, macs = run()
+            rows.append((name, median_ms(run, 5), params, macs))
     base = rows[0][1]
     print(f"{spec}: {len(a.layers) - 1} layers")
     print(f"{'tool':42} {'median ms':>10} {'vs cnnsize':>10} {'params':>14} {'MACs':>16}")

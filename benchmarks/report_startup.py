@@ -3,7 +3,11 @@
 Target (issue 6): at most 5x the wall time of `python -c pass` and at most 80 MiB peak memory.
 For reference, torchinfo's summary of torchvision's VGG16 took about 3.3 s and 1.26 GB here.
 
-    python benchmarks/report_startup.py [--runs 30] [SPEC]
+    python benchmarks/report_startup.py [--runs 30] [--bytecode] [SPEC]
+
+With PYTHONDONTWRITEBYTECODE set (as in some sandboxes and containers) every run compiles cnnsize from
+source, which an installed cnnsize never does; --bytecode measures with cached bytecode (kept in a
+temporary folder, so the source tree is left alone), after one untimed run of each command.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
-def run(cmd: list[str], runs: int) -> tuple[float, float]:
+def run(cmd: list[str], runs: int, env: dict | None = None) -> tuple[float, float]:
     """Median wall seconds and the largest peak RSS (MiB) over ``runs`` runs of ``cmd``."""
     times, peak = [], 0.0
     for _ in range(runs):
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         times.append(time.perf_counter() - start)
         if status != 0:
@@ -34,12 +39,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", nargs="?", default="vgg16")
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--bytecode", action="store_true", help="run with cached bytecode, as an installed cnnsize")
     args = parser.parse_args()
-    base_t, base_m = run([sys.executable, "-c", "pass"], args.runs)
-    rows = [("python -c pass", base_t, base_m)]
-    for fmt in ("table", "json"):
-        t, m = run([sys.executable, "-m", "cnnsize", "report", args.spec, "--format", fmt], args.runs)
-        rows.append((f"cnnsize report {args.spec} -f {fmt}", t, m))
+    commands = [("python -c pass", [sys.executable, "-c", "pass"])]
+    commands += [(f"cnnsize report {args.spec} -f {fmt}",
+                  [sys.executable, "-m", "cnnsize", "report", args.spec, "--format", fmt]) for fmt in ("table", "json")]
+    with tempfile.TemporaryDirectory() as cache:
+        env = None
+        if args.bytecode:
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env["PYTHONPYCACHEPREFIX"] = cache
+            for _, cmd in commands:
+                run(cmd, 1, env)
+        elif os.environ.get("PYTHONDONTWRITEBYTECODE"):
+            print("note: PYTHONDONTWRITEBYTECODE is set, so every run compiles cnnsize from source; "
+                  "--bytecode measures as installed")
+        rows = [(name, *run(cmd, args.runs, env)) for name, cmd in commands]
+    base_t = rows[0][1]
     print(f"{'command':40} {'median ms':>10} {'ratio':>7} {'peak MiB':>9}")
     for name, t, m in rows:
         print(f"{name:40} {t * 1e3:10.1f} {t / base_t:7.2f} {m:9.1f}")

@@ -5,16 +5,18 @@
     >>> a.totals["params"]
     138357544
 
-The executor (``build``, ``validate``, ``bench``) needs torch and is imported lazily.
+Everything but the errors is imported on first use: the executor (``build``, ``validate``, ``bench``)
+needs torch, and the rest would slow every command's start.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import calc
-from .analysis import Analysis, LayerResult
 from .errors import CnnsizeError, DoesNotFit, LimitExceeded, SpecError
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
 
 __version__ = "0.1.0"
 
@@ -76,8 +78,13 @@ def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = Non
 
 
 def __getattr__(name: str):
+    """The rest of the API, imported on first use so that ``import cnnsize`` (and the CLI) start fast."""
     import importlib
 
+    if name in ("Analysis", "LayerResult"):
+        return getattr(importlib.import_module(".analysis", __name__), name)
+    if name == "calc":
+        return importlib.import_module(".calc", __name__)
     if name in ("build", "validate", "bench"):
         return getattr(importlib.import_module(".executor", __name__), name)
     if name in ("compare", "sweep"):

@@ -2,12 +2,13 @@
 
 Numbers stay ints (never floats); anything else is treated as a sympy
 expression, and sympy is imported only when such a value shows up, so the
-numeric report path never pays for it.
+numeric report path never pays for it. Fractions (a misfit's exact quotient) are
+imported where one is made or read: fractions brings decimal with it, a few ms of
+every start that a spec whose layers fit never needs.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 Dim = Any  # an int, or a sympy expression
@@ -28,6 +29,8 @@ def is_symbolic(x: Any) -> bool:
 
 def as_expr(x: Any):
     """A sympy value for an int or an expression; never parses text (specs are untrusted)."""
+    from fractions import Fraction
+
     if isinstance(x, str):
         raise TypeError("as_expr takes numbers or sympy expressions, not text")
     sp = _sympy()
@@ -50,6 +53,8 @@ def exact_div(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         if a % b == 0:
             return a // b
+        from fractions import Fraction
+
         return Fraction(a, b)
     return as_expr(a) / b
 
@@ -157,6 +162,8 @@ def fmt_num(x: Dim) -> str:
         return str(x)
     if getattr(x, "is_Integer", False):
         return str(int(x))
+    from fractions import Fraction
+
     if isinstance(x, Fraction) or getattr(x, "is_Rational", False):
         value = Fraction(int(x.numerator), int(x.denominator)) if not isinstance(x, Fraction) else x
         if abs(value) < 10**9:
@@ -168,6 +175,10 @@ def fmt_num(x: Dim) -> str:
 
 def dim_text(x: Any) -> str:
     """One size of a shape: a sum in parentheses, so that ``6 × (H − 4) × (W − 4)`` cannot be misread."""
+    if is_int(x):
+        return str(x)
+    from fractions import Fraction
+
     text = pretty(x) if not isinstance(x, Fraction) else fmt_num(x)
     return f"({text})" if getattr(x, "is_Add", False) else text
 

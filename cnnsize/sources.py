@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from .errors import Location, SpecError, closest
@@ -13,23 +11,62 @@ from .spec.expand import MAX_LAYERS, expand
 from .spec.load import MAX_SPEC_BYTES, load_yaml
 
 
+def _specs_folder() -> str | None:
+    """The bundled specs as a folder on disk, or None when the package is not on disk (a zip).
+
+    Found with os.path alone: pathlib and importlib.resources would add about 15 ms to every run.
+    ``specs/`` beside the package in a source checkout (or an editable install), else the installed
+    ``cnnsize/specs`` package data.
+    """
+    package = os.path.dirname(os.path.realpath(__file__))
+    for folder in (os.path.join(os.path.dirname(package), "specs"), os.path.join(package, "specs")):
+        if os.path.isfile(os.path.join(folder, "__init__.py")):
+            return folder
+    return None
+
+
 def bundled_dir():
-    """The bundled specs: ``specs/`` beside the package in a source checkout, else the installed ``cnnsize.specs``."""
-    local = Path(__file__).resolve().parent.parent / "specs"
-    if (local / "__init__.py").is_file():
-        return local
+    """The bundled specs: ``specs/`` beside the package in a source checkout, else the installed ``cnnsize.specs``.
+
+    A Path, or an importlib.resources Traversable when the package is not on disk.
+    """
+    folder = _specs_folder()
+    if folder is not None:
+        from pathlib import Path
+
+        return Path(folder)
+    from importlib import resources
+
     return resources.files("cnnsize.specs")
 
 
 def bundled_names() -> list[str]:
     """Names of the specs shipped with cnnsize (``vgg16``, ``lenet5``, ...)."""
-    return sorted(p.name[:-5] for p in bundled_dir().iterdir() if p.name.endswith(".yaml"))
+    folder = _specs_folder()
+    files = os.listdir(folder) if folder is not None else [p.name for p in bundled_dir().iterdir()]
+    return sorted(name[:-5] for name in files if name.endswith(".yaml"))
 
 
 def bundled_path(name: str):
+    """The bundled spec file called ``name`` (a Path or Traversable), or None."""
     stem = name[:-5] if name.endswith(".yaml") else name
     path = bundled_dir() / f"{stem}.yaml"
     return path if path.is_file() else None
+
+
+def _bundled_text(name: str) -> tuple[str, str] | None:
+    """(text, file name) of the bundled spec called ``name``, or None; the report path, so os.path only."""
+    stem = name[:-5] if name.endswith(".yaml") else name
+    filename = f"{stem}.yaml"
+    folder = _specs_folder()
+    if folder is None:
+        path = bundled_path(name)
+        return (path.read_text(encoding="utf-8"), filename) if path is not None else None
+    path = os.path.join(folder, filename)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return fh.read(), filename
 
 
 def read_text(spec: str | os.PathLike) -> tuple[str, str]:
@@ -38,15 +75,15 @@ def read_text(spec: str | os.PathLike) -> tuple[str, str]:
         import sys
 
         return sys.stdin.read(MAX_SPEC_BYTES + 1), "<stdin>"
-    path = Path(spec)
-    if path.is_dir():
+    path = os.fspath(spec) or "."  # as Path(""), the current folder
+    if os.path.isdir(path):
         raise SpecError(f"'{spec}' is a folder, not a spec file", hint="give a .yaml file inside it",
                         location=Location(str(spec)))
-    if path.is_file():
+    if os.path.isfile(path):
         return _read(path, str(spec)), str(spec)
-    found = bundled_path(str(spec)) if "/" not in str(spec) and os.sep not in str(spec) else None
+    found = _bundled_text(str(spec)) if "/" not in str(spec) and os.sep not in str(spec) else None
     if found is not None:
-        return found.read_text(encoding="utf-8"), f"{found.name}"
+        return found
     names = bundled_names()
     stem = str(spec)[:-5] if str(spec).endswith(".yaml") else str(spec)
     guess = closest(stem, names)
@@ -54,11 +91,12 @@ def read_text(spec: str | os.PathLike) -> tuple[str, str]:
     raise SpecError(f"no spec file or bundled spec named '{spec}'", hint=hint, location=Location(str(spec)))
 
 
-def _read(path: Path, shown: str) -> str:
+def _read(path: str, shown: str) -> str:
     try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
+        if os.stat(path).st_size > MAX_SPEC_BYTES:
             raise SpecError(f"the file is larger than {MAX_SPEC_BYTES:,} bytes", location=Location(shown))
-        return path.read_bytes().decode("utf-8")
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
                         location=Location(shown)) from None
@@ -79,7 +117,7 @@ def load_graph(spec: Any, max_layers: int = MAX_LAYERS, variables: dict | None =
     if isinstance(spec, os.PathLike):
         text, shown = read_text(spec)
     elif isinstance(spec, str):
-        if "\n" in spec or (":" in spec and not Path(spec).exists()):
+        if "\n" in spec or (":" in spec and not os.path.exists(spec)):
             text, shown = spec, "<string>"
         else:
             text, shown = read_text(spec)

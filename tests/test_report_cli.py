@@ -132,3 +132,25 @@ def test_report_does_not_import_torch_pandas_or_sympy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert result.stderr.strip().endswith("IMPORTED:"), result.stderr
+
+
+def test_report_table_leaves_slow_standard_modules_alone():
+    """Start-up (issue 6): the table path loads none of these beyond what `python -c pass` loads here.
+
+    Measured against a bare interpreter in the same environment, as site hooks may load some of them.
+    """
+    import subprocess
+    import sys
+
+    slow = ("pathlib", "importlib.resources", "tempfile", "shutil", "json", "csv", "fractions", "decimal")
+    show = "import sys\nsys.stderr.write('LOADED:' + ','.join(sorted(sys.modules)))\n"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+    def loaded(code):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+        return set(result.stderr.rpartition("LOADED:")[2].split(","))
+
+    bare = loaded(show)
+    report = loaded("from cnnsize.cli import main\nmain(['report', 'vgg16'])\n" + show)
+    assert "cnnsize.render.table" in report
+    assert sorted((report - bare) & set(slow)) == []

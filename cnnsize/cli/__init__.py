@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -26,8 +27,37 @@ COMMAND_OF = {"report": "report", "specs": "report", "validate": "validate", "be
               "schema": "schema", "import": "importer"}
 
 
+def terminal_columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil.
+
+    argparse makes a help formatter for every argument it adds, and its own formatter imports
+    shutil (with bz2 and lzma) to size itself: a few ms of every run, for help that is rarely shown.
+    """
+    try:
+        columns = int(os.environ.get("COLUMNS", 0))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized by terminal_columns() (see there why)."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None, **kwargs):
+        width = terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit code 2."""
+    """argparse with one-line errors, exit code 2, and the Formatter above."""
+
+    def __init__(self, *args, formatter_class=Formatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str):  # noqa: D401 - argparse hook
         print(f"cnnsize: error: {message}; see '{self.prog} -h'", file=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 
 from ..errors import SpecError
 
@@ -46,6 +45,8 @@ def write_output(text: str, output: str | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    import tempfile  # only here: with shutil, random, bz2 and lzma it costs several ms of every start
+
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise SpecError(f"cannot write '{output}': the folder {folder} does not exist")

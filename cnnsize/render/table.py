@@ -15,6 +15,9 @@ BOLD, YELLOW, DIM, RESET = "\033[1m", "\033[1;33m", "\033[2m", "\033[0m"
 
 
 def _width(text: str) -> int:
+    """Terminal cells the text takes: wide East Asian characters take two (most cells are ASCII: one each)."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 

@@ -1,10 +1,11 @@
-"""Plain-text renderers: markdown, CSV and JSON. No third-party imports."""
+"""Plain-text renderers: markdown, CSV and JSON. No third-party imports.
+
+csv and json are imported by the renderers that use them: the terminal table needs neither.
+"""
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 
 from ..analysis import COUNT_FIELDS, Analysis
 from ..numeric import dim_text, is_int, is_symbolic, pretty
@@ -151,6 +152,8 @@ def markdown(a: Analysis, picture: str | None = None) -> str:
 
 
 def csv_text(a: Analysis) -> str:
+    import csv
+
     buf = io.StringIO()
     fields = ["name", "type", "inputs", "output_shape", *COUNT_FIELDS, "rf_size", "rf_stride", "rf_start"]
     writer = csv.writer(buf, lineterminator="\n")
@@ -169,6 +172,8 @@ def csv_text(a: Analysis) -> str:
 
 
 def to_json(a: Analysis) -> str:
+    import json
+
     return json.dumps(a.to_dict(), indent=2) + "\n"
 
 
