@@ -18,9 +18,12 @@ def is_int(x: Any) -> bool:
     return type(x) is int or (isinstance(x, int) and not isinstance(x, bool))
 
 
-def all_int(values) -> bool:
-    """Whether every value is an int (plain ints first: the common, fast case)."""
-    return all(type(v) is int or is_int(v) for v in values)
+def all_int(values: list | tuple) -> bool:
+    """Whether every value of a list or tuple is an int (plain ints checked at C speed first)."""
+    return set(map(type, values)) <= _INT or all(map(is_int, values))
+
+
+_INT = {int}
 
 
 def is_symbolic(x: Any) -> bool:

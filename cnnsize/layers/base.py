@@ -80,7 +80,7 @@ class RF(NamedTuple):
         starts = [f.start for f in fields]
         ends = [tuple(map(add, f.start, f.size)) for f in fields]
         strides = [f.stride for f in fields]
-        if all_int(chain(*starts, *ends, *strides)):  # exact ints: the builtins
+        if all_int([*chain(*starts, *ends, *strides)]):  # exact ints: the builtins
             start, end, stride = tuple(map(min, *starts)), tuple(map(max, *ends)), tuple(map(max, *strides))
         else:  # formulas: sympy's Min and Max
             start, end, stride = tuple(map(dmin, *starts)), tuple(map(dmax, *ends)), tuple(map(dmax, *strides))

@@ -92,9 +92,11 @@ class Expander:
         if isinstance(notes, str):
             notes = [notes]
         name = doc.get("name", "spec")
-        return Graph(name=str(name), input_shape=input_shape, nodes=self.nodes, fit=fit, source=self.source,
-                     notes=[str(n) for n in notes], input_loc=_key_loc(doc, "input", self.source),
-                     variables=variables)
+        graph = Graph(name=str(name), input_shape=input_shape, nodes=self.nodes, fit=fit, source=self.source,
+                      notes=[str(n) for n in notes], input_loc=_key_loc(doc, "input", self.source),
+                      variables=variables)
+        graph.topology  # noqa: B018 - worked out now, as part of parsing, and kept with the graph
+        return graph
 
     def _variables(self, doc) -> dict:
         raw = doc.get("vars", {}) or {}
