@@ -338,8 +338,7 @@ def _memory(topology, sized: list[Sized], trainable: list[bool], resident: Any, 
         figures = training_figures(topology, sized, chosen, batch, itemsize, options)
         master = (4 if options.amp else itemsize) * resident
         copies = 2 * weights if options.amp else 0
-        figures["training_bytes"] = (master + copies + figures["gradients_bytes"] + figures["optimizer_bytes"]
-                                     + figures["training_activations_peak_bytes"])
+        figures["training_bytes"] = master + copies + figures["optimizer_bytes"] + figures["training_step_peak_bytes"]
         return figures
 
     out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,

@@ -57,8 +57,9 @@ class Topology:
 
     ``srcs[i]``: the positions layer i reads. ``owner[i]``: the position whose storage output i lives in, its
     own or, for in-place layers and views, its first input's; ``last_read[s]``: the last position that reads
-    storage s (the end when nothing does). Both for inference and, as ``*_training``, for training, where
-    dropout makes a new tensor. None of this depends on sizes, so a graph works it out once.
+    storage s (the end when nothing does); ``last_reader[i]``: the last that reads output i itself. Owners and
+    storage readers both for inference and, as ``*_training``, for training, where dropout makes a new tensor.
+    None of this depends on sizes, so a graph works it out once.
     """
 
     names: list[str]
@@ -67,6 +68,7 @@ class Topology:
     last_read: list[int]
     owner_training: list[int]
     last_read_training: list[int]
+    last_reader: list[int]  # the last position that reads each output (-1 when none does)
 
     @classmethod
     def of(cls, graph: Graph) -> Topology:
@@ -84,7 +86,12 @@ class Topology:
         kinds = [None] + [node.kind for node in graph.nodes]
         owner = _owners(srcs, [True] + [k.materializes for k in kinds[1:]])
         owner_training = _owners(srcs, [True] + [k.materializes_training for k in kinds[1:]])
-        return cls(names, srcs, owner, _last_reads(srcs, owner), owner_training, _last_reads(srcs, owner_training))
+        last_reader = [-1] * len(srcs)
+        for i, ins in enumerate(srcs):
+            for s in ins:
+                last_reader[s] = i
+        return cls(names, srcs, owner, _last_reads(srcs, owner), owner_training, _last_reads(srcs, owner_training),
+                   last_reader)
 
 
 def _owners(srcs: list[tuple[int, ...]], new: list[bool]) -> list[int]:

@@ -77,31 +77,43 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
 
 def training_figures(topology: Topology, sized: list, trainable: list[bool], batch: Any, itemsize: int,
                      options: MemoryOptions) -> dict[str, Any]:
-    """Activation bytes of one training step, gradients and optimizer state, per the options.
+    """What one training step allocates beyond the resident model, in a steady state (after the first step).
 
-    ``trainable[i]``: whether position i's own parameters are trained. Forward: a tensor lives until its
-    last reader has run, or to the end if autograd saved it. Backward: everything saved, plus the largest
-    gradient pair of one layer (output and input). The activation peak of the step is the larger of the two.
+    ``trainable[i]``: whether position i's own parameters are trained. Three phases, as torch runs them
+    (gradients set to None between steps, torch's default):
+
+    - forward: a tensor lives until its last reader has run, or to the end of the pass if autograd saved it;
+    - backward, layer by layer from the last: what is saved stays until the first layer that saved it has
+      run its backward; the gradient of a layer's output lives from the backward of its last reader until
+      its own; each parameter's gradient, once made, stays until the optimizer step;
+    - optimizer step: every parameter gradient, plus the step's temporaries (Adam and AdamW: one tensor
+      the size of all parameters in torch's foreach form on CUDA, two the size of the largest on the CPU).
+
+    Optimizer state is resident (made by the first step) and counted apart, in ``optimizer_bytes``.
     """
     act_size = 2 if options.amp else itemsize
-    owner, srcs_of = topology.owner_training, topology.srcs
+    master = 4 if options.amp else itemsize  # parameters, their gradients and the optimizer state
+    owner, srcs_of, last_reader = topology.owner_training, topology.srcs, topology.last_reader
     n = len(owner)
     size = [s.numel * batch * act_size for s in sized]
     requires_grad = [False] * n
     saved: dict[int, Any] = {}  # storage position -> bytes, for the activations autograd keeps
+    first_saver: dict[int, int] = {}  # storage position -> the earliest layer keeping it: freed after its backward
     extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
-    grad_pairs = []
+    param_grads: list[tuple[int, Any]] = []  # (position, bytes) of each trained layer's parameter gradients
     trainable_total: Any = 0
+    largest: Any = 0  # the largest single parameter tensor trained (elements)
     resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
     for i in range(1, n):
         layer, srcs = sized[i], srcs_of[i]
         own = trainable[i] and layer.params != 0
         if own:
             trainable_total += layer.params
+            param_grads.append((i, layer.params * master))
+            largest = _max([largest, *layer.figures[:2]])
         elif not any(map(requires_grad.__getitem__, srcs)):
             continue
         requires_grad[i] = True
-        grad_pairs.append(size[i] + sum(map(size.__getitem__, srcs)))
         known = resolved[own]
         if layer in known:
             refs, own_bytes = known[layer]
@@ -110,19 +122,50 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         for index, width in refs:
             key = owner[srcs[index]] if index >= 0 else owner[i]
             saved[key] = size[key] if width is None else sized[key].numel * batch * width
+            first_saver.setdefault(key, i)
         if own_bytes:
             extras.append((i, own_bytes))
     forward_peak = _max(_live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras))
+
+    # backward, as curves over the positions it visits (from the last): intervals [from, to] of bytes alive
+    end = n - 1
+    kept = [(first_saver[key], end, nbytes) for key, nbytes in saved.items()] + [(i, end, b) for i, b in extras]
+    act_grads = [(p, last_reader[p], size[p]) for p in range(1, n) if requires_grad[p] and last_reader[p] > 0]
+    kept_curve, grads_curve = _curve(kept, n), _curve(act_grads, n)
+    param_curve = _curve([(1, i, nbytes) for i, nbytes in param_grads], n)
+    visited = [i for i in range(1, n) if requires_grad[i]]
+    activations = [kept_curve[i] + grads_curve[i] for i in visited]
+    backward = [a + param_curve[i] for a, i in zip(activations, visited)]
+    if options.optimizer in ("adam", "adamw"):
+        temporaries = trainable_total * master if options.device == "cuda" else 2 * largest * master
+    else:
+        temporaries = 0  # SGD and momentum update in place
+    step = trainable_total * master + temporaries
+    phases = {"forward": forward_peak, "backward": _max(backward), "optimizer step": step}
+    peak = _max(list(phases.values()))
+    where = next((name for name, value in phases.items() if value == peak), "")
+    if where == "backward" and all_int(backward):
+        where = f"backward at {topology.names[visited[backward.index(peak)]]}"
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
-    backward = saved_total + _max(grad_pairs)
-    master = 4 if options.amp else itemsize
     return {
         "saved_for_backward_bytes": saved_total,
-        "activation_gradients_bytes": _max(grad_pairs),
-        "training_activations_peak_bytes": _max([forward_peak, backward]),
+        "activation_gradients_bytes": _max([grads_curve[i] for i in visited]),
+        "training_activations_peak_bytes": _max([forward_peak, *activations]),
         "gradients_bytes": trainable_total * master,
         "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
+        "optimizer_temporaries_bytes": temporaries,
+        "training_step_peak_bytes": peak,
+        "training_peak_phase": where,
     }
+
+
+def _curve(intervals: list[tuple[int, int, Any]], n: int) -> list:
+    """Bytes alive at each position 0..n-1 from (first, last, bytes) intervals, by a difference array."""
+    delta: list[Any] = [0] * (n + 1)
+    for first, last, nbytes in intervals:
+        delta[first] += nbytes
+        delta[last + 1] -= nbytes
+    return list(accumulate(delta[:n]))
 
 
 def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
@@ -171,15 +214,30 @@ def parse_bytes(text: str) -> int:
 
 
 def max_batch(analyze_at, device_bytes: int) -> dict[str, int]:
-    """Largest batch whose inference peak and training budget fit in ``device_bytes``.
+    """Largest batch whose inference peak and training budget fit in ``device_bytes`` (0: not even one).
 
-    Every figure is affine in the batch size, so two analyses (batch 1 and 2) give it exactly.
-    ``analyze_at(batch)`` returns the totals' memory dict at that batch.
+    ``analyze_at(batch)`` returns the totals' memory dict at that batch. Every figure grows with the batch
+    but the training one is not affine (the step's peak moves from the optimizer step to the activations as
+    the batch grows), so the largest batch is found by doubling and then halving: about 2·log2(batch) analyses.
     """
-    one, two = analyze_at(1), analyze_at(2)
+    memo: dict[int, dict] = {}
+
+    def figure_at(batch: int, figure: str) -> int:
+        if batch not in memo:
+            memo[batch] = analyze_at(batch)
+        return memo[batch][figure]
+
     out = {"device_memory_bytes": device_bytes}
     for key, figure in (("inference", "inference_peak_bytes"), ("training", "training_bytes")):
-        per = two[figure] - one[figure]
-        fixed = one[figure] - per
-        out[key] = max(0, (device_bytes - fixed) // per) if per > 0 else 0
+        if figure_at(1, figure) > device_bytes:
+            out[key] = 0
+            continue
+        low = 1  # fits
+        while figure_at(2 * low, figure) <= device_bytes and low < 2**62:
+            low *= 2
+        high = 2 * low  # does not fit
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if figure_at(mid, figure) <= device_bytes else (low, mid)
+        out[key] = low
     return out

@@ -125,3 +125,36 @@ def test_report_memory_options(cli):
     assert "Fine-tuning (trainable from fc6 on)" in table and "rule of thumb" in table
     bad = cli("report", "vgg16", "--max-batch")
     assert bad.returncode == 2 and "--max-batch needs --device-memory" in bad.stderr
+
+
+def _measured_step_peak(a, optimizer: str) -> int:
+    """Bytes a steady-state training step allocates on the CPU (the profiler's record of every allocation)."""
+    from cnnsize.executor.validation import _peak_allocated
+
+    model = cnnsize.build(a, device="cpu", init=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = {"sgd": lambda: torch.optim.SGD(params, lr=0.1), "momentum": lambda: torch.optim.SGD(params, 0.1, 0.9),
+           "adam": lambda: torch.optim.Adam(params), "adamw": lambda: torch.optim.AdamW(params)}[optimizer]()
+    x = torch.randn((a.batch, *a.input_shape))
+
+    def step():
+        model(x).float().sum().backward()
+        opt.step()
+        model.zero_grad(set_to_none=True)
+
+    model.train()
+    step()  # the first step makes the optimizer state, which stays resident
+    return _peak_allocated(torch.device("cpu"), step)
+
+
+# Where the peak falls differs: the optimizer step (fc-heavy nets), or backward at some layer (conv nets).
+@pytest.mark.parametrize("spec, shape, optimizer", [
+    ("lenet5", None, "adam"), ("alexnet_cs231n", None, "adamw"), ("vgg16", (3, 64, 64), "momentum"),
+    ("resnet18", (3, 112, 112), "adam"), ("mobilenet_v2", (3, 96, 96), "adam"), ("densenet121", (3, 64, 64), "sgd"),
+    (FINE_TUNE, None, "adam")])
+def test_training_step_peak_equals_the_cpu_allocations_of_a_real_step(spec, shape, optimizer):
+    """Forward, backward layer by layer, and the optimizer step with its temporaries, against every allocation."""
+    a = cnnsize.analyze(spec, input_shape=shape, batch=2, device="cpu", optimizer=optimizer)
+    predicted = a.totals["memory"]["training_step_peak_bytes"]
+    measured = _measured_step_peak(a, optimizer)
+    assert abs(measured - predicted) <= 0.03 * predicted, (a.totals["memory"]["training_peak_phase"], measured)

@@ -112,8 +112,17 @@ class GraphModule(nn.Module):
         return params, buffers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x, heads=False)
+
+    def with_heads(self, x: torch.Tensor) -> tuple:
+        """The last layer's output and every other output nothing reads (auxiliary heads), for a training
+        loss over all of them."""
+        return self.run(x, heads=True)
+
+    def run(self, x: torch.Tensor, heads: bool):
         values: dict[str, torch.Tensor] = {INPUT: x}
         left = dict(self.readers)
+        kept = []
         for name, inputs in self.order:
             out = self.layer_modules[name](*(values[src] for src in inputs))
             values[name] = out
@@ -122,8 +131,10 @@ class GraphModule(nn.Module):
                 if left[src] == 0 and src != self.output_name:
                     del values[src]
             if left[name] == 0 and name != self.output_name:
+                if heads:
+                    kept.append(out)
                 del values[name]  # a dead-end branch: nothing reads it
-        return values[self.output_name]
+        return (values[self.output_name], *kept) if heads else values[self.output_name]
 
 
 def as_analysis(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, batch: int = 1,

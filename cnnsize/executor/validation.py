@@ -8,6 +8,7 @@ distinct tensor storages the forward pass creates, and on CUDA the allocator's p
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_param
 TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
 MEMORY_TOLERANCE = 0.10  # the CUDA peak also holds allocator rounding and kernel workspaces
 MEMORY_SLACK = 64 * 2**20
+CPU_SLACK = 4 * 2**20  # no caching allocator, but kernel workspaces (a CPU convolution's im2col buffer)
 
 
 @dataclass
@@ -159,9 +161,15 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     if cuda:
         totals["memory_bytes"] = _approx(need, measured_peak)
         totals["inference_peak_bytes"] = _approx(*_inference_peak(analysis, model, x))
-        totals["training_bytes"] = _approx(*_training_peak(analysis, model, dev, dtype))
         notes.append(f"memory: a CUDA peak may exceed the prediction by {MEMORY_TOLERANCE:.0%} + "
                      f"{MEMORY_SLACK // 2**20} MiB (allocator rounding, kernel workspaces)")
+    try:
+        step = _step_peak(analysis, model, dev, dtype)
+    except _Untrainable as exc:
+        step = None
+        notes.append(f"training step not measured: torch cannot run its backward ({exc})")
+    if step is not None:
+        totals["training_step_peak_bytes"] = _within(*step, dev)
     timing = run_timing(model, x, analysis, runs=runs, warmup=warmup, progress=progress) if runs > 0 else None
     return Validation(name=analysis.name, device=str(dev), dtype=dtype, batch=batch,
                       input_shape=tuple(analysis.input_shape), layers=layers, totals=totals, timing=timing,
@@ -215,30 +223,82 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
     return _approx(predicted, measured)
 
 
-def _training_peak(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str) -> tuple[int, int]:
-    """(predicted, measured) bytes one Adam training step allocates beyond the resident model (CUDA)."""
+def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str) -> tuple[int, int] | None:
+    """(predicted, measured) bytes a steady-state Adam training step allocates beyond the model and its state.
+
+    The first step makes the optimizer state; the second (forward, backward, step, gradients set to None)
+    is measured, as cnnsize.memory models it. None when the network has no parameters to train.
+    """
     train = _training_analysis(analysis, dev, dtype)
-    m = train.totals["memory"]
     x = torch.zeros((train.batch, *train.input_shape), device=dev, dtype=torch_dtype(dtype))
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params) if params else None
-    torch.cuda.synchronize(dev)
-    torch.cuda.reset_peak_memory_stats(dev)
-    before = torch.cuda.memory_allocated(dev)
+    if not params:
+        return None  # nothing to train
+    optimizer = torch.optim.Adam(params)
+
+    def step() -> None:
+        with torch.enable_grad():
+            outputs = model.with_heads(x)  # auxiliary heads add their losses, as in training
+            loss = sum(y.float().sum() for y in outputs)
+            del outputs  # only what autograd saved stays
+            loss.backward()
+        optimizer.step()
+        model.zero_grad(set_to_none=True)
+
     model.train()
     try:
-        with torch.enable_grad():
-            model(x).float().sum().backward()
-        if optimizer is not None:
-            optimizer.step()
-        torch.cuda.synchronize(dev)
-        measured = torch.cuda.max_memory_allocated(dev) - before
+        step()
+        measured = _peak_allocated(dev, step)
+    except RuntimeError as exc:  # e.g. an in-place layer overwrote what another layer's backward needs
+        raise _Untrainable(str(exc).split(". ")[0]) from None
     finally:
         model.eval()
         model.zero_grad(set_to_none=True)
-        del optimizer
-    predicted = m["training_bytes"] - m["params_bytes"] - m["buffers_bytes"]
-    return predicted, measured
+    return train.totals["memory"]["training_step_peak_bytes"], measured
+
+
+class _Untrainable(Exception):
+    """torch refuses the backward pass of this network as written."""
+
+
+def _peak_allocated(dev: torch.device, fn) -> int:
+    """Bytes allocated at the worst moment of ``fn()`` beyond those allocated before it.
+
+    CUDA: the caching allocator's own counters. CPU: the profiler's record of every allocation and free,
+    added up in order (its start and stop lines on stderr are silenced).
+    """
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        before = torch.cuda.memory_allocated(dev)
+        fn()
+        torch.cuda.synchronize(dev)
+        return torch.cuda.max_memory_allocated(dev) - before
+    from torch.profiler import ProfilerActivity, profile
+
+    stderr = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+                fn()
+    finally:
+        os.dup2(stderr, 2)
+        os.close(stderr)
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    live = peak = 0
+    for event in events:
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
+def _within(predicted: int, measured: int, dev: torch.device) -> Figure:
+    """Within MEMORY_TOLERANCE either way, plus MEMORY_SLACK on CUDA for the allocator's rounding."""
+    slack = MEMORY_SLACK if dev.type == "cuda" else CPU_SLACK
+    ok = abs(measured - predicted) <= predicted * MEMORY_TOLERANCE + slack
+    return Figure(predicted, measured, ok, exact=False)
 
 
 def _inference_peak(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> tuple[int, int]:

@@ -90,13 +90,16 @@ def memory_lines(a: Analysis) -> list[str]:
                      f"optimizer state {human_bytes(m['optimizer_bytes'])}, saved for backward "
                      f"{human_bytes(m['saved_for_backward_bytes'])}; give numeric sizes for the peak.")
         return lines
+    temporaries = m["optimizer_temporaries_bytes"]
     lines.append(
         f"Training ({m['optimizer']}, {precision}): {human_bytes(m['training_bytes'])} = parameters and buffers + "
-        f"gradients {human_bytes(m['gradients_bytes'])} + optimizer state {human_bytes(m['optimizer_bytes'])} + "
-        f"activations at their peak {human_bytes(m['training_activations_peak_bytes'])} (saved for backward "
-        f"{human_bytes(m['saved_for_backward_bytes'])}, activation gradients "
-        f"{human_bytes(m['activation_gradients_bytes'])}); the lecture's rule of thumb (forward activations x2, "
-        f"plus parameters) says {human_bytes(2 * m['activations_bytes'] + m['params_bytes'])}.")
+        f"optimizer state {human_bytes(m['optimizer_bytes'])} + the step's peak "
+        f"{human_bytes(m['training_step_peak_bytes'])}, in the {m['training_peak_phase']} (activations at most "
+        f"{human_bytes(m['training_activations_peak_bytes'])}, of which saved for backward "
+        f"{human_bytes(m['saved_for_backward_bytes'])}; parameter gradients {human_bytes(m['gradients_bytes'])}"
+        + (f", optimizer temporaries {human_bytes(temporaries)}" if temporaries else "")
+        + f"); the lecture's rule of thumb (forward activations x2, plus parameters) says "
+        f"{human_bytes(2 * m['activations_bytes'] + m['params_bytes'])}.")
     if "training_bytes_all_trainable" in m:
         first = next((r.name for r in a.layers if r.trainable_params), None)
         lines.append(f"Fine-tuning (trainable from {first} on): {human_bytes(m['training_bytes'])}, against "
