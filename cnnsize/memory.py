@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import accumulate
+from operator import add
 from typing import Any
 
 from .errors import unknown_name
@@ -98,22 +99,30 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     size = [s.numel * batch * act_size for s in sized]
     requires_grad = [False] * n
     saved: dict[int, Any] = {}  # storage position -> bytes, for the activations autograd keeps
-    first_saver: dict[int, int] = {}  # storage position -> the earliest layer keeping it: freed after its backward
     extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
-    param_grads: list[tuple[int, Any]] = []  # (position, bytes) of each trained layer's parameter gradients
+    # backward, as difference arrays over the positions (it visits them from the last): what is saved
+    # lives from the start of backward until its first saver's backward; an output's gradient from its
+    # last reader's backward to its own; a parameter gradient from its layer's backward to the step
+    kept: list[Any] = [0] * (n + 1)
+    act_grads: list[Any] = [0] * (n + 1)
+    param_grads: list[Any] = [0] * (n + 1)
     trainable_total: Any = 0
-    largest: Any = 0  # the largest single parameter tensor trained (elements)
+    tensors: list[Any] = []  # the sizes of the parameter tensors trained (weights, biases), per layer
     resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
     for i in range(1, n):
         layer, srcs = sized[i], srcs_of[i]
         own = trainable[i] and layer.params != 0
         if own:
             trainable_total += layer.params
-            param_grads.append((i, layer.params * master))
-            largest = _max([largest, *layer.figures[:2]])
+            param_grads[1] += layer.params * master
+            param_grads[i + 1] -= layer.params * master
+            tensors += layer.figures[:2]
         elif not any(map(requires_grad.__getitem__, srcs)):
             continue
         requires_grad[i] = True
+        if last_reader[i] > 0:
+            act_grads[i] += size[i]
+            act_grads[last_reader[i] + 1] -= size[i]
         known = resolved[own]
         if layer in known:
             refs, own_bytes = known[layer]
@@ -121,23 +130,20 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             refs, own_bytes = known[layer] = _saved(layer, own, options.device, act_size, batch)
         for index, width in refs:
             key = owner[srcs[index]] if index >= 0 else owner[i]
-            saved[key] = size[key] if width is None else sized[key].numel * batch * width
-            first_saver.setdefault(key, i)
+            if key not in saved:  # saved first here: kept until this layer's backward
+                saved[key] = nbytes = size[key] if width is None else sized[key].numel * batch * width
+                kept[i] += nbytes
         if own_bytes:
             extras.append((i, own_bytes))
+            kept[i] += own_bytes
     forward_peak = _max(_live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras))
-
-    # backward, as curves over the positions it visits (from the last): intervals [from, to] of bytes alive
-    end = n - 1
-    kept = [(first_saver[key], end, nbytes) for key, nbytes in saved.items()] + [(i, end, b) for i, b in extras]
-    act_grads = [(p, last_reader[p], size[p]) for p in range(1, n) if requires_grad[p] and last_reader[p] > 0]
-    kept_curve, grads_curve = _curve(kept, n), _curve(act_grads, n)
-    param_curve = _curve([(1, i, nbytes) for i, nbytes in param_grads], n)
     visited = [i for i in range(1, n) if requires_grad[i]]
-    activations = [kept_curve[i] + grads_curve[i] for i in visited]
-    backward = [a + param_curve[i] for a, i in zip(activations, visited)]
+    kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
+    activations_at = list(map(add, kept_at, grads_at))
+    alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
+    backward = [alive_at[i] for i in visited]
     if options.optimizer in ("adam", "adamw"):
-        temporaries = trainable_total * master if options.device == "cuda" else 2 * largest * master
+        temporaries = trainable_total * master if options.device == "cuda" else 2 * _max(tensors) * master
     else:
         temporaries = 0  # SGD and momentum update in place
     step = trainable_total * master + temporaries
@@ -149,23 +155,14 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     return {
         "saved_for_backward_bytes": saved_total,
-        "activation_gradients_bytes": _max([grads_curve[i] for i in visited]),
-        "training_activations_peak_bytes": _max([forward_peak, *activations]),
+        "activation_gradients_bytes": _max(list(map(grads_at.__getitem__, visited))),
+        "training_activations_peak_bytes": _max([forward_peak, *map(activations_at.__getitem__, visited)]),
         "gradients_bytes": trainable_total * master,
         "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
         "optimizer_temporaries_bytes": temporaries,
         "training_step_peak_bytes": peak,
         "training_peak_phase": where,
     }
-
-
-def _curve(intervals: list[tuple[int, int, Any]], n: int) -> list:
-    """Bytes alive at each position 0..n-1 from (first, last, bytes) intervals, by a difference array."""
-    delta: list[Any] = [0] * (n + 1)
-    for first, last, nbytes in intervals:
-        delta[first] += nbytes
-        delta[last + 1] -= nbytes
-    return list(accumulate(delta[:n]))
 
 
 def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
