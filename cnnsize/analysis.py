@@ -194,15 +194,13 @@ class Sized:
     ``figures`` and ``tail`` are a row's values in LayerResult's field order, at the analysis' batch and dtype.
     """
 
-    __slots__ = ("kind", "ins", "out", "numel", "params", "materializes", "materializes_training", "figures",
-                 "frozen_figures", "tail", "field_step")
+    __slots__ = ("kind", "ins", "out", "numel", "params", "figures", "frozen_figures", "tail", "field_step")
 
     def __init__(self, kind: Any, ins: list[tuple], out: tuple, counts: Counts, batch: Any, itemsize: int,
-                 materializes: bool = True, materializes_training: bool = True):
+                 materializes: bool = True):
         self.kind, self.ins, self.out = kind, ins, out
         self.numel = prod(out)
         self.params = params = counts.weights + counts.biases
-        self.materializes, self.materializes_training = materializes, materializes_training
         activations = self.numel * batch if materializes else 0
         macs = counts.macs * batch
         head = (counts.weights, counts.biases, params)
@@ -219,8 +217,7 @@ class Sized:
         out = tuple(kind.output_shape(ins, ctx))
         if symbolic:
             out = tuple(tidy(v) for v in out)
-        return cls(kind, ins, out, kind.counts(ins, out), batch, itemsize, kind.materializes,
-                   kind.materializes_training)
+        return cls(kind, ins, out, kind.counts(ins, out), batch, itemsize, kind.materializes)
 
 
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
