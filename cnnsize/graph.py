@@ -86,12 +86,9 @@ class Topology:
         kinds = [None] + [node.kind for node in graph.nodes]
         owner = _owners(srcs, [True] + [k.materializes for k in kinds[1:]])
         owner_training = _owners(srcs, [True] + [k.materializes_training for k in kinds[1:]])
-        last_reader = [-1] * len(srcs)
-        for i, ins in enumerate(srcs):
-            for s in ins:
-                last_reader[s] = i
-        return cls(names, srcs, owner, _last_reads(srcs, owner), owner_training, _last_reads(srcs, owner_training),
-                   last_reader)
+        end = len(srcs) - 1
+        return cls(names, srcs, owner, _last_reads(srcs, owner, end), owner_training,
+                   _last_reads(srcs, owner_training, end), _last_reads(srcs, list(range(len(srcs))), -1))
 
 
 def _owners(srcs: list[tuple[int, ...]], new: list[bool]) -> list[int]:
@@ -102,8 +99,9 @@ def _owners(srcs: list[tuple[int, ...]], new: list[bool]) -> list[int]:
     return owner
 
 
-def _last_reads(srcs: list[tuple[int, ...]], owner: list[int]) -> list[int]:
-    last = [len(srcs) - 1] * len(srcs)
+def _last_reads(srcs: list[tuple[int, ...]], owner: list[int], unread: int) -> list[int]:
+    """For each storage (by its owner position), the last position that reads it; ``unread`` where none does."""
+    last = [unread] * len(srcs)
     for i, ins in enumerate(srcs):
         for s in ins:
             last[owner[s]] = i

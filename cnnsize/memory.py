@@ -5,11 +5,12 @@ makes it until its last reader has run (the caller holds the input throughout,
 and the result stays); in-place layers and views reuse their input's storage;
 parameters and buffers stay resident.
 
-Training: autograd keeps, per layer kind, the tensors its backward needs (each
-kind's ``saved``); a layer keeps nothing when neither its inputs nor its own
-parameters require grad, so frozen prefixes cost nothing. Add parameters,
-gradients, optimizer state, and the largest pair of activation gradients alive
-at once during backward.
+Training: one steady-state step, as torch runs it (see ``training_figures``):
+the forward pass, where autograd keeps per layer kind the tensors its backward
+needs (each kind's ``saved``; nothing when neither the inputs nor the layer's own
+parameters require grad, so frozen prefixes cost nothing); the backward pass
+layer by layer; the optimizer step with its temporaries. Parameters, buffers and
+optimizer state are resident.
 """
 
 from __future__ import annotations
