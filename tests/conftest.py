@@ -21,3 +21,17 @@ def run_cli(*args: str, input: str | None = None, cwd: str | Path | None = None)
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def need(module: str):
+    """Import an optional test dependency (torchvision, a peer tool), or skip the test without it.
+
+    .ci/run sets CNNSIZE_REQUIRE_ZOO=1 for the zoo set, where a missing package is a failure, not a skip.
+    """
+    import os
+
+    if os.environ.get("CNNSIZE_REQUIRE_ZOO"):
+        import importlib
+
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
