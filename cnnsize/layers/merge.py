@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..numeric import prod
-from .base import RF, Counts, LayerKind, Saved, register
+from .base import PASS_THROUGH, RF, Counts, LayerKind, Saved, register
 
 
 def _text(shape) -> str:
@@ -25,6 +25,15 @@ class _Merge(LayerKind):
     min_inputs = 2
     max_inputs = 64
 
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {}
+        if len(call.inputs) != 2 or call.kwargs.get("alpha", 1) != 1:
+            raise call.refuse(f"{call.function} with a constant or alpha (only tensor + tensor and tensor * tensor "
+                              "are merge layers)")
+        return {}
+
     def receptive(self, rfs, ins, out):
         return merged_rf(rfs)
 
@@ -32,6 +41,9 @@ class _Merge(LayerKind):
 @register("add")
 class Add(_Merge):
     """Elementwise sum of inputs of one shape (a residual connection)."""
+
+    torch_modules = ("cnnsize.executor.modules.Add",)
+    torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__")
 
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
@@ -53,6 +65,18 @@ class Add(_Merge):
 class Concat(_Merge):
     """Concatenation along the channels; the spatial sizes must agree."""
 
+    torch_modules = ("cnnsize.executor.modules.Concat",)
+    torch_functions = ("cat", "concat")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {}
+        dim = call.arg(1, "dim", 0)
+        if dim % call.rank != 1:
+            raise call.refuse(f"torch.cat along dim {dim} (cnnsize concatenates channels, dim 1)")
+        return PASS_THROUGH if len(call.inputs) == 1 else {}
+
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
             if len(x) != len(ins[0]) or tuple(x[1:]) != tuple(ins[0][1:]):
@@ -69,6 +93,9 @@ class Concat(_Merge):
 @register("mul")
 class Mul(_Merge):
     """Elementwise product with broadcasting (a squeeze-and-excitation gate scaling the channels)."""
+
+    torch_modules = ("cnnsize.executor.modules.Mul",)
+    torch_functions = ("mul", "mul_", "imul", "__mul__", "__imul__", "__rmul__")
 
     def output_shape(self, ins, ctx):
         out = list(ins[0])

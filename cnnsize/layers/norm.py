@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..numeric import prod
-from .base import Counts, LayerKind, Param, Saved, register, require_spatial
+from .base import Counts, LayerKind, Param, Saved, TensorArg, register, require_spatial
 
 
 @register("bn")
@@ -14,6 +14,20 @@ class BatchNorm(LayerKind):
     """
 
     params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
+    torch_modules = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+    torch_functions = ("batch_norm",)
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is None:  # F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+            if not isinstance(call.arg(1, "running_mean"), TensorArg):
+                raise call.refuse("batch_norm without running statistics")
+            return {"eps": float(call.arg(7, "eps", 1e-5)), "momentum": float(call.arg(6, "momentum", 0.1)),
+                    "affine": isinstance(call.arg(3, "weight"), TensorArg)}
+        if not m.track_running_stats or m.momentum is None:
+            raise call.refuse(f"{type(m).__name__} without running statistics or with momentum=None")
+        return {"eps": float(m.eps), "momentum": float(m.momentum), "affine": m.affine}
 
     def counts(self, ins, out):
         c = ins[0][0]
@@ -37,6 +51,7 @@ class LRN(LayerKind):
 
     params = {"size": Param("int", 5), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
               "k": Param("float", 2.0, doc="AlexNet's k = 2 (PyTorch's default is 1)")}
+    torch_modules = ("LocalResponseNorm",)
 
     def output_shape(self, ins, ctx):
         require_spatial(self.kind, ins[0])  # torch's LocalResponseNorm refuses a flat (N, C) input too
@@ -63,6 +78,15 @@ class LayerNorm(LayerKind):
 
     params = {"eps": Param("float", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
               "affine": Param("bool", True)}
+    torch_modules = ("LayerNorm", "cnnsize.executor.modules.ChannelLayerNorm")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if type(m).__name__ == "LayerNorm" and call.rank != 2:
+            raise call.refuse(f"nn.LayerNorm on a rank-{call.rank} tensor (cnnsize's layernorm is over the "
+                              "channels, dim 1)")
+        return {"eps": float(m.eps), "affine": bool(m.elementwise_affine)}
 
     def counts(self, ins, out):
         c = ins[0][0]
