@@ -60,6 +60,39 @@ class _Registry:
         return tuple(self.modules)
 
 
+def _propagate(gm, input_shape: tuple) -> None:
+    """Every node's output shape (``tensor_meta``), from one run on fake tensors: torch's own shape rules, with
+    no values computed and no memory for activations, whatever the input size (the model is not changed)."""
+    torch = require_torch()
+    import torch.fx as fx
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.node import map_aggregate
+    from torch.fx.passes.shape_prop import _extract_tensor_metadata
+
+    class Propagate(fx.Interpreter):
+        def run_node(self, n):
+            result = super().run_node(n)
+            found = []
+
+            def meta(obj):
+                if isinstance(obj, torch.Tensor):
+                    found.append(obj)
+                    return _extract_tensor_metadata(obj)
+                return obj
+
+            value = map_aggregate(result, meta)
+            if found:
+                n.meta["tensor_meta"] = value
+            return result
+
+    param = next(iter(gm.parameters()), None)
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    fake = FakeTensorMode(allow_non_fake_inputs=True)
+    with fake, torch.no_grad():
+        x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+        Propagate(gm).run(x)
+
+
 def _layer_class():
     nn = require_torch().nn
 
@@ -103,15 +136,29 @@ class _Importer:
 
     # -- tracing -------------------------------------------------------------------------------------------------
     def trace(self):
-        torch = self.torch
         import torch.fx as fx
-        from torch.fx.passes.shape_prop import ShapeProp
 
         leaves = self.registry.leaves()
+
+        class Proxy(fx.Proxy):  # fx's own Proxy records x += y as x + y: the in-place form is lost
+            def __iadd__(self, other):
+                return self.tracer.create_proxy("call_function", operator.iadd, (self, other), {})
+
+            def __imul__(self, other):
+                return self.tracer.create_proxy("call_function", operator.imul, (self, other), {})
+
+            def __isub__(self, other):
+                return self.tracer.create_proxy("call_function", operator.isub, (self, other), {})
+
+            def __itruediv__(self, other):
+                return self.tracer.create_proxy("call_function", operator.itruediv, (self, other), {})
 
         class Tracer(fx.Tracer):
             def is_leaf_module(self, m, qualname):  # modules a kind stands for are single layers
                 return type(m) in leaves or super().is_leaf_module(m, qualname)
+
+            def proxy(self, node):
+                return Proxy(node, self)
 
         tracer = Tracer()
         if tracer.is_leaf_module(self.root, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
@@ -122,14 +169,10 @@ class _Importer:
             raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
                             hint="from_torch needs a forward without data-dependent Python control flow") from None
         gm = fx.GraphModule(self.root, graph)
-        param = next(iter(self.root.parameters()), None)
-        device = param.device if param is not None else torch.device("cpu")
-        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         was_training = self.root.training
         self.root.eval()
         try:
-            with torch.no_grad():
-                ShapeProp(gm).propagate(torch.zeros(1, *self.input_shape, device=device, dtype=dtype))
+            _propagate(gm, self.input_shape)
         except Exception as exc:
             raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
                             f"{type(exc).__name__}: {exc}".split("\n")[0],

@@ -57,12 +57,16 @@ class LocallyConnected2d(nn.Module):
 
 
 class Add(nn.Module):
-    """Sum of several inputs: forward(*xs)."""
+    """Sum of several inputs: forward(*xs); ``inplace`` adds into the first (torch's ``x += y``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         out = xs[0]
         for x in xs[1:]:
-            out = out + x
+            out = out.add_(x) if self.inplace else out + x
         return out
 
 

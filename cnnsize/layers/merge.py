@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..numeric import prod
-from .base import PASS_THROUGH, RF, Counts, LayerKind, Saved, register
+from .base import PASS_THROUGH, RF, Counts, LayerKind, Param, Saved, register
 
 
 def _text(shape) -> str:
@@ -42,8 +42,15 @@ class _Merge(LayerKind):
 class Add(_Merge):
     """Elementwise sum of inputs of one shape (a residual connection)."""
 
+    params = {"inplace": Param("bool", False, doc="add into the first input's storage (torch's x += y)")}
     torch_modules = ("cnnsize.executor.modules.Add",)
     torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__")
+
+    @classmethod
+    def from_torch(cls, call):
+        settings = super().from_torch(call)
+        return {"inplace": call.inplace or bool(getattr(call.module, "inplace", False))} \
+            if isinstance(settings, dict) else settings
 
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
@@ -58,7 +65,7 @@ class Add(_Merge):
     def build(self, ins, out):
         from ..executor.modules import Add as AddModule
 
-        return AddModule()
+        return AddModule(inplace=self.inplace)
 
 
 @register("concat")
