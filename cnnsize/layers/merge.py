@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..numeric import prod
-from .base import PASS_THROUGH, RF, Counts, LayerKind, Param, Saved, register
+from .base import RF, Counts, LayerKind, Param, Saved, register
 
 
 def _text(shape) -> str:
@@ -70,7 +70,9 @@ class Add(_Merge):
 
 @register("concat")
 class Concat(_Merge):
-    """Concatenation along the channels; the spatial sizes must agree."""
+    """Concatenation along the channels; the spatial sizes must agree. Of one input, a copy (torch.cat([x]))."""
+
+    min_inputs = 1
 
     torch_modules = ("cnnsize.executor.modules.Concat",)
     torch_functions = ("cat", "concat")
@@ -82,7 +84,7 @@ class Concat(_Merge):
         dim = call.arg(1, "dim", 0)
         if dim % call.rank != 1:
             raise call.refuse(f"torch.cat along dim {dim} (cnnsize concatenates channels, dim 1)")
-        return PASS_THROUGH if len(call.inputs) == 1 else {}
+        return {}  # torch.cat of one tensor is a copy of it: a new storage, as a concat of several
 
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
