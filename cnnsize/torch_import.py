@@ -60,6 +60,21 @@ class _Registry:
         return tuple(self.modules)
 
 
+def _leaves(value, label: Any = None) -> list[tuple[Any, Any]]:
+    """(label, value) of each output in a forward's result: a tensor, or tuples, namedtuples, lists, dicts of them."""
+    target = getattr(value, "target", None)
+    if getattr(value, "op", None) == "call_function" and isinstance(target, type) and issubclass(target, tuple):
+        fields = getattr(target, "_fields", None) or [label] * len(value.args)  # a namedtuple built in forward
+        items = [*zip(fields, value.args), *value.kwargs.items()]
+        return [leaf for key, v in items for leaf in _leaves(v, key)]
+    if isinstance(value, dict):
+        return [leaf for key, v in value.items() for leaf in _leaves(v, key)]
+    if isinstance(value, (tuple, list)):
+        fields = getattr(value, "_fields", None) or [label] * len(value)
+        return [leaf for key, v in zip(fields, value) for leaf in _leaves(v, key)]
+    return [] if value is None else [(label, value)]
+
+
 def _propagate(gm, input_shape: tuple) -> None:
     """Every node's output shape (``tensor_meta``), from one run on fake tensors: torch's own shape rules, with
     no values computed and no memory for activations, whatever the input size (the model is not changed)."""
@@ -132,7 +147,10 @@ class _Importer:
         self.layers: list[dict] = []
         self.names: set[str] = {"input"}
         self.alias: dict[Any, str] = {}  # fx node -> the layer name holding its value
+        self.sources: dict[str, list[str]] = {}  # layer -> the layers it reads
         self.last = "input"
+        self.outputs: list[tuple[Any, str]] = []
+        self.main = "input"
 
     # -- tracing -------------------------------------------------------------------------------------------------
     def trace(self):
@@ -163,23 +181,63 @@ class _Importer:
         tracer = Tracer()
         if tracer.is_leaf_module(self.root, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
             self.root = _Layer(self.root)
+        was_training = self.root.training
         try:
-            graph = tracer.trace(self.root)
+            graph = self.graph(tracer, training=False)
+            unused = self.unused(graph)
+            if unused:  # parameters only training uses (aux heads): take the graph of a training forward
+                trained = self.graph(tracer, training=True)
+                if len(self.unused(trained)) < len(unused):
+                    graph, unused = trained, self.unused(trained)
+            self.root.eval()
+            inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
+            if len(inputs) > 1:
+                raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
+                                      f"{', '.join(str(n.target) for n in inputs)})",
+                                      hint="from_torch sizes a model of one input tensor; give the others "
+                                           "defaults or wrap the model")
+            gm = fx.GraphModule(self.root, graph)
+            try:
+                _propagate(gm, self.input_shape)
+            except Exception as exc:
+                raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
+                                f"{type(exc).__name__}: {exc}".split("\n")[0],
+                                hint="give the input shape the model expects (C x H x W)") from None
+        finally:
+            self.root.train(was_training)
+        if unused:
+            name, count = unused[0]
+            raise Unrepresentable(f"module '{name}' holds {count} parameters that forward never uses",
+                                  hint="from_torch counts what the traced forward calls; remove the module, "
+                                       "or call it")
+        return gm
+
+    def graph(self, tracer, training: bool):
+        import inspect
+
+        self.root.train(training)
+        try:
+            signature = inspect.signature(self.root.forward)
+            defaults = {n: p.default for n, p in list(signature.parameters.items())[1:]
+                        if p.default is not inspect.Parameter.empty}  # optional arguments at their defaults
+        except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
+            defaults = {}
+        try:
+            return tracer.trace(self.root, concrete_args=defaults or None)
         except Exception as exc:  # fx raises many kinds for data-dependent control flow
             raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
                             hint="from_torch needs a forward without data-dependent Python control flow") from None
-        gm = fx.GraphModule(self.root, graph)
-        was_training = self.root.training
-        self.root.eval()
-        try:
-            _propagate(gm, self.input_shape)
-        except Exception as exc:
-            raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
-                            f"{type(exc).__name__}: {exc}".split("\n")[0],
-                            hint="give the input shape the model expects (C x H x W)") from None
-        finally:
-            self.root.train(was_training)
-        return gm
+
+    def unused(self, graph) -> list[tuple[str, int]]:
+        """(module path, parameters) of the modules holding parameters the graph never reads."""
+        used = {n.target for n in graph.nodes if n.op in ("call_module", "get_attr")}
+        left: dict[str, int] = {}
+        for pname, p in self.root.named_parameters():
+            parts = pname.split(".")
+            if not any(".".join(parts[:i]) in used for i in range(1, len(parts) + 1)):
+                owner = ".".join(parts[:-1])
+                left[owner] = left.get(owner, 0) + p.numel()
+        return list(left.items())
 
     # -- the walk -------------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -197,15 +255,61 @@ class _Importer:
             elif _is_tensor(node):
                 self.call(node)
             # otherwise sizes, shapes and tuples: values for views and getitem, not layers
-        return {"name": self.name, "input": list(self.input_shape), "fit": "floor", "layers": self.layers}
+        spec = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
+        aux = self.aux_only()
+        if aux:
+            spec["vars"] = {"aux": True}
+        spec["layers"] = self.grouped(aux)
+        return spec
+
+    def aux_only(self) -> set[str]:
+        """Layers that only the other outputs (aux heads) need: what the main output does not read."""
+        def ancestors(names) -> set[str]:
+            seen, todo = set(), list(names)
+            while todo:
+                n = todo.pop()
+                if n not in seen:
+                    seen.add(n)
+                    todo.extend(self.sources.get(n, []))
+            return seen
+
+        others = [name for _, name in self.outputs if name != self.main and name not in ancestors([self.main])]
+        return ancestors(others) - ancestors([self.main]) if others else set()
+
+    def grouped(self, aux: set[str]) -> list[dict]:
+        """The layers, each run of aux-only layers in an ``if: aux`` block (analyze with aux false to leave
+        them out); a layer after such a block names its input, which the block would otherwise be."""
+        out: list[dict] = []
+        block: list[dict] = []
+        for layer in self.layers:
+            (kind, body), = layer.items()
+            if body["name"] in aux:
+                block.append(layer)
+                continue
+            if block:
+                out.append({"if": "aux", "layers": block})
+                block = []
+                if "from" not in body:
+                    body["from"] = self.sources[body["name"]][0]
+            out.append(layer)
+        if block:
+            out.append({"if": "aux", "layers": block})
+        return out
 
     def output(self, node) -> None:
-        out = node.args[0]
-        if not hasattr(out, "op"):
-            raise self.unsupported(node, "returning several tensors (a tuple or dict)")
-        name = self.alias[out]
+        """The main output becomes the last layer; the others (aux heads) are kept, their own layers marked."""
+        outputs = _leaves(node.args[0])
+        if not outputs or not all(hasattr(out, "op") and out in self.alias for _, out in outputs):
+            what = "None" if node.args[0] is None else type(node.args[0]).__name__
+            raise Unrepresentable(f"a forward returning {what} (fx node '{node.name}')",
+                                  hint="from_torch sizes a forward that returns tensors (one, or a tuple, "
+                                       "namedtuple or dict of them)")
+        main = next((out for label, out in outputs if label == "out"), outputs[0][1])
+        self.outputs = [(label, self.alias[out]) for label, out in outputs]
+        name = self.alias[main]
         if name != self.last:  # the result is not the last layer: make it so
-            self.add(node, "identity", {}, [out], name=f"{name}_out")
+            self.add(node, "identity", {}, [main], name=f"{name}_out")
+        self.main = self.last
 
     def where(self, node) -> str:
         where = f"fx node '{node.name}'"
@@ -309,6 +413,7 @@ class _Importer:
             if value != default or params[key].required:
                 body[key] = list(value) if isinstance(value, tuple) else value
         sources = [self.alias[i] for i in inputs]
+        self.sources[name] = sources
         if sources != [self.last]:
             body["from"] = sources[0] if len(sources) == 1 else sources
         if not trainable:
