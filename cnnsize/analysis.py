@@ -220,6 +220,14 @@ class Sized:
         return cls(kind, ins, out, kind.counts(ins, out), batch, itemsize, kind.materializes)
 
 
+def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
+    if sized.params != owner.params or sized.kind.values != owner.kind.values:
+        raise SpecError(f"'{node.name}' shares the parameters of '{node.shares}', but its settings or input "
+                        f"give {sized.params} parameters against {owner.params}",
+                        hint="a shared layer has the settings and input channels of the one it shares",
+                        location=node.loc, layer=node.name)
+
+
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None) -> Analysis:
@@ -251,6 +259,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                         activations=prod(shape_in) * batch, receptive_field=rfs[0], materialized=True,
                         location=graph.input_loc)]
     memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
+    sized_by_name: dict[str, Sized] = {}
     for node, srcs in zip(graph.nodes, topology.srcs[1:]):
         kind = node.kind
         ins = list(map(outs.__getitem__, srcs))
@@ -275,8 +284,16 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         rfs.append(rf)
         trained = node.trainable and node.name not in frozen
         trainable.append(trained)
-        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,
-                                *(sized.figures if trained else sized.frozen_figures), rf, *sized.tail, node.loc))
+        figures, tail = (sized.figures if trained else sized.frozen_figures), sized.tail
+        if trained and isinstance(node.trainable, tuple):  # some of the layer's parameters frozen
+            f = figures
+            figures = (*f[:3], (f[0] if "weight" in node.trainable else 0) + (f[1] if "bias" in node.trainable
+                                                                               else 0), *f[4:])
+        if node.shares is not None:  # the parameters are the shared layer's: counted there, once
+            _check_shared(node, sized, sized_by_name[node.shares])
+            figures, tail = (0, 0, 0, 0, 0, *figures[5:]), (0, *tail[1:])
+        sized_by_name[node.name] = sized
+        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out, *figures, rf, *tail, node.loc))
     rows[0].activation_bytes = rows[0].activations * size
     if symbolic:
         rows = [_tidy_row(r) for r in rows]

@@ -20,7 +20,8 @@ class Node:
     kind: LayerKind
     inputs: list[str]
     loc: Location
-    trainable: bool = True
+    trainable: bool | tuple = True  # or the parameters that train, ("bias",): the others are frozen
+    shares: str | None = None  # the earlier layer whose parameters this one uses (a module called twice)
 
 
 @dataclass

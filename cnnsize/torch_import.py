@@ -148,6 +148,7 @@ class _Importer:
         self.names: set[str] = {"input"}
         self.alias: dict[Any, str] = {}  # fx node -> the layer name holding its value
         self.sources: dict[str, list[str]] = {}  # layer -> the layers it reads
+        self.owners: dict[tuple, str] = {}  # the ids of a module's tensors -> the layer that holds them
         self.last = "input"
         self.outputs: list[tuple[Any, str]] = []
         self.main = "input"
@@ -245,9 +246,8 @@ class _Importer:
         self.modules = dict(gm.named_modules())
         for node in gm.graph.nodes:
             if node.op == "placeholder":
-                if self.alias:
-                    raise Unrepresentable(f"a second input '{node.name}'", hint="from_torch takes one input tensor")
-                self.alias[node] = "input"
+                if not node.args:  # the tensor input (trace refused a second one); args hold a default
+                    self.alias[node] = "input"
             elif node.op == "get_attr":
                 continue  # a parameter or buffer read directly: the call that uses it says what it is
             elif node.op == "output":
@@ -299,6 +299,9 @@ class _Importer:
     def output(self, node) -> None:
         """The main output becomes the last layer; the others (aux heads) are kept, their own layers marked."""
         outputs = _leaves(node.args[0])
+        for _, out in outputs:  # a call returning several values, returned whole: its kind says why not
+            if getattr(out, "op", "").startswith("call_") and out not in self.alias:
+                self.call(out)
         if not outputs or not all(hasattr(out, "op") and out in self.alias for _, out in outputs):
             what = "None" if node.args[0] is None else type(node.args[0]).__name__
             raise Unrepresentable(f"a forward returning {what} (fx node '{node.name}')",
@@ -386,19 +389,28 @@ class _Importer:
             self.alias[node] = self.alias[ins[0]]
             return
         steps = answer if isinstance(answer, list) else [(kind.kind, answer)]
-        trainable = True
+        trainable, shares, key = True, None, ()
         if call.module is not None:
-            own = list(call.module.parameters(recurse=False))
-            trainable = all(p.requires_grad for p in own) or not own
+            own = dict(call.module.named_parameters())
+            trains = [n for n, p in own.items() if p.requires_grad]
+            trainable = len(trains) == len(own) or (bool(trains) and trains)
+            if isinstance(trainable, list) and not set(trainable) <= {"weight", "bias"}:
+                raise call.refuse(f"{type(call.module).__name__} with only {', '.join(trains)} trainable "
+                                  "(a spec can freeze a layer's weight or its bias)")
+            key = tuple(id(t) for t in [*call.module.parameters(), *call.module.buffers()])
+            shares = self.owners.get(key)  # the module called again, or one holding the same (tied) tensors
         for i, (kind_name, settings) in enumerate(steps):
             name = None
             if i:
                 self.alias[node] = self.last
                 ins, name = [node], f"{node.name}_{kind_name}"
-            self.add(node, kind_name, settings, ins, name=name, trainable=trainable)
+            layer = self.add(node, kind_name, settings, ins, name=name, trainable=trainable,
+                             shares=shares if i == 0 else None)
+            if i == 0 and key and shares is None:
+                self.owners[key] = layer
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
-            trainable: bool = True) -> str:
+            trainable: bool = True, shares: str | None = None) -> str:
         from .layers.base import REGISTRY
 
         name = name or (node.target if node.op == "call_module" else node.name)
@@ -416,8 +428,10 @@ class _Importer:
         self.sources[name] = sources
         if sources != [self.last]:
             body["from"] = sources[0] if len(sources) == 1 else sources
-        if not trainable:
-            body["trainable"] = False
+        if trainable is not True:
+            body["trainable"] = trainable if trainable else False
+        if shares is not None:
+            body["shares"] = shares
         self.layers.append({kind: body})
         self.names.add(name)
         self.alias[node] = name
@@ -477,7 +491,12 @@ def to_yaml(spec: dict) -> str:
 
     lines = ["# Imported from torch by cnnsize.from_torch; shapes follow torch's rounding (fit: floor).",
              dump({key: value for key, value in spec.items() if key != "layers"}, None), "layers:"]
-    lines += [f"  - {dump(layer, True)[1:-1]}" for layer in spec["layers"]]  # - kind: {settings}
+    for item in spec["layers"]:
+        if "if" in item:  # a block of layers only the aux heads need
+            lines += [f"  - if: {item['if']}", "    layers:"]
+            lines += [f"      - {dump(layer, True)[1:-1]}" for layer in item["layers"]]
+        else:
+            lines.append(f"  - {dump(item, True)[1:-1]}")  # - kind: {settings}
     return "\n".join(lines) + "\n"
 
 

@@ -158,3 +158,138 @@ def test_import_command(tmp_path):
     assert bad.returncode == 2 and "did you mean 'small'" in bad.stderr
     assert run_cli("import", "mynets", cwd=tmp_path).returncode == 2
     assert sys.modules.get("mynets") is None  # the test process itself never ran the user's code
+
+
+def _torch_truth(model, shape):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.randn(1, *shape))
+    return {"params": sum(p.numel() for p in model.parameters()),
+            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "buffers": sum(b.numel() for b in model.buffers()), "macs": counter.get_total_flops() // 2}
+
+
+def _figures(a):
+    return {k: a.totals[k] for k in ("params", "trainable_params", "buffers", "macs")}
+
+
+class Reused(nn.Module):
+    """One Linear called four times, and two convs holding the same (tied) weight and bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 3, 3, padding=1)
+        self.b = nn.Conv2d(3, 3, 3, padding=1)
+        self.b.weight, self.b.bias = self.a.weight, self.a.bias
+        self.fc = nn.Linear(10, 10)
+        self.head = nn.Linear(27, 10)
+
+    def forward(self, x):
+        x = self.head(torch.relu(self.b(self.a(x))).flatten(1))
+        for _ in range(4):
+            x = self.fc(x)
+        return x
+
+
+def test_shared_modules_count_params_once_and_macs_per_call():
+    model = Reused().eval()
+    imported = cnnsize.from_torch(model, (3, 3, 3))
+    a = imported.analyze()
+    assert _figures(a) == _torch_truth(model, (3, 3, 3))
+    assert a.totals["params"] == 84 + 280 + 110  # the Linear's 110 once, not 440
+    layers = {next(iter(body.values()))["name"]: body for body in imported.spec["layers"]}
+    assert layers["b"]["conv"]["shares"] == "a" and layers["fc_3"]["fc"]["shares"] == "fc"
+    v = cnnsize.validate(imported.spec, device="cpu", runs=0)  # the built model shares the tensors too
+    assert v.ok, v.mismatches()
+
+
+def test_shares_must_name_an_earlier_layer_of_the_same_kind():
+    spec = {"input": [3, 4, 4], "layers": [{"conv": {"name": "a", "filters": 3, "kernel": 1}}, "relu",
+                                           {"conv": {"filters": 3, "kernel": 1, "shares": "relu1"}}]}
+    with pytest.raises(cnnsize.CnnsizeError, match="'shares' names 'relu1', a relu, not a conv"):
+        cnnsize.analyze(spec)
+    spec["layers"][2]["conv"].update(shares="a", filters=4)
+    with pytest.raises(cnnsize.CnnsizeError, match="shares the parameters of 'a'"):
+        cnnsize.analyze(spec)
+
+
+def test_partly_frozen_layers_count_trainable_params_per_parameter():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 36, 5)).eval()
+    model[0].weight.requires_grad_(False)
+    model[3].bias.requires_grad_(False)
+    model[1].requires_grad_(False)
+    imported = cnnsize.from_torch(model, (3, 8, 8))
+    assert _figures(imported.analyze()) == _torch_truth(model, (3, 8, 8))
+    assert imported.spec["layers"][0]["conv"]["trainable"] == ["bias"]
+    v = cnnsize.validate(imported.spec, device="cpu", runs=0)
+    assert v.ok, v.mismatches()
+
+
+@pytest.mark.parametrize("layer", [nn.Conv2d(3, 4, 3), nn.BatchNorm2d(3), nn.ConvTranspose2d(3, 2, 2, stride=2)])
+def test_a_bare_layer_as_the_model_imports(layer):
+    a = cnnsize.from_torch(layer.eval(), (3, 6, 6)).analyze()
+    assert _figures(a) == _torch_truth(layer, (3, 6, 6))
+
+
+def test_in_place_operations_are_counted_once_in_activations():
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.relu = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            out = self.conv(x)
+            out += x
+            return self.relu(out)
+
+    a = cnnsize.from_torch(Residual().eval(), (3, 5, 5)).analyze()
+    assert [r.type for r in a.layers] == ["input", "conv", "add", "relu"]
+    assert a.totals["activations"] == 2 * 75  # the input and the conv's output; += and relu_ write into it
+
+
+def test_several_outputs_are_kept_with_the_main_one_last():
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Conv2d(3, 4, 3)
+            self.main = nn.Conv2d(4, 2, 1)
+            self.aux = nn.Sequential(nn.Conv2d(4, 5, 1), nn.ReLU())
+
+        def forward(self, x, scale=None):  # an optional argument, left at its default
+            y = self.body(x)
+            return {"aux": self.aux(y), "out": self.main(y)}
+
+    model = TwoHeads().eval()
+    imported = cnnsize.from_torch(model, (3, 6, 6))
+    full = imported.analyze()
+    assert _figures(full)["params"] == sum(p.numel() for p in model.parameters())
+    plain = cnnsize.analyze(imported.spec, variables={"aux": False})
+    assert plain.layers[-1].name == "main" and "aux.0" not in {r.name for r in plain.layers}
+    assert full.totals["macs"] == _torch_truth(model, (3, 6, 6))["macs"]  # both heads run in torch
+    assert yaml.safe_load(imported.yaml) == imported.spec
+
+
+@pytest.mark.parametrize("model,cause", [
+    (nn.Sequential(nn.MaxPool2d(2, return_indices=True)), "return_indices"),
+    (nn.Softplus(), r"module type torch.nn.modules.activation.Softplus \(fx node .softplus., module .softplus."),
+])
+def test_messages_name_the_real_cause(model, cause):
+    with pytest.raises(cnnsize.CnnsizeError, match=cause):
+        cnnsize.from_torch(model, (3, 4, 4))
+
+
+def test_a_second_input_and_a_forward_returning_none_are_named():
+    class Two(nn.Module):
+        def forward(self, x, y):
+            return x + y
+
+    class Nothing(nn.Module):
+        def forward(self, x):
+            return None
+
+    with pytest.raises(cnnsize.CnnsizeError, match="a second input 'y'"):
+        cnnsize.from_torch(Two(), (3, 4, 4))
+    with pytest.raises(cnnsize.CnnsizeError, match="a forward returning None"):
+        cnnsize.from_torch(Nothing(), (3, 4, 4))

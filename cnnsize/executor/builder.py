@@ -96,7 +96,11 @@ class GraphModule(nn.Module):
         return self.layer_modules[name]
 
     def own_tensors(self, name: str) -> tuple[list[tuple[str, torch.Tensor]], list[torch.Tensor]]:
-        """(named parameters, buffers) of one layer, leaving out layers nested under its name."""
+        """(named parameters, buffers) of one layer, leaving out layers nested under its name; none for a layer
+        that shares another's module (its parameters are that layer's)."""
+        node = next((n for n in self.analysis.graph.nodes if n.name == name), None)
+        if node is not None and node.shares is not None:
+            return [], []
         others = {id(m) for n, m in self.layer_modules.items() if n != name}
         params: list[tuple[str, torch.Tensor]] = []
         buffers: list[torch.Tensor] = []
@@ -179,8 +183,9 @@ def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None
                 raise exc.at(node.loc, node.name) from None
             except (ValueError, RuntimeError, TypeError) as exc:
                 raise SpecError(f"torch cannot build this layer: {exc}").at(node.loc, node.name) from None
-            for p in module.parameters():
-                p.requires_grad_(node.trainable)
+            for pname, p in module.named_parameters():
+                p.requires_grad_(node.trainable if isinstance(node.trainable, bool)
+                                 else pname.rsplit(".", 1)[-1] in node.trainable)
             built.append((node.name, node.inputs, module))
     model = GraphModule(built, analysis)
     model.to(dtype=tdtype)  # still on meta: free
@@ -198,4 +203,18 @@ def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None
             for m in model.modules():
                 if hasattr(m, "reset_running_stats"):
                     m.reset_running_stats()
+    _tie(model, analysis)
     return model.eval()
+
+
+def _tie(model: GraphModule, analysis: Analysis) -> None:
+    """A layer that ``shares`` another's parameters gets the very same tensors (torch counts them once), in a
+    module of its own, so hooks and FLOP counts still see each call as its layer."""
+    for node in analysis.graph.nodes:
+        if node.shares is None:
+            continue
+        owner, module = model.layer_modules[node.shares], model.layer_modules[node.name]
+        for path, tensor in [*owner.named_parameters(), *owner.named_buffers()]:
+            *parents, leaf = path.split(".")
+            target = module.get_submodule(".".join(parents)) if parents else module
+            setattr(target, leaf, tensor)

@@ -24,7 +24,7 @@ from ..numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
 
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
-COMMON_KEYS = ("name", "from", "trainable")
+COMMON_KEYS = ("name", "from", "trainable", "shares")
 
 
 @dataclass

@@ -445,11 +445,29 @@ class Expander:
         if len(self.nodes) >= self.max_layers:
             raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
                                 hint="lower the repeat counts (or raise the limit with max_layers)", location=loc)
-        node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable)
+        node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable,
+                    shares=self.shared(body, kind, scope, loc, name) if "shares" in body else None)
         self.nodes.append(node)
         self.names[name] = node
         self.last = name
         return node
+
+    def shared(self, body: dict, kind: str, scope: _Scope, loc: Location, name: str) -> str:
+        """``shares: other``: the earlier layer of the same kind whose parameters this layer uses."""
+        ref = body["shares"]
+        if not isinstance(ref, str):
+            raise SpecError(f"'shares' names an earlier layer, got {ref!r}", location=loc, layer=name)
+        try:
+            other = self.resolve(interpolate(ref, scope.vars), scope)
+        except CnnsizeError as exc:
+            raise SpecError(exc.message.replace("'from'", "'shares'"), hint=exc.hint, location=loc,
+                            layer=name) from None
+        if other == INPUT or self.names[other].kind.kind != kind:
+            found = "the input" if other == INPUT else f"a {self.names[other].kind.kind}"
+            raise SpecError(f"'shares' names '{other}', {found}, not a {kind}",
+                            hint="a layer shares the parameters of an earlier layer of its own kind", location=loc,
+                            layer=name)
+        return self.names[other].shares or other
 
     def settings(self, cls: type, kind: str, body: dict, scope: _Scope) -> tuple[Any, bool]:
         """The layer kind object and the trainable flag for a layer's settings, checked and converted.
@@ -471,8 +489,11 @@ class Expander:
                 example = ", ".join(f"{k}: ..." for k, p in cls.params.items() if p.required)
                 raise SpecError(f"{kind} is missing '{key}'", hint=f"write {kind}: {{{example}}}")
         trainable = body.get("trainable", True)
-        if not isinstance(trainable, bool):
-            raise SpecError(f"trainable must be true or false, got {trainable!r}")
+        if isinstance(trainable, list) and trainable and set(trainable) <= {"weight", "bias"}:
+            trainable = tuple(sorted(trainable, reverse=True))  # some parameters frozen: the ones that train
+        elif not isinstance(trainable, bool):
+            raise SpecError(f"trainable must be true, false or a list of the parameters that train ([weight] or "
+                            f"[bias]), got {trainable!r}")
         layer = self.layer_kind(cls, values)
         if all(_scope_free(param, body[key]) for key, param in cls.params.items() if key in body):
             self.settled[(id(body), kind)] = (body, layer, trainable)  # holding body keeps its id unique

@@ -1,0 +1,54 @@
+"""torch's own figures for a model, the truth the import zoo test checks from_torch against.
+
+Measured on torch's meta device (shapes, aliasing and FLOP counting without computing values, so a
+vit_h_14 costs seconds): parameters and buffers as torch lists them, MACs as FlopCounterMode's total / 2,
+and activations as the elements of the distinct floating-point storages one no-grad forward creates, the
+input's included (in-place results share their input's storage, views are free, integer tensors such as
+pooling indices are not activations). Every output is kept alive until the end, so no storage is reused.
+One meta quirk is undone: its batch norm returns the saved mean and inverse std even at inference, where
+the CPU kernel returns empty tensors (test_meta_truth_is_the_cpu_truth checks the two agree).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import FlopCounterMode
+
+
+class _Storages(TorchDispatchMode):
+    def __init__(self, resident: set):
+        super().__init__()
+        self.resident, self.seen, self.keep = resident, {}, []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.keep.append(out)
+        created = tree_flatten(out)[0]
+        if func.__name__.startswith("native_batch_norm") and not args[5]:  # training=False
+            created = created[:1]
+        for t in created:
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                storage = t.untyped_storage()
+                key = storage._cdata
+                if key not in self.resident:
+                    self.seen[key] = max(self.seen.get(key, 0), storage.nbytes() // t.element_size())
+        return out
+
+
+def torch_figures(model: torch.nn.Module, input_shape: tuple) -> dict:
+    """params, trainable_params, buffers, macs and activations of one eval-mode forward at batch 1."""
+    model = model.eval()
+    device = next(iter(model.parameters())).device
+    x = torch.empty(1, *input_shape, device=device).normal_() if device.type != "meta" else \
+        torch.empty(1, *input_shape, device=device)
+    resident = {t.untyped_storage()._cdata for t in [*model.parameters(), *model.buffers(), x]}
+    storages = _Storages(resident)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter, storages:
+        model(x)
+    return {"params": sum(p.numel() for p in model.parameters()),
+            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "buffers": sum(b.numel() for b in model.buffers()),
+            "macs": counter.get_total_flops() // 2,
+            "activations": x.numel() + sum(storages.seen.values())}

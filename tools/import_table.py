@@ -1,0 +1,62 @@
+"""The README's "what imports" table, made from a run of the import zoo test (tests/test_import_zoo.py).
+
+    python tools/import_table.py            # runs the zoo test (needs torchvision), then prints the table
+    python tools/import_table.py RESULTS    # prints the table from a run's JSON lines (CNNSIZE_IMPORT_RESULTS)
+
+Each row is what the test measured: torch's figures and whether cnnsize's equal them, or the error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_tests() -> Path:
+    path = Path(tempfile.mkstemp(suffix=".jsonl")[1])
+    env = {**os.environ, "CNNSIZE_IMPORT_RESULTS": str(path)}
+    subprocess.run([sys.executable, "-m", "pytest", "tests/test_import_zoo.py", "-m", "zoo", "-q", "-p",
+                    "no:warnings", "-k", "imports_exactly"], cwd=ROOT, env=env, check=False)
+    return path
+
+
+def status(row: dict) -> str:
+    if row.get("error"):
+        return "no: " + row["error"].split(" (fx node")[0].replace("|", "/")[:90]
+    if not row.get("exact"):
+        wrong = [k for k in ("params", "buffers", "macs", "activations")
+                 if row.get(f"cnnsize_{k}") != row.get(f"torch_{k}")]
+        return "inexact: " + ", ".join(wrong)
+    return "exact, validates" if row.get("validates") else "exact (validate fails)"
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| family | model | input | params | MACs | activations | import |",
+             "|---|---|---|---:|---:|---:|---|"]
+    for row in sorted(rows, key=lambda r: (r["family"], r["name"])):
+        shape = "×".join(str(v) for v in row["input"])
+        lines.append(f"| {row['family']} | {row['name']} | {shape} | {row['torch_params']:,} | "
+                     f"{row['torch_macs']:,} | {row['torch_activations']:,} | {status(row)} |")
+    exact = sum(1 for r in rows if r.get("exact") and r.get("validates"))
+    lines.append("")
+    lines.append(f"{exact} of {len(rows)} models import exactly and validate.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else run_tests()
+    rows = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        rows[row["name"]] = row  # the last run of a model wins
+    print(table(list(rows.values())))
+
+
+if __name__ == "__main__":
+    main()
