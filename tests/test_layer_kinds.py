@@ -68,6 +68,36 @@ ROWS = {
     "fc_flatten_softmax": ([3, 4, 4], ["flatten", {"fc": {"units": 7}}, "softmax"]),
     "lrn_dropout_tanh": ([6, 4, 4], [{"lrn": {"size": 3}}, "dropout", "tanh", "sigmoid", "leaky_relu"]),
     "locally_connected": ([2, 6, 6], [{"locally_connected": {"filters": 3, "kernel": 3, "stride": 1}}]),
+    "add_inplace": ([4, 6, 6], [{"conv": {**C["conv"], "name": "a"}}, {"bn": {"name": "b"}},
+                                {"add": {"from": ["b", "input"], "inplace": True}}, "relu"]),
+    "softmax_axis_log_softmax": ([3, 4, 5], [{"softmax": {"axis": 2}}, {"log_softmax": {"axis": 1}}]),
+    "elu_prelu": ([3, 4, 4], [{"elu": {"alpha": 0.5}}, "prelu", {"prelu": {"per_channel": True}}]),
+    "channel_dropout2d": ([3, 4, 4], [{"channel_dropout": {"p": 0.2}}]),
+    "channel_dropout1d": ([3, 7], [{"channel_dropout": {"p": 0.2}}]),
+    "stochastic_depth": ([3, 4, 4], [{"stochastic_depth": {"p": 0.1}}]),
+    "stochastic_depth_batch": ([3, 4, 4], [{"stochastic_depth": {"p": 0.1, "mode": "batch"}}]),
+    "layer_scale_channels": ([3, 4, 4], [{"layer_scale": {}}]),
+    "layernorm_last_tokens": ([5, 6], [{"layernorm": {"axis": "last", "eps": 1e-5}},
+                                       {"layer_scale": {"axis": "last"}}]),
+    "groupnorm": ([6, 4, 4], [{"groupnorm": {"groups": 3}}]),
+    "groupnorm3d_plain": ([4, 2, 3, 3], [{"groupnorm": {"groups": 2, "affine": False}}]),
+    "instancenorm2d": ([3, 4, 5], [{"instancenorm": {}}]),
+    "instancenorm1d_affine_stats": ([3, 8], [{"instancenorm": {"affine": True, "track_running_stats": True}}]),
+    "reflectpad2d": ([3, 4, 5], [{"reflectpad": {"pad": [1, 2]}}]),
+    "reflectpad1d_asymmetric": ([3, 6], [{"reflectpad": {"pad": 2, "pad_end": 3}}]),
+    "replicatepad3d": ([2, 3, 4, 4], [{"replicatepad": {"pad": 1}}]),
+    "convnext_style_block": ([8, 5, 5], [{"conv": {"filters": 8, "kernel": 7, "pad": 3, "groups": 8, "name": "dw"}},
+                                         {"permute": {"dims": [1, 2, 0]}}, {"layernorm": {"axis": "last"}},
+                                         {"linear": {"units": 32}}, "gelu", {"linear": {"units": 8}},
+                                         {"permute": {"dims": [2, 0, 1]}}, {"layer_scale": {}},
+                                         "stochastic_depth", {"add": {"from": ["layer_scale1", "input"]}}]),
+    "vit_style_tokens": ([3, 8, 8], [{"patch_embed": {"filters": 6, "patch": 4}}, "class_token", "pos_embed",
+                                     {"linear": {"units": 12, "bias": False}}, {"layernorm": {"axis": "last"}}]),
+    "matmul_transpose": ([3, 4, 5], [{"linear": {"units": 5, "name": "q"}},
+                                     {"transpose": {"axes": [1, 2], "name": "kt"}},
+                                     {"matmul": {"from": ["q", "kt"]}}, {"softmax": {"axis": 2}}]),
+    "flatten_range_reshape": ([4, 3, 6], [{"flatten": {"start": 1}}, {"transpose": {"axes": [0, 1]}}, "contiguous",
+                                          {"reshape": {"shape": [2, 9, 4]}}, {"linear": {"units": 3}}]),
 }
 
 
@@ -108,3 +138,5 @@ def test_kind_saves_for_backward_what_torch_saves(row):
                          device="cpu")
     figure = v.totals["saved_for_backward_bytes"]
     assert figure.predicted == figure.measured, row
+    # and each layer's new storage at inference (views and in-place layers none), as the forward pass makes them
+    assert [m for m in v.mismatches() if "activations" in m or "output_shape" in m] == []

@@ -57,12 +57,16 @@ class LocallyConnected2d(nn.Module):
 
 
 class Add(nn.Module):
-    """Sum of several inputs: forward(*xs)."""
+    """Sum of several inputs: forward(*xs); in place, into the first (``out += identity``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         out = xs[0]
         for x in xs[1:]:
-            out = out + x
+            out = out.add_(x) if self.inplace else out + x
         return out
 
 
@@ -102,3 +106,114 @@ class Chunk(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.chunk(self.chunks, dim=1)[self.index]
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth without torchvision: drops a branch per sample (``row``) or per batch."""
+
+    def __init__(self, p: float, mode: str):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+
+class LayerScale(nn.Module):
+    """A learned scale per channel (``axis`` 0 of an image, shaped (C, 1, ...)) or per feature of the last axis."""
+
+    def __init__(self, shape: tuple, init: float):
+        super().__init__()
+        self.init = init
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.weight.fill_(self.init)  # ConvNeXt's 1e-6, as torchvision initializes it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x
+
+
+class MatMul(nn.Module):
+    """a @ b over the last two axes: forward(a, b)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(a, b)
+
+
+class PatchEmbed(nn.Module):
+    """ViT's conv_proj and its reshape to tokens: conv (kernel = stride = patch), flatten(2), transpose(1, 2)."""
+
+    def __init__(self, in_channels: int, dim: int, patch: tuple, bias: bool = True):
+        super().__init__()
+        conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[len(patch)]
+        self.proj = conv(in_channels, dim, patch, stride=patch, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class ClassToken(nn.Module):
+    """ViT's class token, put before the tokens of every sample: [N, L, D] → [N, L + 1, D]."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)  # as torchvision's VisionTransformer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PosEmbed(nn.Module):
+    """A learned position embedding of the per-sample shape, added to the input."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(1, *shape))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=0.02)  # as torchvision's VisionTransformer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
+class Permute(nn.Module):
+    """x.permute(0, *dims + 1): the per-sample axes reordered, the batch first."""
+
+    def __init__(self, dims: tuple):
+        super().__init__()
+        self.dims = (0, *(d + 1 for d in dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
+class Reshape(nn.Module):
+    """x.reshape(N, *shape)."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Contiguous(nn.Module):
+    """x.contiguous(): a copy where the view's order differs from memory."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import LayerKind, Param, Saved, register
+from ..errors import SpecError
+from .base import Counts, LayerKind, Param, Saved, register, require_spatial
 
 INPLACE = Param("bool", False, doc="overwrite the input instead of making a new tensor")
 
@@ -60,17 +61,65 @@ class Tanh(_Elementwise):
     params = {}
 
 
+AXIS = Param("count", 0, doc="the per-sample axis, from 0 (the channels of an image, the last of [L, D] tokens is 1)")
+
+
+def check_axis(kind: str, axis, shape) -> None:
+    if axis >= len(shape):
+        raise SpecError(f"{kind} axis {axis} is out of range for the {len(shape)}-axis input {list(shape)}",
+                        hint=f"count per-sample axes from 0 (the batch is not one): 0 to {len(shape) - 1}")
+
+
 @register("softmax")
 class Softmax(_Elementwise):
-    """Softmax over the channels (class scores)."""
+    """Softmax over one axis (the channels by default: class scores)."""
 
     torch_name = "Softmax"
-    params = {}
+    params = {"axis": AXIS}
+
+    def output_shape(self, ins, ctx):
+        check_axis(self.kind, self.axis, ins[0])
+        return ins[0]
 
     def build(self, ins, out):
         import torch.nn as nn
 
-        return nn.Softmax(dim=1)
+        return getattr(nn, self.torch_name)(dim=self.axis + 1)
+
+
+@register("log_softmax")
+class LogSoftmax(Softmax):
+    """log(softmax(x)) over one axis, computed stably in one kernel (torch keeps its result for backward)."""
+
+    torch_name = "LogSoftmax"
+
+
+@register("elu")
+class ELU(_Elementwise):
+    """x where x > 0, alpha·(e^x − 1) elsewhere."""
+
+    torch_name = "ELU"
+    saves = "input"
+    inplace_keeps_result = True  # elu_ differentiates through its result
+    params = {"alpha": Param("float", 1.0), "inplace": INPLACE}
+
+
+@register("prelu")
+class PReLU(_Elementwise):
+    """Leaky ReLU with a learned slope: one shared (``per_channel: false``) or one per channel."""
+
+    torch_name = "PReLU"
+    saves = "input"
+    params = {"per_channel": Param("bool", False, doc="one slope per channel (torch's num_parameters = C)"),
+              "init": Param("float", 0.25, doc="the slopes' initial value")}
+
+    def counts(self, ins, out):
+        return Counts(weights=ins[0][0] if self.per_channel else 1)
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        return nn.PReLU(ins[0][0] if self.per_channel else 1, init=self.init)
 
 
 @register("dropout")
@@ -97,6 +146,44 @@ class Dropout(_Elementwise):
         import torch.nn as nn
 
         return nn.Dropout(p=self.p, inplace=self.inplace)
+
+
+@register("channel_dropout")
+class ChannelDropout(Dropout):
+    """Zeroes whole channels at random while training (torch's Dropout1d/2d/3d by the input's rank); the identity
+    at inference."""
+
+    def output_shape(self, ins, ctx):
+        require_spatial(self.kind, ins[0])
+        return ins[0]
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("new", ins[0][0])]  # one scaled noise value per channel and sample, on CPU and CUDA alike
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        cls = {2: nn.Dropout1d, 3: nn.Dropout2d, 4: nn.Dropout3d}[len(ins[0])]
+        return cls(p=self.p, inplace=self.inplace)
+
+
+@register("stochastic_depth")
+class StochasticDepth(Dropout):
+    """Drops a whole residual branch per sample while training (torchvision's StochasticDepth, timm's DropPath);
+    the identity at inference."""
+
+    params = {"p": Param("float", 0.5, doc="probability of dropping the branch"),
+              "mode": Param("choice", "row", choices=("row", "batch"),
+                            doc="row: per sample; batch: one draw for the whole batch")}
+    inplace = False
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("new", 1, per_sample=self.mode == "row")]  # the scaled noise, one value per sample
+
+    def build(self, ins, out):
+        from ..executor.modules import StochasticDepth as Module
+
+        return Module(self.p, self.mode)
 
 
 @register("relu6")

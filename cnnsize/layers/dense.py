@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..calc import fc_params
+from ..errors import SpecError
 from ..numeric import factor_text, fmt_num, prod
 from .base import Counts, LayerKind, Param, Saved, register
 
@@ -46,16 +47,27 @@ class FC(LayerKind):
 
 @register("flatten")
 class Flatten(LayerKind):
-    """Reshape (C, H, W) to (C·H·W,): a view, so it materializes nothing."""
+    """Reshape (C, H, W) to (C·H·W,), or merge the per-sample axes ``start`` to ``end`` only ((C, H, W) → (C, H·W)
+    with start 1): a view, so it materializes nothing."""
 
-    params = {}
+    params = {"start": Param("count", 0, doc="first per-sample axis merged, from 0"),
+              "end": Param("count", None, doc="last per-sample axis merged (the last axis)")}
 
     @property
     def materializes(self) -> bool:
         return False
 
+    def span(self, x) -> tuple[int, int]:
+        end = len(x) - 1 if self.end is None else self.end
+        if not self.start <= end < len(x):
+            raise SpecError(f"flatten start {self.start} and end {end} must satisfy start <= end <= {len(x) - 1} "
+                            f"for the input {list(x)}", hint="count the per-sample axes from 0 (the batch is not one)")
+        return self.start, end
+
     def output_shape(self, ins, ctx):
-        return (prod(ins[0]),)
+        a, b = self.span(ins[0])
+        x = ins[0]
+        return (*x[:a], prod(x[a:b + 1]), *x[b + 1:])
 
     def receptive(self, rfs, ins, out):
         return None
@@ -63,4 +75,5 @@ class Flatten(LayerKind):
     def build(self, ins, out):
         import torch.nn as nn
 
-        return nn.Flatten()
+        a, b = self.span(ins[0])
+        return nn.Flatten(a + 1, b + 1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..numeric import prod
-from .base import RF, Counts, LayerKind, Saved, register
+from .base import RF, Counts, LayerKind, Param, Saved, register
 
 
 def _text(shape) -> str:
@@ -31,7 +31,10 @@ class _Merge(LayerKind):
 
 @register("add")
 class Add(_Merge):
-    """Elementwise sum of inputs of one shape (a residual connection)."""
+    """Elementwise sum of inputs of one shape (a residual connection). ``inplace: true`` adds into the first input
+    (torchvision's ``out += identity``): no new tensor."""
+
+    params = {"inplace": Param("bool", False, doc="add into the first input's storage, as out += identity")}
 
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
@@ -46,7 +49,7 @@ class Add(_Merge):
     def build(self, ins, out):
         from ..executor.modules import Add as AddModule
 
-        return AddModule()
+        return AddModule(self.inplace)
 
 
 @register("concat")

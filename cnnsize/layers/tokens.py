@@ -1,0 +1,271 @@
+"""Token tensors and pure shape operations.
+
+A token sequence is ``[L, D]`` per sample (L tokens of D features; the batch is left out, as everywhere in
+cnnsize). ``linear`` acts on the last axis of any input, so it serves tokens and a permuted image (H, W, C) alike.
+The shape operations (``permute``, ``transpose``, ``reshape``, ``flatten``) are views: no MACs and no new storage;
+``contiguous`` is the copy torch makes where a view's order no longer matches memory.
+"""
+
+from __future__ import annotations
+
+from ..calc import fc_params
+from ..errors import SpecError
+from ..numeric import fmt_num, is_int, prod
+from .base import Counts, LayerKind, Param, Saved, register, require_spatial, spatial
+from .conv import windowed_shape
+
+
+def _text(shape) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+class _View(LayerKind):
+    """A reshaping that torch does as a view of its input's storage."""
+
+    params = {}
+
+    @property
+    def materializes(self) -> bool:
+        return False
+
+    def receptive(self, rfs, ins, out):
+        return None  # the axes no longer line up with the image's
+
+
+@register("linear")
+class Linear(LayerKind):
+    """A fully connected layer on the last axis (nn.Linear on [L, D] tokens or on a permuted (H, W, C)); the other
+    axes are positions that share the weights."""
+
+    weight_layer = True
+    params = {"units": Param("int", doc="output features"), "bias": Param("bool", True)}
+
+    def output_shape(self, ins, ctx):
+        return (*ins[0][:-1], self.units)
+
+    def counts(self, ins, out):
+        fan_in, positions = ins[0][-1], prod(ins[0][:-1])
+        macs = positions * fan_in * self.units
+        return Counts(weights=fan_in * self.units, biases=self.units if self.bias else 0, connections=macs, macs=macs)
+
+    def explain(self, ins, out, ctx):
+        fan_in, positions = ins[0][-1], prod(ins[0][:-1])
+        return [f"params: {fc_params(fan_in, self.units, self.bias, explain=True).steps[0]}",
+                f"connections = MACs: positions·in·out = {fmt_num(positions)}·{fmt_num(fan_in)}·{fmt_num(self.units)}"
+                f" = {fmt_num(positions * fan_in * self.units)}"]
+
+    def receptive(self, rfs, ins, out):
+        return rfs[0]  # per position: the field stays as it is
+
+    def field_step(self, ins):
+        return ()
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")] if trainable else []  # the matmul keeps its input only for the weight's grad
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        return nn.Linear(ins[0][-1], self.units, bias=self.bias)
+
+
+@register("matmul")
+class MatMul(LayerKind):
+    """The matrix product of two inputs over their last two axes ([…, n, k] @ […, k, m]), the leading axes a batch
+    of equal sizes (attention's QKᵀ and attention·V)."""
+
+    params = {}
+    min_inputs = max_inputs = 2
+
+    def output_shape(self, ins, ctx):
+        a, b = ins
+        if len(a) < 2 or len(a) != len(b) or tuple(a[:-2]) != tuple(b[:-2]) or \
+                (is_int(a[-1]) and is_int(b[-2]) and a[-1] != b[-2]):
+            raise SpecError(f"matmul needs [..., n, k] and [..., k, m] with equal leading axes, got {_text(a)} and "
+                            f"{_text(b)}", hint="transpose the second input's last two axes, e.g. K to Kᵀ")
+        return (*a[:-1], b[-1])
+
+    def counts(self, ins, out):
+        macs = prod(out) * ins[0][-1]
+        return Counts(connections=macs, macs=macs)
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input", index=0), Saved("input", index=1)]  # each factor's grad needs the other
+
+    def build(self, ins, out):
+        from ..executor.modules import MatMul as Module
+
+        return Module()
+
+
+@register("patch_embed")
+class PatchEmbed(LayerKind):
+    """Patch embedding: a conv with kernel = stride = ``patch`` whose output becomes tokens [L, D] (ViT's conv_proj,
+    then flatten(2) and transpose(1, 2), both views)."""
+
+    weight_layer = True
+    params = {"filters": Param("int", doc="token features D (the conv's filters)"),
+              "patch": Param("ints", doc="patch size, one number or one per axis"), "bias": Param("bool", True)}
+
+    def geometry(self, x):
+        nd = require_spatial(self.kind, x)
+        patch = self.patch if isinstance(self.patch, tuple) else (self.patch,) * nd
+        if len(patch) != nd:
+            raise SpecError(f"patch has {len(patch)} entries but the input has {nd} spatial axes")
+        return patch
+
+    def output_shape(self, ins, ctx):
+        patch = self.geometry(ins[0])
+        sizes = windowed_shape(spatial(ins[0]), patch, patch, ((0, 0),) * len(patch), (1,) * len(patch), ctx,
+                               what="patch")
+        return (prod(sizes), self.filters)
+
+    def counts(self, ins, out):
+        fan_in = prod(self.geometry(ins[0])) * ins[0][0]
+        return Counts(weights=fan_in * self.filters, biases=self.filters if self.bias else 0,
+                      connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")]
+
+    def build(self, ins, out):
+        from ..executor.modules import PatchEmbed as Module
+
+        return Module(ins[0][0], self.filters, self.geometry(ins[0]), self.bias)
+
+
+@register("class_token")
+class ClassToken(LayerKind):
+    """A learned token put before the sequence: [L, D] → [L + 1, D] (ViT's class_token, D parameters)."""
+
+    params = {}
+
+    def output_shape(self, ins, ctx):
+        if len(ins[0]) != 2:
+            raise SpecError(f"class_token needs tokens [L, D], got {_text(ins[0])}",
+                            hint="make tokens first, e.g. with patch_embed")
+        return (ins[0][0] + 1, ins[0][1])
+
+    def counts(self, ins, out):
+        return Counts(weights=ins[0][1])
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def build(self, ins, out):
+        from ..executor.modules import ClassToken as Module
+
+        return Module(ins[0][1])
+
+
+@register("pos_embed")
+class PosEmbed(LayerKind):
+    """A learned position embedding added to the input (ViT's pos_embedding: one parameter per input value)."""
+
+    params = {}
+
+    def counts(self, ins, out):
+        return Counts(weights=prod(ins[0]), connections=prod(out))
+
+    def build(self, ins, out):
+        from ..executor.modules import PosEmbed as Module
+
+        return Module(tuple(ins[0]))
+
+
+@register("permute")
+class Permute(_View):
+    """Reorders the per-sample axes (torchvision's Permute, leaving the batch first): a view."""
+
+    params = {"dims": Param("ints_or_zero", doc="the new order of the per-sample axes, from 0: [1, 2, 0] for "
+                                                "(C, H, W) → (H, W, C)")}
+
+    def order(self, x) -> tuple:
+        dims = self.dims if isinstance(self.dims, tuple) else (self.dims,)
+        if sorted(dims) != list(range(len(x))):
+            raise SpecError(f"permute dims {list(dims)} are not an order of the {len(x)} axes of {_text(x)}",
+                            hint=f"list each of 0 to {len(x) - 1} once")
+        return dims
+
+    def output_shape(self, ins, ctx):
+        return tuple(ins[0][d] for d in self.order(ins[0]))
+
+    def receptive(self, rfs, ins, out):
+        n = len(ins[0])
+        dims = self.order(ins[0])
+        moves = (tuple(range(n)), (*range(1, n), 0), (n - 1, *range(n - 1)))
+        return rfs[0] if dims in moves else None  # channels to the end or back: the spatial axes keep their order
+
+    def build(self, ins, out):
+        from ..executor.modules import Permute as Module
+
+        return Module(self.order(ins[0]))
+
+
+@register("transpose")
+class Transpose(_View):
+    """Swaps two per-sample axes (``x.transpose(a + 1, b + 1)``): a view."""
+
+    params = {"axes": Param("ints_or_zero", doc="the two per-sample axes to swap, from 0")}
+
+    def pair(self, x) -> tuple:
+        axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
+        if len(axes) != 2 or any(is_int(a) and a >= len(x) for a in axes):
+            raise SpecError(f"transpose axes {list(axes)} must be two of the {len(x)} axes 0 to {len(x) - 1}")
+        return axes
+
+    def output_shape(self, ins, ctx):
+        a, b = self.pair(ins[0])
+        out = list(ins[0])
+        out[a], out[b] = out[b], out[a]
+        return tuple(out)
+
+    def build(self, ins, out):
+        from ..executor.modules import Permute as Module
+
+        a, b = self.pair(ins[0])
+        order = list(range(len(ins[0])))
+        order[a], order[b] = order[b], order[a]
+        return Module(tuple(order))
+
+
+@register("reshape")
+class Reshape(_View):
+    """A new shape for the same values (``x.reshape(N, *shape)``): a view of a contiguous input. After a permute
+    or transpose torch copies instead: write ``contiguous`` before it so the count follows."""
+
+    params = {"shape": Param("size", doc="the per-sample shape")}
+
+    def output_shape(self, ins, ctx):
+        shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
+        if all(is_int(v) for v in (*shape, *ins[0])) and prod(shape) != prod(ins[0]):
+            raise SpecError(f"reshape to {_text(shape)} ({prod(shape)} values) cannot hold the {prod(ins[0])} "
+                            f"values of {_text(ins[0])}", hint="the product of the sizes must stay the same")
+        return shape
+
+    def build(self, ins, out):
+        from ..executor.modules import Reshape as Module
+
+        return Module(tuple(out))
+
+
+@register("contiguous")
+class Contiguous(LayerKind):
+    """A copy in memory order (``x.contiguous()`` after a permute or transpose): a new tensor, nothing computed."""
+
+    params = {}
+
+    def build(self, ins, out):
+        from ..executor.modules import Contiguous as Module
+
+        return Module()
+
+
+__all__ = ["ClassToken", "Contiguous", "Linear", "MatMul", "PatchEmbed", "Permute", "PosEmbed", "Reshape",
+           "Transpose"]
