@@ -177,7 +177,13 @@ class StochasticDepth(Dropout):
                             doc="row: per sample; batch: one draw for the whole batch")}
     inplace = False
 
+    @property
+    def materializes_training(self) -> bool:
+        return self.p != 0  # p = 0 (the first block of a linear schedule) is the identity in training too
+
     def saved(self, ins, out, trainable, device):
+        if self.p == 0:
+            return []
         return [Saved("new", 1, per_sample=self.mode == "row")]  # the scaled noise, one value per sample
 
     def build(self, ins, out):
