@@ -73,6 +73,10 @@ class LimitExceeded(SpecError):
     """A spec would expand past a safety limit (repeats, aliases, size)."""
 
 
+class Unrepresentable(CnnsizeError):
+    """A traced torch operation that no layer kind stands for (from_torch; ``--opaque`` keeps it as a layer)."""
+
+
 class MissingDependency(CnnsizeError):
     """An optional dependency (torch, matplotlib) is needed but not installed."""
 

@@ -9,14 +9,13 @@ mapping that would change the network's meaning is caught too. torch is imported
 
 from __future__ import annotations
 
-import json
 import operator
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import CnnsizeError, SpecError
+from .errors import CnnsizeError, SpecError, Unrepresentable
 from .executor import require_torch
+from .layers.base import PASS_THROUGH, TensorArg, TorchCall, plain
 
 
 @dataclass
@@ -33,99 +32,286 @@ class ImportedSpec:
         return analyze(self.spec, **kwargs)
 
 
-class _Unsupported(CnnsizeError):
-    pass
+class _Registry:
+    """The torch each layer kind declares it stands for, resolved once per import: module class -> kinds,
+    function/method/operator name -> kinds, in registration order."""
+
+    def __init__(self, torch):
+        import importlib
+
+        from .layers.base import REGISTRY
+
+        self.modules: dict[type, list] = {}
+        self.functions: dict[str, list] = {}
+        for kind in REGISTRY.values():
+            for name in kind.torch_modules:
+                path, dot, attr = name.rpartition(".")
+                try:
+                    owner = importlib.import_module(path) if dot else torch.nn
+                except ImportError:  # pragma: no cover - a module of a newer torch
+                    continue
+                cls = getattr(owner, attr, None)
+                if isinstance(cls, type):
+                    self.modules.setdefault(cls, []).append(kind)
+            for name in kind.torch_functions:
+                self.functions.setdefault(name, []).append(kind)
+
+    def leaves(self) -> tuple:
+        return tuple(self.modules)
 
 
-def _one(value: Any) -> Any:
-    """(3, 3) -> 3; (1, 7) -> [1, 7]; 3 -> 3."""
+def _leaves(value, label: Any = None) -> list[tuple[Any, Any]]:
+    """(label, value) of each output in a forward's result: a tensor, or tuples, namedtuples, lists, dicts of them."""
+    target = getattr(value, "target", None)
+    if getattr(value, "op", None) == "call_function" and isinstance(target, type) and issubclass(target, tuple):
+        fields = getattr(target, "_fields", None) or [label] * len(value.args)  # a namedtuple built in forward
+        items = [*zip(fields, value.args), *value.kwargs.items()]
+        return [leaf for key, v in items for leaf in _leaves(v, key)]
+    if isinstance(value, dict):
+        return [leaf for key, v in value.items() for leaf in _leaves(v, key)]
     if isinstance(value, (tuple, list)):
-        values = [int(v) for v in value]
-        return values[0] if len(set(values)) == 1 else values
-    return value
+        fields = getattr(value, "_fields", None) or [label] * len(value)
+        return [leaf for key, v in zip(fields, value) for leaf in _leaves(v, key)]
+    return [] if value is None else [(label, value)]
 
 
-def _number(value: Any) -> Any:
-    return float(value) if isinstance(value, float) else value
+def _propagate(gm, input_shape: tuple) -> None:
+    """Every node's output shape (``tensor_meta``), from one run on fake tensors: torch's own shape rules, with
+    no values computed and no memory for activations, whatever the input size (the model is not changed)."""
+    torch = require_torch()
+    import torch.fx as fx
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.node import map_aggregate
+    from torch.fx.passes.shape_prop import _extract_tensor_metadata
+
+    class Propagate(fx.Interpreter):
+        def run_node(self, n):
+            result = super().run_node(n)
+            found = []
+
+            def meta(obj):
+                if isinstance(obj, torch.Tensor):
+                    found.append(obj)
+                    return _extract_tensor_metadata(obj)
+                return obj
+
+            value = map_aggregate(result, meta)
+            if found:
+                n.meta["tensor_meta"] = value
+            return result
+
+    param = next(iter(gm.parameters()), None)
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    fake = FakeTensorMode(allow_non_fake_inputs=True)
+    with fake, torch.no_grad():
+        x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+        Propagate(gm).run(x)
+
+
+def _layer_class():
+    nn = require_torch().nn
+
+    class Layer(nn.Module):
+        """A bare layer given as the model, held under its class name so the fx graph has one call of it."""
+
+        def __init__(self, layer):
+            super().__init__()
+            self.held = type(layer).__name__.lower()
+            self.add_module(self.held, layer)
+
+        def forward(self, x):
+            return getattr(self, self.held)(x)
+
+    return Layer
+
+
+def _Layer(layer):  # noqa: N802 - a class made when torch is there
+    return _layer_class()(layer)
+
+
+def supported() -> dict[str, tuple]:
+    """Each layer kind's torch modules and functions, as it declares them (what from_torch imports)."""
+    from .layers.base import REGISTRY
+
+    return {name: (*kind.torch_modules, *kind.torch_functions) for name, kind in REGISTRY.items()
+            if kind.torch_modules or kind.torch_functions}
 
 
 class _Importer:
     def __init__(self, module, input_shape: tuple, name: str):
         self.torch = require_torch()
+        self.registry = _Registry(self.torch)
         self.root = module
         self.input_shape = tuple(int(v) for v in input_shape)
         self.name = name
         self.layers: list[dict] = []
         self.names: set[str] = {"input"}
         self.alias: dict[Any, str] = {}  # fx node -> the layer name holding its value
+        self.sources: dict[str, list[str]] = {}  # layer -> the layers it reads
         self.last = "input"
+        self.outputs: list[tuple[Any, str]] = []
+        self.main = "input"
 
     # -- tracing -------------------------------------------------------------------------------------------------
     def trace(self):
-        torch = self.torch
         import torch.fx as fx
-        from torch.fx.passes.shape_prop import ShapeProp
 
-        custom = _custom_modules()
+        leaves = self.registry.leaves()
+
+        class Proxy(fx.Proxy):  # fx's own Proxy records x += y as x + y: the in-place form is lost
+            def __iadd__(self, other):
+                return self.tracer.create_proxy("call_function", operator.iadd, (self, other), {})
+
+            def __imul__(self, other):
+                return self.tracer.create_proxy("call_function", operator.imul, (self, other), {})
+
+            def __isub__(self, other):
+                return self.tracer.create_proxy("call_function", operator.isub, (self, other), {})
+
+            def __itruediv__(self, other):
+                return self.tracer.create_proxy("call_function", operator.itruediv, (self, other), {})
 
         class Tracer(fx.Tracer):
-            def is_leaf_module(self, m, qualname):  # cnnsize's own modules are single layers
-                return isinstance(m, custom) or super().is_leaf_module(m, qualname)
+            def is_leaf_module(self, m, qualname):  # modules a kind stands for are single layers
+                return type(m) in leaves or super().is_leaf_module(m, qualname)
+
+            def proxy(self, node):
+                return Proxy(node, self)
 
         tracer = Tracer()
+        if tracer.is_leaf_module(self.root, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
+            self.root = _Layer(self.root)
+        was_training = self.root.training
         try:
-            graph = tracer.trace(self.root)
+            graph = self.graph(tracer, training=False)
+            unused = self.unused(graph)
+            if unused:  # parameters only training uses (aux heads): take the graph of a training forward
+                trained = self.graph(tracer, training=True)
+                if len(self.unused(trained)) < len(unused):
+                    graph, unused = trained, self.unused(trained)
+            self.root.eval()
+            inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
+            if len(inputs) > 1:
+                raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
+                                      f"{', '.join(str(n.target) for n in inputs)})",
+                                      hint="from_torch sizes a model of one input tensor; give the others "
+                                           "defaults or wrap the model")
+            gm = fx.GraphModule(self.root, graph)
+            try:
+                _propagate(gm, self.input_shape)
+            except Exception as exc:
+                raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
+                                f"{type(exc).__name__}: {exc}".split("\n")[0],
+                                hint="give the input shape the model expects (C x H x W)") from None
+        finally:
+            self.root.train(was_training)
+        if unused:
+            name, count = unused[0]
+            raise Unrepresentable(f"module '{name}' holds {count} parameters that forward never uses",
+                                  hint="from_torch counts what the traced forward calls; remove the module, "
+                                       "or call it")
+        return gm
+
+    def graph(self, tracer, training: bool):
+        import inspect
+
+        self.root.train(training)
+        try:
+            signature = inspect.signature(self.root.forward)
+            defaults = {n: p.default for n, p in list(signature.parameters.items())[1:]
+                        if p.default is not inspect.Parameter.empty}  # optional arguments at their defaults
+        except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
+            defaults = {}
+        try:
+            return tracer.trace(self.root, concrete_args=defaults or None)
         except Exception as exc:  # fx raises many kinds for data-dependent control flow
             raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
                             hint="from_torch needs a forward without data-dependent Python control flow") from None
-        gm = fx.GraphModule(self.root, graph)
-        param = next(iter(self.root.parameters()), None)
-        device = param.device if param is not None else torch.device("cpu")
-        dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-        was_training = self.root.training
-        self.root.eval()
-        try:
-            with torch.no_grad():
-                ShapeProp(gm).propagate(torch.zeros(1, *self.input_shape, device=device, dtype=dtype))
-        except Exception as exc:
-            raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
-                            f"{type(exc).__name__}: {exc}".split("\n")[0],
-                            hint="give the input shape the model expects (C x H x W)") from None
-        finally:
-            self.root.train(was_training)
-        return gm
+
+    def unused(self, graph) -> list[tuple[str, int]]:
+        """(module path, parameters) of the modules holding parameters the graph never reads."""
+        used = {n.target for n in graph.nodes if n.op in ("call_module", "get_attr")}
+        left: dict[str, int] = {}
+        for pname, p in self.root.named_parameters():
+            parts = pname.split(".")
+            if not any(".".join(parts[:i]) in used for i in range(1, len(parts) + 1)):
+                owner = ".".join(parts[:-1])
+                left[owner] = left.get(owner, 0) + p.numel()
+        return list(left.items())
 
     # -- the walk -------------------------------------------------------------------------------------------------
     def run(self) -> dict:
         gm = self.trace()
-        modules = dict(gm.named_modules())
+        self.modules = dict(gm.named_modules())
         for node in gm.graph.nodes:
             if node.op == "placeholder":
                 if self.alias:
-                    raise _Unsupported(f"a second input '{node.name}'", hint="from_torch takes one input tensor")
+                    raise Unrepresentable(f"a second input '{node.name}'", hint="from_torch takes one input tensor")
                 self.alias[node] = "input"
             elif node.op == "get_attr":
-                raise self.unsupported(node, f"reading the tensor '{node.target}' directly")
+                continue  # a parameter or buffer read directly: the call that uses it says what it is
             elif node.op == "output":
                 self.output(node)
-            elif not _is_tensor(node):
-                continue  # sizes and shapes: values for views, not layers
-            elif node.op == "call_module":
-                self.module(node, modules[node.target])
-            else:
-                self.function(node)
-        layers = self.layers
-        return {"name": self.name, "input": list(self.input_shape), "fit": "floor", "layers": layers}
+            elif _is_tensor(node):
+                self.call(node)
+            # otherwise sizes, shapes and tuples: values for views and getitem, not layers
+        spec = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
+        aux = self.aux_only()
+        if aux:
+            spec["vars"] = {"aux": True}
+        spec["layers"] = self.grouped(aux)
+        return spec
+
+    def aux_only(self) -> set[str]:
+        """Layers that only the other outputs (aux heads) need: what the main output does not read."""
+        def ancestors(names) -> set[str]:
+            seen, todo = set(), list(names)
+            while todo:
+                n = todo.pop()
+                if n not in seen:
+                    seen.add(n)
+                    todo.extend(self.sources.get(n, []))
+            return seen
+
+        others = [name for _, name in self.outputs if name != self.main and name not in ancestors([self.main])]
+        return ancestors(others) - ancestors([self.main]) if others else set()
+
+    def grouped(self, aux: set[str]) -> list[dict]:
+        """The layers, each run of aux-only layers in an ``if: aux`` block (analyze with aux false to leave
+        them out); a layer after such a block names its input, which the block would otherwise be."""
+        out: list[dict] = []
+        block: list[dict] = []
+        for layer in self.layers:
+            (kind, body), = layer.items()
+            if body["name"] in aux:
+                block.append(layer)
+                continue
+            if block:
+                out.append({"if": "aux", "layers": block})
+                block = []
+                if "from" not in body:
+                    body["from"] = self.sources[body["name"]][0]
+            out.append(layer)
+        if block:
+            out.append({"if": "aux", "layers": block})
+        return out
 
     def output(self, node) -> None:
-        out = node.args[0]
-        if not hasattr(out, "op"):
-            raise self.unsupported(node, "returning several tensors (a tuple or dict)")
-        name = self.alias[out]
+        """The main output becomes the last layer; the others (aux heads) are kept, their own layers marked."""
+        outputs = _leaves(node.args[0])
+        if not outputs or not all(hasattr(out, "op") and out in self.alias for _, out in outputs):
+            what = "None" if node.args[0] is None else type(node.args[0]).__name__
+            raise Unrepresentable(f"a forward returning {what} (fx node '{node.name}')",
+                                  hint="from_torch sizes a forward that returns tensors (one, or a tuple, "
+                                       "namedtuple or dict of them)")
+        main = next((out for label, out in outputs if label == "out"), outputs[0][1])
+        self.outputs = [(label, self.alias[out]) for label, out in outputs]
+        name = self.alias[main]
         if name != self.last:  # the result is not the last layer: make it so
-            self.add(node, "identity", {}, [out], name=f"{name}_out")
+            self.add(node, "identity", {}, [main], name=f"{name}_out")
+        self.main = self.last
 
-    def unsupported(self, node, what: str | None = None) -> CnnsizeError:
+    def where(self, node) -> str:
         where = f"fx node '{node.name}'"
         stack = node.meta.get("nn_module_stack") or {}
         if node.op == "call_module":
@@ -133,16 +319,88 @@ class _Importer:
         elif stack:
             path = list(stack.values())[-1][0]
             where += f", inside module '{path}'"
-        op = what or _op_name(node)
-        return _Unsupported(f"cannot import {op} ({where})",
-                            hint="from_torch supports the layers cnnsize sizes; see cnnsize.torch_import.SUPPORTED")
+        return where
+
+    def unsupported(self, node, what: str | None = None) -> CnnsizeError:
+        return self.torch_call(node, None).refuse(what or _op_name(node))
+
+    def torch_call(self, node, source) -> TorchCall:
+        """What a kind sees of ``node`` (or of ``source``, the call returning the tuple ``node`` indexes)."""
+        call_node = source or node
+        module = self.modules[call_node.target] if call_node.op == "call_module" else None
+        if module is not None:
+            function = type(module).__name__
+        elif call_node.op == "call_method":
+            function = call_node.target
+        else:
+            target = call_node.target
+            function = getattr(target, "__name__", str(target))
+
+        def value(arg):
+            if hasattr(arg, "op"):
+                meta = arg.meta.get("tensor_meta")
+                if hasattr(meta, "shape"):
+                    return TensorArg(_shape(arg), computed=arg.op != "get_attr")
+                return meta if meta is not None else arg.meta.get("val", arg)
+            if isinstance(arg, (list, tuple)):
+                return type(arg)(value(a) for a in arg)
+            if isinstance(arg, dict):
+                return {k: value(v) for k, v in arg.items()}
+            return arg
+
+        args, kwargs = value(tuple(call_node.args)), value(dict(call_node.kwargs))
+        inputs = [_shape(n) for n in self.inputs(call_node) if n.op != "get_attr"]
+        attrs = [_shape(n) for n in self.inputs(call_node) if n.op == "get_attr"]
+        index = node.args[1] if source is not None else None
+        return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
+                         output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
+                         where=self.where(call_node))
+
+    def call(self, node) -> None:
+        source = None
+        if node.target is operator.getitem and hasattr(node.args[0], "op") and not _is_tensor(node.args[0]):
+            source = node.args[0]  # an item of a call returning several values: x.chunk(2, 1)[1]
+        call = self.torch_call(node, source)
+        call_node = source or node
+        if call.module is not None:
+            kinds = self.registry.modules.get(type(call.module), [])
+            what = f"module type {type(call.module).__module__}.{type(call.module).__qualname__}"
+        else:
+            kinds = self.registry.functions.get(call.function, [])
+            what = _op_name(call_node)
+        if not kinds:
+            raise call.refuse(what)
+        refusal = None
+        for kind in kinds:
+            try:
+                answer = kind.from_torch(call)
+            except Unrepresentable as exc:
+                refusal = refusal or exc
+                continue
+            if answer is not None:
+                break
+        else:
+            raise refusal or call.refuse(what)
+        ins = [n for n in self.inputs(call_node) if n.op != "get_attr"]
+        if answer is PASS_THROUGH:
+            self.alias[node] = self.alias[ins[0]]
+            return
+        steps = answer if isinstance(answer, list) else [(kind.kind, answer)]
+        trainable = True
+        if call.module is not None:
+            own = list(call.module.parameters(recurse=False))
+            trainable = all(p.requires_grad for p in own) or not own
+        for i, (kind_name, settings) in enumerate(steps):
+            name = None
+            if i:
+                self.alias[node] = self.last
+                ins, name = [node], f"{node.name}_{kind_name}"
+            self.add(node, kind_name, settings, ins, name=name, trainable=trainable)
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
             trainable: bool = True) -> str:
         from .layers.base import REGISTRY
 
-        if kind not in REGISTRY:
-            raise self.unsupported(node, f"{_op_name(node)} (this version of cnnsize has no '{kind}' layer kind)")
         name = name or (node.target if node.op == "call_module" else node.name)
         if name in self.names:
             name = node.name if node.name not in self.names else f"{node.name}_{len(self.names)}"
@@ -151,10 +409,11 @@ class _Importer:
         for key, value in settings.items():
             default = params[key].default
             if isinstance(default, tuple):
-                default = _one(default)
+                default = plain(default)
             if value != default or params[key].required:
-                body[key] = value
+                body[key] = list(value) if isinstance(value, tuple) else value
         sources = [self.alias[i] for i in inputs]
+        self.sources[name] = sources
         if sources != [self.last]:
             body["from"] = sources[0] if len(sources) == 1 else sources
         if not trainable:
@@ -166,6 +425,7 @@ class _Importer:
         return name
 
     def inputs(self, node) -> list:
+        """The tensor-valued nodes among a call's arguments, in order (get_attr reads included)."""
         found: list = []
 
         def visit(arg):
@@ -175,308 +435,15 @@ class _Importer:
             elif isinstance(arg, (list, tuple)):
                 for a in arg:
                     visit(a)
+            elif isinstance(arg, dict):
+                for a in arg.values():
+                    visit(a)
 
         for arg in node.args:
             visit(arg)
         for arg in node.kwargs.values():
             visit(arg)
         return found
-
-    # -- modules ----------------------------------------------------------------------------------------------
-    def module(self, node, mod) -> None:
-        nn = self.torch.nn
-        ins = self.inputs(node)
-        trainable = all(p.requires_grad for p in mod.parameters(recurse=False)) or not any(
-            True for _ in mod.parameters(recurse=False))
-        custom = _custom_classes()
-        t = type(mod)
-        rank = _rank(ins[0]) if ins else 0
-
-        def add(kind, settings=None):
-            return self.add(node, kind, settings or {}, ins, trainable=trainable)
-
-        if t in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
-            if mod.padding_mode != "zeros":
-                raise self.unsupported(node, f"{t.__name__} with padding_mode='{mod.padding_mode}'")
-            pad = mod.padding if isinstance(mod.padding, str) else _one(mod.padding)
-            add("conv", {"filters": mod.out_channels, "kernel": _one(mod.kernel_size), "stride": _one(mod.stride),
-                         "pad": pad, "dilation": _one(mod.dilation), "groups": mod.groups,
-                         "bias": mod.bias is not None})
-        elif t in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d):
-            add("deconv", {"filters": mod.out_channels, "kernel": _one(mod.kernel_size), "stride": _one(mod.stride),
-                           "pad": _one(mod.padding), "output_pad": _one(mod.output_padding),
-                           "dilation": _one(mod.dilation), "groups": mod.groups, "bias": mod.bias is not None})
-        elif t is custom.get("FlattenLinear") or (t is nn.Linear and rank == 2):
-            add("fc", {"units": mod.out_features, "bias": mod.bias is not None})
-        elif t is nn.Linear:
-            raise self.unsupported(node, f"nn.Linear on a rank-{rank} tensor (it acts on the last axis only; "
-                                         "flatten first)")
-        elif t in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d):
-            self.pool(node, "maxpool", mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode, ins,
-                      dilation=mod.dilation, return_indices=mod.return_indices)
-        elif t in (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d):
-            if getattr(mod, "divisor_override", None) is not None:
-                raise self.unsupported(node, f"{t.__name__} with divisor_override")
-            self.pool(node, "avgpool", mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode, ins,
-                      count_include_pad=mod.count_include_pad)
-        elif t in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d):
-            self.adaptive(node, "avg", mod.output_size, ins)
-        elif t in (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d):
-            if mod.return_indices:
-                raise self.unsupported(node, f"{t.__name__} with return_indices")
-            self.adaptive(node, "max", mod.output_size, ins)
-        elif t in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):
-            if not mod.track_running_stats or mod.momentum is None:
-                raise self.unsupported(node, f"{t.__name__} without running statistics or with momentum=None")
-            add("bn", {"eps": float(mod.eps), "momentum": float(mod.momentum), "affine": mod.affine})
-        elif t is custom.get("ChannelLayerNorm") or (t is nn.LayerNorm and rank == 2):
-            self.layernorm(node, mod, ins, trainable)
-        elif t is nn.LocalResponseNorm:
-            add("lrn", {"size": mod.size, "alpha": float(mod.alpha), "beta": float(mod.beta), "k": float(mod.k)})
-        elif t in _ELEMENTWISE_MODULES(nn):
-            kind = _ELEMENTWISE_MODULES(nn)[t]
-            settings = {"inplace": bool(getattr(mod, "inplace", False))} if hasattr(mod, "inplace") else {}
-            if t is nn.LeakyReLU:
-                settings["negative_slope"] = float(mod.negative_slope)
-            if t is nn.GELU:
-                settings = {"approximate": mod.approximate}
-            if t is nn.Dropout:
-                settings["p"] = float(mod.p)
-            add(kind, settings)
-        elif t is nn.Softmax:
-            self.softmax(node, mod.dim, ins)
-        elif t is nn.Flatten:
-            if (mod.start_dim, mod.end_dim) != (1, -1):
-                raise self.unsupported(node, f"nn.Flatten({mod.start_dim}, {mod.end_dim})")
-            add("flatten")
-        elif t is nn.Identity:
-            add("identity")
-        elif t in (nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d):
-            flat = list(mod.padding)
-            lo, hi = flat[0::2][::-1], flat[1::2][::-1]  # torch lists the last axis first
-            add("zeropad", {"pad": _one(lo), "pad_end": None if lo == hi else _one(hi)})
-        elif t is nn.Upsample:
-            self.upsample(node, mod.scale_factor, mod.size, mod.mode, mod.align_corners, ins)
-        elif t is nn.ChannelShuffle:
-            add("channel_shuffle", {"groups": mod.groups})
-        elif t is custom.get("LocallyConnected2d"):
-            (top, bottom), (left, right) = mod.pads
-            if top != bottom or left != right:
-                raise self.unsupported(node, "LocallyConnected2d with uneven padding")
-            add("locally_connected", {"filters": mod.weight.shape[2], "kernel": _one(mod.kernel),
-                                      "stride": _one(mod.stride), "pad": _one((top, left)),
-                                      "bias": mod.bias is not None})
-        elif t in (custom.get("Add"), custom.get("Concat"), custom.get("Mul")):
-            add(t.__name__.lower())
-        elif t is custom.get("Chunk"):
-            add("chunk", {"chunks": mod.chunks, "index": mod.index})
-        else:
-            raise self.unsupported(node, f"module type {t.__module__}.{t.__qualname__}")
-
-    def pool(self, node, kind, kernel, stride, padding, ceil_mode, ins, dilation=1, return_indices=False,
-             count_include_pad=True) -> None:
-        if return_indices:
-            raise self.unsupported(node, "max pooling with return_indices")
-        nd = _rank(ins[0]) - 2
-        kernel = _one(_tuple(kernel, nd))
-        stride = _one(_tuple(stride, nd)) if stride not in (None, [], ()) else kernel
-        settings = {"kernel": kernel, "stride": None if stride == kernel else stride,
-                    "pad": _one(_tuple(padding, nd)), "ceil_mode": bool(ceil_mode)}
-        if kind == "maxpool":
-            settings["dilation"] = _one(_tuple(dilation, nd))
-        else:
-            settings["count_include_pad"] = bool(count_include_pad)
-        self.add(node, kind, settings, ins)
-
-    def adaptive(self, node, how: str, output_size, ins) -> None:
-        nd = _rank(ins[0]) - 2
-        size = _tuple(output_size, nd)
-        spatial = _shape(ins[0])[2:]
-        size = tuple(s if s is not None else n for s, n in zip(size, spatial))  # None keeps the input's size
-        if all(s == 1 for s in size):
-            self.add(node, f"global_{how}pool", {}, ins)
-        else:
-            self.add(node, f"adaptive_{how}pool", {"output": _one(size)}, ins)
-
-    def layernorm(self, node, mod, ins, trainable) -> None:
-        from .layers.base import REGISTRY
-
-        params = REGISTRY["layernorm"].params
-        settings: dict[str, Any] = {"eps": float(mod.eps)}
-        affine_key = next((k for k in ("affine", "elementwise_affine") if k in params), None)
-        if affine_key:
-            settings[affine_key] = bool(mod.elementwise_affine)
-        if "bias" in params:
-            settings["bias"] = mod.bias is not None
-        self.add(node, "layernorm", settings, ins, trainable=trainable)
-
-    def softmax(self, node, dim, ins) -> None:
-        rank = _rank(ins[0])
-        if dim is None or dim % rank != 1:
-            raise self.unsupported(node, f"softmax over dim {dim} (cnnsize's softmax is over the channels, dim 1)")
-        self.add(node, "softmax", {}, ins)
-
-    def upsample(self, node, scale, size, mode, align_corners, ins) -> None:
-        nd = _rank(ins[0]) - 2
-        if scale is None:
-            spatial_in, spatial_out = _shape(ins[0])[2:], _shape(node)[2:]
-            if any(o % i for i, o in zip(spatial_in, spatial_out)):
-                raise self.unsupported(node, "upsampling to a size that is not an integer multiple")
-            scale = tuple(o // i for i, o in zip(spatial_in, spatial_out))
-        factors = _tuple(scale, nd)
-        if any(float(f) != int(f) for f in factors):
-            raise self.unsupported(node, f"upsampling by the non-integer factor {scale}")
-        settings = {"scale": _one(tuple(int(f) for f in factors)), "mode": mode}
-        if mode != "nearest":
-            settings["align_corners"] = bool(align_corners)
-        self.add(node, "upsample", settings, ins)
-
-    # -- functions and methods ---------------------------------------------------------------------------------
-    def function(self, node) -> None:
-        target = node.target
-        ins = self.inputs(node)
-        name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
-        args, kwargs = node.args, node.kwargs
-
-        def arg(i, key, default=None):
-            return args[i] if len(args) > i else kwargs.get(key, default)
-
-        if name in _PASS_THROUGH and len(ins) == 1:
-            self.alias[node] = self.alias[ins[0]]
-            return
-        if name in ("add", "iadd", "add_", "__add__", "__iadd__", "mul", "imul", "mul_", "__mul__"):
-            if len(ins) != 2 or kwargs.get("alpha", 1) != 1:
-                raise self.unsupported(node, f"{_op_name(node)} with a constant or alpha (only tensor + tensor "
-                                             "and tensor * tensor are layers)")
-            self.add(node, "add" if "add" in name else "mul", {}, ins)
-            return
-        if name == "cat" or name == "concat":
-            dim = arg(1, "dim", 0)
-            rank = _rank(ins[0])
-            if dim % rank != 1:
-                raise self.unsupported(node, f"torch.cat along dim {dim} (cnnsize concatenates channels, dim 1)")
-            if len(ins) == 1:
-                self.alias[node] = self.alias[ins[0]]
-                return
-            self.add(node, "concat", {}, ins)
-            return
-        if name == "flatten":
-            start, end = arg(1, "start_dim", 0), arg(2, "end_dim", -1)
-            if start != 1 or end != -1:
-                raise self.unsupported(node, f"flatten({start}, {end}) (only flatten(x, 1) keeps the batch)")
-            self.add(node, "flatten", {}, ins)
-            return
-        if name in ("view", "reshape") and len(ins) == 1:
-            out = _shape(node)
-            if len(out) == 2 and out[0] == _shape(ins[0])[0]:
-                self.add(node, "flatten", {}, ins)
-                return
-            raise self.unsupported(node, f"{name} to {list(out)} (only a flatten to (N, features) is a layer)")
-        if name in _ELEMENTWISE_FUNCTIONS and len(ins) == 1:
-            kind = _ELEMENTWISE_FUNCTIONS[name]
-            settings: dict[str, Any] = {}
-            if kind in ("relu", "relu6", "hardswish", "hardsigmoid", "silu") and name != "hardtanh":
-                settings["inplace"] = name.endswith("_") or bool(arg(1, "inplace", False))
-            if kind == "leaky_relu":
-                settings["negative_slope"] = float(arg(1, "negative_slope", 0.01))
-                settings["inplace"] = name.endswith("_") or bool(arg(2, "inplace", False))
-            if kind == "gelu":
-                settings["approximate"] = kwargs.get("approximate", "none")
-            if name == "hardtanh":
-                if (arg(1, "min_val", -1.0), arg(2, "max_val", 1.0)) != (0.0, 6.0):
-                    raise self.unsupported(node, "hardtanh other than relu6")
-                settings["inplace"] = bool(arg(3, "inplace", False))
-            self.add(node, kind, settings, ins)
-            return
-        if name == "dropout" and len(ins) == 1:
-            self.add(node, "dropout", {"p": float(arg(1, "p", 0.5)), "inplace": bool(arg(3, "inplace", False))}, ins)
-            return
-        if name == "softmax":
-            self.softmax(node, arg(1, "dim"), ins)
-            return
-        if name in ("max_pool1d", "max_pool2d", "max_pool3d"):
-            kernel = arg(1, "kernel_size")
-            self.pool(node, "maxpool", kernel, arg(2, "stride"), arg(3, "padding", 0), arg(5, "ceil_mode", False),
-                      ins, dilation=arg(4, "dilation", 1), return_indices=arg(6, "return_indices", False))
-            return
-        if name in ("avg_pool1d", "avg_pool2d", "avg_pool3d"):
-            if arg(6, "divisor_override") is not None:
-                raise self.unsupported(node, f"{name} with divisor_override")
-            self.pool(node, "avgpool", arg(1, "kernel_size"), arg(2, "stride"), arg(3, "padding", 0),
-                      arg(4, "ceil_mode", False), ins, count_include_pad=arg(5, "count_include_pad", True))
-            return
-        if name.startswith("adaptive_avg_pool") or name.startswith("adaptive_max_pool"):
-            if "max" in name and arg(2, "return_indices", False):
-                raise self.unsupported(node, f"{name} with return_indices")
-            self.adaptive(node, "max" if "max" in name else "avg", arg(1, "output_size"), ins)
-            return
-        if name == "mean" and len(ins) == 1:
-            rank = _rank(ins[0])
-            dims = arg(1, "dim")
-            dims = tuple(sorted(d % rank for d in (dims if isinstance(dims, (list, tuple)) else [dims]))) \
-                if dims is not None else None
-            if dims != tuple(range(2, rank)):
-                raise self.unsupported(node, f"mean over dims {dims} (only the mean over all spatial axes is "
-                                             "a global average pool)")
-            layer = self.add(node, "global_avgpool", {}, ins, name=f"{node.name}")
-            if not arg(2, "keepdim", False):
-                self.alias[node] = layer
-                self.add(node, "flatten", {}, [node], name=f"{node.name}_flatten")
-            return
-        if name in ("interpolate", "upsample"):
-            self.upsample(node, arg(2, "scale_factor"), arg(1, "size"), arg(3, "mode", "nearest"),
-                          arg(4, "align_corners", None), ins)
-            return
-        if name == "chunk" and len(ins) == 1:
-            return  # the slices become layers where they are read (getitem)
-        if target is operator.getitem and ins == [] and hasattr(args[0], "op"):
-            src = args[0]
-            sname = src.target if isinstance(src.target, str) else getattr(src.target, "__name__", "")
-            sources = self.inputs(src)
-            if sname != "chunk" or len(sources) != 1:
-                raise self.unsupported(src)  # the operation whose result is indexed
-            chunks = src.args[1] if len(src.args) > 1 else src.kwargs.get("chunks")
-            dim = src.args[2] if len(src.args) > 2 else src.kwargs.get("dim", 0)
-            if dim % _rank(sources[0]) != 1 or _shape(sources[0])[1] % chunks:
-                raise self.unsupported(src, f"chunk into {chunks} along dim {dim} (cnnsize slices the channels, "
-                                            "dim 1, into equal parts)")
-            self.add(node, "chunk", {"chunks": chunks, "index": args[1]}, sources)
-            return
-        raise self.unsupported(node)
-
-
-_PASS_THROUGH = ("contiguous", "detach", "float", "clone")
-
-_ELEMENTWISE_FUNCTIONS = {
-    "relu": "relu", "relu_": "relu", "relu6": "relu6", "hardtanh": "relu6", "leaky_relu": "leaky_relu",
-    "leaky_relu_": "leaky_relu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu", "hardswish": "hardswish",
-    "hardsigmoid": "hardsigmoid", "gelu": "gelu",
-}
-
-
-def _ELEMENTWISE_MODULES(nn) -> dict:  # noqa: N802 - a table, built when torch is there
-    return {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.LeakyReLU: "leaky_relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
-            nn.SiLU: "silu", nn.Hardswish: "hardswish", nn.Hardsigmoid: "hardsigmoid", nn.GELU: "gelu",
-            nn.Dropout: "dropout"}
-
-
-SUPPORTED = ("nn.Conv1d/2d/3d", "nn.ConvTranspose1d/2d/3d", "nn.Linear (on flat inputs)", "nn.MaxPool/AvgPool",
-             "nn.AdaptiveAvgPool/AdaptiveMaxPool", "nn.BatchNorm1d/2d/3d", "nn.LocalResponseNorm", "nn.ReLU/ReLU6/"
-             "LeakyReLU/Sigmoid/Tanh/SiLU/Hardswish/Hardsigmoid/GELU/Softmax(dim=1)", "nn.Dropout", "nn.Flatten",
-             "nn.Identity", "nn.ZeroPad", "nn.Upsample", "nn.ChannelShuffle", "+ and torch.add", "* and torch.mul",
-             "torch.cat(dim=1)", "torch.flatten(x, 1)", "x.view/reshape(N, -1)", "x.mean(spatial axes)",
-             "x.chunk(n, 1)[i]", "the functional forms of the activations and pools")
-
-
-def _custom_modules() -> tuple:
-    return tuple(c for c in _custom_classes().values())
-
-
-def _custom_classes() -> dict:
-    from .executor import modules
-
-    names = ("FlattenLinear", "LocallyConnected2d", "Add", "Concat", "Mul", "Chunk", "ChannelLayerNorm")
-    return {n: getattr(modules, n) for n in names if hasattr(modules, n)}
 
 
 def _is_tensor(node) -> bool:
@@ -486,16 +453,6 @@ def _is_tensor(node) -> bool:
 
 def _shape(node) -> tuple:
     return tuple(int(v) for v in node.meta["tensor_meta"].shape)
-
-
-def _rank(node) -> int:
-    return len(node.meta["tensor_meta"].shape)
-
-
-def _tuple(value, nd: int) -> tuple:
-    if isinstance(value, (tuple, list)):
-        return tuple(value)
-    return (value,) * nd
 
 
 def _op_name(node) -> str:
@@ -510,41 +467,17 @@ def _op_name(node) -> str:
 
 # -- YAML text ---------------------------------------------------------------------------------------------------
 
-_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
-
-
-def _yaml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value)
-        if "e" in text and "." not in text.split("e")[0]:
-            mantissa, exp = text.split("e")
-            text = f"{mantissa}.0e{exp}"  # PyYAML reads 1e-05 as a string, 1.0e-05 as a number
-        return text
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_yaml_value(k)}: {_yaml_value(v)}" for k, v in value.items()) + "}"
-    text = str(value)
-    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
-        return text
-    return json.dumps(text)
-
-
 def to_yaml(spec: dict) -> str:
-    """The spec as YAML text: one flow-style line per layer."""
+    """The spec as YAML text, written by the YAML library: one flow-style line per layer."""
+    import yaml
+
+    def dump(value, flow) -> str:
+        return yaml.safe_dump(value, default_flow_style=flow, sort_keys=False, allow_unicode=True,
+                              width=float("inf")).strip()
+
     lines = ["# Imported from torch by cnnsize.from_torch; shapes follow torch's rounding (fit: floor).",
-             f"name: {_yaml_value(spec['name'])}", f"input: {_yaml_value(spec['input'])}",
-             f"fit: {spec['fit']}", "layers:"]
-    for layer in spec["layers"]:
-        (kind, body), = layer.items()
-        lines.append(f"  - {kind}: {_yaml_value(body)}")
+             dump({key: value for key, value in spec.items() if key != "layers"}, None), "layers:"]
+    lines += [f"  - {dump(layer, True)[1:-1]}" for layer in spec["layers"]]  # - kind: {settings}
     return "\n".join(lines) + "\n"
 
 

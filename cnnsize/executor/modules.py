@@ -57,7 +57,7 @@ class LocallyConnected2d(nn.Module):
 
 
 class Add(nn.Module):
-    """Sum of several inputs: forward(*xs); in place, into the first (``out += identity``)."""
+    """Sum of several inputs: forward(*xs); ``inplace`` adds into the first (torch's ``x += y``)."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()

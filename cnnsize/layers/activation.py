@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..errors import SpecError
-from .base import Counts, LayerKind, Param, Saved, register, require_spatial
+from ..numeric import prod
+from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, register, require_spatial
 
 INPLACE = Param("bool", False, doc="overwrite the input instead of making a new tensor")
 
@@ -13,6 +14,14 @@ class _Elementwise(LayerKind):
     params = {"inplace": INPLACE}
     saves = "output"  # relu, sigmoid, tanh and softmax differentiate through their result
     inplace_keeps_result = False  # in place, torch differentiates through the result (no copy needed)
+    inplace_position = 1  # where the functional form takes ``inplace`` (F.relu(x, True))
+
+    @classmethod
+    def from_torch(cls, call):
+        settings = super().from_torch(call)
+        if "inplace" in cls.params and call.module is None:
+            settings["inplace"] = call.inplace or bool(call.arg(cls.inplace_position, "inplace", False))
+        return settings
 
     def saved(self, ins, out, trainable, device):
         if self.saves == "input" and getattr(self, "inplace", False) and not self.inplace_keeps_result:
@@ -33,6 +42,8 @@ class ReLU(_Elementwise):
     """max(0, x)."""
 
     torch_name = "ReLU"
+    torch_modules = ("ReLU",)
+    torch_functions = ("relu", "relu_")
 
 
 @register("leaky_relu")
@@ -43,6 +54,16 @@ class LeakyReLU(_Elementwise):
     saves = "input"
     inplace_keeps_result = True
     params = {"negative_slope": Param("float", 0.01), "inplace": INPLACE}
+    torch_modules = ("LeakyReLU",)
+    torch_functions = ("leaky_relu", "leaky_relu_")
+    inplace_position = 2
+
+    @classmethod
+    def from_torch(cls, call):
+        settings = super().from_torch(call)
+        if call.module is None:
+            settings["negative_slope"] = float(call.arg(1, "negative_slope", 0.01))
+        return settings
 
 
 @register("sigmoid")
@@ -51,6 +72,8 @@ class Sigmoid(_Elementwise):
 
     torch_name = "Sigmoid"
     params = {}
+    torch_modules = ("Sigmoid",)
+    torch_functions = ("sigmoid",)
 
 
 @register("tanh")
@@ -59,6 +82,8 @@ class Tanh(_Elementwise):
 
     torch_name = "Tanh"
     params = {}
+    torch_modules = ("Tanh",)
+    torch_functions = ("tanh",)
 
 
 AXIS = Param("count", 0, doc="the per-sample axis, from 0 (the channels of an image, the last of [L, D] tokens is 1)")
@@ -80,6 +105,15 @@ class Softmax(_Elementwise):
     def output_shape(self, ins, ctx):
         check_axis(self.kind, self.axis, ins[0])
         return ins[0]
+    torch_modules = ("Softmax",)
+    torch_functions = ("softmax",)
+
+    @classmethod
+    def from_torch(cls, call):
+        dim = call.module.dim if call.module is not None else call.arg(1, "dim")
+        if dim is None or dim % call.rank == 0:
+            raise call.refuse(f"{call.function} over dim {dim} (over the batch axis, or an implicit dim)")
+        return {"axis": dim % call.rank - 1}
 
     def build(self, ins, out):
         import torch.nn as nn
@@ -92,6 +126,8 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) over one axis, computed stably in one kernel (torch keeps its result for backward)."""
 
     torch_name = "LogSoftmax"
+    torch_modules = ("LogSoftmax",)
+    torch_functions = ("log_softmax",)
 
 
 @register("elu")
@@ -102,6 +138,16 @@ class ELU(_Elementwise):
     saves = "input"
     inplace_keeps_result = True  # elu_ differentiates through its result
     params = {"alpha": Param("float", 1.0), "inplace": INPLACE}
+    torch_modules = ("ELU",)
+    torch_functions = ("elu", "elu_")
+    inplace_position = 2
+
+    @classmethod
+    def from_torch(cls, call):
+        settings = super().from_torch(call)
+        if call.module is None:
+            settings["alpha"] = float(call.arg(1, "alpha", 1.0))
+        return settings
 
 
 @register("prelu")
@@ -112,6 +158,15 @@ class PReLU(_Elementwise):
     saves = "input"
     params = {"per_channel": Param("bool", False, doc="one slope per channel (torch's num_parameters = C)"),
               "init": Param("float", 0.25, doc="the slopes' initial value")}
+    torch_modules = ("PReLU",)
+    torch_functions = ("prelu",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"per_channel": call.module.num_parameters > 1, "init": float(call.module.init)}
+        weight = call.arg(1, "weight")
+        return {"per_channel": bool(getattr(weight, "shape", (1,)) and prod(weight.shape) > 1)}
 
     def counts(self, ins, out):
         return Counts(weights=ins[0][0] if self.per_channel else 1)
@@ -127,6 +182,16 @@ class Dropout(_Elementwise):
     """Zeroes units at random while training; the identity at inference, so it materializes nothing there."""
 
     params = {"p": Param("float", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
+    torch_modules = ("Dropout",)
+    torch_functions = ("dropout",)
+    inplace_position = 3
+
+    @classmethod
+    def from_torch(cls, call):
+        settings = super().from_torch(call)
+        if call.module is None:
+            settings["p"] = float(call.arg(1, "p", 0.5))
+        return settings
 
     @property
     def materializes(self) -> bool:
@@ -153,6 +218,9 @@ class ChannelDropout(Dropout):
     """Zeroes whole channels at random while training (torch's Dropout1d/2d/3d by the input's rank); the identity
     at inference."""
 
+    torch_modules = ("Dropout1d", "Dropout2d", "Dropout3d")
+    torch_functions = ("dropout1d", "dropout2d", "dropout3d")
+
     def output_shape(self, ins, ctx):
         require_spatial(self.kind, ins[0])
         return ins[0]
@@ -176,6 +244,14 @@ class StochasticDepth(Dropout):
               "mode": Param("choice", "row", choices=("row", "batch"),
                             doc="row: per sample; batch: one draw for the whole batch")}
     inplace = False
+    torch_modules = ("torchvision.ops.StochasticDepth", "cnnsize.executor.modules.StochasticDepth")
+    torch_functions = ("stochastic_depth",)
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        p, mode = (m.p, m.mode) if m is not None else (call.arg(1, "p"), call.arg(2, "mode", "row"))
+        return {"p": float(p), "mode": mode}
 
     @property
     def materializes_training(self) -> bool:
@@ -198,6 +274,19 @@ class ReLU6(_Elementwise):
 
     torch_name = "ReLU6"
     saves = "input"
+    torch_modules = ("ReLU6", "Hardtanh")
+    torch_functions = ("relu6", "hardtanh", "hardtanh_")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if call.function in ("hardtanh", "hardtanh_", "Hardtanh"):
+            low, high = (m.min_val, m.max_val) if m is not None else (call.arg(1, "min_val", -1.0),
+                                                                      call.arg(2, "max_val", 1.0))
+            if (low, high) != (0.0, 6.0):
+                raise call.refuse(f"hardtanh({low}, {high}) (only hardtanh(0, 6), relu6, is a layer)")
+            return {"inplace": call.inplace or bool(call.arg(3, "inplace", False))}
+        return super().from_torch(call)
 
 
 @register("hardswish")
@@ -206,6 +295,8 @@ class Hardswish(_Elementwise):
 
     torch_name = "Hardswish"
     saves = "input"
+    torch_modules = ("Hardswish",)
+    torch_functions = ("hardswish", "hardswish_")
 
 
 @register("hardsigmoid")
@@ -214,6 +305,8 @@ class Hardsigmoid(_Elementwise):
 
     torch_name = "Hardsigmoid"
     saves = "input"
+    torch_modules = ("Hardsigmoid",)
+    torch_functions = ("hardsigmoid", "hardsigmoid_")
 
 
 @register("silu")
@@ -222,6 +315,8 @@ class SiLU(_Elementwise):
 
     torch_name = "SiLU"
     saves = "input"
+    torch_modules = ("SiLU",)
+    torch_functions = ("silu", "silu_")
 
 
 @register("gelu")
@@ -231,6 +326,8 @@ class GELU(_Elementwise):
     torch_name = "GELU"
     saves = "input"
     params = {"approximate": Param("choice", "none", choices=("none", "tanh"))}
+    torch_modules = ("GELU",)
+    torch_functions = ("gelu",)
 
 
 @register("identity")
@@ -239,6 +336,12 @@ class Identity(_Elementwise):
 
     torch_name = "Identity"
     params = {}
+    torch_modules = ("Identity",)
+    torch_functions = ("contiguous", "detach", "clone", "float")
+
+    @classmethod
+    def from_torch(cls, call):
+        return {} if call.module is not None else PASS_THROUGH
 
     def saved(self, ins, out, trainable, device):
         return []

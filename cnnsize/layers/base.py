@@ -5,6 +5,10 @@ input shapes: the output shape, the counts (weights, biases, buffers,
 connections, multiply-adds), the receptive field step, whether its output is a
 new tensor, and how to build it in torch. Shapes are tuples (C, *spatial), or
 (features,) once flat; each dimension is an int or a sympy expression.
+
+A kind also says which torch modules and functions it stands for (``torch_modules``,
+``torch_functions``) and how to read its settings back from one traced call (``from_torch``):
+cnnsize.torch_import walks the fx graph and asks the registry, holding no list of kinds itself.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from itertools import chain
 from operator import add, sub
 from typing import Any, ClassVar, NamedTuple
 
-from ..errors import CnnsizeError, SpecError, unknown_name
+from ..errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
 from ..numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
 
 Shape = tuple  # (C, *spatial) or (features,)
@@ -208,6 +212,65 @@ def per_axis(value: Any, nd: int, what: str) -> tuple:
     return (value,) * nd
 
 
+PASS_THROUGH: Any = object()  # from_torch's answer for a call whose output is its input's value (no layer)
+
+
+@dataclass
+class TorchCall:
+    """One traced torch call as a layer kind sees it in ``LayerKind.from_torch`` (no torch types needed).
+
+    ``module`` is the ``nn.Module`` called (None for a function or method), ``function`` the function,
+    method or operator name (``"relu"``, ``"add_"``, ``"iadd"``, ``"view"``; for a module, its class name).
+    ``args``/``kwargs`` are the call's arguments as traced, with every tensor replaced by its shape (a
+    ``TensorArg``). ``inputs`` are the shapes (batch axis included, as torch has them) of the tensors computed
+    by earlier layers, in argument order; ``attrs`` the tensors read from module attributes (parameters and
+    buffers, e.g. ``self.weight`` passed to ``F.conv2d``). ``output`` is the output's shape; ``index`` the
+    item taken from a call returning several values (``x.chunk(2, 1)[1]``: 1), else None.
+    """
+
+    module: Any
+    function: str
+    args: tuple
+    kwargs: dict
+    inputs: list
+    output: tuple
+    attrs: list = field(default_factory=list)
+    index: int | None = None
+    where: str = ""  # fx node and module path, for messages
+
+    def arg(self, i: int, key: str, default: Any = None) -> Any:
+        """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""
+        return self.args[i] if len(self.args) > i else self.kwargs.get(key, default)
+
+    @property
+    def inplace(self) -> bool:
+        """Whether the call itself is the in-place form (``relu_``, ``x += y``, ``inplace=True``)."""
+        f = self.function
+        named = (f.endswith("_") and not f.endswith("__")) or (f.startswith("__i") and f.endswith("__")) or \
+            f in ("iadd", "imul", "isub", "itruediv", "iand", "ior")
+        module = self.module is not None and bool(getattr(self.module, "inplace", False))
+        return named or module or bool(self.kwargs.get("inplace", False))
+
+    @property
+    def rank(self) -> int:
+        """The rank of the first input (batch axis included)."""
+        return len(self.inputs[0]) if self.inputs else 0
+
+    def refuse(self, what: str, hint: str | None = None) -> Unrepresentable:
+        """The one-line error for a call this kind cannot represent: what it is, then where it sits."""
+        return Unrepresentable(f"cannot import {what} ({self.where})" if self.where else f"cannot import {what}",
+                               hint=hint or "from_torch maps the torch modules and functions each layer kind "
+                                            "declares; cnnsize.torch_import.supported() lists them")
+
+
+@dataclass(frozen=True)
+class TensorArg:
+    """A tensor argument of a traced call: its shape (batch axis included) and whether a layer computed it."""
+
+    shape: tuple
+    computed: bool = True
+
+
 REGISTRY: dict[str, type[LayerKind]] = {}
 
 
@@ -230,6 +293,12 @@ class LayerKind:
     weight_layer: ClassVar[bool] = False
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1
+    # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
+    # "cnnsize.executor.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
+    # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is
+    # asked in registration order and the first that gives settings wins.
+    torch_modules: ClassVar[tuple[str, ...]] = ()
+    torch_functions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, values: Mapping[str, Any]):
         for key, param in self.params.items():
@@ -290,8 +359,44 @@ class LayerKind:
         return ", ".join(parts)
 
     # -- torch ------------------------------------------------------------------
+    @classmethod
+    def from_torch(cls, call: TorchCall) -> dict | list | None:
+        """This kind's settings for one traced call of a module or function it declares.
+
+        Answers a dict of settings (defaults may be left out), a list of ``(kind, settings)`` steps for a call
+        that takes several layers (each fed by the one before, e.g. a mean without keepdim: a global pool, then
+        a flatten), ``PASS_THROUGH`` when the output is the input's value, or None when this call is not this
+        kind's (another kind naming it is asked next). Raise ``call.refuse(...)`` to say why it cannot be one.
+        The default reads a module's attributes named as the kind's parameters (``inplace``, ``p``, ``groups``)
+        and a function's keyword arguments, with ``inplace`` from the call's in-place form.
+        """
+        settings = {}
+        for key in cls.params:
+            if call.module is not None and hasattr(call.module, key):
+                settings[key] = plain(getattr(call.module, key))
+            elif key in call.kwargs:
+                settings[key] = plain(call.kwargs[key])
+        if "inplace" in cls.params:
+            settings["inplace"] = call.inplace
+        return settings
+
     def build(self, ins: list[Shape], out: Shape):  # pragma: no cover - overridden
         raise CnnsizeError(f"layer kind '{self.kind}' cannot be built in torch yet")
+
+
+def plain(value: Any) -> Any:
+    """A module attribute as a spec value: (3, 3) -> 3, (1, 7) -> [1, 7], floats and ints as they are."""
+    if isinstance(value, (tuple, list)):
+        values = [plain(v) for v in value]
+        return values[0] if values and all(v == values[0] for v in values) else values
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return float(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
 
 
 def spatial(shape: Shape) -> tuple:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from ..calc import conv_macs, conv_params, locally_connected_params, window_output
 from ..errors import SpecError
 from ..numeric import ceil_div, divides, exact_div, is_int, prod
-from .base import RF, Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
+from .base import RF, Counts, LayerKind, Param, Saved, TensorArg, per_axis, plain, register, require_spatial, spatial
+
+
+def weight_of(call, position: int, what: str):
+    """The weight a functional call reads (``F.conv2d(x, self.weight)``): a parameter, not a computed tensor."""
+    weight = call.arg(position, "weight")
+    if not isinstance(weight, TensorArg):
+        raise call.refuse(f"{what} without a weight tensor")
+    if weight.computed:
+        raise call.refuse(f"{what} with a weight computed in forward",
+                          hint="only weights held as module parameters are a layer's parameters")
+    return weight
 
 
 def resolve_pads(pad, kernel: tuple, stride: tuple, dilation: tuple, nd: int, kind: str) -> tuple:
@@ -102,6 +113,24 @@ class Conv(_Windowed):
         "groups": Param("int", 1),
         "bias": Param("bool", True),
     }
+    torch_modules = ("Conv1d", "Conv2d", "Conv3d")
+    torch_functions = ("conv1d", "conv2d", "conv3d")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is None:  # F.conv2d(x, self.weight, self.bias, stride, padding, dilation, groups)
+            weight = weight_of(call, 1, call.function)
+            pad = call.arg(4, "padding", 0)
+            return {"filters": weight.shape[0], "kernel": plain(weight.shape[2:]),
+                    "stride": plain(call.arg(3, "stride", 1)), "pad": pad if isinstance(pad, str) else plain(pad),
+                    "dilation": plain(call.arg(5, "dilation", 1)), "groups": call.arg(6, "groups", 1),
+                    "bias": isinstance(call.arg(2, "bias"), TensorArg)}
+        if m.padding_mode != "zeros":
+            raise call.refuse(f"{type(m).__name__} with padding_mode='{m.padding_mode}'")
+        return {"filters": m.out_channels, "kernel": plain(m.kernel_size), "stride": plain(m.stride),
+                "pad": m.padding if isinstance(m.padding, str) else plain(m.padding),
+                "dilation": plain(m.dilation), "groups": m.groups, "bias": m.bias is not None}
 
     def output_shape(self, ins, ctx):
         x = ins[0]
@@ -158,6 +187,14 @@ class Deconv(_Windowed):
         "groups": Param("int", 1),
         "bias": Param("bool", True),
     }
+    torch_modules = ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        return {"filters": m.out_channels, "kernel": plain(m.kernel_size), "stride": plain(m.stride),
+                "pad": plain(m.padding), "output_pad": plain(m.output_padding), "dilation": plain(m.dilation),
+                "groups": m.groups, "bias": m.bias is not None}
 
     def geometry(self, shape):
         nd = require_spatial(self.kind, shape)
@@ -225,6 +262,16 @@ class LocallyConnected(_Windowed):
         "pad": Param("pads", 0),
         "bias": Param("bool", True, doc="one bias per output unit"),
     }
+    torch_modules = ("cnnsize.executor.modules.LocallyConnected2d",)
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        (top, bottom), (left, right) = m.pads
+        if top != bottom or left != right:
+            raise call.refuse("LocallyConnected2d with uneven padding")
+        return {"filters": m.weight.shape[2], "kernel": plain(m.kernel), "stride": plain(m.stride),
+                "pad": plain((top, left)), "bias": m.bias is not None}
 
     def output_shape(self, ins, ctx):
         x = ins[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..calc import fc_params
 from ..errors import SpecError
 from ..numeric import factor_text, fmt_num, prod
-from .base import Counts, LayerKind, Param, Saved, register
+from .base import Counts, LayerKind, Param, Saved, TensorArg, register
 
 
 @register("fc")
@@ -14,6 +14,21 @@ class FC(LayerKind):
 
     weight_layer = True
     params = {"units": Param("int", doc="output units"), "bias": Param("bool", True)}
+    torch_modules = ("Linear", "cnnsize.executor.modules.FlattenLinear")
+    torch_functions = ("linear",)
+
+    @classmethod
+    def from_torch(cls, call):
+        flattens = type(call.module).__name__ == "FlattenLinear"
+        if call.rank != 2 and not flattens:
+            raise call.refuse(f"{'nn.Linear' if call.module is not None else call.function} on a rank-{call.rank} "
+                              "tensor (it acts on the last axis only; flatten first)")
+        if call.module is not None:
+            return {"units": call.module.out_features, "bias": call.module.bias is not None}
+        from .conv import weight_of
+
+        return {"units": weight_of(call, 1, call.function).shape[0],
+                "bias": isinstance(call.arg(2, "bias"), TensorArg)}
 
     def output_shape(self, ins, ctx):
         return (self.units,)
@@ -52,6 +67,24 @@ class Flatten(LayerKind):
 
     params = {"start": Param("count", 0, doc="first per-sample axis merged, from 0"),
               "end": Param("count", None, doc="last per-sample axis merged (the last axis)")}
+    torch_modules = ("Flatten",)
+    torch_functions = ("flatten", "view", "reshape")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.function in ("view", "reshape"):
+            out = call.output
+            if len(out) == 2 and out[0] == call.inputs[0][0]:
+                return {}
+            return None  # another shape: the reshape kind's
+        m = call.module
+        start, end = (m.start_dim, m.end_dim) if m is not None else (call.arg(1, "start_dim", 0),
+                                                                     call.arg(2, "end_dim", -1))
+        start, end = start % call.rank, end % call.rank
+        if start == 0:
+            what = f"nn.Flatten({start}, {end})" if m is not None else f"flatten({start}, {end})"
+            raise call.refuse(f"{what} (it merges the batch axis; cnnsize's axes are per sample)")
+        return {} if end == call.rank - 1 and start == 1 else {"start": start - 1, "end": end - 1}
 
     @property
     def materializes(self) -> bool:

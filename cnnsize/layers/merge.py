@@ -25,6 +25,15 @@ class _Merge(LayerKind):
     min_inputs = 2
     max_inputs = 64
 
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {}
+        if len(call.inputs) != 2 or call.kwargs.get("alpha", 1) != 1:
+            raise call.refuse(f"{call.function} with a constant or alpha (only tensor + tensor and tensor * tensor "
+                              "are merge layers)")
+        return {}
+
     def receptive(self, rfs, ins, out):
         return merged_rf(rfs)
 
@@ -34,7 +43,15 @@ class Add(_Merge):
     """Elementwise sum of inputs of one shape (a residual connection). ``inplace: true`` adds into the first input
     (torchvision's ``out += identity``): no new tensor."""
 
-    params = {"inplace": Param("bool", False, doc="add into the first input's storage, as out += identity")}
+    params = {"inplace": Param("bool", False, doc="add into the first input's storage (torch's x += y)")}
+    torch_modules = ("cnnsize.executor.modules.Add",)
+    torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__")
+
+    @classmethod
+    def from_torch(cls, call):
+        settings = super().from_torch(call)
+        return {"inplace": call.inplace or bool(getattr(call.module, "inplace", False))} \
+            if isinstance(settings, dict) else settings
 
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
@@ -49,12 +66,26 @@ class Add(_Merge):
     def build(self, ins, out):
         from ..executor.modules import Add as AddModule
 
-        return AddModule(self.inplace)
+        return AddModule(inplace=self.inplace)
 
 
 @register("concat")
 class Concat(_Merge):
-    """Concatenation along the channels; the spatial sizes must agree."""
+    """Concatenation along the channels; the spatial sizes must agree. Of one input, a copy (torch.cat([x]))."""
+
+    min_inputs = 1
+
+    torch_modules = ("cnnsize.executor.modules.Concat",)
+    torch_functions = ("cat", "concat")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {}
+        dim = call.arg(1, "dim", 0)
+        if dim % call.rank != 1:
+            raise call.refuse(f"torch.cat along dim {dim} (cnnsize concatenates channels, dim 1)")
+        return {}  # torch.cat of one tensor is a copy of it: a new storage, as a concat of several
 
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
@@ -72,6 +103,9 @@ class Concat(_Merge):
 @register("mul")
 class Mul(_Merge):
     """Elementwise product with broadcasting (a squeeze-and-excitation gate scaling the channels)."""
+
+    torch_modules = ("cnnsize.executor.modules.Mul",)
+    torch_functions = ("mul", "mul_", "imul", "__mul__", "__imul__", "__rmul__")
 
     def output_shape(self, ins, ctx):
         out = list(ins[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..numeric import Dim, divides, exact_div, prod
-from .base import Counts, LayerKind, Param, Saved, register, require_spatial
+from .base import Counts, LayerKind, Param, Saved, TensorArg, register, require_spatial
 
 
 @register("bn")
@@ -16,6 +16,20 @@ class BatchNorm(LayerKind):
     """
 
     params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
+    torch_modules = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+    torch_functions = ("batch_norm",)
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is None:  # F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+            if not isinstance(call.arg(1, "running_mean"), TensorArg):
+                raise call.refuse("batch_norm without running statistics")
+            return {"eps": float(call.arg(7, "eps", 1e-5)), "momentum": float(call.arg(6, "momentum", 0.1)),
+                    "affine": isinstance(call.arg(3, "weight"), TensorArg)}
+        if not m.track_running_stats or m.momentum is None:
+            raise call.refuse(f"{type(m).__name__} without running statistics or with momentum=None")
+        return {"eps": float(m.eps), "momentum": float(m.momentum), "affine": m.affine}
 
     def counts(self, ins, out):
         c = ins[0][0]
@@ -39,6 +53,7 @@ class LRN(LayerKind):
 
     params = {"size": Param("int", 5), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
               "k": Param("float", 2.0, doc="AlexNet's k = 2 (PyTorch's default is 1)")}
+    torch_modules = ("LocalResponseNorm",)
 
     def output_shape(self, ins, ctx):
         require_spatial(self.kind, ins[0])  # torch's LocalResponseNorm refuses a flat (N, C) input too
@@ -59,6 +74,10 @@ class LRN(LayerKind):
         return nn.LocalResponseNorm(self.size, alpha=self.alpha, beta=self.beta, k=self.k)
 
 
+def plain_list(value) -> list:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
 AXIS = Param("choice", "channels", choices=("channels", "last"),
              doc="channels: axis 0 of an image (C, H, W); last: the last axis (the D of [L, D] tokens, the C of a "
                  "permuted (H, W, C))")
@@ -71,6 +90,23 @@ class LayerNorm(LayerKind):
 
     params = {"eps": Param("float", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
               "affine": Param("bool", True), "axis": AXIS}
+    torch_modules = ("LayerNorm", "cnnsize.executor.modules.ChannelLayerNorm")
+    torch_functions = ("layer_norm",)
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is not None:
+            shape, eps, affine = tuple(m.normalized_shape), m.eps, m.elementwise_affine
+        else:  # F.layer_norm(x, normalized_shape, weight, bias, eps)
+            shape, eps = tuple(plain_list(call.arg(1, "normalized_shape"))), call.arg(4, "eps", 1e-5)
+            affine = isinstance(call.arg(2, "weight"), TensorArg)
+        if type(m).__name__ == "ChannelLayerNorm":
+            return {"eps": float(eps), "affine": bool(affine)}
+        if len(shape) != 1:
+            raise call.refuse(f"layer norm over the last {len(shape)} axes (cnnsize's layernorm is over one axis: "
+                              "the channels or the last)")
+        return {"eps": float(eps), "affine": bool(affine), "axis": "last" if call.rank > 2 else "channels"}
 
     def features(self, x) -> Dim:
         return x[0] if self.axis == "channels" else x[-1]
@@ -99,6 +135,17 @@ class GroupNorm(LayerKind):
 
     params = {"groups": Param("int", doc="number of channel groups"), "eps": Param("float", 1e-5),
               "affine": Param("bool", True)}
+    torch_modules = ("GroupNorm",)
+    torch_functions = ("group_norm",)
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is not None:
+            return {"groups": m.num_groups, "eps": float(m.eps), "affine": bool(m.affine)}
+        # F.group_norm(x, num_groups, weight, bias, eps)
+        return {"groups": call.arg(1, "num_groups"), "eps": float(call.arg(4, "eps", 1e-5)),
+                "affine": isinstance(call.arg(2, "weight"), TensorArg)}
 
     def output_shape(self, ins, ctx):
         if divides(self.groups, ins[0][0]) is False:
@@ -126,6 +173,7 @@ class InstanceNorm(LayerKind):
 
     params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", False),
               "track_running_stats": Param("bool", False)}
+    torch_modules = ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")  # the default reads the attributes
 
     def output_shape(self, ins, ctx):
         require_spatial(self.kind, ins[0])
@@ -158,6 +206,11 @@ class LayerScale(LayerKind):
     (``axis: last``, as in CaiT's and Swin V2's LayerScale): an elementwise multiply by a parameter."""
 
     params = {"init": Param("float", 1e-6, doc="the scales' initial value"), "axis": AXIS}
+    torch_modules = ("cnnsize.executor.modules.LayerScale",)
+
+    @classmethod
+    def from_torch(cls, call):
+        return {"axis": "last" if call.module.weight.dim() == 1 else "channels"}
 
     def features(self, x) -> Dim:
         return x[0] if self.axis == "channels" else x[-1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..calc import conv_macs
 from ..errors import SpecError
 from ..numeric import ceil_div, dmax, floor_div, is_int, prod
-from .base import Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
+from .base import Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
 from .conv import _Windowed, windowed_shape
 
 
@@ -34,6 +34,19 @@ class _Pool(_Windowed):
         return kernel, stride, tuple(p[0] for p in pads), dilation
 
 
+def _axes(value, nd: int) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * nd
+
+
+def pool_settings(call, kernel, stride, padding, ceil_mode) -> dict:
+    """Window settings of a traced pooling call (stride None or empty means the kernel, as in torch)."""
+    nd = call.rank - 2
+    kernel = plain(_axes(kernel, nd))
+    stride = plain(_axes(stride, nd)) if stride not in (None, [], ()) else kernel
+    return {"kernel": kernel, "stride": None if stride == kernel else stride, "pad": plain(_axes(padding, nd)),
+            "ceil_mode": bool(ceil_mode)}
+
+
 POOL_PARAMS = {
     "kernel": Param("ints", doc="window size"),
     "stride": Param("ints", None, doc="defaults to the kernel"),
@@ -47,6 +60,25 @@ class MaxPool(_Pool):
     """Max pooling over each channel's window."""
 
     params = {**POOL_PARAMS, "dilation": Param("ints", 1)}
+    torch_modules = ("MaxPool1d", "MaxPool2d", "MaxPool3d")
+    torch_functions = ("max_pool1d", "max_pool2d", "max_pool3d")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is not None:
+            kernel, stride, pad, dilation, ceil, indices = (m.kernel_size, m.stride, m.padding, m.dilation,
+                                                            m.ceil_mode, m.return_indices)
+        else:
+            kernel, stride, pad = call.arg(1, "kernel_size"), call.arg(2, "stride"), call.arg(3, "padding", 0)
+            dilation, ceil = call.arg(4, "dilation", 1), call.arg(5, "ceil_mode", False)
+            indices = call.arg(6, "return_indices", False)
+        if indices and call.index != 0:
+            raise call.refuse(f"{call.function} with return_indices=True (the indices it returns are not a "
+                              "layer)", hint="use return_indices=False, or --opaque to keep it as measured")
+        settings = pool_settings(call, kernel, stride, pad, ceil)
+        settings["dilation"] = plain(_axes(dilation, call.rank - 2))
+        return settings
 
     def saved(self, ins, out, trainable, device):
         return [Saved("input"), Saved("new", prod(out), itemsize=8)]  # the input and int64 argmax indices
@@ -64,6 +96,22 @@ class AvgPool(_Pool):
     """Average pooling over each channel's window."""
 
     params = {**POOL_PARAMS, "count_include_pad": Param("bool", True)}
+    torch_modules = ("AvgPool1d", "AvgPool2d", "AvgPool3d")
+    torch_functions = ("avg_pool1d", "avg_pool2d", "avg_pool3d")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is not None:
+            kernel, stride, pad, ceil, include, divisor = (m.kernel_size, m.stride, m.padding, m.ceil_mode,
+                                                           m.count_include_pad, getattr(m, "divisor_override", None))
+        else:
+            kernel, stride, pad = call.arg(1, "kernel_size"), call.arg(2, "stride"), call.arg(3, "padding", 0)
+            ceil, include = call.arg(4, "ceil_mode", False), call.arg(5, "count_include_pad", True)
+            divisor = call.arg(6, "divisor_override")
+        if divisor is not None:
+            raise call.refuse(f"{call.function} with divisor_override")
+        return {**pool_settings(call, kernel, stride, pad, ceil), "count_include_pad": bool(include)}
 
     def saved(self, ins, out, trainable, device):
         return [Saved("input")]
@@ -91,6 +139,24 @@ def adaptive_windows(n, m):
 
 
 class _Adaptive(LayerKind):
+    torch_modules = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
+    torch_functions = ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")
+
+    @classmethod
+    def from_torch(cls, call):
+        """Global when every output size is 1 (``global_*pool``), else ``adaptive_*pool`` with the output size."""
+        m = call.module
+        size = m.output_size if m is not None else call.arg(1, "output_size")
+        indices = m.return_indices if m is not None and hasattr(m, "return_indices") else call.arg(2, "return_indices")
+        if indices and call.index != 0:
+            raise call.refuse(f"{call.function} with return_indices=True (the indices it returns are not a layer)")
+        spatial_in = call.inputs[0][2:]
+        size = tuple(s if s is not None else n for s, n in zip(_axes(size, len(spatial_in)), spatial_in))
+        is_global = all(s == 1 for s in size)
+        if is_global != ("output" not in cls.params):
+            return None  # the other one of the pair
+        return {} if is_global else {"output": plain(size)}
+
     def target(self, x) -> tuple:
         raise NotImplementedError
 
@@ -128,6 +194,20 @@ class GlobalAvgPool(_Adaptive):
     """Average over the whole spatial extent: (C, H, W) -> (C, 1, 1), as AdaptiveAvgPool2d(1)."""
 
     params = {}
+    torch_functions = _Adaptive.torch_functions + ("mean",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.function != "mean":
+            return super().from_torch(call)
+        rank = call.rank  # x.mean((2, 3)): the mean over every spatial axis is a global average pool
+        dims = call.arg(1, "dim")
+        dims = tuple(sorted(d % rank for d in (dims if isinstance(dims, (list, tuple)) else [dims]))) \
+            if dims is not None else None
+        if dims != tuple(range(2, rank)):
+            raise call.refuse(f"mean over dims {dims} (only the mean over all spatial axes is a global average "
+                              "pool)")
+        return [("global_avgpool", {})] + ([] if call.arg(2, "keepdim", False) else [("flatten", {})])
 
     def target(self, x):
         return (1,) * (len(x) - 1)
@@ -144,6 +224,9 @@ class AdaptiveAvgPool(_Adaptive):
 
 
 class _AdaptiveMax(_Adaptive):
+    torch_modules = ("AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d")
+    torch_functions = ("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d")
+
     def saved(self, ins, out, trainable, device):
         return [Saved("input"), Saved("new", prod(out), itemsize=8)]  # the input and int64 argmax indices
 

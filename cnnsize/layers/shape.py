@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..numeric import divides, exact_div, is_int, prod
-from .base import RF, Counts, LayerKind, Param, Saved, per_axis, register, require_spatial, spatial
+from .base import RF, Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
 
 LINEAR_MODES = ("linear", "bilinear", "bicubic", "trilinear")
 
@@ -16,6 +16,28 @@ class Upsample(LayerKind):
     params = {"scale": Param("ints", doc="factor, one number or one per axis"),
               "mode": Param("choice", "nearest", choices=("nearest",) + LINEAR_MODES),
               "align_corners": Param("bool", False, doc="for the linear modes, as PyTorch's align_corners")}
+    torch_modules = ("Upsample",)
+    torch_functions = ("interpolate", "upsample")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is not None:
+            scale, mode, align = m.scale_factor, m.mode, m.align_corners
+        else:
+            scale, mode, align = call.arg(2, "scale_factor"), call.arg(3, "mode", "nearest"), \
+                call.arg(4, "align_corners")
+        spatial_in, spatial_out = call.inputs[0][2:], call.output[2:]
+        if any(o % i for i, o in zip(spatial_in, spatial_out)):
+            raise call.refuse("upsampling to a size that is not an integer multiple")
+        if scale is not None:
+            factors = scale if isinstance(scale, (tuple, list)) else (scale,) * len(spatial_in)
+            if any(float(f) != int(f) for f in factors):
+                raise call.refuse(f"upsampling by the non-integer factor {scale}")
+        settings = {"scale": plain(tuple(o // i for i, o in zip(spatial_in, spatial_out))), "mode": mode}
+        if mode != "nearest":
+            settings["align_corners"] = bool(align)
+        return settings
 
     def output_shape(self, ins, ctx):
         nd = require_spatial(self.kind, ins[0])
@@ -48,6 +70,13 @@ class ZeroPad(LayerKind):
 
     params = {"pad": Param("ints_or_zero", doc="zeros before (and after, unless pad_end is given), per axis"),
               "pad_end": Param("ints_or_zero", None, doc="zeros after, per axis")}
+    torch_modules = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d")
+
+    @classmethod
+    def from_torch(cls, call):
+        flat = list(call.module.padding)
+        lo, hi = flat[0::2][::-1], flat[1::2][::-1]  # torch lists the last axis first
+        return {"pad": plain(lo), "pad_end": None if lo == hi else plain(hi)}
 
     def pads(self, x) -> list[tuple]:
         nd = require_spatial(self.kind, x)
@@ -77,6 +106,7 @@ class ReflectPad(ZeroPad):
     """Padding by reflection at each border (the border value itself not repeated): torch's ReflectionPad."""
 
     torch_name = "ReflectionPad"
+    torch_modules = ("ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d")  # ZeroPad's from_torch reads padding
 
     def output_shape(self, ins, ctx):
         for n, (a, b) in zip(spatial(ins[0]), self.pads(ins[0])):
@@ -101,6 +131,7 @@ class ReplicatePad(ReflectPad):
     """Padding by repeating the border value: torch's ReplicationPad."""
 
     torch_name = "ReplicationPad"
+    torch_modules = ("ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d")
 
     def output_shape(self, ins, ctx):
         return ZeroPad.output_shape(self, ins, ctx)
@@ -111,6 +142,7 @@ class ChannelShuffle(LayerKind):
     """ShuffleNet's channel shuffle: interleaves the channels of ``groups`` groups; values move, nothing is computed."""
 
     params = {"groups": Param("int", doc="number of channel groups")}
+    torch_modules = ("ChannelShuffle",)
 
     def output_shape(self, ins, ctx):
         require_spatial(self.kind, ins[0])
@@ -130,6 +162,18 @@ class Chunk(LayerKind):
 
     params = {"chunks": Param("int", doc="number of equal channel slices"),
               "index": Param("count", doc="which slice, from 0")}
+    torch_modules = ("cnnsize.executor.modules.Chunk",)
+    torch_functions = ("chunk",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"chunks": call.module.chunks, "index": call.module.index}
+        chunks, dim = call.arg(1, "chunks"), call.arg(2, "dim", 0)
+        if call.index is None or dim % call.rank != 1 or call.inputs[0][1] % chunks:
+            raise call.refuse(f"chunk into {chunks} along dim {dim} (cnnsize slices the channels, dim 1, into "
+                              "equal parts)")
+        return {"chunks": chunks, "index": call.index}
 
     @property
     def materializes(self) -> bool:

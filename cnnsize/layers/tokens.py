@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..calc import fc_params
 from ..errors import SpecError
 from ..numeric import fmt_num, is_int, prod
-from .base import Counts, LayerKind, Param, Saved, register, require_spatial, spatial
+from .base import Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
 from .conv import windowed_shape
 
 
@@ -39,6 +39,17 @@ class Linear(LayerKind):
 
     weight_layer = True
     params = {"units": Param("int", doc="output features"), "bias": Param("bool", True)}
+    torch_modules = ("Linear",)  # on a rank-2 (N, features) input, fc answers first
+    torch_functions = ("linear",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"units": call.module.out_features, "bias": call.module.bias is not None}
+        from .conv import weight_of
+
+        return {"units": weight_of(call, 1, call.function).shape[0],
+                "bias": isinstance(call.arg(2, "bias"), TensorArg)}
 
     def output_shape(self, ins, ctx):
         return (*ins[0][:-1], self.units)
@@ -76,6 +87,15 @@ class MatMul(LayerKind):
 
     params = {}
     min_inputs = max_inputs = 2
+    torch_modules = ("cnnsize.executor.modules.MatMul",)
+    torch_functions = ("matmul", "__matmul__", "bmm")
+
+    @classmethod
+    def from_torch(cls, call):
+        if len(call.inputs) != 2:
+            raise call.refuse(f"{call.function} with a parameter or constant operand (matmul multiplies two layers' "
+                              "outputs; a weight is linear's)")
+        return {}
 
     def output_shape(self, ins, ctx):
         a, b = ins
@@ -109,6 +129,12 @@ class PatchEmbed(LayerKind):
     weight_layer = True
     params = {"filters": Param("int", doc="token features D (the conv's filters)"),
               "patch": Param("ints", doc="patch size, one number or one per axis"), "bias": Param("bool", True)}
+    torch_modules = ("cnnsize.executor.modules.PatchEmbed",)  # in models: a conv, flatten(2) and transpose(1, 2)
+
+    @classmethod
+    def from_torch(cls, call):
+        conv = call.module.proj
+        return {"filters": conv.out_channels, "patch": plain(conv.kernel_size), "bias": conv.bias is not None}
 
     def geometry(self, x):
         nd = require_spatial(self.kind, x)
@@ -145,6 +171,7 @@ class ClassToken(LayerKind):
     """A learned token put before the sequence: [L, D] → [L + 1, D] (ViT's class_token, D parameters)."""
 
     params = {}
+    torch_modules = ("cnnsize.executor.modules.ClassToken",)
 
     def output_shape(self, ins, ctx):
         if len(ins[0]) != 2:
@@ -169,6 +196,7 @@ class PosEmbed(LayerKind):
     """A learned position embedding added to the input (ViT's pos_embedding: one parameter per input value)."""
 
     params = {}
+    torch_modules = ("cnnsize.executor.modules.PosEmbed",)
 
     def counts(self, ins, out):
         return Counts(weights=prod(ins[0]), connections=prod(out))
@@ -185,6 +213,21 @@ class Permute(_View):
 
     params = {"dims": Param("ints_or_zero", doc="the new order of the per-sample axes, from 0: [1, 2, 0] for "
                                                 "(C, H, W) → (H, W, C)")}
+    torch_modules = ("cnnsize.executor.modules.Permute", "torchvision.ops.misc.Permute")
+    torch_functions = ("permute",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            dims = list(call.module.dims)
+        else:
+            rest = call.args[1:]
+            dims = list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else list(rest)
+            dims = dims or list(call.kwargs.get("dims", ()))
+        dims = [d % call.rank for d in dims]
+        if not dims or dims[0] != 0:
+            raise call.refuse(f"permute({dims}) moving the batch axis (cnnsize's axes are per sample)")
+        return {"dims": [d - 1 for d in dims[1:]]}
 
     def order(self, x) -> tuple:
         dims = self.dims if isinstance(self.dims, tuple) else (self.dims,)
@@ -213,6 +256,14 @@ class Transpose(_View):
     """Swaps two per-sample axes (``x.transpose(a + 1, b + 1)``): a view."""
 
     params = {"axes": Param("ints_or_zero", doc="the two per-sample axes to swap, from 0")}
+    torch_functions = ("transpose", "swapaxes")
+
+    @classmethod
+    def from_torch(cls, call):
+        a, b = (call.arg(1, "dim0") % call.rank, call.arg(2, "dim1") % call.rank)
+        if 0 in (a, b):
+            raise call.refuse(f"transpose({a}, {b}) moving the batch axis (cnnsize's axes are per sample)")
+        return {"axes": [a - 1, b - 1]}
 
     def pair(self, x) -> tuple:
         axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
@@ -241,6 +292,14 @@ class Reshape(_View):
     or transpose torch copies instead: write ``contiguous`` before it so the count follows."""
 
     params = {"shape": Param("size", doc="the per-sample shape")}
+    torch_modules = ("cnnsize.executor.modules.Reshape",)
+    torch_functions = ("reshape", "view")  # asked after flatten, which takes (N, features)
+
+    @classmethod
+    def from_torch(cls, call):
+        if not call.output or not call.inputs or call.output[0] != call.inputs[0][0]:
+            raise call.refuse(f"{call.function} to {list(call.output)} (it changes the batch axis)")
+        return {"shape": list(call.output[1:])}
 
     def output_shape(self, ins, ctx):
         shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
