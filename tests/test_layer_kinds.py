@@ -97,6 +97,16 @@ ROWS = {
     "matmul_transpose": ([3, 4, 5], [{"linear": {"units": 5, "name": "q"}},
                                      {"transpose": {"axes": [1, 2], "name": "kt"}},
                                      {"matmul": {"from": ["q", "kt"]}}, {"softmax": {"axis": 2}}]),
+    "mha_vit_block": ([3, 8, 8], [{"patch_embed": {"filters": 8, "patch": 2}}, "class_token",
+                                  {"layernorm": {"axis": "last"}}, {"mha": {"heads": 2}},
+                                  {"add": {"from": ["mha1", "class_token1"]}}, {"select": {"axis": 0, "index": 0}},
+                                  {"linear": {"units": 3}}]),
+    "mha_no_bias_select_axis1": ([6, 4], [{"mha": {"heads": 4, "bias": False}}, {"select": {"axis": 1, "index": 3}}]),
+    "sdpa_heads": ([4, 6], [{"linear": {"units": 12, "name": "q"}}, {"reshape": {"shape": [4, 2, 6]}},
+                            {"permute": {"dims": [1, 0, 2], "name": "qh"}},
+                            {"linear": {"units": 12, "from": "input", "name": "k"}}, {"reshape": {"shape": [4, 2, 6]}},
+                            {"permute": {"dims": [1, 0, 2], "name": "kh"}},
+                            {"sdpa": {"from": ["qh", "kh", "kh"]}}]),
     "flatten_range_reshape": ([4, 3, 6], [{"flatten": {"start": 1}}, {"transpose": {"axes": [0, 1]}}, "contiguous",
                                           {"reshape": {"shape": [2, 9, 4]}}, {"linear": {"units": 3}}]),
 }
@@ -112,6 +122,22 @@ def test_kind_matches_torch(row):
     assert got["params"] == a.totals["params"]
     assert got["buffers"] == a.totals["buffers"]
     assert got["macs"] == a.totals["macs"]
+
+
+def test_mha_counts_what_torch_counts_for_the_real_module():
+    """nn.MultiheadAttention itself: its parameters, and FlopCounterMode on its slow path with the math kernel (the
+    fused inference kernels have no FLOP formula): the QKV projection, QKᵀ, attention·V and the output projection."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    length, dim, heads = 7, 12, 3
+    module = torch.nn.MultiheadAttention(dim, heads, batch_first=True)
+    a = cnnsize.analyze({"input": [length, dim], "layers": [{"mha": {"heads": heads}}]})
+    x = torch.randn(1, length, dim)
+    with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        module(x, x, x, need_weights=False)
+    assert a.totals["params"] == sum(p.numel() for p in module.parameters())
+    assert 2 * a.totals["macs"] == counter.get_total_flops()
 
 
 def test_every_kind_has_a_row():

@@ -57,6 +57,24 @@ class FunctionalLinear(nn.Module):
         return F.linear(x.flatten(1), self.weight)
 
 
+class Attention(nn.Module):
+    """Self-attention as torchvision's ViT calls it, run on torch's math kernel outside the fused inference path, so
+    that FlopCounterMode sees QKᵀ and attention·V (the fused kernels have no FLOP formula on CPU)."""
+
+    def __init__(self, functional: bool = False):
+        super().__init__()
+        self.functional = functional
+        self.attn = None if functional else nn.MultiheadAttention(6, 2, batch_first=True)
+
+    def forward(self, x):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
+            if self.functional:
+                return F.scaled_dot_product_attention(x, x, x)
+            return self.attn(x, x, x, need_weights=False)[0]
+
+
 # id: (make the model, input shape C x H x W, the kind it must import to)
 ROWS = {
     "conv2d": (lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1), (3, 9, 9), "conv"),
@@ -118,6 +136,9 @@ ROWS = {
     "transpose": (lambda: Fn(lambda s, x: x.transpose(1, 2)), (5, 6), "transpose"),
     "reshape": (lambda: Fn(lambda s, x: x.reshape(x.shape[0], 2, -1)), (4, 3, 3), "reshape"),
     "flatten_range": (lambda: Fn(lambda s, x: x.flatten(2)), (3, 4, 5), "flatten"),
+    "mha": (lambda: Attention(), (5, 6), "mha"),
+    "sdpa": (lambda: Attention(functional=True), (2, 5, 6), "sdpa"),
+    "select_class_token": (lambda: Fn(lambda s, x: x[:, 0]), (5, 6), "select"),
 }
 
 

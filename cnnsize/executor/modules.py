@@ -217,3 +217,52 @@ class Contiguous(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous()
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention (batch_first) called on one input as self-attention, without the averaged weights.
+
+    It calls torch's own slow path, F.multi_head_attention_forward, as nn.MultiheadAttention does under autograd;
+    at inference with the math kernel, so that FlopCounterMode sees QKᵀ and attention·V (the fused kernels have no
+    FLOP formula on CPU), in training with the default kernel, whose saved tensors the memory model follows.
+    """
+
+    def __init__(self, dim: int, heads: int, bias: bool = True, dropout: float = 0.0):
+        super().__init__(dim, heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        import contextlib
+
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        q = x.transpose(0, 1)
+        kernel = sdpa_kernel(SDPBackend.MATH) if not torch.is_grad_enabled() else contextlib.nullcontext()
+        with kernel:
+            out, _ = F.multi_head_attention_forward(
+                q, q, q, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, None, None, False,
+                self.dropout, self.out_proj.weight, self.out_proj.bias, training=self.training, need_weights=False)
+        return out.transpose(0, 1)
+
+
+class Select(nn.Module):
+    """x.select(dim, index): one entry of an axis, the axis dropped (a view)."""
+
+    def __init__(self, dim: int, index: int):
+        super().__init__()
+        self.dim, self.index = dim, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.select(self.dim, self.index)
+
+
+class SDPA(nn.Module):
+    """F.scaled_dot_product_attention(q, k, v); at inference with the math kernel, which FlopCounterMode counts."""
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        import contextlib
+
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        kernel = sdpa_kernel(SDPBackend.MATH) if not torch.is_grad_enabled() else contextlib.nullcontext()
+        with kernel:
+            return F.scaled_dot_product_attention(q, k, v)

@@ -207,6 +207,157 @@ class PosEmbed(LayerKind):
         return Module(tuple(ins[0]))
 
 
+@register("mha")
+class MultiHeadAttention(LayerKind):
+    """Multi-head self-attention on tokens [L, D] (nn.MultiheadAttention(D, heads, batch_first=True) called as
+    ``mha(x, x, x, need_weights=False)``): a QKV projection, QKᵀ and attention·V per head, an output projection.
+
+    As torch runs it (its fused kernels at inference, flash attention on CPU in training), the L×L attention matrix
+    is never stored, so only the output counts as an activation; attention written out with ``matmul`` and
+    ``softmax`` (as Swin and timm write it) keeps its [heads, L, L] matrices as layer outputs."""
+
+    weight_layer = True
+    params = {"heads": Param("int", doc="number of heads (D must divide by it)"), "bias": Param("bool", True),
+              "dropout": Param("float", 0.0, doc="dropout on the attention weights while training")}
+    torch_modules = ("MultiheadAttention", "cnnsize.executor.modules.SelfAttention")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if not m.batch_first or not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+            raise call.refuse("nn.MultiheadAttention other than batch_first self-attention with one packed projection")
+        if call.kwargs.get("need_weights", True) and type(m).__name__ == "MultiheadAttention" and call.index is None:
+            raise call.refuse("nn.MultiheadAttention with need_weights=True (the averaged weights are a second output)",
+                              hint="call it with need_weights=False, as torchvision's ViT does")
+        if len({tuple(s) for s in call.inputs}) != 1 or call.kwargs.get("attn_mask") is not None:
+            raise call.refuse("nn.MultiheadAttention other than self-attention (query, key and value the same tokens) "
+                              "without a mask")
+        return {"heads": m.num_heads, "bias": m.in_proj_bias is not None, "dropout": float(m.dropout)}
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        if len(x) != 2:
+            raise SpecError(f"mha needs tokens [L, D], got {_text(x)}", hint="make tokens first, e.g. with patch_embed")
+        if is_int(x[1]) and x[1] % self.heads:
+            raise SpecError(f"the token features ({x[1]}) must be divisible by heads ({self.heads})")
+        return tuple(x)
+
+    def counts(self, ins, out):
+        length, dim = ins[0]
+        projections = 4 * length * dim * dim  # Q, K and V, and the output projection
+        attention = 2 * length * length * dim  # QKᵀ and attention·V: heads · L · L · (D / heads) each
+        return Counts(weights=4 * dim * dim, biases=4 * dim if self.bias else 0,
+                      connections=projections + attention, macs=projections + attention)
+
+    def explain(self, ins, out, ctx):
+        length, dim = ins[0]
+        return [f"params: 4·D·D{' + 4·D' if self.bias else ''} = 4·{fmt_num(dim)}² "
+                f"{'+ 4·' + fmt_num(dim) + ' ' if self.bias else ''}= {fmt_num(4 * dim * dim + 4 * dim * self.bias)}",
+                f"MACs: QKV and output projections 4·L·D² = 4·{fmt_num(length)}·{fmt_num(dim)}² = "
+                f"{fmt_num(4 * length * dim * dim)}; QKᵀ and attention·V 2·L²·D = 2·{fmt_num(length)}²·{fmt_num(dim)} "
+                f"= {fmt_num(2 * length * length * dim)}"]
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def saved(self, ins, out, trainable, device):
+        length, dim = ins[0]
+        # torch's slow path on CPU (flash attention): a contiguous copy of the (L, N, D) transposed input for the
+        # QKV projection, the packed QKV projection (q, k and v are views of it), one float32 log-sum-exp per
+        # head and token, and the attention output the output projection reads
+        return [Saved("new", length * dim), Saved("new", 3 * length * dim),
+                Saved("new", self.heads * length, itemsize=4), Saved("new", length * dim)]
+
+    def build(self, ins, out):
+        from ..executor.modules import SelfAttention
+
+        return SelfAttention(ins[0][1], self.heads, bias=self.bias, dropout=self.dropout)
+
+
+@register("sdpa")
+class ScaledDotProductAttention(LayerKind):
+    """F.scaled_dot_product_attention(q, k, v) of three inputs [..., L, E], [..., S, E], [..., S, Ev] (the leading
+    axes, e.g. heads, equal): softmax(QKᵀ/√E)·V. As torch's fused kernels, it stores no L×S matrix."""
+
+    params = {}
+    min_inputs = max_inputs = 3
+    torch_modules = ("cnnsize.executor.modules.SDPA",)
+    torch_functions = ("scaled_dot_product_attention",)
+
+    @classmethod
+    def from_torch(cls, call):
+        extra = {k: v for k, v in call.kwargs.items() if v not in (None, 0.0, False)}
+        if len(call.inputs) != 3 or extra or len(call.args) > 3:
+            raise call.refuse("scaled_dot_product_attention with a mask, dropout, causal or scale argument")
+        return {}
+
+    def output_shape(self, ins, ctx):
+        q, k, v = ins
+        if not (len(q) == len(k) == len(v) >= 2) or tuple(q[:-2]) != tuple(k[:-2]) or tuple(k[:-1]) != tuple(v[:-1]) \
+                or (is_int(q[-1]) and is_int(k[-1]) and q[-1] != k[-1]):
+            raise SpecError(f"sdpa needs q [..., L, E], k [..., S, E] and v [..., S, Ev] with equal leading axes, got "
+                            f"{_text(q)}, {_text(k)} and {_text(v)}")
+        return (*q[:-1], v[-1])
+
+    def counts(self, ins, out):
+        q, k, v = ins
+        macs = prod(q[:-1]) * k[-2] * (q[-1] + v[-1])  # QKᵀ, then attention·V
+        return Counts(connections=macs, macs=macs)
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def saved(self, ins, out, trainable, device):
+        # CPU flash attention: q, k, v, its output and one float32 log-sum-exp per query
+        return [Saved("input", index=0), Saved("input", index=1), Saved("input", index=2), Saved("output"),
+                Saved("new", prod(ins[0][:-1]), itemsize=4)]
+
+    def build(self, ins, out):
+        from ..executor.modules import SDPA
+
+        return SDPA()
+
+
+@register("select")
+class Select(_View):
+    """One index along a per-sample axis, the axis dropped (``x[:, 0]``: ViT's class token from [L, D]): a view."""
+
+    params = {"axis": Param("count", 0, doc="the per-sample axis, from 0"), "index": Param("count", 0)}
+    torch_functions = ("select", "getitem")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.function == "select":
+            axis, index = call.arg(1, "dim") % call.rank, call.arg(2, "index")
+        else:
+            key = call.arg(1, "key")
+            key = key if isinstance(key, tuple) else (key,)
+            ints = [i for i, k in enumerate(key) if isinstance(k, int)]
+            rest_full = all(k == slice(None) for i, k in enumerate(key) if i not in ints)
+            if len(ints) != 1 or not rest_full:
+                return None
+            axis, index = ints[0], key[ints[0]]
+        size = call.inputs[0][axis]
+        if axis == 0:
+            raise call.refuse("indexing the batch axis")
+        return {"axis": axis - 1, "index": index % size}
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        if self.axis >= len(x) or len(x) < 2:
+            raise SpecError(f"select axis {self.axis} is out of range for {_text(x)}",
+                            hint=f"count the per-sample axes from 0: 0 to {len(x) - 1}")
+        if is_int(x[self.axis]) and self.index >= x[self.axis]:
+            raise SpecError(f"select index {self.index} is out of range for the {x[self.axis]} entries of axis "
+                            f"{self.axis}", hint="count from 0")
+        return (*x[:self.axis], *x[self.axis + 1:])
+
+    def build(self, ins, out):
+        from ..executor.modules import Select as Module
+
+        return Module(self.axis + 1, self.index)
+
+
 @register("permute")
 class Permute(_View):
     """Reorders the per-sample axes (torchvision's Permute, leaving the batch first): a view."""
