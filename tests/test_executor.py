@@ -37,7 +37,8 @@ def small_input(name: str):
     return None
 
 
-SLOW_VALIDATIONS = {"convnext_tiny", "efficientnet_v2_s", "fcn_resnet50", "r3d_18"}  # 20 to 70 s each on 2 cores
+# 20 to 70 s each on 2 cores
+SLOW_VALIDATIONS = {"convnext_tiny", "efficientnet_v2_s", "fcn_resnet50", "r3d_18", "vit_b_16"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_VALIDATIONS else n

@@ -199,11 +199,13 @@ class Dropout(_Elementwise):
 
     @property
     def materializes_training(self) -> bool:
-        return not self.inplace
+        return not self.inplace and self.p != 0  # torch returns the input itself for p = 0
 
     def saved(self, ins, out, trainable, device):
         from ..numeric import prod
 
+        if self.p == 0:
+            return []
         # CUDA's fused kernel keeps a bool mask; the CPU path multiplies by a scaled noise tensor of the input's dtype
         return [Saved("new", prod(out), itemsize=1 if device == "cuda" else None)]
 
@@ -226,6 +228,8 @@ class ChannelDropout(Dropout):
         return ins[0]
 
     def saved(self, ins, out, trainable, device):
+        if self.p == 0:
+            return []
         return [Saved("new", ins[0][0])]  # one scaled noise value per channel and sample, on CPU and CUDA alike
 
     def build(self, ins, out):
