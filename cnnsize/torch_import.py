@@ -385,6 +385,11 @@ class _Importer:
         else:
             raise refusal or call.refuse(what)
         ins = [n for n in self.inputs(call_node) if n.op != "get_attr"]
+        if kind.max_inputs == 1 and len(set(ins)) == 1:
+            ins = ins[:1]  # one tensor passed several times: self-attention's query, key and value
+        elif len(ins) > kind.max_inputs and answer is not PASS_THROUGH:
+            raise call.refuse(f"{what} of {len(ins)} different tensors ('{kind.kind}' takes at most "
+                              f"{kind.max_inputs})")
         if answer is PASS_THROUGH:
             self.alias[node] = self.alias[ins[0]]
             return

@@ -37,7 +37,12 @@ def small_input(name: str):
     return None
 
 
-@pytest.mark.parametrize("name", bundled_names())
+# 20 to 70 s each on 2 cores
+SLOW_VALIDATIONS = {"convnext_tiny", "efficientnet_v2_s", "fcn_resnet50", "r3d_18", "vit_b_16"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_VALIDATIONS else n
+                                  for n in bundled_names()])
 def test_every_bundled_spec_validates_on_cpu(name):
     v = cnnsize.validate(name, input_shape=small_input(name), device="cpu", runs=0)
     assert v.mismatches() == []

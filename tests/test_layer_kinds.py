@@ -68,6 +68,48 @@ ROWS = {
     "fc_flatten_softmax": ([3, 4, 4], ["flatten", {"fc": {"units": 7}}, "softmax"]),
     "lrn_dropout_tanh": ([6, 4, 4], [{"lrn": {"size": 3}}, "dropout", "tanh", "sigmoid", "leaky_relu"]),
     "locally_connected": ([2, 6, 6], [{"locally_connected": {"filters": 3, "kernel": 3, "stride": 1}}]),
+    "add_inplace": ([4, 6, 6], [{"conv": {**C["conv"], "name": "a"}}, {"bn": {"name": "b"}},
+                                {"add": {"from": ["b", "input"], "inplace": True}}, "relu"]),
+    "softmax_axis_log_softmax": ([3, 4, 5], [{"softmax": {"axis": 2}}, {"log_softmax": {"axis": 1}}]),
+    "elu_prelu": ([3, 4, 4], [{"elu": {"alpha": 0.5}}, "prelu", {"prelu": {"per_channel": True}}]),
+    "channel_dropout2d": ([3, 4, 4], [{"channel_dropout": {"p": 0.2}}]),
+    "channel_dropout1d": ([3, 7], [{"channel_dropout": {"p": 0.2}}, {"dropout": {"p": 0.0}},
+                                   {"channel_dropout": {"p": 0.0}}]),
+    "stochastic_depth": ([3, 4, 4], [{"stochastic_depth": {"p": 0.1}}]),
+    "stochastic_depth_batch": ([3, 4, 4], [{"stochastic_depth": {"p": 0.1, "mode": "batch"}},
+                                           {"stochastic_depth": {"p": 0.0}}]),
+    "layer_scale_channels": ([3, 4, 4], [{"layer_scale": {}}]),
+    "layernorm_last_tokens": ([5, 6], [{"layernorm": {"axis": "last", "eps": 1e-5}},
+                                       {"layer_scale": {"axis": "last"}}]),
+    "groupnorm": ([6, 4, 4], [{"groupnorm": {"groups": 3}}]),
+    "groupnorm3d_plain": ([4, 2, 3, 3], [{"groupnorm": {"groups": 2, "affine": False}}]),
+    "instancenorm2d": ([3, 4, 5], [{"instancenorm": {}}]),
+    "instancenorm1d_affine_stats": ([3, 8], [{"instancenorm": {"affine": True, "track_running_stats": True}}]),
+    "reflectpad2d": ([3, 4, 5], [{"reflectpad": {"pad": [1, 2]}}]),
+    "reflectpad1d_asymmetric": ([3, 6], [{"reflectpad": {"pad": 2, "pad_end": 3}}]),
+    "replicatepad3d": ([2, 3, 4, 4], [{"replicatepad": {"pad": 1}}]),
+    "convnext_style_block": ([8, 5, 5], [{"conv": {"filters": 8, "kernel": 7, "pad": 3, "groups": 8, "name": "dw"}},
+                                         {"permute": {"dims": [1, 2, 0]}}, {"layernorm": {"axis": "last"}},
+                                         {"linear": {"units": 32}}, "gelu", {"linear": {"units": 8}},
+                                         {"permute": {"dims": [2, 0, 1]}}, {"layer_scale": {}},
+                                         "stochastic_depth", {"add": {"from": ["layer_scale1", "input"]}}]),
+    "vit_style_tokens": ([3, 8, 8], [{"patch_embed": {"filters": 6, "patch": 4}}, "class_token", "pos_embed",
+                                     {"linear": {"units": 12, "bias": False}}, {"layernorm": {"axis": "last"}}]),
+    "matmul_transpose": ([3, 4, 5], [{"linear": {"units": 5, "name": "q"}},
+                                     {"transpose": {"axes": [1, 2], "name": "kt"}},
+                                     {"matmul": {"from": ["q", "kt"]}}, {"softmax": {"axis": 2}}]),
+    "mha_vit_block": ([3, 8, 8], [{"patch_embed": {"filters": 8, "patch": 2}}, "class_token",
+                                  {"layernorm": {"axis": "last"}}, {"mha": {"heads": 2}},
+                                  {"add": {"from": ["mha1", "class_token1"]}}, {"select": {"axis": 0, "index": 0}},
+                                  {"linear": {"units": 3}}]),
+    "mha_no_bias_select_axis1": ([6, 4], [{"mha": {"heads": 4, "bias": False}}, {"select": {"axis": 1, "index": 3}}]),
+    "sdpa_heads": ([4, 6], [{"linear": {"units": 12, "name": "q"}}, {"reshape": {"shape": [4, 2, 6]}},
+                            {"permute": {"dims": [1, 0, 2], "name": "qh"}},
+                            {"linear": {"units": 12, "from": "input", "name": "k"}}, {"reshape": {"shape": [4, 2, 6]}},
+                            {"permute": {"dims": [1, 0, 2], "name": "kh"}},
+                            {"sdpa": {"from": ["qh", "kh", "kh"]}}]),
+    "flatten_range_reshape": ([4, 3, 6], [{"flatten": {"start": 1}}, {"transpose": {"axes": [0, 1]}}, "contiguous",
+                                          {"reshape": {"shape": [2, 9, 4]}}, {"linear": {"units": 3}}]),
 }
 
 
@@ -81,6 +123,30 @@ def test_kind_matches_torch(row):
     assert got["params"] == a.totals["params"]
     assert got["buffers"] == a.totals["buffers"]
     assert got["macs"] == a.totals["macs"]
+
+
+def test_mha_counts_what_torch_counts_for_the_real_module():
+    """nn.MultiheadAttention itself: its parameters, and FlopCounterMode on its slow path with the math kernel (the
+    fused inference kernels have no FLOP formula): the QKV projection, QKᵀ, attention·V and the output projection."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    length, dim, heads = 7, 12, 3
+    module = torch.nn.MultiheadAttention(dim, heads, batch_first=True)
+    a = cnnsize.analyze({"input": [length, dim], "layers": [{"mha": {"heads": heads}}]})
+    x = torch.randn(1, length, dim)
+    with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        module(x, x, x, need_weights=False)
+    assert a.totals["params"] == sum(p.numel() for p in module.parameters())
+    assert 2 * a.totals["macs"] == counter.get_total_flops()
+
+
+def test_every_kind_is_documented_in_the_readme():
+    from .conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("Layer kinds and their settings"):text.index("### When a filter does not fit")]
+    assert [kind for kind in REGISTRY if f"`{kind}`" not in table] == []
 
 
 def test_every_kind_has_a_row():
@@ -108,3 +174,5 @@ def test_kind_saves_for_backward_what_torch_saves(row):
                          device="cpu")
     figure = v.totals["saved_for_backward_bytes"]
     assert figure.predicted == figure.measured, row
+    # and each layer's new storage at inference (views and in-place layers none), as the forward pass makes them
+    assert [m for m in v.mismatches() if "activations" in m or "output_shape" in m] == []

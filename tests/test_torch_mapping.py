@@ -57,6 +57,24 @@ class FunctionalLinear(nn.Module):
         return F.linear(x.flatten(1), self.weight)
 
 
+class Attention(nn.Module):
+    """Self-attention as torchvision's ViT calls it, run on torch's math kernel outside the fused inference path, so
+    that FlopCounterMode sees QKᵀ and attention·V (the fused kernels have no FLOP formula on CPU)."""
+
+    def __init__(self, functional: bool = False):
+        super().__init__()
+        self.functional = functional
+        self.attn = None if functional else nn.MultiheadAttention(6, 2, batch_first=True)
+
+    def forward(self, x):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
+            if self.functional:
+                return F.scaled_dot_product_attention(x, x, x)
+            return self.attn(x, x, x, need_weights=False)[0]
+
+
 # id: (make the model, input shape C x H x W, the kind it must import to)
 ROWS = {
     "conv2d": (lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1), (3, 9, 9), "conv"),
@@ -98,6 +116,29 @@ ROWS = {
     "add": (lambda: Fn(lambda s, x: s.mods[0](x) + x, nn.Conv2d(3, 3, 1)), (3, 4, 4), "add"),
     "mul": (lambda: Fn(lambda s, x: torch.mul(s.mods[0](x), x), nn.Conv2d(3, 3, 1)), (3, 4, 4), "mul"),
     "concat": (lambda: Fn(lambda s, x: torch.cat([s.mods[0](x), x], 1), nn.Conv2d(3, 3, 1)), (3, 4, 4), "concat"),
+    "softmax_last_axis": (lambda: nn.Softmax(dim=-1), (3, 4, 5), "softmax"),
+    "log_softmax": (lambda: Fn(lambda s, x: F.log_softmax(x, dim=2)), (3, 4, 5), "log_softmax"),
+    "elu": (lambda: nn.ELU(0.5), (3, 4, 4), "elu"),
+    "elu_functional": (lambda: Fn(lambda s, x: F.elu(s.mods[0](x), 0.3, True), nn.Conv2d(3, 3, 1)), (3, 4, 4), "elu"),
+    "prelu": (lambda: nn.PReLU(3), (3, 4, 4), "prelu"),
+    "channel_dropout": (lambda: nn.Dropout2d(0.2), (3, 4, 4), "channel_dropout"),
+    "groupnorm": (lambda: nn.GroupNorm(3, 6), (6, 4, 4), "groupnorm"),
+    "groupnorm_functional": (lambda: Fn(lambda s, x: F.group_norm(x, 2)), (4, 3, 3), "groupnorm"),
+    "instancenorm": (lambda: nn.InstanceNorm2d(3, affine=True), (3, 4, 5), "instancenorm"),
+    "reflectpad": (lambda: nn.ReflectionPad2d((1, 2, 0, 1)), (3, 4, 5), "reflectpad"),
+    "replicatepad": (lambda: nn.ReplicationPad1d(2), (3, 6), "replicatepad"),
+    "layernorm_tokens": (lambda: nn.LayerNorm(6), (5, 6), "layernorm"),
+    "layernorm_permuted": (lambda: Fn(lambda s, x: s.mods[0](x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2),
+                                      nn.LayerNorm(3)), (3, 4, 4), "permute"),
+    "linear_tokens": (lambda: nn.Linear(6, 4), (5, 6), "linear"),
+    "matmul": (lambda: Fn(lambda s, x: torch.matmul(s.mods[0](x), x.transpose(1, 2)), nn.Linear(6, 6)), (5, 6),
+               "matmul"),
+    "transpose": (lambda: Fn(lambda s, x: x.transpose(1, 2)), (5, 6), "transpose"),
+    "reshape": (lambda: Fn(lambda s, x: x.reshape(x.shape[0], 2, -1)), (4, 3, 3), "reshape"),
+    "flatten_range": (lambda: Fn(lambda s, x: x.flatten(2)), (3, 4, 5), "flatten"),
+    "mha": (lambda: Attention(), (5, 6), "mha"),
+    "sdpa": (lambda: Attention(functional=True), (2, 5, 6), "sdpa"),
+    "select_class_token": (lambda: Fn(lambda s, x: x[:, 0]), (5, 6), "select"),
 }
 
 
@@ -106,10 +147,18 @@ def _built_kind_rows() -> dict:
     from cnnsize.executor.builder import build_module
 
     spec = {"input": [3, 6, 6], "layers": [{"locally_connected": {"filters": 2, "kernel": 3}}]}
-    return {"locally_connected": (lambda: build_module(spec), (3, 6, 6), "locally_connected")}
+    tokens = {"input": [3, 8, 8], "layers": [{"patch_embed": {"filters": 6, "patch": 4}}, "class_token", "pos_embed"]}
+    scale = {"input": [3, 4, 4], "layers": ["layer_scale", {"stochastic_depth": {"p": 0.1}}]}
+    return {"locally_connected": (lambda: build_module(spec), (3, 6, 6), "locally_connected"),
+            **{kind: (lambda: build_module(tokens), (3, 8, 8), kind) for kind in ("patch_embed", "class_token",
+                                                                                  "pos_embed")},
+            **{kind: (lambda: build_module(scale), (3, 4, 4), kind) for kind in ("layer_scale", "stochastic_depth")}}
 
 
-@pytest.mark.parametrize("row", [*ROWS, "locally_connected"])
+BUILT = ("locally_connected", "patch_embed", "class_token", "pos_embed", "layer_scale", "stochastic_depth")
+
+
+@pytest.mark.parametrize("row", [*ROWS, *BUILT])
 def test_kind_imports_with_torch_figures(row):
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -126,6 +175,6 @@ def test_kind_imports_with_torch_figures(row):
 
 
 def test_every_kind_with_a_torch_mapping_has_a_row():
-    rows = {kind for _, _, kind in ROWS.values()} | {"locally_connected"}
+    rows = {kind for _, _, kind in ROWS.values()} | set(BUILT)
     declared = {name for name, kind in REGISTRY.items() if kind.torch_modules or kind.torch_functions}
     assert declared - rows == set(), "add a row to ROWS for each kind that declares torch modules or functions"

@@ -37,15 +37,27 @@ TORCHVISION_META = {
     "squeezenet1_1": (1235496, 0.349),
     "shufflenet_v2_x1_0": (2278604, 0.145),
     "efficientnet_b0": (5288548, 0.386),
+    "convnext_tiny": (28589128, 4.456),
+    "efficientnet_v2_s": (21458488, 8.366),  # at 384x384
+    # torchvision.models.video.R3D_18_Weights.KINETICS400_V1.meta, at 16 frames of 112x112
+    "r3d_18": (33371472, 40.697),
+    # torchvision.models.segmentation.FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1.meta, at 520x520, with the
+    # auxiliary head (torchvision builds it whenever it loads these weights)
+    "fcn_resnet50": (35322218, 152.717),
+    "vit_b_16": (86567656, 17.564),
 }
-PUBLISHED_INPUT = {"inception_v3": (3, 299, 299)}
+PUBLISHED_INPUT = {"inception_v3": (3, 299, 299), "efficientnet_v2_s": (3, 384, 384), "r3d_18": (3, 16, 112, 112),
+                   "fcn_resnet50": (3, 520, 520)}
+SPEC_INPUT = {"inception_v3": (3, 299, 299), "r3d_18": (3, 16, 112, 112)}
+WITH_AUX = {"fcn_resnet50"}  # published figures that include the auxiliary head
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION_META))
 def test_torchvision_figures(name):
     params, gflops = TORCHVISION_META[name]
-    a = cnnsize.analyze(name)
-    assert a.input_shape == PUBLISHED_INPUT.get(name, (3, 224, 224))
+    assert cnnsize.analyze(name).input_shape == SPEC_INPUT.get(name, (3, 224, 224))
+    a = cnnsize.analyze(name, input_shape=PUBLISHED_INPUT.get(name), variables={"aux": True} if name in WITH_AUX
+                        else None)
     # torchvision publishes the MACs of the model in eval mode (auxiliary heads do not run)
     assert abs(a.totals["macs"] / 1e9 - gflops) <= 0.0005, a.totals["macs"]
     if name == "inception_v3":

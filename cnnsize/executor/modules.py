@@ -106,3 +106,163 @@ class Chunk(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.chunk(self.chunks, dim=1)[self.index]
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth without torchvision: drops a branch per sample (``row``) or per batch."""
+
+    def __init__(self, p: float, mode: str):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+
+class LayerScale(nn.Module):
+    """A learned scale per channel (``axis`` 0 of an image, shaped (C, 1, ...)) or per feature of the last axis."""
+
+    def __init__(self, shape: tuple, init: float):
+        super().__init__()
+        self.init = init
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.weight.fill_(self.init)  # ConvNeXt's 1e-6, as torchvision initializes it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x
+
+
+class MatMul(nn.Module):
+    """a @ b over the last two axes: forward(a, b)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(a, b)
+
+
+class PatchEmbed(nn.Module):
+    """ViT's conv_proj and its reshape to tokens: conv (kernel = stride = patch), flatten(2), transpose(1, 2)."""
+
+    def __init__(self, in_channels: int, dim: int, patch: tuple, bias: bool = True):
+        super().__init__()
+        conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[len(patch)]
+        self.proj = conv(in_channels, dim, patch, stride=patch, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class ClassToken(nn.Module):
+    """ViT's class token, put before the tokens of every sample: [N, L, D] → [N, L + 1, D]."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)  # as torchvision's VisionTransformer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PosEmbed(nn.Module):
+    """A learned position embedding of the per-sample shape, added to the input."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(1, *shape))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=0.02)  # as torchvision's VisionTransformer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
+class Permute(nn.Module):
+    """x.permute(0, *dims + 1): the per-sample axes reordered, the batch first."""
+
+    def __init__(self, dims: tuple):
+        super().__init__()
+        self.dims = (0, *(d + 1 for d in dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
+class Reshape(nn.Module):
+    """x.reshape(N, *shape)."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Contiguous(nn.Module):
+    """x.contiguous(): a copy where the view's order differs from memory."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous()
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention (batch_first) called on one input as self-attention, without the averaged weights.
+
+    It calls torch's own slow path, F.multi_head_attention_forward, as nn.MultiheadAttention does under autograd;
+    at inference with the math kernel, so that FlopCounterMode sees QKᵀ and attention·V (the fused kernels have no
+    FLOP formula on CPU), in training with the default kernel, whose saved tensors the memory model follows.
+    """
+
+    def __init__(self, dim: int, heads: int, bias: bool = True, dropout: float = 0.0):
+        super().__init__(dim, heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        import contextlib
+
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        q = x.transpose(0, 1)
+        kernel = sdpa_kernel(SDPBackend.MATH) if not torch.is_grad_enabled() else contextlib.nullcontext()
+        with kernel:
+            out, _ = F.multi_head_attention_forward(
+                q, q, q, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, None, None, False,
+                self.dropout, self.out_proj.weight, self.out_proj.bias, training=self.training, need_weights=False)
+        return out.transpose(0, 1)
+
+
+class Select(nn.Module):
+    """x.select(dim, index): one entry of an axis, the axis dropped (a view)."""
+
+    def __init__(self, dim: int, index: int):
+        super().__init__()
+        self.dim, self.index = dim, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.select(self.dim, self.index)
+
+
+class SDPA(nn.Module):
+    """F.scaled_dot_product_attention(q, k, v); at inference with the math kernel, which FlopCounterMode counts."""
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        import contextlib
+
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        kernel = sdpa_kernel(SDPBackend.MATH) if not torch.is_grad_enabled() else contextlib.nullcontext()
+        with kernel:
+            return F.scaled_dot_product_attention(q, k, v)

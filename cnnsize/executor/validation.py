@@ -383,7 +383,7 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
         out = outputs.get(row.name)
         is_tensor = isinstance(out, torch.Tensor)
         params, buffers = model.own_tensors(row.name)
-        biases = sum(p.numel() for n, p in params if n.rsplit(".", 1)[-1] == "bias")
+        biases = sum(p.numel() for n, p in params if n.rsplit(".", 1)[-1].endswith("bias"))  # in_proj_bias too
         all_params = sum(p.numel() for _, p in params)
         layer_flops = sum(flops.get(f"{root}.{row.name}", {}).values())
         figures = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .base import PASS_THROUGH, LayerKind, Param, Saved, register
+from ..errors import SpecError
+from ..numeric import prod
+from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, register, require_spatial
 
 INPLACE = Param("bool", False, doc="overwrite the input instead of making a new tensor")
 
@@ -84,26 +86,95 @@ class Tanh(_Elementwise):
     torch_functions = ("tanh",)
 
 
+AXIS = Param("count", 0, doc="the per-sample axis, from 0 (the channels of an image, the last of [L, D] tokens is 1)")
+
+
+def check_axis(kind: str, axis, shape) -> None:
+    if axis >= len(shape):
+        raise SpecError(f"{kind} axis {axis} is out of range for the {len(shape)}-axis input {list(shape)}",
+                        hint=f"count per-sample axes from 0 (the batch is not one): 0 to {len(shape) - 1}")
+
+
 @register("softmax")
 class Softmax(_Elementwise):
-    """Softmax over the channels (class scores)."""
+    """Softmax over one axis (the channels by default: class scores)."""
 
     torch_name = "Softmax"
-    params = {}
+    params = {"axis": AXIS}
+
+    def output_shape(self, ins, ctx):
+        check_axis(self.kind, self.axis, ins[0])
+        return ins[0]
     torch_modules = ("Softmax",)
     torch_functions = ("softmax",)
 
     @classmethod
     def from_torch(cls, call):
         dim = call.module.dim if call.module is not None else call.arg(1, "dim")
-        if dim is None or dim % call.rank != 1:
-            raise call.refuse(f"softmax over dim {dim} (cnnsize's softmax is over the channels, dim 1)")
-        return {}
+        if dim is None or dim % call.rank == 0:
+            raise call.refuse(f"{call.function} over dim {dim} (over the batch axis, or an implicit dim)")
+        return {"axis": dim % call.rank - 1}
 
     def build(self, ins, out):
         import torch.nn as nn
 
-        return nn.Softmax(dim=1)
+        return getattr(nn, self.torch_name)(dim=self.axis + 1)
+
+
+@register("log_softmax")
+class LogSoftmax(Softmax):
+    """log(softmax(x)) over one axis, computed stably in one kernel (torch keeps its result for backward)."""
+
+    torch_name = "LogSoftmax"
+    torch_modules = ("LogSoftmax",)
+    torch_functions = ("log_softmax",)
+
+
+@register("elu")
+class ELU(_Elementwise):
+    """x where x > 0, alpha·(e^x − 1) elsewhere."""
+
+    torch_name = "ELU"
+    saves = "input"
+    inplace_keeps_result = True  # elu_ differentiates through its result
+    params = {"alpha": Param("float", 1.0), "inplace": INPLACE}
+    torch_modules = ("ELU",)
+    torch_functions = ("elu", "elu_")
+    inplace_position = 2
+
+    @classmethod
+    def from_torch(cls, call):
+        settings = super().from_torch(call)
+        if call.module is None:
+            settings["alpha"] = float(call.arg(1, "alpha", 1.0))
+        return settings
+
+
+@register("prelu")
+class PReLU(_Elementwise):
+    """Leaky ReLU with a learned slope: one shared (``per_channel: false``) or one per channel."""
+
+    torch_name = "PReLU"
+    saves = "input"
+    params = {"per_channel": Param("bool", False, doc="one slope per channel (torch's num_parameters = C)"),
+              "init": Param("float", 0.25, doc="the slopes' initial value")}
+    torch_modules = ("PReLU",)
+    torch_functions = ("prelu",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"per_channel": call.module.num_parameters > 1, "init": float(call.module.init)}
+        weight = call.arg(1, "weight")
+        return {"per_channel": bool(getattr(weight, "shape", (1,)) and prod(weight.shape) > 1)}
+
+    def counts(self, ins, out):
+        return Counts(weights=ins[0][0] if self.per_channel else 1)
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        return nn.PReLU(ins[0][0] if self.per_channel else 1, init=self.init)
 
 
 @register("dropout")
@@ -128,11 +199,13 @@ class Dropout(_Elementwise):
 
     @property
     def materializes_training(self) -> bool:
-        return not self.inplace
+        return not self.inplace and self.p != 0  # torch returns the input itself for p = 0
 
     def saved(self, ins, out, trainable, device):
         from ..numeric import prod
 
+        if self.p == 0:
+            return []
         # CUDA's fused kernel keeps a bool mask; the CPU path multiplies by a scaled noise tensor of the input's dtype
         return [Saved("new", prod(out), itemsize=1 if device == "cuda" else None)]
 
@@ -140,6 +213,63 @@ class Dropout(_Elementwise):
         import torch.nn as nn
 
         return nn.Dropout(p=self.p, inplace=self.inplace)
+
+
+@register("channel_dropout")
+class ChannelDropout(Dropout):
+    """Zeroes whole channels at random while training (torch's Dropout1d/2d/3d by the input's rank); the identity
+    at inference."""
+
+    torch_modules = ("Dropout1d", "Dropout2d", "Dropout3d")
+    torch_functions = ("dropout1d", "dropout2d", "dropout3d")
+
+    def output_shape(self, ins, ctx):
+        require_spatial(self.kind, ins[0])
+        return ins[0]
+
+    def saved(self, ins, out, trainable, device):
+        if self.p == 0:
+            return []
+        return [Saved("new", ins[0][0])]  # one scaled noise value per channel and sample, on CPU and CUDA alike
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        cls = {2: nn.Dropout1d, 3: nn.Dropout2d, 4: nn.Dropout3d}[len(ins[0])]
+        return cls(p=self.p, inplace=self.inplace)
+
+
+@register("stochastic_depth")
+class StochasticDepth(Dropout):
+    """Drops a whole residual branch per sample while training (torchvision's StochasticDepth, timm's DropPath);
+    the identity at inference."""
+
+    params = {"p": Param("float", 0.5, doc="probability of dropping the branch"),
+              "mode": Param("choice", "row", choices=("row", "batch"),
+                            doc="row: per sample; batch: one draw for the whole batch")}
+    inplace = False
+    torch_modules = ("torchvision.ops.StochasticDepth", "cnnsize.executor.modules.StochasticDepth")
+    torch_functions = ("stochastic_depth",)
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        p, mode = (m.p, m.mode) if m is not None else (call.arg(1, "p"), call.arg(2, "mode", "row"))
+        return {"p": float(p), "mode": mode}
+
+    @property
+    def materializes_training(self) -> bool:
+        return self.p != 0  # p = 0 (the first block of a linear schedule) is the identity in training too
+
+    def saved(self, ins, out, trainable, device):
+        if self.p == 0:
+            return []
+        return [Saved("new", 1, per_sample=self.mode == "row")]  # the scaled noise, one value per sample
+
+    def build(self, ins, out):
+        from ..executor.modules import StochasticDepth as Module
+
+        return Module(self.p, self.mode)
 
 
 @register("relu6")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..calc import fc_params
+from ..errors import SpecError
 from ..numeric import factor_text, fmt_num, prod
 from .base import Counts, LayerKind, Param, Saved, TensorArg, register
 
@@ -61,9 +62,11 @@ class FC(LayerKind):
 
 @register("flatten")
 class Flatten(LayerKind):
-    """Reshape (C, H, W) to (C·H·W,): a view, so it materializes nothing."""
+    """Reshape (C, H, W) to (C·H·W,), or merge the per-sample axes ``start`` to ``end`` only ((C, H, W) → (C, H·W)
+    with start 1): a view, so it materializes nothing."""
 
-    params = {}
+    params = {"start": Param("count", 0, doc="first per-sample axis merged, from 0"),
+              "end": Param("count", None, doc="last per-sample axis merged (the last axis)")}
     torch_modules = ("Flatten",)
     torch_functions = ("flatten", "view", "reshape")
 
@@ -73,21 +76,31 @@ class Flatten(LayerKind):
             out = call.output
             if len(out) == 2 and out[0] == call.inputs[0][0]:
                 return {}
-            raise call.refuse(f"{call.function} to {list(out)} (only a flatten to (N, features) is a layer)")
+            return None  # another shape: the reshape kind's
         m = call.module
         start, end = (m.start_dim, m.end_dim) if m is not None else (call.arg(1, "start_dim", 0),
                                                                      call.arg(2, "end_dim", -1))
-        if start != 1 or end % call.rank != call.rank - 1:
+        start, end = start % call.rank, end % call.rank
+        if start == 0:
             what = f"nn.Flatten({start}, {end})" if m is not None else f"flatten({start}, {end})"
-            raise call.refuse(f"{what} (only flatten(x, 1) keeps the batch)")
-        return {}
+            raise call.refuse(f"{what} (it merges the batch axis; cnnsize's axes are per sample)")
+        return {} if end == call.rank - 1 and start == 1 else {"start": start - 1, "end": end - 1}
 
     @property
     def materializes(self) -> bool:
         return False
 
+    def span(self, x) -> tuple[int, int]:
+        end = len(x) - 1 if self.end is None else self.end
+        if not self.start <= end < len(x):
+            raise SpecError(f"flatten start {self.start} and end {end} must satisfy start <= end <= {len(x) - 1} "
+                            f"for the input {list(x)}", hint="count the per-sample axes from 0 (the batch is not one)")
+        return self.start, end
+
     def output_shape(self, ins, ctx):
-        return (prod(ins[0]),)
+        a, b = self.span(ins[0])
+        x = ins[0]
+        return (*x[:a], prod(x[a:b + 1]), *x[b + 1:])
 
     def receptive(self, rfs, ins, out):
         return None
@@ -95,4 +108,5 @@ class Flatten(LayerKind):
     def build(self, ins, out):
         import torch.nn as nn
 
-        return nn.Flatten()
+        a, b = self.span(ins[0])
+        return nn.Flatten(a + 1, b + 1)

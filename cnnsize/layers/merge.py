@@ -40,7 +40,8 @@ class _Merge(LayerKind):
 
 @register("add")
 class Add(_Merge):
-    """Elementwise sum of inputs of one shape (a residual connection)."""
+    """Elementwise sum of inputs of one shape (a residual connection). ``inplace: true`` adds into the first input
+    (torchvision's ``out += identity``): no new tensor."""
 
     params = {"inplace": Param("bool", False, doc="add into the first input's storage (torch's x += y)")}
     torch_modules = ("cnnsize.executor.modules.Add",)

@@ -1,8 +1,10 @@
-"""Normalization: ``bn`` (batch norm), ``layernorm`` and ``lrn`` (AlexNet's local response normalization)."""
+"""Normalization: ``bn`` (batch norm), ``layernorm``, ``groupnorm``, ``instancenorm``, ``lrn`` (AlexNet's local
+response normalization), and ``layer_scale`` (a learned per-channel scale)."""
 
 from __future__ import annotations
 
-from ..numeric import prod
+from ..errors import SpecError
+from ..numeric import Dim, divides, exact_div, prod
 from .base import Counts, LayerKind, Param, Saved, TensorArg, register, require_spatial
 
 
@@ -72,31 +74,155 @@ class LRN(LayerKind):
         return nn.LocalResponseNorm(self.size, alpha=self.alpha, beta=self.beta, k=self.k)
 
 
+def plain_list(value) -> list:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+AXIS = Param("choice", "channels", choices=("channels", "last"),
+             doc="channels: axis 0 of an image (C, H, W); last: the last axis (the D of [L, D] tokens, the C of a "
+                 "permuted (H, W, C))")
+
+
 @register("layernorm")
 class LayerNorm(LayerKind):
-    """Layer normalization over the channels at each position (ConvNeXt's LayerNorm2d); over the features if flat."""
+    """Layer normalization at each position: over the channels of an image (ConvNeXt's LayerNorm2d) or over the
+    last axis (nn.LayerNorm on tokens [L, D] or on a permuted (H, W, C)); over the features if flat."""
 
     params = {"eps": Param("float", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
-              "affine": Param("bool", True)}
+              "affine": Param("bool", True), "axis": AXIS}
     torch_modules = ("LayerNorm", "cnnsize.executor.modules.ChannelLayerNorm")
+    torch_functions = ("layer_norm",)
 
     @classmethod
     def from_torch(cls, call):
         m = call.module
-        if type(m).__name__ == "LayerNorm" and call.rank != 2:
-            raise call.refuse(f"nn.LayerNorm on a rank-{call.rank} tensor (cnnsize's layernorm is over the "
-                              "channels, dim 1)")
-        return {"eps": float(m.eps), "affine": bool(m.elementwise_affine)}
+        if m is not None:
+            shape, eps, affine = tuple(m.normalized_shape), m.eps, m.elementwise_affine
+        else:  # F.layer_norm(x, normalized_shape, weight, bias, eps)
+            shape, eps = tuple(plain_list(call.arg(1, "normalized_shape"))), call.arg(4, "eps", 1e-5)
+            affine = isinstance(call.arg(2, "weight"), TensorArg)
+        if type(m).__name__ == "ChannelLayerNorm":
+            return {"eps": float(eps), "affine": bool(affine)}
+        if len(shape) != 1:
+            raise call.refuse(f"layer norm over the last {len(shape)} axes (cnnsize's layernorm is over one axis: "
+                              "the channels or the last)")
+        return {"eps": float(eps), "affine": bool(affine), "axis": "last" if call.rank > 2 else "channels"}
+
+    def features(self, x) -> Dim:
+        return x[0] if self.axis == "channels" else x[-1]
+
+    def counts(self, ins, out):
+        c = self.features(ins[0])
+        return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0)
+
+    def saved(self, ins, out, trainable, device):
+        positions = exact_div(prod(ins[0]), self.features(ins[0]))  # the input, and a mean and 1/std per position
+        return [Saved("input"), Saved("new", positions, itemsize=4), Saved("new", positions, itemsize=4)]
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        from ..executor.modules import ChannelLayerNorm
+
+        if self.axis == "last":
+            return nn.LayerNorm(ins[0][-1], eps=self.eps, elementwise_affine=self.affine)
+        return ChannelLayerNorm(ins[0][0], eps=self.eps, elementwise_affine=self.affine)
+
+
+@register("groupnorm")
+class GroupNorm(LayerKind):
+    """Group normalization: statistics over each group of channels and all positions; a scale and shift per channel."""
+
+    params = {"groups": Param("int", doc="number of channel groups"), "eps": Param("float", 1e-5),
+              "affine": Param("bool", True)}
+    torch_modules = ("GroupNorm",)
+    torch_functions = ("group_norm",)
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is not None:
+            return {"groups": m.num_groups, "eps": float(m.eps), "affine": bool(m.affine)}
+        # F.group_norm(x, num_groups, weight, bias, eps)
+        return {"groups": call.arg(1, "num_groups"), "eps": float(call.arg(4, "eps", 1e-5)),
+                "affine": isinstance(call.arg(2, "weight"), TensorArg)}
+
+    def output_shape(self, ins, ctx):
+        if divides(self.groups, ins[0][0]) is False:
+            raise SpecError(f"channels ({ins[0][0]}) must be divisible by groups ({self.groups})")
+        return ins[0]
 
     def counts(self, ins, out):
         c = ins[0][0]
         return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0)
 
     def saved(self, ins, out, trainable, device):
-        positions = prod(ins[0][1:]) if len(ins[0]) > 1 else 1  # the input, and a mean and 1/std per position
-        return [Saved("input"), Saved("new", positions, itemsize=4), Saved("new", positions, itemsize=4)]
+        # the input, and a mean and 1/std per group (in the input's dtype)
+        return [Saved("input"), Saved("new", self.groups), Saved("new", self.groups)]
 
     def build(self, ins, out):
-        from ..executor.modules import ChannelLayerNorm
+        import torch.nn as nn
 
-        return ChannelLayerNorm(ins[0][0], eps=self.eps, elementwise_affine=self.affine)
+        return nn.GroupNorm(self.groups, ins[0][0], eps=self.eps, affine=self.affine)
+
+
+@register("instancenorm")
+class InstanceNorm(LayerKind):
+    """Instance normalization: statistics per channel of each sample; torch's defaults keep no running statistics
+    and no affine parameters."""
+
+    params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", False),
+              "track_running_stats": Param("bool", False)}
+    torch_modules = ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")  # the default reads the attributes
+
+    def output_shape(self, ins, ctx):
+        require_spatial(self.kind, ins[0])
+        return ins[0]
+
+    def counts(self, ins, out):
+        c = ins[0][0]
+        return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0,
+                      buffers=2 * c + 1 if self.track_running_stats else 0)
+
+    def saved(self, ins, out, trainable, device):
+        # torch runs it as a batch norm over (1, N·C, ...): the input, a mean and 1/std per channel and sample,
+        # and the per-sample copies (weight.repeat(N), ...) of the affine weight and the running statistics
+        c = ins[0][0]
+        copies = int(self.affine) + 2 * int(self.track_running_stats)
+        return [Saved("input"), Saved("new", c, itemsize=4), Saved("new", c, itemsize=4),
+                *(Saved("new", c) for _ in range(copies))]
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        cls = {2: nn.InstanceNorm1d, 3: nn.InstanceNorm2d, 4: nn.InstanceNorm3d}[len(ins[0])]
+        return cls(ins[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine,
+                   track_running_stats=self.track_running_stats)
+
+
+@register("layer_scale")
+class LayerScale(LayerKind):
+    """A learned scale per channel (ConvNeXt's layer_scale, shaped (C, 1, 1)) or per feature of the last axis
+    (``axis: last``, as in CaiT's and Swin V2's LayerScale): an elementwise multiply by a parameter."""
+
+    params = {"init": Param("float", 1e-6, doc="the scales' initial value"), "axis": AXIS}
+    torch_modules = ("cnnsize.executor.modules.LayerScale",)
+
+    @classmethod
+    def from_torch(cls, call):
+        return {"axis": "last" if call.module.weight.dim() == 1 else "channels"}
+
+    def features(self, x) -> Dim:
+        return x[0] if self.axis == "channels" else x[-1]
+
+    def counts(self, ins, out):
+        return Counts(weights=self.features(ins[0]), connections=prod(out))
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")] if trainable else []  # the scale's grad needs the input; the input's needs the scale
+
+    def build(self, ins, out):
+        from ..executor.modules import LayerScale as Module
+
+        shape = (ins[0][0], *(1,) * (len(ins[0]) - 1)) if self.axis == "channels" else (ins[0][-1],)
+        return Module(shape, self.init)

@@ -1,10 +1,10 @@
-"""Layers that move values around without weights: ``upsample``, ``zeropad``, ``channel_shuffle``, ``chunk``."""
+"""Layers that move values around without weights: ``upsample``, the paddings, ``channel_shuffle``, ``chunk``."""
 
 from __future__ import annotations
 
 from ..errors import SpecError
-from ..numeric import divides, exact_div, prod
-from .base import RF, Counts, LayerKind, Param, per_axis, plain, register, require_spatial, spatial
+from ..numeric import divides, exact_div, is_int, prod
+from .base import RF, Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
 
 LINEAR_MODES = ("linear", "bilinear", "bicubic", "trilinear")
 
@@ -99,6 +99,42 @@ class ZeroPad(LayerKind):
         pads = self.pads(ins[0])
         flat = tuple(v for a, b in reversed(pads) for v in (a, b))  # torch pads the last axis first
         return {1: nn.ZeroPad1d, 2: nn.ZeroPad2d, 3: nn.ZeroPad3d}[len(pads)](flat)
+
+
+@register("reflectpad")
+class ReflectPad(ZeroPad):
+    """Padding by reflection at each border (the border value itself not repeated): torch's ReflectionPad."""
+
+    torch_name = "ReflectionPad"
+    torch_modules = ("ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d")  # ZeroPad's from_torch reads padding
+
+    def output_shape(self, ins, ctx):
+        for n, (a, b) in zip(spatial(ins[0]), self.pads(ins[0])):
+            if is_int(n) and is_int(a) and is_int(b) and max(a, b) >= n:
+                raise SpecError(f"{self.kind} of {max(a, b)} needs more than {n} values on that axis (torch's rule)",
+                                hint="pad less than the axis' size")
+        return super().output_shape(ins, ctx)
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")]  # its backward kernel reads the input
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        pads = self.pads(ins[0])
+        flat = tuple(v for a, b in reversed(pads) for v in (a, b))
+        return getattr(nn, f"{self.torch_name}{len(pads)}d")(flat)
+
+
+@register("replicatepad")
+class ReplicatePad(ReflectPad):
+    """Padding by repeating the border value: torch's ReplicationPad."""
+
+    torch_name = "ReplicationPad"
+    torch_modules = ("ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d")
+
+    def output_shape(self, ins, ctx):
+        return ZeroPad.output_shape(self, ins, ctx)
 
 
 @register("channel_shuffle")

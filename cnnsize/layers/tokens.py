@@ -1,0 +1,481 @@
+"""Token tensors and pure shape operations.
+
+A token sequence is ``[L, D]`` per sample (L tokens of D features; the batch is left out, as everywhere in
+cnnsize). ``linear`` acts on the last axis of any input, so it serves tokens and a permuted image (H, W, C) alike.
+The shape operations (``permute``, ``transpose``, ``reshape``, ``flatten``) are views: no MACs and no new storage;
+``contiguous`` is the copy torch makes where a view's order no longer matches memory.
+"""
+
+from __future__ import annotations
+
+from ..calc import fc_params
+from ..errors import SpecError
+from ..numeric import fmt_num, is_int, prod
+from .base import Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
+from .conv import windowed_shape
+
+
+def _text(shape) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+class _View(LayerKind):
+    """A reshaping that torch does as a view of its input's storage."""
+
+    params = {}
+
+    @property
+    def materializes(self) -> bool:
+        return False
+
+    def receptive(self, rfs, ins, out):
+        return None  # the axes no longer line up with the image's
+
+
+@register("linear")
+class Linear(LayerKind):
+    """A fully connected layer on the last axis (nn.Linear on [L, D] tokens or on a permuted (H, W, C)); the other
+    axes are positions that share the weights."""
+
+    weight_layer = True
+    params = {"units": Param("int", doc="output features"), "bias": Param("bool", True)}
+    torch_modules = ("Linear",)  # on a rank-2 (N, features) input, fc answers first
+    torch_functions = ("linear",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"units": call.module.out_features, "bias": call.module.bias is not None}
+        from .conv import weight_of
+
+        return {"units": weight_of(call, 1, call.function).shape[0],
+                "bias": isinstance(call.arg(2, "bias"), TensorArg)}
+
+    def output_shape(self, ins, ctx):
+        return (*ins[0][:-1], self.units)
+
+    def counts(self, ins, out):
+        fan_in, positions = ins[0][-1], prod(ins[0][:-1])
+        macs = positions * fan_in * self.units
+        return Counts(weights=fan_in * self.units, biases=self.units if self.bias else 0, connections=macs, macs=macs)
+
+    def explain(self, ins, out, ctx):
+        fan_in, positions = ins[0][-1], prod(ins[0][:-1])
+        return [f"params: {fc_params(fan_in, self.units, self.bias, explain=True).steps[0]}",
+                f"connections = MACs: positions·in·out = {fmt_num(positions)}·{fmt_num(fan_in)}·{fmt_num(self.units)}"
+                f" = {fmt_num(positions * fan_in * self.units)}"]
+
+    def receptive(self, rfs, ins, out):
+        return rfs[0]  # per position: the field stays as it is
+
+    def field_step(self, ins):
+        return ()
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")] if trainable else []  # the matmul keeps its input only for the weight's grad
+
+    def build(self, ins, out):
+        import torch.nn as nn
+
+        return nn.Linear(ins[0][-1], self.units, bias=self.bias)
+
+
+@register("matmul")
+class MatMul(LayerKind):
+    """The matrix product of two inputs over their last two axes ([…, n, k] @ […, k, m]), the leading axes a batch
+    of equal sizes (attention's QKᵀ and attention·V)."""
+
+    params = {}
+    min_inputs = max_inputs = 2
+    torch_modules = ("cnnsize.executor.modules.MatMul",)
+    torch_functions = ("matmul", "__matmul__", "bmm")
+
+    @classmethod
+    def from_torch(cls, call):
+        if len(call.inputs) != 2:
+            raise call.refuse(f"{call.function} with a parameter or constant operand (matmul multiplies two layers' "
+                              "outputs; a weight is linear's)")
+        return {}
+
+    def output_shape(self, ins, ctx):
+        a, b = ins
+        if len(a) < 2 or len(a) != len(b) or tuple(a[:-2]) != tuple(b[:-2]) or \
+                (is_int(a[-1]) and is_int(b[-2]) and a[-1] != b[-2]):
+            raise SpecError(f"matmul needs [..., n, k] and [..., k, m] with equal leading axes, got {_text(a)} and "
+                            f"{_text(b)}", hint="transpose the second input's last two axes, e.g. K to Kᵀ")
+        return (*a[:-1], b[-1])
+
+    def counts(self, ins, out):
+        macs = prod(out) * ins[0][-1]
+        return Counts(connections=macs, macs=macs)
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input", index=0), Saved("input", index=1)]  # each factor's grad needs the other
+
+    def build(self, ins, out):
+        from ..executor.modules import MatMul as Module
+
+        return Module()
+
+
+@register("patch_embed")
+class PatchEmbed(LayerKind):
+    """Patch embedding: a conv with kernel = stride = ``patch`` whose output becomes tokens [L, D] (ViT's conv_proj,
+    then flatten(2) and transpose(1, 2), both views)."""
+
+    weight_layer = True
+    params = {"filters": Param("int", doc="token features D (the conv's filters)"),
+              "patch": Param("ints", doc="patch size, one number or one per axis"), "bias": Param("bool", True)}
+    torch_modules = ("cnnsize.executor.modules.PatchEmbed",)  # in models: a conv, flatten(2) and transpose(1, 2)
+
+    @classmethod
+    def from_torch(cls, call):
+        conv = call.module.proj
+        return {"filters": conv.out_channels, "patch": plain(conv.kernel_size), "bias": conv.bias is not None}
+
+    def geometry(self, x):
+        nd = require_spatial(self.kind, x)
+        patch = self.patch if isinstance(self.patch, tuple) else (self.patch,) * nd
+        if len(patch) != nd:
+            raise SpecError(f"patch has {len(patch)} entries but the input has {nd} spatial axes")
+        return patch
+
+    def output_shape(self, ins, ctx):
+        patch = self.geometry(ins[0])
+        sizes = windowed_shape(spatial(ins[0]), patch, patch, ((0, 0),) * len(patch), (1,) * len(patch), ctx,
+                               what="patch")
+        return (prod(sizes), self.filters)
+
+    def counts(self, ins, out):
+        fan_in = prod(self.geometry(ins[0])) * ins[0][0]
+        return Counts(weights=fan_in * self.filters, biases=self.filters if self.bias else 0,
+                      connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")]
+
+    def build(self, ins, out):
+        from ..executor.modules import PatchEmbed as Module
+
+        return Module(ins[0][0], self.filters, self.geometry(ins[0]), self.bias)
+
+
+@register("class_token")
+class ClassToken(LayerKind):
+    """A learned token put before the sequence: [L, D] → [L + 1, D] (ViT's class_token, D parameters)."""
+
+    params = {}
+    torch_modules = ("cnnsize.executor.modules.ClassToken",)
+
+    def output_shape(self, ins, ctx):
+        if len(ins[0]) != 2:
+            raise SpecError(f"class_token needs tokens [L, D], got {_text(ins[0])}",
+                            hint="make tokens first, e.g. with patch_embed")
+        return (ins[0][0] + 1, ins[0][1])
+
+    def counts(self, ins, out):
+        return Counts(weights=ins[0][1])
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def build(self, ins, out):
+        from ..executor.modules import ClassToken as Module
+
+        return Module(ins[0][1])
+
+
+@register("pos_embed")
+class PosEmbed(LayerKind):
+    """A learned position embedding added to the input (ViT's pos_embedding: one parameter per input value)."""
+
+    params = {}
+    torch_modules = ("cnnsize.executor.modules.PosEmbed",)
+
+    def counts(self, ins, out):
+        return Counts(weights=prod(ins[0]), connections=prod(out))
+
+    def build(self, ins, out):
+        from ..executor.modules import PosEmbed as Module
+
+        return Module(tuple(ins[0]))
+
+
+@register("mha")
+class MultiHeadAttention(LayerKind):
+    """Multi-head self-attention on tokens [L, D] (nn.MultiheadAttention(D, heads, batch_first=True) called as
+    ``mha(x, x, x, need_weights=False)``): a QKV projection, QKᵀ and attention·V per head, an output projection.
+
+    As torch runs it (its fused kernels at inference, flash attention on CPU in training), the L×L attention matrix
+    is never stored, so only the output counts as an activation; attention written out with ``matmul`` and
+    ``softmax`` (as Swin and timm write it) keeps its [heads, L, L] matrices as layer outputs."""
+
+    weight_layer = True
+    params = {"heads": Param("int", doc="number of heads (D must divide by it)"), "bias": Param("bool", True),
+              "dropout": Param("float", 0.0, doc="dropout on the attention weights while training")}
+    torch_modules = ("MultiheadAttention", "cnnsize.executor.modules.SelfAttention")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if not m.batch_first or not m._qkv_same_embed_dim or m.bias_k is not None or m.add_zero_attn:
+            raise call.refuse("nn.MultiheadAttention other than batch_first self-attention with one packed projection")
+        if call.kwargs.get("need_weights", True) and type(m).__name__ == "MultiheadAttention" and call.index is None:
+            raise call.refuse("nn.MultiheadAttention with need_weights=True (the averaged weights are a second output)",
+                              hint="call it with need_weights=False, as torchvision's ViT does")
+        if len({tuple(s) for s in call.inputs}) != 1 or call.kwargs.get("attn_mask") is not None:
+            raise call.refuse("nn.MultiheadAttention other than self-attention (query, key and value the same tokens) "
+                              "without a mask")
+        return {"heads": m.num_heads, "bias": m.in_proj_bias is not None, "dropout": float(m.dropout)}
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        if len(x) != 2:
+            raise SpecError(f"mha needs tokens [L, D], got {_text(x)}", hint="make tokens first, e.g. with patch_embed")
+        if is_int(x[1]) and x[1] % self.heads:
+            raise SpecError(f"the token features ({x[1]}) must be divisible by heads ({self.heads})")
+        return tuple(x)
+
+    def counts(self, ins, out):
+        length, dim = ins[0]
+        projections = 4 * length * dim * dim  # Q, K and V, and the output projection
+        attention = 2 * length * length * dim  # QKᵀ and attention·V: heads · L · L · (D / heads) each
+        return Counts(weights=4 * dim * dim, biases=4 * dim if self.bias else 0,
+                      connections=projections + attention, macs=projections + attention)
+
+    def explain(self, ins, out, ctx):
+        length, dim = ins[0]
+        return [f"params: 4·D·D{' + 4·D' if self.bias else ''} = 4·{fmt_num(dim)}² "
+                f"{'+ 4·' + fmt_num(dim) + ' ' if self.bias else ''}= {fmt_num(4 * dim * dim + 4 * dim * self.bias)}",
+                f"MACs: QKV and output projections 4·L·D² = 4·{fmt_num(length)}·{fmt_num(dim)}² = "
+                f"{fmt_num(4 * length * dim * dim)}; QKᵀ and attention·V 2·L²·D = 2·{fmt_num(length)}²·{fmt_num(dim)} "
+                f"= {fmt_num(2 * length * length * dim)}"]
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def saved(self, ins, out, trainable, device):
+        length, dim = ins[0]
+        # torch's slow path on CPU (flash attention): a contiguous copy of the (L, N, D) transposed input for the
+        # QKV projection, the packed QKV projection (q, k and v are views of it), one float32 log-sum-exp per
+        # head and token, and the attention output the output projection reads
+        return [Saved("new", length * dim), Saved("new", 3 * length * dim),
+                Saved("new", self.heads * length, itemsize=4), Saved("new", length * dim)]
+
+    def build(self, ins, out):
+        from ..executor.modules import SelfAttention
+
+        return SelfAttention(ins[0][1], self.heads, bias=self.bias, dropout=self.dropout)
+
+
+@register("sdpa")
+class ScaledDotProductAttention(LayerKind):
+    """F.scaled_dot_product_attention(q, k, v) of three inputs [..., L, E], [..., S, E], [..., S, Ev] (the leading
+    axes, e.g. heads, equal): softmax(QKᵀ/√E)·V. As torch's fused kernels, it stores no L×S matrix."""
+
+    params = {}
+    min_inputs = max_inputs = 3
+    torch_modules = ("cnnsize.executor.modules.SDPA",)
+    torch_functions = ("scaled_dot_product_attention",)
+
+    @classmethod
+    def from_torch(cls, call):
+        extra = {k: v for k, v in call.kwargs.items() if v not in (None, 0.0, False)}
+        if len(call.inputs) != 3 or extra or len(call.args) > 3:
+            raise call.refuse("scaled_dot_product_attention with a mask, dropout, causal or scale argument")
+        return {}
+
+    def output_shape(self, ins, ctx):
+        q, k, v = ins
+        if not (len(q) == len(k) == len(v) >= 2) or tuple(q[:-2]) != tuple(k[:-2]) or tuple(k[:-1]) != tuple(v[:-1]) \
+                or (is_int(q[-1]) and is_int(k[-1]) and q[-1] != k[-1]):
+            raise SpecError(f"sdpa needs q [..., L, E], k [..., S, E] and v [..., S, Ev] with equal leading axes, got "
+                            f"{_text(q)}, {_text(k)} and {_text(v)}")
+        return (*q[:-1], v[-1])
+
+    def counts(self, ins, out):
+        q, k, v = ins
+        macs = prod(q[:-1]) * k[-2] * (q[-1] + v[-1])  # QKᵀ, then attention·V
+        return Counts(connections=macs, macs=macs)
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def saved(self, ins, out, trainable, device):
+        # CPU flash attention: q, k, v, its output and one float32 log-sum-exp per query
+        return [Saved("input", index=0), Saved("input", index=1), Saved("input", index=2), Saved("output"),
+                Saved("new", prod(ins[0][:-1]), itemsize=4)]
+
+    def build(self, ins, out):
+        from ..executor.modules import SDPA
+
+        return SDPA()
+
+
+@register("select")
+class Select(_View):
+    """One index along a per-sample axis, the axis dropped (``x[:, 0]``: ViT's class token from [L, D]): a view."""
+
+    params = {"axis": Param("count", 0, doc="the per-sample axis, from 0"), "index": Param("count", 0)}
+    torch_functions = ("select", "getitem")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.function == "select":
+            axis, index = call.arg(1, "dim") % call.rank, call.arg(2, "index")
+        else:
+            key = call.arg(1, "key")
+            key = key if isinstance(key, tuple) else (key,)
+            ints = [i for i, k in enumerate(key) if isinstance(k, int)]
+            rest_full = all(k == slice(None) for i, k in enumerate(key) if i not in ints)
+            if len(ints) != 1 or not rest_full:
+                return None
+            axis, index = ints[0], key[ints[0]]
+        size = call.inputs[0][axis]
+        if axis == 0:
+            raise call.refuse("indexing the batch axis")
+        return {"axis": axis - 1, "index": index % size}
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        if self.axis >= len(x) or len(x) < 2:
+            raise SpecError(f"select axis {self.axis} is out of range for {_text(x)}",
+                            hint=f"count the per-sample axes from 0: 0 to {len(x) - 1}")
+        if is_int(x[self.axis]) and self.index >= x[self.axis]:
+            raise SpecError(f"select index {self.index} is out of range for the {x[self.axis]} entries of axis "
+                            f"{self.axis}", hint="count from 0")
+        return (*x[:self.axis], *x[self.axis + 1:])
+
+    def build(self, ins, out):
+        from ..executor.modules import Select as Module
+
+        return Module(self.axis + 1, self.index)
+
+
+@register("permute")
+class Permute(_View):
+    """Reorders the per-sample axes (torchvision's Permute, leaving the batch first): a view."""
+
+    params = {"dims": Param("ints_or_zero", doc="the new order of the per-sample axes, from 0: [1, 2, 0] for "
+                                                "(C, H, W) → (H, W, C)")}
+    torch_modules = ("cnnsize.executor.modules.Permute", "torchvision.ops.misc.Permute")
+    torch_functions = ("permute",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            dims = list(call.module.dims)
+        else:
+            rest = call.args[1:]
+            dims = list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else list(rest)
+            dims = dims or list(call.kwargs.get("dims", ()))
+        dims = [d % call.rank for d in dims]
+        if not dims or dims[0] != 0:
+            raise call.refuse(f"permute({dims}) moving the batch axis (cnnsize's axes are per sample)")
+        return {"dims": [d - 1 for d in dims[1:]]}
+
+    def order(self, x) -> tuple:
+        dims = self.dims if isinstance(self.dims, tuple) else (self.dims,)
+        if sorted(dims) != list(range(len(x))):
+            raise SpecError(f"permute dims {list(dims)} are not an order of the {len(x)} axes of {_text(x)}",
+                            hint=f"list each of 0 to {len(x) - 1} once")
+        return dims
+
+    def output_shape(self, ins, ctx):
+        return tuple(ins[0][d] for d in self.order(ins[0]))
+
+    def receptive(self, rfs, ins, out):
+        n = len(ins[0])
+        dims = self.order(ins[0])
+        moves = (tuple(range(n)), (*range(1, n), 0), (n - 1, *range(n - 1)))
+        return rfs[0] if dims in moves else None  # channels to the end or back: the spatial axes keep their order
+
+    def build(self, ins, out):
+        from ..executor.modules import Permute as Module
+
+        return Module(self.order(ins[0]))
+
+
+@register("transpose")
+class Transpose(_View):
+    """Swaps two per-sample axes (``x.transpose(a + 1, b + 1)``): a view."""
+
+    params = {"axes": Param("ints_or_zero", doc="the two per-sample axes to swap, from 0")}
+    torch_functions = ("transpose", "swapaxes")
+
+    @classmethod
+    def from_torch(cls, call):
+        a, b = (call.arg(1, "dim0") % call.rank, call.arg(2, "dim1") % call.rank)
+        if 0 in (a, b):
+            raise call.refuse(f"transpose({a}, {b}) moving the batch axis (cnnsize's axes are per sample)")
+        return {"axes": [a - 1, b - 1]}
+
+    def pair(self, x) -> tuple:
+        axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
+        if len(axes) != 2 or any(is_int(a) and a >= len(x) for a in axes):
+            raise SpecError(f"transpose axes {list(axes)} must be two of the {len(x)} axes 0 to {len(x) - 1}")
+        return axes
+
+    def output_shape(self, ins, ctx):
+        a, b = self.pair(ins[0])
+        out = list(ins[0])
+        out[a], out[b] = out[b], out[a]
+        return tuple(out)
+
+    def build(self, ins, out):
+        from ..executor.modules import Permute as Module
+
+        a, b = self.pair(ins[0])
+        order = list(range(len(ins[0])))
+        order[a], order[b] = order[b], order[a]
+        return Module(tuple(order))
+
+
+@register("reshape")
+class Reshape(_View):
+    """A new shape for the same values (``x.reshape(N, *shape)``): a view of a contiguous input. After a permute
+    or transpose torch copies instead: write ``contiguous`` before it so the count follows."""
+
+    params = {"shape": Param("size", doc="the per-sample shape")}
+    torch_modules = ("cnnsize.executor.modules.Reshape",)
+    torch_functions = ("reshape", "view")  # asked after flatten, which takes (N, features)
+
+    @classmethod
+    def from_torch(cls, call):
+        if not call.output or not call.inputs or call.output[0] != call.inputs[0][0]:
+            raise call.refuse(f"{call.function} to {list(call.output)} (it changes the batch axis)")
+        return {"shape": list(call.output[1:])}
+
+    def output_shape(self, ins, ctx):
+        shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
+        if all(is_int(v) for v in (*shape, *ins[0])) and prod(shape) != prod(ins[0]):
+            raise SpecError(f"reshape to {_text(shape)} ({prod(shape)} values) cannot hold the {prod(ins[0])} "
+                            f"values of {_text(ins[0])}", hint="the product of the sizes must stay the same")
+        return shape
+
+    def build(self, ins, out):
+        from ..executor.modules import Reshape as Module
+
+        return Module(tuple(out))
+
+
+@register("contiguous")
+class Contiguous(LayerKind):
+    """A copy in memory order (``x.contiguous()`` after a permute or transpose): a new tensor, nothing computed."""
+
+    params = {}
+
+    def build(self, ins, out):
+        from ..executor.modules import Contiguous as Module
+
+        return Module()
+
+
+__all__ = ["ClassToken", "Contiguous", "Linear", "MatMul", "PatchEmbed", "Permute", "PosEmbed", "Reshape",
+           "Transpose"]
