@@ -21,7 +21,7 @@ from ..errors import CnnsizeError, LimitExceeded, Location, SpecError, closest, 
 from ..graph import INPUT, Graph, Node
 from ..layers.base import COMMON_KEYS, REGISTRY, convert
 from ..numeric import is_int
-from .expr import evaluate, interpolate
+from .expr import MAX_NAME, evaluate, interpolate, shorten, shown
 from .load import LocDict, LocList
 
 TOP_KEYS = ("name", "input", "layers", "fit", "notes", "description", "source", "vars", "blocks")
@@ -112,7 +112,7 @@ class Expander:
                 out[key] = self.overrides[key]
                 continue
             try:
-                out[key] = evaluate(value, out) if isinstance(value, str) else value
+                out[key] = evaluate(value, out, f"vars: {key}") if isinstance(value, str) else value
             except CnnsizeError as exc:
                 raise exc.at(loc)
         return out
@@ -141,16 +141,16 @@ class Expander:
     def input_shape(self, value, loc: Location, variables: dict) -> tuple:
         if not isinstance(value, list) or not 1 <= len(value) <= MAX_INPUT_DIMS:
             raise SpecError(f"'input' must be a list of 1 to {MAX_INPUT_DIMS} sizes such as [3, 224, 224] "
-                            f"(channels, height, width), got {value!r}", location=loc)
+                            f"(channels, height, width), got {shown(value)}", location=loc)
         out = []
         for v in value:
             if isinstance(v, str):
                 try:
-                    v = evaluate(v, variables)
+                    v = evaluate(v, variables, "input")
                 except CnnsizeError as exc:
                     raise exc.at(loc)
             if isinstance(v, bool) or not is_int(v) or v < 1:
-                raise SpecError(f"input sizes must be positive integers, got {v!r}", location=loc)
+                raise SpecError(f"input sizes must be positive integers, got {shown(v)}", location=loc)
             out.append(v)
         return tuple(out)
 
@@ -249,9 +249,9 @@ class Expander:
         self._check_keys(item, ("if", "layers", "else"), "key of an 'if' part")
         cond = item["if"]
         if isinstance(cond, str):
-            cond = self._eval(cond, scope, _key_loc(item, "if", self.source))
+            cond = self._eval(cond, scope, _key_loc(item, "if", self.source), "if")
         if not isinstance(cond, bool):
-            raise SpecError(f"an 'if' condition must be true or false, got {cond!r}",
+            raise SpecError(f"an 'if' condition must be true or false, got {shown(cond)}",
                             location=_key_loc(item, "if", self.source))
         for key in ("layers", "else"):
             if key in item and not isinstance(item[key], list):
@@ -269,7 +269,7 @@ class Expander:
             body = {}
         if not isinstance(body, dict):
             raise SpecError(f"the arguments of block '{bname}' must be a mapping such as {{width: 64}}, "
-                            f"got {body!r}", location=loc)
+                            f"got {shown(body)}", location=loc)
         declared = block.get("args", {}) or {}
         raw_args = {k: v for k, v in body.items() if k not in ("name", "from")}
         arg_locs = {k: _key_loc(body, k, self.source) for k in raw_args}
@@ -289,8 +289,9 @@ class Expander:
             instance = scope.prefix.rstrip(".") or bname
         elif label is not None:
             if not isinstance(label, (str, int)) or isinstance(label, bool):
-                raise SpecError(f"a block name must be a string, got {label!r}", location=loc)
-            instance = scope.prefix + interpolate(str(label), scope.vars) if name is None else scope.prefix + label
+                raise SpecError(f"a block name must be a string, got {shown(label)}", location=loc)
+            instance = scope.prefix + (self._name(label, scope.vars, loc) if name is None else label)
+            _check_name(instance, loc)
             if instance in self.names or instance in self.aliases:
                 raise SpecError(f"name '{instance}' is used twice", hint="give each block use its own name",
                                 location=loc)
@@ -311,13 +312,13 @@ class Expander:
         variables = dict(self.globals)
         for key, default in declared.items():
             if key in raw_args:
-                value = self._arg(raw_args[key], scope.vars, arg_locs[key])
+                value = self._arg(raw_args[key], scope.vars, arg_locs[key], key)
             elif default is None:
                 required = [k for k, d in declared.items() if d is None]
                 raise SpecError(f"block '{bname}' is missing argument '{key}'",
                                 hint="required arguments: " + ", ".join(required), location=loc, layer=instance)
             else:
-                value = self._arg(default, variables, _key_loc(declared, key, self.source))
+                value = self._arg(default, variables, _key_loc(declared, key, self.source), key)
             variables[key] = value
         inner = _Scope(scope.prefix if inline else instance + ".", scope, variables, {BLOCK_INPUT: self.last})
         if inline:
@@ -330,12 +331,12 @@ class Expander:
         if not inline:
             self.aliases[instance] = self.last
 
-    def _arg(self, value: Any, variables: dict, loc: Location) -> Any:
+    def _arg(self, value: Any, variables: dict, loc: Location, setting: str | None = None) -> Any:
         try:
             if isinstance(value, str):
-                return evaluate(value, variables)
+                return evaluate(value, variables, setting)
             if isinstance(value, list):
-                return [evaluate(v, variables) if isinstance(v, str) else v for v in value]
+                return [evaluate(v, variables, setting) if isinstance(v, str) else v for v in value]
         except CnnsizeError as exc:
             raise exc.at(loc)
         return value
@@ -344,9 +345,9 @@ class Expander:
         self._check_keys(item, REPEAT_KEYS, "repeat key")
         n = item["repeat"]
         if isinstance(n, str):
-            n = self._eval(n, scope, _key_loc(item, "repeat", self.source))
+            n = self._eval(n, scope, _key_loc(item, "repeat", self.source), "repeat")
         if isinstance(n, bool) or not is_int(n) or n < 1:
-            raise SpecError(f"repeat must be a positive integer, got {n!r}",
+            raise SpecError(f"repeat must be a positive integer, got {shown(n)}",
                             location=_key_loc(item, "repeat", self.source))
         if "block" in item:
             self.repeat_block(item, n, scope, loc)
@@ -362,7 +363,7 @@ class Expander:
             self._tick(loc)
             variables = {**scope.vars, "i": i}
             if prefix_name is not None:
-                label = interpolate(str(prefix_name), variables)
+                label = self._name(prefix_name, variables, loc)
                 # a name with {expr} is the whole prefix of each repetition (denselayer{i + 1})
                 label = label if "{" in str(prefix_name) else f"{label}.{i}"
                 inner = _Scope(f"{scope.prefix}{label}.", scope, variables)
@@ -401,7 +402,7 @@ class Expander:
                 body.key_locs.update(getattr(first, "key_locs", {}))
             name = None
             if prefix_name is not None:
-                label = interpolate(str(prefix_name), inner.vars)
+                label = self._name(prefix_name, inner.vars, loc)
                 name = label if "{" in str(prefix_name) else f"{label}.{i}"
             self.use_block(bname, body, inner, loc, name=name)
         self._alias_repeat(prefix_name, scope)
@@ -427,7 +428,7 @@ class Expander:
         if body is None:
             body = _NO_SETTINGS
         if not isinstance(body, dict):
-            raise SpecError(f"the settings of '{kind}' must be a mapping such as {{kernel: 3}}, got {body!r}",
+            raise SpecError(f"the settings of '{kind}' must be a mapping such as {{kernel: 3}}, got {shown(body)}",
                             location=loc)
         name = self.name_for(kind, body, scope, loc)
         try:
@@ -464,7 +465,7 @@ class Expander:
                 key_loc = _key_loc(body, key, self.source)
                 try:
                     values[key] = convert(param, body[key], key,
-                                          lambda text, loc=key_loc: self._eval(text, scope, loc))
+                                          lambda text, loc=key_loc, key=key: self._eval(text, scope, loc, key))
                 except CnnsizeError as exc:
                     raise exc.at(key_loc)
             elif param.required:
@@ -472,7 +473,7 @@ class Expander:
                 raise SpecError(f"{kind} is missing '{key}'", hint=f"write {kind}: {{{example}}}")
         trainable = body.get("trainable", True)
         if not isinstance(trainable, bool):
-            raise SpecError(f"trainable must be true or false, got {trainable!r}")
+            raise SpecError(f"trainable must be true or false, got {shown(trainable)}")
         layer = self.layer_kind(cls, values)
         if all(_scope_free(param, body[key]) for key, param in cls.params.items() if key in body):
             self.settled[(id(body), kind)] = (body, layer, trainable)  # holding body keeps its id unique
@@ -494,12 +495,13 @@ class Expander:
         raw = body.get("name")
         if raw is not None:
             if not isinstance(raw, (str, int)) or isinstance(raw, bool):
-                raise SpecError(f"a layer name must be a string, got {raw!r}", location=loc)
-            label = interpolate(str(raw), scope.vars)
+                raise SpecError(f"a layer name must be a string, got {shown(raw)}", location=loc)
+            label = self._name(raw, scope.vars, _key_loc(body, "name", self.source))
             index = getattr(scope, "repeat_index", None)
             if "{" in str(raw):
                 index = None  # the name already varies with the repetition, e.g. conv3_{i+1}
             name = f"{scope.prefix}{label}" + (f".{index}" if index is not None else "")
+            _check_name(name, _key_loc(body, "name", self.source))
             if name in self.weak:
                 del self.aliases[name]
                 self.weak.discard(name)
@@ -523,8 +525,8 @@ class Expander:
         out = []
         for ref in refs:
             if not isinstance(ref, str):
-                raise SpecError(f"'from' names earlier layers, got {ref!r}")
-            ref = interpolate(ref, scope.vars)
+                raise SpecError(f"'from' names earlier layers, got {shown(ref)}")
+            ref = interpolate(ref, scope.vars, "from")
             if own is not None and (scope.prefix + ref == own or ref == own):
                 raise SpecError(f"'from' names the layer itself ('{ref}'): a cycle",
                                 hint="a layer can only read layers defined above it")
@@ -550,9 +552,16 @@ class Expander:
         raise SpecError(f"'from' names unknown layer '{ref}'", hint=hint)
 
     # -- helpers -----------------------------------------------------------------------
-    def _eval(self, text: str, scope: _Scope, loc: Location):
+    def _name(self, raw: Any, variables: dict, loc: Location) -> str:
+        """A name as written, with its ``{expr}`` parts filled in."""
         try:
-            return evaluate(text, scope.vars)
+            return interpolate(str(raw), variables)
+        except CnnsizeError as exc:
+            raise exc.at(loc)
+
+    def _eval(self, text: str, scope: _Scope, loc: Location, setting: str | None = None):
+        try:
+            return evaluate(text, scope.vars, setting)
         except CnnsizeError as exc:
             raise exc.at(loc)
 
@@ -561,6 +570,12 @@ class Expander:
             if key not in allowed:
                 loc = mapping.key_loc(key) if isinstance(mapping, LocDict) else Location(self.source)
                 raise unknown_name(what, key, allowed).at(loc)
+
+
+def _check_name(name: str, loc: Location) -> None:
+    if len(name) > MAX_NAME:
+        raise LimitExceeded(f"the layer name '{shorten(name, 60)}' is {len(name):,} characters long, more than the "
+                            f"{MAX_NAME} allowed", hint="use shorter names", location=loc)
 
 
 _TOP_HINTS = {"input": "add e.g. 'input: [3, 224, 224]' (channels, height, width)",
