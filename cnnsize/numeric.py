@@ -194,6 +194,54 @@ def factor_text(x: Dim) -> str:
     return text
 
 
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+_COUNT_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+_FLOAT_EXACT = 2**53  # below this an int converts to a float exactly
+
+
+def _decimal(numerator: int, denominator: int, digits: int) -> str:
+    """numerator / denominator with ``digits`` decimals and thousands separators, rounded half to even, exactly."""
+    scale = 10**digits
+    q, r = divmod(abs(numerator) * scale, denominator)
+    if 2 * r > denominator or (2 * r == denominator and q % 2):
+        q += 1
+    whole, frac = divmod(q, scale)
+    sign = "-" if numerator < 0 and q else ""
+    return f"{sign}{whole:,}" + (f".{frac:0{digits}d}" if digits else "")
+
+
+def human_bytes(n: Any) -> str:
+    """A byte count in binary units, one decimal: ``1.5 KiB``, ``138.0 MiB``; exact for ints of any size.
+
+    Formulas are shown as they are, with ``B``.
+    """
+    if not is_int(n):
+        return f"{pretty(n)} B"
+    for power, unit in enumerate(_BYTE_UNITS):
+        if abs(n) < 1024 ** (power + 1) or unit == _BYTE_UNITS[-1]:
+            if unit == "B":
+                return f"{n:,} B"
+            if abs(n) < _FLOAT_EXACT:  # the float path, as before: identical text for every ordinary size
+                return f"{n / 1024**power:,.1f} {unit}"
+            return f"{_decimal(n, 1024**power, 1)} {unit}"
+    return f"{n:,} B"  # pragma: no cover
+
+
+def human_count(n: Any, digits: int = 2) -> str:
+    """A count with a decimal unit: ``1.82G``, ``11.69M``, ``964``; exact for ints of any size (no float overflow).
+
+    ``digits`` decimals (a narrow table may want 1: ``1.8G``); formulas are shown as they are.
+    """
+    if not is_int(n):
+        return pretty(n)
+    for div, unit in _COUNT_UNITS:
+        if abs(n) >= div:
+            if abs(n) < _FLOAT_EXACT:
+                return f"{n / div:.{digits}f}{unit}"
+            return f"{_decimal(n, div, digits).replace(',', '')}{unit}"
+    return str(n)
+
+
 class no_gc:
     """Pause the cyclic garbage collector while building many small acyclic objects.
 

@@ -32,6 +32,7 @@ BLOCK_INPUT = "in"
 FIT_RULES = ("exact", "floor")
 MAX_LAYERS = 1_000_000
 MAX_INPUT_DIMS = 4  # (C, D, H, W)
+MAX_NOTES = 100_000  # characters of notes
 
 
 class _Scope:
@@ -88,15 +89,36 @@ class Expander:
                             location=_key_loc(doc, "layers", self.source))
         self.check_size(layers, _key_loc(doc, "layers", self.source))
         self.expand_list(layers, _Scope("", None, variables))
-        notes = doc.get("notes", [])
-        if isinstance(notes, str):
-            notes = [notes]
+        notes = self._notes(doc)
         name = doc.get("name", "spec")
+        if not isinstance(name, (str, int, float)) or isinstance(name, bool):
+            raise SpecError(f"'name' must be text, got {_type(name)}", location=_key_loc(doc, "name", self.source))
+        if len(str(name)) > MAX_NAME:
+            raise LimitExceeded(f"the spec's name is {len(str(name)):,} characters long, more than the {MAX_NAME} "
+                                "allowed", location=_key_loc(doc, "name", self.source))
         graph = Graph(name=str(name), input_shape=input_shape, nodes=self.nodes, fit=fit, source=self.source,
-                      notes=[str(n) for n in notes], input_loc=_key_loc(doc, "input", self.source),
+                      notes=notes, input_loc=_key_loc(doc, "input", self.source),
                       variables=variables)
         graph.topology  # noqa: B018 - worked out now, as part of parsing, and kept with the graph
         return graph
+
+    def _notes(self, doc) -> list[str]:
+        """The spec's notes as a list of texts: one text, a list of them, or nothing (a number is text too)."""
+        notes = doc.get("notes")
+        if notes is None:
+            return []
+        items = notes if isinstance(notes, list) else [notes]
+        out = []
+        for index, note in enumerate(items):
+            if isinstance(note, (dict, list)):
+                where = notes.loc_of(index) if isinstance(notes, LocList) else _key_loc(doc, "notes", self.source)
+                raise SpecError(f"a note must be text, got {_type(note)}",
+                                hint="write notes as text or a list of texts", location=where)
+            out.append("" if note is None else str(note) if not isinstance(note, bool) else str(note).lower())
+        if sum(map(len, out)) > MAX_NOTES:
+            raise LimitExceeded(f"the notes are {sum(map(len, out)):,} characters long, more than the {MAX_NOTES:,} "
+                                "allowed", location=_key_loc(doc, "notes", self.source))
+        return out
 
     def _variables(self, doc) -> dict:
         raw = doc.get("vars", {}) or {}
@@ -149,6 +171,11 @@ class Expander:
                     v = evaluate(v, variables, "input")
                 except CnnsizeError as exc:
                     raise exc.at(loc)
+            if isinstance(v, float) and v.is_integer() and 1 <= v < 2**53:
+                v = int(v)  # exact: floats stand for integers only below 2^53
+            if isinstance(v, float) and v.is_integer() and v >= 2**53:
+                raise SpecError(f"input size {shown(v)} is a decimal number too large to stand for an exact integer",
+                                hint="write the integer in full (floats are exact only below 2^53)", location=loc)
             if isinstance(v, bool) or not is_int(v) or v < 1:
                 raise SpecError(f"input sizes must be positive integers, got {shown(v)}", location=loc)
             out.append(v)
@@ -585,8 +612,11 @@ _TOP_HINTS = {"input": "add e.g. 'input: [3, 224, 224]' (channels, height, width
 def _type(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", LocDict: "a mapping", list: "a list", LocList: "a list", str: f"'{value}'"}.get(
-        type(value), repr(value))
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"'{shorten(value, 60)}'" if isinstance(value, str) else shown(value)
 
 
 def _loc(value: Any, source: str) -> Location:

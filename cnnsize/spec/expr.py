@@ -25,7 +25,7 @@ from ..errors import SpecError, closest
 _TOKEN = re.compile(r"\s*(?:(\d+\.\d*|\.\d+|\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|==|!=|<=|>=|[-+*/%()<>,.])"
                     r"|'([^']*)'|\"([^\"]*)\")")
 FUNCTIONS = ("abs", "make_divisible", "max", "min")
-MAX_INT_BITS = 4096
+MAX_INT_BITS = 16384  # 4,933 digits: above every number a spec may write (4,300 digits)
 MAX_LENGTH = 1000
 MAX_DEPTH = 50
 SHOWN = 200  # characters of an expression quoted in a message
@@ -52,8 +52,7 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"a boolean ({'true' if value else 'false'})"
     if isinstance(value, int):
-        text = str(value) if value.bit_length() < 200 else f"a {value.bit_length()}-bit integer"
-        return f"the number {text}"
+        return f"the number {value}" if value.bit_length() < 200 else f"a {value.bit_length()}-bit integer"
     if isinstance(value, float):
         return f"the number {value!r}"
     if isinstance(value, str):
@@ -147,8 +146,11 @@ class _Parser:
 
     def parse(self):
         value = self.expr()
-        if self.peek()[0] != "end":
-            raise _Problem(f"unexpected {self.peek()[1]!r}")
+        kind, rest = self.peek()
+        if kind == "name" and re.fullmatch(r"[eE]\d+", rest):
+            raise _Problem(f"unexpected {rest!r}", f"write 10**{rest[1:]} for a power of ten")
+        if kind != "end":
+            raise _Problem(f"unexpected {rest!r}")
         return value
 
     def expr(self):
