@@ -187,9 +187,9 @@ def _max(values: list) -> Any:
         return 0
     if all_int(values):
         return max(values)
-    import sympy
+    from .numeric import dmax
 
-    return sympy.Max(*values)
+    return dmax(*values)
 
 
 MAX_DEVICE_BYTES = 2**64  # --device-memory at most 16 EiB: max_batch's search then takes at most ~130 analyses

@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.set_int_max_str_digits(max(sys.get_int_max_str_digits(), 100_000))
     parser = build_parser(args_in)
     debug = "--debug" in args_in
+    from .. import sources
+
+    sources.DEFAULT_MAX_LAYERS = sources.CLI_MAX_LAYERS
     try:
         args = parser.parse_args(args_in)
         if args.command is None:

@@ -187,7 +187,7 @@ class Expander:
         total = self._count(items, 0)
         if total > self.max_layers:
             raise LimitExceeded(f"the spec expands to {total:,} layers, more than the limit of {self.max_layers:,}",
-                                hint="lower the repeat counts (or raise the limit with max_layers)", location=loc)
+                                hint=_layers_hint(self.max_layers), location=loc)
 
     def _count(self, items, depth: int, memo: dict | None = None) -> int:
         """An upper bound of the layers a list expands to (an ``if`` counts its larger side)."""
@@ -472,7 +472,7 @@ class Expander:
                             location=loc, layer=name)
         if len(self.nodes) >= self.max_layers:
             raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
-                                hint="lower the repeat counts (or raise the limit with max_layers)", location=loc)
+                                hint=_layers_hint(self.max_layers), location=loc)
         node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable)
         self.nodes.append(node)
         self.names[name] = node
@@ -597,6 +597,13 @@ class Expander:
             if key not in allowed:
                 loc = mapping.key_loc(key) if isinstance(mapping, LocDict) else Location(self.source)
                 raise unknown_name(what, key, allowed).at(loc)
+
+
+def _layers_hint(limit: int) -> str:
+    if limit < MAX_LAYERS:
+        return "lower the repeat counts (the command line's limit; the Python API, cnnsize.analyze, " \
+               f"sizes up to {MAX_LAYERS:,})"
+    return "lower the repeat counts (or raise the limit with max_layers)"
 
 
 def _check_name(name: str, loc: Location) -> None:

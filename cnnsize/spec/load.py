@@ -18,6 +18,7 @@ from .expr import shorten
 MAX_SPEC_BYTES = 5_000_000
 MAX_DEPTH = 100
 MAX_EXPANDED_NODES = 2_000_000  # values in the document once every alias is written out
+MAX_VALUES = 200_000  # YAML values (scalars, lists, mappings) written in a spec: about 5 s of loading
 MAX_NUMBER_CHARS = 4300  # characters of one number: Python's own limit for int(text)
 
 _FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -166,6 +167,7 @@ def load_yaml(text: str, filename: str = "<spec>") -> Any:
         raise LimitExceeded(f"spec is {len(text):,} bytes, more than the {MAX_SPEC_BYTES:,} allowed",
                             location=Location(filename))
     text = text.lstrip("\ufeff")
+    _check_values(text, filename)
     loader = _make_loader(filename, yaml.SafeLoader if _looks_deep(text) else _FAST)(text)
     try:
         docs = []
@@ -196,6 +198,31 @@ def load_yaml(text: str, filename: str = "<spec>") -> Any:
     doc = docs[0] if docs else None
     _check_expansion(doc, filename)
     return doc
+
+
+def _check_values(text: str, filename: str) -> None:
+    """Refuse, before building anything, a text of more than MAX_VALUES YAML values.
+
+    Loading costs tens of microseconds per value (its location is kept), so 4.8 MB of ``[],`` would take
+    most of a minute and gigabytes. A value starts after one of ``[{,:-`` or a line break: their count
+    bounds the values from above and costs one pass at C speed; only above the limit are the parser's
+    events counted (in C, stopping at the limit), so text full of commas in quotes is not refused.
+    """
+    rough = sum(map(text.count, "[{,:-\n"))
+    if rough <= MAX_VALUES:
+        return
+    values = 0
+    try:
+        for event in yaml.parse(text, Loader=_FAST if not _looks_deep(text) else yaml.SafeLoader):
+            if isinstance(event, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent,
+                                  yaml.AliasEvent)):
+                values += 1
+                if values > MAX_VALUES:
+                    raise LimitExceeded(f"the spec holds more than {MAX_VALUES:,} YAML values",
+                                        hint="use repeat and blocks for structure",
+                                        location=_mark_location(filename, event.start_mark))
+    except yaml.YAMLError:
+        return  # the loader reports it, with its location
 
 
 def _check_expansion(doc: Any, filename: str) -> None:
