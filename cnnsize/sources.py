@@ -104,7 +104,11 @@ def _read(path: str, shown: str) -> str:
         raise SpecError(f"cannot read the file: {exc.strerror}", location=Location(shown)) from None
 
 
-def load_graph(spec: Any, max_layers: int = MAX_LAYERS, variables: dict | None = None) -> Graph:
+DEFAULT_MAX_LAYERS = MAX_LAYERS  # the command line lowers it to CLI_MAX_LAYERS (time and memory bounds)
+CLI_MAX_LAYERS = 50_000  # the most layers `cnnsize` sizes: any format within 15 s and 1 GiB
+
+
+def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None = None) -> Graph:
     """A Graph from a path, a bundled name, YAML text, a dict or an existing Graph.
 
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}`` for Inception's auxiliary head).
@@ -112,6 +116,7 @@ def load_graph(spec: Any, max_layers: int = MAX_LAYERS, variables: dict | None =
     """
     if isinstance(spec, Graph):
         return spec
+    max_layers = DEFAULT_MAX_LAYERS if max_layers is None else max_layers
     if isinstance(spec, dict):
         return expand(spec, "<dict>", max_layers, variables)
     if isinstance(spec, os.PathLike):

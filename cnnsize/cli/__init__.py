@@ -82,8 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import CnnsizeError
 
     args_in = sys.argv[1:] if argv is None else argv
+    if hasattr(sys, "set_int_max_str_digits"):  # exact sizes are printed in full: a few inputs of 4,300 digits each
+        sys.set_int_max_str_digits(max(sys.get_int_max_str_digits(), 100_000))
     parser = build_parser(args_in)
     debug = "--debug" in args_in
+    from .. import sources
+
+    sources.DEFAULT_MAX_LAYERS = sources.CLI_MAX_LAYERS
     try:
         args = parser.parse_args(args_in)
         if args.command is None:

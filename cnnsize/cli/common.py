@@ -17,6 +17,21 @@ def add_format(parser, formats=FORMATS) -> None:
                         help=", ".join(formats))
 
 
+MAX_DIGITS = 4300  # as many as spec numbers may have (cnnsize.spec.load.MAX_NUMBER_CHARS)
+
+
+def positive_int(text: str) -> int:
+    """argparse type of --batch: a positive integer of at most MAX_DIGITS digits (one-line errors)."""
+    import argparse
+
+    text = text.strip()
+    if len(text) > MAX_DIGITS:
+        raise argparse.ArgumentTypeError(f"a number of {len(text):,} characters, more than the {MAX_DIGITS:,} allowed")
+    if not text.isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a positive integer")
+    return int(text)
+
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 
 
@@ -27,6 +42,9 @@ def parse_shape(text: str) -> tuple:
         raise SpecError(f"--input '{text}' is not a shape", hint="write channels x height x width, e.g. 3x224x224")
     out: list = []
     for part in parts:
+        if part.isdecimal() and len(part) > MAX_DIGITS:
+            raise SpecError(f"--input: a size of {len(part):,} digits, more than the {MAX_DIGITS:,} allowed",
+                            hint="sizes have at most 4,300 digits")
         if part.isdecimal() and int(part) > 0:
             out.append(int(part))
         elif _NAME.match(part):
