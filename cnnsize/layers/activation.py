@@ -8,6 +8,7 @@ INPLACE = Param("bool", False, doc="overwrite the input instead of making a new 
 
 
 class _Elementwise(LayerKind):
+    cause = "activations"
     torch_name = ""
     params = {"inplace": INPLACE}
     saves = "output"  # relu, sigmoid, tanh and softmax differentiate through their result
@@ -64,6 +65,7 @@ class Tanh(_Elementwise):
 class Softmax(_Elementwise):
     """Softmax over the channels (class scores)."""
 
+    cause = "softmax"
     torch_name = "Softmax"
     params = {}
 
@@ -77,6 +79,7 @@ class Softmax(_Elementwise):
 class Dropout(_Elementwise):
     """Zeroes units at random while training; the identity at inference, so it materializes nothing there."""
 
+    cause = "dropout"
     params = {"p": Param("float", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
 
     @property
@@ -144,6 +147,7 @@ class GELU(_Elementwise):
 class Identity(_Elementwise):
     """Passes its input through unchanged (a placeholder, e.g. stochastic depth at inference): a view."""
 
+    cause = "views"
     torch_name = "Identity"
     params = {}
 

@@ -230,6 +230,9 @@ class LayerKind:
     weight_layer: ClassVar[bool] = False
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1
+    # what the kind is for counting conventions (cnnsize.conventions holds each tool's rule per cause):
+    # macs, normalization, activations, pooling, elementwise, softmax, attention, upsampling, dropout, views
+    cause: ClassVar[str] = "other"
 
     def __init__(self, values: Mapping[str, Any]):
         for key, param in self.params.items():

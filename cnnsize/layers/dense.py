@@ -11,6 +11,7 @@ from .base import Counts, LayerKind, Param, Saved, register
 class FC(LayerKind):
     """Fully connected (linear) layer; flattens a spatial input first, as the slides' FC layers do."""
 
+    cause = "macs"
     weight_layer = True
     params = {"units": Param("int", doc="output units"), "bias": Param("bool", True)}
 
@@ -48,6 +49,7 @@ class FC(LayerKind):
 class Flatten(LayerKind):
     """Reshape (C, H, W) to (C·H·W,): a view, so it materializes nothing."""
 
+    cause = "views"
     params = {}
 
     @property

@@ -33,6 +33,7 @@ class _Merge(LayerKind):
 class Add(_Merge):
     """Elementwise sum of inputs of one shape (a residual connection)."""
 
+    cause = "elementwise"
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
             if tuple(x) != tuple(ins[0]):
@@ -53,6 +54,7 @@ class Add(_Merge):
 class Concat(_Merge):
     """Concatenation along the channels; the spatial sizes must agree."""
 
+    cause = "views"
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
             if len(x) != len(ins[0]) or tuple(x[1:]) != tuple(ins[0][1:]):
@@ -70,6 +72,7 @@ class Concat(_Merge):
 class Mul(_Merge):
     """Elementwise product with broadcasting (a squeeze-and-excitation gate scaling the channels)."""
 
+    cause = "elementwise"
     def output_shape(self, ins, ctx):
         out = list(ins[0])
         for x in ins[1:]:

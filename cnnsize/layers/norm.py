@@ -13,6 +13,7 @@ class BatchNorm(LayerKind):
     Buffers are running_mean and running_var (C each) and num_batches_tracked (1), as torch keeps them.
     """
 
+    cause = "normalization"
     params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
 
     def counts(self, ins, out):
@@ -35,6 +36,7 @@ class BatchNorm(LayerKind):
 class LRN(LayerKind):
     """Local response normalization across ``size`` neighbouring channels (AlexNet's NORM)."""
 
+    cause = "normalization"
     params = {"size": Param("int", 5), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
               "k": Param("float", 2.0, doc="AlexNet's k = 2 (PyTorch's default is 1)")}
 
@@ -61,6 +63,7 @@ class LRN(LayerKind):
 class LayerNorm(LayerKind):
     """Layer normalization over the channels at each position (ConvNeXt's LayerNorm2d); over the features if flat."""
 
+    cause = "normalization"
     params = {"eps": Param("float", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
               "affine": Param("bool", True)}
 

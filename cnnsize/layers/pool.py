@@ -46,6 +46,7 @@ POOL_PARAMS = {
 class MaxPool(_Pool):
     """Max pooling over each channel's window."""
 
+    cause = "pooling"
     params = {**POOL_PARAMS, "dilation": Param("ints", 1)}
 
     def saved(self, ins, out, trainable, device):
@@ -63,6 +64,7 @@ class MaxPool(_Pool):
 class AvgPool(_Pool):
     """Average pooling over each channel's window."""
 
+    cause = "pooling"
     params = {**POOL_PARAMS, "count_include_pad": Param("bool", True)}
 
     def saved(self, ins, out, trainable, device):
@@ -91,6 +93,7 @@ def adaptive_windows(n, m):
 
 
 class _Adaptive(LayerKind):
+    cause = "pooling"
     def target(self, x) -> tuple:
         raise NotImplementedError
 

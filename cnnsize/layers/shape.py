@@ -13,6 +13,7 @@ LINEAR_MODES = ("linear", "bilinear", "bicubic", "trilinear")
 class Upsample(LayerKind):
     """Upsampling by an integer factor per axis (nearest copies; the linear modes blend neighbours)."""
 
+    cause = "upsampling"
     params = {"scale": Param("ints", doc="factor, one number or one per axis"),
               "mode": Param("choice", "nearest", choices=("nearest",) + LINEAR_MODES),
               "align_corners": Param("bool", False, doc="for the linear modes, as PyTorch's align_corners")}
@@ -46,6 +47,7 @@ class Upsample(LayerKind):
 class ZeroPad(LayerKind):
     """Zero padding per spatial axis: ``pad`` on both sides, or ``pad`` before and ``pad_end`` after."""
 
+    cause = "views"
     params = {"pad": Param("ints_or_zero", doc="zeros before (and after, unless pad_end is given), per axis"),
               "pad_end": Param("ints_or_zero", None, doc="zeros after, per axis")}
 
@@ -76,6 +78,7 @@ class ZeroPad(LayerKind):
 class ChannelShuffle(LayerKind):
     """ShuffleNet's channel shuffle: interleaves the channels of ``groups`` groups; values move, nothing is computed."""
 
+    cause = "views"
     params = {"groups": Param("int", doc="number of channel groups")}
 
     def output_shape(self, ins, ctx):
@@ -94,6 +97,7 @@ class ChannelShuffle(LayerKind):
 class Chunk(LayerKind):
     """One of ``chunks`` equal slices of the channels (torch's ``x.chunk(chunks, 1)[index]``): a view."""
 
+    cause = "views"
     params = {"chunks": Param("int", doc="number of equal channel slices"),
               "index": Param("count", doc="which slice, from 0")}
 
