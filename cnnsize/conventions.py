@@ -324,6 +324,11 @@ def grid(analysis, rows: list[dict]):
     return Grid(f"{analysis.name}: counting conventions", cols, flat, lines=lines)
 
 
+def _variant_text(key: str) -> str:
+    """'upsample.nearest.2' -> 'nearest 2D', 'global_avgpool.2' -> '2D'."""
+    return " ".join(f"{p}D" if p.isdigit() else p for p in key.split(".")[1:])
+
+
 def rules_table() -> str:
     """The README's table: per layer kind, what each convention counts (generated from CONVENTIONS)."""
     from .layers import REGISTRY
@@ -338,7 +343,7 @@ def rules_table() -> str:
             rules = CONVENTIONS[n].rules
             own = sorted(k for k in rules if k.split(".")[0] == kind and k != kind)
             text = CONVENTIONS[n].rule(kind, None, cls.cause)
-            cell = text if not own else "; ".join([*(f"{k.split('.', 1)[1]}: {rules[k]}" for k in own),
+            cell = text if not own else "; ".join([*(f"{_variant_text(k)}: {rules[k]}" for k in own),
                                                    f"else {text}"])
             cells.append(cell.replace("*", "·"))
         lines.append(f"| `{kind}` ({cls.cause}) | " + " | ".join(cells) + " |")
