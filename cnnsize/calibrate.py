@@ -2,9 +2,10 @@
 
 - peak FLOP/s per dtype: an n×n matrix multiply (the executor's measure_peak);
 - bandwidth: copying a 64 MiB tensor (read once, written once);
-- per-layer overhead and per-kind efficiencies: the executor's own per-layer timing (``bench --per-layer``)
-  of a small fixed set of layers, so that calibration and the latency benchmark measure the same way.
-  An efficiency is the roofline's time over the measured time less the overhead.
+- per-layer overhead and per-kind efficiencies: per-layer timing as ``bench --per-layer`` does it (the
+  executor's clock in forward hooks) of a small fixed set of layers, the fastest of several runs (on a shared
+  machine the slower runs wait for a time slice), so that calibration and benchmarks/latency.py measure
+  alike. An efficiency is the roofline's time over the measured time less the overhead.
 """
 
 from __future__ import annotations
@@ -41,14 +42,59 @@ layers: [relu, relu, relu, relu, relu, relu, relu, relu]
 """
 
 
-def _median_seconds(fn, runs: int = 7) -> float:
+def _best_seconds(fn, runs: int = 7) -> float:
+    """The fastest of ``runs`` calls: on a shared machine the others wait for a time slice, not for the work."""
     fn()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
+
+
+def per_layer_seconds(model, x, runs: int = 10) -> dict[str, float]:
+    """The fastest time of each layer over ``runs`` forward passes, timed as ``bench --per-layer`` times them
+    (the executor's clock, synchronized before and after each layer, in forward hooks)."""
+    import torch
+
+    from .executor.timing import _Clock
+
+    clock = _Clock(x.device)
+    starts: dict = {}
+    samples: dict[str, list[float]] = {name: [] for name in model.layer_modules}
+    handles = []
+    for name, module in model.layer_modules.items():
+        def pre(mod, args, name=name):
+            clock.sync()
+            starts[name] = clock.start()
+
+        def post(mod, args, out, name=name):
+            samples[name].append(clock.stop(starts[name]))
+
+        handles.append(module.register_forward_pre_hook(pre))
+        handles.append(module.register_forward_hook(post))
+    try:
+        with torch.inference_mode():
+            model(x)  # untimed: first-touch allocations
+            for values in samples.values():
+                values.clear()
+            for _ in range(runs):
+                model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: min(v) / 1e3 for name, v in samples.items() if v}
+
+
+def _layer_times(spec: str, dev, dtype: str, runs: int) -> dict[str, float]:
+    from . import analyze
+    from .executor.builder import build_module, torch_dtype
+    from .executor.timing import make_input
+
+    a = analyze(spec, dtype=dtype)
+    model = build_module(None, analysis=a, device=dev, dtype=dtype)
+    return per_layer_seconds(model, make_input(a, dev, torch_dtype(dtype), False), runs)
 
 
 def measure(device: str = "cpu", dtype: str = "float32", runs: int = 20, threads: int | None = None) -> DeviceProfile:
@@ -58,7 +104,7 @@ def measure(device: str = "cpu", dtype: str = "float32", runs: int = 20, threads
 
     if threads is not None:
         torch.set_num_threads(threads)
-    from . import analyze, bench
+    from . import analyze
     from .executor.builder import resolve_device, torch_dtype
     from .executor.timing import _device_name, measure_peak
 
@@ -73,12 +119,9 @@ def measure(device: str = "cpu", dtype: str = "float32", runs: int = 20, threads
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    bandwidth = 2 * x.numel() * 4 / _median_seconds(copy)
-    tiny = bench(OVERHEAD_SPEC, device=str(dev), dtype=dtype, per_layer=True, peak=False, runs=runs, warmup=3,
-                 progress=False).per_layer_ms
-    overhead = statistics.median(tiny.values()) / 1e3
-    timing = bench(CALIBRATION_SPEC, device=str(dev), dtype=dtype, per_layer=True, peak=False, runs=runs, warmup=3,
-                   progress=False).per_layer_ms
+    bandwidth = 2 * x.numel() * 4 / _best_seconds(copy)
+    overhead = statistics.median(_layer_times(OVERHEAD_SPEC, dev, dtype, runs).values())
+    timing = _layer_times(CALIBRATION_SPEC, dev, dtype, runs)
     profile = DeviceProfile(f"{dev.type}", f"measured: cnnsize calibrate on {_device_name(dev)}",
                             {dtype: peak}, bandwidth, overhead)
     a = analyze(CALIBRATION_SPEC, dtype=dtype, traffic=True)
@@ -87,7 +130,7 @@ def measure(device: str = "cpu", dtype: str = "float32", runs: int = 20, threads
     for r in a.layers[1:]:
         key = layer_key(r, shapes)
         ideal, _ = predict(r.flops, r.bytes_read + r.bytes_written, profile, dtype, key)
-        spent = timing[r.name] / 1e3 - overhead
+        spent = timing[r.name] - overhead
         if spent > 0:
             ratios.setdefault(key, []).append((ideal - overhead) / spent)
     profile.efficiency = {k: round(min(max(statistics.median(v), 0.01), 10.0), 4) for k, v in ratios.items()}
