@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         model = build_module(None, analysis=a, device=dev)
         x = make_input(a, dev, torch.float32, False)
         with torch.inference_mode():
-            times, _ = timed_loop(lambda: model(x), clock, warmup=1, runs=args.runs, progress=False)
+            times, _ = timed_loop(lambda m=model, inp=x: m(inp), clock, warmup=1, runs=args.runs, progress=False)
         forward = min(times) / 1e3
         layers = per_layer_seconds(model, x, runs=args.runs)
         names = [r.name for r in a.layers[1:]]
@@ -94,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
             worst = sorted(zip(names, predicted, measured, (r.type for r in a.layers[1:])),
                            key=lambda t: -abs(t[1] - t[2]))[:3]
             misses.append((name, ratio, worst))
-        del model, x
     within = sum(1 for _, r, _ in rows if 1 / 1.5 <= r <= 1.5)
     good = sum(1 for *_, rho in rows if rho >= 0.8)
     if misses:
