@@ -1,7 +1,8 @@
 """Latency predicted from the spec alone: a roofline per layer with a device profile.
 
-Each layer takes ``overhead + max(FLOPs / peak, bytes / bandwidth) / efficiency``: the larger of its compute
-time at the device's peak for the dtype and its memory traffic (cnnsize.traffic) at the device's bandwidth,
+Each layer takes ``overhead + max(work / peak, bytes / bandwidth) / efficiency``: the larger of its compute
+time (FLOPs, or for a layer without multiply-adds its connections: pooling windows, LRN neighbours) at the
+device's peak for the dtype and its memory traffic (cnnsize.traffic) at the device's bandwidth,
 divided by the efficiency its kind reaches on that device (1 in a datasheet profile), plus the per-layer
 overhead (launch or dispatch). The layer is ``compute``- or ``memory``-bound by which term is larger.
 
@@ -19,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from .errors import SpecError, unknown_name
 from .numeric import is_int
 
-EFFICIENCY_KEYS = ("conv", "grouped", "depthwise", "fc", "pool", "norm", "elementwise", "move")
+EFFICIENCY_KEYS = ("conv", "stem", "grouped", "depthwise", "fc", "pool", "global_pool", "norm", "lrn", "elementwise",
+                   "move")
 
 
 @dataclass
@@ -138,7 +140,9 @@ def efficiency_key(kind) -> str:
     if cause == "macs":
         return "fc"
     if cause == "pooling":
-        return "pool"
+        return "pool" if name in ("maxpool", "avgpool") else "global_pool"
+    if name == "lrn":
+        return "lrn"
     if cause == "normalization":
         return "norm"
     if cause in ("views", "upsampling"):
@@ -148,9 +152,18 @@ def efficiency_key(kind) -> str:
 
 def layer_key(row, shapes: dict) -> str:
     key = efficiency_key(row.kind)
-    if key == "grouped" and row.inputs and shapes[row.inputs[0]][0] == row.kind.groups:
+    channels = shapes[row.inputs[0]][0] if row.inputs else 0
+    if key == "grouped" and channels == row.kind.groups:
         return "depthwise"
+    if key == "conv" and channels <= 4:  # an image stem: too few channels to fill the vector units
+        return "stem"
     return key
+
+
+def work(row, batch) -> object:
+    """The operations the compute term counts: FLOPs, or for layers without multiply-adds their connections
+    (pooling windows, LRN's neighbours), one operation each."""
+    return row.flops or row.connections * batch
 
 
 def predict(flops, moved, profile: DeviceProfile, dtype: str, key: str) -> tuple[float, str]:
@@ -173,7 +186,7 @@ def apply(analysis, profile) -> object:
     for r in analysis.layers[1:]:
         if not (is_int(r.flops) and is_int(r.bytes_read)):
             raise SpecError("a latency prediction needs numeric sizes", hint="give a numeric input shape")
-        seconds, bound = predict(r.flops, r.bytes_read + r.bytes_written, profile, analysis.dtype,
+        seconds, bound = predict(work(r, analysis.batch), r.bytes_read + r.bytes_written, profile, analysis.dtype,
                                  layer_key(r, shapes))
         r.predicted_seconds, r.bound = seconds, bound
         total += seconds

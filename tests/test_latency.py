@@ -11,7 +11,7 @@ import json
 import pytest
 
 import cnnsize
-from cnnsize.latency import DATASHEETS, DeviceProfile, load_profile
+from cnnsize.latency import DATASHEETS, EFFICIENCY_KEYS, DeviceProfile, load_profile
 
 
 def test_datasheet_profiles_are_marked_and_complete():
@@ -86,6 +86,6 @@ def test_calibrate_saves_where_report_finds_it(cli, tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     saved = json.loads((tmp_path / "profiles" / "cpu.json").read_text())
     assert saved["source"].startswith("measured") and saved["peak_flops"]["float32"] > 0 and saved["threads"] == 1
-    assert set(saved["efficiency"]) <= {"conv", "grouped", "depthwise", "fc", "pool", "norm", "elementwise", "move"}
+    assert set(saved["efficiency"]) <= set(EFFICIENCY_KEYS)
     doc = json.loads(cli("report", "lenet5", "--device-profile", "cpu", "-f", "json").stdout)
     assert doc["device_profile"] == "cpu" and doc["totals"]["predicted_seconds"] > 0
