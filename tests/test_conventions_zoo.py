@@ -91,6 +91,8 @@ def _quiet(fn):
 def run_torchinfo(model, x):
     torchinfo = need("torchinfo")
     stats = _quiet(lambda: torchinfo.summary(model, input_data=x, verbose=0))
+    if not hasattr(model, "layer_modules"):  # not built by cnnsize: the total only
+        return stats.total_mult_adds, None
     names = {id(m): n for n, m in model.layer_modules.items()}
     per_layer = {names[id(li.module)]: li.macs for li in stats.summary_list
                  if li.is_leaf_layer and id(li.module) in names}
@@ -103,6 +105,8 @@ def run_fvcore(model, x):
     flops.unsupported_ops_warnings(False)
     flops.uncalled_modules_warnings(False)
     total = _quiet(flops.total)
+    if not hasattr(model, "layer_modules"):
+        return total, None
     by_module = flops.by_module()
     return total, {n: by_module.get(n, 0) for n in _leaf_names(model)}
 
@@ -144,6 +148,8 @@ def _torchscan(metric):
     def run(model, x):
         torchscan = need("torchscan")
         report = _quiet(lambda: torchscan.crawl_module(model, tuple(x.shape[1:])))
+        if not hasattr(model, "layer_modules"):
+            return report["totals"][metric]["known_value"], None
         leaves = _leaf_names(model)
         per_layer = {layer["path"]: layer["metrics"][metric]["known_value"] for layer in report["layers"]
                      if layer["path"] in leaves and metric in layer["metrics"]}
