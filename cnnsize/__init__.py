@@ -36,14 +36,19 @@ def load(spec: Any, variables: dict | None = None):
 
 def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
             fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
-            freeze_until: str | None = None, variables: dict | None = None) -> Analysis:
+            freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
+            traffic: bool = False, device_profile: Any = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
     ``input_shape`` overrides the spec's input as (C, H, W); ``fit`` is ``exact`` or ``floor``.
     ``optimizer`` (sgd, momentum, adam, adamw), ``amp``, ``device`` (cuda, cpu) and ``freeze_until``
     (a layer name: it and everything before it are frozen) shape the training memory estimate.
-    ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``).
+    ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``). ``count`` names a counting
+    convention (torchinfo, fvcore, ptflops, thop, torch, torchscan-flops, ...; see cnnsize.conventions):
+    every row and the totals then carry ``counted``, that tool's figure. ``traffic`` adds each layer's
+    bytes read and written and its arithmetic intensity; ``device_profile`` (a bundled name such as "a100",
+    a file, or a DeviceProfile) adds the roofline's ``predicted_seconds`` and ``bound`` (and implies traffic).
     """
     from .analysis import analyze_graph
     from .numeric import no_gc
@@ -52,7 +57,8 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     with no_gc():
         graph = load_graph(spec, variables=variables)
         return analyze_graph(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,
-                             optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until)
+                             optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until, count=count,
+                             traffic=traffic or device_profile is not None, device_profile=device_profile)
 
 
 def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None):  # noqa: A002

@@ -19,6 +19,9 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 
 SCHEMA_VERSION = 1
 COUNT_FIELDS = ("weights", "biases", "params", "trainable_params", "buffers", "activations", "connections",
                 "macs", "flops")
+# figures a report holds only when asked for (--count, --traffic, --device-profile): (key, column heading)
+EXTRA_FIELDS = (("counted", "Counted"), ("bytes_read", "Bytes read"), ("bytes_written", "Bytes written"),
+                ("arithmetic_intensity", "FLOP/byte"), ("predicted_seconds", "Predicted s"), ("bound", "Bound"))
 
 
 @dataclass(slots=True)
@@ -45,6 +48,12 @@ class LayerResult:
     weight_layer: bool = False
     materialized: bool = True
     location: Any = None  # the spec Location (file:line:col)
+    counted: Any = None  # the figure of a counting convention (report --count), in the tool's unit
+    bytes_read: Any = None  # memory traffic (report --traffic, cnnsize.traffic)
+    bytes_written: Any = None
+    arithmetic_intensity: Any = None
+    predicted_seconds: Any = None  # roofline latency (report --device-profile, cnnsize.latency)
+    bound: str | None = None
 
     @property
     def summary(self) -> str:
@@ -57,6 +66,10 @@ class LayerResult:
         for key in COUNT_FIELDS:
             out[key] = _json(getattr(self, key))
         out["receptive_field"] = _rf_json(self.receptive_field)
+        for key, _ in EXTRA_FIELDS:
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = _json(value)
         return out
 
 
@@ -76,6 +89,20 @@ class Analysis:
     fit_conditions: Any = None
     max_batch: dict | None = None  # filled by `report --max-batch`
     fit: str = "exact"  # the fit rule the shapes were computed with
+    count: str | None = None  # the counting convention of ``counted`` (report --count), None for cnnsize's own
+    traffic: bool = False  # rows and totals carry bytes_read, bytes_written, arithmetic_intensity
+    device_profile: str | None = None  # rows and totals carry predicted_seconds and bound
+
+    def extra_fields(self) -> list[tuple[str, str]]:
+        """(key, heading) of the figures this report was asked for beyond the default ones, in column order."""
+        out = []
+        if self.count:
+            out.append(("counted", f"Counted ({self.count})"))
+        if self.traffic:
+            out += [f for f in EXTRA_FIELDS if f[0] in ("bytes_read", "bytes_written", "arithmetic_intensity")]
+        if self.device_profile:
+            out += [f for f in EXTRA_FIELDS if f[0] in ("predicted_seconds", "bound")]
+        return out
 
     @property
     def symbolic(self) -> bool:
@@ -91,13 +118,15 @@ class Analysis:
         totals = {k: _json(v) for k, v in self.totals.items() if k not in ("memory", "receptive_field")}
         totals["memory"] = {k: _json(v) for k, v in self.totals["memory"].items()}
         totals["receptive_field"] = _rf_json(self.totals["receptive_field"])
-        out = {"schema_version": SCHEMA_VERSION, "name": self.name,
+        out = {"schema_version": SCHEMA_VERSION, **({"count": self.count} if self.count else {}), "name": self.name,
                "input_shape": [_json(v) for v in self.input_shape], "batch": self.batch, "dtype": self.dtype,
                "layers": [row.to_dict() for row in self.layers], "totals": totals}
         if self.symbolic:
             out["fits_exactly_when"] = self.condition_lines()
         if self.max_batch is not None:
             out["max_batch"] = dict(self.max_batch)
+        if self.device_profile:
+            out["device_profile"] = self.device_profile
         return out
 
     def to_records(self) -> list[dict]:
@@ -119,6 +148,8 @@ class Analysis:
             row["param_bytes"] = _json(layer.param_bytes)
             row["activation_bytes"] = _json(layer.activation_bytes)
             row["depth"] = depth
+            for key, _ in self.extra_fields():
+                row.setdefault(key, None)
             out.append(row)
         return out
 
@@ -127,6 +158,17 @@ class Analysis:
         import pandas as pd
 
         return pd.DataFrame(self.to_records()).set_index("name")
+
+    def conventions(self):
+        """Each counting convention's total and its difference from cnnsize's MACs by cause, as a pandas
+        DataFrame indexed by convention (``cnnsize conventions SPEC``)."""
+        import pandas as pd
+
+        from .conventions import records
+
+        rows = [{"count": r["count"], "unit": r["unit"], "total": r["total"], "difference": r["difference"],
+                 **r["differences"]} for r in records(self)]
+        return pd.DataFrame(rows).set_index("count").fillna(0)
 
     def to_markdown(self) -> str:
         from .render.text import markdown
@@ -230,7 +272,8 @@ def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
 
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
-                  freeze_until: str | None = None) -> Analysis:
+                  freeze_until: str | None = None, count: str | None = None,
+                  traffic: bool = False, device_profile: Any = None) -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
     ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
@@ -312,9 +355,22 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         totals = {k: tidy(v) if k not in ("memory", "receptive_field") else v for k, v in totals.items()}
         totals["memory"] = {k: tidy(v) if is_symbolic(v) else v for k, v in totals["memory"].items()}
         fit_conditions = solve(ctx.conditions, ctx.bounds, [v for v in shape_in if is_symbolic(v)])
-    return Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=totals,
-                    graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
-                    fit_conditions=fit_conditions, fit=ctx.fit)
+    analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=totals,
+                        graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
+                        fit_conditions=fit_conditions, fit=ctx.fit)
+    if count is not None:
+        from .conventions import apply
+
+        apply(analysis, count)
+    if traffic or device_profile is not None:
+        from .traffic import apply as apply_traffic
+
+        apply_traffic(analysis)
+    if device_profile is not None:
+        from .latency import apply as apply_latency
+
+        apply_latency(analysis, device_profile)
+    return analysis
 
 
 def _tidy_row(row: LayerResult) -> LayerResult:

@@ -20,11 +20,12 @@ import sys
 
 from .. import __version__
 
-COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit", "compare", "sweep", "plot", "schema", "importer"]
+COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit", "compare", "sweep", "plot", "schema", "importer",
+                   "conventions", "calibrate"]
 # which module defines each command, so that a run registers only the one it needs (start-up time)
 COMMAND_OF = {"report": "report", "specs": "report", "validate": "validate", "bench": "validate", "calc": "calc",
               "explain": "explain", "fit": "fit", "compare": "compare", "sweep": "sweep", "plot": "plot",
-              "schema": "schema", "import": "importer"}
+              "schema": "schema", "import": "importer", "conventions": "conventions", "calibrate": "calibrate"}
 
 
 def terminal_columns() -> int:

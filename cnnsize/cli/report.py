@@ -18,6 +18,13 @@ def register(sub) -> None:
     p.add_argument("--fit", help="exact (default: a filter that does not fit is an error) or floor")
     add_format(p)
     p.add_argument("-o", "--output", help="write to this file (atomically) instead of standard output")
+    c = p.add_argument_group("conventions, traffic and latency")
+    c.add_argument("--count", metavar="NAME", help="add each layer's figure as a tool counts it: torch, torchinfo, "
+                   "fvcore, ptflops, ptflops-aten, thop, torchscan-flops, torchscan-macs, torchscan-dmas")
+    c.add_argument("--traffic", action="store_true", help="add bytes read and written and FLOPs per byte per layer")
+    c.add_argument("--device-profile", metavar="NAME|FILE", help="add the predicted time per layer on a device: "
+                   "a bundled datasheet profile (a100, h100, h200, l4, t4, rtx4090), 'local' (cnnsize calibrate) "
+                   "or a profile file")
     g = p.add_argument_group("memory")
     g.add_argument("--optimizer", default="adam", help="for the training estimate: sgd, momentum, adam, adamw")
     g.add_argument("--amp", action="store_true", help="training estimate with mixed precision")
@@ -54,6 +61,18 @@ def run_report(args) -> int:
 
     with no_gc():
         analysis = at(args.batch)
+    if args.count or args.traffic or args.device_profile:
+        from ..conventions import apply as apply_count
+        from ..traffic import apply as apply_traffic
+
+        if args.count:
+            apply_count(analysis, args.count)
+        if args.traffic or args.device_profile:
+            apply_traffic(analysis)
+        if args.device_profile:
+            from ..latency import apply as apply_latency
+
+            apply_latency(analysis, args.device_profile)
     if args.max_batch:
         from ..memory import max_batch, parse_bytes
 

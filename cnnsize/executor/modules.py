@@ -14,10 +14,19 @@ except ImportError as exc:  # pragma: no cover - exercised without torch
 
 
 class FlattenLinear(nn.Linear):
-    """nn.Linear that flattens (N, C, H, W) to (N, C·H·W) first, so parameter names stay 'fc6.weight'."""
+    """nn.Linear that flattens (N, C, H, W) to (N, C·H·W) first, so parameter names stay 'fc6.weight'.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.flatten(1))
+    The flattening is a forward pre-hook, so every hook (torchinfo, torchscan, ptflops, ...) sees the flat
+    input an nn.Linear after torch.flatten sees, as in torchvision's models.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_forward_pre_hook(_flatten_input)
+
+
+def _flatten_input(module: nn.Module, args: tuple) -> tuple:
+    return (args[0].flatten(1), *args[1:])
 
 
 class LocallyConnected2d(nn.Module):

@@ -10,6 +10,7 @@ INPLACE = Param("bool", False, doc="overwrite the input instead of making a new 
 
 
 class _Elementwise(LayerKind):
+    cause = "activations"
     torch_name = ""
     params = {"inplace": INPLACE}
     saves = "output"  # relu, sigmoid, tanh and softmax differentiate through their result
@@ -99,6 +100,7 @@ def check_axis(kind: str, axis, shape) -> None:
 class Softmax(_Elementwise):
     """Softmax over one axis (the channels by default: class scores)."""
 
+    cause = "softmax"
     torch_name = "Softmax"
     params = {"axis": AXIS}
 
@@ -181,6 +183,7 @@ class PReLU(_Elementwise):
 class Dropout(_Elementwise):
     """Zeroes units at random while training; the identity at inference, so it materializes nothing there."""
 
+    cause = "dropout"
     params = {"p": Param("float", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
     torch_modules = ("Dropout",)
     torch_functions = ("dropout",)
@@ -338,6 +341,7 @@ class GELU(_Elementwise):
 class Identity(_Elementwise):
     """Passes its input through unchanged (a placeholder, e.g. stochastic depth at inference): a view."""
 
+    cause = "views"
     torch_name = "Identity"
     params = {}
     torch_modules = ("Identity",)

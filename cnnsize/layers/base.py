@@ -307,6 +307,9 @@ class LayerKind:
     weight_layer: ClassVar[bool] = False
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1
+    # what the kind is for counting conventions (cnnsize.conventions holds each tool's rule per cause):
+    # macs, normalization, activations, pooling, elementwise, softmax, attention, upsampling, dropout, views
+    cause: ClassVar[str] = "other"
     # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
     # "cnnsize.executor.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
     # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is

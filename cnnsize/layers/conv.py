@@ -103,6 +103,7 @@ class _Windowed(LayerKind):
 class Conv(_Windowed):
     """Convolution (cross-correlation, as every framework computes it), 1D, 2D or 3D."""
 
+    cause = "macs"
     weight_layer = True
     params = {
         "filters": Param("int", doc="number of filters (output channels)"),
@@ -176,6 +177,7 @@ class Conv(_Windowed):
 class Deconv(_Windowed):
     """Transposed convolution (PyTorch's ConvTranspose), 1D, 2D or 3D: (W − 1)·S − 2P + D·(F − 1) + OP + 1."""
 
+    cause = "macs"
     weight_layer = True
     params = {
         "filters": Param("int", doc="number of filters (output channels)"),
@@ -254,6 +256,7 @@ class Deconv(_Windowed):
 class LocallyConnected(_Windowed):
     """A convolution without weight sharing: every output position has its own filters (2D)."""
 
+    cause = "macs"
     weight_layer = True
     params = {
         "filters": Param("int", doc="filters per output position"),

@@ -12,6 +12,7 @@ from .base import Counts, LayerKind, Param, Saved, TensorArg, register
 class FC(LayerKind):
     """Fully connected (linear) layer; flattens a spatial input first, as the slides' FC layers do."""
 
+    cause = "macs"
     weight_layer = True
     params = {"units": Param("int", doc="output units"), "bias": Param("bool", True)}
     torch_modules = ("Linear", "cnnsize.executor.modules.FlattenLinear")
@@ -65,6 +66,7 @@ class Flatten(LayerKind):
     """Reshape (C, H, W) to (C·H·W,), or merge the per-sample axes ``start`` to ``end`` only ((C, H, W) → (C, H·W)
     with start 1): a view, so it materializes nothing."""
 
+    cause = "views"
     params = {"start": Param("count", 0, doc="first per-sample axis merged, from 0"),
               "end": Param("count", None, doc="last per-sample axis merged (the last axis)")}
     torch_modules = ("Flatten",)

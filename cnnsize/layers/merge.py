@@ -53,6 +53,7 @@ class Add(_Merge):
         return {"inplace": call.inplace or bool(getattr(call.module, "inplace", False))} \
             if isinstance(settings, dict) else settings
 
+    cause = "elementwise"
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
             if tuple(x) != tuple(ins[0]):
@@ -87,6 +88,7 @@ class Concat(_Merge):
             raise call.refuse(f"torch.cat along dim {dim} (cnnsize concatenates channels, dim 1)")
         return {}  # torch.cat of one tensor is a copy of it: a new storage, as a concat of several
 
+    cause = "views"
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
             if len(x) != len(ins[0]) or tuple(x[1:]) != tuple(ins[0][1:]):
@@ -104,6 +106,7 @@ class Concat(_Merge):
 class Mul(_Merge):
     """Elementwise product with broadcasting (a squeeze-and-excitation gate scaling the channels)."""
 
+    cause = "elementwise"
     torch_modules = ("cnnsize.executor.modules.Mul",)
     torch_functions = ("mul", "mul_", "imul", "__mul__", "__imul__", "__rmul__")
 

@@ -15,6 +15,7 @@ class BatchNorm(LayerKind):
     Buffers are running_mean and running_var (C each) and num_batches_tracked (1), as torch keeps them.
     """
 
+    cause = "normalization"
     params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
     torch_modules = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
     torch_functions = ("batch_norm",)
@@ -51,6 +52,7 @@ class BatchNorm(LayerKind):
 class LRN(LayerKind):
     """Local response normalization across ``size`` neighbouring channels (AlexNet's NORM)."""
 
+    cause = "normalization"
     params = {"size": Param("int", 5), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
               "k": Param("float", 2.0, doc="AlexNet's k = 2 (PyTorch's default is 1)")}
     torch_modules = ("LocalResponseNorm",)
@@ -88,6 +90,7 @@ class LayerNorm(LayerKind):
     """Layer normalization at each position: over the channels of an image (ConvNeXt's LayerNorm2d) or over the
     last axis (nn.LayerNorm on tokens [L, D] or on a permuted (H, W, C)); over the features if flat."""
 
+    cause = "normalization"
     params = {"eps": Param("float", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
               "affine": Param("bool", True), "axis": AXIS}
     torch_modules = ("LayerNorm", "cnnsize.executor.modules.ChannelLayerNorm")

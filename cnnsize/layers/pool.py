@@ -59,6 +59,7 @@ POOL_PARAMS = {
 class MaxPool(_Pool):
     """Max pooling over each channel's window."""
 
+    cause = "pooling"
     params = {**POOL_PARAMS, "dilation": Param("ints", 1)}
     torch_modules = ("MaxPool1d", "MaxPool2d", "MaxPool3d")
     torch_functions = ("max_pool1d", "max_pool2d", "max_pool3d")
@@ -95,6 +96,7 @@ class MaxPool(_Pool):
 class AvgPool(_Pool):
     """Average pooling over each channel's window."""
 
+    cause = "pooling"
     params = {**POOL_PARAMS, "count_include_pad": Param("bool", True)}
     torch_modules = ("AvgPool1d", "AvgPool2d", "AvgPool3d")
     torch_functions = ("avg_pool1d", "avg_pool2d", "avg_pool3d")
@@ -139,6 +141,7 @@ def adaptive_windows(n, m):
 
 
 class _Adaptive(LayerKind):
+    cause = "pooling"
     torch_modules = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
     torch_functions = ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")
 

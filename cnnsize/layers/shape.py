@@ -13,6 +13,7 @@ LINEAR_MODES = ("linear", "bilinear", "bicubic", "trilinear")
 class Upsample(LayerKind):
     """Upsampling by an integer factor per axis (nearest copies; the linear modes blend neighbours)."""
 
+    cause = "upsampling"
     params = {"scale": Param("ints", doc="factor, one number or one per axis"),
               "mode": Param("choice", "nearest", choices=("nearest",) + LINEAR_MODES),
               "align_corners": Param("bool", False, doc="for the linear modes, as PyTorch's align_corners")}
@@ -68,6 +69,7 @@ class Upsample(LayerKind):
 class ZeroPad(LayerKind):
     """Zero padding per spatial axis: ``pad`` on both sides, or ``pad`` before and ``pad_end`` after."""
 
+    cause = "views"
     params = {"pad": Param("ints_or_zero", doc="zeros before (and after, unless pad_end is given), per axis"),
               "pad_end": Param("ints_or_zero", None, doc="zeros after, per axis")}
     torch_modules = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d")
@@ -141,6 +143,7 @@ class ReplicatePad(ReflectPad):
 class ChannelShuffle(LayerKind):
     """ShuffleNet's channel shuffle: interleaves the channels of ``groups`` groups; values move, nothing is computed."""
 
+    cause = "views"
     params = {"groups": Param("int", doc="number of channel groups")}
     torch_modules = ("ChannelShuffle",)
 
@@ -161,6 +164,7 @@ class Chunk(LayerKind):
     """One of ``chunks`` equal slices of the channels (torch's ``x.chunk(chunks, 1)[index]``), or of another
     per-sample ``axis`` (the q, k, v of a packed projection): a view."""
 
+    cause = "views"
     params = {"chunks": Param("int", doc="number of equal channel slices"),
               "index": Param("count", doc="which slice, from 0"),
               "axis": Param("count", 0, doc="the per-sample axis sliced, from 0 (the channels)")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 
 from ..analysis import Analysis
-from .text import HEADERS, rows, summary_lines, total_row
+from .text import _extra_right, headers, rows, summary_lines, total_row
 
 BOLD, YELLOW, DIM, RESET = "\033[1m", "\033[1;33m", "\033[2m", "\033[0m"
 
@@ -101,15 +101,15 @@ def table_text(a: Analysis, color: bool = False) -> str:
     """The report table and its summary lines; bars show each layer's share of activation memory and parameters."""
     marked = heaviest(a)
     highlight = {i for i, r in enumerate(a.layers) if r.name in marked}
-    headers, cells, footer = list(HEADERS), [list(r) for r in rows(a)], list(total_row(a))
+    heads, cells, footer = list(headers(a)), [list(r) for r in rows(a)], list(total_row(a))
     for header, key in (("Act. memory", "activation_bytes"), ("Params share", "params")):
         shares = share_cells(a, key)
         if shares is not None:
-            headers.append(header)
+            heads.append(header)
             footer.append("")
             for row, cell in zip(cells, shares):
                 row.append(cell)
-    text = box_table(headers, cells, set(range(3, 8)), title=a.name, footer=footer, highlight=highlight,
+    text = box_table(heads, cells, set(range(3, 8)) | _extra_right(a), title=a.name, footer=footer, highlight=highlight,
                      color=color)
     lines = summary_lines(a)
     if marked:

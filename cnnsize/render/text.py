@@ -49,10 +49,30 @@ def summary_lines(a: Analysis) -> list[str]:
     rf = t["receptive_field"]
     if rf is not None:
         lines.append(f"Receptive field: {rf_text(rf)} (size /effective stride @start).")
+    lines += extra_summary(a)
     if a.symbolic:
         found = a.condition_lines()
         lines.append("Every layer fits exactly when: " + "; ".join(found) + "." if found
                      else "Every layer fits exactly at every size.")
+    return lines
+
+
+def extra_summary(a: Analysis) -> list[str]:
+    """The totals of the asked-for figures: the convention's count, memory traffic, predicted time."""
+    t, lines = a.totals, []
+    if a.count:
+        from ..conventions import get
+
+        conv = get(a.count)
+        lines.append(f"Counted as {a.count}: {num(t['counted'])} {conv.unit} ({human_count(t['counted'])}); "
+                     f"cnnsize's MACs: {num(t['macs'])}.")
+    if a.traffic:
+        ai = t["arithmetic_intensity"]
+        lines.append(f"Memory traffic: {human_bytes(t['bytes_read'])} read, {human_bytes(t['bytes_written'])} "
+                     f"written" + (f"; {ai:,.2f} FLOPs per byte." if ai is not None else "."))
+    if a.device_profile:
+        lines.append(f"Predicted on {a.device_profile}: {seconds_text(t['predicted_seconds'])} "
+                     f"({t['bound']}-bound layers take {t['bound_share']:.0%} of it).")
     return lines
 
 
@@ -95,14 +115,47 @@ HEADERS = ("Layer", "Type", "Output (C×H×W)", "Weights", "Params", "Activation
            "Receptive field")
 
 
+def extra_text(value) -> str:
+    """A cell of an asked-for figure (cnnsize.analysis.EXTRA_FIELDS): counts with separators, seconds in µs/ms."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return num(value)
+
+
+def seconds_text(value) -> str:
+    if value is None:
+        return "–"
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value * 1e9:.3g} ns"
+
+
+def extra_cells(a: Analysis, source) -> tuple[str, ...]:
+    """The asked-for figures of one row (a LayerResult) or of the totals (a dict)."""
+    get = source.get if isinstance(source, dict) else lambda k: getattr(source, k)
+    return tuple(seconds_text(get(k)) if k == "predicted_seconds" else extra_text(get(k))
+                 for k, _ in a.extra_fields())
+
+
+def headers(a: Analysis) -> tuple[str, ...]:
+    """HEADERS and the headings of the asked-for figures (--count, --traffic, --device-profile)."""
+    return HEADERS + tuple(h for _, h in a.extra_fields())
+
+
 def rows(a: Analysis) -> list[tuple[str, ...]]:
     out = []
+    extra = bool(a.extra_fields())
     for r in a.layers:
         kind = r.type + (f" ({r.summary})" if r.summary else "")
         act = num(r.activations) if r.materialized else f"{num(r.activations)} (in place)" \
             if r.type not in ("flatten", "dropout") else "0 (view)"
         out.append((r.name, kind, shape_text(r.output_shape), num(r.weights), num(r.params), act, num(r.connections),
-                    num(r.macs), rf_text(r.receptive_field)))
+                    num(r.macs), rf_text(r.receptive_field)) + (extra_cells(a, r) if extra else ()))
     return out
 
 
@@ -110,7 +163,12 @@ def total_row(a: Analysis) -> tuple[str, ...]:
     t = a.totals
     return ("total", "", "", num(t["weights"]), num(t["params"]), num(t["activations"]), num(t["connections"]),
             num(t["macs"]),
-            rf_text(t["receptive_field"]))
+            rf_text(t["receptive_field"])) + extra_cells(a, t)
+
+
+def _extra_right(a: Analysis) -> set[int]:
+    """Column indexes of the asked-for figures (right-aligned, as numbers are)."""
+    return set(range(len(HEADERS), len(HEADERS) + len(a.extra_fields())))
 
 
 def markdown_table(headers, cells, right: set[int]) -> str:
@@ -127,7 +185,7 @@ def markdown(a: Analysis, picture: str | None = None) -> str:
     lines = [f"# {a.name}", ""]
     if picture:
         lines += [f"![{a.name}: memory per layer (log scale) and receptive field by depth]({picture})", ""]
-    lines += [markdown_table(HEADERS, rows(a) + [bold_total], set(range(3, 8)))]
+    lines += [markdown_table(headers(a), rows(a) + [bold_total], set(range(3, 8)) | _extra_right(a))]
     lines += [f"- {line}" for line in summary_lines(a)]
     if a.notes:
         lines += ["", "Notes:", ""] + [f"- {' '.join(n.split())}" for n in a.notes]
@@ -138,7 +196,8 @@ def csv_text(a: Analysis) -> str:
     import csv
 
     buf = io.StringIO()
-    fields = ["name", "type", "inputs", "output_shape", *COUNT_FIELDS, "rf_size", "rf_stride", "rf_start"]
+    extra = [k for k, _ in a.extra_fields()]
+    fields = ["name", "type", "inputs", "output_shape", *COUNT_FIELDS, "rf_size", "rf_stride", "rf_start", *extra]
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(fields)
     for r in a.layers:
@@ -146,11 +205,13 @@ def csv_text(a: Analysis) -> str:
         rf = d["receptive_field"]
         writer.writerow([d["name"], d["type"], " ".join(d["inputs"]), "x".join(map(str, d["output_shape"])),
                          *[d[k] for k in COUNT_FIELDS],
-                         *(["x".join(map(str, rf[k])) for k in ("size", "stride", "start")] if rf else ["", "", ""])])
+                         *(["x".join(map(str, rf[k])) for k in ("size", "stride", "start")] if rf else ["", "", ""]),
+                         *[d.get(k, "") for k in extra]])
     t = a.to_dict()["totals"]
     rf = t["receptive_field"]
     writer.writerow(["total", "", "", "", *[t[k] for k in COUNT_FIELDS],
-                     *(["x".join(map(str, rf[k])) for k in ("size", "stride", "start")] if rf else ["", "", ""])])
+                     *(["x".join(map(str, rf[k])) for k in ("size", "stride", "start")] if rf else ["", "", ""]),
+                     *[t.get(k, "") for k in extra]])
     return buf.getvalue()
 
 
@@ -164,7 +225,7 @@ def latex(a: Analysis) -> str:
     """The per-layer table as a booktabs LaTeX table, the totals in words as comments under it."""
     from .grid import latex_table
 
-    text = latex_table(HEADERS, rows(a), set(range(3, 8)), caption=a.name, footer=total_row(a))
+    text = latex_table(headers(a), rows(a), set(range(3, 8)) | _extra_right(a), caption=a.name, footer=total_row(a))
     return text + "".join(f"% {line}\n" for line in summary_lines(a) + [" ".join(n.split()) for n in a.notes])
 
 
@@ -176,5 +237,6 @@ def html(a: Analysis) -> str:
     marked = heaviest(a)
     shaded = {i for i, r in enumerate(a.layers) if r.name in marked}
     notes = summary_lines(a) + [" ".join(n.split()) for n in a.notes]
-    return html_table(HEADERS, rows(a), set(range(3, 8)), caption=a.name, footer=total_row(a), notes=notes,
+    return html_table(headers(a), rows(a), set(range(3, 8)) | _extra_right(a), caption=a.name, footer=total_row(a),
+                      notes=notes,
                       highlight=shaded)

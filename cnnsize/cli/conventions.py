@@ -1,0 +1,42 @@
+"""`cnnsize conventions SPEC`: the total as every tool counts it, and why each differs from cnnsize's MACs."""
+
+from __future__ import annotations
+
+import sys
+
+from .common import FORMATS, add_format, parse_shape, write_output
+
+
+def register(sub) -> None:
+    p = sub.add_parser("conventions", help="the total as each tool counts it, and the difference by cause",
+                       description="One row per counting convention (torch, torchinfo, fvcore, ptflops, thop, "
+                                   "torchscan, ...): its total and how it differs from cnnsize's MACs, split by "
+                                   "cause (bias adds, normalization, activations, pooling, ...).")
+    p.add_argument("spec", help="a spec file, a bundled spec name (resnet50), or - for standard input")
+    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224")
+    p.add_argument("-b", "--batch", type=int, default=1, help="batch size")
+    p.add_argument("--fit", help="exact (default) or floor")
+    add_format(p, FORMATS)
+    p.add_argument("-o", "--output", help="write to this file (atomically) instead of standard output")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..analysis import _json, analyze_graph
+    from ..conventions import grid, records
+    from ..render.grid import render_grid
+    from ..sources import load_graph
+
+    shape = parse_shape(args.input) if args.input else None
+    analysis = analyze_graph(load_graph(args.spec), input_shape=shape, batch=args.batch, fit=args.fit)
+    rows = records(analysis)
+    if args.format == "json":  # a plain list: count, unit, total, differences by cause
+        import json
+
+        doc = [{"count": r["count"], "unit": r["unit"], "total": _json(r["total"]),
+                "differences": {k: _json(v) for k, v in r["differences"].items()}} for r in rows]
+        write_output(json.dumps(doc, indent=2) + "\n", args.output)
+        return 0
+    color = args.output is None and sys.stdout.isatty()
+    write_output(render_grid(grid(analysis, rows), args.format, color=color), args.output)
+    return 0

@@ -1,0 +1,356 @@
+"""Counting conventions: what each tool counts for each layer kind, written once.
+
+Every layer kind declares its ``cause`` (macs, normalization, activations, pooling, ...) in its own
+file. Here each convention says, per layer kind (or per cause, or ``*`` for the rest), what that tool
+counts, as a small arithmetic expression over a layer's facts (``macs``, ``out``, ``in``, ``bias`` ...,
+see FACTS). The same table drives ``report --count NAME``, ``cnnsize conventions`` and the table in
+the README (``python -m cnnsize.conventions`` prints it), so code and documentation cannot drift.
+
+Each rule was read off the tool's source (the version pinned in the ``zoo`` extra) and is checked by
+tests/test_conventions_zoo.py, which runs the tool itself on the module cnnsize builds from every
+bundled spec. Figures are at the analysis' batch; ptflops and torchscan measure one image.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CnnsizeError, unknown_name
+from .numeric import prod
+
+# the causes a difference from the default is split into, in the order they are shown; "flops unit" is the
+# second operation of each multiply-add that FLOP counts (torch, torchscan-flops) count
+CAUSES = ("flops unit", "bias adds", "normalization", "activations", "pooling", "elementwise", "softmax", "attention",
+          "upsampling", "dropout", "views", "weight layers", "other")
+
+FACTS = {
+    "N": "the batch",
+    "macs": "the layer's multiply-accumulates (cnnsize's figure), for the batch",
+    "out": "elements of the output, for the batch",
+    "inp": "elements of the first input, for the batch",
+    "params": "the layer's parameters (weights + biases)",
+    "bias": "1 if the layer has a bias, else 0",
+    "affine": "1 if a normalization has a scale and shift, else 0",
+    "inplace": "1 if the layer overwrites its input, else 0",
+    "C": "output channels (or features)",
+    "Cin": "input channels",
+    "positions": "output positions (out / C), for the batch",
+    "fanin": "weights per output channel (K·K·C_in/groups for a convolution)",
+    "nd": "spatial axes",
+    "k": "window size (the product of the kernel) of a pooling layer",
+    "K": "torchscan's adaptive window: per axis n/m where m divides n, else n mod m + 1; multiplied",
+    "windows": "inputs summed by an average pool over all its windows, padding clipped as thop clips it, for the batch",
+    "rows": "positions a layer norm normalizes (inp / C)",
+    "pooled": "LRN's padded squares: (C + size − 1)·H·W, for the batch",
+    "dropping": "1 if dropout's p > 0, else 0",
+}
+
+
+@dataclass(frozen=True)
+class Convention:
+    """One tool's way of counting: its headline figure per layer, by layer kind, cause or ``*`` (the rest)."""
+
+    name: str
+    tool: str  # what the figure is in the tool's own terms
+    unit: str
+    rules: dict[str, str]
+    per_layer: bool = True  # the tool reports per layer (module)
+    notes: tuple[str, ...] = field(default=())
+
+    def rule(self, kind: str, variant: str | None, cause: str) -> str:
+        for key in (f"{kind}.{variant}" if variant else None, kind, cause, "*"):
+            if key is not None and key in self.rules:
+                return self.rules[key]
+        return "0"
+
+
+_CONV = ("conv", "deconv", "locally_connected", "fc")
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
+    Convention("cnnsize", "cnnsize's MACs: one multiply-add per weight use; nothing else", "MACs", {"*": "macs"}),
+    Convention("torch", "torch.utils.flop_counter.FlopCounterMode's total (matmul-like ops, 2 per multiply-add)",
+               "FLOPs", {"*": "2*macs"}),
+    Convention("torchinfo", "torchinfo.summary(...).total_mult_adds: parameters × output positions for convolutions, "
+               "parameters × batch for every other module with parameters", "mult-adds",
+               {"conv": "params*positions", "deconv": "params*positions", "*": "params*N"},
+               notes=("Counts leaf modules only: a layer whose name is a prefix of another's ('a' and 'a.b') "
+                      "holds a submodule in torch and is left out.",)),
+    Convention("fvcore", "fvcore.nn.FlopCountAnalysis(...).total(): one per multiply-add, plus its norm, "
+               "adaptive average pool and upsample handles (2D only)", "flops",
+               {**dict.fromkeys(_CONV, "macs"), "bn": "inp*(1 + affine)", "layernorm": "inp*(4 + affine)",
+                "global_avgpool.2": "inp", "adaptive_avgpool.2": "inp", "upsample.nearest.2": "out",
+                "upsample.bilinear.2": "4*out"}),
+    Convention("ptflops", "ptflops.get_model_complexity_info(..., backend='pytorch')'s MACs, an integer: module "
+               "hooks by exact type plus patched functionals (which modules call again)", "MACs",
+               {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
+                "locally_connected": "macs", "bn": "inp*(1 + affine)", "layernorm": "inp",
+                "relu": "2*inp", "relu6": "out", "leaky_relu": "out", "gelu": "2*inp", "silu": "inp", "softmax": "inp",
+                "maxpool": "2*inp", "avgpool": "2*inp", "global_avgpool": "2*inp", "adaptive_avgpool": "2*inp",
+                "global_maxpool": "2*inp", "adaptive_maxpool": "2*inp", "upsample": "2*out",
+                "lrn": "3*inp + pooled"},
+               per_layer=False,
+               notes=("The pytorch backend hooks modules by exact type (a subclass of nn.Linear counts nothing "
+                      "unless passed in custom_modules_hooks) and also patches torch.nn.functional: nn.ReLU, "
+                      "nn.GELU and the pooling and upsampling modules call the patched functions, so they are "
+                      "counted twice; nn.LayerNorm is counted once per element (its 'affine' attribute is "
+                      "elementwise_affine, which ptflops does not read).",)),
+    Convention("ptflops-aten", "ptflops.get_model_complexity_info(..., backend='aten')'s MACs: aten convolution "
+               "and matrix products, with bias adds", "MACs",
+               {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
+                "locally_connected": "macs"}, per_layer=False),
+    Convention("thop", "thop.profile(...)'s MACs (ultralytics-thop): multiply-adds without bias, norms, "
+               "average pooling and softmax", "MACs",
+               {**dict.fromkeys(_CONV, "macs"), "bn": "2*inp*(1 + affine)", "layernorm": "2*inp*(1 + affine)",
+                "softmax": "inp/C*(3*C - 1)", "avgpool": "windows + out", "global_avgpool": "windows + out",
+                "adaptive_avgpool": "windows + out", "upsample.linear": "5*out", "upsample.bilinear": "11*out",
+                "upsample.bicubic": "259*out", "upsample.trilinear": "31*out"}, per_layer=False),
+    Convention("torchscan-flops", "torchscan.crawl_module(...)['totals']['module_flops']: a multiply and an add "
+               "each, minus the first add", "FLOPs",
+               {"conv": "out*(2*fanin - 1 + bias)", "deconv": "8*nd + out*(2*fanin - 1 + bias)",
+                "fc": "out*(2*fanin - 1 + bias)", "relu": "inp", "relu6": "2*inp", "leaky_relu": "4*inp",
+                "tanh": "6*inp", "sigmoid": "4*inp", "dropout": "dropping*inp",
+                "bn": "2*Cin + 2*inp + 2*affine*inp", "layernorm": "6*inp + 2*rows + 2*affine*inp",
+                "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
+                "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
+                "global_avgpool": "out*(K - 1 + nd)"}),
+    Convention("torchscan-macs", "torchscan.crawl_module(...)['totals']['macs']", "MACs",
+               {"conv": "out*fanin", "deconv": "4*nd + out*fanin", "fc": "out*fanin", "bn": "inp*(1 + affine)",
+                "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
+                "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
+                "global_avgpool": "out*(K - 1 + nd)"}),
+    Convention("torchscan-dmas", "torchscan.crawl_module(...)['totals']['dmas']: memory accesses, in elements",
+               "element accesses",
+               {"conv": "out*fanin + params + out", "deconv": "5*nd + out*fanin + params + out",
+                "fc": "inp + params + out", "identity": "inp", "flatten": "2*inp",
+                "relu": "inp + (1 - inplace)*out", "relu6": "inp + (1 - inplace)*out",
+                "leaky_relu": "inp + 1 + (1 - inplace)*out", "sigmoid": "inp + out", "tanh": "2*inp + out",
+                "dropout": "inp + 1 + (1 - inplace)*out", "bn": "inp + 2 + 2*Cin + 2*affine*Cin + out",
+                "maxpool": "k*out + out", "avgpool": "k*out + out", "adaptive_maxpool": "K*out + out",
+                "global_maxpool": "K*out + out", "adaptive_avgpool": "K*out + out",
+                "global_avgpool": "K*out + out"}),
+]}
+DEFAULT = "cnnsize"
+
+
+def get(name: str) -> Convention:
+    if name not in CONVENTIONS:
+        raise unknown_name("counting convention", name, CONVENTIONS)
+    return CONVENTIONS[name]
+
+
+# -- the rule language: + − × / and parentheses over FACTS, parsed with ast (never eval) ---------------------
+_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+        ast.Div: lambda a, b: _exact_div(a, b)}
+_PARSED: dict[str, ast.AST] = {}
+
+
+def _exact_div(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        q, r = divmod(a, b)
+        if r:
+            raise CnnsizeError(f"internal: a counting rule divides {a} by {b} unevenly")
+        return q
+    return a / b
+
+
+def _parse(expr: str) -> ast.AST:
+    tree = _PARSED.get(expr)
+    if tree is None:
+        tree = ast.parse(expr, mode="eval").body
+        for node in ast.walk(tree):
+            ok = isinstance(node, (ast.BinOp, ast.Name, ast.Constant, ast.Load, *_OPS))
+            if not ok or (isinstance(node, ast.Name) and node.id not in FACTS) or \
+                    (isinstance(node, ast.Constant) and not isinstance(node.value, int)):
+                raise CnnsizeError(f"internal: counting rule '{expr}' uses {ast.dump(node)}")
+        _PARSED[expr] = tree
+    return tree
+
+
+def evaluate(expr: str, facts: dict) -> Any:
+    """The value of a rule for one layer's facts."""
+
+    def walk(node):
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            return facts[node.id]
+        return _OPS[type(node.op)](walk(node.left), walk(node.right))
+
+    return walk(_parse(expr))
+
+
+# -- a layer's facts -------------------------------------------------------------------------------------------
+def _adaptive_k(n_in: tuple, n_out: tuple) -> Any:
+    return prod(i // o if i % o == 0 else i % o + 1 for i, o in zip(n_in, n_out))
+
+
+def _clipped_windows(kind, shape: tuple, out: tuple) -> Any:
+    """thop's count: every window's inputs, clipped to the padded (or, without count_include_pad, the real) input."""
+    _, kernel, stride, pads, _ = kind.geometry(shape)
+    total = 1
+    for size, n_out, k, s, (p, _) in zip(shape[1:], out[1:], kernel, stride, pads):
+        lower, upper = (-p, size + p) if getattr(kind, "count_include_pad", True) else (0, size)
+        total *= sum(max(min(i * s - p + k, upper) - max(i * s - p, lower), 0) for i in range(n_out))
+    return total
+
+
+def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, biases: Any, batch: Any) -> dict:
+    """Everything a rule may read about one layer (see FACTS), for the batch."""
+    from .layers.pool import adaptive_windows
+
+    x = ins[0] if ins else out
+    n_out, n_in = prod(out) * batch, prod(x) * batch
+    facts = {"N": batch, "macs": macs, "out": n_out, "inp": n_in, "params": weights + biases,
+             "bias": int(bool(getattr(kind, "bias", False))),
+             "affine": int(bool(getattr(kind, "affine", False))), "inplace": int(bool(getattr(kind, "inplace", False))),
+             "C": out[0], "Cin": x[0], "positions": n_out // out[0] if out[0] else 0,
+             "fanin": weights // out[0] if weights and out[0] else 0, "nd": len(out) - 1,
+             "k": 0, "K": 0, "windows": 0, "rows": n_in // x[0] if x[0] else 0, "pooled": 0,
+             "dropping": int(getattr(kind, "p", 0) > 0)}
+    name = kind.kind
+    if name in ("maxpool", "avgpool"):
+        _, kernel, *_ = kind.geometry(x)
+        facts["k"] = prod(kernel)
+        if name == "avgpool":
+            facts["windows"] = _clipped_windows(kind, x, out) * x[0] * batch
+    elif "pool" in name and len(out) > 1:  # adaptive and global pooling
+        facts["K"] = _adaptive_k(x[1:], out[1:])
+        facts["windows"] = x[0] * prod(adaptive_windows(n, m)[0] for n, m in zip(x[1:], out[1:])) * batch
+    elif name == "lrn":
+        facts["pooled"] = (x[0] + kind.size - 1) * prod(x[1:]) * batch
+    return facts
+
+
+def variant_of(kind, out: tuple) -> str | None:
+    """The part of a kind's settings a rule may depend on: the upsampling mode, the pooling's spatial axes."""
+    if kind.kind == "upsample":
+        return f"{kind.mode}.{len(out) - 1}" if len(out) == 3 else kind.mode
+    if kind.kind in ("global_avgpool", "adaptive_avgpool"):
+        return str(len(out) - 1)
+    return None
+
+
+def rule_for(conv: Convention, kind, out: tuple) -> str:
+    variant = variant_of(kind, out)
+    if variant and "." in variant:  # upsample.nearest.2 falls back to upsample.nearest, then upsample
+        for key in (f"{kind.kind}.{variant}", f"{kind.kind}.{variant.split('.')[0]}"):
+            if key in conv.rules:
+                return conv.rules[key]
+        variant = None
+    return conv.rule(kind.kind, variant, getattr(kind, "cause", "other"))
+
+
+def counted(analysis, name: str) -> list:
+    """Each row's figure under a convention (the input row: 0)."""
+    conv = get(name)
+    shapes = {r.name: r.output_shape for r in analysis.layers}
+    out = [0]
+    for r in analysis.layers[1:]:
+        if conv.name == DEFAULT:
+            out.append(r.macs)
+            continue
+        ins = [shapes[s] for s in r.inputs]
+        facts = layer_facts(r.kind, ins, r.output_shape, r.macs, r.weights, r.biases, analysis.batch)
+        out.append(evaluate(rule_for(conv, r.kind, r.output_shape), facts))
+    return out
+
+
+def apply(analysis, name: str):
+    """Fill ``counted`` in every row and the totals, and mark the analysis with the convention's name."""
+    values = counted(analysis, name)
+    for row, value in zip(analysis.layers, values):
+        row.counted = value
+    analysis.totals["counted"] = sum(values, 0)
+    analysis.count = name
+    return analysis
+
+
+# -- differences by cause ---------------------------------------------------------------------------------------
+def unit_factor(conv: Convention) -> int:
+    """How many of the convention's units one multiply-add is (2 for FLOP counts of both operations)."""
+    return 2 if conv.unit == "FLOPs" else 1
+
+
+def differences(analysis, name: str) -> dict[str, Any]:
+    """How the convention's total differs from cnnsize's MACs, by cause (nonzero causes only, in CAUSES order)."""
+    conv = get(name)
+    values = counted(analysis, name)
+    found: dict[str, Any] = {}
+    for r, value in zip(analysis.layers[1:], values[1:]):
+        diff = value - r.macs
+        if not diff:
+            continue
+        cause = getattr(r.kind, "cause", "other")
+        if cause == "macs":
+            unit = (unit_factor(conv) - 1) * r.macs
+            if unit:
+                found["flops unit"] = found.get("flops unit", 0) + unit
+            diff -= unit
+            cause = "weight layers" if conv.unit == "element accesses" else "bias adds"
+        if diff:
+            found[cause] = found.get(cause, 0) + diff
+    return {c: found[c] for c in CAUSES if c in found}
+
+
+def records(analysis) -> list[dict]:
+    """One record per convention: ``count``, ``unit``, ``total``, ``difference`` (total − cnnsize's MACs) and
+    ``differences`` (that difference by cause), for ``cnnsize conventions`` and ``Analysis.conventions()``."""
+    out = []
+    for name, conv in CONVENTIONS.items():
+        total = sum(counted(analysis, name), 0)
+        out.append({"count": name, "unit": conv.unit, "total": total, "difference": total - analysis.totals["macs"],
+                    "differences": differences(analysis, name)})
+    return out
+
+
+def grid(analysis, rows: list[dict]):
+    """The records as a Grid (every report format): a column per cause that any convention differs by."""
+    from .render.grid import Column, Grid
+    from .render.text import num
+
+    causes = [c for c in CAUSES if any(c in r["differences"] for r in rows)]
+
+    def signed(value) -> str:
+        return "0" if not value else ("+" if value > 0 else "−") + num(abs(value))
+
+    cols = [Column("count", "Convention", right=False), Column("unit", "Unit", right=False),
+            Column("total", "Total", text=num), Column("difference", "Difference", text=signed)]
+    cols += [Column(c, c.capitalize(), text=signed) for c in causes]
+    flat = [{**{k: v for k, v in r.items() if k != "differences"}, **{c: r["differences"].get(c, 0) for c in causes}}
+            for r in rows]
+    lines = [f"{analysis.name}: each tool's total against cnnsize's {num(analysis.totals['macs'])} MACs, "
+             f"split by cause (batch {analysis.batch})."]
+    return Grid(f"{analysis.name}: counting conventions", cols, flat, lines=lines)
+
+
+def _variant_text(key: str) -> str:
+    """'upsample.nearest.2' -> 'nearest 2D', 'global_avgpool.2' -> '2D'."""
+    return " ".join(f"{p}D" if p.isdigit() else p for p in key.split(".")[1:])
+
+
+def rules_table() -> str:
+    """The README's table: per layer kind, what each convention counts (generated from CONVENTIONS)."""
+    from .layers import REGISTRY
+
+    names = [n for n in CONVENTIONS if n != DEFAULT]
+    lines = ["| kind (cause) | " + " | ".join(f"`{n}`" for n in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for kind in sorted(REGISTRY):
+        cls = REGISTRY[kind]
+        cells = []
+        for n in names:
+            rules = CONVENTIONS[n].rules
+            own = sorted(k for k in rules if k.split(".")[0] == kind and k != kind)
+            text = CONVENTIONS[n].rule(kind, None, cls.cause)
+            cell = text if not own else "; ".join([*(f"{_variant_text(k)}: {rules[k]}" for k in own),
+                                                   f"else {text}"])
+            cells.append(cell.replace("*", "·"))
+        lines.append(f"| `{kind}` ({cls.cause}) | " + " | ".join(cells) + " |")
+    facts = [f"- `{k}`: {v}" for k, v in FACTS.items()]
+    tools = [f"- `{c.name}` ({c.unit}): {c.tool}." + "".join(" " + n for n in c.notes) for c in CONVENTIONS.values()]
+    return "\n".join(["\n".join(lines), "", "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]) + "\n"
+
+
+if __name__ == "__main__":
+    print(rules_table(), end="")

@@ -1,0 +1,112 @@
+"""Counting conventions without the peer tools: the report keys, the conventions command, the rules table.
+
+The tools themselves are run against every convention in tests/test_conventions_zoo.py (marked zoo);
+here torch's own FlopCounterMode checks the ``torch`` convention, and the rest checks the plumbing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import cnnsize
+from cnnsize import conventions
+from cnnsize.errors import CnnsizeError
+
+from .conftest import ROOT
+
+
+def test_default_report_json_has_no_new_keys(cli):
+    plain = json.loads(cli("report", "resnet18", "-f", "json").stdout)
+    assert "count" not in plain and "counted" not in plain["totals"]
+    assert not any(k in row for row in plain["layers"] for k in ("counted", "bytes_read", "predicted_seconds"))
+    assert plain == json.loads(cnnsize.analyze("resnet18").to_json())
+
+
+@pytest.mark.parametrize("count", ["torchinfo", "thop", "torchscan-dmas"])
+def test_count_in_json(cli, count):
+    doc = json.loads(cli("report", "googlenet", "--count", count, "-f", "json").stdout)
+    assert list(doc)[:2] == ["schema_version", "count"] and doc["count"] == count
+    assert all("counted" in row for row in doc["layers"])
+    assert doc["totals"]["counted"] == sum(row["counted"] for row in doc["layers"])
+    assert doc["totals"]["counted"] == cnnsize.analyze("googlenet", count=count).totals["counted"]
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "latex", "html"])
+def test_count_in_every_format(cli, fmt):
+    out = cli("report", "lenet5", "--count", "fvcore", "--traffic", "-f", fmt).stdout
+    total = cnnsize.analyze("lenet5", count="fvcore").totals["counted"]
+    assert f"{total:,}" in out or str(total) in out
+    assert "Counted" in out or "counted" in out
+
+
+def test_unknown_convention_is_one_line(cli):
+    r = cli("report", "lenet5", "--count", "fvcor")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "fvcore" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("spec", ["lenet5", "resnet18", "mobilenet_v3_large", "squeezenet1_1"])
+def test_torch_convention_is_flop_counter_mode(spec):
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    a = cnnsize.analyze(spec, count="torch", batch=2)
+    model = cnnsize.build(a)
+    with torch.no_grad(), FlopCounterMode(display=False) as mode:
+        model(torch.zeros(2, *a.input_shape))
+    assert a.totals["counted"] == mode.get_total_flops()
+
+
+@pytest.mark.parametrize("spec", ["resnet50", "mobilenet_v2", "inception_v3"])
+def test_differences_add_up(spec):
+    a = cnnsize.analyze(spec)
+    for row in conventions.records(a):
+        assert sum(row["differences"].values()) == row["total"] - a.totals["macs"], row["count"]
+        assert row["total"] == cnnsize.analyze(spec, count=row["count"]).totals["counted"]
+
+
+def test_resnet50_why_the_tools_differ():
+    """The issue's example: torchvision's 4.09 G and ptflops' figure differ by bias adds, norms, ReLUs, pooling."""
+    a = cnnsize.analyze("resnet50")
+    rows = {r["count"]: r for r in conventions.records(a)}
+    assert rows["cnnsize"]["total"] == a.totals["macs"]
+    causes = rows["ptflops"]["differences"]
+    assert set(causes) == {"bias adds", "normalization", "activations", "pooling"}
+    assert causes["bias adds"] == 1000  # fc's bias: the convolutions have none
+    assert rows["torch"]["differences"] == {"flops unit": a.totals["macs"]}
+
+
+def test_conventions_command_json_and_frame(cli):
+    doc = json.loads(cli("conventions", "resnet18", "-f", "json").stdout)
+    assert [d["count"] for d in doc] == list(conventions.CONVENTIONS)
+    assert all(set(d) >= {"count", "total", "differences"} for d in doc)
+    frame = cnnsize.analyze("resnet18").conventions()
+    assert frame.loc["fvcore", "total"] == next(d["total"] for d in doc if d["count"] == "fvcore")
+    for fmt in ("table", "markdown", "csv", "latex", "html"):
+        r = cli("conventions", "resnet18", "-f", fmt)
+        assert r.returncode == 0 and "torchscan-dmas" in r.stdout
+
+
+def test_rules_table_in_readme_is_generated():
+    """The README's table of rules is what ``python -m cnnsize.conventions`` prints (one source of truth)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- conventions table: python -m cnnsize.conventions -->\n(.*?)<!-- end -->", readme, re.S)
+    assert found, "README lacks the generated conventions table"
+    assert found.group(1) == conventions.rules_table()
+
+
+def test_every_kind_declares_a_known_cause():
+    from cnnsize.layers import REGISTRY
+
+    for name, cls in REGISTRY.items():
+        assert cls.cause in (*conventions.CAUSES, "macs"), (name, cls.cause)
+
+
+def test_rule_language_is_arithmetic_only():
+    assert conventions.evaluate("2*inp + out - bias", {"inp": 3, "out": 4, "bias": 1}) == 9
+    for bad in ("__import__('os')", "inp.real", "x + 1", "inp ** 2", "1.5*inp"):
+        with pytest.raises((CnnsizeError, SyntaxError)):
+            conventions.evaluate(bad, {"inp": 1})

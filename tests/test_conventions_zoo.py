@@ -1,0 +1,176 @@
+"""Every counting convention against the tool itself, run in the same test on the same module.
+
+For each bundled spec, cnnsize's executor builds the network (zero weights) and each tool measures it
+as its documentation says; ``analyze(spec, count=NAME)`` must give the same total exactly, and the
+same figure per layer where the tool reports per layer (torchinfo, fvcore, torchscan). Nothing here
+is a copied number. The tools are the versions pinned in pyproject.toml's ``zoo`` extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import pytest
+
+import cnnsize
+from cnnsize.sources import bundled_names
+
+from .conftest import need
+
+pytestmark = pytest.mark.zoo
+
+# every kind the bundled specs leave out, in two small networks: the rules for them are checked too
+TOURS = {
+    "tour_a": """
+name: tour_a
+input: [8, 12, 12]
+layers:
+  - conv: {name: conv, filters: 8, kernel: 3, pad: 1, bias: false}
+  - deconv: {name: deconv, filters: 6, kernel: 3, stride: 2, pad: 1, output_pad: 1}
+  - leaky_relu: {name: leaky}
+  - upsample: {name: up_nearest, scale: 2}
+  - avgpool: {name: avg, kernel: 3, stride: 2, pad: 1, ceil_mode: true, count_include_pad: false}
+  - upsample: {name: up_bilinear, scale: 2, mode: bilinear}
+  - gelu: {name: gelu}
+  - layernorm: {name: ln}
+  - zeropad: {name: pad, pad: 1}
+  - softmax: {name: softmax}
+  - adaptive_maxpool: {name: amax, output: 5}
+  - identity: {name: ident}
+  - global_maxpool: {name: gmax}
+  - flatten: {name: flat}
+  - fc: {name: fc, units: 4, bias: false}
+  - softmax: {name: probs}
+""",
+    "tour_b": """
+name: tour_b
+input: [3, 10, 10]
+layers:
+  - locally_connected: {name: lc, filters: 4, kernel: 3}
+  - relu6: {name: relu6, inplace: true}
+  - conv: {name: conv1d_like, filters: 6, kernel: [1, 3]}
+  - adaptive_avgpool: {name: aavg, output: [3, 2]}
+  - sigmoid: {name: sig}
+  - dropout: {name: drop, p: 0.0}
+  - fc: {name: fc, units: 3}
+""",
+}
+SPECS = bundled_names() + list(TOURS)
+
+
+def _leaf_names(model) -> set[str]:
+    """Spec layers that hold no other spec layer in torch (a layer 'a' beside 'a.b' holds 'a.b' as a submodule)."""
+    names = list(model.layer_modules)
+    return {n for n in names if not any(o.startswith(n + ".") for o in names)}
+
+
+@pytest.fixture(scope="module")
+def built():
+    torch = need("torch")
+    cache: dict = {}
+
+    def get(name):
+        if name not in cache:
+            cache.clear()  # one model at a time: the zoo's largest are hundreds of MB
+            a = cnnsize.analyze(TOURS.get(name, name))
+            cache[name] = (cnnsize.build(a).eval(), torch.zeros(1, *a.input_shape), a)
+        return cache[name]
+
+    return get
+
+
+def _quiet(fn):
+    out, err = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+    with warnings.catch_warnings(), out, err:
+        warnings.simplefilter("ignore")
+        return fn()
+
+
+def run_torchinfo(model, x):
+    torchinfo = need("torchinfo")
+    stats = _quiet(lambda: torchinfo.summary(model, input_data=x, verbose=0))
+    if not hasattr(model, "layer_modules"):  # not built by cnnsize: the total only
+        return stats.total_mult_adds, None
+    names = {id(m): n for n, m in model.layer_modules.items()}
+    per_layer = {names[id(li.module)]: li.macs for li in stats.summary_list
+                 if li.is_leaf_layer and id(li.module) in names}
+    return stats.total_mult_adds, per_layer
+
+
+def run_fvcore(model, x):
+    fvcore = need("fvcore.nn")
+    flops = fvcore.FlopCountAnalysis(model, x)
+    flops.unsupported_ops_warnings(False)
+    flops.uncalled_modules_warnings(False)
+    total = _quiet(flops.total)
+    if not hasattr(model, "layer_modules"):
+        return total, None
+    by_module = flops.by_module()
+    return total, {n: by_module.get(n, 0) for n in _leaf_names(model)}
+
+
+def run_torch(model, x):
+    torch = need("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as mode:
+        model(x)
+    return mode.get_total_flops(), None
+
+
+def _ptflops(backend):
+    def run(model, x):
+        ptflops = need("ptflops")
+        from ptflops.pytorch_ops import bn_flops_counter_hook, linear_flops_counter_hook
+
+        from cnnsize.executor.modules import ChannelLayerNorm, FlattenLinear
+
+        # the pytorch backend matches module types exactly: tell it that the executor's FlattenLinear and
+        # ChannelLayerNorm are the nn.Linear and nn.LayerNorm they subclass (the hooks it uses for those)
+        hooks = {FlattenLinear: linear_flops_counter_hook, ChannelLayerNorm: bn_flops_counter_hook}
+        macs, _ = _quiet(lambda: ptflops.get_model_complexity_info(
+            model, tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False, backend=backend,
+            custom_modules_hooks=hooks if backend == "pytorch" else {}))
+        return macs, None
+
+    return run
+
+
+def run_thop(model, x):
+    thop = need("thop")
+    macs, _ = _quiet(lambda: thop.profile(model, inputs=(x,), verbose=False))
+    return int(macs), None
+
+
+def _torchscan(metric):
+    def run(model, x):
+        torchscan = need("torchscan")
+        report = _quiet(lambda: torchscan.crawl_module(model, tuple(x.shape[1:])))
+        if not hasattr(model, "layer_modules"):
+            return report["totals"][metric]["known_value"], None
+        leaves = _leaf_names(model)
+        per_layer = {layer["path"]: layer["metrics"][metric]["known_value"] for layer in report["layers"]
+                     if layer["path"] in leaves and metric in layer["metrics"]}
+        return report["totals"][metric]["known_value"], per_layer
+
+    return run
+
+
+TOOLS = {"torchinfo": run_torchinfo, "torch": run_torch, "fvcore": run_fvcore, "ptflops": _ptflops("pytorch"),
+         "ptflops-aten": _ptflops("aten"), "thop": run_thop, "torchscan-flops": _torchscan("module_flops"),
+         "torchscan-macs": _torchscan("macs"), "torchscan-dmas": _torchscan("dmas")}
+
+
+@pytest.mark.parametrize("count", list(TOOLS))
+@pytest.mark.parametrize("spec", SPECS)  # the spec varies slowest: each model is built once
+def test_convention_reproduces_tool(count, spec, built):
+    model, x, _ = built(spec)
+    total, per_layer = TOOLS[count](model, x)
+    a = cnnsize.analyze(TOURS.get(spec, spec), count=count)
+    if per_layer:
+        ours = {r.name: r.counted for r in a.layers[1:]}
+        wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and ours[n] != v}
+        assert not wrong, f"{count} on {spec}, per layer (cnnsize, tool): {dict(list(wrong.items())[:8])}"
+    assert a.totals["counted"] == total, f"{count} on {spec}: cnnsize {a.totals['counted']}, tool {total}"

@@ -1,0 +1,39 @@
+"""The papers table: every architecture's figure as its paper states it, against cnnsize's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import cnnsize
+from cnnsize import papers
+
+from .conftest import ROOT
+
+
+@pytest.mark.parametrize("paper", papers.PAPERS, ids=lambda p: f"{p.spec}-{p.quantity}-{p.figure}")
+def test_verdict(paper):
+    """Each entry says whether cnnsize reproduces the paper's figure; the arithmetic must agree."""
+    assert papers.reproduces(paper) is paper.expect, papers.verdict(paper)
+    if not paper.expect:
+        assert paper.why
+
+
+def test_readme_papers_table_is_generated():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- papers table: python -m cnnsize.papers -->\n(.*?)<!-- end -->", readme, re.S)
+    assert found, "README lacks the generated papers table"
+    assert found.group(1) == papers.table()
+
+
+@pytest.mark.parametrize("spec", ["resnet50", "resnet101", "resnet152"])
+def test_resnet_v1_moves_the_stride_only(spec):
+    """v1 (the paper) strides on the first 1x1 of a block, v1.5 (torchvision) on the 3x3: same parameters,
+    fewer MACs, the same output sizes at every block boundary."""
+    v15, v1 = cnnsize.analyze(spec), cnnsize.analyze(spec, variables={"v1": True})
+    assert v1.totals["params"] == v15.totals["params"] and v1.totals["macs"] < v15.totals["macs"]
+    first = v1.layer("layer2.0.conv1")
+    assert first.kind.stride == 2 and v1.layer("layer2.0.conv2").kind.stride == 1
+    assert [r.output_shape for r in v1.layers if r.type == "add"] == [r.output_shape for r in v15.layers
+                                                                       if r.type == "add"]
