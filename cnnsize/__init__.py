@@ -36,14 +36,16 @@ def load(spec: Any, variables: dict | None = None):
 
 def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
             fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
-            freeze_until: str | None = None, variables: dict | None = None) -> Analysis:
+            freeze_until: str | None = None, variables: dict | None = None, layout: str | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
     ``input_shape`` overrides the spec's input as (C, H, W); ``fit`` is ``exact`` or ``floor``.
     ``optimizer`` (sgd, momentum, adam, adamw), ``amp``, ``device`` (cuda, cpu) and ``freeze_until``
     (a layer name: it and everything before it are frozen) shape the training memory estimate.
-    ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``).
+    ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``). An input that looks channels-last
+    (32×32×3) is refused with the channels-first shape to use, unless ``layout`` is ``"hwc"`` (convert) or
+    ``"chw"`` (keep). ``spec`` may also be what ``from_torch`` returns.
     """
     from .analysis import analyze_graph
     from .numeric import no_gc
@@ -52,18 +54,23 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     with no_gc():
         graph = load_graph(spec, variables=variables)
         return analyze_graph(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,
-                             optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until)
+                             optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until,
+                             layout=layout)
 
 
-def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None):  # noqa: A002
+def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
+              rule: str = "exact"):
     """The square input sizes n in [min, max] at which every layer fits exactly (a FitSizes).
+
+    ``rule="floor"`` lists the sizes at which the network runs with sizes rounded down (PyTorch's rule),
+    ``rule="spec"`` uses the spec's own ``fit:``.
 
     ``.sizes`` lists them, ``.fits(n)``, ``.why_not(n)`` and ``.nearest(n)`` answer for any size;
     AlexNet (CS231n) fits at 227 and not at 224. Numeric only: sympy is not imported.
     """
     from .fitting import fit_sizes as _fit_sizes
 
-    return _fit_sizes(spec, min=min, max=max, channels=channels)
+    return _fit_sizes(spec, min=min, max=max, channels=channels, rule=rule)
 
 
 def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = None, fit: str | None = None,

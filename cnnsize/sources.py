@@ -112,6 +112,8 @@ def load_graph(spec: Any, max_layers: int = MAX_LAYERS, variables: dict | None =
     """
     if isinstance(spec, Graph):
         return spec
+    if not isinstance(spec, (str, dict, os.PathLike)) and isinstance(getattr(spec, "spec", None), dict):
+        spec = spec.spec  # what cnnsize.from_torch returns (an ImportedSpec): its spec as a dict
     if isinstance(spec, dict):
         return expand(spec, "<dict>", max_layers, variables)
     if isinstance(spec, os.PathLike):

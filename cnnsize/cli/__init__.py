@@ -77,14 +77,27 @@ def build_parser(argv: list[str] | None = None) -> Parser:
     return parser
 
 
+def _check_command(args: list[str]) -> None:
+    """A misspelled command gets a suggestion rather than argparse's list of choices."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first is None or first in COMMAND_OF or any(a in ("-h", "--help", "--version") for a in args[:1]):
+        return
+    from ..errors import unknown_name
+
+    raise unknown_name("command", first, COMMAND_OF)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) the exit code."""
     from ..errors import CnnsizeError
 
-    args_in = sys.argv[1:] if argv is None else argv
-    parser = build_parser(args_in)
+    args_in = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_in
+    if debug:  # it works before or after the command: every command reads it from here
+        args_in = [a for a in args_in if a != "--debug"]
+    parser = build_parser(args_in)
     try:
+        _check_command(args_in)
         args = parser.parse_args(args_in)
         if args.command is None:
             parser.print_help(sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 
 from ..analysis import COUNT_FIELDS, Analysis
+from ..layout import axes_label
 from ..numeric import dim_text, is_int, is_symbolic, pretty
 
 
@@ -57,7 +58,8 @@ def summary_lines(a: Analysis) -> list[str]:
     t = a.totals
     m = t["memory"]
     lines = [
-        f"Input {shape_text(a.input_shape)} (C×H×W), batch {a.batch}, {a.dtype}; {t['weight_layers']} weight layers.",
+        f"Input {shape_text(a.input_shape)} ({axes_label(a.input_shape)}), batch {a.batch}, {a.dtype}; "
+        f"{t['weight_layers']} weight layer{'' if t['weight_layers'] == 1 else 's'}.",
         f"Parameters: {num(t['params'])} ({num(t['weights'])} weights + {num(t['biases'])} biases; "
         f"{num(t['trainable_params'])} trainable); buffers: {num(t['buffers'])}.",
         f"Compute: {num(t['macs'])} MACs = {num(t['flops'])} FLOPs ({human_count(t['macs'])} MACs); "
@@ -113,6 +115,35 @@ def memory_lines(a: Analysis) -> list[str]:
 
 HEADERS = ("Layer", "Type", "Output (C×H×W)", "Weights", "Params", "Activations", "Connections", "MACs",
            "Receptive field")
+def headers(a: Analysis) -> tuple[str, ...]:
+    """HEADERS with the output column labelled by the input's axes."""
+    return (*HEADERS[:2], f"Output ({axes_label(a.input_shape)})", *HEADERS[3:])
+
+
+def short_count(n) -> str:
+    """A count in three significant figures with a unit, exactly rounded from the integer: 138357544 -> '138M'.
+
+    Integer arithmetic only, so any size reads (no float overflow); formulas as ``pretty`` writes them.
+    """
+    if not is_int(n):
+        return pretty(n)
+    sign, n = ("-" if n < 0 else ""), abs(n)
+    if n < 1000:
+        return f"{sign}{n}"
+    units = ((3, "K"), (6, "M"), (9, "G"), (12, "T"))
+    for i, (exp, unit) in enumerate(units):
+        whole = n // 10**exp
+        last = i == len(units) - 1
+        if whole >= 1000 and not last:
+            continue
+        decimals = max(0, 3 - len(str(whole)))
+        step = 10 ** (exp - decimals)
+        value = (n + step // 2) // step
+        if value >= 1000 * 10**decimals and not last:
+            continue  # rounding carried into the next unit
+        text = str(value).rjust(decimals + 1, "0")
+        return f"{sign}{text[:-decimals]}.{text[-decimals:]}{unit}" if decimals else f"{sign}{text}{unit}"
+    return f"{sign}{n}"  # pragma: no cover
 
 
 def rows(a: Analysis) -> list[tuple[str, ...]]:
@@ -147,7 +178,7 @@ def markdown(a: Analysis, picture: str | None = None) -> str:
     lines = [f"# {a.name}", ""]
     if picture:
         lines += [f"![{a.name}: memory per layer (log scale) and receptive field by depth]({picture})", ""]
-    lines += [markdown_table(HEADERS, rows(a) + [bold_total], set(range(3, 8)))]
+    lines += [markdown_table(headers(a), rows(a) + [bold_total], set(range(3, 8)))]
     lines += [f"- {line}" for line in summary_lines(a)]
     if a.notes:
         lines += ["", "Notes:", ""] + [f"- {' '.join(n.split())}" for n in a.notes]
@@ -184,7 +215,7 @@ def latex(a: Analysis) -> str:
     """The per-layer table as a booktabs LaTeX table, the totals in words as comments under it."""
     from .grid import latex_table
 
-    text = latex_table(HEADERS, rows(a), set(range(3, 8)), caption=a.name, footer=total_row(a))
+    text = latex_table(headers(a), rows(a), set(range(3, 8)), caption=a.name, footer=total_row(a))
     return text + "".join(f"% {line}\n" for line in summary_lines(a) + [" ".join(n.split()) for n in a.notes])
 
 
@@ -196,5 +227,5 @@ def html(a: Analysis) -> str:
     marked = heaviest(a)
     shaded = {i for i, r in enumerate(a.layers) if r.name in marked}
     notes = summary_lines(a) + [" ".join(n.split()) for n in a.notes]
-    return html_table(HEADERS, rows(a), set(range(3, 8)), caption=a.name, footer=total_row(a), notes=notes,
+    return html_table(headers(a), rows(a), set(range(3, 8)), caption=a.name, footer=total_row(a), notes=notes,
                       highlight=shaded)
