@@ -324,9 +324,9 @@ def test_validate_compares_training_figures_at_the_batch_shown(capsys):
     v = cnnsize.validate("lenet5", device="cpu", runs=0)
     saved = v.totals["saved_for_backward_bytes"]
     assert saved.batch == 1 and saved.predicted == saved.measured == report_saved  # no batch norm: batch 1
-    v = cnnsize.validate("vgg11_bn", device="cpu", runs=0, input_shape=(3, 32, 32))
+    v = cnnsize.validate("resnet18", device="cpu", runs=0, input_shape=(3, 64, 64))  # batch norm: batch 2
     saved = v.totals["saved_for_backward_bytes"]
-    two = cnnsize.analyze("vgg11_bn", input_shape=(3, 32, 32), batch=2, device="cpu").totals["memory"]
+    two = cnnsize.analyze("resnet18", input_shape=(3, 64, 64), batch=2, device="cpu").totals["memory"]
     assert saved.batch == 2 and saved.predicted == two["saved_for_backward_bytes"] == saved.measured
     assert any("batch 2" in n for n in v.notes)
     assert main(["validate", "lenet5", "--device", "cpu", "--runs", "0"]) == 0
