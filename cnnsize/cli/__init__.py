@@ -60,7 +60,9 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str):  # noqa: D401 - argparse hook
-        print(f"cnnsize: error: {message}; see '{self.prog} -h'", file=sys.stderr)
+        from ..render.safe import printable
+
+        print(f"cnnsize: error: {printable(message)}; see '{self.prog} -h'", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -91,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     sources.DEFAULT_MAX_LAYERS = sources.CLI_MAX_LAYERS
     try:
         args = parser.parse_args(args_in)
+        from .common import settle_format
+
+        settle_format(args)
         if args.command is None:
             parser.print_help(sys.stderr)
             code = 2
@@ -101,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except CnnsizeError as exc:
         if debug:
             raise
-        print(f"cnnsize: error: {exc.one_line()}", file=sys.stderr)
+        from ..render.safe import printable
+
+        print(f"cnnsize: error: {printable(exc.one_line())}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         print("cnnsize: interrupted", file=sys.stderr)

@@ -7,6 +7,10 @@ def render(analysis, fmt: str, color: bool = False) -> str:
     """The analysis in one of FORMATS, as text; ``color`` adds terminal colours to the table."""
     from ..errors import unknown_name
 
+    if fmt not in ("json", "csv"):  # text for people: control characters escaped (machine formats keep them)
+        from .safe import printable_analysis
+
+        analysis = printable_analysis(analysis)
     if fmt == "table":
         from .table import table_text
 
