@@ -1,7 +1,8 @@
 """The command line: the one place where errors become messages and exit codes.
 
 Exit codes: 0 success, 1 a validation found a mismatch, 2 a user error (bad
-spec, bad argument, missing file). A user error is one line on stderr, never a
+spec, bad argument, missing file), 3 an internal error (a bug: one line asking for
+a report), 130 interrupted. A user error is one line on stderr, never a
 traceback (``--debug`` shows it).
 
 Built on argparse (standard library) rather than typer: typer 0.24+ imports
@@ -20,6 +21,7 @@ import sys
 
 from .. import __version__
 
+INTERNAL_ERROR = 3  # exit code of an unexpected exception: neither 1 (a validation mismatch) nor 2 (bad input)
 COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit", "compare", "sweep", "plot", "schema", "importer"]
 # which module defines each command, so that a run registers only the one it needs (start-up time)
 COMMAND_OF = {"report": "report", "specs": "report", "validate": "validate", "bench": "validate", "calc": "calc",
@@ -115,6 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         code = 130
     except BrokenPipeError:
         code = 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, not bad input
+        if debug:
+            raise
+        from ..render.safe import printable
+
+        text = " ".join(str(exc).split())
+        text = f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+        print(f"cnnsize: internal error: {printable(text)} (run with --debug for the traceback; please report it)",
+              file=sys.stderr)
+        code = INTERNAL_ERROR
     if argv is None:
         sys.exit(code)
     return code
