@@ -230,6 +230,9 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     """
     from .memory import MemoryOptions
 
+    if graph.reexpand is not None and ((input_shape is not None and tuple(input_shape) != graph.input_shape)
+                                       or (fit is not None and fit != graph.fit)):
+        graph = graph.reexpand(tuple(input_shape) if input_shape is not None else graph.input_shape, fit or graph.fit)
     dtype = parse_dtype(dtype)
     options = MemoryOptions(optimizer, amp, device).check()
     frozen = _frozen(graph, freeze_until)
