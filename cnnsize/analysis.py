@@ -162,9 +162,10 @@ class Analysis:
 
     def __str__(self) -> str:
         """The report table, fitted to the terminal when printing to one (``print(cnnsize.analyze("vgg16"))``)."""
-        from .render.table import table_text, terminal_width
+        from .render import render
+        from .render.table import terminal_width
 
-        return table_text(self, width=terminal_width()).rstrip("\n")
+        return render(self, "table", width=terminal_width()).rstrip("\n")
 
     @property
     def symbolic(self) -> bool:
@@ -361,6 +362,9 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     """
     from .memory import MemoryOptions
 
+    if graph.reexpand is not None and ((input_shape is not None and tuple(input_shape) != graph.input_shape)
+                                       or (fit is not None and fit != graph.fit)):
+        graph = graph.reexpand(tuple(input_shape) if input_shape is not None else graph.input_shape, fit or graph.fit)
     dtype = parse_dtype(dtype)
     options = MemoryOptions(optimizer, amp, device).check()
     frozen = _frozen(graph, freeze_until)

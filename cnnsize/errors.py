@@ -81,16 +81,21 @@ def closest(name: str, options) -> str | None:
     """The valid option closest to a mistyped name, or None if nothing is close."""
     import difflib
 
-    found = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.5)
+    name = str(name)
+    if len(name) > 100:  # difflib is quadratic: a long name is no typo of a short one
+        return None
+    found = difflib.get_close_matches(name, [str(o) for o in options], n=1, cutoff=0.5)
     return found[0] if found else None
 
 
 def unknown_name(what: str, name: str, options) -> CnnsizeError:
     """An error for an unknown name that lists the valid ones and suggests one."""
-    options = sorted(options)
+    options = sorted(map(str, options))
+    shown = str(name) if len(str(name)) <= 60 else str(name)[:59] + "…"
     if not options:
-        return SpecError(f"unknown {what} '{name}'", hint=f"no {what}s are defined here")
+        return SpecError(f"unknown {what} '{shown}'", hint=f"no {what}s are defined here")
     guess = closest(name, options)
     hint = f"did you mean '{guess}'? " if guess else ""
-    hint += "valid: " + ", ".join(options)
-    return SpecError(f"unknown {what} '{name}'", hint=hint)
+    listed = ", ".join(options)
+    hint += "valid: " + (listed if len(listed) <= 2000 else listed[:1999] + "…")
+    return SpecError(f"unknown {what} '{shown}'", hint=hint)

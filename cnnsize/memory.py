@@ -187,13 +187,15 @@ def _max(values: list) -> Any:
         return 0
     if all_int(values):
         return max(values)
-    import sympy
+    from .numeric import dmax
 
-    return sympy.Max(*values)
+    return dmax(*values)
 
 
+MAX_DEVICE_BYTES = 2**64  # --device-memory at most 16 EiB: max_batch's search then takes at most ~130 analyses
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
-          "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+          "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40,
+          "p": 10**15, "pb": 10**15, "pib": 2**50, "e": 10**18, "eb": 10**18, "eib": 2**60}
 
 
 def parse_bytes(text: str) -> int:
@@ -208,7 +210,14 @@ def parse_bytes(text: str) -> int:
     number, unit = m.groups()
     whole, _, frac = number.partition(".")
     scale = _UNITS[unit.lower()]
-    return int(whole) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
+    if len(whole) > 30 or len(frac) > 30:
+        shown = f"'{text[:40]}…'" if len(text) > 40 else f"'{text}'"
+        raise SpecError(f"memory size {shown} has too many digits", hint="sizes up to 16EiB (2^64 bytes) are supported")
+    size = int(whole) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
+    if size > MAX_DEVICE_BYTES:
+        raise SpecError(f"memory size '{text}' is more than 16EiB (2^64 bytes), the largest supported",
+                        hint="no device has more; give a smaller size")
+    return size
 
 
 def max_batch(analyze_at, device_bytes: int) -> dict[str, int]:
@@ -231,7 +240,7 @@ def max_batch(analyze_at, device_bytes: int) -> dict[str, int]:
             out[key] = 0
             continue
         low = 1  # fits
-        while figure_at(2 * low, figure) <= device_bytes and low < 2**62:
+        while figure_at(2 * low, figure) <= device_bytes and low < 2 * MAX_DEVICE_BYTES:  # every sample takes >= 1 B
             low *= 2
         high = 2 * low  # does not fit
         while high - low > 1:

@@ -117,27 +117,107 @@ def tidy(x: Dim) -> Dim:
     if getattr(x, "is_number", False):
         return x
     sp = _sympy()
+    if x.has(sp.Max, sp.Min):  # left as built (see dmax): expanding or factoring inside a Max takes minutes
+        return x
+    known = _TIDIED.get(x)
+    if known is not None:
+        return known
+    original = x
     rounding = (sp.floor, sp.ceiling)
     x = x.replace(lambda n: isinstance(n, rounding), lambda n: n.func(sp.factor(n.args[0])))
-    factored, expanded = sp.factor(x), sp.expand(x)
+    if isinstance(x, sp.Mul):  # a product (most per-layer counts) is factored already: factor its sums alone
+        factored = sp.Mul(*(sp.factor(a) if a.is_Add else a for a in x.args))
+        if not isinstance(factored, sp.Mul):  # a number times one sum distributes: (H − 7)/4 is factor's job
+            factored = sp.factor(x)
+    else:
+        factored = sp.factor(x)
+    expanded = sp.expand(x)
     ops_f, ops_e = sp.count_ops(factored), sp.count_ops(expanded)
     # a size in one symbol reads best factored, (H − 4)/2; a count in H and W best expanded, 2048·H·W + 4096
     best = factored if ops_f < ops_e or (ops_f == ops_e and len(x.free_symbols) == 1) else expanded
-    return int(best) if best.is_Integer else best
+    best = int(best) if best.is_Integer else best
+    if len(_TIDIED) > 4096:
+        _TIDIED.clear()
+    _TIDIED[original] = best
+    return best
+
+
+_TIDIED: dict = {}  # formula -> its tidy form: a network repeats the same formulas row after row
 
 
 def dmin(*values: Dim) -> Dim:
-    """min() that also works on formulas (sympy's Min when any value is symbolic)."""
+    """min() that also works on formulas (see dmax)."""
     if all(is_int(v) for v in values):
         return min(values)
-    return _sympy().Min(*values)
+    return _extreme(values, lowest=True)
 
 
 def dmax(*values: Dim) -> Dim:
-    """max() that also works on formulas (sympy's Max when any value is symbolic)."""
+    """max() that also works on formulas: a sympy Max of the candidates no other one provably bounds.
+
+    sympy's own Max compares every pair of its arguments through the assumptions system, which takes
+    seconds to minutes for the few hundred candidates of a network's memory peak (issue 15). Here a
+    candidate is dropped only when its difference from a kept one is a polynomial in positive-integer
+    symbols with all coefficients >= 0 once each symbol is written 1 + s (s >= 0): sound, and a few ms.
+    The rest stay in an unevaluated Max, which is exactly their maximum.
+    """
     if all(is_int(v) for v in values):
         return max(values)
-    return _sympy().Max(*values)
+    return _extreme(values, lowest=False)
+
+
+def _extreme(values, lowest: bool) -> Dim:
+    sp = _sympy()
+    flat: list = []
+    for v in values:
+        v = as_expr(v)
+        flat.extend(v.args if isinstance(v, sp.Min if lowest else sp.Max) else (v,))
+    unique = list(dict.fromkeys(flat))
+    if len(unique) == 1:
+        return to_int_if_possible(unique[0])
+    shifted = {}
+    for sym in set().union(*(u.free_symbols for u in unique)):
+        if not (sym.is_integer and sym.is_positive):
+            return (sp.Min if lowest else sp.Max)(*unique)  # no sign known: sympy's own comparisons
+        shifted[sym] = sym + 1  # sym >= 1: sym = 1 + s with s >= 0
+    probe = {sym: 10**6 + i for i, sym in enumerate(shifted)}
+    order = sorted(unique, key=lambda u: _sample(u, probe), reverse=not lowest)
+    kept: list = []
+    for cand in order:
+        if not any(_bounds(k, cand, shifted, lowest) for k in kept[:2]):
+            kept.append(cand)
+    if len(kept) == 1:
+        return to_int_if_possible(kept[0])
+    return (sp.Min if lowest else sp.Max)(*kept, evaluate=False)
+
+
+def _sample(x, point: dict):
+    try:
+        value = x.xreplace(point) if hasattr(x, "xreplace") else x
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+
+
+def _bounds(kept, cand, shifted: dict, lowest: bool) -> bool:
+    """Whether ``kept`` is provably >= ``cand`` (<= when lowest) for every positive integer value of the symbols."""
+    return _nonnegative((cand - kept) if lowest else (kept - cand), shifted)
+
+
+def _nonnegative(x, shifted: dict) -> bool:
+    """A sound (not complete) proof that x >= 0: a polynomial in the symbols whose coefficients are all >= 0
+    once each symbol s is written 1 + s. Floors and ceilings are not looked into (proving them costs more
+    than it saves): a candidate holding one is kept."""
+    sp = _sympy()
+    if getattr(x, "is_number", False):
+        return bool(x >= 0)
+    if x.has(sp.floor, sp.ceiling, sp.Max, sp.Min):
+        return False
+    try:
+        poly = sp.Poly(x.xreplace(shifted), *shifted)
+    except (sp.PolynomialError, sp.GeneratorsNeeded, TypeError, ValueError):
+        return False
+    return all(c.is_number and c >= 0 for c in poly.coeffs())
 
 
 def pretty(x: Any) -> str:
@@ -192,6 +272,54 @@ def factor_text(x: Dim) -> str:
     if is_symbolic(x) and not (getattr(x, "is_Symbol", False) or getattr(x, "is_number", False)):
         return f"({text})"
     return text
+
+
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+_COUNT_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+_FLOAT_EXACT = 2**53  # below this an int converts to a float exactly
+
+
+def _decimal(numerator: int, denominator: int, digits: int) -> str:
+    """numerator / denominator with ``digits`` decimals and thousands separators, rounded half to even, exactly."""
+    scale = 10**digits
+    q, r = divmod(abs(numerator) * scale, denominator)
+    if 2 * r > denominator or (2 * r == denominator and q % 2):
+        q += 1
+    whole, frac = divmod(q, scale)
+    sign = "-" if numerator < 0 and q else ""
+    return f"{sign}{whole:,}" + (f".{frac:0{digits}d}" if digits else "")
+
+
+def human_bytes(n: Any) -> str:
+    """A byte count in binary units, one decimal: ``1.5 KiB``, ``138.0 MiB``; exact for ints of any size.
+
+    Formulas are shown as they are, with ``B``.
+    """
+    if not is_int(n):
+        return f"{pretty(n)} B"
+    for power, unit in enumerate(_BYTE_UNITS):
+        if abs(n) < 1024 ** (power + 1) or unit == _BYTE_UNITS[-1]:
+            if unit == "B":
+                return f"{n:,} B"
+            if abs(n) < _FLOAT_EXACT:  # the float path, as before: identical text for every ordinary size
+                return f"{n / 1024**power:,.1f} {unit}"
+            return f"{_decimal(n, 1024**power, 1)} {unit}"
+    return f"{n:,} B"  # pragma: no cover
+
+
+def human_count(n: Any, digits: int = 2) -> str:
+    """A count with a decimal unit: ``1.82G``, ``11.69M``, ``964``; exact for ints of any size (no float overflow).
+
+    ``digits`` decimals (a narrow table may want 1: ``1.8G``); formulas are shown as they are.
+    """
+    if not is_int(n):
+        return pretty(n)
+    for div, unit in _COUNT_UNITS:
+        if abs(n) >= div:
+            if abs(n) < _FLOAT_EXACT:
+                return f"{n / div:.{digits}f}{unit}"
+            return f"{_decimal(n, div, digits).replace(',', '')}{unit}"
+    return str(n)
 
 
 class no_gc:

@@ -20,7 +20,7 @@ from .conftest import ROOT
 
 CORPUS = sorted((ROOT / "tests" / "broken").glob("*.yaml"))
 HOSTILE = {"billion_laughs", "repeat_bomb", "deep_nesting", "deep_nesting_50000", "deep_block_nesting", "python_tag",
-           "python_name_tag"}
+           "python_name_tag", "expr_deep_parens", "expr_unary_run", "expr_list_bomb", "expr_power_bomb"}
 
 
 # Runs the CLI and, at exit, writes the process's own peak resident memory (VmHWM) to stderr's last line.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import FORMATS, add_format, parse_shape, write_output
+from .common import FORMATS, add_format, parse_shape, positive_int, write_output
 
 
 def register(sub) -> None:
@@ -13,7 +13,7 @@ def register(sub) -> None:
                                    "receptive field, depth), each with its ratio against the first spec.")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files or bundled spec names")
     p.add_argument("-i", "--input", help="input shape for every spec, e.g. 3x224x224 (default: each spec's own)")
-    p.add_argument("-b", "--batch", type=int, default=1, help="batch size")
+    p.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size")
     p.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
     p.add_argument("--fit", help="exact (default) or floor")
     add_format(p, FORMATS)

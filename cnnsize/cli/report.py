@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_format, parse_shape, write_output
+from .common import add_format, parse_shape, positive_int, write_output
 
 LAYOUT_HELP = ("how to read --input (and the spec's input): hwc converts channels-last 32x32x3 to 3x32x32, chw "
                "keeps it as written (default: channels first, and a shape that looks channels-last is refused)")
@@ -19,7 +19,8 @@ def register(sub) -> None:
     p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), or - for standard input")
     p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224 (or 3xHxW)")
     p.add_argument("--layout", choices=("chw", "hwc"), metavar="LAYOUT", help=LAYOUT_HELP)
-    p.add_argument("-b", "--batch", type=int, default=1, help="batch size (activations, MACs, memory are per batch)")
+    p.add_argument("-b", "--batch", type=positive_int, default=1,
+                   help="batch size (activations, MACs, memory are per batch)")
     p.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
     p.add_argument("--fit", help="exact (default: a filter that does not fit is an error) or floor")
     add_format(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import parse_shape, write_output
+from .common import parse_shape, positive_int, write_output
 
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
 DTYPE_HELP = "float32, float16, bfloat16 or float64"
@@ -37,7 +37,7 @@ def register(sub) -> None:
 def _common(p) -> None:
     p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), or - for standard input")
     p.add_argument("-d", "--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("-b", "--batch", type=int, default=1, help="batch size of the run")
+    p.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size of the run")
     p.add_argument("--dtype", default="float32", help=DTYPE_HELP)
     p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x32x32")
     p.add_argument("--layout", choices=("chw", "hwc"), metavar="LAYOUT",

@@ -9,6 +9,7 @@ new tensor, and how to build it in torch. Shapes are tuples (C, *spatial), or
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import chain
@@ -17,6 +18,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from ..errors import CnnsizeError, SpecError, unknown_name
 from ..numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
+from ..spec.expr import describe, shown
 
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
@@ -128,20 +130,27 @@ _TYPE_WORDS = {
 }
 
 
+def _also(hint: str | None, more: str) -> str:
+    return f"{hint}; {more}" if hint else more
+
+
 def _as_int(value: Any, minimum: int, what: str, evaluate) -> Dim:
     if isinstance(value, str):
         try:
             value = evaluate(value)
         except SpecError as exc:
             kind = "a positive integer" if minimum else "an integer >= 0"
-            raise SpecError(f"{what} must be {kind} or an expression of variables, got '{value}' ({exc.message})",
-                            hint=exc.hint) from None
+            raise SpecError(exc.message, hint=_also(exc.hint, f"{what} must be {kind}")) from None
     if isinstance(value, bool) or not (is_int(value) or is_symbolic(value)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            value = int(value)  # exact: every integer below 2^53 is a float exactly
+        elif isinstance(value, float) and value.is_integer():
+            raise SpecError(f"{what} is the decimal number {shown(value)}, too large to stand for an exact integer",
+                            hint="write the integer without a decimal point or exponent (floats are exact only "
+                                 "below 2^53)")
         else:
             raise SpecError(f"{what} must be {'a positive integer' if minimum else 'an integer >= 0'}, "
-                            f"got {value!r}")
+                            f"got {shown(value)}")
     if is_int(value) and value < minimum:
         raise SpecError(f"{what} must be {'at least ' + str(minimum)}, got {value}")
     return value
@@ -176,24 +185,29 @@ def convert(param: Param, value: Any, what: str, evaluate) -> Any:
             try:
                 value = evaluate(value)
             except SpecError as exc:
-                raise SpecError(f"{what} must be true or false (or an expression), got '{value}' ({exc.message})",
-                                hint=exc.hint) from None
+                raise SpecError(exc.message, hint=_also(exc.hint, f"{what} must be true or false")) from None
         if not isinstance(value, bool):
-            raise SpecError(f"{what} must be true or false, got {value!r}")
+            raise SpecError(f"{what} must be true or false, got {shown(value)}")
         return value
     if t == "float":
         if isinstance(value, str):
             value = evaluate(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(f"{what} must be a number, got {value!r}")
-        return float(value)
+            raise SpecError(f"{what} must be a number, got {describe(value)}")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise SpecError(f"{what} must be a finite number, got {describe(value)}")
+        return number
     if t == "choice":
         if value not in param.choices:
             raise unknown_name(what, value, param.choices)
         return value
     if t == "str":
         if not isinstance(value, str):
-            raise SpecError(f"{what} must be a string, got {value!r}")
+            raise SpecError(f"{what} must be a string, got {shown(value)}")
         return value
     raise CnnsizeError(f"internal: unknown parameter type {t}")  # pragma: no cover
 

@@ -11,6 +11,10 @@ def render(analysis, fmt: str, color: bool = False, width: int | None = None,
     """
     from ..errors import unknown_name
 
+    if fmt not in ("json", "csv"):  # text for people: control characters escaped (machine formats keep them)
+        from .safe import printable_analysis
+
+        analysis = printable_analysis(analysis)
     if fmt == "table":
         from .table import table_text
 

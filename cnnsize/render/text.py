@@ -9,7 +9,7 @@ import io
 
 from ..analysis import COUNT_FIELDS, Analysis
 from ..layout import axes_label
-from ..numeric import dim_text, is_int, is_symbolic, pretty
+from ..numeric import dim_text, human_bytes, human_count, is_int, is_symbolic, pretty  # noqa: F401 - human_* re-exported
 
 
 def num(value) -> str:
@@ -31,26 +31,6 @@ def rf_text(rf) -> str:
     stride = "×".join(pretty(v) for v in rf.stride) if len(set(rf.stride)) > 1 else pretty(rf.stride[0])
     start = ",".join(pretty(v) for v in rf.start) if len(set(rf.start)) > 1 else pretty(rf.start[0])
     return f"{size} /{stride} @{start}"
-
-
-def human_bytes(n) -> str:
-    if not is_int(n):
-        return f"{pretty(n)} B"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
-def human_count(n) -> str:
-    if not is_int(n):
-        return pretty(n)
-    for div, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{unit}"
-    return str(n)
 
 
 def summary_lines(a: Analysis) -> list[str]:

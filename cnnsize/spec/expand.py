@@ -15,13 +15,14 @@ count is computed before anything expands, so a hostile spec cannot blow up.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CnnsizeError, LimitExceeded, Location, SpecError, closest, unknown_name
 from ..graph import INPUT, Graph, Node
 from ..layers.base import COMMON_KEYS, REGISTRY, convert
 from ..numeric import is_int
-from .expr import evaluate, interpolate
+from .expr import MAX_NAME, evaluate, interpolate, shorten, shown
 from .load import LocDict, LocList
 
 TOP_KEYS = ("name", "input", "layers", "fit", "notes", "description", "source", "vars", "blocks")
@@ -32,6 +33,7 @@ BLOCK_INPUT = "in"
 FIT_RULES = ("exact", "floor")
 MAX_LAYERS = 1_000_000
 MAX_INPUT_DIMS = 4  # (C, D, H, W)
+MAX_NOTES = 100_000  # characters of notes
 
 
 class _Scope:
@@ -46,8 +48,13 @@ class _Scope:
 
 
 class Expander:
-    def __init__(self, source: str, max_layers: int = MAX_LAYERS, variables: dict | None = None):
+    def __init__(self, source: str, max_layers: int = MAX_LAYERS, variables: dict | None = None,
+                 input_shape: tuple | None = None, fit: str | None = None):
         self.source = source
+        self.input_override = input_shape
+        self.fit_override = fit
+        self.shapes: dict[str, tuple] = {}  # output shapes worked out for in.channels, by layer name
+        self.read_shapes = False
         self.max_layers = max_layers
         self.overrides = dict(variables or {})
         self.nodes: list[Node] = []
@@ -82,21 +89,72 @@ class Expander:
         if fit not in FIT_RULES:
             raise unknown_name("fit rule", fit, FIT_RULES).at(_key_loc(doc, "fit", self.source))
         input_shape = self.input_shape(doc["input"], _key_loc(doc, "input", self.source), variables)
+        self.shape_input = self.input_override or input_shape
+        self.fit = self.fit_override or fit
         layers = doc["layers"]
         if not isinstance(layers, list):
             raise SpecError(f"'layers' must be a list, got {_type(layers)}",
                             location=_key_loc(doc, "layers", self.source))
         self.check_size(layers, _key_loc(doc, "layers", self.source))
         self.expand_list(layers, _Scope("", None, variables))
-        notes = doc.get("notes", [])
-        if isinstance(notes, str):
-            notes = [notes]
+        notes = self._notes(doc)
         name = doc.get("name", "spec")
+        if not isinstance(name, (str, int, float)) or isinstance(name, bool):
+            raise SpecError(f"'name' must be text, got {_type(name)}", location=_key_loc(doc, "name", self.source))
+        if len(str(name)) > MAX_NAME:
+            raise LimitExceeded(f"the spec's name is {len(str(name)):,} characters long, more than the {MAX_NAME} "
+                                "allowed", location=_key_loc(doc, "name", self.source))
         graph = Graph(name=str(name), input_shape=input_shape, nodes=self.nodes, fit=fit, source=self.source,
-                      notes=[str(n) for n in notes], input_loc=_key_loc(doc, "input", self.source),
+                      notes=notes, input_loc=_key_loc(doc, "input", self.source),
                       variables=variables)
         graph.topology  # noqa: B018 - worked out now, as part of parsing, and kept with the graph
+        if self.read_shapes:
+            source, max_layers, overrides = self.source, self.max_layers, self.overrides
+
+            def reexpand(shape: tuple, fit_rule: str) -> Graph:
+                again = Expander(source, max_layers, overrides, input_shape=shape, fit=fit_rule).graph(doc)
+                again.input_shape, again.fit = shape, fit_rule
+                return again
+
+            graph.reexpand = reexpand
         return graph
+
+    def shape_of(self, name: str) -> tuple:
+        """The output shape of an already expanded layer (for in.channels), worked out once per layer."""
+        from ..layers.base import Ctx
+
+        self.read_shapes = True
+        if name == INPUT:
+            return self.shape_input
+        if name not in self.shapes:
+            ctx = Ctx(fit=self.fit)
+            for node in self.nodes[len(self.shapes):]:  # in order: every input comes first
+                ins = [self.shape_input if src == INPUT else self.shapes[src] for src in node.inputs]
+                try:
+                    self.shapes[node.name] = tuple(node.kind.output_shape(ins, ctx))
+                except CnnsizeError as exc:
+                    raise exc.at(node.loc, node.name)
+                if node.name == name:
+                    break
+        return self.shapes[name]
+
+    def _notes(self, doc) -> list[str]:
+        """The spec's notes as a list of texts: one text, a list of them, or nothing (a number is text too)."""
+        notes = doc.get("notes")
+        if notes is None:
+            return []
+        items = notes if isinstance(notes, list) else [notes]
+        out = []
+        for index, note in enumerate(items):
+            if isinstance(note, (dict, list)):
+                where = notes.loc_of(index) if isinstance(notes, LocList) else _key_loc(doc, "notes", self.source)
+                raise SpecError(f"a note must be text, got {_type(note)}",
+                                hint="write notes as text or a list of texts", location=where)
+            out.append("" if note is None else str(note) if not isinstance(note, bool) else str(note).lower())
+        if sum(map(len, out)) > MAX_NOTES:
+            raise LimitExceeded(f"the notes are {sum(map(len, out)):,} characters long, more than the {MAX_NOTES:,} "
+                                "allowed", location=_key_loc(doc, "notes", self.source))
+        return out
 
     def _variables(self, doc) -> dict:
         raw = doc.get("vars", {}) or {}
@@ -112,7 +170,7 @@ class Expander:
                 out[key] = self.overrides[key]
                 continue
             try:
-                out[key] = evaluate(value, out) if isinstance(value, str) else value
+                out[key] = evaluate(value, out, f"vars: {key}") if isinstance(value, str) else value
             except CnnsizeError as exc:
                 raise exc.at(loc)
         return out
@@ -141,16 +199,21 @@ class Expander:
     def input_shape(self, value, loc: Location, variables: dict) -> tuple:
         if not isinstance(value, list) or not 1 <= len(value) <= MAX_INPUT_DIMS:
             raise SpecError(f"'input' must be a list of 1 to {MAX_INPUT_DIMS} sizes such as [3, 224, 224] "
-                            f"(channels, height, width), got {value!r}", location=loc)
+                            f"(channels, height, width), got {shown(value)}", location=loc)
         out = []
         for v in value:
             if isinstance(v, str):
                 try:
-                    v = evaluate(v, variables)
+                    v = evaluate(v, variables, "input")
                 except CnnsizeError as exc:
                     raise exc.at(loc)
+            if isinstance(v, float) and v.is_integer() and 1 <= v < 2**53:
+                v = int(v)  # exact: floats stand for integers only below 2^53
+            if isinstance(v, float) and v.is_integer() and v >= 2**53:
+                raise SpecError(f"input size {shown(v)} is a decimal number too large to stand for an exact integer",
+                                hint="write the integer in full (floats are exact only below 2^53)", location=loc)
             if isinstance(v, bool) or not is_int(v) or v < 1:
-                raise SpecError(f"input sizes must be positive integers, got {v!r}", location=loc)
+                raise SpecError(f"input sizes must be positive integers, got {shown(v)}", location=loc)
             out.append(v)
         return tuple(out)
 
@@ -160,7 +223,7 @@ class Expander:
         total = self._count(items, 0)
         if total > self.max_layers:
             raise LimitExceeded(f"the spec expands to {total:,} layers, more than the limit of {self.max_layers:,}",
-                                hint="lower the repeat counts (or raise the limit with max_layers)", location=loc)
+                                hint=_layers_hint(self.max_layers), location=loc)
 
     def _count(self, items, depth: int, memo: dict | None = None) -> int:
         """An upper bound of the layers a list expands to (an ``if`` counts its larger side)."""
@@ -249,9 +312,9 @@ class Expander:
         self._check_keys(item, ("if", "layers", "else"), "key of an 'if' part")
         cond = item["if"]
         if isinstance(cond, str):
-            cond = self._eval(cond, scope, _key_loc(item, "if", self.source))
+            cond = self._eval(cond, scope, _key_loc(item, "if", self.source), "if")
         if not isinstance(cond, bool):
-            raise SpecError(f"an 'if' condition must be true or false, got {cond!r}",
+            raise SpecError(f"an 'if' condition must be true or false, got {shown(cond)}",
                             location=_key_loc(item, "if", self.source))
         for key in ("layers", "else"):
             if key in item and not isinstance(item[key], list):
@@ -269,7 +332,7 @@ class Expander:
             body = {}
         if not isinstance(body, dict):
             raise SpecError(f"the arguments of block '{bname}' must be a mapping such as {{width: 64}}, "
-                            f"got {body!r}", location=loc)
+                            f"got {shown(body)}", location=loc)
         declared = block.get("args", {}) or {}
         raw_args = {k: v for k, v in body.items() if k not in ("name", "from")}
         arg_locs = {k: _key_loc(body, k, self.source) for k in raw_args}
@@ -289,8 +352,9 @@ class Expander:
             instance = scope.prefix.rstrip(".") or bname
         elif label is not None:
             if not isinstance(label, (str, int)) or isinstance(label, bool):
-                raise SpecError(f"a block name must be a string, got {label!r}", location=loc)
-            instance = scope.prefix + interpolate(str(label), scope.vars) if name is None else scope.prefix + label
+                raise SpecError(f"a block name must be a string, got {shown(label)}", location=loc)
+            instance = scope.prefix + (self._name(label, scope.vars, loc) if name is None else label)
+            _check_name(instance, loc)
             if instance in self.names or instance in self.aliases:
                 raise SpecError(f"name '{instance}' is used twice", hint="give each block use its own name",
                                 location=loc)
@@ -309,15 +373,16 @@ class Expander:
                 raise SpecError(f"a block takes one input, got {len(refs)}", location=loc, layer=instance)
             self.last = refs[0]
         variables = dict(self.globals)
+        variables[BLOCK_INPUT] = _InputShape(self, self.last)
         for key, default in declared.items():
             if key in raw_args:
-                value = self._arg(raw_args[key], scope.vars, arg_locs[key])
+                value = self._arg(raw_args[key], scope.vars, arg_locs[key], key)
             elif default is None:
                 required = [k for k, d in declared.items() if d is None]
                 raise SpecError(f"block '{bname}' is missing argument '{key}'",
                                 hint="required arguments: " + ", ".join(required), location=loc, layer=instance)
             else:
-                value = self._arg(default, variables, _key_loc(declared, key, self.source))
+                value = self._arg(default, variables, _key_loc(declared, key, self.source), key)
             variables[key] = value
         inner = _Scope(scope.prefix if inline else instance + ".", scope, variables, {BLOCK_INPUT: self.last})
         if inline:
@@ -330,12 +395,12 @@ class Expander:
         if not inline:
             self.aliases[instance] = self.last
 
-    def _arg(self, value: Any, variables: dict, loc: Location) -> Any:
+    def _arg(self, value: Any, variables: dict, loc: Location, setting: str | None = None) -> Any:
         try:
             if isinstance(value, str):
-                return evaluate(value, variables)
+                return evaluate(value, variables, setting)
             if isinstance(value, list):
-                return [evaluate(v, variables) if isinstance(v, str) else v for v in value]
+                return [evaluate(v, variables, setting) if isinstance(v, str) else v for v in value]
         except CnnsizeError as exc:
             raise exc.at(loc)
         return value
@@ -344,9 +409,9 @@ class Expander:
         self._check_keys(item, REPEAT_KEYS, "repeat key")
         n = item["repeat"]
         if isinstance(n, str):
-            n = self._eval(n, scope, _key_loc(item, "repeat", self.source))
+            n = self._eval(n, scope, _key_loc(item, "repeat", self.source), "repeat")
         if isinstance(n, bool) or not is_int(n) or n < 1:
-            raise SpecError(f"repeat must be a positive integer, got {n!r}",
+            raise SpecError(f"repeat must be a positive integer, got {shown(n)}",
                             location=_key_loc(item, "repeat", self.source))
         if "block" in item:
             self.repeat_block(item, n, scope, loc)
@@ -362,7 +427,7 @@ class Expander:
             self._tick(loc)
             variables = {**scope.vars, "i": i}
             if prefix_name is not None:
-                label = interpolate(str(prefix_name), variables)
+                label = self._name(prefix_name, variables, loc)
                 # a name with {expr} is the whole prefix of each repetition (denselayer{i + 1})
                 label = label if "{" in str(prefix_name) else f"{label}.{i}"
                 inner = _Scope(f"{scope.prefix}{label}.", scope, variables)
@@ -401,7 +466,7 @@ class Expander:
                 body.key_locs.update(getattr(first, "key_locs", {}))
             name = None
             if prefix_name is not None:
-                label = interpolate(str(prefix_name), inner.vars)
+                label = self._name(prefix_name, inner.vars, loc)
                 name = label if "{" in str(prefix_name) else f"{label}.{i}"
             self.use_block(bname, body, inner, loc, name=name)
         self._alias_repeat(prefix_name, scope)
@@ -427,7 +492,7 @@ class Expander:
         if body is None:
             body = _NO_SETTINGS
         if not isinstance(body, dict):
-            raise SpecError(f"the settings of '{kind}' must be a mapping such as {{kernel: 3}}, got {body!r}",
+            raise SpecError(f"the settings of '{kind}' must be a mapping such as {{kernel: 3}}, got {shown(body)}",
                             location=loc)
         name = self.name_for(kind, body, scope, loc)
         try:
@@ -444,7 +509,7 @@ class Expander:
                             location=loc, layer=name)
         if len(self.nodes) >= self.max_layers:
             raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
-                                hint="lower the repeat counts (or raise the limit with max_layers)", location=loc)
+                                hint=_layers_hint(self.max_layers), location=loc)
         node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable)
         self.nodes.append(node)
         self.names[name] = node
@@ -464,7 +529,7 @@ class Expander:
                 key_loc = _key_loc(body, key, self.source)
                 try:
                     values[key] = convert(param, body[key], key,
-                                          lambda text, loc=key_loc: self._eval(text, scope, loc))
+                                          lambda text, loc=key_loc, key=key: self._eval(text, scope, loc, key))
                 except CnnsizeError as exc:
                     raise exc.at(key_loc)
             elif param.required:
@@ -472,7 +537,7 @@ class Expander:
                 raise SpecError(f"{kind} is missing '{key}'", hint=f"write {kind}: {{{example}}}")
         trainable = body.get("trainable", True)
         if not isinstance(trainable, bool):
-            raise SpecError(f"trainable must be true or false, got {trainable!r}")
+            raise SpecError(f"trainable must be true or false, got {shown(trainable)}")
         layer = self.layer_kind(cls, values)
         if all(_scope_free(param, body[key]) for key, param in cls.params.items() if key in body):
             self.settled[(id(body), kind)] = (body, layer, trainable)  # holding body keeps its id unique
@@ -494,12 +559,13 @@ class Expander:
         raw = body.get("name")
         if raw is not None:
             if not isinstance(raw, (str, int)) or isinstance(raw, bool):
-                raise SpecError(f"a layer name must be a string, got {raw!r}", location=loc)
-            label = interpolate(str(raw), scope.vars)
+                raise SpecError(f"a layer name must be a string, got {shown(raw)}", location=loc)
+            label = self._name(raw, scope.vars, _key_loc(body, "name", self.source))
             index = getattr(scope, "repeat_index", None)
             if "{" in str(raw):
                 index = None  # the name already varies with the repetition, e.g. conv3_{i+1}
             name = f"{scope.prefix}{label}" + (f".{index}" if index is not None else "")
+            _check_name(name, _key_loc(body, "name", self.source))
             if name in self.weak:
                 del self.aliases[name]
                 self.weak.discard(name)
@@ -523,8 +589,8 @@ class Expander:
         out = []
         for ref in refs:
             if not isinstance(ref, str):
-                raise SpecError(f"'from' names earlier layers, got {ref!r}")
-            ref = interpolate(ref, scope.vars)
+                raise SpecError(f"'from' names earlier layers, got {shown(ref)}")
+            ref = interpolate(ref, scope.vars, "from")
             if own is not None and (scope.prefix + ref == own or ref == own):
                 raise SpecError(f"'from' names the layer itself ('{ref}'): a cycle",
                                 hint="a layer can only read layers defined above it")
@@ -550,9 +616,16 @@ class Expander:
         raise SpecError(f"'from' names unknown layer '{ref}'", hint=hint)
 
     # -- helpers -----------------------------------------------------------------------
-    def _eval(self, text: str, scope: _Scope, loc: Location):
+    def _name(self, raw: Any, variables: dict, loc: Location) -> str:
+        """A name as written, with its ``{expr}`` parts filled in."""
         try:
-            return evaluate(text, scope.vars)
+            return interpolate(str(raw), variables)
+        except CnnsizeError as exc:
+            raise exc.at(loc)
+
+    def _eval(self, text: str, scope: _Scope, loc: Location, setting: str | None = None):
+        try:
+            return evaluate(text, scope.vars, setting)
         except CnnsizeError as exc:
             raise exc.at(loc)
 
@@ -563,6 +636,48 @@ class Expander:
                 raise unknown_name(what, key, allowed).at(loc)
 
 
+_AXES = {1: ("features",), 2: ("channels", "length"), 3: ("channels", "height", "width"),
+         4: ("channels", "depth", "height", "width")}
+
+
+class _InputShape(Mapping):
+    """``in`` inside a block: the shape of the block's input, by axis name (``in.channels``, ``in.height``,
+    ``in.width``; ``in.length`` for 1-D, ``in.depth`` for 3-D, ``in.features`` once flat), worked out only
+    when an expression reads it."""
+
+    def __init__(self, expander: Expander, layer: str):
+        self.expander, self.layer = expander, layer
+        self._shape: tuple | None = None
+
+    def _fields(self) -> dict:
+        if self._shape is None:
+            self._shape = self.expander.shape_of(self.layer)
+        shape = self._shape
+        return dict(zip(_AXES.get(len(shape), ()), shape))
+
+    def __getitem__(self, key):
+        return self._fields()[key]
+
+    def __iter__(self):
+        return iter(self._fields())
+
+    def __len__(self):
+        return len(self._fields())
+
+
+def _layers_hint(limit: int) -> str:
+    if limit < MAX_LAYERS:
+        return "lower the repeat counts (the command line's limit; the Python API, cnnsize.analyze, " \
+               f"sizes up to {MAX_LAYERS:,})"
+    return "lower the repeat counts (or raise the limit with max_layers)"
+
+
+def _check_name(name: str, loc: Location) -> None:
+    if len(name) > MAX_NAME:
+        raise LimitExceeded(f"the layer name '{shorten(name, 60)}' is {len(name):,} characters long, more than the "
+                            f"{MAX_NAME} allowed", hint="use shorter names", location=loc)
+
+
 _TOP_HINTS = {"input": "add e.g. 'input: [3, 224, 224]' (channels, height, width)",
               "layers": "add a 'layers:' list"}
 
@@ -570,8 +685,11 @@ _TOP_HINTS = {"input": "add e.g. 'input: [3, 224, 224]' (channels, height, width
 def _type(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", LocDict: "a mapping", list: "a list", LocList: "a list", str: f"'{value}'"}.get(
-        type(value), repr(value))
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"'{shorten(value, 60)}'" if isinstance(value, str) else shown(value)
 
 
 def _loc(value: Any, source: str) -> Location:
@@ -590,7 +708,7 @@ def expand(doc: Any, source: str = "<spec>", max_layers: int = MAX_LAYERS, varia
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``); later vars follow them.
     """
     try:
-        return Expander(source, max_layers, variables).graph(doc)
+        return Expander(source, max_layers, variables).graph(doc)  # reexpand is set where in.channels is read
     except CnnsizeError as exc:
         raise exc.at(Location(source))  # at least the file, where a deeper level knew no line
 

@@ -13,10 +13,13 @@ from typing import Any
 import yaml
 
 from ..errors import LimitExceeded, Location, SpecError
+from .expr import shorten
 
 MAX_SPEC_BYTES = 5_000_000
 MAX_DEPTH = 100
 MAX_EXPANDED_NODES = 2_000_000  # values in the document once every alias is written out
+MAX_VALUES = 200_000  # YAML values (scalars, lists, mappings) written in a spec: about 5 s of loading
+MAX_NUMBER_CHARS = 4300  # characters of one number: Python's own limit for int(text)
 
 _FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -91,24 +94,43 @@ def _make_loader(filename: str, base=_FAST):
     def construct_mapping(loader, node, deep=False):
         if not isinstance(node, yaml.MappingNode):
             raise SpecError("expected a mapping", location=_location(filename, node))
-        loader.flatten_mapping(node)
         out = LocDict()
         out.loc = _location(filename, node)
         out.key_locs = {}
         out.name_locs = {}
+        merged: list[LocDict] = []  # YAML merge keys (<<: *base, or <<: [*a, *b]: the earlier wins)
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                value = loader.construct_object(value_node, deep=True)
+                sources = value if isinstance(value, list) else [value]
+                if not sources or not all(isinstance(m, LocDict) for m in sources):
+                    raise SpecError("'<<' (a YAML merge key) takes a mapping or a list of mappings",
+                                    hint="write e.g. '<<: *base' where '&base' names a mapping",
+                                    location=_location(filename, value_node))
+                merged.extend(sources)
+                continue
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise SpecError("a mapping key must be a plain name", location=_location(filename, key_node))
             key = str(key) if not isinstance(key, str) else key
             if key in out:
                 first = out.key_locs[key]
-                raise SpecError(f"duplicate key '{key}' (first at line {first.line})",
+                raise SpecError(f"duplicate key '{shorten(key, 60)}' (first at line {first.line})",
                                 hint="remove one of them; YAML would silently keep only the last",
                                 location=_location(filename, key_node))
             out[key] = loader.construct_object(value_node, deep=True)
             out.key_locs[key] = _location(filename, value_node)
             out.name_locs[key] = _location(filename, key_node)
+        if merged:  # a key written here overrides a merged one
+            own = dict(out)
+            out.clear()
+            for source in merged:
+                for key, value in source.items():
+                    if key not in out and key not in own:
+                        out[key] = value
+                        out.key_locs[key] = source.loc_of(key)
+                        out.name_locs[key] = source.key_loc(key)
+            out.update(own)
         return out
 
     def construct_sequence(loader, node, deep=False):
@@ -117,6 +139,22 @@ def _make_loader(filename: str, base=_FAST):
         out.item_locs = [_location(filename, child) for child in node.value]
         return out
 
+    def construct_int(loader, node):
+        text = str(node.value)
+        if len(text) > MAX_NUMBER_CHARS:
+            raise LimitExceeded(f"a number of {len(text):,} characters, more than the {MAX_NUMBER_CHARS:,} allowed",
+                                hint="sizes have at most 4,300 digits", location=_location(filename, node))
+        return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+
+    def construct_float(loader, node):
+        text = str(node.value)
+        if len(text) > MAX_NUMBER_CHARS:
+            raise LimitExceeded(f"a number of {len(text):,} characters, more than the {MAX_NUMBER_CHARS:,} allowed",
+                                location=_location(filename, node))
+        return yaml.constructor.SafeConstructor.construct_yaml_float(loader, node)
+
+    Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    Loader.add_constructor("tag:yaml.org,2002:float", construct_float)
     Loader.add_constructor("tag:yaml.org,2002:map", construct_mapping)
     Loader.add_constructor("tag:yaml.org,2002:seq", construct_sequence)
     Loader.add_constructor("tag:yaml.org,2002:omap", construct_mapping)
@@ -129,6 +167,7 @@ def load_yaml(text: str, filename: str = "<spec>") -> Any:
         raise LimitExceeded(f"spec is {len(text):,} bytes, more than the {MAX_SPEC_BYTES:,} allowed",
                             location=Location(filename))
     text = text.lstrip("\ufeff")
+    _check_values(text, filename)
     loader = _make_loader(filename, yaml.SafeLoader if _looks_deep(text) else _FAST)(text)
     try:
         docs = []
@@ -159,6 +198,31 @@ def load_yaml(text: str, filename: str = "<spec>") -> Any:
     doc = docs[0] if docs else None
     _check_expansion(doc, filename)
     return doc
+
+
+def _check_values(text: str, filename: str) -> None:
+    """Refuse, before building anything, a text of more than MAX_VALUES YAML values.
+
+    Loading costs tens of microseconds per value (its location is kept), so 4.8 MB of ``[],`` would take
+    most of a minute and gigabytes. A value starts after one of ``[{,:-`` or a line break: their count
+    bounds the values from above and costs one pass at C speed; only above the limit are the parser's
+    events counted (in C, stopping at the limit), so text full of commas in quotes is not refused.
+    """
+    rough = sum(map(text.count, "[{,:-\n"))
+    if rough <= MAX_VALUES:
+        return
+    values = 0
+    try:
+        for event in yaml.parse(text, Loader=_FAST if not _looks_deep(text) else yaml.SafeLoader):
+            if isinstance(event, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent,
+                                  yaml.AliasEvent)):
+                values += 1
+                if values > MAX_VALUES:
+                    raise LimitExceeded(f"the spec holds more than {MAX_VALUES:,} YAML values",
+                                        hint="use repeat and blocks for structure",
+                                        location=_mark_location(filename, event.start_mark))
+    except yaml.YAMLError:
+        return  # the loader reports it, with its location
 
 
 def _check_expansion(doc: Any, filename: str) -> None:
