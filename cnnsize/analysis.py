@@ -362,9 +362,9 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     """
     from .memory import MemoryOptions
 
-    if graph.reexpand is not None and ((input_shape is not None and tuple(input_shape) != graph.input_shape)
-                                       or (fit is not None and fit != graph.fit)):
-        graph = graph.reexpand(tuple(input_shape) if input_shape is not None else graph.input_shape, fit or graph.fit)
+    shape_in = _input_shape(graph, input_shape, layout)  # channels first, of the spec's rank
+    if graph.reexpand is not None and (shape_in != tuple(graph.input_shape) or (fit is not None and fit != graph.fit)):
+        graph = graph.reexpand(shape_in, fit or graph.fit)
     dtype = parse_dtype(dtype)
     options = MemoryOptions(optimizer, amp, device).check()
     frozen = _frozen(graph, freeze_until)
@@ -374,7 +374,6 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     if fit is not None and fit not in ("exact", "floor"):
         raise unknown_name("fit rule", fit, ("exact", "floor"))
     ctx = Ctx(fit=fit or graph.fit)
-    shape_in = _input_shape(graph, input_shape, layout)
     symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch)
     size = DTYPE_BYTES[dtype]
     topology = graph.topology  # by position: 0 is the input, then every layer in order
