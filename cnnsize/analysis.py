@@ -26,17 +26,41 @@ class Record(Mapping):
     """A results dataclass that also reads as the dict it stands for: ``t["params"]``, ``t.get(...)``, ``dict(t)``.
 
     Optional fields (``_optional``) left at None are not keys, so the dict and the JSON stay as they were.
+    Figures added later by an optional pass (``t["counted"] = ...``) are kept after the fields, in the order
+    they were added, and read back as keys or attributes.
     """
 
     _optional: ClassVar[tuple[str, ...]] = ()
 
+    def _added(self) -> dict:
+        return self.__dict__.setdefault("_added_figures", {})
+
     def _keys(self) -> list[str]:
-        return [f.name for f in fields(self) if f.name not in self._optional or getattr(self, f.name) is not None]
+        own = [f.name for f in fields(self) if f.name not in self._optional or getattr(self, f.name) is not None]
+        return own + [k for k in self._added() if k not in own]
 
     def __getitem__(self, key: str) -> Any:
         if isinstance(key, str) and key in self._keys():
             return getattr(self, key)
         raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in {f.name for f in fields(self)}:
+            setattr(self, key, value)
+        else:
+            self._added()[key] = value
+
+    def replaced(self, **changes: Any):
+        """dataclasses.replace that keeps the added figures too."""
+        out = replace(self, **changes)
+        out.__dict__["_added_figures"] = dict(self._added())
+        return out
+
+    def __getattr__(self, name: str) -> Any:  # only for names that are not fields: the added figures
+        added = self.__dict__.get("_added_figures", {})
+        if name in added:
+            return added[name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     def __iter__(self):
         return iter(self._keys())

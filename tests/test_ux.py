@@ -367,3 +367,14 @@ def test_totals_and_memory_are_dataclasses_that_read_as_before():
     assert list(doc["memory"]) == [f.name for f in dataclasses.fields(MemoryBudget)
                                    if f.name != "training_bytes_all_trainable"]
     assert json.loads(json.dumps(doc))["memory"] == {k: v for k, v in dict(m).items()}
+
+
+def test_figures_added_to_the_totals_read_back_and_keep_their_place():
+    """An optional pass (a counting convention, memory traffic) adds its totals as keys, as to a dict."""
+    a = cnnsize.analyze("lenet5")
+    a.totals["counted"] = 416_520
+    assert a.totals.counted == a.totals["counted"] == 416_520 and "counted" in a.totals
+    assert list(a.to_dict()["totals"])[-4:] == ["weight_layers", "counted", "memory", "receptive_field"]
+    assert a.totals.replaced(weights=0).get("counted") == 416_520
+    with pytest.raises(AttributeError):
+        a.totals.nothing  # noqa: B018

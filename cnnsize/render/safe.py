@@ -54,7 +54,7 @@ def printable_analysis(analysis):
     if not names_ok and isinstance(memory, Mapping):  # the layers named in the totals (the inference peak's)
         escaped = {k: printable(v) if isinstance(v, str) else v for k, v in memory.items()}
         if is_dataclass(totals):  # Totals and MemoryBudget (cnnsize.analysis)
-            totals = replace(totals, memory=replace(memory, **escaped))
+            totals = totals.replaced(memory=memory.replaced(**escaped))
         else:
             totals = {**totals, "memory": escaped}
     return replace(analysis, name=printable(analysis.name), notes=[printable(n) for n in analysis.notes],
