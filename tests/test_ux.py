@@ -378,3 +378,20 @@ def test_figures_added_to_the_totals_read_back_and_keep_their_place():
     assert a.totals.replaced(weights=0).get("counted") == 416_520
     with pytest.raises(AttributeError):
         a.totals.nothing  # noqa: B018
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("name", ["vgg11", "vgg13", "vgg16", "vgg19"])
+def test_vgg_at_320_against_torchvision(name):
+    """torchvision's VGGs run at 320×320 with the parameters they have at 224 (their AdaptiveAvgPool2d(7)): so do
+    the bundled specs, built here on the meta device (no weights allocated or downloaded)."""
+    from .conftest import need
+
+    torch = need("torch")
+    torchvision = need("torchvision")
+    with torch.device("meta"):
+        model = getattr(torchvision.models, name)(weights=None).eval()
+        out = model(torch.zeros(1, 3, 320, 320))
+    a = cnnsize.analyze(name, input_shape=(3, 320, 320))
+    assert a.totals["params"] == sum(p.numel() for p in model.parameters())
+    assert tuple(out.shape[1:]) == a.layers[-1].output_shape == (1000,)
