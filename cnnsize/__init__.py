@@ -37,7 +37,7 @@ def load(spec: Any, variables: dict | None = None):
 def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
             fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
             freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
-            traffic: bool = False, device_profile: Any = None) -> Analysis:
+            traffic: bool = False, device_profile: Any = None, layout: str | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
@@ -49,6 +49,8 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     every row and the totals then carry ``counted``, that tool's figure. ``traffic`` adds each layer's
     bytes read and written and its arithmetic intensity; ``device_profile`` (a bundled name such as "a100",
     a file, or a DeviceProfile) adds the roofline's ``predicted_seconds`` and ``bound`` (and implies traffic).
+    An input that looks channels-last (32×32×3) is refused with the channels-first shape to use, unless
+    ``layout`` is ``"hwc"`` (convert) or ``"chw"`` (keep). ``spec`` may also be what ``from_torch`` returns.
     """
     from .analysis import analyze_graph
     from .numeric import no_gc
@@ -58,18 +60,23 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
         graph = load_graph(spec, variables=variables)
         return analyze_graph(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,
                              optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until, count=count,
-                             traffic=traffic or device_profile is not None, device_profile=device_profile)
+                             traffic=traffic or device_profile is not None, device_profile=device_profile,
+                             layout=layout)
 
 
-def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None):  # noqa: A002
+def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
+              rule: str = "exact"):
     """The square input sizes n in [min, max] at which every layer fits exactly (a FitSizes).
+
+    ``rule="floor"`` lists the sizes at which the network runs with sizes rounded down (PyTorch's rule),
+    ``rule="spec"`` uses the spec's own ``fit:``.
 
     ``.sizes`` lists them, ``.fits(n)``, ``.why_not(n)`` and ``.nearest(n)`` answer for any size;
     AlexNet (CS231n) fits at 227 and not at 224. Numeric only: sympy is not imported.
     """
     from .fitting import fit_sizes as _fit_sizes
 
-    return _fit_sizes(spec, min=min, max=max, channels=channels)
+    return _fit_sizes(spec, min=min, max=max, channels=channels, rule=rule)
 
 
 def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = None, fit: str | None = None,

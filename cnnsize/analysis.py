@@ -6,9 +6,10 @@ markdown, CSV or JSON. Nothing here imports torch, pandas or sympy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import CnnsizeError, SpecError, unknown_name
 from .graph import INPUT, Graph
@@ -22,6 +23,100 @@ COUNT_FIELDS = ("weights", "biases", "params", "trainable_params", "buffers", "a
 # figures a report holds only when asked for (--count, --traffic, --device-profile): (key, column heading)
 EXTRA_FIELDS = (("counted", "Counted"), ("bytes_read", "Bytes read"), ("bytes_written", "Bytes written"),
                 ("arithmetic_intensity", "FLOP/byte"), ("predicted_seconds", "Predicted s"), ("bound", "Bound"))
+
+
+class Record(Mapping):
+    """A results dataclass that also reads as the dict it stands for: ``t["params"]``, ``t.get(...)``, ``dict(t)``.
+
+    Optional fields (``_optional``) left at None are not keys, so the dict and the JSON stay as they were.
+    Figures added later by an optional pass (``t["counted"] = ...``) are kept after the fields, in the order
+    they were added, and read back as keys or attributes.
+    """
+
+    _optional: ClassVar[tuple[str, ...]] = ()
+
+    def _added(self) -> dict:
+        return self.__dict__.setdefault("_added_figures", {})
+
+    def _keys(self) -> list[str]:
+        own = [f.name for f in fields(self) if f.name not in self._optional or getattr(self, f.name) is not None]
+        return own + [k for k in self._added() if k not in own]
+
+    def __getitem__(self, key: str) -> Any:
+        if isinstance(key, str) and key in self._keys():
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in {f.name for f in fields(self)}:
+            setattr(self, key, value)
+        else:
+            self._added()[key] = value
+
+    def replaced(self, **changes: Any):
+        """dataclasses.replace that keeps the added figures too."""
+        out = replace(self, **changes)
+        out.__dict__["_added_figures"] = dict(self._added())
+        return out
+
+    def __getattr__(self, name: str) -> Any:  # only for names that are not fields: the added figures
+        added = self.__dict__.get("_added_figures", {})
+        if name in added:
+            return added[name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
+
+    def __iter__(self):
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def to_dict(self) -> dict:
+        return dict(self.items())
+
+
+@dataclass(eq=True)
+class MemoryBudget(Record):
+    """What the network needs in memory, in bytes, at the analysis' batch and dtype (see cnnsize.memory)."""
+
+    params_bytes: Any
+    buffers_bytes: Any
+    activations_bytes: Any  # every activation of a forward pass, input included
+    inference_peak_bytes: Any  # parameters and buffers + the live activations at the worst moment (None: unknown)
+    inference_peak_activations_bytes: Any
+    inference_peak_layer: str | None
+    saved_for_backward_bytes: Any
+    activation_gradients_bytes: Any
+    training_activations_peak_bytes: Any
+    gradients_bytes: Any
+    optimizer_bytes: Any
+    optimizer_temporaries_bytes: Any
+    training_step_peak_bytes: Any
+    training_peak_phase: str
+    training_bytes: Any  # the whole budget of a training step
+    training_bytes_all_trainable: Any = None  # with frozen layers: the budget training everything
+    optimizer: str = "adam"
+    amp: bool = False
+
+    _optional: ClassVar[tuple[str, ...]] = ("training_bytes_all_trainable",)
+
+
+@dataclass(eq=True)
+class Totals(Record):
+    """The network's totals: the per-layer counts summed, the depth, the memory budget and the receptive field."""
+
+    weights: Any
+    biases: Any
+    params: Any
+    trainable_params: Any
+    buffers: Any
+    activations: Any
+    connections: Any
+    macs: Any
+    flops: Any
+    weight_layers: int
+    memory: MemoryBudget
+    receptive_field: RF | None
 
 
 @dataclass(slots=True)
@@ -54,11 +149,18 @@ class LayerResult:
     arithmetic_intensity: Any = None
     predicted_seconds: Any = None  # roofline latency (report --device-profile, cnnsize.latency)
     bound: str | None = None
+    folded: int = 1  # how many layers this row stands for (more than one in a collapsed analysis)
 
     @property
     def summary(self) -> str:
-        """The layer's settings that differ from their defaults."""
+        """The layer's settings that differ from their defaults (for a folded row: how many layers it holds)."""
+        if self.folded > 1:
+            return f"{self.folded} layers"
         return self.kind.summary() if self.kind is not None else ""
+
+    def __repr__(self) -> str:
+        return (f"LayerResult(name={self.name!r}, type={self.type!r}, output={_shape(self.output_shape)}, "
+                f"params={_count(self.params)}, macs={_count(self.macs)})")
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "type": self.type, "inputs": list(self.inputs),
@@ -82,7 +184,7 @@ class Analysis:
     batch: int
     dtype: str
     layers: list[LayerResult]
-    totals: dict[str, Any]
+    totals: Totals
     graph: Graph
     notes: list[str] = field(default_factory=list)
     conditions: list = field(default_factory=list)
@@ -103,6 +205,18 @@ class Analysis:
         if self.device_profile:
             out += [f for f in EXTRA_FIELDS if f[0] in ("predicted_seconds", "bound")]
         return out
+
+    def __repr__(self) -> str:
+        return (f"Analysis(name={self.name!r}, input={_shape(self.input_shape)}, batch={self.batch}, "
+                f"dtype={self.dtype!r}, layers={len(self.layers)}, params={_count(self.totals['params'])}, "
+                f"macs={_count(self.totals['macs'])})")
+
+    def __str__(self) -> str:
+        """The report table, fitted to the terminal when printing to one (``print(cnnsize.analyze("vgg16"))``)."""
+        from .render import render
+        from .render.table import terminal_width
+
+        return render(self, "table", width=terminal_width()).rstrip("\n")
 
     @property
     def symbolic(self) -> bool:
@@ -185,6 +299,26 @@ class Analysis:
 
         return csv_text(self)
 
+    def collapse(self, depth: int) -> Analysis:
+        """The same analysis with the layers nested deeper than ``depth`` folded into one row per block.
+
+        Nesting is read from the dotted names blocks and repeats give (``layer3.4.conv2``), as torchinfo reads
+        module nesting: at depth 1 resnet152 shows its four stages (``layer1`` ... ``layer4``) beside its
+        top-level layers, at depth 2 its 50 blocks (``layer3.4``). A folded row adds up its layers' counts and
+        shows the last one's output and receptive field; the totals are the same.
+        """
+        from .errors import SpecError
+
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise SpecError(f"depth must be a positive integer, got {depth!r}", hint="e.g. --depth 1")
+        groups: dict[str, list[LayerResult]] = {}
+        for row in self.layers:
+            parts = row.name.split(".")
+            groups.setdefault(".".join(parts[:depth]) if len(parts) > depth else row.name, []).append(row)
+        rows = [members[0] if len(members) == 1 and members[0].name == key else _fold(key, members)
+                for key, members in groups.items()]
+        return replace(self, layers=rows)
+
     def layer(self, name: str) -> LayerResult:
         for row in self.layers:
             if row.name == name:
@@ -206,6 +340,26 @@ class Analysis:
 
     def _repr_html_(self) -> str:  # Jupyter prefers this over markdown: a table with the heaviest layers shaded
         return self.to_html()
+
+
+def _shape(shape: tuple) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if is_int(value) else str(value)
+
+
+def _fold(name: str, members: list[LayerResult]) -> LayerResult:
+    """One row standing for a block's layers: counts added up, the last layer's output and receptive field."""
+    last = members[-1]
+    sums = {key: sum((getattr(m, key) for m in members), 0)
+            for key in (*COUNT_FIELDS, "param_bytes", "activation_bytes")}
+    inside = {m.name for m in members}
+    inputs = list(dict.fromkeys(src for m in members for src in m.inputs if src not in inside))
+    return LayerResult(name=name, type="block", inputs=inputs, output_shape=last.output_shape,
+                       receptive_field=last.receptive_field, weight_layer=any(m.weight_layer for m in members),
+                       location=members[0].location, folded=sum(m.folded for m in members), **sums)
 
 
 def _json(value: Any) -> Any:
@@ -273,14 +427,19 @@ def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, count: str | None = None,
-                  traffic: bool = False, device_profile: Any = None) -> Analysis:
+                  traffic: bool = False, device_profile: Any = None, layout: str | None = "chw") -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
     ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
-    that layer and every layer before it as not trainable (fine-tuning the rest).
+    that layer and every layer before it as not trainable (fine-tuning the rest). ``layout``: ``chw`` takes
+    the input as written, ``hwc`` converts a channels-last one, None (what users' entry points pass) refuses
+    one that looks channels-last (32×32×3) with the shape to use.
     """
     from .memory import MemoryOptions
 
+    shape_in = _input_shape(graph, input_shape, layout)  # channels first, of the spec's rank
+    if graph.reexpand is not None and (shape_in != tuple(graph.input_shape) or (fit is not None and fit != graph.fit)):
+        graph = graph.reexpand(shape_in, fit or graph.fit)
     dtype = parse_dtype(dtype)
     options = MemoryOptions(optimizer, amp, device).check()
     frozen = _frozen(graph, freeze_until)
@@ -290,7 +449,6 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     if fit is not None and fit not in ("exact", "floor"):
         raise unknown_name("fit rule", fit, ("exact", "floor"))
     ctx = Ctx(fit=fit or graph.fit)
-    shape_in = tuple(input_shape) if input_shape is not None else graph.input_shape
     symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch)
     size = DTYPE_BYTES[dtype]
     topology = graph.topology  # by position: 0 is the input, then every layer in order
@@ -355,6 +513,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         totals = {k: tidy(v) if k not in ("memory", "receptive_field") else v for k, v in totals.items()}
         totals["memory"] = {k: tidy(v) if is_symbolic(v) else v for k, v in totals["memory"].items()}
         fit_conditions = solve(ctx.conditions, ctx.bounds, [v for v in shape_in if is_symbolic(v)])
+    totals = Totals(**{**totals, "memory": MemoryBudget(**totals["memory"])})
     analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=totals,
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
                         fit_conditions=fit_conditions, fit=ctx.fit)
@@ -371,6 +530,29 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
 
         apply_latency(analysis, device_profile)
     return analysis
+
+
+def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple:
+    """The input the analysis runs at: the one given (of the spec's rank) or the spec's, channels first."""
+    from .layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
+
+    if given is None:
+        shape = tuple(graph.input_shape)
+        if layout is None and looks_channels_last(shape):
+            raise SpecError(f"the input {list(shape)} looks channels-last (H×W×C): did you mean "
+                            f"{list(channels_first(shape))}?",
+                            hint=f"cnnsize reads channels first: write input: {list(channels_first(shape))} "
+                                 "(or analyze with layout 'hwc' to convert it, 'chw' to keep it as written)",
+                            location=graph.input_loc)
+        return apply_layout(shape, layout or "chw", "input")
+    shape = apply_layout(tuple(given), layout, "input")
+    want = graph.input_shape
+    if len(shape) != len(want):
+        raise SpecError(f"input {shape_words(shape)} has {len(shape)} ax{'i' if len(shape) == 1 else 'e'}s but "
+                        f"{graph.name}'s input {shape_words(want)} has {len(want)} ({axes_label(want)})",
+                        hint=f"write {len(want)} sizes joined by x, {axes_label(want)}, e.g. {shape_words(want)} "
+                             "(names such as H give formulas)")
+    return shape
 
 
 def _tidy_row(row: LayerResult) -> LayerResult:

@@ -18,12 +18,13 @@ from .layers.base import Ctx
 SEARCH_LIMIT = 1 << 16  # how far nearest() looks beyond the range
 
 
-def check_size(graph: Graph, n: int, channels: int | None = None) -> CnnsizeError | None:
-    """None when every layer fits an n×n input exactly; else the error (with layer name) saying where it breaks."""
+def check_size(graph: Graph, n: int, channels: int | None = None, rule: str = "exact") -> CnnsizeError | None:
+    """None when every layer fits an n×n input (under ``rule``: exact, or floor as PyTorch rounds); else the
+    error (with layer name) saying where it breaks."""
     shape_in = graph.input_shape
     c = shape_in[0] if channels is None else channels
     shapes = {INPUT: (c, *(n,) * (len(shape_in) - 1))}
-    ctx = Ctx(fit="exact")
+    ctx = Ctx(fit=rule)
     for node in graph.nodes:
         try:
             shapes[node.name] = node.kind.output_shape([shapes[s] for s in node.inputs], ctx)
@@ -41,7 +42,23 @@ class FitSizes:
     high: int
     sizes: list[int]
     channels: int | None = None
+    rule: str = "exact"  # exact: every window tiles its input; floor: sizes round down, as PyTorch's
     _cache: dict = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return (f"FitSizes(name={self.graph.name!r}, rule={self.rule!r}, min={self.low}, max={self.high}, "
+                f"sizes={self.summary()!r})")
+
+    def __str__(self) -> str:
+        """The sizes in a sentence, as ``cnnsize fit`` prints them."""
+        how = "fits exactly" if self.rule == "exact" else "runs (sizes rounded down, fit: floor)"
+        return f"{self.graph.name} (input {self.shape_text()}), n from {self.low} to {self.high}: " \
+               f"every layer {how} at {self.summary()}"
+
+    def shape_text(self) -> str:
+        """The input tried, 3×n×n: the spec's channels (or those asked for) and n on every spatial axis."""
+        c = self.graph.input_shape[0] if self.channels is None else self.channels
+        return "×".join([str(c)] + ["n"] * (len(self.graph.input_shape) - 1))
 
     def fits(self, n: int) -> bool:
         return self.why_not(n) is None
@@ -49,7 +66,7 @@ class FitSizes:
     def why_not(self, n: int) -> CnnsizeError | None:
         """Why an n×n input does not fit (the first layer that breaks), or None when it fits."""
         if n not in self._cache:
-            self._cache[n] = check_size(self.graph, n, self.channels) if n >= 1 else SpecError("size < 1")
+            self._cache[n] = check_size(self.graph, n, self.channels, self.rule) if n >= 1 else SpecError("size < 1")
         return self._cache[n]
 
     def nearest(self, n: int) -> tuple[int | None, int | None]:
@@ -85,7 +102,8 @@ class FitSizes:
 
     def to_dict(self) -> dict[str, Any]:
         prog = self.progression()
-        return {"name": self.graph.name, "min": self.low, "max": self.high, "sizes": list(self.sizes),
+        return {"name": self.graph.name, "rule": self.rule, "min": self.low, "max": self.high,
+                "sizes": list(self.sizes),
                 "step": prog[1] if prog else None, "residue": prog[0] % prog[1] if prog else None}
 
 
@@ -94,8 +112,12 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None) -> FitSizes:  # noqa: A002
+def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
+              rule: str = "exact") -> FitSizes:
     """The square input sizes n in [min, max] at which every layer of ``spec`` fits exactly.
+
+    ``rule="floor"`` asks instead where the network runs when sizes round down (a spec's ``fit: floor``);
+    ``rule="spec"`` takes the spec's own rule.
 
         >>> r = fit_sizes("alexnet_cs231n", 200, 260)
         >>> r.sizes, r.fits(224), r.nearest(224)
@@ -111,9 +133,15 @@ def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = 
     if max - min > 1_000_000:
         raise SpecError("the range spans more than 1,000,000 sizes", hint="narrow --min/--max")
     graph = load_graph(spec)
+    if rule == "spec":
+        rule = graph.fit
+    if rule not in ("exact", "floor"):
+        from .errors import unknown_name
+
+        raise unknown_name("fit rule", rule, ("exact", "floor", "spec"))
     if len(graph.input_shape) < 2:
         raise SpecError("the spec's input has no spatial axes, so every size fits")
-    result = FitSizes(graph, min, max, [], channels)
+    result = FitSizes(graph, min, max, [], channels, rule)
     errors = []
     for n in range(min, max + 1):
         err = result.why_not(n)

@@ -36,6 +36,9 @@ class Graph:
     notes: list[str] = field(default_factory=list)
     input_loc: Location | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    # set when blocks read their input's shape (in.channels) while expanding: (input_shape, fit) -> the Graph
+    # expanded for that input, so that --input and --fit give the network they describe
+    reexpand: Any = field(default=None, repr=False, compare=False)
 
     @cached_property
     def topology(self) -> Topology:

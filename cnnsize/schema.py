@@ -60,6 +60,25 @@ def param_schema(param) -> dict:
     return out
 
 
+def near_misses(kinds: list[str]) -> str:
+    """A regular expression matching every name one typo (a letter dropped, added, changed or swapped) from a
+    layer kind, so that an editor flags ``reluu`` and ``maxpol`` rather than taking them for block uses."""
+    import re
+
+    alts: set[str] = set()
+    for k in kinds:
+        if len(k) < 4:  # too short: one edit from 'fc' is half the alphabet
+            continue
+        for i in range(len(k) + 1):
+            alts.add(re.escape(k[:i]) + "." + re.escape(k[i:]))  # one added
+            if i < len(k):
+                alts.add(re.escape(k[:i] + k[i + 1:]))  # one dropped
+                alts.add(re.escape(k[:i]) + "." + re.escape(k[i + 1:]))  # one changed
+            if i < len(k) - 1:
+                alts.add(re.escape(k[:i] + k[i + 1] + k[i] + k[i + 2:]))  # two swapped
+    return "^(" + "|".join(sorted(alts)) + ")$"
+
+
 def _first_line(text: str | None) -> str:
     return " ".join((text or "").strip().split("\n\n")[0].split())
 
@@ -72,8 +91,12 @@ def build_schema() -> dict[str, Any]:
     described = {"name": {"type": ["string", "integer"], "description": "the layer's name (default: kind + counter)"},
               "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
                        "description": "the layer(s) it reads; default: the previous layer"},
-              "trainable": {"type": "boolean", "default": True,
-                            "description": "false freezes the layer's parameters"}}
+              "trainable": {"anyOf": [{"type": "boolean"},
+                                      {"type": "array", "items": {"enum": ["weight", "bias"]}}],
+                            "default": True,
+                            "description": "false freezes the layer's parameters; a list names those that train"},
+              "shares": {"type": "string",
+                         "description": "an earlier layer of the same kind whose parameters this layer uses"}}
     common = {key: described[key] for key in COMMON_KEYS}  # a new common key fails here until described
     defs: dict[str, Any] = {
         "expression": {"type": "string",
@@ -82,8 +105,12 @@ def build_schema() -> dict[str, Any]:
         "layers": {"type": "array", "items": {"$ref": "#/definitions/layer"}},
     }
     kinds = sorted(REGISTRY)
+    defs["kind"] = {"enum": kinds, "description": "a layer kind"}
+    defs["typo"] = {"type": "string", "pattern": near_misses(kinds),
+                    "description": "a name one typo from a layer kind (reluu, maxpol): not taken for a block"}
     alternatives: list[dict] = [
-        {"anyOf": [{"enum": kinds}, {"type": "string"}],
+        {"anyOf": [{"$ref": "#/definitions/kind"},
+                   {"type": "string", "not": {"anyOf": [{"$ref": "#/definitions/typo"}, {"enum": ["repeat", "if"]}]}}],
          "description": "a layer kind without settings (relu), or a block without arguments"},
         {"$ref": "#/definitions/repeat"}, {"$ref": "#/definitions/if"}]
     for name in kinds:
@@ -102,7 +129,7 @@ def build_schema() -> dict[str, Any]:
                              "properties": {name: {"$ref": f"#/definitions/kind.{name}"}}})
     keywords = [*kinds, "repeat", "if"]
     alternatives.append({"type": "object", "minProperties": 1, "maxProperties": 1,
-                         "propertyNames": {"not": {"enum": keywords}},
+                         "propertyNames": {"not": {"anyOf": [{"enum": keywords}, {"$ref": "#/definitions/typo"}]}},
                          "additionalProperties": {"type": ["object", "null"]},
                          "description": "a use of a block defined under 'blocks:', with its arguments"})
     defs["layer"] = {"anyOf": alternatives}

@@ -72,9 +72,7 @@ def _bundled_text(name: str) -> tuple[str, str] | None:
 def read_text(spec: str | os.PathLike) -> tuple[str, str]:
     """(text, display name) for a path or a bundled name; '-' reads standard input."""
     if str(spec) == "-":
-        import sys
-
-        return sys.stdin.read(MAX_SPEC_BYTES + 1), "<stdin>"
+        return _read_stdin(), "<stdin>"
     path = os.fspath(spec) or "."  # as Path(""), the current folder
     if os.path.isdir(path):
         raise SpecError(f"'{spec}' is a folder, not a spec file", hint="give a .yaml file inside it",
@@ -96,12 +94,45 @@ def _read(path: str, shown: str) -> str:
         if os.stat(path).st_size > MAX_SPEC_BYTES:
             raise SpecError(f"the file is larger than {MAX_SPEC_BYTES:,} bytes", location=Location(shown))
         with open(path, "rb") as fh:
-            return fh.read().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                        location=Location(shown)) from None
+            data = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read the file: {exc.strerror}", location=Location(shown)) from None
+    return _decode(data, shown, "the file")
+
+
+def _read_stdin() -> str:
+    """Standard input as text, decoded as a file is (bytes, not the terminal's encoding); closed is an error."""
+    import sys
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None or getattr(sys.stdin, "closed", False):
+        raise SpecError("standard input is closed", hint="pipe a spec in (cnnsize report - < spec.yaml) or name a file",
+                        location=Location("<stdin>"))
+    try:
+        data = stream.read(MAX_SPEC_BYTES + 1)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read standard input: {getattr(exc, 'strerror', None) or exc}",
+                        location=Location("<stdin>")) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"standard input holds more than {MAX_SPEC_BYTES:,} bytes", location=Location("<stdin>"))
+    return _decode(data, "<stdin>", "standard input")
+
+
+def _decode(data: bytes, shown: str, what: str) -> str:
+    """UTF-8 text (a BOM is allowed), or one clear error: UTF-16, binary, or which byte is wrong."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise SpecError(f"{what} is UTF-16 text; specs are UTF-8", hint="save it as UTF-8",
+                        location=Location(shown))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        kind = "binary data, not text" if b"\x00" in data[:8192] else "not UTF-8 text"
+        raise SpecError(f"{what} is {kind} ({exc.reason} at byte {exc.start})", hint="specs are UTF-8 YAML",
+                        location=Location(shown)) from None
+    if "\x00" in text:
+        raise SpecError(f"{what} holds a NUL character at byte {data.index(0)}: binary data, not a spec",
+                        location=Location(shown))
+    return text
 
 
 DEFAULT_MAX_LAYERS = MAX_LAYERS  # the command line lowers it to CLI_MAX_LAYERS (time and memory bounds)
@@ -116,6 +147,8 @@ def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None 
     """
     if isinstance(spec, Graph):
         return spec
+    if not isinstance(spec, (str, dict, os.PathLike)) and isinstance(getattr(spec, "spec", None), dict):
+        spec = spec.spec  # what cnnsize.from_torch returns (an ImportedSpec): its spec as a dict
     max_layers = DEFAULT_MAX_LAYERS if max_layers is None else max_layers
     if isinstance(spec, dict):
         return expand(spec, "<dict>", max_layers, variables)

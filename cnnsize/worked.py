@@ -46,6 +46,9 @@ class Explanation:
     def __str__(self) -> str:
         return "\n\n".join(str(layer) for layer in self.layers) + "\n"
 
+    def __repr__(self) -> str:
+        return f"Explanation(name={self.name!r}, input={_shape(self.input_shape)}, layers={len(self.layers)})"
+
     def layer(self, name: str) -> LayerSteps:
         for layer in self.layers:
             if layer.name == name:

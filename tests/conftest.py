@@ -35,3 +35,9 @@ def need(module: str):
 
         return importlib.import_module(module)
     return pytest.importorskip(module)
+
+
+def representative(names, keep):
+    """``names`` as parameters, those not in ``keep`` marked slow: the default run checks a representative few,
+    ``-m slow`` (run by .ci/run) the rest."""
+    return [name if name in keep else pytest.param(name, marks=pytest.mark.slow) for name in names]

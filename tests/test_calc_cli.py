@@ -54,7 +54,7 @@ def test_calc_conv(capsys):
 
 def test_calc_conv_lenet_c1(capsys):
     # seed 003_6cfb033e448c35e6.txt, "Sizes of layers in LeNet": C1 4704 units, 117,600 connections, 150 weights
-    code, out, _ = run(capsys, "calc", "conv", "-i", "1x32x32", "-k", "6", "-f", "5", "--no-bias")
+    code, out, _ = run(capsys, "calc", "conv", "-i", "1x32x32", "-k", "6", "-F", "5", "--no-bias")
     assert code == 0
     assert "output volume: 6×28×28" in out and "= 117600" in out and "weights 150 + biases 0 = 150" in out
 
@@ -69,19 +69,19 @@ def test_calc_pool_and_fc_lenet(capsys):
 
 def test_calc_alexnet_pool1(capsys):
     # seed 000: "[27x27x96] MAX POOL1: 3x3 filters at stride 2" after "[55x55x96] CONV1"
-    code, out, _ = run(capsys, "calc", "pool", "-i", "96x55x55", "-f", "3", "-s", "2")
+    code, out, _ = run(capsys, "calc", "pool", "-i", "96x55x55", "-F", "3", "-s", "2")
     assert code == 0 and "output volume: 96×27×27" in out and "  height: (55 − 3)/2 + 1 = 27" in out
 
 
 def test_calc_locally_connected(capsys):
     # no weight sharing: every one of the 32·32 positions has its own 10 filters of 5·5·3 (+ a bias each)
-    code, out, _ = run(capsys, "calc", "locally-connected", "-i", "3x32x32", "-k", "10", "-f", "5", "-p", "2")
+    code, out, _ = run(capsys, "calc", "locally-connected", "-i", "3x32x32", "-k", "10", "-F", "5", "-p", "2")
     assert code == 0 and f"= {32 * 32 * 10 * (5 * 5 * 3 + 1)}" in out
 
 
 def test_calc_symbolic(capsys):
     # seed 003's convolution column: K²IJ weights, WHK²IJ connections, for J input maps and I filters
-    code, out, _ = run(capsys, "calc", "conv", "-i", "JxHxW", "-k", "I", "-f", "K", "--pad", "same", "--no-bias")
+    code, out, _ = run(capsys, "calc", "conv", "-i", "JxHxW", "-k", "I", "-F", "K", "--pad", "same", "--no-bias")
     assert code == 0
     assert "output volume: I × H × W" in out
     assert "weights I·J·K^2 + biases 0 = I·J·K^2 parameters" in out
@@ -89,22 +89,22 @@ def test_calc_symbolic(capsys):
 
 
 def test_calc_does_not_fit(capsys):
-    code, out, err = run(capsys, "calc", "conv", "-i", "1x7x7", "-k", "1", "-f", "3", "-s", "3")
+    code, out, err = run(capsys, "calc", "conv", "-i", "1x7x7", "-k", "1", "-F", "3", "-s", "3")
     assert code == 2 and out == ""
     assert err.startswith("cnnsize: error: (7 − 3)/3 + 1 = 2.33: does not fit;") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv, says", [
-    (["calc", "conv", "-i", "3x32x32", "-f", "5"], "--filters is required"),
-    (["calc", "conv", "-i", "3x32x32", "-k", "10", "-f", "0"], "--kernel must be at least 1, got 0"),
-    (["calc", "conv", "-i", "3x32x32", "-k", "1.5", "-f", "5"], "'1.5' is neither a whole number nor a name"),
-    (["calc", "conv", "-i", "3x4x4", "-k", "4", "-f", "5"], "the 5-wide filter is larger than the 4-wide padded input"),
-    (["calc", "conv", "-i", "3x-2x32", "-k", "4", "-f", "5"], "'-2' is neither a positive integer nor a name"),
-    (["calc", "conv", "-k", "4", "-f", "5"], "--input is required"),
-    (["calc", "conv", "-i", "3x32x32", "-k", "10", "-f", "5", "--filtres", "3"], "unrecognized arguments: --filtres"),
-    (["calc", "conv", "-i", "3x32x32", "-k", "10", "-f", "5", "--stride"], "expected one argument"),
-    (["calc", "pool", "-i", "3x32x32", "-f", "2", "-t", "median"], "unknown pooling type 'median'"),
-    (["calc", "conv", "-i", "3x32x32", "-k", "10", "-f", "5", "--fit", "round"], "unknown fit rule 'round'"),
+    (["calc", "conv", "-i", "3x32x32", "-F", "5"], "--filters is required"),
+    (["calc", "conv", "-i", "3x32x32", "-k", "10", "-F", "0"], "--kernel must be at least 1, got 0"),
+    (["calc", "conv", "-i", "3x32x32", "-k", "1.5", "-F", "5"], "'1.5' is neither a whole number nor a name"),
+    (["calc", "conv", "-i", "3x4x4", "-k", "4", "-F", "5"], "the 5-wide filter is larger than the 4-wide padded input"),
+    (["calc", "conv", "-i", "3x-2x32", "-k", "4", "-F", "5"], "'-2' is neither a positive integer nor a name"),
+    (["calc", "conv", "-k", "4", "-F", "5"], "--input is required"),
+    (["calc", "conv", "-i", "3x32x32", "-k", "10", "-F", "5", "--filtres", "3"], "unrecognized arguments: --filtres"),
+    (["calc", "conv", "-i", "3x32x32", "-k", "10", "-F", "5", "--stride"], "expected one argument"),
+    (["calc", "pool", "-i", "3x32x32", "-F", "2", "-t", "median"], "unknown pooling type 'median'"),
+    (["calc", "conv", "-i", "3x32x32", "-k", "10", "-F", "5", "--fit", "round"], "unknown fit rule 'round'"),
     (["calc", "fc", "-i", "4096"], "--units is required"),
     (["explain", "lenet5", "--layer", "C9"], "unknown layer 'C9'"),
     (["fit", "vgg16", "--min", "300", "--max", "200"], "min (300) is larger than max (200)"),

@@ -71,7 +71,7 @@ def test_one_line_error_with_location(tmp_path, text, pieces):
     (["report", "vgg16", "--fit", "round"], "unknown fit rule 'round'"),
     (["report", "vgg16", "--bogus"], "unrecognized arguments: --bogus"),
     (["report"], "the following arguments are required: spec"),
-    (["reprot", "vgg16"], "invalid choice: 'reprot'"),
+    (["reprot", "vgg16"], "unknown command 'reprot'; did you mean 'report'?"),
 ])
 def test_bad_arguments_exit_2_without_traceback(args, piece):
     result = run_cli(*args)

@@ -16,6 +16,8 @@ from cnnsize.errors import CnnsizeError, DoesNotFit, MissingDependency, SpecErro
 from cnnsize.executor import timing  # noqa: E402
 from cnnsize.sources import bundled_names  # noqa: E402
 
+from .conftest import representative  # noqa: E402
+
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
 MAX_TEST_MACS = 2 * 10**9
@@ -37,12 +39,12 @@ def small_input(name: str):
     return None
 
 
-# 20 to 70 s each on 2 cores
-SLOW_VALIDATIONS = {"convnext_tiny", "efficientnet_v2_s", "fcn_resnet50", "r3d_18", "vit_b_16"}
+# the default run: a plain stack, a 1-D net, residual blocks with batch norm, depthwise convs, concatenation;
+# the whole zoo in the slow set
+VALIDATED_BY_DEFAULT = ("lenet5", "m5_speech", "resnet18", "mobilenet_v2", "squeezenet1_1")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_VALIDATIONS else n
-                                  for n in bundled_names()])
+@pytest.mark.parametrize("name", representative(bundled_names(), VALIDATED_BY_DEFAULT))
 def test_every_bundled_spec_validates_on_cpu(name):
     v = cnnsize.validate(name, input_shape=small_input(name), device="cpu", runs=0)
     assert v.mismatches() == []
@@ -115,7 +117,7 @@ def test_build_from_an_analysis_uses_its_shapes():
     model = cnnsize.build(a)
     out = model(torch.zeros(1, 3, 32, 32))
     assert out.shape == (1, 1000)
-    assert model.fc6.in_features == 512
+    assert model.fc6.in_features == 512 * 7 * 7  # after torchvision's adaptive pool to 7x7
 
 
 def test_symbolic_input_cannot_be_built():

@@ -9,6 +9,8 @@ import pytest
 from cnnsize.errors import SpecError
 from cnnsize.spec.expr import MAX_DEPTH, evaluate, make_divisible
 
+from .conftest import need
+
 
 def torchvision_make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
     """torchvision.models._utils._make_divisible, re-derived line by line from its source (BSD licence)."""
@@ -35,8 +37,10 @@ def test_make_divisible_is_torchvisions_on_width_multipliers(mult, c):
     assert evaluate("make_divisible(c * m, 8)", {"c": c, "m": mult}) == torchvision_make_divisible(c * mult, 8)
 
 
+@pytest.mark.zoo
 def test_make_divisible_against_torchvision_source_when_installed():
-    tv = pytest.importorskip("torchvision.models._utils")
+    need("torchvision")
+    import torchvision.models._utils as tv
     for v in range(0, 400):
         for d in (3, 8):
             assert make_divisible(v, d) == tv._make_divisible(v, d)
@@ -118,3 +122,66 @@ def test_symbolic_sizes_work_in_arithmetic_and_refuse_comparison():
     assert evaluate("max(h, 3)", {"h": h}) == sp.Max(h, 3)
     with pytest.raises(SpecError, match="depends on the input size"):
         evaluate("h > 3", {"h": h})
+
+
+IN_SHAPE_SPEC = """
+input: [3, 32, 32]
+blocks:
+  expand:
+    args: {t: 6, out: ~, exp: "make_divisible(in.channels * t, 8)"}
+    layers:
+      - if: exp != in.channels
+        layers: [{conv: {filters: exp, kernel: 1}}]
+      - conv: {filters: out, kernel: 3, pad: 1}
+  transition:
+    layers:
+      - conv: {filters: "in.channels // 2", kernel: 1}
+      - avgpool: {kernel: 2, stride: 2}
+  square:
+    layers:
+      - conv: {filters: "in.height // 4 + in.width // 8", kernel: 1}
+layers:
+  - conv: {filters: 20, kernel: 3, pad: 1}
+  - expand: {out: 24}
+  - expand: {out: 24, t: 1}
+  - transition
+  - square
+"""
+
+
+def test_blocks_read_their_inputs_shape_and_follow_input_overrides():
+    """The same network written with every width by hand (the widths worked out here, independently), and torch's
+    count of its parameters."""
+    import cnnsize
+
+    def by_hand(c: int, h: int) -> str:
+        exp = torchvision_make_divisible(20 * 6, 8)
+        return f"""
+input: [{c}, {h}, {h}]
+layers:
+  - conv: {{filters: 20, kernel: 3, pad: 1}}
+  - conv: {{filters: {exp}, kernel: 1}}
+  - conv: {{filters: 24, kernel: 3, pad: 1}}
+  - conv: {{filters: 24, kernel: 3, pad: 1}}
+  - conv: {{filters: 12, kernel: 1}}
+  - avgpool: {{kernel: 2, stride: 2}}
+  - conv: {{filters: {h // 2 // 4 + h // 2 // 8}, kernel: 1}}
+"""
+
+    for shape in (None, (5, 64, 64)):
+        got = cnnsize.analyze(IN_SHAPE_SPEC, input_shape=shape)
+        want = cnnsize.analyze(by_hand(*(shape or (3, 32))[:2]))
+        assert [r.output_shape for r in got.layers] == [r.output_shape for r in want.layers]
+        assert got.totals["params"] == want.totals["params"]
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(3, 20, 3, padding=1), nn.Conv2d(20, 120, 1), nn.Conv2d(120, 24, 3, padding=1),
+                          nn.Conv2d(24, 24, 3, padding=1), nn.Conv2d(24, 12, 1), nn.AvgPool2d(2), nn.Conv2d(12, 6, 1))
+    assert cnnsize.analyze(IN_SHAPE_SPEC).totals["params"] == sum(p.numel() for p in model.parameters())
+
+
+def test_in_outside_a_block_says_where_it_works():
+    import cnnsize
+
+    with pytest.raises(SpecError, match="work inside a block"):
+        cnnsize.analyze("input: [3, 8, 8]\nlayers: [{conv: {filters: in.channels, kernel: 1}}]\n")

@@ -51,7 +51,7 @@ cnnsize.fit_sizes("alexnet_cs231n")
 cnnsize.analyze("vgg16")
 assert main(["report", "vgg16", "-o", r"{tmp_path / 'r.txt'}"]) == 0
 assert main(["fit", "alexnet_cs231n", "--size", "224"]) == 0
-assert main(["calc", "conv", "-i", "3x32x32", "-k", "10", "-f", "5", "-p", "2"]) == 0
+assert main(["calc", "conv", "-i", "3x32x32", "-k", "10", "-F", "5", "-p", "2"]) == 0
 assert "sympy" not in sys.modules, "sympy was imported"
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

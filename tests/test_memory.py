@@ -10,6 +10,19 @@ import cnnsize
 from cnnsize.memory import max_batch, parse_bytes
 
 torch = pytest.importorskip("torch")
+slow = pytest.mark.slow
+
+
+def vgg16_features_spec() -> str:
+    """VGG16 without torchvision's adaptive pool: the same memory pattern at small inputs, with fc6 sized for the
+    maps rather than for 7x7 (13M parameters at 32x32 instead of 138M, so the default run stays within 2 GB)."""
+    from cnnsize.sources import bundled_path
+
+    text = bundled_path("vgg16").read_text(encoding="utf-8")
+    return "".join(line for line in text.splitlines(keepends=True) if "adaptive_avgpool" not in line)
+
+
+VGG16 = vgg16_features_spec()
 
 FINE_TUNE = """
 name: finetune
@@ -26,8 +39,8 @@ layers:
 """
 
 
-@pytest.mark.parametrize("spec, shape", [("lenet5", None), ("alexnet_cs231n", None), ("vgg16", (3, 32, 32)),
-                                         (FINE_TUNE, None)])
+@pytest.mark.parametrize("spec, shape", [("lenet5", None), pytest.param("alexnet_cs231n", None, marks=slow),
+                                         pytest.param(VGG16, (3, 32, 32), id="vgg16-features"), (FINE_TUNE, None)])
 def test_saved_for_backward_equals_saved_tensors_hooks(spec, shape):
     v = cnnsize.validate(spec, input_shape=shape, runs=0)
     figure = v.totals["saved_for_backward_bytes"]
@@ -68,7 +81,8 @@ def _live_peak(model, x) -> int:
     return peak
 
 
-@pytest.mark.parametrize("spec, shape", [("lenet5", None), ("alexnet_cs231n", None), ("vgg16", (3, 64, 64))])
+@pytest.mark.parametrize("spec, shape", [("lenet5", None), ("alexnet_cs231n", None),
+                                         pytest.param(VGG16, (3, 64, 64), id="vgg16-features")])
 def test_inference_peak_equals_the_live_tensors_of_a_real_forward_pass(spec, shape):
     a = cnnsize.analyze(spec, input_shape=shape)
     model = cnnsize.build(a)
@@ -149,9 +163,11 @@ def _measured_step_peak(a, optimizer: str) -> int:
 
 # Where the peak falls differs: the optimizer step (fc-heavy nets), or backward at some layer (conv nets).
 @pytest.mark.parametrize("spec, shape, optimizer", [
-    ("lenet5", None, "adam"), ("alexnet_cs231n", None, "adamw"), ("vgg16", (3, 64, 64), "momentum"),
-    ("resnet18", (3, 112, 112), "adam"), ("mobilenet_v2", (3, 96, 96), "adam"), ("densenet121", (3, 64, 64), "sgd"),
-    (FINE_TUNE, None, "adam")])
+    ("lenet5", None, "adam"), pytest.param("alexnet_cs231n", None, "adamw", marks=slow),
+    pytest.param(VGG16, (3, 64, 64), "momentum", marks=slow, id="vgg16-features"), ("resnet18", (3, 64, 64), "adam"),
+    pytest.param("resnet18", (3, 112, 112), "adam", marks=slow),
+    pytest.param("mobilenet_v2", (3, 96, 96), "adam", marks=slow),
+    pytest.param("densenet121", (3, 64, 64), "sgd", marks=slow), (FINE_TUNE, None, "adam")])
 def test_training_step_peak_equals_the_cpu_allocations_of_a_real_step(spec, shape, optimizer):
     """Forward, backward layer by layer, and the optimizer step with its temporaries, against every allocation."""
     a = cnnsize.analyze(spec, input_shape=shape, batch=2, device="cpu", optimizer=optimizer)

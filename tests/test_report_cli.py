@@ -41,14 +41,14 @@ def test_json_schema_and_values():
     t = doc["totals"]
     assert t["params"] == 138_357_544 and t["macs"] == 15_470_264_320 and t["weight_layers"] == 16
     assert t["memory"]["params_bytes"] == 138_357_544 * 4
-    assert t["memory"]["activations_bytes"] == 15_237_608 * 4
+    assert t["memory"]["activations_bytes"] == (15_237_608 + 512 * 7 * 7) * 4  # the slide's rows + the 7x7 pool
     assert t["receptive_field"]["size"] == [212, 212]
 
 
 def test_batch_dtype_and_input_options():
     doc = json.loads(run_cli("report", "vgg16", "--batch", "4", "--dtype", "float16", "--format", "json").stdout)
     assert doc["batch"] == 4 and doc["dtype"] == "float16"
-    assert doc["totals"]["activations"] == 4 * 15_237_608  # whole batch
+    assert doc["totals"]["activations"] == 4 * (15_237_608 + 512 * 7 * 7)  # whole batch
     assert doc["totals"]["macs"] == 4 * 15_470_264_320
     assert doc["totals"]["memory"]["params_bytes"] == 2 * 138_357_544
     small = json.loads(run_cli("report", "lenet5", "--input", "1x64x64", "--format", "json").stdout)

@@ -24,6 +24,7 @@ def test_every_bundled_spec_has_a_fresh_report():
         assert f"![{name}: " in expected[f"{name}.md"].decode() and f"({name}.svg)" in expected[f"{name}.md"].decode()
 
 
+@pytest.mark.slow  # draws every bundled spec's plot (matplotlib)
 def test_every_bundled_spec_has_a_fresh_plot():
     mpl = pytest.importorskip("matplotlib")
     stamp = f"cnnsize (matplotlib {mpl.__version__})"

@@ -218,7 +218,9 @@ def _vgg16_rows():
 
 def test_vgg16_table_every_row():
     a = cnnsize.analyze("vgg16")
-    materialized = [r for r in a.layers if r.activations]  # the rows the slide lists: input, convs, pools, fcs
+    # the rows the slide lists: input, convs, pools, fcs (not torchvision's adaptive pool, the identity at 224)
+    materialized = [r for r in a.layers if r.activations and r.name != "avgpool"]
+    assert a.layer("avgpool").output_shape == a.layer("pool5").output_shape == (512, 7, 7)
     assert len(materialized) == len(list(_vgg16_rows()))
     for row, (label, memory, params) in zip(materialized, _vgg16_rows()):
         assert row.activations == memory, (label, row.name)
@@ -228,19 +230,36 @@ def test_vgg16_table_every_row():
 def test_vgg16_totals_against_torchvision_and_the_slide():
     """torchvision.models.VGG16_Weights.IMAGENET1K_V1.meta: num_params 138,357,544, GFLOPS 15.47 (MACs counted once).
 
-    Memory: the slide's rows sum to 15,237,608 values (~61 MB at float32), not its "24M x 4 bytes ~= 96MB".
+    Memory: the slide's rows sum to 15,237,608 values (~61 MB at float32), not its "24M x 4 bytes ~= 96MB";
+    torchvision's adaptive pool (the identity at 224, yet a new tensor) adds 512·7·7 = 25,088.
     """
     a = cnnsize.analyze("vgg16")
     assert a.totals["params"] == 138_357_544
     assert a.totals["macs"] == 15_470_264_320 and round(a.totals["macs"] / 1e9, 2) == 15.47
     assert a.totals["flops"] == 2 * a.totals["macs"]
-    assert a.totals["activations"] == sum(memory for _, memory, _ in _vgg16_rows()) == 15_237_608
-    assert a.totals["memory"]["activations_bytes"] == 15_237_608 * 4
+    pool = 512 * 7 * 7
+    assert a.totals["activations"] == sum(memory for _, memory, _ in _vgg16_rows()) + pool == 15_237_608 + pool
+    assert a.totals["memory"]["activations_bytes"] == (15_237_608 + pool) * 4
     assert a.totals["weights"] == sum(params for *_, params in _vgg16_rows())
     assert a.totals["weight_layers"] == 16
     assert a.totals["receptive_field"].size == (212, 212)  # pool5, known from the VGG literature
     assert cnnsize.analyze("vgg16", batch=8, dtype="float16").totals["memory"]["activations_bytes"] == \
-        15_237_608 * 8 * 2
+        (15_237_608 + pool) * 8 * 2
+
+
+def test_vgg16_keeps_its_parameters_at_other_sizes():
+    """torchvision's VGG16 has 138,357,544 parameters at any input size: its AdaptiveAvgPool2d(7) feeds fc6 7×7×512.
+
+    Checked against torch layer by layer (tests/torch_graph.py), run at 320×320 on the meta device.
+    """
+    pytest.importorskip("torch")
+    from .torch_graph import measure
+
+    a = cnnsize.analyze("vgg16", input_shape=(3, 320, 320))
+    assert a.layer("pool5").output_shape == (512, 10, 10) and a.layer("avgpool").output_shape == (512, 7, 7)
+    got = measure(a, device="meta")
+    assert got["shapes"]["avgpool"] == (512, 7, 7) and got["shapes"]["fc8"] == (1000,)
+    assert got["params"] == a.totals["params"] == 138_357_544 and got["macs"] == a.totals["macs"]
 
 
 def test_three_3x3_convs_see_7x7_like_one_7x7_conv():

@@ -83,7 +83,9 @@ def test_output_size_formula_matches_the_slide():
     assert conditions == [(N + 2 * P - F, S)]
 
 
-@pytest.mark.parametrize("name, channels, size", [("vgg16", 3, 224), ("alexnet_cs231n", 3, 227), ("lenet5", 1, 32)])
+@pytest.mark.parametrize("name, channels, size", [pytest.param("vgg16", 3, 224, marks=pytest.mark.slow),
+                                                   pytest.param("alexnet_cs231n", 3, 227, marks=pytest.mark.slow),
+                                                   ("lenet5", 1, 32)])
 def test_symbolic_analysis_substituted_equals_numeric(name, channels, size):
     sym = cnnsize.analyze(name, input_shape=(channels, H, W))
     num = cnnsize.analyze(name)
@@ -109,6 +111,7 @@ def test_symbolic_analysis_substituted_equals_numeric(name, channels, size):
     assert sym.fit_conditions.holds({"H": size, "W": size})
 
 
+@pytest.mark.slow  # a symbolic AlexNet: about 40 s of sympy
 def test_alexnet_fit_condition_in_words():
     # seed 000: "[227x227x3] INPUT ... [55x55x96] CONV1: 96 11x11 filters at stride 4, pad 0"; 224 gives 54.25.
     a = cnnsize.analyze("alexnet_cs231n", input_shape=(3, H, W))
@@ -125,7 +128,8 @@ def test_alexnet_fit_condition_in_words():
     assert "| CONV1 | conv (filters=96, kernel=11, stride=4) | 96 × (H − 7)/4 × (W − 7)/4 |" in md
 
 
-@pytest.mark.parametrize("name", ["vgg16", "alexnet_cs231n", "lenet5"])
+@pytest.mark.parametrize("name", [pytest.param("vgg16", marks=pytest.mark.slow),
+                                  pytest.param("alexnet_cs231n", marks=pytest.mark.slow), "lenet5"])
 def test_symbolic_rule_agrees_with_the_numeric_walk(name):
     c = 1 if name == "lenet5" else 3
     rule = cnnsize.analyze(name, input_shape=(c, H, W)).fit_conditions.rules["H"]
@@ -133,6 +137,7 @@ def test_symbolic_rule_agrees_with_the_numeric_walk(name):
     assert [n for n in range(1, 301) if rule.holds(n)] == walk.sizes
 
 
+@pytest.mark.slow  # a symbolic VGG16
 def test_json_formulas_parse_back():
     doc = json.loads(cnnsize.analyze("vgg16", input_shape=(3, H, W)).to_json())
     fc6 = next(r for r in doc["layers"] if r["name"] == "fc6")

@@ -142,6 +142,7 @@ def test_bundled_spec_matches_torch(name):
 
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
 def test_auxiliary_heads_validate(name):
     """The aux variants (tests/test_executor.py validates every bundled spec as it ships)."""

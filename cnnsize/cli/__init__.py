@@ -1,7 +1,8 @@
 """The command line: the one place where errors become messages and exit codes.
 
 Exit codes: 0 success, 1 a validation found a mismatch, 2 a user error (bad
-spec, bad argument, missing file). A user error is one line on stderr, never a
+spec, bad argument, missing file), 3 an internal error (a bug: one line asking for
+a report), 130 interrupted. A user error is one line on stderr, never a
 traceback (``--debug`` shows it).
 
 Built on argparse (standard library) rather than typer: typer 0.24+ imports
@@ -20,6 +21,7 @@ import sys
 
 from .. import __version__
 
+INTERNAL_ERROR = 3  # exit code of an unexpected exception: neither 1 (a validation mismatch) nor 2 (bad input)
 COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit", "compare", "sweep", "plot", "schema", "importer",
                    "conventions", "calibrate"]
 # which module defines each command, so that a run registers only the one it needs (start-up time)
@@ -61,7 +63,9 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str):  # noqa: D401 - argparse hook
-        print(f"cnnsize: error: {message}; see '{self.prog} -h'", file=sys.stderr)
+        from ..render.safe import printable
+
+        print(f"cnnsize: error: {printable(message)}; see '{self.prog} -h'", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -78,20 +82,36 @@ def build_parser(argv: list[str] | None = None) -> Parser:
     return parser
 
 
+def _check_command(args: list[str]) -> None:
+    """A misspelled command gets a suggestion rather than argparse's list of choices."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first is None or first in COMMAND_OF or any(a in ("-h", "--help", "--version") for a in args[:1]):
+        return
+    from ..errors import unknown_name
+
+    raise unknown_name("command", first, COMMAND_OF)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) the exit code."""
     from ..errors import CnnsizeError
 
-    args_in = sys.argv[1:] if argv is None else argv
+    args_in = list(sys.argv[1:] if argv is None else argv)
     if hasattr(sys, "set_int_max_str_digits"):  # exact sizes are printed in full: a few inputs of 4,300 digits each
         sys.set_int_max_str_digits(max(sys.get_int_max_str_digits(), 100_000))
-    parser = build_parser(args_in)
     debug = "--debug" in args_in
+    if debug:  # it works before or after the command: every command reads it from here
+        args_in = [a for a in args_in if a != "--debug"]
+    parser = build_parser(args_in)
     from .. import sources
 
     sources.DEFAULT_MAX_LAYERS = sources.CLI_MAX_LAYERS
     try:
+        _check_command(args_in)
         args = parser.parse_args(args_in)
+        from .common import settle_format
+
+        settle_format(args)
         if args.command is None:
             parser.print_help(sys.stderr)
             code = 2
@@ -102,13 +122,25 @@ def main(argv: list[str] | None = None) -> int:
     except CnnsizeError as exc:
         if debug:
             raise
-        print(f"cnnsize: error: {exc.one_line()}", file=sys.stderr)
+        from ..render.safe import printable
+
+        print(f"cnnsize: error: {printable(exc.one_line())}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         print("cnnsize: interrupted", file=sys.stderr)
         code = 130
     except BrokenPipeError:
         code = 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, not bad input
+        if debug:
+            raise
+        from ..render.safe import printable
+
+        text = " ".join(str(exc).split())
+        text = f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+        print(f"cnnsize: internal error: {printable(text)} (run with --debug for the traceback; please report it)",
+              file=sys.stderr)
+        code = INTERNAL_ERROR
     if argv is None:
         sys.exit(code)
     return code

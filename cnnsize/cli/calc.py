@@ -48,12 +48,16 @@ def _pad(text: str) -> object:
     return text if text in ("same", "valid") else parse_dims(text, "--pad", minimum=0)
 
 
-def _input(text: str | None, spatial: bool = True) -> tuple:
+def _input(text: str | None, spatial: bool = True, layout: str | None = None) -> tuple:
     if text is None:
         raise SpecError("--input is required", hint="give the input volume, e.g. --input 3x32x32")
     shape = parse_shape(text)
     if spatial and len(shape) < 2:
         raise SpecError(f"--input '{text}' has no spatial axes", hint="write channels x height x width, e.g. 3x32x32")
+    if spatial:
+        from ..layout import apply_layout
+
+        shape = apply_layout(shape, layout, "--input")
     return shape
 
 
@@ -94,7 +98,7 @@ def register(sub) -> None:
                                      "connections and MACs.")
     _input_arg(c)
     c.add_argument("-k", "--filters", help="number of filters (output channels)")
-    c.add_argument("-f", "--kernel", help="filter size F, or FxF2 per axis")
+    c.add_argument("-F", "--kernel", help="filter size F, or FxF2 per axis")
     c.add_argument("-s", "--stride", default="1", help="stride S (default 1)")
     c.add_argument("-p", "--pad", default="0", help="zero padding P per side, or 'same' or 'valid' (default 0)")
     c.add_argument("--dilation", default="1", help="dilation D (default 1)")
@@ -106,7 +110,7 @@ def register(sub) -> None:
                          description="A pooling layer: (W − F + 2P)/S + 1 per axis; no parameters; "
                                      "connections = outputs × window.")
     _input_arg(q)
-    q.add_argument("-f", "--kernel", help="window size F, or FxF2 per axis")
+    q.add_argument("-F", "--kernel", help="window size F, or FxF2 per axis")
     q.add_argument("-s", "--stride", help="stride S (default: the window size)")
     q.add_argument("-p", "--pad", default="0", help="padding per side (default 0)")
     q.add_argument("-t", "--type", default="max", help="max or avg (default max)")
@@ -126,7 +130,7 @@ def register(sub) -> None:
                                       "filters.")
     _input_arg(lc)
     lc.add_argument("-k", "--filters", help="filters per output position")
-    lc.add_argument("-f", "--kernel", help="filter size F, or FxF2 per axis")
+    lc.add_argument("-F", "--kernel", help="filter size F, or FxF2 per axis")
     lc.add_argument("-s", "--stride", default="1", help="stride S (default 1)")
     lc.add_argument("-p", "--pad", default="0", help="zero padding per side (default 0)")
     _common(lc, bias="one bias per output unit")
@@ -140,9 +144,16 @@ def _missing_kind(parser) -> int:
 
 def _input_arg(p) -> None:
     p.add_argument("-i", "--input", help=INPUT_HELP)
+    p.add_argument("--layout", choices=("chw", "hwc"), metavar="LAYOUT",
+                   help="hwc reads --input channels-last (32x32x3 is 3x32x32), chw as written; by default a shape "
+                        "that looks channels-last is refused")
 
 
 def _common(p, bias: str | None, fit: bool = True) -> None:
+    import argparse
+
+    # -f means --format everywhere else: here it only says so (the kernel is -F or --kernel)
+    p.add_argument("-f", dest="old_kernel", help=argparse.SUPPRESS)
     if bias is not None:
         p.add_argument("--no-bias", dest="bias", action="store_false", help=f"leave out the biases ({bias})")
     if fit:
@@ -150,8 +161,15 @@ def _common(p, bias: str | None, fit: bool = True) -> None:
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
 
 
+def _no_f(args) -> None:
+    if getattr(args, "old_kernel", None) is not None:
+        raise SpecError(f"calc takes the filter size as -F or --kernel (-f {args.old_kernel}): -f means --format "
+                        "in the other commands", hint=f"write --kernel {args.old_kernel}")
+
+
 def run_conv(args) -> int:
-    shape = _input(args.input)
+    _no_f(args)
+    shape = _input(args.input, layout=args.layout)
     values = {"filters": parse_dims(args.filters, "--filters"), "kernel": parse_dims(args.kernel, "--kernel"),
               "stride": parse_dims(args.stride, "--stride"), "pad": _pad(args.pad),
               "dilation": parse_dims(args.dilation, "--dilation"), "groups": parse_dims(args.groups, "--groups"),
@@ -165,9 +183,10 @@ def run_conv(args) -> int:
 def run_pool(args) -> int:
     from ..errors import unknown_name
 
+    _no_f(args)
     if args.type not in ("max", "avg"):
         raise unknown_name("pooling type", args.type, ("max", "avg"))
-    shape = _input(args.input)
+    shape = _input(args.input, layout=args.layout)
     values = {"kernel": parse_dims(args.kernel, "--kernel"), "stride": parse_dims(args.stride, "--stride",
                                                                                   required=False),
               "pad": parse_dims(args.pad, "--pad", minimum=0), "ceil_mode": args.ceil_mode}
@@ -176,6 +195,7 @@ def run_pool(args) -> int:
 
 
 def run_fc(args) -> int:
+    _no_f(args)
     shape = _input(args.input, spatial=False)
     n = parse_dims(args.units, "--units")
     if isinstance(n, tuple):
@@ -185,7 +205,8 @@ def run_fc(args) -> int:
 
 
 def run_locally_connected(args) -> int:
-    shape = _input(args.input)
+    _no_f(args)
+    shape = _input(args.input, layout=args.layout)
     values = {"filters": parse_dims(args.filters, "--filters"), "kernel": parse_dims(args.kernel, "--kernel"),
               "stride": parse_dims(args.stride, "--stride"), "pad": _pad(args.pad), "bias": args.bias}
     if isinstance(values["filters"], tuple):

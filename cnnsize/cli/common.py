@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 
 from ..errors import SpecError
@@ -11,10 +12,26 @@ from ..errors import SpecError
 FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
 
+EXTENSIONS = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".json": "json", ".tex": "latex",
+              ".html": "html", ".htm": "html", ".txt": "table"}
+
+
 def add_format(parser, formats=FORMATS) -> None:
-    """The --format/-f option every reporting command shares."""
-    parser.add_argument("-f", "--format", default=formats[0], choices=formats, metavar="FORMAT",
-                        help=", ".join(formats))
+    """The --format/-f option every reporting command shares; without it, -o FILE's extension picks the format."""
+    parser.add_argument("-f", "--format", default=None, choices=formats, metavar="FORMAT",
+                        help=", ".join(formats) + f" (default: from -o FILE's extension, {', '.join(EXTENSIONS)}; "
+                             f"else {formats[0]})")
+    parser.set_defaults(format_choices=formats)
+
+
+def settle_format(args) -> None:
+    """Fill in args.format where --format was not given: from the extension of -o FILE, else the first format."""
+    formats = getattr(args, "format_choices", None)
+    if formats is None or getattr(args, "format", None) is not None:
+        return
+    output = getattr(args, "output", None) or ""
+    found = EXTENSIONS.get(os.path.splitext(output)[1].lower())
+    args.format = found if found in formats else formats[0]
 
 
 MAX_DIGITS = 4300  # as many as spec numbers may have (cnnsize.spec.load.MAX_NUMBER_CHARS)
@@ -58,22 +75,94 @@ def parse_shape(text: str) -> tuple:
 
 
 def write_output(text: str, output: str | None) -> None:
-    """Print, or write to a file atomically (never a partial file)."""
+    """Print, or write to a file: atomically to a regular file, directly to a device or FIFO.
+
+    A regular file is written to a temporary file beside it and renamed over it: never a partial file, the
+    temporary removed on any failure or interruption (Ctrl-C, SIGTERM). An existing file keeps its mode
+    (a read-only one is refused, not replaced); a new one gets 0666 less the umask, as the shell's ``>``.
+    A symbolic link is followed (the file it names is replaced, the link stays). A device (``/dev/null``)
+    or FIFO is written directly, as ``> /dev/null`` would: renaming over it would replace it. A folder
+    is refused.
+    """
     if output is None or output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    from ..render.safe import printable
+
+    shown = printable(output)
+    target = os.path.realpath(output)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise SpecError(f"cannot write '{shown}': {exc.strerror}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise SpecError(f"cannot write '{shown}': it is a folder", hint="give a file name inside it")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        _write_directly(text, output, shown)
+        return
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise SpecError(f"cannot write '{shown}': the folder {printable(folder)} does not exist")
+    if st is not None and (not st.st_mode & 0o222 or not os.access(target, os.W_OK)):  # root may, but should not
+        raise SpecError(f"cannot write '{shown}': the file is read-only",
+                        hint="make it writable or choose another name")
+    mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
     import tempfile  # only here: with shutil, random, bz2 and lzma it costs several ms of every start
 
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        raise SpecError(f"cannot write '{output}': the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".cnnsize-", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
+        fd, tmp = tempfile.mkstemp(prefix=".cnnsize-", dir=folder)
     except OSError as exc:
-        if os.path.exists(tmp):
+        raise SpecError(f"cannot write '{shown}': {exc.strerror} (in the folder {printable(folder)})") from None
+    try:
+        with _terminate_as_interrupt(), os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
             os.unlink(tmp)
-        raise SpecError(f"cannot write '{output}': {exc.strerror}") from None
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise SpecError(f"cannot write '{shown}': {exc.strerror}") from None
+        raise
+
+
+def _write_directly(text: str, output: str, shown: str) -> None:
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise SpecError(f"cannot write '{shown}': {exc.strerror}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class _terminate_as_interrupt:
+    """While writing, SIGTERM raises KeyboardInterrupt (as Ctrl-C does) so the temporary file is removed."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            def stop(signum, frame):
+                raise KeyboardInterrupt
+
+            self.old = signal.signal(signal.SIGTERM, stop)
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, self.old)

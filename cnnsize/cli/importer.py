@@ -27,19 +27,32 @@ def register(sub) -> None:
 
 
 def load_factory(target: str):
-    """The callable named by 'package.module:attr' (the current folder is importable, as with python -m)."""
+    """The callable named by 'package.module:attr' (the current folder is importable, as with python -m).
+
+    Importing runs the module's code: whatever it raises (a SyntaxError, any exception, sys.exit) is one line.
+    """
     module_name, colon, attr = target.partition(":")
     if not colon or not module_name or not attr:
         raise SpecError(f"'{target}' is not MODULE:FACTORY", hint="e.g. torchvision.models:resnet18")
+    if module_name.startswith("."):
+        raise SpecError(f"'{module_name}' is a relative module name", hint="give the full module name, e.g. pkg.mod")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise SpecError(f"cannot import '{module_name}': {exc}") from None
+    except SyntaxError as exc:
+        where = f"{exc.filename}:{exc.lineno}" if exc.filename else module_name
+        raise SpecError(f"cannot import '{module_name}': a SyntaxError at {where}: {exc.msg}") from None
+    except SystemExit as exc:
+        raise SpecError(f"importing '{module_name}' called sys.exit({exc.code!r})",
+                        hint="a module to import must not exit") from None
+    except Exception as exc:  # noqa: BLE001 - the module's own code failed: say so in one line
+        raise SpecError(f"importing '{module_name}' raised {_what(exc)}") from None
     obj = module
     for part in attr.split("."):
-        if not hasattr(obj, part):
+        if not part.isidentifier() or not hasattr(obj, part):
             from ..errors import unknown_name
 
             raise unknown_name(f"name in {module_name}", part, [n for n in dir(obj) if not n.startswith("_")])
@@ -47,15 +60,66 @@ def load_factory(target: str):
     return obj
 
 
+def make_model(factory, target: str, nn):
+    """The nn.Module a factory gives (or is): its failures, arguments it needs and sys.exit are one line each."""
+    if isinstance(factory, nn.Module):
+        return factory
+    if not callable(factory):
+        raise SpecError(f"{target} is not callable (it is a {type(factory).__name__})",
+                        hint="FACTORY must be an nn.Module class or a function returning one")
+    try:
+        model = factory()
+    except SystemExit as exc:
+        raise SpecError(f"{target}() called sys.exit({exc.code!r})",
+                        hint="FACTORY() must return an nn.Module") from None
+    except TypeError as exc:
+        if "argument" in str(exc):
+            raise SpecError(f"{target}() needs arguments: {exc}",
+                            hint="give a factory that takes none, e.g. a small function in your own module") from None
+        raise SpecError(f"{target}() raised {_what(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - the factory's own code failed
+        raise SpecError(f"{target}() raised {_what(exc)}") from None
+    if not isinstance(model, nn.Module):
+        raise SpecError(f"{target}() did not give an nn.Module (it gave a {type(model).__name__})",
+                        hint="FACTORY() must return an nn.Module")
+    return model
+
+
+def _what(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
 def run(args) -> int:
     from ..executor import require_torch
     from ..torch_import import from_torch
 
     nn = require_torch().nn
-    factory = load_factory(args.target)
-    model = factory if isinstance(factory, nn.Module) else factory() if callable(factory) else None
-    if not isinstance(model, nn.Module):
-        raise SpecError(f"{args.target} did not give an nn.Module", hint="FACTORY() must return an nn.Module")
-    imported = from_torch(model, parse_shape(args.input), name=args.name or args.target.rpartition(":")[2])
+    shape = parse_shape(args.input)
+    model = make_model(load_factory(args.target), args.target, nn)
+    imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2]),
+                      getattr(args, "debug", False))
     write_output(imported.yaml, args.output)
     return 0
+
+
+def _trace(work, debug: bool):
+    """Run the import; torch's own report of a failing forward (printed to stderr) is shown only with --debug."""
+    import contextlib
+    import io
+
+    from ..errors import CnnsizeError
+
+    if debug:
+        return work()
+    caught = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(caught):
+            return work()
+    except CnnsizeError:
+        raise
+    except SystemExit as exc:
+        raise SpecError(f"the model called sys.exit({exc.code!r}) while it was traced") from None
+    except Exception as exc:  # noqa: BLE001 - the model's forward failed: its message, torch's stack with --debug
+        raise SpecError(f"the model's forward failed: {_what(exc)}",
+                        hint="run with --debug for torch's stack") from None

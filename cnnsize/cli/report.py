@@ -6,12 +6,19 @@ import sys
 
 from .common import add_format, parse_shape, positive_int, write_output
 
+LAYOUT_HELP = ("how to read --input (and the spec's input): hwc converts channels-last 32x32x3 to 3x32x32, chw "
+               "keeps it as written (default: channels first, and a shape that looks channels-last is refused)")
+# the table's column keys (cnnsize.render.table.COLUMNS), listed here so that help needs no import
+COLUMN_KEYS = ("name", "type", "output", "weights", "biases", "params", "buffers", "activations", "connections",
+               "macs", "flops", "rf", "memory", "share")
+
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="size every layer of a network and print the table with totals",
                        description="Size every layer of a network and print the table with totals.")
     p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), or - for standard input")
     p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224 (or 3xHxW)")
+    p.add_argument("--layout", choices=("chw", "hwc"), metavar="LAYOUT", help=LAYOUT_HELP)
     p.add_argument("-b", "--batch", type=positive_int, default=1,
                    help="batch size (activations, MACs, memory are per batch)")
     p.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
@@ -25,6 +32,14 @@ def register(sub) -> None:
     c.add_argument("--device-profile", metavar="NAME|FILE", help="add the predicted time per layer on a device: "
                    "a bundled datasheet profile (a100, h100, h200, l4, t4, rtx4090), 'local' (cnnsize calibrate) "
                    "or a profile file")
+    t = p.add_argument_group("table")
+    t.add_argument("--columns", metavar="LIST",
+                   help="the table's columns, e.g. name,output,params,macs (of: " + ", ".join(COLUMN_KEYS) + ")")
+    t.add_argument("--wide", action="store_true", help="every column in full, however wide the terminal")
+    t.add_argument("--width", type=int, metavar="N",
+                   help="fit the table to N columns (default: the terminal's, or COLUMNS; a pipe gets it in full)")
+    t.add_argument("--depth", type=int, metavar="N",
+                   help="fold layers nested deeper than N (by their dotted names: blocks, repeats) into one row each")
     g = p.add_argument_group("memory")
     g.add_argument("--optimizer", default="adam", help="for the training estimate: sgd, momentum, adam, adamw")
     g.add_argument("--amp", action="store_true", help="training estimate with mixed precision")
@@ -57,7 +72,7 @@ def run_report(args) -> int:
     def at(batch):
         return analyze_graph(graph, input_shape=shape, batch=batch, dtype=args.dtype, fit=args.fit,
                              optimizer=args.optimizer, amp=args.amp, device=args.device,
-                             freeze_until=args.freeze_until)
+                             freeze_until=args.freeze_until, layout=args.layout)
 
     with no_gc():
         analysis = at(args.batch)
@@ -77,8 +92,19 @@ def run_report(args) -> int:
         from ..memory import max_batch, parse_bytes
 
         analysis.max_batch = max_batch(lambda b: at(b).totals["memory"], parse_bytes(args.device_memory))
+    if args.depth is not None:
+        analysis = analysis.collapse(args.depth)
     color = args.output is None and sys.stdout.isatty()
-    write_output(render(analysis, args.format, color=color), args.output)
+    from ..render.table import parse_columns, terminal_width
+
+    columns = None if args.columns is None else parse_columns(args.columns)
+    if args.width is not None and args.width < 40:
+        from ..errors import SpecError
+
+        raise SpecError(f"--width {args.width} is too narrow for a table", hint="give 40 or more")
+    width = None if args.wide else args.width if args.width is not None else \
+        None if args.output is not None else terminal_width()
+    write_output(render(analysis, args.format, color=color, width=width, columns=columns), args.output)
     return 0
 
 

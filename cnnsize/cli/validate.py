@@ -40,6 +40,9 @@ def _common(p) -> None:
     p.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size of the run")
     p.add_argument("--dtype", default="float32", help=DTYPE_HELP)
     p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x32x32")
+    p.add_argument("--layout", choices=("chw", "hwc"), metavar="LAYOUT",
+                   help="hwc reads --input channels-last (32x32x3 is 3x32x32), chw as written; by default a shape "
+                        "that looks channels-last is refused")
     p.add_argument("--fit", help="exact or floor (overrides the spec)")
     p.add_argument("--init", action="store_true", help="initialize weights randomly (default: zeros, faster)")
     p.add_argument("--force", action="store_true", help="run even if the predicted memory exceeds what is free")
@@ -80,9 +83,12 @@ def validation_text(v, color: bool = False) -> str:
         cells.append(line)
     title = f"{v.name}: the analysis (left) against torch (right), {v.device}, {v.dtype}, batch {v.batch}"
     out = [box_table(headers, cells, set(range(2, len(headers) - 1)), title=title, highlight=bad, color=color)]
-    total_cells = [[key + ("" if f.exact else " (≈)"), _num(f.predicted), _num(f.measured), OK if f.ok else BAD]
+    total_cells = [[key + ("" if f.exact else " (≈)"), _num(f.predicted), _num(f.measured),
+                    str(f.batch if f.batch is not None else v.batch), "exact" if f.exact else f.tolerance or "≈",
+                    OK if f.ok else BAD]
                    for key, f in v.totals.items()]
-    out.append(box_table(["Total", "Predicted", "torch", ""], total_cells, {1, 2}, title="Totals",
+    out.append(box_table(["Total", "Predicted", "torch", "Batch", "Tolerance", ""], total_cells, {1, 2, 3},
+                         title="Totals (each at the batch shown, predicted and measured alike)",
                          highlight={i for i, f in enumerate(v.totals.values()) if not f.ok}, color=color))
     lines = [f"{OK} every figure matches torch"] if v.ok else [f"{BAD} {m}" for m in v.mismatches()]
     lines += [f"note: {n}" for n in v.notes]
@@ -103,12 +109,21 @@ def timing_text(t) -> str:
     return text
 
 
+def _analysis(args):
+    """The analysis to run: the spec at --input (read as --layout says), --fit, --batch and --dtype."""
+    from ..analysis import analyze_graph
+    from ..sources import load_graph
+
+    shape = parse_shape(args.input) if args.input else None
+    return analyze_graph(load_graph(args.spec), input_shape=shape, fit=args.fit, batch=args.batch,
+                         dtype=args.dtype, layout=args.layout)
+
+
 def run_validate(args) -> int:
     from ..executor import validate
 
-    result = validate(args.spec, input_shape=parse_shape(args.input) if args.input else None, fit=args.fit,
-                      batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs, warmup=args.warmup,
-                      force=args.force, init=args.init)
+    result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
+                      warmup=args.warmup, force=args.force, init=args.init)
     if args.format == "json":
         write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
     else:
@@ -119,10 +134,9 @@ def run_validate(args) -> int:
 def run_bench(args) -> int:
     from ..executor import bench
 
-    result = bench(args.spec, input_shape=parse_shape(args.input) if args.input else None, fit=args.fit,
-                   batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs, warmup=args.warmup,
-                   backward=args.backward, channels_last=args.channels_last, per_layer=args.per_layer,
-                   peak=args.peak, force=args.force, init=args.init)
+    result = bench(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
+                   warmup=args.warmup, backward=args.backward, channels_last=args.channels_last,
+                   per_layer=args.per_layer, peak=args.peak, force=args.force, init=args.init)
     if args.format == "json":
         write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
     else:

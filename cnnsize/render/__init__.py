@@ -3,14 +3,22 @@
 FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
 
-def render(analysis, fmt: str, color: bool = False) -> str:
-    """The analysis in one of FORMATS, as text; ``color`` adds terminal colours to the table."""
+def render(analysis, fmt: str, color: bool = False, width: int | None = None,
+           columns: tuple[str, ...] | None = None) -> str:
+    """The analysis in one of FORMATS, as text; ``color`` adds terminal colours to the table.
+
+    ``width`` fits the table to that many terminal cells and ``columns`` picks its columns (see table_text).
+    """
     from ..errors import unknown_name
 
+    if fmt not in ("json", "csv"):  # text for people: control characters escaped (machine formats keep them)
+        from .safe import printable_analysis
+
+        analysis = printable_analysis(analysis)
     if fmt == "table":
         from .table import table_text
 
-        return table_text(analysis, color=color)
+        return table_text(analysis, color=color, width=width, columns=columns)
     from . import text
 
     if fmt == "markdown":

@@ -6,10 +6,12 @@ itself, and a table of strings needs no layout engine.
 
 from __future__ import annotations
 
+import os
+import sys
 import unicodedata
 
 from ..analysis import Analysis
-from .text import _extra_right, headers, rows, summary_lines, total_row
+from .text import summary_lines
 
 BOLD, YELLOW, DIM, RESET = "\033[1m", "\033[1;33m", "\033[2m", "\033[0m"
 
@@ -97,23 +99,193 @@ def share_cells(a: Analysis, key: str) -> list[str] | None:
     return [f"{bar(v / top)} {round(100 * v / total):>3}%" for v in values]
 
 
-def table_text(a: Analysis, color: bool = False) -> str:
-    """The report table and its summary lines; bars show each layer's share of activation memory and parameters."""
+# The report's columns: key -> (header, short header). Listed in the order they show; PRIORITY says which stay
+# when the terminal is narrow.
+COLUMNS = {"name": ("Layer", "Layer"), "type": ("Type", "Type"), "output": ("Output", "Output"),
+           "weights": ("Weights", "Wts"), "biases": ("Biases", "Bias"), "params": ("Params", "Params"),
+           "buffers": ("Buffers", "Bufs"), "activations": ("Activations", "Acts"),
+           "connections": ("Connections", "Conns"), "macs": ("MACs", "MACs"), "flops": ("FLOPs", "FLOPs"),
+           "rf": ("Receptive field", "RF"), "memory": ("Act. memory", "Act.%"), "share": ("Params share", "Par.%")}
+DEFAULT_COLUMNS = ("name", "type", "output", "weights", "params", "activations", "connections", "macs", "rf",
+                   "memory", "share")
+PRIORITY = ("name", "type", "output", "params", "macs", "activations", "weights", "connections", "rf", "memory",
+            "share", "biases", "buffers", "flops")
+ESSENTIAL = 5  # the first PRIORITY columns kept while names can still be shortened
+MIN_NAME = 16  # a layer name is shortened to no fewer cells than this before essential columns go
+_COUNTS = ("weights", "biases", "params", "buffers", "connections", "macs", "flops")
+
+
+def parse_columns(text: str) -> tuple[str, ...]:
+    """'name,output,params' -> ('name', 'output', 'params'); an unknown name lists the valid ones."""
+    from ..errors import unknown_name
+
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not chosen:
+        from ..errors import SpecError
+
+        raise SpecError("--columns names no column", hint="e.g. --columns " + ",".join(PRIORITY[:5]))
+    for key in chosen:
+        if key not in COLUMNS:
+            raise unknown_name("column", key, COLUMNS)
+    return chosen
+
+
+def _column_cells(a: Analysis, key: str, short: bool) -> tuple[list[str], str] | None:
+    """The cells of one column (every row) and its total, full or shortened; None when it has nothing to show."""
+    from .text import num, rf_text, shape_text, short_count
+
+    count = short_count if short else num
+    rows_ = a.layers
+    t = a.totals
+    if key == "name":
+        return [r.name for r in rows_], "total"
+    if key == "type":
+        return [r.type if short or not r.summary else f"{r.type} ({r.summary})" for r in rows_], ""
+    if key == "output":
+        return [shape_text(r.output_shape) for r in rows_], ""
+    if key in _COUNTS:
+        return [count(getattr(r, key)) for r in rows_], count(t[key])
+    if key == "activations":
+        def act(r) -> str:
+            if r.materialized:
+                return count(r.activations)
+            if r.type in ("flatten", "dropout"):
+                return "0 (view)"
+            return count(r.activations) + ("" if short else " (in place)")
+        return [act(r) for r in rows_], count(t["activations"])
+    if key == "rf":
+        return [rf_text(r.receptive_field) for r in rows_], rf_text(t["receptive_field"])
+    extra = dict(a.extra_fields())
+    if key in extra:  # a figure asked for (--count, --traffic, --device-profile): cnnsize.analysis.EXTRA_FIELDS
+        from .text import extra_text, seconds_text
+
+        cell = seconds_text if key == "predicted_seconds" else extra_text
+        return [cell(getattr(r, key)) for r in rows_], cell(t.get(key))
+    shares = share_cells(a, "activation_bytes" if key == "memory" else "params")
+    if shares is None:
+        return None
+    if short:
+        shares = [cell.split()[-1] for cell in shares]  # the percentage alone
+    return shares, ""
+
+
+def _elide(text: str, width: int) -> str:
+    """Text shortened to ``width`` cells with an ellipsis in the middle (both ends of a dotted name stay)."""
+    if _width(text) <= width:
+        return text
+    keep = max(width - 1, 1)
+    head = max(keep // 3, 1)  # more of the end, where a dotted name says which layer it is
+    tail = keep - head
+    out = text[:head] + "…" + (text[-tail:] if tail else "")
+    while _width(out) > width and head > 1:  # wide characters: trim until it fits
+        head -= 1
+        out = text[:head] + "…" + (text[-tail:] if tail else "")
+    return out
+
+
+def _table_width(cols: list[list[str]]) -> int:
+    return sum(max(map(_width, col)) + 3 for col in cols) + 1
+
+
+def wrap(line: str, width: int | None, indent: str = "  ") -> list[str]:
+    """A summary line wrapped to ``width`` cells (continuations indented); unchanged without a width."""
+    if width is None or _width(line) <= width:
+        return [line]
+    import textwrap
+
+    return textwrap.wrap(line, width=max(width, 20), subsequent_indent=indent, break_long_words=True,
+                         break_on_hyphens=False) or [""]
+
+
+def table_text(a: Analysis, color: bool = False, width: int | None = None,
+               columns: tuple[str, ...] | None = None) -> str:
+    """The report table and its summary lines; bars show each layer's share of activation memory and parameters.
+
+    ``width`` (terminal cells) fits everything to it: first shorter headers, numbers (138M) and types, then
+    the least important columns left out (PRIORITY), then long layer names shortened in the middle.
+    None draws every chosen column in full. ``columns`` picks and orders the columns (keys of COLUMNS).
+    """
+    from .text import headers as full_headers
+
     marked = heaviest(a)
     highlight = {i for i, r in enumerate(a.layers) if r.name in marked}
-    heads, cells, footer = list(headers(a)), [list(r) for r in rows(a)], list(total_row(a))
-    for header, key in (("Act. memory", "activation_bytes"), ("Params share", "params")):
-        shares = share_cells(a, key)
-        if shares is not None:
-            heads.append(header)
-            footer.append("")
-            for row, cell in zip(cells, shares):
-                row.append(cell)
-    text = box_table(heads, cells, set(range(3, 8)) | _extra_right(a), title=a.name, footer=footer, highlight=highlight,
+    extra = a.extra_fields()
+    default = DEFAULT_COLUMNS[:-2] + tuple(k for k, _ in extra) + DEFAULT_COLUMNS[-2:]
+    keys = list(columns or default)
+    long_headers = dict(COLUMNS, output=(full_headers(a)[2], "Output"), **{k: (h, h) for k, h in extra})
+
+    def build(short: bool) -> tuple[list[str], list[str], list[list[str]], list[str]]:
+        shown, heads, cols, totals = [], [], [], []
+        for key in keys:
+            found = _column_cells(a, key, short)
+            if found is None:
+                continue
+            cells, total = found
+            shown.append(key)
+            heads.append(long_headers[key][1 if short else 0])
+            cols.append(cells)
+            totals.append(total)
+        return shown, heads, cols, totals
+
+    shown, heads, cols, totals = build(short=False)
+
+    def size() -> int:
+        return _table_width([[h, *c, t] for h, c, t in zip(heads, cols, totals)])
+
+    if width is not None and size() > width:
+        shown, heads, cols, totals = build(short=True)
+        order = sorted(shown, key=lambda k: PRIORITY.index(k) if k in PRIORITY else len(PRIORITY))
+
+        def drop(keep: int) -> None:
+            while size() > width and len(shown) > keep:
+                victim = next(k for k in reversed(order) if k in shown)
+                i = shown.index(victim)
+                for part in (shown, heads, cols, totals):
+                    del part[i]
+
+        def shorten_names(floor: int) -> None:
+            if "name" not in shown or size() <= width:
+                return
+            i = shown.index("name")
+            longest = max(map(_width, cols[i]))
+            target = max(floor, longest - (size() - width), len(heads[i]))
+            cols[i] = [_elide(c, target) for c in cols[i]]
+
+        drop(keep=min(ESSENTIAL, len(shown)))
+        shorten_names(MIN_NAME)
+        drop(keep=1)
+        shorten_names(3)
+    right = {i for i, key in enumerate(shown)
+             if key in _COUNTS or key == "activations" or key in dict(extra) or (key in ("memory", "share") and cols[i]
+                                                            and cols[i][0][:1].isdigit())}
+    cells = [list(row) for row in zip(*cols)] if cols else [[] for _ in a.layers]
+    title = wrap(a.name, width, indent="")
+    text = box_table(heads, cells, right, title="\n".join(title), footer=totals, highlight=highlight,
                      color=color)
     lines = summary_lines(a)
     if marked:
         lines.append(f"Heaviest layers{' (highlighted)' if color else ''}: {', '.join(sorted(marked))} "
                      "(most parameters, activations and MACs).")
     lines += ["Note: " + " ".join(note.split()) for note in a.notes]
-    return text + "\n".join(lines) + "\n"
+    return text + "".join(part + "\n" for line in lines for part in wrap(line, width))
+
+
+def terminal_width() -> int | None:
+    """The width to fit the table to on a terminal: COLUMNS when set (as shutil reads it), else the terminal's.
+
+    None (no limit) when standard output is not a terminal: a pipe or a file gets the full table, as scripts
+    expect (``--width`` fits it anyway).
+    """
+    if not sys.stdout.isatty():
+        return None
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns or None
+    except (OSError, ValueError):
+        return None
+

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 
 from ..analysis import COUNT_FIELDS, Analysis
+from ..layout import axes_label
 from ..numeric import dim_text, human_bytes, human_count, is_int, is_symbolic, pretty  # noqa: F401 - human_* re-exported
 
 
@@ -37,7 +38,8 @@ def summary_lines(a: Analysis) -> list[str]:
     t = a.totals
     m = t["memory"]
     lines = [
-        f"Input {shape_text(a.input_shape)} (C×H×W), batch {a.batch}, {a.dtype}; {t['weight_layers']} weight layers.",
+        f"Input {shape_text(a.input_shape)} ({axes_label(a.input_shape)}), batch {a.batch}, {a.dtype}; "
+        f"{t['weight_layers']} weight layer{'' if t['weight_layers'] == 1 else 's'}.",
         f"Parameters: {num(t['params'])} ({num(t['weights'])} weights + {num(t['biases'])} biases; "
         f"{num(t['trainable_params'])} trainable); buffers: {num(t['buffers'])}.",
         f"Compute: {num(t['macs'])} MACs = {num(t['flops'])} FLOPs ({human_count(t['macs'])} MACs); "
@@ -115,6 +117,32 @@ HEADERS = ("Layer", "Type", "Output (C×H×W)", "Weights", "Params", "Activation
            "Receptive field")
 
 
+def short_count(n) -> str:
+    """A count in three significant figures with a unit, exactly rounded from the integer: 138357544 -> '138M'.
+
+    Integer arithmetic only, so any size reads (no float overflow); formulas as ``pretty`` writes them.
+    """
+    if not is_int(n):
+        return pretty(n)
+    sign, n = ("-" if n < 0 else ""), abs(n)
+    if n < 1000:
+        return f"{sign}{n}"
+    units = ((3, "K"), (6, "M"), (9, "G"), (12, "T"))
+    for i, (exp, unit) in enumerate(units):
+        whole = n // 10**exp
+        last = i == len(units) - 1
+        if whole >= 1000 and not last:
+            continue
+        decimals = max(0, 3 - len(str(whole)))
+        step = 10 ** (exp - decimals)
+        value = (n + step // 2) // step
+        if value >= 1000 * 10**decimals and not last:
+            continue  # rounding carried into the next unit
+        text = str(value).rjust(decimals + 1, "0")
+        return f"{sign}{text[:-decimals]}.{text[-decimals:]}{unit}" if decimals else f"{sign}{text}{unit}"
+    return f"{sign}{n}"  # pragma: no cover
+
+
 def extra_text(value) -> str:
     """A cell of an asked-for figure (cnnsize.analysis.EXTRA_FIELDS): counts with separators, seconds in µs/ms."""
     if value is None:
@@ -143,8 +171,10 @@ def extra_cells(a: Analysis, source) -> tuple[str, ...]:
 
 
 def headers(a: Analysis) -> tuple[str, ...]:
-    """HEADERS and the headings of the asked-for figures (--count, --traffic, --device-profile)."""
-    return HEADERS + tuple(h for _, h in a.extra_fields())
+    """HEADERS, the output column labelled by the input's axes, and the headings of the asked-for figures
+    (--count, --traffic, --device-profile)."""
+    return (*HEADERS[:2], f"Output ({axes_label(a.input_shape)})", *HEADERS[3:],
+            *(h for _, h in a.extra_fields()))
 
 
 def rows(a: Analysis) -> list[tuple[str, ...]]:

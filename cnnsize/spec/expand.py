@@ -15,6 +15,7 @@ count is computed before anything expands, so a hostile spec cannot blow up.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CnnsizeError, LimitExceeded, Location, SpecError, closest, unknown_name
@@ -47,8 +48,13 @@ class _Scope:
 
 
 class Expander:
-    def __init__(self, source: str, max_layers: int = MAX_LAYERS, variables: dict | None = None):
+    def __init__(self, source: str, max_layers: int = MAX_LAYERS, variables: dict | None = None,
+                 input_shape: tuple | None = None, fit: str | None = None):
         self.source = source
+        self.input_override = input_shape
+        self.fit_override = fit
+        self.shapes: dict[str, tuple] = {}  # output shapes worked out for in.channels, by layer name
+        self.read_shapes = False
         self.max_layers = max_layers
         self.overrides = dict(variables or {})
         self.nodes: list[Node] = []
@@ -83,6 +89,8 @@ class Expander:
         if fit not in FIT_RULES:
             raise unknown_name("fit rule", fit, FIT_RULES).at(_key_loc(doc, "fit", self.source))
         input_shape = self.input_shape(doc["input"], _key_loc(doc, "input", self.source), variables)
+        self.shape_input = self.input_override or input_shape
+        self.fit = self.fit_override or fit
         layers = doc["layers"]
         if not isinstance(layers, list):
             raise SpecError(f"'layers' must be a list, got {_type(layers)}",
@@ -100,7 +108,35 @@ class Expander:
                       notes=notes, input_loc=_key_loc(doc, "input", self.source),
                       variables=variables)
         graph.topology  # noqa: B018 - worked out now, as part of parsing, and kept with the graph
+        if self.read_shapes:
+            source, max_layers, overrides = self.source, self.max_layers, self.overrides
+
+            def reexpand(shape: tuple, fit_rule: str) -> Graph:
+                again = Expander(source, max_layers, overrides, input_shape=shape, fit=fit_rule).graph(doc)
+                again.input_shape, again.fit = shape, fit_rule
+                return again
+
+            graph.reexpand = reexpand
         return graph
+
+    def shape_of(self, name: str) -> tuple:
+        """The output shape of an already expanded layer (for in.channels), worked out once per layer."""
+        from ..layers.base import Ctx
+
+        self.read_shapes = True
+        if name == INPUT:
+            return self.shape_input
+        if name not in self.shapes:
+            ctx = Ctx(fit=self.fit)
+            for node in self.nodes[len(self.shapes):]:  # in order: every input comes first
+                ins = [self.shape_input if src == INPUT else self.shapes[src] for src in node.inputs]
+                try:
+                    self.shapes[node.name] = tuple(node.kind.output_shape(ins, ctx))
+                except CnnsizeError as exc:
+                    raise exc.at(node.loc, node.name)
+                if node.name == name:
+                    break
+        return self.shapes[name]
 
     def _notes(self, doc) -> list[str]:
         """The spec's notes as a list of texts: one text, a list of them, or nothing (a number is text too)."""
@@ -337,6 +373,7 @@ class Expander:
                 raise SpecError(f"a block takes one input, got {len(refs)}", location=loc, layer=instance)
             self.last = refs[0]
         variables = dict(self.globals)
+        variables[BLOCK_INPUT] = _InputShape(self, self.last)
         for key, default in declared.items():
             if key in raw_args:
                 value = self._arg(raw_args[key], scope.vars, arg_locs[key], key)
@@ -620,6 +657,35 @@ class Expander:
                 raise unknown_name(what, key, allowed).at(loc)
 
 
+_AXES = {1: ("features",), 2: ("channels", "length"), 3: ("channels", "height", "width"),
+         4: ("channels", "depth", "height", "width")}
+
+
+class _InputShape(Mapping):
+    """``in`` inside a block: the shape of the block's input, by axis name (``in.channels``, ``in.height``,
+    ``in.width``; ``in.length`` for 1-D, ``in.depth`` for 3-D, ``in.features`` once flat), worked out only
+    when an expression reads it."""
+
+    def __init__(self, expander: Expander, layer: str):
+        self.expander, self.layer = expander, layer
+        self._shape: tuple | None = None
+
+    def _fields(self) -> dict:
+        if self._shape is None:
+            self._shape = self.expander.shape_of(self.layer)
+        shape = self._shape
+        return dict(zip(_AXES.get(len(shape), ()), shape))
+
+    def __getitem__(self, key):
+        return self._fields()[key]
+
+    def __iter__(self):
+        return iter(self._fields())
+
+    def __len__(self):
+        return len(self._fields())
+
+
 def _layers_hint(limit: int) -> str:
     if limit < MAX_LAYERS:
         return "lower the repeat counts (the command line's limit; the Python API, cnnsize.analyze, " \
@@ -663,7 +729,7 @@ def expand(doc: Any, source: str = "<spec>", max_layers: int = MAX_LAYERS, varia
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``); later vars follow them.
     """
     try:
-        return Expander(source, max_layers, variables).graph(doc)
+        return Expander(source, max_layers, variables).graph(doc)  # reexpand is set where in.channels is read
     except CnnsizeError as exc:
         raise exc.at(Location(source))  # at least the file, where a deeper level knew no line
 

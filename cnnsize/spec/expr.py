@@ -262,6 +262,8 @@ class _Parser:
                 names = sorted(self.vars)
                 hint = (f"did you mean '{guess}'? " if guess else "") + (
                     "variables here: " + shorten(", ".join(names), 300) if names else "no variables are defined here")
+                if value == "in":
+                    hint = "in.channels, in.height and in.width (the block's input) work inside a block"
                 raise _Problem(f"unknown variable '{shorten(value, 40)}'", hint)
             found = self.vars[value]
             while self.peek() == ("op", "."):
