@@ -357,9 +357,23 @@ def _fold(name: str, members: list[LayerResult]) -> LayerResult:
             for key in (*COUNT_FIELDS, "param_bytes", "activation_bytes")}
     inside = {m.name for m in members}
     inputs = list(dict.fromkeys(src for m in members for src in m.inputs if src not in inside))
-    return LayerResult(name=name, type="block", inputs=inputs, output_shape=last.output_shape,
-                       receptive_field=last.receptive_field, weight_layer=any(m.weight_layer for m in members),
-                       location=members[0].location, folded=sum(m.folded for m in members), **sums)
+    row = LayerResult(name=name, type="block", inputs=inputs, output_shape=last.output_shape,
+                      receptive_field=last.receptive_field, weight_layer=any(m.weight_layer for m in members),
+                      location=members[0].location, folded=sum(m.folded for m in members), **sums)
+    for key in ("counted", "bytes_read", "bytes_written", "predicted_seconds"):  # figures of optional passes
+        values = [getattr(m, key) for m in members]
+        if any(v is not None for v in values):
+            setattr(row, key, sum((v for v in values if v is not None), 0))
+    if row.bytes_read is not None:
+        moved = row.bytes_read + (row.bytes_written or 0)
+        row.arithmetic_intensity = row.flops / moved if moved and is_int(row.flops) else None
+    if row.predicted_seconds is not None:  # the bound that takes the larger share of the block's time
+        share: dict[str, float] = {}
+        for m in members:
+            if m.bound is not None and m.predicted_seconds is not None:
+                share[m.bound] = share.get(m.bound, 0.0) + m.predicted_seconds
+        row.bound = max(share, key=share.__getitem__) if share else None
+    return row
 
 
 def _json(value: Any) -> Any:

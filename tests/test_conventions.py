@@ -110,3 +110,16 @@ def test_rule_language_is_arithmetic_only():
     for bad in ("__import__('os')", "inp.real", "x + 1", "inp ** 2", "1.5*inp"):
         with pytest.raises((CnnsizeError, SyntaxError)):
             conventions.evaluate(bad, {"inp": 1})
+
+
+def test_collapsed_rows_keep_the_asked_for_figures():
+    """--depth folds rows: the counted figure, traffic and predicted time of a block add up to its layers'."""
+    full = cnnsize.analyze("resnet18", count="fvcore", device_profile="h100")
+    folded = full.collapse(1)
+    for key in ("counted", "bytes_read", "bytes_written"):
+        assert sum(getattr(r, key) for r in folded.layers) == sum(getattr(r, key) for r in full.layers)
+    block = [r for r in full.layers if r.name.startswith("layer2.")]
+    row = folded.layer("layer2")
+    assert row.counted == sum(r.counted for r in block)
+    assert row.predicted_seconds == pytest.approx(sum(r.predicted_seconds for r in block))
+    assert row.bound in ("compute", "memory")
