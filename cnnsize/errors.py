@@ -55,7 +55,9 @@ class CnnsizeError(ValueError):
             head.append(f"layer '{self.layer}'")
         text = self.message if self.hint is None else f"{self.message}; {self.hint}"
         text = " ".join(text.split())  # never more than one line
-        return ": ".join(head + [text])
+        from .render.safe import printable  # control characters (a layer named "a\nb", an ESC) escaped
+
+        return printable(": ".join(head + [text]))
 
     def __str__(self) -> str:
         return self.one_line()
