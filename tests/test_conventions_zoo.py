@@ -257,20 +257,30 @@ def _functional_relus(model, x) -> int:
     return sum(seen)
 
 
+@pytest.fixture(scope="module")
+def torchvision_model():
+    """torchvision's network (no weights), its imported spec and an input; one network at a time, built once."""
+    torch, tv = need("torch"), need("torchvision")
+    cache: dict = {}
+
+    def get(name):
+        if name not in cache:
+            cache.clear()
+            kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+            model = getattr(tv.models, name)(weights=None, **kwargs).eval()
+            imported = cnnsize.from_torch(model, TORCHVISION[name])
+            cache[name] = (model, imported, torch.zeros(1, *TORCHVISION[name]))
+        return cache[name]
+
+    return get
+
+
 @pytest.mark.parametrize("count,name", list(_torchvision_cases()))
-def test_convention_on_torchvision(count, name):
+def test_convention_on_torchvision(count, name, torchvision_model):
     """The same conventions on torchvision's networks. Where the network calls a function that a spec layer
     stands for as a module (torch.flatten, F.relu), a module-hook tool sees less: the test works out that
     amount from the network itself and checks the tool's figure is cnnsize's less exactly that."""
-    torch, tv = need("torch"), need("torchvision")
-    shape = TORCHVISION[name]
-    kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
-    model = getattr(tv.models, name)(weights=None, **kwargs).eval()
-    try:
-        imported = cnnsize.from_torch(model, shape)
-    except cnnsize.CnnsizeError as exc:  # pragma: no cover - reported, not hidden
-        pytest.skip(f"torchvision's {name} does not import: {exc}")
-    x = torch.zeros(1, *shape)
+    model, imported, x = torchvision_model(name)
     total, _ = TOOLS[count](model, x)
     a = cnnsize.analyze(imported.spec, count=count)
     expected = a.totals["counted"]
