@@ -17,7 +17,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CnnsizeError, unknown_name
+from .errors import CnnsizeError, SpecError, unknown_name
 from .numeric import prod
 
 # the causes a difference from the default is split into, in the order they are shown; "flops unit" is the
@@ -244,6 +244,9 @@ def rule_for(conv: Convention, kind, out: tuple) -> str:
 def counted(analysis, name: str) -> list:
     """Each row's figure under a convention (the input row: 0)."""
     conv = get(name)
+    if analysis.symbolic or not isinstance(analysis.batch, int):
+        raise SpecError(f"the {name} convention counts a network of numeric sizes (the tools run it)",
+                        hint="give a numeric input shape, e.g. --input 3x224x224")
     shapes = {r.name: r.output_shape for r in analysis.layers}
     out = [0]
     for r in analysis.layers[1:]:

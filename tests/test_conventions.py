@@ -42,6 +42,12 @@ def test_count_in_every_format(cli, fmt):
     assert "Counted" in out or "counted" in out
 
 
+def test_symbolic_sizes_are_refused_in_one_line(cli):
+    for args in (["report", "lenet5", "-i", "1xHxW", "--count", "thop"], ["conventions", "lenet5", "-i", "1xHxW"]):
+        r = cli(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "numeric" in r.stderr
+
+
 def test_unknown_convention_is_one_line(cli):
     r = cli("report", "lenet5", "--count", "fvcor")
     assert r.returncode == 2 and "Traceback" not in r.stderr
