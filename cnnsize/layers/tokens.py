@@ -323,10 +323,14 @@ class Select(_View):
     """One index along a per-sample axis, the axis dropped (``x[:, 0]``: ViT's class token from [L, D]): a view."""
 
     params = {"axis": Param("count", 0, doc="the per-sample axis, from 0"), "index": Param("count", 0)}
+    torch_modules = ("cnnsize.executor.modules.Select",)
     torch_functions = ("select", "getitem")
 
     @classmethod
     def from_torch(cls, call):
+        if call.module is not None:  # cnnsize's own module, as build makes it
+            return {"axis": call.module.dim % call.rank - 1, "index": call.module.index % call.inputs[0][
+                call.module.dim % call.rank]}
         if call.function == "select":
             axis, index = call.arg(1, "dim") % call.rank, call.arg(2, "index")
         else:
