@@ -75,7 +75,7 @@ def _leaves(value, label: Any = None) -> list[tuple[Any, Any]]:
     return [] if value is None else [(label, value)]
 
 
-def _propagate(gm, input_shape: tuple) -> None:
+def _propagate(gm, input_shape: tuple, real: tuple = ()) -> None:
     """Every node's output shape (``tensor_meta``), from one run on fake tensors: torch's own shape rules, with
     no values computed and no memory for activations, whatever the input size (the model is not changed)."""
     torch = require_torch()
@@ -83,10 +83,29 @@ def _propagate(gm, input_shape: tuple) -> None:
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.node import map_aggregate
     from torch.fx.passes.shape_prop import _extract_tensor_metadata
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
 
     class Propagate(fx.Interpreter):
+        def call_module(self, target, args, kwargs):
+            module = self.fetch_attr(target)
+            if type(module) not in real:
+                return super().call_module(target, args, kwargs)
+            # fx could not trace into it (control flow on values): run it for real on zeros of the same shapes
+            from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+            def zeros(v):
+                return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
+
+            with unset_fake_temporarily():
+                out = module(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
+            return map_aggregate(out, lambda v: fake.from_tensor(v) if isinstance(v, torch.Tensor) else v)
+
         def run_node(self, n):
+            before = counter.get_total_flops()
             result = super().run_node(n)
+            n.meta["flops"] = counter.get_total_flops() - before  # what an opaque layer would carry
             found = []
 
             def meta(obj):
@@ -105,7 +124,8 @@ def _propagate(gm, input_shape: tuple) -> None:
     fake = FakeTensorMode(allow_non_fake_inputs=True)
     with fake, torch.no_grad():
         x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
-        Propagate(gm).run(x)
+        with counter:
+            Propagate(gm).run(x)
 
 
 def _layer_class():
@@ -138,7 +158,8 @@ def supported() -> dict[str, tuple]:
 
 
 class _Importer:
-    def __init__(self, module, input_shape: tuple, name: str):
+    def __init__(self, module, input_shape: tuple, name: str, opaque: bool = False):
+        self.opaque = opaque
         self.torch = require_torch()
         self.registry = _Registry(self.torch)
         self.root = module
@@ -149,6 +170,8 @@ class _Importer:
         self.alias: dict[Any, str] = {}  # fx node -> the layer name holding its value
         self.sources: dict[str, list[str]] = {}  # layer -> the layers it reads
         self.owners: dict[tuple, str] = {}  # the ids of a module's tensors -> the layer that holds them
+        self.held: set[int] = set()  # ids of the tensors opaque layers count
+        self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
         self.outputs: list[tuple[Any, str]] = []
         self.main = "input"
@@ -179,6 +202,22 @@ class _Importer:
             def proxy(self, node):
                 return Proxy(node, self)
 
+            def call_module(self, m, forward, args, kwargs):
+                """A submodule fx cannot trace into (Python control flow on values): one call, kept as measured."""
+                if self.is_leaf_module(m, self.path_of_module(m)) or m is importer.root:
+                    return super().call_module(m, forward, args, kwargs)
+                last = list(self.graph.nodes)[-1] if len(self.graph.nodes) else None
+                try:
+                    return super().call_module(m, forward, args, kwargs)
+                except Exception:  # noqa: BLE001 - fx raises many kinds
+                    for n in reversed(list(self.graph.nodes)):  # undo what the failed trace added
+                        if n is last:
+                            break
+                        self.graph.erase_node(n)
+                    importer.untraceable.add(type(m))
+                    return self.create_proxy("call_module", self.path_of_module(m), args, kwargs)
+
+        importer = self
         tracer = Tracer()
         if tracer.is_leaf_module(self.root, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
             self.root = _Layer(self.root)
@@ -199,7 +238,7 @@ class _Importer:
                                            "defaults or wrap the model")
             gm = fx.GraphModule(self.root, graph)
             try:
-                _propagate(gm, self.input_shape)
+                _propagate(gm, self.input_shape, tuple(self.untraceable))
             except Exception as exc:
                 raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
                                 f"{type(exc).__name__}: {exc}".split("\n")[0],
@@ -371,8 +410,6 @@ class _Importer:
         else:
             kinds = self.registry.functions.get(call.function, [])
             what = _op_name(call_node)
-        if not kinds:
-            raise call.refuse(what)
         refusal = None
         for kind in kinds:
             try:
@@ -383,6 +420,9 @@ class _Importer:
             if answer is not None:
                 break
         else:
+            if self.opaque or (call.module is not None and type(call.module) in self.untraceable):
+                self.keep_opaque(node, call_node, call, what)
+                return
             raise refusal or call.refuse(what)
         ins = [n for n in self.inputs(call_node) if n.op != "get_attr"]
         if kind.max_inputs == 1 and len(set(ins)) == 1:
@@ -413,6 +453,28 @@ class _Importer:
                              shares=shares if i == 0 else None)
             if i == 0 and key and shares is None:
                 self.owners[key] = layer
+
+    def keep_opaque(self, node, call_node, call: TorchCall, what: str) -> None:
+        """An ``opaque`` layer with what torch measured for this call: its output shape, the parameters and
+        buffers of its module (those no earlier layer holds) and FlopCounterMode's count / 2."""
+        if not _is_tensor(node):
+            raise call.refuse(what)
+        weights = buffers = 0
+        if call.module is not None:
+            for t in [*call.module.parameters(), *call.module.buffers()]:
+                if id(t) not in self.held:
+                    self.held.add(id(t))
+                    if isinstance(t, self.torch.nn.Parameter):
+                        weights += t.numel()
+                    else:
+                        buffers += t.numel()
+        ins = [n for n in self.inputs(call_node) if n.op != "get_attr"]
+        if not ins:
+            raise call.refuse(f"{what} (it reads no tensor that a layer computed)")
+        shape = list(_shape(node)[1:])
+        flops = call_node.meta.get("flops", 0)
+        self.add(node, "opaque", {"op": what, "shape": shape, "weights": weights, "buffers": buffers,
+                                  "macs": flops // 2}, ins)
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
             trainable: bool = True, shares: str | None = None) -> str:
@@ -518,15 +580,17 @@ def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]) -> None
                                hint="this operation means something else in torch; please report it")
 
 
-def from_torch(module, input_shape: tuple, *, name: str | None = None) -> ImportedSpec:
+def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False) -> ImportedSpec:
     """Trace ``module`` (an ``nn.Module``) with torch.fx for one input of ``input_shape`` (C, H, W) and return the
     equivalent spec, as a dict and as YAML text.
 
-    An operation cnnsize cannot represent raises CnnsizeError naming it and its fx node and module path.
-    Modules built by cnnsize.build (including its own FlattenLinear, LocallyConnected2d and merge modules)
-    map back to their layer kinds and names.
+    An operation cnnsize cannot represent raises CnnsizeError naming it and its fx node and module path; with
+    ``opaque=True`` it becomes an ``opaque`` layer instead, carrying the output shape, parameters, buffers and
+    MACs (FlopCounterMode's count / 2) torch measured for it. A submodule fx cannot trace into (Python control
+    flow on values) is kept the same way, as one measured call. Modules built by cnnsize.build (its own
+    FlattenLinear, LocallyConnected2d and merge modules too) map back to their layer kinds and names.
     """
-    importer = _Importer(module, tuple(input_shape), name or type(module).__name__)
+    importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque)
     spec = importer.run()
     shapes = {}
     for node, layer in importer.alias.items():

@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("-i", "--input", default="3x224x224", help="input shape C x H x W (default 3x224x224)")
     p.add_argument("--name", help="the spec's name (default: FACTORY)")
     p.add_argument("-o", "--output", help="write the spec to this file instead of standard output")
+    p.add_argument("--opaque", action="store_true",
+                   help="keep an operation cnnsize cannot represent as an 'opaque' layer with the output shape, "
+                        "params and MACs torch measured for it (it cannot be built or validated)")
     p.set_defaults(run=run)
 
 
@@ -56,6 +59,7 @@ def run(args) -> int:
     model = factory if isinstance(factory, nn.Module) else factory() if callable(factory) else None
     if not isinstance(model, nn.Module):
         raise SpecError(f"{args.target} did not give an nn.Module", hint="FACTORY() must return an nn.Module")
-    imported = from_torch(model, parse_shape(args.input), name=args.name or args.target.rpartition(":")[2])
+    imported = from_torch(model, parse_shape(args.input), name=args.name or args.target.rpartition(":")[2],
+                          opaque=args.opaque)
     write_output(imported.yaml, args.output)
     return 0
