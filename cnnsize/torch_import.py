@@ -75,12 +75,44 @@ def _leaves(value, label: Any = None) -> list[tuple[Any, Any]]:
     return [] if value is None else [(label, value)]
 
 
-def _propagate(gm, input_shape: tuple, real: tuple = ()) -> None:
-    """Every node's output shape (``tensor_meta``), from one run on fake tensors: torch's own shape rules, with
-    no values computed and no memory for activations, whatever the input size (the model is not changed)."""
+def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
+    """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
+    rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
+    which opaque layers need: FlopCounterMode decomposes some operations, slowly). The model's parameters
+    and buffers stand in as meta tensors for the run only (the model is not changed); a model that mixes devices
+    on its own is run on fake tensors instead (slower)."""
+    torch = require_torch()
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    tensors = dict(gm.named_parameters())
+    tensors.update(gm.named_buffers())
+    own_real = {id(t) for m in gm.modules() if type(m) in real for t in [*m.parameters(), *m.buffers()]}
+    swap = {n: torch.empty_like(t, device="meta") for n, t in tensors.items()
+            if t.device.type != "meta" and id(t) not in own_real}
+    param = next(iter(tensors.values()), None)
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    try:
+        if count:  # on fake tensors, which keep the model's device: torch picks the kernels (einsum's) it would
+            raise NotImplementedError
+        with _reparametrize_module(gm, swap, tie_weights=True), torch.no_grad():
+            _run(gm, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
+    except (RuntimeError, NotImplementedError, TypeError):
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+        with fake, torch.no_grad():
+            x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+            _run(gm, x, real, fake, count)
+
+
+_SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU", "Hardswish",
+               "Hardsigmoid", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+               "Identity"}  # torch.nn modules whose output has their input's shape and dtype
+
+
+def _run(gm, x, real: tuple, fake, count: bool) -> None:
     torch = require_torch()
     import torch.fx as fx
-    from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.node import map_aggregate
     from torch.fx.passes.shape_prop import _extract_tensor_metadata
     from torch.utils.flop_counter import FlopCounterMode
@@ -90,6 +122,9 @@ def _propagate(gm, input_shape: tuple, real: tuple = ()) -> None:
     class Propagate(fx.Interpreter):
         def call_module(self, target, args, kwargs):
             module = self.fetch_attr(target)
+            if not count and type(module).__name__ in _SAME_SHAPE and len(args) == 1 and not kwargs:
+                x = args[0]  # its output is its input's shape: no need to run it (meta batch norm is slow)
+                return x if getattr(module, "inplace", False) else torch.empty_like(x)
             if type(module) not in real:
                 return super().call_module(target, args, kwargs)
             # fx could not trace into it (control flow on values): run it for real on zeros of the same shapes
@@ -98,14 +133,20 @@ def _propagate(gm, input_shape: tuple, real: tuple = ()) -> None:
             def zeros(v):
                 return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
 
+            def back(v):
+                if not isinstance(v, torch.Tensor):
+                    return v
+                return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
+
             with unset_fake_temporarily():
                 out = module(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
-            return map_aggregate(out, lambda v: fake.from_tensor(v) if isinstance(v, torch.Tensor) else v)
+            return map_aggregate(out, back)
 
         def run_node(self, n):
-            before = counter.get_total_flops()
+            before = counter.get_total_flops() if count else 0
             result = super().run_node(n)
-            n.meta["flops"] = counter.get_total_flops() - before  # what an opaque layer would carry
+            if count:
+                n.meta["flops"] = counter.get_total_flops() - before  # what an opaque layer carries
             found = []
 
             def meta(obj):
@@ -119,13 +160,11 @@ def _propagate(gm, input_shape: tuple, real: tuple = ()) -> None:
                 n.meta["tensor_meta"] = value
             return result
 
-    param = next(iter(gm.parameters()), None)
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    fake = FakeTensorMode(allow_non_fake_inputs=True)
-    with fake, torch.no_grad():
-        x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+    if count:
         with counter:
             Propagate(gm).run(x)
+    else:
+        Propagate(gm).run(x)
 
 
 def _layer_class():
@@ -281,7 +320,7 @@ class _Importer:
 
     # -- the walk -------------------------------------------------------------------------------------------------
     def run(self) -> dict:
-        gm = self.trace()
+        self.gm = gm = self.trace()
         self.modules = dict(gm.named_modules())
         for node in gm.graph.nodes:
             if node.op == "placeholder":
@@ -472,6 +511,8 @@ class _Importer:
         if not ins:
             raise call.refuse(f"{what} (it reads no tensor that a layer computed)")
         shape = list(_shape(node)[1:])
+        if "flops" not in call_node.meta:  # the first opaque layer: run once more, counting FLOPs per node
+            _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
         flops = call_node.meta.get("flops", 0)
         self.add(node, "opaque", {"op": what, "shape": shape, "weights": weights, "buffers": buffers,
                                   "macs": flops // 2}, ins)
@@ -552,9 +593,11 @@ def to_yaml(spec: dict) -> str:
     """The spec as YAML text, written by the YAML library: one flow-style line per layer."""
     import yaml
 
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, where PyYAML has it: 20 times faster
+
     def dump(value, flow) -> str:
-        return yaml.safe_dump(value, default_flow_style=flow, sort_keys=False, allow_unicode=True,
-                              width=float("inf")).strip()
+        return yaml.dump(value, Dumper=dumper, default_flow_style=flow, sort_keys=False, allow_unicode=True,
+                         width=1 << 30).strip()
 
     lines = ["# Imported from torch by cnnsize.from_torch; shapes follow torch's rounding (fit: floor).",
              dump({key: value for key, value in spec.items() if key != "layers"}, None), "layers:"]
