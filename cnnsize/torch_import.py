@@ -210,6 +210,7 @@ class _Importer:
         self.sources: dict[str, list[str]] = {}  # layer -> the layers it reads
         self.owners: dict[tuple, str] = {}  # the ids of a module's tensors -> the layer that holds them
         self.held: set[int] = set()  # ids of the tensors opaque layers count
+        self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
         self.outputs: list[tuple[Any, str]] = []
@@ -327,7 +328,9 @@ class _Importer:
                 if not node.args:  # the tensor input (trace refused a second one); args hold a default
                     self.alias[node] = "input"
             elif node.op == "get_attr":
-                continue  # a parameter or buffer read directly: the call that uses it says what it is
+                self.constant.add(node)  # a parameter or buffer read directly: the call using it says what it is
+            elif _is_tensor(node) and self.inputs(node) and all(n in self.constant for n in self.inputs(node)):
+                self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
             elif node.op == "output":
                 self.output(node)
             elif _is_tensor(node):
@@ -421,7 +424,7 @@ class _Importer:
             if hasattr(arg, "op"):
                 meta = arg.meta.get("tensor_meta")
                 if hasattr(meta, "shape"):
-                    return TensorArg(_shape(arg), computed=arg.op != "get_attr")
+                    return TensorArg(_shape(arg), computed=arg not in self.constant)
                 return meta if meta is not None else arg.meta.get("val", arg)
             if isinstance(arg, (list, tuple)):
                 return type(arg)(value(a) for a in arg)
@@ -430,8 +433,8 @@ class _Importer:
             return arg
 
         args, kwargs = value(tuple(call_node.args)), value(dict(call_node.kwargs))
-        inputs = [_shape(n) for n in self.inputs(call_node) if n.op != "get_attr"]
-        attrs = [_shape(n) for n in self.inputs(call_node) if n.op == "get_attr"]
+        inputs = [_shape(n) for n in self.inputs(call_node) if n not in self.constant]
+        attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
         index = node.args[1] if source is not None else None
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
@@ -463,7 +466,7 @@ class _Importer:
                 self.keep_opaque(node, call_node, call, what)
                 return
             raise refusal or call.refuse(what)
-        ins = [n for n in self.inputs(call_node) if n.op != "get_attr"]
+        ins = [n for n in self.inputs(call_node) if n not in self.constant]
         if kind.max_inputs == 1 and len(set(ins)) == 1:
             ins = ins[:1]  # one tensor passed several times: self-attention's query, key and value
         elif len(ins) > kind.max_inputs and answer is not PASS_THROUGH:
@@ -507,7 +510,7 @@ class _Importer:
                         weights += t.numel()
                     else:
                         buffers += t.numel()
-        ins = [n for n in self.inputs(call_node) if n.op != "get_attr"]
+        ins = [n for n in self.inputs(call_node) if n not in self.constant]
         if not ins:
             raise call.refuse(f"{what} (it reads no tensor that a layer computed)")
         shape = list(_shape(node)[1:])

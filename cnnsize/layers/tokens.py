@@ -172,6 +172,20 @@ class ClassToken(LayerKind):
 
     params = {}
     torch_modules = ("cnnsize.executor.modules.ClassToken",)
+    torch_functions = ("cat", "concat")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {}
+        # torch.cat([self.class_token.expand(n, -1, -1), x], dim=1), as torchvision's ViT writes it
+        tensors = call.arg(0, "tensors")
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or len(tensors) != 2 or tensors[0].computed:
+            return None
+        x, token = call.inputs[0], call.attrs[0]
+        if len(x) != 3 or call.arg(1, "dim", 0) % 3 != 1 or tuple(token[1:]) != (1, x[2]):
+            return None
+        return {}
 
     def output_shape(self, ins, ctx):
         if len(ins[0]) != 2:
@@ -197,6 +211,16 @@ class PosEmbed(LayerKind):
 
     params = {}
     torch_modules = ("cnnsize.executor.modules.PosEmbed",)
+    torch_functions = ("add", "__add__", "__radd__")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {}
+        # x + self.pos_embedding, a parameter shaped (1, L, D)
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or tuple(call.attrs[0]) != (1, *call.inputs[0][1:]):
+            return None
+        return {}
 
     def counts(self, ins, out):
         return Counts(weights=prod(ins[0]), connections=prod(out))
