@@ -434,10 +434,12 @@ class _Importer:
 
         args, kwargs = value(tuple(call_node.args)), value(dict(call_node.kwargs))
         inputs = [_shape(n) for n in self.inputs(call_node) if n not in self.constant]
+        contiguous = [_contiguous(n) for n in self.inputs(call_node) if n not in self.constant]
         attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
         index = node.args[1] if source is not None else None
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
+                         contiguous=contiguous,
                          where=self.where(call_node))
 
     def call(self, node) -> None:
@@ -574,6 +576,16 @@ class _Importer:
 def _is_tensor(node) -> bool:
     """Whether the node's value is one tensor (a tuple of them, or a size, is not a layer's output)."""
     return hasattr(node.meta.get("tensor_meta"), "shape")
+
+
+def _contiguous(node) -> bool:
+    meta = node.meta["tensor_meta"]
+    shape, stride = tuple(meta.shape), tuple(meta.stride)
+    expected, step = [], 1
+    for n in reversed(shape):
+        expected.append(step)
+        step *= n
+    return all(s == e or n == 1 for n, s, e in zip(shape, stride, reversed(expected)))
 
 
 def _shape(node) -> tuple:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..calc import fc_params
 from ..errors import SpecError
 from ..numeric import fmt_num, is_int, prod
-from .base import Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
+from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
 from .conv import windowed_shape
 
 
@@ -498,6 +498,14 @@ class Contiguous(LayerKind):
     """A copy in memory order (``x.contiguous()`` after a permute or transpose): a new tensor, nothing computed."""
 
     params = {}
+    torch_modules = ("cnnsize.executor.modules.Contiguous",)
+    torch_functions = ("contiguous",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is None and call.contiguous and call.contiguous[0]:
+            return PASS_THROUGH  # already in memory order: torch returns the tensor itself
+        return {}
 
     def build(self, ins, out):
         from ..executor.modules import Contiguous as Module
