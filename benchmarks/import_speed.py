@@ -38,8 +38,8 @@ def main(names: list[str]) -> None:
         a = cnnsize.analyze(name, fit="floor")
         model = build_module(name, fit="floor").eval()
         shape = (1, *a.input_shape)
-        ours = median_s(lambda m=model, s=a.input_shape: cnnsize.from_torch(m, s, name=name))
-        theirs = median_s(lambda m=model: torchinfo.summary(m, input_size=shape, verbose=0))
+        ours = median_s(lambda m=model, s=a.input_shape, n=name: cnnsize.from_torch(m, s, name=n))
+        theirs = median_s(lambda m=model, s=shape: torchinfo.summary(m, input_size=s, verbose=0))
         params = cnnsize.from_torch(model, a.input_shape).analyze().totals["params"]
         info = torchinfo.summary(model, input_size=shape, verbose=0).total_params
         print(f"{name:16s} {ours:13.2f} {theirs:12.2f} {theirs / ours:6.2f}  {params:,} / {info:,}")
