@@ -75,18 +75,78 @@ def _leaves(value, label: Any = None) -> list[tuple[Any, Any]]:
     return [] if value is None else [(label, value)]
 
 
-def _propagate(gm, input_shape: tuple) -> None:
-    """Every node's output shape (``tensor_meta``), from one run on fake tensors: torch's own shape rules, with
-    no values computed and no memory for activations, whatever the input size (the model is not changed)."""
+def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
+    """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
+    rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
+    which opaque layers need: FlopCounterMode decomposes some operations, slowly). The model's parameters
+    and buffers stand in as meta tensors for the run only (the model is not changed); a model that mixes devices
+    on its own is run on fake tensors instead (slower)."""
+    torch = require_torch()
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    tensors = dict(gm.named_parameters())
+    tensors.update(gm.named_buffers())
+    own_real = {id(t) for m in gm.modules() if type(m) in real for t in [*m.parameters(), *m.buffers()]}
+    swap = {n: torch.empty_like(t, device="meta") for n, t in tensors.items()
+            if t.device.type != "meta" and id(t) not in own_real}
+    param = next(iter(tensors.values()), None)
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    try:
+        if count:  # on fake tensors, which keep the model's device: torch picks the kernels (einsum's) it would
+            raise NotImplementedError
+        with _reparametrize_module(gm, swap, tie_weights=True), torch.no_grad():
+            _run(gm, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
+    except (RuntimeError, NotImplementedError, TypeError):
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+        with fake, torch.no_grad():
+            x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+            _run(gm, x, real, fake, count)
+
+
+_SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU", "Hardswish",
+               "Hardsigmoid", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+               "Identity"}  # torch.nn modules whose output has their input's shape and dtype
+
+
+def _run(gm, x, real: tuple, fake, count: bool) -> None:
     torch = require_torch()
     import torch.fx as fx
-    from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.node import map_aggregate
     from torch.fx.passes.shape_prop import _extract_tensor_metadata
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
 
     class Propagate(fx.Interpreter):
+        def call_module(self, target, args, kwargs):
+            module = self.fetch_attr(target)
+            if not count and type(module).__name__ in _SAME_SHAPE and len(args) == 1 and not kwargs:
+                x = args[0]  # its output is its input's shape: no need to run it (meta batch norm is slow)
+                return x if getattr(module, "inplace", False) else torch.empty_like(x)
+            if type(module) not in real:
+                return super().call_module(target, args, kwargs)
+            # fx could not trace into it (control flow on values): run it for real on zeros of the same shapes
+            from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+            def zeros(v):
+                return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
+
+            def back(v):
+                if not isinstance(v, torch.Tensor):
+                    return v
+                return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
+
+            with unset_fake_temporarily():
+                out = module(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
+            return map_aggregate(out, back)
+
         def run_node(self, n):
+            before = counter.get_total_flops() if count else 0
             result = super().run_node(n)
+            if count:
+                n.meta["flops"] = counter.get_total_flops() - before  # what an opaque layer carries
             found = []
 
             def meta(obj):
@@ -100,11 +160,10 @@ def _propagate(gm, input_shape: tuple) -> None:
                 n.meta["tensor_meta"] = value
             return result
 
-    param = next(iter(gm.parameters()), None)
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    fake = FakeTensorMode(allow_non_fake_inputs=True)
-    with fake, torch.no_grad():
-        x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+    if count:
+        with counter:
+            Propagate(gm).run(x)
+    else:
         Propagate(gm).run(x)
 
 
@@ -138,7 +197,8 @@ def supported() -> dict[str, tuple]:
 
 
 class _Importer:
-    def __init__(self, module, input_shape: tuple, name: str):
+    def __init__(self, module, input_shape: tuple, name: str, opaque: bool = False):
+        self.opaque = opaque
         self.torch = require_torch()
         self.registry = _Registry(self.torch)
         self.root = module
@@ -149,6 +209,9 @@ class _Importer:
         self.alias: dict[Any, str] = {}  # fx node -> the layer name holding its value
         self.sources: dict[str, list[str]] = {}  # layer -> the layers it reads
         self.owners: dict[tuple, str] = {}  # the ids of a module's tensors -> the layer that holds them
+        self.held: set[int] = set()  # ids of the tensors opaque layers count
+        self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
+        self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
         self.outputs: list[tuple[Any, str]] = []
         self.main = "input"
@@ -179,6 +242,22 @@ class _Importer:
             def proxy(self, node):
                 return Proxy(node, self)
 
+            def call_module(self, m, forward, args, kwargs):
+                """A submodule fx cannot trace into (Python control flow on values): one call, kept as measured."""
+                if self.is_leaf_module(m, self.path_of_module(m)) or m is importer.root:
+                    return super().call_module(m, forward, args, kwargs)
+                last = list(self.graph.nodes)[-1] if len(self.graph.nodes) else None
+                try:
+                    return super().call_module(m, forward, args, kwargs)
+                except Exception:  # noqa: BLE001 - fx raises many kinds
+                    for n in reversed(list(self.graph.nodes)):  # undo what the failed trace added
+                        if n is last:
+                            break
+                        self.graph.erase_node(n)
+                    importer.untraceable.add(type(m))
+                    return self.create_proxy("call_module", self.path_of_module(m), args, kwargs)
+
+        importer = self
         tracer = Tracer()
         if tracer.is_leaf_module(self.root, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
             self.root = _Layer(self.root)
@@ -199,7 +278,7 @@ class _Importer:
                                            "defaults or wrap the model")
             gm = fx.GraphModule(self.root, graph)
             try:
-                _propagate(gm, self.input_shape)
+                _propagate(gm, self.input_shape, tuple(self.untraceable))
             except Exception as exc:
                 raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
                                 f"{type(exc).__name__}: {exc}".split("\n")[0],
@@ -242,14 +321,16 @@ class _Importer:
 
     # -- the walk -------------------------------------------------------------------------------------------------
     def run(self) -> dict:
-        gm = self.trace()
+        self.gm = gm = self.trace()
         self.modules = dict(gm.named_modules())
         for node in gm.graph.nodes:
             if node.op == "placeholder":
                 if not node.args:  # the tensor input (trace refused a second one); args hold a default
                     self.alias[node] = "input"
             elif node.op == "get_attr":
-                continue  # a parameter or buffer read directly: the call that uses it says what it is
+                self.constant.add(node)  # a parameter or buffer read directly: the call using it says what it is
+            elif _is_tensor(node) and self.inputs(node) and all(n in self.constant for n in self.inputs(node)):
+                self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
             elif node.op == "output":
                 self.output(node)
             elif _is_tensor(node):
@@ -343,7 +424,7 @@ class _Importer:
             if hasattr(arg, "op"):
                 meta = arg.meta.get("tensor_meta")
                 if hasattr(meta, "shape"):
-                    return TensorArg(_shape(arg), computed=arg.op != "get_attr")
+                    return TensorArg(_shape(arg), computed=arg not in self.constant)
                 return meta if meta is not None else arg.meta.get("val", arg)
             if isinstance(arg, (list, tuple)):
                 return type(arg)(value(a) for a in arg)
@@ -352,11 +433,13 @@ class _Importer:
             return arg
 
         args, kwargs = value(tuple(call_node.args)), value(dict(call_node.kwargs))
-        inputs = [_shape(n) for n in self.inputs(call_node) if n.op != "get_attr"]
-        attrs = [_shape(n) for n in self.inputs(call_node) if n.op == "get_attr"]
+        inputs = [_shape(n) for n in self.inputs(call_node) if n not in self.constant]
+        contiguous = [_contiguous(n) for n in self.inputs(call_node) if n not in self.constant]
+        attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
         index = node.args[1] if source is not None else None
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
+                         contiguous=contiguous,
                          where=self.where(call_node))
 
     def call(self, node) -> None:
@@ -371,8 +454,6 @@ class _Importer:
         else:
             kinds = self.registry.functions.get(call.function, [])
             what = _op_name(call_node)
-        if not kinds:
-            raise call.refuse(what)
         refusal = None
         for kind in kinds:
             try:
@@ -383,8 +464,11 @@ class _Importer:
             if answer is not None:
                 break
         else:
+            if self.opaque or (call.module is not None and type(call.module) in self.untraceable):
+                self.keep_opaque(node, call_node, call, what)
+                return
             raise refusal or call.refuse(what)
-        ins = [n for n in self.inputs(call_node) if n.op != "get_attr"]
+        ins = [n for n in self.inputs(call_node) if n not in self.constant]
         if kind.max_inputs == 1 and len(set(ins)) == 1:
             ins = ins[:1]  # one tensor passed several times: self-attention's query, key and value
         elif len(ins) > kind.max_inputs and answer is not PASS_THROUGH:
@@ -413,6 +497,30 @@ class _Importer:
                              shares=shares if i == 0 else None)
             if i == 0 and key and shares is None:
                 self.owners[key] = layer
+
+    def keep_opaque(self, node, call_node, call: TorchCall, what: str) -> None:
+        """An ``opaque`` layer with what torch measured for this call: its output shape, the parameters and
+        buffers of its module (those no earlier layer holds) and FlopCounterMode's count / 2."""
+        if not _is_tensor(node):
+            raise call.refuse(what)
+        weights = buffers = 0
+        if call.module is not None:
+            for t in [*call.module.parameters(), *call.module.buffers()]:
+                if id(t) not in self.held:
+                    self.held.add(id(t))
+                    if isinstance(t, self.torch.nn.Parameter):
+                        weights += t.numel()
+                    else:
+                        buffers += t.numel()
+        ins = [n for n in self.inputs(call_node) if n not in self.constant]
+        if not ins:
+            raise call.refuse(f"{what} (it reads no tensor that a layer computed)")
+        shape = list(_shape(node)[1:])
+        if "flops" not in call_node.meta:  # the first opaque layer: run once more, counting FLOPs per node
+            _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
+        flops = call_node.meta.get("flops", 0)
+        self.add(node, "opaque", {"op": what, "shape": shape, "weights": weights, "buffers": buffers,
+                                  "macs": flops // 2}, ins)
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
             trainable: bool = True, shares: str | None = None) -> str:
@@ -470,6 +578,16 @@ def _is_tensor(node) -> bool:
     return hasattr(node.meta.get("tensor_meta"), "shape")
 
 
+def _contiguous(node) -> bool:
+    meta = node.meta["tensor_meta"]
+    shape, stride = tuple(meta.shape), tuple(meta.stride)
+    expected, step = [], 1
+    for n in reversed(shape):
+        expected.append(step)
+        step *= n
+    return all(s == e or n == 1 for n, s, e in zip(shape, stride, reversed(expected)))
+
+
 def _shape(node) -> tuple:
     return tuple(int(v) for v in node.meta["tensor_meta"].shape)
 
@@ -490,9 +608,11 @@ def to_yaml(spec: dict) -> str:
     """The spec as YAML text, written by the YAML library: one flow-style line per layer."""
     import yaml
 
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, where PyYAML has it: 20 times faster
+
     def dump(value, flow) -> str:
-        return yaml.safe_dump(value, default_flow_style=flow, sort_keys=False, allow_unicode=True,
-                              width=float("inf")).strip()
+        return yaml.dump(value, Dumper=dumper, default_flow_style=flow, sort_keys=False, allow_unicode=True,
+                         width=1 << 30).strip()
 
     lines = ["# Imported from torch by cnnsize.from_torch; shapes follow torch's rounding (fit: floor).",
              dump({key: value for key, value in spec.items() if key != "layers"}, None), "layers:"]
@@ -518,15 +638,17 @@ def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]) -> None
                                hint="this operation means something else in torch; please report it")
 
 
-def from_torch(module, input_shape: tuple, *, name: str | None = None) -> ImportedSpec:
+def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False) -> ImportedSpec:
     """Trace ``module`` (an ``nn.Module``) with torch.fx for one input of ``input_shape`` (C, H, W) and return the
     equivalent spec, as a dict and as YAML text.
 
-    An operation cnnsize cannot represent raises CnnsizeError naming it and its fx node and module path.
-    Modules built by cnnsize.build (including its own FlattenLinear, LocallyConnected2d and merge modules)
-    map back to their layer kinds and names.
+    An operation cnnsize cannot represent raises CnnsizeError naming it and its fx node and module path; with
+    ``opaque=True`` it becomes an ``opaque`` layer instead, carrying the output shape, parameters, buffers and
+    MACs (FlopCounterMode's count / 2) torch measured for it. A submodule fx cannot trace into (Python control
+    flow on values) is kept the same way, as one measured call. Modules built by cnnsize.build (its own
+    FlattenLinear, LocallyConnected2d and merge modules too) map back to their layer kinds and names.
     """
-    importer = _Importer(module, tuple(input_shape), name or type(module).__name__)
+    importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque)
     spec = importer.run()
     shapes = {}
     for node, layer in importer.alias.items():

@@ -6,7 +6,8 @@ and must pass ``cnnsize validate`` on CPU. Aux heads (googlenet, inception_v3) a
 them, and the MACs and activations of the eval forward are those of the spec with ``aux: false``.
 
 ``CNNSIZE_IMPORT_RESULTS=path`` appends one JSON line per model (tools/import_table.py makes the README's
-table of what imports from them).
+table of what imports from them); ``CNNSIZE_IMPORT_NO_VALIDATE=1`` leaves out the CPU validation (the
+table then says so), for a quick table on a busy machine.
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ def test_torchvision_model_imports_exactly(family, name):
     shape = input_shape(family, name)
     model = build(family, name, "meta")  # shapes, FLOPs and aliasing without values: seconds, not minutes
     truth = torch_figures(model, shape)
+    torch = need("torch")
+    if any(isinstance(m, torch.nn.MultiheadAttention) for m in model.modules()):
+        # at inference on CPU, MultiheadAttention takes a fused fast path that the meta device cannot: its storages
+        # come from a real CPU forward (FlopCounterMode cannot see inside that fused kernel: MACs stay the meta's)
+        model = build(family, name, "cpu")
+        truth["activations"] = torch_figures(model, shape)["activations"]
     result = {"name": name, "family": family, "input": list(shape), **{f"torch_{k}": v for k, v in truth.items()}}
     try:
         imported = cnnsize.from_torch(model, shape, name=name)
@@ -93,7 +100,7 @@ def test_torchvision_model_imports_exactly(family, name):
                "activations": main.totals["activations"]}
         result.update({f"cnnsize_{k}": v for k, v in got.items()})
         result["exact"] = got == truth
-        if result["exact"]:
+        if result["exact"] and not os.environ.get("CNNSIZE_IMPORT_NO_VALIDATE"):
             v = cnnsize.validate(imported.spec, device="cpu", runs=0, input_shape=validation_input(imported.spec))
             result["validates"] = bool(v.ok)
             assert v.ok, v.mismatches()

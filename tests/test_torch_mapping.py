@@ -134,6 +134,7 @@ ROWS = {
     "matmul": (lambda: Fn(lambda s, x: torch.matmul(s.mods[0](x), x.transpose(1, 2)), nn.Linear(6, 6)), (5, 6),
                "matmul"),
     "transpose": (lambda: Fn(lambda s, x: x.transpose(1, 2)), (5, 6), "transpose"),
+    "contiguous": (lambda: Fn(lambda s, x: x.transpose(1, 2).contiguous()), (5, 6), "contiguous"),
     "reshape": (lambda: Fn(lambda s, x: x.reshape(x.shape[0], 2, -1)), (4, 3, 3), "reshape"),
     "flatten_range": (lambda: Fn(lambda s, x: x.flatten(2)), (3, 4, 5), "flatten"),
     "mha": (lambda: Attention(), (5, 6), "mha"),

@@ -3,10 +3,11 @@
 Measured on torch's meta device (shapes, aliasing and FLOP counting without computing values, so a
 vit_h_14 costs seconds): parameters and buffers as torch lists them, MACs as FlopCounterMode's total / 2,
 and activations as the elements of the distinct floating-point storages one no-grad forward creates, the
-input's included (in-place results share their input's storage, views are free, integer tensors such as
-pooling indices are not activations). Every output is kept alive until the end, so no storage is reused.
-One meta quirk is undone: its batch norm returns the saved mean and inverse std even at inference, where
-the CPU kernel returns empty tensors (test_meta_truth_is_the_cpu_truth checks the two agree).
+input's included, that something reads (a later operation, or the caller): in-place results share their
+input's storage, views are free, integer tensors such as pooling indices are not activations, and results
+nobody reads (layer norm's mean and 1/std, batch norm's saved statistics) are not either, as in
+tests/torch_storages.py. Every output is kept alive until the end, so no storage is reused;
+test_meta_truth_is_the_cpu_truth checks the meta device's figures are a CPU forward's.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ from torch.utils.flop_counter import FlopCounterMode
 class _Storages(TorchDispatchMode):
     def __init__(self, resident: set):
         super().__init__()
-        self.resident, self.seen, self.keep = resident, {}, []
+        self.resident, self.seen, self.keep, self.read = resident, {}, [], set()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        for t in tree_flatten((args, kwargs or {}))[0]:
+            if isinstance(t, torch.Tensor):
+                self.read.add(t.untyped_storage()._cdata)
         out = func(*args, **(kwargs or {}))
         self.keep.append(out)
-        created = tree_flatten(out)[0]
-        if func.__name__.startswith("native_batch_norm") and not args[5]:  # training=False
-            created = created[:1]
-        for t in created:
+        for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor) and t.is_floating_point():
                 storage = t.untyped_storage()
                 key = storage._cdata
@@ -46,9 +47,10 @@ def torch_figures(model: torch.nn.Module, input_shape: tuple) -> dict:
     resident = {t.untyped_storage()._cdata for t in [*model.parameters(), *model.buffers(), x]}
     storages = _Storages(resident)
     with torch.no_grad(), FlopCounterMode(display=False) as counter, storages:
-        model(x)
+        out = model(x)
+    storages.read.update(t.untyped_storage()._cdata for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
     return {"params": sum(p.numel() for p in model.parameters()),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "buffers": sum(b.numel() for b in model.buffers()),
             "macs": counter.get_total_flops() // 2,
-            "activations": x.numel() + sum(storages.seen.values())}
+            "activations": x.numel() + sum(n for key, n in storages.seen.items() if key in storages.read)}

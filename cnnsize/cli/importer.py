@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("-i", "--input", default="3x224x224", help="input shape C x H x W (default 3x224x224)")
     p.add_argument("--name", help="the spec's name (default: FACTORY)")
     p.add_argument("-o", "--output", help="write the spec to this file instead of standard output")
+    p.add_argument("--opaque", action="store_true",
+                   help="keep an operation cnnsize cannot represent as an 'opaque' layer with the output shape, "
+                        "params and MACs torch measured for it (it cannot be built or validated)")
     p.set_defaults(run=run)
 
 
@@ -97,7 +100,8 @@ def run(args) -> int:
     nn = require_torch().nn
     shape = parse_shape(args.input)
     model = make_model(load_factory(args.target), args.target, nn)
-    imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2]),
+    imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2],
+                                         opaque=args.opaque),
                       getattr(args, "debug", False))
     write_output(imported.yaml, args.output)
     return 0

@@ -345,7 +345,7 @@ class Identity(_Elementwise):
     torch_name = "Identity"
     params = {}
     torch_modules = ("Identity",)
-    torch_functions = ("contiguous", "detach", "clone", "float")
+    torch_functions = ("detach", "clone", "float")
 
     @classmethod
     def from_torch(cls, call):

@@ -83,6 +83,8 @@ class Concat(_Merge):
     def from_torch(cls, call):
         if call.module is not None:
             return {}
+        if call.attrs:
+            return None  # a parameter joined to the tokens: a class token
         dim = call.arg(1, "dim", 0)
         if dim % call.rank != 1:
             raise call.refuse(f"torch.cat along dim {dim} (cnnsize concatenates channels, dim 1)")

@@ -210,10 +210,21 @@ class LayerScale(LayerKind):
 
     params = {"init": Param("float", 1e-6, doc="the scales' initial value"), "axis": AXIS}
     torch_modules = ("cnnsize.executor.modules.LayerScale",)
+    torch_functions = ("mul", "__mul__", "__rmul__")
 
     @classmethod
     def from_torch(cls, call):
-        return {"axis": "last" if call.module.weight.dim() == 1 else "channels"}
+        if call.module is not None:
+            return {"axis": "last" if call.module.weight.dim() == 1 else "channels"}
+        # self.layer_scale * x, the scale a parameter of the module (torchvision's ConvNeXt)
+        if len(call.inputs) != 1 or len(call.attrs) != 1:
+            return None
+        x, scale = call.inputs[0], tuple(call.attrs[0])
+        if scale == (x[1], *(1,) * (len(x) - 2)) and len(x) > 2:
+            return {"axis": "channels"}
+        if scale == (x[-1],):
+            return {"axis": "last"}
+        return None
 
     def features(self, x) -> Dim:
         return x[0] if self.axis == "channels" else x[-1]

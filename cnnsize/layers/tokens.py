@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..calc import fc_params
 from ..errors import SpecError
 from ..numeric import divides, exact_div, fmt_num, is_int, prod
-from .base import Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
+from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
 from .conv import windowed_shape
 
 
@@ -172,6 +172,20 @@ class ClassToken(LayerKind):
 
     params = {}
     torch_modules = ("cnnsize.executor.modules.ClassToken",)
+    torch_functions = ("cat", "concat")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {}
+        # torch.cat([self.class_token.expand(n, -1, -1), x], dim=1), as torchvision's ViT writes it
+        tensors = call.arg(0, "tensors")
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or len(tensors) != 2 or tensors[0].computed:
+            return None
+        x, token = call.inputs[0], call.attrs[0]
+        if len(x) != 3 or call.arg(1, "dim", 0) % 3 != 1 or tuple(token[1:]) != (1, x[2]):
+            return None
+        return {}
 
     def output_shape(self, ins, ctx):
         if len(ins[0]) != 2:
@@ -197,6 +211,16 @@ class PosEmbed(LayerKind):
 
     params = {}
     torch_modules = ("cnnsize.executor.modules.PosEmbed",)
+    torch_functions = ("add", "__add__", "__radd__")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {}
+        # x + self.pos_embedding, a parameter shaped (1, L, D)
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or tuple(call.attrs[0]) != (1, *call.inputs[0][1:]):
+            return None
+        return {}
 
     def counts(self, ins, out):
         return Counts(weights=prod(ins[0]), connections=prod(out))
@@ -323,10 +347,14 @@ class Select(_View):
     """One index along a per-sample axis, the axis dropped (``x[:, 0]``: ViT's class token from [L, D]): a view."""
 
     params = {"axis": Param("count", 0, doc="the per-sample axis, from 0"), "index": Param("count", 0)}
+    torch_modules = ("cnnsize.executor.modules.Select",)
     torch_functions = ("select", "getitem")
 
     @classmethod
     def from_torch(cls, call):
+        if call.module is not None:  # cnnsize's own module, as build makes it
+            return {"axis": call.module.dim % call.rank - 1, "index": call.module.index % call.inputs[0][
+                call.module.dim % call.rank]}
         if call.function == "select":
             axis, index = call.arg(1, "dim") % call.rank, call.arg(2, "index")
         else:
@@ -575,6 +603,14 @@ class Contiguous(LayerKind):
     """A copy in memory order (``x.contiguous()`` after a permute or transpose): a new tensor, nothing computed."""
 
     params = {}
+    torch_modules = ("cnnsize.executor.modules.Contiguous",)
+    torch_functions = ("contiguous",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is None and call.contiguous and call.contiguous[0]:
+            return PASS_THROUGH  # already in memory order: torch returns the tensor itself
+        return {}
 
     def build(self, ins, out):
         from ..executor.modules import Contiguous as Module

@@ -1,0 +1,49 @@
+"""Import speed: cnnsize.from_torch against torchinfo.summary on the same built model.
+
+Issue 12's target: on the same built resnet152 and convnext_tiny, from_torch takes at most half the time
+of torchinfo.summary. Both measured here, in this run, on the same module (built by cnnsize from its bundled
+spec, weights on CPU): from_torch traces on fake tensors (no values computed), torchinfo runs a real forward.
+The ratio printed is torchinfo's time over from_torch's (2 or more meets the target).
+
+    python benchmarks/import_speed.py [SPEC ...]      # needs torch and torchinfo (pip install torchinfo)
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import cnnsize
+
+
+def median_s(fn, runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(names: list[str]) -> None:
+    import torch
+    import torchinfo
+
+    from cnnsize.executor.builder import build_module
+
+    torch.set_num_threads(1)  # a fair, quiet comparison on a shared machine
+    print(f"{'model':16s} {'from_torch s':>13s} {'torchinfo s':>12s} {'ratio':>6s}  params (cnnsize / torchinfo)")
+    for name in names:
+        a = cnnsize.analyze(name, fit="floor")
+        model = build_module(name, fit="floor").eval()
+        shape = (1, *a.input_shape)
+        ours = median_s(lambda m=model, s=a.input_shape, n=name: cnnsize.from_torch(m, s, name=n))
+        theirs = median_s(lambda m=model, s=shape: torchinfo.summary(m, input_size=s, verbose=0))
+        params = cnnsize.from_torch(model, a.input_shape).analyze().totals["params"]
+        info = torchinfo.summary(model, input_size=shape, verbose=0).total_params
+        print(f"{name:16s} {ours:13.2f} {theirs:12.2f} {theirs / ours:6.2f}  {params:,} / {info:,}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["resnet152", "convnext_tiny"])

@@ -1,0 +1,43 @@
+"""``opaque``: an operation no kind stands for, kept by ``from_torch(..., opaque=True)`` with what torch measured.
+
+It carries the output shape, the parameters and buffers of the module it was, and the multiply-adds torch's
+FlopCounterMode counted for that call at import, so the totals stay whole; every report names its kind,
+``opaque``, and the executor refuses to build it (there is nothing to build it from).
+"""
+
+from __future__ import annotations
+
+from ..errors import CnnsizeError
+from .base import Counts, LayerKind, Param, register
+
+
+@register("opaque")
+class Opaque(LayerKind):
+    """What torch measured for an operation cnnsize cannot represent: output shape, parameters, buffers, MACs."""
+
+    params = {"op": Param("str", doc="the torch operation it stands for, as the importer named it"),
+              "shape": Param("ints", doc="the output shape per sample, as torch computed it"),
+              "weights": Param("count", 0, doc="parameters of the module, as torch counts them"),
+              "buffers": Param("count", 0, doc="buffers of the module"),
+              "macs": Param("count", 0, doc="multiply-adds per sample: FlopCounterMode's count / 2")}
+    min_inputs = 1
+    max_inputs = 64
+
+    def output_shape(self, ins, ctx):
+        return tuple(self.shape) if isinstance(self.shape, tuple) else (self.shape,)
+
+    def counts(self, ins, out):
+        return Counts(weights=self.weights, buffers=self.buffers, macs=self.macs, connections=self.macs)
+
+    def receptive(self, rfs, ins, out):
+        return None  # unknown: the field stops here
+
+    def summary(self) -> str:
+        return f"opaque: {self.op}"
+
+    def build(self, ins, out):
+        raise CnnsizeError(f"layer kind 'opaque' ({self.op}) holds only the figures torch measured at import; "
+                           "it cannot be built, run or validated",
+                           hint="import without --opaque to see why the operation is not representable, or "
+                                "replace it in the spec with layers cnnsize has")
+
