@@ -323,10 +323,13 @@ class Select(_View):
     """One index along a per-sample axis, the axis dropped (``x[:, 0]``: ViT's class token from [L, D]): a view."""
 
     params = {"axis": Param("count", 0, doc="the per-sample axis, from 0"), "index": Param("count", 0)}
+    torch_modules = ("cnnsize.executor.modules.Select",)
     torch_functions = ("select", "getitem")
 
     @classmethod
     def from_torch(cls, call):
+        if call.module is not None:
+            return {"axis": call.module.dim - 1, "index": call.module.index}
         if call.function == "select":
             axis, index = call.arg(1, "dim") % call.rank, call.arg(2, "index")
         else:
@@ -365,10 +368,13 @@ class Roll(LayerKind):
 
     params = {"shifts": Param("ints_or_zero", doc="the shift per axis in ``axes``, forward"),
               "axes": Param("ints_or_zero", doc="the per-sample axes, from 0")}
+    torch_modules = ("cnnsize.executor.modules.Roll",)
     torch_functions = ("roll",)
 
     @classmethod
     def from_torch(cls, call):
+        if call.module is not None:
+            return {"shifts": list(call.module.shifts), "axes": [d - 1 for d in call.module.dims]}
         shifts, dims = call.arg(1, "shifts"), call.arg(2, "dims")
         shifts = list(shifts) if isinstance(shifts, (list, tuple)) else [shifts]
         dims = list(dims) if isinstance(dims, (list, tuple)) else [dims]
@@ -575,6 +581,7 @@ class Contiguous(LayerKind):
     """A copy in memory order (``x.contiguous()`` after a permute or transpose): a new tensor, nothing computed."""
 
     params = {}
+    torch_modules = ("cnnsize.executor.modules.Contiguous",)  # x.contiguous() itself imports as identity
 
     def build(self, ins, out):
         from ..executor.modules import Contiguous as Module
