@@ -8,7 +8,7 @@ The shape operations (``permute``, ``transpose``, ``reshape``, ``flatten``) are 
 
 from __future__ import annotations
 
-from ..calc import fc_params
+from ..calc import conv_macs, conv_params, fc_params
 from ..errors import SpecError
 from ..numeric import divides, exact_div, fmt_num, is_int, prod
 from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
@@ -109,6 +109,10 @@ class MatMul(LayerKind):
         macs = prod(out) * ins[0][-1]
         return Counts(connections=macs, macs=macs)
 
+    def explain(self, ins, out, ctx):
+        return [f"MACs: output values · k = {fmt_num(prod(out))}·{fmt_num(ins[0][-1])} = "
+                f"{fmt_num(prod(out) * ins[0][-1])}"]
+
     def receptive(self, rfs, ins, out):
         return None
 
@@ -153,6 +157,15 @@ class PatchEmbed(LayerKind):
         fan_in = prod(self.geometry(ins[0])) * ins[0][0]
         return Counts(weights=fan_in * self.filters, biases=self.filters if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def explain(self, ins, out, ctx):
+        patch = self.geometry(ins[0])
+        sizes = windowed_shape(spatial(ins[0]), patch, patch, ((0, 0),) * len(patch), (1,) * len(patch), ctx,
+                               what="patch", explain=True)
+        params = conv_params(ins[0][0], self.filters, patch, self.bias, explain=True)
+        macs = conv_macs(prod(out), ins[0][0], patch, explain=True)
+        return [*sizes, f"tokens: {' · '.join(s.split(' = ')[-1] for s in sizes)} = {fmt_num(out[0])}",
+                f"params: {params.steps[0]}", f"connections = MACs: {macs.steps[0]}"]
 
     def receptive(self, rfs, ins, out):
         return None
@@ -393,10 +406,13 @@ class Roll(LayerKind):
 
     params = {"shifts": Param("ints_or_zero", doc="the shift per axis in ``axes``, forward"),
               "axes": Param("ints_or_zero", doc="the per-sample axes, from 0")}
+    torch_modules = ("cnnsize.executor.modules.Roll",)
     torch_functions = ("roll",)
 
     @classmethod
     def from_torch(cls, call):
+        if call.module is not None:
+            return {"shifts": list(call.module.shifts), "axes": [d - 1 for d in call.module.dims]}
         shifts, dims = call.arg(1, "shifts"), call.arg(2, "dims")
         shifts = list(shifts) if isinstance(shifts, (list, tuple)) else [shifts]
         dims = list(dims) if isinstance(dims, (list, tuple)) else [dims]
