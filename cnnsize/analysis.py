@@ -604,7 +604,9 @@ def _memory(topology, sized: list[Sized], trainable: list[bool], resident: Any, 
         figures = training_figures(topology, sized, chosen, batch, itemsize, options)
         master = (4 if options.amp else itemsize) * resident
         copies = 2 * weights if options.amp else 0
-        figures["training_bytes"] = master + copies + figures["optimizer_bytes"] + figures["training_step_peak_bytes"]
+        step_peak = figures["training_step_peak_bytes"]  # None with symbolic sizes (see memory.training_figures)
+        figures["training_bytes"] = (None if step_peak is None
+                                     else master + copies + figures["optimizer_bytes"] + step_peak)
         return figures
 
     out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,

@@ -137,6 +137,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         if own_bytes:
             extras.append((i, own_bytes))
             kept[i] += own_bytes
+    if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
+        return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
     forward_peak = _max(_live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras))
     visited = [i for i in range(1, n) if requires_grad[i]]
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
@@ -180,6 +182,29 @@ def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tup
         else:
             refs.append((item.index if item.of == "input" else -1, None if width == act_size else width))
     return tuple(refs), own_bytes
+
+
+def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int, tensors: list,
+                       options: MemoryOptions) -> dict[str, Any]:
+    """The training figures that are sums (formulas); the peaks, maxima over every layer, are None: the
+    report asks for numeric sizes instead (a Max of a few hundred formulas is neither readable nor quick)."""
+    if options.optimizer in ("adam", "adamw"):
+        if options.device == "cuda":
+            temporaries = trainable_total * master
+        else:
+            temporaries = 2 * _max(tensors) * master if all_int(tensors) else None
+    else:
+        temporaries = 0
+    return {
+        "saved_for_backward_bytes": sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0),
+        "activation_gradients_bytes": None,
+        "training_activations_peak_bytes": None,
+        "gradients_bytes": trainable_total * master,
+        "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
+        "optimizer_temporaries_bytes": temporaries,
+        "training_step_peak_bytes": None,
+        "training_peak_phase": "",
+    }
 
 
 def _max(values: list) -> Any:
