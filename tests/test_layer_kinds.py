@@ -108,6 +108,11 @@ ROWS = {
                             {"linear": {"units": 12, "from": "input", "name": "k"}}, {"reshape": {"shape": [4, 2, 6]}},
                             {"permute": {"dims": [1, 0, 2], "name": "kh"}},
                             {"sdpa": {"from": ["qh", "kh", "kh"]}}]),
+    "swin_windows": ([6, 4, 6], [{"permute": {"dims": [1, 2, 0]}}, {"roll": {"shifts": [3, 5], "axes": [0, 1]}},
+                                 {"window_partition": {"window": 2}}, {"linear": {"units": 18}},
+                                 {"chunk": {"chunks": 3, "index": 1, "axis": 2}},
+                                 {"window_merge": {"window": [2, 2], "size": [4, 6]}},
+                                 {"roll": {"shifts": [1, 1], "axes": [0, 1]}}]),
     "flatten_range_reshape": ([4, 3, 6], [{"flatten": {"start": 1}}, {"transpose": {"axes": [0, 1]}}, "contiguous",
                                           {"reshape": {"shape": [2, 9, 4]}}, {"linear": {"units": 3}}]),
 }

@@ -140,6 +140,8 @@ ROWS = {
     "mha": (lambda: Attention(), (5, 6), "mha"),
     "sdpa": (lambda: Attention(functional=True), (2, 5, 6), "sdpa"),
     "select_class_token": (lambda: Fn(lambda s, x: x[:, 0]), (5, 6), "select"),
+    "roll": (lambda: Fn(lambda s, x: torch.roll(x, (-1, 2), (2, 3))), (3, 4, 5), "roll"),
+    "chunk_last_axis": (lambda: Fn(lambda s, x: x.chunk(3, -1)[2]), (4, 6), "chunk"),
 }
 
 
@@ -150,13 +152,19 @@ def _built_kind_rows() -> dict:
     spec = {"input": [3, 6, 6], "layers": [{"locally_connected": {"filters": 2, "kernel": 3}}]}
     tokens = {"input": [3, 8, 8], "layers": [{"patch_embed": {"filters": 6, "patch": 4}}, "class_token", "pos_embed"]}
     scale = {"input": [3, 4, 4], "layers": ["layer_scale", {"stochastic_depth": {"p": 0.1}}]}
+    windows = {"input": [4, 6, 3], "layers": [{"window_partition": {"window": 2}},
+                                              {"window_merge": {"window": 2, "size": [4, 6]}},
+                                              {"permute": {"dims": [2, 0, 1]}}, "contiguous"]}
     return {"locally_connected": (lambda: build_module(spec), (3, 6, 6), "locally_connected"),
             **{kind: (lambda: build_module(tokens), (3, 8, 8), kind) for kind in ("patch_embed", "class_token",
                                                                                   "pos_embed")},
-            **{kind: (lambda: build_module(scale), (3, 4, 4), kind) for kind in ("layer_scale", "stochastic_depth")}}
+            **{kind: (lambda: build_module(scale), (3, 4, 4), kind) for kind in ("layer_scale", "stochastic_depth")},
+            **{kind: (lambda: build_module(windows), (4, 6, 3), kind) for kind in ("window_partition", "window_merge",
+                                                                                   "contiguous")}}
 
 
-BUILT = ("locally_connected", "patch_embed", "class_token", "pos_embed", "layer_scale", "stochastic_depth")
+BUILT = ("locally_connected", "patch_embed", "class_token", "pos_embed", "layer_scale", "stochastic_depth",
+         "window_partition", "window_merge", "contiguous")
 
 
 @pytest.mark.parametrize("row", [*ROWS, *BUILT])

@@ -98,14 +98,14 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 
 class Chunk(nn.Module):
-    """One slice of x.chunk(chunks, dim=1)."""
+    """One slice of x.chunk(chunks, dim)."""
 
-    def __init__(self, chunks: int, index: int):
+    def __init__(self, chunks: int, index: int, dim: int = 1):
         super().__init__()
-        self.chunks, self.index = chunks, index
+        self.chunks, self.index, self.dim = chunks, index, dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.chunk(self.chunks, dim=1)[self.index]
+        return x.chunk(self.chunks, dim=self.dim)[self.index]
 
 
 class StochasticDepth(nn.Module):
@@ -266,3 +266,42 @@ class SDPA(nn.Module):
         kernel = sdpa_kernel(SDPBackend.MATH) if not torch.is_grad_enabled() else contextlib.nullcontext()
         with kernel:
             return F.scaled_dot_product_attention(q, k, v)
+
+
+class Roll(nn.Module):
+    """torch.roll over per-sample axes (a new tensor)."""
+
+    def __init__(self, shifts: tuple, dims: tuple):
+        super().__init__()
+        self.shifts, self.dims = shifts, dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.roll(x, self.shifts, self.dims)
+
+
+class WindowPartition(nn.Module):
+    """Swin's window partition of (N, H, W, C): view, permute, reshape (a copy) to (N, windows, wh·ww, C)."""
+
+    def __init__(self, window: tuple):
+        super().__init__()
+        self.window = window
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, h, w, c = x.shape
+        wh, ww = self.window
+        x = x.view(n, h // wh, wh, w // ww, ww, c).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(n, (h // wh) * (w // ww), wh * ww, c)
+
+
+class WindowMerge(nn.Module):
+    """Swin's window merge back to (N, H, W, C): view, permute, reshape (a copy)."""
+
+    def __init__(self, window: tuple, size: tuple):
+        super().__init__()
+        self.window, self.size = window, size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (wh, ww), (h, w) = self.window, self.size
+        n, c = x.shape[0], x.shape[-1]
+        x = x.view(n, h // wh, w // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(n, h, w, c)

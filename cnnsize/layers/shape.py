@@ -158,36 +158,45 @@ class ChannelShuffle(LayerKind):
 
 @register("chunk")
 class Chunk(LayerKind):
-    """One of ``chunks`` equal slices of the channels (torch's ``x.chunk(chunks, 1)[index]``): a view."""
+    """One of ``chunks`` equal slices of the channels (torch's ``x.chunk(chunks, 1)[index]``), or of another
+    per-sample ``axis`` (the q, k, v of a packed projection): a view."""
 
     params = {"chunks": Param("int", doc="number of equal channel slices"),
-              "index": Param("count", doc="which slice, from 0")}
+              "index": Param("count", doc="which slice, from 0"),
+              "axis": Param("count", 0, doc="the per-sample axis sliced, from 0 (the channels)")}
     torch_modules = ("cnnsize.executor.modules.Chunk",)
     torch_functions = ("chunk",)
 
     @classmethod
     def from_torch(cls, call):
         if call.module is not None:
-            return {"chunks": call.module.chunks, "index": call.module.index}
-        chunks, dim = call.arg(1, "chunks"), call.arg(2, "dim", 0)
-        if call.index is None or dim % call.rank != 1 or call.inputs[0][1] % chunks:
-            raise call.refuse(f"chunk into {chunks} along dim {dim} (cnnsize slices the channels, dim 1, into "
-                              "equal parts)")
-        return {"chunks": chunks, "index": call.index}
+            return {"chunks": call.module.chunks, "index": call.module.index, "axis": call.module.dim - 1}
+        chunks, dim = call.arg(1, "chunks"), call.arg(2, "dim", 0) % call.rank
+        if call.index is None or dim == 0 or call.inputs[0][dim] % chunks:
+            raise call.refuse(f"chunk into {chunks} along dim {dim} (cnnsize slices a per-sample axis into equal "
+                              "parts)")
+        return {"chunks": chunks, "index": call.index, "axis": dim - 1}
 
     @property
     def materializes(self) -> bool:
         return False
 
     def output_shape(self, ins, ctx):
-        c = ins[0][0]
-        if divides(self.chunks, c) is False:
-            raise SpecError(f"channels ({c}) must be divisible by chunks ({self.chunks})")
+        x, a = ins[0], self.axis
+        if a >= len(x):
+            raise SpecError(f"chunk axis {a} is out of range for the {len(x)}-axis input {list(x)}",
+                            hint=f"count the per-sample axes from 0: 0 to {len(x) - 1}")
+        if divides(self.chunks, x[a]) is False:
+            raise SpecError(f"{'channels' if a == 0 else f'axis {a}'} ({x[a]}) must be divisible by chunks "
+                            f"({self.chunks})")
         if self.index >= self.chunks:
             raise SpecError(f"index {self.index} is out of range for {self.chunks} chunks", hint="count from 0")
-        return (exact_div(c, self.chunks), *ins[0][1:])
+        return (*x[:a], exact_div(x[a], self.chunks), *x[a + 1:])
+
+    def receptive(self, rfs, ins, out):
+        return rfs[0] if self.axis == 0 else None
 
     def build(self, ins, out):
         from ..executor.modules import Chunk as ChunkModule
 
-        return ChunkModule(self.chunks, self.index)
+        return ChunkModule(self.chunks, self.index, self.axis + 1)

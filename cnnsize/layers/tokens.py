@@ -8,9 +8,9 @@ The shape operations (``permute``, ``transpose``, ``reshape``, ``flatten``) are 
 
 from __future__ import annotations
 
-from ..calc import fc_params
+from ..calc import conv_macs, conv_params, fc_params
 from ..errors import SpecError
-from ..numeric import fmt_num, is_int, prod
+from ..numeric import divides, exact_div, fmt_num, is_int, prod
 from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
 from .conv import windowed_shape
 
@@ -109,6 +109,10 @@ class MatMul(LayerKind):
         macs = prod(out) * ins[0][-1]
         return Counts(connections=macs, macs=macs)
 
+    def explain(self, ins, out, ctx):
+        return [f"MACs: output values · k = {fmt_num(prod(out))}·{fmt_num(ins[0][-1])} = "
+                f"{fmt_num(prod(out) * ins[0][-1])}"]
+
     def receptive(self, rfs, ins, out):
         return None
 
@@ -153,6 +157,15 @@ class PatchEmbed(LayerKind):
         fan_in = prod(self.geometry(ins[0])) * ins[0][0]
         return Counts(weights=fan_in * self.filters, biases=self.filters if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def explain(self, ins, out, ctx):
+        patch = self.geometry(ins[0])
+        sizes = windowed_shape(spatial(ins[0]), patch, patch, ((0, 0),) * len(patch), (1,) * len(patch), ctx,
+                               what="patch", explain=True)
+        params = conv_params(ins[0][0], self.filters, patch, self.bias, explain=True)
+        macs = conv_macs(prod(out), ins[0][0], patch, explain=True)
+        return [*sizes, f"tokens: {' · '.join(s.split(' = ')[-1] for s in sizes)} = {fmt_num(out[0])}",
+                f"params: {params.steps[0]}", f"connections = MACs: {macs.steps[0]}"]
 
     def receptive(self, rfs, ins, out):
         return None
@@ -384,6 +397,114 @@ class Select(_View):
         from ..executor.modules import Select as Module
 
         return Module(self.axis + 1, self.index)
+
+
+@register("roll")
+class Roll(LayerKind):
+    """Shifts values cyclically along per-sample axes (torch.roll; Swin's shifted windows): a new tensor. A shift
+    back by s is a shift forward by the axis' size − s."""
+
+    params = {"shifts": Param("ints_or_zero", doc="the shift per axis in ``axes``, forward"),
+              "axes": Param("ints_or_zero", doc="the per-sample axes, from 0")}
+    torch_modules = ("cnnsize.executor.modules.Roll",)
+    torch_functions = ("roll",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"shifts": list(call.module.shifts), "axes": [d - 1 for d in call.module.dims]}
+        shifts, dims = call.arg(1, "shifts"), call.arg(2, "dims")
+        shifts = list(shifts) if isinstance(shifts, (list, tuple)) else [shifts]
+        dims = list(dims) if isinstance(dims, (list, tuple)) else [dims]
+        if dims == [None] or len(dims) != len(shifts) or any(d % call.rank == 0 for d in dims):
+            raise call.refuse("torch.roll of the flattened tensor or along the batch axis")
+        dims = [d % call.rank for d in dims]
+        return {"shifts": [s % call.inputs[0][d] for s, d in zip(shifts, dims)], "axes": [d - 1 for d in dims]}
+
+    def pairs(self, x) -> list:
+        shifts = self.shifts if isinstance(self.shifts, tuple) else (self.shifts,)
+        axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
+        if len(shifts) != len(axes) or any(a >= len(x) for a in axes):
+            raise SpecError(f"roll needs one shift per axis and axes among 0 to {len(x) - 1}, got shifts "
+                            f"{list(shifts)} and axes {list(axes)}")
+        return list(zip(shifts, axes))
+
+    def output_shape(self, ins, ctx):
+        self.pairs(ins[0])
+        return ins[0]
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def build(self, ins, out):
+        from ..executor.modules import Roll as Module
+
+        pairs = self.pairs(ins[0])
+        return Module(tuple(s for s, _ in pairs), tuple(a + 1 for _, a in pairs))
+
+
+class _Windows(LayerKind):
+    params = {"window": Param("ints", doc="window height and width, one number or two")}
+
+    def window_of(self) -> tuple:
+        return self.window if isinstance(self.window, tuple) else (self.window, self.window)
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+
+@register("window_partition")
+class WindowPartition(_Windows):
+    """Swin's window partition of a channels-last (H, W, C): (H/wh · W/ww windows, wh·ww tokens, C). torch makes it
+    with a view, a permute and a reshape, which copies: a new tensor."""
+
+    torch_modules = ("cnnsize.executor.modules.WindowPartition",)
+
+    @classmethod
+    def from_torch(cls, call):
+        return {"window": plain(call.module.window)}
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        wh, ww = self.window_of()
+        if len(x) != 3 or divides(wh, x[0]) is False or divides(ww, x[1]) is False:
+            raise SpecError(f"window_partition needs a channels-last (H, W, C) that the {wh}×{ww} windows tile, got "
+                            f"{_text(x)}", hint="permute to (H, W, C) first, or pad H and W to multiples")
+        return (exact_div(x[0], wh) * exact_div(x[1], ww), wh * ww, x[2])
+
+    def build(self, ins, out):
+        from ..executor.modules import WindowPartition as Module
+
+        return Module(self.window_of())
+
+
+@register("window_merge")
+class WindowMerge(_Windows):
+    """The inverse of window_partition: (windows, wh·ww, C) back to (H, W, C) of the given ``size``; a copy."""
+
+    params = {**_Windows.params, "size": Param("size", doc="the merged height and width [H, W]")}
+    torch_modules = ("cnnsize.executor.modules.WindowMerge",)
+
+    @classmethod
+    def from_torch(cls, call):
+        return {"window": plain(call.module.window), "size": list(call.module.size)}
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        wh, ww = self.window_of()
+        size = self.size if isinstance(self.size, tuple) else (self.size, self.size)
+        if len(x) != 3 or len(size) != 2 or (all(is_int(v) for v in (*x, *size)) and
+                                             (x[0] * x[1] != size[0] * size[1] or x[1] != wh * ww
+                                              or size[0] % wh or size[1] % ww)):
+            raise SpecError(f"window_merge of {_text(x)} with {wh}×{ww} windows cannot make {_text(size)}",
+                            hint="size is the (H, W) that window_partition split")
+        return (size[0], size[1], x[2])
+
+    def build(self, ins, out):
+        from ..executor.modules import WindowMerge as Module
+
+        size = self.size if isinstance(self.size, tuple) else (self.size, self.size)
+        return Module(self.window_of(), tuple(size))
 
 
 @register("permute")
