@@ -92,11 +92,11 @@ def build_schema() -> dict[str, Any]:
               "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
                        "description": "the layer(s) it reads; default: the previous layer"},
               "trainable": {"anyOf": [{"type": "boolean"},
-                                      {"type": "array", "items": {"enum": ["weight", "bias"]}}],
+                                      {"type": "array", "items": {"enum": ["weight", "bias"]}, "minItems": 1}],
                             "default": True,
-                            "description": "false freezes the layer's parameters; a list names those that train"},
+                            "description": "false freezes the layer's parameters; [bias] trains only the bias"},
               "shares": {"type": "string",
-                         "description": "an earlier layer of the same kind whose parameters this layer uses"}}
+                         "description": "an earlier layer of the same kind whose parameters this one uses"}}
     common = {key: described[key] for key in COMMON_KEYS}  # a new common key fails here until described
     defs: dict[str, Any] = {
         "expression": {"type": "string",

@@ -159,7 +159,8 @@ def test_every_kind_has_a_row():
     for _, layers in ROWS.values():
         for layer in layers:
             used.add(layer if isinstance(layer, str) else next(iter(layer)))
-    assert set(REGISTRY) - used == set()
+    # opaque holds figures torch measured and cannot be built: test_from_torch checks it against torch
+    assert set(REGISTRY) - used - {"opaque"} == set()
 
 
 INPLACE_ROWS = {f"{kind}_inplace": ([3, 4, 4], [{"conv": {"filters": 3, "kernel": 1}}, {kind: {"inplace": True}},
