@@ -15,6 +15,8 @@ import warnings
 import pytest
 
 import cnnsize
+from cnnsize import conventions
+from cnnsize.errors import CnnsizeError
 from cnnsize.sources import bundled_names
 
 from .conftest import need
@@ -166,6 +168,11 @@ TOOLS = {"torchinfo": run_torchinfo, "torch": run_torch, "fvcore": run_fvcore, "
 @pytest.mark.parametrize("count", list(TOOLS))
 @pytest.mark.parametrize("spec", SPECS)  # the spec varies slowest: each model is built once
 def test_convention_reproduces_tool(count, spec, built):
+    unchecked = sorted({r.type for r in cnnsize.analyze(TOURS.get(spec, spec)).layers[1:]} - conventions.CHECKED_KINDS)
+    if unchecked and count != "torch":  # kinds newer than the tool checks: refused in one line, never guessed
+        with pytest.raises(CnnsizeError, match="no rule yet"):
+            cnnsize.analyze(TOURS.get(spec, spec), count=count)
+        pytest.skip(f"{count}'s rules for {', '.join(unchecked)} are not checked against the tool yet")
     model, x, _ = built(spec)
     total, per_layer = TOOLS[count](model, x)
     a = cnnsize.analyze(TOURS.get(spec, spec), count=count)

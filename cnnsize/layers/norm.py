@@ -136,6 +136,8 @@ class LayerNorm(LayerKind):
 class GroupNorm(LayerKind):
     """Group normalization: statistics over each group of channels and all positions; a scale and shift per channel."""
 
+    cause = "normalization"
+
     params = {"groups": Param("int", doc="number of channel groups"), "eps": Param("float", 1e-5),
               "affine": Param("bool", True)}
     torch_modules = ("GroupNorm",)
@@ -174,6 +176,8 @@ class InstanceNorm(LayerKind):
     """Instance normalization: statistics per channel of each sample; torch's defaults keep no running statistics
     and no affine parameters."""
 
+    cause = "normalization"
+
     params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", False),
               "track_running_stats": Param("bool", False)}
     torch_modules = ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")  # the default reads the attributes
@@ -207,6 +211,8 @@ class InstanceNorm(LayerKind):
 class LayerScale(LayerKind):
     """A learned scale per channel (ConvNeXt's layer_scale, shaped (C, 1, 1)) or per feature of the last axis
     (``axis: last``, as in CaiT's and Swin V2's LayerScale): an elementwise multiply by a parameter."""
+
+    cause = "elementwise"
 
     params = {"init": Param("float", 1e-6, doc="the scales' initial value"), "axis": AXIS}
     torch_modules = ("cnnsize.executor.modules.LayerScale",)

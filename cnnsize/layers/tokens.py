@@ -37,6 +37,8 @@ class Linear(LayerKind):
     """A fully connected layer on the last axis (nn.Linear on [L, D] tokens or on a permuted (H, W, C)); the other
     axes are positions that share the weights."""
 
+    cause = "macs"
+
     weight_layer = True
     params = {"units": Param("int", doc="output features"), "bias": Param("bool", True)}
     torch_modules = ("Linear",)  # on a rank-2 (N, features) input, fc answers first
@@ -85,6 +87,8 @@ class MatMul(LayerKind):
     """The matrix product of two inputs over their last two axes ([…, n, k] @ […, k, m]), the leading axes a batch
     of equal sizes (attention's QKᵀ and attention·V)."""
 
+    cause = "macs"
+
     params = {}
     min_inputs = max_inputs = 2
     torch_modules = ("cnnsize.executor.modules.MatMul",)
@@ -129,6 +133,8 @@ class MatMul(LayerKind):
 class PatchEmbed(LayerKind):
     """Patch embedding: a conv with kernel = stride = ``patch`` whose output becomes tokens [L, D] (ViT's conv_proj,
     then flatten(2) and transpose(1, 2), both views)."""
+
+    cause = "macs"
 
     weight_layer = True
     params = {"filters": Param("int", doc="token features D (the conv's filters)"),
@@ -183,6 +189,8 @@ class PatchEmbed(LayerKind):
 class ClassToken(LayerKind):
     """A learned token put before the sequence: [L, D] → [L + 1, D] (ViT's class_token, D parameters)."""
 
+    cause = "elementwise"
+
     params = {}
     torch_modules = ("cnnsize.executor.modules.ClassToken",)
     torch_functions = ("cat", "concat")
@@ -222,6 +230,8 @@ class ClassToken(LayerKind):
 class PosEmbed(LayerKind):
     """A learned position embedding added to the input (ViT's pos_embedding: one parameter per input value)."""
 
+    cause = "elementwise"
+
     params = {}
     torch_modules = ("cnnsize.executor.modules.PosEmbed",)
     torch_functions = ("add", "__add__", "__radd__")
@@ -252,6 +262,8 @@ class MultiHeadAttention(LayerKind):
     As torch runs it (its fused kernels at inference, flash attention on CPU in training), the L×L attention matrix
     is never stored, so only the output counts as an activation; attention written out with ``matmul`` and
     ``softmax`` (as Swin and timm write it) keeps its [heads, L, L] matrices as layer outputs."""
+
+    cause = "macs"
 
     weight_layer = True
     params = {"heads": Param("int", doc="number of heads (D must divide by it)"), "bias": Param("bool", True),
@@ -316,6 +328,8 @@ class ScaledDotProductAttention(LayerKind):
     """F.scaled_dot_product_attention(q, k, v) of three inputs [..., L, E], [..., S, E], [..., S, Ev] (the leading
     axes, e.g. heads, equal): softmax(QKᵀ/√E)·V. As torch's fused kernels, it stores no L×S matrix."""
 
+    cause = "macs"
+
     params = {}
     min_inputs = max_inputs = 3
     torch_modules = ("cnnsize.executor.modules.SDPA",)
@@ -358,6 +372,8 @@ class ScaledDotProductAttention(LayerKind):
 @register("select")
 class Select(_View):
     """One index along a per-sample axis, the axis dropped (``x[:, 0]``: ViT's class token from [L, D]): a view."""
+
+    cause = "views"
 
     params = {"axis": Param("count", 0, doc="the per-sample axis, from 0"), "index": Param("count", 0)}
     torch_modules = ("cnnsize.executor.modules.Select",)
@@ -403,6 +419,8 @@ class Select(_View):
 class Roll(LayerKind):
     """Shifts values cyclically along per-sample axes (torch.roll; Swin's shifted windows): a new tensor. A shift
     back by s is a shift forward by the axis' size − s."""
+
+    cause = "views"
 
     params = {"shifts": Param("ints_or_zero", doc="the shift per axis in ``axes``, forward"),
               "axes": Param("ints_or_zero", doc="the per-sample axes, from 0")}
@@ -458,6 +476,8 @@ class WindowPartition(_Windows):
     """Swin's window partition of a channels-last (H, W, C): (H/wh · W/ww windows, wh·ww tokens, C). torch makes it
     with a view, a permute and a reshape, which copies: a new tensor."""
 
+    cause = "views"
+
     torch_modules = ("cnnsize.executor.modules.WindowPartition",)
 
     @classmethod
@@ -481,6 +501,8 @@ class WindowPartition(_Windows):
 @register("window_merge")
 class WindowMerge(_Windows):
     """The inverse of window_partition: (windows, wh·ww, C) back to (H, W, C) of the given ``size``; a copy."""
+
+    cause = "views"
 
     params = {**_Windows.params, "size": Param("size", doc="the merged height and width [H, W]")}
     torch_modules = ("cnnsize.executor.modules.WindowMerge",)
@@ -510,6 +532,8 @@ class WindowMerge(_Windows):
 @register("permute")
 class Permute(_View):
     """Reorders the per-sample axes (torchvision's Permute, leaving the batch first): a view."""
+
+    cause = "views"
 
     params = {"dims": Param("ints_or_zero", doc="the new order of the per-sample axes, from 0: [1, 2, 0] for "
                                                 "(C, H, W) → (H, W, C)")}
@@ -555,6 +579,8 @@ class Permute(_View):
 class Transpose(_View):
     """Swaps two per-sample axes (``x.transpose(a + 1, b + 1)``): a view."""
 
+    cause = "views"
+
     params = {"axes": Param("ints_or_zero", doc="the two per-sample axes to swap, from 0")}
     torch_functions = ("transpose", "swapaxes")
 
@@ -591,6 +617,8 @@ class Reshape(_View):
     """A new shape for the same values (``x.reshape(N, *shape)``): a view of a contiguous input. After a permute
     or transpose torch copies instead: write ``contiguous`` before it so the count follows."""
 
+    cause = "views"
+
     params = {"shape": Param("size", doc="the per-sample shape")}
     torch_modules = ("cnnsize.executor.modules.Reshape",)
     torch_functions = ("reshape", "view")  # asked after flatten, which takes (N, features)
@@ -617,6 +645,8 @@ class Reshape(_View):
 @register("contiguous")
 class Contiguous(LayerKind):
     """A copy in memory order (``x.contiguous()`` after a permute or transpose): a new tensor, nothing computed."""
+
+    cause = "views"
 
     params = {}
     torch_modules = ("cnnsize.executor.modules.Contiguous",)
