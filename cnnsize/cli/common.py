@@ -85,7 +85,9 @@ def write_output(text: str, output: str | None) -> None:
     is refused.
     """
     if output is None or output == "-":
-        sys.stdout.write(text)
+        from ..render.safe import terminal_text
+
+        sys.stdout.write(terminal_text(text))
         sys.stdout.flush()
         return
     from ..render.safe import printable

@@ -59,3 +59,18 @@ def printable_analysis(analysis):
             totals = {**totals, "memory": escaped}
     return replace(analysis, name=printable(analysis.name), notes=[printable(n) for n in analysis.notes],
                    layers=layers, totals=totals)
+
+
+# every control character but newline and tab, and any escape sequence but the colours cnnsize's own renderers
+# use (render/table.py: bold, yellow, dim, reset)
+_UNSAFE_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+                               "|\x1b(?!\\[(?:0|1;33|1|2)m)")
+
+
+def terminal_text(text: str) -> str:
+    """Whole output for standard output: newlines and tabs kept, cnnsize's own colours kept, every other control
+    character escaped. The last line of defence for every command's text (explain, fit, compare, sweep, specs,
+    CSV on a terminal): the renderers escape names already, and this catches what any of them misses."""
+    if not _UNSAFE_BUT_LINES.search(text):  # nearly always: one scan at C speed
+        return text
+    return _UNSAFE_BUT_LINES.sub(_escape, text)
