@@ -74,7 +74,7 @@ def parse_shape(text: str) -> tuple:
     return tuple(out)
 
 
-def write_output(text: str, output: str | None) -> None:
+def write_output(text: str, output: str | None, fmt: str | None = None) -> None:
     """Print, or write to a file: atomically to a regular file, directly to a device or FIFO.
 
     A regular file is written to a temporary file beside it and renamed over it: never a partial file, the
@@ -85,9 +85,13 @@ def write_output(text: str, output: str | None) -> None:
     is refused.
     """
     if output is None or output == "-":
-        from ..render.safe import terminal_text
+        # CSV and JSON piped on keep their text as it is (quoted by their own rules); anything a terminal shows,
+        # and every other format, has its control characters escaped
+        if fmt not in ("csv", "json") or sys.stdout.isatty():
+            from ..render.safe import terminal_text
 
-        sys.stdout.write(terminal_text(text))
+            text = terminal_text(text)
+        sys.stdout.write(text)
         sys.stdout.flush()
         return
     from ..render.safe import printable

@@ -28,5 +28,5 @@ def run(args) -> int:
     shape = parse_shape(args.input) if args.input else None
     records = compare(args.specs, input_shape=shape, batch=args.batch, dtype=args.dtype, fit=args.fit)
     color = args.output is None and sys.stdout.isatty()
-    write_output(render_grid(compare_grid(records), args.format, color=color), args.output)
+    write_output(render_grid(compare_grid(records), args.format, color=color), args.output, args.format)
     return 0

@@ -38,5 +38,5 @@ def run(args) -> int:
         write_output(json.dumps(doc, indent=2) + "\n", args.output)
         return 0
     color = args.output is None and sys.stdout.isatty()
-    write_output(render_grid(grid(analysis, rows), args.format, color=color), args.output)
+    write_output(render_grid(grid(analysis, rows), args.format, color=color), args.output, args.format)
     return 0

@@ -104,7 +104,7 @@ def run_report(args) -> int:
         raise SpecError(f"--width {args.width} is too narrow for a table", hint="give 40 or more")
     width = None if args.wide else args.width if args.width is not None else \
         None if args.output is not None else terminal_width()
-    write_output(render(analysis, args.format, color=color, width=width, columns=columns), args.output)
+    write_output(render(analysis, args.format, color=color, width=width, columns=columns), args.output, args.format)
     return 0
 
 

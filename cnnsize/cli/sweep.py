@@ -70,5 +70,6 @@ def run(args) -> int:
                             dtype=[d.strip() for d in args.dtype.split(",")], variables=variables, fit=args.fit)
     title = f"Sweep of {args.spec}"
     color = args.output is None and sys.stdout.isatty()
-    write_output(render_grid(sweep_grid(records, title, list(variables)), args.format, color=color), args.output)
+    text = render_grid(sweep_grid(records, title, list(variables)), args.format, color=color)
+    write_output(text, args.output, args.format)
     return 0
