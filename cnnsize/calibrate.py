@@ -78,35 +78,10 @@ def per_layer_seconds(model, x, runs: int = 10) -> dict[str, float]:
     """The fastest time of each layer over ``runs`` forward passes, timed as ``bench --per-layer`` times them
     (the executor's clock, synchronized before and after each layer, in forward hooks); on a CPU with one thread,
     the thread's CPU time (see cpu_clock)."""
-    import torch
+    from .executor.timing import _Clock, layer_samples
 
-    from .executor.timing import _Clock
-
-    clock = _Clock(x.device)
     thread = x.device.type == "cpu" and cpu_clock()
-    starts: dict = {}
-    samples: dict[str, list[float]] = {name: [] for name in model.layer_modules}
-    handles = []
-    for name, module in model.layer_modules.items():
-        def pre(mod, args, name=name):
-            clock.sync()
-            starts[name] = time.thread_time() if thread else clock.start()
-
-        def post(mod, args, out, name=name):
-            samples[name].append((time.thread_time() - starts[name]) * 1e3 if thread else clock.stop(starts[name]))
-
-        handles.append(module.register_forward_pre_hook(pre))
-        handles.append(module.register_forward_hook(post))
-    try:
-        with torch.inference_mode():
-            model(x)  # untimed: first-touch allocations
-            for values in samples.values():
-                values.clear()
-            for _ in range(runs):
-                model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    samples = layer_samples(model, x, _Clock(x.device), runs, thread_time=thread)
     return {name: min(v) / 1e3 for name, v in samples.items() if v}
 
 

@@ -372,22 +372,33 @@ def _per_layer(model: GraphModule, x: torch.Tensor, clock: _Clock, runs: int = P
     """Median forward time per layer, with the device synchronized before and after each layer."""
     import numpy as np
 
+    return {name: float(np.median(v)) for name, v in layer_samples(model, x, clock, runs).items() if v}
+
+
+def layer_samples(model: GraphModule, x: torch.Tensor, clock: _Clock, runs: int,
+                  thread_time: bool = False) -> dict[str, list[float]]:
+    """Each layer's times in ms over ``runs`` forward passes (after one untimed pass with the hooks in place), the
+    device synchronized before each layer; ``thread_time`` times with the calling thread's CPU time instead of
+    the clock (on a one-thread CPU it leaves out waiting for a core on a shared machine)."""
+    import time
+
     starts: dict[str, Any] = {}
     samples: dict[str, list[float]] = {name: [] for name in model.layer_modules}
     handles = []
     for name, module in model.layer_modules.items():
         def pre(mod, args, name=name):
             clock.sync()
-            starts[name] = clock.start()
+            starts[name] = time.thread_time() if thread_time else clock.start()
 
         def post(mod, args, out, name=name):
-            samples[name].append(clock.stop(starts[name]))
+            samples[name].append((time.thread_time() - starts[name]) * 1e3 if thread_time
+                                 else clock.stop(starts[name]))
 
         handles.append(module.register_forward_pre_hook(pre))
         handles.append(module.register_forward_hook(post))
     try:
         with torch.inference_mode():
-            model(x)  # one untimed pass with the hooks in place
+            model(x)  # one untimed pass with the hooks in place (first-touch allocations)
             for values in samples.values():
                 values.clear()
             for _ in range(runs):
@@ -395,7 +406,7 @@ def _per_layer(model: GraphModule, x: torch.Tensor, clock: _Clock, runs: int = P
     finally:
         for h in handles:
             h.remove()
-    return {name: float(np.median(v)) for name, v in samples.items() if v}
+    return samples
 
 
 def make_input(analysis: Analysis, dev: torch.device, tdtype: torch.dtype, channels_last: bool) -> torch.Tensor:
