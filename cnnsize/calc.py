@@ -196,7 +196,7 @@ def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim,
             out = dmin(ceil_div(room, stride), floor_div(size + pad_lo - 1, stride)) + 1
     else:
         raise CnnsizeError(f"unknown fit rule '{rule}'", hint="valid: exact, floor")
-    return _ret(out, [f"{text} = {fmt_num(out)}{note}"], explain)
+    return _ret(out, [f"{text} = {fmt_num(out)}{note}"] if explain else [], explain)
 
 
 def conv_output_size(size: Dim, kernel: Dim, stride: Dim = 1, padding: Dim = 0, dilation: Dim = 1, *,

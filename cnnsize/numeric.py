@@ -123,25 +123,43 @@ def tidy(x: Dim) -> Dim:
     if known is not None:
         return known
     original = x
+    best = None
     rounding = (sp.floor, sp.ceiling)
-    x = x.replace(lambda n: isinstance(n, rounding), lambda n: n.func(sp.factor(n.args[0])))
-    if isinstance(x, sp.Mul):  # a product (most per-layer counts) is factored already: factor its sums alone
-        factored = sp.Mul(*(sp.factor(a) if a.is_Add else a for a in x.args))
+    x = x.replace(lambda n: isinstance(n, rounding), lambda n: n.func(_factored(n.args[0])))
+    if sp.count_ops(x) > _TIDY_OPS:  # a whole network's total: factoring it takes seconds and reads no better
+        best = x
+    elif isinstance(x, sp.Mul):  # a product (most per-layer counts) is factored already: factor its sums alone
+        factored = sp.Mul(*(_factored(a) if a.is_Add else a for a in x.args))
         if not isinstance(factored, sp.Mul):  # a number times one sum distributes: (H − 7)/4 is factor's job
-            factored = sp.factor(x)
+            factored = _factored(x)
     else:
-        factored = sp.factor(x)
-    expanded = sp.expand(x)
-    ops_f, ops_e = sp.count_ops(factored), sp.count_ops(expanded)
-    # a size in one symbol reads best factored, (H − 4)/2; a count in H and W best expanded, 2048·H·W + 4096
-    best = factored if ops_f < ops_e or (ops_f == ops_e and len(x.free_symbols) == 1) else expanded
+        factored = _factored(x)
+    if best is None:
+        expanded = sp.expand(x)
+        ops_f, ops_e = sp.count_ops(factored), sp.count_ops(expanded)
+        # a size in one symbol reads best factored, (H − 4)/2; a count in H and W best expanded, 2048·H·W + 4096
+        best = factored if ops_f < ops_e or (ops_f == ops_e and len(x.free_symbols) == 1) else expanded
     best = int(best) if best.is_Integer else best
     if len(_TIDIED) > 4096:
         _TIDIED.clear()
     _TIDIED[original] = best
+    if is_symbolic(best):
+        _TIDIED[best] = best  # tidy again (a renderer tidies what analysis tidied): a lookup
     return best
 
 
+def _factored(x):
+    """sympy.factor, remembered: the same floor arguments recur in every later layer's formulas."""
+    known = _FACTORED.get(x)
+    if known is None:
+        if len(_FACTORED) > 4096:
+            _FACTORED.clear()
+        known = _FACTORED[x] = _sympy().factor(x)
+    return known
+
+
+_FACTORED: dict = {}
+_TIDY_OPS = 80  # beyond this many operations a formula is left as built (after tidying its floors)
 _TIDIED: dict = {}  # formula -> its tidy form: a network repeats the same formulas row after row
 
 
@@ -225,10 +243,17 @@ def pretty(x: Any) -> str:
 
     Works on the printed form, so it needs no sympy import.
     """
-    text = str(x)
     if not is_symbolic(x):
-        return text
-    return text.replace("**", "^").replace("*", "·").replace("-", "−")
+        return str(x)
+    known = _PRETTY.get(x)
+    if known is None:  # printing a formula costs milliseconds, and a network prints the same shapes row after row
+        if len(_PRETTY) > 4096:
+            _PRETTY.clear()
+        known = _PRETTY[x] = str(x).replace("**", "^").replace("*", "·").replace("-", "−")
+    return known
+
+
+_PRETTY: dict = {}
 
 
 def to_int_if_possible(x: Dim) -> Dim:
