@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from .errors import CnnsizeError, SpecError, unknown_name
 from .graph import INPUT, Graph
@@ -39,7 +39,8 @@ class Record(Mapping):
         return self.__dict__.setdefault("_added_figures", {})
 
     def _keys(self) -> list[str]:
-        own = [f.name for f in fields(self) if f.name not in self._optional or getattr(self, f.name) is not None]
+        own = [f.name for f in fields(cast(Any, self))
+               if f.name not in self._optional or getattr(self, f.name) is not None]
         return own + [k for k in self._added() if k not in own]
 
     def __getitem__(self, key: str) -> Any:
@@ -48,14 +49,14 @@ class Record(Mapping):
         raise KeyError(key)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if key in {f.name for f in fields(self)}:
+        if key in {f.name for f in fields(cast(Any, self))}:
             setattr(self, key, value)
         else:
             self._added()[key] = value
 
     def replaced(self, **changes: Any):
         """dataclasses.replace that keeps the added figures too."""
-        out = replace(self, **changes)
+        out = replace(cast(Any, self), **changes)
         out.__dict__["_added_figures"] = dict(self._added())
         return out
 
@@ -469,7 +470,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     sized_at = [Sized(None, [], shape_in, Counts(), batch, size)]
     outs = [shape_in]  # output shape by position
     rfs: list[RF | None] = [RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None]
-    trainable = [False]
+    trainable: list[Any] = [False]  # per position: True, False, or the names of the parameters that train
     rows = [LayerResult(name=INPUT, type="input", inputs=[], output_shape=shape_in,
                         activations=prod(shape_in) * batch, receptive_field=rfs[0], materialized=True,
                         location=graph.input_loc)]
@@ -508,7 +509,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
             _check_shared(node, sized, sized_by_name[node.shares])
             figures, tail = (0, 0, 0, 0, 0, *figures[5:]), (0, *tail[1:])
         sized_by_name[node.name] = sized
-        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out, *figures, rf, *tail, node.loc))
+        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,  # type: ignore[call-arg]
+                                *figures, rf, *tail, node.loc))
     rows[0].activation_bytes = rows[0].activations * size
     if symbolic:
         rows = [_tidy_row(r) for r in rows]
@@ -527,8 +529,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         totals = {k: tidy(v) if k not in ("memory", "receptive_field") else v for k, v in totals.items()}
         totals["memory"] = {k: tidy(v) if is_symbolic(v) else v for k, v in totals["memory"].items()}
         fit_conditions = solve(ctx.conditions, ctx.bounds, [v for v in shape_in if is_symbolic(v)])
-    totals = Totals(**{**totals, "memory": MemoryBudget(**totals["memory"])})
-    analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=totals,
+    typed = Totals(**{**totals, "memory": MemoryBudget(**totals["memory"])})
+    analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=typed,
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
                         fit_conditions=fit_conditions, fit=ctx.fit)
     if count is not None:

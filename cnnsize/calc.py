@@ -217,6 +217,7 @@ def pool_output_size(size: Dim, kernel: Dim, stride: Dim | None = None, padding:
 def _kernel_area(kernel: Dim | Sequence[Dim]) -> tuple[Dim, str]:
     if isinstance(kernel, (tuple, list)):
         return prod(kernel), "·".join(factor_text(k) for k in kernel)
+    assert not isinstance(kernel, Sequence)
     return kernel * kernel, f"{factor_text(kernel)}·{factor_text(kernel)}"
 
 

@@ -77,7 +77,7 @@ class Topology:
     @classmethod
     def of(cls, graph: Graph) -> Topology:
         position = {INPUT: 0}
-        names, srcs = [INPUT], [()]
+        names, srcs = [INPUT], [()]  # type: list[str], list[tuple[int, ...]]
         for node in graph.nodes:
             try:
                 srcs.append(tuple(map(position.__getitem__, node.inputs)))
@@ -87,9 +87,9 @@ class Topology:
                                 location=node.loc, layer=node.name) from None
             position[node.name] = len(names)
             names.append(node.name)
-        kinds = [None] + [node.kind for node in graph.nodes]
-        owner = _owners(srcs, [True] + [k.materializes for k in kinds[1:]])
-        owner_training = _owners(srcs, [True] + [k.materializes_training for k in kinds[1:]])
+        kinds = [node.kind for node in graph.nodes]
+        owner = _owners(srcs, [True] + [k.materializes for k in kinds])
+        owner_training = _owners(srcs, [True] + [k.materializes_training for k in kinds])
         end = len(srcs) - 1
         return cls(names, srcs, owner, _last_reads(srcs, owner, end), owner_training,
                    _last_reads(srcs, owner_training, end), _last_reads(srcs, list(range(len(srcs))), -1))

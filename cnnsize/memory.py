@@ -15,6 +15,7 @@ optimizer state are resident.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from operator import add
@@ -45,7 +46,7 @@ class MemoryOptions:
 
 
 def _live(owner: list[int], last_read: list[int], size: list, pinned: set,
-          extras: list[tuple[int, Any]] = ()) -> list:
+          extras: Sequence[tuple[int, Any]] = ()) -> list:
     """Live bytes at each position: a storage lives from its owner until its last reader has run.
 
     The ``pinned`` ones live to the end; ``extras`` are (position, bytes) of tensors born there and kept

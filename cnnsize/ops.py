@@ -19,6 +19,7 @@ them; the pools match ``torch.nn.functional.max_pool2d``/``avg_pool2d`` with the
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ def _tap_views(xp: np.ndarray, kshape: tuple[int, ...], stride: tuple[int, ...],
     for tap in np.ndindex(*kshape):
         starts = [tap[i] * dilation[i] for i in range(nd)]
         index = tuple(slice(starts[i], starts[i] + (out[i] - 1) * stride[i] + 1, stride[i]) for i in range(nd))
-        yield tap, xp[(..., *index)]
+        yield tap, xp[(Ellipsis, *index)]  # type: ignore[arg-type]  # numpy's stubs omit Ellipsis in tuples
 
 
 def _pad(x: np.ndarray, pads: Sequence[tuple[int, int]], value=0) -> np.ndarray:
@@ -125,7 +126,7 @@ def _signal(a, v, nd: int, mode: str, stride: IntOrPair, padding: IntOrPair, dil
     dtype = np.result_type(a, v)
     kernel = (v[(slice(None, None, -1),) * nd] if flip else v).astype(dtype, copy=False)
     xp = _pad(a.astype(dtype, copy=False), pads)
-    out = None
+    out: Any = None
     for tap, view in _tap_views(xp, kernel.shape, s, d):
         out = kernel[tap] * view if out is None else out + kernel[tap] * view
     return out
@@ -189,9 +190,9 @@ def _layer(x, weights, bias, stride: IntOrPair, padding: IntOrPair, dilation: In
     xp = _pad(x.astype(dtype, copy=False), [(pi, pi) for pi in p])
     xg = xp.reshape(n, groups, cg, *xp.shape[2:])  # (N, G, C/G, *spatial)
     wg = w.astype(dtype, copy=False).reshape(groups, k // groups, cg, *w.shape[2:])  # (G, K/G, C/G, *kernel)
-    out = None
+    out: Any = None
     for tap, view in _tap_views(xg, w.shape[2:], s, d):
-        term = np.einsum("ngc...,gkc->ngk...", view, wg[(..., *tap)])
+        term = np.einsum("ngc...,gkc->ngk...", view, wg[(Ellipsis, *tap)])  # type: ignore[arg-type]
         out = term if out is None else out + term
     out = out.reshape(n, k, *out.shape[3:])
     if b is not None:
@@ -231,7 +232,7 @@ def max_pool2d(x, kernel: IntOrPair, stride: IntOrPair | None = None, padding: I
     """Largest value in each window of the last two axes; padding never wins (it acts as -inf)."""
     x, k, s, p = _pool_args(x, kernel, stride, padding)
     lowest = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf
-    out = None
+    out: Any = None
     for _, view in _tap_views(_pad(x, [(pi, pi) for pi in p], lowest), k, s, (1, 1)):
         out = view.copy() if out is None else np.maximum(out, view)
     return out

@@ -97,7 +97,7 @@ def build_schema() -> dict[str, Any]:
                             "description": "false freezes the layer's parameters; [bias] trains only the bias"},
               "shares": {"type": "string",
                          "description": "an earlier layer of the same kind whose parameters this one uses"}}
-    common = {key: described[key] for key in COMMON_KEYS}  # a new common key fails here until described
+    common: dict[str, Any] = {key: described[key] for key in COMMON_KEYS}  # a new common key fails here until described
     defs: dict[str, Any] = {
         "expression": {"type": "string",
                        "description": "an expression of spec variables, e.g. 'width * 2' (integers, + - * / // % "

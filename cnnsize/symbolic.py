@@ -12,6 +12,7 @@ as they are, in words. This module imports sympy; only symbolic paths import it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +103,7 @@ def whole_number_text(room, stride) -> str:
     return f"{pretty(stride)} divides {pretty(tidy(as_expr(room)))}"
 
 
-def solve(conditions: list, bounds: list = (), symbols=()) -> FitConditions:
+def solve(conditions: list, bounds: Sequence = (), symbols=()) -> FitConditions:
     """Solve ``room/stride`` is whole (each pair in ``conditions``) and ``room >= 0`` (each of ``bounds``).
 
     ``symbols`` lists the input's symbols, so that each gets a rule even when nothing constrains it.

@@ -8,7 +8,7 @@ Both produce plain records (dicts of numbers) and a Grid that renders in every r
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .analysis import Analysis
@@ -102,7 +102,7 @@ def compare_grid(records: list[dict]) -> Grid:
 
 
 def sweep_records(spec: Any, *, batch: Iterable[int] = (1,), input_shape: Iterable[tuple] | None = None,
-                  dtype: Iterable[str] = ("float32",), variables: dict[str, Iterable[Any]] | None = None,
+                  dtype: Iterable[str] = ("float32",), variables: Mapping[str, Iterable[Any]] | None = None,
                   fit: str | None = None) -> list[dict]:
     """One record of totals per combination of the given settings (variables outermost, then input, batch, dtype).
 

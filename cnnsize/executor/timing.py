@@ -431,7 +431,7 @@ def run_bench(spec: Any, *, input_shape: tuple | None = None, fit: str | None = 
     check_fits(analysis, dev, need, "training step" if backward else "forward pass", force, backward=backward)
     model = build_module(None, analysis=analysis, device=dev, dtype=dtype, init=init)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # a real overload torch's stubs omit
     x = make_input(analysis, dev, tdtype, channels_last)
     return run_timing(model, x, analysis, runs=runs, warmup=warmup, backward=backward, per_layer=per_layer,
                       peak=peak, channels_last=channels_last, progress=progress)

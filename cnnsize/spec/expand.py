@@ -233,7 +233,7 @@ class Expander:
         total = 0
         for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and "repeat" in item:
-                n = item.get("repeat")
+                n: Any = item.get("repeat")
                 if isinstance(n, str):
                     try:
                         n = evaluate(n, self.globals)
@@ -353,7 +353,7 @@ class Expander:
         elif label is not None:
             if not isinstance(label, (str, int)) or isinstance(label, bool):
                 raise SpecError(f"a block name must be a string, got {shown(label)}", location=loc)
-            instance = scope.prefix + (self._name(label, scope.vars, loc) if name is None else label)
+            instance = scope.prefix + (self._name(label, scope.vars, loc) if name is None else str(label))
             _check_name(instance, loc)
             if instance in self.names or instance in self.aliases:
                 raise SpecError(f"name '{instance}' is used twice", hint="give each block use its own name",
@@ -534,7 +534,7 @@ class Expander:
                             layer=name)
         return self.names[other].shares or other
 
-    def settings(self, cls: type, kind: str, body: dict, scope: _Scope) -> tuple[Any, bool]:
+    def settings(self, cls: Any, kind: str, body: dict, scope: _Scope) -> tuple[Any, bool]:
         """The layer kind object and the trainable flag for a layer's settings, checked and converted.
 
         Settings without expressions do not depend on the scope: they are remembered by the mapping
@@ -564,7 +564,7 @@ class Expander:
             self.settled[(id(body), kind)] = (body, layer, trainable)  # holding body keeps its id unique
         return layer, trainable
 
-    def layer_kind(self, cls: type, values: dict) -> Any:
+    def layer_kind(self, cls: Any, values: dict) -> Any:
         """The kind object for these settings, one per distinct settings: layer kinds are read-only, and the
         analysis works each (kind, input shapes) out once, so the repeats of a block cost almost nothing."""
         key = (cls, *values.items())
