@@ -438,8 +438,8 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
 
     def new_values(t: torch.Tensor) -> int:
         key = t.untyped_storage().data_ptr()
-        if key in seen:
-            seen[key] = max(seen[key], t.numel())
+        if key in seen:  # an expanded view (stride 0) holds no more than its storage
+            seen[key] = max(seen[key], min(t.numel(), t.untyped_storage().nbytes() // t.element_size()))
             return 0
         seen[key] = t.numel()
         return t.numel()
