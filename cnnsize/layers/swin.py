@@ -211,6 +211,9 @@ class SwinAttention(LayerKind):
             new += [3 * tc] + [z["windows"] * h * n] * 4 + [tc, tc, attn, attn] + [tc] * heads
         new.append(tc)  # the heads merged, the projection's input
         items = [Saved("new", v) for v in new]
+        window = self.configured(ins[0])[0]
+        if len(window) == 3 and prod(window) != n:  # a shrunk 3D window: its part of the index, copied (int64)
+            items.append(Saved("new", n * n, itemsize=8, per_sample=False))
         if self.version == "v2":  # once per call: the position-bias MLP's hidden layer, its sigmoid, the logit scale
             items += [Saved("new", v, per_sample=False) for v in (z["table"] * self.cpb_hidden, n * n * h, h)]
         return items
