@@ -24,6 +24,18 @@ def _moves(sizes: list, order: list) -> bool:
     return kept != sorted(kept)
 
 
+def _crop_copies(sizes: tuple, padded: tuple, batch: Dim) -> bool:
+    """Whether ``x[:, :s1, :s2, …].contiguous()`` of a contiguous (batch, *padded, C) copies: it does unless the part
+    is laid out contiguously (torch ignores axes of size 1)."""
+    axes = [(batch, prod(padded))] + [(s, prod(padded[i + 1:])) for i, s in enumerate(sizes)]  # (size, stride / C)
+    expected = 1
+    for size, stride in reversed(axes):
+        if not (is_int(size) and size == 1) and stride != expected:
+            return True
+        expected *= size
+    return False
+
+
 def _text(shape) -> str:
     return "×".join(str(v) for v in shape)
 
@@ -163,12 +175,8 @@ class SwinAttention(LayerKind):
         sample += [attn] + [attn] * shifted + [attn]  # + position bias, + mask, softmax
         sample += [tc] * heads + [tc] + [tc] * (h != 1 and n != 1) + [tc]  # contiguous v, attention·V, heads merged,
         sample += [tc] * moves + [tc] * shifted  # projection, windows merged, roll back
-        if z["padded"]:  # the crop to the input's size: a copy unless it is a contiguous part
-            sizes = x[:-1]
-            cut = [i for i, (s, p) in enumerate(zip(sizes, padded)) if s != p]
-            inner = any(sizes[i] != 1 for i in range(cut[-1])) if cut else False
-            if not (is_int(batch) and batch == 1) or inner or len(cut) > 1:
-                sample.append(prod(x))
+        if z["padded"] and _crop_copies(x[:-1], padded, batch):  # the crop to the input's size, unless a view
+            sample.append(prod(x))
         if self.version == "v1":
             call = [n * n * h] + [n * n * h] * (h != 1)  # the bias gathered from the table, made contiguous per head
         else:  # the MLP's hidden layer and its output, gathered, contiguous, 16·sigmoid
