@@ -129,7 +129,7 @@ class SwinAttention(nn.Module):
         mask = mask.view(*[v for p, w in zip(padded, window) for v in (p // w, w)])
         mask = mask.permute(*range(0, 2 * nd, 2), *range(1, 2 * nd, 2)).reshape(-1, math.prod(window))
         mask = mask.unsqueeze(1) - mask.unsqueeze(2)
-        return mask.masked_fill(mask != 0, float(-100.0)).masked_fill(mask == 0, float(0.0))
+        return mask.masked_fill(mask != 0, (-100.0)).masked_fill(mask == 0, 0.0)
 
 
 class PatchMerge(nn.Module):

@@ -152,8 +152,8 @@ class SwinAttention(LayerKind):
 
     def steps(self, x, batch: Dim = 1) -> tuple[list, list]:
         """(per-sample, per-call) element counts of every floating-point tensor torch makes, in order; the output
-        is the last per-sample one, or a view of it. torch's reshapes copy only where a view cannot do: one window (of one sample)
-        needs no partition copy, one head no head copies."""
+        is the last per-sample one, or a view of it. torch's reshapes copy only where a view cannot do: one window
+        (of one sample) needs no partition copy, one head no head copies."""
         z = self._sizes(x)
         window, shift, padded = self.geometry(x)
         tc, attn, n, h = z["tokens"] * z["c"], z["attn"], z["n"], z["h"]
