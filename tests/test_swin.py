@@ -97,3 +97,14 @@ def test_torchvision_swin_modules_import_with_torch_figures(row):
         x = torch.randn(2, *shape)
         with torch.no_grad():
             assert torch.allclose(model(x), module(x), atol=1e-5)
+
+
+def test_explain_shows_the_intermediates_and_symbols_are_refused():
+    sympy = pytest.importorskip("sympy")
+    spec = {"input": [8, 8, 12], "layers": [{"swin_attention": {"heads": 3, "window": 4, "shift": 2, "version": "v2"}}]}
+    a = cnnsize.analyze(spec)
+    steps = cnnsize.explain(spec).layers[-1].steps
+    assert f"made on the way = {a.layers[-1].activations}" in " ".join(steps)
+    assert any(s.startswith("MACs once per call") for s in steps)
+    with pytest.raises(cnnsize.CnnsizeError, match="sizes that are numbers"):
+        cnnsize.analyze("swin_t", input_shape=(3, *sympy.symbols("H W", positive=True, integer=True)))

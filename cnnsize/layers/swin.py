@@ -104,6 +104,10 @@ class SwinAttention(LayerKind):
         """(window, shift, padded sizes) as torch runs this input."""
         window, shift = self.configured(x)
         sizes = x[:-1]
+        if not all(map(is_int, (*x, *window, *shift))):
+            raise SpecError(f"swin_attention needs sizes that are numbers, got {_text(x)}: whether torch pads, shifts "
+                            "and copies on the way depends on their values",
+                            hint="give the input as numbers; cnnsize fit scans many sizes")
         if self.shrink:  # Video Swin: a window not smaller than the input becomes the input, and does not shift
             pairs = [(n, 0) if is_int(n) and n <= w else (w, s) for n, w, s in zip(sizes, window, shift)]
             window, shift = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
@@ -201,7 +205,10 @@ class SwinAttention(LayerKind):
                 f"MACs: QKV and output projections 4·tokens·C² = 4·{fmt_num(z['tokens'])}·{fmt_num(c)}² = "
                 f"{fmt_num(4 * z['tokens'] * c * c)}; QKᵀ and attention·V 2·windows·heads·N²·(C/heads) = "
                 f"2·{fmt_num(z['windows'])}·{self.heads}·{fmt_num(z['n'])}²·{fmt_num(d)} = "
-                f"{fmt_num(2 * z['attn'] * d)}"]
+                f"{fmt_num(2 * z['attn'] * d)}"] + \
+            ([f"MACs once per call, the position-bias MLP: {fmt_num(z['table'])} relative offsets · "
+              f"(2·{self.cpb_hidden} + {self.cpb_hidden}·{self.heads}) = {fmt_num(self.call_macs(ins, out))}"]
+             if self.version == "v2" else [])
 
     def receptive(self, rfs, ins, out):
         return None
