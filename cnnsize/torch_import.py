@@ -47,7 +47,7 @@ class _Registry:
         for kind in REGISTRY.values():
             for name in kind.torch_modules:
                 path, dot, attr = name.rpartition(".")
-                if dot and path.split(".")[0] not in ("cnnsize", *sys.modules):
+                if dot and path.split(".")[0] != "cnnsize" and path.split(".")[0] not in sys.modules:
                     continue  # a model holding this class has imported its package (torchvision's): no import here
                 try:
                     owner = importlib.import_module(path) if dot else torch.nn

@@ -109,11 +109,11 @@ class SwinAttention(LayerKind):
                             "and copies on the way depends on their values",
                             hint="give the input as numbers; cnnsize fit scans many sizes")
         if self.shrink:  # Video Swin: a window not smaller than the input becomes the input, and does not shift
-            pairs = [(n, 0) if is_int(n) and n <= w else (w, s) for n, w, s in zip(sizes, window, shift)]
+            pairs = [(n, 0) if n <= w else (w, s) for n, w, s in zip(sizes, window, shift)]
             window, shift = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
         padded = tuple(ceil_div(n, w) * w for n, w in zip(sizes, window))
         if not self.shrink:  # Swin: a window covering the padded input does not shift on that axis
-            shift = tuple(0 if is_int(p) and w >= p else s for s, w, p in zip(shift, window, padded))
+            shift = tuple(0 if w >= p else s for s, w, p in zip(shift, window, padded))
         return window, shift, padded
 
     def output_shape(self, ins, ctx):
@@ -128,8 +128,7 @@ class SwinAttention(LayerKind):
         c, h, nd = x[-1], self.heads, len(window)
         n = prod(window)
         tokens = prod(padded)
-        windows = prod(p // w for p, w in zip(padded, window)) if all(map(is_int, (*padded, *window))) else \
-            tokens / n
+        windows = prod(p // w for p, w in zip(padded, window))  # sizes are numbers here (geometry says so)
         table = prod(2 * w - 1 for w in self.configured(x)[0])
         return {"c": c, "h": h, "n": n, "tokens": tokens, "windows": windows, "attn": windows * h * n * n,
                 "shifted": any(s != 0 for s in shift), "padded": tokens != prod(x[:-1]), "table": table, "nd": nd}
@@ -144,7 +143,7 @@ class SwinAttention(LayerKind):
             (self.cpb_hidden if self.version == "v2" else 0)
         n = prod(self.configured(ins[0])[0])  # the index is of the window as written, even where it shrinks
         buffers = n * n + (2 * z["table"] if self.version == "v2" else 0)  # the index (and v2's coordinates)
-        d = c // h if is_int(c) else c / h
+        d = c // h
         macs = 4 * z["tokens"] * c * c + 2 * z["attn"] * d  # QKV and output projections; QKᵀ and attention·V
         return Counts(weights=weights, biases=biases, buffers=buffers, connections=macs, macs=macs)
 
@@ -162,11 +161,10 @@ class SwinAttention(LayerKind):
         window, shift, padded = self.geometry(x)
         tc, attn, n, h = z["tokens"] * z["c"], z["attn"], z["n"], z["h"]
         shifted = z["shifted"]
-        counts = [p // w for p, w in zip(padded, window)] if all(map(is_int, (*padded, *window))) else None
+        counts = [p // w for p, w in zip(padded, window)]
         nd = len(window)
         # window partition: (…, count, w, …) to (count…, w…), a copy unless the axes larger than 1 keep their order
-        moves = counts is None or _moves([v for pair in zip(counts, window) for v in pair],
-                                         [*range(0, 2 * nd, 2), *range(1, 2 * nd, 2)])
+        moves = _moves([v for pair in zip(counts, window) for v in pair], [*range(0, 2 * nd, 2), *range(1, 2 * nd, 2)])
         one = is_int(batch) and batch == 1 and z["windows"] == 1  # one window in all: batch and heads fold as views
         heads = h != 1 and not one  # q, kᵀ and v copied for the batched matmul
         sample = [tc] + [tc] * shifted + [tc] * moves + [3 * tc]  # pad, roll, window partition, QKV
@@ -199,7 +197,7 @@ class SwinAttention(LayerKind):
     def explain(self, ins, out, ctx):
         z = self._sizes(ins[0])
         window, shift, padded = self.geometry(ins[0])
-        c, d = z["c"], z["c"] // z["h"] if is_int(z["c"]) else z["c"] / z["h"]
+        c, d = z["c"], z["c"] // z["h"]
         return [f"windows: padded {_text(padded)} / {_text(window)} = {fmt_num(z['windows'])} windows of "
                 f"N = {fmt_num(z['n'])} tokens{', shifted by ' + _text(shift) if z['shifted'] else ''}",
                 f"MACs: QKV and output projections 4·tokens·C² = 4·{fmt_num(z['tokens'])}·{fmt_num(c)}² = "
