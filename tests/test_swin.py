@@ -22,6 +22,8 @@ GEOMETRIES = {
     "shifted": ([7, 8, 12], {"heads": 3, "window": 3, "shift": 1}, 2),
     "not_shifted": ([6, 6, 12], {"heads": 3, "window": 3}, 1),
     "padded_one_window": ([5, 7, 12], {"heads": 3, "window": 7, "shift": 3}, 1),
+    "one_window_batch": ([7, 7, 12], {"heads": 3, "window": 7, "shift": 3}, 2),
+    "v2_one_window_batch": ([5, 6, 12], {"heads": 3, "window": 8, "shift": 4, "version": "v2", "cpb_hidden": 16}, 3),
     "crop_inner": ([6, 8, 12], {"heads": 3, "window": 4, "shift": 2}, 1),
     "one_head": ([6, 6, 12], {"heads": 1, "window": 3, "shift": 1}, 2),
     "one_position": ([1, 1, 24], {"heads": 4, "window": 7, "shift": 3}, 1),

@@ -110,6 +110,7 @@ class Saved:
     itemsize: int | None = None
     index: int = 0
     per_sample: bool = True  # False for per-channel statistics, which do not grow with the batch
+    batch_one: bool | None = None  # True: kept only at batch 1, False: only above (torch folds one sample to views)
 
 
 @dataclass(frozen=True)

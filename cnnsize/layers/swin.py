@@ -212,18 +212,23 @@ class SwinAttention(LayerKind):
         return None
 
     def saved(self, ins, out, trainable, device):
-        """What autograd keeps, as measured at batch 1 (where one window of one sample needs no head copies)."""
         z = self._sizes(ins[0])
         tc, attn, n, h = z["tokens"] * z["c"], z["attn"], z["n"], z["h"]
-        heads = h != 1 and z["windows"] != 1  # the batched matmuls read copies of q, kᵀ and v, else views of QKV
-        new = [tc]  # the windows, QKV's input
-        if self.version == "v1":  # q·scale and kᵀ (copies, or the scaled q and QKV itself), softmax's output, v
-            new += ([tc, tc] if heads else [tc, 3 * tc]) + [attn] + [tc] * heads
-        else:  # QKV (normalize's input), each normalize's norm and its clamp, q and kᵀ normalized (or their
-            # copies), QKᵀ (the logit scale's factor), softmax's output, v
-            new += [3 * tc] + [z["windows"] * h * n] * 4 + [tc, tc, attn, attn] + [tc] * heads
-        new.append(tc)  # the heads merged, the projection's input
-        items = [Saved("new", v) for v in new]
+
+        def kept(heads: bool, batch_one: bool | None) -> list[Saved]:
+            new = [tc]  # the windows, QKV's input; with heads, the batched matmuls read copies of q, kᵀ and v
+            if self.version == "v1":  # q·scale and kᵀ (copies, or the scaled q and QKV itself), softmax's output, v
+                new += ([tc, tc] if heads else [tc, 3 * tc]) + [attn] + [tc] * heads
+            else:  # QKV (normalize's input), each normalize's norm and its clamp, q and kᵀ normalized (or their
+                # copies), QKᵀ (the logit scale's factor), softmax's output, v
+                new += [3 * tc] + [z["windows"] * h * n] * 4 + [tc, tc, attn, attn] + [tc] * heads
+            new.append(tc)  # the heads merged, the projection's input
+            return [Saved("new", v, batch_one=batch_one) for v in new]
+
+        if h != 1 and z["windows"] == 1:  # one window: one sample's heads fold into views, a batch's are copied
+            items = kept(False, True) + kept(True, False)
+        else:
+            items = kept(h != 1, None)
         window = self.configured(ins[0])[0]
         if len(window) == 3 and prod(window) != n:  # a shrunk 3D window: its part of the index, copied (int64)
             items.append(Saved("new", n * n, itemsize=8, per_sample=False))
