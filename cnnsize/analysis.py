@@ -13,7 +13,7 @@ from typing import Any, ClassVar, cast
 
 from .errors import CnnsizeError, SpecError, unknown_name
 from .graph import INPUT, Graph
-from .layers.base import RF, Counts, Ctx
+from .layers.base import RF, Counts, Ctx, LayerKind
 from .numeric import Dim, is_int, is_symbolic, prod, tidy
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
@@ -414,6 +414,10 @@ class Sized:
         self.params = params = counts.weights + counts.biases
         activations = self.numel * batch if materializes else 0
         macs = counts.macs * batch
+        if kind is not None and type(kind).scratch is not LayerKind.scratch:  # a composite's intermediates
+            activations += kind.scratch(ins, out, batch)
+        if kind is not None and type(kind).call_macs is not LayerKind.call_macs:
+            macs += kind.call_macs(ins, out)
         head = (counts.weights, counts.biases, params)
         rest = (counts.buffers, activations, counts.connections, macs, 2 * macs)
         self.figures = (*head, params, *rest)  # weights ... flops, with the parameters trained

@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import unknown_name
 from .graph import Topology
-from .numeric import all_int
+from .numeric import all_int, is_int
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
@@ -176,7 +176,10 @@ def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tup
     activation dtype), and the bytes of the tensors of its own (masks, indices, statistics).
     """
     refs, own_bytes = [], 0
+    one = is_int(batch) and batch == 1
     for item in layer.kind.saved(layer.ins, layer.out, own, device):
+        if item.batch_one is not None and item.batch_one != one:
+            continue
         width = item.itemsize or act_size
         if item.of == "new":
             own_bytes += item.numel * (batch if item.per_sample else 1) * width

@@ -10,6 +10,7 @@ mapping that would change the network's meaning is caught too. torch is imported
 from __future__ import annotations
 
 import operator
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,8 @@ class _Registry:
         for kind in REGISTRY.values():
             for name in kind.torch_modules:
                 path, dot, attr = name.rpartition(".")
+                if dot and path.split(".")[0] != "cnnsize" and path.split(".")[0] not in sys.modules:
+                    continue  # a model holding this class has imported its package (torchvision's): no import here
                 try:
                     owner = importlib.import_module(path) if dot else torch.nn
                 except ImportError:  # pragma: no cover - a module of a newer torch

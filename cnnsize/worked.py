@@ -86,6 +86,10 @@ def iter_steps(graph: Graph, input_shape: tuple | None = None, fit: str | None =
             units = prod(out)
             steps.append(f"activations: {'·'.join(factor_text(v) for v in out)} = {fmt_num(units)}"
                          if len(out) > 1 else f"activations: {fmt_num(units)}")
+            scratch = kind.scratch(ins, out, 1)  # a composite's intermediates (Swin's window attention)
+            if scratch:
+                steps[-1] += f" output + {fmt_num(scratch)} made on the way = {fmt_num(units + scratch)}"
+                units += scratch
             steps.append(f"memory: {factor_text(units)}·{size} bytes = {fmt_num(units * size)} bytes")
         else:
             steps.append("activations: none (in place or a view)")

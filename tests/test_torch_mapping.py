@@ -155,7 +155,13 @@ def _built_kind_rows() -> dict:
     windows = {"input": [4, 6, 3], "layers": [{"window_partition": {"window": 2}},
                                               {"window_merge": {"window": 2, "size": [4, 6]}},
                                               {"permute": {"dims": [2, 0, 1]}}, "contiguous"]}
+    swin = {"input": [6, 7, 12], "layers": [{"swin_attention": {"heads": 3, "window": 4, "shift": 2}}, "patch_merge"]}
+    swin2 = {"input": [8, 8, 12], "layers": [{"swin_attention": {"heads": 3, "window": 4, "shift": 2, "version": "v2",
+                                                                 "cpb_hidden": 16}}]}
     return {"locally_connected": (lambda: build_module(spec), (3, 6, 6), "locally_connected"),
+            "swin_attention": (lambda: build_module(swin), (6, 7, 12), "swin_attention"),
+            "swin_attention_v2": (lambda: build_module(swin2), (8, 8, 12), "swin_attention"),
+            "patch_merge": (lambda: build_module(swin), (6, 7, 12), "patch_merge"),
             **{kind: (lambda: build_module(tokens), (3, 8, 8), kind) for kind in ("patch_embed", "class_token",
                                                                                   "pos_embed")},
             **{kind: (lambda: build_module(scale), (3, 4, 4), kind) for kind in ("layer_scale", "stochastic_depth")},
@@ -164,7 +170,7 @@ def _built_kind_rows() -> dict:
 
 
 BUILT = ("locally_connected", "patch_embed", "class_token", "pos_embed", "layer_scale", "stochastic_depth",
-         "window_partition", "window_merge", "contiguous")
+         "window_partition", "window_merge", "contiguous", "swin_attention", "swin_attention_v2", "patch_merge")
 
 
 @pytest.mark.parametrize("row", [*ROWS, *BUILT])

@@ -31,6 +31,7 @@ MODELS = {
     "efficientnet_v2_s": ({}, None),
     "r3d_18": ({}, None),
     "vit_b_16": ({}, None),
+    "swin_t": ({}, None),
     "fcn_resnet50": ({"weights_backbone": None}, {"aux": False}),
     "fcn_resnet50_aux": ({"weights_backbone": None, "aux_loss": True}, {"aux": True}),
 }

@@ -45,6 +45,7 @@ TORCHVISION_META = {
     # auxiliary head (torchvision builds it whenever it loads these weights)
     "fcn_resnet50": (35322218, 152.717),
     "vit_b_16": (86567656, 17.564),
+    "swin_t": (28288354, 4.491),
 }
 PUBLISHED_INPUT = {"inception_v3": (3, 299, 299), "efficientnet_v2_s": (3, 384, 384), "r3d_18": (3, 16, 112, 112),
                    "fcn_resnet50": (3, 520, 520)}

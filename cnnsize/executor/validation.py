@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..analysis import Analysis
@@ -21,6 +23,7 @@ from ..graph import INPUT
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
 from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
+_SCRATCH = "\0scratch:"  # outputs' key for the tensors a composite layer's module made (no layer name holds \0)
 LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations")
 TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
 MEMORY_TOLERANCE = 0.10  # relative: the CUDA peak also holds allocator rounding and kernel workspaces
@@ -162,7 +165,7 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
         base = torch.cuda.memory_allocated(dev)
     model = build_module(None, analysis=analysis, device=dev, dtype=dtype, init=init)
     x = torch.zeros((batch, *analysis.input_shape), device=dev, dtype=tdtype)
-    outputs = _observe(model, x)
+    outputs = _observe(model, x, _composites(analysis))
     measured_peak = torch.cuda.max_memory_allocated(dev) - base if cuda else None
     layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x))
     notes = []
@@ -345,7 +348,32 @@ def _inference_peak(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> 
     return m["inference_peak_activations_bytes"] - x.numel() * x.element_size(), measured
 
 
-def _observe(model: GraphModule, x: torch.Tensor) -> dict[str, Any]:
+def _composites(analysis: Analysis) -> set[str]:
+    """The layers whose kind counts intermediate tensors (``scratch``): validation records what their modules make."""
+    from ..layers.base import LayerKind
+
+    return {row.name for row in analysis.layers
+            if row.kind is not None and type(row.kind).scratch is not LayerKind.scratch}
+
+
+class _Made(TorchDispatchMode):
+    """The floating-point tensors the operations inside one module make (kept, so no storage is reused)."""
+
+    def __init__(self, resident: set[int]):
+        super().__init__()
+        self.resident, self.made = resident, []
+        self.contexts = (torch.inference_mode(False), torch.no_grad(), self)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and \
+                    t.untyped_storage().data_ptr() not in self.resident:
+                self.made.append(t)
+        return out
+
+
+def _observe(model: GraphModule, x: torch.Tensor, composites: set[str] = frozenset()) -> dict[str, Any]:
     """Every layer's output from one inference pass (FLOPs come from a second, see _count_flops).
 
     The first pass keeps each layer's output through forward hooks, so storages cannot be
@@ -356,12 +384,24 @@ def _observe(model: GraphModule, x: torch.Tensor) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     running: list[str] = []
     handles = []
+    resident = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    modes: list[_Made] = []
     for name, module in model.layer_modules.items():
         def pre(mod, args, name=name):
             running.append(name)
+            if name in composites:  # a composite layer: what its module makes on the way counts too, seen outside
+                # inference mode, where torch's composite operations (matmul's copies) show their own steps
+                modes.append(_Made(resident))
+                for ctx in modes[-1].contexts:
+                    ctx.__enter__()
 
         def hook(mod, args, out, name=name):
             outputs[name] = out
+            if name in composites and modes:
+                mode = modes.pop()
+                for ctx in reversed(mode.contexts):
+                    ctx.__exit__(None, None, None)
+                outputs[_SCRATCH + name] = mode.made
 
         handles.append(module.register_forward_pre_hook(pre))
         handles.append(module.register_forward_hook(hook))
@@ -373,6 +413,9 @@ def _observe(model: GraphModule, x: torch.Tensor) -> dict[str, Any]:
                            hint=f"try --dtype float32 if {x.dtype} is the cause",
                            layer=running[-1] if running else None) from None
     finally:
+        while modes:
+            for ctx in reversed(modes.pop().contexts):
+                ctx.__exit__(None, None, None)
         for h in handles:
             h.remove()
     if x.device.type == "cuda":
@@ -395,8 +438,8 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
 
     def new_values(t: torch.Tensor) -> int:
         key = t.untyped_storage().data_ptr()
-        if key in seen:
-            seen[key] = max(seen[key], t.numel())
+        if key in seen:  # an expanded view (stride 0) holds no more than its storage
+            seen[key] = max(seen[key], min(t.numel(), t.untyped_storage().nbytes() // t.element_size()))
             return 0
         seen[key] = t.numel()
         return t.numel()
@@ -411,6 +454,7 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
             continue
         out = outputs.get(row.name)
         is_tensor = isinstance(out, torch.Tensor)
+        made = sum(map(new_values, outputs.get(_SCRATCH + row.name, [])))  # first: the output may be a view of one
         params, buffers = model.own_tensors(row.name)
         biases = sum(p.numel() for n, p in params if n.rsplit(".", 1)[-1].endswith("bias"))  # in_proj_bias too
         all_params = sum(p.numel() for _, p in params)
@@ -424,7 +468,7 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
             "buffers": _same(row.buffers, sum(b.numel() for b in buffers)),
             "macs": Figure(row.macs, layer_flops / 2 if layer_flops % 2 else layer_flops // 2,
                            2 * row.macs == layer_flops),
-            "activations": _same(row.activations, new_values(out) if is_tensor else None),
+            "activations": _same(row.activations, made + new_values(out) if is_tensor else None),
         }
         layers.append(LayerCheck(row.name, row.type, figures))
     t = analysis.totals

@@ -110,6 +110,7 @@ class Saved:
     itemsize: int | None = None
     index: int = 0
     per_sample: bool = True  # False for per-channel statistics, which do not grow with the batch
+    batch_one: bool | None = None  # True: kept only at batch 1, False: only above (torch folds one sample to views)
 
 
 @dataclass(frozen=True)
@@ -332,6 +333,17 @@ class LayerKind:
 
     def receptive(self, rfs: list[RF | None], ins: list[Shape], out: Shape) -> RF | None:
         return rfs[0]
+
+    def scratch(self, ins: list[Shape], out: Shape, batch: Dim) -> Dim:
+        """Elements of the floating-point tensors torch makes on the way to the output, at this batch (0 for most
+        kinds; a composite such as Swin's window attention counts each intermediate, so activations stay torch's).
+        They add to the layer's activations; validation measures them inside the layer's module."""
+        return 0
+
+    def call_macs(self, ins: list[Shape], out: Shape) -> Dim:
+        """Multiply-adds done once per call whatever the batch (Swin V2's position-bias MLP), beside ``counts``'
+        per-sample ones."""
+        return 0
 
     def field_step(self, ins: list[Shape]) -> tuple | None:
         """How ``receptive`` changes the field, where that depends on the input shapes alone, so the analysis

@@ -1,0 +1,299 @@
+"""Swin Transformer's own layers: shifted-window attention (Swin, Swin V2, Video Swin) and patch merging.
+
+Both work on channels-last tensors, (H, W, C) for images and (T, H, W, C) for video, as torchvision runs
+them. Shifted-window attention is one layer standing for the whole of torchvision's ShiftedWindowAttention
+module (padding, cyclic shift, window partition, QKV projection, attention with its relative position bias
+and shift mask, output projection, and back). Its intermediate tensors are counted as the layer's
+``scratch`` activations, one by one as torch makes them, so the activations stay torch's.
+"""
+
+from __future__ import annotations
+
+from ..errors import SpecError
+from ..numeric import Dim, ceil_div, fmt_num, is_int, prod
+from .base import Counts, LayerKind, Param, Saved, register
+
+_TV = "torchvision.models.swin_transformer."
+_TV3D = "torchvision.models.video.swin_transformer."
+
+
+def _moves(sizes: list, order: list) -> bool:
+    """Whether a contiguous tensor of these axis sizes, permuted to ``order`` and reshaped, is copied: it is unless
+    the axes larger than 1 keep their order."""
+    kept = [i for i in order if sizes[i] != 1]
+    return kept != sorted(kept)
+
+
+def _crop_copies(sizes: tuple, padded: tuple, batch: Dim) -> bool:
+    """Whether ``x[:, :s1, :s2, …].contiguous()`` of a contiguous (batch, *padded, C) copies: it does unless the part
+    is laid out contiguously (torch ignores axes of size 1)."""
+    axes = [(batch, prod(padded))] + [(s, prod(padded[i + 1:])) for i, s in enumerate(sizes)]  # (size, stride / C)
+    expected = 1
+    for size, stride in reversed(axes):
+        if not (is_int(size) and size == 1) and stride != expected:
+            return True
+        expected *= size
+    return False
+
+
+def _text(shape) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+@register("swin_attention")
+class SwinAttention(LayerKind):
+    """Shifted-window multi-head self-attention on a channels-last (H, W, C) or (T, H, W, C), as torchvision's
+    ShiftedWindowAttention (``version: v1``), ShiftedWindowAttentionV2 (``v2``: cosine attention with a learned
+    logit scale, the position bias from a 2-layer MLP of the log-spaced relative coordinates) and
+    ShiftedWindowAttention3d compute it: pad to whole windows, roll by ``shift``, attend within each window with a
+    learned relative position bias (a table of (2w−1)·… entries per head, indexed by a buffer of N² indices for
+    the N tokens of a window), mask the pairs the roll brought together, project, and undo it all.
+
+    A window as large as the padded input does not shift on that axis; with ``shrink`` (Video Swin) a window larger
+    than the input shrinks to the input's size instead."""
+
+    cause = "macs"
+    weight_layer = True
+    params = {"heads": Param("int", doc="attention heads (C must divide by it)"),
+              "window": Param("ints", doc="window size, one number or one per spatial axis"),
+              "shift": Param("ints_or_zero", 0, doc="cyclic shift before partitioning, per axis (0: none)"),
+              "version": Param("choice", "v1", doc="v1: scaled dot-product; v2: cosine attention, MLP position bias",
+                               choices=("v1", "v2")),
+              "qkv_bias": Param("bool", True), "proj_bias": Param("bool", True),
+              "cpb_hidden": Param("int", 512, doc="v2: hidden units of the position-bias MLP"),
+              "shrink": Param("bool", False, doc="windows larger than the input shrink to it (Video Swin)")}
+    torch_modules = (_TV + "ShiftedWindowAttention", _TV + "ShiftedWindowAttentionV2",
+                     _TV3D + "ShiftedWindowAttention3d", "cnnsize.executor.swin.SwinAttention")
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if float(getattr(m, "attention_dropout", 0.0)) or float(getattr(m, "dropout", 0.0)):
+            raise call.refuse("shifted-window attention with dropout", hint="build it with attention_dropout=0 and "
+                                                                            "dropout=0, torchvision's default")
+        own = getattr(m, "settings", None)
+        if own is not None:  # cnnsize's own module, as build makes it
+            return dict(own)
+        v2 = hasattr(m, "logit_scale")
+        settings = {"heads": m.num_heads, "window": list(m.window_size), "shift": list(m.shift_size),
+                    "version": "v2" if v2 else "v1", "qkv_bias": m.qkv.bias is not None,
+                    "proj_bias": m.proj.bias is not None, "shrink": len(m.window_size) == 3}
+        if v2:
+            settings["cpb_hidden"] = m.cpb_mlp[0].out_features
+        return settings
+
+    # -- geometry ---------------------------------------------------------------------------------------------
+    def configured(self, x) -> tuple[tuple, tuple]:
+        """(window, shift) per spatial axis as written."""
+        nd = len(x) - 1
+        if nd not in (2, 3):
+            raise SpecError(f"swin_attention needs a channels-last (H, W, C) or (T, H, W, C), got {_text(x)}",
+                            hint="permute to channels-last first, e.g. permute: {dims: [1, 2, 0]}")
+        window = self.window if isinstance(self.window, tuple) else (self.window,) * nd
+        shift = self.shift if isinstance(self.shift, tuple) else (self.shift,) * nd
+        if len(window) != nd or len(shift) != nd:
+            raise SpecError(f"window and shift need one entry per spatial axis ({nd}), got {list(window)} and "
+                            f"{list(shift)}")
+        if self.version == "v2" and nd != 2:
+            raise SpecError("version v2 is 2D only (torchvision's ShiftedWindowAttentionV2)")
+        if any(is_int(s) and is_int(w) and s >= w for s, w in zip(shift, window)):
+            raise SpecError(f"shift {list(shift)} must be smaller than the window {list(window)}")
+        return window, shift
+
+    def geometry(self, x) -> tuple[tuple, tuple, tuple]:
+        """(window, shift, padded sizes) as torch runs this input."""
+        window, shift = self.configured(x)
+        sizes = x[:-1]
+        if not all(map(is_int, (*x, *window, *shift))):
+            raise SpecError(f"swin_attention needs sizes that are numbers, got {_text(x)}: whether torch pads, shifts "
+                            "and copies on the way depends on their values",
+                            hint="give the input as numbers; cnnsize fit scans many sizes")
+        if self.shrink:  # Video Swin: a window not smaller than the input becomes the input, and does not shift
+            pairs = [(n, 0) if n <= w else (w, s) for n, w, s in zip(sizes, window, shift)]
+            window, shift = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+        padded = tuple(ceil_div(n, w) * w for n, w in zip(sizes, window))
+        if not self.shrink:  # Swin: a window covering the padded input does not shift on that axis
+            shift = tuple(0 if w >= p else s for s, w, p in zip(shift, window, padded))
+        return window, shift, padded
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        self.geometry(x)
+        if is_int(x[-1]) and x[-1] % self.heads:
+            raise SpecError(f"the channels ({x[-1]}) must be divisible by heads ({self.heads})")
+        return tuple(x)
+
+    def _sizes(self, x) -> dict:
+        window, shift, padded = self.geometry(x)
+        c, h, nd = x[-1], self.heads, len(window)
+        n = prod(window)
+        tokens = prod(padded)
+        windows = prod(p // w for p, w in zip(padded, window))  # sizes are numbers here (geometry says so)
+        table = prod(2 * w - 1 for w in self.configured(x)[0])
+        return {"c": c, "h": h, "n": n, "tokens": tokens, "windows": windows, "attn": windows * h * n * n,
+                "shifted": any(s != 0 for s in shift), "padded": tokens != prod(x[:-1]), "table": table, "nd": nd}
+
+    # -- counts -----------------------------------------------------------------------------------------------
+    def counts(self, ins, out):
+        z = self._sizes(ins[0])
+        c, h = z["c"], z["h"]
+        weights = 4 * c * c + (z["table"] * h if self.version == "v1" else
+                               2 * self.cpb_hidden + self.cpb_hidden * h + h)  # v2: the MLP and the logit scale
+        biases = (3 * c if self.qkv_bias else 0) + (c if self.proj_bias else 0) + \
+            (self.cpb_hidden if self.version == "v2" else 0)
+        n = prod(self.configured(ins[0])[0])  # the index is of the window as written, even where it shrinks
+        buffers = n * n + (2 * z["table"] if self.version == "v2" else 0)  # the index (and v2's coordinates)
+        d = c // h
+        macs = 4 * z["tokens"] * c * c + 2 * z["attn"] * d  # QKV and output projections; QKᵀ and attention·V
+        return Counts(weights=weights, biases=biases, buffers=buffers, connections=macs, macs=macs)
+
+    def call_macs(self, ins, out):
+        if self.version != "v2":
+            return 0
+        table = self._sizes(ins[0])["table"]
+        return table * (2 * self.cpb_hidden + self.cpb_hidden * self.heads)  # the position-bias MLP, once per call
+
+    def steps(self, x, batch: Dim = 1) -> tuple[list, list]:
+        """(per-sample, per-call) element counts of every floating-point tensor torch makes, in order; the output
+        is the last per-sample one, or a view of it. torch's reshapes copy only where a view cannot do: one window
+        (of one sample) needs no partition copy, one head no head copies."""
+        z = self._sizes(x)
+        window, shift, padded = self.geometry(x)
+        tc, attn, n, h = z["tokens"] * z["c"], z["attn"], z["n"], z["h"]
+        shifted = z["shifted"]
+        counts = [p // w for p, w in zip(padded, window)]
+        nd = len(window)
+        # window partition: (…, count, w, …) to (count…, w…), a copy unless the axes larger than 1 keep their order
+        moves = _moves([v for pair in zip(counts, window) for v in pair], [*range(0, 2 * nd, 2), *range(1, 2 * nd, 2)])
+        one = is_int(batch) and batch == 1 and z["windows"] == 1  # one window in all: batch and heads fold as views
+        heads = h != 1 and not one  # q, kᵀ and v copied for the batched matmul
+        sample = [tc] + [tc] * shifted + [tc] * moves + [3 * tc]  # pad, roll, window partition, QKV
+        if self.version == "v1":
+            sample += [tc]  # q · scale
+        else:  # F.normalize of q and of k: a norm, its clamp and the division each
+            sample += [z["windows"] * h * n] * 2 + [tc] + [z["windows"] * h * n] * 2 + [tc]
+        sample += [tc, tc] * heads + [attn]  # contiguous q and kᵀ for the batched matmul, QKᵀ
+        sample += [attn] * (self.version == "v2")  # · logit scale
+        sample += [attn] + [attn] * shifted + [attn]  # + position bias, + mask, softmax
+        sample += [tc] * heads + [tc] + [tc] * (h != 1 and n != 1) + [tc]  # contiguous v, attention·V, heads merged,
+        sample += [tc] * moves + [tc] * shifted  # projection, windows merged, roll back
+        if z["padded"] and _crop_copies(x[:-1], padded, batch):  # the crop to the input's size, unless a view
+            sample.append(prod(x))
+        if self.version == "v1":
+            call = [n * n * h] + [n * n * h] * (h != 1)  # the bias gathered from the table, made contiguous per head
+        else:  # the MLP's hidden layer and its output, gathered, contiguous, 16·sigmoid
+            call = [z["table"] * self.cpb_hidden, z["table"] * h, n * n * h] + [n * n * h] * (h != 1) + \
+                [n * n * h] * 2
+            call += [3 * z["c"]] * self.qkv_bias + [h, h]  # the bias with k's third zeroed, the clamped logit scale
+        if shifted:  # the mask: zeros of the padded size, one scalar per region, windowed, pairwise, twice filled
+            call += [z["tokens"], 3 ** nd, z["tokens"] * moves, z["windows"] * n * n, z["windows"] * n * n,
+                     z["windows"] * n * n]
+        return sample, call
+
+    def scratch(self, ins, out, batch):
+        sample, call = self.steps(ins[0], batch)
+        return sum(sample) * batch + sum(call) - prod(out) * batch  # the output may be a view of the last one
+
+    def explain(self, ins, out, ctx):
+        z = self._sizes(ins[0])
+        window, shift, padded = self.geometry(ins[0])
+        c, d = z["c"], z["c"] // z["h"]
+        return [f"windows: padded {_text(padded)} / {_text(window)} = {fmt_num(z['windows'])} windows of "
+                f"N = {fmt_num(z['n'])} tokens{', shifted by ' + _text(shift) if z['shifted'] else ''}",
+                f"MACs: QKV and output projections 4·tokens·C² = 4·{fmt_num(z['tokens'])}·{fmt_num(c)}² = "
+                f"{fmt_num(4 * z['tokens'] * c * c)}; QKᵀ and attention·V 2·windows·heads·N²·(C/heads) = "
+                f"2·{fmt_num(z['windows'])}·{self.heads}·{fmt_num(z['n'])}²·{fmt_num(d)} = "
+                f"{fmt_num(2 * z['attn'] * d)}"] + \
+            ([f"MACs once per call, the position-bias MLP: {fmt_num(z['table'])} relative offsets · "
+              f"(2·{self.cpb_hidden} + {self.cpb_hidden}·{self.heads}) = {fmt_num(self.call_macs(ins, out))}"]
+             if self.version == "v2" else [])
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def saved(self, ins, out, trainable, device):
+        z = self._sizes(ins[0])
+        tc, attn, n, h = z["tokens"] * z["c"], z["attn"], z["n"], z["h"]
+
+        def kept(heads: bool, batch_one: bool | None) -> list[Saved]:
+            new = [tc]  # the windows, QKV's input; with heads, the batched matmuls read copies of q, kᵀ and v
+            if self.version == "v1":  # q·scale and kᵀ (copies, or the scaled q and QKV itself), softmax's output, v
+                new += ([tc, tc] if heads else [tc, 3 * tc]) + [attn] + [tc] * heads
+            else:  # QKV (normalize's input), each normalize's norm and its clamp, q and kᵀ normalized (or their
+                # copies), QKᵀ (the logit scale's factor), softmax's output, v
+                new += [3 * tc] + [z["windows"] * h * n] * 4 + [tc, tc, attn, attn] + [tc] * heads
+            new.append(tc)  # the heads merged, the projection's input
+            return [Saved("new", v, batch_one=batch_one) for v in new]
+
+        if h != 1 and z["windows"] == 1:  # one window: one sample's heads fold into views, a batch's are copied
+            items = kept(False, True) + kept(True, False)
+        else:
+            items = kept(h != 1, None)
+        window = self.configured(ins[0])[0]
+        if len(window) == 3 and prod(window) != n:  # a shrunk 3D window: its part of the index, copied (int64)
+            items.append(Saved("new", n * n, itemsize=8, per_sample=False))
+        if self.version == "v2":  # once per call: the position-bias MLP's hidden layer, its sigmoid, the logit scale
+            items += [Saved("new", v, per_sample=False) for v in (z["table"] * self.cpb_hidden, n * n * h, h)]
+        return items
+
+    def build(self, ins, out):
+        from ..executor.swin import SwinAttention as Module
+
+        return Module(ins[0][-1], self.configured(ins[0])[0], self.configured(ins[0])[1], self.heads,
+                      version=self.version, qkv_bias=self.qkv_bias, proj_bias=self.proj_bias,
+                      cpb_hidden=self.cpb_hidden, shrink=self.shrink, settings=self.values)
+
+
+@register("patch_merge")
+class PatchMerge(LayerKind):
+    """Swin's patch merging of a channels-last (…, H, W, C): each 2×2 neighbourhood's four C-vectors side by side,
+    (…, ⌈H/2⌉, ⌈W/2⌉, 4C), in the order (0, 0), (1, 0), (0, 1), (1, 1); an odd H or W is padded with zeros first.
+    torch pads (a copy, even by nothing) and concatenates: two tensors, the first counted as scratch."""
+
+    cause = "views"
+    params = {}
+    torch_modules = ("cnnsize.executor.swin.PatchMerge", _TV3D + "PatchEmbed3d")
+    torch_functions = ("_patch_merging_pad",)
+
+    @classmethod
+    def from_torch(cls, call):
+        m = call.module
+        if m is None or type(m).__name__ == "PatchMerge":
+            return {}
+        # torchvision's PatchEmbed3d (Video Swin): zero padding to whole patches, the patch conv, channels last and
+        # its norm, as the layers they are
+        x, patch = call.inputs[0][2:], tuple(m.tuple_patch_size)
+        conv = m.proj
+        steps = [("zeropad", {"pad": 0, "pad_end": [(p - n % p) % p for n, p in zip(x, patch)]}),
+                 ("conv", {"filters": conv.out_channels, "kernel": list(patch), "stride": list(patch),
+                           "bias": conv.bias is not None}),
+                 ("permute", {"dims": [1, 2, 3, 0]})]
+        norm = m.norm
+        if type(norm).__name__ == "LayerNorm":
+            steps.append(("layernorm", {"axis": "last", "eps": float(norm.eps),
+                                        "affine": norm.weight is not None}))
+        elif type(norm).__name__ != "Identity":
+            raise call.refuse(f"PatchEmbed3d with a {type(norm).__name__} norm")
+        return steps
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        if len(x) < 3:
+            raise SpecError(f"patch_merge needs a channels-last (…, H, W, C), got {_text(x)}",
+                            hint="permute to channels-last first")
+        return (*x[:-3], ceil_div(x[-3], 2), ceil_div(x[-2], 2), 4 * x[-1])
+
+    def scratch(self, ins, out, batch):
+        x = ins[0]
+        return prod(x[:-3]) * (2 * ceil_div(x[-3], 2)) * (2 * ceil_div(x[-2], 2)) * x[-1] * batch  # the padded copy
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def build(self, ins, out):
+        from ..executor.swin import PatchMerge as Module
+
+        return Module()
+
+
+__all__ = ["PatchMerge", "SwinAttention"]
