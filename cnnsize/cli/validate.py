@@ -35,7 +35,8 @@ def register(sub) -> None:
 
 
 def _common(p) -> None:
-    p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), or - for standard input")
+    p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), an ONNX file (run under ONNX Runtime), "
+                                "or - for standard input")
     p.add_argument("-d", "--device", default="auto", help=DEVICE_HELP)
     p.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size of the run")
     p.add_argument("--dtype", default="float32", help=DTYPE_HELP)
@@ -119,7 +120,22 @@ def _analysis(args):
                          dtype=args.dtype, layout=args.layout)
 
 
+def _onnx_shape(args):
+    return parse_shape(args.input) if args.input else None
+
+
 def run_validate(args) -> int:
+    from ..sources import is_onnx
+
+    if is_onnx(args.spec):  # under ONNX Runtime: every layer's output shape, and the timing
+        from ..executor.onnxrt import validate_onnx
+        from ..executor.onnxrt import validation_text as onnx_text
+
+        result = validate_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
+                               runs=args.runs, warmup=args.warmup)
+        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else onnx_text(result)
+        write_output(text, args.output)
+        return 0 if result.ok else 1
     from ..executor import validate
 
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
@@ -132,6 +148,16 @@ def run_validate(args) -> int:
 
 
 def run_bench(args) -> int:
+    from ..sources import is_onnx
+
+    if is_onnx(args.spec):
+        from ..executor.onnxrt import bench_onnx
+
+        result = bench_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
+                            runs=args.runs, warmup=args.warmup)
+        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else timing_text(result)
+        write_output(text, args.output)
+        return 0
     from ..executor import bench
 
     result = bench(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,

@@ -45,6 +45,7 @@ class ReLU(_Elementwise):
     torch_name = "ReLU"
     torch_modules = ("ReLU",)
     torch_functions = ("relu", "relu_")
+    onnx_ops = ("Relu",)
 
 
 @register("leaky_relu")
@@ -58,6 +59,11 @@ class LeakyReLU(_Elementwise):
     torch_modules = ("LeakyReLU",)
     torch_functions = ("leaky_relu", "leaky_relu_")
     inplace_position = 2
+    onnx_ops = ("LeakyRelu",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        return {"negative_slope": float(call.attr("alpha", 0.01))}
 
     @classmethod
     def from_torch(cls, call):
@@ -75,6 +81,7 @@ class Sigmoid(_Elementwise):
     params = {}
     torch_modules = ("Sigmoid",)
     torch_functions = ("sigmoid",)
+    onnx_ops = ("Sigmoid",)
 
 
 @register("tanh")
@@ -85,6 +92,7 @@ class Tanh(_Elementwise):
     params = {}
     torch_modules = ("Tanh",)
     torch_functions = ("tanh",)
+    onnx_ops = ("Tanh",)
 
 
 AXIS = Param("count", 0, doc="the per-sample axis, from 0 (the channels of an image, the last of [L, D] tokens is 1)")
@@ -109,6 +117,17 @@ class Softmax(_Elementwise):
         return ins[0]
     torch_modules = ("Softmax",)
     torch_functions = ("softmax",)
+    onnx_ops = ("Softmax",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        axis = call.attr("axis", -1 if call.opset >= 13 else 1)
+        if call.opset < 13 and axis % call.rank != call.rank - 1:
+            raise call.refuse(f"{call.op} of opset {call.opset} over axis {axis} (before opset 13 it flattens "
+                              "the axes from there on)")
+        if axis % call.rank == 0:
+            raise call.refuse(f"{call.op} over the batch axis")
+        return {"axis": axis % call.rank - 1}
 
     @classmethod
     def from_torch(cls, call):
@@ -130,6 +149,7 @@ class LogSoftmax(Softmax):
     torch_name = "LogSoftmax"
     torch_modules = ("LogSoftmax",)
     torch_functions = ("log_softmax",)
+    onnx_ops = ("LogSoftmax",)
 
 
 @register("elu")
@@ -143,6 +163,11 @@ class ELU(_Elementwise):
     torch_modules = ("ELU",)
     torch_functions = ("elu", "elu_")
     inplace_position = 2
+    onnx_ops = ("Elu",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        return {"alpha": float(call.attr("alpha", 1.0))}
 
     @classmethod
     def from_torch(cls, call):
@@ -162,6 +187,14 @@ class PReLU(_Elementwise):
               "init": Param("float", 0.25, doc="the slopes' initial value")}
     torch_modules = ("PReLU",)
     torch_functions = ("prelu",)
+    onnx_ops = ("PRelu",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        slope = call.weight(1)
+        if slope is None:
+            raise call.refuse("PRelu with a slope computed in the graph")
+        return {"per_channel": prod(slope) > 1}
 
     @classmethod
     def from_torch(cls, call):
@@ -188,6 +221,16 @@ class Dropout(_Elementwise):
     torch_modules = ("Dropout",)
     torch_functions = ("dropout",)
     inplace_position = 3
+    onnx_ops = ("Dropout",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        if call.index != 0:
+            raise call.refuse("Dropout's mask output (it is not a layer)")
+        if call.const(2, False) not in (False, 0):
+            raise call.refuse("Dropout in training mode")
+        ratio = call.const(1, call.attr("ratio", 0.5))
+        return {"p": float(ratio)}
 
     @classmethod
     def from_torch(cls, call):
@@ -283,6 +326,19 @@ class ReLU6(_Elementwise):
     saves = "input"
     torch_modules = ("ReLU6", "Hardtanh")
     torch_functions = ("relu6", "hardtanh", "hardtanh_")
+    onnx_ops = ("Clip",)
+
+    @classmethod
+    def from_onnx(cls, call):  # Clip(x, min, max): inputs from opset 11, attributes before
+        if call.opset >= 11:
+            low, high = call.arg(1), call.arg(2)
+            low = None if low is None else low.scalar
+            high = None if high is None else high.scalar
+        else:
+            low, high = call.attr("min"), call.attr("max")
+        if (low, high) != (0.0, 6.0):
+            raise call.refuse(f"Clip({low}, {high}) (only Clip(0, 6), relu6, is a layer)")
+        return {}
 
     @classmethod
     def from_torch(cls, call):
@@ -304,6 +360,7 @@ class Hardswish(_Elementwise):
     saves = "input"
     torch_modules = ("Hardswish",)
     torch_functions = ("hardswish", "hardswish_")
+    onnx_ops = ("HardSwish",)
 
 
 @register("hardsigmoid")
@@ -314,6 +371,15 @@ class Hardsigmoid(_Elementwise):
     saves = "input"
     torch_modules = ("Hardsigmoid",)
     torch_functions = ("hardsigmoid", "hardsigmoid_")
+    onnx_ops = ("HardSigmoid",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        alpha, beta = call.attr("alpha", 0.2), call.attr("beta", 0.5)
+        if abs(alpha - 1 / 6) > 1e-6 or beta != 0.5:
+            raise call.refuse(f"HardSigmoid(alpha={alpha}, beta={beta}) (only alpha 1/6 and beta 1/2, torch's, is "
+                              "a layer)")
+        return {}
 
 
 @register("silu")
@@ -324,6 +390,18 @@ class SiLU(_Elementwise):
     saves = "input"
     torch_modules = ("SiLU",)
     torch_functions = ("silu", "silu_")
+    onnx_ops = ("Mul",)
+
+    @classmethod
+    def from_onnx(cls, call):  # x · Sigmoid(x), as both torch exporters write SiLU
+        if len(call.computed) != 2:
+            return None
+        a, b = call.computed
+        for x, s in ((a, b), (b, a)):
+            gate = s.producer
+            if gate is not None and gate.op == "Sigmoid" and gate.computed and gate.computed[0].name == x.name:
+                return call.fuse({}, [x], [gate])
+        return None
 
 
 @register("gelu")
@@ -335,6 +413,58 @@ class GELU(_Elementwise):
     params = {"approximate": Param("choice", "none", choices=("none", "tanh"))}
     torch_modules = ("GELU",)
     torch_functions = ("gelu",)
+    onnx_ops = ("Gelu", "Mul")
+
+    @classmethod
+    def from_onnx(cls, call):
+        if call.op == "Gelu":
+            return {"approximate": call.attr("approximate", "none")}
+        return gelu_pattern(call)
+
+
+_GELU_OPS = ("Mul", "Div", "Add", "Pow", "Erf", "Tanh", "Sqrt")
+
+
+def gelu_pattern(call):
+    """A GELU written out by an exporter, ending in this Mul: x·½·(1 + erf(x/√2)), or the tanh form
+    x·½·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with every other operand a constant. The nodes between are taken
+    along; x is the value the Erf's Div (or the tanh's Pow) reads."""
+    group, todo, x = [], [call], None
+    while todo:  # every node feeding the Mul through the GELU's operators, stopping at values outside them
+        c = todo.pop()
+        group.append(c)
+        for a in c.computed:
+            p = a.producer
+            if p is not None and p.op in _GELU_OPS and all(p is not g for g in group) and len(group) < 16:
+                todo.append(p)
+    ops = [c.op for c in group]
+    if "Erf" in ops:
+        approximate, core = "none", next(c for c in group if c.op == "Erf")
+        inner = core.computed[0].producer if core.computed else None  # Div(x, √2) or Mul(x, 1/√2)
+    elif "Tanh" in ops:
+        approximate = "tanh"
+        inner = next((c for c in group if c.op == "Pow"), None)  # Pow(x, 3)
+    else:
+        return None
+    if inner is None or len(inner.computed) != 1:
+        return None
+    x = inner.computed[0]
+    kept, todo = [], [call]  # the group again, now stopping at x
+    while todo:
+        c = todo.pop()
+        if any(c is k for k in kept):
+            continue
+        kept.append(c)
+        for a in c.computed:
+            if a.name == x.name:
+                continue
+            p = a.producer
+            if p is None or p.op not in _GELU_OPS:
+                return None
+            todo.append(p)
+    if len(kept) < 4:
+        return None
+    return call.fuse({"approximate": approximate}, [x], [c for c in kept if c is not call])
 
 
 @register("identity")
@@ -346,6 +476,11 @@ class Identity(_Elementwise):
     params = {}
     torch_modules = ("Identity",)
     torch_functions = ("detach", "clone", "float")
+    onnx_ops = ("Identity",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        return PASS_THROUGH
 
     @classmethod
     def from_torch(cls, call):
