@@ -20,6 +20,7 @@ from .layers.base import PASS_THROUGH, Fused, OnnxCall, OnnxValue
 from .torch_import import ImportedSpec, to_yaml
 
 MAX_VALUE = 4096  # elements of a constant whose value is read (shapes, scales, pads); weights keep only a shape
+FLOAT_TYPES = (1, 10, 11, 16)  # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16: weights (not indices or shapes)
 MAX_FILE = 4 << 30  # bytes of a model file read into memory (its weights may sit beside it, never read)
 
 
@@ -137,6 +138,89 @@ def _layer_name(node, index: int) -> str:
     return name[:200]
 
 
+def _light_copy(onnx, model):
+    """The model without its large weights' data (shape inference needs their shapes only)."""
+    copy = onnx.ModelProto(ir_version=model.ir_version)
+    copy.opset_import.extend(model.opset_import)
+    copy.functions.extend(model.functions)
+    g, src = copy.graph, model.graph
+    g.name = src.name
+    g.node.extend(src.node)
+    g.input.extend(src.input)
+    g.output.extend(src.output)
+    g.value_info.extend(src.value_info)
+    for t in src.initializer:
+        n = 1
+        for d in t.dims:
+            n *= d
+        if n > MAX_VALUE or t.data_location == onnx.TensorProto.EXTERNAL:
+            g.initializer.append(onnx.TensorProto(name=t.name, data_type=t.data_type, dims=t.dims))
+        else:
+            g.initializer.append(t)
+    del g.value_info[:]
+    return copy
+
+
+def _fold_known(onnx, model) -> bool:
+    """Replace the nodes computing small constants (shapes, axes, zero biases) by initializers, so that shape
+    inference sees their values (it does not look through Reshape or Expand of constants); True if any."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    shapes = {vi.name: _dims(vi.type) for vi in [*graph.value_info, *graph.input, *graph.output]}
+    types = {vi.name: vi.type.tensor_type.elem_type for vi in [*graph.value_info, *graph.input, *graph.output]}
+    known: dict = {}
+    for t in graph.initializer:
+        if t.HasField("raw_data") or t.float_data or t.int64_data or t.int32_data or t.double_data:
+            try:
+                known[t.name] = numpy_helper.to_array(t)
+            except Exception:  # noqa: BLE001 - an odd dtype
+                pass
+    inits = set(known)
+    folded = set()
+    nodes = list(graph.node)
+    for index, node in enumerate(nodes):
+        ins = [i for i in node.input if i]
+        value = None
+        if node.domain not in ("", "ai.onnx") or node.op_type.startswith("Random"):
+            continue
+        if node.op_type in ("Shape", "Size"):
+            shape = shapes.get(ins[0]) if ins else None
+            if shape is None or not all(isinstance(d, int) for d in shape):
+                continue
+            if node.op_type == "Size":
+                value = [np.array(int(np.prod(shape)), dtype=np.int64)]
+            else:
+                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+                value = [np.array(shape[attrs.get("start", 0):attrs.get("end", len(shape))], dtype=np.int64)]
+        elif node.op_type == "CastLike" and len(ins) == 2 and ins[0] in known and types.get(ins[1]):
+            dtype = helper.tensor_dtype_to_np_dtype(types[ins[1]])
+            value = [known[ins[0]].astype(dtype)]
+        elif all(i in known for i in ins):
+            try:
+                from onnx.reference import ReferenceEvaluator
+
+                value = ReferenceEvaluator(node).run(None, {i: known[i] for i in ins})
+            except Exception:  # noqa: BLE001 - an operator the evaluator lacks
+                continue
+        if value is None or any(np.size(v) > MAX_VALUE for v in value):
+            continue
+        for o, v in zip(node.output, value):
+            if o:
+                known[o] = np.asarray(v)
+        folded.add(index)
+    if not folded:
+        return False
+    keep = [n for i, n in enumerate(nodes) if i not in folded]
+    needed = {i for n in keep for i in n.input} | {o.name for o in graph.output}
+    new = [numpy_helper.from_array(known[name], name) for name in needed if name in known and name not in inits]
+    del graph.node[:]
+    graph.node.extend(keep)
+    graph.initializer.extend(new)
+    return True
+
+
 class _Again(Exception):  # noqa: N818 - not an error: run the opaque import again
     def __init__(self, roots: set):
         self.roots = roots
@@ -166,8 +250,8 @@ class _Importer:
         self.last = "input"
         self.notes: list[str] = []
         self.dynamic: dict[str, Any] = {}
-        self.pending: dict[str, tuple] = {}  # value -> (the error, the node no kind answered for)
-        self.opaque_nodes: set[int] = set()  # ids of the nodes kept opaque (the second run of an opaque import)
+        self.pending: dict[str, tuple] = {}  # value -> (the error, the index of the node no kind answered for)
+        self.opaque_nodes: set[int] = set()  # indices of the nodes kept opaque (a second run of an opaque import)
         self.input_shape = self.prepare(input_shape)
 
     # -- shapes --------------------------------------------------------------------------------------------------
@@ -207,8 +291,7 @@ class _Importer:
             else:
                 raise SpecError(f"the model's input '{self.input_name}' has the dynamic axis {i + 1} "
                                 f"('{d or '?'}')", hint="give its size with --input (e.g. --input 3x224x224)")
-        model = onnx.ModelProto()
-        model.CopyFrom(self.model)
+        model = _light_copy(onnx, self.model)
         graph = model.graph
         for i in graph.input:
             if i.name == self.input_name:
@@ -216,15 +299,17 @@ class _Importer:
                 for d, v in zip(shape.dim, [1, *fixed]):
                     d.Clear()
                     d.dim_value = v
-        del graph.value_info[:]
         for o in graph.output:
             o.type.tensor_type.ClearField("shape")
-        try:
-            model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-        except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError and others
-            text = " ".join(str(exc).split())[:300]
-            raise SpecError(f"ONNX shape inference fails on '{self.shown}': {text}",
-                            hint="check the file with onnx.checker.check_model") from None
+        for _ in range(4):  # shape inference, then constants folded in where it could not see them, until settled
+            try:
+                model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+            except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError and others
+                text = " ".join(str(exc).split())[:300]
+                raise SpecError(f"ONNX shape inference fails on '{self.shown}': {text}",
+                                hint="check the file with onnx.checker.check_model") from None
+            if not _fold_known(onnx, model):
+                break
         self.inferred = model
         self.shapes: dict[str, tuple | None] = {}
         for vi in [*model.graph.value_info, *model.graph.output, *model.graph.input]:
@@ -236,17 +321,16 @@ class _Importer:
     # -- constants -----------------------------------------------------------------------------------------------
     def constants(self) -> None:
         onnx = self.onnx
-        float_types = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
-                       onnx.TensorProto.BFLOAT16}
         for t in self.model.graph.initializer:
             n = 1
             for d in t.dims:
                 n *= d
             self.sizes[t.name] = n
-            if t.data_type in float_types:
+            if t.data_type in FLOAT_TYPES:
                 self.floats.add(t.name)
             self.sources[t.name] = frozenset([t.name])
-            self.values[t.name] = OnnxValue(t.name, tuple(t.dims), _tensor_value(onnx, t), constant=True)
+            self.values[t.name] = OnnxValue(t.name, tuple(t.dims), _tensor_value(onnx, t), constant=True,
+                                            learned=t.name in self.floats)
         self.values[self.input_name] = OnnxValue(self.input_name, (1, *self.input_shape))
         self.alias[self.input_name] = "input"
 
@@ -267,14 +351,25 @@ class _Importer:
                 value = value[attrs.get("start", 0):attrs.get("end", len(value))]
             self.set_constant(node.output[0], value, frozenset())
             return True
-        if not all(i in self.values and self.values[i].constant for i in ins):
+        read = ins[:1] if node.op_type == "CastLike" else ins  # CastLike reads only the type of its second input
+        if not all(i in self.values and self.values[i].constant for i in read):
             return False
+        ins = read
         if node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial"):
             return False
         sources = frozenset().union(*(self.sources.get(i, frozenset()) for i in ins)) if ins else frozenset()
         if node.op_type == "Constant":
             a = node.attribute[0] if node.attribute else None
             value = _attr(self.onnx, a) if a is not None else None
+            if a is not None and a.type == self.onnx.AttributeProto.TENSOR:  # a weight stored in the graph
+                t = a.t
+                n = 1
+                for d in t.dims:
+                    n *= d
+                if n > 1 and t.data_type in FLOAT_TYPES:
+                    self.sizes[node.output[0]] = n
+                    self.floats.add(node.output[0])
+                    sources = frozenset([node.output[0]])
             self.set_constant(node.output[0], value, sources)
             return True
         values = None
@@ -291,7 +386,8 @@ class _Importer:
             import numpy as np
 
             shape = tuple(np.shape(value))
-        self.values[name] = OnnxValue(name, shape, value, constant=True)
+        self.values[name] = OnnxValue(name, shape, value, constant=True,
+                                      learned=any(s in self.floats for s in sources))
         self.sources[name] = sources
 
     def evaluate(self, node, ins: list[str]) -> list | None:
@@ -394,7 +490,7 @@ class _Importer:
                 raise Unrepresentable(f"ONNX shape inference gives no static shape for the output '{out}' of "
                                       f"node '{call.node}' ({node.op_type})",
                                       hint="export with static sizes, or give --input")
-            if id(node) in self.opaque_nodes:
+            if index in self.opaque_nodes:
                 self.keep_opaque(call, out)
                 continue
             waiting = [a.name for a in call.computed if a.name in self.pending]
@@ -418,9 +514,31 @@ class _Importer:
                 if waiting:  # it reads a pending node: it waits too, with that node's reason
                     self.pending[out] = self.pending[waiting[0]]
                 else:
-                    self.pending[out] = (refusal or call.refuse(node.op_type), node)
+                    self.pending[out] = (refusal or call.refuse(node.op_type), index)
                 continue
             self.apply(*chosen, call, out)
+
+    def can_fuse(self, fused: Fused, call: OnnxCall) -> bool:
+        """The absorbed nodes' outputs must be read only inside the fused group, and its inputs be layers'."""
+        inside: dict[str, int] = {}
+        for c in [*fused.absorbed, call]:
+            for i in c.proto.input:
+                inside[i] = inside.get(i, 0) + 1
+        for c in fused.absorbed:
+            for o in c.proto.output:
+                if o and self.users.get(o, 0) != inside.get(o, 0):
+                    return False
+        return all(v.name in self.alias for v in fused.inputs if not v.constant)
+
+    def resolve(self) -> None:
+        """Any node still pending is the import's error; with opaque, the import runs again keeping them opaque."""
+        if not self.pending:
+            return
+        error, _ = next(iter(self.pending.values()))
+        roots = {index for _, index in self.pending.values()}
+        if self.opaque and not roots <= self.opaque_nodes:
+            raise _Again(roots)
+        raise error
 
     def apply(self, kind, answer, call: OnnxCall, out: str) -> None:
         computed = [a.name for a in call.args if a is not None and not a.constant]

@@ -293,13 +293,16 @@ class OnnxValue:
     """One input of an ONNX node as a layer kind sees it: ``shape`` (batch axis included, ints; None if unknown),
     ``value`` (the tensor as nested lists, for a constant the importer could read: attributes given as inputs,
     e.g. Clip's min and max; None otherwise), ``constant`` (an initializer or computed from them alone: a weight),
-    ``producer`` (the OnnxCall of the node computing it, None for the input and constants)."""
+    ``producer`` (the OnnxCall of the node computing it, None for the input and constants), ``learned`` (a
+    constant read from weights, not made of literal numbers: an unoptimized exporter feeds a zero bias, expanded
+    from a literal 0, to a convolution without one)."""
 
     name: str
     shape: tuple | None
     value: Any = None
     constant: bool = False
     producer: Any = None
+    learned: bool = False  # read from a weight (an initializer, a Constant tensor), not from literal numbers alone
 
     @property
     def scalar(self) -> Any:
@@ -368,6 +371,11 @@ class OnnxCall:
         """The shape of input ``i`` where it is a weight (a constant), else None."""
         a = self.arg(i)
         return a.shape if a is not None and a.constant else None
+
+    def has_bias(self, i: int) -> bool:
+        """Whether input ``i`` is given and read from weights (a zero bias made of literals is none)."""
+        a = self.arg(i)
+        return a is not None and (a.learned or not a.constant)
 
     def used_once(self, value: OnnxValue) -> bool:
         return self.users is not None and self.users.get(value.name, 0) == 1

@@ -149,7 +149,7 @@ class Conv(_Windowed):
         if w is None or len(w) < 3:
             raise call.refuse("Conv with a weight computed in the graph")
         return {"filters": w[0], **onnx_window(call, len(w) - 2, w[2:]), "groups": call.attr("group", 1),
-                "bias": call.arg(2) is not None}
+                "bias": call.has_bias(2)}
 
     @classmethod
     def from_torch(cls, call):
@@ -237,7 +237,7 @@ class Deconv(_Windowed):
             raise call.refuse("ConvTranspose with auto_pad SAME", hint="export with explicit pads")
         return {"filters": w[1] * groups, **window, "output_pad": plain(tuple(call.attr("output_padding") or
                                                                           (0,) * nd)),
-                "groups": groups, "bias": call.arg(2) is not None}
+                "groups": groups, "bias": call.has_bias(2)}
 
     @classmethod
     def from_torch(cls, call):

@@ -21,7 +21,7 @@ def matmul_weight(call):
         c = call.weight(2)
         if c is not None and tuple(c) not in ((units,), (1, units)):
             raise call.refuse(f"Gemm with a bias of shape {list(c)} (a layer's bias has one value per unit)")
-        return units, call.arg(2) is not None, None
+        return units, call.has_bias(2), None
     if call.op == "MatMul":
         w = call.weight(1)
         if w is None or len(w) != 2 or len(call.computed) != 1:
@@ -31,7 +31,7 @@ def matmul_weight(call):
         x = call.computed[0]
         b = next((a for a in call.args if a is not None and a.constant), None)
         m = x.producer
-        if m is None or m.op != "MatMul" or b is None or not call.used_once(x):
+        if m is None or m.op != "MatMul" or b is None or not b.learned or not call.used_once(x):
             return None
         w = m.weight(1)
         if w is None or len(w) != 2 or len(m.computed) != 1 or tuple(b.shape) != (w[1],):
