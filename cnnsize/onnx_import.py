@@ -243,7 +243,6 @@ class _Importer:
         self.layer_index: dict[str, int] = {}
         self.layer_node: dict[str, Any] = {}  # layer -> the node (call) whose output it is
         self.layer_inits: dict[str, frozenset] = {}  # layer -> initializers it counts as parameters
-        self.owner: dict[frozenset, str] = {}  # initializers -> the first layer holding them
         self.held: set[str] = set()
         self.names: set[str] = {"input"}
         self.sources_of: dict[str, list[str]] = {}
@@ -563,16 +562,12 @@ class _Importer:
             computed = computed[:1]
         steps = answer if isinstance(answer, list) else [(kind_name, answer)]
         params = frozenset(inits)
-        shares = self.owner.get(params) if params else None
         for s, (name, settings) in enumerate(steps):
             ins = computed if s == 0 else [out]
-            layer = self.add_layer(name, settings, ins, None if s == 0 else f"{self.last}_{name}", call.proto,
-                                   shares=shares if s == 0 else None)
+            layer = self.add_layer(name, settings, ins, None if s == 0 else f"{self.last}_{name}", call.proto)
             self.alias[out] = layer
             if s == 0:
-                self.layer_inits[layer] = frozenset() if shares else params
-                if params and shares is None:
-                    self.owner[params] = layer
+                self.layer_inits[layer] = params
 
     def initializers(self, call: OnnxCall, buffers: bool = False) -> set:
         """The float initializers a node reads through its constant inputs: its parameters (weights, biases), or
@@ -669,10 +664,26 @@ class _Importer:
 
 
 def _check(spec: dict, importer: _Importer) -> Any:
-    """Every layer's output shape must be shape inference's, and its parameters the initializers its node reads."""
+    """Every layer's output shape must be shape inference's, and its parameters the initializers its node reads.
+
+    A layer counting parameters holds the float initializers its node reads (following Identity, Transpose or
+    Cast of them back to the initializer); a second layer reading the same ones shares them (tied weights).
+    The constants a layer without parameters reads (Clip's bounds, Resize's scales, a GELU's ½) are settings.
+    """
     from . import analyze
 
     a = analyze(spec)
+    bodies = {next(iter(item.values()))["name"]: next(iter(item.values())) for item in spec["layers"]}
+    owner: dict[frozenset, str] = {}
+    for row in a.layers[1:]:
+        inits = importer.layer_inits.get(row.name)
+        if inits and row.weights + row.biases and row.type != "opaque":
+            if inits in owner:
+                bodies[row.name]["shares"] = owner[inits]
+            else:
+                owner[inits] = row.name
+    if any("shares" in body for body in bodies.values()):
+        a = analyze(spec)
     for row in a.layers[1:]:
         node = importer.layer_node.get(row.name)
         if node is None:
@@ -683,14 +694,15 @@ def _check(spec: dict, importer: _Importer) -> Any:
             raise CnnsizeError(f"imported layer '{row.name}' ({row.type}) gives {list(row.output_shape)}, "
                                f"ONNX shape inference gives {list(want[1:])} (node '{node.name}', {node.op_type})",
                                hint="this operator means something else in ONNX; please report it")
-        inits = importer.layer_inits.get(row.name)
-        if inits is not None and row.type != "opaque":
-            held = sum(importer.sizes[i] for i in inits)
-            counted = row.weights + row.biases
-            if held != counted:
-                raise CnnsizeError(f"imported layer '{row.name}' ({row.type}) counts {counted:,} parameters, its "
-                                   f"ONNX node '{node.name}' reads {held:,} in initializers",
-                                   hint="this operator's weights mean something else; please report it")
+        inits = importer.layer_inits.get(row.name) or frozenset()
+        counted = row.weights + row.biases
+        if row.type == "opaque" or "shares" in bodies.get(row.name, {}) or (not counted and not row.weight_layer):
+            continue
+        held = sum(importer.sizes[i] for i in inits)
+        if held != counted:
+            raise CnnsizeError(f"imported layer '{row.name}' ({row.type}) counts {counted:,} parameters, its "
+                               f"ONNX node '{node.name}' reads {held:,} in initializers",
+                               hint="this operator's weights mean something else; please report it")
     return a
 
 
