@@ -357,6 +357,13 @@ class _Importer:
         if node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial"):
             return False
         sources = frozenset().union(*(self.sources.get(i, frozenset()) for i in ins)) if ins else frozenset()
+        if node.op_type == "Identity" and len(sources) == 1 and next(iter(sources)) in self.floats:
+            # an exporter's deduplication of equal weights (two parameters, one stored copy): a weight of its own;
+            # parameters really tied (one parameter read twice) are read directly by both nodes
+            src = next(iter(sources))
+            self.sizes[node.output[0]] = self.sizes[src]
+            self.floats.add(node.output[0])
+            sources = frozenset([node.output[0]])
         if node.op_type == "Constant":
             a = node.attribute[0] if node.attribute else None
             value = _attr(self.onnx, a) if a is not None else None
@@ -707,20 +714,25 @@ def _check(spec: dict, importer: _Importer) -> Any:
 
 
 def _folding_note(spec: dict, analysis) -> str | None:
-    """The note for a graph whose batch norms were folded into its convolutions at export, if that is evident."""
+    """The note for a graph whose batch norms were folded into its convolutions at export, if that is evident:
+    every convolution has a bias and no normalization is left. The count with batch norm supposes one after each
+    convolution over more than one position (a squeeze-and-excitation's convolutions of pooled features have
+    none)."""
+    rows = {row.name: row for row in analysis.layers}
     kinds = [next(iter(item)) for item in spec["layers"]]
     bodies = [next(iter(item.values())) for item in spec["layers"]]
     convs = [b for k, b in zip(kinds, bodies) if k in ("conv", "deconv")]
     norms = {"bn", "layernorm", "groupnorm", "instancenorm"}
     if not convs or any(k in norms for k in kinds) or not all(b.get("bias", True) for b in convs):
         return None
-    filters = sum(b["filters"] for b in convs)
+    spread = [b for b in convs if any(n != 1 for n in rows[b["name"]].output_shape[1:])]
+    filters = sum(b["filters"] for b in spread)
     params, buffers = analysis.totals["params"], analysis.totals["buffers"]
     return (f"Batch norm looks folded into the convolutions (every convolution has a bias and no normalization is "
             f"left, as both torch exporters leave a model exported in eval mode): the {params:,} params are the "
-            f"file's. With a batch norm after each of the {len(convs)} convolutions and no convolution bias, as "
-            f"such a network trains, it has {params + filters:,} params and {buffers + 2 * filters + len(convs):,} "
-            f"buffers.")
+            f"file's. With a batch norm after each of the {len(spread)} convolutions over more than one position, "
+            f"and no bias in those, as such a network trains, it has {params + filters:,} params and "
+            f"{buffers + 2 * filters + len(spread):,} buffers.")
 
 
 def from_onnx(model, *, input_shape: tuple | None = None, name: str | None = None, opaque: bool = False,
