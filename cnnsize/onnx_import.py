@@ -301,6 +301,7 @@ class _Importer:
         for o in graph.output:
             o.type.tensor_type.ClearField("shape")
         for _ in range(4):  # shape inference, then constants folded in where it could not see them, until settled
+            del model.graph.value_info[:]  # each round from scratch: a guess of the last one would stay
             try:
                 model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
             except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError and others
@@ -337,7 +338,8 @@ class _Importer:
         """Whether ``node`` computes constants only (from initializers, or from a static shape); if so, record them."""
         ins = [i for i in node.input if i]
         if node.op_type in ("Shape", "Size"):
-            shape = self.shapes.get(ins[0]) if ins else None
+            shape = (self.shapes.get(ins[0]) or (self.values[ins[0]].shape if ins[0] in self.values else None)) \
+                if ins else None
             if shape is None or not all(isinstance(d, int) for d in shape):
                 return False
             value: Any = list(shape)
