@@ -334,6 +334,25 @@ class _Importer:
         self.values[self.input_name] = OnnxValue(self.input_name, (1, *self.input_shape))
         self.alias[self.input_name] = "input"
 
+    def constant_nodes(self, nodes) -> set[int]:
+        """The indices of the nodes computing constants (what fold will take): from initializers and literals
+        alone, or from a static shape (Shape, Size; CastLike reads only its second input's type)."""
+        known = {t.name for t in self.model.graph.initializer}
+        found = set()
+        for index, node in enumerate(nodes):
+            ins = [i for i in node.input if i]
+            if node.op_type in ("Shape", "Size"):
+                shape = self.shapes.get(ins[0]) if ins else None
+                ok = ins and (ins[0] in known or (shape is not None and all(isinstance(d, int) for d in shape)))
+            else:
+                read = ins[:1] if node.op_type == "CastLike" else ins
+                ok = all(i in known for i in read) and not node.op_type.startswith("Random") and \
+                    node.domain in ("", "ai.onnx")
+            if ok:
+                found.add(index)
+                known.update(o for o in node.output if o)
+        return found
+
     def fold(self, node) -> bool:
         """Whether ``node`` computes constants only (from initializers, or from a static shape); if so, record them."""
         ins = [i for i in node.input if i]
@@ -433,17 +452,18 @@ class _Importer:
     def run(self) -> dict:
         graph = self.model.graph
         self.constants()
-        users: dict[str, int] = {}
-        for node in graph.node:
-            for i in node.input:
-                if i:
-                    users[i] = users.get(i, 0) + 1
+        users: dict[str, int] = {}  # how many nodes computing tensors read each value (constant ones do not count)
+        nodes = list(graph.node)
+        constant = self.constant_nodes(nodes)
+        for index, node in enumerate(nodes):
+            if index not in constant:
+                for i in node.input:
+                    if i:
+                        users[i] = users.get(i, 0) + 1
         for o in graph.output:
             users[o.name] = users.get(o.name, 0) + 1
         self.users = users
-        self.calls: dict[str, OnnxCall] = {}  # value name -> the call of the node computing it
-        self.layer_of_call: dict[int, str] = {}
-        for index, node in enumerate(graph.node):
+        for index, node in enumerate(nodes):
             if node.domain not in ("", "ai.onnx"):
                 self.refuse_or_opaque(node, index, f"{node.domain}.{node.op_type}")
                 continue

@@ -311,6 +311,11 @@ class MultiHeadAttention(LayerKind):
     params = {"heads": Param("int", doc="number of heads (D must divide by it)"), "bias": Param("bool", True),
               "dropout": Param("float", 0.0, doc="dropout on the attention weights while training")}
     torch_modules = ("MultiheadAttention", "cnnsize.executor.modules.SelfAttention")
+    onnx_ops = ("Transpose", "Reshape", "Add", "MatMul", "Gemm", "Squeeze")
+
+    @classmethod
+    def from_onnx(cls, call):
+        return attention_pattern(call)
 
     @classmethod
     def from_torch(cls, call):
@@ -363,6 +368,54 @@ class MultiHeadAttention(LayerKind):
         from ..executor.modules import SelfAttention
 
         return SelfAttention(ins[0][1], self.heads, bias=self.bias, dropout=self.dropout)
+
+
+_ATTENTION_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Gather", "Slice", "Split", "MatMul", "Gemm",
+                  "Add", "Mul", "Div", "Softmax", "Cast", "Identity", "Flatten", "Expand")
+
+
+def attention_pattern(call):
+    """Self-attention written out by an exporter (nn.MultiheadAttention: the QKV projection, the heads' QKᵀ,
+    softmax and attention·V, the output projection, and the reshapes and transposes between), ending at this
+    node: everything feeding it through those operators back to one tensor x of the output's shape [N, L, D],
+    with exactly one Softmax, two products of computed tensors and 4·D² (+ 4·D) weights, is one ``mha`` layer."""
+    out = call.output
+    if out is None or len(out) != 3:
+        return None
+    group, seen, todo, outside = [], set(), [call], {}
+    while todo:
+        c = todo.pop()
+        key = (id(c.proto), c.index)
+        if key in seen:
+            continue
+        seen.add(key)
+        group.append(c)
+        if len(group) > 400:
+            return None
+        for a in c.computed:
+            p = a.producer
+            inner = p is not None and p.op in _ATTENTION_OPS and (len(p.computed) == 1 or p.op == "MatMul")
+            if inner:
+                todo.append(p)
+            else:
+                outside[a.name] = a
+    softmax = [c for c in group if c.op == "Softmax"]
+    products = [c for c in group if c.op == "MatMul" and len(c.computed) == 2]
+    if len(outside) != 1 or len(softmax) != 1 or len(products) != 2:
+        return None
+    x = next(iter(outside.values()))
+    if tuple(x.shape) != tuple(out):
+        return None
+    dim = out[2]
+    scores = softmax[0].output
+    heads = prod(scores[:-2]) // out[0]
+    if not heads or dim % heads or scores[-1] != scores[-2]:
+        return None
+    weights = {a.name: prod(a.shape) for c in group for a in c.args if a is not None and a.constant and a.learned}
+    total = sum(weights.values())
+    if total not in (4 * dim * dim, 4 * dim * dim + 4 * dim):
+        return None
+    return call.fuse({"heads": heads, "bias": total != 4 * dim * dim}, [x], [c for c in group if c is not call])
 
 
 @register("sdpa")
