@@ -476,11 +476,26 @@ class Identity(_Elementwise):
     params = {}
     torch_modules = ("Identity",)
     torch_functions = ("detach", "clone", "float")
-    onnx_ops = ("Identity",)
+    onnx_ops = ("Identity", "Gather")
 
     @classmethod
     def from_onnx(cls, call):
-        return PASS_THROUGH
+        if call.op == "Identity":
+            return PASS_THROUGH
+        # Gather(Reshape(x, [-1]), indices) with the indices 0, 1, 2, ... in x's shape: the dynamo exporter's
+        # as_strided of a tensor already in that layout, the identity
+        flat, index = call.computed[0] if call.computed else None, call.arg(1)
+        reshape = flat.producer if flat is not None else None
+        if reshape is None or reshape.op != "Reshape" or len(flat.shape) != 1 or index is None or \
+                index.value is None or call.attr("axis", 0) != 0 or not reshape.computed:
+            return None
+        x = reshape.computed[0]
+        values = index.value
+        while values and isinstance(values[0], list):
+            values = [v for row in values for v in row]
+        if tuple(call.output) != tuple(x.shape) or values != list(range(prod(x.shape))):
+            return None
+        return call.fuse(PASS_THROUGH, [x], [reshape])
 
     @classmethod
     def from_torch(cls, call):
