@@ -400,7 +400,9 @@ class _Importer:
             self.set_constant(node.output[0], value, sources)
             return True
         values = None
-        if all(self.values[i].value is not None for i in ins):
+        if node.op_type == "CastLike":  # the value as it is (only its type changes)
+            values = [self.values[ins[0]].value]
+        elif all(self.values[i].value is not None for i in ins):
             values = self.evaluate(node, ins)
         for k, out in enumerate(node.output):
             if out:
@@ -435,15 +437,15 @@ class _Importer:
         return [o.tolist() if np.size(o) <= MAX_VALUE else None for o in outs]
 
     def dtype_of(self, name: str):
+        """The numpy dtype of a value, from the initializers' and shape inference's types (looked up once)."""
         import numpy as np
         from onnx import helper
 
-        for t in self.model.graph.initializer:
-            if t.name == name:
-                return helper.tensor_dtype_to_np_dtype(t.data_type)
-        for vi in self.inferred.graph.value_info:
-            if vi.name == name and vi.type.tensor_type.elem_type:
-                return helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)
+        if not hasattr(self, "_types"):
+            self._types = {vi.name: vi.type.tensor_type.elem_type for vi in self.inferred.graph.value_info}
+            self._types.update((t.name, t.data_type) for t in self.model.graph.initializer)
+        if self._types.get(name):
+            return helper.tensor_dtype_to_np_dtype(self._types[name])
         v = self.values[name].value
         return np.int64 if isinstance(v, int) or (isinstance(v, list) and v and isinstance(v[0], int)) \
             else np.float32
