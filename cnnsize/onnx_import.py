@@ -19,6 +19,7 @@ from .errors import CnnsizeError, Location, MissingDependency, SpecError, Unrepr
 from .layers.base import PASS_THROUGH, Fused, OnnxCall, OnnxValue
 from .torch_import import ImportedSpec, to_yaml
 
+PROBE = 224  # the size a dynamic axis is imported at when it is to be a symbol
 MAX_VALUE = 4096  # elements of a constant whose value is read (shapes, scales, pads); weights keep only a shape
 FLOAT_TYPES = (1, 10, 11, 16)  # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16: weights (not indices or shapes)
 MAX_FILE = 4 << 30  # bytes of a model file read into memory (its weights may sit beside it, never read)
@@ -30,6 +31,15 @@ class OnnxImport(ImportedSpec):
     layer's output is (what validate compares under ONNX Runtime)."""
 
     values: dict = field(default_factory=dict)
+    symbolic_input: tuple | None = None  # the input with the model's dynamic axes as symbols, where it has any
+
+    def analyze(self, **kwargs: Any):
+        """The analysis of the imported spec; with dynamic axes, in their symbols unless ``input_shape`` is given."""
+        from . import analyze
+
+        if self.symbolic_input is not None:
+            kwargs.setdefault("input_shape", self.symbolic_input)
+        return analyze(self.spec, **kwargs)
 
 
 def require_onnx():
@@ -274,22 +284,29 @@ class _Importer:
         if given is not None and len(given) != len(dims) - 1:
             raise SpecError(f"--input has {len(given)} sizes but the model's input '{self.input_name}' has "
                             f"{len(dims) - 1} per sample ({list(dims)})")
-        fixed = []
+        fixed, symbols = [], []
         for i, d in enumerate(dims[1:]):
             want = given[i] if given is not None else None
-            if want is not None and not isinstance(want, int):
-                raise SpecError("an ONNX model is imported at numeric sizes", hint="give --input as numbers")
             if isinstance(d, int) and d > 0:
                 if want is not None and want != d:
                     raise SpecError(f"the model's input '{self.input_name}' has the fixed size {d} on axis {i + 1}, "
                                     f"--input asks for {want}", hint=f"give {d} there, or leave --input out")
                 fixed.append(d)
-            elif want is not None:
+                symbols.append(d)
+            elif isinstance(want, int):
                 self.dynamic[str(d or f"axis {i + 1}")] = want
                 fixed.append(want)
-            else:
-                raise SpecError(f"the model's input '{self.input_name}' has the dynamic axis {i + 1} "
-                                f"('{d or '?'}')", hint="give its size with --input (e.g. --input 3x224x224)")
+                symbols.append(want)
+            else:  # a symbolic size: imported at the probe size, then sized as a symbol (checked there)
+                import sympy
+
+                name = want if want is not None else re.sub(r"\W", "_", str(d or f"axis{i + 1}"))
+                if not isinstance(name, sympy.Symbol):
+                    name = sympy.Symbol(name if name[:1].isalpha() else f"d_{name}", positive=True, integer=True)
+                self.dynamic[str(d or f"axis {i + 1}")] = name
+                fixed.append(PROBE)
+                symbols.append(name)
+        self.symbolic = tuple(symbols) if any(not isinstance(v, int) for v in symbols) else None
         model = _light_copy(onnx, self.model)
         graph = model.graph
         for i in graph.input:
@@ -306,7 +323,10 @@ class _Importer:
                 model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
             except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError and others
                 text = " ".join(str(exc).split())[:300]
-                raise SpecError(f"ONNX shape inference fails on '{self.shown}': {text}",
+                if self.symbolic is not None:
+                    raise SpecError(f"ONNX shape inference fails with the dynamic axes at {PROBE}: {text}",
+                                    hint="give the sizes the model takes with --input") from None
+                raise SpecError(f"ONNX shape inference fails: {text}",
                                 hint="check the file with onnx.checker.check_model") from None
             if not _fold_known(onnx, model):
                 break
@@ -737,6 +757,27 @@ def _check(spec: dict, importer: _Importer) -> Any:
     return a
 
 
+def _check_symbolic(spec: dict, importer: _Importer, numeric) -> None:
+    """The spec in the dynamic axes' symbols must give, at the size it was imported at, every shape it gives
+    there: no layer's settings may hold that size (a reshape to fixed sizes, a flatten before a fixed Gemm)."""
+    from . import analyze
+
+    symbols = [v for v in importer.symbolic if not isinstance(v, int)]
+    where = ", ".join(str(v) for v in symbols)
+    example = "x".join(str(v if isinstance(v, int) else PROBE) for v in importer.symbolic)
+    hint = f"give numeric sizes with --input (e.g. --input {example})"
+    try:
+        a = analyze(spec, input_shape=importer.symbolic)
+    except CnnsizeError as exc:
+        raise SpecError(f"the model's dynamic axes ({where}) cannot stay symbols: {exc.message}", hint=hint) from None
+    at = {v: PROBE for v in symbols}
+    for row, want in zip(a.layers, numeric.layers):
+        got = tuple(int(d.subs(at)) if hasattr(d, "subs") else d for d in row.output_shape)
+        if got != tuple(want.output_shape):
+            raise SpecError(f"the model's dynamic axes ({where}) cannot stay symbols: layer '{row.name}' holds "
+                            f"sizes fixed at {PROBE}", hint=hint)
+
+
 def _folding_note(spec: dict, analysis) -> str | None:
     """The note for a graph whose batch norms were folded into its convolutions at export, if that is evident:
     every convolution has a bias and no normalization is left. The count with batch norm supposes one after each
@@ -795,15 +836,24 @@ def _from_onnx(model, input_shape, name, opaque, shown, default_name) -> OnnxImp
         except _Again as again:
             keep = keep | again.roots
     notes = []
-    if importer.dynamic:
-        notes.append("Imported at " + ", ".join(f"{k} = {v}" for k, v in importer.dynamic.items()) +
+    sized = {k: v for k, v in importer.dynamic.items() if isinstance(v, int)}
+    symbols = {k: v for k, v in importer.dynamic.items() if not isinstance(v, int)}
+    if sized:
+        notes.append("Imported at " + ", ".join(f"{k} = {v}" for k, v in sized.items()) +
                      " (dynamic axes of the ONNX model, sized by --input).")
+    if symbols:
+        notes.append("The ONNX model's dynamic axes " + ", ".join(k if k == str(v) else f"{k} ({v})"
+                                                                for k, v in symbols.items()) +
+                     f" are symbols: the spec holds the size {PROBE} they were imported at; cnnsize report on the "
+                     "ONNX file (or --input with names) gives every figure as a formula in them.")
     if getattr(importer, "opaque_ops", None):
         notes.append(f"Opaque layers ({', '.join(sorted(importer.opaque_ops))}) carry shape inference's output "
                      "shape and the parameters they read; ONNX gives no count of their MACs (0 here).")
     if notes:
         spec["notes"] = notes
     analysis = _check(spec, importer)
+    if importer.symbolic is not None:
+        _check_symbolic(spec, importer, analysis)
     folded = _folding_note(spec, analysis)
     if folded:
         spec["notes"] = [*spec.get("notes", []), folded]
@@ -817,4 +867,4 @@ def _from_onnx(model, input_shape, name, opaque, shown, default_name) -> OnnxImp
             values[layer] = value
     text = to_yaml(spec).replace("Imported from torch by cnnsize.from_torch; shapes follow torch's rounding",
                                  "Imported from ONNX by cnnsize.from_onnx; shapes follow ONNX's rounding")
-    return OnnxImport(values=values, spec=spec, yaml=text)
+    return OnnxImport(values=values, spec=spec, yaml=text, symbolic_input=importer.symbolic)

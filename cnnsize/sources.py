@@ -149,7 +149,10 @@ def load_onnx(path: Any, input_shape: tuple | None = None, max_layers: int | Non
     from .onnx_import import from_onnx
 
     imported = from_onnx(path, input_shape=input_shape)
-    return expand(imported.spec, os.fspath(path), DEFAULT_MAX_LAYERS if max_layers is None else max_layers)
+    graph = expand(imported.spec, os.fspath(path), DEFAULT_MAX_LAYERS if max_layers is None else max_layers)
+    if imported.symbolic_input is not None:  # dynamic axes: the graph's input in their symbols
+        graph.input_shape = tuple(imported.symbolic_input)
+    return graph
 
 
 def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None = None) -> Graph:

@@ -195,9 +195,22 @@ def test_cli_import_report_and_dynamic_axes(tmp_path):
     r = run_cli("report", path, "-i", "3x64x48", "-f", "json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["totals"]["macs"] == counter.get_total_flops() // 2
-    r = run_cli("report", path)  # the dynamic sizes are needed
-    assert r.returncode == 2 and "dynamic axis" in r.stderr and "--input" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    sympy = need("sympy")  # without --input the dynamic axes are symbols: at 64×48, the figures above
+    imported = cnnsize.from_onnx(path)
+    a = imported.analyze()
+    h, w = sympy.Symbol("height", positive=True, integer=True), sympy.Symbol("width", positive=True, integer=True)
+    assert a.totals["macs"].subs({h: 64, w: 48}) == counter.get_total_flops() // 2
+    r = run_cli("report", path, "-f", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["input_shape"] == [3, "height", "width"]
+    fixed = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 30 * 30, 2))
+    path = str(tmp_path / "fixed.onnx")
+    torch.onnx.export(fixed.eval(), (torch.randn(1, 3, 32, 32),), path, dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": {0: "N", 2: "height", 3: "width"}})
+    r = run_cli("report", path)  # a Gemm fixes the sizes: the dynamic axes need --input
+    assert r.returncode == 2 and "--input" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("report", path, "-i", "3x32x32", "-f", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["totals"]["params"] == sum(p.numel() for p in fixed.parameters())
 
 
 def test_report_imports_no_onnx_for_a_spec():
