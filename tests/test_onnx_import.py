@@ -12,12 +12,13 @@ weight operators against the equivalent torch module's FlopCounterMode MACs.
 
 All of it is marked ``zoo``: it needs torchvision, onnx, onnxruntime and onnxscript (the zoo extra), runs in
 .ci/zoo's environment, and skips without them (fails under CNNSIZE_REQUIRE_ZOO=1). The big models are ``slow``
-as well.
+as well. ``CNNSIZE_ONNX_RESULTS=path`` appends each exported model's figures to ``path`` as JSON lines.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -129,6 +130,12 @@ def test_torchvision_model_from_onnx(name, exporter, fold, tmp_path):
     path = export(model, size, tmp_path / f"{name}.onnx", exporter, fold)
     imported = cnnsize.from_onnx(path)
     a = imported.analyze()
+    if os.environ.get("CNNSIZE_ONNX_RESULTS"):  # one JSON line per case: the figures the report quotes
+        with open(os.environ["CNNSIZE_ONNX_RESULTS"], "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"model": name, "exporter": exporter, "folded": fold, "torch": want,
+                                 "onnx": {k: a.totals[k] for k in ("params", "buffers", "macs")},
+                                 "output": list(a.layers[-1].output_shape), "bn_left": "bn" in
+                                 {row.type for row in a.layers}, "less_if_folded": list(folded(model))}) + "\n")
     assert a.totals["macs"] == want["macs"]
     assert tuple(a.layers[-1].output_shape) == want["output"]
     kinds = {row.type for row in a.layers}
