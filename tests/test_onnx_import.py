@@ -55,13 +55,16 @@ def truth(model, size: int) -> dict:
     """What torch measures: MACs (FlopCounterMode / 2), the output's shape, the parameters and buffers the eval
     forward uses (inception_v3's aux head runs only in training)."""
     torch = need("torch")
+    import copy
+
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = torch.randn(1, 3, size, size)
-    # with grad enabled: at inference nn.MultiheadAttention takes a fused fast path that FlopCounterMode has no
-    # formula for (it would count vit_b_16's attention as nothing); the slow path's matmuls are what ONNX holds
-    with torch.enable_grad(), FlopCounterMode(display=False) as counter:
-        y = model(x)
+    # on the meta device, as tests/zoo_truth.py measures: at inference on CPU nn.MultiheadAttention takes a fused
+    # fast path FlopCounterMode has no formula for (and with grad, CPU flash attention has none either); on meta it
+    # runs scaled_dot_product_attention, whose QKᵀ and attention·V are counted
+    meta = copy.deepcopy(model).to("meta")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        y = meta(torch.empty(1, 3, size, size, device="meta"))
     skip = set()
     aux = getattr(model, "AuxLogits", None)
     if aux is not None:
