@@ -600,7 +600,7 @@ class _Importer:
                     layer = self.alias.pop(o, None)
                     if layer is not None and layer != "input" and self.layer_node.get(layer) is c.proto:
                         self.remove_layer(layer)
-                inits |= self.initializers(c)
+                inits |= {i for i in self.initializers(c) if self.sizes[i] > 1}  # a scalar there is a literal
             computed = [v.name for v in answer.inputs if not v.constant]
             kind_name = answer.kind or kind.kind
             answer = answer.settings

@@ -411,7 +411,8 @@ def attention_pattern(call):
     heads = prod(scores[:-2]) // out[0]
     if not heads or dim % heads or scores[-1] != scores[-2]:
         return None
-    weights = {a.name: prod(a.shape) for c in group for a in c.args if a is not None and a.constant and a.learned}
+    weights = {a.name: prod(a.shape) for c in group for a in c.args  # the scale's scalar is a literal
+               if a is not None and a.constant and a.learned and prod(a.shape) > 1}
     total = sum(weights.values())
     if total not in (4 * dim * dim, 4 * dim * dim + 4 * dim):
         return None
