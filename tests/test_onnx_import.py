@@ -175,6 +175,9 @@ def test_resnet18_validates_under_onnx_runtime(tmp_path):
     r = run_cli("bench", path, "--device", "cpu", "--runs", "3", "--warmup", "1", "-f", "json")
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["times_ms"]) == 3
+    for option in (["--backward"], ["--dtype", "float16"], ["--channels-last"]):  # torch's options: refused
+        r = run_cli("bench", path, "--device", "cpu", *option)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and option[0] in r.stderr
 
 
 def test_cli_import_report_and_dynamic_axes(tmp_path):

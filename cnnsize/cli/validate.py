@@ -121,6 +121,20 @@ def _analysis(args):
 
 
 def _onnx_shape(args):
+    """--input for an ONNX file (its dynamic axes); the torch-only options are refused, not ignored."""
+    from ..errors import SpecError
+
+    torch_only = [flag for flag, on in (("--backward", getattr(args, "backward", False)),
+                                        ("--channels-last", getattr(args, "channels_last", False)),
+                                        ("--per-layer", getattr(args, "per_layer", False)),
+                                        ("--init", args.init), ("--fit", args.fit), ("--layout", args.layout))
+                  if on]
+    if torch_only:
+        raise SpecError(f"{torch_only[0]} is for a spec run in torch; an ONNX file runs as it is under ONNX Runtime",
+                        hint=f"leave {torch_only[0]} out")
+    if args.dtype != "float32":
+        raise SpecError(f"--dtype {args.dtype}: an ONNX file runs at the type it was exported with",
+                        hint="leave --dtype out (export the model at that type instead)")
     return parse_shape(args.input) if args.input else None
 
 
