@@ -246,7 +246,28 @@ def _tiny(onnx, helper, op="Relu", **attrs):
                              opset_imports=[helper.make_opsetid("", 17)])
 
 
-@pytest.mark.parametrize("case", ["text", "truncated", "unknown_op", "empty", "folder"])
+def _two_inputs(onnx, helper):
+    a = helper.make_tensor_value_info("a", onnx.TensorProto.FLOAT, [1, 3, 8, 8])
+    b = helper.make_tensor_value_info("b", onnx.TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"], name="sum")], "two", [a, b], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _training_bn(onnx, helper):
+    import numpy as np
+    from onnx import numpy_helper
+
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    inits = [numpy_helper.from_array(np.ones(3, np.float32), n) for n in ("s", "b", "m", "v")]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"], name="bn",
+                            training_mode=1)
+    return helper.make_model(helper.make_graph([node], "bn", [x], [y], inits),
+                             opset_imports=[helper.make_opsetid("", 15)])
+
+
+@pytest.mark.parametrize("case", ["text", "truncated", "unknown_op", "empty", "folder", "two_inputs", "training_bn"])
 def test_bad_files_one_line_exit_2(case, tmp_path):
     onnx = need("onnx")
     from onnx import helper
@@ -261,6 +282,10 @@ def test_bad_files_one_line_exit_2(case, tmp_path):
         path.write_bytes(_tiny(onnx, helper, "Sin").SerializeToString())
     elif case == "empty":
         path.write_bytes(b"")
+    elif case == "two_inputs":
+        path.write_bytes(_two_inputs(onnx, helper).SerializeToString())
+    elif case == "training_bn":
+        path.write_bytes(_training_bn(onnx, helper).SerializeToString())
     else:
         path.mkdir()
     for command in ("import", "report"):
@@ -268,6 +293,9 @@ def test_bad_files_one_line_exit_2(case, tmp_path):
         assert r.returncode == 2, (case, command, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
         assert "bad.onnx" in r.stderr
+    expected = {"two_inputs": "2 inputs (a, b)", "training_bn": "training mode", "text": "not an ONNX model",
+                "truncated": "not an ONNX model", "empty": "not an ONNX model", "folder": "folder"}
+    assert expected.get(case, "Sin") in r.stderr
     if case == "unknown_op":
         assert "Sin" in r.stderr and "the_node" in r.stderr
         r = run_cli("import", str(path), "--opaque")
