@@ -783,12 +783,13 @@ def _folding_note(spec: dict, analysis) -> str | None:
     every convolution has a bias and no normalization is left. The count with batch norm supposes one after each
     convolution over more than one position (a squeeze-and-excitation's convolutions of pooled features have
     none)."""
+    from .layers.base import REGISTRY
+
     rows = {row.name: row for row in analysis.layers}
-    kinds = [next(iter(item)) for item in spec["layers"]]
+    kinds = [REGISTRY[next(iter(item))] for item in spec["layers"]]
     bodies = [next(iter(item.values())) for item in spec["layers"]]
-    convs = [b for k, b in zip(kinds, bodies) if k in ("conv", "deconv")]
-    norms = {"bn", "layernorm", "groupnorm", "instancenorm"}
-    if not convs or any(k in norms for k in kinds) or not all(b.get("bias", True) for b in convs):
+    convs = [b for k, b in zip(kinds, bodies) if {"filters", "kernel", "bias"} <= set(k.params)]  # convolutions
+    if not convs or any(k.cause == "normalization" for k in kinds) or not all(b.get("bias", True) for b in convs):
         return None
     spread = [b for b in convs if any(n != 1 for n in rows[b["name"]].output_shape[1:])]
     filters = sum(b["filters"] for b in spread)
