@@ -484,3 +484,38 @@ def test_supported_lists_every_operator():
     ops = {op for declared in supported().values() for op in declared}
     tested = {node[0] for case in _graph_cases() for node in case[2]}
     assert tested - {"Div", "Erf", "Pow"} <= ops  # GELU's inner operators are taken along by its last Mul
+
+
+@pytest.mark.parametrize("exporter,opset", [("torchscript", 17), ("torchscript", 20), ("dynamo", 18)])
+def test_activations_as_exporters_write_them(exporter, opset, tmp_path):
+    """GELU (exact and tanh), SiLU, Hardswish and ReLU6 as each exporter writes them at each opset (written out
+    before opset 20, Gelu after; Clip's bounds as inputs): each is one layer of its kind, MACs and params torch's."""
+    torch = need("torch")
+    need("onnx")
+    import cnnsize
+
+    nn = torch.nn
+    net = randomise(nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 8), nn.GELU(approximate="tanh"),
+                                  nn.Linear(8, 6), nn.SiLU(), nn.Hardswish(), nn.ReLU6(), nn.Linear(6, 3)))
+    x = torch.randn(1, 5, 8)
+    path = str(tmp_path / "act.onnx")
+    if exporter == "torchscript":
+        torch.onnx.export(net, (x,), path, dynamo=False, opset_version=opset)
+    else:
+        need("onnxscript")
+        torch.onnx.export(net, (x,), path, dynamo=True, opset_version=opset, external_data=False, verbose=False)
+    a = cnnsize.from_onnx(path).analyze()
+    kinds = [row.type for row in a.layers[1:]]
+    assert kinds == ["linear", "gelu", "linear", "gelu", "linear", "silu", "hardswish", "relu6", "linear"]
+    assert [a.layers[i].name for i in (2, 4)] and a.layers[4].name != a.layers[2].name
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        y = net(x)
+    assert a.totals["macs"] == counter.get_total_flops() // 2
+    assert a.totals["params"] == sum(p.numel() for p in net.parameters())
+    assert (1, *a.layers[-1].output_shape) == tuple(y.shape)
+    gelus = [row for row in a.layers if row.type == "gelu"]
+    spec_gelus = [next(iter(item.values())) for item in cnnsize.from_onnx(path).spec["layers"]
+                  if next(iter(item)) == "gelu"]
+    assert [b.get("approximate", "none") for b in spec_gelus] == ["none", "tanh"] and len(gelus) == 2

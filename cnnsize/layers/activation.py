@@ -427,34 +427,41 @@ _GELU_OPS = ("Mul", "Div", "Add", "Pow", "Erf", "Tanh", "Sqrt")
 
 def gelu_pattern(call):
     """A GELU written out by an exporter, ending in this Mul: x·½·(1 + erf(x/√2)), or the tanh form
-    x·½·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with every other operand a constant. The nodes between are taken
-    along; x is the value the Erf's Div (or the tanh's Pow) reads."""
-    group, todo, x = [], [call], None
-    while todo:  # every node feeding the Mul through the GELU's operators, stopping at values outside them
-        c = todo.pop()
+    x·½·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (x³ a Pow or two Muls), every other operand a constant. x is the
+    nearest value the nodes between read more than once; those nodes are taken along."""
+    group, todo = [], [call]
+    while todo and len(group) < 16:  # the nodes feeding the Mul through the GELU's operators, nearest first
+        c = todo.pop(0)
+        if any(c is g for g in group):
+            continue
         group.append(c)
-        for a in c.computed:
-            p = a.producer
-            if p is not None and p.op in _GELU_OPS and all(p is not g for g in group) and len(group) < 16:
-                todo.append(p)
-    ops = [c.op for c in group]
-    if "Erf" in ops:
-        approximate, core = "none", next(c for c in group if c.op == "Erf")
-        inner = core.computed[0].producer if core.computed else None  # Div(x, √2) or Mul(x, 1/√2)
-    elif "Tanh" in ops:
-        approximate = "tanh"
-        inner = next((c for c in group if c.op == "Pow"), None)  # Pow(x, 3)
-    else:
+        todo += [a.producer for a in c.computed if a.producer is not None and a.producer.op in _GELU_OPS]
+    ops = {c.op for c in group}
+    approximate = "none" if "Erf" in ops else "tanh" if "Tanh" in ops else None
+    if approximate is None:
         return None
-    if inner is None or len(inner.computed) != 1:
-        return None
-    x = inner.computed[0]
-    kept, todo = [], [call]  # the group again, now stopping at x
+    candidates: list = []
+    for c in group:
+        candidates += [a for a in c.computed if all(a.name != b.name for b in candidates)]
+    for x in candidates:
+        kept = _gelu_group(call, x)
+        if kept is None or not {"Erf", "Tanh"} & {c.op for c in kept} or len(kept) < 4:
+            continue
+        if sum(a.name == x.name for c in kept for a in c.computed) >= 2:
+            return call.fuse({"approximate": approximate}, [x], [c for c in kept if c is not call])
+    return None
+
+
+def _gelu_group(call, x) -> list | None:
+    """The nodes from this Mul back to x through the GELU's operators, or None if another tensor feeds them."""
+    kept, todo = [], [call]
     while todo:
         c = todo.pop()
         if any(c is k for k in kept):
             continue
         kept.append(c)
+        if len(kept) > 16:
+            return None
         for a in c.computed:
             if a.name == x.name:
                 continue
@@ -462,9 +469,7 @@ def gelu_pattern(call):
             if p is None or p.op not in _GELU_OPS:
                 return None
             todo.append(p)
-    if len(kept) < 4:
-        return None
-    return call.fuse({"approximate": approximate}, [x], [c for c in kept if c is not call])
+    return kept
 
 
 @register("identity")
