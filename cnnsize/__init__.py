@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceeded", "SpecError", "analyze",
            "calc", "explain", "fit_sizes", "load", "build", "validate", "bench", "ops", "compare", "sweep",
-           "plot", "from_torch", "__version__"]
+           "plot", "from_torch", "from_onnx", "__version__"]
 
 
 def load(spec: Any, variables: dict | None = None):
@@ -106,6 +106,8 @@ def __getattr__(name: str):
         return importlib.import_module(".plot", __name__).plot
     if name == "from_torch":
         return importlib.import_module(".torch_import", __name__).from_torch
+    if name == "from_onnx":
+        return importlib.import_module(".onnx_import", __name__).from_onnx
     if name == "ops":
         return importlib.import_module(".ops", __name__)
     raise AttributeError(f"module 'cnnsize' has no attribute '{name}'")

@@ -139,6 +139,22 @@ DEFAULT_MAX_LAYERS = MAX_LAYERS  # the command line lowers it to CLI_MAX_LAYERS 
 CLI_MAX_LAYERS = 50_000  # the most layers `cnnsize` sizes: any format within 15 s and 1 GiB
 
 
+def is_onnx(spec: Any) -> bool:
+    """Whether ``spec`` names an ONNX file (by its extension: only then is the onnx package imported)."""
+    return isinstance(spec, (str, os.PathLike)) and os.fspath(spec).lower().endswith(".onnx")
+
+
+def load_onnx(path: Any, input_shape: tuple | None = None, max_layers: int | None = None) -> Graph:
+    """The Graph of an ONNX file, imported by cnnsize.onnx_import (``input_shape`` sizes its dynamic axes)."""
+    from .onnx_import import from_onnx
+
+    imported = from_onnx(path, input_shape=input_shape)
+    graph = expand(imported.spec, os.fspath(path), DEFAULT_MAX_LAYERS if max_layers is None else max_layers)
+    if imported.symbolic_input is not None:  # dynamic axes: the graph's input in their symbols
+        graph.input_shape = tuple(imported.symbolic_input)
+    return graph
+
+
 def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None = None) -> Graph:
     """A Graph from a path, a bundled name, YAML text, a dict or an existing Graph.
 
@@ -150,6 +166,8 @@ def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None 
     if not isinstance(spec, (str, dict, os.PathLike)) and isinstance(getattr(spec, "spec", None), dict):
         spec = spec.spec  # what cnnsize.from_torch returns (an ImportedSpec): its spec as a dict
     max_layers = DEFAULT_MAX_LAYERS if max_layers is None else max_layers
+    if is_onnx(spec) and not (isinstance(spec, str) and "\n" in spec):
+        return load_onnx(spec, max_layers=max_layers)
     if isinstance(spec, dict):
         return expand(spec, "<dict>", max_layers, variables)
     if isinstance(spec, os.PathLike):

@@ -1,4 +1,5 @@
-"""`cnnsize import MODULE:FACTORY`: trace a torch model with torch.fx and write the equivalent spec.
+"""`cnnsize import MODULE:FACTORY` (or `cnnsize import FILE.onnx`): write the equivalent spec of a torch model,
+traced with torch.fx, or of an ONNX file (cnnsize.onnx_import).
 
 This imports MODULE and calls FACTORY() to make the model: it runs that code, on purpose, exactly
 as ``python -c "import MODULE"`` would. Only import modules you trust.
@@ -15,17 +16,22 @@ from .common import parse_shape, write_output
 
 
 def register(sub) -> None:
-    p = sub.add_parser("import", help="write the spec of a torch model (MODULE:FACTORY), traced with torch.fx",
+    p = sub.add_parser("import", help="write the spec of a torch model (MODULE:FACTORY), traced with torch.fx, or "
+                                      "of an ONNX file (FILE.onnx)",
                        description="Import MODULE (running its code, as Python's import does), call FACTORY() "
-                                   "to make an nn.Module, trace it with torch.fx and write the equivalent spec. "
+                                   "to make an nn.Module, trace it with torch.fx and write the equivalent spec; or "
+                                   "read FILE.onnx (with cnnsize[onnx]) and map its operators onto layers. "
                                    "An operation cnnsize cannot represent is an error naming it and where it is.")
-    p.add_argument("target", metavar="MODULE:FACTORY", help="e.g. torchvision.models:resnet18 or mymodels:Net")
-    p.add_argument("-i", "--input", default="3x224x224", help="input shape C x H x W (default 3x224x224)")
-    p.add_argument("--name", help="the spec's name (default: FACTORY)")
+    p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx",
+                   help="e.g. torchvision.models:resnet18, mymodels:Net or model.onnx")
+    p.add_argument("-i", "--input", help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, "
+                                         "this sizing its dynamic axes)")
+    p.add_argument("--name", help="the spec's name (default: FACTORY, or the file's name)")
     p.add_argument("-o", "--output", help="write the spec to this file instead of standard output")
     p.add_argument("--opaque", action="store_true",
                    help="keep an operation cnnsize cannot represent as an 'opaque' layer with the output shape, "
-                        "params and MACs torch measured for it (it cannot be built or validated)")
+                        "params and MACs torch measured for it (ONNX: shape inference's shape, the params it "
+                        "reads, no MACs); it cannot be built or validated")
     p.set_defaults(run=run)
 
 
@@ -94,11 +100,20 @@ def _what(exc: BaseException) -> str:
 
 
 def run(args) -> int:
+    from ..sources import is_onnx
+
+    if is_onnx(args.target):
+        from ..onnx_import import from_onnx
+
+        imported = from_onnx(args.target, input_shape=parse_shape(args.input) if args.input else None,
+                             name=args.name, opaque=args.opaque)
+        write_output(imported.yaml, args.output)
+        return 0
     from ..executor import require_torch
     from ..torch_import import from_torch
 
     nn = require_torch().nn
-    shape = parse_shape(args.input)
+    shape = parse_shape(args.input or "3x224x224")
     model = make_model(load_factory(args.target), args.target, nn)
     imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2],
                                          opaque=args.opaque),

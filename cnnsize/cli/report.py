@@ -16,8 +16,10 @@ COLUMN_KEYS = ("name", "type", "output", "weights", "biases", "params", "buffers
 def register(sub) -> None:
     p = sub.add_parser("report", help="size every layer of a network and print the table with totals",
                        description="Size every layer of a network and print the table with totals.")
-    p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), or - for standard input")
-    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224 (or 3xHxW)")
+    p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), an ONNX file (model.onnx, with "
+                                "cnnsize[onnx]), or - for standard input")
+    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224 (or 3xHxW; an ONNX model's dynamic "
+                                         "axes take their sizes from it)")
     p.add_argument("--layout", choices=("chw", "hwc"), metavar="LAYOUT", help=LAYOUT_HELP)
     p.add_argument("-b", "--batch", type=positive_int, default=1,
                    help="batch size (activations, MACs, memory are per batch)")
@@ -64,10 +66,14 @@ def run_report(args) -> int:
     if args.max_batch and args.device_memory is None:
         raise SpecError("--max-batch needs --device-memory", hint="e.g. --max-batch --device-memory 24GiB")
     from ..numeric import no_gc
+    from ..sources import is_onnx, load_onnx
 
     shape = parse_shape(args.input) if args.input else None
     with no_gc():
-        graph = load_graph(args.spec)
+        if is_onnx(args.spec):  # the model's input sizes its dynamic axes; the graph then has that input
+            graph, shape = load_onnx(args.spec, shape), None
+        else:
+            graph = load_graph(args.spec)
 
     def at(batch):
         return analyze_graph(graph, input_shape=shape, batch=batch, dtype=args.dtype, fit=args.fit,

@@ -35,7 +35,8 @@ def register(sub) -> None:
 
 
 def _common(p) -> None:
-    p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), or - for standard input")
+    p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), an ONNX file (run under ONNX Runtime), "
+                                "or - for standard input")
     p.add_argument("-d", "--device", default="auto", help=DEVICE_HELP)
     p.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size of the run")
     p.add_argument("--dtype", default="float32", help=DTYPE_HELP)
@@ -119,7 +120,36 @@ def _analysis(args):
                          dtype=args.dtype, layout=args.layout)
 
 
+def _onnx_shape(args):
+    """--input for an ONNX file (its dynamic axes); the torch-only options are refused, not ignored."""
+    from ..errors import SpecError
+
+    torch_only = [flag for flag, on in (("--backward", getattr(args, "backward", False)),
+                                        ("--channels-last", getattr(args, "channels_last", False)),
+                                        ("--per-layer", getattr(args, "per_layer", False)),
+                                        ("--init", args.init), ("--fit", args.fit), ("--layout", args.layout))
+                  if on]
+    if torch_only:
+        raise SpecError(f"{torch_only[0]} is for a spec run in torch; an ONNX file runs as it is under ONNX Runtime",
+                        hint=f"leave {torch_only[0]} out")
+    if args.dtype != "float32":
+        raise SpecError(f"--dtype {args.dtype}: an ONNX file runs at the type it was exported with",
+                        hint="leave --dtype out (export the model at that type instead)")
+    return parse_shape(args.input) if args.input else None
+
+
 def run_validate(args) -> int:
+    from ..sources import is_onnx
+
+    if is_onnx(args.spec):  # under ONNX Runtime: every layer's output shape, and the timing
+        from ..executor.onnxrt import validate_onnx
+        from ..executor.onnxrt import validation_text as onnx_text
+
+        result = validate_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
+                               runs=args.runs, warmup=args.warmup)
+        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else onnx_text(result)
+        write_output(text, args.output)
+        return 0 if result.ok else 1
     from ..executor import validate
 
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
@@ -132,6 +162,16 @@ def run_validate(args) -> int:
 
 
 def run_bench(args) -> int:
+    from ..sources import is_onnx
+
+    if is_onnx(args.spec):
+        from ..executor.onnxrt import bench_onnx
+
+        result = bench_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
+                            runs=args.runs, warmup=args.warmup)
+        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else timing_text(result)
+        write_output(text, args.output)
+        return 0
     from ..executor import bench
 
     result = bench(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,

@@ -45,6 +45,7 @@ class ReLU(_Elementwise):
     torch_name = "ReLU"
     torch_modules = ("ReLU",)
     torch_functions = ("relu", "relu_")
+    onnx_ops = ("Relu",)
 
 
 @register("leaky_relu")
@@ -58,6 +59,11 @@ class LeakyReLU(_Elementwise):
     torch_modules = ("LeakyReLU",)
     torch_functions = ("leaky_relu", "leaky_relu_")
     inplace_position = 2
+    onnx_ops = ("LeakyRelu",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        return {"negative_slope": float(call.attr("alpha", 0.01))}
 
     @classmethod
     def from_torch(cls, call):
@@ -75,6 +81,7 @@ class Sigmoid(_Elementwise):
     params = {}
     torch_modules = ("Sigmoid",)
     torch_functions = ("sigmoid",)
+    onnx_ops = ("Sigmoid",)
 
 
 @register("tanh")
@@ -85,6 +92,7 @@ class Tanh(_Elementwise):
     params = {}
     torch_modules = ("Tanh",)
     torch_functions = ("tanh",)
+    onnx_ops = ("Tanh",)
 
 
 AXIS = Param("count", 0, doc="the per-sample axis, from 0 (the channels of an image, the last of [L, D] tokens is 1)")
@@ -109,6 +117,17 @@ class Softmax(_Elementwise):
         return ins[0]
     torch_modules = ("Softmax",)
     torch_functions = ("softmax",)
+    onnx_ops = ("Softmax",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        axis = call.attr("axis", -1 if call.opset >= 13 else 1)
+        if call.opset < 13 and axis % call.rank != call.rank - 1:
+            raise call.refuse(f"{call.op} of opset {call.opset} over axis {axis} (before opset 13 it flattens "
+                              "the axes from there on)")
+        if axis % call.rank == 0:
+            raise call.refuse(f"{call.op} over the batch axis")
+        return {"axis": axis % call.rank - 1}
 
     @classmethod
     def from_torch(cls, call):
@@ -130,6 +149,7 @@ class LogSoftmax(Softmax):
     torch_name = "LogSoftmax"
     torch_modules = ("LogSoftmax",)
     torch_functions = ("log_softmax",)
+    onnx_ops = ("LogSoftmax",)
 
 
 @register("elu")
@@ -143,6 +163,11 @@ class ELU(_Elementwise):
     torch_modules = ("ELU",)
     torch_functions = ("elu", "elu_")
     inplace_position = 2
+    onnx_ops = ("Elu",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        return {"alpha": float(call.attr("alpha", 1.0))}
 
     @classmethod
     def from_torch(cls, call):
@@ -162,6 +187,14 @@ class PReLU(_Elementwise):
               "init": Param("float", 0.25, doc="the slopes' initial value")}
     torch_modules = ("PReLU",)
     torch_functions = ("prelu",)
+    onnx_ops = ("PRelu",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        slope = call.weight(1)
+        if slope is None:
+            raise call.refuse("PRelu with a slope computed in the graph")
+        return {"per_channel": prod(slope) > 1}
 
     @classmethod
     def from_torch(cls, call):
@@ -188,6 +221,16 @@ class Dropout(_Elementwise):
     torch_modules = ("Dropout",)
     torch_functions = ("dropout",)
     inplace_position = 3
+    onnx_ops = ("Dropout",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        if call.index != 0:
+            raise call.refuse("Dropout's mask output (it is not a layer)")
+        if call.const(2, False) not in (False, 0):
+            raise call.refuse("Dropout in training mode")
+        ratio = call.const(1, call.attr("ratio", 0.5))
+        return {"p": float(ratio)}
 
     @classmethod
     def from_torch(cls, call):
@@ -283,6 +326,19 @@ class ReLU6(_Elementwise):
     saves = "input"
     torch_modules = ("ReLU6", "Hardtanh")
     torch_functions = ("relu6", "hardtanh", "hardtanh_")
+    onnx_ops = ("Clip",)
+
+    @classmethod
+    def from_onnx(cls, call):  # Clip(x, min, max): inputs from opset 11, attributes before
+        if call.opset >= 11:
+            low, high = call.arg(1), call.arg(2)
+            low = None if low is None else low.scalar
+            high = None if high is None else high.scalar
+        else:
+            low, high = call.attr("min"), call.attr("max")
+        if (low, high) != (0.0, 6.0):
+            raise call.refuse(f"Clip({low}, {high}) (only Clip(0, 6), relu6, is a layer)")
+        return {}
 
     @classmethod
     def from_torch(cls, call):
@@ -304,6 +360,7 @@ class Hardswish(_Elementwise):
     saves = "input"
     torch_modules = ("Hardswish",)
     torch_functions = ("hardswish", "hardswish_")
+    onnx_ops = ("HardSwish",)
 
 
 @register("hardsigmoid")
@@ -314,6 +371,15 @@ class Hardsigmoid(_Elementwise):
     saves = "input"
     torch_modules = ("Hardsigmoid",)
     torch_functions = ("hardsigmoid", "hardsigmoid_")
+    onnx_ops = ("HardSigmoid",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        alpha, beta = call.attr("alpha", 0.2), call.attr("beta", 0.5)
+        if abs(alpha - 1 / 6) > 1e-6 or beta != 0.5:
+            raise call.refuse(f"HardSigmoid(alpha={alpha}, beta={beta}) (only alpha 1/6 and beta 1/2, torch's, is "
+                              "a layer)")
+        return {}
 
 
 @register("silu")
@@ -324,6 +390,18 @@ class SiLU(_Elementwise):
     saves = "input"
     torch_modules = ("SiLU",)
     torch_functions = ("silu", "silu_")
+    onnx_ops = ("Mul",)
+
+    @classmethod
+    def from_onnx(cls, call):  # x · Sigmoid(x), as both torch exporters write SiLU
+        if len(call.computed) != 2:
+            return None
+        a, b = call.computed
+        for x, s in ((a, b), (b, a)):
+            gate = s.producer
+            if gate is not None and gate.op == "Sigmoid" and gate.computed and gate.computed[0].name == x.name:
+                return call.fuse({}, [x], [gate])
+        return None
 
 
 @register("gelu")
@@ -335,6 +413,63 @@ class GELU(_Elementwise):
     params = {"approximate": Param("choice", "none", choices=("none", "tanh"))}
     torch_modules = ("GELU",)
     torch_functions = ("gelu",)
+    onnx_ops = ("Gelu", "Mul")
+
+    @classmethod
+    def from_onnx(cls, call):
+        if call.op == "Gelu":
+            return {"approximate": call.attr("approximate", "none")}
+        return gelu_pattern(call)
+
+
+_GELU_OPS = ("Mul", "Div", "Add", "Pow", "Erf", "Tanh", "Sqrt")
+
+
+def gelu_pattern(call):
+    """A GELU written out by an exporter, ending in this Mul: x·½·(1 + erf(x/√2)), or the tanh form
+    x·½·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (x³ a Pow or two Muls), every other operand a constant. x is the
+    nearest value the nodes between read more than once; those nodes are taken along."""
+    group, todo = [], [call]
+    while todo and len(group) < 16:  # the nodes feeding the Mul through the GELU's operators, nearest first
+        c = todo.pop(0)
+        if any(c is g for g in group):
+            continue
+        group.append(c)
+        todo += [a.producer for a in c.computed if a.producer is not None and a.producer.op in _GELU_OPS]
+    ops = {c.op for c in group}
+    approximate = "none" if "Erf" in ops else "tanh" if "Tanh" in ops else None
+    if approximate is None:
+        return None
+    candidates: list = []
+    for c in group:
+        candidates += [a for a in c.computed if all(a.name != b.name for b in candidates)]
+    for x in candidates:
+        kept = _gelu_group(call, x)
+        if kept is None or not {"Erf", "Tanh"} & {c.op for c in kept} or len(kept) < 4:
+            continue
+        if sum(a.name == x.name for c in kept for a in c.computed) >= 2:
+            return call.fuse({"approximate": approximate}, [x], [c for c in kept if c is not call])
+    return None
+
+
+def _gelu_group(call, x) -> list | None:
+    """The nodes from this Mul back to x through the GELU's operators, or None if another tensor feeds them."""
+    kept, todo = [], [call]
+    while todo:
+        c = todo.pop()
+        if any(c is k for k in kept):
+            continue
+        kept.append(c)
+        if len(kept) > 16:
+            return None
+        for a in c.computed:
+            if a.name == x.name:
+                continue
+            p = a.producer
+            if p is None or p.op not in _GELU_OPS:
+                return None
+            todo.append(p)
+    return kept
 
 
 @register("identity")
@@ -346,6 +481,26 @@ class Identity(_Elementwise):
     params = {}
     torch_modules = ("Identity",)
     torch_functions = ("detach", "clone", "float")
+    onnx_ops = ("Identity", "Gather")
+
+    @classmethod
+    def from_onnx(cls, call):
+        if call.op == "Identity":
+            return PASS_THROUGH
+        # Gather(Reshape(x, [-1]), indices) with the indices 0, 1, 2, ... in x's shape: the dynamo exporter's
+        # as_strided of a tensor already in that layout, the identity
+        flat, index = call.computed[0] if call.computed else None, call.arg(1)
+        reshape = flat.producer if flat is not None else None
+        if reshape is None or reshape.op != "Reshape" or len(flat.shape) != 1 or index is None or \
+                index.value is None or call.attr("axis", 0) != 0 or not reshape.computed:
+            return None
+        x = reshape.computed[0]
+        values = index.value
+        while values and isinstance(values[0], list):
+            values = [v for row in values for v in row]
+        if tuple(call.output) != tuple(x.shape) or values != list(range(prod(x.shape))):
+            return None
+        return call.fuse(PASS_THROUGH, [x], [reshape])
 
     @classmethod
     def from_torch(cls, call):

@@ -9,6 +9,8 @@ new tensor, and how to build it in torch. Shapes are tuples (C, *spatial), or
 A kind also says which torch modules and functions it stands for (``torch_modules``,
 ``torch_functions``) and how to read its settings back from one traced call (``from_torch``):
 cnnsize.torch_import walks the fx graph and asks the registry, holding no list of kinds itself.
+Likewise for ONNX: ``onnx_ops`` names the operators a kind stands for and ``from_onnx(OnnxCall)`` reads its
+settings back from one node's attributes and inputs (cnnsize.onnx_import).
 """
 
 from __future__ import annotations
@@ -287,6 +289,120 @@ class TensorArg:
     computed: bool = True
 
 
+@dataclass
+class OnnxValue:
+    """One input of an ONNX node as a layer kind sees it: ``shape`` (batch axis included, ints; None if unknown),
+    ``value`` (the tensor as nested lists, for a constant the importer could read: attributes given as inputs,
+    e.g. Clip's min and max; None otherwise), ``constant`` (an initializer or computed from them alone: a weight),
+    ``producer`` (the OnnxCall of the node computing it, None for the input and constants), ``learned`` (a
+    constant read from weights, not made of literal numbers: an unoptimized exporter feeds a zero bias, expanded
+    from a literal 0, to a convolution without one)."""
+
+    name: str
+    shape: tuple | None
+    value: Any = None
+    constant: bool = False
+    producer: Any = None
+    learned: bool = False  # read from a weight (an initializer, a Constant tensor), not from literal numbers alone
+
+    @property
+    def scalar(self) -> Any:
+        """The value as one number (a 0-d or one-element constant), else None."""
+        v = self.value
+        while isinstance(v, list) and len(v) == 1:
+            v = v[0]
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+@dataclass
+class OnnxCall:
+    """One ONNX node as a layer kind sees it in ``LayerKind.from_onnx`` (no onnx types needed).
+
+    ``op`` is the operator (``"Conv"``), ``attrs`` its attributes as Python values, ``args`` every input in
+    order (an OnnxValue; None for an input left out), ``outputs`` the output shapes (shape inference's, batch
+    included), ``index`` the output asked for (Split's), ``node`` the node's name. ``fuse`` claims nodes that
+    feed this one (Sigmoid × Mul as SiLU, MatMul + Add as a linear layer with a bias).
+    """
+
+    op: str
+    attrs: dict
+    args: list
+    outputs: list
+    node: str = ""
+    index: int = 0
+    opset: int = 0
+    users: Any = None  # value name -> number of nodes (and graph outputs) reading it
+    proto: Any = None  # the onnx NodeProto, for the importer
+    buffer_inputs: set = field(default_factory=set)  # inputs the kind counts as buffers, not parameters
+
+    def mark_buffers(self, *positions: int) -> None:
+        """Count these inputs' initializers as buffers (batch norm's running statistics), not parameters."""
+        self.buffer_inputs.update(positions)
+
+    @property
+    def output(self) -> tuple:
+        return self.outputs[self.index]
+
+    @property
+    def inputs(self) -> list:
+        """The shapes of the inputs layers compute (not constants), in order, as TorchCall.inputs."""
+        return [a.shape for a in self.args if a is not None and not a.constant]
+
+    @property
+    def computed(self) -> list:
+        """The OnnxValues of the inputs layers compute, in order."""
+        return [a for a in self.args if a is not None and not a.constant]
+
+    @property
+    def rank(self) -> int:
+        return len(self.inputs[0]) if self.inputs else 0
+
+    def arg(self, i: int) -> OnnxValue | None:
+        return self.args[i] if len(self.args) > i else None
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        return self.attrs.get(key, default)
+
+    def const(self, i: int, default: Any = None) -> Any:
+        """Input ``i``'s value where it is a constant the importer read (an attribute given as an input)."""
+        a = self.arg(i)
+        return default if a is None or a.value is None else a.value
+
+    def weight(self, i: int) -> tuple | None:
+        """The shape of input ``i`` where it is a weight (a constant), else None."""
+        a = self.arg(i)
+        return a.shape if a is not None and a.constant else None
+
+    def has_bias(self, i: int) -> bool:
+        """Whether input ``i`` is given and read from weights (a zero bias made of literals is none)."""
+        a = self.arg(i)
+        return a is not None and (a.learned or not a.constant)
+
+    def used_once(self, value: OnnxValue) -> bool:
+        return self.users is not None and self.users.get(value.name, 0) == 1
+
+    def fuse(self, settings: dict, inputs: list, absorbed: list) -> Fused:
+        """This node with the nodes ``absorbed`` (OnnxCalls of its producers, read by nothing else) as one layer
+        reading ``inputs`` (OnnxValues)."""
+        return Fused(settings, list(inputs), list(absorbed))
+
+    def refuse(self, what: str, hint: str | None = None) -> Unrepresentable:
+        where = f" (node '{self.node}')" if self.node else ""
+        return Unrepresentable(f"cannot import the ONNX operator {what}{where}",
+                               hint=hint or "from_onnx maps the operators each layer kind declares; "
+                                            "cnnsize.onnx_import.supported() lists them, --opaque keeps others")
+
+
+@dataclass
+class Fused:
+    """from_onnx's answer for a node that takes its producers with it (see OnnxCall.fuse)."""
+
+    settings: Any
+    inputs: list
+    absorbed: list
+    kind: str | None = None
+
+
 REGISTRY: dict[str, type[LayerKind]] = {}
 
 
@@ -318,6 +434,8 @@ class LayerKind:
     # asked in registration order and the first that gives settings wins.
     torch_modules: ClassVar[tuple[str, ...]] = ()
     torch_functions: ClassVar[tuple[str, ...]] = ()
+    # The ONNX operators it stands for (from_onnx), by op_type ("Conv", "Relu"); asked in registration order too.
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, values: Mapping[str, Any]):
         for key, param in self.params.items():
@@ -409,6 +527,14 @@ class LayerKind:
         if "inplace" in cls.params:
             settings["inplace"] = call.inplace
         return settings
+
+    @classmethod
+    def from_onnx(cls, call: OnnxCall) -> dict | list | Fused | None:
+        """This kind's settings for one ONNX node of an operator it declares (``onnx_ops``), answered as
+        ``from_torch`` answers (a dict, a list of steps, PASS_THROUGH, or None for another kind's node), or
+        ``call.fuse(...)`` to take the nodes feeding it along. The default: the kind's defaults, with ``inplace``
+        false (ONNX has no in-place operators)."""
+        return {}
 
     def build(self, ins: list[Shape], out: Shape):  # pragma: no cover - overridden
         raise CnnsizeError(f"layer kind '{self.kind}' cannot be built in torch yet")

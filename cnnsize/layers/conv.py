@@ -19,6 +19,31 @@ def weight_of(call, position: int, what: str):
     return weight
 
 
+def onnx_window(call, nd: int, kernel=None) -> dict:
+    """kernel, stride, pad and dilation of an ONNX Conv or pooling node (ONNX's stride defaults to 1, as its
+    dilation; pads list every axis' start, then every axis' end)."""
+    kernel = tuple(call.attr("kernel_shape") or kernel or ())
+    if len(kernel) != nd:
+        raise call.refuse(f"{call.op} without kernel_shape for its {nd} spatial axes")
+    stride = tuple(call.attr("strides") or (1,) * nd)
+    dilation = tuple(call.attr("dilations") or (1,) * nd)
+    auto = call.attr("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        if any(s != 1 for s in stride) or (auto == "SAME_LOWER" and any(d * (k - 1) % 2 for k, d in zip(kernel,
+                                                                                                       dilation))):
+            raise call.refuse(f"{call.op} with auto_pad {auto} and stride {list(stride)}",
+                              hint="export with explicit pads")
+        pad = "same"
+    elif auto == "VALID":
+        pad = 0
+    else:
+        pads = list(call.attr("pads") or (0,) * (2 * nd))
+        if pads[:nd] != pads[nd:]:
+            raise call.refuse(f"{call.op} with uneven pads {pads} (cnnsize pads each side of an axis alike)")
+        pad = plain(tuple(pads[:nd]))
+    return {"kernel": plain(kernel), "stride": plain(stride), "pad": pad, "dilation": plain(dilation)}
+
+
 def resolve_pads(pad, kernel: tuple, stride: tuple, dilation: tuple, nd: int, kind: str) -> tuple:
     """Per-axis (low, high) padding from an int, a list, 'valid' or 'same' (PyTorch's split)."""
     if pad == "valid":
@@ -116,6 +141,15 @@ class Conv(_Windowed):
     }
     torch_modules = ("Conv1d", "Conv2d", "Conv3d")
     torch_functions = ("conv1d", "conv2d", "conv3d")
+    onnx_ops = ("Conv",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        w = call.weight(1)
+        if w is None or len(w) < 3:
+            raise call.refuse("Conv with a weight computed in the graph")
+        return {"filters": w[0], **onnx_window(call, len(w) - 2, w[2:]), "groups": call.attr("group", 1),
+                "bias": call.has_bias(2)}
 
     @classmethod
     def from_torch(cls, call):
@@ -190,6 +224,20 @@ class Deconv(_Windowed):
         "bias": Param("bool", True),
     }
     torch_modules = ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
+    onnx_ops = ("ConvTranspose",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        w = call.weight(1)  # (C_in, filters / groups, *kernel)
+        if w is None or len(w) < 3:
+            raise call.refuse("ConvTranspose with a weight computed in the graph")
+        nd, groups = len(w) - 2, call.attr("group", 1)
+        window = onnx_window(call, nd, w[2:])
+        if window["pad"] == "same":
+            raise call.refuse("ConvTranspose with auto_pad SAME", hint="export with explicit pads")
+        return {"filters": w[1] * groups, **window, "output_pad": plain(tuple(call.attr("output_padding") or
+                                                                          (0,) * nd)),
+                "groups": groups, "bias": call.has_bias(2)}
 
     @classmethod
     def from_torch(cls, call):

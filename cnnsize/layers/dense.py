@@ -8,6 +8,38 @@ from ..numeric import factor_text, fmt_num, prod
 from .base import Counts, LayerKind, Param, Saved, TensorArg, register
 
 
+def matmul_weight(call):
+    """(units, bias) of a node computing x·W (+ b) with W a weight: Gemm, MatMul, or the Add of a bias to a
+    MatMul's result (which takes the MatMul along: ``("Add", matmul_call)``); None for another node."""
+    if call.op == "Gemm":
+        if call.attr("transA", 0) or call.attr("alpha", 1.0) != 1.0 or call.attr("beta", 1.0) != 1.0:
+            raise call.refuse("Gemm with transA, alpha or beta (only x·Wᵀ + b is a layer)")
+        w = call.weight(1)
+        if w is None or len(call.computed) != 1:
+            return None
+        units = w[0] if call.attr("transB", 0) else w[1]
+        c = call.weight(2)
+        if c is not None and tuple(c) not in ((units,), (1, units)):
+            raise call.refuse(f"Gemm with a bias of shape {list(c)} (a layer's bias has one value per unit)")
+        return units, call.has_bias(2), None
+    if call.op == "MatMul":
+        w = call.weight(1)
+        if w is None or len(w) != 2 or len(call.computed) != 1:
+            return None
+        return w[1], False, None
+    if call.op == "Add" and len(call.computed) == 1:
+        x = call.computed[0]
+        b = next((a for a in call.args if a is not None and a.constant), None)
+        m = x.producer
+        if m is None or m.op != "MatMul" or b is None or not b.learned or not call.used_once(x):
+            return None
+        w = m.weight(1)
+        if w is None or len(w) != 2 or len(m.computed) != 1 or tuple(b.shape) != (w[1],):
+            return None
+        return w[1], True, m
+    return None
+
+
 @register("fc")
 class FC(LayerKind):
     """Fully connected (linear) layer; flattens a spatial input first, as the slides' FC layers do."""
@@ -17,6 +49,19 @@ class FC(LayerKind):
     params = {"units": Param("int", doc="output units"), "bias": Param("bool", True)}
     torch_modules = ("Linear", "cnnsize.executor.modules.FlattenLinear")
     torch_functions = ("linear",)
+    onnx_ops = ("Gemm", "MatMul", "Add")
+
+    @classmethod
+    def from_onnx(cls, call):
+        found = matmul_weight(call)
+        if found is None:
+            return None
+        units, bias, matmul = found
+        x = matmul.computed[0] if matmul is not None else call.computed[0]
+        if len(x.shape) != 2:
+            return None  # on more axes: linear's
+        settings = {"units": units, "bias": bias}
+        return call.fuse(settings, [x], [matmul]) if matmul is not None else settings
 
     @classmethod
     def from_torch(cls, call):
@@ -71,6 +116,17 @@ class Flatten(LayerKind):
               "end": Param("count", None, doc="last per-sample axis merged (the last axis)")}
     torch_modules = ("Flatten",)
     torch_functions = ("flatten", "view", "reshape")
+    onnx_ops = ("Flatten", "Reshape")
+
+    @classmethod
+    def from_onnx(cls, call):
+        x, out = call.inputs[0], call.output
+        if call.op == "Reshape":  # the Reshape that flattens: (N, ...) -> (N, features)
+            return {} if len(out) == 2 and out[0] == x[0] and len(x) > 2 else None
+        axis = call.attr("axis", 1) % max(len(x), 1)
+        if axis != 1:
+            raise call.refuse(f"Flatten with axis {axis} (it merges the batch axis; cnnsize's axes are per sample)")
+        return {}
 
     @classmethod
     def from_torch(cls, call):

@@ -46,6 +46,14 @@ class Add(_Merge):
     params = {"inplace": Param("bool", False, doc="add into the first input's storage (torch's x += y)")}
     torch_modules = ("cnnsize.executor.modules.Add",)
     torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__")
+    onnx_ops = ("Add", "Sum")
+
+    @classmethod
+    def from_onnx(cls, call):
+        args = [a for a in call.args if a is not None]
+        if any(a.constant for a in args) or len({tuple(a.shape) for a in args}) != 1:
+            return None  # a bias or a position embedding (another kind's), or a broadcast
+        return {}
 
     @classmethod
     def from_torch(cls, call):
@@ -78,6 +86,16 @@ class Concat(_Merge):
 
     torch_modules = ("cnnsize.executor.modules.Concat",)
     torch_functions = ("cat", "concat")
+    onnx_ops = ("Concat",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        if any(a is not None and a.constant for a in call.args):
+            return None  # a constant joined to the tokens: a class token
+        axis = call.attr("axis", 1)
+        if axis % call.rank != 1:
+            raise call.refuse(f"Concat along axis {axis} (cnnsize concatenates channels, axis 1)")
+        return {}
 
     @classmethod
     def from_torch(cls, call):
@@ -111,6 +129,14 @@ class Mul(_Merge):
     cause = "elementwise"
     torch_modules = ("cnnsize.executor.modules.Mul",)
     torch_functions = ("mul", "mul_", "imul", "__mul__", "__imul__", "__rmul__")
+    onnx_ops = ("Mul",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        args = [a for a in call.args if a is not None]
+        if any(a.constant for a in args) or len(args) != 2 or len(args[0].shape) != len(args[1].shape):
+            return None  # a scale by a weight (layer_scale) or a constant
+        return {}
 
     def output_shape(self, ins, ctx):
         out = list(ins[0])

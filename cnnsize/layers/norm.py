@@ -19,6 +19,17 @@ class BatchNorm(LayerKind):
     params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
     torch_modules = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
     torch_functions = ("batch_norm",)
+    onnx_ops = ("BatchNormalization",)
+
+    @classmethod
+    def from_onnx(cls, call):  # X, scale, B, mean, var; ONNX's momentum is torch's 1 − momentum
+        if call.attr("training_mode", 0) or call.index != 0:
+            raise call.refuse("BatchNormalization in training mode (its running statistics are outputs)",
+                              hint="export the model in eval mode")
+        if any(call.weight(i) is None for i in range(1, 5)):
+            raise call.refuse("BatchNormalization with a scale, bias or statistic computed in the graph")
+        call.mark_buffers(3, 4)
+        return {"eps": float(call.attr("epsilon", 1e-5)), "momentum": float(f"{1 - call.attr('momentum', 0.9):.7g}")}
 
     @classmethod
     def from_torch(cls, call):
@@ -95,6 +106,17 @@ class LayerNorm(LayerKind):
               "affine": Param("bool", True), "axis": AXIS}
     torch_modules = ("LayerNorm", "cnnsize.executor.modules.ChannelLayerNorm")
     torch_functions = ("layer_norm",)
+    onnx_ops = ("LayerNormalization",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        axis = call.attr("axis", -1) % call.rank
+        scale = call.weight(1)
+        if axis != call.rank - 1 or call.index != 0:
+            raise call.refuse(f"LayerNormalization from axis {axis} (cnnsize's layernorm is over one axis: the last)")
+        if scale is None or call.arg(2) is None or len(scale) != 1:
+            raise call.refuse("LayerNormalization without a weight and a bias of the last axis' size")
+        return {"eps": float(call.attr("epsilon", 1e-5)), "axis": "last" if call.rank > 2 else "channels"}
 
     @classmethod
     def from_torch(cls, call):
@@ -217,6 +239,19 @@ class LayerScale(LayerKind):
     params = {"init": Param("float", 1e-6, doc="the scales' initial value"), "axis": AXIS}
     torch_modules = ("cnnsize.executor.modules.LayerScale",)
     torch_functions = ("mul", "__mul__", "__rmul__")
+    onnx_ops = ("Mul",)
+
+    @classmethod
+    def from_onnx(cls, call):  # x · gamma, gamma a weight of (C, 1, 1) or of the last axis (D,)
+        consts = [a for a in call.args if a is not None and a.constant]
+        if len(call.computed) != 1 or len(consts) != 1:
+            return None
+        x, scale = call.computed[0].shape, tuple(consts[0].shape)
+        if len(x) > 2 and scale in ((x[1], *(1,) * (len(x) - 2)), (1, x[1], *(1,) * (len(x) - 2))):
+            return {"axis": "channels"}
+        if scale in ((x[-1],), (1,) * (len(x) - 1) + (x[-1],)) and prod(scale) > 1:
+            return {"axis": "last"}
+        return None
 
     @classmethod
     def from_torch(cls, call):

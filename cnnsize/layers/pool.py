@@ -38,6 +38,21 @@ def _axes(value, nd: int) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * nd
 
 
+def onnx_pool(call) -> tuple:
+    """Window settings of an ONNX MaxPool or AveragePool node (its stride defaults to 1, cnnsize's to the kernel)."""
+    from .conv import onnx_window
+
+    if call.index != 0:
+        raise call.refuse(f"{call.op}'s indices output (it is not a layer)")
+    nd = call.rank - 2
+    window = onnx_window(call, nd)
+    if window["pad"] == "same":
+        raise call.refuse(f"{call.op} with auto_pad SAME", hint="export with explicit pads")
+    settings = {"kernel": window["kernel"], "stride": None if window["stride"] == window["kernel"] else
+                window["stride"], "pad": window["pad"], "ceil_mode": bool(call.attr("ceil_mode", 0))}
+    return settings, window["dilation"]
+
+
 def pool_settings(call, kernel, stride, padding, ceil_mode) -> dict:
     """Window settings of a traced pooling call (stride None or empty means the kernel, as in torch)."""
     nd = call.rank - 2
@@ -63,6 +78,12 @@ class MaxPool(_Pool):
     params = {**POOL_PARAMS, "dilation": Param("ints", 1)}
     torch_modules = ("MaxPool1d", "MaxPool2d", "MaxPool3d")
     torch_functions = ("max_pool1d", "max_pool2d", "max_pool3d")
+    onnx_ops = ("MaxPool",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        settings, dilation = onnx_pool(call)
+        return {**settings, "dilation": dilation}
 
     @classmethod
     def from_torch(cls, call):
@@ -100,6 +121,14 @@ class AvgPool(_Pool):
     params = {**POOL_PARAMS, "count_include_pad": Param("bool", True)}
     torch_modules = ("AvgPool1d", "AvgPool2d", "AvgPool3d")
     torch_functions = ("avg_pool1d", "avg_pool2d", "avg_pool3d")
+    onnx_ops = ("AveragePool",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        settings, dilation = onnx_pool(call)
+        if dilation != 1:
+            raise call.refuse(f"AveragePool with dilations {dilation}")
+        return {**settings, "count_include_pad": bool(call.attr("count_include_pad", 0))}
 
     @classmethod
     def from_torch(cls, call):
@@ -198,6 +227,20 @@ class GlobalAvgPool(_Adaptive):
 
     params = {}
     torch_functions = _Adaptive.torch_functions + ("mean",)
+    onnx_ops = ("GlobalAveragePool", "ReduceMean")
+
+    @classmethod
+    def from_onnx(cls, call):
+        if call.op == "GlobalAveragePool":
+            return {}
+        rank = call.rank  # ReduceMean over every spatial axis: axes an attribute, or an input from opset 18
+        axes = call.const(1) if call.opset >= 18 else call.attr("axes")
+        axes = tuple(sorted(a % rank for a in (axes if isinstance(axes, list) else [axes]))) \
+            if axes is not None else None
+        if axes != tuple(range(2, rank)) or rank < 3:
+            raise call.refuse(f"ReduceMean over axes {axes} (only the mean over all spatial axes is a global "
+                              "average pool)")
+        return [("global_avgpool", {})] + ([] if call.attr("keepdims", 1) else [("flatten", {})])
 
     @classmethod
     def from_torch(cls, call):
@@ -255,6 +298,7 @@ class GlobalMaxPool(_AdaptiveMax):
     """Maximum over the whole spatial extent: (C, H, W) -> (C, 1, 1), as AdaptiveMaxPool2d(1)."""
 
     params = {}
+    onnx_ops = ("GlobalMaxPool",)
 
     def target(self, x):
         return (1,) * (len(x) - 1)

@@ -19,6 +19,24 @@ class Upsample(LayerKind):
               "align_corners": Param("bool", False, doc="for the linear modes, as PyTorch's align_corners")}
     torch_modules = ("Upsample",)
     torch_functions = ("interpolate", "upsample")
+    onnx_ops = ("Resize", "Upsample")
+
+    @classmethod
+    def from_onnx(cls, call):
+        x, out = call.inputs[0], call.output
+        if tuple(out[:2]) != tuple(x[:2]) or any(o % i for i, o in zip(x[2:], out[2:])):
+            raise call.refuse(f"{call.op} from {list(x)} to {list(out)} (only an integer factor per spatial axis is "
+                              "an upsample layer)")
+        nd = len(x) - 2
+        mode = call.attr("mode", "nearest")
+        modes = {"nearest": "nearest", "linear": {1: "linear", 2: "bilinear", 3: "trilinear"}.get(nd),
+                 "bilinear": "bilinear", "cubic": "bicubic" if nd == 2 else None}
+        if modes.get(mode) is None:
+            raise call.refuse(f"{call.op} with mode {mode} on {nd} spatial axes")
+        settings = {"scale": plain(tuple(o // i for i, o in zip(x[2:], out[2:]))), "mode": modes[mode]}
+        if settings["mode"] != "nearest":
+            settings["align_corners"] = call.attr("coordinate_transformation_mode") == "align_corners"
+        return settings
 
     @classmethod
     def from_torch(cls, call):
@@ -73,6 +91,26 @@ class ZeroPad(LayerKind):
     params = {"pad": Param("ints_or_zero", doc="zeros before (and after, unless pad_end is given), per axis"),
               "pad_end": Param("ints_or_zero", None, doc="zeros after, per axis")}
     torch_modules = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d")
+    onnx_ops = ("Pad",)
+    onnx_mode = "constant"
+
+    @classmethod
+    def from_onnx(cls, call):
+        mode = call.attr("mode", "constant")
+        if mode != cls.onnx_mode:
+            return None  # another padding kind's
+        pads = call.const(1) if call.opset >= 11 else call.attr("pads")
+        if call.opset >= 18 and call.arg(3) is not None:
+            raise call.refuse("Pad of chosen axes", hint="export with pads for every axis")
+        value = call.arg(2).scalar if call.opset >= 11 and call.arg(2) is not None else call.attr("value", 0.0)
+        if pads is None or (mode == "constant" and value not in (0, 0.0, None)):
+            raise call.refuse(f"Pad with {'unknown pads' if pads is None else f'the value {value}'} (zero padding "
+                              "by constant amounts is a layer)")
+        r = len(pads) // 2
+        lo, hi = list(pads[:r]), list(pads[r:])
+        if lo[:2] != [0, 0] or hi[:2] != [0, 0] or min(pads) < 0:
+            raise call.refuse(f"Pad of the batch or channel axes, or negative pads ({list(pads)})")
+        return {"pad": plain(lo[2:]), "pad_end": None if lo == hi else plain(hi[2:])}
 
     @classmethod
     def from_torch(cls, call):
@@ -109,6 +147,7 @@ class ReflectPad(ZeroPad):
 
     torch_name = "ReflectionPad"
     torch_modules = ("ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d")  # ZeroPad's from_torch reads padding
+    onnx_mode = "reflect"
 
     def output_shape(self, ins, ctx):
         for n, (a, b) in zip(spatial(ins[0]), self.pads(ins[0])):
@@ -134,6 +173,7 @@ class ReplicatePad(ReflectPad):
 
     torch_name = "ReplicationPad"
     torch_modules = ("ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d")
+    onnx_mode = "edge"
 
     def output_shape(self, ins, ctx):
         return ZeroPad.output_shape(self, ins, ctx)
@@ -170,6 +210,29 @@ class Chunk(LayerKind):
               "axis": Param("count", 0, doc="the per-sample axis sliced, from 0 (the channels)")}
     torch_modules = ("cnnsize.executor.modules.Chunk",)
     torch_functions = ("chunk",)
+    onnx_ops = ("Split", "Slice")
+
+    @classmethod
+    def from_onnx(cls, call):
+        x = call.inputs[0]
+        if call.op == "Split":  # equal parts along a per-sample axis, one layer per output used
+            axis = call.attr("axis", 0) % len(x)
+            parts = len(call.outputs)
+            if axis == 0 or any(tuple(o) != tuple(call.output) for o in call.outputs):
+                raise call.refuse(f"Split into {parts} along axis {axis} (cnnsize slices a per-sample axis into "
+                                  "equal parts)")
+            return {"chunks": parts, "index": call.index, "axis": axis - 1}
+        starts, ends, axes, steps = (call.const(i) for i in range(1, 5))  # Slice: one contiguous equal part
+        if starts is None or ends is None or len(starts) != 1 or (steps is not None and list(steps) != [1]):
+            raise call.refuse("Slice of several axes, with steps or unknown bounds")
+        axis = (axes[0] if axes is not None else 0) % len(x)
+        size = x[axis]
+        start, end = (max(0, min(v + size if v < 0 else v, size)) for v in (starts[0], ends[0]))
+        width = end - start
+        if axis == 0 or width <= 0 or size % width or start % width:
+            raise call.refuse(f"Slice [{start}:{end}] of axis {axis} (cnnsize slices a per-sample axis into equal "
+                              "parts)")
+        return {"chunks": size // width, "index": start // width, "axis": axis - 1}
 
     @classmethod
     def from_torch(cls, call):

@@ -43,6 +43,21 @@ class Linear(LayerKind):
     params = {"units": Param("int", doc="output features"), "bias": Param("bool", True)}
     torch_modules = ("Linear",)  # on a rank-2 (N, features) input, fc answers first
     torch_functions = ("linear",)
+    onnx_ops = ("MatMul", "Add", "Gemm")
+
+    @classmethod
+    def from_onnx(cls, call):  # x·W (+ b) on the last axis of a rank-3 or more input (fc's on rank 2)
+        from .dense import matmul_weight
+
+        found = matmul_weight(call)
+        if found is None:
+            return None
+        units, bias, matmul = found
+        x = matmul.computed[0] if matmul is not None else call.computed[0]
+        if len(x.shape) == 2:
+            return None
+        settings = {"units": units, "bias": bias}
+        return call.fuse(settings, [x], [matmul]) if matmul is not None else settings
 
     @classmethod
     def from_torch(cls, call):
@@ -93,6 +108,16 @@ class MatMul(LayerKind):
     min_inputs = max_inputs = 2
     torch_modules = ("cnnsize.executor.modules.MatMul",)
     torch_functions = ("matmul", "__matmul__", "bmm")
+    onnx_ops = ("MatMul",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        if len(call.computed) != 2:
+            return None  # x·W with a weight: linear's
+        a, b = call.inputs
+        if len(a) != len(b) or tuple(a[:-2]) != tuple(b[:-2]):
+            raise call.refuse(f"MatMul of {list(a)} and {list(b)} (cnnsize's matmul takes equal leading axes)")
+        return {}
 
     @classmethod
     def from_torch(cls, call):
@@ -194,6 +219,15 @@ class ClassToken(LayerKind):
     params = {}
     torch_modules = ("cnnsize.executor.modules.ClassToken",)
     torch_functions = ("cat", "concat")
+    onnx_ops = ("Concat",)
+
+    @classmethod
+    def from_onnx(cls, call):  # Concat([token (1, 1, D), x (N, L, D)], axis 1), the token a weight (expanded)
+        args = [a for a in call.args if a is not None]
+        if len(args) != 2 or not args[0].constant or args[1].constant or call.attr("axis") % 3 != 1 or \
+                len(args[1].shape) != 3 or tuple(args[0].shape[1:]) != (1, args[1].shape[2]):
+            return None
+        return {}
 
     @classmethod
     def from_torch(cls, call):
@@ -235,6 +269,14 @@ class PosEmbed(LayerKind):
     params = {}
     torch_modules = ("cnnsize.executor.modules.PosEmbed",)
     torch_functions = ("add", "__add__", "__radd__")
+    onnx_ops = ("Add",)
+
+    @classmethod
+    def from_onnx(cls, call):  # x + pos_embedding, a weight shaped (1, *x's per-sample shape)
+        consts = [a for a in call.args if a is not None and a.constant]
+        if len(call.computed) != 1 or len(consts) != 1 or tuple(consts[0].shape) != (1, *call.inputs[0][1:]):
+            return None
+        return {}
 
     @classmethod
     def from_torch(cls, call):
@@ -269,6 +311,11 @@ class MultiHeadAttention(LayerKind):
     params = {"heads": Param("int", doc="number of heads (D must divide by it)"), "bias": Param("bool", True),
               "dropout": Param("float", 0.0, doc="dropout on the attention weights while training")}
     torch_modules = ("MultiheadAttention", "cnnsize.executor.modules.SelfAttention")
+    onnx_ops = ("Transpose", "Reshape", "Add", "MatMul", "Gemm", "Squeeze")
+
+    @classmethod
+    def from_onnx(cls, call):
+        return attention_pattern(call)
 
     @classmethod
     def from_torch(cls, call):
@@ -321,6 +368,55 @@ class MultiHeadAttention(LayerKind):
         from ..executor.modules import SelfAttention
 
         return SelfAttention(ins[0][1], self.heads, bias=self.bias, dropout=self.dropout)
+
+
+_ATTENTION_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Gather", "Slice", "Split", "MatMul", "Gemm",
+                  "Add", "Mul", "Div", "Softmax", "Cast", "Identity", "Flatten", "Expand")
+
+
+def attention_pattern(call):
+    """Self-attention written out by an exporter (nn.MultiheadAttention: the QKV projection, the heads' QKᵀ,
+    softmax and attention·V, the output projection, and the reshapes and transposes between), ending at this
+    node: everything feeding it through those operators back to one tensor x of the output's shape [N, L, D],
+    with exactly one Softmax, two products of computed tensors and 4·D² (+ 4·D) weights, is one ``mha`` layer."""
+    out = call.output
+    if out is None or len(out) != 3:
+        return None
+    group, seen, todo, outside = [], set(), [call], {}
+    while todo:
+        c = todo.pop()
+        key = (id(c.proto), c.index)
+        if key in seen:
+            continue
+        seen.add(key)
+        group.append(c)
+        if len(group) > 400:
+            return None
+        for a in c.computed:
+            p = a.producer
+            inner = p is not None and p.op in _ATTENTION_OPS and (len(p.computed) == 1 or p.op == "MatMul")
+            if inner:
+                todo.append(p)
+            else:
+                outside[a.name] = a
+    softmax = [c for c in group if c.op == "Softmax"]
+    products = [c for c in group if c.op == "MatMul" and len(c.computed) == 2]
+    if len(outside) != 1 or len(softmax) != 1 or len(products) != 2:
+        return None
+    x = next(iter(outside.values()))
+    if tuple(x.shape) != tuple(out):
+        return None
+    dim = out[2]
+    scores = softmax[0].output
+    heads = prod(scores[:-2]) // out[0]
+    if not heads or dim % heads or scores[-1] != scores[-2]:
+        return None
+    weights = {a.name: prod(a.shape) for c in group for a in c.args  # the scale's scalar is a literal
+               if a is not None and a.constant and a.learned and prod(a.shape) > 1}
+    total = sum(weights.values())
+    if total not in (4 * dim * dim, 4 * dim * dim + 4 * dim):
+        return None
+    return call.fuse({"heads": heads, "bias": total != 4 * dim * dim}, [x], [c for c in group if c is not call])
 
 
 @register("sdpa")
@@ -378,6 +474,15 @@ class Select(_View):
     params = {"axis": Param("count", 0, doc="the per-sample axis, from 0"), "index": Param("count", 0)}
     torch_modules = ("cnnsize.executor.modules.Select",)
     torch_functions = ("select", "getitem")
+    onnx_ops = ("Gather",)
+
+    @classmethod
+    def from_onnx(cls, call):  # x[:, i]: Gather of one constant index along a per-sample axis
+        index = call.arg(1)
+        axis = call.attr("axis", 0) % call.rank
+        if index is None or not index.constant or index.shape != () or index.scalar is None or axis == 0:
+            raise call.refuse("Gather other than one constant index along a per-sample axis")
+        return {"axis": axis - 1, "index": int(index.scalar) % call.inputs[0][axis]}
 
     @classmethod
     def from_torch(cls, call):
@@ -539,6 +644,14 @@ class Permute(_View):
                                                 "(C, H, W) → (H, W, C)")}
     torch_modules = ("cnnsize.executor.modules.Permute", "torchvision.ops.misc.Permute")
     torch_functions = ("permute",)
+    onnx_ops = ("Transpose",)
+
+    @classmethod
+    def from_onnx(cls, call):
+        perm = call.attr("perm") or list(reversed(range(call.rank)))
+        if perm[0] != 0:
+            raise call.refuse(f"Transpose with perm {perm} moving the batch axis (cnnsize's axes are per sample)")
+        return {"dims": [d - 1 for d in perm[1:]]}
 
     @classmethod
     def from_torch(cls, call):
@@ -622,6 +735,13 @@ class Reshape(_View):
     params = {"shape": Param("size", doc="the per-sample shape")}
     torch_modules = ("cnnsize.executor.modules.Reshape",)
     torch_functions = ("reshape", "view")  # asked after flatten, which takes (N, features)
+    onnx_ops = ("Reshape", "Squeeze", "Unsqueeze")
+
+    @classmethod
+    def from_onnx(cls, call):
+        if not call.output or call.output[0] != call.inputs[0][0]:
+            raise call.refuse(f"{call.op} to {list(call.output)} (it changes the batch axis)")
+        return {"shape": list(call.output[1:])}
 
     @classmethod
     def from_torch(cls, call):

@@ -1,0 +1,213 @@
+"""An ONNX file under ONNX Runtime: every imported layer's output shape against the analysis, and its timing.
+
+``validate`` for a torch network compares every figure with torch; for an ONNX file the runtime's truth is the
+tensors it computes: each layer's output is added to the graph's outputs, the model runs once on random input,
+and every shape is compared with the analysis at the same batch. ``bench`` times ``session.run`` with the torch
+bench's loop (warm-up, one run at a time, median with p10/p90). onnxruntime is imported here only; the timing
+report is the torch bench's (cnnsize.executor.timing), so timing needs torch installed too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import CnnsizeError, MissingDependency, SpecError
+
+
+def require_ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingDependency("running an ONNX model needs onnxruntime",
+                                hint="pip install 'cnnsize[onnx]'") from None
+    return onnxruntime
+
+
+@dataclass
+class ShapeCheck:
+    """One layer's output shape: the analysis' (batch included) and ONNX Runtime's."""
+
+    name: str
+    type: str
+    value: str
+    predicted: tuple
+    measured: tuple
+
+    @property
+    def ok(self) -> bool:
+        return tuple(self.predicted) == tuple(self.measured)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "onnx_value": self.value, "predicted": list(self.predicted),
+                "measured": list(self.measured), "ok": self.ok}
+
+
+@dataclass
+class OnnxValidation:
+    """Every imported layer's output shape under ONNX Runtime, and the timing of the same session."""
+
+    name: str
+    device: str
+    batch: int
+    input_shape: tuple
+    layers: list[ShapeCheck]
+    timing: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.layers)
+
+    def mismatches(self) -> list[str]:
+        return [f"layer '{r.name}' output_shape: predicted {list(r.predicted)}, ONNX Runtime {list(r.measured)}"
+                for r in self.layers if not r.ok]
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "name": self.name, "runtime": "onnxruntime", "device": self.device,
+                "batch": self.batch, "input_shape": list(self.input_shape),
+                "layers": [r.to_dict() for r in self.layers], "mismatches": self.mismatches(),
+                "timing": self.timing.to_dict() if self.timing is not None else None, "notes": list(self.notes)}
+
+
+def _providers(ort, device: str) -> tuple[list[str], str]:
+    available = ort.get_available_providers()
+    if device in ("auto", "cuda") or device.startswith("cuda:"):
+        if "CUDAExecutionProvider" in available:
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"
+        if device != "auto":
+            raise SpecError(f"--device {device}: this onnxruntime has no CUDA provider (it has "
+                            f"{', '.join(available)})", hint="use --device cpu, or install onnxruntime-gpu")
+    elif device != "cpu":
+        raise SpecError(f"--device {device} is not a device ONNX Runtime runs on here", hint="use cpu or cuda")
+    return ["CPUExecutionProvider"], "cpu"
+
+
+class _Session:
+    """An ONNX Runtime session of the file with the imported layers' values as extra outputs."""
+
+    def __init__(self, path: str, input_shape: tuple | None, batch: int, device: str, every_layer: bool):
+        from ..onnx_import import from_onnx, require_onnx
+
+        onnx = require_onnx()
+        ort = require_ort()
+        self.imported = from_onnx(path, input_shape=input_shape)
+        try:
+            model = onnx.load(os.fspath(path), load_external_data=True)
+        except (OSError, ValueError) as exc:
+            raise SpecError(f"cannot load the weights of '{path}': {exc}".split("\n")[0],
+                            hint="running the model needs its external data files beside it (importing does not)") \
+                from None
+        graph = model.graph
+        inits = {t.name for t in graph.initializer}
+        given = next(i for i in graph.input if i.name not in inits)
+        self.input_name = given.name
+        dims = given.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value") and dims[0].dim_value != batch:
+            raise SpecError(f"the model's input '{given.name}' has the fixed batch {dims[0].dim_value}, not {batch}",
+                            hint=f"give --batch {dims[0].dim_value}, or export with a dynamic batch axis")
+        self.elem_type = given.type.tensor_type.elem_type
+        outputs = {o.name for o in graph.output}
+        self.layer_values = dict(self.imported.values) if every_layer else {}
+        for value in self.layer_values.values():
+            if value not in outputs:
+                graph.output.append(onnx.ValueInfoProto(name=value))
+                outputs.add(value)
+        providers, self.device = _providers(ort, device)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail, InvalidGraph, ...
+            raise CnnsizeError(f"ONNX Runtime cannot load '{path}': {' '.join(str(exc).split())[:300]}") from None
+        self.names = [o.name for o in self.session.get_outputs()]
+        import numpy as np
+        from onnx import helper
+
+        shape = (batch, *self.imported.spec["input"])
+        dtype = helper.tensor_dtype_to_np_dtype(self.elem_type)
+        self.feed = {self.input_name: np.random.default_rng(0).standard_normal(shape).astype(dtype)}
+
+    def run(self, names=None):
+        try:
+            return self.session.run(names, self.feed)
+        except Exception as exc:  # noqa: BLE001 - the runtime's own failure, in one line
+            raise CnnsizeError(f"ONNX Runtime failed running the model: {' '.join(str(exc).split())[:300]}") \
+                from None
+
+
+def _timing(session: _Session, analysis, runs: int, warmup: int):
+    from .timing import Timing, timed_loop
+
+    class Clock:  # wall time: ONNX Runtime's run returns once its outputs are on the host
+        def sync(self) -> None:
+            pass
+
+        def start(self):
+            import time
+
+            return time.perf_counter()
+
+        def stop(self, start) -> float:
+            import time
+
+            return (time.perf_counter() - start) * 1e3
+
+    outputs = [o.name for o in session.session.get_outputs()][:1]  # the model's own output, as deployed
+    times, interrupted = timed_loop(lambda: session.run(outputs), Clock(), warmup, runs,
+                                    label=f"timing {analysis.name}")
+    import platform
+
+    ort = require_ort()
+    machine = platform.processor() or platform.machine()
+    return Timing(device=session.device, device_name=f"ONNX Runtime {ort.__version__}, {machine}", dtype="float32",
+                  batch=analysis.batch, mode="forward", warmup=warmup,
+                  times_ms=times, flops_per_run=int(analysis.totals["flops"]), interrupted=interrupted,
+                  settings={"runtime": "onnxruntime", "providers": session.session.get_providers()})
+
+
+def validate_onnx(path: str, *, input_shape: tuple | None = None, batch: int = 1, device: str = "auto",
+                  runs: int = 10, warmup: int = 2) -> OnnxValidation:
+    """Run the file once under ONNX Runtime and compare every imported layer's output shape with the analysis."""
+    from .. import analyze
+
+    session = _Session(path, input_shape, batch, device, every_layer=True)
+    analysis = analyze(session.imported.spec, batch=batch)
+    results = dict(zip(session.names, session.run()))
+    rows = []
+    for row in analysis.layers[1:]:
+        value = session.layer_values.get(row.name)
+        if value is None or value not in results:
+            continue
+        rows.append(ShapeCheck(row.name, row.type, value, (batch, *row.output_shape), tuple(results[value].shape)))
+    notes = [f"{len(rows)} layer outputs compared; ONNX Runtime computes no parameter or MAC counts"]
+    if hasattr(analysis, "notes"):
+        notes += list(analysis.notes)
+    timing = _timing(session, analysis, runs, warmup) if runs > 0 else None
+    return OnnxValidation(name=analysis.name, device=session.device, batch=batch,
+                          input_shape=tuple(session.imported.spec["input"]), layers=rows, timing=timing, notes=notes)
+
+
+def bench_onnx(path: str, *, input_shape: tuple | None = None, batch: int = 1, device: str = "auto",
+               runs: int = 50, warmup: int = 10):
+    """Time the file's forward pass under ONNX Runtime (a Timing, as the torch bench returns)."""
+    from .. import analyze
+
+    session = _Session(path, input_shape, batch, device, every_layer=False)
+    return _timing(session, analyze(session.imported.spec, batch=batch), runs, warmup)
+
+
+def validation_text(v: OnnxValidation) -> str:
+    from ..render.table import box_table
+
+    cells = [[r.name, r.type, "×".join(map(str, r.predicted)), "×".join(map(str, r.measured)),
+              "✓" if r.ok else "✗"] for r in v.layers]
+    title = f"{v.name}: the analysis' output shapes against ONNX Runtime's, {v.device}, batch {v.batch}"
+    out = box_table(["Layer", "Type", "Shape", "ONNX Runtime", ""], cells, set(), title=title,
+                    highlight={i for i, r in enumerate(v.layers) if not r.ok})
+    lines = ["✓ every layer's output shape matches ONNX Runtime"] if v.ok else [f"✗ {m}" for m in v.mismatches()]
+    lines += [f"note: {n}" for n in v.notes]
+    if v.timing is not None:
+        lines += v.timing.lines()
+    return out + "\n".join(lines) + "\n"
