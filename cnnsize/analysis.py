@@ -411,7 +411,7 @@ class Sized:
         self.kind, self.ins, self.out = kind, ins, out
         self.numel = prod(out)
         self.params = params = counts.weights + counts.biases
-        activations = self.numel * batch if materializes else 0
+        activations = (self.numel if materializes else 0) * batch + counts.scratch  # scratch: the batch's
         macs = counts.macs * batch
         head = (counts.weights, counts.biases, params)
         rest = (counts.buffers, activations, counts.connections, macs, 2 * macs)
@@ -427,7 +427,8 @@ class Sized:
         out = tuple(kind.output_shape(ins, ctx))
         if symbolic:
             out = tuple(tidy(v) for v in out)
-        return cls(kind, ins, out, kind.counts(ins, out), batch, itemsize, kind.materializes)
+        counts = kind.counts(ins, out, batch=batch) if kind.fused else kind.counts(ins, out)
+        return cls(kind, ins, out, counts, batch, itemsize, kind.materializes)
 
 
 def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:

@@ -175,7 +175,9 @@ def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tup
     activation dtype), and the bytes of the tensors of its own (masks, indices, statistics).
     """
     refs, own_bytes = [], 0
-    for item in layer.kind.saved(layer.ins, layer.out, own, device):
+    kind = layer.kind
+    for item in kind.saved(layer.ins, layer.out, own, device, batch=batch) if kind.fused else \
+            kind.saved(layer.ins, layer.out, own, device):
         width = item.itemsize or act_size
         if item.of == "new":
             own_bytes += item.numel * (batch if item.per_sample else 1) * width

@@ -439,7 +439,7 @@ class _Importer:
         index = node.args[1] if source is not None else None
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
-                         contiguous=contiguous,
+                         contiguous=contiguous, out_contiguous=_is_tensor(node) and _contiguous(node),
                          where=self.where(call_node))
 
     def call(self, node) -> None:

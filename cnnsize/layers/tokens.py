@@ -627,6 +627,9 @@ class Reshape(_View):
     def from_torch(cls, call):
         if not call.output or not call.inputs or call.output[0] != call.inputs[0][0]:
             raise call.refuse(f"{call.function} to {list(call.output)} (it changes the batch axis)")
+        if call.contiguous and not call.contiguous[0] and call.out_contiguous:
+            # a strided input (after a permute) that no view can hold in the new shape: torch copies first
+            return [("contiguous", {}), ("reshape", {"shape": list(call.output[1:])})]
         return {"shape": list(call.output[1:])}
 
     def output_shape(self, ins, ctx):
