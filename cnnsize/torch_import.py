@@ -158,6 +158,9 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
             value = map_aggregate(result, meta)
             if found:
                 n.meta["tensor_meta"] = value
+            elif isinstance(result, (int, tuple)) and all(type(v) is int for v in (
+                    result if isinstance(result, tuple) else (result,))):
+                n.meta["val"] = result  # sizes a module returns (MViT's (x, thw)): later calls' arguments
             return result
 
     if count:

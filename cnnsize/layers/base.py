@@ -368,11 +368,12 @@ class LayerKind:
         """Whether the output is a new tensor in training mode (dropout differs from inference)."""
         return self.materializes
 
-    def saved(self, ins: list[Shape], out: Shape, trainable: bool, device: str) -> list[Saved]:
+    def saved(self, ins: list[Shape], out: Shape, trainable: bool, device: str, batch: Dim = 1) -> list[Saved]:
         """What autograd saves for backward when this layer's output requires grad.
 
         ``trainable``: the layer's own parameters require grad. ``device``: 'cpu' or 'cuda'
-        (dropout's mask differs). Parameters themselves are not listed: they stay resident anyway.
+        (dropout's mask differs); ``batch`` only for fused kinds. Parameters themselves are not listed: they stay
+        resident anyway.
         """
         return []
 
