@@ -9,7 +9,7 @@ cnnsize.executor.attention and need no torchvision.
 from __future__ import annotations
 
 from ..errors import SpecError
-from ..numeric import fmt_num, is_int
+from ..numeric import Dim, fmt_num, is_int
 from .base import Counts, LayerKind, Param, Saved, plain, register
 
 
@@ -180,7 +180,7 @@ class MViTAttention(_Volume):
               "size": Param("size", doc="the (T, H, W) of the input tokens after the class token"),
               "kernel_q": Param("ints_or_zero", 0, doc="q's pooling window per axis (0: q not pooled)"),
               "stride_q": Param("ints", 1, doc="q's pooling stride per axis"),
-              "kernel_kv": Param("ints_or_zero", 0, doc="k's and v's pooling window per axis (0: not pooled)"),
+              "kernel_kv": Param("ints", doc="k's and v's pooling window per axis"),
               "stride_kv": Param("ints", 1, doc="k's and v's pooling stride per axis"),
               "residual_pool": Param("bool", False, doc="MViT v2: add the pooled q to the attention's result"),
               "cls_residual": Param("bool", True, doc="with residual_pool, the class token's row too"),
@@ -213,8 +213,9 @@ class MViTAttention(_Volume):
 
         kernel_q, stride_q, eps_q = pool(m.pool_q)
         kernel_kv, stride_kv, eps_kv = pool(m.pool_k)
-        if (kernel_kv, stride_kv) != pool(m.pool_v)[:2] or len(m.project) != 1 or call.rank != 3:
-            raise call.refuse("MultiscaleAttention with different k and v pooling, or dropout after the projection")
+        if (kernel_kv, stride_kv) != pool(m.pool_v)[:2] or len(m.project) != 1 or call.rank != 3 or not kernel_kv:
+            raise call.refuse("MultiscaleAttention without k and v pooling, with different k and v pooling, or with "
+                              "dropout after the projection")
         return {"dim": m.output_dim, "heads": m.num_heads, "size": size, "kernel_q": kernel_q, "stride_q": stride_q,
                 "kernel_kv": kernel_kv, "stride_kv": stride_kv, "residual_pool": bool(m.residual_pool),
                 "cls_residual": bool(m.residual_with_cls_embed), "rel_pos": m.rel_pos_h is not None,
@@ -255,7 +256,38 @@ class MViTAttention(_Volume):
         if self.rel_pos:
             weights += hd * sum(self.rel_tables(self.grid(ins[0])))
             macs += d * (nq - 1) * (k_vol[0] + k_vol[1] + k_vol[2])
-        return Counts(weights=weights, biases=biases, connections=macs, macs=macs)
+        return Counts(weights=weights, biases=biases, connections=macs, macs=macs,
+                      scratch=self.scratch(ins[0], nq, nk, q_vol, k_vol, pools, batch))
+
+    def scratch(self, x, nq, nk, q_vol, k_vol, pools, batch) -> Dim:
+        """The intermediates torch makes, as torchvision's MultiscaleAttention runs (B: the batch; heads are folded
+        into it for the pooling convs and the matmuls, so a size-1 batch or head count turns some copies into
+        views)."""
+        n, c = x
+        d, h = self.dim, self.heads
+        hd = d // h
+        size = self.grid(x)
+        per = n * 3 * d  # the QKV projection
+        for _, vol in pools:  # the volume's copy, the conv's output, the class token joined back, the LayerNorm
+            out = vol[0] * vol[1] * vol[2]
+            per += d * size[0] * size[1] * size[2] + d * out + 2 * d * (1 + out)
+        per += nq * d + 2 * h * nq * nk + nq * d  # scaler·q; QKᵀ and its softmax; attention·V
+        if h > 1:
+            per += nq * d  # the heads' transpose before the projection: a copy
+        if not self.kernel_q and h > 1 and batch > 1:
+            per += nq * d  # the scaled q, strided as q was, copied for the matmul
+        once: Dim = 0
+        if self.rel_pos:
+            q_t, q_h, q_w = q_vol
+            k_t, k_h, k_w = k_vol
+            tokens = nq - 1
+            # einsum copies of q: the h one always, the w one and the t reshape unless batch·heads is 1; the three
+            # bmm outputs; the broadcast sums over (k_h, k_w), then over all of k, and its reshape's copy
+            per += tokens * d * (1 if h * batch == 1 else 3) + tokens * h * (k_t + k_h + k_w) + \
+                tokens * h * k_h * k_w + 2 * tokens * h * (nk - 1)
+            # once for the batch: each axis' distances (q_a + 2·k_a + q_a·k_a floats) and the looked-up tables
+            once = sum(qa + 2 * ka + qa * ka + hd * qa * ka for qa, ka in ((q_t, k_t), (q_h, k_h), (q_w, k_w)))
+        return per * batch + once
 
     def build(self, ins, out):
         from ..executor.attention import MViTAttention as Module
