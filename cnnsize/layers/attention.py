@@ -157,6 +157,10 @@ class MViTPool(_Volume):
         n, c = ins[0]
         return Counts(scratch=((n - 1) * c + (out[0] - 1) * c) * batch)  # the volume's copy, the pooled volume
 
+    def saved(self, ins, out, trainable, device, batch=1):
+        n, c = ins[0]
+        return [Saved("new", (n - 1) * c), Saved("new", (out[0] - 1) * c, itemsize=8)]  # the volume; int64 indices
+
     def build(self, ins, out):
         from ..executor.attention import MViTPool as Module
 
@@ -288,6 +292,29 @@ class MViTAttention(_Volume):
             # once for the batch: each axis' distances (q_a + 2·k_a + q_a·k_a floats) and the looked-up tables
             once = sum(qa + 2 * ka + qa * ka + hd * qa * ka for qa, ka in ((q_t, k_t), (q_h, k_h), (q_w, k_w)))
         return per * batch + once
+
+    def saved(self, ins, out, trainable, device, batch=1):
+        d, h = self.dim, self.heads
+        hd, q_vol, k_vol, pools = self.geometry(ins[0])
+        size = self.grid(ins[0])
+        nq, nk = out[0], 1 + k_vol[0] * k_vol[1] * k_vol[2]
+        kept = [Saved("input")] if trainable else []  # the QKV projection's input
+        for _, vol in pools:  # each pool: the conv's input, the LayerNorm's input, its float32 mean and 1/std
+            joined = 1 + vol[0] * vol[1] * vol[2]
+            kept += [Saved("new", d * size[0] * size[1] * size[2]), Saved("new", d * joined),
+                     Saved("new", h * joined, itemsize=4), Saved("new", h * joined, itemsize=4)]
+        # k and v as the matmuls read them, the scaled q, the softmax, the projection's input
+        kept += [Saved("new", d * nk), Saved("new", d * nk), Saved("new", d * nq), Saved("new", h * nq * nk),
+                 Saved("new", d * nq)]
+        if self.rel_pos:
+            tokens = nq - 1
+            # q's copies for the einsums and the t matmul (with batch·heads 1: one copy, and q itself)
+            kept += [Saved("new", tokens * d), Saved("new", d * nq)] if h * batch == 1 else \
+                [Saved("new", tokens * d)] * 3
+            for qa, ka in zip(q_vol, k_vol):  # once for the batch: the int64 distances and the looked-up table
+                kept += [Saved("new", qa * ka, itemsize=8, per_sample=False), Saved("new", hd * qa * ka,
+                                                                                     per_sample=False)]
+        return kept
 
     def build(self, ins, out):
         from ..executor.attention import MViTAttention as Module
