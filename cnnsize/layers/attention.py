@@ -43,6 +43,9 @@ class MaxVitAttention(LayerKind):
         if len(x) != 3:
             raise SpecError(f"maxvit_attention needs groups of tokens [G, P, D], got {_text(x)}",
                             hint="partition the image into windows first (reshape, permute, reshape)")
+        if self.size < 2:
+            raise SpecError("maxvit_attention needs windows of at least 2×2 tokens (size 2 or more)",
+                            hint="one token per group is no attention; torch computes it otherwise, uncounted here")
         if is_int(x[1]) and x[1] != self.size * self.size:
             raise SpecError(f"maxvit_attention of size {self.size} needs {self.size ** 2} tokens per group, got "
                             f"{x[1]}", hint="size is the window's side; P = size²")
@@ -54,8 +57,7 @@ class MaxVitAttention(LayerKind):
         g, p, d = ins[0]
         h = self.heads
         table = (2 * self.size - 1) ** 2 * h
-        # QKV and merge projections; QKᵀ (an elementwise product where P = 1) and attention·V
-        macs = 4 * g * p * d * d + (1 if p == 1 else 2) * g * p * p * d
+        macs = 4 * g * p * d * d + 2 * g * p * p * d  # QKV and merge projections; QKᵀ and attention·V
         # per sample: qkv (3), k·scale, the copies of q, k and v einsum makes, attention·V, the merge's contiguous
         # input; QKᵀ, + bias, softmax per head. Once for the batch: the looked-up bias table and its permuted copy
         copies = 4 if h == 1 else 3 if g * batch == 1 else 0  # size-1 axes: views where torch would copy
