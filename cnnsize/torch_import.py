@@ -492,7 +492,8 @@ class _Importer:
             key = tuple(id(t) for t in [*call.module.parameters(), *call.module.buffers()])
             shares = self.owners.get(key)  # the module called again, or one holding the same (tied) tensors
         for i, (kind_name, settings) in enumerate(steps):
-            name = None
+            # an item of a module's result (MViT's attention returns (x, thw)): named as the module
+            name = call_node.target if source is not None and call_node.op == "call_module" else None
             if i:
                 self.alias[node] = self.last
                 ins, name = [node], f"{node.name}_{kind_name}"
