@@ -384,3 +384,21 @@ def test_a_reshape_of_a_permuted_tensor_copies_as_torch_does(grid):
     assert imported.analyze().totals["activations"] == forward_activations(model, torch.randn(1, *shape))
     v = cnnsize.validate(imported.spec, device="cpu", runs=0)
     assert v.ok, v.mismatches()
+
+
+def test_a_flatten_of_a_permuted_tensor_copies_as_torch_does():
+    from .torch_storages import forward_activations
+
+    class ChannelsLast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.fc = nn.Linear(64, 2)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).permute(0, 2, 3, 1).flatten(1))
+
+    model = ChannelsLast().eval()
+    imported = cnnsize.from_torch(model, (3, 4, 4))
+    assert [r.type for r in imported.analyze().layers][2:4] == ["permute", "contiguous"]
+    assert imported.analyze().totals["activations"] == forward_activations(model, torch.randn(1, 3, 4, 4))
