@@ -161,6 +161,9 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
             value = map_aggregate(result, meta)
             if found:
                 n.meta["tensor_meta"] = value
+            elif isinstance(result, (int, tuple)) and all(type(v) is int for v in (
+                    result if isinstance(result, tuple) else (result,))):
+                n.meta["val"] = result  # sizes a module returns (MViT's (x, thw)): later calls' arguments
             return result
 
     if count:
@@ -442,7 +445,7 @@ class _Importer:
         index = node.args[1] if source is not None else None
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
-                         contiguous=contiguous,
+                         contiguous=contiguous, out_contiguous=_is_tensor(node) and _contiguous(node),
                          where=self.where(call_node))
 
     def call(self, node) -> None:
@@ -492,7 +495,8 @@ class _Importer:
             key = tuple(id(t) for t in [*call.module.parameters(), *call.module.buffers()])
             shares = self.owners.get(key)  # the module called again, or one holding the same (tied) tensors
         for i, (kind_name, settings) in enumerate(steps):
-            name = None
+            # an item of a module's result (MViT's attention returns (x, thw)): named as the module
+            name = call_node.target if source is not None and call_node.op == "call_module" else None
             if i:
                 self.alias[node] = self.last
                 ins, name = [node], f"{node.name}_{kind_name}"

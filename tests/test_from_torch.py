@@ -355,3 +355,50 @@ def test_import_command_opaque(tmp_path):
     good = run_cli("import", "oddnets:soft", "--input", "3x8x8", "--opaque", cwd=tmp_path)
     assert good.returncode == 0, good.stderr
     assert "opaque: {name: '1', op: module type torch.nn.modules.activation.Softplus" in good.stdout
+
+
+@pytest.mark.parametrize("grid", [4, 2])  # 2: one window per axis, where torch's reshape stays a view
+def test_a_reshape_of_a_permuted_tensor_copies_as_torch_does(grid):
+    """MaxViT's window partition and back (reshape, permute, reshape): the last reshape copies the strided tensor,
+    unless a size-1 axis lets it stay a view; the import follows torch's storages (contiguous, then reshape)."""
+    from .torch_storages import forward_activations
+
+    class Windows(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            x = self.conv(x)
+            b, c, h, w = x.shape
+            x = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 3, 5, 1).reshape(b, -1, 4, c)
+            x = x.unsqueeze(1).squeeze(1)  # views, nothing to count
+            x = x.reshape(b, h // 2, w // 2, 2, 2, c).permute(0, 5, 1, 3, 2, 4)
+            return x.reshape(b, c, h, w)
+
+    model = Windows().eval()
+    shape = (3, grid, grid)
+    imported = cnnsize.from_torch(model, shape)
+    kinds = [r.type for r in imported.analyze().layers]
+    assert kinds.count("contiguous") == (2 if grid == 4 else 0)
+    assert imported.analyze().totals["activations"] == forward_activations(model, torch.randn(1, *shape))
+    v = cnnsize.validate(imported.spec, device="cpu", runs=0)
+    assert v.ok, v.mismatches()
+
+
+def test_a_flatten_of_a_permuted_tensor_copies_as_torch_does():
+    from .torch_storages import forward_activations
+
+    class ChannelsLast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.fc = nn.Linear(64, 2)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).permute(0, 2, 3, 1).flatten(1))
+
+    model = ChannelsLast().eval()
+    imported = cnnsize.from_torch(model, (3, 4, 4))
+    assert [r.type for r in imported.analyze().layers][2:4] == ["permute", "contiguous"]
+    assert imported.analyze().totals["activations"] == forward_activations(model, torch.randn(1, 3, 4, 4))

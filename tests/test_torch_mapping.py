@@ -142,7 +142,26 @@ ROWS = {
     "select_class_token": (lambda: Fn(lambda s, x: x[:, 0]), (5, 6), "select"),
     "roll": (lambda: Fn(lambda s, x: torch.roll(x, (-1, 2), (2, 3))), (3, 4, 5), "roll"),
     "chunk_last_axis": (lambda: Fn(lambda s, x: x.chunk(3, -1)[2]), (4, 6), "chunk"),
+    "unsqueeze_view": (lambda: Fn(lambda s, x: x.unsqueeze(1).transpose(1, 3)), (5, 6), "reshape"),
 }
+
+
+def _fused(name: str, *args):
+    """A fused module of cnnsize.executor.attention (torchvision's MaxViT and MViT modules, rebuilt)."""
+    from cnnsize.executor import attention
+
+    return getattr(attention, name)(*args)
+
+
+ROWS.update({
+    "maxvit_attention": (lambda: _fused("MaxVitAttention", 8, 2, 2), (3, 4, 8), "maxvit_attention"),
+    "mvit_attention_v2": (lambda: _fused("MViTAttention", 8, 16, 2, (2, 4, 4), (3, 3, 3), (1, 2, 2), (3, 3, 3),
+                                         (1, 2, 2), True, False, True, 1e-6), (33, 8), "mvit_attention"),
+    "mvit_attention_v1": (lambda: _fused("MViTAttention", 8, 8, 1, (2, 4, 4), (), (), (3, 3, 3), (1, 2, 2), False,
+                                         True, False, 1e-6), (33, 8), "mvit_attention"),
+    "mvit_pool": (lambda: _fused("MViTPool", (2, 4, 4), (3, 3, 3), (1, 2, 2), (1, 1, 1)), (33, 8), "mvit_pool"),
+    "mvit_pos_embed": (lambda: _fused("MViTPosition", 8, (2, 4, 4)), (33, 8), "mvit_pos_embed"),
+})
 
 
 def _built_kind_rows() -> dict:

@@ -167,7 +167,7 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     x = torch.zeros((batch, *analysis.input_shape), device=dev, dtype=tdtype)
     outputs = _observe(model, x, _composites(analysis))
     measured_peak = torch.cuda.max_memory_allocated(dev) - base if cuda else None
-    layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x))
+    layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x), _scratch(analysis, model, x))
     notes = []
     del outputs
     totals["saved_for_backward_bytes"] = _saved_for_backward(analysis, model, dev, dtype, exact=not cuda)
@@ -429,9 +429,67 @@ def _count_flops(model: GraphModule, x: torch.Tensor) -> dict[str, dict]:
     return counter.get_flop_counts()
 
 
+def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[str, int]:
+    """Per fused layer (a kind with ``fused``: one module whose intermediates count, see Counts.scratch): the values
+    of the floating-point storages its module creates besides its output that something reads, from one more
+    pass under no_grad and a dispatch mode (every result kept, so no storage is reused). Not inference_mode: there
+    torch's einsum skips copies that a no_grad forward, as models run, makes."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    fused = {row.name for row in analysis.layers if getattr(row.kind, "fused", False)}
+    if not fused:
+        return {}
+    seen = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), x]}
+    created: dict[int, tuple[str, int]] = {}
+    read: set[int] = set()
+    keep: list = []
+    running: list[str] = []
+
+    class Storages(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            read.update(t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs or {}))[0]
+                        if isinstance(t, torch.Tensor))
+            out = func(*args, **(kwargs or {}))
+            keep.append(out)
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
+                    key = t.untyped_storage().data_ptr()
+                    if key not in seen and running and t.is_floating_point():
+                        created[key] = (running[-1], t.untyped_storage().nbytes() // t.element_size())
+                    seen.add(key)
+            return out
+
+    outs: dict[str, int] = {}
+    handles = []
+    for name in fused:
+        def pre(mod, args, name=name):
+            running.append(name)
+
+        def hook(mod, args, out, name=name):
+            running.pop()
+            outs[name] = out.untyped_storage().data_ptr()
+
+        module = model.layer_modules[name]
+        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(hook)]
+    try:
+        with torch.no_grad(), Storages():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    scratch = dict.fromkeys(fused, 0)
+    for key, (name, numel) in created.items():
+        if key in read and key != outs.get(name):
+            scratch[name] += numel
+    return scratch
+
+
 def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: dict[str, Any],
-            flops: dict[str, dict]) -> tuple[list[LayerCheck], dict[str, Figure]]:
-    """Per-layer and total figures, predicted against measured."""
+            flops: dict[str, dict],
+            scratch: dict[str, int] | None = None) -> tuple[list[LayerCheck], dict[str, Figure]]:
+    """Per-layer and total figures, predicted against measured (``scratch``: the intermediates of fused layers)."""
+    scratch = scratch or {}
     root = type(model).__name__
     batch = analysis.batch
     seen: dict[int, int] = {}  # storage address -> largest tensor seen on it (elements)
@@ -468,7 +526,8 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
             "buffers": _same(row.buffers, sum(b.numel() for b in buffers)),
             "macs": Figure(row.macs, layer_flops / 2 if layer_flops % 2 else layer_flops // 2,
                            2 * row.macs == layer_flops),
-            "activations": _same(row.activations, made + new_values(out) if is_tensor else None),
+            "activations": _same(row.activations, made + new_values(out) + scratch.get(row.name, 0) if is_tensor
+                                 else None),
         }
         layers.append(LayerCheck(row.name, row.type, figures))
     t = analysis.totals
@@ -480,7 +539,7 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
         "buffers": _same(t["buffers"], sum(b.numel() for b in model.buffers())),
         "macs": Figure(t["macs"], total_flops // 2, 2 * t["macs"] == total_flops),
         "flops": _same(t["flops"], total_flops),
-        "activations": _same(t["activations"], sum(seen.values())),
+        "activations": _same(t["activations"], sum(seen.values()) + sum(scratch.values())),
     }
     return layers, totals
 

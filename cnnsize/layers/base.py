@@ -46,13 +46,19 @@ class Ctx:
 
 @dataclass(frozen=True)
 class Counts:
-    """Per-sample counts of one layer. Connections follow the LeNet table's convention."""
+    """Per-sample counts of one layer. Connections follow the LeNet table's convention.
+
+    ``scratch``: values of the tensors a fused layer creates and reads again besides its output (an attention
+    module's QKᵀ and softmax, the copies its einsums make): activations of a forward pass as much as the output.
+    For the whole batch (fused kinds are given it), as some of them, a bias looked up from a table, are made once.
+    """
 
     weights: Dim = 0
     biases: Dim = 0
     buffers: Dim = 0
     connections: Dim = 0
     macs: Dim = 0
+    scratch: Dim = 0
 
 
 class RF(NamedTuple):
@@ -255,6 +261,7 @@ class TorchCall:
     index: int | None = None
     where: str = ""  # fx node and module path, for messages
     contiguous: list = field(default_factory=list)  # per input: whether torch holds it in memory order
+    out_contiguous: bool = True  # whether the output is in memory order (a reshape of a strided input: a copy)
 
     def arg(self, i: int, key: str, default: Any = None) -> Any:
         """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""
@@ -428,6 +435,10 @@ class LayerKind:
     # what the kind is for counting conventions (cnnsize.conventions holds each tool's rule per cause):
     # macs, normalization, activations, pooling, elementwise, softmax, attention, upsampling, dropout, views
     cause: ClassVar[str] = "other"
+    # one fused module whose intermediates are activations too (Counts.scratch): validation measures each storage
+    # its torch module creates, not only its output's. Its ``counts`` and ``saved`` take the batch as a keyword
+    # (per-sample figures still): torch takes a view where an axis is 1, the batch's included, and copies otherwise
+    fused: ClassVar[bool] = False
     # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
     # "cnnsize.executor.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
     # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is
@@ -487,11 +498,12 @@ class LayerKind:
         """Whether the output is a new tensor in training mode (dropout differs from inference)."""
         return self.materializes
 
-    def saved(self, ins: list[Shape], out: Shape, trainable: bool, device: str) -> list[Saved]:
+    def saved(self, ins: list[Shape], out: Shape, trainable: bool, device: str, batch: Dim = 1) -> list[Saved]:
         """What autograd saves for backward when this layer's output requires grad.
 
         ``trainable``: the layer's own parameters require grad. ``device``: 'cpu' or 'cuda'
-        (dropout's mask differs). Parameters themselves are not listed: they stay resident anyway.
+        (dropout's mask differs); ``batch`` only for fused kinds. Parameters themselves are not listed: they stay
+        resident anyway.
         """
         return []
 

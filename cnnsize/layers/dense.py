@@ -130,6 +130,13 @@ class Flatten(LayerKind):
 
     @classmethod
     def from_torch(cls, call):
+        settings = cls._settings(call)
+        if isinstance(settings, dict) and call.contiguous and not call.contiguous[0] and call.out_contiguous:
+            return [("contiguous", {}), ("flatten", settings)]  # a strided input (a permute's): torch copies it
+        return settings
+
+    @classmethod
+    def _settings(cls, call):
         if call.function in ("view", "reshape"):
             out = call.output
             if len(out) == 2 and out[0] == call.inputs[0][0]:

@@ -734,7 +734,8 @@ class Reshape(_View):
 
     params = {"shape": Param("size", doc="the per-sample shape")}
     torch_modules = ("cnnsize.executor.modules.Reshape",)
-    torch_functions = ("reshape", "view")  # asked after flatten, which takes (N, features)
+    # asked after flatten, which takes (N, features); torchvision's MViT wraps (un)squeeze for fx as _(un)squeeze
+    torch_functions = ("reshape", "view", "unsqueeze", "squeeze", "_unsqueeze", "_squeeze")
     onnx_ops = ("Reshape", "Squeeze", "Unsqueeze")
 
     @classmethod
@@ -747,6 +748,11 @@ class Reshape(_View):
     def from_torch(cls, call):
         if not call.output or not call.inputs or call.output[0] != call.inputs[0][0]:
             raise call.refuse(f"{call.function} to {list(call.output)} (it changes the batch axis)")
+        if tuple(call.output) == tuple(call.inputs[0]):
+            return PASS_THROUGH  # nothing to change (an unsqueeze MViT's helper leaves out): the tensor itself
+        if call.contiguous and not call.contiguous[0] and call.out_contiguous:
+            # a strided input (after a permute) that no view can hold in the new shape: torch copies first
+            return [("contiguous", {}), ("reshape", {"shape": list(call.output[1:])})]
         return {"shape": list(call.output[1:])}
 
     def output_shape(self, ins, ctx):
