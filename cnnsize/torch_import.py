@@ -158,6 +158,10 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
             value = map_aggregate(result, meta)
             if found:
                 n.meta["tensor_meta"] = value
+                if isinstance(result, torch.Tensor):
+                    n.meta["view"] = result._base is not None  # reshape is a view only where the strides allow
+            elif isinstance(result, (int, float, tuple)):
+                n.meta["val"] = result  # a size or a number computed from sizes: x / x.shape[-1] ** 0.5
             return result
 
     if count:
@@ -235,6 +239,15 @@ class _Importer:
             def __itruediv__(self, other):
                 return self.tracer.create_proxy("call_function", operator.itruediv, (self, other), {})
 
+            def __iter__(self):  # fx iterates only what is unpacked at once; sum(x.chunk(2, 1)) iterates too
+                try:
+                    return super().__iter__()
+                except Exception:  # noqa: BLE001 - fx's TraceError
+                    parts = _parts(self.node)
+                    if parts is None:
+                        raise
+                    return iter([self[i] for i in range(parts)])
+
         class Tracer(fx.Tracer):
             def is_leaf_module(self, m, qualname):  # modules a kind stands for are single layers
                 return type(m) in leaves or super().is_leaf_module(m, qualname)
@@ -246,7 +259,7 @@ class _Importer:
                 """A submodule fx cannot trace into (Python control flow on values): one call, kept as measured."""
                 if self.is_leaf_module(m, self.path_of_module(m)) or m is importer.root:
                     return super().call_module(m, forward, args, kwargs)
-                last = list(self.graph.nodes)[-1] if len(self.graph.nodes) else None
+                last = next(iter(reversed(self.graph.nodes)), None)
                 try:
                     return super().call_module(m, forward, args, kwargs)
                 except Exception:  # noqa: BLE001 - fx raises many kinds
@@ -279,6 +292,8 @@ class _Importer:
             gm = fx.GraphModule(self.root, graph)
             try:
                 _propagate(gm, self.input_shape, tuple(self.untraceable))
+                if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
+                    _propagate(gm, self.input_shape, tuple(self.untraceable))
             except Exception as exc:
                 raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
                                 f"{type(exc).__name__}: {exc}".split("\n")[0],
@@ -291,6 +306,109 @@ class _Importer:
                                   hint="from_torch counts what the traced forward calls; remove the module, "
                                        "or call it")
         return gm
+
+    def inline_leaves(self, gm, tracer_class, proxy_class) -> bool:
+        """Trace each call of a submodule fx could not trace again, now that its inputs' shapes are known: Python
+        control flow on shapes (timm's dynamic 'same' padding) then takes its branch, and the call's operations
+        replace it in the graph as layers of their own. A call that still does not trace (control flow on values)
+        stays one measured call. Whether any call was replaced."""
+        torch = self.torch
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx._symbolic_trace import _orig_module_call
+        from torch.fx.node import map_aggregate
+
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+
+        def value(a):
+            return a.meta.get("shape_value") if hasattr(a, "meta") else a
+
+        class ShapeProxy(proxy_class):
+            """A proxy that knows its tensor's shape: size(), dim(), shape and numel() are plain numbers."""
+
+            def _meta(self):
+                v = self.node.meta.get("shape_value")
+                if not isinstance(v, torch.Tensor):
+                    raise RuntimeError("no shape")
+                return v
+
+            def size(self, dim=None):
+                return self._meta().size() if dim is None else self._meta().size(dim)
+
+            def dim(self):
+                return self._meta().dim()
+
+            def numel(self):
+                return self._meta().numel()
+
+            @property
+            def shape(self):
+                return self._meta().shape
+
+            @property
+            def ndim(self):
+                return self._meta().dim()
+
+        class ShapeTracer(tracer_class):
+            def proxy(self, node):
+                return ShapeProxy(node, self)
+
+            def create_proxy(self, kind, target, args, kwargs, *rest, **more):
+                proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
+                node = proxy.node
+                if kind == "placeholder":
+                    node.meta["shape_value"] = self.inputs.pop(0) if self.inputs else None
+                    return proxy
+                a, k = map_aggregate(node.args, value), map_aggregate(node.kwargs, value)
+                try:
+                    with fake, torch.no_grad():
+                        if kind == "call_function":
+                            out = target(*a, **k)
+                        elif kind == "call_method":
+                            out = getattr(a[0], target)(*a[1:], **k)
+                        elif kind == "call_module":
+                            out = _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
+                        else:
+                            out = self.root.get_parameter(target) if kind == "get_attr" else None
+                except Exception:  # noqa: BLE001 - no value: a shape asked of it fails the trace
+                    out = None
+                node.meta["shape_value"] = out
+                return proxy
+
+        changed = False
+        for node in list(gm.graph.nodes):
+            if node.op != "call_module" or node.kwargs or type(gm.get_submodule(node.target)) not in self.untraceable:
+                continue
+            if not all(hasattr(a, "meta") and _is_tensor(a) for a in node.args):
+                continue
+            module = gm.get_submodule(node.target)
+            tracer = ShapeTracer()
+            with fake:
+                tracer.inputs = [fake.from_tensor(torch.empty(a.meta["tensor_meta"].shape,
+                                                              dtype=a.meta["tensor_meta"].dtype, device="meta"))
+                                 for a in node.args]
+            try:
+                sub = tracer.trace(module)
+            except Exception:  # noqa: BLE001 - control flow on values: it stays one measured call
+                continue
+            places = [n for n in sub.nodes if n.op == "placeholder"]
+            if len(places) != len(node.args):
+                continue
+            for n in sub.nodes:
+                n.meta.pop("shape_value", None)
+                if n.op in ("get_attr", "call_module"):
+                    n.target = f"{node.target}.{n.target}"
+                stack = n.meta.get("nn_module_stack")
+                if stack:
+                    n.meta["nn_module_stack"] = {f"{node.target}.{k}": (f"{node.target}.{path}", t)
+                                                 for k, (path, t) in stack.items()}
+            with gm.graph.inserting_before(node):
+                out = gm.graph.graph_copy(sub, dict(zip(places, node.args)))
+            node.replace_all_uses_with(out)
+            gm.graph.erase_node(node)
+            changed = True
+        if changed:
+            gm.recompile()
+        return changed
 
     def graph(self, tracer, training: bool):
         import inspect
@@ -439,7 +557,7 @@ class _Importer:
         index = node.args[1] if source is not None else None
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
-                         contiguous=contiguous,
+                         contiguous=contiguous, view=node.meta.get("view"),
                          where=self.where(call_node))
 
     def call(self, node) -> None:
@@ -571,6 +689,18 @@ class _Importer:
         for arg in node.kwargs.values():
             visit(arg)
         return found
+
+
+def _parts(node) -> int | None:
+    """How many tensors a traced chunk or split returns, where its arguments say (None where only shapes would)."""
+    name = getattr(node.target, "__name__", node.target)
+    args = {**dict(zip(("input", "n"), node.args)), **node.kwargs}
+    n = args.get("n", args.get("chunks", args.get("split_size_or_sections", args.get("split_size"))))
+    if name == "chunk" and isinstance(n, int):
+        return n
+    if name in ("split", "split_with_sizes") and isinstance(n, (list, tuple)):
+        return len(n)
+    return None
 
 
 def _is_tensor(node) -> bool:

@@ -252,6 +252,7 @@ class TorchCall:
     index: int | None = None
     where: str = ""  # fx node and module path, for messages
     contiguous: list = field(default_factory=list)  # per input: whether torch holds it in memory order
+    view: bool | None = None  # whether torch's output is a view of another tensor (None: not known)
 
     def arg(self, i: int, key: str, default: Any = None) -> Any:
         """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""

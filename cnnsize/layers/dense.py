@@ -77,7 +77,7 @@ class Flatten(LayerKind):
         if call.function in ("view", "reshape"):
             out = call.output
             if len(out) == 2 and out[0] == call.inputs[0][0]:
-                return {}
+                return [("contiguous", {}), ("flatten", {})] if call.view is False else {}  # torch copied
             return None  # another shape: the reshape kind's
         m = call.module
         start, end = (m.start_dim, m.end_dim) if m is not None else (call.arg(1, "start_dim", 0),
@@ -86,7 +86,8 @@ class Flatten(LayerKind):
         if start == 0:
             what = f"nn.Flatten({start}, {end})" if m is not None else f"flatten({start}, {end})"
             raise call.refuse(f"{what} (it merges the batch axis; cnnsize's axes are per sample)")
-        return {} if end == call.rank - 1 and start == 1 else {"start": start - 1, "end": end - 1}
+        settings = {} if end == call.rank - 1 and start == 1 else {"start": start - 1, "end": end - 1}
+        return [("contiguous", {}), ("flatten", settings)] if call.view is False and m is None else settings
 
     @property
     def materializes(self) -> bool:

@@ -627,7 +627,8 @@ class Reshape(_View):
     def from_torch(cls, call):
         if not call.output or not call.inputs or call.output[0] != call.inputs[0][0]:
             raise call.refuse(f"{call.function} to {list(call.output)} (it changes the batch axis)")
-        return {"shape": list(call.output[1:])}
+        settings = {"shape": list(call.output[1:])}
+        return [("contiguous", {}), ("reshape", settings)] if call.view is False else settings  # torch copied
 
     def output_shape(self, ins, ctx):
         shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
