@@ -10,8 +10,8 @@ mapping that would change the network's meaning is caught too. torch is imported
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from .errors import CnnsizeError, SpecError, Unrepresentable
 from .executor import require_torch
@@ -20,15 +20,25 @@ from .layers.base import PASS_THROUGH, TensorArg, TorchCall, plain
 
 @dataclass
 class ImportedSpec:
-    """An imported model: ``spec`` (a dict cnnsize.analyze takes) and ``yaml`` (the same, as spec text)."""
+    """An imported model: ``spec`` (a dict cnnsize.analyze takes) and ``yaml`` (the same, as spec text, written
+    when first asked for)."""
 
     spec: dict
-    yaml: str
+    checked: Any = field(default=None, repr=False, compare=False)  # the analysis the import checked shapes with
+    _yaml: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def yaml(self) -> str:
+        if self._yaml is None:
+            self._yaml = to_yaml(self.spec)
+        return self._yaml
 
     def analyze(self, **kwargs: Any):
         """The analysis of the imported spec (keyword arguments as for cnnsize.analyze)."""
         from . import analyze
 
+        if not kwargs and self.checked is not None:
+            return self.checked  # the one from_torch made to check the shapes: the same spec, the same defaults
         return analyze(self.spec, **kwargs)
 
 
@@ -75,7 +85,27 @@ def _leaves(value, label: Any = None) -> list[tuple[Any, Any]]:
     return [] if value is None else [(label, value)]
 
 
-def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
+class _Meta(NamedTuple):
+    """A traced tensor's shape, dtype and strides (the ``tensor_meta`` of its fx node)."""
+
+    shape: tuple
+    dtype: Any
+    stride: tuple
+
+
+@dataclass
+class _Traced:
+    """The traced graph and the module its nodes call into: what fx's GraphModule holds, without the copy of the
+    module tree and the generated code it makes (a quarter of a large model's import)."""
+
+    root: Any
+    graph: Any
+
+    def get_submodule(self, target: str):
+        return self.root.get_submodule(target)
+
+
+def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
     """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
     rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
     which opaque layers need: FlopCounterMode decomposes some operations, slowly). The model's parameters
@@ -84,9 +114,9 @@ def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) ->
     torch = require_torch()
     from torch.nn.utils.stateless import _reparametrize_module
 
-    tensors = dict(gm.named_parameters())
-    tensors.update(gm.named_buffers())
-    own_real = {id(t) for m in gm.modules() if type(m) in real for t in [*m.parameters(), *m.buffers()]}
+    tensors = dict(gm.root.named_parameters())
+    tensors.update(gm.root.named_buffers())
+    own_real = {id(t) for m in gm.root.modules() if type(m) in real for t in [*m.parameters(), *m.buffers()]}
     swap = {n: torch.empty_like(t, device="meta") for n, t in tensors.items()
             if t.device.type != "meta" and id(t) not in own_real}
     param = next(iter(tensors.values()), None)
@@ -94,7 +124,7 @@ def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) ->
     try:
         if count:  # on fake tensors, which keep the model's device: torch picks the kernels (einsum's) it would
             raise NotImplementedError
-        with _reparametrize_module(gm, swap, tie_weights=True), torch.no_grad():
+        with _reparametrize_module(gm.root, swap, tie_weights=True), torch.no_grad():
             _run(gm, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
     except (RuntimeError, NotImplementedError, TypeError):
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -107,14 +137,14 @@ def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) ->
 
 _SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU", "Hardswish",
                "Hardsigmoid", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
-               "Identity"}  # torch.nn modules whose output has their input's shape and dtype
+               "Identity", "GroupNorm", "LocalResponseNorm", "PReLU", "Softmax", "LogSoftmax", "Hardtanh",
+               "ChannelLayerNorm", "LayerScale", "StochasticDepth"}  # output: the input's shape and dtype
 
 
 def _run(gm, x, real: tuple, fake, count: bool) -> None:
     torch = require_torch()
     import torch.fx as fx
     from torch.fx.node import map_aggregate
-    from torch.fx.passes.shape_prop import _extract_tensor_metadata
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
@@ -122,9 +152,18 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
     class Propagate(fx.Interpreter):
         def call_module(self, target, args, kwargs):
             module = self.fetch_attr(target)
-            if not count and type(module).__name__ in _SAME_SHAPE and len(args) == 1 and not kwargs:
-                x = args[0]  # its output is its input's shape: no need to run it (meta batch norm is slow)
-                return x if getattr(module, "inplace", False) else torch.empty_like(x)
+            if not count and len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
+                x, name = args[0], type(module).__name__  # shapes torch's rules give at once: no need to run
+                if not type(module).__module__.startswith(("torch.nn.", "torchvision.", "cnnsize.")):
+                    name = ""  # a class of the model's own, whatever its name: run it
+                if name == "LayerNorm" and tuple(x.shape[-len(module.normalized_shape):]) == module.normalized_shape:
+                    return x.new_empty(x.shape)  # a contiguous result, as torch's layer norm gives
+                if name in _SAME_SHAPE:  # (meta kernels written in Python, such as empty_like's, are slow)
+                    if getattr(module, "inplace", False):
+                        return x
+                    return x.new_empty(x.shape) if x.is_contiguous() else torch.empty_like(x)
+                if name == "Linear" and x.dim() and x.shape[-1] == module.in_features:
+                    return x.new_empty((*x.shape[:-1], module.out_features))
             if type(module) not in real:
                 return super().call_module(target, args, kwargs)
             # fx could not trace into it (control flow on values): run it for real on zeros of the same shapes
@@ -152,7 +191,7 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
             def meta(obj):
                 if isinstance(obj, torch.Tensor):
                     found.append(obj)
-                    return _extract_tensor_metadata(obj)
+                    return _Meta(obj.shape, obj.dtype, obj.stride())  # fx's own metadata asks for far more
                 return obj
 
             value = map_aggregate(result, meta)
@@ -166,9 +205,9 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
 
     if count:
         with counter:
-            Propagate(gm).run(x)
+            Propagate(gm.root, graph=gm.graph).run(x)
     else:
-        Propagate(gm).run(x)
+        Propagate(gm.root, graph=gm.graph).run(x)
 
 
 def _layer_class():
@@ -289,7 +328,7 @@ class _Importer:
                                       f"{', '.join(str(n.target) for n in inputs)})",
                                       hint="from_torch sizes a model of one input tensor; give the others "
                                            "defaults or wrap the model")
-            gm = fx.GraphModule(self.root, graph)
+            gm = _Traced(self.root, graph)
             try:
                 _propagate(gm, self.input_shape, tuple(self.untraceable))
                 if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
@@ -406,8 +445,6 @@ class _Importer:
             node.replace_all_uses_with(out)
             gm.graph.erase_node(node)
             changed = True
-        if changed:
-            gm.recompile()
         return changed
 
     def graph(self, tracer, training: bool):
@@ -440,7 +477,7 @@ class _Importer:
     # -- the walk -------------------------------------------------------------------------------------------------
     def run(self) -> dict:
         self.gm = gm = self.trace()
-        self.modules = dict(gm.named_modules())
+        self.modules = dict(gm.root.named_modules())
         for node in gm.graph.nodes:
             if node.op == "placeholder":
                 if not node.args:  # the tensor input (trace refused a second one); args hold a default
@@ -604,7 +641,7 @@ class _Importer:
             if isinstance(trainable, list) and not set(trainable) <= {"weight", "bias"}:
                 raise call.refuse(f"{type(call.module).__name__} with only {', '.join(trains)} trainable "
                                   "(a spec can freeze a layer's weight or its bias)")
-            key = tuple(id(t) for t in [*call.module.parameters(), *call.module.buffers()])
+            key = tuple(id(t) for t in [*own.values(), *call.module.buffers()])
             shares = self.owners.get(key)  # the module called again, or one holding the same (tied) tensors
         for i, (kind_name, settings) in enumerate(steps):
             name = None
@@ -755,8 +792,8 @@ def to_yaml(spec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]) -> None:
-    """Every imported layer's output shape must be the one torch computed."""
+def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]):
+    """Every imported layer's output shape must be the one torch computed; the analysis that says so."""
     from . import analyze
 
     a = analyze(spec)
@@ -766,11 +803,12 @@ def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]) -> None
             raise CnnsizeError(f"imported layer '{row.name}' ({row.type}) gives {list(row.output_shape)}, "
                                f"torch gives {list(want)}",
                                hint="this operation means something else in torch; please report it")
+    return a
 
 
 def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False) -> ImportedSpec:
     """Trace ``module`` (an ``nn.Module``) with torch.fx for one input of ``input_shape`` (C, H, W) and return the
-    equivalent spec, as a dict and as YAML text.
+    equivalent spec, as a dict and as YAML text (``.yaml``, written when first asked for).
 
     An operation cnnsize cannot represent raises CnnsizeError naming it and its fx node and module path; with
     ``opaque=True`` it becomes an ``opaque`` layer instead, carrying the output shape, parameters, buffers and
@@ -785,5 +823,4 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
         meta = node.meta.get("tensor_meta")
         if layer != "input" and hasattr(meta, "shape"):
             shapes.setdefault(layer, tuple(int(v) for v in meta.shape[1:]))
-    _check(spec, importer, shapes)
-    return ImportedSpec(spec=spec, yaml=to_yaml(spec))
+    return ImportedSpec(spec=spec, checked=_check(spec, importer, shapes))
