@@ -10,6 +10,7 @@ mapping that would change the network's meaning is caught too. torch is imported
 from __future__ import annotations
 
 import operator
+import sys
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -279,13 +280,20 @@ class _Importer:
                 return self.tracer.create_proxy("call_function", operator.itruediv, (self, other), {})
 
             def __iter__(self):  # fx iterates only what is unpacked at once; sum(x.chunk(2, 1)) iterates too
-                try:
-                    return super().__iter__()
-                except Exception:  # noqa: BLE001 - fx's TraceError
-                    parts = _parts(self.node)
-                    if parts is None:
-                        raise
+                parts = _parts(self.node)
+                if parts is not None:
                     return iter([self[i] for i in range(parts)])
+                import dis
+                import inspect
+                from bisect import bisect_left
+
+                frame = inspect.currentframe().f_back  # fx's own rule, which reads the caller's bytecode
+                code = list(dis.get_instructions(frame.f_code))
+                at = bisect_left(code, frame.f_lasti, key=lambda i: i.offset) if sys.version_info >= (3, 11) \
+                    else frame.f_lasti // 2
+                if code[at].opname == "UNPACK_SEQUENCE":  # a, b = x.shape
+                    return (self[i] for i in range(code[at].argval))
+                return self.tracer.iter(self)
 
         class Tracer(fx.Tracer):
             def is_leaf_module(self, m, qualname):  # modules a kind stands for are single layers

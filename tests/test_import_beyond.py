@@ -212,3 +212,24 @@ def test_an_untraceable_submodule_becomes_its_layers():
     imported = cnnsize.from_torch(model, (3, 9, 9))
     assert [next(iter(layer)) for layer in imported.spec["layers"]] == ["zeropad", "conv", "relu"]
     assert imported.spec["layers"][1]["conv"]["name"] == "0.conv"  # its module path, as torch names it
+
+
+class Unpacks(nn.Module):
+    """Unpacks its input's shape (``n, c, h, w = x.shape``), as torchvision's ViT and ShuffleNet do."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return self.conv(x).reshape(n, 4, h * w)
+
+
+def test_shape_unpacking_in_a_submodule_is_traced_not_kept_whole():
+    """fx unpacks a shape by reading its caller's bytecode: a submodule doing so is traced into, so a model on the
+    meta device (which cannot run a submodule kept whole) imports."""
+    with torch.device("meta"):
+        model = nn.Sequential(Unpacks(), nn.ReLU())
+    imported = cnnsize.from_torch(model, (3, 5, 6))
+    assert [next(iter(layer)) for layer in imported.spec["layers"]] == ["conv", "reshape", "relu"]
