@@ -3,7 +3,8 @@
 Issue 12's target: on the same built resnet152 and convnext_tiny, from_torch takes at most half the time
 of torchinfo.summary. Both measured here, in this run, on the same module (built by cnnsize from its bundled
 spec, weights on CPU): from_torch traces on fake tensors (no values computed), torchinfo runs a real forward.
-The ratio printed is torchinfo's time over from_torch's (2 or more meets the target).
+The ratio printed is torchinfo's time over from_torch's (2 or more meets the target), each the median of five
+runs taken in turns. from_torch's spec text (``.yaml``) is written when first asked for, as torchinfo's table is.
 
     python benchmarks/import_speed.py [SPEC ...]      # needs torch and torchinfo (pip install torchinfo)
 """
@@ -17,13 +18,16 @@ import time
 import cnnsize
 
 
-def median_s(fn, runs: int = 3) -> float:
-    times = []
+def medians_s(fns, runs: int = 5) -> list[float]:
+    """The median time of each function, run in turns (ours, theirs, ours, ...) so that a busy machine's load falls
+    on both alike."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, got in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            got.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def main(names: list[str]) -> None:
@@ -38,8 +42,8 @@ def main(names: list[str]) -> None:
         a = cnnsize.analyze(name, fit="floor")
         model = build_module(name, fit="floor").eval()
         shape = (1, *a.input_shape)
-        ours = median_s(lambda m=model, s=a.input_shape, n=name: cnnsize.from_torch(m, s, name=n))
-        theirs = median_s(lambda m=model, s=shape: torchinfo.summary(m, input_size=s, verbose=0))
+        ours, theirs = medians_s([lambda m=model, s=a.input_shape, n=name: cnnsize.from_torch(m, s, name=n),
+                                  lambda m=model, s=shape: torchinfo.summary(m, input_size=s, verbose=0)])
         params = cnnsize.from_torch(model, a.input_shape).analyze().totals["params"]
         info = torchinfo.summary(model, input_size=shape, verbose=0).total_params
         print(f"{name:16s} {ours:13.2f} {theirs:12.2f} {theirs / ours:6.2f}  {params:,} / {info:,}")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import operator
 import sys
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from .errors import CnnsizeError, SpecError, Unrepresentable
 from .executor import require_torch
@@ -21,15 +21,25 @@ from .layers.base import PASS_THROUGH, TensorArg, TorchCall, plain
 
 @dataclass
 class ImportedSpec:
-    """An imported model: ``spec`` (a dict cnnsize.analyze takes) and ``yaml`` (the same, as spec text)."""
+    """An imported model: ``spec`` (a dict cnnsize.analyze takes) and ``yaml`` (the same, as spec text, written
+    when first asked for)."""
 
     spec: dict
-    yaml: str
+    checked: Any = field(default=None, repr=False, compare=False)  # the analysis the import checked shapes with
+    _yaml: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def yaml(self) -> str:
+        if self._yaml is None:
+            self._yaml = to_yaml(self.spec)
+        return self._yaml
 
     def analyze(self, **kwargs: Any):
         """The analysis of the imported spec (keyword arguments as for cnnsize.analyze)."""
         from . import analyze
 
+        if not kwargs and self.checked is not None:
+            return self.checked  # the one from_torch made to check the shapes: the same spec, the same defaults
         return analyze(self.spec, **kwargs)
 
 
@@ -78,7 +88,27 @@ def _leaves(value, label: Any = None) -> list[tuple[Any, Any]]:
     return [] if value is None else [(label, value)]
 
 
-def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
+class _Meta(NamedTuple):
+    """A traced tensor's shape, dtype and strides (the ``tensor_meta`` of its fx node)."""
+
+    shape: tuple
+    dtype: Any
+    stride: tuple
+
+
+@dataclass
+class _Traced:
+    """The traced graph and the module its nodes call into: what fx's GraphModule holds, without the copy of the
+    module tree and the generated code it makes (a quarter of a large model's import)."""
+
+    root: Any
+    graph: Any
+
+    def get_submodule(self, target: str):
+        return self.root.get_submodule(target)
+
+
+def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
     """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
     rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
     which opaque layers need: FlopCounterMode decomposes some operations, slowly). The model's parameters
@@ -87,9 +117,9 @@ def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) ->
     torch = require_torch()
     from torch.nn.utils.stateless import _reparametrize_module
 
-    tensors = dict(gm.named_parameters())
-    tensors.update(gm.named_buffers())
-    own_real = {id(t) for m in gm.modules() if type(m) in real for t in [*m.parameters(), *m.buffers()]}
+    tensors = dict(gm.root.named_parameters())
+    tensors.update(gm.root.named_buffers())
+    own_real = {id(t) for m in gm.root.modules() if type(m) in real for t in [*m.parameters(), *m.buffers()]}
     swap = {n: torch.empty_like(t, device="meta") for n, t in tensors.items()
             if t.device.type != "meta" and id(t) not in own_real}
     param = next(iter(tensors.values()), None)
@@ -97,7 +127,7 @@ def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) ->
     try:
         if count:  # on fake tensors, which keep the model's device: torch picks the kernels (einsum's) it would
             raise NotImplementedError
-        with _reparametrize_module(gm, swap, tie_weights=True), torch.no_grad():
+        with _reparametrize_module(gm.root, swap, tie_weights=True), torch.no_grad():
             _run(gm, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
     except (RuntimeError, NotImplementedError, TypeError):
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -110,14 +140,14 @@ def _propagate(gm, input_shape: tuple, real: tuple = (), count: bool = False) ->
 
 _SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU", "Hardswish",
                "Hardsigmoid", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
-               "Identity"}  # torch.nn modules whose output has their input's shape and dtype
+               "Identity", "GroupNorm", "LocalResponseNorm", "PReLU", "Softmax", "LogSoftmax", "Hardtanh",
+               "ChannelLayerNorm", "LayerScale", "StochasticDepth"}  # output: the input's shape and dtype
 
 
 def _run(gm, x, real: tuple, fake, count: bool) -> None:
     torch = require_torch()
     import torch.fx as fx
     from torch.fx.node import map_aggregate
-    from torch.fx.passes.shape_prop import _extract_tensor_metadata
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
@@ -125,9 +155,18 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
     class Propagate(fx.Interpreter):
         def call_module(self, target, args, kwargs):
             module = self.fetch_attr(target)
-            if not count and type(module).__name__ in _SAME_SHAPE and len(args) == 1 and not kwargs:
-                x = args[0]  # its output is its input's shape: no need to run it (meta batch norm is slow)
-                return x if getattr(module, "inplace", False) else torch.empty_like(x)
+            if not count and len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
+                x, name = args[0], type(module).__name__  # shapes torch's rules give at once: no need to run
+                if not type(module).__module__.startswith(("torch.nn.", "torchvision.", "cnnsize.")):
+                    name = ""  # a class of the model's own, whatever its name: run it
+                if name == "LayerNorm" and tuple(x.shape[-len(module.normalized_shape):]) == module.normalized_shape:
+                    return x.new_empty(x.shape)  # a contiguous result, as torch's layer norm gives
+                if name in _SAME_SHAPE:  # (meta kernels written in Python, such as empty_like's, are slow)
+                    if getattr(module, "inplace", False):
+                        return x
+                    return x.new_empty(x.shape) if x.is_contiguous() else torch.empty_like(x)
+                if name == "Linear" and x.dim() and x.shape[-1] == module.in_features:
+                    return x.new_empty((*x.shape[:-1], module.out_features))
             if type(module) not in real:
                 return super().call_module(target, args, kwargs)
             # fx could not trace into it (control flow on values): run it for real on zeros of the same shapes
@@ -155,22 +194,23 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
             def meta(obj):
                 if isinstance(obj, torch.Tensor):
                     found.append(obj)
-                    return _extract_tensor_metadata(obj)
+                    return _Meta(obj.shape, obj.dtype, obj.stride())  # fx's own metadata asks for far more
                 return obj
 
             value = map_aggregate(result, meta)
             if found:
                 n.meta["tensor_meta"] = value
-            elif isinstance(result, (int, tuple)) and all(type(v) is int for v in (
-                    result if isinstance(result, tuple) else (result,))):
-                n.meta["val"] = result  # sizes a module returns (MViT's (x, thw)): later calls' arguments
+                if isinstance(result, torch.Tensor):
+                    n.meta["view"] = result._base is not None  # reshape is a view only where the strides allow
+            elif isinstance(result, (int, float, tuple)):
+                n.meta["val"] = result  # a size or a number computed from sizes (x / x.shape[-1] ** 0.5, MViT's thw)
             return result
 
     if count:
         with counter:
-            Propagate(gm).run(x)
+            Propagate(gm.root, graph=gm.graph).run(x)
     else:
-        Propagate(gm).run(x)
+        Propagate(gm.root, graph=gm.graph).run(x)
 
 
 def _layer_class():
@@ -241,6 +281,22 @@ class _Importer:
             def __itruediv__(self, other):
                 return self.tracer.create_proxy("call_function", operator.itruediv, (self, other), {})
 
+            def __iter__(self):  # fx iterates only what is unpacked at once; sum(x.chunk(2, 1)) iterates too
+                parts = _parts(self.node)
+                if parts is not None:
+                    return iter([self[i] for i in range(parts)])
+                import dis
+                import inspect
+                from bisect import bisect_left
+
+                frame = inspect.currentframe().f_back  # fx's own rule, which reads the caller's bytecode
+                code = list(dis.get_instructions(frame.f_code))
+                at = bisect_left(code, frame.f_lasti, key=lambda i: i.offset) if sys.version_info >= (3, 11) \
+                    else frame.f_lasti // 2
+                if code[at].opname == "UNPACK_SEQUENCE":  # a, b = x.shape
+                    return (self[i] for i in range(code[at].argval))
+                return self.tracer.iter(self)
+
         class Tracer(fx.Tracer):
             def is_leaf_module(self, m, qualname):  # modules a kind stands for are single layers
                 return type(m) in leaves or super().is_leaf_module(m, qualname)
@@ -252,7 +308,7 @@ class _Importer:
                 """A submodule fx cannot trace into (Python control flow on values): one call, kept as measured."""
                 if self.is_leaf_module(m, self.path_of_module(m)) or m is importer.root:
                     return super().call_module(m, forward, args, kwargs)
-                last = list(self.graph.nodes)[-1] if len(self.graph.nodes) else None
+                last = next(iter(reversed(self.graph.nodes)), None)
                 try:
                     return super().call_module(m, forward, args, kwargs)
                 except Exception:  # noqa: BLE001 - fx raises many kinds
@@ -282,9 +338,11 @@ class _Importer:
                                       f"{', '.join(str(n.target) for n in inputs)})",
                                       hint="from_torch sizes a model of one input tensor; give the others "
                                            "defaults or wrap the model")
-            gm = fx.GraphModule(self.root, graph)
+            gm = _Traced(self.root, graph)
             try:
                 _propagate(gm, self.input_shape, tuple(self.untraceable))
+                if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
+                    _propagate(gm, self.input_shape, tuple(self.untraceable))
             except Exception as exc:
                 raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
                                 f"{type(exc).__name__}: {exc}".split("\n")[0],
@@ -297,6 +355,107 @@ class _Importer:
                                   hint="from_torch counts what the traced forward calls; remove the module, "
                                        "or call it")
         return gm
+
+    def inline_leaves(self, gm, tracer_class, proxy_class) -> bool:
+        """Trace each call of a submodule fx could not trace again, now that its inputs' shapes are known: Python
+        control flow on shapes (timm's dynamic 'same' padding) then takes its branch, and the call's operations
+        replace it in the graph as layers of their own. A call that still does not trace (control flow on values)
+        stays one measured call. Whether any call was replaced."""
+        torch = self.torch
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx._symbolic_trace import _orig_module_call
+        from torch.fx.node import map_aggregate
+
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+
+        def value(a):
+            return a.meta.get("shape_value") if hasattr(a, "meta") else a
+
+        class ShapeProxy(proxy_class):
+            """A proxy that knows its tensor's shape: size(), dim(), shape and numel() are plain numbers."""
+
+            def _meta(self):
+                v = self.node.meta.get("shape_value")
+                if not isinstance(v, torch.Tensor):
+                    raise RuntimeError("no shape")
+                return v
+
+            def size(self, dim=None):
+                return self._meta().size() if dim is None else self._meta().size(dim)
+
+            def dim(self):
+                return self._meta().dim()
+
+            def numel(self):
+                return self._meta().numel()
+
+            @property
+            def shape(self):
+                return self._meta().shape
+
+            @property
+            def ndim(self):
+                return self._meta().dim()
+
+        class ShapeTracer(tracer_class):
+            def proxy(self, node):
+                return ShapeProxy(node, self)
+
+            def create_proxy(self, kind, target, args, kwargs, *rest, **more):
+                proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
+                node = proxy.node
+                if kind == "placeholder":
+                    node.meta["shape_value"] = self.inputs.pop(0) if self.inputs else None
+                    return proxy
+                a, k = map_aggregate(node.args, value), map_aggregate(node.kwargs, value)
+                try:
+                    with fake, torch.no_grad():
+                        if kind == "call_function":
+                            out = target(*a, **k)
+                        elif kind == "call_method":
+                            out = getattr(a[0], target)(*a[1:], **k)
+                        elif kind == "call_module":
+                            out = _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
+                        else:
+                            out = self.root.get_parameter(target) if kind == "get_attr" else None
+                except Exception:  # noqa: BLE001 - no value: a shape asked of it fails the trace
+                    out = None
+                node.meta["shape_value"] = out
+                return proxy
+
+        changed = False
+        for node in list(gm.graph.nodes):
+            if node.op != "call_module" or node.kwargs or type(gm.get_submodule(node.target)) not in self.untraceable:
+                continue
+            if not all(hasattr(a, "meta") and _is_tensor(a) for a in node.args):
+                continue
+            module = gm.get_submodule(node.target)
+            tracer = ShapeTracer()
+            with fake:
+                tracer.inputs = [fake.from_tensor(torch.empty(a.meta["tensor_meta"].shape,
+                                                              dtype=a.meta["tensor_meta"].dtype, device="meta"))
+                                 for a in node.args]
+            try:
+                sub = tracer.trace(module)
+            except Exception:  # noqa: BLE001 - control flow on values: it stays one measured call
+                continue
+            places = [n for n in sub.nodes if n.op == "placeholder"]
+            if len(places) != len(node.args):
+                continue
+            for n in sub.nodes:
+                n.meta.pop("shape_value", None)
+                if n.op in ("get_attr", "call_module"):
+                    n.target = f"{node.target}.{n.target}"
+                stack = n.meta.get("nn_module_stack")
+                if stack:
+                    n.meta["nn_module_stack"] = {f"{node.target}.{k}": (f"{node.target}.{path}", t)
+                                                 for k, (path, t) in stack.items()}
+            with gm.graph.inserting_before(node):
+                out = gm.graph.graph_copy(sub, dict(zip(places, node.args)))
+            node.replace_all_uses_with(out)
+            gm.graph.erase_node(node)
+            changed = True
+        return changed
 
     def graph(self, tracer, training: bool):
         import inspect
@@ -328,7 +487,7 @@ class _Importer:
     # -- the walk -------------------------------------------------------------------------------------------------
     def run(self) -> dict:
         self.gm = gm = self.trace()
-        self.modules = dict(gm.named_modules())
+        self.modules = dict(gm.root.named_modules())
         for node in gm.graph.nodes:
             if node.op == "placeholder":
                 if not node.args:  # the tensor input (trace refused a second one); args hold a default
@@ -446,6 +605,7 @@ class _Importer:
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
                          contiguous=contiguous, out_contiguous=_is_tensor(node) and _contiguous(node),
+                         view=node.meta.get("view"),
                          where=self.where(call_node))
 
     def call(self, node) -> None:
@@ -492,7 +652,7 @@ class _Importer:
             if isinstance(trainable, list) and not set(trainable) <= {"weight", "bias"}:
                 raise call.refuse(f"{type(call.module).__name__} with only {', '.join(trains)} trainable "
                                   "(a spec can freeze a layer's weight or its bias)")
-            key = tuple(id(t) for t in [*call.module.parameters(), *call.module.buffers()])
+            key = tuple(id(t) for t in [*own.values(), *call.module.buffers()])
             shares = self.owners.get(key)  # the module called again, or one holding the same (tied) tensors
         for i, (kind_name, settings) in enumerate(steps):
             # an item of a module's result (MViT's attention returns (x, thw)): named as the module
@@ -580,6 +740,18 @@ class _Importer:
         return found
 
 
+def _parts(node) -> int | None:
+    """How many tensors a traced chunk or split returns, where its arguments say (None where only shapes would)."""
+    name = getattr(node.target, "__name__", node.target)
+    args = {**dict(zip(("input", "n"), node.args)), **node.kwargs}
+    n = args.get("n", args.get("chunks", args.get("split_size_or_sections", args.get("split_size"))))
+    if name == "chunk" and isinstance(n, int):
+        return n
+    if name in ("split", "split_with_sizes") and isinstance(n, (list, tuple)):
+        return len(n)
+    return None
+
+
 def _is_tensor(node) -> bool:
     """Whether the node's value is one tensor (a tuple of them, or a size, is not a layer's output)."""
     return hasattr(node.meta.get("tensor_meta"), "shape")
@@ -632,8 +804,8 @@ def to_yaml(spec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]) -> None:
-    """Every imported layer's output shape must be the one torch computed."""
+def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]):
+    """Every imported layer's output shape must be the one torch computed; the analysis that says so."""
     from . import analyze
 
     a = analyze(spec)
@@ -643,11 +815,12 @@ def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]) -> None
             raise CnnsizeError(f"imported layer '{row.name}' ({row.type}) gives {list(row.output_shape)}, "
                                f"torch gives {list(want)}",
                                hint="this operation means something else in torch; please report it")
+    return a
 
 
 def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False) -> ImportedSpec:
     """Trace ``module`` (an ``nn.Module``) with torch.fx for one input of ``input_shape`` (C, H, W) and return the
-    equivalent spec, as a dict and as YAML text.
+    equivalent spec, as a dict and as YAML text (``.yaml``, written when first asked for).
 
     An operation cnnsize cannot represent raises CnnsizeError naming it and its fx node and module path; with
     ``opaque=True`` it becomes an ``opaque`` layer instead, carrying the output shape, parameters, buffers and
@@ -662,5 +835,4 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
         meta = node.meta.get("tensor_meta")
         if layer != "input" and hasattr(meta, "shape"):
             shapes.setdefault(layer, tuple(int(v) for v in meta.shape[1:]))
-    _check(spec, importer, shapes)
-    return ImportedSpec(spec=spec, yaml=to_yaml(spec))
+    return ImportedSpec(spec=spec, checked=_check(spec, importer, shapes))

@@ -143,6 +143,13 @@ ROWS = {
     "roll": (lambda: Fn(lambda s, x: torch.roll(x, (-1, 2), (2, 3))), (3, 4, 5), "roll"),
     "chunk_last_axis": (lambda: Fn(lambda s, x: x.chunk(3, -1)[2]), (4, 6), "chunk"),
     "unsqueeze_view": (lambda: Fn(lambda s, x: x.unsqueeze(1).transpose(1, 3)), (5, 6), "reshape"),
+    "slice_channels": (lambda: Fn(lambda s, x: s.mods[0](x)[:, 1:3], nn.Conv2d(3, 4, 1)), (3, 4, 4), "slice"),
+    "split": (lambda: Fn(lambda s, x: torch.split(x, [1, 2], 1)[1]), (3, 4, 4), "slice"),
+    "sub": (lambda: Fn(lambda s, x: s.mods[0](x) - x, nn.Conv2d(3, 3, 1)), (3, 4, 4), "sub"),
+    "div": (lambda: Fn(lambda s, x: s.mods[0](x) / x, nn.Conv2d(3, 3, 1)), (3, 4, 4), "div"),
+    "scalar": (lambda: Fn(lambda s, x: 1 - s.mods[0](x) * 0.5, nn.Conv2d(3, 3, 1)), (3, 4, 4), "scalar"),
+    "mean_axis": (lambda: Fn(lambda s, x: s.mods[0](x).mean(1, keepdim=True), nn.Conv2d(3, 3, 1)), (3, 4, 4), "mean"),
+    "pad_functional": (lambda: Fn(lambda s, x: F.pad(x, (1, 0, 2, 2), value=0.5)), (3, 4, 4), "zeropad"),
 }
 
 

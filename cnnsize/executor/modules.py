@@ -96,6 +96,59 @@ class Mul(nn.Module):
         return out
 
 
+class Sub(nn.Module):
+    """a - b, broadcast; ``inplace`` subtracts from a (torch's ``a -= b``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a.sub_(b) if self.inplace else a - b
+
+
+class Div(Sub):
+    """a / b, broadcast; ``inplace`` divides a (torch's ``a /= b``)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a.div_(b) if self.inplace else a / b
+
+
+class Scalar(nn.Module):
+    """x op c with a Python number c: add, sub, rsub (c - x), mul, div or pow; ``inplace`` where torch has it."""
+
+    def __init__(self, op: str, value: float, inplace: bool = False):
+        super().__init__()
+        self.op, self.value, self.inplace = op, value, inplace
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op == "rsub":
+            return torch.rsub(x, self.value)
+        return getattr(x, f"{self.op}_" if self.inplace else self.op)(self.value)
+
+
+class Mean(nn.Module):
+    """x.mean(dims, keepdim)."""
+
+    def __init__(self, dims: tuple, keepdim: bool = False):
+        super().__init__()
+        self.dims, self.keepdim = dims, keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(self.dims, keepdim=self.keepdim)
+
+
+class Slice(nn.Module):
+    """x[..., start:end:step] along ``dim`` (a view)."""
+
+    def __init__(self, dim: int, start: int, end: int | None, step: int = 1):
+        super().__init__()
+        self.dim, self.start, self.end, self.step = dim, start, end, step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[(slice(None),) * self.dim + (slice(self.start, self.end, self.step),)]
+
+
 class ChannelLayerNorm(nn.LayerNorm):
     """LayerNorm over the channels of (N, C, *spatial), as ConvNeXt's LayerNorm2d (weights named as LayerNorm's)."""
 

@@ -262,6 +262,7 @@ class TorchCall:
     where: str = ""  # fx node and module path, for messages
     contiguous: list = field(default_factory=list)  # per input: whether torch holds it in memory order
     out_contiguous: bool = True  # whether the output is in memory order (a reshape of a strided input: a copy)
+    view: bool | None = None  # whether torch's output is a view of another tensor (None: not known)
 
     def arg(self, i: int, key: str, default: Any = None) -> Any:
         """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""

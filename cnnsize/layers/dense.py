@@ -131,7 +131,9 @@ class Flatten(LayerKind):
     @classmethod
     def from_torch(cls, call):
         settings = cls._settings(call)
-        if isinstance(settings, dict) and call.contiguous and not call.contiguous[0] and call.out_contiguous:
+        known = call.view is not None and call.module is None  # _settings followed torch's own view-or-copy
+        if isinstance(settings, dict) and not known and call.contiguous and not call.contiguous[0] \
+                and call.out_contiguous:
             return [("contiguous", {}), ("flatten", settings)]  # a strided input (a permute's): torch copies it
         return settings
 
@@ -140,7 +142,7 @@ class Flatten(LayerKind):
         if call.function in ("view", "reshape"):
             out = call.output
             if len(out) == 2 and out[0] == call.inputs[0][0]:
-                return {}
+                return [("contiguous", {}), ("flatten", {})] if call.view is False else {}  # torch copied
             return None  # another shape: the reshape kind's
         m = call.module
         start, end = (m.start_dim, m.end_dim) if m is not None else (call.arg(1, "start_dim", 0),
@@ -149,7 +151,8 @@ class Flatten(LayerKind):
         if start == 0:
             what = f"nn.Flatten({start}, {end})" if m is not None else f"flatten({start}, {end})"
             raise call.refuse(f"{what} (it merges the batch axis; cnnsize's axes are per sample)")
-        return {} if end == call.rank - 1 and start == 1 else {"start": start - 1, "end": end - 1}
+        settings = {} if end == call.rank - 1 and start == 1 else {"start": start - 1, "end": end - 1}
+        return [("contiguous", {}), ("flatten", settings)] if call.view is False and m is None else settings
 
     @property
     def materializes(self) -> bool:

@@ -1,4 +1,5 @@
-"""Merging layers with several inputs: ``add`` (residual), ``concat`` (channels) and ``mul`` (gates).
+"""Merging layers with several inputs: ``add`` (residual), ``concat`` (channels), ``mul`` (gates), ``sub`` and ``div``;
+and ``scalar``, an elementwise operation with a constant.
 
 Their torch modules take the inputs as separate arguments: ``forward(*xs)``.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import SpecError
 from ..numeric import prod
-from .base import RF, Counts, LayerKind, Param, Saved, register
+from .base import RF, Counts, LayerKind, Param, Saved, TensorArg, register
 
 
 def _text(shape) -> str:
@@ -18,6 +19,23 @@ def merged_rf(rfs: list) -> RF | None:
     """The field of a merge: the union over the inputs that still have spatial extent."""
     fields = [f for f in rfs if f is not None]
     return RF.union(fields) if fields else None
+
+
+def broadcast(kind: str, ins: list) -> tuple:
+    """The shape of an elementwise operation on inputs of one rank, each size equal or 1 (torch's broadcasting)."""
+    out = list(ins[0])
+    for x in ins[1:]:
+        if len(x) != len(out):
+            raise SpecError(f"{kind} needs inputs with the same number of axes, got {_text(ins[0])} and {_text(x)}")
+        for axis, (a, b) in enumerate(zip(out, x)):
+            if a == b or b == 1:
+                continue
+            if a == 1:
+                out[axis] = b
+                continue
+            raise SpecError(f"{kind} cannot broadcast {_text(ins[0])} and {_text(x)}",
+                            hint="each size must agree or be 1 (a gate is C×1×1)")
+    return tuple(out)
 
 
 class _Merge(LayerKind):
@@ -139,19 +157,7 @@ class Mul(_Merge):
         return {}
 
     def output_shape(self, ins, ctx):
-        out = list(ins[0])
-        for x in ins[1:]:
-            if len(x) != len(out):
-                raise SpecError(f"mul needs inputs with the same number of axes, got {_text(ins[0])} and {_text(x)}")
-            for axis, (a, b) in enumerate(zip(out, x)):
-                if a == b or b == 1:
-                    continue
-                if a == 1:
-                    out[axis] = b
-                    continue
-                raise SpecError(f"mul cannot broadcast {_text(ins[0])} and {_text(x)}",
-                                hint="each size must agree or be 1 (a gate is C×1×1)")
-        return tuple(out)
+        return broadcast(self.kind, ins)
 
     def counts(self, ins, out):
         return Counts(connections=prod(out) * len(ins))
@@ -163,3 +169,123 @@ class Mul(_Merge):
         from ..executor.modules import Mul as MulModule
 
         return MulModule()
+
+
+@register("sub")
+class Sub(_Merge):
+    """The difference of two inputs, the first minus the second, broadcast as ``mul`` (``x - x.mean(1, keepdim=True)``).
+    ``inplace: true`` subtracts in the first input's storage (torch's ``x -= y``)."""
+
+    cause = "elementwise"
+    min_inputs = max_inputs = 2
+    params = {"inplace": Param("bool", False, doc="write into the first input's storage (torch's x -= y)")}
+    torch_modules = ("cnnsize.executor.modules.Sub",)
+    torch_functions = ("sub", "sub_", "isub", "__sub__", "__isub__")
+    module = "Sub"
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"inplace": bool(call.module.inplace)}
+        if len(call.inputs) != 2 or any(k in call.kwargs for k in ("alpha", "rounding_mode")):
+            raise call.refuse(f"{call.function} with a constant, alpha or rounding mode (a {cls.kind} layer takes two "
+                              "tensors)")
+        if call.inplace and tuple(call.output) != tuple(call.inputs[0]):
+            raise call.refuse(f"in-place {call.function} broadcasting its first input")
+        return {"inplace": call.inplace}
+
+    def output_shape(self, ins, ctx):
+        out = broadcast(self.kind, ins)
+        if self.inplace and tuple(out) != tuple(ins[0]):
+            raise SpecError(f"in-place {self.kind} must keep its first input's shape {_text(ins[0])}, broadcasting "
+                            f"gives {_text(out)}", hint="write inplace: false")
+        return out
+
+    def counts(self, ins, out):
+        return Counts(connections=prod(out) * len(ins))
+
+    def build(self, ins, out):
+        from ..executor import modules
+
+        return getattr(modules, self.module)(inplace=self.inplace)
+
+
+@register("div")
+class Div(Sub):
+    """The quotient of two inputs, the first over the second, broadcast as ``mul``. ``inplace: true`` divides in the
+    first input's storage (torch's ``x /= y``)."""
+
+    torch_modules = ("cnnsize.executor.modules.Div",)
+    torch_functions = ("truediv", "div", "div_", "itruediv", "__truediv__", "__itruediv__")
+    module = "Div"
+
+    def saved(self, ins, out, trainable, device):
+        # a / b: a's grad needs b, b's needs a and b (as mul, both taken to require grad)
+        return [Saved("input", index=0), Saved("input", index=1)]
+
+
+SCALAR_OPS = ("add", "sub", "rsub", "mul", "div", "pow")
+
+
+@register("scalar")
+class Scalar(LayerKind):
+    """An elementwise operation with a constant number: ``x + c``, ``x - c``, ``c - x`` (rsub), ``x * c``, ``x / c``,
+    ``x ** c`` (attention's scale, a normalization's mean and std written out). ``inplace: true`` for
+    ``x.mul_(c)``, ``x *= c``."""
+
+    cause = "elementwise"
+    params = {"op": Param("choice", doc="the operation, x op value", choices=SCALAR_OPS),
+              "value": Param("float", doc="the constant"),
+              "inplace": Param("bool", False, doc="write into the input's storage (x.mul_(c), x *= c)")}
+    torch_modules = ("cnnsize.executor.modules.Scalar",)
+    torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__", "sub", "sub_", "isub", "__sub__",
+                       "__isub__", "__rsub__", "rsub", "mul", "mul_", "imul", "__mul__", "__imul__", "__rmul__",
+                       "truediv", "div", "div_", "itruediv", "__truediv__", "__itruediv__", "pow", "pow_",
+                       "__pow__", "__ipow__")
+    OPS = {"add": "add", "iadd": "add", "radd": "add", "sub": "sub", "isub": "sub", "rsub": "rsub", "mul": "mul",
+           "imul": "mul", "rmul": "mul", "truediv": "div", "div": "div", "itruediv": "div", "pow": "pow",
+           "ipow": "pow"}
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"op": call.module.op, "value": call.module.value, "inplace": call.module.inplace}
+        a, b = call.arg(0, "input"), call.arg(1, "other", call.kwargs.get("exponent"))
+        number = (int, float)
+        if len(call.inputs) != 1 or call.attrs or call.kwargs.get("alpha", 1) != 1 or \
+                call.kwargs.get("rounding_mode") is not None:
+            return None
+        if isinstance(a, TensorArg) and isinstance(b, number) and not isinstance(b, bool):
+            value, first = b, False
+        elif isinstance(b, TensorArg) and isinstance(a, number) and not isinstance(a, bool):
+            value, first = a, True  # the number first: 1 - x
+        else:
+            return None
+        name = call.function
+        name = name[2:-2] if name.startswith("__") and name.endswith("__") else name.rstrip("_")
+        op = cls.OPS.get(name)
+        if op is None:
+            return None
+        if first and op == "sub":
+            op = "rsub"
+        elif first and op in ("div", "pow"):
+            raise call.refuse(f"{value} {'/' if op == 'div' else '**'} a tensor (torch computes it in two steps)")
+        if call.function.startswith("__r") and op in ("sub",):
+            op = "rsub"
+        return {"op": op, "value": float(value), "inplace": call.inplace}
+
+    def counts(self, ins, out):
+        return Counts(connections=prod(out))
+
+    def saved(self, ins, out, trainable, device):
+        return [Saved("input")] if self.op == "pow" else []  # x ** c: its grad needs x; the others need nothing
+
+    def summary(self) -> str:
+        sign = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+        text = f"{self.value:g} - x" if self.op == "rsub" else f"x {sign[self.op]} {self.value:g}"
+        return text + (", inplace" if self.inplace else "")
+
+    def build(self, ins, out):
+        from ..executor.modules import Scalar as Module
+
+        return Module(self.op, self.value, self.inplace)

@@ -1,4 +1,4 @@
-"""Pooling: ``maxpool``, ``avgpool``, global and adaptive average and max pooling."""
+"""Pooling: ``maxpool``, ``avgpool``, global and adaptive average and max pooling, and ``mean`` over axes."""
 
 from __future__ import annotations
 
@@ -302,3 +302,53 @@ class GlobalMaxPool(_AdaptiveMax):
 
     def target(self, x):
         return (1,) * (len(x) - 1)
+
+
+@register("mean")
+class Mean(LayerKind):
+    """The mean over some per-sample ``axes`` (``x.mean(1, keepdim=True)``, the tokens' mean ``x.mean(1)``), those
+    axes kept as 1 with ``keepdim`` or dropped. The mean over every spatial axis is ``global_avgpool``."""
+
+    cause = "pooling"
+    params = {"axes": Param("ints_or_zero", doc="the per-sample axes averaged, from 0"),
+              "keepdim": Param("bool", False, doc="keep them as axes of size 1")}
+    torch_modules = ("cnnsize.executor.modules.Mean",)
+    torch_functions = ("mean",)
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"axes": [d - 1 for d in call.module.dims], "keepdim": call.module.keepdim}
+        dims = call.arg(1, "dim")
+        if dims is None or call.arg(3, "dtype") is not None:
+            raise call.refuse("mean of the whole tensor, batch included (cnnsize's axes are per sample)")
+        dims = sorted({d % call.rank for d in (dims if isinstance(dims, (list, tuple)) else [dims])})
+        keep = bool(call.arg(2, "keepdim", False))
+        if 0 in dims or (not keep and len(dims) == call.rank - 1):
+            raise call.refuse(f"mean over dims {dims} (it averages the batch axis or leaves no per-sample axis)")
+        return {"axes": plain([d - 1 for d in dims]) if len(dims) > 1 else dims[0] - 1, "keepdim": keep}
+
+    def axes_of(self, x) -> tuple:
+        axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
+        if any(a >= len(x) for a in axes) or len(set(axes)) != len(axes):
+            raise SpecError(f"mean axes {list(axes)} must be distinct axes of {list(x)}, from 0 to {len(x) - 1}")
+        if not self.keepdim and len(axes) == len(x):
+            raise SpecError("mean over every axis without keepdim leaves nothing", hint="write keepdim: true")
+        return axes
+
+    def output_shape(self, ins, ctx):
+        axes = self.axes_of(ins[0])
+        if self.keepdim:
+            return tuple(1 if i in axes else n for i, n in enumerate(ins[0]))
+        return tuple(n for i, n in enumerate(ins[0]) if i not in axes)
+
+    def counts(self, ins, out):
+        return Counts(connections=prod(ins[0]))
+
+    def receptive(self, rfs, ins, out):
+        return rfs[0] if self.axes_of(ins[0]) == (0,) and self.keepdim else None
+
+    def build(self, ins, out):
+        from ..executor.modules import Mean as Module
+
+        return Module(tuple(a + 1 for a in self.axes_of(ins[0])), self.keepdim)

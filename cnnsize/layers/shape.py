@@ -1,20 +1,24 @@
-"""Layers that move values around without weights: ``upsample``, the paddings, ``channel_shuffle``, ``chunk``."""
+"""Layers that move values around without weights: ``upsample``, the paddings, ``channel_shuffle``, ``chunk``,
+``slice``."""
 
 from __future__ import annotations
 
 from ..errors import SpecError
-from ..numeric import divides, exact_div, is_int, prod
-from .base import RF, Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
+from ..numeric import divides, dmin, exact_div, floor_div, is_int, prod
+from .base import PASS_THROUGH, RF, Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
 
 LINEAR_MODES = ("linear", "bilinear", "bicubic", "trilinear")
 
 
 @register("upsample")
 class Upsample(LayerKind):
-    """Upsampling by an integer factor per axis (nearest copies; the linear modes blend neighbours)."""
+    """Resizing by an integer factor per axis, or to a given ``size`` (F.interpolate(x, size=...): any size, as
+    torch's nearest and linear modes take it); nearest copies, the linear modes blend neighbours."""
 
     cause = "upsampling"
-    params = {"scale": Param("ints", doc="factor, one number or one per axis"),
+    params = {"scale": Param("ints", None, doc="factor, one number or one per axis (or give size)"),
+              "size": Param("size", None, doc="the output's spatial size, one number or one per axis (instead of "
+                                              "scale)"),
               "mode": Param("choice", "nearest", choices=("nearest",) + LINEAR_MODES),
               "align_corners": Param("bool", False, doc="for the linear modes, as PyTorch's align_corners")}
     torch_modules = ("Upsample",)
@@ -47,19 +51,26 @@ class Upsample(LayerKind):
             scale, mode, align = call.arg(2, "scale_factor"), call.arg(3, "mode", "nearest"), \
                 call.arg(4, "align_corners")
         spatial_in, spatial_out = call.inputs[0][2:], call.output[2:]
-        if any(o % i for i, o in zip(spatial_in, spatial_out)):
-            raise call.refuse("upsampling to a size that is not an integer multiple")
-        if scale is not None:
-            factors = scale if isinstance(scale, (tuple, list)) else (scale,) * len(spatial_in)
-            if any(float(f) != int(f) for f in factors):
-                raise call.refuse(f"upsampling by the non-integer factor {scale}")
-        settings = {"scale": plain(tuple(o // i for i, o in zip(spatial_in, spatial_out))), "mode": mode}
+        if mode not in cls.params["mode"].choices:
+            raise call.refuse(f"interpolation in mode '{mode}'")
+        factors = scale if isinstance(scale, (tuple, list)) else (scale,) * len(spatial_in)
+        whole = not any(o % i for i, o in zip(spatial_in, spatial_out)) and \
+            (scale is None or all(float(f) == int(f) for f in factors))
+        if whole:
+            settings = {"scale": plain(tuple(o // i for i, o in zip(spatial_in, spatial_out))), "mode": mode}
+        else:  # to a size torch computed (a non-integer factor, or another tensor's size): the size itself
+            settings = {"size": plain(tuple(spatial_out)), "mode": mode}
         if mode != "nearest":
             settings["align_corners"] = bool(align)
         return settings
 
     def output_shape(self, ins, ctx):
         nd = require_spatial(self.kind, ins[0])
+        if (self.scale is None) == (self.size is None):
+            raise SpecError("upsample needs one of scale and size", hint="scale: 2 doubles each axis; size: [H, W] "
+                                                                          "gives the output's size")
+        if self.size is not None:
+            return (ins[0][0], *per_axis(self.size, nd, "size"))
         return (ins[0][0], *(n * f for n, f in zip(spatial(ins[0]), per_axis(self.scale, nd, "scale"))))
 
     def counts(self, ins, out):
@@ -68,8 +79,8 @@ class Upsample(LayerKind):
 
     def receptive(self, rfs, ins, out):
         rf = rfs[0]
-        if rf is None:
-            return None
+        if rf is None or self.scale is None:
+            return None  # resized to a size: no whole step per output pixel
         scale = per_axis(self.scale, len(out) - 1, "scale")
         grow = 0 if self.mode == "nearest" else 1 if self.mode != "bicubic" else 3
         return RF(tuple(s + grow * j for s, j in zip(rf.size, rf.stride)),
@@ -78,19 +89,25 @@ class Upsample(LayerKind):
     def build(self, ins, out):
         import torch.nn as nn
 
-        scale = per_axis(self.scale, len(out) - 1, "scale")
         kwargs = {} if self.mode == "nearest" else {"align_corners": self.align_corners}
+        if self.size is not None:
+            return nn.Upsample(size=tuple(out[1:]), mode=self.mode, **kwargs)
+        scale = per_axis(self.scale, len(out) - 1, "scale")
         return nn.Upsample(scale_factor=tuple(float(f) for f in scale), mode=self.mode, **kwargs)
 
 
 @register("zeropad")
 class ZeroPad(LayerKind):
-    """Zero padding per spatial axis: ``pad`` on both sides, or ``pad`` before and ``pad_end`` after."""
+    """Zero padding per spatial axis: ``pad`` on both sides, or ``pad`` before and ``pad_end`` after; ``value``
+    fills with another constant (F.pad(x, pads, value=-inf) before a max pool)."""
 
     cause = "views"
     params = {"pad": Param("ints_or_zero", doc="zeros before (and after, unless pad_end is given), per axis"),
-              "pad_end": Param("ints_or_zero", None, doc="zeros after, per axis")}
-    torch_modules = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d")
+              "pad_end": Param("ints_or_zero", None, doc="zeros after, per axis"),
+              "value": Param("float", 0.0, doc="the constant padded with (torch's ConstantPad value)")}
+    torch_modules = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d")
+    torch_functions = ("pad",)
+    mode = "constant"  # F.pad's mode this kind stands for
     onnx_ops = ("Pad",)
     onnx_mode = "constant"
 
@@ -103,20 +120,39 @@ class ZeroPad(LayerKind):
         if call.opset >= 18 and call.arg(3) is not None:
             raise call.refuse("Pad of chosen axes", hint="export with pads for every axis")
         value = call.arg(2).scalar if call.opset >= 11 and call.arg(2) is not None else call.attr("value", 0.0)
-        if pads is None or (mode == "constant" and value not in (0, 0.0, None)):
-            raise call.refuse(f"Pad with {'unknown pads' if pads is None else f'the value {value}'} (zero padding "
-                              "by constant amounts is a layer)")
+        if pads is None:
+            raise call.refuse("Pad with unknown pads (padding by constant amounts is a layer)")
         r = len(pads) // 2
         lo, hi = list(pads[:r]), list(pads[r:])
         if lo[:2] != [0, 0] or hi[:2] != [0, 0] or min(pads) < 0:
             raise call.refuse(f"Pad of the batch or channel axes, or negative pads ({list(pads)})")
-        return {"pad": plain(lo[2:]), "pad_end": None if lo == hi else plain(hi[2:])}
+        settings = {"pad": plain(lo[2:]), "pad_end": None if lo == hi else plain(hi[2:])}
+        if mode == "constant" and value not in (0, 0.0, None):
+            settings["value"] = float(value)  # ConstantPad's fill
+        return settings
 
     @classmethod
     def from_torch(cls, call):
-        flat = list(call.module.padding)
+        if call.module is not None:
+            flat, value = list(call.module.padding), getattr(call.module, "value", 0.0)
+        else:
+            flat, mode, value = list(call.arg(1, "pad")), call.arg(2, "mode", "constant"), call.arg(3, "value")
+            if mode != cls.mode:
+                if mode not in ("constant", "reflect", "replicate"):
+                    raise call.refuse(f"F.pad in mode '{mode}'")
+                return None  # another padding kind's
+            axes = call.rank - 2
+            if len(flat) // 2 > axes:
+                raise call.refuse(f"F.pad of {len(flat) // 2} axes (it pads the channels or the batch; cnnsize pads "
+                                  "the spatial axes)")
+            flat += [0] * (2 * axes - len(flat))
+        if any(v < 0 for v in flat):
+            raise call.refuse(f"padding by negative amounts {flat} (a crop)")
         lo, hi = flat[0::2][::-1], flat[1::2][::-1]  # torch lists the last axis first
-        return {"pad": plain(lo), "pad_end": None if lo == hi else plain(hi)}
+        settings = {"pad": plain(lo), "pad_end": None if lo == hi else plain(hi)}
+        if "value" in cls.params:
+            settings["value"] = float(value or 0.0)
+        return settings
 
     def pads(self, x) -> list[tuple]:
         nd = require_spatial(self.kind, x)
@@ -138,6 +174,8 @@ class ZeroPad(LayerKind):
 
         pads = self.pads(ins[0])
         flat = tuple(v for a, b in reversed(pads) for v in (a, b))  # torch pads the last axis first
+        if self.value:
+            return {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}[len(pads)](flat, self.value)
         return {1: nn.ZeroPad1d, 2: nn.ZeroPad2d, 3: nn.ZeroPad3d}[len(pads)](flat)
 
 
@@ -146,8 +184,10 @@ class ReflectPad(ZeroPad):
     """Padding by reflection at each border (the border value itself not repeated): torch's ReflectionPad."""
 
     torch_name = "ReflectionPad"
+    params = {k: v for k, v in ZeroPad.params.items() if k != "value"}
     torch_modules = ("ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d")  # ZeroPad's from_torch reads padding
     onnx_mode = "reflect"
+    mode = "reflect"
 
     def output_shape(self, ins, ctx):
         for n, (a, b) in zip(spatial(ins[0]), self.pads(ins[0])):
@@ -174,6 +214,7 @@ class ReplicatePad(ReflectPad):
     torch_name = "ReplicationPad"
     torch_modules = ("ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d")
     onnx_mode = "edge"
+    mode = "replicate"
 
     def output_shape(self, ins, ctx):
         return ZeroPad.output_shape(self, ins, ctx)
@@ -267,3 +308,106 @@ class Chunk(LayerKind):
         from ..executor.modules import Chunk as ChunkModule
 
         return ChunkModule(self.chunks, self.index, self.axis + 1)
+
+
+@register("slice")
+class Slice(LayerKind):
+    """A range of one per-sample axis, ``start`` to ``end`` in steps of ``step`` (``x[:, a:b]``, ``x[:, :, ::2]``,
+    one part of ``torch.split``, ``narrow``): a view, nothing copied."""
+
+    cause = "views"
+    params = {"axis": Param("count", 0, doc="the per-sample axis, from 0 (the channels)"),
+              "start": Param("count", 0, doc="the first index kept"),
+              "end": Param("count", None, doc="one past the last index kept (the axis' end)"),
+              "step": Param("int", 1, doc="keep every step-th index")}
+    torch_modules = ("cnnsize.executor.modules.Slice",)
+    torch_functions = ("getitem", "split", "split_with_sizes", "narrow", "chunk")
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            m = call.module
+            return {"axis": m.dim - 1, "start": m.start, "end": m.end, "step": m.step}
+        shape, f = call.inputs[0], call.function
+        if f == "getitem":
+            return cls._indexing(call, shape)
+        dim = call.arg(2, "dim", 0) % call.rank if f != "narrow" else call.arg(1, "dim") % call.rank
+        if f == "narrow":
+            start = call.arg(2, "start") % shape[dim]
+            return cls._one(call, dim, start, start + call.arg(3, "length"), 1)
+        n = shape[dim]
+        if f == "chunk":
+            chunks = call.arg(1, "chunks")
+            step = -(-n // chunks)
+            sizes = [min(step, n - i) for i in range(0, n, step)]
+        else:
+            arg = call.arg(1, "split_size_or_sections" if f == "split" else "split_sizes")
+            sizes = list(arg) if isinstance(arg, (list, tuple)) else [min(arg, n - i) for i in range(0, n, arg)]
+        if call.index is None or call.index >= len(sizes):
+            raise call.refuse(f"{f} along dim {dim} used whole (cnnsize takes its parts one at a time)")
+        start = sum(sizes[:call.index])
+        return cls._one(call, dim, start, start + sizes[call.index], 1)
+
+    @classmethod
+    def _one(cls, call, dim: int, start: int, end: int, step: int) -> dict:
+        if dim == 0:
+            raise call.refuse("slicing the batch axis (cnnsize's axes are per sample)")
+        return {"axis": dim - 1, "start": start, "end": None if end >= call.inputs[0][dim] else end, "step": step}
+
+    @classmethod
+    def _indexing(cls, call, shape):
+        key = call.arg(1, "key")
+        key = list(key) if isinstance(key, tuple) else [key]
+        if any(k is Ellipsis for k in key):
+            at = key.index(Ellipsis)
+            key[at:at + 1] = [slice(None)] * (len(shape) - len(key) + 1)
+        if not all(isinstance(k, slice) for k in key):
+            return None  # an int index (select's), None or a tensor index
+        steps = []
+        for dim, k in enumerate(key):
+            if k == slice(None):
+                continue
+            start, end, step = k.indices(shape[dim])
+            if step < 1 or not all(isinstance(v, int) or v is None for v in (k.start, k.stop, k.step)):
+                raise call.refuse(f"indexing with {k} (cnnsize slices with a constant positive step)")
+            steps.append(("slice", cls._one(call, dim, start, max(end, start), step)))
+        return steps or PASS_THROUGH
+
+    def span(self, x) -> tuple:
+        if self.axis >= len(x):
+            raise SpecError(f"slice axis {self.axis} is out of range for the {len(x)}-axis input {list(x)}",
+                            hint=f"count the per-sample axes from 0: 0 to {len(x) - 1}")
+        n = x[self.axis]
+        end = n if self.end is None else self.end
+        if is_int(n) and is_int(end) and not self.start < min(end, n):
+            raise SpecError(f"slice {self.start}:{end} keeps nothing of the {n} entries of axis {self.axis}",
+                            hint="start must be below end and the axis' size")
+        return self.start, (dmin(end, n) if self.end is not None else n)
+
+    @property
+    def materializes(self) -> bool:
+        return False
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        start, end = self.span(x)
+        return (*x[:self.axis], floor_div(end - start - 1, self.step) + 1, *x[self.axis + 1:])
+
+    def receptive(self, rfs, ins, out):
+        rf = rfs[0]
+        if rf is None or self.axis == 0:
+            return rf
+        i = self.axis - 1
+        if i >= len(rf.size):
+            return None
+        start = list(rf.start)
+        stride = list(rf.stride)
+        start[i] = rf.start[i] + self.start * rf.stride[i]
+        stride[i] = rf.stride[i] * self.step
+        return RF(rf.size, tuple(stride), tuple(start))
+
+    def build(self, ins, out):
+        from ..executor.modules import Slice as Module
+
+        self.span(ins[0])
+        return Module(self.axis + 1, self.start, self.end, self.step)

@@ -750,10 +750,10 @@ class Reshape(_View):
             raise call.refuse(f"{call.function} to {list(call.output)} (it changes the batch axis)")
         if tuple(call.output) == tuple(call.inputs[0]):
             return PASS_THROUGH  # nothing to change (an unsqueeze MViT's helper leaves out): the tensor itself
-        if call.contiguous and not call.contiguous[0] and call.out_contiguous:
-            # a strided input (after a permute) that no view can hold in the new shape: torch copies first
-            return [("contiguous", {}), ("reshape", {"shape": list(call.output[1:])})]
-        return {"shape": list(call.output[1:])}
+        settings = {"shape": list(call.output[1:])}
+        copied = call.view is False if call.view is not None else \
+            bool(call.contiguous) and not call.contiguous[0] and call.out_contiguous  # a strided input no view holds
+        return [("contiguous", {}), ("reshape", settings)] if copied else settings  # torch copied first
 
     def output_shape(self, ins, ctx):
         shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
