@@ -5,9 +5,12 @@ parameters and buffers, FlopCounterMode's MACs and the activations of a real for
 and must pass ``cnnsize validate`` on CPU. Aux heads (googlenet, inception_v3) are imported: params count
 them, and the MACs and activations of the eval forward are those of the spec with ``aux: false``.
 
-``CNNSIZE_IMPORT_RESULTS=path`` appends one JSON line per model (tools/import_table.py makes the README's
-table of what imports from them); ``CNNSIZE_IMPORT_NO_VALIDATE=1`` leaves out the CPU validation (the
-table then says so), for a quick table on a busy machine.
+Exactness is checked for every model (the slow ones under ``-m slow`` too); running an imported spec for real
+on CPU takes seconds to minutes a model, so ``cnnsize validate`` runs by default on a representative few (one of
+each family and structure) and on all the others under ``-m slow`` (.ci/zoo runs both).
+
+``CNNSIZE_IMPORT_RESULTS=path`` appends one JSON line per model and test (tools/import_table.py makes the README's
+table of what imports from them).
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ SLOW = ("regnet_y_128gf", "regnet_y_32gf", "regnet_x_32gf", "regnet_y_16gf", "re
         "mvit_v1_b", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b", "s3d", "fcn_resnet101",
         "deeplabv3_resnet101")
 SMALL_VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
+# validated in the default zoo run: plain, residual, dense, inception, depthwise, squeeze-excitation, grouped,
+# shuffle, layer-norm, token, window-attention, fused-attention, segmentation and video networks
+VALIDATED_BY_DEFAULT = ("alexnet", "resnet18", "densenet121", "googlenet", "inception_v3", "mobilenet_v3_small",
+                        "efficientnet_b0", "regnet_x_400mf", "shufflenet_v2_x0_5", "squeezenet1_1", "convnext_tiny",
+                        "vit_b_32", "swin_t", "lraspp_mobilenet_v3_large", "fcn_resnet50", "mc3_18")
+# the CPU training-step peak exceeds the prediction: CPU kernels' column buffers for dilated and 3D convolutions
+CPU_WORKSPACE = ("deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101", "r3d_18")
 
 
 def input_shape(family: str, name: str) -> tuple:
@@ -75,10 +85,26 @@ def _params(family: str, names: list[str]) -> list:
             for n in names]
 
 
-@pytest.mark.parametrize("family,name", _params("classification", CLASSIFICATION)
-                         + _params("segmentation", SEGMENTATION) + _params("video", VIDEO))
-def test_torchvision_model_imports_exactly(family, name):
-    need("torchvision")
+def _validation_params(family: str, names: list[str]) -> list:
+    out = []
+    for n in names:
+        marks = [pytest.mark.zoo] + ([] if n in VALIDATED_BY_DEFAULT else [pytest.mark.slow])
+        if n in CPU_WORKSPACE:
+            marks.append(pytest.mark.xfail(strict=True, reason="the CPU training peak holds convolution column "
+                                                               "buffers the memory model does not count yet"))
+        out.append(pytest.param(family, n, id=n, marks=marks))
+    return out
+
+
+def _record(result: dict) -> None:
+    path = os.environ.get("CNNSIZE_IMPORT_RESULTS")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
+
+
+def _import(family: str, name: str):
+    """The model built on the meta device, its torch figures, and its import (or the error, raised)."""
     from .zoo_truth import torch_figures
 
     shape = input_shape(family, name)
@@ -90,6 +116,14 @@ def test_torchvision_model_imports_exactly(family, name):
         # come from a real CPU forward (FlopCounterMode cannot see inside that fused kernel: MACs stay the meta's)
         model = build(family, name, "cpu")
         truth["activations"] = torch_figures(model, shape)["activations"]
+    return shape, truth, model
+
+
+@pytest.mark.parametrize("family,name", _params("classification", CLASSIFICATION)
+                         + _params("segmentation", SEGMENTATION) + _params("video", VIDEO))
+def test_torchvision_model_imports_exactly(family, name):
+    need("torchvision")
+    shape, truth, model = _import(family, name)
     result = {"name": name, "family": family, "input": list(shape), **{f"torch_{k}": v for k, v in truth.items()}}
     try:
         imported = cnnsize.from_torch(model, shape, name=name)
@@ -100,19 +134,24 @@ def test_torchvision_model_imports_exactly(family, name):
                "activations": main.totals["activations"]}
         result.update({f"cnnsize_{k}": v for k, v in got.items()})
         result["exact"] = got == truth
-        if result["exact"] and not os.environ.get("CNNSIZE_IMPORT_NO_VALIDATE"):
-            v = cnnsize.validate(imported.spec, device="cpu", runs=0, input_shape=validation_input(imported.spec))
-            result["validates"] = bool(v.ok)
-            assert v.ok, v.mismatches()
     except cnnsize.CnnsizeError as exc:
         result["error"] = exc.one_line()
         raise
     finally:
-        path = os.environ.get("CNNSIZE_IMPORT_RESULTS")
-        if path:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(result) + "\n")
+        _record(result)
     assert got == truth
+
+
+@pytest.mark.parametrize("family,name", _validation_params("classification", CLASSIFICATION)
+                         + _validation_params("segmentation", SEGMENTATION) + _validation_params("video", VIDEO))
+def test_imported_torchvision_model_validates_on_cpu(family, name):
+    """The imported spec, built and run for real on CPU, agrees with torch layer by layer (``cnnsize validate``)."""
+    need("torchvision")
+    shape, _, model = _import(family, name)
+    imported = cnnsize.from_torch(model, shape, name=name)
+    v = cnnsize.validate(imported.spec, device="cpu", runs=0, input_shape=validation_input(imported.spec))
+    _record({"name": name, "family": family, "validates": bool(v.ok)})
+    assert v.ok, v.mismatches()
 
 
 @pytest.mark.zoo
