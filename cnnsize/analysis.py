@@ -412,7 +412,7 @@ class Sized:
         self.kind, self.ins, self.out = kind, ins, out
         self.numel = prod(out)
         self.params = params = counts.weights + counts.biases
-        activations = (self.numel if materializes else 0) * batch + counts.scratch  # scratch: the batch's
+        activations = (self.numel if materializes else 0) * batch
         macs = counts.macs * batch
         if kind is not None and type(kind).scratch is not LayerKind.scratch:  # a composite's intermediates
             activations += kind.scratch(ins, out, batch)
@@ -432,7 +432,7 @@ class Sized:
         out = tuple(kind.output_shape(ins, ctx))
         if symbolic:
             out = tuple(tidy(v) for v in out)
-        counts = kind.counts(ins, out, batch=batch) if kind.fused else kind.counts(ins, out)
+        counts = kind.counts(ins, out)
         return cls(kind, ins, out, counts, batch, itemsize, kind.materializes)
 
 

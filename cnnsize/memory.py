@@ -178,8 +178,7 @@ def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tup
     refs, own_bytes = [], 0
     one = is_int(batch) and batch == 1
     kind = layer.kind
-    for item in kind.saved(layer.ins, layer.out, own, device, batch=batch) if kind.fused else \
-            kind.saved(layer.ins, layer.out, own, device):
+    for item in kind.saved(layer.ins, layer.out, own, device):
         if item.batch_one is not None and item.batch_one != one:
             continue
         width = item.itemsize or act_size

@@ -82,17 +82,21 @@ def iter_steps(graph: Graph, input_shape: tuple | None = None, fit: str | None =
                          f"{fmt_num(counts.weights + counts.biases)}")
         if not any(s.startswith("connections") for s in steps) and counts.connections != 0:
             steps.append(f"connections: {fmt_num(counts.connections)}")
+        scratch = kind.scratch(ins, out, 1)  # a composite's intermediates (Swin's, MaxViT's, MViT's attention)
         if kind.materializes:
             units = prod(out)
             steps.append(f"activations: {'·'.join(factor_text(v) for v in out)} = {fmt_num(units)}"
                          if len(out) > 1 else f"activations: {fmt_num(units)}")
-            scratch = kind.scratch(ins, out, 1)  # a composite's intermediates (Swin's window attention)
             if scratch:
                 steps[-1] += f" output + {fmt_num(scratch)} made on the way = {fmt_num(units + scratch)}"
                 units += scratch
-            steps.append(f"memory: {factor_text(units)}·{size} bytes = {fmt_num(units * size)} bytes")
+        elif scratch:
+            units = scratch
+            steps.append(f"activations: the output in place or a view, {fmt_num(scratch)} made on the way")
         else:
             steps.append("activations: none (in place or a view)")
+        if kind.materializes or scratch:
+            steps.append(f"memory: {factor_text(units)}·{size} bytes = {fmt_num(units * size)} bytes")
         yield LayerSteps(node.name, kind.kind, kind.summary(), ins[0] if ins else (), out, tuple(steps))
 
 

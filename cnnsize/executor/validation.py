@@ -23,7 +23,6 @@ from ..graph import INPUT
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
 from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
-_SCRATCH = "\0scratch:"  # outputs' key for the tensors a composite layer's module made (no layer name holds \0)
 LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations")
 TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
 MEMORY_TOLERANCE = 0.10  # relative: the CUDA peak also holds allocator rounding and kernel workspaces
@@ -165,7 +164,7 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
         base = torch.cuda.memory_allocated(dev)
     model = build_module(None, analysis=analysis, device=dev, dtype=dtype, init=init)
     x = torch.zeros((batch, *analysis.input_shape), device=dev, dtype=tdtype)
-    outputs = _observe(model, x, _composites(analysis))
+    outputs = _observe(model, x)
     measured_peak = torch.cuda.max_memory_allocated(dev) - base if cuda else None
     layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x), _scratch(analysis, model, x))
     notes = []
@@ -348,32 +347,7 @@ def _inference_peak(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> 
     return m["inference_peak_activations_bytes"] - x.numel() * x.element_size(), measured
 
 
-def _composites(analysis: Analysis) -> set[str]:
-    """The layers whose kind counts intermediate tensors (``scratch``): validation records what their modules make."""
-    from ..layers.base import LayerKind
-
-    return {row.name for row in analysis.layers
-            if row.kind is not None and type(row.kind).scratch is not LayerKind.scratch}
-
-
-class _Made(TorchDispatchMode):
-    """The floating-point tensors the operations inside one module make (kept, so no storage is reused)."""
-
-    def __init__(self, resident: set[int]):
-        super().__init__()
-        self.resident, self.made = resident, []
-        self.contexts = (torch.inference_mode(False), torch.no_grad(), self)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.is_floating_point() and \
-                    t.untyped_storage().data_ptr() not in self.resident:
-                self.made.append(t)
-        return out
-
-
-def _observe(model: GraphModule, x: torch.Tensor, composites: set[str] = frozenset()) -> dict[str, Any]:
+def _observe(model: GraphModule, x: torch.Tensor) -> dict[str, Any]:
     """Every layer's output from one inference pass (FLOPs come from a second, see _count_flops).
 
     The first pass keeps each layer's output through forward hooks, so storages cannot be
@@ -384,24 +358,12 @@ def _observe(model: GraphModule, x: torch.Tensor, composites: set[str] = frozens
     outputs: dict[str, Any] = {}
     running: list[str] = []
     handles = []
-    resident = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
-    modes: list[_Made] = []
     for name, module in model.layer_modules.items():
         def pre(mod, args, name=name):
             running.append(name)
-            if name in composites:  # a composite layer: what its module makes on the way counts too, seen outside
-                # inference mode, where torch's composite operations (matmul's copies) show their own steps
-                modes.append(_Made(resident))
-                for ctx in modes[-1].contexts:
-                    ctx.__enter__()
 
         def hook(mod, args, out, name=name):
             outputs[name] = out
-            if name in composites and modes:
-                mode = modes.pop()
-                for ctx in reversed(mode.contexts):
-                    ctx.__exit__(None, None, None)
-                outputs[_SCRATCH + name] = mode.made
 
         handles.append(module.register_forward_pre_hook(pre))
         handles.append(module.register_forward_hook(hook))
@@ -413,9 +375,6 @@ def _observe(model: GraphModule, x: torch.Tensor, composites: set[str] = frozens
                            hint=f"try --dtype float32 if {x.dtype} is the cause",
                            layer=running[-1] if running else None) from None
     finally:
-        while modes:
-            for ctx in reversed(modes.pop().contexts):
-                ctx.__exit__(None, None, None)
         for h in handles:
             h.remove()
     if x.device.type == "cuda":
@@ -430,15 +389,17 @@ def _count_flops(model: GraphModule, x: torch.Tensor) -> dict[str, dict]:
 
 
 def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[str, int]:
-    """Per fused layer (a kind with ``fused``: one module whose intermediates count, see Counts.scratch): the values
-    of the floating-point storages its module creates besides its output that something reads, from one more
-    pass under no_grad and a dispatch mode (every result kept, so no storage is reused). Not inference_mode: there
-    torch's einsum skips copies that a no_grad forward, as models run, makes."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_flatten
+    """Per composite layer (a kind with ``scratch``, LayerKind.scratch): the values of the floating-point storages its
+    module creates that something reads, besides its output's (and the part of the output's storage the output, a
+    view, leaves out), from one more pass under no_grad and a dispatch mode (every result kept, so no storage is
+    reused), as tests/zoo_truth.py measures a whole model. Not inference_mode, as the pass that measures the
+    outputs: there torch's einsum and matmul skip copies that a no_grad forward, as models run, makes; and not
+    inside that pass either, as an in-place update of an inference tensor (mvit_pos_embed's) fails outside it."""
+    from ..layers.base import LayerKind
 
-    fused = {row.name for row in analysis.layers if getattr(row.kind, "fused", False)}
-    if not fused:
+    composites = {row.name for row in analysis.layers
+                  if row.kind is not None and type(row.kind).scratch is not LayerKind.scratch}
+    if not composites:
         return {}
     seen = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), x]}
     created: dict[int, tuple[str, int]] = {}
@@ -460,15 +421,16 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
                     seen.add(key)
             return out
 
-    outs: dict[str, int] = {}
+    outs: dict[str, torch.Tensor] = {}
     handles = []
-    for name in fused:
+    for name in composites:
         def pre(mod, args, name=name):
             running.append(name)
 
         def hook(mod, args, out, name=name):
             running.pop()
-            outs[name] = out.untyped_storage().data_ptr()
+            if isinstance(out, torch.Tensor):
+                outs[name] = out
 
         module = model.layer_modules[name]
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(hook)]
@@ -478,9 +440,12 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
     finally:
         for h in handles:
             h.remove()
-    scratch = dict.fromkeys(fused, 0)
+    scratch = dict.fromkeys(composites, 0)
     for key, (name, numel) in created.items():
-        if key in read and key != outs.get(name):
+        out = outs.get(name)
+        if out is not None and key == out.untyped_storage().data_ptr():  # compare counts the output itself
+            scratch[name] += numel - out.numel()
+        elif key in read:
             scratch[name] += numel
     return scratch
 
@@ -488,7 +453,7 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
 def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: dict[str, Any],
             flops: dict[str, dict],
             scratch: dict[str, int] | None = None) -> tuple[list[LayerCheck], dict[str, Figure]]:
-    """Per-layer and total figures, predicted against measured (``scratch``: the intermediates of fused layers)."""
+    """Per-layer and total figures, predicted against measured (``scratch``: composite layers' intermediates)."""
     scratch = scratch or {}
     root = type(model).__name__
     batch = analysis.batch
@@ -512,7 +477,6 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
             continue
         out = outputs.get(row.name)
         is_tensor = isinstance(out, torch.Tensor)
-        made = sum(map(new_values, outputs.get(_SCRATCH + row.name, [])))  # first: the output may be a view of one
         params, buffers = model.own_tensors(row.name)
         biases = sum(p.numel() for n, p in params if n.rsplit(".", 1)[-1].endswith("bias"))  # in_proj_bias too
         all_params = sum(p.numel() for _, p in params)
@@ -526,7 +490,7 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
             "buffers": _same(row.buffers, sum(b.numel() for b in buffers)),
             "macs": Figure(row.macs, layer_flops / 2 if layer_flops % 2 else layer_flops // 2,
                            2 * row.macs == layer_flops),
-            "activations": _same(row.activations, made + new_values(out) + scratch.get(row.name, 0) if is_tensor
+            "activations": _same(row.activations, new_values(out) + scratch.get(row.name, 0) if is_tensor
                                  else None),
         }
         layers.append(LayerCheck(row.name, row.type, figures))

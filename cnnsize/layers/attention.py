@@ -1,9 +1,9 @@
 """Fused attention modules of hybrid models, each one layer kind that reads the model's module in ``from_torch``.
 
 Their intermediates (QKᵀ, the softmax, the copies torch's einsum makes of strided operands) are tensors a forward
-creates as much as the output: they are the kind's ``scratch`` activations, counted as torch creates them (a size-1
-axis, the batch's included, lets torch take a view where it would otherwise copy). The torch builds live in
-cnnsize.executor.attention and need no torchvision.
+creates as much as the output: they are the kind's ``scratch`` activations (LayerKind.scratch), counted as torch
+creates them (a size-1 axis, the batch's included, lets torch take a view where it would otherwise copy). The
+torch builds live in cnnsize.executor.attention and need no torchvision.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ class MaxVitAttention(LayerKind):
     position ((2·size − 1)² of them, looked up through a P×P index buffer), softmax, attention·V and a projection."""
 
     cause = "attention"
-    fused = True
     weight_layer = True
     params = {"heads": Param("int", doc="number of heads (D must divide by it)"),
               "size": Param("int", doc="the window side: P = size² tokens per group")}
@@ -53,17 +52,19 @@ class MaxVitAttention(LayerKind):
             raise SpecError(f"the token features ({x[2]}) must be divisible by heads ({self.heads})")
         return tuple(x)
 
-    def counts(self, ins, out, batch=1):
+    def counts(self, ins, out):
+        g, p, d = ins[0]
+        table = (2 * self.size - 1) ** 2 * self.heads
+        macs = 4 * g * p * d * d + 2 * g * p * p * d  # QKV and merge projections; QKᵀ and attention·V
+        return Counts(weights=4 * d * d + table, biases=4 * d, buffers=p * p, connections=macs, macs=macs)
+
+    def scratch(self, ins, out, batch):
         g, p, d = ins[0]
         h = self.heads
-        table = (2 * self.size - 1) ** 2 * h
-        macs = 4 * g * p * d * d + 2 * g * p * p * d  # QKV and merge projections; QKᵀ and attention·V
         # per sample: qkv (3), k·scale, the copies of q, k and v einsum makes, attention·V, the merge's contiguous
         # input; QKᵀ, + bias, softmax per head. Once for the batch: the looked-up bias table and its permuted copy
         copies = 4 if h == 1 else 3 if g * batch == 1 else 0  # size-1 axes: views where torch would copy
-        scratch = ((9 - copies) * g * p * d + 3 * g * h * p * p) * batch + (1 if h == 1 else 2) * h * p * p
-        return Counts(weights=4 * d * d + table, biases=4 * d, buffers=p * p, connections=macs, macs=macs,
-                      scratch=scratch)
+        return ((9 - copies) * g * p * d + 3 * g * h * p * p) * batch + (1 if h == 1 else 2) * h * p * p
 
     def explain(self, ins, out, ctx):
         g, p, d = ins[0]
@@ -77,13 +78,18 @@ class MaxVitAttention(LayerKind):
     def receptive(self, rfs, ins, out):
         return None
 
-    def saved(self, ins, out, trainable, device, batch=1):
+    def saved(self, ins, out, trainable, device):
         g, p, d = ins[0]
         h = self.heads
         # the projection's input; k (scaled), q and v as the einsums' bmm read them (copies, or with a size-1 axis
         # views of the qkv projection's storage), the softmax, and the merge's input
-        one = [Saved("new", 3 * g * p * d)]
-        qv = one if 1 in (g * batch, h) else [Saved("new", g * p * d), Saved("new", g * p * d)]
+        one, two = [Saved("new", 3 * g * p * d)], [Saved("new", g * p * d), Saved("new", g * p * d)]
+        if h == 1:
+            qv = one
+        elif g == 1:  # one group of one sample: views; of a batch: copies
+            qv = [Saved("new", 3 * g * p * d, batch_one=True)] + [Saved("new", g * p * d, batch_one=False)] * 2
+        else:
+            qv = two
         return [*([Saved("input")] if trainable else []), Saved("new", g * p * d), *qv, Saved("new", g * h * p * p),
                 Saved("new", g * p * d)]
 
@@ -131,7 +137,6 @@ class MViTPool(_Volume):
     the class token back: two intermediates besides the output."""
 
     cause = "pooling"
-    fused = True
     params = {"size": Param("size", doc="the (T, H, W) of the tokens after the class token"),
               "kernel": Param("ints", doc="the max pool's window per axis"),
               "stride": Param("ints", doc="the max pool's stride per axis")}
@@ -155,11 +160,11 @@ class MViTPool(_Volume):
         t, h, w = _volume(size, _three(self.kernel), _three(self.stride))
         return (1 + t * h * w, ins[0][1])
 
-    def counts(self, ins, out, batch=1):
+    def scratch(self, ins, out, batch):
         n, c = ins[0]
-        return Counts(scratch=((n - 1) * c + (out[0] - 1) * c) * batch)  # the volume's copy, the pooled volume
+        return ((n - 1) * c + (out[0] - 1) * c) * batch  # the volume's copy, the pooled volume
 
-    def saved(self, ins, out, trainable, device, batch=1):
+    def saved(self, ins, out, trainable, device):
         n, c = ins[0]
         return [Saved("new", (n - 1) * c), Saved("new", (out[0] - 1) * c, itemsize=8)]  # the volume; int64 indices
 
@@ -179,7 +184,6 @@ class MViTAttention(_Volume):
     projection. Output: [1 + T'·H'·W', dim], the volume q's pooling leaves."""
 
     cause = "attention"
-    fused = True
     weight_layer = True
     params = {"dim": Param("int", doc="the attention's features (heads · head size)"),
               "heads": Param("int", doc="number of heads (dim must divide by it)"),
@@ -249,7 +253,7 @@ class MViTAttention(_Volume):
         _, (t, h, w), _, _ = self.geometry(ins[0])
         return (1 + t * h * w, self.dim)
 
-    def counts(self, ins, out, batch=1):
+    def counts(self, ins, out):
         n, c = ins[0]
         d = self.dim
         hd, q_vol, k_vol, pools = self.geometry(ins[0])
@@ -262,15 +266,16 @@ class MViTAttention(_Volume):
         if self.rel_pos:
             weights += hd * sum(self.rel_tables(self.grid(ins[0])))
             macs += d * (nq - 1) * (k_vol[0] + k_vol[1] + k_vol[2])
-        return Counts(weights=weights, biases=biases, connections=macs, macs=macs,
-                      scratch=self._intermediates(ins[0], nq, nk, q_vol, k_vol, pools, batch))
+        return Counts(weights=weights, biases=biases, connections=macs, macs=macs)
 
-    def _intermediates(self, x, nq, nk, q_vol, k_vol, pools, batch) -> Dim:
-        """The intermediates torch makes, as torchvision's MultiscaleAttention runs (B: the batch; heads are folded
-        into it for the pooling convs and the matmuls, so a size-1 batch or head count turns some copies into
-        views)."""
+    def scratch(self, ins, out, batch) -> Dim:
+        """The intermediates torch makes, as torchvision's MultiscaleAttention runs (heads are folded into the batch
+        for the pooling convs and the matmuls, so a size-1 batch or head count turns some copies into views)."""
+        x = ins[0]
         n, c = x
         d, h = self.dim, self.heads
+        _, q_vol, k_vol, pools = self.geometry(x)
+        nq, nk = 1 + q_vol[0] * q_vol[1] * q_vol[2], 1 + k_vol[0] * k_vol[1] * k_vol[2]
         hd = d // h
         size = self.grid(x)
         per = n * 3 * d  # the QKV projection
@@ -295,7 +300,7 @@ class MViTAttention(_Volume):
             once = sum(qa + 2 * ka + qa * ka + hd * qa * ka for qa, ka in ((q_t, k_t), (q_h, k_h), (q_w, k_w)))
         return per * batch + once
 
-    def saved(self, ins, out, trainable, device, batch=1):
+    def saved(self, ins, out, trainable, device):
         d, h = self.dim, self.heads
         hd, q_vol, k_vol, pools = self.geometry(ins[0])
         size = self.grid(ins[0])
@@ -311,8 +316,8 @@ class MViTAttention(_Volume):
         if self.rel_pos:
             tokens = nq - 1
             # q's copies for the einsums and the t matmul (with batch·heads 1: one copy, and q itself)
-            kept += [Saved("new", tokens * d), Saved("new", d * nq)] if h * batch == 1 else \
-                [Saved("new", tokens * d)] * 3
+            kept += [Saved("new", tokens * d, batch_one=True), Saved("new", d * nq, batch_one=True)] + \
+                [Saved("new", tokens * d, batch_one=False)] * 3 if h == 1 else [Saved("new", tokens * d)] * 3
             for qa, ka in zip(q_vol, k_vol):  # once for the batch: the int64 distances and the looked-up table
                 kept += [Saved("new", qa * ka, itemsize=8, per_sample=False), Saved("new", hd * qa * ka,
                                                                                      per_sample=False)]
@@ -334,7 +339,6 @@ class MViTPosEmbed(_Volume):
     (three intermediates, made once for the batch)."""
 
     cause = "elementwise"
-    fused = True
     params = {"size": Param("size", doc="the (T, H, W) of the tokens after the class token")}
     torch_modules = ("torchvision.models.video.mvit.PositionalEncoding", "cnnsize.executor.attention.MViTPosition")
 
@@ -352,12 +356,15 @@ class MViTPosEmbed(_Volume):
     def materializes(self) -> bool:
         return False
 
-    def counts(self, ins, out, batch=1):
+    def counts(self, ins, out):
         t, h, w = self.grid(ins[0])
-        d = ins[0][1]
-        # per frame, repeated over the positions; the spatial ones repeated over the frames (a copy); joined to the
-        # class token's
-        return Counts(weights=(t + h * w + 1) * d, connections=out[0] * d * batch, scratch=(3 * t * h * w + 1) * d)
+        return Counts(weights=(t + h * w + 1) * ins[0][1], connections=out[0] * ins[0][1])
+
+    def scratch(self, ins, out, batch):
+        t, h, w = self.grid(ins[0])
+        # once per call: per frame, repeated over the positions; the spatial ones repeated over the frames (a copy);
+        # joined to the class token's
+        return (3 * t * h * w + 1) * ins[0][1]
 
     def build(self, ins, out):
         from ..executor.attention import MViTPosition as Module

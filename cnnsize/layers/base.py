@@ -48,17 +48,14 @@ class Ctx:
 class Counts:
     """Per-sample counts of one layer. Connections follow the LeNet table's convention.
 
-    ``scratch``: values of the tensors a fused layer creates and reads again besides its output (an attention
-    module's QKᵀ and softmax, the copies its einsums make): activations of a forward pass as much as the output.
-    For the whole batch (fused kinds are given it), as some of them, a bias looked up from a table, are made once.
-    """
+    A composite layer's intermediate tensors are not here but in ``LayerKind.scratch`` (some are made once per
+    call, and torch's copies depend on the batch)."""
 
     weights: Dim = 0
     biases: Dim = 0
     buffers: Dim = 0
     connections: Dim = 0
     macs: Dim = 0
-    scratch: Dim = 0
 
 
 class RF(NamedTuple):
@@ -436,10 +433,6 @@ class LayerKind:
     # what the kind is for counting conventions (cnnsize.conventions holds each tool's rule per cause):
     # macs, normalization, activations, pooling, elementwise, softmax, attention, upsampling, dropout, views
     cause: ClassVar[str] = "other"
-    # one fused module whose intermediates are activations too (Counts.scratch): validation measures each storage
-    # its torch module creates, not only its output's. Its ``counts`` and ``saved`` take the batch as a keyword
-    # (per-sample figures still): torch takes a view where an axis is 1, the batch's included, and copies otherwise
-    fused: ClassVar[bool] = False
     # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
     # "cnnsize.executor.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
     # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is
@@ -465,9 +458,13 @@ class LayerKind:
         return rfs[0]
 
     def scratch(self, ins: list[Shape], out: Shape, batch: Dim) -> Dim:
-        """Elements of the floating-point tensors torch makes on the way to the output, at this batch (0 for most
-        kinds; a composite such as Swin's window attention counts each intermediate, so activations stay torch's).
-        They add to the layer's activations; validation measures them inside the layer's module."""
+        """Elements of the floating-point tensors a composite layer's torch module makes on the way to its output and
+        reads again (Swin's window attention, MaxViT's and MViT's attention: QKᵀ, the softmax, the copies matmul and
+        einsum make of strided operands), for the whole batch: some, a bias looked up from a table, are made once
+        per call, and torch takes a view where an axis is 1, the batch's included, and copies otherwise. 0 for most
+        kinds. They add to the layer's activations; where the output is a view of a larger tensor made on the way,
+        the difference is scratch too. Validation measures them in a no-grad forward, as models run (see
+        cnnsize.executor.validation._scratch)."""
         return 0
 
     def call_macs(self, ins: list[Shape], out: Shape) -> Dim:
@@ -499,12 +496,12 @@ class LayerKind:
         """Whether the output is a new tensor in training mode (dropout differs from inference)."""
         return self.materializes
 
-    def saved(self, ins: list[Shape], out: Shape, trainable: bool, device: str, batch: Dim = 1) -> list[Saved]:
+    def saved(self, ins: list[Shape], out: Shape, trainable: bool, device: str) -> list[Saved]:
         """What autograd saves for backward when this layer's output requires grad.
 
         ``trainable``: the layer's own parameters require grad. ``device``: 'cpu' or 'cuda'
-        (dropout's mask differs); ``batch`` only for fused kinds. Parameters themselves are not listed: they stay
-        resident anyway.
+        (dropout's mask differs). What torch keeps only at batch 1 or only above says so in ``Saved.batch_one``.
+        Parameters themselves are not listed: they stay resident anyway.
         """
         return []
 
