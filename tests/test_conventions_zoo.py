@@ -58,6 +58,72 @@ layers:
   - dropout: {name: drop, p: 0.0}
   - fc: {name: fc, units: 3}
 """,
+    # newer norms, activations, padding and views, a ConvNeXt-style channels-last MLP and Swin-style windows
+    "tour_c": """
+name: tour_c
+input: [8, 10, 10]
+layers:
+  - reflectpad: {name: rpad, pad: 1}
+  - groupnorm: {name: gn, groups: 2}
+  - elu: {name: elu, alpha: 0.5}
+  - replicatepad: {name: reppad, pad: [1, 2]}
+  - instancenorm: {name: inorm}
+  - prelu: {name: prelu}
+  - conv: {name: dw, filters: 8, kernel: 3, groups: 8}
+  - instancenorm: {name: inorm_affine, affine: true, track_running_stats: true}
+  - prelu: {name: prelu_c, per_channel: true}
+  - groupnorm: {name: gn_plain, groups: 4, affine: false}
+  - channel_dropout: {name: cdrop, p: 0.2}
+  - layer_scale: {name: ls}
+  - stochastic_depth: {name: sd, p: 0.1}
+  - add: {name: res, from: [sd, dw], inplace: true}
+  - layernorm: {name: ln_c}
+  - elu: {name: elu_inplace, inplace: true}
+  - log_softmax: {name: logsm, axis: 0}
+  - softmax: {name: sm_h, axis: 1}
+  - permute: {name: hwc, dims: [1, 2, 0]}
+  - roll: {name: roll, shifts: [1, 2], axes: [0, 1]}
+  - window_partition: {name: wp, window: [2, 7]}
+  - linear: {name: qkv, units: 24}
+  - chunk: {name: q, chunks: 3, index: 0, axis: 2}
+  - window_merge: {name: wm, window: [2, 7], size: [12, 14]}
+  - layernorm: {name: ln_last, axis: last}
+  - transpose: {name: tr, axes: [0, 2]}
+  - contiguous: {name: cont}
+  - reshape: {name: rs, shape: [8, 168]}
+  - flatten: {name: flat, start: 0}
+  - fc: {name: fc, units: 5}
+""",
+    # tokens and attention: ViT's patch embedding, class token, position embedding, multi-head attention; attention
+    # written out with matmul and softmax, and with sdpa
+    "tour_d": """
+name: tour_d
+input: [3, 8, 8]
+layers:
+  - patch_embed: {name: embed, filters: 8, patch: 2}
+  - class_token: {name: cls}
+  - pos_embed: {name: pos}
+  - layernorm: {name: ln, axis: last}
+  - mha: {name: attn, heads: 2}
+  - mha: {name: attn_nobias, heads: 4, bias: false}
+  - layer_scale: {name: ls, axis: last}
+  - add: {name: res, from: [ls, pos]}
+  - linear: {name: q, units: 8}
+  - reshape: {name: qh0, shape: [17, 2, 4]}
+  - permute: {name: qh, dims: [1, 0, 2]}
+  - linear: {name: k, units: 8, bias: false, from: res}
+  - reshape: {name: kh0, shape: [17, 2, 4]}
+  - permute: {name: kh, dims: [1, 0, 2]}
+  - sdpa: {name: sdpa, from: [qh, kh, kh]}
+  - transpose: {name: kt, axes: [1, 2], from: kh}
+  - matmul: {name: scores, from: [qh, kt]}
+  - softmax: {name: probs, axis: 2}
+  - matmul: {name: mix, from: [probs, kh]}
+  - add: {name: both, from: [mix, sdpa]}
+  - select: {name: first, axis: 0, index: 1}
+  - select: {name: cls_out, axis: 0, index: 0}
+  - linear: {name: head, units: 3}
+""",
 }
 SPECS = bundled_names() + list(TOURS)
 
@@ -125,13 +191,16 @@ def run_torch(model, x):
 def _ptflops(backend):
     def run(model, x):
         ptflops = need("ptflops")
-        from ptflops.pytorch_ops import bn_flops_counter_hook, linear_flops_counter_hook
+        from ptflops.pytorch_ops import (bn_flops_counter_hook, linear_flops_counter_hook,
+                                         multihead_attention_counter_hook)
 
-        from cnnsize.executor.modules import ChannelLayerNorm, FlattenLinear
+        from cnnsize.executor.modules import ChannelLayerNorm, FlattenLinear, SelfAttention
 
-        # the pytorch backend matches module types exactly: tell it that the executor's FlattenLinear and
-        # ChannelLayerNorm are the nn.Linear and nn.LayerNorm they subclass (the hooks it uses for those)
-        hooks = {FlattenLinear: linear_flops_counter_hook, ChannelLayerNorm: bn_flops_counter_hook}
+        # the pytorch backend matches module types exactly: tell it that the executor's FlattenLinear,
+        # ChannelLayerNorm and SelfAttention are the nn.Linear, nn.LayerNorm and nn.MultiheadAttention they
+        # subclass (the hooks it uses for those)
+        hooks = {FlattenLinear: linear_flops_counter_hook, ChannelLayerNorm: bn_flops_counter_hook,
+                 SelfAttention: multihead_attention_counter_hook}
         macs, _ = _quiet(lambda: ptflops.get_model_complexity_info(
             model, tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False, backend=backend,
             custom_modules_hooks=hooks if backend == "pytorch" else {}))
