@@ -150,6 +150,7 @@ class LayerResult:
     predicted_seconds: Any = None  # roofline latency (report --device-profile, cnnsize.latency)
     bound: str | None = None
     folded: int = 1  # how many layers this row stands for (more than one in a collapsed analysis)
+    function: str | None = None  # the spec's ``function``: a function or method in the source network, no module
 
     @property
     def summary(self) -> str:
@@ -508,7 +509,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
             _check_shared(node, sized, sized_by_name[node.shares])
             figures, tail = (0, 0, 0, 0, 0, *figures[5:]), (0, *tail[1:])
         sized_by_name[node.name] = sized
-        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out, *figures, rf, *tail, node.loc))
+        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out, *figures, rf, *tail, node.loc,
+                                function=node.function))
     rows[0].activation_bytes = rows[0].activations * size
     if symbolic:
         rows = [_tidy_row(r) for r in rows]

@@ -62,6 +62,10 @@ class Convention:
     rules: dict[str, str]
     per_layer: bool = True  # the tool reports per layer (module)
     notes: tuple[str, ...] = field(default=())
+    # a layer the source network computes with a function (the spec's ``function``) counts what ``functions`` says
+    # for that function ("F.relu()"); else, for a tool that hooks modules, nothing
+    hooks: bool = False
+    functions: dict[str, str] = field(default_factory=dict)
 
     def rule(self, kind: str, variant: str | None, cause: str) -> str:
         for key in (f"{kind}.{variant}" if variant else None, kind, cause, "*"):
@@ -71,6 +75,18 @@ class Convention:
 
 
 _CONV = ("conv", "deconv", "locally_connected", "fc")
+# what the module-hook tools count for a layer computed by a function (no module hook sees it): ptflops patches
+# these functions of torch.nn.functional and these tensor operations; thop counts these products in a
+# TorchFunctionMode outside its module rules; torchinfo and torchscan count no function at all
+_PTFLOPS_FUNCTIONS = {
+    **{f"F.{f}()": "inp" for f in ("relu", "prelu", "elu", "relu6", "gelu", "silu", "softmax")},
+    **{f"F.{p}_pool{d}d()": "inp" for p in ("avg", "max", "adaptive_avg", "adaptive_max") for d in (1, 2, 3)},
+    "F.interpolate()": "out", "F.upsample()": "out",
+    **{f"{m}{f}()": "macs" for m in ("torch.", ".") for f in ("matmul", "mm", "bmm")},
+    **{f"{m}{f}()": "out" for m in ("torch.", ".") for f in ("add", "mul")}}
+_THOP_FUNCTIONS = {
+    **{f"{m}()": "macs" for m in ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "F.linear",
+                                  "F.scaled_dot_product_attention")}}
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("cnnsize", "cnnsize's MACs: one multiply-add per weight use; nothing else", "MACs", {"*": "macs"}),
     Convention("torch", "torch.utils.flop_counter.FlopCounterMode's total (matmul-like ops, 2 per multiply-add)",
@@ -78,7 +94,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("torchinfo", "torchinfo.summary(...).total_mult_adds: parameters × output positions for convolutions, "
                "parameters × batch for every other module with parameters", "mult-adds",
                {"conv": "params*positions", "deconv": "params*positions", "patch_embed": "params*N*L",
-                "mha": "0", "*": "params*N"},
+                "mha": "0", "*": "params*N"}, hooks=True,
                notes=("Counts leaf modules only: a layer whose name is a prefix of another's ('a' and 'a.b') "
                       "holds a submodule in torch and is left out.",)),
     Convention("fvcore", "fvcore.nn.FlopCountAnalysis(...).total(): one per multiply-add, plus its norm, "
@@ -87,6 +103,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "global_avgpool.2": "inp", "adaptive_avgpool.2": "inp", "upsample.nearest.2": "out",
                 "upsample.bilinear.2": "4*out", "groupnorm": "inp*(4 + affine)", "instancenorm": "inp*(4 + affine)",
                 "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": "4*out*D"},
+               functions={".mean()": "0", "torch.mean()": "0"},
                notes=("nn.MultiheadAttention: the four projections only; the attention products run inside "
                       "aten::scaled_dot_product_attention, which fvcore has no handle for (so sdpa counts 0).",)),
     Convention("ptflops", "ptflops.get_model_complexity_info(..., backend='pytorch')'s MACs, an integer: module "
@@ -100,7 +117,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "elu": "2*inp", "prelu": "2*inp", "log_softmax": "0", "linear": "macs + bias*out",
                 "patch_embed": "macs + bias*out", "matmul": "macs", "mha": "macs + (2 + 3*bias)*out + N*heads*L*L",
                 "channel_dropout": "0", "stochastic_depth": "0"},
-               per_layer=False,
+               per_layer=False, hooks=True, functions=_PTFLOPS_FUNCTIONS,
                notes=("The pytorch backend hooks modules by exact type (a subclass of nn.Linear counts nothing "
                       "unless passed in custom_modules_hooks) and also patches torch.nn.functional: nn.ReLU, "
                       "nn.GELU and the pooling and upsampling modules call the patched functions, so they are "
@@ -119,7 +136,8 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "matmul": "macs", "sdpa": "macs", "mha": "macs + N*heads*L*(3*L - 1)",
                 "avgpool": "windows + out", "global_avgpool": "windows + out",
                 "adaptive_avgpool": "windows + out", "upsample.linear": "5*out", "upsample.bilinear": "11*out",
-                "upsample.bicubic": "259*out", "upsample.trilinear": "31*out"}, per_layer=False),
+                "upsample.bicubic": "259*out", "upsample.trilinear": "31*out"}, per_layer=False, hooks=True,
+               functions=_THOP_FUNCTIONS),
     Convention("torchscan-flops", "torchscan.crawl_module(...)['totals']['module_flops']: a multiply and an add "
                "each, minus the first add", "FLOPs",
                {"conv": "out*(2*fanin - 1 + bias)", "deconv": "8*nd + out*(2*fanin - 1 + bias)",
@@ -131,13 +149,13 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "bn": "2*Cin + 2*inp + 2*affine*inp", "layernorm": "6*inp + 2*rows + 2*affine*inp",
                 "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
-                "global_avgpool": "out*(K - 1 + nd)"}),
+                "global_avgpool": "out*(K - 1 + nd)"}, hooks=True),
     Convention("torchscan-macs", "torchscan.crawl_module(...)['totals']['macs']", "MACs",
                {"conv": "out*fanin", "deconv": "4*nd + out*fanin", "fc": "out*fanin", "bn": "inp*(1 + affine)",
                 "linear": "out*fanin", "patch_embed": "out*fanin",
                 "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
-                "global_avgpool": "out*(K - 1 + nd)"}),
+                "global_avgpool": "out*(K - 1 + nd)"}, hooks=True),
     Convention("torchscan-dmas", "torchscan.crawl_module(...)['totals']['dmas']: memory accesses, in elements",
                "element accesses",
                {"conv": "out*fanin + params + out", "deconv": "5*nd + out*fanin + params + out",
@@ -149,7 +167,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "patch_embed": "out*fanin + params + out", "channel_dropout": "0", "stochastic_depth": "0",
                 "maxpool": "k*out + out", "avgpool": "k*out + out", "adaptive_maxpool": "K*out + out",
                 "global_maxpool": "K*out + out", "adaptive_avgpool": "K*out + out",
-                "global_avgpool": "K*out + out"}),
+                "global_avgpool": "K*out + out"}, hooks=True),
 ]}
 DEFAULT = "cnnsize"
 
@@ -262,7 +280,9 @@ def variant_of(kind, out: tuple) -> str | None:
     return None
 
 
-def rule_for(conv: Convention, kind, out: tuple) -> str:
+def rule_for(conv: Convention, kind, out: tuple, function: str | None = None) -> str:
+    if function is not None and (f"{function}()" in conv.functions or conv.hooks):
+        return conv.functions.get(f"{function}()", "0")  # no module: what the tool counts for the function
     variant = variant_of(kind, out)
     if variant and "." in variant:  # upsample.nearest.2 falls back to upsample.nearest, then upsample
         for key in (f"{kind.kind}.{variant}", f"{kind.kind}.{variant.split('.')[0]}"):
@@ -309,7 +329,7 @@ def counted(analysis, name: str) -> list:
                             hint="cnnsize's own count (the default) and --count torch cover every kind")
         ins = [shapes[s] for s in r.inputs]
         facts = layer_facts(r.kind, ins, r.output_shape, r.macs, r.weights, r.biases, analysis.batch)
-        out.append(evaluate(rule_for(conv, r.kind, r.output_shape), facts))
+        out.append(evaluate(rule_for(conv, r.kind, r.output_shape, r.function), facts))
     return out
 
 
@@ -417,9 +437,15 @@ def rules_table() -> str:
                 cell = "refused: not checked yet"
             cells.append(cell.replace("*", "·"))
         lines.append(f"| `{kind}` ({cls.cause}) | " + " | ".join(cells) + " |")
+    functions = ["A layer the source network computes with a function or method (the spec's `function`, which "
+                 "`cnnsize import` writes) is one no module hook sees: "
+                 + "; ".join(f"`{c.name}` counts " + (", ".join(f"{k[:-2]}: {v}" for k, v in c.functions.items())
+                                                      + ", any other: 0" if c.functions else "nothing")
+                             for c in CONVENTIONS.values() if c.hooks)
+                 + ". The other conventions count it as the module it stands for.", ""]
     facts = [f"- `{k}`: {v}" for k, v in FACTS.items()]
     tools = [f"- `{c.name}` ({c.unit}): {c.tool}." + "".join(" " + n for n in c.notes) for c in CONVENTIONS.values()]
-    return "\n".join(["\n".join(lines), "", "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]) + "\n"
+    return "\n".join(["\n".join(lines), "", *functions, "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]) + "\n"
 
 
 if __name__ == "__main__":

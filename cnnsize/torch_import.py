@@ -479,6 +479,7 @@ class _Importer:
             return
         steps = answer if isinstance(answer, list) else [(kind.kind, answer)]
         trainable, shares, key = True, None, ()
+        function = _function_text(call_node) if call.module is None else None
         if call.module is not None:
             own = dict(call.module.named_parameters())
             trains = [n for n, p in own.items() if p.requires_grad]
@@ -494,7 +495,7 @@ class _Importer:
                 self.alias[node] = self.last
                 ins, name = [node], f"{node.name}_{kind_name}"
             layer = self.add(node, kind_name, settings, ins, name=name, trainable=trainable,
-                             shares=shares if i == 0 else None)
+                             shares=shares if i == 0 else None, function=function)
             if i == 0 and key and shares is None:
                 self.owners[key] = layer
 
@@ -523,7 +524,7 @@ class _Importer:
                                   "macs": flops // 2}, ins)
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
-            trainable: bool = True, shares: str | None = None) -> str:
+            trainable: bool = True, shares: str | None = None, function: str | None = None) -> str:
         from .layers.base import REGISTRY
 
         name = name or (node.target if node.op == "call_module" else node.name)
@@ -545,6 +546,8 @@ class _Importer:
             body["trainable"] = trainable if trainable else False
         if shares is not None:
             body["shares"] = shares
+        if function is not None:
+            body["function"] = function  # no module: tools that hook modules do not see it (cnnsize.conventions)
         self.layers.append({kind: body})
         self.names.add(name)
         self.alias[node] = name
@@ -590,6 +593,21 @@ def _contiguous(node) -> bool:
 
 def _shape(node) -> tuple:
     return tuple(int(v) for v in node.meta["tensor_meta"].shape)
+
+
+def _function_text(node) -> str:
+    """A function or method call as the spec's ``function`` names it: F.relu, torch.flatten, operator.add, .mean."""
+    import operator
+
+    import torch
+
+    if node.op == "call_method":
+        return f".{node.target}"
+    target, name = node.target, getattr(node.target, "__name__", str(node.target))
+    for prefix, namespace in (("F", torch.nn.functional), ("torch", torch), ("operator", operator)):
+        if getattr(namespace, name, None) is target:  # F.gelu is torch._C._nn.gelu: named as the user calls it
+            return f"{prefix}.{name}"
+    return f"{getattr(target, '__module__', None) or 'torch'}.{name}"
 
 
 def _op_name(node) -> str:
