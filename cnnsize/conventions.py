@@ -445,7 +445,8 @@ def rules_table() -> str:
                  + ". The other conventions count it as the module it stands for.", ""]
     facts = [f"- `{k}`: {v}" for k, v in FACTS.items()]
     tools = [f"- `{c.name}` ({c.unit}): {c.tool}." + "".join(" " + n for n in c.notes) for c in CONVENTIONS.values()]
-    return "\n".join(["\n".join(lines), "", *functions, "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]) + "\n"
+    parts = ["\n".join(lines), "", *functions, "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]
+    return "\n".join(parts) + "\n"
 
 
 if __name__ == "__main__":

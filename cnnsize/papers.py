@@ -28,6 +28,9 @@ class Paper:
     seen: str = ""  # a page where the figure's text was read (the paper itself or a table quoting it); "" if none
 
 
+_MOBILENET_V2_BOOK = ("https://packtpub.com/en-hu/product/hands-on-deep-learning-architectures-with-python-"
+                      "9781788998086/chapter/mobile-neural-networks-and-cnns-7/section/comparing-the-two-mobilenets-"
+                      "ch07lvl1sec38 (a book's table: \"MobileNet V2 | 3.4M | 300M\")")
 RESNET = "He et al. 2016, Deep Residual Learning for Image Recognition, Table 1"
 PAPERS = [
     Paper("resnet18", "macs", 1.8, 1e9, 1, RESNET, "FLOPs 1.8×10⁹"),
@@ -55,10 +58,10 @@ PAPERS = [
                "Number of params 4.2M\")"),
     Paper("mobilenet_v2", "macs", 300, 1e6, 0, "Sandler et al. 2018, MobileNetV2, Table 4", "MAdds 300M",
           expect=False, why="the paper gives a round figure",
-          seen="https://packtpub.com/en-hu/product/hands-on-deep-learning-architectures-with-python-9781788998086/chapter/mobile-neural-networks-and-cnns-7/section/comparing-the-two-mobilenets-ch07lvl1sec38 (a book's table: \"MobileNet V2 | 3.4M | 300M\")"),
+          seen=_MOBILENET_V2_BOOK),
     Paper("mobilenet_v2", "params", 3.4, 1e6, 1, "Sandler et al. 2018, MobileNetV2, Table 4", "Params 3.4M",
           expect=False, why="conventions change no parameter count; the cause is not established",
-          seen="https://packtpub.com/en-hu/product/hands-on-deep-learning-architectures-with-python-9781788998086/chapter/mobile-neural-networks-and-cnns-7/section/comparing-the-two-mobilenets-ch07lvl1sec38 (a book's table: \"MobileNet V2 | 3.4M | 300M\")"),
+          seen=_MOBILENET_V2_BOOK),
     Paper("mobilenet_v3_large", "macs", 219, 1e6, 0, "Howard et al. 2019, Searching for MobileNetV3, Table 3 "
           "(Large 1.0)", "MAdds 219M", expect=False,
           why="torchvision's network; bias adds fall short and norms or activations overshoot"),

@@ -163,7 +163,8 @@ def test_function_layers_count_what_the_tools_see():
     def spec(**marks):
         return {"name": "f", "input": [2, 4, 4], "layers": [
             {"relu": {"name": "r", **marks.get("r", {})}},
-            {"global_avgpool": {"name": "g", **marks.get("g", {})}}, {"flatten": {"name": "flat", **marks.get("f", {})}}]}
+            {"global_avgpool": {"name": "g", **marks.get("g", {})}},
+            {"flatten": {"name": "flat", **marks.get("f", {})}}]}
 
     def counted(count, **marks):
         return {r.name: r.counted for r in cnnsize.analyze(spec(**marks), count=count).layers[1:]}

@@ -191,8 +191,11 @@ def run_torch(model, x):
 def _ptflops(backend):
     def run(model, x):
         ptflops = need("ptflops")
-        from ptflops.pytorch_ops import (bn_flops_counter_hook, linear_flops_counter_hook,
-                                         multihead_attention_counter_hook)
+        from ptflops.pytorch_ops import (
+            bn_flops_counter_hook,
+            linear_flops_counter_hook,
+            multihead_attention_counter_hook,
+        )
 
         from cnnsize.executor.modules import ChannelLayerNorm, FlattenLinear, SelfAttention
 
