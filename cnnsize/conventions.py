@@ -66,6 +66,9 @@ class Convention:
     # for that function ("F.relu()"); else, for a tool that hooks modules, nothing
     hooks: bool = False
     functions: dict[str, str] = field(default_factory=dict)
+    # the tool hooks modules by exact type: a function a subclass' forward calls ("F.conv3d in nn.Conv3d") counts
+    # as a function; tools that hook subclasses count such a layer as the module
+    exact_types: bool = False
 
     def rule(self, kind: str, variant: str | None, cause: str) -> str:
         for key in (f"{kind}.{variant}" if variant else None, kind, cause, "*"):
@@ -117,7 +120,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "elu": "2*inp", "prelu": "2*inp", "log_softmax": "0", "linear": "macs + bias*out",
                 "patch_embed": "macs + bias*out", "matmul": "macs", "mha": "macs + (2 + 3*bias)*out + N*heads*L*L",
                 "channel_dropout": "0", "stochastic_depth": "0"},
-               per_layer=False, hooks=True, functions=_PTFLOPS_FUNCTIONS,
+               per_layer=False, hooks=True, functions=_PTFLOPS_FUNCTIONS, exact_types=True,
                notes=("The pytorch backend hooks modules by exact type (a subclass of nn.Linear counts nothing "
                       "unless passed in custom_modules_hooks) and also patches torch.nn.functional: nn.ReLU, "
                       "nn.GELU and the pooling and upsampling modules call the patched functions, so they are "
@@ -281,8 +284,9 @@ def variant_of(kind, out: tuple) -> str | None:
 
 
 def rule_for(conv: Convention, kind, out: tuple, function: str | None = None) -> str:
-    if function is not None and (f"{function}()" in conv.functions or conv.hooks):
-        return conv.functions.get(f"{function}()", "0")  # no module: what the tool counts for the function
+    call, _, inside = (function or "").partition(" in ")
+    if function is not None and (not inside or conv.exact_types) and (f"{call}()" in conv.functions or conv.hooks):
+        return conv.functions.get(f"{call}()", "0")  # no module the tool sees: what it counts for the function
     variant = variant_of(kind, out)
     if variant and "." in variant:  # upsample.nearest.2 falls back to upsample.nearest, then upsample
         for key in (f"{kind.kind}.{variant}", f"{kind.kind}.{variant.split('.')[0]}"):
@@ -442,7 +446,11 @@ def rules_table() -> str:
                  + "; ".join(f"`{c.name}` counts " + (", ".join(f"{k[:-2]}: {v}" for k, v in c.functions.items())
                                                       + ", any other: 0" if c.functions else "nothing")
                              for c in CONVENTIONS.values() if c.hooks)
-                 + ". The other conventions count it as the module it stands for.", ""]
+                 + ". The other conventions count it as the module it stands for. A call that a module "
+                 "subclass' forward makes (`function: F.conv3d in nn.Conv3d`: torchvision's Conv3DSimple, which "
+                 "the tracer enters) counts as that module for the tools that hook subclasses, and as the function "
+                 "for " + ", ".join(f"`{c.name}`" for c in CONVENTIONS.values() if c.exact_types)
+                 + ", which matches module types exactly.", ""]
     facts = [f"- `{k}`: {v}" for k, v in FACTS.items()]
     tools = [f"- `{c.name}` ({c.unit}): {c.tool}." + "".join(" " + n for n in c.notes) for c in CONVENTIONS.values()]
     parts = ["\n".join(lines), "", *functions, "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]

@@ -395,6 +395,22 @@ class _Importer:
             self.add(node, "identity", {}, [main], name=f"{name}_out")
         self.main = self.last
 
+    def own_module(self, node, kind) -> str | None:
+        """The torch module class (nn.Conv3d) whose subclass' forward makes this function call, when that class
+        stands for the same kind (F.conv3d inside torchvision's Conv3DSimple, F.layer_norm inside LayerNorm2d,
+        modules the tracer enters): tools that hook subclasses see the module, tools matching exact types do not."""
+        stack = node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return None
+        try:
+            owner = self.root.get_submodule(list(stack.values())[-1][0])
+        except AttributeError:
+            return None
+        for cls in type(owner).__mro__:
+            if kind in self.registry.modules.get(cls, ()):
+                return f"nn.{cls.__name__}" if cls.__module__.startswith("torch.nn") else cls.__qualname__
+        return None
+
     def where(self, node) -> str:
         where = f"fx node '{node.name}'"
         stack = node.meta.get("nn_module_stack") or {}
@@ -479,7 +495,12 @@ class _Importer:
             return
         steps = answer if isinstance(answer, list) else [(kind.kind, answer)]
         trainable, shares, key = True, None, ()
-        function = _function_text(call_node) if call.module is None else None
+        function = None
+        if call.module is None:
+            function = _function_text(call_node)
+            owner = self.own_module(call_node, kind)
+            if owner is not None:  # F.conv3d as the forward of an nn.Conv3d subclass: "F.conv3d in nn.Conv3d"
+                function += f" in {owner}"
         if call.module is not None:
             own = dict(call.module.named_parameters())
             trains = [n for n, p in own.items() if p.requires_grad]
