@@ -277,25 +277,53 @@ def _torchvision_cases():
                 yield pytest.param(count, family, name, marks=marks, id=f"{name}-{count}")
 
 
-def _int_kernel_pools(model, x) -> int:
+def _int_kernel_pools(model, x) -> dict[str, int]:
     """torchscan's bug on a pooling window given as an int (nn.MaxPool2d(3)): its macs and flops take the window
-    as 3 elements, not 3×3. The amount it leaves out: out · (k^nd − k) over those layers, from hooks."""
+    as 3 elements, not 3×3. The amount it leaves out per pooling module: out · (k^nd − k), from hooks."""
     torch = need("torch")
     from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
-    missing = []
+    missing: dict[str, int] = {}
 
-    def hook(module, args, out):
-        k, nd = module.kernel_size, out.dim() - 2
-        if isinstance(k, int):
-            missing.append(out.numel() * (k**nd - k))
+    def hook(name):
+        def record(module, args, out):
+            k, nd = module.kernel_size, out.dim() - 2
+            if isinstance(k, int):
+                missing[name] = out.numel() * (k**nd - k)
+        return record
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (_MaxPoolNd, _AvgPoolNd))]
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
+               if isinstance(m, (_MaxPoolNd, _AvgPoolNd))]
     with torch.no_grad():
         model(x)
     for h in handles:
         h.remove()
-    return sum(missing)
+    return missing
+
+
+def _torchvision_run(count, model, x) -> tuple:
+    """The tool's total on torchvision's network and, where it reports per layer, its figure per leaf module by
+    module name (the names the importer gives those layers)."""
+    leaves = {n for n, m in model.named_modules() if not list(m.children())}
+    if count == "torchinfo":
+        names = {id(m): n for n, m in model.named_modules()}
+        stats = _quiet(lambda: need("torchinfo").summary(model, input_data=x, verbose=0))
+        return stats.total_mult_adds, {names[id(li.module)]: li.macs for li in stats.summary_list
+                                       if li.is_leaf_layer and id(li.module) in names}
+    if count == "fvcore":
+        flops = need("fvcore.nn").FlopCountAnalysis(model, x)
+        flops.unsupported_ops_warnings(False)
+        flops.uncalled_modules_warnings(False)
+        total = _quiet(flops.total)
+        by_module = flops.by_module()
+        return total, {n: by_module.get(n, 0) for n in leaves}
+    if count.startswith("torchscan-"):
+        metric = {"torchscan-flops": "module_flops", "torchscan-macs": "macs", "torchscan-dmas": "dmas"}[count]
+        report = _quiet(lambda: need("torchscan").crawl_module(model, tuple(x.shape[1:])))
+        return report["totals"][metric]["known_value"], {
+            layer["path"]: layer["metrics"][metric]["known_value"] for layer in report["layers"]
+            if layer["path"] in leaves and metric in layer["metrics"]}
+    return TOOLS[count](model, x)
 
 
 @pytest.fixture(scope="module")
@@ -333,15 +361,21 @@ def torchvision_model():
 
 @pytest.mark.parametrize("count,family,name", list(_torchvision_cases()))
 def test_convention_on_torchvision(count, family, name, torchvision_model):
-    """The same conventions on torchvision's networks, run on torchvision's modules themselves. The amounts
-    worked out from the network: torchscan's bug on a pooling window given as an int (see _int_kernel_pools), and
-    what FlopCounterMode cannot see in nn.MultiheadAttention's fused inference path (see below)."""
+    """The same conventions on torchvision's networks, run on torchvision's modules themselves, in total and per
+    layer (a layer the importer named after a leaf module) where the tool reports per layer. The amounts worked
+    out from the network: torchscan's bug on a pooling window given as an int (see _int_kernel_pools), and what
+    FlopCounterMode cannot see in nn.MultiheadAttention's fused inference path (see below)."""
     model, imported, x = torchvision_model(family, name)
-    total, _ = TOOLS[count](model, x)
+    total, per_layer = _torchvision_run(count, model, x)
     a = cnnsize.analyze(imported.spec, count=count)
     expected = a.totals["counted"]
-    if count in ("torchscan-flops", "torchscan-macs"):
-        expected -= _int_kernel_pools(model, x)
+    missing = _int_kernel_pools(model, x) if count in ("torchscan-flops", "torchscan-macs") else {}
+    expected -= sum(missing.values())
+    if per_layer:
+        ours = {r.name: r.counted - missing.get(r.name, 0) for r in a.layers[1:]}
+        compared = [n for n in per_layer if n in ours]
+        wrong = {n: (ours[n], per_layer[n]) for n in compared if ours[n] != per_layer[n]}
+        assert compared and not wrong, f"{count} on {name}, per layer (cnnsize, tool): {dict(list(wrong.items())[:8])}"
     if count == "torch" and any(isinstance(m, need("torch").nn.MultiheadAttention) for m in model.modules()):
         # at inference nn.MultiheadAttention runs torch._native_multi_head_attention, a fused kernel without a FLOP
         # formula: FlopCounterMode counts nothing for the whole layer (cnnsize's executor runs the math path)
