@@ -301,6 +301,24 @@ def _int_kernel_pools(model, x) -> dict[str, int]:
     return missing
 
 
+def _called_again(model, x) -> set[str]:
+    """The modules of a network that its forward calls more than once."""
+    torch = need("torch")
+    calls: dict[str, int] = {}
+
+    def hook(name):
+        def record(module, args, out):
+            calls[name] = calls.get(name, 0) + 1
+        return record
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if n]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return {n for n, c in calls.items() if c > 1}
+
+
 def _torchvision_run(count, model, x) -> tuple:
     """The tool's total on torchvision's network and, where it reports per layer, its figure per leaf module by
     module name (the names the importer gives those layers)."""
@@ -373,7 +391,9 @@ def test_convention_on_torchvision(count, family, name, torchvision_model):
     expected -= sum(missing.values())
     if per_layer:
         ours = {r.name: r.counted - missing.get(r.name, 0) for r in a.layers[1:]}
-        compared = [n for n in per_layer if n in ours]
+        # a module called more than once (a ResNet bottleneck's one ReLU, three times) is several layers of the
+        # spec, and torchscan reports it by its last call: compared in the total only
+        compared = [n for n in per_layer if n in ours and n not in _called_again(model, x)]
         wrong = {n: (ours[n], per_layer[n]) for n in compared if ours[n] != per_layer[n]}
         assert compared and not wrong, f"{count} on {name}, per layer (cnnsize, tool): {dict(list(wrong.items())[:8])}"
     if count == "torch" and any(isinstance(m, need("torch").nn.MultiheadAttention) for m in model.modules()):
