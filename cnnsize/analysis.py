@@ -151,6 +151,7 @@ class LayerResult:
     predicted_seconds: Any = None  # roofline latency (report --device-profile, cnnsize.latency)
     bound: str | None = None
     folded: int = 1  # how many layers this row stands for (more than one in a collapsed analysis)
+    function: str | None = None  # the spec's ``function``: a function or method in the source network, no module
 
     @property
     def summary(self) -> str:
@@ -515,7 +516,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
             figures, tail = (0, 0, 0, 0, 0, *figures[5:]), (0, *tail[1:])
         sized_by_name[node.name] = sized
         rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,  # type: ignore[call-arg]
-                                *figures, rf, *tail, node.loc))
+                                *figures, rf, *tail, node.loc, function=node.function))
     rows[0].activation_bytes = rows[0].activations * size
     if symbolic:
         rows = [_tidy_row(r) for r in rows]

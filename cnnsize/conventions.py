@@ -42,9 +42,13 @@ FACTS = {
     "k": "window size (the product of the kernel) of a pooling layer",
     "K": "torchscan's adaptive window: per axis n/m where m divides n, else n mod m + 1; multiplied",
     "windows": "inputs summed by an average pool over all its windows, padding clipped as thop clips it, for the batch",
-    "rows": "positions a layer norm normalizes (inp / C)",
+    "rows": "positions a layer norm normalizes (inp / the normalized axis), for the batch",
     "pooled": "LRN's padded squares: (C + size − 1)·H·W, for the batch",
     "dropping": "1 if dropout's p > 0, else 0",
+    "L": "tokens per sample: the output's positions along every axis but the last (a token layer's L)",
+    "D": "the output's last axis (a token layer's features)",
+    "heads": "attention heads (mha), else 0",
+    "axis": "the size of the input axis a softmax normalizes",
 }
 
 
@@ -58,6 +62,13 @@ class Convention:
     rules: dict[str, str]
     per_layer: bool = True  # the tool reports per layer (module)
     notes: tuple[str, ...] = field(default=())
+    # a layer the source network computes with a function (the spec's ``function``) counts what ``functions`` says
+    # for that function ("F.relu()"); else, for a tool that hooks modules, nothing
+    hooks: bool = False
+    functions: dict[str, str] = field(default_factory=dict)
+    # the tool hooks modules by exact type: a function a subclass' forward calls ("F.conv3d in nn.Conv3d") counts
+    # as a function; tools that hook subclasses count such a layer as the module
+    exact_types: bool = False
 
     def rule(self, kind: str, variant: str | None, cause: str) -> str:
         for key in (f"{kind}.{variant}" if variant else None, kind, cause, "*"):
@@ -67,20 +78,37 @@ class Convention:
 
 
 _CONV = ("conv", "deconv", "locally_connected", "fc")
+# what the module-hook tools count for a layer computed by a function (no module hook sees it): ptflops patches
+# these functions of torch.nn.functional and these tensor operations; thop counts these products in a
+# TorchFunctionMode outside its module rules; torchinfo and torchscan count no function at all
+_PTFLOPS_FUNCTIONS = {
+    **{f"F.{f}()": "inp" for f in ("relu", "prelu", "elu", "relu6", "gelu", "silu", "softmax")},
+    **{f"F.{p}_pool{d}d()": "inp" for p in ("avg", "max", "adaptive_avg", "adaptive_max") for d in (1, 2, 3)},
+    "F.interpolate()": "out", "F.upsample()": "out",
+    **{f"{m}{f}()": "macs" for m in ("torch.", ".") for f in ("matmul", "mm", "bmm")},
+    **{f"{m}{f}()": "out" for m in ("torch.", ".") for f in ("add", "mul")}}
+_THOP_FUNCTIONS = {
+    **{f"{m}()": "macs" for m in ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "F.linear",
+                                  "F.scaled_dot_product_attention")}}
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("cnnsize", "cnnsize's MACs: one multiply-add per weight use; nothing else", "MACs", {"*": "macs"}),
     Convention("torch", "torch.utils.flop_counter.FlopCounterMode's total (matmul-like ops, 2 per multiply-add)",
                "FLOPs", {"*": "2*macs"}),
     Convention("torchinfo", "torchinfo.summary(...).total_mult_adds: parameters × output positions for convolutions, "
                "parameters × batch for every other module with parameters", "mult-adds",
-               {"conv": "params*positions", "deconv": "params*positions", "*": "params*N"},
+               {"conv": "params*positions", "deconv": "params*positions", "patch_embed": "params*N*L",
+                "mha": "0", "*": "params*N"}, hooks=True,
                notes=("Counts leaf modules only: a layer whose name is a prefix of another's ('a' and 'a.b') "
                       "holds a submodule in torch and is left out.",)),
     Convention("fvcore", "fvcore.nn.FlopCountAnalysis(...).total(): one per multiply-add, plus its norm, "
                "adaptive average pool and upsample handles (2D only)", "flops",
                {**dict.fromkeys(_CONV, "macs"), "bn": "inp*(1 + affine)", "layernorm": "inp*(4 + affine)",
                 "global_avgpool.2": "inp", "adaptive_avgpool.2": "inp", "upsample.nearest.2": "out",
-                "upsample.bilinear.2": "4*out"}),
+                "upsample.bilinear.2": "4*out", "groupnorm": "inp*(4 + affine)", "instancenorm": "inp*(4 + affine)",
+                "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": "4*out*D"},
+               functions={".mean()": "0", "torch.mean()": "0"},
+               notes=("nn.MultiheadAttention: the four projections only; the attention products run inside "
+                      "aten::scaled_dot_product_attention, which fvcore has no handle for (so sdpa counts 0).",)),
     Convention("ptflops", "ptflops.get_model_complexity_info(..., backend='pytorch')'s MACs, an integer: module "
                "hooks by exact type plus patched functionals (which modules call again)", "MACs",
                {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
@@ -88,8 +116,11 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "relu": "2*inp", "relu6": "out", "leaky_relu": "out", "gelu": "2*inp", "silu": "inp", "softmax": "inp",
                 "maxpool": "2*inp", "avgpool": "2*inp", "global_avgpool": "2*inp", "adaptive_avgpool": "2*inp",
                 "global_maxpool": "2*inp", "adaptive_maxpool": "2*inp", "upsample": "2*out",
-                "lrn": "3*inp + pooled"},
-               per_layer=False,
+                "lrn": "3*inp + pooled", "groupnorm": "inp*(1 + affine)", "instancenorm": "inp*(1 + affine)",
+                "elu": "2*inp", "prelu": "2*inp", "log_softmax": "0", "linear": "macs + bias*out",
+                "patch_embed": "macs + bias*out", "matmul": "macs", "mha": "macs + (2 + 3*bias)*out + N*heads*L*L",
+                "channel_dropout": "0", "stochastic_depth": "0"},
+               per_layer=False, hooks=True, functions=_PTFLOPS_FUNCTIONS, exact_types=True,
                notes=("The pytorch backend hooks modules by exact type (a subclass of nn.Linear counts nothing "
                       "unless passed in custom_modules_hooks) and also patches torch.nn.functional: nn.ReLU, "
                       "nn.GELU and the pooling and upsampling modules call the patched functions, so they are "
@@ -98,27 +129,36 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("ptflops-aten", "ptflops.get_model_complexity_info(..., backend='aten')'s MACs: aten convolution "
                "and matrix products, with bias adds", "MACs",
                {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
-                "locally_connected": "macs"}, per_layer=False),
+                "locally_connected": "macs", "linear": "macs + bias*out", "patch_embed": "macs + bias*out",
+                "matmul": "macs", "mha": "4*out*D + 4*bias*out"}, per_layer=False),
     Convention("thop", "thop.profile(...)'s MACs (ultralytics-thop): multiply-adds without bias, norms, "
                "average pooling and softmax", "MACs",
                {**dict.fromkeys(_CONV, "macs"), "bn": "2*inp*(1 + affine)", "layernorm": "2*inp*(1 + affine)",
-                "softmax": "inp/C*(3*C - 1)", "avgpool": "windows + out", "global_avgpool": "windows + out",
+                "softmax": "inp/axis*(3*axis - 1)", "log_softmax": "3*inp", "groupnorm": "2*inp*(1 + affine)",
+                "instancenorm": "2*inp*(1 + affine)", "prelu": "inp", "linear": "macs", "patch_embed": "macs",
+                "matmul": "macs", "sdpa": "macs", "mha": "macs + N*heads*L*(3*L - 1)",
+                "avgpool": "windows + out", "global_avgpool": "windows + out",
                 "adaptive_avgpool": "windows + out", "upsample.linear": "5*out", "upsample.bilinear": "11*out",
-                "upsample.bicubic": "259*out", "upsample.trilinear": "31*out"}, per_layer=False),
+                "upsample.bicubic": "259*out", "upsample.trilinear": "31*out"}, per_layer=False, hooks=True,
+               functions=_THOP_FUNCTIONS),
     Convention("torchscan-flops", "torchscan.crawl_module(...)['totals']['module_flops']: a multiply and an add "
                "each, minus the first add", "FLOPs",
                {"conv": "out*(2*fanin - 1 + bias)", "deconv": "8*nd + out*(2*fanin - 1 + bias)",
                 "fc": "out*(2*fanin - 1 + bias)", "relu": "inp", "relu6": "2*inp", "leaky_relu": "4*inp",
-                "tanh": "6*inp", "sigmoid": "4*inp", "dropout": "dropping*inp",
+                "tanh": "6*inp", "sigmoid": "4*inp", "dropout": "dropping*inp", "elu": "6*inp",
+                "linear": "out*(2*fanin - 1 + bias)", "patch_embed": "out*(2*fanin - 1 + bias)",
+                "mha": "4*out*(2*D - 1 + bias) + 1 + out + N*L*L*(2*D - heads) + N*heads*L*(3*L - 1) + out*(2*L - 1)",
+                "channel_dropout": "0", "stochastic_depth": "0",
                 "bn": "2*Cin + 2*inp + 2*affine*inp", "layernorm": "6*inp + 2*rows + 2*affine*inp",
                 "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
-                "global_avgpool": "out*(K - 1 + nd)"}),
+                "global_avgpool": "out*(K - 1 + nd)"}, hooks=True),
     Convention("torchscan-macs", "torchscan.crawl_module(...)['totals']['macs']", "MACs",
                {"conv": "out*fanin", "deconv": "4*nd + out*fanin", "fc": "out*fanin", "bn": "inp*(1 + affine)",
+                "linear": "out*fanin", "patch_embed": "out*fanin",
                 "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
-                "global_avgpool": "out*(K - 1 + nd)"}),
+                "global_avgpool": "out*(K - 1 + nd)"}, hooks=True),
     Convention("torchscan-dmas", "torchscan.crawl_module(...)['totals']['dmas']: memory accesses, in elements",
                "element accesses",
                {"conv": "out*fanin + params + out", "deconv": "5*nd + out*fanin + params + out",
@@ -126,9 +166,11 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "relu": "inp + (1 - inplace)*out", "relu6": "inp + (1 - inplace)*out",
                 "leaky_relu": "inp + 1 + (1 - inplace)*out", "sigmoid": "inp + out", "tanh": "2*inp + out",
                 "dropout": "inp + 1 + (1 - inplace)*out", "bn": "inp + 2 + 2*Cin + 2*affine*Cin + out",
+                "elu": "inp + 1 + (1 - inplace)*out", "linear": "inp + params + out",
+                "patch_embed": "out*fanin + params + out", "channel_dropout": "0", "stochastic_depth": "0",
                 "maxpool": "k*out + out", "avgpool": "k*out + out", "adaptive_maxpool": "K*out + out",
                 "global_maxpool": "K*out + out", "adaptive_avgpool": "K*out + out",
-                "global_avgpool": "K*out + out"}),
+                "global_avgpool": "K*out + out"}, hooks=True),
 ]}
 DEFAULT = "cnnsize"
 
@@ -195,6 +237,9 @@ def _clipped_windows(kind, shape: tuple, out: tuple) -> Any:
     return total
 
 
+_LAST_AXIS = ("linear", "patch_embed", "mha")  # kinds whose features are the output's last axis
+
+
 def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, biases: Any, batch: Any) -> dict:
     """Everything a rule may read about one layer (see FACTS), for the batch."""
     from .layers.pool import adaptive_windows
@@ -207,8 +252,15 @@ def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, bia
              "C": out[0], "Cin": x[0], "positions": n_out // out[0] if out[0] else 0,
              "fanin": weights // out[0] if weights and out[0] else 0, "nd": len(out) - 1,
              "k": 0, "K": 0, "windows": 0, "rows": n_in // x[0] if x[0] else 0, "pooled": 0,
-             "dropping": int(getattr(kind, "p", 0) > 0)}
+             "dropping": int(getattr(kind, "p", 0) > 0), "L": prod(out[:-1]), "D": out[-1],
+             "heads": getattr(kind, "heads", 0), "axis": 0}
     name = kind.kind
+    if name in _LAST_AXIS:  # features on the last axis: weights per output feature
+        facts["fanin"] = weights // out[-1] if weights and out[-1] else 0
+    if name == "layernorm":  # over the channels or the last axis
+        facts["rows"] = n_in // kind.features(x)
+    if name in ("softmax", "log_softmax"):
+        facts["axis"] = x[kind.axis]
     if name in ("maxpool", "avgpool"):
         _, kernel, *_ = kind.geometry(x)
         facts["k"] = prod(kernel)
@@ -231,7 +283,10 @@ def variant_of(kind, out: tuple) -> str | None:
     return None
 
 
-def rule_for(conv: Convention, kind, out: tuple) -> str:
+def rule_for(conv: Convention, kind, out: tuple, function: str | None = None) -> str:
+    call, _, inside = (function or "").partition(" in ")
+    if function is not None and (not inside or conv.exact_types) and (f"{call}()" in conv.functions or conv.hooks):
+        return conv.functions.get(f"{call}()", "0")  # no module the tool sees: what it counts for the function
     variant = variant_of(kind, out)
     if variant and "." in variant:  # upsample.nearest.2 falls back to upsample.nearest, then upsample
         for key in (f"{kind.kind}.{variant}", f"{kind.kind}.{variant.split('.')[0]}"):
@@ -248,7 +303,11 @@ CHECKED_KINDS = frozenset({
     "adaptive_avgpool", "adaptive_maxpool", "add", "avgpool", "bn", "channel_shuffle", "chunk", "concat", "conv",
     "deconv", "dropout", "fc", "flatten", "gelu", "global_avgpool", "global_maxpool", "hardsigmoid", "hardswish",
     "identity", "layernorm", "leaky_relu", "locally_connected", "lrn", "maxpool", "mul", "relu", "relu6", "sigmoid",
-    "silu", "softmax", "tanh", "upsample", "zeropad"})
+    "silu", "softmax", "tanh", "upsample", "zeropad",
+    # tokens, attention, newer norms and activations, views (tests/test_conventions_zoo.py's tour_c and tour_d)
+    "channel_dropout", "class_token", "contiguous", "elu", "groupnorm", "instancenorm", "layer_scale", "linear",
+    "log_softmax", "matmul", "mha", "patch_embed", "permute", "pos_embed", "prelu", "reflectpad", "replicatepad",
+    "reshape", "roll", "sdpa", "select", "stochastic_depth", "transpose", "window_merge", "window_partition"})
 
 
 def counted(analysis, name: str) -> list:
@@ -263,13 +322,18 @@ def counted(analysis, name: str) -> list:
         if conv.name == DEFAULT:
             out.append(r.macs)
             continue
+        if conv.name != "torch" and r.kind.kind == "opaque":
+            raise SpecError(f"the {name} convention has no rule for 'opaque' layers ({r.name}, {r.kind.op}): "
+                            f"it holds only what torch's FlopCounterMode measured, not the module {name} would see",
+                            hint="--count torch (or the default) covers opaque layers; import without opaque mode "
+                                 "to see why the operation is not representable")
         if conv.name != "torch" and r.kind.kind not in CHECKED_KINDS and r.kind.kind not in conv.rules:
             raise SpecError(f"the {name} convention has no rule yet for '{r.kind.kind}' layers ({r.name}): "
                             f"how {name} counts them has not been checked against the tool",
                             hint="cnnsize's own count (the default) and --count torch cover every kind")
         ins = [shapes[s] for s in r.inputs]
         facts = layer_facts(r.kind, ins, r.output_shape, r.macs, r.weights, r.biases, analysis.batch)
-        out.append(evaluate(rule_for(conv, r.kind, r.output_shape), facts))
+        out.append(evaluate(rule_for(conv, r.kind, r.output_shape, r.function), facts))
     return out
 
 
@@ -318,7 +382,7 @@ def records(analysis) -> list[dict]:
         try:
             total = sum(counted(analysis, name), 0)
         except SpecError as exc:
-            if "has no rule yet" not in exc.message:
+            if "has no rule" not in exc.message:
                 raise
             # a kind this tool's rules do not cover yet: said, not guessed
             out.append({"count": name, "unit": conv.unit, "total": None, "difference": None, "differences": {},
@@ -377,9 +441,20 @@ def rules_table() -> str:
                 cell = "refused: not checked yet"
             cells.append(cell.replace("*", "·"))
         lines.append(f"| `{kind}` ({cls.cause}) | " + " | ".join(cells) + " |")
+    functions = ["A layer the source network computes with a function or method (the spec's `function`, which "
+                 "`cnnsize import` writes) is one no module hook sees: "
+                 + "; ".join(f"`{c.name}` counts " + (", ".join(f"{k[:-2]}: {v}" for k, v in c.functions.items())
+                                                      + ", any other: 0" if c.functions else "nothing")
+                             for c in CONVENTIONS.values() if c.hooks)
+                 + ". The other conventions count it as the module it stands for. A call that a module "
+                 "subclass' forward makes (`function: F.conv3d in nn.Conv3d`: torchvision's Conv3DSimple, which "
+                 "the tracer enters) counts as that module for the tools that hook subclasses, and as the function "
+                 "for " + ", ".join(f"`{c.name}`" for c in CONVENTIONS.values() if c.exact_types)
+                 + ", which matches module types exactly.", ""]
     facts = [f"- `{k}`: {v}" for k, v in FACTS.items()]
     tools = [f"- `{c.name}` ({c.unit}): {c.tool}." + "".join(" " + n for n in c.notes) for c in CONVENTIONS.values()]
-    return "\n".join(["\n".join(lines), "", "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]) + "\n"
+    parts = ["\n".join(lines), "", *functions, "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]
+    return "\n".join(parts) + "\n"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ class Node:
     loc: Location
     trainable: bool | tuple = True  # or the parameters that train, ("bias",): the others are frozen
     shares: str | None = None  # the earlier layer whose parameters this one uses (a module called twice)
+    function: str | None = None  # the function or method the source network computes it with (no module)
 
 
 @dataclass

@@ -96,7 +96,11 @@ def build_schema() -> dict[str, Any]:
                             "default": True,
                             "description": "false freezes the layer's parameters; [bias] trains only the bias"},
               "shares": {"type": "string",
-                         "description": "an earlier layer of the same kind whose parameters this one uses"}}
+                         "description": "an earlier layer of the same kind whose parameters this one uses"},
+              "function": {"type": "string", "maxLength": 100,
+                           "description": "the torch function or method the source network computes this layer "
+                                          "with (no module), e.g. F.adaptive_avg_pool2d; written by the importer, "
+                                          "read by the counting conventions of tools that hook modules"}}
     common: dict[str, Any] = {key: described[key] for key in COMMON_KEYS}  # a new common key fails here until described
     defs: dict[str, Any] = {
         "expression": {"type": "string",

@@ -560,6 +560,22 @@ class _Importer:
             self.add(node, "identity", {}, [main], name=f"{name}_out")
         self.main = self.last
 
+    def own_module(self, node, kind) -> str | None:
+        """The torch module class (nn.Conv3d) whose subclass' forward makes this function call, when that class
+        stands for the same kind (F.conv3d inside torchvision's Conv3DSimple, F.layer_norm inside LayerNorm2d,
+        modules the tracer enters): tools that hook subclasses see the module, tools matching exact types do not."""
+        stack = node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return None
+        try:
+            owner = self.root.get_submodule(list(stack.values())[-1][0])
+        except AttributeError:
+            return None
+        for cls in type(owner).__mro__:
+            if kind in self.registry.modules.get(cls, ()):
+                return f"nn.{cls.__name__}" if cls.__module__.startswith("torch.nn") else cls.__qualname__
+        return None
+
     def where(self, node) -> str:
         where = f"fx node '{node.name}'"
         stack = node.meta.get("nn_module_stack") or {}
@@ -645,6 +661,12 @@ class _Importer:
             return
         steps = answer if isinstance(answer, list) else [(kind.kind, answer)]
         trainable, shares, key = True, None, ()
+        function = None
+        if call.module is None:
+            function = _function_text(call_node)
+            owner = self.own_module(call_node, kind)
+            if owner is not None:  # F.conv3d as the forward of an nn.Conv3d subclass: "F.conv3d in nn.Conv3d"
+                function += f" in {owner}"
         if call.module is not None:
             own = dict(call.module.named_parameters())
             trains = [n for n, p in own.items() if p.requires_grad]
@@ -661,7 +683,7 @@ class _Importer:
                 self.alias[node] = self.last
                 ins, name = [node], f"{node.name}_{kind_name}"
             layer = self.add(node, kind_name, settings, ins, name=name, trainable=trainable,
-                             shares=shares if i == 0 else None)
+                             shares=shares if i == 0 else None, function=function)
             if i == 0 and key and shares is None:
                 self.owners[key] = layer
 
@@ -690,7 +712,7 @@ class _Importer:
                                   "macs": flops // 2}, ins)
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
-            trainable: bool = True, shares: str | None = None) -> str:
+            trainable: bool = True, shares: str | None = None, function: str | None = None) -> str:
         from .layers.base import REGISTRY
 
         name = name or (node.target if node.op == "call_module" else node.name)
@@ -712,6 +734,8 @@ class _Importer:
             body["trainable"] = trainable if trainable else False
         if shares is not None:
             body["shares"] = shares
+        if function is not None:
+            body["function"] = function  # no module: tools that hook modules do not see it (cnnsize.conventions)
         self.layers.append({kind: body})
         self.names.add(name)
         self.alias[node] = name
@@ -769,6 +793,21 @@ def _contiguous(node) -> bool:
 
 def _shape(node) -> tuple:
     return tuple(int(v) for v in node.meta["tensor_meta"].shape)
+
+
+def _function_text(node) -> str:
+    """A function or method call as the spec's ``function`` names it: F.relu, torch.flatten, operator.add, .mean."""
+    import operator
+
+    import torch
+
+    if node.op == "call_method":
+        return f".{node.target}"
+    target, name = node.target, getattr(node.target, "__name__", str(node.target))
+    for prefix, namespace in (("F", torch.nn.functional), ("torch", torch), ("operator", operator)):
+        if getattr(namespace, name, None) is target:  # F.gelu is torch._C._nn.gelu: named as the user calls it
+            return f"{prefix}.{name}"
+    return f"{getattr(target, '__module__', None) or 'torch'}.{name}"
 
 
 def _op_name(node) -> str:

@@ -129,3 +129,78 @@ def test_collapsed_rows_keep_the_asked_for_figures():
     assert row.counted == sum(r.counted for r in block)
     assert row.predicted_seconds == pytest.approx(sum(r.predicted_seconds for r in block))
     assert row.bound in ("compute", "memory")
+
+
+def test_a_kind_without_a_rule_is_refused_in_one_line(cli, monkeypatch):
+    """A kind no test has checked against a tool (as a kind added on another branch would be) is refused by that
+    tool's convention, naming the layer, never guessed; torch's convention and the default still count it."""
+    monkeypatch.setattr(conventions, "CHECKED_KINDS", conventions.CHECKED_KINDS - {"elu"})
+    spec = {"name": "t", "input": [3, 4, 4], "layers": [{"elu": {"name": "act"}}]}
+    with pytest.raises(CnnsizeError, match=r"the thop convention has no rule yet for 'elu' layers \(act\)"):
+        cnnsize.analyze(spec, count="thop")
+    assert cnnsize.analyze(spec, count="torch").totals["counted"] == 0
+    rows = {r["count"]: r for r in conventions.records(cnnsize.analyze(spec))}
+    assert rows["thop"]["total"] is None and "no rule yet" in rows["thop"]["note"]
+    assert rows["torch"]["total"] == 0
+
+
+def test_opaque_layers_are_refused_by_the_tools_conventions(cli, tmp_path):
+    spec = tmp_path / "o.yaml"
+    spec.write_text("name: o\ninput: [3, 4, 4]\nlayers:\n  - opaque: {name: odd, op: torch.special.thing, "
+                    "shape: [3, 4, 4], macs: 48}\n", encoding="utf-8")
+    r = cli("report", str(spec), "--count", "ptflops")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "no rule for 'opaque' layers (odd, torch.special.thing)" in r.stderr
+    assert cnnsize.analyze(str(spec), count="torch").totals["counted"] == 96
+    doc = json.loads(cli("conventions", str(spec), "-f", "json").stdout)
+    assert {d["count"]: d["total"] for d in doc}["ptflops"] is None
+
+
+def test_function_layers_count_what_the_tools_see():
+    """``function: F.relu`` (the importer writes it): module-hook tools do not see the layer; ptflops counts the
+    functions it patches once (a module that calls them: twice); fvcore, a tracer, counts the op either way, except
+    x.mean, which it has no handle for."""
+    def spec(**marks):
+        return {"name": "f", "input": [2, 4, 4], "layers": [
+            {"relu": {"name": "r", **marks.get("r", {})}},
+            {"global_avgpool": {"name": "g", **marks.get("g", {})}},
+            {"flatten": {"name": "flat", **marks.get("f", {})}}]}
+
+    def counted(count, **marks):
+        return {r.name: r.counted for r in cnnsize.analyze(spec(**marks), count=count).layers[1:]}
+
+    assert counted("ptflops") == {"r": 64, "g": 64, "flat": 0}
+    functional = {"r": {"function": "F.relu"}, "g": {"function": "F.adaptive_avg_pool2d"},
+                  "f": {"function": "torch.flatten"}}
+    assert counted("ptflops", **functional) == {"r": 32, "g": 32, "flat": 0}
+    assert counted("torchscan-dmas", **functional) == {"r": 0, "g": 0, "flat": 0}
+    assert counted("torchscan-dmas")["flat"] == 4
+    assert counted("fvcore", **functional) == counted("fvcore") == {"r": 0, "g": 32, "flat": 0}
+    assert counted("fvcore", g={"function": ".mean"})["g"] == 0
+
+
+def test_function_must_be_a_name():
+    with pytest.raises(CnnsizeError, match="function must name the torch function") as info:
+        cnnsize.analyze("name: f\ninput: [2, 4, 4]\nlayers:\n  - relu: {name: r, function: 3}\n")
+    assert info.value.location is not None and info.value.layer == "r"
+
+
+def test_importer_marks_function_calls():
+    """from_torch writes ``function`` for a layer torch computes with a function or method, not for a module."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.act = torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()
+
+        def forward(self, x):
+            x = F.relu(self.act(self.conv(x)))
+            return torch.flatten(x.mean([2, 3]), 1)
+
+    layers = [next(iter(d.items())) for d in cnnsize.from_torch(Net(), (3, 8, 8)).spec["layers"]]
+    marks = {kind: body.get("function") for kind, body in layers}
+    assert marks["conv"] is None
+    assert [body.get("function") for kind, body in layers if kind == "relu"] == [None, "F.relu"]
+    assert marks["global_avgpool"] == ".mean" and marks["flatten"] == "torch.flatten"

@@ -291,8 +291,12 @@ class SelfAttention(nn.MultiheadAttention):
 
     def __init__(self, dim: int, heads: int, bias: bool = True, dropout: float = 0.0):
         super().__init__(dim, heads, dropout=dropout, bias=bias, batch_first=True)
+        # called with one input, it is handed (x, x, x) as nn.MultiheadAttention is in a model: every module hook
+        # (torchscan's, thop's, ptflops' attention formulas read query, key and value) sees the call torchvision makes
+        self.register_forward_pre_hook(_query_key_value)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, key: torch.Tensor | None = None,  # type: ignore[override]
+                value: torch.Tensor | None = None) -> torch.Tensor:
         import contextlib
 
         from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -304,6 +308,10 @@ class SelfAttention(nn.MultiheadAttention):
                 q, q, q, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, None, None, False,
                 self.dropout, self.out_proj.weight, self.out_proj.bias, training=self.training, need_weights=False)
         return out.transpose(0, 1)
+
+
+def _query_key_value(module: nn.Module, args: tuple) -> tuple:
+    return (args[0], args[0], args[0]) if len(args) == 1 else args
 
 
 class Select(nn.Module):

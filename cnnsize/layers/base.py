@@ -28,7 +28,7 @@ from ..spec.expr import describe, shown
 
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
-COMMON_KEYS = ("name", "from", "trainable", "shares")
+COMMON_KEYS = ("name", "from", "trainable", "shares", "function")
 
 
 @dataclass

@@ -502,6 +502,7 @@ class Expander:
             else:
                 layer, trainable = self.settings(cls, kind, body, scope)
             inputs = self.inputs_for(body, scope, name)
+            function = _function(body)
         except CnnsizeError as exc:
             raise exc.at(loc, name)
         if not cls.min_inputs <= len(inputs) <= cls.max_inputs:
@@ -511,7 +512,7 @@ class Expander:
             raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
                                 hint=_layers_hint(self.max_layers), location=loc)
         node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable,
-                    shares=self.shared(body, kind, scope, loc, name) if "shares" in body else None)
+                    shares=self.shared(body, kind, scope, loc, name) if "shares" in body else None, function=function)
         self.nodes.append(node)
         self.names[name] = node
         self.last = name
@@ -747,3 +748,15 @@ def _scope_free(param: Any, value: Any) -> bool:
     if param.type in ("choice", "str") or (param.type == "pads" and value in ("same", "valid")):
         return True
     return not (isinstance(value, str) or (isinstance(value, list) and any(isinstance(v, str) for v in value)))
+
+
+def _function(body: dict) -> str | None:
+    """``function: F.relu``: the source network computes this layer with that function or method, not a module
+    (the importer writes it), so tools that hook modules do not see it (cnnsize.conventions)."""
+    value = body.get("function")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= 100 or not value.isprintable():
+        raise SpecError(f"function must name the torch function or method the layer was, got {shown(value)}",
+                        hint="write e.g. function: F.adaptive_avg_pool2d, or leave it out (a module)")
+    return value
