@@ -46,8 +46,10 @@ SMALL_VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
 VALIDATED_BY_DEFAULT = ("alexnet", "resnet18", "densenet121", "googlenet", "inception_v3", "mobilenet_v3_small",
                         "efficientnet_b0", "regnet_x_400mf", "shufflenet_v2_x0_5", "squeezenet1_1", "convnext_tiny",
                         "vit_b_32", "swin_t", "lraspp_mobilenet_v3_large", "fcn_resnet50", "mc3_18")
-# the CPU training-step peak exceeds the prediction: CPU kernels' column buffers for dilated and 3D convolutions
-CPU_WORKSPACE = ("deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101", "r3d_18")
+# the CPU training-step peak exceeds the prediction by oneDNN's GEMM-fallback scratchpad (README, "What imports"):
+# measured for these three; deeplabv3_resnet101 has the same ASPP
+CPU_WORKSPACE = ("deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "r3d_18")
+CPU_WORKSPACE_LIKELY = ("deeplabv3_resnet101",)
 
 
 def input_shape(family: str, name: str) -> tuple:
@@ -89,9 +91,9 @@ def _validation_params(family: str, names: list[str]) -> list:
     out = []
     for n in names:
         marks = [pytest.mark.zoo] + ([] if n in VALIDATED_BY_DEFAULT else [pytest.mark.slow])
-        if n in CPU_WORKSPACE:
-            marks.append(pytest.mark.xfail(strict=True, reason="the CPU training peak holds convolution column "
-                                                               "buffers the memory model does not count yet"))
+        if n in CPU_WORKSPACE + CPU_WORKSPACE_LIKELY:
+            marks.append(pytest.mark.xfail(strict=n in CPU_WORKSPACE, reason="the CPU training peak holds oneDNN's "
+                                           "GEMM-fallback scratchpad, which the memory model does not count"))
         out.append(pytest.param(family, n, id=n, marks=marks))
     return out
 
