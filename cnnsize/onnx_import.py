@@ -868,4 +868,4 @@ def _from_onnx(model, input_shape, name, opaque, shown, default_name) -> OnnxImp
             values[layer] = value
     text = to_yaml(spec).replace("Imported from torch by cnnsize.from_torch; shapes follow torch's rounding",
                                  "Imported from ONNX by cnnsize.from_onnx; shapes follow ONNX's rounding")
-    return OnnxImport(values=values, spec=spec, yaml=text, symbolic_input=importer.symbolic)
+    return OnnxImport(values=values, spec=spec, _yaml=text, symbolic_input=importer.symbolic)

@@ -155,6 +155,11 @@ def test_torchvision_model_from_onnx(name, exporter, fold, tmp_path):
             assert f"it has {want['params']:,} params and {want['buffers']:,} buffers" in note  # torch's count
     if not fold:
         assert not any("folded" in n for n in a.notes)
+    need("onnxruntime")  # and the file runs under ONNX Runtime with every layer's output shape as analysed
+    from cnnsize.executor.onnxrt import validate_onnx
+
+    checked = validate_onnx(path, device="cpu", runs=0)
+    assert checked.ok and len(checked.layers) >= 10, [row for row in checked.layers if not row.ok]
 
 
 def test_resnet18_validates_under_onnx_runtime(tmp_path):
