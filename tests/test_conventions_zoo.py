@@ -393,7 +393,8 @@ def test_convention_on_torchvision(count, family, name, torchvision_model):
         ours = {r.name: r.counted - missing.get(r.name, 0) for r in a.layers[1:]}
         # a module called more than once (a ResNet bottleneck's one ReLU, three times) is several layers of the
         # spec, and torchscan reports it by its last call: compared in the total only
-        compared = [n for n in per_layer if n in ours and n not in _called_again(model, x)]
+        again = _called_again(model, x)
+        compared = [n for n in per_layer if n in ours and n not in again]
         wrong = {n: (ours[n], per_layer[n]) for n in compared if ours[n] != per_layer[n]}
         assert compared and not wrong, f"{count} on {name}, per layer (cnnsize, tool): {dict(list(wrong.items())[:8])}"
     if count == "torch" and any(isinstance(m, need("torch").nn.MultiheadAttention) for m in model.modules()):
