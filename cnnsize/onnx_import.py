@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import CnnsizeError, Location, MissingDependency, SpecError, Unrepresentable
 from .layers.base import PASS_THROUGH, Fused, OnnxCall, OnnxValue
-from .torch_import import ImportedSpec, to_yaml
+from .torch_import import ImportedSpec, to_yaml, written_settings
 
 PROBE = 224  # the size a dynamic axis is imported at when it is to be a symbol
 MAX_VALUE = 4096  # elements of a constant whose value is read (shapes, scales, pads); weights keep only a shape
@@ -656,22 +656,13 @@ class _Importer:
 
     def add_layer(self, kind: str, settings: dict, inputs: list[str], name: str | None, node,
                   shares: str | None = None) -> str:
-        from .layers.base import REGISTRY, plain
-
         if name is None:
             name = _layer_name(node, len(self.layers)) if node is not None else f"{kind}_{len(self.layers)}"
         base, n = name, 1
         while name in self.names:
             n += 1
             name = f"{base}_{n}"
-        params = REGISTRY[kind].params
-        body: dict[str, Any] = {"name": name}
-        for key, value in settings.items():
-            default = params[key].default
-            if isinstance(default, tuple):
-                default = plain(default)
-            if value != default or params[key].required:
-                body[key] = list(value) if isinstance(value, tuple) else value
+        body: dict[str, Any] = {"name": name, **written_settings(kind, settings)}
         sources = [self.alias[i] for i in inputs]
         self.sources_of[name] = sources
         if sources != [self.last]:

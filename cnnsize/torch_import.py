@@ -713,19 +713,10 @@ class _Importer:
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
             trainable: bool = True, shares: str | None = None, function: str | None = None) -> str:
-        from .layers.base import REGISTRY
-
         name = name or (node.target if node.op == "call_module" else node.name)
         if name in self.names:
             name = node.name if node.name not in self.names else f"{node.name}_{len(self.names)}"
-        params = REGISTRY[kind].params
-        body: dict[str, Any] = {"name": name}
-        for key, value in settings.items():
-            default = params[key].default
-            if isinstance(default, tuple):
-                default = plain(default)
-            if value != default or params[key].required:
-                body[key] = list(value) if isinstance(value, tuple) else value
+        body: dict[str, Any] = {"name": name, **written_settings(kind, settings)}
         sources = [self.alias[i] for i in inputs]
         self.sources[name] = sources
         if sources != [self.last]:
@@ -821,6 +812,22 @@ def _op_name(node) -> str:
 
 
 # -- YAML text ---------------------------------------------------------------------------------------------------
+
+def written_settings(kind: str, settings: dict) -> dict:
+    """A layer's settings as a spec writes them: those at their default left out (unless required), tuples as
+    lists. Shared by the torch and ONNX importers."""
+    from .layers.base import REGISTRY
+
+    params = REGISTRY[kind].params
+    out = {}
+    for key, value in settings.items():
+        default = params[key].default
+        if isinstance(default, tuple):
+            default = plain(default)
+        if value != default or params[key].required:
+            out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
 
 def to_yaml(spec: dict) -> str:
     """The spec as YAML text, written by the YAML library: one flow-style line per layer."""
