@@ -181,6 +181,16 @@ def get(name: str) -> Convention:
     return CONVENTIONS[name]
 
 
+def all_facts() -> dict[str, str]:
+    """FACTS and every layer kind's own facts (``count_fact_names``, filled by its ``count_facts``)."""
+    from .layers import REGISTRY
+
+    found = dict(FACTS)
+    for cls in REGISTRY.values():
+        found.update({k: f"{v} ({cls.kind})" for k, v in cls.count_fact_names.items()})
+    return found
+
+
 # -- the rule language: + − × / and parentheses over FACTS, parsed with ast (never eval) ---------------------
 _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
         ast.Div: lambda a, b: _exact_div(a, b)}
@@ -202,7 +212,7 @@ def _parse(expr: str) -> ast.AST:
         tree = ast.parse(expr, mode="eval").body
         for node in ast.walk(tree):
             ok = isinstance(node, (ast.BinOp, ast.Name, ast.Constant, ast.Load, *_OPS))
-            if not ok or (isinstance(node, ast.Name) and node.id not in FACTS) or \
+            if not ok or (isinstance(node, ast.Name) and node.id not in all_facts()) or \
                     (isinstance(node, ast.Constant) and not isinstance(node.value, int)):
                 raise CnnsizeError(f"internal: counting rule '{expr}' uses {ast.dump(node)}")
         _PARSED[expr] = tree
@@ -271,6 +281,7 @@ def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, bia
         facts["windows"] = x[0] * prod(adaptive_windows(n, m)[0] for n, m in zip(x[1:], out[1:])) * batch
     elif name == "lrn":
         facts["pooled"] = (x[0] + kind.size - 1) * prod(x[1:]) * batch
+    facts.update(kind.count_facts(ins, out, batch))  # the kind's own facts (count_fact_names)
     return facts
 
 
@@ -451,7 +462,7 @@ def rules_table() -> str:
                  "the tracer enters) counts as that module for the tools that hook subclasses, and as the function "
                  "for " + ", ".join(f"`{c.name}`" for c in CONVENTIONS.values() if c.exact_types)
                  + ", which matches module types exactly.", ""]
-    facts = [f"- `{k}`: {v}" for k, v in FACTS.items()]
+    facts = [f"- `{k}`: {v}" for k, v in all_facts().items()]
     tools = [f"- `{c.name}` ({c.unit}): {c.tool}." + "".join(" " + n for n in c.notes) for c in CONVENTIONS.values()]
     parts = ["\n".join(lines), "", *functions, "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]
     return "\n".join(parts) + "\n"

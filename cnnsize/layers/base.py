@@ -433,6 +433,9 @@ class LayerKind:
     # what the kind is for counting conventions (cnnsize.conventions holds each tool's rule per cause):
     # macs, normalization, activations, pooling, elementwise, softmax, attention, upsampling, dropout, views
     cause: ClassVar[str] = "other"
+    # facts only this kind has, for counting rules (name -> what it is; cnnsize.conventions documents them beside
+    # its FACTS): the values come from count_facts()
+    count_fact_names: ClassVar[dict[str, str]] = {}
     # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
     # "cnnsize.executor.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
     # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is
@@ -456,6 +459,10 @@ class LayerKind:
 
     def receptive(self, rfs: list[RF | None], ins: list[Shape], out: Shape) -> RF | None:
         return rfs[0]
+
+    def count_facts(self, ins: list[tuple], out: tuple, batch: Any) -> dict[str, Any]:
+        """Values of this kind's own ``count_fact_names`` for one layer, for the batch (see cnnsize.conventions)."""
+        return {}
 
     def scratch(self, ins: list[Shape], out: Shape, batch: Dim) -> Dim:
         """Elements of the floating-point tensors a composite layer's torch module makes on the way to its output and
