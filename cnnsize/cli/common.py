@@ -49,6 +49,20 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def add_sizing(parser, input_help: str = "input shape C x H x W, e.g. 3x224x224", dtype: bool = False) -> None:
+    """The -i/--input, -b/--batch (a positive integer), [--dtype] and --fit options of the commands that size a spec."""
+    parser.add_argument("-i", "--input", help=input_help)
+    parser.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size")
+    if dtype:
+        parser.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
+    parser.add_argument("--fit", help="exact (default) or floor")
+
+
+def add_output(parser) -> None:
+    """-o/--output of the reporting commands: the file is replaced whole or not at all."""
+    parser.add_argument("-o", "--output", help="write to this file (atomically) instead of standard output")
+
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import FORMATS, add_format, parse_shape, positive_int, write_output
+from .common import FORMATS, add_format, add_output, add_sizing, parse_shape, write_output
 
 
 def register(sub) -> None:
@@ -12,12 +12,9 @@ def register(sub) -> None:
                        description="Totals of several specs side by side (params, MACs, activations, memory, "
                                    "receptive field, depth), each with its ratio against the first spec.")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files or bundled spec names")
-    p.add_argument("-i", "--input", help="input shape for every spec, e.g. 3x224x224 (default: each spec's own)")
-    p.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size")
-    p.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
-    p.add_argument("--fit", help="exact (default) or floor")
+    add_sizing(p, "input shape for every spec, e.g. 3x224x224 (default: each spec's own)", dtype=True)
     add_format(p, FORMATS)
-    p.add_argument("-o", "--output", help="write to this file (atomically) instead of standard output")
+    add_output(p)
     p.set_defaults(run=run)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import FORMATS, add_format, parse_shape, write_output
+from .common import FORMATS, add_format, add_output, add_sizing, parse_shape, write_output
 
 
 def register(sub) -> None:
@@ -13,11 +13,9 @@ def register(sub) -> None:
                                    "torchscan, ...): its total and how it differs from cnnsize's MACs, split by "
                                    "cause (bias adds, normalization, activations, pooling, ...).")
     p.add_argument("spec", help="a spec file, a bundled spec name (resnet50), or - for standard input")
-    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224")
-    p.add_argument("-b", "--batch", type=int, default=1, help="batch size")
-    p.add_argument("--fit", help="exact (default) or floor")
+    add_sizing(p)
     add_format(p, FORMATS)
-    p.add_argument("-o", "--output", help="write to this file (atomically) instead of standard output")
+    add_output(p)
     p.set_defaults(run=run)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import parse_shape, positive_int
+from .common import add_sizing, parse_shape
 
 
 def register(sub) -> None:
@@ -12,10 +12,7 @@ def register(sub) -> None:
                                    "pip install 'cnnsize[plot]'.")
     p.add_argument("spec", help="a spec file or bundled spec name")
     p.add_argument("-o", "--output", required=True, help="the picture to write: FILE.png or FILE.svg")
-    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224")
-    p.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size")
-    p.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
-    p.add_argument("--fit", help="exact (default) or floor")
+    add_sizing(p, dtype=True)
     p.set_defaults(run=run)
 
 
