@@ -515,7 +515,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
             _check_shared(node, sized, sized_by_name[node.shares])
             figures, tail = (0, 0, 0, 0, 0, *figures[5:]), (0, *tail[1:])
         sized_by_name[node.name] = sized
-        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,  # type: ignore[call-arg]
+        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,  # type: ignore[call-arg,misc]
                                 *figures, rf, *tail, node.loc, function=node.function))
     rows[0].activation_bytes = rows[0].activations * size
     if symbolic:

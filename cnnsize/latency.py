@@ -193,7 +193,7 @@ def apply(analysis, profile) -> object:
         by_bound[bound] += seconds
     t = analysis.totals
     t["predicted_seconds"] = total
-    t["bound"] = max(by_bound, key=by_bound.get)
+    t["bound"] = max(by_bound, key=lambda b: by_bound[b])
     t["bound_share"] = by_bound[t["bound"]] / total if total else 0.0
     analysis.device_profile = profile.name
     return analysis

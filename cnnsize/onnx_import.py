@@ -249,7 +249,7 @@ class _Importer:
         self.sizes: dict[str, int] = {}  # initializer -> elements
         self.floats: set[str] = set()  # initializers of a floating dtype (weights, not indices)
         self.alias: dict[str, str] = {}  # value name -> the layer holding it
-        self.layers: list[dict] = []
+        self.layers: list[dict | None] = []
         self.layer_index: dict[str, int] = {}
         self.layer_node: dict[str, Any] = {}  # layer -> the node (call) whose output it is
         self.layer_inits: dict[str, frozenset] = {}  # layer -> initializers it counts as parameters
@@ -506,7 +506,7 @@ class _Importer:
         return spec
 
     def call_of(self, node, index: int, output: int) -> OnnxCall:
-        args = []
+        args: list[OnnxValue | None] = []
         for i in node.input:
             if not i:
                 args.append(None)
@@ -566,7 +566,8 @@ class _Importer:
                 else:
                     self.pending[out] = (refusal or call.refuse(node.op_type), index)
                 continue
-            self.apply(*chosen, call, out)
+            kind, answer = chosen
+            self.apply(kind, answer, call, out)
 
     def can_fuse(self, fused: Fused, call: OnnxCall) -> bool:
         """The absorbed nodes' outputs must be read only inside the fused group, and its inputs be layers'."""
@@ -753,6 +754,7 @@ def _check_symbolic(spec: dict, importer: _Importer, numeric) -> None:
     there: no layer's settings may hold that size (a reshape to fixed sizes, a flatten before a fixed Gemm)."""
     from . import analyze
 
+    assert importer.symbolic is not None  # called only for an import with dynamic axes
     symbols = [v for v in importer.symbolic if not isinstance(v, int)]
     where = ", ".join(str(v) for v in symbols)
     example = "x".join(str(v if isinstance(v, int) else PROBE) for v in importer.symbolic)

@@ -501,7 +501,7 @@ class _Importer:
             elif _is_tensor(node):
                 self.call(node)
             # otherwise sizes, shapes and tuples: values for views and getitem, not layers
-        spec = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
+        spec: dict[str, Any] = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
         aux = self.aux_only()
         if aux:
             spec["vars"] = {"aux": True}
@@ -660,8 +660,10 @@ class _Importer:
             self.alias[node] = self.alias[ins[0]]
             return
         steps = answer if isinstance(answer, list) else [(kind.kind, answer)]
-        trainable, shares, key = True, None, ()
-        function = None
+        trainable: bool | list[str] = True
+        shares = None
+        key: tuple[int, ...] = ()  # the ids of the module's tensors: what a second call or a tied module shares
+        function: str | None = None
         if call.module is None:
             function = _function_text(call_node)
             owner = self.own_module(call_node, kind)
@@ -712,7 +714,7 @@ class _Importer:
                                   "macs": flops // 2}, ins)
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
-            trainable: bool = True, shares: str | None = None, function: str | None = None) -> str:
+            trainable: bool | list[str] = True, shares: str | None = None, function: str | None = None) -> str:
         name = name or (node.target if node.op == "call_module" else node.name)
         if name in self.names:
             name = node.name if node.name not in self.names else f"{node.name}_{len(self.names)}"
@@ -876,7 +878,7 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
     """
     importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque)
     spec = importer.run()
-    shapes = {}
+    shapes: dict[str, tuple] = {}
     for node, layer in importer.alias.items():
         meta = node.meta.get("tensor_meta")
         if layer != "input" and hasattr(meta, "shape"):

@@ -68,7 +68,8 @@ def test_one_line_error_with_location(tmp_path, text, pieces):
     (["report", "vgg16", "--dtype", "f16"], "did you mean 'float16'?"),
     (["report", "vgg16", "--input", "3xx"], "--input '3xx'"),
     (["report", "vgg16", "--batch", "0"], "--batch: '0' is not a positive integer"),
-    *[([cmd, "vgg16", "--batch", "-1"], "--batch: '-1' is not a positive integer") for cmd in ("conventions", "compare")],
+    *[([cmd, "vgg16", "--batch", "-1"], "--batch: '-1' is not a positive integer")
+      for cmd in ("conventions", "compare")],
     (["report", "vgg16", "--fit", "round"], "unknown fit rule 'round'"),
     (["report", "vgg16", "--bogus"], "unrecognized arguments: --bogus"),
     (["report"], "the following arguments are required: spec"),

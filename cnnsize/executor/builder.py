@@ -193,16 +193,18 @@ def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None
     with torch.no_grad():
         if init:
             for m in model.modules():
-                if hasattr(m, "reset_parameters"):
-                    m.reset_parameters()
+                reset = getattr(m, "reset_parameters", None)
+                if callable(reset):
+                    reset()
         else:
             for p in model.parameters():
                 p.zero_()
             for b in model.buffers():
                 b.zero_()
             for m in model.modules():
-                if hasattr(m, "reset_running_stats"):
-                    m.reset_running_stats()
+                reset = getattr(m, "reset_running_stats", None)
+                if callable(reset):
+                    reset()
     _tie(model, analysis)
     return model.eval()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import MissingDependency
 
 try:
@@ -216,7 +218,7 @@ class PatchEmbed(nn.Module):
 
     def __init__(self, in_channels: int, dim: int, patch: tuple, bias: bool = True):
         super().__init__()
-        conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[len(patch)]
+        conv: Any = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[len(patch)]
         self.proj = conv(in_channels, dim, patch, stride=patch, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -191,6 +191,16 @@ def check_fits(analysis: Analysis, dev: torch.device, need: int, what: str, forc
 
 
 # -- timing ---------------------------------------------------------------------------
+class Clock(Protocol):
+    """What timed_loop needs of a clock: waiting for the device, a start mark, and the milliseconds since it."""
+
+    def sync(self) -> None: ...
+
+    def start(self) -> Any: ...
+
+    def stop(self, start: Any) -> float: ...
+
+
 class _Clock:
     """Wall time on the CPU; CUDA events (device time, synchronized per run) on a GPU."""
 
@@ -234,7 +244,7 @@ def _progress(enabled: bool | None, total: int, label: str):
     return bar
 
 
-def timed_loop(step: Callable[[], Any], clock: _Clock, warmup: int, runs: int, *, progress: bool | None = None,
+def timed_loop(step: Callable[[], Any], clock: Clock, warmup: int, runs: int, *, progress: bool | None = None,
                label: str = "timing") -> tuple[list[float], bool]:
     """(times in ms, interrupted). Ctrl-C stops the loop cleanly and keeps the finished runs."""
     times: list[float] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..errors import SpecError
 from ..numeric import prod
 from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, register, require_spatial
@@ -218,8 +220,8 @@ class Dropout(_Elementwise):
 
     cause = "dropout"
     params = {"p": Param("float", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
-    torch_modules = ("Dropout",)
-    torch_functions = ("dropout",)
+    torch_modules: ClassVar[tuple[str, ...]] = ("Dropout",)
+    torch_functions: ClassVar[tuple[str, ...]] = ("dropout",)
     inplace_position = 3
     onnx_ops = ("Dropout",)
 
@@ -454,7 +456,8 @@ def gelu_pattern(call):
 
 def _gelu_group(call, x) -> list | None:
     """The nodes from this Mul back to x through the GELU's operators, or None if another tensor feeds them."""
-    kept, todo = [], [call]
+    kept: list = []
+    todo = [call]
     while todo:
         c = todo.pop()
         if any(c is k for k in kept):

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import add, sub
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
 from ..numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
@@ -444,6 +444,9 @@ class LayerKind:
     torch_functions: ClassVar[tuple[str, ...]] = ()
     # The ONNX operators it stands for (from_onnx), by op_type ("Conv", "Relu"); asked in registration order too.
     onnx_ops: ClassVar[tuple[str, ...]] = ()
+
+    if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
+        def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self, values: Mapping[str, Any]):
         for key, param in self.params.items():

@@ -33,7 +33,7 @@ def onnx_window(call, nd: int, kernel=None) -> dict:
                                                                                                        dilation))):
             raise call.refuse(f"{call.op} with auto_pad {auto} and stride {list(stride)}",
                               hint="export with explicit pads")
-        pad = "same"
+        pad: object = "same"
     elif auto == "VALID":
         pad = 0
     else:

@@ -6,6 +6,8 @@ Their torch modules take the inputs as separate arguments: ``forward(*xs)``.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..errors import SpecError
 from ..numeric import prod
 from .base import RF, Counts, LayerKind, Param, Saved, TensorArg, register
@@ -180,7 +182,7 @@ class Sub(_Merge):
     min_inputs = max_inputs = 2
     params = {"inplace": Param("bool", False, doc="write into the first input's storage (torch's x -= y)")}
     torch_modules = ("cnnsize.executor.modules.Sub",)
-    torch_functions = ("sub", "sub_", "isub", "__sub__", "__isub__")
+    torch_functions: ClassVar[tuple[str, ...]] = ("sub", "sub_", "isub", "__sub__", "__isub__")
     module = "Sub"
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..calc import conv_macs
 from ..errors import SpecError
 from ..numeric import ceil_div, dmax, floor_div, is_int, prod
@@ -171,8 +173,8 @@ def adaptive_windows(n, m):
 
 class _Adaptive(LayerKind):
     cause = "pooling"
-    torch_modules = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
-    torch_functions = ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")
+    torch_modules: ClassVar[tuple[str, ...]] = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
+    torch_functions: ClassVar[tuple[str, ...]] = ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")
 
     @classmethod
     def from_torch(cls, call):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..errors import SpecError
 from ..numeric import divides, dmin, exact_div, floor_div, is_int, prod
 from .base import PASS_THROUGH, RF, Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
@@ -105,8 +107,9 @@ class ZeroPad(LayerKind):
     params = {"pad": Param("ints_or_zero", doc="zeros before (and after, unless pad_end is given), per axis"),
               "pad_end": Param("ints_or_zero", None, doc="zeros after, per axis"),
               "value": Param("float", 0.0, doc="the constant padded with (torch's ConstantPad value)")}
-    torch_modules = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d")
-    torch_functions = ("pad",)
+    torch_modules: ClassVar[tuple[str, ...]] = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d",
+                                                "ConstantPad3d")
+    torch_functions: ClassVar[tuple[str, ...]] = ("pad",)
     mode = "constant"  # F.pad's mode this kind stands for
     onnx_ops = ("Pad",)
     onnx_mode = "constant"
