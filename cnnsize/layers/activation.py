@@ -18,13 +18,25 @@ class _Elementwise(LayerKind):
     saves = "output"  # relu, sigmoid, tanh and softmax differentiate through their result
     inplace_keeps_result = False  # in place, torch differentiates through the result (no copy needed)
     inplace_position = 1  # where the functional form takes ``inplace`` (F.relu(x, True))
+    # the one number the functional form takes after x (F.leaky_relu(x, 0.2): "negative_slope"), and the ONNX
+    # attribute that holds it ("alpha"); the module's own attribute of that name otherwise
+    number: ClassVar[str | None] = None
+    onnx_number: ClassVar[str | None] = None
 
     @classmethod
     def from_torch(cls, call):
         settings = super().from_torch(call)
         if "inplace" in cls.params and call.module is None:
             settings["inplace"] = call.inplace or bool(call.arg(cls.inplace_position, "inplace", False))
+        if cls.number is not None and call.module is None:
+            settings[cls.number] = float(call.arg(1, cls.number, cls.params[cls.number].default))
         return settings
+
+    @classmethod
+    def from_onnx(cls, call):
+        if cls.number is None or cls.onnx_number is None:
+            return super().from_onnx(call)
+        return {cls.number: float(call.attr(cls.onnx_number, cls.params[cls.number].default))}
 
     def saved(self, ins, out, trainable, device):
         if self.saves == "input" and getattr(self, "inplace", False) and not self.inplace_keeps_result:
@@ -62,17 +74,7 @@ class LeakyReLU(_Elementwise):
     torch_functions = ("leaky_relu", "leaky_relu_")
     inplace_position = 2
     onnx_ops = ("LeakyRelu",)
-
-    @classmethod
-    def from_onnx(cls, call):
-        return {"negative_slope": float(call.attr("alpha", 0.01))}
-
-    @classmethod
-    def from_torch(cls, call):
-        settings = super().from_torch(call)
-        if call.module is None:
-            settings["negative_slope"] = float(call.arg(1, "negative_slope", 0.01))
-        return settings
+    number, onnx_number = "negative_slope", "alpha"
 
 
 @register("sigmoid")
@@ -166,17 +168,7 @@ class ELU(_Elementwise):
     torch_functions = ("elu", "elu_")
     inplace_position = 2
     onnx_ops = ("Elu",)
-
-    @classmethod
-    def from_onnx(cls, call):
-        return {"alpha": float(call.attr("alpha", 1.0))}
-
-    @classmethod
-    def from_torch(cls, call):
-        settings = super().from_torch(call)
-        if call.module is None:
-            settings["alpha"] = float(call.arg(1, "alpha", 1.0))
-        return settings
+    number, onnx_number = "alpha", "alpha"
 
 
 @register("prelu")
@@ -224,6 +216,7 @@ class Dropout(_Elementwise):
     torch_functions: ClassVar[tuple[str, ...]] = ("dropout",)
     inplace_position = 3
     onnx_ops = ("Dropout",)
+    number = "p"
 
     @classmethod
     def from_onnx(cls, call):
@@ -233,13 +226,6 @@ class Dropout(_Elementwise):
             raise call.refuse("Dropout in training mode")
         ratio = call.const(1, call.attr("ratio", 0.5))
         return {"p": float(ratio)}
-
-    @classmethod
-    def from_torch(cls, call):
-        settings = super().from_torch(call)
-        if call.module is None:
-            settings["p"] = float(call.arg(1, "p", 0.5))
-        return settings
 
     @property
     def materializes(self) -> bool:
