@@ -25,7 +25,9 @@ class Paper:
     variant: str = "as bundled"
     expect: bool = True  # whether cnnsize reproduces it (checked by the tests)
     why: str = ""  # where it does not: by how much and why
-    seen: str = ""  # a page where the figure's text was read (the paper itself or a table quoting it); "" if none
+    # where the figure's text was checked: the table or sentence read and the address, or "not read in the paper
+    # itself: ..." and the page that quotes it (tests/test_papers.py requires every row to say)
+    seen: str = ""
 
 
 # Where each figure's text was read (checked in November 2026). "GitHub transcriptions": copies of the paper's text
