@@ -53,6 +53,10 @@ _MOBILENET_V2 = ('not read in the paper itself: Table 4 row "MobileNetV2 | 72.0%
 _MOBILENET_V3 = ('Table 3 row "V3-Large 1.0 | 75.2 | 219 | 5.4M", ' + _TRANSCRIBED)
 _SHUFFLENET = ('Table 5 rows "FLOPs 41M 146M 299M 591M" and "# of Weights 1.4M 2.3M 3.5M 7.4M" (0.5×, 1×, 1.5×, 2×), '
                + _TRANSCRIBED)
+_CONVNEXT_READ = "read in a Japanese translation of the paper on GitHub (exact-text search; the index gives no address)"
+_CONVNEXT_README = ("; the authors' repository lists \"ConvNeXt-T | 224x224 | 82.1 | 28M | 4.5G\": "
+                    "https://github.com/facebookresearch/ConvNeXt/blob/main/README.md")
+_CONVNEXT_T1 = 'Table 1 row "ConvNeXt-T | 224² | 29M | 4.5G | 774.7 | 82.1", ' + _CONVNEXT_READ + _CONVNEXT_README
 RESNET = "He et al. 2016, Deep Residual Learning for Image Recognition, Table 1"
 PAPERS = [
     Paper("resnet18", "macs", 1.8, 1e9, 1, RESNET, "FLOPs 1.8×10⁹", seen=_RESNET_TABLE),
@@ -139,19 +143,21 @@ PAPERS = [
                "https://proceedings.neurips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-"
                'networks (the CACM 2012/2017 abstract: "60 million parameters and 650,000 neurons")'),
     Paper("convnext_tiny", "macs", 4.5, 1e9, 1, "Liu et al. 2022, A ConvNet for the 2020s, Table 1 (ConvNeXt-T, "
-          "224²)", "FLOPs 4.5G",
-          seen="not read in the paper itself; the authors' repository lists \"ConvNeXt-T | 224x224 | 82.1 | 28M | "
-               '4.5G" (ImageNet-1K): https://github.com/facebookresearch/ConvNeXt/blob/main/README.md'),
-    Paper("convnext_tiny", "params", 28, 1e6, 0, "Liu et al., the authors' repository (facebookresearch/ConvNeXt, "
-          "README), ConvNeXt-T ImageNet-1K", "#params 28M", expect=False,
-          why="28.59 M: the figure looks truncated, not rounded (the same page gives 29M for the ImageNet-22K "
-              "model, whose head has 21,841 classes)", seen="as the FLOPs row"),
-    Paper("vit_b_16", "macs", 17.6, 1e9, 1, "later comparisons tabulating ViT-B/16 (DeiT-B) at 224²; neither the DeiT "
-          "nor, as far as read, the ViT paper states it", "FLOPs 17.6G",
-          seen='https://pmc.ncbi.nlm.nih.gov/articles/PMC9278509/table/tbl5 ("DeiT-B/16 81.8 86 17.6"); DeiT\'s '
-               'Table 1 gives "#params 86M" and throughput, no FLOPs (' + _TRANSCRIBED[8:] + ")"),
+          "224²)", "FLOPs 4.5G", seen=_CONVNEXT_T1),
+    Paper("convnext_tiny", "params", 28.6, 1e6, 1, "Liu et al. 2022, A ConvNet for the 2020s, Table 8 (ConvNeXt-T, "
+          "1K/224²; Table 1 rounds it to 29M)", "FLOPs / Params 4.5 / 28.6",
+          seen='Table 8 row "ConvNeXt-T | 1K/224² | 4.5 / 28.6" and ' + _CONVNEXT_T1[:-len(_CONVNEXT_README)]
+               + "; the authors' README says 28M (truncated)"),
+    Paper("vit_b_16", "macs", 17.6, 1e9, 1, "Liu et al. 2022, A ConvNet for the 2020s, Table 1 (DeiT-B, 224²) and "
+          "Table 2 (ViT-B); the DeiT paper states no FLOPs", "FLOPs 17.6G",
+          seen='ConvNeXt Table 1 row "DeiT-B | 224² | 87M | 17.6G | 302.1 | 81.8" and Table 2 row "ViT-B | 87M | '
+               '17.6G", ' + _CONVNEXT_READ + "; DeiT's Table 1 gives #params 86M and throughput, no FLOPs ("
+               + _TRANSCRIBED[8:] + "); also https://pmc.ncbi.nlm.nih.gov/articles/PMC9278509/table/tbl5"),
+    Paper("vit_b_16", "params", 87, 1e6, 0, "Liu et al. 2022, A ConvNet for the 2020s, Table 2 (ViT-B)", "Params 87M",
+          seen="as the FLOPs row"),
     Paper("vit_b_16", "params", 86, 1e6, 0, "Touvron et al. 2021, DeiT, abstract and Table 1", "Our reference vision "
-          "transformer (86M parameters)", expect=False, why="86.57 M: the paper's figure looks truncated, not rounded",
+          "transformer (86M parameters)", expect=False, why="86.57 M: the paper's figure looks truncated, not rounded "
+          "(the ConvNeXt paper's 87M rounds)",
           seen='abstract at https://ar5iv.labs.arxiv.org/html/2012.12877; Table 1 row "DeiT-B | ViT-B | 768 | 12 | 12 '
                '| 86M", ' + _TRANSCRIBED),
 ]
