@@ -121,14 +121,16 @@ PAPERS = [
     Paper("shufflenet_v2_x1_0", "params", 2.3, 1e6, 1, "Ma et al. 2018, ShuffleNet V2, Table 5 (1×)",
           "# of Weights 2.3M", seen=_SHUFFLENET),
     Paper("efficientnet_b0", "macs", 0.39, 1e9, 2, "Tan and Le 2019, EfficientNet, Table 2", "FLOPs 0.39B",
-          seen='not read in the paper itself: its Table 2 row "EfficientNet-B0 | 77.1% | 5.3M | 0.39B" as GitHub '
-               'notes quote it ("Subset of EfficientNet\'s paper\'s Table 2"; exact-text search)'),
+          seen='Table 2 row "EfficientNet-B0 | 77.1% | 93.3% | 5.3M | 1x | 0.39B | 1x", ' + _TRANSCRIBED
+               + " (an earlier arXiv version's row reads 76.3% | 93.2% | 5.3M | 1x | 0.39B)"),
     Paper("efficientnet_b0", "params", 5.3, 1e6, 1, "Tan and Le 2019, EfficientNet, Table 2", "#Params 5.3M",
-          seen="not read in the paper itself: as the FLOPs row"),
+          seen="as the FLOPs row"),
     Paper("squeezenet1_0", "params", 1248424, 1, 0, "Iandola et al. 2016, SqueezeNet, Table 1",
           "# parameter before pruning: 1,248,424",
-          seen='not read in the paper itself: a GitHub tutorial quotes its Table 1 ("col: #parameter before '
-               'pruning ... 1,248,424 (total) parameters"; exact-text search)'),
+          seen="the total not read in the paper itself: Table 1's \"#parameter before pruning\" column per layer "
+               "(conv1 14,208, fire2 11,920, fire3 12,432, fire4 45,344, ..., conv10 513,000) in a course's "
+               'transcription, and its total as a GitHub tutorial quotes it ("col: #parameter before pruning ... '
+               '1,248,424 (total) parameters"; exact-text search, no address)'),
     Paper("vgg11", "params", 133, 1e6, 0, "Simonyan and Zisserman 2015, Very Deep Convolutional Networks, Table 2",
           "A: 133 (millions of parameters)",
           seen='Table 2 "Number of parameters (in millions)": "A,A-LRN 133 | B 133 | C 134 | D 138 | E 144", '
