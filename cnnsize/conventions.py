@@ -127,7 +127,10 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                       "unless passed in custom_modules_hooks) and also patches torch.nn.functional: nn.ReLU, "
                       "nn.GELU and the pooling and upsampling modules call the patched functions, so they are "
                       "counted twice; nn.LayerNorm is counted once per element (its 'affine' attribute is "
-                      "elementwise_affine, which ptflops does not read).",)),
+                      "elementwise_affine, which ptflops does not read).",
+                      "Of the arithmetic with a constant it counts only x.add(c) and x.mul(c) (and torch.add, "
+                      "torch.mul), the methods it patches, one per element and not in place; x + c, x - c, c - x, "
+                      "x / c, x ** c, x - y, x / y, means and slices count nothing.")),
     Convention("ptflops-aten", "ptflops.get_model_complexity_info(..., backend='aten')'s MACs: aten convolution "
                "and matrix products, with bias adds", "MACs",
                {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
