@@ -227,8 +227,8 @@ def table() -> str:
         unit = {1e9: " G", 1e6: " M", 1: ""}[p.scale]
         digits = max(p.decimals, 2) if p.scale != 1 else 0
         shown = f"{v:,.{digits}f}{unit} {'MACs' if p.quantity == 'macs' else 'params'}"
-        lines.append(f"| {p.spec} | {p.quote} | {p.source} | {shown} | {p.variant} | {verdict(p, v)} | "
-                     f"{p.seen or '–'} |")
+        cells = [p.spec, p.quote, p.source, shown, p.variant, verdict(p, v), p.seen or "–"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")  # a quoted table row's bars
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,12 @@ def test_every_figure_says_where_its_text_was_read():
             assert paper.seen[3:-2] in specs
 
 
+def test_papers_table_keeps_its_columns():
+    """A quoted table row ("VGG 16 | 71.5% | 15300 | 138") must not split the markdown row: seven cells each."""
+    for line in papers.table().splitlines():
+        assert len(re.findall(r"(?<!\\)\|", line)) == 8, line[:80]
+
+
 def test_readme_papers_table_is_generated():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     found = re.search(r"<!-- papers table: python -m cnnsize.papers -->\n(.*?)<!-- end -->", readme, re.S)
