@@ -119,13 +119,18 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "lrn": "3*inp + pooled", "groupnorm": "inp*(1 + affine)", "instancenorm": "inp*(1 + affine)",
                 "elu": "2*inp", "prelu": "2*inp", "log_softmax": "0", "linear": "macs + bias*out",
                 "patch_embed": "macs + bias*out", "matmul": "macs", "mha": "macs + (2 + 3*bias)*out + N*heads*L*L",
-                "channel_dropout": "0", "stochastic_depth": "0"},
+                "channel_dropout": "0", "stochastic_depth": "0",
+                "scalar.add": "(1 - inplace)*out",
+                "scalar.mul": "(1 - inplace)*out"},
                per_layer=False, hooks=True, functions=_PTFLOPS_FUNCTIONS, exact_types=True,
                notes=("The pytorch backend hooks modules by exact type (a subclass of nn.Linear counts nothing "
                       "unless passed in custom_modules_hooks) and also patches torch.nn.functional: nn.ReLU, "
                       "nn.GELU and the pooling and upsampling modules call the patched functions, so they are "
                       "counted twice; nn.LayerNorm is counted once per element (its 'affine' attribute is "
-                      "elementwise_affine, which ptflops does not read).",)),
+                      "elementwise_affine, which ptflops does not read).",
+                      "Of the arithmetic with a constant it counts only x.add(c) and x.mul(c) (and torch.add, "
+                      "torch.mul), the methods it patches, one per element and not in place; x + c, x - c, c - x, "
+                      "x / c, x ** c, x - y, x / y, means and slices count nothing.")),
     Convention("ptflops-aten", "ptflops.get_model_complexity_info(..., backend='aten')'s MACs: aten convolution "
                "and matrix products, with bias adds", "MACs",
                {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
@@ -286,11 +291,14 @@ def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, bia
 
 
 def variant_of(kind, out: tuple) -> str | None:
-    """The part of a kind's settings a rule may depend on: the upsampling mode, the pooling's spatial axes."""
+    """The part of a kind's settings a rule may depend on: the upsampling mode, the pooling's spatial axes, the
+    operation of a `scalar` layer."""
     if kind.kind == "upsample":
         return f"{kind.mode}.{len(out) - 1}" if len(out) == 3 else kind.mode
     if kind.kind in ("global_avgpool", "adaptive_avgpool"):
         return str(len(out) - 1)
+    if kind.kind == "scalar":  # x.add(c), x.mul(c): ptflops patches these two methods only
+        return kind.op
     return None
 
 
@@ -318,7 +326,9 @@ CHECKED_KINDS = frozenset({
     # tokens, attention, newer norms and activations, views (tests/test_conventions_zoo.py's tour_c and tour_d)
     "channel_dropout", "class_token", "contiguous", "elu", "groupnorm", "instancenorm", "layer_scale", "linear",
     "log_softmax", "matmul", "mha", "patch_embed", "permute", "pos_embed", "prelu", "reflectpad", "replicatepad",
-    "reshape", "roll", "sdpa", "select", "stochastic_depth", "transpose", "window_merge", "window_partition"})
+    "reshape", "roll", "sdpa", "select", "stochastic_depth", "transpose", "window_merge", "window_partition",
+    # elementwise arithmetic, means and slices (tour_e and _arithmetic_module)
+    "div", "mean", "scalar", "slice", "sub"})
 
 
 def counted(analysis, name: str) -> list:

@@ -124,6 +124,33 @@ layers:
   - select: {name: cls_out, axis: 0, index: 0}
   - linear: {name: head, units: 3}
 """,
+    # arithmetic written out, as imported networks have it: a normalization by hand (mean, sub, pow, add, div), each
+    # scalar operation (ptflops counts x.add(c) and x.mul(c), the two it patches, and not in place), slices
+    "tour_e": """
+name: tour_e
+input: [8, 10, 10]
+layers:
+  - conv: {name: c1, filters: 8, kernel: 3, pad: 1}
+  - mean: {name: mu, axes: 0, keepdim: true}
+  - sub: {name: centered, from: [c1, mu]}
+  - scalar: {name: sq, op: pow, value: 2}
+  - mean: {name: var, axes: 0, keepdim: true}
+  - scalar: {name: eps, op: add, value: 0.00001}
+  - scalar: {name: std, op: pow, value: 0.5}
+  - div: {name: norm, from: [centered, std]}
+  - scalar: {name: scale, op: mul, value: 2}
+  - scalar: {name: shift, op: sub, value: 1}
+  - scalar: {name: flip, op: rsub, value: 1}
+  - scalar: {name: third, op: div, value: 3}
+  - scalar: {name: add_i, op: add, value: 1, inplace: true}
+  - scalar: {name: mul_i, op: mul, value: 0.5, inplace: true}
+  - sub: {name: sub_i, from: [mul_i, norm], inplace: true}
+  - div: {name: div_i, from: [sub_i, std], inplace: true}
+  - slice: {name: part, axis: 0, start: 2, end: 6}
+  - slice: {name: rows, axis: 1, step: 2}
+  - mean: {name: pooled, axes: [1, 2]}
+  - fc: {name: fc, units: 3}
+""",
 }
 SPECS = bundled_names() + list(TOURS)
 
@@ -437,3 +464,56 @@ def test_function_layers_against_the_tool(count):
     assert {"F.relu", "F.max_pool2d", "torch.add", "operator.matmul", ".mean", "torch.flatten"} <= marked
     total, _ = TOOLS[count](model, torch.zeros(1, 3, 16, 16))
     assert cnnsize.analyze(imported.spec, count=count).totals["counted"] == total
+
+
+def _arithmetic_module():
+    """A network that writes its arithmetic out with operators, methods and functions, as hand-written models do:
+    x - y, x / y, c - x, x ** c, x + c, x.mean(...), torch.mean, torch.sub, torch.div, in-place -= and *=, slices
+    by indexing, torch.split and narrow."""
+    torch = need("torch")
+
+    class Arithmetic(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Linear(2, 5)
+
+        def forward(self, x):
+            x = self.conv(x)
+            c = x - x.mean(1, keepdim=True)
+            var = torch.mean(c ** 2, dim=1, keepdim=True)
+            y = c / (var + 1e-5) ** 0.5
+            y = 1 - y.mul(2).add(1)  # ptflops counts .mul and .add (it patches them), not the others
+            y = torch.sub(y, c).div(3)
+            y = torch.div(y, y.mean(1, keepdim=True) + 1)
+            y -= c
+            y *= 0.5
+            y = y[:, 2:6]
+            a, b = torch.split(y, 2, dim=1)
+            z = torch.mul(a.narrow(2, 0, 8) - b[:, :, ::2], 0.5)
+            z = z.sub(z.mean(3, keepdim=True)) / 2
+            return self.fc(z.mean([2, 3]))
+
+    return Arithmetic().eval()
+
+
+@pytest.mark.parametrize("count", list(TOOLS))
+def test_arithmetic_layers_against_the_tool(count):
+    """sub, div, scalar, mean and slice layers as the importer writes them (``function``: operator.sub, .mean,
+    torch.split ...): each convention counts what its tool counts on the torch module itself, in total and per
+    module where the tool reports per module."""
+    torch = need("torch")
+    model = _arithmetic_module()
+    imported = cnnsize.from_torch(model, (3, 16, 16))
+    kinds = {kind for layer in imported.spec["layers"] for kind in layer}
+    marked = {body.get("function") for layer in imported.spec["layers"] for body in layer.values()}
+    assert {"sub", "div", "scalar", "mean", "slice"} <= kinds
+    assert {"operator.sub", "operator.truediv", "operator.pow", ".mul", ".add", "torch.mul", ".mean", "torch.mean",
+            "torch.sub", "torch.div", "operator.isub", "operator.imul", "operator.getitem", "torch.split",
+            ".narrow"} <= marked
+    total, per_layer = _torchvision_run(count, model, torch.zeros(1, 3, 16, 16))
+    a = cnnsize.analyze(imported.spec, count=count)
+    if per_layer:
+        ours = {r.name: r.counted for r in a.layers[1:]}
+        compared = {n: (ours[n], v) for n, v in per_layer.items() if n in ours}
+        assert set(compared) == {"conv", "fc"} and all(o == v for o, v in compared.values()), compared
+    assert a.totals["counted"] == total, f"{count}: cnnsize {a.totals['counted']}, tool {total}"

@@ -20,6 +20,22 @@ def test_verdict(paper):
         assert paper.why
 
 
+def test_every_figure_says_where_its_text_was_read():
+    """Each row records where its figure's text was checked, or says it was not read in the paper itself; a row
+    that points to another row's record ("as vgg11's") names a row that has one."""
+    specs = {p.spec for p in papers.PAPERS}
+    for paper in papers.PAPERS:
+        assert paper.seen, f"{paper.spec} {paper.quantity}: no record of where its text was read"
+        if paper.seen.startswith("as ") and paper.seen.endswith("'s"):
+            assert paper.seen[3:-2] in specs
+
+
+def test_papers_table_keeps_its_columns():
+    """A quoted table row ("VGG 16 | 71.5% | 15300 | 138") must not split the markdown row: seven cells each."""
+    for line in papers.table().splitlines():
+        assert len(re.findall(r"(?<!\\)\|", line)) == 8, line[:80]
+
+
 def test_readme_papers_table_is_generated():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     found = re.search(r"<!-- papers table: python -m cnnsize.papers -->\n(.*?)<!-- end -->", readme, re.S)
