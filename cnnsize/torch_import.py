@@ -431,10 +431,13 @@ class _Importer:
                 continue
             module = gm.get_submodule(node.target)
             tracer = ShapeTracer()
+            # fake inputs on the module's own device: torch's fake kernels (2.14's conv) refuse a meta input beside
+            # a real weight; made inside the fake mode, they take no memory
+            own = next(iter([*module.parameters(), *module.buffers()]), None)
+            device = own.device if own is not None else torch.device("cpu")
             with fake:
-                tracer.inputs = [fake.from_tensor(torch.empty(a.meta["tensor_meta"].shape,
-                                                              dtype=a.meta["tensor_meta"].dtype, device="meta"))
-                                 for a in node.args]
+                tracer.inputs = [torch.empty(a.meta["tensor_meta"].shape, dtype=a.meta["tensor_meta"].dtype,
+                                             device=device) for a in node.args]
             try:
                 sub = tracer.trace(module)
             except Exception:  # noqa: BLE001 - control flow on values: it stays one measured call
