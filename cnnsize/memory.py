@@ -90,7 +90,9 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
       run its backward; the gradient of a layer's output lives from the backward of its last reader until
       its own; each parameter's gradient, once made, stays until the optimizer step;
     - optimizer step: every parameter gradient, plus the step's temporaries (Adam and AdamW: one tensor
-      the size of all parameters in torch's foreach form on CUDA, two the size of the largest on the CPU).
+      the size of all parameters in torch's foreach form on CUDA; on the CPU, where torch updates one parameter
+      at a time, the square root and quotient of one parameter beside the previous one's ``denom``, see
+      _cpu_adam_temporaries).
 
     Optimizer state is resident (made by the first step) and counted apart, in ``optimizer_bytes``.
     """
@@ -147,7 +149,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
     backward = [alive_at[i] for i in visited]
     if options.optimizer in ("adam", "adamw"):
-        temporaries = trainable_total * master if options.device == "cuda" else 2 * _max(tensors) * master
+        temporaries = trainable_total * master if options.device == "cuda" else \
+            _cpu_adam_temporaries(tensors) * master
     else:
         temporaries = 0  # SGD and momentum update in place
     step = trainable_total * master + temporaries
@@ -197,7 +200,7 @@ def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: 
         if options.device == "cuda":
             temporaries = trainable_total * master
         else:
-            temporaries = 2 * _max(tensors) * master if all_int(tensors) else None
+            temporaries = _cpu_adam_temporaries(tensors) * master if all_int(tensors) else None
     else:
         temporaries = 0
     return {
@@ -210,6 +213,17 @@ def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: 
         "training_step_peak_bytes": None,
         "training_peak_phase": "",
     }
+
+
+def _cpu_adam_temporaries(tensors: list) -> Any:
+    """Elements Adam's CPU step holds beyond the gradients at its worst parameter.
+
+    torch's single-tensor Adam computes ``denom = (exp_avg_sq.sqrt() / c).add_(eps)`` per parameter, in order, and
+    the name keeps the previous parameter's ``denom`` until the new one is made: the square root and the quotient of
+    one parameter live beside the previous parameter's ``denom``. ``tensors``: the sizes of the parameter tensors
+    trained, in the model's order (0 for a layer without biases, which makes no tensor)."""
+    sizes = [t for t in tensors if t != 0]
+    return _max([prev + 2 * cur for prev, cur in zip([0, *sizes], sizes)])
 
 
 def _max(values: list) -> Any:
