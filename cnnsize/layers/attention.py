@@ -68,8 +68,10 @@ class MaxVitAttention(LayerKind):
 
     def transient(self, ins, out, batch, training):
         g, p, d = ins[0]  # QKᵀ and QKᵀ + bias, then the softmax's input and output; at inference also QKV, of which
-        # q, k and v are views, and the scaled k and einsum's copies, throughout
-        return (2 * g * self.heads * p * p + (0 if training else 5 * g * p * d)) * batch
+        # q, k and v are views, and the scaled k and einsum's copies, throughout; in training, with several heads and
+        # partitions, the gradients of einsum's copies of q, k and v (measured: tests/test_transients.py)
+        copies = 5 if not training else 3 if self.heads > 1 and g > 1 else 0
+        return (2 * g * self.heads * p * p + copies * g * p * d) * batch
 
     def explain(self, ins, out, ctx):
         g, p, d = ins[0]
