@@ -3,7 +3,9 @@
 Inference: walk the graph in execution order; a tensor lives from the layer that
 makes it until its last reader has run (the caller holds the input throughout,
 and the result stays); in-place layers and views reuse their input's storage;
-parameters and buffers stay resident.
+parameters and buffers stay resident. A composite layer (Swin's, MaxViT's, MViT's
+attention) also holds, while it runs, the tensors it makes on the way
+(LayerKind.transient), in training in its backward as well.
 
 Training: one steady-state step, as torch runs it (see ``training_figures``):
 the forward pass, where autograd keeps per layer kind the tensors its backward
