@@ -3,7 +3,9 @@
 Inference: walk the graph in execution order; a tensor lives from the layer that
 makes it until its last reader has run (the caller holds the input throughout,
 and the result stays); in-place layers and views reuse their input's storage;
-parameters and buffers stay resident.
+parameters and buffers stay resident. A composite layer (Swin's, MaxViT's, MViT's
+attention) also holds, while it runs, the tensors it makes on the way
+(LayerKind.transient), in training in its backward as well.
 
 Training: one steady-state step, as torch runs it (see ``training_figures``):
 the forward pass, where autograd keeps per layer kind the tensors its backward
@@ -74,6 +76,8 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
         return None, ""
     owner = topology.owner
     live = _live(owner, topology.last_read, size, {0, owner[-1]})
+    for i, nbytes in _transients(sized, batch, itemsize, training=False).items():
+        live[i] += nbytes  # a composite's intermediates, while it runs
     peak = max(live)
     return peak, topology.names[live.index(peak)]  # the first position at the peak
 
@@ -90,7 +94,9 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
       run its backward; the gradient of a layer's output lives from the backward of its last reader until
       its own; each parameter's gradient, once made, stays until the optimizer step;
     - optimizer step: every parameter gradient, plus the step's temporaries (Adam and AdamW: one tensor
-      the size of all parameters in torch's foreach form on CUDA, two the size of the largest on the CPU).
+      the size of all parameters in torch's foreach form on CUDA; on the CPU, where torch updates one parameter
+      at a time, the square root and quotient of one parameter beside the previous one's ``denom``, see
+      _cpu_adam_temporaries).
 
     Optimizer state is resident (made by the first step) and counted apart, in ``optimizer_bytes``.
     """
@@ -109,7 +115,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     act_grads: list[Any] = [0] * (n + 1)
     param_grads: list[Any] = [0] * (n + 1)
     trainable_total: Any = 0
-    tensors: list[Any] = []  # the sizes of the parameter tensors trained (weights, biases), per layer
+    tensors_at: dict[int, Any] = {}  # position -> the sizes of its parameter tensors trained (weights, biases)
     resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
     for i in range(1, n):
         layer, srcs = sized[i], srcs_of[i]
@@ -118,7 +124,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             trainable_total += layer.params
             param_grads[1] += layer.params * master
             param_grads[i + 1] -= layer.params * master
-            tensors += layer.figures[:2]
+            tensors_at[i] = layer.figures[:2]
         elif not any(map(requires_grad.__getitem__, srcs)):
             continue
         requires_grad[i] = True
@@ -138,16 +144,24 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         if own_bytes:
             extras.append((i, own_bytes))
             kept[i] += own_bytes
+    tensors = [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
-    forward_peak = _max(_live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras))
+    forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras)
+    transients = _transients(sized, batch, act_size, training=True)
+    for i, nbytes in transients.items():
+        forward[i] += nbytes  # a composite's intermediates that autograd does not keep, while it runs
+    forward_peak = _max(forward)
     visited = [i for i in range(1, n) if requires_grad[i]]
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
     activations_at = list(map(add, kept_at, grads_at))
+    for i, nbytes in transients.items():
+        activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
     alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
     backward = [alive_at[i] for i in visited]
     if options.optimizer in ("adam", "adamw"):
-        temporaries = trainable_total * master if options.device == "cuda" else 2 * _max(tensors) * master
+        temporaries = trainable_total * master if options.device == "cuda" else \
+            _cpu_adam_temporaries(tensors) * master
     else:
         temporaries = 0  # SGD and momentum update in place
     step = trainable_total * master + temporaries
@@ -167,6 +181,21 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         "training_step_peak_bytes": peak,
         "training_peak_phase": where,
     }
+
+
+def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[int, Any]:
+    """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient);
+    only the kinds that have them."""
+    from .layers.base import LayerKind
+
+    out = {}
+    for i, layer in enumerate(sized):
+        kind = layer.kind
+        if kind is not None and type(kind).transient is not LayerKind.transient:
+            elements = kind.transient(layer.ins, layer.out, batch, training)
+            if elements:
+                out[i] = elements * itemsize
+    return out
 
 
 def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
@@ -197,7 +226,7 @@ def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: 
         if options.device == "cuda":
             temporaries = trainable_total * master
         else:
-            temporaries = 2 * _max(tensors) * master if all_int(tensors) else None
+            temporaries = _cpu_adam_temporaries(tensors) * master if all_int(tensors) else None
     else:
         temporaries = 0
     return {
@@ -210,6 +239,35 @@ def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: 
         "training_step_peak_bytes": None,
         "training_peak_phase": "",
     }
+
+
+def _module_order(names: list[str]) -> list[int]:
+    """Positions in the order torch's ``parameters()`` visits the built network, which Adam's CPU step follows: the
+    builder nests dotted names ('layer4.1.conv1' under 'layer4'), so a layer comes with the first of its prefix."""
+    root: dict = {}
+    for i, name in enumerate(names):
+        node = root
+        for part in name.split("."):
+            node = node.setdefault(part, {})
+        node.setdefault("", []).append(i)  # a layer's own parameters come before those of the layers under it
+    out: list[int] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        out.extend(node.get("", ()))
+        stack.extend(reversed([child for key, child in node.items() if key]))
+    return out
+
+
+def _cpu_adam_temporaries(tensors: list) -> Any:
+    """Elements Adam's CPU step holds beyond the gradients at its worst parameter.
+
+    torch's single-tensor Adam computes ``denom = (exp_avg_sq.sqrt() / c).add_(eps)`` per parameter, in order, and
+    the name keeps the previous parameter's ``denom`` until the new one is made: the square root and the quotient of
+    one parameter live beside the previous parameter's ``denom``. ``tensors``: the sizes of the parameter tensors
+    trained, in the built network's order (0 for a layer without biases, which makes no tensor)."""
+    sizes = [t for t in tensors if t != 0]
+    return _max([prev + 2 * cur for prev, cur in zip([0, *sizes], sizes)])
 
 
 def _max(values: list) -> Any:

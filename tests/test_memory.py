@@ -158,7 +158,7 @@ def _measured_step_peak(a, optimizer: str) -> int:
 
     model.train()
     step()  # the first step makes the optimizer state, which stays resident
-    return _peak_allocated(torch.device("cpu"), step)
+    return _peak_allocated(torch.device("cpu"), step).model
 
 
 # Where the peak falls differs: the optimizer step (fc-heavy nets), or backward at some layer (conv nets).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch._C._profiler import _EventType
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
@@ -31,6 +32,24 @@ MEMORY_SLACK = 64 * 2**20  # CUDA: the allocator rounds blocks up and cuDNN take
 # kernel buffers, up to about 100 KiB in the property tests' tiny networks) that a tiny network's prediction
 # leaves out. Small, so that the check stays relative: a step 14.5% off fails once it needs more than 5.7 MiB.
 CPU_SLACK = 256 * 2**10
+_ALLOCATION = _EventType.Allocation
+
+
+@dataclass(frozen=True)
+class MeasuredPeak:
+    """A step's measured peak, split into the model's tensors and the backend's workspace.
+
+    ``model``: the most bytes the model's tensors held at once (what cnnsize predicts). ``workspace``: the bytes of
+    backend workspace live at the step's overall peak (``total``), held by the aten operator ``op``: storage an
+    operator allocates and frees again before it returns, so no tensor of the model ever sees it (oneDNN's
+    im2col + GEMM scratchpad, weight reorders, a contiguous copy of a strided gradient). On CUDA the allocator's
+    counters cannot tell the two apart: everything is ``model`` there.
+    """
+
+    model: int
+    workspace: int = 0
+    op: str = ""
+    total: int = 0
 
 
 @dataclass
@@ -43,6 +62,11 @@ class Figure:
     exact: bool = True
     batch: int | None = None  # the batch the check ran at, where it differs by check (the training checks)
     tolerance: str | None = None  # how far an approximate figure may be off, in words: "±10% + 64 KiB"
+    # a CPU training peak: the backend workspace live at torch's overall peak and the operator holding it, left out
+    # of ``measured`` (the model's tensors; see MeasuredPeak), and that overall peak
+    workspace: int | None = None
+    workspace_op: str | None = None
+    measured_total: int | None = None
 
     def to_dict(self) -> dict:
         out = {"predicted": _plain(self.predicted), "measured": _plain(self.measured), "ok": self.ok,
@@ -51,6 +75,9 @@ class Figure:
             out["batch"] = self.batch
         if self.tolerance is not None:
             out["tolerance"] = self.tolerance
+        if self.workspace is not None:
+            out.update(workspace_bytes=self.workspace, workspace_op=self.workspace_op or None,
+                       measured_total_bytes=self.measured_total)
         return out
 
 
@@ -111,7 +138,8 @@ class Validation:
                 "timing": self.timing.to_dict() if self.timing else None, "notes": list(self.notes)}
 
     def to_frame(self):
-        """One row per layer: ``<figure>_predicted``, ``<figure>_measured`` and ``ok`` columns."""
+        """One row per layer: ``<figure>_predicted``, ``<figure>_measured`` and ``ok`` columns; ``attrs`` holds the
+        notes and, for a CPU training peak, the backend workspace measured apart (see Validation.notes)."""
         import pandas as pd
 
         records = []
@@ -122,7 +150,14 @@ class Validation:
                 rec[f"{key}_predicted"] = _cell(f.predicted) if f else None
                 rec[f"{key}_measured"] = _cell(f.measured) if f else None
             records.append(rec)
-        return pd.DataFrame(records).set_index("name")
+        frame = pd.DataFrame(records).set_index("name")
+        step = self.totals.get("training_step_peak_bytes")
+        frame.attrs["notes"] = list(self.notes)  # the backend workspace's line among them, where there is one
+        if step is not None and step.workspace is not None:
+            frame.attrs["backend_workspace"] = {"bytes": step.workspace, "op": step.workspace_op or None,
+                                                "training_peak_bytes": step.measured, "batch": step.batch,
+                                                "torch_peak_bytes": step.measured_total}
+        return frame
 
 
 def _plain(value: Any) -> Any:
@@ -150,7 +185,11 @@ def _same(a: Any, b: Any) -> Figure:
 def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, batch: int = 1,
                    device: str = "auto", dtype: str = "float32", runs: int = 10, warmup: int = 2,
                    force: bool = False, init: bool = False, progress: bool | None = None) -> Validation:
-    """Build, run once under hooks and FlopCounterMode, compare; then time ``runs`` forward passes."""
+    """Build, run once under hooks and FlopCounterMode, compare; then time ``runs`` forward passes.
+
+    On CPU the training step's peak compares the model's tensors alone: the backend workspace torch's kernels take
+    and free inside one operator call (oneDNN's GEMM-fallback scratchpad) is measured and reported apart, in the
+    figure (``workspace``) and a note (see _split_workspace)."""
     dev = resolve_device(device)
     tdtype = torch_dtype(dtype)
     analysis = as_analysis(spec, input_shape=input_shape, fit=fit, batch=batch, dtype=dtype)
@@ -185,11 +224,27 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
         step = None
         notes.append(f"training step not measured: torch cannot run its backward ({exc})")
     if step is not None:
-        totals["training_step_peak_bytes"] = _within(*step, dev)
+        predicted, peak, at = step
+        figure = totals["training_step_peak_bytes"] = _within(predicted, peak.model, at, dev)
+        if not cuda:
+            figure.workspace, figure.workspace_op, figure.measured_total = peak.workspace, peak.op, peak.total
+            if peak.workspace > CPU_SLACK:
+                notes.append(workspace_note(peak))
     timing = run_timing(model, x, analysis, runs=runs, warmup=warmup, progress=progress) if runs > 0 else None
     return Validation(name=analysis.name, device=str(dev), dtype=dtype, batch=batch,
                       input_shape=tuple(analysis.input_shape), layers=layers, totals=totals, timing=timing,
                       notes=notes)
+
+
+def workspace_note(peak: MeasuredPeak) -> str:
+    """The line that reports a CPU training peak's backend workspace (validation's notes, the DataFrame's attrs)."""
+    return (f"backend workspace at the training peak: {_mb(peak.workspace)} in {peak.op}, not part of the model's "
+            f"memory (torch's whole peak {_mb(peak.total)}; training_step_peak_bytes compares the model's tensors "
+            f"alone, {_mb(peak.model)} at their peak)")
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 1e6:,.0f} MB" if nbytes >= 10**7 else f"{nbytes / 1e6:,.1f} MB"
 
 
 def _slack_text(dev: torch.device) -> str:
@@ -253,14 +308,16 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
 
 
 def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
-               dtype: str) -> tuple[int, int, int] | None:
+               dtype: str) -> tuple[int, MeasuredPeak, int] | None:
     """(predicted, measured, batch) bytes a steady-state Adam training step allocates beyond the model and its state.
 
     The first step makes the optimizer state; the second (forward, backward, step, gradients set to None)
-    is measured, as cnnsize.memory models it. None when the network has no parameters to train.
+    is measured, as cnnsize.memory models it. None when the network has no parameters to train. The input is made
+    inside the step, as a data loader's batch: it counts while the forward pass runs, and after it only where
+    autograd saved it, as the memory model has it.
     """
     train = _training_analysis(analysis, dev, dtype)
-    x = torch.zeros((train.batch, *train.input_shape), device=dev, dtype=torch_dtype(dtype))
+    shape, tdtype = (train.batch, *train.input_shape), torch_dtype(dtype)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return None  # nothing to train
@@ -268,7 +325,8 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
 
     def step() -> None:
         with torch.enable_grad():
-            outputs = model.with_heads(x)  # auxiliary heads add their losses, as in training
+            outputs = model.with_heads(torch.zeros(shape, device=dev, dtype=tdtype))  # aux heads add their
+            # losses, as in training
             loss = sum(y.float().sum() for y in outputs)
             del outputs  # only what autograd saved stays
             loss.backward()
@@ -291,11 +349,12 @@ class _Untrainable(Exception):
     """torch refuses the backward pass of this network as written."""
 
 
-def _peak_allocated(dev: torch.device, fn) -> int:
+def _peak_allocated(dev: torch.device, fn) -> MeasuredPeak:
     """Bytes allocated at the worst moment of ``fn()`` beyond those allocated before it.
 
-    CUDA: the caching allocator's own counters. CPU: the profiler's record of every allocation and free,
-    added up in order (its start and stop lines on stderr are silenced).
+    CUDA: the caching allocator's own counters. CPU: the profiler's record of every allocation and free, each
+    attributed to the aten operator it happens in (its start and stop lines on stderr are silenced); see
+    _split_workspace.
     """
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -303,7 +362,8 @@ def _peak_allocated(dev: torch.device, fn) -> int:
         before = torch.cuda.memory_allocated(dev)
         fn()
         torch.cuda.synchronize(dev)
-        return torch.cuda.max_memory_allocated(dev) - before
+        peak = torch.cuda.max_memory_allocated(dev) - before
+        return MeasuredPeak(peak, total=peak)
     from torch.profiler import ProfilerActivity, profile
 
     stderr = os.dup(2)
@@ -315,13 +375,58 @@ def _peak_allocated(dev: torch.device, fn) -> int:
     finally:
         os.dup2(stderr, 2)
         os.close(stderr)
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                    key=lambda e: e.start_ns())
-    live = peak = 0
-    for event in events:
-        live += event.nbytes()
-        peak = max(peak, live)
-    return peak
+    return _split_workspace(prof.profiler.kineto_results.experimental_event_tree())
+
+
+def _allocations(roots: list) -> list[tuple[int, int, int, tuple]]:
+    """Every allocation (bytes > 0) and free (< 0) under the profiler's event tree, in order, as (time, pointer,
+    bytes, the aten operator calls around it, outermost first, each as (start time, name))."""
+    out = []
+    stack = [(root, ()) for root in reversed(roots)]
+    while stack:
+        event, ops = stack.pop()
+        if event.typed[0] == _ALLOCATION:
+            fields = event.typed[1]
+            out.append((event.start_time_ns, fields.ptr, fields.alloc_size, ops))
+            continue
+        if event.name.startswith("aten::"):
+            ops = (*ops, (event.start_time_ns, event.name))
+        stack.extend((child, ops) for child in reversed(event.children))
+    out.sort(key=lambda a: a[0])  # stable: the tree's order where times tie
+    return out
+
+
+def _split_workspace(roots: list) -> MeasuredPeak:
+    """The peak of the model's tensors, and the backend workspace live at the overall peak.
+
+    An allocation is workspace when it is freed inside the outermost aten operator call it was made in: it never
+    left that call, so it is no tensor of the model (torch.profiler's memory profiler calls these TEMPORARY). Every
+    other allocation is the model's (activations, saved tensors, gradients, the optimizer's temporaries)."""
+    events = _allocations(roots)
+    owner: dict[int, tuple | None] = {}  # pointer -> the outermost op call of its live allocation (None: not in one)
+    workspace = [False] * len(events)
+    for i, (_, ptr, nbytes, ops) in enumerate(events):
+        if nbytes > 0:
+            owner[ptr] = (ops[0], i) if ops else None
+        elif (made := owner.pop(ptr, None)) is not None and made[0] in ops:
+            workspace[i] = workspace[made[1]] = True
+    model = scratch = model_peak = total = 0
+    at_total = (0, "")  # workspace bytes and its op at the overall peak
+    live: dict[int, tuple[int, str]] = {}  # workspace pointer -> (bytes, op)
+    for i, (_, ptr, nbytes, ops) in enumerate(events):
+        if workspace[i]:
+            scratch += nbytes
+            if nbytes > 0:
+                live[ptr] = (nbytes, ops[0][1])
+            else:
+                live.pop(ptr, None)
+        else:
+            model += nbytes
+        model_peak = max(model_peak, model)
+        if model + scratch > total:
+            total = model + scratch
+            at_total = (scratch, max(live.values())[1] if live else "")
+    return MeasuredPeak(model_peak, *at_total, total)
 
 
 def _within(predicted: int, measured: int, batch: int, dev: torch.device) -> Figure:

@@ -66,6 +66,13 @@ class MaxVitAttention(LayerKind):
         copies = 4 if h == 1 else 3 if g * batch == 1 else 0  # size-1 axes: views where torch would copy
         return ((9 - copies) * g * p * d + 3 * g * h * p * p) * batch + (1 if h == 1 else 2) * h * p * p
 
+    def transient(self, ins, out, batch, training):
+        g, p, d = ins[0]  # QKᵀ and QKᵀ + bias, then the softmax's input and output; at inference also QKV, of which
+        # q, k and v are views, and the scaled k and einsum's copies, throughout; in training, with several heads and
+        # partitions, the gradients of einsum's copies of q, k and v (measured: tests/test_transients.py)
+        copies = 5 if not training else 3 if self.heads > 1 and g > 1 else 0
+        return (2 * g * self.heads * p * p + copies * g * p * d) * batch
+
     def explain(self, ins, out, ctx):
         g, p, d = ins[0]
         side, h = 2 * self.size - 1, self.heads
@@ -163,6 +170,10 @@ class MViTPool(_Volume):
     def scratch(self, ins, out, batch):
         n, c = ins[0]
         return ((n - 1) * c + (out[0] - 1) * c) * batch  # the volume's copy, the pooled volume
+
+    def transient(self, ins, out, batch, training):
+        n, c = ins[0]  # the pooled volume, while the class token is joined back; the volume's copy, unless saved
+        return ((out[0] - 1) * c + (0 if training else (n - 1) * c)) * batch
 
     def saved(self, ins, out, trainable, device):
         n, c = ins[0]
@@ -300,6 +311,14 @@ class MViTAttention(_Volume):
             once = sum(qa + 2 * ka + qa * ka + hd * qa * ka for qa, ka in ((q_t, k_t), (q_h, k_h), (q_w, k_w)))
         return per * batch + once
 
+    def transient(self, ins, out, batch, training):
+        _, q_vol, k_vol, _ = self.geometry(ins[0])
+        nq, nk = 1 + q_vol[0] * q_vol[1] * q_vol[2], 1 + k_vol[0] * k_vol[1] * k_vol[2]
+        n = ins[0][0]  # QKᵀ and the softmax's input and output (or the relative bias' sums); at inference also QKV and
+        # the pooled k and v, throughout
+        kept = 0 if training else 3 * n * self.dim + (2 * nk * self.dim if nk < n else 0)
+        return (2 * self.heads * nq * nk + kept) * batch
+
     def saved(self, ins, out, trainable, device):
         d, h = self.dim, self.heads
         hd, q_vol, k_vol, pools = self.geometry(ins[0])
@@ -366,6 +385,9 @@ class MViTPosEmbed(_Volume):
         # joined to the class token's
         return (3 * t * h * w + 1) * ins[0][1]
 
+    def transient(self, ins, out, batch, training):
+        t, h, w = self.grid(ins[0])
+        return 2 * t * h * w * ins[0][1]  # the repeated spatial table, and the sum it joins the class token's
     def build(self, ins, out):
         from ..executor.attention import MViTPosition as Module
 

@@ -477,6 +477,14 @@ class LayerKind:
         cnnsize.executor.validation._scratch)."""
         return 0
 
+    def transient(self, ins: list[Shape], out: Shape, batch: Dim, training: bool) -> Dim:
+        """Elements of a composite layer's intermediates (``scratch``) alive at once at its worst moment, beyond its
+        inputs, its output and (``training``) what autograd saves, for the whole batch. The memory peaks hold them
+        while the layer runs: at its place in the forward pass and, in training, in its backward (the gradients of
+        those intermediates). 0 for most kinds. Attention's worst moment is an elementwise step on the attention
+        matrix (QKᵀ + bias, the softmax, and in backward the softmax's gradient): its input and output at once."""
+        return 0
+
     def call_macs(self, ins: list[Shape], out: Shape) -> Dim:
         """Multiply-adds done once per call whatever the batch (Swin V2's position-bias MLP), beside ``counts``'
         per-sample ones."""

@@ -194,6 +194,13 @@ class SwinAttention(LayerKind):
         sample, call = self.steps(ins[0], batch)
         return sum(sample) * batch + sum(call) - prod(out) * batch  # the output may be a view of the last one
 
+    def transient(self, ins, out, batch, training):
+        # QKᵀ and QKᵀ + bias, then the softmax's input and output: twice the attention matrix (or the bias looked up
+        # for it, where one window's is as large); at inference also QKV, of which q, k and v are views, throughout
+        z = self._sizes(ins[0])
+        qkv = 0 if training else 3 * z["tokens"] * z["c"] * batch
+        return 2 * max(z["attn"] * batch, z["n"] * z["n"] * z["h"]) + qkv
+
     def explain(self, ins, out, ctx):
         z = self._sizes(ins[0])
         window, shift, padded = self.geometry(ins[0])
@@ -286,6 +293,9 @@ class PatchMerge(LayerKind):
     def scratch(self, ins, out, batch):
         x = ins[0]
         return prod(x[:-3]) * (2 * ceil_div(x[-3], 2)) * (2 * ceil_div(x[-2], 2)) * x[-1] * batch  # the padded copy
+
+    def transient(self, ins, out, batch, training):
+        return self.scratch(ins, out, batch)  # the padded copy, while the concatenation reads it
 
     def receptive(self, rfs, ins, out):
         return None
