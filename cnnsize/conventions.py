@@ -47,7 +47,7 @@ FACTS = {
     "dropping": "1 if dropout's p > 0, else 0",
     "L": "tokens per sample: the output's positions along every axis but the last (a token layer's L)",
     "D": "the output's last axis (a token layer's features)",
-    "heads": "attention heads (mha), else 0",
+    "heads": "attention heads (mha, swin_attention), else 0",
     "axis": "the size of the input axis a softmax normalizes",
 }
 
