@@ -364,7 +364,8 @@ CHECKED_KINDS = frozenset({
     "channel_dropout", "class_token", "contiguous", "elu", "groupnorm", "instancenorm", "layer_scale", "linear",
     "log_softmax", "matmul", "mha", "patch_embed", "permute", "pos_embed", "prelu", "reflectpad", "replicatepad",
     "reshape", "roll", "sdpa", "select", "stochastic_depth", "transpose", "window_merge", "window_partition",
-    # Swin's shifted-window attention and patch merging (torchvision's swin_t, swin_v2_t, swin3d_t, specs/swin_t.yaml)
+    # Swin's window attention and patch merging (torchvision's swin_t, swin_v2_t, swin3d_t, specs/swin_t.yaml,
+    # tour_swin and tour_swin3d)
     "patch_merge", "swin_attention"})
 
 

@@ -126,8 +126,8 @@ layers:
 """,
     # Swin beside specs/swin_t.yaml: v2's cosine attention and position-bias MLP, windows that pad the input, no
     # biases, odd sizes for patch merging; Video Swin's 3D windows, one shrunk to the input
-    "tour_e": """
-name: tour_e
+    "tour_swin": """
+name: tour_swin
 input: [3, 20, 20]
 layers:
   - conv: {name: embed, filters: 8, kernel: 2, stride: 2}
@@ -140,8 +140,8 @@ layers:
   - patch_merge: {name: merge_odd}
   - swin_attention: {name: attn_one, heads: 2, window: 7, shift: 3, version: v2, cpb_hidden: 8}
 """,
-    "tour_f": """
-name: tour_f
+    "tour_swin3d": """
+name: tour_swin3d
 input: [3, 4, 12, 12]
 layers:
   - conv: {name: embed, filters: 8, kernel: [2, 4, 4], stride: [2, 4, 4]}
