@@ -47,7 +47,7 @@ FACTS = {
     "dropping": "1 if dropout's p > 0, else 0",
     "L": "tokens per sample: the output's positions along every axis but the last (a token layer's L)",
     "D": "the output's last axis (a token layer's features)",
-    "heads": "attention heads (mha), else 0",
+    "heads": "attention heads (mha, swin_attention), else 0",
     "axis": "the size of the input axis a softmax normalizes",
 }
 
@@ -59,7 +59,9 @@ class Convention:
     name: str
     tool: str  # what the figure is in the tool's own terms
     unit: str
-    rules: dict[str, str]
+    # a rule is an expression, or for a composite layer (Swin's attention) a dict of expressions by cause, its parts
+    # (the first holds the layer's own multiply-adds), so ``cnnsize conventions`` splits its difference by cause
+    rules: dict[str, str | dict[str, str]]
     per_layer: bool = True  # the tool reports per layer (module)
     notes: tuple[str, ...] = field(default=())
     # a layer the source network computes with a function (the spec's ``function``) counts what ``functions`` says
@@ -70,7 +72,7 @@ class Convention:
     # as a function; tools that hook subclasses count such a layer as the module
     exact_types: bool = False
 
-    def rule(self, kind: str, variant: str | None, cause: str) -> str:
+    def rule(self, kind: str, variant: str | None, cause: str) -> str | dict[str, str]:
         for key in (f"{kind}.{variant}" if variant else None, kind, cause, "*"):
             if key is not None and key in self.rules:
                 return self.rules[key]
@@ -90,6 +92,9 @@ _PTFLOPS_FUNCTIONS = {
 _THOP_FUNCTIONS = {
     **{f"{m}()": "macs" for m in ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "F.linear",
                                   "F.scaled_dot_product_attention")}}
+_TORCHSCAN_SWIN = ("torchscan measures leaf modules only: Swin's window attention (whose qkv and proj never run as "
+                   "modules) counts 0, but for v2's position-bias MLP (two Linears and an in-place ReLU, once per "
+                   "call).")
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("cnnsize", "cnnsize's MACs: one multiply-add per weight use; nothing else", "MACs", {"*": "macs"}),
     Convention("torch", "torch.utils.flop_counter.FlopCounterMode's total (matmul-like ops, 2 per multiply-add)",
@@ -97,18 +102,29 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("torchinfo", "torchinfo.summary(...).total_mult_adds: parameters × output positions for convolutions, "
                "parameters × batch for every other module with parameters", "mult-adds",
                {"conv": "params*positions", "deconv": "params*positions", "patch_embed": "params*N*L",
-                "mha": "0", "*": "params*N"}, hooks=True,
+                "mha": "0", "*": "params*N",
+                "swin_attention": {"attention": "0"},
+                "swin_attention.v2": {"attention": "hidden*(3 + heads)"},
+                "linear": {"weight layers": "(params - bias*D)*N", "bias adds": "bias*D*N"}}, hooks=True,
                notes=("Counts leaf modules only: a layer whose name is a prefix of another's ('a' and 'a.b') "
-                      "holds a submodule in torch and is left out.",)),
+                      "holds a submodule in torch and is left out.",
+                      "nn.Linear on tokens: its parameters once per sample, not per token.",
+                      "Swin's window attention calls F.linear with its qkv and proj weights, so those submodules "
+                      "never run and the attention module (not a leaf) counts 0; v2's position-bias MLP runs as "
+                      "modules on a (1, 2w−1, 2w−1, 2) table, so its Linears count their parameters once per call, "
+                      "whatever the batch.")),
     Convention("fvcore", "fvcore.nn.FlopCountAnalysis(...).total(): one per multiply-add, plus its norm, "
                "adaptive average pool and upsample handles (2D only)", "flops",
                {**dict.fromkeys(_CONV, "macs"), "bn": "inp*(1 + affine)", "layernorm": "inp*(4 + affine)",
                 "global_avgpool.2": "inp", "adaptive_avgpool.2": "inp", "upsample.nearest.2": "out",
                 "upsample.bilinear.2": "4*out", "groupnorm": "inp*(4 + affine)", "instancenorm": "inp*(4 + affine)",
-                "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": "4*out*D"},
+                "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": "4*out*D",
+                "swin_attention": {"attention": "macs"}},
                functions={".mean()": "0", "torch.mean()": "0"},
                notes=("nn.MultiheadAttention: the four projections only; the attention products run inside "
-                      "aten::scaled_dot_product_attention, which fvcore has no handle for (so sdpa counts 0).",)),
+                      "aten::scaled_dot_product_attention, which fvcore has no handle for (so sdpa counts 0).",
+                      "Swin's window attention: its two linear and two matmul ops, cnnsize's MACs (v2's "
+                      "position-bias MLP included); the softmax, bias and mask adds count nothing.")),
     Convention("ptflops", "ptflops.get_model_complexity_info(..., backend='pytorch')'s MACs, an integer: module "
                "hooks by exact type plus patched functionals (which modules call again)", "MACs",
                {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
@@ -121,7 +137,11 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "patch_embed": "macs + bias*out", "matmul": "macs", "mha": "macs + (2 + 3*bias)*out + N*heads*L*L",
                 "channel_dropout": "0", "stochastic_depth": "0",
                 "scalar.add": "(1 - inplace)*out",
-                "scalar.mul": "(1 - inplace)*out"},
+                "scalar.mul": "(1 - inplace)*out",
+                "swin_attention": {"attention": "2*scores*D/heads", "softmax": "scores"},
+                "swin_attention.v2": {"attention": "scores*D/heads + offsets*hidden*(2 + heads)",
+                                      "bias adds": "offsets*hidden", "activations": "2*offsets*hidden",
+                                      "softmax": "scores"}},
                per_layer=False, hooks=True, functions=_PTFLOPS_FUNCTIONS, exact_types=True,
                notes=("The pytorch backend hooks modules by exact type (a subclass of nn.Linear counts nothing "
                       "unless passed in custom_modules_hooks) and also patches torch.nn.functional: nn.ReLU, "
@@ -130,12 +150,21 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                       "elementwise_affine, which ptflops does not read).",
                       "Of the arithmetic with a constant it counts only x.add(c) and x.mul(c) (and torch.add, "
                       "torch.mul), the methods it patches, one per element and not in place; x + c, x - c, c - x, "
-                      "x / c, x ** c, x - y, x / y, means and slices count nothing.")),
+                      "x / c, x ** c, x - y, x / y, means and slices count nothing.",
+                      "Swin's window attention: ptflops leaves F.linear unpatched (commented out in its source), so "
+                      "the QKV and output projections count nothing; it patches Tensor.matmul but not the @ "
+                      "operator, so v2's QKᵀ counts nothing while attention·V counts; F.softmax counts its input; "
+                      "v2's position-bias MLP counts as modules (a bias add per row, nn.ReLU twice), once per call.")),
     Convention("ptflops-aten", "ptflops.get_model_complexity_info(..., backend='aten')'s MACs: aten convolution "
                "and matrix products, with bias adds", "MACs",
                {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
                 "locally_connected": "macs", "linear": "macs + bias*out", "patch_embed": "macs + bias*out",
-                "matmul": "macs", "mha": "4*out*D + 4*bias*out"}, per_layer=False),
+                "matmul": "macs", "mha": "4*out*D + 4*bias*out",
+                "swin_attention": {"attention": "macs",
+                                   "bias adds": "(3*qkv_bias + proj_bias)*padded*D + offsets*hidden"}},
+               per_layer=False,
+               notes=("Swin's window attention: the linear ops add their biases on every token of the input padded "
+                      "to whole windows (v2 zeroes k's third of the QKV bias and still adds it).",)),
     Convention("thop", "thop.profile(...)'s MACs (ultralytics-thop): multiply-adds without bias, norms, "
                "average pooling and softmax", "MACs",
                {**dict.fromkeys(_CONV, "macs"), "bn": "2*inp*(1 + affine)", "layernorm": "2*inp*(1 + affine)",
@@ -144,8 +173,11 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "matmul": "macs", "sdpa": "macs", "mha": "macs + N*heads*L*(3*L - 1)",
                 "avgpool": "windows + out", "global_avgpool": "windows + out",
                 "adaptive_avgpool": "windows + out", "upsample.linear": "5*out", "upsample.bilinear": "11*out",
-                "upsample.bicubic": "259*out", "upsample.trilinear": "31*out"}, per_layer=False, hooks=True,
-               functions=_THOP_FUNCTIONS),
+                "upsample.bicubic": "259*out", "upsample.trilinear": "31*out",
+                "swin_attention": {"attention": "macs"}}, per_layer=False, hooks=True,
+               functions=_THOP_FUNCTIONS,
+               notes=("Swin's window attention has no module rule, so thop's function mode counts the F.linear and "
+                      "matmul products inside it: cnnsize's MACs.",)),
     Convention("torchscan-flops", "torchscan.crawl_module(...)['totals']['module_flops']: a multiply and an add "
                "each, minus the first add", "FLOPs",
                {"conv": "out*(2*fanin - 1 + bias)", "deconv": "8*nd + out*(2*fanin - 1 + bias)",
@@ -157,13 +189,20 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "bn": "2*Cin + 2*inp + 2*affine*inp", "layernorm": "6*inp + 2*rows + 2*affine*inp",
                 "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
-                "global_avgpool": "out*(K - 1 + nd)"}, hooks=True),
+                "global_avgpool": "out*(K - 1 + nd)",
+                "swin_attention": {"attention": "0"},
+                "swin_attention.v2": {"attention": "offsets*hidden*(3 + 2*heads) - offsets*heads",
+                                      "bias adds": "offsets*hidden", "activations": "offsets*hidden"}}, hooks=True,
+               notes=(_TORCHSCAN_SWIN,)),
     Convention("torchscan-macs", "torchscan.crawl_module(...)['totals']['macs']", "MACs",
                {"conv": "out*fanin", "deconv": "4*nd + out*fanin", "fc": "out*fanin", "bn": "inp*(1 + affine)",
                 "linear": "out*fanin", "patch_embed": "out*fanin",
                 "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
-                "global_avgpool": "out*(K - 1 + nd)"}, hooks=True),
+                "global_avgpool": "out*(K - 1 + nd)",
+                "swin_attention": {"attention": "0"},
+                "swin_attention.v2": {"attention": "offsets*hidden*(2 + heads)"}}, hooks=True,
+               notes=(_TORCHSCAN_SWIN,)),
     Convention("torchscan-dmas", "torchscan.crawl_module(...)['totals']['dmas']: memory accesses, in elements",
                "element accesses",
                {"conv": "out*fanin + params + out", "deconv": "5*nd + out*fanin + params + out",
@@ -175,7 +214,11 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "patch_embed": "out*fanin + params + out", "channel_dropout": "0", "stochastic_depth": "0",
                 "maxpool": "k*out + out", "avgpool": "k*out + out", "adaptive_maxpool": "K*out + out",
                 "global_maxpool": "K*out + out", "adaptive_avgpool": "K*out + out",
-                "global_avgpool": "K*out + out"}, hooks=True),
+                "global_avgpool": "K*out + out",
+                "swin_attention": {"attention": "0"},
+                "swin_attention.v2": {"attention": "2*offsets + 3*hidden + 3*offsets*hidden + hidden*heads "
+                                                   "+ offsets*heads"}},
+               hooks=True, notes=(_TORCHSCAN_SWIN,)),
 ]}
 DEFAULT = "cnnsize"
 
@@ -299,10 +342,12 @@ def variant_of(kind, out: tuple) -> str | None:
         return str(len(out) - 1)
     if kind.kind == "scalar":  # x.add(c), x.mul(c): ptflops patches these two methods only
         return kind.op
+    if kind.kind == "swin_attention":  # v2's cosine attention and position-bias MLP count otherwise
+        return kind.version
     return None
 
 
-def rule_for(conv: Convention, kind, out: tuple, function: str | None = None) -> str:
+def rule_for(conv: Convention, kind, out: tuple, function: str | None = None) -> str | dict[str, str]:
     call, _, inside = (function or "").partition(" in ")
     if function is not None and (not inside or conv.exact_types) and (f"{call}()" in conv.functions or conv.hooks):
         return conv.functions.get(f"{call}()", "0")  # no module the tool sees: what it counts for the function
@@ -328,11 +373,14 @@ CHECKED_KINDS = frozenset({
     "log_softmax", "matmul", "mha", "patch_embed", "permute", "pos_embed", "prelu", "reflectpad", "replicatepad",
     "reshape", "roll", "sdpa", "select", "stochastic_depth", "transpose", "window_merge", "window_partition",
     # elementwise arithmetic, means and slices (tour_e and _arithmetic_module)
-    "div", "mean", "scalar", "slice", "sub"})
+    "div", "mean", "scalar", "slice", "sub",
+    # Swin's window attention and patch merging (torchvision's swin_t, swin_v2_t, swin3d_t, specs/swin_t.yaml,
+    # tour_swin and tour_swin3d)
+    "patch_merge", "swin_attention"})
 
 
-def counted(analysis, name: str) -> list:
-    """Each row's figure under a convention (the input row: 0)."""
+def counted(analysis, name: str, split: bool = False) -> list:
+    """Each row's figure under a convention (the input row: 0); with ``split``, a rule in parts gives its parts."""
     conv = get(name)
     if analysis.symbolic or not isinstance(analysis.batch, int):
         raise SpecError(f"the {name} convention counts a network of numeric sizes (the tools run it)",
@@ -354,8 +402,13 @@ def counted(analysis, name: str) -> list:
                             hint="cnnsize's own count (the default) and --count torch cover every kind")
         ins = [shapes[s] for s in r.inputs]
         facts = layer_facts(r.kind, ins, r.output_shape, r.macs, r.weights, r.biases, analysis.batch)
-        out.append(evaluate(rule_for(conv, r.kind, r.output_shape, r.function), facts))
-    return out
+        out.append(rule_value(rule_for(conv, r.kind, r.output_shape, r.function), facts))
+    return [sum(v.values(), 0) if isinstance(v, dict) else v for v in out] if not split else out
+
+
+def rule_value(rule: str | dict[str, str], facts: dict) -> Any:
+    """A rule's value, or for a rule in parts its value per cause."""
+    return evaluate(rule, facts) if isinstance(rule, str) else {c: evaluate(e, facts) for c, e in rule.items()}
 
 
 def apply(analysis, name: str):
@@ -377,9 +430,18 @@ def unit_factor(conv: Convention) -> int:
 def differences(analysis, name: str) -> dict[str, Any]:
     """How the convention's total differs from cnnsize's MACs, by cause (nonzero causes only, in CAUSES order)."""
     conv = get(name)
-    values = counted(analysis, name)
+    values = counted(analysis, name, split=True)
     found: dict[str, Any] = {}
     for r, value in zip(analysis.layers[1:], values[1:]):
+        if isinstance(value, dict):  # a rule in parts: its first part stands for the layer's multiply-adds
+            unit = (unit_factor(conv) - 1) * r.macs
+            for i, (cause, amount) in enumerate(value.items()):
+                amount -= (r.macs + unit) * (i == 0)
+                if amount:
+                    found[cause] = found.get(cause, 0) + amount
+            if unit:
+                found["flops unit"] = found.get("flops unit", 0) + unit
+            continue
         diff = value - r.macs
         if not diff:
             continue
@@ -442,6 +504,11 @@ def _variant_text(key: str) -> str:
     return " ".join(f"{p}D" if p.isdigit() else p for p in key.split(".")[1:])
 
 
+def _rule_text(rule: str | dict[str, str]) -> str:
+    """A rule in parts as one sum, each part named by its cause: 'macs (attention) + scores (softmax)'."""
+    return rule if isinstance(rule, str) else " + ".join(f"{e} ({c})" for c, e in rule.items())
+
+
 def rules_table() -> str:
     """The README's table: per layer kind, what each convention counts (generated from CONVENTIONS)."""
     from .layers import REGISTRY
@@ -455,8 +522,8 @@ def rules_table() -> str:
         for n in names:
             rules = CONVENTIONS[n].rules
             own = sorted(k for k in rules if k.split(".")[0] == kind and k != kind)
-            text = CONVENTIONS[n].rule(kind, None, cls.cause)
-            cell = text if not own else "; ".join([*(f"{_variant_text(k)}: {rules[k]}" for k in own),
+            text = _rule_text(CONVENTIONS[n].rule(kind, None, cls.cause))
+            cell = text if not own else "; ".join([*(f"{_variant_text(k)}: {_rule_text(rules[k])}" for k in own),
                                                    f"else {text}"])
             if kind not in CHECKED_KINDS and n not in (DEFAULT, "torch") and not own and kind not in rules:
                 cell = "refused: not checked yet"

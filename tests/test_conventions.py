@@ -204,3 +204,21 @@ def test_importer_marks_function_calls():
     assert marks["conv"] is None
     assert [body.get("function") for kind, body in layers if kind == "relu"] == [None, "F.relu"]
     assert marks["global_avgpool"] == ".mean" and marks["flatten"] == "torch.flatten"
+
+
+def test_swin_differences_by_cause():
+    """Swin's window attention is one layer that the tools see in parts: its difference splits into the attention's
+    own work, its bias adds and its softmax, and torch's doubling stays the FLOP unit. The softmax ptflops counts is
+    every score of every window: Swin-T's stages at 224² (56², 28², 14², 7² tokens; 7×7 windows; 3, 6, 12, 24
+    heads; 2, 2, 6, 2 blocks)."""
+    a = cnnsize.analyze("swin_t")
+    rows = {r["count"]: r for r in conventions.records(a)}
+    for row in rows.values():
+        assert sum(row["differences"].values()) == row["total"] - a.totals["macs"], row["count"]
+    attention = sum(r.macs for r in a.layers if r.type == "swin_attention")
+    assert rows["torch"]["differences"] == {"flops unit": a.totals["macs"]}
+    assert rows["torchinfo"]["differences"]["attention"] == -attention  # no module runs inside it
+    assert "attention" not in rows["fvcore"]["differences"] and "attention" not in rows["thop"]["differences"]
+    scores = sum(blocks * (side // 7) ** 2 * heads * 49 * 49
+                 for side, heads, blocks in ((56, 3, 2), (28, 6, 2), (14, 12, 6), (7, 24, 2)))
+    assert rows["ptflops"]["differences"]["softmax"] == scores

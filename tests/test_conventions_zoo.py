@@ -151,6 +151,32 @@ layers:
   - mean: {name: pooled, axes: [1, 2]}
   - fc: {name: fc, units: 3}
 """,
+    # Swin beside specs/swin_t.yaml: v2's cosine attention and position-bias MLP, windows that pad the input, no
+    # biases, odd sizes for patch merging; Video Swin's 3D windows, one shrunk to the input
+    "tour_swin": """
+name: tour_swin
+input: [3, 20, 20]
+layers:
+  - conv: {name: embed, filters: 8, kernel: 2, stride: 2}
+  - permute: {name: hwc, dims: [1, 2, 0]}
+  - swin_attention: {name: attn_v2, heads: 2, window: 4, shift: 2, version: v2, cpb_hidden: 16}
+  - layernorm: {name: ln, axis: last}
+  - patch_merge: {name: merge}
+  - linear: {name: reduce, units: 16, bias: false}
+  - swin_attention: {name: attn_v1, heads: 4, window: 3, shift: 1, qkv_bias: false, proj_bias: false}
+  - patch_merge: {name: merge_odd}
+  - swin_attention: {name: attn_one, heads: 2, window: 7, shift: 3, version: v2, cpb_hidden: 8}
+""",
+    "tour_swin3d": """
+name: tour_swin3d
+input: [3, 4, 12, 12]
+layers:
+  - conv: {name: embed, filters: 8, kernel: [2, 4, 4], stride: [2, 4, 4]}
+  - permute: {name: thwc, dims: [1, 2, 3, 0]}
+  - swin_attention: {name: attn, heads: 2, window: [4, 2, 2], shift: [2, 1, 1], shrink: true}
+  - patch_merge: {name: merge}
+  - layernorm: {name: ln, axis: last}
+""",
 }
 SPECS = bundled_names() + list(TOURS)
 
@@ -288,7 +314,7 @@ def test_convention_reproduces_tool(count, spec, built):
 QUICK = ("alexnet", "vgg11_bn", "resnet18", "resnet50", "resnext50_32x4d", "googlenet", "mobilenet_v3_large",
          "squeezenet1_1", "mobilenet_v2", "densenet121", "inception_v3", "mnasnet0_5", "regnet_x_400mf",
          "wide_resnet50_2", "shufflenet_v2_x1_0", "efficientnet_b0", "convnext_tiny", "vit_b_16", "r3d_18",
-         "fcn_resnet50")
+         "fcn_resnet50", "swin_t")
 # Where torchvision computes a layer with a function (F.relu in Inception's blocks, F.adaptive_avg_pool2d,
 # x.mean([2, 3]), torch.flatten), the imported spec says so (``function: F.relu``) and each convention counts what
 # its tool counts for that function: module hooks see none of it, ptflops counts the functions it patches.

@@ -147,6 +147,22 @@ class SwinAttention(LayerKind):
         macs = 4 * z["tokens"] * c * c + 2 * z["attn"] * d  # QKV and output projections; QKᵀ and attention·V
         return Counts(weights=weights, biases=biases, buffers=buffers, connections=macs, macs=macs)
 
+    # what the counting tools see inside the module (cnnsize.conventions): torchvision calls F.linear with the qkv and
+    # proj weights, so those submodules never run as modules; v2's position-bias MLP runs as modules, once per call
+    count_fact_names = {
+        "scores": "elements of QKᵀ, windows·heads·N² over the input padded to whole windows, for the batch",
+        "padded": "tokens of the input padded to whole windows (the rows QKV and the projection run on), for the batch",
+        "qkv_bias": "1 if the QKV projection has a bias, else 0",
+        "proj_bias": "1 if the output projection has a bias, else 0",
+        "offsets": "relative offsets in a window, (2w−1)·…: the rows v2's position-bias MLP runs on, once per call",
+        "hidden": "hidden units of v2's position-bias MLP (0 for v1 and 3D)"}
+
+    def count_facts(self, ins, out, batch):
+        z = self._sizes(ins[0])
+        return {"scores": z["attn"] * batch, "padded": z["tokens"] * batch, "qkv_bias": int(self.qkv_bias),
+                "proj_bias": int(self.proj_bias), "offsets": z["table"],
+                "hidden": self.cpb_hidden if self.version == "v2" else 0}
+
     def call_macs(self, ins, out):
         if self.version != "v2":
             return 0
