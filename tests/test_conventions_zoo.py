@@ -437,3 +437,52 @@ def test_function_layers_against_the_tool(count):
     assert {"F.relu", "F.max_pool2d", "torch.add", "operator.matmul", ".mean", "torch.flatten"} <= marked
     total, _ = TOOLS[count](model, torch.zeros(1, 3, 16, 16))
     assert cnnsize.analyze(imported.spec, count=count).totals["counted"] == total
+
+
+def _tiny_torchvision(name: str):
+    """Small networks of torchvision's own MaxViT and MViT classes (torchvision's modules, small dims): every part of
+    maxvit_t, mvit_v1_b and mvit_v2_s that cnnsize imports as one fused kind (RelativePositionalMultiHeadAttention;
+    MultiscaleAttention with q pooled or not, v2's relative positions and residual pooling; the skip Pool;
+    PositionalEncoding), in the default zoo set. The full models run with -m slow."""
+    tv = need("torchvision")
+    from torchvision.models.video.mvit import MSBlockConfig
+
+    if name == "tiny_maxvit":  # an MBConv and a window and a grid attention per stage, windows of 2×2
+        return tv.models.maxvit.MaxVit((32, 32), stem_channels=8, partition_size=2, block_channels=[16, 32],
+                                       block_layers=[1, 1], head_dim=8, stochastic_depth_prob=0.0,
+                                       num_classes=5), (3, 32, 32)
+    v2 = name == "tiny_mvit_v2"  # mvit_v2_s's settings, else mvit_v1_b's, on 4 frames of 32×32
+    kernel_q, stride_q = ([3, 3, 3], [1, 1, 1]) if v2 else ([], [])
+    blocks = [MSBlockConfig(1, 8, 8 if v2 else 16, kernel_q, [3, 3, 3], stride_q, [1, 4, 4]),
+              MSBlockConfig(2, 8 if v2 else 16, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 2, 2]),
+              MSBlockConfig(2, 16, 32, kernel_q, [3, 3, 3], stride_q, [1, 1, 1])]
+    return tv.models.video.MViT((32, 32), 4, blocks, residual_pool=v2, residual_with_cls_embed=v2, rel_pos_embed=v2,
+                                proj_after_attn=v2, num_classes=5), (3, 4, 32, 32)
+
+
+@pytest.fixture(scope="module")
+def tiny_torchvision():
+    """A small network of _tiny_torchvision, its imported spec and an input; built once."""
+    torch = need("torch")
+    cache: dict = {}
+
+    def get(family, name):
+        if name not in cache:
+            model, shape = _tiny_torchvision(name)
+            cache[name] = (model.eval(), cnnsize.from_torch(model, shape), torch.zeros(1, *shape))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("count", list(TOOLS))
+@pytest.mark.parametrize("name", ["tiny_maxvit", "tiny_mvit_v1", "tiny_mvit_v2"])
+def test_convention_on_small_torchvision_attention(name, count, tiny_torchvision):
+    """MaxViT's and MViT's fused kinds against every tool, run on torchvision's modules: the checks of
+    test_convention_on_torchvision, on small networks of the same classes."""
+    _, imported, _ = tiny_torchvision("small", name)
+    kinds = {r.type for r in cnnsize.analyze(imported.spec).layers}
+    fused = {"tiny_maxvit": {"maxvit_attention"}, "tiny_mvit_v1": {"mvit_attention", "mvit_pool", "mvit_pos_embed"},
+             "tiny_mvit_v2": {"mvit_attention", "mvit_pool"}}[name]
+    assert fused <= kinds
+    test_convention_on_torchvision(count, "small", name, tiny_torchvision)

@@ -36,7 +36,8 @@ class MaxVitAttention(LayerKind):
     params = {"heads": Param("int", doc="number of heads (D must divide by it)"),
               "size": Param("int", doc="the window side: P = size² tokens per group")}
     count_fact_names = {"P": "tokens per group (size²)",
-                        "fvcore_einsums": "QKᵀ and attention·V as fvcore counts the einsums (see _fvcore_einsum)"}
+                        "fvcore_einsums": "QKᵀ and attention·V as fvcore counts einsums: each one's 2·MACs "
+                                          "written to 4 significant digits (numpy's einsum_path text), halved"}
     torch_modules = ("torchvision.models.maxvit.RelativePositionalMultiHeadAttention",
                      "cnnsize.executor.attention.MaxVitAttention")
 
@@ -222,7 +223,8 @@ class MViTAttention(_Volume):
         "norm_rows": "rows the pooling LayerNorms normalize (per head and token), for the batch",
         "rel_einsums": "the multiply-adds of the relative positions' two einsums (h and w; t is a matmul), for the "
                        "batch",
-        "fvcore_rel_einsums": "those two einsums as fvcore counts them (see _fvcore_einsum)"}
+        "fvcore_rel_einsums": "those two einsums as fvcore counts einsums: each one's 2·MACs written to 4 significant "
+                              "digits (numpy's einsum_path text), halved"}
     torch_modules = ("torchvision.models.video.mvit.MultiscaleAttention", "cnnsize.executor.attention.MViTAttention")
 
     @classmethod
