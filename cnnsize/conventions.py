@@ -178,9 +178,10 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
                 "global_avgpool": "out*(K - 1 + nd)"}, hooks=True,
-               notes=("torchscan (all three figures) has no rule for nn.MaxPool3d, whose value is unknown and left "
-                      "out of the totals: MViT's skip pooling counts nothing. A fused attention counts the Linear, "
-                      "Conv3d and LayerNorm modules it holds, not its matrix products.",)),
+               notes=("torchscan's pooling formulas (all three figures) fail on a window given as a list, as "
+                      "torchvision's MViT gives its skip pooling's nn.MaxPool3d (and cnnsize's build, as torchvision "
+                      "does): the value is unknown and left out of the totals, so mvit_pool counts nothing. A fused "
+                      "attention counts the Linear, Conv3d and LayerNorm modules it holds, not its matrix products.",)),
     Convention("torchscan-macs", "torchscan.crawl_module(...)['totals']['macs']", "MACs",
                {"conv": "out*fanin", "deconv": "4*nd + out*fanin", "fc": "out*fanin", "bn": "inp*(1 + affine)",
                 "maxvit_attention": "4*out*D",

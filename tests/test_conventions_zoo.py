@@ -124,6 +124,23 @@ layers:
   - select: {name: cls_out, axis: 0, index: 0}
   - linear: {name: head, units: 3}
 """,
+    # MaxViT's and MViT's fused kinds as cnnsize's executor builds them (their torchvision modules: further below)
+    "tour_e": """
+name: tour_e
+input: [32, 8]
+layers:
+  - class_token: {name: cls}
+  - mvit_pos_embed: {name: pos, size: [2, 4, 4]}
+  - mvit_attention: {name: attn_v1, dim: 16, heads: 2, size: [2, 4, 4], kernel_q: 3, stride_q: [1, 2, 2],
+                     kernel_kv: 3, stride_kv: [1, 2, 2]}
+  - mvit_pool: {name: skip, size: [2, 4, 4], kernel: [1, 3, 3], stride: [1, 2, 2], from: pos}
+  - linear: {name: widen, units: 16}
+  - add: {name: res, from: [widen, attn_v1]}
+  - mvit_attention: {name: attn_v2, dim: 16, heads: 2, size: [2, 2, 2], kernel_q: 3, kernel_kv: 3, stride_kv: 1,
+                     residual_pool: true, rel_pos: true}
+  - reshape: {name: groups, shape: [1, 9, 16]}
+  - maxvit_attention: {name: window, heads: 2, size: 3}
+""",
 }
 SPECS = bundled_names() + list(TOURS)
 
