@@ -47,7 +47,7 @@ FACTS = {
     "dropping": "1 if dropout's p > 0, else 0",
     "L": "tokens per sample: the output's positions along every axis but the last (a token layer's L)",
     "D": "the output's last axis (a token layer's features)",
-    "heads": "attention heads (mha, swin_attention), else 0",
+    "heads": "attention heads (mha, swin_attention, maxvit_attention, mvit_attention), else 0",
     "axis": "the size of the input axis a softmax normalizes",
 }
 
@@ -102,6 +102,9 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("torchinfo", "torchinfo.summary(...).total_mult_adds: parameters × output positions for convolutions, "
                "parameters × batch for every other module with parameters", "mult-adds",
                {"conv": "params*positions", "deconv": "params*positions", "patch_embed": "params*N*L",
+                "maxvit_attention": "4*N*D*(D + 1)",
+                "mvit_attention": "N*(3*E*D + 4*D + D*D + 2*hd*pools) + pool_macs",
+                "mvit_pos_embed": "0",
                 "mha": "0", "*": "params*N",
                 "swin_attention": {"attention": "0"},
                 "swin_attention.v2": {"attention": "hidden*(3 + heads)"},
@@ -112,10 +115,16 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                       "Swin's window attention calls F.linear with its qkv and proj weights, so those submodules "
                       "never run and the attention module (not a leaf) counts 0; v2's position-bias MLP runs as "
                       "modules on a (1, 2w−1, 2w−1, 2) table, so its Linears count their parameters once per call, "
-                      "whatever the batch.")),
+                      "whatever the batch.",
+                      "Only parameters named weight or bias count: MaxViT's relative position table, MViT's relative "
+                      "position tables, and MViT's position embeddings and class token (torchvision's "
+                      "PositionalEncoding) count nothing; a fused attention counts the Linear, Conv3d and LayerNorm "
+                      "modules it holds.")),
     Convention("fvcore", "fvcore.nn.FlopCountAnalysis(...).total(): one per multiply-add, plus its norm, "
                "adaptive average pool and upsample handles (2D only)", "flops",
                {**dict.fromkeys(_CONV, "macs"), "bn": "inp*(1 + affine)", "layernorm": "inp*(4 + affine)",
+                "maxvit_attention": "4*out*D + fvcore_einsums",
+                "mvit_attention": "macs - rel_einsums + fvcore_rel_einsums + 5*norm_in",
                 "global_avgpool.2": "inp", "adaptive_avgpool.2": "inp", "upsample.nearest.2": "out",
                 "upsample.bilinear.2": "4*out", "groupnorm": "inp*(4 + affine)", "instancenorm": "inp*(4 + affine)",
                 "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": "4*out*D",
@@ -124,10 +133,16 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                notes=("nn.MultiheadAttention: the four projections only; the attention products run inside "
                       "aten::scaled_dot_product_attention, which fvcore has no handle for (so sdpa counts 0).",
                       "Swin's window attention: its two linear and two matmul ops, cnnsize's MACs (v2's "
-                      "position-bias MLP included); the softmax, bias and mask adds count nothing.")),
+                      "position-bias MLP included); the softmax, bias and mask adds count nothing.",
+                      "An einsum (MaxViT's QKᵀ and attention·V, MViT v2's h and w relative positions) is read from the "
+                      "text of numpy's einsum_path, which prints its cost (2 per multiply-add) to 4 significant "
+                      "digits: fvcore counts that rounded figure, halved (fvcore_einsums, fvcore_rel_einsums).",)),
     Convention("ptflops", "ptflops.get_model_complexity_info(..., backend='pytorch')'s MACs, an integer: module "
                "hooks by exact type plus patched functionals (which modules call again)", "MACs",
                {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
+                "maxvit_attention": "4*out*D + 4*out + N*heads*L*P",
+                "mvit_attention": "macs - rel_einsums + 3*inp*D/E + out + norm_in",
+                "mvit_pool": "2*inp - 2*N*D",
                 "locally_connected": "macs", "bn": "inp*(1 + affine)", "layernorm": "inp",
                 "relu": "2*inp", "relu6": "out", "leaky_relu": "out", "gelu": "2*inp", "silu": "inp", "softmax": "inp",
                 "maxpool": "2*inp", "avgpool": "2*inp", "global_avgpool": "2*inp", "adaptive_avgpool": "2*inp",
@@ -154,10 +169,16 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                       "Swin's window attention: ptflops leaves F.linear unpatched (commented out in its source), so "
                       "the QKV and output projections count nothing; it patches Tensor.matmul but not the @ "
                       "operator, so v2's QKᵀ counts nothing while attention·V counts; F.softmax counts its input; "
-                      "v2's position-bias MLP counts as modules (a bias add per row, nn.ReLU twice), once per call.")),
+                      "v2's position-bias MLP counts as modules (a bias add per row, nn.ReLU twice), once per call.",
+                      "torch.einsum is not patched (MaxViT's QKᵀ and attention·V, MViT v2's h and w relative positions "
+                      "count 0) but torch.matmul is; F.softmax is (MaxViT's) but the Tensor.softmax method is not "
+                      "(MViT's); nn.MaxPool3d (MViT's skip pooling) counts its input twice, hook and patched "
+                      "F.max_pool3d.",)),
     Convention("ptflops-aten", "ptflops.get_model_complexity_info(..., backend='aten')'s MACs: aten convolution "
                "and matrix products, with bias adds", "MACs",
                {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
+                "maxvit_attention": "macs + 4*out",
+                "mvit_attention": "macs + 3*inp*D/E + out",
                 "locally_connected": "macs", "linear": "macs + bias*out", "patch_embed": "macs + bias*out",
                 "matmul": "macs", "mha": "4*out*D + 4*bias*out",
                 "swin_attention": {"attention": "macs",
@@ -168,6 +189,8 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("thop", "thop.profile(...)'s MACs (ultralytics-thop): multiply-adds without bias, norms, "
                "average pooling and softmax", "MACs",
                {**dict.fromkeys(_CONV, "macs"), "bn": "2*inp*(1 + affine)", "layernorm": "2*inp*(1 + affine)",
+                "maxvit_attention": "macs",
+                "mvit_attention": "macs + 4*norm_in",
                 "softmax": "inp/axis*(3*axis - 1)", "log_softmax": "3*inp", "groupnorm": "2*inp*(1 + affine)",
                 "instancenorm": "2*inp*(1 + affine)", "prelu": "inp", "linear": "macs", "patch_embed": "macs",
                 "matmul": "macs", "sdpa": "macs", "mha": "macs + N*heads*L*(3*L - 1)",
@@ -181,6 +204,8 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("torchscan-flops", "torchscan.crawl_module(...)['totals']['module_flops']: a multiply and an add "
                "each, minus the first add", "FLOPs",
                {"conv": "out*(2*fanin - 1 + bias)", "deconv": "8*nd + out*(2*fanin - 1 + bias)",
+                "maxvit_attention": "8*out*D",
+                "mvit_attention": "6*inp*D + 2*out*D + 2*pool_macs - pool_out + 8*norm_in + 2*norm_rows",
                 "fc": "out*(2*fanin - 1 + bias)", "relu": "inp", "relu6": "2*inp", "leaky_relu": "4*inp",
                 "tanh": "6*inp", "sigmoid": "4*inp", "dropout": "dropping*inp", "elu": "6*inp",
                 "linear": "out*(2*fanin - 1 + bias)", "patch_embed": "out*(2*fanin - 1 + bias)",
@@ -193,9 +218,15 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "swin_attention": {"attention": "0"},
                 "swin_attention.v2": {"attention": "offsets*hidden*(3 + 2*heads) - offsets*heads",
                                       "bias adds": "offsets*hidden", "activations": "offsets*hidden"}}, hooks=True,
-               notes=(_TORCHSCAN_SWIN,)),
+               notes=(_TORCHSCAN_SWIN,
+                      "torchscan's pooling formulas (all three figures) fail on a window given as a list, as "
+                      "torchvision's MViT gives its skip pooling's nn.MaxPool3d (and cnnsize's build, as torchvision "
+                      "does): the value is unknown and left out of the totals, so mvit_pool counts nothing. A fused "
+                      "attention counts the Linear, Conv3d and LayerNorm modules it holds, not its matrix products.")),
     Convention("torchscan-macs", "torchscan.crawl_module(...)['totals']['macs']", "MACs",
                {"conv": "out*fanin", "deconv": "4*nd + out*fanin", "fc": "out*fanin", "bn": "inp*(1 + affine)",
+                "maxvit_attention": "4*out*D",
+                "mvit_attention": "3*inp*D + out*D + pool_macs",
                 "linear": "out*fanin", "patch_embed": "out*fanin",
                 "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
@@ -206,6 +237,9 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
     Convention("torchscan-dmas", "torchscan.crawl_module(...)['totals']['dmas']: memory accesses, in elements",
                "element accesses",
                {"conv": "out*fanin + params + out", "deconv": "5*nd + out*fanin + params + out",
+                "maxvit_attention": "inp + 5*out + 4*D*(D + 1)",
+                "mvit_attention": "inp + 3*D*(E + 1) + 3*inp*D/E + 2*out + D*(D + 1) + pool_macs + pool_params "
+                                  "+ pool_out",
                 "fc": "inp + params + out", "identity": "inp", "flatten": "2*inp",
                 "relu": "inp + (1 - inplace)*out", "relu6": "inp + (1 - inplace)*out",
                 "leaky_relu": "inp + 1 + (1 - inplace)*out", "sigmoid": "inp + out", "tanh": "2*inp + out",
@@ -376,7 +410,9 @@ CHECKED_KINDS = frozenset({
     "div", "mean", "scalar", "slice", "sub",
     # Swin's window attention and patch merging (torchvision's swin_t, swin_v2_t, swin3d_t, specs/swin_t.yaml,
     # tour_swin and tour_swin3d)
-    "patch_merge", "swin_attention"})
+    "patch_merge", "swin_attention",
+    # MaxViT's and MViT's fused modules (tests/test_conventions_zoo.py's small MaxVit and MViT networks)
+    "maxvit_attention", "mvit_attention", "mvit_pool", "mvit_pos_embed"})
 
 
 def counted(analysis, name: str, split: bool = False) -> list:
@@ -446,11 +482,11 @@ def differences(analysis, name: str) -> dict[str, Any]:
         if not diff:
             continue
         cause = getattr(r.kind, "cause", "other")
+        unit = (unit_factor(conv) - 1) * r.macs  # a FLOP count's second operation, whatever the layer's cause
+        if unit:
+            found["flops unit"] = found.get("flops unit", 0) + unit
+        diff -= unit
         if cause == "macs":
-            unit = (unit_factor(conv) - 1) * r.macs
-            if unit:
-                found["flops unit"] = found.get("flops unit", 0) + unit
-            diff -= unit
             cause = "weight layers" if conv.unit == "element accesses" else "bias adds"
         if diff:
             found[cause] = found.get(cause, 0) + diff

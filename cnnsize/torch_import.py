@@ -687,8 +687,11 @@ class _Importer:
             if i:
                 self.alias[node] = self.last
                 ins, name = [node], f"{node.name}_{kind_name}"
+            # a step the module's forward computes with a function (MViT's class token: torch.cat) says so
+            settings = dict(settings)
+            step_function = settings.pop("function", function)
             layer = self.add(node, kind_name, settings, ins, name=name, trainable=trainable,
-                             shares=shares if i == 0 else None, function=function)
+                             shares=shares if i == 0 else None, function=step_function)
             if i == 0 and key and shares is None:
                 self.owners[key] = layer
 

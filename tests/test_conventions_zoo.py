@@ -177,6 +177,23 @@ layers:
   - patch_merge: {name: merge}
   - layernorm: {name: ln, axis: last}
 """,
+    # MaxViT's and MViT's fused kinds as cnnsize's executor builds them (their torchvision modules: further below)
+    "tour_fused": """
+name: tour_fused
+input: [32, 8]
+layers:
+  - class_token: {name: cls}
+  - mvit_pos_embed: {name: pos, size: [2, 4, 4]}
+  - mvit_attention: {name: attn_v1, dim: 16, heads: 2, size: [2, 4, 4], kernel_q: 3, stride_q: [1, 2, 2],
+                     kernel_kv: 3, stride_kv: [1, 2, 2]}
+  - mvit_pool: {name: skip, size: [2, 4, 4], kernel: [1, 3, 3], stride: [1, 2, 2], from: pos}
+  - linear: {name: widen, units: 16}
+  - add: {name: res, from: [widen, attn_v1]}
+  - mvit_attention: {name: attn_v2, dim: 16, heads: 2, size: [2, 2, 2], kernel_q: 3, kernel_kv: 3, stride_kv: 1,
+                     residual_pool: true, rel_pos: true}
+  - reshape: {name: groups, shape: [1, 9, 16]}
+  - maxvit_attention: {name: window, heads: 2, size: 3}
+""",
 }
 SPECS = bundled_names() + list(TOURS)
 
@@ -543,3 +560,53 @@ def test_arithmetic_layers_against_the_tool(count):
         compared = {n: (ours[n], v) for n, v in per_layer.items() if n in ours}
         assert set(compared) == {"conv", "fc"} and all(o == v for o, v in compared.values()), compared
     assert a.totals["counted"] == total, f"{count}: cnnsize {a.totals['counted']}, tool {total}"
+
+
+def _tiny_torchvision(name: str):
+    """Small networks of torchvision's own MaxViT and MViT classes (torchvision's modules, small dims): every part of
+    maxvit_t, mvit_v1_b and mvit_v2_s that cnnsize imports as one fused kind (RelativePositionalMultiHeadAttention;
+    MultiscaleAttention with q pooled or not, v2's relative positions and residual pooling; the skip Pool;
+    PositionalEncoding), in the default zoo set. The full models run with -m slow."""
+    tv = need("torchvision")
+    from torchvision.models.video.mvit import MSBlockConfig
+
+    # sizes where fvcore's einsum figures are rounded (more than 4 significant digits; see its convention's notes)
+    if name == "tiny_maxvit":  # an MBConv and a window and a grid attention per stage, windows of 3×3
+        return tv.models.maxvit.MaxVit((48, 48), stem_channels=8, partition_size=3, block_channels=[16, 32],
+                                       block_layers=[1, 1], head_dim=8, stochastic_depth_prob=0.0,
+                                       num_classes=5), (3, 48, 48)
+    v2 = name == "tiny_mvit_v2"  # mvit_v2_s's settings, else mvit_v1_b's, on 4 frames of 64×64
+    kernel_q, stride_q = ([3, 3, 3], [1, 1, 1]) if v2 else ([], [])
+    blocks = [MSBlockConfig(1, 8, 8 if v2 else 16, kernel_q, [3, 3, 3], stride_q, [1, 4, 4]),
+              MSBlockConfig(2, 8 if v2 else 16, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 2, 2]),
+              MSBlockConfig(2, 16, 32, kernel_q, [3, 3, 3], stride_q, [1, 1, 1])]
+    return tv.models.video.MViT((64, 64), 4, blocks, residual_pool=v2, residual_with_cls_embed=v2, rel_pos_embed=v2,
+                                proj_after_attn=v2, num_classes=5), (3, 4, 64, 64)
+
+
+@pytest.fixture(scope="module")
+def tiny_torchvision():
+    """A small network of _tiny_torchvision, its imported spec and an input; built once."""
+    torch = need("torch")
+    cache: dict = {}
+
+    def get(family, name):
+        if name not in cache:
+            model, shape = _tiny_torchvision(name)
+            cache[name] = (model.eval(), cnnsize.from_torch(model, shape), torch.zeros(1, *shape))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("count", list(TOOLS))
+@pytest.mark.parametrize("name", ["tiny_maxvit", "tiny_mvit_v1", "tiny_mvit_v2"])
+def test_convention_on_small_torchvision_attention(name, count, tiny_torchvision):
+    """MaxViT's and MViT's fused kinds against every tool, run on torchvision's modules: the checks of
+    test_convention_on_torchvision, on small networks of the same classes."""
+    _, imported, _ = tiny_torchvision("small", name)
+    kinds = {r.type for r in cnnsize.analyze(imported.spec).layers}
+    fused = {"tiny_maxvit": {"maxvit_attention"}, "tiny_mvit_v1": {"mvit_attention", "mvit_pool", "mvit_pos_embed"},
+             "tiny_mvit_v2": {"mvit_attention", "mvit_pool"}}[name]
+    assert fused <= kinds
+    test_convention_on_torchvision(count, "small", name, tiny_torchvision)

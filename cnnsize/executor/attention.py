@@ -76,7 +76,8 @@ class MViTPool(nn.Module):
     def __init__(self, size: tuple, kernel: tuple, stride: tuple, padding: tuple):
         super().__init__()
         self.size = tuple(size)
-        self.pool = nn.MaxPool3d(kernel, stride=stride, padding=padding)
+        # lists, as torchvision passes them (torchscan's pooling formulas fail on a list: cnnsize.conventions)
+        self.pool = nn.MaxPool3d(list(kernel), stride=list(stride), padding=list(padding))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _thw_pool(x, self.size, self.pool, None)[0]

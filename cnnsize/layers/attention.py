@@ -8,6 +8,8 @@ torch builds live in cnnsize.executor.attention and need no torchvision.
 
 from __future__ import annotations
 
+import math
+
 from ..errors import SpecError
 from ..numeric import Dim, fmt_num, is_int
 from .base import Counts, LayerKind, Param, Saved, plain, register
@@ -15,6 +17,12 @@ from .base import Counts, LayerKind, Param, Saved, plain, register
 
 def _text(shape) -> str:
     return "×".join(str(v) for v in shape)
+
+
+def _fvcore_einsum(macs: int) -> int:
+    """fvcore's figure for an einsum of ``macs`` multiply-adds: numpy's einsum_path cost (2 per multiply-add), which
+    numpy prints to 4 significant digits and fvcore reads back from that text and halves (floored)."""
+    return math.floor(float(f"{2 * macs:.3e}") / 2)
 
 
 @register("maxvit_attention")
@@ -27,6 +35,9 @@ class MaxVitAttention(LayerKind):
     weight_layer = True
     params = {"heads": Param("int", doc="number of heads (D must divide by it)"),
               "size": Param("int", doc="the window side: P = size² tokens per group")}
+    count_fact_names = {"P": "tokens per group (size²)",
+                        "fvcore_einsums": "QKᵀ and attention·V as fvcore counts einsums: each one's 2·MACs "
+                                          "written to 4 significant digits (numpy's einsum_path text), halved"}
     torch_modules = ("torchvision.models.maxvit.RelativePositionalMultiHeadAttention",
                      "cnnsize.executor.attention.MaxVitAttention")
 
@@ -57,6 +68,10 @@ class MaxVitAttention(LayerKind):
         table = (2 * self.size - 1) ** 2 * self.heads
         macs = 4 * g * p * d * d + 2 * g * p * p * d  # QKV and merge projections; QKᵀ and attention·V
         return Counts(weights=4 * d * d + table, biases=4 * d, buffers=p * p, connections=macs, macs=macs)
+
+    def count_facts(self, ins, out, batch):
+        g, p, d = ins[0]
+        return {"P": p, "fvcore_einsums": 2 * _fvcore_einsum(batch * g * p * p * d)}
 
     def scratch(self, ins, out, batch):
         g, p, d = ins[0]
@@ -207,6 +222,20 @@ class MViTAttention(_Volume):
               "cls_residual": Param("bool", True, doc="with residual_pool, the class token's row too"),
               "rel_pos": Param("bool", False, doc="MViT v2's decomposed relative position tables"),
               "eps": Param("float", 1e-6, doc="the pooling LayerNorms' eps")}
+    # the parts torchvision's module is made of, which the tools count one by one (cnnsize.conventions)
+    count_fact_names = {
+        "E": "the input's features (the QKV projection's fan-in)",
+        "hd": "the head size (dim / heads)",
+        "pools": "the pooled tensors (q, k, v: 2 or 3), each a depthwise Conv3d and a LayerNorm",
+        "pool_macs": "the pooling convs' multiply-adds, for the batch",
+        "pool_out": "elements the pooling convs output, for the batch (class tokens left out)",
+        "pool_params": "the pooling convs' weights",
+        "norm_in": "elements the pooling LayerNorms normalize, class tokens included, for the batch",
+        "norm_rows": "rows the pooling LayerNorms normalize (per head and token), for the batch",
+        "rel_einsums": "the multiply-adds of the relative positions' two einsums (h and w; t is a matmul), for the "
+                       "batch",
+        "fvcore_rel_einsums": "those two einsums as fvcore counts einsums: each one's 2·MACs written to 4 significant "
+                              "digits (numpy's einsum_path text), halved"}
     torch_modules = ("torchvision.models.video.mvit.MultiscaleAttention", "cnnsize.executor.attention.MViTAttention")
 
     @classmethod
@@ -278,6 +307,18 @@ class MViTAttention(_Volume):
             weights += hd * sum(self.rel_tables(self.grid(ins[0])))
             macs += d * (nq - 1) * (k_vol[0] + k_vol[1] + k_vol[2])
         return Counts(weights=weights, biases=biases, connections=macs, macs=macs)
+
+    def count_facts(self, ins, out, batch):
+        n, c = ins[0]
+        d, h = self.dim, self.heads
+        hd, q_vol, k_vol, pools = self.geometry(ins[0])
+        volumes = [(k[0] * k[1] * k[2], vol[0] * vol[1] * vol[2]) for k, vol in pools]
+        einsums = [batch * d * (out[0] - 1) * k for k in k_vol[1:]] if self.rel_pos else []
+        return {"E": c, "hd": hd, "pools": len(pools), "pool_macs": sum(d * v * k for k, v in volumes) * batch,
+                "pool_out": sum(d * v for _, v in volumes) * batch, "pool_params": sum(hd * k for k, _ in volumes),
+                "norm_in": sum(d * (1 + v) for _, v in volumes) * batch,
+                "norm_rows": sum(h * (1 + v) for _, v in volumes) * batch, "rel_einsums": sum(einsums),
+                "fvcore_rel_einsums": sum(_fvcore_einsum(m) for m in einsums)}
 
     def scratch(self, ins, out, batch) -> Dim:
         """The intermediates torch makes, as torchvision's MultiscaleAttention runs (heads are folded into the batch
@@ -367,9 +408,12 @@ class MViTPosEmbed(_Volume):
         if type(m).__name__ == "MViTPosition":
             return {"size": list(m.size)}
         size = [m.temporal_size, *m.spatial_size]
+        # torchvision's module joins its class token with torch.cat (as ViT does): no module of its own, and a
+        # parameter named class_token, not weight (torchinfo counts it as nothing; cnnsize.conventions)
+        token = ("class_token", {"function": "torch.cat"})
         if m.spatial_pos is None:
-            return [("class_token", {})]
-        return [("class_token", {}), ("mvit_pos_embed", {"size": size})]
+            return [token]
+        return [token, ("mvit_pos_embed", {"size": size})]
 
     @property
     def materializes(self) -> bool:
