@@ -497,7 +497,7 @@ def differences(analysis, name: str) -> dict[str, Any]:
 def records(analysis) -> list[dict]:
     """One record per convention: ``count``, ``unit``, ``total``, ``difference`` (total − cnnsize's MACs) and
     ``differences`` (that difference by cause), for ``cnnsize conventions`` and ``Analysis.conventions()``."""
-    out = []
+    out: list[dict] = []
     for name, conv in CONVENTIONS.items():
         try:
             total = sum(counted(analysis, name), 0)

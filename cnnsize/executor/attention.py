@@ -24,6 +24,8 @@ class MaxVitAttention(nn.Module):
     """MaxViT's RelativePositionalMultiHeadAttention on (N, G, P, D): self-attention within each of G groups of
     P = size² tokens, with a learned bias per head for each relative position."""
 
+    relative_position_index: torch.Tensor  # a buffer, for the type checker
+
     def __init__(self, dim: int, heads: int, size: int):
         super().__init__()
         self.n_heads, self.head_dim, self.size, self.max_seq_len = heads, dim // heads, size, size * size
@@ -77,7 +79,7 @@ class MViTPool(nn.Module):
         super().__init__()
         self.size = tuple(size)
         # lists, as torchvision passes them (torchscan's pooling formulas fail on a list: cnnsize.conventions)
-        self.pool = nn.MaxPool3d(list(kernel), stride=list(stride), padding=list(padding))
+        self.pool = nn.MaxPool3d(list(kernel), stride=list(stride), padding=list(padding))  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _thw_pool(x, self.size, self.pool, None)[0]

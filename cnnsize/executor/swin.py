@@ -35,6 +35,9 @@ def _coords_table(window: tuple) -> torch.Tensor:
 class SwinAttention(nn.Module):
     """Shifted-window self-attention on (N, *spatial, C) channels-last, with relative position bias."""
 
+    relative_position_index: torch.Tensor  # buffers, for the type checker
+    relative_coords_table: torch.Tensor
+
     def __init__(self, dim: int, window: tuple, shift: tuple, heads: int, version: str = "v1", qkv_bias: bool = True,
                  proj_bias: bool = True, cpb_hidden: int = 512, shrink: bool = False, settings: dict | None = None):
         super().__init__()
@@ -87,7 +90,7 @@ class SwinAttention(nn.Module):
         x = x.view(b, *[v for pair in zip(counts, window) for v in pair], c)
         order = (0, *range(1, 2 * nd, 2), *range(2, 2 * nd + 1, 2), 2 * nd + 1)
         x = x.permute(*order).reshape(b * windows, n, c)
-        qkv_bias = self.qkv.bias
+        qkv_bias: torch.Tensor | None = self.qkv.bias
         if self.version == "v2" and qkv_bias is not None:
             qkv_bias = qkv_bias.clone()
             qkv_bias[c: 2 * c].zero_()

@@ -210,6 +210,7 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     del outputs
     totals["saved_for_backward_bytes"] = _saved_for_backward(analysis, model, dev, dtype, exact=not cuda)
     if cuda:
+        assert measured_peak is not None
         totals["memory_bytes"] = _approx(need, measured_peak)
         totals["inference_peak_bytes"] = _approx(*_inference_peak(analysis, model, x))
         notes.append(f"memory: a CUDA peak may exceed the prediction by {_slack_text(dev)} "
@@ -382,7 +383,7 @@ def _allocations(roots: list) -> list[tuple[int, int, int, tuple]]:
     """Every allocation (bytes > 0) and free (< 0) under the profiler's event tree, in order, as (time, pointer,
     bytes, the aten operator calls around it, outermost first, each as (start time, name))."""
     out = []
-    stack = [(root, ()) for root in reversed(roots)]
+    stack: list[tuple[Any, tuple]] = [(root, ()) for root in reversed(roots)]
     while stack:
         event, ops = stack.pop()
         if event.typed[0] == _ALLOCATION:
@@ -580,7 +581,7 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
                        "activations": _same(row.activations, new_values(x))}
             layers.append(LayerCheck(row.name, row.type, figures))
             continue
-        out = outputs.get(row.name)
+        out: Any = outputs.get(row.name)
         is_tensor = isinstance(out, torch.Tensor)
         params, buffers = model.own_tensors(row.name)
         biases = sum(p.numel() for n, p in params if n.rsplit(".", 1)[-1].endswith("bias"))  # in_proj_bias too
