@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import CnnsizeError, Location, MissingDependency, SpecError, Unrepresentable
 from .layers.base import PASS_THROUGH, Fused, OnnxCall, OnnxValue
-from .torch_import import ImportedSpec, to_yaml, written_settings
+from .torch_import import ImportedSpec, layer_entry, to_yaml
 
 PROBE = 224  # the size a dynamic axis is imported at when it is to be a symbol
 MAX_VALUE = 4096  # elements of a constant whose value is read (shapes, scales, pads); weights keep only a shape
@@ -663,15 +663,10 @@ class _Importer:
         while name in self.names:
             n += 1
             name = f"{base}_{n}"
-        body: dict[str, Any] = {"name": name, **written_settings(kind, settings)}
         sources = [self.alias[i] for i in inputs]
         self.sources_of[name] = sources
-        if sources != [self.last]:
-            body["from"] = sources[0] if len(sources) == 1 else sources
-        if shares is not None:
-            body["shares"] = shares
         self.layer_index[name] = len(self.layers)
-        self.layers.append({kind: body})
+        self.layers.append(layer_entry(kind, name, settings, sources, self.last, shares=shares))
         self.layer_node[name] = node
         self.names.add(name)
         self.last = name

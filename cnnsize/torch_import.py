@@ -724,18 +724,10 @@ class _Importer:
         name = name or (node.target if node.op == "call_module" else node.name)
         if name in self.names:
             name = node.name if node.name not in self.names else f"{node.name}_{len(self.names)}"
-        body: dict[str, Any] = {"name": name, **written_settings(kind, settings)}
         sources = [self.alias[i] for i in inputs]
         self.sources[name] = sources
-        if sources != [self.last]:
-            body["from"] = sources[0] if len(sources) == 1 else sources
-        if trainable is not True:
-            body["trainable"] = trainable if trainable else False
-        if shares is not None:
-            body["shares"] = shares
-        if function is not None:
-            body["function"] = function  # no module: tools that hook modules do not see it (cnnsize.conventions)
-        self.layers.append({kind: body})
+        self.layers.append(layer_entry(kind, name, settings, sources, self.last, trainable=trainable, shares=shares,
+                                       function=function))
         self.names.add(name)
         self.alias[node] = name
         self.last = name
@@ -835,6 +827,22 @@ def written_settings(kind: str, settings: dict) -> dict:
         if value != default or params[key].required:
             out[key] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def layer_entry(kind: str, name: str, settings: dict, sources: list[str], last: str | None, *,
+                trainable: bool | list[str] = True, shares: str | None = None, function: str | None = None) -> dict:
+    """One layer of an imported spec, as both importers write it: ``from`` only where the layer does not read the
+    one before it; ``trainable``, ``shares`` and ``function`` only where they say something."""
+    body: dict[str, Any] = {"name": name, **written_settings(kind, settings)}
+    if sources != [last]:
+        body["from"] = sources[0] if len(sources) == 1 else sources
+    if trainable is not True:
+        body["trainable"] = trainable if trainable else False
+    if shares is not None:
+        body["shares"] = shares
+    if function is not None:
+        body["function"] = function  # no module: tools that hook modules do not see it (cnnsize.conventions)
+    return {kind: body}
 
 
 def to_yaml(spec: dict) -> str:
