@@ -293,9 +293,10 @@ def _parse(expr: str) -> ast.AST:
     tree = _PARSED.get(expr)
     if tree is None:
         tree = ast.parse(expr, mode="eval").body
+        known = all_facts()
         for node in ast.walk(tree):
             ok = isinstance(node, (ast.BinOp, ast.Name, ast.Constant, ast.Load, *_OPS))
-            if not ok or (isinstance(node, ast.Name) and node.id not in all_facts()) or \
+            if not ok or (isinstance(node, ast.Name) and node.id not in known) or \
                     (isinstance(node, ast.Constant) and not isinstance(node.value, int)):
                 raise CnnsizeError(f"internal: counting rule '{expr}' uses {ast.dump(node)}")
         _PARSED[expr] = tree
@@ -470,27 +471,22 @@ def differences(analysis, name: str) -> dict[str, Any]:
     values = counted(analysis, name, split=True)
     found: dict[str, Any] = {}
     for r, value in zip(analysis.layers[1:], values[1:]):
-        if isinstance(value, dict):  # a rule in parts: its first part stands for the layer's multiply-adds
-            unit = (unit_factor(conv) - 1) * r.macs
-            for i, (cause, amount) in enumerate(value.items()):
-                amount -= (r.macs + unit) * (i == 0)
-                if amount:
-                    found[cause] = found.get(cause, 0) + amount
-            if unit:
-                found["flops unit"] = found.get("flops unit", 0) + unit
-            continue
-        diff = value - r.macs
-        if not diff:
-            continue
-        cause = getattr(r.kind, "cause", "other")
-        unit = (unit_factor(conv) - 1) * r.macs  # a FLOP count's second operation, whatever the layer's cause
-        if unit:
-            found["flops unit"] = found.get("flops unit", 0) + unit
-        diff -= unit
-        if cause == "macs":
-            cause = "weight layers" if conv.unit == "element accesses" else "bias adds"
-        if diff:
-            found[cause] = found.get(cause, 0) + diff
+        if not isinstance(value, dict):
+            if value == r.macs:
+                continue
+            cause = getattr(r.kind, "cause", "other")
+            if cause == "macs":  # what a weight layer's figure adds to its multiply-adds
+                cause = "weight layers" if conv.unit == "element accesses" else "bias adds"
+            value = {cause: value}
+        # a rule in parts: its first part stands for the layer's multiply-adds, of which a FLOP count's second
+        # operation is "flops unit", whatever the layer's cause
+        unit = (unit_factor(conv) - 1) * r.macs
+        parts = {"flops unit": unit, **value}
+        first = next(iter(value))
+        parts[first] -= r.macs + unit
+        for cause, amount in parts.items():
+            if amount:
+                found[cause] = found.get(cause, 0) + amount
     return {c: found[c] for c in CAUSES if c in found}
 
 
