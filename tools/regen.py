@@ -8,7 +8,7 @@ What it writes (run it after adding or changing a layer kind, a convention, a pa
 
 - ``cnnsize/spec.schema.json``, through the schema's own generator (``cnnsize.schema``);
 - each generated table of the documentation, between ``<!-- generated: KEY (...) -->`` and ``<!-- end -->``
-  in its page (BLOCKS below: the papers table, the conventions' rules, what imports);
+  in its page (BLOCKS below: every layer kind, the papers table, the conventions' rules, what imports);
 - ``docs/index.md``, the documentation site's front page: README.md with its links made relative to docs/;
 - the conventions' coverage, through ``cnnsize.conventions.regenerate_coverage`` once that module has one
   (the hook for the kinds each tool's convention has been checked on; today a list kept in that module).
@@ -46,6 +46,34 @@ def _conventions() -> str:
     return conventions.rules_table()
 
 
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _setting(name: str, param) -> str:
+    default = "required" if param.required else "none" if param.default is None else str(param.default).lower()
+    if isinstance(param.default, tuple):
+        default = ", ".join(str(v) for v in param.default)
+    choices = f"; one of {', '.join(str(c) for c in param.choices)}" if param.choices else ""
+    return f"`{name}` ({default}){': ' + param.doc if param.doc else ''}{choices}"
+
+
+def kinds_table() -> str:
+    """Every registered layer kind: what it is (its docstring's first paragraph), its settings with their
+    defaults and documentation, and the torch and ONNX operations it imports from."""
+    from cnnsize.layers.base import REGISTRY
+
+    lines = ["| kind | what it is | settings (default) | from torch | from ONNX |", "|---|---|---|---|---|"]
+    for name in sorted(REGISTRY):
+        cls = REGISTRY[name]
+        what = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()).replace("``", "`")
+        settings = "; ".join(_setting(k, p) for k, p in cls.params.items()) or "none"
+        torch = ", ".join(f"`{m.rsplit('.', 1)[-1]}`" for m in (*cls.torch_modules, *cls.torch_functions)) or "–"
+        onnx = ", ".join(f"`{op}`" for op in cls.onnx_ops) or "–"
+        lines.append(f"| `{name}` | {_cell(what)} | {_cell(settings)} | {_cell(torch)} | {_cell(onnx)} |")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True)
 class Block:
     """A generated table: the page that holds it and the function that writes it (None: from a zoo run)."""
@@ -55,6 +83,7 @@ class Block:
 
 
 BLOCKS = {
+    "kinds": Block("kinds.md", kinds_table),
     "papers": Block("conventions.md", _papers),
     "conventions": Block("conventions.md", _conventions),
     "imports": Block("import.md", None),
