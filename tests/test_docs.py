@@ -134,3 +134,53 @@ def test_mkdocs_nav_lists_every_page_once():
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     nav = _nav_pages(config["nav"])
     assert sorted(nav) == [p.name for p in PAGES]
+
+
+def _readme_blocks() -> list[tuple[str, str]]:
+    """The README's fenced blocks as (the line before the block, the block's text)."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("```"):
+            end = lines.index("```", i + 1)
+            before = next((line for line in reversed(lines[:i]) if line.strip()), "")
+            blocks.append((before, "\n".join(lines[i + 1:end])))
+            i = end
+        i += 1
+    return blocks
+
+
+def test_readme_examples_are_what_cnnsize_prints(cli):
+    """Each shell session in the README (``$ cnnsize ...`` and what follows it) and the lenet5 report are the
+    output of the command now, byte for byte (errors included, on standard error)."""
+    import shlex
+
+    sessions = [(before, text) for before, text in _readme_blocks() if text.startswith("$ cnnsize ")]
+    report = [text for _, text in _readme_blocks() if text.startswith("lenet5\n┏")]
+    assert len(sessions) == 2 and len(report) == 1
+    runs = [("$ cnnsize report lenet5", report[0])]
+    for _, text in sessions:
+        parts = re.split(r"^(\$ cnnsize .*)$", text, flags=re.M)[1:]
+        runs += [(parts[k], parts[k + 1].strip("\n")) for k in range(0, len(parts), 2)]
+    assert len(runs) == 4
+    for command, shown in runs:
+        r = cli(*shlex.split(command)[2:])
+        assert (r.stdout + r.stderr).rstrip("\n") == shown, command
+
+
+def test_readme_import_example_is_what_from_torch_writes():
+    """The README's import example: the network it builds (the same line here) imports as the spec it shows."""
+    import torch.nn as nn
+
+    import cnnsize
+
+    python = next(text for _, text in _readme_blocks() if "cnnsize.from_torch(net" in text)
+    assert "net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),\n" \
+           "                    nn.Flatten(), nn.Linear(16 * 16 * 16, 10))" in python
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(16 * 16 * 16, 10))
+    imported = cnnsize.from_torch(net, (3, 32, 32), name="small")
+    shown = next(text for _, text in _readme_blocks() if text.startswith("# Imported from torch"))
+    assert imported.yaml.rstrip("\n") == shown
+    assert f"# {imported.analyze().totals['params']}, as sum(p.numel()" in python
+    assert imported.analyze().totals["params"] == sum(p.numel() for p in net.parameters())
