@@ -184,3 +184,29 @@ def test_readme_import_example_is_what_from_torch_writes():
     assert imported.yaml.rstrip("\n") == shown
     assert f"# {imported.analyze().totals['params']}, as sum(p.numel()" in python
     assert imported.analyze().totals["params"] == sum(p.numel() for p in net.parameters())
+
+
+def test_import_results_become_the_pages_table(tmp_path):
+    """A zoo run's JSON lines (tests/test_import_zoo.py) become the "What imports" table that regen writes between
+    the page's markers, the page's other text untouched, and ``documented`` reads a model's row back."""
+    import json
+
+    from tools import import_table
+
+    lines = [{"name": "net", "family": "classification", "input": [3, 8, 8], "torch_params": 1234, "torch_macs": 5,
+              "torch_activations": 6, "cnnsize_params": 1234, "exact": True},
+             {"name": "net", "family": "classification", "validates": True},
+             {"name": "bad", "family": "video", "input": [3, 2, 8, 8], "torch_params": 1, "torch_macs": 2,
+              "torch_activations": 3, "error": "cannot import module type X | Y (fx node 'a')"}]
+    run = tmp_path / "run.jsonl"
+    run.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    table = import_table.table(import_table.read_rows(run))
+    assert table.splitlines()[2:] == [
+        "| classification | net | 3×8×8 | 1,234 | 5 | 6 | exact, validates |",
+        "| video | bad | 3×2×8×8 | 1 | 2 | 3 | no: cannot import module type X / Y |", "",
+        "1 of 2 models import exactly (params, buffers, MACs, activations); 1 validated on CPU in this run."]
+    page = "before\n<!-- generated: imports (x) -->\nold\n<!-- end -->\nafter\n"
+    written = regen.replace_block(page, "imports", table)
+    assert written == f"before\n<!-- generated: imports (x) -->\n{table}\n<!-- end -->\nafter\n"
+    assert regen.block("imports", written) == table + "\n"
+    assert import_table.documented("alexnet")[:2] == ["classification", "alexnet"]
