@@ -4,7 +4,7 @@ Every layer kind declares its ``cause`` (macs, normalization, activations, pooli
 file. Here each convention says, per layer kind (or per cause, or ``*`` for the rest), what that tool
 counts, as a small arithmetic expression over a layer's facts (``macs``, ``out``, ``in``, ``bias`` ...,
 see FACTS). The same table drives ``report --count NAME``, ``cnnsize conventions`` and the table in
-the README (``python -m cnnsize.conventions`` prints it), so code and documentation cannot drift.
+docs/conventions.md (``python -m cnnsize.conventions`` prints it), so code and documentation cannot drift.
 
 Each rule was read off the tool's source (the version pinned in the ``zoo`` extra) and is checked by
 tests/test_conventions_zoo.py, which runs the tool itself on the module cnnsize builds from every
@@ -543,7 +543,7 @@ def _rule_text(rule: str | dict[str, str]) -> str:
 
 
 def rules_table() -> str:
-    """The README's table: per layer kind, what each convention counts (generated from CONVENTIONS)."""
+    """docs/conventions.md's table: per layer kind, what each convention counts (generated from CONVENTIONS)."""
     from .layers import REGISTRY
 
     names = [n for n in CONVENTIONS if n != DEFAULT]

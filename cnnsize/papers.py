@@ -1,8 +1,8 @@
 """Each bundled architecture's complexity as its paper states it, against cnnsize's figure.
 
 PAPERS quotes every figure with its paper and table, and says which variant (spec variables, input) and
-which counting convention reproduce it; ``table()`` renders the README's table from it (a test keeps the
-README in step and checks every verdict). Papers' "FLOPs" for these networks are multiply-adds: cnnsize's
+which counting convention reproduce it; ``table()`` renders docs/conventions.md's table from it (a test keeps the
+page in step and checks every verdict). Papers' "FLOPs" for these networks are multiply-adds: cnnsize's
 MACs. A figure is reproduced when cnnsize's, rounded as the paper rounds it, is the paper's.
 """
 
@@ -222,7 +222,7 @@ def verdict(paper: Paper, figure: float | None = None) -> str:
 
 
 def table() -> str:
-    """The README's papers table (markdown)."""
+    """The papers table of docs/conventions.md (markdown)."""
     lines = ["| Architecture | The paper says | Source | cnnsize | Variant | Reproduced? | Text read at |",
              "|---|---|---|---:|---|---|---|"]
     for p in PAPERS:

@@ -7,15 +7,12 @@ here torch's own FlopCounterMode checks the ``torch`` convention, and the rest c
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
 import cnnsize
 from cnnsize import conventions
 from cnnsize.errors import CnnsizeError
-
-from .conftest import ROOT
 
 
 def test_default_report_json_has_no_new_keys(cli):
@@ -96,12 +93,12 @@ def test_conventions_command_json_and_frame(cli):
         assert r.returncode == 0 and "torchscan-dmas" in r.stdout
 
 
-def test_rules_table_in_readme_is_generated():
-    """The README's table of rules is what ``python -m cnnsize.conventions`` prints (one source of truth)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.search(r"<!-- conventions table: python -m cnnsize.conventions -->\n(.*?)<!-- end -->", readme, re.S)
-    assert found, "README lacks the generated conventions table"
-    assert found.group(1) == conventions.rules_table()
+def test_rules_table_in_docs_is_generated():
+    """docs/conventions.md's table of rules is what ``python -m cnnsize.conventions`` prints (one source of truth;
+    ``python -m tools.regen`` rewrites it)."""
+    from tools import regen
+
+    assert regen.block("conventions") == conventions.rules_table(), "stale: run python -m tools.regen"
 
 
 def test_every_kind_declares_a_known_cause():

@@ -9,8 +9,8 @@ Exactness is checked for every model (the slow ones under ``-m slow`` too); runn
 on CPU takes seconds to minutes a model, so ``cnnsize validate`` runs by default on a representative few (one of
 each family and structure) and on all the others under ``-m slow`` (.ci/zoo runs both).
 
-``CNNSIZE_IMPORT_RESULTS=path`` appends one JSON line per model and test (tools/import_table.py makes the README's
-table of what imports from them).
+``CNNSIZE_IMPORT_RESULTS=path`` appends one JSON line per model and test (tools/import_table.py makes the table of
+what imports in docs/import.md from them; each model's row there must be what this run measures).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import os
 import pytest
 
 import cnnsize
+from tools import import_table
 
 from .conftest import need
 
@@ -139,6 +140,10 @@ def test_torchvision_model_imports_exactly(family, name):
     finally:
         _record(result)
     assert got == truth
+    row = import_table.documented(name)
+    assert row is not None and row[:6] == import_table.figures(result) and row[6].startswith("exact"), (
+        f"docs/import.md's row for {name} is {row}, not what torch measures now: regenerate the table "
+        "(tools/import_table.py, then python -m tools.regen --import-results RUN.jsonl)")
 
 
 @pytest.mark.parametrize("family,name", _validation_params("classification", CLASSIFICATION)
