@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .common import add_format, parse_shape, positive_int, write_output
@@ -32,8 +33,8 @@ def register(sub) -> None:
                    "fvcore, ptflops, ptflops-aten, thop, torchscan-flops, torchscan-macs, torchscan-dmas")
     c.add_argument("--traffic", action="store_true", help="add bytes read and written and FLOPs per byte per layer")
     c.add_argument("--device-profile", metavar="NAME|FILE", help="add the predicted time per layer on a device: "
-                   "a bundled datasheet profile (a100, h100, h200, l4, t4, rtx4090), 'local' (cnnsize calibrate) "
-                   "or a profile file")
+                   "a bundled datasheet profile (a100, h100, h200, l4, t4, rtx4090), one 'cnnsize calibrate' "
+                   "measured ('cpu', 'cuda', or 'local': this machine's, its cuda one if measured) or a profile file")
     t = p.add_argument_group("table")
     t.add_argument("--columns", metavar="LIST",
                    help="the table's columns, e.g. name,output,params,macs (of: " + ", ".join(COLUMN_KEYS) + ")")
@@ -93,7 +94,7 @@ def run_report(args) -> int:
         if args.device_profile:
             from ..latency import apply as apply_latency
 
-            apply_latency(analysis, args.device_profile)
+            apply_latency(analysis, local_profile(args.device_profile))
     if args.max_batch:
         from ..memory import max_batch, parse_bytes
 
@@ -112,6 +113,22 @@ def run_report(args) -> int:
         None if args.output is not None else terminal_width()
     write_output(render(analysis, args.format, color=color, width=width, columns=columns), args.output, args.format)
     return 0
+
+
+def local_profile(name: str) -> str:
+    """'local' names the profile 'cnnsize calibrate' saved for this machine: its cuda one if measured, else cpu's."""
+    if name != "local":
+        return name
+    from ..errors import SpecError
+    from ..latency import profile_path
+
+    found = [device for device in ("cuda", "cpu") if os.path.isfile(profile_path(device))]
+    if not found:
+        raise SpecError(f"--device-profile local: no profile measured on this machine in "
+                        f"{os.path.dirname(profile_path('cpu'))}",
+                        hint="run 'cnnsize calibrate' first, or name a datasheet profile (a100, h100, h200, l4, t4, "
+                             "rtx4090)")
+    return found[0]
 
 
 def run_specs(args) -> int:
