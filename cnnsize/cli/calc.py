@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ..errors import SpecError
-from .common import parse_shape, write_output
+from .common import output_extensions, parse_shape, write_output
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 INPUT_HELP = "Input volume C x H x W, e.g. 3x32x32 (names such as 3xHxW give formulas)."
@@ -158,7 +158,8 @@ def _common(p, bias: str | None, fit: bool = True) -> None:
         p.add_argument("--no-bias", dest="bias", action="store_false", help=f"leave out the biases ({bias})")
     if fit:
         p.add_argument("--fit", default="exact", help=FIT_HELP)
-    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("-o", "--output", help="write to this file (.txt) instead of standard output")
+    output_extensions(p, ".txt")
 
 
 def _no_f(args) -> None:

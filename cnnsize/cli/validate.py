@@ -47,9 +47,10 @@ def _common(p) -> None:
     p.add_argument("--fit", help="exact or floor (overrides the spec)")
     p.add_argument("--init", action="store_true", help="initialize weights randomly (default: zeros, faster)")
     p.add_argument("--force", action="store_true", help="run even if the predicted memory exceeds what is free")
-    p.add_argument("-f", "--format", default="table", choices=("table", "json"), metavar="FORMAT",
-                   help="table or json")
-    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("-f", "--format", choices=("table", "json"), metavar="FORMAT",
+                   help="table or json (default: from -o FILE's extension, .txt or .json; else table)")
+    p.add_argument("-o", "--output", help="write to this file (.txt or .json) instead of standard output")
+    p.set_defaults(format_choices=("table", "json"))
 
 
 def _num(value) -> str:
@@ -148,16 +149,17 @@ def run_validate(args) -> int:
         result = validate_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                                runs=args.runs, warmup=args.warmup)
         text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else onnx_text(result)
-        write_output(text, args.output)
+        write_output(text, args.output, args.format)
         return 0 if result.ok else 1
     from ..executor import validate
 
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
                       warmup=args.warmup, force=args.force, init=args.init)
     if args.format == "json":
-        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
+        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output, "json")
     else:
-        write_output(validation_text(result, color=args.output is None and sys.stdout.isatty()), args.output)
+        write_output(validation_text(result, color=args.output is None and sys.stdout.isatty()), args.output,
+                     "table")
     return 0 if result.ok else 1
 
 
@@ -170,7 +172,7 @@ def run_bench(args) -> int:
         result = bench_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                             runs=args.runs, warmup=args.warmup)
         text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else timing_text(result)
-        write_output(text, args.output)
+        write_output(text, args.output, args.format)
         return 0
     from ..executor import bench
 
@@ -178,7 +180,7 @@ def run_bench(args) -> int:
                    warmup=args.warmup, backward=args.backward, channels_last=args.channels_last,
                    per_layer=args.per_layer, peak=args.peak, force=args.force, init=args.init)
     if args.format == "json":
-        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
+        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output, "json")
     else:
-        write_output(timing_text(result), args.output)
+        write_output(timing_text(result), args.output, "table")
     return 0
