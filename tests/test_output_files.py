@@ -74,8 +74,8 @@ def test_validate_takes_its_format_from_the_extension(tmp_path, capsys):
     """validate -o x.json writes JSON, x.txt the table, x.csv is refused before torch runs."""
     assert main(["validate", "lenet5", "-o", str(tmp_path / "v.csv")]) == 2
     assert "validate cannot write .csv files" in capsys.readouterr().err
-    from cnnsize.cli.common import settle_format
     from cnnsize.cli import build_parser
+    from cnnsize.cli.common import settle_format
 
     args = build_parser(["validate"]).parse_args(["validate", "lenet5", "-o", "v.json"])
     settle_format(args)
