@@ -154,6 +154,13 @@ class LayerResult:
     function: str | None = None  # the spec's ``function``: a function or method in the source network, no module
 
     @property
+    def storage(self) -> str:
+        """What the row's output is at inference (cnnsize.layers.base: new tensor, view, in place), from its kind."""
+        from .layers.base import NEW
+
+        return self.kind.storage if self.kind is not None else NEW
+
+    @property
     def summary(self) -> str:
         """The layer's settings that differ from their defaults (for a folded row: how many layers it holds)."""
         if self.folded > 1:

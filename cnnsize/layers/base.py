@@ -29,6 +29,9 @@ from ..spec.expr import describe, shown
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
 COMMON_KEYS = ("name", "from", "trainable", "shares", "function")
+# What a layer's output is at inference (LayerKind.storage): a tensor of its own; its input's storage read another
+# way, or the input itself (flatten, chunk, slice, dropout at inference); or its input's storage written over
+NEW, VIEW, IN_PLACE = "new tensor", "view", "in place"
 
 
 @dataclass
@@ -444,6 +447,8 @@ class LayerKind:
     torch_functions: ClassVar[tuple[str, ...]] = ()
     # The ONNX operators it stands for (from_onnx), by op_type ("Conv", "Relu"); asked in registration order too.
     onnx_ops: ClassVar[tuple[str, ...]] = ()
+    # what its output is at inference: NEW, VIEW or IN_PLACE (storage adds an in-place setting's IN_PLACE)
+    makes: ClassVar[str] = NEW
 
     if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
         def __getattr__(self, name: str) -> Any: ...
@@ -505,9 +510,15 @@ class LayerKind:
         return []
 
     @property
+    def storage(self) -> str:
+        """What this layer's output is at inference: the kind's ``makes``, IN_PLACE where it is set to work in
+        place (``inplace: true``). The report shows it beside a row's activations; memory counts only NEW."""
+        return IN_PLACE if self.makes == NEW and getattr(self, "inplace", False) else self.makes
+
+    @property
     def materializes(self) -> bool:
         """Whether the output is a new tensor at inference (False for in-place layers and views)."""
-        return not getattr(self, "inplace", False)
+        return self.storage == NEW
 
     @property
     def materializes_training(self) -> bool:

@@ -11,7 +11,19 @@ from __future__ import annotations
 from ..calc import conv_macs, conv_params, fc_params
 from ..errors import SpecError
 from ..numeric import divides, exact_div, fmt_num, is_int, prod
-from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
+from .base import (
+    PASS_THROUGH,
+    VIEW,
+    Counts,
+    LayerKind,
+    Param,
+    Saved,
+    TensorArg,
+    plain,
+    register,
+    require_spatial,
+    spatial,
+)
 from .conv import windowed_shape
 
 
@@ -21,12 +33,9 @@ def _text(shape) -> str:
 
 class _View(LayerKind):
     """A reshaping that torch does as a view of its input's storage."""
+    makes = VIEW
 
     params = {}
-
-    @property
-    def materializes(self) -> bool:
-        return False
 
     def receptive(self, rfs, ins, out):
         return None  # the axes no longer line up with the image's

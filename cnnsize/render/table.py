@@ -146,13 +146,9 @@ def _column_cells(a: Analysis, key: str, short: bool) -> tuple[list[str], str] |
     if key in _COUNTS:
         return [count(getattr(r, key)) for r in rows_], count(t[key])
     if key == "activations":
-        def act(r) -> str:
-            if r.materialized:
-                return count(r.activations)
-            if r.type in ("flatten", "dropout"):
-                return "0 (view)"
-            return count(r.activations) + ("" if short else " (in place)")
-        return [act(r) for r in rows_], count(t["activations"])
+        from .text import activations_text
+
+        return [activations_text(r, count, short) for r in rows_], count(t["activations"])
     if key == "rf":
         return [rf_text(r.receptive_field) for r in rows_], rf_text(t["receptive_field"])
     extra = dict(a.extra_fields())

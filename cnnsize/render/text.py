@@ -177,13 +177,23 @@ def headers(a: Analysis) -> tuple[str, ...]:
             *(h for _, h in a.extra_fields()))
 
 
+def activations_text(r, count=num, short: bool = False) -> str:
+    """A row's activations with what its output is where that is not a new tensor (its kind says): '0 (view)',
+    '0 (in place)' ('0' alone in a narrow table)."""
+    from ..layers.base import IN_PLACE, NEW
+
+    storage = r.storage
+    if storage == NEW or (short and storage == IN_PLACE):
+        return count(r.activations)
+    return f"{count(r.activations)} ({storage})"
+
+
 def rows(a: Analysis) -> list[tuple[str, ...]]:
     out = []
     extra = bool(a.extra_fields())
     for r in a.layers:
         kind = r.type + (f" ({r.summary})" if r.summary else "")
-        act = num(r.activations) if r.materialized else f"{num(r.activations)} (in place)" \
-            if r.type not in ("flatten", "dropout") else "0 (view)"
+        act = activations_text(r, num)
         out.append((r.name, kind, shape_text(r.output_shape), num(r.weights), num(r.params), act, num(r.connections),
                     num(r.macs), rf_text(r.receptive_field)) + (extra_cells(a, r) if extra else ()))
     return out

@@ -1,0 +1,77 @@
+"""What a new user hit (issue 21): what each layer's output is (view, in place, new tensor) as its kind says, and
+no renderer deciding it from kind names."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import cnnsize
+from cnnsize.cli import main
+from cnnsize.layers import REGISTRY
+from cnnsize.layers.base import IN_PLACE, NEW, VIEW
+
+ROOT = Path(__file__).resolve().parents[1]
+VIEWS = """name: views
+input: [8, 16, 16]
+layers:
+  - conv: {name: c, filters: 8, kernel: 3, pad: 1}
+  - relu: {name: r, inplace: true}
+  - chunk: {name: half, chunks: 2, index: 0}
+  - slice: {name: cut, axis: 1, start: 0, end: 8}
+  - dropout: {name: d}
+  - flatten: {name: flat}
+  - fc: {name: fc, units: 4}
+"""
+
+
+@pytest.fixture
+def views_spec(tmp_path):
+    path = tmp_path / "views.yaml"
+    path.write_text(VIEWS, encoding="utf-8")
+    return path
+
+
+def test_each_kind_says_what_its_output_is_as_torch_makes_it(views_spec):
+    """A view or in-place layer's torch output shares its input's storage; a new tensor does not."""
+    torch = pytest.importorskip("torch")
+    a = cnnsize.analyze(str(views_spec))
+    seen = {}
+    for row in a.layers[1:]:
+        ins = [a.layer(n).output_shape for n in row.inputs]
+        x = torch.randn(2, *ins[0])
+        y = row.kind.build(ins, row.output_shape).eval()(x)
+        shares = y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+        assert shares == (row.storage != NEW), row.name
+        seen[row.name] = row.storage
+    assert seen == {"c": NEW, "r": IN_PLACE, "half": VIEW, "cut": VIEW, "d": VIEW, "flat": VIEW, "fc": NEW}
+    assert all(r.activations == 0 for r in a.layers if r.storage != NEW)
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "html"])
+def test_chunk_and_slice_read_as_views(views_spec, fmt, capsys):
+    assert main(["report", str(views_spec), "-f", fmt]) == 0
+    out = capsys.readouterr().out
+    lines = {name: next(line for line in out.splitlines() if f" {name} " in line or f">{name}<" in line)
+             for name in ("r", "half", "cut", "flat")}
+    assert "0 (in place)" in lines["r"]
+    for name in ("half", "cut", "flat"):
+        assert "0 (view)" in lines[name] and "in place" not in lines[name], lines[name]
+
+
+def test_every_kind_says_what_it_makes():
+    assert {kind.makes for kind in REGISTRY.values()} <= {NEW, VIEW, IN_PLACE}
+
+
+def _string_literals(path: Path) -> set[str]:
+    return {n.value for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def test_renderers_do_not_switch_on_kind_names():
+    """Knowledge of a kind lives on its class: no renderer (nor views.py) names a layer kind."""
+    files = [*sorted((ROOT / "cnnsize" / "render").glob("*.py")), ROOT / "cnnsize" / "views.py"]
+    named = {f.name: _string_literals(f) & set(REGISTRY) for f in files}
+    assert not any(named.values()), named
