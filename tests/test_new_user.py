@@ -75,3 +75,52 @@ def test_renderers_do_not_switch_on_kind_names():
     files = [*sorted((ROOT / "cnnsize" / "render").glob("*.py")), ROOT / "cnnsize" / "views.py"]
     named = {f.name: _string_literals(f) & set(REGISTRY) for f in files}
     assert not any(named.values()), named
+
+
+# -- asked-for columns win at a narrow terminal; what is hidden is named ------------------------------------------
+
+def _header(out: str) -> list[str]:
+    line = next(line for line in out.splitlines() if line.startswith("┃"))
+    return [h.strip() for h in line.strip("┃").split("┃")]
+
+
+def _hidden(out: str) -> list[str]:
+    text = " ".join(out.split("Hidden at ", 1)[1].split("(--wide")[0].split())
+    return [h.strip() for h in text.split(": ", 1)[1].split(", ")]
+
+
+@pytest.mark.parametrize(("asked", "headers"), [
+    (["--count", "torchinfo"], ["Counted (torchinfo)"]),
+    (["--traffic"], ["Bytes read", "Bytes written", "FLOP/byte"]),
+    (["--device-profile", "t4"], ["Predicted s", "Bound"]),
+    (["--columns", "name,rf,buffers,biases,flops"], ["Receptive field", "Buffers", "Biases", "FLOPs"]),
+])
+def test_what_is_asked_for_wins_at_80_columns(asked, headers, capsys):
+    assert main(["report", "resnet50", "--width", "80", *asked]) == 0
+    out = capsys.readouterr().out
+    from cnnsize.render.table import COLUMNS
+
+    long_name = {short: full for full, short in COLUMNS.values()}
+    shown = [long_name.get(h, h) for h in _header(out)]
+    assert set(headers) <= set(shown), shown
+    assert main(["report", "resnet50", "--wide", *asked]) == 0
+    full = [h.split(" (C")[0] for h in _header(capsys.readouterr().out)]
+    hidden = [h.split(" (C")[0] for h in _hidden(out)] if "Hidden at" in out else []
+    assert sorted(hidden + shown) == sorted(full), (hidden, shown, full)
+    assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_a_table_that_fits_hides_nothing_and_says_nothing(capsys):
+    assert main(["report", "lenet5", "--width", "200"]) == 0
+    assert "Hidden at" not in capsys.readouterr().out
+
+
+def test_columns_are_deduplicated_and_bounded(capsys):
+    import time
+
+    assert main(["report", "lenet5", "--columns", "name,params,name,params"]) == 0
+    assert _header(capsys.readouterr().out) == ["Layer", "Params"]
+    started = time.perf_counter()
+    assert main(["report", "resnet50", "--columns", ",".join(["name", "params"] * 500)]) == 2
+    err = capsys.readouterr().err
+    assert time.perf_counter() - started < 5 and len(err.strip().splitlines()) == 1 and "--columns names more" in err

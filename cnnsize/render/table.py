@@ -115,14 +115,19 @@ MIN_NAME = 16  # a layer name is shortened to no fewer cells than this before es
 _COUNTS = ("weights", "biases", "params", "buffers", "connections", "macs", "flops")
 
 
+MAX_COLUMN_NAMES = 4 * len(COLUMNS)  # --columns may repeat a name, but not without end (each costs a column's cells)
+
+
 def parse_columns(text: str) -> tuple[str, ...]:
-    """'name,output,params' -> ('name', 'output', 'params'); an unknown name lists the valid ones."""
-    from ..errors import unknown_name
+    """'name,output,params' -> ('name', 'output', 'params'), each once; an unknown name lists the valid ones."""
+    from ..errors import SpecError, unknown_name
 
-    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    parts = text.split(",", MAX_COLUMN_NAMES)
+    if len(parts) > MAX_COLUMN_NAMES:
+        raise SpecError(f"--columns names more than {MAX_COLUMN_NAMES} columns; the table has {len(COLUMNS)}",
+                        hint="name each once, of: " + ", ".join(COLUMNS))
+    chosen = tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
     if not chosen:
-        from ..errors import SpecError
-
         raise SpecError("--columns names no column", hint="e.g. --columns " + ",".join(PRIORITY[:5]))
     for key in chosen:
         if key not in COLUMNS:
@@ -198,8 +203,10 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     """The report table and its summary lines; bars show each layer's share of activation memory and parameters.
 
     ``width`` (terminal cells) fits everything to it: first shorter headers, numbers (138M) and types, then
-    the least important columns left out (PRIORITY), then long layer names shortened in the middle.
-    None draws every chosen column in full. ``columns`` picks and orders the columns (keys of COLUMNS).
+    the least important columns left out (the asked-for ones last: ``columns`` and the figures of --count,
+    --traffic, --device-profile; then PRIORITY), then long layer names shortened in the middle. A line under
+    the table names what was left out. None draws every chosen column in full. ``columns`` picks and orders the
+    columns (keys of COLUMNS); the asked-for figures are added to them.
     """
     from .text import headers as full_headers
 
@@ -207,7 +214,8 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     highlight = {i for i, r in enumerate(a.layers) if r.name in marked}
     extra = a.extra_fields()
     default = DEFAULT_COLUMNS[:-2] + tuple(k for k, _ in extra) + DEFAULT_COLUMNS[-2:]
-    keys = list(columns or default)
+    keys = list(columns or default) + [k for k, _ in extra if columns and k not in columns]
+    asked = ["name", *(columns or ()), *(k for k, _ in reversed(extra))]  # the latest pass' figures first
     long_headers = dict(COLUMNS, output=(full_headers(a)[2], "Output"), **{k: (h, h) for k, h in extra})
 
     def build(short: bool) -> tuple[list[str], list[str], list[list[str]], list[str]]:
@@ -228,14 +236,17 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     def size() -> int:
         return _table_width([[h, *c, t] for h, c, t in zip(heads, cols, totals)])
 
+    hidden: list[str] = []
     if width is not None and size() > width:
         shown, heads, cols, totals = build(short=True)
-        order = sorted(shown, key=lambda k: PRIORITY.index(k) if k in PRIORITY else len(PRIORITY))
+        order = sorted(shown, key=lambda k: (asked.index(k) if k in asked else len(asked),
+                                             PRIORITY.index(k) if k in PRIORITY else len(PRIORITY)))
 
         def drop(keep: int) -> None:
             while size() > width and len(shown) > keep:
                 victim = next(k for k in reversed(order) if k in shown)
                 i = shown.index(victim)
+                hidden.append(long_headers[victim][0])
                 for part in (shown, heads, cols, totals):
                     del part[i]
 
@@ -258,12 +269,19 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     title = wrap(a.name, width, indent="")
     text = box_table(heads, cells, right, title="\n".join(title), footer=totals, highlight=highlight,
                      color=color)
-    lines = summary_lines(a)
+    lines = [hidden_line(hidden, width)] if hidden else []
+    lines += summary_lines(a)
     if marked:
         lines.append(f"Heaviest layers{' (highlighted)' if color else ''}: {', '.join(sorted(marked))} "
                      "(most parameters, activations and MACs).")
     lines += ["Note: " + " ".join(note.split()) for note in a.notes]
     return text + "".join(part + "\n" for line in lines for part in wrap(line, width))
+
+
+def hidden_line(hidden: list[str], width: int | None) -> str:
+    """The columns a narrow table left out, in table order, and the options that show them."""
+    return (f"Hidden at {width} columns: {', '.join(reversed(hidden))} (--wide or a larger --width shows them; "
+            "--columns picks which).")
 
 
 def terminal_width() -> int | None:
