@@ -124,3 +124,66 @@ def test_columns_are_deduplicated_and_bounded(capsys):
     assert main(["report", "resnet50", "--columns", ",".join(["name", "params"] * 500)]) == 2
     err = capsys.readouterr().err
     assert time.perf_counter() - started < 5 and len(err.strip().splitlines()) == 1 and "--columns names more" in err
+
+
+# -- every command's table fits the terminal ----------------------------------------------------------------------
+
+FITTED = {
+    "compare": ["compare", "resnet50", "vgg16", "mobilenet_v2", "swin_t"],
+    "conventions": ["conventions", "swin_t"],
+    "sweep": ["sweep", "resnet18", "-b", "1,8", "-i", "3x224x224,3x320x320", "--dtype", "float32,bfloat16"],
+    "specs": ["specs"],
+    "fit": ["fit", "resnet50", "--max", "300"],
+    "explain": ["explain", "lenet5"],
+    "report": ["report", "swin_t", "--count", "fvcore"],
+}
+
+
+def _max_width(text: str) -> int:
+    from cnnsize.render.table import _width
+
+    return max(map(_width, text.splitlines()))
+
+
+def _at_terminal_width(argv, width, capsys, monkeypatch) -> str:
+    """The command's output as a terminal ``width`` cells wide shows it (COLUMNS set, as the shell does)."""
+    import cnnsize.render.table as table
+
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.setattr(table, "terminal_width", lambda: width)
+    assert main(list(argv)) in (0, 1)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("name", sorted(FITTED))
+def test_every_command_fits_the_terminal(name, width, capsys, monkeypatch):
+    out = _at_terminal_width(FITTED[name], width, capsys, monkeypatch)
+    assert _max_width(out) <= width
+    if name in ("compare", "conventions", "sweep"):
+        assert main([*FITTED[name], "--wide"]) == 0  # --wide: everything, as a pipe gets it
+        wide = capsys.readouterr().out
+        assert _max_width(wide) > width and "Hidden" not in wide
+        if "Hidden at" in out:
+            assert f"Hidden at {width} columns: " in out
+
+
+@pytest.mark.slow  # torch builds and runs the networks
+@pytest.mark.parametrize("width", [80, 120])
+def test_validate_and_bench_fit_the_terminal(width, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    out = _at_terminal_width(["validate", "resnet18", "-i", "3x32x32", "--runs", "1", "--warmup", "0"], width, capsys,
+                             monkeypatch)
+    assert "every figure matches torch" in out and _max_width(out) <= width
+    out = _at_terminal_width(["bench", "lenet5", "--runs", "2", "--warmup", "0", "--no-peak", "--per-layer"], width,
+                             capsys, monkeypatch)
+    assert "Per-layer" in out and _max_width(out) <= width
+
+
+def test_a_real_terminal_gets_compare_fitted():
+    pytest.importorskip("termios")
+    from .test_ux import in_a_terminal
+
+    out = in_a_terminal("compare", "resnet50", "vgg16", columns=80)
+    assert "Comparison" in out and _max_width(out) <= 80 and "Hidden at 80 columns" in out
+    assert _max_width(in_a_terminal("compare", "resnet50", "vgg16", "--width", "120", columns=80)) <= 120

@@ -78,6 +78,28 @@ def add_sizing(parser, input_help: str = "input shape C x H x W, e.g. 3x224x224"
     parser.add_argument("--fit", help="exact (default) or floor")
 
 
+def add_width(parser) -> None:
+    """--wide and --width N of the commands that draw a table (as report's): a terminal's table fits it."""
+    parser.add_argument("--wide", action="store_true", help="every column in full, however wide the terminal")
+    parser.add_argument("--width", type=int, metavar="N",
+                        help="fit the table to N columns (default: the terminal's, or COLUMNS; a pipe gets it in full)")
+
+
+def table_width(args) -> int | None:
+    """The width to fit a table to: --width, else the terminal's (None: --wide, a file, or a pipe)."""
+    if args.width is not None and args.width < 40:
+        raise SpecError(f"--width {args.width} is too narrow for a table", hint="give 40 or more")
+    if args.wide:
+        return None
+    if args.width is not None:
+        return args.width
+    if getattr(args, "output", None) is not None:
+        return None
+    from ..render.table import terminal_width
+
+    return terminal_width()
+
+
 def add_output(parser) -> None:
     """-o/--output of the reporting commands: the file is replaced whole or not at all."""
     parser.add_argument("-o", "--output", help="write to this file (atomically) instead of standard output")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import add_format, parse_shape, positive_int, write_output
+from .common import add_format, add_width, parse_shape, positive_int, table_width, write_output
 
 LAYOUT_HELP = ("how to read --input (and the spec's input): hwc converts channels-last 32x32x3 to 3x32x32, chw "
                "keeps it as written (default: channels first, and a shape that looks channels-last is refused)")
@@ -55,7 +55,8 @@ def register(sub) -> None:
     s = sub.add_parser("specs", help="list the bundled specs with their totals",
                        description="List the bundled specs with their totals.")
     add_format(s)
-    s.set_defaults(run=run_specs)
+    add_width(s)
+    s.set_defaults(run=run_specs, output=None)
 
 
 def run_report(args) -> int:
@@ -154,5 +155,7 @@ def run_specs(args) -> int:
                Column("params", "Params", text=num), Column("macs", "MACs", text=human_count),
                Column("activations", "Activations", text=num), Column("weight_layers", "Weight layers"),
                Column("receptive_field", "RF")]
-    write_output(render_grid(Grid("Bundled specs", columns, records), args.format, color=sys.stdout.isatty()), None)
+    text = render_grid(Grid("Bundled specs", columns, records), args.format, color=sys.stdout.isatty(),
+                       width=table_width(args))
+    write_output(text, None)
     return 0

@@ -246,7 +246,7 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
             while size() > width and len(shown) > keep:
                 victim = next(k for k in reversed(order) if k in shown)
                 i = shown.index(victim)
-                hidden.append(long_headers[victim][0])
+                hidden.append(long_headers[victim][0])  # (put in table order below)
                 for part in (shown, heads, cols, totals):
                     del part[i]
 
@@ -269,7 +269,8 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     title = wrap(a.name, width, indent="")
     text = box_table(heads, cells, right, title="\n".join(title), footer=totals, highlight=highlight,
                      color=color)
-    lines = [hidden_line(hidden, width)] if hidden else []
+    hidden = [long_headers[k][0] for k in keys if long_headers[k][0] in hidden]  # in the table's order
+    lines = [hidden_line(hidden, width, picks=True)] if hidden else []
     lines += summary_lines(a)
     if marked:
         lines.append(f"Heaviest layers{' (highlighted)' if color else ''}: {', '.join(sorted(marked))} "
@@ -278,10 +279,68 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     return text + "".join(part + "\n" for line in lines for part in wrap(line, width))
 
 
-def hidden_line(hidden: list[str], width: int | None) -> str:
-    """The columns a narrow table left out, in table order, and the options that show them."""
-    return (f"Hidden at {width} columns: {', '.join(reversed(hidden))} (--wide or a larger --width shows them; "
-            "--columns picks which).")
+_GROUPED = None  # compiled on first use: digits with thousands separators (1,234,567)
+
+
+def compact_cell(text: str) -> str:
+    """Every number written with thousands separators in a cell, in three figures: '138,357,544 (5.41×)' ->
+    '138M (5.41×)', '+4,089,184,256' -> '+4.09G'."""
+    global _GROUPED
+    if "," not in text:
+        return text
+    if _GROUPED is None:
+        import re
+
+        _GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+")
+    from .text import short_count
+
+    return _GROUPED.sub(lambda m: short_count(int(m.group().replace(",", ""))), text)
+
+
+def fit_columns(headers: list[str], cells: list[list[str]], right: set[int], width: int | None, *,
+                footer: list[str] | None = None, short: list[str] | None = None, compact: bool = True,
+                keep: frozenset[int] = frozenset({0}), groups: list[list[int]] | None = None):
+    """A table of several columns fitted to ``width`` terminal cells, as the report's is: first ``short``
+    headers and (``compact``) numbers in three figures, then columns left out from the right (never those in
+    ``keep``; a column of ``groups`` with the rest of its group), then the first column's text shortened in the
+    middle. Returns (headers, cells, right, footer, hidden): ``hidden`` names what was left out, by full header.
+    """
+    rows = [list(headers), *map(list, cells)] + ([list(footer)] if footer else [])
+
+    def size() -> int:
+        return _table_width([[row[i] for row in rows] for i in range(len(rows[0]))]) if rows[0] else 1
+
+    if width is None or size() <= width:
+        return headers, cells, right, footer, []
+    names = list(headers)
+    rows[0] = list(short or headers)
+    if compact:
+        rows[1:] = [[compact_cell(c) for c in row] for row in rows[1:]]
+    alive = list(range(len(headers)))
+    hidden: list[str] = []
+    for col in reversed(range(len(headers))):
+        if size() <= width:
+            break
+        if col in keep or col not in alive:
+            continue
+        group = next((g for g in groups or () if col in g), [col])
+        hidden.insert(0, names[group[0]])  # a group by its first column's name
+        for i in sorted((alive.index(c) for c in group if c in alive), reverse=True):
+            del alive[i]
+            for row in rows:
+                del row[i]
+    if size() > width and alive and alive[0] == 0:  # the names: shortened in the middle
+        longest = max(_width(row[0]) for row in rows)
+        target = max(3, longest - (size() - width), _width(rows[0][0]))
+        rows = [[_elide(row[0], target), *row[1:]] for row in rows]
+    new_right = {i for i, c in enumerate(alive) if c in right}
+    return rows[0], rows[1:len(cells) + 1], new_right, (rows[-1] if footer else None), hidden
+
+
+def hidden_line(hidden: list[str], width: int | None, picks: bool = False) -> str:
+    """The columns a narrow table left out and the options that show them (``picks``: the command has --columns)."""
+    return (f"Hidden at {width} columns: {', '.join(hidden)} (--wide or a larger --width shows them"
+            + ("; --columns picks which)." if picks else ")."))
 
 
 def terminal_width() -> int | None:
