@@ -152,6 +152,17 @@ class LayerResult:
     bound: str | None = None
     folded: int = 1  # how many layers this row stands for (more than one in a collapsed analysis)
     function: str | None = None  # the spec's ``function``: a function or method in the source network, no module
+    axes: tuple[str, ...] | None = field(default=None, repr=False, compare=False)  # Analysis.label_axes
+
+    def axes_text(self, input_axes: tuple[str, ...] | None = None) -> str:
+        """The output shape, with its axes where they are not ``input_axes`` (56×56×96 (H×W×C), 196×768 (T×D)).
+        A 1-D output reads alone; axes no kind could name read 'reshaped'."""
+        from .render.text import shape_text
+
+        text = shape_text(self.output_shape)
+        if len(self.output_shape) < 2 or self.axes == input_axes:
+            return text
+        return f"{text} ({'×'.join(self.axes) if self.axes else 'reshaped'})"
 
     @property
     def storage(self) -> str:
@@ -203,6 +214,7 @@ class Analysis:
     count: str | None = None  # the counting convention of ``counted`` (report --count), None for cnnsize's own
     traffic: bool = False  # rows and totals carry bytes_read, bytes_written, arithmetic_intensity
     device_profile: str | None = None  # rows and totals carry predicted_seconds and bound
+    axes_labelled: bool = False  # every row's ``axes`` set (label_axes)
 
     def extra_fields(self) -> list[tuple[str, str]]:
         """(key, heading) of the figures this report was asked for beyond the default ones, in column order."""
@@ -324,9 +336,30 @@ class Analysis:
         for row in self.layers:
             parts = row.name.split(".")
             groups.setdefault(".".join(parts[:depth]) if len(parts) > depth else row.name, []).append(row)
+        self.label_axes()  # while every layer is there: a folded row shows its last layer's
         rows = [members[0] if len(members) == 1 and members[0].name == key else _fold(key, members)
                 for key, members in groups.items()]
         return replace(self, layers=rows)
+
+    def label_axes(self) -> tuple[str, ...]:
+        """Name every row's output axes, each kind saying its own from its first input's; the input's axes.
+
+        Done on demand (the report's output column), not in the analysis' hot loop."""
+        from .layout import axes_label
+
+        first = tuple(axes_label(self.input_shape).split("×"))
+        if self.axes_labelled:
+            return first
+        rows = {row.name: row for row in self.layers}
+        for row in self.layers:
+            if row.type == "input":
+                row.axes = first
+            elif row.kind is not None:
+                ins = [rows[name] for name in row.inputs if name in rows]
+                row.axes = row.kind.output_axes(ins[0].axes if ins else None, [r.output_shape for r in ins],
+                                                row.output_shape)
+        self.axes_labelled = True
+        return first
 
     def layer(self, name: str) -> LayerResult:
         for row in self.layers:
@@ -368,7 +401,7 @@ def _fold(name: str, members: list[LayerResult]) -> LayerResult:
     inputs = list(dict.fromkeys(src for m in members for src in m.inputs if src not in inside))
     row = LayerResult(name=name, type="block", inputs=inputs, output_shape=last.output_shape,
                       receptive_field=last.receptive_field, weight_layer=any(m.weight_layer for m in members),
-                      location=members[0].location, folded=sum(m.folded for m in members), **sums)
+                      location=members[0].location, folded=sum(m.folded for m in members), axes=last.axes, **sums)
     for key in ("counted", "bytes_read", "bytes_written", "predicted_seconds"):  # figures of optional passes
         values = [getattr(m, key) for m in members]
         if any(v is not None for v in values):

@@ -187,3 +187,49 @@ def test_a_real_terminal_gets_compare_fitted():
     out = in_a_terminal("compare", "resnet50", "vgg16", columns=80)
     assert "Comparison" in out and _max_width(out) <= 80 and "Hidden at 80 columns" in out
     assert _max_width(in_a_terminal("compare", "resnet50", "vgg16", "--width", "120", columns=80)) <= 120
+
+
+# -- each output cell says which axes it shows ---------------------------------------------------------------------
+
+AXES = """name: axes
+input: [3, 20, 24]
+layers:
+  - conv: {name: c, filters: 8, kernel: 1}
+  - permute: {name: p, dims: [1, 2, 0]}
+  - linear: {name: l, units: 5}
+  - transpose: {name: t, axes: [0, 1]}
+  - flatten: {name: f, start: 0, end: 1}
+  - flatten: {name: g}
+"""
+
+
+def test_output_axes_follow_torch(tmp_path):
+    """Axes of distinct sizes are tracked through each layer torch builds: each label follows its size."""
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "axes.yaml"
+    path.write_text(AXES, encoding="utf-8")
+    a = cnnsize.analyze(str(path))
+    a.label_axes()
+    rows = {r.name: r for r in a.layers}
+    for row in a.layers[1:]:
+        src = rows[row.inputs[0]]
+        x = torch.zeros(1, *src.output_shape)
+        out = tuple(row.kind.build([src.output_shape], row.output_shape)(x).shape[1:])
+        by_size = dict(zip(src.output_shape, src.axes))
+        for size, axis in zip(out, row.axes):
+            if size in by_size:  # an axis torch kept (sizes are distinct): it keeps its name
+                assert axis == by_size[size], (row.name, out, row.axes)
+            elif len(out) > 1 and size == src.output_shape[0] * src.output_shape[1]:
+                assert axis == "·".join(src.axes[:2]), row.name  # merged axes are named together
+    assert [rows[n].axes for n in "cpltfg"] == [("C", "H", "W"), ("H", "W", "C"), ("H", "W", "C"), ("W", "H", "C"),
+                                                ("W·H", "C"), ("D",)]
+
+
+def test_swin_and_vit_cells_name_their_axes(capsys):
+    assert main(["report", "swin_t", "--columns", "name,output"]) == 0
+    out = capsys.readouterr().out
+    assert _header(out) == ["Layer", "Output"] and "(C×H×W)" not in _header(out)
+    assert "56×56×96 (H×W×C)" in out and "96×56×56 " in out and "96×56×56 (" not in out
+    assert main(["report", "vit_b_16", "--columns", "name,output", "-f", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "196×768 (T×D)" in out and "T tokens, D features" in out and "Output (C" not in out

@@ -509,6 +509,15 @@ class LayerKind:
         """
         return []
 
+    def output_axes(self, axes: tuple[str, ...] | None, ins: list[Shape], out: Shape) -> tuple[str, ...] | None:
+        """What the output's axes are ('C', 'H', 'W'; 'T' tokens, 'D' features), given the first input's
+        (``axes``; None when unknown), so that a report can say which axes each shape shows. The default keeps
+        the input's where the rank is kept (convolutions, pooling, norms, elementwise layers) and calls a 1-D
+        output features; a kind that moves or merges axes says how."""
+        if axes is not None and len(axes) == len(out):
+            return axes
+        return ("D",) if len(out) == 1 else None
+
     @property
     def storage(self) -> str:
         """What this layer's output is at inference: the kind's ``makes``, IN_PLACE where it is set to work in

@@ -167,6 +167,12 @@ class Flatten(LayerKind):
         x = ins[0]
         return (*x[:a], prod(x[a:b + 1]), *x[b + 1:])
 
+    def output_axes(self, axes, ins, out):
+        if len(out) == 1 or axes is None:
+            return ("D",) if len(out) == 1 else None
+        a, b = self.span(ins[0])
+        return (*axes[:a], "·".join(axes[a:b + 1]), *axes[b + 1:])  # (C, H·W): the merged axes, named
+
     def receptive(self, rfs, ins, out):
         return None
 

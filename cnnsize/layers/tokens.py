@@ -80,6 +80,11 @@ class Linear(LayerKind):
     def output_shape(self, ins, ctx):
         return (*ins[0][:-1], self.units)
 
+    def output_axes(self, axes, ins, out):
+        if axes is None:
+            return None
+        return (*axes[:-1], "C" if axes[-1] == "C" else "D")  # the last axis becomes the units (channels stay so)
+
     def counts(self, ins, out):
         fan_in, positions = ins[0][-1], prod(ins[0][:-1])
         macs = positions * fan_in * self.units
@@ -192,6 +197,9 @@ class PatchEmbed(LayerKind):
         sizes = windowed_shape(spatial(ins[0]), patch, patch, ((0, 0),) * len(patch), (1,) * len(patch), ctx,
                                what="patch")
         return (prod(sizes), self.filters)
+
+    def output_axes(self, axes, ins, out):
+        return ("T", "D")  # one token per patch, each of ``filters`` features
 
     def counts(self, ins, out):
         fan_in = prod(self.geometry(ins[0])) * ins[0][0]
@@ -685,6 +693,9 @@ class Permute(_View):
     def output_shape(self, ins, ctx):
         return tuple(ins[0][d] for d in self.order(ins[0]))
 
+    def output_axes(self, axes, ins, out):
+        return None if axes is None else tuple(axes[d] for d in self.order(ins[0]))
+
     def receptive(self, rfs, ins, out):
         n = len(ins[0])
         dims = self.order(ins[0])
@@ -724,6 +735,14 @@ class Transpose(_View):
         out = list(ins[0])
         out[a], out[b] = out[b], out[a]
         return tuple(out)
+
+    def output_axes(self, axes, ins, out):
+        if axes is None:
+            return None
+        a, b = self.pair(ins[0])
+        moved = list(axes)
+        moved[a], moved[b] = moved[b], moved[a]
+        return tuple(moved)
 
     def build(self, ins, out):
         from ..executor.modules import Permute as Module

@@ -137,7 +137,7 @@ def parse_columns(text: str) -> tuple[str, ...]:
 
 def _column_cells(a: Analysis, key: str, short: bool) -> tuple[list[str], str] | None:
     """The cells of one column (every row) and its total, full or shortened; None when it has nothing to show."""
-    from .text import num, rf_text, shape_text, short_count
+    from .text import num, rf_text, short_count
 
     count = short_count if short else num
     rows_ = a.layers
@@ -147,7 +147,8 @@ def _column_cells(a: Analysis, key: str, short: bool) -> tuple[list[str], str] |
     if key == "type":
         return [r.type if short or not r.summary else f"{r.type} ({r.summary})" for r in rows_], ""
     if key == "output":
-        return [shape_text(r.output_shape) for r in rows_], ""
+        first = a.label_axes()
+        return [r.axes_text(first) for r in rows_], ""
     if key in _COUNTS:
         return [count(getattr(r, key)) for r in rows_], count(t[key])
     if key == "activations":
@@ -208,7 +209,6 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     the table names what was left out. None draws every chosen column in full. ``columns`` picks and orders the
     columns (keys of COLUMNS); the asked-for figures are added to them.
     """
-    from .text import headers as full_headers
 
     marked = heaviest(a)
     highlight = {i for i, r in enumerate(a.layers) if r.name in marked}
@@ -216,7 +216,7 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     default = DEFAULT_COLUMNS[:-2] + tuple(k for k, _ in extra) + DEFAULT_COLUMNS[-2:]
     keys = list(columns or default) + [k for k, _ in extra if columns and k not in columns]
     asked = ["name", *(columns or ()), *(k for k, _ in reversed(extra))]  # the latest pass' figures first
-    long_headers = dict(COLUMNS, output=(full_headers(a)[2], "Output"), **{k: (h, h) for k, h in extra})
+    long_headers = dict(COLUMNS, **{k: (h, h) for k, h in extra})
 
     def build(short: bool) -> tuple[list[str], list[str], list[list[str]], list[str]]:
         shown, heads, cols, totals = [], [], [], []
