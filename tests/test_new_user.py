@@ -233,3 +233,54 @@ def test_swin_and_vit_cells_name_their_axes(capsys):
     assert main(["report", "vit_b_16", "--columns", "name,output", "-f", "markdown"]) == 0
     out = capsys.readouterr().out
     assert "196×768 (T×D)" in out and "T tokens, D features" in out and "Output (C" not in out
+
+
+# -- PyTorch's names get cnnsize's -------------------------------------------------------------------------------
+
+def _error(tmp_path, capsys, layer: str, *extra: str) -> str:
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"input: [3, 32, 32]\nlayers:\n  - {layer}\n", encoding="utf-8")
+    assert main(["report", str(path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(("layer", "ours"), [
+    ("conv: {out_channels: 8, kernel: 3}", "filters"), ("conv: {filters: 8, kernel_size: 3}", "kernel"),
+    ("conv: {filters: 8, kernel: 3, padding: 1}", "pad"), ("fc: {out_features: 10}", "units"),
+    ("maxpool: {kernel_size: 2}", "kernel"), ("linear: {out_features: 10}", "units"),
+])
+def test_pytorch_setting_names_are_told_ours(layer, ours, tmp_path, capsys):
+    """Each suggestion is a setting of that kind, and writing it instead works."""
+    err = _error(tmp_path, capsys, layer)
+    torch_name = next(k for k in ("out_channels", "kernel_size", "padding", "out_features") if k in layer)
+    assert f"PyTorch's {torch_name} is cnnsize's '{ours}'" in err, err
+    kind = layer.split(":")[0]
+    assert ours in REGISTRY[kind].params
+    path = tmp_path / "fixed.yaml"
+    path.write_text(f"input: [3, 32, 32]\nlayers:\n  - {layer.replace(torch_name, ours)}\n", encoding="utf-8")
+    assert main(["report", str(path)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["in_channels", "in_features"])
+def test_input_sizes_pytorch_asks_for_are_left_out(name, tmp_path, capsys):
+    kind = "conv: {filters: 8, kernel: 3, " if name == "in_channels" else "fc: {units: 10, "
+    err = _error(tmp_path, capsys, kind + f"{name}: 3}}")
+    assert f"leave {name} out" in err and "input shape" in err
+
+
+def test_dtype_half_is_told_float16(capsys):
+    assert main(["report", "lenet5", "--dtype", "half"]) == 2
+    assert "'half' is cnnsize's 'float16'" in capsys.readouterr().err
+    assert main(["report", "lenet5", "--dtype", "float16"]) == 0
+
+
+def test_an_unknown_kind_lists_the_closest_few_and_where_all_are(tmp_path, capsys):
+    err = _error(tmp_path, capsys, "flaten")
+    assert "did you mean 'flatten'?" in err and "cnnsize specs --kinds" in err and len(err) < 300, err
+    assert "'Conv2d' is cnnsize's 'conv'" in _error(tmp_path, capsys, "Conv2d: {filters: 8, kernel: 3}")
+    assert "'BatchNorm2d' is cnnsize's 'bn'" in _error(tmp_path, capsys, "BatchNorm2d")
+    assert main(["specs", "--kinds"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+    assert listed == sorted(REGISTRY)

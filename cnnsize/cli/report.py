@@ -52,8 +52,10 @@ def register(sub) -> None:
     g.add_argument("--device-memory", metavar="SIZE", help="device memory for --max-batch, e.g. 24GiB")
     p.set_defaults(run=run_report)
 
-    s = sub.add_parser("specs", help="list the bundled specs with their totals",
-                       description="List the bundled specs with their totals.")
+    s = sub.add_parser("specs", help="list the bundled specs with their totals (--kinds: the layer kinds)",
+                       description="List the bundled specs with their totals, or (--kinds) every layer kind a spec "
+                                   "can use, with what it is.")
+    s.add_argument("--kinds", action="store_true", help="list the layer kinds instead, one a line")
     add_format(s)
     add_width(s)
     s.set_defaults(run=run_specs, output=None)
@@ -132,9 +134,26 @@ def local_profile(name: str) -> str:
     return found[0]
 
 
+def run_kinds() -> int:
+    """Every layer kind, one a line, with the first sentence of what it is."""
+    from ..layers import REGISTRY
+
+    lines = []
+    for name in sorted(REGISTRY):
+        doc = " ".join((REGISTRY[name].__doc__ or "").split())
+        lines.append(f"{name:<18} {doc.split('. ')[0].rstrip('.')}")
+    from ..render.table import terminal_width, wrap
+
+    width = terminal_width()
+    write_output("".join(part + "\n" for line in lines for part in wrap(line, width, indent=" " * 19)), None)
+    return 0
+
+
 def run_specs(args) -> int:
     import json
 
+    if args.kinds:
+        return run_kinds()
     from ..analysis import analyze_graph
     from ..render.grid import Column, Grid, render_grid
     from ..render.text import human_count, num, shape_text

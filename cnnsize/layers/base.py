@@ -29,6 +29,13 @@ from ..spec.expr import describe, shown
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
 COMMON_KEYS = ("name", "from", "trainable", "shares", "function")
+# PyTorch's names of settings a spec writes otherwise (nn.Conv2d(out_channels=8, kernel_size=3, padding=1)),
+# suggested for a kind with that setting; and those a spec leaves out, the layer's input shape giving them
+TORCH_SETTING_NAMES = {"out_channels": "filters", "kernel_size": "kernel", "padding": "pad", "out_features": "units",
+                       "output_padding": "output_pad", "num_heads": "heads", "scale_factor": "scale",
+                       "output_size": "output", "num_groups": "groups", "elementwise_affine": "affine",
+                       "dim": "axis"}
+FROM_THE_INPUT = ("in_channels", "in_features", "num_features", "normalized_shape", "num_channels", "embed_dim")
 # What a layer's output is at inference (LayerKind.storage): a tensor of its own; its input's storage read another
 # way, or the input itself (flatten, chunk, slice, dropout at inference); or its input's storage written over
 NEW, VIEW, IN_PLACE = "new tensor", "view", "in place"
@@ -457,6 +464,24 @@ class LayerKind:
         for key, param in self.params.items():
             setattr(self, key, values.get(key, param.default))
         self.values = dict(values)
+
+    @classmethod
+    def setting_hint(cls, key: str) -> str | None:
+        """What to write instead of a setting this kind does not have, where it is PyTorch's name for one."""
+        ours = TORCH_SETTING_NAMES.get(key)
+        if ours in cls.params:
+            return f"PyTorch's {key} is cnnsize's '{ours}'"
+        if key in FROM_THE_INPUT:
+            return f"leave {key} out: cnnsize takes it from the layer's input shape"
+        return None
+
+    @staticmethod
+    def for_torch_name(name: str) -> str | None:
+        """The kind standing for a torch module class named so ('Conv2d' -> conv, 'BatchNorm2d' -> bn)."""
+        for kind, cls in REGISTRY.items():
+            if any(m.rsplit(".", 1)[-1].lower() == name.lower() for m in cls.torch_modules):
+                return kind
+        return None
 
     # -- arithmetic -------------------------------------------------------------
     def output_shape(self, ins: list[Shape], ctx: Ctx) -> Shape:
