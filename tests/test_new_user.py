@@ -284,3 +284,34 @@ def test_an_unknown_kind_lists_the_closest_few_and_where_all_are(tmp_path, capsy
     assert main(["specs", "--kinds"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
     assert listed == sorted(REGISTRY)
+
+
+# -- the lecture's letters in calc, and usage errors naming the subcommand's help ---------------------------------
+
+@pytest.mark.parametrize(("kind", "letters", "words"), [
+    ("conv", ["-K", "8", "-F", "5", "-S", "1", "-P", "2"], ["--filters", "8", "--kernel", "5", "--stride", "1",
+                                                            "--pad", "2"]),
+    ("pool", ["-F", "2", "-S", "2", "-P", "0"], ["--kernel", "2", "--stride", "2", "--pad", "0"]),
+    ("locally-connected", ["-K", "4", "-F", "3", "-S", "1", "-P", "1"], ["--filters", "4", "--kernel", "3",
+                                                                         "--stride", "1", "--pad", "1"]),
+])
+def test_calc_takes_the_lectures_letters(kind, letters, words, capsys):
+    assert main(["calc", kind, "-i", "3x32x32", *letters]) == 0
+    by_letters = capsys.readouterr().out
+    assert main(["calc", kind, "-i", "3x32x32", *words]) == 0
+    assert by_letters == capsys.readouterr().out
+    if kind == "conv":  # (F·F·C + 1)·K and (W − F + 2P)/S + 1, as the lecture writes them
+        assert f"= {(5 * 5 * 3 + 1) * 8} parameters" in by_letters and f"8×{(32 - 5 + 2 * 2) // 1 + 1}×32" in by_letters
+
+
+@pytest.mark.parametrize(("argv", "help_of"), [
+    (["calc", "conv", "-i", "3x32x32", "-F", "3", "--bogus"], "cnnsize calc conv -h"),
+    (["calc", "conv", "-i", "3x32x32", "-F", "3"], "cnnsize calc conv -h"),
+    (["calc", "pool", "-i", "3x32x32"], "cnnsize calc pool -h"),
+    (["calc", "fc", "-i", "4096"], "cnnsize calc fc -h"),
+    (["report", "lenet5", "--bogus"], "cnnsize report -h"),
+])
+def test_usage_errors_name_the_subcommands_help(argv, help_of, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"see '{help_of}'" in err and len(err.strip().splitlines()) == 1, err
