@@ -365,6 +365,24 @@ class Analysis:
         self.axes_labelled = True
         return first
 
+    def axes_notes(self) -> list[str]:
+        """The notes of kinds that see their input's axes (a linear on a C×H×W image acts on W)."""
+        from .layers.base import LayerKind
+
+        if not any(r.kind is not None and type(r.kind).axes_note is not LayerKind.axes_note for r in self.layers):
+            return []
+        self.label_axes()
+        rows = {row.name: row for row in self.layers}
+        notes = []
+        for row in self.layers:
+            if row.kind is None or type(row.kind).axes_note is LayerKind.axes_note or not row.inputs:
+                continue
+            src = rows[row.inputs[0]]
+            note = row.kind.axes_note(src.axes, [src.output_shape], row.output_shape)
+            if note:
+                notes.append(f"layer '{row.name}': {note}.")
+        return notes
+
     def layer(self, name: str) -> LayerResult:
         for row in self.layers:
             if row.name == name:
@@ -583,6 +601,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=typed,
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
                         fit_conditions=fit_conditions, fit=ctx.fit)
+    analysis.notes += analysis.axes_notes()
     if count is not None:
         from .conventions import apply
 

@@ -315,3 +315,29 @@ def test_usage_errors_name_the_subcommands_help(argv, help_of, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"see '{help_of}'" in err and len(err.strip().splitlines()) == 1, err
+
+
+# -- a linear straight after a convolution ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("tail", "noted"), [
+    ("  - linear: {name: head, units: 10}\n", True),
+    ("  - fc: {name: head, units: 10}\n", False),
+    ("  - flatten\n  - linear: {name: head, units: 10}\n", False),
+    ("  - permute: {dims: [1, 2, 0]}\n  - linear: {name: head, units: 10}\n", False),
+])
+def test_linear_after_a_convolution_is_noted(tail, noted, tmp_path, capsys):
+    """nn.Linear on a conv's N×C×H×W output acts on W (torch says so: the shape); the report notes it."""
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "lin.yaml"
+    path.write_text("input: [3, 12, 16]\nlayers:\n  - conv: {filters: 8, kernel: 3, pad: 1}\n" + tail,
+                    encoding="utf-8")
+    a = cnnsize.analyze(str(path))
+    if tail.startswith("  - linear"):
+        y = torch.nn.Linear(16, 10)(torch.nn.Conv2d(3, 8, 3, padding=1)(torch.zeros(1, 3, 12, 16)))
+        assert tuple(y.shape[1:]) == a.layer("head").output_shape == (8, 12, 10)
+    notes = [n for n in a.notes if "nn.Linear" in n]
+    assert bool(notes) == noted, a.notes
+    if noted:
+        assert "layer 'head'" in notes[0] and "(W, 16 values)" in notes[0] and "fc" in notes[0]
+        assert main(["report", str(path), "--width", "80"]) == 0
+        assert "nn.Linear" in capsys.readouterr().out

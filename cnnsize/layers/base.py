@@ -543,6 +543,10 @@ class LayerKind:
             return axes
         return ("D",) if len(out) == 1 else None
 
+    def axes_note(self, axes: tuple[str, ...] | None, ins: list[Shape], out: Shape) -> str | None:
+        """A note for the report where this layer, on input axes ``axes``, likely does other than was meant."""
+        return None
+
     @property
     def storage(self) -> str:
         """What this layer's output is at inference: the kind's ``makes``, IN_PLACE where it is set to work in

@@ -85,6 +85,15 @@ class Linear(LayerKind):
             return None
         return (*axes[:-1], "C" if axes[-1] == "C" else "D")  # the last axis becomes the units (channels stay so)
 
+    def axes_note(self, axes, ins, out):
+        """Straight on a channels-first image (after a convolution), linear mixes each row's width, as nn.Linear
+        does: a classifier is almost always meant."""
+        if axes is None or len(axes) < 2 or axes[0] != "C" or axes[-1] == "C":
+            return None
+        shown = "×".join(str(v) for v in out)
+        return (f"linear acts on the last axis of its {'×'.join(axes)} input ({axes[-1]}, {ins[0][-1]} values), as "
+                f"nn.Linear does, giving {shown}; for a classifier write fc (it flattens first) or flatten before it")
+
     def counts(self, ins, out):
         fan_in, positions = ins[0][-1], prod(ins[0][:-1])
         macs = positions * fan_in * self.units
