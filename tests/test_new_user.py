@@ -341,3 +341,48 @@ def test_linear_after_a_convolution_is_noted(tail, noted, tmp_path, capsys):
         assert "layer 'head'" in notes[0] and "(W, 16 values)" in notes[0] and "fc" in notes[0]
         assert main(["report", str(path), "--width", "80"]) == 0
         assert "nn.Linear" in capsys.readouterr().out
+
+
+# -- validate answers in a few seconds beyond torch's import ------------------------------------------------------
+
+SMALL = """name: small
+input: [3, 32, 32]
+layers:
+  - conv: {filters: 16, kernel: 3, pad: 1}
+  - bn
+  - relu
+  - maxpool: {kernel: 2}
+  - conv: {filters: 32, kernel: 3, pad: 1}
+  - relu
+  - maxpool: {kernel: 2}
+  - conv: {filters: 32, kernel: 3, pad: 1}
+  - global_avgpool
+  - fc: {units: 10}
+"""
+
+
+def test_a_small_network_validates_without_the_compiler(tmp_path):
+    """validate imports neither TorchDynamo, the compiler nor sympy (10 s of 13 on a 15k-parameter network before),
+    leaves torch's classes as they were, and every figure still matches."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL, encoding="utf-8")
+    code = ("import sys, time, io, inspect, json; import torch; t = time.perf_counter(); from cnnsize.cli import main; "
+            "out = io.StringIO(); sys.stdout = out; rc = main(['validate', sys.argv[1], '--runs', '0']); "
+            "sys.stdout = sys.__stdout__; took = time.perf_counter() - t; "
+            "from torch.utils.flop_counter import _FlopCounterMode as F; "
+            "raw = inspect.unwrap(vars(F)['__torch_dispatch__']); "
+            "print(json.dumps({'rc': rc, 'took': took, 'left': hasattr(raw, '__dynamo_disable'), "
+            "'imported': [m for m in ('torch._dynamo', 'torch._inductor', 'sympy') if m in sys.modules], "
+            "'matched': 'every figure matches torch' in out.getvalue()}))")
+    proc = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    import json
+
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    took = got.pop("took")
+    assert got == {"rc": 0, "left": False, "imported": [], "matched": True}, proc.stderr
+    assert took < 10, took  # about 2.5 s on a shared 2-core machine (13 s before); generous against load
