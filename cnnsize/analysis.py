@@ -17,6 +17,10 @@ from .layers.base import RF, Counts, Ctx, LayerKind
 from .numeric import Dim, is_int, is_symbolic, prod, tidy
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
+# torch's and numpy's other names (torch.half, torch.float, 'fp16'): suggested, not taken, so a spec says one thing
+DTYPE_AKA = {"half": "float16", "fp16": "float16", "f16": "float16", "float": "float32", "fp32": "float32",
+             "f32": "float32", "single": "float32", "double": "float64", "fp64": "float64", "f64": "float64",
+             "bf16": "bfloat16", "qint8": "int8", "uint8": "int8"}
 SCHEMA_VERSION = 1
 COUNT_FIELDS = ("weights", "biases", "params", "trainable_params", "buffers", "activations", "connections",
                 "macs", "flops")
@@ -152,6 +156,24 @@ class LayerResult:
     bound: str | None = None
     folded: int = 1  # how many layers this row stands for (more than one in a collapsed analysis)
     function: str | None = None  # the spec's ``function``: a function or method in the source network, no module
+    axes: tuple[str, ...] | None = field(default=None, repr=False, compare=False)  # Analysis.label_axes
+
+    def axes_text(self, input_axes: tuple[str, ...] | None = None) -> str:
+        """The output shape, with its axes where they are not ``input_axes`` (56×56×96 (H×W×C), 196×768 (T×D)).
+        A 1-D output reads alone; axes no kind could name read 'reshaped'."""
+        from .render.text import shape_text
+
+        text = shape_text(self.output_shape)
+        if len(self.output_shape) < 2 or self.axes == input_axes:
+            return text
+        return f"{text} ({'×'.join(self.axes) if self.axes else 'reshaped'})"
+
+    @property
+    def storage(self) -> str:
+        """What the row's output is at inference (cnnsize.layers.base: new tensor, view, in place), from its kind."""
+        from .layers.base import NEW
+
+        return self.kind.storage if self.kind is not None else NEW
 
     @property
     def summary(self) -> str:
@@ -196,6 +218,7 @@ class Analysis:
     count: str | None = None  # the counting convention of ``counted`` (report --count), None for cnnsize's own
     traffic: bool = False  # rows and totals carry bytes_read, bytes_written, arithmetic_intensity
     device_profile: str | None = None  # rows and totals carry predicted_seconds and bound
+    axes_labelled: bool = False  # every row's ``axes`` set (label_axes)
 
     def extra_fields(self) -> list[tuple[str, str]]:
         """(key, heading) of the figures this report was asked for beyond the default ones, in column order."""
@@ -317,9 +340,48 @@ class Analysis:
         for row in self.layers:
             parts = row.name.split(".")
             groups.setdefault(".".join(parts[:depth]) if len(parts) > depth else row.name, []).append(row)
+        self.label_axes()  # while every layer is there: a folded row shows its last layer's
         rows = [members[0] if len(members) == 1 and members[0].name == key else _fold(key, members)
                 for key, members in groups.items()]
         return replace(self, layers=rows)
+
+    def label_axes(self) -> tuple[str, ...]:
+        """Name every row's output axes, each kind saying its own from its first input's; the input's axes.
+
+        Done on demand (the report's output column), not in the analysis' hot loop."""
+        from .layout import axes_label
+
+        first = tuple(axes_label(self.input_shape).split("×"))
+        if self.axes_labelled:
+            return first
+        rows = {row.name: row for row in self.layers}
+        for row in self.layers:
+            if row.type == "input":
+                row.axes = first
+            elif row.kind is not None:
+                ins = [rows[name] for name in row.inputs if name in rows]
+                row.axes = row.kind.output_axes(ins[0].axes if ins else None, [r.output_shape for r in ins],
+                                                row.output_shape)
+        self.axes_labelled = True
+        return first
+
+    def axes_notes(self) -> list[str]:
+        """The notes of kinds that see their input's axes (a linear on a C×H×W image acts on W)."""
+        from .layers.base import LayerKind
+
+        if not any(r.kind is not None and type(r.kind).axes_note is not LayerKind.axes_note for r in self.layers):
+            return []
+        self.label_axes()
+        rows = {row.name: row for row in self.layers}
+        notes = []
+        for row in self.layers:
+            if row.kind is None or type(row.kind).axes_note is LayerKind.axes_note or not row.inputs:
+                continue
+            src = rows[row.inputs[0]]
+            note = row.kind.axes_note(src.axes, [src.output_shape], row.output_shape)
+            if note:
+                notes.append(f"layer '{row.name}': {note}.")
+        return notes
 
     def layer(self, name: str) -> LayerResult:
         for row in self.layers:
@@ -361,7 +423,7 @@ def _fold(name: str, members: list[LayerResult]) -> LayerResult:
     inputs = list(dict.fromkeys(src for m in members for src in m.inputs if src not in inside))
     row = LayerResult(name=name, type="block", inputs=inputs, output_shape=last.output_shape,
                       receptive_field=last.receptive_field, weight_layer=any(m.weight_layer for m in members),
-                      location=members[0].location, folded=sum(m.folded for m in members), **sums)
+                      location=members[0].location, folded=sum(m.folded for m in members), axes=last.axes, **sums)
     for key in ("counted", "bytes_read", "bytes_written", "predicted_seconds"):  # figures of optional passes
         values = [getattr(m, key) for m in members]
         if any(v is not None for v in values):
@@ -394,7 +456,7 @@ def _rf_json(rf: RF | None):
 
 def parse_dtype(dtype: str) -> str:
     if dtype not in DTYPE_BYTES:
-        raise unknown_name("dtype", dtype, DTYPE_BYTES)
+        raise unknown_name("dtype", dtype, DTYPE_BYTES, aka=DTYPE_AKA)
     return dtype
 
 
@@ -539,6 +601,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=typed,
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
                         fit_conditions=fit_conditions, fit=ctx.fit)
+    analysis.notes += analysis.axes_notes()
     if count is not None:
         from .conventions import apply
 

@@ -94,14 +94,29 @@ def closest(name: str, options) -> str | None:
     return found[0] if found else None
 
 
-def unknown_name(what: str, name: str, options) -> CnnsizeError:
-    """An error for an unknown name that lists the valid ones and suggests one."""
+def unknown_name(what: str, name: str, options, *, aka=None, more: str | None = None) -> CnnsizeError:
+    """An error for an unknown name that lists the valid ones and suggests one.
+
+    ``aka`` maps other tools' names to ours ({'half': 'float16'}): such a name is suggested its equivalent.
+    ``more`` (where to see them all, e.g. "cnnsize specs --kinds"): a long list is cut to the closest few.
+    """
     options = sorted(map(str, options))
     shown = str(name) if len(str(name)) <= 60 else str(name)[:59] + "…"
     if not options:
         return SpecError(f"unknown {what} '{shown}'", hint=f"no {what}s are defined here")
-    guess = closest(name, options)
-    hint = f"did you mean '{guess}'? " if guess else ""
+    known = (aka or {}).get(str(name)) or (aka or {}).get(str(name).lower())
+    guess = known or closest(name, options)
+    hint = f"'{shown}' is cnnsize's '{guess}'; " if known else f"did you mean '{guess}'? " if guess else ""
+    if more is not None and len(options) > MAX_LISTED:
+        import difflib
+
+        near = [o for o in difflib.get_close_matches(str(name)[:100], options, n=MAX_LISTED // 2, cutoff=0.3)
+                if o != guess]
+        hint += (f"close: {', '.join(near)}; " if near else "") + f"all {len(options)}: {more}"
+        return SpecError(f"unknown {what} '{shown}'", hint=hint)
     listed = ", ".join(options)
     hint += "valid: " + (listed if len(listed) <= 2000 else listed[:1999] + "…")
     return SpecError(f"unknown {what} '{shown}'", hint=hint)
+
+
+MAX_LISTED = 12  # names an error lists in full when it says where to see them all (unknown_name's ``more``)

@@ -120,7 +120,7 @@ def test_no_traceback_from_the_real_script():
     proc = subprocess.run([sys.executable, "-m", "cnnsize", "calc", "conv", "--input", "3x32x32", "--zzz"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.splitlines() == ["cnnsize: error: unrecognized arguments: --zzz; see 'cnnsize -h'"]
+    assert proc.stderr.splitlines() == ["cnnsize: error: unrecognized arguments: --zzz; see 'cnnsize calc conv -h'"]
 
 
 # --- explain and fit ------------------------------------------------------------------------------------------------

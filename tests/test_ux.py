@@ -64,7 +64,7 @@ def test_pipe_keeps_the_full_table(capsys, monkeypatch):
     a = cnnsize.analyze("vgg16")
     out = report(capsys, monkeypatch, "vgg16")  # capsys: not a terminal, no COLUMNS
     assert out == table_text(a)
-    assert "Output (C×H×W)" in out and "102,764,544" in out and max(map(cells, out.splitlines())) > 180
+    assert "┃ Output " in out and "102,764,544" in out and max(map(cells, out.splitlines())) > 180
     assert report(capsys, monkeypatch, "vgg16", "--wide", columns=80) == out  # --wide: everything, in full
     assert main(["report", "vgg16", "--width", "20"]) == 2 and "too narrow" in capsys.readouterr().err
 
@@ -72,7 +72,7 @@ def test_pipe_keeps_the_full_table(capsys, monkeypatch):
 def test_columns_option(capsys, monkeypatch):
     out = report(capsys, monkeypatch, "lenet5", "--columns", "name,output,params")
     header = next(line for line in out.splitlines() if line.startswith("┃"))
-    assert [h.strip() for h in header.strip("┃").split("┃")] == ["Layer", "Output (C×H×W)", "Params"]
+    assert [h.strip() for h in header.strip("┃").split("┃")] == ["Layer", "Output", "Params"]
     assert "61,706" in out  # a pipe: full numbers
     code = main(["report", "lenet5", "--columns", "name,parms"])
     err = capsys.readouterr().err
@@ -253,10 +253,10 @@ def test_fit_follows_the_spec_rule(capsys):
 
 def test_axes_labels_and_singular(capsys, monkeypatch):
     out = report(capsys, monkeypatch, "m5_speech")
-    assert "Output (C×L)" in out and "(C×L), batch 1" in out
+    assert "┃ Output " in out and "(C×L), batch 1" in out
     a = cnnsize.analyze("input: [2, 5, 8, 8]\nlayers:\n  - conv: {filters: 3, kernel: 3, pad: 1}\n")
     text = table_text(a)
-    assert "Output (C×D×H×W)" in text and "(C×D×H×W), batch 1, float32; 1 weight layer." in text
+    assert "┃ Output " in text and "(C×D×H×W), batch 1, float32; 1 weight layer." in text
 
 
 # -- the command line ---------------------------------------------------------------------------------------------

@@ -108,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     sources.DEFAULT_MAX_LAYERS = sources.CLI_MAX_LAYERS
     try:
         _check_command(args_in)
-        args = parser.parse_args(args_in)
+        args, extra = parser.parse_known_args(args_in)
+        if extra:  # named by the subcommand whose help lists what it takes (cnnsize calc conv -h)
+            prog = " ".join(["cnnsize", *(p for p in (args.command, getattr(args, "calc_kind", None)) if p)])
+            Parser(prog=prog).error(f"unrecognized arguments: {' '.join(extra)}")
         from .common import settle_format
 
         settle_format(args)

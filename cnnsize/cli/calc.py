@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ..errors import SpecError
-from .common import parse_shape, write_output
+from .common import output_extensions, parse_shape, write_output
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 INPUT_HELP = "Input volume C x H x W, e.g. 3x32x32 (names such as 3xHxW give formulas)."
@@ -97,10 +97,10 @@ def register(sub) -> None:
                          description="A convolution: (W − F + 2P)/S + 1 per axis, (F·F·C + 1)·K parameters, "
                                      "connections and MACs.")
     _input_arg(c)
-    c.add_argument("-k", "--filters", help="number of filters (output channels)")
+    c.add_argument("-k", "-K", "--filters", help="number of filters K (output channels)")
     c.add_argument("-F", "--kernel", help="filter size F, or FxF2 per axis")
-    c.add_argument("-s", "--stride", default="1", help="stride S (default 1)")
-    c.add_argument("-p", "--pad", default="0", help="zero padding P per side, or 'same' or 'valid' (default 0)")
+    c.add_argument("-s", "-S", "--stride", default="1", help="stride S (default 1)")
+    c.add_argument("-p", "-P", "--pad", default="0", help="zero padding P per side, or 'same' or 'valid' (default 0)")
     c.add_argument("--dilation", default="1", help="dilation D (default 1)")
     c.add_argument("--groups", default="1", help="groups (default 1)")
     _common(c, bias="one bias per filter")
@@ -111,8 +111,8 @@ def register(sub) -> None:
                                      "connections = outputs × window.")
     _input_arg(q)
     q.add_argument("-F", "--kernel", help="window size F, or FxF2 per axis")
-    q.add_argument("-s", "--stride", help="stride S (default: the window size)")
-    q.add_argument("-p", "--pad", default="0", help="padding per side (default 0)")
+    q.add_argument("-s", "-S", "--stride", help="stride S (default: the window size)")
+    q.add_argument("-p", "-P", "--pad", default="0", help="padding P per side (default 0)")
     q.add_argument("-t", "--type", default="max", help="max or avg (default max)")
     q.add_argument("--ceil-mode", action="store_true", help="round the output size up, as PyTorch's ceil_mode")
     _common(q, bias=None)
@@ -129,10 +129,10 @@ def register(sub) -> None:
                           description="A convolution without weight sharing: every output position has its own "
                                       "filters.")
     _input_arg(lc)
-    lc.add_argument("-k", "--filters", help="filters per output position")
+    lc.add_argument("-k", "-K", "--filters", help="filters K per output position")
     lc.add_argument("-F", "--kernel", help="filter size F, or FxF2 per axis")
-    lc.add_argument("-s", "--stride", default="1", help="stride S (default 1)")
-    lc.add_argument("-p", "--pad", default="0", help="zero padding per side (default 0)")
+    lc.add_argument("-s", "-S", "--stride", default="1", help="stride S (default 1)")
+    lc.add_argument("-p", "-P", "--pad", default="0", help="zero padding P per side (default 0)")
     _common(lc, bias="one bias per output unit")
     lc.set_defaults(run=run_locally_connected)
 
@@ -158,7 +158,8 @@ def _common(p, bias: str | None, fit: bool = True) -> None:
         p.add_argument("--no-bias", dest="bias", action="store_false", help=f"leave out the biases ({bias})")
     if fit:
         p.add_argument("--fit", default="exact", help=FIT_HELP)
-    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("-o", "--output", help="write to this file (.txt) instead of standard output")
+    output_extensions(p, ".txt")
 
 
 def _no_f(args) -> None:
@@ -167,6 +168,22 @@ def _no_f(args) -> None:
                         "in the other commands", hint=f"write --kernel {args.old_kernel}")
 
 
+def _usage(kind: str):
+    """A run whose bad or missing option says so with this subcommand's own help: see 'cnnsize calc conv -h'."""
+    def wrap(run):
+        def checked(args) -> int:
+            try:
+                return run(args)
+            except SpecError as exc:
+                if exc.location is None:
+                    exc.hint = (f"{exc.hint} " if exc.hint else "") + f"(see 'cnnsize calc {kind} -h')"
+                raise
+        checked.__doc__ = run.__doc__
+        return checked
+    return wrap
+
+
+@_usage("conv")
 def run_conv(args) -> int:
     _no_f(args)
     shape = _input(args.input, layout=args.layout)
@@ -180,6 +197,7 @@ def run_conv(args) -> int:
     return 0
 
 
+@_usage("pool")
 def run_pool(args) -> int:
     from ..errors import unknown_name
 
@@ -194,6 +212,7 @@ def run_pool(args) -> int:
     return 0
 
 
+@_usage("fc")
 def run_fc(args) -> int:
     _no_f(args)
     shape = _input(args.input, spatial=False)
@@ -204,6 +223,7 @@ def run_fc(args) -> int:
     return 0
 
 
+@_usage("locally-connected")
 def run_locally_connected(args) -> int:
     _no_f(args)
     shape = _input(args.input, layout=args.layout)

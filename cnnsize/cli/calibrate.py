@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import write_output
+from .common import output_extensions, write_output
 
 
 def register(sub) -> None:
@@ -16,7 +16,8 @@ def register(sub) -> None:
     p.add_argument("--dtype", default="float32", help="float32, float16 or bfloat16")
     p.add_argument("--runs", type=int, default=20, help="timed runs per layer")
     p.add_argument("--threads", type=int, help="torch CPU threads to measure with (default: torch's own)")
-    p.add_argument("-o", "--output", help="write the profile to this file instead of the user config directory")
+    p.add_argument("-o", "--output", help="write the profile to this file (.json) instead of the user config directory")
+    output_extensions(p, ".json")
     p.set_defaults(run=run)
 
 
@@ -39,7 +40,7 @@ def run(args) -> int:
     path = args.output or profile_path(profile.name)
     if args.output is None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_output(json.dumps(profile.to_dict(), indent=2) + "\n", path)
+    write_output(json.dumps(profile.to_dict(), indent=2) + "\n", path, say=False)
     peak = ", ".join(f"{k} {v / 1e9:,.1f} GFLOP/s" for k, v in profile.peak_flops.items())
     eff = ", ".join(f"{k} {v:.2f}" for k, v in profile.efficiency.items())
     print(f"{profile.source}: peak {peak}; bandwidth {profile.bandwidth / 1e9:,.1f} GB/s; "

@@ -24,13 +24,33 @@ def add_format(parser, formats=FORMATS) -> None:
     parser.set_defaults(format_choices=formats)
 
 
+def output_extensions(parser, *extensions: str) -> None:
+    """The extensions -o FILE may have for a command that writes one format (calc: .txt, schema: .json)."""
+    parser.set_defaults(output_extensions=extensions)
+
+
 def settle_format(args) -> None:
-    """Fill in args.format where --format was not given: from the extension of -o FILE, else the first format."""
+    """Fill in args.format where --format was not given: from the extension of -o FILE, else the first format.
+
+    An extension that names no format the command writes (report -o out.xlsx, calc -o calc.json) is refused
+    before anything runs, so that no file ever holds another format than its name says. A name without an
+    extension (or a device such as /dev/null) takes the default; --format, when given, wins over the extension.
+    """
     formats = getattr(args, "format_choices", None)
+    output = getattr(args, "output", None)
+    ext = os.path.splitext(output)[1].lower() if output and output != "-" else ""
+    fixed = getattr(args, "output_extensions", None)
+    valid = fixed or (tuple(e for e, f in EXTENSIONS.items() if f in formats) if formats else None)
+    if ext and valid and ext not in valid and (fixed or getattr(args, "format", None) is None):
+        from ..render.safe import printable
+
+        named = f" (a {EXTENSIONS[ext]} file)" if ext in EXTENSIONS else ""
+        raise SpecError(f"-o {printable(output)}: {args.command} cannot write {ext} files{named}",
+                        hint="name the file " + ", ".join(valid[:-1]) + (" or " if len(valid) > 1 else "")
+                             + valid[-1] + ("" if fixed else " (or give --format)"))
     if formats is None or getattr(args, "format", None) is not None:
         return
-    output = getattr(args, "output", None) or ""
-    found = EXTENSIONS.get(os.path.splitext(output)[1].lower())
+    found = EXTENSIONS.get(ext)
     args.format = found if found in formats else formats[0]
 
 
@@ -56,6 +76,28 @@ def add_sizing(parser, input_help: str = "input shape C x H x W, e.g. 3x224x224"
     if dtype:
         parser.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
     parser.add_argument("--fit", help="exact (default) or floor")
+
+
+def add_width(parser) -> None:
+    """--wide and --width N of the commands that draw a table (as report's): a terminal's table fits it."""
+    parser.add_argument("--wide", action="store_true", help="every column in full, however wide the terminal")
+    parser.add_argument("--width", type=int, metavar="N",
+                        help="fit the table to N columns (default: the terminal's, or COLUMNS; a pipe gets it in full)")
+
+
+def table_width(args) -> int | None:
+    """The width to fit a table to: --width, else the terminal's (None: --wide, a file, or a pipe)."""
+    if args.width is not None and args.width < 40:
+        raise SpecError(f"--width {args.width} is too narrow for a table", hint="give 40 or more")
+    if args.wide:
+        return None
+    if args.width is not None:
+        return args.width
+    if getattr(args, "output", None) is not None:
+        return None
+    from ..render.table import terminal_width
+
+    return terminal_width()
 
 
 def add_output(parser) -> None:
@@ -88,7 +130,7 @@ def parse_shape(text: str) -> tuple:
     return tuple(out)
 
 
-def write_output(text: str, output: str | None, fmt: str | None = None) -> None:
+def write_output(text: str, output: str | None, fmt: str | None = None, say: bool = True) -> None:
     """Print, or write to a file: atomically to a regular file, directly to a device or FIFO.
 
     A regular file is written to a temporary file beside it and renamed over it: never a partial file, the
@@ -96,7 +138,8 @@ def write_output(text: str, output: str | None, fmt: str | None = None) -> None:
     (a read-only one is refused, not replaced); a new one gets 0666 less the umask, as the shell's ``>``.
     A symbolic link is followed (the file it names is replaced, the link stays). A device (``/dev/null``)
     or FIFO is written directly, as ``> /dev/null`` would: renaming over it would replace it. A folder
-    is refused.
+    is refused. ``say``: a regular file written is named on standard error ("wrote FILE (FORMAT)"), standard
+    output staying empty for scripts.
     """
     if output is None or output == "-":
         # CSV and JSON piped on keep their text as it is (quoted by their own rules); anything a terminal shows,
@@ -142,6 +185,8 @@ def write_output(text: str, output: str | None, fmt: str | None = None) -> None:
             fh.flush()
             os.fchmod(fh.fileno(), mode)
         os.replace(tmp, target)
+        if say:
+            print(f"wrote {shown}" + (f" ({fmt})" if fmt else ""), file=sys.stderr)
     except BaseException as exc:
         try:
             os.unlink(tmp)

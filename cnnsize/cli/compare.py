@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import FORMATS, add_format, add_output, add_sizing, parse_shape, write_output
+from .common import FORMATS, add_format, add_output, add_sizing, add_width, parse_shape, table_width, write_output
 
 
 def register(sub) -> None:
@@ -15,6 +15,7 @@ def register(sub) -> None:
     add_sizing(p, "input shape for every spec, e.g. 3x224x224 (default: each spec's own)", dtype=True)
     add_format(p, FORMATS)
     add_output(p)
+    add_width(p)
     p.set_defaults(run=run)
 
 
@@ -25,5 +26,6 @@ def run(args) -> int:
     shape = parse_shape(args.input) if args.input else None
     records = compare(args.specs, input_shape=shape, batch=args.batch, dtype=args.dtype, fit=args.fit)
     color = args.output is None and sys.stdout.isatty()
-    write_output(render_grid(compare_grid(records), args.format, color=color), args.output, args.format)
+    text = render_grid(compare_grid(records), args.format, color=color, width=table_width(args))
+    write_output(text, args.output, args.format)
     return 0

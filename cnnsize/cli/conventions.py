@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import FORMATS, add_format, add_output, add_sizing, parse_shape, write_output
+from .common import FORMATS, add_format, add_output, add_sizing, add_width, parse_shape, table_width, write_output
 
 
 def register(sub) -> None:
@@ -16,6 +16,7 @@ def register(sub) -> None:
     add_sizing(p)
     add_format(p, FORMATS)
     add_output(p)
+    add_width(p)
     p.set_defaults(run=run)
 
 
@@ -36,5 +37,6 @@ def run(args) -> int:
         write_output(json.dumps(doc, indent=2) + "\n", args.output)
         return 0
     color = args.output is None and sys.stdout.isatty()
-    write_output(render_grid(grid(analysis, rows), args.format, color=color), args.output, args.format)
+    text = render_grid(grid(analysis, rows), args.format, color=color, width=table_width(args))
+    write_output(text, args.output, args.format)
     return 0

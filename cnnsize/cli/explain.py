@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import parse_shape, write_output
+from .common import output_extensions, parse_shape, write_output
 
 
 def register(sub) -> None:
@@ -15,7 +15,8 @@ def register(sub) -> None:
     p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224 (or 3xHxW)")
     p.add_argument("--fit", help="exact (default: a filter that does not fit is an error) or floor")
     p.add_argument("--dtype", default="float32", help="for the memory step: float32, float16, bfloat16, ...")
-    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("-o", "--output", help="write to this file (.txt) instead of standard output")
+    output_extensions(p, ".txt")
     p.set_defaults(run=run_explain)
 
 

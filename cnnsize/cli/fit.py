@@ -54,7 +54,10 @@ def run_fit(args) -> int:
         lines.append(str(result))
         if size is not None:
             lines += _answer_lines(result, size)
-    write_output("\n".join(lines) + "\n", None)
+    from ..render.table import terminal_width, wrap
+
+    width = terminal_width()  # sentences: wrapped on a terminal, whole lines in a pipe
+    write_output("".join(part + "\n" for line in lines for part in wrap(line, width)), None)
     return 0
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 
 from ..errors import SpecError
-from .common import parse_shape, write_output
+from .common import output_extensions, parse_shape, write_output
 
 
 def register(sub) -> None:
@@ -27,7 +27,8 @@ def register(sub) -> None:
     p.add_argument("-i", "--input", help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, "
                                          "this sizing its dynamic axes)")
     p.add_argument("--name", help="the spec's name (default: FACTORY, or the file's name)")
-    p.add_argument("-o", "--output", help="write the spec to this file instead of standard output")
+    p.add_argument("-o", "--output", help="write the spec to this file (.yaml) instead of standard output")
+    output_extensions(p, ".yaml", ".yml")
     p.add_argument("--opaque", action="store_true",
                    help="keep an operation cnnsize cannot represent as an 'opaque' layer with the output shape, "
                         "params and MACs torch measured for it (ONNX: shape inference's shape, the params it "

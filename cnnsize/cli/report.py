@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from .common import add_format, parse_shape, positive_int, write_output
+from .common import add_format, add_width, parse_shape, positive_int, table_width, write_output
 
 LAYOUT_HELP = ("how to read --input (and the spec's input): hwc converts channels-last 32x32x3 to 3x32x32, chw "
                "keeps it as written (default: channels first, and a shape that looks channels-last is refused)")
@@ -32,8 +33,8 @@ def register(sub) -> None:
                    "fvcore, ptflops, ptflops-aten, thop, torchscan-flops, torchscan-macs, torchscan-dmas")
     c.add_argument("--traffic", action="store_true", help="add bytes read and written and FLOPs per byte per layer")
     c.add_argument("--device-profile", metavar="NAME|FILE", help="add the predicted time per layer on a device: "
-                   "a bundled datasheet profile (a100, h100, h200, l4, t4, rtx4090), 'local' (cnnsize calibrate) "
-                   "or a profile file")
+                   "a bundled datasheet profile (a100, h100, h200, l4, t4, rtx4090), one 'cnnsize calibrate' "
+                   "measured ('cpu', 'cuda', or 'local': this machine's, its cuda one if measured) or a profile file")
     t = p.add_argument_group("table")
     t.add_argument("--columns", metavar="LIST",
                    help="the table's columns, e.g. name,output,params,macs (of: " + ", ".join(COLUMN_KEYS) + ")")
@@ -51,10 +52,13 @@ def register(sub) -> None:
     g.add_argument("--device-memory", metavar="SIZE", help="device memory for --max-batch, e.g. 24GiB")
     p.set_defaults(run=run_report)
 
-    s = sub.add_parser("specs", help="list the bundled specs with their totals",
-                       description="List the bundled specs with their totals.")
+    s = sub.add_parser("specs", help="list the bundled specs with their totals (--kinds: the layer kinds)",
+                       description="List the bundled specs with their totals, or (--kinds) every layer kind a spec "
+                                   "can use, with what it is.")
+    s.add_argument("--kinds", action="store_true", help="list the layer kinds instead, one a line")
     add_format(s)
-    s.set_defaults(run=run_specs)
+    add_width(s)
+    s.set_defaults(run=run_specs, output=None)
 
 
 def run_report(args) -> int:
@@ -93,7 +97,7 @@ def run_report(args) -> int:
         if args.device_profile:
             from ..latency import apply as apply_latency
 
-            apply_latency(analysis, args.device_profile)
+            apply_latency(analysis, local_profile(args.device_profile))
     if args.max_batch:
         from ..memory import max_batch, parse_bytes
 
@@ -114,9 +118,42 @@ def run_report(args) -> int:
     return 0
 
 
+def local_profile(name: str) -> str:
+    """'local' names the profile 'cnnsize calibrate' saved for this machine: its cuda one if measured, else cpu's."""
+    if name != "local":
+        return name
+    from ..errors import SpecError
+    from ..latency import profile_path
+
+    found = [device for device in ("cuda", "cpu") if os.path.isfile(profile_path(device))]
+    if not found:
+        raise SpecError(f"--device-profile local: no profile measured on this machine in "
+                        f"{os.path.dirname(profile_path('cpu'))}",
+                        hint="run 'cnnsize calibrate' first, or name a datasheet profile (a100, h100, h200, l4, t4, "
+                             "rtx4090)")
+    return found[0]
+
+
+def run_kinds() -> int:
+    """Every layer kind, one a line, with the first sentence of what it is."""
+    from ..layers import REGISTRY
+
+    lines = []
+    for name in sorted(REGISTRY):
+        doc = " ".join((REGISTRY[name].__doc__ or "").split())
+        lines.append(f"{name:<18} {doc.split('. ')[0].rstrip('.')}")
+    from ..render.table import terminal_width, wrap
+
+    width = terminal_width()
+    write_output("".join(part + "\n" for line in lines for part in wrap(line, width, indent=" " * 19)), None)
+    return 0
+
+
 def run_specs(args) -> int:
     import json
 
+    if args.kinds:
+        return run_kinds()
     from ..analysis import analyze_graph
     from ..render.grid import Column, Grid, render_grid
     from ..render.text import human_count, num, shape_text
@@ -137,5 +174,7 @@ def run_specs(args) -> int:
                Column("params", "Params", text=num), Column("macs", "MACs", text=human_count),
                Column("activations", "Activations", text=num), Column("weight_layers", "Weight layers"),
                Column("receptive_field", "RF")]
-    write_output(render_grid(Grid("Bundled specs", columns, records), args.format, color=sys.stdout.isatty()), None)
+    text = render_grid(Grid("Bundled specs", columns, records), args.format, color=sys.stdout.isatty(),
+                       width=table_width(args))
+    write_output(text, None)
     return 0

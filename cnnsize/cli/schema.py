@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import write_output
+from .common import output_extensions, write_output
 
 
 def register(sub) -> None:
@@ -11,7 +11,8 @@ def register(sub) -> None:
                                    "In a spec, a first line '# yaml-language-server: $schema=PATH' (PATH from "
                                    "--path) makes editors validate and autocomplete it.")
     p.add_argument("--path", action="store_true", help="print the path of the schema file shipped with cnnsize")
-    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("-o", "--output", help="write to this file (.json) instead of standard output")
+    output_extensions(p, ".json")
     p.set_defaults(run=run)
 
 

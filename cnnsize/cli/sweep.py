@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..errors import SpecError
-from .common import FORMATS, add_format, parse_shape, write_output
+from .common import FORMATS, add_format, add_width, parse_shape, table_width, write_output
 
 
 def register(sub) -> None:
@@ -23,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--fit", help="exact (default) or floor")
     add_format(p, FORMATS)
     p.add_argument("-o", "--output", help="write to this file (atomically) instead of standard output")
+    add_width(p)
     p.set_defaults(run=run)
 
 
@@ -70,6 +71,6 @@ def run(args) -> int:
                             dtype=[d.strip() for d in args.dtype.split(",")], variables=variables, fit=args.fit)
     title = f"Sweep of {args.spec}"
     color = args.output is None and sys.stdout.isatty()
-    text = render_grid(sweep_grid(records, title, list(variables)), args.format, color=color)
+    text = render_grid(sweep_grid(records, title, list(variables)), args.format, color=color, width=table_width(args))
     write_output(text, args.output, args.format)
     return 0

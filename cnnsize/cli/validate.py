@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import parse_shape, positive_int, write_output
+from .common import add_width, parse_shape, positive_int, table_width, write_output
 
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
 DTYPE_HELP = "float32, float16, bfloat16 or float64"
@@ -47,9 +47,11 @@ def _common(p) -> None:
     p.add_argument("--fit", help="exact or floor (overrides the spec)")
     p.add_argument("--init", action="store_true", help="initialize weights randomly (default: zeros, faster)")
     p.add_argument("--force", action="store_true", help="run even if the predicted memory exceeds what is free")
-    p.add_argument("-f", "--format", default="table", choices=("table", "json"), metavar="FORMAT",
-                   help="table or json")
-    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("-f", "--format", choices=("table", "json"), metavar="FORMAT",
+                   help="table or json (default: from -o FILE's extension, .txt or .json; else table)")
+    p.add_argument("-o", "--output", help="write to this file (.txt or .json) instead of standard output")
+    p.set_defaults(format_choices=("table", "json"))
+    add_width(p)
 
 
 def _num(value) -> str:
@@ -64,9 +66,10 @@ FIGURES = (("output_shape", "Shape"), ("params", "Params"), ("buffers", "Buffers
            ("activations", "Activations"))
 
 
-def validation_text(v, color: bool = False) -> str:
-    """Predicted and measured side by side, a mark per row, then totals, mismatches and timing."""
-    from ..render.table import box_table
+def validation_text(v, color: bool = False, width: int | None = None) -> str:
+    """Predicted and measured side by side, a mark per row, then totals, mismatches and timing; ``width`` fits
+    the tables to that many cells (figures left out whole, predicted with measured, never shortened)."""
+    from ..render.table import box_table, fit_columns, hidden_line, wrap
 
     headers = ["Layer", "Type"]
     for _, label in FIGURES:
@@ -83,30 +86,41 @@ def validation_text(v, color: bool = False) -> str:
             bad.add(i)
         cells.append(line)
     title = f"{v.name}: the analysis (left) against torch (right), {v.device}, {v.dtype}, batch {v.batch}"
-    out = [box_table(headers, cells, set(range(2, len(headers) - 1)), title=title, highlight=bad, color=color)]
+    pairs = [[2 + 2 * i, 3 + 2 * i] for i in range(len(FIGURES))]
+    heads, cells, right, _, hidden = fit_columns(headers, cells, set(range(2, len(headers) - 1)), width,
+                                                 compact=False, keep=frozenset({0, len(headers) - 1}), groups=pairs)
+    out = [box_table(heads, cells, right, title="\n".join(wrap(title, width, indent="")), highlight=bad,
+                     color=color)]
     total_cells = [[key + ("" if f.exact else " (≈)"), _num(f.predicted), _num(f.measured),
                     str(f.batch if f.batch is not None else v.batch), "exact" if f.exact else f.tolerance or "≈",
                     OK if f.ok else BAD]
                    for key, f in v.totals.items()]
-    out.append(box_table(["Total", "Predicted", "torch", "Batch", "Tolerance", ""], total_cells, {1, 2, 3},
-                         title="Totals (each at the batch shown, predicted and measured alike)",
+    heads, total_cells, right, _, more = fit_columns(["Total", "Predicted", "torch", "Batch", "Tolerance", ""],
+                                                     total_cells, {1, 2, 3}, width, compact=False,
+                                                     keep=frozenset({0, 1, 2, 5}))
+    out.append(box_table(heads, total_cells, right,
+                         title="\n".join(wrap("Totals (each at the batch shown, predicted and measured alike)",
+                                              width, indent="")),
                          highlight={i for i, f in enumerate(v.totals.values()) if not f.ok}, color=color))
-    lines = [f"{OK} every figure matches torch"] if v.ok else [f"{BAD} {m}" for m in v.mismatches()]
+    lines = [hidden_line(hidden + more, width)] if hidden or more else []
+    lines += [f"{OK} every figure matches torch"] if v.ok else [f"{BAD} {m}" for m in v.mismatches()]
     lines += [f"note: {n}" for n in v.notes]
     if v.timing is not None:
         lines += v.timing.lines()
-    return "".join(out) + "\n".join(lines) + "\n"
+    return "".join(out) + "".join(part + "\n" for line in lines for part in wrap(line, width))
 
 
-def timing_text(t) -> str:
-    from ..render.table import box_table
+def timing_text(t, width: int | None = None) -> str:
+    from ..render.table import box_table, fit_columns, wrap
 
-    text = "\n".join(t.lines()) + "\n"
+    text = "".join(part + "\n" for line in t.lines() for part in wrap(line, width))
     if t.per_layer_ms:
         total = sum(t.per_layer_ms.values()) or 1.0
         cells = [[name, f"{ms:.4f}", f"{ms / total:.1%}"] for name, ms in t.per_layer_ms.items()]
-        text += box_table(["Layer", "Median ms", "Share"], cells, {1, 2},
-                          title="Per-layer forward time (synchronized around each layer: perturbs the total)")
+        heads, cells, right, _, _ = fit_columns(["Layer", "Median ms", "Share"], cells, {1, 2}, width,
+                                                keep=frozenset({0, 1, 2}))
+        title = "Per-layer forward time (synchronized around each layer: perturbs the total)"
+        text += box_table(heads, cells, right, title="\n".join(wrap(title, width, indent="")))
     return text
 
 
@@ -148,16 +162,17 @@ def run_validate(args) -> int:
         result = validate_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                                runs=args.runs, warmup=args.warmup)
         text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else onnx_text(result)
-        write_output(text, args.output)
+        write_output(text, args.output, args.format)
         return 0 if result.ok else 1
     from ..executor import validate
 
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
                       warmup=args.warmup, force=args.force, init=args.init)
     if args.format == "json":
-        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
+        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output, "json")
     else:
-        write_output(validation_text(result, color=args.output is None and sys.stdout.isatty()), args.output)
+        text = validation_text(result, color=args.output is None and sys.stdout.isatty(), width=table_width(args))
+        write_output(text, args.output, "table")
     return 0 if result.ok else 1
 
 
@@ -169,8 +184,9 @@ def run_bench(args) -> int:
 
         result = bench_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                             runs=args.runs, warmup=args.warmup)
-        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else timing_text(result)
-        write_output(text, args.output)
+        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else \
+            timing_text(result, table_width(args))
+        write_output(text, args.output, args.format)
         return 0
     from ..executor import bench
 
@@ -178,7 +194,7 @@ def run_bench(args) -> int:
                    warmup=args.warmup, backward=args.backward, channels_last=args.channels_last,
                    per_layer=args.per_layer, peak=args.peak, force=args.force, init=args.init)
     if args.format == "json":
-        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
+        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output, "json")
     else:
-        write_output(timing_text(result), args.output)
+        write_output(timing_text(result, width=table_width(args)), args.output, "table")
     return 0

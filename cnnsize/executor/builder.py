@@ -189,7 +189,9 @@ def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None
             built.append((node.name, node.inputs, module))
     model = GraphModule(built, analysis)
     model.to(dtype=tdtype)  # still on meta: free
-    model.to_empty(device=dev)
+    # to_empty's empty_like of a meta tensor runs torch's Python reference (importing sympy and the symbolic-shape
+    # machinery: 2 s of a small network's validation); the same sizes and strides, allocated directly:
+    model._apply(lambda t: torch.empty_strided(t.size(), t.stride(), dtype=t.dtype, device=dev))
     with torch.no_grad():
         if init:
             for m in model.modules():

@@ -189,7 +189,15 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
 
     On CPU the training step's peak compares the model's tensors alone: the backend workspace torch's kernels take
     and free inside one operator call (oneDNN's GEMM-fallback scratchpad) is measured and reported apart, in the
-    figure (``workspace``) and a note (see _split_workspace)."""
+    figure (``workspace``) and a note (see _split_workspace). Runs without importing TorchDynamo (_without_dynamo).
+    """
+    with _without_dynamo():
+        return _run_validation(spec, input_shape=input_shape, fit=fit, batch=batch, device=device, dtype=dtype,
+                               runs=runs, warmup=warmup, force=force, init=init, progress=progress)
+
+
+def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, batch: int, device: str, dtype: str,
+                    runs: int, warmup: int, force: bool, init: bool, progress: bool | None) -> Validation:
     dev = resolve_device(device)
     tdtype = torch_dtype(dtype)
     analysis = as_analysis(spec, input_shape=input_shape, fit=fit, batch=batch, dtype=dtype)
@@ -331,7 +339,7 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
             loss = sum(y.float().sum() for y in outputs)
             del outputs  # only what autograd saved stays
             loss.backward()
-        optimizer.step()
+        _optimizer_step(optimizer)
         model.zero_grad(set_to_none=True)
 
     model.train()
@@ -344,6 +352,22 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
         model.eval()
         model.zero_grad(set_to_none=True)
     return train.totals["memory"]["training_step_peak_bytes"], measured, train.batch
+
+
+def _optimizer_step(optimizer) -> None:
+    """optimizer.step(): the same update, without the wrappers torch puts around it for torch.compile (a graph
+    break, for which they import TorchDynamo: seconds) and profiling; under no_grad, as those wrappers run it.
+    Where TorchDynamo is imported already, or the step has no such wrappers, optimizer.step() itself."""
+    import inspect
+    import sys
+
+    step = type(optimizer).step
+    raw = inspect.unwrap(step)
+    if raw is step or "torch._dynamo" in sys.modules:
+        optimizer.step()
+        return
+    with torch.no_grad():
+        raw(optimizer)
 
 
 class _Untrainable(Exception):
@@ -365,18 +389,20 @@ def _peak_allocated(dev: torch.device, fn) -> MeasuredPeak:
         torch.cuda.synchronize(dev)
         peak = torch.cuda.max_memory_allocated(dev) - before
         return MeasuredPeak(peak, total=peak)
-    from torch.profiler import ProfilerActivity, profile
+    # the autograd profiler that torch.profiler.profile drives, used directly: torch.profiler's own start asks
+    # hasattr(torch, "_inductor"), which imports the compiler (5 s of a small network's validation)
+    from torch.autograd.profiler import profile
 
     stderr = os.dup(2)
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
-            with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            with profile(use_cpu=True, profile_memory=True) as prof:
                 fn()
     finally:
         os.dup2(stderr, 2)
         os.close(stderr)
-    return _split_workspace(prof.profiler.kineto_results.experimental_event_tree())
+    return _split_workspace(prof.kineto_results.experimental_event_tree())
 
 
 def _allocations(roots: list) -> list[tuple[int, int, int, tuple]]:
@@ -494,6 +520,46 @@ def _count_flops(model: GraphModule, x: torch.Tensor) -> dict[str, dict]:
     return counter.get_flop_counts()
 
 
+class _without_dynamo:
+    """While validating, FlopCounterMode's dispatch and Adam run without first importing TorchDynamo.
+
+    torch wraps a dispatch mode's ``__torch_dispatch__`` and the optimizers' methods so that torch.compile skips
+    them (torch._disable_dynamo), and that wrapper imports torch._dynamo on its first call: 5 s of a small
+    network's 10 s validation on a shared 2-core machine, for compiling that never happens here. The wrapper
+    keeps what it made on the wrapped function (``__dynamo_disable``); given the function itself there, it
+    calls it directly. Put back on exit, so that a later torch.compile in the same process finds torch's
+    classes as they were. Nothing is done when TorchDynamo is already imported (it is cheap then), and a
+    torch whose wrappers differ is left as it is (it then costs the import, as before).
+    """
+
+    def __enter__(self):
+        import sys
+
+        from torch.utils.flop_counter import _FlopCounterMode  # type: ignore[attr-defined]
+
+        self.raws: list = []
+        if "torch._dynamo" in sys.modules:
+            return self
+        inner = getattr(torch._disable_dynamo(_noop), "__code__", None)
+        for cls in (_FlopCounterMode, torch.optim.Optimizer, torch.optim.Adam):
+            for wrapper in list(vars(cls).values()):
+                raw = getattr(wrapper, "__wrapped__", None)
+                if getattr(wrapper, "__code__", None) is inner and raw is not None and \
+                        not hasattr(raw, "__dynamo_disable"):
+                    setattr(raw, "__dynamo_disable", raw)
+                    self.raws.append(raw)
+        return self
+
+    def __exit__(self, *exc):
+        for raw in self.raws:
+            if getattr(raw, "__dynamo_disable", None) is raw:
+                delattr(raw, "__dynamo_disable")
+
+
+def _noop() -> None:
+    return None
+
+
 def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[str, int]:
     """Per composite layer (a kind with ``scratch``, LayerKind.scratch): the values of the floating-point storages its
     module creates that something reads, besides its output's (and the part of the output's storage the output, a
@@ -514,6 +580,10 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
     running: list[str] = []
 
     class Storages(TorchDispatchMode):
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:  # nothing is compiled here: not worth importing TorchDynamo (seconds)
+            return False
+
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             read.update(t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs or {}))[0]
                         if isinstance(t, torch.Tensor))

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from ..errors import SpecError
 from ..numeric import prod
-from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, register, require_spatial
+from .base import PASS_THROUGH, VIEW, Counts, LayerKind, Param, Saved, register, require_spatial
 
 INPLACE = Param("bool", False, doc="overwrite the input instead of making a new tensor")
 
@@ -209,6 +209,7 @@ class PReLU(_Elementwise):
 @register("dropout")
 class Dropout(_Elementwise):
     """Zeroes units at random while training; the identity at inference, so it materializes nothing there."""
+    makes = VIEW
 
     cause = "dropout"
     params = {"p": Param("float", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
@@ -226,10 +227,6 @@ class Dropout(_Elementwise):
             raise call.refuse("Dropout in training mode")
         ratio = call.const(1, call.attr("ratio", 0.5))
         return {"p": float(ratio)}
-
-    @property
-    def materializes(self) -> bool:
-        return False
 
     @property
     def materializes_training(self) -> bool:
@@ -464,6 +461,7 @@ def _gelu_group(call, x) -> list | None:
 @register("identity")
 class Identity(_Elementwise):
     """Passes its input through unchanged (a placeholder, e.g. stochastic depth at inference): a view."""
+    makes = VIEW
 
     cause = "views"
     torch_name = "Identity"
@@ -498,6 +496,3 @@ class Identity(_Elementwise):
     def saved(self, ins, out, trainable, device):
         return []
 
-    @property
-    def materializes(self) -> bool:
-        return False

@@ -12,7 +12,7 @@ import math
 
 from ..errors import SpecError
 from ..numeric import Dim, fmt_num, is_int
-from .base import Counts, LayerKind, Param, Saved, plain, register
+from .base import IN_PLACE, Counts, LayerKind, Param, Saved, plain, register
 
 
 def _text(shape) -> str:
@@ -397,6 +397,7 @@ class MViTPosEmbed(_Volume):
     """MViT v1's position embedding, added in place to tokens [1 + T·H·W, D]: one learned vector per frame, one per
     spatial position and one for the class token (T·D + H·W·D + D parameters), summed afresh on every forward pass
     (three intermediates, made once for the batch)."""
+    makes = IN_PLACE
 
     cause = "elementwise"
     params = {"size": Param("size", doc="the (T, H, W) of the tokens after the class token")}
@@ -414,10 +415,6 @@ class MViTPosEmbed(_Volume):
         if m.spatial_pos is None:
             return [token]
         return [token, ("mvit_pos_embed", {"size": size})]
-
-    @property
-    def materializes(self) -> bool:
-        return False
 
     def counts(self, ins, out):
         t, h, w = self.grid(ins[0])

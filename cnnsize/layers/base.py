@@ -29,6 +29,16 @@ from ..spec.expr import describe, shown
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
 COMMON_KEYS = ("name", "from", "trainable", "shares", "function")
+# PyTorch's names of settings a spec writes otherwise (nn.Conv2d(out_channels=8, kernel_size=3, padding=1)),
+# suggested for a kind with that setting; and those a spec leaves out, the layer's input shape giving them
+TORCH_SETTING_NAMES = {"out_channels": "filters", "kernel_size": "kernel", "padding": "pad", "out_features": "units",
+                       "output_padding": "output_pad", "num_heads": "heads", "scale_factor": "scale",
+                       "output_size": "output", "num_groups": "groups", "elementwise_affine": "affine",
+                       "dim": "axis"}
+FROM_THE_INPUT = ("in_channels", "in_features", "num_features", "normalized_shape", "num_channels", "embed_dim")
+# What a layer's output is at inference (LayerKind.storage): a tensor of its own; its input's storage read another
+# way, or the input itself (flatten, chunk, slice, dropout at inference); or its input's storage written over
+NEW, VIEW, IN_PLACE = "new tensor", "view", "in place"
 
 
 @dataclass
@@ -444,6 +454,8 @@ class LayerKind:
     torch_functions: ClassVar[tuple[str, ...]] = ()
     # The ONNX operators it stands for (from_onnx), by op_type ("Conv", "Relu"); asked in registration order too.
     onnx_ops: ClassVar[tuple[str, ...]] = ()
+    # what its output is at inference: NEW, VIEW or IN_PLACE (storage adds an in-place setting's IN_PLACE)
+    makes: ClassVar[str] = NEW
 
     if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
         def __getattr__(self, name: str) -> Any: ...
@@ -452,6 +464,24 @@ class LayerKind:
         for key, param in self.params.items():
             setattr(self, key, values.get(key, param.default))
         self.values = dict(values)
+
+    @classmethod
+    def setting_hint(cls, key: str) -> str | None:
+        """What to write instead of a setting this kind does not have, where it is PyTorch's name for one."""
+        ours = TORCH_SETTING_NAMES.get(key)
+        if ours in cls.params:
+            return f"PyTorch's {key} is cnnsize's '{ours}'"
+        if key in FROM_THE_INPUT:
+            return f"leave {key} out: cnnsize takes it from the layer's input shape"
+        return None
+
+    @staticmethod
+    def for_torch_name(name: str) -> str | None:
+        """The kind standing for a torch module class named so ('Conv2d' -> conv, 'BatchNorm2d' -> bn)."""
+        for kind, cls in REGISTRY.items():
+            if any(m.rsplit(".", 1)[-1].lower() == name.lower() for m in cls.torch_modules):
+                return kind
+        return None
 
     # -- arithmetic -------------------------------------------------------------
     def output_shape(self, ins: list[Shape], ctx: Ctx) -> Shape:
@@ -504,10 +534,29 @@ class LayerKind:
         """
         return []
 
+    def output_axes(self, axes: tuple[str, ...] | None, ins: list[Shape], out: Shape) -> tuple[str, ...] | None:
+        """What the output's axes are ('C', 'H', 'W'; 'T' tokens, 'D' features), given the first input's
+        (``axes``; None when unknown), so that a report can say which axes each shape shows. The default keeps
+        the input's where the rank is kept (convolutions, pooling, norms, elementwise layers) and calls a 1-D
+        output features; a kind that moves or merges axes says how."""
+        if axes is not None and len(axes) == len(out):
+            return axes
+        return ("D",) if len(out) == 1 else None
+
+    def axes_note(self, axes: tuple[str, ...] | None, ins: list[Shape], out: Shape) -> str | None:
+        """A note for the report where this layer, on input axes ``axes``, likely does other than was meant."""
+        return None
+
+    @property
+    def storage(self) -> str:
+        """What this layer's output is at inference: the kind's ``makes``, IN_PLACE where it is set to work in
+        place (``inplace: true``). The report shows it beside a row's activations; memory counts only NEW."""
+        return IN_PLACE if self.makes == NEW and getattr(self, "inplace", False) else self.makes
+
     @property
     def materializes(self) -> bool:
         """Whether the output is a new tensor at inference (False for in-place layers and views)."""
-        return not getattr(self, "inplace", False)
+        return self.storage == NEW
 
     @property
     def materializes_training(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..calc import fc_params
 from ..errors import SpecError
 from ..numeric import factor_text, fmt_num, prod
-from .base import Counts, LayerKind, Param, Saved, TensorArg, register
+from .base import VIEW, Counts, LayerKind, Param, Saved, TensorArg, register
 
 
 def matmul_weight(call):
@@ -110,6 +110,7 @@ class FC(LayerKind):
 class Flatten(LayerKind):
     """Reshape (C, H, W) to (C·H·W,), or merge the per-sample axes ``start`` to ``end`` only ((C, H, W) → (C, H·W)
     with start 1): a view, so it materializes nothing."""
+    makes = VIEW
 
     cause = "views"
     params = {"start": Param("count", 0, doc="first per-sample axis merged, from 0"),
@@ -154,10 +155,6 @@ class Flatten(LayerKind):
         settings = {} if end == call.rank - 1 and start == 1 else {"start": start - 1, "end": end - 1}
         return [("contiguous", {}), ("flatten", settings)] if call.view is False and m is None else settings
 
-    @property
-    def materializes(self) -> bool:
-        return False
-
     def span(self, x) -> tuple[int, int]:
         end = len(x) - 1 if self.end is None else self.end
         if not self.start <= end < len(x):
@@ -169,6 +166,12 @@ class Flatten(LayerKind):
         a, b = self.span(ins[0])
         x = ins[0]
         return (*x[:a], prod(x[a:b + 1]), *x[b + 1:])
+
+    def output_axes(self, axes, ins, out):
+        if len(out) == 1 or axes is None:
+            return ("D",) if len(out) == 1 else None
+        a, b = self.span(ins[0])
+        return (*axes[:a], "·".join(axes[a:b + 1]), *axes[b + 1:])  # (C, H·W): the merged axes, named
 
     def receptive(self, rfs, ins, out):
         return None

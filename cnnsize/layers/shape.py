@@ -7,7 +7,20 @@ from typing import ClassVar
 
 from ..errors import SpecError
 from ..numeric import divides, dmin, exact_div, floor_div, is_int, prod
-from .base import PASS_THROUGH, RF, Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
+from .base import (
+    PASS_THROUGH,
+    RF,
+    VIEW,
+    Counts,
+    LayerKind,
+    Param,
+    Saved,
+    per_axis,
+    plain,
+    register,
+    require_spatial,
+    spatial,
+)
 
 LINEAR_MODES = ("linear", "bilinear", "bicubic", "trilinear")
 
@@ -247,6 +260,7 @@ class ChannelShuffle(LayerKind):
 class Chunk(LayerKind):
     """One of ``chunks`` equal slices of the channels (torch's ``x.chunk(chunks, 1)[index]``), or of another
     per-sample ``axis`` (the q, k, v of a packed projection): a view."""
+    makes = VIEW
 
     cause = "views"
     params = {"chunks": Param("int", doc="number of equal channel slices"),
@@ -288,10 +302,6 @@ class Chunk(LayerKind):
                               "parts)")
         return {"chunks": chunks, "index": call.index, "axis": dim - 1}
 
-    @property
-    def materializes(self) -> bool:
-        return False
-
     def output_shape(self, ins, ctx):
         x, a = ins[0], self.axis
         if a >= len(x):
@@ -317,6 +327,7 @@ class Chunk(LayerKind):
 class Slice(LayerKind):
     """A range of one per-sample axis, ``start`` to ``end`` in steps of ``step`` (``x[:, a:b]``, ``x[:, :, ::2]``,
     one part of ``torch.split``, ``narrow``): a view, nothing copied."""
+    makes = VIEW
 
     cause = "views"
     params = {"axis": Param("count", 0, doc="the per-sample axis, from 0 (the channels)"),
@@ -386,10 +397,6 @@ class Slice(LayerKind):
             raise SpecError(f"slice {self.start}:{end} keeps nothing of the {n} entries of axis {self.axis}",
                             hint="start must be below end and the axis' size")
         return self.start, (dmin(end, n) if self.end is not None else n)
-
-    @property
-    def materializes(self) -> bool:
-        return False
 
     def output_shape(self, ins, ctx):
         x = ins[0]

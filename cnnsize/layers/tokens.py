@@ -11,7 +11,19 @@ from __future__ import annotations
 from ..calc import conv_macs, conv_params, fc_params
 from ..errors import SpecError
 from ..numeric import divides, exact_div, fmt_num, is_int, prod
-from .base import PASS_THROUGH, Counts, LayerKind, Param, Saved, TensorArg, plain, register, require_spatial, spatial
+from .base import (
+    PASS_THROUGH,
+    VIEW,
+    Counts,
+    LayerKind,
+    Param,
+    Saved,
+    TensorArg,
+    plain,
+    register,
+    require_spatial,
+    spatial,
+)
 from .conv import windowed_shape
 
 
@@ -21,12 +33,9 @@ def _text(shape) -> str:
 
 class _View(LayerKind):
     """A reshaping that torch does as a view of its input's storage."""
+    makes = VIEW
 
     params = {}
-
-    @property
-    def materializes(self) -> bool:
-        return False
 
     def receptive(self, rfs, ins, out):
         return None  # the axes no longer line up with the image's
@@ -70,6 +79,20 @@ class Linear(LayerKind):
 
     def output_shape(self, ins, ctx):
         return (*ins[0][:-1], self.units)
+
+    def output_axes(self, axes, ins, out):
+        if axes is None:
+            return None
+        return (*axes[:-1], "C" if axes[-1] == "C" else "D")  # the last axis becomes the units (channels stay so)
+
+    def axes_note(self, axes, ins, out):
+        """Straight on a channels-first image (after a convolution), linear mixes each row's width, as nn.Linear
+        does: a classifier is almost always meant."""
+        if axes is None or len(axes) < 2 or axes[0] != "C" or axes[-1] == "C":
+            return None
+        shown = "×".join(str(v) for v in out)
+        return (f"linear acts on the last axis of its {'×'.join(axes)} input ({axes[-1]}, {ins[0][-1]} values), as "
+                f"nn.Linear does, giving {shown}; for a classifier write fc (it flattens first) or flatten before it")
 
     def counts(self, ins, out):
         fan_in, positions = ins[0][-1], prod(ins[0][:-1])
@@ -183,6 +206,9 @@ class PatchEmbed(LayerKind):
         sizes = windowed_shape(spatial(ins[0]), patch, patch, ((0, 0),) * len(patch), (1,) * len(patch), ctx,
                                what="patch")
         return (prod(sizes), self.filters)
+
+    def output_axes(self, axes, ins, out):
+        return ("T", "D")  # one token per patch, each of ``filters`` features
 
     def counts(self, ins, out):
         fan_in = prod(self.geometry(ins[0])) * ins[0][0]
@@ -676,6 +702,9 @@ class Permute(_View):
     def output_shape(self, ins, ctx):
         return tuple(ins[0][d] for d in self.order(ins[0]))
 
+    def output_axes(self, axes, ins, out):
+        return None if axes is None else tuple(axes[d] for d in self.order(ins[0]))
+
     def receptive(self, rfs, ins, out):
         n = len(ins[0])
         dims = self.order(ins[0])
@@ -715,6 +744,14 @@ class Transpose(_View):
         out = list(ins[0])
         out[a], out[b] = out[b], out[a]
         return tuple(out)
+
+    def output_axes(self, axes, ins, out):
+        if axes is None:
+            return None
+        a, b = self.pair(ins[0])
+        moved = list(axes)
+        moved[a], moved[b] = moved[b], moved[a]
+        return tuple(moved)
 
     def build(self, ins, out):
         from ..executor.modules import Permute as Module

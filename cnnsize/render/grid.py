@@ -27,6 +27,7 @@ class Column:
     right: bool = True
     text: Any = None
     whole: Any = None
+    short: str | None = None  # the header in a narrow table
 
     def cell(self, record: dict) -> str:
         if self.whole is not None:
@@ -68,15 +69,20 @@ class Grid:
 GRID_FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
 
-def render_grid(grid: Grid, fmt: str, color: bool = False) -> str:
-    """The grid as text in one of GRID_FORMATS."""
+def render_grid(grid: Grid, fmt: str, color: bool = False, width: int | None = None) -> str:
+    """The grid as text in one of GRID_FORMATS; ``width`` fits the terminal table to that many cells (as the
+    report's: numbers in three figures, then columns from the right left out and named under it)."""
     from ..errors import unknown_name
 
     if fmt == "table":
-        from .table import box_table
+        from .table import box_table, fit_columns, hidden_line, wrap
 
-        text = box_table(grid.headers(), grid.cells(), grid.right(), title=grid.title, color=color)
-        return text + "".join(line + "\n" for line in grid.lines)
+        short = [c.short or c.header for c in grid.columns]
+        headers, cells, right, _, hidden = fit_columns(grid.headers(), grid.cells(), grid.right(), width,
+                                                       short=short)
+        text = box_table(headers, cells, right, title="\n".join(wrap(grid.title, width, indent="")), color=color)
+        lines = ([hidden_line(hidden, width)] if hidden else []) + grid.lines
+        return text + "".join(part + "\n" for line in lines for part in wrap(line, width))
     if fmt == "markdown":
         from .text import markdown_table
 

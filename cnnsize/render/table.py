@@ -115,14 +115,19 @@ MIN_NAME = 16  # a layer name is shortened to no fewer cells than this before es
 _COUNTS = ("weights", "biases", "params", "buffers", "connections", "macs", "flops")
 
 
+MAX_COLUMN_NAMES = 4 * len(COLUMNS)  # --columns may repeat a name, but not without end (each costs a column's cells)
+
+
 def parse_columns(text: str) -> tuple[str, ...]:
-    """'name,output,params' -> ('name', 'output', 'params'); an unknown name lists the valid ones."""
-    from ..errors import unknown_name
+    """'name,output,params' -> ('name', 'output', 'params'), each once; an unknown name lists the valid ones."""
+    from ..errors import SpecError, unknown_name
 
-    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    parts = text.split(",", MAX_COLUMN_NAMES)
+    if len(parts) > MAX_COLUMN_NAMES:
+        raise SpecError(f"--columns names more than {MAX_COLUMN_NAMES} columns; the table has {len(COLUMNS)}",
+                        hint="name each once, of: " + ", ".join(COLUMNS))
+    chosen = tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
     if not chosen:
-        from ..errors import SpecError
-
         raise SpecError("--columns names no column", hint="e.g. --columns " + ",".join(PRIORITY[:5]))
     for key in chosen:
         if key not in COLUMNS:
@@ -132,7 +137,7 @@ def parse_columns(text: str) -> tuple[str, ...]:
 
 def _column_cells(a: Analysis, key: str, short: bool) -> tuple[list[str], str] | None:
     """The cells of one column (every row) and its total, full or shortened; None when it has nothing to show."""
-    from .text import num, rf_text, shape_text, short_count
+    from .text import num, rf_text, short_count
 
     count = short_count if short else num
     rows_ = a.layers
@@ -142,17 +147,14 @@ def _column_cells(a: Analysis, key: str, short: bool) -> tuple[list[str], str] |
     if key == "type":
         return [r.type if short or not r.summary else f"{r.type} ({r.summary})" for r in rows_], ""
     if key == "output":
-        return [shape_text(r.output_shape) for r in rows_], ""
+        first = a.label_axes()
+        return [r.axes_text(first) for r in rows_], ""
     if key in _COUNTS:
         return [count(getattr(r, key)) for r in rows_], count(t[key])
     if key == "activations":
-        def act(r) -> str:
-            if r.materialized:
-                return count(r.activations)
-            if r.type in ("flatten", "dropout"):
-                return "0 (view)"
-            return count(r.activations) + ("" if short else " (in place)")
-        return [act(r) for r in rows_], count(t["activations"])
+        from .text import activations_text
+
+        return [activations_text(r, count, short) for r in rows_], count(t["activations"])
     if key == "rf":
         return [rf_text(r.receptive_field) for r in rows_], rf_text(t["receptive_field"])
     extra = dict(a.extra_fields())
@@ -202,17 +204,19 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     """The report table and its summary lines; bars show each layer's share of activation memory and parameters.
 
     ``width`` (terminal cells) fits everything to it: first shorter headers, numbers (138M) and types, then
-    the least important columns left out (PRIORITY), then long layer names shortened in the middle.
-    None draws every chosen column in full. ``columns`` picks and orders the columns (keys of COLUMNS).
+    the least important columns left out (the asked-for ones last: ``columns`` and the figures of --count,
+    --traffic, --device-profile; then PRIORITY), then long layer names shortened in the middle. A line under
+    the table names what was left out. None draws every chosen column in full. ``columns`` picks and orders the
+    columns (keys of COLUMNS); the asked-for figures are added to them.
     """
-    from .text import headers as full_headers
 
     marked = heaviest(a)
     highlight = {i for i, r in enumerate(a.layers) if r.name in marked}
     extra = a.extra_fields()
     default = DEFAULT_COLUMNS[:-2] + tuple(k for k, _ in extra) + DEFAULT_COLUMNS[-2:]
-    keys = list(columns or default)
-    long_headers = dict(COLUMNS, output=(full_headers(a)[2], "Output"), **{k: (h, h) for k, h in extra})
+    keys = list(columns or default) + [k for k, _ in extra if columns and k not in columns]
+    asked = ["name", *(columns or ()), *(k for k, _ in reversed(extra))]  # the latest pass' figures first
+    long_headers = dict(COLUMNS, **{k: (h, h) for k, h in extra})
 
     def build(short: bool) -> tuple[list[str], list[str], list[list[str]], list[str]]:
         shown, heads, cols, totals = [], [], [], []
@@ -232,14 +236,17 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     def size() -> int:
         return _table_width([[h, *c, t] for h, c, t in zip(heads, cols, totals)])
 
+    hidden: list[str] = []
     if width is not None and size() > width:
         shown, heads, cols, totals = build(short=True)
-        order = sorted(shown, key=lambda k: PRIORITY.index(k) if k in PRIORITY else len(PRIORITY))
+        order = sorted(shown, key=lambda k: (asked.index(k) if k in asked else len(asked),
+                                             PRIORITY.index(k) if k in PRIORITY else len(PRIORITY)))
 
         def drop(keep: int) -> None:
             while size() > width and len(shown) > keep:
                 victim = next(k for k in reversed(order) if k in shown)
                 i = shown.index(victim)
+                hidden.append(long_headers[victim][0])  # (put in table order below)
                 for part in (shown, heads, cols, totals):
                     del part[i]
 
@@ -262,12 +269,78 @@ def table_text(a: Analysis, color: bool = False, width: int | None = None,
     title = wrap(a.name, width, indent="")
     text = box_table(heads, cells, right, title="\n".join(title), footer=totals, highlight=highlight,
                      color=color)
-    lines = summary_lines(a)
+    hidden = [long_headers[k][0] for k in keys if long_headers[k][0] in hidden]  # in the table's order
+    lines = [hidden_line(hidden, width, picks=True)] if hidden else []
+    lines += summary_lines(a)
     if marked:
         lines.append(f"Heaviest layers{' (highlighted)' if color else ''}: {', '.join(sorted(marked))} "
                      "(most parameters, activations and MACs).")
     lines += ["Note: " + " ".join(note.split()) for note in a.notes]
     return text + "".join(part + "\n" for line in lines for part in wrap(line, width))
+
+
+_GROUPED = None  # compiled on first use: digits with thousands separators (1,234,567)
+
+
+def compact_cell(text: str) -> str:
+    """Every number written with thousands separators in a cell, in three figures: '138,357,544 (5.41×)' ->
+    '138M (5.41×)', '+4,089,184,256' -> '+4.09G'."""
+    global _GROUPED
+    if "," not in text:
+        return text
+    if _GROUPED is None:
+        import re
+
+        _GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+")
+    from .text import short_count
+
+    return _GROUPED.sub(lambda m: short_count(int(m.group().replace(",", ""))), text)
+
+
+def fit_columns(headers: list[str], cells: list[list[str]], right: set[int], width: int | None, *,
+                footer: list[str] | None = None, short: list[str] | None = None, compact: bool = True,
+                keep: frozenset[int] = frozenset({0}), groups: list[list[int]] | None = None):
+    """A table of several columns fitted to ``width`` terminal cells, as the report's is: first ``short``
+    headers and (``compact``) numbers in three figures, then columns left out from the right (never those in
+    ``keep``; a column of ``groups`` with the rest of its group), then the first column's text shortened in the
+    middle. Returns (headers, cells, right, footer, hidden): ``hidden`` names what was left out, by full header.
+    """
+    rows = [list(headers), *map(list, cells)] + ([list(footer)] if footer else [])
+
+    def size() -> int:
+        return _table_width([[row[i] for row in rows] for i in range(len(rows[0]))]) if rows[0] else 1
+
+    if width is None or size() <= width:
+        return headers, cells, right, footer, []
+    names = list(headers)
+    rows[0] = list(short or headers)
+    if compact:
+        rows[1:] = [[compact_cell(c) for c in row] for row in rows[1:]]
+    alive = list(range(len(headers)))
+    hidden: list[str] = []
+    for col in reversed(range(len(headers))):
+        if size() <= width:
+            break
+        if col in keep or col not in alive:
+            continue
+        group = next((g for g in groups or () if col in g), [col])
+        hidden.insert(0, names[group[0]])  # a group by its first column's name
+        for i in sorted((alive.index(c) for c in group if c in alive), reverse=True):
+            del alive[i]
+            for row in rows:
+                del row[i]
+    if size() > width and alive and alive[0] == 0:  # the names: shortened in the middle
+        longest = max(_width(row[0]) for row in rows)
+        target = max(3, longest - (size() - width), _width(rows[0][0]))
+        rows = [[_elide(row[0], target), *row[1:]] for row in rows]
+    new_right = {i for i, c in enumerate(alive) if c in right}
+    return rows[0], rows[1:len(cells) + 1], new_right, (rows[-1] if footer else None), hidden
+
+
+def hidden_line(hidden: list[str], width: int | None, picks: bool = False) -> str:
+    """The columns a narrow table left out and the options that show them (``picks``: the command has --columns)."""
+    return (f"Hidden at {width} columns: {', '.join(hidden)} (--wide or a larger --width shows them"
+            + ("; --columns picks which)." if picks else ")."))
 
 
 def terminal_width() -> int | None:

@@ -47,7 +47,7 @@ def summary_lines(a: Analysis) -> list[str]:
         f"Memory: parameters {human_bytes(m['params_bytes'])}, activations {human_bytes(m['activations_bytes'])} "
         f"({num(t['activations'])} values, input included, forward pass).",
     ]
-    lines += memory_lines(a)
+    lines += axes_lines(a) + memory_lines(a)
     rf = t["receptive_field"]
     if rf is not None:
         lines.append(f"Receptive field: {rf_text(rf)} (size /effective stride @start).")
@@ -57,6 +57,18 @@ def summary_lines(a: Analysis) -> list[str]:
         lines.append("Every layer fits exactly when: " + "; ".join(found) + "." if found
                      else "Every layer fits exactly at every size.")
     return lines
+
+
+def axes_lines(a: Analysis) -> list[str]:
+    """Where some outputs are on other axes than the input's: that their cells name them, and what T and D are."""
+    first = a.label_axes()
+    named = {axis for r in a.layers if len(r.output_shape) > 1 and r.axes != first for axis in r.axes or ("?",)}
+    if not named:
+        return []
+    legend = (("T", "T tokens"), ("D", "D features"), ("?", "reshaped: axes the spec sets"))
+    words = [w for key, w in legend if key in named]
+    return [f"Outputs are on the input's axes ({'×'.join(first)}) unless their cell names others"
+            + (f" ({', '.join(words)})" if words else "") + "."]
 
 
 def extra_summary(a: Analysis) -> list[str]:
@@ -113,7 +125,7 @@ def memory_lines(a: Analysis) -> list[str]:
     return lines
 
 
-HEADERS = ("Layer", "Type", "Output (C×H×W)", "Weights", "Params", "Activations", "Connections", "MACs",
+HEADERS = ("Layer", "Type", "Output", "Weights", "Params", "Activations", "Connections", "MACs",
            "Receptive field")
 
 
@@ -171,20 +183,30 @@ def extra_cells(a: Analysis, source) -> tuple[str, ...]:
 
 
 def headers(a: Analysis) -> tuple[str, ...]:
-    """HEADERS, the output column labelled by the input's axes, and the headings of the asked-for figures
-    (--count, --traffic, --device-profile)."""
-    return (*HEADERS[:2], f"Output ({axes_label(a.input_shape)})", *HEADERS[3:],
-            *(h for _, h in a.extra_fields()))
+    """HEADERS and the headings of the asked-for figures (--count, --traffic, --device-profile). The output
+    column's cells name their axes where they are not the input's (LayerResult.axes_text)."""
+    return (*HEADERS, *(h for _, h in a.extra_fields()))
+
+
+def activations_text(r, count=num, short: bool = False) -> str:
+    """A row's activations with what its output is where that is not a new tensor (its kind says): '0 (view)',
+    '0 (in place)' ('0' alone in a narrow table)."""
+    from ..layers.base import IN_PLACE, NEW
+
+    storage = r.storage
+    if storage == NEW or (short and storage == IN_PLACE):
+        return count(r.activations)
+    return f"{count(r.activations)} ({storage})"
 
 
 def rows(a: Analysis) -> list[tuple[str, ...]]:
     out = []
     extra = bool(a.extra_fields())
+    first = a.label_axes()
     for r in a.layers:
         kind = r.type + (f" ({r.summary})" if r.summary else "")
-        act = num(r.activations) if r.materialized else f"{num(r.activations)} (in place)" \
-            if r.type not in ("flatten", "dropout") else "0 (view)"
-        out.append((r.name, kind, shape_text(r.output_shape), num(r.weights), num(r.params), act, num(r.connections),
+        act = activations_text(r, num)
+        out.append((r.name, kind, r.axes_text(first), num(r.weights), num(r.params), act, num(r.connections),
                     num(r.macs), rf_text(r.receptive_field)) + (extra_cells(a, r) if extra else ()))
     return out
 

@@ -294,7 +294,7 @@ class Expander:
             hint = ("put the settings inside the layer's mapping, e.g. 'conv: {filters: 8, kernel: 3}'"
                     if kinds else None)
             if not kinds:
-                raise unknown_name("layer kind", keys[0], self.kinds()).at(loc)
+                raise self.unknown_kind(keys[0]).at(loc)
             raise SpecError(f"a layer entry must have exactly one key (its kind), got {', '.join(map(str, keys))}",
                             hint=hint, location=loc)
         kind, body = next(iter(item.items()))
@@ -306,6 +306,14 @@ class Expander:
 
     def kinds(self) -> list[str]:
         return sorted(REGISTRY) + sorted(self.blocks) + ["repeat", "if"]
+
+    def unknown_kind(self, kind: Any) -> CnnsizeError:
+        """An unknown kind: a torch module's name gets its kind, any other the closest few (not all 80)."""
+        from ..layers.base import LayerKind
+
+        torch_kind = LayerKind.for_torch_name(kind) if isinstance(kind, str) else None
+        return unknown_name("layer kind", kind, self.kinds(), aka={kind: torch_kind} if torch_kind else None,
+                            more="cnnsize specs --kinds lists them")
 
     def expand_if(self, item: dict, scope: _Scope, loc: Location) -> None:
         """``{if: condition, layers: [...], else: [...]}``: an optional part of a block or spec."""
@@ -487,7 +495,7 @@ class Expander:
 
     def add_layer(self, kind: Any, body: Any, scope: _Scope, loc: Location) -> Node:
         if not isinstance(kind, str) or kind not in REGISTRY:
-            raise unknown_name("layer kind", kind, self.kinds()).at(loc)
+            raise self.unknown_kind(kind).at(loc)
         cls = REGISTRY[kind]
         if body is None:
             body = _NO_SETTINGS
@@ -541,7 +549,7 @@ class Expander:
         Settings without expressions do not depend on the scope: they are remembered by the mapping
         itself, so a repeat of 100,000 layers checks each mapping of its body once.
         """
-        self._check_keys(body, tuple(cls.params) + COMMON_KEYS, f"key for {kind}")
+        self._check_keys(body, tuple(cls.params) + COMMON_KEYS, f"key for {kind}", hint=cls.setting_hint)
         values = {}
         for key, param in cls.params.items():
             if key in body:
@@ -651,10 +659,15 @@ class Expander:
         except CnnsizeError as exc:
             raise exc.at(loc)
 
-    def _check_keys(self, mapping: dict, allowed, what: str) -> None:
+    def _check_keys(self, mapping: dict, allowed, what: str, hint=None) -> None:
+        """Every key is one of ``allowed``; ``hint(key)`` may say what to write instead of another tool's name."""
         for key in mapping:
             if key not in allowed:
                 loc = mapping.key_loc(key) if isinstance(mapping, LocDict) else Location(self.source)
+                instead = hint(key) if hint is not None and isinstance(key, str) else None
+                if instead:
+                    raise SpecError(f"unknown {what} '{key}'", hint=f"{instead}; valid: {', '.join(sorted(allowed))}",
+                                    location=loc)
                 raise unknown_name(what, key, allowed).at(loc)
 
 
