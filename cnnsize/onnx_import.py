@@ -31,6 +31,15 @@ class OnnxImport(ImportedSpec):
 
     values: dict = field(default_factory=dict)
     symbolic_input: tuple | None = None  # the input with the model's dynamic axes as symbols, where it has any
+    graph: Any = field(default=None, repr=False, compare=False)  # the spec's Graph, as the import checked it
+
+    @property
+    def yaml(self) -> str:
+        if self._yaml is None:  # written when first asked for (a report of the file never needs it)
+            self._yaml = to_yaml(self.spec).replace(
+                "Imported from torch by cnnsize.from_torch; shapes follow torch's rounding",
+                "Imported from ONNX by cnnsize.from_onnx; shapes follow ONNX's rounding")
+        return self._yaml
 
     def analyze(self, **kwargs: Any):
         """The analysis of the imported spec; with dynamic axes, in their symbols unless ``input_shape`` is given."""
@@ -136,10 +145,10 @@ def count_nodes(data, budget: int) -> int | None:
 
 
 def max_nodes() -> int:
-    """The most nodes a model may hold: the layer limit (the command line lowers it: 15 s and 1 GiB)."""
+    """The most nodes a model may hold (the command line lowers it to 30,000: 15 s and 1 GiB)."""
     from . import sources
 
-    return sources.DEFAULT_MAX_LAYERS
+    return sources.DEFAULT_MAX_ONNX_NODES
 
 
 def walk(model):
@@ -214,7 +223,7 @@ def read_model(source, shown: str | None = None, limit: int | None = None):
     nodes = count_nodes(data, limit)
     if nodes is not None and nodes > limit:
         raise LimitExceeded(f"'{shown}' holds more than {limit:,} ONNX nodes, the most cnnsize sizes",
-                            hint="the command line sizes up to 50,000 layers in 15 s and 1 GiB; "
+                            hint="the command line sizes up to 30,000 ONNX nodes (15 s and 1 GiB); "
                                  "cnnsize.from_onnx(..., max_nodes=N) takes more")
     model = onnx.ModelProto()
     try:
@@ -242,7 +251,7 @@ def load_model(source, shown: str | None = None, limit: int | None = None):
     tensors, nodes = walk(model)
     if nodes > limit:
         raise LimitExceeded(f"the ONNX model holds {nodes:,} nodes, more than the {limit:,} cnnsize sizes",
-                            hint="the command line sizes up to 50,000 layers in 15 s and 1 GiB; "
+                            hint="the command line sizes up to 30,000 ONNX nodes (15 s and 1 GiB); "
                                  "cnnsize.from_onnx(..., max_nodes=N) takes more")
     _drop_external(tensors)
     _inline_ifs(onnx, model)
@@ -387,7 +396,7 @@ FOLD_OPS = frozenset({
 
 
 def _has_subgraph(node) -> bool:
-    return any(a.HasField("g") or len(a.graphs) for a in node.attribute)
+    return any(a.type in (5, 10) or a.HasField("g") or len(a.graphs) for a in node.attribute)  # GRAPH, GRAPHS
 
 
 def outer_reads(node, depth: int = 0) -> set[str]:
@@ -412,7 +421,7 @@ def outer_reads(node, depth: int = 0) -> set[str]:
 def reads(node) -> list[str]:
     """Every value a node reads: its inputs, then what its subgraphs read from outside them."""
     ins = [i for i in node.input if i]
-    if _has_subgraph(node):
+    if node.attribute and _has_subgraph(node):
         ins += sorted(outer_reads(node) - set(ins))
     return ins
 
@@ -592,10 +601,17 @@ class _Importer:
         self.names: set[str] = {"input"}
         self.sources_of: dict[str, list[str]] = {}
         self.last = "input"
+        self.graph: Any = None  # the spec's Graph, once checked
         self.notes: list[str] = []
         self.dynamic: dict[str, Any] = {}
         self.pending: dict[str, tuple] = {}  # value -> (the error, the index of the node no kind answered for)
         self.opaque_nodes: set[int] = set()  # indices of the nodes kept opaque (a second run of an opaque import)
+        from .layers.base import REGISTRY
+
+        self.kinds_for: dict[str, list] = {}  # operator -> the kinds declaring it, in registration order
+        for kind in REGISTRY.values():
+            for op in kind.onnx_ops:
+                self.kinds_for.setdefault(op, []).append(kind)
         self.input_shape = self.prepare(input_shape)
 
     # -- shapes --------------------------------------------------------------------------------------------------
@@ -856,7 +872,6 @@ class _Importer:
         """Map one node's used outputs onto layers. A node no kind answers for waits as pending: a later node may
         take it along (the Div, Erf and Add of a GELU, fused at its last Mul); one still pending at the end is
         the import's error (or, with opaque, an opaque layer)."""
-        from .layers.base import REGISTRY
 
         used = [k for k, o in enumerate(node.output) if o and self.users.get(o)]
         for k in used:
@@ -867,8 +882,8 @@ class _Importer:
             if missing:
                 raise Unrepresentable(f"ONNX node '{call.node}' ({node.op_type}) reads '{missing[0]}', which no "
                                       "layer computes")
-            known = any(node.op_type in kind.onnx_ops for kind in REGISTRY.values())
-            if not known and index not in self.opaque_nodes:  # said as such, whatever its shape
+            kinds = self.kinds_for.get(node.op_type, ())
+            if not kinds and index not in self.opaque_nodes:  # said as such, whatever its shape
                 self.pending[out] = (call.refuse(node.op_type), index)
                 continue
             if call.output is None or not all(isinstance(d, int) for d in call.output):
@@ -880,9 +895,7 @@ class _Importer:
                 continue
             waiting = [a.name for a in call.computed if a.name in self.pending]
             refusal, plain_answer, fused_answer = None, None, None
-            for kind in REGISTRY.values():
-                if node.op_type not in kind.onnx_ops:
-                    continue
+            for kind in kinds:
                 try:
                     answer = kind.from_onnx(call)
                 except Unrepresentable as exc:
@@ -1040,13 +1053,20 @@ class _Importer:
         return spec
 
 
-def _analyze_located(spec: dict, importer: _Importer, **kwargs: Any):
-    """The imported spec's analysis; an error in it names the ONNX file and the node the layer stands for (a
-    setting the file gives that no layer can take: a zero kernel, a stride of -1), not the spec as a dict."""
-    from . import analyze
+def _analyze_located(spec: dict, importer: _Importer, graph: Any = None, **kwargs: Any):
+    """The imported spec's analysis (its graph kept for the report, which need not expand it again); an error in
+    it names the ONNX file and the node the layer stands for (a setting the file gives that no layer can take: a
+    zero kernel, a stride of -1), not the spec as a dict."""
+    from . import sources
+    from .analysis import analyze_graph
+    from .numeric import no_gc
+    from .spec.expand import expand
 
     try:
-        return analyze(spec, **kwargs)
+        with no_gc():
+            if graph is None:
+                graph = importer.graph = expand(spec, importer.shown, sources.DEFAULT_MAX_LAYERS)
+            return analyze_graph(graph, layout=None, **kwargs)
     except CnnsizeError as exc:
         node = importer.layer_node.get(exc.layer) if exc.layer else None
         where = f"ONNX node '{node.name or '(unnamed)'}' ({node.op_type}): " if node is not None else ""
@@ -1104,7 +1124,7 @@ def _check_symbolic(spec: dict, importer: _Importer, numeric) -> None:
     example = "x".join(str(v if isinstance(v, int) else PROBE) for v in importer.symbolic)
     hint = f"give numeric sizes with --input (e.g. --input {example})"
     try:
-        a = _analyze_located(spec, importer, input_shape=importer.symbolic)
+        a = _analyze_located(spec, importer, importer.graph, input_shape=importer.symbolic)
     except CnnsizeError as exc:
         raise SpecError(f"the model's dynamic axes ({where}) cannot stay symbols: {exc.message}", hint=hint) from None
     at = {v: PROBE for v in symbols}
@@ -1204,6 +1224,4 @@ def _from_onnx(proto, input_shape, name, opaque, shown, default_name) -> OnnxImp
         node = importer.layer_node.get(layer)
         if layer in names and node is not None and value in node.output:
             values[layer] = value
-    text = to_yaml(spec).replace("Imported from torch by cnnsize.from_torch; shapes follow torch's rounding",
-                                 "Imported from ONNX by cnnsize.from_onnx; shapes follow ONNX's rounding")
-    return OnnxImport(values=values, spec=spec, _yaml=text, symbolic_input=importer.symbolic)
+    return OnnxImport(values=values, spec=spec, symbolic_input=importer.symbolic, graph=importer.graph)
