@@ -310,17 +310,55 @@ def _taken_branch(node, conditions: dict):
 
 
 def _lift(onnx, graph, node, branch, defined: set) -> list | None:
-    """The nodes standing for ``node`` (an If) with ``branch`` taken; None where that cannot be done cleanly."""
-    inner = {t.name for t in branch.initializer} | {o for n in branch.node for o in n.output if o}
-    if inner & defined or len(branch.output) != len(node.output):
+    """The nodes standing for ``node`` (an If) with ``branch`` taken; the branch's own names renamed where they
+    clash with the graph's (a file need not keep them apart); None for a malformed If."""
+    if len(branch.output) != len(node.output):
         return None
-    graph.initializer.extend(branch.initializer)
+    copy = onnx.GraphProto()
+    copy.CopyFrom(branch)
+    inner = {t.name for t in copy.initializer} | {o for n in copy.node for o in n.output if o}
+    if inner & defined:
+        mapping = {}
+        for name in sorted(inner):
+            fresh, k = f"{node.name or 'If'}/{name}", 1
+            while fresh in defined or fresh in inner:
+                k += 1
+                fresh = f"{node.name or 'If'}/{name}_{k}"
+            mapping[name] = fresh
+            defined.add(fresh)
+        _rename(copy, mapping, own=True)
+        inner = set(mapping.values())
+    graph.initializer.extend(copy.initializer)
     defined |= inner
-    out = list(branch.node)
-    for b, o in zip(branch.output, node.output):
+    out = list(copy.node)
+    for b, o in zip(copy.output, node.output):
         if o:
             out.append(onnx.helper.make_node("Identity", [b.name], [o], name=f"{node.name or 'If'}/{o}"))
     return out
+
+
+def _rename(graph, mapping: dict, own: bool = False, depth: int = 0) -> None:
+    """Rename values in a graph: its own definitions too (``own``), else only what it reads from outside (a name
+    it defines itself shadows the outer one)."""
+    if depth > MAX_DEPTH:
+        raise LimitExceeded(f"the ONNX model nests subgraphs more than {MAX_DEPTH} deep")
+    if not own:
+        local = {t.name for t in graph.initializer} | {i.name for i in graph.input}
+        local |= {o for n in graph.node for o in n.output}
+        mapping = {k: v for k, v in mapping.items() if k not in local}
+        if not mapping:
+            return
+    for t in graph.initializer:
+        t.name = mapping.get(t.name, t.name)
+    for n in graph.node:
+        n.input[:] = [mapping.get(i, i) for i in n.input]
+        if own:
+            n.output[:] = [mapping.get(o, o) for o in n.output]
+        for attr in n.attribute:
+            for g in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                _rename(g, mapping, depth=depth + 1)
+    for o in graph.output:
+        o.name = mapping.get(o.name, o.name)
 
 
 def _float(v: float) -> float:
