@@ -1217,7 +1217,7 @@ def from_onnx(model, *, input_shape: tuple | None = None, name: str | None = Non
     try:
         return _from_onnx(load_model(model, shown, max_nodes), input_shape, name, opaque, shown, default_name)
     except CnnsizeError as exc:
-        if exc.location is None and shown != "<ModelProto>" and not exc.message.startswith(("no ONNX", "'")):
+        if exc.location is None and not exc.message.startswith(("no ONNX", "'")):
             exc.location = Location(shown)
         raise
 
