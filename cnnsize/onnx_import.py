@@ -1174,26 +1174,53 @@ def _check_symbolic(spec: dict, importer: _Importer, numeric) -> None:
 
 
 def _folding_note(spec: dict, analysis) -> str | None:
-    """The note for a graph whose batch norms were folded into its convolutions at export, if that is evident:
-    every convolution has a bias and no normalization is left. The count with batch norm supposes one after each
-    convolution over more than one position (a squeeze-and-excitation's convolutions of pooled features have
-    none)."""
+    """The note for a graph whose batch norms were folded into its convolutions at export, if that is evident: no
+    normalization is left, and every convolution has a bias (what folding gives) or none has (an exporter's
+    optimizer drops a bias that is all zero, as an untrained network's folded batch norm gives: torch's dynamo
+    exporter does). The count with batch norm supposes one after each convolution over more than one position
+    (a squeeze-and-excitation's convolutions of pooled features have none), and no bias in those."""
     from .layers.base import REGISTRY
 
     rows = {row.name: row for row in analysis.layers}
     kinds = [REGISTRY[next(iter(item))] for item in spec["layers"]]
     bodies = [next(iter(item.values())) for item in spec["layers"]]
     convs = [b for k, b in zip(kinds, bodies) if {"filters", "kernel", "bias"} <= set(k.params)]  # convolutions
-    if not convs or any(k.cause == "normalization" for k in kinds) or not all(b.get("bias", True) for b in convs):
+    if not convs or any(k.cause == "normalization" for k in kinds):
+        return None
+    biased = [b.get("bias", True) for b in convs]
+    if any(biased) and not all(biased):
         return None
     spread = [b for b in convs if any(n != 1 for n in rows[b["name"]].output_shape[1:])]
+    if not spread:
+        return None
     filters = sum(b["filters"] for b in spread)
     params, buffers = analysis.totals["params"], analysis.totals["buffers"]
-    return (f"Batch norm looks folded into the convolutions (every convolution has a bias and no normalization is "
-            f"left, as both torch exporters leave a model exported in eval mode): the {params:,} params are the "
-            f"file's. With a batch norm after each of the {len(spread)} convolutions over more than one position, "
-            f"and no bias in those, as such a network trains, it has {params + filters:,} params and "
+    if all(biased):
+        why = ("every convolution has a bias and no normalization is left, as both torch exporters leave a model "
+               "exported in eval mode")
+        more = filters  # each folded bias gives way to the batch norm's weight and bias
+    else:
+        why = ("no normalization is left and no convolution has a bias: an exporter folded each batch norm into the "
+               "convolution before it, and its optimizer dropped the biases that folding left all zero, as an "
+               "untrained network's batch norms give (torch's dynamo exporter does)")
+        more = 2 * filters  # the batch norms' weights and biases
+    return (f"Batch norm looks folded into the convolutions ({why}): the {params:,} params are the file's. With a "
+            f"batch norm after each of the {len(spread)} convolutions over more than one position, and no bias in "
+            f"those, as such a network trains, it has {params + more:,} params and "
             f"{buffers + 2 * filters + len(spread):,} buffers.")
+
+
+def _shared_note(spec: dict, importer: _Importer) -> str | None:
+    """The note for layers reading the very initializers another layer reads: counted once, as tied weights are,
+    though an exporter also merges parameters that are merely equal (zero biases, ones of an untrained network)."""
+    shared = [next(iter(item.values())) for item in spec["layers"] if "shares" in next(iter(item.values()))]
+    if not shared:
+        return None
+    held = sum(importer.sizes[i] for body in shared for i in importer.layer_inits.get(body["name"], ()))
+    return (f"{len(shared)} layer{'s' if len(shared) > 1 else ''} read the same weights as another layer (shares:) and "
+            f"count them once, as tied weights are; where the exporter merged parameters that were only equal "
+            f"(deduplicated constants, such as an untrained network's zero biases), the module holds {held:,} more "
+            f"params.")
 
 
 def from_onnx(model, *, input_shape: tuple | None = None, name: str | None = None, opaque: bool = False,
@@ -1251,9 +1278,9 @@ def _from_onnx(proto, input_shape, name, opaque, shown, default_name) -> OnnxImp
     analysis = _check(spec, importer)
     if importer.symbolic is not None:
         _check_symbolic(spec, importer, analysis)
-    folded = _folding_note(spec, analysis)
-    if folded:
-        spec["notes"] = [*spec.get("notes", []), folded]
+    extra = [n for n in (_folding_note(spec, analysis), _shared_note(spec, importer)) if n]
+    if extra:  # what the file's parameters leave out of the module's count, where the graph shows it
+        spec["notes"] = [*spec.get("notes", []), *extra]
     order = ["name", "input", "fit", "notes", "layers"]
     spec = {k: spec[k] for k in order if k in spec}
     names = {next(iter(item.values()))["name"] for item in spec["layers"]}
