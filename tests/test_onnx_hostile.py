@@ -255,19 +255,28 @@ def test_run_too_large_is_refused_before_allocating(command, tmp_path):
 
 
 def test_onnx_runtime_log_never_reaches_the_terminal(tmp_path):
-    """A file ONNX Runtime refuses (an IR version it does not know) though cnnsize sizes it: its multi-line
-    coloured log is caught; the user reads one line."""
+    """A Reshape to a fixed batch of 1 run at --batch 3: ONNX Runtime logs a coloured multi-line error of its own
+    before raising (it used to reach the terminal raw). The user reads one line naming the file; the same for a
+    file ONNX Runtime refuses to load (an IR version it does not know)."""
     need("onnxruntime")
-    from onnx import helper
+    import numpy as np
+    from onnx import helper, numpy_helper
 
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"), helper.make_node("Reshape", ["r", "s"], ["y"],
+                                                                                   name="flat")]
+    m, _ = _model(nodes, [numpy_helper.from_array(np.array([1, 192], np.int64), "s")], shape=("N", 3, 8, 8))
+    path = tmp_path / "fixed_batch.onnx"
+    path.write_bytes(m.SerializeToString())
+    for command in ("validate", "bench"):
+        message = one_line(run_cli(command, str(path), "--batch", "3", "--runs", "1", "--warmup", "0"))
+        assert "ONNX Runtime failed running the model" in message and "fixed_batch.onnx" in message
     m, _ = _model([helper.make_node("Relu", ["x"], ["y"], name="relu")])
     m.ir_version = 99
     path = tmp_path / "future.onnx"
     path.write_bytes(m.SerializeToString())
     assert run_cli("report", str(path)).returncode == 0
-    for command in ("validate", "bench"):
-        message = one_line(run_cli(command, str(path), "--runs", "1", "--warmup", "0"))
-        assert "ONNX Runtime cannot load" in message and "future.onnx" in message
+    message = one_line(run_cli("validate", str(path), "--runs", "1", "--warmup", "0"))
+    assert "ONNX Runtime cannot load" in message and "future.onnx" in message
 
 
 # -- folding: bounded before it runs, nothing unread ----------------------------------------------------------------

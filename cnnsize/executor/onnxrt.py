@@ -204,6 +204,7 @@ class _Session:
 
         onnx = require_onnx()
         ort = require_ort()
+        self.path = os.fspath(path)
         self.imported = from_onnx(path, input_shape=input_shape)
         self.analysis = analyze(self.imported.spec, batch=batch)
         model = read_model(path)
@@ -254,8 +255,8 @@ class _Session:
             with _quiet_stderr():
                 return self.session.run(names, self.feed)
         except Exception as exc:  # noqa: BLE001 - the runtime's own failure, in one line
-            raise CnnsizeError(f"ONNX Runtime failed running the model: {' '.join(str(exc).split())[:300]}") \
-                from None
+            raise CnnsizeError(f"ONNX Runtime failed running the model: {' '.join(str(exc).split())[:300]}",
+                               location=Location(self.path)) from None
 
 
 def _timing(session: _Session, analysis, runs: int, warmup: int):
