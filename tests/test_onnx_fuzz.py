@@ -74,41 +74,100 @@ def constants(draw, name: str):
     return t
 
 
+def _template(draw, i: int, good: list, inits: list) -> tuple | None:
+    """A well-formed node keeping the input's shape [1, 3, 8, 8] (so that the graph gets past shape inference and
+    the import's deeper paths run), or an unused giant constant or loop: (op, inputs, attributes, keeps shape)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    v = draw(st.sampled_from(good))
+    kind = draw(st.sampled_from(["act", "add", "conv", "scale", "dead", "if"]))
+    if kind == "act":
+        return draw(st.sampled_from(["Relu", "Sigmoid", "Tanh"])), [v], {}, True
+    if kind == "add":
+        return draw(st.sampled_from(["Add", "Mul"])), [v, draw(st.sampled_from(good))], {}, True
+    if kind in ("conv", "scale"):
+        name = f"w{i}"
+        dims = (3, 3, 3, 3) if kind == "conv" else (3, 1, 1)
+        if draw(st.booleans()):
+            t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims)
+            t.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", draw(st.sampled_from(EXTERNAL))), ("offset", "0"),
+                               ("length", str(4 * int(np.prod(dims))))):
+                entry = t.external_data.add()
+                entry.key, entry.value = key, value
+            inits.append(t)
+        else:
+            inits.append(numpy_helper.from_array(np.ones(dims, np.float32), name))
+        if kind == "conv":
+            return "Conv", [v, name], {"pads": [1, 1, 1, 1]}, True
+        return "Mul", [v, name], {}, True
+    if kind == "if":
+        cond = f"cond{i}"
+        inits.append(numpy_helper.from_array(np.array(draw(st.booleans())), cond))
+        out = [helper.make_tensor_value_info(f"o{i}", TensorProto.FLOAT, None)]
+        then_g = helper.make_graph([helper.make_node("Relu", [v], [f"o{i}"])], "t", [], out)
+        else_g = helper.make_graph([helper.make_node("Sigmoid", [v], [f"o{i}"])], "e", [], out)
+        return "If", [cond], {"then_branch": then_g, "else_branch": else_g}, True
+    dead = draw(st.sampled_from([("ConstantOfShape", [30000, 30000]), ("Range", None), ("Expand", [16, 8000, 8000])]))
+    inits.append(numpy_helper.from_array(np.array(dead[1] or 300_000_000, np.int64), f"s{i}"))
+    if dead[0] == "Range":
+        inits.append(numpy_helper.from_array(np.array(0, np.int64), f"z{i}"))
+        inits.append(numpy_helper.from_array(np.array(1, np.int64), f"d{i}"))
+        return "Range", [f"z{i}", f"s{i}", f"d{i}"], {}, False
+    if dead[0] == "Expand":
+        inits.append(numpy_helper.from_array(np.ones(1, np.float32), f"one{i}"))
+        return "Expand", [f"one{i}", f"s{i}"], {}, False
+    return "ConstantOfShape", [f"s{i}"], {}, False
+
+
+def _random_node(draw, i: int, pool: list, inits: list) -> tuple:
+    """Any operator (or none that exists), any inputs, any attributes."""
+    from onnx import TensorProto, helper
+
+    op = draw(st.sampled_from(OPS))
+    inputs = []
+    for k in range(draw(st.integers(0, 3))):
+        if draw(st.booleans()):
+            name = f"c{i}_{k}"
+            inits.append(draw(constants(name)))
+            inputs.append(name)
+        else:
+            inputs.append(draw(st.sampled_from(pool)))
+    if op not in ("Constant", "Range", "ConstantOfShape") and "x" not in inputs and draw(st.booleans()):
+        inputs.insert(0, draw(st.sampled_from(pool)))
+    attrs = {key: draw(st.sampled_from(ATTRS[key])) for key in draw(st.sets(st.sampled_from(sorted(ATTRS)),
+                                                                            max_size=3))}
+    if op in ("If", "Loop"):  # a subgraph reading a computed value
+        out = [helper.make_tensor_value_info("o", TensorProto.FLOAT, None)]
+        body = helper.make_graph([helper.make_node("Relu", [draw(st.sampled_from(pool))], ["o"])], "b", [], out)
+        attrs = {"then_branch": body, "else_branch": body} if op == "If" else {"body": body}
+    if op == "Constant":
+        attrs = {"value": draw(constants(f"k{i}"))}
+        inputs = []
+    return op, inputs, attrs
+
+
 @st.composite
 def graphs(draw):
-    """A model of one input [1, 3, 8, 8] (some axes dynamic) and 1 to 6 random nodes, the last writing 'y'."""
+    """A model of one input [1, 3, 8, 8] (some axes dynamic) and 1 to 6 nodes, well-formed ones (see _template)
+    and random ones mixed, the last writing 'y'."""
     from onnx import TensorProto, helper
 
     inits, nodes = [], []
-    pool = ["x"]
+    pool, good = ["x"], ["x"]
     n = draw(st.integers(1, 6))
     for i in range(n):
-        op = draw(st.sampled_from(OPS))
-        inputs = []
-        for k in range(draw(st.integers(0, 3))):
-            if draw(st.booleans()) or not pool:
-                name = f"c{i}_{k}"
-                inits.append(draw(constants(name)))
-                inputs.append(name)
-            else:
-                inputs.append(draw(st.sampled_from(pool)))
-        if op not in ("Constant", "Range", "ConstantOfShape") and "x" not in inputs and draw(st.booleans()):
-            inputs.insert(0, draw(st.sampled_from(pool)))
-        attrs = {key: draw(st.sampled_from(ATTRS[key])) for key in draw(st.sets(st.sampled_from(sorted(ATTRS)),
-                                                                                max_size=3))}
-        if op in ("If", "Loop"):  # a subgraph reading a computed value
-            out = [helper.make_tensor_value_info("o", TensorProto.FLOAT, None)]
-            read = draw(st.sampled_from(pool))
-            body = helper.make_graph([helper.make_node("Relu", [read], ["o"])], "b", [], out)
-            if op == "If":
-                attrs = {"then_branch": body, "else_branch": body}
-            else:
-                attrs = {"body": body}
-        if op == "Constant":
-            attrs = {"value": draw(constants(f"k{i}"))}
-            inputs = []
-        domain = draw(st.sampled_from(["", "", "", "com.example"]))
         out = "y" if i == n - 1 else f"v{i}"
+        domain = ""
+        made = _template(draw, i, good, inits) if draw(st.integers(0, 2)) else None
+        if made is not None:
+            op, inputs, attrs, keeps = made
+            if keeps:
+                good.append(out)
+        else:
+            op, inputs, attrs = _random_node(draw, i, pool, inits)
+            domain = draw(st.sampled_from(["", "", "", "com.example"]))
         nodes.append(helper.make_node(op, inputs, [out], name=f"n{i}_{op}", domain=domain or None, **attrs))
         pool.append(out)
     dims = [1, 3, draw(st.sampled_from([8, "H"])), draw(st.sampled_from([8, "W"]))]
