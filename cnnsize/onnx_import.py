@@ -15,14 +15,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CnnsizeError, Location, MissingDependency, SpecError, Unrepresentable
+from .errors import CnnsizeError, LimitExceeded, Location, MissingDependency, SpecError, Unrepresentable
 from .layers.base import PASS_THROUGH, Fused, OnnxCall, OnnxValue
 from .torch_import import ImportedSpec, layer_entry, to_yaml
 
 PROBE = 224  # the size a dynamic axis is imported at when it is to be a symbol
 MAX_VALUE = 4096  # elements of a constant whose value is read (shapes, scales, pads); weights keep only a shape
 FLOAT_TYPES = (1, 10, 11, 16)  # TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16: weights (not indices or shapes)
-MAX_FILE = 4 << 30  # bytes of a model file read into memory (its weights may sit beside it, never read)
 
 
 @dataclass
@@ -32,6 +31,15 @@ class OnnxImport(ImportedSpec):
 
     values: dict = field(default_factory=dict)
     symbolic_input: tuple | None = None  # the input with the model's dynamic axes as symbols, where it has any
+    graph: Any = field(default=None, repr=False, compare=False)  # the spec's Graph, as the import checked it
+
+    @property
+    def yaml(self) -> str:
+        if self._yaml is None:  # written when first asked for (a report of the file never needs it)
+            self._yaml = to_yaml(self.spec).replace(
+                "Imported from torch by cnnsize.from_torch; shapes follow torch's rounding",
+                "Imported from ONNX by cnnsize.from_onnx; shapes follow ONNX's rounding")
+        return self._yaml
 
     def analyze(self, **kwargs: Any):
         """The analysis of the imported spec; with dynamic axes, in their symbols unless ``input_shape`` is given."""
@@ -57,11 +65,143 @@ def supported() -> dict[str, tuple]:
     return {name: kind.onnx_ops for name, kind in REGISTRY.items() if kind.onnx_ops}
 
 
-def load_model(source, shown: str | None = None):
-    """The ModelProto of a path (weights' external data not loaded) or of a ModelProto; one clear error otherwise."""
+MAX_FILE = (2 << 30) - 1  # bytes: protobuf parses no message of 2 GiB or more, so a larger file is refused unread
+BIG_NODE = 256  # bytes: a node this long may hold subgraphs (If, Loop, Scan), scanned for their nodes before parsing
+MAX_DEPTH = 32  # subgraphs nested deeper than this are refused before parsing (protobuf's own limit is near 100)
+EXTERNAL = 1  # TensorProto.EXTERNAL: the tensor's data sits in another file, which cnnsize never opens here
+
+
+class _Malformed(Exception):
+    """The bytes are no protobuf message (the parser then says so in its own words)."""
+
+
+def _varint(buf, i: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        if i >= len(buf) or shift > 63:
+            raise _Malformed
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, i
+        shift += 7
+
+
+def _fields(buf, start: int, end: int):
+    """(field number, start, end) of each length-delimited field of the message in ``buf[start:end]``."""
+    i = start
+    while i < end:
+        key, i = _varint(buf, i)
+        wire = key & 7
+        if wire == 0:
+            _, i = _varint(buf, i)
+        elif wire in (1, 5):
+            i += 8 if wire == 1 else 4
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            if i + n > end:
+                raise _Malformed
+            yield key >> 3, i, i + n
+            i += n
+        else:
+            raise _Malformed
+
+
+def _count_nodes(buf, start: int, end: int, node_field: int, budget: int, depth: int) -> int:
+    """The nodes of a graph (``node_field`` 1) or function (7) in the wire bytes, those of the subgraphs a long
+    node holds included; counting stops once past ``budget``."""
+    if depth > MAX_DEPTH:
+        raise LimitExceeded(f"the ONNX model nests subgraphs more than {MAX_DEPTH} deep")
+    count = 0
+    for number, s, e in _fields(buf, start, end):
+        if number != node_field:
+            continue
+        count += 1
+        if e - s > BIG_NODE:  # NodeProto.attribute (5) -> AttributeProto.g (6) or .graphs (11)
+            for f, a, b in _fields(buf, s, e):
+                if f == 5:
+                    for g, c, d in _fields(buf, a, b):
+                        if g in (6, 11):
+                            count += _count_nodes(buf, c, d, 1, budget - count, depth + 1)
+        if count > budget:
+            break
+    return count
+
+
+def count_nodes(data, budget: int) -> int | None:
+    """The model's nodes (graph, subgraphs and functions), read from its wire bytes before protobuf parses them
+    (a parse costs about ten times the file's size in memory); None if the bytes are no protobuf message."""
+    try:
+        count = 0
+        for number, s, e in _fields(data, 0, len(data)):  # ModelProto.graph (7), .functions (25)
+            if number in (7, 25):
+                count += _count_nodes(data, s, e, 1 if number == 7 else 7, budget - count, 1)
+                if count > budget:
+                    break
+        return count
+    except _Malformed:
+        return None
+
+
+def max_nodes() -> int:
+    """The most nodes a model may hold (the command line lowers it to 30,000: 15 s and 1 GiB)."""
+    from . import sources
+
+    return sources.DEFAULT_MAX_ONNX_NODES
+
+
+def walk(model):
+    """Every tensor the model holds (initializers, sparse ones, node attributes in subgraphs and functions) and
+    the number of nodes, walked without recursion."""
+    tensors: list = []
+    nodes = 0
+    stack: list = [model.graph]
+    node_lists: list = [f.node for f in model.functions]
+    while stack or node_lists:
+        if stack:
+            g = stack.pop()
+            tensors.extend(g.initializer)
+            for sp in g.sparse_initializer:
+                tensors.extend((sp.values, sp.indices))
+            node_lists.append(g.node)
+            continue
+        for node in node_lists.pop():
+            nodes += 1
+            for a in node.attribute:
+                if a.HasField("t"):
+                    tensors.append(a.t)
+                tensors.extend(a.tensors)
+                if a.HasField("sparse_tensor"):
+                    tensors.extend((a.sparse_tensor.values, a.sparse_tensor.indices))
+                for sp in a.sparse_tensors:
+                    tensors.extend((sp.values, sp.indices))
+                if a.HasField("g"):
+                    stack.append(a.g)
+                stack.extend(a.graphs)
+    return tensors, nodes
+
+
+def external_tensors(model) -> list:
+    """The tensors whose data the file places in another file (``external_data``)."""
+    tensors, _ = walk(model)
+    return [t for t in tensors if t.data_location == EXTERNAL or len(t.external_data)]
+
+
+def _drop_external(tensors) -> None:
+    """Forget where external data sits: such a tensor keeps its name, type and shape, and no data, so that nothing
+    (onnx's shape inference, its reference evaluator, numpy_helper) can open a file the model names."""
+    for t in tensors:
+        if t.data_location == EXTERNAL or len(t.external_data):
+            del t.external_data[:]
+            t.data_location = 0  # DEFAULT: the data is what the file holds, here none
+            t.ClearField("raw_data")
+
+
+def read_model(source, shown: str | None = None, limit: int | None = None):
+    """The ModelProto of a path, external data untouched (never opened), after the limits: the file's size, and
+    the number of nodes counted in its bytes, before protobuf parses them."""
     onnx = require_onnx()
-    if isinstance(source, onnx.ModelProto):
-        return source
     if not isinstance(source, (str, os.PathLike)):
         raise SpecError(f"from_onnx takes a path or an onnx.ModelProto, got {type(source).__name__}")
     path = os.fspath(source)
@@ -70,24 +210,155 @@ def load_model(source, shown: str | None = None):
         raise SpecError(f"'{shown}' is a folder, not an ONNX file")
     if not os.path.isfile(path):
         raise SpecError(f"no ONNX file '{shown}'")
-    if os.path.getsize(path) > MAX_FILE:
-        raise SpecError(f"'{shown}' is larger than {MAX_FILE:,} bytes",
-                        hint="save the weights as external data (onnx.save(..., save_as_external_data=True))")
+    size = os.path.getsize(path)
+    if size > MAX_FILE:
+        raise LimitExceeded(f"'{shown}' holds {size:,} bytes, more than the {MAX_FILE:,} protobuf can parse",
+                            hint="save the weights as external data (onnx.save(..., save_as_external_data=True))")
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
         raise SpecError(f"cannot read '{shown}': {exc.strerror}") from None
+    limit = max_nodes() if limit is None else limit
+    nodes = count_nodes(data, limit)
+    if nodes is not None and nodes > limit:
+        raise LimitExceeded(f"'{shown}' holds more than {limit:,} ONNX nodes, the most cnnsize sizes",
+                            hint="the command line sizes up to 30,000 ONNX nodes (15 s and 1 GiB); "
+                                 "cnnsize.from_onnx(..., max_nodes=N) takes more")
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
     except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
         raise SpecError(f"'{shown}' is not an ONNX model (protobuf cannot parse it: {type(exc).__name__})",
                         hint="give a .onnx file written by torch.onnx.export or onnx.save; is it truncated?") from None
+    del data
     if not model.graph.node or not model.graph.input or model.ir_version <= 0:
         raise SpecError(f"'{shown}' is not an ONNX model (no graph in it)",
                         hint="give a .onnx file written by torch.onnx.export or onnx.save; is it truncated?")
     return model
+
+
+def load_model(source, shown: str | None = None, limit: int | None = None):
+    """The ModelProto of a path or of a ModelProto (copied, never changed), with external data forgotten: only
+    shapes are needed, and nothing a model file names is ever opened. One clear error otherwise."""
+    onnx = require_onnx()
+    limit = max_nodes() if limit is None else limit
+    if isinstance(source, onnx.ModelProto):
+        model = onnx.ModelProto()
+        model.CopyFrom(source)
+    else:
+        model = read_model(source, shown, limit)
+    tensors, nodes = walk(model)
+    if nodes > limit:
+        raise LimitExceeded(f"the ONNX model holds {nodes:,} nodes, more than the {limit:,} cnnsize sizes",
+                            hint="the command line sizes up to 30,000 ONNX nodes (15 s and 1 GiB); "
+                                 "cnnsize.from_onnx(..., max_nodes=N) takes more")
+    _drop_external(tensors)
+    _inline_ifs(onnx, model)
+    return model
+
+
+def _literal_conditions(onnx, graph) -> dict:
+    """The values that are one boolean or number written in the file (an initializer or a Constant node's)."""
+    from onnx import numpy_helper
+
+    tensors = [(t.name, t) for t in graph.initializer]
+    tensors += [(n.output[0], n.attribute[0].t) for n in graph.node if n.op_type == "Constant" and n.output
+                and len(n.attribute) == 1 and n.attribute[0].HasField("t")]
+    found = {}
+    for name, t in tensors:
+        if _elements(t.dims) == 1 and _has_data(t):
+            try:
+                found[name] = bool(numpy_helper.to_array(t).reshape(-1)[0])
+            except Exception:  # noqa: BLE001 - a type that is no condition
+                pass
+    return found
+
+
+def _inline_ifs(onnx, model) -> None:
+    """Replace each If whose condition is written in the file by the branch it takes (its nodes and initializers,
+    an Identity per output), so that the branch is sized as any other part of the graph; an If whose condition
+    is computed, or whose branch's names clash with the graph's, stays (an operator no kind stands for)."""
+    graph = model.graph
+    for _ in range(MAX_DEPTH + 1):  # each pass lifts one level of nesting
+        conditions = _literal_conditions(onnx, graph)
+        defined = {t.name for t in graph.initializer} | {i.name for i in graph.input}
+        defined |= {o for n in graph.node for o in n.output}
+        nodes, changed = [], False
+        for node in graph.node:
+            branch = _taken_branch(node, conditions)
+            lifted = _lift(onnx, graph, node, branch, defined) if branch is not None else None
+            if lifted is None:
+                nodes.append(node)
+            else:
+                nodes.extend(lifted)
+                changed = True
+        if not changed:
+            return
+        kept = [onnx.NodeProto() for _ in nodes]
+        for k, n in zip(kept, nodes):
+            k.CopyFrom(n)
+        del graph.node[:]
+        graph.node.extend(kept)
+
+
+def _taken_branch(node, conditions: dict):
+    if node.op_type != "If" or node.domain not in ("", "ai.onnx") or not node.input or node.input[0] not in conditions:
+        return None
+    want = "then_branch" if conditions[node.input[0]] else "else_branch"
+    return next((a.g for a in node.attribute if a.name == want and a.HasField("g")), None)
+
+
+def _lift(onnx, graph, node, branch, defined: set) -> list | None:
+    """The nodes standing for ``node`` (an If) with ``branch`` taken; the branch's own names renamed where they
+    clash with the graph's (a file need not keep them apart); None for a malformed If."""
+    if len(branch.output) != len(node.output):
+        return None
+    copy = onnx.GraphProto()
+    copy.CopyFrom(branch)
+    inner = {t.name for t in copy.initializer} | {o for n in copy.node for o in n.output if o}
+    if inner & defined:
+        mapping = {}
+        for name in sorted(inner):
+            fresh, k = f"{node.name or 'If'}/{name}", 1
+            while fresh in defined or fresh in inner:
+                k += 1
+                fresh = f"{node.name or 'If'}/{name}_{k}"
+            mapping[name] = fresh
+            defined.add(fresh)
+        _rename(copy, mapping, own=True)
+        inner = set(mapping.values())
+    graph.initializer.extend(copy.initializer)
+    defined |= inner
+    out = list(copy.node)
+    for b, o in zip(copy.output, node.output):
+        if o:
+            out.append(onnx.helper.make_node("Identity", [b.name], [o], name=f"{node.name or 'If'}/{o}"))
+    return out
+
+
+def _rename(graph, mapping: dict, own: bool = False, depth: int = 0) -> None:
+    """Rename values in a graph: its own definitions too (``own``), else only what it reads from outside (a name
+    it defines itself shadows the outer one)."""
+    if depth > MAX_DEPTH:
+        raise LimitExceeded(f"the ONNX model nests subgraphs more than {MAX_DEPTH} deep")
+    if not own:
+        local = {t.name for t in graph.initializer} | {i.name for i in graph.input}
+        local |= {o for n in graph.node for o in n.output}
+        mapping = {k: v for k, v in mapping.items() if k not in local}
+        if not mapping:
+            return
+    for t in graph.initializer:
+        t.name = mapping.get(t.name, t.name)
+    for n in graph.node:
+        n.input[:] = [mapping.get(i, i) for i in n.input]
+        if own:
+            n.output[:] = [mapping.get(o, o) for o in n.output]
+        for attr in n.attribute:
+            for g in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                _rename(g, mapping, depth=depth + 1)
+    for o in graph.output:
+        o.name = mapping.get(o.name, o.name)
 
 
 def _float(v: float) -> float:
@@ -99,6 +370,8 @@ def _attr(onnx, a) -> Any:
     value = onnx.helper.get_attribute_value(a)
     if isinstance(value, float):
         return _float(value)
+    if isinstance(value, (list, tuple)) and len(value) > MAX_VALUE:  # a weight written as an attribute
+        return None
     if isinstance(value, list) and value and isinstance(value[0], float):
         return [_float(v) for v in value]
     if isinstance(value, bytes):
@@ -148,6 +421,92 @@ def _layer_name(node, index: int) -> str:
     return name[:200]
 
 
+# Operators whose value is computed when their inputs are known constants of at most MAX_VALUE elements and shape
+# inference gives each output at most MAX_VALUE elements: the work is then about the output's size (MatMul's at
+# most MAX_VALUE ** 1.5). Nothing else is run: no loop, no subgraph, no operator whose work the sizes do not bound.
+FOLD_OPS = frozenset({
+    "Identity", "Cast", "CastLike", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split",
+    "Slice", "Gather", "GatherElements", "Expand", "Tile", "ConstantOfShape", "Range", "Pad", "Where", "Add", "Sub",
+    "Mul", "Div", "Pow", "Mod", "Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Floor", "Ceil", "Round", "Sign",
+    "Min", "Max", "Sum", "Mean", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or",
+    "Xor", "Clip", "Relu", "Sigmoid", "Tanh", "Erf", "Sin", "Cos", "MatMul", "Gemm", "ReduceProd", "ReduceSum",
+    "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "ArgMin", "CumSum", "Constant", "Dropout"})
+
+
+def _has_subgraph(node) -> bool:
+    return any(a.type in (5, 10) or a.HasField("g") or len(a.graphs) for a in node.attribute)  # GRAPH, GRAPHS
+
+
+def outer_reads(node, depth: int = 0) -> set[str]:
+    """The values a node's subgraphs read from the scopes around them (an If branch reading a computed tensor)."""
+    if depth > MAX_DEPTH:
+        raise LimitExceeded(f"the ONNX model nests subgraphs more than {MAX_DEPTH} deep")
+    found: set[str] = set()
+    for a in node.attribute:
+        for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+            defined = {i.name for i in g.input} | {t.name for t in g.initializer}
+            read: set[str] = set()
+            for n in g.node:
+                read.update(i for i in n.input if i)
+                if _has_subgraph(n):
+                    read |= outer_reads(n, depth + 1)
+                defined.update(n.output)
+            read.update(o.name for o in g.output)
+            found |= read - defined
+    return found
+
+
+def reads(node) -> list[str]:
+    """Every value a node reads: its inputs, then what its subgraphs read from outside them."""
+    ins = [i for i in node.input if i]
+    if node.attribute and _has_subgraph(node):
+        ins += sorted(outer_reads(node) - set(ins))
+    return ins
+
+
+def live_outputs(graph) -> set[str]:
+    """The values something reads on the way to the graph's outputs (nothing is folded for a value no one reads)."""
+    live = {o.name for o in graph.output}
+    for node in reversed(graph.node):
+        if any(o in live for o in node.output if o):
+            live.update(reads(node))
+    return live
+
+
+def _elements(shape) -> int | None:
+    """The elements of a static shape (None for an unknown or symbolic one)."""
+    if shape is None or not all(isinstance(d, int) and d >= 0 for d in shape):
+        return None
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def may_evaluate(node, out_shapes: list) -> bool:
+    """Whether onnx's reference evaluator may compute this node: an operator of FOLD_OPS, no subgraph, and every
+    output's size known from shape inference and small (checked before anything runs)."""
+    if node.domain not in ("", "ai.onnx") or node.op_type not in FOLD_OPS or _has_subgraph(node):
+        return False
+    sizes = [_elements(s) for s in out_shapes]
+    return bool(sizes) and all(n is not None and n <= MAX_VALUE for n in sizes)
+
+
+def run_node(node, feeds: dict) -> list | None:
+    """The outputs of one small node under onnx's reference evaluator (None where it cannot compute them)."""
+    import numpy as np
+
+    try:
+        from onnx.reference import ReferenceEvaluator
+
+        outs = ReferenceEvaluator(node).run(None, feeds)
+    except Exception:  # noqa: BLE001 - an operator or type the evaluator lacks: the value stays unknown
+        return None
+    if any(np.size(o) > MAX_VALUE for o in outs):
+        return None
+    return outs
+
+
 def _light_copy(onnx, model):
     """The model without its large weights' data (shape inference needs their shapes only)."""
     copy = onnx.ModelProto(ir_version=model.ir_version)
@@ -158,63 +517,69 @@ def _light_copy(onnx, model):
     g.node.extend(src.node)
     g.input.extend(src.input)
     g.output.extend(src.output)
-    g.value_info.extend(src.value_info)
     for t in src.initializer:
-        n = 1
-        for d in t.dims:
-            n *= d
-        if n > MAX_VALUE or t.data_location == onnx.TensorProto.EXTERNAL:
+        if (_elements(t.dims) or 0) > MAX_VALUE or not _has_data(t):
             g.initializer.append(onnx.TensorProto(name=t.name, data_type=t.data_type, dims=t.dims))
         else:
             g.initializer.append(t)
-    del g.value_info[:]
     return copy
 
 
+def _has_data(t) -> bool:
+    return bool(t.HasField("raw_data") or t.float_data or t.int64_data or t.int32_data or t.double_data
+                or t.uint64_data or t.string_data or _elements(t.dims) == 0)
+
+
+def _fold_value(node, known: dict, shapes: dict, types: dict) -> list | None:
+    """A live node's outputs where they are small constants computed within the limits, else None."""
+    import numpy as np
+    from onnx import helper
+
+    ins = [i for i in node.input if i]
+    if node.domain not in ("", "ai.onnx"):
+        return None
+    if node.op_type in ("Shape", "Size"):
+        n = _elements(shapes.get(ins[0])) if ins else None
+        shape = shapes.get(ins[0]) if ins else None
+        if n is None or shape is None:
+            return None
+        if node.op_type == "Size":
+            return [np.array(n, dtype=np.int64)]
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        return [np.array(shape[attrs.get("start", 0):attrs.get("end", len(shape))], dtype=np.int64)]
+    if node.op_type == "CastLike" and len(ins) == 2 and ins[0] in known and types.get(ins[1]):
+        return [known[ins[0]].astype(helper.tensor_dtype_to_np_dtype(types[ins[1]]))]
+    if not all(i in known for i in ins) or not may_evaluate(node, [shapes.get(o) for o in node.output if o]):
+        return None
+    return run_node(node, {i: known[i] for i in ins})
+
+
 def _fold_known(onnx, model) -> bool:
-    """Replace the nodes computing small constants (shapes, axes, zero biases) by initializers, so that shape
+    """Replace the live nodes computing small constants (shapes, axes, zero biases) by initializers, so that shape
     inference sees their values (it does not look through Reshape or Expand of constants); True if any."""
     import numpy as np
-    from onnx import helper, numpy_helper
+    from onnx import numpy_helper
 
     graph = model.graph
     shapes = {vi.name: _dims(vi.type) for vi in [*graph.value_info, *graph.input, *graph.output]}
     types = {vi.name: vi.type.tensor_type.elem_type for vi in [*graph.value_info, *graph.input, *graph.output]}
     known: dict = {}
     for t in graph.initializer:
-        if t.HasField("raw_data") or t.float_data or t.int64_data or t.int32_data or t.double_data:
+        shapes[t.name] = tuple(t.dims)
+        if _has_data(t) and (_elements(t.dims) or 0) <= MAX_VALUE:
             try:
                 known[t.name] = numpy_helper.to_array(t)
             except Exception:  # noqa: BLE001 - an odd dtype
                 pass
     inits = set(known)
+    live = live_outputs(graph)
     folded = set()
     nodes = list(graph.node)
     for index, node in enumerate(nodes):
-        ins = [i for i in node.input if i]
-        value = None
-        if node.domain not in ("", "ai.onnx") or node.op_type.startswith("Random"):
+        if not any(o in live for o in node.output if o):
             continue
-        if node.op_type in ("Shape", "Size"):
-            shape = shapes.get(ins[0]) if ins else None
-            if shape is None or not all(isinstance(d, int) for d in shape):
-                continue
-            if node.op_type == "Size":
-                value = [np.array(int(np.prod(shape)), dtype=np.int64)]
-            else:
-                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-                value = [np.array(shape[attrs.get("start", 0):attrs.get("end", len(shape))], dtype=np.int64)]
-        elif node.op_type == "CastLike" and len(ins) == 2 and ins[0] in known and types.get(ins[1]):
-            dtype = helper.tensor_dtype_to_np_dtype(types[ins[1]])
-            value = [known[ins[0]].astype(dtype)]
-        elif all(i in known for i in ins):
-            try:
-                from onnx.reference import ReferenceEvaluator
-
-                value = ReferenceEvaluator(node).run(None, {i: known[i] for i in ins})
-            except Exception:  # noqa: BLE001 - an operator the evaluator lacks
-                continue
-        if value is None or any(np.size(v) > MAX_VALUE for v in value):
+        value = _fold_value(node, known, shapes, types)
+        if value is None or len(value) < len([o for o in node.output if o]):
             continue
         for o, v in zip(node.output, value):
             if o:
@@ -223,12 +588,29 @@ def _fold_known(onnx, model) -> bool:
     if not folded:
         return False
     keep = [n for i, n in enumerate(nodes) if i not in folded]
-    needed = {i for n in keep for i in n.input} | {o.name for o in graph.output}
+    needed = {i for n in keep for i in reads(n)} | {o.name for o in graph.output}
     new = [numpy_helper.from_array(known[name], name) for name in needed if name in known and name not in inits]
     del graph.node[:]
     graph.node.extend(keep)
     graph.initializer.extend(new)
     return True
+
+
+INT64_MAX = 2**63 - 1  # ONNX sizes are int64
+
+
+def _checked_size(want: Any, axis: int, name: str) -> Any:
+    """A size given for an input axis: a positive integer ONNX can hold (int64), or a name (a symbol)."""
+    if isinstance(want, str) or (hasattr(want, "is_Symbol") and want.is_Symbol):
+        return want
+    if isinstance(want, bool) or not isinstance(want, int):
+        raise SpecError(f"--input gives axis {axis} of the model's input '{name}' the size {str(want)[:40]!r}, "
+                        "not an integer", hint="give positive integers (or names, for symbols)")
+    if not 1 <= want <= INT64_MAX:
+        shown = f"{want:,}" if abs(want) < 10**30 else f"a {len(str(abs(want))):,}-digit number"
+        raise SpecError(f"--input gives axis {axis} of the model's input '{name}' the size {shown}; ONNX sizes "
+                        f"are from 1 to {INT64_MAX:,}", hint="give a positive size ONNX can hold")
+    return want
 
 
 class _Again(Exception):  # noqa: N818 - not an error: run the opaque import again
@@ -257,10 +639,17 @@ class _Importer:
         self.names: set[str] = {"input"}
         self.sources_of: dict[str, list[str]] = {}
         self.last = "input"
+        self.graph: Any = None  # the spec's Graph, once checked
         self.notes: list[str] = []
         self.dynamic: dict[str, Any] = {}
         self.pending: dict[str, tuple] = {}  # value -> (the error, the index of the node no kind answered for)
         self.opaque_nodes: set[int] = set()  # indices of the nodes kept opaque (a second run of an opaque import)
+        from .layers.base import REGISTRY
+
+        self.kinds_for: dict[str, list] = {}  # operator -> the kinds declaring it, in registration order
+        for kind in REGISTRY.values():
+            for op in kind.onnx_ops:
+                self.kinds_for.setdefault(op, []).append(kind)
         self.input_shape = self.prepare(input_shape)
 
     # -- shapes --------------------------------------------------------------------------------------------------
@@ -286,7 +675,7 @@ class _Importer:
                             f"{len(dims) - 1} per sample ({list(dims)})")
         fixed, symbols = [], []
         for i, d in enumerate(dims[1:]):
-            want = given[i] if given is not None else None
+            want = _checked_size(given[i], i + 1, self.input_name) if given is not None else None
             if isinstance(d, int) and d > 0:
                 if want is not None and want != d:
                     raise SpecError(f"the model's input '{self.input_name}' has the fixed size {d} on axis {i + 1}, "
@@ -365,7 +754,7 @@ class _Importer:
                 shape = self.shapes.get(ins[0]) if ins else None
                 ok = ins and (ins[0] in known or (shape is not None and all(isinstance(d, int) for d in shape)))
             else:
-                read = ins[:1] if node.op_type == "CastLike" else ins
+                read = ins[:1] if node.op_type == "CastLike" else reads(node)
                 ok = all(i in known for i in read) and not node.op_type.startswith("Random") and \
                     node.domain in ("", "ai.onnx")
             if ok:
@@ -391,7 +780,7 @@ class _Importer:
                 value = value[attrs.get("start", 0):attrs.get("end", len(value))]
             self.set_constant(node.output[0], value, frozenset())
             return True
-        read = ins[:1] if node.op_type == "CastLike" else ins  # CastLike reads only the type of its second input
+        read = ins[:1] if node.op_type == "CastLike" else reads(node)  # CastLike reads its second input's type
         if not all(i in self.values and self.values[i].constant for i in read):
             return False
         ins = read
@@ -422,7 +811,7 @@ class _Importer:
         values = None
         if node.op_type == "CastLike":  # the value as it is (only its type changes)
             values = [self.values[ins[0]].value]
-        elif all(self.values[i].value is not None for i in ins):
+        elif any(o in self.live for o in node.output if o) and all(self.values[i].value is not None for i in ins):
             values = self.evaluate(node, ins)
         for k, out in enumerate(node.output):
             if out:
@@ -440,21 +829,17 @@ class _Importer:
         self.sources[name] = sources
 
     def evaluate(self, node, ins: list[str]) -> list | None:
-        """A constant node's outputs, run by onnx's reference evaluator (small values only)."""
+        """A constant node's outputs, where its operator and sizes allow computing them (see may_evaluate)."""
         import numpy as np
 
-        try:
-            from onnx.reference import ReferenceEvaluator
-
-            feeds = {}
-            for i in ins:
-                v = self.values[i]
-                dtype = self.dtype_of(i)
-                feeds[i] = np.array(v.value, dtype=dtype)
-            outs = ReferenceEvaluator(node).run(None, feeds)
-        except Exception:  # noqa: BLE001 - an operator the evaluator lacks: the value stays unknown
+        if not may_evaluate(node, [self.shapes.get(o) for o in node.output if o]):
             return None
-        return [o.tolist() if np.size(o) <= MAX_VALUE else None for o in outs]
+        try:
+            feeds = {i: np.array(self.values[i].value, dtype=self.dtype_of(i)) for i in ins}
+        except Exception:  # noqa: BLE001 - a value numpy cannot hold at that type
+            return None
+        outs = run_node(node, feeds)
+        return None if outs is None else [o.tolist() for o in outs]
 
     def dtype_of(self, name: str):
         """The numpy dtype of a value, from the initializers' and shape inference's types (looked up once)."""
@@ -479,12 +864,12 @@ class _Importer:
         constant = self.constant_nodes(nodes)
         for index, node in enumerate(nodes):
             if index not in constant:
-                for i in node.input:
-                    if i:
-                        users[i] = users.get(i, 0) + 1
+                for i in reads(node):
+                    users[i] = users.get(i, 0) + 1
         for o in graph.output:
             users[o.name] = users.get(o.name, 0) + 1
         self.users = users
+        self.live = live_outputs(graph)
         for index, node in enumerate(nodes):
             if node.domain not in ("", "ai.onnx"):
                 self.refuse_or_opaque(node, index, f"{node.domain}.{node.op_type}")
@@ -507,7 +892,7 @@ class _Importer:
 
     def call_of(self, node, index: int, output: int) -> OnnxCall:
         args: list[OnnxValue | None] = []
-        for i in node.input:
+        for i in [*node.input, *reads(node)[len([i for i in node.input if i]):]]:  # what subgraphs read, last
             if not i:
                 args.append(None)
                 continue
@@ -525,7 +910,6 @@ class _Importer:
         """Map one node's used outputs onto layers. A node no kind answers for waits as pending: a later node may
         take it along (the Div, Erf and Add of a GELU, fused at its last Mul); one still pending at the end is
         the import's error (or, with opaque, an opaque layer)."""
-        from .layers.base import REGISTRY
 
         used = [k for k, o in enumerate(node.output) if o and self.users.get(o)]
         for k in used:
@@ -536,6 +920,10 @@ class _Importer:
             if missing:
                 raise Unrepresentable(f"ONNX node '{call.node}' ({node.op_type}) reads '{missing[0]}', which no "
                                       "layer computes")
+            kinds = self.kinds_for.get(node.op_type, ())
+            if not kinds and index not in self.opaque_nodes:  # said as such, whatever its shape
+                self.pending[out] = (call.refuse(node.op_type), index)
+                continue
             if call.output is None or not all(isinstance(d, int) for d in call.output):
                 raise Unrepresentable(f"ONNX shape inference gives no static shape for the output '{out}' of "
                                       f"node '{call.node}' ({node.op_type})",
@@ -545,9 +933,7 @@ class _Importer:
                 continue
             waiting = [a.name for a in call.computed if a.name in self.pending]
             refusal, plain_answer, fused_answer = None, None, None
-            for kind in REGISTRY.values():
-                if node.op_type not in kind.onnx_ops:
-                    continue
+            for kind in kinds:
                 try:
                     answer = kind.from_onnx(call)
                 except Unrepresentable as exc:
@@ -640,6 +1026,10 @@ class _Importer:
                 self.held.add(src)
                 weights += self.sizes.get(src, 0)
         op = call.op if not call.proto.domain else f"{call.proto.domain}.{call.op}"
+        if call.output is None or not all(isinstance(d, int) and d >= 0 for d in call.output):
+            raise Unrepresentable(f"ONNX shape inference gives no static shape for the output '{out}' of node "
+                                  f"'{call.node}' ({op}), which an opaque layer needs",
+                                  hint="export with static sizes, or give --input")
         layer = self.add_layer("opaque", {"op": f"ONNX {op}", "shape": list(call.output[1:]), "weights": weights,
                                           "macs": 0}, computed, None, call.proto)
         self.alias[out] = layer
@@ -701,6 +1091,27 @@ class _Importer:
         return spec
 
 
+def _analyze_located(spec: dict, importer: _Importer, graph: Any = None, **kwargs: Any):
+    """The imported spec's analysis (its graph kept for the report, which need not expand it again); an error in
+    it names the ONNX file and the node the layer stands for (a setting the file gives that no layer can take: a
+    zero kernel, a stride of -1), not the spec as a dict."""
+    from . import sources
+    from .analysis import analyze_graph
+    from .numeric import no_gc
+    from .spec.expand import expand
+
+    try:
+        with no_gc():
+            if graph is None:
+                graph = importer.graph = expand(spec, importer.shown, sources.DEFAULT_MAX_LAYERS)
+            return analyze_graph(graph, layout=None, **kwargs)
+    except CnnsizeError as exc:
+        node = importer.layer_node.get(exc.layer) if exc.layer else None
+        where = f"ONNX node '{node.name or '(unnamed)'}' ({node.op_type}): " if node is not None else ""
+        raise type(exc)(f"{where}{exc.message}", hint=exc.hint, location=Location(importer.shown),
+                        layer=exc.layer) from None
+
+
 def _check(spec: dict, importer: _Importer) -> Any:
     """Every layer's output shape must be shape inference's, and its parameters the initializers its node reads.
 
@@ -708,9 +1119,7 @@ def _check(spec: dict, importer: _Importer) -> Any:
     Cast of them back to the initializer); a second layer reading the same ones shares them (tied weights).
     The constants a layer without parameters reads (Clip's bounds, Resize's scales, a GELU's ½) are settings.
     """
-    from . import analyze
-
-    a = analyze(spec)
+    a = _analyze_located(spec, importer)
     bodies = {next(iter(item.values()))["name"]: next(iter(item.values())) for item in spec["layers"]}
     owner: dict[frozenset, str] = {}
     for row in a.layers[1:]:
@@ -721,7 +1130,7 @@ def _check(spec: dict, importer: _Importer) -> Any:
             else:
                 owner[inits] = row.name
     if any("shares" in body for body in bodies.values()):
-        a = analyze(spec)
+        a = _analyze_located(spec, importer)
     for row in a.layers[1:]:
         node = importer.layer_node.get(row.name)
         if node is None:
@@ -747,15 +1156,13 @@ def _check(spec: dict, importer: _Importer) -> Any:
 def _check_symbolic(spec: dict, importer: _Importer, numeric) -> None:
     """The spec in the dynamic axes' symbols must give, at the size it was imported at, every shape it gives
     there: no layer's settings may hold that size (a reshape to fixed sizes, a flatten before a fixed Gemm)."""
-    from . import analyze
-
     assert importer.symbolic is not None  # called only for an import with dynamic axes
     symbols = [v for v in importer.symbolic if not isinstance(v, int)]
     where = ", ".join(str(v) for v in symbols)
     example = "x".join(str(v if isinstance(v, int) else PROBE) for v in importer.symbolic)
     hint = f"give numeric sizes with --input (e.g. --input {example})"
     try:
-        a = analyze(spec, input_shape=importer.symbolic)
+        a = _analyze_located(spec, importer, importer.graph, input_shape=importer.symbolic)
     except CnnsizeError as exc:
         raise SpecError(f"the model's dynamic axes ({where}) cannot stay symbols: {exc.message}", hint=hint) from None
     at = {v: PROBE for v in symbols}
@@ -767,37 +1174,66 @@ def _check_symbolic(spec: dict, importer: _Importer, numeric) -> None:
 
 
 def _folding_note(spec: dict, analysis) -> str | None:
-    """The note for a graph whose batch norms were folded into its convolutions at export, if that is evident:
-    every convolution has a bias and no normalization is left. The count with batch norm supposes one after each
-    convolution over more than one position (a squeeze-and-excitation's convolutions of pooled features have
-    none)."""
+    """The note for a graph whose batch norms were folded into its convolutions at export, if that is evident: no
+    normalization is left, and every convolution has a bias (what folding gives) or none has (an exporter's
+    optimizer drops a bias that is all zero, as an untrained network's folded batch norm gives: torch's dynamo
+    exporter does). The count with batch norm supposes one after each convolution over more than one position
+    (a squeeze-and-excitation's convolutions of pooled features have none), and no bias in those."""
     from .layers.base import REGISTRY
 
     rows = {row.name: row for row in analysis.layers}
     kinds = [REGISTRY[next(iter(item))] for item in spec["layers"]]
     bodies = [next(iter(item.values())) for item in spec["layers"]]
     convs = [b for k, b in zip(kinds, bodies) if {"filters", "kernel", "bias"} <= set(k.params)]  # convolutions
-    if not convs or any(k.cause == "normalization" for k in kinds) or not all(b.get("bias", True) for b in convs):
+    if not convs or any(k.cause == "normalization" for k in kinds):
+        return None
+    biased = [b.get("bias", True) for b in convs]
+    if any(biased) and not all(biased):
         return None
     spread = [b for b in convs if any(n != 1 for n in rows[b["name"]].output_shape[1:])]
+    if not spread:
+        return None
     filters = sum(b["filters"] for b in spread)
     params, buffers = analysis.totals["params"], analysis.totals["buffers"]
-    return (f"Batch norm looks folded into the convolutions (every convolution has a bias and no normalization is "
-            f"left, as both torch exporters leave a model exported in eval mode): the {params:,} params are the "
-            f"file's. With a batch norm after each of the {len(spread)} convolutions over more than one position, "
-            f"and no bias in those, as such a network trains, it has {params + filters:,} params and "
+    if all(biased):
+        why = ("every convolution has a bias and no normalization is left, as both torch exporters leave a model "
+               "exported in eval mode")
+        more = filters  # each folded bias gives way to the batch norm's weight and bias
+    else:
+        why = ("no normalization is left and no convolution has a bias: an exporter folded each batch norm into the "
+               "convolution before it, and its optimizer dropped the biases that folding left all zero, as an "
+               "untrained network's batch norms give (torch's dynamo exporter does)")
+        more = 2 * filters  # the batch norms' weights and biases
+    return (f"Batch norm looks folded into the convolutions ({why}): the {params:,} params are the file's. With a "
+            f"batch norm after each of the {len(spread)} convolutions over more than one position, and no bias in "
+            f"those, as such a network trains, it has {params + more:,} params and "
             f"{buffers + 2 * filters + len(spread):,} buffers.")
 
 
+def _shared_note(spec: dict, importer: _Importer) -> str | None:
+    """The note for layers reading the very initializers another layer reads: counted once, as tied weights are,
+    though an exporter also merges parameters that are merely equal (zero biases, ones of an untrained network)."""
+    shared = [next(iter(item.values())) for item in spec["layers"] if "shares" in next(iter(item.values()))]
+    if not shared:
+        return None
+    held = sum(importer.sizes[i] for body in shared for i in importer.layer_inits.get(body["name"], ()))
+    return (f"{len(shared)} layer{'s' if len(shared) > 1 else ''} read the same weights as another layer (shares:) and "
+            f"count them once, as tied weights are; where the exporter merged parameters that were only equal "
+            f"(deduplicated constants, such as an untrained network's zero biases), the module holds {held:,} more "
+            f"params.")
+
+
 def from_onnx(model, *, input_shape: tuple | None = None, name: str | None = None, opaque: bool = False,
-              shown: str | None = None) -> OnnxImport:
+              shown: str | None = None, max_nodes: int | None = None) -> OnnxImport:
     """Read an ONNX model (a path or an ``onnx.ModelProto``) and return the equivalent spec, as from_torch does.
 
-    The weights' external data is never loaded. Dynamic axes other than the batch take their sizes from
-    ``input_shape`` (C, H, W). An operator no layer kind stands for raises CnnsizeError naming it and its node;
-    with ``opaque=True`` it becomes an ``opaque`` layer with shape inference's output shape and the parameters
-    it reads (its MACs unknown: 0). When batch norm was evidently folded into the convolutions at export, the
-    spec's notes say so, with the count the network has with its batch norms.
+    Nothing the file names is ever opened: the weights' external data is not loaded (only shapes are needed).
+    ``max_nodes`` bounds the nodes read (the layer limit by default), counted before the file is parsed. Dynamic
+    axes other than the batch take their sizes from ``input_shape`` (C, H, W). An operator no layer kind stands
+    for raises CnnsizeError naming it and its node; with ``opaque=True`` it becomes an ``opaque`` layer with
+    shape inference's output shape and the parameters it reads (its MACs unknown: 0). When batch norm was
+    evidently folded into the convolutions at export, the spec's notes say so, with the count the network has
+    with its batch norms.
     """
     if isinstance(model, (str, os.PathLike)):
         shown = shown or os.fspath(model)
@@ -806,15 +1242,14 @@ def from_onnx(model, *, input_shape: tuple | None = None, name: str | None = Non
         shown = shown or "<ModelProto>"
         default_name = None
     try:
-        return _from_onnx(model, input_shape, name, opaque, shown, default_name)
+        return _from_onnx(load_model(model, shown, max_nodes), input_shape, name, opaque, shown, default_name)
     except CnnsizeError as exc:
-        if exc.location is None and shown != "<ModelProto>" and not exc.message.startswith(("no ONNX", "'")):
+        if exc.location is None and not exc.message.startswith(("no ONNX", "'")):
             exc.location = Location(shown)
         raise
 
 
-def _from_onnx(model, input_shape, name, opaque, shown, default_name) -> OnnxImport:
-    proto = load_model(model, shown)
+def _from_onnx(proto, input_shape, name, opaque, shown, default_name) -> OnnxImport:
     keep: set = set()
     while True:
         importer = _Importer(proto, input_shape, name or default_name, opaque, shown)
@@ -843,9 +1278,9 @@ def _from_onnx(model, input_shape, name, opaque, shown, default_name) -> OnnxImp
     analysis = _check(spec, importer)
     if importer.symbolic is not None:
         _check_symbolic(spec, importer, analysis)
-    folded = _folding_note(spec, analysis)
-    if folded:
-        spec["notes"] = [*spec.get("notes", []), folded]
+    extra = [n for n in (_folding_note(spec, analysis), _shared_note(spec, importer)) if n]
+    if extra:  # what the file's parameters leave out of the module's count, where the graph shows it
+        spec["notes"] = [*spec.get("notes", []), *extra]
     order = ["name", "input", "fit", "notes", "layers"]
     spec = {k: spec[k] for k in order if k in spec}
     names = {next(iter(item.values()))["name"] for item in spec["layers"]}
@@ -854,6 +1289,4 @@ def _from_onnx(model, input_shape, name, opaque, shown, default_name) -> OnnxImp
         node = importer.layer_node.get(layer)
         if layer in names and node is not None and value in node.output:
             values[layer] = value
-    text = to_yaml(spec).replace("Imported from torch by cnnsize.from_torch; shapes follow torch's rounding",
-                                 "Imported from ONNX by cnnsize.from_onnx; shapes follow ONNX's rounding")
-    return OnnxImport(values=values, spec=spec, _yaml=text, symbolic_input=importer.symbolic)
+    return OnnxImport(values=values, spec=spec, symbolic_input=importer.symbolic, graph=importer.graph)

@@ -137,6 +137,8 @@ def _decode(data: bytes, shown: str, what: str) -> str:
 
 DEFAULT_MAX_LAYERS = MAX_LAYERS  # the command line lowers it to CLI_MAX_LAYERS (time and memory bounds)
 CLI_MAX_LAYERS = 50_000  # the most layers `cnnsize` sizes: any format within 15 s and 1 GiB
+DEFAULT_MAX_ONNX_NODES = MAX_LAYERS  # the command line lowers it to CLI_MAX_ONNX_NODES
+CLI_MAX_ONNX_NODES = 30_000  # an ONNX node costs about twice a spec's layer to import: 15 s and 1 GiB as for specs
 
 
 def is_onnx(spec: Any) -> bool:
@@ -149,7 +151,9 @@ def load_onnx(path: Any, input_shape: tuple | None = None, max_layers: int | Non
     from .onnx_import import from_onnx
 
     imported = from_onnx(path, input_shape=input_shape)
-    graph = expand(imported.spec, os.fspath(path), DEFAULT_MAX_LAYERS if max_layers is None else max_layers)
+    graph = imported.graph  # expanded and checked by the import, within the layer limit
+    if graph is None or (max_layers is not None and max_layers != DEFAULT_MAX_LAYERS):
+        graph = expand(imported.spec, os.fspath(path), DEFAULT_MAX_LAYERS if max_layers is None else max_layers)
     if imported.symbolic_input is not None:  # dynamic axes: the graph's input in their symbols
         graph.input_shape = tuple(imported.symbolic_input)
     return graph

@@ -524,3 +524,51 @@ def test_activations_as_exporters_write_them(exporter, opset, tmp_path):
     spec_gelus = [next(iter(item.values())) for item in cnnsize.from_onnx(path).spec["layers"]
                   if next(iter(item)) == "gelu"]
     assert [b.get("approximate", "none") for b in spec_gelus] == ["none", "tanh"] and len(gelus) == 2
+
+
+# -- what the file's parameters leave out of the module's count (issue 21) ------------------------------------------
+def test_untrained_resnet18_notes_folded_norms_and_dropped_zero_biases(tmp_path):
+    """torch's dynamo exporter folds an untrained resnet18's batch norms and drops the conv biases that folding
+    leaves all zero: the file holds 11,679,912 params where torch counts 11,689,512. The note says why and gives
+    torch's counts of params and buffers (the truth: the module itself)."""
+    torch = need("torch")
+    tv = need("torchvision")
+    need("onnxscript")
+    import cnnsize
+
+    model = tv.models.resnet18(weights=None).eval()
+    path = str(tmp_path / "r18.onnx")
+    torch.onnx.export(model, (torch.randn(1, 3, 64, 64),), path, dynamo=True, external_data=False, verbose=False)
+    a = cnnsize.from_onnx(path).analyze()
+    params = sum(p.numel() for p in model.parameters())
+    buffers = sum(b.numel() for b in model.buffers())
+    less, _ = folded(model)
+    bn_bias = sum(m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d))  # folded, all zero
+    assert a.totals["params"] == params + less - bn_bias  # the file's: no batch norm, no conv bias
+    note = next(n for n in a.notes if "Batch norm looks folded" in n)
+    assert "dropped the biases that folding left all zero" in note
+    assert f"the {a.totals['params']:,} params are the file's" in note
+    assert f"it has {params:,} params and {buffers:,} buffers" in note
+
+
+def test_deduplicated_parameters_are_noted(tmp_path):
+    """torch's dynamo exporter stores two equal convolutions' weights once; both layers read them, so they count
+    once (shares:), and the note gives what the module holds beyond the file: the second convolution's parameters
+    (torch's count)."""
+    torch = need("torch")
+    need("onnxscript")
+    import cnnsize
+
+    nn = torch.nn
+    net = randomise(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3)))
+    with torch.no_grad():
+        net[4].weight.copy_(net[2].weight)
+        net[4].bias.copy_(net[2].bias)
+    path = str(tmp_path / "dedup.onnx")
+    torch.onnx.export(net, (torch.randn(1, 3, 16, 16),), path, dynamo=True, external_data=False, verbose=False)
+    imported = cnnsize.from_onnx(path)
+    a = imported.analyze()
+    merged = sum(p.numel() for p in net[4].parameters())
+    assert a.totals["params"] == sum(p.numel() for p in net.parameters()) - merged
+    note = next(n for n in a.notes if "shares:" in n)
+    assert f"the module holds {merged:,} more params" in note

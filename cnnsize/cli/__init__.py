@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from .. import sources
 
     sources.DEFAULT_MAX_LAYERS = sources.CLI_MAX_LAYERS
+    sources.DEFAULT_MAX_ONNX_NODES = sources.CLI_MAX_ONNX_NODES
     try:
         _check_command(args_in)
         args, extra = parser.parse_known_args(args_in)

@@ -160,7 +160,7 @@ def run_validate(args) -> int:
         from ..executor.onnxrt import validation_text as onnx_text
 
         result = validate_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
-                               runs=args.runs, warmup=args.warmup)
+                               runs=args.runs, warmup=args.warmup, force=args.force)
         text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else onnx_text(result)
         write_output(text, args.output, args.format)
         return 0 if result.ok else 1
@@ -183,7 +183,7 @@ def run_bench(args) -> int:
         from ..executor.onnxrt import bench_onnx
 
         result = bench_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
-                            runs=args.runs, warmup=args.warmup)
+                            runs=args.runs, warmup=args.warmup, force=args.force)
         text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else \
             timing_text(result, table_width(args))
         write_output(text, args.output, args.format)

@@ -9,11 +9,13 @@ report is the torch bench's (cnnsize.executor.timing), so timing needs torch ins
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CnnsizeError, MissingDependency, SpecError
+from ..errors import CnnsizeError, Location, MissingDependency, SpecError
 
 
 def require_ort():
@@ -84,21 +86,133 @@ def _providers(ort, device: str) -> tuple[list[str], str]:
     return ["CPUExecutionProvider"], "cpu"
 
 
+def _free_bytes() -> int | None:
+    """Memory the machine has free now (MemAvailable), None where it cannot tell."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _external_plan(onnx, tensors: list, path: str) -> list[tuple]:
+    """Where each external tensor's data sits, checked before anything is read: a plain relative path inside the
+    model's folder (no absolute path, no '..', no link leading out), a regular file holding the bytes the tensor's
+    type and shape need. (tensor, file, offset, length) each; one located line otherwise."""
+    from ..onnx_import import EXTERNAL
+    from ..render.safe import printable
+
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    plan = []
+    for t in tensors:
+        if not (t.data_location == EXTERNAL or len(t.external_data)):
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        what = f"the weight '{printable(t.name)[:100]}' names its data in '{printable(loc)[:200]}'"
+        hint = "running the model reads external data only from files beside it, named by relative paths"
+        where = Location(path)
+        parts = loc.replace("\\", "/").split("/")
+        if not loc or "\x00" in loc or os.path.isabs(loc) or ".." in parts or loc.startswith(("/", "\\")):
+            raise SpecError(f"{what}, outside the model's folder", hint=hint, location=where)
+        full = os.path.realpath(os.path.join(folder, loc))
+        if os.path.commonpath([full, folder]) != folder:
+            raise SpecError(f"{what}, a link leading outside the model's folder", hint=hint, location=where)
+        if not os.path.isfile(full):
+            raise SpecError(f"{what}, which is not a file beside the model", hint=hint, location=where)
+        try:
+            offset = int(info.get("offset", "0"))
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+            length = int(info["length"]) if "length" in info else None
+        except (KeyError, ValueError, TypeError):
+            raise SpecError(f"{what} with an unreadable offset, length or type", hint=hint, location=where) from None
+        n = 1
+        for d in t.dims:
+            n *= d
+        want = n * itemsize
+        if length is None:
+            length = want
+        if offset < 0 or length != want or offset + length > os.path.getsize(full):
+            raise SpecError(f"{what} at offset {offset:,}, {length:,} bytes, where its shape needs {want:,} and the "
+                            f"file holds {os.path.getsize(full):,}", hint=hint, location=where)
+        plan.append((t, full, offset, length))
+    return plan
+
+
+def _read_external(plan: list) -> None:
+    for t, full, offset, length in plan:
+        with open(full, "rb") as fh:
+            fh.seek(offset)
+            t.raw_data = fh.read(length)
+        del t.external_data[:]
+        t.data_location = 0
+
+
+def _check_memory(analysis, path: str, plan: list, every_layer: bool, force: bool) -> None:
+    """Refuse, before reading weights or allocating the input, a run that needs more memory than is free: the
+    weights (twice: the model and ONNX Runtime's copy), the input and the outputs kept (every layer's for
+    validate, the inference peak for bench)."""
+    m = analysis.totals["memory"]
+    weights = os.path.getsize(path) + sum(length for *_, length in plan)
+    kept = m["activations_bytes"] if every_layer else m["inference_peak_activations_bytes"]
+    need = 2 * weights + int(kept) + int(m.get("input_bytes", 0) or 0)
+    free = _free_bytes()
+    if force or free is None or need <= free:
+        return
+    per_sample = int(kept) / max(analysis.batch, 1)
+    fits = int((free - 2 * weights) // per_sample) if per_sample and free > 2 * weights else 0
+    idea = f"--batch {fits} would fit; " if 1 <= fits < analysis.batch else ""
+    raise CnnsizeError(f"running the model needs about {_mib(need)} (weights {_mib(weights)} twice, "
+                       f"activations {_mib(kept)}) but the machine has {_mib(free)} free",
+                       hint=f"{idea}a smaller --input or --batch, or --force to run it anyway", location=Location(path))
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """ONNX Runtime's own log (multi-line, coloured) goes to a temporary file, never raw to the terminal; what it
+    wrote is yielded as a list holding one string, for a message."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    caught: list[str] = []
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield caught
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            caught.append(tmp.read(4096).decode("utf-8", "replace"))
+
+
 class _Session:
     """An ONNX Runtime session of the file with the imported layers' values as extra outputs."""
 
-    def __init__(self, path: str, input_shape: tuple | None, batch: int, device: str, every_layer: bool):
-        from ..onnx_import import from_onnx, require_onnx
+    def __init__(self, path: str, input_shape: tuple | None, batch: int, device: str, every_layer: bool,
+                 force: bool = False):
+        from .. import analyze
+        from ..onnx_import import _inline_ifs, from_onnx, read_model, require_onnx, walk
 
         onnx = require_onnx()
         ort = require_ort()
+        self.path = os.fspath(path)
         self.imported = from_onnx(path, input_shape=input_shape)
-        try:
-            model = onnx.load(os.fspath(path), load_external_data=True)
-        except (OSError, ValueError) as exc:
-            raise SpecError(f"cannot load the weights of '{path}': {exc}".split("\n")[0],
-                            hint="running the model needs its external data files beside it (importing does not)") \
-                from None
+        self.analysis = analyze(self.imported.spec, batch=batch)
+        model = read_model(path)
+        tensors, _ = walk(model)
+        plan = _external_plan(onnx, tensors, os.fspath(path))
+        _check_memory(self.analysis, os.fspath(path), plan, every_layer, force)
+        _read_external(plan)
+        _inline_ifs(onnx, model)  # as the import did: the branch taken, its layers' values in the graph
         graph = model.graph
         inits = {t.name for t in graph.initializer}
         given = next(i for i in graph.input if i.name not in inits)
@@ -116,9 +230,11 @@ class _Session:
                 outputs.add(value)
         providers, self.device = _providers(ort, device)
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # fatal only: its errors come back as exceptions, said in one line
+        ort.set_default_logger_severity(4)
         try:
-            self.session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+            with _quiet_stderr():
+                self.session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own Fail, InvalidGraph, ...
             raise CnnsizeError(f"ONNX Runtime cannot load '{path}': {' '.join(str(exc).split())[:300]}") from None
         self.names = [o.name for o in self.session.get_outputs()]
@@ -126,15 +242,21 @@ class _Session:
         from onnx import helper
 
         shape = (batch, *self.imported.spec["input"])
-        dtype = helper.tensor_dtype_to_np_dtype(self.elem_type)
-        self.feed = {self.input_name: np.random.default_rng(0).standard_normal(shape).astype(dtype)}
-
-    def run(self, names=None):
         try:
-            return self.session.run(names, self.feed)
+            dtype = helper.tensor_dtype_to_np_dtype(self.elem_type)
+            self.feed = {self.input_name: np.random.default_rng(0).standard_normal(shape).astype(dtype)}
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CnnsizeError(f"cannot make an input of type {self.elem_type} for '{given.name}': {exc}") from None
+
+    def run(self, names=None, quiet: bool = True):
+        try:
+            if not quiet:  # timed: no file descriptors moved around each run
+                return self.session.run(names, self.feed)
+            with _quiet_stderr():
+                return self.session.run(names, self.feed)
         except Exception as exc:  # noqa: BLE001 - the runtime's own failure, in one line
-            raise CnnsizeError(f"ONNX Runtime failed running the model: {' '.join(str(exc).split())[:300]}") \
-                from None
+            raise CnnsizeError(f"ONNX Runtime failed running the model: {' '.join(str(exc).split())[:300]}",
+                               location=Location(self.path)) from None
 
 
 def _timing(session: _Session, analysis, runs: int, warmup: int):
@@ -155,7 +277,8 @@ def _timing(session: _Session, analysis, runs: int, warmup: int):
             return (time.perf_counter() - start) * 1e3
 
     outputs = [o.name for o in session.session.get_outputs()][:1]  # the model's own output, as deployed
-    times, interrupted = timed_loop(lambda: session.run(outputs), Clock(), warmup, runs,
+    session.run(outputs)  # once with the runtime's log caught: a failure is said in one line
+    times, interrupted = timed_loop(lambda: session.run(outputs, quiet=False), Clock(), warmup, runs,
                                     label=f"timing {analysis.name}")
     import platform
 
@@ -168,12 +291,10 @@ def _timing(session: _Session, analysis, runs: int, warmup: int):
 
 
 def validate_onnx(path: str, *, input_shape: tuple | None = None, batch: int = 1, device: str = "auto",
-                  runs: int = 10, warmup: int = 2) -> OnnxValidation:
+                  runs: int = 10, warmup: int = 2, force: bool = False) -> OnnxValidation:
     """Run the file once under ONNX Runtime and compare every imported layer's output shape with the analysis."""
-    from .. import analyze
-
-    session = _Session(path, input_shape, batch, device, every_layer=True)
-    analysis = analyze(session.imported.spec, batch=batch)
+    session = _Session(path, input_shape, batch, device, every_layer=True, force=force)
+    analysis = session.analysis
     results = dict(zip(session.names, session.run()))
     rows = []
     for row in analysis.layers[1:]:
@@ -190,12 +311,10 @@ def validate_onnx(path: str, *, input_shape: tuple | None = None, batch: int = 1
 
 
 def bench_onnx(path: str, *, input_shape: tuple | None = None, batch: int = 1, device: str = "auto",
-               runs: int = 50, warmup: int = 10):
+               runs: int = 50, warmup: int = 10, force: bool = False):
     """Time the file's forward pass under ONNX Runtime (a Timing, as the torch bench returns)."""
-    from .. import analyze
-
-    session = _Session(path, input_shape, batch, device, every_layer=False)
-    return _timing(session, analyze(session.imported.spec, batch=batch), runs, warmup)
+    session = _Session(path, input_shape, batch, device, every_layer=False, force=force)
+    return _timing(session, session.analysis, runs, warmup)
 
 
 def validation_text(v: OnnxValidation) -> str:
