@@ -101,41 +101,118 @@ class _Traced:
     """The traced graph and the module its nodes call into: what fx's GraphModule holds, without the copy of the
     module tree and the generated code it makes (a quarter of a large model's import)."""
 
-    root: Any
+    root: Any  # the copy of the model that was traced (meta tensors)
     graph: Any
+    source: Any = None  # the model itself (read, never run or changed)
 
     def get_submodule(self, target: str):
         return self.root.get_submodule(target)
 
 
+def _copy_tree(root, tensor):
+    """A copy of the module tree under ``root`` to trace and run instead of the user's model, which an import must
+    never change. Each module object is copied once (a module registered under two names stays one module, so a
+    second call of it is still seen as one); its registered parameters and buffers become ``tensor(t)`` (one
+    replacement per tensor: tied weights stay tied); its other attributes are shared, but containers (hooks,
+    caches, lists of layers) are new ones, and wherever they or attributes name a module of the tree (or a hook
+    bound to one) they name its copy. Nothing of the original is written, whatever the copy's forward does to
+    itself (training flags, attributes set in forward, reparametrizations)."""
+    copies: dict[int, Any] = {}
+    tensors: dict[int, Any] = {}
+    originals = list(root.modules(remove_duplicate=True))
+    for m in originals:
+        copies[id(m)] = type(m).__new__(type(m))
+    for m in originals:
+        state = {key: _remap(value, copies) for key, value in m.__dict__.items()
+                 if key not in ("_parameters", "_buffers", "_modules")}
+        for key in ("_parameters", "_buffers"):
+            registered = dict(m.__dict__[key])
+            for name, t in registered.items():
+                if t is not None and id(t) not in tensors:
+                    tensors[id(t)] = tensor(t)
+                registered[name] = None if t is None else tensors[id(t)]
+            state[key] = registered
+        state["_modules"] = {name: None if sub is None else copies[id(sub)] for name, sub in m._modules.items()}
+        object.__setattr__(copies[id(m)], "__dict__", state)
+    return copies[id(root)]
+
+
+def _remap(value, copies: dict, depth: int = 0):
+    """``value`` with the modules of the tree (and methods bound to them) it holds replaced by their copies, in new
+    containers (dicts, lists, sets, tuples, a few levels deep); anything else is the same object."""
+    import copy
+    import types
+
+    if id(value) in copies:
+        return copies[id(value)]
+    if isinstance(value, types.MethodType) and id(value.__self__) in copies:
+        return types.MethodType(value.__func__, copies[id(value.__self__)])
+    if depth > 4 or not isinstance(value, (dict, list, set, tuple)):
+        return value
+    if isinstance(value, dict):
+        new = copy.copy(value)
+        for key in list(new):
+            new[key] = _remap(new[key], copies, depth + 1)
+        return new
+    items = [_remap(v, copies, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    found: Any = copy.copy(value)
+    found.clear()
+    (found.extend if isinstance(found, list) else found.update)(items)
+    return found
+
+
+def _meta_tensor(t):
+    """A tensor's stand-in on the meta device: same shape, strides, dtype, class (Parameter or not) and
+    requires_grad, no memory."""
+    nn = require_torch().nn
+    meta = require_torch().empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+    return nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
+
+
+def _real_copy(module):
+    """A copy of ``module`` with tensors of its own (the same values): what runs for real (an untraceable
+    submodule on zeros), so that whatever its forward writes (buffers updated in place) stays in the copy."""
+    torch = require_torch()
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    def clone(t):
+        value = t.detach().clone()
+        return torch.nn.Parameter(value, requires_grad=t.requires_grad) if isinstance(t, torch.nn.Parameter) \
+            else value
+
+    with unset_fake_temporarily():
+        return _copy_tree(module, clone).eval()
+
+
 def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
     """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
     rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
-    which opaque layers need: FlopCounterMode decomposes some operations, slowly). The model's parameters
-    and buffers stand in as meta tensors for the run only (the model is not changed); a model that mixes devices
-    on its own is run on fake tensors instead (slower)."""
+    which opaque layers need: FlopCounterMode decomposes some operations, slowly). ``gm.root`` is a copy of the
+    model whose parameters and buffers are meta tensors; a model that mixes devices on its own is run on fake
+    tensors instead (slower), as a copy of the model sharing its real tensors, which fake tensors never write.
+    Untraceable submodules (``real``) run for real on copies of their own. The user's model is never run."""
     torch = require_torch()
-    from torch.nn.utils.stateless import _reparametrize_module
 
-    tensors = dict(gm.root.named_parameters())
-    tensors.update(gm.root.named_buffers())
-    own_real = {id(t) for m in gm.root.modules() if type(m) in real for t in [*m.parameters(), *m.buffers()]}
-    swap = {n: torch.empty_like(t, device="meta") for n, t in tensors.items()
-            if t.device.type != "meta" and id(t) not in own_real}
-    param = next(iter(tensors.values()), None)
+    tensors = [*gm.source.parameters(), *gm.source.buffers()]
+    param = next(iter(tensors), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     try:
         if count:  # on fake tensors, which keep the model's device: torch picks the kernels (einsum's) it would
             raise NotImplementedError
-        with _reparametrize_module(gm.root, swap, tie_weights=True), torch.no_grad():
-            _run(gm, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
+        with torch.no_grad():
+            _run(gm, gm.root, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
     except (RuntimeError, NotImplementedError, TypeError):
         from torch._subclasses.fake_tensor import FakeTensorMode
 
+        shared = _copy_tree(gm.source, lambda t: t).eval()
         fake = FakeTensorMode(allow_non_fake_inputs=True)
         with fake, torch.no_grad():
             x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
-            _run(gm, x, real, fake, count)
+            _run(gm, shared, x, real, fake, count)
 
 
 _SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU", "Hardswish",
@@ -144,7 +221,7 @@ _SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "Si
                "ChannelLayerNorm", "LayerScale", "StochasticDepth"}  # output: the input's shape and dtype
 
 
-def _run(gm, x, real: tuple, fake, count: bool) -> None:
+def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
     torch = require_torch()
     import torch.fx as fx
     from torch.fx.node import map_aggregate
@@ -181,7 +258,8 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
                 return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
 
             with unset_fake_temporarily():
-                out = module(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
+                own = _real_copy(gm.source.get_submodule(target))
+                out = own(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
             return map_aggregate(out, back)
 
         def run_node(self, n):
@@ -208,9 +286,9 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
 
     if count:
         with counter:
-            Propagate(gm.root, graph=gm.graph).run(x)
+            Propagate(root, graph=gm.graph).run(x)
     else:
-        Propagate(gm.root, graph=gm.graph).run(x)
+        Propagate(root, graph=gm.graph).run(x)
 
 
 def _layer_class():
@@ -247,7 +325,8 @@ class _Importer:
         self.opaque = opaque
         self.torch = require_torch()
         self.registry = _Registry(self.torch)
-        self.root = module
+        self.source = module  # the user's model: read, never run or changed
+        self.root = module  # the copy that is traced (made in trace)
         self.input_shape = tuple(int(v) for v in input_shape)
         self.name = name
         self.layers: list[dict] = []
@@ -321,34 +400,31 @@ class _Importer:
 
         importer = self
         tracer = Tracer()
-        if tracer.is_leaf_module(self.root, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
-            self.root = _Layer(self.root)
-        was_training = self.root.training
+        if tracer.is_leaf_module(self.source, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
+            self.source = _Layer(self.source)  # a new module holding the user's: neither is changed
+        self.root = _copy_tree(self.source, _meta_tensor)  # what is traced and run: never the user's model
+        graph = self.graph(tracer, training=False)
+        unused = self.unused(graph)
+        if unused:  # parameters only training uses (aux heads): take the graph of a training forward
+            trained = self.graph(tracer, training=True)
+            if len(self.unused(trained)) < len(unused):
+                graph, unused = trained, self.unused(trained)
+        self.root.eval()
+        inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
+        if len(inputs) > 1:
+            raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
+                                  f"{', '.join(str(n.target) for n in inputs)})",
+                                  hint="from_torch sizes a model of one input tensor; give the others "
+                                       "defaults or wrap the model")
+        gm = _Traced(self.root, graph, self.source)
         try:
-            graph = self.graph(tracer, training=False)
-            unused = self.unused(graph)
-            if unused:  # parameters only training uses (aux heads): take the graph of a training forward
-                trained = self.graph(tracer, training=True)
-                if len(self.unused(trained)) < len(unused):
-                    graph, unused = trained, self.unused(trained)
-            self.root.eval()
-            inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
-            if len(inputs) > 1:
-                raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
-                                      f"{', '.join(str(n.target) for n in inputs)})",
-                                      hint="from_torch sizes a model of one input tensor; give the others "
-                                           "defaults or wrap the model")
-            gm = _Traced(self.root, graph)
-            try:
+            _propagate(gm, self.input_shape, tuple(self.untraceable))
+            if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
                 _propagate(gm, self.input_shape, tuple(self.untraceable))
-                if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
-                    _propagate(gm, self.input_shape, tuple(self.untraceable))
-            except Exception as exc:
-                raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
-                                f"{type(exc).__name__}: {exc}".split("\n")[0],
-                                hint="give the input shape the model expects (C x H x W)") from None
-        finally:
-            self.root.train(was_training)
+        except Exception as exc:
+            raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
+                            f"{type(exc).__name__}: {exc}".split("\n")[0],
+                            hint="give the input shape the model expects (C x H x W)") from None
         if unused:
             name, count = unused[0]
             raise Unrepresentable(f"module '{name}' holds {count} parameters that forward never uses",
@@ -701,12 +777,14 @@ class _Importer:
         if not _is_tensor(node):
             raise call.refuse(what)
         weights = buffers = 0
+        trains = set()
         if call.module is not None:
             for t in [*call.module.parameters(), *call.module.buffers()]:
                 if id(t) not in self.held:
                     self.held.add(id(t))
                     if isinstance(t, self.torch.nn.Parameter):
                         weights += t.numel()
+                        trains.add(t.requires_grad)
                     else:
                         buffers += t.numel()
         ins = [n for n in self.inputs(call_node) if n not in self.constant]
@@ -717,7 +795,7 @@ class _Importer:
             _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
         flops = call_node.meta.get("flops", 0)
         self.add(node, "opaque", {"op": what, "shape": shape, "weights": weights, "buffers": buffers,
-                                  "macs": flops // 2}, ins)
+                                  "macs": flops // 2}, ins, trainable=trains != {False})
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
             trainable: bool | list[str] = True, shares: str | None = None, function: str | None = None) -> str:
