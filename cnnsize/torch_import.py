@@ -405,10 +405,11 @@ class _Importer:
         self.root = _copy_tree(self.source, _meta_tensor)  # what is traced and run: never the user's model
         graph = self.graph(tracer, training=False)
         unused = self.unused(graph)
-        if unused:  # parameters only training uses (aux heads): take the graph of a training forward
-            trained = self.graph(tracer, training=True)
-            if len(self.unused(trained)) < len(unused):
+        if unused and self.source.training:  # parameters only training uses (aux heads) in a model in training
+            trained = self.graph(tracer, training=True)  # mode: take the graph of its training forward
+            if _held(self.unused(trained)) < _held(unused):
                 graph, unused = trained, self.unused(trained)
+        self.unused_held = unused
         self.root.eval()
         inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
         if len(inputs) > 1:
@@ -425,11 +426,6 @@ class _Importer:
             raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
                             f"{type(exc).__name__}: {exc}".split("\n")[0],
                             hint="give the input shape the model expects (C x H x W)") from None
-        if unused:
-            name, count = unused[0]
-            raise Unrepresentable(f"module '{name}' holds {count} parameters that forward never uses",
-                                  hint="from_torch counts what the traced forward calls; remove the module, "
-                                       "or call it")
         return gm
 
     def inline_leaves(self, gm, tracer_class, proxy_class) -> bool:
@@ -552,16 +548,54 @@ class _Importer:
             raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
                             hint="from_torch needs a forward without data-dependent Python control flow") from None
 
-    def unused(self, graph) -> list[tuple[str, int]]:
-        """(module path, parameters) of the modules holding parameters the graph never reads."""
+    def unused(self, graph) -> list[tuple[str, int, int, int]]:
+        """(module path, trainable parameters, frozen parameters, buffers) of each module holding tensors the graph
+        never reads, by the outermost module nothing of which is read (an aux head as one)."""
         used = {n.target for n in graph.nodes if n.op in ("call_module", "get_attr")}
-        left: dict[str, int] = {}
-        for pname, p in self.root.named_parameters():
-            parts = pname.split(".")
-            if not any(".".join(parts[:i]) in used for i in range(1, len(parts) + 1)):
-                owner = ".".join(parts[:-1])
-                left[owner] = left.get(owner, 0) + p.numel()
-        return list(left.items())
+        prefixes = {".".join(t.split(".")[:i]) for t in used for i in range(1, t.count(".") + 2)}
+        left: dict[str, list[int]] = {}
+        for tensors, is_param in ((self.root.named_parameters(), True), (self.root.named_buffers(), False)):
+            for tname, t in tensors:
+                parts = tname.split(".")
+                if any(".".join(parts[:i]) in used for i in range(1, len(parts) + 1)):
+                    continue
+                top = next((i for i in range(1, len(parts)) if ".".join(parts[:i]) not in prefixes), len(parts))
+                counts = left.setdefault(".".join(parts[:top]), [0, 0, 0])
+                counts[0 if is_param and t.requires_grad else 1 if is_param else 2] += t.numel()
+        return [(path, *counts) for path, counts in left.items()]  # type: ignore[misc]
+
+    def write_unused(self, layers: list[dict]) -> list[dict]:
+        """The ``unused`` layers (parameters and buffers the forward never reads), first, reading the input; the
+        first layer after them then names its input."""
+        entries = []
+        for path, trains, frozen, buffers in self.unused_held:
+            parts = [(path, trains, True, buffers), (f"{path}.frozen", frozen, False, 0)] if trains and frozen \
+                else [(path, trains or frozen, not frozen, buffers)]
+            for name, weights, trainable, held in parts:
+                settings = {"module": self.describe(path), "weights": weights, "buffers": held}
+                entries.append(layer_entry("unused", self.unique(name), settings, ["input"], "input",
+                                           trainable=trainable))
+        if entries and layers:
+            body = next(iter(layers[0].values())) if "if" not in layers[0] else {}
+            if isinstance(body, dict) and "from" not in body:
+                body["from"] = "input"
+        return entries + layers
+
+    def describe(self, path: str) -> str:
+        """A module path with its class (aux1 (InceptionAux)); a tensor held directly, by its path alone."""
+        try:
+            return f"{path} ({type(self.root.get_submodule(path)).__name__})"
+        except AttributeError:
+            return path
+
+    def unique(self, name: str) -> str:
+        n = 1
+        found = name
+        while found in self.names:
+            n += 1
+            found = f"{name}_{n}"
+        self.names.add(found)
+        return found
 
     # -- the walk -------------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -584,7 +618,7 @@ class _Importer:
         aux = self.aux_only()
         if aux:
             spec["vars"] = {"aux": True}
-        spec["layers"] = self.grouped(aux)
+        spec["layers"] = self.write_unused(self.grouped(aux))
         return spec
 
     def aux_only(self) -> set[str]:
@@ -831,6 +865,11 @@ class _Importer:
         for arg in node.kwargs.values():
             visit(arg)
         return found
+
+
+def _held(unused: list) -> int:
+    """How many elements the unused modules hold in all."""
+    return sum(sum(entry[1:]) for entry in unused)
 
 
 def _parts(node) -> int | None:
