@@ -321,8 +321,9 @@ def supported() -> dict[str, tuple]:
 
 
 class _Importer:
-    def __init__(self, module, input_shape: tuple, name: str, opaque: bool = False):
+    def __init__(self, module, input_shape: tuple, name: str, opaque: bool = False, kwargs: dict | None = None):
         self.opaque = opaque
+        self.kwargs = dict(kwargs or {})
         self.torch = require_torch()
         self.registry = _Registry(self.torch)
         self.source = module  # the user's model: read, never run or changed
@@ -533,20 +534,49 @@ class _Importer:
         return changed
 
     def graph(self, tracer, training: bool):
-        import inspect
+        from torch.utils._pytree import tree_leaves
 
         self.root.train(training)
+        fixed = self.arguments()
         try:
-            signature = inspect.signature(self.root.forward)
-            defaults = {n: p.default for n, p in list(signature.parameters.items())[1:]
-                        if p.default is not inspect.Parameter.empty}  # optional arguments at their defaults
-        except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
-            defaults = {}
-        try:
-            return tracer.trace(self.root, concrete_args=defaults or None)
+            graph = tracer.trace(self.root, concrete_args=fixed or None)
         except Exception as exc:  # fx raises many kinds for data-dependent control flow
             raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
                             hint="from_torch needs a forward without data-dependent Python control flow") from None
+        for key in self.kwargs:  # fx makes a placeholder per value given (task_1): its value is its default
+            for i, leaf in enumerate(tree_leaves(self.kwargs[key])):
+                for n in graph.nodes:
+                    if n.op == "placeholder" and n.target == f"{key}_{i + 1}":
+                        n.args = (leaf,)
+        return graph
+
+    def arguments(self) -> dict:
+        """The forward's arguments beside the input tensor, fixed for the trace: those given (``kwargs``) and the
+        others' defaults. One without a default and not given is an error saying how to give it."""
+        import inspect
+
+        try:
+            params = list(inspect.signature(self.root.forward).parameters.values())[1:]
+        except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
+            return dict(self.kwargs)
+        named = {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        for key in self.kwargs:
+            if key not in named and not any(p.kind is p.VAR_KEYWORD for p in params):
+                from .errors import unknown_name
+
+                raise unknown_name(f"argument of {type(self.source).__name__}.forward", key,
+                                   named or ["(forward takes only the input tensor)"])
+        fixed = {p.name: p.default for p in params if p.default is not p.empty}  # optional ones at their defaults
+        fixed.update(self.kwargs)
+        missing = [p.name for p in params if p.name not in fixed and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if missing:
+            takes = ", ".join(p.name for p in list(inspect.signature(self.root.forward).parameters.values()))
+            raise Unrepresentable(
+                f"a second input '{missing[0]}' (forward takes {takes}) with no value given",
+                hint=f"from_torch sizes one input tensor: give an argument that is not a tensor (a name, a flag) "
+                     f"with kwargs={{'{missing[0]}': ...}} (cnnsize import --kwargs '{{\"{missing[0]}\": ...}}', "
+                     "JSON), a second tensor by wrapping the model")
+        return fixed
 
     def unused(self, graph) -> list[tuple[str, int, int, int]]:
         """(module path, trainable parameters, frozen parameters, buffers) of each module holding tensors the graph
@@ -997,7 +1027,29 @@ def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]):
     return a
 
 
-def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False) -> ImportedSpec:
+def _check_module(module, kwargs) -> None:
+    """A clear error for what from_torch cannot trace at all: not an nn.Module, a TorchScript module, kwargs that
+    are not a dict of names."""
+    torch = require_torch()
+    if isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
+        raise SpecError(f"'{getattr(module, 'original_name', type(module).__name__)}' is a TorchScript module "
+                        "(torch.jit.script or torch.jit.trace made it): torch.fx traces Python modules only",
+                        hint="import the nn.Module it was made from, or export it to ONNX "
+                             "(torch.onnx.export) and import the .onnx file")
+    if not isinstance(module, torch.nn.Module):
+        raise SpecError(f"from_torch imports an nn.Module, got {type(module).__name__}",
+                        hint="pass the model object, e.g. torchvision.models.resnet18()")
+    if kwargs is not None and (not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs)):
+        raise SpecError(f"kwargs must be a dict of argument names to values, got {type(kwargs).__name__}",
+                        hint="e.g. kwargs={'task': 'detect'}")
+    tensors = [k for k, v in (kwargs or {}).items() if isinstance(v, torch.Tensor)]
+    if tensors:
+        raise SpecError(f"kwargs gives a tensor for '{tensors[0]}': kwargs are fixed for the trace, not inputs",
+                        hint="give non-tensor arguments in kwargs; for a second tensor input, wrap the model")
+
+
+def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False,
+               kwargs: dict | None = None) -> ImportedSpec:
     """Trace ``module`` (an ``nn.Module``) with torch.fx for one input of ``input_shape`` (C, H, W) and return the
     equivalent spec, as a dict and as YAML text (``.yaml``, written when first asked for).
 
@@ -1006,8 +1058,11 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
     MACs (FlopCounterMode's count / 2) torch measured for it. A submodule fx cannot trace into (Python control
     flow on values) is kept the same way, as one measured call. Modules built by cnnsize.build (its own
     FlattenLinear, LocallyConnected2d and merge modules too) map back to their layer kinds and names.
+    ``kwargs`` gives the forward's other arguments (not tensors: a task name, a flag), fixed for the trace.
+    The module itself is never changed, nor run: a copy of it is traced, on meta tensors.
     """
-    importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque)
+    _check_module(module, kwargs)
+    importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque, kwargs=kwargs)
     spec = importer.run()
     shapes: dict[str, tuple] = {}
     for node, layer in importer.alias.items():
