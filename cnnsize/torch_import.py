@@ -581,13 +581,16 @@ class _Importer:
     def unused(self, graph) -> list[tuple[str, int, int, int]]:
         """(module path, trainable parameters, frozen parameters, buffers) of each module holding tensors the graph
         never reads, by the outermost module nothing of which is read (an aux head as one)."""
-        used = {n.target for n in graph.nodes if n.op in ("call_module", "get_attr")}
+        used = {n.target for n in graph.nodes if n.op == "call_module"}
+        # a module whose forward reads some of its tensors (F.batch_norm with its statistics) uses them all: the
+        # kind standing for the call counts what it does not read (num_batches_tracked)
+        used |= {n.target.rpartition(".")[0] for n in graph.nodes if n.op == "get_attr"}
         prefixes = {".".join(t.split(".")[:i]) for t in used for i in range(1, t.count(".") + 2)}
         left: dict[str, list[int]] = {}
         for tensors, is_param in ((self.root.named_parameters(), True), (self.root.named_buffers(), False)):
             for tname, t in tensors:
                 parts = tname.split(".")
-                if any(".".join(parts[:i]) in used for i in range(1, len(parts) + 1)):
+                if ".".join(parts[:-1]) in used or any(".".join(parts[:i]) in used for i in range(1, len(parts))):
                     continue
                 top = next((i for i in range(1, len(parts)) if ".".join(parts[:i]) not in prefixes), len(parts))
                 counts = left.setdefault(".".join(parts[:top]), [0, 0, 0])
@@ -826,7 +829,7 @@ class _Importer:
             name = call_node.target if source is not None and call_node.op == "call_module" else None
             if i:
                 self.alias[node] = self.last
-                ins, name = [node], f"{node.name}_{kind_name}"
+                ins, name = [node], f"{self.last}_{kind_name}"
             # a step the module's forward computes with a function (MViT's class token: torch.cat) says so
             settings = dict(settings)
             step_function = settings.pop("function", function)
@@ -863,9 +866,7 @@ class _Importer:
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
             trainable: bool | list[str] = True, shares: str | None = None, function: str | None = None) -> str:
-        name = name or (node.target if node.op == "call_module" else node.name)
-        if name in self.names:
-            name = node.name if node.name not in self.names else f"{node.name}_{len(self.names)}"
+        name = self.layer_name(node, name)
         sources = [self.alias[i] for i in inputs]
         self.sources[name] = sources
         self.layers.append(layer_entry(kind, name, settings, sources, self.last, trainable=trainable, shares=shares,
@@ -874,6 +875,27 @@ class _Importer:
         self.alias[node] = name
         self.last = name
         return name
+
+    def layer_name(self, node, name: str | None) -> str:
+        """A new layer's name, nested like the module paths so that reports fold it (``--depth``) as a bundled
+        spec's: a module call by its path (``layer1.0.conv1``), a function called in a module's forward by that
+        module's path and the function (``layer1.0.add``), a second call by the first's name and a number
+        (``layer1.0.relu_1``)."""
+        if name is None and node.op == "call_module":
+            name = node.target
+        elif name is None:
+            import re
+
+            base = re.sub(r"_\d+$", "", node.name).rstrip("_") or "op"
+            base = _IN_PLACE_OPERATORS.get(base, base)  # x += y is an add, as the bundled specs name it
+            stack = node.meta.get("nn_module_stack") or {}
+            scope = list(stack.values())[-1][0] if stack else ""
+            name = f"{scope}.{base}" if scope else base
+        found, n = name, 0
+        while found in self.names or found == "input":
+            n += 1
+            found = f"{name}_{n}"
+        return found
 
     def inputs(self, node) -> list:
         """The tensor-valued nodes among a call's arguments, in order (get_attr reads included)."""
@@ -895,6 +917,9 @@ class _Importer:
         for arg in node.kwargs.values():
             visit(arg)
         return found
+
+
+_IN_PLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "div"}
 
 
 def _held(unused: list) -> int:

@@ -75,3 +75,20 @@ def test_eval_forward_sizes_what_eval_runs_and_counts_every_parameter(name, size
     assert figures(imported.spec) == torch_truth(model, (3, size, size))
     assert figures(imported.yaml) == torch_truth(model, (3, size, size))
     assert "vars" not in imported.spec  # nothing to switch: the aux heads are unused layers
+
+
+def test_a_tensor_read_by_the_root_leaves_other_modules_unused():
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(8))
+            self.fc = nn.Linear(8, 8)
+            self.spare = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.fc(x) * self.scale
+
+    model = Root().eval()
+    imported = cnnsize.from_torch(model, (8,))
+    assert figures(imported.spec) == torch_truth(model, (8,))
+    assert [r.name for r in imported.analyze().layers if r.type == "unused"] == ["spare"]
