@@ -74,3 +74,24 @@ def test_imported_resnet50_folds_as_the_bundled_spec(tmp_path):
     # torchvision calls torch.flatten before fc, which the bundled spec's fc does itself: the one row more
     assert [n for n in imported if n != "flatten"] == bundled
     assert len(imported) == len(bundled) + 1
+
+
+def test_analyze_takes_a_module_with_its_input_shape():
+    model = Net()
+    a = cnnsize.analyze(model, (3, 8, 8), batch=2)
+    assert a.totals["params"] == sum(p.numel() for p in model.parameters())
+    assert a.totals["macs"] == cnnsize.from_torch(model, (3, 8, 8)).analyze(batch=2).totals["macs"]
+    with pytest.raises(cnnsize.CnnsizeError) as caught:
+        cnnsize.analyze(model)
+    assert "from_torch" in caught.value.one_line() and "input_shape" in caught.value.one_line()
+
+
+def test_analyze_imports_torch_only_for_a_module():
+    import subprocess
+    import sys
+
+    code = ("import sys, cnnsize; cnnsize.analyze('lenet5')\n"
+            "try:\n    cnnsize.analyze(object())\nexcept cnnsize.CnnsizeError as e:\n    print(e.one_line())\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert out.splitlines()[-1] == "False" and "nn.Module" in out
