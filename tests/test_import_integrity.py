@@ -77,6 +77,19 @@ class Branchy(nn.Module):
         return self.fc(x) if float(x.sum()) >= 0 else -x
 
 
+class ShapeBranch(nn.Module):
+    """Python control flow on a shape: fx fails at first, and the import traces it again once shapes are known."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(D, D)
+
+    def forward(self, x):
+        if x.shape[-1] == D:
+            return self.fc(x)
+        return x
+
+
 class Fails(Exception):
     pass
 
@@ -105,7 +118,8 @@ class Net(nn.Module):
 
 
 LAYERS = {"linear": lambda: nn.Linear(D, D), "linear_nobias": lambda: nn.Linear(D, D, bias=False),
-          "bn": lambda: nn.BatchNorm1d(D), "relu": nn.ReLU, "ln": lambda: nn.LayerNorm(D), "branchy": Branchy}
+          "bn": lambda: nn.BatchNorm1d(D), "relu": nn.ReLU, "ln": lambda: nn.LayerNorm(D), "branchy": Branchy,
+          "shape_branch": ShapeBranch}
 
 
 @st.composite
