@@ -104,6 +104,7 @@ class _Traced:
     root: Any  # the copy of the model that was traced (meta tensors)
     graph: Any
     source: Any = None  # the model itself (read, never run or changed)
+    originals: dict = field(default_factory=dict)  # id of a meta stand-in in root -> the model's own tensor
 
     def get_submodule(self, target: str):
         return self.root.get_submodule(target)
@@ -173,14 +174,15 @@ def _meta_tensor(t):
     return nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
 
 
-def _real_copy(module):
-    """A copy of ``module`` with tensors of its own (the same values): what runs for real (an untraceable
-    submodule on zeros), so that whatever its forward writes (buffers updated in place) stays in the copy."""
+def _real_copy(module, originals: dict):
+    """A copy of ``module`` (of the traced copy) with tensors of its own holding the values of the user's
+    (``originals``: meta stand-in's id -> the user's tensor): what runs for real (an untraceable submodule on zeros),
+    so that whatever its forward writes (buffers updated in place) stays in the copy."""
     torch = require_torch()
     from torch._subclasses.fake_tensor import unset_fake_temporarily
 
     def clone(t):
-        value = t.detach().clone()
+        value = originals.get(id(t), t).detach().clone()
         return torch.nn.Parameter(value, requires_grad=t.requires_grad) if isinstance(t, torch.nn.Parameter) \
             else value
 
@@ -200,19 +202,26 @@ def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = 
     tensors = [*gm.source.parameters(), *gm.source.buffers()]
     param = next(iter(tensors), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    try:
-        if count:  # on fake tensors, which keep the model's device: torch picks the kernels (einsum's) it would
-            raise NotImplementedError
+    def on_meta():
         with torch.no_grad():
             _run(gm, gm.root, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
-    except (RuntimeError, NotImplementedError, TypeError):
+
+    def on_fake():
         from torch._subclasses.fake_tensor import FakeTensorMode
 
-        shared = _copy_tree(gm.source, lambda t: t).eval()
+        shared = _copy_tree(gm.root, lambda t: gm.originals.get(id(t), t)).eval()  # as traced (fx's constants)
         fake = FakeTensorMode(allow_non_fake_inputs=True)
         with fake, torch.no_grad():
             x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
             _run(gm, shared, x, real, fake, count)
+
+    # FLOPs on fake tensors first, which keep the model's device: torch picks the kernels (einsum's) it would; a
+    # submodule traced again holds constants made on the meta device, which only the meta run takes
+    first, second = (on_fake, on_meta) if count else (on_meta, on_fake)
+    try:
+        first()
+    except (RuntimeError, NotImplementedError, TypeError):
+        second()
 
 
 _SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU", "Hardswish",
@@ -258,7 +267,7 @@ def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
                 return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
 
             with unset_fake_temporarily():
-                own = _real_copy(gm.source.get_submodule(target))
+                own = _real_copy(gm.root.get_submodule(target), gm.originals)
                 out = own(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
             return map_aggregate(out, back)
 
@@ -403,7 +412,14 @@ class _Importer:
         tracer = Tracer()
         if tracer.is_leaf_module(self.source, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
             self.source = _Layer(self.source)  # a new module holding the user's: neither is changed
-        self.root = _copy_tree(self.source, _meta_tensor)  # what is traced and run: never the user's model
+        originals: dict[int, Any] = {}
+
+        def stand_in(t):
+            meta = _meta_tensor(t)
+            originals[id(meta)] = t
+            return meta
+
+        self.root = _copy_tree(self.source, stand_in)  # what is traced and run: never the user's model
         graph = self.graph(tracer, training=False)
         unused = self.unused(graph)
         if unused and self.source.training:  # parameters only training uses (aux heads) in a model in training
@@ -418,7 +434,7 @@ class _Importer:
                                   f"{', '.join(str(n.target) for n in inputs)})",
                                   hint="from_torch sizes a model of one input tensor; give the others "
                                        "defaults or wrap the model")
-        gm = _Traced(self.root, graph, self.source)
+        gm = _Traced(self.root, graph, self.source, originals)
         try:
             _propagate(gm, self.input_shape, tuple(self.untraceable))
             if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
