@@ -50,12 +50,18 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     bytes read and written and its arithmetic intensity; ``device_profile`` (a bundled name such as "a100",
     a file, or a DeviceProfile) adds the roofline's ``predicted_seconds`` and ``bound`` (and implies traffic).
     An input that looks channels-last (32×32×3) is refused with the channels-first shape to use, unless
-    ``layout`` is ``"hwc"`` (convert) or ``"chw"`` (keep). ``spec`` may also be what ``from_torch`` returns.
+    ``layout`` is ``"hwc"`` (convert) or ``"chw"`` (keep). ``spec`` may also be what ``from_torch`` returns, or a
+    torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
+    ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
     """
     from .analysis import analyze_graph
     from .numeric import no_gc
-    from .sources import load_graph
+    from .sources import is_torch_module, load_graph
 
+    if is_torch_module(spec) and input_shape is not None:  # torch is imported only here, for a module
+        from .torch_import import from_torch
+
+        spec, input_shape = from_torch(spec, tuple(input_shape)).spec, None
     with no_gc():
         graph = load_graph(spec, variables=variables)
         return analyze_graph(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,

@@ -567,7 +567,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         outs.append(sized.out)
         rfs.append(rf)
         trained = node.trainable and node.name not in frozen
-        trainable.append(trained)
+        trainable.append(trained and kind.learns)  # no gradients nor optimizer state where backward never reaches
         figures, tail = (sized.figures if trained else sized.frozen_figures), sized.tail
         if trained and isinstance(node.trainable, tuple):  # some of the layer's parameters frozen
             f = figures
@@ -684,7 +684,9 @@ def _memory(topology, sized: list[Sized], trainable: list[bool], resident: Any, 
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
     out.update(training(trainable))
     if not all(trainable[1:]):
-        out["training_bytes_all_trainable"] = training([False] + [True] * (len(trainable) - 1))["training_bytes"]
+        everything = [False] + [s.kind.learns for s in sized[1:]]
+        if everything != [bool(t) for t in trainable]:
+            out["training_bytes_all_trainable"] = training(everything)["training_bytes"]
     out["optimizer"] = options.optimizer
     out["amp"] = options.amp
     return out

@@ -159,6 +159,13 @@ def load_onnx(path: Any, input_shape: tuple | None = None, max_layers: int | Non
     return graph
 
 
+def is_torch_module(obj: Any) -> bool:
+    """Whether ``obj`` is a torch ``nn.Module`` (a TorchScript one too), told by its classes' names, so that
+    torch is imported only when one is given."""
+    return any(cls.__name__ in ("Module", "ScriptModule") and cls.__module__.startswith("torch.")
+               for cls in type(obj).__mro__)
+
+
 def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None = None) -> Graph:
     """A Graph from a path, a bundled name, YAML text, a dict or an existing Graph.
 
@@ -181,8 +188,13 @@ def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None 
             text, shown = spec, "<string>"
         else:
             text, shown = read_text(spec)
+    elif is_torch_module(spec):
+        raise SpecError(f"a torch model ({type(spec).__name__}) is sized from an input shape",
+                        hint="cnnsize.analyze(model, input_shape=(3, 224, 224)), or "
+                             "cnnsize.from_torch(model, (3, 224, 224)) for its spec")
     else:
-        raise SpecError(f"a spec is a path, a bundled name, YAML text or a dict, got {type(spec).__name__}")
+        raise SpecError(f"a spec is a path, a bundled name, YAML text, a dict or a torch nn.Module, got "
+                        f"{type(spec).__name__}")
     key = (text, shown, max_layers, tuple(sorted((variables or {}).items(), key=lambda kv: kv[0])))
     try:
         hash(key)

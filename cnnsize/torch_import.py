@@ -101,41 +101,127 @@ class _Traced:
     """The traced graph and the module its nodes call into: what fx's GraphModule holds, without the copy of the
     module tree and the generated code it makes (a quarter of a large model's import)."""
 
-    root: Any
+    root: Any  # the copy of the model that was traced (meta tensors)
     graph: Any
+    source: Any = None  # the model itself (read, never run or changed)
+    originals: dict = field(default_factory=dict)  # id of a meta stand-in in root -> the model's own tensor
 
     def get_submodule(self, target: str):
         return self.root.get_submodule(target)
 
 
+def _copy_tree(root, tensor):
+    """A copy of the module tree under ``root`` to trace and run instead of the user's model, which an import must
+    never change. Each module object is copied once (a module registered under two names stays one module, so a
+    second call of it is still seen as one); its registered parameters and buffers become ``tensor(t)`` (one
+    replacement per tensor: tied weights stay tied); its other attributes are shared, but containers (hooks,
+    caches, lists of layers) are new ones, and wherever they or attributes name a module of the tree (or a hook
+    bound to one) they name its copy. Nothing of the original is written, whatever the copy's forward does to
+    itself (training flags, attributes set in forward, reparametrizations)."""
+    copies: dict[int, Any] = {}
+    tensors: dict[int, Any] = {}
+    originals = list(root.modules(remove_duplicate=True))
+    for m in originals:
+        copies[id(m)] = type(m).__new__(type(m))
+    for m in originals:
+        state = {key: _remap(value, copies) for key, value in m.__dict__.items()
+                 if key not in ("_parameters", "_buffers", "_modules")}
+        for key in ("_parameters", "_buffers"):
+            registered = dict(m.__dict__[key])
+            for name, t in registered.items():
+                if t is not None and id(t) not in tensors:
+                    tensors[id(t)] = tensor(t)
+                registered[name] = None if t is None else tensors[id(t)]
+            state[key] = registered
+        state["_modules"] = {name: None if sub is None else copies[id(sub)] for name, sub in m._modules.items()}
+        object.__setattr__(copies[id(m)], "__dict__", state)
+    return copies[id(root)]
+
+
+def _remap(value, copies: dict, depth: int = 0):
+    """``value`` with the modules of the tree (and methods bound to them) it holds replaced by their copies, in new
+    containers (dicts, lists, sets, tuples, a few levels deep); anything else is the same object."""
+    import copy
+    import types
+
+    if id(value) in copies:
+        return copies[id(value)]
+    if isinstance(value, types.MethodType) and id(value.__self__) in copies:
+        return types.MethodType(value.__func__, copies[id(value.__self__)])
+    if depth > 4 or not isinstance(value, (dict, list, set, tuple)):
+        return value
+    if isinstance(value, dict):
+        new = copy.copy(value)
+        for key in list(new):
+            new[key] = _remap(new[key], copies, depth + 1)
+        return new
+    items = [_remap(v, copies, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    found: Any = copy.copy(value)
+    found.clear()
+    (found.extend if isinstance(found, list) else found.update)(items)
+    return found
+
+
+def _meta_tensor(t):
+    """A tensor's stand-in on the meta device: same shape, strides, dtype, class (Parameter or not) and
+    requires_grad, no memory."""
+    nn = require_torch().nn
+    meta = require_torch().empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+    return nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
+
+
+def _real_copy(module, originals: dict):
+    """A copy of ``module`` (of the traced copy) with tensors of its own holding the values of the user's
+    (``originals``: meta stand-in's id -> the user's tensor): what runs for real (an untraceable submodule on zeros),
+    so that whatever its forward writes (buffers updated in place) stays in the copy."""
+    torch = require_torch()
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    def clone(t):
+        value = originals.get(id(t), t).detach().clone()
+        return torch.nn.Parameter(value, requires_grad=t.requires_grad) if isinstance(t, torch.nn.Parameter) \
+            else value
+
+    with unset_fake_temporarily():
+        return _copy_tree(module, clone).eval()
+
+
 def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
     """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
     rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
-    which opaque layers need: FlopCounterMode decomposes some operations, slowly). The model's parameters
-    and buffers stand in as meta tensors for the run only (the model is not changed); a model that mixes devices
-    on its own is run on fake tensors instead (slower)."""
+    which opaque layers need: FlopCounterMode decomposes some operations, slowly). ``gm.root`` is a copy of the
+    model whose parameters and buffers are meta tensors; a model that mixes devices on its own is run on fake
+    tensors instead (slower), as a copy of the model sharing its real tensors, which fake tensors never write.
+    Untraceable submodules (``real``) run for real on copies of their own. The user's model is never run."""
     torch = require_torch()
-    from torch.nn.utils.stateless import _reparametrize_module
 
-    tensors = dict(gm.root.named_parameters())
-    tensors.update(gm.root.named_buffers())
-    own_real = {id(t) for m in gm.root.modules() if type(m) in real for t in [*m.parameters(), *m.buffers()]}
-    swap = {n: torch.empty_like(t, device="meta") for n, t in tensors.items()
-            if t.device.type != "meta" and id(t) not in own_real}
-    param = next(iter(tensors.values()), None)
+    tensors = [*gm.source.parameters(), *gm.source.buffers()]
+    param = next(iter(tensors), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    try:
-        if count:  # on fake tensors, which keep the model's device: torch picks the kernels (einsum's) it would
-            raise NotImplementedError
-        with _reparametrize_module(gm.root, swap, tie_weights=True), torch.no_grad():
-            _run(gm, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
-    except (RuntimeError, NotImplementedError, TypeError):
+    def on_meta():
+        with torch.no_grad():
+            _run(gm, gm.root, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
+
+    def on_fake():
         from torch._subclasses.fake_tensor import FakeTensorMode
 
+        shared = _copy_tree(gm.root, lambda t: gm.originals.get(id(t), t)).eval()  # as traced (fx's constants)
         fake = FakeTensorMode(allow_non_fake_inputs=True)
         with fake, torch.no_grad():
             x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
-            _run(gm, x, real, fake, count)
+            _run(gm, shared, x, real, fake, count)
+
+    # FLOPs on fake tensors first, which keep the model's device: torch picks the kernels (einsum's) it would; a
+    # submodule traced again holds constants made on the meta device, which only the meta run takes
+    first, second = (on_fake, on_meta) if count else (on_meta, on_fake)
+    try:
+        first()
+    except (RuntimeError, NotImplementedError, TypeError):
+        second()
 
 
 _SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU", "Hardswish",
@@ -144,7 +230,7 @@ _SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "Si
                "ChannelLayerNorm", "LayerScale", "StochasticDepth"}  # output: the input's shape and dtype
 
 
-def _run(gm, x, real: tuple, fake, count: bool) -> None:
+def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
     torch = require_torch()
     import torch.fx as fx
     from torch.fx.node import map_aggregate
@@ -181,7 +267,8 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
                 return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
 
             with unset_fake_temporarily():
-                out = module(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
+                own = _real_copy(gm.root.get_submodule(target), gm.originals)
+                out = own(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
             return map_aggregate(out, back)
 
         def run_node(self, n):
@@ -208,9 +295,9 @@ def _run(gm, x, real: tuple, fake, count: bool) -> None:
 
     if count:
         with counter:
-            Propagate(gm.root, graph=gm.graph).run(x)
+            Propagate(root, graph=gm.graph).run(x)
     else:
-        Propagate(gm.root, graph=gm.graph).run(x)
+        Propagate(root, graph=gm.graph).run(x)
 
 
 def _layer_class():
@@ -243,11 +330,13 @@ def supported() -> dict[str, tuple]:
 
 
 class _Importer:
-    def __init__(self, module, input_shape: tuple, name: str, opaque: bool = False):
+    def __init__(self, module, input_shape: tuple, name: str, opaque: bool = False, kwargs: dict | None = None):
         self.opaque = opaque
+        self.kwargs = dict(kwargs or {})
         self.torch = require_torch()
         self.registry = _Registry(self.torch)
-        self.root = module
+        self.source = module  # the user's model: read, never run or changed
+        self.root = module  # the copy that is traced (made in trace)
         self.input_shape = tuple(int(v) for v in input_shape)
         self.name = name
         self.layers: list[dict] = []
@@ -321,39 +410,39 @@ class _Importer:
 
         importer = self
         tracer = Tracer()
-        if tracer.is_leaf_module(self.root, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
-            self.root = _Layer(self.root)
-        was_training = self.root.training
+        if tracer.is_leaf_module(self.source, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
+            self.source = _Layer(self.source)  # a new module holding the user's: neither is changed
+        originals: dict[int, Any] = {}
+
+        def stand_in(t):
+            meta = _meta_tensor(t)
+            originals[id(meta)] = t
+            return meta
+
+        self.root = _copy_tree(self.source, stand_in)  # what is traced and run: never the user's model
+        graph = self.graph(tracer, training=False)
+        unused = self.unused(graph)
+        if unused and self.source.training:  # parameters only training uses (aux heads) in a model in training
+            trained = self.graph(tracer, training=True)  # mode: take the graph of its training forward
+            if _held(self.unused(trained)) < _held(unused):
+                graph, unused = trained, self.unused(trained)
+        self.unused_held = unused
+        self.root.eval()
+        inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
+        if len(inputs) > 1:
+            raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
+                                  f"{', '.join(str(n.target) for n in inputs)})",
+                                  hint="from_torch sizes a model of one input tensor; give the others "
+                                       "defaults or wrap the model")
+        gm = _Traced(self.root, graph, self.source, originals)
         try:
-            graph = self.graph(tracer, training=False)
-            unused = self.unused(graph)
-            if unused:  # parameters only training uses (aux heads): take the graph of a training forward
-                trained = self.graph(tracer, training=True)
-                if len(self.unused(trained)) < len(unused):
-                    graph, unused = trained, self.unused(trained)
-            self.root.eval()
-            inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
-            if len(inputs) > 1:
-                raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
-                                      f"{', '.join(str(n.target) for n in inputs)})",
-                                      hint="from_torch sizes a model of one input tensor; give the others "
-                                           "defaults or wrap the model")
-            gm = _Traced(self.root, graph)
-            try:
+            _propagate(gm, self.input_shape, tuple(self.untraceable))
+            if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
                 _propagate(gm, self.input_shape, tuple(self.untraceable))
-                if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
-                    _propagate(gm, self.input_shape, tuple(self.untraceable))
-            except Exception as exc:
-                raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
-                                f"{type(exc).__name__}: {exc}".split("\n")[0],
-                                hint="give the input shape the model expects (C x H x W)") from None
-        finally:
-            self.root.train(was_training)
-        if unused:
-            name, count = unused[0]
-            raise Unrepresentable(f"module '{name}' holds {count} parameters that forward never uses",
-                                  hint="from_torch counts what the traced forward calls; remove the module, "
-                                       "or call it")
+        except Exception as exc:
+            raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
+                            f"{type(exc).__name__}: {exc}".split("\n")[0],
+                            hint="give the input shape the model expects (C x H x W)") from None
         return gm
 
     def inline_leaves(self, gm, tracer_class, proxy_class) -> bool:
@@ -461,31 +550,101 @@ class _Importer:
         return changed
 
     def graph(self, tracer, training: bool):
-        import inspect
+        from torch.utils._pytree import tree_leaves
 
         self.root.train(training)
+        fixed = self.arguments()
         try:
-            signature = inspect.signature(self.root.forward)
-            defaults = {n: p.default for n, p in list(signature.parameters.items())[1:]
-                        if p.default is not inspect.Parameter.empty}  # optional arguments at their defaults
-        except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
-            defaults = {}
-        try:
-            return tracer.trace(self.root, concrete_args=defaults or None)
+            graph = tracer.trace(self.root, concrete_args=fixed or None)
         except Exception as exc:  # fx raises many kinds for data-dependent control flow
             raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
                             hint="from_torch needs a forward without data-dependent Python control flow") from None
+        for key in self.kwargs:  # fx makes a placeholder per value given (task_1): its value is its default
+            for i, leaf in enumerate(tree_leaves(self.kwargs[key])):
+                for n in graph.nodes:
+                    if n.op == "placeholder" and n.target == f"{key}_{i + 1}":
+                        n.args = (leaf,)
+        return graph
 
-    def unused(self, graph) -> list[tuple[str, int]]:
-        """(module path, parameters) of the modules holding parameters the graph never reads."""
-        used = {n.target for n in graph.nodes if n.op in ("call_module", "get_attr")}
-        left: dict[str, int] = {}
-        for pname, p in self.root.named_parameters():
-            parts = pname.split(".")
-            if not any(".".join(parts[:i]) in used for i in range(1, len(parts) + 1)):
-                owner = ".".join(parts[:-1])
-                left[owner] = left.get(owner, 0) + p.numel()
-        return list(left.items())
+    def arguments(self) -> dict:
+        """The forward's arguments beside the input tensor, fixed for the trace: those given (``kwargs``) and the
+        others' defaults. One without a default and not given is an error saying how to give it."""
+        import inspect
+
+        try:
+            params = list(inspect.signature(self.root.forward).parameters.values())[1:]
+        except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
+            return dict(self.kwargs)
+        named = {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        for key in self.kwargs:
+            if key not in named and not any(p.kind is p.VAR_KEYWORD for p in params):
+                from .errors import unknown_name
+
+                raise unknown_name(f"argument of {type(self.source).__name__}.forward", key,
+                                   named or ["(forward takes only the input tensor)"])
+        fixed = {p.name: p.default for p in params if p.default is not p.empty}  # optional ones at their defaults
+        fixed.update(self.kwargs)
+        missing = [p.name for p in params if p.name not in fixed and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if missing:
+            takes = ", ".join(p.name for p in list(inspect.signature(self.root.forward).parameters.values()))
+            raise Unrepresentable(
+                f"a second input '{missing[0]}' (forward takes {takes}) with no value given",
+                hint=f"from_torch sizes one input tensor: give an argument that is not a tensor (a name, a flag) "
+                     f"with kwargs={{'{missing[0]}': ...}} (cnnsize import --kwargs '{{\"{missing[0]}\": ...}}', "
+                     "JSON), a second tensor by wrapping the model")
+        return fixed
+
+    def unused(self, graph) -> list[tuple[str, int, int, int]]:
+        """(module path, trainable parameters, frozen parameters, buffers) of each module holding tensors the graph
+        never reads, by the outermost module nothing of which is read (an aux head as one)."""
+        used = {n.target for n in graph.nodes if n.op == "call_module"}
+        # a module whose forward reads some of its tensors (F.batch_norm with its statistics) uses them all: the
+        # kind standing for the call counts what it does not read (num_batches_tracked)
+        used |= {n.target.rpartition(".")[0] for n in graph.nodes if n.op == "get_attr"}
+        prefixes = {".".join(t.split(".")[:i]) for t in used for i in range(1, t.count(".") + 2)}
+        left: dict[str, list[int]] = {}
+        for tensors, is_param in ((self.root.named_parameters(), True), (self.root.named_buffers(), False)):
+            for tname, t in tensors:
+                parts = tname.split(".")
+                if ".".join(parts[:-1]) in used or any(".".join(parts[:i]) in used for i in range(1, len(parts))):
+                    continue
+                top = next((i for i in range(1, len(parts)) if ".".join(parts[:i]) not in prefixes), len(parts))
+                counts = left.setdefault(".".join(parts[:top]), [0, 0, 0])
+                counts[0 if is_param and t.requires_grad else 1 if is_param else 2] += t.numel()
+        return [(path, *counts) for path, counts in left.items()]  # type: ignore[misc]
+
+    def write_unused(self, layers: list[dict]) -> list[dict]:
+        """The ``unused`` layers (parameters and buffers the forward never reads), first, reading the input; the
+        first layer after them then names its input."""
+        entries = []
+        for path, trains, frozen, buffers in self.unused_held:
+            parts = [(path, trains, True, buffers), (f"{path}.frozen", frozen, False, 0)] if trains and frozen \
+                else [(path, trains or frozen, not frozen, buffers)]
+            for name, weights, trainable, held in parts:
+                settings = {"module": self.describe(path), "weights": weights, "buffers": held}
+                entries.append(layer_entry("unused", self.unique(name), settings, ["input"], "input",
+                                           trainable=trainable))
+        if entries and layers:
+            body = next(iter(layers[0].values())) if "if" not in layers[0] else {}
+            if isinstance(body, dict) and "from" not in body:
+                body["from"] = "input"
+        return entries + layers
+
+    def describe(self, path: str) -> str:
+        """A module path with its class (aux1 (InceptionAux)); a tensor held directly, by its path alone."""
+        try:
+            return f"{path} ({type(self.root.get_submodule(path)).__name__})"
+        except AttributeError:
+            return path
+
+    def unique(self, name: str) -> str:
+        n = 1
+        found = name
+        while found in self.names:
+            n += 1
+            found = f"{name}_{n}"
+        self.names.add(found)
+        return found
 
     # -- the walk -------------------------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -508,7 +667,7 @@ class _Importer:
         aux = self.aux_only()
         if aux:
             spec["vars"] = {"aux": True}
-        spec["layers"] = self.grouped(aux)
+        spec["layers"] = self.write_unused(self.grouped(aux))
         return spec
 
     def aux_only(self) -> set[str]:
@@ -686,7 +845,7 @@ class _Importer:
             name = call_node.target if source is not None and call_node.op == "call_module" else None
             if i:
                 self.alias[node] = self.last
-                ins, name = [node], f"{node.name}_{kind_name}"
+                ins, name = [node], f"{self.last}_{kind_name}"
             # a step the module's forward computes with a function (MViT's class token: torch.cat) says so
             settings = dict(settings)
             step_function = settings.pop("function", function)
@@ -701,12 +860,14 @@ class _Importer:
         if not _is_tensor(node):
             raise call.refuse(what)
         weights = buffers = 0
+        trains = set()
         if call.module is not None:
             for t in [*call.module.parameters(), *call.module.buffers()]:
                 if id(t) not in self.held:
                     self.held.add(id(t))
                     if isinstance(t, self.torch.nn.Parameter):
                         weights += t.numel()
+                        trains.add(t.requires_grad)
                     else:
                         buffers += t.numel()
         ins = [n for n in self.inputs(call_node) if n not in self.constant]
@@ -717,13 +878,11 @@ class _Importer:
             _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
         flops = call_node.meta.get("flops", 0)
         self.add(node, "opaque", {"op": what, "shape": shape, "weights": weights, "buffers": buffers,
-                                  "macs": flops // 2}, ins)
+                                  "macs": flops // 2}, ins, trainable=trains != {False})
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
             trainable: bool | list[str] = True, shares: str | None = None, function: str | None = None) -> str:
-        name = name or (node.target if node.op == "call_module" else node.name)
-        if name in self.names:
-            name = node.name if node.name not in self.names else f"{node.name}_{len(self.names)}"
+        name = self.layer_name(node, name)
         sources = [self.alias[i] for i in inputs]
         self.sources[name] = sources
         self.layers.append(layer_entry(kind, name, settings, sources, self.last, trainable=trainable, shares=shares,
@@ -732,6 +891,27 @@ class _Importer:
         self.alias[node] = name
         self.last = name
         return name
+
+    def layer_name(self, node, name: str | None) -> str:
+        """A new layer's name, nested like the module paths so that reports fold it (``--depth``) as a bundled
+        spec's: a module call by its path (``layer1.0.conv1``), a function called in a module's forward by that
+        module's path and the function (``layer1.0.add``), a second call by the first's name and a number
+        (``layer1.0.relu_1``)."""
+        if name is None and node.op == "call_module":
+            name = node.target
+        elif name is None:
+            import re
+
+            base = re.sub(r"_\d+$", "", node.name).rstrip("_") or "op"
+            base = _IN_PLACE_OPERATORS.get(base, base)  # x += y is an add, as the bundled specs name it
+            stack = node.meta.get("nn_module_stack") or {}
+            scope = list(stack.values())[-1][0] if stack else ""
+            name = f"{scope}.{base}" if scope else base
+        found, n = name, 0
+        while found in self.names or found == "input":
+            n += 1
+            found = f"{name}_{n}"
+        return found
 
     def inputs(self, node) -> list:
         """The tensor-valued nodes among a call's arguments, in order (get_attr reads included)."""
@@ -753,6 +933,14 @@ class _Importer:
         for arg in node.kwargs.values():
             visit(arg)
         return found
+
+
+_IN_PLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "div"}
+
+
+def _held(unused: list) -> int:
+    """How many elements the unused modules hold in all."""
+    return sum(sum(entry[1:]) for entry in unused)
 
 
 def _parts(node) -> int | None:
@@ -880,7 +1068,29 @@ def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]):
     return a
 
 
-def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False) -> ImportedSpec:
+def _check_module(module, kwargs) -> None:
+    """A clear error for what from_torch cannot trace at all: not an nn.Module, a TorchScript module, kwargs that
+    are not a dict of names."""
+    torch = require_torch()
+    if isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
+        raise SpecError(f"'{getattr(module, 'original_name', type(module).__name__)}' is a TorchScript module "
+                        "(torch.jit.script or torch.jit.trace made it): torch.fx traces Python modules only",
+                        hint="import the nn.Module it was made from, or export it to ONNX "
+                             "(torch.onnx.export) and import the .onnx file")
+    if not isinstance(module, torch.nn.Module):
+        raise SpecError(f"from_torch imports an nn.Module, got {type(module).__name__}",
+                        hint="pass the model object, e.g. torchvision.models.resnet18()")
+    if kwargs is not None and (not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs)):
+        raise SpecError(f"kwargs must be a dict of argument names to values, got {type(kwargs).__name__}",
+                        hint="e.g. kwargs={'task': 'detect'}")
+    tensors = [k for k, v in (kwargs or {}).items() if isinstance(v, torch.Tensor)]
+    if tensors:
+        raise SpecError(f"kwargs gives a tensor for '{tensors[0]}': kwargs are fixed for the trace, not inputs",
+                        hint="give non-tensor arguments in kwargs; for a second tensor input, wrap the model")
+
+
+def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False,
+               kwargs: dict | None = None) -> ImportedSpec:
     """Trace ``module`` (an ``nn.Module``) with torch.fx for one input of ``input_shape`` (C, H, W) and return the
     equivalent spec, as a dict and as YAML text (``.yaml``, written when first asked for).
 
@@ -889,8 +1099,11 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
     MACs (FlopCounterMode's count / 2) torch measured for it. A submodule fx cannot trace into (Python control
     flow on values) is kept the same way, as one measured call. Modules built by cnnsize.build (its own
     FlattenLinear, LocallyConnected2d and merge modules too) map back to their layer kinds and names.
+    ``kwargs`` gives the forward's other arguments (not tensors: a task name, a flag), fixed for the trace.
+    The module itself is never changed, nor run: a copy of it is traced, on meta tensors.
     """
-    importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque)
+    _check_module(module, kwargs)
+    importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque, kwargs=kwargs)
     spec = importer.run()
     shapes: dict[str, tuple] = {}
     for node, layer in importer.alias.items():

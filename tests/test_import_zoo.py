@@ -109,11 +109,14 @@ def _import(family: str, name: str):
 
     shape = input_shape(family, name)
     model = build(family, name, "meta")  # shapes, FLOPs and aliasing without values: seconds, not minutes
-    truth = torch_figures(model, shape)
+    devices: set = set()
+    truth = torch_figures(model, shape, devices)
     torch = need("torch")
-    if any(isinstance(m, torch.nn.MultiheadAttention) for m in model.modules()):
-        # at inference on CPU, MultiheadAttention takes a fused fast path that the meta device cannot: its storages
-        # come from a real CPU forward (FlopCounterMode cannot see inside that fused kernel: MACs stay the meta's)
+    if any(isinstance(m, torch.nn.MultiheadAttention) for m in model.modules()) or devices - {"meta"}:
+        # where the meta device's storages could differ from a real forward's, they come from a real CPU forward:
+        # at inference on CPU, MultiheadAttention takes a fused fast path that the meta device cannot; a forward
+        # making tensors off the model's device (MViT's torch.arange) mixes meta and CPU kernels (FlopCounterMode
+        # cannot see inside the fused kernel: MACs stay the meta's)
         model = build(family, name, "cpu")
         truth["activations"] = torch_figures(model, shape)["activations"]
     return shape, truth, model

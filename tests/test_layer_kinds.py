@@ -66,6 +66,8 @@ ROWS = {
                                        {"conv": {"filters": 8, "kernel": 1}}, "hardsigmoid",
                                        {"mul": {"from": ["x", "hardsigmoid1"]}}]),
     "fc_flatten_softmax": ([3, 4, 4], ["flatten", {"fc": {"units": 7}}, "softmax"]),
+    "unused_spare": ([3, 4, 4], [{"unused": {"module": "spare (Linear)", "weights": 5, "buffers": 2}},
+                                 {"conv": {"filters": 2, "kernel": 1, "from": "input"}}]),
     "lrn_dropout_tanh": ([6, 4, 4], [{"lrn": {"size": 3}}, "dropout", "tanh", "sigmoid", "leaky_relu"]),
     "locally_connected": ([2, 6, 6], [{"locally_connected": {"filters": 3, "kernel": 3, "stride": 1}}]),
     "add_inplace": ([4, 6, 6], [{"conv": {**C["conv"], "name": "a"}}, {"bn": {"name": "b"}},

@@ -22,6 +22,7 @@ class _Storages(TorchDispatchMode):
     def __init__(self, resident: set):
         super().__init__()
         self.resident, self.seen, self.keep, self.read = resident, {}, [], set()
+        self.devices: set = set()  # where the forward's floating-point results are (a meta model's: meta alone?)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         for t in tree_flatten((args, kwargs or {}))[0]:
@@ -31,6 +32,7 @@ class _Storages(TorchDispatchMode):
         self.keep.append(out)
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor) and t.is_floating_point():
+                self.devices.add(t.device.type)
                 storage = t.untyped_storage()
                 key = storage._cdata
                 if key not in self.resident:
@@ -38,8 +40,11 @@ class _Storages(TorchDispatchMode):
         return out
 
 
-def torch_figures(model: torch.nn.Module, input_shape: tuple) -> dict:
-    """params, trainable_params, buffers, macs and activations of one eval-mode forward at batch 1."""
+def torch_figures(model: torch.nn.Module, input_shape: tuple, devices: set | None = None) -> dict:
+    """params, trainable_params, buffers, macs and activations of one eval-mode forward at batch 1. ``devices``
+    (a set) receives the device types of the floating-point tensors the forward made: a forward on the meta
+    device that makes some elsewhere (MViT's torch.arange, on the CPU whatever the model's device) runs other
+    kernels than a real one could, so its figures are to be measured on a real forward."""
     model = model.eval()
     device = next(iter(model.parameters())).device
     x = torch.empty(1, *input_shape, device=device).normal_() if device.type != "meta" else \
@@ -48,6 +53,8 @@ def torch_figures(model: torch.nn.Module, input_shape: tuple) -> dict:
     storages = _Storages(resident)
     with torch.no_grad(), FlopCounterMode(display=False) as counter, storages:
         out = model(x)
+    if devices is not None:
+        devices.update(storages.devices)
     storages.read.update(t.untyped_storage()._cdata for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
     return {"params": sum(p.numel() for p in model.parameters()),
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),

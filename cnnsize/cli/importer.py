@@ -33,7 +33,31 @@ def register(sub) -> None:
                    help="keep an operation cnnsize cannot represent as an 'opaque' layer with the output shape, "
                         "params and MACs torch measured for it (ONNX: shape inference's shape, the params it "
                         "reads, no MACs); it cannot be built or validated")
+    p.add_argument("--kwargs", metavar="JSON",
+                   help="the forward's other arguments (not tensors), as a JSON object, e.g. "
+                        "'{\"task\": \"detect\"}': fixed for the trace (torch models only)")
     p.set_defaults(run=run)
+
+
+def parse_kwargs(text: str | None) -> dict | None:
+    """--kwargs: a JSON object (parsed by json, never evaluated), or one clear error."""
+    import json
+
+    if text is None:
+        return None
+    if len(text) > 100_000:
+        raise SpecError("--kwargs is longer than 100,000 characters")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"--kwargs is not JSON: {exc.msg} at column {exc.colno}",
+                        hint='give a JSON object, e.g. --kwargs \'{"task": "detect"}\'') from None
+    except RecursionError:
+        raise SpecError("--kwargs nests too deeply") from None
+    if not isinstance(value, dict):
+        raise SpecError(f"--kwargs must be a JSON object of argument names to values, got a JSON "
+                        f"{type(value).__name__}", hint='e.g. --kwargs \'{"task": "detect"}\'')
+    return value
 
 
 def load_factory(target: str):
@@ -103,8 +127,12 @@ def _what(exc: BaseException) -> str:
 def run(args) -> int:
     from ..sources import is_onnx
 
+    kwargs = parse_kwargs(getattr(args, "kwargs", None))
     if is_onnx(args.target):
         from ..onnx_import import from_onnx
+
+        if kwargs is not None:
+            raise SpecError("--kwargs is for torch models (an ONNX file's inputs are tensors)")
 
         imported = from_onnx(args.target, input_shape=parse_shape(args.input) if args.input else None,
                              name=args.name, opaque=args.opaque)
@@ -117,7 +145,7 @@ def run(args) -> int:
     shape = parse_shape(args.input or "3x224x224")
     model = make_model(load_factory(args.target), args.target, nn)
     imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2],
-                                         opaque=args.opaque),
+                                         opaque=args.opaque, kwargs=kwargs),
                       getattr(args, "debug", False))
     write_output(imported.yaml, args.output)
     return 0

@@ -446,6 +446,9 @@ class LayerKind:
     # facts only this kind has, for counting rules (name -> what it is; cnnsize.conventions documents them beside
     # its FACTS): the values come from count_facts()
     count_fact_names: ClassVar[dict[str, str]] = {}
+    # Whether backward reaches the layer's parameters: False for parameters no forward uses (``unused``), which
+    # torch gives no gradient and optimizers no state, trainable or not.
+    learns: ClassVar[bool] = True
     # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
     # "cnnsize.executor.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
     # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is

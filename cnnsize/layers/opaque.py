@@ -8,7 +8,7 @@ FlopCounterMode counted for that call at import, so the totals stay whole; every
 from __future__ import annotations
 
 from ..errors import CnnsizeError
-from .base import Counts, LayerKind, Param, register
+from .base import VIEW, Counts, LayerKind, Param, register
 
 
 @register("opaque")
@@ -41,3 +41,53 @@ class Opaque(LayerKind):
                            hint="import without --opaque to see why the operation is not representable, or "
                                 "replace it in the spec with layers cnnsize has")
 
+
+
+@register("unused")
+class Unused(LayerKind):
+    """Parameters and buffers a model holds that its forward never calls (unused aux heads, a ModuleDict's other
+    choices): they count in params and memory, as torch and the tools that list a module's parameters count
+    them, and do nothing else (no MACs, no activations). The layer passes its input on untouched (a view), so
+    it can sit anywhere; from_torch writes them first, reading the input."""
+
+    params = {"module": Param("str", "", doc="the torch module that holds them, as the importer named it"),
+              "weights": Param("count", 0, doc="parameters never used by the forward"),
+              "buffers": Param("count", 0, doc="buffers never used by the forward")}
+    cause = "views"
+    makes = VIEW
+    learns = False
+
+    def counts(self, ins, out):
+        return Counts(weights=self.weights, buffers=self.buffers)
+
+    def summary(self) -> str:
+        return f"never called: {self.module}" if self.module else "never called"
+
+    def saved(self, ins, out, trainable, device):
+        return []
+
+    def build(self, ins, out):
+        return _unused_module()(self.weights, self.buffers)
+
+
+_UNUSED_MODULE: list = []
+
+
+def _unused_module():
+    """The torch module of an ``unused`` layer (made once, when torch is there): it holds the parameters and
+    buffers and returns its input."""
+    if not _UNUSED_MODULE:
+        import torch
+        from torch import nn
+
+        class UnusedParameters(nn.Module):
+            def __init__(self, weights: int, buffers: int):
+                super().__init__()
+                self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
+                self.register_buffer("held", torch.zeros(buffers) if buffers else None)
+
+            def forward(self, x):
+                return x
+
+        _UNUSED_MODULE.append(UnusedParameters)
+    return _UNUSED_MODULE[0]
