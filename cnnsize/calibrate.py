@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -155,8 +154,9 @@ def save(profile: DeviceProfile, path: str | None = None) -> str:
     path = path or profile_path(profile.name)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
+    from .render.safe import json_text
+
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(profile.to_dict(), fh, indent=2)
-        fh.write("\n")
+        fh.write(json_text(profile.to_dict()))
     os.replace(tmp, path)
     return path

@@ -21,12 +21,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import json
     import os
 
     from ..errors import SpecError
     from ..executor import require_torch
     from ..latency import profile_path
+    from ..render.safe import json_text
 
     require_torch()
     from ..calibrate import measure
@@ -39,7 +39,7 @@ def run(args) -> int:
     path = args.output or profile_path(profile.name)
     if args.output is None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_output(json.dumps(profile.to_dict(), indent=2) + "\n", path)
+    write_output(json_text(profile.to_dict()), path)
     peak = ", ".join(f"{k} {v / 1e9:,.1f} GFLOP/s" for k, v in profile.peak_flops.items())
     eff = ", ".join(f"{k} {v:.2f}" for k, v in profile.efficiency.items())
     print(f"{profile.source}: peak {peak}; bandwidth {profile.bandwidth / 1e9:,.1f} GB/s; "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
+from ..render.safe import json_text
 from .common import parse_shape, positive_int, write_output
 
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
@@ -147,7 +147,7 @@ def run_validate(args) -> int:
 
         result = validate_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                                runs=args.runs, warmup=args.warmup)
-        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else onnx_text(result)
+        text = json_text(result.to_dict()) if args.format == "json" else onnx_text(result)
         write_output(text, args.output)
         return 0 if result.ok else 1
     from ..executor import validate
@@ -155,7 +155,7 @@ def run_validate(args) -> int:
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
                       warmup=args.warmup, force=args.force, init=args.init)
     if args.format == "json":
-        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
+        write_output(json_text(result.to_dict()), args.output)
     else:
         write_output(validation_text(result, color=args.output is None and sys.stdout.isatty()), args.output)
     return 0 if result.ok else 1
@@ -169,7 +169,7 @@ def run_bench(args) -> int:
 
         result = bench_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                             runs=args.runs, warmup=args.warmup)
-        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else timing_text(result)
+        text = json_text(result.to_dict()) if args.format == "json" else timing_text(result)
         write_output(text, args.output)
         return 0
     from ..executor import bench
@@ -178,7 +178,7 @@ def run_bench(args) -> int:
                    warmup=args.warmup, backward=args.backward, channels_last=args.channels_last,
                    per_layer=args.per_layer, peak=args.peak, force=args.force, init=args.init)
     if args.format == "json":
-        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output)
+        write_output(json_text(result.to_dict()), args.output)
     else:
         write_output(timing_text(result), args.output)
     return 0
