@@ -141,3 +141,182 @@ def test_json_output_never_holds_nan_or_infinity():
     for path in root.rglob("*.py"):
         for m in re.finditer(r"json\.dumps?\(([^\n]*)", path.read_text(encoding="utf-8")):
             assert "allow_nan=False" in m.group(1) or "schema" in path.name, f"{path}: {m.group(0)}"
+
+
+# -- calibrate: every option its help offers works or is refused in one line ---------------------------------------
+
+def calibrate(capsys, *args) -> tuple[int, str, str]:
+    code = main(["calibrate", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--threads", "100000"], "--threads: must be a whole number from 1 to"),
+    (["--threads", "1" + "0" * 20], "--threads: must be a whole number from 1 to"),
+    (["--threads", "0"], "--threads: must be a whole number from 1 to"),
+    (["--runs", "0"], "--runs: must be a whole number from 1 to 1,000"),
+    (["--runs", "1001"], "--runs: must be a whole number from 1 to 1,000"),
+    (["--runs", "1e3"], "--runs: must be a whole number"),
+    (["--dtype", "half"], "invalid choice: 'half'"),
+    (["--dtype", "int8"], "invalid choice: 'int8'"),
+])
+def test_calibrate_refuses_bad_options_in_one_line(capsys, args, words):
+    code, out, err = calibrate(capsys, *args)
+    assert words in one_line_error(code, out, err)
+
+
+def test_calibrate_help_lists_only_dtypes_it_accepts(capsys):
+    assert main(["calibrate", "-h"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    from cnnsize.cli.calibrate import DTYPES
+
+    offered = re.search(r"--dtype DTYPE (.*?) \(default float32\)", text).group(1)
+    assert [d.strip() for d in offered.split(",")] == list(DTYPES)
+    assert "1 to 1,000" in text
+
+
+def test_a_config_folder_that_is_a_file_is_one_line_before_measuring(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from cnnsize import calibrate as cal
+
+    monkeypatch.setattr(cal, "measure", lambda *a, **k: pytest.fail("measured before checking the folder"))
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("CNNSIZE_CONFIG_DIR", str(tmp_path / "file"))
+    line = one_line_error(*calibrate(capsys, "--runs", "1"))
+    assert "cannot create the profile folder" in line and "Not a directory" in line
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_calibrate_half_precision_on_the_cpu_works_or_is_one_line(capsys, tmp_path, dtype):
+    """Offered by the help: either a profile for that dtype is saved, or one line says why not (old: exit 3)."""
+    pytest.importorskip("torch")
+    out_path = tmp_path / "p.json"
+    code, out, err = calibrate(capsys, "--dtype", dtype, "--runs", "1", "--threads", "1", "-o", str(out_path))
+    if code == 0:
+        assert dtype in load_profile(str(out_path)).peak_flops
+    else:
+        assert f"no fast {dtype} kernels" in one_line_error(code, out, err) and not out_path.exists()
+
+
+class FakeLayers:
+    """Layer timings made up for calibrate's logic: ``seconds`` per layer, the overhead layers ``overhead``;
+    ``noisy`` makes every layer's median 3× its fastest run."""
+
+    def __init__(self, seconds=1e-3, overhead=1e-5, noisy=False):
+        self.seconds, self.overhead, self.noisy, self.calls = seconds, overhead, noisy, 0
+
+    def __call__(self, spec, dev, dtype, runs):
+        import cnnsize
+
+        self.calls += 1
+        a = cnnsize.analyze(spec, dtype=dtype)
+        t = self.overhead if a.name == "overhead" else self.seconds
+        times = [t, 3 * t, 3 * t] if self.noisy else [t, t, t]
+        return {r.name: list(times) for r in a.layers[1:]}
+
+
+def fake_machine(monkeypatch, peak, layers: FakeLayers):
+    from cnnsize import calibrate as cal
+
+    peaks = []
+
+    def fake_peak(dev, tdtype, longer=False):
+        peaks.append(longer)
+        return peak
+
+    monkeypatch.setattr(cal, "_peak", fake_peak)
+    monkeypatch.setattr(cal, "_bandwidth", lambda dev: 1e13)
+    monkeypatch.setattr(cal, "_layer_samples", layers)
+    return peaks
+
+
+def test_calibrate_refuses_a_profile_faster_than_its_peak(capsys, tmp_path, monkeypatch):
+    """The calibration's two plain convs (64→64 3×3 at 56×56, 64→256 1×1 at 28×28; FLOPs from FlopCounterMode) each
+    in 1 ms less the 10 µs overhead, against a measured peak of 1 GFLOP/s, ran at hundreds of times the peak, which
+    cannot be: the peak is measured again, then the profile is refused, and the line gives the median ratio."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ratios = []
+    for conv, size in ((torch.nn.Conv2d(64, 64, 3, padding=1), 56), (torch.nn.Conv2d(64, 256, 1), 28)):
+        with FlopCounterMode(display=False) as mode:
+            conv(torch.zeros(1, 64, size, size))
+        ratios.append(mode.get_total_flops() / 1e9 / (1e-3 - 1e-5))
+    peaks = fake_machine(monkeypatch, 1e9, FakeLayers())
+    out_path = tmp_path / "p.json"
+    line = one_line_error(*calibrate(capsys, "--runs", "3", "-o", str(out_path)))
+    assert "cannot be right, so it was not saved" in line and not out_path.exists()
+    m = re.search(r"'conv' layers ran at ([\d.]+)× the measured float32 peak \(1.0 GFLOP/s\)", line)
+    assert m and float(m.group(1)) == pytest.approx(sum(ratios) / 2, abs=0.05), line
+    assert peaks == [False, True]  # measured again, longer, before refusing
+
+
+def test_calibrate_saves_a_possible_profile_and_measures_noisy_layers_again(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from cnnsize import calibrate as cal
+
+    layers = FakeLayers(noisy=True)
+    fake_machine(monkeypatch, 1e13, layers)
+    out_path = tmp_path / "p.json"
+    code, _, err = calibrate(capsys, "--runs", "3", "-o", str(out_path))
+    assert code == 0, err
+    assert layers.calls == 4 * (1 + cal.REMEASURE)  # four specs, measured again twice, no more
+    profile = load_profile(str(out_path))
+    assert any(n.startswith("noisy:") for n in profile.notes) and "note: noisy:" in err
+    assert all(0 < e <= 1.1 for e in profile.efficiency.values())
+    quiet = FakeLayers()
+    fake_machine(monkeypatch, 1e13, quiet)
+    assert calibrate(capsys, "--runs", "3", "-o", str(out_path))[0] == 0 and quiet.calls == 4
+
+
+# -- bench: noisy runs are measured again and said to be noisy -----------------------------------------------------
+
+def test_a_noisy_bench_says_so():
+    """p10 3 ms and p90 179 ms (issue 21's bench) is flagged; a steady one is not."""
+    pytest.importorskip("torch")
+    from cnnsize.executor.timing import Timing
+
+    def timing(times):
+        return Timing("cpu", "x", "float32", 1, "forward", 0, times, 10**6)
+
+    t = timing([3.0] * 5 + [179.0] * 5)
+    assert t.noisy and t.to_dict()["noisy"] is True and t.spread > 0.5
+    assert any("NOISY" in line and "p10" in line for line in t.lines())
+    steady = timing([10.0, 10.1, 10.2, 9.9, 10.0, 10.1])
+    assert not steady.noisy and not any("NOISY" in line for line in steady.lines())
+    assert timing([3.0, 179.0]).spread is None  # two runs cannot tell
+
+
+class ScriptedClock:
+    """A clock whose runs take the next times from a script (ms), for the re-measuring logic."""
+
+    def __init__(self, script):
+        self.script = list(script)
+
+    def sync(self):
+        pass
+
+    def start(self):
+        return None
+
+    def stop(self, start):
+        return self.script.pop(0)
+
+
+def test_noisy_runs_are_measured_again_within_bounds():
+    pytest.importorskip("torch")
+    from cnnsize.executor import timing
+
+    noisy, quiet = [3.0, 3.0, 179.0, 179.0, 90.0], [10.0, 10.1, 10.0, 10.2, 10.1]
+    notes: list[str] = []
+    times, _ = timing._quietest_runs(lambda: None, ScriptedClock(noisy + quiet), 0, 5, False, "x", notes)
+    assert times == quiet and "measured 2 times" in notes[0]
+    notes = []
+    clock = ScriptedClock(noisy * 10)
+    times, _ = timing._quietest_runs(lambda: None, clock, 0, 5, False, "x", notes)
+    assert len(clock.script) == 5 * (10 - 1 - timing.REMEASURE_ROUNDS)  # never more than the rounds allowed
+    slow = [3000.0, 3000.0, 9000.0, 9000.0, 6000.0]  # 30 s a round: over the budget, not measured again
+    clock = ScriptedClock(slow * 3)
+    timing._quietest_runs(lambda: None, clock, 0, 5, False, "x", [])
+    assert len(clock.script) == 10
