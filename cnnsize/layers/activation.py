@@ -211,7 +211,7 @@ class Dropout(_Elementwise):
     """Zeroes units at random while training; the identity at inference, so it materializes nothing there."""
 
     cause = "dropout"
-    params = {"p": Param("float", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
+    params = {"p": Param("probability", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
     torch_modules: ClassVar[tuple[str, ...]] = ("Dropout",)
     torch_functions: ClassVar[tuple[str, ...]] = ("dropout",)
     inplace_position = 3
@@ -278,7 +278,7 @@ class StochasticDepth(Dropout):
     """Drops a whole residual branch per sample while training (torchvision's StochasticDepth, timm's DropPath);
     the identity at inference."""
 
-    params = {"p": Param("float", 0.5, doc="probability of dropping the branch"),
+    params = {"p": Param("probability", 0.5, doc="probability of dropping the branch"),
               "mode": Param("choice", "row", choices=("row", "batch"),
                             doc="row: per sample; batch: one draw for the whole batch")}
     inplace = False

@@ -322,7 +322,7 @@ class Mean(LayerKind):
         if call.module is not None:
             return {"axes": [d - 1 for d in call.module.dims], "keepdim": call.module.keepdim}
         dims = call.arg(1, "dim")
-        if dims is None or call.arg(3, "dtype") is not None:
+        if dims is None or dims in ([], ()) or call.arg(3, "dtype") is not None:
             raise call.refuse("mean of the whole tensor, batch included (cnnsize's axes are per sample)")
         dims = sorted({d % call.rank for d in (dims if isinstance(dims, (list, tuple)) else [dims])})
         keep = bool(call.arg(2, "keepdim", False))
@@ -332,6 +332,10 @@ class Mean(LayerKind):
 
     def axes_of(self, x) -> tuple:
         axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
+        if not axes:  # torch.mean(x, dim=[]) averages every axis, the batch's too: not a per-sample layer
+            raise SpecError("mean axes [] name no axis: torch's mean over dim=[] averages every axis, the batch "
+                            "included, which a layer cannot", hint=f"name the axes, e.g. axes: {list(range(len(x)))} "
+                                                                   "with keepdim: true")
         if any(a >= len(x) for a in axes) or len(set(axes)) != len(axes):
             raise SpecError(f"mean axes {list(axes)} must be distinct axes of {list(x)}, from 0 to {len(x) - 1}")
         if not self.keepdim and len(axes) == len(x):

@@ -1,0 +1,113 @@
+"""Whatever the report accepts, the executor builds and matches; whatever it cannot build, it refuses in one line
+(issue 22). The named cases first, each against torch; then every kind's settings at their boundaries."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import cnnsize
+from cnnsize.errors import CnnsizeError
+from cnnsize.layers import REGISTRY
+
+torch = pytest.importorskip("torch")
+
+
+def test_mean_over_no_axis_is_refused_as_torch_reduces_everything():
+    """torch.mean(x, dim=[]) is a scalar, the batch averaged too: a per-sample layer cannot be that."""
+    assert torch.ones(2, 4, 6).mean(dim=[]).shape == ()
+    with pytest.raises(CnnsizeError, match=r"mean axes \[\] name no axis"):
+        cnnsize.analyze({"input": [4, 6], "layers": [{"mean": {"axes": []}}]})
+
+
+def test_roll_by_a_huge_shift_builds_and_matches_torch():
+    """A roll is cyclic: by 10^23 is by 10^23 mod the size, which torch (int64 shifts) is given."""
+    spec = {"input": [3, 5, 7], "layers": [{"roll": {"shifts": [10**23, 10**23 + 1], "axes": [1, 2]}}]}
+    assert cnnsize.validate(spec, device="cpu", runs=0).ok
+    model = cnnsize.build(spec)
+    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).reshape(2, 3, 5, 7)
+    expected = torch.roll(x, shifts=(10**23 % 5, (10**23 + 1) % 7), dims=(2, 3))
+    assert torch.equal(model(x), expected)
+
+
+def test_window_partition_with_three_sizes_is_one_line():
+    with pytest.raises(CnnsizeError, match="windows are 2-D"):
+        cnnsize.analyze({"input": [4, 4, 8], "layers": [{"window_partition": {"window": [2, 2, 2]}}]})
+
+
+@pytest.mark.parametrize("p, ok", [(0.0, True), (1.0, True), (2.0, False), (-0.1, False)])
+def test_dropout_probabilities_are_torchs(p, ok):
+    """torch builds nn.Dropout and nn.MultiheadAttention for p in [0, 1] and refuses any other."""
+    try:
+        torch.nn.Dropout(p)
+        torch.nn.MultiheadAttention(16, 2, dropout=p)
+        torch_builds = True
+    except ValueError:
+        torch_builds = False
+    assert torch_builds == ok
+    specs = [{"input": [3, 8, 8], "layers": [{"dropout": {"p": p}}]},
+             {"input": [3, 8, 8], "layers": [{"patch_embed": {"filters": 16, "patch": 4}}, {"mha": {"heads": 2,
+                                                                                                     "dropout": p}}]}]
+    for spec in specs:
+        if ok:
+            assert cnnsize.validate(spec, device="cpu", runs=0).ok
+        else:
+            with pytest.raises(CnnsizeError, match="is a probability, from 0 to 1"):
+                cnnsize.analyze(spec)
+
+
+def test_swin_shrink_is_3d_only_and_3d_windows_larger_than_the_input_validate():
+    with pytest.raises(CnnsizeError, match="shrink is 3D only"):
+        cnnsize.analyze({"input": [6, 6, 32], "layers": [{"swin_attention": {"heads": 2, "window": 8, "shift": 4,
+                                                                              "shrink": True}}]})
+    spec = {"input": [4, 6, 6, 32], "layers": [{"swin_attention": {"heads": 2, "window": 8, "shift": 4,
+                                                                    "shrink": True}}]}
+    for batch in (1, 2):
+        v = cnnsize.validate(spec, device="cpu", runs=0, batch=batch)
+        assert v.ok, v.mismatches()
+
+
+# -- every kind's settings at their boundaries -----------------------------------------------------------------
+BIG = 10**23
+BOUNDARY = {"int": [1, BIG], "count": [0, BIG], "ints": [1, [2, 2, 2], BIG], "size": [1, [2, 2, 2], BIG],
+            "ints_or_zero": [0, [], [0, 0, 0], BIG], "float": [0.0, -1.0, 2.0, 1e300],
+            "probability": [0.0, 1.0, 2.0, -1.0], "bool": [True, False], "pads": [0, "same", "valid", BIG], "str": []}
+
+
+def _cases():
+    from .test_layer_kinds import ROWS
+
+    seen = set()
+    for row, (shape, layers) in sorted(ROWS.items()):
+        for i, layer in enumerate(layers):
+            kind, settings = (layer, {}) if isinstance(layer, str) else next(iter(layer.items()))
+            for name, param in REGISTRY[kind].params.items():
+                for value in list(param.choices) if param.type == "choice" else BOUNDARY[param.type]:
+                    spec_layers = copy.deepcopy(layers)
+                    spec_layers[i] = {kind: {**settings, name: value}}
+                    key = (kind, name, repr(value))
+                    yield pytest.param({"name": row, "input": shape, "layers": spec_layers, "fit": "floor"},
+                                       id=f"{row}-{kind}.{name}={str(value)[:12]}",
+                                       marks=() if key not in seen and not seen.add(key) else pytest.mark.slow)
+
+
+def check_boundary(spec):
+    """The report refuses in one line, or validate builds it and every figure matches torch (or refuses to allocate
+    more memory than there is, before allocating)."""
+    try:
+        cnnsize.analyze(spec)
+    except CnnsizeError as exc:
+        assert "\n" not in str(exc)
+        return
+    try:
+        v = cnnsize.validate(spec, device="cpu", runs=0)
+    except CnnsizeError as exc:
+        assert " free" in str(exc), str(exc)  # the memory check, before allocating anything
+        return
+    assert v.ok, v.mismatches()
+
+
+@pytest.mark.parametrize("spec", list(_cases()))
+def test_every_kind_at_its_boundaries_is_refused_or_validates(spec):
+    check_boundary(spec)
