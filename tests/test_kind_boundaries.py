@@ -72,7 +72,8 @@ def test_swin_shrink_is_3d_only_and_3d_windows_larger_than_the_input_validate():
 BIG = 10**23
 BOUNDARY = {"int": [1, BIG], "count": [0, BIG], "ints": [1, [2, 2, 2], BIG], "size": [1, [2, 2, 2], BIG],
             "ints_or_zero": [0, [], [0, 0, 0], BIG], "float": [0.0, -1.0, 2.0, 1e300],
-            "probability": [0.0, 1.0, 2.0, -1.0], "bool": [True, False], "pads": [0, "same", "valid", BIG], "str": []}
+            "probability": [0.0, 1.0, 2.0, -1.0], "positive": [0.0, -1.0, 1e300], "bool": [True, False],
+            "pads": [0, "same", "valid", BIG], "str": []}
 
 
 def _cases():
@@ -93,8 +94,9 @@ def _cases():
 
 
 def check_boundary(spec):
-    """The report refuses in one line, or validate builds it and every figure matches torch (or refuses to allocate
-    more memory than there is, before allocating)."""
+    """The report refuses in one line, or validate builds it and every figure matches torch; or validate refuses in one
+    line before building what the report sizes exactly but torch cannot hold: more memory than there is, an integer
+    beyond int64 (a stride of 10^23), a number beyond the dtype (an ELU alpha of 1e300 in float32)."""
     try:
         cnnsize.analyze(spec)
     except CnnsizeError as exc:
@@ -103,7 +105,8 @@ def check_boundary(spec):
     try:
         v = cnnsize.validate(spec, device="cpu", runs=0)
     except CnnsizeError as exc:
-        assert " free" in str(exc), str(exc)  # the memory check, before allocating anything
+        assert any(words in str(exc) for words in (" free", "torch cannot build it", "torch cannot compute with it")), \
+            str(exc)
         return
     assert v.ok, v.mismatches()
 
@@ -111,3 +114,24 @@ def check_boundary(spec):
 @pytest.mark.parametrize("spec", list(_cases()))
 def test_every_kind_at_its_boundaries_is_refused_or_validates(spec):
     check_boundary(spec)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 7, 10, 13, 24])
+@pytest.mark.parametrize("m", [1, 3, 4, 5, 7, 9, 16, 31])
+def test_adaptive_windows_in_closed_form_are_torchs(n, m):
+    """The windows' total and longest length, read from torch: pooling a one-hot input at j gives 1/length at each
+    output whose window holds j."""
+    from cnnsize.layers.pool import adaptive_windows
+
+    y = torch.nn.functional.adaptive_avg_pool1d(torch.eye(n, dtype=torch.float64).unsqueeze(1), m)[:, 0, :]
+    lengths = [round(1 / float(y[:, i].max())) for i in range(m)]
+    assert adaptive_windows(n, m) == (sum(lengths), max(lengths))
+
+
+def test_an_adaptive_pool_to_10_23_outputs_is_sized_at_once():
+    """It added up 10^23 windows one by one (the report never finished)."""
+    import time
+
+    start = time.perf_counter()
+    a = cnnsize.analyze({"input": [3, 10, 7], "layers": [{"adaptive_avgpool": {"output": 10**23}}]})
+    assert time.perf_counter() - start < 5 and a.layers[-1].output_shape == (3, 10**23, 10**23)
