@@ -178,7 +178,7 @@ def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None
         for node in analysis.graph.nodes:
             ins = [shapes[src] for src in node.inputs]
             try:
-                _takes(node.kind.values, tdtype)
+                _takes(node.kind.values, tdtype, node.kind.unbounded)
                 module = node.kind.build(ins, shapes[node.name])
             except CnnsizeError as exc:
                 raise exc.at(node.loc, node.name) from None
@@ -213,12 +213,14 @@ def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None
 INT64_MAX = 2**63 - 1
 
 
-def _takes(values: dict, tdtype: torch.dtype) -> None:
+def _takes(values: dict, tdtype: torch.dtype, unbounded: tuple = ()) -> None:
     """Refuse a setting torch cannot take (the report sizes it exactly, but torch's int64 and float arguments end
     there): an integer beyond 2^63 − 1 (a stride of 10^23), a number beyond the dtype's largest (an ELU alpha of
-    1e300 in float32)."""
+    1e300 in float32); ``unbounded``: the settings the kind's build brings into range itself (roll's shifts)."""
     largest = torch.finfo(tdtype).max
     for key, value in values.items():
+        if key in unbounded:
+            continue
         for v in value if isinstance(value, tuple) else (value,):
             if isinstance(v, bool):
                 continue

@@ -439,6 +439,9 @@ class LayerKind:
     kind: ClassVar[str] = "?"
     params: ClassVar[dict[str, Param]] = {}
     weight_layer: ClassVar[bool] = False
+    # settings the kind's build brings into the range torch takes itself (roll: shifts modulo the size), so the
+    # executor does not refuse them for being beyond int64
+    unbounded: ClassVar[tuple[str, ...]] = ()
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1
     # what the kind is for counting conventions (cnnsize.conventions holds each tool's rule per cause):

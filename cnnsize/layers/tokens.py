@@ -527,6 +527,7 @@ class Roll(LayerKind):
 
     cause = "views"
 
+    unbounded = ("shifts",)  # build takes them modulo the axis' size
     params = {"shifts": Param("ints_or_zero", doc="the shift per axis in ``axes``, forward"),
               "axes": Param("ints_or_zero", doc="the per-sample axes, from 0")}
     torch_modules = ("cnnsize.executor.modules.Roll",)
