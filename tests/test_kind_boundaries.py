@@ -116,7 +116,8 @@ def _cases():
                     spec_layers[i] = {kind: {**settings, name: value}}
                     yield pytest.param({"name": row, "input": shape, "layers": spec_layers, "fit": "floor"},
                                        id=f"{row}-{kind}.{name}={str(value)[:12]}",
-                                       marks=_marks((kind, name, repr(value)), value, seen, row))
+                                       marks=_marks((kind, name, repr(value)), value, seen, row)
+                                       if param.type != "choice" else [pytest.mark.slow])  # choices: ordinary
 
 
 def check_boundary(spec):
