@@ -150,7 +150,9 @@ def _seconds(samples: dict[str, list[float]], spec: str) -> dict[str, float]:
 
 
 def _peak(dev, tdtype, longer: bool = False) -> float:
-    """Peak FLOP/s of a matmul at this dtype, timed as the layers are (the thread's CPU time on one thread)."""
+    """Peak FLOP/s of a matmul at this dtype, timed as the layers are (the thread's CPU time on one thread); on a GPU
+    in float32 with TF32 allowed for matmuls, as cuDNN allows it for convolutions by default (else a convolution
+    would run above the peak, and the profile would be refused as impossible)."""
     import torch
 
     from .executor.timing import measure_peak
@@ -160,7 +162,13 @@ def _peak(dev, tdtype, longer: bool = False) -> float:
         a, b = torch.randn(n, n).to(tdtype), torch.randn(n, n).to(tdtype)
         seconds = best_seconds(lambda: torch.mm(a, b), runs=21 if longer else 7, thread=True)
         return 2 * n**3 / seconds if seconds > 0 else float("inf")
-    return measure_peak(dev, tdtype, budget_s=3.0 if longer else 1.0, max_runs=30 if longer else 10) * 1e9
+    tf32 = tdtype == torch.float32 and torch.backends.cudnn.allow_tf32  # cuDNN's float32 convs may run on TF32
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = before or tf32  # so the peak is the fastest the layers may reach
+    try:
+        return measure_peak(dev, tdtype, budget_s=3.0 if longer else 1.0, max_runs=30 if longer else 10) * 1e9
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def _bandwidth(dev) -> float:
@@ -196,6 +204,8 @@ def measure(device: str = "cpu", dtype: str = "float32", runs: int = 20, threads
     tdtype = torch_dtype(dtype)
     notes: list[str] = [f"torch {torch.__version__}"]
     _check_fast_dtype(dev, tdtype, dtype)
+    if dev.type == "cuda" and dtype == "float32" and torch.backends.cudnn.allow_tf32:
+        notes.append("the float32 peak is of TF32 matmuls: cuDNN runs float32 convolutions on TF32 by default")
     peak, bandwidth = _peak(dev, tdtype), _bandwidth(dev)
     samples = _timings(dev, dtype, runs, notes)
     overhead = statistics.median(_seconds(samples, OVERHEAD_SPEC).values())
