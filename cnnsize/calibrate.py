@@ -187,8 +187,22 @@ def _bandwidth(dev) -> float:
 
 
 def measure(device: str = "cpu", dtype: str = "float32", runs: int = 20, threads: int | None = None) -> DeviceProfile:
-    """Measure the profile of this machine's CPU or CUDA device; ``threads`` sets torch's CPU threads first
-    (on a shared machine 1 thread gives steadier timings: several wait on each other's time slices).
+    """Measure the profile of this machine's CPU or CUDA device; ``threads`` sets torch's CPU threads while it
+    measures (on a shared machine 1 thread gives steadier timings: several wait on each other's time slices), and
+    puts the caller's number back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _measure(device, dtype, runs)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _measure(device: str, dtype: str, runs: int) -> DeviceProfile:
+    """The measurement itself, at torch's current threads.
 
     A profile that cannot be right is refused (a SpecError), never returned: a compute-bound kind faster than
     the measured peak (after measuring the peak again, longer), a memory-bound one more than EFFICIENCY_MAX
@@ -198,8 +212,6 @@ def measure(device: str = "cpu", dtype: str = "float32", runs: int = 20, threads
     from .executor.builder import resolve_device, torch_dtype
     from .executor.timing import _device_name
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     dev = resolve_device(device)
     tdtype = torch_dtype(dtype)
     notes: list[str] = [f"torch {torch.__version__}"]

@@ -320,3 +320,15 @@ def test_noisy_runs_are_measured_again_within_bounds():
     clock = ScriptedClock(slow * 3)
     timing._quietest_runs(lambda: None, clock, 0, 5, False, "x", [])
     assert len(clock.script) == 10
+
+
+def test_calibrate_puts_torchs_threads_back(capsys, tmp_path, monkeypatch):
+    """measure(threads=1) changed torch's threads for the rest of the process (a library call must not)."""
+    torch = pytest.importorskip("torch")
+    fake_machine(monkeypatch, 1e13, FakeLayers())
+    before = torch.get_num_threads()
+    seen = []
+    monkeypatch.setattr("cnnsize.calibrate._check_fast_dtype", lambda *a: seen.append(torch.get_num_threads()))
+    assert calibrate(capsys, "--runs", "3", "--threads", "1", "-o", str(tmp_path / "p.json"))[0] == 0
+    assert seen == [1] and torch.get_num_threads() == before
+    assert load_profile(str(tmp_path / "p.json")).threads == 1
