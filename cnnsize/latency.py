@@ -17,16 +17,68 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from .errors import SpecError, unknown_name
+from .errors import Location, SpecError, unknown_name
 from .numeric import is_int
 
 EFFICIENCY_KEYS = ("conv", "stem", "grouped", "depthwise", "fc", "pool", "global_pool", "norm", "lrn", "elementwise",
                    "move")
 
 
+# Plausible ranges of a profile's figures (far outside any real device both ways, so a typo or a sign is caught):
+# a peak from 1 kFLOP/s to 10 EFLOP/s (an H100 is ~1e15), a bandwidth from 1 kB/s to 1 PB/s (~3e12), a per-layer
+# overhead below 1 s, an efficiency above 0 and at most 10 (a memory-bound layer that stays in cache can beat
+# the DRAM bandwidth; calibrate clamps to 10), at most a million CPU threads.
+PEAK_RANGE = (1e3, 1e19)
+BANDWIDTH_RANGE = (1e3, 1e15)
+OVERHEAD_MAX = 1.0
+EFFICIENCY_MAX = 10.0
+THREADS_MAX = 1_000_000
+DTYPES = ("float32", "float16", "bfloat16", "float64", "int8")
+PROFILE_KEYS = ("name", "source", "peak_flops", "bandwidth", "overhead_s", "efficiency", "notes", "threads")
+MAX_PROFILE_BYTES = 1 << 20  # a profile is a few hundred bytes
+MAX_NOTES, MAX_TEXT = 100, 1000
+
+
+def _number(value, key: str, lo: float, hi: float, unit: str, *, zero: bool = False) -> float:
+    """``value`` as a finite float in [lo, hi] (or 0 where ``zero``), else a SpecError naming the key."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"'{key}' must be a number ({unit}), got {_shown(value)}")
+    if isinstance(value, int) and abs(value) > 10**30:
+        raise SpecError(f"'{key}' is a number of about {int(abs(value).bit_length() * 0.30103):,} digits, far "
+                        "outside a device's range",
+                        hint=f"give {unit} between {lo:g} and {hi:g}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise SpecError(f"'{key}' must be a finite number ({unit}), got {value}")
+    if zero and value == 0:
+        return value
+    if value <= 0:
+        raise SpecError(f"'{key}' must be positive ({unit}), got {value:g}")
+    if not lo <= value <= hi:
+        raise SpecError(f"'{key}' is {value:g} {unit}, outside the plausible {lo:g} to {hi:g}",
+                        hint="check the unit (FLOP/s, bytes/s, seconds) and the exponent")
+    return value
+
+
+def _shown(value) -> str:
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(value, key: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise SpecError(f"'{key}' must be text of at most {MAX_TEXT:,} characters, got {_shown(value)}")
+    return value
+
+
 @dataclass
 class DeviceProfile:
-    """What the roofline needs of a device. ``peak_flops`` is FLOP/s per dtype, ``bandwidth`` bytes/s."""
+    """What the roofline needs of a device. ``peak_flops`` is FLOP/s per dtype, ``bandwidth`` bytes/s.
+
+    Every figure is checked when the profile is made (finite, positive, in a plausible range): a negative or NaN
+    bandwidth would otherwise predict negative or NaN seconds without a word."""
 
     name: str
     source: str  # "datasheet: <document>" or "measured: <how>"
@@ -36,6 +88,23 @@ class DeviceProfile:
     efficiency: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     threads: int | None = None  # CPU threads torch used when measuring (a CPU profile holds for that many)
+
+    def __post_init__(self) -> None:
+        if not self.peak_flops:
+            raise SpecError("'peak_flops' names no dtype", hint=f"give FLOP/s for one of {', '.join(DTYPES)}")
+        for dtype, value in self.peak_flops.items():
+            if dtype not in DTYPES:
+                raise unknown_name("dtype in 'peak_flops'", str(dtype), DTYPES)
+            self.peak_flops[dtype] = _number(value, f"peak_flops.{dtype}", *PEAK_RANGE, "FLOP/s")
+        self.bandwidth = _number(self.bandwidth, "bandwidth", *BANDWIDTH_RANGE, "bytes/s")
+        self.overhead_s = _number(self.overhead_s, "overhead_s", 1e-12, OVERHEAD_MAX, "seconds", zero=True)
+        for key, value in self.efficiency.items():
+            if key not in EFFICIENCY_KEYS:
+                raise unknown_name("efficiency key", str(key), EFFICIENCY_KEYS)
+            self.efficiency[key] = _number(value, f"efficiency.{key}", 1e-6, EFFICIENCY_MAX, "a fraction")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or not 1 <= self.threads <= THREADS_MAX):
+            raise SpecError(f"'threads' must be a whole number from 1 to {THREADS_MAX:,}, got {_shown(self.threads)}")
 
     def peak(self, dtype: str) -> float:
         if dtype in self.peak_flops:
@@ -49,17 +118,36 @@ class DeviceProfile:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = "profile") -> DeviceProfile:
+    def from_dict(cls, data, where: str = "profile") -> DeviceProfile:
+        """A profile from parsed JSON; anything wrong is one line naming ``where`` and the key."""
         try:
-            return cls(name=str(data["name"]), source=str(data.get("source", "")),
-                       peak_flops={str(k): float(v) for k, v in data["peak_flops"].items()},
-                       bandwidth=float(data["bandwidth"]), overhead_s=float(data.get("overhead_s", 0.0)),
-                       efficiency={str(k): float(v) for k, v in data.get("efficiency", {}).items()},
-                       notes=[str(n) for n in data.get("notes", [])],
-                       threads=None if data.get("threads") is None else int(data["threads"]))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SpecError(f"{where} is not a device profile ({type(exc).__name__}: {exc})",
-                            hint="make one with 'cnnsize calibrate -o FILE'") from None
+            return cls(**_fields(data))
+        except SpecError as exc:
+            raise exc.at(Location(where)) from None
+
+
+def _fields(data) -> dict:
+    """The constructor's arguments from a profile's JSON object, each of the type it must have."""
+    if not isinstance(data, dict):
+        raise SpecError(f"not a device profile: a JSON {type(data).__name__}, not an object",
+                        hint="make one with 'cnnsize calibrate -o FILE'")
+    for key in data:
+        if key not in PROFILE_KEYS:
+            raise unknown_name("device profile key", str(key), PROFILE_KEYS)
+    for key in ("name", "peak_flops", "bandwidth"):
+        if key not in data:
+            raise SpecError(f"not a device profile: '{key}' is missing",
+                            hint="make one with 'cnnsize calibrate -o FILE'")
+    for key in ("peak_flops", "efficiency"):
+        if not isinstance(data.get(key, {}), dict):
+            raise SpecError(f"'{key}' must be an object (dtype or kind: number), got {_shown(data[key])}")
+    notes = data.get("notes", [])
+    if not isinstance(notes, list) or len(notes) > MAX_NOTES:
+        raise SpecError(f"'notes' must be a list of at most {MAX_NOTES} texts")
+    return {"name": _text(data["name"], "name"), "source": _text(data.get("source", ""), "source"),
+            "peak_flops": dict(data["peak_flops"]), "bandwidth": data["bandwidth"],
+            "overhead_s": data.get("overhead_s", 0.0), "efficiency": dict(data.get("efficiency", {})),
+            "notes": [_text(n, f"notes[{i}]") for i, n in enumerate(notes)], "threads": data.get("threads")}
 
 
 T = 1e12
@@ -117,18 +205,71 @@ def load_profile(spec) -> DeviceProfile:
     name = str(spec)
     if name.lower() in DATASHEETS:
         return DATASHEETS[name.lower()]
-    for path in (profile_path(name), name):
-        if os.path.isfile(path):
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    data = json.load(fh)
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise SpecError(f"cannot read the device profile {path}: {exc}") from None
-            return DeviceProfile.from_dict(data, where=path)
+    if _is_plain_name(name) and os.path.lexists(profile_path(name)):
+        return read_profile(profile_path(name))
+    if os.path.lexists(name) or not _is_plain_name(name):
+        return read_profile(name)
     if name in ("cpu", "cuda"):
         raise SpecError(f"no calibrated '{name}' profile in {os.path.dirname(profile_path(name))}",
                         hint=f"run 'cnnsize calibrate --device {name}' first")
     raise unknown_name("device profile", name, [*DATASHEETS, "cpu", "cuda"])
+
+
+def _is_plain_name(name: str) -> bool:
+    """A name such as ``cpu`` (looked up among the calibrated profiles), not a path (``dev.json``, ``./cpu``)."""
+    return bool(name) and os.sep not in name and "/" not in name and not name.lower().endswith(".json")
+
+
+def read_profile(path: str) -> DeviceProfile:
+    """A profile from a JSON file: a missing path, a folder, a FIFO or device (never opened: it could block), a
+    file too large, bad JSON (NaN, 5,000-digit numbers and 100k-deep nesting included) each get their own line."""
+    import stat
+
+    from .render.safe import printable
+
+    shown = printable(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SpecError(f"no device profile file '{shown}'",
+                        hint=f"give a bundled name ({', '.join(DATASHEETS)}), cpu or cuda after "
+                             "'cnnsize calibrate', or the path of a profile JSON file") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read the device profile '{shown}': {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SpecError(f"the device profile '{shown}' is a folder", hint="give the JSON file inside it")
+    if not stat.S_ISREG(st.st_mode):
+        raise SpecError(f"the device profile '{shown}' is not a regular file (a FIFO, socket or device)",
+                        hint="give a profile JSON file")
+    if st.st_size > MAX_PROFILE_BYTES:
+        raise SpecError(f"the device profile '{shown}' is {st.st_size:,} bytes, more than the "
+                        f"{MAX_PROFILE_BYTES:,} a profile may have")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # never blocks, if swapped for a FIFO
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read(MAX_PROFILE_BYTES + 1)
+        data = _parse_json(raw.decode("utf-8"))
+    except OSError as exc:
+        raise SpecError(f"cannot read the device profile '{shown}': {exc.strerror}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())[:200]
+        raise SpecError(f"the device profile '{shown}' is not valid JSON: {detail}") from None
+    return DeviceProfile.from_dict(data, where=path)
+
+
+def _parse_json(text: str):
+    """JSON without NaN or Infinity (not JSON) and with integers of at most 40 digits."""
+    def constant(word: str):
+        raise ValueError(f"{word} is not a JSON number")
+
+    def integer(digits: str) -> int:
+        if len(digits) > 40:
+            raise ValueError(f"a {len(digits):,}-digit integer")
+        return int(digits)
+
+    if text.count("[") + text.count("{") > 10_000:
+        raise ValueError("too many arrays and objects for a device profile")
+    return json.loads(text, parse_constant=constant, parse_int=integer)
 
 
 def efficiency_key(kind) -> str:

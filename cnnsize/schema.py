@@ -46,6 +46,10 @@ def param_schema(param) -> dict:
         out = {"anyOf": [{"type": "boolean"}, EXPR]}
     elif t == "float":
         out = {"anyOf": [{"type": "number"}, EXPR]}
+    elif t == "positive":
+        out = {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPR]}
+    elif t == "probability":
+        out = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, EXPR]}
     elif t == "choice":
         out = {"enum": list(param.choices)}
     elif t == "str":

@@ -30,11 +30,11 @@ def run(args) -> int:
     analysis = analyze_graph(load_graph(args.spec), input_shape=shape, batch=args.batch, fit=args.fit)
     rows = records(analysis)
     if args.format == "json":  # a plain list: count, unit, total, differences by cause
-        import json
+        from ..render.safe import json_text
 
         doc = [{"count": r["count"], "unit": r["unit"], "total": _json(r["total"]),
                 "differences": {k: _json(v) for k, v in r["differences"].items()}} for r in rows]
-        write_output(json.dumps(doc, indent=2) + "\n", args.output)
+        write_output(json_text(doc), args.output)
         return 0
     color = args.output is None and sys.stdout.isatty()
     text = render_grid(grid(analysis, rows), args.format, color=color, width=table_width(args))

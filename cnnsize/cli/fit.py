@@ -22,10 +22,9 @@ def register(sub) -> None:
 
 def run_fit(args) -> int:
     """Print the sizes that fit (and the answer for --size)."""
-    import json
-
     from ..errors import unknown_name
     from ..fitting import fit_sizes
+    from ..render.safe import json_text
 
     spec, min, max, size, format = args.spec, args.min, args.max, args.size, args.format  # noqa: A001
     if format not in ("text", "json"):
@@ -44,7 +43,7 @@ def run_fit(args) -> int:
             doc["size"] = _answer_dict(results[0], size)
             if len(results) > 1:
                 doc["exact"]["size"] = _answer_dict(results[1], size)
-        write_output(json.dumps(doc, indent=2) + "\n", None)
+        write_output(json_text(doc), None)
         return 0
     lines = []
     if len(results) > 1:

@@ -3,10 +3,18 @@ traced with torch.fx, or of an ONNX file (cnnsize.onnx_import).
 
 This imports MODULE and calls FACTORY() to make the model: it runs that code, on purpose, exactly
 as ``python -c "import MODULE"`` would. Only import modules you trust.
+
+While that code runs (import, factory, trace), whatever it prints goes to stderr, so that the spec on stdout
+stays YAML; anything it raises, a BaseException that is not an Exception included, is one line (Ctrl-C stays
+an interrupt). ``--timeout`` bounds it with a timer signal (SIGALRM) on the main thread, which interrupts Python
+code (a loop in the factory, a forward traced for ever) but not one C call that never returns; where there is no
+SIGALRM (Windows) or not on the main thread, there is no limit. A subprocess would bound C calls too, but the
+import must hand the traced module back to this process, and it costs torch's start-up a second time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -36,6 +44,9 @@ def register(sub) -> None:
     p.add_argument("--kwargs", metavar="JSON",
                    help="the forward's other arguments (not tensors), as a JSON object, e.g. "
                         "'{\"task\": \"detect\"}': fixed for the trace (torch models only)")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"stop importing, building and tracing a torch model after this long (default "
+                        f"{DEFAULT_TIMEOUT:g}; 0: no limit)")
     p.set_defaults(run=run)
 
 
@@ -60,6 +71,33 @@ def parse_kwargs(text: str | None) -> dict | None:
     return value
 
 
+DEFAULT_TIMEOUT = 600.0  # the largest torchvision model (vit_h_14) builds and traces in about a minute
+
+
+def _seconds(text: str) -> float:
+    """argparse type of --timeout: 0 (no limit) or a positive number of seconds up to a day."""
+    import argparse
+    import math
+
+    try:
+        value = float(text) if len(text) <= 30 else math.nan
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"'{text[:30]}' is not a number of seconds from 0 (no limit) to 86400")
+    return value
+
+
+class ImportTimeout(BaseException):
+    """Raised by the timer in the user's code; a BaseException so that its ``except Exception`` does not eat it."""
+
+
+def _guarded(exc: BaseException) -> None:
+    """Let an interrupt or the timeout through the handlers that turn the user's errors into one line."""
+    if isinstance(exc, (KeyboardInterrupt, ImportTimeout)):
+        raise exc
+
+
 def load_factory(target: str):
     """The callable named by 'package.module:attr' (the current folder is importable, as with python -m).
 
@@ -82,7 +120,8 @@ def load_factory(target: str):
     except SystemExit as exc:
         raise SpecError(f"importing '{module_name}' called sys.exit({exc.code!r})",
                         hint="a module to import must not exit") from None
-    except Exception as exc:  # noqa: BLE001 - the module's own code failed: say so in one line
+    except BaseException as exc:  # noqa: BLE001 - the module's own code failed (GeneratorExit too): one line
+        _guarded(exc)
         raise SpecError(f"importing '{module_name}' raised {_what(exc)}") from None
     obj = module
     for part in attr.split("."):
@@ -111,7 +150,8 @@ def make_model(factory, target: str, nn):
             raise SpecError(f"{target}() needs arguments: {exc}",
                             hint="give a factory that takes none, e.g. a small function in your own module") from None
         raise SpecError(f"{target}() raised {_what(exc)}") from None
-    except Exception as exc:  # noqa: BLE001 - the factory's own code failed
+    except BaseException as exc:  # noqa: BLE001 - the factory's own code failed (GeneratorExit too)
+        _guarded(exc)
         raise SpecError(f"{target}() raised {_what(exc)}") from None
     if not isinstance(model, nn.Module):
         raise SpecError(f"{target}() did not give an nn.Module (it gave a {type(model).__name__})",
@@ -143,12 +183,58 @@ def run(args) -> int:
 
     nn = require_torch().nn
     shape = parse_shape(args.input or "3x224x224")
-    model = make_model(load_factory(args.target), args.target, nn)
-    imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2],
-                                         opaque=args.opaque, kwargs=kwargs),
-                      getattr(args, "debug", False))
-    write_output(imported.yaml, args.output)
+    with _time_limit(getattr(args, "timeout", DEFAULT_TIMEOUT)), _prints_to_stderr():
+        model = make_model(load_factory(args.target), args.target, nn)
+        imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2],
+                                             opaque=args.opaque, kwargs=kwargs),
+                          getattr(args, "debug", False))
+    write_output(imported.yaml, args.output)  # only after the user's code has run, and printed, to stderr
     return 0
+
+
+@contextlib.contextmanager
+def _prints_to_stderr():
+    """What the user's code prints (Python's print and C's writes to descriptor 1) goes to stderr meanwhile."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no descriptor 1 (a closed stdout): Python's own stream is all there is
+        saved = None
+    try:
+        if saved is not None:
+            os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """ImportTimeout after ``seconds`` (0: none) in the main thread's Python code; one line for the CLI."""
+    import signal
+    import threading
+
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise ImportTimeout
+
+    before = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except ImportTimeout:
+        raise SpecError(f"importing, building and tracing the model took more than {seconds:g} s (--timeout)",
+                        hint="give --timeout a larger number of seconds, or 0 for no limit") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
 
 
 def _trace(work, debug: bool):
@@ -168,6 +254,7 @@ def _trace(work, debug: bool):
         raise
     except SystemExit as exc:
         raise SpecError(f"the model called sys.exit({exc.code!r}) while it was traced") from None
-    except Exception as exc:  # noqa: BLE001 - the model's forward failed: its message, torch's stack with --debug
+    except BaseException as exc:  # noqa: BLE001 - the forward failed (GeneratorExit too): torch's stack with --debug
+        _guarded(exc)
         raise SpecError(f"the model's forward failed: {_what(exc)}",
                         hint="run with --debug for torch's stack") from None

@@ -150,12 +150,11 @@ def run_kinds() -> int:
 
 
 def run_specs(args) -> int:
-    import json
-
     if args.kinds:
         return run_kinds()
     from ..analysis import analyze_graph
     from ..render.grid import Column, Grid, render_grid
+    from ..render.safe import json_text
     from ..render.text import human_count, num, shape_text
     from ..sources import bundled_names, load_graph
 
@@ -168,7 +167,7 @@ def run_specs(args) -> int:
                         "macs": t["macs"], "activations": t["activations"], "weight_layers": t["weight_layers"],
                         "receptive_field": rf.size[0] if rf else None})
     if args.format == "json":  # a plain list of records, one per spec
-        write_output(json.dumps(records, indent=2) + "\n", None)
+        write_output(json_text(records), None)
         return 0
     columns = [Column("name", "Spec", right=False), Column("input_shape", "Input", right=False, text=shape_text),
                Column("params", "Params", text=num), Column("macs", "MACs", text=human_count),

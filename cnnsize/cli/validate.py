@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
+from ..render.safe import json_text
 from .common import add_width, parse_shape, positive_int, table_width, write_output
 
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
@@ -161,7 +161,7 @@ def run_validate(args) -> int:
 
         result = validate_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                                runs=args.runs, warmup=args.warmup, force=args.force)
-        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else onnx_text(result)
+        text = json_text(result.to_dict()) if args.format == "json" else onnx_text(result)
         write_output(text, args.output, args.format)
         return 0 if result.ok else 1
     from ..executor import validate
@@ -169,7 +169,7 @@ def run_validate(args) -> int:
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
                       warmup=args.warmup, force=args.force, init=args.init)
     if args.format == "json":
-        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output, "json")
+        write_output(json_text(result.to_dict()), args.output, "json")
     else:
         text = validation_text(result, color=args.output is None and sys.stdout.isatty(), width=table_width(args))
         write_output(text, args.output, "table")
@@ -184,8 +184,7 @@ def run_bench(args) -> int:
 
         result = bench_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                             runs=args.runs, warmup=args.warmup, force=args.force)
-        text = json.dumps(result.to_dict(), indent=2) + "\n" if args.format == "json" else \
-            timing_text(result, table_width(args))
+        text = json_text(result.to_dict()) if args.format == "json" else timing_text(result, table_width(args))
         write_output(text, args.output, args.format)
         return 0
     from ..executor import bench
@@ -194,7 +193,7 @@ def run_bench(args) -> int:
                    warmup=args.warmup, backward=args.backward, channels_last=args.channels_last,
                    per_layer=args.per_layer, peak=args.peak, force=args.force, init=args.init)
     if args.format == "json":
-        write_output(json.dumps(result.to_dict(), indent=2) + "\n", args.output, "json")
+        write_output(json_text(result.to_dict()), args.output, "json")
     else:
         write_output(timing_text(result, width=table_width(args)), args.output, "table")
     return 0

@@ -178,6 +178,7 @@ def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None
         for node in analysis.graph.nodes:
             ins = [shapes[src] for src in node.inputs]
             try:
+                _takes(node.kind.values, tdtype, node.kind.unbounded)
                 module = node.kind.build(ins, shapes[node.name])
             except CnnsizeError as exc:
                 raise exc.at(node.loc, node.name) from None
@@ -209,6 +210,28 @@ def build_module(spec: Any, *, input_shape: tuple | None = None, fit: str | None
                     reset()
     _tie(model, analysis)
     return model.eval()
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _takes(values: dict, tdtype: torch.dtype, unbounded: tuple = ()) -> None:
+    """Refuse a setting torch cannot take (the report sizes it exactly, but torch's int64 and float arguments end
+    there): an integer beyond 2^63 − 1 (a stride of 10^23), a number beyond the dtype's largest (an ELU alpha of
+    1e300 in float32); ``unbounded``: the settings the kind's build brings into range itself (roll's shifts)."""
+    largest = torch.finfo(tdtype).max
+    for key, value in values.items():
+        if key in unbounded:
+            continue
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, bool):
+                continue
+            if isinstance(v, int) and abs(v) > INT64_MAX:
+                raise SpecError(f"{key} {v:.3g} is beyond the 2^63 − 1 torch takes: the report sizes it, but torch "
+                                "cannot build it", hint="give a smaller number")
+            if isinstance(v, float) and abs(v) > largest:
+                raise SpecError(f"{key} {v:g} is beyond the largest {str(tdtype).replace('torch.', '')} "
+                                f"({largest:.3g}): torch cannot compute with it", hint="give a smaller number")
 
 
 def _tie(model: GraphModule, analysis: Analysis) -> None:

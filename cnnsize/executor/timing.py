@@ -27,6 +27,12 @@ from .builder import GraphModule, as_analysis, build_module, resolve_device, tor
 PEAK_SIZE = {"cpu": 1024, "cuda": 8192}
 PER_LAYER_RUNS = 20
 BACKWARD_FACTOR = 3  # forward + backward ≈ 3× the forward FLOPs (grad of input and of weights)
+# Too noisy to trust: the runs' spread (p90 − p10) / median above 0.5, over at least NOISY_MIN_RUNS runs (fewer
+# cannot tell). A quiet machine gives a few percent; p10 3 ms and p90 179 ms (a busy one) gives 59.
+NOISY_SPREAD = 0.5
+NOISY_MIN_RUNS = 5
+REMEASURE_ROUNDS = 2  # at most this many more rounds of runs while noisy ...
+REMEASURE_BUDGET_S = 10.0  # ... and only while the rounds so far took less than this
 
 
 @dataclass
@@ -85,6 +91,19 @@ class Timing:
         return self.gflops / self.peak_gflops if self.peak_gflops else None
 
     @property
+    def spread(self) -> float | None:
+        """(p90 − p10) / median of the runs: the noise criterion (None with fewer than NOISY_MIN_RUNS runs)."""
+        if self.runs < NOISY_MIN_RUNS or not self.median_ms > 0:
+            return None
+        return (self.p90_ms - self.p10_ms) / self.median_ms
+
+    @property
+    def noisy(self) -> bool:
+        """The runs spread too widely for the median to be trusted (see NOISY_SPREAD)."""
+        spread = self.spread
+        return spread is not None and spread > NOISY_SPREAD
+
+    @property
     def unreliable(self) -> bool:
         """The network ran faster than the measured peak: the peak (or the timing) is not to be trusted."""
         fraction = self.fraction_of_peak
@@ -97,7 +116,7 @@ class Timing:
                 "p90_ms": self.p90_ms, "images_per_s": self.images_per_s, "flops_per_run": self.flops_per_run,
                 "gflops": self.gflops, "peak_gflops": self.peak_gflops, "fraction_of_peak": self.fraction_of_peak,
                 "peak_dtype": self.dtype if self.peak_gflops else None, "peak_matmul": self.peak_matmul,
-                "unreliable": self.unreliable,
+                "unreliable": self.unreliable, "spread": self.spread, "noisy": self.noisy,
                 "per_layer_ms": self.per_layer_ms, "settings": dict(self.settings), "notes": list(self.notes),
                 "times_ms": list(self.times_ms)}
 
@@ -120,6 +139,11 @@ class Timing:
                 out.append(f"  unreliable: above the measured peak even after measuring the peak again; the "
                            f"machine was busy, or a {self.dtype} matmul is not this device's fastest kernel at "
                            f"this dtype (CPUs often lack fast half-precision matmuls)")
+        if self.noisy:
+            ratio = f"{self.p90_ms / self.p10_ms:,.1f}×" if self.p10_ms > 0 else "far above"
+            out.append(f"  NOISY: p90 is {ratio} p10 (spread (p90 − p10) / median "
+                       f"{self.spread:.2f}, above the {NOISY_SPREAD} these figures are trusted at): the machine was "
+                       "busy; the median is not to be trusted, run again when it is quiet")
         if self.interrupted:
             out.append(f"  interrupted: statistics over the {self.runs} runs finished before Ctrl-C")
         out.extend(f"  note: {n}" for n in self.notes)
@@ -272,6 +296,37 @@ def timed_loop(step: Callable[[], Any], clock: Clock, warmup: int, runs: int, *,
     return times, interrupted
 
 
+def spread_of(times: list[float]) -> float:
+    """(p90 − p10) / median of run times (infinite for fewer than NOISY_MIN_RUNS: a round that cannot tell)."""
+    import numpy as np
+
+    if len(times) < NOISY_MIN_RUNS:
+        return float("inf")
+    p10, p50, p90 = np.percentile(times, [10, 50, 90])
+    return float((p90 - p10) / p50) if p50 > 0 else float("inf")
+
+
+def _quietest_runs(step, clock: Clock, warmup: int, runs: int, progress, name: str,
+                   notes: list[str]) -> tuple[list[float], bool]:
+    """The runs, measured again (at most REMEASURE_ROUNDS more rounds, while the rounds so far took less than
+    REMEASURE_BUDGET_S) while they spread more than NOISY_SPREAD; the round with the smallest spread is kept, since
+    a busy spell of the machine inflates one round, not the network's time."""
+    times, interrupted = timed_loop(step, clock, warmup, runs, progress=progress, label=f"timing {name}")
+    spent, rounds = sum(times) / 1e3, 1
+    while (not interrupted and runs >= NOISY_MIN_RUNS and spread_of(times) > NOISY_SPREAD
+           and rounds <= REMEASURE_ROUNDS and spent < REMEASURE_BUDGET_S):
+        try:
+            again, interrupted = timed_loop(step, clock, 0, runs, progress=progress, label=f"timing {name} again")
+        except KeyboardInterrupt:  # before a run of this round finished: the earlier round stands
+            again, interrupted = [], True
+        spent, rounds = spent + sum(again) / 1e3, rounds + 1
+        if not interrupted and spread_of(again) < spread_of(times):
+            times = again
+    if rounds > 1:
+        notes.append(f"the runs were noisy, so they were measured {rounds} times; the quietest round is shown")
+    return times, interrupted
+
+
 def peak_matrix_size(dev: torch.device) -> int:
     """n of the n×n matrix multiply the peak is measured with on this device."""
     return PEAK_SIZE["cuda" if dev.type == "cuda" else "cpu"]
@@ -347,8 +402,7 @@ def run_timing(model: GraphModule, x: torch.Tensor, analysis: Analysis, *, runs:
                     model(x)
 
         try:
-            times, interrupted = timed_loop(step, clock, warmup, runs, progress=progress,
-                                            label=f"timing {analysis.name}")
+            times, interrupted = _quietest_runs(step, clock, warmup, runs, progress, analysis.name, notes)
         except RuntimeError as exc:
             raise CnnsizeError(f"torch failed running the network: {str(exc).splitlines()[0]}",
                                hint="try --dtype float32, or drop --backward or --channels-last") from None

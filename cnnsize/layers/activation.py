@@ -212,7 +212,7 @@ class Dropout(_Elementwise):
     makes = VIEW
 
     cause = "dropout"
-    params = {"p": Param("float", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
+    params = {"p": Param("probability", 0.5, doc="probability of zeroing a unit"), "inplace": INPLACE}
     torch_modules: ClassVar[tuple[str, ...]] = ("Dropout",)
     torch_functions: ClassVar[tuple[str, ...]] = ("dropout",)
     inplace_position = 3
@@ -275,7 +275,7 @@ class StochasticDepth(Dropout):
     """Drops a whole residual branch per sample while training (torchvision's StochasticDepth, timm's DropPath);
     the identity at inference."""
 
-    params = {"p": Param("float", 0.5, doc="probability of dropping the branch"),
+    params = {"p": Param("probability", 0.5, doc="probability of dropping the branch"),
               "mode": Param("choice", "row", choices=("row", "batch"),
                             doc="row: per sample; batch: one draw for the whole batch")}
     inplace = False

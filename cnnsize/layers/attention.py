@@ -221,7 +221,7 @@ class MViTAttention(_Volume):
               "residual_pool": Param("bool", False, doc="MViT v2: add the pooled q to the attention's result"),
               "cls_residual": Param("bool", True, doc="with residual_pool, the class token's row too"),
               "rel_pos": Param("bool", False, doc="MViT v2's decomposed relative position tables"),
-              "eps": Param("float", 1e-6, doc="the pooling LayerNorms' eps")}
+              "eps": Param("positive", 1e-6, doc="the pooling LayerNorms' eps")}
     # the parts torchvision's module is made of, which the tools count one by one (cnnsize.conventions)
     count_fact_names = {
         "E": "the input's features (the QKV projection's fan-in)",

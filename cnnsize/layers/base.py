@@ -132,7 +132,7 @@ class Saved:
 class Param:
     """One parameter of a layer kind: its type, default and a line of documentation."""
 
-    type: str  # int, count, ints, ints_or_zero, pads, bool, float, choice, str, size
+    type: str  # int, count, ints, ints_or_zero, pads, bool, float, positive, probability, choice, str, size
     default: Any = REQUIRED
     doc: str = ""
     choices: tuple = ()
@@ -145,7 +145,8 @@ class Param:
 _TYPE_WORDS = {
     "int": "a positive integer", "count": "an integer >= 0", "ints": "a positive integer or a list of them",
     "pads": "an integer >= 0, a list of them, 'same' or 'valid'", "bool": "true or false",
-    "float": "a number", "str": "a string", "size": "a positive integer or a list of them",
+    "float": "a number", "positive": "a positive number", "probability": "a number from 0 to 1", "str": "a string",
+    "size": "a positive integer or a list of them",
     "ints_or_zero": "an integer >= 0 or a list of them",
 }
 
@@ -209,6 +210,16 @@ def convert(param: Param, value: Any, what: str, evaluate) -> Any:
         if not isinstance(value, bool):
             raise SpecError(f"{what} must be true or false, got {shown(value)}")
         return value
+    if t == "positive":  # an eps: torch's batch norm refuses 0 and below
+        number = convert(Param("float"), value, what, evaluate)
+        if number <= 0:
+            raise SpecError(f"{what} must be a positive number, got {shown(value)}")
+        return number
+    if t == "probability":  # torch refuses a dropout p outside [0, 1] when the layer is built
+        number = convert(Param("float"), value, what, evaluate)
+        if not 0 <= number <= 1:
+            raise SpecError(f"{what} is a probability, from 0 to 1, got {shown(value)}")
+        return number
     if t == "float":
         if isinstance(value, str):
             value = evaluate(value)
@@ -438,6 +449,9 @@ class LayerKind:
     kind: ClassVar[str] = "?"
     params: ClassVar[dict[str, Param]] = {}
     weight_layer: ClassVar[bool] = False
+    # settings the kind's build brings into the range torch takes itself (roll: shifts modulo the size), so the
+    # executor does not refuse them for being beyond int64
+    unbounded: ClassVar[tuple[str, ...]] = ()
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1
     # what the kind is for counting conventions (cnnsize.conventions holds each tool's rule per cause):

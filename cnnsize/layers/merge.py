@@ -276,6 +276,11 @@ class Scalar(LayerKind):
             op = "rsub"
         return {"op": op, "value": float(value), "inplace": call.inplace}
 
+    def output_shape(self, ins, ctx):
+        if self.inplace and self.op == "rsub":  # c - x makes a new tensor: torch has no rsub_
+            raise SpecError("rsub (c - x) has no in-place form in torch", hint="drop inplace")
+        return ins[0]
+
     def counts(self, ins, out):
         return Counts(connections=prod(out))
 

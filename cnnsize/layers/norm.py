@@ -16,7 +16,7 @@ class BatchNorm(LayerKind):
     """
 
     cause = "normalization"
-    params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
+    params = {"eps": Param("positive", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
     torch_modules = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
     torch_functions = ("batch_norm",)
     onnx_ops = ("BatchNormalization",)
@@ -102,7 +102,7 @@ class LayerNorm(LayerKind):
     last axis (nn.LayerNorm on tokens [L, D] or on a permuted (H, W, C)); over the features if flat."""
 
     cause = "normalization"
-    params = {"eps": Param("float", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
+    params = {"eps": Param("positive", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
               "affine": Param("bool", True), "axis": AXIS}
     torch_modules = ("LayerNorm", "cnnsize.executor.modules.ChannelLayerNorm")
     torch_functions = ("layer_norm",)
@@ -160,7 +160,7 @@ class GroupNorm(LayerKind):
 
     cause = "normalization"
 
-    params = {"groups": Param("int", doc="number of channel groups"), "eps": Param("float", 1e-5),
+    params = {"groups": Param("int", doc="number of channel groups"), "eps": Param("positive", 1e-5),
               "affine": Param("bool", True)}
     torch_modules = ("GroupNorm",)
     torch_functions = ("group_norm",)
@@ -200,7 +200,7 @@ class InstanceNorm(LayerKind):
 
     cause = "normalization"
 
-    params = {"eps": Param("float", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", False),
+    params = {"eps": Param("positive", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", False),
               "track_running_stats": Param("bool", False)}
     torch_modules = ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")  # the default reads the attributes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..calc import conv_macs
-from ..errors import SpecError
+from ..errors import LimitExceeded, SpecError
 from ..numeric import ceil_div, dmax, floor_div, is_int, prod
 from .base import Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
 from .conv import _Windowed, windowed_shape
@@ -160,15 +160,29 @@ class AvgPool(_Pool):
 def adaptive_windows(n, m):
     """Sum and largest of PyTorch's adaptive windows [floor(i·n/m), ceil((i+1)·n/m)) along one axis.
 
-    Exact for a symbolic input length n too (a sum of m floor/ceiling terms); only a symbolic
-    output length m (which fixes the number of windows) falls back to the windows being equal.
+    Numbers in closed form (an output of 10^23 is not 10^23 windows to add up): the lengths sum to
+    n + m − gcd(n, m), and with n = a·m + r the longest is a, a + 1 where m divides by r, else a + 2.
+    Exact for a symbolic input length n too (a sum of m floor/ceiling terms, m at most MAX_SYMBOLIC_WINDOWS); only
+    a symbolic output length m (which fixes the number of windows) falls back to the windows being equal.
     """
     if n == m:
         return m, 1
     if not is_int(m):
         return ceil_div(n, m) * m, ceil_div(n, m)
+    if is_int(n):
+        import math
+
+        a, r = divmod(n, m)
+        return n + m - math.gcd(n, m), a + (0 if r == 0 else 1 if m % r == 0 else 2)
+    if m > MAX_SYMBOLIC_WINDOWS:
+        raise LimitExceeded(f"an adaptive pool to {m:,} outputs along an axis of symbolic size {n}: more than the "
+                            f"{MAX_SYMBOLIC_WINDOWS:,} windows cnnsize adds up symbolically",
+                            hint="give the input size as a number")
     lengths = [ceil_div((i + 1) * n, m) - floor_div(i * n, m) for i in range(m)]
     return sum(lengths), dmax(*lengths)
+
+
+MAX_SYMBOLIC_WINDOWS = 10_000
 
 
 class _Adaptive(LayerKind):
@@ -322,7 +336,7 @@ class Mean(LayerKind):
         if call.module is not None:
             return {"axes": [d - 1 for d in call.module.dims], "keepdim": call.module.keepdim}
         dims = call.arg(1, "dim")
-        if dims is None or call.arg(3, "dtype") is not None:
+        if dims is None or dims in ([], ()) or call.arg(3, "dtype") is not None:
             raise call.refuse("mean of the whole tensor, batch included (cnnsize's axes are per sample)")
         dims = sorted({d % call.rank for d in (dims if isinstance(dims, (list, tuple)) else [dims])})
         keep = bool(call.arg(2, "keepdim", False))
@@ -332,6 +346,10 @@ class Mean(LayerKind):
 
     def axes_of(self, x) -> tuple:
         axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
+        if not axes:  # torch.mean(x, dim=[]) averages every axis, the batch's too: not a per-sample layer
+            raise SpecError("mean axes [] name no axis: torch's mean over dim=[] averages every axis, the batch "
+                            "included, which a layer cannot", hint=f"name the axes, e.g. axes: {list(range(len(x)))} "
+                                                                   "with keepdim: true")
         if any(a >= len(x) for a in axes) or len(set(axes)) != len(axes):
             raise SpecError(f"mean axes {list(axes)} must be distinct axes of {list(x)}, from 0 to {len(x) - 1}")
         if not self.keepdim and len(axes) == len(x):

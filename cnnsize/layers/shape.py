@@ -81,6 +81,11 @@ class Upsample(LayerKind):
 
     def output_shape(self, ins, ctx):
         nd = require_spatial(self.kind, ins[0])
+        axes = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(self.mode)
+        if axes is not None and axes != nd:  # torch's interpolate refuses any other pairing
+            modes = {1: "linear", 2: "bilinear or bicubic", 3: "trilinear"}
+            raise SpecError(f"upsample mode {self.mode} is for {axes} spatial ax{'is' if axes == 1 else 'es'}, "
+                            f"the input has {nd}", hint=f"use mode {modes.get(nd, 'nearest')} (or nearest)")
         if (self.scale is None) == (self.size is None):
             raise SpecError("upsample needs one of scale and size", hint="scale: 2 doubles each axis; size: [H, W] "
                                                                           "gives the output's size")

@@ -96,6 +96,9 @@ class SwinAttention(LayerKind):
                             f"{list(shift)}")
         if self.version == "v2" and nd != 2:
             raise SpecError("version v2 is 2D only (torchvision's ShiftedWindowAttentionV2)")
+        if self.shrink and nd != 3:  # 2-D Swin pads the input to whole windows instead
+            raise SpecError("shrink is 3D only (Video Swin's ShiftedWindowAttention3d); 2D Swin pads to whole "
+                            "windows", hint="drop shrink")
         if any(is_int(s) and is_int(w) and s >= w for s, w in zip(shift, window)):
             raise SpecError(f"shift {list(shift)} must be smaller than the window {list(window)}")
         return window, shift

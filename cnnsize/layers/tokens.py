@@ -335,7 +335,7 @@ class MultiHeadAttention(LayerKind):
 
     weight_layer = True
     params = {"heads": Param("int", doc="number of heads (D must divide by it)"), "bias": Param("bool", True),
-              "dropout": Param("float", 0.0, doc="dropout on the attention weights while training")}
+              "dropout": Param("probability", 0.0, doc="dropout on the attention weights while training")}
     torch_modules = ("MultiheadAttention", "cnnsize.executor.modules.SelfAttention")
     onnx_ops = ("Transpose", "Reshape", "Add", "MatMul", "Gemm", "Squeeze")
 
@@ -553,6 +553,7 @@ class Roll(LayerKind):
 
     cause = "views"
 
+    unbounded = ("shifts",)  # build takes them modulo the axis' size
     params = {"shifts": Param("ints_or_zero", doc="the shift per axis in ``axes``, forward"),
               "axes": Param("ints_or_zero", doc="the per-sample axes, from 0")}
     torch_modules = ("cnnsize.executor.modules.Roll",)
@@ -588,15 +589,18 @@ class Roll(LayerKind):
     def build(self, ins, out):
         from ..executor.modules import Roll as Module
 
-        pairs = self.pairs(ins[0])
-        return Module(tuple(s for s, _ in pairs), tuple(a + 1 for _, a in pairs))
+        pairs = self.pairs(ins[0])  # a roll is cyclic: by s is by s mod the size (torch takes no 10^23)
+        return Module(tuple(s % ins[0][a] for s, a in pairs), tuple(a + 1 for _, a in pairs))
 
 
 class _Windows(LayerKind):
     params = {"window": Param("ints", doc="window height and width, one number or two")}
 
     def window_of(self) -> tuple:
-        return self.window if isinstance(self.window, tuple) else (self.window, self.window)
+        window = self.window if isinstance(self.window, tuple) else (self.window, self.window)
+        if len(window) != 2:
+            raise SpecError(f"{self.kind} windows are 2-D: give one number or two (height, width), got {list(window)}")
+        return window
 
     def receptive(self, rfs, ins, out):
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +98,9 @@ def render_grid(grid: Grid, fmt: str, color: bool = False, width: int | None = N
     if fmt == "json":
         keys = grid.keys()
         doc = {"title": grid.title, "rows": [{k: _json_value(r.get(k)) for k in keys} for r in grid.records]}
-        return json.dumps(doc, indent=2) + "\n"
+        from .safe import json_text
+
+        return json_text(doc)
     if fmt == "latex":
         return latex_table(grid.headers(), grid.cells(), grid.right(), caption=grid.title) + "".join(
             f"% {line}\n" for line in grid.lines)

@@ -74,3 +74,35 @@ def terminal_text(text: str) -> str:
     if not _UNSAFE_BUT_LINES.search(text):  # nearly always: one scan at C speed
         return text
     return _UNSAFE_BUT_LINES.sub(_escape, text)
+
+
+def json_text(doc, indent: int | None = 2) -> str:
+    """``doc`` as JSON text that every JSON reader accepts: never a bare ``NaN`` or ``Infinity`` (not JSON).
+
+    A non-finite number cnnsize did not expect (a timing of zero runs, a ratio over zero) is written as ``null``,
+    and a mapping at the top says which: ``"non_finite_as_null": ["totals.gflops", ...]``, so that the null is not
+    read as "not measured"."""
+    import json
+
+    try:
+        return json.dumps(doc, indent=indent, allow_nan=False) + "\n"
+    except ValueError:
+        pass
+    paths: list[str] = []
+    clean = _finite(doc, "", paths)
+    if isinstance(clean, dict):
+        clean["non_finite_as_null"] = paths
+    return json.dumps(clean, indent=indent, allow_nan=False) + "\n"
+
+
+def _finite(value, path: str, paths: list[str]):
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        paths.append(path or "(the value)")
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, f"{path}.{k}" if path else str(k), paths) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v, f"{path}[{i}]", paths) for i, v in enumerate(value)]
+    return value

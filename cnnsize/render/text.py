@@ -268,9 +268,9 @@ def csv_text(a: Analysis) -> str:
 
 
 def to_json(a: Analysis) -> str:
-    import json
+    from .safe import json_text
 
-    return json.dumps(a.to_dict(), indent=2) + "\n"
+    return json_text(a.to_dict())
 
 
 def latex(a: Analysis) -> str:

@@ -1,0 +1,163 @@
+"""Whatever the report accepts, the executor builds and matches; whatever it cannot build, it refuses in one line
+(issue 22). The named cases first, each against torch; then every kind's settings at their boundaries."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import cnnsize
+from cnnsize.errors import CnnsizeError
+from cnnsize.layers import REGISTRY
+
+torch = pytest.importorskip("torch")
+
+
+def test_mean_over_no_axis_is_refused_as_torch_reduces_everything():
+    """torch.mean(x, dim=[]) is a scalar, the batch averaged too: a per-sample layer cannot be that."""
+    assert torch.ones(2, 4, 6).mean(dim=[]).shape == ()
+    with pytest.raises(CnnsizeError, match=r"mean axes \[\] name no axis"):
+        cnnsize.analyze({"input": [4, 6], "layers": [{"mean": {"axes": []}}]})
+
+
+def test_roll_by_a_huge_shift_builds_and_matches_torch():
+    """A roll is cyclic: by 10^23 is by 10^23 mod the size, which torch (int64 shifts) is given."""
+    spec = {"input": [3, 5, 7], "layers": [{"roll": {"shifts": [10**23, 10**23 + 1], "axes": [1, 2]}}]}
+    assert cnnsize.validate(spec, device="cpu", runs=0).ok
+    model = cnnsize.build(spec)
+    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).reshape(2, 3, 5, 7)
+    expected = torch.roll(x, shifts=(10**23 % 5, (10**23 + 1) % 7), dims=(2, 3))
+    assert torch.equal(model(x), expected)
+
+
+def test_window_partition_with_three_sizes_is_one_line():
+    with pytest.raises(CnnsizeError, match="windows are 2-D"):
+        cnnsize.analyze({"input": [4, 4, 8], "layers": [{"window_partition": {"window": [2, 2, 2]}}]})
+
+
+@pytest.mark.parametrize("p, ok", [(0.0, True), (0.5, True), (1.0, True), (2.0, False), (-0.1, False)])
+def test_dropout_probabilities_are_torchs(p, ok):
+    """torch builds nn.Dropout and nn.MultiheadAttention for p in [0, 1] and refuses any other."""
+    try:
+        torch.nn.Dropout(p)
+        torch.nn.MultiheadAttention(16, 2, dropout=p)
+        torch_builds = True
+    except ValueError:
+        torch_builds = False
+    assert torch_builds == ok
+    specs = [{"input": [3, 8, 8], "layers": [{"dropout": {"p": p}}]},
+             {"input": [3, 8, 8], "layers": [{"patch_embed": {"filters": 16, "patch": 4}}, {"mha": {"heads": 2,
+                                                                                                     "dropout": p}}]}]
+    for spec in specs[:1] if ok and p > 0 else specs:  # mha's training memory with dropout: a known gap, below
+        if ok:
+            assert cnnsize.validate(spec, device="cpu", runs=0).ok
+        else:
+            with pytest.raises(CnnsizeError, match="is a probability, from 0 to 1"):
+                cnnsize.analyze(spec)
+
+
+def test_swin_shrink_is_3d_only_and_3d_windows_larger_than_the_input_validate():
+    with pytest.raises(CnnsizeError, match="shrink is 3D only"):
+        cnnsize.analyze({"input": [6, 6, 32], "layers": [{"swin_attention": {"heads": 2, "window": 8, "shift": 4,
+                                                                              "shrink": True}}]})
+    spec = {"input": [4, 6, 6, 32], "layers": [{"swin_attention": {"heads": 2, "window": 8, "shift": 4,
+                                                                    "shrink": True}}]}
+    for batch in (1, 2):
+        v = cnnsize.validate(spec, device="cpu", runs=0, batch=batch)
+        assert v.ok, v.mismatches()
+
+
+# -- every kind's settings at their boundaries -----------------------------------------------------------------
+BIG = 10**23
+BOUNDARY = {"int": [1, BIG], "count": [0, BIG], "ints": [1, [2, 2, 2], BIG], "size": [1, [2, 2, 2], BIG],
+            "ints_or_zero": [0, [], [0, 0, 0], BIG], "float": [0.0, -1.0, 2.0, 1e300],
+            "probability": [0.0, 1.0, 2.0, -1.0], "positive": [0.0, -1.0, 1e300], "bool": [True, False],
+            "pads": [0, "same", "valid", BIG], "str": []}
+
+
+BENIGN = (0, 1, True, False, 0.0, 1.0, "same", "valid")  # values every kind takes: checked in the slow set only
+# Known gaps the sweep found, left for later (strict: each fails today; the day it passes, drop it from here)
+KNOWN_GAPS = {
+    "mha.dropout=1.0": "saved_for_backward with attention dropout in training is not modelled",
+    "mvit_attention.kernel_q=0": "MViT v2's saved tensors with rel_pos and no q pooling differ",
+    "mvit_attention.kernel_q=[]": "MViT v2's saved tensors with rel_pos and no q pooling differ",
+    "mvit_attention.kernel_q=[0, 0, 0]": "MViT v2's saved tensors with rel_pos and no q pooling differ",
+    "mvit_attention.stride_q=[2, 2, 2]": "MViT v2's activations with a temporal q stride differ by 64 elements",
+    "mvit_attention.dim=1": "MViT v2 projecting to one feature with rel_pos: MACs and activations differ",
+    "mvit_attention.kernel_kv=[2, 2, 2]": "an even MViT v2 kv kernel with rel_pos: the executor indexes past its table",
+    "sub.inplace=True": "in place onto a view that overlaps another input: torch refuses, the report does not",
+}
+
+
+def _marks(key: tuple, value, seen: set, row: str) -> list:
+    gap = f"{key[0]}.{key[1]}={value}"
+    marks = [pytest.mark.xfail(reason=KNOWN_GAPS[gap], strict=True)] if gap in KNOWN_GAPS and (
+        key[0] != "mvit_attention" or row == "mvit_v2_block") and (key[0] != "sub" or
+                                                                    row == "slice_sub_div_scalar_mean") else []
+    benign = any(value is b or (type(value) is type(b) and value == b) for b in BENIGN)
+    first = not benign and key[:2] not in seen  # the default set: one hostile value per setting of each kind
+    if first:
+        seen.add(key[:2])
+    return marks + ([] if first else [pytest.mark.slow])
+
+
+def _cases():
+    from .test_layer_kinds import ROWS
+
+    seen: set = set()
+    for row, (shape, layers) in sorted(ROWS.items()):
+        for i, layer in enumerate(layers):
+            kind, settings = (layer, {}) if isinstance(layer, str) else next(iter(layer.items()))
+            for name, param in REGISTRY[kind].params.items():
+                for value in list(param.choices) if param.type == "choice" else BOUNDARY[param.type]:
+                    spec_layers = copy.deepcopy(layers)
+                    spec_layers[i] = {kind: {**settings, name: value}}
+                    yield pytest.param({"name": row, "input": shape, "layers": spec_layers, "fit": "floor"},
+                                       id=f"{row}-{kind}.{name}={str(value)[:12]}",
+                                       marks=_marks((kind, name, repr(value)), value, seen, row)
+                                       if param.type != "choice" else [pytest.mark.slow])  # choices: ordinary
+
+
+def check_boundary(spec):
+    """The report refuses in one line, or validate builds it and every figure matches torch; or validate refuses in one
+    line before building what the report sizes exactly but torch cannot hold: more memory than there is, an integer
+    beyond int64 (a stride of 10^23), a number beyond the dtype (an ELU alpha of 1e300 in float32)."""
+    try:
+        cnnsize.analyze(spec)
+    except CnnsizeError as exc:
+        assert "\n" not in str(exc)
+        return
+    try:
+        v = cnnsize.validate(spec, device="cpu", runs=0)
+    except CnnsizeError as exc:
+        assert any(words in str(exc) for words in (" free", "torch cannot build it", "torch cannot compute with it")), \
+            str(exc)
+        return
+    assert v.ok, v.mismatches()
+
+
+@pytest.mark.parametrize("spec", list(_cases()))
+def test_every_kind_at_its_boundaries_is_refused_or_validates(spec):
+    check_boundary(spec)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 7, 10, 13, 24])
+@pytest.mark.parametrize("m", [1, 3, 4, 5, 7, 9, 16, 31])
+def test_adaptive_windows_in_closed_form_are_torchs(n, m):
+    """The windows' total and longest length, read from torch: pooling a one-hot input at j gives 1/length at each
+    output whose window holds j."""
+    from cnnsize.layers.pool import adaptive_windows
+
+    y = torch.nn.functional.adaptive_avg_pool1d(torch.eye(n, dtype=torch.float64).unsqueeze(1), m)[:, 0, :]
+    lengths = [round(1 / float(y[:, i].max())) for i in range(m)]
+    assert adaptive_windows(n, m) == (sum(lengths), max(lengths))
+
+
+def test_an_adaptive_pool_to_10_23_outputs_is_sized_at_once():
+    """It added up 10^23 windows one by one (the report never finished)."""
+    import time
+
+    start = time.perf_counter()
+    a = cnnsize.analyze({"input": [3, 10, 7], "layers": [{"adaptive_avgpool": {"output": 10**23}}]})
+    assert time.perf_counter() - start < 5 and a.layers[-1].output_shape == (3, 10**23, 10**23)
