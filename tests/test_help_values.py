@@ -24,7 +24,8 @@ layers:
 """
 TORCH_COMMANDS = {"validate", "bench", "calibrate", "import"}  # run by the slow test below (they build in torch)
 HEAVY = {"specs", "plot"}  # every bundled spec, matplotlib: one value of each in the default set, the rest slow
-SKIP_OPTIONS = {"-o", "--output", "--freeze-until", "-l", "--layer", "--name", "--threads"}  # names and files
+SKIP_OPTIONS = {"-o", "--output", "--freeze-until", "-l", "--layer", "--name", "--threads",  # names and files
+                "--kwargs"}  # its example names a model's own argument: tests/test_import_arguments.py runs it
 _TOKEN = r"[a-z0-9][\w.:-]*"
 _LIST = re.compile(rf"^{_TOKEN}(?:, {_TOKEN})*(?:,? or {_TOKEN})?$")
 
@@ -132,6 +133,10 @@ def test_every_value_a_torch_command_help_names_works(path, option, value, tmp_p
     code, out = _run(path, option, value, tmp_path, capsys, monkeypatch)
     if value.startswith("cuda") and not torch.cuda.is_available():  # understood; this machine has none
         assert code == 2 and "cuda" in out.err.lower(), out.err
+        return
+    if path == ("calibrate",) and value in ("float16", "bfloat16") and code == 2:
+        # a CPU without fast half-precision kernels has no peak to calibrate against: refused in one line
+        assert out.err.count("\n") == 1 and value in out.err and "Traceback" not in out.err, out.err
         return
     assert code == 0, (path, option, value, out.err)
 
