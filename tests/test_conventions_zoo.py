@@ -307,6 +307,16 @@ TOOLS = {"torchinfo": run_torchinfo, "torch": run_torch, "fvcore": run_fvcore, "
          "torchscan-macs": _torchscan("macs"), "torchscan-dmas": _torchscan("dmas")}
 
 
+def as_built(a, count: str):
+    """The analysis counted as cnnsize's executor builds the network: every layer a module of its own. A bundled
+    spec says where the network it describes computes a layer with a function (``function: F.relu``, as torchvision
+    writes it); the executor builds that layer as a module, so the tools run on the build see it as one. The spec's
+    own figures (the network's) are checked against torchvision's modules in test_bundled_spec_on_torchvision."""
+    for row in a.layers:
+        row.function = None
+    return conventions.apply(a, count)
+
+
 @pytest.mark.parametrize("count", list(TOOLS))
 @pytest.mark.parametrize("spec", SPECS)  # the spec varies slowest: each model is built once
 def test_convention_reproduces_tool(count, spec, built):
@@ -317,7 +327,7 @@ def test_convention_reproduces_tool(count, spec, built):
         pytest.skip(f"{count}'s rules for {', '.join(unchecked)} are not checked against the tool yet")
     model, x, _ = built(spec)
     total, per_layer = TOOLS[count](model, x)
-    a = cnnsize.analyze(TOURS.get(spec, spec), count=count)
+    a = as_built(cnnsize.analyze(TOURS.get(spec, spec)), count)
     if per_layer:
         ours = {r.name: r.counted for r in a.layers[1:]}
         wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and ours[n] != v}
@@ -345,30 +355,6 @@ def _torchvision_cases():
             marks = [] if name in QUICK else [pytest.mark.slow]
             for count in TOOLS:
                 yield pytest.param(count, family, name, marks=marks, id=f"{name}-{count}")
-
-
-def _int_kernel_pools(model, x) -> dict[str, int]:
-    """torchscan's bug on a pooling window given as an int (nn.MaxPool2d(3)): its macs and flops take the window
-    as 3 elements, not 3×3. The amount it leaves out per pooling module: out · (k^nd − k), from hooks."""
-    torch = need("torch")
-    from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
-
-    missing: dict[str, int] = {}
-
-    def hook(name):
-        def record(module, args, out):
-            k, nd = module.kernel_size, out.dim() - 2
-            if isinstance(k, int):
-                missing[name] = out.numel() * (k**nd - k)
-        return record
-
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
-               if isinstance(m, (_MaxPoolNd, _AvgPoolNd))]
-    with torch.no_grad():
-        model(x)
-    for h in handles:
-        h.remove()
-    return missing
 
 
 def _called_again(model, x) -> set[str]:
@@ -450,17 +436,16 @@ def torchvision_model():
 @pytest.mark.parametrize("count,family,name", list(_torchvision_cases()))
 def test_convention_on_torchvision(count, family, name, torchvision_model):
     """The same conventions on torchvision's networks, run on torchvision's modules themselves, in total and per
-    layer (a layer the importer named after a leaf module) where the tool reports per layer. The amounts worked
-    out from the network: torchscan's bug on a pooling window given as an int (see _int_kernel_pools), and what
-    FlopCounterMode cannot see in nn.MultiheadAttention's fused inference path (see below)."""
+    layer (a layer the importer named after a leaf module) where the tool reports per layer. The one amount worked
+    out from the network: what FlopCounterMode cannot see in nn.MultiheadAttention's fused inference path (see
+    below). torchscan's reading of a pooling window given as one number (nn.MaxPool2d(3): 3 elements, not 9) is
+    the convention's (the ``kscan`` fact), checked here on every torchvision network that pools so."""
     model, imported, x = torchvision_model(family, name)
     total, per_layer = _torchvision_run(count, model, x)
     a = cnnsize.analyze(imported.spec, count=count)
     expected = a.totals["counted"]
-    missing = _int_kernel_pools(model, x) if count in ("torchscan-flops", "torchscan-macs") else {}
-    expected -= sum(missing.values())
     if per_layer:
-        ours = {r.name: r.counted - missing.get(r.name, 0) for r in a.layers[1:]}
+        ours = {r.name: r.counted for r in a.layers[1:]}
         # a module called more than once (a ResNet bottleneck's one ReLU, three times) is several layers of the
         # spec, and torchscan reports it by its last call: compared in the total only
         again = _called_again(model, x)
@@ -610,3 +595,60 @@ def test_convention_on_small_torchvision_attention(name, count, tiny_torchvision
              "tiny_mvit_v2": {"mvit_attention", "mvit_pool"}}[name]
     assert fused <= kinds
     test_convention_on_torchvision(count, "small", name, tiny_torchvision)
+
+
+# The bundled specs named after a torchvision model are that model: each tool's figure for the bundled name is the
+# tool run on torchvision's own module (no weights, eval mode, the spec's input). A representative part runs in the
+# default zoo set, the rest with -m slow (about a minute per network for the nine tools on two cores).
+BUNDLED_QUICK = ("alexnet", "resnet18", "mobilenet_v2", "vgg11", "densenet121", "googlenet", "squeezenet1_1",
+                 "shufflenet_v2_x1_0", "mobilenet_v3_large")
+
+
+def _bundled_cases():
+    """Every bundled spec whose name is a torchvision model (test_import_zoo's lists of them) × every tool."""
+    from .test_import_zoo import CLASSIFICATION, SEGMENTATION, VIDEO
+
+    for family, names in (("classification", CLASSIFICATION), ("segmentation", SEGMENTATION), ("video", VIDEO)):
+        for name in (n for n in bundled_names() if n in names):
+            marks = [] if name in BUNDLED_QUICK else [pytest.mark.slow]
+            for count in TOOLS:
+                yield pytest.param(count, family, name, marks=marks, id=f"{name}-{count}")
+
+
+@pytest.fixture(scope="module")
+def torchvision_network():
+    """torchvision's network of a bundled name (no weights, eval mode) and an input of the spec's shape; built once."""
+    torch, tv = need("torch"), need("torchvision")
+    cache: dict = {}
+
+    def get(family, name):
+        if name not in cache:
+            cache.clear()
+            module = {"classification": tv.models, "segmentation": tv.models.segmentation,
+                      "video": tv.models.video}[family]
+            kwargs = {"weights": None, **({"weights_backbone": None} if family == "segmentation" else {}),
+                      **({"init_weights": False} if name in ("googlenet", "inception_v3") else {})}
+            model = getattr(module, name)(**kwargs).eval()
+            cache[name] = (model, torch.zeros(1, *cnnsize.analyze(name).input_shape))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("count,family,name", list(_bundled_cases()))
+def test_bundled_spec_on_torchvision(count, family, name, torchvision_network):
+    """``cnnsize report NAME --count TOOL`` is the tool's figure on torchvision.models.NAME itself: the bundled spec
+    is written as torchvision's module is (functions where its forward calls one, F.relu, F.adaptive_avg_pool2d,
+    torch.cat; pooling windows given as one number), in total and per layer where the tool reports per layer."""
+    model, x = torchvision_network(family, name)
+    total, per_layer = _torchvision_run(count, model, x)
+    a = cnnsize.analyze(name, count=count)
+    expected = a.totals["counted"]
+    if count == "torch" and any(isinstance(m, need("torch").nn.MultiheadAttention) for m in model.modules()):
+        expected -= sum(2 * r.macs for r in a.layers if r.type == "mha")  # the fused path (see above)
+    if per_layer:
+        ours = {r.name: r.counted for r in a.layers[1:]}
+        again = _called_again(model, x)
+        wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and n not in again and ours[n] != v}
+        assert not wrong, f"{count} on {name}, per layer (cnnsize, tool): {dict(list(wrong.items())[:8])}"
+    assert expected == total, f"{count} on torchvision's {name}: cnnsize {expected}, tool {total}"
