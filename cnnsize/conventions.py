@@ -21,8 +21,9 @@ from .errors import CnnsizeError, SpecError, unknown_name
 from .numeric import prod
 
 # the causes a difference from the default is split into, in the order they are shown; "flops unit" is the
-# second operation of each multiply-add that FLOP counts (torch, torchscan-flops) count
-CAUSES = ("flops unit", "bias adds", "normalization", "activations", "pooling", "elementwise", "softmax", "attention",
+# second operation of each multiply-add that FLOP counts (torch, torchscan-flops) count; "first adds" the add of each
+# output's first product, which torchscan-flops leaves out (a multiply and an add each, minus the first add)
+CAUSES = ("flops unit", "bias adds", "first adds", "normalization", "activations", "pooling", "elementwise", "softmax", "attention",
           "upsampling", "dropout", "views", "weight layers", "other")
 
 FACTS = {
@@ -92,6 +93,8 @@ _PTFLOPS_FUNCTIONS = {
 _THOP_FUNCTIONS = {
     **{f"{m}()": "macs" for m in ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "F.linear",
                                   "F.scaled_dot_product_attention")}}
+# torchscan-flops on a weight layer: out·(2·fanin − 1 + bias), in its parts (the first holds the multiply-adds)
+_SCAN_WEIGHTS = {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"}
 _TORCHSCAN_SWIN = ("torchscan measures leaf modules only: Swin's window attention (whose qkv and proj never run as "
                    "modules) counts 0, but for v2's position-bias MLP (two Linears and an in-place ReLU, once per "
                    "call).")
@@ -203,12 +206,12 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                       "matmul products inside it: cnnsize's MACs.",)),
     Convention("torchscan-flops", "torchscan.crawl_module(...)['totals']['module_flops']: a multiply and an add "
                "each, minus the first add", "FLOPs",
-               {"conv": "out*(2*fanin - 1 + bias)", "deconv": "8*nd + out*(2*fanin - 1 + bias)",
+               {"conv": _SCAN_WEIGHTS, "deconv": {**_SCAN_WEIGHTS, "weight layers": "8*nd + 2*out*fanin"},
                 "maxvit_attention": "8*out*D",
                 "mvit_attention": "6*inp*D + 2*out*D + 2*pool_macs - pool_out + 8*norm_in + 2*norm_rows",
-                "fc": "out*(2*fanin - 1 + bias)", "relu": "inp", "relu6": "2*inp", "leaky_relu": "4*inp",
+                "fc": _SCAN_WEIGHTS, "relu": "inp", "relu6": "2*inp", "leaky_relu": "4*inp",
                 "tanh": "6*inp", "sigmoid": "4*inp", "dropout": "dropping*inp", "elu": "6*inp",
-                "linear": "out*(2*fanin - 1 + bias)", "patch_embed": "out*(2*fanin - 1 + bias)",
+                "linear": _SCAN_WEIGHTS, "patch_embed": _SCAN_WEIGHTS,
                 "mha": "4*out*(2*D - 1 + bias) + 1 + out + N*L*L*(2*D - heads) + N*heads*L*(3*L - 1) + out*(2*L - 1)",
                 "channel_dropout": "0", "stochastic_depth": "0",
                 "bn": "2*Cin + 2*inp + 2*affine*inp", "layernorm": "6*inp + 2*rows + 2*affine*inp",
@@ -417,6 +420,18 @@ CHECKED_KINDS = frozenset({
     "maxvit_attention", "mvit_attention", "mvit_pool", "mvit_pos_embed"})
 
 
+def _owners(analysis) -> dict:
+    """The row whose parameters each ``shares`` layer uses, by the sharing layer's name. A shared layer reports 0
+    parameters (they count once, at the owner), but every tool sees the module's real weights on each call: a
+    module called again (torchinfo, ptflops, thop count every call) or one holding tied tensors (torchscan reads
+    each module's weight shape)."""
+    graph = getattr(analysis, "graph", None)
+    if graph is None:
+        return {}
+    rows = {r.name: r for r in analysis.layers}
+    return {n.name: rows[n.shares] for n in graph.nodes if n.shares is not None and n.shares in rows}
+
+
 def counted(analysis, name: str, split: bool = False) -> list:
     """Each row's figure under a convention (the input row: 0); with ``split``, a rule in parts gives its parts."""
     conv = get(name)
@@ -424,6 +439,7 @@ def counted(analysis, name: str, split: bool = False) -> list:
         raise SpecError(f"the {name} convention counts a network of numeric sizes (the tools run it)",
                         hint="give a numeric input shape, e.g. --input 3x224x224")
     shapes = {r.name: r.output_shape for r in analysis.layers}
+    owners = _owners(analysis)
     out = [0]
     for r in analysis.layers[1:]:
         if conv.name == DEFAULT:
@@ -439,7 +455,8 @@ def counted(analysis, name: str, split: bool = False) -> list:
                             f"how {name} counts them has not been checked against the tool",
                             hint="cnnsize's own count (the default) and --count torch cover every kind")
         ins = [shapes[s] for s in r.inputs]
-        facts = layer_facts(r.kind, ins, r.output_shape, r.macs, r.weights, r.biases, analysis.batch)
+        own = owners.get(r.name, r)  # a layer sharing another's parameters has their geometry (it reports 0)
+        facts = layer_facts(r.kind, ins, r.output_shape, r.macs, own.weights, own.biases, analysis.batch)
         out.append(rule_value(rule_for(conv, r.kind, r.output_shape, r.function), facts))
     return [sum(v.values(), 0) if isinstance(v, dict) else v for v in out] if not split else out
 

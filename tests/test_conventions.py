@@ -222,3 +222,22 @@ def test_swin_differences_by_cause():
     scores = sum(blocks * (side // 7) ** 2 * heads * 49 * 49
                  for side, heads, blocks in ((56, 3, 2), (28, 6, 2), (14, 12, 6), (7, 24, 2)))
     assert rows["ptflops"]["differences"]["softmax"] == scores
+
+
+SHARED_NO_BIAS = {"name": "shared_no_bias", "input": [10], "layers": [
+    {"fc": {"name": "a", "units": 10, "bias": False}}, {"relu": {"name": "r"}},
+    {"fc": {"name": "b", "units": 10, "bias": False, "shares": "a"}}]}
+
+
+def test_shared_layer_counts_its_owners_weights_and_blames_no_bias():
+    """A layer sharing another's parameters reports 0 of them, yet the tools see the module's weights on every call
+    (checked against the tools in test_conventions_zoo.test_shared_layers_against_the_tool). In a network without
+    biases no difference is 'bias adds': torchinfo counts each call's 100 weights (its total is the MACs), and
+    torchscan-flops' shortfall is the first add of each of the 2 × 10 outputs (and the ReLU counts its 10 inputs)."""
+    a = cnnsize.analyze(SHARED_NO_BIAS)
+    assert a.totals["params"] == 100 and a.totals["macs"] == 200  # one 10×10 weight, two calls
+    rows = {r["count"]: r for r in conventions.records(a)}
+    assert all("bias adds" not in r["differences"] for r in rows.values()), rows
+    assert rows["torchinfo"]["total"] == 200 and rows["torchinfo"]["differences"] == {}
+    assert rows["torchscan-flops"]["differences"] == {"flops unit": 200, "first adds": -20, "activations": 10}
+    assert [r.counted for r in cnnsize.analyze(SHARED_NO_BIAS, count="torchscan-macs").layers] == [0, 100, 0, 100]

@@ -652,3 +652,75 @@ def test_bundled_spec_on_torchvision(count, family, name, torchvision_network):
         wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and n not in again and ours[n] != v}
         assert not wrong, f"{count} on {name}, per layer (cnnsize, tool): {dict(list(wrong.items())[:8])}"
     assert expected == total, f"{count} on torchvision's {name}: cnnsize {expected}, tool {total}"
+
+
+def _shared_modules():
+    """Networks that call one module more than once or tie tensors across modules, as users write them and as
+    torchinfo's own tests do (a Linear reused in a Sequential; two Linears called four times; a convolution applied
+    recursively, as torchinfo's RecursiveNet; a container calling its children twice; tied weights)."""
+    nn = need("torch.nn")
+
+    class Reused(nn.Module):  # torchinfo's "too many linear" pattern: two Linears, four calls
+        def __init__(self, bias):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(10, 10, bias=bias), nn.Linear(10, 10, bias=bias)
+
+        def forward(self, x):
+            return self.fc2(self.fc1(self.fc2(self.fc1(x))))
+
+    class Recursive(nn.Module):  # torchinfo's RecursiveNet: one conv applied three times
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            for _ in range(3):
+                x = self.conv1(x)
+            return x
+
+    class Container(nn.Module):  # a child Sequential called twice, a Linear inside it
+        def __init__(self):
+            super().__init__()
+            self.block = nn.Sequential(nn.Linear(5, 5), nn.ReLU())
+            self.head = nn.Linear(5, 3)
+
+        def forward(self, x):
+            return self.head(self.block(self.block(x)))
+
+    class Tied(nn.Module):  # two modules, one weight (bias-free, as tied embeddings are)
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(6, 6, bias=False), nn.Linear(6, 6, bias=False)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x).relu())
+
+    linear = nn.Linear(10, 10)
+    return {"sequential_reuse": (nn.Sequential(linear, nn.ReLU(), linear), (10,)),
+            "two_linears_four_calls": (Reused(True), (10,)), "two_linears_four_calls_nobias": (Reused(False), (10,)),
+            "recursive_conv": (Recursive(), (8, 6, 6)), "container": (Container(), (5,)), "tied": (Tied(), (6,))}
+
+
+@pytest.mark.parametrize("count", list(TOOLS))
+@pytest.mark.parametrize("net", ["sequential_reuse", "two_linears_four_calls", "two_linears_four_calls_nobias",
+                                 "recursive_conv", "container", "tied"])
+def test_shared_layers_against_the_tool(net, count):
+    """A layer that ``shares`` another's parameters reports 0 of them (they count once), but each tool sees the
+    module's real weights on every call: the convention reads the owner's geometry. Each tool runs on the torch
+    module itself; the import reads a copy (the module the tool ran on is left alone)."""
+    import copy
+
+    torch = need("torch")
+    model, shape = _shared_modules()[net]
+    model.eval()
+    total, per_layer = _torchvision_run(count, model, torch.zeros(1, *shape))
+    imported = cnnsize.from_torch(copy.deepcopy(model), shape)
+    assert any("shares" in body for layer in imported.spec["layers"] for body in layer.values())
+    a = cnnsize.analyze(imported.spec, count=count)
+    if per_layer:
+        ours = {r.name: r.counted for r in a.layers[1:]}
+        again = _called_again(model, torch.zeros(1, *shape))
+        wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and n not in again and ours[n] != v}
+        assert not wrong, f"{count} on {net}, per layer (cnnsize, tool): {wrong}"
+    assert a.totals["counted"] == total, f"{count} on {net}: cnnsize {a.totals['counted']}, tool {total}"
