@@ -23,8 +23,8 @@ from .numeric import prod
 # the causes a difference from the default is split into, in the order they are shown; "flops unit" is the
 # second operation of each multiply-add that FLOP counts (torch, torchscan-flops) count; "first adds" the add of each
 # output's first product, which torchscan-flops leaves out (a multiply and an add each, minus the first add)
-CAUSES = ("flops unit", "bias adds", "first adds", "normalization", "activations", "pooling", "elementwise", "softmax", "attention",
-          "upsampling", "dropout", "views", "weight layers", "other")
+CAUSES = ("flops unit", "bias adds", "first adds", "normalization", "activations", "pooling", "elementwise", "softmax",
+          "attention", "upsampling", "dropout", "views", "weight layers", "other")
 
 FACTS = {
     "N": "the batch",
