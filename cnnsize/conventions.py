@@ -72,9 +72,14 @@ class Convention:
     # the tool hooks modules by exact type: a function a subclass' forward calls ("F.conv3d in nn.Conv3d") counts
     # as a function; tools that hook subclasses count such a layer as the module
     exact_types: bool = False
+    # what the tool counts otherwise for a network in training mode (fvcore's batch norm: its layer-norm handle);
+    # the tools not listed count the same in both modes, or put the network in eval themselves (ptflops, torchscan)
+    train_rules: dict[str, str | dict[str, str]] = field(default_factory=dict)
 
-    def rule(self, kind: str, variant: str | None, cause: str) -> str | dict[str, str]:
+    def rule(self, kind: str, variant: str | None, cause: str, train: bool = False) -> str | dict[str, str]:
         for key in (f"{kind}.{variant}" if variant else None, kind, cause, "*"):
+            if train and key is not None and key in self.train_rules:
+                return self.train_rules[key]
             if key is not None and key in self.rules:
                 return self.rules[key]
         return "0"
@@ -132,7 +137,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "upsample.bilinear.2": "4*out", "groupnorm": "inp*(4 + affine)", "instancenorm": "inp*(4 + affine)",
                 "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": {"attention": "4*out*D"},
                 "swin_attention": {"attention": "macs"}},
-               functions={".mean()": "0", "torch.mean()": "0"},
+               functions={".mean()": "0", "torch.mean()": "0"}, train_rules={"bn": "inp*(4 + affine)"},
                notes=("nn.MultiheadAttention: the four projections only; the attention products run inside "
                       "aten::scaled_dot_product_attention, which fvcore has no handle for (so sdpa counts 0).",
                       "Swin's window attention: its two linear and two matmul ops, cnnsize's MACs (v2's "
@@ -386,7 +391,8 @@ def variant_of(kind, out: tuple) -> str | None:
     return None
 
 
-def rule_for(conv: Convention, kind, out: tuple, function: str | None = None) -> str | dict[str, str]:
+def rule_for(conv: Convention, kind, out: tuple, function: str | None = None,
+             train: bool = False) -> str | dict[str, str]:
     call, _, inside = (function or "").partition(" in ")
     if function is not None and (not inside or conv.exact_types) and (f"{call}()" in conv.functions or conv.hooks):
         return conv.functions.get(f"{call}()", "0")  # no module the tool sees: what it counts for the function
@@ -396,7 +402,7 @@ def rule_for(conv: Convention, kind, out: tuple, function: str | None = None) ->
             if key in conv.rules:
                 return conv.rules[key]
         variant = None
-    return conv.rule(kind.kind, variant, getattr(kind, "cause", "other"))
+    return conv.rule(kind.kind, variant, getattr(kind, "cause", "other"), train)
 
 
 # The kinds whose rules tests/test_conventions_zoo.py has checked against every tool (the bundled specs and the
@@ -432,8 +438,9 @@ def _owners(analysis) -> dict:
     return {n.name: rows[n.shares] for n in graph.nodes if n.shares is not None and n.shares in rows}
 
 
-def counted(analysis, name: str, split: bool = False) -> list:
-    """Each row's figure under a convention (the input row: 0); with ``split``, a rule in parts gives its parts."""
+def counted(analysis, name: str, split: bool = False, train: bool = False) -> list:
+    """Each row's figure under a convention (the input row: 0); with ``split``, a rule in parts gives its parts;
+    ``train``: as the tool counts the network in training mode (else in eval mode, as cnnsize sizes it)."""
     conv = get(name)
     if analysis.symbolic or not isinstance(analysis.batch, int):
         raise SpecError(f"the {name} convention counts a network of numeric sizes (the tools run it)",
@@ -457,7 +464,7 @@ def counted(analysis, name: str, split: bool = False) -> list:
         ins = [shapes[s] for s in r.inputs]
         own = owners.get(r.name, r)  # a layer sharing another's parameters has their geometry (it reports 0)
         facts = layer_facts(r.kind, ins, r.output_shape, r.macs, own.weights, own.biases, analysis.batch)
-        out.append(rule_value(rule_for(conv, r.kind, r.output_shape, r.function), facts))
+        out.append(rule_value(rule_for(conv, r.kind, r.output_shape, r.function, train), facts))
     return [sum(v.values(), 0) if isinstance(v, dict) else v for v in out] if not split else out
 
 
@@ -466,9 +473,10 @@ def rule_value(rule: str | dict[str, str], facts: dict) -> Any:
     return evaluate(rule, facts) if isinstance(rule, str) else {c: evaluate(e, facts) for c, e in rule.items()}
 
 
-def apply(analysis, name: str):
-    """Fill ``counted`` in every row and the totals, and mark the analysis with the convention's name."""
-    values = counted(analysis, name)
+def apply(analysis, name: str, train: bool = False):
+    """Fill ``counted`` in every row and the totals, and mark the analysis with the convention's name; ``train``:
+    the tool's figures for the network in training mode."""
+    values = counted(analysis, name, train=train)
     for row, value in zip(analysis.layers, values):
         row.counted = value
     analysis.totals["counted"] = sum(values, 0)
@@ -482,10 +490,10 @@ def unit_factor(conv: Convention) -> int:
     return 2 if conv.unit == "FLOPs" else 1
 
 
-def differences(analysis, name: str) -> dict[str, Any]:
+def differences(analysis, name: str, train: bool = False) -> dict[str, Any]:
     """How the convention's total differs from cnnsize's MACs, by cause (nonzero causes only, in CAUSES order)."""
     conv = get(name)
-    values = counted(analysis, name, split=True)
+    values = counted(analysis, name, split=True, train=train)
     found: dict[str, Any] = {}
     for r, value in zip(analysis.layers[1:], values[1:]):
         if not isinstance(value, dict):
@@ -507,22 +515,22 @@ def differences(analysis, name: str) -> dict[str, Any]:
     return {c: found[c] for c in CAUSES if c in found}
 
 
-def records(analysis) -> list[dict]:
+def records(analysis, train: bool = False) -> list[dict]:
     """One record per convention: ``count``, ``unit``, ``total``, ``difference`` (total − cnnsize's MACs) and
     ``differences`` (that difference by cause), for ``cnnsize conventions`` and ``Analysis.conventions()``."""
     out: list[dict] = []
     for name, conv in CONVENTIONS.items():
         try:
-            total = sum(counted(analysis, name), 0)
+            total = sum(counted(analysis, name, train=train), 0)
         except SpecError as exc:
             if "has no rule" not in exc.message:
                 raise
             # a kind this tool's rules do not cover yet: said, not guessed
             out.append({"count": name, "unit": conv.unit, "total": None, "difference": None, "differences": {},
-                        "note": exc.message})
+                        "mode": "train" if train else "eval", "note": exc.message})
             continue
         out.append({"count": name, "unit": conv.unit, "total": total, "difference": total - analysis.totals["macs"],
-                    "differences": differences(analysis, name)})
+                    "differences": differences(analysis, name, train), "mode": "train" if train else "eval"})
     return out
 
 
@@ -543,8 +551,9 @@ def grid(analysis, rows: list[dict]):
     cols += [Column(c, c.capitalize(), text=signed) for c in causes]
     flat = [{**{k: v for k, v in r.items() if k != "differences"}, **{c: r["differences"].get(c, 0) for c in causes}}
             for r in rows]
+    mode = rows[0].get("mode", "eval") if rows else "eval"
     lines = [f"{analysis.name}: each tool's total against cnnsize's {num(analysis.totals['macs'])} MACs, "
-             f"split by cause (batch {analysis.batch})."]
+             f"split by cause (batch {analysis.batch}; the network in {mode} mode)."]
     lines += [f"{r['count']}: {r['note']}." for r in rows if r.get("note")]
     return Grid(f"{analysis.name}: counting conventions", cols, flat, lines=lines)
 

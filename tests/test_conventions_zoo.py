@@ -724,3 +724,25 @@ def test_shared_layers_against_the_tool(net, count):
         wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and n not in again and ours[n] != v}
         assert not wrong, f"{count} on {net}, per layer (cnnsize, tool): {wrong}"
     assert a.totals["counted"] == total, f"{count} on {net}: cnnsize {a.totals['counted']}, tool {total}"
+
+
+@pytest.mark.parametrize("count", list(TOOLS))
+def test_training_mode_against_the_tool(count):
+    """A network in training mode: each tool run on the torch module in train mode gives the convention's figure
+    with ``train=True`` (fvcore counts a batch norm in training as its layer-norm handle, inp·(4 + affine); the
+    others count as in eval, or put the network in eval themselves: ptflops, torchscan). Batch norm, dropout with
+    p > 0 and the kinds around them; the same module in eval mode gives the eval figure."""
+    torch, nn = need("torch"), need("torch.nn")
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(),
+                          nn.Linear(8 * 6 * 6, 4), nn.BatchNorm1d(4, affine=False))
+    spec = cnnsize.from_torch(model.eval(), (3, 8, 8)).spec
+    a = cnnsize.analyze(spec)
+    x = torch.zeros(2, 3, 8, 8)  # training-mode batch norm needs more than one value per channel
+    for train in (False, True):
+        model.train(train)
+        total, _ = _torchvision_run(count, model, x)
+        one_image = count.startswith(("ptflops", "torchscan"))  # these measure one image of the input
+        expected = cnnsize.analyze(spec, batch=1 if one_image else 2)
+        figure = sum(conventions.counted(expected, count, train=train), 0)
+        assert figure == total, f"{count}, {'train' if train else 'eval'} mode: cnnsize {figure}, tool {total}"
+    assert a.totals["params"] == sum(p.numel() for p in model.parameters())
