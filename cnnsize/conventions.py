@@ -100,6 +100,9 @@ _THOP_FUNCTIONS = {
                                   "F.scaled_dot_product_attention")}}
 # torchscan-flops on a weight layer: out·(2·fanin − 1 + bias), in its parts (the first holds the multiply-adds)
 _SCAN_WEIGHTS = {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"}
+_TORCHSCAN_POOL = ("torchscan's flops and macs read a pooling window given as one number (nn.MaxPool2d(3); a spec's "
+                   "kernel: 3) as that many elements, not 3×3 (the kscan fact); a window given as a tuple (kernel: "
+                   "[3, 3]) as its product. cnnsize's executor and importer keep the form the network has.")
 _TORCHSCAN_SWIN = ("torchscan measures leaf modules only: Swin's window attention (whose qkv and proj never run as "
                    "modules) counts 0, but for v2's position-bias MLP (two Linears and an in-place ReLU, once per "
                    "call).")
@@ -138,7 +141,8 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": {"attention": "4*out*D"},
                 "swin_attention": {"attention": "macs"}},
                functions={".mean()": "0", "torch.mean()": "0"}, train_rules={"bn": "inp*(4 + affine)"},
-               notes=("nn.MultiheadAttention: the four projections only; the attention products run inside "
+               notes=("In training mode (train=True) a batch norm counts as fvcore's layer-norm handle, inp·(4 + affine).",
+                      "nn.MultiheadAttention: the four projections only; the attention products run inside "
                       "aten::scaled_dot_product_attention, which fvcore has no handle for (so sdpa counts 0).",
                       "Swin's window attention: its two linear and two matmul ops, cnnsize's MACs (v2's "
                       "position-bias MLP included); the softmax, bias and mask adds count nothing.",
@@ -226,7 +230,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "swin_attention": {"attention": "0"},
                 "swin_attention.v2": {"attention": "offsets*hidden*(3 + 2*heads) - offsets*heads",
                                       "bias adds": "offsets*hidden", "activations": "offsets*hidden"}}, hooks=True,
-               notes=(_TORCHSCAN_SWIN,
+               notes=(_TORCHSCAN_SWIN, _TORCHSCAN_POOL,
                       "torchscan's pooling formulas (all three figures) fail on a window given as a list, as "
                       "torchvision's MViT gives its skip pooling's nn.MaxPool3d (and cnnsize's build, as torchvision "
                       "does): the value is unknown and left out of the totals, so mvit_pool counts nothing. A fused "
@@ -242,7 +246,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "global_avgpool": "out*(K - 1 + nd)",
                 "swin_attention": {"attention": "0"},
                 "swin_attention.v2": {"attention": "offsets*hidden*(2 + heads)"}}, hooks=True,
-               notes=(_TORCHSCAN_SWIN,)),
+               notes=(_TORCHSCAN_SWIN, _TORCHSCAN_POOL)),
     Convention("torchscan-dmas", "torchscan.crawl_module(...)['totals']['dmas']: memory accesses, in elements",
                "element accesses",
                {"conv": "out*fanin + params + out", "deconv": "5*nd + out*fanin + params + out",
