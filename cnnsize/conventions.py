@@ -141,7 +141,8 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": {"attention": "4*out*D"},
                 "swin_attention": {"attention": "macs"}},
                functions={".mean()": "0", "torch.mean()": "0"}, train_rules={"bn": "inp*(4 + affine)"},
-               notes=("In training mode (train=True) a batch norm counts as fvcore's layer-norm handle, inp·(4 + affine).",
+               notes=("In training mode (train=True) a batch norm counts as fvcore's layer-norm handle, "
+                      "inp·(4 + affine).",
                       "nn.MultiheadAttention: the four projections only; the attention products run inside "
                       "aten::scaled_dot_product_attention, which fvcore has no handle for (so sdpa counts 0).",
                       "Swin's window attention: its two linear and two matmul ops, cnnsize's MACs (v2's "
