@@ -482,6 +482,7 @@ def apply(analysis, name: str, train: bool = False):
     """Fill ``counted`` in every row and the totals, and mark the analysis with the convention's name; ``train``:
     the tool's figures for the network in training mode."""
     values = counted(analysis, name, train=train)
+    analysis.count_mode = "train" if train else "eval"
     for row, value in zip(analysis.layers, values):
         row.counted = value
     analysis.totals["counted"] = sum(values, 0)

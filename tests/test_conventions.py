@@ -241,3 +241,25 @@ def test_shared_layer_counts_its_owners_weights_and_blames_no_bias():
     assert rows["torchinfo"]["total"] == 200 and rows["torchinfo"]["differences"] == {}
     assert rows["torchscan-flops"]["differences"] == {"flops unit": 200, "first adds": -20, "activations": 10}
     assert [r.counted for r in cnnsize.analyze(SHARED_NO_BIAS, count="torchscan-macs").layers] == [0, 100, 0, 100]
+
+
+def test_training_mode_is_asked_for_and_said(cli):
+    """fvcore counts a training-mode batch norm as inp·(4 + affine) where eval counts inp·(1 + affine) (checked
+    against fvcore in test_conventions_zoo.test_training_mode_against_the_tool): --train asks for it, and every
+    output says which mode its figures are for."""
+    eval_, train = (cnnsize.analyze("resnet18", count="fvcore", count_mode=m) for m in ("eval", "train"))
+    bn_inputs = sum(r.activations for r in eval_.layers if r.type == "bn")  # each bn's output: its input's size
+    assert train.totals["counted"] - eval_.totals["counted"] == 3 * bn_inputs
+    assert (eval_.count_mode, train.count_mode) == ("eval", "train")
+    doc = json.loads(cli("report", "resnet18", "--count", "fvcore", "--train", "-f", "json").stdout)
+    assert doc["count_mode"] == "train" and doc["totals"]["counted"] == train.totals["counted"]
+    assert "train mode" in cli("report", "resnet18", "--count", "fvcore", "--train").stdout
+    assert "eval mode" in cli("report", "resnet18", "--count", "fvcore").stdout
+    rows = {d["count"]: d for d in json.loads(cli("conventions", "resnet18", "--train", "-f", "json").stdout)}
+    assert rows["fvcore"]["mode"] == "train" and rows["fvcore"]["total"] == train.totals["counted"]
+    assert rows["thop"]["total"] == cnnsize.analyze("resnet18", count="thop").totals["counted"]  # thop: same
+    assert "train mode" in cli("conventions", "resnet18", "--train").stdout
+    r = cli("report", "resnet18", "--train")
+    assert r.returncode == 2 and "--count" in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(CnnsizeError, match="count mode"):
+        cnnsize.analyze("lenet5", count="fvcore", count_mode="training")

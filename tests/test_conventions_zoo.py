@@ -731,7 +731,10 @@ def test_training_mode_against_the_tool(count):
     """A network in training mode: each tool run on the torch module in train mode gives the convention's figure
     with ``train=True`` (fvcore counts a batch norm in training as its layer-norm handle, inp·(4 + affine); the
     others count as in eval, or put the network in eval themselves: ptflops, torchscan). Batch norm, dropout with
-    p > 0 and the kinds around them; the same module in eval mode gives the eval figure."""
+    p > 0 and the kinds around them; the same module in eval mode gives the eval figure. A module imported in
+    training mode is counted in training mode."""
+    import copy
+
     torch, nn = need("torch"), need("torch.nn")
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(),
                           nn.Linear(8 * 6 * 6, 4), nn.BatchNorm1d(4, affine=False))
@@ -745,4 +748,8 @@ def test_training_mode_against_the_tool(count):
         expected = cnnsize.analyze(spec, batch=1 if one_image else 2)
         figure = sum(conventions.counted(expected, count, train=train), 0)
         assert figure == total, f"{count}, {'train' if train else 'eval'} mode: cnnsize {figure}, tool {total}"
+        imported = cnnsize.from_torch(copy.deepcopy(model).train(train), (3, 8, 8))  # counted in the module's mode
+        assert imported.mode == ("train" if train else "eval")
+        batch = 1 if one_image else 2
+        assert cnnsize.analyze(imported, count=count, batch=batch).totals["counted"] == total
     assert a.totals["params"] == sum(p.numel() for p in model.parameters())
