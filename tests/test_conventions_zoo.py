@@ -696,21 +696,63 @@ def _shared_modules():
         def forward(self, x):
             return self.b(self.a(x).relu())
 
+    class TorchinfoRecursive(nn.Module):  # torchinfo 1.8's tests/fixtures/models.py RecursiveNet, rebuilt
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.activation = nn.Conv2d(64, 64, 3, 1, 1), nn.ReLU(True)
+
+        def forward(self, x):
+            for _ in range(3):
+                x = self.conv1(self.activation(self.conv1(x)))
+            return x
+
+    class TorchinfoChild(nn.Module):  # torchinfo's ContainerChildModule, rebuilt
+        def __init__(self):
+            super().__init__()
+            self._sequential = nn.Sequential(nn.Linear(5, 5), nn.Linear(5, 5))
+            self._between = nn.Linear(5, 5)
+
+        def forward(self, x):
+            out = self._between(self._sequential(x))
+            for layer in self._sequential:
+                out = layer(out)
+            out = self._sequential(x)
+            for layer in self._sequential:
+                out = layer(out)
+            return out
+
+    class TorchinfoContainer(nn.Module):  # torchinfo's ContainerModule, rebuilt
+        def __init__(self):
+            super().__init__()
+            self._layers = nn.ModuleList([nn.Linear(5, 5), TorchinfoChild(), nn.Linear(5, 5)])
+
+        def forward(self, x):
+            for layer in self._layers:
+                x = layer(x)
+            return x
+
     linear = nn.Linear(10, 10)
-    return {"sequential_reuse": (nn.Sequential(linear, nn.ReLU(), linear), (10,)),
+    return {"torchinfo_recursive": (TorchinfoRecursive(), (64, 28, 28)), "torchinfo_container": (TorchinfoContainer(),
+                                                                                                  (5,)),
+            "sequential_reuse": (nn.Sequential(linear, nn.ReLU(), linear), (10,)),
             "two_linears_four_calls": (Reused(True), (10,)), "two_linears_four_calls_nobias": (Reused(False), (10,)),
             "recursive_conv": (Recursive(), (8, 6, 6)), "container": (Container(), (5,)), "tied": (Tied(), (6,))}
 
 
 @pytest.mark.parametrize("count", list(TOOLS))
-@pytest.mark.parametrize("net", ["sequential_reuse", "two_linears_four_calls", "two_linears_four_calls_nobias",
-                                 "recursive_conv", "container", "tied"])
-def test_shared_layers_against_the_tool(net, count):
+@pytest.mark.parametrize("net", ["torchinfo_recursive", "torchinfo_container", "sequential_reuse",
+                                 "two_linears_four_calls", "two_linears_four_calls_nobias", "recursive_conv",
+                                 "container", "tied"])
+def test_shared_layers_against_the_tool(net, count, request):
     """A layer that ``shares`` another's parameters reports 0 of them (they count once), but each tool sees the
     module's real weights on every call: the convention reads the owner's geometry. Each tool runs on the torch
     module itself; the import reads a copy (the module the tool ran on is left alone)."""
     import copy
 
+    if net == "torchinfo_container" and count == "fvcore":  # runs, and must fail until modelled
+        request.applymarker(pytest.mark.xfail(strict=True, reason="torchinfo's container computes values its forward then discards (the first _sequential → "
+                     "_between chain); fvcore's torch.jit trace drops them (150), the imported spec keeps them as a "
+                     "dangling branch, which cnnsize counts as a head (275): not modelled yet"))
     torch = need("torch")
     model, shape = _shared_modules()[net]
     model.eval()
@@ -718,9 +760,11 @@ def test_shared_layers_against_the_tool(net, count):
     imported = cnnsize.from_torch(copy.deepcopy(model), shape)
     assert any("shares" in body for layer in imported.spec["layers"] for body in layer.values())
     a = cnnsize.analyze(imported.spec, count=count)
-    if per_layer:
+    again = _called_again(model, torch.zeros(1, *shape))
+    # fvcore attributes the ops of a network whose modules run more than once by its traced scopes, which do not
+    # follow the module names there (torchinfo's container: _between's product under another name): the total only
+    if per_layer and not (count == "fvcore" and again):
         ours = {r.name: r.counted for r in a.layers[1:]}
-        again = _called_again(model, torch.zeros(1, *shape))
         wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and n not in again and ours[n] != v}
         assert not wrong, f"{count} on {net}, per layer (cnnsize, tool): {wrong}"
     assert a.totals["counted"] == total, f"{count} on {net}: cnnsize {a.totals['counted']}, tool {total}"
