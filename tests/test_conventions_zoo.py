@@ -750,9 +750,10 @@ def test_shared_layers_against_the_tool(net, count, request):
     import copy
 
     if net == "torchinfo_container" and count == "fvcore":  # runs, and must fail until modelled
-        request.applymarker(pytest.mark.xfail(strict=True, reason="torchinfo's container computes values its forward then discards (the first _sequential → "
-                     "_between chain); fvcore's torch.jit trace drops them (150), the imported spec keeps them as a "
-                     "dangling branch, which cnnsize counts as a head (275): not modelled yet"))
+        why = ("torchinfo's container computes values its forward then discards (the first _sequential → _between "
+               "chain); fvcore's torch.jit trace drops them (150), the imported spec keeps them as a dangling branch, "
+               "which cnnsize counts as a head (275): not modelled yet")
+        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
     torch = need("torch")
     model, shape = _shared_modules()[net]
     model.eval()
