@@ -37,7 +37,8 @@ def load(spec: Any, variables: dict | None = None):
 def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
             fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
             freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
-            traffic: bool = False, device_profile: Any = None, layout: str | None = None) -> Analysis:
+            traffic: bool = False, device_profile: Any = None, layout: str | None = None,
+            count_mode: str | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
@@ -46,7 +47,9 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     (a layer name: it and everything before it are frozen) shape the training memory estimate.
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``). ``count`` names a counting
     convention (torchinfo, fvcore, ptflops, thop, torch, torchscan-flops, ...; see cnnsize.conventions):
-    every row and the totals then carry ``counted``, that tool's figure. ``traffic`` adds each layer's
+    every row and the totals then carry ``counted``, that tool's figure, for the network in ``count_mode``
+    ("eval", or "train": fvcore counts a training-mode batch norm otherwise; default: the mode of the module
+    ``from_torch`` read, else eval). ``traffic`` adds each layer's
     bytes read and written and its arithmetic intensity; ``device_profile`` (a bundled name such as "a100",
     a file, or a DeviceProfile) adds the roofline's ``predicted_seconds`` and ``bound`` (and implies traffic).
     An input that looks channels-last (32×32×3) is refused with the channels-first shape to use, unless
@@ -67,7 +70,7 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
         return analyze_graph(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit,
                              optimizer=optimizer, amp=amp, device=device, freeze_until=freeze_until, count=count,
                              traffic=traffic or device_profile is not None, device_profile=device_profile,
-                             layout=layout)
+                             layout=layout, count_mode=count_mode or getattr(spec, "mode", None) or "eval")
 
 
 def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002

@@ -216,6 +216,7 @@ class Analysis:
     max_batch: dict | None = None  # filled by `report --max-batch`
     fit: str = "exact"  # the fit rule the shapes were computed with
     count: str | None = None  # the counting convention of ``counted`` (report --count), None for cnnsize's own
+    count_mode: str = "eval"  # the mode of the network ``counted`` is for: eval, or train (report --train)
     traffic: bool = False  # rows and totals carry bytes_read, bytes_written, arithmetic_intensity
     device_profile: str | None = None  # rows and totals carry predicted_seconds and bound
     axes_labelled: bool = False  # every row's ``axes`` set (label_axes)
@@ -257,7 +258,8 @@ class Analysis:
         totals = {k: _json(v) for k, v in self.totals.items() if k not in ("memory", "receptive_field")}
         totals["memory"] = {k: _json(v) for k, v in self.totals["memory"].items()}
         totals["receptive_field"] = _rf_json(self.totals["receptive_field"])
-        out = {"schema_version": SCHEMA_VERSION, **({"count": self.count} if self.count else {}), "name": self.name,
+        counting = {"count": self.count, "count_mode": self.count_mode} if self.count else {}
+        out = {"schema_version": SCHEMA_VERSION, **counting, "name": self.name,
                "input_shape": [_json(v) for v in self.input_shape], "batch": self.batch, "dtype": self.dtype,
                "layers": [row.to_dict() for row in self.layers], "totals": totals}
         if self.symbolic:
@@ -298,15 +300,16 @@ class Analysis:
 
         return pd.DataFrame(self.to_records()).set_index("name")
 
-    def conventions(self):
+    def conventions(self, mode: str | None = None):
         """Each counting convention's total and its difference from cnnsize's MACs by cause, as a pandas
-        DataFrame indexed by convention (``cnnsize conventions SPEC``)."""
+        DataFrame indexed by convention (``cnnsize conventions SPEC``), for the network in ``mode`` (eval or
+        train; default: the analysis' count_mode)."""
         import pandas as pd
 
         from .conventions import records
 
         rows = [{"count": r["count"], "unit": r["unit"], "total": r["total"], "difference": r["difference"],
-                 **r["differences"]} for r in records(self)]
+                 **r["differences"]} for r in records(self, train=(mode or self.count_mode) == "train")]
         return pd.DataFrame(rows).set_index("count").fillna(0)
 
     def to_markdown(self) -> str:
@@ -510,7 +513,8 @@ def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, count: str | None = None,
-                  traffic: bool = False, device_profile: Any = None, layout: str | None = "chw") -> Analysis:
+                  traffic: bool = False, device_profile: Any = None, layout: str | None = "chw",
+                  count_mode: str = "eval") -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
     ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
@@ -602,10 +606,12 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
                         fit_conditions=fit_conditions, fit=ctx.fit)
     analysis.notes += analysis.axes_notes()
+    if count_mode not in ("eval", "train"):
+        raise unknown_name("count mode", count_mode, ("eval", "train"))
     if count is not None:
         from .conventions import apply
 
-        apply(analysis, count)
+        apply(analysis, count, train=count_mode == "train")
     if traffic or device_profile is not None:
         from .traffic import apply as apply_traffic
 

@@ -21,9 +21,10 @@ from .errors import CnnsizeError, SpecError, unknown_name
 from .numeric import prod
 
 # the causes a difference from the default is split into, in the order they are shown; "flops unit" is the
-# second operation of each multiply-add that FLOP counts (torch, torchscan-flops) count
-CAUSES = ("flops unit", "bias adds", "normalization", "activations", "pooling", "elementwise", "softmax", "attention",
-          "upsampling", "dropout", "views", "weight layers", "other")
+# second operation of each multiply-add that FLOP counts (torch, torchscan-flops) count; "first adds" the add of each
+# output's first product, which torchscan-flops leaves out (a multiply and an add each, minus the first add)
+CAUSES = ("flops unit", "bias adds", "first adds", "normalization", "activations", "pooling", "elementwise", "softmax",
+          "attention", "upsampling", "dropout", "views", "weight layers", "other")
 
 FACTS = {
     "N": "the batch",
@@ -71,9 +72,14 @@ class Convention:
     # the tool hooks modules by exact type: a function a subclass' forward calls ("F.conv3d in nn.Conv3d") counts
     # as a function; tools that hook subclasses count such a layer as the module
     exact_types: bool = False
+    # what the tool counts otherwise for a network in training mode (fvcore's batch norm: its layer-norm handle);
+    # the tools not listed count the same in both modes, or put the network in eval themselves (ptflops, torchscan)
+    train_rules: dict[str, str | dict[str, str]] = field(default_factory=dict)
 
-    def rule(self, kind: str, variant: str | None, cause: str) -> str | dict[str, str]:
+    def rule(self, kind: str, variant: str | None, cause: str, train: bool = False) -> str | dict[str, str]:
         for key in (f"{kind}.{variant}" if variant else None, kind, cause, "*"):
+            if train and key is not None and key in self.train_rules:
+                return self.train_rules[key]
             if key is not None and key in self.rules:
                 return self.rules[key]
         return "0"
@@ -92,6 +98,11 @@ _PTFLOPS_FUNCTIONS = {
 _THOP_FUNCTIONS = {
     **{f"{m}()": "macs" for m in ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "F.linear",
                                   "F.scaled_dot_product_attention")}}
+# torchscan-flops on a weight layer: out·(2·fanin − 1 + bias), in its parts (the first holds the multiply-adds)
+_SCAN_WEIGHTS = {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"}
+_TORCHSCAN_POOL = ("torchscan's flops and macs read a pooling window given as one number (nn.MaxPool2d(3); a spec's "
+                   "kernel: 3) as that many elements, not 3×3 (the kscan fact); a window given as a tuple (kernel: "
+                   "[3, 3]) as its product. cnnsize's executor and importer keep the form the network has.")
 _TORCHSCAN_SWIN = ("torchscan measures leaf modules only: Swin's window attention (whose qkv and proj never run as "
                    "modules) counts 0, but for v2's position-bias MLP (two Linears and an in-place ReLU, once per "
                    "call).")
@@ -129,8 +140,10 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "upsample.bilinear.2": "4*out", "groupnorm": "inp*(4 + affine)", "instancenorm": "inp*(4 + affine)",
                 "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": {"attention": "4*out*D"},
                 "swin_attention": {"attention": "macs"}},
-               functions={".mean()": "0", "torch.mean()": "0"},
-               notes=("nn.MultiheadAttention: the four projections only; the attention products run inside "
+               functions={".mean()": "0", "torch.mean()": "0"}, train_rules={"bn": "inp*(4 + affine)"},
+               notes=("In training mode (train=True) a batch norm counts as fvcore's layer-norm handle, "
+                      "inp·(4 + affine).",
+                      "nn.MultiheadAttention: the four projections only; the attention products run inside "
                       "aten::scaled_dot_product_attention, which fvcore has no handle for (so sdpa counts 0).",
                       "Swin's window attention: its two linear and two matmul ops, cnnsize's MACs (v2's "
                       "position-bias MLP included); the softmax, bias and mask adds count nothing.",
@@ -203,22 +216,22 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                       "matmul products inside it: cnnsize's MACs.",)),
     Convention("torchscan-flops", "torchscan.crawl_module(...)['totals']['module_flops']: a multiply and an add "
                "each, minus the first add", "FLOPs",
-               {"conv": "out*(2*fanin - 1 + bias)", "deconv": "8*nd + out*(2*fanin - 1 + bias)",
+               {"conv": _SCAN_WEIGHTS, "deconv": {**_SCAN_WEIGHTS, "weight layers": "8*nd + 2*out*fanin"},
                 "maxvit_attention": "8*out*D",
                 "mvit_attention": "6*inp*D + 2*out*D + 2*pool_macs - pool_out + 8*norm_in + 2*norm_rows",
-                "fc": "out*(2*fanin - 1 + bias)", "relu": "inp", "relu6": "2*inp", "leaky_relu": "4*inp",
+                "fc": _SCAN_WEIGHTS, "relu": "inp", "relu6": "2*inp", "leaky_relu": "4*inp",
                 "tanh": "6*inp", "sigmoid": "4*inp", "dropout": "dropping*inp", "elu": "6*inp",
-                "linear": "out*(2*fanin - 1 + bias)", "patch_embed": "out*(2*fanin - 1 + bias)",
+                "linear": _SCAN_WEIGHTS, "patch_embed": _SCAN_WEIGHTS,
                 "mha": "4*out*(2*D - 1 + bias) + 1 + out + N*L*L*(2*D - heads) + N*heads*L*(3*L - 1) + out*(2*L - 1)",
                 "channel_dropout": "0", "stochastic_depth": "0",
                 "bn": "2*Cin + 2*inp + 2*affine*inp", "layernorm": "6*inp + 2*rows + 2*affine*inp",
-                "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
+                "maxpool": "out*(kscan - 1)", "avgpool": "out*(kscan - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
                 "global_avgpool": "out*(K - 1 + nd)",
                 "swin_attention": {"attention": "0"},
                 "swin_attention.v2": {"attention": "offsets*hidden*(3 + 2*heads) - offsets*heads",
                                       "bias adds": "offsets*hidden", "activations": "offsets*hidden"}}, hooks=True,
-               notes=(_TORCHSCAN_SWIN,
+               notes=(_TORCHSCAN_SWIN, _TORCHSCAN_POOL,
                       "torchscan's pooling formulas (all three figures) fail on a window given as a list, as "
                       "torchvision's MViT gives its skip pooling's nn.MaxPool3d (and cnnsize's build, as torchvision "
                       "does): the value is unknown and left out of the totals, so mvit_pool counts nothing. A fused "
@@ -229,12 +242,12 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "maxvit_attention": "4*out*D",
                 "mvit_attention": "3*inp*D + out*D + pool_macs",
                 "linear": "out*fanin", "patch_embed": "out*fanin",
-                "maxpool": "out*(k - 1)", "avgpool": "out*(k - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
+                "maxpool": "out*(kscan - 1)", "avgpool": "out*(kscan - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
                 "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
                 "global_avgpool": "out*(K - 1 + nd)",
                 "swin_attention": {"attention": "0"},
                 "swin_attention.v2": {"attention": "offsets*hidden*(2 + heads)"}}, hooks=True,
-               notes=(_TORCHSCAN_SWIN,)),
+               notes=(_TORCHSCAN_SWIN, _TORCHSCAN_POOL)),
     Convention("torchscan-dmas", "torchscan.crawl_module(...)['totals']['dmas']: memory accesses, in elements",
                "element accesses",
                {"conv": "out*fanin + params + out", "deconv": "5*nd + out*fanin + params + out",
@@ -383,7 +396,8 @@ def variant_of(kind, out: tuple) -> str | None:
     return None
 
 
-def rule_for(conv: Convention, kind, out: tuple, function: str | None = None) -> str | dict[str, str]:
+def rule_for(conv: Convention, kind, out: tuple, function: str | None = None,
+             train: bool = False) -> str | dict[str, str]:
     call, _, inside = (function or "").partition(" in ")
     if function is not None and (not inside or conv.exact_types) and (f"{call}()" in conv.functions or conv.hooks):
         return conv.functions.get(f"{call}()", "0")  # no module the tool sees: what it counts for the function
@@ -393,7 +407,7 @@ def rule_for(conv: Convention, kind, out: tuple, function: str | None = None) ->
             if key in conv.rules:
                 return conv.rules[key]
         variant = None
-    return conv.rule(kind.kind, variant, getattr(kind, "cause", "other"))
+    return conv.rule(kind.kind, variant, getattr(kind, "cause", "other"), train)
 
 
 # The kinds whose rules tests/test_conventions_zoo.py has checked against every tool (the bundled specs and the
@@ -417,13 +431,27 @@ CHECKED_KINDS = frozenset({
     "maxvit_attention", "mvit_attention", "mvit_pool", "mvit_pos_embed"})
 
 
-def counted(analysis, name: str, split: bool = False) -> list:
-    """Each row's figure under a convention (the input row: 0); with ``split``, a rule in parts gives its parts."""
+def _owners(analysis) -> dict:
+    """The row whose parameters each ``shares`` layer uses, by the sharing layer's name. A shared layer reports 0
+    parameters (they count once, at the owner), but every tool sees the module's real weights on each call: a
+    module called again (torchinfo, ptflops, thop count every call) or one holding tied tensors (torchscan reads
+    each module's weight shape)."""
+    graph = getattr(analysis, "graph", None)
+    if graph is None:
+        return {}
+    rows = {r.name: r for r in analysis.layers}
+    return {n.name: rows[n.shares] for n in graph.nodes if n.shares is not None and n.shares in rows}
+
+
+def counted(analysis, name: str, split: bool = False, train: bool = False) -> list:
+    """Each row's figure under a convention (the input row: 0); with ``split``, a rule in parts gives its parts;
+    ``train``: as the tool counts the network in training mode (else in eval mode, as cnnsize sizes it)."""
     conv = get(name)
     if analysis.symbolic or not isinstance(analysis.batch, int):
         raise SpecError(f"the {name} convention counts a network of numeric sizes (the tools run it)",
                         hint="give a numeric input shape, e.g. --input 3x224x224")
     shapes = {r.name: r.output_shape for r in analysis.layers}
+    owners = _owners(analysis)
     out = [0]
     for r in analysis.layers[1:]:
         if conv.name == DEFAULT:
@@ -439,8 +467,9 @@ def counted(analysis, name: str, split: bool = False) -> list:
                             f"how {name} counts them has not been checked against the tool",
                             hint="cnnsize's own count (the default) and --count torch cover every kind")
         ins = [shapes[s] for s in r.inputs]
-        facts = layer_facts(r.kind, ins, r.output_shape, r.macs, r.weights, r.biases, analysis.batch)
-        out.append(rule_value(rule_for(conv, r.kind, r.output_shape, r.function), facts))
+        own = owners.get(r.name, r)  # a layer sharing another's parameters has their geometry (it reports 0)
+        facts = layer_facts(r.kind, ins, r.output_shape, r.macs, own.weights, own.biases, analysis.batch)
+        out.append(rule_value(rule_for(conv, r.kind, r.output_shape, r.function, train), facts))
     return [sum(v.values(), 0) if isinstance(v, dict) else v for v in out] if not split else out
 
 
@@ -449,9 +478,11 @@ def rule_value(rule: str | dict[str, str], facts: dict) -> Any:
     return evaluate(rule, facts) if isinstance(rule, str) else {c: evaluate(e, facts) for c, e in rule.items()}
 
 
-def apply(analysis, name: str):
-    """Fill ``counted`` in every row and the totals, and mark the analysis with the convention's name."""
-    values = counted(analysis, name)
+def apply(analysis, name: str, train: bool = False):
+    """Fill ``counted`` in every row and the totals, and mark the analysis with the convention's name; ``train``:
+    the tool's figures for the network in training mode."""
+    values = counted(analysis, name, train=train)
+    analysis.count_mode = "train" if train else "eval"
     for row, value in zip(analysis.layers, values):
         row.counted = value
     analysis.totals["counted"] = sum(values, 0)
@@ -465,10 +496,10 @@ def unit_factor(conv: Convention) -> int:
     return 2 if conv.unit == "FLOPs" else 1
 
 
-def differences(analysis, name: str) -> dict[str, Any]:
+def differences(analysis, name: str, train: bool = False) -> dict[str, Any]:
     """How the convention's total differs from cnnsize's MACs, by cause (nonzero causes only, in CAUSES order)."""
     conv = get(name)
-    values = counted(analysis, name, split=True)
+    values = counted(analysis, name, split=True, train=train)
     found: dict[str, Any] = {}
     for r, value in zip(analysis.layers[1:], values[1:]):
         if not isinstance(value, dict):
@@ -490,22 +521,22 @@ def differences(analysis, name: str) -> dict[str, Any]:
     return {c: found[c] for c in CAUSES if c in found}
 
 
-def records(analysis) -> list[dict]:
+def records(analysis, train: bool = False) -> list[dict]:
     """One record per convention: ``count``, ``unit``, ``total``, ``difference`` (total − cnnsize's MACs) and
     ``differences`` (that difference by cause), for ``cnnsize conventions`` and ``Analysis.conventions()``."""
     out: list[dict] = []
     for name, conv in CONVENTIONS.items():
         try:
-            total = sum(counted(analysis, name), 0)
+            total = sum(counted(analysis, name, train=train), 0)
         except SpecError as exc:
             if "has no rule" not in exc.message:
                 raise
             # a kind this tool's rules do not cover yet: said, not guessed
             out.append({"count": name, "unit": conv.unit, "total": None, "difference": None, "differences": {},
-                        "note": exc.message})
+                        "mode": "train" if train else "eval", "note": exc.message})
             continue
         out.append({"count": name, "unit": conv.unit, "total": total, "difference": total - analysis.totals["macs"],
-                    "differences": differences(analysis, name)})
+                    "differences": differences(analysis, name, train), "mode": "train" if train else "eval"})
     return out
 
 
@@ -526,8 +557,9 @@ def grid(analysis, rows: list[dict]):
     cols += [Column(c, c.capitalize(), text=signed) for c in causes]
     flat = [{**{k: v for k, v in r.items() if k != "differences"}, **{c: r["differences"].get(c, 0) for c in causes}}
             for r in rows]
+    mode = rows[0].get("mode", "eval") if rows else "eval"
     lines = [f"{analysis.name}: each tool's total against cnnsize's {num(analysis.totals['macs'])} MACs, "
-             f"split by cause (batch {analysis.batch})."]
+             f"split by cause (batch {analysis.batch}; the network in {mode} mode)."]
     lines += [f"{r['count']}: {r['note']}." for r in rows if r.get("note")]
     return Grid(f"{analysis.name}: counting conventions", cols, flat, lines=lines)
 

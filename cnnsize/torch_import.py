@@ -26,6 +26,7 @@ class ImportedSpec:
 
     spec: dict
     checked: Any = field(default=None, repr=False, compare=False)  # the analysis the import checked shapes with
+    mode: str = "eval"  # the module's mode when read (train or eval): what analyze(..., count=...) counts it in
     _yaml: str | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -1110,4 +1111,4 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
         meta = node.meta.get("tensor_meta")
         if layer != "input" and hasattr(meta, "shape"):
             shapes.setdefault(layer, tuple(int(v) for v in meta.shape[1:]))
-    return ImportedSpec(spec=spec, checked=_check(spec, importer, shapes))
+    return ImportedSpec(spec=spec, checked=_check(spec, importer, shapes), mode="train" if module.training else "eval")

@@ -219,3 +219,44 @@ def test_swin_differences_by_cause():
     scores = sum(blocks * (side // 7) ** 2 * heads * 49 * 49
                  for side, heads, blocks in ((56, 3, 2), (28, 6, 2), (14, 12, 6), (7, 24, 2)))
     assert rows["ptflops"]["differences"]["softmax"] == scores
+
+
+SHARED_NO_BIAS = {"name": "shared_no_bias", "input": [10], "layers": [
+    {"fc": {"name": "a", "units": 10, "bias": False}}, {"relu": {"name": "r"}},
+    {"fc": {"name": "b", "units": 10, "bias": False, "shares": "a"}}]}
+
+
+def test_shared_layer_counts_its_owners_weights_and_blames_no_bias():
+    """A layer sharing another's parameters reports 0 of them, yet the tools see the module's weights on every call
+    (checked against the tools in test_conventions_zoo.test_shared_layers_against_the_tool). In a network without
+    biases no difference is 'bias adds': torchinfo counts each call's 100 weights (its total is the MACs), and
+    torchscan-flops' shortfall is the first add of each of the 2 × 10 outputs (and the ReLU counts its 10 inputs)."""
+    a = cnnsize.analyze(SHARED_NO_BIAS)
+    assert a.totals["params"] == 100 and a.totals["macs"] == 200  # one 10×10 weight, two calls
+    rows = {r["count"]: r for r in conventions.records(a)}
+    assert all("bias adds" not in r["differences"] for r in rows.values()), rows
+    assert rows["torchinfo"]["total"] == 200 and rows["torchinfo"]["differences"] == {}
+    assert rows["torchscan-flops"]["differences"] == {"flops unit": 200, "first adds": -20, "activations": 10}
+    assert [r.counted for r in cnnsize.analyze(SHARED_NO_BIAS, count="torchscan-macs").layers] == [0, 100, 0, 100]
+
+
+def test_training_mode_is_asked_for_and_said(cli):
+    """fvcore counts a training-mode batch norm as inp·(4 + affine) where eval counts inp·(1 + affine) (checked
+    against fvcore in test_conventions_zoo.test_training_mode_against_the_tool): --train asks for it, and every
+    output says which mode its figures are for."""
+    eval_, train = (cnnsize.analyze("resnet18", count="fvcore", count_mode=m) for m in ("eval", "train"))
+    bn_inputs = sum(r.activations for r in eval_.layers if r.type == "bn")  # each bn's output: its input's size
+    assert train.totals["counted"] - eval_.totals["counted"] == 3 * bn_inputs
+    assert (eval_.count_mode, train.count_mode) == ("eval", "train")
+    doc = json.loads(cli("report", "resnet18", "--count", "fvcore", "--train", "-f", "json").stdout)
+    assert doc["count_mode"] == "train" and doc["totals"]["counted"] == train.totals["counted"]
+    assert "train mode" in cli("report", "resnet18", "--count", "fvcore", "--train").stdout
+    assert "eval mode" in cli("report", "resnet18", "--count", "fvcore").stdout
+    rows = {d["count"]: d for d in json.loads(cli("conventions", "resnet18", "--train", "-f", "json").stdout)}
+    assert rows["fvcore"]["mode"] == "train" and rows["fvcore"]["total"] == train.totals["counted"]
+    assert rows["thop"]["total"] == cnnsize.analyze("resnet18", count="thop").totals["counted"]  # thop: same
+    assert "train mode" in cli("conventions", "resnet18", "--train").stdout
+    r = cli("report", "resnet18", "--train")
+    assert r.returncode == 2 and "--count" in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(CnnsizeError, match="count mode"):
+        cnnsize.analyze("lenet5", count="fvcore", count_mode="training")

@@ -307,6 +307,16 @@ TOOLS = {"torchinfo": run_torchinfo, "torch": run_torch, "fvcore": run_fvcore, "
          "torchscan-macs": _torchscan("macs"), "torchscan-dmas": _torchscan("dmas")}
 
 
+def as_built(a, count: str):
+    """The analysis counted as cnnsize's executor builds the network: every layer a module of its own. A bundled
+    spec says where the network it describes computes a layer with a function (``function: F.relu``, as torchvision
+    writes it); the executor builds that layer as a module, so the tools run on the build see it as one. The spec's
+    own figures (the network's) are checked against torchvision's modules in test_bundled_spec_on_torchvision."""
+    for row in a.layers:
+        row.function = None
+    return conventions.apply(a, count)
+
+
 @pytest.mark.parametrize("count", list(TOOLS))
 @pytest.mark.parametrize("spec", SPECS)  # the spec varies slowest: each model is built once
 def test_convention_reproduces_tool(count, spec, built):
@@ -317,7 +327,7 @@ def test_convention_reproduces_tool(count, spec, built):
         pytest.skip(f"{count}'s rules for {', '.join(unchecked)} are not checked against the tool yet")
     model, x, _ = built(spec)
     total, per_layer = TOOLS[count](model, x)
-    a = cnnsize.analyze(TOURS.get(spec, spec), count=count)
+    a = as_built(cnnsize.analyze(TOURS.get(spec, spec)), count)
     if per_layer:
         ours = {r.name: r.counted for r in a.layers[1:]}
         wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and ours[n] != v}
@@ -345,30 +355,6 @@ def _torchvision_cases():
             marks = [] if name in QUICK else [pytest.mark.slow]
             for count in TOOLS:
                 yield pytest.param(count, family, name, marks=marks, id=f"{name}-{count}")
-
-
-def _int_kernel_pools(model, x) -> dict[str, int]:
-    """torchscan's bug on a pooling window given as an int (nn.MaxPool2d(3)): its macs and flops take the window
-    as 3 elements, not 3×3. The amount it leaves out per pooling module: out · (k^nd − k), from hooks."""
-    torch = need("torch")
-    from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
-
-    missing: dict[str, int] = {}
-
-    def hook(name):
-        def record(module, args, out):
-            k, nd = module.kernel_size, out.dim() - 2
-            if isinstance(k, int):
-                missing[name] = out.numel() * (k**nd - k)
-        return record
-
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
-               if isinstance(m, (_MaxPoolNd, _AvgPoolNd))]
-    with torch.no_grad():
-        model(x)
-    for h in handles:
-        h.remove()
-    return missing
 
 
 def _called_again(model, x) -> set[str]:
@@ -450,17 +436,16 @@ def torchvision_model():
 @pytest.mark.parametrize("count,family,name", list(_torchvision_cases()))
 def test_convention_on_torchvision(count, family, name, torchvision_model):
     """The same conventions on torchvision's networks, run on torchvision's modules themselves, in total and per
-    layer (a layer the importer named after a leaf module) where the tool reports per layer. The amounts worked
-    out from the network: torchscan's bug on a pooling window given as an int (see _int_kernel_pools), and what
-    FlopCounterMode cannot see in nn.MultiheadAttention's fused inference path (see below)."""
+    layer (a layer the importer named after a leaf module) where the tool reports per layer. The one amount worked
+    out from the network: what FlopCounterMode cannot see in nn.MultiheadAttention's fused inference path (see
+    below). torchscan's reading of a pooling window given as one number (nn.MaxPool2d(3): 3 elements, not 9) is
+    the convention's (the ``kscan`` fact), checked here on every torchvision network that pools so."""
     model, imported, x = torchvision_model(family, name)
     total, per_layer = _torchvision_run(count, model, x)
     a = cnnsize.analyze(imported.spec, count=count)
     expected = a.totals["counted"]
-    missing = _int_kernel_pools(model, x) if count in ("torchscan-flops", "torchscan-macs") else {}
-    expected -= sum(missing.values())
     if per_layer:
-        ours = {r.name: r.counted - missing.get(r.name, 0) for r in a.layers[1:]}
+        ours = {r.name: r.counted for r in a.layers[1:]}
         # a module called more than once (a ResNet bottleneck's one ReLU, three times) is several layers of the
         # spec, and torchscan reports it by its last call: compared in the total only
         again = _called_again(model, x)
@@ -610,3 +595,206 @@ def test_convention_on_small_torchvision_attention(name, count, tiny_torchvision
              "tiny_mvit_v2": {"mvit_attention", "mvit_pool"}}[name]
     assert fused <= kinds
     test_convention_on_torchvision(count, "small", name, tiny_torchvision)
+
+
+# The bundled specs named after a torchvision model are that model: each tool's figure for the bundled name is the
+# tool run on torchvision's own module (no weights, eval mode, the spec's input). A representative part runs in the
+# default zoo set (pooling windows given as one number, F.relu, F.adaptive_avg_pool2d, x.mean, torch.cat and
+# torch.flatten); the rest with -m slow (one to three minutes per network for the nine tools on a shared machine).
+BUNDLED_QUICK = ("alexnet", "resnet18", "mobilenet_v2", "googlenet", "squeezenet1_1", "shufflenet_v2_x1_0")
+
+
+def _bundled_cases():
+    """Every bundled spec whose name is a torchvision model (test_import_zoo's lists of them) × every tool."""
+    from .test_import_zoo import CLASSIFICATION, SEGMENTATION, VIDEO
+
+    for family, names in (("classification", CLASSIFICATION), ("segmentation", SEGMENTATION), ("video", VIDEO)):
+        for name in (n for n in bundled_names() if n in names):
+            marks = [] if name in BUNDLED_QUICK else [pytest.mark.slow]
+            for count in TOOLS:
+                yield pytest.param(count, family, name, marks=marks, id=f"{name}-{count}")
+
+
+@pytest.fixture(scope="module")
+def torchvision_network():
+    """torchvision's network of a bundled name (no weights, eval mode) and an input of the spec's shape; built once."""
+    torch, tv = need("torch"), need("torchvision")
+    cache: dict = {}
+
+    def get(family, name):
+        if name not in cache:
+            cache.clear()
+            module = {"classification": tv.models, "segmentation": tv.models.segmentation,
+                      "video": tv.models.video}[family]
+            kwargs = {"weights": None, **({"weights_backbone": None} if family == "segmentation" else {}),
+                      **({"init_weights": False} if name in ("googlenet", "inception_v3") else {})}
+            model = getattr(module, name)(**kwargs).eval()
+            cache[name] = (model, torch.zeros(1, *cnnsize.analyze(name).input_shape))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("count,family,name", list(_bundled_cases()))
+def test_bundled_spec_on_torchvision(count, family, name, torchvision_network):
+    """``cnnsize report NAME --count TOOL`` is the tool's figure on torchvision.models.NAME itself: the bundled spec
+    is written as torchvision's module is (functions where its forward calls one, F.relu, F.adaptive_avg_pool2d,
+    torch.cat; pooling windows given as one number), in total and per layer where the tool reports per layer."""
+    model, x = torchvision_network(family, name)
+    total, per_layer = _torchvision_run(count, model, x)
+    a = cnnsize.analyze(name, count=count)
+    expected = a.totals["counted"]
+    if count == "torch" and any(isinstance(m, need("torch").nn.MultiheadAttention) for m in model.modules()):
+        expected -= sum(2 * r.macs for r in a.layers if r.type == "mha")  # the fused path (see above)
+    if per_layer:
+        ours = {r.name: r.counted for r in a.layers[1:]}
+        again = _called_again(model, x)
+        wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and n not in again and ours[n] != v}
+        assert not wrong, f"{count} on {name}, per layer (cnnsize, tool): {dict(list(wrong.items())[:8])}"
+    assert expected == total, f"{count} on torchvision's {name}: cnnsize {expected}, tool {total}"
+
+
+def _shared_modules():
+    """Networks that call one module more than once or tie tensors across modules, as users write them and as
+    torchinfo's own tests do (a Linear reused in a Sequential; two Linears called four times; a convolution applied
+    recursively, as torchinfo's RecursiveNet; a container calling its children twice; tied weights)."""
+    nn = need("torch.nn")
+
+    class Reused(nn.Module):  # torchinfo's "too many linear" pattern: two Linears, four calls
+        def __init__(self, bias):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(10, 10, bias=bias), nn.Linear(10, 10, bias=bias)
+
+        def forward(self, x):
+            return self.fc2(self.fc1(self.fc2(self.fc1(x))))
+
+    class Recursive(nn.Module):  # torchinfo's RecursiveNet: one conv applied three times
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            for _ in range(3):
+                x = self.conv1(x)
+            return x
+
+    class Container(nn.Module):  # a child Sequential called twice, a Linear inside it
+        def __init__(self):
+            super().__init__()
+            self.block = nn.Sequential(nn.Linear(5, 5), nn.ReLU())
+            self.head = nn.Linear(5, 3)
+
+        def forward(self, x):
+            return self.head(self.block(self.block(x)))
+
+    class Tied(nn.Module):  # two modules, one weight (bias-free, as tied embeddings are)
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(6, 6, bias=False), nn.Linear(6, 6, bias=False)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x).relu())
+
+    class TorchinfoRecursive(nn.Module):  # torchinfo 1.8's tests/fixtures/models.py RecursiveNet, rebuilt
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.activation = nn.Conv2d(64, 64, 3, 1, 1), nn.ReLU(True)
+
+        def forward(self, x):
+            for _ in range(3):
+                x = self.conv1(self.activation(self.conv1(x)))
+            return x
+
+    class TorchinfoChild(nn.Module):  # torchinfo's ContainerChildModule, rebuilt
+        def __init__(self):
+            super().__init__()
+            self._sequential = nn.Sequential(nn.Linear(5, 5), nn.Linear(5, 5))
+            self._between = nn.Linear(5, 5)
+
+        def forward(self, x):
+            out = self._between(self._sequential(x))
+            for layer in self._sequential:
+                out = layer(out)
+            out = self._sequential(x)
+            for layer in self._sequential:
+                out = layer(out)
+            return out
+
+    class TorchinfoContainer(nn.Module):  # torchinfo's ContainerModule, rebuilt
+        def __init__(self):
+            super().__init__()
+            self._layers = nn.ModuleList([nn.Linear(5, 5), TorchinfoChild(), nn.Linear(5, 5)])
+
+        def forward(self, x):
+            for layer in self._layers:
+                x = layer(x)
+            return x
+
+    linear = nn.Linear(10, 10)
+    return {"torchinfo_recursive": (TorchinfoRecursive(), (64, 28, 28)), "torchinfo_container": (TorchinfoContainer(),
+                                                                                                  (5,)),
+            "sequential_reuse": (nn.Sequential(linear, nn.ReLU(), linear), (10,)),
+            "two_linears_four_calls": (Reused(True), (10,)), "two_linears_four_calls_nobias": (Reused(False), (10,)),
+            "recursive_conv": (Recursive(), (8, 6, 6)), "container": (Container(), (5,)), "tied": (Tied(), (6,))}
+
+
+@pytest.mark.parametrize("count", list(TOOLS))
+@pytest.mark.parametrize("net", ["torchinfo_recursive", "torchinfo_container", "sequential_reuse",
+                                 "two_linears_four_calls", "two_linears_four_calls_nobias", "recursive_conv",
+                                 "container", "tied"])
+def test_shared_layers_against_the_tool(net, count, request):
+    """A layer that ``shares`` another's parameters reports 0 of them (they count once), but each tool sees the
+    module's real weights on every call: the convention reads the owner's geometry. Each tool runs on the torch
+    module itself; the import reads a copy (the module the tool ran on is left alone)."""
+    import copy
+
+    if net == "torchinfo_container" and count == "fvcore":  # runs, and must fail until modelled
+        why = ("torchinfo's container computes values its forward then discards (the first _sequential → _between "
+               "chain); fvcore's torch.jit trace drops them (150), the imported spec keeps them as a dangling branch, "
+               "which cnnsize counts as a head (275): not modelled yet")
+        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
+    torch = need("torch")
+    model, shape = _shared_modules()[net]
+    model.eval()
+    total, per_layer = _torchvision_run(count, model, torch.zeros(1, *shape))
+    imported = cnnsize.from_torch(copy.deepcopy(model), shape)
+    assert any("shares" in body for layer in imported.spec["layers"] for body in layer.values())
+    a = cnnsize.analyze(imported.spec, count=count)
+    again = _called_again(model, torch.zeros(1, *shape))
+    # fvcore attributes the ops of a network whose modules run more than once by its traced scopes, which do not
+    # follow the module names there (torchinfo's container: _between's product under another name): the total only
+    if per_layer and not (count == "fvcore" and again):
+        ours = {r.name: r.counted for r in a.layers[1:]}
+        wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and n not in again and ours[n] != v}
+        assert not wrong, f"{count} on {net}, per layer (cnnsize, tool): {wrong}"
+    assert a.totals["counted"] == total, f"{count} on {net}: cnnsize {a.totals['counted']}, tool {total}"
+
+
+@pytest.mark.parametrize("count", list(TOOLS))
+def test_training_mode_against_the_tool(count):
+    """A network in training mode: each tool run on the torch module in train mode gives the convention's figure
+    with ``train=True`` (fvcore counts a batch norm in training as its layer-norm handle, inp·(4 + affine); the
+    others count as in eval, or put the network in eval themselves: ptflops, torchscan). Batch norm, dropout with
+    p > 0 and the kinds around them; the same module in eval mode gives the eval figure. A module imported in
+    training mode is counted in training mode."""
+    import copy
+
+    torch, nn = need("torch"), need("torch.nn")
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(),
+                          nn.Linear(8 * 6 * 6, 4), nn.BatchNorm1d(4, affine=False))
+    spec = cnnsize.from_torch(model.eval(), (3, 8, 8)).spec
+    a = cnnsize.analyze(spec)
+    x = torch.zeros(2, 3, 8, 8)  # training-mode batch norm needs more than one value per channel
+    for train in (False, True):
+        model.train(train)
+        total, _ = _torchvision_run(count, model, x)
+        one_image = count.startswith(("ptflops", "torchscan"))  # these measure one image of the input
+        expected = cnnsize.analyze(spec, batch=1 if one_image else 2)
+        figure = sum(conventions.counted(expected, count, train=train), 0)
+        assert figure == total, f"{count}, {'train' if train else 'eval'} mode: cnnsize {figure}, tool {total}"
+        imported = cnnsize.from_torch(copy.deepcopy(model).train(train), (3, 8, 8))  # counted in the module's mode
+        assert imported.mode == ("train" if train else "eval")
+        batch = 1 if one_image else 2
+        assert cnnsize.analyze(imported, count=count, batch=batch).totals["counted"] == total
+    assert a.totals["params"] == sum(p.numel() for p in model.parameters())

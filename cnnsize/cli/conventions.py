@@ -14,6 +14,8 @@ def register(sub) -> None:
                                    "cause (bias adds, normalization, activations, pooling, ...).")
     p.add_argument("spec", help="a spec file, a bundled spec name (resnet50), or - for standard input")
     add_sizing(p)
+    p.add_argument("--train", action="store_true", help="the tools' figures for the network in training mode (fvcore "
+                   "counts a training-mode batch norm otherwise); the default is eval mode")
     add_format(p, FORMATS)
     add_output(p)
     add_width(p)
@@ -28,11 +30,11 @@ def run(args) -> int:
 
     shape = parse_shape(args.input) if args.input else None
     analysis = analyze_graph(load_graph(args.spec), input_shape=shape, batch=args.batch, fit=args.fit)
-    rows = records(analysis)
+    rows = records(analysis, train=args.train)
     if args.format == "json":  # a plain list: count, unit, total, differences by cause
         from ..render.safe import json_text
 
-        doc = [{"count": r["count"], "unit": r["unit"], "total": _json(r["total"]),
+        doc = [{"count": r["count"], "unit": r["unit"], "mode": r["mode"], "total": _json(r["total"]),
                 "differences": {k: _json(v) for k, v in r["differences"].items()}} for r in rows]
         write_output(json_text(doc), args.output)
         return 0

@@ -31,6 +31,8 @@ def register(sub) -> None:
     c = p.add_argument_group("conventions, traffic and latency")
     c.add_argument("--count", metavar="NAME", help="add each layer's figure as a tool counts it: torch, torchinfo, "
                    "fvcore, ptflops, ptflops-aten, thop, torchscan-flops, torchscan-macs, torchscan-dmas")
+    c.add_argument("--train", action="store_true", help="--count's figures for the network in training mode (fvcore "
+                   "counts a training-mode batch norm otherwise); the default is eval mode")
     c.add_argument("--traffic", action="store_true", help="add bytes read and written and FLOPs per byte per layer")
     c.add_argument("--device-profile", metavar="NAME|FILE", help="add the predicted time per layer on a device: "
                    "a bundled datasheet profile (a100, h100, h200, l4, t4, rtx4090), one 'cnnsize calibrate' "
@@ -69,6 +71,9 @@ def run_report(args) -> int:
 
     if args.max_batch and args.device_memory is None:
         raise SpecError("--max-batch needs --device-memory", hint="e.g. --max-batch --device-memory 24GiB")
+    if args.train and not args.count:
+        raise SpecError("--train says which mode --count's figures are for",
+                        hint="add --count NAME, e.g. --count fvcore")
     from ..numeric import no_gc
     from ..sources import is_onnx, load_onnx
 
@@ -91,7 +96,7 @@ def run_report(args) -> int:
         from ..traffic import apply as apply_traffic
 
         if args.count:
-            apply_count(analysis, args.count)
+            apply_count(analysis, args.count, train=args.train)
         if args.traffic or args.device_profile:
             apply_traffic(analysis)
         if args.device_profile:

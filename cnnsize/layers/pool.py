@@ -12,6 +12,13 @@ from .conv import _Windowed, windowed_shape
 
 
 class _Pool(_Windowed):
+    count_fact_names = {"kscan": "torchscan's pooling window: the kernel's product, but the kernel itself where it is "
+                                 "one number (torchscan reads nn.MaxPool2d(3)'s window as 3 elements, not 9)"}
+
+    def count_facts(self, ins, out, batch):
+        _, kernel, *_ = self.geometry(ins[0])
+        return {"kscan": self.kernel if is_int(self.kernel) else prod(kernel)}
+
     def output_shape(self, ins, ctx):
         x = ins[0]
         _, kernel, stride, pads, dilation = self.geometry(x)
@@ -32,8 +39,10 @@ class _Pool(_Windowed):
         return [*steps, f"connections: {conv_macs(prod(out), 1, kernel, explain=True).steps[0]}"]
 
     def _torch_args(self, ins):
+        """The module's settings; a kernel given as one number stays one number, as the network that wrote
+        nn.MaxPool2d(3) has it (torchscan reads the two differently: the ``kscan`` fact)."""
         _, kernel, stride, pads, dilation = self.geometry(ins[0])
-        return kernel, stride, tuple(p[0] for p in pads), dilation
+        return self.kernel if is_int(self.kernel) else kernel, stride, tuple(p[0] for p in pads), dilation
 
 
 def _axes(value, nd: int) -> tuple:
@@ -56,9 +65,10 @@ def onnx_pool(call) -> tuple:
 
 
 def pool_settings(call, kernel, stride, padding, ceil_mode) -> dict:
-    """Window settings of a traced pooling call (stride None or empty means the kernel, as in torch)."""
+    """Window settings of a traced pooling call (stride None or empty means the kernel, as in torch). A kernel
+    given as a tuple stays a list, one given as a number a number: torchscan reads the two differently."""
     nd = call.rank - 2
-    kernel = plain(_axes(kernel, nd))
+    kernel = [plain(k) for k in kernel] if isinstance(kernel, (tuple, list)) else plain(_axes(kernel, nd))
     stride = plain(_axes(stride, nd)) if stride not in (None, [], ()) else kernel
     return {"kernel": kernel, "stride": None if stride == kernel else stride, "pad": plain(_axes(padding, nd)),
             "ceil_mode": bool(ceil_mode)}
@@ -111,7 +121,7 @@ class MaxPool(_Pool):
         import torch.nn as nn
 
         kernel, stride, pad, dilation = self._torch_args(ins)
-        cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[len(kernel)]
+        cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[len(stride)]
         return cls(kernel, stride, pad, dilation, ceil_mode=self.ceil_mode)
 
 
@@ -153,7 +163,7 @@ class AvgPool(_Pool):
         import torch.nn as nn
 
         kernel, stride, pad, _ = self._torch_args(ins)
-        cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[len(kernel)]
+        cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[len(stride)]
         return cls(kernel, stride, pad, ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
 
 

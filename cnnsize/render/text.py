@@ -78,7 +78,8 @@ def extra_summary(a: Analysis) -> list[str]:
         from ..conventions import get
 
         conv = get(a.count)
-        lines.append(f"Counted as {a.count}: {num(t['counted'])} {conv.unit} ({human_count(t['counted'])}); "
+        lines.append(f"Counted as {a.count} (the network in {a.count_mode} mode): {num(t['counted'])} {conv.unit} "
+                     f"({human_count(t['counted'])}); "
                      f"cnnsize's MACs: {num(t['macs'])}.")
     if a.traffic:
         ai = t["arithmetic_intensity"]
