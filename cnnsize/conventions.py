@@ -398,6 +398,8 @@ def variant_of(kind, out: tuple) -> str | None:
 
 def rule_for(conv: Convention, kind, out: tuple, function: str | None = None,
              train: bool = False) -> str | dict[str, str]:
+    if not kind.called:  # a module the forward never runs: no tool's hook, trace or mode sees it
+        return "0"
     call, _, inside = (function or "").partition(" in ")
     if function is not None and (not inside or conv.exact_types) and (f"{call}()" in conv.functions or conv.hooks):
         return conv.functions.get(f"{call}()", "0")  # no module the tool sees: what it counts for the function
@@ -428,7 +430,9 @@ CHECKED_KINDS = frozenset({
     # tour_swin and tour_swin3d)
     "patch_merge", "swin_attention",
     # MaxViT's and MViT's fused modules (tests/test_conventions_zoo.py's small MaxVit and MViT networks)
-    "maxvit_attention", "mvit_attention", "mvit_pool", "mvit_pos_embed"})
+    "maxvit_attention", "mvit_attention", "mvit_pool", "mvit_pos_embed",
+    # parameters no forward calls (tests/test_conventions_zoo.py's test_unused_parameters_against_the_tool)
+    "unused"})
 
 
 def _owners(analysis) -> dict:

@@ -798,3 +798,55 @@ def test_training_mode_against_the_tool(count):
         batch = 1 if one_image else 2
         assert cnnsize.analyze(imported, count=count, batch=batch).totals["counted"] == total
     assert a.totals["params"] == sum(p.numel() for p in model.parameters())
+
+
+def _unused_modules():
+    """Networks holding parameters their forward never calls (issue 21): a spare Linear, a ModuleDict of choices of
+    which one runs, and googlenet-style aux heads that an eval forward skips."""
+    nn = need("torch.nn")
+
+    class Spare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.spare = nn.Conv2d(3, 4, 3), nn.Linear(7, 5)
+
+        def forward(self, x):
+            return self.conv(x).relu()
+
+    class Choices(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 6, 3, padding=1)
+            self.heads = nn.ModuleDict({"a": nn.Conv2d(6, 2, 1), "b": nn.Conv2d(6, 9, 3)})
+
+        def forward(self, x):
+            return self.heads["a"](self.stem(x))
+
+    class Aux(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.aux = nn.Conv2d(3, 8, 3), nn.Sequential(nn.Conv2d(8, 4, 1), nn.BatchNorm2d(4))
+
+        def forward(self, x):
+            y = self.body(x)
+            return (y, self.aux(y)) if self.training else y
+
+    return {"spare": Spare(), "choices": Choices(), "aux_heads": Aux()}
+
+
+@pytest.mark.parametrize("count", list(TOOLS))
+@pytest.mark.parametrize("net", ["spare", "choices", "aux_heads"])
+def test_unused_parameters_against_the_tool(net, count):
+    """Parameters no forward calls import as ``unused`` layers (params, no MACs); every tool, run on the module
+    itself in eval mode, counts the same as cnnsize's convention for them."""
+    import copy
+
+    torch = need("torch")
+    model = _unused_modules()[net].eval()
+    x = torch.zeros(1, 3, 10, 10)
+    total, per_layer = _torchvision_run(count, model, x)
+    imported = cnnsize.from_torch(copy.deepcopy(model), (3, 10, 10))
+    assert any("unused" in layer for layer in imported.spec["layers"])
+    a = cnnsize.analyze(imported.spec, count=count)
+    assert a.totals["params"] == sum(p.numel() for p in model.parameters())
+    assert a.totals["counted"] == total, f"{count} on {net}: cnnsize {a.totals['counted']}, tool {total}"

@@ -473,6 +473,9 @@ class LayerKind:
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     # what its output is at inference: NEW, VIEW or IN_PLACE (storage adds an in-place setting's IN_PLACE)
     makes: ClassVar[str] = NEW
+    # False for layers that stand for what the source network holds but its forward never runs (unused
+    # parameters): every counting tool, which sees only what runs, counts nothing for them
+    called: ClassVar[bool] = True
 
     if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
         def __getattr__(self, name: str) -> Any: ...

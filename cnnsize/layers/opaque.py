@@ -56,6 +56,7 @@ class Unused(LayerKind):
     cause = "views"
     makes = VIEW
     learns = False
+    called = False
 
     def counts(self, ins, out):
         return Counts(weights=self.weights, buffers=self.buffers)
