@@ -31,6 +31,10 @@ GEOMETRIES = {
     "v2_one_window": ([6, 6, 12], {"heads": 3, "window": 8, "shift": 4, "version": "v2", "cpb_hidden": 16}, 1),
     "video": ([3, 7, 6, 12], {"heads": 2, "window": [4, 3, 3], "shift": [2, 1, 1], "shrink": True}, 2),
     "video_shrunk": ([4, 7, 7, 12], {"heads": 2, "window": [8, 7, 7], "shift": [4, 3, 3], "shrink": True}, 1),
+    # windows of one position on some axes: the partition copies (the window axes interleave with the counts'),
+    # the merge back is a view (each axis is either counted or windowed): torch's reshape rule, not the axes' order
+    "video_partition_only": ([2, 3, 7, 12], {"heads": 2, "window": [1, 16, 1], "shift": [0, 4, 0], "shrink": True}, 2),
+    "windows_along_one_axis": ([1, 8, 12], {"heads": 3, "window": [1, 4]}, 2),
 }
 FIGURES = ("output_shape", "weights", "biases", "params", "buffers", "macs", "activations")
 

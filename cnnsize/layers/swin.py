@@ -17,11 +17,48 @@ _TV = "torchvision.models.swin_transformer."
 _TV3D = "torchvision.models.video.swin_transformer."
 
 
-def _moves(sizes: list, order: list) -> bool:
-    """Whether a contiguous tensor of these axis sizes, permuted to ``order`` and reshaped, is copied: it is unless
-    the axes larger than 1 keep their order."""
-    kept = [i for i in order if sizes[i] != 1]
-    return kept != sorted(kept)
+def _strides(sizes: list) -> list:
+    """The strides of a contiguous tensor of these sizes."""
+    out, step = [], 1
+    for size in reversed(sizes):
+        out.append(step)
+        step *= size
+    return out[::-1]
+
+
+def _reshape_copies(sizes: list, strides: list, new: list) -> bool:
+    """Whether torch's reshape of a tensor laid out as (sizes, strides) to ``new`` copies: it is a view when each new
+    axis gathers old axes that lie one inside the other in memory (torch's computeStride; axes of size 1 ignored)."""
+    old = [(s, st) for s, st in zip(sizes, strides) if s != 1]
+    i = 0
+    for n in (n for n in new if n != 1):
+        chunk, size = [], 1
+        while size < n and i < len(old):
+            chunk.append(old[i])
+            size *= old[i][0]
+            i += 1
+        if size != n or any(st1 != s2 * st2 for (_, st1), (s2, st2) in zip(chunk, chunk[1:])):
+            return True
+    return i != len(old)
+
+
+def _window_copies(counts: list, window: list, batch: int, channels: int) -> tuple[bool, bool]:
+    """Whether the window partition (view as (B, n1, w1, n2, w2, …, C), permute to (B, n…, w…, C), reshape to
+    (B·windows, tokens, C)) and the window merge (the way back) each make a copy of the tokens."""
+    nd = len(window)
+    split = [batch, *[v for pair in zip(counts, window) for v in pair], channels]
+    order = [0, *range(1, 2 * nd + 1, 2), *range(2, 2 * nd + 2, 2), 2 * nd + 1]
+    base = _strides(split)
+    # the partition's reshape may be a view of strided memory, but then QKV's matmul copies it: counted here either
+    # way, as a copy unless the axes larger than 1 keep their order
+    kept = [i for i in order if split[i] != 1]
+    partition = kept != sorted(kept)
+    windowed = [batch, *counts, *window, channels]
+    base = _strides(windowed)
+    back = [0, *[v for k in range(nd) for v in (1 + k, 1 + nd + k)], 2 * nd + 1]
+    merge = _reshape_copies([windowed[i] for i in back], [base[i] for i in back],
+                            [batch, *[c * w for c, w in zip(counts, window)], channels])
+    return partition, merge
 
 
 def _crop_copies(sizes: tuple, padded: tuple, batch: Dim) -> bool:
@@ -182,8 +219,10 @@ class SwinAttention(LayerKind):
         shifted = z["shifted"]
         counts = [p // w for p, w in zip(padded, window)]
         nd = len(window)
-        # window partition: (…, count, w, …) to (count…, w…), a copy unless the axes larger than 1 keep their order
-        moves = _moves([v for pair in zip(counts, window) for v in pair], [*range(0, 2 * nd, 2), *range(1, 2 * nd, 2)])
+        # window partition (…, count, w, …) to (count…, w…) and back: each a copy where torch's reshape cannot view
+        generic = batch if is_int(batch) else 2  # a batch in symbols: as any batch above 1
+        moves, moves_back = _window_copies(counts, list(window), generic, 2)
+        mask_moves = _window_copies(counts, list(window), 1, 1)[0]
         one = is_int(batch) and batch == 1 and z["windows"] == 1  # one window in all: batch and heads fold as views
         heads = h != 1 and not one  # q, kᵀ and v copied for the batched matmul
         sample = [tc] + [tc] * shifted + [tc] * moves + [3 * tc]  # pad, roll, window partition, QKV
@@ -195,7 +234,7 @@ class SwinAttention(LayerKind):
         sample += [attn] * (self.version == "v2")  # · logit scale
         sample += [attn] + [attn] * shifted + [attn]  # + position bias, + mask, softmax
         sample += [tc] * heads + [tc] + [tc] * (h != 1 and n != 1) + [tc]  # contiguous v, attention·V, heads merged,
-        sample += [tc] * moves + [tc] * shifted  # projection, windows merged, roll back
+        sample += [tc] * moves_back + [tc] * shifted  # projection, windows merged, roll back
         if z["padded"] and _crop_copies(x[:-1], padded, batch):  # the crop to the input's size, unless a view
             sample.append(prod(x))
         if self.version == "v1":
@@ -205,7 +244,7 @@ class SwinAttention(LayerKind):
                 [n * n * h] * 2
             call += [3 * z["c"]] * self.qkv_bias + [h, h]  # the bias with k's third zeroed, the clamped logit scale
         if shifted:  # the mask: zeros of the padded size, one scalar per region, windowed, pairwise, twice filled
-            call += [z["tokens"], 3 ** nd, z["tokens"] * moves, z["windows"] * n * n, z["windows"] * n * n,
+            call += [z["tokens"], 3 ** nd, z["tokens"] * mask_moves, z["windows"] * n * n, z["windows"] * n * n,
                      z["windows"] * n * n]
         return sample, call
 
