@@ -603,11 +603,19 @@ class _Importer:
         # kind standing for the call counts what it does not read (num_batches_tracked)
         used |= {n.target.rpartition(".")[0] for n in graph.nodes if n.op == "get_attr"}
         prefixes = {".".join(t.split(".")[:i]) for t in used for i in range(1, t.count(".") + 2)}
+        def read(tname: str) -> bool:
+            parts = tname.split(".")  # its own module (the root's: ''), or a module holding that one, is called
+            return ".".join(parts[:-1]) in used or any(".".join(parts[:i]) in used for i in range(1, len(parts)))
+
+        # a tensor tied to a module that runs is read, whichever of its names torch lists first
+        read_ids = {id(t) for tensors in (self.root.named_parameters(remove_duplicate=False),
+                                          self.root.named_buffers(remove_duplicate=False))
+                    for tname, t in tensors if read(tname)}
         left: dict[str, list[int]] = {}
         for tensors, is_param in ((self.root.named_parameters(), True), (self.root.named_buffers(), False)):
             for tname, t in tensors:
                 parts = tname.split(".")
-                if ".".join(parts[:-1]) in used or any(".".join(parts[:i]) in used for i in range(1, len(parts))):
+                if read(tname) or id(t) in read_ids:
                     continue
                 top = next((i for i in range(1, len(parts)) if ".".join(parts[:i]) not in prefixes), len(parts))
                 counts = left.setdefault(".".join(parts[:top]), [0, 0, 0])
