@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import CnnsizeError, DoesNotFit, LimitExceeded, SpecError
+from .core.errors import CnnsizeError, DoesNotFit, LimitExceeded, SpecError
 
 if TYPE_CHECKING:
-    from .analysis import Analysis
+    from .engine.result import Analysis
 
 __version__ = "0.1.0"
 
@@ -27,8 +27,8 @@ __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceed
 
 def load(spec: Any, variables: dict | None = None):
     """Parse a spec (path, bundled name, YAML text or dict) into a layer Graph; ``variables`` override its vars."""
-    from .numeric import no_gc
-    from .sources import load_graph
+    from .core.numeric import no_gc
+    from .spec.sources import load_graph
 
     with no_gc():
         return load_graph(spec, variables=variables)
@@ -46,7 +46,7 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     ``optimizer`` (sgd, momentum, adam, adamw), ``amp``, ``device`` (cuda, cpu) and ``freeze_until``
     (a layer name: it and everything before it are frozen) shape the training memory estimate.
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``). ``count`` names a counting
-    convention (torchinfo, fvcore, ptflops, thop, torch, torchscan-flops, ...; see cnnsize.conventions):
+    convention (torchinfo, fvcore, ptflops, thop, torch, torchscan-flops, ...; see cnnsize.passes.conventions):
     every row and the totals then carry ``counted``, that tool's figure, for the network in ``count_mode``
     ("eval", or "train": fvcore counts a training-mode batch norm otherwise; default: the mode of the module
     ``from_torch`` read, else eval). ``traffic`` adds each layer's
@@ -57,12 +57,12 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
     ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
     """
-    from .analysis import analyze_graph
-    from .numeric import no_gc
-    from .sources import is_torch_module, load_graph
+    from .core.numeric import no_gc
+    from .engine.walk import analyze_graph
+    from .spec.sources import is_torch_module, load_graph
 
     if is_torch_module(spec) and input_shape is not None:  # torch is imported only here, for a module
-        from .torch_import import from_torch
+        from .importers.torch_import import from_torch
 
         spec, input_shape = from_torch(spec, tuple(input_shape)).spec, None
     with no_gc():
@@ -83,7 +83,7 @@ def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = 
     ``.sizes`` lists them, ``.fits(n)``, ``.why_not(n)`` and ``.nearest(n)`` answer for any size;
     AlexNet (CS231n) fits at 227 and not at 224. Numeric only: sympy is not imported.
     """
-    from .fitting import fit_sizes as _fit_sizes
+    from .engine.fitting import fit_sizes as _fit_sizes
 
     return _fit_sizes(spec, min=min, max=max, channels=channels, rule=rule)
 
@@ -94,7 +94,7 @@ def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = Non
 
     ``input_shape`` may hold sympy symbols, as in ``analyze``; the steps are then formulas.
     """
-    from .worked import explain as _explain
+    from .engine.worked import explain as _explain
 
     return _explain(spec, input_shape=input_shape, layer=layer, fit=fit, dtype=dtype)
 
@@ -104,19 +104,19 @@ def __getattr__(name: str):
     import importlib
 
     if name in ("Analysis", "LayerResult"):
-        return getattr(importlib.import_module(".analysis", __name__), name)
+        return getattr(importlib.import_module(".engine.result", __name__), name)
     if name == "calc":
         return importlib.import_module(".calc", __name__)
     if name in ("build", "validate", "bench"):
         return getattr(importlib.import_module(".executor", __name__), name)
     if name in ("compare", "sweep"):
-        return getattr(importlib.import_module(".views", __name__), name)
+        return getattr(importlib.import_module(".render.views", __name__), name)
     if name == "plot":
-        return importlib.import_module(".plot", __name__).plot
+        return importlib.import_module(".render.plot", __name__).plot
     if name == "from_torch":
-        return importlib.import_module(".torch_import", __name__).from_torch
+        return importlib.import_module(".importers.torch_import", __name__).from_torch
     if name == "from_onnx":
-        return importlib.import_module(".onnx_import", __name__).from_onnx
+        return importlib.import_module(".importers.onnx_import", __name__).from_onnx
     if name == "ops":
-        return importlib.import_module(".ops", __name__)
+        return importlib.import_module(".core.ops", __name__)
     raise AttributeError(f"module 'cnnsize' has no attribute '{name}'")

@@ -8,7 +8,7 @@ import copy
 import pytest
 
 import cnnsize
-from cnnsize.errors import CnnsizeError
+from cnnsize.core.errors import CnnsizeError
 from cnnsize.layers import REGISTRY
 
 torch = pytest.importorskip("torch")

@@ -484,7 +484,7 @@ def test_one_graph_per_operator(case):
 def test_supported_lists_every_operator():
     """supported() is what the kinds declare: every operator of the table above is in it."""
     need("onnx")
-    from cnnsize.onnx_import import supported
+    from cnnsize.importers.onnx_import import supported
 
     ops = {op for declared in supported().values() for op in declared}
     tested = {node[0] for case in _graph_cases() for node in case[2]}

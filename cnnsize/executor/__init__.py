@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MissingDependency
+from ..core.errors import MissingDependency
 
 INSTALL_HINT = "pip install 'cnnsize[torch]'"
 

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CnnsizeError, Location, MissingDependency, SpecError
+from ..core.errors import CnnsizeError, Location, MissingDependency, SpecError
 
 
 def require_ort():
@@ -106,8 +106,8 @@ def _external_plan(onnx, tensors: list, path: str) -> list[tuple]:
     """Where each external tensor's data sits, checked before anything is read: a plain relative path inside the
     model's folder (no absolute path, no '..', no link leading out), a regular file holding the bytes the tensor's
     type and shape need. (tensor, file, offset, length) each; one located line otherwise."""
-    from ..onnx_import import EXTERNAL
-    from ..render.safe import printable
+    from ..core.safe import printable
+    from ..importers.onnx_import import EXTERNAL
 
     folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
     plan = []
@@ -200,7 +200,7 @@ class _Session:
     def __init__(self, path: str, input_shape: tuple | None, batch: int, device: str, every_layer: bool,
                  force: bool = False):
         from .. import analyze
-        from ..onnx_import import _inline_ifs, from_onnx, read_model, require_onnx, walk
+        from ..importers.onnx_import import _inline_ifs, from_onnx, read_model, require_onnx, walk
 
         onnx = require_onnx()
         ort = require_ort()

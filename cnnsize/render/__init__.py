@@ -9,10 +9,10 @@ def render(analysis, fmt: str, color: bool = False, width: int | None = None,
 
     ``width`` fits the table to that many terminal cells and ``columns`` picks its columns (see table_text).
     """
-    from ..errors import unknown_name
+    from ..core.errors import unknown_name
 
     if fmt not in ("json", "csv"):  # text for people: control characters escaped (machine formats keep them)
-        from .safe import printable_analysis
+        from ..core.safe import printable_analysis
 
         analysis = printable_analysis(analysis)
     if fmt == "table":

@@ -10,7 +10,7 @@ import os
 import sys
 import unicodedata
 
-from ..analysis import Analysis
+from ..engine.result import Analysis
 from .text import summary_lines
 
 BOLD, YELLOW, DIM, RESET = "\033[1m", "\033[1;33m", "\033[2m", "\033[0m"
@@ -56,7 +56,7 @@ def box_table(headers, cells, right: set[int], *, title: str = "", footer=None, 
 
 def heaviest(a: Analysis) -> set[str]:
     """The layers holding the most parameters, activations and MACs."""
-    from ..numeric import is_int
+    from ..core.numeric import is_int
 
     named = [r for r in a.layers if r.name != "input"]
     out = set()
@@ -88,7 +88,7 @@ def share_cells(a: Analysis, key: str) -> list[str] | None:
 
     None when a figure is a formula (no share to draw).
     """
-    from ..numeric import is_int
+    from ..core.numeric import is_int
 
     values = [getattr(r, key) for r in a.layers]
     if not all(is_int(v) for v in values):
@@ -120,7 +120,7 @@ MAX_COLUMN_NAMES = 4 * len(COLUMNS)  # --columns may repeat a name, but not with
 
 def parse_columns(text: str) -> tuple[str, ...]:
     """'name,output,params' -> ('name', 'output', 'params'), each once; an unknown name lists the valid ones."""
-    from ..errors import SpecError, unknown_name
+    from ..core.errors import SpecError, unknown_name
 
     parts = text.split(",", MAX_COLUMN_NAMES)
     if len(parts) > MAX_COLUMN_NAMES:
@@ -158,7 +158,7 @@ def _column_cells(a: Analysis, key: str, short: bool) -> tuple[list[str], str] |
     if key == "rf":
         return [rf_text(r.receptive_field) for r in rows_], rf_text(t["receptive_field"])
     extra = dict(a.extra_fields())
-    if key in extra:  # a figure asked for (--count, --traffic, --device-profile): cnnsize.analysis.EXTRA_FIELDS
+    if key in extra:  # a figure asked for (--count, --traffic, --device-profile): cnnsize.engine.result.EXTRA_FIELDS
         from .text import extra_text, seconds_text
 
         cell = seconds_text if key == "predicted_seconds" else extra_text

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import io
 
-from ..analysis import COUNT_FIELDS, Analysis
-from ..layout import axes_label
-from ..numeric import dim_text, human_bytes, human_count, is_int, is_symbolic, pretty  # noqa: F401 - human_* re-exported
+from ..core.layout import axes_label
+from ..core.numeric import dim_text, human_bytes, human_count, is_int, is_symbolic, pretty  # noqa: F401 - human_* re-exported
+from ..engine.result import COUNT_FIELDS, Analysis
 
 
 def num(value) -> str:
@@ -75,7 +75,7 @@ def extra_summary(a: Analysis) -> list[str]:
     """The totals of the asked-for figures: the convention's count, memory traffic, predicted time."""
     t, lines = a.totals, []
     if a.count:
-        from ..conventions import get
+        from ..passes.conventions import get
 
         conv = get(a.count)
         lines.append(f"Counted as {a.count} (the network in {a.count_mode} mode): {num(t['counted'])} {conv.unit} "
@@ -157,7 +157,7 @@ def short_count(n) -> str:
 
 
 def extra_text(value) -> str:
-    """A cell of an asked-for figure (cnnsize.analysis.EXTRA_FIELDS): counts with separators, seconds in µs/ms."""
+    """A cell of an asked-for figure (cnnsize.engine.result.EXTRA_FIELDS): counts with separators, seconds in µs/ms."""
     if value is None:
         return "–"
     if isinstance(value, str):
@@ -269,7 +269,7 @@ def csv_text(a: Analysis) -> str:
 
 
 def to_json(a: Analysis) -> str:
-    from .safe import json_text
+    from ..core.safe import json_text
 
     return json_text(a.to_dict())
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .analysis import Analysis
-from .errors import MissingDependency, SpecError
-from .numeric import is_int
+from ..core.errors import MissingDependency, SpecError
+from ..core.numeric import is_int
+from ..engine.result import Analysis
 
 PLOT_FORMATS = ("png", "svg")
 INSTALL_HINT = "pip install 'cnnsize[plot]' (or pip install matplotlib)"
@@ -135,6 +135,6 @@ def plot(spec: Any, path: str | Path, **analyze_kwargs: Any) -> Path:
     """Analyze ``spec`` (anything ``cnnsize.analyze`` takes, or an Analysis) and write its plot to ``path``."""
     if isinstance(spec, Analysis):
         return save_plot(spec, path)
-    from . import analyze
+    from .. import analyze
 
     return save_plot(analyze(spec, **analyze_kwargs), path)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CnnsizeError, DoesNotFit, SpecError
-from .graph import INPUT, Graph
-from .layers.base import Ctx
+from ..core.errors import CnnsizeError, DoesNotFit, SpecError
+from ..core.graph import INPUT, Graph
+from ..layers.base import Ctx
 
 SEARCH_LIMIT = 1 << 16  # how far nearest() looks beyond the range
 
@@ -123,7 +123,7 @@ def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = 
         >>> r.sizes, r.fits(224), r.nearest(224)
         ([227, 259], False, (195, 227))
     """
-    from .sources import load_graph
+    from ..spec.sources import load_graph
 
     for what, v in (("min", min), ("max", max)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -136,7 +136,7 @@ def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = 
     if rule == "spec":
         rule = graph.fit
     if rule not in ("exact", "floor"):
-        from .errors import unknown_name
+        from ..core.errors import unknown_name
 
         raise unknown_name("fit rule", rule, ("exact", "floor", "spec"))
     if len(graph.input_shape) < 2:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MissingDependency
+from ...core.errors import MissingDependency
 
 try:
     import torch

@@ -2,12 +2,12 @@
 
 Each layer takes ``overhead + max(work / peak, bytes / bandwidth) / efficiency``: the larger of its compute
 time (FLOPs, or for a layer without multiply-adds its connections: pooling windows, LRN neighbours) at the
-device's peak for the dtype and its memory traffic (cnnsize.traffic) at the device's bandwidth,
+device's peak for the dtype and its memory traffic (cnnsize.passes.traffic) at the device's bandwidth,
 divided by the efficiency its kind reaches on that device (1 in a datasheet profile), plus the per-layer
 overhead (launch or dispatch). The layer is ``compute``- or ``memory``-bound by which term is larger.
 
 Profiles: bundled datasheet figures for common GPUs (peak and bandwidth as the vendor states them; nothing
-measured, efficiencies 1), or one measured on this machine by ``cnnsize calibrate`` (cnnsize.calibrate),
+measured, efficiencies 1), or one measured on this machine by ``cnnsize calibrate`` (cnnsize.executor.calibrate),
 saved in the user's config directory where ``--device-profile cpu`` (or ``cuda``) finds it.
 """
 
@@ -17,8 +17,8 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from .errors import Location, SpecError, unknown_name
-from .numeric import is_int
+from ..core.errors import Location, SpecError, unknown_name
+from ..core.numeric import is_int
 
 EFFICIENCY_KEYS = ("conv", "stem", "grouped", "depthwise", "fc", "pool", "global_pool", "norm", "lrn", "elementwise",
                    "move")
@@ -225,7 +225,7 @@ def read_profile(path: str) -> DeviceProfile:
     file too large, bad JSON (NaN, 5,000-digit numbers and 100k-deep nesting included) each get their own line."""
     import stat
 
-    from .render.safe import printable
+    from ..core.safe import printable
 
     shown = printable(path)
     try:
@@ -316,7 +316,7 @@ def predict(flops, moved, profile: DeviceProfile, dtype: str, key: str) -> tuple
 
 
 def apply(analysis, profile) -> object:
-    """Fill predicted_seconds and bound per row and in the totals (the traffic must be filled: cnnsize.traffic)."""
+    """Fill predicted_seconds and bound per row and in the totals (the traffic filled first: cnnsize.passes.traffic)."""
     profile = load_profile(profile)
     if not analysis.traffic:
         from .traffic import apply as apply_traffic

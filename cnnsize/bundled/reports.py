@@ -1,4 +1,4 @@
-"""Regenerate reports/<spec>.md and reports/<spec>.svg for every bundled spec: ``python -m cnnsize.reports``.
+"""Regenerate reports/<spec>.md and reports/<spec>.svg for every bundled spec: ``python -m cnnsize.bundled.reports``.
 
 Each markdown report shows its plot (memory per layer, receptive field by depth) above the table.
 ``--check`` writes nothing and exits 1 when a report is stale or missing, so CI and the test suite
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .render.text import markdown
+from ..render.text import markdown
 
 
 def has_matplotlib() -> bool:
@@ -22,8 +22,8 @@ def has_matplotlib() -> bool:
 
 def expected_reports(pictures: bool | None = None) -> dict[str, bytes]:
     """Report file name -> the bytes the current code produces for it (``.md``, and ``.svg`` with ``pictures``)."""
-    from .analysis import analyze_graph
-    from .sources import bundled_names, load_graph
+    from ..engine.walk import analyze_graph
+    from ..spec.sources import bundled_names, load_graph
 
     pictures = has_matplotlib() if pictures is None else pictures
     out: dict[str, bytes] = {}
@@ -31,7 +31,7 @@ def expected_reports(pictures: bool | None = None) -> dict[str, bytes]:
         a = analyze_graph(load_graph(name))
         out[f"{name}.md"] = markdown(a, picture=f"{name}.svg").encode("utf-8")
         if pictures:
-            from .plot import picture
+            from ..render.plot import picture
 
             out[f"{name}.svg"] = picture(a, "svg")
     return out

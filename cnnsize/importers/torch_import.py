@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .errors import CnnsizeError, SpecError, Unrepresentable
-from .executor import require_torch
-from .layers.base import PASS_THROUGH, TensorArg, TorchCall, plain
+from ..core.errors import CnnsizeError, SpecError, Unrepresentable
+from ..executor import require_torch
+from ..layers.base import PASS_THROUGH, TensorArg, TorchCall, plain
 
 
 @dataclass
@@ -37,7 +37,7 @@ class ImportedSpec:
 
     def analyze(self, **kwargs: Any):
         """The analysis of the imported spec (keyword arguments as for cnnsize.analyze)."""
-        from . import analyze
+        from .. import analyze
 
         if not kwargs and self.checked is not None:
             return self.checked  # the one from_torch made to check the shapes: the same spec, the same defaults
@@ -51,7 +51,7 @@ class _Registry:
     def __init__(self, torch):
         import importlib
 
-        from .layers.base import REGISTRY
+        from ..layers.base import REGISTRY
 
         self.modules: dict[type, list] = {}
         self.functions: dict[str, list] = {}
@@ -324,7 +324,7 @@ def _Layer(layer):  # noqa: N802 - a class made when torch is there
 
 def supported() -> dict[str, tuple]:
     """Each layer kind's torch modules and functions, as it declares them (what from_torch imports)."""
-    from .layers.base import REGISTRY
+    from ..layers.base import REGISTRY
 
     return {name: (*kind.torch_modules, *kind.torch_functions) for name, kind in REGISTRY.items()
             if kind.torch_modules or kind.torch_functions}
@@ -579,7 +579,7 @@ class _Importer:
         named = {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
         for key in self.kwargs:
             if key not in named and not any(p.kind is p.VAR_KEYWORD for p in params):
-                from .errors import unknown_name
+                from ..core.errors import unknown_name
 
                 raise unknown_name(f"argument of {type(self.source).__name__}.forward", key,
                                    named or ["(forward takes only the input tensor)"])
@@ -1013,7 +1013,7 @@ def _op_name(node) -> str:
 def written_settings(kind: str, settings: dict) -> dict:
     """A layer's settings as a spec writes them: those at their default left out (unless required), tuples as
     lists. Shared by the torch and ONNX importers."""
-    from .layers.base import REGISTRY
+    from ..layers.base import REGISTRY
 
     params = REGISTRY[kind].params
     out = {}
@@ -1038,7 +1038,7 @@ def layer_entry(kind: str, name: str, settings: dict, sources: list[str], last: 
     if shares is not None:
         body["shares"] = shares
     if function is not None:
-        body["function"] = function  # no module: tools that hook modules do not see it (cnnsize.conventions)
+        body["function"] = function  # no module: tools that hook modules do not see it (cnnsize.passes.conventions)
     return {kind: body}
 
 
@@ -1065,7 +1065,7 @@ def to_yaml(spec: dict) -> str:
 
 def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]):
     """Every imported layer's output shape must be the one torch computed; the analysis that says so."""
-    from . import analyze
+    from .. import analyze
 
     a = analyze(spec)
     for row in a.layers[1:]:

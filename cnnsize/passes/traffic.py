@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .numeric import is_int, prod
+from ..core.numeric import is_int, prod
 
 FIELDS = ("bytes_read", "bytes_written", "arithmetic_intensity")
 
@@ -30,7 +30,7 @@ def intensity(flops: Any, moved: Any) -> Any:
 
 def apply(analysis):
     """Fill bytes_read, bytes_written and arithmetic_intensity in every row and the totals."""
-    from .analysis import DTYPE_BYTES
+    from ..core.dtypes import DTYPE_BYTES
 
     size = DTYPE_BYTES[analysis.dtype]
     shapes = {r.name: r.output_shape for r in analysis.layers}

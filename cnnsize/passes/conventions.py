@@ -4,7 +4,7 @@ Every layer kind declares its ``cause`` (macs, normalization, activations, pooli
 file. Here each convention says, per layer kind (or per cause, or ``*`` for the rest), what that tool
 counts, as a small arithmetic expression over a layer's facts (``macs``, ``out``, ``in``, ``bias`` ...,
 see FACTS). The same table drives ``report --count NAME``, ``cnnsize conventions`` and the table in
-docs/conventions.md (``python -m cnnsize.conventions`` prints it), so code and documentation cannot drift.
+docs/conventions.md (``python -m cnnsize.passes.conventions`` prints it), so code and documentation cannot drift.
 
 Each rule was read off the tool's source (the version pinned in the ``zoo`` extra) and is checked by
 tests/test_conventions_zoo.py, which runs the tool itself on the module cnnsize builds from every
@@ -17,8 +17,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CnnsizeError, SpecError, unknown_name
-from .numeric import prod
+from ..core.errors import CnnsizeError, SpecError, unknown_name
+from ..core.numeric import prod
 
 # the causes a difference from the default is split into, in the order they are shown; "flops unit" is the
 # second operation of each multiply-add that FLOP counts (torch, torchscan-flops) count; "first adds" the add of each
@@ -279,7 +279,7 @@ def get(name: str) -> Convention:
 
 def all_facts() -> dict[str, str]:
     """FACTS and every layer kind's own facts (``count_fact_names``, filled by its ``count_facts``)."""
-    from .layers import REGISTRY
+    from ..layers import REGISTRY
 
     found = dict(FACTS)
     for cls in REGISTRY.values():
@@ -349,7 +349,7 @@ _LAST_AXIS = ("linear", "patch_embed", "mha")  # kinds whose features are the ou
 
 def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, biases: Any, batch: Any) -> dict:
     """Everything a rule may read about one layer (see FACTS), for the batch."""
-    from .layers.pool import adaptive_windows
+    from ..layers.pool import adaptive_windows
 
     x = ins[0] if ins else out
     n_out, n_in = prod(out) * batch, prod(x) * batch
@@ -546,8 +546,8 @@ def records(analysis, train: bool = False) -> list[dict]:
 
 def grid(analysis, rows: list[dict]):
     """The records as a Grid (every report format): a column per cause that any convention differs by."""
-    from .render.grid import Column, Grid
-    from .render.text import num
+    from ..render.grid import Column, Grid
+    from ..render.text import num
 
     causes = [c for c in CAUSES if any(c in r["differences"] for r in rows)]
 
@@ -580,7 +580,7 @@ def _rule_text(rule: str | dict[str, str]) -> str:
 
 def rules_table() -> str:
     """docs/conventions.md's table: per layer kind, what each convention counts (generated from CONVENTIONS)."""
-    from .layers import REGISTRY
+    from ..layers import REGISTRY
 
     names = [n for n in CONVENTIONS if n != DEFAULT]
     lines = ["| kind (cause) | " + " | ".join(f"`{n}`" for n in names) + " |",

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from ..layers.base import LayerKind
 from .errors import Location, SpecError
-from .layers.base import LayerKind
 
 INPUT = "input"
 

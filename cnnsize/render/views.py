@@ -11,11 +11,11 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .analysis import Analysis
-from .errors import SpecError
-from .numeric import is_int
-from .render.grid import Column, Grid
-from .render.text import human_bytes, human_count, num
+from ..core.errors import SpecError
+from ..core.numeric import is_int
+from ..engine.result import Analysis
+from .grid import Column, Grid
+from .text import human_bytes, human_count, num
 
 
 def _shape(value) -> str:
@@ -70,8 +70,8 @@ def compare(specs: Sequence[Any], *, input_shape: tuple | None = None, batch: in
 
     Each spec is anything ``cnnsize.analyze`` takes; ``input_shape`` (if given) applies to all of them.
     """
-    from .analysis import analyze_graph
-    from .sources import load_graph
+    from ..engine.walk import analyze_graph
+    from ..spec.sources import load_graph
 
     if not specs:
         raise SpecError("compare needs at least one spec")
@@ -108,8 +108,8 @@ def sweep_records(spec: Any, *, batch: Iterable[int] = (1,), input_shape: Iterab
 
     ``variables`` maps spec variables (``vars:``) to the values to try; an unknown name is an error.
     """
-    from .analysis import analyze_graph
-    from .sources import load_graph
+    from ..engine.walk import analyze_graph
+    from ..spec.sources import load_graph
 
     variables = {k: list(v) for k, v in (variables or {}).items()}
     shapes = [None] if input_shape is None else [tuple(s) for s in input_shape]

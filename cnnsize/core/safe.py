@@ -53,7 +53,7 @@ def printable_analysis(analysis):
     memory = totals.get("memory") if isinstance(totals, Mapping) else None
     if not names_ok and isinstance(memory, Mapping):  # the layers named in the totals (the inference peak's)
         escaped = {k: printable(v) if isinstance(v, str) else v for k, v in memory.items()}
-        if is_dataclass(totals):  # Totals and MemoryBudget (cnnsize.analysis)
+        if is_dataclass(totals):  # Totals and MemoryBudget (cnnsize.engine.walk)
             totals = totals.replaced(memory=memory.replaced(**escaped))
         else:
             totals = {**totals, "memory": escaped}

@@ -1,4 +1,4 @@
-"""Measure this machine's device profile with torch (``cnnsize calibrate``): the figures cnnsize.latency needs.
+"""Measure this machine's device profile with torch (``cnnsize calibrate``): the figures cnnsize.passes.latency needs.
 
 - peak FLOP/s per dtype: an n×n matrix multiply (the executor's measure_peak);
 - bandwidth: copying a 64 MiB tensor (read once, written once);
@@ -14,8 +14,8 @@ import os
 import statistics
 import time
 
-from .errors import SpecError
-from .latency import EFFICIENCY_MAX, DeviceProfile, layer_key, predict, profile_path, work
+from ..core.errors import SpecError
+from ..passes.latency import EFFICIENCY_MAX, DeviceProfile, layer_key, predict, profile_path, work
 
 # the layers whose measured times set the efficiencies: one or more per efficiency key
 CALIBRATION_SPEC = """
@@ -85,7 +85,7 @@ def per_layer_seconds(model, x, runs: int = 10) -> dict[str, float]:
     """The fastest time of each layer over ``runs`` forward passes, timed as ``bench --per-layer`` times them
     (the executor's clock, synchronized before and after each layer, in forward hooks); on a CPU with one thread,
     the thread's CPU time (see cpu_clock)."""
-    from .executor.timing import _Clock, layer_samples
+    from .timing import _Clock, layer_samples
 
     thread = x.device.type == "cpu" and cpu_clock()
     samples = layer_samples(model, x, _Clock(x.device), runs, thread_time=thread)
@@ -100,9 +100,9 @@ COMPUTE_TOLERANCE = 1.1  # a compute-bound layer faster than 1.1× the measured 
 
 def _layer_samples(spec: str, dev, dtype: str, runs: int) -> dict[str, list[float]]:
     """Each layer's times in seconds over ``runs`` passes, timed as ``bench --per-layer`` times them."""
-    from . import analyze
-    from .executor.builder import build_module, torch_dtype
-    from .executor.timing import _Clock, layer_samples, make_input
+    from .. import analyze
+    from .builder import build_module, torch_dtype
+    from .timing import _Clock, layer_samples, make_input
 
     a = analyze(spec, dtype=dtype)
     model = build_module(None, analysis=a, device=dev, dtype=dtype)
@@ -155,7 +155,7 @@ def _peak(dev, tdtype, longer: bool = False) -> float:
     would run above the peak, and the profile would be refused as impossible)."""
     import torch
 
-    from .executor.timing import measure_peak
+    from .timing import measure_peak
 
     if dev.type == "cpu" and cpu_clock():
         n = 1024
@@ -209,8 +209,8 @@ def _measure(device: str, dtype: str, runs: int) -> DeviceProfile:
     times the bandwidth, a figure that is not finite or outside a device's range."""
     import torch
 
-    from .executor.builder import resolve_device, torch_dtype
-    from .executor.timing import _device_name
+    from .builder import resolve_device, torch_dtype
+    from .timing import _device_name
 
     dev = resolve_device(device)
     tdtype = torch_dtype(dtype)
@@ -264,7 +264,7 @@ def _median(values: list[float]) -> float:
 
 def _all_ratios(profile: DeviceProfile, samples: dict, overhead: float, dtype: str) -> dict[str, tuple[list, str]]:
     """Per efficiency key: the layers' ratios of roofline time to measured time, and the bound most of them have."""
-    from . import analyze
+    from .. import analyze
 
     ratios: dict[str, list[float]] = {}
     bounds: dict[str, list[str]] = {}
@@ -304,7 +304,7 @@ def save(profile: DeviceProfile, path: str | None = None) -> str:
     path = path or profile_path(profile.name)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    from .render.safe import json_text
+    from ..core.safe import json_text
 
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(json_text(profile.to_dict()))

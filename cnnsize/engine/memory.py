@@ -23,9 +23,9 @@ from itertools import accumulate
 from operator import add
 from typing import Any
 
-from .errors import unknown_name
-from .graph import Topology
-from .numeric import all_int, is_int
+from ..core.errors import unknown_name
+from ..core.graph import Topology
+from ..core.numeric import all_int, is_int
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
@@ -186,7 +186,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[int, Any]:
     """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient);
     only the kinds that have them."""
-    from .layers.base import LayerKind
+    from ..layers.base import LayerKind
 
     out = {}
     for i, layer in enumerate(sized):
@@ -275,7 +275,7 @@ def _max(values: list) -> Any:
         return 0
     if all_int(values):
         return max(values)
-    from .numeric import dmax
+    from ..core.numeric import dmax
 
     return dmax(*values)
 
@@ -290,7 +290,7 @@ def parse_bytes(text: str) -> int:
     """'24GiB' -> 25769803776; '16GB' -> 16000000000; plain numbers are bytes."""
     import re
 
-    from .errors import SpecError
+    from ..core.errors import SpecError
 
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
     if not m or m.group(2).lower() not in _UNITS:

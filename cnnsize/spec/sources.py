@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .errors import Location, SpecError, closest
-from .graph import Graph
-from .spec.expand import MAX_LAYERS, expand
-from .spec.load import MAX_SPEC_BYTES, load_yaml
+from ..core.errors import Location, SpecError, closest
+from ..core.graph import Graph
+from .expand import MAX_LAYERS, expand
+from .load import MAX_SPEC_BYTES, load_yaml
 
 
 def _specs_folder() -> str | None:
@@ -18,7 +18,7 @@ def _specs_folder() -> str | None:
     ``specs/`` beside the package in a source checkout (or an editable install), else the installed
     ``cnnsize/specs`` package data.
     """
-    package = os.path.dirname(os.path.realpath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # cnnsize/, above spec/
     for folder in (os.path.join(os.path.dirname(package), "specs"), os.path.join(package, "specs")):
         if os.path.isfile(os.path.join(folder, "__init__.py")):
             return folder
@@ -147,8 +147,8 @@ def is_onnx(spec: Any) -> bool:
 
 
 def load_onnx(path: Any, input_shape: tuple | None = None, max_layers: int | None = None) -> Graph:
-    """The Graph of an ONNX file, imported by cnnsize.onnx_import (``input_shape`` sizes its dynamic axes)."""
-    from .onnx_import import from_onnx
+    """The Graph of an ONNX file, imported by cnnsize.importers.onnx_import (``input_shape`` sizes its dynamic axes)."""
+    from ..importers.onnx_import import from_onnx
 
     imported = from_onnx(path, input_shape=input_shape)
     graph = imported.graph  # expanded and checked by the import, within the layer limit

@@ -4,7 +4,7 @@ Editors validate and autocomplete specs with it: put
 ``# yaml-language-server: $schema=<path printed by `cnnsize schema --path`>`` on a spec's first line.
 The package ships the generated file (``cnnsize/spec.schema.json``); ``cnnsize schema`` prints the
 schema the running code generates, and a test keeps the shipped file equal to it.
-Regenerate the file with ``python -m cnnsize.schema``.
+Regenerate the file with ``python -m cnnsize.spec.schema``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SCHEMA_FILE = Path(__file__).with_name("spec.schema.json")
+SCHEMA_FILE = Path(__file__).parent.parent / "spec.schema.json"  # cnnsize/spec.schema.json
 EXPR = {"$ref": "#/definitions/expression"}
 
 
@@ -89,8 +89,8 @@ def _first_line(text: str | None) -> str:
 
 def build_schema() -> dict[str, Any]:
     """The spec format as a JSON Schema (draft-07, which editors' YAML plugins support best)."""
-    from .layers.base import COMMON_KEYS, REGISTRY
-    from .spec import expand
+    from ..layers.base import COMMON_KEYS, REGISTRY
+    from . import expand
 
     described = {"name": {"type": ["string", "integer"], "description": "the layer's name (default: kind + counter)"},
               "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     fresh = SCHEMA_FILE.exists() and SCHEMA_FILE.read_text(encoding="utf-8") == text
     if "--check" in args:
         if not fresh:
-            print(f"stale: {SCHEMA_FILE}; run python -m cnnsize.schema")
+            print(f"stale: {SCHEMA_FILE}; run python -m cnnsize.spec.schema")
         return 0 if fresh else 1
     if not fresh:
         SCHEMA_FILE.write_text(text, encoding="utf-8")

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .analysis import DTYPE_BYTES, parse_dtype
-from .errors import CnnsizeError, unknown_name
-from .graph import INPUT, Graph
-from .layers.base import Ctx
-from .numeric import dim_text, factor_text, fmt_num, is_symbolic, prod
+from ..core.dtypes import DTYPE_BYTES, parse_dtype
+from ..core.errors import CnnsizeError, unknown_name
+from ..core.graph import INPUT, Graph
+from ..core.numeric import dim_text, factor_text, fmt_num, is_symbolic, prod
+from ..layers.base import Ctx
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = Non
           memory: 4704·4 bytes = 18816 bytes
         <BLANKLINE>
     """
-    from .sources import load_graph
+    from ..spec.sources import load_graph
 
     graph = load_graph(spec)
     if layer is not None and layer not in {n.name for n in graph.nodes}:

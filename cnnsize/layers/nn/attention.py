@@ -78,7 +78,7 @@ class MViTPool(nn.Module):
     def __init__(self, size: tuple, kernel: tuple, stride: tuple, padding: tuple):
         super().__init__()
         self.size = tuple(size)
-        # lists, as torchvision passes them (torchscan's pooling formulas fail on a list: cnnsize.conventions)
+        # lists, as torchvision passes them (torchscan's pooling formulas fail on a list: cnnsize.passes.conventions)
         self.pool = nn.MaxPool3d(list(kernel), stride=list(stride), padding=list(padding))  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -55,7 +55,7 @@ class CnnsizeError(ValueError):
             head.append(f"layer '{self.layer}'")
         text = self.message if self.hint is None else f"{self.message}; {self.hint}"
         text = " ".join(text.split())  # never more than one line
-        from .render.safe import printable  # control characters (a layer named "a\nb", an ESC) escaped
+        from .safe import printable  # control characters (a layer named "a\nb", an ESC) escaped
 
         return printable(": ".join(head + [text]))
 
