@@ -6,6 +6,9 @@
 
 What it writes (run it after adding or changing a layer kind, a convention, a paper's figure or the README):
 
+- ``cnnsize/layers/index.py``: which module defines each layer kind, found by importing every module of
+  cnnsize/layers (the registry loads a kind's module from it on first use, so a new kind's file needs no other
+  edit);
 - ``cnnsize/spec.schema.json``, through the schema's own generator (``cnnsize.spec.schema``);
 - each generated table of the documentation, between ``<!-- generated: KEY (...) -->`` and ``<!-- end -->``
   in its page (BLOCKS below: every layer kind, the papers table, the conventions' rules, what imports);
@@ -154,12 +157,25 @@ def _pages(tables: dict[str, str]) -> dict[Path, str]:
     return pages
 
 
+def _index(check: bool) -> list[Path]:
+    """cnnsize/layers/index.py (kind name -> module) from the kinds' own files; the registry of this process then
+    reads the kinds found, so the files written after it (the schema, the tables) have every kind."""
+    from cnnsize.layers import index, registry
+    from cnnsize.layers.base import REGISTRY
+
+    kinds = registry.discover(REGISTRY)
+    index.KINDS.clear()
+    index.KINDS.update(kinds)
+    path = Path(index.__file__)
+    return [path] if _write(path, registry.index_text(kinds), check) else []
+
+
 def regenerate(check: bool = False, imports: Path | None = None) -> list[Path]:
     """Every generated file brought up to date (with check: left alone); the files that were stale."""
     from cnnsize.passes import conventions
     from cnnsize.spec import schema
 
-    stale = []
+    stale = _index(check)
     if _write(schema.SCHEMA_FILE, schema.schema_text(), check):
         stale.append(schema.SCHEMA_FILE)
     for path, text in _pages(_tables(imports)).items():

@@ -1,6 +1,9 @@
-"""Layer kinds, one small registered class each. Importing this package registers them all."""
+"""Layer kinds, one small registered class each, in a module of this package per family (or per kind).
 
-from . import activation, attention, conv, dense, merge, norm, opaque, pool, shape, swin, tokens  # noqa: F401  (registration side effects)
-from .base import REGISTRY, RF, Counts, Ctx, LayerKind, Param, register  # noqa: F401
+Importing this package loads no kind: the registry (``REGISTRY``) loads a kind's module when the kind is first
+looked up, as ``index.py`` (written by ``python -m tools.regen``) says where each kind lives.
+"""
+
+from .base import REGISTRY, RF, Counts, Ctx, LayerKind, Param, register
 
 __all__ = ["REGISTRY", "Counts", "Ctx", "LayerKind", "Param", "RF", "register"]

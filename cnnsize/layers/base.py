@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from ..core.errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
 from ..core.expr import describe, shown
 from ..core.numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
+from .registry import Registry
 
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
@@ -430,7 +431,7 @@ class Fused:
     kind: str | None = None
 
 
-REGISTRY: dict[str, type[LayerKind]] = {}
+REGISTRY = Registry()  # kind name -> class, each kind's module loaded on first use (see cnnsize.layers.registry)
 
 
 def register(name: str):
@@ -438,7 +439,7 @@ def register(name: str):
 
     def wrap(cls):
         cls.kind = name
-        REGISTRY[name] = cls
+        REGISTRY.add(name, cls)
         return cls
 
     return wrap
