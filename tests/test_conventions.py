@@ -131,7 +131,10 @@ def test_collapsed_rows_keep_the_asked_for_figures():
 def test_a_kind_without_a_rule_is_refused_in_one_line(cli, monkeypatch):
     """A kind no test has checked against a tool (as a kind added on another branch would be) is refused by that
     tool's convention, naming the layer, never guessed; torch's convention and the default still count it."""
-    monkeypatch.setattr(conventions, "CHECKED_KINDS", conventions.CHECKED_KINDS - {"elu"})
+    from cnnsize.layers import REGISTRY
+
+    monkeypatch.setattr(REGISTRY["elu"], "tools_checked", False)  # as the kind's file would declare it
+    assert "elu" not in conventions.checked_kinds()
     spec = {"name": "t", "input": [3, 4, 4], "layers": [{"elu": {"name": "act"}}]}
     with pytest.raises(CnnsizeError, match=r"the thop convention has no rule yet for 'elu' layers \(act\)"):
         cnnsize.analyze(spec, count="thop")

@@ -317,10 +317,26 @@ def as_built(a, count: str):
     return conventions.apply(a, count)
 
 
+# kinds whose rules a test of their own checks against every tool, not a network of SPECS
+CHECKED_APART = {"unused": "test_unused_parameters_against_the_tool"}
+
+
+def test_every_checked_kind_is_run_against_every_tool():
+    """The conventions' coverage is what the kinds declare (``tools_checked`` in each kind's own class): every kind
+    declaring it sits in a network of SPECS, which test_convention_reproduces_tool runs through all nine tools, or
+    has a test of its own here; and every kind those networks hold is declared checked (else it is refused)."""
+    seen = {r.type for spec in SPECS for r in cnnsize.analyze(TOURS.get(spec, spec)).layers[1:]}
+    declared = conventions.checked_kinds()
+    assert sorted(declared - seen - set(CHECKED_APART)) == [], "checked kinds no network here runs through the tools"
+    assert sorted(seen - declared) == [], "kinds these networks run through every tool: declare tools_checked = True"
+    assert all(callable(globals().get(test)) for test in CHECKED_APART.values())
+
+
 @pytest.mark.parametrize("count", list(TOOLS))
 @pytest.mark.parametrize("spec", SPECS)  # the spec varies slowest: each model is built once
 def test_convention_reproduces_tool(count, spec, built):
-    unchecked = sorted({r.type for r in cnnsize.analyze(TOURS.get(spec, spec)).layers[1:]} - conventions.CHECKED_KINDS)
+    kinds = {r.type for r in cnnsize.analyze(TOURS.get(spec, spec)).layers[1:]}
+    unchecked = sorted(kinds - conventions.checked_kinds())
     if unchecked and count != "torch":  # kinds newer than the tool checks: refused in one line, never guessed
         with pytest.raises(CnnsizeError, match="no rule yet"):
             cnnsize.analyze(TOURS.get(spec, spec), count=count)

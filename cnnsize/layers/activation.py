@@ -55,6 +55,7 @@ class _Elementwise(LayerKind):
 @register("relu")
 class ReLU(_Elementwise):
     """max(0, x)."""
+    tools_checked = True
 
     torch_name = "ReLU"
     torch_modules = ("ReLU",)
@@ -65,6 +66,7 @@ class ReLU(_Elementwise):
 @register("leaky_relu")
 class LeakyReLU(_Elementwise):
     """max(slope·x, x)."""
+    tools_checked = True
 
     torch_name = "LeakyReLU"
     saves = "input"
@@ -80,6 +82,7 @@ class LeakyReLU(_Elementwise):
 @register("sigmoid")
 class Sigmoid(_Elementwise):
     """1 / (1 + e^-x)."""
+    tools_checked = True
 
     torch_name = "Sigmoid"
     params = {}
@@ -91,6 +94,7 @@ class Sigmoid(_Elementwise):
 @register("tanh")
 class Tanh(_Elementwise):
     """Hyperbolic tangent."""
+    tools_checked = True
 
     torch_name = "Tanh"
     params = {}
@@ -111,6 +115,7 @@ def check_axis(kind: str, axis, shape) -> None:
 @register("softmax")
 class Softmax(_Elementwise):
     """Softmax over one axis (the channels by default: class scores)."""
+    tools_checked = True
 
     cause = "softmax"
     torch_name = "Softmax"
@@ -149,6 +154,7 @@ class Softmax(_Elementwise):
 @register("log_softmax")
 class LogSoftmax(Softmax):
     """log(softmax(x)) over one axis, computed stably in one kernel (torch keeps its result for backward)."""
+    tools_checked = True
 
     torch_name = "LogSoftmax"
     torch_modules = ("LogSoftmax",)
@@ -159,6 +165,7 @@ class LogSoftmax(Softmax):
 @register("elu")
 class ELU(_Elementwise):
     """x where x > 0, alpha·(e^x − 1) elsewhere."""
+    tools_checked = True
 
     torch_name = "ELU"
     saves = "input"
@@ -174,6 +181,7 @@ class ELU(_Elementwise):
 @register("prelu")
 class PReLU(_Elementwise):
     """Leaky ReLU with a learned slope: one shared (``per_channel: false``) or one per channel."""
+    tools_checked = True
 
     torch_name = "PReLU"
     saves = "input"
@@ -209,6 +217,7 @@ class PReLU(_Elementwise):
 @register("dropout")
 class Dropout(_Elementwise):
     """Zeroes units at random while training; the identity at inference, so it materializes nothing there."""
+    tools_checked = True
     makes = VIEW
 
     cause = "dropout"
@@ -250,6 +259,7 @@ class Dropout(_Elementwise):
 class ChannelDropout(Dropout):
     """Zeroes whole channels at random while training (torch's Dropout1d/2d/3d by the input's rank); the identity
     at inference."""
+    tools_checked = True
 
     torch_modules = ("Dropout1d", "Dropout2d", "Dropout3d")
     torch_functions = ("dropout1d", "dropout2d", "dropout3d")
@@ -274,6 +284,7 @@ class ChannelDropout(Dropout):
 class StochasticDepth(Dropout):
     """Drops a whole residual branch per sample while training (torchvision's StochasticDepth, timm's DropPath);
     the identity at inference."""
+    tools_checked = True
 
     params = {"p": Param("probability", 0.5, doc="probability of dropping the branch"),
               "mode": Param("choice", "row", choices=("row", "batch"),
@@ -306,6 +317,7 @@ class StochasticDepth(Dropout):
 @register("relu6")
 class ReLU6(_Elementwise):
     """min(max(0, x), 6), as MobileNet uses it."""
+    tools_checked = True
 
     torch_name = "ReLU6"
     saves = "input"
@@ -340,6 +352,7 @@ class ReLU6(_Elementwise):
 @register("hardswish")
 class Hardswish(_Elementwise):
     """x · relu6(x + 3) / 6 (MobileNetV3)."""
+    tools_checked = True
 
     torch_name = "Hardswish"
     saves = "input"
@@ -351,6 +364,7 @@ class Hardswish(_Elementwise):
 @register("hardsigmoid")
 class Hardsigmoid(_Elementwise):
     """relu6(x + 3) / 6 (MobileNetV3's squeeze-and-excitation gate)."""
+    tools_checked = True
 
     torch_name = "Hardsigmoid"
     saves = "input"
@@ -370,6 +384,7 @@ class Hardsigmoid(_Elementwise):
 @register("silu")
 class SiLU(_Elementwise):
     """x · sigmoid(x), also called swish (EfficientNet)."""
+    tools_checked = True
 
     torch_name = "SiLU"
     saves = "input"
@@ -392,6 +407,7 @@ class SiLU(_Elementwise):
 @register("gelu")
 class GELU(_Elementwise):
     """x · Φ(x) (ConvNeXt); ``approximate: tanh`` for the tanh form."""
+    tools_checked = True
 
     torch_name = "GELU"
     saves = "input"
@@ -461,6 +477,7 @@ def _gelu_group(call, x) -> list | None:
 @register("identity")
 class Identity(_Elementwise):
     """Passes its input through unchanged (a placeholder, e.g. stochastic depth at inference): a view."""
+    tools_checked = True
     makes = VIEW
 
     cause = "views"

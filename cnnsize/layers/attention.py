@@ -30,6 +30,7 @@ class MaxVitAttention(LayerKind):
     """MaxViT's relative-position self-attention on [G, P, D]: G groups (windows or grid cells) of P = size² tokens
     of D features, ``heads`` heads; a QKV projection, QKᵀ per group and head plus a learned bias per head and relative
     position ((2·size − 1)² of them, looked up through a P×P index buffer), softmax, attention·V and a projection."""
+    tools_checked = True
 
     cause = "attention"
     weight_layer = True
@@ -157,6 +158,7 @@ class MViTPool(_Volume):
     """MViT's skip pooling: a max pool over the (T, H, W) volume of tokens [1 + T·H·W, C], the class token kept
     (torchvision's Pool of a MaxPool3d, padding kernel // 2). It copies the tokens into a volume, pools, and joins
     the class token back: two intermediates besides the output."""
+    tools_checked = True
 
     cause = "pooling"
     params = {"size": Param("size", doc="the (T, H, W) of the tokens after the class token"),
@@ -208,6 +210,7 @@ class MViTAttention(_Volume):
     ``kernel_q`` is given); attention, with MViT v2's decomposed relative positions (``rel_pos``) and residual pooling
     (``residual_pool``: q added to the result, the class token's row too with ``cls_residual``); an output
     projection. Output: [1 + T'·H'·W', dim], the volume q's pooling leaves."""
+    tools_checked = True
 
     cause = "attention"
     weight_layer = True
@@ -397,6 +400,7 @@ class MViTPosEmbed(_Volume):
     """MViT v1's position embedding, added in place to tokens [1 + T·H·W, D]: one learned vector per frame, one per
     spatial position and one for the class token (T·D + H·W·D + D parameters), summed afresh on every forward pass
     (three intermediates, made once for the batch)."""
+    tools_checked = True
     makes = IN_PLACE
 
     cause = "elementwise"

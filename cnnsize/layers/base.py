@@ -478,6 +478,10 @@ class LayerKind:
     # False for layers that stand for what the source network holds but its forward never runs (unused
     # parameters): every counting tool, which sees only what runs, counts nothing for them
     called: ClassVar[bool] = True
+    # True where this kind's rules in cnnsize.passes.conventions reproduce every tool (tests/test_conventions_zoo.py
+    # runs the nine tools on a network holding it). Read from the kind's own class, never inherited
+    # (checked_by_tools), so that a new kind is refused by the tools' conventions until its rules are checked
+    tools_checked: ClassVar[bool] = False
 
     if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
         def __getattr__(self, name: str) -> Any: ...
@@ -496,6 +500,11 @@ class LayerKind:
         if key in FROM_THE_INPUT:
             return f"leave {key} out: cnnsize takes it from the layer's input shape"
         return None
+
+    @classmethod
+    def checked_by_tools(cls) -> bool:
+        """Whether this very class declares its counting rules checked against the tools (``tools_checked``)."""
+        return bool(cls.__dict__.get("tools_checked", False))
 
     @staticmethod
     def for_torch_name(name: str) -> str | None:

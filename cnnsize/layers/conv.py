@@ -127,6 +127,7 @@ class _Windowed(LayerKind):
 @register("conv")
 class Conv(_Windowed):
     """Convolution (cross-correlation, as every framework computes it), 1D, 2D or 3D."""
+    tools_checked = True
 
     cause = "macs"
     weight_layer = True
@@ -210,6 +211,7 @@ class Conv(_Windowed):
 @register("deconv")
 class Deconv(_Windowed):
     """Transposed convolution (PyTorch's ConvTranspose), 1D, 2D or 3D: (W − 1)·S − 2P + D·(F − 1) + OP + 1."""
+    tools_checked = True
 
     cause = "macs"
     weight_layer = True
@@ -303,6 +305,7 @@ class Deconv(_Windowed):
 @register("locally_connected")
 class LocallyConnected(_Windowed):
     """A convolution without weight sharing: every output position has its own filters (2D)."""
+    tools_checked = True
 
     cause = "macs"
     weight_layer = True

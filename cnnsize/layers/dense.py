@@ -43,6 +43,7 @@ def matmul_weight(call):
 @register("fc")
 class FC(LayerKind):
     """Fully connected (linear) layer; flattens a spatial input first, as the slides' FC layers do."""
+    tools_checked = True
 
     cause = "macs"
     weight_layer = True
@@ -110,6 +111,7 @@ class FC(LayerKind):
 class Flatten(LayerKind):
     """Reshape (C, H, W) to (C·H·W,), or merge the per-sample axes ``start`` to ``end`` only ((C, H, W) → (C, H·W)
     with start 1): a view, so it materializes nothing."""
+    tools_checked = True
     makes = VIEW
 
     cause = "views"

@@ -62,6 +62,7 @@ class _Merge(LayerKind):
 class Add(_Merge):
     """Elementwise sum of inputs of one shape (a residual connection). ``inplace: true`` adds into the first input
     (torchvision's ``out += identity``): no new tensor."""
+    tools_checked = True
 
     params = {"inplace": Param("bool", False, doc="add into the first input's storage (torch's x += y)")}
     torch_modules = ("cnnsize.layers.nn.modules.Add",)
@@ -101,6 +102,7 @@ class Add(_Merge):
 @register("concat")
 class Concat(_Merge):
     """Concatenation along the channels; the spatial sizes must agree. Of one input, a copy (torch.cat([x]))."""
+    tools_checked = True
 
     min_inputs = 1
 
@@ -145,6 +147,7 @@ class Concat(_Merge):
 @register("mul")
 class Mul(_Merge):
     """Elementwise product with broadcasting (a squeeze-and-excitation gate scaling the channels)."""
+    tools_checked = True
 
     cause = "elementwise"
     torch_modules = ("cnnsize.layers.nn.modules.Mul",)
@@ -177,6 +180,7 @@ class Mul(_Merge):
 class Sub(_Merge):
     """The difference of two inputs, the first minus the second, broadcast as ``mul`` (``x - x.mean(1, keepdim=True)``).
     ``inplace: true`` subtracts in the first input's storage (torch's ``x -= y``)."""
+    tools_checked = True
 
     cause = "elementwise"
     min_inputs = max_inputs = 2
@@ -216,6 +220,7 @@ class Sub(_Merge):
 class Div(Sub):
     """The quotient of two inputs, the first over the second, broadcast as ``mul``. ``inplace: true`` divides in the
     first input's storage (torch's ``x /= y``)."""
+    tools_checked = True
 
     torch_modules = ("cnnsize.layers.nn.modules.Div",)
     torch_functions = ("truediv", "div", "div_", "itruediv", "__truediv__", "__itruediv__")
@@ -234,6 +239,7 @@ class Scalar(LayerKind):
     """An elementwise operation with a constant number: ``x + c``, ``x - c``, ``c - x`` (rsub), ``x * c``, ``x / c``,
     ``x ** c`` (attention's scale, a normalization's mean and std written out). ``inplace: true`` for
     ``x.mul_(c)``, ``x *= c``."""
+    tools_checked = True
 
     cause = "elementwise"
     params = {"op": Param("choice", doc="the operation, x op value", choices=SCALAR_OPS),

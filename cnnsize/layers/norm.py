@@ -14,6 +14,7 @@ class BatchNorm(LayerKind):
 
     Buffers are running_mean and running_var (C each) and num_batches_tracked (1), as torch keeps them.
     """
+    tools_checked = True
 
     cause = "normalization"
     params = {"eps": Param("positive", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
@@ -62,6 +63,7 @@ class BatchNorm(LayerKind):
 @register("lrn")
 class LRN(LayerKind):
     """Local response normalization across ``size`` neighbouring channels (AlexNet's NORM)."""
+    tools_checked = True
 
     cause = "normalization"
     params = {"size": Param("int", 5), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
@@ -100,6 +102,7 @@ AXIS = Param("choice", "channels", choices=("channels", "last"),
 class LayerNorm(LayerKind):
     """Layer normalization at each position: over the channels of an image (ConvNeXt's LayerNorm2d) or over the
     last axis (nn.LayerNorm on tokens [L, D] or on a permuted (H, W, C)); over the features if flat."""
+    tools_checked = True
 
     cause = "normalization"
     params = {"eps": Param("positive", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
@@ -157,6 +160,7 @@ class LayerNorm(LayerKind):
 @register("groupnorm")
 class GroupNorm(LayerKind):
     """Group normalization: statistics over each group of channels and all positions; a scale and shift per channel."""
+    tools_checked = True
 
     cause = "normalization"
 
@@ -197,6 +201,7 @@ class GroupNorm(LayerKind):
 class InstanceNorm(LayerKind):
     """Instance normalization: statistics per channel of each sample; torch's defaults keep no running statistics
     and no affine parameters."""
+    tools_checked = True
 
     cause = "normalization"
 
@@ -233,6 +238,7 @@ class InstanceNorm(LayerKind):
 class LayerScale(LayerKind):
     """A learned scale per channel (ConvNeXt's layer_scale, shaped (C, 1, 1)) or per feature of the last axis
     (``axis: last``, as in CaiT's and Swin V2's LayerScale): an elementwise multiply by a parameter."""
+    tools_checked = True
 
     cause = "elementwise"
 

@@ -49,6 +49,7 @@ class Unused(LayerKind):
     choices): they count in params and memory, as torch and the tools that list a module's parameters count
     them, and do nothing else (no MACs, no activations). The layer passes its input on untouched (a view), so
     it can sit anywhere; from_torch writes them first, reading the input."""
+    tools_checked = True
 
     params = {"module": Param("str", "", doc="the torch module that holds them, as the importer named it"),
               "weights": Param("count", 0, doc="parameters never used by the forward"),

@@ -85,6 +85,7 @@ POOL_PARAMS = {
 @register("maxpool")
 class MaxPool(_Pool):
     """Max pooling over each channel's window."""
+    tools_checked = True
 
     cause = "pooling"
     params = {**POOL_PARAMS, "dilation": Param("ints", 1)}
@@ -128,6 +129,7 @@ class MaxPool(_Pool):
 @register("avgpool")
 class AvgPool(_Pool):
     """Average pooling over each channel's window."""
+    tools_checked = True
 
     cause = "pooling"
     params = {**POOL_PARAMS, "count_include_pad": Param("bool", True)}
@@ -250,6 +252,7 @@ class _Adaptive(LayerKind):
 @register("global_avgpool")
 class GlobalAvgPool(_Adaptive):
     """Average over the whole spatial extent: (C, H, W) -> (C, 1, 1), as AdaptiveAvgPool2d(1)."""
+    tools_checked = True
 
     params = {}
     torch_functions = _Adaptive.torch_functions + ("mean",)
@@ -288,6 +291,7 @@ class GlobalAvgPool(_Adaptive):
 @register("adaptive_avgpool")
 class AdaptiveAvgPool(_Adaptive):
     """Average pooling to a fixed output size, with PyTorch's adaptive windows."""
+    tools_checked = True
 
     params = {"output": Param("size", doc="output size, one number or one per axis")}
 
@@ -312,6 +316,7 @@ class _AdaptiveMax(_Adaptive):
 @register("adaptive_maxpool")
 class AdaptiveMaxPool(_AdaptiveMax):
     """Max pooling to a fixed output size, with PyTorch's adaptive windows."""
+    tools_checked = True
 
     params = {"output": Param("size", doc="output size, one number or one per axis")}
 
@@ -322,6 +327,7 @@ class AdaptiveMaxPool(_AdaptiveMax):
 @register("global_maxpool")
 class GlobalMaxPool(_AdaptiveMax):
     """Maximum over the whole spatial extent: (C, H, W) -> (C, 1, 1), as AdaptiveMaxPool2d(1)."""
+    tools_checked = True
 
     params = {}
     onnx_ops = ("GlobalMaxPool",)
@@ -334,6 +340,7 @@ class GlobalMaxPool(_AdaptiveMax):
 class Mean(LayerKind):
     """The mean over some per-sample ``axes`` (``x.mean(1, keepdim=True)``, the tokens' mean ``x.mean(1)``), those
     axes kept as 1 with ``keepdim`` or dropped. The mean over every spatial axis is ``global_avgpool``."""
+    tools_checked = True
 
     cause = "pooling"
     params = {"axes": Param("ints_or_zero", doc="the per-sample axes averaged, from 0"),

@@ -29,6 +29,7 @@ LINEAR_MODES = ("linear", "bilinear", "bicubic", "trilinear")
 class Upsample(LayerKind):
     """Resizing by an integer factor per axis, or to a given ``size`` (F.interpolate(x, size=...): any size, as
     torch's nearest and linear modes take it); nearest copies, the linear modes blend neighbours."""
+    tools_checked = True
 
     cause = "upsampling"
     params = {"scale": Param("ints", None, doc="factor, one number or one per axis (or give size)"),
@@ -120,6 +121,7 @@ class Upsample(LayerKind):
 class ZeroPad(LayerKind):
     """Zero padding per spatial axis: ``pad`` on both sides, or ``pad`` before and ``pad_end`` after; ``value``
     fills with another constant (F.pad(x, pads, value=-inf) before a max pool)."""
+    tools_checked = True
 
     cause = "views"
     params = {"pad": Param("ints_or_zero", doc="zeros before (and after, unless pad_end is given), per axis"),
@@ -203,6 +205,7 @@ class ZeroPad(LayerKind):
 @register("reflectpad")
 class ReflectPad(ZeroPad):
     """Padding by reflection at each border (the border value itself not repeated): torch's ReflectionPad."""
+    tools_checked = True
 
     torch_name = "ReflectionPad"
     params = {k: v for k, v in ZeroPad.params.items() if k != "value"}
@@ -231,6 +234,7 @@ class ReflectPad(ZeroPad):
 @register("replicatepad")
 class ReplicatePad(ReflectPad):
     """Padding by repeating the border value: torch's ReplicationPad."""
+    tools_checked = True
 
     torch_name = "ReplicationPad"
     torch_modules = ("ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d")
@@ -244,6 +248,7 @@ class ReplicatePad(ReflectPad):
 @register("channel_shuffle")
 class ChannelShuffle(LayerKind):
     """ShuffleNet's channel shuffle: interleaves the channels of ``groups`` groups; values move, nothing is computed."""
+    tools_checked = True
 
     cause = "views"
     params = {"groups": Param("int", doc="number of channel groups")}
@@ -265,6 +270,7 @@ class ChannelShuffle(LayerKind):
 class Chunk(LayerKind):
     """One of ``chunks`` equal slices of the channels (torch's ``x.chunk(chunks, 1)[index]``), or of another
     per-sample ``axis`` (the q, k, v of a packed projection): a view."""
+    tools_checked = True
     makes = VIEW
 
     cause = "views"
@@ -332,6 +338,7 @@ class Chunk(LayerKind):
 class Slice(LayerKind):
     """A range of one per-sample axis, ``start`` to ``end`` in steps of ``step`` (``x[:, a:b]``, ``x[:, :, ::2]``,
     one part of ``torch.split``, ``narrow``): a view, nothing copied."""
+    tools_checked = True
     makes = VIEW
 
     cause = "views"

@@ -88,6 +88,7 @@ class SwinAttention(LayerKind):
 
     A window as large as the padded input does not shift on that axis; with ``shrink`` (Video Swin) a window larger
     than the input shrinks to the input's size instead."""
+    tools_checked = True
 
     cause = "macs"
     weight_layer = True
@@ -315,6 +316,7 @@ class PatchMerge(LayerKind):
     """Swin's patch merging of a channels-last (…, H, W, C): each 2×2 neighbourhood's four C-vectors side by side,
     (…, ⌈H/2⌉, ⌈W/2⌉, 4C), in the order (0, 0), (1, 0), (0, 1), (1, 1); an odd H or W is padded with zeros first.
     torch pads (a copy, even by nothing) and concatenates: two tensors, the first counted as scratch."""
+    tools_checked = True
 
     cause = "views"
     params = {}

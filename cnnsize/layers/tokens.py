@@ -45,6 +45,7 @@ class _View(LayerKind):
 class Linear(LayerKind):
     """A fully connected layer on the last axis (nn.Linear on [L, D] tokens or on a permuted (H, W, C)); the other
     axes are positions that share the weights."""
+    tools_checked = True
 
     cause = "macs"
 
@@ -124,6 +125,7 @@ class Linear(LayerKind):
 class MatMul(LayerKind):
     """The matrix product of two inputs over their last two axes ([…, n, k] @ […, k, m]), the leading axes a batch
     of equal sizes (attention's QKᵀ and attention·V)."""
+    tools_checked = True
 
     cause = "macs"
 
@@ -181,6 +183,7 @@ class MatMul(LayerKind):
 class PatchEmbed(LayerKind):
     """Patch embedding: a conv with kernel = stride = ``patch`` whose output becomes tokens [L, D] (ViT's conv_proj,
     then flatten(2) and transpose(1, 2), both views)."""
+    tools_checked = True
 
     cause = "macs"
 
@@ -239,6 +242,7 @@ class PatchEmbed(LayerKind):
 @register("class_token")
 class ClassToken(LayerKind):
     """A learned token put before the sequence: [L, D] → [L + 1, D] (ViT's class_token, D parameters)."""
+    tools_checked = True
 
     cause = "elementwise"
 
@@ -289,6 +293,7 @@ class ClassToken(LayerKind):
 @register("pos_embed")
 class PosEmbed(LayerKind):
     """A learned position embedding added to the input (ViT's pos_embedding: one parameter per input value)."""
+    tools_checked = True
 
     cause = "elementwise"
 
@@ -330,6 +335,7 @@ class MultiHeadAttention(LayerKind):
     As torch runs it (its fused kernels at inference, flash attention on CPU in training), the L×L attention matrix
     is never stored, so only the output counts as an activation; attention written out with ``matmul`` and
     ``softmax`` (as Swin and timm write it) keeps its [heads, L, L] matrices as layer outputs."""
+    tools_checked = True
 
     cause = "macs"
 
@@ -449,6 +455,7 @@ def attention_pattern(call):
 class ScaledDotProductAttention(LayerKind):
     """F.scaled_dot_product_attention(q, k, v) of three inputs [..., L, E], [..., S, E], [..., S, Ev] (the leading
     axes, e.g. heads, equal): softmax(QKᵀ/√E)·V. As torch's fused kernels, it stores no L×S matrix."""
+    tools_checked = True
 
     cause = "macs"
 
@@ -494,6 +501,7 @@ class ScaledDotProductAttention(LayerKind):
 @register("select")
 class Select(_View):
     """One index along a per-sample axis, the axis dropped (``x[:, 0]``: ViT's class token from [L, D]): a view."""
+    tools_checked = True
 
     cause = "views"
 
@@ -550,6 +558,7 @@ class Select(_View):
 class Roll(LayerKind):
     """Shifts values cyclically along per-sample axes (torch.roll; Swin's shifted windows): a new tensor. A shift
     back by s is a shift forward by the axis' size − s."""
+    tools_checked = True
 
     cause = "views"
 
@@ -610,6 +619,7 @@ class _Windows(LayerKind):
 class WindowPartition(_Windows):
     """Swin's window partition of a channels-last (H, W, C): (H/wh · W/ww windows, wh·ww tokens, C). torch makes it
     with a view, a permute and a reshape, which copies: a new tensor."""
+    tools_checked = True
 
     cause = "views"
 
@@ -636,6 +646,7 @@ class WindowPartition(_Windows):
 @register("window_merge")
 class WindowMerge(_Windows):
     """The inverse of window_partition: (windows, wh·ww, C) back to (H, W, C) of the given ``size``; a copy."""
+    tools_checked = True
 
     cause = "views"
 
@@ -667,6 +678,7 @@ class WindowMerge(_Windows):
 @register("permute")
 class Permute(_View):
     """Reorders the per-sample axes (torchvision's Permute, leaving the batch first): a view."""
+    tools_checked = True
 
     cause = "views"
 
@@ -724,6 +736,7 @@ class Permute(_View):
 @register("transpose")
 class Transpose(_View):
     """Swaps two per-sample axes (``x.transpose(a + 1, b + 1)``): a view."""
+    tools_checked = True
 
     cause = "views"
 
@@ -770,6 +783,7 @@ class Transpose(_View):
 class Reshape(_View):
     """A new shape for the same values (``x.reshape(N, *shape)``): a view of a contiguous input. After a permute
     or transpose torch copies instead: write ``contiguous`` before it so the count follows."""
+    tools_checked = True
 
     cause = "views"
 
@@ -812,6 +826,7 @@ class Reshape(_View):
 @register("contiguous")
 class Contiguous(LayerKind):
     """A copy in memory order (``x.contiguous()`` after a permute or transpose): a new tensor, nothing computed."""
+    tools_checked = True
 
     cause = "views"
 

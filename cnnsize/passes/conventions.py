@@ -412,27 +412,13 @@ def rule_for(conv: Convention, kind, out: tuple, function: str | None = None,
     return conv.rule(kind.kind, variant, getattr(kind, "cause", "other"), train)
 
 
-# The kinds whose rules tests/test_conventions_zoo.py has checked against every tool (the bundled specs and the
-# tour networks). A kind added since is refused by the tools' conventions, with a message, until it is checked:
-# a tool's figure is never guessed. ``torch`` (2 × cnnsize's MACs, FlopCounterMode) covers every kind.
-CHECKED_KINDS = frozenset({
-    "adaptive_avgpool", "adaptive_maxpool", "add", "avgpool", "bn", "channel_shuffle", "chunk", "concat", "conv",
-    "deconv", "dropout", "fc", "flatten", "gelu", "global_avgpool", "global_maxpool", "hardsigmoid", "hardswish",
-    "identity", "layernorm", "leaky_relu", "locally_connected", "lrn", "maxpool", "mul", "relu", "relu6", "sigmoid",
-    "silu", "softmax", "tanh", "upsample", "zeropad",
-    # tokens, attention, newer norms and activations, views (tests/test_conventions_zoo.py's tour_c and tour_d)
-    "channel_dropout", "class_token", "contiguous", "elu", "groupnorm", "instancenorm", "layer_scale", "linear",
-    "log_softmax", "matmul", "mha", "patch_embed", "permute", "pos_embed", "prelu", "reflectpad", "replicatepad",
-    "reshape", "roll", "sdpa", "select", "stochastic_depth", "transpose", "window_merge", "window_partition",
-    # elementwise arithmetic, means and slices (tour_e and _arithmetic_module)
-    "div", "mean", "scalar", "slice", "sub",
-    # Swin's window attention and patch merging (torchvision's swin_t, swin_v2_t, swin3d_t, specs/swin_t.yaml,
-    # tour_swin and tour_swin3d)
-    "patch_merge", "swin_attention",
-    # MaxViT's and MViT's fused modules (tests/test_conventions_zoo.py's small MaxVit and MViT networks)
-    "maxvit_attention", "mvit_attention", "mvit_pool", "mvit_pos_embed",
-    # parameters no forward calls (tests/test_conventions_zoo.py's test_unused_parameters_against_the_tool)
-    "unused"})
+def checked_kinds() -> frozenset[str]:
+    """The kinds whose rules tests/test_conventions_zoo.py has checked against every tool, as each kind declares
+    (``tools_checked`` in its own class). A kind not checked is refused by the tools' conventions, with a message:
+    a tool's figure is never guessed. ``torch`` (2 × cnnsize's MACs, FlopCounterMode) covers every kind."""
+    from ..layers import REGISTRY
+
+    return frozenset(name for name, cls in REGISTRY.items() if cls.checked_by_tools())
 
 
 def _owners(analysis) -> dict:
@@ -466,7 +452,7 @@ def counted(analysis, name: str, split: bool = False, train: bool = False) -> li
                             f"it holds only what torch's FlopCounterMode measured, not the module {name} would see",
                             hint="--count torch (or the default) covers opaque layers; import without opaque mode "
                                  "to see why the operation is not representable")
-        if conv.name != "torch" and r.kind.kind not in CHECKED_KINDS and r.kind.kind not in conv.rules:
+        if conv.name != "torch" and not type(r.kind).checked_by_tools() and r.kind.kind not in conv.rules:
             raise SpecError(f"the {name} convention has no rule yet for '{r.kind.kind}' layers ({r.name}): "
                             f"how {name} counts them has not been checked against the tool",
                             hint="cnnsize's own count (the default) and --count torch cover every kind")
@@ -594,7 +580,7 @@ def rules_table() -> str:
             text = _rule_text(CONVENTIONS[n].rule(kind, None, cls.cause))
             cell = text if not own else "; ".join([*(f"{_variant_text(k)}: {_rule_text(rules[k])}" for k in own),
                                                    f"else {text}"])
-            if kind not in CHECKED_KINDS and n not in (DEFAULT, "torch") and not own and kind not in rules:
+            if not cls.checked_by_tools() and n not in (DEFAULT, "torch") and not own and kind not in rules:
                 cell = "refused: not checked yet"
             cells.append(cell.replace("*", "·"))
         lines.append(f"| `{kind}` ({cls.cause}) | " + " | ".join(cells) + " |")
