@@ -56,6 +56,11 @@ class _Elementwise(LayerKind):
 class ReLU(_Elementwise):
     """max(0, x)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "2*inp",
+        "torchscan-flops": "inp",
+        "torchscan-dmas": "inp + (1 - inplace)*out",
+    }
 
     torch_name = "ReLU"
     torch_modules = ("ReLU",)
@@ -67,6 +72,11 @@ class ReLU(_Elementwise):
 class LeakyReLU(_Elementwise):
     """max(slope·x, x)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "out",
+        "torchscan-flops": "4*inp",
+        "torchscan-dmas": "inp + 1 + (1 - inplace)*out",
+    }
 
     torch_name = "LeakyReLU"
     saves = "input"
@@ -83,6 +93,10 @@ class LeakyReLU(_Elementwise):
 class Sigmoid(_Elementwise):
     """1 / (1 + e^-x)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchscan-flops": "4*inp",
+        "torchscan-dmas": "inp + out",
+    }
 
     torch_name = "Sigmoid"
     params = {}
@@ -95,6 +109,10 @@ class Sigmoid(_Elementwise):
 class Tanh(_Elementwise):
     """Hyperbolic tangent."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchscan-flops": "6*inp",
+        "torchscan-dmas": "2*inp + out",
+    }
 
     torch_name = "Tanh"
     params = {}
@@ -120,6 +138,9 @@ class Softmax(_Elementwise):
     cause = "softmax"
     torch_name = "Softmax"
     params = {"axis": AXIS}
+
+    def count_facts(self, ins, out, batch):
+        return {"axis": ins[0][self.axis]}
 
     def output_shape(self, ins, ctx):
         check_axis(self.kind, self.axis, ins[0])
@@ -155,6 +176,10 @@ class Softmax(_Elementwise):
 class LogSoftmax(Softmax):
     """log(softmax(x)) over one axis, computed stably in one kernel (torch keeps its result for backward)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "0",
+        "thop": "3*inp",
+    }
 
     torch_name = "LogSoftmax"
     torch_modules = ("LogSoftmax",)
@@ -166,6 +191,11 @@ class LogSoftmax(Softmax):
 class ELU(_Elementwise):
     """x where x > 0, alpha·(e^x − 1) elsewhere."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "2*inp",
+        "torchscan-flops": "6*inp",
+        "torchscan-dmas": "inp + 1 + (1 - inplace)*out",
+    }
 
     torch_name = "ELU"
     saves = "input"
@@ -182,6 +212,10 @@ class ELU(_Elementwise):
 class PReLU(_Elementwise):
     """Leaky ReLU with a learned slope: one shared (``per_channel: false``) or one per channel."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "2*inp",
+        "thop": "inp",
+    }
 
     torch_name = "PReLU"
     saves = "input"
@@ -260,6 +294,11 @@ class ChannelDropout(Dropout):
     """Zeroes whole channels at random while training (torch's Dropout1d/2d/3d by the input's rank); the identity
     at inference."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "0",
+        "torchscan-flops": "0",
+        "torchscan-dmas": "0",
+    }
 
     torch_modules = ("Dropout1d", "Dropout2d", "Dropout3d")
     torch_functions = ("dropout1d", "dropout2d", "dropout3d")
@@ -285,6 +324,11 @@ class StochasticDepth(Dropout):
     """Drops a whole residual branch per sample while training (torchvision's StochasticDepth, timm's DropPath);
     the identity at inference."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "0",
+        "torchscan-flops": "0",
+        "torchscan-dmas": "0",
+    }
 
     params = {"p": Param("probability", 0.5, doc="probability of dropping the branch"),
               "mode": Param("choice", "row", choices=("row", "batch"),
@@ -318,6 +362,11 @@ class StochasticDepth(Dropout):
 class ReLU6(_Elementwise):
     """min(max(0, x), 6), as MobileNet uses it."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "out",
+        "torchscan-flops": "2*inp",
+        "torchscan-dmas": "inp + (1 - inplace)*out",
+    }
 
     torch_name = "ReLU6"
     saves = "input"
@@ -385,6 +434,9 @@ class Hardsigmoid(_Elementwise):
 class SiLU(_Elementwise):
     """x · sigmoid(x), also called swish (EfficientNet)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "inp",
+    }
 
     torch_name = "SiLU"
     saves = "input"
@@ -408,6 +460,9 @@ class SiLU(_Elementwise):
 class GELU(_Elementwise):
     """x · Φ(x) (ConvNeXt); ``approximate: tanh`` for the tanh form."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "2*inp",
+    }
 
     torch_name = "GELU"
     saves = "input"
@@ -478,6 +533,9 @@ def _gelu_group(call, x) -> list | None:
 class Identity(_Elementwise):
     """Passes its input through unchanged (a placeholder, e.g. stochastic depth at inference): a view."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchscan-dmas": "inp",
+    }
     makes = VIEW
 
     cause = "views"

@@ -31,6 +31,16 @@ class MaxVitAttention(LayerKind):
     of D features, ``heads`` heads; a QKV projection, QKᵀ per group and head plus a learned bias per head and relative
     position ((2·size − 1)² of them, looked up through a P×P index buffer), softmax, attention·V and a projection."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchinfo": "4*N*D*(D + 1)",
+        "fvcore": "4*out*D + fvcore_einsums",
+        "ptflops": "4*out*D + 4*out + N*heads*L*P",
+        "ptflops-aten": "macs + 4*out",
+        "thop": "macs",
+        "torchscan-flops": "8*out*D",
+        "torchscan-macs": "4*out*D",
+        "torchscan-dmas": "inp + 5*out + 4*D*(D + 1)",
+    }
 
     cause = "attention"
     weight_layer = True
@@ -159,6 +169,9 @@ class MViTPool(_Volume):
     (torchvision's Pool of a MaxPool3d, padding kernel // 2). It copies the tokens into a volume, pools, and joins
     the class token back: two intermediates besides the output."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "2*inp - 2*N*D",
+    }
 
     cause = "pooling"
     params = {"size": Param("size", doc="the (T, H, W) of the tokens after the class token"),
@@ -211,6 +224,16 @@ class MViTAttention(_Volume):
     (``residual_pool``: q added to the result, the class token's row too with ``cls_residual``); an output
     projection. Output: [1 + T'·H'·W', dim], the volume q's pooling leaves."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchinfo": "N*(3*E*D + 4*D + D*D + 2*hd*pools) + pool_macs",
+        "fvcore": "macs - rel_einsums + fvcore_rel_einsums + 5*norm_in",
+        "ptflops": "macs - rel_einsums + 3*inp*D/E + out + norm_in",
+        "ptflops-aten": "macs + 3*inp*D/E + out",
+        "thop": "macs + 4*norm_in",
+        "torchscan-flops": "6*inp*D + 2*out*D + 2*pool_macs - pool_out + 8*norm_in + 2*norm_rows",
+        "torchscan-macs": "3*inp*D + out*D + pool_macs",
+        "torchscan-dmas": "inp + 3*D*(E + 1) + 3*inp*D/E + 2*out + D*(D + 1) + pool_macs + pool_params + pool_out",
+    }
 
     cause = "attention"
     weight_layer = True
@@ -401,6 +424,9 @@ class MViTPosEmbed(_Volume):
     spatial position and one for the class token (T·D + H·W·D + D parameters), summed afresh on every forward pass
     (three intermediates, made once for the batch)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchinfo": "0",
+    }
     makes = IN_PLACE
 
     cause = "elementwise"

@@ -482,6 +482,16 @@ class LayerKind:
     # runs the nine tools on a network holding it). Read from the kind's own class, never inherited
     # (checked_by_tools), so that a new kind is refused by the tools' conventions until its rules are checked
     tools_checked: ClassVar[bool] = False
+    # What each tool counts for this kind where its cause's rule (cnnsize.passes.conventions) does not say: the
+    # convention's name -> a rule over the facts, or for a composite layer a dict of rules by cause (its parts);
+    # "NAME.VARIANT" for a variant of the kind's settings (count_variant), "NAME train" for training mode. Read from
+    # the kind's own class, never inherited (rules_for_tools): log_softmax is not counted as softmax is
+    count_rules: ClassVar[dict[str, Any]] = {}
+    # the axis of the output its features are on, for the counting rules' fanin: 0 (channels), or -1 for a layer
+    # acting on the last axis of tokens
+    features_axis: ClassVar[int] = 0
+    # False where no tool can have a figure for it (opaque: only what torch measured at import)
+    tools_can_count: ClassVar[bool] = True
 
     if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
         def __getattr__(self, name: str) -> Any: ...
@@ -505,6 +515,16 @@ class LayerKind:
     def checked_by_tools(cls) -> bool:
         """Whether this very class declares its counting rules checked against the tools (``tools_checked``)."""
         return bool(cls.__dict__.get("tools_checked", False))
+
+    @classmethod
+    def rules_for_tools(cls) -> dict[str, Any]:
+        """This very class' ``count_rules`` (a subclass has rules of its own or none)."""
+        return cls.__dict__.get("count_rules", {})
+
+    def count_variant(self, out: Shape) -> str | None:
+        """The part of this layer's settings a counting rule may depend on ("nearest.2" for a 2-D nearest
+        upsampling); None for most kinds."""
+        return None
 
     @staticmethod
     def for_torch_name(name: str) -> str | None:

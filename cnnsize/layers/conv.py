@@ -128,6 +128,16 @@ class _Windowed(LayerKind):
 class Conv(_Windowed):
     """Convolution (cross-correlation, as every framework computes it), 1D, 2D or 3D."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchinfo": "params*positions",
+        "fvcore": "macs",
+        "ptflops": "macs + bias*out",
+        "ptflops-aten": "macs + bias*out",
+        "thop": "macs",
+        "torchscan-flops": {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
+        "torchscan-macs": "out*fanin",
+        "torchscan-dmas": "out*fanin + params + out",
+    }
 
     cause = "macs"
     weight_layer = True
@@ -212,6 +222,16 @@ class Conv(_Windowed):
 class Deconv(_Windowed):
     """Transposed convolution (PyTorch's ConvTranspose), 1D, 2D or 3D: (W − 1)·S − 2P + D·(F − 1) + OP + 1."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchinfo": "params*positions",
+        "fvcore": "macs",
+        "ptflops": "macs + bias*out",
+        "ptflops-aten": "macs + bias*out",
+        "thop": "macs",
+        "torchscan-flops": {"weight layers": "8*nd + 2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
+        "torchscan-macs": "4*nd + out*fanin",
+        "torchscan-dmas": "5*nd + out*fanin + params + out",
+    }
 
     cause = "macs"
     weight_layer = True
@@ -306,6 +326,12 @@ class Deconv(_Windowed):
 class LocallyConnected(_Windowed):
     """A convolution without weight sharing: every output position has its own filters (2D)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore": "macs",
+        "ptflops": "macs",
+        "ptflops-aten": "macs",
+        "thop": "macs",
+    }
 
     cause = "macs"
     weight_layer = True

@@ -44,6 +44,15 @@ def matmul_weight(call):
 class FC(LayerKind):
     """Fully connected (linear) layer; flattens a spatial input first, as the slides' FC layers do."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore": "macs",
+        "ptflops": "macs + bias*out",
+        "ptflops-aten": "macs + bias*out",
+        "thop": "macs",
+        "torchscan-flops": {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
+        "torchscan-macs": "out*fanin",
+        "torchscan-dmas": "inp + params + out",
+    }
 
     cause = "macs"
     weight_layer = True
@@ -112,6 +121,9 @@ class Flatten(LayerKind):
     """Reshape (C, H, W) to (C·H·W,), or merge the per-sample axes ``start`` to ``end`` only ((C, H, W) → (C, H·W)
     with start 1): a view, so it materializes nothing."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchscan-dmas": "2*inp",
+    }
     makes = VIEW
 
     cause = "views"

@@ -240,6 +240,10 @@ class Scalar(LayerKind):
     ``x ** c`` (attention's scale, a normalization's mean and std written out). ``inplace: true`` for
     ``x.mul_(c)``, ``x *= c``."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops.add": "(1 - inplace)*out",
+        "ptflops.mul": "(1 - inplace)*out",
+    }
 
     cause = "elementwise"
     params = {"op": Param("choice", doc="the operation, x op value", choices=SCALAR_OPS),
@@ -253,6 +257,9 @@ class Scalar(LayerKind):
     OPS = {"add": "add", "iadd": "add", "radd": "add", "sub": "sub", "isub": "sub", "rsub": "rsub", "mul": "mul",
            "imul": "mul", "rmul": "mul", "truediv": "div", "div": "div", "itruediv": "div", "pow": "pow",
            "ipow": "pow"}
+
+    def count_variant(self, out):
+        return self.op  # x.add(c), x.mul(c): ptflops patches these two methods only
 
     @classmethod
     def from_torch(cls, call):

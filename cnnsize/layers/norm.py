@@ -15,6 +15,15 @@ class BatchNorm(LayerKind):
     Buffers are running_mean and running_var (C each) and num_batches_tracked (1), as torch keeps them.
     """
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore": "inp*(1 + affine)",
+        "fvcore train": "inp*(4 + affine)",
+        "ptflops": "inp*(1 + affine)",
+        "thop": "2*inp*(1 + affine)",
+        "torchscan-flops": "2*Cin + 2*inp + 2*affine*inp",
+        "torchscan-macs": "inp*(1 + affine)",
+        "torchscan-dmas": "inp + 2 + 2*Cin + 2*affine*Cin + out",
+    }
 
     cause = "normalization"
     params = {"eps": Param("positive", 1e-5), "momentum": Param("float", 0.1), "affine": Param("bool", True)}
@@ -64,11 +73,18 @@ class BatchNorm(LayerKind):
 class LRN(LayerKind):
     """Local response normalization across ``size`` neighbouring channels (AlexNet's NORM)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "3*inp + pooled",
+    }
 
     cause = "normalization"
     params = {"size": Param("int", 5), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
               "k": Param("float", 2.0, doc="AlexNet's k = 2 (PyTorch's default is 1)")}
     torch_modules = ("LocalResponseNorm",)
+
+    def count_facts(self, ins, out, batch):
+        x = ins[0]
+        return {"pooled": (x[0] + self.size - 1) * prod(x[1:]) * batch}
 
     def output_shape(self, ins, ctx):
         require_spatial(self.kind, ins[0])  # torch's LocalResponseNorm refuses a flat (N, C) input too
@@ -103,6 +119,12 @@ class LayerNorm(LayerKind):
     """Layer normalization at each position: over the channels of an image (ConvNeXt's LayerNorm2d) or over the
     last axis (nn.LayerNorm on tokens [L, D] or on a permuted (H, W, C)); over the features if flat."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore": "inp*(4 + affine)",
+        "ptflops": "inp",
+        "thop": "2*inp*(1 + affine)",
+        "torchscan-flops": "6*inp + 2*rows + 2*affine*inp",
+    }
 
     cause = "normalization"
     params = {"eps": Param("positive", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
@@ -110,6 +132,10 @@ class LayerNorm(LayerKind):
     torch_modules = ("LayerNorm", "cnnsize.layers.nn.modules.ChannelLayerNorm")
     torch_functions = ("layer_norm",)
     onnx_ops = ("LayerNormalization",)
+
+    def count_facts(self, ins, out, batch):
+        x = ins[0]
+        return {"rows": prod(x) * batch // self.features(x)}  # over the channels or the last axis
 
     @classmethod
     def from_onnx(cls, call):
@@ -161,6 +187,11 @@ class LayerNorm(LayerKind):
 class GroupNorm(LayerKind):
     """Group normalization: statistics over each group of channels and all positions; a scale and shift per channel."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore": "inp*(4 + affine)",
+        "ptflops": "inp*(1 + affine)",
+        "thop": "2*inp*(1 + affine)",
+    }
 
     cause = "normalization"
 
@@ -202,6 +233,11 @@ class InstanceNorm(LayerKind):
     """Instance normalization: statistics per channel of each sample; torch's defaults keep no running statistics
     and no affine parameters."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore": "inp*(4 + affine)",
+        "ptflops": "inp*(1 + affine)",
+        "thop": "2*inp*(1 + affine)",
+    }
 
     cause = "normalization"
 

@@ -17,7 +17,7 @@ class _Pool(_Windowed):
 
     def count_facts(self, ins, out, batch):
         _, kernel, *_ = self.geometry(ins[0])
-        return {"kscan": self.kernel if is_int(self.kernel) else prod(kernel)}
+        return {"kscan": self.kernel if is_int(self.kernel) else prod(kernel), "k": prod(kernel)}
 
     def output_shape(self, ins, ctx):
         x = ins[0]
@@ -86,6 +86,12 @@ POOL_PARAMS = {
 class MaxPool(_Pool):
     """Max pooling over each channel's window."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "2*inp",
+        "torchscan-flops": "out*(kscan - 1)",
+        "torchscan-macs": "out*(kscan - 1)",
+        "torchscan-dmas": "k*out + out",
+    }
 
     cause = "pooling"
     params = {**POOL_PARAMS, "dilation": Param("ints", 1)}
@@ -130,12 +136,30 @@ class MaxPool(_Pool):
 class AvgPool(_Pool):
     """Average pooling over each channel's window."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "2*inp",
+        "thop": "windows + out",
+        "torchscan-flops": "out*(kscan - 1 + nd)",
+        "torchscan-macs": "out*(kscan - 1 + nd)",
+        "torchscan-dmas": "k*out + out",
+    }
 
     cause = "pooling"
     params = {**POOL_PARAMS, "count_include_pad": Param("bool", True)}
     torch_modules = ("AvgPool1d", "AvgPool2d", "AvgPool3d")
     torch_functions = ("avg_pool1d", "avg_pool2d", "avg_pool3d")
     onnx_ops = ("AveragePool",)
+
+    def count_facts(self, ins, out, batch):
+        """kscan and k (as every pooling window), and windows: the inputs thop sums over every window, clipped to
+        the padded input (or, without count_include_pad, the real one)."""
+        x = ins[0]
+        _, kernel, stride, pads, _ = self.geometry(x)
+        total = 1
+        for size, n_out, k, s, (p, _) in zip(x[1:], out[1:], kernel, stride, pads):
+            lower, upper = (-p, size + p) if self.count_include_pad else (0, size)
+            total *= sum(max(min(i * s - p + k, upper) - max(i * s - p, lower), 0) for i in range(n_out))
+        return {**super().count_facts(ins, out, batch), "windows": total * x[0] * batch}
 
     @classmethod
     def from_onnx(cls, call):
@@ -202,6 +226,14 @@ class _Adaptive(LayerKind):
     torch_modules: ClassVar[tuple[str, ...]] = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
     torch_functions: ClassVar[tuple[str, ...]] = ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")
 
+    def count_facts(self, ins, out, batch):
+        """K (torchscan's adaptive window) and windows (the inputs an adaptive average sums, for the batch)."""
+        x = ins[0]
+        if len(out) < 2:
+            return {}
+        k = prod(i // o if i % o == 0 else i % o + 1 for i, o in zip(x[1:], out[1:]))
+        return {"K": k, "windows": x[0] * prod(adaptive_windows(n, m)[0] for n, m in zip(x[1:], out[1:])) * batch}
+
     @classmethod
     def from_torch(cls, call):
         """Global when every output size is 1 (``global_*pool``), else ``adaptive_*pool`` with the output size."""
@@ -253,10 +285,21 @@ class _Adaptive(LayerKind):
 class GlobalAvgPool(_Adaptive):
     """Average over the whole spatial extent: (C, H, W) -> (C, 1, 1), as AdaptiveAvgPool2d(1)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore.2": "inp",
+        "ptflops": "2*inp",
+        "thop": "windows + out",
+        "torchscan-flops": "out*(K - 1 + nd)",
+        "torchscan-macs": "out*(K - 1 + nd)",
+        "torchscan-dmas": "K*out + out",
+    }
 
     params = {}
     torch_functions = _Adaptive.torch_functions + ("mean",)
     onnx_ops = ("GlobalAveragePool", "ReduceMean")
+
+    def count_variant(self, out):
+        return str(len(out) - 1)  # fvcore's adaptive-average handle is 2-D only
 
     @classmethod
     def from_onnx(cls, call):
@@ -292,8 +335,19 @@ class GlobalAvgPool(_Adaptive):
 class AdaptiveAvgPool(_Adaptive):
     """Average pooling to a fixed output size, with PyTorch's adaptive windows."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore.2": "inp",
+        "ptflops": "2*inp",
+        "thop": "windows + out",
+        "torchscan-flops": "out*(K - 1 + nd)",
+        "torchscan-macs": "out*(K - 1 + nd)",
+        "torchscan-dmas": "K*out + out",
+    }
 
     params = {"output": Param("size", doc="output size, one number or one per axis")}
+
+    def count_variant(self, out):
+        return str(len(out) - 1)  # fvcore's adaptive-average handle is 2-D only
 
     def target(self, x):
         return per_axis(self.output, len(x) - 1, "output")
@@ -317,6 +371,12 @@ class _AdaptiveMax(_Adaptive):
 class AdaptiveMaxPool(_AdaptiveMax):
     """Max pooling to a fixed output size, with PyTorch's adaptive windows."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "2*inp",
+        "torchscan-flops": "out*(K - 1)",
+        "torchscan-macs": "out*(K - 1)",
+        "torchscan-dmas": "K*out + out",
+    }
 
     params = {"output": Param("size", doc="output size, one number or one per axis")}
 
@@ -328,6 +388,12 @@ class AdaptiveMaxPool(_AdaptiveMax):
 class GlobalMaxPool(_AdaptiveMax):
     """Maximum over the whole spatial extent: (C, H, W) -> (C, 1, 1), as AdaptiveMaxPool2d(1)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "ptflops": "2*inp",
+        "torchscan-flops": "out*(K - 1)",
+        "torchscan-macs": "out*(K - 1)",
+        "torchscan-dmas": "K*out + out",
+    }
 
     params = {}
     onnx_ops = ("GlobalMaxPool",)

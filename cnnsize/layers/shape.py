@@ -30,6 +30,15 @@ class Upsample(LayerKind):
     """Resizing by an integer factor per axis, or to a given ``size`` (F.interpolate(x, size=...): any size, as
     torch's nearest and linear modes take it); nearest copies, the linear modes blend neighbours."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore.nearest.2": "out",
+        "fvcore.bilinear.2": "4*out",
+        "ptflops": "2*out",
+        "thop.linear": "5*out",
+        "thop.bilinear": "11*out",
+        "thop.bicubic": "259*out",
+        "thop.trilinear": "31*out",
+    }
 
     cause = "upsampling"
     params = {"scale": Param("ints", None, doc="factor, one number or one per axis (or give size)"),
@@ -40,6 +49,9 @@ class Upsample(LayerKind):
     torch_modules = ("Upsample",)
     torch_functions = ("interpolate", "upsample")
     onnx_ops = ("Resize", "Upsample")
+
+    def count_variant(self, out):
+        return f"{self.mode}.{len(out) - 1}" if len(out) == 3 else self.mode
 
     @classmethod
     def from_onnx(cls, call):

@@ -89,6 +89,30 @@ class SwinAttention(LayerKind):
     A window as large as the padded input does not shift on that axis; with ``shrink`` (Video Swin) a window larger
     than the input shrinks to the input's size instead."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchinfo": {"attention": "0"},
+        "torchinfo.v2": {"attention": "hidden*(3 + heads)"},
+        "fvcore": {"attention": "macs"},
+        "ptflops": {"attention": "2*scores*D/heads", "softmax": "scores"},
+        "ptflops.v2": {
+            "attention": "scores*D/heads + offsets*hidden*(2 + heads)",
+            "bias adds": "offsets*hidden",
+            "activations": "2*offsets*hidden",
+            "softmax": "scores",
+        },
+        "ptflops-aten": {"attention": "macs", "bias adds": "(3*qkv_bias + proj_bias)*padded*D + offsets*hidden"},
+        "thop": {"attention": "macs"},
+        "torchscan-flops": {"attention": "0"},
+        "torchscan-flops.v2": {
+            "attention": "offsets*hidden*(3 + 2*heads) - offsets*heads",
+            "bias adds": "offsets*hidden",
+            "activations": "offsets*hidden",
+        },
+        "torchscan-macs": {"attention": "0"},
+        "torchscan-macs.v2": {"attention": "offsets*hidden*(2 + heads)"},
+        "torchscan-dmas": {"attention": "0"},
+        "torchscan-dmas.v2": {"attention": "2*offsets + 3*hidden + 3*offsets*hidden + hidden*heads + offsets*heads"},
+    }
 
     cause = "macs"
     weight_layer = True
@@ -102,6 +126,9 @@ class SwinAttention(LayerKind):
               "shrink": Param("bool", False, doc="windows larger than the input shrink to it (Video Swin)")}
     torch_modules = (_TV + "ShiftedWindowAttention", _TV + "ShiftedWindowAttentionV2",
                      _TV3D + "ShiftedWindowAttention3d", "cnnsize.layers.nn.swin.SwinAttention")
+
+    def count_variant(self, out):
+        return self.version  # v2's cosine attention and position-bias MLP count otherwise
 
     @classmethod
     def from_torch(cls, call):

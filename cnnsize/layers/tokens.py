@@ -45,7 +45,18 @@ class _View(LayerKind):
 class Linear(LayerKind):
     """A fully connected layer on the last axis (nn.Linear on [L, D] tokens or on a permuted (H, W, C)); the other
     axes are positions that share the weights."""
+    features_axis = -1  # the features are the last axis (tokens)
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchinfo": {"weight layers": "(params - bias*D)*N", "bias adds": "bias*D*N"},
+        "fvcore": "macs",
+        "ptflops": "macs + bias*out",
+        "ptflops-aten": "macs + bias*out",
+        "thop": "macs",
+        "torchscan-flops": {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
+        "torchscan-macs": "out*fanin",
+        "torchscan-dmas": "inp + params + out",
+    }
 
     cause = "macs"
 
@@ -126,6 +137,12 @@ class MatMul(LayerKind):
     """The matrix product of two inputs over their last two axes ([…, n, k] @ […, k, m]), the leading axes a batch
     of equal sizes (attention's QKᵀ and attention·V)."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "fvcore": "macs",
+        "ptflops": "macs",
+        "ptflops-aten": "macs",
+        "thop": "macs",
+    }
 
     cause = "macs"
 
@@ -183,7 +200,18 @@ class MatMul(LayerKind):
 class PatchEmbed(LayerKind):
     """Patch embedding: a conv with kernel = stride = ``patch`` whose output becomes tokens [L, D] (ViT's conv_proj,
     then flatten(2) and transpose(1, 2), both views)."""
+    features_axis = -1  # the features are the last axis (tokens)
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchinfo": "params*N*L",
+        "fvcore": "macs",
+        "ptflops": "macs + bias*out",
+        "ptflops-aten": "macs + bias*out",
+        "thop": "macs",
+        "torchscan-flops": {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
+        "torchscan-macs": "out*fanin",
+        "torchscan-dmas": "out*fanin + params + out",
+    }
 
     cause = "macs"
 
@@ -335,7 +363,18 @@ class MultiHeadAttention(LayerKind):
     As torch runs it (its fused kernels at inference, flash attention on CPU in training), the L×L attention matrix
     is never stored, so only the output counts as an activation; attention written out with ``matmul`` and
     ``softmax`` (as Swin and timm write it) keeps its [heads, L, L] matrices as layer outputs."""
+    features_axis = -1  # the features are the last axis (tokens)
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torchinfo": {"attention": "0"},
+        "fvcore": {"attention": "4*out*D"},
+        "ptflops": "macs + (2 + 3*bias)*out + N*heads*L*L",
+        "ptflops-aten": {"attention": "4*out*D", "bias adds": "4*bias*out"},
+        "thop": {"attention": "macs", "softmax": "N*heads*L*(3*L - 1)"},
+        "torchscan-flops": ("4*out*(2*D - 1 + bias) + 1 + out + N*L*L*(2*D - heads) + N*heads*L*(3*L - 1) + "
+            "out*(2*L - 1)"),
+        "torchscan-macs": {"attention": "0"},
+    }
 
     cause = "macs"
 
@@ -456,6 +495,9 @@ class ScaledDotProductAttention(LayerKind):
     """F.scaled_dot_product_attention(q, k, v) of three inputs [..., L, E], [..., S, E], [..., S, Ev] (the leading
     axes, e.g. heads, equal): softmax(QKᵀ/√E)·V. As torch's fused kernels, it stores no L×S matrix."""
     tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "thop": "macs",
+    }
 
     cause = "macs"
 

@@ -76,16 +76,22 @@ class Convention:
     # the tools not listed count the same in both modes, or put the network in eval themselves (ptflops, torchscan)
     train_rules: dict[str, str | dict[str, str]] = field(default_factory=dict)
 
-    def rule(self, kind: str, variant: str | None, cause: str, train: bool = False) -> str | dict[str, str]:
-        for key in (f"{kind}.{variant}" if variant else None, kind, cause, "*"):
-            if train and key is not None and key in self.train_rules:
+    def rule(self, own: dict, variant: str | None, cause: str, train: bool = False) -> str | dict[str, str]:
+        """The rule for a layer: the kind's own (``own``, its ``count_rules``: this convention's name, with
+        ``.VARIANT`` for a variant of its settings, `` train`` for training mode), else its cause's, else ``*``."""
+        for key in (f"{self.name}.{variant}" if variant else None, self.name):
+            if key is not None and train and f"{key} train" in own:
+                return own[f"{key} train"]
+            if key is not None and key in own:
+                return own[key]
+        for key in (cause, "*"):
+            if train and key in self.train_rules:
                 return self.train_rules[key]
-            if key is not None and key in self.rules:
+            if key in self.rules:
                 return self.rules[key]
         return "0"
 
 
-_CONV = ("conv", "deconv", "locally_connected", "fc")
 # what the module-hook tools count for a layer computed by a function (no module hook sees it): ptflops patches
 # these functions of torch.nn.functional and these tensor operations; thop counts these products in a
 # TorchFunctionMode outside its module rules; torchinfo and torchscan count no function at all
@@ -98,8 +104,6 @@ _PTFLOPS_FUNCTIONS = {
 _THOP_FUNCTIONS = {
     **{f"{m}()": "macs" for m in ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "F.linear",
                                   "F.scaled_dot_product_attention")}}
-# torchscan-flops on a weight layer: out·(2·fanin − 1 + bias), in its parts (the first holds the multiply-adds)
-_SCAN_WEIGHTS = {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"}
 _TORCHSCAN_POOL = ("torchscan's flops and macs read a pooling window given as one number (nn.MaxPool2d(3); a spec's "
                    "kernel: 3) as that many elements, not 3×3 (the kscan fact); a window given as a tuple (kernel: "
                    "[3, 3]) as its product. cnnsize's executor and importer keep the form the network has.")
@@ -112,14 +116,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                "FLOPs", {"*": "2*macs"}),
     Convention("torchinfo", "torchinfo.summary(...).total_mult_adds: parameters × output positions for convolutions, "
                "parameters × batch for every other module with parameters", "mult-adds",
-               {"conv": "params*positions", "deconv": "params*positions", "patch_embed": "params*N*L",
-                "maxvit_attention": "4*N*D*(D + 1)",
-                "mvit_attention": "N*(3*E*D + 4*D + D*D + 2*hd*pools) + pool_macs",
-                "mvit_pos_embed": "0",
-                "mha": {"attention": "0"}, "*": "params*N",
-                "swin_attention": {"attention": "0"},
-                "swin_attention.v2": {"attention": "hidden*(3 + heads)"},
-                "linear": {"weight layers": "(params - bias*D)*N", "bias adds": "bias*D*N"}}, hooks=True,
+               {"*": "params*N"}, hooks=True,
                notes=("Counts leaf modules only: a layer whose name is a prefix of another's ('a' and 'a.b') "
                       "holds a submodule in torch and is left out.",
                       "nn.Linear on tokens: its parameters once per sample, not per token.",
@@ -133,14 +130,8 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                       "modules it holds.")),
     Convention("fvcore", "fvcore.nn.FlopCountAnalysis(...).total(): one per multiply-add, plus its norm, "
                "adaptive average pool and upsample handles (2D only)", "flops",
-               {**dict.fromkeys(_CONV, "macs"), "bn": "inp*(1 + affine)", "layernorm": "inp*(4 + affine)",
-                "maxvit_attention": "4*out*D + fvcore_einsums",
-                "mvit_attention": "macs - rel_einsums + fvcore_rel_einsums + 5*norm_in",
-                "global_avgpool.2": "inp", "adaptive_avgpool.2": "inp", "upsample.nearest.2": "out",
-                "upsample.bilinear.2": "4*out", "groupnorm": "inp*(4 + affine)", "instancenorm": "inp*(4 + affine)",
-                "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": {"attention": "4*out*D"},
-                "swin_attention": {"attention": "macs"}},
-               functions={".mean()": "0", "torch.mean()": "0"}, train_rules={"bn": "inp*(4 + affine)"},
+               {},
+               functions={".mean()": "0", "torch.mean()": "0"},
                notes=("In training mode (train=True) a batch norm counts as fvcore's layer-norm handle, "
                       "inp·(4 + affine).",
                       "nn.MultiheadAttention: the four projections only; the attention products run inside "
@@ -152,24 +143,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                       "digits: fvcore counts that rounded figure, halved (fvcore_einsums, fvcore_rel_einsums).",)),
     Convention("ptflops", "ptflops.get_model_complexity_info(..., backend='pytorch')'s MACs, an integer: module "
                "hooks by exact type plus patched functionals (which modules call again)", "MACs",
-               {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
-                "maxvit_attention": "4*out*D + 4*out + N*heads*L*P",
-                "mvit_attention": "macs - rel_einsums + 3*inp*D/E + out + norm_in",
-                "mvit_pool": "2*inp - 2*N*D",
-                "locally_connected": "macs", "bn": "inp*(1 + affine)", "layernorm": "inp",
-                "relu": "2*inp", "relu6": "out", "leaky_relu": "out", "gelu": "2*inp", "silu": "inp", "softmax": "inp",
-                "maxpool": "2*inp", "avgpool": "2*inp", "global_avgpool": "2*inp", "adaptive_avgpool": "2*inp",
-                "global_maxpool": "2*inp", "adaptive_maxpool": "2*inp", "upsample": "2*out",
-                "lrn": "3*inp + pooled", "groupnorm": "inp*(1 + affine)", "instancenorm": "inp*(1 + affine)",
-                "elu": "2*inp", "prelu": "2*inp", "log_softmax": "0", "linear": "macs + bias*out",
-                "patch_embed": "macs + bias*out", "matmul": "macs", "mha": "macs + (2 + 3*bias)*out + N*heads*L*L",
-                "channel_dropout": "0", "stochastic_depth": "0",
-                "scalar.add": "(1 - inplace)*out",
-                "scalar.mul": "(1 - inplace)*out",
-                "swin_attention": {"attention": "2*scores*D/heads", "softmax": "scores"},
-                "swin_attention.v2": {"attention": "scores*D/heads + offsets*hidden*(2 + heads)",
-                                      "bias adds": "offsets*hidden", "activations": "2*offsets*hidden",
-                                      "softmax": "scores"}},
+               {"softmax": "inp"},
                per_layer=False, hooks=True, functions=_PTFLOPS_FUNCTIONS, exact_types=True,
                notes=("The pytorch backend hooks modules by exact type (a subclass of nn.Linear counts nothing "
                       "unless passed in custom_modules_hooks) and also patches torch.nn.functional: nn.ReLU, "
@@ -189,83 +163,30 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                       "F.max_pool3d.",)),
     Convention("ptflops-aten", "ptflops.get_model_complexity_info(..., backend='aten')'s MACs: aten convolution "
                "and matrix products, with bias adds", "MACs",
-               {"conv": "macs + bias*out", "deconv": "macs + bias*out", "fc": "macs + bias*out",
-                "maxvit_attention": "macs + 4*out",
-                "mvit_attention": "macs + 3*inp*D/E + out",
-                "locally_connected": "macs", "linear": "macs + bias*out", "patch_embed": "macs + bias*out",
-                "matmul": "macs", "mha": {"attention": "4*out*D", "bias adds": "4*bias*out"},
-                "swin_attention": {"attention": "macs",
-                                   "bias adds": "(3*qkv_bias + proj_bias)*padded*D + offsets*hidden"}},
+               {},
                per_layer=False,
                notes=("Swin's window attention: the linear ops add their biases on every token of the input padded "
                       "to whole windows (v2 zeroes k's third of the QKV bias and still adds it).",)),
     Convention("thop", "thop.profile(...)'s MACs (ultralytics-thop): multiply-adds without bias, norms, "
                "average pooling and softmax", "MACs",
-               {**dict.fromkeys(_CONV, "macs"), "bn": "2*inp*(1 + affine)", "layernorm": "2*inp*(1 + affine)",
-                "maxvit_attention": "macs",
-                "mvit_attention": "macs + 4*norm_in",
-                "softmax": "inp/axis*(3*axis - 1)", "log_softmax": "3*inp", "groupnorm": "2*inp*(1 + affine)",
-                "instancenorm": "2*inp*(1 + affine)", "prelu": "inp", "linear": "macs", "patch_embed": "macs",
-                "matmul": "macs", "sdpa": "macs", "mha": {"attention": "macs", "softmax": "N*heads*L*(3*L - 1)"},
-                "avgpool": "windows + out", "global_avgpool": "windows + out",
-                "adaptive_avgpool": "windows + out", "upsample.linear": "5*out", "upsample.bilinear": "11*out",
-                "upsample.bicubic": "259*out", "upsample.trilinear": "31*out",
-                "swin_attention": {"attention": "macs"}}, per_layer=False, hooks=True,
+               {"softmax": "inp/axis*(3*axis - 1)"}, per_layer=False, hooks=True,
                functions=_THOP_FUNCTIONS,
                notes=("Swin's window attention has no module rule, so thop's function mode counts the F.linear and "
                       "matmul products inside it: cnnsize's MACs.",)),
     Convention("torchscan-flops", "torchscan.crawl_module(...)['totals']['module_flops']: a multiply and an add "
                "each, minus the first add", "FLOPs",
-               {"conv": _SCAN_WEIGHTS, "deconv": {**_SCAN_WEIGHTS, "weight layers": "8*nd + 2*out*fanin"},
-                "maxvit_attention": "8*out*D",
-                "mvit_attention": "6*inp*D + 2*out*D + 2*pool_macs - pool_out + 8*norm_in + 2*norm_rows",
-                "fc": _SCAN_WEIGHTS, "relu": "inp", "relu6": "2*inp", "leaky_relu": "4*inp",
-                "tanh": "6*inp", "sigmoid": "4*inp", "dropout": "dropping*inp", "elu": "6*inp",
-                "linear": _SCAN_WEIGHTS, "patch_embed": _SCAN_WEIGHTS,
-                "mha": "4*out*(2*D - 1 + bias) + 1 + out + N*L*L*(2*D - heads) + N*heads*L*(3*L - 1) + out*(2*L - 1)",
-                "channel_dropout": "0", "stochastic_depth": "0",
-                "bn": "2*Cin + 2*inp + 2*affine*inp", "layernorm": "6*inp + 2*rows + 2*affine*inp",
-                "maxpool": "out*(kscan - 1)", "avgpool": "out*(kscan - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
-                "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
-                "global_avgpool": "out*(K - 1 + nd)",
-                "swin_attention": {"attention": "0"},
-                "swin_attention.v2": {"attention": "offsets*hidden*(3 + 2*heads) - offsets*heads",
-                                      "bias adds": "offsets*hidden", "activations": "offsets*hidden"}}, hooks=True,
+               {"dropout": "dropping*inp"}, hooks=True,
                notes=(_TORCHSCAN_SWIN, _TORCHSCAN_POOL,
                       "torchscan's pooling formulas (all three figures) fail on a window given as a list, as "
                       "torchvision's MViT gives its skip pooling's nn.MaxPool3d (and cnnsize's build, as torchvision "
                       "does): the value is unknown and left out of the totals, so mvit_pool counts nothing. A fused "
                       "attention counts the Linear, Conv3d and LayerNorm modules it holds, not its matrix products.")),
     Convention("torchscan-macs", "torchscan.crawl_module(...)['totals']['macs']", "MACs",
-               {"conv": "out*fanin", "deconv": "4*nd + out*fanin", "fc": "out*fanin", "bn": "inp*(1 + affine)",
-                "mha": {"attention": "0"},
-                "maxvit_attention": "4*out*D",
-                "mvit_attention": "3*inp*D + out*D + pool_macs",
-                "linear": "out*fanin", "patch_embed": "out*fanin",
-                "maxpool": "out*(kscan - 1)", "avgpool": "out*(kscan - 1 + nd)", "adaptive_maxpool": "out*(K - 1)",
-                "global_maxpool": "out*(K - 1)", "adaptive_avgpool": "out*(K - 1 + nd)",
-                "global_avgpool": "out*(K - 1 + nd)",
-                "swin_attention": {"attention": "0"},
-                "swin_attention.v2": {"attention": "offsets*hidden*(2 + heads)"}}, hooks=True,
+               {}, hooks=True,
                notes=(_TORCHSCAN_SWIN, _TORCHSCAN_POOL)),
     Convention("torchscan-dmas", "torchscan.crawl_module(...)['totals']['dmas']: memory accesses, in elements",
                "element accesses",
-               {"conv": "out*fanin + params + out", "deconv": "5*nd + out*fanin + params + out",
-                "maxvit_attention": "inp + 5*out + 4*D*(D + 1)",
-                "mvit_attention": "inp + 3*D*(E + 1) + 3*inp*D/E + 2*out + D*(D + 1) + pool_macs + pool_params "
-                                  "+ pool_out",
-                "fc": "inp + params + out", "identity": "inp", "flatten": "2*inp",
-                "relu": "inp + (1 - inplace)*out", "relu6": "inp + (1 - inplace)*out",
-                "leaky_relu": "inp + 1 + (1 - inplace)*out", "sigmoid": "inp + out", "tanh": "2*inp + out",
-                "dropout": "inp + 1 + (1 - inplace)*out", "bn": "inp + 2 + 2*Cin + 2*affine*Cin + out",
-                "elu": "inp + 1 + (1 - inplace)*out", "linear": "inp + params + out",
-                "patch_embed": "out*fanin + params + out", "channel_dropout": "0", "stochastic_depth": "0",
-                "maxpool": "k*out + out", "avgpool": "k*out + out", "adaptive_maxpool": "K*out + out",
-                "global_maxpool": "K*out + out", "adaptive_avgpool": "K*out + out",
-                "global_avgpool": "K*out + out",
-                "swin_attention": {"attention": "0"},
-                "swin_attention.v2": {"attention": "2*offsets + 3*hidden + 3*offsets*hidden + hidden*heads "
-                                                   "+ offsets*heads"}},
+               {"dropout": "inp + 1 + (1 - inplace)*out"},
                hooks=True, notes=(_TORCHSCAN_SWIN,)),
 ]}
 DEFAULT = "cnnsize"
@@ -330,27 +251,9 @@ def evaluate(expr: str, facts: dict) -> Any:
 
 
 # -- a layer's facts -------------------------------------------------------------------------------------------
-def _adaptive_k(n_in: tuple, n_out: tuple) -> Any:
-    return prod(i // o if i % o == 0 else i % o + 1 for i, o in zip(n_in, n_out))
-
-
-def _clipped_windows(kind, shape: tuple, out: tuple) -> Any:
-    """thop's count: every window's inputs, clipped to the padded (or, without count_include_pad, the real) input."""
-    _, kernel, stride, pads, _ = kind.geometry(shape)
-    total = 1
-    for size, n_out, k, s, (p, _) in zip(shape[1:], out[1:], kernel, stride, pads):
-        lower, upper = (-p, size + p) if getattr(kind, "count_include_pad", True) else (0, size)
-        total *= sum(max(min(i * s - p + k, upper) - max(i * s - p, lower), 0) for i in range(n_out))
-    return total
-
-
-_LAST_AXIS = ("linear", "patch_embed", "mha")  # kinds whose features are the output's last axis
-
-
 def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, biases: Any, batch: Any) -> dict:
-    """Everything a rule may read about one layer (see FACTS), for the batch."""
-    from ..layers.pool import adaptive_windows
-
+    """Everything a rule may read about one layer (see FACTS), for the batch. The facts that depend on what the kind
+    is (a pooling window, a softmax's axis) come from the kind (count_facts)."""
     x = ins[0] if ins else out
     n_out, n_in = prod(out) * batch, prod(x) * batch
     facts = {"N": batch, "macs": macs, "out": n_out, "inp": n_in, "params": weights + biases,
@@ -361,39 +264,10 @@ def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, bia
              "k": 0, "K": 0, "windows": 0, "rows": n_in // x[0] if x[0] else 0, "pooled": 0,
              "dropping": int(getattr(kind, "p", 0) > 0), "L": prod(out[:-1]), "D": out[-1],
              "heads": getattr(kind, "heads", 0), "axis": 0}
-    name = kind.kind
-    if name in _LAST_AXIS:  # features on the last axis: weights per output feature
-        facts["fanin"] = weights // out[-1] if weights and out[-1] else 0
-    if name == "layernorm":  # over the channels or the last axis
-        facts["rows"] = n_in // kind.features(x)
-    if name in ("softmax", "log_softmax"):
-        facts["axis"] = x[kind.axis]
-    if name in ("maxpool", "avgpool"):
-        _, kernel, *_ = kind.geometry(x)
-        facts["k"] = prod(kernel)
-        if name == "avgpool":
-            facts["windows"] = _clipped_windows(kind, x, out) * x[0] * batch
-    elif "pool" in name and len(out) > 1:  # adaptive and global pooling
-        facts["K"] = _adaptive_k(x[1:], out[1:])
-        facts["windows"] = x[0] * prod(adaptive_windows(n, m)[0] for n, m in zip(x[1:], out[1:])) * batch
-    elif name == "lrn":
-        facts["pooled"] = (x[0] + kind.size - 1) * prod(x[1:]) * batch
-    facts.update(kind.count_facts(ins, out, batch))  # the kind's own facts (count_fact_names)
+    if kind.features_axis:  # features on another axis (the last, of tokens): weights per output feature
+        facts["fanin"] = weights // out[kind.features_axis] if weights and out[kind.features_axis] else 0
+    facts.update(kind.count_facts(ins, out, batch))  # the kind's own facts (count_fact_names) and its values of FACTS
     return facts
-
-
-def variant_of(kind, out: tuple) -> str | None:
-    """The part of a kind's settings a rule may depend on: the upsampling mode, the pooling's spatial axes, the
-    operation of a `scalar` layer."""
-    if kind.kind == "upsample":
-        return f"{kind.mode}.{len(out) - 1}" if len(out) == 3 else kind.mode
-    if kind.kind in ("global_avgpool", "adaptive_avgpool"):
-        return str(len(out) - 1)
-    if kind.kind == "scalar":  # x.add(c), x.mul(c): ptflops patches these two methods only
-        return kind.op
-    if kind.kind == "swin_attention":  # v2's cosine attention and position-bias MLP count otherwise
-        return kind.version
-    return None
 
 
 def rule_for(conv: Convention, kind, out: tuple, function: str | None = None,
@@ -403,13 +277,14 @@ def rule_for(conv: Convention, kind, out: tuple, function: str | None = None,
     call, _, inside = (function or "").partition(" in ")
     if function is not None and (not inside or conv.exact_types) and (f"{call}()" in conv.functions or conv.hooks):
         return conv.functions.get(f"{call}()", "0")  # no module the tool sees: what it counts for the function
-    variant = variant_of(kind, out)
-    if variant and "." in variant:  # upsample.nearest.2 falls back to upsample.nearest, then upsample
-        for key in (f"{kind.kind}.{variant}", f"{kind.kind}.{variant.split('.')[0]}"):
-            if key in conv.rules:
-                return conv.rules[key]
+    own = type(kind).rules_for_tools()
+    variant = kind.count_variant(out)
+    if variant and "." in variant:  # upsample's nearest.2 falls back to nearest, then to the kind's rule
+        for key in (f"{conv.name}.{variant}", f"{conv.name}.{variant.split('.')[0]}"):
+            if key in own:
+                return own[key]
         variant = None
-    return conv.rule(kind.kind, variant, getattr(kind, "cause", "other"), train)
+    return conv.rule(own, variant, getattr(kind, "cause", "other"), train)
 
 
 def checked_kinds() -> frozenset[str]:
@@ -447,12 +322,12 @@ def counted(analysis, name: str, split: bool = False, train: bool = False) -> li
         if conv.name == DEFAULT:
             out.append(r.macs)
             continue
-        if conv.name != "torch" and r.kind.kind == "opaque":
-            raise SpecError(f"the {name} convention has no rule for 'opaque' layers ({r.name}, {r.kind.op}): "
+        if conv.name != "torch" and not r.kind.tools_can_count:
+            raise SpecError(f"the {name} convention has no rule for '{r.kind.kind}' layers ({r.name}, {r.kind.op}): "
                             f"it holds only what torch's FlopCounterMode measured, not the module {name} would see",
                             hint="--count torch (or the default) covers opaque layers; import without opaque mode "
                                  "to see why the operation is not representable")
-        if conv.name != "torch" and not type(r.kind).checked_by_tools() and r.kind.kind not in conv.rules:
+        if conv.name != "torch" and not type(r.kind).checked_by_tools() and conv.name not in r.kind.rules_for_tools():
             raise SpecError(f"the {name} convention has no rule yet for '{r.kind.kind}' layers ({r.name}): "
                             f"how {name} counts them has not been checked against the tool",
                             hint="cnnsize's own count (the default) and --count torch cover every kind")
@@ -575,12 +450,12 @@ def rules_table() -> str:
         cls = REGISTRY[kind]
         cells = []
         for n in names:
-            rules = CONVENTIONS[n].rules
-            own = sorted(k for k in rules if k.split(".")[0] == kind and k != kind)
-            text = _rule_text(CONVENTIONS[n].rule(kind, None, cls.cause))
+            rules = cls.rules_for_tools()
+            own = sorted(k for k in rules if k.split(".")[0] == n and k != n)
+            text = _rule_text(CONVENTIONS[n].rule(rules, None, cls.cause))
             cell = text if not own else "; ".join([*(f"{_variant_text(k)}: {_rule_text(rules[k])}" for k in own),
                                                    f"else {text}"])
-            if not cls.checked_by_tools() and n not in (DEFAULT, "torch") and not own and kind not in rules:
+            if not cls.checked_by_tools() and n not in (DEFAULT, "torch") and not own and n not in rules:
                 cell = "refused: not checked yet"
             cells.append(cell.replace("*", "·"))
         lines.append(f"| `{kind}` ({cls.cause}) | " + " | ".join(cells) + " |")
