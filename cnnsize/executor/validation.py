@@ -270,8 +270,7 @@ def _approx(predicted: int, measured: int, batch: int | None = None) -> Figure:
 
 def _training_batch(analysis: Analysis) -> int:
     """The batch the training checks run at: the analysis' own, but at least 2 where batch norm trains."""
-    has_bn = any(row.type in ("bn", "batchnorm") for row in analysis.layers)
-    return max(analysis.batch, 2) if has_bn else analysis.batch
+    return max([analysis.batch, *(row.kind.min_training_batch for row in analysis.layers[1:])])
 
 
 def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str) -> Analysis:

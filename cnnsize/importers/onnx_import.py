@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import CnnsizeError, LimitExceeded, Location, MissingDependency, SpecError, Unrepresentable
-from ..layers.base import PASS_THROUGH, Fused, OnnxCall, OnnxValue
+from ..layers.base import OPAQUE_KIND, PASS_KIND, PASS_THROUGH, Fused, OnnxCall, OnnxValue
 from .torch_import import ImportedSpec, layer_entry, to_yaml
 
 PROBE = 224  # the size a dynamic axis is imported at when it is to be a symbol
@@ -886,7 +886,7 @@ class _Importer:
             raise Unrepresentable("the ONNX model has no output a layer computes")
         main = self.alias[outputs[0]]
         if main != self.last:
-            self.add_layer("identity", {}, [outputs[0]], f"{main}_out", None)
+            self.add_layer(PASS_KIND, {}, [outputs[0]], f"{main}_out", None)
         spec: dict[str, Any] = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
         return spec
 
@@ -1030,7 +1030,7 @@ class _Importer:
             raise Unrepresentable(f"ONNX shape inference gives no static shape for the output '{out}' of node "
                                   f"'{call.node}' ({op}), which an opaque layer needs",
                                   hint="export with static sizes, or give --input")
-        layer = self.add_layer("opaque", {"op": f"ONNX {op}", "shape": list(call.output[1:]), "weights": weights,
+        layer = self.add_layer(OPAQUE_KIND, {"op": f"ONNX {op}", "shape": list(call.output[1:]), "weights": weights,
                                           "macs": 0}, computed, None, call.proto)
         self.alias[out] = layer
         self.opaque_ops = getattr(self, "opaque_ops", set()) | {op}
@@ -1124,7 +1124,7 @@ def _check(spec: dict, importer: _Importer) -> Any:
     owner: dict[frozenset, str] = {}
     for row in a.layers[1:]:
         inits = importer.layer_inits.get(row.name)
-        if inits and row.weights + row.biases and row.type != "opaque":
+        if inits and row.weights + row.biases and not row.kind.measured:
             if inits in owner:
                 bodies[row.name]["shares"] = owner[inits]
             else:
@@ -1143,7 +1143,7 @@ def _check(spec: dict, importer: _Importer) -> Any:
                                hint="this operator means something else in ONNX; please report it")
         inits = importer.layer_inits.get(row.name) or frozenset()
         counted = row.weights + row.biases
-        if row.type == "opaque" or "shares" in bodies.get(row.name, {}) or (not counted and not row.weight_layer):
+        if row.kind.measured or "shares" in bodies.get(row.name, {}) or (not counted and not row.weight_layer):
             continue
         held = sum(importer.sizes[i] for i in inits)
         if held != counted:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from ..core.errors import CnnsizeError, SpecError, Unrepresentable
 from ..executor import require_torch
-from ..layers.base import PASS_THROUGH, TensorArg, TorchCall, plain
+from ..layers.base import OPAQUE_KIND, PASS_KIND, PASS_THROUGH, UNUSED_KIND, TensorArg, TorchCall, plain
 
 
 @dataclass
@@ -631,7 +631,7 @@ class _Importer:
                 else [(path, trains or frozen, not frozen, buffers)]
             for name, weights, trainable, held in parts:
                 settings = {"module": self.describe(path), "weights": weights, "buffers": held}
-                entries.append(layer_entry("unused", self.unique(name), settings, ["input"], "input",
+                entries.append(layer_entry(UNUSED_KIND, self.unique(name), settings, ["input"], "input",
                                            trainable=trainable))
         if entries and layers:
             body = next(iter(layers[0].values())) if "if" not in layers[0] else {}
@@ -728,7 +728,7 @@ class _Importer:
         self.outputs = [(label, self.alias[out]) for label, out in outputs]
         name = self.alias[main]
         if name != self.last:  # the result is not the last layer: make it so
-            self.add(node, "identity", {}, [main], name=f"{name}_out")
+            self.add(node, PASS_KIND, {}, [main], name=f"{name}_out")
         self.main = self.last
 
     def own_module(self, node, kind) -> str | None:
@@ -886,7 +886,7 @@ class _Importer:
         if "flops" not in call_node.meta:  # the first opaque layer: run once more, counting FLOPs per node
             _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
         flops = call_node.meta.get("flops", 0)
-        self.add(node, "opaque", {"op": what, "shape": shape, "weights": weights, "buffers": buffers,
+        self.add(node, OPAQUE_KIND, {"op": what, "shape": shape, "weights": weights, "buffers": buffers,
                                   "macs": flops // 2}, ins, trainable=trains != {False})
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,

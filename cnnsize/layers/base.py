@@ -40,6 +40,9 @@ FROM_THE_INPUT = ("in_channels", "in_features", "num_features", "normalized_shap
 # What a layer's output is at inference (LayerKind.storage): a tensor of its own; its input's storage read another
 # way, or the input itself (flatten, chunk, slice, dropout at inference); or its input's storage written over
 NEW, VIEW, IN_PLACE = "new tensor", "view", "in place"
+# The kinds the importers write for a role rather than for a torch or ONNX operation they map: the network's output
+# where it is not the last layer (a pass-through), parameters no forward uses, an operation no kind represents
+PASS_KIND, UNUSED_KIND, OPAQUE_KIND = "identity", "unused", "opaque"
 
 
 @dataclass
@@ -490,8 +493,11 @@ class LayerKind:
     # the axis of the output its features are on, for the counting rules' fanin: 0 (channels), or -1 for a layer
     # acting on the last axis of tokens
     features_axis: ClassVar[int] = 0
-    # False where no tool can have a figure for it (opaque: only what torch measured at import)
-    tools_can_count: ClassVar[bool] = True
+    # True for a layer holding the figures torch measured for an operation no kind represents (opaque), not ones
+    # computed from its settings: no tool's convention can count it, nor can ONNX's weights be matched to it
+    measured: ClassVar[bool] = False
+    # the smallest batch a training step of it can be measured at (batch norm: one sample has no variance)
+    min_training_batch: ClassVar[int] = 1
 
     if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
         def __getattr__(self, name: str) -> Any: ...
@@ -520,6 +526,11 @@ class LayerKind:
     def rules_for_tools(cls) -> dict[str, Any]:
         """This very class' ``count_rules`` (a subclass has rules of its own or none)."""
         return cls.__dict__.get("count_rules", {})
+
+    def latency_key(self) -> str | None:
+        """The efficiency of a device profile that predicts this layer's time (cnnsize.passes.latency's
+        EFFICIENCY_KEYS) where its cause does not say which; None for most kinds."""
+        return None
 
     def count_variant(self, out: Shape) -> str | None:
         """The part of this layer's settings a counting rule may depend on ("nearest.2" for a 2-D nearest

@@ -154,6 +154,9 @@ class Conv(_Windowed):
     torch_functions = ("conv1d", "conv2d", "conv3d")
     onnx_ops = ("Conv",)
 
+    def latency_key(self):
+        return "conv" if self.groups == 1 else "grouped"  # latency's layer_key tells depthwise apart
+
     @classmethod
     def from_onnx(cls, call):
         w = call.weight(1)
@@ -247,6 +250,9 @@ class Deconv(_Windowed):
     }
     torch_modules = ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
     onnx_ops = ("ConvTranspose",)
+
+    def latency_key(self):
+        return "conv" if self.groups == 1 else "grouped"  # latency's layer_key tells depthwise apart
 
     @classmethod
     def from_onnx(cls, call):

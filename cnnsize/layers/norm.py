@@ -14,6 +14,7 @@ class BatchNorm(LayerKind):
 
     Buffers are running_mean and running_var (C each) and num_batches_tracked (1), as torch keeps them.
     """
+    min_training_batch = 2  # one sample has no batch statistics to train with
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "fvcore": "inp*(1 + affine)",
@@ -81,6 +82,9 @@ class LRN(LayerKind):
     params = {"size": Param("int", 5), "alpha": Param("float", 1e-4), "beta": Param("float", 0.75),
               "k": Param("float", 2.0, doc="AlexNet's k = 2 (PyTorch's default is 1)")}
     torch_modules = ("LocalResponseNorm",)
+
+    def latency_key(self):
+        return "lrn"
 
     def count_facts(self, ins, out, batch):
         x = ins[0]

@@ -14,7 +14,7 @@ from .base import VIEW, Counts, LayerKind, Param, register
 @register("opaque")
 class Opaque(LayerKind):
     """What torch measured for an operation cnnsize cannot represent: output shape, parameters, buffers, MACs."""
-    tools_can_count = False  # only what torch measured at import: no tool's module to count
+    measured = True  # only what torch measured at import: no tool's module to count
 
     params = {"op": Param("str", doc="the torch operation it stands for, as the importer named it"),
               "shape": Param("ints", doc="the output shape per sample, as torch computed it"),

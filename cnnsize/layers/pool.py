@@ -15,6 +15,9 @@ class _Pool(_Windowed):
     count_fact_names = {"kscan": "torchscan's pooling window: the kernel's product, but the kernel itself where it is "
                                  "one number (torchscan reads nn.MaxPool2d(3)'s window as 3 elements, not 9)"}
 
+    def latency_key(self):
+        return "pool"
+
     def count_facts(self, ins, out, batch):
         _, kernel, *_ = self.geometry(ins[0])
         return {"kscan": self.kernel if is_int(self.kernel) else prod(kernel), "k": prod(kernel)}

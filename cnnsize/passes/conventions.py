@@ -96,11 +96,11 @@ class Convention:
 # these functions of torch.nn.functional and these tensor operations; thop counts these products in a
 # TorchFunctionMode outside its module rules; torchinfo and torchscan count no function at all
 _PTFLOPS_FUNCTIONS = {
-    **{f"F.{f}()": "inp" for f in ("relu", "prelu", "elu", "relu6", "gelu", "silu", "softmax")},
+    **dict.fromkeys(("F.relu()", "F.prelu()", "F.elu()", "F.relu6()", "F.gelu()", "F.silu()", "F.softmax()"), "inp"),
     **{f"F.{p}_pool{d}d()": "inp" for p in ("avg", "max", "adaptive_avg", "adaptive_max") for d in (1, 2, 3)},
     "F.interpolate()": "out", "F.upsample()": "out",
-    **{f"{m}{f}()": "macs" for m in ("torch.", ".") for f in ("matmul", "mm", "bmm")},
-    **{f"{m}{f}()": "out" for m in ("torch.", ".") for f in ("add", "mul")}}
+    **dict.fromkeys(("torch.matmul()", "torch.mm()", "torch.bmm()", ".matmul()", ".mm()", ".bmm()"), "macs"),
+    **dict.fromkeys(("torch.add()", "torch.mul()", ".add()", ".mul()"), "out")}
 _THOP_FUNCTIONS = {
     **{f"{m}()": "macs" for m in ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "F.linear",
                                   "F.scaled_dot_product_attention")}}
@@ -322,7 +322,7 @@ def counted(analysis, name: str, split: bool = False, train: bool = False) -> li
         if conv.name == DEFAULT:
             out.append(r.macs)
             continue
-        if conv.name != "torch" and not r.kind.tools_can_count:
+        if conv.name != "torch" and r.kind.measured:
             raise SpecError(f"the {name} convention has no rule for '{r.kind.kind}' layers ({r.name}, {r.kind.op}): "
                             f"it holds only what torch's FlopCounterMode measured, not the module {name} would see",
                             hint="--count torch (or the default) covers opaque layers; import without opaque mode "

@@ -274,16 +274,14 @@ def _parse_json(text: str):
 
 def efficiency_key(kind) -> str:
     """Which efficiency of a profile applies to a layer kind."""
-    name, cause = kind.kind, getattr(kind, "cause", "other")
-    if name in ("conv", "deconv"):
-        groups = getattr(kind, "groups", 1)
-        return "conv" if groups == 1 else "grouped"  # layer_key tells depthwise (groups = input channels) apart
+    own = kind.latency_key()  # convolutions (conv or grouped), windowed pooling, LRN
+    if own is not None:
+        return own
+    cause = getattr(kind, "cause", "other")
     if cause == "macs":
         return "fc"
     if cause == "pooling":
-        return "pool" if name in ("maxpool", "avgpool") else "global_pool"
-    if name == "lrn":
-        return "lrn"
+        return "global_pool"
     if cause == "normalization":
         return "norm"
     if cause in ("views", "upsampling"):
