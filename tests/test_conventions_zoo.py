@@ -16,6 +16,7 @@ import pytest
 
 import cnnsize
 from cnnsize.core.errors import CnnsizeError
+from cnnsize.layers import REGISTRY
 from cnnsize.passes import conventions
 from cnnsize.spec.sources import bundled_names
 
@@ -195,7 +196,14 @@ layers:
   - maxvit_attention: {name: window, heads: 2, size: 3}
 """,
 }
-SPECS = bundled_names() + list(TOURS)
+# every kind's own examples (LayerKind.examples, in the kind's file) run through the nine tools too
+EXAMPLES = {name: {"name": name, "input": shape, "layers": layers, "fit": "floor"}
+            for kind in REGISTRY.values() for name, (shape, layers) in kind.examples.items()}
+SPECS = bundled_names() + list(TOURS) + list(EXAMPLES)
+
+
+def _spec(name: str):
+    return TOURS.get(name) or EXAMPLES.get(name) or name
 
 
 def _leaf_names(model) -> set[str]:
@@ -212,7 +220,7 @@ def built():
     def get(name):
         if name not in cache:
             cache.clear()  # one model at a time: the zoo's largest are hundreds of MB
-            a = cnnsize.analyze(TOURS.get(name, name))
+            a = cnnsize.analyze(_spec(name))
             cache[name] = (cnnsize.build(a).eval(), torch.zeros(1, *a.input_shape), a)
         return cache[name]
 
@@ -325,7 +333,7 @@ def test_every_checked_kind_is_run_against_every_tool():
     """The conventions' coverage is what the kinds declare (``tools_checked`` in each kind's own class): every kind
     declaring it sits in a network of SPECS, which test_convention_reproduces_tool runs through all nine tools, or
     has a test of its own here; and every kind those networks hold is declared checked (else it is refused)."""
-    seen = {r.type for spec in SPECS for r in cnnsize.analyze(TOURS.get(spec, spec)).layers[1:]}
+    seen = {r.type for spec in SPECS for r in cnnsize.analyze(_spec(spec)).layers[1:]}
     declared = conventions.checked_kinds()
     assert sorted(declared - seen - set(CHECKED_APART)) == [], "checked kinds no network here runs through the tools"
     assert sorted(seen - declared) == [], "kinds these networks run through every tool: declare tools_checked = True"
@@ -335,15 +343,15 @@ def test_every_checked_kind_is_run_against_every_tool():
 @pytest.mark.parametrize("count", list(TOOLS))
 @pytest.mark.parametrize("spec", SPECS)  # the spec varies slowest: each model is built once
 def test_convention_reproduces_tool(count, spec, built):
-    kinds = {r.type for r in cnnsize.analyze(TOURS.get(spec, spec)).layers[1:]}
+    kinds = {r.type for r in cnnsize.analyze(_spec(spec)).layers[1:]}
     unchecked = sorted(kinds - conventions.checked_kinds())
     if unchecked and count != "torch":  # kinds newer than the tool checks: refused in one line, never guessed
         with pytest.raises(CnnsizeError, match="no rule yet"):
-            cnnsize.analyze(TOURS.get(spec, spec), count=count)
+            cnnsize.analyze(_spec(spec), count=count)
         pytest.skip(f"{count}'s rules for {', '.join(unchecked)} are not checked against the tool yet")
     model, x, _ = built(spec)
     total, per_layer = TOOLS[count](model, x)
-    a = as_built(cnnsize.analyze(TOURS.get(spec, spec)), count)
+    a = as_built(cnnsize.analyze(_spec(spec)), count)
     if per_layer:
         ours = {r.name: r.counted for r in a.layers[1:]}
         wrong = {n: (ours[n], v) for n, v in per_layer.items() if n in ours and ours[n] != v}

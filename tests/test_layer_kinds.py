@@ -153,6 +153,12 @@ ROWS = {
 }
 
 
+# every kind's own examples (LayerKind.examples, in the kind's file) join the table: a new kind brings its rows
+OWN_ROWS = {name: example for kind in REGISTRY.values() for name, example in kind.examples.items()}
+assert not set(OWN_ROWS) & set(ROWS), "a kind's example is named as a row of the table above"
+ROWS.update(OWN_ROWS)
+
+
 @pytest.mark.parametrize("row", sorted(ROWS))
 def test_kind_matches_torch(row):
     shape, layers = ROWS[row]
@@ -208,6 +214,14 @@ def test_every_kind_has_a_row():
             used.add(layer if isinstance(layer, str) else next(iter(layer)))
     # opaque holds figures torch measured and cannot be built: test_from_torch checks it against torch
     assert set(REGISTRY) - used - {"opaque"} == set()
+
+
+def test_every_kind_declares_its_onnx_mapping_or_why_none():
+    """Each kind names the ONNX operators it stands for (tests/test_onnx_import.py runs a graph of each) or says why
+    it has none (onnx_none), never both."""
+    undeclared = [k for k, kind in REGISTRY.items() if not kind.onnx_ops and not kind.onnx_none.strip()]
+    both = [k for k, kind in REGISTRY.items() if kind.onnx_ops and kind.onnx_none]
+    assert (undeclared, both) == ([], [])
 
 
 INPLACE_ROWS = {f"{kind}_inplace": ([3, 4, 4], [{"conv": {"filters": 3, "kernel": 1}}, {kind: {"inplace": True}},

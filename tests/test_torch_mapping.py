@@ -195,15 +195,21 @@ def _built_kind_rows() -> dict:
                                                                                    "contiguous")}}
 
 
+def _own_rows() -> dict:
+    """Every kind's own torch examples (LayerKind.torch_examples, in the kind's file)."""
+    return {f"{name}:{example}": (make, shape, name) for name, kind in REGISTRY.items()
+            for example, (make, shape) in kind.torch_examples().items()}
+
+
 BUILT = ("locally_connected", "patch_embed", "class_token", "pos_embed", "layer_scale", "stochastic_depth",
          "window_partition", "window_merge", "contiguous", "swin_attention", "swin_attention_v2", "patch_merge")
 
 
-@pytest.mark.parametrize("row", [*ROWS, *BUILT])
+@pytest.mark.parametrize("row", [*ROWS, *BUILT, *_own_rows()])
 def test_kind_imports_with_torch_figures(row):
     from torch.utils.flop_counter import FlopCounterMode
 
-    make, shape, kind = {**ROWS, **_built_kind_rows()}[row]
+    make, shape, kind = {**ROWS, **_built_kind_rows(), **_own_rows()}[row]
     model = make().eval()
     a = cnnsize.from_torch(model, shape).analyze()
     assert kind in [r.type for r in a.layers]
@@ -216,6 +222,6 @@ def test_kind_imports_with_torch_figures(row):
 
 
 def test_every_kind_with_a_torch_mapping_has_a_row():
-    rows = {kind for _, _, kind in ROWS.values()} | set(BUILT)
+    rows = {kind for _, _, kind in [*ROWS.values(), *_own_rows().values()]} | set(BUILT)
     declared = {name for name, kind in REGISTRY.items() if kind.torch_modules or kind.torch_functions}
     assert declared - rows == set(), "add a row to ROWS for each kind that declares torch modules or functions"

@@ -293,6 +293,8 @@ class Dropout(_Elementwise):
 class ChannelDropout(Dropout):
     """Zeroes whole channels at random while training (torch's Dropout1d/2d/3d by the input's rank); the identity
     at inference."""
+    onnx_ops = ()
+    onnx_none = "ONNX Dropout imports as dropout (at inference every dropout is its input's value)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "ptflops": "0",
@@ -323,6 +325,8 @@ class ChannelDropout(Dropout):
 class StochasticDepth(Dropout):
     """Drops a whole residual branch per sample while training (torchvision's StochasticDepth, timm's DropPath);
     the identity at inference."""
+    onnx_ops = ()
+    onnx_none = "ONNX Dropout imports as dropout (at inference every dropout is its input's value)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "ptflops": "0",

@@ -30,6 +30,8 @@ class MaxVitAttention(LayerKind):
     """MaxViT's relative-position self-attention on [G, P, D]: G groups (windows or grid cells) of P = size² tokens
     of D features, ``heads`` heads; a QKV projection, QKᵀ per group and head plus a learned bias per head and relative
     position ((2·size − 1)² of them, looked up through a P×P index buffer), softmax, attention·V and a projection."""
+    onnx_none = ("a fused module of torchvision's MaxViT: its ONNX export is many operators (MatMul, Softmax, "
+                 "Reshape), each imported as the kind it is")
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "torchinfo": "4*N*D*(D + 1)",
@@ -168,6 +170,8 @@ class MViTPool(_Volume):
     """MViT's skip pooling: a max pool over the (T, H, W) volume of tokens [1 + T·H·W, C], the class token kept
     (torchvision's Pool of a MaxPool3d, padding kernel // 2). It copies the tokens into a volume, pools, and joins
     the class token back: two intermediates besides the output."""
+    onnx_none = ("a fused module of torchvision's MViT: its ONNX export is many operators, each imported as the kind "
+                 "it is")
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "ptflops": "2*inp - 2*N*D",
@@ -223,6 +227,8 @@ class MViTAttention(_Volume):
     ``kernel_q`` is given); attention, with MViT v2's decomposed relative positions (``rel_pos``) and residual pooling
     (``residual_pool``: q added to the result, the class token's row too with ``cls_residual``); an output
     projection. Output: [1 + T'·H'·W', dim], the volume q's pooling leaves."""
+    onnx_none = ("a fused module of torchvision's MViT: its ONNX export is many operators, each imported as the kind "
+                 "it is")
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "torchinfo": "N*(3*E*D + 4*D + D*D + 2*hd*pools) + pool_macs",
@@ -423,6 +429,7 @@ class MViTPosEmbed(_Volume):
     """MViT v1's position embedding, added in place to tokens [1 + T·H·W, D]: one learned vector per frame, one per
     spatial position and one for the class token (T·D + H·W·D + D parameters), summed afresh on every forward pass
     (three intermediates, made once for the batch)."""
+    onnx_none = "a fused module of torchvision's MViT: its ONNX export is an Add of a constant, imported as pos_embed"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "torchinfo": "0",

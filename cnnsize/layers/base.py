@@ -476,6 +476,12 @@ class LayerKind:
     torch_functions: ClassVar[tuple[str, ...]] = ()
     # The ONNX operators it stands for (from_onnx), by op_type ("Conv", "Relu"); asked in registration order too.
     onnx_ops: ClassVar[tuple[str, ...]] = ()
+    # a kind with no onnx_ops says why (tests/test_onnx_import.py checks every kind has one or the other)
+    onnx_none: ClassVar[str] = ""
+    # Specs its tests run, name -> (input shape, layers): tests/test_layer_kinds.py checks each built in torch
+    # (shapes, parameters, buffers, MACs, what autograd saves) and tests/test_conventions_zoo.py runs each through
+    # the nine tools. torch_examples and onnx_examples do the same for its torch and ONNX mappings
+    examples: ClassVar[dict[str, tuple[list, list]]] = {}
     # what its output is at inference: NEW, VIEW or IN_PLACE (storage adds an in-place setting's IN_PLACE)
     makes: ClassVar[str] = NEW
     # False for layers that stand for what the source network holds but its forward never runs (unused
@@ -516,6 +522,19 @@ class LayerKind:
         if key in FROM_THE_INPUT:
             return f"leave {key} out: cnnsize takes it from the layer's input shape"
         return None
+
+    @classmethod
+    def torch_examples(cls) -> dict[str, tuple[Any, tuple]]:
+        """torch models its mapping imports, name -> (a function making the nn.Module, the input shape per sample):
+        tests/test_torch_mapping.py imports each and checks the figures against torch's. Imports torch."""
+        return {}
+
+    @classmethod
+    def onnx_examples(cls) -> list[tuple]:
+        """ONNX graphs its mapping imports, as tests/test_onnx_import.py's table has them: (id, input shape, nodes as
+        (operator, inputs, attributes), initializers {name: numpy array}, the kinds expected, a torch.nn equivalent
+        (class name, args, kwargs) or None); built and run with ONNX Runtime there. Imports numpy."""
+        return []
 
     @classmethod
     def checked_by_tools(cls) -> bool:

@@ -331,6 +331,7 @@ class Deconv(_Windowed):
 @register("locally_connected")
 class LocallyConnected(_Windowed):
     """A convolution without weight sharing: every output position has its own filters (2D)."""
+    onnx_none = "no ONNX operator: an export writes the unfolding and products out, each imported as the kind it is"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "fvcore": "macs",

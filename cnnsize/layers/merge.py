@@ -180,6 +180,7 @@ class Mul(_Merge):
 class Sub(_Merge):
     """The difference of two inputs, the first minus the second, broadcast as ``mul`` (``x - x.mean(1, keepdim=True)``).
     ``inplace: true`` subtracts in the first input's storage (torch's ``x -= y``)."""
+    onnx_none = "not mapped yet: ONNX Sub of two computed tensors is refused (or kept whole with --opaque)"
     tools_checked = True
 
     cause = "elementwise"
@@ -220,6 +221,7 @@ class Sub(_Merge):
 class Div(Sub):
     """The quotient of two inputs, the first over the second, broadcast as ``mul``. ``inplace: true`` divides in the
     first input's storage (torch's ``x /= y``)."""
+    onnx_none = "not mapped yet: ONNX Div of two computed tensors is refused (or kept whole with --opaque)"
     tools_checked = True
 
     torch_modules = ("cnnsize.layers.nn.modules.Div",)
@@ -239,6 +241,7 @@ class Scalar(LayerKind):
     """An elementwise operation with a constant number: ``x + c``, ``x - c``, ``c - x`` (rsub), ``x * c``, ``x / c``,
     ``x ** c`` (attention's scale, a normalization's mean and std written out). ``inplace: true`` for
     ``x.mul_(c)``, ``x *= c``."""
+    onnx_none = "not mapped yet: arithmetic with a constant is refused unless it is part of a mapped pattern (GELU's)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "ptflops.add": "(1 - inplace)*out",

@@ -73,6 +73,7 @@ class BatchNorm(LayerKind):
 @register("lrn")
 class LRN(LayerKind):
     """Local response normalization across ``size`` neighbouring channels (AlexNet's NORM)."""
+    onnx_none = "not mapped yet: ONNX LRN is refused (or kept whole with --opaque)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "ptflops": "3*inp + pooled",
@@ -190,6 +191,7 @@ class LayerNorm(LayerKind):
 @register("groupnorm")
 class GroupNorm(LayerKind):
     """Group normalization: statistics over each group of channels and all positions; a scale and shift per channel."""
+    onnx_none = "not mapped yet: ONNX GroupNormalization is refused (or kept whole with --opaque)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "fvcore": "inp*(4 + affine)",
@@ -236,6 +238,7 @@ class GroupNorm(LayerKind):
 class InstanceNorm(LayerKind):
     """Instance normalization: statistics per channel of each sample; torch's defaults keep no running statistics
     and no affine parameters."""
+    onnx_none = "not mapped yet: ONNX InstanceNormalization is refused (or kept whole with --opaque)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "fvcore": "inp*(4 + affine)",

@@ -14,6 +14,7 @@ from .base import VIEW, Counts, LayerKind, Param, register
 @register("opaque")
 class Opaque(LayerKind):
     """What torch measured for an operation cnnsize cannot represent: output shape, parameters, buffers, MACs."""
+    onnx_none = "the importers write it for an operator no kind represents (--opaque); no operator maps to it"
     measured = True  # only what torch measured at import: no tool's module to count
 
     params = {"op": Param("str", doc="the torch operation it stands for, as the importer named it"),
@@ -50,6 +51,7 @@ class Unused(LayerKind):
     choices): they count in params and memory, as torch and the tools that list a module's parameters count
     them, and do nothing else (no MACs, no activations). The layer passes its input on untouched (a view), so
     it can sit anywhere; from_torch writes them first, reading the input."""
+    onnx_none = "parameters no forward uses: an ONNX file holds only what its graph computes"
     tools_checked = True
 
     params = {"module": Param("str", "", doc="the torch module that holds them, as the importer named it"),

@@ -337,6 +337,7 @@ class GlobalAvgPool(_Adaptive):
 @register("adaptive_avgpool")
 class AdaptiveAvgPool(_Adaptive):
     """Average pooling to a fixed output size, with PyTorch's adaptive windows."""
+    onnx_none = "no ONNX operator: exporters write AveragePool with the window fixed (avgpool) or GlobalAveragePool"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "fvcore.2": "inp",
@@ -373,6 +374,7 @@ class _AdaptiveMax(_Adaptive):
 @register("adaptive_maxpool")
 class AdaptiveMaxPool(_AdaptiveMax):
     """Max pooling to a fixed output size, with PyTorch's adaptive windows."""
+    onnx_none = "no ONNX operator: exporters write MaxPool with the window fixed (maxpool) or GlobalMaxPool"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "ptflops": "2*inp",
@@ -409,6 +411,8 @@ class GlobalMaxPool(_AdaptiveMax):
 class Mean(LayerKind):
     """The mean over some per-sample ``axes`` (``x.mean(1, keepdim=True)``, the tokens' mean ``x.mean(1)``), those
     axes kept as 1 with ``keepdim`` or dropped. The mean over every spatial axis is ``global_avgpool``."""
+    onnx_none = ("ONNX ReduceMean over the spatial axes imports as global_avgpool (and flatten); over other axes not "
+                 "mapped yet")
     tools_checked = True
 
     cause = "pooling"

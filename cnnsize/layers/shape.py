@@ -260,6 +260,7 @@ class ReplicatePad(ReflectPad):
 @register("channel_shuffle")
 class ChannelShuffle(LayerKind):
     """ShuffleNet's channel shuffle: interleaves the channels of ``groups`` groups; values move, nothing is computed."""
+    onnx_none = "no ONNX operator: exporters write Reshape, Transpose, Reshape, imported as those kinds"
     tools_checked = True
 
     cause = "views"
@@ -350,6 +351,7 @@ class Chunk(LayerKind):
 class Slice(LayerKind):
     """A range of one per-sample axis, ``start`` to ``end`` in steps of ``step`` (``x[:, a:b]``, ``x[:, :, ::2]``,
     one part of ``torch.split``, ``narrow``): a view, nothing copied."""
+    onnx_none = "ONNX Slice imports as chunk"
     tools_checked = True
     makes = VIEW
 

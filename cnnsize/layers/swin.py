@@ -88,6 +88,8 @@ class SwinAttention(LayerKind):
 
     A window as large as the padded input does not shift on that axis; with ``shrink`` (Video Swin) a window larger
     than the input shrinks to the input's size instead."""
+    onnx_none = ("a fused module of torchvision's Swin: its ONNX export is many operators, each imported as the kind "
+                 "it is")
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "torchinfo": {"attention": "0"},
@@ -343,6 +345,8 @@ class PatchMerge(LayerKind):
     """Swin's patch merging of a channels-last (…, H, W, C): each 2×2 neighbourhood's four C-vectors side by side,
     (…, ⌈H/2⌉, ⌈W/2⌉, 4C), in the order (0, 0), (1, 0), (0, 1), (1, 1); an odd H or W is padded with zeros first.
     torch pads (a copy, even by nothing) and concatenates: two tensors, the first counted as scratch."""
+    onnx_none = ("a fused module of torchvision's Swin: its ONNX export is Slice, Concat, LayerNormalization and "
+                 "MatMul, each imported as the kind it is")
     tools_checked = True
 
     cause = "views"

@@ -200,6 +200,7 @@ class MatMul(LayerKind):
 class PatchEmbed(LayerKind):
     """Patch embedding: a conv with kernel = stride = ``patch`` whose output becomes tokens [L, D] (ViT's conv_proj,
     then flatten(2) and transpose(1, 2), both views)."""
+    onnx_none = "exporters write a Conv and a Reshape/Transpose, imported as those kinds"
     features_axis = -1  # the features are the last axis (tokens)
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
@@ -494,6 +495,8 @@ def attention_pattern(call):
 class ScaledDotProductAttention(LayerKind):
     """F.scaled_dot_product_attention(q, k, v) of three inputs [..., L, E], [..., S, E], [..., S, Ev] (the leading
     axes, e.g. heads, equal): softmax(QKᵀ/√E)·V. As torch's fused kernels, it stores no L×S matrix."""
+    onnx_none = ("not mapped yet: exporters write MatMul, Softmax and MatMul (or opset 23's Attention), imported as "
+                 "those kinds where mapped")
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "thop": "macs",
@@ -600,6 +603,7 @@ class Select(_View):
 class Roll(LayerKind):
     """Shifts values cyclically along per-sample axes (torch.roll; Swin's shifted windows): a new tensor. A shift
     back by s is a shift forward by the axis' size − s."""
+    onnx_none = "no ONNX operator: exporters write Slice and Concat"
     tools_checked = True
 
     cause = "views"
@@ -661,6 +665,7 @@ class _Windows(LayerKind):
 class WindowPartition(_Windows):
     """Swin's window partition of a channels-last (H, W, C): (H/wh · W/ww windows, wh·ww tokens, C). torch makes it
     with a view, a permute and a reshape, which copies: a new tensor."""
+    onnx_none = "no ONNX operator: exporters write Reshape and Transpose, imported as those kinds"
     tools_checked = True
 
     cause = "views"
@@ -688,6 +693,7 @@ class WindowPartition(_Windows):
 @register("window_merge")
 class WindowMerge(_Windows):
     """The inverse of window_partition: (windows, wh·ww, C) back to (H, W, C) of the given ``size``; a copy."""
+    onnx_none = "no ONNX operator: exporters write Reshape and Transpose, imported as those kinds"
     tools_checked = True
 
     cause = "views"
@@ -778,6 +784,7 @@ class Permute(_View):
 @register("transpose")
 class Transpose(_View):
     """Swaps two per-sample axes (``x.transpose(a + 1, b + 1)``): a view."""
+    onnx_none = "ONNX Transpose imports as permute"
     tools_checked = True
 
     cause = "views"
@@ -868,6 +875,7 @@ class Reshape(_View):
 @register("contiguous")
 class Contiguous(LayerKind):
     """A copy in memory order (``x.contiguous()`` after a permute or transpose): a new tensor, nothing computed."""
+    onnx_none = "no ONNX operator: ONNX has no memory layout to make contiguous"
     tools_checked = True
 
     cause = "views"
