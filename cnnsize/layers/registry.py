@@ -68,7 +68,8 @@ class Registry(MutableMapping[str, "type[LayerKind]"]):
         return name in self.loaded or name in _index()
 
     def __iter__(self) -> Iterator[str]:
-        return iter([*_index(), *(n for n in self.extra if n in self.loaded)])
+        kinds = _index()
+        return iter([*kinds, *(n for n in self.extra if n in self.loaded and n not in kinds)])
 
     def __len__(self) -> int:
         return len(list(iter(self)))
