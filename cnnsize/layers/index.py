@@ -44,6 +44,7 @@ KINDS: dict[str, str] = {
     "layer_scale": "norm",
     "opaque": "opaque",
     "unused": "opaque",
+    "pixel_shuffle": "pixel_shuffle",
     "maxpool": "pool",
     "avgpool": "pool",
     "global_avgpool": "pool",
