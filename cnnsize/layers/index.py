@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "locally_connected": "conv",
     "fc": "dense",
     "flatten": "dense",
+    "hardtanh": "hardtanh",
     "add": "merge",
     "concat": "merge",
     "mul": "merge",
