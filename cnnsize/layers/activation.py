@@ -259,7 +259,7 @@ class Dropout(_Elementwise):
     torch_modules: ClassVar[tuple[str, ...]] = ("Dropout",)
     torch_functions: ClassVar[tuple[str, ...]] = ("dropout",)
     inplace_position = 3
-    onnx_ops = ("Dropout",)
+    onnx_ops: ClassVar[tuple[str, ...]] = ("Dropout",)
     number = "p"
 
     @classmethod
@@ -293,7 +293,7 @@ class Dropout(_Elementwise):
 class ChannelDropout(Dropout):
     """Zeroes whole channels at random while training (torch's Dropout1d/2d/3d by the input's rank); the identity
     at inference."""
-    onnx_ops = ()
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
     onnx_none = "ONNX Dropout imports as dropout (at inference every dropout is its input's value)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
@@ -325,7 +325,7 @@ class ChannelDropout(Dropout):
 class StochasticDepth(Dropout):
     """Drops a whole residual branch per sample while training (torchvision's StochasticDepth, timm's DropPath);
     the identity at inference."""
-    onnx_ops = ()
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
     onnx_none = "ONNX Dropout imports as dropout (at inference every dropout is its input's value)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
