@@ -13,8 +13,8 @@ What it writes (run it after adding or changing a layer kind, a convention, a pa
 - each generated table of the documentation, between ``<!-- generated: KEY (...) -->`` and ``<!-- end -->``
   in its page (BLOCKS below: every layer kind, the papers table, the conventions' rules, what imports);
 - ``docs/index.md``, the documentation site's front page: README.md with its links made relative to docs/;
-- the conventions' coverage, through ``cnnsize.passes.conventions.regenerate_coverage`` once that module has one
-  (the hook for the kinds each tool's convention has been checked on; today a list kept in that module).
+- the conventions' table, which shows each kind's coverage: the kinds declare it themselves (``tools_checked`` and
+  ``count_rules`` in each kind's class, checked by tests/test_conventions_zoo.py), so no list is kept here.
 
 The tests that keep these files fresh read them through ``block`` and ``index_text``, so a page that was not
 regenerated fails them. "What imports" comes from a zoo run (hours, tools/import_table.py), so it is rewritten
@@ -172,7 +172,6 @@ def _index(check: bool) -> list[Path]:
 
 def regenerate(check: bool = False, imports: Path | None = None) -> list[Path]:
     """Every generated file brought up to date (with check: left alone); the files that were stale."""
-    from cnnsize.passes import conventions
     from cnnsize.spec import schema
 
     stale = _index(check)
@@ -183,9 +182,6 @@ def regenerate(check: bool = False, imports: Path | None = None) -> list[Path]:
             stale.append(path)
     if _write(INDEX, index_text(), check):
         stale.append(INDEX)
-    coverage = getattr(conventions, "regenerate_coverage", None)  # the hook: it returns the files it (would) write
-    if coverage is not None:
-        stale.extend(coverage(check=check))
     return stale
 
 
