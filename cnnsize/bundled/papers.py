@@ -170,7 +170,7 @@ PAPERS = [
 
 @lru_cache(maxsize=64)
 def _analysis(spec: str, variables: tuple):
-    from .. import analyze
+    from ..api import analyze
 
     return analyze(spec, variables=dict(variables) or None)
 

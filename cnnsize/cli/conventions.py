@@ -25,8 +25,9 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..engine.result import _json
     from ..engine.walk import analyze_graph
-    from ..passes.conventions import grid, records
+    from ..passes.conventions import records
     from ..render.grid import render_grid
+    from ..render.views import conventions_grid
     from ..spec.sources import load_graph
 
     shape = parse_shape(args.input) if args.input else None
@@ -40,6 +41,6 @@ def run(args) -> int:
         write_output(json_text(doc), args.output)
         return 0
     color = args.output is None and sys.stdout.isatty()
-    text = render_grid(grid(analysis, rows), args.format, color=color, width=table_width(args))
+    text = render_grid(conventions_grid(analysis, rows), args.format, color=color, width=table_width(args))
     write_output(text, args.output, args.format)
     return 0

@@ -156,8 +156,8 @@ def run_validate(args) -> int:
     from ..spec.sources import is_onnx
 
     if is_onnx(args.spec):  # under ONNX Runtime: every layer's output shape, and the timing
-        from ..executor.onnxrt import validate_onnx
-        from ..executor.onnxrt import validation_text as onnx_text
+        from ..runtimes.onnxrt import validate_onnx
+        from ..runtimes.onnxrt import validation_text as onnx_text
 
         result = validate_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                                runs=args.runs, warmup=args.warmup, force=args.force)
@@ -180,7 +180,7 @@ def run_bench(args) -> int:
     from ..spec.sources import is_onnx
 
     if is_onnx(args.spec):
-        from ..executor.onnxrt import bench_onnx
+        from ..runtimes.onnxrt import bench_onnx
 
         result = bench_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                             runs=args.runs, warmup=args.warmup, force=args.force)

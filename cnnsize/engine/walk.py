@@ -65,9 +65,7 @@ def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
 
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
-                  freeze_until: str | None = None, count: str | None = None,
-                  traffic: bool = False, device_profile: Any = None, layout: str | None = "chw",
-                  count_mode: str = "eval") -> Analysis:
+                  freeze_until: str | None = None, layout: str | None = "chw") -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
     ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
@@ -159,20 +157,6 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
                         fit_conditions=fit_conditions, fit=ctx.fit)
     analysis.notes += analysis.axes_notes()
-    if count_mode not in ("eval", "train"):
-        raise unknown_name("count mode", count_mode, ("eval", "train"))
-    if count is not None:
-        from ..passes.conventions import apply
-
-        apply(analysis, count, train=count_mode == "train")
-    if traffic or device_profile is not None:
-        from ..passes.traffic import apply as apply_traffic
-
-        apply_traffic(analysis)
-    if device_profile is not None:
-        from ..passes.latency import apply as apply_latency
-
-        apply_latency(analysis, device_profile)
     return analysis
 
 

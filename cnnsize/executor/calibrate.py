@@ -15,6 +15,8 @@ import statistics
 import time
 
 from ..core.errors import SpecError
+from ..passes import analyze
+from ..spec.sources import load_graph
 from ..passes.latency import EFFICIENCY_MAX, DeviceProfile, layer_key, predict, profile_path, work
 
 # the layers whose measured times set the efficiencies: one or more per efficiency key
@@ -100,11 +102,10 @@ COMPUTE_TOLERANCE = 1.1  # a compute-bound layer faster than 1.1× the measured 
 
 def _layer_samples(spec: str, dev, dtype: str, runs: int) -> dict[str, list[float]]:
     """Each layer's times in seconds over ``runs`` passes, timed as ``bench --per-layer`` times them."""
-    from .. import analyze
     from .builder import build_module, torch_dtype
     from .timing import _Clock, layer_samples, make_input
 
-    a = analyze(spec, dtype=dtype)
+    a = analyze(load_graph(spec), dtype=dtype, layout=None)
     model = build_module(None, analysis=a, device=dev, dtype=dtype)
     x = make_input(a, dev, torch_dtype(dtype), False)
     thread = x.device.type == "cpu" and cpu_clock()
@@ -264,14 +265,13 @@ def _median(values: list[float]) -> float:
 
 def _all_ratios(profile: DeviceProfile, samples: dict, overhead: float, dtype: str) -> dict[str, tuple[list, str]]:
     """Per efficiency key: the layers' ratios of roofline time to measured time, and the bound most of them have."""
-    from .. import analyze
 
     ratios: dict[str, list[float]] = {}
     bounds: dict[str, list[str]] = {}
     for spec in (CALIBRATION_SPEC, LRN_SPEC, STEM_SPEC):
         timing = _seconds(samples, spec)
         if timing:
-            _efficiencies(analyze(spec, dtype=dtype, traffic=True), profile, timing, overhead, ratios, bounds)
+            _efficiencies(analyze(load_graph(spec), dtype=dtype, traffic=True, layout=None), profile, timing, overhead, ratios, bounds)
     return {k: (v, statistics.mode(bounds[k])) for k, v in ratios.items()}
 
 

@@ -15,9 +15,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import CnnsizeError, LimitExceeded, Location, MissingDependency, SpecError, Unrepresentable
+from ..core.errors import CnnsizeError, LimitExceeded, Location, SpecError, Unrepresentable
+from ..core.optional import require_onnx
 from ..layers.base import PASS_THROUGH, Fused, OnnxCall, OnnxValue
-from .torch_import import ImportedSpec, layer_entry, to_yaml
+from ..spec.write import layer_entry, to_yaml
+from . import ImportedSpec, analyze_spec
 
 PROBE = 224  # the size a dynamic axis is imported at when it is to be a symbol
 MAX_VALUE = 4096  # elements of a constant whose value is read (shapes, scales, pads); weights keep only a shape
@@ -43,19 +45,9 @@ class OnnxImport(ImportedSpec):
 
     def analyze(self, **kwargs: Any):
         """The analysis of the imported spec; with dynamic axes, in their symbols unless ``input_shape`` is given."""
-        from .. import analyze
-
         if self.symbolic_input is not None:
             kwargs.setdefault("input_shape", self.symbolic_input)
-        return analyze(self.spec, **kwargs)
-
-
-def require_onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise MissingDependency("this needs the onnx package", hint="pip install 'cnnsize[onnx]'") from None
-    return onnx
+        return analyze_spec(self.spec, **kwargs)
 
 
 def supported() -> dict[str, tuple]:

@@ -176,3 +176,11 @@ def html_table(headers, cells, right: set[int], *, caption: str = "", footer=Non
         out += ["<ul>"] + [f"<li>{esc(n)}</li>" for n in notes] + ["</ul>"]
     out.append("</div>")
     return "\n".join(out) + "\n"
+
+
+def markdown_table(headers, cells, right: set[int]) -> str:
+    """A GitHub-flavoured markdown table; columns in ``right`` are right-aligned."""
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
