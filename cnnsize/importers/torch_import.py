@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..core.errors import CnnsizeError, SpecError, Unrepresentable
+from ..core.errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
 from ..core.optional import require_torch
-from ..layers.base import PASS_THROUGH, TensorArg, TorchCall
+from ..layers.base import PASS_THROUGH, REGISTRY, TensorArg, TorchCall
 from ..spec.write import layer_entry, to_yaml, written_settings  # noqa: F401 - re-exported
 from . import ImportedSpec, analyze_spec
 
@@ -28,7 +28,6 @@ class _Registry:
     def __init__(self, torch):
         import importlib
 
-        from ..layers.base import REGISTRY
 
         self.modules: dict[type, list] = {}
         self.functions: dict[str, list] = {}
@@ -301,7 +300,6 @@ def _Layer(layer):  # noqa: N802 - a class made when torch is there
 
 def supported() -> dict[str, tuple]:
     """Each layer kind's torch modules and functions, as it declares them (what from_torch imports)."""
-    from ..layers.base import REGISTRY
 
     return {name: (*kind.torch_modules, *kind.torch_functions) for name, kind in REGISTRY.items()
             if kind.torch_modules or kind.torch_functions}
@@ -556,7 +554,6 @@ class _Importer:
         named = {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
         for key in self.kwargs:
             if key not in named and not any(p.kind is p.VAR_KEYWORD for p in params):
-                from ..core.errors import unknown_name
 
                 raise unknown_name(f"argument of {type(self.source).__name__}.forward", key,
                                    named or ["(forward takes only the input tensor)"])
