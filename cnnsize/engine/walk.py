@@ -65,7 +65,7 @@ def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
                         location=node.loc, layer=node.name)
 
 
-def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",  # noqa: C901 - being split by the coordinator
+def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, layout: str | None = "chw") -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
