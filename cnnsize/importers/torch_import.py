@@ -442,6 +442,21 @@ def _inline_call(gm, node, tracer, fake) -> bool:
     return True
 
 
+def _first_answer(call: TorchCall, kinds: list) -> tuple[Any, Any, Unrepresentable | None]:
+    """(kind, answer, None) for the first kind that stands for the call, else (None, None, the first refusal):
+    a kind's reason for refusing says more than that no kind answered."""
+    refusal = None
+    for kind in kinds:
+        try:
+            answer = kind.from_torch(call)
+        except Unrepresentable as exc:
+            refusal = refusal or exc
+            continue
+        if answer is not None:
+            return kind, answer, None
+    return None, None, refusal
+
+
 def _layer_class():
     nn = require_torch().nn
 
@@ -974,21 +989,6 @@ class _Importer:
         for arg in node.kwargs.values():
             visit(arg)
         return found
-
-
-def _first_answer(call: TorchCall, kinds: list) -> tuple[Any, Any, Unrepresentable | None]:
-    """(kind, answer, None) for the first kind that stands for the call, else (None, None, the first refusal):
-    a kind's reason for refusing says more than that no kind answered."""
-    refusal = None
-    for kind in kinds:
-        try:
-            answer = kind.from_torch(call)
-        except Unrepresentable as exc:
-            refusal = refusal or exc
-            continue
-        if answer is not None:
-            return kind, answer, None
-    return None, None, refusal
 
 
 _IN_PLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "div"}
