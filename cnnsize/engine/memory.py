@@ -17,7 +17,7 @@ optimizer state are resident.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from operator import add
@@ -144,7 +144,10 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         if own_bytes:
             extras.append((i, own_bytes))
             kept[i] += own_bytes
-    tensors = [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
+
+    def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
+        return [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
+
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
     forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras)
@@ -161,7 +164,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     backward = [alive_at[i] for i in visited]
     if options.optimizer in ("adam", "adamw"):
         temporaries = trainable_total * master if options.device == "cuda" else \
-            _cpu_adam_temporaries(tensors) * master
+            _cpu_adam_temporaries(tensors()) * master
     else:
         temporaries = 0  # SGD and momentum update in place
     step = trainable_total * master + temporaries
@@ -218,7 +221,7 @@ def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tup
     return tuple(refs), own_bytes
 
 
-def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int, tensors: list,
+def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int, tensors: Callable[[], list],
                        options: MemoryOptions) -> dict[str, Any]:
     """The training figures that are sums (formulas); the peaks, maxima over every layer, are None: the
     report asks for numeric sizes instead (a Max of a few hundred formulas is neither readable nor quick)."""
@@ -226,7 +229,8 @@ def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: 
         if options.device == "cuda":
             temporaries = trainable_total * master
         else:
-            temporaries = _cpu_adam_temporaries(tensors) * master if all_int(tensors) else None
+            sizes = tensors()
+            temporaries = _cpu_adam_temporaries(sizes) * master if all_int(sizes) else None
     else:
         temporaries = 0
     return {
