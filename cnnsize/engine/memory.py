@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, islice
 from operator import add
 from typing import Any
 
@@ -117,25 +117,26 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     trainable_total: Any = 0
     tensors_at: dict[int, Any] = {}  # position -> the sizes of its parameter tensors trained (weights, biases)
     resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
-    for i in range(1, n):
-        layer, srcs = sized[i], srcs_of[i]
-        own = trainable[i] and layer.params != 0
+    needs_grad = requires_grad.__getitem__
+    for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
+                                      islice(trainable, 1, None)):
+        own = trains and layer.params != 0
         if own:
             trainable_total += layer.params
-            param_grads[1] += layer.params * master
-            param_grads[i + 1] -= layer.params * master
+            param_grads[i + 1] -= layer.params * master  # and param_grads[1] += the same, once after the loop
             tensors_at[i] = layer.figures[:2]
-        elif not any(map(requires_grad.__getitem__, srcs)):
+        elif not any(map(needs_grad, srcs)):
             continue
         requires_grad[i] = True
-        if last_reader[i] > 0:
+        last = last_reader[i]
+        if last > 0:
             act_grads[i] += size[i]
-            act_grads[last_reader[i] + 1] -= size[i]
+            act_grads[last + 1] -= size[i]
         known = resolved[own]
-        if layer in known:
-            refs, own_bytes = known[layer]
-        else:
-            refs, own_bytes = known[layer] = _saved(layer, own, options.device, act_size, batch)
+        found = known.get(layer)
+        if found is None:
+            found = known[layer] = _saved(layer, own, options.device, act_size, batch)
+        refs, own_bytes = found
         for index, width in refs:
             key = owner[srcs[index]] if index >= 0 else owner[i]
             if key not in saved:  # saved first here: kept until this layer's backward
@@ -144,7 +145,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         if own_bytes:
             extras.append((i, own_bytes))
             kept[i] += own_bytes
-
+    param_grads[1] += trainable_total * master
     def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
         return [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
 
@@ -191,11 +192,13 @@ def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[
     only the kinds that have them."""
     from ..layers.base import LayerKind
 
+    composite = {s for s in set(sized) if s.kind is not None and type(s.kind).transient is not LayerKind.transient}
     out = {}
+    if not composite:  # most networks: no layer asked, and no pass over the positions
+        return out
     for i, layer in enumerate(sized):
-        kind = layer.kind
-        if kind is not None and type(kind).transient is not LayerKind.transient:
-            elements = kind.transient(layer.ins, layer.out, batch, training)
+        if layer in composite:
+            elements = layer.kind.transient(layer.ins, layer.out, batch, training)
             if elements:
                 out[i] = elements * itemsize
     return out

@@ -157,18 +157,17 @@ def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool
     new_row, append_row, append_counts = LayerResult.sized, rows.append, counted.append
     for node, srcs in zip(graph.nodes, topology.srcs[1:]):
         kind = node.kind
-        ins = list(map(outs.__getitem__, srcs))
-        key = (kind, *ins)
+        key = (kind, outs[srcs[0]]) if len(srcs) == 1 else (kind, *map(outs.__getitem__, srcs))
         try:
             sized = memo.get(key)
             if sized is None:
-                sized = Sized.of(kind, ins, ctx, symbolic, batch, size)
+                sized = Sized.of(kind, list(key[1:]), ctx, symbolic, batch, size)
                 if not symbolic:  # symbolic layers also collect fit conditions: work each out
                     memo[key] = sized
             step = sized.field_step
             rf = rfs[srcs[0]] if srcs else None
-            if step is None:
-                rf = kind.receptive(list(map(rfs.__getitem__, srcs)), ins, sized.out)
+            if step is None:  # sized.ins: these input shapes, as the key says
+                rf = kind.receptive(list(map(rfs.__getitem__, srcs)), sized.ins, sized.out)
             elif step and rf is not None:  # a sliding window (() keeps the field as it is)
                 rf = rf.window(*step)
         except CnnsizeError as exc:
