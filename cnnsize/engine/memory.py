@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, islice
+from itertools import accumulate, compress, islice
 from operator import add
 from typing import Any
 
@@ -115,7 +115,6 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     act_grads: list[Any] = [0] * (n + 1)
     param_grads: list[Any] = [0] * (n + 1)
     trainable_total: Any = 0
-    tensors_at: dict[int, Any] = {}  # position -> the sizes of its parameter tensors trained (weights, biases)
     resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
     needs_grad = requires_grad.__getitem__
     for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
@@ -124,7 +123,6 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         if own:
             trainable_total += layer.params
             param_grads[i + 1] -= layer.params * master  # and param_grads[1] += the same, once after the loop
-            tensors_at[i] = layer.figures[:2]
         elif not any(map(needs_grad, srcs)):
             continue
         requires_grad[i] = True
@@ -147,7 +145,9 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             kept[i] += own_bytes
     param_grads[1] += trainable_total * master
     def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
-        return [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
+        order = _module_order(topology.names)
+        return [t for i in order if i and trainable[i] and sized[i].params != 0
+                for t in (sized[i].figures.weights, sized[i].figures.biases)]
 
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
@@ -156,13 +156,13 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     for i, nbytes in transients.items():
         forward[i] += nbytes  # a composite's intermediates that autograd does not keep, while it runs
     forward_peak = _max(forward)
-    visited = [i for i in range(1, n) if requires_grad[i]]
+    visited = list(compress(range(n), requires_grad))  # never the input (0)
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
     activations_at = list(map(add, kept_at, grads_at))
     for i, nbytes in transients.items():
         activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
     alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
-    backward = [alive_at[i] for i in visited]
+    backward = list(map(alive_at.__getitem__, visited))
     if options.optimizer in ("adam", "adamw"):
         temporaries = trainable_total * master if options.device == "cuda" else \
             _cpu_adam_temporaries(tensors()) * master
