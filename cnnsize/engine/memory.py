@@ -193,7 +193,7 @@ def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[
     from ..layers.base import LayerKind
 
     composite = {s for s in set(sized) if s.kind is not None and type(s.kind).transient is not LayerKind.transient}
-    out = {}
+    out: dict[int, Any] = {}
     if not composite:  # most networks: no layer asked, and no pass over the positions
         return out
     for i, layer in enumerate(sized):

@@ -157,7 +157,7 @@ def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool
     new_row, append_row, append_counts = LayerResult.sized, rows.append, counted.append
     for node, srcs in zip(graph.nodes, topology.srcs[1:]):
         kind = node.kind
-        key = (kind, outs[srcs[0]]) if len(srcs) == 1 else (kind, *map(outs.__getitem__, srcs))
+        key: tuple[Any, ...] = (kind, outs[srcs[0]]) if len(srcs) == 1 else (kind, *map(outs.__getitem__, srcs))
         try:
             sized = memo.get(key)
             if sized is None:
