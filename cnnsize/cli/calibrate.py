@@ -68,8 +68,8 @@ def _profile_folder(path: str) -> None:
 
 
 def run(args) -> int:
+    from ..core.optional import require_torch
     from ..core.safe import json_text, printable
-    from ..executor import require_torch
     from ..passes.latency import profile_path
 
     require_torch()

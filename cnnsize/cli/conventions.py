@@ -23,11 +23,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..api import load_graph
     from ..engine.result import _json
     from ..engine.walk import analyze_graph
-    from ..passes.conventions import grid, records
+    from ..passes.conventions import records
     from ..render.grid import render_grid
-    from ..spec.sources import load_graph
+    from ..render.views import conventions_grid
 
     shape = parse_shape(args.input) if args.input else None
     analysis = analyze_graph(load_graph(args.spec), input_shape=shape, batch=args.batch, fit=args.fit)
@@ -40,6 +41,6 @@ def run(args) -> int:
         write_output(json_text(doc), args.output)
         return 0
     color = args.output is None and sys.stdout.isatty()
-    text = render_grid(grid(analysis, rows), args.format, color=color, width=table_width(args))
+    text = render_grid(conventions_grid(analysis, rows), args.format, color=color, width=table_width(args))
     write_output(text, args.output, args.format)
     return 0

@@ -178,7 +178,7 @@ def run(args) -> int:
                              name=args.name, opaque=args.opaque)
         write_output(imported.yaml, args.output)
         return 0
-    from ..executor import require_torch
+    from ..core.optional import require_torch
     from ..importers.torch_import import from_torch
 
     nn = require_torch().nn

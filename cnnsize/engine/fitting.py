@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import CnnsizeError, DoesNotFit, SpecError
+from ..core.errors import CnnsizeError, DoesNotFit, SpecError, unknown_name
 from ..core.graph import INPUT, Graph
 from ..layers.base import Ctx
 
@@ -112,19 +112,8 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
-              rule: str = "exact") -> FitSizes:
-    """The square input sizes n in [min, max] at which every layer of ``spec`` fits exactly.
-
-    ``rule="floor"`` asks instead where the network runs when sizes round down (a spec's ``fit: floor``);
-    ``rule="spec"`` takes the spec's own rule.
-
-        >>> r = fit_sizes("alexnet_cs231n", 200, 260)
-        >>> r.sizes, r.fits(224), r.nearest(224)
-        ([227, 259], False, (195, 227))
-    """
-    from ..spec.sources import load_graph
-
+def check_range(min: int, max: int) -> None:  # noqa: A002
+    """Refuse a range that is not two positive integers in order, or that would take long to walk."""
     for what, v in (("min", min), ("max", max)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise SpecError(f"{what} must be a positive integer, got {v!r}")
@@ -132,11 +121,19 @@ def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = 
         raise SpecError(f"min ({min}) is larger than max ({max})", hint="swap them")
     if max - min > 1_000_000:
         raise SpecError("the range spans more than 1,000,000 sizes", hint="narrow --min/--max")
-    graph = load_graph(spec)
+
+
+def fit_sizes(graph: Graph, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
+              rule: str = "exact") -> FitSizes:
+    """The square input sizes n in [min, max] at which every layer of ``graph`` fits exactly.
+
+    ``rule="floor"`` asks instead where the network runs when sizes round down (a spec's ``fit: floor``);
+    ``rule="spec"`` takes the spec's own rule.
+    """
+    check_range(min, max)
     if rule == "spec":
         rule = graph.fit
     if rule not in ("exact", "floor"):
-        from ..core.errors import unknown_name
 
         raise unknown_name("fit rule", rule, ("exact", "floor", "spec"))
     if len(graph.input_shape) < 2:

@@ -23,9 +23,10 @@ from itertools import accumulate, compress, islice
 from operator import add
 from typing import Any
 
-from ..core.errors import unknown_name
+from ..core.errors import SpecError, unknown_name
 from ..core.graph import Topology
-from ..core.numeric import all_int, is_int
+from ..core.numeric import all_int, dmax, is_int
+from ..layers.base import LayerKind
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
@@ -190,7 +191,6 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[int, Any]:
     """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient);
     only the kinds that have them."""
-    from ..layers.base import LayerKind
 
     composite = {s for s in set(sized) if s.kind is not None and type(s.kind).transient is not LayerKind.transient}
     out: dict[int, Any] = {}
@@ -282,7 +282,6 @@ def _max(values: list) -> Any:
         return 0
     if all_int(values):
         return max(values)
-    from ..core.numeric import dmax
 
     return dmax(*values)
 
@@ -297,7 +296,6 @@ def parse_bytes(text: str) -> int:
     """'24GiB' -> 25769803776; '16GB' -> 16000000000; plain numbers are bytes."""
     import re
 
-    from ..core.errors import SpecError
 
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
     if not m or m.group(2).lower() not in _UNITS:

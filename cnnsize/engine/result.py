@@ -5,21 +5,54 @@ Knows no engine, pass or renderer: the walk (cnnsize.engine.walk) fills it in, p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, NamedTuple, cast
 
-from ..core.errors import SpecError, unknown_name
+from ..core.errors import CnnsizeError, SpecError, unknown_name
 from ..core.graph import Graph
+from ..core.layout import axes_label
 from ..core.numeric import Dim, is_int, is_symbolic
-from ..layers.base import RF
+from ..core.text import extra_text, shape_text
+from ..layers.base import NEW, RF, LayerKind
 
 SCHEMA_VERSION = 1
 COUNT_FIELDS = ("weights", "biases", "params", "trainable_params", "buffers", "activations", "connections",
                 "macs", "flops")
-# figures a report holds only when asked for (--count, --traffic, --device-profile): (key, column heading)
-EXTRA_FIELDS = (("counted", "Counted"), ("bytes_read", "Bytes read"), ("bytes_written", "Bytes written"),
-                ("arithmetic_intensity", "FLOP/byte"), ("predicted_seconds", "Predicted s"), ("bound", "Bound"))
+# What shows an analysis in a format (table, markdown, csv, json, latex, html; and views such as the conventions'
+# frame): filled in by the modules that draw them when they are imported (cnnsize.render, cnnsize.passes.conventions),
+# so that this plain result never imports a renderer. The pipelines (cnnsize.api) import them.
+VIEWS: dict[str, Callable[..., Any]] = {}
+
+
+def view(name: str) -> Callable[..., Any]:
+    """The registered view ``name`` (see VIEWS)."""
+    found = VIEWS.get(name)
+    if found is None:
+        raise CnnsizeError(f"no view '{name}' is loaded to show an analysis",
+                           hint="import cnnsize.api (cnnsize.analyze does) or cnnsize.render first")
+    return found
+
+
+def fold_sum(key: str, members: list[LayerResult], row: LayerResult) -> Any:
+    """A block's figure as its layers' sum (None where no layer has one)."""
+    values = [m.get(key) for m in members]
+    return sum((v for v in values if v is not None), 0) if any(v is not None for v in values) else None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A figure a pass adds to every row and to the totals (report --count, --traffic, --device-profile).
+
+    Renderers draw it and ``Analysis.collapse`` folds it from this declaration alone: ``cell`` writes one value,
+    ``fold(key, layers, row)`` gives a block's value from its layers' (with the folded row so far at hand, for
+    figures made of others). So no renderer and no fold names a pass' figure.
+    """
+
+    key: str
+    heading: str
+    cell: Callable[[Any], str] = extra_text
+    fold: Callable[[str, list[LayerResult], LayerResult], Any] = fold_sum
 
 
 class Record(Mapping):
@@ -158,21 +191,33 @@ class LayerResult:
     weight_layer: bool = False
     materialized: bool = True
     location: Any = None  # the spec Location (file:line:col)
-    counted: Any = None  # the figure of a counting convention (report --count), in the tool's unit
-    bytes_read: Any = None  # memory traffic (report --traffic, cnnsize.passes.traffic)
-    bytes_written: Any = None
-    arithmetic_intensity: Any = None
-    predicted_seconds: Any = None  # roofline latency (report --device-profile, cnnsize.passes.latency)
-    bound: str | None = None
     folded: int = 1  # how many layers this row stands for (more than one in a collapsed analysis)
     function: str | None = None  # the spec's ``function``: a function or method in the source network, no module
     axes: tuple[str, ...] | None = field(default=None, repr=False, compare=False)  # Analysis.label_axes
+    # the figures passes added (a Column's key -> value), read as attributes too: row.counted, row.bytes_read
+    added: dict[str, Any] | None = field(default=None, repr=False)
+
+    def __getattr__(self, name: str) -> Any:  # only for names that are not fields: the added figures
+        added = object.__getattribute__(self, "added")
+        if added is not None and name in added:
+            return added[name]
+        raise AttributeError(f"'LayerResult' has no attribute {name!r}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field or an added figure, ``default`` when the row has neither."""
+        return getattr(self, key, default)
+
+    def add(self, key: str, value: Any) -> None:
+        """Set a figure a pass adds (its Column's key)."""
+        if self.added is None:
+            self.added = {}
+        self.added[key] = value
 
     @classmethod
     def sized(cls, name: str, type: str, inputs: list[str], output_shape: tuple, figures: Figures,
               receptive_field: RF | None, param_bytes: Dim, activation_bytes: Dim, kind: Any, weight_layer: bool,
               materialized: bool, location: Any, function: str | None) -> LayerResult:
-        """A row as the walk makes it, one per layer: every field set by name, the optional passes' left empty.
+        """A row as the walk makes it, one per layer: every field set by name, nothing added by a pass yet.
 
         The same row as the dataclass' own constructor (tests/test_graph_spec.py checks every field), in about
         four fifths of its time: the slots are set directly, with no keyword matching.
@@ -183,16 +228,12 @@ class LayerResult:
          row.macs, row.flops) = figures
         row.receptive_field, row.param_bytes, row.activation_bytes = receptive_field, param_bytes, activation_bytes
         row.kind, row.weight_layer, row.materialized, row.location = kind, weight_layer, materialized, location
-        row.counted = row.bytes_read = row.bytes_written = row.arithmetic_intensity = None
-        row.predicted_seconds = row.bound = None
-        row.folded, row.function, row.axes = 1, function, None
+        row.folded, row.function, row.axes, row.added = 1, function, None, None
         return row
 
     def axes_text(self, input_axes: tuple[str, ...] | None = None) -> str:
         """The output shape, with its axes where they are not ``input_axes`` (56×56×96 (H×W×C), 196×768 (T×D)).
         A 1-D output reads alone; axes no kind could name read 'reshaped'."""
-        from ..render.text import shape_text
-
         text = shape_text(self.output_shape)
         if len(self.output_shape) < 2 or self.axes == input_axes:
             return text
@@ -201,8 +242,6 @@ class LayerResult:
     @property
     def storage(self) -> str:
         """What the row's output is at inference (cnnsize.layers.base: new tensor, view, in place), from its kind."""
-        from ..layers.base import NEW
-
         return self.kind.storage if self.kind is not None else NEW
 
     @property
@@ -222,8 +261,7 @@ class LayerResult:
         for key in COUNT_FIELDS:
             out[key] = _json(getattr(self, key))
         out["receptive_field"] = _rf_json(self.receptive_field)
-        for key, _ in EXTRA_FIELDS:
-            value = getattr(self, key)
+        for key, value in (self.added or {}).items():
             if value is not None:
                 out[key] = _json(value)
         return out
@@ -250,17 +288,18 @@ class Analysis:
     traffic: bool = False  # rows and totals carry bytes_read, bytes_written, arithmetic_intensity
     device_profile: str | None = None  # rows and totals carry predicted_seconds and bound
     axes_labelled: bool = False  # every row's ``axes`` set (label_axes)
+    columns: list[Column] = field(default_factory=list)  # the figures passes added to every row, in order
+    summaries: dict[str, str] = field(default_factory=dict)  # the passes' totals in words, by first column key
+
+    def add_columns(self, columns: list[Column], summary: str) -> None:
+        """Declare the figures a pass filled in every row and its totals line; a pass run again replaces its own."""
+        keys = {c.key for c in columns}
+        self.columns = [c for c in self.columns if c.key not in keys] + list(columns)
+        self.summaries[columns[0].key] = summary
 
     def extra_fields(self) -> list[tuple[str, str]]:
-        """(key, heading) of the figures this report was asked for beyond the default ones, in column order."""
-        out = []
-        if self.count:
-            out.append(("counted", f"Counted ({self.count})"))
-        if self.traffic:
-            out += [f for f in EXTRA_FIELDS if f[0] in ("bytes_read", "bytes_written", "arithmetic_intensity")]
-        if self.device_profile:
-            out += [f for f in EXTRA_FIELDS if f[0] in ("predicted_seconds", "bound")]
-        return out
+        """(key, heading) of the figures passes added beyond the default ones, in column order."""
+        return [(c.key, c.heading) for c in self.columns]
 
     def __repr__(self) -> str:
         return (f"Analysis(name={self.name!r}, input={_shape(self.input_shape)}, batch={self.batch}, "
@@ -269,10 +308,7 @@ class Analysis:
 
     def __str__(self) -> str:
         """The report table, fitted to the terminal when printing to one (``print(cnnsize.analyze("vgg16"))``)."""
-        from ..render import render
-        from ..render.table import terminal_width
-
-        return render(self, "table", width=terminal_width()).rstrip("\n")
+        return view("terminal")(self).rstrip("\n")
 
     @property
     def symbolic(self) -> bool:
@@ -334,28 +370,16 @@ class Analysis:
         """Each counting convention's total and its difference from cnnsize's MACs by cause, as a pandas
         DataFrame indexed by convention (``cnnsize conventions SPEC``), for the network in ``mode`` (eval or
         train; default: the analysis' count_mode)."""
-        import pandas as pd
-
-        from ..passes.conventions import records
-
-        rows = [{"count": r["count"], "unit": r["unit"], "total": r["total"], "difference": r["difference"],
-                 **r["differences"]} for r in records(self, train=(mode or self.count_mode) == "train")]
-        return pd.DataFrame(rows).set_index("count").fillna(0)
+        return view("conventions")(self, mode or self.count_mode)
 
     def to_markdown(self) -> str:
-        from ..render.text import markdown
-
-        return markdown(self)
+        return view("markdown")(self)
 
     def to_json(self) -> str:
-        from ..render.text import to_json
-
-        return to_json(self)
+        return view("json")(self)
 
     def to_csv(self) -> str:
-        from ..render.text import csv_text
-
-        return csv_text(self)
+        return view("csv")(self)
 
     def collapse(self, depth: int) -> Analysis:
         """The same analysis with the layers nested deeper than ``depth`` folded into one row per block.
@@ -373,7 +397,7 @@ class Analysis:
             parts = row.name.split(".")
             groups.setdefault(".".join(parts[:depth]) if len(parts) > depth else row.name, []).append(row)
         self.label_axes()  # while every layer is there: a folded row shows its last layer's
-        rows = [members[0] if len(members) == 1 and members[0].name == key else _fold(key, members)
+        rows = [members[0] if len(members) == 1 and members[0].name == key else _fold(key, members, self.columns)
                 for key, members in groups.items()]
         return replace(self, layers=rows)
 
@@ -381,8 +405,6 @@ class Analysis:
         """Name every row's output axes, each kind saying its own from its first input's; the input's axes.
 
         Done on demand (the report's output column), not in the analysis' hot loop."""
-        from ..core.layout import axes_label
-
         first = tuple(axes_label(self.input_shape).split("×"))
         if self.axes_labelled:
             return first
@@ -399,8 +421,6 @@ class Analysis:
 
     def axes_notes(self) -> list[str]:
         """The notes of kinds that see their input's axes (a linear on a C×H×W image acts on W)."""
-        from ..layers.base import LayerKind
-
         if not any(r.kind is not None and type(r.kind).axes_note is not LayerKind.axes_note for r in self.layers):
             return []
         self.label_axes()
@@ -422,14 +442,10 @@ class Analysis:
         raise unknown_name("layer", name, [r.name for r in self.layers])
 
     def to_latex(self) -> str:
-        from ..render.text import latex
-
-        return latex(self)
+        return view("latex")(self)
 
     def to_html(self) -> str:
-        from ..render.text import html
-
-        return html(self)
+        return view("html")(self)
 
     def _repr_markdown_(self) -> str:  # Jupyter
         return self.to_markdown()
@@ -446,7 +462,7 @@ def _count(value: Any) -> str:
     return f"{value:,}" if is_int(value) else str(value)
 
 
-def _fold(name: str, members: list[LayerResult]) -> LayerResult:
+def _fold(name: str, members: list[LayerResult], columns: list[Column]) -> LayerResult:
     """One row standing for a block's layers: counts added up, the last layer's output and receptive field."""
     last = members[-1]
     sums = {key: sum((getattr(m, key) for m in members), 0)
@@ -456,19 +472,8 @@ def _fold(name: str, members: list[LayerResult]) -> LayerResult:
     row = LayerResult(name=name, type="block", inputs=inputs, output_shape=last.output_shape,
                       receptive_field=last.receptive_field, weight_layer=any(m.weight_layer for m in members),
                       location=members[0].location, folded=sum(m.folded for m in members), axes=last.axes, **sums)
-    for key in ("counted", "bytes_read", "bytes_written", "predicted_seconds"):  # figures of optional passes
-        values = [getattr(m, key) for m in members]
-        if any(v is not None for v in values):
-            setattr(row, key, sum((v for v in values if v is not None), 0))
-    if row.bytes_read is not None:
-        moved = row.bytes_read + (row.bytes_written or 0)
-        row.arithmetic_intensity = row.flops / moved if moved and is_int(row.flops) else None
-    if row.predicted_seconds is not None:  # the bound that takes the larger share of the block's time
-        share: dict[str, float] = {}
-        for m in members:
-            if m.bound is not None and m.predicted_seconds is not None:
-                share[m.bound] = share.get(m.bound, 0.0) + m.predicted_seconds
-        row.bound = max(share, key=share.__getitem__) if share else None
+    for column in columns:  # the figures of the passes, each folded as its pass declared
+        row.add(column.key, column.fold(column.key, members, row))
     return row
 
 

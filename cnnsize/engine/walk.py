@@ -12,8 +12,10 @@ from typing import Any
 from ..core.dtypes import DTYPE_BYTES, parse_dtype
 from ..core.errors import CnnsizeError, SpecError, unknown_name
 from ..core.graph import INPUT, Graph
+from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
 from ..core.numeric import is_int, is_symbolic, prod, tidy
 from ..layers.base import RF, Counts, Ctx, LayerKind
+from .memory import MemoryOptions, inference_peak, training_figures
 from .result import COUNT_FIELDS, Analysis, Figures, LayerResult, MemoryBudget, Totals
 
 
@@ -69,9 +71,7 @@ def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
 
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
-                  freeze_until: str | None = None, count: str | None = None,
-                  traffic: bool = False, device_profile: Any = None, layout: str | None = "chw",
-                  count_mode: str = "eval") -> Analysis:
+                  freeze_until: str | None = None, layout: str | None = "chw") -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
     ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
@@ -79,7 +79,6 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     the input as written, ``hwc`` converts a channels-last one, None (what users' entry points pass) refuses
     one that looks channels-last (32×32×3) with the shape to use.
     """
-    from .memory import MemoryOptions
 
     shape_in = _input_shape(graph, input_shape, layout)  # channels first, of the spec's rank
     if graph.reexpand is not None and (shape_in != tuple(graph.input_shape) or (fit is not None and fit != graph.fit)):
@@ -124,20 +123,6 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
                         fit_conditions=fit_conditions, fit=ctx.fit)
     analysis.notes += analysis.axes_notes()
-    if count_mode not in ("eval", "train"):
-        raise unknown_name("count mode", count_mode, ("eval", "train"))
-    if count is not None:
-        from ..passes.conventions import apply
-
-        apply(analysis, count, train=count_mode == "train")
-    if traffic or device_profile is not None:
-        from ..passes.traffic import apply as apply_traffic
-
-        apply_traffic(analysis)
-    if device_profile is not None:
-        from ..passes.latency import apply as apply_latency
-
-        apply_latency(analysis, device_profile)
     return analysis
 
 
@@ -195,7 +180,6 @@ def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool
 
 def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple:
     """The input the analysis runs at: the one given (of the spec's rank) or the spec's, channels first."""
-    from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
 
     if given is None:
         shape = tuple(graph.input_shape)
@@ -243,7 +227,6 @@ def _memory(topology, sized: list[Sized], trainable: list[bool], resident: Any, 
     ``resident``: parameters and buffers (elements), always in memory; ``weights``: those of the weight
     layers, of which mixed precision keeps a half-precision copy.
     """
-    from .memory import inference_peak, training_figures
 
     peak, where = inference_peak(topology, sized, batch, itemsize)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from ..core.dtypes import DTYPE_BYTES, parse_dtype
 from ..core.errors import CnnsizeError, unknown_name
@@ -100,24 +99,9 @@ def iter_steps(graph: Graph, input_shape: tuple | None = None, fit: str | None =
         yield LayerSteps(node.name, kind.kind, kind.summary(), ins[0] if ins else (), out, tuple(steps))
 
 
-def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = None, fit: str | None = None,
+def explain(graph: Graph, input_shape: tuple | None = None, layer: str | None = None, fit: str | None = None,
             dtype: str = "float32") -> Explanation:
-    """The worked arithmetic of every layer (or only ``layer``) of a spec, per image.
-
-        >>> print(explain("lenet5", layer="C1"))          # doctest: +NORMALIZE_WHITESPACE
-        C1: conv (filters=6, kernel=5)
-          1×32×32 → 6×28×28
-          height: (32 − 5)/1 + 1 = 28
-          width: (32 − 5)/1 + 1 = 28
-          params: (5·5·1 + 1)·6 = 156
-          connections = MACs: 4704·5·5·1 = 117600
-          activations: 6·28·28 = 4704
-          memory: 4704·4 bytes = 18816 bytes
-        <BLANKLINE>
-    """
-    from ..spec.sources import load_graph
-
-    graph = load_graph(spec)
+    """The worked arithmetic of every layer (or only ``layer``) of a graph, per image (cnnsize.api.explain)."""
     if layer is not None and layer not in {n.name for n in graph.nodes}:
         raise unknown_name("layer", layer, [n.name for n in graph.nodes])
     out = []

@@ -15,7 +15,10 @@ import statistics
 import time
 
 from ..core.errors import SpecError
+from ..core.safe import json_text
+from ..passes import analyze
 from ..passes.latency import EFFICIENCY_MAX, DeviceProfile, layer_key, predict, profile_path, work
+from ..spec.sources import load_graph
 
 # the layers whose measured times set the efficiencies: one or more per efficiency key
 CALIBRATION_SPEC = """
@@ -100,11 +103,10 @@ COMPUTE_TOLERANCE = 1.1  # a compute-bound layer faster than 1.1× the measured 
 
 def _layer_samples(spec: str, dev, dtype: str, runs: int) -> dict[str, list[float]]:
     """Each layer's times in seconds over ``runs`` passes, timed as ``bench --per-layer`` times them."""
-    from .. import analyze
     from .builder import build_module, torch_dtype
     from .timing import _Clock, layer_samples, make_input
 
-    a = analyze(spec, dtype=dtype)
+    a = analyze(load_graph(spec), dtype=dtype, layout=None)
     model = build_module(None, analysis=a, device=dev, dtype=dtype)
     x = make_input(a, dev, torch_dtype(dtype), False)
     thread = x.device.type == "cpu" and cpu_clock()
@@ -264,14 +266,14 @@ def _median(values: list[float]) -> float:
 
 def _all_ratios(profile: DeviceProfile, samples: dict, overhead: float, dtype: str) -> dict[str, tuple[list, str]]:
     """Per efficiency key: the layers' ratios of roofline time to measured time, and the bound most of them have."""
-    from .. import analyze
 
     ratios: dict[str, list[float]] = {}
     bounds: dict[str, list[str]] = {}
     for spec in (CALIBRATION_SPEC, LRN_SPEC, STEM_SPEC):
         timing = _seconds(samples, spec)
         if timing:
-            _efficiencies(analyze(spec, dtype=dtype, traffic=True), profile, timing, overhead, ratios, bounds)
+            analysis = analyze(load_graph(spec), dtype=dtype, traffic=True, layout=None)
+            _efficiencies(analysis, profile, timing, overhead, ratios, bounds)
     return {k: (v, statistics.mode(bounds[k])) for k, v in ratios.items()}
 
 
@@ -304,7 +306,6 @@ def save(profile: DeviceProfile, path: str | None = None) -> str:
     path = path or profile_path(profile.name)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    from ..core.safe import json_text
 
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(json_text(profile.to_dict()))

@@ -17,34 +17,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..core.errors import CnnsizeError, SpecError, Unrepresentable
-from ..executor import require_torch
-from ..layers.base import PASS_THROUGH, TensorArg, TorchCall, plain
-
-
-@dataclass
-class ImportedSpec:
-    """An imported model: ``spec`` (a dict cnnsize.analyze takes) and ``yaml`` (the same, as spec text, written
-    when first asked for)."""
-
-    spec: dict
-    checked: Any = field(default=None, repr=False, compare=False)  # the analysis the import checked shapes with
-    mode: str = "eval"  # the module's mode when read (train or eval): what analyze(..., count=...) counts it in
-    _yaml: str | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def yaml(self) -> str:
-        if self._yaml is None:
-            self._yaml = to_yaml(self.spec)
-        return self._yaml
-
-    def analyze(self, **kwargs: Any):
-        """The analysis of the imported spec (keyword arguments as for cnnsize.analyze)."""
-        from .. import analyze
-
-        if not kwargs and self.checked is not None:
-            return self.checked  # the one from_torch made to check the shapes: the same spec, the same defaults
-        return analyze(self.spec, **kwargs)
+from ..core.errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
+from ..core.optional import require_torch
+from ..layers.base import PASS_THROUGH, REGISTRY, TensorArg, TorchCall
+from ..spec.write import layer_entry, to_yaml, written_settings  # noqa: F401 - re-exported
+from . import ImportedSpec, analyze_spec
 
 
 class _Registry:
@@ -54,7 +31,6 @@ class _Registry:
     def __init__(self, torch):
         import importlib
 
-        from ..layers.base import REGISTRY
 
         self.modules: dict[type, list] = {}
         self.functions: dict[str, list] = {}
@@ -331,7 +307,6 @@ def _Layer(layer):  # noqa: N802 - a class made when torch is there
 
 def supported() -> dict[str, tuple]:
     """Each layer kind's torch modules and functions, as it declares them (what from_torch imports)."""
-    from ..layers.base import REGISTRY
 
     return {name: (*kind.torch_modules, *kind.torch_functions) for name, kind in REGISTRY.items()
             if kind.torch_modules or kind.torch_functions}
@@ -586,7 +561,6 @@ class _Importer:
         named = {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
         for key in self.kwargs:
             if key not in named and not any(p.kind is p.VAR_KEYWORD for p in params):
-                from ..core.errors import unknown_name
 
                 raise unknown_name(f"argument of {type(self.source).__name__}.forward", key,
                                    named or ["(forward takes only the input tensor)"])
@@ -1017,64 +991,10 @@ def _op_name(node) -> str:
 
 # -- YAML text ---------------------------------------------------------------------------------------------------
 
-def written_settings(kind: str, settings: dict) -> dict:
-    """A layer's settings as a spec writes them: those at their default left out (unless required), tuples as
-    lists. Shared by the torch and ONNX importers."""
-    from ..layers.base import REGISTRY
-
-    params = REGISTRY[kind].params
-    out = {}
-    for key, value in settings.items():
-        default = params[key].default
-        if isinstance(default, tuple):
-            default = plain(default)
-        if value != default or params[key].required:
-            out[key] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-def layer_entry(kind: str, name: str, settings: dict, sources: list[str], last: str | None, *,
-                trainable: bool | list[str] = True, shares: str | None = None, function: str | None = None) -> dict:
-    """One layer of an imported spec, as both importers write it: ``from`` only where the layer does not read the
-    one before it; ``trainable``, ``shares`` and ``function`` only where they say something."""
-    body: dict[str, Any] = {"name": name, **written_settings(kind, settings)}
-    if sources != [last]:
-        body["from"] = sources[0] if len(sources) == 1 else sources
-    if trainable is not True:
-        body["trainable"] = trainable if trainable else False
-    if shares is not None:
-        body["shares"] = shares
-    if function is not None:
-        body["function"] = function  # no module: tools that hook modules do not see it (cnnsize.passes.conventions)
-    return {kind: body}
-
-
-def to_yaml(spec: dict) -> str:
-    """The spec as YAML text, written by the YAML library: one flow-style line per layer."""
-    import yaml
-
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, where PyYAML has it: 20 times faster
-
-    def dump(value, flow) -> str:
-        return yaml.dump(value, Dumper=dumper, default_flow_style=flow, sort_keys=False, allow_unicode=True,
-                         width=1 << 30).strip()
-
-    lines = ["# Imported from torch by cnnsize.from_torch; shapes follow torch's rounding (fit: floor).",
-             dump({key: value for key, value in spec.items() if key != "layers"}, None), "layers:"]
-    for item in spec["layers"]:
-        if "if" in item:  # a block of layers only the aux heads need
-            lines += [f"  - if: {item['if']}", "    layers:"]
-            lines += [f"      - {dump(layer, True)[1:-1]}" for layer in item["layers"]]
-        else:
-            lines.append(f"  - {dump(item, True)[1:-1]}")  # - kind: {settings}
-    return "\n".join(lines) + "\n"
-
 
 def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]):
     """Every imported layer's output shape must be the one torch computed; the analysis that says so."""
-    from .. import analyze
-
-    a = analyze(spec)
+    a = analyze_spec(spec)
     for row in a.layers[1:]:
         want = gm_shapes.get(row.name)
         if want is not None and tuple(row.output_shape) != want:

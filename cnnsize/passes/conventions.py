@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import CnnsizeError, SpecError, unknown_name
-from ..core.numeric import prod
+from ..core.numeric import human_count, prod
+from ..core.text import num
+from ..engine.result import VIEWS, Column
+from ..layers import REGISTRY
+from ..layers.pool import adaptive_windows
 
 # the causes a difference from the default is split into, in the order they are shown; "flops unit" is the
 # second operation of each multiply-add that FLOP counts (torch, torchscan-flops) count; "first adds" the add of each
@@ -279,7 +283,6 @@ def get(name: str) -> Convention:
 
 def all_facts() -> dict[str, str]:
     """FACTS and every layer kind's own facts (``count_fact_names``, filled by its ``count_facts``)."""
-    from ..layers import REGISTRY
 
     found = dict(FACTS)
     for cls in REGISTRY.values():
@@ -349,7 +352,6 @@ _LAST_AXIS = ("linear", "patch_embed", "mha")  # kinds whose features are the ou
 
 def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, biases: Any, batch: Any) -> dict:
     """Everything a rule may read about one layer (see FACTS), for the batch."""
-    from ..layers.pool import adaptive_windows
 
     x = ins[0] if ins else out
     n_out, n_in = prod(out) * batch, prod(x) * batch
@@ -488,9 +490,13 @@ def apply(analysis, name: str, train: bool = False):
     values = counted(analysis, name, train=train)
     analysis.count_mode = "train" if train else "eval"
     for row, value in zip(analysis.layers, values):
-        row.counted = value
-    analysis.totals["counted"] = sum(values, 0)
+        row.add("counted", value)
+    t = analysis.totals
+    t["counted"] = total = sum(values, 0)
     analysis.count = name
+    analysis.add_columns([Column("counted", f"Counted ({name})")],
+                         f"Counted as {name} (the network in {analysis.count_mode} mode): {num(total)} "
+                         f"{get(name).unit} ({human_count(total)}); cnnsize's MACs: {num(t['macs'])}.")
     return analysis
 
 
@@ -544,30 +550,6 @@ def records(analysis, train: bool = False) -> list[dict]:
     return out
 
 
-def grid(analysis, rows: list[dict]):
-    """The records as a Grid (every report format): a column per cause that any convention differs by."""
-    from ..render.grid import Column, Grid
-    from ..render.text import num
-
-    causes = [c for c in CAUSES if any(c in r["differences"] for r in rows)]
-
-    def signed(value) -> str:
-        if value is None:
-            return "–"
-        return "0" if not value else ("+" if value > 0 else "−") + num(abs(value))
-
-    cols = [Column("count", "Convention", right=False), Column("unit", "Unit", right=False),
-            Column("total", "Total", text=num), Column("difference", "Difference", text=signed)]
-    cols += [Column(c, c.capitalize(), text=signed) for c in causes]
-    flat = [{**{k: v for k, v in r.items() if k != "differences"}, **{c: r["differences"].get(c, 0) for c in causes}}
-            for r in rows]
-    mode = rows[0].get("mode", "eval") if rows else "eval"
-    lines = [f"{analysis.name}: each tool's total against cnnsize's {num(analysis.totals['macs'])} MACs, "
-             f"split by cause (batch {analysis.batch}; the network in {mode} mode)."]
-    lines += [f"{r['count']}: {r['note']}." for r in rows if r.get("note")]
-    return Grid(f"{analysis.name}: counting conventions", cols, flat, lines=lines)
-
-
 def _variant_text(key: str) -> str:
     """'upsample.nearest.2' -> 'nearest 2D', 'global_avgpool.2' -> '2D'."""
     return " ".join(f"{p}D" if p.isdigit() else p for p in key.split(".")[1:])
@@ -580,7 +562,6 @@ def _rule_text(rule: str | dict[str, str]) -> str:
 
 def rules_table() -> str:
     """docs/conventions.md's table: per layer kind, what each convention counts (generated from CONVENTIONS)."""
-    from ..layers import REGISTRY
 
     names = [n for n in CONVENTIONS if n != DEFAULT]
     lines = ["| kind (cause) | " + " | ".join(f"`{n}`" for n in names) + " |",
@@ -612,6 +593,19 @@ def rules_table() -> str:
     tools = [f"- `{c.name}` ({c.unit}): {c.tool}." + "".join(" " + n for n in c.notes) for c in CONVENTIONS.values()]
     parts = ["\n".join(lines), "", *functions, "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]
     return "\n".join(parts) + "\n"
+
+
+def frame(analysis, mode: str):
+    """Every convention's total and its difference from cnnsize's MACs by cause, as a pandas DataFrame indexed by
+    convention, for the network in ``mode`` (``Analysis.conventions()``)."""
+    import pandas as pd
+
+    rows = [{"count": r["count"], "unit": r["unit"], "total": r["total"], "difference": r["difference"],
+             **r["differences"]} for r in records(analysis, train=mode == "train")]
+    return pd.DataFrame(rows).set_index("count").fillna(0)
+
+
+VIEWS["conventions"] = frame
 
 
 if __name__ == "__main__":

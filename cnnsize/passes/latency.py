@@ -19,6 +19,10 @@ from dataclasses import asdict, dataclass, field
 
 from ..core.errors import Location, SpecError, unknown_name
 from ..core.numeric import is_int
+from ..core.safe import printable
+from ..core.text import seconds_text
+from ..engine.result import Column
+from .traffic import apply as apply_traffic
 
 EFFICIENCY_KEYS = ("conv", "stem", "grouped", "depthwise", "fc", "pool", "global_pool", "norm", "lrn", "elementwise",
                    "move")
@@ -225,7 +229,6 @@ def read_profile(path: str) -> DeviceProfile:
     file too large, bad JSON (NaN, 5,000-digit numbers and 100k-deep nesting included) each get their own line."""
     import stat
 
-    from ..core.safe import printable
 
     shown = printable(path)
     try:
@@ -319,8 +322,6 @@ def apply(analysis, profile) -> object:
     """Fill predicted_seconds and bound per row and in the totals (the traffic filled first: cnnsize.passes.traffic)."""
     profile = load_profile(profile)
     if not analysis.traffic:
-        from .traffic import apply as apply_traffic
-
         apply_traffic(analysis)
     shapes = {r.name: r.output_shape for r in analysis.layers}
     total, by_bound = 0.0, {"compute": 0.0, "memory": 0.0}
@@ -329,7 +330,8 @@ def apply(analysis, profile) -> object:
             raise SpecError("a latency prediction needs numeric sizes", hint="give a numeric input shape")
         seconds, bound = predict(work(r, analysis.batch), r.bytes_read + r.bytes_written, profile, analysis.dtype,
                                  layer_key(r, shapes))
-        r.predicted_seconds, r.bound = seconds, bound
+        r.add("predicted_seconds", seconds)
+        r.add("bound", bound)
         total += seconds
         by_bound[bound] += seconds
     t = analysis.totals
@@ -337,4 +339,19 @@ def apply(analysis, profile) -> object:
     t["bound"] = max(by_bound, key=lambda b: by_bound[b])
     t["bound_share"] = by_bound[t["bound"]] / total if total else 0.0
     analysis.device_profile = profile.name
+    analysis.add_columns(COLUMNS, f"Predicted on {profile.name}: {seconds_text(total)} "
+                                  f"({t['bound']}-bound layers take {t['bound_share']:.0%} of it).")
     return analysis
+
+
+def _fold_bound(key: str, members: list, row) -> str | None:
+    """A block's bound: the one that takes the larger share of its layers' predicted time."""
+    share: dict[str, float] = {}
+    for m in members:
+        bound, seconds = m.get("bound"), m.get("predicted_seconds")
+        if bound is not None and seconds is not None:
+            share[bound] = share.get(bound, 0.0) + seconds
+    return max(share, key=share.__getitem__) if share else None
+
+
+COLUMNS = [Column("predicted_seconds", "Predicted s", cell=seconds_text), Column("bound", "Bound", fold=_fold_bound)]

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.numeric import is_int, prod
+from ..core.dtypes import DTYPE_BYTES
+from ..core.numeric import human_bytes, is_int, prod
+from ..engine.result import Column
 
 FIELDS = ("bytes_read", "bytes_written", "arithmetic_intensity")
 
@@ -30,23 +32,37 @@ def intensity(flops: Any, moved: Any) -> Any:
 
 def apply(analysis):
     """Fill bytes_read, bytes_written and arithmetic_intensity in every row and the totals."""
-    from ..core.dtypes import DTYPE_BYTES
-
     size = DTYPE_BYTES[analysis.dtype]
     shapes = {r.name: r.output_shape for r in analysis.layers}
     read_total = written_total = 0
     for r in analysis.layers:
         if r.kind is None or not moves(r):  # the input row, and views
-            r.bytes_read, r.bytes_written = 0, 0
+            read, written = 0, 0
         else:
             inputs = sum((prod(shapes[s]) for s in r.inputs), 0) * analysis.batch
-            r.bytes_read = (inputs + r.weights + r.biases) * size
-            r.bytes_written = prod(r.output_shape) * analysis.batch * size
-        r.arithmetic_intensity = intensity(r.flops, r.bytes_read + r.bytes_written)
-        read_total += r.bytes_read
-        written_total += r.bytes_written
+            read = (inputs + r.weights + r.biases) * size
+            written = prod(r.output_shape) * analysis.batch * size
+        r.add("bytes_read", read)
+        r.add("bytes_written", written)
+        r.add("arithmetic_intensity", intensity(r.flops, read + written))
+        read_total += read
+        written_total += written
     t = analysis.totals
     t["bytes_read"], t["bytes_written"] = read_total, written_total
-    t["arithmetic_intensity"] = intensity(t["flops"], read_total + written_total)
+    t["arithmetic_intensity"] = ai = intensity(t["flops"], read_total + written_total)
     analysis.traffic = True
+    analysis.add_columns(COLUMNS, f"Memory traffic: {human_bytes(read_total)} read, {human_bytes(written_total)} "
+                                  f"written" + (f"; {ai:,.2f} FLOPs per byte." if ai is not None else "."))
     return analysis
+
+
+def _fold_intensity(key: str, members: list, row) -> Any:
+    """A block's FLOPs per byte from its folded figures (not the mean of its layers')."""
+    if row.get("bytes_read") is None:
+        return None
+    moved = row.bytes_read + (row.get("bytes_written") or 0)
+    return row.flops / moved if moved and is_int(row.flops) else None
+
+
+COLUMNS = [Column("bytes_read", "Bytes read"), Column("bytes_written", "Bytes written"),
+           Column("arithmetic_intensity", "FLOP/byte", fold=_fold_intensity)]

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import MissingDependency, SpecError
+from ..core.errors import SpecError
 from ..core.numeric import is_int
+from ..core.optional import EXTRAS, require
 from ..engine.result import Analysis
 
 PLOT_FORMATS = ("png", "svg")
-INSTALL_HINT = "pip install 'cnnsize[plot]' (or pip install matplotlib)"
+INSTALL_HINT = EXTRAS["matplotlib"][1]
 
 
 def plot_data(a: Analysis) -> dict[str, list]:
@@ -43,11 +44,7 @@ def plot_data(a: Analysis) -> dict[str, list]:
 
 
 def _matplotlib():
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise MissingDependency("plotting needs matplotlib, which is not installed", hint=INSTALL_HINT) from exc
-    return matplotlib
+    return require("matplotlib")
 
 
 def figure(a: Analysis):
@@ -129,12 +126,3 @@ def picture(a: Analysis, fmt: str = "svg") -> bytes:
                                     if fmt == "svg" else {"Software": None})
         fig.savefig(buf, format=fmt, metadata=metadata, dpi=110)
     return buf.getvalue()
-
-
-def plot(spec: Any, path: str | Path, **analyze_kwargs: Any) -> Path:
-    """Analyze ``spec`` (anything ``cnnsize.analyze`` takes, or an Analysis) and write its plot to ``path``."""
-    if isinstance(spec, Analysis):
-        return save_plot(spec, path)
-    from .. import analyze
-
-    return save_plot(analyze(spec, **analyze_kwargs), path)

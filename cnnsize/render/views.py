@@ -7,13 +7,12 @@ Both produce plain records (dicts of numbers) and a Grid that renders in every r
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ..core.errors import SpecError
 from ..core.numeric import is_int
 from ..engine.result import Analysis
+from ..passes.conventions import CAUSES
 from .grid import Column, Grid
 from .text import human_bytes, human_count, num
 
@@ -64,31 +63,6 @@ def _ratio_text(value: Any, record: dict, key: str, reads) -> str:
     return text if ratio is None else f"{text} ({ratio:.3g}×)"
 
 
-def compare(specs: Sequence[Any], *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
-            fit: str | None = None) -> list[dict]:
-    """Totals of several specs, one record each, with ``<key>_ratio`` against the first spec.
-
-    Each spec is anything ``cnnsize.analyze`` takes; ``input_shape`` (if given) applies to all of them.
-    """
-    from ..engine.walk import analyze_graph
-    from ..spec.sources import load_graph
-
-    if not specs:
-        raise SpecError("compare needs at least one spec")
-    records = []
-    for spec in specs:
-        a = spec if isinstance(spec, Analysis) else analyze_graph(
-            load_graph(spec), input_shape=input_shape, batch=batch, dtype=dtype, fit=fit)
-        label = a.name if isinstance(spec, (Analysis, dict)) or not isinstance(spec, str) or "\n" in spec else spec
-        records.append({"spec": label, "name": a.name, "input_shape": list(a.input_shape), "batch": a.batch,
-                        "dtype": a.dtype, **totals_record(a)})
-    first = records[0]
-    for r in records:
-        for key in RATIO_KEYS:
-            r[f"{key}_ratio"] = _ratio(r[key], first[key])
-    return records
-
-
 def compare_grid(records: list[dict]) -> Grid:
     """Compared totals as a Grid: each figure with its ratio against the first spec."""
     cols = [Column("spec", "Spec", right=False), Column("input_shape", "Input", right=False, text=_shape)]
@@ -101,36 +75,6 @@ def compare_grid(records: list[dict]) -> Grid:
     return Grid("Comparison", cols, records, lines=lines, raw_keys=raw)
 
 
-def sweep_records(spec: Any, *, batch: Iterable[int] = (1,), input_shape: Iterable[tuple] | None = None,
-                  dtype: Iterable[str] = ("float32",), variables: Mapping[str, Iterable[Any]] | None = None,
-                  fit: str | None = None) -> list[dict]:
-    """One record of totals per combination of the given settings (variables outermost, then input, batch, dtype).
-
-    ``variables`` maps spec variables (``vars:``) to the values to try; an unknown name is an error.
-    """
-    from ..engine.walk import analyze_graph
-    from ..spec.sources import load_graph
-
-    variables = {k: list(v) for k, v in (variables or {}).items()}
-    shapes = [None] if input_shape is None else [tuple(s) for s in input_shape]
-    batches, dtypes = list(batch), list(dtype)
-    for what, values in (("batch", batches), ("input_shape", shapes), ("dtype", dtypes), *variables.items()):
-        if not values:
-            raise SpecError(f"sweep: no values given for {what}")
-    records = []
-    names = list(variables)
-    for combo in itertools.product(*(variables[k] for k in names)):
-        chosen = dict(zip(names, combo))
-        graph = load_graph(spec, variables=chosen or None)
-        for shape in shapes:
-            for b in batches:
-                for d in dtypes:
-                    a = analyze_graph(graph, input_shape=shape, batch=b, dtype=d, fit=fit)
-                    records.append({**chosen, "input_shape": list(a.input_shape), "batch": b, "dtype": d,
-                                    **totals_record(a)})
-    return records
-
-
 def sweep_grid(records: list[dict], title: str, variables: Sequence[str] = ()) -> Grid:
     """Swept totals as a Grid: the settings first, then the totals."""
     cols = [Column(v, v, right=False) for v in variables]
@@ -141,16 +85,22 @@ def sweep_grid(records: list[dict], title: str, variables: Sequence[str] = ()) -
     return Grid(title, cols, records, raw_keys=raw)
 
 
-def sweep(spec: Any, *, batch: Iterable[int] = (1,), input_shape: Iterable[tuple] | None = None,
-          dtype: Iterable[str] = ("float32",), variables: dict[str, Iterable[Any]] | None = None,
-          fit: str | None = None):
-    """Totals for every combination of the settings, as a pandas DataFrame (one row per combination).
+def conventions_grid(analysis, rows: list[dict]) -> Grid:
+    """The records as a Grid (every report format): a column per cause that any convention differs by."""
+    causes = [c for c in CAUSES if any(c in r["differences"] for r in rows)]
 
-        >>> cnnsize.sweep("resnet18", batch=[1, 32], dtype=["float32", "float16"])  # doctest: +SKIP
-    """
-    import pandas as pd
+    def signed(value) -> str:
+        if value is None:
+            return "–"
+        return "0" if not value else ("+" if value > 0 else "−") + num(abs(value))
 
-    records = sweep_records(spec, batch=batch, input_shape=input_shape, dtype=dtype, variables=variables, fit=fit)
-    frame = pd.DataFrame(records)
-    frame["input_shape"] = frame["input_shape"].map(_shape)
-    return frame
+    cols = [Column("count", "Convention", right=False), Column("unit", "Unit", right=False),
+            Column("total", "Total", text=num), Column("difference", "Difference", text=signed)]
+    cols += [Column(c, c.capitalize(), text=signed) for c in causes]
+    flat = [{**{k: v for k, v in r.items() if k != "differences"}, **{c: r["differences"].get(c, 0) for c in causes}}
+            for r in rows]
+    mode = rows[0].get("mode", "eval") if rows else "eval"
+    lines = [f"{analysis.name}: each tool's total against cnnsize's {num(analysis.totals['macs'])} MACs, "
+             f"split by cause (batch {analysis.batch}; the network in {mode} mode)."]
+    lines += [f"{r['count']}: {r['note']}." for r in rows if r.get("note")]
+    return Grid(f"{analysis.name}: counting conventions", cols, flat, lines=lines)

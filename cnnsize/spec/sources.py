@@ -146,19 +146,6 @@ def is_onnx(spec: Any) -> bool:
     return isinstance(spec, (str, os.PathLike)) and os.fspath(spec).lower().endswith(".onnx")
 
 
-def load_onnx(path: Any, input_shape: tuple | None = None, max_layers: int | None = None) -> Graph:
-    """The Graph of an ONNX file, imported by cnnsize.importers.onnx_import (``input_shape`` sizes its dynamic axes)."""
-    from ..importers.onnx_import import from_onnx
-
-    imported = from_onnx(path, input_shape=input_shape)
-    graph = imported.graph  # expanded and checked by the import, within the layer limit
-    if graph is None or (max_layers is not None and max_layers != DEFAULT_MAX_LAYERS):
-        graph = expand(imported.spec, os.fspath(path), DEFAULT_MAX_LAYERS if max_layers is None else max_layers)
-    if imported.symbolic_input is not None:  # dynamic axes: the graph's input in their symbols
-        graph.input_shape = tuple(imported.symbolic_input)
-    return graph
-
-
 def is_torch_module(obj: Any) -> bool:
     """Whether ``obj`` is a torch ``nn.Module`` (a TorchScript one too), told by its classes' names, so that
     torch is imported only when one is given."""
@@ -167,7 +154,8 @@ def is_torch_module(obj: Any) -> bool:
 
 
 def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None = None) -> Graph:
-    """A Graph from a path, a bundled name, YAML text, a dict or an existing Graph.
+    """A Graph from a spec's path, a bundled name, YAML text, a dict or an existing Graph (an ONNX file through
+    cnnsize.api.load_graph, which imports it).
 
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}`` for Inception's auxiliary head).
     Graphs parsed from text are cached by their text (as ``re`` caches patterns): treat them as read-only.
@@ -177,8 +165,6 @@ def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None 
     if not isinstance(spec, (str, dict, os.PathLike)) and isinstance(getattr(spec, "spec", None), dict):
         spec = spec.spec  # what cnnsize.from_torch returns (an ImportedSpec): its spec as a dict
     max_layers = DEFAULT_MAX_LAYERS if max_layers is None else max_layers
-    if is_onnx(spec) and not (isinstance(spec, str) and "\n" in spec):
-        return load_onnx(spec, max_layers=max_layers)
     if isinstance(spec, dict):
         return expand(spec, "<dict>", max_layers, variables)
     if isinstance(spec, os.PathLike):

@@ -15,16 +15,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import CnnsizeError, Location, MissingDependency, SpecError
-
-
-def require_ort():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingDependency("running an ONNX model needs onnxruntime",
-                                hint="pip install 'cnnsize[onnx]'") from None
-    return onnxruntime
+from ..core.errors import CnnsizeError, Location, SpecError
+from ..core.optional import require_onnx, require_ort
+from ..core.safe import printable
+from ..executor.timing import Timing, timed_loop
+from ..importers import analyze_spec
+from ..importers.onnx_import import EXTERNAL, _inline_ifs, from_onnx, read_model, walk
+from ..render.boxes import box_table
 
 
 @dataclass
@@ -106,8 +103,6 @@ def _external_plan(onnx, tensors: list, path: str) -> list[tuple]:
     """Where each external tensor's data sits, checked before anything is read: a plain relative path inside the
     model's folder (no absolute path, no '..', no link leading out), a regular file holding the bytes the tensor's
     type and shape need. (tensor, file, offset, length) each; one located line otherwise."""
-    from ..core.safe import printable
-    from ..importers.onnx_import import EXTERNAL
 
     folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
     plan = []
@@ -199,14 +194,12 @@ class _Session:
 
     def __init__(self, path: str, input_shape: tuple | None, batch: int, device: str, every_layer: bool,
                  force: bool = False):
-        from .. import analyze
-        from ..importers.onnx_import import _inline_ifs, from_onnx, read_model, require_onnx, walk
 
         onnx = require_onnx()
         ort = require_ort()
         self.path = os.fspath(path)
         self.imported = from_onnx(path, input_shape=input_shape)
-        self.analysis = analyze(self.imported.spec, batch=batch)
+        self.analysis = analyze_spec(self.imported.spec, batch=batch)
         model = read_model(path)
         tensors, _ = walk(model)
         plan = _external_plan(onnx, tensors, os.fspath(path))
@@ -260,7 +253,6 @@ class _Session:
 
 
 def _timing(session: _Session, analysis, runs: int, warmup: int):
-    from .timing import Timing, timed_loop
 
     class Clock:  # wall time: ONNX Runtime's run returns once its outputs are on the host
         def sync(self) -> None:
@@ -318,7 +310,6 @@ def bench_onnx(path: str, *, input_shape: tuple | None = None, batch: int = 1, d
 
 
 def validation_text(v: OnnxValidation) -> str:
-    from ..render.table import box_table
 
     cells = [[r.name, r.type, "×".join(map(str, r.predicted)), "×".join(map(str, r.measured)),
               "✓" if r.ok else "✗"] for r in v.layers]
