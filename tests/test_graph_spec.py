@@ -259,3 +259,44 @@ def test_expression_repeat_counts_are_bounded_while_expanding():
     """)
     with pytest.raises(LimitExceeded, match="more than 10,000 layers"):
         load_graph(text, max_layers=10_000)
+
+
+def test_row_constructor_sets_every_field_as_the_dataclass_does():
+    """LayerResult.sized (the walk's fast constructor) against the dataclass' own: every field, the optional passes'
+    ones at their defaults, so a field added to LayerResult and forgotten there fails here."""
+    from dataclasses import MISSING, fields
+
+    from cnnsize.engine.result import Figures, LayerResult
+
+    figures = Figures(*range(1, 10))
+    given = dict(name="a", type="conv", inputs=["x"], output_shape=(4, 5), receptive_field="rf", param_bytes=11,
+                 activation_bytes=12, kind="k", weight_layer=True, materialized=False, location="here",
+                 function="F.relu")
+    row = LayerResult.sized(figures=figures, **given)
+    want = LayerResult(**given, **figures._asdict())
+    for f in fields(LayerResult):
+        assert getattr(row, f.name) == getattr(want, f.name), f.name
+        if f.name not in given and f.name not in figures._fields:
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            assert getattr(row, f.name) == default, f.name
+
+
+def test_a_repeat_expands_as_its_layers_written_out(monkeypatch):
+    """A repeat's plain body is expanded once and stamped after (Expander._stamp): the graph and every figure are
+    those of the same layers written one by one, automatic names skipping a name already taken (relu3)."""
+    body = ["- conv: {filters: 8, kernel: 3, pad: 1, bias: false}", "- bn", "- relu: {inplace: true}",
+            "- dropout: {p: 0.1, trainable: false}"]
+    head = "name: n\ninput: [3, 16, 16]\nlayers:\n  - relu: {name: relu3}\n"
+    repeated = head + "  - repeat: 4\n    layers:\n" + "".join(f"      {line}\n" for line in body)
+    written = head + "".join(f"  {line}\n" for _ in range(4) for line in body)
+    from cnnsize.spec.expand import Expander
+
+    stamped = []
+    stamp = Expander._stamp
+    monkeypatch.setattr(Expander, "_stamp", lambda self, *args: stamped.append(1) or stamp(self, *args))
+    a, b = load_graph(repeated), load_graph(written)
+    assert len(stamped) == 3  # the repetitions after the first
+    assert [(n.name, n.inputs, n.kind.values, n.trainable, n.function) for n in a.nodes] == \
+        [(n.name, n.inputs, n.kind.values, n.trainable, n.function) for n in b.nodes]
+    assert "relu3" in [n.name for n in a.nodes] and len({n.name for n in a.nodes}) == len(a.nodes)
+    assert cnnsize.analyze(repeated).to_dict()["layers"] == cnnsize.analyze(written).to_dict()["layers"]

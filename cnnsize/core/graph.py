@@ -76,26 +76,33 @@ class Topology:
     owner_training: list[int]
     last_read_training: list[int]
     last_reader: list[int]  # the last position that reads each output (-1 when none does)
+    position: dict[str, int]  # name -> position
 
     @classmethod
     def of(cls, graph: Graph) -> Topology:
         position = {INPUT: 0}
         names, srcs = [INPUT], [()]  # type: list[str], list[tuple[int, ...]]
-        for node in graph.nodes:
+        at, add_name, add_srcs = position.__getitem__, names.append, srcs.append
+        for i, node in enumerate(graph.nodes, 1):
             try:
-                srcs.append(tuple(map(position.__getitem__, node.inputs)))
+                add_srcs(tuple(map(at, node.inputs)))
             except KeyError as exc:
                 raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
                                 hint="a layer can only read the input and layers before it",
                                 location=node.loc, layer=node.name) from None
-            position[node.name] = len(names)
-            names.append(node.name)
+            position[node.name] = i
+            add_name(node.name)
         kinds = [node.kind for node in graph.nodes]
-        owner = _owners(srcs, [True] + [k.materializes for k in kinds])
-        owner_training = _owners(srcs, [True] + [k.materializes_training for k in kinds])
+        distinct = set(kinds)  # layer kinds with equal settings are one object: ask each once
+        new = [True, *map({k: k.materializes for k in distinct}.__getitem__, kinds)]
+        new_training = [True, *map({k: k.materializes_training for k in distinct}.__getitem__, kinds)]
+        owner = _owners(srcs, new)
+        owner_training = owner if new_training == new else _owners(srcs, new_training)
         end = len(srcs) - 1
-        return cls(names, srcs, owner, _last_reads(srcs, owner, end), owner_training,
-                   _last_reads(srcs, owner_training, end), _last_reads(srcs, list(range(len(srcs))), -1))
+        last_read = _last_reads(srcs, owner, end)
+        last_read_training = last_read if owner_training is owner else _last_reads(srcs, owner_training, end)
+        return cls(names, srcs, owner, last_read, owner_training, last_read_training,
+                   _last_reads(srcs, list(range(len(srcs))), -1), position)
 
 
 def _owners(srcs: list[tuple[int, ...]], new: list[bool]) -> list[int]:

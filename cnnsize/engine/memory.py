@@ -17,9 +17,9 @@ optimizer state are resident.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, compress, islice
 from operator import add
 from typing import Any
 
@@ -116,27 +116,26 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     act_grads: list[Any] = [0] * (n + 1)
     param_grads: list[Any] = [0] * (n + 1)
     trainable_total: Any = 0
-    tensors_at: dict[int, Any] = {}  # position -> the sizes of its parameter tensors trained (weights, biases)
     resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
-    for i in range(1, n):
-        layer, srcs = sized[i], srcs_of[i]
-        own = trainable[i] and layer.params != 0
+    needs_grad = requires_grad.__getitem__
+    for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
+                                      islice(trainable, 1, None)):
+        own = trains and layer.params != 0
         if own:
             trainable_total += layer.params
-            param_grads[1] += layer.params * master
-            param_grads[i + 1] -= layer.params * master
-            tensors_at[i] = layer.figures[:2]
-        elif not any(map(requires_grad.__getitem__, srcs)):
+            param_grads[i + 1] -= layer.params * master  # and param_grads[1] += the same, once after the loop
+        elif not any(map(needs_grad, srcs)):
             continue
         requires_grad[i] = True
-        if last_reader[i] > 0:
+        last = last_reader[i]
+        if last > 0:
             act_grads[i] += size[i]
-            act_grads[last_reader[i] + 1] -= size[i]
+            act_grads[last + 1] -= size[i]
         known = resolved[own]
-        if layer in known:
-            refs, own_bytes = known[layer]
-        else:
-            refs, own_bytes = known[layer] = _saved(layer, own, options.device, act_size, batch)
+        found = known.get(layer)
+        if found is None:
+            found = known[layer] = _saved(layer, own, options.device, act_size, batch)
+        refs, own_bytes = found
         for index, width in refs:
             key = owner[srcs[index]] if index >= 0 else owner[i]
             if key not in saved:  # saved first here: kept until this layer's backward
@@ -145,7 +144,12 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         if own_bytes:
             extras.append((i, own_bytes))
             kept[i] += own_bytes
-    tensors = [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
+    param_grads[1] += trainable_total * master
+    def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
+        order = _module_order(topology.names)
+        return [t for i in order if i and trainable[i] and sized[i].params != 0
+                for t in (sized[i].figures.weights, sized[i].figures.biases)]
+
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
     forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras)
@@ -153,16 +157,16 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     for i, nbytes in transients.items():
         forward[i] += nbytes  # a composite's intermediates that autograd does not keep, while it runs
     forward_peak = _max(forward)
-    visited = [i for i in range(1, n) if requires_grad[i]]
+    visited = list(compress(range(n), requires_grad))  # never the input (0)
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
     activations_at = list(map(add, kept_at, grads_at))
     for i, nbytes in transients.items():
         activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
     alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
-    backward = [alive_at[i] for i in visited]
+    backward = list(map(alive_at.__getitem__, visited))
     if options.optimizer in ("adam", "adamw"):
         temporaries = trainable_total * master if options.device == "cuda" else \
-            _cpu_adam_temporaries(tensors) * master
+            _cpu_adam_temporaries(tensors()) * master
     else:
         temporaries = 0  # SGD and momentum update in place
     step = trainable_total * master + temporaries
@@ -188,11 +192,13 @@ def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[
     """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient);
     only the kinds that have them."""
 
-    out = {}
+    composite = {s for s in set(sized) if s.kind is not None and type(s.kind).transient is not LayerKind.transient}
+    out: dict[int, Any] = {}
+    if not composite:  # most networks: no layer asked, and no pass over the positions
+        return out
     for i, layer in enumerate(sized):
-        kind = layer.kind
-        if kind is not None and type(kind).transient is not LayerKind.transient:
-            elements = kind.transient(layer.ins, layer.out, batch, training)
+        if layer in composite:
+            elements = layer.kind.transient(layer.ins, layer.out, batch, training)
             if elements:
                 out[i] = elements * itemsize
     return out
@@ -218,7 +224,7 @@ def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tup
     return tuple(refs), own_bytes
 
 
-def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int, tensors: list,
+def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int, tensors: Callable[[], list],
                        options: MemoryOptions) -> dict[str, Any]:
     """The training figures that are sums (formulas); the peaks, maxima over every layer, are None: the
     report asks for numeric sizes instead (a Max of a few hundred formulas is neither readable nor quick)."""
@@ -226,7 +232,8 @@ def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: 
         if options.device == "cuda":
             temporaries = trainable_total * master
         else:
-            temporaries = _cpu_adam_temporaries(tensors) * master if all_int(tensors) else None
+            sizes = tensors()
+            temporaries = _cpu_adam_temporaries(sizes) * master if all_int(sizes) else None
     else:
         temporaries = 0
     return {

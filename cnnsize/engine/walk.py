@@ -5,6 +5,7 @@ Nothing here imports torch, pandas or sympy.
 
 from __future__ import annotations
 
+from itertools import compress
 from operator import attrgetter
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..core.layout import apply_layout, axes_label, channels_first, looks_channe
 from ..core.numeric import is_int, is_symbolic, prod, tidy
 from ..layers.base import RF, Counts, Ctx, LayerKind
 from .memory import MemoryOptions, inference_peak, training_figures
-from .result import COUNT_FIELDS, Analysis, LayerResult, MemoryBudget, Totals
+from .result import COUNT_FIELDS, Analysis, Figures, LayerResult, MemoryBudget, Totals
 
 
 class Sized:
@@ -23,10 +24,12 @@ class Sized:
 
     Computed once and shared by every layer with the same settings and inputs (the blocks of a ResNet
     stage, the repeats of a generated spec), which keeps the analysis linear and cheap per layer.
-    ``figures`` and ``tail`` are a row's values in LayerResult's field order, at the analysis' batch and dtype.
+    ``figures`` are a row's counts at the analysis' batch and dtype with the parameters trained,
+    ``frozen_figures`` the same with none trained.
     """
 
-    __slots__ = ("kind", "ins", "out", "numel", "params", "figures", "frozen_figures", "tail", "field_step")
+    __slots__ = ("kind", "ins", "out", "numel", "params", "figures", "frozen_figures", "param_bytes",
+                 "activation_bytes", "weight_layer", "materializes", "field_step")
 
     def __init__(self, kind: Any, ins: list[tuple], out: tuple, counts: Counts, batch: Any, itemsize: int,
                  materializes: bool = True):
@@ -39,12 +42,13 @@ class Sized:
             activations += kind.scratch(ins, out, batch)
         if kind is not None and type(kind).call_macs is not LayerKind.call_macs:
             macs += kind.call_macs(ins, out)
-        head = (counts.weights, counts.biases, params)
-        rest = (counts.buffers, activations, counts.connections, macs, 2 * macs)
-        self.figures = (*head, params, *rest)  # weights ... flops, with the parameters trained
-        self.frozen_figures = (*head, 0, *rest)
-        self.tail = (params * itemsize, activations * itemsize, kind, getattr(kind, "weight_layer", False),
-                     materializes)
+        self.figures = Figures(weights=counts.weights, biases=counts.biases, params=params, trainable_params=params,
+                               buffers=counts.buffers, activations=activations, connections=counts.connections,
+                               macs=macs, flops=2 * macs)
+        self.frozen_figures = self.figures._replace(trainable_params=0)
+        self.param_bytes, self.activation_bytes = params * itemsize, activations * itemsize
+        self.weight_layer: bool = getattr(kind, "weight_layer", False)
+        self.materializes = materializes
         # how the layer changes the receptive field, when its kind can say once for these shapes (see field_step)
         self.field_step = kind.field_step(ins) if kind is not None else ()
 
@@ -91,59 +95,20 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch)
     size = DTYPE_BYTES[dtype]
     topology = graph.topology  # by position: 0 is the input, then every layer in order
-    sized_at = [Sized(None, [], shape_in, Counts(), batch, size)]
-    outs = [shape_in]  # output shape by position
-    rfs: list[RF | None] = [RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None]
-    trainable: list[Any] = [False]  # per position: True, False, or the names of the parameters that train
-    rows = [LayerResult(name=INPUT, type="input", inputs=[], output_shape=shape_in,
-                        activations=prod(shape_in) * batch, receptive_field=rfs[0], materialized=True,
-                        location=graph.input_loc)]
-    memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
-    sized_by_name: dict[str, Sized] = {}
-    for node, srcs in zip(graph.nodes, topology.srcs[1:]):
-        kind = node.kind
-        ins = list(map(outs.__getitem__, srcs))
-        try:
-            sized = memo.get((kind, *ins))
-            if sized is None:
-                sized = Sized.of(kind, ins, ctx, symbolic, batch, size)
-                if not symbolic:  # symbolic layers also collect fit conditions: work each out
-                    memo[(kind, *ins)] = sized
-            step = sized.field_step
-            if step is None:
-                rf = kind.receptive(list(map(rfs.__getitem__, srcs)), ins, sized.out)
-            elif not step:  # the field as it is
-                rf = rfs[srcs[0]]
-            else:
-                rf = rfs[srcs[0]]
-                rf = rf and rf.window(*step)
-        except CnnsizeError as exc:
-            raise exc.at(node.loc, node.name)
-        sized_at.append(sized)
-        outs.append(sized.out)
-        rfs.append(rf)
-        trained = node.trainable and node.name not in frozen
-        trainable.append(trained and kind.learns)  # no gradients nor optimizer state where backward never reaches
-        figures, tail = (sized.figures if trained else sized.frozen_figures), sized.tail
-        if trained and isinstance(node.trainable, tuple):  # some of the layer's parameters frozen
-            f = figures
-            figures = (*f[:3], (f[0] if "weight" in node.trainable else 0) + (f[1] if "bias" in node.trainable
-                                                                               else 0), *f[4:])
-        if node.shares is not None:  # the parameters are the shared layer's: counted there, once
-            _check_shared(node, sized, sized_by_name[node.shares])
-            figures, tail = (0, 0, 0, 0, 0, *figures[5:]), (0, *tail[1:])
-        sized_by_name[node.name] = sized
-        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,  # type: ignore[call-arg,misc]
-                                *figures, rf, *tail, node.loc, function=node.function))
-    rows[0].activation_bytes = rows[0].activations * size
+    rows, sized_at, trainable, figures = _walk(graph, topology, shape_in, ctx, symbolic, batch, size, frozen)
+    columns: list[Any]  # each count's values, row by row
     if symbolic:
         rows = [_tidy_row(r) for r in rows]
-    totals: dict[str, Any] = {key: sum(map(attrgetter(key), rows), 0) for key in COUNT_FIELDS}
-    totals["weight_layers"] = sum(1 for r in rows if r.weight_layer)
+        columns = [list(map(attrgetter(key), rows)) for key in COUNT_FIELDS]
+    else:
+        columns = list(zip(*figures))
+    totals: dict[str, Any] = {key: sum(column, 0) for key, column in zip(COUNT_FIELDS, columns)}
+    flags = list(map(attrgetter("weight_layer"), rows))
+    totals["weight_layers"] = sum(flags)
     totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
                         "activations_bytes": totals["activations"] * size}
     totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
-    weights = sum((r.weights for r in rows if r.weight_layer), 0)
+    weights = sum(compress(columns[0], flags), 0)
     resident = totals["params"] + totals["buffers"]
     totals["memory"].update(_memory(topology, sized_at, trainable, resident, weights, batch, size, options))
     fit_conditions = None
@@ -159,6 +124,58 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                         fit_conditions=fit_conditions, fit=ctx.fit)
     analysis.notes += analysis.axes_notes()
     return analysis
+
+
+def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool, batch: Any, size: int,
+          frozen: set[str]) -> tuple[list[LayerResult], list[Sized], list[Any], list[Figures]]:
+    """The rows (the input first), what was sized at each position, whether each position's parameters train
+    (True, False, or the names of those that do) and each row's counts: the hot loop, one pass over the nodes."""
+    sized_at = [Sized(None, [], shape_in, Counts(), batch, size)]
+    outs = [shape_in]  # output shape by position
+    rfs: list[RF | None] = [RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None]
+    trainable: list[Any] = [False]
+    first = Figures(activations=prod(shape_in) * batch)
+    rows = [LayerResult.sized(INPUT, "input", [], shape_in, first, rfs[0], 0, first.activations * size, None, False,
+                              True, graph.input_loc, None)]
+    counted = [first]
+    memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
+    new_row, append_row, append_counts = LayerResult.sized, rows.append, counted.append
+    for node, srcs in zip(graph.nodes, topology.srcs[1:]):
+        kind = node.kind
+        key: tuple[Any, ...] = (kind, outs[srcs[0]]) if len(srcs) == 1 else (kind, *map(outs.__getitem__, srcs))
+        try:
+            sized = memo.get(key)
+            if sized is None:
+                sized = Sized.of(kind, list(key[1:]), ctx, symbolic, batch, size)
+                if not symbolic:  # symbolic layers also collect fit conditions: work each out
+                    memo[key] = sized
+            step = sized.field_step
+            rf = rfs[srcs[0]] if srcs else None
+            if step is None:  # sized.ins: these input shapes, as the key says
+                rf = kind.receptive(list(map(rfs.__getitem__, srcs)), sized.ins, sized.out)
+            elif step and rf is not None:  # a sliding window (() keeps the field as it is)
+                rf = rf.window(*step)
+        except CnnsizeError as exc:
+            raise exc.at(node.loc, node.name)
+        sized_at.append(sized)
+        outs.append(sized.out)
+        rfs.append(rf)
+        trained = node.trainable
+        if trained and frozen and node.name in frozen:
+            trained = False
+        trainable.append(trained and kind.learns)  # no gradients nor optimizer state where backward never reaches
+        figures, param_bytes = (sized.figures if trained else sized.frozen_figures), sized.param_bytes
+        if trained and isinstance(trained, tuple):  # some of its parameters frozen: the names of those that train
+            figures = figures._replace(trainable_params=(figures.weights if "weight" in trained else 0)
+                                       + (figures.biases if "bias" in trained else 0))
+        if node.shares is not None:  # the parameters are the shared layer's: counted there, once
+            _check_shared(node, sized, sized_at[topology.position[node.shares]])
+            figures, param_bytes = figures._replace(weights=0, biases=0, params=0, trainable_params=0, buffers=0), 0
+        append_counts(figures)
+        append_row(new_row(node.name, kind.kind, list(node.inputs), sized.out, figures, rf, param_bytes,
+                           sized.activation_bytes, kind, sized.weight_layer, sized.materializes, node.loc,
+                           node.function))
+    return rows, sized_at, trainable, counted
 
 
 def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple:

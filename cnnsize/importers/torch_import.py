@@ -9,8 +9,11 @@ mapping that would change the network's meaning is caught too. torch is imported
 
 from __future__ import annotations
 
+import copy
 import operator
 import sys
+import types
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -115,21 +118,25 @@ def _copy_tree(root, tensor):
     return copies[id(root)]
 
 
+_PLAIN = frozenset((bool, int, float, str, bytes, type(None)))  # most of a module's attributes: kept as they are
+
+
 def _remap(value, copies: dict, depth: int = 0):
     """``value`` with the modules of the tree (and methods bound to them) it holds replaced by their copies, in new
     containers (dicts, lists, sets, tuples, a few levels deep); anything else is the same object."""
-    import copy
-    import types
-
-    if id(value) in copies:
-        return copies[id(value)]
-    if isinstance(value, types.MethodType) and id(value.__self__) in copies:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    found = copies.get(id(value))
+    if found is not None:
+        return found
+    if kind is types.MethodType and id(value.__self__) in copies:
         return types.MethodType(value.__func__, copies[id(value.__self__)])
     if depth > 4 or not isinstance(value, (dict, list, set, tuple)):
         return value
     if isinstance(value, dict):
-        new = copy.copy(value)
-        for key in list(new):
+        new = value.copy() if kind is dict or kind is OrderedDict else copy.copy(value)  # the hooks: OrderedDicts
+        for key in new:
             new[key] = _remap(new[key], copies, depth + 1)
         return new
     items = [_remap(v, copies, depth + 1) for v in value]
@@ -137,7 +144,7 @@ def _remap(value, copies: dict, depth: int = 0):
         if all(a is b for a, b in zip(items, value)):
             return value
         return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
-    found: Any = copy.copy(value)
+    found = copy.copy(value)
     found.clear()
     (found.extend if isinstance(found, list) else found.update)(items)
     return found

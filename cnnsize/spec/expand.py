@@ -462,8 +462,12 @@ class Expander:
             if key in item:
                 raise SpecError(f"'{key}' goes with 'block:' in a repeat", location=_key_loc(item, key, self.source))
         prefix_name = item.get("name")
+        template = None
         for i in range(n):
             self._tick(loc)
+            if template is not None:
+                self._stamp(template, scope)
+                continue
             variables = {**scope.vars, "i": i}
             if prefix_name is not None:
                 label = self._name(prefix_name, variables, loc)
@@ -475,7 +479,49 @@ class Expander:
                 inner.counters = scope.counters  # auto names keep counting: conv2, conv3, ...
                 inner.repeat_index = i  # type: ignore[attr-defined]
             self.expand_list(body, inner)
+            if prefix_name is None:
+                template = self._template(body)
         self._alias_repeat(prefix_name, scope)
+
+    def _template(self, body: list) -> list[tuple] | None:
+        """The layers of a repeat's body as every repetition makes them, when each is a plain layer that reads
+        the one before, takes an automatic name and has settings without expressions (checked once, in the
+        first repetition): (name counter's kind, layer kind object, location, trainable, function) per layer.
+        None when any item needs the scope (a name, 'from', 'shares', a block, a nested repeat or 'if')."""
+        out = []
+        for index, item in enumerate(body):
+            kind, settings = (item, None) if isinstance(item, str) else \
+                next(iter(item.items())) if isinstance(item, dict) and len(item) == 1 else (None, None)
+            if not isinstance(kind, str) or kind in self.blocks or kind not in REGISTRY:
+                return None
+            mapping = _NO_SETTINGS if settings is None else settings
+            known = self.settled.get((id(mapping), kind))
+            if known is None or known[0] is not mapping or any(k in mapping for k in ("name", "from", "shares")):
+                return None
+            cls = REGISTRY[kind]
+            if not cls.min_inputs <= 1 <= cls.max_inputs:
+                return None
+            loc = body.loc_of(index) if isinstance(body, LocList) else Location(self.source)
+            where = _key_loc(item, kind, self.source) if isinstance(item, LocDict) else loc
+            out.append((kind, known[1], where, known[2], _function(mapping)))
+        return out
+
+    def _stamp(self, template: list[tuple], scope: _Scope) -> None:
+        """One more repetition of a body that ``_template`` read: only the names and the links differ."""
+        counters, names, aliases, nodes = scope.counters, self.names, self.aliases, self.nodes
+        for kind, layer, loc, trainable, function in template:
+            while True:
+                counters[kind] = count = counters.get(kind, 0) + 1
+                name = f"{scope.prefix}{kind}{count}"
+                if name not in names and name not in aliases:
+                    break
+            if len(nodes) >= self.max_layers:
+                raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
+                                    hint=_layers_hint(self.max_layers), location=loc)
+            node = Node(name, layer, [self.last], loc, trainable, None, function)
+            nodes.append(node)
+            names[name] = node
+            self.last = name
 
     def repeat_block(self, item: dict, n: int, scope: _Scope, loc: Location) -> None:
         """``{repeat: 3, name: layer1, block: bottleneck, args: {...}, first: {...}}``: layer1.0, layer1.1, ..."""
