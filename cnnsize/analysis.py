@@ -471,7 +471,8 @@ class Sized:
     ``figures`` and ``tail`` are a row's values in LayerResult's field order, at the analysis' batch and dtype.
     """
 
-    __slots__ = ("kind", "ins", "out", "numel", "params", "figures", "frozen_figures", "tail", "field_step")
+    __slots__ = ("kind", "ins", "out", "numel", "params", "figures", "frozen_figures", "tail", "field_step", "frozen",
+                 "owned")
 
     def __init__(self, kind: Any, ins: list[tuple], out: tuple, counts: Counts, batch: Any, itemsize: int,
                  materializes: bool = True):
@@ -486,7 +487,9 @@ class Sized:
             macs += kind.call_macs(ins, out)
         head = (counts.weights, counts.biases, params)
         rest = (counts.buffers, activations, counts.connections, macs, 2 * macs)
-        self.figures = (*head, params, *rest)  # weights ... flops, with the parameters trained
+        self.frozen = counts.frozen  # of the weights, those that never train (an opaque module's frozen ones)
+        self.owned = (counts.weights, counts.biases)
+        self.figures = (*head, params - counts.frozen, *rest)  # weights ... flops, with the parameters trained
         self.frozen_figures = (*head, 0, *rest)
         self.tail = (params * itemsize, activations * itemsize, kind, getattr(kind, "weight_layer", False),
                      materializes)
@@ -508,6 +511,35 @@ def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
                         f"give {sized.params} parameters against {owner.params}",
                         hint="a shared layer has the settings and input channels of the one it shares",
                         location=node.loc, layer=node.name)
+
+
+def _check_tie(node: Any, tensor: str, mine: Any, owner: str, theirs: Any) -> None:
+    if mine != theirs:
+        raise SpecError(f"'{node.name}' shares the {tensor} of '{owner}', but its settings or input give "
+                        f"{mine} {tensor} elements against {theirs}",
+                        hint=f"a tied {tensor} has the same size in both layers", location=node.loc, layer=node.name)
+
+
+def _own_parameters(node: Any, sized: Sized, by_name: dict, trained: Any, figures: tuple, tail: tuple,
+                    itemsize: int) -> tuple[tuple, tuple, tuple, tuple]:
+    """A row's figures and tail with only the parameters the layer holds itself (``shares``: none, or the tensors
+    ``shares: {weight: a}`` leaves it) and trains (``trainable: [bias]``, an opaque layer's frozen ones), and the
+    (weight, bias) elements it holds (less those frozen in the source) and those it trains: each tensor counts
+    once, at the layer that holds it."""
+    weights, biases = sized.owned
+    if node.shares is not None:  # the parameters are the shared layer's: counted there, once
+        _check_shared(node, sized, by_name[node.shares])
+        return (0, 0, 0, 0, 0, *figures[5:]), (0, *tail[1:]), (0, 0), (0, 0)
+    for tensor, owner in node.ties:
+        theirs = by_name[owner].owned[0 if tensor == "weight" else 1]
+        _check_tie(node, tensor, weights if tensor == "weight" else biases, owner, theirs)
+        weights, biases = (0, biases) if tensor == "weight" else (weights, 0)
+    parts = node.trainable if isinstance(node.trainable, tuple) else ("weight", "bias")
+    train_w = weights - sized.frozen if trained and "weight" in parts else 0
+    train_b = biases if trained and "bias" in parts else 0
+    params = weights + biases
+    return (weights, biases, params, train_w + train_b, *figures[4:]), (params * itemsize, *tail[1:]), \
+        (weights - sized.frozen, biases), (train_w, train_b)
 
 
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
@@ -546,6 +578,10 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     rows = [LayerResult(name=INPUT, type="input", inputs=[], output_shape=shape_in,
                         activations=prod(shape_in) * batch, receptive_field=rfs[0], materialized=True,
                         location=graph.input_loc)]
+    # per position, the (weight, bias) elements of the parameters it holds itself (not another layer's: shares),
+    # all of them and those it trains: what gradients and optimizer state are made for
+    owned: list[tuple] = [(0, 0)]
+    trained_tensors: list[tuple] = [(0, 0)]
     memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
     sized_by_name: dict[str, Sized] = {}
     for node, srcs in zip(graph.nodes, topology.srcs[1:]):
@@ -573,13 +609,13 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         trained = node.trainable and node.name not in frozen
         trainable.append(trained and kind.learns)  # no gradients nor optimizer state where backward never reaches
         figures, tail = (sized.figures if trained else sized.frozen_figures), sized.tail
-        if trained and isinstance(node.trainable, tuple):  # some of the layer's parameters frozen
-            f = figures
-            figures = (*f[:3], (f[0] if "weight" in node.trainable else 0) + (f[1] if "bias" in node.trainable
-                                                                               else 0), *f[4:])
-        if node.shares is not None:  # the parameters are the shared layer's: counted there, once
-            _check_shared(node, sized, sized_by_name[node.shares])
-            figures, tail = (0, 0, 0, 0, 0, *figures[5:]), (0, *tail[1:])
+        if node.shares is not None or node.ties or sized.frozen or isinstance(node.trainable, tuple):
+            figures, tail, held, grads = _own_parameters(node, sized, sized_by_name, trained, figures, tail, size)
+        else:
+            held = sized.owned
+            grads = held if trained else (0, 0)
+        owned.append(held)
+        trained_tensors.append(grads if trained and kind.learns else (0, 0))
         sized_by_name[node.name] = sized
         rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,  # type: ignore[call-arg,misc]
                                 *figures, rf, *tail, node.loc, function=node.function))
@@ -593,7 +629,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
     weights = sum((r.weights for r in rows if r.weight_layer), 0)
     resident = totals["params"] + totals["buffers"]
-    totals["memory"].update(_memory(topology, sized_at, trainable, resident, weights, batch, size, options))
+    totals["memory"].update(_memory(topology, sized_at, (trainable, trained_tensors, owned), resident, weights,
+                                    batch, size, options))
     fit_conditions = None
     if symbolic:
         from .symbolic import solve
@@ -666,19 +703,21 @@ def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
     return set(names[: names.index(freeze_until) + 1])
 
 
-def _memory(topology, sized: list[Sized], trainable: list[bool], resident: Any, weights: Any, batch: Any, itemsize: int,
+def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weights: Any, batch: Any, itemsize: int,
             options) -> dict:
     """Inference peak and training budget, in bytes (see cnnsize.memory).
 
-    ``resident``: parameters and buffers (elements), always in memory; ``weights``: those of the weight
-    layers, of which mixed precision keeps a half-precision copy.
+    ``parameters``: per position, whether its parameters train, the (weight, bias) elements it trains and those it
+    holds (see analyze_graph); ``resident``: parameters and buffers (elements), always in memory; ``weights``:
+    those of the weight layers, of which mixed precision keeps a half-precision copy.
     """
     from .memory import inference_peak, training_figures
 
+    trainable, trained, owned = parameters
     peak, where = inference_peak(topology, sized, batch, itemsize)
 
-    def training(chosen: list[bool]) -> dict:
-        figures = training_figures(topology, sized, chosen, batch, itemsize, options)
+    def training(chosen: list[bool], grads: list[tuple]) -> dict:
+        figures = training_figures(topology, sized, chosen, batch, itemsize, options, grads)
         master = (4 if options.amp else itemsize) * resident
         copies = 2 * weights if options.amp else 0
         step_peak = figures["training_step_peak_bytes"]  # None with symbolic sizes (see memory.training_figures)
@@ -688,11 +727,12 @@ def _memory(topology, sized: list[Sized], trainable: list[bool], resident: Any, 
 
     out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
-    out.update(training(trainable))
+    out.update(training(trainable, trained))
     if not all(trainable[1:]):
         everything = [False] + [s.kind.learns for s in sized[1:]]
         if everything != [bool(t) for t in trainable]:
-            out["training_bytes_all_trainable"] = training(everything)["training_bytes"]
+            grads = [held if learns else (0, 0) for held, learns in zip(owned, everything)]
+            out["training_bytes_all_trainable"] = training(everything, grads)["training_bytes"]
     out["optimizer"] = options.optimizer
     out["amp"] = options.amp
     return out

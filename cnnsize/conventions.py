@@ -435,16 +435,24 @@ CHECKED_KINDS = frozenset({
     "unused"})
 
 
-def _owners(analysis) -> dict:
-    """The row whose parameters each ``shares`` layer uses, by the sharing layer's name. A shared layer reports 0
-    parameters (they count once, at the owner), but every tool sees the module's real weights on each call: a
-    module called again (torchinfo, ptflops, thop count every call) or one holding tied tensors (torchscan reads
-    each module's weight shape)."""
+def _geometry(analysis) -> dict:
+    """(weights, biases) of each layer that ``shares`` parameters, whole or some (``shares: {weight: a}``), by its
+    name. Such a layer reports 0 of what it shares (each tensor counts once, at its owner), but every tool sees
+    the module's real weights on each call: a module called again (torchinfo, ptflops, thop count every call) or
+    one holding tied tensors (torchscan reads each module's weight shape)."""
     graph = getattr(analysis, "graph", None)
     if graph is None:
         return {}
     rows = {r.name: r for r in analysis.layers}
-    return {n.name: rows[n.shares] for n in graph.nodes if n.shares is not None and n.shares in rows}
+    found = {}
+    for n in graph.nodes:
+        if n.shares is not None and n.shares in rows:
+            found[n.name] = (rows[n.shares].weights, rows[n.shares].biases)
+        elif n.ties and n.name in rows:
+            own = dict(n.ties)
+            weights, biases = (rows[own[t]] if t in own else rows[n.name] for t in ("weight", "bias"))
+            found[n.name] = (weights.weights, biases.biases)
+    return found
 
 
 def counted(analysis, name: str, split: bool = False, train: bool = False) -> list:
@@ -455,7 +463,7 @@ def counted(analysis, name: str, split: bool = False, train: bool = False) -> li
         raise SpecError(f"the {name} convention counts a network of numeric sizes (the tools run it)",
                         hint="give a numeric input shape, e.g. --input 3x224x224")
     shapes = {r.name: r.output_shape for r in analysis.layers}
-    owners = _owners(analysis)
+    geometry = _geometry(analysis)
     out = [0]
     for r in analysis.layers[1:]:
         if conv.name == DEFAULT:
@@ -471,8 +479,9 @@ def counted(analysis, name: str, split: bool = False, train: bool = False) -> li
                             f"how {name} counts them has not been checked against the tool",
                             hint="cnnsize's own count (the default) and --count torch cover every kind")
         ins = [shapes[s] for s in r.inputs]
-        own = owners.get(r.name, r)  # a layer sharing another's parameters has their geometry (it reports 0)
-        facts = layer_facts(r.kind, ins, r.output_shape, r.macs, own.weights, own.biases, analysis.batch)
+        # a layer sharing another's parameters has their geometry (it reports 0)
+        weights, biases = geometry.get(r.name, (r.weights, r.biases))
+        facts = layer_facts(r.kind, ins, r.output_shape, r.macs, weights, biases, analysis.batch)
         out.append(rule_value(rule_for(conv, r.kind, r.output_shape, r.function, train), facts))
     return [sum(v.values(), 0) if isinstance(v, dict) else v for v in out] if not split else out
 

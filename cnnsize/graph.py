@@ -12,6 +12,12 @@ from .layers.base import LayerKind
 INPUT = "input"
 
 
+def tensor_part(path: str) -> str:
+    """Which of a layer's parameter figures a torch parameter counts in, by its name: ``bias`` (in_proj_bias too)
+    or ``weight`` (everything else), as ``trainable: [bias]`` and ``shares: {weight: a}`` name them."""
+    return "bias" if path.rsplit(".", 1)[-1].endswith("bias") else "weight"
+
+
 @dataclass
 class Node:
     """One layer of the network, as the spec describes it after expansion."""
@@ -22,6 +28,8 @@ class Node:
     loc: Location
     trainable: bool | tuple = True  # or the parameters that train, ("bias",): the others are frozen
     shares: str | None = None  # the earlier layer whose parameters this one uses (a module called twice)
+    # per tensor: (("weight", layer), ...) where only some of its parameters are an earlier layer's (tied weights)
+    ties: tuple = ()
     function: str | None = None  # the function or method the source network computes it with (no module)
 
 

@@ -83,10 +83,12 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
 
 
 def training_figures(topology: Topology, sized: list, trainable: list[bool], batch: Any, itemsize: int,
-                     options: MemoryOptions) -> dict[str, Any]:
+                     options: MemoryOptions, grads: list | None = None) -> dict[str, Any]:
     """What one training step allocates beyond the resident model, in a steady state (after the first step).
 
-    ``trainable[i]``: whether position i's own parameters are trained. Three phases, as torch runs them
+    ``trainable[i]``: whether position i's own parameters are trained; ``grads[i]``: the (weight, bias) elements
+    of those it trains and holds itself (a layer sharing another's counts none: one gradient per tensor; default:
+    all of them). Three phases, as torch runs them
     (gradients set to None between steps, torch's default):
 
     - forward: a tensor lives until its last reader has run, or to the end of the pass if autograd saved it;
@@ -121,10 +123,11 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         layer, srcs = sized[i], srcs_of[i]
         own = trainable[i] and layer.params != 0
         if own:
-            trainable_total += layer.params
-            param_grads[1] += layer.params * master
-            param_grads[i + 1] -= layer.params * master
-            tensors_at[i] = layer.figures[:2]
+            tensors_at[i] = grads[i] if grads is not None else layer.figures[:2]
+            elements = tensors_at[i][0] + tensors_at[i][1]
+            trainable_total += elements
+            param_grads[1] += elements * master
+            param_grads[i + 1] -= elements * master
         elif not any(map(requires_grad.__getitem__, srcs)):
             continue
         requires_grad[i] = True

@@ -99,8 +99,11 @@ def build_schema() -> dict[str, Any]:
                                       {"type": "array", "items": {"enum": ["weight", "bias"]}, "minItems": 1}],
                             "default": True,
                             "description": "false freezes the layer's parameters; [bias] trains only the bias"},
-              "shares": {"type": "string",
-                         "description": "an earlier layer of the same kind whose parameters this one uses"},
+              "shares": {"anyOf": [{"type": "string"},
+                                   {"type": "object", "minProperties": 1, "additionalProperties": False,
+                                    "properties": {"weight": {"type": "string"}, "bias": {"type": "string"}}}],
+                         "description": "an earlier layer of the same kind whose parameters this one uses, or "
+                                        "{weight: layer} where only its weight (or bias) is that layer's (tied)"},
               "function": {"type": "string", "maxLength": 100,
                            "description": "the torch function or method the source network computes this layer "
                                           "with (no module), e.g. F.adaptive_avg_pool2d; written by the importer, "

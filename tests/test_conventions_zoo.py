@@ -731,8 +731,27 @@ def _shared_modules():
                 x = layer(x)
             return x
 
+    class PartlyTied(nn.Module):  # two Linears, one weight, a bias each
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(6, 6), nn.Linear(6, 6)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x).relu())
+
+    class TiedFunction(nn.Module):  # a module's weight read again by a function (a tied output projection)
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(6, 6)
+
+        def forward(self, x):
+            return torch.nn.functional.linear(self.a(x).relu(), self.a.weight)
+
+    torch = need("torch")
     linear = nn.Linear(10, 10)
-    return {"torchinfo_recursive": (TorchinfoRecursive(), (64, 28, 28)), "torchinfo_container": (TorchinfoContainer(),
+    return {"partly_tied": (PartlyTied(), (6,)), "tied_function": (TiedFunction(), (6,)),
+            "torchinfo_recursive": (TorchinfoRecursive(), (64, 28, 28)), "torchinfo_container": (TorchinfoContainer(),
                                                                                                   (5,)),
             "sequential_reuse": (nn.Sequential(linear, nn.ReLU(), linear), (10,)),
             "two_linears_four_calls": (Reused(True), (10,)), "two_linears_four_calls_nobias": (Reused(False), (10,)),
@@ -742,7 +761,7 @@ def _shared_modules():
 @pytest.mark.parametrize("count", list(TOOLS))
 @pytest.mark.parametrize("net", ["torchinfo_recursive", "torchinfo_container", "sequential_reuse",
                                  "two_linears_four_calls", "two_linears_four_calls_nobias", "recursive_conv",
-                                 "container", "tied"])
+                                 "container", "tied", "partly_tied", "tied_function"])
 def test_shared_layers_against_the_tool(net, count, request):
     """A layer that ``shares`` another's parameters reports 0 of them (they count once), but each tool sees the
     module's real weights on every call: the convention reads the owner's geometry. Each tool runs on the torch

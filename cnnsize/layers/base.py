@@ -66,6 +66,7 @@ class Counts:
     buffers: Dim = 0
     connections: Dim = 0
     macs: Dim = 0
+    frozen: Dim = 0  # of the weights, elements that never train (an opaque module's parameters frozen in torch)
 
 
 class RF(NamedTuple):
