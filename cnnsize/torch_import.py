@@ -402,6 +402,7 @@ class _Importer:
                 if self.is_leaf_module(m, self.path_of_module(m)) or m is importer.root:
                     return super().call_module(m, forward, args, kwargs)
                 last = next(iter(reversed(self.graph.nodes)), None)
+                depth = len(self.module_stack)
                 try:
                     return super().call_module(m, forward, args, kwargs)
                 except Exception:  # noqa: BLE001 - fx raises many kinds
@@ -409,6 +410,8 @@ class _Importer:
                         if n is last:
                             break
                         self.graph.erase_node(n)
+                    while len(self.module_stack) > depth:  # fx pops its module scope only when the call returns
+                        self.module_stack.popitem(last=True)
                     importer.untraceable.add(type(m))
                     return self.create_proxy("call_module", self.path_of_module(m), args, kwargs)
 
@@ -441,7 +444,11 @@ class _Importer:
         gm = _Traced(self.root, graph, self.source, originals)
         try:
             _propagate(gm, self.input_shape, tuple(self.untraceable))
-            if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
+            # a call that reads what an inlined call computes (the module called again) has its inputs' shapes
+            # only once that is run: inline again until nothing changes (a bounded number of rounds)
+            for _ in range(_INLINE_ROUNDS):
+                if not (self.untraceable and self.inline_leaves(gm, Tracer, Proxy)):
+                    break
                 _propagate(gm, self.input_shape, tuple(self.untraceable))
         except Exception as exc:
             raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
@@ -977,6 +984,7 @@ class _Importer:
         return found
 
 
+_INLINE_ROUNDS = 16  # rounds of tracing untraceable submodules again (each inlines every call it can)
 _IN_PLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "div"}
 
 
