@@ -293,6 +293,17 @@ class MViTAttention(_Volume):
         _, (t, h, w), _, _ = self.geometry(ins[0])
         return (1 + t * h * w, self.dim)
 
+    def stretched(self, size, q_vol, k_vol) -> list:
+        """The rows of each relative position table torchvision stretches (linearly) to the rows the grids need,
+        2·max(q, k) − 1 per axis, where the input sized it otherwise (an even kernel pads one more position)."""
+        rows_h, rows_w, rows_t = self.rel_tables(size)
+        found = []
+        for rows, qa, ka in zip((rows_t, rows_h, rows_w), q_vol, k_vol):
+            need = 2 * max(qa, ka) - 1
+            if is_int(need) and is_int(rows) and need != rows:
+                found.append(need)
+        return found
+
     def counts(self, ins, out):
         n, c = ins[0]
         d = self.dim
@@ -348,8 +359,10 @@ class MViTAttention(_Volume):
             # bmm outputs; the broadcast sums over (k_h, k_w), then over all of k, and its reshape's copy
             per += tokens * d * (1 if h * batch == 1 else 3) + tokens * h * (k_t + k_h + k_w) + \
                 tokens * h * k_h * k_w + 2 * tokens * h * (nk - 1)
-            # once for the batch: each axis' distances (q_a + 2·k_a + q_a·k_a floats) and the looked-up tables
+            # once for the batch: each axis' distances (q_a + 2·k_a + q_a·k_a floats) and the looked-up tables, and
+            # a table stretched to the rows the grids need where the input sized it otherwise
             once = sum(qa + 2 * ka + qa * ka + hd * qa * ka for qa, ka in ((q_t, k_t), (q_h, k_h), (q_w, k_w)))
+            once += sum(hd * need for need in self.stretched(size, q_vol, k_vol))
         return per * batch + once
 
     def transient(self, ins, out, batch, training):
