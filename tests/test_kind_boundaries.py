@@ -79,7 +79,6 @@ BOUNDARY = {"int": [1, BIG], "count": [0, BIG], "ints": [1, [2, 2, 2], BIG], "si
 BENIGN = (0, 1, True, False, 0.0, 1.0, "same", "valid")  # values every kind takes: checked in the slow set only
 # Known gaps the sweep found, left for later (strict: each fails today; the day it passes, drop it from here)
 KNOWN_GAPS = {
-    "mha.dropout=1.0": "saved_for_backward with attention dropout in training is not modelled",
     "mvit_attention.kernel_q=0": "MViT v2's saved tensors with rel_pos and no q pooling differ",
     "mvit_attention.kernel_q=[]": "MViT v2's saved tensors with rel_pos and no q pooling differ",
     "mvit_attention.kernel_q=[0, 0, 0]": "MViT v2's saved tensors with rel_pos and no q pooling differ",
@@ -215,3 +214,14 @@ def test_mvit_rel_pos_geometries_count_as_torchvision(size, kq, sq, kkv, skv):
     assert a.totals.params == sum(p.numel() for p in theirs.parameters())
     assert 2 * a.totals.macs == counter.get_total_flops()
     assert a.layers[-1].output_shape == tuple(want.shape[1:])
+
+
+@pytest.mark.parametrize("length, dim, heads, batch, p", [(5, 8, 2, 1, 0.3), (5, 8, 1, 1, 0.3), (7, 12, 3, 2, 0.3),
+                                                           (6, 8, 4, 3, 0.3), (5, 8, 2, 2, 1.0)])
+def test_mha_with_attention_dropout_saves_what_torch_saves(length, dim, heads, batch, p):
+    """Attention dropout in training takes torch's math path, which keeps the softmax, the dropout's mask and the
+    dropped weights (heads·L·L each) and q, k, v as the bmm reads them: the sweep's mha dropout case was sized as
+    flash attention's log-sum-exp. Against torch's saved tensors (saved_tensors_hooks) of the built network."""
+    spec = {"input": [length, dim], "layers": [{"mha": {"heads": heads, "dropout": p}}]}
+    v = cnnsize.validate(spec, batch=batch, device="cpu", runs=0)
+    assert v.ok, v.mismatches()
