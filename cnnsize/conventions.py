@@ -75,6 +75,9 @@ class Convention:
     # what the tool counts otherwise for a network in training mode (fvcore's batch norm: its layer-norm handle);
     # the tools not listed count the same in both modes, or put the network in eval themselves (ptflops, torchscan)
     train_rules: dict[str, str | dict[str, str]] = field(default_factory=dict)
+    # the tool traces the forward and drops what no output needs (torch.jit's dead code elimination: fvcore): a
+    # layer only ``discarded`` values need counts nothing
+    drops_discarded: bool = False
 
     def rule(self, kind: str, variant: str | None, cause: str, train: bool = False) -> str | dict[str, str]:
         for key in (f"{kind}.{variant}" if variant else None, kind, cause, "*"):
@@ -141,6 +144,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                 "linear": "macs", "patch_embed": "macs", "matmul": "macs", "mha": {"attention": "4*out*D"},
                 "swin_attention": {"attention": "macs"}},
                functions={".mean()": "0", "torch.mean()": "0"}, train_rules={"bn": "inp*(4 + affine)"},
+               drops_discarded=True,
                notes=("In training mode (train=True) a batch norm counts as fvcore's layer-norm handle, "
                       "inp·(4 + affine).",
                       "nn.MultiheadAttention: the four projections only; the attention products run inside "
@@ -455,6 +459,21 @@ def _geometry(analysis) -> dict:
     return found
 
 
+def _discarded(analysis) -> set[str]:
+    """The layers only ``discarded`` values need: what a trace keeps no more of than the outputs need."""
+    graph = getattr(analysis, "graph", None)
+    if graph is None or not any(n.discarded for n in graph.nodes):
+        return set()
+    readers = graph.consumers()
+    needed: set[str] = set()
+    for node in reversed(graph.nodes):  # the outputs (the last layer and every layer nothing reads, less the
+        output = node is graph.nodes[-1] or not readers[node.name]  # discarded ones), and what they read
+        if not node.discarded and (output or node.name in needed):
+            needed.add(node.name)
+            needed.update(node.inputs)
+    return {n.name for n in graph.nodes if n.name not in needed}
+
+
 def counted(analysis, name: str, split: bool = False, train: bool = False) -> list:
     """Each row's figure under a convention (the input row: 0); with ``split``, a rule in parts gives its parts;
     ``train``: as the tool counts the network in training mode (else in eval mode, as cnnsize sizes it)."""
@@ -464,10 +483,14 @@ def counted(analysis, name: str, split: bool = False, train: bool = False) -> li
                         hint="give a numeric input shape, e.g. --input 3x224x224")
     shapes = {r.name: r.output_shape for r in analysis.layers}
     geometry = _geometry(analysis)
+    dead = _discarded(analysis) if conv.drops_discarded else set()
     out = [0]
     for r in analysis.layers[1:]:
         if conv.name == DEFAULT:
             out.append(r.macs)
+            continue
+        if r.name in dead:  # a value the forward discards, which the tool's trace drops
+            out.append(0)
             continue
         if conv.name != "torch" and r.kind.kind == "opaque":
             raise SpecError(f"the {name} convention has no rule for 'opaque' layers ({r.name}, {r.kind.op}): "

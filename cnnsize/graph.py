@@ -31,6 +31,7 @@ class Node:
     # per tensor: (("weight", layer), ...) where only some of its parameters are an earlier layer's (tied weights)
     ties: tuple = ()
     function: str | None = None  # the function or method the source network computes it with (no module)
+    discarded: bool = False  # the source network computes it and discards it: no output needs it
 
 
 @dataclass

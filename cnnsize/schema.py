@@ -107,7 +107,12 @@ def build_schema() -> dict[str, Any]:
               "function": {"type": "string", "maxLength": 100,
                            "description": "the torch function or method the source network computes this layer "
                                           "with (no module), e.g. F.adaptive_avg_pool2d; written by the importer, "
-                                          "read by the counting conventions of tools that hook modules"}}
+                                          "read by the counting conventions of tools that hook modules"},
+              "discarded": {"type": "boolean", "default": False,
+                            "description": "the source network computes this layer's output and discards it (no "
+                                           "output needs it; nothing reads it): written by the importer, read by "
+                                           "the counting conventions of tools that trace the graph (fvcore drops "
+                                           "such values)"}}
     common: dict[str, Any] = {key: described[key] for key in COMMON_KEYS}  # a new common key fails here until described
     defs: dict[str, Any] = {
         "expression": {"type": "string",

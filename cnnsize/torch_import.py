@@ -682,12 +682,26 @@ class _Importer:
             elif _is_tensor(node):
                 self.call(node)
             # otherwise sizes, shapes and tuples: values for views and getitem, not layers
+        self.mark_discarded()
         spec: dict[str, Any] = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
         aux = self.aux_only()
         if aux:
             spec["vars"] = {"aux": True}
         spec["layers"] = self.write_unused(self.grouped(aux))
         return spec
+
+    def mark_discarded(self) -> None:
+        """``discarded: true`` on each layer the forward computes and then drops (nothing reads it, it is not
+        returned, it changes no tensor in place): tools that trace the graph (fvcore) drop it and what only it
+        reads, as torch.jit's dead code elimination does."""
+        from .layers.base import IN_PLACE, REGISTRY
+
+        read = {name for sources in self.sources.values() for name in sources}
+        returned = {name for _, name in self.outputs} | {self.main}
+        for layer in self.layers:
+            (kind, body), = layer.items()
+            if body["name"] not in read | returned and REGISTRY[kind].makes != IN_PLACE and not body.get("inplace"):
+                body["discarded"] = True
 
     def aux_only(self) -> set[str]:
         """Layers that only the other outputs (aux heads) need: what the main output does not read."""

@@ -762,17 +762,14 @@ def _shared_modules():
 @pytest.mark.parametrize("net", ["torchinfo_recursive", "torchinfo_container", "sequential_reuse",
                                  "two_linears_four_calls", "two_linears_four_calls_nobias", "recursive_conv",
                                  "container", "tied", "partly_tied", "tied_function"])
-def test_shared_layers_against_the_tool(net, count, request):
+def test_shared_layers_against_the_tool(net, count):
     """A layer that ``shares`` another's parameters reports 0 of them (they count once), but each tool sees the
     module's real weights on every call: the convention reads the owner's geometry. Each tool runs on the torch
-    module itself; the import reads a copy (the module the tool ran on is left alone)."""
+    module itself; the import reads a copy (the module the tool ran on is left alone). torchinfo's container
+    computes values its forward then discards (the first _sequential → _between chain): fvcore's torch.jit trace
+    drops them (150 where the hooks and FlopCounterMode count 275), the imported spec marks them ``discarded``."""
     import copy
 
-    if net == "torchinfo_container" and count == "fvcore":  # runs, and must fail until modelled
-        why = ("torchinfo's container computes values its forward then discards (the first _sequential → _between "
-               "chain); fvcore's torch.jit trace drops them (150), the imported spec keeps them as a dangling branch, "
-               "which cnnsize counts as a head (275): not modelled yet")
-        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
     torch = need("torch")
     model, shape = _shared_modules()[net]
     model.eval()

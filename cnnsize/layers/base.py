@@ -28,7 +28,7 @@ from ..spec.expr import describe, shown
 
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
-COMMON_KEYS = ("name", "from", "trainable", "shares", "function")
+COMMON_KEYS = ("name", "from", "trainable", "shares", "function", "discarded")
 # PyTorch's names of settings a spec writes otherwise (nn.Conv2d(out_channels=8, kernel_size=3, padding=1)),
 # suggested for a kind with that setting; and those a spec leaves out, the layer's input shape giving them
 TORCH_SETTING_NAMES = {"out_channels": "filters", "kernel_size": "kernel", "padding": "pad", "out_features": "units",

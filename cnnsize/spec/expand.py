@@ -520,8 +520,16 @@ class Expander:
             raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
                                 hint=_layers_hint(self.max_layers), location=loc)
         shares, ties = self.shared(body, kind, scope, loc, name) if "shares" in body else (None, ())
+        discarded = body.get("discarded", False)
+        if not isinstance(discarded, bool):
+            raise SpecError(f"discarded must be true or false, got {shown(discarded)}", location=loc, layer=name)
         node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable, shares=shares, ties=ties,
-                    function=function)
+                    function=function, discarded=discarded)
+        for src in inputs:
+            if src != INPUT and self.names[src].discarded:
+                raise SpecError(f"'{name}' reads '{src}', which is discarded (no output needs it)",
+                                hint=f"leave out 'discarded' on '{src}', or read another layer", location=loc,
+                                layer=name)
         self.nodes.append(node)
         self.names[name] = node
         self.last = name
