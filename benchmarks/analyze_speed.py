@@ -90,8 +90,8 @@ def main() -> None:
     spec = sys.argv[1] if len(sys.argv) > 1 else "resnet152"
     a = cnnsize.analyze(spec)
     graph = cnnsize.load(spec)
-    from cnnsize.analysis import analyze_graph
-    from cnnsize.sources import read_text
+    from cnnsize.engine.walk import analyze_graph
+    from cnnsize.spec.sources import read_text
 
     text, _ = read_text(spec)
     fresh = itertools.count()

@@ -2,7 +2,7 @@
 
 For each spec the executor builds the network and times it with the machinery of ``cnnsize bench
 --per-layer`` (each layer between device synchronizations); cnnsize predicts the same layers from the spec
-alone with the device profile (cnnsize.latency). Times are the fastest of --runs; on a CPU with one thread
+alone with the device profile (cnnsize.passes.latency). Times are the fastest of --runs; on a CPU with one thread
 (the default) they are the thread's CPU time, which leaves out the time spent waiting for a core on a
 shared machine (wall time does not). Printed per model: predicted/measured for the forward
 pass and for the sum of per-layer times, and the Spearman rank correlation of per-layer times; then the
@@ -55,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import cnnsize
-    from cnnsize.calibrate import best_seconds, cpu_clock, measure, per_layer_seconds
     from cnnsize.executor.builder import build_module, resolve_device
+    from cnnsize.executor.calibrate import best_seconds, cpu_clock, measure, per_layer_seconds
     from cnnsize.executor.timing import _Clock, make_input, timed_loop
-    from cnnsize.latency import load_profile
-    from cnnsize.sources import bundled_names
+    from cnnsize.passes.latency import load_profile
+    from cnnsize.spec.sources import bundled_names
 
     if args.device == "cpu":
         torch.set_num_threads(args.threads)

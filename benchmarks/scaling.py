@@ -15,8 +15,8 @@ import itertools
 import time
 
 import cnnsize
-from cnnsize.analysis import analyze_graph
-from cnnsize.numeric import no_gc
+from cnnsize.core.numeric import no_gc
+from cnnsize.engine.walk import analyze_graph
 
 _unique = itertools.count()
 

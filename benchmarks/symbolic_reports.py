@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from cnnsize import load
-from cnnsize.sources import bundled_names
+from cnnsize.spec.sources import bundled_names
 
 BOUND_S = 5.0
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CnnsizeError, DoesNotFit
-from .numeric import (
+from .core.errors import CnnsizeError, DoesNotFit
+from .core.numeric import (
     Dim,
     ceil_div,
     divides,
@@ -181,7 +181,7 @@ def window_output(size: Dim, kernel: Dim, stride: Dim = 1, pad: Dim | tuple[Dim,
             if conditions is not None:
                 conditions.append((room, stride))
             if explain:
-                from .symbolic import solve
+                from .core.symbolic import solve
 
                 note = "; ".join(solve([(room, stride)], [room]).lines())
                 note = f", a whole number when {note}" if note else ""

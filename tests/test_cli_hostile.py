@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cnnsize.render.safe import printable
+from cnnsize.core.safe import printable
 
 from .conftest import ROOT
 

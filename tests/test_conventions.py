@@ -11,8 +11,8 @@ import json
 import pytest
 
 import cnnsize
-from cnnsize import conventions
-from cnnsize.errors import CnnsizeError
+from cnnsize.core.errors import CnnsizeError
+from cnnsize.passes import conventions
 
 
 def test_default_report_json_has_no_new_keys(cli):
@@ -94,8 +94,8 @@ def test_conventions_command_json_and_frame(cli):
 
 
 def test_rules_table_in_docs_is_generated():
-    """docs/conventions.md's table of rules is what ``python -m cnnsize.conventions`` prints (one source of truth;
-    ``python -m tools.regen`` rewrites it)."""
+    """docs/conventions.md's table of rules is what ``python -m cnnsize.passes.conventions`` prints (one source of
+    truth; ``python -m tools.regen`` rewrites it)."""
     from tools import regen
 
     assert regen.block("conventions") == conventions.rules_table(), "stale: run python -m tools.regen"

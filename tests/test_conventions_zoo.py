@@ -15,9 +15,9 @@ import warnings
 import pytest
 
 import cnnsize
-from cnnsize import conventions
-from cnnsize.errors import CnnsizeError
-from cnnsize.sources import bundled_names
+from cnnsize.core.errors import CnnsizeError
+from cnnsize.passes import conventions
+from cnnsize.spec.sources import bundled_names
 
 from .conftest import need
 
@@ -267,7 +267,7 @@ def _ptflops(backend):
             multihead_attention_counter_hook,
         )
 
-        from cnnsize.executor.modules import ChannelLayerNorm, FlattenLinear, SelfAttention
+        from cnnsize.layers.nn.modules import ChannelLayerNorm, FlattenLinear, SelfAttention
 
         # the pytorch backend matches module types exactly: tell it that the executor's FlattenLinear,
         # ChannelLayerNorm and SelfAttention are the nn.Linear, nn.LayerNorm and nn.MultiheadAttention they

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import cnnsize
-from cnnsize.errors import CnnsizeError
+from cnnsize.core.errors import CnnsizeError
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

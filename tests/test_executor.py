@@ -12,9 +12,9 @@ torch = pytest.importorskip("torch")
 
 import cnnsize  # noqa: E402
 from cnnsize.cli import main  # noqa: E402
-from cnnsize.errors import CnnsizeError, DoesNotFit, MissingDependency, SpecError  # noqa: E402
+from cnnsize.core.errors import CnnsizeError, DoesNotFit, MissingDependency, SpecError  # noqa: E402
 from cnnsize.executor import timing  # noqa: E402
-from cnnsize.sources import bundled_names  # noqa: E402
+from cnnsize.spec.sources import bundled_names  # noqa: E402
 
 from .conftest import representative  # noqa: E402
 

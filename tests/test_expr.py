@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from cnnsize.errors import SpecError
-from cnnsize.spec.expr import MAX_DEPTH, evaluate, make_divisible
+from cnnsize.core.errors import SpecError
+from cnnsize.core.expr import MAX_DEPTH, evaluate, make_divisible
 
 from .conftest import need
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import cnnsize
-from cnnsize.sources import bundled_names
+from cnnsize.spec.sources import bundled_names
 
 
 def test_alexnet_fits_at_227_not_224():

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 import cnnsize
-from cnnsize.analysis import COUNT_FIELDS
-from cnnsize.sources import bundled_names
+from cnnsize.engine.result import COUNT_FIELDS
+from cnnsize.spec.sources import bundled_names
 
 from .conftest import run_cli
 

@@ -1,7 +1,7 @@
 """The fused kinds of hybrid models (maxvit_attention, mvit_attention, mvit_pool, mvit_pos_embed) against torch.
 
 Each one's figures come from formulas of its settings (pure arithmetic); torch is the truth twice over:
-``cnnsize.validate`` runs the built module (cnnsize.executor.attention, the same operations as torchvision's)
+``cnnsize.validate`` runs the built module (cnnsize.layers.nn.attention, the same operations as torchvision's)
 and measures every storage it creates, its FLOPs and what autograd saves, at batch 1 and 2 (a size-1 batch or
 head count turns some of torch's copies into views); and, where torchvision is installed, torchvision's own
 modules import to these kinds with torch's parameters, buffers, MACs and the activations of a real forward

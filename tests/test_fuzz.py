@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import cnnsize
-from cnnsize.errors import CnnsizeError
-from cnnsize.sources import bundled_names, bundled_path
+from cnnsize.core.errors import CnnsizeError
+from cnnsize.spec.sources import bundled_names, bundled_path
 
 FUZZ = settings(max_examples=int(os.environ.get("CNNSIZE_FUZZ_EXAMPLES", "1000")), deadline=None,
                 suppress_health_check=list(HealthCheck))

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cnnsize
-from cnnsize.analysis import COUNT_FIELDS
-from cnnsize.errors import CnnsizeError, SpecError
-from cnnsize.numeric import is_int
-from cnnsize.sources import bundled_names, bundled_path
-from cnnsize.spec.expr import evaluate
+from cnnsize.core.errors import CnnsizeError, SpecError
+from cnnsize.core.expr import evaluate
+from cnnsize.core.numeric import is_int
+from cnnsize.engine.result import COUNT_FIELDS
+from cnnsize.spec.sources import bundled_names, bundled_path
 
 LONG = int(os.environ.get("CNNSIZE_FUZZ_EXAMPLES", "0"))
 FAST = settings(max_examples=LONG or 150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 import cnnsize
-from cnnsize.errors import LimitExceeded, SpecError
-from cnnsize.sources import load_graph
+from cnnsize.core.errors import LimitExceeded, SpecError
+from cnnsize.spec.sources import load_graph
 
 
 def spec(text: str) -> str:

@@ -110,7 +110,7 @@ def _run(path, option, value, tmp_path, capsys, monkeypatch):
 
 def _calibrated(folder) -> None:
     """The profiles 'cnnsize calibrate' saves, for the help's cpu/cuda/local (their figures are not checked here)."""
-    from cnnsize.latency import DATASHEETS
+    from cnnsize.passes.latency import DATASHEETS
 
     (folder / "profiles").mkdir(parents=True, exist_ok=True)
     for name in ("cpu", "cuda"):

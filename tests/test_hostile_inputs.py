@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import cnnsize
-from cnnsize.errors import SpecError
-from cnnsize.numeric import human_bytes, human_count
+from cnnsize.core.errors import SpecError
+from cnnsize.core.numeric import human_bytes, human_count
 
 from .conftest import ROOT
 
@@ -121,7 +121,7 @@ def test_huge_numbers_on_the_command_line_are_one_line(args, words):
 
 def test_max_batch_with_a_huge_device_is_exact():
     """Not capped at 2^63: the largest batch whose inference peak fits, checked one batch above."""
-    from cnnsize.memory import parse_bytes
+    from cnnsize.engine.memory import parse_bytes
 
     device = parse_bytes("16EiB")
     proc = cli("report", "lenet5", "--max-batch", "--device-memory", "16EiB", "-f", "json")

@@ -86,8 +86,8 @@ def test_torchs_stack_only_with_debug(models, capsys):
 
 def test_an_unexpected_exception_is_an_internal_error_line(monkeypatch, capsys):
     """The last line of defence: exit 3, one line, a traceback only with --debug."""
-    from cnnsize import analysis
     from cnnsize.cli import INTERNAL_ERROR, main
+    from cnnsize.engine import walk as analysis
 
     def boom(*a, **k):
         raise KeyError("a bug")

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cnnsize
-from cnnsize.errors import CnnsizeError
+from cnnsize.core.errors import CnnsizeError
 
 from .conftest import need, representative
 

@@ -8,7 +8,7 @@ import copy
 import pytest
 
 import cnnsize
-from cnnsize.errors import CnnsizeError
+from cnnsize.core.errors import CnnsizeError
 from cnnsize.layers import REGISTRY
 
 torch = pytest.importorskip("torch")
@@ -159,7 +159,6 @@ def test_an_adaptive_pool_to_10_23_outputs_is_sized_at_once():
     start = time.perf_counter()
     a = cnnsize.analyze({"input": [3, 10, 7], "layers": [{"adaptive_avgpool": {"output": 10**23}}]})
     assert time.perf_counter() - start < 5 and a.layers[-1].output_shape == (3, 10**23, 10**23)
-
 
 
 MVIT_GEOMETRIES = [((t, h, w), kq, sq, kkv, skv) for t, h, w in ((2, 4, 4), (1, 5, 3), (3, 6, 6))

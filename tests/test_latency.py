@@ -11,7 +11,7 @@ import json
 import pytest
 
 import cnnsize
-from cnnsize.latency import DATASHEETS, EFFICIENCY_KEYS, DeviceProfile, load_profile
+from cnnsize.passes.latency import DATASHEETS, EFFICIENCY_KEYS, DeviceProfile, load_profile
 
 
 def test_datasheet_profiles_are_marked_and_complete():

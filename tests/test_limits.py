@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnsize.sources import bundled_names
+from cnnsize.spec.sources import bundled_names
 
 from .test_broken_corpus import _CLI_WITH_PEAK, ROOT  # noqa: F401 - the child that measures itself
 

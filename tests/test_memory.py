@@ -7,7 +7,7 @@ import weakref
 import pytest
 
 import cnnsize
-from cnnsize.memory import max_batch, parse_bytes
+from cnnsize.engine.memory import max_batch, parse_bytes
 
 torch = pytest.importorskip("torch")
 slow = pytest.mark.slow
@@ -16,7 +16,7 @@ slow = pytest.mark.slow
 def vgg16_features_spec() -> str:
     """VGG16 without torchvision's adaptive pool: the same memory pattern at small inputs, with fc6 sized for the
     maps rather than for 7x7 (13M parameters at 32x32 instead of 138M, so the default run stays within 2 GB)."""
-    from cnnsize.sources import bundled_path
+    from cnnsize.spec.sources import bundled_path
 
     text = bundled_path("vgg16").read_text(encoding="utf-8")
     return "".join(line for line in text.splitlines(keepends=True) if "adaptive_avgpool" not in line)

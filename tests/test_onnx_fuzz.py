@@ -203,8 +203,8 @@ def folder(tmp_path_factory):
 
 
 def _check_result(a) -> None:
-    from cnnsize.analysis import COUNT_FIELDS
-    from cnnsize.numeric import is_int
+    from cnnsize.core.numeric import is_int
+    from cnnsize.engine.result import COUNT_FIELDS
 
     for key in COUNT_FIELDS:
         values = [getattr(r, key) for r in a.layers]
@@ -214,7 +214,7 @@ def _check_result(a) -> None:
 
 def _api(model, opaque: bool) -> None:
     import cnnsize
-    from cnnsize.errors import CnnsizeError
+    from cnnsize.core.errors import CnnsizeError
 
     try:
         imported = cnnsize.from_onnx(model, opaque=opaque)
@@ -227,8 +227,8 @@ def _api(model, opaque: bool) -> None:
 
 
 def _cli(path) -> None:
-    from cnnsize import sources
     from cnnsize.cli import main
+    from cnnsize.spec import sources
 
     saved = sources.DEFAULT_MAX_LAYERS, sources.DEFAULT_MAX_ONNX_NODES
     out, err = io.StringIO(), io.StringIO()

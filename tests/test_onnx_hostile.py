@@ -411,7 +411,7 @@ def test_if_with_constant_computed_condition_is_kept_opaque_never_dropped():
     from onnx import helper
 
     import cnnsize
-    from cnnsize.errors import CnnsizeError
+    from cnnsize.core.errors import CnnsizeError
 
     m = _if_model(None, [helper.make_node("Relu", ["r"], ["o"], name="inner")],
                   [helper.make_node("Sigmoid", ["r"], ["o"], name="inner2")], computed="shape")
@@ -433,7 +433,7 @@ def test_if_with_condition_from_the_input_is_one_error():
     from onnx import helper
 
     import cnnsize
-    from cnnsize.errors import CnnsizeError
+    from cnnsize.core.errors import CnnsizeError
 
     m = _if_model(None, [helper.make_node("Relu", ["r"], ["o"], name="inner")],
                   [helper.make_node("Sigmoid", ["r"], ["o"], name="inner2")], computed="input")
@@ -482,7 +482,7 @@ def test_node_count_counts_subgraphs():
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    from cnnsize.onnx_import import count_nodes
+    from cnnsize.importers.onnx_import import count_nodes
 
     inner = [helper.make_node("Relu", [f"a{i}" if i else "x"], [f"a{i + 1}" if i < 499 else "o"]) for i in range(500)]
     out = [helper.make_tensor_value_info("o", TensorProto.FLOAT, None)]
@@ -524,7 +524,7 @@ def test_dynamic_axes_beyond_int64_are_one_line(shape, tmp_path):
 @pytest.mark.parametrize("size", [0, -4, 2**63, 2.5, True])
 def test_dynamic_axes_bad_sizes_through_the_api(size, tmp_path):
     import cnnsize
-    from cnnsize.errors import CnnsizeError
+    from cnnsize.core.errors import CnnsizeError
 
     with pytest.raises(CnnsizeError) as info:
         cnnsize.from_onnx(str(_dynamic(tmp_path)), input_shape=(3, size, 8))
@@ -543,7 +543,7 @@ def test_dynamic_axes_at_int64_max_are_exact(tmp_path):
 def test_errors_name_the_file_and_node(tmp_path):
     """A setting no layer can take (groups 0) is said with the file and the node, never as '<dict>'."""
     import cnnsize
-    from cnnsize.errors import CnnsizeError
+    from cnnsize.core.errors import CnnsizeError
 
     path = ROOT / "tests" / "broken" / "onnx_conv_groups_0.onnx"
     with pytest.raises(CnnsizeError) as info:
@@ -555,7 +555,7 @@ def test_errors_name_the_file_and_node(tmp_path):
 def test_unsupported_operator_is_named_before_its_shape():
     """NonZero's output has no static shape, but what is wrong is that no kind stands for NonZero."""
     import cnnsize
-    from cnnsize.errors import CnnsizeError
+    from cnnsize.core.errors import CnnsizeError
 
     with pytest.raises(CnnsizeError) as info:
         cnnsize.from_onnx(str(ROOT / "tests" / "broken" / "onnx_unsupported_no_static_shape.onnx"))
@@ -569,7 +569,7 @@ def test_user_model_proto_is_left_unchanged():
     from onnx import helper, numpy_helper
 
     import cnnsize
-    from cnnsize.errors import CnnsizeError
+    from cnnsize.core.errors import CnnsizeError
 
     m = _conv_model("somewhere.bin")
     m.graph.node.append(helper.make_node("If", ["c"], ["unused"], then_branch=helper.make_graph([], "t", [], []),

@@ -156,7 +156,7 @@ def test_torchvision_model_from_onnx(name, exporter, fold, tmp_path):
     if not fold:
         assert not any("folded" in n for n in a.notes)
     need("onnxruntime")  # and the file runs under ONNX Runtime with every layer's output shape as analysed
-    from cnnsize.executor.onnxrt import validate_onnx
+    from cnnsize.runtimes.onnxrt import validate_onnx
 
     checked = validate_onnx(path, device="cpu", runs=0)
     assert checked.ok and len(checked.layers) >= 10, [row for row in checked.layers if not row.ok]
@@ -165,7 +165,7 @@ def test_torchvision_model_from_onnx(name, exporter, fold, tmp_path):
 def test_resnet18_validates_under_onnx_runtime(tmp_path):
     """Every layer's output shape under ONNX Runtime (a dynamic batch of 3), and the same through the CLI."""
     need("onnxruntime")
-    from cnnsize.executor.onnxrt import validate_onnx
+    from cnnsize.runtimes.onnxrt import validate_onnx
 
     model = torchvision_model("resnet18")
     path = export(model, 224, tmp_path / "r18.onnx", "torchscript", True, dynamic_batch=True)
@@ -484,7 +484,7 @@ def test_one_graph_per_operator(case):
 def test_supported_lists_every_operator():
     """supported() is what the kinds declare: every operator of the table above is in it."""
     need("onnx")
-    from cnnsize.onnx_import import supported
+    from cnnsize.importers.onnx_import import supported
 
     ops = {op for declared in supported().values() for op in declared}
     tested = {node[0] for case in _graph_cases() for node in case[2]}

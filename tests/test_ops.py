@@ -1,4 +1,4 @@
-"""Tests for cnnsize.ops, each checked against an independent source named in its docstring.
+"""Tests for cnnsize.core.ops, each checked against an independent source named in its docstring.
 
 Seeds: /work/shared/seeds/003_6cfb033e448c35e6.txt (CSC2515 Lecture 9, convolution) and
 /work/shared/seeds/001_be9802bede35e9ba.txt (pooling slide). Torch and scipy tests skip alone when those are absent.
@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import cnnsize.ops as ops
-from cnnsize.errors import CnnsizeError
+import cnnsize.core.ops as ops
+from cnnsize.core.errors import CnnsizeError
 
 SEED_CONV = "seed 003_6cfb033e448c35e6 (CSC2515 Lecture 9 slides)"
 SEED_POOL = "seed 001_be9802bede35e9ba (pooling slide)"

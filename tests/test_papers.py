@@ -7,7 +7,7 @@ import re
 import pytest
 
 import cnnsize
-from cnnsize import papers
+from cnnsize.bundled import papers
 
 
 @pytest.mark.parametrize("paper", papers.PAPERS, ids=lambda p: f"{p.spec}-{p.quantity}-{p.figure}")

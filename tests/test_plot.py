@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import cnnsize
-from cnnsize.plot import plot_data
+from cnnsize.render.plot import plot_data
 
 from .conftest import ROOT, run_cli
 
@@ -49,7 +49,7 @@ def test_png_and_svg_files(tmp_path):
 
 def test_svg_is_reproducible():
     pytest.importorskip("matplotlib")
-    from cnnsize.plot import picture
+    from cnnsize.render.plot import picture
 
     a = cnnsize.analyze("lenet5")
     assert picture(a, "svg") == picture(a, "svg")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from cnnsize.cli import main
-from cnnsize.errors import SpecError
-from cnnsize.latency import DeviceProfile, load_profile
+from cnnsize.core.errors import SpecError
+from cnnsize.passes.latency import DeviceProfile, load_profile
 
 GOOD = {"name": "mine", "source": "measured: test", "peak_flops": {"float32": 1e11}, "bandwidth": 2e10,
         "overhead_s": 1e-6, "efficiency": {"conv": 0.5}, "notes": ["x"], "threads": 2}
@@ -133,7 +133,7 @@ def test_the_python_api_checks_a_profile_too():
 
 def test_json_output_never_holds_nan_or_infinity():
     """Every JSON writer goes through json_text (allow_nan=False); a non-finite value becomes null and is named."""
-    from cnnsize.render.safe import json_text
+    from cnnsize.core.safe import json_text
 
     doc = json.loads(json_text({"a": [1.0, math.nan], "b": {"c": math.inf}, "d": "NaN"}))
     assert doc == {"a": [1.0, None], "b": {"c": None}, "d": "NaN", "non_finite_as_null": ["a[1]", "b.c"]}
@@ -178,7 +178,7 @@ def test_calibrate_help_lists_only_dtypes_it_accepts(capsys):
 
 def test_a_config_folder_that_is_a_file_is_one_line_before_measuring(capsys, tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    from cnnsize import calibrate as cal
+    from cnnsize.executor import calibrate as cal
 
     monkeypatch.setattr(cal, "measure", lambda *a, **k: pytest.fail("measured before checking the folder"))
     (tmp_path / "file").write_text("")
@@ -217,7 +217,7 @@ class FakeLayers:
 
 
 def fake_machine(monkeypatch, peak, layers: FakeLayers):
-    from cnnsize import calibrate as cal
+    from cnnsize.executor import calibrate as cal
 
     peaks = []
 
@@ -254,7 +254,7 @@ def test_calibrate_refuses_a_profile_faster_than_its_peak(capsys, tmp_path, monk
 
 def test_calibrate_saves_a_possible_profile_and_measures_noisy_layers_again(capsys, tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    from cnnsize import calibrate as cal
+    from cnnsize.executor import calibrate as cal
 
     layers = FakeLayers(noisy=True)
     fake_machine(monkeypatch, 1e13, layers)
@@ -328,7 +328,7 @@ def test_calibrate_puts_torchs_threads_back(capsys, tmp_path, monkeypatch):
     fake_machine(monkeypatch, 1e13, FakeLayers())
     before = torch.get_num_threads()
     seen = []
-    monkeypatch.setattr("cnnsize.calibrate._check_fast_dtype", lambda *a: seen.append(torch.get_num_threads()))
+    monkeypatch.setattr("cnnsize.executor.calibrate._check_fast_dtype", lambda *a: seen.append(torch.get_num_threads()))
     assert calibrate(capsys, "--runs", "3", "--threads", "1", "-o", str(tmp_path / "p.json"))[0] == 0
     assert seen == [1] and torch.get_num_threads() == before
     assert load_profile(str(tmp_path / "p.json")).threads == 1

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cnnsize  # noqa: E402
-from cnnsize.errors import CnnsizeError  # noqa: E402
+from cnnsize.core.errors import CnnsizeError  # noqa: E402
 from cnnsize.layers import REGISTRY  # noqa: E402
 
 F = torch.nn.functional

@@ -10,8 +10,8 @@ import os
 import pytest
 
 import cnnsize
-from cnnsize.analysis import COUNT_FIELDS
-from cnnsize.sources import bundled_names
+from cnnsize.engine.result import COUNT_FIELDS
+from cnnsize.spec.sources import bundled_names
 
 from .conftest import ROOT, run_cli
 

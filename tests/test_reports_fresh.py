@@ -1,11 +1,13 @@
-"""reports/ holds the generated report and plot of every bundled spec; regenerate with `python -m cnnsize.reports`."""
+"""reports/ holds the generated report and plot of every bundled spec.
+
+Regenerate with `python -m cnnsize.bundled.reports`."""
 
 from __future__ import annotations
 
 import pytest
 
-from cnnsize.reports import expected_reports
-from cnnsize.sources import bundled_names
+from cnnsize.bundled.reports import expected_reports
+from cnnsize.spec.sources import bundled_names
 
 from .conftest import ROOT
 
@@ -19,7 +21,7 @@ def _stale(expected: dict[str, bytes]) -> list[str]:
 def test_every_bundled_spec_has_a_fresh_report():
     expected = expected_reports(pictures=False)
     stale = _stale(expected)
-    assert not stale, f"stale reports {stale}: run `python -m cnnsize.reports`"
+    assert not stale, f"stale reports {stale}: run `python -m cnnsize.bundled.reports`"
     for name in bundled_names():  # each report shows its plot
         assert f"![{name}: " in expected[f"{name}.md"].decode() and f"({name}.svg)" in expected[f"{name}.md"].decode()
 
@@ -31,8 +33,8 @@ def test_every_bundled_spec_has_a_fresh_plot():
     stamp = f"cnnsize (matplotlib {mpl.__version__})"
     assert stamp in (ROOT / "reports" / "lenet5.svg").read_text(encoding="utf-8"), \
         f"reports/ plots were drawn by another matplotlib than {mpl.__version__} (the test extra's pin): " \
-        "install the pinned one, or run `python -m cnnsize.reports` and pin the new version"
+        "install the pinned one, or run `python -m cnnsize.bundled.reports` and pin the new version"
     expected = {k: v for k, v in expected_reports(pictures=True).items() if k.endswith(".svg")}
     assert len(expected) == len(bundled_names())
     stale = _stale(expected)
-    assert not stale, f"stale plots {stale}: run `python -m cnnsize.reports`"
+    assert not stale, f"stale plots {stale}: run `python -m cnnsize.bundled.reports`"

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import cnnsize
-from cnnsize.schema import SCHEMA_FILE, build_schema, schema_text
-from cnnsize.sources import bundled_names, bundled_path
+from cnnsize.spec.schema import SCHEMA_FILE, build_schema, schema_text
+from cnnsize.spec.sources import bundled_names, bundled_path
 
 from .conftest import run_cli
 
@@ -25,7 +25,7 @@ def validator():
 
 
 def test_shipped_schema_is_fresh_and_printed_by_the_cli():
-    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), "run python -m cnnsize.schema"
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), "run python -m cnnsize.spec.schema"
     result = run_cli("schema")
     assert result.returncode == 0 and json.loads(result.stdout) == build_schema()
     assert run_cli("schema", "--path").stdout.strip() == str(SCHEMA_FILE)

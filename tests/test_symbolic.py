@@ -9,10 +9,10 @@ import pytest
 import sympy as sp
 
 import cnnsize
-from cnnsize.analysis import COUNT_FIELDS
 from cnnsize.calc import conv_output_size, pool_output_size, window_output
+from cnnsize.core.numeric import prod
+from cnnsize.engine.result import COUNT_FIELDS
 from cnnsize.layers import REGISTRY, RF, Ctx
-from cnnsize.numeric import prod
 
 H, W, I, J, K, C, N, F, S, P = sp.symbols("H W I J K C N F S P", positive=True, integer=True)  # noqa: E741
 SYMBOLS = {"H": H, "W": W, "I": I, "J": J, "K": K, "C": C}
@@ -176,6 +176,6 @@ def test_adaptive_pool_connections_match_torch_windows(out):
 def test_symbolic_hyperparameters_left_as_conditions():
     a_conditions: list = []
     window_output(H, 5, S, conditions=a_conditions)
-    from cnnsize.symbolic import solve
+    from cnnsize.core.symbolic import solve
 
     assert solve(a_conditions, [], [H]).lines() == ["S divides H − 5"]

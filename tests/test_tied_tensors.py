@@ -10,7 +10,7 @@ import copy
 import pytest
 
 import cnnsize
-from cnnsize.errors import CnnsizeError
+from cnnsize.core.errors import CnnsizeError
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

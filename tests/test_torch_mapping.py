@@ -154,8 +154,8 @@ ROWS = {
 
 
 def _fused(name: str, *args):
-    """A fused module of cnnsize.executor.attention (torchvision's MaxViT and MViT modules, rebuilt)."""
-    from cnnsize.executor import attention
+    """A fused module of cnnsize.layers.nn.attention (torchvision's MaxViT and MViT modules, rebuilt)."""
+    from cnnsize.layers.nn import attention
 
     return getattr(attention, name)(*args)
 

@@ -12,11 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnnsize
-from cnnsize.analysis import COUNT_FIELDS
 from cnnsize.cli import main
+from cnnsize.engine.result import COUNT_FIELDS
 from cnnsize.render.table import table_text
 from cnnsize.render.text import short_count
-from cnnsize.sources import bundled_names, bundled_path
+from cnnsize.spec.sources import bundled_names, bundled_path
 
 from .conftest import run_cli
 
@@ -285,7 +285,7 @@ def test_calc_kernel_is_not_f(capsys):
                                   "input: [3, 8, 8]\nlayers:\n  - {convv: {filters: 1, kernel: 1}}\n"])
 def test_schema_flags_misspelled_kinds(text):
     jsonschema = pytest.importorskip("jsonschema")
-    from cnnsize.schema import build_schema
+    from cnnsize.spec.schema import build_schema
 
     validator = jsonschema.Draft7Validator(build_schema())
     assert list(validator.iter_errors(yaml.safe_load(text)))
@@ -353,7 +353,7 @@ def test_training_peak_tolerance_is_relative():
 def test_totals_and_memory_are_dataclasses_that_read_as_before():
     import dataclasses
 
-    from cnnsize.analysis import MemoryBudget, Totals
+    from cnnsize.engine.result import MemoryBudget, Totals
 
     a = cnnsize.analyze("resnet18")
     t, m = a.totals, a.totals["memory"]

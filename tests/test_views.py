@@ -13,7 +13,7 @@ import pytest
 import cnnsize
 from cnnsize.render import FORMATS, render
 from cnnsize.render.table import bar, share_cells
-from cnnsize.views import RATIO_KEYS, compare, sweep_records, totals_record
+from cnnsize.render.views import RATIO_KEYS, compare, sweep_records, totals_record
 
 from .conftest import run_cli
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import cnnsize
-from cnnsize.sources import bundled_names
+from cnnsize.spec.sources import bundled_names
 
 # name: (num_params, _ops in GFLOPS), from torchvision.models.<Model>_Weights.IMAGENET1K_V1.meta
 TORCHVISION_META = {
@@ -113,7 +113,7 @@ def test_zfnet_sizes_match_figure_3():
 
 
 def test_resnet152_fits_on_one_screen():
-    lines = (cnnsize.sources.bundled_path("resnet152").read_text().splitlines())
+    lines = (cnnsize.spec.sources.bundled_path("resnet152").read_text().splitlines())
     assert len(lines) <= 50
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnsize.analysis import Analysis
-from cnnsize.graph import INPUT
+from cnnsize.core.graph import INPUT
+from cnnsize.engine.result import Analysis
 
 
 class GraphModule(torch.nn.Module):

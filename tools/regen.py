@@ -6,11 +6,11 @@
 
 What it writes (run it after adding or changing a layer kind, a convention, a paper's figure or the README):
 
-- ``cnnsize/spec.schema.json``, through the schema's own generator (``cnnsize.schema``);
+- ``cnnsize/spec.schema.json``, through the schema's own generator (``cnnsize.spec.schema``);
 - each generated table of the documentation, between ``<!-- generated: KEY (...) -->`` and ``<!-- end -->``
   in its page (BLOCKS below: every layer kind, the papers table, the conventions' rules, what imports);
 - ``docs/index.md``, the documentation site's front page: README.md with its links made relative to docs/;
-- the conventions' coverage, through ``cnnsize.conventions.regenerate_coverage`` once that module has one
+- the conventions' coverage, through ``cnnsize.passes.conventions.regenerate_coverage`` once that module has one
   (the hook for the kinds each tool's convention has been checked on; today a list kept in that module).
 
 The tests that keep these files fresh read them through ``block`` and ``index_text``, so a page that was not
@@ -35,13 +35,13 @@ _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def _papers() -> str:
-    from cnnsize import papers
+    from cnnsize.bundled import papers
 
     return papers.table()
 
 
 def _conventions() -> str:
-    from cnnsize import conventions
+    from cnnsize.passes import conventions
 
     return conventions.rules_table()
 
@@ -156,7 +156,8 @@ def _pages(tables: dict[str, str]) -> dict[Path, str]:
 
 def regenerate(check: bool = False, imports: Path | None = None) -> list[Path]:
     """Every generated file brought up to date (with check: left alone); the files that were stale."""
-    from cnnsize import conventions, schema
+    from cnnsize.passes import conventions
+    from cnnsize.spec import schema
 
     stale = []
     if _write(schema.SCHEMA_FILE, schema.schema_text(), check):

@@ -63,7 +63,7 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str):  # noqa: D401 - argparse hook
-        from ..render.safe import printable
+        from ..core.safe import printable
 
         print(f"cnnsize: error: {printable(message)}; see '{self.prog} -h'", file=sys.stderr)
         raise SystemExit(2)
@@ -87,14 +87,14 @@ def _check_command(args: list[str]) -> None:
     first = next((a for a in args if not a.startswith("-")), None)
     if first is None or first in COMMAND_OF or any(a in ("-h", "--help", "--version") for a in args[:1]):
         return
-    from ..errors import unknown_name
+    from ..core.errors import unknown_name
 
     raise unknown_name("command", first, COMMAND_OF)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, as a script, exit with) the exit code."""
-    from ..errors import CnnsizeError
+    from ..core.errors import CnnsizeError
 
     args_in = list(sys.argv[1:] if argv is None else argv)
     if hasattr(sys, "set_int_max_str_digits"):  # exact sizes are printed in full: a few inputs of 4,300 digits each
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if debug:  # it works before or after the command: every command reads it from here
         args_in = [a for a in args_in if a != "--debug"]
     parser = build_parser(args_in)
-    from .. import sources
+    from ..spec import sources
 
     sources.DEFAULT_MAX_LAYERS = sources.CLI_MAX_LAYERS
     sources.DEFAULT_MAX_ONNX_NODES = sources.CLI_MAX_ONNX_NODES
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except CnnsizeError as exc:
         if debug:
             raise
-        from ..render.safe import printable
+        from ..core.safe import printable
 
         print(f"cnnsize: error: {printable(exc.one_line())}", file=sys.stderr)
         code = 2
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, not bad input
         if debug:
             raise
-        from ..render.safe import printable
+        from ..core.safe import printable
 
         text = " ".join(str(exc).split())
         text = f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__

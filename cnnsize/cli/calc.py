@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import SpecError
+from ..core.errors import SpecError
 from .common import output_extensions, parse_shape, write_output
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
@@ -55,7 +55,7 @@ def _input(text: str | None, spatial: bool = True, layout: str | None = None) ->
     if spatial and len(shape) < 2:
         raise SpecError(f"--input '{text}' has no spatial axes", hint="write channels x height x width, e.g. 3x32x32")
     if spatial:
-        from ..layout import apply_layout
+        from ..core.layout import apply_layout
 
         shape = apply_layout(shape, layout, "--input")
     return shape
@@ -63,9 +63,9 @@ def _input(text: str | None, spatial: bool = True, layout: str | None = None) ->
 
 def _run(kind: str, values: dict, shape: tuple, fit: str, output: str | None) -> None:
     """Size one layer of ``kind`` on ``shape`` and print every figure with its arithmetic."""
-    from ..errors import unknown_name
+    from ..core.errors import unknown_name
+    from ..core.numeric import dim_text, fmt_num, is_symbolic
     from ..layers import REGISTRY, Ctx
-    from ..numeric import dim_text, fmt_num, is_symbolic
 
     if fit not in ("exact", "floor"):
         raise unknown_name("fit rule", fit, ("exact", "floor"))
@@ -199,7 +199,7 @@ def run_conv(args) -> int:
 
 @_usage("pool")
 def run_pool(args) -> int:
-    from ..errors import unknown_name
+    from ..core.errors import unknown_name
 
     _no_f(args)
     if args.type not in ("max", "avg"):

@@ -56,8 +56,8 @@ def register(sub) -> None:
 
 def _profile_folder(path: str) -> None:
     """Create the folder of the default profile path first, so that a bad config folder fails before measuring."""
-    from ..errors import SpecError
-    from ..render.safe import printable
+    from ..core.errors import SpecError
+    from ..core.safe import printable
 
     folder = os.path.dirname(path)
     try:
@@ -68,12 +68,12 @@ def _profile_folder(path: str) -> None:
 
 
 def run(args) -> int:
-    from ..executor import require_torch
-    from ..latency import profile_path
-    from ..render.safe import json_text, printable
+    from ..core.optional import require_torch
+    from ..core.safe import json_text, printable
+    from ..passes.latency import profile_path
 
     require_torch()
-    from ..calibrate import measure
+    from ..executor.calibrate import measure
 
     path = args.output or profile_path(args.device)
     if args.output is None:

@@ -7,7 +7,7 @@ import re
 import stat
 import sys
 
-from ..errors import SpecError
+from ..core.errors import SpecError
 
 FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
@@ -42,7 +42,7 @@ def settle_format(args) -> None:
     fixed = getattr(args, "output_extensions", None)
     valid = fixed or (tuple(e for e, f in EXTENSIONS.items() if f in formats) if formats else None)
     if ext and valid and ext not in valid and (fixed or getattr(args, "format", None) is None):
-        from ..render.safe import printable
+        from ..core.safe import printable
 
         named = f" (a {EXTENSIONS[ext]} file)" if ext in EXTENSIONS else ""
         raise SpecError(f"-o {printable(output)}: {args.command} cannot write {ext} files{named}",
@@ -145,13 +145,13 @@ def write_output(text: str, output: str | None, fmt: str | None = None, say: boo
         # CSV and JSON piped on keep their text as it is (quoted by their own rules); anything a terminal shows,
         # and every other format, has its control characters escaped
         if fmt not in ("csv", "json") or sys.stdout.isatty():
-            from ..render.safe import terminal_text
+            from ..core.safe import terminal_text
 
             text = terminal_text(text)
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from ..render.safe import printable
+    from ..core.safe import printable
 
     shown = printable(output)
     target = os.path.realpath(output)

@@ -23,22 +23,24 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..analysis import _json, analyze_graph
-    from ..conventions import grid, records
+    from ..engine.result import _json
+    from ..engine.walk import analyze_graph
+    from ..passes.conventions import records
     from ..render.grid import render_grid
-    from ..sources import load_graph
+    from ..render.views import conventions_grid
+    from ..spec.sources import load_graph
 
     shape = parse_shape(args.input) if args.input else None
     analysis = analyze_graph(load_graph(args.spec), input_shape=shape, batch=args.batch, fit=args.fit)
     rows = records(analysis, train=args.train)
     if args.format == "json":  # a plain list: count, unit, total, differences by cause
-        from ..render.safe import json_text
+        from ..core.safe import json_text
 
         doc = [{"count": r["count"], "unit": r["unit"], "mode": r["mode"], "total": _json(r["total"]),
                 "differences": {k: _json(v) for k, v in r["differences"].items()}} for r in rows]
         write_output(json_text(doc), args.output)
         return 0
     color = args.output is None and sys.stdout.isatty()
-    text = render_grid(grid(analysis, rows), args.format, color=color, width=table_width(args))
+    text = render_grid(conventions_grid(analysis, rows), args.format, color=color, width=table_width(args))
     write_output(text, args.output, args.format)
     return 0

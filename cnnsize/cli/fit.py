@@ -22,14 +22,14 @@ def register(sub) -> None:
 
 def run_fit(args) -> int:
     """Print the sizes that fit (and the answer for --size)."""
-    from ..errors import unknown_name
-    from ..fitting import fit_sizes
-    from ..render.safe import json_text
+    from ..core.errors import unknown_name
+    from ..core.safe import json_text
+    from ..engine.fitting import fit_sizes
 
     spec, min, max, size, format = args.spec, args.min, args.max, args.size, args.format  # noqa: A001
     if format not in ("text", "json"):
         raise unknown_name("format", format, ("text", "json"))
-    from ..sources import load_graph
+    from ..spec.sources import load_graph
 
     rule = args.fit or load_graph(spec).fit
     results = [fit_sizes(spec, min=min, max=max, rule=rule)]

@@ -1,5 +1,5 @@
 """`cnnsize import MODULE:FACTORY` (or `cnnsize import FILE.onnx`): write the equivalent spec of a torch model,
-traced with torch.fx, or of an ONNX file (cnnsize.onnx_import).
+traced with torch.fx, or of an ONNX file (cnnsize.importers.onnx_import).
 
 This imports MODULE and calls FACTORY() to make the model: it runs that code, on purpose, exactly
 as ``python -c "import MODULE"`` would. Only import modules you trust.
@@ -19,7 +19,7 @@ import importlib
 import os
 import sys
 
-from ..errors import SpecError
+from ..core.errors import SpecError
 from .common import output_extensions, parse_shape, write_output
 
 
@@ -126,7 +126,7 @@ def load_factory(target: str):
     obj = module
     for part in attr.split("."):
         if not part.isidentifier() or not hasattr(obj, part):
-            from ..errors import unknown_name
+            from ..core.errors import unknown_name
 
             raise unknown_name(f"name in {module_name}", part, [n for n in dir(obj) if not n.startswith("_")])
         obj = getattr(obj, part)
@@ -165,11 +165,11 @@ def _what(exc: BaseException) -> str:
 
 
 def run(args) -> int:
-    from ..sources import is_onnx
+    from ..spec.sources import is_onnx
 
     kwargs = parse_kwargs(getattr(args, "kwargs", None))
     if is_onnx(args.target):
-        from ..onnx_import import from_onnx
+        from ..importers.onnx_import import from_onnx
 
         if kwargs is not None:
             raise SpecError("--kwargs is for torch models (an ONNX file's inputs are tensors)")
@@ -178,8 +178,8 @@ def run(args) -> int:
                              name=args.name, opaque=args.opaque)
         write_output(imported.yaml, args.output)
         return 0
-    from ..executor import require_torch
-    from ..torch_import import from_torch
+    from ..core.optional import require_torch
+    from ..importers.torch_import import from_torch
 
     nn = require_torch().nn
     shape = parse_shape(args.input or "3x224x224")
@@ -242,7 +242,7 @@ def _trace(work, debug: bool):
     import contextlib
     import io
 
-    from ..errors import CnnsizeError
+    from ..core.errors import CnnsizeError
 
     if debug:
         return work()

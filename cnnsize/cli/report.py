@@ -64,18 +64,18 @@ def register(sub) -> None:
 
 
 def run_report(args) -> int:
-    from ..analysis import analyze_graph
-    from ..errors import SpecError
+    from ..core.errors import SpecError
+    from ..engine.walk import analyze_graph
     from ..render import render
-    from ..sources import load_graph
+    from ..spec.sources import load_graph
 
     if args.max_batch and args.device_memory is None:
         raise SpecError("--max-batch needs --device-memory", hint="e.g. --max-batch --device-memory 24GiB")
     if args.train and not args.count:
         raise SpecError("--train says which mode --count's figures are for",
                         hint="add --count NAME, e.g. --count fvcore")
-    from ..numeric import no_gc
-    from ..sources import is_onnx, load_onnx
+    from ..core.numeric import no_gc
+    from ..spec.sources import is_onnx, load_onnx
 
     shape = parse_shape(args.input) if args.input else None
     with no_gc():
@@ -92,19 +92,19 @@ def run_report(args) -> int:
     with no_gc():
         analysis = at(args.batch)
     if args.count or args.traffic or args.device_profile:
-        from ..conventions import apply as apply_count
-        from ..traffic import apply as apply_traffic
+        from ..passes.conventions import apply as apply_count
+        from ..passes.traffic import apply as apply_traffic
 
         if args.count:
             apply_count(analysis, args.count, train=args.train)
         if args.traffic or args.device_profile:
             apply_traffic(analysis)
         if args.device_profile:
-            from ..latency import apply as apply_latency
+            from ..passes.latency import apply as apply_latency
 
             apply_latency(analysis, local_profile(args.device_profile))
     if args.max_batch:
-        from ..memory import max_batch, parse_bytes
+        from ..engine.memory import max_batch, parse_bytes
 
         analysis.max_batch = max_batch(lambda b: at(b).totals["memory"], parse_bytes(args.device_memory))
     if args.depth is not None:
@@ -114,7 +114,7 @@ def run_report(args) -> int:
 
     columns = None if args.columns is None else parse_columns(args.columns)
     if args.width is not None and args.width < 40:
-        from ..errors import SpecError
+        from ..core.errors import SpecError
 
         raise SpecError(f"--width {args.width} is too narrow for a table", hint="give 40 or more")
     width = None if args.wide else args.width if args.width is not None else \
@@ -127,8 +127,8 @@ def local_profile(name: str) -> str:
     """'local' names the profile 'cnnsize calibrate' saved for this machine: its cuda one if measured, else cpu's."""
     if name != "local":
         return name
-    from ..errors import SpecError
-    from ..latency import profile_path
+    from ..core.errors import SpecError
+    from ..passes.latency import profile_path
 
     found = [device for device in ("cuda", "cpu") if os.path.isfile(profile_path(device))]
     if not found:
@@ -157,11 +157,11 @@ def run_kinds() -> int:
 def run_specs(args) -> int:
     if args.kinds:
         return run_kinds()
-    from ..analysis import analyze_graph
+    from ..core.safe import json_text
+    from ..engine.walk import analyze_graph
     from ..render.grid import Column, Grid, render_grid
-    from ..render.safe import json_text
     from ..render.text import human_count, num, shape_text
-    from ..sources import bundled_names, load_graph
+    from ..spec.sources import bundled_names, load_graph
 
     records = []
     for name in bundled_names():

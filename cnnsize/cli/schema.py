@@ -17,7 +17,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..schema import SCHEMA_FILE, schema_text
+    from ..spec.schema import SCHEMA_FILE, schema_text
 
     if args.path:
         write_output(f"{SCHEMA_FILE}\n", None)

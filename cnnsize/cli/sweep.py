@@ -6,7 +6,7 @@ import re
 import sys
 from typing import Any
 
-from ..errors import SpecError
+from ..core.errors import SpecError
 from .common import FORMATS, add_format, add_width, parse_shape, table_width, write_output
 
 
@@ -63,7 +63,7 @@ def _ints(text: str, what: str) -> list[int]:
 
 def run(args) -> int:
     from ..render.grid import render_grid
-    from ..views import sweep_grid, sweep_records
+    from ..render.views import sweep_grid, sweep_records
 
     variables = parse_sets(args.set)
     shapes = [parse_shape(s) for s in args.input.split(",")] if args.input else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..render.safe import json_text
+from ..core.safe import json_text
 from .common import add_width, parse_shape, positive_int, table_width, write_output
 
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
@@ -126,8 +126,8 @@ def timing_text(t, width: int | None = None) -> str:
 
 def _analysis(args):
     """The analysis to run: the spec at --input (read as --layout says), --fit, --batch and --dtype."""
-    from ..analysis import analyze_graph
-    from ..sources import load_graph
+    from ..engine.walk import analyze_graph
+    from ..spec.sources import load_graph
 
     shape = parse_shape(args.input) if args.input else None
     return analyze_graph(load_graph(args.spec), input_shape=shape, fit=args.fit, batch=args.batch,
@@ -136,7 +136,7 @@ def _analysis(args):
 
 def _onnx_shape(args):
     """--input for an ONNX file (its dynamic axes); the torch-only options are refused, not ignored."""
-    from ..errors import SpecError
+    from ..core.errors import SpecError
 
     torch_only = [flag for flag, on in (("--backward", getattr(args, "backward", False)),
                                         ("--channels-last", getattr(args, "channels_last", False)),
@@ -153,11 +153,11 @@ def _onnx_shape(args):
 
 
 def run_validate(args) -> int:
-    from ..sources import is_onnx
+    from ..spec.sources import is_onnx
 
     if is_onnx(args.spec):  # under ONNX Runtime: every layer's output shape, and the timing
-        from ..executor.onnxrt import validate_onnx
-        from ..executor.onnxrt import validation_text as onnx_text
+        from ..runtimes.onnxrt import validate_onnx
+        from ..runtimes.onnxrt import validation_text as onnx_text
 
         result = validate_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                                runs=args.runs, warmup=args.warmup, force=args.force)
@@ -177,10 +177,10 @@ def run_validate(args) -> int:
 
 
 def run_bench(args) -> int:
-    from ..sources import is_onnx
+    from ..spec.sources import is_onnx
 
     if is_onnx(args.spec):
-        from ..executor.onnxrt import bench_onnx
+        from ..runtimes.onnxrt import bench_onnx
 
         result = bench_onnx(args.spec, input_shape=_onnx_shape(args), batch=args.batch, device=args.device,
                             runs=args.runs, warmup=args.warmup, force=args.force)

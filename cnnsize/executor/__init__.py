@@ -8,18 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MissingDependency
-
-INSTALL_HINT = "pip install 'cnnsize[torch]'"
-
-
-def require_torch():
-    """The torch module, or MissingDependency saying how to install it."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependency("this needs PyTorch, which is not installed", hint=INSTALL_HINT) from exc
-    return torch
+from ..core.optional import INSTALL_HINT, require_torch
 
 
 def build(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, device: str = "cpu",

@@ -7,11 +7,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..analysis import Analysis, analyze_graph
-from ..errors import CnnsizeError, SpecError, unknown_name
-from ..graph import INPUT, tensor_part
-from ..numeric import is_int
-from ..sources import load_graph
+from ..core.errors import CnnsizeError, SpecError, unknown_name
+from ..core.graph import INPUT, tensor_part
+from ..core.numeric import is_int
+from ..engine.result import Analysis
+from ..engine.walk import analyze_graph
+from ..spec.sources import load_graph
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
                 "float64": torch.float64}

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import torch
 
-from ..analysis import Analysis
-from ..errors import CnnsizeError, SpecError
+from ..core.errors import CnnsizeError, SpecError
+from ..engine.result import Analysis
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
 
 PEAK_SIZE = {"cpu": 1024, "cuda": 8192}
@@ -152,7 +152,7 @@ class Timing:
 
 # -- memory ---------------------------------------------------------------------------
 def required_bytes(analysis: Analysis, *, backward: bool = False, keeps_all: bool = False) -> dict[str, int]:
-    """What a run allocates, by part, from the analysis' memory model (cnnsize.memory) at its dtype.
+    """What a run allocates, by part, from the analysis' memory model (cnnsize.engine.memory) at its dtype.
 
     Forward: the inference peak (each tensor freed after its last reader). Validation keeps every
     output. Backward: gradients and what autograd saves, without optimizer state (none is stepped).

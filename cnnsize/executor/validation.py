@@ -18,9 +18,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..analysis import Analysis
-from ..errors import CnnsizeError
-from ..graph import INPUT
+from ..core.errors import CnnsizeError
+from ..core.graph import INPUT
+from ..engine.result import Analysis
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
 from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
@@ -276,7 +276,7 @@ def _training_batch(analysis: Analysis) -> int:
 
 def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str) -> Analysis:
     """The analysis at the batch a training step is measured with (see _training_batch)."""
-    from ..analysis import analyze_graph
+    from ..engine.walk import analyze_graph
 
     return analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
                          dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam")
@@ -321,7 +321,7 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
     """(predicted, measured, batch) bytes a steady-state Adam training step allocates beyond the model and its state.
 
     The first step makes the optimizer state; the second (forward, backward, step, gradients set to None)
-    is measured, as cnnsize.memory models it. None when the network has no parameters to train. The input is made
+    is measured, as cnnsize.engine.memory models it. None when the network has no parameters to train. The input is made
     inside the step, as a data loader's batch: it counts while the forward pass runs, and after it only where
     autograd saved it, as the memory model has it.
     """

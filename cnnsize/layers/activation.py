@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..errors import SpecError
-from ..numeric import prod
+from ..core.errors import SpecError
+from ..core.numeric import prod
 from .base import PASS_THROUGH, VIEW, Counts, LayerKind, Param, Saved, register, require_spatial
 
 INPLACE = Param("bool", False, doc="overwrite the input instead of making a new tensor")
@@ -40,7 +40,7 @@ class _Elementwise(LayerKind):
 
     def saved(self, ins, out, trainable, device):
         if self.saves == "input" and getattr(self, "inplace", False) and not self.inplace_keeps_result:
-            from ..numeric import prod
+            from ..core.numeric import prod
 
             return [Saved("new", prod(ins[0]))]  # autograd keeps a copy of the input the op overwrites
         return [Saved(self.saves)]
@@ -233,7 +233,7 @@ class Dropout(_Elementwise):
         return not self.inplace and self.p != 0  # torch returns the input itself for p = 0
 
     def saved(self, ins, out, trainable, device):
-        from ..numeric import prod
+        from ..core.numeric import prod
 
         if self.p == 0:
             return []
@@ -279,7 +279,7 @@ class StochasticDepth(Dropout):
               "mode": Param("choice", "row", choices=("row", "batch"),
                             doc="row: per sample; batch: one draw for the whole batch")}
     inplace = False
-    torch_modules = ("torchvision.ops.StochasticDepth", "cnnsize.executor.modules.StochasticDepth")
+    torch_modules = ("torchvision.ops.StochasticDepth", "cnnsize.layers.nn.modules.StochasticDepth")
     torch_functions = ("stochastic_depth",)
 
     @classmethod
@@ -298,7 +298,7 @@ class StochasticDepth(Dropout):
         return [Saved("new", 1, per_sample=self.mode == "row")]  # the scaled noise, one value per sample
 
     def build(self, ins, out):
-        from ..executor.modules import StochasticDepth as Module
+        from .nn.modules import StochasticDepth as Module
 
         return Module(self.p, self.mode)
 

@@ -3,15 +3,15 @@
 Their intermediates (QKᵀ, the softmax, the copies torch's einsum makes of strided operands) are tensors a forward
 creates as much as the output: they are the kind's ``scratch`` activations (LayerKind.scratch), counted as torch
 creates them (a size-1 axis, the batch's included, lets torch take a view where it would otherwise copy). The
-torch builds live in cnnsize.executor.attention and need no torchvision.
+torch builds live in cnnsize.layers.nn.attention and need no torchvision.
 """
 
 from __future__ import annotations
 
 import math
 
-from ..errors import SpecError
-from ..numeric import Dim, fmt_num, is_int
+from ..core.errors import SpecError
+from ..core.numeric import Dim, fmt_num, is_int
 from .base import IN_PLACE, Counts, LayerKind, Param, Saved, plain, register
 
 
@@ -39,7 +39,7 @@ class MaxVitAttention(LayerKind):
                         "fvcore_einsums": "QKᵀ and attention·V as fvcore counts einsums: each one's 2·MACs "
                                           "written to 4 significant digits (numpy's einsum_path text), halved"}
     torch_modules = ("torchvision.models.maxvit.RelativePositionalMultiHeadAttention",
-                     "cnnsize.executor.attention.MaxVitAttention")
+                     "cnnsize.layers.nn.attention.MaxVitAttention")
 
     @classmethod
     def from_torch(cls, call):
@@ -116,7 +116,7 @@ class MaxVitAttention(LayerKind):
                 Saved("new", g * p * d)]
 
     def build(self, ins, out):
-        from ..executor.attention import MaxVitAttention as Module
+        from .nn.attention import MaxVitAttention as Module
 
         return Module(ins[0][2], self.heads, self.size)
 
@@ -162,7 +162,7 @@ class MViTPool(_Volume):
     params = {"size": Param("size", doc="the (T, H, W) of the tokens after the class token"),
               "kernel": Param("ints", doc="the max pool's window per axis"),
               "stride": Param("ints", doc="the max pool's stride per axis")}
-    torch_modules = ("cnnsize.executor.attention.MViTPool", "torchvision.models.video.mvit.Pool")
+    torch_modules = ("cnnsize.layers.nn.attention.MViTPool", "torchvision.models.video.mvit.Pool")
 
     @classmethod
     def from_torch(cls, call):
@@ -195,7 +195,7 @@ class MViTPool(_Volume):
         return [Saved("new", (n - 1) * c), Saved("new", (out[0] - 1) * c, itemsize=8)]  # the volume; int64 indices
 
     def build(self, ins, out):
-        from ..executor.attention import MViTPool as Module
+        from .nn.attention import MViTPool as Module
 
         kernel = _three(self.kernel)
         return Module(_three(self.size), kernel, _three(self.stride), tuple(k // 2 for k in kernel))
@@ -222,7 +222,7 @@ class MViTAttention(_Volume):
               "cls_residual": Param("bool", True, doc="with residual_pool, the class token's row too"),
               "rel_pos": Param("bool", False, doc="MViT v2's decomposed relative position tables"),
               "eps": Param("positive", 1e-6, doc="the pooling LayerNorms' eps")}
-    # the parts torchvision's module is made of, which the tools count one by one (cnnsize.conventions)
+    # the parts torchvision's module is made of, which the tools count one by one (cnnsize.passes.conventions)
     count_fact_names = {
         "E": "the input's features (the QKV projection's fan-in)",
         "hd": "the head size (dim / heads)",
@@ -236,7 +236,7 @@ class MViTAttention(_Volume):
                        "batch",
         "fvcore_rel_einsums": "those two einsums as fvcore counts einsums: each one's 2·MACs written to 4 significant "
                               "digits (numpy's einsum_path text), halved"}
-    torch_modules = ("torchvision.models.video.mvit.MultiscaleAttention", "cnnsize.executor.attention.MViTAttention")
+    torch_modules = ("torchvision.models.video.mvit.MultiscaleAttention", "cnnsize.layers.nn.attention.MViTAttention")
 
     @classmethod
     def from_torch(cls, call):
@@ -397,7 +397,7 @@ class MViTAttention(_Volume):
         return kept
 
     def build(self, ins, out):
-        from ..executor.attention import MViTAttention as Module
+        from .nn.attention import MViTAttention as Module
 
         kq, kkv = _three(self.kernel_q), _three(self.kernel_kv)
         return Module(ins[0][1], self.dim, self.heads, _three(self.size), kq, _three(self.stride_q) if kq else (),
@@ -414,7 +414,7 @@ class MViTPosEmbed(_Volume):
 
     cause = "elementwise"
     params = {"size": Param("size", doc="the (T, H, W) of the tokens after the class token")}
-    torch_modules = ("torchvision.models.video.mvit.PositionalEncoding", "cnnsize.executor.attention.MViTPosition")
+    torch_modules = ("torchvision.models.video.mvit.PositionalEncoding", "cnnsize.layers.nn.attention.MViTPosition")
 
     @classmethod
     def from_torch(cls, call):
@@ -423,7 +423,7 @@ class MViTPosEmbed(_Volume):
             return {"size": list(m.size)}
         size = [m.temporal_size, *m.spatial_size]
         # torchvision's module joins its class token with torch.cat (as ViT does): no module of its own, and a
-        # parameter named class_token, not weight (torchinfo counts it as nothing; cnnsize.conventions)
+        # parameter named class_token, not weight (torchinfo counts it as nothing; cnnsize.passes.conventions)
         token = ("class_token", {"function": "torch.cat"})
         if m.spatial_pos is None:
             return [token]
@@ -443,7 +443,7 @@ class MViTPosEmbed(_Volume):
         t, h, w = self.grid(ins[0])
         return 2 * t * h * w * ins[0][1]  # the repeated spatial table, and the sum it joins the class token's
     def build(self, ins, out):
-        from ..executor.attention import MViTPosition as Module
+        from .nn.attention import MViTPosition as Module
 
         return Module(ins[0][1], self.grid(ins[0]))
 

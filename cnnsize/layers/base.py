@@ -8,9 +8,9 @@ new tensor, and how to build it in torch. Shapes are tuples (C, *spatial), or
 
 A kind also says which torch modules and functions it stands for (``torch_modules``,
 ``torch_functions``) and how to read its settings back from one traced call (``from_torch``):
-cnnsize.torch_import walks the fx graph and asks the registry, holding no list of kinds itself.
+cnnsize.importers.torch_import walks the fx graph and asks the registry, holding no list of kinds itself.
 Likewise for ONNX: ``onnx_ops`` names the operators a kind stands for and ``from_onnx(OnnxCall)`` reads its
-settings back from one node's attributes and inputs (cnnsize.onnx_import).
+settings back from one node's attributes and inputs (cnnsize.importers.onnx_import).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from itertools import chain
 from operator import add, sub
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
-from ..numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
-from ..spec.expr import describe, shown
+from ..core.errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
+from ..core.expr import describe, shown
+from ..core.numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
 
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
@@ -46,7 +46,7 @@ class Ctx:
     """Analysis-wide settings a layer needs: the fit rule and collected symbolic conditions.
 
     ``conditions`` holds (room, stride) pairs that must divide exactly, ``bounds`` rooms that must be >= 0;
-    both only fill up when sizes are symbolic (see cnnsize.symbolic).
+    both only fill up when sizes are symbolic (see cnnsize.core.symbolic).
     """
 
     fit: str = "exact"
@@ -305,7 +305,7 @@ class TorchCall:
         """The one-line error for a call this kind cannot represent: what it is, then where it sits."""
         return Unrepresentable(f"cannot import {what} ({self.where})" if self.where else f"cannot import {what}",
                                hint=hint or "from_torch maps the torch modules and functions each layer kind "
-                                            "declares; cnnsize.torch_import.supported() lists them")
+                                            "declares; cnnsize.importers.torch_import.supported() lists them")
 
 
 @dataclass(frozen=True)
@@ -417,7 +417,8 @@ class OnnxCall:
         where = f" (node '{self.node}')" if self.node else ""
         return Unrepresentable(f"cannot import the ONNX operator {what}{where}",
                                hint=hint or "from_onnx maps the operators each layer kind declares; "
-                                            "cnnsize.onnx_import.supported() lists them, --opaque keeps others")
+                                            "cnnsize.importers.onnx_import.supported() lists them, --opaque keeps "
+                                            "others")
 
 
 @dataclass
@@ -455,17 +456,17 @@ class LayerKind:
     unbounded: ClassVar[tuple[str, ...]] = ()
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int] = 1
-    # what the kind is for counting conventions (cnnsize.conventions holds each tool's rule per cause):
+    # what the kind is for counting conventions (cnnsize.passes.conventions holds each tool's rule per cause):
     # macs, normalization, activations, pooling, elementwise, softmax, attention, upsampling, dropout, views
     cause: ClassVar[str] = "other"
-    # facts only this kind has, for counting rules (name -> what it is; cnnsize.conventions documents them beside
+    # facts only this kind has, for counting rules (name -> what it is; cnnsize.passes.conventions documents them beside
     # its FACTS): the values come from count_facts()
     count_fact_names: ClassVar[dict[str, str]] = {}
     # Whether backward reaches the layer's parameters: False for parameters no forward uses (``unused``), which
     # torch gives no gradient and optimizers no state, trainable or not.
     learns: ClassVar[bool] = True
     # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
-    # "cnnsize.executor.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
+    # "cnnsize.layers.nn.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
     # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is
     # asked in registration order and the first that gives settings wins.
     torch_modules: ClassVar[tuple[str, ...]] = ()
@@ -515,7 +516,7 @@ class LayerKind:
         return rfs[0]
 
     def count_facts(self, ins: list[tuple], out: tuple, batch: Any) -> dict[str, Any]:
-        """Values of this kind's own ``count_fact_names`` for one layer, for the batch (see cnnsize.conventions)."""
+        """Values of this kind's own ``count_fact_names`` for one layer, for the batch (cnnsize.passes.conventions)."""
         return {}
 
     def scratch(self, ins: list[Shape], out: Shape, batch: Dim) -> Dim:

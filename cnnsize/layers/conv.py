@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..calc import conv_macs, conv_params, locally_connected_params, window_output
-from ..errors import SpecError
-from ..numeric import ceil_div, divides, exact_div, is_int, prod
+from ..core.errors import SpecError
+from ..core.numeric import ceil_div, divides, exact_div, is_int, prod
 from .base import RF, Counts, LayerKind, Param, Saved, TensorArg, per_axis, plain, register, require_spatial, spatial
 
 
@@ -313,7 +313,7 @@ class LocallyConnected(_Windowed):
         "pad": Param("pads", 0),
         "bias": Param("bool", True, doc="one bias per output unit"),
     }
-    torch_modules = ("cnnsize.executor.modules.LocallyConnected2d",)
+    torch_modules = ("cnnsize.layers.nn.modules.LocallyConnected2d",)
 
     @classmethod
     def from_torch(cls, call):
@@ -350,7 +350,7 @@ class LocallyConnected(_Windowed):
         return [Saved("new", prod(kernel) * ins[0][0] * prod(out[1:]))]
 
     def build(self, ins, out):
-        from ..executor.modules import LocallyConnected2d
+        from .nn.modules import LocallyConnected2d
 
         _, kernel, stride, pads, _ = self.geometry(ins[0])
         return LocallyConnected2d(ins[0][0], self.filters, kernel, stride, pads, tuple(out[1:]), bias=self.bias)

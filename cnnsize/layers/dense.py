@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..calc import fc_params
-from ..errors import SpecError
-from ..numeric import factor_text, fmt_num, prod
+from ..core.errors import SpecError
+from ..core.numeric import factor_text, fmt_num, prod
 from .base import VIEW, Counts, LayerKind, Param, Saved, TensorArg, register
 
 
@@ -47,7 +47,7 @@ class FC(LayerKind):
     cause = "macs"
     weight_layer = True
     params = {"units": Param("int", doc="output units"), "bias": Param("bool", True)}
-    torch_modules = ("Linear", "cnnsize.executor.modules.FlattenLinear")
+    torch_modules = ("Linear", "cnnsize.layers.nn.modules.FlattenLinear")
     torch_functions = ("linear",)
     onnx_ops = ("Gemm", "MatMul", "Add")
 
@@ -101,7 +101,7 @@ class FC(LayerKind):
         return [Saved("input")] if trainable else []  # the matmul keeps its input only for the weight's grad
 
     def build(self, ins, out):
-        from ..executor.modules import FlattenLinear
+        from .nn.modules import FlattenLinear
 
         return FlattenLinear(prod(ins[0]), self.units, bias=self.bias)
 

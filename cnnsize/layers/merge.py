@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..errors import SpecError
-from ..numeric import prod
+from ..core.errors import SpecError
+from ..core.numeric import prod
 from .base import RF, Counts, LayerKind, Param, Saved, TensorArg, register
 
 
@@ -64,7 +64,7 @@ class Add(_Merge):
     (torchvision's ``out += identity``): no new tensor."""
 
     params = {"inplace": Param("bool", False, doc="add into the first input's storage (torch's x += y)")}
-    torch_modules = ("cnnsize.executor.modules.Add",)
+    torch_modules = ("cnnsize.layers.nn.modules.Add",)
     torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__")
     onnx_ops = ("Add", "Sum")
 
@@ -93,7 +93,7 @@ class Add(_Merge):
         return Counts(connections=prod(out) * len(ins))
 
     def build(self, ins, out):
-        from ..executor.modules import Add as AddModule
+        from .nn.modules import Add as AddModule
 
         return AddModule(inplace=self.inplace)
 
@@ -104,7 +104,7 @@ class Concat(_Merge):
 
     min_inputs = 1
 
-    torch_modules = ("cnnsize.executor.modules.Concat",)
+    torch_modules = ("cnnsize.layers.nn.modules.Concat",)
     torch_functions = ("cat", "concat")
     onnx_ops = ("Concat",)
 
@@ -137,7 +137,7 @@ class Concat(_Merge):
         return (sum(x[0] for x in ins), *ins[0][1:])
 
     def build(self, ins, out):
-        from ..executor.modules import Concat as ConcatModule
+        from .nn.modules import Concat as ConcatModule
 
         return ConcatModule()
 
@@ -147,7 +147,7 @@ class Mul(_Merge):
     """Elementwise product with broadcasting (a squeeze-and-excitation gate scaling the channels)."""
 
     cause = "elementwise"
-    torch_modules = ("cnnsize.executor.modules.Mul",)
+    torch_modules = ("cnnsize.layers.nn.modules.Mul",)
     torch_functions = ("mul", "mul_", "imul", "__mul__", "__imul__", "__rmul__")
     onnx_ops = ("Mul",)
 
@@ -168,7 +168,7 @@ class Mul(_Merge):
         return [Saved("input", index=i) for i in range(len(ins))]  # each factor's grad needs the others
 
     def build(self, ins, out):
-        from ..executor.modules import Mul as MulModule
+        from .nn.modules import Mul as MulModule
 
         return MulModule()
 
@@ -181,7 +181,7 @@ class Sub(_Merge):
     cause = "elementwise"
     min_inputs = max_inputs = 2
     params = {"inplace": Param("bool", False, doc="write into the first input's storage (torch's x -= y)")}
-    torch_modules = ("cnnsize.executor.modules.Sub",)
+    torch_modules = ("cnnsize.layers.nn.modules.Sub",)
     torch_functions: ClassVar[tuple[str, ...]] = ("sub", "sub_", "isub", "__sub__", "__isub__")
     module = "Sub"
 
@@ -207,7 +207,7 @@ class Sub(_Merge):
         return Counts(connections=prod(out) * len(ins))
 
     def build(self, ins, out):
-        from ..executor import modules
+        from .nn import modules
 
         return getattr(modules, self.module)(inplace=self.inplace)
 
@@ -217,7 +217,7 @@ class Div(Sub):
     """The quotient of two inputs, the first over the second, broadcast as ``mul``. ``inplace: true`` divides in the
     first input's storage (torch's ``x /= y``)."""
 
-    torch_modules = ("cnnsize.executor.modules.Div",)
+    torch_modules = ("cnnsize.layers.nn.modules.Div",)
     torch_functions = ("truediv", "div", "div_", "itruediv", "__truediv__", "__itruediv__")
     module = "Div"
 
@@ -239,7 +239,7 @@ class Scalar(LayerKind):
     params = {"op": Param("choice", doc="the operation, x op value", choices=SCALAR_OPS),
               "value": Param("float", doc="the constant"),
               "inplace": Param("bool", False, doc="write into the input's storage (x.mul_(c), x *= c)")}
-    torch_modules = ("cnnsize.executor.modules.Scalar",)
+    torch_modules = ("cnnsize.layers.nn.modules.Scalar",)
     torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__", "sub", "sub_", "isub", "__sub__",
                        "__isub__", "__rsub__", "rsub", "mul", "mul_", "imul", "__mul__", "__imul__", "__rmul__",
                        "truediv", "div", "div_", "itruediv", "__truediv__", "__itruediv__", "pow", "pow_",
@@ -293,6 +293,6 @@ class Scalar(LayerKind):
         return text + (", inplace" if self.inplace else "")
 
     def build(self, ins, out):
-        from ..executor.modules import Scalar as Module
+        from .nn.modules import Scalar as Module
 
         return Module(self.op, self.value, self.inplace)

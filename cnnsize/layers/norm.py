@@ -3,8 +3,8 @@ response normalization), and ``layer_scale`` (a learned per-channel scale)."""
 
 from __future__ import annotations
 
-from ..errors import SpecError
-from ..numeric import Dim, divides, exact_div, prod
+from ..core.errors import SpecError
+from ..core.numeric import Dim, divides, exact_div, prod
 from .base import Counts, LayerKind, Param, Saved, TensorArg, register, require_spatial
 
 
@@ -104,7 +104,7 @@ class LayerNorm(LayerKind):
     cause = "normalization"
     params = {"eps": Param("positive", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
               "affine": Param("bool", True), "axis": AXIS}
-    torch_modules = ("LayerNorm", "cnnsize.executor.modules.ChannelLayerNorm")
+    torch_modules = ("LayerNorm", "cnnsize.layers.nn.modules.ChannelLayerNorm")
     torch_functions = ("layer_norm",)
     onnx_ops = ("LayerNormalization",)
 
@@ -147,7 +147,7 @@ class LayerNorm(LayerKind):
     def build(self, ins, out):
         import torch.nn as nn
 
-        from ..executor.modules import ChannelLayerNorm
+        from .nn.modules import ChannelLayerNorm
 
         if self.axis == "last":
             return nn.LayerNorm(ins[0][-1], eps=self.eps, elementwise_affine=self.affine)
@@ -237,7 +237,7 @@ class LayerScale(LayerKind):
     cause = "elementwise"
 
     params = {"init": Param("float", 1e-6, doc="the scales' initial value"), "axis": AXIS}
-    torch_modules = ("cnnsize.executor.modules.LayerScale",)
+    torch_modules = ("cnnsize.layers.nn.modules.LayerScale",)
     torch_functions = ("mul", "__mul__", "__rmul__")
     onnx_ops = ("Mul",)
 
@@ -277,7 +277,7 @@ class LayerScale(LayerKind):
         return [Saved("input")] if trainable else []  # the scale's grad needs the input; the input's needs the scale
 
     def build(self, ins, out):
-        from ..executor.modules import LayerScale as Module
+        from .nn.modules import LayerScale as Module
 
         shape = (ins[0][0], *(1,) * (len(ins[0]) - 1)) if self.axis == "channels" else (ins[0][-1],)
         return Module(shape, self.init)

@@ -7,7 +7,7 @@ FlopCounterMode counted for that call at import, so the totals stay whole; every
 
 from __future__ import annotations
 
-from ..errors import CnnsizeError, SpecError
+from ..core.errors import CnnsizeError, SpecError
 from .base import VIEW, Counts, LayerKind, Param, register
 
 

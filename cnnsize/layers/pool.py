@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..calc import conv_macs
-from ..errors import LimitExceeded, SpecError
-from ..numeric import ceil_div, dmax, floor_div, is_int, prod
+from ..core.errors import LimitExceeded, SpecError
+from ..core.numeric import ceil_div, dmax, floor_div, is_int, prod
 from .base import Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
 from .conv import _Windowed, windowed_shape
 
@@ -338,7 +338,7 @@ class Mean(LayerKind):
     cause = "pooling"
     params = {"axes": Param("ints_or_zero", doc="the per-sample axes averaged, from 0"),
               "keepdim": Param("bool", False, doc="keep them as axes of size 1")}
-    torch_modules = ("cnnsize.executor.modules.Mean",)
+    torch_modules = ("cnnsize.layers.nn.modules.Mean",)
     torch_functions = ("mean",)
 
     @classmethod
@@ -379,6 +379,6 @@ class Mean(LayerKind):
         return rfs[0] if self.axes_of(ins[0]) == (0,) and self.keepdim else None
 
     def build(self, ins, out):
-        from ..executor.modules import Mean as Module
+        from .nn.modules import Mean as Module
 
         return Module(tuple(a + 1 for a in self.axes_of(ins[0])), self.keepdim)

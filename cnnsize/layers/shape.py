@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..errors import SpecError
-from ..numeric import divides, dmin, exact_div, floor_div, is_int, prod
+from ..core.errors import SpecError
+from ..core.numeric import divides, dmin, exact_div, floor_div, is_int, prod
 from .base import (
     PASS_THROUGH,
     RF,
@@ -271,7 +271,7 @@ class Chunk(LayerKind):
     params = {"chunks": Param("int", doc="number of equal channel slices"),
               "index": Param("count", doc="which slice, from 0"),
               "axis": Param("count", 0, doc="the per-sample axis sliced, from 0 (the channels)")}
-    torch_modules = ("cnnsize.executor.modules.Chunk",)
+    torch_modules = ("cnnsize.layers.nn.modules.Chunk",)
     torch_functions = ("chunk",)
     onnx_ops = ("Split", "Slice")
 
@@ -323,7 +323,7 @@ class Chunk(LayerKind):
         return rfs[0] if self.axis == 0 else None
 
     def build(self, ins, out):
-        from ..executor.modules import Chunk as ChunkModule
+        from .nn.modules import Chunk as ChunkModule
 
         return ChunkModule(self.chunks, self.index, self.axis + 1)
 
@@ -339,7 +339,7 @@ class Slice(LayerKind):
               "start": Param("count", 0, doc="the first index kept"),
               "end": Param("count", None, doc="one past the last index kept (the axis' end)"),
               "step": Param("int", 1, doc="keep every step-th index")}
-    torch_modules = ("cnnsize.executor.modules.Slice",)
+    torch_modules = ("cnnsize.layers.nn.modules.Slice",)
     torch_functions = ("getitem", "split", "split_with_sizes", "narrow", "chunk")
 
     @classmethod
@@ -422,7 +422,7 @@ class Slice(LayerKind):
         return RF(rf.size, tuple(stride), tuple(start))
 
     def build(self, ins, out):
-        from ..executor.modules import Slice as Module
+        from .nn.modules import Slice as Module
 
         self.span(ins[0])
         return Module(self.axis + 1, self.start, self.end, self.step)

@@ -9,8 +9,8 @@ and shift mask, output projection, and back). Its intermediate tensors are count
 
 from __future__ import annotations
 
-from ..errors import SpecError
-from ..numeric import Dim, ceil_div, fmt_num, is_int, prod
+from ..core.errors import SpecError
+from ..core.numeric import Dim, ceil_div, fmt_num, is_int, prod
 from .base import Counts, LayerKind, Param, Saved, register
 
 _TV = "torchvision.models.swin_transformer."
@@ -100,7 +100,7 @@ class SwinAttention(LayerKind):
               "cpb_hidden": Param("int", 512, doc="v2: hidden units of the position-bias MLP"),
               "shrink": Param("bool", False, doc="windows larger than the input shrink to it (Video Swin)")}
     torch_modules = (_TV + "ShiftedWindowAttention", _TV + "ShiftedWindowAttentionV2",
-                     _TV3D + "ShiftedWindowAttention3d", "cnnsize.executor.swin.SwinAttention")
+                     _TV3D + "ShiftedWindowAttention3d", "cnnsize.layers.nn.swin.SwinAttention")
 
     @classmethod
     def from_torch(cls, call):
@@ -187,8 +187,9 @@ class SwinAttention(LayerKind):
         macs = 4 * z["tokens"] * c * c + 2 * z["attn"] * d  # QKV and output projections; QKᵀ and attention·V
         return Counts(weights=weights, biases=biases, buffers=buffers, connections=macs, macs=macs)
 
-    # what the counting tools see inside the module (cnnsize.conventions): torchvision calls F.linear with the qkv and
-    # proj weights, so those submodules never run as modules; v2's position-bias MLP runs as modules, once per call
+    # what the counting tools see inside the module (cnnsize.passes.conventions): torchvision calls F.linear with
+    # the qkv and proj weights, so those submodules never run as modules; v2's position-bias MLP runs as modules,
+    # once per call
     count_fact_names = {
         "scores": "elements of QKᵀ, windows·heads·N² over the input padded to whole windows, for the batch",
         "padded": "tokens of the input padded to whole windows (the rows QKV and the projection run on), for the batch",
@@ -302,7 +303,7 @@ class SwinAttention(LayerKind):
         return items
 
     def build(self, ins, out):
-        from ..executor.swin import SwinAttention as Module
+        from .nn.swin import SwinAttention as Module
 
         return Module(ins[0][-1], self.configured(ins[0])[0], self.configured(ins[0])[1], self.heads,
                       version=self.version, qkv_bias=self.qkv_bias, proj_bias=self.proj_bias,
@@ -317,7 +318,7 @@ class PatchMerge(LayerKind):
 
     cause = "views"
     params = {}
-    torch_modules = ("cnnsize.executor.swin.PatchMerge", _TV3D + "PatchEmbed3d")
+    torch_modules = ("cnnsize.layers.nn.swin.PatchMerge", _TV3D + "PatchEmbed3d")
     torch_functions = ("_patch_merging_pad",)
 
     @classmethod
@@ -359,7 +360,7 @@ class PatchMerge(LayerKind):
         return None
 
     def build(self, ins, out):
-        from ..executor.swin import PatchMerge as Module
+        from .nn.swin import PatchMerge as Module
 
         return Module()
 

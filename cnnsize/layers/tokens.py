@@ -9,8 +9,8 @@ The shape operations (``permute``, ``transpose``, ``reshape``, ``flatten``) are 
 from __future__ import annotations
 
 from ..calc import conv_macs, conv_params, fc_params
-from ..errors import SpecError
-from ..numeric import divides, exact_div, fmt_num, is_int, prod
+from ..core.errors import SpecError
+from ..core.numeric import divides, exact_div, fmt_num, is_int, prod
 from .base import (
     PASS_THROUGH,
     VIEW,
@@ -129,7 +129,7 @@ class MatMul(LayerKind):
 
     params = {}
     min_inputs = max_inputs = 2
-    torch_modules = ("cnnsize.executor.modules.MatMul",)
+    torch_modules = ("cnnsize.layers.nn.modules.MatMul",)
     torch_functions = ("matmul", "__matmul__", "bmm")
     onnx_ops = ("MatMul",)
 
@@ -172,7 +172,7 @@ class MatMul(LayerKind):
         return [Saved("input", index=0), Saved("input", index=1)]  # each factor's grad needs the other
 
     def build(self, ins, out):
-        from ..executor.modules import MatMul as Module
+        from .nn.modules import MatMul as Module
 
         return Module()
 
@@ -187,7 +187,7 @@ class PatchEmbed(LayerKind):
     weight_layer = True
     params = {"filters": Param("int", doc="token features D (the conv's filters)"),
               "patch": Param("ints", doc="patch size, one number or one per axis"), "bias": Param("bool", True)}
-    torch_modules = ("cnnsize.executor.modules.PatchEmbed",)  # in models: a conv, flatten(2) and transpose(1, 2)
+    torch_modules = ("cnnsize.layers.nn.modules.PatchEmbed",)  # in models: a conv, flatten(2) and transpose(1, 2)
 
     @classmethod
     def from_torch(cls, call):
@@ -231,7 +231,7 @@ class PatchEmbed(LayerKind):
         return [Saved("input")]
 
     def build(self, ins, out):
-        from ..executor.modules import PatchEmbed as Module
+        from .nn.modules import PatchEmbed as Module
 
         return Module(ins[0][0], self.filters, self.geometry(ins[0]), self.bias)
 
@@ -243,7 +243,7 @@ class ClassToken(LayerKind):
     cause = "elementwise"
 
     params = {}
-    torch_modules = ("cnnsize.executor.modules.ClassToken",)
+    torch_modules = ("cnnsize.layers.nn.modules.ClassToken",)
     torch_functions = ("cat", "concat")
     onnx_ops = ("Concat",)
 
@@ -281,7 +281,7 @@ class ClassToken(LayerKind):
         return None
 
     def build(self, ins, out):
-        from ..executor.modules import ClassToken as Module
+        from .nn.modules import ClassToken as Module
 
         return Module(ins[0][1])
 
@@ -293,7 +293,7 @@ class PosEmbed(LayerKind):
     cause = "elementwise"
 
     params = {}
-    torch_modules = ("cnnsize.executor.modules.PosEmbed",)
+    torch_modules = ("cnnsize.layers.nn.modules.PosEmbed",)
     torch_functions = ("add", "__add__", "__radd__")
     onnx_ops = ("Add",)
 
@@ -317,7 +317,7 @@ class PosEmbed(LayerKind):
         return Counts(weights=prod(ins[0]), connections=prod(out))
 
     def build(self, ins, out):
-        from ..executor.modules import PosEmbed as Module
+        from .nn.modules import PosEmbed as Module
 
         return Module(tuple(ins[0]))
 
@@ -336,7 +336,7 @@ class MultiHeadAttention(LayerKind):
     weight_layer = True
     params = {"heads": Param("int", doc="number of heads (D must divide by it)"), "bias": Param("bool", True),
               "dropout": Param("probability", 0.0, doc="dropout on the attention weights while training")}
-    torch_modules = ("MultiheadAttention", "cnnsize.executor.modules.SelfAttention")
+    torch_modules = ("MultiheadAttention", "cnnsize.layers.nn.modules.SelfAttention")
     onnx_ops = ("Transpose", "Reshape", "Add", "MatMul", "Gemm", "Squeeze")
 
     @classmethod
@@ -401,7 +401,7 @@ class MultiHeadAttention(LayerKind):
                 Saved("new", self.heads * length, itemsize=4), Saved("new", length * dim)]
 
     def build(self, ins, out):
-        from ..executor.modules import SelfAttention
+        from .nn.modules import SelfAttention
 
         return SelfAttention(ins[0][1], self.heads, bias=self.bias, dropout=self.dropout)
 
@@ -464,7 +464,7 @@ class ScaledDotProductAttention(LayerKind):
 
     params = {}
     min_inputs = max_inputs = 3
-    torch_modules = ("cnnsize.executor.modules.SDPA",)
+    torch_modules = ("cnnsize.layers.nn.modules.SDPA",)
     torch_functions = ("scaled_dot_product_attention",)
 
     @classmethod
@@ -496,7 +496,7 @@ class ScaledDotProductAttention(LayerKind):
                 Saved("new", prod(ins[0][:-1]), itemsize=4)]
 
     def build(self, ins, out):
-        from ..executor.modules import SDPA
+        from .nn.modules import SDPA
 
         return SDPA()
 
@@ -508,7 +508,7 @@ class Select(_View):
     cause = "views"
 
     params = {"axis": Param("count", 0, doc="the per-sample axis, from 0"), "index": Param("count", 0)}
-    torch_modules = ("cnnsize.executor.modules.Select",)
+    torch_modules = ("cnnsize.layers.nn.modules.Select",)
     torch_functions = ("select", "getitem")
     onnx_ops = ("Gather",)
 
@@ -551,7 +551,7 @@ class Select(_View):
         return (*x[:self.axis], *x[self.axis + 1:])
 
     def build(self, ins, out):
-        from ..executor.modules import Select as Module
+        from .nn.modules import Select as Module
 
         return Module(self.axis + 1, self.index)
 
@@ -566,7 +566,7 @@ class Roll(LayerKind):
     unbounded = ("shifts",)  # build takes them modulo the axis' size
     params = {"shifts": Param("ints_or_zero", doc="the shift per axis in ``axes``, forward"),
               "axes": Param("ints_or_zero", doc="the per-sample axes, from 0")}
-    torch_modules = ("cnnsize.executor.modules.Roll",)
+    torch_modules = ("cnnsize.layers.nn.modules.Roll",)
     torch_functions = ("roll",)
 
     @classmethod
@@ -597,7 +597,7 @@ class Roll(LayerKind):
         return None
 
     def build(self, ins, out):
-        from ..executor.modules import Roll as Module
+        from .nn.modules import Roll as Module
 
         pairs = self.pairs(ins[0])  # a roll is cyclic: by s is by s mod the size (torch takes no 10^23)
         return Module(tuple(s % ins[0][a] for s, a in pairs), tuple(a + 1 for _, a in pairs))
@@ -623,7 +623,7 @@ class WindowPartition(_Windows):
 
     cause = "views"
 
-    torch_modules = ("cnnsize.executor.modules.WindowPartition",)
+    torch_modules = ("cnnsize.layers.nn.modules.WindowPartition",)
 
     @classmethod
     def from_torch(cls, call):
@@ -638,7 +638,7 @@ class WindowPartition(_Windows):
         return (exact_div(x[0], wh) * exact_div(x[1], ww), wh * ww, x[2])
 
     def build(self, ins, out):
-        from ..executor.modules import WindowPartition as Module
+        from .nn.modules import WindowPartition as Module
 
         return Module(self.window_of())
 
@@ -650,7 +650,7 @@ class WindowMerge(_Windows):
     cause = "views"
 
     params = {**_Windows.params, "size": Param("size", doc="the merged height and width [H, W]")}
-    torch_modules = ("cnnsize.executor.modules.WindowMerge",)
+    torch_modules = ("cnnsize.layers.nn.modules.WindowMerge",)
 
     @classmethod
     def from_torch(cls, call):
@@ -668,7 +668,7 @@ class WindowMerge(_Windows):
         return (size[0], size[1], x[2])
 
     def build(self, ins, out):
-        from ..executor.modules import WindowMerge as Module
+        from .nn.modules import WindowMerge as Module
 
         size = self.size if isinstance(self.size, tuple) else (self.size, self.size)
         return Module(self.window_of(), tuple(size))
@@ -682,7 +682,7 @@ class Permute(_View):
 
     params = {"dims": Param("ints_or_zero", doc="the new order of the per-sample axes, from 0: [1, 2, 0] for "
                                                 "(C, H, W) → (H, W, C)")}
-    torch_modules = ("cnnsize.executor.modules.Permute", "torchvision.ops.misc.Permute")
+    torch_modules = ("cnnsize.layers.nn.modules.Permute", "torchvision.ops.misc.Permute")
     torch_functions = ("permute",)
     onnx_ops = ("Transpose",)
 
@@ -726,7 +726,7 @@ class Permute(_View):
         return rfs[0] if dims in moves else None  # channels to the end or back: the spatial axes keep their order
 
     def build(self, ins, out):
-        from ..executor.modules import Permute as Module
+        from .nn.modules import Permute as Module
 
         return Module(self.order(ins[0]))
 
@@ -768,7 +768,7 @@ class Transpose(_View):
         return tuple(moved)
 
     def build(self, ins, out):
-        from ..executor.modules import Permute as Module
+        from .nn.modules import Permute as Module
 
         a, b = self.pair(ins[0])
         order = list(range(len(ins[0])))
@@ -784,7 +784,7 @@ class Reshape(_View):
     cause = "views"
 
     params = {"shape": Param("size", doc="the per-sample shape")}
-    torch_modules = ("cnnsize.executor.modules.Reshape",)
+    torch_modules = ("cnnsize.layers.nn.modules.Reshape",)
     # asked after flatten, which takes (N, features); torchvision's MViT wraps (un)squeeze for fx as _(un)squeeze
     torch_functions = ("reshape", "view", "unsqueeze", "squeeze", "_unsqueeze", "_squeeze")
     onnx_ops = ("Reshape", "Squeeze", "Unsqueeze")
@@ -814,7 +814,7 @@ class Reshape(_View):
         return shape
 
     def build(self, ins, out):
-        from ..executor.modules import Reshape as Module
+        from .nn.modules import Reshape as Module
 
         return Module(tuple(out))
 
@@ -826,7 +826,7 @@ class Contiguous(LayerKind):
     cause = "views"
 
     params = {}
-    torch_modules = ("cnnsize.executor.modules.Contiguous",)
+    torch_modules = ("cnnsize.layers.nn.modules.Contiguous",)
     torch_functions = ("contiguous",)
 
     @classmethod
@@ -836,7 +836,7 @@ class Contiguous(LayerKind):
         return {}
 
     def build(self, ins, out):
-        from ..executor.modules import Contiguous as Module
+        from .nn.modules import Contiguous as Module
 
         return Module()
 

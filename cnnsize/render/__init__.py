@@ -1,4 +1,17 @@
-"""Renderers: an Analysis as a terminal table, markdown, CSV, JSON, LaTeX or HTML."""
+"""Renderers: an Analysis as a terminal table, markdown, CSV, JSON, LaTeX or HTML.
+
+Importing this package registers the formats as the analysis' views (cnnsize.engine.result.VIEWS), which
+``Analysis.to_markdown()``, ``print(analysis)`` and the like read: the result itself never imports a renderer.
+"""
+
+from __future__ import annotations
+
+from ..core.errors import unknown_name
+from ..core.safe import printable_analysis
+from ..engine.result import VIEWS
+from . import text
+from .boxes import terminal_width
+from .table import table_text
 
 FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 
@@ -9,26 +22,16 @@ def render(analysis, fmt: str, color: bool = False, width: int | None = None,
 
     ``width`` fits the table to that many terminal cells and ``columns`` picks its columns (see table_text).
     """
-    from ..errors import unknown_name
-
+    if fmt not in FORMATS:
+        raise unknown_name("format", fmt, FORMATS)
     if fmt not in ("json", "csv"):  # text for people: control characters escaped (machine formats keep them)
-        from .safe import printable_analysis
-
         analysis = printable_analysis(analysis)
     if fmt == "table":
-        from .table import table_text
-
         return table_text(analysis, color=color, width=width, columns=columns)
-    from . import text
+    return WRITERS[fmt](analysis)
 
-    if fmt == "markdown":
-        return text.markdown(analysis)
-    if fmt == "csv":
-        return text.csv_text(analysis)
-    if fmt == "json":
-        return text.to_json(analysis)
-    if fmt == "latex":
-        return text.latex(analysis)
-    if fmt == "html":
-        return text.html(analysis)
-    raise unknown_name("format", fmt, FORMATS)
+
+WRITERS = {"markdown": text.markdown, "csv": text.csv_text, "json": text.to_json, "latex": text.latex,
+           "html": text.html}
+VIEWS.update(WRITERS)
+VIEWS["terminal"] = lambda analysis: render(analysis, "table", width=terminal_width())

@@ -71,7 +71,7 @@ GRID_FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 def render_grid(grid: Grid, fmt: str, color: bool = False, width: int | None = None) -> str:
     """The grid as text in one of GRID_FORMATS; ``width`` fits the terminal table to that many cells (as the
     report's: numbers in three figures, then columns from the right left out and named under it)."""
-    from ..errors import unknown_name
+    from ..core.errors import unknown_name
 
     if fmt == "table":
         from .table import box_table, fit_columns, hidden_line, wrap
@@ -98,7 +98,7 @@ def render_grid(grid: Grid, fmt: str, color: bool = False, width: int | None = N
     if fmt == "json":
         keys = grid.keys()
         doc = {"title": grid.title, "rows": [{k: _json_value(r.get(k)) for k in keys} for r in grid.records]}
-        from .safe import json_text
+        from ..core.safe import json_text
 
         return json_text(doc)
     if fmt == "latex":
@@ -176,3 +176,11 @@ def html_table(headers, cells, right: set[int], *, caption: str = "", footer=Non
         out += ["<ul>"] + [f"<li>{esc(n)}</li>" for n in notes] + ["</ul>"]
     out.append("</div>")
     return "\n".join(out) + "\n"
+
+
+def markdown_table(headers, cells, right: set[int]) -> str:
+    """A GitHub-flavoured markdown table; columns in ``right`` are right-aligned."""
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+    return "\n".join(lines) + "\n"

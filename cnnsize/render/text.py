@@ -7,21 +7,12 @@ from __future__ import annotations
 
 import io
 
-from ..analysis import COUNT_FIELDS, Analysis
-from ..layout import axes_label
-from ..numeric import dim_text, human_bytes, human_count, is_int, is_symbolic, pretty  # noqa: F401 - human_* re-exported
-
-
-def num(value) -> str:
-    """1234567 -> '1,234,567'; formulas as a person writes them: '2178·(H − 7)·(W − 7)'."""
-    return f"{value:,}" if is_int(value) else pretty(value)
-
-
-def shape_text(shape) -> str:
-    """3×224×224; with formulas, spaced and bracketed so that each size reads alone: 96 × (H − 7)/4 × ..."""
-    if not any(is_symbolic(v) for v in shape):
-        return "×".join(str(v) for v in shape)
-    return " × ".join(dim_text(v) for v in shape)
+from ..core.layout import axes_label
+from ..core.numeric import dim_text, human_bytes, human_count, is_int, is_symbolic, pretty  # noqa: F401 - human_* re-exported
+from ..core.text import extra_text, num, seconds_text, shape_text  # noqa: F401 - re-exported
+from ..engine.result import COUNT_FIELDS, Analysis
+from .boxes import bar
+from .grid import html_table, latex_table, markdown_table
 
 
 def rf_text(rf) -> str:
@@ -73,22 +64,7 @@ def axes_lines(a: Analysis) -> list[str]:
 
 def extra_summary(a: Analysis) -> list[str]:
     """The totals of the asked-for figures: the convention's count, memory traffic, predicted time."""
-    t, lines = a.totals, []
-    if a.count:
-        from ..conventions import get
-
-        conv = get(a.count)
-        lines.append(f"Counted as {a.count} (the network in {a.count_mode} mode): {num(t['counted'])} {conv.unit} "
-                     f"({human_count(t['counted'])}); "
-                     f"cnnsize's MACs: {num(t['macs'])}.")
-    if a.traffic:
-        ai = t["arithmetic_intensity"]
-        lines.append(f"Memory traffic: {human_bytes(t['bytes_read'])} read, {human_bytes(t['bytes_written'])} "
-                     f"written" + (f"; {ai:,.2f} FLOPs per byte." if ai is not None else "."))
-    if a.device_profile:
-        lines.append(f"Predicted on {a.device_profile}: {seconds_text(t['predicted_seconds'])} "
-                     f"({t['bound']}-bound layers take {t['bound_share']:.0%} of it).")
-    return lines
+    return list(a.summaries.values())
 
 
 def memory_lines(a: Analysis) -> list[str]:
@@ -130,57 +106,9 @@ HEADERS = ("Layer", "Type", "Output", "Weights", "Params", "Activations", "Conne
            "Receptive field")
 
 
-def short_count(n) -> str:
-    """A count in three significant figures with a unit, exactly rounded from the integer: 138357544 -> '138M'.
-
-    Integer arithmetic only, so any size reads (no float overflow); formulas as ``pretty`` writes them.
-    """
-    if not is_int(n):
-        return pretty(n)
-    sign, n = ("-" if n < 0 else ""), abs(n)
-    if n < 1000:
-        return f"{sign}{n}"
-    units = ((3, "K"), (6, "M"), (9, "G"), (12, "T"))
-    for i, (exp, unit) in enumerate(units):
-        whole = n // 10**exp
-        last = i == len(units) - 1
-        if whole >= 1000 and not last:
-            continue
-        decimals = max(0, 3 - len(str(whole)))
-        step = 10 ** (exp - decimals)
-        value = (n + step // 2) // step
-        if value >= 1000 * 10**decimals and not last:
-            continue  # rounding carried into the next unit
-        text = str(value).rjust(decimals + 1, "0")
-        return f"{sign}{text[:-decimals]}.{text[-decimals:]}{unit}" if decimals else f"{sign}{text}{unit}"
-    return f"{sign}{n}"  # pragma: no cover
-
-
-def extra_text(value) -> str:
-    """A cell of an asked-for figure (cnnsize.analysis.EXTRA_FIELDS): counts with separators, seconds in µs/ms."""
-    if value is None:
-        return "–"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return num(value)
-
-
-def seconds_text(value) -> str:
-    if value is None:
-        return "–"
-    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
-
-
 def extra_cells(a: Analysis, source) -> tuple[str, ...]:
     """The asked-for figures of one row (a LayerResult) or of the totals (a dict)."""
-    get = source.get if isinstance(source, dict) else lambda k: getattr(source, k)
-    return tuple(seconds_text(get(k)) if k == "predicted_seconds" else extra_text(get(k))
-                 for k, _ in a.extra_fields())
+    return tuple(c.cell(source.get(c.key)) for c in a.columns)
 
 
 def headers(a: Analysis) -> tuple[str, ...]:
@@ -224,14 +152,6 @@ def _extra_right(a: Analysis) -> set[int]:
     return set(range(len(HEADERS), len(HEADERS) + len(a.extra_fields())))
 
 
-def markdown_table(headers, cells, right: set[int]) -> str:
-    """A GitHub-flavoured markdown table; columns in ``right`` are right-aligned."""
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
-    return "\n".join(lines) + "\n"
-
-
 def markdown(a: Analysis, picture: str | None = None) -> str:
     """The report as markdown; ``picture`` (a relative path) puts that image above the table."""
     bold_total = tuple(f"**{c}**" if c else "" for c in total_row(a))
@@ -269,14 +189,13 @@ def csv_text(a: Analysis) -> str:
 
 
 def to_json(a: Analysis) -> str:
-    from .safe import json_text
+    from ..core.safe import json_text
 
     return json_text(a.to_dict())
 
 
 def latex(a: Analysis) -> str:
     """The per-layer table as a booktabs LaTeX table, the totals in words as comments under it."""
-    from .grid import latex_table
 
     text = latex_table(headers(a), rows(a), set(range(3, 8)) | _extra_right(a), caption=a.name, footer=total_row(a))
     return text + "".join(f"% {line}\n" for line in summary_lines(a) + [" ".join(n.split()) for n in a.notes])
@@ -284,7 +203,6 @@ def latex(a: Analysis) -> str:
 
 def html(a: Analysis) -> str:
     """The per-layer table as self-contained HTML (Jupyter's rich display), heaviest layers shaded."""
-    from .grid import html_table
     from .table import heaviest
 
     marked = heaviest(a)
@@ -293,3 +211,34 @@ def html(a: Analysis) -> str:
     return html_table(headers(a), rows(a), set(range(3, 8)) | _extra_right(a), caption=a.name, footer=total_row(a),
                       notes=notes,
                       highlight=shaded)
+
+
+def heaviest(a: Analysis) -> set[str]:
+    """The layers holding the most parameters, activations and MACs."""
+    from ..core.numeric import is_int
+
+    named = [r for r in a.layers if r.name != "input"]
+    out = set()
+    for key in ("params", "activations", "macs"):
+        values = [r for r in named if is_int(getattr(r, key))]
+        if values:
+            top = max(values, key=lambda r: getattr(r, key))
+            if getattr(top, key):
+                out.add(top.name)
+    return out
+
+
+def share_cells(a: Analysis, key: str) -> list[str] | None:
+    """Per row: a bar scaled to the largest layer and the layer's share of the total, e.g. '████▍    42%'.
+
+    None when a figure is a formula (no share to draw).
+    """
+    from ..core.numeric import is_int
+
+    values = [getattr(r, key) for r in a.layers]
+    if not all(is_int(v) for v in values):
+        return None
+    total, top = sum(values), max(values, default=0)
+    if not top:
+        return [bar(0) + "   0%" for _ in values]
+    return [f"{bar(v / top)} {round(100 * v / total):>3}%" for v in values]

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import CnnsizeError, LimitExceeded, Location, SpecError, closest, unknown_name
-from ..graph import INPUT, Graph, Node
+from ..core.errors import CnnsizeError, LimitExceeded, Location, SpecError, closest, unknown_name
+from ..core.expr import MAX_NAME, evaluate, interpolate, shorten, shown
+from ..core.graph import INPUT, Graph, Node
+from ..core.numeric import is_int
 from ..layers.base import COMMON_KEYS, REGISTRY, convert
-from ..numeric import is_int
-from .expr import MAX_NAME, evaluate, interpolate, shorten, shown
 from .load import LocDict, LocList
 
 TOP_KEYS = ("name", "input", "layers", "fit", "notes", "description", "source", "vars", "blocks")
@@ -803,7 +803,7 @@ def _scope_free(param: Any, value: Any) -> bool:
 
 def _function(body: dict) -> str | None:
     """``function: F.relu``: the source network computes this layer with that function or method, not a module
-    (the importer writes it), so tools that hook modules do not see it (cnnsize.conventions)."""
+    (the importer writes it), so tools that hook modules do not see it (cnnsize.passes.conventions)."""
     value = body.get("function")
     if value is None:
         return None

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import LimitExceeded, Location, SpecError
-from .expr import shorten
+from ..core.errors import LimitExceeded, Location, SpecError
+from ..core.expr import shorten
 
 MAX_SPEC_BYTES = 5_000_000
 MAX_DEPTH = 100

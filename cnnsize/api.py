@@ -1,0 +1,237 @@
+"""The pipelines: a spec (or a torch module, an ONNX file, a Graph) to a Graph, an Analysis with the passes asked
+for, and what is built on it (explain, fit, compare, sweep, plot, the executor). The package's functions
+(``cnnsize.analyze`` ...) and the command line call these; nothing below this layer resolves a spec.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import passes, render  # noqa: F401 - registers the analysis' views (Analysis.to_markdown, print(analysis), ...)
+from .core.errors import SpecError
+from .core.graph import Graph
+from .core.numeric import no_gc
+from .engine import fitting, worked
+from .engine.result import Analysis
+from .engine.walk import analyze_graph
+from .spec import sources
+from .spec.expand import expand
+from .spec.sources import DEFAULT_MAX_LAYERS, is_onnx, is_torch_module
+
+
+def compare(specs: Sequence[Any], *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
+            fit: str | None = None) -> list[dict]:
+    """Totals of several specs, one record each, with ``<key>_ratio`` against the first spec.
+
+    Each spec is anything ``cnnsize.analyze`` takes; ``input_shape`` (if given) applies to all of them.
+    """
+    from .render.views import RATIO_KEYS, _ratio, totals_record
+
+    if not specs:
+        raise SpecError("compare needs at least one spec")
+    records = []
+    for spec in specs:
+        a = spec if isinstance(spec, Analysis) else analyze_graph(
+            load_graph(spec), input_shape=input_shape, batch=batch, dtype=dtype, fit=fit)
+        label = a.name if isinstance(spec, (Analysis, dict)) or not isinstance(spec, str) or "\n" in spec else spec
+        records.append({"spec": label, "name": a.name, "input_shape": list(a.input_shape), "batch": a.batch,
+                        "dtype": a.dtype, **totals_record(a)})
+    first = records[0]
+    for r in records:
+        for key in RATIO_KEYS:
+            r[f"{key}_ratio"] = _ratio(r[key], first[key])
+    return records
+
+
+def sweep_records(spec: Any, *, batch: Iterable[int] = (1,), input_shape: Iterable[tuple] | None = None,
+                  dtype: Iterable[str] = ("float32",), variables: Mapping[str, Iterable[Any]] | None = None,
+                  fit: str | None = None) -> list[dict]:
+    """One record of totals per combination of the given settings (variables outermost, then input, batch, dtype).
+
+    ``variables`` maps spec variables (``vars:``) to the values to try; an unknown name is an error.
+    """
+    from .render.views import totals_record
+
+    variables = {k: list(v) for k, v in (variables or {}).items()}
+    shapes = [None] if input_shape is None else [tuple(s) for s in input_shape]
+    batches, dtypes = list(batch), list(dtype)
+    for what, values in (("batch", batches), ("input_shape", shapes), ("dtype", dtypes), *variables.items()):
+        if not values:
+            raise SpecError(f"sweep: no values given for {what}")
+    records = []
+    names = list(variables)
+    for combo in itertools.product(*(variables[k] for k in names)):
+        chosen = dict(zip(names, combo))
+        graph = load_graph(spec, variables=chosen or None)
+        for shape in shapes:
+            for b in batches:
+                for d in dtypes:
+                    a = analyze_graph(graph, input_shape=shape, batch=b, dtype=d, fit=fit)
+                    records.append({**chosen, "input_shape": list(a.input_shape), "batch": b, "dtype": d,
+                                    **totals_record(a)})
+    return records
+
+
+def sweep(spec: Any, *, batch: Iterable[int] = (1,), input_shape: Iterable[tuple] | None = None,
+          dtype: Iterable[str] = ("float32",), variables: dict[str, Iterable[Any]] | None = None,
+          fit: str | None = None):
+    """Totals for every combination of the settings, as a pandas DataFrame (one row per combination).
+
+        >>> cnnsize.sweep("resnet18", batch=[1, 32], dtype=["float32", "float16"])  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from .render.views import _shape
+
+    records = sweep_records(spec, batch=batch, input_shape=input_shape, dtype=dtype, variables=variables, fit=fit)
+    frame = pd.DataFrame(records)
+    frame["input_shape"] = frame["input_shape"].map(_shape)
+    return frame
+
+
+def onnx_graph(path: Any, input_shape: tuple | None = None, max_layers: int | None = None) -> Graph:
+    """The Graph of an ONNX file, imported by cnnsize.importers.onnx_import (``input_shape`` sizes its dynamic axes)."""
+    from .importers.onnx_import import from_onnx  # onnx is imported there, for an ONNX file only
+
+    imported = from_onnx(path, input_shape=input_shape)
+    graph = imported.graph  # expanded and checked by the import, within the layer limit
+    if graph is None or (max_layers is not None and max_layers != DEFAULT_MAX_LAYERS):
+        graph = expand(imported.spec, os.fspath(path), DEFAULT_MAX_LAYERS if max_layers is None else max_layers)
+    if imported.symbolic_input is not None:  # dynamic axes: the graph's input in their symbols
+        graph.input_shape = tuple(imported.symbolic_input)
+    return graph
+
+
+def load_graph(spec: Any, max_layers: int | None = None, variables: dict | None = None,
+               input_shape: tuple | None = None) -> Graph:
+    """A Graph from a path (a spec, or an ONNX file), a bundled name, YAML text, a dict, what ``from_torch``
+    returns, or a Graph (see cnnsize.spec.sources.load_graph); ``input_shape`` sizes an ONNX file's dynamic axes."""
+    if is_onnx(spec) and not (isinstance(spec, str) and "\n" in spec):
+        return onnx_graph(spec, input_shape=input_shape, max_layers=max_layers)
+    return sources.load_graph(spec, max_layers=max_layers, variables=variables)
+
+
+def load(spec: Any, variables: dict | None = None) -> Graph:
+    """Parse a spec (path, bundled name, YAML text or dict) into a layer Graph; ``variables`` override its vars."""
+    with no_gc():
+        return load_graph(spec, variables=variables)
+
+
+def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
+            fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
+            freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
+            traffic: bool = False, device_profile: Any = None, layout: str | None = None,
+            count_mode: str | None = None) -> Analysis:
+    """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
+
+    ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
+    ``input_shape`` overrides the spec's input as (C, H, W); ``fit`` is ``exact`` or ``floor``.
+    ``optimizer`` (sgd, momentum, adam, adamw), ``amp``, ``device`` (cuda, cpu) and ``freeze_until``
+    (a layer name: it and everything before it are frozen) shape the training memory estimate.
+    ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``). ``count`` names a counting
+    convention (torchinfo, fvcore, ptflops, thop, torch, torchscan-flops, ...; see cnnsize.passes.conventions):
+    every row and the totals then carry ``counted``, that tool's figure, for the network in ``count_mode``
+    ("eval", or "train": fvcore counts a training-mode batch norm otherwise; default: the mode of the module
+    ``from_torch`` read, else eval). ``traffic`` adds each layer's
+    bytes read and written and its arithmetic intensity; ``device_profile`` (a bundled name such as "a100",
+    a file, or a DeviceProfile) adds the roofline's ``predicted_seconds`` and ``bound`` (and implies traffic).
+    An input that looks channels-last (32×32×3) is refused with the channels-first shape to use, unless
+    ``layout`` is ``"hwc"`` (convert) or ``"chw"`` (keep). ``spec`` may also be what ``from_torch`` returns, or a
+    torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
+    ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
+    """
+    if is_torch_module(spec) and input_shape is not None:  # torch is imported only here, for a module
+        from .importers.torch_import import from_torch
+
+        spec, input_shape = from_torch(spec, tuple(input_shape)).spec, None
+    with no_gc():
+        graph = load_graph(spec, variables=variables)
+        return passes.analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit, optimizer=optimizer,
+                              amp=amp, device=device, freeze_until=freeze_until, layout=layout, count=count,
+                              count_mode=count_mode or getattr(spec, "mode", None) or "eval", traffic=traffic,
+                              device_profile=device_profile)
+
+
+def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
+              rule: str = "exact") -> fitting.FitSizes:
+    """The square input sizes n in [min, max] at which every layer fits exactly (a FitSizes).
+
+    ``rule="floor"`` lists the sizes at which the network runs with sizes rounded down (PyTorch's rule),
+    ``rule="spec"`` uses the spec's own ``fit:``.
+
+    ``.sizes`` lists them, ``.fits(n)``, ``.why_not(n)`` and ``.nearest(n)`` answer for any size;
+    AlexNet (CS231n) fits at 227 and not at 224. Numeric only: sympy is not imported.
+
+        >>> r = fit_sizes("alexnet_cs231n", 200, 260)
+        >>> r.sizes, r.fits(224), r.nearest(224)
+        ([227, 259], False, (195, 227))
+    """
+    fitting.check_range(min, max)
+    return fitting.fit_sizes(load_graph(spec), min=min, max=max, channels=channels, rule=rule)
+
+
+def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = None, fit: str | None = None,
+            dtype: str = "float32") -> worked.Explanation:
+    """The worked arithmetic of every layer (or one ``layer``), e.g. "(227 − 11)/4 + 1 = 55" (an Explanation).
+
+    ``input_shape`` may hold sympy symbols, as in ``analyze``; the steps are then formulas.
+
+        >>> print(explain("lenet5", layer="C1"))          # doctest: +NORMALIZE_WHITESPACE
+        C1: conv (filters=6, kernel=5)
+          1×32×32 → 6×28×28
+          height: (32 − 5)/1 + 1 = 28
+          width: (32 − 5)/1 + 1 = 28
+          params: (5·5·1 + 1)·6 = 156
+          connections = MACs: 4704·5·5·1 = 117600
+          activations: 6·28·28 = 4704
+          memory: 4704·4 bytes = 18816 bytes
+        <BLANKLINE>
+    """
+    return worked.explain(load_graph(spec), input_shape=input_shape, layer=layer, fit=fit, dtype=dtype)
+
+
+def plot(spec: Any, path: str | Path, **analyze_kwargs: Any) -> Path:
+    """Analyze ``spec`` (anything ``analyze`` takes, or an Analysis) and write its plot to ``path``."""
+    from .render.plot import save_plot  # matplotlib is imported there
+
+    return save_plot(spec if isinstance(spec, Analysis) else analyze(spec, **analyze_kwargs), path)
+
+
+def executable(spec: Any) -> Analysis | Graph:
+    """What the executor takes: an Analysis as given, else the spec's Graph (the executor sizes it)."""
+    return spec if isinstance(spec, Analysis) else load_graph(spec)
+
+
+def build(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, device: str = "cpu",
+          dtype: str = "float32", init: bool = False):
+    """The spec (or an Analysis) as an ``nn.Module`` whose submodules carry the spec's layer names.
+
+    Built on the meta device, then allocated on ``device`` without random initialization
+    (parameters are zero) unless ``init=True``.
+    """
+    from . import executor
+
+    return executor.build(executable(spec), input_shape=input_shape, fit=fit, device=device, dtype=dtype,
+                          init=init)
+
+
+def validate(spec: Any, **kwargs: Any):
+    """Run the network once and compare every figure of the analysis with what torch measures.
+
+    Returns a :class:`cnnsize.executor.validation.Validation` (``.ok``, ``.to_frame()``, ``.to_dict()``).
+    Keyword arguments: input_shape, fit, batch, device, dtype, runs, warmup, force, init.
+    """
+    from . import executor
+
+    return executor.validate(executable(spec), **kwargs)
+
+
+def bench(spec: Any, **kwargs: Any):
+    """Time the forward (and optionally backward) pass; see :func:`cnnsize.executor.timing.run_bench`."""
+    from . import executor
+
+    return executor.bench(executable(spec), **kwargs)

@@ -1,0 +1,122 @@
+"""The layer graph: nodes in execution order, each naming the nodes it reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from ..layers.base import LayerKind
+from .errors import Location, SpecError
+
+INPUT = "input"
+
+
+def tensor_part(path: str) -> str:
+    """Which of a layer's parameter figures a torch parameter counts in, by its name: ``bias`` (in_proj_bias too)
+    or ``weight`` (everything else), as ``trainable: [bias]`` and ``shares: {weight: a}`` name them."""
+    return "bias" if path.rsplit(".", 1)[-1].endswith("bias") else "weight"
+
+
+@dataclass
+class Node:
+    """One layer of the network, as the spec describes it after expansion."""
+
+    name: str
+    kind: LayerKind
+    inputs: list[str]
+    loc: Location
+    trainable: bool | tuple = True  # or the parameters that train, ("bias",): the others are frozen
+    shares: str | None = None  # the earlier layer whose parameters this one uses (a module called twice)
+    # per tensor: (("weight", layer), ...) where only some of its parameters are an earlier layer's (tied weights)
+    ties: tuple = ()
+    function: str | None = None  # the function or method the source network computes it with (no module)
+    discarded: bool = False  # the source network computes it and discards it: no output needs it
+
+
+@dataclass
+class Graph:
+    """A whole network: the input shape and the nodes in an order where inputs come first."""
+
+    name: str
+    input_shape: tuple
+    nodes: list[Node]
+    fit: str = "exact"
+    source: str = "<spec>"
+    notes: list[str] = field(default_factory=list)
+    input_loc: Location | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    # set when blocks read their input's shape (in.channels) while expanding: (input_shape, fit) -> the Graph
+    # expanded for that input, so that --input and --fit give the network they describe
+    reexpand: Any = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def topology(self) -> Topology:
+        """Who reads whom and which outputs share storage, by position; worked out once per graph."""
+        return Topology.of(self)
+
+    def consumers(self) -> dict[str, list[str]]:
+        """For each node (and the input), the nodes that read it."""
+        out: dict[str, list[str]] = {INPUT: []}
+        for node in self.nodes:
+            out.setdefault(node.name, [])
+            for src in node.inputs:
+                out.setdefault(src, []).append(node.name)
+        return out
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The graph by position (0 is the input, then every layer in order), as the analysis walks it.
+
+    ``srcs[i]``: the positions layer i reads. ``owner[i]``: the position whose storage output i lives in, its
+    own or, for in-place layers and views, its first input's; ``last_read[s]``: the last position that reads
+    storage s (the end when nothing does); ``last_reader[i]``: the last that reads output i itself. Owners and
+    storage readers both for inference and, as ``*_training``, for training, where dropout makes a new tensor.
+    None of this depends on sizes, so a graph works it out once.
+    """
+
+    names: list[str]
+    srcs: list[tuple[int, ...]]
+    owner: list[int]
+    last_read: list[int]
+    owner_training: list[int]
+    last_read_training: list[int]
+    last_reader: list[int]  # the last position that reads each output (-1 when none does)
+
+    @classmethod
+    def of(cls, graph: Graph) -> Topology:
+        position = {INPUT: 0}
+        names, srcs = [INPUT], [()]  # type: list[str], list[tuple[int, ...]]
+        for node in graph.nodes:
+            try:
+                srcs.append(tuple(map(position.__getitem__, node.inputs)))
+            except KeyError as exc:
+                raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
+                                hint="a layer can only read the input and layers before it",
+                                location=node.loc, layer=node.name) from None
+            position[node.name] = len(names)
+            names.append(node.name)
+        kinds = [node.kind for node in graph.nodes]
+        owner = _owners(srcs, [True] + [k.materializes for k in kinds])
+        owner_training = _owners(srcs, [True] + [k.materializes_training for k in kinds])
+        end = len(srcs) - 1
+        return cls(names, srcs, owner, _last_reads(srcs, owner, end), owner_training,
+                   _last_reads(srcs, owner_training, end), _last_reads(srcs, list(range(len(srcs))), -1))
+
+
+def _owners(srcs: list[tuple[int, ...]], new: list[bool]) -> list[int]:
+    owner = list(range(len(srcs)))
+    for i, ins in enumerate(srcs):
+        if not new[i] and ins:
+            owner[i] = owner[ins[0]]
+    return owner
+
+
+def _last_reads(srcs: list[tuple[int, ...]], owner: list[int], unread: int) -> list[int]:
+    """For each storage (by its owner position), the last position that reads it; ``unread`` where none does."""
+    last = [unread] * len(srcs)
+    for i, ins in enumerate(srcs):
+        for s in ins:
+            last[owner[s]] = i
+    return last

@@ -1,0 +1,341 @@
+"""Memory you can budget on: the inference peak by liveness, and what training holds.
+
+Inference: walk the graph in execution order; a tensor lives from the layer that
+makes it until its last reader has run (the caller holds the input throughout,
+and the result stays); in-place layers and views reuse their input's storage;
+parameters and buffers stay resident. A composite layer (Swin's, MaxViT's, MViT's
+attention) also holds, while it runs, the tensors it makes on the way
+(LayerKind.transient), in training in its backward as well.
+
+Training: one steady-state step, as torch runs it (see ``training_figures``):
+the forward pass, where autograd keeps per layer kind the tensors its backward
+needs (each kind's ``saved``; nothing when neither the inputs nor the layer's own
+parameters require grad, so frozen prefixes cost nothing); the backward pass
+layer by layer; the optimizer step with its temporaries. Parameters, buffers and
+optimizer state are resident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from operator import add
+from typing import Any
+
+from ..core.errors import unknown_name
+from ..core.graph import Topology
+from ..core.numeric import all_int, is_int
+
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+DEVICES = ("cuda", "cpu")
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    """How the network is trained: optimizer, mixed precision, and the device kind (dropout masks differ)."""
+
+    optimizer: str = "adam"
+    amp: bool = False
+    device: str = "cuda"
+
+    def check(self) -> MemoryOptions:
+        if self.optimizer not in OPTIMIZER_STATES:
+            raise unknown_name("optimizer", self.optimizer, OPTIMIZER_STATES)
+        if self.device not in DEVICES:
+            raise unknown_name("device", self.device, DEVICES)
+        return self
+
+
+def _live(owner: list[int], last_read: list[int], size: list, pinned: set,
+          extras: Sequence[tuple[int, Any]] = ()) -> list:
+    """Live bytes at each position: a storage lives from its owner until its last reader has run.
+
+    The ``pinned`` ones live to the end; ``extras`` are (position, bytes) of tensors born there and kept
+    to the end (what autograd saves besides activations).
+    """
+    n = len(owner)
+    delta: list[Any] = [0] * (n + 1)
+    for i in range(n):
+        if owner[i] == i:
+            delta[i] += size[i]
+            delta[n if i in pinned else last_read[i] + 1] -= size[i]
+    for i, nbytes in extras:
+        delta[i] += nbytes
+    return list(accumulate(delta[:n]))
+
+
+def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -> tuple[Any, str]:
+    """(peak activation bytes, the layer at which it occurs) for one forward pass at inference.
+
+    ``sized[i]`` is what the analysis worked out for position i (``numel``: elements per sample).
+    None and "" when sizes are formulas: which layer is the worst then depends on the values.
+    """
+    size = [s.numel * batch * itemsize for s in sized]
+    if not all_int(size):
+        return None, ""
+    owner = topology.owner
+    live = _live(owner, topology.last_read, size, {0, owner[-1]})
+    for i, nbytes in _transients(sized, batch, itemsize, training=False).items():
+        live[i] += nbytes  # a composite's intermediates, while it runs
+    peak = max(live)
+    return peak, topology.names[live.index(peak)]  # the first position at the peak
+
+
+def training_figures(topology: Topology, sized: list, trainable: list[bool], batch: Any, itemsize: int,
+                     options: MemoryOptions, grads: list | None = None) -> dict[str, Any]:
+    """What one training step allocates beyond the resident model, in a steady state (after the first step).
+
+    ``trainable[i]``: whether position i's own parameters are trained; ``grads[i]``: the (weight, bias) elements
+    of those it trains and holds itself (a layer sharing another's counts none: one gradient per tensor; default:
+    all of them). Three phases, as torch runs them
+    (gradients set to None between steps, torch's default):
+
+    - forward: a tensor lives until its last reader has run, or to the end of the pass if autograd saved it;
+    - backward, layer by layer from the last: what is saved stays until the first layer that saved it has
+      run its backward; the gradient of a layer's output lives from the backward of its last reader until
+      its own; each parameter's gradient, once made, stays until the optimizer step;
+    - optimizer step: every parameter gradient, plus the step's temporaries (Adam and AdamW: one tensor
+      the size of all parameters in torch's foreach form on CUDA; on the CPU, where torch updates one parameter
+      at a time, the square root and quotient of one parameter beside the previous one's ``denom``, see
+      _cpu_adam_temporaries).
+
+    Optimizer state is resident (made by the first step) and counted apart, in ``optimizer_bytes``.
+    """
+    act_size = 2 if options.amp else itemsize
+    master = 4 if options.amp else itemsize  # parameters, their gradients and the optimizer state
+    owner, srcs_of, last_reader = topology.owner_training, topology.srcs, topology.last_reader
+    n = len(owner)
+    size = [s.numel * batch * act_size for s in sized]
+    requires_grad = [False] * n
+    saved: dict[int, Any] = {}  # storage position -> bytes, for the activations autograd keeps
+    extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
+    # backward, as difference arrays over the positions (it visits them from the last): what is saved
+    # lives from the start of backward until its first saver's backward; an output's gradient from its
+    # last reader's backward to its own; a parameter gradient from its layer's backward to the step
+    kept: list[Any] = [0] * (n + 1)
+    act_grads: list[Any] = [0] * (n + 1)
+    param_grads: list[Any] = [0] * (n + 1)
+    trainable_total: Any = 0
+    tensors_at: dict[int, Any] = {}  # position -> the sizes of its parameter tensors trained (weights, biases)
+    resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
+    for i in range(1, n):
+        layer, srcs = sized[i], srcs_of[i]
+        own = trainable[i] and layer.params != 0
+        if own:
+            tensors_at[i] = grads[i] if grads is not None else layer.figures[:2]
+            elements = tensors_at[i][0] + tensors_at[i][1]
+            trainable_total += elements
+            param_grads[1] += elements * master
+            param_grads[i + 1] -= elements * master
+        elif not any(map(requires_grad.__getitem__, srcs)):
+            continue
+        requires_grad[i] = True
+        if last_reader[i] > 0:
+            act_grads[i] += size[i]
+            act_grads[last_reader[i] + 1] -= size[i]
+        known = resolved[own]
+        if layer in known:
+            refs, own_bytes = known[layer]
+        else:
+            refs, own_bytes = known[layer] = _saved(layer, own, options.device, act_size, batch)
+        for index, width in refs:
+            key = owner[srcs[index]] if index >= 0 else owner[i]
+            if key not in saved:  # saved first here: kept until this layer's backward
+                saved[key] = nbytes = size[key] if width is None else sized[key].numel * batch * width
+                kept[i] += nbytes
+        if own_bytes:
+            extras.append((i, own_bytes))
+            kept[i] += own_bytes
+    tensors = [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
+    if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
+        return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
+    forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras)
+    transients = _transients(sized, batch, act_size, training=True)
+    for i, nbytes in transients.items():
+        forward[i] += nbytes  # a composite's intermediates that autograd does not keep, while it runs
+    forward_peak = _max(forward)
+    visited = [i for i in range(1, n) if requires_grad[i]]
+    kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
+    activations_at = list(map(add, kept_at, grads_at))
+    for i, nbytes in transients.items():
+        activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
+    alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
+    backward = [alive_at[i] for i in visited]
+    if options.optimizer in ("adam", "adamw"):
+        temporaries = trainable_total * master if options.device == "cuda" else \
+            _cpu_adam_temporaries(tensors) * master
+    else:
+        temporaries = 0  # SGD and momentum update in place
+    step = trainable_total * master + temporaries
+    phases = {"forward": forward_peak, "backward": _max(backward), "optimizer step": step}
+    peak = _max(list(phases.values()))
+    where = next((name for name, value in phases.items() if value == peak), "")
+    if where == "backward" and all_int(backward):
+        where = f"backward at {topology.names[visited[backward.index(peak)]]}"
+    saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
+    return {
+        "saved_for_backward_bytes": saved_total,
+        "activation_gradients_bytes": _max(list(map(grads_at.__getitem__, visited))),
+        "training_activations_peak_bytes": _max([forward_peak, *map(activations_at.__getitem__, visited)]),
+        "gradients_bytes": trainable_total * master,
+        "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
+        "optimizer_temporaries_bytes": temporaries,
+        "training_step_peak_bytes": peak,
+        "training_peak_phase": where,
+    }
+
+
+def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[int, Any]:
+    """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient);
+    only the kinds that have them."""
+    from ..layers.base import LayerKind
+
+    out = {}
+    for i, layer in enumerate(sized):
+        kind = layer.kind
+        if kind is not None and type(kind).transient is not LayerKind.transient:
+            elements = kind.transient(layer.ins, layer.out, batch, training)
+            if elements:
+                out[i] = elements * itemsize
+    return out
+
+
+def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
+    """What autograd keeps for one layer's backward (its kind's ``saved``), resolved to bytes.
+
+    Returns the activations it keeps, as (input index, or -1 for the output; itemsize, or None for the
+    activation dtype), and the bytes of the tensors of its own (masks, indices, statistics).
+    """
+    refs, own_bytes = [], 0
+    one = is_int(batch) and batch == 1
+    kind = layer.kind
+    for item in kind.saved(layer.ins, layer.out, own, device):
+        if item.batch_one is not None and item.batch_one != one:
+            continue
+        width = item.itemsize or act_size
+        if item.of == "new":
+            own_bytes += item.numel * (batch if item.per_sample else 1) * width
+        else:
+            refs.append((item.index if item.of == "input" else -1, None if width == act_size else width))
+    return tuple(refs), own_bytes
+
+
+def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int, tensors: list,
+                       options: MemoryOptions) -> dict[str, Any]:
+    """The training figures that are sums (formulas); the peaks, maxima over every layer, are None: the
+    report asks for numeric sizes instead (a Max of a few hundred formulas is neither readable nor quick)."""
+    if options.optimizer in ("adam", "adamw"):
+        if options.device == "cuda":
+            temporaries = trainable_total * master
+        else:
+            temporaries = _cpu_adam_temporaries(tensors) * master if all_int(tensors) else None
+    else:
+        temporaries = 0
+    return {
+        "saved_for_backward_bytes": sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0),
+        "activation_gradients_bytes": None,
+        "training_activations_peak_bytes": None,
+        "gradients_bytes": trainable_total * master,
+        "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
+        "optimizer_temporaries_bytes": temporaries,
+        "training_step_peak_bytes": None,
+        "training_peak_phase": "",
+    }
+
+
+def _module_order(names: list[str]) -> list[int]:
+    """Positions in the order torch's ``parameters()`` visits the built network, which Adam's CPU step follows: the
+    builder nests dotted names ('layer4.1.conv1' under 'layer4'), so a layer comes with the first of its prefix."""
+    root: dict = {}
+    for i, name in enumerate(names):
+        node = root
+        for part in name.split("."):
+            node = node.setdefault(part, {})
+        node.setdefault("", []).append(i)  # a layer's own parameters come before those of the layers under it
+    out: list[int] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        out.extend(node.get("", ()))
+        stack.extend(reversed([child for key, child in node.items() if key]))
+    return out
+
+
+def _cpu_adam_temporaries(tensors: list) -> Any:
+    """Elements Adam's CPU step holds beyond the gradients at its worst parameter.
+
+    torch's single-tensor Adam computes ``denom = (exp_avg_sq.sqrt() / c).add_(eps)`` per parameter, in order, and
+    the name keeps the previous parameter's ``denom`` until the new one is made: the square root and the quotient of
+    one parameter live beside the previous parameter's ``denom``. ``tensors``: the sizes of the parameter tensors
+    trained, in the built network's order (0 for a layer without biases, which makes no tensor)."""
+    sizes = [t for t in tensors if t != 0]
+    return _max([prev + 2 * cur for prev, cur in zip([0, *sizes], sizes)])
+
+
+def _max(values: list) -> Any:
+    if not values:
+        return 0
+    if all_int(values):
+        return max(values)
+    from ..core.numeric import dmax
+
+    return dmax(*values)
+
+
+MAX_DEVICE_BYTES = 2**64  # --device-memory at most 16 EiB: max_batch's search then takes at most ~130 analyses
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
+          "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40,
+          "p": 10**15, "pb": 10**15, "pib": 2**50, "e": 10**18, "eb": 10**18, "eib": 2**60}
+
+
+def parse_bytes(text: str) -> int:
+    """'24GiB' -> 25769803776; '16GB' -> 16000000000; plain numbers are bytes."""
+    import re
+
+    from ..core.errors import SpecError
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise SpecError(f"'{text}' is not a memory size", hint="write e.g. 24GiB, 16GB or 8000MiB")
+    number, unit = m.groups()
+    whole, _, frac = number.partition(".")
+    scale = _UNITS[unit.lower()]
+    if len(whole) > 30 or len(frac) > 30:
+        shown = f"'{text[:40]}…'" if len(text) > 40 else f"'{text}'"
+        raise SpecError(f"memory size {shown} has too many digits", hint="sizes up to 16EiB (2^64 bytes) are supported")
+    size = int(whole) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
+    if size > MAX_DEVICE_BYTES:
+        raise SpecError(f"memory size '{text}' is more than 16EiB (2^64 bytes), the largest supported",
+                        hint="no device has more; give a smaller size")
+    return size
+
+
+def max_batch(analyze_at, device_bytes: int) -> dict[str, int]:
+    """Largest batch whose inference peak and training budget fit in ``device_bytes`` (0: not even one).
+
+    ``analyze_at(batch)`` returns the totals' memory dict at that batch. Every figure grows with the batch
+    but the training one is not affine (the step's peak moves from the optimizer step to the activations as
+    the batch grows), so the largest batch is found by doubling and then halving: about 2·log2(batch) analyses.
+    """
+    memo: dict[int, dict] = {}
+
+    def figure_at(batch: int, figure: str) -> int:
+        if batch not in memo:
+            memo[batch] = analyze_at(batch)
+        return memo[batch][figure]
+
+    out = {"device_memory_bytes": device_bytes}
+    for key, figure in (("inference", "inference_peak_bytes"), ("training", "training_bytes")):
+        if figure_at(1, figure) > device_bytes:
+            out[key] = 0
+            continue
+        low = 1  # fits
+        while figure_at(2 * low, figure) <= device_bytes and low < 2 * MAX_DEVICE_BYTES:  # every sample takes >= 1 B
+            low *= 2
+        high = 2 * low  # does not fit
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if figure_at(mid, figure) <= device_bytes else (low, mid)
+        out[key] = low
+    return out

@@ -1,0 +1,275 @@
+"""Walk a Graph with the layer kinds and collect every figure per layer and in total (an Analysis).
+
+Nothing here imports torch, pandas or sympy.
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any
+
+from ..core.dtypes import DTYPE_BYTES, parse_dtype
+from ..core.errors import CnnsizeError, SpecError, unknown_name
+from ..core.graph import INPUT, Graph
+from ..core.numeric import is_int, is_symbolic, prod, tidy
+from ..layers.base import RF, Counts, Ctx, LayerKind
+from .result import COUNT_FIELDS, Analysis, LayerResult, MemoryBudget, Totals
+
+
+class Sized:
+    """What a layer kind works out for one set of input shapes: the output shape and the counts.
+
+    Computed once and shared by every layer with the same settings and inputs (the blocks of a ResNet
+    stage, the repeats of a generated spec), which keeps the analysis linear and cheap per layer.
+    ``figures`` and ``tail`` are a row's values in LayerResult's field order, at the analysis' batch and dtype.
+    """
+
+    __slots__ = ("kind", "ins", "out", "numel", "params", "figures", "frozen_figures", "tail", "field_step", "frozen",
+                 "owned")
+
+    def __init__(self, kind: Any, ins: list[tuple], out: tuple, counts: Counts, batch: Any, itemsize: int,
+                 materializes: bool = True):
+        self.kind, self.ins, self.out = kind, ins, out
+        self.numel = prod(out)
+        self.params = params = counts.weights + counts.biases
+        activations = (self.numel if materializes else 0) * batch
+        macs = counts.macs * batch
+        if kind is not None and type(kind).scratch is not LayerKind.scratch:  # a composite's intermediates
+            activations += kind.scratch(ins, out, batch)
+        if kind is not None and type(kind).call_macs is not LayerKind.call_macs:
+            macs += kind.call_macs(ins, out)
+        head = (counts.weights, counts.biases, params)
+        rest = (counts.buffers, activations, counts.connections, macs, 2 * macs)
+        self.frozen = counts.frozen  # of the weights, those that never train (an opaque module's frozen ones)
+        self.owned = (counts.weights, counts.biases)
+        self.figures = (*head, params - counts.frozen, *rest)  # weights ... flops, with the parameters trained
+        self.frozen_figures = (*head, 0, *rest)
+        self.tail = (params * itemsize, activations * itemsize, kind, getattr(kind, "weight_layer", False),
+                     materializes)
+        # how the layer changes the receptive field, when its kind can say once for these shapes (see field_step)
+        self.field_step = kind.field_step(ins) if kind is not None else ()
+
+    @classmethod
+    def of(cls, kind: Any, ins: list[tuple], ctx: Ctx, symbolic: bool, batch: Any, itemsize: int) -> Sized:
+        out = tuple(kind.output_shape(ins, ctx))
+        if symbolic:
+            out = tuple(tidy(v) for v in out)
+        counts = kind.counts(ins, out)
+        return cls(kind, ins, out, counts, batch, itemsize, kind.materializes)
+
+
+def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
+    if sized.params != owner.params or sized.kind.values != owner.kind.values:
+        raise SpecError(f"'{node.name}' shares the parameters of '{node.shares}', but its settings or input "
+                        f"give {sized.params} parameters against {owner.params}",
+                        hint="a shared layer has the settings and input channels of the one it shares",
+                        location=node.loc, layer=node.name)
+
+
+def _check_tie(node: Any, tensor: str, mine: Any, owner: str, theirs: Any) -> None:
+    if mine != theirs:
+        raise SpecError(f"'{node.name}' shares the {tensor} of '{owner}', but its settings or input give "
+                        f"{mine} {tensor} elements against {theirs}",
+                        hint=f"a tied {tensor} has the same size in both layers", location=node.loc, layer=node.name)
+
+
+def _own_parameters(node: Any, sized: Sized, by_name: dict, trained: Any, figures: tuple, tail: tuple,
+                    itemsize: int) -> tuple[tuple, tuple, tuple, tuple]:
+    """A row's figures and tail with only the parameters the layer holds itself (``shares``: none, or the tensors
+    ``shares: {weight: a}`` leaves it) and trains (``trainable: [bias]``, an opaque layer's frozen ones), and the
+    (weight, bias) elements it holds (less those frozen in the source) and those it trains: each tensor counts
+    once, at the layer that holds it."""
+    weights, biases = sized.owned
+    if node.shares is not None:  # the parameters are the shared layer's: counted there, once
+        _check_shared(node, sized, by_name[node.shares])
+        return (0, 0, 0, 0, 0, *figures[5:]), (0, *tail[1:]), (0, 0), (0, 0)
+    for tensor, owner in node.ties:
+        theirs = by_name[owner].owned[0 if tensor == "weight" else 1]
+        _check_tie(node, tensor, weights if tensor == "weight" else biases, owner, theirs)
+        weights, biases = (0, biases) if tensor == "weight" else (weights, 0)
+    parts = node.trainable if isinstance(node.trainable, tuple) else ("weight", "bias")
+    train_w = weights - sized.frozen if trained and "weight" in parts else 0
+    train_b = biases if trained and "bias" in parts else 0
+    params = weights + biases
+    return (weights, biases, params, train_w + train_b, *figures[4:]), (params * itemsize, *tail[1:]), \
+        (weights - sized.frozen, biases), (train_w, train_b)
+
+
+def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
+                  fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
+                  freeze_until: str | None = None, layout: str | None = "chw") -> Analysis:
+    """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
+
+    ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
+    that layer and every layer before it as not trainable (fine-tuning the rest). ``layout``: ``chw`` takes
+    the input as written, ``hwc`` converts a channels-last one, None (what users' entry points pass) refuses
+    one that looks channels-last (32×32×3) with the shape to use.
+    """
+    from .memory import MemoryOptions
+
+    shape_in = _input_shape(graph, input_shape, layout)  # channels first, of the spec's rank
+    if graph.reexpand is not None and (shape_in != tuple(graph.input_shape) or (fit is not None and fit != graph.fit)):
+        graph = graph.reexpand(shape_in, fit or graph.fit)
+    dtype = parse_dtype(dtype)
+    options = MemoryOptions(optimizer, amp, device).check()
+    frozen = _frozen(graph, freeze_until)
+    bad_batch = isinstance(batch, bool) or not (is_int(batch) or hasattr(batch, "free_symbols"))
+    if bad_batch or (is_int(batch) and batch < 1):
+        raise SpecError(f"batch must be a positive integer, got {batch!r}")
+    if fit is not None and fit not in ("exact", "floor"):
+        raise unknown_name("fit rule", fit, ("exact", "floor"))
+    ctx = Ctx(fit=fit or graph.fit)
+    symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch)
+    size = DTYPE_BYTES[dtype]
+    topology = graph.topology  # by position: 0 is the input, then every layer in order
+    sized_at = [Sized(None, [], shape_in, Counts(), batch, size)]
+    outs = [shape_in]  # output shape by position
+    rfs: list[RF | None] = [RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None]
+    trainable: list[Any] = [False]  # per position: True, False, or the names of the parameters that train
+    rows = [LayerResult(name=INPUT, type="input", inputs=[], output_shape=shape_in,
+                        activations=prod(shape_in) * batch, receptive_field=rfs[0], materialized=True,
+                        location=graph.input_loc)]
+    # per position, the (weight, bias) elements of the parameters it holds itself (not another layer's: shares),
+    # all of them and those it trains: what gradients and optimizer state are made for
+    owned: list[tuple] = [(0, 0)]
+    trained_tensors: list[tuple] = [(0, 0)]
+    memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
+    sized_by_name: dict[str, Sized] = {}
+    for node, srcs in zip(graph.nodes, topology.srcs[1:]):
+        kind = node.kind
+        ins = list(map(outs.__getitem__, srcs))
+        try:
+            sized = memo.get((kind, *ins))
+            if sized is None:
+                sized = Sized.of(kind, ins, ctx, symbolic, batch, size)
+                if not symbolic:  # symbolic layers also collect fit conditions: work each out
+                    memo[(kind, *ins)] = sized
+            step = sized.field_step
+            if step is None:
+                rf = kind.receptive(list(map(rfs.__getitem__, srcs)), ins, sized.out)
+            elif not step:  # the field as it is
+                rf = rfs[srcs[0]]
+            else:
+                rf = rfs[srcs[0]]
+                rf = rf and rf.window(*step)
+        except CnnsizeError as exc:
+            raise exc.at(node.loc, node.name)
+        sized_at.append(sized)
+        outs.append(sized.out)
+        rfs.append(rf)
+        trained = node.trainable and node.name not in frozen
+        trainable.append(trained and kind.learns)  # no gradients nor optimizer state where backward never reaches
+        figures, tail = (sized.figures if trained else sized.frozen_figures), sized.tail
+        if node.shares is not None or node.ties or sized.frozen or isinstance(node.trainable, tuple):
+            figures, tail, held, grads = _own_parameters(node, sized, sized_by_name, trained, figures, tail, size)
+        else:
+            held = sized.owned
+            grads = held if trained else (0, 0)
+        owned.append(held)
+        trained_tensors.append(grads if trained and kind.learns else (0, 0))
+        sized_by_name[node.name] = sized
+        rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,  # type: ignore[call-arg,misc]
+                                *figures, rf, *tail, node.loc, function=node.function))
+    rows[0].activation_bytes = rows[0].activations * size
+    if symbolic:
+        rows = [_tidy_row(r) for r in rows]
+    totals: dict[str, Any] = {key: sum(map(attrgetter(key), rows), 0) for key in COUNT_FIELDS}
+    totals["weight_layers"] = sum(1 for r in rows if r.weight_layer)
+    totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
+                        "activations_bytes": totals["activations"] * size}
+    totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
+    weights = sum((r.weights for r in rows if r.weight_layer), 0)
+    resident = totals["params"] + totals["buffers"]
+    totals["memory"].update(_memory(topology, sized_at, (trainable, trained_tensors, owned), resident, weights,
+                                    batch, size, options))
+    fit_conditions = None
+    if symbolic:
+        from ..core.symbolic import solve
+
+        totals = {k: tidy(v) if k not in ("memory", "receptive_field") else v for k, v in totals.items()}
+        totals["memory"] = {k: tidy(v) if is_symbolic(v) else v for k, v in totals["memory"].items()}
+        fit_conditions = solve(ctx.conditions, ctx.bounds, [v for v in shape_in if is_symbolic(v)])
+    typed = Totals(**{**totals, "memory": MemoryBudget(**totals["memory"])})
+    analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=typed,
+                        graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
+                        fit_conditions=fit_conditions, fit=ctx.fit)
+    analysis.notes += analysis.axes_notes()
+    return analysis
+
+
+def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple:
+    """The input the analysis runs at: the one given (of the spec's rank) or the spec's, channels first."""
+    from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
+
+    if given is None:
+        shape = tuple(graph.input_shape)
+        if layout is None and looks_channels_last(shape):
+            raise SpecError(f"the input {list(shape)} looks channels-last (H×W×C): did you mean "
+                            f"{list(channels_first(shape))}?",
+                            hint=f"cnnsize reads channels first: write input: {list(channels_first(shape))} "
+                                 "(or analyze with layout 'hwc' to convert it, 'chw' to keep it as written)",
+                            location=graph.input_loc)
+        return apply_layout(shape, layout or "chw", "input")
+    shape = apply_layout(tuple(given), layout, "input")
+    want = graph.input_shape
+    if len(shape) != len(want):
+        raise SpecError(f"input {shape_words(shape)} has {len(shape)} ax{'i' if len(shape) == 1 else 'e'}s but "
+                        f"{graph.name}'s input {shape_words(want)} has {len(want)} ({axes_label(want)})",
+                        hint=f"write {len(want)} sizes joined by x, {axes_label(want)}, e.g. {shape_words(want)} "
+                             "(names such as H give formulas)")
+    return shape
+
+
+def _tidy_row(row: LayerResult) -> LayerResult:
+    """Every formula of a row in its most readable exact form."""
+    for key in (*COUNT_FIELDS, "param_bytes", "activation_bytes"):
+        setattr(row, key, tidy(getattr(row, key)))
+    rf = row.receptive_field
+    if rf is not None:
+        row.receptive_field = RF(*(tuple(tidy(v) for v in vals) for vals in (rf.size, rf.stride, rf.start)))
+    return row
+
+
+def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
+    """Names of the layers up to and including ``freeze_until``."""
+    if freeze_until is None:
+        return set()
+    names = [node.name for node in graph.nodes]
+    if freeze_until not in names:
+        raise unknown_name("layer", freeze_until, names).at(None, None)
+    return set(names[: names.index(freeze_until) + 1])
+
+
+def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weights: Any, batch: Any, itemsize: int,
+            options) -> dict:
+    """Inference peak and training budget, in bytes (see cnnsize.engine.memory).
+
+    ``parameters``: per position, whether its parameters train, the (weight, bias) elements it trains and those it
+    holds (see analyze_graph); ``resident``: parameters and buffers (elements), always in memory; ``weights``:
+    those of the weight layers, of which mixed precision keeps a half-precision copy.
+    """
+    from .memory import inference_peak, training_figures
+
+    trainable, trained, owned = parameters
+    peak, where = inference_peak(topology, sized, batch, itemsize)
+
+    def training(chosen: list[bool], grads: list[tuple]) -> dict:
+        figures = training_figures(topology, sized, chosen, batch, itemsize, options, grads)
+        master = (4 if options.amp else itemsize) * resident
+        copies = 2 * weights if options.amp else 0
+        step_peak = figures["training_step_peak_bytes"]  # None with symbolic sizes (see memory.training_figures)
+        figures["training_bytes"] = (None if step_peak is None
+                                     else master + copies + figures["optimizer_bytes"] + step_peak)
+        return figures
+
+    out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
+                 "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
+    out.update(training(trainable, trained))
+    if not all(trainable[1:]):
+        everything = [False] + [s.kind.learns for s in sized[1:]]
+        if everything != [bool(t) for t in trainable]:
+            grads = [held if learns else (0, 0) for held, learns in zip(owned, everything)]
+            out["training_bytes_all_trainable"] = training(everything, grads)["training_bytes"]
+    out["optimizer"] = options.optimizer
+    out["amp"] = options.amp
+    return out

@@ -1,0 +1,1151 @@
+"""From torch to a spec: trace an ``nn.Module`` with torch.fx and write the equivalent cnnsize spec.
+
+Every traced operation maps to one cnnsize layer kind, or the import stops with an error naming the
+operation and where it sits (fx node and module path): nothing is dropped silently. Shapes follow
+torch's own rules (``fit: floor``), so any model that runs in torch and is made of supported layers
+imports. Each imported layer's output shape is checked against the shape torch computes, so a
+mapping that would change the network's meaning is caught too. torch is imported here only.
+"""
+
+from __future__ import annotations
+
+import operator
+import sys
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from ..core.errors import CnnsizeError, SpecError, Unrepresentable
+from ..core.graph import tensor_part
+from ..core.optional import require_torch
+from ..layers.base import PASS_THROUGH, TensorArg, TorchCall
+from ..spec.write import layer_entry, to_yaml, written_settings  # noqa: F401 - re-exported
+from . import ImportedSpec, analyze_spec
+
+
+class _Registry:
+    """The torch each layer kind declares it stands for, resolved once per import: module class -> kinds,
+    function/method/operator name -> kinds, in registration order."""
+
+    def __init__(self, torch):
+        import importlib
+
+        from ..layers.base import REGISTRY
+
+        self.modules: dict[type, list] = {}
+        self.functions: dict[str, list] = {}
+        for kind in REGISTRY.values():
+            for name in kind.torch_modules:
+                path, dot, attr = name.rpartition(".")
+                if dot and path.split(".")[0] != "cnnsize" and path.split(".")[0] not in sys.modules:
+                    continue  # a model holding this class has imported its package (torchvision's): no import here
+                try:
+                    owner = importlib.import_module(path) if dot else torch.nn
+                except ImportError:  # pragma: no cover - a module of a newer torch
+                    continue
+                cls = getattr(owner, attr, None)
+                if isinstance(cls, type):
+                    self.modules.setdefault(cls, []).append(kind)
+            for name in kind.torch_functions:
+                self.functions.setdefault(name, []).append(kind)
+
+    def leaves(self) -> tuple:
+        return tuple(self.modules)
+
+
+def _leaves(value, label: Any = None) -> list[tuple[Any, Any]]:
+    """(label, value) of each output in a forward's result: a tensor, or tuples, namedtuples, lists, dicts of them."""
+    target = getattr(value, "target", None)
+    if getattr(value, "op", None) == "call_function" and isinstance(target, type) and issubclass(target, tuple):
+        fields = getattr(target, "_fields", None) or [label] * len(value.args)  # a namedtuple built in forward
+        items = [*zip(fields, value.args), *value.kwargs.items()]
+        return [leaf for key, v in items for leaf in _leaves(v, key)]
+    if isinstance(value, dict):
+        return [leaf for key, v in value.items() for leaf in _leaves(v, key)]
+    if isinstance(value, (tuple, list)):
+        fields = getattr(value, "_fields", None) or [label] * len(value)
+        return [leaf for key, v in zip(fields, value) for leaf in _leaves(v, key)]
+    return [] if value is None else [(label, value)]
+
+
+class _Meta(NamedTuple):
+    """A traced tensor's shape, dtype and strides (the ``tensor_meta`` of its fx node)."""
+
+    shape: tuple
+    dtype: Any
+    stride: tuple
+
+
+@dataclass
+class _Traced:
+    """The traced graph and the module its nodes call into: what fx's GraphModule holds, without the copy of the
+    module tree and the generated code it makes (a quarter of a large model's import)."""
+
+    root: Any  # the copy of the model that was traced (meta tensors)
+    graph: Any
+    source: Any = None  # the model itself (read, never run or changed)
+    originals: dict = field(default_factory=dict)  # id of a meta stand-in in root -> the model's own tensor
+
+    def get_submodule(self, target: str):
+        return self.root.get_submodule(target)
+
+
+def _copy_tree(root, tensor):
+    """A copy of the module tree under ``root`` to trace and run instead of the user's model, which an import must
+    never change. Each module object is copied once (a module registered under two names stays one module, so a
+    second call of it is still seen as one); its registered parameters and buffers become ``tensor(t)`` (one
+    replacement per tensor: tied weights stay tied); its other attributes are shared, but containers (hooks,
+    caches, lists of layers) are new ones, and wherever they or attributes name a module of the tree (or a hook
+    bound to one) they name its copy. Nothing of the original is written, whatever the copy's forward does to
+    itself (training flags, attributes set in forward, reparametrizations)."""
+    copies: dict[int, Any] = {}
+    tensors: dict[int, Any] = {}
+    originals = list(root.modules(remove_duplicate=True))
+    for m in originals:
+        copies[id(m)] = type(m).__new__(type(m))
+    for m in originals:
+        state = {key: _remap(value, copies) for key, value in m.__dict__.items()
+                 if key not in ("_parameters", "_buffers", "_modules")}
+        for key in ("_parameters", "_buffers"):
+            registered = dict(m.__dict__[key])
+            for name, t in registered.items():
+                if t is not None and id(t) not in tensors:
+                    tensors[id(t)] = tensor(t)
+                registered[name] = None if t is None else tensors[id(t)]
+            state[key] = registered
+        state["_modules"] = {name: None if sub is None else copies[id(sub)] for name, sub in m._modules.items()}
+        object.__setattr__(copies[id(m)], "__dict__", state)
+    return copies[id(root)]
+
+
+def _remap(value, copies: dict, depth: int = 0):
+    """``value`` with the modules of the tree (and methods bound to them) it holds replaced by their copies, in new
+    containers (dicts, lists, sets, tuples, a few levels deep); anything else is the same object."""
+    import copy
+    import types
+
+    if id(value) in copies:
+        return copies[id(value)]
+    if isinstance(value, types.MethodType) and id(value.__self__) in copies:
+        return types.MethodType(value.__func__, copies[id(value.__self__)])
+    if depth > 4 or not isinstance(value, (dict, list, set, tuple)):
+        return value
+    if isinstance(value, dict):
+        new = copy.copy(value)
+        for key in list(new):
+            new[key] = _remap(new[key], copies, depth + 1)
+        return new
+    items = [_remap(v, copies, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    found: Any = copy.copy(value)
+    found.clear()
+    (found.extend if isinstance(found, list) else found.update)(items)
+    return found
+
+
+def _meta_tensor(t):
+    """A tensor's stand-in on the meta device: same shape, strides, dtype, class (Parameter or not) and
+    requires_grad, no memory."""
+    nn = require_torch().nn
+    meta = require_torch().empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+    return nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
+
+
+def _real_copy(module, originals: dict):
+    """A copy of ``module`` (of the traced copy) with tensors of its own holding the values of the user's
+    (``originals``: meta stand-in's id -> the user's tensor): what runs for real (an untraceable submodule on zeros),
+    so that whatever its forward writes (buffers updated in place) stays in the copy."""
+    torch = require_torch()
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    def clone(t):
+        value = originals.get(id(t), t).detach().clone()
+        return torch.nn.Parameter(value, requires_grad=t.requires_grad) if isinstance(t, torch.nn.Parameter) \
+            else value
+
+    with unset_fake_temporarily():
+        return _copy_tree(module, clone).eval()
+
+
+def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
+    """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
+    rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
+    which opaque layers need: FlopCounterMode decomposes some operations, slowly). ``gm.root`` is a copy of the
+    model whose parameters and buffers are meta tensors; a model that mixes devices on its own is run on fake
+    tensors instead (slower), as a copy of the model sharing its real tensors, which fake tensors never write.
+    Untraceable submodules (``real``) run for real on copies of their own. The user's model is never run."""
+    torch = require_torch()
+
+    tensors = [*gm.source.parameters(), *gm.source.buffers()]
+    param = next(iter(tensors), None)
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    def on_meta():
+        with torch.no_grad():
+            _run(gm, gm.root, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
+
+    def on_fake():
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        shared = _copy_tree(gm.root, lambda t: gm.originals.get(id(t), t)).eval()  # as traced (fx's constants)
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+        with fake, torch.no_grad():
+            x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+            _run(gm, shared, x, real, fake, count)
+
+    # FLOPs on fake tensors first, which keep the model's device: torch picks the kernels (einsum's) it would; a
+    # submodule traced again holds constants made on the meta device, which only the meta run takes
+    first, second = (on_fake, on_meta) if count else (on_meta, on_fake)
+    try:
+        first()
+    except (RuntimeError, NotImplementedError, TypeError):
+        second()
+
+
+_SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "SiLU", "GELU", "Hardswish",
+               "Hardsigmoid", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+               "Identity", "GroupNorm", "LocalResponseNorm", "PReLU", "Softmax", "LogSoftmax", "Hardtanh",
+               "ChannelLayerNorm", "LayerScale", "StochasticDepth"}  # output: the input's shape and dtype
+
+
+def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
+    torch = require_torch()
+    import torch.fx as fx
+    from torch.fx.node import map_aggregate
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+
+    class Propagate(fx.Interpreter):
+        def call_module(self, target, args, kwargs):
+            module = self.fetch_attr(target)
+            if not count and len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
+                x, name = args[0], type(module).__name__  # shapes torch's rules give at once: no need to run
+                if not type(module).__module__.startswith(("torch.nn.", "torchvision.", "cnnsize.")):
+                    name = ""  # a class of the model's own, whatever its name: run it
+                if name == "LayerNorm" and tuple(x.shape[-len(module.normalized_shape):]) == module.normalized_shape:
+                    return x.new_empty(x.shape)  # a contiguous result, as torch's layer norm gives
+                if name in _SAME_SHAPE:  # (meta kernels written in Python, such as empty_like's, are slow)
+                    if getattr(module, "inplace", False):
+                        return x
+                    return x.new_empty(x.shape) if x.is_contiguous() else torch.empty_like(x)
+                if name == "Linear" and x.dim() and x.shape[-1] == module.in_features:
+                    return x.new_empty((*x.shape[:-1], module.out_features))
+            if type(module) not in real:
+                return super().call_module(target, args, kwargs)
+            # fx could not trace into it (control flow on values): run it for real on zeros of the same shapes
+            from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+            def zeros(v):
+                return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
+
+            def back(v):
+                if not isinstance(v, torch.Tensor):
+                    return v
+                return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
+
+            with unset_fake_temporarily():
+                own = _real_copy(gm.root.get_submodule(target), gm.originals)
+                out = own(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
+            return map_aggregate(out, back)
+
+        def run_node(self, n):
+            before = counter.get_total_flops() if count else 0
+            result = super().run_node(n)
+            if count:
+                n.meta["flops"] = counter.get_total_flops() - before  # what an opaque layer carries
+            found = []
+
+            def meta(obj):
+                if isinstance(obj, torch.Tensor):
+                    found.append(obj)
+                    return _Meta(obj.shape, obj.dtype, obj.stride())  # fx's own metadata asks for far more
+                return obj
+
+            value = map_aggregate(result, meta)
+            if found:
+                n.meta["tensor_meta"] = value
+                if isinstance(result, torch.Tensor):
+                    n.meta["view"] = result._base is not None  # reshape is a view only where the strides allow
+            elif isinstance(result, (int, float, tuple)):
+                n.meta["val"] = result  # a size or a number computed from sizes (x / x.shape[-1] ** 0.5, MViT's thw)
+            return result
+
+    if count:
+        with counter:
+            Propagate(root, graph=gm.graph).run(x)
+    else:
+        Propagate(root, graph=gm.graph).run(x)
+
+
+def _layer_class():
+    nn = require_torch().nn
+
+    class Layer(nn.Module):
+        """A bare layer given as the model, held under its class name so the fx graph has one call of it."""
+
+        def __init__(self, layer):
+            super().__init__()
+            self.held = type(layer).__name__.lower()
+            self.add_module(self.held, layer)
+
+        def forward(self, x):
+            return getattr(self, self.held)(x)
+
+    return Layer
+
+
+def _Layer(layer):  # noqa: N802 - a class made when torch is there
+    return _layer_class()(layer)
+
+
+def supported() -> dict[str, tuple]:
+    """Each layer kind's torch modules and functions, as it declares them (what from_torch imports)."""
+    from ..layers.base import REGISTRY
+
+    return {name: (*kind.torch_modules, *kind.torch_functions) for name, kind in REGISTRY.items()
+            if kind.torch_modules or kind.torch_functions}
+
+
+class _Importer:
+    def __init__(self, module, input_shape: tuple, name: str, opaque: bool = False, kwargs: dict | None = None):
+        self.opaque = opaque
+        self.kwargs = dict(kwargs or {})
+        self.torch = require_torch()
+        self.registry = _Registry(self.torch)
+        self.source = module  # the user's model: read, never run or changed
+        self.root = module  # the copy that is traced (made in trace)
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self.name = name
+        self.layers: list[dict] = []
+        self.names: set[str] = {"input"}
+        self.alias: dict[Any, str] = {}  # fx node -> the layer name holding its value
+        self.sources: dict[str, list[str]] = {}  # layer -> the layers it reads
+        self.owners: dict[tuple, str] = {}  # the ids of a module's tensors -> the layer that holds them
+        self.held: set[int] = set()  # ids of the tensors opaque layers count, and modules' that layers hold
+        self.reads: dict[str, dict[str, tuple]] = {}  # layer -> the ids of the parameters it reads, by figure
+        self.numel: dict[int, int] = {}  # id of a parameter read -> its elements
+        self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
+        self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
+        self.last = "input"
+        self.outputs: list[tuple[Any, str]] = []
+        self.main = "input"
+
+    # -- tracing -------------------------------------------------------------------------------------------------
+    def trace(self):
+        import torch.fx as fx
+
+        leaves = self.registry.leaves()
+
+        class Proxy(fx.Proxy):  # fx's own Proxy records x += y as x + y: the in-place form is lost
+            def __iadd__(self, other):
+                return self.tracer.create_proxy("call_function", operator.iadd, (self, other), {})
+
+            def __imul__(self, other):
+                return self.tracer.create_proxy("call_function", operator.imul, (self, other), {})
+
+            def __isub__(self, other):
+                return self.tracer.create_proxy("call_function", operator.isub, (self, other), {})
+
+            def __itruediv__(self, other):
+                return self.tracer.create_proxy("call_function", operator.itruediv, (self, other), {})
+
+            def __iter__(self):  # fx iterates only what is unpacked at once; sum(x.chunk(2, 1)) iterates too
+                parts = _parts(self.node)
+                if parts is not None:
+                    return iter([self[i] for i in range(parts)])
+                import dis
+                import inspect
+                from bisect import bisect_left
+
+                frame = inspect.currentframe().f_back  # fx's own rule, which reads the caller's bytecode
+                code = list(dis.get_instructions(frame.f_code))
+                at = bisect_left(code, frame.f_lasti, key=lambda i: i.offset) if sys.version_info >= (3, 11) \
+                    else frame.f_lasti // 2
+                if code[at].opname == "UNPACK_SEQUENCE":  # a, b = x.shape
+                    return (self[i] for i in range(code[at].argval))
+                return self.tracer.iter(self)
+
+        class Tracer(fx.Tracer):
+            def is_leaf_module(self, m, qualname):  # modules a kind stands for are single layers
+                return type(m) in leaves or super().is_leaf_module(m, qualname)
+
+            def proxy(self, node):
+                return Proxy(node, self)
+
+            def call_module(self, m, forward, args, kwargs):
+                """A submodule fx cannot trace into (Python control flow on values): one call, kept as measured."""
+                if self.is_leaf_module(m, self.path_of_module(m)) or m is importer.root:
+                    return super().call_module(m, forward, args, kwargs)
+                last = next(iter(reversed(self.graph.nodes)), None)
+                depth = len(self.module_stack)
+                try:
+                    return super().call_module(m, forward, args, kwargs)
+                except Exception:  # noqa: BLE001 - fx raises many kinds
+                    for n in reversed(list(self.graph.nodes)):  # undo what the failed trace added
+                        if n is last:
+                            break
+                        self.graph.erase_node(n)
+                    while len(self.module_stack) > depth:  # fx pops its module scope only when the call returns
+                        self.module_stack.popitem(last=True)
+                    importer.untraceable.add(type(m))
+                    return self.create_proxy("call_module", self.path_of_module(m), args, kwargs)
+
+        importer = self
+        tracer = Tracer()
+        if tracer.is_leaf_module(self.source, ""):  # a bare layer (nn.Conv2d, ...) as the model: one call of it
+            self.source = _Layer(self.source)  # a new module holding the user's: neither is changed
+        originals: dict[int, Any] = {}
+
+        def stand_in(t):
+            meta = _meta_tensor(t)
+            originals[id(meta)] = t
+            return meta
+
+        self.root = _copy_tree(self.source, stand_in)  # what is traced and run: never the user's model
+        graph = self.graph(tracer, training=False)
+        unused = self.unused(graph)
+        if unused and self.source.training:  # parameters only training uses (aux heads) in a model in training
+            trained = self.graph(tracer, training=True)  # mode: take the graph of its training forward
+            if _held(self.unused(trained)) < _held(unused):
+                graph, unused = trained, self.unused(trained)
+        self.unused_held = unused
+        self.root.eval()
+        inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
+        if len(inputs) > 1:
+            raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
+                                  f"{', '.join(str(n.target) for n in inputs)})",
+                                  hint="from_torch sizes a model of one input tensor; give the others "
+                                       "defaults or wrap the model")
+        gm = _Traced(self.root, graph, self.source, originals)
+        try:
+            _propagate(gm, self.input_shape, tuple(self.untraceable))
+            # a call that reads what an inlined call computes (the module called again) has its inputs' shapes
+            # only once that is run: inline again until nothing changes (a bounded number of rounds)
+            for _ in range(_INLINE_ROUNDS):
+                if not (self.untraceable and self.inline_leaves(gm, Tracer, Proxy)):
+                    break
+                _propagate(gm, self.input_shape, tuple(self.untraceable))
+        except Exception as exc:
+            raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
+                            f"{type(exc).__name__}: {exc}".split("\n")[0],
+                            hint="give the input shape the model expects (C x H x W)") from None
+        return gm
+
+    def inline_leaves(self, gm, tracer_class, proxy_class) -> bool:
+        """Trace each call of a submodule fx could not trace again, now that its inputs' shapes are known: Python
+        control flow on shapes (timm's dynamic 'same' padding) then takes its branch, and the call's operations
+        replace it in the graph as layers of their own. A call that still does not trace (control flow on values)
+        stays one measured call. Whether any call was replaced."""
+        torch = self.torch
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx._symbolic_trace import _orig_module_call
+        from torch.fx.node import map_aggregate
+
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+
+        def value(a):
+            return a.meta.get("shape_value") if hasattr(a, "meta") else a
+
+        class ShapeProxy(proxy_class):
+            """A proxy that knows its tensor's shape: size(), dim(), shape and numel() are plain numbers."""
+
+            def _meta(self):
+                v = self.node.meta.get("shape_value")
+                if not isinstance(v, torch.Tensor):
+                    raise RuntimeError("no shape")
+                return v
+
+            def size(self, dim=None):
+                return self._meta().size() if dim is None else self._meta().size(dim)
+
+            def dim(self):
+                return self._meta().dim()
+
+            def numel(self):
+                return self._meta().numel()
+
+            @property
+            def shape(self):
+                return self._meta().shape
+
+            @property
+            def ndim(self):
+                return self._meta().dim()
+
+        class ShapeTracer(tracer_class):
+            def proxy(self, node):
+                return ShapeProxy(node, self)
+
+            def create_proxy(self, kind, target, args, kwargs, *rest, **more):
+                proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
+                node = proxy.node
+                if kind == "placeholder":
+                    node.meta["shape_value"] = self.inputs.pop(0) if self.inputs else None
+                    return proxy
+                a, k = map_aggregate(node.args, value), map_aggregate(node.kwargs, value)
+                try:
+                    with fake, torch.no_grad():
+                        if kind == "call_function":
+                            out = target(*a, **k)
+                        elif kind == "call_method":
+                            out = getattr(a[0], target)(*a[1:], **k)
+                        elif kind == "call_module":
+                            out = _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
+                        else:
+                            out = self.root.get_parameter(target) if kind == "get_attr" else None
+                except Exception:  # noqa: BLE001 - no value: a shape asked of it fails the trace
+                    out = None
+                node.meta["shape_value"] = out
+                return proxy
+
+        changed = False
+        for node in list(gm.graph.nodes):
+            if node.op != "call_module" or node.kwargs or type(gm.get_submodule(node.target)) not in self.untraceable:
+                continue
+            if not all(hasattr(a, "meta") and _is_tensor(a) for a in node.args):
+                continue
+            module = gm.get_submodule(node.target)
+            tracer = ShapeTracer()
+            # fake inputs on the module's own device: torch's fake kernels (2.14's conv) refuse a meta input beside
+            # a real weight; made inside the fake mode, they take no memory
+            own = next(iter([*module.parameters(), *module.buffers()]), None)
+            device = own.device if own is not None else torch.device("cpu")
+            with fake:
+                tracer.inputs = [torch.empty(a.meta["tensor_meta"].shape, dtype=a.meta["tensor_meta"].dtype,
+                                             device=device) for a in node.args]
+            try:
+                sub = tracer.trace(module)
+            except Exception:  # noqa: BLE001 - control flow on values: it stays one measured call
+                continue
+            places = [n for n in sub.nodes if n.op == "placeholder"]
+            if len(places) != len(node.args):
+                continue
+            for n in sub.nodes:
+                n.meta.pop("shape_value", None)
+                if n.op in ("get_attr", "call_module"):
+                    n.target = f"{node.target}.{n.target}"
+                stack = n.meta.get("nn_module_stack")
+                if stack:
+                    n.meta["nn_module_stack"] = {f"{node.target}.{k}": (f"{node.target}.{path}", t)
+                                                 for k, (path, t) in stack.items()}
+            with gm.graph.inserting_before(node):
+                out = gm.graph.graph_copy(sub, dict(zip(places, node.args)))
+            node.replace_all_uses_with(out)
+            gm.graph.erase_node(node)
+            changed = True
+        return changed
+
+    def graph(self, tracer, training: bool):
+        from torch.utils._pytree import tree_leaves
+
+        self.root.train(training)
+        fixed = self.arguments()
+        try:
+            graph = tracer.trace(self.root, concrete_args=fixed or None)
+        except Exception as exc:  # fx raises many kinds for data-dependent control flow
+            raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
+                            hint="from_torch needs a forward without data-dependent Python control flow") from None
+        for key in self.kwargs:  # fx makes a placeholder per value given (task_1): its value is its default
+            for i, leaf in enumerate(tree_leaves(self.kwargs[key])):
+                for n in graph.nodes:
+                    if n.op == "placeholder" and n.target == f"{key}_{i + 1}":
+                        n.args = (leaf,)
+        return graph
+
+    def arguments(self) -> dict:
+        """The forward's arguments beside the input tensor, fixed for the trace: those given (``kwargs``) and the
+        others' defaults. One without a default and not given is an error saying how to give it."""
+        import inspect
+
+        try:
+            params = list(inspect.signature(self.root.forward).parameters.values())[1:]
+        except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
+            return dict(self.kwargs)
+        named = {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        for key in self.kwargs:
+            if key not in named and not any(p.kind is p.VAR_KEYWORD for p in params):
+                from ..core.errors import unknown_name
+
+                raise unknown_name(f"argument of {type(self.source).__name__}.forward", key,
+                                   named or ["(forward takes only the input tensor)"])
+        fixed = {p.name: p.default for p in params if p.default is not p.empty}  # optional ones at their defaults
+        fixed.update(self.kwargs)
+        missing = [p.name for p in params if p.name not in fixed and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if missing:
+            takes = ", ".join(p.name for p in list(inspect.signature(self.root.forward).parameters.values()))
+            raise Unrepresentable(
+                f"a second input '{missing[0]}' (forward takes {takes}) with no value given",
+                hint=f"from_torch sizes one input tensor: give an argument that is not a tensor (a name, a flag) "
+                     f"with kwargs={{'{missing[0]}': ...}} (cnnsize import --kwargs '{{\"{missing[0]}\": ...}}', "
+                     "JSON), a second tensor by wrapping the model")
+        return fixed
+
+    def unused(self, graph) -> list[tuple[str, int, int, int]]:
+        """(module path, trainable parameters, frozen parameters, buffers) of each module holding tensors the graph
+        never reads, by the outermost module nothing of which is read (an aux head as one)."""
+        used = {n.target for n in graph.nodes if n.op == "call_module"}
+        # a module whose forward reads some of its tensors (F.batch_norm with its statistics) uses them all: the
+        # kind standing for the call counts what it does not read (num_batches_tracked)
+        used |= {n.target.rpartition(".")[0] for n in graph.nodes if n.op == "get_attr"}
+        prefixes = {".".join(t.split(".")[:i]) for t in used for i in range(1, t.count(".") + 2)}
+        def read(tname: str) -> bool:
+            parts = tname.split(".")  # its own module (the root's: ''), or a module holding that one, is called
+            return ".".join(parts[:-1]) in used or any(".".join(parts[:i]) in used for i in range(1, len(parts)))
+
+        # a tensor tied to a module that runs is read, whichever of its names torch lists first
+        read_ids = {id(t) for tensors in (self.root.named_parameters(remove_duplicate=False),
+                                          self.root.named_buffers(remove_duplicate=False))
+                    for tname, t in tensors if read(tname)}
+        left: dict[str, list[int]] = {}
+        for tensors, is_param in ((self.root.named_parameters(), True), (self.root.named_buffers(), False)):
+            for tname, t in tensors:
+                parts = tname.split(".")
+                if read(tname) or id(t) in read_ids:
+                    continue
+                top = next((i for i in range(1, len(parts)) if ".".join(parts[:i]) not in prefixes), len(parts))
+                counts = left.setdefault(".".join(parts[:top]), [0, 0, 0])
+                counts[0 if is_param and t.requires_grad else 1 if is_param else 2] += t.numel()
+        return [(path, *counts) for path, counts in left.items()]  # type: ignore[misc]
+
+    def write_unused(self, layers: list[dict]) -> list[dict]:
+        """The ``unused`` layers (parameters and buffers the forward never reads), first, reading the input; the
+        first layer after them then names its input."""
+        entries = []
+        for path, trains, frozen, buffers in self.unused_held:
+            parts = [(path, trains, True, buffers), (f"{path}.frozen", frozen, False, 0)] if trains and frozen \
+                else [(path, trains or frozen, not frozen, buffers)]
+            for name, weights, trainable, held in parts:
+                settings = {"module": self.describe(path), "weights": weights, "buffers": held}
+                entries.append(layer_entry("unused", self.unique(name), settings, ["input"], "input",
+                                           trainable=trainable))
+        if entries and layers:
+            body = next(iter(layers[0].values())) if "if" not in layers[0] else {}
+            if isinstance(body, dict) and "from" not in body:
+                body["from"] = "input"
+        return entries + layers
+
+    def describe(self, path: str) -> str:
+        """A module path with its class (aux1 (InceptionAux)); a tensor held directly, by its path alone."""
+        try:
+            return f"{path} ({type(self.root.get_submodule(path)).__name__})"
+        except AttributeError:
+            return path
+
+    def unique(self, name: str) -> str:
+        n = 1
+        found = name
+        while found in self.names:
+            n += 1
+            found = f"{name}_{n}"
+        self.names.add(found)
+        return found
+
+    # -- the walk -------------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        self.gm = gm = self.trace()
+        self.modules = dict(gm.root.named_modules())
+        for node in gm.graph.nodes:
+            if node.op == "placeholder":
+                if not node.args:  # the tensor input (trace refused a second one); args hold a default
+                    self.alias[node] = "input"
+            elif node.op == "get_attr":
+                self.constant.add(node)  # a parameter or buffer read directly: the call using it says what it is
+            elif _is_tensor(node) and self.inputs(node) and all(n in self.constant for n in self.inputs(node)):
+                self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
+            elif node.op == "output":
+                self.output(node)
+            elif _is_tensor(node):
+                self.call(node)
+            # otherwise sizes, shapes and tuples: values for views and getitem, not layers
+        self.mark_discarded()
+        spec: dict[str, Any] = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
+        aux = self.aux_only()
+        if aux:
+            spec["vars"] = {"aux": True}
+        spec["layers"] = self.write_unused(self.grouped(aux))
+        return spec
+
+    def mark_discarded(self) -> None:
+        """``discarded: true`` on each layer the forward computes and then drops (nothing reads it, it is not
+        returned, it changes no tensor in place): tools that trace the graph (fvcore) drop it and what only it
+        reads, as torch.jit's dead code elimination does."""
+        from ..layers.base import IN_PLACE, REGISTRY
+
+        read = {name for sources in self.sources.values() for name in sources}
+        returned = {name for _, name in self.outputs} | {self.main}
+        for layer in self.layers:
+            (kind, body), = layer.items()
+            if body["name"] not in read | returned and REGISTRY[kind].makes != IN_PLACE and not body.get("inplace"):
+                body["discarded"] = True
+
+    def aux_only(self) -> set[str]:
+        """Layers that only the other outputs (aux heads) need: what the main output does not read."""
+        def ancestors(names) -> set[str]:
+            seen, todo = set(), list(names)
+            while todo:
+                n = todo.pop()
+                if n not in seen:
+                    seen.add(n)
+                    todo.extend(self.sources.get(n, []))
+            return seen
+
+        others = [name for _, name in self.outputs if name != self.main and name not in ancestors([self.main])]
+        return ancestors(others) - ancestors([self.main]) if others else set()
+
+    def grouped(self, aux: set[str]) -> list[dict]:
+        """The layers, each run of aux-only layers in an ``if: aux`` block (analyze with aux false to leave
+        them out); a layer after such a block names its input, which the block would otherwise be."""
+        out: list[dict] = []
+        block: list[dict] = []
+        for layer in self.layers:
+            (kind, body), = layer.items()
+            if body["name"] in aux:
+                block.append(layer)
+                continue
+            if block:
+                out.append({"if": "aux", "layers": block})
+                block = []
+                if "from" not in body:
+                    body["from"] = self.sources[body["name"]][0]
+            out.append(layer)
+        if block:
+            out.append({"if": "aux", "layers": block})
+        return out
+
+    def output(self, node) -> None:
+        """The main output becomes the last layer; the others (aux heads) are kept, their own layers marked."""
+        outputs = _leaves(node.args[0])
+        for _, out in outputs:  # a call returning several values, returned whole: its kind says why not
+            if getattr(out, "op", "").startswith("call_") and out not in self.alias:
+                self.call(out)
+        if not outputs or not all(hasattr(out, "op") and out in self.alias for _, out in outputs):
+            what = "None" if node.args[0] is None else type(node.args[0]).__name__
+            raise Unrepresentable(f"a forward returning {what} (fx node '{node.name}')",
+                                  hint="from_torch sizes a forward that returns tensors (one, or a tuple, "
+                                       "namedtuple or dict of them)")
+        main = next((out for label, out in outputs if label == "out"), outputs[0][1])
+        self.outputs = [(label, self.alias[out]) for label, out in outputs]
+        name = self.alias[main]
+        if name != self.last:  # the result is not the last layer: make it so
+            self.add(node, "identity", {}, [main], name=f"{name}_out")
+        self.main = self.last
+
+    def own_module(self, node, kind) -> str | None:
+        """The torch module class (nn.Conv3d) whose subclass' forward makes this function call, when that class
+        stands for the same kind (F.conv3d inside torchvision's Conv3DSimple, F.layer_norm inside LayerNorm2d,
+        modules the tracer enters): tools that hook subclasses see the module, tools matching exact types do not."""
+        stack = node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return None
+        try:
+            owner = self.root.get_submodule(list(stack.values())[-1][0])
+        except AttributeError:
+            return None
+        for cls in type(owner).__mro__:
+            if kind in self.registry.modules.get(cls, ()):
+                return f"nn.{cls.__name__}" if cls.__module__.startswith("torch.nn") else cls.__qualname__
+        return None
+
+    def where(self, node) -> str:
+        where = f"fx node '{node.name}'"
+        stack = node.meta.get("nn_module_stack") or {}
+        if node.op == "call_module":
+            where += f", module '{node.target}' ({type(self.root.get_submodule(node.target)).__name__})"
+        elif stack:
+            path = list(stack.values())[-1][0]
+            where += f", inside module '{path}'"
+        return where
+
+    def unsupported(self, node, what: str | None = None) -> CnnsizeError:
+        return self.torch_call(node, None).refuse(what or _op_name(node))
+
+    def torch_call(self, node, source) -> TorchCall:
+        """What a kind sees of ``node`` (or of ``source``, the call returning the tuple ``node`` indexes)."""
+        call_node = source or node
+        module = self.modules[call_node.target] if call_node.op == "call_module" else None
+        if module is not None:
+            function = type(module).__name__
+        elif call_node.op == "call_method":
+            function = call_node.target
+        else:
+            target = call_node.target
+            function = getattr(target, "__name__", str(target))
+
+        def value(arg):
+            if hasattr(arg, "op"):
+                meta = arg.meta.get("tensor_meta")
+                if hasattr(meta, "shape"):
+                    return TensorArg(_shape(arg), computed=arg not in self.constant)
+                return meta if meta is not None else arg.meta.get("val", arg)
+            if isinstance(arg, (list, tuple)):
+                return type(arg)(value(a) for a in arg)
+            if isinstance(arg, dict):
+                return {k: value(v) for k, v in arg.items()}
+            return arg
+
+        args, kwargs = value(tuple(call_node.args)), value(dict(call_node.kwargs))
+        inputs = [_shape(n) for n in self.inputs(call_node) if n not in self.constant]
+        contiguous = [_contiguous(n) for n in self.inputs(call_node) if n not in self.constant]
+        attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
+        index = node.args[1] if source is not None else None
+        return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
+                         output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
+                         contiguous=contiguous, out_contiguous=_is_tensor(node) and _contiguous(node),
+                         view=node.meta.get("view"),
+                         where=self.where(call_node))
+
+    def call(self, node) -> None:
+        source = None
+        if node.target is operator.getitem and hasattr(node.args[0], "op") and not _is_tensor(node.args[0]):
+            source = node.args[0]  # an item of a call returning several values: x.chunk(2, 1)[1]
+        call = self.torch_call(node, source)
+        call_node = source or node
+        if call.module is not None:
+            kinds = self.registry.modules.get(type(call.module), [])
+            what = f"module type {type(call.module).__module__}.{type(call.module).__qualname__}"
+        else:
+            kinds = self.registry.functions.get(call.function, [])
+            what = _op_name(call_node)
+        refusal = None
+        for kind in kinds:
+            try:
+                answer = kind.from_torch(call)
+            except Unrepresentable as exc:
+                refusal = refusal or exc
+                continue
+            if answer is not None:
+                break
+        else:
+            if self.opaque or (call.module is not None and type(call.module) in self.untraceable):
+                self.keep_opaque(node, call_node, call, what)
+                return
+            raise refusal or call.refuse(what)
+        ins = [n for n in self.inputs(call_node) if n not in self.constant]
+        if kind.max_inputs == 1 and len(set(ins)) == 1:
+            ins = ins[:1]  # one tensor passed several times: self-attention's query, key and value
+        elif len(ins) > kind.max_inputs and answer is not PASS_THROUGH:
+            raise call.refuse(f"{what} of {len(ins)} different tensors ('{kind.kind}' takes at most "
+                              f"{kind.max_inputs})")
+        if answer is PASS_THROUGH:
+            self.alias[node] = self.alias[ins[0]]
+            return
+        steps = answer if isinstance(answer, list) else [(kind.kind, answer)]
+        trainable: bool | list[str] = True
+        shares = None
+        key: tuple[int, ...] = ()  # the ids of the module's tensors: what a second call or a tied module shares
+        function: str | None = None
+        if call.module is None:
+            function = _function_text(call_node)
+            owner = self.own_module(call_node, kind)
+            if owner is not None:  # F.conv3d as the forward of an nn.Conv3d subclass: "F.conv3d in nn.Conv3d"
+                function += f" in {owner}"
+        own = self.parameters_read(call, call_node)
+        if own:
+            trains = [n for n, p in own.items() if p.requires_grad]
+            trainable = len(trains) == len(own) or (bool(trains) and trains)
+            if isinstance(trainable, list) and call.module is None:  # F.linear(x, w, b) with w frozen
+                trainable = sorted({tensor_part(n) for n in trains})
+            if isinstance(trainable, list) and not set(trainable) <= {"weight", "bias"}:
+                raise call.refuse(f"{type(call.module).__name__} with only {', '.join(trains)} trainable "
+                                  "(a spec can freeze a layer's weight or its bias)")
+        if call.module is not None:
+            key = tuple(id(t) for t in [*own.values(), *call.module.buffers()])
+            shares = self.owners.get(key)  # the module called again, or one holding the same (tied) tensors
+        for i, (kind_name, settings) in enumerate(steps):
+            # an item of a module's result (MViT's attention returns (x, thw)): named as the module
+            name = call_node.target if source is not None and call_node.op == "call_module" else None
+            if i:
+                self.alias[node] = self.last
+                ins, name = [node], f"{self.last}_{kind_name}"
+            # a step the module's forward computes with a function (MViT's class token: torch.cat) says so
+            settings = dict(settings)
+            step_function = settings.pop("function", function)
+            layer = self.add(node, kind_name, settings, ins, name=name, trainable=trainable,
+                             shares=shares if i == 0 else None, function=step_function)
+            if i == 0 and key and shares is None:
+                self.owners[key] = layer
+            if i == 0 and own and shares is None:
+                self.read_by(layer, own, held=call.module is not None)
+
+    def parameters_read(self, call: TorchCall, call_node) -> dict:
+        """The parameters a call reads, by name: its module's, or those a function is given (F.linear(x, self.w))."""
+        if call.module is not None:
+            return dict(call.module.named_parameters())
+        found = {}
+        for n in self.inputs(call_node):
+            if n.op == "get_attr":
+                try:
+                    found[n.target] = self.root.get_parameter(n.target)
+                except AttributeError:  # a buffer
+                    continue
+        return found
+
+    def read_by(self, layer: str, params: dict, held: bool) -> None:
+        """Note the parameters a layer reads, by the figure they count in (weight or bias), for ``tie`` to find
+        tensors two layers read; a module's (``held``) are its own, which no opaque layer counts again."""
+        parts: dict[str, list] = {}
+        for name, t in params.items():
+            parts.setdefault(tensor_part(name), []).append(id(t))
+            self.numel[id(t)] = t.numel()
+            if held:
+                self.held.add(id(t))
+        self.reads[layer] = {part: tuple(ids) for part, ids in parts.items()}
+
+    def keep_opaque(self, node, call_node, call: TorchCall, what: str) -> None:
+        """An ``opaque`` layer with what torch measured for this call: its output shape, the parameters and
+        buffers of its module (those no earlier layer holds) and FlopCounterMode's count / 2."""
+        if not _is_tensor(node):
+            raise call.refuse(what)
+        weights = buffers = frozen = 0
+        if call.module is not None:
+            for t in [*call.module.parameters(), *call.module.buffers()]:
+                if id(t) not in self.held:
+                    self.held.add(id(t))
+                    if isinstance(t, self.torch.nn.Parameter):
+                        weights += t.numel()
+                        frozen += 0 if t.requires_grad else t.numel()
+                    else:
+                        buffers += t.numel()
+        ins = [n for n in self.inputs(call_node) if n not in self.constant]
+        if not ins:
+            raise call.refuse(f"{what} (it reads no tensor that a layer computed)")
+        shape = list(_shape(node)[1:])
+        if "flops" not in call_node.meta:  # the first opaque layer: run once more, counting FLOPs per node
+            _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
+        flops = call_node.meta.get("flops", 0)
+        settings = {"op": what, "shape": shape, "weights": weights, "buffers": buffers, "macs": flops // 2}
+        if 0 < frozen < weights:
+            settings["frozen"] = frozen  # some of its module's parameters frozen, the others trained
+        self.add(node, "opaque", settings, ins, trainable=frozen < weights or not weights)
+
+    def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
+            trainable: bool | list[str] = True, shares: str | None = None, function: str | None = None) -> str:
+        name = self.layer_name(node, name)
+        sources = [self.alias[i] for i in inputs]
+        self.sources[name] = sources
+        self.layers.append(layer_entry(kind, name, settings, sources, self.last, trainable=trainable, shares=shares,
+                                       function=function))
+        self.names.add(name)
+        self.alias[node] = name
+        self.last = name
+        return name
+
+    def layer_name(self, node, name: str | None) -> str:
+        """A new layer's name, nested like the module paths so that reports fold it (``--depth``) as a bundled
+        spec's: a module call by its path (``layer1.0.conv1``), a function called in a module's forward by that
+        module's path and the function (``layer1.0.add``), a second call by the first's name and a number
+        (``layer1.0.relu_1``)."""
+        if name is None and node.op == "call_module":
+            name = node.target
+        elif name is None:
+            import re
+
+            base = re.sub(r"_\d+$", "", node.name).rstrip("_") or "op"
+            base = _IN_PLACE_OPERATORS.get(base, base)  # x += y is an add, as the bundled specs name it
+            stack = node.meta.get("nn_module_stack") or {}
+            scope = list(stack.values())[-1][0] if stack else ""
+            name = f"{scope}.{base}" if scope else base
+        found, n = name, 0
+        while found in self.names or found == "input":
+            n += 1
+            found = f"{name}_{n}"
+        return found
+
+    def inputs(self, node) -> list:
+        """The tensor-valued nodes among a call's arguments, in order (get_attr reads included)."""
+        found: list = []
+
+        def visit(arg):
+            if hasattr(arg, "op"):
+                if _is_tensor(arg):
+                    found.append(arg)
+            elif isinstance(arg, (list, tuple)):
+                for a in arg:
+                    visit(a)
+            elif isinstance(arg, dict):
+                for a in arg.values():
+                    visit(a)
+
+        for arg in node.args:
+            visit(arg)
+        for arg in node.kwargs.values():
+            visit(arg)
+        return found
+
+
+_INLINE_ROUNDS = 16  # rounds of tracing untraceable submodules again (each inlines every call it can)
+_IN_PLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "div"}
+
+
+def _held(unused: list) -> int:
+    """How many elements the unused modules hold in all."""
+    return sum(sum(entry[1:]) for entry in unused)
+
+
+def _parts(node) -> int | None:
+    """How many tensors a traced chunk or split returns, where its arguments say (None where only shapes would)."""
+    name = getattr(node.target, "__name__", node.target)
+    args = {**dict(zip(("input", "n"), node.args)), **node.kwargs}
+    n = args.get("n", args.get("chunks", args.get("split_size_or_sections", args.get("split_size"))))
+    if name == "chunk" and isinstance(n, int):
+        return n
+    if name in ("split", "split_with_sizes") and isinstance(n, (list, tuple)):
+        return len(n)
+    return None
+
+
+def _is_tensor(node) -> bool:
+    """Whether the node's value is one tensor (a tuple of them, or a size, is not a layer's output)."""
+    return hasattr(node.meta.get("tensor_meta"), "shape")
+
+
+def _contiguous(node) -> bool:
+    meta = node.meta["tensor_meta"]
+    shape, stride = tuple(meta.shape), tuple(meta.stride)
+    expected, step = [], 1
+    for n in reversed(shape):
+        expected.append(step)
+        step *= n
+    return all(s == e or n == 1 for n, s, e in zip(shape, stride, reversed(expected)))
+
+
+def _shape(node) -> tuple:
+    return tuple(int(v) for v in node.meta["tensor_meta"].shape)
+
+
+def _function_text(node) -> str:
+    """A function or method call as the spec's ``function`` names it: F.relu, torch.flatten, operator.add, .mean."""
+    import operator
+
+    import torch
+
+    if node.op == "call_method":
+        return f".{node.target}"
+    target, name = node.target, getattr(node.target, "__name__", str(node.target))
+    for prefix, namespace in (("F", torch.nn.functional), ("torch", torch), ("operator", operator)):
+        if getattr(namespace, name, None) is target:  # F.gelu is torch._C._nn.gelu: named as the user calls it
+            return f"{prefix}.{name}"
+    return f"{getattr(target, '__module__', None) or 'torch'}.{name}"
+
+
+def _op_name(node) -> str:
+    if node.op == "call_method":
+        return f"the method .{node.target}()"
+    if node.op == "call_function":
+        target = node.target
+        mod = getattr(target, "__module__", None) or ""
+        return f"{mod + '.' if mod and mod != 'builtins' else ''}{getattr(target, '__name__', str(target))}"
+    return f"{node.op} {node.target}"
+
+
+# -- YAML text ---------------------------------------------------------------------------------------------------
+
+
+def _tie(spec: dict, reads: dict[str, dict[str, tuple]], numel: dict[int, int]) -> dict:
+    """``shares: {weight: a}`` on each layer whose weight (or bias) is tensors an earlier layer counts already
+    (tied weights: nn.Linear b with b.weight = a.weight, or a.weight read again by F.linear), so that each tensor
+    counts once, as torch's parameters() counts it. A layer counts a tensor where its kind's figure for that part
+    has the tensors' size (a kind that reads a parameter without counting it holds nothing to share)."""
+    seen: dict[int, int] = {}
+    for parts in reads.values():
+        for ids in parts.values():
+            for i in ids:
+                seen[i] = seen.get(i, 0) + 1
+    if all(n == 1 for n in seen.values()):
+        return spec  # no tensor read by two layers: nothing tied (the usual case, and no analysis more)
+    rows = {r.name: r for r in analyze_spec(spec).layers}
+    owners: dict[tuple, str] = {}  # (part, ids) -> the layer counting them
+    claimed: dict[int, tuple] = {}
+    ties: dict[str, dict[str, str]] = {}
+    for layer, parts in reads.items():
+        for part, ids in parts.items():
+            counted = rows[layer].weights if part == "weight" else rows[layer].biases
+            if counted != sum(numel[i] for i in ids) or not any(seen[i] > 1 for i in ids):
+                continue
+            owner = owners.get((part, ids))
+            if owner is not None:
+                ties.setdefault(layer, {})[part] = owner
+            elif any(i in claimed for i in ids):
+                raise Unrepresentable(f"'{layer}' reads some of the tensors of its {part} with another layer's and "
+                                      "not the others", hint="a spec ties a layer's whole weight or whole bias "
+                                                             "(shares: {weight: layer})")
+            else:
+                owners[(part, ids)] = layer
+                claimed.update((i, (part, ids)) for i in ids)
+    for body in _bodies(spec["layers"]):
+        if body["name"] in ties:
+            body["shares"] = ties[body["name"]]
+            body["shares"] = body.pop("shares")  # after from: name, settings, from, shares, function
+            if "function" in body:
+                body["function"] = body.pop("function")
+    return spec
+
+
+def _bodies(layers: list) -> list[dict]:
+    """Every layer's settings in an imported spec's layers, inside ``if`` blocks too."""
+    found = []
+    for item in layers:
+        if "if" in item:
+            found += _bodies(item["layers"])
+        else:
+            found.append(next(iter(item.values())))
+    return found
+
+
+def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]):
+    """Every imported layer's output shape must be the one torch computed; the analysis that says so."""
+    a = analyze_spec(spec)
+    for row in a.layers[1:]:
+        want = gm_shapes.get(row.name)
+        if want is not None and tuple(row.output_shape) != want:
+            raise CnnsizeError(f"imported layer '{row.name}' ({row.type}) gives {list(row.output_shape)}, "
+                               f"torch gives {list(want)}",
+                               hint="this operation means something else in torch; please report it")
+    return a
+
+
+def _check_module(module, kwargs) -> None:
+    """A clear error for what from_torch cannot trace at all: not an nn.Module, a TorchScript module, kwargs that
+    are not a dict of names."""
+    torch = require_torch()
+    if isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
+        raise SpecError(f"'{getattr(module, 'original_name', type(module).__name__)}' is a TorchScript module "
+                        "(torch.jit.script or torch.jit.trace made it): torch.fx traces Python modules only",
+                        hint="import the nn.Module it was made from, or export it to ONNX "
+                             "(torch.onnx.export) and import the .onnx file")
+    if not isinstance(module, torch.nn.Module):
+        raise SpecError(f"from_torch imports an nn.Module, got {type(module).__name__}",
+                        hint="pass the model object, e.g. torchvision.models.resnet18()")
+    if kwargs is not None and (not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs)):
+        raise SpecError(f"kwargs must be a dict of argument names to values, got {type(kwargs).__name__}",
+                        hint="e.g. kwargs={'task': 'detect'}")
+    tensors = [k for k, v in (kwargs or {}).items() if isinstance(v, torch.Tensor)]
+    if tensors:
+        raise SpecError(f"kwargs gives a tensor for '{tensors[0]}': kwargs are fixed for the trace, not inputs",
+                        hint="give non-tensor arguments in kwargs; for a second tensor input, wrap the model")
+
+
+def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False,
+               kwargs: dict | None = None) -> ImportedSpec:
+    """Trace ``module`` (an ``nn.Module``) with torch.fx for one input of ``input_shape`` (C, H, W) and return the
+    equivalent spec, as a dict and as YAML text (``.yaml``, written when first asked for).
+
+    An operation cnnsize cannot represent raises CnnsizeError naming it and its fx node and module path; with
+    ``opaque=True`` it becomes an ``opaque`` layer instead, carrying the output shape, parameters, buffers and
+    MACs (FlopCounterMode's count / 2) torch measured for it. A submodule fx cannot trace into (Python control
+    flow on values) is kept the same way, as one measured call. Modules built by cnnsize.build (its own
+    FlattenLinear, LocallyConnected2d and merge modules too) map back to their layer kinds and names.
+    ``kwargs`` gives the forward's other arguments (not tensors: a task name, a flag), fixed for the trace.
+    The module itself is never changed, nor run: a copy of it is traced, on meta tensors.
+    """
+    _check_module(module, kwargs)
+    importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque, kwargs=kwargs)
+    spec = _tie(importer.run(), importer.reads, importer.numel)
+    shapes: dict[str, tuple] = {}
+    for node, layer in importer.alias.items():
+        meta = node.meta.get("tensor_meta")
+        if layer != "input" and hasattr(meta, "shape"):
+            shapes.setdefault(layer, tuple(int(v) for v in meta.shape[1:]))
+    return ImportedSpec(spec=spec, checked=_check(spec, importer, shapes), mode="train" if module.training else "eval")

@@ -1,0 +1,379 @@
+"""torch modules that torch.nn lacks, used by the layer builders (torch imported here only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.errors import MissingDependency
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as exc:  # pragma: no cover - exercised without torch
+    raise MissingDependency("the executor needs torch",
+                            hint="pip install 'cnnsize[torch]'") from exc
+
+
+class FlattenLinear(nn.Linear):
+    """nn.Linear that flattens (N, C, H, W) to (N, C·H·W) first, so parameter names stay 'fc6.weight'.
+
+    The flattening is a forward pre-hook, so every hook (torchinfo, torchscan, ptflops, ...) sees the flat
+    input an nn.Linear after torch.flatten sees, as in torchvision's models.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_forward_pre_hook(_flatten_input)
+
+
+def _flatten_input(module: nn.Module, args: tuple) -> tuple:
+    return (args[0].flatten(1), *args[1:])
+
+
+class LocallyConnected2d(nn.Module):
+    """A 2D convolution without weight sharing, done as one batched matmul over unfolded patches.
+
+    One bmm means torch's FlopCounterMode counts exactly output units × K·K·C multiply-adds.
+    """
+
+    def __init__(self, in_channels: int, filters: int, kernel: tuple, stride: tuple, pads: tuple,
+                 out_size: tuple, bias: bool = True):
+        super().__init__()
+        self.kernel, self.stride, self.pads, self.out_size = kernel, stride, pads, out_size
+        positions = out_size[0] * out_size[1]
+        fan_in = in_channels * kernel[0] * kernel[1]
+        self.weight = nn.Parameter(torch.empty(positions, fan_in, filters))
+        self.bias = nn.Parameter(torch.empty(filters, *out_size)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / (self.weight.shape[1] ** 0.5)
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (top, bottom), (left, right) = self.pads
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        # (L, N, C·K·K) in a tensor of its own: unfold may return a strided view of a larger buffer
+        # (1x1 or non-overlapping windows), which the matmul would then keep whole for backward
+        patches = F.unfold(x, self.kernel, stride=self.stride).permute(2, 0, 1)
+        patches = patches.clone(memory_format=torch.contiguous_format)
+        out = torch.bmm(patches, self.weight)  # (L, N, filters)
+        # one contiguous copy: a strided view would make a following flatten copy again
+        out = out.permute(1, 2, 0).reshape(x.shape[0], -1, *self.out_size).contiguous()
+        return out.add_(self.bias) if self.bias is not None else out
+
+
+class Add(nn.Module):
+    """Sum of several inputs: forward(*xs); ``inplace`` adds into the first (torch's ``x += y``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out.add_(x) if self.inplace else out + x
+        return out
+
+
+class Concat(nn.Module):
+    """Concatenation of several inputs along the channels: forward(*xs)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class Mul(nn.Module):
+    """Broadcast product of several inputs: forward(*xs)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class Sub(nn.Module):
+    """a - b, broadcast; ``inplace`` subtracts from a (torch's ``a -= b``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a.sub_(b) if self.inplace else a - b
+
+
+class Div(Sub):
+    """a / b, broadcast; ``inplace`` divides a (torch's ``a /= b``)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a.div_(b) if self.inplace else a / b
+
+
+class Scalar(nn.Module):
+    """x op c with a Python number c: add, sub, rsub (c - x), mul, div or pow; ``inplace`` where torch has it."""
+
+    def __init__(self, op: str, value: float, inplace: bool = False):
+        super().__init__()
+        self.op, self.value, self.inplace = op, value, inplace
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op == "rsub":
+            return torch.rsub(x, self.value)
+        return getattr(x, f"{self.op}_" if self.inplace else self.op)(self.value)
+
+
+class Mean(nn.Module):
+    """x.mean(dims, keepdim)."""
+
+    def __init__(self, dims: tuple, keepdim: bool = False):
+        super().__init__()
+        self.dims, self.keepdim = dims, keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(self.dims, keepdim=self.keepdim)
+
+
+class Slice(nn.Module):
+    """x[..., start:end:step] along ``dim`` (a view)."""
+
+    def __init__(self, dim: int, start: int, end: int | None, step: int = 1):
+        super().__init__()
+        self.dim, self.start, self.end, self.step = dim, start, end, step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[(slice(None),) * self.dim + (slice(self.start, self.end, self.step),)]
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels of (N, C, *spatial), as ConvNeXt's LayerNorm2d (weights named as LayerNorm's)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() <= 2:
+            return super().forward(x)
+        x = x.movedim(1, -1)
+        return super().forward(x).movedim(-1, 1)
+
+
+class Chunk(nn.Module):
+    """One slice of x.chunk(chunks, dim)."""
+
+    def __init__(self, chunks: int, index: int, dim: int = 1):
+        super().__init__()
+        self.chunks, self.index, self.dim = chunks, index, dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.chunk(self.chunks, dim=self.dim)[self.index]
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth without torchvision: drops a branch per sample (``row``) or per batch."""
+
+    def __init__(self, p: float, mode: str):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+
+class LayerScale(nn.Module):
+    """A learned scale per channel (``axis`` 0 of an image, shaped (C, 1, ...)) or per feature of the last axis."""
+
+    def __init__(self, shape: tuple, init: float):
+        super().__init__()
+        self.init = init
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.weight.fill_(self.init)  # ConvNeXt's 1e-6, as torchvision initializes it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x
+
+
+class MatMul(nn.Module):
+    """a @ b over the last two axes: forward(a, b)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(a, b)
+
+
+class PatchEmbed(nn.Module):
+    """ViT's conv_proj and its reshape to tokens: conv (kernel = stride = patch), flatten(2), transpose(1, 2)."""
+
+    def __init__(self, in_channels: int, dim: int, patch: tuple, bias: bool = True):
+        super().__init__()
+        conv: Any = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[len(patch)]
+        self.proj = conv(in_channels, dim, patch, stride=patch, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class ClassToken(nn.Module):
+    """ViT's class token, put before the tokens of every sample: [N, L, D] → [N, L + 1, D]."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)  # as torchvision's VisionTransformer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PosEmbed(nn.Module):
+    """A learned position embedding of the per-sample shape, added to the input."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(1, *shape))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=0.02)  # as torchvision's VisionTransformer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
+class Permute(nn.Module):
+    """x.permute(0, *dims + 1): the per-sample axes reordered, the batch first."""
+
+    def __init__(self, dims: tuple):
+        super().__init__()
+        self.dims = (0, *(d + 1 for d in dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+
+class Reshape(nn.Module):
+    """x.reshape(N, *shape)."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Contiguous(nn.Module):
+    """x.contiguous(): a copy where the view's order differs from memory."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous()
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention (batch_first) called on one input as self-attention, without the averaged weights.
+
+    It calls torch's own slow path, F.multi_head_attention_forward, as nn.MultiheadAttention does under autograd;
+    at inference with the math kernel, so that FlopCounterMode sees QKᵀ and attention·V (the fused kernels have no
+    FLOP formula on CPU), in training with the default kernel, whose saved tensors the memory model follows.
+    """
+
+    def __init__(self, dim: int, heads: int, bias: bool = True, dropout: float = 0.0):
+        super().__init__(dim, heads, dropout=dropout, bias=bias, batch_first=True)
+        # called with one input, it is handed (x, x, x) as nn.MultiheadAttention is in a model: every module hook
+        # (torchscan's, thop's, ptflops' attention formulas read query, key and value) sees the call torchvision makes
+        self.register_forward_pre_hook(_query_key_value)
+
+    def forward(self, x: torch.Tensor, key: torch.Tensor | None = None,  # type: ignore[override]
+                value: torch.Tensor | None = None) -> torch.Tensor:
+        import contextlib
+
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        q = x.transpose(0, 1)
+        kernel = sdpa_kernel(SDPBackend.MATH) if not torch.is_grad_enabled() else contextlib.nullcontext()
+        with kernel:
+            out, _ = F.multi_head_attention_forward(
+                q, q, q, self.embed_dim, self.num_heads, self.in_proj_weight, self.in_proj_bias, None, None, False,
+                self.dropout, self.out_proj.weight, self.out_proj.bias, training=self.training, need_weights=False)
+        return out.transpose(0, 1)
+
+
+def _query_key_value(module: nn.Module, args: tuple) -> tuple:
+    return (args[0], args[0], args[0]) if len(args) == 1 else args
+
+
+class Select(nn.Module):
+    """x.select(dim, index): one entry of an axis, the axis dropped (a view)."""
+
+    def __init__(self, dim: int, index: int):
+        super().__init__()
+        self.dim, self.index = dim, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.select(self.dim, self.index)
+
+
+class SDPA(nn.Module):
+    """F.scaled_dot_product_attention(q, k, v); at inference with the math kernel, which FlopCounterMode counts."""
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        import contextlib
+
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        kernel = sdpa_kernel(SDPBackend.MATH) if not torch.is_grad_enabled() else contextlib.nullcontext()
+        with kernel:
+            return F.scaled_dot_product_attention(q, k, v)
+
+
+class Roll(nn.Module):
+    """torch.roll over per-sample axes (a new tensor)."""
+
+    def __init__(self, shifts: tuple, dims: tuple):
+        super().__init__()
+        self.shifts, self.dims = shifts, dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.roll(x, self.shifts, self.dims)
+
+
+class WindowPartition(nn.Module):
+    """Swin's window partition of (N, H, W, C): view, permute, reshape (a copy) to (N, windows, wh·ww, C)."""
+
+    def __init__(self, window: tuple):
+        super().__init__()
+        self.window = window
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, h, w, c = x.shape
+        wh, ww = self.window
+        x = x.view(n, h // wh, wh, w // ww, ww, c).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(n, (h // wh) * (w // ww), wh * ww, c)
+
+
+class WindowMerge(nn.Module):
+    """Swin's window merge back to (N, H, W, C): view, permute, reshape (a copy)."""
+
+    def __init__(self, window: tuple, size: tuple):
+        super().__init__()
+        self.window, self.size = window, size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (wh, ww), (h, w) = self.window, self.size
+        n, c = x.shape[0], x.shape[-1]
+        x = x.view(n, h // wh, w // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(n, h, w, c)

@@ -1,0 +1,44 @@
+"""Passes: functions from an Analysis to an Analysis that add figures as declared columns (cnnsize.engine.result.
+Column): a tool's counting convention, memory traffic, predicted latency. ``analyze`` is the walk plus the passes
+asked for, which the pipelines (cnnsize.api) and an import's own ``analyze`` share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.errors import unknown_name
+from ..core.graph import Graph
+from ..engine.result import Analysis
+from ..engine.walk import analyze_graph
+
+
+def apply(analysis: Analysis, *, count: str | None = None, count_mode: str = "eval", traffic: bool = False,
+          device_profile: Any = None) -> Analysis:
+    """The passes asked for, in the order their columns show: a tool's count, memory traffic, latency.
+
+    Each pass is imported when asked for (``cnnsize report`` without them never loads their tables)."""
+    if count_mode not in ("eval", "train"):
+        raise unknown_name("count mode", count_mode, ("eval", "train"))
+    analysis.count_mode = count_mode
+    if count is not None:
+        from . import conventions
+
+        conventions.apply(analysis, count, train=count_mode == "train")
+    if traffic or device_profile is not None:
+        from . import traffic as traffic_pass
+
+        traffic_pass.apply(analysis)
+    if device_profile is not None:
+        from . import latency
+
+        latency.apply(analysis, device_profile)
+    return analysis
+
+
+def analyze(graph: Graph, *, count: str | None = None, count_mode: str = "eval", traffic: bool = False,
+            device_profile: Any = None, **walk: Any) -> Analysis:
+    """The graph sized (``walk``: the keyword arguments of cnnsize.engine.walk.analyze_graph) and the passes
+    asked for applied."""
+    return apply(analyze_graph(graph, **walk), count=count, count_mode=count_mode, traffic=traffic,
+                 device_profile=device_profile)
