@@ -15,7 +15,6 @@ from . import passes, render  # noqa: F401 - registers the analysis' views (Anal
 from .core.errors import SpecError
 from .core.graph import Graph
 from .core.numeric import no_gc
-from .engine import fitting, worked
 from .engine.result import Analysis
 from .engine.walk import analyze_graph
 from .spec import sources
@@ -157,7 +156,7 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
 
 
 def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
-              rule: str = "exact") -> fitting.FitSizes:
+              rule: str = "exact"):
     """The square input sizes n in [min, max] at which every layer fits exactly (a FitSizes).
 
     ``rule="floor"`` lists the sizes at which the network runs with sizes rounded down (PyTorch's rule),
@@ -170,12 +169,14 @@ def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = 
         >>> r.sizes, r.fits(224), r.nearest(224)
         ([227, 259], False, (195, 227))
     """
+    from .engine import fitting
+
     fitting.check_range(min, max)
     return fitting.fit_sizes(load_graph(spec), min=min, max=max, channels=channels, rule=rule)
 
 
 def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = None, fit: str | None = None,
-            dtype: str = "float32") -> worked.Explanation:
+            dtype: str = "float32"):
     """The worked arithmetic of every layer (or one ``layer``), e.g. "(227 − 11)/4 + 1 = 55" (an Explanation).
 
     ``input_shape`` may hold sympy symbols, as in ``analyze``; the steps are then formulas.
@@ -191,6 +192,8 @@ def explain(spec: Any, input_shape: tuple | None = None, layer: str | None = Non
           memory: 4704·4 bytes = 18816 bytes
         <BLANKLINE>
     """
+    from .engine import worked
+
     return worked.explain(load_graph(spec), input_shape=input_shape, layer=layer, fit=fit, dtype=dtype)
 
 

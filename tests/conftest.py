@@ -49,3 +49,31 @@ def representative(names, keep):
     """``names`` as parameters, those not in ``keep`` marked slow: the default run checks a representative few,
     ``-m slow`` (run by .ci/run) the rest."""
     return [name if name in keep else pytest.param(name, marks=pytest.mark.slow) for name in names]
+
+
+# -- a skip is never silent in CI -------------------------------------------------------------------------------
+# The one thing a test may skip for in CI is hardware the machine lacks (a CUDA device): any other skip there (a
+# missing package, a tool not installed) fails the run, naming the test and its reason.
+ALLOWED_SKIPS = ("CUDA",)
+
+
+def unexpected_skips(reports) -> list[str]:
+    """'test: reason' for each skipped report whose reason names none of ALLOWED_SKIPS."""
+    out = []
+    for report in reports:
+        longrepr = getattr(report, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        if not any(word in reason for word in ALLOWED_SKIPS):
+            out.append(f"{report.nodeid}: {reason}")
+    return out
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not os.environ.get("CI"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    found = unexpected_skips(reporter.stats.get("skipped", []) if reporter is not None else [])
+    if found:
+        sys.stderr.write("skipped in CI, where only a missing CUDA device may skip a test:\n  "
+                         + "\n  ".join(found) + "\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -140,17 +140,17 @@ FITTED = {
 
 
 def _max_width(text: str) -> int:
-    from cnnsize.render.table import _width
+    from cnnsize.render.boxes import _width
 
     return max(map(_width, text.splitlines()))
 
 
 def _at_terminal_width(argv, width, capsys, monkeypatch) -> str:
     """The command's output as a terminal ``width`` cells wide shows it (COLUMNS set, as the shell does)."""
-    import cnnsize.render.table as table
+    import cnnsize.render.boxes as boxes
 
     monkeypatch.setenv("COLUMNS", str(width))
-    monkeypatch.setattr(table, "terminal_width", lambda: width)
+    monkeypatch.setattr(boxes, "terminal_width", lambda: width)
     assert main(list(argv)) in (0, 1)
     return capsys.readouterr().out
 

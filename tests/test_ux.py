@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 import cnnsize
 from cnnsize.cli import main
+from cnnsize.core.text import short_count
 from cnnsize.engine.result import COUNT_FIELDS
 from cnnsize.render.table import table_text
-from cnnsize.render.text import short_count
 from cnnsize.spec.sources import bundled_names, bundled_path
 
 from .conftest import run_cli
@@ -33,7 +33,7 @@ def report(capsys, monkeypatch, *argv, columns: int | None = None):
 
 
 def cells(line: str) -> int:
-    from cnnsize.render.table import _width
+    from cnnsize.render.boxes import _width
 
     return _width(line)
 

@@ -11,9 +11,11 @@ from html.parser import HTMLParser
 import pytest
 
 import cnnsize
+from cnnsize.api import compare, sweep_records
 from cnnsize.render import FORMATS, render
-from cnnsize.render.table import bar, share_cells
-from cnnsize.render.views import RATIO_KEYS, compare, sweep_records, totals_record
+from cnnsize.render.boxes import bar
+from cnnsize.render.text import share_cells
+from cnnsize.render.views import RATIO_KEYS, totals_record
 
 from .conftest import run_cli
 

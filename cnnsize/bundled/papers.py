@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from ..api import analyze
+from ..passes.conventions import CONVENTIONS, DEFAULT, counted
+
 
 @dataclass(frozen=True)
 class Paper:
@@ -170,14 +173,12 @@ PAPERS = [
 
 @lru_cache(maxsize=64)
 def _analysis(spec: str, variables: tuple):
-    from ..api import analyze
 
     return analyze(spec, variables=dict(variables) or None)
 
 
 def value(paper: Paper, count: str | None = None):
     """cnnsize's figure for a paper entry (under a counting convention), in the paper's units (before rounding)."""
-    from ..passes.conventions import counted
 
     a = _analysis(paper.spec, tuple(sorted(paper.variables.items())))
     return (sum(counted(a, count), 0) if count else a.totals[paper.quantity]) / paper.scale
@@ -190,7 +191,6 @@ def reproduces(paper: Paper, figure: float | None = None) -> bool:
 
 def nearest_convention(paper: Paper) -> tuple[str, float]:
     """The multiply-add convention whose total comes nearest the paper's figure (for MAC figures)."""
-    from ..passes.conventions import CONVENTIONS
 
     found = [(name, value(paper, name)) for name, c in CONVENTIONS.items() if c.unit in ("MACs", "mult-adds", "flops")]
     return min(found, key=lambda t: abs(t[1] - paper.figure))
@@ -198,7 +198,6 @@ def nearest_convention(paper: Paper) -> tuple[str, float]:
 
 def reproducing_conventions(paper: Paper) -> list[str]:
     """The multiply-add conventions (other than cnnsize's own) under which the paper's figure is reproduced."""
-    from ..passes.conventions import CONVENTIONS, DEFAULT
 
     if paper.quantity != "macs":
         return []

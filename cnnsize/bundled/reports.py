@@ -11,7 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..engine.walk import analyze_graph
+from ..render.plot import picture
 from ..render.text import markdown
+from ..spec.sources import bundled_names, load_graph
 
 
 def has_matplotlib() -> bool:
@@ -22,8 +25,6 @@ def has_matplotlib() -> bool:
 
 def expected_reports(pictures: bool | None = None) -> dict[str, bytes]:
     """Report file name -> the bytes the current code produces for it (``.md``, and ``.svg`` with ``pictures``)."""
-    from ..engine.walk import analyze_graph
-    from ..spec.sources import bundled_names, load_graph
 
     pictures = has_matplotlib() if pictures is None else pictures
     out: dict[str, bytes] = {}
@@ -31,7 +32,6 @@ def expected_reports(pictures: bool | None = None) -> dict[str, bytes]:
         a = analyze_graph(load_graph(name))
         out[f"{name}.md"] = markdown(a, picture=f"{name}.svg").encode("utf-8")
         if pictures:
-            from ..render.plot import picture
 
             out[f"{name}.svg"] = picture(a, "svg")
     return out

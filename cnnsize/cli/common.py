@@ -95,7 +95,7 @@ def table_width(args) -> int | None:
         return args.width
     if getattr(args, "output", None) is not None:
         return None
-    from ..render.table import terminal_width
+    from ..render.boxes import terminal_width
 
     return terminal_width()
 

@@ -20,8 +20,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..api import compare
     from ..render.grid import render_grid
-    from ..render.views import compare, compare_grid
+    from ..render.views import compare_grid
 
     shape = parse_shape(args.input) if args.input else None
     records = compare(args.specs, input_shape=shape, batch=args.batch, dtype=args.dtype, fit=args.fit)

@@ -23,12 +23,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..api import load_graph
     from ..engine.result import _json
     from ..engine.walk import analyze_graph
     from ..passes.conventions import records
     from ..render.grid import render_grid
     from ..render.views import conventions_grid
-    from ..spec.sources import load_graph
 
     shape = parse_shape(args.input) if args.input else None
     analysis = analyze_graph(load_graph(args.spec), input_shape=shape, batch=args.batch, fit=args.fit)

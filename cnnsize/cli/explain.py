@@ -23,9 +23,9 @@ def register(sub) -> None:
 def run_explain(args) -> int:
     import sys
 
+    from ..api import load_graph
     from ..core.errors import CnnsizeError, unknown_name
     from ..engine.worked import iter_steps
-    from ..spec.sources import load_graph
 
     if args.fit is not None and args.fit not in ("exact", "floor"):
         raise unknown_name("fit rule", args.fit, ("exact", "floor"))

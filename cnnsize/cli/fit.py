@@ -22,15 +22,13 @@ def register(sub) -> None:
 
 def run_fit(args) -> int:
     """Print the sizes that fit (and the answer for --size)."""
+    from ..api import fit_sizes, load_graph
     from ..core.errors import unknown_name
     from ..core.safe import json_text
-    from ..engine.fitting import fit_sizes
 
     spec, min, max, size, format = args.spec, args.min, args.max, args.size, args.format  # noqa: A001
     if format not in ("text", "json"):
         raise unknown_name("format", format, ("text", "json"))
-    from ..spec.sources import load_graph
-
     rule = args.fit or load_graph(spec).fit
     results = [fit_sizes(spec, min=min, max=max, rule=rule)]
     if rule == "floor" and args.fit is None:  # the spec rounds down: say where it runs and where it fits exactly
@@ -53,7 +51,7 @@ def run_fit(args) -> int:
         lines.append(str(result))
         if size is not None:
             lines += _answer_lines(result, size)
-    from ..render.table import terminal_width, wrap
+    from ..render.boxes import terminal_width, wrap
 
     width = terminal_width()  # sentences: wrapped on a terminal, whole lines in a pipe
     write_output("".join(part + "\n" for line in lines for part in wrap(line, width)), None)

@@ -17,9 +17,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..api import load_graph
     from ..engine.walk import analyze_graph
     from ..render.plot import save_plot
-    from ..spec.sources import load_graph
 
     shape = parse_shape(args.input) if args.input else None
     analysis = analyze_graph(load_graph(args.spec), input_shape=shape, batch=args.batch, dtype=args.dtype,

@@ -64,10 +64,11 @@ def register(sub) -> None:
 
 
 def run_report(args) -> int:
+    from .. import passes
+    from ..api import load_graph
     from ..core.errors import SpecError
     from ..engine.walk import analyze_graph
     from ..render import render
-    from ..spec.sources import load_graph
 
     if args.max_batch and args.device_memory is None:
         raise SpecError("--max-batch needs --device-memory", hint="e.g. --max-batch --device-memory 24GiB")
@@ -75,14 +76,13 @@ def run_report(args) -> int:
         raise SpecError("--train says which mode --count's figures are for",
                         hint="add --count NAME, e.g. --count fvcore")
     from ..core.numeric import no_gc
-    from ..spec.sources import is_onnx, load_onnx
+    from ..spec.sources import is_onnx
 
     shape = parse_shape(args.input) if args.input else None
     with no_gc():
-        if is_onnx(args.spec):  # the model's input sizes its dynamic axes; the graph then has that input
-            graph, shape = load_onnx(args.spec, shape), None
-        else:
-            graph = load_graph(args.spec)
+        graph = load_graph(args.spec, input_shape=shape)
+    if is_onnx(args.spec):  # the model's input sized its dynamic axes: the graph has that input
+        shape = None
 
     def at(batch):
         return analyze_graph(graph, input_shape=shape, batch=batch, dtype=args.dtype, fit=args.fit,
@@ -91,18 +91,8 @@ def run_report(args) -> int:
 
     with no_gc():
         analysis = at(args.batch)
-    if args.count or args.traffic or args.device_profile:
-        from ..passes.conventions import apply as apply_count
-        from ..passes.traffic import apply as apply_traffic
-
-        if args.count:
-            apply_count(analysis, args.count, train=args.train)
-        if args.traffic or args.device_profile:
-            apply_traffic(analysis)
-        if args.device_profile:
-            from ..passes.latency import apply as apply_latency
-
-            apply_latency(analysis, local_profile(args.device_profile))
+    passes.apply(analysis, count=args.count, count_mode="train" if args.train else "eval", traffic=args.traffic,
+                 device_profile=local_profile(args.device_profile) if args.device_profile else None)
     if args.max_batch:
         from ..engine.memory import max_batch, parse_bytes
 
@@ -110,7 +100,8 @@ def run_report(args) -> int:
     if args.depth is not None:
         analysis = analysis.collapse(args.depth)
     color = args.output is None and sys.stdout.isatty()
-    from ..render.table import parse_columns, terminal_width
+    from ..render.boxes import terminal_width
+    from ..render.table import parse_columns
 
     columns = None if args.columns is None else parse_columns(args.columns)
     if args.width is not None and args.width < 40:
@@ -147,7 +138,7 @@ def run_kinds() -> int:
     for name in sorted(REGISTRY):
         doc = " ".join((REGISTRY[name].__doc__ or "").split())
         lines.append(f"{name:<18} {doc.split('. ')[0].rstrip('.')}")
-    from ..render.table import terminal_width, wrap
+    from ..render.boxes import terminal_width, wrap
 
     width = terminal_width()
     write_output("".join(part + "\n" for line in lines for part in wrap(line, width, indent=" " * 19)), None)

@@ -62,8 +62,9 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 def run(args) -> int:
+    from ..api import sweep_records
     from ..render.grid import render_grid
-    from ..render.views import sweep_grid, sweep_records
+    from ..render.views import sweep_grid
 
     variables = parse_sets(args.set)
     shapes = [parse_shape(s) for s in args.input.split(",")] if args.input else None

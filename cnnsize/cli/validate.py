@@ -69,7 +69,7 @@ FIGURES = (("output_shape", "Shape"), ("params", "Params"), ("buffers", "Buffers
 def validation_text(v, color: bool = False, width: int | None = None) -> str:
     """Predicted and measured side by side, a mark per row, then totals, mismatches and timing; ``width`` fits
     the tables to that many cells (figures left out whole, predicted with measured, never shortened)."""
-    from ..render.table import box_table, fit_columns, hidden_line, wrap
+    from ..render.boxes import box_table, fit_columns, hidden_line, wrap
 
     headers = ["Layer", "Type"]
     for _, label in FIGURES:
@@ -111,7 +111,7 @@ def validation_text(v, color: bool = False, width: int | None = None) -> str:
 
 
 def timing_text(t, width: int | None = None) -> str:
-    from ..render.table import box_table, fit_columns, wrap
+    from ..render.boxes import box_table, fit_columns, wrap
 
     text = "".join(part + "\n" for line in t.lines() for part in wrap(line, width))
     if t.per_layer_ms:
@@ -126,8 +126,8 @@ def timing_text(t, width: int | None = None) -> str:
 
 def _analysis(args):
     """The analysis to run: the spec at --input (read as --layout says), --fit, --batch and --dtype."""
+    from ..api import load_graph
     from ..engine.walk import analyze_graph
-    from ..spec.sources import load_graph
 
     shape = parse_shape(args.input) if args.input else None
     return analyze_graph(load_graph(args.spec), input_shape=shape, fit=args.fit, batch=args.batch,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .safe import printable
+
 
 @dataclass(frozen=True)
 class Location:
@@ -55,7 +57,6 @@ class CnnsizeError(ValueError):
             head.append(f"layer '{self.layer}'")
         text = self.message if self.hint is None else f"{self.message}; {self.hint}"
         text = " ".join(text.split())  # never more than one line
-        from .safe import printable  # control characters (a layer named "a\nb", an ESC) escaped
 
         return printable(": ".join(head + [text]))
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import SpecError, closest
+from .numeric import dmax, dmin, exact_div, floor_div
 
 _TOKEN = re.compile(r"\s*(?:(\d+\.\d*|\.\d+|\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|==|!=|<=|>=|[-+*/%()<>,.])"
                     r"|'([^']*)'|\"([^\"]*)\")")
@@ -335,14 +336,12 @@ def _arith(op: str, a: Any, b: Any) -> Any:
                                    "use // to round down")
                 value = a // b
             elif _is_formula(a) or _is_formula(b):
-                from .numeric import exact_div
 
                 value = exact_div(a, b)
             else:
                 value = a / b
         elif op == "//":
             if _is_formula(a) or _is_formula(b):
-                from .numeric import floor_div
 
                 value = floor_div(a, b)
             else:
@@ -416,7 +415,6 @@ def _call(name: str, args: list) -> Any:
             raise _Problem(f"{name}() of an empty list")
         _need_numbers(f"{name}()", *values)
         if any(_is_formula(v) for v in values):
-            from .numeric import dmax, dmin
 
             return dmin(*values) if name == "min" else dmax(*values)
         if any(isinstance(v, float) and math.isnan(v) for v in values):

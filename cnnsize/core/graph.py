@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..layers.base import LayerKind
 from .errors import Location, SpecError
+
+if TYPE_CHECKING:  # the graph holds the layer kinds, which sit above this core
+    from ..layers.base import LayerKind
 
 INPUT = "input"
 

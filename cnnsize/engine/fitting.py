@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import CnnsizeError, DoesNotFit, SpecError
+from ..core.errors import CnnsizeError, DoesNotFit, SpecError, unknown_name
 from ..core.graph import INPUT, Graph
 from ..layers.base import Ctx
 
@@ -134,7 +134,6 @@ def fit_sizes(graph: Graph, min: int = 32, max: int = 1024, channels: int | None
     if rule == "spec":
         rule = graph.fit
     if rule not in ("exact", "floor"):
-        from ..core.errors import unknown_name
 
         raise unknown_name("fit rule", rule, ("exact", "floor", "spec"))
     if len(graph.input_shape) < 2:

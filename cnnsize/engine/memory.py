@@ -23,9 +23,10 @@ from itertools import accumulate
 from operator import add
 from typing import Any
 
-from ..core.errors import unknown_name
+from ..core.errors import SpecError, unknown_name
 from ..core.graph import Topology
-from ..core.numeric import all_int, is_int
+from ..core.numeric import all_int, dmax, is_int
+from ..layers.base import LayerKind
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
@@ -189,7 +190,6 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[int, Any]:
     """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient);
     only the kinds that have them."""
-    from ..layers.base import LayerKind
 
     out = {}
     for i, layer in enumerate(sized):
@@ -278,7 +278,6 @@ def _max(values: list) -> Any:
         return 0
     if all_int(values):
         return max(values)
-    from ..core.numeric import dmax
 
     return dmax(*values)
 
@@ -293,7 +292,6 @@ def parse_bytes(text: str) -> int:
     """'24GiB' -> 25769803776; '16GB' -> 16000000000; plain numbers are bytes."""
     import re
 
-    from ..core.errors import SpecError
 
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
     if not m or m.group(2).lower() not in _UNITS:

@@ -11,8 +11,10 @@ from typing import Any
 from ..core.dtypes import DTYPE_BYTES, parse_dtype
 from ..core.errors import CnnsizeError, SpecError, unknown_name
 from ..core.graph import INPUT, Graph
+from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
 from ..core.numeric import is_int, is_symbolic, prod, tidy
 from ..layers.base import RF, Counts, Ctx, LayerKind
+from .memory import MemoryOptions, inference_peak, training_figures
 from .result import COUNT_FIELDS, Analysis, LayerResult, MemoryBudget, Totals
 
 
@@ -105,7 +107,6 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     the input as written, ``hwc`` converts a channels-last one, None (what users' entry points pass) refuses
     one that looks channels-last (32×32×3) with the shape to use.
     """
-    from .memory import MemoryOptions
 
     shape_in = _input_shape(graph, input_shape, layout)  # channels first, of the spec's rank
     if graph.reexpand is not None and (shape_in != tuple(graph.input_shape) or (fit is not None and fit != graph.fit)):
@@ -199,7 +200,6 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
 
 def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple:
     """The input the analysis runs at: the one given (of the spec's rank) or the spec's, channels first."""
-    from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
 
     if given is None:
         shape = tuple(graph.input_shape)
@@ -248,7 +248,6 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
     holds (see analyze_graph); ``resident``: parameters and buffers (elements), always in memory; ``weights``:
     those of the weight layers, of which mixed precision keeps a half-precision copy.
     """
-    from .memory import inference_peak, training_figures
 
     trainable, trained, owned = parameters
     peak, where = inference_peak(topology, sized, batch, itemsize)

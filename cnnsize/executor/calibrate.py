@@ -15,9 +15,10 @@ import statistics
 import time
 
 from ..core.errors import SpecError
+from ..core.safe import json_text
 from ..passes import analyze
-from ..spec.sources import load_graph
 from ..passes.latency import EFFICIENCY_MAX, DeviceProfile, layer_key, predict, profile_path, work
+from ..spec.sources import load_graph
 
 # the layers whose measured times set the efficiencies: one or more per efficiency key
 CALIBRATION_SPEC = """
@@ -271,7 +272,8 @@ def _all_ratios(profile: DeviceProfile, samples: dict, overhead: float, dtype: s
     for spec in (CALIBRATION_SPEC, LRN_SPEC, STEM_SPEC):
         timing = _seconds(samples, spec)
         if timing:
-            _efficiencies(analyze(load_graph(spec), dtype=dtype, traffic=True, layout=None), profile, timing, overhead, ratios, bounds)
+            analysis = analyze(load_graph(spec), dtype=dtype, traffic=True, layout=None)
+            _efficiencies(analysis, profile, timing, overhead, ratios, bounds)
     return {k: (v, statistics.mode(bounds[k])) for k, v in ratios.items()}
 
 
@@ -304,7 +306,6 @@ def save(profile: DeviceProfile, path: str | None = None) -> str:
     path = path or profile_path(profile.name)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    from ..core.safe import json_text
 
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(json_text(profile.to_dict()))

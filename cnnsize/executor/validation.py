@@ -21,6 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..core.errors import CnnsizeError
 from ..core.graph import INPUT
 from ..engine.result import Analysis
+from ..engine.walk import analyze_graph
+from ..layers.base import LayerKind
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
 from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
@@ -276,7 +278,6 @@ def _training_batch(analysis: Analysis) -> int:
 
 def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str) -> Analysis:
     """The analysis at the batch a training step is measured with (see _training_batch)."""
-    from ..engine.walk import analyze_graph
 
     return analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
                          dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam")
@@ -567,7 +568,6 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
     reused), as tests/zoo_truth.py measures a whole model. Not inference_mode, as the pass that measures the
     outputs: there torch's einsum and matmul skip copies that a no_grad forward, as models run, makes; and not
     inside that pass either, as an in-place update of an inference tensor (mvit_pos_embed's) fails outside it."""
-    from ..layers.base import LayerKind
 
     composites = {row.name for row in analysis.layers
                   if row.kind is not None and type(row.kind).scratch is not LayerKind.scratch}

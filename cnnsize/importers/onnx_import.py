@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import CnnsizeError, LimitExceeded, Location, SpecError, Unrepresentable
+from ..core.numeric import no_gc
 from ..core.optional import require_onnx
-from ..layers.base import PASS_THROUGH, Fused, OnnxCall, OnnxValue
+from ..engine.walk import analyze_graph
+from ..layers.base import PASS_THROUGH, REGISTRY, Fused, OnnxCall, OnnxValue
+from ..spec import sources as spec_sources
+from ..spec.expand import expand
 from ..spec.write import layer_entry, to_yaml
 from . import ImportedSpec, analyze_spec
 
@@ -52,7 +56,6 @@ class OnnxImport(ImportedSpec):
 
 def supported() -> dict[str, tuple]:
     """Each layer kind's ONNX operators, as it declares them (what from_onnx imports)."""
-    from ..layers.base import REGISTRY
 
     return {name: kind.onnx_ops for name, kind in REGISTRY.items() if kind.onnx_ops}
 
@@ -138,9 +141,7 @@ def count_nodes(data, budget: int) -> int | None:
 
 def max_nodes() -> int:
     """The most nodes a model may hold (the command line lowers it to 30,000: 15 s and 1 GiB)."""
-    from ..spec import sources
-
-    return sources.DEFAULT_MAX_ONNX_NODES
+    return spec_sources.DEFAULT_MAX_ONNX_NODES
 
 
 def walk(model):
@@ -636,7 +637,6 @@ class _Importer:
         self.dynamic: dict[str, Any] = {}
         self.pending: dict[str, tuple] = {}  # value -> (the error, the index of the node no kind answered for)
         self.opaque_nodes: set[int] = set()  # indices of the nodes kept opaque (a second run of an opaque import)
-        from ..layers.base import REGISTRY
 
         self.kinds_for: dict[str, list] = {}  # operator -> the kinds declaring it, in registration order
         for kind in REGISTRY.values():
@@ -1087,15 +1087,11 @@ def _analyze_located(spec: dict, importer: _Importer, graph: Any = None, **kwarg
     """The imported spec's analysis (its graph kept for the report, which need not expand it again); an error in
     it names the ONNX file and the node the layer stands for (a setting the file gives that no layer can take: a
     zero kernel, a stride of -1), not the spec as a dict."""
-    from ..core.numeric import no_gc
-    from ..engine.walk import analyze_graph
-    from ..spec import sources
-    from ..spec.expand import expand
 
     try:
         with no_gc():
             if graph is None:
-                graph = importer.graph = expand(spec, importer.shown, sources.DEFAULT_MAX_LAYERS)
+                graph = importer.graph = expand(spec, importer.shown, spec_sources.DEFAULT_MAX_LAYERS)
             return analyze_graph(graph, layout=None, **kwargs)
     except CnnsizeError as exc:
         node = importer.layer_node.get(exc.layer) if exc.layer else None
@@ -1171,7 +1167,6 @@ def _folding_note(spec: dict, analysis) -> str | None:
     optimizer drops a bias that is all zero, as an untrained network's folded batch norm gives: torch's dynamo
     exporter does). The count with batch norm supposes one after each convolution over more than one position
     (a squeeze-and-excitation's convolutions of pooled features have none), and no bias in those."""
-    from ..layers.base import REGISTRY
 
     rows = {row.name: row for row in analysis.layers}
     kinds = [REGISTRY[next(iter(item))] for item in spec["layers"]]

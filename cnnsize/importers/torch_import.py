@@ -14,10 +14,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ..core.errors import CnnsizeError, SpecError, Unrepresentable
+from ..core.errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
 from ..core.graph import tensor_part
 from ..core.optional import require_torch
-from ..layers.base import PASS_THROUGH, TensorArg, TorchCall
+from ..layers.base import PASS_THROUGH, REGISTRY, TensorArg, TorchCall
 from ..spec.write import layer_entry, to_yaml, written_settings  # noqa: F401 - re-exported
 from . import ImportedSpec, analyze_spec
 
@@ -29,7 +29,6 @@ class _Registry:
     def __init__(self, torch):
         import importlib
 
-        from ..layers.base import REGISTRY
 
         self.modules: dict[type, list] = {}
         self.functions: dict[str, list] = {}
@@ -302,7 +301,6 @@ def _Layer(layer):  # noqa: N802 - a class made when torch is there
 
 def supported() -> dict[str, tuple]:
     """Each layer kind's torch modules and functions, as it declares them (what from_torch imports)."""
-    from ..layers.base import REGISTRY
 
     return {name: (*kind.torch_modules, *kind.torch_functions) for name, kind in REGISTRY.items()
             if kind.torch_modules or kind.torch_functions}
@@ -566,7 +564,6 @@ class _Importer:
         named = {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
         for key in self.kwargs:
             if key not in named and not any(p.kind is p.VAR_KEYWORD for p in params):
-                from ..core.errors import unknown_name
 
                 raise unknown_name(f"argument of {type(self.source).__name__}.forward", key,
                                    named or ["(forward takes only the input tensor)"])
@@ -671,7 +668,7 @@ class _Importer:
         """``discarded: true`` on each layer the forward computes and then drops (nothing reads it, it is not
         returned, it changes no tensor in place): tools that trace the graph (fvcore) drop it and what only it
         reads, as torch.jit's dead code elimination does."""
-        from ..layers.base import IN_PLACE, REGISTRY
+        from ..layers.base import IN_PLACE
 
         read = {name for sources in self.sources.values() for name in sources}
         returned = {name for _, name in self.outputs} | {self.main}

@@ -40,7 +40,6 @@ class _Elementwise(LayerKind):
 
     def saved(self, ins, out, trainable, device):
         if self.saves == "input" and getattr(self, "inplace", False) and not self.inplace_keeps_result:
-            from ..core.numeric import prod
 
             return [Saved("new", prod(ins[0]))]  # autograd keeps a copy of the input the op overwrites
         return [Saved(self.saves)]
@@ -233,7 +232,6 @@ class Dropout(_Elementwise):
         return not self.inplace and self.p != 0  # torch returns the input itself for p = 0
 
     def saved(self, ins, out, trainable, device):
-        from ..core.numeric import prod
 
         if self.p == 0:
             return []

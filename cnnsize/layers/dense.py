@@ -6,6 +6,7 @@ from ..calc import fc_params
 from ..core.errors import SpecError
 from ..core.numeric import factor_text, fmt_num, prod
 from .base import VIEW, Counts, LayerKind, Param, Saved, TensorArg, register
+from .conv import weight_of
 
 
 def matmul_weight(call):
@@ -71,7 +72,6 @@ class FC(LayerKind):
                               "tensor (it acts on the last axis only; flatten first)")
         if call.module is not None:
             return {"units": call.module.out_features, "bias": call.module.bias is not None}
-        from .conv import weight_of
 
         return {"units": weight_of(call, 1, call.function).shape[0],
                 "bias": isinstance(call.arg(2, "bias"), TensorArg)}

@@ -8,7 +8,7 @@ from ..calc import conv_macs
 from ..core.errors import LimitExceeded, SpecError
 from ..core.numeric import ceil_div, dmax, floor_div, is_int, prod
 from .base import Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
-from .conv import _Windowed, windowed_shape
+from .conv import _Windowed, onnx_window, windowed_shape
 
 
 class _Pool(_Windowed):
@@ -51,7 +51,6 @@ def _axes(value, nd: int) -> tuple:
 
 def onnx_pool(call) -> tuple:
     """Window settings of an ONNX MaxPool or AveragePool node (its stride defaults to 1, cnnsize's to the kernel)."""
-    from .conv import onnx_window
 
     if call.index != 0:
         raise call.refuse(f"{call.op}'s indices output (it is not a layer)")

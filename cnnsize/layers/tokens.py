@@ -24,7 +24,8 @@ from .base import (
     require_spatial,
     spatial,
 )
-from .conv import windowed_shape
+from .conv import weight_of, windowed_shape
+from .dense import matmul_weight
 
 
 def _text(shape) -> str:
@@ -56,7 +57,6 @@ class Linear(LayerKind):
 
     @classmethod
     def from_onnx(cls, call):  # x·W (+ b) on the last axis of a rank-3 or more input (fc's on rank 2)
-        from .dense import matmul_weight
 
         found = matmul_weight(call)
         if found is None:
@@ -72,7 +72,6 @@ class Linear(LayerKind):
     def from_torch(cls, call):
         if call.module is not None:
             return {"units": call.module.out_features, "bias": call.module.bias is not None}
-        from .conv import weight_of
 
         return {"units": weight_of(call, 1, call.function).shape[0],
                 "bias": isinstance(call.arg(2, "bias"), TensorArg)}

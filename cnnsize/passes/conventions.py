@@ -21,6 +21,8 @@ from ..core.errors import CnnsizeError, SpecError, unknown_name
 from ..core.numeric import human_count, prod
 from ..core.text import num
 from ..engine.result import VIEWS, Column
+from ..layers import REGISTRY
+from ..layers.pool import adaptive_windows
 
 # the causes a difference from the default is split into, in the order they are shown; "flops unit" is the
 # second operation of each multiply-add that FLOP counts (torch, torchscan-flops) count; "first adds" the add of each
@@ -285,7 +287,6 @@ def get(name: str) -> Convention:
 
 def all_facts() -> dict[str, str]:
     """FACTS and every layer kind's own facts (``count_fact_names``, filled by its ``count_facts``)."""
-    from ..layers import REGISTRY
 
     found = dict(FACTS)
     for cls in REGISTRY.values():
@@ -355,7 +356,6 @@ _LAST_AXIS = ("linear", "patch_embed", "mha")  # kinds whose features are the ou
 
 def layer_facts(kind, ins: list[tuple], out: tuple, macs: Any, weights: Any, biases: Any, batch: Any) -> dict:
     """Everything a rule may read about one layer (see FACTS), for the batch."""
-    from ..layers.pool import adaptive_windows
 
     x = ins[0] if ins else out
     n_out, n_in = prod(out) * batch, prod(x) * batch
@@ -594,7 +594,6 @@ def _rule_text(rule: str | dict[str, str]) -> str:
 
 def rules_table() -> str:
     """docs/conventions.md's table: per layer kind, what each convention counts (generated from CONVENTIONS)."""
-    from ..layers import REGISTRY
 
     names = [n for n in CONVENTIONS if n != DEFAULT]
     lines = ["| kind (cause) | " + " | ".join(f"`{n}`" for n in names) + " |",

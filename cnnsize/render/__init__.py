@@ -9,8 +9,7 @@ from __future__ import annotations
 from ..core.errors import unknown_name
 from ..core.safe import printable_analysis
 from ..engine.result import VIEWS
-from . import text
-from .boxes import terminal_width
+from . import boxes, text
 from .table import table_text
 
 FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
@@ -34,4 +33,4 @@ def render(analysis, fmt: str, color: bool = False, width: int | None = None,
 WRITERS = {"markdown": text.markdown, "csv": text.csv_text, "json": text.to_json, "latex": text.latex,
            "html": text.html}
 VIEWS.update(WRITERS)
-VIEWS["terminal"] = lambda analysis: render(analysis, "table", width=terminal_width())
+VIEWS["terminal"] = lambda analysis: render(analysis, "table", width=boxes.terminal_width())

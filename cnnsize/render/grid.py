@@ -7,11 +7,12 @@ No third-party imports.
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..core.errors import unknown_name
+from ..core.safe import json_text
+from .boxes import box_table, fit_columns, hidden_line, wrap
 
 
 @dataclass
@@ -71,10 +72,8 @@ GRID_FORMATS = ("table", "markdown", "csv", "json", "latex", "html")
 def render_grid(grid: Grid, fmt: str, color: bool = False, width: int | None = None) -> str:
     """The grid as text in one of GRID_FORMATS; ``width`` fits the terminal table to that many cells (as the
     report's: numbers in three figures, then columns from the right left out and named under it)."""
-    from ..core.errors import unknown_name
 
     if fmt == "table":
-        from .table import box_table, fit_columns, hidden_line, wrap
 
         short = [c.short or c.header for c in grid.columns]
         headers, cells, right, _, hidden = fit_columns(grid.headers(), grid.cells(), grid.right(), width,
@@ -83,11 +82,12 @@ def render_grid(grid: Grid, fmt: str, color: bool = False, width: int | None = N
         lines = ([hidden_line(hidden, width)] if hidden else []) + grid.lines
         return text + "".join(part + "\n" for line in lines for part in wrap(line, width))
     if fmt == "markdown":
-        from .text import markdown_table
-
         out = f"# {grid.title}\n\n" + markdown_table(grid.headers(), grid.cells(), grid.right())
         return out + ("\n" + "".join(f"- {line}\n" for line in grid.lines) if grid.lines else "")
     if fmt == "csv":
+        import csv  # here, not at the top: the report's table path never loads csv
+        import io
+
         buf = io.StringIO()
         keys = grid.keys()
         writer = csv.writer(buf, lineterminator="\n")
@@ -98,7 +98,6 @@ def render_grid(grid: Grid, fmt: str, color: bool = False, width: int | None = N
     if fmt == "json":
         keys = grid.keys()
         doc = {"title": grid.title, "rows": [{k: _json_value(r.get(k)) for k in keys} for r in grid.records]}
-        from ..core.safe import json_text
 
         return json_text(doc)
     if fmt == "latex":
@@ -155,6 +154,8 @@ def latex_table(headers, cells, right: set[int], *, caption: str = "", footer=No
 def html_table(headers, cells, right: set[int], *, caption: str = "", footer=None, notes=(),
                highlight: frozenset | set = frozenset()) -> str:
     """A self-contained HTML table (inline styles only, so it renders the same in Jupyter and in a file)."""
+    import html
+
     esc = html.escape
 
     def row(values, tag="td", style=""):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ..core.errors import SpecError, unknown_name
+from ..core.text import short_count
 from ..engine.result import Analysis
 from .boxes import _elide, _table_width, _width, box_table, hidden_line, wrap
-from .text import heaviest, share_cells, summary_lines
+from .text import activations_text, heaviest, num, rf_text, share_cells, summary_lines
 
 # The report's columns: key -> (header, short header). Listed in the order they show; PRIORITY says which stay
 # when the terminal is narrow.
@@ -27,7 +29,6 @@ MAX_COLUMN_NAMES = 4 * len(COLUMNS)  # --columns may repeat a name, but not with
 
 def parse_columns(text: str) -> tuple[str, ...]:
     """'name,output,params' -> ('name', 'output', 'params'), each once; an unknown name lists the valid ones."""
-    from ..core.errors import SpecError, unknown_name
 
     parts = text.split(",", MAX_COLUMN_NAMES)
     if len(parts) > MAX_COLUMN_NAMES:
@@ -44,7 +45,6 @@ def parse_columns(text: str) -> tuple[str, ...]:
 
 def _column_cells(a: Analysis, key: str, short: bool) -> tuple[list[str], str] | None:
     """The cells of one column (every row) and its total, full or shortened; None when it has nothing to show."""
-    from .text import num, rf_text, short_count
 
     count = short_count if short else num
     rows_ = a.layers
@@ -59,7 +59,6 @@ def _column_cells(a: Analysis, key: str, short: bool) -> tuple[list[str], str] |
     if key in _COUNTS:
         return [count(getattr(r, key)) for r in rows_], count(t[key])
     if key == "activations":
-        from .text import activations_text
 
         return [activations_text(r, count, short) for r in rows_], count(t["activations"])
     if key == "rf":

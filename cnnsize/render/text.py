@@ -9,8 +9,10 @@ import io
 
 from ..core.layout import axes_label
 from ..core.numeric import dim_text, human_bytes, human_count, is_int, is_symbolic, pretty  # noqa: F401 - human_* re-exported
+from ..core.safe import json_text
 from ..core.text import extra_text, num, seconds_text, shape_text  # noqa: F401 - re-exported
 from ..engine.result import COUNT_FIELDS, Analysis
+from ..layers.base import IN_PLACE, NEW
 from .boxes import bar
 from .grid import html_table, latex_table, markdown_table
 
@@ -120,7 +122,6 @@ def headers(a: Analysis) -> tuple[str, ...]:
 def activations_text(r, count=num, short: bool = False) -> str:
     """A row's activations with what its output is where that is not a new tensor (its kind says): '0 (view)',
     '0 (in place)' ('0' alone in a narrow table)."""
-    from ..layers.base import IN_PLACE, NEW
 
     storage = r.storage
     if storage == NEW or (short and storage == IN_PLACE):
@@ -189,7 +190,6 @@ def csv_text(a: Analysis) -> str:
 
 
 def to_json(a: Analysis) -> str:
-    from ..core.safe import json_text
 
     return json_text(a.to_dict())
 
@@ -203,7 +203,6 @@ def latex(a: Analysis) -> str:
 
 def html(a: Analysis) -> str:
     """The per-layer table as self-contained HTML (Jupyter's rich display), heaviest layers shaded."""
-    from .table import heaviest
 
     marked = heaviest(a)
     shaded = {i for i, r in enumerate(a.layers) if r.name in marked}
@@ -215,7 +214,6 @@ def html(a: Analysis) -> str:
 
 def heaviest(a: Analysis) -> set[str]:
     """The layers holding the most parameters, activations and MACs."""
-    from ..core.numeric import is_int
 
     named = [r for r in a.layers if r.name != "input"]
     out = set()
@@ -233,7 +231,6 @@ def share_cells(a: Analysis, key: str) -> list[str] | None:
 
     None when a figure is a formula (no share to draw).
     """
-    from ..core.numeric import is_int
 
     values = [getattr(r, key) for r in a.layers]
     if not all(is_int(v) for v in values):

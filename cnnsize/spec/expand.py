@@ -22,7 +22,7 @@ from ..core.errors import CnnsizeError, LimitExceeded, Location, SpecError, clos
 from ..core.expr import MAX_NAME, evaluate, interpolate, shorten, shown
 from ..core.graph import INPUT, Graph, Node
 from ..core.numeric import is_int
-from ..layers.base import COMMON_KEYS, REGISTRY, convert
+from ..layers.base import COMMON_KEYS, REGISTRY, Ctx, LayerKind, convert
 from .load import LocDict, LocList
 
 TOP_KEYS = ("name", "input", "layers", "fit", "notes", "description", "source", "vars", "blocks")
@@ -121,7 +121,6 @@ class Expander:
 
     def shape_of(self, name: str) -> tuple:
         """The output shape of an already expanded layer (for in.channels), worked out once per layer."""
-        from ..layers.base import Ctx
 
         self.read_shapes = True
         if name == INPUT:
@@ -309,7 +308,6 @@ class Expander:
 
     def unknown_kind(self, kind: Any) -> CnnsizeError:
         """An unknown kind: a torch module's name gets its kind, any other the closest few (not all 80)."""
-        from ..layers.base import LayerKind
 
         torch_kind = LayerKind.for_torch_name(kind) if isinstance(kind, str) else None
         return unknown_name("layer kind", kind, self.kinds(), aka={kind: torch_kind} if torch_kind else None,

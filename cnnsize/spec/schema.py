@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..layers.base import COMMON_KEYS, REGISTRY
+from . import expand
+
 SCHEMA_FILE = Path(__file__).parent.parent / "spec.schema.json"  # cnnsize/spec.schema.json
 EXPR = {"$ref": "#/definitions/expression"}
 
@@ -89,8 +92,6 @@ def _first_line(text: str | None) -> str:
 
 def build_schema() -> dict[str, Any]:
     """The spec format as a JSON Schema (draft-07, which editors' YAML plugins support best)."""
-    from ..layers.base import COMMON_KEYS, REGISTRY
-    from . import expand
 
     described = {"name": {"type": ["string", "integer"], "description": "the layer's name (default: kind + counter)"},
               "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
