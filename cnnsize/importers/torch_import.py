@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from ..core.errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
 from ..core.graph import tensor_part
 from ..core.optional import require_torch
-from ..layers.base import PASS_THROUGH, REGISTRY, TensorArg, TorchCall
+from ..layers.base import IN_PLACE, PASS_THROUGH, REGISTRY, TensorArg, TorchCall
 from ..spec.write import layer_entry, to_yaml, written_settings  # noqa: F401 - re-exported
 from . import ImportedSpec, analyze_spec
 
@@ -668,8 +668,6 @@ class _Importer:
         """``discarded: true`` on each layer the forward computes and then drops (nothing reads it, it is not
         returned, it changes no tensor in place): tools that trace the graph (fvcore) drop it and what only it
         reads, as torch.jit's dead code elimination does."""
-        from ..layers.base import IN_PLACE
-
         read = {name for sources in self.sources.values() for name in sources}
         returned = {name for _, name in self.outputs} | {self.main}
         for layer in self.layers:
