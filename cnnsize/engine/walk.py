@@ -13,7 +13,7 @@ from ..core.errors import CnnsizeError, SpecError, unknown_name
 from ..core.graph import INPUT, Graph
 from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
 from ..core.numeric import is_int, is_symbolic, prod, tidy
-from ..layers.base import RF, Counts, Ctx, LayerKind
+from ..layers.base import IN_PLACE, NEW, RF, VIEW, Counts, Ctx, LayerKind
 from .memory import MemoryOptions, inference_peak, training_figures
 from .result import COUNT_FIELDS, Analysis, LayerResult, MemoryBudget, Totals
 
@@ -172,6 +172,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
         rows.append(LayerResult(node.name, kind.kind, list(node.inputs), sized.out,  # type: ignore[call-arg,misc]
                                 *figures, rf, *tail, node.loc, function=node.function))
     rows[0].activation_bytes = rows[0].activations * size
+    if not symbolic:
+        _check_overlaps(graph, topology, outs, batch)
     if symbolic:
         rows = [_tidy_row(r) for r in rows]
     totals: dict[str, Any] = {key: sum(map(attrgetter(key), rows), 0) for key in COUNT_FIELDS}
@@ -196,6 +198,50 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
                         fit_conditions=fit_conditions, fit=ctx.fit)
     analysis.notes += analysis.axes_notes()
     return analysis
+
+
+def _check_overlaps(graph: Graph, topology: Any, outs: list[tuple], batch: Any) -> None:
+    """torch refuses an in-place operation whose other input covers part of the memory it writes (``x[:, 1:4] -=
+    x[:, 0:3]`` at batch 1: "some elements of the input tensor and the written-to tensor refer to a single memory
+    location"): the same refusal, in one line. torch checks where both are dense blocks of one storage (see
+    LayerKind.block); a part of each sample in a batch of several is strided, which torch does not check."""
+    nodes = graph.nodes
+    for i, node in enumerate(nodes, 1):
+        if len(node.inputs) < 2 or node.kind.storage != IN_PLACE:
+            continue
+        srcs = topology.srcs[i]
+        written = _region(nodes, topology, outs, srcs[0], batch)
+        for j, src in enumerate(srcs[1:], 1):
+            other = _region(nodes, topology, outs, src, batch)
+            if written is None or other is None or other == written or other[0] != written[0]:
+                continue
+            if other[1] < written[2] and written[1] < other[2]:
+                raise SpecError(f"{node.kind.kind} in place writes '{node.inputs[0]}', which shares memory with its "
+                                f"input '{node.inputs[j]}' in part: torch refuses (some elements of the input and the "
+                                "written-to tensor refer to a single memory location)",
+                                hint="write inplace: false (torch: clone() one of them first)", location=node.loc,
+                                layer=node.name)
+
+
+def _region(nodes: list, topology: Any, outs: list[tuple], position: int, batch: Any) -> tuple | None:
+    """(storage position, start, stop): the elements a layer's output covers in the storage it lives in, per sample,
+    where they are one dense block for the whole batch; None where not (or not known)."""
+    chain: list[int] = []
+    while position and nodes[position - 1].kind.storage != NEW and len(chain) < 64:
+        chain.append(position)
+        position = topology.srcs[position][0]
+    if position and nodes[position - 1].kind.storage != NEW:
+        return None
+    owner, start, stop = position, 0, prod(outs[position])
+    for p in reversed(chain):
+        kind = nodes[p - 1].kind
+        if kind.storage == VIEW:
+            block = kind.block([outs[s] for s in topology.srcs[p]])
+            if block is None:
+                return None
+            start, stop = start + block[0], start + block[1]
+    whole = (start, stop) == (0, prod(outs[owner]))
+    return (owner, start, stop) if whole or batch == 1 else None
 
 
 def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple:

@@ -569,6 +569,12 @@ class LayerKind:
         """A note for the report where this layer, on input axes ``axes``, likely does other than was meant."""
         return None
 
+    def block(self, ins: list[Shape]) -> tuple | None:
+        """For a view: the elements of its input it covers, per sample and in the input's order, where they are one
+        dense block (a range of the first axis whose size is not 1), as (start, stop); None otherwise. What torch's
+        check of an in-place operation against its other inputs' memory reads (see cnnsize.engine.walk)."""
+        return None
+
     @property
     def storage(self) -> str:
         """What this layer's output is at inference: the kind's ``makes``, IN_PLACE where it is set to work in
