@@ -388,8 +388,10 @@ class MViTAttention(_Volume):
                  Saved("new", d * nq)]
         if self.rel_pos:
             tokens = nq - 1
-            # q's copies for the einsums and the t matmul (with batch·heads 1: one copy, and q itself)
-            kept += [Saved("new", tokens * d, batch_one=True), Saved("new", d * nq, batch_one=True)] + \
+            # q's copies for the einsums and the t matmul (with batch·heads 1: one copy, and q itself, which
+            # unpooled is a view of the QKV projection's output: that whole storage is kept)
+            q_itself = d * nq if self.kernel_q else 3 * d * nq
+            kept += [Saved("new", tokens * d, batch_one=True), Saved("new", q_itself, batch_one=True)] + \
                 [Saved("new", tokens * d, batch_one=False)] * 3 if h == 1 else [Saved("new", tokens * d)] * 3
             for qa, ka in zip(q_vol, k_vol):  # once for the batch: the int64 distances and the looked-up table
                 kept += [Saved("new", qa * ka, itemsize=8, per_sample=False), Saved("new", hd * qa * ka,
