@@ -77,3 +77,41 @@ def pytest_sessionfinish(session, exitstatus):
         sys.stderr.write("skipped in CI, where only a missing CUDA device may skip a test:\n  "
                          + "\n  ".join(found) + "\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# -- the quick tier: `python -m pytest -m quick`, under a minute on 2 cores, for the edit-test loop --------------
+# The spec language, the walk and its figures against the seed tables, every kind's own examples, the passes, the
+# renderers and the command line in this process: what most edits break. The default set runs these and the rest
+# (torch builds and traces, fuzzing, fresh processes); `-m quick` does not even collect the other files.
+QUICK_FILES = frozenset({
+    "test_expr.py", "test_graph_spec.py", "test_seed_examples.py", "test_symbolic.py", "test_calc_cli.py",
+    "test_fit_explain.py", "test_layers.py", "test_latency.py", "test_terminal_output.py", "test_hostile_inputs.py",
+    "test_schema.py", "test_limits.py", "test_views.py", "test_help_values.py", "test_report_cli.py",
+    "test_new_user.py", "test_traffic.py", "test_layer_kinds.py", "test_docs.py", "test_papers.py",
+    "test_output_files.py", "test_reports_fresh.py", "test_profiles_hostile.py", "test_lint.py",
+})
+
+
+# the tests of those files that build torch networks or sweep every bundled spec: the default set's
+NOT_QUICK = frozenset({
+    "test_traffic_matches_the_tensors_torch_moves", "test_kind_saves_for_backward_what_torch_saves",
+    "test_a_small_network_validates_without_the_compiler", "test_kind_matches_torch",
+    "test_every_bundled_spec_validates", "test_no_raw_control_characters_on_standard_output",
+})
+
+
+def _quick_only(config) -> bool:
+    return (config.getoption("markexpr", "") or "").strip() == "quick"
+
+
+def pytest_ignore_collect(collection_path, config):
+    if _quick_only(config) and collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return collection_path.name not in QUICK_FILES
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in QUICK_FILES and item.originalname not in NOT_QUICK and \
+                not any(item.get_closest_marker(m) for m in ("slow", "zoo")):
+            item.add_marker(pytest.mark.quick)

@@ -654,11 +654,9 @@ def test_bundled_spec_on_torchvision(count, family, name, torchvision_network):
     assert expected == total, f"{count} on torchvision's {name}: cnnsize {expected}, tool {total}"
 
 
-def _shared_modules():
-    """Networks that call one module more than once or tie tensors across modules, as users write them and as
-    torchinfo's own tests do (a Linear reused in a Sequential; two Linears called four times; a convolution applied
-    recursively, as torchinfo's RecursiveNet; a container calling its children twice; tied weights)."""
-    nn = need("torch.nn")
+def _reuse_classes(nn):
+    """The reuse patterns users write: a module called more than once (two Linears called four times, a
+    convolution applied three times, a container calling its child twice), and one weight held by two modules."""
 
     class Reused(nn.Module):  # torchinfo's "too many linear" pattern: two Linears, four calls
         def __init__(self, bias):
@@ -695,6 +693,17 @@ def _shared_modules():
 
         def forward(self, x):
             return self.b(self.a(x).relu())
+
+    return Reused, Recursive, Container, Tied
+
+
+def _shared_modules():
+    """Networks that call one module more than once or tie tensors across modules, as users write them and as
+    torchinfo's own tests do (a Linear reused in a Sequential; two Linears called four times; a convolution applied
+    recursively, as torchinfo's RecursiveNet; a container calling its children twice; tied weights)."""
+    nn = need("torch.nn")
+
+    Reused, Recursive, Container, Tied = _reuse_classes(nn)
 
     class TorchinfoRecursive(nn.Module):  # torchinfo 1.8's tests/fixtures/models.py RecursiveNet, rebuilt
         def __init__(self):

@@ -64,6 +64,114 @@ def _after(sizes: tuple, geo: dict, ceil: bool = False) -> tuple:
                          _axis(geo.get("dilation", 1), a), ceil) for a, n in enumerate(sizes))
 
 
+def _draw_conv(draw, x: tuple, body: dict) -> tuple:
+    groups = draw(st.sampled_from([g for g in range(1, x[0] + 1) if x[0] % g == 0]))
+    geo = _windowed(draw, x[1:], max_kernel=5, dilate=True, pool=False)
+    body.update(geo, filters=groups * draw(st.integers(1, 3)), groups=groups, bias=draw(st.booleans()))
+    out = (body["filters"], *_after(x[1:], geo))
+    if geo["stride"] == 1 and draw(st.integers(0, 3)) == 0:
+        body["pad"], out = "same", (body["filters"], *x[1:])
+    return out
+
+
+def _draw_pool(draw, x: tuple, body: dict, kind: str) -> tuple:
+    geo = _windowed(draw, x[1:], max_kernel=4, dilate=kind == "maxpool", pool=True)
+    if draw(st.booleans()):
+        geo.pop("stride")  # the default: the kernel
+    ceil = draw(st.booleans())
+    body.update(geo, ceil_mode=ceil)
+    if kind == "avgpool":
+        body["count_include_pad"] = draw(st.booleans())
+    return (x[0], *_after(x[1:], geo, ceil))
+
+
+def _draw_locally_connected(draw, x: tuple, body: dict) -> tuple:
+    geo = _windowed(draw, x[1:], max_kernel=3, dilate=False, pool=False)
+    body.update(geo, filters=draw(st.integers(1, 3)), bias=draw(st.booleans()))
+    return (body["filters"], *_after(x[1:], geo))
+
+
+def _draw_adaptive_avgpool(draw, x: tuple, body: dict) -> tuple:
+    body["output"] = [draw(st.integers(1, n + 2)) for n in x[1:]]
+    return (x[0], *body["output"])
+
+
+def _draw_fc(draw, x: tuple, body: dict) -> tuple:
+    body["units"] = draw(st.integers(1, 10))
+    body["bias"] = draw(st.booleans())
+    return (body["units"],)
+
+
+def _draw_setting(key: str, strategy):
+    """A layer of its input's shape with one drawn setting (lrn's size, bn's affine, inplace)."""
+    def draw_it(draw, x: tuple, body: dict) -> tuple:
+        body[key] = draw(strategy)
+        return x
+    return draw_it
+
+
+# each kind's settings drawn so that the layer fits its input (x, batch axis left out), and its output's shape
+_LAYER_DRAWS = {
+    "conv": _draw_conv,
+    "maxpool": lambda draw, x, body: _draw_pool(draw, x, body, "maxpool"),
+    "avgpool": lambda draw, x, body: _draw_pool(draw, x, body, "avgpool"),
+    "locally_connected": _draw_locally_connected,
+    "adaptive_avgpool": _draw_adaptive_avgpool,
+    "global_avgpool": lambda draw, x, body: (x[0],) + (1,) * (len(x) - 1),
+    "flatten": lambda draw, x, body: (int(torch.tensor(x).prod()),),
+    "fc": _draw_fc,
+    "lrn": _draw_setting("size", st.integers(1, 5)),
+    "bn": _draw_setting("affine", st.booleans()),
+    "relu": _draw_setting("inplace", st.booleans()),
+    "dropout": _draw_setting("inplace", st.booleans()),
+    "leaky_relu": _draw_setting("inplace", st.booleans()),
+}
+_MERGES = [m for m in ("add", "concat") if m in REGISTRY]
+
+
+def _kinds_for(x: tuple, shapes: dict) -> list[str]:
+    """The kinds a layer on an input of shape ``x`` may be (spatial ones need spatial axes; a merge, two tensors)."""
+    kinds = ["fc", "relu", "dropout", "bn", "sigmoid", "softmax", "leaky_relu", "tanh"]
+    if len(x) > 1:
+        kinds += ["conv", "conv", "conv", "maxpool", "avgpool", "flatten", "lrn", "adaptive_avgpool",
+                  "global_avgpool"]
+        if len(x) == 3:
+            kinds.append("locally_connected")
+    if _MERGES and len(shapes) >= 2:
+        kinds.append("merge")
+    return kinds
+
+
+def _draw_merge(draw, x: tuple, src: str, body: dict, shapes: dict) -> tuple[str, tuple]:
+    """An add or concat of ``src`` with an earlier tensor it fits (a relu where none does)."""
+    kind = draw(st.sampled_from(_MERGES))
+    others = [n for n, s in shapes.items() if n != src and (
+        s == x if kind == "add" else (len(s) == len(x) and s[1:] == x[1:]))]
+    if not others:
+        return "relu", x
+    other = draw(st.sampled_from(sorted(others)))
+    body["from"] = [src, other]
+    return kind, x if kind == "add" else (x[0] + shapes[other][0], *x[1:])
+
+
+def _draw_layer(draw, name: str, shapes: dict, last: str, count: int) -> tuple[str, dict, tuple]:
+    """One layer after the ``count`` drawn so far: (kind, settings, output shape), reading the last layer or,
+    now and then, an earlier one (a side branch)."""
+    src = last
+    if count >= 2 and draw(st.integers(0, 4)) == 0:
+        src = draw(st.sampled_from(sorted(shapes)))
+    x = shapes[src]
+    kind = draw(st.sampled_from(_kinds_for(x, shapes)))
+    body: dict = {"name": name}
+    if src != last:
+        body["from"] = src
+    if kind == "merge":
+        kind, out = _draw_merge(draw, x, src, body, shapes)
+    else:
+        out = _LAYER_DRAWS.get(kind, lambda draw, x, body: x)(draw, x, body)
+    return kind, body, out
+
+
 @st.composite
 def networks(draw):
     """A valid spec (fit: floor, as torch computes) and nothing else: every layer fits by construction."""
@@ -73,76 +181,7 @@ def networks(draw):
     last = "input"
     for i in range(draw(st.integers(1, 7))):
         name = f"l{i}"
-        src = last
-        if len(layers) >= 2 and draw(st.integers(0, 4)) == 0:  # a side branch from an earlier layer
-            src = draw(st.sampled_from(sorted(shapes)))
-        x = shapes[src]
-        spatial = len(x) > 1
-        kinds = ["fc", "relu", "dropout", "bn", "sigmoid", "softmax", "leaky_relu", "tanh"]
-        if spatial:
-            kinds += ["conv", "conv", "conv", "maxpool", "avgpool", "flatten", "lrn", "adaptive_avgpool",
-                      "global_avgpool"]
-            if len(x) == 3:
-                kinds.append("locally_connected")
-        merge = [m for m in ("add", "concat") if m in REGISTRY]
-        if merge and len(shapes) >= 2:
-            kinds.append("merge")
-        kind = draw(st.sampled_from(kinds))
-        body: dict = {"name": name}
-        if src != last:
-            body["from"] = src
-        if kind == "conv":
-            groups = draw(st.sampled_from([g for g in range(1, x[0] + 1) if x[0] % g == 0]))
-            geo = _windowed(draw, x[1:], max_kernel=5, dilate=True, pool=False)
-            body.update(geo, filters=groups * draw(st.integers(1, 3)), groups=groups, bias=draw(st.booleans()))
-            out = (body["filters"], *_after(x[1:], geo))
-            if geo["stride"] == 1 and draw(st.integers(0, 3)) == 0:
-                body["pad"], out = "same", (body["filters"], *x[1:])
-        elif kind in ("maxpool", "avgpool"):
-            geo = _windowed(draw, x[1:], max_kernel=4, dilate=kind == "maxpool", pool=True)
-            if draw(st.booleans()):
-                geo.pop("stride")  # the default: the kernel
-            ceil = draw(st.booleans())
-            body.update(geo, ceil_mode=ceil)
-            if kind == "avgpool":
-                body["count_include_pad"] = draw(st.booleans())
-            out = (x[0], *_after(x[1:], geo, ceil))
-        elif kind == "locally_connected":
-            geo = _windowed(draw, x[1:], max_kernel=3, dilate=False, pool=False)
-            body.update(geo, filters=draw(st.integers(1, 3)), bias=draw(st.booleans()))
-            out = (body["filters"], *_after(x[1:], geo))
-        elif kind == "adaptive_avgpool":
-            body["output"] = [draw(st.integers(1, n + 2)) for n in x[1:]]
-            out = (x[0], *body["output"])
-        elif kind == "global_avgpool":
-            out = (x[0],) + (1,) * (len(x) - 1)
-        elif kind == "flatten":
-            out = (int(torch.tensor(x).prod()),)
-        elif kind == "fc":
-            body["units"] = draw(st.integers(1, 10))
-            body["bias"] = draw(st.booleans())
-            out = (body["units"],)
-        elif kind == "lrn":
-            body["size"] = draw(st.integers(1, 5))
-            out = x
-        elif kind == "bn":
-            body["affine"] = draw(st.booleans())
-            out = x
-        elif kind in ("relu", "dropout", "leaky_relu"):
-            body["inplace"] = draw(st.booleans())
-            out = x
-        elif kind == "merge":
-            kind = draw(st.sampled_from(merge))
-            others = [n for n, s in shapes.items() if n != src and (
-                s == x if kind == "add" else (len(s) == len(x) and s[1:] == x[1:]))]
-            if not others:
-                kind, out = "relu", x
-            else:
-                other = draw(st.sampled_from(sorted(others)))
-                body["from"] = [src, other]
-                out = x if kind == "add" else (x[0] + shapes[other][0], *x[1:])
-        else:
-            out = x
+        kind, body, out = _draw_layer(draw, name, shapes, last, len(layers))
         if min(out[1:], default=1) < 1:
             continue  # an empty output: torch refuses it (the invalid-geometry test covers this)
         layers.append({kind: body})

@@ -647,7 +647,23 @@ class _Importer:
     # -- shapes --------------------------------------------------------------------------------------------------
     def prepare(self, input_shape: tuple | None) -> tuple:
         """Fix the input's dynamic axes (the batch to 1, the others from ``input_shape``), then infer shapes."""
-        onnx = self.onnx
+        dims = self._input_dims()
+        given = tuple(input_shape) if input_shape is not None else None
+        if given is not None and len(given) != len(dims) - 1:
+            raise SpecError(f"--input has {len(given)} sizes but the model's input '{self.input_name}' has "
+                            f"{len(dims) - 1} per sample ({list(dims)})")
+        fixed, symbols = [], []
+        for i, d in enumerate(dims[1:]):
+            want = _checked_size(given[i], i + 1, self.input_name) if given is not None else None
+            size, symbol = self._axis_size(i + 1, d, want)
+            fixed.append(size)
+            symbols.append(symbol)
+        self.symbolic = tuple(symbols) if any(not isinstance(v, int) for v in symbols) else None
+        self._infer_shapes(fixed)
+        return tuple(fixed)
+
+    def _input_dims(self) -> tuple:
+        """The shape of the model's one input tensor (initializers listed as inputs are not inputs)."""
         graph = self.model.graph
         inits = {t.name for t in graph.initializer}
         inputs = [i for i in graph.input if i.name not in inits]
@@ -661,33 +677,32 @@ class _Importer:
             raise Unrepresentable(f"the ONNX model's input '{inputs[0].name}' has no batch and channel axes "
                                   f"({'unknown rank' if dims is None else list(dims)})",
                                   hint="from_onnx sizes a model taking (N, C, ...) or (N, L, D)")
-        given = tuple(input_shape) if input_shape is not None else None
-        if given is not None and len(given) != len(dims) - 1:
-            raise SpecError(f"--input has {len(given)} sizes but the model's input '{self.input_name}' has "
-                            f"{len(dims) - 1} per sample ({list(dims)})")
-        fixed, symbols = [], []
-        for i, d in enumerate(dims[1:]):
-            want = _checked_size(given[i], i + 1, self.input_name) if given is not None else None
-            if isinstance(d, int) and d > 0:
-                if want is not None and want != d:
-                    raise SpecError(f"the model's input '{self.input_name}' has the fixed size {d} on axis {i + 1}, "
-                                    f"--input asks for {want}", hint=f"give {d} there, or leave --input out")
-                fixed.append(d)
-                symbols.append(d)
-            elif isinstance(want, int):
-                self.dynamic[str(d or f"axis {i + 1}")] = want
-                fixed.append(want)
-                symbols.append(want)
-            else:  # a symbolic size: imported at the probe size, then sized as a symbol (checked there)
-                import sympy
+        return dims
 
-                name = want if want is not None else re.sub(r"\W", "_", str(d or f"axis{i + 1}"))
-                if not isinstance(name, sympy.Symbol):
-                    name = sympy.Symbol(name if name[:1].isalpha() else f"d_{name}", positive=True, integer=True)
-                self.dynamic[str(d or f"axis {i + 1}")] = name
-                fixed.append(PROBE)
-                symbols.append(name)
-        self.symbolic = tuple(symbols) if any(not isinstance(v, int) for v in symbols) else None
+    def _axis_size(self, axis: int, d: Any, want: Any) -> tuple[int, Any]:
+        """One input axis: (the size imported at, the size it stands for: an int, or a symbol sized later).
+
+        A fixed axis keeps its size; a dynamic one takes ``--input``'s size, else a symbol probed at PROBE.
+        """
+        if isinstance(d, int) and d > 0:
+            if want is not None and want != d:
+                raise SpecError(f"the model's input '{self.input_name}' has the fixed size {d} on axis {axis}, "
+                                f"--input asks for {want}", hint=f"give {d} there, or leave --input out")
+            return d, d
+        if isinstance(want, int):
+            self.dynamic[str(d or f"axis {axis}")] = want
+            return want, want
+        import sympy  # a symbolic size: imported at the probe size, then sized as a symbol (checked there)
+
+        name = want if want is not None else re.sub(r"\W", "_", str(d or f"axis{axis}"))
+        if not isinstance(name, sympy.Symbol):
+            name = sympy.Symbol(name if name[:1].isalpha() else f"d_{name}", positive=True, integer=True)
+        self.dynamic[str(d or f"axis {axis}")] = name
+        return PROBE, name
+
+    def _infer_shapes(self, fixed: list) -> None:
+        """ONNX's shape inference on a copy whose input has the sizes ``fixed``: every value's shape, in ``shapes``."""
+        onnx = self.onnx
         model = _light_copy(onnx, self.model)
         graph = model.graph
         for i in graph.input:
@@ -717,7 +732,6 @@ class _Importer:
             self.shapes[vi.name] = _dims(vi.type)
         for t in model.graph.initializer:
             self.shapes[t.name] = tuple(t.dims)
-        return tuple(fixed)
 
     # -- constants -----------------------------------------------------------------------------------------------
     def constants(self) -> None:
@@ -758,20 +772,7 @@ class _Importer:
         """Whether ``node`` computes constants only (from initializers, or from a static shape); if so, record them."""
         ins = [i for i in node.input if i]
         if node.op_type in ("Shape", "Size"):
-            shape = (self.shapes.get(ins[0]) or (self.values[ins[0]].shape if ins[0] in self.values else None)) \
-                if ins else None
-            if shape is None or not all(isinstance(d, int) for d in shape):
-                return False
-            value: Any = list(shape)
-            if node.op_type == "Size":
-                value = 1
-                for d in shape:
-                    value *= d
-            else:
-                attrs = {a.name: _attr(self.onnx, a) for a in node.attribute}
-                value = value[attrs.get("start", 0):attrs.get("end", len(value))]
-            self.set_constant(node.output[0], value, frozenset())
-            return True
+            return self._fold_shape(node, ins)
         read = ins[:1] if node.op_type == "CastLike" else reads(node)  # CastLike reads its second input's type
         if not all(i in self.values and self.values[i].constant for i in read):
             return False
@@ -780,25 +781,9 @@ class _Importer:
             return False
         sources = frozenset().union(*(self.sources.get(i, frozenset()) for i in ins)) if ins else frozenset()
         if node.op_type == "Identity" and len(sources) == 1 and next(iter(sources)) in self.floats:
-            # an exporter's deduplication of equal weights (two parameters, one stored copy): a weight of its own;
-            # parameters really tied (one parameter read twice) are read directly by both nodes
-            src = next(iter(sources))
-            self.sizes[node.output[0]] = self.sizes[src]
-            self.floats.add(node.output[0])
-            sources = frozenset([node.output[0]])
+            sources = self._copied_weight(node, next(iter(sources)))
         if node.op_type == "Constant":
-            a = node.attribute[0] if node.attribute else None
-            value = _attr(self.onnx, a) if a is not None else None
-            if a is not None and a.type == self.onnx.AttributeProto.TENSOR:  # a weight stored in the graph
-                t = a.t
-                n = 1
-                for d in t.dims:
-                    n *= d
-                if n > 1 and t.data_type in FLOAT_TYPES:
-                    self.sizes[node.output[0]] = n
-                    self.floats.add(node.output[0])
-                    sources = frozenset([node.output[0]])
-            self.set_constant(node.output[0], value, sources)
+            self._fold_literal(node, sources)
             return True
         values = None
         if node.op_type == "CastLike":  # the value as it is (only its type changes)
@@ -809,6 +794,46 @@ class _Importer:
             if out:
                 self.set_constant(out, values[k] if values is not None else None, sources)
         return True
+
+    def _fold_shape(self, node, ins: list) -> bool:
+        """Shape or Size of a tensor whose shape is static: a constant, from no initializer."""
+        shape = (self.shapes.get(ins[0]) or (self.values[ins[0]].shape if ins[0] in self.values else None)) \
+            if ins else None
+        if shape is None or not all(isinstance(d, int) for d in shape):
+            return False
+        value: Any = list(shape)
+        if node.op_type == "Size":
+            value = 1
+            for d in shape:
+                value *= d
+        else:
+            attrs = {a.name: _attr(self.onnx, a) for a in node.attribute}
+            value = value[attrs.get("start", 0):attrs.get("end", len(value))]
+        self.set_constant(node.output[0], value, frozenset())
+        return True
+
+    def _copied_weight(self, node, src: str) -> frozenset:
+        """An Identity of one weight: an exporter's deduplication of equal weights (two parameters, one stored
+        copy), so a weight of its own; parameters really tied (one parameter read twice) are read directly by
+        both nodes."""
+        self.sizes[node.output[0]] = self.sizes[src]
+        self.floats.add(node.output[0])
+        return frozenset([node.output[0]])
+
+    def _fold_literal(self, node, sources: frozenset) -> None:
+        """A Constant node; a floating tensor of more than one element is a weight stored in the graph."""
+        a = node.attribute[0] if node.attribute else None
+        value = _attr(self.onnx, a) if a is not None else None
+        if a is not None and a.type == self.onnx.AttributeProto.TENSOR:
+            t = a.t
+            n = 1
+            for d in t.dims:
+                n *= d
+            if n > 1 and t.data_type in FLOAT_TYPES:
+                self.sizes[node.output[0]] = n
+                self.floats.add(node.output[0])
+                sources = frozenset([node.output[0]])
+        self.set_constant(node.output[0], value, sources)
 
     def set_constant(self, name: str, value: Any, sources: frozenset) -> None:
         shape = self.shapes.get(name)

@@ -208,10 +208,68 @@ _SAME_SHAPE = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "ReLU", "ReLU6", "Si
                "ChannelLayerNorm", "LayerScale", "StochasticDepth"}  # output: the input's shape and dtype
 
 
+def _shape_at_once(torch, module, x):
+    """The output of a module whose shape torch's rules give at once (a torch or cnnsize class), else None: no
+    need to run it (meta kernels written in Python, such as empty_like's, are slow)."""
+    name = type(module).__name__
+    if not type(module).__module__.startswith(("torch.nn.", "torchvision.", "cnnsize.")):
+        return None  # a class of the model's own, whatever its name: run it
+    if name == "LayerNorm" and tuple(x.shape[-len(module.normalized_shape):]) == module.normalized_shape:
+        return x.new_empty(x.shape)  # a contiguous result, as torch's layer norm gives
+    if name in _SAME_SHAPE:
+        if getattr(module, "inplace", False):
+            return x
+        return x.new_empty(x.shape) if x.is_contiguous() else torch.empty_like(x)
+    if name == "Linear" and x.dim() and x.shape[-1] == module.in_features:
+        return x.new_empty((*x.shape[:-1], module.out_features))
+    return None
+
+
+def _run_for_real(torch, gm, target: str, args, kwargs, fake):
+    """A submodule fx could not trace into (control flow on values), run for real on zeros of its inputs' shapes,
+    on a copy of its own; its outputs go back as meta (or fake) tensors."""
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+    from torch.fx.node import map_aggregate
+
+    def zeros(v):
+        return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
+
+    def back(v):
+        if not isinstance(v, torch.Tensor):
+            return v
+        return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
+
+    with unset_fake_temporarily():
+        own = _real_copy(gm.root.get_submodule(target), gm.originals)
+        out = own(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
+    return map_aggregate(out, back)
+
+
+def _note_result(torch, n, result) -> None:
+    """Keep what the import reads of a node's result: its tensors' shapes, dtypes and strides (``tensor_meta``),
+    whether it is a view, or the plain number a size computation gives (``val``)."""
+    from torch.fx.node import map_aggregate
+
+    found = []
+
+    def meta(obj):
+        if isinstance(obj, torch.Tensor):
+            found.append(obj)
+            return _Meta(obj.shape, obj.dtype, obj.stride())  # fx's own metadata asks for far more
+        return obj
+
+    value = map_aggregate(result, meta)
+    if found:
+        n.meta["tensor_meta"] = value
+        if isinstance(result, torch.Tensor):
+            n.meta["view"] = result._base is not None  # reshape is a view only where the strides allow
+    elif isinstance(result, (int, float, tuple)):
+        n.meta["val"] = result  # a size or a number computed from sizes (x / x.shape[-1] ** 0.5, MViT's thw)
+
+
 def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
     torch = require_torch()
     import torch.fx as fx
-    from torch.fx.node import map_aggregate
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
@@ -220,55 +278,19 @@ def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
         def call_module(self, target, args, kwargs):
             module = self.fetch_attr(target)
             if not count and len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor):
-                x, name = args[0], type(module).__name__  # shapes torch's rules give at once: no need to run
-                if not type(module).__module__.startswith(("torch.nn.", "torchvision.", "cnnsize.")):
-                    name = ""  # a class of the model's own, whatever its name: run it
-                if name == "LayerNorm" and tuple(x.shape[-len(module.normalized_shape):]) == module.normalized_shape:
-                    return x.new_empty(x.shape)  # a contiguous result, as torch's layer norm gives
-                if name in _SAME_SHAPE:  # (meta kernels written in Python, such as empty_like's, are slow)
-                    if getattr(module, "inplace", False):
-                        return x
-                    return x.new_empty(x.shape) if x.is_contiguous() else torch.empty_like(x)
-                if name == "Linear" and x.dim() and x.shape[-1] == module.in_features:
-                    return x.new_empty((*x.shape[:-1], module.out_features))
+                out = _shape_at_once(torch, module, args[0])
+                if out is not None:
+                    return out
             if type(module) not in real:
                 return super().call_module(target, args, kwargs)
-            # fx could not trace into it (control flow on values): run it for real on zeros of the same shapes
-            from torch._subclasses.fake_tensor import unset_fake_temporarily
-
-            def zeros(v):
-                return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) else v
-
-            def back(v):
-                if not isinstance(v, torch.Tensor):
-                    return v
-                return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
-
-            with unset_fake_temporarily():
-                own = _real_copy(gm.root.get_submodule(target), gm.originals)
-                out = own(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
-            return map_aggregate(out, back)
+            return _run_for_real(torch, gm, target, args, kwargs, fake)
 
         def run_node(self, n):
             before = counter.get_total_flops() if count else 0
             result = super().run_node(n)
             if count:
                 n.meta["flops"] = counter.get_total_flops() - before  # what an opaque layer carries
-            found = []
-
-            def meta(obj):
-                if isinstance(obj, torch.Tensor):
-                    found.append(obj)
-                    return _Meta(obj.shape, obj.dtype, obj.stride())  # fx's own metadata asks for far more
-                return obj
-
-            value = map_aggregate(result, meta)
-            if found:
-                n.meta["tensor_meta"] = value
-                if isinstance(result, torch.Tensor):
-                    n.meta["view"] = result._base is not None  # reshape is a view only where the strides allow
-            elif isinstance(result, (int, float, tuple)):
-                n.meta["val"] = result  # a size or a number computed from sizes (x / x.shape[-1] ** 0.5, MViT's thw)
+            _note_result(torch, n, result)
             return result
 
     if count:
@@ -276,6 +298,164 @@ def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
             Propagate(root, graph=gm.graph).run(x)
     else:
         Propagate(root, graph=gm.graph).run(x)
+
+
+def _proxy_class():
+    """fx's Proxy, with the in-place operators and iteration fx's own gets wrong for the import."""
+    import torch.fx as fx
+
+    class Proxy(fx.Proxy):  # fx's own Proxy records x += y as x + y: the in-place form is lost
+        def __iadd__(self, other):
+            return self.tracer.create_proxy("call_function", operator.iadd, (self, other), {})
+
+        def __imul__(self, other):
+            return self.tracer.create_proxy("call_function", operator.imul, (self, other), {})
+
+        def __isub__(self, other):
+            return self.tracer.create_proxy("call_function", operator.isub, (self, other), {})
+
+        def __itruediv__(self, other):
+            return self.tracer.create_proxy("call_function", operator.itruediv, (self, other), {})
+
+        def __iter__(self):  # fx iterates only what is unpacked at once; sum(x.chunk(2, 1)) iterates too
+            parts = _parts(self.node)
+            if parts is not None:
+                return iter([self[i] for i in range(parts)])
+            import dis
+            import inspect
+            from bisect import bisect_left
+
+            frame = inspect.currentframe().f_back  # fx's own rule, which reads the caller's bytecode
+            code = list(dis.get_instructions(frame.f_code))
+            at = bisect_left(code, frame.f_lasti, key=lambda i: i.offset) if sys.version_info >= (3, 11) \
+                else frame.f_lasti // 2
+            if code[at].opname == "UNPACK_SEQUENCE":  # a, b = x.shape
+                return (self[i] for i in range(code[at].argval))
+            return self.tracer.iter(self)
+
+    return Proxy
+
+
+def _shape_proxy_class(torch, proxy_class):
+    """The shape tracer's proxy: a size asked of a traced tensor answers from the value recorded on its node."""
+
+    class ShapeProxy(proxy_class):
+        """A proxy that knows its tensor's shape: size(), dim(), shape and numel() are plain numbers."""
+
+        def _meta(self):
+            v = self.node.meta.get("shape_value")
+            if not isinstance(v, torch.Tensor):
+                raise RuntimeError("no shape")
+            return v
+
+        def size(self, dim=None):
+            return self._meta().size() if dim is None else self._meta().size(dim)
+
+        def dim(self):
+            return self._meta().dim()
+
+        def numel(self):
+            return self._meta().numel()
+
+        @property
+        def shape(self):
+            return self._meta().shape
+
+        @property
+        def ndim(self):
+            return self._meta().dim()
+
+    return ShapeProxy
+
+
+def _shape_tracer_class(torch, fake, tracer_class, proxy_class):
+    """The import's tracer, whose proxies know their tensors' shapes: each traced operation is run on fake tensors
+    as it is recorded, so size(), dim(), shape and numel() are plain numbers and control flow on shapes takes its
+    branch. An operation that does not run leaves no value: a shape asked of it fails the trace."""
+    from torch.fx._symbolic_trace import _orig_module_call
+    from torch.fx.node import map_aggregate
+
+    def value(a):
+        return a.meta.get("shape_value") if hasattr(a, "meta") else a
+
+    ShapeProxy = _shape_proxy_class(torch, proxy_class)
+
+    class ShapeTracer(tracer_class):
+        def proxy(self, node):
+            return ShapeProxy(node, self)
+
+        def create_proxy(self, kind, target, args, kwargs, *rest, **more):
+            proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
+            node = proxy.node
+            if kind == "placeholder":
+                node.meta["shape_value"] = self.inputs.pop(0) if self.inputs else None
+                return proxy
+            a, k = map_aggregate(node.args, value), map_aggregate(node.kwargs, value)
+            try:
+                with fake, torch.no_grad():
+                    if kind == "call_function":
+                        out = target(*a, **k)
+                    elif kind == "call_method":
+                        out = getattr(a[0], target)(*a[1:], **k)
+                    elif kind == "call_module":
+                        out = _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
+                    else:
+                        out = self.root.get_parameter(target) if kind == "get_attr" else None
+            except Exception:  # noqa: BLE001 - no value: a shape asked of it fails the trace
+                out = None
+            node.meta["shape_value"] = out
+            return proxy
+
+    return ShapeTracer
+
+
+def _inline_call(gm, node, tracer, fake) -> bool:
+    """Trace one call of an untraceable submodule with ``tracer`` (a shape tracer) on fake inputs of the call's
+    shapes and put its operations in the graph in its place, under the submodule's path; whether it traced."""
+    torch = require_torch()
+    module = gm.get_submodule(node.target)
+    # fake inputs on the module's own device: torch's fake kernels (2.14's conv) refuse a meta input beside
+    # a real weight; made inside the fake mode, they take no memory
+    own = next(iter([*module.parameters(), *module.buffers()]), None)
+    device = own.device if own is not None else torch.device("cpu")
+    with fake:
+        tracer.inputs = [torch.empty(a.meta["tensor_meta"].shape, dtype=a.meta["tensor_meta"].dtype,
+                                     device=device) for a in node.args]
+    try:
+        sub = tracer.trace(module)
+    except Exception:  # noqa: BLE001 - control flow on values: it stays one measured call
+        return False
+    places = [n for n in sub.nodes if n.op == "placeholder"]
+    if len(places) != len(node.args):
+        return False
+    for n in sub.nodes:
+        n.meta.pop("shape_value", None)
+        if n.op in ("get_attr", "call_module"):
+            n.target = f"{node.target}.{n.target}"
+        stack = n.meta.get("nn_module_stack")
+        if stack:
+            n.meta["nn_module_stack"] = {f"{node.target}.{k}": (f"{node.target}.{path}", t)
+                                         for k, (path, t) in stack.items()}
+    with gm.graph.inserting_before(node):
+        out = gm.graph.graph_copy(sub, dict(zip(places, node.args)))
+    node.replace_all_uses_with(out)
+    gm.graph.erase_node(node)
+    return True
+
+
+def _first_answer(call: TorchCall, kinds: list) -> tuple[Any, Any, Unrepresentable | None]:
+    """(kind, answer, None) for the first kind that stands for the call, else (None, None, the first refusal):
+    a kind's reason for refusing says more than that no kind answered."""
+    refusal = None
+    for kind in kinds:
+        try:
+            answer = kind.from_torch(call)
+        except Unrepresentable as exc:
+            refusal = refusal or exc
+            continue
+        if answer is not None:
+            return kind, answer, None
+    return None, None, refusal
 
 
 def _layer_class():
@@ -336,34 +516,7 @@ class _Importer:
 
         leaves = self.registry.leaves()
 
-        class Proxy(fx.Proxy):  # fx's own Proxy records x += y as x + y: the in-place form is lost
-            def __iadd__(self, other):
-                return self.tracer.create_proxy("call_function", operator.iadd, (self, other), {})
-
-            def __imul__(self, other):
-                return self.tracer.create_proxy("call_function", operator.imul, (self, other), {})
-
-            def __isub__(self, other):
-                return self.tracer.create_proxy("call_function", operator.isub, (self, other), {})
-
-            def __itruediv__(self, other):
-                return self.tracer.create_proxy("call_function", operator.itruediv, (self, other), {})
-
-            def __iter__(self):  # fx iterates only what is unpacked at once; sum(x.chunk(2, 1)) iterates too
-                parts = _parts(self.node)
-                if parts is not None:
-                    return iter([self[i] for i in range(parts)])
-                import dis
-                import inspect
-                from bisect import bisect_left
-
-                frame = inspect.currentframe().f_back  # fx's own rule, which reads the caller's bytecode
-                code = list(dis.get_instructions(frame.f_code))
-                at = bisect_left(code, frame.f_lasti, key=lambda i: i.offset) if sys.version_info >= (3, 11) \
-                    else frame.f_lasti // 2
-                if code[at].opname == "UNPACK_SEQUENCE":  # a, b = x.shape
-                    return (self[i] for i in range(code[at].argval))
-                return self.tracer.iter(self)
+        Proxy = _proxy_class()
 
         class Tracer(fx.Tracer):
             def is_leaf_module(self, m, qualname):  # modules a kind stands for are single layers
@@ -402,13 +555,7 @@ class _Importer:
             return meta
 
         self.root = _copy_tree(self.source, stand_in)  # what is traced and run: never the user's model
-        graph = self.graph(tracer, training=False)
-        unused = self.unused(graph)
-        if unused and self.source.training:  # parameters only training uses (aux heads) in a model in training
-            trained = self.graph(tracer, training=True)  # mode: take the graph of its training forward
-            if _held(self.unused(trained)) < _held(unused):
-                graph, unused = trained, self.unused(trained)
-        self.unused_held = unused
+        graph = self.forward_graph(tracer)
         self.root.eval()
         inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
         if len(inputs) > 1:
@@ -431,108 +578,34 @@ class _Importer:
                             hint="give the input shape the model expects (C x H x W)") from None
         return gm
 
+    def forward_graph(self, tracer):
+        """The graph of the eval forward; in a model in training, of the training forward where that uses more of
+        the parameters (aux heads only training uses). The parameters it leaves unused go in ``unused_held``."""
+        graph = self.graph(tracer, training=False)
+        unused = self.unused(graph)
+        if unused and self.source.training:
+            trained = self.graph(tracer, training=True)
+            if _held(self.unused(trained)) < _held(unused):
+                graph, unused = trained, self.unused(trained)
+        self.unused_held = unused
+        return graph
+
     def inline_leaves(self, gm, tracer_class, proxy_class) -> bool:
         """Trace each call of a submodule fx could not trace again, now that its inputs' shapes are known: Python
         control flow on shapes (timm's dynamic 'same' padding) then takes its branch, and the call's operations
         replace it in the graph as layers of their own. A call that still does not trace (control flow on values)
         stays one measured call. Whether any call was replaced."""
-        torch = self.torch
         from torch._subclasses.fake_tensor import FakeTensorMode
-        from torch.fx._symbolic_trace import _orig_module_call
-        from torch.fx.node import map_aggregate
 
         fake = FakeTensorMode(allow_non_fake_inputs=True)
-
-        def value(a):
-            return a.meta.get("shape_value") if hasattr(a, "meta") else a
-
-        class ShapeProxy(proxy_class):
-            """A proxy that knows its tensor's shape: size(), dim(), shape and numel() are plain numbers."""
-
-            def _meta(self):
-                v = self.node.meta.get("shape_value")
-                if not isinstance(v, torch.Tensor):
-                    raise RuntimeError("no shape")
-                return v
-
-            def size(self, dim=None):
-                return self._meta().size() if dim is None else self._meta().size(dim)
-
-            def dim(self):
-                return self._meta().dim()
-
-            def numel(self):
-                return self._meta().numel()
-
-            @property
-            def shape(self):
-                return self._meta().shape
-
-            @property
-            def ndim(self):
-                return self._meta().dim()
-
-        class ShapeTracer(tracer_class):
-            def proxy(self, node):
-                return ShapeProxy(node, self)
-
-            def create_proxy(self, kind, target, args, kwargs, *rest, **more):
-                proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
-                node = proxy.node
-                if kind == "placeholder":
-                    node.meta["shape_value"] = self.inputs.pop(0) if self.inputs else None
-                    return proxy
-                a, k = map_aggregate(node.args, value), map_aggregate(node.kwargs, value)
-                try:
-                    with fake, torch.no_grad():
-                        if kind == "call_function":
-                            out = target(*a, **k)
-                        elif kind == "call_method":
-                            out = getattr(a[0], target)(*a[1:], **k)
-                        elif kind == "call_module":
-                            out = _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
-                        else:
-                            out = self.root.get_parameter(target) if kind == "get_attr" else None
-                except Exception:  # noqa: BLE001 - no value: a shape asked of it fails the trace
-                    out = None
-                node.meta["shape_value"] = out
-                return proxy
-
+        shape_tracer = _shape_tracer_class(self.torch, fake, tracer_class, proxy_class)
         changed = False
         for node in list(gm.graph.nodes):
             if node.op != "call_module" or node.kwargs or type(gm.get_submodule(node.target)) not in self.untraceable:
                 continue
             if not all(hasattr(a, "meta") and _is_tensor(a) for a in node.args):
                 continue
-            module = gm.get_submodule(node.target)
-            tracer = ShapeTracer()
-            # fake inputs on the module's own device: torch's fake kernels (2.14's conv) refuse a meta input beside
-            # a real weight; made inside the fake mode, they take no memory
-            own = next(iter([*module.parameters(), *module.buffers()]), None)
-            device = own.device if own is not None else torch.device("cpu")
-            with fake:
-                tracer.inputs = [torch.empty(a.meta["tensor_meta"].shape, dtype=a.meta["tensor_meta"].dtype,
-                                             device=device) for a in node.args]
-            try:
-                sub = tracer.trace(module)
-            except Exception:  # noqa: BLE001 - control flow on values: it stays one measured call
-                continue
-            places = [n for n in sub.nodes if n.op == "placeholder"]
-            if len(places) != len(node.args):
-                continue
-            for n in sub.nodes:
-                n.meta.pop("shape_value", None)
-                if n.op in ("get_attr", "call_module"):
-                    n.target = f"{node.target}.{n.target}"
-                stack = n.meta.get("nn_module_stack")
-                if stack:
-                    n.meta["nn_module_stack"] = {f"{node.target}.{k}": (f"{node.target}.{path}", t)
-                                                 for k, (path, t) in stack.items()}
-            with gm.graph.inserting_before(node):
-                out = gm.graph.graph_copy(sub, dict(zip(places, node.args)))
-            node.replace_all_uses_with(out)
-            gm.graph.erase_node(node)
-            changed = True
+            changed = _inline_call(gm, node, shape_tracer(), fake) or changed
         return changed
 
     def graph(self, tracer, training: bool):
@@ -797,32 +870,14 @@ class _Importer:
             source = node.args[0]  # an item of a call returning several values: x.chunk(2, 1)[1]
         call = self.torch_call(node, source)
         call_node = source or node
-        if call.module is not None:
-            kinds = self.registry.modules.get(type(call.module), [])
-            what = f"module type {type(call.module).__module__}.{type(call.module).__qualname__}"
-        else:
-            kinds = self.registry.functions.get(call.function, [])
-            what = _op_name(call_node)
-        refusal = None
-        for kind in kinds:
-            try:
-                answer = kind.from_torch(call)
-            except Unrepresentable as exc:
-                refusal = refusal or exc
-                continue
-            if answer is not None:
-                break
-        else:
+        kinds, what = self.kinds_for(call, call_node)
+        kind, answer, refusal = _first_answer(call, kinds)
+        if kind is None:
             if self.opaque or (call.module is not None and type(call.module) in self.untraceable):
                 self.keep_opaque(node, call_node, call, what)
                 return
             raise refusal or call.refuse(what)
-        ins = [n for n in self.inputs(call_node) if n not in self.constant]
-        if kind.max_inputs == 1 and len(set(ins)) == 1:
-            ins = ins[:1]  # one tensor passed several times: self-attention's query, key and value
-        elif len(ins) > kind.max_inputs and answer is not PASS_THROUGH:
-            raise call.refuse(f"{what} of {len(ins)} different tensors ('{kind.kind}' takes at most "
-                              f"{kind.max_inputs})")
+        ins = self.layer_inputs(call, call_node, kind, answer is PASS_THROUGH, what)
         if answer is PASS_THROUGH:
             self.alias[node] = self.alias[ins[0]]
             return
@@ -887,6 +942,24 @@ class _Importer:
             if held:
                 self.held.add(id(t))
         self.reads[layer] = {part: tuple(ids) for part, ids in parts.items()}
+
+    def layer_inputs(self, call: TorchCall, call_node, kind, passes: bool, what: str) -> list:
+        """The nodes a call's layer reads: computed tensors only (parameters and constants are the kind's own),
+        no more than the kind takes (a pass-through call reads the first)."""
+        ins = [n for n in self.inputs(call_node) if n not in self.constant]
+        if kind.max_inputs == 1 and len(set(ins)) == 1:
+            ins = ins[:1]  # one tensor passed several times: self-attention's query, key and value
+        elif len(ins) > kind.max_inputs and not passes:
+            raise call.refuse(f"{what} of {len(ins)} different tensors ('{kind.kind}' takes at most "
+                              f"{kind.max_inputs})")
+        return ins
+
+    def kinds_for(self, call: TorchCall, call_node) -> tuple[list, str]:
+        """The kinds declaring a call's module type or function, in registration order, and how messages name it."""
+        if call.module is not None:
+            kinds = self.registry.modules.get(type(call.module), [])
+            return kinds, f"module type {type(call.module).__module__}.{type(call.module).__qualname__}"
+        return self.registry.functions.get(call.function, []), _op_name(call_node)
 
     def keep_opaque(self, node, call_node, call: TorchCall, what: str) -> None:
         """An ``opaque`` layer with what torch measured for this call: its output shape, the parameters and
@@ -1035,8 +1108,7 @@ def _op_name(node) -> str:
     return f"{node.op} {node.target}"
 
 
-# -- YAML text ---------------------------------------------------------------------------------------------------
-
+# -- tied tensors ------------------------------------------------------------------------------------------------
 
 def _tie(spec: dict, reads: dict[str, dict[str, tuple]], numel: dict[int, int]) -> dict:
     """``shares: {weight: a}`` on each layer whose weight (or bias) is tensors an earlier layer counts already

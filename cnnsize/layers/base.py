@@ -178,70 +178,109 @@ def _as_int(value: Any, minimum: int, what: str, evaluate) -> Dim:
     return value
 
 
+def _to_int(param: Param, value: Any, what: str, evaluate) -> Dim:
+    return _as_int(value, 1, what, evaluate)
+
+
+def _to_count(param: Param, value: Any, what: str, evaluate) -> Dim:
+    return _as_int(value, 0, what, evaluate)
+
+
+def _to_ints(param: Param, value: Any, what: str, evaluate) -> Any:
+    """A positive integer, or a non-empty list of them (one per spatial axis)."""
+    if isinstance(value, list):
+        if not value:
+            raise SpecError(f"{what} must not be an empty list")
+        return tuple(_as_int(v, 1, what, evaluate) for v in value)
+    return _as_int(value, 1, what, evaluate)
+
+
+def _to_ints_or_zero(param: Param, value: Any, what: str, evaluate) -> Any:
+    """An integer >= 0 or a list of them: paddings and output paddings may be zero."""
+    if isinstance(value, list):
+        return tuple(_as_int(v, 0, what, evaluate) for v in value)
+    return _as_int(value, 0, what, evaluate)
+
+
+def _to_pads(param: Param, value: Any, what: str, evaluate) -> Any:
+    """Like ``ints_or_zero``, plus torch's two padding words, kept as written for the kind to resolve."""
+    if value in ("same", "valid"):
+        return value
+    return _to_ints_or_zero(param, value, what, evaluate)
+
+
+def _to_bool(param: Param, value: Any, what: str, evaluate) -> bool:
+    """A boolean, or an expression that evaluates to one (a block argument)."""
+    if isinstance(value, str):
+        try:
+            value = evaluate(value)
+        except SpecError as exc:
+            raise SpecError(exc.message, hint=_also(exc.hint, f"{what} must be true or false")) from None
+    if not isinstance(value, bool):
+        raise SpecError(f"{what} must be true or false, got {shown(value)}")
+    return value
+
+
+def _to_float(param: Param, value: Any, what: str, evaluate) -> float:
+    """A finite number: an infinite or NaN figure would poison every total downstream."""
+    if isinstance(value, str):
+        value = evaluate(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{what} must be a number, got {describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise SpecError(f"{what} must be a finite number, got {describe(value)}")
+    return number
+
+
+def _to_positive(param: Param, value: Any, what: str, evaluate) -> float:
+    """An eps: torch's batch norm refuses 0 and below."""
+    number = _to_float(param, value, what, evaluate)
+    if number <= 0:
+        raise SpecError(f"{what} must be a positive number, got {shown(value)}")
+    return number
+
+
+def _to_probability(param: Param, value: Any, what: str, evaluate) -> float:
+    """A dropout p: torch refuses one outside [0, 1] only when the layer is built, so check it here."""
+    number = _to_float(param, value, what, evaluate)
+    if not 0 <= number <= 1:
+        raise SpecError(f"{what} is a probability, from 0 to 1, got {shown(value)}")
+    return number
+
+
+def _to_choice(param: Param, value: Any, what: str, evaluate) -> Any:
+    if value not in param.choices:
+        raise unknown_name(what, value, param.choices)
+    return value
+
+
+def _to_str(param: Param, value: Any, what: str, evaluate) -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{what} must be a string, got {shown(value)}")
+    return value
+
+
+_CONVERTERS = {
+    "int": _to_int, "count": _to_count, "ints": _to_ints, "size": _to_ints, "ints_or_zero": _to_ints_or_zero,
+    "pads": _to_pads, "bool": _to_bool, "positive": _to_positive, "probability": _to_probability,
+    "float": _to_float, "choice": _to_choice, "str": _to_str,
+}
+_LIST_TYPES = ("ints", "size", "ints_or_zero", "pads")
+
+
 def convert(param: Param, value: Any, what: str, evaluate) -> Any:
     """Check and convert one raw spec value; ``evaluate`` turns expression strings into values."""
-    t = param.type
-    if t in ("ints", "size", "ints_or_zero", "pads") and isinstance(value, str) and value not in ("same", "valid"):
+    if param.type in _LIST_TYPES and isinstance(value, str) and value not in ("same", "valid"):
         value = evaluate(value)  # a variable may hold a list, e.g. a block argument kernel: [1, 7]
         value = list(value) if isinstance(value, tuple) else value
-    if t in ("int", "count"):
-        return _as_int(value, 1 if t == "int" else 0, what, evaluate)
-    if t in ("ints", "size"):
-        if isinstance(value, list):
-            if not value:
-                raise SpecError(f"{what} must not be an empty list")
-            return tuple(_as_int(v, 1, what, evaluate) for v in value)
-        return _as_int(value, 1, what, evaluate)
-    if t == "ints_or_zero":
-        if isinstance(value, list):
-            return tuple(_as_int(v, 0, what, evaluate) for v in value)
-        return _as_int(value, 0, what, evaluate)
-    if t == "pads":
-        if value in ("same", "valid"):
-            return value
-        if isinstance(value, list):
-            return tuple(_as_int(v, 0, what, evaluate) for v in value)
-        return _as_int(value, 0, what, evaluate)
-    if t == "bool":
-        if isinstance(value, str):
-            try:
-                value = evaluate(value)
-            except SpecError as exc:
-                raise SpecError(exc.message, hint=_also(exc.hint, f"{what} must be true or false")) from None
-        if not isinstance(value, bool):
-            raise SpecError(f"{what} must be true or false, got {shown(value)}")
-        return value
-    if t == "positive":  # an eps: torch's batch norm refuses 0 and below
-        number = convert(Param("float"), value, what, evaluate)
-        if number <= 0:
-            raise SpecError(f"{what} must be a positive number, got {shown(value)}")
-        return number
-    if t == "probability":  # torch refuses a dropout p outside [0, 1] when the layer is built
-        number = convert(Param("float"), value, what, evaluate)
-        if not 0 <= number <= 1:
-            raise SpecError(f"{what} is a probability, from 0 to 1, got {shown(value)}")
-        return number
-    if t == "float":
-        if isinstance(value, str):
-            value = evaluate(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(f"{what} must be a number, got {describe(value)}")
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-        if not math.isfinite(number):
-            raise SpecError(f"{what} must be a finite number, got {describe(value)}")
-        return number
-    if t == "choice":
-        if value not in param.choices:
-            raise unknown_name(what, value, param.choices)
-        return value
-    if t == "str":
-        if not isinstance(value, str):
-            raise SpecError(f"{what} must be a string, got {shown(value)}")
-        return value
-    raise CnnsizeError(f"internal: unknown parameter type {t}")  # pragma: no cover
+    converter = _CONVERTERS.get(param.type)
+    if converter is None:  # pragma: no cover
+        raise CnnsizeError(f"internal: unknown parameter type {param.type}")
+    return converter(param, value, what, evaluate)
 
 
 def per_axis(value: Any, nd: int, what: str) -> tuple:

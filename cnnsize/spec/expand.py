@@ -336,60 +336,15 @@ class Expander:
         block = self.blocks[bname]
         if body is None:
             body = {}
-        if not isinstance(body, dict):
-            raise SpecError(f"the arguments of block '{bname}' must be a mapping such as {{width: 64}}, "
-                            f"got {shown(body)}", location=loc)
         declared = block.get("args", {}) or {}
-        raw_args = {k: v for k, v in body.items() if k not in ("name", "from")}
-        arg_locs = {k: _key_loc(body, k, self.source) for k in raw_args}
-        for k, v in (extra or {}).items():
-            raw_args[k], arg_locs[k] = v, loc
-        for key in raw_args:
-            if key not in declared:
-                raise unknown_name(f"argument of block '{bname}'", key, declared).at(arg_locs[key])
+        raw_args, arg_locs = self._block_args(bname, body, declared, extra, loc)
         if bname in self.stack:
             raise SpecError(f"block '{bname}' uses itself", hint="blocks cannot be recursive", location=loc)
-        label = name if name is not None else body.get("name")
         inline = block.get("inline", False) is True
-        if inline:
-            if label is not None:
-                raise SpecError(f"block '{bname}' is inline: its layers take names at the place of use",
-                                hint="drop 'name' (or the block's 'inline: true')", location=loc)
-            instance = scope.prefix.rstrip(".") or bname
-        elif label is not None:
-            if not isinstance(label, (str, int)) or isinstance(label, bool):
-                raise SpecError(f"a block name must be a string, got {shown(label)}", location=loc)
-            instance = scope.prefix + (self._name(label, scope.vars, loc) if name is None else str(label))
-            _check_name(instance, loc)
-            if instance in self.names or instance in self.aliases:
-                raise SpecError(f"name '{instance}' is used twice", hint="give each block use its own name",
-                                location=loc)
-        else:
-            while True:
-                scope.counters[bname] = scope.counters.get(bname, 0) + 1
-                instance = f"{scope.prefix}{bname}{scope.counters[bname]}"
-                if instance not in self.names and instance not in self.aliases:
-                    break
+        instance = self._block_instance(bname, body, inline, scope, loc, name)
         if "from" in body:
-            try:
-                refs = self.inputs_for(body, scope)
-            except CnnsizeError as exc:
-                raise exc.at(_key_loc(body, "from", self.source), instance)
-            if len(refs) != 1:
-                raise SpecError(f"a block takes one input, got {len(refs)}", location=loc, layer=instance)
-            self.last = refs[0]
-        variables = dict(self.globals)
-        variables[BLOCK_INPUT] = _InputShape(self, self.last)
-        for key, default in declared.items():
-            if key in raw_args:
-                value = self._arg(raw_args[key], scope.vars, arg_locs[key], key)
-            elif default is None:
-                required = [k for k, d in declared.items() if d is None]
-                raise SpecError(f"block '{bname}' is missing argument '{key}'",
-                                hint="required arguments: " + ", ".join(required), location=loc, layer=instance)
-            else:
-                value = self._arg(default, variables, _key_loc(declared, key, self.source), key)
-            variables[key] = value
+            self.last = self._block_input(body, scope, instance, loc)
+        variables = self._block_variables(bname, declared, raw_args, arg_locs, scope.vars, instance, loc)
         inner = _Scope(scope.prefix if inline else instance + ".", scope, variables, {BLOCK_INPUT: self.last})
         if inline:
             inner.counters = scope.counters
@@ -400,6 +355,84 @@ class Expander:
             self.stack.pop()
         if not inline:
             self.aliases[instance] = self.last
+
+    def _block_args(self, bname: str, body: Any, declared: dict, extra: dict | None,
+                    loc: Location) -> tuple[dict, dict]:
+        """The arguments written at a block's use (and ``extra`` from a repeat), each where it is written.
+
+        Checked against the block's declared arguments before anything expands, so a misspelt one is named
+        with the valid ones rather than silently ignored.
+        """
+        if not isinstance(body, dict):
+            raise SpecError(f"the arguments of block '{bname}' must be a mapping such as {{width: 64}}, "
+                            f"got {shown(body)}", location=loc)
+        raw_args = {k: v for k, v in body.items() if k not in ("name", "from")}
+        arg_locs = {k: _key_loc(body, k, self.source) for k in raw_args}
+        for k, v in (extra or {}).items():
+            raw_args[k], arg_locs[k] = v, loc
+        for key in raw_args:
+            if key not in declared:
+                raise unknown_name(f"argument of block '{bname}'", key, declared).at(arg_locs[key])
+        return raw_args, arg_locs
+
+    def _block_instance(self, bname: str, body: dict, inline: bool, scope: _Scope, loc: Location,
+                        name: str | None) -> str:
+        """The name prefix of a block's layers: the enclosing prefix (inline), the given name, or bname1, 2..."""
+        label = name if name is not None else body.get("name")
+        if inline:
+            if label is not None:
+                raise SpecError(f"block '{bname}' is inline: its layers take names at the place of use",
+                                hint="drop 'name' (or the block's 'inline: true')", location=loc)
+            return scope.prefix.rstrip(".") or bname
+        if label is not None:
+            return self._named_instance(label, scope, loc, name)
+        while True:  # the first free number: a name given earlier may have taken bname1
+            scope.counters[bname] = scope.counters.get(bname, 0) + 1
+            instance = f"{scope.prefix}{bname}{scope.counters[bname]}"
+            if instance not in self.names and instance not in self.aliases:
+                return instance
+
+    def _named_instance(self, label: Any, scope: _Scope, loc: Location, name: str | None) -> str:
+        """A block use's written name (``{expr}`` evaluated), which must be new: it becomes an alias."""
+        if not isinstance(label, (str, int)) or isinstance(label, bool):
+            raise SpecError(f"a block name must be a string, got {shown(label)}", location=loc)
+        instance = scope.prefix + (self._name(label, scope.vars, loc) if name is None else str(label))
+        _check_name(instance, loc)
+        if instance in self.names or instance in self.aliases:
+            raise SpecError(f"name '{instance}' is used twice", hint="give each block use its own name",
+                            location=loc)
+        return instance
+
+    def _block_input(self, body: dict, scope: _Scope, instance: str, loc: Location) -> Any:
+        """The one tensor a block's ``from:`` names (a block has one input)."""
+        try:
+            refs = self.inputs_for(body, scope)
+        except CnnsizeError as exc:
+            raise exc.at(_key_loc(body, "from", self.source), instance)
+        if len(refs) != 1:
+            raise SpecError(f"a block takes one input, got {len(refs)}", location=loc, layer=instance)
+        return refs[0]
+
+    def _block_variables(self, bname: str, declared: dict, raw_args: dict, arg_locs: dict, caller_vars: dict,
+                         instance: str, loc: Location) -> dict:
+        """The variables inside a block: the globals, its input's shape, and each argument given or defaulted.
+
+        Given arguments evaluate in the caller's scope; defaults in the block's own, so a default may use an
+        earlier argument or the input's shape.
+        """
+        variables = dict(self.globals)
+        variables[BLOCK_INPUT] = _InputShape(self, self.last)
+        for key, default in declared.items():
+            if key in raw_args:
+                value = self._arg(raw_args[key], caller_vars, arg_locs[key], key)
+            elif default is None:
+                required = [k for k, d in declared.items() if d is None]
+                raise SpecError(f"block '{bname}' is missing argument '{key}'",
+                                hint="required arguments: " + ", ".join(required), location=loc, layer=instance)
+            else:
+                value = self._arg(default, variables, _key_loc(declared, key, self.source), key)
+            variables[key] = value
+        return variables
 
     def _arg(self, value: Any, variables: dict, loc: Location, setting: str | None = None) -> Any:
         try:

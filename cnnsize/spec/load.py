@@ -74,7 +74,84 @@ def _looks_deep(text: str) -> bool:
     return max(indents, default=0) > MAX_DEPTH
 
 
-def _make_loader(filename: str, base=_FAST):
+def _merge_sources(loader, value_node: yaml.Node, filename: str) -> list:
+    """The mappings a YAML merge key names (``<<: *base`` or ``<<: [*a, *b]``); anything else is refused."""
+    value = loader.construct_object(value_node, deep=True)
+    sources = value if isinstance(value, list) else [value]
+    if not sources or not all(isinstance(m, LocDict) for m in sources):
+        raise SpecError("'<<' (a YAML merge key) takes a mapping or a list of mappings",
+                        hint="write e.g. '<<: *base' where '&base' names a mapping",
+                        location=_location(filename, value_node))
+    return sources
+
+
+def _mapping_key(loader, key_node: yaml.Node, out: LocDict, filename: str) -> str:
+    """A key as a string: a plain scalar, written once (YAML would silently keep the last of two)."""
+    key = loader.construct_object(key_node, deep=True)
+    if not isinstance(key, (str, int, float, bool)) and key is not None:
+        raise SpecError("a mapping key must be a plain name", location=_location(filename, key_node))
+    key = str(key) if not isinstance(key, str) else key
+    if key in out:
+        first = out.key_locs[key]
+        raise SpecError(f"duplicate key '{shorten(key, 60)}' (first at line {first.line})",
+                        hint="remove one of them; YAML would silently keep only the last",
+                        location=_location(filename, key_node))
+    return key
+
+
+def _apply_merges(out: LocDict, merged: list) -> None:
+    """Add the merged mappings' keys with their own locations: a key written here wins, then the earlier source."""
+    own = dict(out)
+    out.clear()
+    for source in merged:
+        for key, value in source.items():
+            if key not in out and key not in own:
+                out[key] = value
+                out.key_locs[key] = source.loc_of(key)
+                out.name_locs[key] = source.key_loc(key)
+    out.update(own)
+
+
+def _construct_mapping(loader, node: yaml.Node, filename: str) -> LocDict:
+    """A mapping that remembers where it, each key and each value are written, for messages."""
+    if not isinstance(node, yaml.MappingNode):
+        raise SpecError("expected a mapping", location=_location(filename, node))
+    out = LocDict()
+    out.loc = _location(filename, node)
+    out.key_locs = {}
+    out.name_locs = {}
+    merged: list[LocDict] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            merged.extend(_merge_sources(loader, value_node, filename))
+            continue
+        key = _mapping_key(loader, key_node, out, filename)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_locs[key] = _location(filename, value_node)
+        out.name_locs[key] = _location(filename, key_node)
+    if merged:
+        _apply_merges(out, merged)
+    return out
+
+
+def _construct_sequence(loader, node: yaml.Node, filename: str) -> LocList:
+    """A list that remembers where it and each item are written."""
+    out = LocList(loader.construct_object(child, deep=True) for child in node.value)
+    out.loc = _location(filename, node)
+    out.item_locs = [_location(filename, child) for child in node.value]
+    return out
+
+
+def _check_number_length(node: yaml.Node, filename: str, hint: str | None = None) -> None:
+    """Refuse a number past Python's own limit for int(text) with a located message, not Python's error."""
+    text = str(node.value)
+    if len(text) > MAX_NUMBER_CHARS:
+        raise LimitExceeded(f"a number of {len(text):,} characters, more than the {MAX_NUMBER_CHARS:,} allowed",
+                            hint=hint, location=_location(filename, node))
+
+
+def _depth_limited(base, filename: str):
+    """``base`` with a nesting limit: the pure-Python composer recurses once per level."""
     class Loader(base):  # type: ignore[misc, valid-type]
         depth = 0
 
@@ -91,67 +168,26 @@ def _make_loader(filename: str, base=_FAST):
             finally:
                 Loader.depth -= 1
 
-    def construct_mapping(loader, node, deep=False):
-        if not isinstance(node, yaml.MappingNode):
-            raise SpecError("expected a mapping", location=_location(filename, node))
-        out = LocDict()
-        out.loc = _location(filename, node)
-        out.key_locs = {}
-        out.name_locs = {}
-        merged: list[LocDict] = []  # YAML merge keys (<<: *base, or <<: [*a, *b]: the earlier wins)
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                value = loader.construct_object(value_node, deep=True)
-                sources = value if isinstance(value, list) else [value]
-                if not sources or not all(isinstance(m, LocDict) for m in sources):
-                    raise SpecError("'<<' (a YAML merge key) takes a mapping or a list of mappings",
-                                    hint="write e.g. '<<: *base' where '&base' names a mapping",
-                                    location=_location(filename, value_node))
-                merged.extend(sources)
-                continue
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise SpecError("a mapping key must be a plain name", location=_location(filename, key_node))
-            key = str(key) if not isinstance(key, str) else key
-            if key in out:
-                first = out.key_locs[key]
-                raise SpecError(f"duplicate key '{shorten(key, 60)}' (first at line {first.line})",
-                                hint="remove one of them; YAML would silently keep only the last",
-                                location=_location(filename, key_node))
-            out[key] = loader.construct_object(value_node, deep=True)
-            out.key_locs[key] = _location(filename, value_node)
-            out.name_locs[key] = _location(filename, key_node)
-        if merged:  # a key written here overrides a merged one
-            own = dict(out)
-            out.clear()
-            for source in merged:
-                for key, value in source.items():
-                    if key not in out and key not in own:
-                        out[key] = value
-                        out.key_locs[key] = source.loc_of(key)
-                        out.name_locs[key] = source.key_loc(key)
-            out.update(own)
-        return out
+    return Loader
 
-    def construct_sequence(loader, node, deep=False):
-        out = LocList(loader.construct_object(child, deep=True) for child in node.value)
-        out.loc = _location(filename, node)
-        out.item_locs = [_location(filename, child) for child in node.value]
-        return out
+
+def _make_loader(filename: str, base=_FAST):
+    """A safe loader class for one file: located mappings and lists, limited numbers and nesting."""
+    Loader = _depth_limited(base, filename)
 
     def construct_int(loader, node):
-        text = str(node.value)
-        if len(text) > MAX_NUMBER_CHARS:
-            raise LimitExceeded(f"a number of {len(text):,} characters, more than the {MAX_NUMBER_CHARS:,} allowed",
-                                hint="sizes have at most 4,300 digits", location=_location(filename, node))
+        _check_number_length(node, filename, hint="sizes have at most 4,300 digits")
         return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
 
     def construct_float(loader, node):
-        text = str(node.value)
-        if len(text) > MAX_NUMBER_CHARS:
-            raise LimitExceeded(f"a number of {len(text):,} characters, more than the {MAX_NUMBER_CHARS:,} allowed",
-                                location=_location(filename, node))
+        _check_number_length(node, filename)
         return yaml.constructor.SafeConstructor.construct_yaml_float(loader, node)
+
+    def construct_mapping(loader, node, deep=False):
+        return _construct_mapping(loader, node, filename)
+
+    def construct_sequence(loader, node, deep=False):
+        return _construct_sequence(loader, node, filename)
 
     Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
     Loader.add_constructor("tag:yaml.org,2002:float", construct_float)
