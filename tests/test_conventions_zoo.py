@@ -764,8 +764,27 @@ def _shared_modules():
                 x = layer(x)
             return x
 
+    class PartlyTied(nn.Module):  # two Linears, one weight, a bias each
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(6, 6), nn.Linear(6, 6)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x).relu())
+
+    class TiedFunction(nn.Module):  # a module's weight read again by a function (a tied output projection)
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(6, 6)
+
+        def forward(self, x):
+            return torch.nn.functional.linear(self.a(x).relu(), self.a.weight)
+
+    torch = need("torch")
     linear = nn.Linear(10, 10)
-    return {"torchinfo_recursive": (TorchinfoRecursive(), (64, 28, 28)), "torchinfo_container": (TorchinfoContainer(),
+    return {"partly_tied": (PartlyTied(), (6,)), "tied_function": (TiedFunction(), (6,)),
+            "torchinfo_recursive": (TorchinfoRecursive(), (64, 28, 28)), "torchinfo_container": (TorchinfoContainer(),
                                                                                                   (5,)),
             "sequential_reuse": (nn.Sequential(linear, nn.ReLU(), linear), (10,)),
             "two_linears_four_calls": (Reused(True), (10,)), "two_linears_four_calls_nobias": (Reused(False), (10,)),
@@ -775,18 +794,15 @@ def _shared_modules():
 @pytest.mark.parametrize("count", list(TOOLS))
 @pytest.mark.parametrize("net", ["torchinfo_recursive", "torchinfo_container", "sequential_reuse",
                                  "two_linears_four_calls", "two_linears_four_calls_nobias", "recursive_conv",
-                                 "container", "tied"])
-def test_shared_layers_against_the_tool(net, count, request):
+                                 "container", "tied", "partly_tied", "tied_function"])
+def test_shared_layers_against_the_tool(net, count):
     """A layer that ``shares`` another's parameters reports 0 of them (they count once), but each tool sees the
     module's real weights on every call: the convention reads the owner's geometry. Each tool runs on the torch
-    module itself; the import reads a copy (the module the tool ran on is left alone)."""
+    module itself; the import reads a copy (the module the tool ran on is left alone). torchinfo's container
+    computes values its forward then discards (the first _sequential → _between chain): fvcore's torch.jit trace
+    drops them (150 where the hooks and FlopCounterMode count 275), the imported spec marks them ``discarded``."""
     import copy
 
-    if net == "torchinfo_container" and count == "fvcore":  # runs, and must fail until modelled
-        why = ("torchinfo's container computes values its forward then discards (the first _sequential → _between "
-               "chain); fvcore's torch.jit trace drops them (150), the imported spec keeps them as a dangling branch, "
-               "which cnnsize counts as a head (275): not modelled yet")
-        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
     torch = need("torch")
     model, shape = _shared_modules()[net]
     model.eval()

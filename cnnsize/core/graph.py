@@ -14,6 +14,12 @@ if TYPE_CHECKING:  # the graph holds the layer kinds, which sit above this core
 INPUT = "input"
 
 
+def tensor_part(path: str) -> str:
+    """Which of a layer's parameter figures a torch parameter counts in, by its name: ``bias`` (in_proj_bias too)
+    or ``weight`` (everything else), as ``trainable: [bias]`` and ``shares: {weight: a}`` name them."""
+    return "bias" if path.rsplit(".", 1)[-1].endswith("bias") else "weight"
+
+
 @dataclass
 class Node:
     """One layer of the network, as the spec describes it after expansion."""
@@ -24,7 +30,10 @@ class Node:
     loc: Location
     trainable: bool | tuple = True  # or the parameters that train, ("bias",): the others are frozen
     shares: str | None = None  # the earlier layer whose parameters this one uses (a module called twice)
+    # per tensor: (("weight", layer), ...) where only some of its parameters are an earlier layer's (tied weights)
+    ties: tuple = ()
     function: str | None = None  # the function or method the source network computes it with (no module)
+    discarded: bool = False  # the source network computes it and discards it: no output needs it
 
 
 @dataclass

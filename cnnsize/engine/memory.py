@@ -84,10 +84,12 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
 
 
 def training_figures(topology: Topology, sized: list, trainable: list[bool], batch: Any, itemsize: int,
-                     options: MemoryOptions) -> dict[str, Any]:
+                     options: MemoryOptions, grads: list | None = None) -> dict[str, Any]:
     """What one training step allocates beyond the resident model, in a steady state (after the first step).
 
-    ``trainable[i]``: whether position i's own parameters are trained. Three phases, as torch runs them
+    ``trainable[i]``: whether position i's own parameters are trained; ``grads[i]``: the (weight, bias) elements
+    of those it trains and holds itself (a layer sharing another's counts none: one gradient per tensor; default:
+    all of them). Three phases, as torch runs them
     (gradients set to None between steps, torch's default):
 
     - forward: a tensor lives until its last reader has run, or to the end of the pass if autograd saved it;
@@ -116,14 +118,17 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     act_grads: list[Any] = [0] * (n + 1)
     param_grads: list[Any] = [0] * (n + 1)
     trainable_total: Any = 0
+    tensors_at: dict[int, Any] = {}  # position -> the sizes of its parameter tensors trained (weights, biases)
     resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
     needs_grad = requires_grad.__getitem__
     for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
                                       islice(trainable, 1, None)):
         own = trains and layer.params != 0
         if own:
-            trainable_total += layer.params
-            param_grads[i + 1] -= layer.params * master  # and param_grads[1] += the same, once after the loop
+            tensors_at[i] = grads[i] if grads is not None else layer.figures[:2]
+            elements = tensors_at[i][0] + tensors_at[i][1]
+            trainable_total += elements
+            param_grads[i + 1] -= elements * master  # and param_grads[1] += the total, once after the loop
         elif not any(map(needs_grad, srcs)):
             continue
         requires_grad[i] = True
@@ -146,9 +151,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             kept[i] += own_bytes
     param_grads[1] += trainable_total * master
     def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
-        order = _module_order(topology.names)
-        return [t for i in order if i and trainable[i] and sized[i].params != 0
-                for t in (sized[i].figures.weights, sized[i].figures.biases)]
+        return [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
 
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)

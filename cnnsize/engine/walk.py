@@ -14,7 +14,7 @@ from ..core.errors import CnnsizeError, SpecError, unknown_name
 from ..core.graph import INPUT, Graph
 from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
 from ..core.numeric import is_int, is_symbolic, prod, tidy
-from ..layers.base import RF, Counts, Ctx, LayerKind
+from ..layers.base import IN_PLACE, NEW, RF, VIEW, Counts, Ctx, LayerKind
 from .memory import MemoryOptions, inference_peak, training_figures
 from .result import COUNT_FIELDS, Analysis, Figures, LayerResult, MemoryBudget, Totals
 
@@ -29,7 +29,7 @@ class Sized:
     """
 
     __slots__ = ("kind", "ins", "out", "numel", "params", "figures", "frozen_figures", "param_bytes",
-                 "activation_bytes", "weight_layer", "materializes", "field_step")
+                 "activation_bytes", "weight_layer", "materializes", "field_step", "frozen", "owned")
 
     def __init__(self, kind: Any, ins: list[tuple], out: tuple, counts: Counts, batch: Any, itemsize: int,
                  materializes: bool = True):
@@ -42,9 +42,11 @@ class Sized:
             activations += kind.scratch(ins, out, batch)
         if kind is not None and type(kind).call_macs is not LayerKind.call_macs:
             macs += kind.call_macs(ins, out)
-        self.figures = Figures(weights=counts.weights, biases=counts.biases, params=params, trainable_params=params,
-                               buffers=counts.buffers, activations=activations, connections=counts.connections,
-                               macs=macs, flops=2 * macs)
+        self.frozen = counts.frozen  # of the weights, those that never train (an opaque module's frozen ones)
+        self.owned = (counts.weights, counts.biases)
+        self.figures = Figures(weights=counts.weights, biases=counts.biases, params=params,
+                               trainable_params=params - counts.frozen, buffers=counts.buffers,
+                               activations=activations, connections=counts.connections, macs=macs, flops=2 * macs)
         self.frozen_figures = self.figures._replace(trainable_params=0)
         self.param_bytes, self.activation_bytes = params * itemsize, activations * itemsize
         self.weight_layer: bool = getattr(kind, "weight_layer", False)
@@ -67,6 +69,35 @@ def _check_shared(node: Any, sized: Sized, owner: Sized) -> None:
                         f"give {sized.params} parameters against {owner.params}",
                         hint="a shared layer has the settings and input channels of the one it shares",
                         location=node.loc, layer=node.name)
+
+
+def _check_tie(node: Any, tensor: str, mine: Any, owner: str, theirs: Any) -> None:
+    if mine != theirs:
+        raise SpecError(f"'{node.name}' shares the {tensor} of '{owner}', but its settings or input give "
+                        f"{mine} {tensor} elements against {theirs}",
+                        hint=f"a tied {tensor} has the same size in both layers", location=node.loc, layer=node.name)
+
+
+def _own_parameters(node: Any, sized: Sized, sized_at: list[Sized], position: dict, trained: Any,
+                    figures: Figures, itemsize: int) -> tuple[Figures, Any, tuple, tuple]:
+    """A row's figures and parameter bytes with only the parameters the layer holds itself (``shares``: none, or
+    the tensors ``shares: {weight: a}`` leaves it) and trains (``trainable: [bias]``, an opaque layer's frozen
+    ones), and the (weight, bias) elements it holds (less those frozen in the source) and those it trains: each
+    tensor counts once, at the layer that holds it."""
+    weights, biases = sized.owned
+    if node.shares is not None:  # the parameters are the shared layer's: counted there, once
+        _check_shared(node, sized, sized_at[position[node.shares]])
+        return figures._replace(weights=0, biases=0, params=0, trainable_params=0, buffers=0), 0, (0, 0), (0, 0)
+    for tensor, owner in node.ties:
+        theirs = sized_at[position[owner]].owned[0 if tensor == "weight" else 1]
+        _check_tie(node, tensor, weights if tensor == "weight" else biases, owner, theirs)
+        weights, biases = (0, biases) if tensor == "weight" else (weights, 0)
+    parts = node.trainable if isinstance(node.trainable, tuple) else ("weight", "bias")
+    train_w = weights - sized.frozen if trained and "weight" in parts else 0
+    train_b = biases if trained and "bias" in parts else 0
+    params = weights + biases
+    return (figures._replace(weights=weights, biases=biases, params=params, trainable_params=train_w + train_b),
+            params * itemsize, (weights - sized.frozen, biases), (train_w, train_b))
 
 
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
@@ -95,7 +126,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch)
     size = DTYPE_BYTES[dtype]
     topology = graph.topology  # by position: 0 is the input, then every layer in order
-    rows, sized_at, trainable, figures = _walk(graph, topology, shape_in, ctx, symbolic, batch, size, frozen)
+    walked = _walk(graph, topology, shape_in, ctx, symbolic, batch, size, frozen)
+    rows, sized_at, trainable, figures, trained_tensors, owned = walked
     columns: list[Any]  # each count's values, row by row
     if symbolic:
         rows = [_tidy_row(r) for r in rows]
@@ -110,7 +142,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
     weights = sum(compress(columns[0], flags), 0)
     resident = totals["params"] + totals["buffers"]
-    totals["memory"].update(_memory(topology, sized_at, trainable, resident, weights, batch, size, options))
+    totals["memory"].update(_memory(topology, sized_at, (trainable, trained_tensors, owned), resident, weights,
+                                    batch, size, options))
     fit_conditions = None
     if symbolic:
         from ..core.symbolic import solve
@@ -127,9 +160,11 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
 
 
 def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool, batch: Any, size: int,
-          frozen: set[str]) -> tuple[list[LayerResult], list[Sized], list[Any], list[Figures]]:
+          frozen: set[str]) -> tuple[list[LayerResult], list[Sized], list[Any], list[Figures], list, list]:
     """The rows (the input first), what was sized at each position, whether each position's parameters train
-    (True, False, or the names of those that do) and each row's counts: the hot loop, one pass over the nodes."""
+    (True, False, or the names of those that do), each row's counts, and per position the (weight, bias) elements
+    of the parameters it trains and of those it holds itself (not another layer's: shares), which gradients and
+    optimizer state are made for: the hot loop, one pass over the nodes."""
     sized_at = [Sized(None, [], shape_in, Counts(), batch, size)]
     outs = [shape_in]  # output shape by position
     rfs: list[RF | None] = [RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None]
@@ -138,6 +173,9 @@ def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool
     rows = [LayerResult.sized(INPUT, "input", [], shape_in, first, rfs[0], 0, first.activations * size, None, False,
                               True, graph.input_loc, None)]
     counted = [first]
+    owned: list[tuple] = [(0, 0)]
+    trained_tensors: list[tuple] = [(0, 0)]
+    by_position = topology.position
     memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
     new_row, append_row, append_counts = LayerResult.sized, rows.append, counted.append
     for node, srcs in zip(graph.nodes, topology.srcs[1:]):
@@ -165,17 +203,65 @@ def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool
             trained = False
         trainable.append(trained and kind.learns)  # no gradients nor optimizer state where backward never reaches
         figures, param_bytes = (sized.figures if trained else sized.frozen_figures), sized.param_bytes
-        if trained and isinstance(trained, tuple):  # some of its parameters frozen: the names of those that train
-            figures = figures._replace(trainable_params=(figures.weights if "weight" in trained else 0)
-                                       + (figures.biases if "bias" in trained else 0))
-        if node.shares is not None:  # the parameters are the shared layer's: counted there, once
-            _check_shared(node, sized, sized_at[topology.position[node.shares]])
-            figures, param_bytes = figures._replace(weights=0, biases=0, params=0, trainable_params=0, buffers=0), 0
+        if node.shares is not None or node.ties or sized.frozen or isinstance(node.trainable, tuple):
+            figures, param_bytes, held, grads = _own_parameters(node, sized, sized_at, by_position, trained,
+                                                                figures, size)
+        else:
+            held = sized.owned
+            grads = held if trained else (0, 0)
+        owned.append(held)
+        trained_tensors.append(grads if trained and kind.learns else (0, 0))
         append_counts(figures)
         append_row(new_row(node.name, kind.kind, list(node.inputs), sized.out, figures, rf, param_bytes,
                            sized.activation_bytes, kind, sized.weight_layer, sized.materializes, node.loc,
                            node.function))
-    return rows, sized_at, trainable, counted
+    if not symbolic:
+        _check_overlaps(graph, topology, outs, batch)
+    return rows, sized_at, trainable, counted, trained_tensors, owned
+
+
+def _check_overlaps(graph: Graph, topology: Any, outs: list[tuple], batch: Any) -> None:
+    """torch refuses an in-place operation whose other input covers part of the memory it writes (``x[:, 1:4] -=
+    x[:, 0:3]`` at batch 1: "some elements of the input tensor and the written-to tensor refer to a single memory
+    location"): the same refusal, in one line. torch checks where both are dense blocks of one storage (see
+    LayerKind.block); a part of each sample in a batch of several is strided, which torch does not check."""
+    nodes = graph.nodes
+    for i, node in enumerate(nodes, 1):
+        if len(node.inputs) < 2 or node.kind.storage != IN_PLACE:
+            continue
+        srcs = topology.srcs[i]
+        written = _region(nodes, topology, outs, srcs[0], batch)
+        for j, src in enumerate(srcs[1:], 1):
+            other = _region(nodes, topology, outs, src, batch)
+            if written is None or other is None or other == written or other[0] != written[0]:
+                continue
+            if other[1] < written[2] and written[1] < other[2]:
+                raise SpecError(f"{node.kind.kind} in place writes '{node.inputs[0]}', which shares memory with its "
+                                f"input '{node.inputs[j]}' in part: torch refuses (some elements of the input and the "
+                                "written-to tensor refer to a single memory location)",
+                                hint="write inplace: false (torch: clone() one of them first)", location=node.loc,
+                                layer=node.name)
+
+
+def _region(nodes: list, topology: Any, outs: list[tuple], position: int, batch: Any) -> tuple | None:
+    """(storage position, start, stop): the elements a layer's output covers in the storage it lives in, per sample,
+    where they are one dense block for the whole batch; None where not (or not known)."""
+    chain: list[int] = []
+    while position and nodes[position - 1].kind.storage != NEW and len(chain) < 64:
+        chain.append(position)
+        position = topology.srcs[position][0]
+    if position and nodes[position - 1].kind.storage != NEW:
+        return None
+    owner, start, stop = position, 0, prod(outs[position])
+    for p in reversed(chain):
+        kind = nodes[p - 1].kind
+        if kind.storage == VIEW:
+            block = kind.block([outs[s] for s in topology.srcs[p]])
+            if block is None:
+                return None
+            start, stop = start + block[0], start + block[1]
+    whole = (start, stop) == (0, prod(outs[owner]))
+    return (owner, start, stop) if whole or batch == 1 else None
 
 
 def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple:
@@ -220,18 +306,20 @@ def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
     return set(names[: names.index(freeze_until) + 1])
 
 
-def _memory(topology, sized: list[Sized], trainable: list[bool], resident: Any, weights: Any, batch: Any, itemsize: int,
+def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weights: Any, batch: Any, itemsize: int,
             options) -> dict:
     """Inference peak and training budget, in bytes (see cnnsize.engine.memory).
 
-    ``resident``: parameters and buffers (elements), always in memory; ``weights``: those of the weight
-    layers, of which mixed precision keeps a half-precision copy.
+    ``parameters``: per position, whether its parameters train, the (weight, bias) elements it trains and those it
+    holds (see analyze_graph); ``resident``: parameters and buffers (elements), always in memory; ``weights``:
+    those of the weight layers, of which mixed precision keeps a half-precision copy.
     """
 
+    trainable, trained, owned = parameters
     peak, where = inference_peak(topology, sized, batch, itemsize)
 
-    def training(chosen: list[bool]) -> dict:
-        figures = training_figures(topology, sized, chosen, batch, itemsize, options)
+    def training(chosen: list[bool], grads: list[tuple]) -> dict:
+        figures = training_figures(topology, sized, chosen, batch, itemsize, options, grads)
         master = (4 if options.amp else itemsize) * resident
         copies = 2 * weights if options.amp else 0
         step_peak = figures["training_step_peak_bytes"]  # None with symbolic sizes (see memory.training_figures)
@@ -241,11 +329,12 @@ def _memory(topology, sized: list[Sized], trainable: list[bool], resident: Any, 
 
     out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
-    out.update(training(trainable))
+    out.update(training(trainable, trained))
     if not all(trainable[1:]):
         everything = [False] + [s.kind.learns for s in sized[1:]]
         if everything != [bool(t) for t in trainable]:
-            out["training_bytes_all_trainable"] = training(everything)["training_bytes"]
+            grads = [held if learns else (0, 0) for held, learns in zip(owned, everything)]
+            out["training_bytes_all_trainable"] = training(everything, grads)["training_bytes"]
     out["optimizer"] = options.optimizer
     out["amp"] = options.amp
     return out

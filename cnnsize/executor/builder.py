@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..core.errors import CnnsizeError, SpecError, unknown_name
-from ..core.graph import INPUT
+from ..core.graph import INPUT, tensor_part
 from ..core.numeric import is_int
 from ..engine.result import Analysis
 from ..engine.walk import analyze_graph
@@ -102,6 +102,7 @@ class GraphModule(nn.Module):
         node = next((n for n in self.analysis.graph.nodes if n.name == name), None)
         if node is not None and node.shares is not None:
             return [], []
+        tied = {tensor for tensor, _ in node.ties} if node is not None else set()
         others = {id(m) for n, m in self.layer_modules.items() if n != name}
         params: list[tuple[str, torch.Tensor]] = []
         buffers: list[torch.Tensor] = []
@@ -114,7 +115,7 @@ class GraphModule(nn.Module):
                     walk(sub)
 
         walk(self.layer_modules[name])
-        return params, buffers
+        return [(n, p) for n, p in params if tensor_part(n) not in tied], buffers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x, heads=False)
@@ -239,10 +240,27 @@ def _tie(model: GraphModule, analysis: Analysis) -> None:
     """A layer that ``shares`` another's parameters gets the very same tensors (torch counts them once), in a
     module of its own, so hooks and FLOP counts still see each call as its layer."""
     for node in analysis.graph.nodes:
-        if node.shares is None:
-            continue
-        owner, module = model.layer_modules[node.shares], model.layer_modules[node.name]
-        for path, tensor in [*owner.named_parameters(), *owner.named_buffers()]:
-            *parents, leaf = path.split(".")
+        module = model.layer_modules[node.name]
+        for tensor, layer in node.ties:  # only its weight (or bias) is the other layer's
+            owner = model.layer_modules[layer]
+            found = [(path, t) for path, t in owner.named_parameters() if tensor_part(path) == tensor]
+            _set_tensors(node.name, module, layer, found)
+        if node.shares is not None:
+            owner = model.layer_modules[node.shares]
+            _set_tensors(node.name, module, node.shares, [*owner.named_parameters(), *owner.named_buffers()])
+
+
+def _set_tensors(name: str, module: nn.Module, owner: str, tensors: list) -> None:
+    """Each (path, tensor) of layer ``owner`` set on ``module`` (layer ``name``) at the same path: the very tensor,
+    held by both."""
+    for path, tensor in tensors:
+        *parents, leaf = path.split(".")
+        try:
             target = module.get_submodule(".".join(parents)) if parents else module
-            setattr(target, leaf, tensor)
+        except AttributeError:
+            target = None
+        if target is None or not hasattr(target, leaf):
+            raise SpecError(f"'{name}' shares '{owner}''s tensor '{path}', which its own module does not hold",
+                            hint="a tied tensor joins two layers whose torch modules hold it under one name",
+                            layer=name)
+        setattr(target, leaf, tensor)

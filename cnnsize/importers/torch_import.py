@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..core.errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
+from ..core.graph import tensor_part
 from ..core.optional import require_torch
-from ..layers.base import OPAQUE_KIND, PASS_KIND, PASS_THROUGH, REGISTRY, UNUSED_KIND, TensorArg, TorchCall
+from ..layers.base import IN_PLACE, OPAQUE_KIND, PASS_KIND, PASS_THROUGH, REGISTRY, UNUSED_KIND, TensorArg, TorchCall
 from ..spec.write import layer_entry, to_yaml, written_settings  # noqa: F401 - re-exported
 from . import ImportedSpec, analyze_spec
 
@@ -507,7 +508,9 @@ class _Importer:
         self.alias: dict[Any, str] = {}  # fx node -> the layer name holding its value
         self.sources: dict[str, list[str]] = {}  # layer -> the layers it reads
         self.owners: dict[tuple, str] = {}  # the ids of a module's tensors -> the layer that holds them
-        self.held: set[int] = set()  # ids of the tensors opaque layers count
+        self.held: set[int] = set()  # ids of the tensors opaque layers count, and modules' that layers hold
+        self.reads: dict[str, dict[str, tuple]] = {}  # layer -> the ids of the parameters it reads, by figure
+        self.numel: dict[int, int] = {}  # id of a parameter read -> its elements
         self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
@@ -534,6 +537,7 @@ class _Importer:
                 if self.is_leaf_module(m, self.path_of_module(m)) or m is importer.root:
                     return super().call_module(m, forward, args, kwargs)
                 last = next(iter(reversed(self.graph.nodes)), None)
+                depth = len(self.module_stack)
                 try:
                     return super().call_module(m, forward, args, kwargs)
                 except Exception:  # noqa: BLE001 - fx raises many kinds
@@ -541,6 +545,8 @@ class _Importer:
                         if n is last:
                             break
                         self.graph.erase_node(n)
+                    while len(self.module_stack) > depth:  # fx pops its module scope only when the call returns
+                        self.module_stack.popitem(last=True)
                     importer.untraceable.add(type(m))
                     return self.create_proxy("call_module", self.path_of_module(m), args, kwargs)
 
@@ -567,7 +573,11 @@ class _Importer:
         gm = _Traced(self.root, graph, self.source, originals)
         try:
             _propagate(gm, self.input_shape, tuple(self.untraceable))
-            if self.untraceable and self.inline_leaves(gm, Tracer, Proxy):
+            # a call that reads what an inlined call computes (the module called again) has its inputs' shapes
+            # only once that is run: inline again until nothing changes (a bounded number of rounds)
+            for _ in range(_INLINE_ROUNDS):
+                if not (self.untraceable and self.inline_leaves(gm, Tracer, Proxy)):
+                    break
                 _propagate(gm, self.input_shape, tuple(self.untraceable))
         except Exception as exc:
             raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
@@ -726,12 +736,24 @@ class _Importer:
             elif _is_tensor(node):
                 self.call(node)
             # otherwise sizes, shapes and tuples: values for views and getitem, not layers
+        self.mark_discarded()
         spec: dict[str, Any] = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
         aux = self.aux_only()
         if aux:
             spec["vars"] = {"aux": True}
         spec["layers"] = self.write_unused(self.grouped(aux))
         return spec
+
+    def mark_discarded(self) -> None:
+        """``discarded: true`` on each layer the forward computes and then drops (nothing reads it, it is not
+        returned, it changes no tensor in place): tools that trace the graph (fvcore) drop it and what only it
+        reads, as torch.jit's dead code elimination does."""
+        read = {name for sources in self.sources.values() for name in sources}
+        returned = {name for _, name in self.outputs} | {self.main}
+        for layer in self.layers:
+            (kind, body), = layer.items()
+            if body["name"] not in read | returned and REGISTRY[kind].makes != IN_PLACE and not body.get("inplace"):
+                body["discarded"] = True
 
     def aux_only(self) -> set[str]:
         """Layers that only the other outputs (aux heads) need: what the main output does not read."""
@@ -876,13 +898,16 @@ class _Importer:
             owner = self.own_module(call_node, kind)
             if owner is not None:  # F.conv3d as the forward of an nn.Conv3d subclass: "F.conv3d in nn.Conv3d"
                 function += f" in {owner}"
-        if call.module is not None:
-            own = dict(call.module.named_parameters())
+        own = self.parameters_read(call, call_node)
+        if own:
             trains = [n for n, p in own.items() if p.requires_grad]
             trainable = len(trains) == len(own) or (bool(trains) and trains)
+            if isinstance(trainable, list) and call.module is None:  # F.linear(x, w, b) with w frozen
+                trainable = sorted({tensor_part(n) for n in trains})
             if isinstance(trainable, list) and not set(trainable) <= {"weight", "bias"}:
                 raise call.refuse(f"{type(call.module).__name__} with only {', '.join(trains)} trainable "
                                   "(a spec can freeze a layer's weight or its bias)")
+        if call.module is not None:
             key = tuple(id(t) for t in [*own.values(), *call.module.buffers()])
             shares = self.owners.get(key)  # the module called again, or one holding the same (tied) tensors
         for i, (kind_name, settings) in enumerate(steps):
@@ -898,6 +923,32 @@ class _Importer:
                              shares=shares if i == 0 else None, function=step_function)
             if i == 0 and key and shares is None:
                 self.owners[key] = layer
+            if i == 0 and own and shares is None:
+                self.read_by(layer, own, held=call.module is not None)
+
+    def parameters_read(self, call: TorchCall, call_node) -> dict:
+        """The parameters a call reads, by name: its module's, or those a function is given (F.linear(x, self.w))."""
+        if call.module is not None:
+            return dict(call.module.named_parameters())
+        found = {}
+        for n in self.inputs(call_node):
+            if n.op == "get_attr":
+                try:
+                    found[n.target] = self.root.get_parameter(n.target)
+                except AttributeError:  # a buffer
+                    continue
+        return found
+
+    def read_by(self, layer: str, params: dict, held: bool) -> None:
+        """Note the parameters a layer reads, by the figure they count in (weight or bias), for ``tie`` to find
+        tensors two layers read; a module's (``held``) are its own, which no opaque layer counts again."""
+        parts: dict[str, list] = {}
+        for name, t in params.items():
+            parts.setdefault(tensor_part(name), []).append(id(t))
+            self.numel[id(t)] = t.numel()
+            if held:
+                self.held.add(id(t))
+        self.reads[layer] = {part: tuple(ids) for part, ids in parts.items()}
 
     def layer_inputs(self, call: TorchCall, call_node, kind, passes: bool, what: str) -> list:
         """The nodes a call's layer reads: computed tensors only (parameters and constants are the kind's own),
@@ -922,15 +973,14 @@ class _Importer:
         buffers of its module (those no earlier layer holds) and FlopCounterMode's count / 2."""
         if not _is_tensor(node):
             raise call.refuse(what)
-        weights = buffers = 0
-        trains = set()
+        weights = buffers = frozen = 0
         if call.module is not None:
             for t in [*call.module.parameters(), *call.module.buffers()]:
                 if id(t) not in self.held:
                     self.held.add(id(t))
                     if isinstance(t, self.torch.nn.Parameter):
                         weights += t.numel()
-                        trains.add(t.requires_grad)
+                        frozen += 0 if t.requires_grad else t.numel()
                     else:
                         buffers += t.numel()
         ins = [n for n in self.inputs(call_node) if n not in self.constant]
@@ -940,8 +990,10 @@ class _Importer:
         if "flops" not in call_node.meta:  # the first opaque layer: run once more, counting FLOPs per node
             _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
         flops = call_node.meta.get("flops", 0)
-        self.add(node, OPAQUE_KIND, {"op": what, "shape": shape, "weights": weights, "buffers": buffers,
-                                  "macs": flops // 2}, ins, trainable=trains != {False})
+        settings = {"op": what, "shape": shape, "weights": weights, "buffers": buffers, "macs": flops // 2}
+        if 0 < frozen < weights:
+            settings["frozen"] = frozen  # some of its module's parameters frozen, the others trained
+        self.add(node, OPAQUE_KIND, settings, ins, trainable=frozen < weights or not weights)
 
     def add(self, node, kind: str, settings: dict, inputs: list, name: str | None = None,
             trainable: bool | list[str] = True, shares: str | None = None, function: str | None = None) -> str:
@@ -998,6 +1050,7 @@ class _Importer:
         return found
 
 
+_INLINE_ROUNDS = 16  # rounds of tracing untraceable submodules again (each inlines every call it can)
 _IN_PLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "div"}
 
 
@@ -1062,7 +1115,57 @@ def _op_name(node) -> str:
     return f"{node.op} {node.target}"
 
 
-# -- YAML text ---------------------------------------------------------------------------------------------------
+# -- tied tensors ------------------------------------------------------------------------------------------------
+
+def _tie(spec: dict, reads: dict[str, dict[str, tuple]], numel: dict[int, int]) -> dict:
+    """``shares: {weight: a}`` on each layer whose weight (or bias) is tensors an earlier layer counts already
+    (tied weights: nn.Linear b with b.weight = a.weight, or a.weight read again by F.linear), so that each tensor
+    counts once, as torch's parameters() counts it. A layer counts a tensor where its kind's figure for that part
+    has the tensors' size (a kind that reads a parameter without counting it holds nothing to share)."""
+    seen: dict[int, int] = {}
+    for parts in reads.values():
+        for ids in parts.values():
+            for i in ids:
+                seen[i] = seen.get(i, 0) + 1
+    if all(n == 1 for n in seen.values()):
+        return spec  # no tensor read by two layers: nothing tied (the usual case, and no analysis more)
+    rows = {r.name: r for r in analyze_spec(spec).layers}
+    owners: dict[tuple, str] = {}  # (part, ids) -> the layer counting them
+    claimed: dict[int, tuple] = {}
+    ties: dict[str, dict[str, str]] = {}
+    for layer, parts in reads.items():
+        for part, ids in parts.items():
+            counted = rows[layer].weights if part == "weight" else rows[layer].biases
+            if counted != sum(numel[i] for i in ids) or not any(seen[i] > 1 for i in ids):
+                continue
+            owner = owners.get((part, ids))
+            if owner is not None:
+                ties.setdefault(layer, {})[part] = owner
+            elif any(i in claimed for i in ids):
+                raise Unrepresentable(f"'{layer}' reads some of the tensors of its {part} with another layer's and "
+                                      "not the others", hint="a spec ties a layer's whole weight or whole bias "
+                                                             "(shares: {weight: layer})")
+            else:
+                owners[(part, ids)] = layer
+                claimed.update((i, (part, ids)) for i in ids)
+    for body in _bodies(spec["layers"]):
+        if body["name"] in ties:
+            body["shares"] = ties[body["name"]]
+            body["shares"] = body.pop("shares")  # after from: name, settings, from, shares, function
+            if "function" in body:
+                body["function"] = body.pop("function")
+    return spec
+
+
+def _bodies(layers: list) -> list[dict]:
+    """Every layer's settings in an imported spec's layers, inside ``if`` blocks too."""
+    found = []
+    for item in layers:
+        if "if" in item:
+            found += _bodies(item["layers"])
+        else:
+            found.append(next(iter(item.values())))
+    return found
 
 
 def _check(spec: dict, importer: _Importer, gm_shapes: dict[str, tuple]):
@@ -1113,7 +1216,7 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
     """
     _check_module(module, kwargs)
     importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque, kwargs=kwargs)
-    spec = importer.run()
+    spec = _tie(importer.run(), importer.reads, importer.numel)
     shapes: dict[str, tuple] = {}
     for node, layer in importer.alias.items():
         meta = node.meta.get("tensor_meta")

@@ -325,6 +325,17 @@ class MViTAttention(_Volume):
         _, (t, h, w), _, _ = self.geometry(ins[0])
         return (1 + t * h * w, self.dim)
 
+    def stretched(self, size, q_vol, k_vol) -> list:
+        """The rows of each relative position table torchvision stretches (linearly) to the rows the grids need,
+        2·max(q, k) − 1 per axis, where the input sized it otherwise (an even kernel pads one more position)."""
+        rows_h, rows_w, rows_t = self.rel_tables(size)
+        found = []
+        for rows, qa, ka in zip((rows_t, rows_h, rows_w), q_vol, k_vol):
+            need = 2 * max(qa, ka) - 1
+            if is_int(need) and is_int(rows) and need != rows:
+                found.append(need)
+        return found
+
     def counts(self, ins, out):
         n, c = ins[0]
         d = self.dim
@@ -376,12 +387,17 @@ class MViTAttention(_Volume):
             q_t, q_h, q_w = q_vol
             k_t, k_h, k_w = k_vol
             tokens = nq - 1
-            # einsum copies of q: the h one always, the w one and the t reshape unless batch·heads is 1; the three
-            # bmm outputs; the broadcast sums over (k_h, k_w), then over all of k, and its reshape's copy
-            per += tokens * d * (1 if h * batch == 1 else 3) + tokens * h * (k_t + k_h + k_w) + \
-                tokens * h * k_h * k_w + 2 * tokens * h * (nk - 1)
-            # once for the batch: each axis' distances (q_a + 2·k_a + q_a·k_a floats) and the looked-up tables
+            # einsum copies of q: the h one unless batch·heads·q_t is 1, the w one and the t reshape unless
+            # batch·heads is 1; the three bmm outputs; the broadcast sums over (k_h, k_w), then over all of k, and
+            # its reshape's copy (none with one q frame, one head and one sample: no reordering then)
+            single = h * batch * q_t == 1
+            copies = 0 if single else 1 if h * batch == 1 else 3
+            per += tokens * d * copies + tokens * h * (k_t + k_h + k_w) + \
+                tokens * h * k_h * k_w + (1 if single else 2) * tokens * h * (nk - 1)
+            # once for the batch: each axis' distances (q_a + 2·k_a + q_a·k_a floats) and the looked-up tables, and
+            # a table stretched to the rows the grids need where the input sized it otherwise
             once = sum(qa + 2 * ka + qa * ka + hd * qa * ka for qa, ka in ((q_t, k_t), (q_h, k_h), (q_w, k_w)))
+            once += sum(hd * need for need in self.stretched(size, q_vol, k_vol))
         return per * batch + once
 
     def transient(self, ins, out, batch, training):
@@ -407,8 +423,11 @@ class MViTAttention(_Volume):
                  Saved("new", d * nq)]
         if self.rel_pos:
             tokens = nq - 1
-            # q's copies for the einsums and the t matmul (with batch·heads 1: one copy, and q itself)
-            kept += [Saved("new", tokens * d, batch_one=True), Saved("new", d * nq, batch_one=True)] + \
+            # q's copies for the einsums and the t matmul (with batch·heads 1: one copy, and q itself, which
+            # unpooled is a view of the QKV projection's output: that whole storage is kept)
+            q_itself = d * nq if self.kernel_q else 3 * d * nq
+            h_copy = [] if q_vol[0] == 1 else [Saved("new", tokens * d, batch_one=True)]  # one q frame: a view
+            kept += [*h_copy, Saved("new", q_itself, batch_one=True)] + \
                 [Saved("new", tokens * d, batch_one=False)] * 3 if h == 1 else [Saved("new", tokens * d)] * 3
             for qa, ka in zip(q_vol, k_vol):  # once for the batch: the int64 distances and the looked-up table
                 kept += [Saved("new", qa * ka, itemsize=8, per_sample=False), Saved("new", hd * qa * ka,

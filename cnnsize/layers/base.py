@@ -29,7 +29,7 @@ from .registry import Registry
 
 Shape = tuple  # (C, *spatial) or (features,)
 REQUIRED: Any = object()
-COMMON_KEYS = ("name", "from", "trainable", "shares", "function")
+COMMON_KEYS = ("name", "from", "trainable", "shares", "function", "discarded")
 # PyTorch's names of settings a spec writes otherwise (nn.Conv2d(out_channels=8, kernel_size=3, padding=1)),
 # suggested for a kind with that setting; and those a spec leaves out, the layer's input shape giving them
 TORCH_SETTING_NAMES = {"out_channels": "filters", "kernel_size": "kernel", "padding": "pad", "out_features": "units",
@@ -70,6 +70,7 @@ class Counts:
     buffers: Dim = 0
     connections: Dim = 0
     macs: Dim = 0
+    frozen: Dim = 0  # of the weights, elements that never train (an opaque module's parameters frozen in torch)
 
 
 class RF(NamedTuple):
@@ -665,6 +666,12 @@ class LayerKind:
 
     def axes_note(self, axes: tuple[str, ...] | None, ins: list[Shape], out: Shape) -> str | None:
         """A note for the report where this layer, on input axes ``axes``, likely does other than was meant."""
+        return None
+
+    def block(self, ins: list[Shape]) -> tuple | None:
+        """For a view: the elements of its input it covers, per sample and in the input's order, where they are one
+        dense block (a range of the first axis whose size is not 1), as (start, stop); None otherwise. What torch's
+        check of an in-place operation against its other inputs' memory reads (see cnnsize.engine.walk)."""
         return None
 
     @property

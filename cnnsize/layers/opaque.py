@@ -7,7 +7,7 @@ FlopCounterMode counted for that call at import, so the totals stay whole; every
 
 from __future__ import annotations
 
-from ..core.errors import CnnsizeError
+from ..core.errors import CnnsizeError, SpecError
 from .base import VIEW, Counts, LayerKind, Param, register
 
 
@@ -21,15 +21,21 @@ class Opaque(LayerKind):
               "shape": Param("ints", doc="the output shape per sample, as torch computed it"),
               "weights": Param("count", 0, doc="parameters of the module, as torch counts them"),
               "buffers": Param("count", 0, doc="buffers of the module"),
-              "macs": Param("count", 0, doc="multiply-adds per sample: FlopCounterMode's count / 2")}
+              "macs": Param("count", 0, doc="multiply-adds per sample: FlopCounterMode's count / 2"),
+              "frozen": Param("count", 0, doc="of the weights, those frozen in the module (requires_grad False) "
+                                              "while the others train")}
     min_inputs = 1
     max_inputs = 64
 
     def output_shape(self, ins, ctx):
+        if self.frozen > self.weights:
+            raise SpecError(f"opaque: frozen {self.frozen} is more than its {self.weights} weights",
+                            hint="frozen counts the weights that do not train")
         return tuple(self.shape) if isinstance(self.shape, tuple) else (self.shape,)
 
     def counts(self, ins, out):
-        return Counts(weights=self.weights, buffers=self.buffers, macs=self.macs, connections=self.macs)
+        return Counts(weights=self.weights, buffers=self.buffers, macs=self.macs, connections=self.macs,
+                      frozen=self.frozen)
 
     def receptive(self, rfs, ins, out):
         return None  # unknown: the field stops here

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..core.errors import SpecError
 from ..core.numeric import divides, dmin, exact_div, floor_div, is_int, prod
@@ -279,6 +279,15 @@ class ChannelShuffle(LayerKind):
         return nn.ChannelShuffle(self.groups)
 
 
+def _block(x: tuple, axis: int, start: Any, end: Any) -> tuple | None:
+    """Entries start to end of ``axis`` of a contiguous per-sample tensor ``x`` as one block of its elements, where
+    every axis before it has size 1 (else the range repeats, strided)."""
+    if not all(is_int(v) for v in (*x, start, end)) or any(n != 1 for n in x[:axis]):
+        return None
+    inner = prod(x[axis + 1:])
+    return start * inner, end * inner
+
+
 @register("chunk")
 class Chunk(LayerKind):
     """One of ``chunks`` equal slices of the channels (torch's ``x.chunk(chunks, 1)[index]``), or of another
@@ -340,6 +349,11 @@ class Chunk(LayerKind):
 
     def receptive(self, rfs, ins, out):
         return rfs[0] if self.axis == 0 else None
+
+    def block(self, ins):
+        x, a = ins[0], self.axis
+        width = x[a] // self.chunks
+        return _block(x, a, self.index * width, (self.index + 1) * width)
 
     def build(self, ins, out):
         from .nn.modules import Chunk as ChunkModule
@@ -428,6 +442,10 @@ class Slice(LayerKind):
         x = ins[0]
         start, end = self.span(x)
         return (*x[:self.axis], floor_div(end - start - 1, self.step) + 1, *x[self.axis + 1:])
+
+    def block(self, ins):
+        start, end = self.span(ins[0])
+        return _block(ins[0], self.axis, start, end) if self.step == 1 else None
 
     def receptive(self, rfs, ins, out):
         rf = rfs[0]

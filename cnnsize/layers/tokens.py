@@ -429,6 +429,16 @@ class MultiHeadAttention(LayerKind):
 
     def saved(self, ins, out, trainable, device):
         length, dim = ins[0]
+        if self.dropout > 0:
+            # attention dropout in training takes torch's math path: the input's copy, k transposed and q scaled as
+            # the bmm reads them, the packed QKV projection (v a view of it), the softmax, the dropout's float mask
+            # and the dropped weights (heads·L·L each; dropping all, torch multiplies by a zero scalar: no mask), and
+            # the attention output the output projection reads
+            square = self.heads * length * length
+            mask = Saved("new", square) if self.dropout < 1 else Saved("new", 1, per_sample=False)
+            return [Saved("new", length * dim), Saved("new", length * dim), Saved("new", length * dim),
+                    Saved("new", 3 * length * dim), Saved("new", square), mask, Saved("new", square),
+                    Saved("new", length * dim)]
         # torch's slow path on CPU (flash attention): a contiguous copy of the (L, N, D) transposed input for the
         # QKV projection, the packed QKV projection (q, k and v are views of it), one float32 log-sum-exp per
         # head and token, and the attention output the output projection reads

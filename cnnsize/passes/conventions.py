@@ -78,6 +78,9 @@ class Convention:
     # what the tool counts otherwise for a network in training mode (fvcore's batch norm: its layer-norm handle);
     # the tools not listed count the same in both modes, or put the network in eval themselves (ptflops, torchscan)
     train_rules: dict[str, str | dict[str, str]] = field(default_factory=dict)
+    # the tool traces the forward and drops what no output needs (torch.jit's dead code elimination: fvcore): a
+    # layer only ``discarded`` values need counts nothing
+    drops_discarded: bool = False
 
     def rule(self, own: dict, variant: str | None, cause: str, train: bool = False) -> str | dict[str, str]:
         """The rule for a layer: the kind's own (``own``, its ``count_rules``: this convention's name, with
@@ -135,6 +138,7 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                "adaptive average pool and upsample handles (2D only)", "flops",
                {},
                functions={".mean()": "0", "torch.mean()": "0"},
+               drops_discarded=True,
                notes=("In training mode (train=True) a batch norm counts as fvcore's layer-norm handle, "
                       "inp·(4 + affine).",
                       "nn.MultiheadAttention: the four projections only; the attention products run inside "
@@ -296,16 +300,39 @@ def checked_kinds() -> frozenset[str]:
     return frozenset(name for name, cls in REGISTRY.items() if cls.checked_by_tools())
 
 
-def _owners(analysis) -> dict:
-    """The row whose parameters each ``shares`` layer uses, by the sharing layer's name. A shared layer reports 0
-    parameters (they count once, at the owner), but every tool sees the module's real weights on each call: a
-    module called again (torchinfo, ptflops, thop count every call) or one holding tied tensors (torchscan reads
-    each module's weight shape)."""
+def _geometry(analysis) -> dict:
+    """(weights, biases) of each layer that ``shares`` parameters, whole or some (``shares: {weight: a}``), by its
+    name. Such a layer reports 0 of what it shares (each tensor counts once, at its owner), but every tool sees
+    the module's real weights on each call: a module called again (torchinfo, ptflops, thop count every call) or
+    one holding tied tensors (torchscan reads each module's weight shape)."""
     graph = getattr(analysis, "graph", None)
     if graph is None:
         return {}
     rows = {r.name: r for r in analysis.layers}
-    return {n.name: rows[n.shares] for n in graph.nodes if n.shares is not None and n.shares in rows}
+    found = {}
+    for n in graph.nodes:
+        if n.shares is not None and n.shares in rows:
+            found[n.name] = (rows[n.shares].weights, rows[n.shares].biases)
+        elif n.ties and n.name in rows:
+            own = dict(n.ties)
+            weights, biases = (rows[own[t]] if t in own else rows[n.name] for t in ("weight", "bias"))
+            found[n.name] = (weights.weights, biases.biases)
+    return found
+
+
+def _discarded(analysis) -> set[str]:
+    """The layers only ``discarded`` values need: what a trace keeps no more of than the outputs need."""
+    graph = getattr(analysis, "graph", None)
+    if graph is None or not any(n.discarded for n in graph.nodes):
+        return set()
+    readers = graph.consumers()
+    needed: set[str] = set()
+    for node in reversed(graph.nodes):  # the outputs (the last layer and every layer nothing reads, less the
+        output = node is graph.nodes[-1] or not readers[node.name]  # discarded ones), and what they read
+        if not node.discarded and (output or node.name in needed):
+            needed.add(node.name)
+            needed.update(node.inputs)
+    return {n.name for n in graph.nodes if n.name not in needed}
 
 
 def counted(analysis, name: str, split: bool = False, train: bool = False) -> list:
@@ -316,11 +343,15 @@ def counted(analysis, name: str, split: bool = False, train: bool = False) -> li
         raise SpecError(f"the {name} convention counts a network of numeric sizes (the tools run it)",
                         hint="give a numeric input shape, e.g. --input 3x224x224")
     shapes = {r.name: r.output_shape for r in analysis.layers}
-    owners = _owners(analysis)
+    geometry = _geometry(analysis)
+    dead = _discarded(analysis) if conv.drops_discarded else set()
     out = [0]
     for r in analysis.layers[1:]:
         if conv.name == DEFAULT:
             out.append(r.macs)
+            continue
+        if r.name in dead:  # a value the forward discards, which the tool's trace drops
+            out.append(0)
             continue
         if conv.name != "torch" and r.kind.measured:
             raise SpecError(f"the {name} convention has no rule for '{r.kind.kind}' layers ({r.name}, {r.kind.op}): "
@@ -332,8 +363,9 @@ def counted(analysis, name: str, split: bool = False, train: bool = False) -> li
                             f"how {name} counts them has not been checked against the tool",
                             hint="cnnsize's own count (the default) and --count torch cover every kind")
         ins = [shapes[s] for s in r.inputs]
-        own = owners.get(r.name, r)  # a layer sharing another's parameters has their geometry (it reports 0)
-        facts = layer_facts(r.kind, ins, r.output_shape, r.macs, own.weights, own.biases, analysis.batch)
+        # a layer sharing another's parameters has their geometry (it reports 0)
+        weights, biases = geometry.get(r.name, (r.weights, r.biases))
+        facts = layer_facts(r.kind, ins, r.output_shape, r.macs, weights, biases, analysis.batch)
         out.append(rule_value(rule_for(conv, r.kind, r.output_shape, r.function, train), facts))
     return [sum(v.values(), 0) if isinstance(v, dict) else v for v in out] if not split else out
 

@@ -596,29 +596,67 @@ class Expander:
         if len(self.nodes) >= self.max_layers:
             raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
                                 hint=_layers_hint(self.max_layers), location=loc)
-        node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable,
-                    shares=self.shared(body, kind, scope, loc, name) if "shares" in body else None, function=function)
+        shares, ties = self.shared(body, kind, scope, loc, name) if "shares" in body else (None, ())
+        discarded = body.get("discarded", False)
+        if not isinstance(discarded, bool):
+            raise SpecError(f"discarded must be true or false, got {shown(discarded)}", location=loc, layer=name)
+        node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable, shares=shares, ties=ties,
+                    function=function, discarded=discarded)
+        for src in inputs:
+            if src != INPUT and self.names[src].discarded:
+                raise SpecError(f"'{name}' reads '{src}', which is discarded (no output needs it)",
+                                hint=f"leave out 'discarded' on '{src}', or read another layer", location=loc,
+                                layer=name)
         self.nodes.append(node)
         self.names[name] = node
         self.last = name
         return node
 
-    def shared(self, body: dict, kind: str, scope: _Scope, loc: Location, name: str) -> str:
-        """``shares: other``: the earlier layer of the same kind whose parameters this layer uses."""
+    def shared(self, body: dict, kind: str, scope: _Scope, loc: Location, name: str) -> tuple[str | None, tuple]:
+        """(whole, ties): ``shares: other`` names the earlier layer of the same kind whose parameters this layer
+        uses; ``shares: {weight: other}`` the earlier layer whose weight (or bias) this layer's is, the rest its
+        own (tied weights), as ((tensor, layer), ...) naming the layer that counts each."""
         ref = body["shares"]
+        if isinstance(ref, dict):
+            return None, self.tied(ref, scope, loc, name)
         if not isinstance(ref, str):
-            raise SpecError(f"'shares' names an earlier layer, got {ref!r}", location=loc, layer=name)
-        try:
-            other = self.resolve(interpolate(ref, scope.vars), scope)
-        except CnnsizeError as exc:
-            raise SpecError(exc.message.replace("'from'", "'shares'"), hint=exc.hint, location=loc,
-                            layer=name) from None
+            raise SpecError(f"'shares' names an earlier layer, or maps weight/bias to one, got {shown(ref)}",
+                            hint="e.g. shares: conv1, or shares: {weight: conv1}", location=loc, layer=name)
+        other = self.shared_layer(ref, scope, loc, name)
         if other == INPUT or self.names[other].kind.kind != kind:
             found = "the input" if other == INPUT else f"a {self.names[other].kind.kind}"
             raise SpecError(f"'shares' names '{other}', {found}, not a {kind}",
                             hint="a layer shares the parameters of an earlier layer of its own kind", location=loc,
                             layer=name)
-        return self.names[other].shares or other
+        return self.names[other].shares or other, ()
+
+    def shared_layer(self, ref: Any, scope: _Scope, loc: Location, name: str) -> str:
+        if not isinstance(ref, str):
+            raise SpecError(f"'shares' names an earlier layer, got {shown(ref)}", location=loc, layer=name)
+        try:
+            return self.resolve(interpolate(ref, scope.vars), scope)
+        except CnnsizeError as exc:
+            raise SpecError(exc.message.replace("'from'", "'shares'"), hint=exc.hint, location=loc,
+                            layer=name) from None
+
+    def tied(self, refs: dict, scope: _Scope, loc: Location, name: str) -> tuple:
+        """``shares: {weight: a, bias: b}``: each tensor named to the layer that counts it (following that
+        layer's own sharing, so a chain of ties ends at the one layer that holds the tensor)."""
+        try:
+            self._check_keys(refs, ("weight", "bias"), "tensor in 'shares'")
+        except CnnsizeError as exc:
+            raise exc.at(loc, name)
+        if not refs:
+            raise SpecError("'shares' maps no tensor", hint="e.g. shares: {weight: conv1}", location=loc, layer=name)
+        found = []
+        for tensor, ref in refs.items():
+            other = self.shared_layer(ref, scope, loc, name)
+            if other == INPUT:
+                raise SpecError(f"'shares' gives the {tensor} of the input, which holds none",
+                                hint="name an earlier layer", location=loc, layer=name)
+            owner = self.names[other]
+            found.append((tensor, owner.shares or dict(owner.ties).get(tensor, other)))
+        return tuple(found)
 
     def settings(self, cls: Any, kind: str, body: dict, scope: _Scope) -> tuple[Any, bool]:
         """The layer kind object and the trainable flag for a layer's settings, checked and converted.

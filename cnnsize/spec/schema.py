@@ -100,12 +100,20 @@ def build_schema() -> dict[str, Any]:
                                       {"type": "array", "items": {"enum": ["weight", "bias"]}, "minItems": 1}],
                             "default": True,
                             "description": "false freezes the layer's parameters; [bias] trains only the bias"},
-              "shares": {"type": "string",
-                         "description": "an earlier layer of the same kind whose parameters this one uses"},
+              "shares": {"anyOf": [{"type": "string"},
+                                   {"type": "object", "minProperties": 1, "additionalProperties": False,
+                                    "properties": {"weight": {"type": "string"}, "bias": {"type": "string"}}}],
+                         "description": "an earlier layer of the same kind whose parameters this one uses, or "
+                                        "{weight: layer} where only its weight (or bias) is that layer's (tied)"},
               "function": {"type": "string", "maxLength": 100,
                            "description": "the torch function or method the source network computes this layer "
                                           "with (no module), e.g. F.adaptive_avg_pool2d; written by the importer, "
-                                          "read by the counting conventions of tools that hook modules"}}
+                                          "read by the counting conventions of tools that hook modules"},
+              "discarded": {"type": "boolean", "default": False,
+                            "description": "the source network computes this layer's output and discards it (no "
+                                           "output needs it; nothing reads it): written by the importer, read by "
+                                           "the counting conventions of tools that trace the graph (fvcore drops "
+                                           "such values)"}}
     common: dict[str, Any] = {key: described[key] for key in COMMON_KEYS}  # a new common key fails here until described
     defs: dict[str, Any] = {
         "expression": {"type": "string",

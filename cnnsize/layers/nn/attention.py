@@ -85,11 +85,23 @@ class MViTPool(nn.Module):
         return _thw_pool(x, self.size, self.pool, None)[0]
 
 
+def _interpolate(table: torch.Tensor, rows: int) -> torch.Tensor:
+    """A relative position table stretched to ``rows`` rows where the grids need more or fewer than the input sized
+    it for (torchvision's _interpolate: linear, over the rows)."""
+    if table.shape[0] == rows:
+        return table
+    return nn.functional.interpolate(table.permute(1, 0).unsqueeze(0), size=rows, mode="linear").squeeze(0) \
+        .permute(1, 0)
+
+
 def _add_rel_pos(attn, q, q_thw, k_thw, rel_pos_h, rel_pos_w, rel_pos_t):
-    """MViT v2's decomposed relative positions added to the attention (torchvision's _add_rel_pos, where the tables
-    already have the sizes the grids need)."""
+    """MViT v2's decomposed relative positions added to the attention (torchvision's _add_rel_pos): each table
+    stretched to the rows the grids need (an even pooling kernel makes a grid larger than size // stride)."""
     q_t, q_h, q_w = q_thw
     k_t, k_h, k_w = k_thw
+    rel_pos_h = _interpolate(rel_pos_h, 2 * max(q_h, k_h) - 1)
+    rel_pos_w = _interpolate(rel_pos_w, 2 * max(q_w, k_w) - 1)
+    rel_pos_t = _interpolate(rel_pos_t, 2 * max(q_t, k_t) - 1)
     q_h_ratio, k_h_ratio = max(k_h / q_h, 1.0), max(q_h / k_h, 1.0)
     dist_h = torch.arange(q_h)[:, None] * q_h_ratio - (torch.arange(k_h)[None, :] + (1.0 - k_h)) * k_h_ratio
     q_w_ratio, k_w_ratio = max(k_w / q_w, 1.0), max(q_w / k_w, 1.0)
