@@ -215,6 +215,7 @@ def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool
         append_row(new_row(node.name, kind.kind, list(node.inputs), sized.out, figures, rf, param_bytes,
                            sized.activation_bytes, kind, sized.weight_layer, sized.materializes, node.loc,
                            node.function))
+    _check_split_views(graph, topology, counted)
     if not symbolic:
         _check_overlaps(graph, topology, outs, batch)
     return rows, sized_at, trainable, counted, trained_tensors, owned
@@ -241,6 +242,38 @@ def _check_overlaps(graph: Graph, topology: Any, outs: list[tuple], batch: Any) 
                                 "written-to tensor refer to a single memory location)",
                                 hint="write inplace: false (torch: clone() one of them first)", location=node.loc,
                                 layer=node.name)
+
+
+def _check_split_views(graph: Graph, topology: Any, counted: list[Figures]) -> None:
+    """torch's autograd refuses to write in place a view that one call returned among several (a chunk's part), or a
+    view of it, where it requires grad ("Output 0 of Split is a view and is being modified inplace"): the same
+    refusal, in one line, as the network trains (and as ``model(x)`` runs outside torch.no_grad())."""
+    nodes, srcs = graph.nodes, topology.srcs
+    grad: list[bool] | None = None
+    for i, node in enumerate(nodes, 1):
+        if node.kind.storage != IN_PLACE or not srcs[i]:
+            continue
+        position, hops = srcs[i][0], 0
+        while position and nodes[position - 1].kind.storage != NEW and hops < 64:
+            source = nodes[position - 1]
+            if source.kind.several_views:
+                grad = grad or _needs_grad(srcs, counted)
+                if grad[position]:
+                    view = "" if source.name == node.inputs[0] else f", a view of '{source.name}'"
+                    raise SpecError(f"{node.kind.kind} in place writes '{node.inputs[0]}'{view}, one of the several "
+                                    f"views {source.kind.kind} returns: torch's autograd refuses to modify it in place "
+                                    "(torch runs it only under torch.no_grad())",
+                                    hint="write inplace: false", location=node.loc, layer=node.name)
+                break
+            position, hops = srcs[position][0] if srcs[position] else 0, hops + 1
+
+
+def _needs_grad(srcs: list, counted: list[Figures]) -> list[bool]:
+    """Per position, whether its output requires grad: parameters trained there or before it."""
+    grad = [False] * len(srcs)
+    for i in range(1, len(srcs)):
+        grad[i] = counted[i].trainable_params != 0 or any(grad[s] for s in srcs[i])
+    return grad
 
 
 def _region(nodes: list, topology: Any, outs: list[tuple], position: int, batch: Any) -> tuple | None:

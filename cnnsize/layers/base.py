@@ -524,6 +524,9 @@ class LayerKind:
     examples: ClassVar[dict[str, tuple[list, list]]] = {}
     # what its output is at inference: NEW, VIEW or IN_PLACE (storage adds an in-place setting's IN_PLACE)
     makes: ClassVar[str] = NEW
+    # True where its output is one of several views that one torch call returns (chunk: torch's split): autograd
+    # refuses to write such a view, or a view of it, in place when it requires grad
+    several_views: ClassVar[bool] = False
     # False for layers that stand for what the source network holds but its forward never runs (unused
     # parameters): every counting tool, which sees only what runs, counts nothing for them
     called: ClassVar[bool] = True

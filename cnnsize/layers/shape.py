@@ -294,6 +294,7 @@ class Chunk(LayerKind):
     per-sample ``axis`` (the q, k, v of a packed projection): a view."""
     tools_checked = True
     makes = VIEW
+    several_views = True  # torch's chunk is split: each part one of the views one call returns
 
     cause = "views"
     params = {"chunks": Param("int", doc="number of equal channel slices"),
