@@ -309,6 +309,9 @@ class MViTAttention(_Volume):
         if is_int(self.dim) and self.dim % self.heads:
             raise SpecError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
         kq, kkv = _three(self.kernel_q), _three(self.kernel_kv)
+        if any(is_int(k) and k == 0 for k in kq):  # torch cannot build a pooling window of size 0 on an axis
+            raise SpecError(f"kernel_q {list(kq)} has a window of 0 on an axis: q's pooling window is at least 1 "
+                            "on every axis", hint="write kernel_q: 0 for q not pooled")
         q_vol, k_vol = _volume(size, kq, _three(self.stride_q)), _volume(size, kkv, _three(self.stride_kv))
         pools = [(k, vol) for k, vol in ((kq, q_vol), (kkv, k_vol), (kkv, k_vol)) if k]
         return self.dim // self.heads, q_vol, k_vol, pools
