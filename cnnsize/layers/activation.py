@@ -287,6 +287,10 @@ class Dropout(_Elementwise):
         return nn.Dropout(p=self.p, inplace=self.inplace)
 
 
+# ptflops and torchscan count nothing for channel dropout and stochastic depth (checked against both tools)
+RANDOM_ZEROING_RULES: dict = {"ptflops": "0", "torchscan-flops": "0", "torchscan-dmas": "0"}
+
+
 @register("channel_dropout")
 class ChannelDropout(Dropout):
     """Zeroes whole channels at random while training (torch's Dropout1d/2d/3d by the input's rank); the identity
@@ -294,11 +298,7 @@ class ChannelDropout(Dropout):
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     onnx_none = "ONNX Dropout imports as dropout (at inference every dropout is its input's value)"
     tools_checked = True
-    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
-        "ptflops": "0",
-        "torchscan-flops": "0",
-        "torchscan-dmas": "0",
-    }
+    count_rules = RANDOM_ZEROING_RULES
 
     torch_modules = ("Dropout1d", "Dropout2d", "Dropout3d")
     torch_functions = ("dropout1d", "dropout2d", "dropout3d")
@@ -326,11 +326,7 @@ class StochasticDepth(Dropout):
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     onnx_none = "ONNX Dropout imports as dropout (at inference every dropout is its input's value)"
     tools_checked = True
-    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
-        "ptflops": "0",
-        "torchscan-flops": "0",
-        "torchscan-dmas": "0",
-    }
+    count_rules = RANDOM_ZEROING_RULES
 
     params = {"p": Param("probability", 0.5, doc="probability of dropping the branch"),
               "mode": Param("choice", "row", choices=("row", "batch"),

@@ -474,7 +474,8 @@ class Fused:
     kind: str | None = None
 
 
-REGISTRY = Registry()  # kind name -> class, each kind's module loaded on first use (see cnnsize.layers.registry)
+# kind name -> class, each kind's module loaded on first use (see cnnsize.layers.registry)
+REGISTRY: Registry[type[LayerKind]] = Registry()
 
 
 def register(name: str):

@@ -7,6 +7,18 @@ from ..core.errors import SpecError
 from ..core.numeric import ceil_div, divides, exact_div, is_int, prod
 from .base import RF, Counts, LayerKind, Param, Saved, TensorArg, per_axis, plain, register, require_spatial, spatial
 
+# What the tools count for a layer of weights (each multiply-add; ptflops' bias adds; torchscan's split by cause),
+# shared by the kinds that are one (conv, deconv, fc, linear, patch_embed), each adding its own torchinfo and
+# torchscan-dmas rules, or overriding these (cnnsize.passes.conventions reads a kind's count_rules)
+WEIGHT_RULES: dict = {
+        "fvcore": "macs",
+        "ptflops": "macs + bias*out",
+        "ptflops-aten": "macs + bias*out",
+        "thop": "macs",
+        "torchscan-flops": {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
+        "torchscan-macs": "out*fanin",
+}
+
 
 def weight_of(call, position: int, what: str):
     """The weight a functional call reads (``F.conv2d(x, self.weight)``): a parameter, not a computed tensor."""
@@ -128,16 +140,7 @@ class _Windowed(LayerKind):
 class Conv(_Windowed):
     """Convolution (cross-correlation, as every framework computes it), 1D, 2D or 3D."""
     tools_checked = True
-    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
-        "torchinfo": "params*positions",
-        "fvcore": "macs",
-        "ptflops": "macs + bias*out",
-        "ptflops-aten": "macs + bias*out",
-        "thop": "macs",
-        "torchscan-flops": {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
-        "torchscan-macs": "out*fanin",
-        "torchscan-dmas": "out*fanin + params + out",
-    }
+    count_rules = {**WEIGHT_RULES, "torchinfo": "params*positions", "torchscan-dmas": "out*fanin + params + out"}
 
     cause = "macs"
     weight_layer = True
@@ -225,12 +228,9 @@ class Conv(_Windowed):
 class Deconv(_Windowed):
     """Transposed convolution (PyTorch's ConvTranspose), 1D, 2D or 3D: (W − 1)·S − 2P + D·(F − 1) + OP + 1."""
     tools_checked = True
-    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+    count_rules = {  # WEIGHT_RULES, with torchscan's transposed-convolution formulas
+        **WEIGHT_RULES,
         "torchinfo": "params*positions",
-        "fvcore": "macs",
-        "ptflops": "macs + bias*out",
-        "ptflops-aten": "macs + bias*out",
-        "thop": "macs",
         "torchscan-flops": {"weight layers": "8*nd + 2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
         "torchscan-macs": "4*nd + out*fanin",
         "torchscan-dmas": "5*nd + out*fanin + params + out",

@@ -6,7 +6,7 @@ from ..calc import fc_params
 from ..core.errors import SpecError
 from ..core.numeric import factor_text, fmt_num, prod
 from .base import VIEW, Counts, LayerKind, Param, Saved, TensorArg, register
-from .conv import weight_of
+from .conv import WEIGHT_RULES, weight_of
 
 
 def matmul_weight(call):
@@ -45,15 +45,7 @@ def matmul_weight(call):
 class FC(LayerKind):
     """Fully connected (linear) layer; flattens a spatial input first, as the slides' FC layers do."""
     tools_checked = True
-    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
-        "fvcore": "macs",
-        "ptflops": "macs + bias*out",
-        "ptflops-aten": "macs + bias*out",
-        "thop": "macs",
-        "torchscan-flops": {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
-        "torchscan-macs": "out*fanin",
-        "torchscan-dmas": "inp + params + out",
-    }
+    count_rules = {**WEIGHT_RULES, "torchscan-dmas": "inp + params + out"}
 
     cause = "macs"
     weight_layer = True

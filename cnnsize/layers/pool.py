@@ -223,6 +223,17 @@ def adaptive_windows(n, m):
 MAX_SYMBOLIC_WINDOWS = 10_000
 
 
+# What the tools count for an adaptive average pool, global or to a fixed size (fvcore's handle is 2D only)
+AVERAGE_RULES: dict = {
+    "fvcore.2": "inp",
+    "ptflops": "2*inp",
+    "thop": "windows + out",
+    "torchscan-flops": "out*(K - 1 + nd)",
+    "torchscan-macs": "out*(K - 1 + nd)",
+    "torchscan-dmas": "K*out + out",
+}
+
+
 class _Adaptive(LayerKind):
     cause = "pooling"
     torch_modules: ClassVar[tuple[str, ...]] = ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")
@@ -287,14 +298,7 @@ class _Adaptive(LayerKind):
 class GlobalAvgPool(_Adaptive):
     """Average over the whole spatial extent: (C, H, W) -> (C, 1, 1), as AdaptiveAvgPool2d(1)."""
     tools_checked = True
-    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
-        "fvcore.2": "inp",
-        "ptflops": "2*inp",
-        "thop": "windows + out",
-        "torchscan-flops": "out*(K - 1 + nd)",
-        "torchscan-macs": "out*(K - 1 + nd)",
-        "torchscan-dmas": "K*out + out",
-    }
+    count_rules = AVERAGE_RULES
 
     params = {}
     torch_functions = _Adaptive.torch_functions + ("mean",)
@@ -338,14 +342,7 @@ class AdaptiveAvgPool(_Adaptive):
     """Average pooling to a fixed output size, with PyTorch's adaptive windows."""
     onnx_none = "no ONNX operator: exporters write AveragePool with the window fixed (avgpool) or GlobalAveragePool"
     tools_checked = True
-    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
-        "fvcore.2": "inp",
-        "ptflops": "2*inp",
-        "thop": "windows + out",
-        "torchscan-flops": "out*(K - 1 + nd)",
-        "torchscan-macs": "out*(K - 1 + nd)",
-        "torchscan-dmas": "K*out + out",
-    }
+    count_rules = AVERAGE_RULES
 
     params = {"output": Param("size", doc="output size, one number or one per axis")}
 

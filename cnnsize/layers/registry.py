@@ -14,12 +14,11 @@ import importlib
 import pkgutil
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
 from . import index
 
-if TYPE_CHECKING:
-    from .base import LayerKind
+K = TypeVar("K")  # the kinds' base class (cnnsize.layers.base makes REGISTRY a Registry of LayerKind subclasses)
 
 PACKAGE = __name__.rpartition(".")[0]
 # modules of this package that hold no kinds (the registry's own machinery and the torch modules' subpackage)
@@ -30,21 +29,21 @@ def _index() -> dict[str, str]:
     return index.KINDS
 
 
-class Registry(MutableMapping[str, "type[LayerKind]"]):
+class Registry(MutableMapping[str, K], Generic[K]):
     """Kind name -> LayerKind subclass. ``name in REGISTRY`` and the names (``sorted(REGISTRY)``) come from the
     index without loading a module; looking a kind up loads its module; ``values()`` and ``items()`` load all.
     A kind registered at run time (``register`` outside this package, a test's kind) is held beside them."""
 
     def __init__(self) -> None:
-        self.loaded: dict[str, type[LayerKind]] = {}
+        self.loaded: dict[str, K] = {}
         self.extra: list[str] = []  # kinds registered that the index does not name, in registration order
 
-    def add(self, name: str, cls: type[LayerKind]) -> None:
+    def add(self, name: str, cls: K) -> None:
         if name not in self.loaded and name not in _index() and name not in self.extra:
             self.extra.append(name)
         self.loaded[name] = cls
 
-    def __getitem__(self, name: str) -> type[LayerKind]:
+    def __getitem__(self, name: str) -> K:
         found = self.loaded.get(name)
         if found is not None:
             return found
@@ -56,7 +55,7 @@ class Registry(MutableMapping[str, "type[LayerKind]"]):
             raise KeyError(name)
         return found
 
-    def __setitem__(self, name: str, cls: type[LayerKind]) -> None:
+    def __setitem__(self, name: str, cls: K) -> None:
         self.add(name, cls)
 
     def __delitem__(self, name: str) -> None:
@@ -86,7 +85,7 @@ def kind_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules([str(folder)]) if m.name not in NOT_KINDS)
 
 
-def discover(registry: Registry) -> dict[str, str]:
+def discover(registry: Registry[Any]) -> dict[str, str]:
     """Kind name -> module, found by importing every kind module (tools.regen writes it into index.py): modules
     by name, each module's kinds in the order it registers them."""
     for module in kind_modules():

@@ -24,7 +24,7 @@ from .base import (
     require_spatial,
     spatial,
 )
-from .conv import weight_of, windowed_shape
+from .conv import WEIGHT_RULES, weight_of, windowed_shape
 from .dense import matmul_weight
 
 
@@ -48,16 +48,8 @@ class Linear(LayerKind):
     axes are positions that share the weights."""
     features_axis = -1  # the features are the last axis (tokens)
     tools_checked = True
-    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
-        "torchinfo": {"weight layers": "(params - bias*D)*N", "bias adds": "bias*D*N"},
-        "fvcore": "macs",
-        "ptflops": "macs + bias*out",
-        "ptflops-aten": "macs + bias*out",
-        "thop": "macs",
-        "torchscan-flops": {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
-        "torchscan-macs": "out*fanin",
-        "torchscan-dmas": "inp + params + out",
-    }
+    count_rules = {**WEIGHT_RULES, "torchinfo": {"weight layers": "(params - bias*D)*N", "bias adds": "bias*D*N"},
+                   "torchscan-dmas": "inp + params + out"}
 
     cause = "macs"
 
@@ -202,16 +194,7 @@ class PatchEmbed(LayerKind):
     onnx_none = "exporters write a Conv and a Reshape/Transpose, imported as those kinds"
     features_axis = -1  # the features are the last axis (tokens)
     tools_checked = True
-    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
-        "torchinfo": "params*N*L",
-        "fvcore": "macs",
-        "ptflops": "macs + bias*out",
-        "ptflops-aten": "macs + bias*out",
-        "thop": "macs",
-        "torchscan-flops": {"weight layers": "2*out*fanin", "bias adds": "bias*out", "first adds": "0 - out"},
-        "torchscan-macs": "out*fanin",
-        "torchscan-dmas": "out*fanin + params + out",
-    }
+    count_rules = {**WEIGHT_RULES, "torchinfo": "params*N*L", "torchscan-dmas": "out*fanin + params + out"}
 
     cause = "macs"
 

@@ -15,8 +15,6 @@ from ..core.dtypes import DTYPE_BYTES
 from ..core.numeric import human_bytes, is_int, prod
 from ..engine.result import Column
 
-FIELDS = ("bytes_read", "bytes_written", "arithmetic_intensity")
-
 
 def moves(row) -> bool:
     """Whether a layer moves data: views and the identity at inference do not."""

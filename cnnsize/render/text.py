@@ -44,7 +44,7 @@ def summary_lines(a: Analysis) -> list[str]:
     rf = t["receptive_field"]
     if rf is not None:
         lines.append(f"Receptive field: {rf_text(rf)} (size /effective stride @start).")
-    lines += extra_summary(a)
+    lines += a.summaries.values()  # the totals lines of the passes asked for (--count, --traffic, ...)
     if a.symbolic:
         found = a.condition_lines()
         lines.append("Every layer fits exactly when: " + "; ".join(found) + "." if found
@@ -62,11 +62,6 @@ def axes_lines(a: Analysis) -> list[str]:
     words = [w for key, w in legend if key in named]
     return [f"Outputs are on the input's axes ({'×'.join(first)}) unless their cell names others"
             + (f" ({', '.join(words)})" if words else "") + "."]
-
-
-def extra_summary(a: Analysis) -> list[str]:
-    """The totals of the asked-for figures: the convention's count, memory traffic, predicted time."""
-    return list(a.summaries.values())
 
 
 def memory_lines(a: Analysis) -> list[str]:
