@@ -61,3 +61,14 @@ def test_a_skip_in_ci_names_its_reason_unless_it_is_missing_hardware():
     reports = [SimpleNamespace(nodeid="t::cuda", longrepr=("f.py", 1, "Skipped: needs a CUDA device")),
                SimpleNamespace(nodeid="t::ruff", longrepr=("f.py", 2, "Skipped: ruff is not installed"))]
     assert unexpected_skips(reports) == ["t::ruff: Skipped: ruff is not installed"]
+
+
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists the packages a wheel holds: every folder of cnnsize with an __init__.py, or a plain
+    `pip install .` lacks it (cnnsize.runtimes was missing, and with it validate and bench on an ONNX file)."""
+    import tomllib
+
+    listed = set(tomllib.loads((check_layers.ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    package = check_layers.ROOT / "cnnsize"
+    found = {".".join(p.parent.relative_to(package.parent).parts) for p in package.rglob("__init__.py")}
+    assert found - listed == set()
