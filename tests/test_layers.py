@@ -72,3 +72,14 @@ def test_every_subpackage_is_installed():
     package = check_layers.ROOT / "cnnsize"
     found = {".".join(p.parent.relative_to(package.parent).parts) for p in package.rglob("__init__.py")}
     assert found - listed == set()
+
+
+def test_onnx_runtime_validation_needs_no_torch():
+    """Validating an ONNX file runs under ONNX Runtime alone: its module loads torch only for the bench (the
+    executor's timing), as before the move to cnnsize.runtimes."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['torch'] = None\nimport cnnsize.runtimes.onnxrt\nprint('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=check_layers.ROOT)
+    assert result.stdout.strip() == "ok", result.stderr

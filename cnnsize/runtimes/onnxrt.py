@@ -18,7 +18,6 @@ from typing import Any
 from ..core.errors import CnnsizeError, Location, SpecError
 from ..core.optional import require_onnx, require_ort
 from ..core.safe import printable
-from ..executor.timing import Timing, timed_loop
 from ..importers import analyze_spec
 from ..importers.onnx_import import EXTERNAL, _inline_ifs, from_onnx, read_model, walk
 from ..render.boxes import box_table
@@ -253,6 +252,7 @@ class _Session:
 
 
 def _timing(session: _Session, analysis, runs: int, warmup: int):
+    from ..executor.timing import Timing, timed_loop  # torch, for the bench only: validate needs none
 
     class Clock:  # wall time: ONNX Runtime's run returns once its outputs are on the host
         def sync(self) -> None:
