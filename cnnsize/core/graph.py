@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .errors import Location, SpecError
@@ -86,32 +87,56 @@ class Topology:
     last_read_training: list[int]
     last_reader: list[int]  # the last position that reads each output (-1 when none does)
     position: dict[str, int]  # name -> position
+    kinds: frozenset = frozenset()  # the distinct layer kinds (equal settings are one object)
 
     @classmethod
     def of(cls, graph: Graph) -> Topology:
-        position = {INPUT: 0}
-        names, srcs = [INPUT], [()]  # type: list[str], list[tuple[int, ...]]
-        at, add_name, add_srcs = position.__getitem__, names.append, srcs.append
-        for i, node in enumerate(graph.nodes, 1):
-            try:
-                add_srcs(tuple(map(at, node.inputs)))
-            except KeyError as exc:
-                raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
-                                hint="a layer can only read the input and layers before it",
-                                location=node.loc, layer=node.name) from None
-            position[node.name] = i
-            add_name(node.name)
-        kinds = [node.kind for node in graph.nodes]
+        nodes = graph.nodes
+        kinds = [node.kind for node in nodes]
         distinct = set(kinds)  # layer kinds with equal settings are one object: ask each once
         new = [True, *map({k: k.materializes for k in distinct}.__getitem__, kinds)]
         new_training = [True, *map({k: k.materializes_training for k in distinct}.__getitem__, kinds)]
-        owner = _owners(srcs, new)
-        owner_training = owner if new_training == new else _owners(srcs, new_training)
-        end = len(srcs) - 1
-        last_read = _last_reads(srcs, owner, end)
-        last_read_training = last_read if owner_training is owner else _last_reads(srcs, owner_training, end)
-        return cls(names, srcs, owner, last_read, owner_training, last_read_training,
-                   _last_reads(srcs, list(range(len(srcs))), -1), position)
+        names, srcs, owner, last_read, last_reader, position = _links(nodes, new)
+        if new_training == new:
+            owner_training, last_read_training = owner, last_read
+        else:
+            owner_training = _owners(srcs, new_training)
+            last_read_training = _last_reads(srcs, owner_training, len(srcs) - 1)
+        return cls(names, srcs, owner, last_read, owner_training, last_read_training, last_reader, position,
+                   frozenset(distinct))
+
+
+def _links(nodes: list[Node], new: list[bool]) -> tuple[list, list, list, list, list, dict]:
+    """Names, sources, owners, storage readers and output readers by position (see Topology), in one pass: a
+    name is known only once its layer is reached, so reading a later layer (or a cycle) is refused."""
+    position = {INPUT: 0}
+    names, srcs = [INPUT], [()]  # type: list[str], list[tuple[int, ...]]
+    owner = list(range(len(nodes) + 1))
+    end = len(nodes)
+    last_read, last_reader = [end] * (end + 1), [-1] * (end + 1)
+    at, add_name, add_srcs = position.__getitem__, names.append, srcs.append
+    for i, node, made in zip(range(1, end + 1), nodes, islice(new, 1, None)):
+        try:
+            ins = tuple(map(at, node.inputs))
+        except KeyError as exc:
+            raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
+                            hint="a layer can only read the input and layers before it",
+                            location=node.loc, layer=node.name) from None
+        add_srcs(ins)
+        name = node.name
+        position[name] = i
+        add_name(name)
+        if len(ins) == 1:
+            src = ins[0]
+            if not made:
+                owner[i] = owner[src]
+            last_read[owner[src]] = last_reader[src] = i
+        else:
+            if ins and not made:
+                owner[i] = owner[ins[0]]
+            for src in ins:
+                last_read[owner[src]] = last_reader[src] = i
+    return names, srcs, owner, last_read, last_reader, position
 
 
 def _owners(srcs: list[tuple[int, ...]], new: list[bool]) -> list[int]:

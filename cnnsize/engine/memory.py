@@ -118,28 +118,27 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     act_grads: list[Any] = [0] * (n + 1)
     param_grads: list[Any] = [0] * (n + 1)
     trainable_total: Any = 0
-    tensors_at: dict[int, Any] = {}  # position -> the sizes of its parameter tensors trained (weights, biases)
-    resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
-    needs_grad = requires_grad.__getitem__
+    resolved: tuple[dict, dict] = ({}, {})  # own params trained? -> {Sized: what it keeps}
+    device = options.device
     for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
                                       islice(trainable, 1, None)):
         own = trains and layer.params != 0
         if own:
-            tensors_at[i] = grads[i] if grads is not None else layer.figures[:2]
-            elements = tensors_at[i][0] + tensors_at[i][1]
-            trainable_total += elements
-            param_grads[i + 1] -= elements * master  # and param_grads[1] += the total, once after the loop
-        elif not any(map(needs_grad, srcs)):
+            weights, biases = grads[i] if grads is not None else layer.owned
+            trainable_total += weights + biases
+            param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
+        elif not (requires_grad[srcs[0]] if len(srcs) == 1 else any(map(requires_grad.__getitem__, srcs))):
             continue
         requires_grad[i] = True
         last = last_reader[i]
         if last > 0:
-            act_grads[i] += size[i]
-            act_grads[last + 1] -= size[i]
+            nbytes = size[i]
+            act_grads[i] += nbytes
+            act_grads[last + 1] -= nbytes
         known = resolved[own]
         found = known.get(layer)
         if found is None:
-            found = known[layer] = _saved(layer, own, options.device, act_size, batch)
+            found = known[layer] = _saved(layer, own, device, act_size, batch)
         refs, own_bytes = found
         for index, width in refs:
             key = owner[srcs[index]] if index >= 0 else owner[i]
@@ -150,8 +149,10 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             extras.append((i, own_bytes))
             kept[i] += own_bytes
     param_grads[1] += trainable_total * master
+
     def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
-        return [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
+        return [t for i in _module_order(topology.names) if i and trainable[i] and sized[i].params != 0
+                for t in (grads[i] if grads is not None else sized[i].owned)]
 
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)

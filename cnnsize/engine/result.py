@@ -454,6 +454,23 @@ class Analysis:
         return self.to_html()
 
 
+def _read_layers(self: Analysis) -> list[LayerResult]:
+    rows = self.__dict__["_layers"]
+    if type(rows) is not list and hasattr(rows, "build"):  # made when first read (see cnnsize.engine.walk._Rows)
+        rows = self.__dict__["_layers"] = rows.build()
+    return rows
+
+
+def _write_layers(self: Analysis, rows: list[LayerResult]) -> None:
+    self.__dict__["_layers"] = rows
+
+
+# Analysis.layers: the rows, which the walk makes only when they are first read (a 100,000-layer spec's totals
+# need none); a property set after the dataclass is made, which keeps ``layers`` one of its fields
+Analysis.layers = property(_read_layers, _write_layers,  # type: ignore[assignment]
+                           doc="The rows: the input first, then every layer.")
+
+
 def _shape(shape: tuple) -> str:
     return "×".join(str(v) for v in shape)
 
