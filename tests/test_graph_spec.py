@@ -261,24 +261,25 @@ def test_expression_repeat_counts_are_bounded_while_expanding():
         load_graph(text, max_layers=10_000)
 
 
-def test_row_constructor_sets_every_field_as_the_dataclass_does():
-    """LayerResult.sized (the walk's fast constructor) against the dataclass' own: every field, the optional passes'
-    ones at their defaults, so a field added to LayerResult and forgotten there fails here."""
-    from dataclasses import MISSING, fields
-
-    from cnnsize.engine.result import Figures, LayerResult
+def test_a_row_reads_its_counts_from_the_figures_it_shares():
+    """A row (LayerResult) holds the Figures the walk worked out once for every layer alike and reads its counts
+    from them: every count reads back, every field is set, and changing one row's count (a formula tidied) leaves
+    the shared figures, and so the other rows, as they were."""
+    from cnnsize.core.plain import fields
+    from cnnsize.engine.result import COUNT_FIELDS, Figures, LayerResult
 
     figures = Figures(*range(1, 10))
     given = dict(name="a", type="conv", inputs=["x"], output_shape=(4, 5), receptive_field="rf", param_bytes=11,
                  activation_bytes=12, kind="k", weight_layer=True, materialized=False, location="here",
                  function="F.relu")
-    row = LayerResult.sized(figures=figures, **given)
-    want = LayerResult(**given, **figures._asdict())
-    for f in fields(LayerResult):
-        assert getattr(row, f.name) == getattr(want, f.name), f.name
-        if f.name not in given and f.name not in figures._fields:
-            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-            assert getattr(row, f.name) == default, f.name
+    row, other = LayerResult(figures=figures, **given), LayerResult(figures=figures, **given)
+    assert [getattr(row, key) for key in COUNT_FIELDS] == list(range(1, 10))
+    assert all(getattr(row, name) == value for name, value in given.items())
+    assert all(hasattr(row, name) for name in fields(LayerResult))
+    assert row == other
+    row.macs = 80
+    assert (row.macs, row.figures.macs, row.flops) == (80, 80, 9)
+    assert figures.macs == other.macs == 8 and row != other
 
 
 def test_a_repeat_expands_as_its_layers_written_out(monkeypatch):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .errors import Location, SpecError
+from .plain import Plain
 
 if TYPE_CHECKING:  # the graph holds the layer kinds, which sit above this core
     from ..layers.base import LayerKind
@@ -21,37 +21,41 @@ def tensor_part(path: str) -> str:
     return "bias" if path.rsplit(".", 1)[-1].endswith("bias") else "weight"
 
 
-@dataclass
-class Node:
+class Node(Plain):
     """One layer of the network, as the spec describes it after expansion."""
 
+    __slots__ = FIELDS = ("name", "kind", "inputs", "loc", "trainable", "shares", "ties", "function", "discarded")
     name: str
     kind: LayerKind
     inputs: list[str]
     loc: Location
-    trainable: bool | tuple = True  # or the parameters that train, ("bias",): the others are frozen
-    shares: str | None = None  # the earlier layer whose parameters this one uses (a module called twice)
-    # per tensor: (("weight", layer), ...) where only some of its parameters are an earlier layer's (tied weights)
-    ties: tuple = ()
-    function: str | None = None  # the function or method the source network computes it with (no module)
-    discarded: bool = False  # the source network computes it and discards it: no output needs it
+    trainable: bool | tuple  # True, or the parameters that train, ("bias",): the others are frozen
+    shares: str | None  # the earlier layer whose parameters this one uses (a module called twice)
+    ties: tuple  # per tensor: (("weight", layer), ...) where only some of its parameters are an earlier layer's
+    function: str | None  # the function or method the source network computes it with (no module)
+    discarded: bool  # the source network computes it and discards it: no output needs it
+
+    def __init__(self, name: str, kind: LayerKind, inputs: list[str], loc: Location, trainable: bool | tuple = True,
+                 shares: str | None = None, ties: tuple = (), function: str | None = None, discarded: bool = False):
+        self.name, self.kind, self.inputs, self.loc, self.trainable = name, kind, inputs, loc, trainable
+        self.shares, self.ties, self.function, self.discarded = shares, ties, function, discarded
 
 
-@dataclass
-class Graph:
+class Graph(Plain):
     """A whole network: the input shape and the nodes in an order where inputs come first."""
 
-    name: str
-    input_shape: tuple
-    nodes: list[Node]
-    fit: str = "exact"
-    source: str = "<spec>"
-    notes: list[str] = field(default_factory=list)
-    input_loc: Location | None = None
-    variables: dict[str, Any] = field(default_factory=dict)
-    # set when blocks read their input's shape (in.channels) while expanding: (input_shape, fit) -> the Graph
-    # expanded for that input, so that --input and --fit give the network they describe
-    reexpand: Any = field(default=None, repr=False, compare=False)
+    FIELDS = ("name", "input_shape", "nodes", "fit", "source", "notes", "input_loc", "variables", "reexpand")
+    UNCOMPARED = frozenset({"reexpand"})
+
+    def __init__(self, name: str, input_shape: tuple, nodes: list[Node], fit: str = "exact", source: str = "<spec>",
+                 notes: list[str] | None = None, input_loc: Location | None = None,
+                 variables: dict[str, Any] | None = None, reexpand: Any = None):
+        self.name, self.input_shape, self.nodes, self.fit, self.source = name, input_shape, nodes, fit, source
+        self.notes: list[str] = [] if notes is None else notes
+        self.input_loc, self.reexpand = input_loc, reexpand
+        self.variables: dict[str, Any] = {} if variables is None else variables
+        # reexpand, set when blocks read their input's shape (in.channels) while expanding: (input_shape, fit) ->
+        # the Graph expanded for that input, so that --input and --fit give the network they describe
 
     @cached_property
     def topology(self) -> Topology:
@@ -68,8 +72,7 @@ class Graph:
         return out
 
 
-@dataclass(frozen=True)
-class Topology:
+class Topology(Plain):
     """The graph by position (0 is the input, then every layer in order), as the analysis walks it.
 
     ``srcs[i]``: the positions layer i reads. ``owner[i]``: the position whose storage output i lives in, its
@@ -79,15 +82,18 @@ class Topology:
     None of this depends on sizes, so a graph works it out once.
     """
 
-    names: list[str]
-    srcs: list[tuple[int, ...]]
-    owner: list[int]
-    last_read: list[int]
-    owner_training: list[int]
-    last_read_training: list[int]
+    __slots__ = FIELDS = ("names", "srcs", "owner", "last_read", "owner_training", "last_read_training",
+                          "last_reader", "position", "kinds")
     last_reader: list[int]  # the last position that reads each output (-1 when none does)
     position: dict[str, int]  # name -> position
-    kinds: frozenset = frozenset()  # the distinct layer kinds (equal settings are one object)
+    kinds: frozenset  # the distinct layer kinds (equal settings are one object)
+
+    def __init__(self, names: list[str], srcs: list[tuple[int, ...]], owner: list[int], last_read: list[int],
+                 owner_training: list[int], last_read_training: list[int], last_reader: list[int],
+                 position: dict[str, int], kinds: frozenset = frozenset()):
+        self.names, self.srcs, self.owner, self.last_read = names, srcs, owner, last_read
+        self.owner_training, self.last_read_training, self.last_reader = owner_training, last_read_training, last_reader
+        self.position, self.kinds = position, kinds
 
     @classmethod
     def of(cls, graph: Graph) -> Topology:

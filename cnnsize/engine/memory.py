@@ -18,7 +18,6 @@ optimizer state are resident.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from itertools import accumulate, compress, islice
 from operator import add
 from typing import Any
@@ -26,19 +25,21 @@ from typing import Any
 from ..core.errors import SpecError, unknown_name
 from ..core.graph import Topology
 from ..core.numeric import all_int, dmax, is_int
+from ..core.plain import Plain
 from ..layers.base import LayerKind
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
 
 
-@dataclass(frozen=True)
-class MemoryOptions:
+class MemoryOptions(Plain):
     """How the network is trained: optimizer, mixed precision, and the device kind (dropout masks differ)."""
 
-    optimizer: str = "adam"
-    amp: bool = False
-    device: str = "cuda"
+    __slots__ = FIELDS = ("optimizer", "amp", "device")
+    __hash__ = Plain.hashed
+
+    def __init__(self, optimizer: str = "adam", amp: bool = False, device: str = "cuda"):
+        self.optimizer, self.amp, self.device = optimizer, amp, device
 
     def check(self) -> MemoryOptions:
         if self.optimizer not in OPTIMIZER_STATES:

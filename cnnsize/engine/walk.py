@@ -177,15 +177,15 @@ class _Rows:
     def build(self) -> list[LayerResult]:
         graph, sized_at, figures, rfs, own_bytes = self.graph, self.sized_at, self.figures, self.rfs, self.param_bytes
         first = sized_at[0]
-        rows = [LayerResult.sized(INPUT, "input", [], first.out, figures[0], rfs[0], 0, first.activation_bytes, None,
-                                  False, True, graph.input_loc, None)]
-        new_row, append = LayerResult.sized, rows.append
+        rows = [LayerResult(INPUT, "input", [], first.out, figures[0], rfs[0], 0, first.activation_bytes, None,
+                            False, True, graph.input_loc)]
+        new_row, append = LayerResult, rows.append
         for i, node, sized, counts, rf in zip(range(1, len(sized_at)), graph.nodes, islice(sized_at, 1, None),
                                              islice(figures, 1, None), islice(rfs, 1, None)):
             kind = node.kind
             append(new_row(node.name, kind.kind, list(node.inputs), sized.out, counts, rf,
                            own_bytes.get(i, sized.param_bytes) if own_bytes else sized.param_bytes,
-                           sized.activation_bytes, kind, sized.weight_layer, sized.materializes, node.loc,
+                           sized.activation_bytes, kind, sized.weight_layer, sized.materializes, node.loc, 1,
                            node.function))
         return rows
 
@@ -374,8 +374,8 @@ def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple
 
 def _tidy_row(row: LayerResult) -> LayerResult:
     """Every formula of a row in its most readable exact form."""
-    for key in (*COUNT_FIELDS, "param_bytes", "activation_bytes"):
-        setattr(row, key, tidy(getattr(row, key)))
+    row.figures = Figures(*map(tidy, row.figures))
+    row.param_bytes, row.activation_bytes = tidy(row.param_bytes), tidy(row.activation_bytes)
     rf = row.receptive_field
     if rf is not None:
         row.receptive_field = RF(*(tuple(tidy(v) for v in vals) for vals in (rf.size, rf.stride, rf.start)))
@@ -417,8 +417,9 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
     out.update(training(trainable, trained))
     if not all(trainable[1:]):
-        everything = [False] + [s.kind.learns for s in sized[1:]]
-        if everything != [bool(t) for t in trainable]:
+        learns = {kind: kind.learns for kind in topology.kinds}
+        everything = [False, *map(learns.__getitem__, map(attrgetter("kind"), islice(sized, 1, None)))]
+        if everything != list(map(bool, trainable)):
             grads = [held if learns else (0, 0) for held, learns in zip(owned, everything)]
             out["training_bytes_all_trainable"] = training(everything, grads)["training_bytes"]
     out["optimizer"] = options.optimizer

@@ -508,20 +508,22 @@ class Expander:
 
     def _stamp(self, template: list[tuple], scope: _Scope) -> None:
         """One more repetition of a body that ``_template`` read: only the names and the links differ."""
-        counters, names, aliases, nodes = scope.counters, self.names, self.aliases, self.nodes
+        counters, names, aliases, nodes, prefix = scope.counters, self.names, self.aliases, self.nodes, scope.prefix
+        room = self.max_layers - len(nodes)
+        if room < len(template):
+            raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
+                                hint=_layers_hint(self.max_layers), location=template[room][2])
+        last = self.last
         for kind, layer, loc, trainable, function in template:
-            while True:
-                counters[kind] = count = counters.get(kind, 0) + 1
-                name = f"{scope.prefix}{kind}{count}"
-                if name not in names and name not in aliases:
-                    break
-            if len(nodes) >= self.max_layers:
-                raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
-                                    hint=_layers_hint(self.max_layers), location=loc)
-            node = Node(name, layer, [self.last], loc, trainable, None, function)
+            counters[kind] = count = counters.get(kind, 0) + 1
+            name = f"{prefix}{kind}{count}"
+            while name in names or name in aliases:  # taken by a layer named so: the next number
+                counters[kind] = count = count + 1
+                name = f"{prefix}{kind}{count}"
+            names[name] = node = Node(name, layer, [last], loc, trainable, None, function)
             nodes.append(node)
-            names[name] = node
-            self.last = name
+            last = name
+        self.last = last
 
     def repeat_block(self, item: dict, n: int, scope: _Scope, loc: Location) -> None:
         """``{repeat: 3, name: layer1, block: bottleneck, args: {...}, first: {...}}``: layer1.0, layer1.1, ..."""
