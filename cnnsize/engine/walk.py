@@ -270,10 +270,8 @@ def _check_overlaps(graph: Graph, topology: Any, outs: list[tuple], batch: Any, 
     location"): the same refusal, in one line. torch checks where both are dense blocks of one storage (see
     LayerKind.block); a part of each sample in a batch of several is strided, which torch does not check."""
     nodes = graph.nodes
-    for i in in_place:
+    for i in [i for i in in_place if len(topology.srcs[i]) > 1]:
         node = nodes[i - 1]
-        if len(node.inputs) < 2:
-            continue
         srcs = topology.srcs[i]
         written = _region(nodes, topology, outs, srcs[0], batch)
         for j, src in enumerate(srcs[1:], 1):
@@ -292,12 +290,11 @@ def _check_split_views(graph: Graph, topology: Any, counted: list[Figures], in_p
     """torch's autograd refuses to write in place a view that one call returned among several (a chunk's part), or a
     view of it, where it requires grad ("Output 0 of Split is a view and is being modified inplace"): the same
     refusal, in one line, as the network trains (and as ``model(x)`` runs outside torch.no_grad())."""
-    nodes, srcs = graph.nodes, topology.srcs
+    nodes, srcs, owner = graph.nodes, topology.srcs, topology.owner
     grad: list[bool] | None = None
-    for i in in_place:
+    # those writing a view or another in-place layer's output (a new tensor owns its storage: nothing to check)
+    for i in [i for i in in_place if srcs[i] and owner[srcs[i][0]] != srcs[i][0]]:
         node = nodes[i - 1]
-        if not srcs[i]:
-            continue
         position, hops = srcs[i][0], 0
         while position and nodes[position - 1].kind.storage != NEW and hops < 64:
             source = nodes[position - 1]
@@ -315,10 +312,10 @@ def _check_split_views(graph: Graph, topology: Any, counted: list[Figures], in_p
 
 def _in_place(nodes: list, topology: Any) -> list[int]:
     """The positions of the layers that work in place (asking each distinct kind once)."""
-    in_place = {kind for kind in topology.kinds if kind.storage == IN_PLACE}
-    if not in_place:
+    flags = {kind: kind.storage == IN_PLACE for kind in topology.kinds}
+    if not any(flags.values()):
         return []
-    return [i for i, kind in enumerate(map(attrgetter("kind"), nodes), 1) if kind in in_place]
+    return list(compress(range(1, len(nodes) + 1), map(flags.__getitem__, map(attrgetter("kind"), nodes))))
 
 
 def _needs_grad(srcs: list, counted: list[Figures]) -> list[bool]:
