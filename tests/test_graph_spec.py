@@ -301,3 +301,17 @@ def test_a_repeat_expands_as_its_layers_written_out(monkeypatch):
         [(n.name, n.inputs, n.kind.values, n.trainable, n.function) for n in b.nodes]
     assert "relu3" in [n.name for n in a.nodes] and len({n.name for n in a.nodes}) == len(a.nodes)
     assert cnnsize.analyze(repeated).to_dict()["layers"] == cnnsize.analyze(written).to_dict()["layers"]
+
+
+@pytest.mark.parametrize("reads", [["layer1.0.conv2"], ["conv1"], ["nope"], ["input", "layer4.1.relu"]])
+def test_a_graph_layer_reading_a_later_layer_itself_or_no_layer_is_refused(reads):
+    """Graph.topology takes the layers in order: reading a later layer (a cycle), itself or a name no layer has is
+    one located line naming the name, whichever of a layer's inputs it is."""
+    from cnnsize.core.graph import Graph, Node
+
+    graph = cnnsize.load("resnet18")
+    first = graph.nodes[0]
+    nodes = [Node(first.name, first.kind, reads, first.loc), *graph.nodes[1:]]
+    with pytest.raises(SpecError) as err:
+        Graph("g", graph.input_shape, nodes).topology  # noqa: B018
+    assert f"'{reads[-1]}' is not computed before this layer" in str(err.value) and "layer 'conv1'" in str(err.value)
