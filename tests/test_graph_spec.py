@@ -284,8 +284,9 @@ def test_a_row_reads_its_counts_from_the_figures_it_shares():
 
 def test_a_repeat_expands_as_its_layers_written_out(monkeypatch):
     """A repeat's plain body is expanded once and stamped after (Expander._stamp): the graph and every figure are
-    those of the same layers written one by one, automatic names skipping a name already taken (relu3)."""
-    body = ["- conv: {filters: 8, kernel: 3, pad: 1, bias: false}", "- bn", "- relu: {inplace: true}",
+    those of the same layers written one by one, automatic names skipping a name already taken (relu3), a layer's
+    ``function`` kept (the stamped ones once lost it, and crashed the walk with it in their ties)."""
+    body = ["- conv: {filters: 8, kernel: 3, pad: 1, bias: false}", "- bn", "- relu: {inplace: true, function: F.relu}",
             "- dropout: {p: 0.1, trainable: false}"]
     head = "name: n\ninput: [3, 16, 16]\nlayers:\n  - relu: {name: relu3}\n"
     repeated = head + "  - repeat: 4\n    layers:\n" + "".join(f"      {line}\n" for line in body)
@@ -294,11 +295,13 @@ def test_a_repeat_expands_as_its_layers_written_out(monkeypatch):
 
     stamped = []
     stamp = Expander._stamp
-    monkeypatch.setattr(Expander, "_stamp", lambda self, *args: stamped.append(1) or stamp(self, *args))
+    monkeypatch.setattr(Expander, "_stamp", lambda self, *args: stamped.append(args[2] if len(args) > 2 else 1) or
+                        stamp(self, *args))
     a, b = load_graph(repeated), load_graph(written)
-    assert len(stamped) == 3  # the repetitions after the first
-    assert [(n.name, n.inputs, n.kind.values, n.trainable, n.function) for n in a.nodes] == \
-        [(n.name, n.inputs, n.kind.values, n.trainable, n.function) for n in b.nodes]
+    assert sum(stamped) == 3  # the repetitions after the first
+    assert [(n.name, n.inputs, n.kind.values, n.trainable, n.shares, n.ties, n.function) for n in a.nodes] == \
+        [(n.name, n.inputs, n.kind.values, n.trainable, n.shares, n.ties, n.function) for n in b.nodes]
+    assert [n.function for n in a.nodes].count("F.relu") == 4
     assert "relu3" in [n.name for n in a.nodes] and len({n.name for n in a.nodes}) == len(a.nodes)
     assert cnnsize.analyze(repeated).to_dict()["layers"] == cnnsize.analyze(written).to_dict()["layers"]
 
