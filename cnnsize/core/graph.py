@@ -122,8 +122,13 @@ def _links(nodes: list[Node], new: list[bool]) -> tuple[list, list, list, list, 
     last_read, last_reader = [end] * (end + 1), [-1] * (end + 1)
     at, add_name, add_srcs = position.__getitem__, names.append, srcs.append
     for i, node, made in zip(range(1, end + 1), nodes, islice(new, 1, None)):
+        inputs = node.inputs
         try:
-            ins = tuple(map(at, node.inputs))
+            if len(inputs) == 1:  # most layers: no tuple(map(...)) to make
+                src = at(inputs[0])
+                ins: tuple[int, ...] = (src,)
+            else:
+                ins = tuple(map(at, inputs))
         except KeyError as exc:
             raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
                             hint="a layer can only read the input and layers before it",
@@ -133,7 +138,6 @@ def _links(nodes: list[Node], new: list[bool]) -> tuple[list, list, list, list, 
         position[name] = i
         add_name(name)
         if len(ins) == 1:
-            src = ins[0]
             if not made:
                 owner[i] = owner[src]
             last_read[owner[src]] = last_reader[src] = i
