@@ -15,7 +15,7 @@ from . import passes, render  # noqa: F401 - registers the analysis' views (Anal
 from .core.errors import SpecError
 from .core.graph import Graph
 from .core.numeric import no_gc
-from .engine.result import Analysis
+from .engine.result import VIEWS, Analysis
 from .engine.walk import analyze_graph
 from .spec import sources
 from .spec.expand import expand
@@ -218,6 +218,16 @@ def draw(spec: Any, path: str | Path | None = None, *, fmt: str | None = None, c
     if path is not None:
         _replace(Path(path), text)
     return text
+
+
+def _draw_view(analysis: Analysis, fmt: str = "svg", **options: Any) -> str:
+    """Analysis.draw: the drawing modules are loaded on first use, not by every import of the package."""
+    from .render.draw_formats import draw_text
+
+    return draw_text(analysis, fmt, **options)
+
+
+VIEWS.setdefault("draw", _draw_view)
 
 
 def _replace(path: Path, text: str) -> None:

@@ -17,7 +17,6 @@ from ..core.errors import SpecError, unknown_name
 from ..core.numeric import is_int
 from ..core.safe import printable
 from ..core.text import num
-from ..engine.result import VIEWS
 from .drawing import Drawing, drawing, heat, value_text
 
 EXTENSIONS = {".svg": "svg", ".html": "html", ".htm": "html", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid",
@@ -156,7 +155,7 @@ def mermaid(d: Drawing) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "_": r"\_",
         "%": r"\%", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "×": r"$\times$", "–": "--",
-        "…": r"\ldots{}", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", '"': r"\textquotedbl{}"}
+        "…": r"\ldots{}", "[": "{[}", "]": "{]}", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", '"': r"\textquotedbl{}"}
 
 
 def tex(text: object) -> str:
@@ -257,5 +256,3 @@ def draw_text(analysis, fmt: str = "svg", color: str = "macs", style: str = "gra
         raise unknown_name("drawing format", fmt, FORMATS)
     return WRITERS[fmt](drawing(analysis, color=color, style=style, depth=depth))
 
-
-VIEWS["draw"] = draw_text

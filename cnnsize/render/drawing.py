@@ -182,16 +182,60 @@ def heat(t: float) -> tuple[str, bool]:
     return "#{:02x}{:02x}{:02x}".format(*rgb), luminance < 140
 
 
+def sugiyama(n: int, pairs: list[tuple[int, int]]) -> tuple[list, list]:
+    """igraph's layered layout of ``n`` vertices: their (x, layer) and each edge's bends.
+
+    ``import igraph`` imports matplotlib's pyplot when matplotlib is installed (its plotting), a second or more
+    of every drawing; the layout is in igraph's C core, so that core is loaded alone when it can be, and
+    ``Graph.layout_sugiyama``, the documented wrapper of the same function, is used otherwise (a test checks
+    both give the same layout)."""
+    core = _igraph_core()
+    if core is not None and hasattr(getattr(core, "GraphBase", None), "_layout_sugiyama"):
+        coords, routes = core.GraphBase(n, pairs, True)._layout_sugiyama(None, None, 1, 1, 100)
+    else:
+        igraph = require("igraph")
+        layout = igraph.Graph(n=n, edges=pairs, directed=True).layout_sugiyama(maxiter=100)
+        coords, routes = layout.coords, layout.edge_routing
+    return [tuple(c) for c in coords[:n]], [list(r) for r in routes or [[] for _ in pairs]]
+
+
+def _igraph_core() -> Any:
+    """igraph's C extension (igraph._igraph) loaded without the Python package around it; None if it cannot be.
+
+    It is registered as ``igraph._igraph`` (an extension initialises once per process), so a later
+    ``import igraph`` finds it and works as usual."""
+    import importlib.machinery
+    import importlib.util
+    import os
+    import sys
+
+    if "igraph._igraph" in sys.modules:
+        return sys.modules["igraph._igraph"]
+    if "igraph" in sys.modules:
+        return None
+    try:
+        found = importlib.util.find_spec("igraph")
+        folder = os.path.dirname(found.origin or "") if found is not None else ""
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, "_igraph" + suffix)
+            if os.path.isfile(path):
+                loader = importlib.machinery.ExtensionFileLoader("igraph._igraph", path)
+                spec = importlib.util.spec_from_file_location("igraph._igraph", path, loader=loader)
+                module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+                sys.modules["igraph._igraph"] = module
+                loader.exec_module(module)
+                return module if hasattr(getattr(module, "GraphBase", None), "_layout_sugiyama") else None
+    except (ImportError, OSError, RuntimeError):
+        return None
+    return None
+
+
 def place(nodes: list[Node], edges: list[Edge]) -> tuple[float, float]:
     """Lay the boxes out by igraph's Sugiyama layout, then space them by their sizes; the drawing's size."""
-    igraph = require("igraph")
     for node in nodes:
         node.w = max(len(line) for line in node.lines) * CHAR_W + 2 * PAD
         node.h = len(node.lines) * LINE_H + 2 * PAD
-    g = igraph.Graph(n=len(nodes), edges=[(e.src, e.dst) for e in edges], directed=True)
-    layout = g.layout_sugiyama(maxiter=100)
-    coords = [tuple(c) for c in layout.coords[:len(nodes)]]
-    routes = layout.edge_routing or [[] for _ in edges]
+    coords, routes = sugiyama(len(nodes), [(e.src, e.dst) for e in edges])
     ranks = [int(round(y)) for _, y in coords]
     depth = max(ranks, default=0) + 1
     heights = [0.0] * depth
