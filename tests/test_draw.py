@@ -17,7 +17,6 @@ import pytest
 import cnnsize
 from cnnsize.core.errors import CnnsizeError
 from cnnsize.core.safe import printable
-from cnnsize.render import draw_formats
 from cnnsize.render.drawing import drawing
 from cnnsize.spec.sources import bundled_names
 

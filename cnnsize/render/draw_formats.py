@@ -155,7 +155,8 @@ def mermaid(d: Drawing) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "_": r"\_",
         "%": r"\%", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "×": r"$\times$", "–": "--",
-        "…": r"\ldots{}", "[": "{[}", "]": "{]}", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", '"': r"\textquotedbl{}"}
+        "…": r"\ldots{}", "[": "{[}", "]": "{]}", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+        '"': r"\textquotedbl{}"}
 
 
 def tex(text: object) -> str:
