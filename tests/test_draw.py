@@ -86,9 +86,14 @@ def check_geometry(svg_text: str, analysis, expected: set | None = None) -> None
         assert all(later[1] >= earlier[1] for earlier, later in zip(points, points[1:]))  # always downwards
 
 
-def page_rows(page: str) -> list[list]:
+def page_data(page: str) -> dict:
     found = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
-    return json.loads(found.group(1).replace("<\\/", "</"))["rows"]
+    return json.loads(found.group(1).replace("<\\/", "</"))
+
+
+def page_rows(page: str) -> list[list]:
+    """The rows of the page's view of every layer."""
+    return next(level["rows"] for level in page_data(page)["levels"] if level["depth"] is None)
 
 
 class Tags(HTMLParser):

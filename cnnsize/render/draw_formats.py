@@ -17,7 +17,7 @@ from ..core.errors import SpecError, unknown_name
 from ..core.numeric import is_int
 from ..core.safe import printable
 from ..core.text import num
-from .drawing import Drawing, drawing, heat, value_text
+from .drawing import MAX_NODES, Drawing, drawing, heat, value_text
 
 EXTENSIONS = {".svg": "svg", ".html": "html", ".htm": "html", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid",
               ".tex": "tikz"}
@@ -53,7 +53,7 @@ def row_title(d: Drawing, i: int) -> str:
     return "\n".join(parts)
 
 
-def svg(d: Drawing, standalone: bool = True) -> str:
+def svg(d: Drawing, standalone: bool = True, uid: str = "") -> str:
     """The drawing as one SVG document (the graph, its summary and its colour legend beside it)."""
     width = d.width + 2 * MARGIN + SIDE
     height = max(d.height + 2 * MARGIN, 120 + 16 * (len(d.summary) + len(d.notes)) + 80)
@@ -61,14 +61,14 @@ def svg(d: Drawing, standalone: bool = True) -> str:
            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="monospace" font-size="12">'
            if standalone else f'<svg width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} '
            f'{height:.0f}" font-family="monospace" font-size="12">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+           f'<defs><marker id="arrow{uid}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
            f'<g transform="translate({MARGIN},{MARGIN})">', '<g class="edges">']
     for e in d.edges:
         lx, ly = _label_at(e.points)
         out.append(f'<g class="edge" data-from="{xml(d.nodes[e.src].name)}" data-to="{xml(d.nodes[e.dst].name)}">'
                    f'<path d="{_path(e.points)}" fill="none" stroke="#555" stroke-width="1.2" '
-                   f'marker-end="url(#arrow)"/><text x="{lx:.1f}" y="{ly:.1f}" font-size="10" fill="#333">'
+                   f'marker-end="url(#arrow{uid})"/><text x="{lx:.1f}" y="{ly:.1f}" font-size="10" fill="#333">'
                    f'{xml(e.label)}</text></g>')
     out.append('</g><g class="nodes">')
     for i, n in enumerate(d.nodes):
@@ -192,51 +192,83 @@ def tikz(d: Drawing) -> str:
     return "\n".join(out) + "\n"
 
 
-def page(d: Drawing, table: str | None = None) -> str:
-    """One self-contained HTML page: the drawing, a search box and the sortable table of every layer, with the
-    page's script and style inside it (nothing fetched: it works offline)."""
+STYLE = ("body{font:13px system-ui,sans-serif;margin:12px}#main{display:flex;gap:12px;align-items:flex-start}"
+         "#graph{overflow:auto;border:1px solid #ccc;max-height:85vh;flex:3}#side{flex:2;max-height:85vh;"
+         "overflow:auto}.node{cursor:pointer}.node.hit rect{stroke:#06c;stroke-width:3}.node.src rect{stroke:#0a0;"
+         "stroke-width:3}.node.sel rect{stroke:#000;stroke-width:4}table{border-collapse:collapse}td,th{border:1px "
+         "solid #ccc;padding:2px 6px;text-align:right}td:first-child,th:first-child,td:nth-child(2),th:nth-child(2)"
+         "{text-align:left}th{cursor:pointer;background:#eee;position:sticky;top:0}tr.sel{background:#ffd}"
+         "#info{min-height:3em;margin:6px 0}#levels button.on{font-weight:bold}")
+
+
+def page(views: list[tuple[int | None, Drawing]], analysis, start: int = 0) -> str:
+    """One self-contained HTML page: the drawing at each folding depth (a click on a block unfolds it), a search
+    box, the selected layer's figures, inputs and receptive field, and the sortable table of every layer. Its
+    script and style are inside it: it fetches nothing and works offline."""
     script = resources.files("cnnsize.render").joinpath("draw_page.js").read_text(encoding="utf-8")
-    rows = [_row_cells(n.row) for n in d.nodes]
-    data = json.dumps({"edges": [[e.src, e.dst] for e in d.edges], "rows": rows}).replace("</", "<\\/")
+    axes = analysis.label_axes()
+    levels = [{"depth": depth, "rows": [_row_cells(n.row, axes) for n in d.nodes], "edges": [[e.src, e.dst] for e in d.edges],
+               "rf": [_rf(n.row) for n in d.nodes], "folded": [n.row.folded for n in d.nodes]}
+              for depth, d in views]
+    data = json.dumps({"levels": levels, "start": start, "input": _plain_shape(analysis.input_shape)})
+    data = data.replace("</", "<\\/")  # no name can close the script element it sits in
+    first = views[start][1]
+    buttons = "".join(f'<button data-level="{k}"{" class=on" if k == start else ""}>'
+                      f'{"every layer" if depth is None else f"depth {depth}"} ({len(d.nodes)})</button>'
+                      for k, (depth, d) in enumerate(views))
+    graphs = "".join(f'<div class="view" data-level="{k}"{"" if k == start else " hidden"}>'
+                     f"{svg(d, standalone=False, uid=str(k))}</div>" for k, (_, d) in enumerate(views))
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{xml(d.title)} — cnnsize</title>",
-        "<style>body{font:13px system-ui,sans-serif;margin:12px}#graph{overflow:auto;border:1px solid #ccc;"
-        "max-height:80vh}.node{cursor:pointer}.node.hit rect{stroke:#06c;stroke-width:3}.node.src rect"
-        "{stroke:#0a0;stroke-width:3}.node.sel rect{stroke:#000;stroke-width:4}table{border-collapse:collapse;"
-        "margin-top:10px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child,"
-        "th:first-child{text-align:left}th{cursor:pointer;background:#eee}tr.sel{background:#ffd}</style>",
-        "</head><body>", f"<h1>{xml(d.title)}</h1>",
-        '<p><input id="search" type="search" placeholder="find a layer by name" size="30"> '
-        '<span id="found"></span></p>', '<div id="info"></div>',
-        '<div id="graph">', svg(d, standalone=False), "</div>",
-        _table(d, rows),
+        f"<title>{xml(first.title)} — cnnsize</title>", f"<style>{STYLE}</style>",
+        "</head><body>", f"<h1>{xml(first.title)}</h1>",
+        f'<p><input id="search" type="search" placeholder="find a layer by name" size="30"> <span id="found"></span>'
+        f' <span id="levels">{buttons}</span></p>',
+        '<div id="main">', f'<div id="graph">{graphs}</div>',
+        '<div id="side"><div id="info">Click a box: its figures, its inputs and its receptive field.</div>'
+        '<svg id="rf" width="260" height="180"></svg>', _table(analysis), "</div></div>",
         f'<script type="application/json" id="data">{data}</script>',
         f"<script>{script}</script>", "</body></html>"]) + "\n"
+
+
+def _plain_shape(shape) -> list:
+    return [int(v) if is_int(v) else str(v) for v in shape]
+
+
+def _rf(row) -> dict | None:
+    """A box's receptive field as the page draws it (None where the layer sees every position)."""
+    rf = row.receptive_field
+    if rf is None or not all(is_int(v) or isinstance(v, float) for v in (*rf.size, *rf.stride, *rf.start)):
+        return None
+    return {"size": [int(v) for v in rf.size], "stride": [int(v) for v in rf.stride],
+            "start": [float(v) for v in rf.start], "out": _plain_shape(row.output_shape)}
 
 
 COLUMNS = ("name", "type", "output", "params", "macs", "activations", "memory")
 
 
-def _row_cells(row) -> list:
+def _row_cells(row, axes: tuple[str, ...] | None = None) -> list:
     def plain(value):
         return int(value) if is_int(value) else str(value)
 
-    return [row.name, row.type, row.axes_text(), plain(row.params), plain(row.macs), plain(row.activations),
+    return [row.name, row.type, row.axes_text(axes), plain(row.params), plain(row.macs), plain(row.activations),
             plain(row.param_bytes + row.activation_bytes)]
 
 
-def _table(d: Drawing, rows: list[list]) -> str:
+def _table(analysis) -> str:
+    """Every layer's row (the table beside the drawing), whatever the drawing's folding."""
     head = "".join(f"<th>{xml(c)}</th>" for c in COLUMNS)
     body = []
-    for i, cells in enumerate(rows):
+    axes = analysis.label_axes()
+    for i, row in enumerate(analysis.layers):
+        cells = _row_cells(row, axes)
         tds = "".join(f"<td>{xml(num(c) if isinstance(c, int) else c)}</td>" for c in cells)
-        body.append(f'<tr data-layer="{xml(d.nodes[i].name)}" data-index="{i}">{tds}</tr>')
+        body.append(f'<tr data-layer="{xml(row.name)}" data-index="{i}">{tds}</tr>')
     return f'<table id="layers"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-WRITERS: dict[str, Callable[..., str]] = {"svg": svg, "html": page, "dot": dot, "mermaid": mermaid, "tikz": tikz}
-FORMATS = tuple(WRITERS)
+WRITERS: dict[str, Callable[..., str]] = {"svg": svg, "dot": dot, "mermaid": mermaid, "tikz": tikz}
+FORMATS = ("svg", "html", "dot", "mermaid", "tikz")
 
 
 def format_of(path: object) -> str:
@@ -253,7 +285,25 @@ def format_of(path: object) -> str:
 
 def draw_text(analysis, fmt: str = "svg", color: str = "macs", style: str = "graph", depth: int | None = None) -> str:
     """The analysis drawn in ``fmt`` (one of FORMATS)."""
-    if fmt not in WRITERS:
+    if fmt not in FORMATS:
         raise unknown_name("drawing format", fmt, FORMATS)
+    if fmt == "html":
+        views = [(d, drawing(analysis, color=color, style=style, depth=d)) for d in levels(analysis, depth)]
+        start = next(k for k, (d, _) in enumerate(views) if d == depth)
+        return page(views, analysis, start)
     return WRITERS[fmt](drawing(analysis, color=color, style=style, depth=depth))
+
+
+def levels(analysis, depth: int | None, most: int = 6) -> list[int | None]:
+    """The folding depths the page offers, fewest boxes first: each depth that shows a different number of boxes
+    (at most ``most``, the user's --depth always among them), then every layer, if not too many to draw."""
+    deepest = max((row.name.count(".") for row in analysis.layers), default=0)
+    counts: dict[int, int | None] = {len(analysis.layers): None}
+    for d in range(deepest, 0, -1):
+        counts.setdefault(len(analysis.collapse(d).layers), d)
+    chosen = sorted((n, d) for n, d in counts.items() if n <= MAX_NODES or d == depth)
+    out = [d for _, d in chosen][:most]
+    if depth not in out:
+        out.append(depth)
+    return out
 
