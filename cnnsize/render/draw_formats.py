@@ -17,7 +17,8 @@ from ..core.errors import SpecError, unknown_name
 from ..core.numeric import is_int
 from ..core.safe import printable
 from ..core.text import num
-from .drawing import MAX_NODES, Drawing, drawing, heat, value_text
+from .drawing import MAX_NODES, Drawing, check_options, drawing, heat, value_text
+from .volumes import Picture, volumes
 
 EXTENSIONS = {".svg": "svg", ".html": "html", ".htm": "html", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid",
               ".tex": "tikz"}
@@ -267,8 +268,50 @@ def _table(analysis) -> str:
     return f'<table id="layers"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def picture_svg(p: Picture) -> str:
+    """A volume figure (cnnsize.render.volumes) as SVG."""
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{p.width:.0f}" height="{p.height:.0f}" '
+           f'viewBox="0 0 {p.width:.0f} {p.height:.0f}" font-family="sans-serif" font-size="11">',
+           f"<title>{xml(p.title)}</title>"]
+    for s in p.shapes:
+        if s.kind == "polygon":
+            points = " ".join(f"{x:.1f},{y:.1f}" for x, y in s.points)
+            out.append(f'<polygon points="{points}" fill="{s.fill}" stroke="#333" stroke-width="0.8"/>')
+        elif s.kind == "line":
+            (x1, y1), (x2, y2) = s.points
+            dash = ' stroke-dasharray="4,3"' if s.dashed else ""
+            out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="#555"{dash}/>')
+        else:
+            (x, y), = s.points
+            weight = ' font-weight="bold"' if s.bold else ""
+            out.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{s.anchor}"{weight}>{xml(s.text)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def picture_tikz(p: Picture) -> str:
+    """A volume figure as a TikZ picture (\\usepackage{tikz}), for slides and papers."""
+    out = [f"% {tex(p.title)}: drawn by cnnsize (needs \\usepackage{{tikz}})",
+           r"\begin{tikzpicture}[x=0.75pt, y=-0.75pt, every node/.style={font=\sffamily\scriptsize}]"]
+    for s in p.shapes:
+        if s.kind == "polygon":
+            r, g, b = (int(s.fill[k:k + 2], 16) for k in (1, 3, 5))
+            path = " -- ".join(f"({x:.1f},{y:.1f})" for x, y in s.points)
+            out.append(f"\\filldraw[fill={{rgb,255:red,{r};green,{g};blue,{b}}}, draw=black!80] {path} -- cycle;")
+        elif s.kind == "line":
+            (x1, y1), (x2, y2) = s.points
+            out.append(f"\\draw[{'dashed, ' if s.dashed else ''}black!70] ({x1:.1f},{y1:.1f}) -- ({x2:.1f},{y2:.1f});")
+        else:
+            (x, y), = s.points
+            text = "\\textbf{" + tex(s.text) + "}" if s.bold else tex(s.text)
+            out.append(f"\\node at ({x:.1f},{y:.1f}) {{{text}}};")
+    out.append(r"\end{tikzpicture}")
+    return "\n".join(out) + "\n"
+
+
 WRITERS: dict[str, Callable[..., str]] = {"svg": svg, "dot": dot, "mermaid": mermaid, "tikz": tikz}
 FORMATS = ("svg", "html", "dot", "mermaid", "tikz")
+VOLUME_FORMATS: dict[str, Callable[[Picture], str]] = {"svg": picture_svg, "tikz": picture_tikz}
 
 
 def format_of(path: object) -> str:
@@ -287,6 +330,12 @@ def draw_text(analysis, fmt: str = "svg", color: str = "macs", style: str = "gra
     """The analysis drawn in ``fmt`` (one of FORMATS)."""
     if fmt not in FORMATS:
         raise unknown_name("drawing format", fmt, FORMATS)
+    if style == "volumes":
+        if fmt not in VOLUME_FORMATS:
+            raise SpecError(f"--style volumes draws SVG or TikZ, not {fmt}",
+                            hint="name the file *.svg or *.tex, or use --style graph")
+        check_options(color, style, analysis)
+        return VOLUME_FORMATS[fmt](volumes(analysis))
     if fmt == "html":
         views = [(d, drawing(analysis, color=color, style=style, depth=d)) for d in levels(analysis, depth)]
         start = next(k for k, (d, _) in enumerate(views) if d == depth)
