@@ -304,3 +304,59 @@ def test_graphviz_reads_hostile_names(tmp_path):
     assert out.returncode == 0, out.stderr
     titles = re.findall(r"<title>(.*?)</title>", out.stdout)
     assert len(titles) == 1 + len(HOSTILE) + 1 + len(HOSTILE)  # the graph, the nodes, the edges
+
+
+def _pair(value) -> list[int]:
+    return list(value) if isinstance(value, (list, tuple)) else [value, value]
+
+
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "vgg16", "zfnet"])
+def test_volumes_show_each_shape_and_the_windows_the_spec_sets(name):
+    """The lecture's figures: a box per change of shape with its true size written under it, and on each box the
+    window of the layer that slides over it, equal to that layer's kernel and stride in the spec."""
+    from cnnsize.render.volumes import volumes, volumes_of
+
+    analysis = cnnsize.analyze(name)
+    nodes = {n.name: n for n in cnnsize.load(name).nodes}
+    picture = volumes(analysis)
+    texts = [s.text for s in picture.shapes if s.kind == "text"]
+    boxes = volumes_of(analysis.layers)
+    assert len(boxes) == len([s for s in picture.shapes if s.kind == "polygon" and s.fill == "#dbe8f6"])
+    for box in boxes:  # each box's layer and its output shape, as the report gives them
+        assert box.rows[0].name in texts and "×".join(map(str, box.shape)) in texts
+    windows = [t for t in texts if re.fullmatch(r"\d+×\d+( /\d+×\d+)?", t)]
+    expected = []
+    for nxt in boxes[1:]:
+        kind = nodes[nxt.rows[0].name].kind
+        kernel = getattr(kind, "kernel", None)
+        if kernel is None or len(nxt.shape) < 3:
+            continue
+        stride = _pair(getattr(kind, "stride", None) or kernel)  # a pool's stride defaults to its kernel
+        label = "×".join(map(str, _pair(kernel)))
+        expected.append(label + (f" /{'×'.join(map(str, stride))}" if max(stride) > 1 else ""))
+    assert windows == expected
+    heights = [(b.shape[-2], b.face[1]) for b in boxes if len(b.shape) == 3]
+    assert all((h1 < h2) == (f1 < f2) for (h1, f1), (h2, f2) in zip(heights, heights[1:]))  # faces follow H
+    tikz = cnnsize.draw(name, fmt="tikz", style="volumes")
+    assert tikz.count(r"\filldraw") == sum(s.kind == "polygon" for s in picture.shapes)
+
+
+def test_volumes_are_svg_or_tikz_only():
+    with pytest.raises(CnnsizeError, match="--style volumes draws SVG or TikZ"):
+        cnnsize.draw("lenet5", fmt="dot", style="volumes")
+    svg = cnnsize.draw("resnet18", fmt="svg", style="volumes")
+    root = ET.fromstring(svg)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert ["layer1", "layer2", "layer3", "layer4"] == [t for t in texts if t and t.startswith("layer")]
+
+
+def test_report_html_draws_the_network_above_the_table(tmp_path):
+    out = run_cli("report", "lenet5", "-f", "html")
+    assert out.returncode == 0 and out.stdout.index("<svg") < out.stdout.index("<table")
+    check_geometry(out.stdout[out.stdout.index("<svg"):out.stdout.index("</svg>") + 6], cnnsize.analyze("lenet5"))
+    code = ("import sys; sys.modules['igraph'] = None; from cnnsize.cli import main; "
+            "sys.argv = ['cnnsize', 'report', 'lenet5', '-f', 'html']; main()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0 and "pip install 'cnnsize[draw]'" in out.stdout and "<table" in out.stdout
+    notebook = cnnsize.analyze("lenet5")._repr_html_()  # Jupyter's display
+    assert notebook.index("<svg") < notebook.index("<table")

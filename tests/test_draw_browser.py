@@ -68,12 +68,12 @@ def check_layout(browser) -> dict:
     left, top, right, bottom = geo["svg"]
     boxes = sorted(geo["boxes"])
     assert boxes and len(boxes) == len(geo["names"])
-    for i, (l, t, r, b) in enumerate(boxes):
-        assert left - 0.5 <= l and r <= right + 0.5 and top - 0.5 <= t and b <= bottom + 0.5
+    for i, (x, t, r, b) in enumerate(boxes):
+        assert left - 0.5 <= x and r <= right + 0.5 and top - 0.5 <= t and b <= bottom + 0.5
         for other in boxes[i + 1:]:
             if other[0] >= r - 0.5:
                 break
-            assert not (other[1] < b - 0.5 and t < other[3] - 0.5), ((l, t, r, b), other)
+            assert not (other[1] < b - 0.5 and t < other[3] - 0.5), ((x, t, r, b), other)
     return geo
 
 

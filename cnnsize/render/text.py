@@ -8,11 +8,11 @@ from __future__ import annotations
 import io
 from html import escape
 
+from ..core.errors import MissingDependency
 from ..core.layout import axes_label
 from ..core.numeric import dim_text, human_bytes, human_count, is_int, is_symbolic, pretty  # noqa: F401 - human_* re-exported
 from ..core.safe import json_text
 from ..core.text import extra_text, num, seconds_text, shape_text  # noqa: F401 - re-exported
-from ..core.errors import MissingDependency
 from ..engine.result import COUNT_FIELDS, VIEWS, Analysis
 from ..layers.base import IN_PLACE, NEW
 from .boxes import bar
@@ -219,7 +219,7 @@ def drawing_html(a: Analysis) -> str:
     try:
         picture = draw(a, "svg")
     except MissingDependency as exc:
-        return f"<p>{escape(str(exc))}</p>\n"
+        return f"<p>{escape(str(exc), quote=False)}</p>\n"
     body = picture[picture.index("<svg"):]
     return f'<div class="cnnsize-drawing" style="overflow:auto;max-height:640px">{body}</div>\n'
 

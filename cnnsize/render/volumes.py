@@ -19,7 +19,7 @@ from ..engine.result import Analysis, LayerResult
 
 ANGLE = math.radians(35)
 GAP = 46
-BASE = 300  # the baseline the faces' bottoms stand on
+BASE = 300.0  # the baseline the faces' bottoms stand on
 FACE_FILL = "#dbe8f6"
 TOP_FILL = "#b8cfe8"
 SIDE_FILL = "#9fbce0"
