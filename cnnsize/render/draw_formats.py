@@ -209,7 +209,8 @@ def page(views: list[tuple[int | None, Drawing]], analysis, start: int = 0) -> s
     script = resources.files("cnnsize.render").joinpath("draw_page.js").read_text(encoding="utf-8")
     axes = analysis.label_axes()
     levels = [{"depth": depth, "rows": [_row_cells(n.row, axes) for n in d.nodes],
-               "edges": [[e.src, e.dst] for e in d.edges], "rf": [_rf(n.row) for n in d.nodes], "folded": [n.row.folded for n in d.nodes]}
+               "edges": [[e.src, e.dst] for e in d.edges], "rf": [_rf(n.row) for n in d.nodes],
+               "folded": [n.row.folded for n in d.nodes]}
               for depth, d in views]
     data = json.dumps({"levels": levels, "start": start, "input": _plain_shape(analysis.input_shape)})
     data = data.replace("</", "<\\/")  # no name can close the script element it sits in
