@@ -56,6 +56,25 @@ def edges_of(svg_text: str) -> list[tuple[str, str, list[tuple[float, float]]]]:
     return out
 
 
+def crosses(p, q, box) -> bool:
+    """Whether the segment p-q enters the inside of box (left, top, right, bottom): Liang-Barsky clipping."""
+    (x0, y0), (x1, y1) = p, q
+    left, top, right, bottom = box[0] + 0.5, box[1] + 0.5, box[2] - 0.5, box[3] - 0.5
+    dx, dy = x1 - x0, y1 - y0
+    lo, hi = 0.0, 1.0
+    for step, room in ((-dx, x0 - left), (dx, right - x0), (-dy, y0 - top), (dy, bottom - y0)):
+        if step == 0:
+            if room < 0:
+                return False
+            continue
+        t = room / step
+        if step < 0:
+            lo = max(lo, t)
+        else:
+            hi = min(hi, t)
+    return lo < hi
+
+
 def overlap(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
@@ -84,6 +103,10 @@ def check_geometry(svg_text: str, analysis, expected: set | None = None) -> None
         assert a[0] <= x0 <= a[2] and abs(y0 - a[3]) < 0.2, (src, points[0], a)
         assert b[0] <= x1 <= b[2] and abs(y1 - b[1]) < 0.2, (dst, points[-1], b)
         assert all(later[1] >= earlier[1] for earlier, later in zip(points, points[1:]))  # always downwards
+        for p, q in zip(points, points[1:]):  # never across another box
+            for name, box in boxes.items():
+                if name not in (src, dst) and box[1] < max(p[1], q[1]) and min(p[1], q[1]) < box[3]:
+                    assert not crosses(p, q, box), (src, dst, name)
 
 
 def page_data(page: str) -> dict:
@@ -360,3 +383,24 @@ def test_report_html_draws_the_network_above_the_table(tmp_path):
     assert out.returncode == 0 and "pip install 'cnnsize[draw]'" in out.stdout and "<table" in out.stdout
     notebook = cnnsize.analyze("lenet5")._repr_html_()  # Jupyter's display
     assert notebook.index("<svg") < notebook.index("<table")
+
+
+def test_the_golden_drawings_are_fresh():
+    """reports/drawings/: a few drawings in every format and the volume figures, byte for byte what the code draws
+    (regenerate with python -m cnnsize.bundled.reports; look at them when they change)."""
+    from cnnsize.bundled.reports import expected_drawings
+
+    expected = expected_drawings()
+    folder = ROOT / "reports"
+    stale = [name for name, data in expected.items() if not (folder / name).exists()
+             or (folder / name).read_bytes() != data]
+    assert not stale, f"stale drawings {stale}: run `python -m cnnsize.bundled.reports`"
+    kept = {f"drawings/{p.name}" for p in (folder / "drawings").iterdir()}
+    assert kept == set(expected), kept ^ set(expected)
+
+
+@pytest.mark.slow
+def test_graphviz_reads_the_golden_dot_files():
+    for path in (ROOT / "reports" / "drawings").glob("*.dot"):
+        out = subprocess.run(["dot", "-Tsvg", str(path)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stderr == "", (path, out.stderr)

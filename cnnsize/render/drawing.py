@@ -249,8 +249,10 @@ def place(nodes: list[Node], edges: list[Edge]) -> tuple[float, float]:
         node.x = lefts[("n", i)]
         node.y = tops[ranks[i]] + (heights[ranks[i]] - node.h) / 2
     for k, (edge, route) in enumerate(zip(edges, routes)):
-        bends = [(lefts[("d", k, j)], tops[int(round(y))] + heights[int(round(y))] / 2)
-                 for j, (_, y) in enumerate(route)]
+        bends = []  # through each layer it skips, straight down its own slot: beside the boxes, never across one
+        for j, (_, y) in enumerate(route):
+            x, rank = lefts[("d", k, j)], int(round(y))
+            bends += [(x, tops[rank]), (x, tops[rank] + heights[rank])]
         src, dst = nodes[edge.src], nodes[edge.dst]
         edge.points = [(src.x + src.w / 2, src.y + src.h), *bends, (dst.x + dst.w / 2, dst.y)]
     width = max((n.x + n.w for n in nodes), default=0.0)
