@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..engine.walk import analyze_graph
+from ..render.draw_formats import draw_text
 from ..render.plot import picture
 from ..render.text import markdown
 from ..spec.sources import bundled_names, load_graph
@@ -53,8 +54,6 @@ def has_igraph() -> bool:
 
 def expected_drawings() -> dict[str, bytes]:
     """drawings/NAME.EXT (the graph) and drawings/NAME.volumes.EXT (the volume figure) -> their bytes."""
-    from ..render.draw_formats import draw_text
-
     out: dict[str, bytes] = {}
     for name, formats in DRAWINGS.items():
         a = analyze_graph(load_graph(name))

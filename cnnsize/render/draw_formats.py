@@ -218,8 +218,11 @@ def page(views: list[tuple[int | None, Drawing]], analysis, start: int = 0) -> s
     buttons = "".join(f'<button data-level="{k}"{" class=on" if k == start else ""}>'
                       f'{"every layer" if depth is None else f"depth {depth}"} ({len(d.nodes)})</button>'
                       for k, (depth, d) in enumerate(views))
-    graphs = "".join(f'<div class="view" data-level="{k}"{"" if k == start else " hidden"}>'
-                     f"{svg(d, standalone=False, uid=str(k))}</div>" for k, (_, d) in enumerate(views))
+    # the first view is in the page; the others wait as text until shown (parsing them all slowed opening)
+    graphs = "".join(f'<div class="view" data-level="{k}">{svg(d, standalone=False, uid=str(k))}</div>' if k == start
+                     else f'<div class="view" data-level="{k}" hidden></div><script type="text/plain" '
+                          f'id="view{k}">{svg(d, standalone=False, uid=str(k))}</script>'
+                     for k, (_, d) in enumerate(views))
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{xml(first.title)} — cnnsize</title>", f"<style>{STYLE}</style>",

@@ -14,7 +14,29 @@
     return Array.prototype.slice.call(views[k].querySelectorAll(".node"));
   }
 
+  function ensure(k) {
+    // a view other than the first is kept as text until it is first shown
+    if (!views[k].firstElementChild) {
+      views[k].innerHTML = document.getElementById("view" + k).textContent;
+      listen(k);
+    }
+  }
+
+  function listen(k) {
+    nodesOf(k).forEach(function (n) {
+      n.addEventListener("click", function () {
+        var i = Number(n.dataset.index);
+        if (selected === i && data.levels[k].folded[i] > 1 && k < views.length - 1) {
+          unfold(data.levels[k].rows[i][0]);  // a second click on a block unfolds it
+        } else {
+          select(i);
+        }
+      });
+    });
+  }
+
   function show(k) {
+    ensure(k);
     level = k;
     views.forEach(function (v, i) { v.hidden = i !== k; });
     Array.prototype.forEach.call(document.querySelectorAll("#levels button"), function (b) {
@@ -137,18 +159,7 @@
     if (i >= 0) { select(i); nodesOf(k)[i].scrollIntoView({block: "center", inline: "center"}); }
   }
 
-  views.forEach(function (v, k) {
-    nodesOf(k).forEach(function (n) {
-      n.addEventListener("click", function () {
-        var i = Number(n.dataset.index);
-        if (selected === i && data.levels[k].folded[i] > 1 && k < views.length - 1) {
-          unfold(data.levels[k].rows[i][0]);  // a second click on a block unfolds it
-        } else {
-          select(i);
-        }
-      });
-    });
-  });
+  listen(level);
   Array.prototype.forEach.call(document.querySelectorAll("#levels button"), function (b) {
     b.addEventListener("click", function () { show(Number(b.dataset.level)); selected = null; });
   });

@@ -112,8 +112,9 @@ def fold_to_fit(analysis: Analysis, depth: int | None,
     whole = len(analysis.layers)
     names = [row.name.split(".") for row in analysis.layers]
     tried: list[int | None] = [depth]
+    deepest = max((len(parts) - 1 for parts in names), default=0)  # folding deeper than the nesting folds nothing
     if depth is None or len(analysis.collapse(depth).layers) > limit:
-        tried += list(range(min(depth or 8, 8), 0, -1))
+        tried += list(range(min(depth or deepest, deepest), 0, -1))
     for d in tried:
         folded = analysis if d is None else analysis.collapse(d)
         if len(folded.layers) <= limit:
