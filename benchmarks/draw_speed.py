@@ -5,8 +5,9 @@ Issue 27's targets: resnet152 drawn in at most 1 s and densenet201 in at most 2 
 baselines on the same spec: cnnsize's own analysis of it (the drawing's cost over the sizing's), and Graphviz's
 ``dot`` laying out the same DOT file (the usual way to draw a network, where Graphviz is installed). densenet201
 is densenet121's bundled spec with torchvision's densenet201 block sizes (6, 12, 48, 32) and its third
-transition's 896 filters, which give its 20,013,928 parameters (checked here). With Selenium and Debian's chromium, ``--page`` also times how long
-densenet121's page takes to open in headless Chromium (issue 27: under a second).
+transition's 896 filters, which give its 20,013,928 parameters (checked here). With Selenium and Debian's
+chromium, ``--page`` also times how long densenet121's page takes to open in headless Chromium (issue 27: under a
+second).
 
     python benchmarks/draw_speed.py [--page]       # needs igraph (pip install 'cnnsize[draw]')
 """
