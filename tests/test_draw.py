@@ -404,3 +404,61 @@ def test_graphviz_reads_the_golden_dot_files():
     for path in (ROOT / "reports" / "drawings").glob("*.dot"):
         out = subprocess.run(["dot", "-Tsvg", str(path)], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0 and out.stderr == "", (path, out.stderr)
+
+
+LATEX_DOCUMENT = "\\documentclass{article}\n\\usepackage{tikz}\n\\begin{document}\n\\input{%s}\n\\end{document}\n"
+
+
+def compile_tikz(tmp_path, tikz_text: str) -> str:
+    """LaTeX's own pdflatex compiles the picture inside a document (.ci/run installs Debian's texlive); its log."""
+    (tmp_path / "picture.tex").write_text(tikz_text, encoding="utf-8")
+    (tmp_path / "doc.tex").write_text(LATEX_DOCUMENT % "picture.tex", encoding="utf-8")
+    out = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    log = (tmp_path / "doc.log").read_text(encoding="latin-1")
+    assert out.returncode == 0 and (tmp_path / "doc.pdf").stat().st_size > 0, log[-2000:]
+    assert "Missing character" not in log, log
+    return log
+
+
+@pytest.mark.slow
+def test_latex_compiles_the_golden_tikz_pictures(tmp_path):
+    paths = sorted((ROOT / "reports" / "drawings").glob("*.tex"))
+    assert len(paths) >= 5
+    for path in paths:
+        compile_tikz(tmp_path, path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_latex_compiles_hostile_names_and_prints_them(tmp_path):
+    """Every special character of TeX escaped: the document compiles and the PDF's text holds each name."""
+    compile_tikz(tmp_path, cnnsize.draw(hostile_spec(), fmt="tikz"))
+    text = subprocess.run(["pdftotext", str(tmp_path / "doc.pdf"), "-"], capture_output=True, text=True,
+                          timeout=60).stdout  # poppler-utils, installed by .ci/run
+    flat = text.replace(" ", "").replace("\n", "")
+    # \_ is a rule drawn, not a glyph: pdftotext shows it as a space
+    for name in ('a"b\\N\\G$%#&^~', "</text><script>alert(1)</script>|]-->", "\\endtikzpicture}{", "graph{",
+                 "[x]"):
+        assert name in flat, (name, text)
+    compile_tikz(tmp_path, cnnsize.draw(hostile_spec(), fmt="tikz", style="volumes"))
+
+
+@pytest.mark.slow
+def test_librsvg_renders_the_golden_svgs_and_hostile_names(tmp_path):
+    """librsvg (GNOME's SVG renderer, Debian's librsvg2-bin) draws each SVG without an error or a warning."""
+    paths = sorted((ROOT / "reports" / "drawings").glob("*.svg"))
+    hostile = tmp_path / "hostile.svg"
+    cnnsize.draw(hostile_spec(), hostile)
+    for path in [*paths, hostile]:
+        out = subprocess.run(["rsvg-convert", "-o", str(tmp_path / "out.png"), str(path)], capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0 and out.stderr == "", (path, out.stderr)
+        assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", bundled_names())
+def test_every_bundled_page_stays_under_two_megabytes(name):
+    page = cnnsize.analyze(name).draw("html")
+    assert len(page.encode()) < 2_000_000
+    assert not set(re.findall(r"https?://[^\s\"'<>]+", page)) - {"http://www.w3.org/2000/svg"}  # nothing fetched

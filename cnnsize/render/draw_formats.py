@@ -157,7 +157,7 @@ def mermaid(d: Drawing) -> str:
 _TEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "_": r"\_",
         "%": r"\%", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "×": r"$\times$", "–": "--",
         "…": r"\ldots{}", "[": "{[}", "]": "{]}", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
-        '"': r"\textquotedbl{}"}
+        '"': r"{\ttfamily\char34}"}  # \textquotedbl needs T1; the typewriter font has ASCII's quote
 
 
 def tex(text: object) -> str:
