@@ -212,7 +212,7 @@ def page(views: list[tuple[int | None, Drawing]], analysis, start: int = 0) -> s
                "edges": [[e.src, e.dst] for e in d.edges], "rf": [_rf(n.row) for n in d.nodes],
                "folded": [n.row.folded for n in d.nodes]}
               for depth, d in views]
-    data = json.dumps({"levels": levels, "start": start, "input": _plain_shape(analysis.input_shape)})
+    data = json.dumps({"levels": levels, "start": start, "input": _plain_shape(analysis.input_shape)}, allow_nan=False)
     data = data.replace("</", "<\\/")  # no name can close the script element it sits in
     first = views[start][1]
     buttons = "".join(f'<button data-level="{k}"{" class=on" if k == start else ""}>'
