@@ -560,7 +560,8 @@ class SwinAttention(LayerKind):
         else:
             items = kept(h != 1, None)
         window = self.configured(ins[0])[0]
-        if len(window) == 3 and prod(window) != n:  # a shrunk 3D window: its part of the index, copied (int64)
+        if len(window) == 3 and prod(window) != n != 1:  # a shrunk 3D window: its part of the index, copied (int64;
+            # one position's is a view)
             items.append(Saved("new", n * n, itemsize=8, per_sample=False))
         if self.version == "v2":  # once per call: the position-bias MLP's hidden layer, its sigmoid, the logit scale
             items += [Saved("new", v, per_sample=False) for v in (z["table"] * self.cpb_hidden, n * n * h, h)]
