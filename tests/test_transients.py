@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 import cnnsize  # noqa: E402
 from cnnsize.executor.validation import _peak_allocated, _step_peak  # noqa: E402
 
+from .conftest import representative  # noqa: E402
 from .test_fused_attention import MAXVIT, MVIT  # noqa: E402
 from .test_swin import GEOMETRIES  # noqa: E402
 
@@ -118,8 +119,7 @@ QUICK_SWEEP = {"one_by_w_shift", "all_ones", "larger_one_axis", "video_one_posit
 SWEEP_TRAINING_SPREAD = {"video_larger_all": 0.13}
 
 
-@pytest.mark.parametrize("row", [r if r in QUICK_SWEEP else pytest.param(r, marks=pytest.mark.slow)
-                                 for r in sorted(SWEEP)])
+@pytest.mark.parametrize("row", representative(sorted(SWEEP), QUICK_SWEEP))
 def test_swin_window_geometries_peaks_match_torch(row):
     shape, settings, batch = SWEEP[row]
     p = peaks({"name": row, "input": shape, "layers": [{"swin_attention": settings}, "patch_merge"]}, batch)
