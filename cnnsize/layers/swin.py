@@ -61,6 +61,17 @@ def _window_copies(counts: list, window: list, batch: int, channels: int) -> tup
     return partition, merge
 
 
+def _partition_is_view(counts: list, window: list, batch: int, channels: int) -> bool:
+    """Whether the window partition's reshape is a view (of strided memory, where it is counted as a copy: QKV's
+    F.linear copies it, and its base, the padded or rolled input, stays alive while the view does)."""
+    nd = len(window)
+    split = [batch, *[v for pair in zip(counts, window) for v in pair], channels]
+    order = [0, *range(1, 2 * nd + 1, 2), *range(2, 2 * nd + 2, 2), 2 * nd + 1]
+    strides = _strides(split)
+    return not _reshape_copies([split[i] for i in order], [strides[i] for i in order],
+                               [batch * prod(counts), prod(window), channels])
+
+
 def _crop_copies(sizes: tuple, padded: tuple, batch: Dim) -> bool:
     """Whether ``x[:, :s1, :s2, …].contiguous()`` of a contiguous (batch, *padded, C) copies: it does unless the part
     is laid out contiguously (torch ignores axes of size 1)."""
@@ -353,16 +364,20 @@ class SwinAttention(LayerKind):
         z = self._sizes(x)
         window, _, padded = self.geometry(x)
         tc, h, n = z["tokens"] * z["c"] * batch, z["h"], z["n"]
-        moves, moves_back = _window_copies([p // w for p, w in zip(padded, window)], list(window), batch, 2)
+        counts = [p // w for p, w in zip(padded, window)]
+        moves, moves_back = _window_copies(counts, list(window), batch, 2)
         heads = h != 1 and not (batch == 1 and z["windows"] == 1)  # q, kᵀ and v copied for the batched matmul
         t = _Timeline(training)
         self._bias_timeline(t, z)
         t.new("x", tc)  # the pad, a copy even when nothing is added
         if z["shifted"]:
             t.assign("x", tc)  # the roll
-        if moves:
-            t.assign("x", tc)  # the window partition
-        t.keep("x", "windows")  # QKV's input
+        if moves and _partition_is_view(counts, list(window), batch, 2):
+            t.new("windows", tc, inner=True)  # F.linear's copy of the strided windows (kept); their base stays
+        else:
+            if moves:
+                t.assign("x", tc)  # the window partition
+            t.keep("x", "windows")  # QKV's input
         if self.version == "v2" and self.qkv_bias:
             t.new("qkv_bias", 3 * z["c"])  # the bias with k's third zeroed
         t.new("qkv", 3 * tc)  # q, k and v are views of it, alive to the end
