@@ -165,7 +165,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     visited = list(compress(range(n), requires_grad))  # never the input (0)
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
     activations_at = list(map(add, kept_at, grads_at))
-    for i, nbytes in transients.items():
+    for i, nbytes in _transients(sized, batch, act_size, training=True, backward=True).items():
         activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
     alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
     backward = list(map(alive_at.__getitem__, visited))
@@ -193,9 +193,9 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     }
 
 
-def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[int, Any]:
-    """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient);
-    only the kinds that have them."""
+def _transients(sized: list, batch: Any, itemsize: int, training: bool, backward: bool = False) -> dict[int, Any]:
+    """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient),
+    or while its backward runs (LayerKind.backward_transient); only the kinds that have them."""
 
     composite = {s for s in set(sized) if s.kind is not None and type(s.kind).transient is not LayerKind.transient}
     out: dict[int, Any] = {}
@@ -203,7 +203,8 @@ def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[
         return out
     for i, layer in enumerate(sized):
         if layer in composite:
-            elements = layer.kind.transient(layer.ins, layer.out, batch, training)
+            elements = layer.kind.backward_transient(layer.ins, layer.out, batch) if backward else \
+                layer.kind.transient(layer.ins, layer.out, batch, training)
             if elements:
                 out[i] = elements * itemsize
     return out

@@ -653,6 +653,12 @@ class LayerKind:
         matrix (QKᵀ + bias, the softmax, and in backward the softmax's gradient): its input and output at once."""
         return 0
 
+    def backward_transient(self, ins: list[Shape], out: Shape, batch: Dim) -> Dim:
+        """Elements alive at once at the worst moment of a composite layer's backward (its intermediates' gradients,
+        and what it kept not yet let go), beyond what autograd saves for it and its output's gradient, for the whole
+        batch. By default the forward's (``transient`` in training)."""
+        return self.transient(ins, out, batch, True)
+
     def call_macs(self, ins: list[Shape], out: Shape) -> Dim:
         """Multiply-adds done once per call whatever the batch (Swin V2's position-bias MLP), beside ``counts``'
         per-sample ones."""
