@@ -18,6 +18,7 @@ from typing import Any
 from ..core.errors import CnnsizeError, LimitExceeded, Location, SpecError, Unrepresentable
 from ..core.numeric import no_gc
 from ..core.optional import require_onnx
+from ..core.safe import printable
 from ..engine.walk import analyze_graph
 from ..layers.base import OPAQUE_KIND, PASS_KIND, PASS_THROUGH, REGISTRY, Fused, OnnxCall, OnnxValue
 from ..spec import sources as spec_sources
@@ -202,6 +203,20 @@ def load_model(source, shown: str | None = None, limit: int | None = None, paylo
     _drop_external(tensors)
     _inline_ifs(onnx, model)
     return model
+
+
+def _refuse_unread(model, text: str) -> None:
+    """Shape inference failing for want of a tensor's value that cnnsize did not read (external data, or more data
+    than PAYLOAD_LIMIT written in the file) is said as such, not as onnx's "data size mismatch"."""
+    found = re.search(r"Tensor: (\S+) expected num elements", text)
+    if found is None:
+        return
+    tensors, _ = walk(model)
+    for t in tensors:
+        if t.name == found.group(1) and not _has_data(t):
+            raise SpecError(f"ONNX shape inference needs the value of '{printable(t.name)[:100]}', whose data "
+                            f"cnnsize does not read (external data, or more than {PAYLOAD_LIMIT:,} bytes written "
+                            "in the file)", hint="write the values that shapes depend on into the file")
 
 
 def _literal_conditions(onnx, graph) -> dict:
@@ -672,6 +687,7 @@ class _Importer:
                 model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
             except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError and others
                 text = " ".join(str(exc).split())[:300]
+                _refuse_unread(self.model, text)
                 if self.symbolic is not None:
                     raise SpecError(f"ONNX shape inference fails with the dynamic axes at {PROBE}: {text}",
                                     hint="give the sizes the model takes with --input") from None
