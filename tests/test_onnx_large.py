@@ -201,3 +201,121 @@ def test_a_value_left_unread_is_said_in_one_line(tmp_path):
     line = info.value.one_line()
     assert "\n" not in line and "small.onnx" in line
     assert "needs the value of 'shape', whose data cnnsize does not read" in line, line
+
+
+# -- the walk against protobuf: every tensor, wherever a model may hold one -----------------------------------------
+def every_tensor(message):
+    """Every TensorProto in a message, found through protobuf's own descriptors (whatever field holds it)."""
+    from onnx import TensorProto
+
+    stack = [message]
+    while stack:
+        m = stack.pop()
+        if isinstance(m, TensorProto):
+            yield m
+        for fd, value in m.ListFields():
+            if fd.message_type is None:
+                continue
+            repeated = fd.is_repeated if hasattr(fd, "is_repeated") else fd.label == fd.LABEL_REPEATED
+            stack.extend(value if repeated else [value])
+
+
+PAYLOAD_FIELDS = ("float_data", "int32_data", "string_data", "int64_data", "raw_data", "double_data", "uint64_data")
+
+
+def without_large_data(model, limit: int):
+    """What the walk should give, computed on the parsed model: each tensor whose data fields take more than
+    ``limit`` bytes loses them and is marked EXTERNAL (data held elsewhere); everything else stays."""
+    from onnx import ModelProto, TensorProto
+
+    expected = ModelProto()
+    expected.CopyFrom(model)
+    for t in every_tensor(expected):
+        payload = TensorProto()
+        for name in PAYLOAD_FIELDS:
+            if name == "raw_data":
+                if t.HasField("raw_data"):
+                    payload.raw_data = t.raw_data
+            else:
+                getattr(payload, name).extend(getattr(t, name))
+        if payload.ByteSize() > limit:
+            for name in PAYLOAD_FIELDS:
+                t.ClearField(name)
+            t.data_location = TensorProto.EXTERNAL
+    return expected
+
+
+def walked(data: bytes, limit: int):
+    from onnx import ModelProto
+
+    from cnnsize.importers.onnx_wire import Pruner
+
+    return ModelProto.FromString(Pruner(data, limit, 10**6).run())
+
+
+def _everywhere():
+    """A model holding tensors in every place ONNX allows one: initializers, sparse ones, node attributes (t,
+    tensors, sparse_tensor, sparse_tensors), an If's branches (g) and a Scan-like node's graphs, a function's nodes
+    and its attributes' defaults, and training information's two graphs; of every data field."""
+    import numpy as np
+    from onnx import AttributeProto, TensorProto, helper, numpy_helper
+
+    def t(name, n, dtype=np.float32):
+        return numpy_helper.from_array(np.arange(n).astype(dtype), name)
+
+    def sparse(name, n):
+        return helper.make_sparse_tensor(t(name + "_v", n), t(name + "_i", n, np.int64), [n])
+
+    strings = helper.make_tensor("strings", TensorProto.STRING, [3], [b"a" * 300, b"b", b"c"])
+    floats = helper.make_tensor("floats", TensorProto.FLOAT, [400], list(range(400)))  # float_data, not raw
+    ints = helper.make_tensor("ints", TensorProto.INT64, [300], list(range(300)))
+    doubles = helper.make_tensor("doubles", TensorProto.DOUBLE, [300], [0.5] * 300)
+    small = t("small", 2)
+    branch = helper.make_graph([helper.make_node("Constant", [], ["o"], value=t("in_branch", 200))], "b", [],
+                               [helper.make_tensor_value_info("o", TensorProto.FLOAT, None)], [t("branch_init", 300)])
+    node = helper.make_node("Custom", ["x"], ["y"], domain="custom", t=t("attr_t", 500), tensors=[floats, small],
+                            g=branch, graphs=[branch, branch])
+    node.attribute.extend([helper.make_attribute("sp", sparse("attr_sparse", 300)),
+                           helper.make_attribute("sps", [sparse("attr_sparses", 100), sparse("tiny", 1)])])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [t("init", 1000), ints, doubles, strings, small],
+                              sparse_initializer=[sparse("sparse_init", 400)])
+    default = AttributeProto(name="w", type=AttributeProto.TENSOR, t=t("fn_default", 600))
+    function = helper.make_function("custom", "Fn", ["a"], ["b"],
+                                    [helper.make_node("Constant", [], ["b"], value=t("fn_const", 700))],
+                                    [helper.make_opsetid("", 17)], attribute_protos=[default])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("custom", 1)],
+                              functions=[function])
+    info = model.training_info.add()
+    info.initialization.CopyFrom(helper.make_graph([], "init", [], [], [t("train_init", 800)]))
+    info.algorithm.CopyFrom(helper.make_graph([], "algo", [], [], [t("train_algo", 900)]))
+    return model
+
+
+@pytest.mark.parametrize("limit", [0, 8, 300, 10**9])
+def test_the_walk_drops_large_data_wherever_a_tensor_sits(limit):
+    """protobuf's descriptors find each tensor; the walk must leave out the data of exactly those over the limit,
+    and keep every other byte's meaning (parsed, the models compare equal). A message kind the walk does not
+    enter (a new place ONNX puts tensors) fails here."""
+    need("onnx")
+    model = _everywhere()
+    data = model.SerializeToString()
+    got = walked(data, limit)
+    want = without_large_data(model, limit)
+    assert got == want
+    places = {"init", "sparse_init_v", "sparse_init_i", "attr_t", "floats", "attr_sparse_v", "attr_sparses_i",
+              "in_branch", "branch_init", "ints", "doubles", "strings", "fn_default", "fn_const", "train_init",
+              "train_algo"}
+    dropped = {t.name for t in every_tensor(got) if t.data_location == 1}
+    assert places <= {t.name for t in every_tensor(got)}
+    if limit <= 8:
+        assert places <= dropped
+    elif limit == 300:
+        assert {"init", "fn_const", "train_algo", "floats", "strings"} <= dropped and "small" not in dropped
+    else:
+        assert not dropped
+    if limit == 10**9:
+        from cnnsize.importers.onnx_wire import Pruner
+
+        assert Pruner(data, limit, 10**6).run() == data  # nothing over the limit: the very bytes

@@ -16,8 +16,11 @@ from ..core.errors import LimitExceeded
 
 BIG_NODE = 256  # bytes: a node this long may hold subgraphs (If, Loop, Scan), scanned for their nodes before parsing
 MAX_DEPTH = 32  # subgraphs nested deeper than this are refused before parsing (protobuf's own limit is near 100)
-MAX_KEPT = 256 << 20  # bytes of the file besides large tensors' data (nodes, names, shapes, small constants)
-FIELDS_PER_NODE = 64  # fields the walk may step through per node allowed (value infos, initializers, attributes)
+# bytes of the file kept besides large tensors' data (nodes, names, shapes, small constants), per node allowed and
+# at least: protobuf's parse costs about 9 times as much (64 MiB: under 600 MB)
+KEPT_PER_NODE = 2 << 10
+MIN_KEPT = 64 << 20
+FIELDS_PER_NODE = 16  # fields the walk may step through per node allowed (value infos, initializers, attributes)
 MIN_FIELDS = 1 << 20  # ... and at least this many, whatever the node limit
 
 # The fields of each message that hold a message which may hold a tensor, and that message's kind.
@@ -74,16 +77,18 @@ def wire_fields(buf, start: int, end: int):
     i = start
     while i < end:
         at = i
-        key, i = varint(buf, i)
+        key = buf[i]  # a one-byte number is read inline (most keys and lengths): the walk's time is here
+        key, i = (key, i + 1) if key < 0x80 else varint(buf, i)
         number, wire = key >> 3, key & 7
         value = i
-        if wire == 0:
+        if wire == 2:
+            n = buf[i] if i < end else 0x80
+            n, value = (n, i + 1) if n < 0x80 else varint(buf, i)
+            i = value + n
+        elif wire == 0:
             _, i = varint(buf, i)
         elif wire in (1, 5):
             i += 8 if wire == 1 else 4
-        elif wire == 2:
-            n, value = varint(buf, i)
-            i = value + n
         else:
             raise Malformed(f"field {number} has the wire type {wire} at byte {at:,}, which ONNX never writes")
         if number == 0:
@@ -138,13 +143,13 @@ def count_nodes(data, budget: int) -> int | None:
 
 class Pruner:
     """The walk making the copy: ``buf`` the file's bytes (a mmap), ``limit`` the most bytes of data a tensor keeps,
-    ``nodes`` the most nodes (the walk stops past them), ``max_kept`` the most bytes copied."""
+    ``nodes`` the most nodes (the walk stops past them; the most bytes kept and fields stepped through follow)."""
 
-    def __init__(self, buf, limit: int, nodes: int, max_kept: int = MAX_KEPT):
+    def __init__(self, buf, limit: int, nodes: int):
         self.buf = buf
         self.limit = limit
         self.nodes_left = nodes
-        self.max_kept = max_kept
+        self.max_kept = max(MIN_KEPT, KEPT_PER_NODE * nodes)
         self.max_fields = self.fields_left = max(MIN_FIELDS, FIELDS_PER_NODE * nodes)
         self.kept = 0
         self.dropped = 0  # bytes of tensor data left out
