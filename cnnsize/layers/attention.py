@@ -385,10 +385,8 @@ class MViTAttention(_Volume):
             out = vol[0] * vol[1] * vol[2]
             per += d * size[0] * size[1] * size[2] + d * out + 2 * d * (1 + out)
         per += nq * d + 2 * h * nq * nk + nq * d  # scaler·q; QKᵀ and its softmax; attention·V
-        if h > 1:
-            per += nq * d  # the heads' transpose before the projection: a copy
-        if h > 1 and batch > 1 and hd == 1:  # that copy keeps the heads' order, so the projection is a matmul, then
-            per += nq * d  # the bias added afresh (F.linear fuses the two on a contiguous input only)
+        if h > 1 and (hd > 1 or batch > 1):  # the heads' transpose before the projection: a copy (with a head
+            per += nq * d  # size of 1, at batch 1 a transposed matrix the product reads as it is)
         if not self.kernel_q and h > 1 and batch > 1:
             per += nq * d  # the scaled q, strided as q was, copied for the matmul
         once: Dim = 0
