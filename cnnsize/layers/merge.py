@@ -42,6 +42,7 @@ def broadcast(kind: str, ins: list) -> tuple:
 
 class _Merge(LayerKind):
     params = {}
+    batch_anywhere = True  # value by value (the importer checks both inputs hold the batch alike)
     min_inputs = 2
     max_inputs = 64
 
@@ -102,6 +103,7 @@ class Add(_Merge):
 @register("concat")
 class Concat(_Merge):
     """Concatenation along the channels; the spatial sizes must agree. Of one input, a copy (torch.cat([x]))."""
+    batch_anywhere = False  # along the channels: the batch in front
     tools_checked = True
 
     min_inputs = 1
@@ -241,6 +243,7 @@ class Scalar(LayerKind):
     """An elementwise operation with a constant number: ``x + c``, ``x - c``, ``c - x`` (rsub), ``x * c``, ``x / c``,
     ``x ** c`` (attention's scale, a normalization's mean and std written out). ``inplace: true`` for
     ``x.mul_(c)``, ``x *= c``."""
+    batch_anywhere = True
     onnx_none = "not mapped yet: arithmetic with a constant is refused unless it is part of a mapped pattern (GELU's)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)

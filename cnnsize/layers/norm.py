@@ -123,6 +123,7 @@ AXIS = Param("choice", "channels", choices=("channels", "last"),
 class LayerNorm(LayerKind):
     """Layer normalization at each position: over the channels of an image (ConvNeXt's LayerNorm2d) or over the
     last axis (nn.LayerNorm on tokens [L, D] or on a permuted (H, W, C)); over the features if flat."""
+    batch_anywhere = True  # over the last axis: wherever the batch is
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "fvcore": "inp*(4 + affine)",
@@ -281,6 +282,7 @@ class InstanceNorm(LayerKind):
 class LayerScale(LayerKind):
     """A learned scale per channel (ConvNeXt's layer_scale, shaped (C, 1, 1)) or per feature of the last axis
     (``axis: last``, as in CaiT's and Swin V2's LayerScale): an elementwise multiply by a parameter."""
+    batch_anywhere = True  # over the last axis: wherever the batch is
     tools_checked = True
 
     cause = "elementwise"

@@ -300,6 +300,7 @@ class Chunk(LayerKind):
     params = {"chunks": Param("int", doc="number of equal channel slices"),
               "index": Param("count", doc="which slice, from 0"),
               "axis": Param("count", 0, doc="the per-sample axis sliced, from 0 (the channels)")}
+    batch_anywhere = True
     torch_modules = ("cnnsize.layers.nn.modules.Chunk",)
     torch_functions = ("chunk",)
     onnx_ops = ("Split", "Slice")
@@ -330,11 +331,12 @@ class Chunk(LayerKind):
     def from_torch(cls, call):
         if call.module is not None:
             return {"chunks": call.module.chunks, "index": call.module.index, "axis": call.module.dim - 1}
-        chunks, dim = call.arg(1, "chunks"), call.arg(2, "dim", 0) % call.rank
-        if call.index is None or dim == 0 or call.inputs[0][dim] % chunks:
+        chunks, dim = call.arg(1, "chunks"), call.arg(2, "dim", 0)
+        axis = call.axis(dim)
+        if call.index is None or axis is None or call.inputs[0][axis + 1] % chunks:
             raise call.refuse(f"chunk into {chunks} along dim {dim} (cnnsize slices a per-sample axis into equal "
                               "parts)")
-        return {"chunks": chunks, "index": call.index, "axis": dim - 1}
+        return {"chunks": chunks, "index": call.index, "axis": axis}
 
     def output_shape(self, ins, ctx):
         x, a = ins[0], self.axis
@@ -375,6 +377,7 @@ class Slice(LayerKind):
               "start": Param("count", 0, doc="the first index kept"),
               "end": Param("count", None, doc="one past the last index kept (the axis' end)"),
               "step": Param("int", 1, doc="keep every step-th index")}
+    batch_anywhere = True  # axes counted as torch holds them (TorchCall.axis)
     torch_modules = ("cnnsize.layers.nn.modules.Slice",)
     torch_functions = ("getitem", "split", "split_with_sizes", "narrow", "chunk")
 
@@ -383,13 +386,13 @@ class Slice(LayerKind):
         if call.module is not None:
             m = call.module
             return {"axis": m.dim - 1, "start": m.start, "end": m.end, "step": m.step}
-        shape, f = call.inputs[0], call.function
+        shape, f = call.torch_inputs[0] if call.batch else call.inputs[0], call.function
         if f == "getitem":
             return cls._indexing(call, shape)
-        dim = call.arg(2, "dim", 0) % call.rank if f != "narrow" else call.arg(1, "dim") % call.rank
+        dim = call.arg(2, "dim", 0) % len(shape) if f != "narrow" else call.arg(1, "dim") % len(shape)
         if f == "narrow":
             start = call.arg(2, "start") % shape[dim]
-            return cls._one(call, dim, start, start + call.arg(3, "length"), 1)
+            return cls._one(call, dim, start, start + call.arg(3, "length"), 1, shape)
         n = shape[dim]
         if f == "chunk":
             chunks = call.arg(1, "chunks")
@@ -401,13 +404,14 @@ class Slice(LayerKind):
         if call.index is None or call.index >= len(sizes):
             raise call.refuse(f"{f} along dim {dim} used whole (cnnsize takes its parts one at a time)")
         start = sum(sizes[:call.index])
-        return cls._one(call, dim, start, start + sizes[call.index], 1)
+        return cls._one(call, dim, start, start + sizes[call.index], 1, shape)
 
     @classmethod
-    def _one(cls, call, dim: int, start: int, end: int, step: int) -> dict:
-        if dim == 0:
+    def _one(cls, call, dim: int, start: int, end: int, step: int, shape: tuple) -> dict:
+        axis = call.axis(dim)
+        if axis is None:
             raise call.refuse("slicing the batch axis (cnnsize's axes are per sample)")
-        return {"axis": dim - 1, "start": start, "end": None if end >= call.inputs[0][dim] else end, "step": step}
+        return {"axis": axis, "start": start, "end": None if end >= shape[dim] else end, "step": step}
 
     @classmethod
     def _indexing(cls, call, shape):
@@ -425,7 +429,7 @@ class Slice(LayerKind):
             start, end, step = k.indices(shape[dim])
             if step < 1 or not all(isinstance(v, int) or v is None for v in (k.start, k.stop, k.step)):
                 raise call.refuse(f"indexing with {k} (cnnsize slices with a constant positive step)")
-            steps.append(("slice", cls._one(call, dim, start, max(end, start), step)))
+            steps.append(("slice", cls._one(call, dim, start, max(end, start), step, shape)))
         return steps or PASS_THROUGH
 
     def span(self, x) -> tuple:
