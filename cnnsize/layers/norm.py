@@ -3,6 +3,8 @@ response normalization), and ``layer_scale`` (a learned per-channel scale)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..core.errors import SpecError
 from ..core.numeric import Dim, divides, exact_div, prod
 from .base import Counts, LayerKind, Param, Saved, TensorArg, register, require_spatial
@@ -287,7 +289,10 @@ class LayerScale(LayerKind):
 
     cause = "elementwise"
 
-    params = {"init": Param("float", 1e-6, doc="the scales' initial value"), "axis": AXIS}
+    params = {"init": Param("float", 1e-6, doc="the scales' initial value"),
+              "axis": Param("choice", "channels", choices=("channels", "last", "all"),
+                            doc=AXIS.doc + "; all: one learned number for every value (StarReLU's scale, NFNet's "
+                                           "skip gain)")}
     torch_modules = ("cnnsize.layers.nn.modules.LayerScale",)
     torch_functions = ("mul", "__mul__", "__rmul__")
     onnx_ops = ("Mul",)
@@ -306,20 +311,49 @@ class LayerScale(LayerKind):
 
     @classmethod
     def from_torch(cls, call):
+        x = call.inputs[0] if call.inputs else ()
         if call.module is not None:
-            return {"axis": "last" if call.module.weight.dim() == 1 else "channels"}
-        # self.layer_scale * x, the scale a parameter of the module (torchvision's ConvNeXt)
-        if len(call.inputs) != 1 or len(call.attrs) != 1:
+            w = call.module.weight
+            return {"axis": "all" if w.numel() == 1 and x[-1:] != (1,) else "last" if w.dim() == 1 else "channels"}
+        # self.layer_scale * x, the scale a parameter of the module (torchvision's ConvNeXt), broadcast as torch does
+        # (timm's gamma.view(1, -1, 1, 1), a learned number of shape (1,))
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or len(call.attrs[0]) > len(x):
             return None
-        x, scale = call.inputs[0], tuple(call.attrs[0])
+        scale = tuple(call.attrs[0])
+        while len(scale) > 1 and len(scale) >= len(x) and scale[0] == 1:
+            scale = scale[1:]  # a 1 in front stands for the batch
         if scale == (x[1], *(1,) * (len(x) - 2)) and len(x) > 2:
             return {"axis": "channels"}
-        if scale == (x[-1],):
+        if scale[-1:] == (x[-1],) and prod(scale) == x[-1] and x[-1] > 1:
             return {"axis": "last"}
+        if prod(scale) == 1:
+            return {"axis": "all"}
         return None
 
+    examples: ClassVar[dict] = {
+        "layer_scale_all": ([5, 6], [{"linear": {"units": 6}}, {"layer_scale": {"axis": "all", "init": 0.5}},
+                                     {"linear": {"units": 2}}]),
+    }
+
+    @classmethod
+    def torch_examples(cls):
+        import torch
+        import torch.nn as nn
+
+        class Broadcast(nn.Module):  # timm's gamma.view(1, -1, 1, 1) and StarReLU's learned scale of shape (1,)
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 1)
+                self.gamma, self.scale = nn.Parameter(torch.rand(4)), nn.Parameter(torch.ones(1))
+
+            def forward(self, x):
+                x = self.conv(x) * self.gamma.view(1, -1, 1, 1)
+                return self.scale * x.relu()
+
+        return {"broadcast": (Broadcast, (3, 4, 5))}
+
     def features(self, x) -> Dim:
-        return x[0] if self.axis == "channels" else x[-1]
+        return x[0] if self.axis == "channels" else 1 if self.axis == "all" else x[-1]
 
     def counts(self, ins, out):
         return Counts(weights=self.features(ins[0]), connections=prod(out))
@@ -330,5 +364,6 @@ class LayerScale(LayerKind):
     def build(self, ins, out):
         from .nn.modules import LayerScale as Module
 
-        shape = (ins[0][0], *(1,) * (len(ins[0]) - 1)) if self.axis == "channels" else (ins[0][-1],)
+        shape = (ins[0][0], *(1,) * (len(ins[0]) - 1)) if self.axis == "channels" else \
+            (1,) if self.axis == "all" else (ins[0][-1],)
         return Module(shape, self.init)

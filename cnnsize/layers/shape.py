@@ -470,3 +470,66 @@ class Slice(LayerKind):
 
         self.span(ins[0])
         return Module(self.axis + 1, self.start, self.end, self.step)
+
+
+@register("expand")
+class Expand(LayerKind):
+    """Size-1 axes repeated to ``shape`` without copying (``y.expand_as(x)``, ``y.expand(-1, -1, H, W)``: an ECA or
+    squeeze-excitation gate made the size of what it scales): a view whose repeated axes take no memory."""
+    onnx_none = "not mapped yet: ONNX Expand of a computed tensor is refused (or kept whole with --opaque)"
+    makes = VIEW
+    batch_anywhere = True  # its shapes are per sample wherever the batch is
+
+    cause = "views"
+    params = {"shape": Param("size", doc="the per-sample shape, each axis the input's or, where that is 1, any")}
+    max_inputs = 2  # y.expand_as(x) reads x's shape alone
+    torch_modules = ("cnnsize.layers.nn.modules.Expand",)
+    torch_functions = ("expand", "expand_as")
+    examples: ClassVar[dict] = {
+        "expand_gate": ([4, 5, 6], [{"conv": {"filters": 4, "kernel": 1}}, {"global_avgpool": {}},
+                                    {"reshape": {"shape": [4, 1, 1]}}, "sigmoid", {"expand": {"shape": [4, 5, 6]}},
+                                    {"mul": {"from": ["expand1", "conv1"]}}]),
+    }
+
+    @classmethod
+    def from_torch(cls, call):
+        if len(call.inputs) != (2 if call.function == "expand_as" else 1) or not call.output or \
+                call.output[0] != call.inputs[0][0]:
+            raise call.refuse(f"{call.function} to {list(call.output)} (it repeats the batch axis)")
+        if tuple(call.output) == tuple(call.inputs[0]):
+            return PASS_THROUGH  # nothing repeated: the tensor itself
+        return {"shape": list(call.output[1:])}
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
+        if len(shape) < len(x) or any(is_int(a) and is_int(b) and a not in (1, b)
+                                      for a, b in zip(x[::-1], shape[::-1])):
+            raise SpecError(f"expand cannot make {list(shape)} of {list(x)}",
+                            hint="each axis keeps the input's size or repeats a size-1 axis")
+        return shape
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def build(self, ins, out):
+        from .nn.modules import Expand as Module
+
+        return Module(tuple(out))
+
+    @classmethod
+    def torch_examples(cls):
+        import torch.nn as nn
+
+        class Eca(nn.Module):  # timm's EcaModule: a gate (B, C, 1, 1) expanded as the feature map it scales
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 1)
+                self.gate = nn.Conv1d(1, 1, 3, padding=1)
+
+            def forward(self, x):
+                x = self.conv(x)
+                y = self.gate(x.mean((2, 3)).view(x.shape[0], 1, -1)).sigmoid().view(x.shape[0], -1, 1, 1)
+                return x * y.expand_as(x)
+
+        return {"eca": (Eca, (3, 5, 6))}

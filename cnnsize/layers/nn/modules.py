@@ -140,6 +140,43 @@ class Mean(nn.Module):
         return x.mean(self.dims, keepdim=self.keepdim)
 
 
+class Expand(nn.Module):
+    """x.expand(N, *shape): size-1 axes repeated as a view."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor, *like: torch.Tensor) -> torch.Tensor:  # expand_as's other: its shape alone
+        return x.expand(x.shape[0], *self.shape)
+
+
+class Unary(nn.Module):
+    """torch.<op>(x) of each value: rsqrt, sqrt, exp, log, abs, neg, reciprocal."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(torch, self.op)(x)
+
+
+class Reduce(nn.Module):
+    """x.<op>(dims, keepdim): sum, var, std (with a correction), the 2-norm, amax, amin."""
+
+    def __init__(self, op: str, dims: tuple, keepdim: bool = False, correction: int = 1):
+        super().__init__()
+        self.op, self.dims, self.keepdim, self.correction = op, dims, keepdim, correction
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op in ("var", "std"):
+            return getattr(x, self.op)(self.dims, correction=self.correction, keepdim=self.keepdim)
+        if self.op == "norm":
+            return x.norm(p=2, dim=self.dims, keepdim=self.keepdim)
+        return getattr(x, self.op)(self.dims, keepdim=self.keepdim)
+
+
 class Slice(nn.Module):
     """x[..., start:end:step] along ``dim`` (a view)."""
 
