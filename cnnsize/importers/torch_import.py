@@ -326,6 +326,11 @@ def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
             result = super().run_node(n)
             if count:
                 n.meta["flops"] = counter.get_total_flops() - before  # what an opaque layer carries
+            if n.op == "call_function" and n.target is torch.nn.functional.scaled_dot_product_attention and \
+                    isinstance(result, torch.Tensor) and result.dim() == 4:
+                # CPU's fused kernel (CUDA's too) lays its (B, h, L, E) output out as (B, L, h, E), so that the usual
+                # transpose(1, 2).reshape(B, L, h·E) after it is a view; the meta kernel's is contiguous
+                result = result.transpose(1, 2).contiguous().transpose(1, 2)
             _note_result(torch, n, result, batch)
             return result
 

@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "unary": "math",
     "reduce": "math",
     "rmsnorm": "math",
+    "bias": "math",
     "add": "merge",
     "concat": "merge",
     "mul": "merge",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..core.errors import SpecError
-from ..core.numeric import exact_div, prod
+from ..core.numeric import exact_div, is_int, prod
 from .activation import _Elementwise
 from .base import Counts, LayerKind, Param, Saved, TensorArg, plain, register
 
@@ -271,4 +271,72 @@ class RMSNorm(LayerKind):
                 "function": (Functional, (5, 6))}
 
 
-__all__ = ["RMSNorm", "Reduce", "Unary"]
+@register("bias")
+class Bias(LayerKind):
+    """A learned tensor added to the input, broadcast as torch broadcasts it: ``shape`` is the parameter's, each axis
+    1 or the input's, aligned with the input's last axes (StarReLU's learned offset of shape (1,), a per-channel
+    bias (C, 1, 1)). One the input's whole shape is ``pos_embed``."""
+    onnx_none = "not mapped yet: ONNX Add of a weight that broadcasts is refused (or kept whole with --opaque)"
+    batch_anywhere = True  # aligned with the last axes
+
+    cause = "elementwise"
+    params = {"shape": Param("size", doc="the parameter's shape, its leading 1s left out")}
+    torch_modules = ("cnnsize.layers.nn.modules.Bias",)
+    torch_functions = ("add", "__add__", "__radd__")
+    examples: ClassVar[dict] = {
+        "bias_number": ([3, 4, 5], [{"conv": {"filters": 3, "kernel": 1}}, {"bias": {"shape": 1}}]),
+        "bias_channels": ([3, 4, 5], [{"conv": {"filters": 3, "kernel": 1}}, {"bias": {"shape": [3, 1, 1]}}]),
+    }
+
+    @classmethod
+    def from_torch(cls, call):
+        if call.module is not None:
+            return {"shape": list(call.module.weight.shape)}
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or call.kwargs.get("alpha", 1) != 1:
+            return None
+        x, shape = call.inputs[0][1:], tuple(call.attrs[0])
+        while len(shape) > 1 and shape[0] == 1:
+            shape = shape[1:]  # a 1 in front broadcasts (the batch's, or an axis of the input's)
+        if len(shape) > len(x) or any(a not in (1, b) for a, b in zip(shape[::-1], x[::-1])) or shape == tuple(x):
+            return None  # another shape (the input's whole: pos_embed's)
+        return {"shape": list(shape)}
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
+        if len(shape) > len(x) or any(is_int(a) and is_int(b) and a not in (1, b) for a, b in zip(shape[::-1],
+                                                                                                 x[::-1])):
+            raise SpecError(f"bias of shape {list(shape)} does not broadcast to the input {list(x)}",
+                            hint="each axis of the bias is 1 or the input's, aligned with the input's last axes")
+        return x
+
+    def counts(self, ins, out):
+        shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
+        return Counts(weights=prod(shape), connections=prod(out))
+
+    def saved(self, ins, out, trainable, device):
+        return []  # a sum's gradients need neither operand
+
+    def build(self, ins, out):
+        from .nn.modules import Bias as Module
+
+        return Module(self.shape if isinstance(self.shape, tuple) else (self.shape,))
+
+    @classmethod
+    def torch_examples(cls):
+        import torch
+        import torch.nn as nn
+
+        class StarReLU(nn.Module):  # timm's: s · relu(x)² + b, s and b learned numbers of shape (1,)
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(6, 6)
+                self.scale, self.bias = nn.Parameter(torch.ones(1)), nn.Parameter(torch.zeros(1))
+
+            def forward(self, x):
+                return self.scale * torch.relu(self.fc(x)) ** 2 + self.bias
+
+        return {"star_relu": (StarReLU, (5, 6))}
+
+
+__all__ = ["Bias", "RMSNorm", "Reduce", "Unary"]

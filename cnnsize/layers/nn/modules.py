@@ -151,6 +151,17 @@ class Expand(nn.Module):
         return x.expand(x.shape[0], *self.shape)
 
 
+class Bias(nn.Module):
+    """x + a learned tensor of ``shape``, broadcast."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
 class Unary(nn.Module):
     """torch.<op>(x) of each value: rsqrt, sqrt, exp, log, abs, neg, reciprocal."""
 
@@ -365,16 +376,18 @@ class Select(nn.Module):
 
 
 class SDPA(nn.Module):
-    """F.scaled_dot_product_attention(q, k, v); at inference with the math kernel, which FlopCounterMode counts."""
+    """F.scaled_dot_product_attention(q, k, v); at inference with the math kernel, which FlopCounterMode counts, its
+    output laid out as the fused kernels' (which training runs)."""
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        import contextlib
-
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        kernel = sdpa_kernel(SDPBackend.MATH) if not torch.is_grad_enabled() else contextlib.nullcontext()
-        with kernel:
+        if torch.is_grad_enabled():
             return F.scaled_dot_product_attention(q, k, v)
+        with sdpa_kernel(SDPBackend.MATH):
+            out = F.scaled_dot_product_attention(q, k, v)
+        # laid out as the fused kernels lay it out, (N, L, h, E): a transpose(1, 2) after it is in memory order
+        return out.transpose(1, 2).contiguous().transpose(1, 2) if out.dim() == 4 else out
 
 
 class Roll(nn.Module):
