@@ -109,8 +109,25 @@ class Select3(nn.Module):
         return ((q @ k.transpose(-2, -1)).softmax(-1) @ v).transpose(1, 2).flatten(2)
 
 
+class PaddedWindows(nn.Module):
+    """timm's DaViT and Swin: a channels-last map padded to whole windows (F.pad of three axes), windows merged into
+    the batch, then cropped back to its size read from the traced shape (x[:, :H, :W, :])."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        B, H, W, C = x.shape
+        x = F.pad(self.fc(x), (0, 0, 0, 1, 0, 2))
+        w = x.view(B, 2, 3, 3, 2, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, 6, C)
+        x = self.fc(w).view(B, 2, 3, 3, 2, C).permute(0, 1, 3, 2, 4, 5).reshape(B, 6, 6, C)
+        return x[:, :H, :W, :].contiguous()
+
+
 # id: (make the model, input shape per sample)
 ROWS = {
+    "padded_windows_cropped": (PaddedWindows, (4, 5, 6)),
     "attention_written_out": (Attention, (5, 16)),
     "attention_fused": (lambda: Attention(fused=True), (5, 16)),
     "attention_indexed": (Select3, (5, 8)),

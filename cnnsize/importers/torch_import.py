@@ -893,6 +893,8 @@ class _Importer:
                 return type(arg)(value(a) for a in arg)
             if isinstance(arg, dict):
                 return {k: value(v) for k, v in arg.items()}
+            if isinstance(arg, slice):  # x[:, :H] with H a size read from a traced shape
+                return slice(value(arg.start), value(arg.stop), value(arg.step))
             return arg
 
         args, kwargs = value(tuple(call_node.args)), value(dict(call_node.kwargs))

@@ -259,7 +259,7 @@ class Scalar(LayerKind):
     torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__", "sub", "sub_", "isub", "__sub__",
                        "__isub__", "__rsub__", "rsub", "mul", "mul_", "imul", "__mul__", "__imul__", "__rmul__",
                        "truediv", "div", "div_", "itruediv", "__truediv__", "__itruediv__", "pow", "pow_",
-                       "__pow__", "__ipow__")
+                       "__pow__", "__ipow__", "square", "square_")
     OPS = {"add": "add", "iadd": "add", "radd": "add", "sub": "sub", "isub": "sub", "rsub": "rsub", "mul": "mul",
            "imul": "mul", "rmul": "mul", "truediv": "div", "div": "div", "itruediv": "div", "pow": "pow",
            "ipow": "pow"}
@@ -271,6 +271,8 @@ class Scalar(LayerKind):
     def from_torch(cls, call):
         if call.module is not None:
             return {"op": call.module.op, "value": call.module.value, "inplace": call.module.inplace}
+        if call.function in ("square", "square_"):  # x.square(): x ** 2, as torch computes it
+            return {"op": "pow", "value": 2.0, "inplace": call.inplace} if len(call.inputs) == 1 else None
         a, b = call.arg(0, "input"), call.arg(1, "other", call.kwargs.get("exponent"))
         number = (int, float)
         if len(call.inputs) != 1 or call.attrs or call.kwargs.get("alpha", 1) != 1 or \
@@ -315,3 +317,18 @@ class Scalar(LayerKind):
         from .nn.modules import Scalar as Module
 
         return Module(self.op, self.value, self.inplace)
+
+    @classmethod
+    def torch_examples(cls):
+        import torch
+        import torch.nn as nn
+
+        class SquaredReLU(nn.Module):  # timm's metaformer head: relu(x).square(), torch.square
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(6, 6)
+
+            def forward(self, x):
+                return torch.square(torch.relu(self.fc(x)).square())
+
+        return {"squared_relu": (SquaredReLU, (5, 6))}

@@ -426,9 +426,9 @@ class Slice(LayerKind):
         for dim, k in enumerate(key):
             if k == slice(None):
                 continue
-            start, end, step = k.indices(shape[dim])
-            if step < 1 or not all(isinstance(v, int) or v is None for v in (k.start, k.stop, k.step)):
+            if not all(isinstance(v, int) or v is None for v in (k.start, k.stop, k.step)) or (k.step or 1) < 1:
                 raise call.refuse(f"indexing with {k} (cnnsize slices with a constant positive step)")
+            start, end, step = k.indices(shape[dim])
             steps.append(("slice", cls._one(call, dim, start, max(end, start), step, shape)))
         return steps or PASS_THROUGH
 

@@ -88,6 +88,28 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
+class Cat(nn.Module):
+    """torch.cat(xs, dim) along any axis: forward(*xs)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=self.dim)
+
+
+class Stack(nn.Module):
+    """torch.stack(xs, dim): forward(*xs)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.stack(xs, dim=self.dim)
+
+
 class Mul(nn.Module):
     """Broadcast product of several inputs: forward(*xs)."""
 
@@ -160,6 +182,18 @@ class Bias(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.weight
+
+
+class Pad(nn.Module):
+    """F.pad of every per-sample axis: ``pad`` before and ``pad_end`` after each, the first axis first."""
+
+    def __init__(self, pad: tuple, pad_end: tuple, value: float = 0.0):
+        super().__init__()
+        self.pad, self.pad_end, self.value = pad, pad_end, value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = tuple(v for a, b in zip(reversed(self.pad), reversed(self.pad_end)) for v in (a, b))
+        return F.pad(x, flat, value=self.value)
 
 
 class Unary(nn.Module):
