@@ -271,7 +271,7 @@ class RMSNorm(LayerKind):
                 "function": (Functional, (5, 6))}
 
 
-@register("bias")
+@register("bias_add")
 class Bias(LayerKind):
     """A learned tensor added to the input, broadcast as torch broadcasts it: ``shape`` is the parameter's, each axis
     1 or the input's, aligned with the input's last axes (StarReLU's learned offset of shape (1,), a per-channel
@@ -284,8 +284,8 @@ class Bias(LayerKind):
     torch_modules = ("cnnsize.layers.nn.modules.Bias",)
     torch_functions = ("add", "__add__", "__radd__")
     examples: ClassVar[dict] = {
-        "bias_number": ([3, 4, 5], [{"conv": {"filters": 3, "kernel": 1}}, {"bias": {"shape": 1}}]),
-        "bias_channels": ([3, 4, 5], [{"conv": {"filters": 3, "kernel": 1}}, {"bias": {"shape": [3, 1, 1]}}]),
+        "bias_number": ([3, 4, 5], [{"conv": {"filters": 3, "kernel": 1}}, {"bias_add": {"shape": 1}}]),
+        "bias_channels": ([3, 4, 5], [{"conv": {"filters": 3, "kernel": 1}}, {"bias_add": {"shape": [3, 1, 1]}}]),
     }
 
     @classmethod
@@ -306,7 +306,7 @@ class Bias(LayerKind):
         shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
         if len(shape) > len(x) or any(is_int(a) and is_int(b) and a not in (1, b) for a, b in zip(shape[::-1],
                                                                                                  x[::-1])):
-            raise SpecError(f"bias of shape {list(shape)} does not broadcast to the input {list(x)}",
+            raise SpecError(f"bias_add of shape {list(shape)} does not broadcast to the input {list(x)}",
                             hint="each axis of the bias is 1 or the input's, aligned with the input's last axes")
         return x
 

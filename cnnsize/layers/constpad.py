@@ -1,6 +1,6 @@
-"""``pad``: constant padding of any per-sample axes, channels and tokens included (F.pad(x, (0, 0, l, r, t, b)) on a
-channels-last (H, W, C) window, F.pad of a token axis). The paddings of the spatial axes alone are ``zeropad``,
-``reflectpad`` and ``replicatepad`` (cnnsize/layers/shape.py)."""
+"""``constpad``: constant padding of any per-sample axes, channels and tokens included (F.pad(x, (0, 0, l, r, t,
+b)) on a channels-last (H, W, C) window, F.pad of a token axis). The paddings of the spatial axes alone are
+``zeropad``, ``reflectpad`` and ``replicatepad`` (cnnsize/layers/shape.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from .base import Counts, LayerKind, Param, plain, register
 def _per_axis(value, n: int, what: str) -> tuple:
     values = value if isinstance(value, tuple) else (value,) * n
     if len(values) != n:
-        raise SpecError(f"pad's {what} has {len(values)} entries but the input has {n} axes",
+        raise SpecError(f"constpad's {what} has {len(values)} entries but the input has {n} axes",
                         hint=f"give one number, or {n}: one per axis of the input, the first axis first")
     return values
 
 
-@register("pad")
+@register("constpad")
 class Pad(LayerKind):
     """Constant padding of every per-sample axis: ``pad`` values before (and after, unless ``pad_end`` is given),
     one per axis, the first axis first (torch's F.pad lists the last axis first). A new tensor, no arithmetic."""
@@ -32,8 +32,8 @@ class Pad(LayerKind):
     torch_modules = ("cnnsize.layers.nn.modules.Pad",)
     torch_functions = ("pad",)
     examples: ClassVar[dict] = {
-        "pad_channels_last": ([4, 5, 6], [{"conv": {"filters": 6, "kernel": 1}}, {"pad": {"pad": [1, 0, 2]}}]),
-        "pad_tokens": ([5, 6], [{"linear": {"units": 4}}, {"pad": {"pad": [0, 1], "pad_end": [3, 0]}},
+        "pad_channels_last": ([4, 5, 6], [{"conv": {"filters": 6, "kernel": 1}}, {"constpad": {"pad": [1, 0, 2]}}]),
+        "pad_tokens": ([5, 6], [{"linear": {"units": 4}}, {"constpad": {"pad": [0, 1], "pad_end": [3, 0]}},
                                 {"linear": {"units": 2}}]),
     }
 
