@@ -136,7 +136,8 @@ class LayerNorm(LayerKind):
 
     cause = "normalization"
     params = {"eps": Param("positive", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
-              "affine": Param("bool", True), "axis": AXIS}
+              "affine": Param("bool", True), "axis": AXIS,
+              "bias": Param("bool", True, doc="with affine, a learned shift per feature (torch's bias=False: none)")}
     torch_modules = ("LayerNorm", "cnnsize.layers.nn.modules.ChannelLayerNorm")
     torch_functions = ("layer_norm",)
     onnx_ops = ("LayerNormalization",)
@@ -159,23 +160,24 @@ class LayerNorm(LayerKind):
     def from_torch(cls, call):
         m = call.module
         if m is not None:
-            shape, eps, affine = tuple(m.normalized_shape), m.eps, m.elementwise_affine
+            shape, eps, affine, bias = tuple(m.normalized_shape), m.eps, m.elementwise_affine, m.bias is not None
         else:  # F.layer_norm(x, normalized_shape, weight, bias, eps)
             shape, eps = tuple(plain_list(call.arg(1, "normalized_shape"))), call.arg(4, "eps", 1e-5)
-            affine = isinstance(call.arg(2, "weight"), TensorArg)
+            affine, bias = isinstance(call.arg(2, "weight"), TensorArg), isinstance(call.arg(3, "bias"), TensorArg)
+        no_bias = {"bias": False} if affine and not bias else {}  # timm's LayerNormNoBias
         if type(m).__name__ == "ChannelLayerNorm":
-            return {"eps": float(eps), "affine": bool(affine)}
+            return {"eps": float(eps), "affine": bool(affine), **no_bias}
         if len(shape) != 1:
             raise call.refuse(f"layer norm over the last {len(shape)} axes (cnnsize's layernorm is over one axis: "
                               "the channels or the last)")
-        return {"eps": float(eps), "affine": bool(affine), "axis": "last" if call.rank > 2 else "channels"}
+        return {"eps": float(eps), "affine": bool(affine), "axis": "last" if call.rank > 2 else "channels", **no_bias}
 
     def features(self, x) -> Dim:
         return x[0] if self.axis == "channels" else x[-1]
 
     def counts(self, ins, out):
         c = self.features(ins[0])
-        return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0)
+        return Counts(weights=c if self.affine else 0, biases=c if self.affine and self.bias else 0)
 
     def saved(self, ins, out, trainable, device):
         positions = exact_div(prod(ins[0]), self.features(ins[0]))  # the input, and a mean and 1/std per position
@@ -186,9 +188,26 @@ class LayerNorm(LayerKind):
 
         from .nn.modules import ChannelLayerNorm
 
+        bias = bool(self.bias)
         if self.axis == "last":
-            return nn.LayerNorm(ins[0][-1], eps=self.eps, elementwise_affine=self.affine)
-        return ChannelLayerNorm(ins[0][0], eps=self.eps, elementwise_affine=self.affine)
+            return nn.LayerNorm(ins[0][-1], eps=self.eps, elementwise_affine=self.affine, bias=bias)
+        return ChannelLayerNorm(ins[0][0], eps=self.eps, elementwise_affine=self.affine, bias=bias)
+
+    @classmethod
+    def torch_examples(cls):
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class NoBias(nn.Module):  # timm's LayerNormNoBias (MetaFormer), as a module and as F.layer_norm
+            def __init__(self):
+                super().__init__()
+                self.fc, self.norm = nn.Linear(6, 6), nn.LayerNorm(6, bias=False)
+
+            def forward(self, x):
+                x = self.norm(self.fc(x))
+                return F.layer_norm(x, (6,), self.norm.weight, None, 1e-5)
+
+        return {"layernorm_no_bias": (NoBias, (5, 6))}
 
 
 @register("groupnorm")
