@@ -137,13 +137,16 @@ def _truth(model, shape: tuple) -> tuple:
 
     from tests.zoo_truth import torch_figures
 
+    # FlopCounterMode's module tracker asserts on a parameter passed to a submodule (PiT's, CaiT's class token):
+    # the copies measured hold no gradients (their numbers of parameters are the same)
     try:
-        meta = copy.deepcopy(model).to("meta")
+        meta = copy.deepcopy(model).to("meta").requires_grad_(False)
         with torch.no_grad():
             return torch_figures(meta, shape), meta(torch.empty(1, *shape, device="meta"))
-    except Exception:  # noqa: BLE001 (a forward the meta device cannot run: PiT's, CaiT's)
+    except Exception:  # noqa: BLE001 (a forward the meta device cannot run: one making CPU tensors of its own)
+        cpu = copy.deepcopy(model).requires_grad_(False)
         with sdpa_kernel(SDPBackend.MATH), torch.no_grad():
-            return torch_figures(model, shape), model(torch.zeros(1, *shape))
+            return torch_figures(cpu, shape), cpu(torch.zeros(1, *shape))
 
 
 class _Timeout(Exception):
