@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 from .core.errors import CnnsizeError, DoesNotFit, LimitExceeded, SpecError
 
 if TYPE_CHECKING:
-    from .api import analyze, bench, build, compare, explain, fit_sizes, load, plot, sweep, validate  # noqa: F401
+    from .api import analyze, bench, build, compare, draw, explain, fit_sizes, load, plot, sweep, validate  # noqa: F401
     from .engine.result import Analysis, LayerResult  # noqa: F401
 
 __version__ = "0.1.0"
 
 __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceeded", "SpecError", "analyze",
            "calc", "explain", "fit_sizes", "load", "build", "validate", "bench", "ops", "compare", "sweep",
-           "plot", "from_torch", "from_onnx", "__version__"]
+           "plot", "draw", "from_torch", "from_onnx", "__version__"]
 
 # name -> (module, attribute; None for the module itself), imported on first use
 _LAZY: dict[str, tuple[str, str | None]] = {
     **{name: (".api", name) for name in ("analyze", "load", "explain", "fit_sizes", "build", "validate", "bench",
-                                         "compare", "sweep", "plot")},
+                                         "compare", "sweep", "plot", "draw")},
     "Analysis": (".engine.result", "Analysis"), "LayerResult": (".engine.result", "LayerResult"),
     "calc": (".calc", None), "ops": (".core.ops", None),
     "from_torch": (".importers.torch_import", "from_torch"), "from_onnx": (".importers.onnx_import", "from_onnx"),

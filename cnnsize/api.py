@@ -15,7 +15,7 @@ from . import passes, render  # noqa: F401 - registers the analysis' views (Anal
 from .core.errors import SpecError
 from .core.graph import Graph
 from .core.numeric import no_gc
-from .engine.result import Analysis
+from .engine.result import VIEWS, Analysis
 from .engine.walk import analyze_graph
 from .spec import sources
 from .spec.expand import expand
@@ -202,6 +202,46 @@ def plot(spec: Any, path: str | Path, **analyze_kwargs: Any) -> Path:
     from .render.plot import save_plot  # matplotlib is imported there
 
     return save_plot(spec if isinstance(spec, Analysis) else analyze(spec, **analyze_kwargs), path)
+
+
+def draw(spec: Any, path: str | Path | None = None, *, fmt: str | None = None, color: str = "macs",
+         style: str = "graph", depth: int | None = None, **analyze_kwargs: Any) -> str:
+    """A drawing of ``spec`` (anything ``analyze`` takes, or an Analysis): the text of an SVG, a self-contained
+    HTML page, Graphviz DOT, Mermaid or TikZ picture (``fmt``, or from ``path``'s extension), written to ``path``
+    (replaced whole or not at all) when given. ``color`` (macs, params, activations, memory, time) picks the figure
+    the boxes are shaded by; ``depth`` folds blocks nested deeper than it (see Analysis.collapse)."""
+    from .render.draw_formats import draw_text, format_of  # igraph is imported there
+
+    kind = fmt or (format_of(path) if path is not None else "svg")
+    analysis = spec if isinstance(spec, Analysis) else analyze(spec, **analyze_kwargs)
+    text = draw_text(analysis, kind, color=color, style=style, depth=depth)
+    if path is not None:
+        _replace(Path(path), text)
+    return text
+
+
+def _draw_view(analysis: Analysis, fmt: str = "svg", **options: Any) -> str:
+    """Analysis.draw: the drawing modules are loaded on first use, not by every import of the package."""
+    from .render.draw_formats import draw_text
+
+    return draw_text(analysis, fmt, **options)
+
+
+VIEWS.setdefault("draw", _draw_view)
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it: the old file stays whole on any failure."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".cnnsize-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def executable(spec: Any) -> Analysis | Graph:

@@ -84,6 +84,8 @@ def base_args(path, spec: str, tmp_path) -> list[str]:
         return ["specs"]
     if first == "plot":
         return ["plot", spec, "-o", str(tmp_path / "p.svg")]
+    if first == "draw":
+        return ["draw", spec, "-o", str(tmp_path / "d.svg")]
     if first == "schema":
         return ["schema"]
     if first == "fit":

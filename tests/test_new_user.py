@@ -54,6 +54,7 @@ def test_each_kind_says_what_its_output_is_as_torch_makes_it(views_spec):
 def test_chunk_and_slice_read_as_views(views_spec, fmt, capsys):
     assert main(["report", str(views_spec), "-f", fmt]) == 0
     out = capsys.readouterr().out
+    out = out[out.index("<table"):] if fmt == "html" else out  # the table, after the drawing above it
     lines = {name: next(line for line in out.splitlines() if f" {name} " in line or f">{name}<" in line)
              for name in ("r", "half", "cut", "flat")}
     assert "0 (in place)" in lines["r"]

@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("pipelines", ("cnnsize.api", "cnnsize.bundled")),
     ("front door", ("cnnsize.cli", "cnnsize.__main__", "cnnsize")),
 ]
-HEAVY = ("torch", "onnx", "onnxruntime", "pandas", "sympy", "matplotlib", "numpy", "torchvision")
+HEAVY = ("torch", "onnx", "onnxruntime", "pandas", "sympy", "matplotlib", "numpy", "torchvision", "igraph")
 # where loading on first use is the point, so that a command pays only for what it uses: each command's code
 # (cnnsize.cli.*), the package's lazy attributes (cnnsize), the pipelines (cnnsize.api: an importer, the executor or
 # a pass only when asked for) and the passes' dispatcher (cnnsize.passes: each pass when asked for)

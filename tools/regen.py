@@ -135,6 +135,7 @@ def _write(path: Path, text: str, check: bool) -> bool:
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
     if not check:
+        path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return True
 
@@ -182,7 +183,31 @@ def regenerate(check: bool = False, imports: Path | None = None) -> list[Path]:
             stale.append(path)
     if _write(INDEX, index_text(), check):
         stale.append(INDEX)
+    for path, text in pictures().items():
+        if _write(path, text, check):
+            stale.append(path)
     return stale
+
+
+def pictures() -> dict[Path, str]:
+    """The drawings the README and the documentation show (docs/img/), drawn by the current code."""
+    from cnnsize.api import draw
+
+    return {DOCS / "img" / "lenet5.volumes.svg": draw("lenet5", fmt="svg", style="volumes"),
+            DOCS / "img" / "inception3a.svg": draw(INCEPTION_BLOCK, fmt="svg", color="macs")}
+
+
+# one Inception block of GoogLeNet (inception3a, on its 192×28×28 input), for the drawing docs/draw.md shows
+INCEPTION_BLOCK = {
+    "name": "inception3a", "input": [192, 28, 28], "layers": [
+        {"conv": {"name": "branch1", "filters": 64, "kernel": 1, "from": "input"}},
+        {"conv": {"name": "branch2.reduce", "filters": 96, "kernel": 1, "from": "input"}},
+        {"conv": {"name": "branch2.conv", "filters": 128, "kernel": 3, "pad": 1}},
+        {"conv": {"name": "branch3.reduce", "filters": 16, "kernel": 1, "from": "input"}},
+        {"conv": {"name": "branch3.conv", "filters": 32, "kernel": 3, "pad": 1}},
+        {"maxpool": {"name": "branch4.pool", "kernel": 3, "stride": 1, "pad": 1, "from": "input"}},
+        {"conv": {"name": "branch4.conv", "filters": 32, "kernel": 1}},
+        {"concat": {"name": "cat", "from": ["branch1", "branch2.conv", "branch3.conv", "branch4.conv"]}}]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,8 @@ EXTRAS = {
     "torch": ("this needs PyTorch, which is not installed", "pip install 'cnnsize[torch]'"),
     "onnx": ("this needs the onnx package", "pip install 'cnnsize[onnx]'"),
     "onnxruntime": ("running an ONNX model needs onnxruntime", "pip install 'cnnsize[onnx]'"),
+    "igraph": ("drawing a network needs igraph (its layered layout), which is not installed",
+               "pip install 'cnnsize[draw]' (or pip install igraph)"),
     "matplotlib": ("plotting needs matplotlib, which is not installed",
                    "pip install 'cnnsize[plot]' (or pip install matplotlib)"),
 }

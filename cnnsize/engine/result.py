@@ -375,6 +375,10 @@ class Analysis:
     def to_markdown(self) -> str:
         return view("markdown")(self)
 
+    def draw(self, fmt: str = "svg", color: str = "macs", depth: int | None = None) -> str:
+        """The network drawn as ``fmt`` (svg, html, dot, mermaid, tikz): see cnnsize.draw. Needs igraph."""
+        return view("draw")(self, fmt, color=color, depth=depth)
+
     def to_json(self) -> str:
         return view("json")(self)
 
@@ -397,7 +401,7 @@ class Analysis:
             parts = row.name.split(".")
             groups.setdefault(".".join(parts[:depth]) if len(parts) > depth else row.name, []).append(row)
         self.label_axes()  # while every layer is there: a folded row shows its last layer's
-        rows = [members[0] if len(members) == 1 and members[0].name == key else _fold(key, members, self.columns)
+        rows = [members[0] if len(members) == 1 and members[0].name == key else fold_rows(key, members, self.columns)
                 for key, members in groups.items()]
         return replace(self, layers=rows)
 
@@ -462,7 +466,7 @@ def _count(value: Any) -> str:
     return f"{value:,}" if is_int(value) else str(value)
 
 
-def _fold(name: str, members: list[LayerResult], columns: list[Column]) -> LayerResult:
+def fold_rows(name: str, members: list[LayerResult], columns: list[Column]) -> LayerResult:
     """One row standing for a block's layers: counts added up, the last layer's output and receptive field."""
     last = members[-1]
     sums = {key: sum((getattr(m, key) for m in members), 0)

@@ -6,12 +6,14 @@ csv and json are imported by the renderers that use them: the terminal table nee
 from __future__ import annotations
 
 import io
+from html import escape
 
+from ..core.errors import MissingDependency
 from ..core.layout import axes_label
 from ..core.numeric import dim_text, human_bytes, human_count, is_int, is_symbolic, pretty  # noqa: F401 - human_* re-exported
 from ..core.safe import json_text
 from ..core.text import extra_text, num, seconds_text, shape_text  # noqa: F401 - re-exported
-from ..engine.result import COUNT_FIELDS, Analysis
+from ..engine.result import COUNT_FIELDS, VIEWS, Analysis
 from ..layers.base import IN_PLACE, NEW
 from .boxes import bar
 from .grid import html_table, latex_table, markdown_table
@@ -197,14 +199,29 @@ def latex(a: Analysis) -> str:
 
 
 def html(a: Analysis) -> str:
-    """The per-layer table as self-contained HTML (Jupyter's rich display), heaviest layers shaded."""
+    """The drawing of the network, then the per-layer table with its heaviest layers shaded, as self-contained
+    HTML (``report --format html`` and Jupyter's rich display)."""
 
     marked = heaviest(a)
     shaded = {i for i, r in enumerate(a.layers) if r.name in marked}
     notes = summary_lines(a) + [" ".join(n.split()) for n in a.notes]
-    return html_table(headers(a), rows(a), set(range(3, 8)) | _extra_right(a), caption=a.name, footer=total_row(a),
-                      notes=notes,
-                      highlight=shaded)
+    table = html_table(headers(a), rows(a), set(range(3, 8)) | _extra_right(a), caption=a.name, footer=total_row(a),
+                       notes=notes, highlight=shaded)
+    return drawing_html(a) + table
+
+
+def drawing_html(a: Analysis) -> str:
+    """The drawing (cnnsize draw's SVG) in a scrolling frame, where the drawing view is loaded (cnnsize.api
+    registers it) and igraph is installed; else nothing, or one line saying how to get it."""
+    draw = VIEWS.get("draw")
+    if draw is None:
+        return ""
+    try:
+        picture = draw(a, "svg")
+    except MissingDependency as exc:
+        return f"<p>{escape(str(exc), quote=False)}</p>\n"
+    body = picture[picture.index("<svg"):]
+    return f'<div class="cnnsize-drawing" style="overflow:auto;max-height:640px">{body}</div>\n'
 
 
 def heaviest(a: Analysis) -> set[str]:
