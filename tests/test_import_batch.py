@@ -195,3 +195,29 @@ def test_what_mixes_the_samples_is_refused_in_one_line(fn, message):
     with pytest.raises(cnnsize.CnnsizeError, match=message) as info:
         cnnsize.from_torch(Mixes(fn), (3, 8, 8))
     assert "\n" not in str(info.value)
+
+
+class GatheredBias(nn.Module):
+    """A relative position bias: a table of parameters gathered by a buffer of indices, added to the scores."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 5)
+        self.table = nn.Parameter(torch.randn(9, 1))
+        self.register_buffer("index", torch.randint(0, 9, (25,)))
+
+    def forward(self, x):
+        return self.fc(x) + self.table[self.index][:5, 0]  # broadcast over the positions, as a bias is
+
+
+def test_tensor_computed_from_parameters_is_not_taken_for_weights():
+    """The gathered bias is neither the table's parameters nor a parameter of its own shape: imported, the figures are
+    torch's; otherwise the import stops on one line naming the call (it used to count 5 weights for the table's 9)."""
+    model = GatheredBias().eval()
+    try:
+        a = cnnsize.from_torch(model, (5, 6)).analyze()
+    except cnnsize.CnnsizeError as exc:
+        assert "add" in exc.one_line() and "\n" not in exc.one_line()
+        return
+    assert a.totals["params"] == sum(p.numel() for p in model.parameters())
+    assert a.totals["buffers"] == sum(b.numel() for b in model.buffers())

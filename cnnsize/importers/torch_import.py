@@ -902,12 +902,14 @@ class _Importer:
         inputs = [self.sample_shape(n) for n in computed]
         contiguous = [_contiguous(n) for n in computed]
         attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
+        attrs_learned = [self.learned(n) for n in self.inputs(call_node) if n in self.constant]
         index = node.args[1] if source is not None else None
         layouts = [self.batch_of(n) for n in computed]
         out_batch = self.batch_of(node) if _is_tensor(node) else _STANDARD
         moved = any(b != _STANDARD for b in [*layouts, out_batch])
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
-                         output=self.sample_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
+                         output=self.sample_shape(node) if _is_tensor(node) else (), attrs=attrs,
+                         attrs_learned=attrs_learned, index=index,
                          contiguous=contiguous, out_contiguous=_is_tensor(node) and _contiguous(node),
                          view=node.meta.get("view"), where=self.where(call_node),
                          batch=layouts if moved else [], out_batch=out_batch,
@@ -1132,6 +1134,18 @@ class _Importer:
             found = f"{name}_{n}"
         return found
 
+    def learned(self, node) -> bool:
+        """Whether a constant node is a parameter, or a view of one: what a kind may count as its own weights."""
+        while node.op != "get_attr":
+            if str(getattr(node.target, "__name__", node.target)) not in _VIEWS_OF_A_PARAMETER or not node.args:
+                return False
+            node = node.args[0]
+        try:
+            self.root.get_parameter(node.target)
+        except AttributeError:
+            return False  # a buffer
+        return True
+
     def inputs(self, node) -> list:
         """The tensor-valued nodes among a call's arguments, in order (get_attr reads included)."""
         found: list = []
@@ -1173,6 +1187,11 @@ def _parts(node) -> int | None:
     if name in ("split", "split_with_sizes") and isinstance(n, (list, tuple)):
         return len(n)
     return None
+
+
+# calls that give a view of the same values (a parameter broadcast as gamma.view(1, -1, 1, 1))
+_VIEWS_OF_A_PARAMETER = ("view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute", "contiguous",
+                         "to", "type", "type_as")
 
 
 def _is_tensor(node) -> bool:

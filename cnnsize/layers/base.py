@@ -320,6 +320,9 @@ class TorchCall:
     inputs: list
     output: tuple
     attrs: list = field(default_factory=list)
+    # per attr: whether it is a parameter itself, or a view of one (gamma.view(1, -1, 1, 1)), not a tensor computed
+    # from parameters and buffers (a relative position bias gathered from its table), nor a buffer
+    attrs_learned: list = field(default_factory=list)
     index: int | None = None
     where: str = ""  # fx node and module path, for messages
     contiguous: list = field(default_factory=list)  # per input: whether torch holds it in memory order

@@ -292,8 +292,9 @@ class Bias(LayerKind):
     def from_torch(cls, call):
         if call.module is not None:
             return {"shape": list(call.module.weight.shape)}
-        if len(call.inputs) != 1 or len(call.attrs) != 1 or call.kwargs.get("alpha", 1) != 1:
-            return None
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or call.kwargs.get("alpha", 1) != 1 or \
+                not all(call.attrs_learned):
+            return None  # a buffer, or a tensor computed from the parameters (a relative position bias)
         x, shape = call.inputs[0][1:], tuple(call.attrs[0])
         while len(shape) > 1 and shape[0] == 1:
             shape = shape[1:]  # a 1 in front broadcasts (the batch's, or an axis of the input's)

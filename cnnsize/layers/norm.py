@@ -336,8 +336,9 @@ class LayerScale(LayerKind):
             return {"axis": "all" if w.numel() == 1 and x[-1:] != (1,) else "last" if w.dim() == 1 else "channels"}
         # self.layer_scale * x, the scale a parameter of the module (torchvision's ConvNeXt), broadcast as torch does
         # (timm's gamma.view(1, -1, 1, 1), a learned number of shape (1,))
-        if len(call.inputs) != 1 or len(call.attrs) != 1 or len(call.attrs[0]) > len(x):
-            return None
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or len(call.attrs[0]) > len(x) or \
+                not all(call.attrs_learned):
+            return None  # a buffer, or a tensor computed from the parameters: not the scale's own weights
         scale = tuple(call.attrs[0])
         while len(scale) > 1 and len(scale) >= len(x) and scale[0] == 1:
             scale = scale[1:]  # a 1 in front stands for the batch
