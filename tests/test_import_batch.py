@@ -125,8 +125,23 @@ class PaddedWindows(nn.Module):
         return x[:, :H, :W, :].contiguous()
 
 
+class ClassAttention(nn.Module):
+    """CaiT's class attention: the class token joined to the tokens and added to what attends to them, one
+    parameter read twice through its expand (counted once)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 6))
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        c = self.cls_token.expand(x.shape[0], -1, -1)
+        return c + self.fc(torch.cat((c, x), dim=1))[:, :1]
+
+
 # id: (make the model, input shape per sample)
 ROWS = {
+    "class_token_read_twice": (ClassAttention, (4, 6)),
     "padded_windows_cropped": (PaddedWindows, (4, 5, 6)),
     "attention_written_out": (Attention, (5, 16)),
     "attention_fused": (lambda: Attention(fused=True), (5, 16)),

@@ -1038,7 +1038,8 @@ class _Importer:
             return dict(call.module.named_parameters())
         found = {}
         for n in self.inputs(call_node):
-            if n.op == "get_attr":
+            n = _viewed(n) if n in self.constant else n  # a parameter read through a view (cls_token.expand(B, ...))
+            if n is not None and n.op == "get_attr":
                 try:
                     found[n.target] = self.root.get_parameter(n.target)
                 except AttributeError:  # a buffer
@@ -1136,10 +1137,9 @@ class _Importer:
 
     def learned(self, node) -> bool:
         """Whether a constant node is a parameter, or a view of one: what a kind may count as its own weights."""
-        while node.op != "get_attr":
-            if str(getattr(node.target, "__name__", node.target)) not in _VIEWS_OF_A_PARAMETER or not node.args:
-                return False
-            node = node.args[0]
+        node = _viewed(node)
+        if node is None:
+            return False
         try:
             self.root.get_parameter(node.target)
         except AttributeError:
@@ -1192,6 +1192,16 @@ def _parts(node) -> int | None:
 # calls that give a view of the same values (a parameter broadcast as gamma.view(1, -1, 1, 1))
 _VIEWS_OF_A_PARAMETER = ("view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute", "contiguous",
                          "to", "type", "type_as")
+
+
+def _viewed(node):
+    """The get_attr node a node is a view of (itself, or through view, expand...), else None."""
+    while node.op != "get_attr":
+        if str(getattr(node.target, "__name__", node.target)) not in _VIEWS_OF_A_PARAMETER or not node.args or \
+                not hasattr(node.args[0], "op"):
+            return None
+        node = node.args[0]
+    return node
 
 
 def _is_tensor(node) -> bool:
