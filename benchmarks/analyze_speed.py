@@ -5,7 +5,10 @@ same network already built (the module cnnsize builds: torchvision's structure a
 timed in this run, cnnsize before and after torchinfo (torch's idle worker threads spin for a moment after a
 forward pass, so cnnsize is not timed right behind each one), and the ratio of their medians is the figure.
 torch runs on one thread (``--threads``), as in import_speed.py: on a shared machine more threads than free cores
-make torch's time a measure of the load (seconds instead of a tenth of one), not of the tool.
+make torch's time a measure of the load (seconds instead of a tenth of one), not of the tool. The issue measured at
+torch's default (``--threads 0``: as many as the cores, two here), which favours cnnsize: in one run on the shared
+2-core machine (load about 7) torchinfo took 1.9 s on one thread and 5.2 s on two, for 133x and 354x. One thread is
+the steadier figure and the harder target, so it is the default.
 With ``--all``, the other tools are timed too (minutes): PyTorch's FlopCounterMode over one forward pass, and
 fvcore, ptflops (both its backends) and thop when they are installed. Their figures are printed next to ours:
 each tool counts MACs its own way (fvcore and ptflops also count norms, pooling or activations).
@@ -114,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", nargs="?", default="resnet152")
     parser.add_argument("--all", action="store_true", help="also time FlopCounterMode, fvcore, ptflops and thop")
-    parser.add_argument("--threads", type=int, default=1, help="torch's threads (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch's threads (default 1; 0: torch's default)")
     parser.add_argument("--runs", type=int, default=30, help="runs of cnnsize before and after torchinfo's "
                         "(a third as many); default 30")
     args = parser.parse_args()
@@ -124,7 +127,8 @@ def main() -> None:
     from cnnsize.engine.walk import analyze_graph
     from cnnsize.spec.sources import read_text
 
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     a = cnnsize.analyze(spec)
     graph = cnnsize.load(spec)
     text, _ = read_text(spec)
@@ -133,7 +137,8 @@ def main() -> None:
     model = cnnsize.build(a)
     x = torch.zeros((1, *a.input_shape))
     info = _torchinfo(model, x)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; torch on {args.threads} thread(s)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; torch on {torch.get_num_threads()} "
+          "thread(s)")
     ours, theirs = around_ms(lambda: cnnsize.analyze(spec), info, args.runs)
     rows = [(f"cnnsize.analyze('{spec}')", ours, params, macs),
             # new text each run: nothing from the cache of parsed specs (as a spec being edited)

@@ -10,7 +10,6 @@ arithmetic and the strides, paddings or input sizes that would fit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .core.errors import CnnsizeError, DoesNotFit
@@ -28,16 +27,18 @@ from .core.numeric import (
     prod,
     tidy,
 )
+from .core.plain import Plain
 
 FIT_MODES = ("exact", "floor")
 
 
-@dataclass(frozen=True)
-class Worked:
+class Worked(Plain):
     """A result together with the steps that produced it."""
 
-    value: Any
-    steps: tuple[str, ...] = field(default_factory=tuple)
+    __slots__ = FIELDS = ("value", "steps")
+
+    def __init__(self, value: Any, steps: tuple[str, ...] = ()):
+        self.value, self.steps = value, steps
 
     def __str__(self) -> str:
         return "\n".join(self.steps)

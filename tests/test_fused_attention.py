@@ -51,6 +51,15 @@ def test_mvit_attention_validates(name):
     _validates({"input": [33, 8], "layers": [{"linear": {"units": 8}}, {"mvit_attention": MVIT[name]}]})
 
 
+@pytest.mark.parametrize("heads", [1, 2])
+def test_mvit_attention_with_a_head_size_of_one_validates(heads):
+    """One feature per head (dim = heads): torch runs the relative positions' einsums as elementwise multiplies (no
+    copy of q, which FlopCounterMode counts as 0 FLOPs) and the heads' merge is followed by a matmul and a separate
+    bias add; were 64 MACs and 160 activations off at batch 1 (dim 2, 2 heads)."""
+    att = {**_mvit(heads, True, True), "dim": heads}
+    _validates({"input": [33, 8], "layers": [{"linear": {"units": 8}}, {"mvit_attention": att}]})
+
+
 def test_mvit_pool_and_position_validate():
     _validates({"input": [32, 8], "layers": ["class_token", {"mvit_pos_embed": {"size": [2, 4, 4]}},
                                              {"linear": {"units": 8}},

@@ -261,30 +261,32 @@ def test_expression_repeat_counts_are_bounded_while_expanding():
         load_graph(text, max_layers=10_000)
 
 
-def test_row_constructor_sets_every_field_as_the_dataclass_does():
-    """LayerResult.sized (the walk's fast constructor) against the dataclass' own: every field, the optional passes'
-    ones at their defaults, so a field added to LayerResult and forgotten there fails here."""
-    from dataclasses import MISSING, fields
-
-    from cnnsize.engine.result import Figures, LayerResult
+def test_a_row_reads_its_counts_from_the_figures_it_shares():
+    """A row (LayerResult) holds the Figures the walk worked out once for every layer alike and reads its counts
+    from them: every count reads back, every field is set, and changing one row's count (a formula tidied) leaves
+    the shared figures, and so the other rows, as they were."""
+    from cnnsize.core.plain import fields
+    from cnnsize.engine.result import COUNT_FIELDS, Figures, LayerResult
 
     figures = Figures(*range(1, 10))
     given = dict(name="a", type="conv", inputs=["x"], output_shape=(4, 5), receptive_field="rf", param_bytes=11,
                  activation_bytes=12, kind="k", weight_layer=True, materialized=False, location="here",
                  function="F.relu")
-    row = LayerResult.sized(figures=figures, **given)
-    want = LayerResult(**given, **figures._asdict())
-    for f in fields(LayerResult):
-        assert getattr(row, f.name) == getattr(want, f.name), f.name
-        if f.name not in given and f.name not in figures._fields:
-            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-            assert getattr(row, f.name) == default, f.name
+    row, other = LayerResult(figures=figures, **given), LayerResult(figures=figures, **given)
+    assert [getattr(row, key) for key in COUNT_FIELDS] == list(range(1, 10))
+    assert all(getattr(row, name) == value for name, value in given.items())
+    assert all(hasattr(row, name) for name in fields(LayerResult))
+    assert row == other
+    row.macs = 80
+    assert (row.macs, row.figures.macs, row.flops) == (80, 80, 9)
+    assert figures.macs == other.macs == 8 and row != other
 
 
 def test_a_repeat_expands_as_its_layers_written_out(monkeypatch):
     """A repeat's plain body is expanded once and stamped after (Expander._stamp): the graph and every figure are
-    those of the same layers written one by one, automatic names skipping a name already taken (relu3)."""
-    body = ["- conv: {filters: 8, kernel: 3, pad: 1, bias: false}", "- bn", "- relu: {inplace: true}",
+    those of the same layers written one by one, automatic names skipping a name already taken (relu3), a layer's
+    ``function`` kept (the stamped ones once lost it, and crashed the walk with it in their ties)."""
+    body = ["- conv: {filters: 8, kernel: 3, pad: 1, bias: false}", "- bn", "- relu: {inplace: true, function: F.relu}",
             "- dropout: {p: 0.1, trainable: false}"]
     head = "name: n\ninput: [3, 16, 16]\nlayers:\n  - relu: {name: relu3}\n"
     repeated = head + "  - repeat: 4\n    layers:\n" + "".join(f"      {line}\n" for line in body)
@@ -293,10 +295,26 @@ def test_a_repeat_expands_as_its_layers_written_out(monkeypatch):
 
     stamped = []
     stamp = Expander._stamp
-    monkeypatch.setattr(Expander, "_stamp", lambda self, *args: stamped.append(1) or stamp(self, *args))
+    monkeypatch.setattr(Expander, "_stamp", lambda self, *args: stamped.append(args[2] if len(args) > 2 else 1) or
+                        stamp(self, *args))
     a, b = load_graph(repeated), load_graph(written)
-    assert len(stamped) == 3  # the repetitions after the first
-    assert [(n.name, n.inputs, n.kind.values, n.trainable, n.function) for n in a.nodes] == \
-        [(n.name, n.inputs, n.kind.values, n.trainable, n.function) for n in b.nodes]
+    assert sum(stamped) == 3  # the repetitions after the first
+    assert [(n.name, n.inputs, n.kind.values, n.trainable, n.shares, n.ties, n.function) for n in a.nodes] == \
+        [(n.name, n.inputs, n.kind.values, n.trainable, n.shares, n.ties, n.function) for n in b.nodes]
+    assert [n.function for n in a.nodes].count("F.relu") == 4
     assert "relu3" in [n.name for n in a.nodes] and len({n.name for n in a.nodes}) == len(a.nodes)
     assert cnnsize.analyze(repeated).to_dict()["layers"] == cnnsize.analyze(written).to_dict()["layers"]
+
+
+@pytest.mark.parametrize("reads", [["layer1.0.conv2"], ["conv1"], ["nope"], ["input", "layer4.1.relu"]])
+def test_a_graph_layer_reading_a_later_layer_itself_or_no_layer_is_refused(reads):
+    """Graph.topology takes the layers in order: reading a later layer (a cycle), itself or a name no layer has is
+    one located line naming the name, whichever of a layer's inputs it is."""
+    from cnnsize.core.graph import Graph, Node
+
+    graph = cnnsize.load("resnet18")
+    first = graph.nodes[0]
+    nodes = [Node(first.name, first.kind, reads, first.loc), *graph.nodes[1:]]
+    with pytest.raises(SpecError) as err:
+        Graph("g", graph.input_shape, nodes).topology  # noqa: B018
+    assert f"'{reads[-1]}' is not computed before this layer" in str(err.value) and "layer 'conv1'" in str(err.value)

@@ -109,3 +109,22 @@ def test_every_bundled_spec_reports_symbolically(tmp_path, name):
         code, err, took, peak = run_cli(tmp_path, ["report", name, "--input", shape, "-f", fmt])
         assert code in (0, 2) and "Traceback" not in err, err
         assert LAST_CPU[0] < 3 * 5 and peak < MIB, (fmt, LAST_CPU[0], took, peak)
+
+
+def test_the_yaml_reader_pattern_cnnsize_seeds_matches_pyyamls_on_every_code_point():
+    """cnnsize.spec.pyyaml hands PyYAML's reader its non-printable class written as the complement (start-up): it
+    must match exactly the characters PyYAML's own pattern does, on every code point (the truth: re compiling
+    PyYAML's pattern, under another cache key), and be the one a fresh process's PyYAML uses."""
+    import re
+    import subprocess
+    import sys
+
+    from cnnsize.spec import pyyaml
+
+    every = "".join(map(chr, range(0x110000)))
+    theirs = re.compile(pyyaml.NON_PRINTABLE, re.UNICODE)  # re.UNICODE: the default for text, a key of its own
+    assert re.compile(pyyaml.SAME_CHARACTERS).findall(every) == theirs.findall(every)
+    code = ("import cnnsize.spec.load, yaml, cnnsize.spec.pyyaml as p; "
+            "print(yaml.reader.Reader.NON_PRINTABLE.pattern == p.SAME_CHARACTERS)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"

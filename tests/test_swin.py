@@ -35,6 +35,11 @@ GEOMETRIES = {
     # the merge back is a view (each axis is either counted or windowed): torch's reshape rule, not the axes' order
     "video_partition_only": ([2, 3, 7, 12], {"heads": 2, "window": [1, 16, 1], "shift": [0, 4, 0], "shrink": True}, 2),
     "windows_along_one_axis": ([1, 8, 12], {"heads": 3, "window": [1, 4]}, 2),
+    # issue #22, windows larger than the input, shrunk (Video Swin): at batch 1 the partition is a strided view, which
+    # QKV's F.linear copies, its bias added in place (validate measured a third tensor: see the test below); and a
+    # window shrunk to one position, whose part of the index is a view of the buffer, not a copy autograd keeps
+    "video_windows_as_views": ([3, 2, 8, 8], {"heads": 4, "window": [4, 3, 1], "shrink": True}, 1),
+    "video_one_position_shrunk": ([1, 7, 6, 2], {"heads": 1, "window": [16, 1, 1], "shrink": True}, 1),
 }
 FIGURES = ("output_shape", "weights", "biases", "params", "buffers", "macs", "activations")
 
@@ -49,6 +54,27 @@ def test_swin_attention_validates(row):
             assert layer.figures[key].ok, (layer.name, key, layer.figures[key])
     for key in ("params", "buffers", "macs", "activations", "saved_for_backward_bytes"):
         assert v.totals[key].ok, (key, v.totals[key])
+
+
+def test_linear_on_strided_windows_adds_its_bias_in_place():
+    """Swin's windows at batch 1 may be a strided view: torch's F.linear copies them and makes one product, adding the
+    bias into it in place (torch's own allocations, recorded by the profiler), where under a Python dispatch mode
+    (validate's count of a layer's tensors) it adds out of place; validate counts the tensors of the plain run."""
+    from torch.autograd.profiler import profile
+
+    from cnnsize.executor.validation import _allocations
+
+    windows = torch.zeros(1, 3, 2, 8, 8).view(1, 1, 3, 1, 2, 8, 1, 8).permute(0, 1, 3, 5, 2, 4, 6, 7).reshape(8, 6, 8)
+    assert not windows.is_contiguous()
+    qkv = torch.nn.Linear(8, 24)
+    with torch.no_grad(), profile(use_cpu=True, profile_memory=True) as prof:
+        qkv(windows)
+    made = [nbytes for _, _, nbytes, _ in _allocations(prof.kineto_results.experimental_event_tree()) if nbytes > 0]
+    assert sorted(made) == [windows.numel() * 4, 3 * windows.numel() * 4]  # the copy and the product, no sum
+    v = cnnsize.validate({"input": [3, 2, 8, 8], "layers": [{"swin_attention": {"heads": 4, "window": [4, 3, 1],
+                                                                              "shrink": True}}]},
+                         device="cpu", runs=0, batch=1)
+    assert v.ok, v.mismatches()
 
 
 def test_patch_merge_pads_odd_sizes():

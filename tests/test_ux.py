@@ -350,22 +350,20 @@ def test_training_peak_tolerance_is_relative():
 
 # -- typed results ------------------------------------------------------------------------------------------------
 
-def test_totals_and_memory_are_dataclasses_that_read_as_before():
-    import dataclasses
-
+def test_totals_and_memory_are_records_that_read_as_before():
+    from cnnsize.core.plain import fields, is_plain
     from cnnsize.engine.result import MemoryBudget, Totals
 
     a = cnnsize.analyze("resnet18")
     t, m = a.totals, a.totals["memory"]
-    assert isinstance(t, Totals) and isinstance(m, MemoryBudget) and dataclasses.is_dataclass(t)
+    assert isinstance(t, Totals) and isinstance(m, MemoryBudget) and is_plain(t)
     assert t.params == t["params"] == 11_689_512 and t.memory is m and m.training_bytes == m["training_bytes"]
     assert "training_bytes_all_trainable" not in m and m.get("training_bytes_all_trainable") is None
     frozen = cnnsize.analyze("resnet18", freeze_until="layer1.0.conv1").totals.memory
     assert frozen["training_bytes_all_trainable"] == m.training_bytes  # the optional key appears when it applies
     doc = a.to_dict()["totals"]
     assert list(doc) == [*COUNT_FIELDS, "weight_layers", "memory", "receptive_field"]
-    assert list(doc["memory"]) == [f.name for f in dataclasses.fields(MemoryBudget)
-                                   if f.name != "training_bytes_all_trainable"]
+    assert list(doc["memory"]) == [name for name in fields(MemoryBudget) if name != "training_bytes_all_trainable"]
     assert json.loads(json.dumps(doc))["memory"] == {k: v for k, v in dict(m).items()}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import output_extensions, write_output
+from .common import bounded_int, output_extensions, write_output
 
 MAX_RUNS = 1000  # timed runs per layer: 20 take a few seconds; 1,000 about a few minutes on a CPU
 DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -20,20 +20,6 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _bounded(high: int):
-    """argparse type: a whole number from 1 to ``high`` (one-line errors, any number of digits)."""
-    def parse(text: str) -> int:
-        import argparse
-
-        text = text.strip()
-        if not text.isdecimal() or len(text) > 20 or not 1 <= int(text) <= high:
-            shown = text if len(text) <= 24 else text[:21] + "..."
-            raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {high:,}, got '{shown}'")
-        return int(text)
-
-    return parse
-
-
 def register(sub) -> None:
     p = sub.add_parser("calibrate", help="measure this machine's device profile (peak, bandwidth, overhead)",
                        description="Measure this machine's peak FLOP/s, memory bandwidth, per-layer overhead and "
@@ -44,9 +30,9 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="the device to measure (default cpu)")
     p.add_argument("--dtype", default="float32", choices=DTYPES, metavar="DTYPE",
                    help=f"{', '.join(DTYPES)} (default float32)")
-    p.add_argument("--runs", type=_bounded(MAX_RUNS), default=20,
+    p.add_argument("--runs", type=bounded_int(MAX_RUNS), default=20,
                    help=f"timed runs per layer, 1 to {MAX_RUNS:,} (default 20)")
-    p.add_argument("--threads", type=_bounded(usable_cpus()),
+    p.add_argument("--threads", type=bounded_int(usable_cpus()),
                    help=f"torch CPU threads to measure with, 1 to the {usable_cpus()} CPUs this process may use "
                         "(default: torch's own)")
     p.add_argument("-o", "--output", help="write the profile to this file (.json) instead of the user config directory")

@@ -57,16 +57,27 @@ def settle_format(args) -> None:
 MAX_DIGITS = 4300  # as many as spec numbers may have (cnnsize.spec.load.MAX_NUMBER_CHARS)
 
 
-def positive_int(text: str) -> int:
-    """argparse type of --batch: a positive integer of at most MAX_DIGITS digits (one-line errors)."""
+def positive_int(text: str, high: int | None = None) -> int:
+    """argparse type of --batch: a positive integer of at most MAX_DIGITS digits (one-line errors); with ``high``
+    (see bounded_int), a whole number from 1 to ``high``."""
     import argparse
 
     text = text.strip()
+    if high is not None:
+        if not text.isdecimal() or len(text) > 20 or not 1 <= int(text) <= high:
+            shown = text if len(text) <= 24 else text[:21] + "..."
+            raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {high:,}, got '{shown}'")
+        return int(text)
     if len(text) > MAX_DIGITS:
         raise argparse.ArgumentTypeError(f"a number of {len(text):,} characters, more than the {MAX_DIGITS:,} allowed")
     if not text.isdecimal() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a positive integer")
     return int(text)
+
+
+def bounded_int(high: int):
+    """argparse type: positive_int with an upper bound (calibrate's --runs and --threads)."""
+    return lambda text: positive_int(text, high)
 
 
 def add_sizing(parser, input_help: str = "input shape C x H x W, e.g. 3x224x224", dtype: bool = False) -> None:

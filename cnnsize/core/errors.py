@@ -7,18 +7,18 @@ messages and exit codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from .plain import Plain
 from .safe import printable
 
 
-@dataclass(frozen=True)
-class Location:
-    """Where something sits in a spec file (1-based line and column)."""
+class Location(Plain):
+    """Where something sits in a spec file (1-based line and column). Read-only."""
 
-    file: str
-    line: int | None = None
-    column: int | None = None
+    __slots__ = FIELDS = ("file", "line", "column")
+    __hash__ = Plain.hashed
+
+    def __init__(self, file: str, line: int | None = None, column: int | None = None):
+        self.file, self.line, self.column = file, line, column
 
     def __str__(self) -> str:
         parts = [self.file]

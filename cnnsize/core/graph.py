@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .errors import Location, SpecError
+from .plain import Plain
 
 if TYPE_CHECKING:  # the graph holds the layer kinds, which sit above this core
     from ..layers.base import LayerKind
@@ -20,37 +21,41 @@ def tensor_part(path: str) -> str:
     return "bias" if path.rsplit(".", 1)[-1].endswith("bias") else "weight"
 
 
-@dataclass
-class Node:
+class Node(Plain):
     """One layer of the network, as the spec describes it after expansion."""
 
+    __slots__ = FIELDS = ("name", "kind", "inputs", "loc", "trainable", "shares", "ties", "function", "discarded")
     name: str
     kind: LayerKind
     inputs: list[str]
     loc: Location
-    trainable: bool | tuple = True  # or the parameters that train, ("bias",): the others are frozen
-    shares: str | None = None  # the earlier layer whose parameters this one uses (a module called twice)
-    # per tensor: (("weight", layer), ...) where only some of its parameters are an earlier layer's (tied weights)
-    ties: tuple = ()
-    function: str | None = None  # the function or method the source network computes it with (no module)
-    discarded: bool = False  # the source network computes it and discards it: no output needs it
+    trainable: bool | tuple  # True, or the parameters that train, ("bias",): the others are frozen
+    shares: str | None  # the earlier layer whose parameters this one uses (a module called twice)
+    ties: tuple  # per tensor: (("weight", layer), ...) where only some of its parameters are an earlier layer's
+    function: str | None  # the function or method the source network computes it with (no module)
+    discarded: bool  # the source network computes it and discards it: no output needs it
+
+    def __init__(self, name: str, kind: LayerKind, inputs: list[str], loc: Location, trainable: bool | tuple = True,
+                 shares: str | None = None, ties: tuple = (), function: str | None = None, discarded: bool = False):
+        self.name, self.kind, self.inputs, self.loc, self.trainable = name, kind, inputs, loc, trainable
+        self.shares, self.ties, self.function, self.discarded = shares, ties, function, discarded
 
 
-@dataclass
-class Graph:
+class Graph(Plain):
     """A whole network: the input shape and the nodes in an order where inputs come first."""
 
-    name: str
-    input_shape: tuple
-    nodes: list[Node]
-    fit: str = "exact"
-    source: str = "<spec>"
-    notes: list[str] = field(default_factory=list)
-    input_loc: Location | None = None
-    variables: dict[str, Any] = field(default_factory=dict)
-    # set when blocks read their input's shape (in.channels) while expanding: (input_shape, fit) -> the Graph
-    # expanded for that input, so that --input and --fit give the network they describe
-    reexpand: Any = field(default=None, repr=False, compare=False)
+    FIELDS = ("name", "input_shape", "nodes", "fit", "source", "notes", "input_loc", "variables", "reexpand")
+    UNCOMPARED = frozenset({"reexpand"})
+
+    def __init__(self, name: str, input_shape: tuple, nodes: list[Node], fit: str = "exact", source: str = "<spec>",
+                 notes: list[str] | None = None, input_loc: Location | None = None,
+                 variables: dict[str, Any] | None = None, reexpand: Any = None):
+        self.name, self.input_shape, self.nodes, self.fit, self.source = name, input_shape, nodes, fit, source
+        self.notes: list[str] = [] if notes is None else notes
+        self.input_loc, self.reexpand = input_loc, reexpand
+        self.variables: dict[str, Any] = {} if variables is None else variables
+        # reexpand, set when blocks read their input's shape (in.channels) while expanding: (input_shape, fit) ->
+        # the Graph expanded for that input, so that --input and --fit give the network they describe
 
     @cached_property
     def topology(self) -> Topology:
@@ -67,8 +72,7 @@ class Graph:
         return out
 
 
-@dataclass(frozen=True)
-class Topology:
+class Topology(Plain):
     """The graph by position (0 is the input, then every layer in order), as the analysis walks it.
 
     ``srcs[i]``: the positions layer i reads. ``owner[i]``: the position whose storage output i lives in, its
@@ -78,40 +82,71 @@ class Topology:
     None of this depends on sizes, so a graph works it out once.
     """
 
-    names: list[str]
-    srcs: list[tuple[int, ...]]
-    owner: list[int]
-    last_read: list[int]
-    owner_training: list[int]
-    last_read_training: list[int]
+    __slots__ = FIELDS = ("names", "srcs", "owner", "last_read", "owner_training", "last_read_training",
+                          "last_reader", "position", "kinds")
     last_reader: list[int]  # the last position that reads each output (-1 when none does)
     position: dict[str, int]  # name -> position
+    kinds: frozenset  # the distinct layer kinds (equal settings are one object)
+
+    def __init__(self, names: list[str], srcs: list[tuple[int, ...]], owner: list[int], last_read: list[int],
+                 owner_training: list[int], last_read_training: list[int], last_reader: list[int],
+                 position: dict[str, int], kinds: frozenset = frozenset()):
+        self.names, self.srcs, self.owner, self.last_read = names, srcs, owner, last_read
+        self.owner_training, self.last_read_training, self.last_reader = owner_training, last_read_training, last_reader
+        self.position, self.kinds = position, kinds
 
     @classmethod
     def of(cls, graph: Graph) -> Topology:
-        position = {INPUT: 0}
-        names, srcs = [INPUT], [()]  # type: list[str], list[tuple[int, ...]]
-        at, add_name, add_srcs = position.__getitem__, names.append, srcs.append
-        for i, node in enumerate(graph.nodes, 1):
-            try:
-                add_srcs(tuple(map(at, node.inputs)))
-            except KeyError as exc:
-                raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
-                                hint="a layer can only read the input and layers before it",
-                                location=node.loc, layer=node.name) from None
-            position[node.name] = i
-            add_name(node.name)
-        kinds = [node.kind for node in graph.nodes]
+        nodes = graph.nodes
+        kinds = [node.kind for node in nodes]
         distinct = set(kinds)  # layer kinds with equal settings are one object: ask each once
         new = [True, *map({k: k.materializes for k in distinct}.__getitem__, kinds)]
         new_training = [True, *map({k: k.materializes_training for k in distinct}.__getitem__, kinds)]
-        owner = _owners(srcs, new)
-        owner_training = owner if new_training == new else _owners(srcs, new_training)
-        end = len(srcs) - 1
-        last_read = _last_reads(srcs, owner, end)
-        last_read_training = last_read if owner_training is owner else _last_reads(srcs, owner_training, end)
-        return cls(names, srcs, owner, last_read, owner_training, last_read_training,
-                   _last_reads(srcs, list(range(len(srcs))), -1), position)
+        names, srcs, owner, last_read, last_reader, position = _links(nodes, new)
+        if new_training == new:
+            owner_training, last_read_training = owner, last_read
+        else:
+            owner_training = _owners(srcs, new_training)
+            last_read_training = _last_reads(srcs, owner_training, len(srcs) - 1)
+        return cls(names, srcs, owner, last_read, owner_training, last_read_training, last_reader, position,
+                   frozenset(distinct))
+
+
+def _links(nodes: list[Node], new: list[bool]) -> tuple[list, list, list, list, list, dict]:
+    """Names, sources, owners, storage readers and output readers by position (see Topology), in one pass: a
+    name is known only once its layer is reached, so reading a later layer (or a cycle) is refused."""
+    position = {INPUT: 0}
+    names, srcs = [INPUT], [()]  # type: list[str], list[tuple[int, ...]]
+    owner = list(range(len(nodes) + 1))
+    end = len(nodes)
+    last_read, last_reader = [end] * (end + 1), [-1] * (end + 1)
+    at, add_name, add_srcs = position.__getitem__, names.append, srcs.append
+    for i, node, made in zip(range(1, end + 1), nodes, islice(new, 1, None)):
+        inputs = node.inputs
+        try:
+            if len(inputs) == 1:  # most layers: no tuple(map(...)) to make
+                src = at(inputs[0])
+                ins: tuple[int, ...] = (src,)
+            else:
+                ins = tuple(map(at, inputs))
+        except KeyError as exc:
+            raise SpecError(f"'{exc.args[0]}' is not computed before this layer (a later layer, or a cycle)",
+                            hint="a layer can only read the input and layers before it",
+                            location=node.loc, layer=node.name) from None
+        add_srcs(ins)
+        name = node.name
+        position[name] = i
+        add_name(name)
+        if len(ins) == 1:
+            if not made:
+                owner[i] = owner[src]
+            last_read[owner[src]] = last_reader[src] = i
+        else:
+            if ins and not made:
+                owner[i] = owner[ins[0]]
+            for src in ins:
+                last_read[owner[src]] = last_reader[src] = i
+    return names, srcs, owner, last_read, last_reader, position
 
 
 def _owners(srcs: list[tuple[int, ...]], new: list[bool]) -> list[int]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .plain import is_plain, replace
+
 # C0 and C1 controls, DEL, and the Unicode line/paragraph separators and bidirectional overrides
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -40,7 +42,6 @@ def printable_analysis(analysis):
     escaping, which is nearly always, it is returned as it is, so the common path costs one scan.
     """
     from collections.abc import Mapping
-    from dataclasses import is_dataclass, replace
 
     layers = analysis.layers
     names_ok = all(_safe(r.name) and all(map(_safe, r.inputs)) for r in layers)
@@ -53,7 +54,7 @@ def printable_analysis(analysis):
     memory = totals.get("memory") if isinstance(totals, Mapping) else None
     if not names_ok and isinstance(memory, Mapping):  # the layers named in the totals (the inference peak's)
         escaped = {k: printable(v) if isinstance(v, str) else v for k, v in memory.items()}
-        if is_dataclass(totals):  # Totals and MemoryBudget (cnnsize.engine.walk)
+        if is_plain(totals):  # Totals and MemoryBudget (cnnsize.engine.result)
             totals = totals.replaced(memory=memory.replaced(**escaped))
         else:
             totals = {**totals, "memory": escaped}

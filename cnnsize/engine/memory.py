@@ -18,7 +18,6 @@ optimizer state are resident.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from itertools import accumulate, compress, islice
 from operator import add
 from typing import Any
@@ -26,19 +25,21 @@ from typing import Any
 from ..core.errors import SpecError, unknown_name
 from ..core.graph import Topology
 from ..core.numeric import all_int, dmax, is_int
+from ..core.plain import Plain
 from ..layers.base import LayerKind
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
 
 
-@dataclass(frozen=True)
-class MemoryOptions:
+class MemoryOptions(Plain):
     """How the network is trained: optimizer, mixed precision, and the device kind (dropout masks differ)."""
 
-    optimizer: str = "adam"
-    amp: bool = False
-    device: str = "cuda"
+    __slots__ = FIELDS = ("optimizer", "amp", "device")
+    __hash__ = Plain.hashed
+
+    def __init__(self, optimizer: str = "adam", amp: bool = False, device: str = "cuda"):
+        self.optimizer, self.amp, self.device = optimizer, amp, device
 
     def check(self) -> MemoryOptions:
         if self.optimizer not in OPTIMIZER_STATES:
@@ -118,28 +119,27 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     act_grads: list[Any] = [0] * (n + 1)
     param_grads: list[Any] = [0] * (n + 1)
     trainable_total: Any = 0
-    tensors_at: dict[int, Any] = {}  # position -> the sizes of its parameter tensors trained (weights, biases)
-    resolved: dict[bool, dict] = {True: {}, False: {}}  # own params trained? -> {Sized: what it keeps}
-    needs_grad = requires_grad.__getitem__
+    resolved: tuple[dict, dict] = ({}, {})  # own params trained? -> {Sized: what it keeps}
+    device = options.device
     for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
                                       islice(trainable, 1, None)):
         own = trains and layer.params != 0
         if own:
-            tensors_at[i] = grads[i] if grads is not None else layer.figures[:2]
-            elements = tensors_at[i][0] + tensors_at[i][1]
-            trainable_total += elements
-            param_grads[i + 1] -= elements * master  # and param_grads[1] += the total, once after the loop
-        elif not any(map(needs_grad, srcs)):
+            weights, biases = grads[i] if grads is not None else layer.owned
+            trainable_total += weights + biases
+            param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
+        elif not (requires_grad[srcs[0]] if len(srcs) == 1 else any(map(requires_grad.__getitem__, srcs))):
             continue
         requires_grad[i] = True
         last = last_reader[i]
         if last > 0:
-            act_grads[i] += size[i]
-            act_grads[last + 1] -= size[i]
+            nbytes = size[i]
+            act_grads[i] += nbytes
+            act_grads[last + 1] -= nbytes
         known = resolved[own]
         found = known.get(layer)
         if found is None:
-            found = known[layer] = _saved(layer, own, options.device, act_size, batch)
+            found = known[layer] = _saved(layer, own, device, act_size, batch)
         refs, own_bytes = found
         for index, width in refs:
             key = owner[srcs[index]] if index >= 0 else owner[i]
@@ -150,8 +150,10 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             extras.append((i, own_bytes))
             kept[i] += own_bytes
     param_grads[1] += trainable_total * master
+
     def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
-        return [t for i in _module_order(topology.names) if i in tensors_at for t in tensors_at[i]]
+        return [t for i in _module_order(topology.names) if i and trainable[i] and sized[i].params != 0
+                for t in (grads[i] if grads is not None else sized[i].owned)]
 
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
@@ -163,7 +165,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     visited = list(compress(range(n), requires_grad))  # never the input (0)
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
     activations_at = list(map(add, kept_at, grads_at))
-    for i, nbytes in transients.items():
+    for i, nbytes in _transients(sized, batch, act_size, training=True, backward=True).items():
         activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
     alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
     backward = list(map(alive_at.__getitem__, visited))
@@ -191,9 +193,9 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     }
 
 
-def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[int, Any]:
-    """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient);
-    only the kinds that have them."""
+def _transients(sized: list, batch: Any, itemsize: int, training: bool, backward: bool = False) -> dict[int, Any]:
+    """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient),
+    or while its backward runs (LayerKind.backward_transient); only the kinds that have them."""
 
     composite = {s for s in set(sized) if s.kind is not None and type(s.kind).transient is not LayerKind.transient}
     out: dict[int, Any] = {}
@@ -201,7 +203,8 @@ def _transients(sized: list, batch: Any, itemsize: int, training: bool) -> dict[
         return out
     for i, layer in enumerate(sized):
         if layer in composite:
-            elements = layer.kind.transient(layer.ins, layer.out, batch, training)
+            elements = layer.kind.backward_transient(layer.ins, layer.out, batch) if backward else \
+                layer.kind.transient(layer.ins, layer.out, batch, training)
             if elements:
                 out[i] = elements * itemsize
     return out

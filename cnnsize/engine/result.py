@@ -6,19 +6,17 @@ Knows no engine, pass or renderer: the walk (cnnsize.engine.walk) fills it in, p
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, ClassVar, NamedTuple, cast
+from typing import Any, ClassVar, NamedTuple
 
 from ..core.errors import CnnsizeError, SpecError, unknown_name
 from ..core.graph import Graph
 from ..core.layout import axes_label
 from ..core.numeric import Dim, is_int, is_symbolic
+from ..core.plain import Plain, replace
 from ..core.text import extra_text, shape_text
 from ..layers.base import NEW, RF, LayerKind
 
 SCHEMA_VERSION = 1
-COUNT_FIELDS = ("weights", "biases", "params", "trainable_params", "buffers", "activations", "connections",
-                "macs", "flops")
 # What shows an analysis in a format (table, markdown, csv, json, latex, html; and views such as the conventions'
 # frame): filled in by the modules that draw them when they are imported (cnnsize.render, cnnsize.passes.conventions),
 # so that this plain result never imports a renderer. The pipelines (cnnsize.api) import them.
@@ -40,8 +38,7 @@ def fold_sum(key: str, members: list[LayerResult], row: LayerResult) -> Any:
     return sum((v for v in values if v is not None), 0) if any(v is not None for v in values) else None
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(Plain):
     """A figure a pass adds to every row and to the totals (report --count, --traffic, --device-profile).
 
     Renderers draw it and ``Analysis.collapse`` folds it from this declaration alone: ``cell`` writes one value,
@@ -49,14 +46,16 @@ class Column:
     figures made of others). So no renderer and no fold names a pass' figure.
     """
 
-    key: str
-    heading: str
-    cell: Callable[[Any], str] = extra_text
-    fold: Callable[[str, list[LayerResult], LayerResult], Any] = fold_sum
+    __slots__ = FIELDS = ("key", "heading", "cell", "fold")
+    __hash__ = Plain.hashed
+
+    def __init__(self, key: str, heading: str, cell: Callable[[Any], str] = extra_text,
+                 fold: Callable[[str, list[LayerResult], LayerResult], Any] = fold_sum):
+        self.key, self.heading, self.cell, self.fold = key, heading, cell, fold
 
 
-class Record(Mapping):
-    """A results dataclass that also reads as the dict it stands for: ``t["params"]``, ``t.get(...)``, ``dict(t)``.
+class Record(Plain, Mapping):
+    """A results record that also reads as the dict it stands for: ``t["params"]``, ``t.get(...)``, ``dict(t)``.
 
     Optional fields (``_optional``) left at None are not keys, so the dict and the JSON stay as they were.
     Figures added later by an optional pass (``t["counted"] = ...``) are kept after the fields, in the order
@@ -69,8 +68,7 @@ class Record(Mapping):
         return self.__dict__.setdefault("_added_figures", {})
 
     def _keys(self) -> list[str]:
-        own = [f.name for f in fields(cast(Any, self))
-               if f.name not in self._optional or getattr(self, f.name) is not None]
+        own = [name for name in self.FIELDS if name not in self._optional or getattr(self, name) is not None]
         return own + [k for k in self._added() if k not in own]
 
     def __getitem__(self, key: str) -> Any:
@@ -79,14 +77,14 @@ class Record(Mapping):
         raise KeyError(key)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if key in {f.name for f in fields(cast(Any, self))}:
+        if key in self.FIELDS:
             setattr(self, key, value)
         else:
             self._added()[key] = value
 
     def replaced(self, **changes: Any):
-        """dataclasses.replace that keeps the added figures too."""
-        out = replace(cast(Any, self), **changes)
+        """core.plain.replace that keeps the added figures too."""
+        out = replace(self, **changes)
         out.__dict__["_added_figures"] = dict(self._added())
         return out
 
@@ -106,52 +104,42 @@ class Record(Mapping):
         return dict(self.items())
 
 
-@dataclass(eq=True)
 class MemoryBudget(Record):
-    """What the network needs in memory, in bytes, at the analysis' batch and dtype (see cnnsize.engine.memory)."""
+    """What the network needs in memory, in bytes, at the analysis' batch and dtype (see cnnsize.engine.memory).
 
-    params_bytes: Any
-    buffers_bytes: Any
-    activations_bytes: Any  # every activation of a forward pass, input included
-    inference_peak_bytes: Any  # parameters and buffers + the live activations at the worst moment (None: unknown)
-    inference_peak_activations_bytes: Any
-    inference_peak_layer: str | None
-    saved_for_backward_bytes: Any
-    activation_gradients_bytes: Any
-    training_activations_peak_bytes: Any
-    gradients_bytes: Any
-    optimizer_bytes: Any
-    optimizer_temporaries_bytes: Any
-    training_step_peak_bytes: Any
-    training_peak_phase: str
-    training_bytes: Any  # the whole budget of a training step
-    training_bytes_all_trainable: Any = None  # with frozen layers: the budget training everything
-    optimizer: str = "adam"
-    amp: bool = False
+    ``activations_bytes``: every activation of a forward pass, input included; ``inference_peak_bytes``: parameters
+    and buffers + the live activations at the worst moment (None: unknown); ``training_bytes``: the whole budget of
+    a training step; ``training_bytes_all_trainable``: with frozen layers, the budget training everything.
+    """
 
+    FIELDS = ("params_bytes", "buffers_bytes", "activations_bytes", "inference_peak_bytes",
+              "inference_peak_activations_bytes", "inference_peak_layer", "saved_for_backward_bytes",
+              "activation_gradients_bytes", "training_activations_peak_bytes", "gradients_bytes", "optimizer_bytes",
+              "optimizer_temporaries_bytes", "training_step_peak_bytes", "training_peak_phase", "training_bytes",
+              "training_bytes_all_trainable", "optimizer", "amp")
     _optional: ClassVar[tuple[str, ...]] = ("training_bytes_all_trainable",)
 
-
-@dataclass(eq=True)
-class Totals(Record):
-    """The network's totals: the per-layer counts summed, the depth, the memory budget and the receptive field."""
-
-    weights: Any
-    biases: Any
-    params: Any
-    trainable_params: Any
-    buffers: Any
-    activations: Any
-    connections: Any
-    macs: Any
-    flops: Any
-    weight_layers: int
-    memory: MemoryBudget
-    receptive_field: RF | None
+    def __init__(self, params_bytes: Any, buffers_bytes: Any, activations_bytes: Any, inference_peak_bytes: Any,
+                 inference_peak_activations_bytes: Any, inference_peak_layer: str | None, saved_for_backward_bytes: Any,
+                 activation_gradients_bytes: Any, training_activations_peak_bytes: Any, gradients_bytes: Any,
+                 optimizer_bytes: Any, optimizer_temporaries_bytes: Any, training_step_peak_bytes: Any,
+                 training_peak_phase: str, training_bytes: Any, training_bytes_all_trainable: Any = None,
+                 optimizer: str = "adam", amp: bool = False):
+        self.params_bytes, self.buffers_bytes, self.activations_bytes = params_bytes, buffers_bytes, activations_bytes
+        self.inference_peak_bytes, self.inference_peak_activations_bytes, self.inference_peak_layer = \
+            inference_peak_bytes, inference_peak_activations_bytes, inference_peak_layer
+        self.saved_for_backward_bytes, self.activation_gradients_bytes = \
+            saved_for_backward_bytes, activation_gradients_bytes
+        self.training_activations_peak_bytes, self.gradients_bytes = training_activations_peak_bytes, gradients_bytes
+        self.optimizer_bytes, self.optimizer_temporaries_bytes = optimizer_bytes, optimizer_temporaries_bytes
+        self.training_step_peak_bytes, self.training_peak_phase = training_step_peak_bytes, training_peak_phase
+        self.training_bytes, self.training_bytes_all_trainable = training_bytes, training_bytes_all_trainable
+        self.optimizer, self.amp = optimizer, amp
 
 
 class Figures(NamedTuple):
-    """A layer's counts, in LayerResult's order (COUNT_FIELDS): what the walk works out once per distinct layer."""
+    """A layer's counts (COUNT_FIELDS), which a row (LayerResult) reads as its attributes and the totals sum: what
+    the walk works out once per distinct layer."""
 
     weights: Dim = 0
     biases: Dim = 0
@@ -162,40 +150,53 @@ class Figures(NamedTuple):
     connections: Dim = 0
     macs: Dim = 0
     flops: Dim = 0
+
+
+COUNT_FIELDS = Figures._fields
+_NONE = Figures()
+
+
+class Totals(Record):
+    """The network's totals: the per-layer counts summed (COUNT_FIELDS), the depth (weight layers), the memory budget
+    and the receptive field."""
+
+    FIELDS = (*COUNT_FIELDS, "weight_layers", "memory", "receptive_field")
+
+    def __init__(self, weight_layers: int, memory: MemoryBudget, receptive_field: RF | None, **counts: Any):
+        if counts.keys() != set(COUNT_FIELDS):
+            raise TypeError(f"Totals takes the counts {', '.join(COUNT_FIELDS)}, got {', '.join(counts)}")
+        self.__dict__.update(counts)
+        self.weight_layers, self.memory, self.receptive_field = weight_layers, memory, receptive_field
 
 
 _new = object.__new__
 
 
-@dataclass(slots=True)
-class LayerResult:
-    """Every figure of one layer. Activations, MACs and FLOPs are for the whole batch."""
+class LayerResult(Plain):
+    """Every figure of one layer. Activations, MACs and FLOPs are for the whole batch.
 
-    name: str
-    type: str
-    inputs: list[str]
-    output_shape: tuple
-    weights: Dim = 0
-    biases: Dim = 0
-    params: Dim = 0
-    trainable_params: Dim = 0
-    buffers: Dim = 0
-    activations: Dim = 0
-    connections: Dim = 0
-    macs: Dim = 0
-    flops: Dim = 0
-    receptive_field: RF | None = None
-    param_bytes: Dim = 0
-    activation_bytes: Dim = 0
-    kind: Any = field(default=None, repr=False, compare=False)
-    weight_layer: bool = False
-    materialized: bool = True
-    location: Any = None  # the spec Location (file:line:col)
-    folded: int = 1  # how many layers this row stands for (more than one in a collapsed analysis)
-    function: str | None = None  # the spec's ``function``: a function or method in the source network, no module
-    axes: tuple[str, ...] | None = field(default=None, repr=False, compare=False)  # Analysis.label_axes
-    # the figures passes added (a Column's key -> value), read as attributes too: row.counted, row.bytes_read
-    added: dict[str, Any] | None = field(default=None, repr=False)
+    The counts (COUNT_FIELDS: ``row.params``, ``row.macs``, ...) are read from ``figures``, the Figures the walk
+    worked out once for every layer alike; ``added`` holds the figures passes added (a Column's key -> value), read
+    as attributes too (``row.counted``, ``row.bytes_read``). ``location`` is the spec's (file:line:col), ``folded``
+    how many layers the row stands for (more than one in a collapsed analysis), ``function`` the spec's
+    ``function`` (a function or method in the source network, no module), ``axes`` its output's (see
+    Analysis.label_axes).
+    """
+
+    __slots__ = FIELDS = ("name", "type", "inputs", "output_shape", "figures", "receptive_field", "param_bytes",
+                          "activation_bytes", "kind", "weight_layer", "materialized", "location", "folded", "function",
+                          "axes", "added")
+    UNCOMPARED = frozenset({"kind", "axes"})
+
+    def __init__(self, name: str, type: str, inputs: list[str], output_shape: tuple, figures: Figures = _NONE,
+                 receptive_field: RF | None = None, param_bytes: Dim = 0, activation_bytes: Dim = 0, kind: Any = None,
+                 weight_layer: bool = False, materialized: bool = True, location: Any = None, folded: int = 1,
+                 function: str | None = None, axes: tuple[str, ...] | None = None,
+                 added: dict[str, Any] | None = None):
+        self.name, self.type, self.inputs, self.output_shape, self.figures = name, type, inputs, output_shape, figures
+        self.receptive_field, self.param_bytes, self.activation_bytes = receptive_field, param_bytes, activation_bytes
+        self.kind, self.weight_layer, self.materialized, self.location = kind, weight_layer, materialized, location
+        self.folded, self.function, self.axes, self.added = folded, function, axes, added
 
     def __getattr__(self, name: str) -> Any:  # only for names that are not fields: the added figures
         added = object.__getattribute__(self, "added")
@@ -212,24 +213,6 @@ class LayerResult:
         if self.added is None:
             self.added = {}
         self.added[key] = value
-
-    @classmethod
-    def sized(cls, name: str, type: str, inputs: list[str], output_shape: tuple, figures: Figures,
-              receptive_field: RF | None, param_bytes: Dim, activation_bytes: Dim, kind: Any, weight_layer: bool,
-              materialized: bool, location: Any, function: str | None) -> LayerResult:
-        """A row as the walk makes it, one per layer: every field set by name, nothing added by a pass yet.
-
-        The same row as the dataclass' own constructor (tests/test_graph_spec.py checks every field), in about
-        four fifths of its time: the slots are set directly, with no keyword matching.
-        """
-        row = _new(cls)
-        row.name, row.type, row.inputs, row.output_shape = name, type, inputs, output_shape
-        (row.weights, row.biases, row.params, row.trainable_params, row.buffers, row.activations, row.connections,
-         row.macs, row.flops) = figures
-        row.receptive_field, row.param_bytes, row.activation_bytes = receptive_field, param_bytes, activation_bytes
-        row.kind, row.weight_layer, row.materialized, row.location = kind, weight_layer, materialized, location
-        row.folded, row.function, row.axes, row.added = 1, function, None, None
-        return row
 
     def axes_text(self, input_axes: tuple[str, ...] | None = None) -> str:
         """The output shape, with its axes where they are not ``input_axes`` (56×56×96 (H×W×C), 196×768 (T×D)).
@@ -253,13 +236,13 @@ class LayerResult:
 
     def __repr__(self) -> str:
         return (f"LayerResult(name={self.name!r}, type={self.type!r}, output={_shape(self.output_shape)}, "
-                f"params={_count(self.params)}, macs={_count(self.macs)})")
+                f"params={_number(self.figures.params)}, macs={_number(self.figures.macs)})")
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "type": self.type, "inputs": list(self.inputs),
                "output_shape": [_json(v) for v in self.output_shape]}
-        for key in COUNT_FIELDS:
-            out[key] = _json(getattr(self, key))
+        for key, value in zip(COUNT_FIELDS, self.figures):
+            out[key] = _json(value)
         out["receptive_field"] = _rf_json(self.receptive_field)
         for key, value in (self.added or {}).items():
             if value is not None:
@@ -267,29 +250,64 @@ class LayerResult:
         return out
 
 
-@dataclass
-class Analysis:
-    """The sized network: rows (the input first, then every layer) and totals."""
+def _count(index: int, key: str) -> property:
+    """A row's count ``key``: item ``index`` of its figures (which the rows of equal layers share)."""
+    def read(row: LayerResult) -> Any:
+        return row.figures[index]
 
-    name: str
-    input_shape: tuple
-    batch: int
-    dtype: str
-    layers: list[LayerResult]
-    totals: Totals
-    graph: Graph
-    notes: list[str] = field(default_factory=list)
-    conditions: list = field(default_factory=list)
-    fit_conditions: Any = None
-    max_batch: dict | None = None  # filled by `report --max-batch`
-    fit: str = "exact"  # the fit rule the shapes were computed with
-    count: str | None = None  # the counting convention of ``counted`` (report --count), None for cnnsize's own
-    count_mode: str = "eval"  # the mode of the network ``counted`` is for: eval, or train (report --train)
-    traffic: bool = False  # rows and totals carry bytes_read, bytes_written, arithmetic_intensity
-    device_profile: str | None = None  # rows and totals carry predicted_seconds and bound
-    axes_labelled: bool = False  # every row's ``axes`` set (label_axes)
-    columns: list[Column] = field(default_factory=list)  # the figures passes added to every row, in order
-    summaries: dict[str, str] = field(default_factory=dict)  # the passes' totals in words, by first column key
+    def write(row: LayerResult, value: Any) -> None:
+        row.figures = row.figures._replace(**{key: value})
+
+    return property(read, write)
+
+
+for _index, _key in enumerate(COUNT_FIELDS):
+    setattr(LayerResult, _key, _count(_index, _key))
+
+
+class Analysis(Plain):
+    """The sized network: rows (the input first, then every layer) and totals.
+
+    ``layers``: the rows, which the walk makes only when they are first read (a 100,000-layer spec's totals need
+    none, see cnnsize.engine.walk._Rows). ``max_batch``: filled by `report --max-batch`; ``fit``: the fit rule the
+    shapes were computed with; ``count``: the counting convention of ``counted`` (report --count), None for
+    cnnsize's own; ``count_mode``: the mode of the network ``counted`` is for (eval, or train: report --train);
+    ``traffic``: rows and totals carry bytes_read, bytes_written, arithmetic_intensity; ``device_profile``: rows
+    and totals carry predicted_seconds and bound; ``axes_labelled``: every row's ``axes`` set (label_axes);
+    ``columns``: the figures passes added to every row, in order; ``summaries``: the passes' totals in words, by
+    first column key.
+    """
+
+    FIELDS = ("name", "input_shape", "batch", "dtype", "layers", "totals", "graph", "notes", "conditions",
+              "fit_conditions", "max_batch", "fit", "count", "count_mode", "traffic", "device_profile",
+              "axes_labelled", "columns", "summaries")
+
+    def __init__(self, name: str, input_shape: tuple, batch: int, dtype: str, layers: list[LayerResult],
+                 totals: Totals, graph: Graph, notes: list[str] | None = None, conditions: list | None = None,
+                 fit_conditions: Any = None, max_batch: dict | None = None, fit: str = "exact",
+                 count: str | None = None, count_mode: str = "eval", traffic: bool = False,
+                 device_profile: str | None = None, axes_labelled: bool = False, columns: list[Column] | None = None,
+                 summaries: dict[str, str] | None = None):
+        self.name, self.input_shape, self.batch, self.dtype = name, input_shape, batch, dtype
+        self._layers: Any = layers
+        self.totals, self.graph, self.fit_conditions, self.max_batch = totals, graph, fit_conditions, max_batch
+        self.notes: list[str] = [] if notes is None else notes
+        self.conditions: list = [] if conditions is None else conditions
+        self.fit, self.count, self.count_mode, self.traffic = fit, count, count_mode, traffic
+        self.device_profile, self.axes_labelled = device_profile, axes_labelled
+        self.columns: list[Column] = [] if columns is None else columns
+        self.summaries: dict[str, str] = {} if summaries is None else summaries
+
+    @property
+    def layers(self) -> list[LayerResult]:
+        rows = self._layers
+        if type(rows) is not list and hasattr(rows, "build"):  # made when first read (cnnsize.engine.walk._Rows)
+            rows = self._layers = rows.build()
+        return rows
+
+    @layers.setter
+    def layers(self, rows: list[LayerResult]) -> None:
+        self._layers = rows
 
     def add_columns(self, columns: list[Column], summary: str) -> None:
         """Declare the figures a pass filled in every row and its totals line; a pass run again replaces its own."""
@@ -303,8 +321,8 @@ class Analysis:
 
     def __repr__(self) -> str:
         return (f"Analysis(name={self.name!r}, input={_shape(self.input_shape)}, batch={self.batch}, "
-                f"dtype={self.dtype!r}, layers={len(self.layers)}, params={_count(self.totals['params'])}, "
-                f"macs={_count(self.totals['macs'])})")
+                f"dtype={self.dtype!r}, layers={len(self.layers)}, params={_number(self.totals['params'])}, "
+                f"macs={_number(self.totals['macs'])})")
 
     def __str__(self) -> str:
         """The report table, fitted to the terminal when printing to one (``print(cnnsize.analyze("vgg16"))``)."""
@@ -462,20 +480,21 @@ def _shape(shape: tuple) -> str:
     return "×".join(str(v) for v in shape)
 
 
-def _count(value: Any) -> str:
+def _number(value: Any) -> str:
     return f"{value:,}" if is_int(value) else str(value)
 
 
 def fold_rows(name: str, members: list[LayerResult], columns: list[Column]) -> LayerResult:
     """One row standing for a block's layers: counts added up, the last layer's output and receptive field."""
     last = members[-1]
-    sums = {key: sum((getattr(m, key) for m in members), 0)
-            for key in (*COUNT_FIELDS, "param_bytes", "activation_bytes")}
+    figures = Figures(*(sum(column, 0) for column in zip(*(m.figures for m in members))))
     inside = {m.name for m in members}
     inputs = list(dict.fromkeys(src for m in members for src in m.inputs if src not in inside))
-    row = LayerResult(name=name, type="block", inputs=inputs, output_shape=last.output_shape,
-                      receptive_field=last.receptive_field, weight_layer=any(m.weight_layer for m in members),
-                      location=members[0].location, folded=sum(m.folded for m in members), axes=last.axes, **sums)
+    row = LayerResult(name=name, type="block", inputs=inputs, output_shape=last.output_shape, figures=figures,
+                      receptive_field=last.receptive_field, param_bytes=sum((m.param_bytes for m in members), 0),
+                      activation_bytes=sum((m.activation_bytes for m in members), 0),
+                      weight_layer=any(m.weight_layer for m in members), location=members[0].location,
+                      folded=sum(m.folded for m in members), axes=last.axes)
     for column in columns:  # the figures of the passes, each folded as its pass declared
         row.add(column.key, column.fold(column.key, members, row))
     return row

@@ -5,7 +5,7 @@ Nothing here imports torch, pandas or sympy.
 
 from __future__ import annotations
 
-from itertools import compress
+from itertools import compress, islice
 from operator import attrgetter
 from typing import Any
 
@@ -127,19 +127,21 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     size = DTYPE_BYTES[dtype]
     topology = graph.topology  # by position: 0 is the input, then every layer in order
     walked = _walk(graph, topology, shape_in, ctx, symbolic, batch, size, frozen)
-    rows, sized_at, trainable, figures, trained_tensors, owned = walked
+    sized_at, trainable, figures, trained_tensors, owned, rfs, param_bytes = walked
+    rows: Any = _Rows(graph, sized_at, figures, rfs, param_bytes)  # each row made when the rows are first read
     columns: list[Any]  # each count's values, row by row
     if symbolic:
-        rows = [_tidy_row(r) for r in rows]
+        rows = [_tidy_row(r) for r in rows.build()]
         columns = [list(map(attrgetter(key), rows)) for key in COUNT_FIELDS]
+        rfs = [r.receptive_field for r in rows]
     else:
         columns = list(zip(*figures))
     totals: dict[str, Any] = {key: sum(column, 0) for key, column in zip(COUNT_FIELDS, columns)}
-    flags = list(map(attrgetter("weight_layer"), rows))
+    flags = list(map(attrgetter("weight_layer"), sized_at))
     totals["weight_layers"] = sum(flags)
     totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
                         "activations_bytes": totals["activations"] * size}
-    totals["receptive_field"] = next((r.receptive_field for r in reversed(rows) if r.receptive_field), None)
+    totals["receptive_field"] = next((rf for rf in reversed(rfs) if rf), None)
     weights = sum(compress(columns[0], flags), 0)
     resident = totals["params"] + totals["buffers"]
     totals["memory"].update(_memory(topology, sized_at, (trainable, trained_tensors, owned), resident, weights,
@@ -155,81 +157,121 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=typed,
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
                         fit_conditions=fit_conditions, fit=ctx.fit)
-    analysis.notes += analysis.axes_notes()
+    if any(type(kind).axes_note is not LayerKind.axes_note for kind in topology.kinds):
+        analysis.notes += analysis.axes_notes()
     return analysis
 
 
+class _Rows:
+    """The rows of an analysis, made when first read (Analysis.layers): sizing a network needs only its
+    figures, so a caller that reads the totals alone never pays for a row object per layer."""
+
+    __slots__ = ("graph", "sized_at", "figures", "rfs", "param_bytes")
+
+    def __init__(self, graph: Graph, sized_at: list[Sized], figures: list[Figures], rfs: list, param_bytes: dict):
+        self.graph, self.sized_at, self.figures, self.rfs, self.param_bytes = graph, sized_at, figures, rfs, param_bytes
+
+    def __len__(self) -> int:
+        return len(self.sized_at)
+
+    def build(self) -> list[LayerResult]:
+        graph, sized_at, figures, rfs, own_bytes = self.graph, self.sized_at, self.figures, self.rfs, self.param_bytes
+        first = sized_at[0]
+        rows = [LayerResult(INPUT, "input", [], first.out, figures[0], rfs[0], 0, first.activation_bytes, None,
+                            False, True, graph.input_loc)]
+        new_row, append = LayerResult, rows.append
+        for i, node, sized, counts, rf in zip(range(1, len(sized_at)), graph.nodes, islice(sized_at, 1, None),
+                                             islice(figures, 1, None), islice(rfs, 1, None)):
+            kind = node.kind
+            append(new_row(node.name, kind.kind, list(node.inputs), sized.out, counts, rf,
+                           own_bytes.get(i, sized.param_bytes) if own_bytes else sized.param_bytes,
+                           sized.activation_bytes, kind, sized.weight_layer, sized.materializes, node.loc, 1,
+                           node.function))
+        return rows
+
+
 def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool, batch: Any, size: int,
-          frozen: set[str]) -> tuple[list[LayerResult], list[Sized], list[Any], list[Figures], list, list]:
-    """The rows (the input first), what was sized at each position, whether each position's parameters train
-    (True, False, or the names of those that do), each row's counts, and per position the (weight, bias) elements
-    of the parameters it trains and of those it holds itself (not another layer's: shares), which gradients and
-    optimizer state are made for: the hot loop, one pass over the nodes."""
-    sized_at = [Sized(None, [], shape_in, Counts(), batch, size)]
+          frozen: set[str]) -> tuple[list[Sized], list[Any], list[Figures], list, list, list, dict]:
+    """What was sized at each position (the input first), whether each position's parameters train (True, False,
+    or the names of those that do), each row's counts, per position the (weight, bias) elements of the parameters
+    it trains and of those it holds itself (not another layer's: shares), which gradients and optimizer state are
+    made for, each position's receptive field, and the parameter bytes of the rows that hold other than their
+    kind's (by position): the hot loop, one pass over the nodes, which makes no row (see _Rows)."""
+    first_sized = Sized(None, [], shape_in, Counts(), batch, size)
+    sized_at = [first_sized]
     outs = [shape_in]  # output shape by position
     rfs: list[RF | None] = [RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None]
     trainable: list[Any] = [False]
-    first = Figures(activations=prod(shape_in) * batch)
-    rows = [LayerResult.sized(INPUT, "input", [], shape_in, first, rfs[0], 0, first.activations * size, None, False,
-                              True, graph.input_loc, None)]
-    counted = [first]
+    counted = [first_sized.figures]
     owned: list[tuple] = [(0, 0)]
     trained_tensors: list[tuple] = [(0, 0)]
+    param_bytes: dict[int, Any] = {}  # position -> parameter bytes, where not its kind's (shares, frozen parts)
     by_position = topology.position
     memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
-    new_row, append_row, append_counts = LayerResult.sized, rows.append, counted.append
-    for node, srcs in zip(graph.nodes, topology.srcs[1:]):
+    add_sized, add_out, add_rf, add_trainable = sized_at.append, outs.append, rfs.append, trainable.append
+    add_counts, add_owned, add_trained = counted.append, owned.append, trained_tensors.append
+    no_grads = (0, 0)
+    for i, node, srcs in zip(range(1, len(topology.srcs)), graph.nodes, islice(topology.srcs, 1, None)):
         kind = node.kind
-        key: tuple[Any, ...] = (kind, outs[srcs[0]]) if len(srcs) == 1 else (kind, *map(outs.__getitem__, srcs))
         try:
+            if len(srcs) == 1:
+                src = srcs[0]
+                key: tuple[Any, ...] = (kind, outs[src])
+                rf = rfs[src]
+            else:
+                key = (kind, *map(outs.__getitem__, srcs))
+                rf = rfs[srcs[0]] if srcs else None
             sized = memo.get(key)
             if sized is None:
                 sized = Sized.of(kind, list(key[1:]), ctx, symbolic, batch, size)
                 if not symbolic:  # symbolic layers also collect fit conditions: work each out
                     memo[key] = sized
             step = sized.field_step
-            rf = rfs[srcs[0]] if srcs else None
             if step is None:  # sized.ins: these input shapes, as the key says
                 rf = kind.receptive(list(map(rfs.__getitem__, srcs)), sized.ins, sized.out)
             elif step and rf is not None:  # a sliding window (() keeps the field as it is)
                 rf = rf.window(*step)
         except CnnsizeError as exc:
             raise exc.at(node.loc, node.name)
-        sized_at.append(sized)
-        outs.append(sized.out)
-        rfs.append(rf)
+        add_sized(sized)
+        add_out(sized.out)
+        add_rf(rf)
         trained = node.trainable
+        special = node.shares is not None or node.ties or sized.frozen or trained.__class__ is tuple
         if trained and frozen and node.name in frozen:
             trained = False
-        trainable.append(trained and kind.learns)  # no gradients nor optimizer state where backward never reaches
-        figures, param_bytes = (sized.figures if trained else sized.frozen_figures), sized.param_bytes
-        if node.shares is not None or node.ties or sized.frozen or isinstance(node.trainable, tuple):
-            figures, param_bytes, held, grads = _own_parameters(node, sized, sized_at, by_position, trained,
-                                                                figures, size)
+        learns = kind.learns
+        add_trainable(trained and learns)  # no gradients nor optimizer state where backward never reaches
+        if special:
+            figures, param_bytes[i], held, grads = _own_parameters(node, sized, sized_at, by_position, trained,
+                                                                   sized.figures if trained else
+                                                                   sized.frozen_figures, size)
+            add_counts(figures)
+            add_owned(held)
+            add_trained(grads if trained and learns else no_grads)
+        elif trained:
+            add_counts(sized.figures)
+            add_owned(sized.owned)
+            add_trained(sized.owned if learns else no_grads)
         else:
-            held = sized.owned
-            grads = held if trained else (0, 0)
-        owned.append(held)
-        trained_tensors.append(grads if trained and kind.learns else (0, 0))
-        append_counts(figures)
-        append_row(new_row(node.name, kind.kind, list(node.inputs), sized.out, figures, rf, param_bytes,
-                           sized.activation_bytes, kind, sized.weight_layer, sized.materializes, node.loc,
-                           node.function))
-    _check_split_views(graph, topology, counted)
+            add_counts(sized.frozen_figures)
+            add_owned(sized.owned)
+            add_trained(no_grads)
+    in_place = _in_place(graph.nodes, topology)
+    _check_split_views(graph, topology, counted, in_place)
     if not symbolic:
-        _check_overlaps(graph, topology, outs, batch)
-    return rows, sized_at, trainable, counted, trained_tensors, owned
+        _check_overlaps(graph, topology, outs, batch, in_place)
+    return sized_at, trainable, counted, trained_tensors, owned, rfs, param_bytes
 
 
-def _check_overlaps(graph: Graph, topology: Any, outs: list[tuple], batch: Any) -> None:
+def _check_overlaps(graph: Graph, topology: Any, outs: list[tuple], batch: Any, in_place: list[int]) -> None:
     """torch refuses an in-place operation whose other input covers part of the memory it writes (``x[:, 1:4] -=
     x[:, 0:3]`` at batch 1: "some elements of the input tensor and the written-to tensor refer to a single memory
     location"): the same refusal, in one line. torch checks where both are dense blocks of one storage (see
     LayerKind.block); a part of each sample in a batch of several is strided, which torch does not check."""
     nodes = graph.nodes
-    for i, node in enumerate(nodes, 1):
-        if len(node.inputs) < 2 or node.kind.storage != IN_PLACE:
-            continue
+    for i in [i for i in in_place if len(topology.srcs[i]) > 1]:
+        node = nodes[i - 1]
         srcs = topology.srcs[i]
         written = _region(nodes, topology, outs, srcs[0], batch)
         for j, src in enumerate(srcs[1:], 1):
@@ -244,15 +286,15 @@ def _check_overlaps(graph: Graph, topology: Any, outs: list[tuple], batch: Any) 
                                 layer=node.name)
 
 
-def _check_split_views(graph: Graph, topology: Any, counted: list[Figures]) -> None:
+def _check_split_views(graph: Graph, topology: Any, counted: list[Figures], in_place: list[int]) -> None:
     """torch's autograd refuses to write in place a view that one call returned among several (a chunk's part), or a
     view of it, where it requires grad ("Output 0 of Split is a view and is being modified inplace"): the same
     refusal, in one line, as the network trains (and as ``model(x)`` runs outside torch.no_grad())."""
-    nodes, srcs = graph.nodes, topology.srcs
+    nodes, srcs, owner = graph.nodes, topology.srcs, topology.owner
     grad: list[bool] | None = None
-    for i, node in enumerate(nodes, 1):
-        if node.kind.storage != IN_PLACE or not srcs[i]:
-            continue
+    # those writing a view or another in-place layer's output (a new tensor owns its storage: nothing to check)
+    for i in [i for i in in_place if srcs[i] and owner[srcs[i][0]] != srcs[i][0]]:
+        node = nodes[i - 1]
         position, hops = srcs[i][0], 0
         while position and nodes[position - 1].kind.storage != NEW and hops < 64:
             source = nodes[position - 1]
@@ -266,6 +308,14 @@ def _check_split_views(graph: Graph, topology: Any, counted: list[Figures]) -> N
                                     hint="write inplace: false", location=node.loc, layer=node.name)
                 break
             position, hops = srcs[position][0] if srcs[position] else 0, hops + 1
+
+
+def _in_place(nodes: list, topology: Any) -> list[int]:
+    """The positions of the layers that work in place (asking each distinct kind once)."""
+    flags = {kind: kind.storage == IN_PLACE for kind in topology.kinds}
+    if not any(flags.values()):
+        return []
+    return list(compress(range(1, len(nodes) + 1), map(flags.__getitem__, map(attrgetter("kind"), nodes))))
 
 
 def _needs_grad(srcs: list, counted: list[Figures]) -> list[bool]:
@@ -321,8 +371,8 @@ def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple
 
 def _tidy_row(row: LayerResult) -> LayerResult:
     """Every formula of a row in its most readable exact form."""
-    for key in (*COUNT_FIELDS, "param_bytes", "activation_bytes"):
-        setattr(row, key, tidy(getattr(row, key)))
+    row.figures = Figures(*map(tidy, row.figures))
+    row.param_bytes, row.activation_bytes = tidy(row.param_bytes), tidy(row.activation_bytes)
     rf = row.receptive_field
     if rf is not None:
         row.receptive_field = RF(*(tuple(tidy(v) for v in vals) for vals in (rf.size, rf.stride, rf.start)))
@@ -364,8 +414,9 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
     out.update(training(trainable, trained))
     if not all(trainable[1:]):
-        everything = [False] + [s.kind.learns for s in sized[1:]]
-        if everything != [bool(t) for t in trainable]:
+        learns = {kind: kind.learns for kind in topology.kinds}
+        everything = [False, *map(learns.__getitem__, map(attrgetter("kind"), islice(sized, 1, None)))]
+        if everything != list(map(bool, trainable)):
             grads = [held if learns else (0, 0) for held, learns in zip(owned, everything)]
             out["training_bytes_all_trainable"] = training(everything, grads)["training_bytes"]
     out["optimizer"] = options.optimizer

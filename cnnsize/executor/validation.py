@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch._C._profiler import _EventType
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
@@ -23,6 +24,7 @@ from ..core.graph import INPUT
 from ..engine.result import Analysis
 from ..engine.walk import analyze_graph
 from ..layers.base import LayerKind
+from ..passes.conventions import counted
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
 from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
@@ -566,7 +568,12 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
     view, leaves out), from one more pass under no_grad and a dispatch mode (every result kept, so no storage is
     reused), as tests/zoo_truth.py measures a whole model. Not inference_mode, as the pass that measures the
     outputs: there torch's einsum and matmul skip copies that a no_grad forward, as models run, makes; and not
-    inside that pass either, as an in-place update of an inference tensor (mvit_pos_embed's) fails outside it."""
+    inside that pass either, as an in-place update of an inference tensor (mvit_pos_embed's) fails outside it.
+
+    One thing the mode changes that is put back: F.linear on an input it cannot fold into one matrix product
+    (a strided view, as Swin's windows at batch 1) adds its bias in place in a plain run (``output.add_(bias)``), but
+    out of place under any Python mode (at::linear's composite-compliance path); that sum is counted as the
+    product's storage, as torch makes it."""
 
     composites = {row.name for row in analysis.layers
                   if row.kind is not None and type(row.kind).scratch is not LayerKind.scratch}
@@ -577,6 +584,16 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
     read: set[int] = set()
     keep: list = []
     running: list[str] = []
+    linear: list[bool] = []  # inside F.linear calls
+    same: dict[int, int] = {}  # storage -> the storage a plain run would have made it in (linear's bias, in place)
+
+    class Linear(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            linear.append(func is torch.nn.functional.linear)
+            try:
+                return func(*args, **(kwargs or {}))
+            finally:
+                linear.pop()
 
     class Storages(TorchDispatchMode):
         @classmethod
@@ -588,6 +605,12 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
                         if isinstance(t, torch.Tensor))
             out = func(*args, **(kwargs or {}))
             keep.append(out)
+            if func is torch.ops.aten.add.Tensor and linear and linear[-1] and \
+                    args[0].untyped_storage().data_ptr() in created:  # linear's bias: add_ in a plain run
+                key = out.untyped_storage().data_ptr()
+                same[key] = args[0].untyped_storage().data_ptr()
+                seen.add(key)
+                return out
             for t in tree_flatten(out)[0]:
                 if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
                     key = t.untyped_storage().data_ptr()
@@ -610,19 +633,30 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
         module = model.layer_modules[name]
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(hook)]
     try:
-        with torch.no_grad(), Storages():
+        with torch.no_grad(), Linear(), Storages():
             model(x)
     finally:
         for h in handles:
             h.remove()
+    return _tally(composites, created, read, outs, same)
+
+
+def _tally(composites: set, created: dict, read: set, outs: dict, same: dict) -> dict[str, int]:
+    """_scratch's sum per layer: the storages something read, and the part of its output's the output leaves out
+    (``same``: a storage that is another one in a plain run)."""
     scratch = dict.fromkeys(composites, 0)
     for key, (name, numel) in created.items():
         out = outs.get(name)
-        if out is not None and key == out.untyped_storage().data_ptr():  # compare counts the output itself
+        out_key = None if out is None else out.untyped_storage().data_ptr()
+        if out is not None and key == same.get(out_key, out_key):  # compare counts the output itself
             scratch[name] += numel - out.numel()
         elif key in read:
             scratch[name] += numel
     return scratch
+
+
+def _half(flops: Any) -> Any:
+    return flops / 2 if flops % 2 else flops // 2
 
 
 def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: dict[str, Any],
@@ -642,8 +676,11 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
         seen[key] = t.numel()
         return t.numel()
 
+    # FlopCounterMode's count as cnnsize predicts it (the torch convention): 2 × cnnsize's MACs, less the multiplies
+    # torch runs elementwise where a kind's matrix product degenerates (MViT v2's einsums with a head size of 1)
+    counter = counted(analysis, "torch")
     layers = []
-    for row in analysis.layers:
+    for row, predicted in zip(analysis.layers, counter):
         shape = (batch, *row.output_shape)
         if row.name == INPUT:
             figures = {"output_shape": _same(shape, tuple(x.shape)),
@@ -663,8 +700,7 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
             "params": _same(row.params, all_params),
             "trainable_params": _same(row.trainable_params, sum(p.numel() for _, p in params if p.requires_grad)),
             "buffers": _same(row.buffers, sum(b.numel() for b in buffers)),
-            "macs": Figure(row.macs, layer_flops / 2 if layer_flops % 2 else layer_flops // 2,
-                           2 * row.macs == layer_flops),
+            "macs": Figure(_half(predicted), _half(layer_flops), predicted == layer_flops),
             "activations": _same(row.activations, new_values(out) + scratch.get(row.name, 0) if is_tensor
                                  else None),
         }
@@ -676,8 +712,8 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
         "trainable_params": _same(t["trainable_params"],
                                   sum(p.numel() for p in model.parameters() if p.requires_grad)),
         "buffers": _same(t["buffers"], sum(b.numel() for b in model.buffers())),
-        "macs": Figure(t["macs"], total_flops // 2, 2 * t["macs"] == total_flops),
-        "flops": _same(t["flops"], total_flops),
+        "macs": Figure(_half(sum(counter)), total_flops // 2, sum(counter) == total_flops),
+        "flops": _same(sum(counter), total_flops),
         "activations": _same(t["activations"], sum(seen.values()) + sum(scratch.values())),
     }
     return layers, totals

@@ -18,12 +18,14 @@ from typing import Any
 from ..core.errors import CnnsizeError, LimitExceeded, Location, SpecError, Unrepresentable
 from ..core.numeric import no_gc
 from ..core.optional import require_onnx
+from ..core.safe import printable
 from ..engine.walk import analyze_graph
 from ..layers.base import OPAQUE_KIND, PASS_KIND, PASS_THROUGH, REGISTRY, Fused, OnnxCall, OnnxValue
 from ..spec import sources as spec_sources
 from ..spec.expand import expand
 from ..spec.write import layer_entry, to_yaml
 from . import ImportedSpec, analyze_spec
+from .onnx_wire import MAX_DEPTH, Malformed, Pruner, TooManyNodes, count_nodes
 
 PROBE = 224  # the size a dynamic axis is imported at when it is to be a symbol
 MAX_VALUE = 4096  # elements of a constant whose value is read (shapes, scales, pads); weights keep only a shape
@@ -61,82 +63,10 @@ def supported() -> dict[str, tuple]:
 
 
 MAX_FILE = (2 << 30) - 1  # bytes: protobuf parses no message of 2 GiB or more, so a larger file is refused unread
-BIG_NODE = 256  # bytes: a node this long may hold subgraphs (If, Loop, Scan), scanned for their nodes before parsing
-MAX_DEPTH = 32  # subgraphs nested deeper than this are refused before parsing (protobuf's own limit is near 100)
 EXTERNAL = 1  # TensorProto.EXTERNAL: the tensor's data sits in another file, which cnnsize never opens here
-
-
-class _Malformed(Exception):
-    """The bytes are no protobuf message (the parser then says so in its own words)."""
-
-
-def _varint(buf, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        if i >= len(buf) or shift > 63:
-            raise _Malformed
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, i
-        shift += 7
-
-
-def _fields(buf, start: int, end: int):
-    """(field number, start, end) of each length-delimited field of the message in ``buf[start:end]``."""
-    i = start
-    while i < end:
-        key, i = _varint(buf, i)
-        wire = key & 7
-        if wire == 0:
-            _, i = _varint(buf, i)
-        elif wire in (1, 5):
-            i += 8 if wire == 1 else 4
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            if i + n > end:
-                raise _Malformed
-            yield key >> 3, i, i + n
-            i += n
-        else:
-            raise _Malformed
-
-
-def _count_nodes(buf, start: int, end: int, node_field: int, budget: int, depth: int) -> int:
-    """The nodes of a graph (``node_field`` 1) or function (7) in the wire bytes, those of the subgraphs a long
-    node holds included; counting stops once past ``budget``."""
-    if depth > MAX_DEPTH:
-        raise LimitExceeded(f"the ONNX model nests subgraphs more than {MAX_DEPTH} deep")
-    count = 0
-    for number, s, e in _fields(buf, start, end):
-        if number != node_field:
-            continue
-        count += 1
-        if e - s > BIG_NODE:  # NodeProto.attribute (5) -> AttributeProto.g (6) or .graphs (11)
-            for f, a, b in _fields(buf, s, e):
-                if f == 5:
-                    for g, c, d in _fields(buf, a, b):
-                        if g in (6, 11):
-                            count += _count_nodes(buf, c, d, 1, budget - count, depth + 1)
-        if count > budget:
-            break
-    return count
-
-
-def count_nodes(data, budget: int) -> int | None:
-    """The model's nodes (graph, subgraphs and functions), read from its wire bytes before protobuf parses them
-    (a parse costs about ten times the file's size in memory); None if the bytes are no protobuf message."""
-    try:
-        count = 0
-        for number, s, e in _fields(data, 0, len(data)):  # ModelProto.graph (7), .functions (25)
-            if number in (7, 25):
-                count += _count_nodes(data, s, e, 1 if number == 7 else 7, budget - count, 1)
-                if count > budget:
-                    break
-        return count
-    except _Malformed:
-        return None
+# bytes of data a tensor read from a file keeps: a value cnnsize reads has at most MAX_VALUE elements of at most 16
+# bytes (complex128; an int64 written as a varint takes at most 10); a longer tensor keeps its shape, not its data
+PAYLOAD_LIMIT = 16 * MAX_VALUE
 
 
 def max_nodes() -> int:
@@ -191,9 +121,38 @@ def _drop_external(tensors) -> None:
             t.ClearField("raw_data")
 
 
-def read_model(source, shown: str | None = None, limit: int | None = None):
+NOT_ONNX_HINT = "give a .onnx file written by torch.onnx.export or onnx.save; is it truncated?"
+
+
+def _too_many_nodes(shown: str, limit: int) -> LimitExceeded:
+    return LimitExceeded(f"'{shown}' holds more than {limit:,} ONNX nodes, the most cnnsize sizes",
+                         hint="the command line sizes up to 30,000 ONNX nodes (15 s and 1 GiB); "
+                              "cnnsize.from_onnx(..., max_nodes=N) takes more")
+
+
+def _file_bytes(path: str, shown: str, limit: int, payload_limit: int | None) -> bytes:
+    """The file's bytes; with ``payload_limit``, those of a copy without the data of any tensor holding more (see
+    onnx_wire): the file is mapped and walked, never read whole."""
+    import mmap
+
+    try:
+        with open(path, "rb") as fh:
+            if payload_limit is None or os.fstat(fh.fileno()).st_size == 0:  # an empty file cannot be mapped
+                return fh.read()
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                return Pruner(buf, payload_limit, limit).run()
+    except OSError as exc:
+        raise SpecError(f"cannot read '{shown}': {exc.strerror}") from None
+    except Malformed as exc:
+        raise SpecError(f"'{shown}' is not an ONNX model (not protobuf: {exc})", hint=NOT_ONNX_HINT) from None
+    except TooManyNodes:
+        raise _too_many_nodes(shown, limit) from None
+
+
+def read_model(source, shown: str | None = None, limit: int | None = None, payload_limit: int | None = None):
     """The ModelProto of a path, external data untouched (never opened), after the limits: the file's size, and
-    the number of nodes counted in its bytes, before protobuf parses them."""
+    the number of nodes counted in its bytes, before protobuf parses them. With ``payload_limit``, a tensor holding
+    more bytes of data than that is read without it, marked as external data (its name, type and shape kept)."""
     onnx = require_onnx()
     if not isinstance(source, (str, os.PathLike)):
         raise SpecError(f"from_onnx takes a path or an onnx.ModelProto, got {type(source).__name__}")
@@ -207,40 +166,35 @@ def read_model(source, shown: str | None = None, limit: int | None = None):
     if size > MAX_FILE:
         raise LimitExceeded(f"'{shown}' holds {size:,} bytes, more than the {MAX_FILE:,} protobuf can parse",
                             hint="save the weights as external data (onnx.save(..., save_as_external_data=True))")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise SpecError(f"cannot read '{shown}': {exc.strerror}") from None
     limit = max_nodes() if limit is None else limit
+    data = _file_bytes(path, shown, limit, payload_limit)
     nodes = count_nodes(data, limit)
     if nodes is not None and nodes > limit:
-        raise LimitExceeded(f"'{shown}' holds more than {limit:,} ONNX nodes, the most cnnsize sizes",
-                            hint="the command line sizes up to 30,000 ONNX nodes (15 s and 1 GiB); "
-                                 "cnnsize.from_onnx(..., max_nodes=N) takes more")
+        raise _too_many_nodes(shown, limit)
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
     except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
         raise SpecError(f"'{shown}' is not an ONNX model (protobuf cannot parse it: {type(exc).__name__})",
-                        hint="give a .onnx file written by torch.onnx.export or onnx.save; is it truncated?") from None
+                        hint=NOT_ONNX_HINT) from None
     del data
     if not model.graph.node or not model.graph.input or model.ir_version <= 0:
-        raise SpecError(f"'{shown}' is not an ONNX model (no graph in it)",
-                        hint="give a .onnx file written by torch.onnx.export or onnx.save; is it truncated?")
+        raise SpecError(f"'{shown}' is not an ONNX model (no graph in it)", hint=NOT_ONNX_HINT)
     return model
 
 
-def load_model(source, shown: str | None = None, limit: int | None = None):
+def load_model(source, shown: str | None = None, limit: int | None = None, payload_limit: int | None = None):
     """The ModelProto of a path or of a ModelProto (copied, never changed), with external data forgotten: only
-    shapes are needed, and nothing a model file names is ever opened. One clear error otherwise."""
+    shapes are needed, and nothing a model file names is ever opened. A file's tensors holding more than
+    ``payload_limit`` bytes of data (PAYLOAD_LIMIT by default) are read without it, as if it were external: so a
+    file of 1.9 GB costs its structure's memory, not its size. One clear error otherwise."""
     onnx = require_onnx()
     limit = max_nodes() if limit is None else limit
     if isinstance(source, onnx.ModelProto):
         model = onnx.ModelProto()
         model.CopyFrom(source)
     else:
-        model = read_model(source, shown, limit)
+        model = read_model(source, shown, limit, PAYLOAD_LIMIT if payload_limit is None else payload_limit)
     tensors, nodes = walk(model)
     if nodes > limit:
         raise LimitExceeded(f"the ONNX model holds {nodes:,} nodes, more than the {limit:,} cnnsize sizes",
@@ -249,6 +203,20 @@ def load_model(source, shown: str | None = None, limit: int | None = None):
     _drop_external(tensors)
     _inline_ifs(onnx, model)
     return model
+
+
+def _refuse_unread(model, text: str) -> None:
+    """Shape inference failing for want of a tensor's value that cnnsize did not read (external data, or more data
+    than PAYLOAD_LIMIT written in the file) is said as such, not as onnx's "data size mismatch"."""
+    found = re.search(r"Tensor: (\S+) expected num elements", text)
+    if found is None:
+        return
+    tensors, _ = walk(model)
+    for t in tensors:
+        if t.name == found.group(1) and not _has_data(t):
+            raise SpecError(f"ONNX shape inference needs the value of '{printable(t.name)[:100]}', whose data "
+                            f"cnnsize does not read (external data, or more than {PAYLOAD_LIMIT:,} bytes written "
+                            "in the file)", hint="write the values that shapes depend on into the file")
 
 
 def _literal_conditions(onnx, graph) -> dict:
@@ -719,6 +687,7 @@ class _Importer:
                 model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
             except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError and others
                 text = " ".join(str(exc).split())[:300]
+                _refuse_unread(self.model, text)
                 if self.symbolic is not None:
                     raise SpecError(f"ONNX shape inference fails with the dynamic axes at {PROBE}: {text}",
                                     hint="give the sizes the model takes with --input") from None

@@ -231,6 +231,7 @@ class MViTAttention(_Volume):
                  "it is")
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "torch": "2*(macs - mul_einsums)",
         "torchinfo": "N*(3*E*D + 4*D + D*D + 2*hd*pools) + pool_macs",
         "fvcore": "macs - rel_einsums + fvcore_rel_einsums + 5*norm_in",
         "ptflops": "macs - rel_einsums + 3*inp*D/E + out + norm_in",
@@ -267,7 +268,9 @@ class MViTAttention(_Volume):
         "rel_einsums": "the multiply-adds of the relative positions' two einsums (h and w; t is a matmul), for the "
                        "batch",
         "fvcore_rel_einsums": "those two einsums as fvcore counts einsums: each one's 2·MACs written to 4 significant "
-                              "digits (numpy's einsum_path text), halved"}
+                              "digits (numpy's einsum_path text), halved",
+        "mul_einsums": "those two einsums where the head size is 1: torch runs each as an elementwise multiply (one "
+                       "product per output, cnnsize's MACs), which FlopCounterMode counts as 0; else 0"}
     torch_modules = ("torchvision.models.video.mvit.MultiscaleAttention", "cnnsize.layers.nn.attention.MViTAttention")
 
     @classmethod
@@ -364,7 +367,8 @@ class MViTAttention(_Volume):
                 "pool_out": sum(d * v for _, v in volumes) * batch, "pool_params": sum(hd * k for k, _ in volumes),
                 "norm_in": sum(d * (1 + v) for _, v in volumes) * batch,
                 "norm_rows": sum(h * (1 + v) for _, v in volumes) * batch, "rel_einsums": sum(einsums),
-                "fvcore_rel_einsums": sum(_fvcore_einsum(m) for m in einsums)}
+                "fvcore_rel_einsums": sum(_fvcore_einsum(m) for m in einsums),
+                "mul_einsums": sum(einsums) if hd == 1 else 0}
 
     def scratch(self, ins, out, batch) -> Dim:
         """The intermediates torch makes, as torchvision's MultiscaleAttention runs (heads are folded into the batch
@@ -383,25 +387,37 @@ class MViTAttention(_Volume):
         per += nq * d + 2 * h * nq * nk + nq * d  # scaler·q; QKᵀ and its softmax; attention·V
         if h > 1:
             per += nq * d  # the heads' transpose before the projection: a copy
+        if h > 1 and batch > 1 and hd == 1:  # that copy keeps the heads' order, so the projection is a matmul, then
+            per += nq * d  # the bias added afresh (F.linear fuses the two on a contiguous input only)
         if not self.kernel_q and h > 1 and batch > 1:
             per += nq * d  # the scaled q, strided as q was, copied for the matmul
         once: Dim = 0
         if self.rel_pos:
-            q_t, q_h, q_w = q_vol
-            k_t, k_h, k_w = k_vol
-            tokens = nq - 1
-            # einsum copies of q: the h one unless batch·heads·q_t is 1, the w one and the t reshape unless
-            # batch·heads is 1; the three bmm outputs; the broadcast sums over (k_h, k_w), then over all of k, and
-            # its reshape's copy (none with one q frame, one head and one sample: no reordering then)
-            single = h * batch * q_t == 1
-            copies = 0 if single else 1 if h * batch == 1 else 3
-            per += tokens * d * copies + tokens * h * (k_t + k_h + k_w) + \
-                tokens * h * k_h * k_w + (1 if single else 2) * tokens * h * (nk - 1)
+            per += self._rel_scratch(q_vol, k_vol, hd, batch)
             # once for the batch: each axis' distances (q_a + 2·k_a + q_a·k_a floats) and the looked-up tables, and
             # a table stretched to the rows the grids need where the input sized it otherwise
-            once = sum(qa + 2 * ka + qa * ka + hd * qa * ka for qa, ka in ((q_t, k_t), (q_h, k_h), (q_w, k_w)))
+            once = sum(qa + 2 * ka + qa * ka + hd * qa * ka for qa, ka in zip(q_vol, k_vol))
             once += sum(hd * need for need in self.stretched(size, q_vol, k_vol))
         return per * batch + once
+
+    def _rel_scratch(self, q_vol, k_vol, hd, batch) -> Dim:
+        """The relative positions' intermediates per sample (see scratch)."""
+        h, d = self.heads, self.dim
+        q_t, q_h, q_w = q_vol
+        k_t, k_h, k_w = k_vol
+        tokens = q_t * q_h * q_w
+        nk = 1 + k_t * k_h * k_w
+        # copies of q: the h einsum's unless batch·heads·q_t is 1, the w einsum's and the t reshape's unless
+        # batch·heads is 1; the three bmm outputs; the broadcast sums over (k_h, k_w), then over all of k, and
+        # its reshape's copy (none with one q frame, one head and one sample: no reordering then). With a head
+        # size of 1 torch's einsums are elementwise multiplies: no copy of q, outputs in order, so no reshape copy
+        single = h * batch * q_t == 1
+        if hd == 1:
+            copies, sums = (0 if h * batch == 1 else 1), 1
+        else:
+            copies, sums = (0 if single else 1 if h * batch == 1 else 3), (1 if single else 2)
+        return tokens * d * copies + tokens * h * (k_t + k_h + k_w) + tokens * h * k_h * k_w + \
+            sums * tokens * h * (nk - 1)
 
     def transient(self, ins, out, batch, training):
         _, q_vol, k_vol, _ = self.geometry(ins[0])
@@ -429,9 +445,12 @@ class MViTAttention(_Volume):
             # q's copies for the einsums and the t matmul (with batch·heads 1: one copy, and q itself, which
             # unpooled is a view of the QKV projection's output: that whole storage is kept)
             q_itself = d * nq if self.kernel_q else 3 * d * nq
-            h_copy = [] if q_vol[0] == 1 else [Saved("new", tokens * d, batch_one=True)]  # one q frame: a view
-            kept += [*h_copy, Saved("new", q_itself, batch_one=True)] + \
-                [Saved("new", tokens * d, batch_one=False)] * 3 if h == 1 else [Saved("new", tokens * d)] * 3
+            if hd == 1:  # the einsums are multiplies keeping q itself; the t matmul's copy unless batch·heads is 1
+                kept += [Saved("new", q_itself), Saved("new", tokens * d, batch_one=False if h == 1 else None)]
+            else:
+                h_copy = [] if q_vol[0] == 1 else [Saved("new", tokens * d, batch_one=True)]  # one q frame: a view
+                kept += [*h_copy, Saved("new", q_itself, batch_one=True)] + \
+                    [Saved("new", tokens * d, batch_one=False)] * 3 if h == 1 else [Saved("new", tokens * d)] * 3
             for qa, ka in zip(q_vol, k_vol):  # once for the batch: the int64 distances and the looked-up table
                 kept += [Saved("new", qa * ka, itemsize=8, per_sample=False), Saved("new", hd * qa * ka,
                                                                                      per_sample=False)]

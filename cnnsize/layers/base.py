@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from itertools import chain
 from operator import add, sub
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from ..core.errors import CnnsizeError, SpecError, Unrepresentable, unknown_name
 from ..core.expr import describe, shown
 from ..core.numeric import Dim, all_int, dmax, dmin, is_int, is_symbolic, prod
+from ..core.plain import Plain
 from .registry import Registry
 
 Shape = tuple  # (C, *spatial) or (features,)
@@ -45,32 +45,38 @@ NEW, VIEW, IN_PLACE = "new tensor", "view", "in place"
 PASS_KIND, UNUSED_KIND, OPAQUE_KIND = "identity", "unused", "opaque"
 
 
-@dataclass
-class Ctx:
+class Ctx(Plain):
     """Analysis-wide settings a layer needs: the fit rule and collected symbolic conditions.
 
     ``conditions`` holds (room, stride) pairs that must divide exactly, ``bounds`` rooms that must be >= 0;
     both only fill up when sizes are symbolic (see cnnsize.core.symbolic).
     """
 
-    fit: str = "exact"
-    conditions: list = field(default_factory=list)
-    bounds: list = field(default_factory=list)
+    __slots__ = FIELDS = ("fit", "conditions", "bounds")
+
+    def __init__(self, fit: str = "exact", conditions: list | None = None, bounds: list | None = None):
+        self.fit = fit
+        self.conditions: list = [] if conditions is None else conditions
+        self.bounds: list = [] if bounds is None else bounds
 
 
-@dataclass(frozen=True)
-class Counts:
-    """Per-sample counts of one layer. Connections follow the LeNet table's convention.
+class Counts(Plain):
+    """Per-sample counts of one layer. Connections follow the LeNet table's convention. Read-only.
 
     A composite layer's intermediate tensors are not here but in ``LayerKind.scratch`` (some are made once per
-    call, and torch's copies depend on the batch)."""
+    call, and torch's copies depend on the batch). ``frozen``: of the weights, elements that never train (an
+    opaque module's parameters frozen in torch)."""
 
-    weights: Dim = 0
-    biases: Dim = 0
-    buffers: Dim = 0
-    connections: Dim = 0
-    macs: Dim = 0
-    frozen: Dim = 0  # of the weights, elements that never train (an opaque module's parameters frozen in torch)
+    __slots__ = FIELDS = ("weights", "biases", "buffers", "connections", "macs", "frozen")
+    __hash__ = Plain.hashed
+
+    def __init__(self, weights: Dim = 0, biases: Dim = 0, buffers: Dim = 0, connections: Dim = 0, macs: Dim = 0,
+                 frozen: Dim = 0):
+        self.weights, self.biases, self.buffers = weights, biases, buffers
+        self.connections, self.macs, self.frozen = connections, macs, frozen
+
+
+_new_tuple = tuple.__new__  # makes a named tuple from its values without the keyword handling of its __new__
 
 
 class RF(NamedTuple):
@@ -90,13 +96,19 @@ class RF(NamedTuple):
         return cls((1,) * nd, (1,) * nd, (0,) * nd)
 
     def window(self, kernel: tuple, stride: tuple, pad_lo: tuple, dilation: tuple) -> RF:
-        """The field after a sliding window with these per-axis settings."""
-        size, jump, start = [], [], []  # one plain loop: the analysis runs this once per windowed layer
-        for s, j, b, k, st, p, d in zip(self.size, self.stride, self.start, kernel, stride, pad_lo, dilation):
-            size.append(s + d * (k - 1) * j)
-            jump.append(j * st)
-            start.append(b - p * j)
-        return RF(tuple(size), tuple(jump), tuple(start))
+        """The field after a sliding window with these per-axis settings.
+
+        The analysis runs this once per windowed layer: images (two axes) take a path written out by hand, a
+        third of the general one's time."""
+        size, jump, start = self
+        if len(jump) == 2:
+            (s0, s1), (j0, j1), (b0, b1) = size, jump, start
+            (k0, k1), (t0, t1), (p0, p1), (d0, d1) = kernel, stride, pad_lo, dilation
+            return _new_tuple(RF, ((s0 + d0 * (k0 - 1) * j0, s1 + d1 * (k1 - 1) * j1), (j0 * t0, j1 * t1),
+                                   (b0 - p0 * j0, b1 - p1 * j1)))
+        return RF(tuple([s + d * (k - 1) * j for s, j, k, d in zip(size, jump, kernel, dilation)]),
+                  tuple([j * st for j, st in zip(jump, stride)]),
+                  tuple([b - p * j for b, j, p in zip(start, jump, pad_lo)]))
 
     @staticmethod
     def union(fields: list[RF]) -> RF:
@@ -116,8 +128,7 @@ class RF(NamedTuple):
         return {"size": list(self.size), "stride": list(self.stride), "start": list(self.start)}
 
 
-@dataclass(frozen=True)
-class Saved:
+class Saved(Plain):
     """One tensor autograd keeps for the backward pass, per sample.
 
     ``of`` is ``"input"`` (the layer's input ``index``, whose storage may be shared with earlier
@@ -125,22 +136,26 @@ class Saved:
     None means the activation dtype; int64 indices are 8, a float32 statistic 4.
     """
 
-    of: str
-    numel: Dim = 0
-    itemsize: int | None = None
-    index: int = 0
-    per_sample: bool = True  # False for per-channel statistics, which do not grow with the batch
-    batch_one: bool | None = None  # True: kept only at batch 1, False: only above (torch folds one sample to views)
+    __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one")
+    __hash__ = Plain.hashed
+
+    def __init__(self, of: str, numel: Dim = 0, itemsize: int | None = None, index: int = 0, per_sample: bool = True,
+                 batch_one: bool | None = None):
+        self.of, self.numel, self.itemsize, self.index = of, numel, itemsize, index
+        self.per_sample = per_sample  # False for per-channel statistics, which do not grow with the batch
+        self.batch_one = batch_one  # True: kept only at batch 1, False: only above (torch folds one sample to views)
 
 
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a layer kind: its type, default and a line of documentation."""
+class Param(Plain):
+    """One parameter of a layer kind: its type, default and a line of documentation. Read-only.
 
-    type: str  # int, count, ints, ints_or_zero, pads, bool, float, positive, probability, choice, str, size
-    default: Any = REQUIRED
-    doc: str = ""
-    choices: tuple = ()
+    ``type``: int, count, ints, ints_or_zero, pads, bool, float, positive, probability, choice, str or size."""
+
+    __slots__ = FIELDS = ("type", "default", "doc", "choices")
+    __hash__ = Plain.hashed
+
+    def __init__(self, type: str, default: Any = REQUIRED, doc: str = "", choices: tuple = ()):
+        self.type, self.default, self.doc, self.choices = type, default, doc, choices
 
     @property
     def required(self) -> bool:
@@ -300,8 +315,7 @@ def per_axis(value: Any, nd: int, what: str) -> tuple:
 PASS_THROUGH: Any = object()  # from_torch's answer for a call whose output is its input's value (no layer)
 
 
-@dataclass
-class TorchCall:
+class TorchCall(Plain):
     """One traced torch call as a layer kind sees it in ``LayerKind.from_torch`` (no torch types needed).
 
     ``module`` is the ``nn.Module`` called (None for a function or method), ``function`` the function,
@@ -313,29 +327,32 @@ class TorchCall:
     item taken from a call returning several values (``x.chunk(2, 1)[1]``: 1), else None.
     """
 
-    module: Any
-    function: str
-    args: tuple
-    kwargs: dict
-    inputs: list
-    output: tuple
-    attrs: list = field(default_factory=list)
-    # per attr: whether it is a parameter itself, or a view of one (gamma.view(1, -1, 1, 1)), not a tensor computed
-    # from parameters and buffers (a relative position bias gathered from its table), nor a buffer
-    attrs_learned: list = field(default_factory=list)
-    index: int | None = None
-    where: str = ""  # fx node and module path, for messages
-    contiguous: list = field(default_factory=list)  # per input: whether torch holds it in memory order
-    out_contiguous: bool = True  # whether the output is in memory order (a reshape of a strided input: a copy)
-    view: bool | None = None  # whether torch's output is a view of another tensor (None: not known)
-    # where the batch is in each computed input as torch holds it, (torch axis, per-sample values merged into that
-    # axis with the batch outermost: 1 where the axis is the batch alone), and in the output; empty where every
-    # tensor has its batch alone in front. With a layout given, ``inputs`` and ``output`` are per-sample shapes (a
-    # batch of 1 in front) and ``torch_inputs``/``torch_output`` torch's own
-    batch: list = field(default_factory=list)
-    out_batch: tuple = (0, 1)
-    torch_inputs: list = field(default_factory=list)
-    torch_output: tuple = ()
+    FIELDS = ("module", "function", "args", "kwargs", "inputs", "output", "attrs", "index", "where", "contiguous",
+              "out_contiguous", "view", "attrs_learned", "batch", "out_batch", "torch_inputs", "torch_output")
+
+    def __init__(self, module: Any, function: str, args: tuple, kwargs: dict, inputs: list, output: tuple,
+                 attrs: list | None = None, index: int | None = None, where: str = "", contiguous: list | None = None,
+                 out_contiguous: bool = True, view: bool | None = None, attrs_learned: list | None = None,
+                 batch: list | None = None, out_batch: tuple = (0, 1), torch_inputs: list | None = None,
+                 torch_output: tuple = ()):
+        self.module, self.function, self.args, self.kwargs, self.inputs, self.output = \
+            module, function, args, kwargs, inputs, output
+        self.attrs: list = [] if attrs is None else attrs
+        # per attr: whether it is a parameter itself, or a view of one (gamma.view(1, -1, 1, 1)), not a tensor
+        # computed from parameters and buffers (a relative position bias gathered from its table), nor a buffer
+        self.attrs_learned: list = [] if attrs_learned is None else attrs_learned
+        self.index, self.where = index, where  # where: fx node and module path, for messages
+        self.contiguous: list = [] if contiguous is None else contiguous  # per input: in memory order in torch
+        self.out_contiguous = out_contiguous  # whether the output is in memory order (a reshape of a strided input)
+        self.view = view  # whether torch's output is a view of another tensor (None: not known)
+        # where the batch is in each computed input as torch holds it, (torch axis, per-sample values merged into
+        # that axis with the batch outermost: 1 where the axis is the batch alone), and in the output; empty where
+        # every tensor has its batch alone in front. With a layout given, ``inputs`` and ``output`` are per-sample
+        # shapes (a batch of 1 in front) and ``torch_inputs``/``torch_output`` torch's own
+        self.batch: list = [] if batch is None else batch
+        self.out_batch = out_batch
+        self.torch_inputs: list = [] if torch_inputs is None else torch_inputs
+        self.torch_output = torch_output
 
     def arg(self, i: int, key: str, default: Any = None) -> Any:
         """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""
@@ -381,16 +398,17 @@ class TorchCall:
                                             "declares; cnnsize.importers.torch_import.supported() lists them")
 
 
-@dataclass(frozen=True)
-class TensorArg:
+class TensorArg(Plain):
     """A tensor argument of a traced call: its shape (batch axis included) and whether a layer computed it."""
 
-    shape: tuple
-    computed: bool = True
+    __slots__ = FIELDS = ("shape", "computed")
+    __hash__ = Plain.hashed
+
+    def __init__(self, shape: tuple, computed: bool = True):
+        self.shape, self.computed = shape, computed
 
 
-@dataclass
-class OnnxValue:
+class OnnxValue(Plain):
     """One input of an ONNX node as a layer kind sees it: ``shape`` (batch axis included, ints; None if unknown),
     ``value`` (the tensor as nested lists, for a constant the importer could read: attributes given as inputs,
     e.g. Clip's min and max; None otherwise), ``constant`` (an initializer or computed from them alone: a weight),
@@ -398,12 +416,12 @@ class OnnxValue:
     constant read from weights, not made of literal numbers: an unoptimized exporter feeds a zero bias, expanded
     from a literal 0, to a convolution without one)."""
 
-    name: str
-    shape: tuple | None
-    value: Any = None
-    constant: bool = False
-    producer: Any = None
-    learned: bool = False  # read from a weight (an initializer, a Constant tensor), not from literal numbers alone
+    FIELDS = ("name", "shape", "value", "constant", "producer", "learned")
+
+    def __init__(self, name: str, shape: tuple | None, value: Any = None, constant: bool = False,
+                 producer: Any = None, learned: bool = False):
+        self.name, self.shape, self.value, self.constant, self.producer = name, shape, value, constant, producer
+        self.learned = learned  # read from a weight (an initializer, a Constant tensor), not from literal numbers
 
     @property
     def scalar(self) -> Any:
@@ -414,8 +432,7 @@ class OnnxValue:
         return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-@dataclass
-class OnnxCall:
+class OnnxCall(Plain):
     """One ONNX node as a layer kind sees it in ``LayerKind.from_onnx`` (no onnx types needed).
 
     ``op`` is the operator (``"Conv"``), ``attrs`` its attributes as Python values, ``args`` every input in
@@ -424,16 +441,15 @@ class OnnxCall:
     feed this one (Sigmoid × Mul as SiLU, MatMul + Add as a linear layer with a bias).
     """
 
-    op: str
-    attrs: dict
-    args: list
-    outputs: list
-    node: str = ""
-    index: int = 0
-    opset: int = 0
-    users: Any = None  # value name -> number of nodes (and graph outputs) reading it
-    proto: Any = None  # the onnx NodeProto, for the importer
-    buffer_inputs: set = field(default_factory=set)  # inputs the kind counts as buffers, not parameters
+    FIELDS = ("op", "attrs", "args", "outputs", "node", "index", "opset", "users", "proto", "buffer_inputs")
+
+    def __init__(self, op: str, attrs: dict, args: list, outputs: list, node: str = "", index: int = 0,
+                 opset: int = 0, users: Any = None, proto: Any = None, buffer_inputs: set | None = None):
+        self.op, self.attrs, self.args, self.outputs, self.node, self.index, self.opset = \
+            op, attrs, args, outputs, node, index, opset
+        self.users = users  # value name -> number of nodes (and graph outputs) reading it
+        self.proto = proto  # the onnx NodeProto, for the importer
+        self.buffer_inputs: set = set() if buffer_inputs is None else buffer_inputs  # counted as buffers
 
     def mark_buffers(self, *positions: int) -> None:
         """Count these inputs' initializers as buffers (batch norm's running statistics), not parameters."""
@@ -494,14 +510,13 @@ class OnnxCall:
                                             "others")
 
 
-@dataclass
-class Fused:
+class Fused(Plain):
     """from_onnx's answer for a node that takes its producers with it (see OnnxCall.fuse)."""
 
-    settings: Any
-    inputs: list
-    absorbed: list
-    kind: str | None = None
+    FIELDS = ("settings", "inputs", "absorbed", "kind")
+
+    def __init__(self, settings: Any, inputs: list, absorbed: list, kind: str | None = None):
+        self.settings, self.inputs, self.absorbed, self.kind = settings, inputs, absorbed, kind
 
 
 # kind name -> class, each kind's module loaded on first use (see cnnsize.layers.registry)
@@ -674,6 +689,12 @@ class LayerKind:
         those intermediates). 0 for most kinds. Attention's worst moment is an elementwise step on the attention
         matrix (QKᵀ + bias, the softmax, and in backward the softmax's gradient): its input and output at once."""
         return 0
+
+    def backward_transient(self, ins: list[Shape], out: Shape, batch: Dim) -> Dim:
+        """Elements alive at once at the worst moment of a composite layer's backward (its intermediates' gradients,
+        and what it kept not yet let go), beyond what autograd saves for it and its output's gradient, for the whole
+        batch. By default the forward's (``transient`` in training)."""
+        return self.transient(ins, out, batch, True)
 
     def call_macs(self, ins: list[Shape], out: Shape) -> Dim:
         """Multiply-adds done once per call whatever the batch (Swin V2's position-bias MLP), beside ``counts``'

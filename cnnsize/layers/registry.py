@@ -11,7 +11,6 @@ their module's order), the order the importers ask them in.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -81,6 +80,8 @@ class Registry(MutableMapping[str, K], Generic[K]):
 
 def kind_modules() -> list[str]:
     """The modules of this package that may define kinds, by name: every one but the machinery's."""
+    import pkgutil  # only tools.regen asks (a few ms of every start otherwise)
+
     folder = Path(__file__).resolve().parent
     return sorted(m.name for m in pkgutil.iter_modules([str(folder)]) if m.name not in NOT_KINDS)
 

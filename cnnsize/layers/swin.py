@@ -61,6 +61,17 @@ def _window_copies(counts: list, window: list, batch: int, channels: int) -> tup
     return partition, merge
 
 
+def _partition_is_view(counts: list, window: list, batch: int, channels: int) -> bool:
+    """Whether the window partition's reshape is a view (of strided memory, where it is counted as a copy: QKV's
+    F.linear copies it, and its base, the padded or rolled input, stays alive while the view does)."""
+    nd = len(window)
+    split = [batch, *[v for pair in zip(counts, window) for v in pair], channels]
+    order = [0, *range(1, 2 * nd + 1, 2), *range(2, 2 * nd + 2, 2), 2 * nd + 1]
+    strides = _strides(split)
+    return not _reshape_copies([split[i] for i in order], [strides[i] for i in order],
+                               [batch * prod(counts), prod(window), channels])
+
+
 def _crop_copies(sizes: tuple, padded: tuple, batch: Dim) -> bool:
     """Whether ``x[:, :s1, :s2, …].contiguous()`` of a contiguous (batch, *padded, C) copies: it does unless the part
     is laid out contiguously (torch ignores axes of size 1)."""
@@ -71,6 +82,74 @@ def _crop_copies(sizes: tuple, padded: tuple, batch: Dim) -> bool:
             return True
         expected *= size
     return False
+
+
+class _Timeline:
+    """The tensors of one pass as torch makes and frees them, to find the most alive at once (elements).
+
+    A tensor lives from its operator until the last name bound to it is rebound or the forward returns (Python
+    frees a temporary at the end of its statement). In training autograd keeps what the backward needs (``keep``):
+    alive to the end of the forward, then until its backward has run (``kept``). ``inner`` is a copy an operator
+    makes of a strided operand (matmul's of q, kᵀ and v for the batched product): freed inside the operator in a
+    no-grad forward, so no tensor of the model sees it; kept for the backward in training."""
+
+    def __init__(self, training: bool) -> None:
+        self.training = training
+        self.alive: dict[str, Dim] = {}
+        self.kept: dict[str, Dim] = {}
+        self.live: Dim = 0
+        self.peak: Dim = 0
+        self.forward_peak: Dim | None = None  # set when the backward starts
+        self.saved: Dim = 0  # all that autograd keeps
+        self.made: Dim = 0  # every floating-point tensor the forward makes, for the check against ``steps``
+
+    def new(self, name: str, size: Dim, keep: bool = False, inner: bool = False) -> None:
+        self.made += size if self.forward_peak is None else 0
+        if inner and not self.training:
+            return
+        self.live += size
+        self.peak = max(self.peak, self.live)
+        if self.training and (keep or inner):
+            self.kept[name] = size
+            self.saved += size
+        else:
+            self.alive[name] = size
+
+    def free(self, *names: str) -> None:
+        for name in names:
+            self.live -= self.alive.pop(name, 0)
+
+    def assign(self, name: str, size: Dim, keep: bool = False) -> None:
+        """``name = op(…)``: the new tensor is made while the one bound to ``name`` is alive, which goes after."""
+        old = self.alive.pop(name, 0)
+        self.new(name, size, keep)
+        self.live -= old
+
+    def keep(self, name: str, label: str = "") -> None:
+        """Autograd keeps the tensor bound to ``name`` (in training), as ``label``."""
+        if self.training and name in self.alive:
+            self.kept[label or name] = size = self.alive.pop(name)
+            self.saved += size
+
+    def rebind(self, name: str, to: str) -> None:
+        """``to = name``: the tensor bound to ``to`` goes (unless kept), the one bound to ``name`` takes its place."""
+        self.free(to)
+        if name in self.alive:
+            self.alive[to] = self.alive.pop(name)
+
+    def temporary(self, name: str, size: Dim) -> None:
+        """A tensor freed as soon as it is made (the scalars the mask's regions are filled from)."""
+        self.new(name, size)
+        self.free(name)
+
+    def backward(self) -> None:
+        """The forward has returned: what autograd kept is all that is alive; the backward's peak is counted anew."""
+        self.forward_peak, self.alive = self.peak, dict(self.kept)
+        self.live = self.peak = self.saved
+
+    def release(self, *names: str) -> None:
+        """Their backward has run: autograd lets the tensors it kept for it go."""
+        self.free(*names)
 
 
 def _text(shape) -> str:
@@ -279,16 +358,186 @@ class SwinAttention(LayerKind):
                      z["windows"] * n * n]
         return sample, call
 
+    def timeline(self, x, batch: int, training: bool) -> _Timeline:
+        """torch's forward of this layer (cnnsize.layers.nn.swin.SwinAttention, torchvision's order) as a _Timeline:
+        the tensors of ``steps`` with their lifetimes, beyond the caller's input."""
+        z = self._sizes(x)
+        window, _, padded = self.geometry(x)
+        tc, h, n = z["tokens"] * z["c"] * batch, z["h"], z["n"]
+        counts = [p // w for p, w in zip(padded, window)]
+        moves, moves_back = _window_copies(counts, list(window), batch, 2)
+        heads = h != 1 and not (batch == 1 and z["windows"] == 1)  # q, kᵀ and v copied for the batched matmul
+        t = _Timeline(training)
+        self._bias_timeline(t, z)
+        t.new("x", tc)  # the pad, a copy even when nothing is added
+        if z["shifted"]:
+            t.assign("x", tc)  # the roll
+        if moves and _partition_is_view(counts, list(window), batch, 2):
+            t.new("windows", tc, inner=True)  # F.linear's copy of the strided windows (kept); their base stays
+        else:
+            if moves:
+                t.assign("x", tc)  # the window partition
+            t.keep("x", "windows")  # QKV's input
+        if self.version == "v2" and self.qkv_bias:
+            t.new("qkv_bias", 3 * z["c"])  # the bias with k's third zeroed
+        t.new("qkv", 3 * tc)  # q, k and v are views of it, alive to the end
+        if self.version == "v1":
+            self._scores_v1(t, tc, z["attn"] * batch, heads)
+        else:
+            self._scores_v2(t, tc, z, batch, heads)
+        t.assign("attn", z["attn"] * batch)  # + position bias
+        if z["shifted"]:
+            self._mask_timeline(t, z, window, padded)
+            t.assign("attn", z["attn"] * batch)  # + mask
+        t.assign("attn", z["attn"] * batch, keep=True)  # the softmax
+        if heads:
+            t.new("v copy", tc, inner=True)
+        t.new("merged", tc)  # attention·V
+        if h != 1 and n != 1:  # the heads merged: a copy; attention·V goes at the end of the statement
+            t.assign("merged", tc)
+        t.keep("merged", "merged")  # the projection's input
+        t.rebind("merged", "x")  # x = …: the windows go
+        t.assign("x", tc)  # the projection
+        if moves_back:
+            t.assign("x", tc)  # windows merged
+        if z["shifted"]:
+            t.assign("x", tc)  # the roll back
+        if z["padded"] and _crop_copies(x[:-1], padded, batch):
+            t.assign("x", prod(x) * batch)  # the crop to the input's size
+        if training:
+            self._backward_timeline(t, z, tc, heads, moves_back, batch)
+        return t
+
+    def _backward_timeline(self, t: _Timeline, z: dict, tc: Dim, heads: bool, moves_back: bool, batch: int) -> None:
+        """The backward, its operators in autograd's order (the latest made first): the gradient of each
+        intermediate tensor as it is made and freed, and what autograd kept, released as each backward runs. The
+        output's gradient is the memory model's (held through the layer's backward), not counted here."""
+        attn, h, n = z["attn"] * batch, z["h"], z["n"]
+        t.backward()
+        t.new("g", tc * z["padded"])  # the crop's: zeros of the padded size
+        if z["shifted"]:
+            t.assign("g", tc)  # rolled back
+        if moves_back:
+            t.assign("g", tc)  # the windows' order, made contiguous for the projection's product
+        t.new("g merged", tc)  # the projection's
+        t.free("g")
+        t.release("merged")
+        if h != 1 and n != 1:
+            t.assign("g merged", tc)  # the heads apart again, contiguous for the batched product
+        t.new("g v", tc)  # attention·V's
+        t.new("g attn", attn)
+        t.free("g merged")
+        t.release("v copy")
+        t.new("g scores", attn)  # the softmax's
+        t.free("g attn")
+        t.release("attn")
+        if batch * z["windows"] != 1:
+            t.new("g bias", z["n"] * z["n"] * h)  # summed over the windows, read at the end
+        if self.version == "v2":  # · logit scale: the scores' gradient, and the scale's through their product
+            t.new("g logits", attn)
+            t.temporary("product", attn)
+            t.free("g scores")
+            t.release("scores", "scale")
+            t.rebind("g logits", "g scores")
+        t.new("g q", tc)  # QKᵀ's
+        t.new("g k", tc)
+        t.free("g scores")
+        t.release("q copy", "k copy", "q", "k")
+        if self.version == "v1":
+            t.release("qkv")  # kᵀ, where the product kept a view of it
+            t.assign("g q", tc)  # · scale
+        else:  # each normalize's division and norm: four of their gradient's terms at once, then q's or k's
+            for name in ("k", "q"):
+                for term in range(4):
+                    t.new(f"term {term}", tc)
+                t.free("term 0", "term 1", "term 2", "term 3")
+                t.release(f"{name} norm", f"{name} clamp", name)
+        t.release("qkv")
+        # select's gradient of q, k and v, each as large as QKV, summed into the first
+        t.new("g qkv", 3 * tc)
+        t.free("g v")
+        t.temporary("g qkv k", 3 * tc)
+        t.free("g k")
+        t.temporary("g qkv q", 3 * tc)
+        t.free("g q")
+        t.assign("g qkv", 3 * tc)  # in the (windows, tokens, 3, heads, C/heads) order
+
+    def _bias_timeline(self, t: _Timeline, z: dict) -> None:
+        """The position bias, once per call, alive to the end of the forward."""
+        n2h = z["n"] * z["n"] * z["h"]
+        if self.version == "v2":  # the MLP's hidden layer (kept) and its output, then gathered and 16·sigmoid
+            t.new("hidden", z["table"] * self.cpb_hidden, keep=True)
+            t.new("table", z["table"] * z["h"])
+            t.free("hidden")
+        t.new("bias", n2h)  # gathered from the table
+        if z["h"] != 1:
+            t.assign("bias", n2h)  # made contiguous per head
+        if self.version == "v2":
+            t.new("sigmoid", n2h, keep=True)
+            t.new("scaled", n2h)
+            t.free("sigmoid", "table", "bias")
+
+    def _scores_v1(self, t: _Timeline, tc: Dim, attn: Dim, heads: bool) -> None:
+        """(q · scale) @ kᵀ: the scaled q goes at the end of the statement, unless the product keeps it."""
+        t.new("q", tc, keep=not heads)
+        if not heads:
+            t.keep("qkv")  # kᵀ, a view of it
+        if heads:
+            t.new("q copy", tc, inner=True)
+            t.new("k copy", tc, inner=True)
+        t.new("attn", attn)
+        t.free("q", "q copy", "k copy")
+
+    def _scores_v2(self, t: _Timeline, tc: Dim, z: dict, batch: int, heads: bool) -> None:
+        """normalize(q) @ normalize(k)ᵀ · clamp(logit scale).exp(): each normalize a norm, its clamp and a division."""
+        t.keep("qkv")  # normalize's input
+        rows = z["windows"] * z["h"] * z["n"] * batch
+        for name in ("q", "k"):
+            t.new(f"{name} norm", rows, keep=True)
+            t.new(f"{name} clamp", rows, keep=True)
+            t.free(f"{name} norm")
+            t.new(name, tc, keep=not heads)
+            t.free(f"{name} clamp")
+        if heads:
+            t.new("q copy", tc, inner=True)
+            t.new("k copy", tc, inner=True)
+        t.new("scores", z["attn"] * batch, keep=True)  # the logit scale's factor
+        t.free("q", "k", "q copy", "k copy")
+        t.new("clamped", z["h"])
+        t.new("scale", z["h"], keep=True)
+        t.free("clamped")
+        t.new("attn", z["attn"] * batch)
+        t.free("scale", "scores")
+
+    @staticmethod
+    def _mask_timeline(t: _Timeline, z: dict, window: tuple, padded: tuple) -> None:
+        """The shift mask, once per call: zeros of the padded size filled one region at a time, windowed, the
+        pairwise difference and its two fills (the boolean masks they read, a quarter of a float each, left out)."""
+        t.new("mask", z["tokens"])
+        for _ in range(3 ** z["nd"]):
+            t.temporary("region", 1)
+        if _window_copies([p // w for p, w in zip(padded, window)], list(window), 1, 1)[0]:
+            t.assign("mask", z["tokens"])
+        t.assign("mask", z["windows"] * z["n"] * z["n"])
+        t.new("filled", z["windows"] * z["n"] * z["n"])
+        t.new("mask out", z["windows"] * z["n"] * z["n"])
+        t.free("filled")
+        t.rebind("mask out", "mask")
+
     def scratch(self, ins, out, batch):
         sample, call = self.steps(ins[0], batch)
         return sum(sample) * batch + sum(call) - prod(out) * batch  # the output may be a view of the last one
 
     def transient(self, ins, out, batch, training):
-        # QKᵀ and QKᵀ + bias, then the softmax's input and output: twice the attention matrix (or the bias looked up
-        # for it, where one window's is as large); at inference also QKV, of which q, k and v are views, throughout
-        z = self._sizes(ins[0])
-        qkv = 0 if training else 3 * z["tokens"] * z["c"] * batch
-        return 2 * max(z["attn"] * batch, z["n"] * z["n"] * z["h"]) + qkv
+        # the forward's worst moment, from its timeline: what autograd keeps and the output are counted apart
+        t = self.timeline(ins[0], batch, training)
+        peak = t.peak if t.forward_peak is None else t.forward_peak
+        return max(peak - t.saved - prod(out) * batch, 0)
+
+    def backward_transient(self, ins, out, batch):
+        # the backward's worst moment, from its timeline: what autograd kept is counted apart
+        t = self.timeline(ins[0], batch, True)
+        return max(t.peak - t.saved, 0)
 
     def explain(self, ins, out, ctx):
         z = self._sizes(ins[0])
@@ -326,7 +575,8 @@ class SwinAttention(LayerKind):
         else:
             items = kept(h != 1, None)
         window = self.configured(ins[0])[0]
-        if len(window) == 3 and prod(window) != n:  # a shrunk 3D window: its part of the index, copied (int64)
+        if len(window) == 3 and prod(window) != n != 1:  # a shrunk 3D window: its part of the index, copied (int64;
+            # one position's is a view)
             items.append(Saved("new", n * n, itemsize=8, per_sample=False))
         if self.version == "v2":  # once per call: the position-bias MLP's hidden layer, its sigmoid, the logit scale
             items += [Saved("new", v, per_sample=False) for v in (z["table"] * self.cpb_hidden, n * n * h, h)]

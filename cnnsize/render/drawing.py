@@ -10,12 +10,13 @@ deterministic, so the same spec always gives the same picture. This module only 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import SpecError, unknown_name
 from ..core.numeric import human_bytes, is_int
 from ..core.optional import require
+from ..core.plain import replace
 from ..core.text import num, seconds_text, shape_text, short_count
 from ..engine.result import Analysis, LayerResult, fold_rows
 

@@ -7,27 +7,26 @@ No third-party imports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import unknown_name
+from ..core.plain import Plain
 from ..core.safe import json_text
 from .boxes import box_table, fit_columns, hidden_line, wrap
 
 
-@dataclass
-class Column:
+class Column(Plain):
     """One column: the record key, its header, and how a value reads (``text``; ``str`` by default).
 
-    ``whole`` (record -> str), when given, reads the whole record (a figure with its ratio, say).
+    ``whole`` (record -> str), when given, reads the whole record (a figure with its ratio, say); ``short`` is the
+    header in a narrow table.
     """
 
-    key: str
-    header: str
-    right: bool = True
-    text: Any = None
-    whole: Any = None
-    short: str | None = None  # the header in a narrow table
+    __slots__ = FIELDS = ("key", "header", "right", "text", "whole", "short")
+
+    def __init__(self, key: str, header: str, right: bool = True, text: Any = None, whole: Any = None,
+                 short: str | None = None):
+        self.key, self.header, self.right, self.text, self.whole, self.short = key, header, right, text, whole, short
 
     def cell(self, record: dict) -> str:
         if self.whole is not None:
@@ -38,15 +37,15 @@ class Column:
         return self.text(value) if self.text is not None else str(value)
 
 
-@dataclass
-class Grid:
+class Grid(Plain):
     """Records with display columns; ``raw_keys`` are what CSV and JSON carry (default: every record key)."""
 
-    title: str
-    columns: list[Column]
-    records: list[dict]
-    lines: list[str] = field(default_factory=list)
-    raw_keys: list[str] | None = None
+    __slots__ = FIELDS = ("title", "columns", "records", "lines", "raw_keys")
+
+    def __init__(self, title: str, columns: list[Column], records: list[dict], lines: list[str] | None = None,
+                 raw_keys: list[str] | None = None):
+        self.title, self.columns, self.records, self.raw_keys = title, columns, records, raw_keys
+        self.lines: list[str] = [] if lines is None else lines
 
     def headers(self) -> list[str]:
         return [c.header for c in self.columns]

@@ -462,12 +462,8 @@ class Expander:
             if key in item:
                 raise SpecError(f"'{key}' goes with 'block:' in a repeat", location=_key_loc(item, key, self.source))
         prefix_name = item.get("name")
-        template = None
         for i in range(n):
             self._tick(loc)
-            if template is not None:
-                self._stamp(template, scope)
-                continue
             variables = {**scope.vars, "i": i}
             if prefix_name is not None:
                 label = self._name(prefix_name, variables, loc)
@@ -479,8 +475,10 @@ class Expander:
                 inner.counters = scope.counters  # auto names keep counting: conv2, conv3, ...
                 inner.repeat_index = i  # type: ignore[attr-defined]
             self.expand_list(body, inner)
-            if prefix_name is None:
-                template = self._template(body)
+            template = self._template(body) if prefix_name is None and i + 1 < n else None
+            if template is not None:
+                self._stamp(template, scope, n - i - 1, loc)
+                break
         self._alias_repeat(prefix_name, scope)
 
     def _template(self, body: list) -> list[tuple] | None:
@@ -506,22 +504,28 @@ class Expander:
             out.append((kind, known[1], where, known[2], _function(mapping)))
         return out
 
-    def _stamp(self, template: list[tuple], scope: _Scope) -> None:
-        """One more repetition of a body that ``_template`` read: only the names and the links differ."""
-        counters, names, aliases, nodes = scope.counters, self.names, self.aliases, self.nodes
-        for kind, layer, loc, trainable, function in template:
-            while True:
-                counters[kind] = count = counters.get(kind, 0) + 1
-                name = f"{scope.prefix}{kind}{count}"
-                if name not in names and name not in aliases:
-                    break
-            if len(nodes) >= self.max_layers:
+    def _stamp(self, template: list[tuple], scope: _Scope, times: int, loc: Location) -> None:
+        """``times`` more repetitions of a body that ``_template`` read: only the names and the links differ."""
+        counters, names, aliases, nodes, prefix = scope.counters, self.names, self.aliases, self.nodes, scope.prefix
+        last, add_node, limit = self.last, nodes.append, 4 * self.max_layers
+        for _ in range(times):
+            self.work += 1  # as _tick, inline: the loop runs once per repetition of the largest specs
+            if self.work > limit:
+                self._tick(loc)
+            room = self.max_layers - len(nodes)
+            if room < len(template):
                 raise LimitExceeded(f"the spec expands to more than {self.max_layers:,} layers",
-                                    hint=_layers_hint(self.max_layers), location=loc)
-            node = Node(name, layer, [self.last], loc, trainable, None, function)
-            nodes.append(node)
-            names[name] = node
-            self.last = name
+                                    hint=_layers_hint(self.max_layers), location=template[room][2])
+            for kind, layer, where, trainable, function in template:
+                counters[kind] = count = counters.get(kind, 0) + 1
+                name = f"{prefix}{kind}{count}"
+                while name in names or name in aliases:  # taken by a layer named so: the next number
+                    counters[kind] = count = count + 1
+                    name = f"{prefix}{kind}{count}"
+                names[name] = node = Node(name, layer, [last], where, trainable, None, (), function)
+                add_node(node)
+                last = name
+        self.last = last
 
     def repeat_block(self, item: dict, n: int, scope: _Scope, loc: Location) -> None:
         """``{repeat: 3, name: layer1, block: bottleneck, args: {...}, first: {...}}``: layer1.0, layer1.1, ..."""

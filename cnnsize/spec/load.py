@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-
 from ..core.errors import LimitExceeded, Location, SpecError
 from ..core.expr import shorten
+from .pyyaml import yaml
 
 MAX_SPEC_BYTES = 5_000_000
 MAX_DEPTH = 100
