@@ -127,7 +127,7 @@ def test_symbolic_sizes_work_in_arithmetic_and_refuse_comparison():
 IN_SHAPE_SPEC = """
 input: [3, 32, 32]
 blocks:
-  expand:
+  widen:
     args: {t: 6, out: ~, exp: "make_divisible(in.channels * t, 8)"}
     layers:
       - if: exp != in.channels
@@ -142,8 +142,8 @@ blocks:
       - conv: {filters: "in.height // 4 + in.width // 8", kernel: 1}
 layers:
   - conv: {filters: 20, kernel: 3, pad: 1}
-  - expand: {out: 24}
-  - expand: {out: 24, t: 1}
+  - widen: {out: 24}
+  - widen: {out: 24, t: 1}
   - transition
   - square
 """

@@ -108,12 +108,12 @@ def test_unsupported_operation_is_named_with_its_place():
     with pytest.raises(cnnsize.CnnsizeError, match=r"Softplus.*fx node '_1_0'.*module '1\.0'"):
         cnnsize.from_torch(model, (3, 8, 8))
 
-    class Transposer(nn.Module):
+    class Mixer(nn.Module):  # rows of 64 values from across the samples: no per-sample layer
         def forward(self, x):
-            return x.transpose(0, 1)
+            return x.reshape(3, -1)
 
-    with pytest.raises(cnnsize.CnnsizeError, match=r"transpose\(0, 1\) moving the batch axis.*fx node 'transpose'"):
-        cnnsize.from_torch(Transposer(), (3, 8, 8))
+    with pytest.raises(cnnsize.CnnsizeError, match=r"reshape to \[3, 64\] \(it mixes the samples.*fx node 'reshape'"):
+        cnnsize.from_torch(Mixer(), (3, 8, 8))
 
     class LastAxisLinear(nn.Module):  # was refused before the linear kind: now a layer on the last axis
         def __init__(self):

@@ -77,7 +77,10 @@ SHARED_WORDS = {
     "cli/calc.py": ("the calc command's subcommands are the calculators of these kinds, named for them",
                     {"conv", "fc", "locally_connected"}),
     "importers/torch_import.py": ("torch's own operator and function names (x += y is torch's add)",
-                                  {"add", "sub", "mul", "div", "chunk"}),
+                                  {"add", "sub", "mul", "div", "chunk",
+                                   # the tensor methods that give a view of a parameter (_VIEWS_OF_A_PARAMETER)
+                                   "view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute",
+                                   "contiguous"}),
     "passes/conventions.py": ("causes, what a kind is for the counting rules (a softmax, a dropout)",
                               {"softmax", "dropout"}),
     "passes/latency.py": ("a device profile's efficiency keys, the JSON a profile writes", {"conv", "fc", "lrn"}),

@@ -69,6 +69,27 @@ def _leaves(value, label: Any = None) -> list[tuple[Any, Any]]:
     return [] if value is None else [(label, value)]
 
 
+class _Batch(NamedTuple):
+    """Where a traced tensor holds the batch: torch's ``axis``, and the per-sample values ``merged`` into it with
+    the batch outermost (1: the axis is the batch alone; 49: a Swin window attention's B·49 windows)."""
+
+    axis: int
+    merged: int
+
+
+_STANDARD = _Batch(0, 1)  # the batch alone in front, as cnnsize's per-sample shapes leave it out
+_NO_BATCH = _Batch(-1, 1)  # a tensor that does not grow with the batch
+_MIXED = _Batch(-1, 0)  # one that grows otherwise (samples mixed)
+
+
+def _batch_text(b: _Batch) -> str:
+    if b.axis < 0:
+        return "mixed with the per-sample axes" if b == _MIXED else "nowhere"
+    if b.merged == 1:
+        return f"in torch's axis {b.axis}"
+    return f"merged with {b.merged} per-sample values in torch's axis {b.axis}"
+
+
 class _Meta(NamedTuple):
     """A traced tensor's shape, dtype and strides (the ``tensor_meta`` of its fx node)."""
 
@@ -175,13 +196,14 @@ def _real_copy(module, originals: dict):
         return _copy_tree(module, clone).eval()
 
 
-def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = False) -> None:
+def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = False, batch: int = 1) -> None:
     """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
     rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
     which opaque layers need: FlopCounterMode decomposes some operations, slowly). ``gm.root`` is a copy of the
     model whose parameters and buffers are meta tensors; a model that mixes devices on its own is run on fake
     tensors instead (slower), as a copy of the model sharing its real tensors, which fake tensors never write.
-    Untraceable submodules (``real``) run for real on copies of their own. The user's model is never run."""
+    Untraceable submodules (``real``) run for real on copies of their own. The user's model is never run. A
+    ``batch`` above 1 notes each node's shape at that batch only (``batch_meta``): where the batch axis went."""
     torch = require_torch()
 
     tensors = [*gm.source.parameters(), *gm.source.buffers()]
@@ -189,7 +211,7 @@ def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = 
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     def on_meta():
         with torch.no_grad():
-            _run(gm, gm.root, torch.zeros(1, *input_shape, dtype=dtype, device="meta"), real, None, count)
+            _run(gm, gm.root, torch.zeros(batch, *input_shape, dtype=dtype, device="meta"), real, None, count)
 
     def on_fake():
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -197,7 +219,7 @@ def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = 
         shared = _copy_tree(gm.root, lambda t: gm.originals.get(id(t), t)).eval()  # as traced (fx's constants)
         fake = FakeTensorMode(allow_non_fake_inputs=True)
         with fake, torch.no_grad():
-            x = torch.zeros(1, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+            x = torch.zeros(batch, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
             _run(gm, shared, x, real, fake, count)
 
     # FLOPs on fake tensors first, which keep the model's device: torch picks the kernels (einsum's) it would; a
@@ -252,10 +274,16 @@ def _run_for_real(torch, gm, target: str, args, kwargs, fake):
     return map_aggregate(out, back)
 
 
-def _note_result(torch, n, result) -> None:
+def _note_result(torch, n, result, batch: int = 1) -> None:
     """Keep what the import reads of a node's result: its tensors' shapes, dtypes and strides (``tensor_meta``),
-    whether it is a view, or the plain number a size computation gives (``val``)."""
+    whether it is a view, or the plain number a size computation gives (``val``); at a batch above 1, its shape
+    alone (``batch_meta``)."""
     from torch.fx.node import map_aggregate
+
+    if batch != 1:
+        if isinstance(result, torch.Tensor):
+            n.meta["batch_meta"] = tuple(result.shape)
+        return
 
     found = []
 
@@ -275,6 +303,7 @@ def _note_result(torch, n, result) -> None:
 
 
 def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
+    batch = x.shape[0]
     torch = require_torch()
     import torch.fx as fx
     from torch.utils.flop_counter import FlopCounterMode
@@ -297,7 +326,12 @@ def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
             result = super().run_node(n)
             if count:
                 n.meta["flops"] = counter.get_total_flops() - before  # what an opaque layer carries
-            _note_result(torch, n, result)
+            if n.op == "call_function" and n.target is torch.nn.functional.scaled_dot_product_attention and \
+                    isinstance(result, torch.Tensor) and result.dim() == 4:
+                # CPU's fused kernel (CUDA's too) lays its (B, h, L, E) output out as (B, L, h, E), so that the usual
+                # transpose(1, 2).reshape(B, L, h·E) after it is a view; the meta kernel's is contiguous
+                result = result.transpose(1, 2).contiguous().transpose(1, 2)
+            _note_result(torch, n, result, batch)
             return result
 
     if count:
@@ -514,6 +548,7 @@ class _Importer:
         self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
+        self.batch_run: bool | None = None  # whether the run at batch 2 (where the batch axes went) succeeded
         self.outputs: list[tuple[Any, str]] = []
         self.main = "input"
 
@@ -858,18 +893,88 @@ class _Importer:
                 return type(arg)(value(a) for a in arg)
             if isinstance(arg, dict):
                 return {k: value(v) for k, v in arg.items()}
+            if isinstance(arg, slice):  # x[:, :H] with H a size read from a traced shape
+                return slice(value(arg.start), value(arg.stop), value(arg.step))
             return arg
 
         args, kwargs = value(tuple(call_node.args)), value(dict(call_node.kwargs))
-        inputs = [_shape(n) for n in self.inputs(call_node) if n not in self.constant]
-        contiguous = [_contiguous(n) for n in self.inputs(call_node) if n not in self.constant]
+        computed = [n for n in self.inputs(call_node) if n not in self.constant]
+        inputs = [self.sample_shape(n) for n in computed]
+        contiguous = [_contiguous(n) for n in computed]
         attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
+        attrs_learned = [self.learned(n) for n in self.inputs(call_node) if n in self.constant]
         index = node.args[1] if source is not None else None
+        layouts = [self.batch_of(n) for n in computed]
+        out_batch = self.batch_of(node) if _is_tensor(node) else _STANDARD
+        moved = any(b != _STANDARD for b in [*layouts, out_batch])
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
-                         output=_shape(node) if _is_tensor(node) else (), attrs=attrs, index=index,
+                         output=self.sample_shape(node) if _is_tensor(node) else (), attrs=attrs,
+                         attrs_learned=attrs_learned, index=index,
                          contiguous=contiguous, out_contiguous=_is_tensor(node) and _contiguous(node),
-                         view=node.meta.get("view"),
-                         where=self.where(call_node))
+                         view=node.meta.get("view"), where=self.where(call_node),
+                         batch=layouts if moved else [], out_batch=out_batch,
+                         torch_inputs=[_shape(n) for n in computed] if moved else [],
+                         torch_output=_shape(node) if moved and _is_tensor(node) else ())
+
+    # -- where the batch is -------------------------------------------------------------------------------------
+    def batch_of(self, node) -> Any:
+        """Where ``node``'s tensor holds the batch: a _Batch, _NO_BATCH (it does not grow with the batch) or
+        _MIXED (it grows otherwise: samples mixed). Found by comparing the node's shape at batch 1 with its shape at
+        batch 2, run once, and only for a graph where some tensor does not hold its batch alone in front; where
+        that run fails (a forward that fixed the batch as a number), every batch is taken to be in front."""
+        shape = _shape(node)
+        if self.batch_run is None:
+            self.batch_run = False
+            if any(_is_tensor(n) and n not in self.constant and _shape(n)[:1] != (1,) for n in self.gm.graph.nodes
+                   if n.op != "get_attr"):
+                try:
+                    _propagate(self.gm, self.input_shape, tuple(self.untraceable), batch=2)
+                    self.batch_run = True
+                except Exception:  # noqa: BLE001 - a forward with the batch fixed: each batch taken as in front
+                    pass
+        twice = node.meta.get("batch_meta")
+        if not self.batch_run or twice is None:
+            return _STANDARD
+        if len(twice) != len(shape):
+            return _MIXED
+        grown = [i for i, (a, b) in enumerate(zip(shape, twice)) if a != b]
+        if not grown:
+            return _NO_BATCH
+        if len(grown) == 1 and twice[grown[0]] == 2 * shape[grown[0]]:
+            return _Batch(grown[0], shape[grown[0]])
+        return _MIXED
+
+    def sample_shape(self, node) -> tuple:
+        """A tensor's shape as a layer kind sees it: the batch (of 1) in front, then the per-sample axes (an axis
+        merging the batch with per-sample values holds those)."""
+        shape = _shape(node)
+        b = self.batch_of(node)
+        if b == _STANDARD or not isinstance(b, _Batch) or b.axis < 0:
+            return shape
+        rest = shape[:b.axis] + shape[b.axis + 1:] if b.merged == 1 else shape
+        return (1, *rest)
+
+    def check_batch(self, call: TorchCall, kinds: list, what: str) -> list:
+        """The kinds that may read a call whose batch moved (every kind where none did); a call that mixes the
+        samples, or that no such kind stands for, is refused naming where its batch is."""
+        if not call.batch:
+            return kinds
+        layouts = [*call.batch, call.out_batch]
+        if _MIXED in layouts:
+            raise call.refuse(f"{what} (it mixes the samples of a batch: no axis of its output grows with the batch "
+                              "alone)")
+        if call.out_batch == _NO_BATCH:
+            raise call.refuse(f"{what} (its output does not grow with the batch: it reduces over the samples)")
+        if len(set(call.batch)) > 1:
+            raise call.refuse(f"{what} of tensors that hold the batch in different axes "
+                              f"({', '.join(_batch_text(b) for b in call.batch)})")
+        found = [k for k in kinds if k.batch_anywhere]
+        if kinds and not found:
+            b = next((b for b in layouts if b != _STANDARD), _STANDARD)
+            raise call.refuse(f"{what} on a tensor whose batch is {_batch_text(b)}",
+                              hint="cnnsize follows a batch axis that moves through views, elementwise and "
+                                   "last-axis layers; move it back in front (alone) before this layer")
+        return found
 
     def call(self, node) -> None:
         source = None
@@ -878,6 +983,7 @@ class _Importer:
         call = self.torch_call(node, source)
         call_node = source or node
         kinds, what = self.kinds_for(call, call_node)
+        kinds = self.check_batch(call, kinds, what)
         kind, answer, refusal = _first_answer(call, kinds)
         if kind is None:
             if self.opaque or (call.module is not None and type(call.module) in self.untraceable):
@@ -932,7 +1038,8 @@ class _Importer:
             return dict(call.module.named_parameters())
         found = {}
         for n in self.inputs(call_node):
-            if n.op == "get_attr":
+            n = _viewed(n) if n in self.constant else n  # a parameter read through a view (cls_token.expand(B, ...))
+            if n is not None and n.op == "get_attr":
                 try:
                     found[n.target] = self.root.get_parameter(n.target)
                 except AttributeError:  # a buffer
@@ -986,7 +1093,7 @@ class _Importer:
         ins = [n for n in self.inputs(call_node) if n not in self.constant]
         if not ins:
             raise call.refuse(f"{what} (it reads no tensor that a layer computed)")
-        shape = list(_shape(node)[1:])
+        shape = list(self.sample_shape(node)[1:])
         if "flops" not in call_node.meta:  # the first opaque layer: run once more, counting FLOPs per node
             _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
         flops = call_node.meta.get("flops", 0)
@@ -1027,6 +1134,17 @@ class _Importer:
             n += 1
             found = f"{name}_{n}"
         return found
+
+    def learned(self, node) -> bool:
+        """Whether a constant node is a parameter, or a view of one: what a kind may count as its own weights."""
+        node = _viewed(node)
+        if node is None:
+            return False
+        try:
+            self.root.get_parameter(node.target)
+        except AttributeError:
+            return False  # a buffer
+        return True
 
     def inputs(self, node) -> list:
         """The tensor-valued nodes among a call's arguments, in order (get_attr reads included)."""
@@ -1069,6 +1187,21 @@ def _parts(node) -> int | None:
     if name in ("split", "split_with_sizes") and isinstance(n, (list, tuple)):
         return len(n)
     return None
+
+
+# calls that give a view of the same values (a parameter broadcast as gamma.view(1, -1, 1, 1))
+_VIEWS_OF_A_PARAMETER = ("view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute", "contiguous",
+                         "to", "type", "type_as")
+
+
+def _viewed(node):
+    """The get_attr node a node is a view of (itself, or through view, expand...), else None."""
+    while node.op != "get_attr":
+        if str(getattr(node.target, "__name__", node.target)) not in _VIEWS_OF_A_PARAMETER or not node.args or \
+                not hasattr(node.args[0], "op"):
+            return None
+        node = node.args[0]
+    return node
 
 
 def _is_tensor(node) -> bool:
@@ -1221,5 +1354,5 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
     for node, layer in importer.alias.items():
         meta = node.meta.get("tensor_meta")
         if layer != "input" and hasattr(meta, "shape"):
-            shapes.setdefault(layer, tuple(int(v) for v in meta.shape[1:]))
+            shapes.setdefault(layer, importer.sample_shape(node)[1:])
     return ImportedSpec(spec=spec, checked=_check(spec, importer, shapes), mode="train" if module.training else "eval")

@@ -13,6 +13,7 @@ INPLACE = Param("bool", False, doc="overwrite the input instead of making a new 
 
 class _Elementwise(LayerKind):
     cause = "activations"
+    batch_anywhere = True  # value by value: wherever the batch is
     torch_name = ""
     params = {"inplace": INPLACE}
     saves = "output"  # relu, sigmoid, tanh and softmax differentiate through their result
@@ -161,9 +162,10 @@ class Softmax(_Elementwise):
     @classmethod
     def from_torch(cls, call):
         dim = call.module.dim if call.module is not None else call.arg(1, "dim")
-        if dim is None or dim % call.rank == 0:
+        axis = None if dim is None else call.axis(dim)
+        if axis is None:
             raise call.refuse(f"{call.function} over dim {dim} (over the batch axis, or an implicit dim)")
-        return {"axis": dim % call.rank - 1}
+        return {"axis": axis}
 
     def build(self, ins, out):
         import torch.nn as nn
@@ -210,6 +212,7 @@ class ELU(_Elementwise):
 @register("prelu")
 class PReLU(_Elementwise):
     """Leaky ReLU with a learned slope: one shared (``per_channel: false``) or one per channel."""
+    batch_anywhere = False  # per channel, or per sample: the batch in front
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "ptflops": "2*inp",
@@ -295,6 +298,7 @@ RANDOM_ZEROING_RULES: dict = {"ptflops": "0", "torchscan-flops": "0", "torchscan
 class ChannelDropout(Dropout):
     """Zeroes whole channels at random while training (torch's Dropout1d/2d/3d by the input's rank); the identity
     at inference."""
+    batch_anywhere = False  # per channel, or per sample: the batch in front
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     onnx_none = "ONNX Dropout imports as dropout (at inference every dropout is its input's value)"
     tools_checked = True
@@ -323,6 +327,7 @@ class ChannelDropout(Dropout):
 class StochasticDepth(Dropout):
     """Drops a whole residual branch per sample while training (torchvision's StochasticDepth, timm's DropPath);
     the identity at inference."""
+    batch_anywhere = False  # per channel, or per sample: the batch in front
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     onnx_none = "ONNX Dropout imports as dropout (at inference every dropout is its input's value)"
     tools_checked = True

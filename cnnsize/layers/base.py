@@ -328,18 +328,31 @@ class TorchCall(Plain):
     """
 
     FIELDS = ("module", "function", "args", "kwargs", "inputs", "output", "attrs", "index", "where", "contiguous",
-              "out_contiguous", "view")
+              "out_contiguous", "view", "attrs_learned", "batch", "out_batch", "torch_inputs", "torch_output")
 
     def __init__(self, module: Any, function: str, args: tuple, kwargs: dict, inputs: list, output: tuple,
                  attrs: list | None = None, index: int | None = None, where: str = "", contiguous: list | None = None,
-                 out_contiguous: bool = True, view: bool | None = None):
+                 out_contiguous: bool = True, view: bool | None = None, attrs_learned: list | None = None,
+                 batch: list | None = None, out_batch: tuple = (0, 1), torch_inputs: list | None = None,
+                 torch_output: tuple = ()):
         self.module, self.function, self.args, self.kwargs, self.inputs, self.output = \
             module, function, args, kwargs, inputs, output
         self.attrs: list = [] if attrs is None else attrs
+        # per attr: whether it is a parameter itself, or a view of one (gamma.view(1, -1, 1, 1)), not a tensor
+        # computed from parameters and buffers (a relative position bias gathered from its table), nor a buffer
+        self.attrs_learned: list = [] if attrs_learned is None else attrs_learned
         self.index, self.where = index, where  # where: fx node and module path, for messages
         self.contiguous: list = [] if contiguous is None else contiguous  # per input: in memory order in torch
         self.out_contiguous = out_contiguous  # whether the output is in memory order (a reshape of a strided input)
         self.view = view  # whether torch's output is a view of another tensor (None: not known)
+        # where the batch is in each computed input as torch holds it, (torch axis, per-sample values merged into
+        # that axis with the batch outermost: 1 where the axis is the batch alone), and in the output; empty where
+        # every tensor has its batch alone in front. With a layout given, ``inputs`` and ``output`` are per-sample
+        # shapes (a batch of 1 in front) and ``torch_inputs``/``torch_output`` torch's own
+        self.batch: list = [] if batch is None else batch
+        self.out_batch = out_batch
+        self.torch_inputs: list = [] if torch_inputs is None else torch_inputs
+        self.torch_output = torch_output
 
     def arg(self, i: int, key: str, default: Any = None) -> Any:
         """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""
@@ -358,6 +371,25 @@ class TorchCall(Plain):
     def rank(self) -> int:
         """The rank of the first input (batch axis included)."""
         return len(self.inputs[0]) if self.inputs else 0
+
+    def axis(self, dim: int, i: int = 0, merged: bool = False) -> int | None:
+        """Torch's axis ``dim`` of input ``i`` as a per-sample axis (from 0), None for the batch axis; with
+        ``merged``, an axis holding the batch and per-sample values together is the per-sample axis it holds (which a
+        permute moves whole, but no index may pick from)."""
+        at, inner = self.batch[i] if self.batch else (0, 1)
+        rank = len(self.torch_inputs[i]) if self.batch else len(self.inputs[i])
+        d = dim % rank
+        if d == at:
+            return d if merged and inner > 1 else None
+        return d - 1 if d > at and inner == 1 else d
+
+    def samples_kept(self) -> bool:
+        """Whether a reshape keeps each sample's values apart: as many values before the batch in memory order in
+        the output as in the input (the batch moves nowhere, nor mixes with a per-sample axis)."""
+        if not self.batch:
+            return bool(self.output) and bool(self.inputs) and self.output[0] == self.inputs[0][0]
+        (a, _), (b, _) = self.batch[0], self.out_batch
+        return prod(self.torch_inputs[0][:a]) == prod(self.torch_output[:b])
 
     def refuse(self, what: str, hint: str | None = None) -> Unrepresentable:
         """The one-line error for a call this kind cannot represent: what it is, then where it sits."""
@@ -528,6 +560,11 @@ class LayerKind:
     # asked in registration order and the first that gives settings wins.
     torch_modules: ClassVar[tuple[str, ...]] = ()
     torch_functions: ClassVar[tuple[str, ...]] = ()
+    # True where from_torch reads a call whose batch axis moved (torch's reshape(B, N, 3, h, d).permute(2, 0, ...),
+    # windows merged into the batch): its shapes are then per sample (a batch of 1 in front) and it reads torch's
+    # axis numbers through TorchCall.axis. A kind acting on each sample alone (elementwise, the last axes, views)
+    # says so; others (a convolution, batch norm) see their batch first or the import refuses
+    batch_anywhere: ClassVar[bool] = False
     # The ONNX operators it stands for (from_onnx), by op_type ("Conv", "Relu"); asked in registration order too.
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     # a kind with no onnx_ops says why (tests/test_onnx_import.py checks every kind has one or the other)

@@ -42,6 +42,7 @@ def broadcast(kind: str, ins: list) -> tuple:
 
 class _Merge(LayerKind):
     params = {}
+    batch_anywhere = True  # value by value (the importer checks both inputs hold the batch alike)
     min_inputs = 2
     max_inputs = 64
 
@@ -102,6 +103,7 @@ class Add(_Merge):
 @register("concat")
 class Concat(_Merge):
     """Concatenation along the channels; the spatial sizes must agree. Of one input, a copy (torch.cat([x]))."""
+    batch_anywhere = False  # along the channels: the batch in front
     tools_checked = True
 
     min_inputs = 1
@@ -241,6 +243,7 @@ class Scalar(LayerKind):
     """An elementwise operation with a constant number: ``x + c``, ``x - c``, ``c - x`` (rsub), ``x * c``, ``x / c``,
     ``x ** c`` (attention's scale, a normalization's mean and std written out). ``inplace: true`` for
     ``x.mul_(c)``, ``x *= c``."""
+    batch_anywhere = True
     onnx_none = "not mapped yet: arithmetic with a constant is refused unless it is part of a mapped pattern (GELU's)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
@@ -256,7 +259,7 @@ class Scalar(LayerKind):
     torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__", "sub", "sub_", "isub", "__sub__",
                        "__isub__", "__rsub__", "rsub", "mul", "mul_", "imul", "__mul__", "__imul__", "__rmul__",
                        "truediv", "div", "div_", "itruediv", "__truediv__", "__itruediv__", "pow", "pow_",
-                       "__pow__", "__ipow__")
+                       "__pow__", "__ipow__", "square", "square_")
     OPS = {"add": "add", "iadd": "add", "radd": "add", "sub": "sub", "isub": "sub", "rsub": "rsub", "mul": "mul",
            "imul": "mul", "rmul": "mul", "truediv": "div", "div": "div", "itruediv": "div", "pow": "pow",
            "ipow": "pow"}
@@ -268,6 +271,8 @@ class Scalar(LayerKind):
     def from_torch(cls, call):
         if call.module is not None:
             return {"op": call.module.op, "value": call.module.value, "inplace": call.module.inplace}
+        if call.function in ("square", "square_"):  # x.square(): x ** 2, as torch computes it
+            return {"op": "pow", "value": 2.0, "inplace": call.inplace} if len(call.inputs) == 1 else None
         a, b = call.arg(0, "input"), call.arg(1, "other", call.kwargs.get("exponent"))
         number = (int, float)
         if len(call.inputs) != 1 or call.attrs or call.kwargs.get("alpha", 1) != 1 or \
@@ -312,3 +317,18 @@ class Scalar(LayerKind):
         from .nn.modules import Scalar as Module
 
         return Module(self.op, self.value, self.inplace)
+
+    @classmethod
+    def torch_examples(cls):
+        import torch
+        import torch.nn as nn
+
+        class SquaredReLU(nn.Module):  # timm's metaformer head: relu(x).square(), torch.square
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(6, 6)
+
+            def forward(self, x):
+                return torch.square(torch.relu(self.fc(x)).square())
+
+        return {"squared_relu": (SquaredReLU, (5, 6))}

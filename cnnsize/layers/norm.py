@@ -3,6 +3,8 @@ response normalization), and ``layer_scale`` (a learned per-channel scale)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..core.errors import SpecError
 from ..core.numeric import Dim, divides, exact_div, prod
 from .base import Counts, LayerKind, Param, Saved, TensorArg, register, require_spatial
@@ -123,6 +125,7 @@ AXIS = Param("choice", "channels", choices=("channels", "last"),
 class LayerNorm(LayerKind):
     """Layer normalization at each position: over the channels of an image (ConvNeXt's LayerNorm2d) or over the
     last axis (nn.LayerNorm on tokens [L, D] or on a permuted (H, W, C)); over the features if flat."""
+    batch_anywhere = True  # over the last axis: wherever the batch is
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "fvcore": "inp*(4 + affine)",
@@ -133,7 +136,8 @@ class LayerNorm(LayerKind):
 
     cause = "normalization"
     params = {"eps": Param("positive", 1e-6, doc="ConvNeXt's 1e-6 (PyTorch's default is 1e-5)"),
-              "affine": Param("bool", True), "axis": AXIS}
+              "affine": Param("bool", True), "axis": AXIS,
+              "bias": Param("bool", True, doc="with affine, a learned shift per feature (torch's bias=False: none)")}
     torch_modules = ("LayerNorm", "cnnsize.layers.nn.modules.ChannelLayerNorm")
     torch_functions = ("layer_norm",)
     onnx_ops = ("LayerNormalization",)
@@ -156,23 +160,24 @@ class LayerNorm(LayerKind):
     def from_torch(cls, call):
         m = call.module
         if m is not None:
-            shape, eps, affine = tuple(m.normalized_shape), m.eps, m.elementwise_affine
+            shape, eps, affine, bias = tuple(m.normalized_shape), m.eps, m.elementwise_affine, m.bias is not None
         else:  # F.layer_norm(x, normalized_shape, weight, bias, eps)
             shape, eps = tuple(plain_list(call.arg(1, "normalized_shape"))), call.arg(4, "eps", 1e-5)
-            affine = isinstance(call.arg(2, "weight"), TensorArg)
+            affine, bias = isinstance(call.arg(2, "weight"), TensorArg), isinstance(call.arg(3, "bias"), TensorArg)
+        no_bias = {"bias": False} if affine and not bias else {}  # timm's LayerNormNoBias
         if type(m).__name__ == "ChannelLayerNorm":
-            return {"eps": float(eps), "affine": bool(affine)}
+            return {"eps": float(eps), "affine": bool(affine), **no_bias}
         if len(shape) != 1:
             raise call.refuse(f"layer norm over the last {len(shape)} axes (cnnsize's layernorm is over one axis: "
                               "the channels or the last)")
-        return {"eps": float(eps), "affine": bool(affine), "axis": "last" if call.rank > 2 else "channels"}
+        return {"eps": float(eps), "affine": bool(affine), "axis": "last" if call.rank > 2 else "channels", **no_bias}
 
     def features(self, x) -> Dim:
         return x[0] if self.axis == "channels" else x[-1]
 
     def counts(self, ins, out):
         c = self.features(ins[0])
-        return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0)
+        return Counts(weights=c if self.affine else 0, biases=c if self.affine and self.bias else 0)
 
     def saved(self, ins, out, trainable, device):
         positions = exact_div(prod(ins[0]), self.features(ins[0]))  # the input, and a mean and 1/std per position
@@ -183,9 +188,26 @@ class LayerNorm(LayerKind):
 
         from .nn.modules import ChannelLayerNorm
 
+        bias = bool(self.bias)
         if self.axis == "last":
-            return nn.LayerNorm(ins[0][-1], eps=self.eps, elementwise_affine=self.affine)
-        return ChannelLayerNorm(ins[0][0], eps=self.eps, elementwise_affine=self.affine)
+            return nn.LayerNorm(ins[0][-1], eps=self.eps, elementwise_affine=self.affine, bias=bias)
+        return ChannelLayerNorm(ins[0][0], eps=self.eps, elementwise_affine=self.affine, bias=bias)
+
+    @classmethod
+    def torch_examples(cls):
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class NoBias(nn.Module):  # timm's LayerNormNoBias (MetaFormer), as a module and as F.layer_norm
+            def __init__(self):
+                super().__init__()
+                self.fc, self.norm = nn.Linear(6, 6), nn.LayerNorm(6, bias=False)
+
+            def forward(self, x):
+                x = self.norm(self.fc(x))
+                return F.layer_norm(x, (6,), self.norm.weight, None, 1e-5)
+
+        return {"layernorm_no_bias": (NoBias, (5, 6))}
 
 
 @register("groupnorm")
@@ -281,11 +303,15 @@ class InstanceNorm(LayerKind):
 class LayerScale(LayerKind):
     """A learned scale per channel (ConvNeXt's layer_scale, shaped (C, 1, 1)) or per feature of the last axis
     (``axis: last``, as in CaiT's and Swin V2's LayerScale): an elementwise multiply by a parameter."""
+    batch_anywhere = True  # over the last axis: wherever the batch is
     tools_checked = True
 
     cause = "elementwise"
 
-    params = {"init": Param("float", 1e-6, doc="the scales' initial value"), "axis": AXIS}
+    params = {"init": Param("float", 1e-6, doc="the scales' initial value"),
+              "axis": Param("choice", "channels", choices=("channels", "last", "all"),
+                            doc=AXIS.doc + "; all: one learned number for every value (StarReLU's scale, NFNet's "
+                                           "skip gain)")}
     torch_modules = ("cnnsize.layers.nn.modules.LayerScale",)
     torch_functions = ("mul", "__mul__", "__rmul__")
     onnx_ops = ("Mul",)
@@ -304,20 +330,50 @@ class LayerScale(LayerKind):
 
     @classmethod
     def from_torch(cls, call):
+        x = call.inputs[0] if call.inputs else ()
         if call.module is not None:
-            return {"axis": "last" if call.module.weight.dim() == 1 else "channels"}
-        # self.layer_scale * x, the scale a parameter of the module (torchvision's ConvNeXt)
-        if len(call.inputs) != 1 or len(call.attrs) != 1:
-            return None
-        x, scale = call.inputs[0], tuple(call.attrs[0])
+            w = call.module.weight
+            return {"axis": "all" if w.numel() == 1 and x[-1:] != (1,) else "last" if w.dim() == 1 else "channels"}
+        # self.layer_scale * x, the scale a parameter of the module (torchvision's ConvNeXt), broadcast as torch does
+        # (timm's gamma.view(1, -1, 1, 1), a learned number of shape (1,))
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or len(call.attrs[0]) > len(x) or \
+                not all(call.attrs_learned):
+            return None  # a buffer, or a tensor computed from the parameters: not the scale's own weights
+        scale = tuple(call.attrs[0])
+        while len(scale) > 1 and len(scale) >= len(x) and scale[0] == 1:
+            scale = scale[1:]  # a 1 in front stands for the batch
         if scale == (x[1], *(1,) * (len(x) - 2)) and len(x) > 2:
             return {"axis": "channels"}
-        if scale == (x[-1],):
+        if scale[-1:] == (x[-1],) and prod(scale) == x[-1] and x[-1] > 1:
             return {"axis": "last"}
+        if prod(scale) == 1:
+            return {"axis": "all"}
         return None
 
+    examples: ClassVar[dict] = {
+        "layer_scale_all": ([5, 6], [{"linear": {"units": 6}}, {"layer_scale": {"axis": "all", "init": 0.5}},
+                                     {"linear": {"units": 2}}]),
+    }
+
+    @classmethod
+    def torch_examples(cls):
+        import torch
+        import torch.nn as nn
+
+        class Broadcast(nn.Module):  # timm's gamma.view(1, -1, 1, 1) and StarReLU's learned scale of shape (1,)
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 1)
+                self.gamma, self.scale = nn.Parameter(torch.rand(4)), nn.Parameter(torch.ones(1))
+
+            def forward(self, x):
+                x = self.conv(x) * self.gamma.view(1, -1, 1, 1)
+                return self.scale * x.relu()
+
+        return {"broadcast": (Broadcast, (3, 4, 5))}
+
     def features(self, x) -> Dim:
-        return x[0] if self.axis == "channels" else x[-1]
+        return x[0] if self.axis == "channels" else 1 if self.axis == "all" else x[-1]
 
     def counts(self, ins, out):
         return Counts(weights=self.features(ins[0]), connections=prod(out))
@@ -328,5 +384,6 @@ class LayerScale(LayerKind):
     def build(self, ins, out):
         from .nn.modules import LayerScale as Module
 
-        shape = (ins[0][0], *(1,) * (len(ins[0]) - 1)) if self.axis == "channels" else (ins[0][-1],)
+        shape = (ins[0][0], *(1,) * (len(ins[0]) - 1)) if self.axis == "channels" else \
+            (1,) if self.axis == "all" else (ins[0][-1],)
         return Module(shape, self.init)

@@ -300,6 +300,7 @@ class Chunk(LayerKind):
     params = {"chunks": Param("int", doc="number of equal channel slices"),
               "index": Param("count", doc="which slice, from 0"),
               "axis": Param("count", 0, doc="the per-sample axis sliced, from 0 (the channels)")}
+    batch_anywhere = True
     torch_modules = ("cnnsize.layers.nn.modules.Chunk",)
     torch_functions = ("chunk",)
     onnx_ops = ("Split", "Slice")
@@ -330,11 +331,12 @@ class Chunk(LayerKind):
     def from_torch(cls, call):
         if call.module is not None:
             return {"chunks": call.module.chunks, "index": call.module.index, "axis": call.module.dim - 1}
-        chunks, dim = call.arg(1, "chunks"), call.arg(2, "dim", 0) % call.rank
-        if call.index is None or dim == 0 or call.inputs[0][dim] % chunks:
+        chunks, dim = call.arg(1, "chunks"), call.arg(2, "dim", 0)
+        axis = call.axis(dim)
+        if call.index is None or axis is None or call.inputs[0][axis + 1] % chunks:
             raise call.refuse(f"chunk into {chunks} along dim {dim} (cnnsize slices a per-sample axis into equal "
                               "parts)")
-        return {"chunks": chunks, "index": call.index, "axis": dim - 1}
+        return {"chunks": chunks, "index": call.index, "axis": axis}
 
     def output_shape(self, ins, ctx):
         x, a = ins[0], self.axis
@@ -375,6 +377,7 @@ class Slice(LayerKind):
               "start": Param("count", 0, doc="the first index kept"),
               "end": Param("count", None, doc="one past the last index kept (the axis' end)"),
               "step": Param("int", 1, doc="keep every step-th index")}
+    batch_anywhere = True  # axes counted as torch holds them (TorchCall.axis)
     torch_modules = ("cnnsize.layers.nn.modules.Slice",)
     torch_functions = ("getitem", "split", "split_with_sizes", "narrow", "chunk")
 
@@ -383,13 +386,13 @@ class Slice(LayerKind):
         if call.module is not None:
             m = call.module
             return {"axis": m.dim - 1, "start": m.start, "end": m.end, "step": m.step}
-        shape, f = call.inputs[0], call.function
+        shape, f = call.torch_inputs[0] if call.batch else call.inputs[0], call.function
         if f == "getitem":
             return cls._indexing(call, shape)
-        dim = call.arg(2, "dim", 0) % call.rank if f != "narrow" else call.arg(1, "dim") % call.rank
+        dim = call.arg(2, "dim", 0) % len(shape) if f != "narrow" else call.arg(1, "dim") % len(shape)
         if f == "narrow":
             start = call.arg(2, "start") % shape[dim]
-            return cls._one(call, dim, start, start + call.arg(3, "length"), 1)
+            return cls._one(call, dim, start, start + call.arg(3, "length"), 1, shape)
         n = shape[dim]
         if f == "chunk":
             chunks = call.arg(1, "chunks")
@@ -401,13 +404,14 @@ class Slice(LayerKind):
         if call.index is None or call.index >= len(sizes):
             raise call.refuse(f"{f} along dim {dim} used whole (cnnsize takes its parts one at a time)")
         start = sum(sizes[:call.index])
-        return cls._one(call, dim, start, start + sizes[call.index], 1)
+        return cls._one(call, dim, start, start + sizes[call.index], 1, shape)
 
     @classmethod
-    def _one(cls, call, dim: int, start: int, end: int, step: int) -> dict:
-        if dim == 0:
+    def _one(cls, call, dim: int, start: int, end: int, step: int, shape: tuple) -> dict:
+        axis = call.axis(dim)
+        if axis is None:
             raise call.refuse("slicing the batch axis (cnnsize's axes are per sample)")
-        return {"axis": dim - 1, "start": start, "end": None if end >= call.inputs[0][dim] else end, "step": step}
+        return {"axis": axis, "start": start, "end": None if end >= shape[dim] else end, "step": step}
 
     @classmethod
     def _indexing(cls, call, shape):
@@ -422,10 +426,10 @@ class Slice(LayerKind):
         for dim, k in enumerate(key):
             if k == slice(None):
                 continue
-            start, end, step = k.indices(shape[dim])
-            if step < 1 or not all(isinstance(v, int) or v is None for v in (k.start, k.stop, k.step)):
+            if not all(isinstance(v, int) or v is None for v in (k.start, k.stop, k.step)) or (k.step or 1) < 1:
                 raise call.refuse(f"indexing with {k} (cnnsize slices with a constant positive step)")
-            steps.append(("slice", cls._one(call, dim, start, max(end, start), step)))
+            start, end, step = k.indices(shape[dim])
+            steps.append(("slice", cls._one(call, dim, start, max(end, start), step, shape)))
         return steps or PASS_THROUGH
 
     def span(self, x) -> tuple:
@@ -466,3 +470,66 @@ class Slice(LayerKind):
 
         self.span(ins[0])
         return Module(self.axis + 1, self.start, self.end, self.step)
+
+
+@register("expand")
+class Expand(LayerKind):
+    """Size-1 axes repeated to ``shape`` without copying (``y.expand_as(x)``, ``y.expand(-1, -1, H, W)``: an ECA or
+    squeeze-excitation gate made the size of what it scales): a view whose repeated axes take no memory."""
+    onnx_none = "not mapped yet: ONNX Expand of a computed tensor is refused (or kept whole with --opaque)"
+    makes = VIEW
+    batch_anywhere = True  # its shapes are per sample wherever the batch is
+
+    cause = "views"
+    params = {"shape": Param("size", doc="the per-sample shape, each axis the input's or, where that is 1, any")}
+    max_inputs = 2  # y.expand_as(x) reads x's shape alone
+    torch_modules = ("cnnsize.layers.nn.modules.Expand",)
+    torch_functions = ("expand", "expand_as")
+    examples: ClassVar[dict] = {
+        "expand_gate": ([4, 5, 6], [{"conv": {"filters": 4, "kernel": 1}}, {"global_avgpool": {}},
+                                    {"reshape": {"shape": [4, 1, 1]}}, "sigmoid", {"expand": {"shape": [4, 5, 6]}},
+                                    {"mul": {"from": ["expand1", "conv1"]}}]),
+    }
+
+    @classmethod
+    def from_torch(cls, call):
+        if len(call.inputs) != (2 if call.function == "expand_as" else 1) or not call.output or \
+                call.output[0] != call.inputs[0][0]:
+            raise call.refuse(f"{call.function} to {list(call.output)} (it repeats the batch axis)")
+        if tuple(call.output) == tuple(call.inputs[0]):
+            return PASS_THROUGH  # nothing repeated: the tensor itself
+        return {"shape": list(call.output[1:])}
+
+    def output_shape(self, ins, ctx):
+        x = ins[0]
+        shape = self.shape if isinstance(self.shape, tuple) else (self.shape,)
+        if len(shape) < len(x) or any(is_int(a) and is_int(b) and a not in (1, b)
+                                      for a, b in zip(x[::-1], shape[::-1])):
+            raise SpecError(f"expand cannot make {list(shape)} of {list(x)}",
+                            hint="each axis keeps the input's size or repeats a size-1 axis")
+        return shape
+
+    def receptive(self, rfs, ins, out):
+        return None
+
+    def build(self, ins, out):
+        from .nn.modules import Expand as Module
+
+        return Module(tuple(out))
+
+    @classmethod
+    def torch_examples(cls):
+        import torch.nn as nn
+
+        class Eca(nn.Module):  # timm's EcaModule: a gate (B, C, 1, 1) expanded as the feature map it scales
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 1)
+                self.gate = nn.Conv1d(1, 1, 3, padding=1)
+
+            def forward(self, x):
+                x = self.conv(x)
+                y = self.gate(x.mean((2, 3)).view(x.shape[0], 1, -1)).sigmoid().view(x.shape[0], -1, 1, 1)
+                return x * y.expand_as(x)
+
+        return {"eca": (Eca, (3, 5, 6))}

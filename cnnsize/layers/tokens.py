@@ -32,6 +32,13 @@ def _text(shape) -> str:
     return "×".join(str(v) for v in shape)
 
 
+def last_axes_per_sample(call, n: int) -> bool:
+    """Whether none of the last ``n`` axes of a call's inputs is the batch (a product over them would mix the
+    samples: left to another kind, or refused)."""
+    return all(call.axis(-k, i) is not None and call.axis(-k, i, merged=True) == call.axis(-k, i)
+               for i in range(len(call.inputs)) for k in range(1, n + 1))
+
+
 class _View(LayerKind):
     """A reshaping that torch does as a view of its input's storage."""
     makes = VIEW
@@ -58,6 +65,7 @@ class Linear(LayerKind):
     torch_modules = ("Linear",)  # on a rank-2 (N, features) input, fc answers first
     torch_functions = ("linear",)
     onnx_ops = ("MatMul", "Add", "Gemm")
+    batch_anywhere = True  # on the last axis (torch's run at batch 2 fails where the batch is that axis)
 
     @classmethod
     def from_onnx(cls, call):  # x·W (+ b) on the last axis of a rank-3 or more input (fc's on rank 2)
@@ -139,6 +147,7 @@ class MatMul(LayerKind):
 
     params = {}
     min_inputs = max_inputs = 2
+    batch_anywhere = True  # over the last two axes, the others a batch of products
     torch_modules = ("cnnsize.layers.nn.modules.MatMul",)
     torch_functions = ("matmul", "__matmul__", "bmm")
     onnx_ops = ("MatMul",)
@@ -157,7 +166,7 @@ class MatMul(LayerKind):
         if len(call.inputs) != 2:
             raise call.refuse(f"{call.function} with a parameter or constant operand (matmul multiplies two layers' "
                               "outputs; a weight is linear's)")
-        return {}
+        return {} if last_axes_per_sample(call, 2) else None
 
     def output_shape(self, ins, ctx):
         a, b = ins
@@ -498,6 +507,7 @@ class ScaledDotProductAttention(LayerKind):
 
     params = {}
     min_inputs = max_inputs = 3
+    batch_anywhere = True  # over the last two axes, the others a batch of attentions
     torch_modules = ("cnnsize.layers.nn.modules.SDPA",)
     torch_functions = ("scaled_dot_product_attention",)
 
@@ -506,7 +516,7 @@ class ScaledDotProductAttention(LayerKind):
         extra = {k: v for k, v in call.kwargs.items() if v not in (None, 0.0, False)}
         if len(call.inputs) != 3 or extra or len(call.args) > 3:
             raise call.refuse("scaled_dot_product_attention with a mask, dropout, causal or scale argument")
-        return {}
+        return {} if last_axes_per_sample(call, 2) else None
 
     def output_shape(self, ins, ctx):
         q, k, v = ins
@@ -543,8 +553,9 @@ class Select(_View):
     cause = "views"
 
     params = {"axis": Param("count", 0, doc="the per-sample axis, from 0"), "index": Param("count", 0)}
+    batch_anywhere = True
     torch_modules = ("cnnsize.layers.nn.modules.Select",)
-    torch_functions = ("select", "getitem")
+    torch_functions = ("select", "getitem", "unbind")
     onnx_ops = ("Gather",)
 
     @classmethod
@@ -561,7 +572,11 @@ class Select(_View):
             return {"axis": call.module.dim % call.rank - 1, "index": call.module.index % call.inputs[0][
                 call.module.dim % call.rank]}
         if call.function == "select":
-            axis, index = call.arg(1, "dim") % call.rank, call.arg(2, "index")
+            axis, index = call.arg(1, "dim"), call.arg(2, "index")
+        elif call.function == "unbind":  # one tensor of x.unbind(dim): x.select(dim, i)
+            axis, index = call.arg(1, "dim", 0), call.index
+            if index is None:
+                raise call.refuse(f"unbind along dim {axis} used whole (cnnsize takes its parts one at a time)")
         else:
             key = call.arg(1, "key")
             key = key if isinstance(key, tuple) else (key,)
@@ -570,10 +585,10 @@ class Select(_View):
             if len(ints) != 1 or not rest_full:
                 return None
             axis, index = ints[0], key[ints[0]]
-        size = call.inputs[0][axis]
-        if axis == 0:
+        at = call.axis(axis)
+        if at is None:
             raise call.refuse("indexing the batch axis")
-        return {"axis": axis - 1, "index": index % size}
+        return {"axis": at, "index": index % call.inputs[0][at + 1]}
 
     def output_shape(self, ins, ctx):
         x = ins[0]
@@ -724,6 +739,7 @@ class Permute(_View):
 
     params = {"dims": Param("ints_or_zero", doc="the new order of the per-sample axes, from 0: [1, 2, 0] for "
                                                 "(C, H, W) → (H, W, C)")}
+    batch_anywhere = True
     torch_modules = ("cnnsize.layers.nn.modules.Permute", "torchvision.ops.misc.Permute")
     torch_functions = ("permute",)
     onnx_ops = ("Transpose",)
@@ -743,10 +759,18 @@ class Permute(_View):
             rest = call.args[1:]
             dims = list(rest[0]) if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else list(rest)
             dims = dims or list(call.kwargs.get("dims", ()))
-        dims = [d % call.rank for d in dims]
-        if not dims or dims[0] != 0:
-            raise call.refuse(f"permute({dims}) moving the batch axis (cnnsize's axes are per sample)")
-        return {"dims": [d - 1 for d in dims[1:]]}
+        return cls.per_sample(call, dims)
+
+    @classmethod
+    def per_sample(cls, call, dims: list):
+        """The per-sample permute of torch's order ``dims``, wherever the batch is and goes: the batch axis moves
+        no value of a sample (nothing, where the others keep their order)."""
+        if not dims:
+            raise call.refuse("permute() of no axes")
+        order = [a for a in (call.axis(d, merged=True) for d in dims) if a is not None]
+        if order == sorted(order):
+            return PASS_THROUGH
+        return {"dims": order}
 
     def order(self, x) -> tuple:
         dims = self.dims if isinstance(self.dims, tuple) else (self.dims,)
@@ -782,14 +806,20 @@ class Transpose(_View):
     cause = "views"
 
     params = {"axes": Param("ints_or_zero", doc="the two per-sample axes to swap, from 0")}
+    batch_anywhere = True
     torch_functions = ("transpose", "swapaxes")
 
     @classmethod
     def from_torch(cls, call):
-        a, b = (call.arg(1, "dim0") % call.rank, call.arg(2, "dim1") % call.rank)
-        if 0 in (a, b):
-            raise call.refuse(f"transpose({a}, {b}) moving the batch axis (cnnsize's axes are per sample)")
-        return {"axes": [a - 1, b - 1]}
+        rank = len(call.torch_inputs[0]) if call.batch else call.rank
+        a, b = (call.arg(1, "dim0") % rank, call.arg(2, "dim1") % rank)
+        x, y = call.axis(a, merged=True), call.axis(b, merged=True)
+        if x is not None and y is not None:
+            return {"axes": [x, y]}
+        order = list(range(rank))
+        order[a], order[b] = order[b], order[a]
+        found = Permute.per_sample(call, order)  # the batch swapped with an axis: that axis moves
+        return found if found is PASS_THROUGH else [("permute", found)]
 
     def pair(self, x) -> tuple:
         axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
@@ -831,8 +861,9 @@ class Reshape(_View):
     params = {"shape": Param("size", doc="the per-sample shape")}
     torch_modules = ("cnnsize.layers.nn.modules.Reshape",)
     # asked after flatten, which takes (N, features); torchvision's MViT wraps (un)squeeze for fx as _(un)squeeze
-    torch_functions = ("reshape", "view", "unsqueeze", "squeeze", "_unsqueeze", "_squeeze")
+    torch_functions = ("reshape", "view", "unsqueeze", "squeeze", "_unsqueeze", "_squeeze", "flatten", "unflatten")
     onnx_ops = ("Reshape", "Squeeze", "Unsqueeze")
+    batch_anywhere = True
 
     @classmethod
     def from_onnx(cls, call):
@@ -842,8 +873,9 @@ class Reshape(_View):
 
     @classmethod
     def from_torch(cls, call):
-        if not call.output or not call.inputs or call.output[0] != call.inputs[0][0]:
-            raise call.refuse(f"{call.function} to {list(call.output)} (it changes the batch axis)")
+        if not call.samples_kept():
+            what = list(call.torch_output or call.output)
+            raise call.refuse(f"{call.function} to {what} (it mixes the samples of the batch with each other)")
         if tuple(call.output) == tuple(call.inputs[0]):
             return PASS_THROUGH  # nothing to change (an unsqueeze MViT's helper leaves out): the tensor itself
         settings = {"shape": list(call.output[1:])}
@@ -873,6 +905,7 @@ class Contiguous(LayerKind):
     cause = "views"
 
     params = {}
+    batch_anywhere = True
     torch_modules = ("cnnsize.layers.nn.modules.Contiguous",)
     torch_functions = ("contiguous",)
 

@@ -88,6 +88,28 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
+class Cat(nn.Module):
+    """torch.cat(xs, dim) along any axis: forward(*xs)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=self.dim)
+
+
+class Stack(nn.Module):
+    """torch.stack(xs, dim): forward(*xs)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.stack(xs, dim=self.dim)
+
+
 class Mul(nn.Module):
     """Broadcast product of several inputs: forward(*xs)."""
 
@@ -138,6 +160,66 @@ class Mean(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(self.dims, keepdim=self.keepdim)
+
+
+class Expand(nn.Module):
+    """x.expand(N, *shape): size-1 axes repeated as a view."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor, *like: torch.Tensor) -> torch.Tensor:  # expand_as's other: its shape alone
+        return x.expand(x.shape[0], *self.shape)
+
+
+class Bias(nn.Module):
+    """x + a learned tensor of ``shape``, broadcast."""
+
+    def __init__(self, shape: tuple):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
+class Pad(nn.Module):
+    """F.pad of every per-sample axis: ``pad`` before and ``pad_end`` after each, the first axis first."""
+
+    def __init__(self, pad: tuple, pad_end: tuple, value: float = 0.0):
+        super().__init__()
+        self.pad, self.pad_end, self.value = pad, pad_end, value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = tuple(v for a, b in zip(reversed(self.pad), reversed(self.pad_end)) for v in (a, b))
+        return F.pad(x, flat, value=self.value)
+
+
+class Unary(nn.Module):
+    """torch.<op>(x) of each value: rsqrt, sqrt, exp, log, abs, neg, reciprocal."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(torch, self.op)(x)
+
+
+class Reduce(nn.Module):
+    """x.<op>(dims, keepdim): sum, var, std (with a correction), the 2-norm, amax, amin."""
+
+    def __init__(self, op: str, dims: tuple, keepdim: bool = False, correction: int = 1):
+        super().__init__()
+        self.op, self.dims, self.keepdim, self.correction = op, dims, keepdim, correction
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op in ("var", "std"):
+            return getattr(x, self.op)(self.dims, correction=self.correction, keepdim=self.keepdim)
+        if self.op == "norm":
+            return x.norm(p=2, dim=self.dims, keepdim=self.keepdim)
+        return getattr(x, self.op)(self.dims, keepdim=self.keepdim)
 
 
 class Slice(nn.Module):
@@ -328,16 +410,18 @@ class Select(nn.Module):
 
 
 class SDPA(nn.Module):
-    """F.scaled_dot_product_attention(q, k, v); at inference with the math kernel, which FlopCounterMode counts."""
+    """F.scaled_dot_product_attention(q, k, v); at inference with the math kernel, which FlopCounterMode counts, its
+    output laid out as the fused kernels' (which training runs)."""
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        import contextlib
-
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        kernel = sdpa_kernel(SDPBackend.MATH) if not torch.is_grad_enabled() else contextlib.nullcontext()
-        with kernel:
+        if torch.is_grad_enabled():
             return F.scaled_dot_product_attention(q, k, v)
+        with sdpa_kernel(SDPBackend.MATH):
+            out = F.scaled_dot_product_attention(q, k, v)
+        # laid out as the fused kernels lay it out, (N, L, h, E): a transpose(1, 2) after it is in memory order
+        return out.transpose(1, 2).contiguous().transpose(1, 2) if out.dim() == 4 else out
 
 
 class Roll(nn.Module):
