@@ -701,6 +701,24 @@ class LayerKind:
         per-sample ones."""
         return 0
 
+    def backward_macs(self, ins: list[Shape], out: Shape, batch: Dim, grads: tuple[bool, ...],
+                      trains: bool) -> tuple[Dim, Dim]:
+        """(MACs of the activations' gradients, MACs of the parameters' gradients) of this layer in a training step's
+        backward for the batch, as torch.utils.flop_counter.FlopCounterMode counts them. ``grads``: per input,
+        whether it requires grad (something before it trains); ``trains``: whether its weights train. The default
+        is a weighted layer's (linear, fc): every product is an activation times a weight, which backward does again
+        for the input's gradient where the input requires grad and for the weight's where the weight trains (bias
+        gradients are sums: no products). A kind whose products differ (two activations: matmul, attention; a
+        grouped convolution's weight gradient) says its own (cnnsize.passes.training reads it)."""
+        macs = self.forward_macs(ins, out, batch)
+        if not macs:
+            return 0, 0
+        return (macs if any(grads) else 0), (macs if trains else 0)
+
+    def forward_macs(self, ins: list[Shape], out: Shape, batch: Dim) -> Dim:
+        """The layer's forward MACs for the batch (the row's ``macs``): its per-sample ones and its per-call ones."""
+        return self.counts(ins, out).macs * batch + self.call_macs(ins, out)
+
     def field_step(self, ins: list[Shape]) -> tuple | None:
         """How ``receptive`` changes the field, where that depends on the input shapes alone, so the analysis
         can apply it without asking per layer: () keeps the field, (kernel, stride, low pads, dilation) is a

@@ -1,0 +1,133 @@
+"""The training step's work (cnnsize.passes.training) against torch: every layer's backward MACs as
+torch.utils.flop_counter.FlopCounterMode counts a real forward and backward of the built network, layer by layer
+(its count for the module of each layer in forward and backward, less its count in a forward alone), for every
+kind's examples and for bundled specs, with and without a frozen prefix; and gradient accumulation's step.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import cnnsize
+
+torch = pytest.importorskip("torch")
+from .test_layer_kinds import ROWS  # noqa: E402  (every kind's examples, and the table's rows)
+
+
+def _claim(name: str, owner: dict, current: list):
+    """A forward hook giving layer ``name`` the autograd nodes its forward made (from its output back to its inputs'),
+    each of which marks, while its backward runs, that the operations torch dispatches are this layer's."""
+    def start(grad_outputs):
+        current[0] = name
+
+    def stop(grad_inputs, grad_outputs):
+        current[0] = None
+
+    def hook(module, inputs, output):
+        inputs_nodes = {t.grad_fn for t in inputs if isinstance(t, torch.Tensor)}
+        todo = [t.grad_fn for t in (output if isinstance(output, tuple) else (output,)) if isinstance(t, torch.Tensor)]
+        while todo:
+            node = todo.pop()
+            if node is None or node in inputs_nodes or node in owner:
+                continue
+            owner[node] = name
+            node.register_prehook(start)
+            node.register_hook(stop)
+            todo.extend(n for n, _ in node.next_functions)
+    return hook
+
+
+def torch_backward(a, freeze_until: str | None = None) -> dict[str, int]:
+    """Per layer, the MACs FlopCounterMode counts in a training step's backward (its FLOPs / 2): its formulas for the
+    operations torch dispatches while the autograd nodes of each layer's forward run their backward. (Its own
+    attribution to modules is not per layer in backward: a residual add's module collects the branch's gradients.)"""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    model = cnnsize.build(a, init=True)
+    names = [node.name for node in a.graph.nodes]
+    if freeze_until is not None:
+        for name in names[: names.index(freeze_until) + 1]:
+            for p in model.layer(name).parameters():
+                p.requires_grad_(False)
+    owner: dict = {}
+    current: list = [None]
+    for name in names:
+        model.layer(name).register_forward_hook(_claim(name, owner, current))
+    counter = FlopCounterMode(display=False)
+    counts: dict = {}
+
+    def count(packet, out, args, kwargs):  # FlopCounterMode's own formula, credited to the layer running backward
+        if packet in counter.flop_registry:
+            flops = counter.flop_registry[packet](*args, **kwargs, out_val=out)
+            counts[current[0]] = counts.get(current[0], 0) + flops
+        return out
+
+    counter._count_flops = count  # type: ignore[method-assign]
+    model.train()
+    x = torch.randn(a.batch, *a.input_shape)
+    # the math kernel: CPU's fused attention has no formula in FlopCounterMode (it would count nothing)
+    with sdpa_kernel(SDPBackend.MATH), counter:
+        out = model(x)
+        counts.clear()  # the forward's
+        if out.requires_grad:
+            out.float().sum().backward()
+    assert not counts.get(None), "backward work no layer's nodes did"
+    return {n: counts.get(n, 0) // 2 for n in names}
+
+
+def _cnnsize(a) -> dict[str, int]:
+    return {r.name: r.backward_macs for r in a.layers if r.kind is not None}
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_every_kinds_backward_is_flop_counter_modes(row):
+    shape, layers = ROWS[row]
+    spec = {"name": row, "input": shape, "layers": layers, "fit": "floor"}
+    a = cnnsize.analyze(spec, batch=2, training=True)
+    assert _cnnsize(a) == torch_backward(a)
+    first = a.graph.nodes[0].name
+    if len(a.graph.nodes) > 1:  # the first layer frozen: no gradient for its weights nor for what feeds it
+        frozen = cnnsize.analyze(spec, batch=2, training=True, freeze_until=first)
+        assert _cnnsize(frozen) == torch_backward(frozen, first)
+
+
+VIT = {"name": "vit_tiny", "input": [3, 16, 16], "layers": [
+    {"patch_embed": {"filters": 16, "patch": 4}}, "class_token", "pos_embed",
+    {"layernorm": {"axis": "last", "name": "ln1"}}, {"mha": {"heads": 2}}, {"add": {"from": ["mha1", "pos_embed1"]}},
+    {"layernorm": {"axis": "last", "name": "ln2"}}, {"linear": {"units": 32}}, "gelu", {"linear": {"units": 16}},
+    {"add": {"from": ["linear2", "add1"]}}, {"select": {"axis": 0, "index": 0}}, {"linear": {"units": 10}}]}
+
+
+@pytest.mark.parametrize("spec, shape, frozen", [
+    ("lenet5", None, "S2"), ("resnet18", (3, 32, 32), "layer1"), ("mobilenet_v2", (3, 32, 32), "features.3.conv.1"),
+    (VIT, None, "ln1")])
+def test_specs_backward_is_flop_counter_modes(spec, shape, frozen):
+    """Whole networks at small sizes: every layer's backward, and the totals, as torch counts them; then with the
+    layers up to ``frozen`` frozen (their weights' gradients and the input gradients before the first trained
+    layer vanish)."""
+    a = cnnsize.analyze(spec, input_shape=shape, batch=2, training=True)
+    assert _cnnsize(a) == torch_backward(a)
+    names = [n.name for n in a.graph.nodes]
+    until = [n for n in names if n == frozen or n.startswith(frozen + ".")][-1]  # the block's last layer
+    f = cnnsize.analyze(spec, input_shape=shape, batch=2, training=True, freeze_until=until)
+    measured = torch_backward(f, until)
+    assert _cnnsize(f) == measured
+    assert f.totals["backward_macs"] < a.totals["backward_macs"]
+    assert f.totals["training"]["backward_macs"] == sum(measured.values())
+    assert all(f.layer(n).input_grad_macs is None for n in names[: names.index(until) + 1]
+               if f.layer(n).macs)  # nothing before them trains
+
+
+def test_training_totals_in_json(cli):
+    doc = json.loads(cli("report", "lenet5", "--train", "-b", "2", "-f", "json").stdout)
+    t = doc["totals"]["training"]
+    assert t["precision"] == "float32" and t["accumulate"] == 1 and t["recompute_macs"] == 0
+    assert t["forward_macs"] == doc["totals"]["macs"]
+    assert t["backward_macs"] == t["input_grad_macs"] + t["weight_grad_macs"]
+    assert t["step_macs"] == t["forward_macs"] + t["backward_macs"]
+    assert doc["layers"][1]["weight_grad_macs"] == doc["layers"][1]["macs"] and "input_grad_macs" not in \
+        doc["layers"][1]  # the first layer: no input gradient (null values are left out of a row)
