@@ -142,7 +142,8 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     ``layout`` is ``"hwc"`` (convert) or ``"chw"`` (keep). ``training`` adds each layer's backward MACs
     (``input_grad_macs``, ``weight_grad_macs``, ``backward_macs``) and ``totals["training"]``, the step's work;
     ``accumulate`` (implies training) is the micro-steps of ``batch`` samples a step accumulates gradients over: the
-    step's work is that many forwards and backwards, and its memory peak holds the gradients between them. ``spec`` may also be what ``from_torch`` returns, or a
+    step's work is that many forwards and backwards, and its memory peak holds the gradients between them.
+    ``spec`` may also be what ``from_torch`` returns, or a
     torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
     ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
     """

@@ -14,6 +14,7 @@ import cnnsize
 
 torch = pytest.importorskip("torch")
 from .test_layer_kinds import ROWS  # noqa: E402  (every kind's examples, and the table's rows)
+from .torch_graph import GraphModule  # noqa: E402
 
 
 def _claim(name: str, owner: dict, current: list):
@@ -47,16 +48,20 @@ def torch_backward(a, freeze_until: str | None = None) -> dict[str, int]:
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
-    model = cnnsize.build(a, init=True)
+    model = GraphModule(a)  # each kind's build, initialized as torch does (index tables included)
+
+    def layer(name):
+        return model.mods[name.replace(".", "__")]
+
     names = [node.name for node in a.graph.nodes]
     if freeze_until is not None:
         for name in names[: names.index(freeze_until) + 1]:
-            for p in model.layer(name).parameters():
+            for p in layer(name).parameters():
                 p.requires_grad_(False)
     owner: dict = {}
     current: list = [None]
     for name in names:
-        model.layer(name).register_forward_hook(_claim(name, owner, current))
+        layer(name).register_forward_hook(_claim(name, owner, current))
     counter = FlopCounterMode(display=False)
     counts: dict = {}
 

@@ -852,3 +852,13 @@ def require_spatial(kind: str, shape: Shape) -> int:
 
 def units(shape: Shape) -> Dim:
     return prod(shape)
+
+
+def attention_backward(projection: Dim, product: Dim, input_grad: bool, trains: bool) -> tuple[Dim, Dim]:
+    """The backward of self-attention between a QKV projection and an output projection of ``projection`` MACs each
+    (one of Q, K, V; for the batch), with QKᵀ and attention·V of ``product`` MACs each, as FlopCounterMode counts it:
+    the QKV projection's input gradient where the input requires grad; both products twice (their operands are
+    activations, which require grad once anything before trains, the projection included) and the output
+    projection's input gradient; the four projections' weight gradients where they train."""
+    inside = input_grad or trains  # q, k, v and the attention output require grad
+    return 3 * projection * input_grad + (4 * product + projection) * inside, 4 * projection * trains

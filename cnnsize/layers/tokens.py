@@ -19,6 +19,7 @@ from .base import (
     Param,
     Saved,
     TensorArg,
+    attention_backward,
     plain,
     register,
     require_spatial,
@@ -425,15 +426,8 @@ class MultiHeadAttention(LayerKind):
         return None
 
     def backward_macs(self, ins, out, batch, grads, trains):
-        """The QKV projection's input gradient where the input requires grad; QKᵀ and attention·V twice (both
-        operands activations, which require grad once anything before trains, the projection included) and the output
-        projection's input gradient; the four projections' weight gradients where they train."""
         length, dim = ins[0]
-        projection = length * dim * dim * batch
-        inside = any(grads) or trains  # q, k, v and the attention output require grad
-        attention = 2 * length * length * dim * batch
-        return (3 * projection * any(grads) + (2 * attention + projection) * inside,
-                4 * projection * trains)
+        return attention_backward(length * dim * dim * batch, length * length * dim * batch, any(grads), trains)
 
     def saved(self, ins, out, trainable, device):
         length, dim = ins[0]
