@@ -136,3 +136,57 @@ def test_training_totals_in_json(cli):
     assert t["step_macs"] == t["forward_macs"] + t["backward_macs"]
     assert doc["layers"][1]["weight_grad_macs"] == doc["layers"][1]["macs"] and "input_grad_macs" not in \
         doc["layers"][1]  # the first layer: no input gradient (null values are left out of a row)
+
+
+def _measured_accumulated_peak(a, optimizer: str, micro_steps: int) -> int:
+    """Bytes a steady-state step of ``micro_steps`` forwards and backwards, then the optimizer's step, allocates on
+    the CPU (the profiler's record of every allocation, as tests/test_memory.py measures one step)."""
+    from cnnsize.executor.validation import _peak_allocated
+
+    model = cnnsize.build(a, device="cpu", init=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = {"sgd": lambda: torch.optim.SGD(params, lr=0.1), "adam": lambda: torch.optim.Adam(params)}[optimizer]()
+    x = torch.randn((a.batch, *a.input_shape))
+
+    def step():
+        for _ in range(micro_steps):
+            model(x).float().sum().backward()
+        opt.step()
+        model.zero_grad(set_to_none=True)
+
+    model.train()
+    step()  # the first step makes the optimizer state, which stays resident
+    return _peak_allocated(torch.device("cpu"), step).model
+
+
+@pytest.mark.parametrize("spec, shape, optimizer", [("lenet5", None, "sgd"), ("resnet18", (3, 64, 64), "sgd")])
+@pytest.mark.parametrize("micro_steps", [2, 3])
+def test_accumulated_step_peak_equals_the_cpu_allocations(spec, shape, optimizer, micro_steps):
+    """Gradient accumulation: the micro-steps after the first run with every gradient allocated. The step's peak
+    against torch's real allocations, within test_memory's 3%; and the step's work is the micro-steps'."""
+    a = cnnsize.analyze(spec, input_shape=shape, batch=2, device="cpu", optimizer=optimizer, accumulate=micro_steps)
+    predicted = a.totals["memory"]["training_step_peak_bytes"]
+    measured = _measured_accumulated_peak(a, optimizer, micro_steps)
+    assert abs(measured - predicted) <= 0.03 * predicted, (a.totals["memory"]["training_peak_phase"], measured)
+    one = cnnsize.analyze(spec, input_shape=shape, batch=2, device="cpu", optimizer=optimizer, training=True)
+    t = a.totals["training"]
+    assert t["accumulate"] == micro_steps and t["step_macs"] == micro_steps * one.totals["training"]["step_macs"]
+    # with SGD (no optimizer temporaries) the peak is a backward's: holding the gradients raises it
+    assert "gradients held" in a.totals["memory"]["training_peak_phase"]
+    assert predicted > one.totals["memory"]["training_step_peak_bytes"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_bad_accumulate_is_one_line(cli, value):
+    for command in ("report", "validate"):
+        r = cli(command, "lenet5", "--accumulate", value)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert "--accumulate" in r.stderr
+
+
+def test_bad_accumulate_in_python():
+    from cnnsize.core.errors import CnnsizeError
+
+    for value in (0, -2, 1.5, True, "2"):
+        with pytest.raises(CnnsizeError, match="accumulate must be a positive integer"):
+            cnnsize.analyze("lenet5", accumulate=value)

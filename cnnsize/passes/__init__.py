@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import SpecError, unknown_name
+from ..core.errors import unknown_name
 from ..core.graph import Graph
+from ..engine.memory import MemoryOptions
 from ..engine.result import Analysis
 from ..engine.walk import analyze_graph
 
@@ -43,12 +44,7 @@ def apply(analysis: Analysis, *, count: str | None = None, count_mode: str = "ev
 
 def check_accumulate(accumulate: Any) -> int:
     """The micro-steps a training step accumulates (1 without accumulation), or one line saying what is wrong."""
-    if accumulate is None:
-        return 1
-    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
-        raise SpecError(f"accumulate must be a positive integer (micro-steps a training step accumulates), got "
-                        f"{accumulate!r}", hint="e.g. accumulate=4: four micro-batches of --batch per optimizer step")
-    return accumulate
+    return 1 if accumulate is None else MemoryOptions(accumulate=accumulate).check().accumulate
 
 
 def analyze(graph: Graph, *, count: str | None = None, count_mode: str = "eval", traffic: bool = False,
@@ -56,5 +52,5 @@ def analyze(graph: Graph, *, count: str | None = None, count_mode: str = "eval",
             **walk: Any) -> Analysis:
     """The graph sized (``walk``: the keyword arguments of cnnsize.engine.walk.analyze_graph) and the passes
     asked for applied."""
-    return apply(analyze_graph(graph, **walk), count=count, count_mode=count_mode, traffic=traffic,
-                 device_profile=device_profile, training=training, accumulate=accumulate)
+    return apply(analyze_graph(graph, accumulate=accumulate, **walk), count=count, count_mode=count_mode,
+                 traffic=traffic, device_profile=device_profile, training=training, accumulate=accumulate)
