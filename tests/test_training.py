@@ -190,3 +190,16 @@ def test_bad_accumulate_in_python():
     for value in (0, -2, 1.5, True, "2"):
         with pytest.raises(CnnsizeError, match="accumulate must be a positive integer"):
             cnnsize.analyze("lenet5", accumulate=value)
+
+
+def test_training_line_and_columns_in_the_report(cli):
+    """--train adds the three columns and one totals line; --depth folds them as sums (null input gradients left
+    out); the summed rows equal the totals."""
+    a = cnnsize.analyze("resnet18", input_shape=(3, 32, 32), training=True)
+    text = cli("report", "resnet18", "-i", "3x32x32", "--train", "--wide").stdout
+    assert "Backward MACs" in text and "Training step (float32, batch 1)" in text
+    folded = a.collapse(1)
+    assert sum(r.backward_macs or 0 for r in folded.layers) == a.totals["backward_macs"]
+    assert sum(r.input_grad_macs or 0 for r in a.layers) == a.totals["input_grad_macs"]
+    records = a.to_records()
+    assert records[0]["backward_macs"] is None and records[1]["input_grad_macs"] is None
