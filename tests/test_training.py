@@ -203,3 +203,15 @@ def test_training_line_and_columns_in_the_report(cli):
     assert sum(r.input_grad_macs or 0 for r in a.layers) == a.totals["input_grad_macs"]
     records = a.to_records()
     assert records[0]["backward_macs"] is None and records[1]["input_grad_macs"] is None
+
+
+def test_symbolic_sizes_give_the_numeric_figures():
+    """With a symbolic input the step's work is a formula: at H = W = 32 it is lenet5's numbers."""
+    import sympy
+
+    h, w = sympy.symbols("H W", positive=True, integer=True)
+    formula = cnnsize.analyze("lenet5", input_shape=(1, h, w), batch=2, training=True).totals["training"]
+    numbers = cnnsize.analyze("lenet5", batch=2, training=True).totals["training"]
+    for key, value in numbers.items():
+        got = formula[key]
+        assert (got.subs({h: 32, w: 32}) if hasattr(got, "subs") else got) == value, key

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.graph import INPUT
-from ..core.numeric import human_count
+from ..core.numeric import human_count, tidy
 from ..engine.result import Column
 
 PRECISIONS = ("float32",)
@@ -46,11 +46,11 @@ def apply(analysis, accumulate: int = 1, precision: str = "float32"):
         if found is None:
             found = memo[key] = row.kind.backward_macs([shapes[src] for src in row.inputs], row.output_shape,
                                                        analysis.batch, grads, trains)
-        activation_grads, weight_grads = found
+        activation_grads, weight_grads = map(tidy, found)  # formulas in their most readable form (ints as they are)
         requires[row.name] = params_train[row.name] or any(grads)
         row.add("input_grad_macs", activation_grads if any(grads) or activation_grads else None)
         row.add("weight_grad_macs", weight_grads)
-        row.add("backward_macs", activation_grads + weight_grads)
+        row.add("backward_macs", tidy(activation_grads + weight_grads))
         totals[0] += activation_grads
         totals[1] += weight_grads
     _totals(analysis, totals[0], totals[1], accumulate, precision)
@@ -72,11 +72,12 @@ def _trains(row, node, weight_trains: dict, params_train: dict) -> tuple[bool, b
 
 def _totals(analysis, input_grads: Any, weight_grads: Any, accumulate: int, precision: str) -> None:
     t = analysis.totals
-    backward = input_grads + weight_grads
+    input_grads, weight_grads = tidy(input_grads), tidy(weight_grads)
+    backward = tidy(input_grads + weight_grads)
     t["input_grad_macs"], t["weight_grad_macs"], t["backward_macs"] = input_grads, weight_grads, backward
     forward = t["macs"]
     recompute = 0  # activation checkpointing is not modelled yet: nothing is recomputed
-    step = accumulate * (forward + backward + recompute)
+    step = tidy(accumulate * (forward + backward + recompute))
     t["training"] = {"precision": precision, "accumulate": accumulate, "forward_macs": forward,
                      "backward_macs": backward, "input_grad_macs": input_grads, "weight_grad_macs": weight_grads,
                      "recompute_macs": recompute, "step_macs": step}
