@@ -215,3 +215,22 @@ def test_symbolic_sizes_give_the_numeric_figures():
     for key, value in numbers.items():
         got = formula[key]
         assert (got.subs({h: 32, w: 32}) if hasattr(got, "subs") else got) == value, key
+
+
+SMALL = {"r3d_18": (3, 8, 64, 64), "m5_speech": (1, 8000), "inception_v3": (3, 139, 139), "mobilenet_v1": None,
+         "alexnet_2012": None, "alexnet_cs231n": None}  # the others at 3×64×64
+
+
+def _bundled() -> list[str]:
+    from cnnsize.spec.sources import bundled_names
+
+    return list(bundled_names())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", _bundled())
+def test_every_bundled_specs_backward_is_flop_counter_modes(spec):
+    """Every bundled spec at a small size (its own where it takes no other), batch 2: each layer's backward MACs as
+    FlopCounterMode counts them (about 4 minutes on 2 cores in all)."""
+    a = cnnsize.analyze(spec, input_shape=SMALL.get(spec, (3, 64, 64)), batch=2, training=True)
+    assert _cnnsize(a) == torch_backward(a)
