@@ -234,3 +234,12 @@ def test_every_bundled_specs_backward_is_flop_counter_modes(spec):
     FlopCounterMode counts them (about 4 minutes on 2 cores in all)."""
     a = cnnsize.analyze(spec, input_shape=SMALL.get(spec, (3, 64, 64)), batch=2, training=True)
     assert _cnnsize(a) == torch_backward(a)
+
+
+def test_grouped_weight_gradients_are_said():
+    """MobileNetV2's depthwise weight gradients count C × their products in torch's count (checked per layer above):
+    the report says how much that adds; ResNet-18 has no grouped convolution and no such note."""
+    a = cnnsize.analyze("mobilenet_v2", input_shape=(3, 32, 32), training=True)
+    beyond = sum(r.weight_grad_macs - r.macs for r in a.layers if r.kind is not None and r.weight_grad_macs > r.macs)
+    assert beyond > 0 and any("groups × its forward products" in n for n in a.notes)
+    assert not any("groups ×" in n for n in cnnsize.analyze("resnet18", input_shape=(3, 32, 32), training=True).notes)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.graph import INPUT
-from ..core.numeric import human_count, tidy
+from ..core.numeric import human_count, is_int, tidy
 from ..engine.result import Column
 
 PRECISIONS = ("float32",)
@@ -30,6 +30,7 @@ def apply(analysis, accumulate: int = 1, precision: str = "float32"):
     weight_trains: dict[str, bool] = {}
     memo: dict[tuple, tuple] = {}
     totals = [0, 0]
+    beyond: list = []  # what weight gradients count beyond their forward's products (torch's grouped convolutions)
     nodes = {node.name: node for node in analysis.graph.nodes}
     for row in rows:
         node = nodes.get(row.name)
@@ -53,7 +54,13 @@ def apply(analysis, accumulate: int = 1, precision: str = "float32"):
         row.add("backward_macs", tidy(activation_grads + weight_grads))
         totals[0] += activation_grads
         totals[1] += weight_grads
+        if is_int(weight_grads) and is_int(row.macs) and weight_grads > row.macs:
+            beyond.append(weight_grads - row.macs)
     _totals(analysis, totals[0], totals[1], accumulate, precision)
+    if beyond:
+        analysis.notes.append(f"Backward MACs are torch's FlopCounterMode's: it counts a grouped convolution's weight "
+                              f"gradient as groups × its forward products, {human_count(sum(beyond))} MACs beyond "
+                              f"the forward's at {len(beyond)} layers (see docs/memory.md).")
     return analysis
 
 
