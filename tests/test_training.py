@@ -243,3 +243,20 @@ def test_grouped_weight_gradients_are_said():
     beyond = sum(r.weight_grad_macs - r.macs for r in a.layers if r.kind is not None and r.weight_grad_macs > r.macs)
     assert beyond > 0 and any("groups × its forward products" in n for n in a.notes)
     assert not any("groups ×" in n for n in cnnsize.analyze("resnet18", input_shape=(3, 32, 32), training=True).notes)
+
+
+def test_an_opaque_layers_backward_is_unknown_not_guessed(cli, tmp_path):
+    """An opaque layer holds only the forward torch measured at import: its backward, and so the step's, is null
+    (the others' stay known), and the report says so in one note."""
+    spec = {"name": "o", "input": [3, 4, 4], "layers": [
+        {"conv": {"filters": 2, "kernel": 1}},
+        {"opaque": {"name": "odd", "op": "torch.special.thing", "shape": [2, 4, 4], "macs": 12, "weights": 3}},
+        {"conv": {"filters": 2, "kernel": 1}}]}
+    a = cnnsize.analyze(spec, training=True)
+    assert a.layer("odd").backward_macs is None and a.layer("conv2").backward_macs == 2 * a.layer("conv2").macs
+    assert a.totals["training"]["backward_macs"] is None and a.totals["training"]["step_macs"] is None
+    assert any("opaque: odd" in note for note in a.notes)
+    path = tmp_path / "o.yaml"
+    path.write_text(json.dumps(spec))
+    assert json.loads(cli("report", str(path), "--train", "-f", "json").stdout)["totals"]["training"][
+        "backward_macs"] is None

@@ -30,6 +30,7 @@ def apply(analysis, accumulate: int = 1, precision: str = "float32"):
     weight_trains: dict[str, bool] = {}
     memo: dict[tuple, tuple] = {}
     totals = [0, 0]
+    unknown: list[str] = []  # layers whose backward their kind cannot say
     beyond: list = []  # what weight gradients count beyond their forward's products (torch's grouped convolutions)
     nodes = {node.name: node for node in analysis.graph.nodes}
     for row in rows:
@@ -47,8 +48,13 @@ def apply(analysis, accumulate: int = 1, precision: str = "float32"):
         if found is None:
             found = memo[key] = row.kind.backward_macs([shapes[src] for src in row.inputs], row.output_shape,
                                                        analysis.batch, grads, trains)
-        activation_grads, weight_grads = map(tidy, found)  # formulas in their most readable form (ints as they are)
         requires[row.name] = params_train[row.name] or any(grads)
+        if None in found:  # a kind that cannot say (an opaque layer's measured forward): unknown, and so the totals
+            unknown.append(row.name)
+            for column in COLUMNS:
+                row.add(column.key, None)
+            continue
+        activation_grads, weight_grads = map(tidy, found)  # formulas in their most readable form (ints as they are)
         row.add("input_grad_macs", activation_grads if any(grads) or activation_grads else None)
         row.add("weight_grad_macs", weight_grads)
         row.add("backward_macs", tidy(activation_grads + weight_grads))
@@ -56,7 +62,12 @@ def apply(analysis, accumulate: int = 1, precision: str = "float32"):
         totals[1] += weight_grads
         if is_int(weight_grads) and is_int(row.macs) and weight_grads > row.macs:
             beyond.append(weight_grads - row.macs)
-    _totals(analysis, totals[0], totals[1], accumulate, precision)
+    if unknown:
+        analysis.notes.append(f"Backward MACs unknown for {len(unknown)} layers whose forward torch measured at "
+                              f"import (opaque: {', '.join(unknown[:3])}{', …' if len(unknown) > 3 else ''}): the "
+                              "training step's backward and step totals are unknown (null).")
+    input_grads, weight_grads = (None, None) if unknown else totals
+    _totals(analysis, input_grads, weight_grads, accumulate, precision)
     if beyond:
         analysis.notes.append(f"Backward MACs are torch's FlopCounterMode's: it counts a grouped convolution's weight "
                               f"gradient as groups × its forward products, {human_count(sum(beyond))} MACs beyond "
@@ -79,16 +90,21 @@ def _trains(row, node, weight_trains: dict, params_train: dict) -> tuple[bool, b
 
 def _totals(analysis, input_grads: Any, weight_grads: Any, accumulate: int, precision: str) -> None:
     t = analysis.totals
+    known = input_grads is not None
     input_grads, weight_grads = tidy(input_grads), tidy(weight_grads)
-    backward = tidy(input_grads + weight_grads)
+    backward = tidy(input_grads + weight_grads) if known else None
     t["input_grad_macs"], t["weight_grad_macs"], t["backward_macs"] = input_grads, weight_grads, backward
     forward = t["macs"]
     recompute = 0  # activation checkpointing is not modelled yet: nothing is recomputed
-    step = tidy(accumulate * (forward + backward + recompute))
+    step = tidy(accumulate * (forward + backward + recompute)) if known else None
     t["training"] = {"precision": precision, "accumulate": accumulate, "forward_macs": forward,
                      "backward_macs": backward, "input_grad_macs": input_grads, "weight_grad_macs": weight_grads,
                      "recompute_macs": recompute, "step_macs": step}
     micro = f"{accumulate} micro-steps of batch {analysis.batch}" if accumulate > 1 else f"batch {analysis.batch}"
+    if not known:
+        analysis.add_columns(COLUMNS, f"Training step ({precision}, {micro}): forward {human_count(forward)} MACs; "
+                                      "backward unknown (opaque layers).")
+        return
     analysis.add_columns(COLUMNS, f"Training step ({precision}, {micro}): forward {human_count(forward)} + backward "
                                   f"{human_count(backward)} MACs (input gradients {human_count(input_grads)}, "
                                   f"weight gradients {human_count(weight_grads)})"
