@@ -7,6 +7,7 @@ kind's examples and for bundled specs, with and without a frozen prefix; and gra
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def _claim(name: str, owner: dict, current: list):
     return hook
 
 
-def torch_backward(a, freeze_until: str | None = None) -> dict[str, int]:
+def torch_backward(a, freeze_until: str | None = None, executor: bool = False) -> dict[str, int]:
     """Per layer, the MACs FlopCounterMode counts in a training step's backward (its FLOPs / 2): its formulas for the
     operations torch dispatches while the autograd nodes of each layer's forward run their backward. (Its own
     attribution to modules is not per layer in backward: a residual add's module collects the branch's gradients.)"""
@@ -48,10 +49,17 @@ def torch_backward(a, freeze_until: str | None = None) -> dict[str, int]:
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
-    model = GraphModule(a)  # each kind's build, initialized as torch does (index tables included)
+    if executor:  # cnnsize's executor: shared and tied parameters are the very same tensors, trainable parts set
+        built = cnnsize.build(a, init=True)
 
-    def layer(name):
-        return model.mods[name.replace(".", "__")]
+        def layer(name):
+            return built.layer(name)
+        model: Any = built
+    else:  # each kind's build, initialized as torch does (index tables included)
+        model = GraphModule(a)
+
+        def layer(name):
+            return model.mods[name.replace(".", "__")]
 
     names = [node.name for node in a.graph.nodes]
     if freeze_until is not None:
@@ -260,3 +268,20 @@ def test_an_opaque_layers_backward_is_unknown_not_guessed(cli, tmp_path):
     path.write_text(json.dumps(spec))
     assert json.loads(cli("report", str(path), "--train", "-f", "json").stdout)["totals"]["training"][
         "backward_macs"] is None
+
+
+SHARING = {"name": "sharing", "input": [3, 6, 6], "layers": [
+    {"conv": {"name": "a", "filters": 3, "kernel": 3, "pad": 1}}, {"relu": {"name": "r"}},
+    {"conv": {"name": "b", "filters": 3, "kernel": 3, "pad": 1, "shares": "a"}},
+    {"conv": {"name": "c", "filters": 3, "kernel": 1, "trainable": ["bias"]}},
+    {"conv": {"name": "d", "filters": 3, "kernel": 1, "shares": {"weight": "c"}}},
+    {"flatten": {"name": "f"}}, {"fc": {"name": "e", "units": 4}}]}
+
+
+@pytest.mark.parametrize("frozen", [None, "a", "c"])
+def test_shared_tied_and_partly_trained_layers(frozen):
+    """A layer calling another's module (``shares``) trains its weight as that one does; a weight tied to a layer
+    training only its bias (``trainable: [bias]``) makes no weight gradient, but the bias makes the output require
+    grad: against torch with cnnsize's executor, which shares and ties the very tensors."""
+    a = cnnsize.analyze(SHARING, batch=2, training=True, freeze_until=frozen)
+    assert _cnnsize(a) == torch_backward(a, frozen, executor=True)
