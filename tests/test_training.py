@@ -89,6 +89,14 @@ def torch_backward(a, freeze_until: str | None = None, executor: bool = False) -
         if out.requires_grad:
             out.float().sum().backward()
     assert not counts.get(None), "backward work no layer's nodes did"
+    # and FlopCounterMode itself, unchanged, counts the same backward in all (its whole step less its forward)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as forward:
+        model(x)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as whole:
+        out = model(x)
+        if out.requires_grad:
+            out.float().sum().backward()
+    assert sum(counts.values()) == whole.get_total_flops() - forward.get_total_flops()
     return {n: counts.get(n, 0) // 2 for n in names}
 
 
