@@ -20,6 +20,7 @@ UNARY_SAVES = {"rsqrt": "output", "sqrt": "output", "exp": "output", "reciprocal
 class Unary(_Elementwise):
     """A function of each value alone: ``op`` one of rsqrt, sqrt, exp, log, abs, neg, reciprocal (``torch.rsqrt(v +
     eps)`` in a norm written out, ``x.abs()``): a new tensor of the input's shape."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX Sqrt, Exp, Log, Abs, Neg and Reciprocal are refused (or kept whole with --opaque)"
 
     params = {"op": Param("choice", doc="the function", choices=tuple(UNARY_SAVES))}
@@ -89,6 +90,7 @@ class Reduce(LayerKind):
     """A reduction over some per-sample ``axes`` (``x.sum(1)``, ``torch.var(x, dim=1, keepdim=True)``, ``x.norm(p=2,
     dim=(1, 2), keepdim=True)`` in a global response norm, ``x.amax(-1)``), those axes kept as 1 with ``keepdim`` or
     dropped; ``correction`` is var's and std's (1: unbiased, torch's default). A new tensor; the mean is ``mean``."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX ReduceSum, ReduceMax and ReduceL2 are refused (or kept whole with --opaque)"
     batch_anywhere = True  # axes counted as torch holds them (TorchCall.axis)
 
@@ -207,6 +209,10 @@ class Reduce(LayerKind):
 class RMSNorm(LayerKind):
     """Root-mean-square normalization over the last axis (F.rms_norm(x, (D,), weight, eps), nn.RMSNorm): x divided by
     the root of its mean square, times a learned weight per feature (``affine``); no mean taken away, no bias."""
+    tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "thop": "2*inp*(1 + affine)",  # thop's count_normalization, which it registers for nn.RMSNorm
+    }
     onnx_none = "not mapped yet: ONNX RMSNormalization (opset 23) is refused (or kept whole with --opaque)"
     batch_anywhere = True  # over the last axis
 
@@ -276,6 +282,7 @@ class Bias(LayerKind):
     """A learned tensor added to the input, broadcast as torch broadcasts it: ``shape`` is the parameter's, each axis
     1 or the input's, aligned with the input's last axes (StarReLU's learned offset of shape (1,), a per-channel
     bias (C, 1, 1)). One the input's whole shape is ``pos_embed``."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX Add of a weight that broadcasts is refused (or kept whole with --opaque)"
     batch_anywhere = True  # aligned with the last axes
 
