@@ -10,6 +10,7 @@ from ..core.errors import SpecError
 from ..core.numeric import exact_div, is_int, prod
 from .activation import _Elementwise
 from .base import Counts, LayerKind, Param, Saved, TensorArg, plain, register
+from .pool import reduced_shape, reduction_axes
 
 # what autograd keeps for each unary operation's gradient: its result (d rsqrt = -rsqrt³/2), its input, or nothing
 UNARY_SAVES = {"rsqrt": "output", "sqrt": "output", "exp": "output", "reciprocal": "output", "log": "input",
@@ -144,17 +145,10 @@ class Reduce(LayerKind):
 
     def axes_of(self, x) -> tuple:
         axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
-        if not axes or any(a >= len(x) for a in axes) or len(set(axes)) != len(axes):
-            raise SpecError(f"reduce axes {list(axes)} must be distinct axes of {list(x)}, from 0 to {len(x) - 1}")
-        if not self.keepdim and len(axes) == len(x):
-            raise SpecError(f"{self.op} over every axis without keepdim leaves nothing", hint="write keepdim: true")
-        return axes
+        return reduction_axes(x, axes, self.keepdim, "reduce", self.op)
 
     def output_shape(self, ins, ctx):
-        axes = self.axes_of(ins[0])
-        if self.keepdim:
-            return tuple(1 if i in axes else n for i, n in enumerate(ins[0]))
-        return tuple(n for i, n in enumerate(ins[0]) if i not in axes)
+        return reduced_shape(ins[0], self.axes_of(ins[0]), self.keepdim)
 
     def counts(self, ins, out):
         return Counts(connections=prod(ins[0]))
