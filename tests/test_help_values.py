@@ -133,6 +133,10 @@ def test_every_value_a_torch_command_help_names_works(path, option, value, tmp_p
     import torch
 
     code, out = _run(path, option, value, tmp_path, capsys, monkeypatch)
+    for _ in range(2):  # a measurement disturbed by other work is refused with this advice: run again, as users do
+        if path != ("calibrate",) or code != 2 or "run again on a quieter machine" not in out.err:
+            break
+        code, out = _run(path, option, value, tmp_path, capsys, monkeypatch)
     if value.startswith("cuda") and not torch.cuda.is_available():  # understood; this machine has none
         assert code == 2 and "cuda" in out.err.lower(), out.err
         return

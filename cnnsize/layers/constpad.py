@@ -22,6 +22,7 @@ def _per_axis(value, n: int, what: str) -> tuple:
 class Pad(LayerKind):
     """Constant padding of every per-sample axis: ``pad`` values before (and after, unless ``pad_end`` is given),
     one per axis, the first axis first (torch's F.pad lists the last axis first). A new tensor, no arithmetic."""
+    tools_checked = True
     onnx_none = "not mapped: ONNX Pad of the channel axis is refused (the spatial axes' Pad is zeropad)"
     batch_anywhere = True  # checked in from_torch: no padded axis is the batch's
 

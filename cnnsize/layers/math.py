@@ -10,6 +10,7 @@ from ..core.errors import SpecError
 from ..core.numeric import exact_div, is_int, prod
 from .activation import _Elementwise
 from .base import Counts, LayerKind, Param, Saved, TensorArg, plain, register
+from .pool import reduced_shape, reduction_axes
 
 # what autograd keeps for each unary operation's gradient: its result (d rsqrt = -rsqrt³/2), its input, or nothing
 UNARY_SAVES = {"rsqrt": "output", "sqrt": "output", "exp": "output", "reciprocal": "output", "log": "input",
@@ -20,6 +21,7 @@ UNARY_SAVES = {"rsqrt": "output", "sqrt": "output", "exp": "output", "reciprocal
 class Unary(_Elementwise):
     """A function of each value alone: ``op`` one of rsqrt, sqrt, exp, log, abs, neg, reciprocal (``torch.rsqrt(v +
     eps)`` in a norm written out, ``x.abs()``): a new tensor of the input's shape."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX Sqrt, Exp, Log, Abs, Neg and Reciprocal are refused (or kept whole with --opaque)"
 
     params = {"op": Param("choice", doc="the function", choices=tuple(UNARY_SAVES))}
@@ -89,6 +91,7 @@ class Reduce(LayerKind):
     """A reduction over some per-sample ``axes`` (``x.sum(1)``, ``torch.var(x, dim=1, keepdim=True)``, ``x.norm(p=2,
     dim=(1, 2), keepdim=True)`` in a global response norm, ``x.amax(-1)``), those axes kept as 1 with ``keepdim`` or
     dropped; ``correction`` is var's and std's (1: unbiased, torch's default). A new tensor; the mean is ``mean``."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX ReduceSum, ReduceMax and ReduceL2 are refused (or kept whole with --opaque)"
     batch_anywhere = True  # axes counted as torch holds them (TorchCall.axis)
 
@@ -142,17 +145,10 @@ class Reduce(LayerKind):
 
     def axes_of(self, x) -> tuple:
         axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
-        if not axes or any(a >= len(x) for a in axes) or len(set(axes)) != len(axes):
-            raise SpecError(f"reduce axes {list(axes)} must be distinct axes of {list(x)}, from 0 to {len(x) - 1}")
-        if not self.keepdim and len(axes) == len(x):
-            raise SpecError(f"{self.op} over every axis without keepdim leaves nothing", hint="write keepdim: true")
-        return axes
+        return reduction_axes(x, axes, self.keepdim, "reduce", self.op)
 
     def output_shape(self, ins, ctx):
-        axes = self.axes_of(ins[0])
-        if self.keepdim:
-            return tuple(1 if i in axes else n for i, n in enumerate(ins[0]))
-        return tuple(n for i, n in enumerate(ins[0]) if i not in axes)
+        return reduced_shape(ins[0], self.axes_of(ins[0]), self.keepdim)
 
     def counts(self, ins, out):
         return Counts(connections=prod(ins[0]))
@@ -207,6 +203,10 @@ class Reduce(LayerKind):
 class RMSNorm(LayerKind):
     """Root-mean-square normalization over the last axis (F.rms_norm(x, (D,), weight, eps), nn.RMSNorm): x divided by
     the root of its mean square, times a learned weight per feature (``affine``); no mean taken away, no bias."""
+    tools_checked = True
+    count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
+        "thop": "2*inp*(1 + affine)",  # thop's count_normalization, which it registers for nn.RMSNorm
+    }
     onnx_none = "not mapped yet: ONNX RMSNormalization (opset 23) is refused (or kept whole with --opaque)"
     batch_anywhere = True  # over the last axis
 
@@ -276,6 +276,7 @@ class Bias(LayerKind):
     """A learned tensor added to the input, broadcast as torch broadcasts it: ``shape`` is the parameter's, each axis
     1 or the input's, aligned with the input's last axes (StarReLU's learned offset of shape (1,), a per-channel
     bias (C, 1, 1)). One the input's whole shape is ``pos_embed``."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX Add of a weight that broadcasts is refused (or kept whole with --opaque)"
     batch_anywhere = True  # aligned with the last axes
 

@@ -35,6 +35,7 @@ class _Join(LayerKind):
 @register("cat")
 class Cat(_Join):
     """Concatenation along any per-sample ``axis`` (torch.cat(xs, dim)); the other axes must agree."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX Concat along an axis other than the channels is refused"
 
     torch_modules = ("cnnsize.layers.nn.modules.Cat",)
@@ -96,6 +97,7 @@ class Cat(_Join):
 @register("stack")
 class Stack(_Join):
     """Inputs of one shape stacked on a new per-sample ``axis`` (torch.stack(xs, dim))."""
+    tools_checked = True
     onnx_none = "not mapped yet: exporters write Unsqueeze and Concat"
 
     torch_modules = ("cnnsize.layers.nn.modules.Stack",)

@@ -403,6 +403,23 @@ class GlobalMaxPool(_AdaptiveMax):
         return (1,) * (len(x) - 1)
 
 
+def reduction_axes(x, axes: tuple, keepdim: bool, what: str, op: str) -> tuple:
+    """The axes a reduction (mean, reduce) runs over, checked against its input ``x``: at least one, distinct, in
+    range, and something left where the reduced axes are dropped."""
+    if not axes or any(a >= len(x) for a in axes) or len(set(axes)) != len(axes):
+        raise SpecError(f"{what} axes {list(axes)} must be distinct axes of {list(x)}, from 0 to {len(x) - 1}")
+    if not keepdim and len(axes) == len(x):
+        raise SpecError(f"{op} over every axis without keepdim leaves nothing", hint="write keepdim: true")
+    return axes
+
+
+def reduced_shape(x, axes: tuple, keepdim: bool) -> tuple:
+    """A reduction's output: the reduced axes kept as 1 (keepdim) or dropped."""
+    if keepdim:
+        return tuple(1 if i in axes else n for i, n in enumerate(x))
+    return tuple(n for i, n in enumerate(x) if i not in axes)
+
+
 @register("mean")
 class Mean(LayerKind):
     """The mean over some per-sample ``axes`` (``x.mean(1, keepdim=True)``, the tokens' mean ``x.mean(1)``), those
@@ -436,17 +453,10 @@ class Mean(LayerKind):
             raise SpecError("mean axes [] name no axis: torch's mean over dim=[] averages every axis, the batch "
                             "included, which a layer cannot", hint=f"name the axes, e.g. axes: {list(range(len(x)))} "
                                                                    "with keepdim: true")
-        if any(a >= len(x) for a in axes) or len(set(axes)) != len(axes):
-            raise SpecError(f"mean axes {list(axes)} must be distinct axes of {list(x)}, from 0 to {len(x) - 1}")
-        if not self.keepdim and len(axes) == len(x):
-            raise SpecError("mean over every axis without keepdim leaves nothing", hint="write keepdim: true")
-        return axes
+        return reduction_axes(x, axes, self.keepdim, "mean", "mean")
 
     def output_shape(self, ins, ctx):
-        axes = self.axes_of(ins[0])
-        if self.keepdim:
-            return tuple(1 if i in axes else n for i, n in enumerate(ins[0]))
-        return tuple(n for i, n in enumerate(ins[0]) if i not in axes)
+        return reduced_shape(ins[0], self.axes_of(ins[0]), self.keepdim)
 
     def counts(self, ins, out):
         return Counts(connections=prod(ins[0]))

@@ -476,6 +476,7 @@ class Slice(LayerKind):
 class Expand(LayerKind):
     """Size-1 axes repeated to ``shape`` without copying (``y.expand_as(x)``, ``y.expand(-1, -1, H, W)``: an ECA or
     squeeze-excitation gate made the size of what it scales): a view whose repeated axes take no memory."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX Expand of a computed tensor is refused (or kept whole with --opaque)"
     makes = VIEW
     batch_anywhere = True  # its shapes are per sample wherever the batch is
