@@ -12,7 +12,7 @@ import math
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, fmt_num, is_int
-from .base import IN_PLACE, Counts, LayerKind, Param, Saved, plain, register
+from .base import IN_PLACE, Counts, LayerKind, Param, Saved, attention_backward, plain, register
 
 
 def _text(shape) -> str:
@@ -75,6 +75,10 @@ class MaxVitAttention(LayerKind):
         if is_int(x[2]) and x[2] % self.heads:
             raise SpecError(f"the token features ({x[2]}) must be divisible by heads ({self.heads})")
         return tuple(x)
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        g, p, d = ins[0]  # the relative position table is gathered (no products): as mha
+        return attention_backward(g * p * d * d * batch, g * p * p * d * batch, any(grads), trains)
 
     def counts(self, ins, out):
         g, p, d = ins[0]
@@ -356,6 +360,27 @@ class MViTAttention(_Volume):
             weights += hd * sum(self.rel_tables(self.grid(ins[0])))
             macs += d * (nq - 1) * (k_vol[0] + k_vol[1] + k_vol[2])
         return Counts(weights=weights, biases=biases, connections=macs, macs=macs)
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """The QKV projection's input gradient where the input requires grad; inside (where anything before trains,
+        the projection included): each pooling conv's input gradient, QKᵀ and attention·V twice, the relative
+        positions' einsums for q's gradient, the output projection's input gradient; the weight gradients where the
+        layer trains: the projections', the einsums' for the tables and the pooling convs' (depthwise per head:
+        FlopCounterMode counts head_dim times their forward, see cnnsize.layers.conv.grouped_backward). An einsum of
+        one feature per head is a multiplication: nothing counted (``mul_einsums``)."""
+        n, c = ins[0]
+        d = self.dim
+        hd, q_vol, k_vol, pools = self.geometry(ins[0])
+        nq, nk = 1 + q_vol[0] * q_vol[1] * q_vol[2], 1 + k_vol[0] * k_vol[1] * k_vol[2]
+        pooling = sum(d * v[0] * v[1] * v[2] * k[0] * k[1] * k[2] for k, v in pools) * batch
+        facts = self.count_facts(ins, out, batch)
+        relative = (d * (nq - 1) * (k_vol[0] + k_vol[1] + k_vol[2]) * batch - facts["mul_einsums"]) \
+            if self.rel_pos else 0
+        qkv, product, projection = n * c * 3 * d * batch, nq * nk * d * batch, nq * d * d * batch
+        gi = any(grads)
+        inside = gi or trains
+        return (qkv * gi + (pooling + 4 * product + relative + projection) * inside,
+                (qkv + hd * pooling + relative + projection) * trains)
 
     def count_facts(self, ins, out, batch):
         n, c = ins[0]

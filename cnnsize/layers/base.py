@@ -701,6 +701,24 @@ class LayerKind:
         per-sample ones."""
         return 0
 
+    def backward_macs(self, ins: list[Shape], out: Shape, batch: Dim, grads: tuple[bool, ...],
+                      trains: bool) -> tuple[Dim, Dim]:
+        """(MACs of the activations' gradients, MACs of the parameters' gradients) of this layer in a training step's
+        backward for the batch, as torch.utils.flop_counter.FlopCounterMode counts them. ``grads``: per input,
+        whether it requires grad (something before it trains); ``trains``: whether its weights train. The default
+        is a weighted layer's (linear, fc): every product is an activation times a weight, which backward does again
+        for the input's gradient where the input requires grad and for the weight's where the weight trains (bias
+        gradients are sums: no products). A kind whose products differ (two activations: matmul, attention; a
+        grouped convolution's weight gradient) says its own (cnnsize.passes.training reads it)."""
+        macs = self.forward_macs(ins, out, batch)
+        if not macs:
+            return 0, 0
+        return (macs if any(grads) else 0), (macs if trains else 0)
+
+    def forward_macs(self, ins: list[Shape], out: Shape, batch: Dim) -> Dim:
+        """The layer's forward MACs for the batch (the row's ``macs``): its per-sample ones and its per-call ones."""
+        return self.counts(ins, out).macs * batch + self.call_macs(ins, out)
+
     def field_step(self, ins: list[Shape]) -> tuple | None:
         """How ``receptive`` changes the field, where that depends on the input shapes alone, so the analysis
         can apply it without asking per layer: () keeps the field, (kernel, stride, low pads, dilation) is a
@@ -834,3 +852,13 @@ def require_spatial(kind: str, shape: Shape) -> int:
 
 def units(shape: Shape) -> Dim:
     return prod(shape)
+
+
+def attention_backward(projection: Dim, product: Dim, input_grad: bool, trains: bool) -> tuple[Dim, Dim]:
+    """The backward of self-attention between a QKV projection and an output projection of ``projection`` MACs each
+    (one of Q, K, V; for the batch), with QKᵀ and attention·V of ``product`` MACs each, as FlopCounterMode counts it:
+    the QKV projection's input gradient where the input requires grad; both products twice (their operands are
+    activations, which require grad once anything before trains, the projection included) and the output
+    projection's input gradient; the four projections' weight gradients where they train."""
+    inside = input_grad or trains  # q, k, v and the attention output require grad
+    return 3 * projection * input_grad + (4 * product + projection) * inside, 4 * projection * trains

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, ceil_div, fmt_num, is_int, prod
-from .base import Counts, LayerKind, Param, Saved, register
+from .base import Counts, LayerKind, Param, Saved, attention_backward, register
 
 _TV = "torchvision.models.swin_transformer."
 _TV3D = "torchvision.models.video.swin_transformer."
@@ -312,6 +312,19 @@ class SwinAttention(LayerKind):
         return {"scores": z["attn"] * batch, "padded": z["tokens"] * batch, "qkv_bias": int(self.qkv_bias),
                 "proj_bias": int(self.proj_bias), "offsets": z["table"],
                 "hidden": self.cpb_hidden if self.version == "v2" else 0}
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """As mha's (attention_backward) over the windows; v2's position-bias MLP, once per call, on a table of
+        coordinates that requires no grad: its first linear's weight gradient, its second's input and weight
+        gradients, where the layer trains."""
+        z = self._sizes(ins[0])
+        c = z["c"]
+        activations, weights = attention_backward(z["tokens"] * c * c * batch, z["attn"] * (c // z["h"]) * batch,
+                                                  any(grads), trains)
+        if self.version == "v2" and trains:
+            second = z["table"] * self.cpb_hidden * self.heads
+            activations, weights = activations + second, weights + z["table"] * 2 * self.cpb_hidden + second
+        return activations, weights
 
     def call_macs(self, ins, out):
         if self.version != "v2":

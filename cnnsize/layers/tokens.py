@@ -19,6 +19,7 @@ from .base import (
     Param,
     Saved,
     TensorArg,
+    attention_backward,
     plain,
     register,
     require_spatial,
@@ -186,6 +187,11 @@ class MatMul(LayerKind):
 
     def receptive(self, rfs, ins, out):
         return None
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """Two activations: each factor's gradient (the output's gradient times the other) is the forward's products
+        again, where that factor requires grad."""
+        return self.forward_macs(ins, out, batch) * sum(map(bool, grads)), 0
 
     def saved(self, ins, out, trainable, device):
         return [Saved("input", index=0), Saved("input", index=1)]  # each factor's grad needs the other
@@ -419,6 +425,10 @@ class MultiHeadAttention(LayerKind):
     def receptive(self, rfs, ins, out):
         return None
 
+    def backward_macs(self, ins, out, batch, grads, trains):
+        length, dim = ins[0]
+        return attention_backward(length * dim * dim * batch, length * length * dim * batch, any(grads), trains)
+
     def saved(self, ins, out, trainable, device):
         length, dim = ins[0]
         if self.dropout > 0:
@@ -533,6 +543,16 @@ class ScaledDotProductAttention(LayerKind):
 
     def receptive(self, rfs, ins, out):
         return None
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """As torch's math path runs it (QKᵀ, softmax, attention·V, each product's operands activations): QKᵀ's
+        products again for q's gradient and for k's, attention·V's for the attention's (where q or k requires grad)
+        and for v's."""
+        q, k, v = ins
+        rows = prod(q[:-1]) * k[-2] * batch  # queries · keys
+        scores, mixed = rows * q[-1], rows * v[-1]
+        gq, gk, gv = (bool(g) for g in grads)
+        return scores * (gq + gk) + mixed * ((gq or gk) + gv), 0
 
     def saved(self, ins, out, trainable, device):
         # CPU flash attention: q, k, v, its output and one float32 log-sum-exp per query
