@@ -26,32 +26,60 @@ from ..core.errors import SpecError, unknown_name
 from ..core.graph import Topology
 from ..core.numeric import all_int, dmax, is_int
 from ..core.plain import Plain
-from ..layers.base import LayerKind
+from ..layers.base import FLOAT32, LOWER, LayerKind
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
+# how the step computes: float32; mixed (autocast to bf16 or fp16, float32 master weights and gradients; fp16 with a
+# gradient scaler); or pure 16-bit (the model, its gradients and optimizer state in that type)
+PRECISIONS = ("float32", "bf16-mixed", "fp16-mixed", "bf16", "fp16")
+PURE_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+GRAD_SCALER_BYTES = 8  # torch.amp.GradScaler's state: its scale (float32) and growth tracker (int32), one each
 
 
 class MemoryOptions(Plain):
-    """How the network is trained: optimizer, mixed precision, the device kind (dropout masks differ), and the
-    micro-steps a step accumulates gradients over (1: none)."""
+    """How the network is trained: optimizer, precision (PRECISIONS), the device kind (dropout masks and autocast's
+    lists differ), and the micro-steps a step accumulates gradients over (1: none)."""
 
-    __slots__ = FIELDS = ("optimizer", "amp", "device", "accumulate")
+    __slots__ = FIELDS = ("optimizer", "precision", "device", "accumulate")
     __hash__ = Plain.hashed
 
-    def __init__(self, optimizer: str = "adam", amp: bool = False, device: str = "cuda", accumulate: int = 1):
-        self.optimizer, self.amp, self.device, self.accumulate = optimizer, amp, device, accumulate
+    def __init__(self, optimizer: str = "adam", precision: str = "float32", device: str = "cuda",
+                 accumulate: int = 1):
+        self.optimizer, self.precision, self.device, self.accumulate = optimizer, precision, device, accumulate
+
+    @property
+    def mixed(self) -> bool:
+        """Autocast: activations per op in 16 bits or float32, float32 master weights, gradients and state."""
+        return self.precision.endswith("-mixed")
+
+    @property
+    def amp(self) -> bool:
+        return self.mixed
 
     def check(self) -> MemoryOptions:
         if self.optimizer not in OPTIMIZER_STATES:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZER_STATES)
         if self.device not in DEVICES:
             raise unknown_name("device", self.device, DEVICES)
+        if self.precision not in PRECISIONS:
+            raise unknown_name("precision", self.precision, PRECISIONS)
         accumulate = self.accumulate
         if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
             raise SpecError(f"accumulate must be a positive integer (micro-steps a training step accumulates), got "
                             f"{accumulate!r}", hint="e.g. accumulate=4: four micro-batches per optimizer step")
         return self
+
+
+def activation_widths(topology: Topology, sized: list, itemsize: int, options: MemoryOptions) -> list[int]:
+    """Bytes per element of each position's output in training: the analysis' dtype, or under mixed precision what
+    autocast makes of it (the input comes as float32 data; each kind says what its op does: autocast_width)."""
+    if not options.mixed:
+        return [itemsize] * len(sized)
+    widths = [4]
+    for layer, srcs in zip(islice(sized, 1, None), islice(topology.srcs, 1, None)):
+        widths.append(layer.kind.autocast_width(tuple(map(widths.__getitem__, srcs)), options.device))
+    return widths
 
 
 def _live(owner: list[int], last_read: list[int], size: list, pinned: set,
@@ -112,11 +140,15 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 
     Optimizer state is resident (made by the first step) and counted apart, in ``optimizer_bytes``.
     """
-    act_size = 2 if options.amp else itemsize
-    master = 4 if options.amp else itemsize  # parameters, their gradients and the optimizer state
+    widths = activation_widths(topology, sized, itemsize, options)
+    master = 4 if options.mixed else itemsize  # parameters, their gradients and the optimizer state
     owner, srcs_of, last_reader = topology.owner_training, topology.srcs, topology.last_reader
     n = len(owner)
-    size = [s.numel * batch * act_size for s in sized]
+    size = [s.numel * batch * w for s, w in zip(sized, widths)]
+    # mixed precision: the copies autocast makes (inputs cast to the type an op runs in, 16-bit weights)
+    casts = _autocast_copies(topology, sized, widths, batch, options) if options.mixed else {}
+    only_forward: list[tuple[int, Any]] = []  # (position, bytes) of what lives to the forward's end, not saved
+    passing: dict[int, Any] = {}  # position -> bytes alive only while it runs (casts not saved)
     requires_grad = [False] * n
     saved: dict[int, Any] = {}  # storage position -> bytes, for the activations autograd keeps
     extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
@@ -133,12 +165,15 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
                                       islice(trainable, 1, None)):
         own = trains and layer.params != 0
+        copies = casts.get(i)
         if own:
             weights, biases = grads[i] if grads is not None else layer.owned
             trainable_total += weights + biases
             param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
             own_grads[i] = (weights + biases) * master
         elif not (requires_grad[srcs[0]] if len(srcs) == 1 else any(map(requires_grad.__getitem__, srcs))):
+            if copies:  # nothing to save: the casts live while it runs
+                passing[i] = sum(copies[0].values(), 0) + sum(copies[1], 0)
             continue
         requires_grad[i] = True
         last = last_reader[i]
@@ -147,11 +182,19 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             act_grads[i] += nbytes
             act_grads[last + 1] -= nbytes
         known = resolved[own]
-        found = known.get(layer)
+        found = known.get((layer, widths[i]))
         if found is None:
-            found = known[layer] = _saved(layer, own, device, act_size, batch)
+            found = known[(layer, widths[i])] = _saved(layer, own, device, widths[i], batch)
         refs, own_bytes = found
+        cast_inputs: dict[int, Any] = {}
+        if copies:
+            cast_inputs = dict(copies[0])
+            kept_cast = _keep_copies(i, refs, copies, own, extras, only_forward)
+            kept[i] += kept_cast
+            passing[i] = sum(cast_inputs.values(), 0) - sum((cast_inputs[j] for j, _ in refs if j in cast_inputs), 0)
         for index, width in refs:
+            if index in cast_inputs:  # the cast copy is what it keeps (counted above), not its input
+                continue
             key = owner[srcs[index]] if index >= 0 else owner[i]
             if key not in saved:  # saved first here: kept until this layer's backward
                 saved[key] = nbytes = size[key] if width is None else sized[key].numel * batch * width
@@ -167,15 +210,17 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
-    forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras)
-    transients = _transients(sized, batch, act_size, training=True)
+    forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, [*extras, *only_forward])
+    transients = _transients(sized, batch, widths, training=True)
     for i, nbytes in transients.items():
         forward[i] += nbytes  # a composite's intermediates that autograd does not keep, while it runs
+    for i, nbytes in passing.items():
+        forward[i] += nbytes  # the casts of its inputs autograd does not keep, while it runs
     forward_peak = _max(forward)
     visited = list(compress(range(n), requires_grad))  # never the input (0)
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
     activations_at = list(map(add, kept_at, grads_at))
-    for i, nbytes in _transients(sized, batch, act_size, training=True, backward=True).items():
+    for i, nbytes in _transients(sized, batch, widths, training=True, backward=True).items():
         activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
     alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
     backward = list(map(alive_at.__getitem__, visited))
@@ -216,7 +261,8 @@ def _peak_phase(phases: dict[str, Any], visited: list[str]) -> tuple[Any, str]:
     return peak, where
 
 
-def _transients(sized: list, batch: Any, itemsize: int, training: bool, backward: bool = False) -> dict[int, Any]:
+def _transients(sized: list, batch: Any, itemsize: int | list[int], training: bool,
+                backward: bool = False) -> dict[int, Any]:
     """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient),
     or while its backward runs (LayerKind.backward_transient); only the kinds that have them."""
 
@@ -229,8 +275,40 @@ def _transients(sized: list, batch: Any, itemsize: int, training: bool, backward
             elements = layer.kind.backward_transient(layer.ins, layer.out, batch) if backward else \
                 layer.kind.transient(layer.ins, layer.out, batch, training)
             if elements:
-                out[i] = elements * itemsize
+                out[i] = elements * (itemsize if isinstance(itemsize, int) else itemsize[i])
     return out
+
+
+def _autocast_copies(topology: Topology, sized: list, widths: list[int], batch: Any,
+                     options: MemoryOptions) -> dict[int, tuple[dict[int, Any], tuple[Any, Any]]]:
+    """Position -> ({input index: bytes of its cast}, (bytes of the weights' 16-bit copy, of the biases')) for the
+    layers autocast runs in a type other than their inputs' (LayerKind.autocast: the 16-bit and float32 lists)."""
+    out = {}
+    for i, layer in enumerate(islice(sized, 1, None), 1):
+        mode = layer.kind.autocast.get(options.device)
+        if mode not in (LOWER, FLOAT32):
+            continue
+        target = 2 if mode == LOWER else 4
+        inputs = {j: sized[src].numel * batch * target for j, src in enumerate(topology.srcs[i])
+                  if widths[src] != target}
+        weights, biases = layer.owned if mode == LOWER else (0, 0)
+        if inputs or weights or biases:
+            out[i] = (inputs, (2 * weights, 2 * biases))
+    return out
+
+
+def _keep_copies(i: int, refs: tuple, copies: tuple, own: bool, extras: list, only_forward: list) -> Any:
+    """Where the autocast copies of layer ``i`` (which requires grad) live: the input casts it saves, and its 16-bit
+    weight (saved with them), to its backward; trained weights are autocast's cache, to the forward's end (their bias
+    copies too). Its backward lets go of the weight copy as it makes the weight's 16-bit gradient, of the same size,
+    which is cast to the float32 gradient: no more at once than before. Returns the bytes kept to its backward."""
+    inputs, (weight, bias) = copies
+    keep = sum((inputs[j] for j, _ in refs if j in inputs), 0) + weight
+    if keep:
+        extras.append((i, keep))
+    if own:
+        only_forward.append((i, bias))
+    return keep
 
 
 def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:

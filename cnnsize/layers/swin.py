@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, ceil_div, fmt_num, is_int, prod
-from .base import Counts, LayerKind, Param, Saved, attention_backward, register
+from .base import LOWER, Counts, LayerKind, Param, Saved, attention_backward, register
 
 _TV = "torchvision.models.swin_transformer."
 _TV3D = "torchvision.models.video.swin_transformer."
@@ -167,6 +167,7 @@ class SwinAttention(LayerKind):
 
     A window as large as the padded input does not shift on that axis; with ``shrink`` (Video Swin) a window larger
     than the input shrinks to the input's size instead."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # its output projection: 16-bit
     onnx_none = ("a fused module of torchvision's Swin: its ONNX export is many operators, each imported as the kind "
                  "it is")
     tools_checked = True
@@ -608,6 +609,7 @@ class PatchMerge(LayerKind):
     """Swin's patch merging of a channels-last (…, H, W, C): each 2×2 neighbourhood's four C-vectors side by side,
     (…, ⌈H/2⌉, ⌈W/2⌉, 4C), in the order (0, 0), (1, 0), (0, 1), (1, 1); an odd H or W is padded with zeros first.
     torch pads (a copy, even by nothing) and concatenates: two tensors, the first counted as scratch."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # its reduction (linear): 16-bit
     onnx_none = ("a fused module of torchvision's Swin: its ONNX export is Slice, Concat, LayerNormalization and "
                  "MatMul, each imported as the kind it is")
     tools_checked = True
