@@ -78,7 +78,7 @@ def activation_widths(topology: Topology, sized: list, itemsize: int, options: M
         return [itemsize] * len(sized)
     widths = [4]
     for layer, srcs in zip(islice(sized, 1, None), islice(topology.srcs, 1, None)):
-        widths.append(layer.kind.autocast_width(tuple(map(widths.__getitem__, srcs)), options.device))
+        widths.append(layer.kind.autocast_width(layer.ins, tuple(map(widths.__getitem__, srcs)), options.device))
     return widths
 
 
@@ -285,7 +285,7 @@ def _autocast_copies(topology: Topology, sized: list, widths: list[int], batch: 
     layers autocast runs in a type other than their inputs' (LayerKind.autocast: the 16-bit and float32 lists)."""
     out = {}
     for i, layer in enumerate(islice(sized, 1, None), 1):
-        mode = layer.kind.autocast.get(options.device)
+        mode = layer.kind.autocast_mode(layer.ins, options.device)
         if mode not in (LOWER, FLOAT32):
             continue
         target = 2 if mode == LOWER else 4

@@ -19,11 +19,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..core.errors import CnnsizeError
+from ..core.errors import CnnsizeError, SpecError
 from ..core.graph import INPUT
 from ..engine.memory import MemoryOptions
 from ..engine.result import Analysis
-from ..engine.walk import analyze_graph
+from ..engine.walk import analyze_graph, resolve_precision
 from ..layers.base import LayerKind
 from ..passes.conventions import counted
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
@@ -190,11 +190,12 @@ def _same(a: Any, b: Any) -> Figure:
 def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, batch: int = 1,
                    device: str = "auto", dtype: str = "float32", runs: int = 10, warmup: int = 2,
                    force: bool = False, init: bool = False, progress: bool | None = None,
-                   accumulate: int = 1) -> Validation:
+                   accumulate: int = 1, precision: str | None = None) -> Validation:
     """Build, run once under hooks and FlopCounterMode, compare; then time ``runs`` forward passes.
 
     ``accumulate``: the training step measured is that many forwards and backwards (gradients accumulated), then
-    the optimizer's step.
+    the optimizer's step. ``precision``: the training step measured runs as it says (bf16-mixed and fp16-mixed: the
+    forward under torch.autocast, fp16 with a GradScaler; bf16 and fp16: the model in that dtype).
 
     On CPU the training step's peak compares the model's tensors alone: the backend workspace torch's kernels take
     and free inside one operator call (oneDNN's GEMM-fallback scratchpad) is measured and reported apart, in the
@@ -203,14 +204,18 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     with _without_dynamo():
         return _run_validation(spec, input_shape=input_shape, fit=fit, batch=batch, device=device, dtype=dtype,
                                runs=runs, warmup=warmup, force=force, init=init, progress=progress,
-                               accumulate=accumulate)
+                               accumulate=accumulate, precision=precision)
 
 
 def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, batch: int, device: str, dtype: str,
                     runs: int, warmup: int, force: bool, init: bool, progress: bool | None,
-                    accumulate: int = 1) -> Validation:
+                    accumulate: int = 1, precision: str | None = None) -> Validation:
     dev = resolve_device(device)
     accumulate = MemoryOptions(accumulate=accumulate).check().accumulate
+    precision, dtype = resolve_precision(precision, False, dtype)
+    if precision == "fp16-mixed" and dev.type != "cuda":
+        raise SpecError("fp16-mixed is measured on CUDA only (the CPU's autocast runs bfloat16)",
+                        hint="--precision bf16-mixed on the CPU, or --device cuda")
     tdtype = torch_dtype(dtype)
     analysis = as_analysis(spec, input_shape=input_shape, fit=fit, batch=batch, dtype=dtype)
     check_dtype(dev, tdtype, dtype)
@@ -239,11 +244,14 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     if train_batch != batch:
         notes.append(f"the training checks ran at batch {train_batch} (batch norm needs two samples to train), "
                      f"predicted at that batch too")
+    if precision.endswith("-mixed"):
+        notes.append(f"the training step measured under torch.autocast ({precision}"
+                     + (", with a GradScaler)" if precision == "fp16-mixed" else ")"))
     if accumulate > 1:
         notes.append(f"the training step measured: {accumulate} micro-steps (forward and backward, the gradients "
                      f"accumulated), then the optimizer's step")
     try:
-        step = _step_peak(analysis, model, dev, dtype, accumulate)
+        step = _step_peak(analysis, model, dev, dtype, accumulate, precision)
     except _Untrainable as exc:
         step = None
         notes.append(f"training step not measured: torch cannot run its backward ({exc})")
@@ -288,11 +296,13 @@ def _training_batch(analysis: Analysis) -> int:
     return max([analysis.batch, *(row.kind.min_training_batch for row in analysis.layers[1:])])
 
 
-def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int = 1) -> Analysis:
+def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int = 1,
+                       precision: str | None = None) -> Analysis:
     """The analysis at the batch a training step is measured with (see _training_batch)."""
 
     return analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
-                         dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate)
+                         dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate,
+                         precision=precision)
 
 
 def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str,
@@ -330,7 +340,7 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
 
 
 def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
-               dtype: str, accumulate: int = 1) -> tuple[int, MeasuredPeak, int] | None:
+               dtype: str, accumulate: int = 1, precision: str | None = None) -> tuple[int, MeasuredPeak, int] | None:
     """(predicted, measured, batch) bytes a steady-state Adam training step allocates beyond the model and its state.
 
     The first step makes the optimizer state; the second (forward, backward, step, gradients set to None)
@@ -338,22 +348,29 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
     inside the step, as a data loader's batch: it counts while the forward pass runs, and after it only where
     autograd saved it, as the memory model has it.
     """
-    train = _training_analysis(analysis, dev, dtype, accumulate)
+    train = _training_analysis(analysis, dev, dtype, accumulate, precision)
     shape, tdtype = (train.batch, *train.input_shape), torch_dtype(dtype)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return None  # nothing to train
     optimizer = torch.optim.Adam(params)
+    mixed = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}.get(precision or "")
+    scaler = torch.amp.GradScaler(dev.type) if precision == "fp16-mixed" else None
 
     def step() -> None:
         for _ in range(accumulate):  # micro-steps: the gradients accumulate
             with torch.enable_grad():
-                outputs = model.with_heads(torch.zeros(shape, device=dev, dtype=tdtype))  # aux heads add their
-                # losses, as in training
+                with torch.autocast(dev.type, dtype=mixed or torch.bfloat16, enabled=bool(mixed)):
+                    outputs = model.with_heads(torch.zeros(shape, device=dev, dtype=tdtype))  # aux heads add their
+                    # losses, as in training
                 loss = sum(y.float().sum() for y in outputs)
                 del outputs  # only what autograd saved stays
-                loss.backward()
-        _optimizer_step(optimizer)
+                (loss if scaler is None else scaler.scale(loss)).backward()
+        if scaler is None:
+            _optimizer_step(optimizer)
+        else:
+            scaler.step(optimizer)
+            scaler.update()
         model.zero_grad(set_to_none=True)
 
     model.train()

@@ -13,6 +13,7 @@ import math
 from ..core.errors import SpecError
 from ..core.numeric import Dim, fmt_num, is_int
 from .base import (
+    FLOAT32,
     IN_PLACE,
     LOWER,
     PROMOTE,
@@ -186,6 +187,7 @@ class MViTPool(_Volume):
     """MViT's skip pooling: a max pool over the (T, H, W) volume of tokens [1 + T·H·W, C], the class token kept
     (torchvision's Pool of a MaxPool3d, padding kernel // 2). It copies the tokens into a volume, pools, and joins
     the class token back: two intermediates besides the output."""
+    autocast = {"cpu": FLOAT32}  # its max_pool3d: the CPU's float32 list
     onnx_none = ("a fused module of torchvision's MViT: its ONNX export is many operators, each imported as the kind "
                  "it is")
     tools_checked = True

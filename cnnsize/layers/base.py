@@ -774,10 +774,14 @@ class LayerKind:
         """Whether the output is a new tensor in training mode (dropout differs from inference)."""
         return self.materializes
 
-    def autocast_width(self, widths: tuple[int, ...], device: str) -> int:
+    def autocast_mode(self, ins: list[Shape], device: str) -> str | None:
+        """Its op's autocast list on ``device`` (``autocast``); a kind whose op depends on its rank says so here."""
+        return self.autocast.get(device)
+
+    def autocast_width(self, ins: list[Shape], widths: tuple[int, ...], device: str) -> int:
         """Bytes per element of its output under mixed precision (autocast to a 16-bit type), given its inputs'
-        (``widths``): its op's autocast list on that ``device`` (``autocast``), else torch's type promotion."""
-        mode = self.autocast.get(device)
+        (``widths``): its op's autocast list on that ``device`` (autocast_mode), else torch's type promotion."""
+        mode = self.autocast_mode(ins, device)
         if mode == LOWER:
             return 2
         if mode in (FLOAT32, PROMOTE):

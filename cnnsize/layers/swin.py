@@ -609,7 +609,6 @@ class PatchMerge(LayerKind):
     """Swin's patch merging of a channels-last (…, H, W, C): each 2×2 neighbourhood's four C-vectors side by side,
     (…, ⌈H/2⌉, ⌈W/2⌉, 4C), in the order (0, 0), (1, 0), (0, 1), (1, 1); an odd H or W is padded with zeros first.
     torch pads (a copy, even by nothing) and concatenates: two tensors, the first counted as scratch."""
-    autocast = {"cpu": LOWER, "cuda": LOWER}  # its reduction (linear): 16-bit
     onnx_none = ("a fused module of torchvision's Swin: its ONNX export is Slice, Concat, LayerNormalization and "
                  "MatMul, each imported as the kind it is")
     tools_checked = True
