@@ -172,9 +172,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
             own_grads[i] = (weights + biases) * master
         elif not (requires_grad[srcs[0]] if len(srcs) == 1 else any(map(requires_grad.__getitem__, srcs))):
-            if copies:  # nothing to save: the casts live while it runs
-                passing[i] = sum(copies[0].values(), 0) + sum(copies[1], 0)
-            continue
+            passing[i] = sum(copies[0].values(), 0) + sum(copies[1], 0) if copies else 0  # nothing saved: the
+            continue  # casts live while it runs
         requires_grad[i] = True
         last = last_reader[i]
         if last > 0:
@@ -186,12 +185,9 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         if found is None:
             found = known[(layer, widths[i])] = _saved(layer, own, device, widths[i], batch)
         refs, own_bytes = found
-        cast_inputs: dict[int, Any] = {}
+        cast_inputs = copies[0] if copies else {}
         if copies:
-            cast_inputs = dict(copies[0])
-            kept_cast = _keep_copies(i, refs, copies, own, extras, only_forward)
-            kept[i] += kept_cast
-            passing[i] = sum(cast_inputs.values(), 0) - sum((cast_inputs[j] for j, _ in refs if j in cast_inputs), 0)
+            kept[i] += _keep_copies(i, refs, copies, own, (extras, only_forward, passing))
         for index, width in refs:
             if index in cast_inputs:  # the cast copy is what it keeps (counted above), not its input
                 continue
@@ -211,11 +207,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
     forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, [*extras, *only_forward])
-    transients = _transients(sized, batch, widths, training=True)
-    for i, nbytes in transients.items():
-        forward[i] += nbytes  # a composite's intermediates that autograd does not keep, while it runs
-    for i, nbytes in passing.items():
-        forward[i] += nbytes  # the casts of its inputs autograd does not keep, while it runs
+    # a composite's intermediates, and casts, that autograd does not keep, while the layer runs
+    _add_at(forward, _transients(sized, batch, widths, training=True), passing)
     forward_peak = _max(forward)
     visited = list(compress(range(n), requires_grad))  # never the input (0)
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
@@ -224,11 +217,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
     alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
     backward = list(map(alive_at.__getitem__, visited))
-    if options.optimizer in ("adam", "adamw"):
-        temporaries = trainable_total * master if options.device == "cuda" else \
-            _cpu_adam_temporaries(tensors()) * master
-    else:
-        temporaries = 0  # SGD and momentum update in place
+    temporaries = _optimizer_temporaries(options, trainable_total, master, tensors)
     step = trainable_total * master + temporaries
     phases = {"forward": forward_peak, "backward": backward, "optimizer step": step}
     if options.accumulate > 1:  # the micro-steps after the first run with every parameter gradient allocated
@@ -247,6 +236,23 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         "training_step_peak_bytes": peak,
         "training_peak_phase": where,
     }
+
+
+def _add_at(values: list, *amounts: dict[int, Any]) -> None:
+    """Add each position's bytes (``amounts``) to ``values`` at that position."""
+    for more in amounts:
+        for i, nbytes in more.items():
+            values[i] += nbytes
+
+
+def _optimizer_temporaries(options: MemoryOptions, trainable_total: Any, master: int,
+                           tensors: Callable[[], list]) -> Any:
+    """Bytes the optimizer's step allocates beyond the gradients: Adam and AdamW one tensor the size of all
+    parameters (CUDA's foreach form) or one parameter's worth at a time (the CPU, _cpu_adam_temporaries); SGD and
+    momentum update in place."""
+    if options.optimizer not in ("adam", "adamw"):
+        return 0
+    return trainable_total * master if options.device == "cuda" else _cpu_adam_temporaries(tensors()) * master
 
 
 def _peak_phase(phases: dict[str, Any], visited: list[str]) -> tuple[Any, str]:
@@ -297,13 +303,17 @@ def _autocast_copies(topology: Topology, sized: list, widths: list[int], batch: 
     return out
 
 
-def _keep_copies(i: int, refs: tuple, copies: tuple, own: bool, extras: list, only_forward: list) -> Any:
+def _keep_copies(i: int, refs: tuple, copies: tuple, own: bool, into: tuple[list, list, dict]) -> Any:
     """Where the autocast copies of layer ``i`` (which requires grad) live: the input casts it saves, and its 16-bit
     weight (saved with them), to its backward; trained weights are autocast's cache, to the forward's end (their bias
     copies too). Its backward lets go of the weight copy as it makes the weight's 16-bit gradient, of the same size,
-    which is cast to the float32 gradient: no more at once than before. Returns the bytes kept to its backward."""
+    which is cast to the float32 gradient: no more at once than before. The casts it does not keep live while it
+    runs. ``into``: (what is saved, what lives to the forward's end, what passes). Returns the bytes it keeps."""
+    extras, only_forward, passing = into
     inputs, (weight, bias) = copies
-    keep = sum((inputs[j] for j, _ in refs if j in inputs), 0) + weight
+    saved = sum((inputs[j] for j, _ in refs if j in inputs), 0)
+    passing[i] = sum(inputs.values(), 0) - saved
+    keep = saved + weight
     if keep:
         extras.append((i, keep))
     if own:
