@@ -29,7 +29,8 @@ from ..passes.conventions import counted
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
 from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
-LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations")
+LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations",
+                 "backward_macs")
 TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
 MEMORY_TOLERANCE = 0.10  # relative: the CUDA peak also holds allocator rounding and kernel workspaces
 MEMORY_SLACK = 64 * 2**20  # CUDA: the allocator rounds blocks up and cuDNN takes workspaces
@@ -240,6 +241,7 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
         totals["inference_peak_bytes"] = _approx(*_inference_peak(analysis, model, x))
         notes.append(f"memory: a CUDA peak may exceed the prediction by {_slack_text(dev)} "
                      "(allocator rounding, kernel workspaces)")
+    _check_backward(analysis, model, dev, dtype, layers, totals)
     train_batch = _training_batch(analysis)
     if train_batch != batch:
         notes.append(f"the training checks ran at batch {train_batch} (batch norm needs two samples to train), "
@@ -266,6 +268,89 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     return Validation(name=analysis.name, device=str(dev), dtype=dtype, batch=batch,
                       input_shape=tuple(analysis.input_shape), layers=layers, totals=totals, timing=timing,
                       notes=notes)
+
+
+def _check_backward(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str, layers: list,
+                    totals: dict) -> None:
+    """Each layer's backward MACs (cnnsize.passes.training) against FlopCounterMode's count of a real backward,
+    credited to the layer whose autograd nodes run it, at the training batch; and their total. Nothing where the
+    network cannot run a backward, or a layer's backward is unknown (opaque)."""
+    from ..passes import training as training_pass
+
+    train = training_pass.apply(_training_analysis(analysis, dev, dtype))
+    try:
+        measured = _backward_counts(train, model, dev, dtype)
+    except RuntimeError:  # torch refuses this network's backward: the training step's check says so
+        return
+    for check, row in zip(layers, train.layers):
+        predicted = row.get("backward_macs") if row.kind is not None else None
+        if predicted is not None:
+            check.figures["backward_macs"] = Figure(predicted, measured.get(row.name, 0),
+                                                    predicted == measured.get(row.name, 0), batch=train.batch)
+    total = train.totals["backward_macs"]
+    if total is not None:
+        totals["backward_macs"] = Figure(total, sum(measured.values()), total == sum(measured.values()),
+                                         batch=train.batch)
+
+
+def _backward_counts(train: Analysis, model: GraphModule, dev: torch.device, dtype: str) -> dict[str, int]:
+    """Per layer, the MACs (FLOPs / 2) FlopCounterMode's formulas count for the operations torch dispatches while
+    the autograd nodes each layer's forward made run their backward (FlopCounterMode's own attribution to modules
+    is no layer's in backward: a residual add's module collects the branch's gradients)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    owner: dict = {}
+    current: list = [None]
+    counts: dict = {}
+    handles = [model.layer(name).register_forward_hook(_claim(name, owner, current)) for name in
+               (node.name for node in train.graph.nodes)]
+    counter = FlopCounterMode(display=False)
+
+    def count(packet, out, args, kwargs):  # FlopCounterMode's own formula, credited to the layer running backward
+        if packet in counter.flop_registry:
+            counts[current[0]] = counts.get(current[0], 0) + counter.flop_registry[packet](*args, **kwargs,
+                                                                                           out_val=out)
+        return out
+
+    counter._count_flops = count  # type: ignore[method-assign]
+    x = torch.zeros((train.batch, *train.input_shape), device=dev, dtype=torch_dtype(dtype))
+    model.train()
+    try:
+        # the math kernel: CPU's fused attention has no formula in FlopCounterMode (it would count nothing)
+        with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), counter:
+            out = model(x)
+            counts.clear()  # the forward's
+            if out.requires_grad:
+                out.float().sum().backward()
+    finally:
+        model.eval()
+        model.zero_grad(set_to_none=True)
+        for handle in handles:
+            handle.remove()
+    return {name: flops // 2 for name, flops in counts.items() if name is not None}
+
+
+def _claim(name: str, owner: dict, current: list):
+    """A forward hook giving layer ``name`` the autograd nodes its forward made (from its output back to its inputs'),
+    each of which marks, while its backward runs, that the operations torch dispatches are this layer's."""
+    def start(grad_outputs):
+        current[0] = name
+
+    def stop(grad_inputs, grad_outputs):
+        current[0] = None
+
+    def hook(module, inputs, output):
+        inputs_nodes = {t.grad_fn for t in inputs if isinstance(t, torch.Tensor)}
+        todo = [t.grad_fn for t in (output if isinstance(output, tuple) else (output,)) if isinstance(t, torch.Tensor)]
+        while todo:
+            node = todo.pop()
+            if node is None or node in inputs_nodes or node in owner:
+                continue
+            owner[node] = name
+            node.register_prehook(start)
+            node.register_hook(stop)
+            todo.extend(n for n, _ in node.next_functions)
+    return hook
 
 
 def workspace_note(peak: MeasuredPeak) -> str:
