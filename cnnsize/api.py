@@ -124,8 +124,8 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
             fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
             freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
             traffic: bool = False, device_profile: Any = None, layout: str | None = None,
-            count_mode: str | None = None, training: bool = False, accumulate: int | None = None,
-            precision: str | None = None) -> Analysis:
+            count_mode: str | None = None, training: bool = False, accumulate: int | None = None, gpus: int = 1,
+            sharding: str | None = None, gpus_per_node: int | None = None, precision: str | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
@@ -145,6 +145,9 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     (``input_grad_macs``, ``weight_grad_macs``, ``backward_macs``) and ``totals["training"]``, the step's work;
     ``accumulate`` (implies training) is the micro-steps of ``batch`` samples a step accumulates gradients over: the
     step's work is that many forwards and backwards, and its memory peak holds the gradients between them.
+    ``gpus`` and ``sharding`` (ddp, zero1, zero2, zero3, fsdp, hsdp; ``gpus_per_node`` for hsdp) add what each GPU
+    holds and sends (``totals["training"]``: ``per_gpu_peak_bytes``, ``communication_bytes``, ``per_gpu``; see
+    cnnsize.passes.sharding); ``batch`` is then each GPU's.
     ``spec`` may also be what ``from_torch`` returns, or a
     torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
     ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
@@ -159,7 +162,22 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
                               amp=amp, precision=precision, device=device, freeze_until=freeze_until,
                               layout=layout, count=count,
                               count_mode=count_mode or getattr(spec, "mode", None) or "eval", traffic=traffic,
-                              device_profile=device_profile, training=training, accumulate=accumulate)
+                              device_profile=device_profile, training=training, accumulate=accumulate, gpus=gpus,
+                              sharding=sharding, gpus_per_node=gpus_per_node)
+
+
+def estimators(spec: Any, *, input_shape: tuple | None = None, batch: int = 1, gpus_per_node: int = 1,
+               nodes: int = 1, **analyze_kwargs: Any) -> list:
+    """What accelerate's ``estimate-memory`` (float32 and float16) and DeepSpeed's ZeRO-2 and ZeRO-3 estimators
+    (without offload, on ``gpus_per_node`` × ``nodes`` GPUs) say for the network, each an Estimate with its figure,
+    its parts and ``differences``: per part of cnnsize's training budget (one GPU, ``batch``), what cnnsize counts
+    beyond it (see cnnsize.passes.estimators)."""
+    from .passes import estimators as found
+
+    analyze_kwargs.pop("amp", None)
+    float32 = analyze(spec, input_shape, batch, **analyze_kwargs)
+    mixed = analyze(spec, input_shape, batch, amp=True, **analyze_kwargs)
+    return found.estimators(float32, mixed, gpus_per_node, nodes)
 
 
 def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
