@@ -25,6 +25,7 @@ from ..engine.memory import MemoryOptions
 from ..engine.result import Analysis
 from ..engine.walk import analyze_graph, resolve_precision
 from ..layers.base import LayerKind
+from ..passes import training as training_pass
 from ..passes.conventions import counted
 from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
 from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
@@ -275,8 +276,6 @@ def _check_backward(analysis: Analysis, model: GraphModule, dev: torch.device, d
     """Each layer's backward MACs (cnnsize.passes.training) against FlopCounterMode's count of a real backward,
     credited to the layer whose autograd nodes run it, at the training batch; and their total. Nothing where the
     network cannot run a backward, or a layer's backward is unknown (opaque)."""
-    from ..passes import training as training_pass
-
     train = training_pass.apply(_training_analysis(analysis, dev, dtype))
     try:
         measured = _backward_counts(train, model, dev, dtype)
