@@ -317,10 +317,10 @@ def _backward_counts(train: Analysis, model: GraphModule, dev: torch.device, dty
     try:
         # the math kernel: CPU's fused attention has no formula in FlopCounterMode (it would count nothing)
         with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), counter:
-            out = model(x)
+            outputs = [y for y in model.with_heads(x) if y.requires_grad]  # every head's loss, as the step's
             counts.clear()  # the forward's
-            if out.requires_grad:
-                out.float().sum().backward()
+            if outputs:
+                sum(y.float().sum() for y in outputs).backward()
     finally:
         model.eval()
         model.zero_grad(set_to_none=True)
