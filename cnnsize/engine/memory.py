@@ -77,7 +77,7 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
     if not all_int(size):
         return None, ""
     owner = topology.owner
-    live = _live(owner, topology.last_read, size, {0, owner[-1]})
+    live = _live(owner, topology.last_read, size, {*topology.inputs, owner[-1]})
     for i, nbytes in _transients(sized, batch, itemsize, training=False).items():
         live[i] += nbytes  # a composite's intermediates, while it runs
     peak = max(live)
@@ -157,7 +157,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
-    forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras)
+    forward = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved}, extras)
     transients = _transients(sized, batch, act_size, training=True)
     for i, nbytes in transients.items():
         forward[i] += nbytes  # a composite's intermediates that autograd does not keep, while it runs

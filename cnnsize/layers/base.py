@@ -598,6 +598,8 @@ class LayerKind:
     measured: ClassVar[bool] = False
     # the smallest batch a training step of it can be measured at (batch norm: one sample has no variance)
     min_training_batch: ClassVar[int] = 1
+    # True for a network input beside the first (a spec's ``inputs:``): given by the caller, not computed
+    is_input: ClassVar[bool] = False
 
     if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
         def __getattr__(self, name: str) -> Any: ...
@@ -834,3 +836,37 @@ def require_spatial(kind: str, shape: Shape) -> int:
 
 def units(shape: Shape) -> Dim:
     return prod(shape)
+
+
+class InputTensor(LayerKind):
+    """A network input beside the first (``inputs: {image: [3, H, W], mask: [1, H, W]}``): a tensor the caller
+    gives, held from the start to the end of the pass as the first input is. Not a registered kind: the spec's
+    ``inputs:`` makes it, never a layer entry."""
+
+    kind = "input"
+    min_inputs = max_inputs = 0
+    is_input = True
+    learns = False
+    called = False  # no tool counts anything for an input
+    onnx_none = "an input is a graph input in ONNX"
+
+    def __init__(self, values: Mapping[str, Any]):
+        super().__init__(values)
+        self.shape = tuple(values["shape"])
+
+    def output_shape(self, ins: list[Shape], ctx: Ctx) -> Shape:
+        return self.shape
+
+    def receptive(self, rfs: list[RF | None], ins: list[Shape], out: Shape) -> RF | None:
+        return RF.identity(len(out) - 1) if len(out) > 1 else None  # the field on this input starts here
+
+    def field_step(self, ins: list[Shape]) -> tuple | None:
+        return None
+
+    def summary(self) -> str:
+        return ""
+
+    def build(self, ins: list[Shape], out: Shape):
+        import torch.nn as nn
+
+        return nn.Identity()  # called on the given tensor, so that hooks see the input as a row
