@@ -20,7 +20,7 @@ import os
 import sys
 
 from ..core.errors import SpecError
-from .common import output_extensions, parse_shape, write_output
+from .common import onnx_shape, output_extensions, parse_inputs, parse_shape, write_output
 
 
 def register(sub) -> None:
@@ -32,8 +32,10 @@ def register(sub) -> None:
                                    "An operation cnnsize cannot represent is an error naming it and where it is.")
     p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx",
                    help="e.g. torchvision.models:resnet18, mymodels:Net or model.onnx")
-    p.add_argument("-i", "--input", help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, "
-                                         "this sizing its dynamic axes)")
+    p.add_argument("-i", "--input", action="append",
+                   help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, this sizing its dynamic "
+                        "axes); repeat it as NAME=SHAPE for a forward of several tensors, named as its arguments "
+                        "(--input x1=3x32x32 --input x2=3x32x32), or as a dict argument's keys")
     p.add_argument("--name", help="the spec's name (default: FACTORY, or the file's name)")
     p.add_argument("-o", "--output", help="write the spec to this file (.yaml) instead of standard output")
     output_extensions(p, ".yaml", ".yml")
@@ -174,7 +176,7 @@ def run(args) -> int:
         if kwargs is not None:
             raise SpecError("--kwargs is for torch models (an ONNX file's inputs are tensors)")
 
-        imported = from_onnx(args.target, input_shape=parse_shape(args.input) if args.input else None,
+        imported = from_onnx(args.target, input_shape=onnx_shape(args.target, parse_inputs(args.input)),
                              name=args.name, opaque=args.opaque)
         write_output(imported.yaml, args.output)
         return 0
@@ -182,7 +184,7 @@ def run(args) -> int:
     from ..importers.torch_import import from_torch
 
     nn = require_torch().nn
-    shape = parse_shape(args.input or "3x224x224")
+    shape = parse_inputs(args.input) or parse_shape("3x224x224")
     with _time_limit(getattr(args, "timeout", DEFAULT_TIMEOUT)), _prints_to_stderr():
         model = make_model(load_factory(args.target), args.target, nn)
         imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2],

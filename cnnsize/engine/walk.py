@@ -182,8 +182,8 @@ class _Rows:
     def build(self) -> list[LayerResult]:
         graph, sized_at, figures, rfs, own_bytes = self.graph, self.sized_at, self.figures, self.rfs, self.param_bytes
         first = sized_at[0]
-        rows = [LayerResult(graph.input_name, "input", [], first.out, figures[0], rfs[0], 0, first.activation_bytes, None,
-                            False, True, graph.input_loc)]
+        rows = [LayerResult(graph.input_name, "input", [], first.out, figures[0], rfs[0], 0, first.activation_bytes,
+                            None, False, True, graph.input_loc)]
         new_row, append = LayerResult, rows.append
         for i, node, sized, counts, rf in zip(range(1, len(sized_at)), graph.nodes, islice(sized_at, 1, None),
                                              islice(figures, 1, None), islice(rfs, 1, None)):
