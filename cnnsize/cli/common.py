@@ -81,7 +81,7 @@ def bounded_int(high: int):
     return lambda text: positive_int(text, high)
 
 
-NAMED_INPUTS = "; repeat it as NAME=SHAPE for a spec of several inputs (--input image=3x224x224 --input mask=1x224x224)"
+NAMED_INPUTS = ", repeated as NAME=SHAPE for each input of a spec of several inputs"
 
 
 def add_sizing(parser, input_help: str = "input shape C x H x W, e.g. 3x224x224", dtype: bool = False,
@@ -156,7 +156,7 @@ def parse_inputs(given: Any) -> tuple | dict | None:
     if not given:
         return None
     texts = [given] if isinstance(given, str) else list(given)
-    plain, named = None, {}
+    plain, named = None, {}  # type: Any, dict[str, tuple]
     for text in texts:
         name, sep, shape = text.partition("=")
         name = name.strip()

@@ -124,7 +124,7 @@ class Topology(Plain):
         else:
             owner_training = _owners(srcs, new_training)
             last_read_training = _last_reads(srcs, owner_training, len(srcs) - 1)
-        inputs = (0,)
+        inputs: tuple[int, ...] = (0,)
         if any(kind.is_input for kind in distinct):
             inputs += tuple(i for i, node in enumerate(nodes, 1) if node.kind.is_input)
         return cls(names, srcs, owner, last_read, owner_training, last_read_training, last_reader, position,

@@ -100,7 +100,7 @@ def _own_parameters(node: Any, sized: Sized, sized_at: list[Sized], position: di
             params * itemsize, (weights - sized.frozen, biases), (train_w, train_b))
 
 
-def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
+def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, layout: str | None = "chw") -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
