@@ -122,7 +122,7 @@ class GraphModule(nn.Module):
 
     def forward(self, x: Any) -> torch.Tensor:
         """The network on its input; with several inputs, a tuple of them in the spec's order
-        (``model((image, mask))``, as make_inputs gives)."""
+        (``model((image, mask))``, as make_inputs gives), or a dict of them by name."""
         return self.run(self.given(x), heads=False)
 
     def with_heads(self, x: Any) -> tuple:
@@ -134,6 +134,8 @@ class GraphModule(nn.Module):
         """Each input tensor by its name: one per input the spec declares, in its order."""
         if len(self.input_names) == 1:
             return {self.input_names[0]: x}
+        if isinstance(x, dict):  # by name (from_torch traces it so, keeping the spec's names)
+            x = [x[name] for name in self.input_names if name in x]
         tensors = tuple(x) if isinstance(x, (tuple, list)) else (x,)
         if len(tensors) != len(self.input_names):
             raise SpecError(f"the network takes {len(self.input_names)} input"
@@ -149,8 +151,8 @@ class GraphModule(nn.Module):
         for name, inputs in self.order:
             if inputs or name not in given:
                 out = self.layer_modules[name](*(values[src] for src in inputs))
-            else:  # an input beside the first: its Identity, so that hooks see it as its row
-                out = self.layer_modules[name](given[name])
+            else:  # an input beside the first, as given
+                out = given[name]
             values[name] = out
             for src in inputs:
                 left[src] -= 1

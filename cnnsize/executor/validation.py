@@ -691,10 +691,10 @@ def compare(analysis: Analysis, model: GraphModule, x: Any, outputs: dict[str, A
     layers = []
     for index, (row, predicted) in enumerate(zip(analysis.layers, counter)):
         shape = (batch, *row.output_shape)
-        if index == 0:  # the first input (the others are rows of their own, each its Identity's output)
-            first = first_input(x)
-            figures = {"output_shape": _same(shape, tuple(first.shape)),
-                       "activations": _same(row.activations, new_values(first))}
+        if row.type == "input":  # an input, as given
+            given = model.given(x)[row.name]
+            figures = {"output_shape": _same(shape, tuple(given.shape)),
+                       "activations": _same(row.activations, new_values(given))}
             layers.append(LayerCheck(row.name, row.type, figures))
             continue
         out: Any = outputs.get(row.name)

@@ -869,4 +869,4 @@ class InputTensor(LayerKind):
     def build(self, ins: list[Shape], out: Shape):
         import torch.nn as nn
 
-        return nn.Identity()  # called on the given tensor, so that hooks see the input as a row
+        return nn.Identity()  # a placeholder holding nothing: the executor passes the given tensor on
