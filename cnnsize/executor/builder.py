@@ -120,23 +120,26 @@ class GraphModule(nn.Module):
         walk(self.layer_modules[name])
         return [(n, p) for n, p in params if tensor_part(n) not in tied], buffers
 
-    def forward(self, x: Any) -> torch.Tensor:
-        """The network on its input; with several inputs, a tuple of them in the spec's order
-        (``model((image, mask))``, as make_inputs gives), or a dict of them by name."""
-        return self.run(self.given(x), heads=False)
+    def forward(self, x: Any, *others: torch.Tensor) -> torch.Tensor:
+        """The network on its input; with several inputs, each in the spec's order (``model(image, mask)``), or one
+        tuple of them (as make_inputs gives), or a dict of them by name."""
+        return self.run(self.given(x, others), heads=False)
 
-    def with_heads(self, x: Any) -> tuple:
+    def with_heads(self, x: Any, *others: torch.Tensor) -> tuple:
         """The last layer's output and every other output nothing reads (auxiliary heads), for a training
         loss over all of them."""
-        return self.run(self.given(x), heads=True)
+        return self.run(self.given(x, others), heads=True)
 
-    def given(self, x: Any) -> dict[str, torch.Tensor]:
+    def given(self, x: Any, others: tuple = ()) -> dict[str, torch.Tensor]:
         """Each input tensor by its name: one per input the spec declares, in its order."""
-        if len(self.input_names) == 1:
+        if len(self.input_names) == 1:  # (others untouched: fx traces a forward of one input without unpacking it)
             return {self.input_names[0]: x}
-        if isinstance(x, dict):  # by name (from_torch traces it so, keeping the spec's names)
-            x = [x[name] for name in self.input_names if name in x]
-        tensors = tuple(x) if isinstance(x, (tuple, list)) else (x,)
+        names = self.input_names
+        if isinstance(x, dict) and set(x) == set(names):  # by name (from_torch traces it so, keeping the names)
+            return {name: x[name] for name in names}
+        if isinstance(x, (tuple, list)) and len(x) == len(names):  # one tuple (others untouched, as above)
+            return dict(zip(names, x))
+        tensors = (*x, *others) if isinstance(x, (tuple, list)) else (x, *others)
         if len(tensors) != len(self.input_names):
             raise SpecError(f"the network takes {len(self.input_names)} input"
                             f"{'' if len(self.input_names) == 1 else 's'} ({', '.join(self.input_names)}), "

@@ -314,7 +314,7 @@ def _given(graph, shapes: Any, make) -> list:
         first = next((n.target for n in graph.nodes if n.op == "placeholder" and not n.args), None)
         shapes = {first: shapes}
     return [make(shapes[n.target]) if n.target in shapes else n.args[0] if n.args else None
-            for n in graph.nodes if n.op == "placeholder"]
+            for n in graph.nodes if n.op == "placeholder" and not str(n.target).startswith("*")]  # *args: none
 
 
 def _run(gm, root, xs: list, real: tuple, fake, count: bool) -> None:
@@ -621,7 +621,8 @@ class _Importer:
         self.root = _copy_tree(self.source, stand_in)  # what is traced and run: never the user's model
         graph = self.forward_graph(tracer)
         self.root.eval()
-        inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
+        inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args  # args: a default
+                  and not str(n.target).startswith("*")]  # *args given nothing
         self.placeholders(inputs)
         gm = _Traced(self.root, graph, self.source, originals)
         try:
