@@ -848,6 +848,7 @@ class InputTensor(LayerKind):
     is_input = True
     learns = False
     called = False  # no tool counts anything for an input
+    tools_checked = True  # (tests/test_conventions_zoo.py runs the nine tools on a bundled spec of two inputs)
     onnx_none = "an input is a graph input in ONNX"
 
     def __init__(self, values: Mapping[str, Any]):
