@@ -689,7 +689,7 @@ def compare(analysis: Analysis, model: GraphModule, x: Any, outputs: dict[str, A
     # torch runs elementwise where a kind's matrix product degenerates (MViT v2's einsums with a head size of 1)
     counter = counted(analysis, "torch")
     layers = []
-    for index, (row, predicted) in enumerate(zip(analysis.layers, counter)):
+    for row, predicted in zip(analysis.layers, counter):
         shape = (batch, *row.output_shape)
         if row.type == "input":  # an input, as given
             given = model.given(x)[row.name]

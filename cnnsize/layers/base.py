@@ -136,14 +136,17 @@ class Saved(Plain):
     None means the activation dtype; int64 indices are 8, a float32 statistic 4.
     """
 
-    __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one")
+    __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one", "for_inputs")
     __hash__ = Plain.hashed
 
     def __init__(self, of: str, numel: Dim = 0, itemsize: int | None = None, index: int = 0, per_sample: bool = True,
-                 batch_one: bool | None = None):
+                 batch_one: bool | None = None, for_inputs: tuple = ()):
         self.of, self.numel, self.itemsize, self.index = of, numel, itemsize, index
         self.per_sample = per_sample  # False for per-channel statistics, which do not grow with the batch
         self.batch_one = batch_one  # True: kept only at batch 1, False: only above (torch folds one sample to views)
+        # the inputs whose gradients need it, where torch keeps it only when one of them requires grad (a factor of a
+        # product: x * mask keeps mask for x's gradient, and x only where mask requires grad); () always kept
+        self.for_inputs = for_inputs
 
 
 class Param(Plain):
