@@ -232,6 +232,7 @@ def test_a_spec_of_several_inputs_is_validated_in_torch(tmp_path):
     bad = [(row.name, k) for row in result.layers for k, f in row.figures.items() if not f.ok]
     bad += [k for k, f in result.totals.items() if not f.ok]
     assert not bad and result.layers[1].name == "mask" and result.layers[2].name == "meta"
+    assert result.to_dict()["inputs"] == {"image": [3, 16, 16], "mask": [1, 16, 16], "meta": [5]}
     a = cnnsize.analyze(str(path), batch=2)
     assert a.inputs == {"image": (3, 16, 16), "mask": (1, 16, 16), "meta": (5,)}
     assert a.totals["activations"] == sum(r.activations for r in a.layers)

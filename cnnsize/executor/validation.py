@@ -126,6 +126,7 @@ class Validation:
     totals: dict[str, Figure]
     timing: Timing | None = None
     notes: list[str] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)  # every input's shape by name, where the spec has several
 
     @property
     def ok(self) -> bool:
@@ -144,8 +145,9 @@ class Validation:
         return out
 
     def to_dict(self) -> dict:
+        several = {"inputs": {k: list(v) for k, v in self.inputs.items()}} if len(self.inputs) > 1 else {}
         return {"ok": self.ok, "name": self.name, "device": self.device, "dtype": self.dtype, "batch": self.batch,
-                "input_shape": list(self.input_shape), "layers": [row.to_dict() for row in self.layers],
+                "input_shape": list(self.input_shape), **several, "layers": [row.to_dict() for row in self.layers],
                 "totals": {k: f.to_dict() for k, f in self.totals.items()}, "mismatches": self.mismatches(),
                 "timing": self.timing.to_dict() if self.timing else None, "notes": list(self.notes)}
 
@@ -254,7 +256,7 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     timing = run_timing(model, x, analysis, runs=runs, warmup=warmup, progress=progress) if runs > 0 else None
     return Validation(name=analysis.name, device=str(dev), dtype=dtype, batch=batch,
                       input_shape=tuple(analysis.input_shape), layers=layers, totals=totals, timing=timing,
-                      notes=notes)
+                      notes=notes, inputs=analysis.inputs)
 
 
 def workspace_note(peak: MeasuredPeak) -> str:
