@@ -238,6 +238,19 @@ def test_a_spec_of_several_inputs_is_validated_in_torch(tmp_path):
     assert a.totals["activations"] == sum(r.activations for r in a.layers)
 
 
+def test_backward_macs_of_several_inputs_are_flop_counter_modes(tmp_path):
+    """A training step's backward, layer by layer, as FlopCounterMode counts it: no gradient for any input, so the
+    gate's product needs only the conv's gradient (and the embedding of the metadata no input gradient)."""
+    from .test_training import torch_backward
+
+    path = tmp_path / "gated.yaml"
+    path.write_text(SPEC, encoding="utf-8")
+    a = cnnsize.analyze(str(path), batch=2, training=True)
+    ours = {r.name: r.backward_macs for r in a.layers if r.kind is not None and not r.kind.is_input}
+    assert ours == torch_backward(a, executor=True)
+    assert a.layer("mask").backward_macs is None and a.layer("embed").input_grad_macs is None
+
+
 def test_every_input_is_held_through_the_pass(tmp_path):
     """Each input counts in the inference peak as the first does: the caller holds it until the end. The peak's
     liveness, worked by hand: the image, the mask and the metadata (all held) with the layers live at 'gate'."""
