@@ -165,6 +165,10 @@ class Expander:
             shapes[name] = self.input_shape(value, loc, variables, f"input '{name}'")
         return shapes
 
+    def input_text(self, name: str) -> str:
+        """An input as messages name it: "the input" where there is one, else by its name."""
+        return "the input" if len(self.input_names) == 1 else f"input '{name}'"
+
     def _check_inputs_read(self) -> None:
         """An input that no layer reads is an error (a misspelt 'from', or an input the network does not take)."""
         read = {src for node in self.nodes for src in node.inputs}
@@ -684,7 +688,7 @@ class Expander:
                             hint="e.g. shares: conv1, or shares: {weight: conv1}", location=loc, layer=name)
         other = self.shared_layer(ref, scope, loc, name)
         if other in self.input_names or self.names[other].kind.kind != kind:
-            found = "an input" if other in self.input_names else f"a {self.names[other].kind.kind}"
+            found = self.input_text(other) if other in self.input_names else f"a {self.names[other].kind.kind}"
             raise SpecError(f"'shares' names '{other}', {found}, not a {kind}",
                             hint="a layer shares the parameters of an earlier layer of its own kind", location=loc,
                             layer=name)
@@ -712,7 +716,7 @@ class Expander:
         for tensor, ref in refs.items():
             other = self.shared_layer(ref, scope, loc, name)
             if other in self.input_names:
-                raise SpecError(f"'shares' gives the {tensor} of an input, which holds none",
+                raise SpecError(f"'shares' gives the {tensor} of {self.input_text(other)}, which holds none",
                                 hint="name an earlier layer", location=loc, layer=name)
             owner = self.names[other]
             found.append((tensor, owner.shares or dict(owner.ties).get(tensor, other)))
