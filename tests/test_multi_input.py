@@ -138,6 +138,17 @@ class OptionalMask(nn.Module):
         return x
 
 
+class FeatureMapsHead(nn.Module):
+    """A head run on every map of a list (an FPN's levels, as detection heads take them), one output per level."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.cls = nn.Conv2d(16, 8, 3, padding=1), nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: list):
+        return [self.cls(torch.relu(self.conv(level))) for level in x]
+
+
 def _tensors(shapes):
     return [torch.randn(1, *s) for s in shapes]
 
@@ -154,6 +165,7 @@ CASES = {
     "tuple_argument": (TupleArgument, ((3, 16, 16), (2, 20, 24)), lambda t: ((tuple(t),), {})),
     "list_argument": (ListArgument, [(3, 8, 8), (1, 8, 8)], lambda t: ((list(t),), {})),
     "dict_argument": (DictArgument, {"image": (3, 16, 16), "meta": (7,)}, lambda t: ((dict(t),), {})),
+    "feature_maps": (FeatureMapsHead, {"x": [(16, 20, 20), (16, 10, 10), (16, 5, 5)]}, lambda t: ((t["x"],), {})),
     "optional_mask_given": (OptionalMask, {"x": (3, 9, 9), "mask": (1, 9, 9)}, lambda t: ((t["x"],),
                                                                                       {"mask": t["mask"]})),
 }
@@ -174,18 +186,32 @@ def test_several_inputs_import_exactly(case):
     make, given, call = CASES[case]
     torch.manual_seed(0)
     model = make().eval()
-    tensors = {k: torch.randn(1, *s) for k, s in given.items()} if isinstance(given, dict) else _tensors(given)
+    tensors = {k: _tensors(s) if isinstance(s, list) else torch.randn(1, *s) for k, s in given.items()} \
+        if isinstance(given, dict) else _tensors(given)
     args, kwargs = call(tensors)
     truth = _truth(model, args, kwargs)
     imported = cnnsize.from_torch(model, given)
     a = imported.analyze()
     ours = {k: a.totals[k] for k in truth}
     assert ours == truth
-    assert len(a.inputs) == len(given) and len(imported.spec["inputs"]) == len(given)
-    names = list(given) if isinstance(given, dict) and case != "dict_argument" else list(a.inputs)
-    assert list(a.inputs) == names
-    assert [tuple(s) for s in a.inputs.values()] == [tuple(s) for s in (given.values() if isinstance(given, dict)
-                                                                          else given)]
+    if isinstance(given, dict):  # by name; a list's tensors as name_1, name_2...
+        expected = {f"{k}_{i + 1}" if isinstance(v, list) else k: s for k, v in given.items()
+                    for i, s in enumerate(v if isinstance(v, list) else [v])}
+    else:
+        expected = dict(zip(a.inputs, given))
+    assert a.inputs == {k: tuple(s) for k, s in expected.items()} and list(imported.spec["inputs"]) == list(expected)
+
+
+def test_an_input_only_a_left_out_part_reads_is_declared():
+    """The head's other levels are outputs beside the main one (``if: aux``); left out, their inputs stay declared."""
+    spec = cnnsize.from_torch(FeatureMapsHead().eval(), {"x": [(16, 20, 20), (16, 10, 10)]}).spec
+    main = cnnsize.analyze(spec, variables={"aux": False})
+    model = FeatureMapsHead().eval()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model([torch.randn(1, 16, 20, 20)])
+    assert len(main.inputs) == 2 and main.totals["macs"] == counter.get_total_flops() // 2
 
 
 def test_a_shared_backbone_counts_its_parameters_once():

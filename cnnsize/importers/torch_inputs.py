@@ -59,8 +59,7 @@ def read_shapes(given: Any) -> tuple[str, Any]:
                 raise SpecError(f"input name {key!r} is not a name", hint="name inputs as words, e.g. 'image'")
             shape = _shape(value, f"input '{key}'")
             if shape is None:
-                raise SpecError(f"input '{key}' is given {_what(value)}, not a shape",
-                                hint=f"give its shape without the batch, e.g. {{'{key}': (3, 224, 224)}}")
+                shape = _shapes(value, key)  # an argument holding a list of tensors (feature maps)
             out[key] = shape
         return "named", out
     one = _shape(given, "the input")
@@ -73,6 +72,17 @@ def read_shapes(given: Any) -> tuple[str, Any]:
     raise SpecError(f"the input shape is {_what(given)}",
                     hint="give one shape (3, 224, 224), a tuple of shapes for a forward of several tensors, or a "
                          "dict of names to shapes")
+
+
+def _shapes(value: Any, key: str) -> list | tuple:
+    """A tuple or list of shapes, for an argument that is a tuple or list of tensors; else one clear error."""
+    shapes = [_shape(v, f"input '{key}'") for v in value] if isinstance(value, (tuple, list)) and value and \
+        len(value) <= MAX_INPUTS else [None]
+    if any(s is None for s in shapes):
+        raise SpecError(f"input '{key}' is given {_what(value)}, not a shape",
+                        hint=f"give its shape without the batch, e.g. {{'{key}': (3, 224, 224)}}, or a list of them "
+                             "for a list of tensors")
+    return type(value)(shapes)
 
 
 def _what(value: Any) -> str:
@@ -94,7 +104,7 @@ def bind(given: Any, params: list[inspect.Parameter], fixed: dict, owner: str) -
         return Feed(["input"], {"input": shapes}, {}, set(plain[:1]), {})
     if how == "named":
         if all(name in plain for name in shapes):  # forward(self, x1, x2) given {"x1": ..., "x2": ...}
-            return Feed(list(shapes), dict(shapes), {n: n for n in shapes}, set(shapes), {})
+            return _by_argument(shapes)
         if len(free) == 1:  # forward(self, batch) reading batch["image"]: a dict of tensors
             return _packed(free[0], list(shapes), list(shapes.values()), {k: fx.PH for k in shapes})
         bad = next(name for name in shapes if name not in plain)
@@ -108,6 +118,28 @@ def bind(given: Any, params: list[inspect.Parameter], fixed: dict, owner: str) -
     raise SpecError(f"{len(seq)} input shapes for {owner}.forward, which takes {len(free)} tensor argument"
                     f"{'' if len(free) == 1 else 's'} ({', '.join(free) or 'none'})",
                     hint="give one shape per argument, or a dict naming each: {'x1': (3, 32, 32), ...}")
+
+
+def _by_argument(shapes: dict) -> Feed:
+    """Each argument given by name a tensor's shape, or a list of shapes (``forward(self, x: List[Tensor])``, its
+    tensors named ``x_1``, ``x_2``...)."""
+    import torch.fx as fx
+
+    names, by_name, targets, bound, concrete = [], {}, {}, set(), {}
+    for argument, shape in shapes.items():
+        if shape and isinstance(shape[0], tuple):  # a list (or tuple) of tensors
+            packed = _packed(argument, [f"{argument}_{i + 1}" for i in range(len(shape))], list(shape),
+                             type(shape)(fx.PH for _ in shape))
+            names += packed.names
+            by_name.update(packed.shapes)
+            targets.update(packed.placeholders)
+            concrete.update(packed.concrete)
+        else:
+            names.append(argument)
+            by_name[argument] = shape
+            targets[argument] = argument
+            bound.add(argument)
+    return Feed(names, by_name, targets, bound, concrete)
 
 
 def _packed(argument: str, names: list[str], shapes: list, placeholders: Any) -> Feed:

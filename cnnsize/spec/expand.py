@@ -116,7 +116,7 @@ class Expander:
         self.check_size(layers, _key_loc(doc, "layers", self.source))
         self.expand_list(layers, _Scope("", None, variables))
         if "inputs" in doc:
-            self._check_inputs_read()
+            self._check_inputs_read(doc)
         notes = self._notes(doc)
         name = doc.get("name", "spec")
         if not isinstance(name, (str, int, float)) or isinstance(name, bool):
@@ -169,9 +169,12 @@ class Expander:
         """An input as messages name it: "the input" where there is one, else by its name."""
         return "the input" if len(self.input_names) == 1 else f"input '{name}'"
 
-    def _check_inputs_read(self) -> None:
-        """An input that no layer reads is an error (a misspelt 'from', or an input the network does not take)."""
+    def _check_inputs_read(self, doc: Any) -> None:
+        """An input that no layer reads is an error (a misspelt 'from', or an input the network does not take); one
+        that only a part left out reads (``if: aux``, an imported network's other outputs) is read."""
         read = {src for node in self.nodes for src in node.inputs}
+        if len(read & set(self.input_names)) < len(self.input_names):
+            read |= _named_in_from(doc.get("layers"), 0)
         for name, loc in self.input_names.items():
             if name not in read:
                 raise SpecError(f"no layer reads input '{name}'",
@@ -880,6 +883,20 @@ class _InputShape(Mapping):
 
     def __len__(self):
         return len(self._fields())
+
+
+def _named_in_from(value: Any, depth: int) -> set[str]:
+    """Every name written in a 'from' anywhere under a layers list (parts not expanded included)."""
+    found: set[str] = set()
+    if depth > 60:
+        return found
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if key == "from":
+            found.update(v for v in (item if isinstance(item, list) else [item]) if isinstance(v, str))
+        elif isinstance(item, (dict, list)):
+            found |= _named_in_from(item, depth + 1)
+    return found
 
 
 def _layers_hint(limit: int) -> str:
