@@ -58,9 +58,8 @@ def read_shapes(given: Any) -> tuple[str, Any]:
             if not isinstance(key, str) or not key.isidentifier():
                 raise SpecError(f"input name {key!r} is not a name", hint="name inputs as words, e.g. 'image'")
             shape = _shape(value, f"input '{key}'")
-            if shape is None:
-                shape = _shapes(value, key)  # an argument holding a list of tensors (feature maps)
-            out[key] = shape
+            # an argument holding a list of tensors (feature maps): a list of shapes
+            out[key] = shape if shape is not None else _shapes(value, key)
         return "named", out
     one = _shape(given, "the input")
     if one is not None:
