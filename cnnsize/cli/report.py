@@ -6,6 +6,7 @@ import os
 import sys
 
 from .common import add_format, add_width, parse_shape, positive_int, table_width, write_output
+from .importer import resolve_named
 
 LAYOUT_HELP = ("how to read --input (and the spec's input): hwc converts channels-last 32x32x3 to 3x32x32, chw "
                "keeps it as written (default: channels first, and a shape that looks channels-last is refused)")
@@ -75,6 +76,7 @@ def register(sub) -> None:
 
 
 def run_report(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from .. import passes
     from ..api import load_graph
     from ..core.errors import SpecError
