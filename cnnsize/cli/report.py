@@ -15,6 +15,7 @@ from .common import (
     table_width,
     write_output,
 )
+from .importer import resolve_named
 
 LAYOUT_HELP = ("how to read --input (and the spec's input): hwc converts channels-last 32x32x3 to 3x32x32, chw "
                "keeps it as written (default: channels first, and a shape that looks channels-last is refused)")
@@ -85,6 +86,7 @@ def register(sub) -> None:
 
 
 def run_report(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from .. import passes
     from ..api import load_graph
     from ..core.errors import SpecError
