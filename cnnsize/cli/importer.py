@@ -18,9 +18,10 @@ import contextlib
 import importlib
 import os
 import sys
+from typing import Any
 
 from ..core.errors import SpecError
-from .common import output_extensions, parse_shape, write_output
+from .common import onnx_shape, output_extensions, parse_inputs, write_output
 
 
 def register(sub) -> None:
@@ -33,8 +34,10 @@ def register(sub) -> None:
     p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx",
                    help="e.g. torchvision.models:resnet18, mymodels:Net or model.onnx; torchvision:NAME and "
                         "timm:NAME build a library's model with no weights at its own input size")
-    p.add_argument("-i", "--input", help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, "
-                                         "this sizing its dynamic axes)")
+    p.add_argument("-i", "--input", action="append",
+                   help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, this sizing its dynamic "
+                        "axes); repeat it as NAME=SHAPE for a forward of several tensors, named as its arguments "
+                        "(--input x1=3x32x32 --input x2=3x32x32), or as a dict argument's keys")
     p.add_argument("--name", help="the spec's name (default: FACTORY, or the file's name)")
     p.add_argument("-o", "--output", help="write the spec to this file (.yaml) instead of standard output")
     output_extensions(p, ".yaml", ".yml")
@@ -175,7 +178,7 @@ def run(args) -> int:
         if kwargs is not None:
             raise SpecError("--kwargs is for torch models (an ONNX file's inputs are tensors)")
 
-        imported = from_onnx(args.target, input_shape=parse_shape(args.input) if args.input else None,
+        imported = from_onnx(args.target, input_shape=onnx_shape(args.target, parse_inputs(args.input)),
                              name=args.name, opaque=args.opaque)
         write_output(imported.yaml, args.output)
         return 0
@@ -185,7 +188,7 @@ def run(args) -> int:
     return 0
 
 
-def import_torch(target: str, input_text: str | None, *, name: str | None = None, opaque: bool = False,
+def import_torch(target: str, input_text: Any, *, name: str | None = None, opaque: bool = False,
                  kwargs: dict | None = None, timeout: float = DEFAULT_TIMEOUT, debug: bool = False):
     """Build and trace the torch model ``target`` names (MODULE:FACTORY, or a library's model: torchvision:NAME,
     timm:NAME, at the input its library sizes it for unless ``input_text`` gives one); what its code prints goes to
@@ -201,7 +204,7 @@ def import_torch(target: str, input_text: str | None, *, name: str | None = None
             model, default = named_models.build(*library)
         else:
             model, default = make_model(load_factory(target), target, nn), (3, 224, 224)
-        shape = parse_shape(input_text) if input_text else default
+        shape = parse_inputs(input_text) or default  # one shape, or each input's by name
         return _trace(lambda: from_torch(model, shape, name=name or target.rpartition(":")[2], opaque=opaque,
                                          kwargs=kwargs), debug)
 

@@ -82,7 +82,7 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
     if not all_int(size):
         return None, ""
     owner = topology.owner
-    live = _live(owner, topology.last_read, size, {0, owner[-1]})
+    live = _live(owner, topology.last_read, size, {*topology.inputs, owner[-1]})
     for i, nbytes in _transients(sized, batch, itemsize, training=False).items():
         live[i] += nbytes  # a composite's intermediates, while it runs
     peak = max(live)
@@ -151,8 +151,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         if found is None:
             found = known[layer] = _saved(layer, own, device, act_size, batch)
         refs, own_bytes = found
-        for index, width in refs:
-            key = owner[srcs[index]] if index >= 0 else owner[i]
+        for key, width in _kept(refs, srcs, owner, i, requires_grad):
             if key not in saved:  # saved first here: kept until this layer's backward
                 saved[key] = nbytes = size[key] if width is None else sized[key].numel * batch * width
                 kept[i] += nbytes
@@ -167,7 +166,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
-    forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, extras)
+    forward = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved}, extras)
     transients = _transients(sized, batch, act_size, training=True)
     for i, nbytes in transients.items():
         forward[i] += nbytes  # a composite's intermediates that autograd does not keep, while it runs
@@ -233,11 +232,20 @@ def _transients(sized: list, batch: Any, itemsize: int, training: bool, backward
     return out
 
 
+def _kept(refs: tuple, srcs: tuple, owner: list[int], i: int, requires_grad: list[bool]) -> list[tuple]:
+    """(storage position, itemsize or None) of the activations layer ``i`` keeps (``refs``, see _saved), leaving out
+    those kept only for the gradients of inputs that do not require grad (a factor of x * mask where mask is an
+    input: torch keeps mask, not x)."""
+    return [(owner[srcs[index]] if index >= 0 else owner[i], width) for index, width, needed in refs
+            if not needed or any(requires_grad[srcs[j]] for j in needed)]
+
+
 def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
     """What autograd keeps for one layer's backward (its kind's ``saved``), resolved to bytes.
 
     Returns the activations it keeps, as (input index, or -1 for the output; itemsize, or None for the
-    activation dtype), and the bytes of the tensors of its own (masks, indices, statistics).
+    activation dtype; the inputs whose gradients need it, Saved.for_inputs), and the bytes of the tensors of its own
+    (masks, indices, statistics).
     """
     refs, own_bytes = [], 0
     one = is_int(batch) and batch == 1
@@ -249,7 +257,8 @@ def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tup
         if item.of == "new":
             own_bytes += item.numel * (batch if item.per_sample else 1) * width
         else:
-            refs.append((item.index if item.of == "input" else -1, None if width == act_size else width))
+            refs.append((item.index if item.of == "input" else -1, None if width == act_size else width,
+                         item.for_inputs))
     return tuple(refs), own_bytes
 
 

@@ -24,6 +24,7 @@ from ..core.optional import require_torch
 from ..layers.base import IN_PLACE, OPAQUE_KIND, PASS_KIND, PASS_THROUGH, REGISTRY, UNUSED_KIND, TensorArg, TorchCall
 from ..spec.write import layer_entry, to_yaml, written_settings  # noqa: F401 - re-exported
 from . import ImportedSpec, analyze_spec
+from .torch_inputs import Feed, bind, read_shapes
 
 
 class _Registry:
@@ -197,14 +198,15 @@ def _real_copy(module, originals: dict):
         return _copy_tree(module, clone).eval()
 
 
-def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = False, batch: int = 1) -> None:
+def _propagate(gm: _Traced, input_shape: Any, real: tuple = (), count: bool = False, batch: int = 1) -> None:
     """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
     rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
     which opaque layers need: FlopCounterMode decomposes some operations, slowly). ``gm.root`` is a copy of the
     model whose parameters and buffers are meta tensors; a model that mixes devices on its own is run on fake
     tensors instead (slower), as a copy of the model sharing its real tensors, which fake tensors never write.
     Untraceable submodules (``real``) run for real on copies of their own. The user's model is never run. A
-    ``batch`` above 1 notes each node's shape at that batch only (``batch_meta``): where the batch axis went."""
+    ``batch`` above 1 notes each node's shape at that batch only (``batch_meta``): where the batch axis went.
+    ``input_shape``: the one input's shape, or each input's by its placeholder's target (several inputs)."""
     torch = require_torch()
 
     tensors = [*gm.source.parameters(), *gm.source.buffers()]
@@ -212,7 +214,8 @@ def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = 
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     def on_meta():
         with torch.no_grad():
-            _run(gm, gm.root, torch.zeros(batch, *input_shape, dtype=dtype, device="meta"), real, None, count)
+            _run(gm, gm.root, _given(gm.graph, input_shape, lambda s: torch.zeros(batch, *s, dtype=dtype,
+                                                                                   device="meta")), real, None, count)
 
     def on_fake():
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -220,7 +223,8 @@ def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = 
         shared = _copy_tree(gm.root, lambda t: gm.originals.get(id(t), t)).eval()  # as traced (fx's constants)
         fake = FakeTensorMode(allow_non_fake_inputs=True)
         with fake, torch.no_grad():
-            x = torch.zeros(batch, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+            device = param.device if param is not None else "cpu"
+            x = _given(gm.graph, input_shape, lambda s: torch.zeros(batch, *s, dtype=dtype, device=device))
             _run(gm, shared, x, real, fake, count)
 
     # FLOPs on fake tensors first, which keep the model's device: torch picks the kernels (einsum's) it would; a
@@ -303,8 +307,18 @@ def _note_result(torch, n, result, batch: int = 1) -> None:
         n.meta["val"] = result  # a size or a number computed from sizes (x / x.shape[-1] ** 0.5, MViT's thw)
 
 
-def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
-    batch = x.shape[0]
+def _given(graph, shapes: Any, make) -> list:
+    """The values of the graph's placeholders for a run: a tensor of each input's shape (``make(shape)``), the
+    others' defaults (kwargs' values, which tracing fixed)."""
+    if not isinstance(shapes, dict):  # one input: the first placeholder without a default
+        first = next((n.target for n in graph.nodes if n.op == "placeholder" and not n.args), None)
+        shapes = {first: shapes}
+    return [make(shapes[n.target]) if n.target in shapes else n.args[0] if n.args else None
+            for n in graph.nodes if n.op == "placeholder" and not str(n.target).startswith("*")]  # *args: none
+
+
+def _run(gm, root, xs: list, real: tuple, fake, count: bool) -> None:
+    batch = next(x.shape[0] for x in xs if hasattr(x, "shape"))
     torch = require_torch()
     import torch.fx as fx
     from torch.utils.flop_counter import FlopCounterMode
@@ -337,9 +351,9 @@ def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
 
     if count:
         with counter:
-            Propagate(root, graph=gm.graph).run(x)
+            Propagate(root, graph=gm.graph).run(*xs)
     else:
-        Propagate(root, graph=gm.graph).run(x)
+        Propagate(root, graph=gm.graph).run(*xs)
 
 
 def _proxy_class():
@@ -529,14 +543,19 @@ def supported() -> dict[str, tuple]:
 
 
 class _Importer:
-    def __init__(self, module, input_shape: tuple, name: str, opaque: bool = False, kwargs: dict | None = None):
+    def __init__(self, module, input_shape: Any, name: str, opaque: bool = False, kwargs: dict | None = None):
         self.opaque = opaque
         self.kwargs = dict(kwargs or {})
         self.torch = require_torch()
         self.registry = _Registry(self.torch)
         self.source = module  # the user's model: read, never run or changed
         self.root = module  # the copy that is traced (made in trace)
-        self.input_shape = tuple(int(v) for v in input_shape)
+        self.given = input_shape  # one shape, a tuple or list of shapes, or a dict of names to shapes (torch_inputs)
+        how, shapes = read_shapes(input_shape)
+        self.input_shape: Any = shapes if how == "one" else None  # one input's; several: by placeholder (trace)
+        self.feed: Feed | None = None  # how the shapes feed the forward's arguments (arguments)
+        self.input_by_target: dict[str, str] = {}  # fx placeholder target -> the input it is (placeholders)
+        self.first_input = "input"
         self.name = name
         self.layers: list[dict] = []
         self.names: set[str] = {"input"}
@@ -552,6 +571,8 @@ class _Importer:
         self.batch_run: bool | None = None  # whether the run at batch 2 (where the batch axes went) succeeded
         self.outputs: list[tuple[Any, str]] = []
         self.main = "input"
+        if how == "named":
+            self.names.update(shapes)  # no layer takes an input's name
 
     # -- tracing -------------------------------------------------------------------------------------------------
     def trace(self):
@@ -600,12 +621,9 @@ class _Importer:
         self.root = _copy_tree(self.source, stand_in)  # what is traced and run: never the user's model
         graph = self.forward_graph(tracer)
         self.root.eval()
-        inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
-        if len(inputs) > 1:
-            raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
-                                  f"{', '.join(str(n.target) for n in inputs)})",
-                                  hint="from_torch sizes a model of one input tensor; give the others "
-                                       "defaults or wrap the model")
+        inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args  # args: a default
+                  and not str(n.target).startswith("*")]  # *args given nothing
+        self.placeholders(inputs)
         gm = _Traced(self.root, graph, self.source, originals)
         try:
             _propagate(gm, self.input_shape, tuple(self.untraceable))
@@ -616,10 +634,38 @@ class _Importer:
                     break
                 _propagate(gm, self.input_shape, tuple(self.untraceable))
         except Exception as exc:
-            raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
+            raise SpecError(f"the module does not run on {self.given_text()}: "
                             f"{type(exc).__name__}: {exc}".split("\n")[0],
                             hint="give the input shape the model expects (C x H x W)") from None
         return gm
+
+    def placeholders(self, inputs: list) -> None:
+        """Which input each tensor placeholder is (several inputs: ``input_shape`` becomes their shapes by target);
+        a tensor argument left without a shape is refused, naming how to give it."""
+        feed = self.feed
+        assert feed is not None
+        if feed.several:
+            self.input_shape = {t: feed.shapes[name] for t, name in feed.placeholders.items()}
+            self.input_by_target = dict(feed.placeholders)
+        else:
+            self.input_by_target = {inputs[0].target: "input"} if inputs else {}
+        left = [n for n in inputs if n.target not in self.input_by_target]
+        if left:
+            takes = ", ".join(str(n.target) for n in inputs)
+            raise Unrepresentable(f"a second input '{left[0].target}' (forward takes {takes}) with no shape given",
+                                  hint=f"give a shape for each input by name, e.g. from_torch(model, "
+                                       f"{{'{inputs[0].target}': (3, 224, 224), '{left[0].target}': ...}}) "
+                                       f"(cnnsize import --input {left[0].target}=3x224x224, repeated), or a "
+                                       "default in the forward")
+        self.first_input = feed.names[0]
+        self.last = self.main = self.first_input
+
+    def given_text(self) -> str:
+        """The input(s) as the error messages say them: a 1×3×224×224 input, or each by name."""
+        if self.feed is None or not self.feed.several:
+            return f"a 1×{'×'.join(map(str, self.input_shape))} input"
+        return "inputs " + ", ".join(f"{name} 1×{'×'.join(map(str, shape))}" for name, shape in
+                                     self.feed.shapes.items())
 
     def forward_graph(self, tracer):
         """The graph of the eval forward; in a model in training, of the training forward where that uses more of
@@ -685,14 +731,21 @@ class _Importer:
                                    named or ["(forward takes only the input tensor)"])
         fixed = {p.name: p.default for p in params if p.default is not p.empty}  # optional ones at their defaults
         fixed.update(self.kwargs)
-        missing = [p.name for p in params if p.name not in fixed and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        every = list(inspect.signature(self.root.forward).parameters.values())
+        self.feed = feed = bind(self.given, every, fixed, type(self.source).__name__)
+        for name in feed.bound:
+            fixed.pop(name, None)  # a tensor for it (forward(self, x, mask=None) given {"x": ..., "mask": ...})
+        fixed.update(feed.concrete)
+        missing = [p.name for p in params if p.name not in fixed and p.name not in feed.bound
+                   and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         if missing:
-            takes = ", ".join(p.name for p in list(inspect.signature(self.root.forward).parameters.values()))
+            takes = ", ".join(p.name for p in every)
             raise Unrepresentable(
                 f"a second input '{missing[0]}' (forward takes {takes}) with no value given",
-                hint=f"from_torch sizes one input tensor: give an argument that is not a tensor (a name, a flag) "
-                     f"with kwargs={{'{missing[0]}': ...}} (cnnsize import --kwargs '{{\"{missing[0]}\": ...}}', "
-                     "JSON), a second tensor by wrapping the model")
+                hint=f"give a tensor's shape by name, from_torch(model, {{'{every[0].name}': (3, 224, 224), "
+                     f"'{missing[0]}': ...}}) (cnnsize import --input {missing[0]}=3x224x224, repeated), or an "
+                     f"argument that is not a tensor (a name, a flag) with kwargs={{'{missing[0]}': ...}} "
+                     f"(cnnsize import --kwargs '{{\"{missing[0]}\": ...}}', JSON)")
         return fixed
 
     def unused(self, graph) -> list[tuple[str, int, int, int]]:
@@ -731,12 +784,12 @@ class _Importer:
                 else [(path, trains or frozen, not frozen, buffers)]
             for name, weights, trainable, held in parts:
                 settings = {"module": self.describe(path), "weights": weights, "buffers": held}
-                entries.append(layer_entry(UNUSED_KIND, self.unique(name), settings, ["input"], "input",
-                                           trainable=trainable))
+                entries.append(layer_entry(UNUSED_KIND, self.unique(name), settings, [self.first_input],
+                                           self.first_input, trainable=trainable))
         if entries and layers:
             body = next(iter(layers[0].values())) if "if" not in layers[0] else {}
             if isinstance(body, dict) and "from" not in body:
-                body["from"] = "input"
+                body["from"] = self.first_input
         return entries + layers
 
     def describe(self, path: str) -> str:
@@ -761,8 +814,8 @@ class _Importer:
         self.modules = dict(gm.root.named_modules())
         for node in gm.graph.nodes:
             if node.op == "placeholder":
-                if not node.args:  # the tensor input (trace refused a second one); args hold a default
-                    self.alias[node] = "input"
+                if node.target in self.input_by_target:  # a tensor input; the others' args hold a default
+                    self.alias[node] = self.input_by_target[node.target]
             elif node.op == "get_attr":
                 self.constant.add(node)  # a parameter or buffer read directly: the call using it says what it is
             elif _is_tensor(node) and self.inputs(node) and all(n in self.constant for n in self.inputs(node)):
@@ -773,7 +826,14 @@ class _Importer:
                 self.call(node)
             # otherwise sizes, shapes and tuples: values for views and getitem, not layers
         self.mark_discarded()
-        spec: dict[str, Any] = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
+        feed = self.feed
+        assert feed is not None
+        spec: dict[str, Any] = {"name": self.name}
+        if feed.several:
+            spec["inputs"] = {name: list(shape) for name, shape in feed.shapes.items()}
+        else:
+            spec["input"] = list(self.input_shape)
+        spec["fit"] = "floor"
         aux = self.aux_only()
         if aux:
             spec["vars"] = {"aux": True}
@@ -1131,7 +1191,7 @@ class _Importer:
             scope = list(stack.values())[-1][0] if stack else ""
             name = f"{scope}.{base}" if scope else base
         found, n = name, 0
-        while found in self.names or found == "input":
+        while found in self.names or found == "input" or found in self.input_by_target.values():
             n += 1
             found = f"{name}_{n}"
         return found
@@ -1335,7 +1395,7 @@ def _check_module(module, kwargs) -> None:
                         hint="give non-tensor arguments in kwargs; for a second tensor input, wrap the model")
 
 
-def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False,
+def from_torch(module, input_shape: Any, *, name: str | None = None, opaque: bool = False,
                kwargs: dict | None = None) -> ImportedSpec:
     """Trace ``module`` (an ``nn.Module``) with torch.fx for one input of ``input_shape`` (C, H, W) and return the
     equivalent spec, as a dict and as YAML text (``.yaml``, written when first asked for).
@@ -1350,12 +1410,12 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
     """
     _check_module(module, kwargs)
     with no_gc():  # the trace makes many small objects: the collector's full passes cost 0.2-0.4 s on resnet152
-        importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque, kwargs=kwargs)
+        importer = _Importer(module, input_shape, name or type(module).__name__, opaque=opaque, kwargs=kwargs)
         spec = _tie(importer.run(), importer.reads, importer.numel)
         shapes: dict[str, tuple] = {}
         for node, layer in importer.alias.items():
             meta = node.meta.get("tensor_meta")
-            if layer != "input" and hasattr(meta, "shape"):
+            if layer not in importer.input_by_target.values() and hasattr(meta, "shape"):
                 shapes.setdefault(layer, importer.sample_shape(node)[1:])
         checked = _check(spec, importer, shapes)
     return ImportedSpec(spec=spec, checked=checked, mode="train" if module.training else "eval")

@@ -136,14 +136,17 @@ class Saved(Plain):
     None means the activation dtype; int64 indices are 8, a float32 statistic 4.
     """
 
-    __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one")
+    __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one", "for_inputs")
     __hash__ = Plain.hashed
 
     def __init__(self, of: str, numel: Dim = 0, itemsize: int | None = None, index: int = 0, per_sample: bool = True,
-                 batch_one: bool | None = None):
+                 batch_one: bool | None = None, for_inputs: tuple = ()):
         self.of, self.numel, self.itemsize, self.index = of, numel, itemsize, index
         self.per_sample = per_sample  # False for per-channel statistics, which do not grow with the batch
         self.batch_one = batch_one  # True: kept only at batch 1, False: only above (torch folds one sample to views)
+        # the inputs whose gradients need it, where torch keeps it only when one of them requires grad (a factor of a
+        # product: x * mask keeps mask for x's gradient, and x only where mask requires grad); () always kept
+        self.for_inputs = for_inputs
 
 
 class TorchModule(NamedTuple):
@@ -610,6 +613,8 @@ class LayerKind:
     measured: ClassVar[bool] = False
     # the smallest batch a training step of it can be measured at (batch norm: one sample has no variance)
     min_training_batch: ClassVar[int] = 1
+    # True for a network input beside the first (a spec's ``inputs:``): given by the caller, not computed
+    is_input: ClassVar[bool] = False
 
     if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
         def __getattr__(self, name: str) -> Any: ...
@@ -886,3 +891,38 @@ def attention_backward(projection: Dim, product: Dim, input_grad: bool, trains: 
     projection's input gradient; the four projections' weight gradients where they train."""
     inside = input_grad or trains  # q, k, v and the attention output require grad
     return 3 * projection * input_grad + (4 * product + projection) * inside, 4 * projection * trains
+
+
+class InputTensor(LayerKind):
+    """A network input beside the first (``inputs: {image: [3, H, W], mask: [1, H, W]}``): a tensor the caller
+    gives, held from the start to the end of the pass as the first input is. Not a registered kind: the spec's
+    ``inputs:`` makes it, never a layer entry."""
+
+    kind = "input"
+    min_inputs = max_inputs = 0
+    is_input = True
+    learns = False
+    called = False  # no tool counts anything for an input
+    tools_checked = True  # (tests/test_conventions_zoo.py runs the nine tools on a bundled spec of two inputs)
+    onnx_none = "an input is a graph input in ONNX"
+
+    def __init__(self, values: Mapping[str, Any]):
+        super().__init__(values)
+        self.shape = tuple(values["shape"])
+
+    def output_shape(self, ins: list[Shape], ctx: Ctx) -> Shape:
+        return self.shape
+
+    def receptive(self, rfs: list[RF | None], ins: list[Shape], out: Shape) -> RF | None:
+        return RF.identity(len(out) - 1) if len(out) > 1 else None  # the field on this input starts here
+
+    def field_step(self, ins: list[Shape]) -> tuple | None:
+        return None
+
+    def summary(self) -> str:
+        return ""
+
+    def build(self, ins: list[Shape], out: Shape):
+        import torch.nn as nn
+
+        return nn.Identity()  # a placeholder holding nothing: the executor passes the given tensor on

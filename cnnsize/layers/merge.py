@@ -170,7 +170,9 @@ class Mul(_Merge):
         return Counts(connections=prod(out) * len(ins))
 
     def saved(self, ins, out, trainable, device):
-        return [Saved("input", index=i) for i in range(len(ins))]  # each factor's grad needs the others
+        # each factor's grad needs the others: torch keeps a factor only where another requires grad
+        return [Saved("input", index=i, for_inputs=tuple(j for j in range(len(ins)) if j != i))
+                for i in range(len(ins))]
 
     def build(self, ins, out):
         from .nn.modules import Mul as MulModule
@@ -231,8 +233,8 @@ class Div(Sub):
     module = "Div"
 
     def saved(self, ins, out, trainable, device):
-        # a / b: a's grad needs b, b's needs a and b (as mul, both taken to require grad)
-        return [Saved("input", index=0), Saved("input", index=1)]
+        # a / b: a's grad needs b, b's needs a and b
+        return [Saved("input", index=0, for_inputs=(1,)), Saved("input", index=1, for_inputs=(0, 1))]
 
 
 SCALAR_OPS = ("add", "sub", "rsub", "mul", "div", "pow")

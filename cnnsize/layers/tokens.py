@@ -195,7 +195,7 @@ class MatMul(LayerKind):
         return self.forward_macs(ins, out, batch) * sum(map(bool, grads)), 0
 
     def saved(self, ins, out, trainable, device):
-        return [Saved("input", index=0), Saved("input", index=1)]  # each factor's grad needs the other
+        return [Saved("input", index=0, for_inputs=(1,)), Saved("input", index=1, for_inputs=(0,))]  # the other's
 
     def build(self, ins, out):
         from .nn.modules import MatMul as Module

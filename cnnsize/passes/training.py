@@ -25,7 +25,7 @@ def apply(analysis, accumulate: int = 1, precision: str = "float32"):
     """Fill input_grad_macs, weight_grad_macs and backward_macs in every row, their totals, and ``totals.training``."""
     rows = analysis.layers
     shapes = {r.name: r.output_shape for r in rows}
-    requires: dict[str, bool] = {INPUT: False}  # whether a layer's output requires grad
+    requires: dict[str, bool] = {INPUT: False}  # whether a layer's output requires grad (an input's never does)
     params_train: dict[str, bool] = {}  # whether any of a layer's parameters trains
     weight_trains: dict[str, bool] = {}
     memo: dict[tuple, tuple] = {}
@@ -35,7 +35,8 @@ def apply(analysis, accumulate: int = 1, precision: str = "float32"):
     nodes = {node.name: node for node in analysis.graph.nodes}
     for row in rows:
         node = nodes.get(row.name)
-        if row.kind is None or node is None:  # the input row
+        if row.kind is None or node is None or row.kind.is_input:  # an input's row
+            requires[row.name] = False
             row.add("input_grad_macs", None)
             row.add("weight_grad_macs", None)
             row.add("backward_macs", None)
