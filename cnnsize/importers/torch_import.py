@@ -485,6 +485,21 @@ def _inline_call(gm, node, tracer, fake) -> bool:
     return True
 
 
+def _constants_on_meta(root, graph, stand_in) -> None:
+    """The tensors fx keeps as constants of the graph (``_tensor_constant0``: torch.ones(4) or torch.arange(5) built in
+    the forward from numbers alone, which the tracer computes at once) as meta stand-ins, as the parameters are: the
+    meta run then takes them. fx sets them on the traced copy, never on the user's model."""
+    torch = require_torch()
+    registered = {name for name, _ in root.named_parameters(remove_duplicate=False)} | \
+        {name for name, _ in root.named_buffers(remove_duplicate=False)}
+    for n in graph.nodes:
+        if n.op != "get_attr" or n.target in registered or "." in n.target:
+            continue
+        t = getattr(root, n.target, None)
+        if isinstance(t, torch.Tensor) and t.device.type != "meta":
+            setattr(root, n.target, stand_in(t))
+
+
 def _first_answer(call: TorchCall, kinds: list) -> tuple[Any, Any, Unrepresentable | None]:
     """(kind, answer, None) for the first kind that stands for the call, else (None, None, the first refusal):
     a kind's reason for refusing says more than that no kind answered."""
@@ -600,6 +615,7 @@ class _Importer:
         self.root = _copy_tree(self.source, stand_in)  # what is traced and run: never the user's model
         graph = self.forward_graph(tracer)
         self.root.eval()
+        _constants_on_meta(self.root, graph, stand_in)
         inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
         if len(inputs) > 1:
             raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
@@ -767,6 +783,8 @@ class _Importer:
                 self.constant.add(node)  # a parameter or buffer read directly: the call using it says what it is
             elif _is_tensor(node) and self.inputs(node) and all(n in self.constant for n in self.inputs(node)):
                 self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
+            elif self.built(node):
+                self.constant.add(node)  # built in the forward from numbers (torch.zeros, arange, a grid)
             elif node.op == "output":
                 self.output(node)
             elif _is_tensor(node):
@@ -904,13 +922,14 @@ class _Importer:
         contiguous = [_contiguous(n) for n in computed]
         attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
         attrs_learned = [self.learned(n) for n in self.inputs(call_node) if n in self.constant]
+        const_counts = [self.sources_count(n) for n in self.inputs(call_node) if n in self.constant]
         index = node.args[1] if source is not None else None
         layouts = [self.batch_of(n) for n in computed]
         out_batch = self.batch_of(node) if _is_tensor(node) else _STANDARD
         moved = any(b != _STANDARD for b in [*layouts, out_batch])
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=self.sample_shape(node) if _is_tensor(node) else (), attrs=attrs,
-                         attrs_learned=attrs_learned, index=index,
+                         attrs_learned=attrs_learned, index=index, const_counts=const_counts,
                          contiguous=contiguous, out_contiguous=_is_tensor(node) and _contiguous(node),
                          view=node.meta.get("view"), where=self.where(call_node),
                          batch=layouts if moved else [], out_batch=out_batch,
@@ -944,6 +963,60 @@ class _Importer:
         if len(grown) == 1 and twice[grown[0]] == 2 * shape[grown[0]]:
             return _Batch(grown[0], shape[grown[0]])
         return _MIXED
+
+    # -- constants -----------------------------------------------------------------------------------------------
+    def built(self, node) -> bool:
+        """Whether a call makes a tensor from numbers alone, the same for every input and batch (torch.zeros(4, 4),
+        torch.arange(n) with n a size of the input's that is not the batch's): a constant of the spec."""
+        if node.op not in ("call_function", "call_method") or not _is_tensor(node):
+            return False
+        if any(n not in self.constant for n in self.inputs(node)):
+            return False
+        if not self.reads_input(node):
+            return True
+        return self.batch_of(node) == _NO_BATCH
+
+    def reads_input(self, node) -> bool:
+        """Whether a node's value depends on the input (a size read from it included)."""
+        seen, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n.op == "placeholder":
+                return True
+            if n in self.constant:
+                continue
+            todo.extend(n.all_input_nodes)
+        return False
+
+    def constant_sources(self, node) -> tuple[dict, dict]:
+        """The parameters and buffers (id -> tensor) a constant node is computed from, those a layer counts already
+        left out."""
+        params: dict[int, Any] = {}
+        buffers: dict[int, Any] = {}
+        seen, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            if n in seen or n not in self.constant:
+                continue
+            seen.add(n)
+            if n.op == "get_attr":
+                for get, into in ((self.root.get_parameter, params), (self.root.get_buffer, buffers)):
+                    try:
+                        t = get(n.target)
+                    except AttributeError:
+                        continue
+                    if id(t) not in self.held:
+                        into[id(t)] = t
+                    break
+            todo.extend(n.all_input_nodes)
+        return params, buffers
+
+    def sources_count(self, node) -> tuple[int, int]:
+        params, buffers = self.constant_sources(node)
+        return sum(t.numel() for t in params.values()), sum(t.numel() for t in buffers.values())
 
     def sample_shape(self, node) -> tuple:
         """A tensor's shape as a layer kind sees it: the batch (of 1) in front, then the per-sample axes (an axis
@@ -992,6 +1065,11 @@ class _Importer:
                 return
             raise refusal or call.refuse(what)
         ins = self.layer_inputs(call, call_node, kind, answer is PASS_THROUGH, what)
+        if kind.counts_constants:
+            for n in self.inputs(call_node):
+                if n in self.constant:
+                    params, buffers = self.constant_sources(n)
+                    self.held.update(params, buffers)
         if answer is PASS_THROUGH:
             self.alias[node] = self.alias[ins[0]]
             return

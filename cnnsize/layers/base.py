@@ -328,13 +328,14 @@ class TorchCall(Plain):
     """
 
     FIELDS = ("module", "function", "args", "kwargs", "inputs", "output", "attrs", "index", "where", "contiguous",
-              "out_contiguous", "view", "attrs_learned", "batch", "out_batch", "torch_inputs", "torch_output")
+              "out_contiguous", "view", "attrs_learned", "batch", "out_batch", "torch_inputs", "torch_output",
+              "const_counts")
 
     def __init__(self, module: Any, function: str, args: tuple, kwargs: dict, inputs: list, output: tuple,
                  attrs: list | None = None, index: int | None = None, where: str = "", contiguous: list | None = None,
                  out_contiguous: bool = True, view: bool | None = None, attrs_learned: list | None = None,
                  batch: list | None = None, out_batch: tuple = (0, 1), torch_inputs: list | None = None,
-                 torch_output: tuple = ()):
+                 torch_output: tuple = (), const_counts: list | None = None):
         self.module, self.function, self.args, self.kwargs, self.inputs, self.output = \
             module, function, args, kwargs, inputs, output
         self.attrs: list = [] if attrs is None else attrs
@@ -353,6 +354,9 @@ class TorchCall(Plain):
         self.out_batch = out_batch
         self.torch_inputs: list = [] if torch_inputs is None else torch_inputs
         self.torch_output = torch_output
+        # per attr: (parameters, buffers) elements it is computed from that no layer counts yet, for a kind that
+        # counts them as its own (``counts_constants``)
+        self.const_counts: list = [] if const_counts is None else const_counts
 
     def arg(self, i: int, key: str, default: Any = None) -> Any:
         """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""
@@ -565,6 +569,9 @@ class LayerKind:
     # axis numbers through TorchCall.axis. A kind acting on each sample alone (elementwise, the last axes, views)
     # says so; others (a convolution, batch norm) see their batch first or the import refuses
     batch_anywhere: ClassVar[bool] = False
+    # Whether the kind counts as its own the parameters and buffers its constant inputs are computed from
+    # (TorchCall.const_counts): the importer then takes them as counted
+    counts_constants: ClassVar[bool] = False
     # The ONNX operators it stands for (from_onnx), by op_type ("Conv", "Relu"); asked in registration order too.
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     # a kind with no onnx_ops says why (tests/test_onnx_import.py checks every kind has one or the other)

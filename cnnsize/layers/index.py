@@ -50,6 +50,7 @@ KINDS: dict[str, str] = {
     "groupnorm": "norm",
     "instancenorm": "norm",
     "layer_scale": "norm",
+    "normalize": "normalize",
     "opaque": "opaque",
     "unused": "opaque",
     "pixel_shuffle": "pixel_shuffle",
@@ -85,4 +86,5 @@ KINDS: dict[str, str] = {
     "transpose": "tokens",
     "reshape": "tokens",
     "contiguous": "tokens",
+    "const_op": "with_constant",
 }

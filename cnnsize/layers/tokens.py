@@ -334,8 +334,9 @@ class PosEmbed(LayerKind):
         if call.module is not None:
             return {}
         # x + self.pos_embedding, a parameter shaped (1, L, D)
-        if len(call.inputs) != 1 or len(call.attrs) != 1 or tuple(call.attrs[0]) != (1, *call.inputs[0][1:]):
-            return None
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or tuple(call.attrs[0]) != (1, *call.inputs[0][1:]) or \
+                not all(call.attrs_learned):
+            return None  # a buffer, or a tensor computed (a bias gathered from a table, a resampled embedding)
         return {}
 
     def counts(self, ins, out):

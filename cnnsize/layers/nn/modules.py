@@ -184,6 +184,37 @@ class Bias(nn.Module):
         return x + self.weight
 
 
+class ConstOp(nn.Module):
+    """x op c with c a constant tensor of ``shape`` made in the forward (of ones: the values do not matter to a size),
+    holding ``weights`` parameters and ``buffers`` buffers, as many as the model computes it from."""
+
+    def __init__(self, op: str, shape: tuple, weights: int = 0, buffers: int = 0, inplace: bool = False):
+        super().__init__()
+        self.op, self.shape, self.inplace = op, tuple(shape), inplace
+        self.counted = (weights, buffers)  # what the model's constant is computed from
+        self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
+        self.register_buffer("held", torch.zeros(buffers) if buffers else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = torch.ones(self.shape, dtype=x.dtype, device=x.device)
+        if self.op == "rsub":
+            return c - x
+        if self.op == "rdiv":
+            return c / x
+        return getattr(x, f"{self.op}_" if self.inplace else self.op)(c)
+
+
+class Normalize(nn.Module):
+    """F.normalize(x, p, dim, eps)."""
+
+    def __init__(self, dim: int, p: float = 2.0, eps: float = 1e-12):
+        super().__init__()
+        self.dim, self.p, self.eps = dim, p, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, p=self.p, dim=self.dim, eps=self.eps)
+
+
 class Pad(nn.Module):
     """F.pad of every per-sample axis: ``pad`` before and ``pad_end`` after each, the first axis first."""
 
