@@ -562,6 +562,7 @@ class _Importer:
         self.reads: dict[str, dict[str, tuple]] = {}  # layer -> the ids of the parameters it reads, by figure
         self.numel: dict[int, int] = {}  # id of a parameter read -> its elements
         self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
+        self.counted_calls: set = set()  # calls computing constants whose MACs a layer counts (const_op's)
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
         self.batch_run: bool | None = None  # whether the run at batch 2 (where the batch axes went) succeeded
@@ -577,6 +578,10 @@ class _Importer:
         Proxy = _proxy_class()
 
         class Tracer(fx.Tracer):
+            # a buffer read in a forward is a node of the graph (get_attr), as a parameter is: what is computed from
+            # it (a relative position index's view) is a constant whose layer counts the buffer
+            proxy_buffer_attributes = True
+
             def is_leaf_module(self, m, qualname):  # modules a kind stands for are single layers
                 return type(m) in leaves or super().is_leaf_module(m, qualname)
 
@@ -991,11 +996,13 @@ class _Importer:
             todo.extend(n.all_input_nodes)
         return False
 
-    def constant_sources(self, node) -> tuple[dict, dict]:
+    def constant_sources(self, node) -> tuple[dict, dict, set]:
         """The parameters and buffers (id -> tensor) a constant node is computed from, those a layer counts already
-        left out."""
+        left out (a module's too: Swin V2's position-bias MLP run on a table of coordinates), and the calls
+        computing it whose multiply-adds no layer counts yet."""
         params: dict[int, Any] = {}
         buffers: dict[int, Any] = {}
+        calls: set = set()
         seen, todo = set(), [node]
         while todo:
             n = todo.pop()
@@ -1003,20 +1010,40 @@ class _Importer:
                 continue
             seen.add(n)
             if n.op == "get_attr":
-                for get, into in ((self.root.get_parameter, params), (self.root.get_buffer, buffers)):
-                    try:
-                        t = get(n.target)
-                    except AttributeError:
-                        continue
-                    if id(t) not in self.held:
-                        into[id(t)] = t
-                    break
+                tensors = self.attr_tensors(n.target)
+            elif n.op == "call_module":
+                module = self.modules[n.target]
+                tensors = [*module.parameters(), *module.buffers()]
+            else:
+                tensors = []
+            for t in tensors:
+                if id(t) not in self.held:
+                    (params if isinstance(t, self.torch.nn.Parameter) else buffers)[id(t)] = t
+            if n.op.startswith("call_") and n not in self.counted_calls:
+                calls.add(n)
             todo.extend(n.all_input_nodes)
-        return params, buffers
+        return params, buffers, calls
 
-    def sources_count(self, node) -> tuple[int, int]:
-        params, buffers = self.constant_sources(node)
-        return sum(t.numel() for t in params.values()), sum(t.numel() for t in buffers.values())
+    def attr_tensors(self, target: str) -> list:
+        """The parameter or buffer a get_attr reads ([] for fx's own constants, which the model does not hold)."""
+        for get in (self.root.get_parameter, self.root.get_buffer):
+            try:
+                return [get(target)]
+            except AttributeError:
+                continue
+        return []
+
+    def sources_count(self, node) -> tuple[int, int, int]:
+        """(parameters, buffers, multiply-adds) a constant is computed from, as FlopCounterMode counts the MACs of
+        its calls (run once more, counting, only where a call may have any: a module or a product)."""
+        params, buffers, calls = self.constant_sources(node)
+        macs = 0
+        if any(n.op == "call_module" or any(w in str(getattr(n.target, "__name__", n.target)) for w in _PRODUCTS)
+               for n in calls):
+            if any("flops" not in n.meta for n in calls):
+                _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
+            macs = sum(n.meta.get("flops", 0) for n in calls) // 2
+        return sum(t.numel() for t in params.values()), sum(t.numel() for t in buffers.values()), macs
 
     def sample_shape(self, node) -> tuple:
         """A tensor's shape as a layer kind sees it: the batch (of 1) in front, then the per-sample axes (an axis
@@ -1068,8 +1095,9 @@ class _Importer:
         if kind.counts_constants:
             for n in self.inputs(call_node):
                 if n in self.constant:
-                    params, buffers = self.constant_sources(n)
+                    params, buffers, calls = self.constant_sources(n)
                     self.held.update(params, buffers)
+                    self.counted_calls.update(calls)
         if answer is PASS_THROUGH:
             self.alias[node] = self.alias[ins[0]]
             return
@@ -1247,6 +1275,8 @@ class _Importer:
         return found
 
 
+# names of the calls that may do multiply-adds in a constant's computation (FlopCounterMode is run for those)
+_PRODUCTS = ("linear", "matmul", "conv", "mm", "einsum", "bilinear")
 _INLINE_ROUNDS = 16  # rounds of tracing untraceable submodules again (each inlines every call it can)
 _IN_PLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "div"}
 

@@ -163,9 +163,14 @@ class MatMul(LayerKind):
 
     @classmethod
     def from_torch(cls, call):
+        first = call.arg(0, "input")
+        if len(call.inputs) == 1 and len(call.attrs) == 1 and all(call.attrs_learned) and \
+                len(call.attrs[0]) == 2 and isinstance(first, TensorArg) and first.computed and \
+                call.axis(-1) is not None:
+            return [("linear", {"units": int(call.attrs[0][1]), "bias": False})]  # x @ W: SwiftFormer's x @ w_g
         if len(call.inputs) != 2:
-            raise call.refuse(f"{call.function} with a parameter or constant operand (matmul multiplies two layers' "
-                              "outputs; a weight is linear's)")
+            raise call.refuse(f"{call.function} with a constant operand or a parameter first (matmul multiplies two "
+                              "layers' outputs; x @ W with W a parameter is linear's)")
         return {} if last_axes_per_sample(call, 2) else None
 
     def output_shape(self, ins, ctx):

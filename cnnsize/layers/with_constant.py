@@ -72,6 +72,8 @@ class ConstOp(LayerKind):
               "shape": Param("size", doc="the constant's shape, aligned with the input's last axes"),
               "weights": Param("count", 0, doc="parameters the constant is computed from"),
               "buffers": Param("count", 0, doc="buffers the constant is computed from"),
+              "macs": Param("count", 0, doc="multiply-adds computing the constant, once per call whatever the batch "
+                                            "(Swin V2's position-bias MLP): FlopCounterMode's count / 2"),
               "inplace": Param("bool", False, doc="write into the input's storage (x.add_(c), x += c)")}
     torch_modules = ("cnnsize.layers.nn.modules.ConstOp",)
     torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__", "sub", "sub_", "isub", "__sub__",
@@ -91,7 +93,7 @@ class ConstOp(LayerKind):
         if call.module is not None:
             m = call.module
             return {"op": m.op, "shape": list(m.shape), "weights": m.counted[0], "buffers": m.counted[1],
-                    "inplace": m.inplace}
+                    "macs": m.counted[2], "inplace": m.inplace}
         if len(call.inputs) != 1 or len(call.attrs) != 1 or call.kwargs.get("rounding_mode") is not None:
             return None  # two computed tensors (a merge), or a number (scalar)
         name = call.function
@@ -109,7 +111,7 @@ class ConstOp(LayerKind):
             raise call.refuse(f"{call.function} with a constant of shape {list(call.attrs[0])} that does not "
                               "broadcast over the batch (its axis there is not 1)")
         return {"op": op, "shape": [int(v) for v in shape], "weights": call.const_counts[0][0],
-                "buffers": call.const_counts[0][1], "inplace": call.inplace}
+                "buffers": call.const_counts[0][1], "macs": call.const_counts[0][2], "inplace": call.inplace}
 
     def const_shape(self) -> tuple:
         return self.shape if isinstance(self.shape, tuple) else (self.shape,)
@@ -126,6 +128,9 @@ class ConstOp(LayerKind):
 
     def counts(self, ins, out):
         return Counts(weights=self.weights, buffers=self.buffers, connections=prod(out))
+
+    def call_macs(self, ins, out):
+        return self.macs
 
     def receptive(self, rfs, ins, out):
         return rfs[0] if rfs else None
@@ -145,7 +150,7 @@ class ConstOp(LayerKind):
     def build(self, ins, out):
         from .nn.modules import ConstOp as Module
 
-        return Module(self.op, self.const_shape(), self.weights, self.buffers, self.inplace)
+        return Module(self.op, self.const_shape(), self.weights, self.buffers, self.macs, self.inplace)
 
     @classmethod
     def torch_examples(cls):

@@ -186,17 +186,22 @@ class Bias(nn.Module):
 
 class ConstOp(nn.Module):
     """x op c with c a constant tensor of ``shape`` made in the forward (of ones: the values do not matter to a size),
-    holding ``weights`` parameters and ``buffers`` buffers, as many as the model computes it from."""
+    holding ``weights`` parameters and ``buffers`` buffers, as many as the model computes it from, and computing it
+    with ``macs`` multiply-adds (a product of two matrices of ones of that cost, once per call)."""
 
-    def __init__(self, op: str, shape: tuple, weights: int = 0, buffers: int = 0, inplace: bool = False):
+    def __init__(self, op: str, shape: tuple, weights: int = 0, buffers: int = 0, macs: int = 0,
+                 inplace: bool = False):
         super().__init__()
         self.op, self.shape, self.inplace = op, tuple(shape), inplace
-        self.counted = (weights, buffers)  # what the model's constant is computed from
+        self.counted = (weights, buffers, macs)  # what the model's constant is computed from
         self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
         self.register_buffer("held", torch.zeros(buffers) if buffers else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = torch.ones(self.shape, dtype=x.dtype, device=x.device)
+        if self.counted[2]:  # the constant's computation: (1 × macs) @ (macs × 1), added in as 0
+            row = torch.ones(1, self.counted[2], dtype=x.dtype, device=x.device)
+            c = c + (row @ row.T).sum() * 0
         if self.op == "rsub":
             return c - x
         if self.op == "rdiv":
