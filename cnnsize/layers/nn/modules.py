@@ -220,6 +220,17 @@ class Normalize(nn.Module):
         return F.normalize(x, p=self.p, dim=self.dim, eps=self.eps)
 
 
+class UnfoldAxis(nn.Module):
+    """x.unfold(dim, size, step): windows along one axis, as a view."""
+
+    def __init__(self, dim: int, size: int, step: int):
+        super().__init__()
+        self.dim, self.size, self.step = dim, size, step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unfold(self.dim, self.size, self.step)
+
+
 class Pad(nn.Module):
     """F.pad of every per-sample axis: ``pad`` before and ``pad_end`` after each, the first axis first."""
 
