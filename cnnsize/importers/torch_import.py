@@ -1299,7 +1299,8 @@ def _parts(node) -> int | None:
 
 
 # calls that give a view of the same values (a parameter broadcast as gamma.view(1, -1, 1, 1))
-_VIEWS_OF_A_PARAMETER = ("view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute", "contiguous",
+_VIEWS_OF_A_PARAMETER = ("view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute", "transpose", "t",
+                         "contiguous",
                          "to", "type", "type_as")
 
 

@@ -149,7 +149,7 @@ class Saved(Plain):
 class Param(Plain):
     """One parameter of a layer kind: its type, default and a line of documentation. Read-only.
 
-    ``type``: int, count, ints, ints_or_zero, pads, bool, float, positive, probability, choice, str or size."""
+    ``type``: int, count, ints, ints_or_zero, pads, bool, float, fill (a number or ±inf), positive, probability, choice, str or size."""
 
     __slots__ = FIELDS = ("type", "default", "doc", "choices")
     __hash__ = Plain.hashed
@@ -165,7 +165,7 @@ class Param(Plain):
 _TYPE_WORDS = {
     "int": "a positive integer", "count": "an integer >= 0", "ints": "a positive integer or a list of them",
     "pads": "an integer >= 0, a list of them, 'same' or 'valid'", "bool": "true or false",
-    "float": "a number", "positive": "a positive number", "probability": "a number from 0 to 1", "str": "a string",
+    "float": "a number", "fill": "a number, or -inf or inf", "positive": "a positive number", "probability": "a number from 0 to 1", "str": "a string",
     "size": "a positive integer or a list of them",
     "ints_or_zero": "an integer >= 0 or a list of them",
 }
@@ -255,6 +255,14 @@ def _to_float(param: Param, value: Any, what: str, evaluate) -> float:
     return number
 
 
+def _to_fill(param: Param, value: Any, what: str, evaluate) -> float:
+    """A padding's constant: any number, -inf included (F.pad(x, pads, value=-inf) before a max pool), as it counts
+    in no figure; not NaN."""
+    if isinstance(value, float) and math.isinf(value):
+        return value
+    return _to_float(param, value, what, evaluate)
+
+
 def _to_positive(param: Param, value: Any, what: str, evaluate) -> float:
     """An eps: torch's batch norm refuses 0 and below."""
     number = _to_float(param, value, what, evaluate)
@@ -286,7 +294,7 @@ def _to_str(param: Param, value: Any, what: str, evaluate) -> str:
 _CONVERTERS = {
     "int": _to_int, "count": _to_count, "ints": _to_ints, "size": _to_ints, "ints_or_zero": _to_ints_or_zero,
     "pads": _to_pads, "bool": _to_bool, "positive": _to_positive, "probability": _to_probability,
-    "float": _to_float, "choice": _to_choice, "str": _to_str,
+    "float": _to_float, "fill": _to_fill, "choice": _to_choice, "str": _to_str,
 }
 _LIST_TYPES = ("ints", "size", "ints_or_zero", "pads")
 

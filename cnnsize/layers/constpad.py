@@ -29,7 +29,7 @@ class Pad(LayerKind):
     cause = "views"
     params = {"pad": Param("ints_or_zero", doc="values before (and after, unless pad_end is given), per axis"),
               "pad_end": Param("ints_or_zero", None, doc="values after, per axis"),
-              "value": Param("float", 0.0, doc="the constant padded with")}
+              "value": Param("fill", 0.0, doc="the constant padded with")}
     torch_modules = ("cnnsize.layers.nn.modules.Pad",)
     torch_functions = ("pad",)
     examples: ClassVar[dict] = {

@@ -138,7 +138,7 @@ class ZeroPad(LayerKind):
     cause = "views"
     params = {"pad": Param("ints_or_zero", doc="zeros before (and after, unless pad_end is given), per axis"),
               "pad_end": Param("ints_or_zero", None, doc="zeros after, per axis"),
-              "value": Param("float", 0.0, doc="the constant padded with (torch's ConstantPad value)")}
+              "value": Param("fill", 0.0, doc="the constant padded with (torch's ConstantPad value)")}
     torch_modules: ClassVar[tuple[str, ...]] = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d",
                                                 "ConstantPad3d")
     torch_functions: ClassVar[tuple[str, ...]] = ("pad",)
