@@ -8,6 +8,8 @@ The shape operations (``permute``, ``transpose``, ``reshape``, ``flatten``) are 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..calc import conv_macs, conv_params, fc_params
 from ..core.errors import SpecError
 from ..core.numeric import divides, exact_div, fmt_num, is_int, prod
@@ -26,6 +28,7 @@ from .base import (
 )
 from .conv import WEIGHT_RULES, weight_of, windowed_shape
 from .dense import matmul_weight
+from .merge import aligned, constant_shape
 
 
 def _text(shape) -> str:
@@ -501,54 +504,127 @@ def attention_pattern(call):
 @register("sdpa")
 class ScaledDotProductAttention(LayerKind):
     """F.scaled_dot_product_attention(q, k, v) of three inputs [..., L, E], [..., S, E], [..., S, Ev] (the leading
-    axes, e.g. heads, equal): softmax(QKᵀ/√E)·V. As torch's fused kernels, it stores no L×S matrix."""
+    axes, e.g. heads, equal): softmax(QKᵀ·scale + mask)·V. As torch's fused kernels, it stores no L×S matrix. A mask
+    computed by earlier layers is a fourth input; a constant one (a relative position bias gathered from its table,
+    BEiT's) is ``mask``, its shape aligned with the scores' last axes, with the parameters, buffers and
+    multiply-adds it is computed from (``weights``, ``buffers``, ``macs``, as const_op's)."""
     onnx_none = ("not mapped yet: exporters write MatMul, Softmax and MatMul (or opset 23's Attention), imported as "
                  "those kinds where mapped")
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "thop": "macs",
     }
+    counts_constants = True
 
     cause = "macs"
 
-    params = {}
-    min_inputs = max_inputs = 3
+    params = {"mask": Param("size", None, doc="a constant mask's shape, aligned with the scores' last axes"),
+              "weights": Param("count", 0, doc="parameters the constant mask is computed from"),
+              "buffers": Param("count", 0, doc="buffers the constant mask is computed from"),
+              "macs": Param("count", 0, doc="multiply-adds computing the constant mask, once per call"),
+              "causal": Param("bool", False, doc="is_causal: each query sees the keys up to its own position"),
+              "scale": Param("positive", None, doc="the scores' scale (torch's default: 1/√E)"),
+              "dropout": Param("probability", 0.0, doc="dropout_p, applied to the attention weights")}
+    min_inputs, max_inputs = 3, 4
     batch_anywhere = True  # over the last two axes, the others a batch of attentions
     torch_modules = ("cnnsize.layers.nn.modules.SDPA",)
     torch_functions = ("scaled_dot_product_attention",)
+    examples: ClassVar[dict] = {
+        "sdpa_mask": ([5, 6], [{"linear": {"units": 6}}, {"reshape": {"shape": [5, 2, 3]}},
+                               {"permute": {"dims": [1, 0, 2], "name": "heads"}},
+                               {"sdpa": {"mask": [2, 5, 5], "weights": 18, "buffers": 25, "scale": 0.5,
+                                         "from": ["heads", "heads", "heads"]}}]),
+        "sdpa_computed_mask": ([5, 6], [{"linear": {"units": 5}}, {"linear": {"units": 6, "from": "input"}},
+                                        {"sdpa": {"causal": False, "from": ["linear2", "linear2", "linear2",
+                                                                            "linear1"]}}]),
+    }
 
     @classmethod
     def from_torch(cls, call):
-        extra = {k: v for k, v in call.kwargs.items() if v not in (None, 0.0, False)}
-        if len(call.inputs) != 3 or extra or len(call.args) > 3:
-            raise call.refuse("scaled_dot_product_attention with a mask, dropout, causal or scale argument")
-        return {} if last_axes_per_sample(call, 2) else None
+        if call.module is not None:
+            return call.module.settings()
+        mask = call.arg(3, "attn_mask")
+        if call.kwargs.get("enable_gqa") or len(call.args) > 7 or \
+                len(call.inputs) != 3 + (isinstance(mask, TensorArg) and mask.computed):
+            raise call.refuse("scaled_dot_product_attention with grouped queries (enable_gqa) or of other tensors")
+        settings = {"causal": bool(call.arg(5, "is_causal", False)), "scale": call.arg(6, "scale"),
+                    "dropout": float(call.arg(4, "dropout_p", 0.0) or 0.0)}
+        if isinstance(mask, TensorArg) and not mask.computed:
+            shape = constant_shape(call, tuple(mask.shape))
+            if shape is None:
+                raise call.refuse(f"scaled_dot_product_attention with a mask of shape {list(mask.shape)} that does "
+                                  "not broadcast over the batch")
+            weights, buffers, macs = call.const_counts[0]
+            settings.update({"mask": [int(v) for v in shape], "weights": weights, "buffers": buffers, "macs": macs})
+        return settings if last_axes_per_sample(call, 2) else None
 
     def output_shape(self, ins, ctx):
-        q, k, v = ins
+        q, k, v = ins[:3]
         if not (len(q) == len(k) == len(v) >= 2) or tuple(q[:-2]) != tuple(k[:-2]) or tuple(k[:-1]) != tuple(v[:-1]) \
                 or (is_int(q[-1]) and is_int(k[-1]) and q[-1] != k[-1]):
             raise SpecError(f"sdpa needs q [..., L, E], k [..., S, E] and v [..., S, Ev] with equal leading axes, got "
                             f"{_text(q)}, {_text(k)} and {_text(v)}")
+        scores = (*q[:-1], k[-2])
+        if len(ins) == 4:
+            aligned(scores, tuple(ins[3]), "sdpa's mask")
+        if self.mask is not None:
+            aligned(scores, self.mask_shape(), "sdpa's mask")
         return (*q[:-1], v[-1])
 
+    def mask_shape(self) -> tuple:
+        return self.mask if isinstance(self.mask, tuple) else (self.mask,)
+
     def counts(self, ins, out):
-        q, k, v = ins
+        q, k, v = ins[:3]
         macs = prod(q[:-1]) * k[-2] * (q[-1] + v[-1])  # QKᵀ, then attention·V
-        return Counts(connections=macs, macs=macs)
+        return Counts(weights=self.weights, buffers=self.buffers, connections=macs, macs=macs)
+
+    def call_macs(self, ins, out):
+        return self.macs
 
     def receptive(self, rfs, ins, out):
         return None
 
     def saved(self, ins, out, trainable, device):
+        q, k = ins[0], ins[1]
+        if len(ins) == 4 or self.mask is not None:
+            # with a mask, torch runs the math path: it keeps q and k scaled (copies), the probabilities and v
+            return [Saved("new", prod(q)), Saved("new", prod(k)), Saved("new", prod(q[:-1]) * k[-2]),
+                    Saved("input", index=2)]
         # CPU flash attention: q, k, v, its output and one float32 log-sum-exp per query
         return [Saved("input", index=0), Saved("input", index=1), Saved("input", index=2), Saved("output"),
-                Saved("new", prod(ins[0][:-1]), itemsize=4)]
+                Saved("new", prod(q[:-1]), itemsize=4)]
 
     def build(self, ins, out):
         from .nn.modules import SDPA
 
-        return SDPA()
+        return SDPA(None if self.mask is None else self.mask_shape(), self.weights, self.buffers, self.macs,
+                    self.causal, self.scale, self.dropout)
+
+    @classmethod
+    def torch_examples(cls):
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class RelPosAttention(nn.Module):  # BEiT's: a relative position bias from its table, as attn_mask
+            def __init__(self):
+                super().__init__()
+                self.qkv = nn.Linear(6, 18)
+                self.table = nn.Parameter(torch.rand(9, 2))
+                self.register_buffer("index", torch.randint(0, 9, (5, 5)))
+
+            def forward(self, x):
+                from torch.nn.attention import SDPBackend, sdpa_kernel
+
+                q, k, v = self.qkv(x).reshape(x.shape[0], 5, 3, 2, 3).permute(2, 0, 3, 1, 4).unbind(0)
+                bias = self.table[self.index.view(-1)].view(5, 5, 2).permute(2, 0, 1).unsqueeze(0)
+                # the math kernel, whose products FlopCounterMode sees (CPU's fused kernel has no FLOP formula)
+                with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
+                    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=0.0, scale=0.3)
+                    return out + F.scaled_dot_product_attention(q, k, v, attn_mask=q @ k.transpose(-2, -1))
+
+        return {"rel_pos_attention": (RelPosAttention, (5, 6))}
 
 
 @register("select")

@@ -457,16 +457,40 @@ class Select(nn.Module):
 
 
 class SDPA(nn.Module):
-    """F.scaled_dot_product_attention(q, k, v); at inference with the math kernel, which FlopCounterMode counts, its
-    output laid out as the fused kernels' (which training runs)."""
+    """F.scaled_dot_product_attention(q, k, v, mask); at inference with the math kernel, which FlopCounterMode counts,
+    its output laid out as the fused kernels' (which training runs). A constant mask of ``mask_shape`` is made in
+    the forward (zeros), with ``weights`` and ``buffers`` held as the model computes it from them and ``macs``
+    multiply-adds spent on it (a product of ones, as ConstOp's)."""
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def __init__(self, mask_shape: tuple | None = None, weights: int = 0, buffers: int = 0, macs: int = 0,
+                 causal: bool = False, scale: float | None = None, dropout: float = 0.0):
+        super().__init__()
+        self.mask_shape, self.macs, self.causal, self.scale, self.dropout = mask_shape, macs, causal, scale, dropout
+        self.counted = (weights, buffers)
+        self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
+        self.register_buffer("held", torch.zeros(buffers) if buffers else None)
+
+    def settings(self) -> dict:
+        return {"mask": None if self.mask_shape is None else list(self.mask_shape), "weights": self.counted[0],
+                "buffers": self.counted[1], "macs": self.macs, "causal": self.causal, "scale": self.scale,
+                "dropout": self.dropout}
+
+    def attention(self, q, k, v, mask):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout,
+                                              is_causal=self.causal, scale=self.scale)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None):
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
+        if self.mask_shape is not None:
+            mask = torch.zeros(self.mask_shape, dtype=q.dtype, device=q.device)
+            if self.macs:
+                row = torch.ones(1, self.macs, dtype=q.dtype, device=q.device)
+                mask = mask + (row @ row.T).sum() * 0
         if torch.is_grad_enabled():
-            return F.scaled_dot_product_attention(q, k, v)
+            return self.attention(q, k, v, mask)
         with sdpa_kernel(SDPBackend.MATH):
-            out = F.scaled_dot_product_attention(q, k, v)
+            out = self.attention(q, k, v, mask)
         # laid out as the fused kernels lay it out, (N, L, h, E): a transpose(1, 2) after it is in memory order
         return out.transpose(1, 2).contiguous().transpose(1, 2) if out.dim() == 4 else out
 
