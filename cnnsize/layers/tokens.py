@@ -69,6 +69,7 @@ class Linear(LayerKind):
     torch_functions = ("linear",)
     onnx_ops = ("MatMul", "Add", "Gemm")
     batch_anywhere = True  # on the last axis (torch's run at batch 2 fails where the batch is that axis)
+    counts_constants = True  # F.linear's bias computed from parameters and buffers (from_torch)
 
     @classmethod
     def from_onnx(cls, call):  # x·W (+ b) on the last axis of a rank-3 or more input (fc's on rank 2)
@@ -88,8 +89,15 @@ class Linear(LayerKind):
         if call.module is not None:
             return {"units": call.module.out_features, "bias": call.module.bias is not None}
 
-        return {"units": weight_of(call, 1, call.function).shape[0],
-                "bias": isinstance(call.arg(2, "bias"), TensorArg)}
+        units, bias = weight_of(call, 1, call.function).shape[0], call.arg(2, "bias")
+        if isinstance(bias, TensorArg) and not bias.computed and call.attrs_learned[-1:] == [False]:
+            # a bias computed from parameters and buffers (BEiT's, Swin V2's cat of q_bias, a zero k_bias buffer
+            # and v_bias): added to the product in place, its sources counted as they are held
+            weights, buffers, macs = call.const_counts[-1]
+            return [("linear", {"units": units, "bias": False}),
+                    ("const_op", {"op": "add", "shape": [units], "weights": weights, "buffers": buffers,
+                                  "macs": macs, "inplace": True})]
+        return {"units": units, "bias": isinstance(bias, TensorArg)}
 
     def output_shape(self, ins, ctx):
         return (*ins[0][:-1], self.units)
