@@ -211,7 +211,7 @@ def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = 
     param = next(iter(tensors), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     def on_meta():
-        with torch.no_grad():
+        with torch.no_grad(), torch.device("meta"):  # tensors built in the forward (torch.arange(n)) on meta too
             _run(gm, gm.root, torch.zeros(batch, *input_shape, dtype=dtype, device="meta"), real, None, count)
 
     def on_fake():
@@ -269,7 +269,7 @@ def _run_for_real(torch, gm, target: str, args, kwargs, fake):
             return v
         return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
 
-    with unset_fake_temporarily():
+    with unset_fake_temporarily(), torch.device("cpu"):
         own = _real_copy(gm.root.get_submodule(target), gm.originals)
         out = own(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
     return map_aggregate(out, back)

@@ -104,7 +104,7 @@ class ConstOp(LayerKind):
     def saved(self, ins, out, trainable, device):
         const = Saved("new", prod(self.const_shape()), per_sample=False)  # one for the batch
         if self.op == "rdiv":
-            return [Saved("input"), Saved("output"), const]  # d(c/x) = -c/x²
+            return [Saved("input"), const]  # d(c/x) = -c/x²
         if self.op in ("mul", "div"):
             return [const]  # x * c and x / c: the input's gradient needs the constant (not learned here)
         return []  # x + c, x - c
