@@ -14,6 +14,7 @@ from .base import Counts, LayerKind, Param, Saved, register
 class Normalize(LayerKind):
     """``x / max(‖x‖ₚ, eps)`` along the per-sample ``axis`` (torch's F.normalize, p = 2 by default): the input's
     shape, no parameters."""
+    tools_checked = True
     onnx_none = "not mapped yet: exporters write ReduceL2, Clip or Max, Expand and Div, refused unless mapped"
     batch_anywhere = True  # along one per-sample axis (checked in from_torch)
 

@@ -521,7 +521,10 @@ class ScaledDotProductAttention(LayerKind):
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "thop": "macs",
+        "ptflops-aten": "macs*masked",  # the math path's products, which a mask makes torch run
     }
+    count_fact_names = {"masked": "1 where a mask is given: torch then runs the math path, whose bmm ptflops' aten "
+                                  "backend counts (the fused kernel it does not)"}
     counts_constants = True
 
     cause = "macs"
@@ -589,6 +592,9 @@ class ScaledDotProductAttention(LayerKind):
 
     def call_macs(self, ins, out):
         return self.macs
+
+    def count_facts(self, ins, out, batch):
+        return {"masked": int(len(ins) == 4 or self.mask is not None)}
 
     def receptive(self, rfs, ins, out):
         return None

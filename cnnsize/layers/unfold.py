@@ -66,6 +66,7 @@ class _Windows(LayerKind):
 class Unfold(_Windows):
     """im2col: each ``kernel`` window of a C×H×W map as a column, C·kh·kw values by L windows (nn.Unfold, F.unfold):
     a new tensor."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX has no im2col operator (exporters write Gather or a convolution)"
     torch_modules = ("Unfold",)
     torch_functions = ("unfold",)
@@ -122,6 +123,7 @@ class Unfold(_Windows):
 class Fold(_Windows):
     """col2im: C·kh·kw by L columns summed back into a C×H×W map of ``output`` (nn.Fold, F.fold), overlaps added:
     a new tensor."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX has no col2im operator before opset 18's Col2Im"
     params = {"output": Param("size", doc="the map's spatial size"), **_Windows.params}
     torch_modules = ("Fold",)

@@ -13,6 +13,7 @@ from .base import VIEW, Counts, LayerKind, Param, register
 class UnfoldAxis(LayerKind):
     """Windows of ``size`` every ``step`` along the per-sample ``axis``: that axis becomes the number of windows and a
     new last axis of ``size`` holds each window (torch's Tensor.unfold): a view."""
+    tools_checked = True
     onnx_none = "not mapped yet: exporters write Gather or Slice and Concat"
     batch_anywhere = True  # along one per-sample axis (checked in from_torch)
     makes = VIEW

@@ -29,6 +29,7 @@ class ConstOp(LayerKind):
     broadcasts): ``op`` add, sub, rsub (c - x), mul, div or rdiv (c / x). ``weights`` and ``buffers`` count the
     parameters and buffers the constant is computed from (a relative position bias table and its index), ``inplace``
     writes into the input (``x.add_(c)``, ``x += c``). No multiply-adds, as FlopCounterMode counts."""
+    tools_checked = True
     onnx_none = "not mapped yet: ONNX arithmetic with a constant tensor is refused (or kept whole with --opaque)"
     batch_anywhere = True  # value by value: the constant aligned with the torch axes (checked in from_torch)
     counts_constants = True

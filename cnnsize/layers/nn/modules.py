@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from ...core.errors import MissingDependency
@@ -184,6 +185,11 @@ class Bias(nn.Module):
         return x + self.weight
 
 
+_CONST_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+              "add_": operator.iadd, "sub_": operator.isub, "mul_": operator.imul, "div_": operator.itruediv,
+              "rsub": lambda x, c: c - x, "rdiv": lambda x, c: c / x}
+
+
 class ConstOp(nn.Module):
     """x op c with c a constant tensor of ``shape`` made in the forward (of ones: the values do not matter to a size),
     holding ``weights`` parameters and ``buffers`` buffers, as many as the model computes it from, and computing it
@@ -202,11 +208,8 @@ class ConstOp(nn.Module):
         if self.counted[2]:  # the constant's computation: (1 × macs) @ (macs × 1), added in as 0
             row = torch.ones(1, self.counted[2], dtype=x.dtype, device=x.device)
             c = c + (row @ row.T).sum() * 0
-        if self.op == "rsub":
-            return c - x
-        if self.op == "rdiv":
-            return c / x
-        return getattr(x, f"{self.op}_" if self.inplace else self.op)(c)
+        # Python's operators, as model code writes them (ptflops patches Tensor.add and Tensor.mul, not these)
+        return _CONST_OPS[self.op + ("_" if self.inplace else "")](x, c)
 
 
 class Normalize(nn.Module):
