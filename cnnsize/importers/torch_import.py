@@ -1092,12 +1092,7 @@ class _Importer:
                 return
             raise refusal or call.refuse(what)
         ins = self.layer_inputs(call, call_node, kind, answer is PASS_THROUGH, what)
-        if kind.counts_constants:
-            for n in self.inputs(call_node):
-                if n in self.constant:
-                    params, buffers, calls = self.constant_sources(n)
-                    self.held.update(params, buffers)
-                    self.counted_calls.update(calls)
+        self.count_constants(call_node, kind)
         if answer is PASS_THROUGH:
             self.alias[node] = self.alias[ins[0]]
             return
@@ -1138,6 +1133,17 @@ class _Importer:
                 self.owners[key] = layer
             if i == 0 and own and shares is None:
                 self.read_by(layer, own, held=call.module is not None)
+
+    def count_constants(self, call_node, kind) -> None:
+        """Take the parameters, buffers and calls a call's constant inputs are computed from as counted where its kind
+        counts them (``counts_constants``): no later layer counts them again."""
+        if not kind.counts_constants:
+            return
+        for n in self.inputs(call_node):
+            if n in self.constant:
+                params, buffers, calls = self.constant_sources(n)
+                self.held.update(params, buffers)
+                self.counted_calls.update(calls)
 
     def parameters_read(self, call: TorchCall, call_node) -> dict:
         """The parameters a call reads, by name: its module's, or those a function is given (F.linear(x, self.w))."""

@@ -149,7 +149,8 @@ class Saved(Plain):
 class Param(Plain):
     """One parameter of a layer kind: its type, default and a line of documentation. Read-only.
 
-    ``type``: int, count, ints, ints_or_zero, pads, bool, float, fill (a number or ±inf), positive, probability, choice, str or size."""
+    ``type``: int, count, ints, ints_or_zero, pads, bool, float, fill (a number or ±inf),
+    positive, probability, choice, str or size."""
 
     __slots__ = FIELDS = ("type", "default", "doc", "choices")
     __hash__ = Plain.hashed
@@ -165,7 +166,8 @@ class Param(Plain):
 _TYPE_WORDS = {
     "int": "a positive integer", "count": "an integer >= 0", "ints": "a positive integer or a list of them",
     "pads": "an integer >= 0, a list of them, 'same' or 'valid'", "bool": "true or false",
-    "float": "a number", "fill": "a number, or -inf or inf", "positive": "a positive number", "probability": "a number from 0 to 1", "str": "a string",
+    "float": "a number", "fill": "a number, or -inf or inf",
+    "positive": "a positive number", "probability": "a number from 0 to 1", "str": "a string",
     "size": "a positive integer or a list of them",
     "ints_or_zero": "an integer >= 0 or a list of them",
 }
