@@ -124,7 +124,7 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
             fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
             freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
             traffic: bool = False, device_profile: Any = None, layout: str | None = None,
-            count_mode: str | None = None) -> Analysis:
+            count_mode: str | None = None, training: bool = False, accumulate: int | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
@@ -139,7 +139,11 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     bytes read and written and its arithmetic intensity; ``device_profile`` (a bundled name such as "a100",
     a file, or a DeviceProfile) adds the roofline's ``predicted_seconds`` and ``bound`` (and implies traffic).
     An input that looks channels-last (32×32×3) is refused with the channels-first shape to use, unless
-    ``layout`` is ``"hwc"`` (convert) or ``"chw"`` (keep). ``spec`` may also be what ``from_torch`` returns, or a
+    ``layout`` is ``"hwc"`` (convert) or ``"chw"`` (keep). ``training`` adds each layer's backward MACs
+    (``input_grad_macs``, ``weight_grad_macs``, ``backward_macs``) and ``totals["training"]``, the step's work;
+    ``accumulate`` (implies training) is the micro-steps of ``batch`` samples a step accumulates gradients over: the
+    step's work is that many forwards and backwards, and its memory peak holds the gradients between them.
+    ``spec`` may also be what ``from_torch`` returns, or a
     torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
     ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
     """
@@ -152,7 +156,21 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
         return passes.analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit, optimizer=optimizer,
                               amp=amp, device=device, freeze_until=freeze_until, layout=layout, count=count,
                               count_mode=count_mode or getattr(spec, "mode", None) or "eval", traffic=traffic,
-                              device_profile=device_profile)
+                              device_profile=device_profile, training=training, accumulate=accumulate)
+
+
+def estimators(spec: Any, *, input_shape: tuple | None = None, batch: int = 1, gpus_per_node: int = 1,
+               nodes: int = 1, **analyze_kwargs: Any) -> list:
+    """What accelerate's ``estimate-memory`` (float32 and float16) and DeepSpeed's ZeRO-2 and ZeRO-3 estimators
+    (without offload, on ``gpus_per_node`` × ``nodes`` GPUs) say for the network, each an Estimate with its figure,
+    its parts and ``differences``: per part of cnnsize's training budget (one GPU, ``batch``), what cnnsize counts
+    beyond it (see cnnsize.passes.estimators)."""
+    from .passes import estimators as found
+
+    analyze_kwargs.pop("amp", None)
+    float32 = analyze(spec, input_shape, batch, **analyze_kwargs)
+    mixed = analyze(spec, input_shape, batch, amp=True, **analyze_kwargs)
+    return found.estimators(float32, mixed, gpus_per_node, nodes)
 
 
 def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002

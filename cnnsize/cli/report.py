@@ -31,8 +31,11 @@ def register(sub) -> None:
     c = p.add_argument_group("conventions, traffic and latency")
     c.add_argument("--count", metavar="NAME", help="add each layer's figure as a tool counts it: torch, torchinfo, "
                    "fvcore, ptflops, ptflops-aten, thop, torchscan-flops, torchscan-macs, torchscan-dmas")
-    c.add_argument("--train", action="store_true", help="--count's figures for the network in training mode (fvcore "
-                   "counts a training-mode batch norm otherwise); the default is eval mode")
+    c.add_argument("--train", action="store_true", help="the training step's work: each layer's backward MACs "
+                   "(input and weight gradients) and the step's total; and --count's figures for the network in "
+                   "training mode (fvcore counts a training-mode batch norm otherwise); the default is eval mode")
+    c.add_argument("--estimators", action="store_true", help="add what accelerate's estimate-memory and DeepSpeed's "
+                   "ZeRO-2 and ZeRO-3 estimators say for this network, and what each leaves out of the training step")
     c.add_argument("--traffic", action="store_true", help="add bytes read and written and FLOPs per byte per layer")
     c.add_argument("--device-profile", metavar="NAME|FILE", help="add the predicted time per layer on a device: "
                    "a bundled datasheet profile (a100, h100, h200, l4, t4, rtx4090), one 'cnnsize calibrate' "
@@ -50,6 +53,9 @@ def register(sub) -> None:
     g.add_argument("--amp", action="store_true", help="training estimate with mixed precision")
     g.add_argument("--device", default="cuda", help="device kind the training estimate is for: cuda or cpu")
     g.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
+    g.add_argument("--accumulate", type=positive_int, metavar="N", help="gradient accumulation: N micro-steps of "
+                   "--batch samples a training step (effective batch N × batch); the step's work is N forwards and "
+                   "backwards, and its memory peak holds the gradients between micro-steps (implies --train)")
     g.add_argument("--max-batch", action="store_true", help="find the largest batch that fits --device-memory")
     g.add_argument("--device-memory", metavar="SIZE", help="device memory for --max-batch, e.g. 24GiB")
     p.set_defaults(run=run_report)
@@ -72,9 +78,6 @@ def run_report(args) -> int:
 
     if args.max_batch and args.device_memory is None:
         raise SpecError("--max-batch needs --device-memory", hint="e.g. --max-batch --device-memory 24GiB")
-    if args.train and not args.count:
-        raise SpecError("--train says which mode --count's figures are for",
-                        hint="add --count NAME, e.g. --count fvcore")
     from ..core.numeric import no_gc
     from ..spec.sources import is_onnx
 
@@ -84,15 +87,21 @@ def run_report(args) -> int:
     if is_onnx(args.spec):  # the model's input sized its dynamic axes: the graph has that input
         shape = None
 
-    def at(batch):
+    def at(batch, amp=args.amp):
         return analyze_graph(graph, input_shape=shape, batch=batch, dtype=args.dtype, fit=args.fit,
-                             optimizer=args.optimizer, amp=args.amp, device=args.device,
-                             freeze_until=args.freeze_until, layout=args.layout)
+                             optimizer=args.optimizer, amp=amp, device=args.device,
+                             freeze_until=args.freeze_until, layout=args.layout, accumulate=args.accumulate)
 
     with no_gc():
         analysis = at(args.batch)
     passes.apply(analysis, count=args.count, count_mode="train" if args.train else "eval", traffic=args.traffic,
-                 device_profile=local_profile(args.device_profile) if args.device_profile else None)
+                 device_profile=local_profile(args.device_profile) if args.device_profile else None,
+                 training=args.train, accumulate=args.accumulate)
+    if args.estimators:
+        from ..passes import estimators
+
+        estimators.apply(analysis, at(args.batch, False) if args.amp else analysis,
+                         analysis if args.amp else at(args.batch, True))
     if args.max_batch:
         from ..engine.memory import max_batch, parse_bytes
 

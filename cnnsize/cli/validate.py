@@ -19,6 +19,8 @@ def register(sub) -> None:
     _common(v)
     v.add_argument("--runs", type=int, default=10, help="timed forward passes after the check (0: no timing)")
     v.add_argument("--warmup", type=int, default=2, help="untimed passes before timing")
+    v.add_argument("--accumulate", type=positive_int, metavar="N", help="measure a training step of N micro-steps "
+                   "(gradient accumulation) against the predicted peak")
     v.set_defaults(run=run_validate)
 
     b = sub.add_parser("bench", help="time the network: median, p10/p90, images/s, GFLOP/s, share of the peak",
@@ -141,7 +143,8 @@ def _onnx_shape(args):
     torch_only = [flag for flag, on in (("--backward", getattr(args, "backward", False)),
                                         ("--channels-last", getattr(args, "channels_last", False)),
                                         ("--per-layer", getattr(args, "per_layer", False)),
-                                        ("--init", args.init), ("--fit", args.fit), ("--layout", args.layout))
+                                        ("--accumulate", getattr(args, "accumulate", None)), ("--init", args.init),
+                                        ("--fit", args.fit), ("--layout", args.layout))
                   if on]
     if torch_only:
         raise SpecError(f"{torch_only[0]} is for a spec run in torch; an ONNX file runs as it is under ONNX Runtime",
@@ -167,7 +170,7 @@ def run_validate(args) -> int:
     from ..executor import validate
 
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
-                      warmup=args.warmup, force=args.force, init=args.init)
+                      warmup=args.warmup, force=args.force, init=args.init, accumulate=args.accumulate or 1)
     if args.format == "json":
         write_output(json_text(result.to_dict()), args.output, "json")
     else:

@@ -33,19 +33,24 @@ DEVICES = ("cuda", "cpu")
 
 
 class MemoryOptions(Plain):
-    """How the network is trained: optimizer, mixed precision, and the device kind (dropout masks differ)."""
+    """How the network is trained: optimizer, mixed precision, the device kind (dropout masks differ), and the
+    micro-steps a step accumulates gradients over (1: none)."""
 
-    __slots__ = FIELDS = ("optimizer", "amp", "device")
+    __slots__ = FIELDS = ("optimizer", "amp", "device", "accumulate")
     __hash__ = Plain.hashed
 
-    def __init__(self, optimizer: str = "adam", amp: bool = False, device: str = "cuda"):
-        self.optimizer, self.amp, self.device = optimizer, amp, device
+    def __init__(self, optimizer: str = "adam", amp: bool = False, device: str = "cuda", accumulate: int = 1):
+        self.optimizer, self.amp, self.device, self.accumulate = optimizer, amp, device, accumulate
 
     def check(self) -> MemoryOptions:
         if self.optimizer not in OPTIMIZER_STATES:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZER_STATES)
         if self.device not in DEVICES:
             raise unknown_name("device", self.device, DEVICES)
+        accumulate = self.accumulate
+        if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+            raise SpecError(f"accumulate must be a positive integer (micro-steps a training step accumulates), got "
+                            f"{accumulate!r}", hint="e.g. accumulate=4: four micro-batches per optimizer step")
         return self
 
 
@@ -97,6 +102,9 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     - backward, layer by layer from the last: what is saved stays until the first layer that saved it has
       run its backward; the gradient of a layer's output lives from the backward of its last reader until
       its own; each parameter's gradient, once made, stays until the optimizer step;
+    - with gradient accumulation (``options.accumulate`` micro-steps), the micro-steps after the first: forward and
+      backward with every parameter gradient already allocated, and in a layer's backward the gradients it makes
+      for its own parameters besides them, until autograd adds them to those held (in place);
     - optimizer step: every parameter gradient, plus the step's temporaries (Adam and AdamW: one tensor
       the size of all parameters in torch's foreach form on CUDA; on the CPU, where torch updates one parameter
       at a time, the square root and quotient of one parameter beside the previous one's ``denom``, see
@@ -119,6 +127,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     act_grads: list[Any] = [0] * (n + 1)
     param_grads: list[Any] = [0] * (n + 1)
     trainable_total: Any = 0
+    own_grads: dict[int, Any] = {}  # position -> bytes of the gradients its backward makes for its own parameters
     resolved: tuple[dict, dict] = ({}, {})  # own params trained? -> {Sized: what it keeps}
     device = options.device
     for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
@@ -128,6 +137,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             weights, biases = grads[i] if grads is not None else layer.owned
             trainable_total += weights + biases
             param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
+            own_grads[i] = (weights + biases) * master
         elif not (requires_grad[srcs[0]] if len(srcs) == 1 else any(map(requires_grad.__getitem__, srcs))):
             continue
         requires_grad[i] = True
@@ -175,11 +185,12 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     else:
         temporaries = 0  # SGD and momentum update in place
     step = trainable_total * master + temporaries
-    phases = {"forward": forward_peak, "backward": _max(backward), "optimizer step": step}
-    peak = _max(list(phases.values()))
-    where = next((name for name, value in phases.items() if value == peak), "")
-    if where == "backward" and all_int(backward):
-        where = f"backward at {topology.names[visited[backward.index(peak)]]}"
+    phases = {"forward": forward_peak, "backward": backward, "optimizer step": step}
+    if options.accumulate > 1:  # the micro-steps after the first run with every parameter gradient allocated
+        phases["forward, gradients held"] = forward_peak + trainable_total * master
+        phases["backward, gradients held"] = [activations_at[i] + trainable_total * master + own_grads.get(i, 0)
+                                              for i in visited]
+    peak, where = _peak_phase(phases, [topology.names[i] for i in visited])
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     return {
         "saved_for_backward_bytes": saved_total,
@@ -191,6 +202,18 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         "training_step_peak_bytes": peak,
         "training_peak_phase": where,
     }
+
+
+def _peak_phase(phases: dict[str, Any], visited: list[str]) -> tuple[Any, str]:
+    """The step's peak and where it falls: the first phase at it, and for a backward phase (its figure per layer
+    visited) the layer ("backward at layer4.1.conv2")."""
+    peaks = {name: _max(value) if isinstance(value, list) else value for name, value in phases.items()}
+    peak = _max(list(peaks.values()))
+    where = next((name for name, value in peaks.items() if value == peak), "")
+    values = phases.get(where)
+    if isinstance(values, list) and all_int(values):
+        where = f"{where} at {visited[values.index(peak)]}"
+    return peak, where
 
 
 def _transients(sized: list, batch: Any, itemsize: int, training: bool, backward: bool = False) -> dict[int, Any]:

@@ -503,6 +503,10 @@ def fold_rows(name: str, members: list[LayerResult], columns: list[Column]) -> L
 def _json(value: Any) -> Any:
     if is_int(value) or value is None or isinstance(value, (bool, float, str)):
         return value
+    if isinstance(value, dict):  # a pass' group of totals (totals.training)
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list):  # a pass' list of records (totals.estimators)
+        return [_json(v) for v in value]
     if getattr(value, "is_Integer", False):
         return int(value)
     return str(value)

@@ -102,11 +102,13 @@ def _own_parameters(node: Any, sized: Sized, sized_at: list[Sized], position: di
 
 def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
-                  freeze_until: str | None = None, layout: str | None = "chw") -> Analysis:
+                  freeze_until: str | None = None, layout: str | None = "chw",
+                  accumulate: int | None = None) -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
     ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
-    that layer and every layer before it as not trainable (fine-tuning the rest). ``layout``: ``chw`` takes
+    that layer and every layer before it as not trainable (fine-tuning the rest); ``accumulate``: micro-steps a step
+    accumulates gradients over (the peak holds them between micro-steps). ``layout``: ``chw`` takes
     the input as written, ``hwc`` converts a channels-last one, None (what users' entry points pass) refuses
     one that looks channels-last (32×32×3) with the shape to use.
     """
@@ -115,7 +117,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     if graph.reexpand is not None and (shape_in != tuple(graph.input_shape) or (fit is not None and fit != graph.fit)):
         graph = graph.reexpand(shape_in, fit or graph.fit)
     dtype = parse_dtype(dtype)
-    options = MemoryOptions(optimizer, amp, device).check()
+    options = MemoryOptions(optimizer, amp, device, 1 if accumulate is None else accumulate).check()
     frozen = _frozen(graph, freeze_until)
     bad_batch = isinstance(batch, bool) or not (is_int(batch) or hasattr(batch, "free_symbols"))
     if bad_batch or (is_int(batch) and batch < 1):

@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..core.errors import CnnsizeError
 from ..core.graph import INPUT
+from ..engine.memory import MemoryOptions
 from ..engine.result import Analysis
 from ..engine.walk import analyze_graph
 from ..layers.base import LayerKind
@@ -188,8 +189,12 @@ def _same(a: Any, b: Any) -> Figure:
 
 def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, batch: int = 1,
                    device: str = "auto", dtype: str = "float32", runs: int = 10, warmup: int = 2,
-                   force: bool = False, init: bool = False, progress: bool | None = None) -> Validation:
+                   force: bool = False, init: bool = False, progress: bool | None = None,
+                   accumulate: int = 1) -> Validation:
     """Build, run once under hooks and FlopCounterMode, compare; then time ``runs`` forward passes.
+
+    ``accumulate``: the training step measured is that many forwards and backwards (gradients accumulated), then
+    the optimizer's step.
 
     On CPU the training step's peak compares the model's tensors alone: the backend workspace torch's kernels take
     and free inside one operator call (oneDNN's GEMM-fallback scratchpad) is measured and reported apart, in the
@@ -197,12 +202,15 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     """
     with _without_dynamo():
         return _run_validation(spec, input_shape=input_shape, fit=fit, batch=batch, device=device, dtype=dtype,
-                               runs=runs, warmup=warmup, force=force, init=init, progress=progress)
+                               runs=runs, warmup=warmup, force=force, init=init, progress=progress,
+                               accumulate=accumulate)
 
 
 def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, batch: int, device: str, dtype: str,
-                    runs: int, warmup: int, force: bool, init: bool, progress: bool | None) -> Validation:
+                    runs: int, warmup: int, force: bool, init: bool, progress: bool | None,
+                    accumulate: int = 1) -> Validation:
     dev = resolve_device(device)
+    accumulate = MemoryOptions(accumulate=accumulate).check().accumulate
     tdtype = torch_dtype(dtype)
     analysis = as_analysis(spec, input_shape=input_shape, fit=fit, batch=batch, dtype=dtype)
     check_dtype(dev, tdtype, dtype)
@@ -231,8 +239,11 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     if train_batch != batch:
         notes.append(f"the training checks ran at batch {train_batch} (batch norm needs two samples to train), "
                      f"predicted at that batch too")
+    if accumulate > 1:
+        notes.append(f"the training step measured: {accumulate} micro-steps (forward and backward, the gradients "
+                     f"accumulated), then the optimizer's step")
     try:
-        step = _step_peak(analysis, model, dev, dtype)
+        step = _step_peak(analysis, model, dev, dtype, accumulate)
     except _Untrainable as exc:
         step = None
         notes.append(f"training step not measured: torch cannot run its backward ({exc})")
@@ -277,11 +288,11 @@ def _training_batch(analysis: Analysis) -> int:
     return max([analysis.batch, *(row.kind.min_training_batch for row in analysis.layers[1:])])
 
 
-def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str) -> Analysis:
+def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int = 1) -> Analysis:
     """The analysis at the batch a training step is measured with (see _training_batch)."""
 
     return analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
-                         dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam")
+                         dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate)
 
 
 def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str,
@@ -319,7 +330,7 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
 
 
 def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
-               dtype: str) -> tuple[int, MeasuredPeak, int] | None:
+               dtype: str, accumulate: int = 1) -> tuple[int, MeasuredPeak, int] | None:
     """(predicted, measured, batch) bytes a steady-state Adam training step allocates beyond the model and its state.
 
     The first step makes the optimizer state; the second (forward, backward, step, gradients set to None)
@@ -327,7 +338,7 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
     inside the step, as a data loader's batch: it counts while the forward pass runs, and after it only where
     autograd saved it, as the memory model has it.
     """
-    train = _training_analysis(analysis, dev, dtype)
+    train = _training_analysis(analysis, dev, dtype, accumulate)
     shape, tdtype = (train.batch, *train.input_shape), torch_dtype(dtype)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -335,12 +346,13 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
     optimizer = torch.optim.Adam(params)
 
     def step() -> None:
-        with torch.enable_grad():
-            outputs = model.with_heads(torch.zeros(shape, device=dev, dtype=tdtype))  # aux heads add their
-            # losses, as in training
-            loss = sum(y.float().sum() for y in outputs)
-            del outputs  # only what autograd saved stays
-            loss.backward()
+        for _ in range(accumulate):  # micro-steps: the gradients accumulate
+            with torch.enable_grad():
+                outputs = model.with_heads(torch.zeros(shape, device=dev, dtype=tdtype))  # aux heads add their
+                # losses, as in training
+                loss = sum(y.float().sum() for y in outputs)
+                del outputs  # only what autograd saved stays
+                loss.backward()
         _optimizer_step(optimizer)
         model.zero_grad(set_to_none=True)
 

@@ -12,7 +12,7 @@ import math
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, fmt_num, is_int
-from .base import IN_PLACE, Counts, LayerKind, Param, Saved, plain, register
+from .base import IN_PLACE, Counts, LayerKind, Param, Saved, TorchModule, attention_backward, plain, register
 
 
 def _text(shape) -> str:
@@ -76,11 +76,23 @@ class MaxVitAttention(LayerKind):
             raise SpecError(f"the token features ({x[2]}) must be divisible by heads ({self.heads})")
         return tuple(x)
 
+    def backward_macs(self, ins, out, batch, grads, trains):
+        g, p, d = ins[0]  # the relative position table is gathered (no products): as mha
+        return attention_backward(g * p * d * d * batch, g * p * p * d * batch, any(grads), trains)
+
     def counts(self, ins, out):
         g, p, d = ins[0]
         table = (2 * self.size - 1) ** 2 * self.heads
         macs = 4 * g * p * d * d + 2 * g * p * p * d  # QKV and merge projections; QKᵀ and attention·V
         return Counts(weights=4 * d * d + table, biases=4 * d, buffers=p * p, connections=macs, macs=macs)
+
+    def int_buffers(self, ins, out):
+        return ins[0][1] ** 2  # the relative position index
+
+    def module_tree(self, ins, out):
+        g, p, d = ins[0]  # the bias table and the index on the module, to_qkv and merge children
+        table = (2 * self.size - 1) ** 2 * self.heads
+        return [TorchModule(table, 0, p * p, leaf=False), TorchModule(3 * d * d + 3 * d), TorchModule(d * d + d)]
 
     def count_facts(self, ins, out, batch):
         g, p, d = ins[0]
@@ -356,6 +368,37 @@ class MViTAttention(_Volume):
             weights += hd * sum(self.rel_tables(self.grid(ins[0])))
             macs += d * (nq - 1) * (k_vol[0] + k_vol[1] + k_vol[2])
         return Counts(weights=weights, biases=biases, connections=macs, macs=macs)
+
+    def module_tree(self, ins, out):
+        c, d = ins[0][1], self.dim  # the relative position tables on the module; qkv, project (a Sequential of one
+        hd, _, _, pools = self.geometry(ins[0])  # Linear) and per pooled tensor a ModuleDict of a conv and a norm
+        tables = hd * sum(self.rel_tables(self.grid(ins[0]))) if self.rel_pos else 0
+        modules = [TorchModule(tables, leaf=False), TorchModule(3 * c * d + 3 * d), TorchModule(0, leaf=False),
+                   TorchModule(d * d + d)]
+        for kernel, _ in pools:
+            modules += [TorchModule(0, leaf=False), TorchModule(hd * math.prod(kernel)), TorchModule(2 * hd)]
+        return modules
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """The QKV projection's input gradient where the input requires grad; inside (where anything before trains,
+        the projection included): each pooling conv's input gradient, QKᵀ and attention·V twice, the relative
+        positions' einsums for q's gradient, the output projection's input gradient; the weight gradients where the
+        layer trains: the projections', the einsums' for the tables and the pooling convs' (depthwise per head:
+        FlopCounterMode counts head_dim times their forward, see cnnsize.layers.conv.grouped_backward). An einsum of
+        one feature per head is a multiplication: nothing counted (``mul_einsums``)."""
+        n, c = ins[0]
+        d = self.dim
+        hd, q_vol, k_vol, pools = self.geometry(ins[0])
+        nq, nk = 1 + q_vol[0] * q_vol[1] * q_vol[2], 1 + k_vol[0] * k_vol[1] * k_vol[2]
+        pooling = sum(d * v[0] * v[1] * v[2] * k[0] * k[1] * k[2] for k, v in pools) * batch
+        facts = self.count_facts(ins, out, batch)
+        relative = (d * (nq - 1) * (k_vol[0] + k_vol[1] + k_vol[2]) * batch - facts["mul_einsums"]) \
+            if self.rel_pos else 0
+        qkv, product, projection = n * c * 3 * d * batch, nq * nk * d * batch, nq * d * d * batch
+        gi = any(grads)
+        inside = gi or trains
+        return (qkv * gi + (pooling + 4 * product + relative + projection) * inside,
+                (qkv + hd * pooling + relative + projection) * trains)
 
     def count_facts(self, ins, out, batch):
         n, c = ins[0]

@@ -146,6 +146,18 @@ class Saved(Plain):
         self.batch_one = batch_one  # True: kept only at batch 1, False: only above (torch folds one sample to views)
 
 
+class TorchModule(NamedTuple):
+    """One module of a layer's torch build as tools that walk ``model.modules()`` see it (accelerate's largest layer,
+    DeepSpeed's largest layer): the parameters and floating-point buffers it holds itself (``recurse=False``), its
+    int64 buffers apart (8 bytes each at any dtype: batch norm's ``num_batches_tracked``, attention's index tables),
+    and whether it has no child modules."""
+
+    params: Any
+    buffers: Any = 0
+    int_buffers: Any = 0
+    leaf: bool = True
+
+
 class Param(Plain):
     """One parameter of a layer kind: its type, default and a line of documentation. Read-only.
 
@@ -713,10 +725,40 @@ class LayerKind:
         batch. By default the forward's (``transient`` in training)."""
         return self.transient(ins, out, batch, True)
 
+    def int_buffers(self, ins: list[Shape], out: Shape) -> Dim:
+        """How many of ``counts``' buffers are int64 (8 bytes each whatever the dtype): batch norm's
+        ``num_batches_tracked``, an attention's relative position index. 0 for most kinds."""
+        return 0
+
+    def module_tree(self, ins: list[Shape], out: Shape) -> list[TorchModule]:
+        """The modules of the kind's torch build, the layer's own first, each with the tensors it holds itself: one
+        module without children holding everything, unless a kind builds a module with submodules (attention's
+        projections are nn.Linear children, nn.MultiheadAttention holds its input projection itself)."""
+        counts, ints = self.counts(ins, out), self.int_buffers(ins, out)
+        return [TorchModule(counts.weights + counts.biases, counts.buffers - ints, ints)]
+
     def call_macs(self, ins: list[Shape], out: Shape) -> Dim:
         """Multiply-adds done once per call whatever the batch (Swin V2's position-bias MLP), beside ``counts``'
         per-sample ones."""
         return 0
+
+    def backward_macs(self, ins: list[Shape], out: Shape, batch: Dim, grads: tuple[bool, ...],
+                      trains: bool) -> tuple[Dim, Dim]:
+        """(MACs of the activations' gradients, MACs of the parameters' gradients) of this layer in a training step's
+        backward for the batch, as torch.utils.flop_counter.FlopCounterMode counts them. ``grads``: per input,
+        whether it requires grad (something before it trains); ``trains``: whether its weights train. The default
+        is a weighted layer's (linear, fc): every product is an activation times a weight, which backward does again
+        for the input's gradient where the input requires grad and for the weight's where the weight trains (bias
+        gradients are sums: no products). A kind whose products differ (two activations: matmul, attention; a
+        grouped convolution's weight gradient) says its own (cnnsize.passes.training reads it)."""
+        macs = self.forward_macs(ins, out, batch)
+        if not macs:
+            return 0, 0
+        return (macs if any(grads) else 0), (macs if trains else 0)
+
+    def forward_macs(self, ins: list[Shape], out: Shape, batch: Dim) -> Dim:
+        """The layer's forward MACs for the batch (the row's ``macs``): its per-sample ones and its per-call ones."""
+        return self.counts(ins, out).macs * batch + self.call_macs(ins, out)
 
     def field_step(self, ins: list[Shape]) -> tuple | None:
         """How ``receptive`` changes the field, where that depends on the input shapes alone, so the analysis
@@ -851,3 +893,13 @@ def require_spatial(kind: str, shape: Shape) -> int:
 
 def units(shape: Shape) -> Dim:
     return prod(shape)
+
+
+def attention_backward(projection: Dim, product: Dim, input_grad: bool, trains: bool) -> tuple[Dim, Dim]:
+    """The backward of self-attention between a QKV projection and an output projection of ``projection`` MACs each
+    (one of Q, K, V; for the batch), with QKᵀ and attention·V of ``product`` MACs each, as FlopCounterMode counts it:
+    the QKV projection's input gradient where the input requires grad; both products twice (their operands are
+    activations, which require grad once anything before trains, the projection included) and the output
+    projection's input gradient; the four projections' weight gradients where they train."""
+    inside = input_grad or trains  # q, k, v and the attention output require grad
+    return 3 * projection * input_grad + (4 * product + projection) * inside, 4 * projection * trains

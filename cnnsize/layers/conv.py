@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..calc import conv_macs, conv_params, locally_connected_params, window_output
 from ..core.errors import SpecError
 from ..core.numeric import ceil_div, divides, exact_div, is_int, prod
@@ -85,6 +87,16 @@ def windowed_shape(size: tuple, kernel: tuple, stride: tuple, pads: tuple, dilat
         return outs
     names = AXES.get(len(outs), tuple(f"axis {i + 1}" for i in range(len(outs))))
     return tuple(f"{name}: {w.steps[0]}" for name, w in zip(names, outs))
+
+
+def grouped_backward(groups: int, macs: Any, grads: tuple[bool, ...], trains: bool) -> tuple[Any, Any]:
+    """A (transposed) convolution's backward as FlopCounterMode counts aten.convolution_backward: the input's gradient
+    is the forward's products again; the weight's, counted as a convolution of the input with the output's gradient
+    over every pair of channels, is ``groups`` times the forward's (its formula leaves groups out: a depthwise
+    convolution's weight gradient counts C times the products it does)."""
+    if not macs:
+        return 0, 0
+    return (macs if any(grads) else 0), (groups * macs if trains else 0)
 
 
 class _Windowed(LayerKind):
@@ -200,6 +212,9 @@ class Conv(_Windowed):
         return Counts(weights=weights, biases=self.filters if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
 
+    def backward_macs(self, ins, out, batch, grads, trains):
+        return grouped_backward(self.groups, self.forward_macs(ins, out, batch), grads, trains)
+
     def explain(self, ins, out, ctx):
         _, kernel, *_ = self.geometry(ins[0])
         params = conv_params(ins[0][0], self.filters, kernel, self.bias, self.groups, explain=True)
@@ -303,6 +318,9 @@ class Deconv(_Windowed):
         macs = prod(ins[0]) * per_input
         return Counts(weights=ins[0][0] * per_input, biases=self.filters if self.bias else 0,
                       connections=macs, macs=macs)
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        return grouped_backward(self.groups, self.forward_macs(ins, out, batch), grads, trains)
 
     def saved(self, ins, out, trainable, device):
         return [Saved("input")]

@@ -40,6 +40,10 @@ class Opaque(LayerKind):
     def receptive(self, rfs, ins, out):
         return None  # unknown: the field stops here
 
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """Unknown (None) where it does products: torch measured its forward only."""
+        return (None, None) if self.macs else (0, 0)
+
     def summary(self) -> str:
         return f"opaque: {self.op}"
 

@@ -21,6 +21,8 @@ from .base import (
     Param,
     Saved,
     TensorArg,
+    TorchModule,
+    attention_backward,
     plain,
     register,
     require_spatial,
@@ -202,6 +204,11 @@ class MatMul(LayerKind):
 
     def receptive(self, rfs, ins, out):
         return None
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """Two activations: each factor's gradient (the output's gradient times the other) is the forward's products
+        again, where that factor requires grad."""
+        return self.forward_macs(ins, out, batch) * sum(map(bool, grads)), 0
 
     def saved(self, ins, out, trainable, device):
         return [Saved("input", index=0), Saved("input", index=1)]  # each factor's grad needs the other
@@ -425,6 +432,10 @@ class MultiHeadAttention(LayerKind):
         return Counts(weights=4 * dim * dim, biases=4 * dim if self.bias else 0,
                       connections=projections + attention, macs=projections + attention)
 
+    def module_tree(self, ins, out):
+        dim, bias = ins[0][1], int(self.bias)  # the input projection held by the module itself, out_proj a child
+        return [TorchModule(3 * dim * dim + 3 * dim * bias, leaf=False), TorchModule(dim * dim + dim * bias)]
+
     def explain(self, ins, out, ctx):
         length, dim = ins[0]
         return [f"params: 4·D·D{' + 4·D' if self.bias else ''} = 4·{fmt_num(dim)}² "
@@ -435,6 +446,10 @@ class MultiHeadAttention(LayerKind):
 
     def receptive(self, rfs, ins, out):
         return None
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        length, dim = ins[0]
+        return attention_backward(length * dim * dim * batch, length * length * dim * batch, any(grads), trains)
 
     def saved(self, ins, out, trainable, device):
         length, dim = ins[0]
@@ -598,6 +613,16 @@ class ScaledDotProductAttention(LayerKind):
 
     def receptive(self, rfs, ins, out):
         return None
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """As torch's math path runs it (QKᵀ, softmax, attention·V, each product's operands activations): QKᵀ's
+        products again for q's gradient and for k's, attention·V's for the attention's (where q or k requires grad)
+        and for v's."""
+        q, k, v = ins
+        rows = prod(q[:-1]) * k[-2] * batch  # queries · keys
+        scores, mixed = rows * q[-1], rows * v[-1]
+        gq, gk, gv = (bool(g) for g in grads)
+        return scores * (gq + gk) + mixed * ((gq or gk) + gv), 0
 
     def saved(self, ins, out, trainable, device):
         q, k = ins[0], ins[1]

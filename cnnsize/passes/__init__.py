@@ -9,13 +9,15 @@ from typing import Any
 
 from ..core.errors import unknown_name
 from ..core.graph import Graph
+from ..engine.memory import MemoryOptions
 from ..engine.result import Analysis
 from ..engine.walk import analyze_graph
 
 
 def apply(analysis: Analysis, *, count: str | None = None, count_mode: str = "eval", traffic: bool = False,
-          device_profile: Any = None) -> Analysis:
-    """The passes asked for, in the order their columns show: a tool's count, memory traffic, latency.
+          device_profile: Any = None, training: bool = False, accumulate: int | None = None) -> Analysis:
+    """The passes asked for, in the order their columns show: a tool's count, memory traffic, latency, the training
+    step's work (``training``, or ``accumulate`` micro-steps a step).
 
     Each pass is imported when asked for (``cnnsize report`` without them never loads their tables)."""
     if count_mode not in ("eval", "train"):
@@ -33,12 +35,22 @@ def apply(analysis: Analysis, *, count: str | None = None, count_mode: str = "ev
         from . import latency
 
         latency.apply(analysis, device_profile)
+    if training or accumulate is not None:
+        from . import training as training_pass
+
+        training_pass.apply(analysis, accumulate=check_accumulate(accumulate))
     return analysis
 
 
+def check_accumulate(accumulate: Any) -> int:
+    """The micro-steps a training step accumulates (1 without accumulation), or one line saying what is wrong."""
+    return 1 if accumulate is None else MemoryOptions(accumulate=accumulate).check().accumulate
+
+
 def analyze(graph: Graph, *, count: str | None = None, count_mode: str = "eval", traffic: bool = False,
-            device_profile: Any = None, **walk: Any) -> Analysis:
+            device_profile: Any = None, training: bool = False, accumulate: int | None = None,
+            **walk: Any) -> Analysis:
     """The graph sized (``walk``: the keyword arguments of cnnsize.engine.walk.analyze_graph) and the passes
     asked for applied."""
-    return apply(analyze_graph(graph, **walk), count=count, count_mode=count_mode, traffic=traffic,
-                 device_profile=device_profile)
+    return apply(analyze_graph(graph, accumulate=accumulate, **walk), count=count, count_mode=count_mode,
+                 traffic=traffic, device_profile=device_profile, training=training, accumulate=accumulate)

@@ -1,0 +1,112 @@
+"""The training step's work: each layer's backward MACs, the gradients of activations and of parameters apart, and
+the step's total (``totals.training``), as torch.utils.flop_counter.FlopCounterMode counts a real step.
+
+Each kind says what its backward does (LayerKind.backward_macs: a weighted layer's products again for the input's
+gradient and for the weight's; matmul's and attention's two activation operands each; a grouped convolution's weight
+gradient as torch counts it); this pass only says, layer by layer, which inputs require grad (something before them
+trains: none for the first layers of a network or of a frozen prefix) and whether the layer's weights train. With
+gradient accumulation (``accumulate`` micro-steps of the analysis' batch) a step is that many forwards and backwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.graph import INPUT
+from ..core.numeric import human_count, is_int, tidy
+from ..engine.result import Column
+
+PRECISIONS = ("float32",)
+COLUMNS = [Column("input_grad_macs", "Input-grad MACs"), Column("weight_grad_macs", "Weight-grad MACs"),
+           Column("backward_macs", "Backward MACs")]
+
+
+def apply(analysis, accumulate: int = 1, precision: str = "float32"):
+    """Fill input_grad_macs, weight_grad_macs and backward_macs in every row, their totals, and ``totals.training``."""
+    rows = analysis.layers
+    shapes = {r.name: r.output_shape for r in rows}
+    requires: dict[str, bool] = {INPUT: False}  # whether a layer's output requires grad
+    params_train: dict[str, bool] = {}  # whether any of a layer's parameters trains
+    weight_trains: dict[str, bool] = {}
+    memo: dict[tuple, tuple] = {}
+    totals = [0, 0]
+    unknown: list[str] = []  # layers whose backward their kind cannot say
+    beyond: list = []  # what weight gradients count beyond their forward's products (torch's grouped convolutions)
+    nodes = {node.name: node for node in analysis.graph.nodes}
+    for row in rows:
+        node = nodes.get(row.name)
+        if row.kind is None or node is None:  # the input row
+            row.add("input_grad_macs", None)
+            row.add("weight_grad_macs", None)
+            row.add("backward_macs", None)
+            continue
+        weight_trains[row.name], params_train[row.name] = _trains(row, node, weight_trains, params_train)
+        grads = tuple(requires[src] for src in row.inputs)
+        trains = weight_trains[row.name]
+        key = (row.kind, *(shapes[src] for src in row.inputs), grads, trains)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = row.kind.backward_macs([shapes[src] for src in row.inputs], row.output_shape,
+                                                       analysis.batch, grads, trains)
+        requires[row.name] = params_train[row.name] or any(grads)
+        if None in found:  # a kind that cannot say (an opaque layer's measured forward): unknown, and so the totals
+            unknown.append(row.name)
+            for column in COLUMNS:
+                row.add(column.key, None)
+            continue
+        activation_grads, weight_grads = map(tidy, found)  # formulas in their most readable form (ints as they are)
+        row.add("input_grad_macs", activation_grads if any(grads) or activation_grads else None)
+        row.add("weight_grad_macs", weight_grads)
+        row.add("backward_macs", tidy(activation_grads + weight_grads))
+        totals[0] += activation_grads
+        totals[1] += weight_grads
+        if is_int(weight_grads) and is_int(row.macs) and weight_grads > row.macs:
+            beyond.append(weight_grads - row.macs)
+    if unknown:
+        analysis.notes.append(f"Backward MACs unknown for {len(unknown)} layers whose forward torch measured at "
+                              f"import (opaque: {', '.join(unknown[:3])}{', …' if len(unknown) > 3 else ''}): the "
+                              "training step's backward and step totals are unknown (null).")
+    input_grads, weight_grads = (None, None) if unknown else totals
+    _totals(analysis, input_grads, weight_grads, accumulate, precision)
+    if beyond:
+        analysis.notes.append(f"Backward MACs are torch's FlopCounterMode's: it counts a grouped convolution's weight "
+                              f"gradient as groups × its forward products, {human_count(sum(beyond))} MACs beyond "
+                              f"the forward's at {len(beyond)} layers (see docs/memory.md).")
+    return analysis
+
+
+def _trains(row, node, weight_trains: dict, params_train: dict) -> tuple[bool, bool]:
+    """(whether the layer's weight trains, whether any of its parameters does): a layer sharing another's parameters
+    (``shares``) or tying its weight to another's trains as that one does; ``trainable: [bias]`` trains no weight;
+    a frozen layer (``--freeze-until``, ``trainable: false``) counts no trainable parameters."""
+    if node.shares is not None:
+        return weight_trains[node.shares], params_train[node.shares]
+    tied = dict(node.ties).get("weight")
+    parts = node.trainable if isinstance(node.trainable, tuple) else ("weight", "bias") if node.trainable else ()
+    own = row.trainable_params != 0
+    weight = weight_trains[tied] if tied is not None else own and "weight" in parts
+    return bool(weight), bool(own or weight)
+
+
+def _totals(analysis, input_grads: Any, weight_grads: Any, accumulate: int, precision: str) -> None:
+    t = analysis.totals
+    known = input_grads is not None
+    input_grads, weight_grads = tidy(input_grads), tidy(weight_grads)
+    backward = tidy(input_grads + weight_grads) if known else None
+    t["input_grad_macs"], t["weight_grad_macs"], t["backward_macs"] = input_grads, weight_grads, backward
+    forward = t["macs"]
+    recompute = 0  # activation checkpointing is not modelled yet: nothing is recomputed
+    step = tidy(accumulate * (forward + backward + recompute)) if known else None
+    t["training"] = {"precision": precision, "accumulate": accumulate, "forward_macs": forward,
+                     "backward_macs": backward, "input_grad_macs": input_grads, "weight_grad_macs": weight_grads,
+                     "recompute_macs": recompute, "step_macs": step}
+    micro = f"{accumulate} micro-steps of batch {analysis.batch}" if accumulate > 1 else f"batch {analysis.batch}"
+    if not known:
+        analysis.add_columns(COLUMNS, f"Training step ({precision}, {micro}): forward {human_count(forward)} MACs; "
+                                      "backward unknown (opaque layers).")
+        return
+    analysis.add_columns(COLUMNS, f"Training step ({precision}, {micro}): forward {human_count(forward)} + backward "
+                                  f"{human_count(backward)} MACs (input gradients {human_count(input_grads)}, "
+                                  f"weight gradients {human_count(weight_grads)})"
+                                  + (f" per micro-step; {human_count(step)} MACs a step." if accumulate > 1 else
+                                     f" = {human_count(step)} MACs a step."))
