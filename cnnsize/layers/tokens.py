@@ -618,10 +618,10 @@ class ScaledDotProductAttention(LayerKind):
         """As torch's math path runs it (QKᵀ, softmax, attention·V, each product's operands activations): QKᵀ's
         products again for q's gradient and for k's, attention·V's for the attention's (where q or k requires grad)
         and for v's."""
-        q, k, v = ins
+        q, k, v = ins[:3]  # a mask's gradient is the scores' (no product)
         rows = prod(q[:-1]) * k[-2] * batch  # queries · keys
         scores, mixed = rows * q[-1], rows * v[-1]
-        gq, gk, gv = (bool(g) for g in grads)
+        gq, gk, gv = (bool(g) for g in grads[:3])
         return scores * (gq + gk) + mixed * ((gq or gk) + gv), 0
 
     def saved(self, ins, out, trainable, device):
