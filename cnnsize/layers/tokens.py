@@ -586,10 +586,12 @@ class ScaledDotProductAttention(LayerKind):
 
     def output_shape(self, ins, ctx):
         q, k, v = ins[:3]
-        if not (len(q) == len(k) == len(v) >= 2) or tuple(q[:-2]) != tuple(k[:-2]) or tuple(k[:-1]) != tuple(v[:-1]) \
-                or (is_int(q[-1]) and is_int(k[-1]) and q[-1] != k[-1]):
-            raise SpecError(f"sdpa needs q [..., L, E], k [..., S, E] and v [..., S, Ev] with equal leading axes, got "
-                            f"{_text(q)}, {_text(k)} and {_text(v)}")
+        if not (len(q) == len(k) == len(v) >= 2) or tuple(k[:-1]) != tuple(v[:-1]) or \
+                any(b not in (1, a) for a, b in zip(q[:-2], k[:-2])) or \
+                (is_int(q[-1]) and is_int(k[-1]) and q[-1] != k[-1]):
+            raise SpecError(f"sdpa needs q [..., L, E], k [..., S, E] and v [..., S, Ev] with equal leading axes (k's "
+                            f"and v's 1 where shared: multi-query attention), got {_text(q)}, {_text(k)} and "
+                            f"{_text(v)}")
         scores = (*q[:-1], k[-2])
         if len(ins) == 4:
             aligned(scores, tuple(ins[3]), "sdpa's mask")
@@ -663,7 +665,20 @@ class ScaledDotProductAttention(LayerKind):
                     out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=0.0, scale=0.3)
                     return out + F.scaled_dot_product_attention(q, k, v, attn_mask=q @ k.transpose(-2, -1))
 
-        return {"rel_pos_attention": (RelPosAttention, (5, 6))}
+        class MultiQuery(nn.Module):  # MobileNetV5's: one key and value head shared by every query head
+            def __init__(self):
+                super().__init__()
+                self.q, self.kv = nn.Linear(6, 6), nn.Linear(6, 6)
+
+            def forward(self, x):
+                from torch.nn.attention import SDPBackend, sdpa_kernel
+
+                q = self.q(x).reshape(x.shape[0], 5, 2, 3).transpose(1, 2)
+                k, v = self.kv(x).reshape(x.shape[0], 1, 5, 6).split(3, dim=-1)
+                with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
+                    return F.scaled_dot_product_attention(q, k, v)
+
+        return {"rel_pos_attention": (RelPosAttention, (5, 6)), "multi_query": (MultiQuery, (5, 6))}
 
 
 @register("select")
