@@ -183,7 +183,7 @@ class Windows(nn.Module):
 
 
 def test_unfold_fold_and_tensor_unfold():
-    _imports_exactly(Windows(), (3, 6, 6), "unfold")
+    _imports_exactly(Windows(), (3, 6, 6), "im2col")
 
 
 class MaskedAttention(nn.Module):

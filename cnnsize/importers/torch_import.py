@@ -1038,8 +1038,7 @@ class _Importer:
         its calls (run once more, counting, only where a call may have any: a module or a product)."""
         params, buffers, calls = self.constant_sources(node)
         macs = 0
-        if any(n.op == "call_module" or any(w in str(getattr(n.target, "__name__", n.target)) for w in _PRODUCTS)
-               for n in calls):
+        if any(n.op == "call_module" or _products(n) for n in calls):
             if any("flops" not in n.meta for n in calls):
                 _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
             macs = sum(n.meta.get("flops", 0) for n in calls) // 2
@@ -1281,8 +1280,6 @@ class _Importer:
         return found
 
 
-# names of the calls that may do multiply-adds in a constant's computation (FlopCounterMode is run for those)
-_PRODUCTS = ("linear", "matmul", "conv", "mm", "einsum", "bilinear")
 _INLINE_ROUNDS = 16  # rounds of tracing untraceable submodules again (each inlines every call it can)
 _IN_PLACE_OPERATORS = {"iadd": "add", "isub": "sub", "imul": "mul", "itruediv": "div"}
 
@@ -1318,6 +1315,13 @@ def _viewed(node):
             return None
         node = node.args[0]
     return node
+
+
+def _products(node) -> bool:
+    """Whether a call may do multiply-adds: it reads two floating-point tensors (a product, a convolution with its
+    weight); a gather by an index, a view or a cast does not (FlopCounterMode is run again only for the first)."""
+    floats = [n for n in node.all_input_nodes if _is_tensor(n) and n.meta["tensor_meta"].dtype.is_floating_point]
+    return len(floats) >= 2
 
 
 def _is_tensor(node) -> bool:

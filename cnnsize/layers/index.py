@@ -86,8 +86,8 @@ KINDS: dict[str, str] = {
     "transpose": "tokens",
     "reshape": "tokens",
     "contiguous": "tokens",
-    "unfold": "unfold",
-    "fold": "unfold",
+    "im2col": "unfold",
+    "col2im": "unfold",
     "unfold_axis": "unfold_axis",
     "const_op": "with_constant",
 }

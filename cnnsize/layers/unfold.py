@@ -1,4 +1,4 @@
-"""``unfold`` (im2col: nn.Unfold, F.unfold) and ``fold`` (col2im: nn.Fold, F.fold): a channels-first map's sliding
+"""``im2col`` (nn.Unfold, F.unfold) and ``col2im`` (nn.Fold, F.fold): a channels-first map's sliding
 windows laid out as columns, and back (transformer-in-transformer's pixel embedding, VOLO's outlook attention).
 im2col's output is a real tensor, k·k times the input where the windows overlap that much: the memory it costs is
 why it matters. FlopCounterMode counts no multiply-adds for either (a copy; col2im's sums of overlaps included)."""
@@ -17,7 +17,7 @@ def _text(shape) -> str:
 
 
 class _Windows(LayerKind):
-    """What unfold and fold share: a 2-D window of ``kernel`` with ``stride``, ``pad`` and ``dilation``."""
+    """What im2col and col2im share: a 2-D window of ``kernel`` with ``stride``, ``pad`` and ``dilation``."""
 
     cause = "views"
     params = {"kernel": Param("ints", doc="the window, per spatial axis"),
@@ -62,7 +62,7 @@ class _Windows(LayerKind):
         return []  # each one's gradient is the other applied to the output's gradient: shapes only
 
 
-@register("unfold")
+@register("im2col")
 class Unfold(_Windows):
     """im2col: each ``kernel`` window of a C×H×W map as a column, C·kh·kw values by L windows (nn.Unfold, F.unfold):
     a new tensor."""
@@ -71,10 +71,10 @@ class Unfold(_Windows):
     torch_modules = ("Unfold",)
     torch_functions = ("unfold",)
     examples: ClassVar[dict] = {
-        "unfold_patches": ([3, 8, 8], [{"conv": {"filters": 4, "kernel": 1}},
-                                       {"unfold": {"kernel": 3, "stride": 2, "pad": 1}}]),
-        "unfold_fold": ([3, 6, 6], [{"unfold": {"kernel": 2, "stride": 1, "dilation": 2}},
-                                    {"fold": {"output": [6, 6], "kernel": 2, "stride": 1, "dilation": 2}}]),
+        "im2col_patches": ([3, 8, 8], [{"conv": {"filters": 4, "kernel": 1}},
+                                       {"im2col": {"kernel": 3, "stride": 2, "pad": 1}}]),
+        "im2col_col2im": ([3, 6, 6], [{"im2col": {"kernel": 2, "stride": 1, "dilation": 2}},
+                                    {"col2im": {"output": [6, 6], "kernel": 2, "stride": 1, "dilation": 2}}]),
     }
 
     @classmethod
@@ -90,7 +90,7 @@ class Unfold(_Windows):
     def output_shape(self, ins, ctx):
         x = ins[0]
         if len(x) != 3:
-            raise SpecError(f"unfold takes a C×H×W map, got {_text(x)}")
+            raise SpecError(f"im2col takes a C×H×W map, got {_text(x)}")
         return (x[0] * self.window(), prod(self.positions(tuple(x[1:]))))
 
     def summary(self) -> str:
@@ -119,7 +119,7 @@ class Unfold(_Windows):
         return {"pixel_embed": (PixelEmbed, (3, 8, 8))}
 
 
-@register("fold")
+@register("col2im")
 class Fold(_Windows):
     """col2im: C·kh·kw by L columns summed back into a C×H×W map of ``output`` (nn.Fold, F.fold), overlaps added:
     a new tensor."""
@@ -130,7 +130,7 @@ class Fold(_Windows):
     torch_functions = ("fold",)
     first = 1
     examples: ClassVar[dict] = {
-        "fold_back": ([12, 9], [{"linear": {"units": 9}}, {"fold": {"output": [4, 4], "kernel": 2, "stride": 1}}]),
+        "col2im_back": ([12, 9], [{"linear": {"units": 9}}, {"col2im": {"output": [4, 4], "kernel": 2, "stride": 1}}]),
     }
 
     @classmethod
@@ -145,7 +145,7 @@ class Fold(_Windows):
         x = ins[0]
         size = per_axis(self.output, 2, "output")
         if len(x) != 2 or x[0] % self.window() or prod(self.positions(size)) != x[1]:
-            raise SpecError(f"fold to {_text(size)} with a {plain(self.kernel)} window needs (C·{self.window()})×"
+            raise SpecError(f"col2im to {_text(size)} with a {plain(self.kernel)} window needs (C·{self.window()})×"
                             f"{prod(self.positions(size))} columns, got {_text(x)}")
         return (x[0] // self.window(), *size)
 
