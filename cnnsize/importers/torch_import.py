@@ -562,6 +562,7 @@ class _Importer:
         self.reads: dict[str, dict[str, tuple]] = {}  # layer -> the ids of the parameters it reads, by figure
         self.numel: dict[int, int] = {}  # id of a parameter read -> its elements
         self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
+        self.registered: dict | None = None  # id -> the traced copy's parameters and buffers (made when asked)
         self.counted_calls: set = set()  # calls computing constants whose MACs a layer counts (const_op's)
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
@@ -578,10 +579,6 @@ class _Importer:
         Proxy = _proxy_class()
 
         class Tracer(fx.Tracer):
-            # a buffer read in a forward is a node of the graph (get_attr), as a parameter is: what is computed from
-            # it (a relative position index's view) is a constant whose layer counts the buffer
-            proxy_buffer_attributes = True
-
             def is_leaf_module(self, m, qualname):  # modules a kind stands for are single layers
                 return type(m) in leaves or super().is_leaf_module(m, qualname)
 
@@ -732,6 +729,9 @@ class _Importer:
         read_ids = {id(t) for tensors in (self.root.named_parameters(remove_duplicate=False),
                                           self.root.named_buffers(remove_duplicate=False))
                     for tname, t in tensors if read(tname)}
+        # a buffer read through a view fx made at once (self.attn_mask.unsqueeze(1)), kept as a constant of the graph
+        read_ids |= {id(getattr(getattr(self.root, n.target, None), "_base", None)) for n in graph.nodes
+                     if n.op == "get_attr" and "." not in n.target}
         left: dict[str, list[int]] = {}
         for tensors, is_param in ((self.root.named_parameters(), True), (self.root.named_buffers(), False)):
             for tname, t in tensors:
@@ -1025,13 +1025,21 @@ class _Importer:
         return params, buffers, calls
 
     def attr_tensors(self, target: str) -> list:
-        """The parameter or buffer a get_attr reads ([] for fx's own constants, which the model does not hold)."""
+        """The parameter or buffer a get_attr reads: itself, or the one a constant fx made is a view of (fx runs
+        ``self.index.view(-1)`` at once on a buffer, which it does not trace, and keeps the view as a constant of
+        the graph); [] for other constants, which the model does not hold."""
         for get in (self.root.get_parameter, self.root.get_buffer):
             try:
                 return [get(target)]
             except AttributeError:
                 continue
-        return []
+        t = getattr(self.root, target, None)
+        base = getattr(t, "_base", None)
+        if base is None:
+            return []
+        if self.registered is None:
+            self.registered = {id(v): v for v in [*self.root.parameters(), *self.root.buffers()]}
+        return [base] if id(base) in self.registered else []
 
     def sources_count(self, node) -> tuple[int, int, int]:
         """(parameters, buffers, multiply-adds) a constant is computed from, as FlopCounterMode counts the MACs of
