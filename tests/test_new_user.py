@@ -80,7 +80,7 @@ SHARED_WORDS = {
                                   {"add", "sub", "mul", "div", "chunk",
                                    # the tensor methods that give a view of a parameter (_VIEWS_OF_A_PARAMETER)
                                    "view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute",
-                                   "contiguous"}),
+                                   "transpose", "contiguous"}),
     "passes/conventions.py": ("causes, what a kind is for the counting rules (a softmax, a dropout)",
                               {"softmax", "dropout"}),
     "passes/latency.py": ("a device profile's efficiency keys, the JSON a profile writes", {"conv", "fc", "lrn"}),

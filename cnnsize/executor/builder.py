@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -275,7 +276,7 @@ def _takes(values: dict, tdtype: torch.dtype, unbounded: tuple = ()) -> None:
             if isinstance(v, int) and abs(v) > INT64_MAX:
                 raise SpecError(f"{key} {v:.3g} is beyond the 2^63 − 1 torch takes: the report sizes it, but torch "
                                 "cannot build it", hint="give a smaller number")
-            if isinstance(v, float) and abs(v) > largest:
+            if isinstance(v, float) and abs(v) > largest and not math.isinf(v):  # ±inf: a pad's fill (-inf)
                 raise SpecError(f"{key} {v:g} is beyond the largest {str(tdtype).replace('torch.', '')} "
                                 f"({largest:.3g}): torch cannot compute with it", hint="give a smaller number")
 

@@ -213,7 +213,7 @@ def _propagate(gm: _Traced, input_shape: Any, real: tuple = (), count: bool = Fa
     param = next(iter(tensors), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     def on_meta():
-        with torch.no_grad():
+        with torch.no_grad(), torch.device("meta"):  # tensors built in the forward (torch.arange(n)) on meta too
             _run(gm, gm.root, _given(gm.graph, input_shape, lambda s: torch.zeros(batch, *s, dtype=dtype,
                                                                                    device="meta")), real, None, count)
 
@@ -273,7 +273,7 @@ def _run_for_real(torch, gm, target: str, args, kwargs, fake):
             return v
         return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
 
-    with unset_fake_temporarily():
+    with unset_fake_temporarily(), torch.device("cpu"):
         own = _real_copy(gm.root.get_submodule(target), gm.originals)
         out = own(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
     return map_aggregate(out, back)
@@ -499,6 +499,21 @@ def _inline_call(gm, node, tracer, fake) -> bool:
     return True
 
 
+def _constants_on_meta(root, graph, stand_in) -> None:
+    """The tensors fx keeps as constants of the graph (``_tensor_constant0``: torch.ones(4) or torch.arange(5) built in
+    the forward from numbers alone, which the tracer computes at once) as meta stand-ins, as the parameters are: the
+    meta run then takes them. fx sets them on the traced copy, never on the user's model."""
+    torch = require_torch()
+    registered = {name for name, _ in root.named_parameters(remove_duplicate=False)} | \
+        {name for name, _ in root.named_buffers(remove_duplicate=False)}
+    for n in graph.nodes:
+        if n.op != "get_attr" or n.target in registered or "." in n.target:
+            continue
+        t = getattr(root, n.target, None)
+        if isinstance(t, torch.Tensor) and t.device.type != "meta":
+            setattr(root, n.target, stand_in(t))
+
+
 def _first_answer(call: TorchCall, kinds: list) -> tuple[Any, Any, Unrepresentable | None]:
     """(kind, answer, None) for the first kind that stands for the call, else (None, None, the first refusal):
     a kind's reason for refusing says more than that no kind answered."""
@@ -566,6 +581,8 @@ class _Importer:
         self.reads: dict[str, dict[str, tuple]] = {}  # layer -> the ids of the parameters it reads, by figure
         self.numel: dict[int, int] = {}  # id of a parameter read -> its elements
         self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
+        self.registered: dict | None = None  # id -> the traced copy's parameters and buffers (made when asked)
+        self.counted_calls: set = set()  # calls computing constants whose MACs a layer counts (const_op's)
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
         self.batch_run: bool | None = None  # whether the run at batch 2 (where the batch axes went) succeeded
@@ -621,6 +638,7 @@ class _Importer:
         self.root = _copy_tree(self.source, stand_in)  # what is traced and run: never the user's model
         graph = self.forward_graph(tracer)
         self.root.eval()
+        _constants_on_meta(self.root, graph, stand_in)
         inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args  # args: a default
                   and not str(n.target).startswith("*")]  # *args given nothing
         self.placeholders(inputs)
@@ -764,6 +782,9 @@ class _Importer:
         read_ids = {id(t) for tensors in (self.root.named_parameters(remove_duplicate=False),
                                           self.root.named_buffers(remove_duplicate=False))
                     for tname, t in tensors if read(tname)}
+        # a buffer read through a view fx made at once (self.attn_mask.unsqueeze(1)), kept as a constant of the graph
+        read_ids |= {id(getattr(getattr(self.root, n.target, None), "_base", None)) for n in graph.nodes
+                     if n.op == "get_attr" and "." not in n.target}
         left: dict[str, list[int]] = {}
         for tensors, is_param in ((self.root.named_parameters(), True), (self.root.named_buffers(), False)):
             for tname, t in tensors:
@@ -820,6 +841,8 @@ class _Importer:
                 self.constant.add(node)  # a parameter or buffer read directly: the call using it says what it is
             elif _is_tensor(node) and self.inputs(node) and all(n in self.constant for n in self.inputs(node)):
                 self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
+            elif self.built(node):
+                self.constant.add(node)  # built in the forward from numbers (torch.zeros, arange, a grid)
             elif node.op == "output":
                 self.output(node)
             elif _is_tensor(node):
@@ -964,13 +987,14 @@ class _Importer:
         contiguous = [_contiguous(n) for n in computed]
         attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
         attrs_learned = [self.learned(n) for n in self.inputs(call_node) if n in self.constant]
+        const_counts = [self.sources_count(n) for n in self.inputs(call_node) if n in self.constant]
         index = node.args[1] if source is not None else None
         layouts = [self.batch_of(n) for n in computed]
         out_batch = self.batch_of(node) if _is_tensor(node) else _STANDARD
         moved = any(b != _STANDARD for b in [*layouts, out_batch])
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=self.sample_shape(node) if _is_tensor(node) else (), attrs=attrs,
-                         attrs_learned=attrs_learned, index=index,
+                         attrs_learned=attrs_learned, index=index, const_counts=const_counts,
                          contiguous=contiguous, out_contiguous=_is_tensor(node) and _contiguous(node),
                          view=node.meta.get("view"), where=self.where(call_node),
                          batch=layouts if moved else [], out_batch=out_batch,
@@ -1004,6 +1028,89 @@ class _Importer:
         if len(grown) == 1 and twice[grown[0]] == 2 * shape[grown[0]]:
             return _Batch(grown[0], shape[grown[0]])
         return _MIXED
+
+    # -- constants -----------------------------------------------------------------------------------------------
+    def built(self, node) -> bool:
+        """Whether a call makes a tensor from numbers alone, the same for every input and batch (torch.zeros(4, 4),
+        torch.arange(n) with n a size of the input's that is not the batch's): a constant of the spec."""
+        if node.op not in ("call_function", "call_method") or not _is_tensor(node):
+            return False
+        if any(n not in self.constant for n in self.inputs(node)):
+            return False
+        if not self.reads_input(node):
+            return True
+        return self.batch_of(node) == _NO_BATCH
+
+    def reads_input(self, node) -> bool:
+        """Whether a node's value depends on the input (a size read from it included)."""
+        seen, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n.op == "placeholder":
+                return True
+            if n in self.constant:
+                continue
+            todo.extend(n.all_input_nodes)
+        return False
+
+    def constant_sources(self, node) -> tuple[dict, dict, set]:
+        """The parameters and buffers (id -> tensor) a constant node is computed from, those a layer counts already
+        left out (a module's too: Swin V2's position-bias MLP run on a table of coordinates), and the calls
+        computing it whose multiply-adds no layer counts yet."""
+        params: dict[int, Any] = {}
+        buffers: dict[int, Any] = {}
+        calls: set = set()
+        seen, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            if n in seen or n not in self.constant:
+                continue
+            seen.add(n)
+            if n.op == "get_attr":
+                tensors = self.attr_tensors(n.target)
+            elif n.op == "call_module":
+                module = self.modules[n.target]
+                tensors = [*module.parameters(), *module.buffers()]
+            else:
+                tensors = []
+            for t in tensors:
+                if id(t) not in self.held:
+                    (params if isinstance(t, self.torch.nn.Parameter) else buffers)[id(t)] = t
+            if n.op.startswith("call_") and n not in self.counted_calls:
+                calls.add(n)
+            todo.extend(n.all_input_nodes)
+        return params, buffers, calls
+
+    def attr_tensors(self, target: str) -> list:
+        """The parameter or buffer a get_attr reads: itself, or the one a constant fx made is a view of (fx runs
+        ``self.index.view(-1)`` at once on a buffer, which it does not trace, and keeps the view as a constant of
+        the graph); [] for other constants, which the model does not hold."""
+        for get in (self.root.get_parameter, self.root.get_buffer):
+            try:
+                return [get(target)]
+            except AttributeError:
+                continue
+        t = getattr(self.root, target, None)
+        base = getattr(t, "_base", None)
+        if base is None:
+            return []
+        if self.registered is None:
+            self.registered = {id(v): v for v in [*self.root.parameters(), *self.root.buffers()]}
+        return [base] if id(base) in self.registered else []
+
+    def sources_count(self, node) -> tuple[int, int, int]:
+        """(parameters, buffers, multiply-adds) a constant is computed from, as FlopCounterMode counts the MACs of
+        its calls (run once more, counting, only where a call may have any: a module or a product)."""
+        params, buffers, calls = self.constant_sources(node)
+        macs = 0
+        if any(n.op == "call_module" or _products(n) for n in calls):
+            if any("flops" not in n.meta for n in calls):
+                _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
+            macs = sum(n.meta.get("flops", 0) for n in calls) // 2
+        return sum(t.numel() for t in params.values()), sum(t.numel() for t in buffers.values()), macs
 
     def sample_shape(self, node) -> tuple:
         """A tensor's shape as a layer kind sees it: the batch (of 1) in front, then the per-sample axes (an axis
@@ -1052,6 +1159,7 @@ class _Importer:
                 return
             raise refusal or call.refuse(what)
         ins = self.layer_inputs(call, call_node, kind, answer is PASS_THROUGH, what)
+        self.count_constants(call_node, kind)
         if answer is PASS_THROUGH:
             self.alias[node] = self.alias[ins[0]]
             return
@@ -1092,6 +1200,17 @@ class _Importer:
                 self.owners[key] = layer
             if i == 0 and own and shares is None:
                 self.read_by(layer, own, held=call.module is not None)
+
+    def count_constants(self, call_node, kind) -> None:
+        """Take the parameters, buffers and calls a call's constant inputs are computed from as counted where its kind
+        counts them (``counts_constants``): no later layer counts them again."""
+        if not kind.counts_constants:
+            return
+        for n in self.inputs(call_node):
+            if n in self.constant:
+                params, buffers, calls = self.constant_sources(n)
+                self.held.update(params, buffers)
+                self.counted_calls.update(calls)
 
     def parameters_read(self, call: TorchCall, call_node) -> dict:
         """The parameters a call reads, by name: its module's, or those a function is given (F.linear(x, self.w))."""
@@ -1251,7 +1370,8 @@ def _parts(node) -> int | None:
 
 
 # calls that give a view of the same values (a parameter broadcast as gamma.view(1, -1, 1, 1))
-_VIEWS_OF_A_PARAMETER = ("view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute", "contiguous",
+_VIEWS_OF_A_PARAMETER = ("view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute", "transpose", "t",
+                         "contiguous",
                          "to", "type", "type_as")
 
 
@@ -1263,6 +1383,13 @@ def _viewed(node):
             return None
         node = node.args[0]
     return node
+
+
+def _products(node) -> bool:
+    """Whether a call may do multiply-adds: it reads two floating-point tensors (a product, a convolution with its
+    weight); a gather by an index, a view or a cast does not (FlopCounterMode is run again only for the first)."""
+    floats = [n for n in node.all_input_nodes if _is_tensor(n) and n.meta["tensor_meta"].dtype.is_floating_point]
+    return len(floats) >= 2
 
 
 def _is_tensor(node) -> bool:

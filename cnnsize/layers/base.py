@@ -164,7 +164,8 @@ class TorchModule(NamedTuple):
 class Param(Plain):
     """One parameter of a layer kind: its type, default and a line of documentation. Read-only.
 
-    ``type``: int, count, ints, ints_or_zero, pads, bool, float, positive, probability, choice, str or size."""
+    ``type``: int, count, ints, ints_or_zero, pads, bool, float, fill (a number or ±inf),
+    positive, probability, choice, str or size."""
 
     __slots__ = FIELDS = ("type", "default", "doc", "choices")
     __hash__ = Plain.hashed
@@ -180,7 +181,8 @@ class Param(Plain):
 _TYPE_WORDS = {
     "int": "a positive integer", "count": "an integer >= 0", "ints": "a positive integer or a list of them",
     "pads": "an integer >= 0, a list of them, 'same' or 'valid'", "bool": "true or false",
-    "float": "a number", "positive": "a positive number", "probability": "a number from 0 to 1", "str": "a string",
+    "float": "a number", "fill": "a number, or -inf or inf",
+    "positive": "a positive number", "probability": "a number from 0 to 1", "str": "a string",
     "size": "a positive integer or a list of them",
     "ints_or_zero": "an integer >= 0 or a list of them",
 }
@@ -270,6 +272,14 @@ def _to_float(param: Param, value: Any, what: str, evaluate) -> float:
     return number
 
 
+def _to_fill(param: Param, value: Any, what: str, evaluate) -> float:
+    """A padding's constant: any number, -inf included (F.pad(x, pads, value=-inf) before a max pool), as it counts
+    in no figure; not NaN."""
+    if isinstance(value, float) and math.isinf(value):
+        return value
+    return _to_float(param, value, what, evaluate)
+
+
 def _to_positive(param: Param, value: Any, what: str, evaluate) -> float:
     """An eps: torch's batch norm refuses 0 and below."""
     number = _to_float(param, value, what, evaluate)
@@ -301,7 +311,7 @@ def _to_str(param: Param, value: Any, what: str, evaluate) -> str:
 _CONVERTERS = {
     "int": _to_int, "count": _to_count, "ints": _to_ints, "size": _to_ints, "ints_or_zero": _to_ints_or_zero,
     "pads": _to_pads, "bool": _to_bool, "positive": _to_positive, "probability": _to_probability,
-    "float": _to_float, "choice": _to_choice, "str": _to_str,
+    "float": _to_float, "fill": _to_fill, "choice": _to_choice, "str": _to_str,
 }
 _LIST_TYPES = ("ints", "size", "ints_or_zero", "pads")
 
@@ -343,13 +353,14 @@ class TorchCall(Plain):
     """
 
     FIELDS = ("module", "function", "args", "kwargs", "inputs", "output", "attrs", "index", "where", "contiguous",
-              "out_contiguous", "view", "attrs_learned", "batch", "out_batch", "torch_inputs", "torch_output")
+              "out_contiguous", "view", "attrs_learned", "batch", "out_batch", "torch_inputs", "torch_output",
+              "const_counts")
 
     def __init__(self, module: Any, function: str, args: tuple, kwargs: dict, inputs: list, output: tuple,
                  attrs: list | None = None, index: int | None = None, where: str = "", contiguous: list | None = None,
                  out_contiguous: bool = True, view: bool | None = None, attrs_learned: list | None = None,
                  batch: list | None = None, out_batch: tuple = (0, 1), torch_inputs: list | None = None,
-                 torch_output: tuple = ()):
+                 torch_output: tuple = (), const_counts: list | None = None):
         self.module, self.function, self.args, self.kwargs, self.inputs, self.output = \
             module, function, args, kwargs, inputs, output
         self.attrs: list = [] if attrs is None else attrs
@@ -368,6 +379,9 @@ class TorchCall(Plain):
         self.out_batch = out_batch
         self.torch_inputs: list = [] if torch_inputs is None else torch_inputs
         self.torch_output = torch_output
+        # per attr: (parameters, buffers) elements it is computed from that no layer counts yet, for a kind that
+        # counts them as its own (``counts_constants``)
+        self.const_counts: list = [] if const_counts is None else const_counts
 
     def arg(self, i: int, key: str, default: Any = None) -> Any:
         """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""
@@ -580,6 +594,9 @@ class LayerKind:
     # axis numbers through TorchCall.axis. A kind acting on each sample alone (elementwise, the last axes, views)
     # says so; others (a convolution, batch norm) see their batch first or the import refuses
     batch_anywhere: ClassVar[bool] = False
+    # Whether the kind counts as its own the parameters and buffers its constant inputs are computed from
+    # (TorchCall.const_counts): the importer then takes them as counted
+    counts_constants: ClassVar[bool] = False
     # The ONNX operators it stands for (from_onnx), by op_type ("Conv", "Relu"); asked in registration order too.
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     # a kind with no onnx_ops says why (tests/test_onnx_import.py checks every kind has one or the other)

@@ -50,6 +50,7 @@ KINDS: dict[str, str] = {
     "groupnorm": "norm",
     "instancenorm": "norm",
     "layer_scale": "norm",
+    "normalize": "normalize",
     "opaque": "opaque",
     "unused": "opaque",
     "pixel_shuffle": "pixel_shuffle",
@@ -85,4 +86,8 @@ KINDS: dict[str, str] = {
     "transpose": "tokens",
     "reshape": "tokens",
     "contiguous": "tokens",
+    "im2col": "unfold",
+    "col2im": "unfold",
+    "unfold_axis": "unfold_axis",
+    "const_op": "with_constant",
 }

@@ -47,7 +47,7 @@ def param_schema(param) -> dict:
         out["anyOf"].insert(0, {"enum": ["same", "valid"]})
     elif t == "bool":
         out = {"anyOf": [{"type": "boolean"}, EXPR]}
-    elif t == "float":
+    elif t in ("float", "fill"):
         out = {"anyOf": [{"type": "number"}, EXPR]}
     elif t == "positive":
         out = {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPR]}
