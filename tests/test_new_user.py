@@ -81,6 +81,10 @@ SHARED_WORDS = {
                                    # the tensor methods that give a view of a parameter (_VIEWS_OF_A_PARAMETER)
                                    "view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute",
                                    "contiguous"}),
+    "importers/yolo.py": ("the spec it writes: Ultralytics' modules as the kinds they are made of",
+                          {"conv", "bn", "silu", "add", "chunk", "concat", "maxpool", "upsample", "zeropad", "deconv",
+                           "reshape", "transpose", "softmax", "flatten", "cat", "anchors", "sub", "scalar", "mul",
+                           "sigmoid"}),
     "passes/conventions.py": ("causes, what a kind is for the counting rules (a softmax, a dropout)",
                               {"softmax", "dropout"}),
     "passes/latency.py": ("a device profile's efficiency keys, the JSON a profile writes", {"conv", "fc", "lrn"}),

@@ -138,7 +138,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             trainable_total += weights + biases
             param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
             own_grads[i] = (weights + biases) * master
-        elif not (requires_grad[srcs[0]] if len(srcs) == 1 else any(map(requires_grad.__getitem__, srcs))):
+        elif layer.kind.constant or not (requires_grad[srcs[0]] if len(srcs) == 1 else
+                                         any(map(requires_grad.__getitem__, srcs))):
             continue
         requires_grad[i] = True
         last = last_reader[i]
