@@ -30,8 +30,11 @@ def register(sub) -> None:
                                    "to make an nn.Module, trace it with torch.fx and write the equivalent spec; or "
                                    "read FILE.onnx (with cnnsize[onnx]) and map its operators onto layers. "
                                    "An operation cnnsize cannot represent is an error naming it and where it is.")
-    p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx",
-                   help="e.g. torchvision.models:resnet18, mymodels:Net or model.onnx")
+    p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx|YOLO.yaml",
+                   help="e.g. torchvision.models:resnet18, mymodels:Net, model.onnx, or an Ultralytics model YAML "
+                        "such as yolov8n.yaml (a path, or a name an installed ultralytics ships)")
+    p.add_argument("--scale", help="an Ultralytics YAML's scale letter (n, s, m, l, x; default: the one in the file "
+                                   "name, as ultralytics reads it, else the YAML's first)")
     p.add_argument("-i", "--input", help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, "
                                          "this sizing its dynamic axes)")
     p.add_argument("--name", help="the spec's name (default: FACTORY, or the file's name)")
@@ -168,6 +171,17 @@ def run(args) -> int:
     from ..spec.sources import is_onnx
 
     kwargs = parse_kwargs(getattr(args, "kwargs", None))
+    if args.target.lower().endswith((".yaml", ".yml")):
+        from ..importers.yolo import from_yolo
+
+        if kwargs is not None:
+            raise SpecError("--kwargs is for torch models (a YOLO YAML has no forward arguments)")
+        imported = from_yolo(args.target, args.scale, input_shape=parse_shape(args.input) if args.input else None,
+                             name=args.name)
+        write_output(imported.yaml, args.output)
+        return 0
+    if getattr(args, "scale", None) is not None:
+        raise SpecError("--scale is for Ultralytics model YAMLs (yolov8.yaml)")
     if is_onnx(args.target):
         from ..importers.onnx_import import from_onnx
 

@@ -26,6 +26,7 @@ from . import ImportedSpec, analyze_spec
 SCALE_RE = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")  # ultralytics.nn.tasks.guess_model_scale
 STRIDE_PROBE = 256  # the input size ultralytics runs once to learn the head's strides (DetectionModel.__init__)
 LITERALS = {"None": None, "True": True, "False": False}
+Out = int | tuple  # a row's output channels, or (channels, the name of the layer that is its output)
 
 
 def make_divisible(x: float, divisor: int) -> int:
@@ -88,6 +89,7 @@ class Translator:
 
     def __init__(self, doc: dict, scale: str, filename: str):
         self.filename = filename
+        self.in_channels = 3
         self.nc = doc.get("nc", 80)
         self.reg_max = doc.get("reg_max", 16)
         self.legacy = True  # ultralytics' Detect.legacy: v3/v5/v8/v9 heads, until a C3k2, A2C2f or C2fCIB row
@@ -235,7 +237,7 @@ def conv_settings(name: str, c2: int, k: int, s: int = 1, p: int | None = None, 
     return settings
 
 
-def write_conv(t: Translator, u: _Use, depthwise: bool = False) -> int:
+def write_conv(t: Translator, u: _Use, depthwise: bool = False) -> Out:
     c1 = u.c1[0]
     c2 = t.width_of(u.args[0], u.row.locs[3])
     k, s = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride")
@@ -247,32 +249,33 @@ def write_conv(t: Translator, u: _Use, depthwise: bool = False) -> int:
         raise SpecError(f"a Conv's act other than True or False ({act!r}) is not read yet")
     settings = conv_settings(u.name, c2, k, s, None if p is None else _int(p, "the padding"), g, d, act,
                              u.source())
-    _repeat(t, u, "Conv", settings, conv_block)
-    return c2
+    last = _repeat(t, u, "Conv", settings, conv_block)
+    return (c2, last) if last else c2
 
 
-def _repeat(t: Translator, u: _Use, block: str, settings: dict, make: Callable[[], dict]) -> None:
-    """One block use, or nn.Sequential of n of them (model.i.0, model.i.1, ...) for a module without repeats."""
+def _repeat(t: Translator, u: _Use, block: str, settings: dict, make: Callable[[], dict]) -> str | None:
+    """One block use, or nn.Sequential of n of them (model.i.0, model.i.1, ...: a module without repeats of its own,
+    given n > 1), each reading the one before; the name of the last where there are several."""
     if u.n == 1:
         t.layers.append(t.use(block, settings, make))
-        return
-    args = {k: v for k, v in settings.items() if k not in ("name", "from")}
-    entry = {"repeat": u.n, "name": u.name, "block": block, "args": args}
-    if "from" in settings:
-        entry["from"] = settings["from"]
-    t.use(block, {}, make)
-    t.layers.append(entry)
+        return None
+    for j in range(u.n):
+        each = {**settings, "name": f"{u.name}.{j}"}
+        if j:
+            each.pop("from", None)
+        t.layers.append(t.use(block, each, make))
+    return f"{u.name}.{u.n - 1}"
 
 
-def write_bottleneck(t: Translator, u: _Use) -> int:
+def write_bottleneck(t: Translator, u: _Use) -> Out:
     c2 = t.width_of(u.args[0], u.row.locs[3])
     shortcut, g = u.arg(1, True), _int(u.arg(2, 1), "groups")
     k = u.arg(3, (3, 3))
     e = u.arg(4, 0.5)
     settings = {"name": u.name, "c2": c2, "c_": int(c2 * e), "shortcut": bool(shortcut), "g": g,
                 "k1": _int(k[0], "a kernel"), "k2": _int(k[1], "a kernel"), "from": u.source()}
-    _repeat(t, u, "Bottleneck", settings, lambda: bottleneck_block(t))
-    return c2
+    last = _repeat(t, u, "Bottleneck", settings, lambda: bottleneck_block(t))
+    return (c2, last) if last else c2
 
 
 def c2f_block(t: Translator, n: int) -> dict:
@@ -289,7 +292,7 @@ def c2f_block(t: Translator, n: int) -> dict:
                        {"Conv": {"name": "cv2", "c2": "c2"}}]}
 
 
-def write_c2f(t: Translator, u: _Use) -> int:
+def write_c2f(t: Translator, u: _Use) -> Out:
     c2 = t.width_of(u.args[0], u.row.locs[3])
     shortcut, g, e = u.arg(1, False), _int(u.arg(2, 1), "groups"), u.arg(3, 0.5)
     block = f"C2f_{u.n}"
@@ -310,7 +313,7 @@ def c3_block(t: Translator, n: int) -> dict:
                        {"Conv": {"name": "cv3", "c2": "c2"}}]}
 
 
-def write_c3(t: Translator, u: _Use) -> int:
+def write_c3(t: Translator, u: _Use) -> Out:
     c2 = t.width_of(u.args[0], u.row.locs[3])
     shortcut, g, e = u.arg(1, True), _int(u.arg(2, 1), "groups"), u.arg(3, 0.5)
     t.layers.append(t.use(f"C3_{u.n}", {"name": u.name, "c2": c2, "c_": int(c2 * e), "shortcut": bool(shortcut),
@@ -331,13 +334,13 @@ def sppf_block(t: Translator, n: int) -> dict:
                         "layers": [{"add": {"name": "add", "from": ["cv2", "in"]}}]}]}
 
 
-def write_sppf(t: Translator, u: _Use) -> int:
+def write_sppf(t: Translator, u: _Use) -> Out:
     c2 = t.width_of(u.args[0], u.row.locs[3])
     k, n, shortcut = _int(u.arg(1, 5), "the kernel"), _int(u.arg(2, 3), "the pools"), u.arg(3, False)
     act = len(u.args) <= 2  # parse_model: a legacy row (args [c1, c2, k] at most) activates cv1
     settings = {"name": u.name, "c2": c2, "k": k, "act": act, "shortcut": bool(shortcut), "from": u.source()}
-    _repeat(t, u, f"SPPF_{n}", settings, lambda: sppf_block(t, n))
-    return c2
+    last = _repeat(t, u, f"SPPF_{n}", settings, lambda: sppf_block(t, n))
+    return (c2, last) if last else c2
 
 
 def spp_block(t: Translator, ks: list) -> dict:
@@ -352,15 +355,15 @@ def spp_block(t: Translator, ks: list) -> dict:
                        {"Conv": {"name": "cv2", "c2": "c2"}}]}
 
 
-def write_spp(t: Translator, u: _Use) -> int:
+def write_spp(t: Translator, u: _Use) -> Out:
     c2 = t.width_of(u.args[0], u.row.locs[3])
     ks = [_int(k, "a kernel") for k in u.arg(1, [5, 9, 13])]
-    _repeat(t, u, "SPP_" + "_".join(map(str, ks)), {"name": u.name, "c2": c2, "from": u.source()},
-            lambda: spp_block(t, ks))
-    return c2
+    last = _repeat(t, u, "SPP_" + "_".join(map(str, ks)), {"name": u.name, "c2": c2, "from": u.source()},
+                   lambda: spp_block(t, ks))
+    return (c2, last) if last else c2
 
 
-def write_upsample(t: Translator, u: _Use) -> int:
+def write_upsample(t: Translator, u: _Use) -> Out:
     size, scale, mode = u.arg(0, None), u.arg(1, None), u.arg(2, "nearest")
     if size is not None or scale is None:
         raise SpecError("nn.Upsample by a scale factor only is read ([None, scale, mode])")
@@ -368,21 +371,21 @@ def write_upsample(t: Translator, u: _Use) -> int:
     return u.c1[0]
 
 
-def write_concat(t: Translator, u: _Use) -> int:
+def write_concat(t: Translator, u: _Use) -> Out:
     if u.arg(0, 1) != 1:
         raise SpecError(f"Concat along dimension {u.arg(0, 1)!r}: cnnsize reads the channels' (1)")
     t.layers.append({"concat": {"name": u.name, "from": list(u.sources)}})
     return sum(u.c1)
 
 
-def write_maxpool(t: Translator, u: _Use) -> int:
+def write_maxpool(t: Translator, u: _Use) -> Out:
     k = _int(u.args[0], "the kernel")
     s, p = _int(u.arg(1, k), "the stride"), _int(u.arg(2, 0), "the padding")
     t.layers.append({"maxpool": {"name": u.name, "kernel": k, "stride": s, "pad": p, "from": u.source()}})
     return u.c1[0]
 
 
-def write_zeropad(t: Translator, u: _Use) -> int:
+def write_zeropad(t: Translator, u: _Use) -> Out:
     pad = u.args[0]
     left, right, top, bottom = (pad,) * 4 if isinstance(pad, int) else pad
     t.layers.append({"zeropad": {"name": u.name, "pad": [top, left], "pad_end": [bottom, right],
@@ -390,7 +393,7 @@ def write_zeropad(t: Translator, u: _Use) -> int:
     return u.c1[0]
 
 
-def write_deconv(t: Translator, u: _Use) -> int:
+def write_deconv(t: Translator, u: _Use) -> Out:
     c2 = t.width_of(u.args[0], u.row.locs[3])
     k, s, p = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride"), _int(u.arg(3, 0), "the padding")
     t.layers.append({"deconv": {"name": u.name, "filters": c2, "kernel": k, "stride": s, "pad": p,
@@ -419,7 +422,7 @@ def _branch(t: Translator, prefix: str, source: str, convs: list[tuple], last: i
     return f"{prefix}.view"
 
 
-def write_detect(t: Translator, u: _Use) -> int:
+def write_detect(t: Translator, u: _Use) -> Out:
     """Detect(nc): per level a box branch (two 3×3 Conv, a 1×1 conv to 4·reg_max) and a class branch (legacy: two
     3×3 Conv; else depthwise 3×3 + 1×1 twice), then the eval-mode decoding, each step the tensor torch makes."""
     nc = _int(u.arg(0, t.nc), "nc")
@@ -466,7 +469,7 @@ def _dist2bbox(t: Translator, h: str, dist: str) -> None:
 
 
 def _not_legacy(write: Callable) -> Callable:
-    def wrapped(t: Translator, u: _Use) -> int:
+    def wrapped(t: Translator, u: _Use) -> Out:
         t.legacy = False
         return write(t, u)
     return wrapped
@@ -527,7 +530,11 @@ def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shap
     spec = {"name": spec_name, "input": shape, "fit": "floor", "blocks": t.blocks, "layers": t.layers}
     if t.heads:
         _set_strides(t, spec)
-    return ImportedSpec(spec, checked=analyze_spec(spec))
+    imported = ImportedSpec(spec, checked=analyze_spec(spec))
+    head = (f"# {Path(filename).name} at scale {t.scale or '-'}, written by cnnsize.from_yolo as ultralytics' "
+            f"parse_model builds it; shapes follow torch's rounding (fit: floor).")
+    imported._yaml = head + "\n" + imported.yaml.split("\n", 1)[1]
+    return imported
 
 
 def _set_strides(t: Translator, spec: dict) -> None:
