@@ -84,7 +84,7 @@ SHARED_WORDS = {
     "importers/yolo.py": ("the spec it writes: Ultralytics' modules as the kinds they are made of",
                           {"conv", "bn", "silu", "add", "chunk", "concat", "maxpool", "upsample", "zeropad", "deconv",
                            "reshape", "transpose", "softmax", "flatten", "cat", "anchors", "sub", "scalar", "mul",
-                           "sigmoid"}),
+                           "sigmoid", "div"}),
     "passes/conventions.py": ("causes, what a kind is for the counting rules (a softmax, a dropout)",
                               {"softmax", "dropout"}),
     "passes/latency.py": ("a device profile's efficiency keys, the JSON a profile writes", {"conv", "fc", "lrn"}),

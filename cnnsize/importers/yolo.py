@@ -21,6 +21,7 @@ from typing import Any
 
 from ..core.errors import CnnsizeError, Location, SpecError, unknown_name
 from ..spec.load import LocList, load_yaml
+from ..spec.sources import read_text
 from . import ImportedSpec, analyze_spec
 
 SCALE_RE = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")  # ultralytics.nn.tasks.guess_model_scale
@@ -500,8 +501,6 @@ def _document(source: str) -> tuple[dict, str, str]:
     else:
         filename = locate(source)
         asked = source
-        from ..spec.sources import read_text
-
         text, filename = read_text(filename)
     doc = load_yaml(text, filename)
     if not isinstance(doc, dict) or not isinstance(doc.get("backbone"), list) or not isinstance(doc.get("head"), list):
