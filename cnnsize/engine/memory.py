@@ -78,7 +78,7 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
     ``sized[i]`` is what the analysis worked out for position i (``numel``: elements per sample).
     None and "" when sizes are formulas: which layer is the worst then depends on the values.
     """
-    size = [s.numel * batch * itemsize for s in sized]
+    size = [s.numel * s.batched(batch) * itemsize for s in sized]
     if not all_int(size):
         return None, ""
     owner = topology.owner
@@ -116,7 +116,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     master = 4 if options.amp else itemsize  # parameters, their gradients and the optimizer state
     owner, srcs_of, last_reader = topology.owner_training, topology.srcs, topology.last_reader
     n = len(owner)
-    size = [s.numel * batch * act_size for s in sized]
+    size = [s.numel * s.batched(batch) * act_size for s in sized]
     requires_grad = [False] * n
     saved: dict[int, Any] = {}  # storage position -> bytes, for the activations autograd keeps
     extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
@@ -152,10 +152,11 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         if found is None:
             found = known[layer] = _saved(layer, own, device, act_size, batch)
         refs, own_bytes = found
-        for index, width in refs:
+        for index, width in _needed(refs, srcs, requires_grad):
             key = owner[srcs[index]] if index >= 0 else owner[i]
             if key not in saved:  # saved first here: kept until this layer's backward
-                saved[key] = nbytes = size[key] if width is None else sized[key].numel * batch * width
+                saved[key] = nbytes = size[key] if width is None else \
+                    sized[key].numel * sized[key].batched(batch) * width
                 kept[i] += nbytes
         if own_bytes:
             extras.append((i, own_bytes))
@@ -234,6 +235,13 @@ def _transients(sized: list, batch: Any, itemsize: int, training: bool, backward
     return out
 
 
+def _needed(refs: tuple, srcs: Sequence[int], requires_grad: list[bool]) -> list[tuple]:
+    """(index, width) of the activations a layer keeps, less those kept for a gradient nothing needs (a product's
+    factor kept for the other factor's gradient, where that factor is a constant)."""
+    return [(index, width) for index, width, for_grad_of in refs
+            if for_grad_of is None or requires_grad[srcs[for_grad_of]]]
+
+
 def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
     """What autograd keeps for one layer's backward (its kind's ``saved``), resolved to bytes.
 
@@ -250,7 +258,8 @@ def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tup
         if item.of == "new":
             own_bytes += item.numel * (batch if item.per_sample else 1) * width
         else:
-            refs.append((item.index if item.of == "input" else -1, None if width == act_size else width))
+            refs.append((item.index if item.of == "input" else -1, None if width == act_size else width,
+                         item.for_grad_of))
     return tuple(refs), own_bytes
 
 

@@ -29,12 +29,16 @@ class Anchors(LayerKind):
               "output": Param("choice", "points", doc="points: the cells' centres [2, A]; strides: their strides "
                                                       "[1, A]", choices=OUTPUTS),
               "offset": Param("float", 0.5, doc="added to each cell's index (0.5: its centre)")}
-    examples: ClassVar[dict] = {
-        "anchor_points": ([4, 8, 6], [{"conv": {"filters": 4, "kernel": 2, "stride": 2}},
-                                      {"anchors": {"strides": [1, 2], "from": ["input", "conv1"]}}]),
-        "anchor_strides": ([4, 8, 6], [{"conv": {"filters": 4, "kernel": 2, "stride": 2}},
-                                       {"anchors": {"strides": [8, 16], "output": "strides",
-                                                    "from": ["input", "conv1"]}}]),
+    examples: ClassVar[dict] = {  # as the head reads them: a distance less the points, a box times the strides
+        "anchor_points": ([2, 8, 6], [{"conv": {"filters": 2, "kernel": 2, "stride": 2}},
+                                      {"anchors": {"strides": [1, 2], "from": ["input", "conv1"]}},
+                                      {"flatten": {"start": 1, "from": "input"}},
+                                      {"flatten": {"start": 1, "from": "conv1"}},
+                                      {"cat": {"axis": 1, "from": ["flatten1", "flatten2"]}},
+                                      {"sub": {"from": ["anchors1", "cat1"]}}]),
+        "anchor_strides": ([4, 8, 6], [{"conv": {"filters": 1, "kernel": 1}}, {"flatten": {"start": 1}},
+                                       {"anchors": {"strides": [8], "output": "strides", "from": ["input"]}},
+                                       {"mul": {"from": ["flatten1", "anchors1"]}}]),
     }
 
     def _strides(self) -> tuple:

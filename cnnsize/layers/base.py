@@ -136,14 +136,17 @@ class Saved(Plain):
     None means the activation dtype; int64 indices are 8, a float32 statistic 4.
     """
 
-    __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one")
+    __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one", "for_grad_of")
     __hash__ = Plain.hashed
 
     def __init__(self, of: str, numel: Dim = 0, itemsize: int | None = None, index: int = 0, per_sample: bool = True,
-                 batch_one: bool | None = None):
+                 batch_one: bool | None = None, for_grad_of: int | None = None):
         self.of, self.numel, self.itemsize, self.index = of, numel, itemsize, index
         self.per_sample = per_sample  # False for per-channel statistics, which do not grow with the batch
         self.batch_one = batch_one  # True: kept only at batch 1, False: only above (torch folds one sample to views)
+        # kept only for the gradient of input ``for_grad_of`` (a product's other factor): not where that input needs
+        # none (a product with a constant, such as a detection head's strides)
+        self.for_grad_of = for_grad_of
 
 
 class Param(Plain):
@@ -556,7 +559,7 @@ class LayerKind:
     learns: ClassVar[bool] = True
     # True for a kind whose output is made from its inputs' shapes alone, never their values (a grid of anchors):
     # it never requires grad, so autograd saves nothing for it, and for the layers after it only what they need
-    constant: ClassVar[bool] = False
+    constant: ClassVar[bool] = False  # (and made once per call whatever the batch: its activations do not grow)
     # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
     # "cnnsize.layers.nn.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
     # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is

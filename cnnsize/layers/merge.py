@@ -170,6 +170,8 @@ class Mul(_Merge):
         return Counts(connections=prod(out) * len(ins))
 
     def saved(self, ins, out, trainable, device):
+        if len(ins) == 2:  # each factor is kept for the other's gradient only
+            return [Saved("input", index=0, for_grad_of=1), Saved("input", index=1, for_grad_of=0)]
         return [Saved("input", index=i) for i in range(len(ins))]  # each factor's grad needs the others
 
     def build(self, ins, out):
