@@ -322,6 +322,113 @@ def write_c3(t: Translator, u: _Use) -> Out:
     return c2
 
 
+def c3k_block(t: Translator) -> dict:
+    """C3k: a C3 of 2 bottlenecks of k × k kernels (its hidden width c_ = c2 · 0.5)."""
+    t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+    return {"args": {"c2": None, "shortcut": True, "g": 1, "k": 3},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c2 // 2"}},
+                       {"Bottleneck": {"name": "m.0", "c2": "c2 // 2", "c_": "c2 // 2", "shortcut": "shortcut",
+                                       "g": "g", "k1": "k", "k2": "k"}},
+                       {"Bottleneck": {"name": "m.1", "c2": "c2 // 2", "c_": "c2 // 2", "shortcut": "shortcut",
+                                       "g": "g", "k1": "k", "k2": "k"}},
+                       {"Conv": {"name": "cv2", "c2": "c2 // 2", "from": "in"}},
+                       {"concat": {"name": "cat", "from": ["m.1", "cv2"]}},
+                       {"Conv": {"name": "cv3", "c2": "c2"}}]}
+
+
+def c3k2_block(t: Translator, n: int, c3k: bool) -> dict:
+    """C3k2 (a C2f): cv1, its halves, n C3k (c3k) or Bottleneck (hidden width c // 2) on the last, joined, cv2."""
+    t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+    inner = ({"block": "C3k", "args": {"c2": "c", "shortcut": "shortcut", "g": "g"}} if c3k else
+             {"block": "Bottleneck", "args": {"c2": "c", "c_": "c // 2", "shortcut": "shortcut", "g": "g"}})
+    if c3k:
+        t.use("C3k", {}, lambda: c3k_block(t))
+    return {"args": {"c2": None, "c": None, "shortcut": True, "g": 1},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "y0", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "y1", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"repeat": n, "name": "m", **inner},
+                       {"concat": {"name": "cat", "from": ["y0", "y1", *(f"m.{j}" for j in range(n))]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}]}
+
+
+def write_c3k2(t: Translator, u: _Use) -> Out:
+    t.legacy = False  # parse_model: a C3k2 row makes the Detect head after it the depthwise one
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    c3k = bool(u.arg(1, False)) or t.scale in ("m", "l", "x")  # parse_model sets c3k for the M/L/X sizes
+    e, attn, g, shortcut = u.arg(2, 0.5), u.arg(3, False), _int(u.arg(4, 1), "groups"), u.arg(5, True)
+    if attn:
+        raise SpecError("C3k2 with attn (a PSABlock after each bottleneck) is not read yet")
+    block = f"C3k2_{u.n}{'_c3k' if c3k else ''}"
+    t.layers.append(t.use(block, {"name": u.name, "c2": c2, "c": int(c2 * e), "shortcut": bool(shortcut), "g": g,
+                                  "from": u.source()}, lambda: c3k2_block(t, u.n, c3k)))
+    return c2
+
+
+def attention_block(t: Translator) -> dict:
+    """ultralytics' Attention: a 1×1 qkv Conv viewed as heads × (2·key_dim + head_dim) × HW, q·scale, qᵀk, its
+    softmax, v·softmaxᵀ viewed back as the map, plus a depthwise 3×3 Conv of v (copied to the map's shape), then
+    a 1×1 proj Conv."""
+    t.use("Conv", {}, conv_block)
+    n = "in.height * in.width"
+    return {"args": {"heads": None, "kd": None, "hd": None, "scale": None},
+            "layers": [{"Conv": {"name": "qkv", "c2": "in.channels + 2 * heads * kd", "act": False}},
+                       {"reshape": {"name": "view", "shape": ["heads", "2 * kd + hd", n]}},
+                       {"slice": {"name": "q", "axis": 1, "start": 0, "end": "kd", "from": "view"}},
+                       {"slice": {"name": "k", "axis": 1, "start": "kd", "end": "2 * kd", "from": "view"}},
+                       {"slice": {"name": "v", "axis": 1, "start": "2 * kd", "end": "2 * kd + hd", "from": "view"}},
+                       {"scalar": {"name": "q_scaled", "op": "mul", "value": "scale", "from": "q"}},
+                       {"transpose": {"name": "q_t", "axes": [1, 2]}},
+                       {"matmul": {"name": "scores", "from": ["q_t", "k"]}},
+                       {"softmax": {"name": "softmax", "axis": 2}},
+                       {"transpose": {"name": "attn_t", "axes": [1, 2]}},
+                       {"matmul": {"name": "weighted", "from": ["v", "attn_t"]}},
+                       {"reshape": {"name": "out", "shape": ["in.channels", "in.height", "in.width"]}},
+                       {"contiguous": {"name": "v_copy", "from": "v"}},
+                       {"reshape": {"name": "v_map", "shape": ["in.channels", "in.height", "in.width"]}},
+                       {"Conv": {"name": "pe", "c2": "in.channels", "k": 3, "p": 1, "g": "in.channels",
+                                 "act": False}},
+                       {"add": {"name": "sum", "from": ["out", "pe"]}},
+                       {"Conv": {"name": "proj", "c2": "in.channels", "act": False}}]}
+
+
+def psa_block(t: Translator) -> dict:
+    """PSABlock: x + attn(x), then that + ffn (a 1×1 Conv to twice the width, a 1×1 Conv back, no activation)."""
+    t.use("Attention", {}, lambda: attention_block(t))
+    return {"args": {"heads": None, "kd": None, "hd": None, "scale": None},
+            "layers": [{"Attention": {"name": "attn", "heads": "heads", "kd": "kd", "hd": "hd", "scale": "scale"}},
+                       {"add": {"name": "add1", "from": ["in", "attn"]}},
+                       {"Conv": {"name": "ffn.0", "c2": "2 * in.channels"}},
+                       {"Conv": {"name": "ffn.1", "c2": "in.channels", "act": False}},
+                       {"add": {"name": "add2", "from": ["add1", "ffn.1"]}}]}
+
+
+def c2psa_block(t: Translator, n: int) -> dict:
+    """C2PSA: cv1, its halves, n PSABlocks on the second, joined, cv2."""
+    t.use("PSABlock", {}, lambda: psa_block(t))
+    return {"args": {"c": None, "heads": None, "kd": None, "hd": None, "scale": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "a", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "b", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"repeat": n, "name": "m", "block": "PSABlock",
+                        "args": {"heads": "heads", "kd": "kd", "hd": "hd", "scale": "scale"}},
+                       {"concat": {"name": "cat", "from": ["a", "m"]}},
+                       {"Conv": {"name": "cv2", "c2": "in.channels"}}]}
+
+
+def write_c2psa(t: Translator, u: _Use) -> Out:
+    c1, c2 = u.c1[0], t.width_of(u.args[0], u.row.locs[3])
+    if c1 != c2:
+        raise SpecError(f"C2PSA keeps its width: its input has {c1} channels, its output {c2}")
+    c = int(c1 * u.arg(1, 0.5))
+    heads = max(c // 64, 1)
+    hd = c // heads
+    kd = int(hd * 0.5)
+    t.layers.append(t.use(f"C2PSA_{u.n}", {"name": u.name, "c": c, "heads": heads, "kd": kd, "hd": hd,
+                                           "scale": kd ** -0.5, "from": u.source()}, lambda: c2psa_block(t, u.n)))
+    return c2
+
+
 def sppf_block(t: Translator, n: int) -> dict:
     """SPPF: cv1, one max pool applied n times in a row, the n + 1 joined, cv2 (and + x with shortcut)."""
     t.use("Conv", {}, conv_block)
@@ -469,13 +576,6 @@ def _dist2bbox(t: Translator, h: str, dist: str) -> None:
                  {"mul": {"name": f"{h}.dbox", "from": [f"{d}.xywh", f"{h}.strides"]}}]
 
 
-def _not_legacy(write: Callable) -> Callable:
-    def wrapped(t: Translator, u: _Use) -> Out:
-        t.legacy = False
-        return write(t, u)
-    return wrapped
-
-
 # module name -> (fewest args, most args, writer); the args as the YAML gives them (parse_model adds c1)
 MODULES: dict[str, tuple[int, int, Callable]] = {
     "Conv": (1, 7, write_conv),
@@ -491,6 +591,8 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "nn.ZeroPad2d": (1, 1, write_zeropad),
     "nn.ConvTranspose2d": (1, 4, write_deconv),
     "Detect": (0, 1, write_detect),
+    "C3k2": (1, 6, write_c3k2),
+    "C2PSA": (1, 2, write_c2psa),
 }
 
 
