@@ -15,7 +15,8 @@ SIZES = [(640, 640), (480, 640), (320, 320)]
 # the detection configs translated, each at every scale its YAML has
 CONFIGS = {"v8/yolov8.yaml": "nslmx", "v8/yolov8-p2.yaml": "nslmx", "v5/yolov5.yaml": "nslmx",
            "v6/yolov6.yaml": "nslmx", "v3/yolov3.yaml": "-", "v3/yolov3-tiny.yaml": "-", "v3/yolov3-spp.yaml": "-",
-           "11/yolo11.yaml": "nslmx"}
+           "11/yolo11.yaml": "nslmx", "v9/yolov9t.yaml": "-", "v9/yolov9s.yaml": "-", "v9/yolov9m.yaml": "-",
+           "v9/yolov9c.yaml": "-"}
 
 
 def _model(cfg: str, scale: str):

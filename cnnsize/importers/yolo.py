@@ -429,6 +429,117 @@ def write_c2psa(t: Translator, u: _Use) -> Out:
     return c2
 
 
+def repconv_block(t: Translator) -> dict:
+    """RepConv (training form): a k×k and a 1×1 Conv without activation, summed, plus 0 (its absent identity
+    branch: torch adds the number 0, a new tensor), then SiLU."""
+    t.use("Conv", {}, conv_block)
+    return {"args": {"c2": None, "k": 3},
+            "layers": [{"Conv": {"name": "conv1", "c2": "c2", "k": "k", "p": "k // 2", "act": False}},
+                       {"Conv": {"name": "conv2", "c2": "c2", "act": False, "from": "in"}},
+                       {"add": {"name": "sum", "from": ["conv1", "conv2"]}},
+                       {"scalar": {"name": "id_out", "op": "add", "value": 0}},
+                       {"silu": {"name": "act"}}]}
+
+
+def rep_bottleneck_block(t: Translator) -> dict:
+    """RepBottleneck: a Bottleneck whose first Conv is a RepConv (e = 1: the width kept)."""
+    t.use("RepConv", {}, lambda: repconv_block(t))
+    return {"args": {"c2": None, "shortcut": True},
+            "layers": [{"RepConv": {"name": "cv1", "c2": "c2"}},
+                       {"Conv": {"name": "cv2", "c2": "c2", "k": 3, "p": 1}},
+                       {"if": "shortcut and in.channels == c2",
+                        "layers": [{"add": {"name": "add", "from": ["in", "cv2"]}}]}]}
+
+
+def rep_csp_block(t: Translator, n: int) -> dict:
+    """RepCSP: a C3 of n RepBottlenecks."""
+    t.use("RepBottleneck", {}, lambda: rep_bottleneck_block(t))
+    return {"args": {"c2": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c2 // 2"}},
+                       {"repeat": n, "name": "m", "block": "RepBottleneck", "args": {"c2": "c2 // 2"}},
+                       {"Conv": {"name": "cv2", "c2": "c2 // 2", "from": "in"}},
+                       {"concat": {"name": "cat", "from": ["m", "cv2"]}},
+                       {"Conv": {"name": "cv3", "c2": "c2"}}]}
+
+
+def elan_block(t: Translator, n: int) -> dict:
+    """RepNCSPELAN4 (n ≥ 1: each branch a RepCSP of n, then a 3×3 Conv) or ELAN1 (n = 0: a 3×3 Conv each): cv1,
+    its halves, the two branches one after the other on the last, all four joined, cv4."""
+    t.use("Conv", {}, conv_block)
+    if n:
+        t.use(f"RepCSP_{n}", {}, lambda: rep_csp_block(t, n))
+        branch = [({f"RepCSP_{n}": {"name": f"{cv}.0", "c2": "c4"}}, {"Conv": {"name": f"{cv}.1", "c2": "c4",
+                                                                              "k": 3, "p": 1}})
+                  for cv in ("cv2", "cv3")]
+        layers = [branch[0][0], branch[0][1], branch[1][0], branch[1][1]]
+        ends = ["cv2.1", "cv3.1"]
+    else:
+        layers = [{"Conv": {"name": cv, "c2": "c4", "k": 3, "p": 1}} for cv in ("cv2", "cv3")]
+        ends = ["cv2", "cv3"]
+    return {"args": {"c2": None, "c3": None, "c4": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c3"}},
+                       {"chunk": {"name": "y0", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "y1", "chunks": 2, "index": 1, "from": "cv1"}},
+                       *layers,
+                       {"concat": {"name": "cat", "from": ["y0", "y1", *ends]}},
+                       {"Conv": {"name": "cv4", "c2": "c2"}}]}
+
+
+def write_elan(t: Translator, u: _Use, ncsp: bool) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    c3, c4 = _int(u.args[1], "c3"), _int(u.args[2], "c4")
+    n = _int(u.arg(3, 1), "n") if ncsp else 0
+    name = f"RepNCSPELAN4_{n}" if ncsp else "ELAN1"
+    last = _repeat(t, u, name, {"name": u.name, "c2": c2, "c3": c3, "c4": c4, "from": u.source()},
+                   lambda: elan_block(t, n))
+    return (c2, last) if last else c2
+
+
+def aconv_block() -> dict:
+    """AConv: a 2×2 average pool at stride 1, then a 3×3 Conv at stride 2."""
+    return {"args": {"c2": None},
+            "layers": [{"avgpool": {"name": "pool", "kernel": 2, "stride": 1}},
+                       {"Conv": {"name": "cv1", "c2": "c2", "k": 3, "s": 2, "p": 1}}]}
+
+
+def adown_block() -> dict:
+    """ADown: a 2×2 average pool at stride 1, its halves: a 3×3 Conv at stride 2 on the first, a 3×3 max pool at
+    stride 2 and a 1×1 Conv on the second, joined."""
+    return {"args": {"c2": None},
+            "layers": [{"avgpool": {"name": "pool", "kernel": 2, "stride": 1}},
+                       {"chunk": {"name": "x1", "chunks": 2, "index": 0, "from": "pool"}},
+                       {"chunk": {"name": "x2", "chunks": 2, "index": 1, "from": "pool"}},
+                       {"Conv": {"name": "cv1", "c2": "c2 // 2", "k": 3, "s": 2, "p": 1, "from": "x1"}},
+                       {"maxpool": {"name": "pool2", "kernel": 3, "stride": 2, "pad": 1, "from": "x2"}},
+                       {"Conv": {"name": "cv2", "c2": "c2 // 2"}},
+                       {"concat": {"name": "cat", "from": ["cv1", "cv2"]}}]}
+
+
+def write_down(t: Translator, u: _Use, block: str, make: Callable[[], dict]) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    t.use("Conv", {}, conv_block)
+    last = _repeat(t, u, block, {"name": u.name, "c2": c2, "from": u.source()}, make)
+    return (c2, last) if last else c2
+
+
+def sppelan_block() -> dict:
+    """SPPELAN: cv1, three max pools in a row (cv2, cv3, cv4), the four joined, cv5."""
+    return {"args": {"c2": None, "c3": None, "k": 5},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c3"}},
+                       *({"maxpool": {"name": cv, "kernel": "k", "stride": 1, "pad": "k // 2"}}
+                         for cv in ("cv2", "cv3", "cv4")),
+                       {"concat": {"name": "cat", "from": ["cv1", "cv2", "cv3", "cv4"]}},
+                       {"Conv": {"name": "cv5", "c2": "c2"}}]}
+
+
+def write_sppelan(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    t.use("Conv", {}, conv_block)
+    last = _repeat(t, u, "SPPELAN", {"name": u.name, "c2": c2, "c3": _int(u.args[1], "c3"),
+                                     "k": _int(u.arg(2, 5), "the kernel"), "from": u.source()}, sppelan_block)
+    return (c2, last) if last else c2
+
+
 def sppf_block(t: Translator, n: int) -> dict:
     """SPPF: cv1, one max pool applied n times in a row, the n + 1 joined, cv2 (and + x with shortcut)."""
     t.use("Conv", {}, conv_block)
@@ -593,6 +704,11 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "Detect": (0, 1, write_detect),
     "C3k2": (1, 6, write_c3k2),
     "C2PSA": (1, 2, write_c2psa),
+    "RepNCSPELAN4": (3, 4, lambda t, u: write_elan(t, u, ncsp=True)),
+    "ELAN1": (3, 3, lambda t, u: write_elan(t, u, ncsp=False)),
+    "AConv": (1, 1, lambda t, u: write_down(t, u, "AConv", aconv_block)),
+    "ADown": (1, 1, lambda t, u: write_down(t, u, "ADown", adown_block)),
+    "SPPELAN": (2, 3, write_sppelan),
 }
 
 
