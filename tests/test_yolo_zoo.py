@@ -12,11 +12,12 @@ from .conftest import need
 pytestmark = pytest.mark.zoo
 
 SIZES = [(640, 640), (480, 640), (320, 320)]
+CLS_SIZES = [(224, 224), (192, 256), (320, 320)]  # the classifiers, trained at 224
 # the detection configs translated, each at every scale its YAML has
 CONFIGS = {"v8/yolov8.yaml": "nslmx", "v8/yolov8-p2.yaml": "nslmx", "v5/yolov5.yaml": "nslmx",
            "v6/yolov6.yaml": "nslmx", "v3/yolov3.yaml": "-", "v3/yolov3-tiny.yaml": "-", "v3/yolov3-spp.yaml": "-",
            "11/yolo11.yaml": "nslmx", "v9/yolov9t.yaml": "-", "v9/yolov9s.yaml": "-", "v9/yolov9m.yaml": "-",
-           "v9/yolov9c.yaml": "-"}
+           "v9/yolov9c.yaml": "-", "v8/yolov8-cls.yaml": "nslmx", "11/yolo11-cls.yaml": "nslmx"}
 
 
 def _model(cfg: str, scale: str):
@@ -25,12 +26,12 @@ def _model(cfg: str, scale: str):
     from pathlib import Path
 
     import ultralytics
-    from ultralytics.nn.tasks import DetectionModel, yaml_model_load
+    from ultralytics.nn.tasks import ClassificationModel, DetectionModel, yaml_model_load
 
     path = Path(ultralytics.__file__).parent / "cfg" / "models" / cfg
     d = yaml_model_load(path)
     d["scale"] = "" if scale == "-" else scale
-    model = DetectionModel(d, verbose=False).eval()
+    model = (ClassificationModel if "-cls" in cfg else DetectionModel)(d, verbose=False).eval()
     return model, str(path)
 
 
@@ -38,6 +39,8 @@ def _truth(model, size):
     from .zoo_truth import torch_figures
 
     head = model.model[-1]
+    if not hasattr(head, "stride"):
+        return torch_figures(model, (3, *size))  # a classifier
     head.shape = None  # the anchors are made afresh at this size, as at a model's first forward at it
     truth = torch_figures(model, (3, *size))
     # Detect.stride is a plain tensor attribute (neither parameter nor buffer) that the decoding indexes in each
@@ -85,4 +88,4 @@ def test_yolov8n_validates_through_the_executor():
 @pytest.mark.slow
 @pytest.mark.parametrize(("cfg", "scale"), [(c, s) for c, scales in CONFIGS.items() for s in scales])
 def test_every_scale_matches_ultralytics_at_three_sizes(cfg, scale):
-    _check(cfg, scale, SIZES, values=scale in "n-")
+    _check(cfg, scale, CLS_SIZES if "-cls" in cfg else SIZES, values=scale in "n-")

@@ -63,7 +63,7 @@ def locate(path: str) -> str:
                 found = sorted(root.rglob(name))
                 if found:
                     return str(found[0])
-    raise SpecError(f"no YOLO model YAML '{path}' (nor '{unified}')",
+    raise SpecError(f"no YOLO model YAML '{path}'" + (f" (nor '{unified}')" if unified != path else ""),
                     hint="give the path of an Ultralytics model YAML, or install ultralytics to read its own by name")
 
 
@@ -91,6 +91,7 @@ class Translator:
     def __init__(self, doc: dict, scale: str, filename: str):
         self.filename = filename
         self.in_channels = 3
+        self.classifies = False  # a Classify head: sized at 224×224 by default, as ultralytics trains it
         self.nc = doc.get("nc", 80)
         self.reg_max = doc.get("reg_max", 16)
         self.legacy = True  # ultralytics' Detect.legacy: v3/v5/v8/v9 heads, until a C3k2, A2C2f or C2fCIB row
@@ -673,6 +674,25 @@ def write_detect(t: Translator, u: _Use) -> Out:
     return 4 + nc, f"{h}.out"
 
 
+def write_classify(t: Translator, u: _Use) -> Out:
+    """Classify(nc): a Conv to 1280 channels, the global average, flattened, dropout (p 0: the identity), a
+    Linear to nc, and at inference its softmax (the output; the logits are the tuple's second part)."""
+    nc = _int(u.args[0], "nc")
+    k, s = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride")
+    p, g = u.arg(3, None), _int(u.arg(4, 1), "groups")
+    t.use("Conv", {}, conv_block)
+    h = u.name
+    t.layers += [{"Conv": conv_settings(f"{h}.conv", 1280, k, s, None if p is None else _int(p, "the padding"), g,
+                                        source=u.source())},
+                 {"adaptive_avgpool": {"name": f"{h}.pool", "output": 1}},
+                 {"flatten": {"name": f"{h}.flatten"}},
+                 {"dropout": {"name": f"{h}.drop", "p": 0.0, "inplace": True}},
+                 {"linear": {"name": f"{h}.linear", "units": nc}},
+                 {"softmax": {"name": f"{h}.softmax", "axis": 0}}]
+    t.classifies = True
+    return nc, f"{h}.softmax"
+
+
 def _dist2bbox(t: Translator, h: str, dist: str) -> None:
     """ultralytics.utils.tal.dist2bbox (xywh) times the strides, as torch runs it."""
     d = f"{h}.decode"
@@ -709,6 +729,7 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "AConv": (1, 1, lambda t, u: write_down(t, u, "AConv", aconv_block)),
     "ADown": (1, 1, lambda t, u: write_down(t, u, "ADown", adown_block)),
     "SPPELAN": (2, 3, write_sppelan),
+    "Classify": (1, 5, write_classify),
 }
 
 
@@ -743,7 +764,8 @@ def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shap
         t.add_row(_Row(i, row, loc))
     stem = Path(asked).stem if "\n" not in os.fspath(source) else "yolo"
     spec_name = name or (stem if guess_scale(stem) or not t.scale else f"{stem}{t.scale}")
-    shape = list(input_shape) if input_shape is not None else [t.in_channels, 640, 640]
+    side = 224 if t.classifies else 640
+    shape = list(input_shape) if input_shape is not None else [t.in_channels, side, side]
     spec = {"name": spec_name, "input": shape, "fit": "floor", "blocks": t.blocks, "layers": t.layers}
     if t.heads:
         _set_strides(t, spec)
