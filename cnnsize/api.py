@@ -159,6 +159,20 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
                               device_profile=device_profile, training=training, accumulate=accumulate)
 
 
+def estimators(spec: Any, *, input_shape: tuple | None = None, batch: int = 1, gpus_per_node: int = 1,
+               nodes: int = 1, **analyze_kwargs: Any) -> list:
+    """What accelerate's ``estimate-memory`` (float32 and float16) and DeepSpeed's ZeRO-2 and ZeRO-3 estimators
+    (without offload, on ``gpus_per_node`` × ``nodes`` GPUs) say for the network, each an Estimate with its figure,
+    its parts and ``differences``: per part of cnnsize's training budget (one GPU, ``batch``), what cnnsize counts
+    beyond it (see cnnsize.passes.estimators)."""
+    from .passes import estimators as found
+
+    analyze_kwargs.pop("amp", None)
+    float32 = analyze(spec, input_shape, batch, **analyze_kwargs)
+    mixed = analyze(spec, input_shape, batch, amp=True, **analyze_kwargs)
+    return found.estimators(float32, mixed, gpus_per_node, nodes)
+
+
 def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
               rule: str = "exact"):
     """The square input sizes n in [min, max] at which every layer fits exactly (a FitSizes).

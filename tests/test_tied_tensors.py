@@ -170,3 +170,19 @@ def test_a_tie_in_yaml_round_trips():
     imported = cnnsize.from_torch(PartlyTied(), (6,))
     assert "shares: {weight: a}" in imported.yaml
     assert cnnsize.analyze(imported.yaml).totals.params == 6 * 6 + 6 + 6
+
+
+def test_sharing_a_layer_that_has_layers_nested_under_its_name():
+    """``b`` shares ``a``, and ``a.inner`` is a layer of its own placed inside ``a``'s module by the executor: ``b``
+    takes ``a``'s tensors only (it took ``a.inner``'s too and stopped: "'b' shares 'a''s tensor 'inner.weight'"),
+    and the built network counts as torch counts it."""
+    spec = {"name": "nested_share", "input": [3, 8, 8], "layers": [
+        {"conv": {"name": "a", "filters": 3, "kernel": 3, "pad": 1}},
+        {"conv": {"name": "b", "filters": 3, "kernel": 3, "pad": 1, "shares": "a"}},
+        {"conv": {"name": "a.inner", "filters": 4, "kernel": 1}}]}
+    a = cnnsize.analyze(spec)
+    built = cnnsize.build(a)
+    assert built.layer("b").weight is built.layer("a").weight
+    assert sum(p.numel() for p in built.parameters()) == a.totals.params
+    v = cnnsize.validate(spec, device="cpu", runs=0)
+    assert all(f.ok for f in v.totals.values())

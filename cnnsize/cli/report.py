@@ -34,6 +34,8 @@ def register(sub) -> None:
     c.add_argument("--train", action="store_true", help="the training step's work: each layer's backward MACs "
                    "(input and weight gradients) and the step's total; and --count's figures for the network in "
                    "training mode (fvcore counts a training-mode batch norm otherwise); the default is eval mode")
+    c.add_argument("--estimators", action="store_true", help="add what accelerate's estimate-memory and DeepSpeed's "
+                   "ZeRO-2 and ZeRO-3 estimators say for this network, and what each leaves out of the training step")
     c.add_argument("--traffic", action="store_true", help="add bytes read and written and FLOPs per byte per layer")
     c.add_argument("--device-profile", metavar="NAME|FILE", help="add the predicted time per layer on a device: "
                    "a bundled datasheet profile (a100, h100, h200, l4, t4, rtx4090), one 'cnnsize calibrate' "
@@ -85,9 +87,9 @@ def run_report(args) -> int:
     if is_onnx(args.spec):  # the model's input sized its dynamic axes: the graph has that input
         shape = None
 
-    def at(batch):
+    def at(batch, amp=args.amp):
         return analyze_graph(graph, input_shape=shape, batch=batch, dtype=args.dtype, fit=args.fit,
-                             optimizer=args.optimizer, amp=args.amp, device=args.device,
+                             optimizer=args.optimizer, amp=amp, device=args.device,
                              freeze_until=args.freeze_until, layout=args.layout, accumulate=args.accumulate)
 
     with no_gc():
@@ -95,6 +97,11 @@ def run_report(args) -> int:
     passes.apply(analysis, count=args.count, count_mode="train" if args.train else "eval", traffic=args.traffic,
                  device_profile=local_profile(args.device_profile) if args.device_profile else None,
                  training=args.train, accumulate=args.accumulate)
+    if args.estimators:
+        from ..passes import estimators
+
+        estimators.apply(analysis, at(args.batch, False) if args.amp else analysis,
+                         analysis if args.amp else at(args.batch, True))
     if args.max_batch:
         from ..engine.memory import max_batch, parse_bytes
 

@@ -505,6 +505,8 @@ def _json(value: Any) -> Any:
         return value
     if isinstance(value, dict):  # a pass' group of totals (totals.training)
         return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list):  # a pass' list of records (totals.estimators)
+        return [_json(v) for v in value]
     if getattr(value, "is_Integer", False):
         return int(value)
     return str(value)

@@ -242,12 +242,28 @@ def _tie(model: GraphModule, analysis: Analysis) -> None:
     for node in analysis.graph.nodes:
         module = model.layer_modules[node.name]
         for tensor, layer in node.ties:  # only its weight (or bias) is the other layer's
-            owner = model.layer_modules[layer]
-            found = [(path, t) for path, t in owner.named_parameters() if tensor_part(path) == tensor]
+            found = [(path, t) for path, t in _own_named(model, layer, buffers=False) if tensor_part(path) == tensor]
             _set_tensors(node.name, module, layer, found)
         if node.shares is not None:
-            owner = model.layer_modules[node.shares]
-            _set_tensors(node.name, module, node.shares, [*owner.named_parameters(), *owner.named_buffers()])
+            _set_tensors(node.name, module, node.shares, _own_named(model, node.shares, buffers=True))
+
+
+def _own_named(model: GraphModule, layer: str, buffers: bool) -> list[tuple[str, torch.Tensor]]:
+    """(path, tensor) of the parameters (and ``buffers``) layer ``layer``'s module holds, leaving out the layers
+    nested under its name (``a.inner`` lives inside ``a``'s module but is a layer of its own)."""
+    others = {id(m) for n, m in model.layer_modules.items() if n != layer}
+    found: list[tuple[str, torch.Tensor]] = []
+
+    def walk(module: nn.Module, prefix: str) -> None:
+        found.extend((prefix + n, t) for n, t in module.named_parameters(recurse=False))
+        if buffers:
+            found.extend((prefix + n, t) for n, t in module.named_buffers(recurse=False))
+        for key, sub in module._modules.items():
+            if sub is not None and id(sub) not in others:
+                walk(sub, prefix + key + ".")
+
+    walk(model.layer_modules[layer], "")
+    return found
 
 
 def _set_tensors(name: str, module: nn.Module, owner: str, tensors: list) -> None:

@@ -12,7 +12,7 @@ import math
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, fmt_num, is_int
-from .base import IN_PLACE, Counts, LayerKind, Param, Saved, attention_backward, plain, register
+from .base import IN_PLACE, Counts, LayerKind, Param, Saved, TorchModule, attention_backward, plain, register
 
 
 def _text(shape) -> str:
@@ -85,6 +85,14 @@ class MaxVitAttention(LayerKind):
         table = (2 * self.size - 1) ** 2 * self.heads
         macs = 4 * g * p * d * d + 2 * g * p * p * d  # QKV and merge projections; QKᵀ and attention·V
         return Counts(weights=4 * d * d + table, biases=4 * d, buffers=p * p, connections=macs, macs=macs)
+
+    def int_buffers(self, ins, out):
+        return ins[0][1] ** 2  # the relative position index
+
+    def module_tree(self, ins, out):
+        g, p, d = ins[0]  # the bias table and the index on the module, to_qkv and merge children
+        table = (2 * self.size - 1) ** 2 * self.heads
+        return [TorchModule(table, 0, p * p, leaf=False), TorchModule(3 * d * d + 3 * d), TorchModule(d * d + d)]
 
     def count_facts(self, ins, out, batch):
         g, p, d = ins[0]
@@ -360,6 +368,16 @@ class MViTAttention(_Volume):
             weights += hd * sum(self.rel_tables(self.grid(ins[0])))
             macs += d * (nq - 1) * (k_vol[0] + k_vol[1] + k_vol[2])
         return Counts(weights=weights, biases=biases, connections=macs, macs=macs)
+
+    def module_tree(self, ins, out):
+        c, d = ins[0][1], self.dim  # the relative position tables on the module; qkv, project (a Sequential of one
+        hd, _, _, pools = self.geometry(ins[0])  # Linear) and per pooled tensor a ModuleDict of a conv and a norm
+        tables = hd * sum(self.rel_tables(self.grid(ins[0]))) if self.rel_pos else 0
+        modules = [TorchModule(tables, leaf=False), TorchModule(3 * c * d + 3 * d), TorchModule(0, leaf=False),
+                   TorchModule(d * d + d)]
+        for kernel, _ in pools:
+            modules += [TorchModule(0, leaf=False), TorchModule(hd * math.prod(kernel)), TorchModule(2 * hd)]
+        return modules
 
     def backward_macs(self, ins, out, batch, grads, trains):
         """The QKV projection's input gradient where the input requires grad; inside (where anything before trains,

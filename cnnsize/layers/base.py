@@ -149,6 +149,18 @@ class Saved(Plain):
         self.for_grad_of = for_grad_of
 
 
+class TorchModule(NamedTuple):
+    """One module of a layer's torch build as tools that walk ``model.modules()`` see it (accelerate's largest layer,
+    DeepSpeed's largest layer): the parameters and floating-point buffers it holds itself (``recurse=False``), its
+    int64 buffers apart (8 bytes each at any dtype: batch norm's ``num_batches_tracked``, attention's index tables),
+    and whether it has no child modules."""
+
+    params: Any
+    buffers: Any = 0
+    int_buffers: Any = 0
+    leaf: bool = True
+
+
 class Param(Plain):
     """One parameter of a layer kind: its type, default and a line of documentation. Read-only.
 
@@ -701,6 +713,18 @@ class LayerKind:
         and what it kept not yet let go), beyond what autograd saves for it and its output's gradient, for the whole
         batch. By default the forward's (``transient`` in training)."""
         return self.transient(ins, out, batch, True)
+
+    def int_buffers(self, ins: list[Shape], out: Shape) -> Dim:
+        """How many of ``counts``' buffers are int64 (8 bytes each whatever the dtype): batch norm's
+        ``num_batches_tracked``, an attention's relative position index. 0 for most kinds."""
+        return 0
+
+    def module_tree(self, ins: list[Shape], out: Shape) -> list[TorchModule]:
+        """The modules of the kind's torch build, the layer's own first, each with the tensors it holds itself: one
+        module without children holding everything, unless a kind builds a module with submodules (attention's
+        projections are nn.Linear children, nn.MultiheadAttention holds its input projection itself)."""
+        counts, ints = self.counts(ins, out), self.int_buffers(ins, out)
+        return [TorchModule(counts.weights + counts.biases, counts.buffers - ints, ints)]
 
     def call_macs(self, ins: list[Shape], out: Shape) -> Dim:
         """Multiply-adds done once per call whatever the batch (Swin V2's position-bias MLP), beside ``counts``'

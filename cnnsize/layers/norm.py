@@ -60,6 +60,9 @@ class BatchNorm(LayerKind):
         c = ins[0][0]
         return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0, buffers=2 * c + 1)
 
+    def int_buffers(self, ins, out):
+        return 1  # num_batches_tracked
+
     def saved(self, ins, out, trainable, device):
         c = ins[0][0]  # the input, and the batch mean and inverse std per channel (float32)
         return [Saved("input"), Saved("new", c, itemsize=4, per_sample=False),
@@ -282,6 +285,9 @@ class InstanceNorm(LayerKind):
         c = ins[0][0]
         return Counts(weights=c if self.affine else 0, biases=c if self.affine else 0,
                       buffers=2 * c + 1 if self.track_running_stats else 0)
+
+    def int_buffers(self, ins, out):
+        return 1 if self.track_running_stats else 0  # num_batches_tracked
 
     def saved(self, ins, out, trainable, device):
         # torch runs it as a batch norm over (1, N·C, ...): the input, a mean and 1/std per channel and sample,

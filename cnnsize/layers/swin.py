@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, ceil_div, fmt_num, is_int, prod
-from .base import Counts, LayerKind, Param, Saved, attention_backward, register
+from .base import Counts, LayerKind, Param, Saved, TorchModule, attention_backward, register
 
 _TV = "torchvision.models.swin_transformer."
 _TV3D = "torchvision.models.video.swin_transformer."
@@ -306,6 +306,20 @@ class SwinAttention(LayerKind):
         "proj_bias": "1 if the output projection has a bias, else 0",
         "offsets": "relative offsets in a window, (2w−1)·…: the rows v2's position-bias MLP runs on, once per call",
         "hidden": "hidden units of v2's position-bias MLP (0 for v1 and 3D)"}
+
+    def int_buffers(self, ins, out):
+        return prod(self.configured(ins[0])[0]) ** 2  # the relative position index
+
+    def module_tree(self, ins, out):
+        z = self._sizes(ins[0])  # the table (v2: the logit scale, the coordinates), the index on the module; qkv,
+        c, h, hidden = z["c"], z["h"], self.cpb_hidden  # proj and v2's MLP (a Sequential) children
+        index = self.int_buffers(ins, out)
+        modules = [TorchModule(z["table"] * h, 0, index, leaf=False) if self.version == "v1" else
+                   TorchModule(h, 2 * z["table"], index, leaf=False),
+                   TorchModule(3 * c * c + 3 * c * int(self.qkv_bias)), TorchModule(c * c + c * int(self.proj_bias))]
+        if self.version == "v2":
+            modules += [TorchModule(0, leaf=False), TorchModule(3 * hidden), TorchModule(0), TorchModule(hidden * h)]
+        return modules
 
     def count_facts(self, ins, out, batch):
         z = self._sizes(ins[0])

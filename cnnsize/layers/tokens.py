@@ -19,6 +19,7 @@ from .base import (
     Param,
     Saved,
     TensorArg,
+    TorchModule,
     attention_backward,
     plain,
     register,
@@ -413,6 +414,10 @@ class MultiHeadAttention(LayerKind):
         attention = 2 * length * length * dim  # QKᵀ and attention·V: heads · L · L · (D / heads) each
         return Counts(weights=4 * dim * dim, biases=4 * dim if self.bias else 0,
                       connections=projections + attention, macs=projections + attention)
+
+    def module_tree(self, ins, out):
+        dim, bias = ins[0][1], int(self.bias)  # the input projection held by the module itself, out_proj a child
+        return [TorchModule(3 * dim * dim + 3 * dim * bias, leaf=False), TorchModule(dim * dim + dim * bias)]
 
     def explain(self, ins, out, ctx):
         length, dim = ins[0]
