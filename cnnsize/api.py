@@ -124,7 +124,8 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
             fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
             freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
             traffic: bool = False, device_profile: Any = None, layout: str | None = None,
-            count_mode: str | None = None, training: bool = False, accumulate: int | None = None) -> Analysis:
+            count_mode: str | None = None, training: bool = False, accumulate: int | None = None, gpus: int = 1,
+            sharding: str | None = None, gpus_per_node: int | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
@@ -143,6 +144,9 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     (``input_grad_macs``, ``weight_grad_macs``, ``backward_macs``) and ``totals["training"]``, the step's work;
     ``accumulate`` (implies training) is the micro-steps of ``batch`` samples a step accumulates gradients over: the
     step's work is that many forwards and backwards, and its memory peak holds the gradients between them.
+    ``gpus`` and ``sharding`` (ddp, zero1, zero2, zero3, fsdp, hsdp; ``gpus_per_node`` for hsdp) add what each GPU
+    holds and sends (``totals["training"]``: ``per_gpu_peak_bytes``, ``communication_bytes``, ``per_gpu``; see
+    cnnsize.passes.sharding); ``batch`` is then each GPU's.
     ``spec`` may also be what ``from_torch`` returns, or a
     torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
     ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
@@ -156,7 +160,8 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
         return passes.analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit, optimizer=optimizer,
                               amp=amp, device=device, freeze_until=freeze_until, layout=layout, count=count,
                               count_mode=count_mode or getattr(spec, "mode", None) or "eval", traffic=traffic,
-                              device_profile=device_profile, training=training, accumulate=accumulate)
+                              device_profile=device_profile, training=training, accumulate=accumulate, gpus=gpus,
+                              sharding=sharding, gpus_per_node=gpus_per_node)
 
 
 def estimators(spec: Any, *, input_shape: tuple | None = None, batch: int = 1, gpus_per_node: int = 1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .common import add_sizing, parse_shape, write_output
+from .importer import resolve_named
 
 COLORS = ("macs", "params", "activations", "memory", "time")  # cnnsize.render.drawing.COLORS, without its import
 
@@ -28,6 +29,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from .. import passes
     from ..api import load_graph
     from ..engine.walk import analyze_graph

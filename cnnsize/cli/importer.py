@@ -31,8 +31,9 @@ def register(sub) -> None:
                                    "read FILE.onnx (with cnnsize[onnx]) and map its operators onto layers. "
                                    "An operation cnnsize cannot represent is an error naming it and where it is.")
     p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx|YOLO.yaml",
-                   help="e.g. torchvision.models:resnet18, mymodels:Net, model.onnx, or an Ultralytics model YAML "
-                        "such as yolov8n.yaml (a path, or a name an installed ultralytics ships)")
+                   help="e.g. torchvision.models:resnet18, mymodels:Net or model.onnx; torchvision:NAME and "
+                        "timm:NAME build a library's model with no weights at its own input size; an Ultralytics "
+                        "model YAML such as yolov8n.yaml (a path, or a name an installed ultralytics ships)")
     p.add_argument("--scale", help="an Ultralytics YAML's scale letter (n, s, m, l, x; default: the one in the file "
                                    "name, as ultralytics reads it, else the YAML's first)")
     p.add_argument("-i", "--input", help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, "
@@ -192,18 +193,42 @@ def run(args) -> int:
                              name=args.name, opaque=args.opaque)
         write_output(imported.yaml, args.output)
         return 0
+    imported = import_torch(args.target, args.input, name=args.name, opaque=args.opaque, kwargs=kwargs,
+                            timeout=getattr(args, "timeout", DEFAULT_TIMEOUT), debug=getattr(args, "debug", False))
+    write_output(imported.yaml, args.output)  # only after the user's code has run, and printed, to stderr
+    return 0
+
+
+def import_torch(target: str, input_text: str | None, *, name: str | None = None, opaque: bool = False,
+                 kwargs: dict | None = None, timeout: float = DEFAULT_TIMEOUT, debug: bool = False):
+    """Build and trace the torch model ``target`` names (MODULE:FACTORY, or a library's model: torchvision:NAME,
+    timm:NAME, at the input its library sizes it for unless ``input_text`` gives one); what its code prints goes to
+    stderr, and it stops after ``timeout`` seconds."""
     from ..core.optional import require_torch
+    from ..importers import named as named_models
     from ..importers.torch_import import from_torch
 
     nn = require_torch().nn
-    shape = parse_shape(args.input or "3x224x224")
-    with _time_limit(getattr(args, "timeout", DEFAULT_TIMEOUT)), _prints_to_stderr():
-        model = make_model(load_factory(args.target), args.target, nn)
-        imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2],
-                                             opaque=args.opaque, kwargs=kwargs),
-                          getattr(args, "debug", False))
-    write_output(imported.yaml, args.output)  # only after the user's code has run, and printed, to stderr
-    return 0
+    library = named_models.named(target)
+    with _time_limit(timeout), _prints_to_stderr():
+        if library is not None:
+            model, default = named_models.build(*library)
+        else:
+            model, default = make_model(load_factory(target), target, nn), (3, 224, 224)
+        shape = parse_shape(input_text) if input_text else default
+        return _trace(lambda: from_torch(model, shape, name=name or target.rpartition(":")[2], opaque=opaque,
+                                         kwargs=kwargs), debug)
+
+
+def resolve_named(args) -> None:
+    """A library's model as the spec of report, validate or draw (``torchvision:resnet50``): imported first at the
+    input given (or its library's), so ``args.spec`` becomes the spec and ``args.input`` is used up."""
+    from ..importers.named import named
+
+    if named(getattr(args, "spec", None)) is None:
+        return
+    imported = import_torch(args.spec, getattr(args, "input", None), timeout=getattr(args, "timeout", DEFAULT_TIMEOUT))
+    args.spec, args.input = imported.spec, None
 
 
 @contextlib.contextmanager

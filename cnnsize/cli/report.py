@@ -6,6 +6,7 @@ import os
 import sys
 
 from .common import add_format, add_width, parse_shape, positive_int, table_width, write_output
+from .importer import resolve_named
 
 LAYOUT_HELP = ("how to read --input (and the spec's input): hwc converts channels-last 32x32x3 to 3x32x32, chw "
                "keeps it as written (default: channels first, and a shape that looks channels-last is refused)")
@@ -56,6 +57,11 @@ def register(sub) -> None:
     g.add_argument("--accumulate", type=positive_int, metavar="N", help="gradient accumulation: N micro-steps of "
                    "--batch samples a training step (effective batch N × batch); the step's work is N forwards and "
                    "backwards, and its memory peak holds the gradients between micro-steps (implies --train)")
+    g.add_argument("--gpus", type=positive_int, default=1, metavar="N", help="training on N GPUs: what each holds "
+                   "and sends a step under --sharding (--batch is each GPU's; implies --train)")
+    g.add_argument("--sharding", metavar="NAME", help="ddp (default with --gpus), zero1 (ZeroRedundancyOptimizer), "
+                   "zero2, zero3 or fsdp (FSDP's SHARD_GRAD_OP, FULL_SHARD), hsdp (sharded within a node)")
+    g.add_argument("--gpus-per-node", type=positive_int, metavar="N", help="GPUs a node, for hsdp (default 8)")
     g.add_argument("--max-batch", action="store_true", help="find the largest batch that fits --device-memory")
     g.add_argument("--device-memory", metavar="SIZE", help="device memory for --max-batch, e.g. 24GiB")
     p.set_defaults(run=run_report)
@@ -70,6 +76,7 @@ def register(sub) -> None:
 
 
 def run_report(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from .. import passes
     from ..api import load_graph
     from ..core.errors import SpecError
@@ -96,7 +103,8 @@ def run_report(args) -> int:
         analysis = at(args.batch)
     passes.apply(analysis, count=args.count, count_mode="train" if args.train else "eval", traffic=args.traffic,
                  device_profile=local_profile(args.device_profile) if args.device_profile else None,
-                 training=args.train, accumulate=args.accumulate)
+                 training=args.train, accumulate=args.accumulate, gpus=args.gpus, sharding=args.sharding,
+                 gpus_per_node=args.gpus_per_node)
     if args.estimators:
         from ..passes import estimators
 

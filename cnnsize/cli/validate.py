@@ -6,6 +6,7 @@ import sys
 
 from ..core.safe import json_text
 from .common import add_width, parse_shape, positive_int, table_width, write_output
+from .importer import resolve_named
 
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
 DTYPE_HELP = "float32, float16, bfloat16 or float64"
@@ -156,6 +157,7 @@ def _onnx_shape(args):
 
 
 def run_validate(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from ..spec.sources import is_onnx
 
     if is_onnx(args.spec):  # under ONNX Runtime: every layer's output shape, and the timing
@@ -180,6 +182,7 @@ def run_validate(args) -> int:
 
 
 def run_bench(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from ..spec.sources import is_onnx
 
     if is_onnx(args.spec):

@@ -1,0 +1,165 @@
+"""Training on several GPUs: what each GPU holds of the parameters, gradients and optimizer state, and what it sends
+per step, for data parallelism and the sharding schemes people use, as torch runs them.
+
+- ``ddp`` (DistributedDataParallel): every GPU holds everything, plus DDP's gradient buckets (a flat copy of the
+  trainable parameters' gradients, ``gradient_as_bucket_view=False``, torch's default); the gradients are
+  all-reduced.
+- ``zero1`` (torch's ZeroRedundancyOptimizer over DDP): the optimizer state is partitioned by whole parameter
+  tensors, the largest first, each to the GPU holding the least so far (its algorithm, so the shares are uneven
+  where a few tensors dominate); parameters and gradients stay whole; after the step each GPU broadcasts the
+  parameters it updated.
+- ``zero2``, ``zero3``/``fsdp``, ``hsdp`` (FullyShardedDataParallel's SHARD_GRAD_OP, FULL_SHARD and HYBRID_SHARD,
+  one unit per layer that holds parameters): each unit's parameters
+  are one flat tensor padded to a multiple of the GPUs it is sharded over, each GPU keeping its slice of the
+  parameters, their gradients and the optimizer state; ``hsdp`` shards within a node and replicates across nodes.
+  ZeRO-2 keeps the gathered parameters from forward through backward; ZeRO-3 gathers a unit for its forward and
+  again for its backward.
+
+Communication per GPU and step (bytes sent, ring collectives, gradients in the master dtype): all-reduce 2(N−1)/N of
+the data, all-gather and reduce-scatter (N−1)/N each; so DDP 2(N−1)/N of the gradients, ZeRO-1 that plus the
+parameters' broadcast, ZeRO-2 2(N−1)/N, ZeRO-3 3(N−1)/N (the ZeRO paper's 1.5× of data parallelism), HSDP ZeRO-3's
+within a node plus an all-reduce of its shard across nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.dtypes import DTYPE_BYTES
+from ..core.errors import SpecError, unknown_name
+from ..core.numeric import human_bytes
+from ..engine.memory import OPTIMIZER_STATES, _module_order
+from ..engine.result import Analysis
+
+SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp", "hsdp")
+
+
+def tensors(analysis: Analysis) -> list[tuple[Any, bool]]:
+    """(elements, trains) of every parameter tensor the layers hold themselves (a layer's weight, then its bias),
+    in the order the built network's ``parameters()`` visits them; a layer sharing another's holds none."""
+    rows = analysis.layers
+    out = []
+    for i in _module_order([row.name for row in rows]):
+        if i == 0:
+            continue
+        row = rows[i]
+        trains = row.trainable_params != 0
+        out += [(n, trains) for n in (row.weights, row.biases) if n]
+    return out
+
+
+def units(analysis: Analysis) -> list[tuple[str, Any, Any]]:
+    """(name, elements, trainable elements) of each FSDP unit: every layer that holds parameters is one (wrapped
+    as torch's auto-wrap policies wrap modules with parameters), in the order the built network lists them."""
+    rows = analysis.layers
+    order = (rows[i] for i in _module_order([row.name for row in rows]) if i)
+    return [(row.name, row.params, row.trainable_params) for row in order if row.params]
+
+
+def _ceil(a: Any, b: int) -> Any:
+    return -(-a // b)
+
+
+def zero1_partition(sizes: list[Any], gpus: int) -> list[Any]:
+    """Elements per GPU as ZeroRedundancyOptimizer partitions tensors: largest first (a stable sort), each to the
+    GPU with the fewest so far (the lowest rank among equals)."""
+    held = [0] * gpus
+    for size in sorted(sizes, key=lambda n: -n):
+        rank = held.index(min(held))
+        held[rank] += size
+    return held
+
+
+def shard(analysis: Analysis, gpus: int, sharding: str, gpus_per_node: int | None = None) -> dict[str, Any]:
+    """Per GPU (a list, rank by rank) the bytes of parameters, gradients and optimizer state it holds after a step,
+    DDP's buckets, the per-GPU peak (cnnsize's one-GPU budget with those parts replaced, plus the gathered units)
+    and the bytes each GPU sends per step."""
+    if sharding not in SHARDINGS:
+        raise unknown_name("sharding", sharding, SHARDINGS)
+    if gpus < 2 and sharding != "ddp":
+        raise SpecError(f"--sharding {sharding} with {gpus} GPU shards nothing", hint="give --gpus 2 or more")
+    node = gpus_per_node or min(gpus, 8)
+    if sharding == "hsdp" and (gpus % node or node == gpus):
+        raise SpecError(f"--sharding hsdp needs several nodes of {node} GPUs, got {gpus} GPUs",
+                        hint="give --gpus a multiple of --gpus-per-node, larger than it")
+    memory = analysis.totals.memory
+    master = 4 if memory.amp else DTYPE_BYTES[analysis.dtype]
+    states = OPTIMIZER_STATES[memory.optimizer]
+    params = analysis.totals.params
+    trained = analysis.totals.trainable_params
+    if sharding in ("ddp", "zero1"):
+        layout = _replicated(analysis, gpus, sharding, states)
+    else:
+        layout = _flat(analysis, gpus, gpus if sharding != "hsdp" else node, sharding, states)
+    figures = {key: [value * master for value in values] for key, values in layout.items()}
+    comm = _communication(sharding, gpus, node, params * master, trained * master)
+    one_gpu = memory.params_bytes + memory.gradients_bytes + memory.optimizer_bytes
+    peaks = [memory.training_bytes - one_gpu + sum(figures[key][rank] for key in figures) for rank in range(gpus)]
+    return {"gpus": gpus, "sharding": sharding, "gpus_per_node": node, **{f"{k}_bytes": v for k, v in figures.items()},
+            "per_gpu_peak_bytes": max(peaks), "per_gpu_peaks_bytes": peaks, "communication_bytes": comm}
+
+
+def _replicated(analysis: Analysis, gpus: int, sharding: str, states: int) -> dict[str, list]:
+    """Elements per GPU under DDP (and ZeRO-1, its optimizer state partitioned by tensor)."""
+    params, trained = analysis.totals.params, analysis.totals.trainable_params
+    if sharding == "zero1":
+        optimizer = [states * n for n in zero1_partition([n for n, trains in tensors(analysis) if trains], gpus)]
+    else:
+        optimizer = [states * trained] * gpus
+    return {"params": [params] * gpus, "gradients": [trained] * gpus, "optimizer": optimizer,
+            "gathered": [0] * gpus, "buckets": [trained] * gpus}
+
+
+def _flat(analysis: Analysis, gpus: int, shards: int, sharding: str, states: int) -> dict[str, list]:
+    """Elements per GPU under FSDP: each unit's flat parameter padded to a multiple of ``shards`` and split evenly
+    (every GPU the same slice size: the last holds the padding); gradients and optimizer state of the slices that
+    train. While computing, ZeRO-2 holds every unit gathered, ZeRO-3 the largest unit and its gradient."""
+    found = units(analysis)
+    mine = sum(_ceil(total, shards) for _, total, _ in found)
+    trained = sum(_ceil(total, shards) for _, total, t in found if t)
+    if sharding == "zero2":
+        gathered = analysis.totals.params - mine
+    else:
+        gathered = 2 * max((total for _, total, _ in found), default=0) - 2 * max(
+            (_ceil(total, shards) for _, total, _ in found), default=0)
+    return {"params": [mine] * gpus, "gradients": [trained] * gpus, "optimizer": [states * trained] * gpus,
+            "gathered": [gathered] * gpus, "buckets": [0] * gpus}
+
+
+def _communication(sharding: str, gpus: int, node: int, param_bytes: Any, grad_bytes: Any) -> Any:
+    """Bytes each GPU sends in one step (ring collectives)."""
+    n = gpus
+    if sharding == "ddp":
+        return 2 * (n - 1) * grad_bytes // n
+    if sharding == "zero1":
+        return 2 * (n - 1) * grad_bytes // n + (n - 1) * param_bytes // n
+    if sharding == "zero2":
+        return (n - 1) * (param_bytes + grad_bytes) // n
+    if sharding in ("zero3", "fsdp"):
+        return (n - 1) * (2 * param_bytes + grad_bytes) // n
+    nodes = gpus // node  # hsdp: ZeRO-3 within a node, the shard's gradients all-reduced across nodes
+    return (node - 1) * (2 * param_bytes + grad_bytes) // node + 2 * (nodes - 1) * grad_bytes // (node * nodes)
+
+
+def summary(found: dict[str, Any]) -> str:
+    """One line: the per-GPU peak and parts, and the step's communication."""
+    most = {key: human_bytes(max(found[f"{key}_bytes"])) for key in ("params", "gradients", "optimizer")}
+    return (f"On {found['gpus']} GPUs ({found['sharding']}): per GPU at most "
+            f"{human_bytes(found['per_gpu_peak_bytes'])} (parameters {most['params']}, gradients {most['gradients']}, "
+            f"optimizer state {most['optimizer']}); each GPU sends {human_bytes(found['communication_bytes'])} a step.")
+
+
+def apply(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: int | None = None) -> Analysis:
+    """``totals["training"]``'s ``gpus``, ``sharding``, ``per_gpu_peak_bytes`` and ``communication_bytes``, with
+    each GPU's parts under ``per_gpu``, and a line in words (the training pass has run)."""
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
+        raise SpecError(f"gpus must be a positive integer, got {gpus!r}", hint="e.g. --gpus 8")
+    if gpus_per_node is not None and (isinstance(gpus_per_node, bool) or not isinstance(gpus_per_node, int)
+                                      or gpus_per_node < 1):
+        raise SpecError(f"gpus per node must be a positive integer, got {gpus_per_node!r}", hint="e.g. 8")
+    found = shard(analysis, gpus, sharding or "ddp", gpus_per_node)
+    training = analysis.totals["training"]
+    training.update({key: found[key] for key in ("gpus", "sharding", "per_gpu_peak_bytes", "communication_bytes")})
+    training["per_gpu"] = {key: found[key] for key in found if key.endswith("_bytes") and isinstance(found[key], list)}
+    analysis.summaries["sharding"] = summary(found)
+    return analysis
