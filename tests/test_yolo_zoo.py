@@ -89,3 +89,14 @@ def test_yolov8n_validates_through_the_executor():
 @pytest.mark.parametrize(("cfg", "scale"), [(c, s) for c, scales in CONFIGS.items() for s in scales])
 def test_every_scale_matches_ultralytics_at_three_sizes(cfg, scale):
     _check(cfg, scale, CLS_SIZES if "-cls" in cfg else SIZES, values=scale in "n-")
+
+
+def test_a_config_ultralytics_ships_by_name(cli, tmp_path):
+    """cnnsize import ultralytics:yolov8n.yaml reads the YAML the installed package ships (nothing downloaded)."""
+    import cnnsize
+
+    model, _ = _model("v8/yolov8.yaml", "n")
+    out = tmp_path / "spec.yaml"
+    result = cli("import", "ultralytics:yolov8n.yaml", "--input", "3x320x320", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert cnnsize.analyze(str(out)).totals["params"] == sum(p.numel() for p in model.parameters())

@@ -75,6 +75,7 @@ def parse_kwargs(text: str | None) -> dict | None:
     return value
 
 
+YOLO_PREFIX = "ultralytics:"  # an Ultralytics model YAML by name (cnnsize.importers.yolo)
 DEFAULT_TIMEOUT = 600.0  # the largest torchvision model (vit_h_14) builds and traces in about a minute
 
 
@@ -172,7 +173,7 @@ def run(args) -> int:
     from ..spec.sources import is_onnx
 
     kwargs = parse_kwargs(getattr(args, "kwargs", None))
-    if args.target.lower().endswith((".yaml", ".yml")):
+    if args.target.lower().endswith((".yaml", ".yml")) or args.target.startswith(YOLO_PREFIX):
         from ..importers.yolo import from_yolo
 
         if kwargs is not None:
@@ -225,7 +226,14 @@ def resolve_named(args) -> None:
     input given (or its library's), so ``args.spec`` becomes the spec and ``args.input`` is used up."""
     from ..importers.named import named
 
-    if named(getattr(args, "spec", None)) is None:
+    spec = getattr(args, "spec", None)
+    if isinstance(spec, str) and spec.startswith(YOLO_PREFIX):  # ultralytics:yolov8n.yaml, translated
+        from ..importers.yolo import from_yolo
+
+        shape = parse_shape(args.input) if getattr(args, "input", None) else None
+        args.spec, args.input = from_yolo(spec, input_shape=shape).spec, None
+        return
+    if named(spec) is None:
         return
     imported = import_torch(args.spec, getattr(args, "input", None), timeout=getattr(args, "timeout", DEFAULT_TIMEOUT))
     args.spec, args.input = imported.spec, None

@@ -753,7 +753,10 @@ def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shap
     """The spec of an Ultralytics YOLO model YAML (a path, a name such as ``yolov8n.yaml`` that an installed
     ultralytics ships, or the YAML text), at ``scale`` (default: the letter in the file name, as ultralytics reads
     it, else the YAML's first scale), sized at ``input_shape`` (default 3×640×640)."""
-    doc, filename, asked = _document(os.fspath(source))
+    source = os.fspath(source)
+    if source.startswith("ultralytics:"):  # cnnsize report ultralytics:yolov8n.yaml: one that ultralytics ships
+        source = Path(source.partition(":")[2]).name
+    doc, filename, asked = _document(source)
     scale = scale if scale is not None else guess_scale(asked)
     t = Translator(doc, scale, filename)
     t.in_channels = _int(doc.get("ch", 3), "ch") if input_shape is None else int(input_shape[0])
