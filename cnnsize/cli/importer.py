@@ -31,9 +31,12 @@ def register(sub) -> None:
                                    "to make an nn.Module, trace it with torch.fx and write the equivalent spec; or "
                                    "read FILE.onnx (with cnnsize[onnx]) and map its operators onto layers. "
                                    "An operation cnnsize cannot represent is an error naming it and where it is.")
-    p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx",
+    p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx|YOLO.yaml",
                    help="e.g. torchvision.models:resnet18, mymodels:Net or model.onnx; torchvision:NAME and "
-                        "timm:NAME build a library's model with no weights at its own input size")
+                        "timm:NAME build a library's model with no weights at its own input size; an Ultralytics "
+                        "model YAML such as yolov8n.yaml (a path, or a name an installed ultralytics ships)")
+    p.add_argument("--scale", help="an Ultralytics YAML's scale letter (n, s, m, l, x; default: the one in the file "
+                                   "name, as ultralytics reads it, else the YAML's first)")
     p.add_argument("-i", "--input", action="append",
                    help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, this sizing its dynamic "
                         "axes); repeat it as NAME=SHAPE for a forward of several tensors, named as its arguments "
@@ -75,6 +78,7 @@ def parse_kwargs(text: str | None) -> dict | None:
     return value
 
 
+YOLO_PREFIX = "ultralytics:"  # an Ultralytics model YAML by name (cnnsize.importers.yolo)
 DEFAULT_TIMEOUT = 600.0  # the largest torchvision model (vit_h_14) builds and traces in about a minute
 
 
@@ -172,6 +176,16 @@ def run(args) -> int:
     from ..spec.sources import is_onnx
 
     kwargs = parse_kwargs(getattr(args, "kwargs", None))
+    if args.target.lower().endswith((".yaml", ".yml")) or args.target.startswith(YOLO_PREFIX):
+        from ..importers.yolo import from_yolo
+
+        if kwargs is not None:
+            raise SpecError("--kwargs is for torch models (a YOLO YAML has no forward arguments)")
+        imported = from_yolo(args.target, args.scale, input_shape=_one_input(args.input), name=args.name)
+        write_output(imported.yaml, args.output)
+        return 0
+    if getattr(args, "scale", None) is not None:
+        raise SpecError("--scale is for Ultralytics model YAMLs (yolov8.yaml)")
     if is_onnx(args.target):
         from ..importers.onnx_import import from_onnx
 
@@ -209,12 +223,27 @@ def import_torch(target: str, input_text: Any, *, name: str | None = None, opaqu
                                          kwargs=kwargs), debug)
 
 
+def _one_input(given: Any) -> tuple | None:
+    """The one --input of a YOLO config (its image), or None for its default."""
+    shape = parse_inputs(given)
+    if isinstance(shape, dict):
+        raise SpecError("a YOLO config takes one input, the image: --input NAME=SHAPE names the inputs of a spec",
+                        hint="give one shape, e.g. --input 3x640x640")
+    return shape
+
+
 def resolve_named(args) -> None:
     """A library's model as the spec of report, validate or draw (``torchvision:resnet50``): imported first at the
     input given (or its library's), so ``args.spec`` becomes the spec and ``args.input`` is used up."""
     from ..importers.named import named
 
-    if named(getattr(args, "spec", None)) is None:
+    spec = getattr(args, "spec", None)
+    if isinstance(spec, str) and spec.startswith(YOLO_PREFIX):  # ultralytics:yolov8n.yaml, translated
+        from ..importers.yolo import from_yolo
+
+        args.spec, args.input = from_yolo(spec, input_shape=_one_input(getattr(args, "input", None))).spec, None
+        return
+    if named(spec) is None:
         return
     imported = import_torch(args.spec, getattr(args, "input", None), timeout=getattr(args, "timeout", DEFAULT_TIMEOUT))
     args.spec, args.input = imported.spec, None

@@ -78,7 +78,7 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
     ``sized[i]`` is what the analysis worked out for position i (``numel``: elements per sample).
     None and "" when sizes are formulas: which layer is the worst then depends on the values.
     """
-    size = [s.numel * batch * itemsize for s in sized]
+    size = [s.numel * s.batched(batch) * itemsize for s in sized]
     if not all_int(size):
         return None, ""
     owner = topology.owner
@@ -116,7 +116,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     master = 4 if options.amp else itemsize  # parameters, their gradients and the optimizer state
     owner, srcs_of, last_reader = topology.owner_training, topology.srcs, topology.last_reader
     n = len(owner)
-    size = [s.numel * batch * act_size for s in sized]
+    size = [s.numel * s.batched(batch) * act_size for s in sized]
     requires_grad = [False] * n
     saved: dict[int, Any] = {}  # storage position -> bytes, for the activations autograd keeps
     extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
@@ -138,7 +138,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             trainable_total += weights + biases
             param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
             own_grads[i] = (weights + biases) * master
-        elif not (requires_grad[srcs[0]] if len(srcs) == 1 else any(map(requires_grad.__getitem__, srcs))):
+        elif layer.kind.constant or not (requires_grad[srcs[0]] if len(srcs) == 1 else
+                                         any(map(requires_grad.__getitem__, srcs))):
             continue
         requires_grad[i] = True
         last = last_reader[i]
@@ -153,7 +154,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         refs, own_bytes = found
         for key, width in _kept(refs, srcs, owner, i, requires_grad):
             if key not in saved:  # saved first here: kept until this layer's backward
-                saved[key] = nbytes = size[key] if width is None else sized[key].numel * batch * width
+                saved[key] = nbytes = size[key] if width is None else \
+                    sized[key].numel * sized[key].batched(batch) * width
                 kept[i] += nbytes
         if own_bytes:
             extras.append((i, own_bytes))

@@ -36,7 +36,7 @@ class Sized:
         self.kind, self.ins, self.out = kind, ins, out
         self.numel = prod(out)
         self.params = params = counts.weights + counts.biases
-        activations = (self.numel if materializes else 0) * batch
+        activations = (self.numel if materializes else 0) * self.batched(batch)
         macs = counts.macs * batch
         if kind is not None and type(kind).scratch is not LayerKind.scratch:  # a composite's intermediates
             activations += kind.scratch(ins, out, batch)
@@ -53,6 +53,10 @@ class Sized:
         self.materializes = materializes
         # how the layer changes the receptive field, when its kind can say once for these shapes (see field_step)
         self.field_step = kind.field_step(ins) if kind is not None else ()
+
+    def batched(self, batch: Any) -> Any:
+        """The samples its output holds: the batch's, or 1 for a kind made once per call (``constant``)."""
+        return 1 if getattr(self.kind, "constant", False) else batch
 
     @classmethod
     def of(cls, kind: Any, ins: list[tuple], ctx: Ctx, symbolic: bool, batch: Any, itemsize: int) -> Sized:

@@ -583,6 +583,9 @@ class LayerKind:
     # Whether backward reaches the layer's parameters: False for parameters no forward uses (``unused``), which
     # torch gives no gradient and optimizers no state, trainable or not.
     learns: ClassVar[bool] = True
+    # True for a kind whose output is made from its inputs' shapes alone, never their values (a grid of anchors):
+    # it never requires grad, so autograd saves nothing for it, and for the layers after it only what they need
+    constant: ClassVar[bool] = False  # (and made once per call whatever the batch: its activations do not grow)
     # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
     # "cnnsize.layers.nn.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
     # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is

@@ -21,6 +21,7 @@ KINDS: dict[str, str] = {
     "silu": "activation",
     "gelu": "activation",
     "identity": "activation",
+    "anchors": "anchors",
     "maxvit_attention": "attention",
     "mvit_pool": "attention",
     "mvit_attention": "attention",

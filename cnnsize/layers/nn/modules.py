@@ -535,3 +535,27 @@ class WindowMerge(nn.Module):
         n, c = x.shape[0], x.shape[-1]
         x = x.view(n, h // wh, w // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5)
         return x.reshape(n, h, w, c)
+
+
+class Anchors(nn.Module):
+    """Ultralytics' make_anchors (ultralytics.utils.tal): each map's cell centres (or strides), tensor for tensor as
+    it makes them, transposed to [2, A] (or [1, A]) and seen by every sample of the batch (a view, as the head's
+    broadcast reads them): forward(*maps)."""
+
+    def __init__(self, strides: tuple, points: bool, offset: float):
+        super().__init__()
+        self.strides, self.points, self.offset = strides, points, offset
+
+    def forward(self, *maps: torch.Tensor) -> torch.Tensor:
+        parts = []
+        for x, stride in zip(maps, self.strides):
+            h, w = x.shape[2:]
+            if self.points:
+                sx = torch.arange(w, device=x.device).type_as(x) + self.offset
+                sy = torch.arange(h, device=x.device).type_as(x) + self.offset
+                sy, sx = torch.meshgrid(sy, sx, indexing="ij")
+                parts.append(torch.stack((sx, sy), -1).view(-1, 2))
+            else:
+                parts.append(x.new_full((h * w, 1), stride))
+        out = torch.cat(parts).transpose(0, 1)
+        return out.unsqueeze(0).expand(maps[0].shape[0], -1, -1)
