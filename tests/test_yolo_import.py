@@ -82,3 +82,12 @@ def test_the_written_spec_is_a_spec(tmp_path, cli):
     assert cli("import", str(path), "--input", "3x480x640", "-o", str(out)).returncode == 0
     a = cnnsize.analyze(str(out))
     assert a.totals["params"] == 3157200 and a.layers[-1].output_shape == (84, 60 * 80 + 30 * 40 + 15 * 20)
+
+
+def test_reporting_a_yolo_yaml_as_a_spec_says_how_to_size_it(tmp_path, cli):
+    """A model YAML given where a spec goes: one line saying it is Ultralytics' and what to run instead."""
+    path = tmp_path / "yolov8n.yaml"
+    path.write_text(YOLOV8)
+    result = cli("report", str(path))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "an Ultralytics model YAML" in result.stderr and "cnnsize import FILE.yaml" in result.stderr

@@ -83,7 +83,7 @@ class Expander:
         if not isinstance(doc, dict):
             raise SpecError(f"the top level of a spec must be a mapping, got {_type(doc)}",
                             hint="start with 'name:', 'input:' and 'layers:'", location=_loc(doc, self.source))
-        self._check_keys(doc, TOP_KEYS, "top-level key")
+        self._check_keys(doc, TOP_KEYS, "top-level key", hint=_ultralytics_hint(doc))
         for key in ("input", "layers"):
             if key not in doc and (key != "input" or "inputs" not in doc):
                 raise SpecError(f"missing '{key}'", hint=_TOP_HINTS[key], location=_loc(doc, self.source))
@@ -854,6 +854,16 @@ class Expander:
                     raise SpecError(f"unknown {what} '{key}'", hint=f"{instead}; valid: {', '.join(sorted(allowed))}",
                                     location=loc)
                 raise unknown_name(what, key, allowed).at(loc)
+
+
+def _ultralytics_hint(doc: dict):
+    """What to write for an Ultralytics model YAML (backbone: and head: lists of [from, repeats, module, args]),
+    which is not a spec but translates to one."""
+    if not ("backbone" in doc and "head" in doc):
+        return None
+    return lambda key: ("this is an Ultralytics model YAML, not a spec: size it with 'cnnsize report "
+                        "ultralytics:yolov8n.yaml' (a config ultralytics ships) or write its spec with 'cnnsize "
+                        "import FILE.yaml'")
 
 
 _AXES = {1: ("features",), 2: ("channels", "length"), 3: ("channels", "height", "width"),
