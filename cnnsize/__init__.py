@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceeded", "SpecError", "analyze",
            "calc", "explain", "fit_sizes", "load", "build", "validate", "bench", "ops", "compare", "sweep",
-           "plot", "draw", "estimators", "from_torch", "from_onnx", "__version__"]
+           "plot", "draw", "estimators", "from_torch", "from_onnx", "from_yolo", "__version__"]
 
 # name -> (module, attribute; None for the module itself), imported on first use
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -33,6 +33,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Analysis": (".engine.result", "Analysis"), "LayerResult": (".engine.result", "LayerResult"),
     "calc": (".calc", None), "ops": (".core.ops", None),
     "from_torch": (".importers.torch_import", "from_torch"), "from_onnx": (".importers.onnx_import", "from_onnx"),
+    "from_yolo": (".importers.yolo", "from_yolo"),
 }
 
 

@@ -120,7 +120,7 @@ def load(spec: Any, variables: dict | None = None) -> Graph:
         return load_graph(spec, variables=variables)
 
 
-def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
+def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, dtype: str = "float32",
             fit: str | None = None, *, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
             freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
             traffic: bool = False, device_profile: Any = None, layout: str | None = None,
@@ -129,7 +129,8 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
-    ``input_shape`` overrides the spec's input as (C, H, W); ``fit`` is ``exact`` or ``floor``.
+    ``input_shape`` overrides the spec's input as (C, H, W), or several by name ({'image': (3, 224, 224),
+    'mask': (1, 224, 224)}); ``fit`` is ``exact`` or ``floor``.
     ``optimizer`` (sgd, momentum, adam, adamw), ``precision`` (float32, bf16-mixed, fp16-mixed, bf16, fp16; ``amp``
     is fp16-mixed), ``device`` (cuda, cpu) and ``freeze_until``
     (a layer name: it and everything before it are frozen) shape the training memory estimate.
@@ -155,7 +156,7 @@ def analyze(spec: Any, input_shape: tuple | None = None, batch: int = 1, dtype: 
     if is_torch_module(spec) and input_shape is not None:  # torch is imported only here, for a module
         from .importers.torch_import import from_torch
 
-        spec, input_shape = from_torch(spec, tuple(input_shape)).spec, None
+        spec, input_shape = from_torch(spec, input_shape).spec, None  # one shape, or several (torch_inputs)
     with no_gc():
         graph = load_graph(spec, variables=variables)
         return passes.analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit, optimizer=optimizer,

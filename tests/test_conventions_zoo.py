@@ -221,7 +221,8 @@ def built():
         if name not in cache:
             cache.clear()  # one model at a time: the zoo's largest are hundreds of MB
             a = cnnsize.analyze(_spec(name))
-            cache[name] = (cnnsize.build(a).eval(), torch.zeros(1, *a.input_shape), a)
+            xs = tuple(torch.zeros(1, *shape) for shape in a.inputs.values())  # several inputs: a tuple
+            cache[name] = (cnnsize.build(a).eval(), xs[0] if len(xs) == 1 else xs, a)
         return cache[name]
 
     return get
@@ -236,7 +237,7 @@ def _quiet(fn):
 
 def run_torchinfo(model, x):
     torchinfo = need("torchinfo")
-    stats = _quiet(lambda: torchinfo.summary(model, input_data=x, verbose=0))
+    stats = _quiet(lambda: torchinfo.summary(model, input_data=list(x) if isinstance(x, tuple) else x, verbose=0))
     if not hasattr(model, "layer_modules"):  # not built by cnnsize: the total only
         return stats.total_mult_adds, None
     names = {id(m): n for n, m in model.layer_modules.items()}
@@ -262,7 +263,7 @@ def run_torch(model, x):
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.no_grad(), FlopCounterMode(display=False) as mode:
-        model(x)
+        model(*x) if isinstance(x, tuple) else model(x)
     return mode.get_total_flops(), None
 
 
@@ -282,9 +283,11 @@ def _ptflops(backend):
         # subclass (the hooks it uses for those)
         hooks = {FlattenLinear: linear_flops_counter_hook, ChannelLayerNorm: bn_flops_counter_hook,
                  SelfAttention: multihead_attention_counter_hook}
+        several = {"input_constructor": lambda _: {"x": x}} if isinstance(x, tuple) else {}  # forward(x=(a, b))
+        first = x[0] if isinstance(x, tuple) else x
         macs, _ = _quiet(lambda: ptflops.get_model_complexity_info(
-            model, tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False, backend=backend,
-            custom_modules_hooks=hooks if backend == "pytorch" else {}))
+            model, tuple(first.shape[1:]), as_strings=False, print_per_layer_stat=False, backend=backend,
+            custom_modules_hooks=hooks if backend == "pytorch" else {}, **several))
         return macs, None
 
     return run
@@ -292,14 +295,15 @@ def _ptflops(backend):
 
 def run_thop(model, x):
     thop = need("thop")
-    macs, _ = _quiet(lambda: thop.profile(model, inputs=(x,), verbose=False))
+    macs, _ = _quiet(lambda: thop.profile(model, inputs=x if isinstance(x, tuple) else (x,), verbose=False))
     return int(macs), None
 
 
 def _torchscan(metric):
     def run(model, x):
         torchscan = need("torchscan")
-        report = _quiet(lambda: torchscan.crawl_module(model, tuple(x.shape[1:])))
+        shapes = [tuple(t.shape[1:]) for t in x] if isinstance(x, tuple) else tuple(x.shape[1:])
+        report = _quiet(lambda: torchscan.crawl_module(model, shapes))
         if not hasattr(model, "layer_modules"):
             return report["totals"][metric]["known_value"], None
         leaves = _leaf_names(model)
@@ -333,7 +337,7 @@ def test_every_checked_kind_is_run_against_every_tool():
     """The conventions' coverage is what the kinds declare (``tools_checked`` in each kind's own class): every kind
     declaring it sits in a network of SPECS, which test_convention_reproduces_tool runs through all nine tools, or
     has a test of its own here; and every kind those networks hold is declared checked (else it is refused)."""
-    seen = {r.type for spec in SPECS for r in cnnsize.analyze(_spec(spec)).layers[1:]}
+    seen = {r.type for spec in SPECS for r in cnnsize.analyze(_spec(spec)).layers[1:] if not r.kind.is_input}
     declared = conventions.checked_kinds()
     assert sorted(declared - seen - set(CHECKED_APART)) == [], "checked kinds no network here runs through the tools"
     assert sorted(seen - declared) == [], "kinds these networks run through every tool: declare tools_checked = True"
@@ -343,7 +347,7 @@ def test_every_checked_kind_is_run_against_every_tool():
 @pytest.mark.parametrize("count", list(TOOLS))
 @pytest.mark.parametrize("spec", SPECS)  # the spec varies slowest: each model is built once
 def test_convention_reproduces_tool(count, spec, built):
-    kinds = {r.type for r in cnnsize.analyze(_spec(spec)).layers[1:]}
+    kinds = {r.type for r in cnnsize.analyze(_spec(spec)).layers[1:] if not r.kind.is_input}  # inputs: no kind
     unchecked = sorted(kinds - conventions.checked_kinds())
     if unchecked and count != "torch":  # kinds newer than the tool checks: refused in one line, never guessed
         with pytest.raises(CnnsizeError, match="no rule yet"):

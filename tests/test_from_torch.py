@@ -134,7 +134,7 @@ def test_round_trip_of_every_bundled_spec(name):
 
     a = cnnsize.analyze(name, fit="floor")
     model = build_module(name, device=torch.device("meta"), fit="floor")  # the meta device: no memory, no time
-    imported = cnnsize.from_torch(model, a.input_shape, name=name)
+    imported = cnnsize.from_torch(model, a.inputs if len(a.inputs) > 1 else a.input_shape, name=name)
     b = imported.analyze()
     assert _totals(b) == _totals(a)
     def kind(r):  # nn.Linear on a flat (N, D) input is fc: the same layer as linear on a [D] token vector

@@ -72,6 +72,7 @@ def test_swin_shrink_is_3d_only_and_3d_windows_larger_than_the_input_validate():
 BIG = 10**23
 BOUNDARY = {"int": [1, BIG], "count": [0, BIG], "ints": [1, [2, 2, 2], BIG], "size": [1, [2, 2, 2], BIG],
             "ints_or_zero": [0, [], [0, 0, 0], BIG], "float": [0.0, -1.0, 2.0, 1e300],
+            "fill": [0.0, -1.0, 1e300, float("-inf")],
             "probability": [0.0, 1.0, 2.0, -1.0], "positive": [0.0, -1.0, 1e300], "bool": [True, False],
             "pads": [0, "same", "valid", BIG], "str": []}
 

@@ -80,7 +80,12 @@ SHARED_WORDS = {
                                   {"add", "sub", "mul", "div", "chunk",
                                    # the tensor methods that give a view of a parameter (_VIEWS_OF_A_PARAMETER)
                                    "view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute",
-                                   "contiguous"}),
+                                   "transpose", "contiguous"}),
+    "importers/yolo.py": ("the spec it writes: Ultralytics' modules as the kinds they are made of",
+                          {"adaptive_avgpool", "add", "anchors", "avgpool", "bn", "cat", "chunk", "concat",
+                           "contiguous", "conv", "deconv", "div", "dropout", "flatten", "linear", "matmul", "maxpool",
+                           "mul", "reshape", "scalar", "sigmoid", "silu", "slice", "softmax", "sub", "transpose",
+                           "upsample", "zeropad"}),
     "passes/conventions.py": ("causes, what a kind is for the counting rules (a softmax, a dropout)",
                               {"softmax", "dropout"}),
     "passes/latency.py": ("a device profile's efficiency keys, the JSON a profile writes", {"conv", "fc", "lrn"}),

@@ -38,13 +38,15 @@ class _Storages(TorchDispatchMode):
         return out
 
 
-def forward_activations(model: torch.nn.Module, x: torch.Tensor) -> int:
-    """Elements of the floating-point storages a no-grad forward of ``model`` on ``x`` creates and reads (with x)."""
-    known = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), x]}
+def forward_activations(model: torch.nn.Module, x, *more, **named) -> int:
+    """Elements of the floating-point storages a no-grad forward ``model(x, *more, **named)`` creates and reads, with
+    every input tensor's (``x`` may be a tuple, list or dict of tensors: a forward taking them packed)."""
+    given = [t for t in tree_flatten((x, more, named))[0] if isinstance(t, torch.Tensor)]
+    known = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), *given]}
     mode = _Storages(known)
     with torch.no_grad(), mode:
-        out = model(x)
+        out = model(x, *more, **named)
     for t in tree_flatten(out)[0]:
         if isinstance(t, torch.Tensor):
             mode.read.add(t.untyped_storage().data_ptr())
-    return x.numel() + sum(n for key, n in mode.created.items() if key in mode.read)
+    return sum(t.numel() for t in given) + sum(n for key, n in mode.created.items() if key in mode.read)

@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import sys
+from typing import Any
 
 from ..core.errors import SpecError
 
@@ -80,9 +81,17 @@ def bounded_int(high: int):
     return lambda text: positive_int(text, high)
 
 
-def add_sizing(parser, input_help: str = "input shape C x H x W, e.g. 3x224x224", dtype: bool = False) -> None:
-    """The -i/--input, -b/--batch (a positive integer), [--dtype] and --fit options of the commands that size a spec."""
-    parser.add_argument("-i", "--input", help=input_help)
+NAMED_INPUTS = ", repeated as NAME=SHAPE for each input of a spec of several inputs"
+
+
+def add_sizing(parser, input_help: str = "input shape C x H x W, e.g. 3x224x224", dtype: bool = False,
+               several: bool = False) -> None:
+    """The -i/--input, -b/--batch (a positive integer), [--dtype] and --fit options of the commands that size a spec;
+    ``several``: --input repeats, naming each input (parse_inputs)."""
+    if several:
+        parser.add_argument("-i", "--input", action="append", help=input_help + NAMED_INPUTS)
+    else:
+        parser.add_argument("-i", "--input", help=input_help)
     parser.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size")
     if dtype:
         parser.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, int8 or float64")
@@ -139,6 +148,45 @@ def parse_shape(text: str) -> tuple:
             raise SpecError(f"--input '{text}': '{part}' is neither a positive integer nor a name",
                             hint="write channels x height x width, e.g. 3x224x224 or 3xHxW")
     return tuple(out)
+
+
+def parse_inputs(given: Any) -> tuple | dict | None:
+    """The repeatable --input: one shape (``3x224x224``: the input, or a spec's first) or each input by name
+    (``image=3x224x224``, ``mask=1x224x224``: a mapping of names to shapes, which the analysis checks)."""
+    if not given:
+        return None
+    texts = [given] if isinstance(given, str) else list(given)
+    plain, named = None, {}  # type: Any, dict[str, tuple]
+    for text in texts:
+        name, sep, shape = text.partition("=")
+        name = name.strip()
+        if not sep:
+            if plain is not None or named:
+                raise SpecError(f"--input '{text}' after another --input: name each input",
+                                hint="write --input NAME=SHAPE for each, e.g. --input image=3x224x224 "
+                                     "--input mask=1x224x224")
+            plain = parse_shape(text)
+            continue
+        if plain is not None or not _NAME.match(name):
+            raise SpecError(f"--input '{text}': {'name each input' if plain is not None else 'not an input name'}",
+                            hint="write --input NAME=SHAPE, e.g. --input image=3x224x224")
+        if name in named:
+            raise SpecError(f"--input names input '{name}' twice", hint="give each input's shape once")
+        if not shape.strip():
+            raise SpecError(f"--input '{text}' gives no size for input '{name}'",
+                            hint=f"write e.g. --input {name}=3x224x224")
+        named[name] = parse_shape(shape)
+    return named or plain
+
+
+def onnx_shape(spec: str, shape: Any) -> Any:
+    """The --input an ONNX file's dynamic axes take: one shape; inputs named one by one are for specs."""
+    from ..spec.sources import is_onnx
+
+    if isinstance(shape, dict) and is_onnx(spec):
+        raise SpecError("--input NAME=SHAPE names the inputs of a spec; an ONNX file takes one --input",
+                        hint="give one shape, e.g. --input 3x224x224")
+    return shape
 
 
 def write_output(text: str, output: str | None, fmt: str | None = None, say: bool = True) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_sizing, parse_shape, write_output
+from .common import add_sizing, onnx_shape, parse_inputs, write_output
+from .importer import resolve_named
 
 COLORS = ("macs", "params", "activations", "memory", "time")  # cnnsize.render.drawing.COLORS, without its import
 
@@ -23,11 +24,12 @@ def register(sub) -> None:
     p.add_argument("--depth", type=int, metavar="N", help="fold layers nested deeper than N into one box per block")
     p.add_argument("--count", metavar="NAME", help="add each layer's figure as a tool counts it (see report)")
     p.add_argument("--device-profile", metavar="NAME|FILE", help="add the predicted time per layer (see report)")
-    add_sizing(p, dtype=True)
+    add_sizing(p, dtype=True, several=True)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from .. import passes
     from ..api import load_graph
     from ..engine.walk import analyze_graph
@@ -36,8 +38,8 @@ def run(args) -> int:
     from .report import local_profile
 
     fmt = format_of(args.output)  # before any work: a bad name is refused at once
-    shape = parse_shape(args.input) if args.input else None
-    graph = load_graph(args.spec, input_shape=shape)
+    shape = parse_inputs(args.input)
+    graph = load_graph(args.spec, input_shape=onnx_shape(args.spec, shape))
     analysis = analyze_graph(graph, input_shape=None if is_onnx(args.spec) else shape, batch=args.batch,
                              dtype=args.dtype, fit=args.fit)
     passes.apply(analysis, count=args.count, count_mode="eval", traffic=False,

@@ -18,9 +18,10 @@ import contextlib
 import importlib
 import os
 import sys
+from typing import Any
 
 from ..core.errors import SpecError
-from .common import output_extensions, parse_shape, write_output
+from .common import onnx_shape, output_extensions, parse_inputs, write_output
 
 
 def register(sub) -> None:
@@ -30,10 +31,16 @@ def register(sub) -> None:
                                    "to make an nn.Module, trace it with torch.fx and write the equivalent spec; or "
                                    "read FILE.onnx (with cnnsize[onnx]) and map its operators onto layers. "
                                    "An operation cnnsize cannot represent is an error naming it and where it is.")
-    p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx",
-                   help="e.g. torchvision.models:resnet18, mymodels:Net or model.onnx")
-    p.add_argument("-i", "--input", help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, "
-                                         "this sizing its dynamic axes)")
+    p.add_argument("target", metavar="MODULE:FACTORY|FILE.onnx|YOLO.yaml",
+                   help="e.g. torchvision.models:resnet18, mymodels:Net or model.onnx; torchvision:NAME and "
+                        "timm:NAME build a library's model with no weights at its own input size; an Ultralytics "
+                        "model YAML such as yolov8n.yaml (a path, or a name an installed ultralytics ships)")
+    p.add_argument("--scale", help="an Ultralytics YAML's scale letter (n, s, m, l, x; default: the one in the file "
+                                   "name, as ultralytics reads it, else the YAML's first)")
+    p.add_argument("-i", "--input", action="append",
+                   help="input shape C x H x W (default 3x224x224; for ONNX: the model's own, this sizing its dynamic "
+                        "axes); repeat it as NAME=SHAPE for a forward of several tensors, named as its arguments "
+                        "(--input x1=3x32x32 --input x2=3x32x32), or as a dict argument's keys")
     p.add_argument("--name", help="the spec's name (default: FACTORY, or the file's name)")
     p.add_argument("-o", "--output", help="write the spec to this file (.yaml) instead of standard output")
     output_extensions(p, ".yaml", ".yml")
@@ -71,6 +78,7 @@ def parse_kwargs(text: str | None) -> dict | None:
     return value
 
 
+YOLO_PREFIX = "ultralytics:"  # an Ultralytics model YAML by name (cnnsize.importers.yolo)
 DEFAULT_TIMEOUT = 600.0  # the largest torchvision model (vit_h_14) builds and traces in about a minute
 
 
@@ -168,28 +176,77 @@ def run(args) -> int:
     from ..spec.sources import is_onnx
 
     kwargs = parse_kwargs(getattr(args, "kwargs", None))
+    if args.target.lower().endswith((".yaml", ".yml")) or args.target.startswith(YOLO_PREFIX):
+        from ..importers.yolo import from_yolo
+
+        if kwargs is not None:
+            raise SpecError("--kwargs is for torch models (a YOLO YAML has no forward arguments)")
+        imported = from_yolo(args.target, args.scale, input_shape=_one_input(args.input), name=args.name)
+        write_output(imported.yaml, args.output)
+        return 0
+    if getattr(args, "scale", None) is not None:
+        raise SpecError("--scale is for Ultralytics model YAMLs (yolov8.yaml)")
     if is_onnx(args.target):
         from ..importers.onnx_import import from_onnx
 
         if kwargs is not None:
             raise SpecError("--kwargs is for torch models (an ONNX file's inputs are tensors)")
 
-        imported = from_onnx(args.target, input_shape=parse_shape(args.input) if args.input else None,
+        imported = from_onnx(args.target, input_shape=onnx_shape(args.target, parse_inputs(args.input)),
                              name=args.name, opaque=args.opaque)
         write_output(imported.yaml, args.output)
         return 0
+    imported = import_torch(args.target, args.input, name=args.name, opaque=args.opaque, kwargs=kwargs,
+                            timeout=getattr(args, "timeout", DEFAULT_TIMEOUT), debug=getattr(args, "debug", False))
+    write_output(imported.yaml, args.output)  # only after the user's code has run, and printed, to stderr
+    return 0
+
+
+def import_torch(target: str, input_text: Any, *, name: str | None = None, opaque: bool = False,
+                 kwargs: dict | None = None, timeout: float = DEFAULT_TIMEOUT, debug: bool = False):
+    """Build and trace the torch model ``target`` names (MODULE:FACTORY, or a library's model: torchvision:NAME,
+    timm:NAME, at the input its library sizes it for unless ``input_text`` gives one); what its code prints goes to
+    stderr, and it stops after ``timeout`` seconds."""
     from ..core.optional import require_torch
+    from ..importers import named as named_models
     from ..importers.torch_import import from_torch
 
     nn = require_torch().nn
-    shape = parse_shape(args.input or "3x224x224")
-    with _time_limit(getattr(args, "timeout", DEFAULT_TIMEOUT)), _prints_to_stderr():
-        model = make_model(load_factory(args.target), args.target, nn)
-        imported = _trace(lambda: from_torch(model, shape, name=args.name or args.target.rpartition(":")[2],
-                                             opaque=args.opaque, kwargs=kwargs),
-                          getattr(args, "debug", False))
-    write_output(imported.yaml, args.output)  # only after the user's code has run, and printed, to stderr
-    return 0
+    library = named_models.named(target)
+    with _time_limit(timeout), _prints_to_stderr():
+        if library is not None:
+            model, default = named_models.build(*library)
+        else:
+            model, default = make_model(load_factory(target), target, nn), (3, 224, 224)
+        shape = parse_inputs(input_text) or default  # one shape, or each input's by name
+        return _trace(lambda: from_torch(model, shape, name=name or target.rpartition(":")[2], opaque=opaque,
+                                         kwargs=kwargs), debug)
+
+
+def _one_input(given: Any) -> tuple | None:
+    """The one --input of a YOLO config (its image), or None for its default."""
+    shape = parse_inputs(given)
+    if isinstance(shape, dict):
+        raise SpecError("a YOLO config takes one input, the image: --input NAME=SHAPE names the inputs of a spec",
+                        hint="give one shape, e.g. --input 3x640x640")
+    return shape
+
+
+def resolve_named(args) -> None:
+    """A library's model as the spec of report, validate or draw (``torchvision:resnet50``): imported first at the
+    input given (or its library's), so ``args.spec`` becomes the spec and ``args.input`` is used up."""
+    from ..importers.named import named
+
+    spec = getattr(args, "spec", None)
+    if isinstance(spec, str) and spec.startswith(YOLO_PREFIX):  # ultralytics:yolov8n.yaml, translated
+        from ..importers.yolo import from_yolo
+
+        args.spec, args.input = from_yolo(spec, input_shape=_one_input(getattr(args, "input", None))).spec, None
+        return
+    if named(spec) is None:
+        return
+    imported = import_torch(args.spec, getattr(args, "input", None), timeout=getattr(args, "timeout", DEFAULT_TIMEOUT))
+    args.spec, args.input = imported.spec, None
 
 
 @contextlib.contextmanager

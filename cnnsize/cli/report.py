@@ -5,7 +5,17 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import add_format, add_width, parse_shape, positive_int, table_width, write_output
+from .common import (
+    NAMED_INPUTS,
+    add_format,
+    add_width,
+    onnx_shape,
+    parse_inputs,
+    positive_int,
+    table_width,
+    write_output,
+)
+from .importer import resolve_named
 
 LAYOUT_HELP = ("how to read --input (and the spec's input): hwc converts channels-last 32x32x3 to 3x32x32, chw "
                "keeps it as written (default: channels first, and a shape that looks channels-last is refused)")
@@ -19,8 +29,9 @@ def register(sub) -> None:
                        description="Size every layer of a network and print the table with totals.")
     p.add_argument("spec", help="a spec file, a bundled spec name (vgg16), an ONNX file (model.onnx, with "
                                 "cnnsize[onnx]), or - for standard input")
-    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x224x224 (or 3xHxW; an ONNX model's dynamic "
-                                         "axes take their sizes from it)")
+    p.add_argument("-i", "--input", action="append",
+                   help="input shape C x H x W, e.g. 3x224x224 (or 3xHxW; an ONNX model's dynamic axes take their "
+                        "sizes from it)" + NAMED_INPUTS)
     p.add_argument("--layout", choices=("chw", "hwc"), metavar="LAYOUT", help=LAYOUT_HELP)
     p.add_argument("-b", "--batch", type=positive_int, default=1,
                    help="batch size (activations, MACs, memory are per batch)")
@@ -78,6 +89,7 @@ def register(sub) -> None:
 
 
 def run_report(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from .. import passes
     from ..api import load_graph
     from ..core.errors import SpecError
@@ -89,9 +101,9 @@ def run_report(args) -> int:
     from ..core.numeric import no_gc
     from ..spec.sources import is_onnx
 
-    shape = parse_shape(args.input) if args.input else None
+    shape = parse_inputs(args.input)
     with no_gc():
-        graph = load_graph(args.spec, input_shape=shape)
+        graph = load_graph(args.spec, input_shape=onnx_shape(args.spec, shape))
     if is_onnx(args.spec):  # the model's input sized its dynamic axes: the graph has that input
         shape = None
 

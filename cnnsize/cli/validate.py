@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from ..core.safe import json_text
-from .common import add_width, parse_shape, positive_int, table_width, write_output
+from .common import NAMED_INPUTS, add_width, onnx_shape, parse_inputs, positive_int, table_width, write_output
+from .importer import resolve_named
 
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
 DTYPE_HELP = "float32, float16, bfloat16 or float64"
@@ -44,7 +45,7 @@ def _common(p) -> None:
     p.add_argument("-d", "--device", default="auto", help=DEVICE_HELP)
     p.add_argument("-b", "--batch", type=positive_int, default=1, help="batch size of the run")
     p.add_argument("--dtype", default="float32", help=DTYPE_HELP)
-    p.add_argument("-i", "--input", help="input shape C x H x W, e.g. 3x32x32")
+    p.add_argument("-i", "--input", action="append", help="input shape C x H x W, e.g. 3x32x32" + NAMED_INPUTS)
     p.add_argument("--layout", choices=("chw", "hwc"), metavar="LAYOUT",
                    help="hwc reads --input channels-last (32x32x3 is 3x32x32), chw as written; by default a shape "
                         "that looks channels-last is refused")
@@ -133,7 +134,7 @@ def _analysis(args):
     from ..api import load_graph
     from ..engine.walk import analyze_graph
 
-    shape = parse_shape(args.input) if args.input else None
+    shape = parse_inputs(args.input)
     return analyze_graph(load_graph(args.spec), input_shape=shape, fit=args.fit, batch=args.batch,
                          dtype=args.dtype, layout=args.layout)
 
@@ -155,10 +156,11 @@ def _onnx_shape(args):
     if args.dtype != "float32":
         raise SpecError(f"--dtype {args.dtype}: an ONNX file runs at the type it was exported with",
                         hint="leave --dtype out (export the model at that type instead)")
-    return parse_shape(args.input) if args.input else None
+    return onnx_shape(args.spec, parse_inputs(args.input))
 
 
 def run_validate(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from ..spec.sources import is_onnx
 
     if is_onnx(args.spec):  # under ONNX Runtime: every layer's output shape, and the timing
@@ -184,6 +186,7 @@ def run_validate(args) -> int:
 
 
 def run_bench(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME: imported first
     from ..spec.sources import is_onnx
 
     if is_onnx(args.spec):

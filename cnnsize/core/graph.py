@@ -44,18 +44,33 @@ class Node(Plain):
 class Graph(Plain):
     """A whole network: the input shape and the nodes in an order where inputs come first."""
 
-    FIELDS = ("name", "input_shape", "nodes", "fit", "source", "notes", "input_loc", "variables", "reexpand")
+    FIELDS = ("name", "input_shape", "nodes", "fit", "source", "notes", "input_loc", "variables", "reexpand",
+              "input_name")
     UNCOMPARED = frozenset({"reexpand"})
 
     def __init__(self, name: str, input_shape: tuple, nodes: list[Node], fit: str = "exact", source: str = "<spec>",
                  notes: list[str] | None = None, input_loc: Location | None = None,
-                 variables: dict[str, Any] | None = None, reexpand: Any = None):
+                 variables: dict[str, Any] | None = None, reexpand: Any = None, input_name: str = INPUT):
         self.name, self.input_shape, self.nodes, self.fit, self.source = name, input_shape, nodes, fit, source
         self.notes: list[str] = [] if notes is None else notes
-        self.input_loc, self.reexpand = input_loc, reexpand
+        self.input_loc, self.reexpand, self.input_name = input_loc, reexpand, input_name
         self.variables: dict[str, Any] = {} if variables is None else variables
-        # reexpand, set when blocks read their input's shape (in.channels) while expanding: (input_shape, fit) ->
-        # the Graph expanded for that input, so that --input and --fit give the network they describe
+        # reexpand, set when blocks read their input's shape (in.channels) while expanding: ({input: shape}, fit)
+        # -> the Graph expanded for those inputs, so that --input and --fit give the network they describe
+        # input_name: the first input's name (a spec's ``inputs:`` names each; the others are nodes of their own)
+
+    def input_shapes(self) -> dict[str, tuple]:
+        """Every input's shape by name, the first (position 0) first, then the others (``inputs:``) in order."""
+        shapes = {self.input_name: tuple(self.input_shape)}
+        shapes.update((self.nodes[i - 1].name, self.nodes[i - 1].kind.shape) for i in self.topology.inputs[1:])
+        return shapes
+
+    def with_inputs(self, shapes: dict[str, tuple]) -> Graph:
+        """The same graph with the inputs beside the first at other shapes (``shapes``: name -> shape)."""
+        nodes = [Node(n.name, type(n.kind)({"shape": shapes[n.name]}), n.inputs, n.loc) if n.name in shapes
+                 and n.kind.is_input else n for n in self.nodes]
+        return Graph(self.name, self.input_shape, nodes, self.fit, self.source, self.notes, self.input_loc,
+                     self.variables, self.reexpand, self.input_name)
 
     @cached_property
     def topology(self) -> Topology:
@@ -64,7 +79,7 @@ class Graph(Plain):
 
     def consumers(self) -> dict[str, list[str]]:
         """For each node (and the input), the nodes that read it."""
-        out: dict[str, list[str]] = {INPUT: []}
+        out: dict[str, list[str]] = {self.input_name: []}
         for node in self.nodes:
             out.setdefault(node.name, [])
             for src in node.inputs:
@@ -83,17 +98,18 @@ class Topology(Plain):
     """
 
     __slots__ = FIELDS = ("names", "srcs", "owner", "last_read", "owner_training", "last_read_training",
-                          "last_reader", "position", "kinds")
+                          "last_reader", "position", "kinds", "inputs")
     last_reader: list[int]  # the last position that reads each output (-1 when none does)
     position: dict[str, int]  # name -> position
     kinds: frozenset  # the distinct layer kinds (equal settings are one object)
+    inputs: tuple  # the positions of the inputs: 0, and those of the others (a spec's ``inputs:``)
 
     def __init__(self, names: list[str], srcs: list[tuple[int, ...]], owner: list[int], last_read: list[int],
                  owner_training: list[int], last_read_training: list[int], last_reader: list[int],
-                 position: dict[str, int], kinds: frozenset = frozenset()):
+                 position: dict[str, int], kinds: frozenset = frozenset(), inputs: tuple = (0,)):
         self.names, self.srcs, self.owner, self.last_read = names, srcs, owner, last_read
         self.owner_training, self.last_read_training, self.last_reader = owner_training, last_read_training, last_reader
-        self.position, self.kinds = position, kinds
+        self.position, self.kinds, self.inputs = position, kinds, inputs
 
     @classmethod
     def of(cls, graph: Graph) -> Topology:
@@ -102,21 +118,25 @@ class Topology(Plain):
         distinct = set(kinds)  # layer kinds with equal settings are one object: ask each once
         new = [True, *map({k: k.materializes for k in distinct}.__getitem__, kinds)]
         new_training = [True, *map({k: k.materializes_training for k in distinct}.__getitem__, kinds)]
-        names, srcs, owner, last_read, last_reader, position = _links(nodes, new)
+        names, srcs, owner, last_read, last_reader, position = _links(nodes, new, graph.input_name)
         if new_training == new:
             owner_training, last_read_training = owner, last_read
         else:
             owner_training = _owners(srcs, new_training)
             last_read_training = _last_reads(srcs, owner_training, len(srcs) - 1)
+        inputs: tuple[int, ...] = (0,)
+        if any(kind.is_input for kind in distinct):
+            inputs += tuple(i for i, node in enumerate(nodes, 1) if node.kind.is_input)
         return cls(names, srcs, owner, last_read, owner_training, last_read_training, last_reader, position,
-                   frozenset(distinct))
+                   frozenset(distinct), inputs)
 
 
-def _links(nodes: list[Node], new: list[bool]) -> tuple[list, list, list, list, list, dict]:
+def _links(nodes: list[Node], new: list[bool], first: str = INPUT) -> tuple[list, list, list, list, list, dict]:
     """Names, sources, owners, storage readers and output readers by position (see Topology), in one pass: a
-    name is known only once its layer is reached, so reading a later layer (or a cycle) is refused."""
-    position = {INPUT: 0}
-    names, srcs = [INPUT], [()]  # type: list[str], list[tuple[int, ...]]
+    name is known only once its layer is reached, so reading a later layer (or a cycle) is refused. ``first``:
+    the first input's name."""
+    position = {first: 0}
+    names, srcs = [first], [()]  # type: list[str], list[tuple[int, ...]]
     owner = list(range(len(nodes) + 1))
     end = len(nodes)
     last_read, last_reader = [end] * (end + 1), [-1] * (end + 1)

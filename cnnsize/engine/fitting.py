@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import CnnsizeError, DoesNotFit, SpecError, unknown_name
-from ..core.graph import INPUT, Graph
+from ..core.graph import Graph
 from ..layers.base import Ctx
 
 SEARCH_LIMIT = 1 << 16  # how far nearest() looks beyond the range
@@ -23,10 +23,13 @@ def check_size(graph: Graph, n: int, channels: int | None = None, rule: str = "e
     error (with layer name) saying where it breaks."""
     shape_in = graph.input_shape
     c = shape_in[0] if channels is None else channels
-    shapes = {INPUT: (c, *(n,) * (len(shape_in) - 1))}
+    shapes = {graph.input_name: (c, *(n,) * (len(shape_in) - 1))}
     ctx = Ctx(fit=rule)
     for node in graph.nodes:
         try:
+            if node.kind.is_input and len(node.kind.shape) == len(shape_in):  # another image: at n×n too
+                shapes[node.name] = (node.kind.shape[0], *(n,) * (len(shape_in) - 1))
+                continue
             shapes[node.name] = node.kind.output_shape([shapes[s] for s in node.inputs], ctx)
         except CnnsizeError as exc:
             return exc.at(node.loc, node.name)

@@ -106,11 +106,11 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
     ``sized[i]`` is what the analysis worked out for position i (``numel``: elements per sample).
     None and "" when sizes are formulas: which layer is the worst then depends on the values.
     """
-    size = [s.numel * batch * itemsize for s in sized]
+    size = [s.numel * s.batched(batch) * itemsize for s in sized]
     if not all_int(size):
         return None, ""
     owner = topology.owner
-    live = _live(owner, topology.last_read, size, {0, owner[-1]})
+    live = _live(owner, topology.last_read, size, {*topology.inputs, owner[-1]})
     for i, nbytes in _transients(sized, batch, itemsize, training=False).items():
         live[i] += nbytes  # a composite's intermediates, while it runs
     peak = max(live)
@@ -144,7 +144,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     master = 4 if options.mixed else itemsize  # parameters, their gradients and the optimizer state
     owner, srcs_of, last_reader = topology.owner_training, topology.srcs, topology.last_reader
     n = len(owner)
-    size = [s.numel * batch * w for s, w in zip(sized, widths)]
+    size = [s.numel * s.batched(batch) * w for s, w in zip(sized, widths)]
     # mixed precision: the copies autocast makes (inputs cast to the type an op runs in, 16-bit weights)
     casts = _autocast_copies(topology, sized, widths, batch, options) if options.mixed else {}
     only_forward: list[tuple[int, Any]] = []  # (position, bytes) of what lives to the forward's end, not saved
@@ -171,7 +171,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             trainable_total += weights + biases
             param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
             own_grads[i] = (weights + biases) * master
-        elif not (requires_grad[srcs[0]] if len(srcs) == 1 else any(map(requires_grad.__getitem__, srcs))):
+        elif layer.kind.constant or not (requires_grad[srcs[0]] if len(srcs) == 1 else
+                                         any(map(requires_grad.__getitem__, srcs))):
             passing[i] = sum(copies[0].values(), 0) + sum(copies[1], 0) if copies else 0  # nothing saved: the
             continue  # casts live while it runs
         requires_grad[i] = True
@@ -186,14 +187,13 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             found = known[(layer, widths[i])] = _saved(layer, own, device, widths[i], batch)
         refs, own_bytes = found
         cast_inputs = copies[0] if copies else {}
-        if copies:
+        if copies:  # the cast copy is what it keeps (counted there), not its input
             kept[i] += _keep_copies(i, refs, copies, own, (extras, only_forward, passing))
-        for index, width in refs:
-            if index in cast_inputs:  # the cast copy is what it keeps (counted above), not its input
-                continue
-            key = owner[srcs[index]] if index >= 0 else owner[i]
+            refs = tuple(ref for ref in refs if ref[0] not in cast_inputs)
+        for key, width in _kept(refs, srcs, owner, i, requires_grad):
             if key not in saved:  # saved first here: kept until this layer's backward
-                saved[key] = nbytes = size[key] if width is None else sized[key].numel * batch * width
+                saved[key] = nbytes = size[key] if width is None else \
+                    sized[key].numel * sized[key].batched(batch) * width
                 kept[i] += nbytes
         if own_bytes:
             extras.append((i, own_bytes))
@@ -206,7 +206,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
-    forward = _live(owner, topology.last_read_training, size, {0, owner[-1], *saved}, [*extras, *only_forward])
+    forward = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved},
+                    [*extras, *only_forward])
     # a composite's intermediates, and casts, that autograd does not keep, while the layer runs
     _add_at(forward, _transients(sized, batch, widths, training=True), passing)
     forward_peak = _max(forward)
@@ -295,7 +296,7 @@ def _autocast_copies(topology: Topology, sized: list, widths: list[int], batch: 
         if mode not in (LOWER, FLOAT32):
             continue
         target = 2 if mode == LOWER else 4
-        inputs = {j: sized[src].numel * batch * target for j, src in enumerate(topology.srcs[i])
+        inputs = {j: sized[src].numel * sized[src].batched(batch) * target for j, src in enumerate(topology.srcs[i])
                   if widths[src] != target}
         weights, biases = layer.owned if mode == LOWER else (0, 0)
         if inputs or weights or biases:
@@ -311,7 +312,7 @@ def _keep_copies(i: int, refs: tuple, copies: tuple, own: bool, into: tuple[list
     runs. ``into``: (what is saved, what lives to the forward's end, what passes). Returns the bytes it keeps."""
     extras, only_forward, passing = into
     inputs, (weight, bias) = copies
-    saved = sum((inputs[j] for j, _ in refs if j in inputs), 0)
+    saved = sum((inputs[ref[0]] for ref in refs if ref[0] in inputs), 0)
     passing[i] = sum(inputs.values(), 0) - saved
     keep = saved + weight
     if keep:
@@ -321,11 +322,20 @@ def _keep_copies(i: int, refs: tuple, copies: tuple, own: bool, into: tuple[list
     return keep
 
 
+def _kept(refs: tuple, srcs: tuple, owner: list[int], i: int, requires_grad: list[bool]) -> list[tuple]:
+    """(storage position, itemsize or None) of the activations layer ``i`` keeps (``refs``, see _saved), leaving out
+    those kept only for the gradients of inputs that do not require grad (a factor of x * mask where mask is an
+    input: torch keeps mask, not x)."""
+    return [(owner[srcs[index]] if index >= 0 else owner[i], width) for index, width, needed in refs
+            if not needed or any(requires_grad[srcs[j]] for j in needed)]
+
+
 def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
     """What autograd keeps for one layer's backward (its kind's ``saved``), resolved to bytes.
 
     Returns the activations it keeps, as (input index, or -1 for the output; itemsize, or None for the
-    activation dtype), and the bytes of the tensors of its own (masks, indices, statistics).
+    activation dtype; the inputs whose gradients need it, Saved.for_inputs), and the bytes of the tensors of its own
+    (masks, indices, statistics).
     """
     refs, own_bytes = [], 0
     one = is_int(batch) and batch == 1
@@ -337,7 +347,8 @@ def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tup
         if item.of == "new":
             own_bytes += item.numel * (batch if item.per_sample else 1) * width
         else:
-            refs.append((item.index if item.of == "input" else -1, None if width == act_size else width))
+            refs.append((item.index if item.of == "input" else -1, None if width == act_size else width,
+                         item.for_inputs))
     return tuple(refs), own_bytes
 
 

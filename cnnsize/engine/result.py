@@ -331,7 +331,17 @@ class Analysis(Plain):
     @property
     def symbolic(self) -> bool:
         """Whether any size is a formula (the input was given with symbols such as 3xHxW)."""
-        return any(is_symbolic(v) for v in self.input_shape)
+        return any(is_symbolic(v) for shape in self.inputs.values() for v in shape)
+
+    @property
+    def inputs(self) -> dict[str, tuple]:
+        """Every input's shape by name (one, ``input``, unless the spec declares several with ``inputs:``)."""
+        graph = self.graph
+        if graph is None or not hasattr(graph, "input_shapes"):
+            return {"input": tuple(self.input_shape)}
+        shapes = graph.input_shapes()
+        shapes[graph.input_name] = tuple(self.input_shape)
+        return shapes
 
     def condition_lines(self) -> list[str]:
         """When every layer fits exactly, in words: ``H ≡ 3 (mod 32) and H ≥ 67 (H = 67, 99, 131, …)``."""
@@ -346,6 +356,11 @@ class Analysis(Plain):
         out = {"schema_version": SCHEMA_VERSION, **counting, "name": self.name,
                "input_shape": [_json(v) for v in self.input_shape], "batch": self.batch, "dtype": self.dtype,
                "layers": [row.to_dict() for row in self.layers], "totals": totals}
+        inputs = self.inputs
+        if len(inputs) > 1:  # several inputs: each by name (input_shape stays the first's)
+            out = {**{k: v for k, v in out.items() if k not in ("batch", "dtype", "layers", "totals")},
+                   "inputs": {k: [_json(v) for v in shape] for k, shape in inputs.items()},
+                   **{k: out[k] for k in ("batch", "dtype", "layers", "totals")}}
         if self.symbolic:
             out["fits_exactly_when"] = self.condition_lines()
         if self.max_batch is not None:
@@ -431,9 +446,9 @@ class Analysis(Plain):
         if self.axes_labelled:
             return first
         rows = {row.name: row for row in self.layers}
-        for row in self.layers:
+        for index, row in enumerate(self.layers):
             if row.type == "input":
-                row.axes = first
+                row.axes = first if index == 0 else tuple(axes_label(row.output_shape).split("×"))
             elif row.kind is not None:
                 ins = [rows[name] for name in row.inputs if name in rows]
                 row.axes = row.kind.output_axes(ins[0].axes if ins else None, [r.output_shape for r in ins],

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core.dtypes import DTYPE_BYTES, parse_dtype
 from ..core.errors import CnnsizeError, SpecError, unknown_name
-from ..core.graph import INPUT, Graph
+from ..core.graph import Graph
 from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
 from ..core.numeric import is_int, is_symbolic, prod, tidy
 from ..layers.base import IN_PLACE, NEW, RF, VIEW, Counts, Ctx, LayerKind
@@ -36,7 +36,7 @@ class Sized:
         self.kind, self.ins, self.out = kind, ins, out
         self.numel = prod(out)
         self.params = params = counts.weights + counts.biases
-        activations = (self.numel if materializes else 0) * batch
+        activations = (self.numel if materializes else 0) * self.batched(batch)
         macs = counts.macs * batch
         if kind is not None and type(kind).scratch is not LayerKind.scratch:  # a composite's intermediates
             activations += kind.scratch(ins, out, batch)
@@ -53,6 +53,10 @@ class Sized:
         self.materializes = materializes
         # how the layer changes the receptive field, when its kind can say once for these shapes (see field_step)
         self.field_step = kind.field_step(ins) if kind is not None else ()
+
+    def batched(self, batch: Any) -> Any:
+        """The samples its output holds: the batch's, or 1 for a kind made once per call (``constant``)."""
+        return 1 if getattr(self.kind, "constant", False) else batch
 
     @classmethod
     def of(cls, kind: Any, ins: list[tuple], ctx: Ctx, symbolic: bool, batch: Any, itemsize: int) -> Sized:
@@ -100,7 +104,7 @@ def _own_parameters(node: Any, sized: Sized, sized_at: list[Sized], position: di
             params * itemsize, (weights - sized.frozen, biases), (train_w, train_b))
 
 
-def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int = 1, dtype: str = "float32",
+def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, layout: str | None = "chw",
                   accumulate: int | None = None, precision: str | None = None) -> Analysis:
@@ -114,9 +118,13 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     one that looks channels-last (32×32×3) with the shape to use.
     """
 
-    shape_in = _input_shape(graph, input_shape, layout)  # channels first, of the spec's rank
-    if graph.reexpand is not None and (shape_in != tuple(graph.input_shape) or (fit is not None and fit != graph.fit)):
-        graph = graph.reexpand(shape_in, fit or graph.fit)
+    given, others = _split_inputs(graph, input_shape)
+    shape_in = _input_shape(graph, given, layout)  # channels first, of the spec's rank
+    if graph.reexpand is not None and (shape_in != tuple(graph.input_shape) or others
+                                       or (fit is not None and fit != graph.fit)):
+        graph = graph.reexpand({graph.input_name: shape_in, **others}, fit or graph.fit)
+    elif others:
+        graph = graph.with_inputs(others)
     precision, dtype = resolve_precision(precision, amp, parse_dtype(dtype))
     options = MemoryOptions(optimizer, precision, device, 1 if accumulate is None else accumulate).check()
     frozen = _frozen(graph, freeze_until)
@@ -126,7 +134,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | None = None, batch: int 
     if fit is not None and fit not in ("exact", "floor"):
         raise unknown_name("fit rule", fit, ("exact", "floor"))
     ctx = Ctx(fit=fit or graph.fit)
-    symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch)
+    symbolic = any(is_symbolic(v) for v in shape_in) or is_symbolic(batch) or \
+        any(is_symbolic(v) for i in graph.topology.inputs[1:] for v in graph.nodes[i - 1].kind.shape)
     size = DTYPE_BYTES[dtype]
     topology = graph.topology  # by position: 0 is the input, then every layer in order
     walked = _walk(graph, topology, shape_in, ctx, symbolic, batch, size, frozen)
@@ -180,8 +189,8 @@ class _Rows:
     def build(self) -> list[LayerResult]:
         graph, sized_at, figures, rfs, own_bytes = self.graph, self.sized_at, self.figures, self.rfs, self.param_bytes
         first = sized_at[0]
-        rows = [LayerResult(INPUT, "input", [], first.out, figures[0], rfs[0], 0, first.activation_bytes, None,
-                            False, True, graph.input_loc)]
+        rows = [LayerResult(graph.input_name, "input", [], first.out, figures[0], rfs[0], 0, first.activation_bytes,
+                            None, False, True, graph.input_loc)]
         new_row, append = LayerResult, rows.append
         for i, node, sized, counts, rf in zip(range(1, len(sized_at)), graph.nodes, islice(sized_at, 1, None),
                                              islice(figures, 1, None), islice(rfs, 1, None)):
@@ -348,6 +357,28 @@ def _region(nodes: list, topology: Any, outs: list[tuple], position: int, batch:
             start, stop = start + block[0], start + block[1]
     whole = (start, stop) == (0, prod(outs[owner]))
     return (owner, start, stop) if whole or batch == 1 else None
+
+
+def _split_inputs(graph: Graph, given: Any) -> tuple[tuple | None, dict[str, tuple]]:
+    """(the first input's shape, the others' by name) from what the caller gives: one shape (the first input's)
+    or a mapping of input names to shapes, each of its input's rank; an unknown name lists the valid ones."""
+    if not isinstance(given, dict):
+        return given, {}
+    shapes = graph.input_shapes()
+    others = {}
+    for name, shape in given.items():
+        if name not in shapes:
+            raise unknown_name("input", name, shapes)
+        want = shapes[name]
+        shape = tuple(shape)
+        if name != graph.input_name and len(shape) != len(want):
+            raise SpecError(f"input '{name}' {shape_words(shape)} has {len(shape)} ax"
+                            f"{'i' if len(shape) == 1 else 'e'}s but {graph.name}'s {shape_words(want)} has "
+                            f"{len(want)} ({axes_label(want)})",
+                            hint=f"write {len(want)} sizes joined by x, e.g. {name}={shape_words(want)}")
+        if name != graph.input_name and shape != want:
+            others[name] = shape
+    return given.get(graph.input_name), others
 
 
 def _input_shape(graph: Graph, given: tuple | None, layout: str | None) -> tuple:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..core.dtypes import DTYPE_BYTES, parse_dtype
 from ..core.errors import CnnsizeError, unknown_name
-from ..core.graph import INPUT, Graph
+from ..core.graph import Graph
 from ..core.numeric import dim_text, factor_text, fmt_num, is_symbolic, prod
 from ..layers.base import Ctx
 
@@ -65,7 +65,7 @@ def iter_steps(graph: Graph, input_shape: tuple | None = None, fit: str | None =
     """Yield each layer's steps in order; a layer that does not fit raises DoesNotFit after the earlier ones."""
     size = DTYPE_BYTES[parse_dtype(dtype)]
     ctx = Ctx(fit=fit or graph.fit)
-    shapes = {INPUT: tuple(input_shape) if input_shape is not None else graph.input_shape}
+    shapes = {graph.input_name: tuple(input_shape) if input_shape is not None else graph.input_shape}
     for node in graph.nodes:
         kind = node.kind
         ins = [shapes[s] for s in node.inputs]
@@ -76,7 +76,10 @@ def iter_steps(graph: Graph, input_shape: tuple | None = None, fit: str | None =
         except CnnsizeError as exc:
             raise exc.at(node.loc, node.name)
         shapes[node.name] = out
-        if not any(s.startswith("params") for s in steps) and counts.weights + counts.biases != 0:
+        if node.shares is not None:  # a module called again: its parameters are the first call's
+            steps = [s for s in steps if not s.startswith("params")]
+            steps.append(f"params: none of its own (it shares those of {node.shares}, counted there)")
+        elif not any(s.startswith("params") for s in steps) and counts.weights + counts.biases != 0:
             steps.append(f"params: {fmt_num(counts.weights)} + {fmt_num(counts.biases)} = "
                          f"{fmt_num(counts.weights + counts.biases)}")
         if not any(s.startswith("connections") for s in steps) and counts.connections != 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -62,8 +63,11 @@ class GraphModule(nn.Module):
         self.layer_modules: dict[str, nn.Module] = {}
         for name, _, module in nodes:
             self._place(name, module)
-        self.output_name = self.order[-1][0] if self.order else INPUT
-        readers: dict[str, int] = {INPUT: 0}
+        graph = analysis.graph
+        first = graph.input_name if graph is not None else INPUT
+        self.input_names = list(analysis.inputs)  # the first input's name, then the others' (a spec's inputs:)
+        self.output_name = self.order[-1][0] if self.order else first
+        readers: dict[str, int] = {first: 0}
         for name, inputs in self.order:
             readers.setdefault(name, 0)
             for src in inputs:
@@ -117,20 +121,42 @@ class GraphModule(nn.Module):
         walk(self.layer_modules[name])
         return [(n, p) for n, p in params if tensor_part(n) not in tied], buffers
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run(x, heads=False)
+    def forward(self, x: Any, *others: torch.Tensor) -> torch.Tensor:
+        """The network on its input; with several inputs, each in the spec's order (``model(image, mask)``), or one
+        tuple of them (as make_inputs gives), or a dict of them by name."""
+        return self.run(self.given(x, others), heads=False)
 
-    def with_heads(self, x: torch.Tensor) -> tuple:
+    def with_heads(self, x: Any, *others: torch.Tensor) -> tuple:
         """The last layer's output and every other output nothing reads (auxiliary heads), for a training
         loss over all of them."""
-        return self.run(x, heads=True)
+        return self.run(self.given(x, others), heads=True)
 
-    def run(self, x: torch.Tensor, heads: bool):
-        values: dict[str, torch.Tensor] = {INPUT: x}
+    def given(self, x: Any, others: tuple = ()) -> dict[str, torch.Tensor]:
+        """Each input tensor by its name: one per input the spec declares, in its order."""
+        if len(self.input_names) == 1:  # (others untouched: fx traces a forward of one input without unpacking it)
+            return {self.input_names[0]: x}
+        names = self.input_names
+        if isinstance(x, dict) and set(x) == set(names):  # by name (from_torch traces it so, keeping the names)
+            return {name: x[name] for name in names}
+        if isinstance(x, (tuple, list)) and len(x) == len(names):  # one tuple (others untouched, as above)
+            return dict(zip(names, x))
+        tensors = (*x, *others) if isinstance(x, (tuple, list)) else (x, *others)
+        if len(tensors) != len(self.input_names):
+            raise SpecError(f"the network takes {len(self.input_names)} input"
+                            f"{'' if len(self.input_names) == 1 else 's'} ({', '.join(self.input_names)}), "
+                            f"got {len(tensors)}", hint="give one tensor per input, in the spec's order")
+        return dict(zip(self.input_names, tensors))
+
+    def run(self, given: dict[str, torch.Tensor], heads: bool):
+        first, *_ = given
+        values: dict[str, torch.Tensor] = {first: given[first]}
         left = dict(self.readers)
         kept = []
         for name, inputs in self.order:
-            out = self.layer_modules[name](*(values[src] for src in inputs))
+            if inputs or name not in given:
+                out = self.layer_modules[name](*(values[src] for src in inputs))
+            else:  # an input beside the first, as given
+                out = given[name]
             values[name] = out
             for src in inputs:
                 left[src] -= 1
@@ -143,13 +169,32 @@ class GraphModule(nn.Module):
         return (values[self.output_name], *kept) if heads else values[self.output_name]
 
 
+def make_inputs(analysis: Analysis, batch: int, device: Any, dtype: torch.dtype, fill: Any = None) -> Any:
+    """The network's input tensor (``fill``: torch.zeros by default), or with several inputs a tuple of them in the
+    spec's order, which GraphModule takes as it takes one."""
+    make = torch.zeros if fill is None else fill
+    xs = tuple(make((batch, *shape), device=device, dtype=dtype) for shape in analysis.inputs.values())
+    return xs[0] if len(xs) == 1 else xs
+
+
+def first_input(x: Any) -> torch.Tensor:
+    """The first input tensor of what make_inputs gives."""
+    return x[0] if isinstance(x, tuple) else x
+
+
+def input_bytes(x: Any) -> int:
+    """Bytes of every input tensor of what make_inputs gives."""
+    return sum(t.numel() * t.element_size() for t in (x if isinstance(x, tuple) else (x,)))
+
+
 def as_analysis(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, batch: int = 1,
                 dtype: str = "float32") -> Analysis:
     """An Analysis of the spec with numeric shapes (one that can be built), reusing a given Analysis."""
     if isinstance(spec, Analysis):
         analysis = spec
-        if (input_shape is not None and tuple(input_shape) != tuple(spec.input_shape)) or fit is not None \
-                or batch != spec.batch or dtype != spec.dtype:
+        other_input = input_shape is not None and (isinstance(input_shape, dict)
+                                                   or tuple(input_shape) != tuple(spec.input_shape))
+        if other_input or fit is not None or batch != spec.batch or dtype != spec.dtype:
             analysis = analyze_graph(spec.graph, input_shape=input_shape or spec.input_shape, batch=batch,
                                      dtype=dtype, fit=fit)
     else:
@@ -231,7 +276,7 @@ def _takes(values: dict, tdtype: torch.dtype, unbounded: tuple = ()) -> None:
             if isinstance(v, int) and abs(v) > INT64_MAX:
                 raise SpecError(f"{key} {v:.3g} is beyond the 2^63 − 1 torch takes: the report sizes it, but torch "
                                 "cannot build it", hint="give a smaller number")
-            if isinstance(v, float) and abs(v) > largest:
+            if isinstance(v, float) and abs(v) > largest and not math.isinf(v):  # ±inf: a pad's fill (-inf)
                 raise SpecError(f"{key} {v:g} is beyond the largest {str(tdtype).replace('torch.', '')} "
                                 f"({largest:.3g}): torch cannot compute with it", hint="give a smaller number")
 

@@ -20,14 +20,22 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..core.errors import CnnsizeError, SpecError
-from ..core.graph import INPUT
 from ..engine.memory import MemoryOptions
 from ..engine.result import Analysis
 from ..engine.walk import analyze_graph, resolve_precision
 from ..layers.base import LayerKind
 from ..passes import training as training_pass
 from ..passes.conventions import counted
-from .builder import GraphModule, as_analysis, build_module, resolve_device, torch_dtype
+from .builder import (
+    GraphModule,
+    as_analysis,
+    build_module,
+    first_input,
+    input_bytes,
+    make_inputs,
+    resolve_device,
+    torch_dtype,
+)
 from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
 LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations",
@@ -121,6 +129,7 @@ class Validation:
     totals: dict[str, Figure]
     timing: Timing | None = None
     notes: list[str] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)  # every input's shape by name, where the spec has several
 
     @property
     def ok(self) -> bool:
@@ -139,8 +148,9 @@ class Validation:
         return out
 
     def to_dict(self) -> dict:
+        several = {"inputs": {k: list(v) for k, v in self.inputs.items()}} if len(self.inputs) > 1 else {}
         return {"ok": self.ok, "name": self.name, "device": self.device, "dtype": self.dtype, "batch": self.batch,
-                "input_shape": list(self.input_shape), "layers": [row.to_dict() for row in self.layers],
+                "input_shape": list(self.input_shape), **several, "layers": [row.to_dict() for row in self.layers],
                 "totals": {k: f.to_dict() for k, f in self.totals.items()}, "mismatches": self.mismatches(),
                 "timing": self.timing.to_dict() if self.timing else None, "notes": list(self.notes)}
 
@@ -229,7 +239,7 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
         torch.cuda.reset_peak_memory_stats(dev)
         base = torch.cuda.memory_allocated(dev)
     model = build_module(None, analysis=analysis, device=dev, dtype=dtype, init=init)
-    x = torch.zeros((batch, *analysis.input_shape), device=dev, dtype=tdtype)
+    x = make_inputs(analysis, batch, dev, tdtype)  # with several inputs, a tuple of them
     outputs = _observe(model, x)
     measured_peak = torch.cuda.max_memory_allocated(dev) - base if cuda else None
     layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x), _scratch(analysis, model, x))
@@ -268,7 +278,7 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     timing = run_timing(model, x, analysis, runs=runs, warmup=warmup, progress=progress) if runs > 0 else None
     return Validation(name=analysis.name, device=str(dev), dtype=dtype, batch=batch,
                       input_shape=tuple(analysis.input_shape), layers=layers, totals=totals, timing=timing,
-                      notes=notes)
+                      notes=notes, inputs=analysis.inputs)
 
 
 def _check_backward(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str, layers: list,
@@ -312,7 +322,7 @@ def _backward_counts(train: Analysis, model: GraphModule, dev: torch.device, dty
         return out
 
     counter._count_flops = count  # type: ignore[method-assign]
-    x = torch.zeros((train.batch, *train.input_shape), device=dev, dtype=torch_dtype(dtype))
+    x = make_inputs(train, train.batch, dev, torch_dtype(dtype))
     model.train()
     try:
         # the math kernel: CPU's fused attention has no formula in FlopCounterMode (it would count nothing)
@@ -396,7 +406,7 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
     Each distinct storage counts once; parameters and buffers do not count (they stay resident).
     """
     train = _training_analysis(analysis, dev, dtype)
-    x = torch.zeros((train.batch, *train.input_shape), device=dev, dtype=torch_dtype(dtype))
+    x = make_inputs(train, train.batch, dev, torch_dtype(dtype))
     resident = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
     saved: dict[int, int] = {}
     held: list[torch.Tensor] = []  # a dead-end branch frees its graph; holding its tensors keeps addresses unique
@@ -433,7 +443,7 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
     autograd saved it, as the memory model has it.
     """
     train = _training_analysis(analysis, dev, dtype, accumulate, precision)
-    shape, tdtype = (train.batch, *train.input_shape), torch_dtype(dtype)
+    tdtype = torch_dtype(dtype)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return None  # nothing to train
@@ -445,7 +455,7 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
         for _ in range(accumulate):  # micro-steps: the gradients accumulate
             with torch.enable_grad():
                 with torch.autocast(dev.type, dtype=mixed or torch.bfloat16, enabled=bool(mixed)):
-                    outputs = model.with_heads(torch.zeros(shape, device=dev, dtype=tdtype))  # aux heads add their
+                    outputs = model.with_heads(make_inputs(train, train.batch, dev, tdtype))  # aux heads add their
                     # losses, as in training
                 loss = sum(y.float().sum() for y in outputs)
                 del outputs  # only what autograd saved stays
@@ -579,9 +589,9 @@ def _within(predicted: int, measured: int, batch: int, dev: torch.device) -> Fig
     return Figure(predicted, measured, ok, exact=False, batch=batch, tolerance=f"±{_slack_text(dev)}")
 
 
-def _inference_peak(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> tuple[int, int]:
+def _inference_peak(analysis: Analysis, model: GraphModule, x: Any) -> tuple[int, int]:
     """(predicted, measured) bytes a plain forward pass allocates beyond the model and its input."""
-    dev = x.device
+    dev = first_input(x).device
     torch.cuda.synchronize(dev)
     torch.cuda.reset_peak_memory_stats(dev)
     before = torch.cuda.memory_allocated(dev)
@@ -591,10 +601,10 @@ def _inference_peak(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> 
     measured = torch.cuda.max_memory_allocated(dev) - before
     del y
     m = analysis.totals["memory"]
-    return m["inference_peak_activations_bytes"] - x.numel() * x.element_size(), measured
+    return m["inference_peak_activations_bytes"] - input_bytes(x), measured
 
 
-def _observe(model: GraphModule, x: torch.Tensor) -> dict[str, Any]:
+def _observe(model: GraphModule, x: Any) -> dict[str, Any]:
     """Every layer's output from one inference pass (FLOPs come from a second, see _count_flops).
 
     The first pass keeps each layer's output through forward hooks, so storages cannot be
@@ -619,17 +629,17 @@ def _observe(model: GraphModule, x: torch.Tensor) -> dict[str, Any]:
             model(x)
     except RuntimeError as exc:
         raise CnnsizeError(f"torch failed running this layer: {str(exc).splitlines()[0]}",
-                           hint=f"try --dtype float32 if {x.dtype} is the cause",
+                           hint=f"try --dtype float32 if {first_input(x).dtype} is the cause",
                            layer=running[-1] if running else None) from None
     finally:
         for h in handles:
             h.remove()
-    if x.device.type == "cuda":
-        torch.cuda.synchronize(x.device)
+    if first_input(x).device.type == "cuda":
+        torch.cuda.synchronize(first_input(x).device)
     return outputs
 
 
-def _count_flops(model: GraphModule, x: torch.Tensor) -> dict[str, dict]:
+def _count_flops(model: GraphModule, x: Any) -> dict[str, dict]:
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model(x)
     return counter.get_flop_counts()
@@ -675,7 +685,7 @@ def _noop() -> None:
     return None
 
 
-def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[str, int]:
+def _scratch(analysis: Analysis, model: GraphModule, x: Any) -> dict[str, int]:
     """Per composite layer (a kind with ``scratch``, LayerKind.scratch): the values of the floating-point storages its
     module creates that something reads, besides its output's (and the part of the output's storage the output, a
     view, leaves out), from one more pass under no_grad and a dispatch mode (every result kept, so no storage is
@@ -692,7 +702,8 @@ def _scratch(analysis: Analysis, model: GraphModule, x: torch.Tensor) -> dict[st
                   if row.kind is not None and type(row.kind).scratch is not LayerKind.scratch}
     if not composites:
         return {}
-    seen = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), x]}
+    given = list(x) if isinstance(x, tuple) else [x]
+    seen = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), *given]}
     created: dict[int, tuple[str, int]] = {}
     read: set[int] = set()
     keep: list = []
@@ -772,7 +783,7 @@ def _half(flops: Any) -> Any:
     return flops / 2 if flops % 2 else flops // 2
 
 
-def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: dict[str, Any],
+def compare(analysis: Analysis, model: GraphModule, x: Any, outputs: dict[str, Any],
             flops: dict[str, dict],
             scratch: dict[str, int] | None = None) -> tuple[list[LayerCheck], dict[str, Figure]]:
     """Per-layer and total figures, predicted against measured (``scratch``: composite layers' intermediates)."""
@@ -795,9 +806,10 @@ def compare(analysis: Analysis, model: GraphModule, x: torch.Tensor, outputs: di
     layers = []
     for row, predicted in zip(analysis.layers, counter):
         shape = (batch, *row.output_shape)
-        if row.name == INPUT:
-            figures = {"output_shape": _same(shape, tuple(x.shape)),
-                       "activations": _same(row.activations, new_values(x))}
+        if row.type == "input":  # an input, as given
+            given = model.given(x)[row.name]
+            figures = {"output_shape": _same(shape, tuple(given.shape)),
+                       "activations": _same(row.activations, new_values(given))}
             layers.append(LayerCheck(row.name, row.type, figures))
             continue
         out: Any = outputs.get(row.name)

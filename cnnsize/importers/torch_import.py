@@ -24,6 +24,7 @@ from ..core.optional import require_torch
 from ..layers.base import IN_PLACE, OPAQUE_KIND, PASS_KIND, PASS_THROUGH, REGISTRY, UNUSED_KIND, TensorArg, TorchCall
 from ..spec.write import layer_entry, to_yaml, written_settings  # noqa: F401 - re-exported
 from . import ImportedSpec, analyze_spec
+from .torch_inputs import Feed, bind, read_shapes
 
 
 class _Registry:
@@ -197,22 +198,24 @@ def _real_copy(module, originals: dict):
         return _copy_tree(module, clone).eval()
 
 
-def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = False, batch: int = 1) -> None:
+def _propagate(gm: _Traced, input_shape: Any, real: tuple = (), count: bool = False, batch: int = 1) -> None:
     """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
     rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
     which opaque layers need: FlopCounterMode decomposes some operations, slowly). ``gm.root`` is a copy of the
     model whose parameters and buffers are meta tensors; a model that mixes devices on its own is run on fake
     tensors instead (slower), as a copy of the model sharing its real tensors, which fake tensors never write.
     Untraceable submodules (``real``) run for real on copies of their own. The user's model is never run. A
-    ``batch`` above 1 notes each node's shape at that batch only (``batch_meta``): where the batch axis went."""
+    ``batch`` above 1 notes each node's shape at that batch only (``batch_meta``): where the batch axis went.
+    ``input_shape``: the one input's shape, or each input's by its placeholder's target (several inputs)."""
     torch = require_torch()
 
     tensors = [*gm.source.parameters(), *gm.source.buffers()]
     param = next(iter(tensors), None)
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     def on_meta():
-        with torch.no_grad():
-            _run(gm, gm.root, torch.zeros(batch, *input_shape, dtype=dtype, device="meta"), real, None, count)
+        with torch.no_grad(), torch.device("meta"):  # tensors built in the forward (torch.arange(n)) on meta too
+            _run(gm, gm.root, _given(gm.graph, input_shape, lambda s: torch.zeros(batch, *s, dtype=dtype,
+                                                                                   device="meta")), real, None, count)
 
     def on_fake():
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -220,7 +223,8 @@ def _propagate(gm: _Traced, input_shape: tuple, real: tuple = (), count: bool = 
         shared = _copy_tree(gm.root, lambda t: gm.originals.get(id(t), t)).eval()  # as traced (fx's constants)
         fake = FakeTensorMode(allow_non_fake_inputs=True)
         with fake, torch.no_grad():
-            x = torch.zeros(batch, *input_shape, dtype=dtype, device=param.device if param is not None else "cpu")
+            device = param.device if param is not None else "cpu"
+            x = _given(gm.graph, input_shape, lambda s: torch.zeros(batch, *s, dtype=dtype, device=device))
             _run(gm, shared, x, real, fake, count)
 
     # FLOPs on fake tensors first, which keep the model's device: torch picks the kernels (einsum's) it would; a
@@ -269,7 +273,7 @@ def _run_for_real(torch, gm, target: str, args, kwargs, fake):
             return v
         return fake.from_tensor(v) if fake is not None else torch.empty_like(v, device="meta")
 
-    with unset_fake_temporarily():
+    with unset_fake_temporarily(), torch.device("cpu"):
         own = _real_copy(gm.root.get_submodule(target), gm.originals)
         out = own(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))
     return map_aggregate(out, back)
@@ -303,8 +307,18 @@ def _note_result(torch, n, result, batch: int = 1) -> None:
         n.meta["val"] = result  # a size or a number computed from sizes (x / x.shape[-1] ** 0.5, MViT's thw)
 
 
-def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
-    batch = x.shape[0]
+def _given(graph, shapes: Any, make) -> list:
+    """The values of the graph's placeholders for a run: a tensor of each input's shape (``make(shape)``), the
+    others' defaults (kwargs' values, which tracing fixed)."""
+    if not isinstance(shapes, dict):  # one input: the first placeholder without a default
+        first = next((n.target for n in graph.nodes if n.op == "placeholder" and not n.args), None)
+        shapes = {first: shapes}
+    return [make(shapes[n.target]) if n.target in shapes else n.args[0] if n.args else None
+            for n in graph.nodes if n.op == "placeholder" and not str(n.target).startswith("*")]  # *args: none
+
+
+def _run(gm, root, xs: list, real: tuple, fake, count: bool) -> None:
+    batch = next(x.shape[0] for x in xs if hasattr(x, "shape"))
     torch = require_torch()
     import torch.fx as fx
     from torch.utils.flop_counter import FlopCounterMode
@@ -337,9 +351,9 @@ def _run(gm, root, x, real: tuple, fake, count: bool) -> None:
 
     if count:
         with counter:
-            Propagate(root, graph=gm.graph).run(x)
+            Propagate(root, graph=gm.graph).run(*xs)
     else:
-        Propagate(root, graph=gm.graph).run(x)
+        Propagate(root, graph=gm.graph).run(*xs)
 
 
 def _proxy_class():
@@ -485,6 +499,21 @@ def _inline_call(gm, node, tracer, fake) -> bool:
     return True
 
 
+def _constants_on_meta(root, graph, stand_in) -> None:
+    """The tensors fx keeps as constants of the graph (``_tensor_constant0``: torch.ones(4) or torch.arange(5) built in
+    the forward from numbers alone, which the tracer computes at once) as meta stand-ins, as the parameters are: the
+    meta run then takes them. fx sets them on the traced copy, never on the user's model."""
+    torch = require_torch()
+    registered = {name for name, _ in root.named_parameters(remove_duplicate=False)} | \
+        {name for name, _ in root.named_buffers(remove_duplicate=False)}
+    for n in graph.nodes:
+        if n.op != "get_attr" or n.target in registered or "." in n.target:
+            continue
+        t = getattr(root, n.target, None)
+        if isinstance(t, torch.Tensor) and t.device.type != "meta":
+            setattr(root, n.target, stand_in(t))
+
+
 def _first_answer(call: TorchCall, kinds: list) -> tuple[Any, Any, Unrepresentable | None]:
     """(kind, answer, None) for the first kind that stands for the call, else (None, None, the first refusal):
     a kind's reason for refusing says more than that no kind answered."""
@@ -529,14 +558,19 @@ def supported() -> dict[str, tuple]:
 
 
 class _Importer:
-    def __init__(self, module, input_shape: tuple, name: str, opaque: bool = False, kwargs: dict | None = None):
+    def __init__(self, module, input_shape: Any, name: str, opaque: bool = False, kwargs: dict | None = None):
         self.opaque = opaque
         self.kwargs = dict(kwargs or {})
         self.torch = require_torch()
         self.registry = _Registry(self.torch)
         self.source = module  # the user's model: read, never run or changed
         self.root = module  # the copy that is traced (made in trace)
-        self.input_shape = tuple(int(v) for v in input_shape)
+        self.given = input_shape  # one shape, a tuple or list of shapes, or a dict of names to shapes (torch_inputs)
+        how, shapes = read_shapes(input_shape)
+        self.input_shape: Any = shapes if how == "one" else None  # one input's; several: by placeholder (trace)
+        self.feed: Feed | None = None  # how the shapes feed the forward's arguments (arguments)
+        self.input_by_target: dict[str, str] = {}  # fx placeholder target -> the input it is (placeholders)
+        self.first_input = "input"
         self.name = name
         self.layers: list[dict] = []
         self.names: set[str] = {"input"}
@@ -547,11 +581,15 @@ class _Importer:
         self.reads: dict[str, dict[str, tuple]] = {}  # layer -> the ids of the parameters it reads, by figure
         self.numel: dict[int, int] = {}  # id of a parameter read -> its elements
         self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
+        self.registered: dict | None = None  # id -> the traced copy's parameters and buffers (made when asked)
+        self.counted_calls: set = set()  # calls computing constants whose MACs a layer counts (const_op's)
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
         self.batch_run: bool | None = None  # whether the run at batch 2 (where the batch axes went) succeeded
         self.outputs: list[tuple[Any, str]] = []
         self.main = "input"
+        if how == "named":
+            self.names.update(shapes)  # no layer takes an input's name
 
     # -- tracing -------------------------------------------------------------------------------------------------
     def trace(self):
@@ -600,12 +638,10 @@ class _Importer:
         self.root = _copy_tree(self.source, stand_in)  # what is traced and run: never the user's model
         graph = self.forward_graph(tracer)
         self.root.eval()
-        inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args]  # args: a default
-        if len(inputs) > 1:
-            raise Unrepresentable(f"a second input '{inputs[1].target}' (forward takes "
-                                  f"{', '.join(str(n.target) for n in inputs)})",
-                                  hint="from_torch sizes a model of one input tensor; give the others "
-                                       "defaults or wrap the model")
+        _constants_on_meta(self.root, graph, stand_in)
+        inputs = [n for n in graph.nodes if n.op == "placeholder" and not n.args  # args: a default
+                  and not str(n.target).startswith("*")]  # *args given nothing
+        self.placeholders(inputs)
         gm = _Traced(self.root, graph, self.source, originals)
         try:
             _propagate(gm, self.input_shape, tuple(self.untraceable))
@@ -616,10 +652,38 @@ class _Importer:
                     break
                 _propagate(gm, self.input_shape, tuple(self.untraceable))
         except Exception as exc:
-            raise SpecError(f"the module does not run on a 1×{'×'.join(map(str, self.input_shape))} input: "
+            raise SpecError(f"the module does not run on {self.given_text()}: "
                             f"{type(exc).__name__}: {exc}".split("\n")[0],
                             hint="give the input shape the model expects (C x H x W)") from None
         return gm
+
+    def placeholders(self, inputs: list) -> None:
+        """Which input each tensor placeholder is (several inputs: ``input_shape`` becomes their shapes by target);
+        a tensor argument left without a shape is refused, naming how to give it."""
+        feed = self.feed
+        assert feed is not None
+        if feed.several:
+            self.input_shape = {t: feed.shapes[name] for t, name in feed.placeholders.items()}
+            self.input_by_target = dict(feed.placeholders)
+        else:
+            self.input_by_target = {inputs[0].target: "input"} if inputs else {}
+        left = [n for n in inputs if n.target not in self.input_by_target]
+        if left:
+            takes = ", ".join(str(n.target) for n in inputs)
+            raise Unrepresentable(f"a second input '{left[0].target}' (forward takes {takes}) with no shape given",
+                                  hint=f"give a shape for each input by name, e.g. from_torch(model, "
+                                       f"{{'{inputs[0].target}': (3, 224, 224), '{left[0].target}': ...}}) "
+                                       f"(cnnsize import --input {left[0].target}=3x224x224, repeated), or a "
+                                       "default in the forward")
+        self.first_input = feed.names[0]
+        self.last = self.main = self.first_input
+
+    def given_text(self) -> str:
+        """The input(s) as the error messages say them: a 1×3×224×224 input, or each by name."""
+        if self.feed is None or not self.feed.several:
+            return f"a 1×{'×'.join(map(str, self.input_shape))} input"
+        return "inputs " + ", ".join(f"{name} 1×{'×'.join(map(str, shape))}" for name, shape in
+                                     self.feed.shapes.items())
 
     def forward_graph(self, tracer):
         """The graph of the eval forward; in a model in training, of the training forward where that uses more of
@@ -685,14 +749,21 @@ class _Importer:
                                    named or ["(forward takes only the input tensor)"])
         fixed = {p.name: p.default for p in params if p.default is not p.empty}  # optional ones at their defaults
         fixed.update(self.kwargs)
-        missing = [p.name for p in params if p.name not in fixed and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        every = list(inspect.signature(self.root.forward).parameters.values())
+        self.feed = feed = bind(self.given, every, fixed, type(self.source).__name__)
+        for name in feed.bound:
+            fixed.pop(name, None)  # a tensor for it (forward(self, x, mask=None) given {"x": ..., "mask": ...})
+        fixed.update(feed.concrete)
+        missing = [p.name for p in params if p.name not in fixed and p.name not in feed.bound
+                   and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         if missing:
-            takes = ", ".join(p.name for p in list(inspect.signature(self.root.forward).parameters.values()))
+            takes = ", ".join(p.name for p in every)
             raise Unrepresentable(
                 f"a second input '{missing[0]}' (forward takes {takes}) with no value given",
-                hint=f"from_torch sizes one input tensor: give an argument that is not a tensor (a name, a flag) "
-                     f"with kwargs={{'{missing[0]}': ...}} (cnnsize import --kwargs '{{\"{missing[0]}\": ...}}', "
-                     "JSON), a second tensor by wrapping the model")
+                hint=f"give a tensor's shape by name, from_torch(model, {{'{every[0].name}': (3, 224, 224), "
+                     f"'{missing[0]}': ...}}) (cnnsize import --input {missing[0]}=3x224x224, repeated), or an "
+                     f"argument that is not a tensor (a name, a flag) with kwargs={{'{missing[0]}': ...}} "
+                     f"(cnnsize import --kwargs '{{\"{missing[0]}\": ...}}', JSON)")
         return fixed
 
     def unused(self, graph) -> list[tuple[str, int, int, int]]:
@@ -711,6 +782,9 @@ class _Importer:
         read_ids = {id(t) for tensors in (self.root.named_parameters(remove_duplicate=False),
                                           self.root.named_buffers(remove_duplicate=False))
                     for tname, t in tensors if read(tname)}
+        # a buffer read through a view fx made at once (self.attn_mask.unsqueeze(1)), kept as a constant of the graph
+        read_ids |= {id(getattr(getattr(self.root, n.target, None), "_base", None)) for n in graph.nodes
+                     if n.op == "get_attr" and "." not in n.target}
         left: dict[str, list[int]] = {}
         for tensors, is_param in ((self.root.named_parameters(), True), (self.root.named_buffers(), False)):
             for tname, t in tensors:
@@ -731,12 +805,12 @@ class _Importer:
                 else [(path, trains or frozen, not frozen, buffers)]
             for name, weights, trainable, held in parts:
                 settings = {"module": self.describe(path), "weights": weights, "buffers": held}
-                entries.append(layer_entry(UNUSED_KIND, self.unique(name), settings, ["input"], "input",
-                                           trainable=trainable))
+                entries.append(layer_entry(UNUSED_KIND, self.unique(name), settings, [self.first_input],
+                                           self.first_input, trainable=trainable))
         if entries and layers:
             body = next(iter(layers[0].values())) if "if" not in layers[0] else {}
             if isinstance(body, dict) and "from" not in body:
-                body["from"] = "input"
+                body["from"] = self.first_input
         return entries + layers
 
     def describe(self, path: str) -> str:
@@ -761,19 +835,28 @@ class _Importer:
         self.modules = dict(gm.root.named_modules())
         for node in gm.graph.nodes:
             if node.op == "placeholder":
-                if not node.args:  # the tensor input (trace refused a second one); args hold a default
-                    self.alias[node] = "input"
+                if node.target in self.input_by_target:  # a tensor input; the others' args hold a default
+                    self.alias[node] = self.input_by_target[node.target]
             elif node.op == "get_attr":
                 self.constant.add(node)  # a parameter or buffer read directly: the call using it says what it is
             elif _is_tensor(node) and self.inputs(node) and all(n in self.constant for n in self.inputs(node)):
                 self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
+            elif self.built(node):
+                self.constant.add(node)  # built in the forward from numbers (torch.zeros, arange, a grid)
             elif node.op == "output":
                 self.output(node)
             elif _is_tensor(node):
                 self.call(node)
             # otherwise sizes, shapes and tuples: values for views and getitem, not layers
         self.mark_discarded()
-        spec: dict[str, Any] = {"name": self.name, "input": list(self.input_shape), "fit": "floor"}
+        feed = self.feed
+        assert feed is not None
+        spec: dict[str, Any] = {"name": self.name}
+        if feed.several:
+            spec["inputs"] = {name: list(shape) for name, shape in feed.shapes.items()}
+        else:
+            spec["input"] = list(self.input_shape)
+        spec["fit"] = "floor"
         aux = self.aux_only()
         if aux:
             spec["vars"] = {"aux": True}
@@ -904,13 +987,14 @@ class _Importer:
         contiguous = [_contiguous(n) for n in computed]
         attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
         attrs_learned = [self.learned(n) for n in self.inputs(call_node) if n in self.constant]
+        const_counts = [self.sources_count(n) for n in self.inputs(call_node) if n in self.constant]
         index = node.args[1] if source is not None else None
         layouts = [self.batch_of(n) for n in computed]
         out_batch = self.batch_of(node) if _is_tensor(node) else _STANDARD
         moved = any(b != _STANDARD for b in [*layouts, out_batch])
         return TorchCall(module=module, function=function, args=args, kwargs=kwargs, inputs=inputs,
                          output=self.sample_shape(node) if _is_tensor(node) else (), attrs=attrs,
-                         attrs_learned=attrs_learned, index=index,
+                         attrs_learned=attrs_learned, index=index, const_counts=const_counts,
                          contiguous=contiguous, out_contiguous=_is_tensor(node) and _contiguous(node),
                          view=node.meta.get("view"), where=self.where(call_node),
                          batch=layouts if moved else [], out_batch=out_batch,
@@ -944,6 +1028,89 @@ class _Importer:
         if len(grown) == 1 and twice[grown[0]] == 2 * shape[grown[0]]:
             return _Batch(grown[0], shape[grown[0]])
         return _MIXED
+
+    # -- constants -----------------------------------------------------------------------------------------------
+    def built(self, node) -> bool:
+        """Whether a call makes a tensor from numbers alone, the same for every input and batch (torch.zeros(4, 4),
+        torch.arange(n) with n a size of the input's that is not the batch's): a constant of the spec."""
+        if node.op not in ("call_function", "call_method") or not _is_tensor(node):
+            return False
+        if any(n not in self.constant for n in self.inputs(node)):
+            return False
+        if not self.reads_input(node):
+            return True
+        return self.batch_of(node) == _NO_BATCH
+
+    def reads_input(self, node) -> bool:
+        """Whether a node's value depends on the input (a size read from it included)."""
+        seen, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n.op == "placeholder":
+                return True
+            if n in self.constant:
+                continue
+            todo.extend(n.all_input_nodes)
+        return False
+
+    def constant_sources(self, node) -> tuple[dict, dict, set]:
+        """The parameters and buffers (id -> tensor) a constant node is computed from, those a layer counts already
+        left out (a module's too: Swin V2's position-bias MLP run on a table of coordinates), and the calls
+        computing it whose multiply-adds no layer counts yet."""
+        params: dict[int, Any] = {}
+        buffers: dict[int, Any] = {}
+        calls: set = set()
+        seen, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            if n in seen or n not in self.constant:
+                continue
+            seen.add(n)
+            if n.op == "get_attr":
+                tensors = self.attr_tensors(n.target)
+            elif n.op == "call_module":
+                module = self.modules[n.target]
+                tensors = [*module.parameters(), *module.buffers()]
+            else:
+                tensors = []
+            for t in tensors:
+                if id(t) not in self.held:
+                    (params if isinstance(t, self.torch.nn.Parameter) else buffers)[id(t)] = t
+            if n.op.startswith("call_") and n not in self.counted_calls:
+                calls.add(n)
+            todo.extend(n.all_input_nodes)
+        return params, buffers, calls
+
+    def attr_tensors(self, target: str) -> list:
+        """The parameter or buffer a get_attr reads: itself, or the one a constant fx made is a view of (fx runs
+        ``self.index.view(-1)`` at once on a buffer, which it does not trace, and keeps the view as a constant of
+        the graph); [] for other constants, which the model does not hold."""
+        for get in (self.root.get_parameter, self.root.get_buffer):
+            try:
+                return [get(target)]
+            except AttributeError:
+                continue
+        t = getattr(self.root, target, None)
+        base = getattr(t, "_base", None)
+        if base is None:
+            return []
+        if self.registered is None:
+            self.registered = {id(v): v for v in [*self.root.parameters(), *self.root.buffers()]}
+        return [base] if id(base) in self.registered else []
+
+    def sources_count(self, node) -> tuple[int, int, int]:
+        """(parameters, buffers, multiply-adds) a constant is computed from, as FlopCounterMode counts the MACs of
+        its calls (run once more, counting, only where a call may have any: a module or a product)."""
+        params, buffers, calls = self.constant_sources(node)
+        macs = 0
+        if any(n.op == "call_module" or _products(n) for n in calls):
+            if any("flops" not in n.meta for n in calls):
+                _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
+            macs = sum(n.meta.get("flops", 0) for n in calls) // 2
+        return sum(t.numel() for t in params.values()), sum(t.numel() for t in buffers.values()), macs
 
     def sample_shape(self, node) -> tuple:
         """A tensor's shape as a layer kind sees it: the batch (of 1) in front, then the per-sample axes (an axis
@@ -992,6 +1159,7 @@ class _Importer:
                 return
             raise refusal or call.refuse(what)
         ins = self.layer_inputs(call, call_node, kind, answer is PASS_THROUGH, what)
+        self.count_constants(call_node, kind)
         if answer is PASS_THROUGH:
             self.alias[node] = self.alias[ins[0]]
             return
@@ -1032,6 +1200,17 @@ class _Importer:
                 self.owners[key] = layer
             if i == 0 and own and shares is None:
                 self.read_by(layer, own, held=call.module is not None)
+
+    def count_constants(self, call_node, kind) -> None:
+        """Take the parameters, buffers and calls a call's constant inputs are computed from as counted where its kind
+        counts them (``counts_constants``): no later layer counts them again."""
+        if not kind.counts_constants:
+            return
+        for n in self.inputs(call_node):
+            if n in self.constant:
+                params, buffers, calls = self.constant_sources(n)
+                self.held.update(params, buffers)
+                self.counted_calls.update(calls)
 
     def parameters_read(self, call: TorchCall, call_node) -> dict:
         """The parameters a call reads, by name: its module's, or those a function is given (F.linear(x, self.w))."""
@@ -1131,7 +1310,7 @@ class _Importer:
             scope = list(stack.values())[-1][0] if stack else ""
             name = f"{scope}.{base}" if scope else base
         found, n = name, 0
-        while found in self.names or found == "input":
+        while found in self.names or found == "input" or found in self.input_by_target.values():
             n += 1
             found = f"{name}_{n}"
         return found
@@ -1191,7 +1370,8 @@ def _parts(node) -> int | None:
 
 
 # calls that give a view of the same values (a parameter broadcast as gamma.view(1, -1, 1, 1))
-_VIEWS_OF_A_PARAMETER = ("view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute", "contiguous",
+_VIEWS_OF_A_PARAMETER = ("view", "reshape", "unsqueeze", "squeeze", "flatten", "expand", "permute", "transpose", "t",
+                         "contiguous",
                          "to", "type", "type_as")
 
 
@@ -1203,6 +1383,13 @@ def _viewed(node):
             return None
         node = node.args[0]
     return node
+
+
+def _products(node) -> bool:
+    """Whether a call may do multiply-adds: it reads two floating-point tensors (a product, a convolution with its
+    weight); a gather by an index, a view or a cast does not (FlopCounterMode is run again only for the first)."""
+    floats = [n for n in node.all_input_nodes if _is_tensor(n) and n.meta["tensor_meta"].dtype.is_floating_point]
+    return len(floats) >= 2
 
 
 def _is_tensor(node) -> bool:
@@ -1335,7 +1522,7 @@ def _check_module(module, kwargs) -> None:
                         hint="give non-tensor arguments in kwargs; for a second tensor input, wrap the model")
 
 
-def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: bool = False,
+def from_torch(module, input_shape: Any, *, name: str | None = None, opaque: bool = False,
                kwargs: dict | None = None) -> ImportedSpec:
     """Trace ``module`` (an ``nn.Module``) with torch.fx for one input of ``input_shape`` (C, H, W) and return the
     equivalent spec, as a dict and as YAML text (``.yaml``, written when first asked for).
@@ -1350,12 +1537,12 @@ def from_torch(module, input_shape: tuple, *, name: str | None = None, opaque: b
     """
     _check_module(module, kwargs)
     with no_gc():  # the trace makes many small objects: the collector's full passes cost 0.2-0.4 s on resnet152
-        importer = _Importer(module, tuple(input_shape), name or type(module).__name__, opaque=opaque, kwargs=kwargs)
+        importer = _Importer(module, input_shape, name or type(module).__name__, opaque=opaque, kwargs=kwargs)
         spec = _tie(importer.run(), importer.reads, importer.numel)
         shapes: dict[str, tuple] = {}
         for node, layer in importer.alias.items():
             meta = node.meta.get("tensor_meta")
-            if layer != "input" and hasattr(meta, "shape"):
+            if layer not in importer.input_by_target.values() and hasattr(meta, "shape"):
                 shapes.setdefault(layer, importer.sample_shape(node)[1:])
         checked = _check(spec, importer, shapes)
     return ImportedSpec(spec=spec, checked=checked, mode="train" if module.training else "eval")

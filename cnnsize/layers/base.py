@@ -137,14 +137,17 @@ class Saved(Plain):
     None means the activation dtype; int64 indices are 8, a float32 statistic 4.
     """
 
-    __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one")
+    __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one", "for_inputs")
     __hash__ = Plain.hashed
 
     def __init__(self, of: str, numel: Dim = 0, itemsize: int | None = None, index: int = 0, per_sample: bool = True,
-                 batch_one: bool | None = None):
+                 batch_one: bool | None = None, for_inputs: tuple = ()):
         self.of, self.numel, self.itemsize, self.index = of, numel, itemsize, index
         self.per_sample = per_sample  # False for per-channel statistics, which do not grow with the batch
         self.batch_one = batch_one  # True: kept only at batch 1, False: only above (torch folds one sample to views)
+        # the inputs whose gradients need it, where torch keeps it only when one of them requires grad (a factor of a
+        # product: x * mask keeps mask for x's gradient, and x only where mask requires grad); () always kept
+        self.for_inputs = for_inputs
 
 
 class TorchModule(NamedTuple):
@@ -162,7 +165,8 @@ class TorchModule(NamedTuple):
 class Param(Plain):
     """One parameter of a layer kind: its type, default and a line of documentation. Read-only.
 
-    ``type``: int, count, ints, ints_or_zero, pads, bool, float, positive, probability, choice, str or size."""
+    ``type``: int, count, ints, ints_or_zero, pads, bool, float, fill (a number or ±inf),
+    positive, probability, choice, str or size."""
 
     __slots__ = FIELDS = ("type", "default", "doc", "choices")
     __hash__ = Plain.hashed
@@ -178,7 +182,8 @@ class Param(Plain):
 _TYPE_WORDS = {
     "int": "a positive integer", "count": "an integer >= 0", "ints": "a positive integer or a list of them",
     "pads": "an integer >= 0, a list of them, 'same' or 'valid'", "bool": "true or false",
-    "float": "a number", "positive": "a positive number", "probability": "a number from 0 to 1", "str": "a string",
+    "float": "a number", "fill": "a number, or -inf or inf",
+    "positive": "a positive number", "probability": "a number from 0 to 1", "str": "a string",
     "size": "a positive integer or a list of them",
     "ints_or_zero": "an integer >= 0 or a list of them",
 }
@@ -268,6 +273,14 @@ def _to_float(param: Param, value: Any, what: str, evaluate) -> float:
     return number
 
 
+def _to_fill(param: Param, value: Any, what: str, evaluate) -> float:
+    """A padding's constant: any number, -inf included (F.pad(x, pads, value=-inf) before a max pool), as it counts
+    in no figure; not NaN."""
+    if isinstance(value, float) and math.isinf(value):
+        return value
+    return _to_float(param, value, what, evaluate)
+
+
 def _to_positive(param: Param, value: Any, what: str, evaluate) -> float:
     """An eps: torch's batch norm refuses 0 and below."""
     number = _to_float(param, value, what, evaluate)
@@ -299,7 +312,7 @@ def _to_str(param: Param, value: Any, what: str, evaluate) -> str:
 _CONVERTERS = {
     "int": _to_int, "count": _to_count, "ints": _to_ints, "size": _to_ints, "ints_or_zero": _to_ints_or_zero,
     "pads": _to_pads, "bool": _to_bool, "positive": _to_positive, "probability": _to_probability,
-    "float": _to_float, "choice": _to_choice, "str": _to_str,
+    "float": _to_float, "fill": _to_fill, "choice": _to_choice, "str": _to_str,
 }
 _LIST_TYPES = ("ints", "size", "ints_or_zero", "pads")
 
@@ -341,13 +354,14 @@ class TorchCall(Plain):
     """
 
     FIELDS = ("module", "function", "args", "kwargs", "inputs", "output", "attrs", "index", "where", "contiguous",
-              "out_contiguous", "view", "attrs_learned", "batch", "out_batch", "torch_inputs", "torch_output")
+              "out_contiguous", "view", "attrs_learned", "batch", "out_batch", "torch_inputs", "torch_output",
+              "const_counts")
 
     def __init__(self, module: Any, function: str, args: tuple, kwargs: dict, inputs: list, output: tuple,
                  attrs: list | None = None, index: int | None = None, where: str = "", contiguous: list | None = None,
                  out_contiguous: bool = True, view: bool | None = None, attrs_learned: list | None = None,
                  batch: list | None = None, out_batch: tuple = (0, 1), torch_inputs: list | None = None,
-                 torch_output: tuple = ()):
+                 torch_output: tuple = (), const_counts: list | None = None):
         self.module, self.function, self.args, self.kwargs, self.inputs, self.output = \
             module, function, args, kwargs, inputs, output
         self.attrs: list = [] if attrs is None else attrs
@@ -366,6 +380,9 @@ class TorchCall(Plain):
         self.out_batch = out_batch
         self.torch_inputs: list = [] if torch_inputs is None else torch_inputs
         self.torch_output = torch_output
+        # per attr: (parameters, buffers) elements it is computed from that no layer counts yet, for a kind that
+        # counts them as its own (``counts_constants``)
+        self.const_counts: list = [] if const_counts is None else const_counts
 
     def arg(self, i: int, key: str, default: Any = None) -> Any:
         """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""
@@ -567,6 +584,9 @@ class LayerKind:
     # Whether backward reaches the layer's parameters: False for parameters no forward uses (``unused``), which
     # torch gives no gradient and optimizers no state, trainable or not.
     learns: ClassVar[bool] = True
+    # True for a kind whose output is made from its inputs' shapes alone, never their values (a grid of anchors):
+    # it never requires grad, so autograd saves nothing for it, and for the layers after it only what they need
+    constant: ClassVar[bool] = False  # (and made once per call whatever the batch: its activations do not grow)
     # The torch it stands for (from_torch): module classes by name (a name in torch.nn, or a dotted path such as
     # "cnnsize.layers.nn.modules.Add"; matched exactly, not subclasses), and functions, tensor methods and
     # operators by name ("relu", "relu_", "add", "iadd", "view"). Several kinds may name the same one: each is
@@ -578,6 +598,9 @@ class LayerKind:
     # axis numbers through TorchCall.axis. A kind acting on each sample alone (elementwise, the last axes, views)
     # says so; others (a convolution, batch norm) see their batch first or the import refuses
     batch_anywhere: ClassVar[bool] = False
+    # Whether the kind counts as its own the parameters and buffers its constant inputs are computed from
+    # (TorchCall.const_counts): the importer then takes them as counted
+    counts_constants: ClassVar[bool] = False
     # The ONNX operators it stands for (from_onnx), by op_type ("Conv", "Relu"); asked in registration order too.
     onnx_ops: ClassVar[tuple[str, ...]] = ()
     # a kind with no onnx_ops says why (tests/test_onnx_import.py checks every kind has one or the other)
@@ -616,6 +639,8 @@ class LayerKind:
     # a float32 output), PROMOTE (in neither, but float32 parameters enter its arithmetic: a float32 output); a device
     # not named runs it in its inputs' widest type (autocast_width)
     autocast: ClassVar[dict[str, str]] = {}
+    # True for a network input beside the first (a spec's ``inputs:``): given by the caller, not computed
+    is_input: ClassVar[bool] = False
 
     if TYPE_CHECKING:  # a kind's settings (its params) are attributes set by __init__
         def __getattr__(self, name: str) -> Any: ...
@@ -906,3 +931,38 @@ def attention_backward(projection: Dim, product: Dim, input_grad: bool, trains: 
     projection's input gradient; the four projections' weight gradients where they train."""
     inside = input_grad or trains  # q, k, v and the attention output require grad
     return 3 * projection * input_grad + (4 * product + projection) * inside, 4 * projection * trains
+
+
+class InputTensor(LayerKind):
+    """A network input beside the first (``inputs: {image: [3, H, W], mask: [1, H, W]}``): a tensor the caller
+    gives, held from the start to the end of the pass as the first input is. Not a registered kind: the spec's
+    ``inputs:`` makes it, never a layer entry."""
+
+    kind = "input"
+    min_inputs = max_inputs = 0
+    is_input = True
+    learns = False
+    called = False  # no tool counts anything for an input
+    tools_checked = True  # (tests/test_conventions_zoo.py runs the nine tools on a bundled spec of two inputs)
+    onnx_none = "an input is a graph input in ONNX"
+
+    def __init__(self, values: Mapping[str, Any]):
+        super().__init__(values)
+        self.shape = tuple(values["shape"])
+
+    def output_shape(self, ins: list[Shape], ctx: Ctx) -> Shape:
+        return self.shape
+
+    def receptive(self, rfs: list[RF | None], ins: list[Shape], out: Shape) -> RF | None:
+        return RF.identity(len(out) - 1) if len(out) > 1 else None  # the field on this input starts here
+
+    def field_step(self, ins: list[Shape]) -> tuple | None:
+        return None
+
+    def summary(self) -> str:
+        return ""
+
+    def build(self, ins: list[Shape], out: Shape):
+        import torch.nn as nn
+
+        return nn.Identity()  # a placeholder holding nothing: the executor passes the given tensor on

@@ -29,7 +29,7 @@ class Pad(LayerKind):
     cause = "views"
     params = {"pad": Param("ints_or_zero", doc="values before (and after, unless pad_end is given), per axis"),
               "pad_end": Param("ints_or_zero", None, doc="values after, per axis"),
-              "value": Param("float", 0.0, doc="the constant padded with")}
+              "value": Param("fill", 0.0, doc="the constant padded with")}
     torch_modules = ("cnnsize.layers.nn.modules.Pad",)
     torch_functions = ("pad",)
     examples: ClassVar[dict] = {
@@ -45,13 +45,13 @@ class Pad(LayerKind):
             return {"pad": plain(m.pad), "pad_end": plain(m.pad_end), "value": m.value}
         flat, mode, value = list(call.arg(1, "pad")), call.arg(2, "mode", "constant"), call.arg(3, "value")
         n = len(flat) // 2
-        if mode != "constant" or n <= call.rank - 2:
+        if mode != "constant" or (n <= call.rank - 2 and not call.batch):
             return None  # the spatial axes' padding (zeropad, reflectpad, replicatepad) or a refused mode
+        if any(v < 0 for v in flat):
+            raise call.refuse(f"padding by negative amounts {flat} of a tensor whose batch moved, or of the channels")
         axes = [call.axis(-k) for k in range(1, n + 1)]
         if any(a is None or call.axis(-k, merged=True) != a for k, a in zip(range(1, n + 1), axes)):
             raise call.refuse(f"F.pad of {n} axes, the batch's among them")
-        if any(v < 0 for v in flat):
-            raise call.refuse(f"padding by negative amounts {flat} (a crop)")
         rank = len(call.inputs[0]) - 1
         lo, hi = [0] * rank, [0] * rank
         for k, axis in enumerate(axes):  # torch lists the last axis first

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..core.errors import SpecError
-from ..core.numeric import prod
+from ..core.numeric import is_int, prod
 from .base import RF, Counts, LayerKind, Param, Saved, TensorArg, register
 
 
@@ -38,6 +38,41 @@ def broadcast(kind: str, ins: list) -> tuple:
             raise SpecError(f"{kind} cannot broadcast {_text(ins[0])} and {_text(x)}",
                             hint="each size must agree or be 1 (a gate is C×1×1)")
     return tuple(out)
+
+
+def aligned(x: tuple, c: tuple, kind: str = "const_op") -> tuple:
+    """The shape of ``x op c``, torch's broadcasting with ``c`` aligned with ``x``'s last axes."""
+    if len(c) > len(x):
+        raise SpecError(f"{kind}'s constant of shape {_text(c)} has more axes than the input {_text(x)}",
+                        hint="give the constant's shape aligned with the input's last axes, leading 1s left out")
+    out = list(x)
+    for i, b in enumerate(c, start=len(x) - len(c)):
+        a = out[i]
+        if b == 1 or a == b:
+            continue
+        if a == 1:
+            out[i] = b
+        elif is_int(a) and is_int(b):
+            raise SpecError(f"{kind} cannot broadcast the input {_text(x)} with a constant of shape {_text(c)}",
+                            hint="each axis of the constant is 1 or the input's, aligned with the input's last axes")
+    return tuple(out)
+
+
+def constant_shape(call, torch_shape: tuple) -> tuple | None:
+    """The constant's shape as a per-sample tensor sees it: aligned with the computed input's torch axes, the
+    batch's axis left out (it must be 1 there), leading 1s dropped. None where it does not broadcast so."""
+    x = tuple(call.torch_inputs[0]) if call.batch else tuple(call.inputs[0])
+    at, merged = call.batch[0] if call.batch else (0, 1)
+    if len(torch_shape) > len(x):
+        return None
+    full = (1,) * (len(x) - len(torch_shape)) + tuple(torch_shape)
+    if merged == 1:
+        if full[at] != 1:
+            return None  # it would grow with the batch
+        full = full[:at] + full[at + 1:]
+    while len(full) > 1 and full[0] == 1:
+        full = full[1:]
+    return full
 
 
 class _Merge(LayerKind):
@@ -175,7 +210,9 @@ class Mul(_Merge):
         return Counts(connections=prod(out) * len(ins))
 
     def saved(self, ins, out, trainable, device):
-        return [Saved("input", index=i) for i in range(len(ins))]  # each factor's grad needs the others
+        # each factor's grad needs the others: torch keeps a factor only where another requires grad
+        return [Saved("input", index=i, for_inputs=tuple(j for j in range(len(ins)) if j != i))
+                for i in range(len(ins))]
 
     def build(self, ins, out):
         from .nn.modules import Mul as MulModule
@@ -236,8 +273,8 @@ class Div(Sub):
     module = "Div"
 
     def saved(self, ins, out, trainable, device):
-        # a / b: a's grad needs b, b's needs a and b (as mul, both taken to require grad)
-        return [Saved("input", index=0), Saved("input", index=1)]
+        # a / b: a's grad needs b, b's needs a and b
+        return [Saved("input", index=0, for_inputs=(1,)), Saved("input", index=1, for_inputs=(0, 1))]
 
 
 SCALAR_OPS = ("add", "sub", "rsub", "mul", "div", "pow")

@@ -112,12 +112,16 @@ class Stack(_Join):
     def from_torch(cls, call):
         if call.module is not None:
             return {"axis": call.module.dim - 1}
-        if call.attrs or call.batch:
-            raise call.refuse("torch.stack of a parameter, or of tensors whose batch moved")
-        dim = call.arg(1, "dim", 0) % (call.rank + 1)
-        if dim == 0:
-            raise call.refuse("torch.stack in front of the batch")
-        return {"axis": dim - 1}
+        if call.attrs:
+            raise call.refuse("torch.stack of a parameter")
+        rank = len(call.torch_inputs[0]) if call.batch else call.rank
+        dim = call.arg(1, "dim", 0) % (rank + 1)
+        at, merged = call.out_batch if call.batch else (0, 1)
+        if at < 0 or dim == at:
+            raise call.refuse(f"torch.stack along dim {dim}, where the batch is")
+        # the new axis as a per-sample axis: the batch's axis (alone) left out before it (logits stacked in front
+        # of the batch, torch.stack(xs).sum(0), stack along per-sample axis 0)
+        return {"axis": dim - 1 if dim > at and merged == 1 else dim}
 
     def output_shape(self, ins, ctx):
         x = ins[0]
@@ -148,7 +152,17 @@ class Stack(_Join):
                 paths = torch.stack([self.a(x), self.b(x)], dim=1)
                 return (paths * torch.sigmoid(paths.mean((3, 4), keepdim=True))).sum(1)
 
-        return {"selective_kernel": (SelectiveKernel, (3, 5, 5))}
+        class Heads(nn.Module):  # timm's EfficientViM: heads' logits weighted, stacked in front of the batch, summed
+            def __init__(self):
+                super().__init__()
+                self.heads = nn.ModuleList([nn.Linear(6, 3), nn.Linear(6, 3)])
+                self.weights = nn.Parameter(torch.ones(2))
+
+            def forward(self, x):
+                w = self.weights.softmax(-1)
+                return torch.stack([w[i] * head(x) for i, head in enumerate(self.heads)]).sum(0)
+
+        return {"selective_kernel": (SelectiveKernel, (3, 5, 5)), "heads_in_front": (Heads, (6,))}
 
 
 __all__ = ["Cat", "Stack"]

@@ -139,7 +139,7 @@ class ZeroPad(LayerKind):
     cause = "views"
     params = {"pad": Param("ints_or_zero", doc="zeros before (and after, unless pad_end is given), per axis"),
               "pad_end": Param("ints_or_zero", None, doc="zeros after, per axis"),
-              "value": Param("float", 0.0, doc="the constant padded with (torch's ConstantPad value)")}
+              "value": Param("fill", 0.0, doc="the constant padded with (torch's ConstantPad value)")}
     torch_modules: ClassVar[tuple[str, ...]] = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d",
                                                 "ConstantPad3d")
     torch_functions: ClassVar[tuple[str, ...]] = ("pad",)
@@ -182,13 +182,26 @@ class ZeroPad(LayerKind):
                 raise call.refuse(f"F.pad of {len(flat) // 2} axes (it pads the channels or the batch; cnnsize pads "
                                   "the spatial axes)")
             flat += [0] * (2 * axes - len(flat))
-        if any(v < 0 for v in flat):
-            raise call.refuse(f"padding by negative amounts {flat} (a crop)")
         lo, hi = flat[0::2][::-1], flat[1::2][::-1]  # torch lists the last axis first
+        crops = cls.crops(call, lo, hi) if any(v < 0 for v in flat) else []
+        lo, hi = [max(v, 0) for v in lo], [max(v, 0) for v in hi]
         settings = {"pad": plain(lo), "pad_end": None if lo == hi else plain(hi)}
         if "value" in cls.params:
             settings["value"] = float(value or 0.0)
-        return settings
+        if not crops:
+            return settings
+        # a crop alone is still a new tensor in torch (F.pad copies): the slices' view copied
+        return crops + [(cls.kind, settings) if any(lo + hi) else ("contiguous", {})]
+
+    @classmethod
+    def crops(cls, call, lo: list, hi: list) -> list:
+        """Padding by negative amounts (NASNet's ZeroPad2d((-1, 1, -1, 1))) crops those sides: one ``slice`` per
+        axis cropped, before the padding of the others."""
+        if cls.mode != "constant":
+            raise call.refuse(f"{cls.mode} padding by negative amounts (a crop)")
+        shape = call.inputs[0][2:]
+        return [("slice", {"axis": i + 1, "start": max(-a, 0), "end": n + b if b < 0 else None, "step": 1})
+                for i, (n, a, b) in enumerate(zip(shape, lo, hi)) if a < 0 or b < 0]
 
     def pads(self, x) -> list[tuple]:
         nd = require_spatial(self.kind, x)

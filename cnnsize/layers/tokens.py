@@ -8,6 +8,8 @@ The shape operations (``permute``, ``transpose``, ``reshape``, ``flatten``) are 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..calc import conv_macs, conv_params, fc_params
 from ..core.errors import SpecError
 from ..core.numeric import divides, exact_div, fmt_num, is_int, prod
@@ -30,6 +32,7 @@ from .base import (
 )
 from .conv import WEIGHT_RULES, weight_of, windowed_shape
 from .dense import matmul_weight
+from .merge import aligned, constant_shape
 
 
 def _text(shape) -> str:
@@ -71,6 +74,7 @@ class Linear(LayerKind):
     torch_functions = ("linear",)
     onnx_ops = ("MatMul", "Add", "Gemm")
     batch_anywhere = True  # on the last axis (torch's run at batch 2 fails where the batch is that axis)
+    counts_constants = True  # F.linear's bias computed from parameters and buffers (from_torch)
 
     @classmethod
     def from_onnx(cls, call):  # x·W (+ b) on the last axis of a rank-3 or more input (fc's on rank 2)
@@ -90,8 +94,15 @@ class Linear(LayerKind):
         if call.module is not None:
             return {"units": call.module.out_features, "bias": call.module.bias is not None}
 
-        return {"units": weight_of(call, 1, call.function).shape[0],
-                "bias": isinstance(call.arg(2, "bias"), TensorArg)}
+        units, bias = weight_of(call, 1, call.function).shape[0], call.arg(2, "bias")
+        if isinstance(bias, TensorArg) and not bias.computed and call.attrs_learned[-1:] == [False]:
+            # a bias computed from parameters and buffers (BEiT's, Swin V2's cat of q_bias, a zero k_bias buffer
+            # and v_bias): added to the product in place, its sources counted as they are held
+            weights, buffers, macs = call.const_counts[-1]
+            return [("linear", {"units": units, "bias": False}),
+                    ("const_op", {"op": "add", "shape": [units], "weights": weights, "buffers": buffers,
+                                  "macs": macs, "inplace": True})]
+        return {"units": units, "bias": isinstance(bias, TensorArg)}
 
     def output_shape(self, ins, ctx):
         return (*ins[0][:-1], self.units)
@@ -169,9 +180,14 @@ class MatMul(LayerKind):
 
     @classmethod
     def from_torch(cls, call):
+        first = call.arg(0, "input")
+        if len(call.inputs) == 1 and len(call.attrs) == 1 and all(call.attrs_learned) and \
+                len(call.attrs[0]) == 2 and isinstance(first, TensorArg) and first.computed and \
+                call.axis(-1) is not None:
+            return [("linear", {"units": int(call.attrs[0][1]), "bias": False})]  # x @ W: SwiftFormer's x @ w_g
         if len(call.inputs) != 2:
-            raise call.refuse(f"{call.function} with a parameter or constant operand (matmul multiplies two layers' "
-                              "outputs; a weight is linear's)")
+            raise call.refuse(f"{call.function} with a constant operand or a parameter first (matmul multiplies two "
+                              "layers' outputs; x @ W with W a parameter is linear's)")
         return {} if last_axes_per_sample(call, 2) else None
 
     def output_shape(self, ins, ctx):
@@ -199,7 +215,7 @@ class MatMul(LayerKind):
         return self.forward_macs(ins, out, batch) * sum(map(bool, grads)), 0
 
     def saved(self, ins, out, trainable, device):
-        return [Saved("input", index=0), Saved("input", index=1)]  # each factor's grad needs the other
+        return [Saved("input", index=0, for_inputs=(1,)), Saved("input", index=1, for_inputs=(0,))]  # the other's
 
     def build(self, ins, out):
         from .nn.modules import MatMul as Module
@@ -348,8 +364,9 @@ class PosEmbed(LayerKind):
         if call.module is not None:
             return {}
         # x + self.pos_embedding, a parameter shaped (1, L, D)
-        if len(call.inputs) != 1 or len(call.attrs) != 1 or tuple(call.attrs[0]) != (1, *call.inputs[0][1:]):
-            return None
+        if len(call.inputs) != 1 or len(call.attrs) != 1 or tuple(call.attrs[0]) != (1, *call.inputs[0][1:]) or \
+                not all(call.attrs_learned):
+            return None  # a buffer, or a tensor computed (a bias gathered from a table, a resampled embedding)
         return {}
 
     def counts(self, ins, out):
@@ -518,42 +535,92 @@ def attention_pattern(call):
 @register("sdpa")
 class ScaledDotProductAttention(LayerKind):
     """F.scaled_dot_product_attention(q, k, v) of three inputs [..., L, E], [..., S, E], [..., S, Ev] (the leading
-    axes, e.g. heads, equal): softmax(QKᵀ/√E)·V. As torch's fused kernels, it stores no L×S matrix."""
+    axes, e.g. heads, equal): softmax(QKᵀ·scale + mask)·V. As torch's fused kernels, it stores no L×S matrix. A mask
+    computed by earlier layers is a fourth input; a constant one (a relative position bias gathered from its table,
+    BEiT's) is ``mask``, its shape aligned with the scores' last axes, with the parameters, buffers and
+    multiply-adds it is computed from (``weights``, ``buffers``, ``macs``, as const_op's)."""
     autocast = {"cpu": LOWER, "cuda": LOWER}  # in autocast's 16-bit list on both devices
     onnx_none = ("not mapped yet: exporters write MatMul, Softmax and MatMul (or opset 23's Attention), imported as "
                  "those kinds where mapped")
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "thop": "macs",
+        "ptflops-aten": "macs*masked",  # the math path's products, which a mask makes torch run
     }
+    count_fact_names = {"masked": "1 where a mask is given: torch then runs the math path, whose bmm ptflops' aten "
+                                  "backend counts (the fused kernel it does not)"}
+    counts_constants = True
 
     cause = "macs"
 
-    params = {}
-    min_inputs = max_inputs = 3
+    params = {"mask": Param("size", None, doc="a constant mask's shape, aligned with the scores' last axes"),
+              "weights": Param("count", 0, doc="parameters the constant mask is computed from"),
+              "buffers": Param("count", 0, doc="buffers the constant mask is computed from"),
+              "macs": Param("count", 0, doc="multiply-adds computing the constant mask, once per call"),
+              "causal": Param("bool", False, doc="is_causal: each query sees the keys up to its own position"),
+              "scale": Param("positive", None, doc="the scores' scale (torch's default: 1/√E)"),
+              "dropout": Param("probability", 0.0, doc="dropout_p, applied to the attention weights")}
+    min_inputs, max_inputs = 3, 4
     batch_anywhere = True  # over the last two axes, the others a batch of attentions
     torch_modules = ("cnnsize.layers.nn.modules.SDPA",)
     torch_functions = ("scaled_dot_product_attention",)
+    examples: ClassVar[dict] = {
+        "sdpa_mask": ([5, 6], [{"linear": {"units": 6}}, {"reshape": {"shape": [5, 2, 3]}},
+                               {"permute": {"dims": [1, 0, 2], "name": "heads"}},
+                               {"sdpa": {"mask": [2, 5, 5], "weights": 18, "buffers": 25, "scale": 0.5,
+                                         "from": ["heads", "heads", "heads"]}}]),
+        "sdpa_computed_mask": ([5, 6], [{"linear": {"units": 5}}, {"linear": {"units": 6, "from": "input"}},
+                                        {"sdpa": {"causal": False, "from": ["linear2", "linear2", "linear2",
+                                                                            "linear1"]}}]),
+    }
 
     @classmethod
     def from_torch(cls, call):
-        extra = {k: v for k, v in call.kwargs.items() if v not in (None, 0.0, False)}
-        if len(call.inputs) != 3 or extra or len(call.args) > 3:
-            raise call.refuse("scaled_dot_product_attention with a mask, dropout, causal or scale argument")
-        return {} if last_axes_per_sample(call, 2) else None
+        if call.module is not None:
+            return call.module.settings()
+        mask = call.arg(3, "attn_mask")
+        if call.kwargs.get("enable_gqa") or len(call.args) > 7 or \
+                len(call.inputs) != 3 + (isinstance(mask, TensorArg) and mask.computed):
+            raise call.refuse("scaled_dot_product_attention with grouped queries (enable_gqa) or of other tensors")
+        settings = {"causal": bool(call.arg(5, "is_causal", False)), "scale": call.arg(6, "scale"),
+                    "dropout": float(call.arg(4, "dropout_p", 0.0) or 0.0)}
+        if isinstance(mask, TensorArg) and not mask.computed:
+            shape = constant_shape(call, tuple(mask.shape))
+            if shape is None:
+                raise call.refuse(f"scaled_dot_product_attention with a mask of shape {list(mask.shape)} that does "
+                                  "not broadcast over the batch")
+            weights, buffers, macs = call.const_counts[0]
+            settings.update({"mask": [int(v) for v in shape], "weights": weights, "buffers": buffers, "macs": macs})
+        return settings if last_axes_per_sample(call, 2) else None
 
     def output_shape(self, ins, ctx):
-        q, k, v = ins
-        if not (len(q) == len(k) == len(v) >= 2) or tuple(q[:-2]) != tuple(k[:-2]) or tuple(k[:-1]) != tuple(v[:-1]) \
-                or (is_int(q[-1]) and is_int(k[-1]) and q[-1] != k[-1]):
-            raise SpecError(f"sdpa needs q [..., L, E], k [..., S, E] and v [..., S, Ev] with equal leading axes, got "
-                            f"{_text(q)}, {_text(k)} and {_text(v)}")
+        q, k, v = ins[:3]
+        if not (len(q) == len(k) == len(v) >= 2) or tuple(k[:-1]) != tuple(v[:-1]) or \
+                any(b not in (1, a) for a, b in zip(q[:-2], k[:-2])) or \
+                (is_int(q[-1]) and is_int(k[-1]) and q[-1] != k[-1]):
+            raise SpecError(f"sdpa needs q [..., L, E], k [..., S, E] and v [..., S, Ev] with equal leading axes (k's "
+                            f"and v's 1 where shared: multi-query attention), got {_text(q)}, {_text(k)} and "
+                            f"{_text(v)}")
+        scores = (*q[:-1], k[-2])
+        if len(ins) == 4:
+            aligned(scores, tuple(ins[3]), "sdpa's mask")
+        if self.mask is not None:
+            aligned(scores, self.mask_shape(), "sdpa's mask")
         return (*q[:-1], v[-1])
 
+    def mask_shape(self) -> tuple:
+        return self.mask if isinstance(self.mask, tuple) else (self.mask,)
+
     def counts(self, ins, out):
-        q, k, v = ins
+        q, k, v = ins[:3]
         macs = prod(q[:-1]) * k[-2] * (q[-1] + v[-1])  # QKᵀ, then attention·V
-        return Counts(connections=macs, macs=macs)
+        return Counts(weights=self.weights, buffers=self.buffers, connections=macs, macs=macs)
+
+    def call_macs(self, ins, out):
+        return self.macs
+
+    def count_facts(self, ins, out, batch):
+        return {"masked": int(len(ins) == 4 or self.mask is not None)}
 
     def receptive(self, rfs, ins, out):
         return None
@@ -562,21 +629,65 @@ class ScaledDotProductAttention(LayerKind):
         """As torch's math path runs it (QKᵀ, softmax, attention·V, each product's operands activations): QKᵀ's
         products again for q's gradient and for k's, attention·V's for the attention's (where q or k requires grad)
         and for v's."""
-        q, k, v = ins
+        q, k, v = ins[:3]  # a mask's gradient is the scores' (no product)
         rows = prod(q[:-1]) * k[-2] * batch  # queries · keys
         scores, mixed = rows * q[-1], rows * v[-1]
-        gq, gk, gv = (bool(g) for g in grads)
+        gq, gk, gv = (bool(g) for g in grads[:3])
         return scores * (gq + gk) + mixed * ((gq or gk) + gv), 0
 
     def saved(self, ins, out, trainable, device):
+        q, k = ins[0], ins[1]
+        if len(ins) == 4 or self.mask is not None:
+            # with a mask, torch runs the math path: it keeps q and k scaled (copies), the probabilities and v
+            return [Saved("new", prod(q)), Saved("new", prod(k)), Saved("new", prod(q[:-1]) * k[-2]),
+                    Saved("input", index=2)]
         # CPU flash attention: q, k, v, its output and one float32 log-sum-exp per query
         return [Saved("input", index=0), Saved("input", index=1), Saved("input", index=2), Saved("output"),
-                Saved("new", prod(ins[0][:-1]), itemsize=4)]
+                Saved("new", prod(q[:-1]), itemsize=4)]
 
     def build(self, ins, out):
         from .nn.modules import SDPA
 
-        return SDPA()
+        return SDPA(None if self.mask is None else self.mask_shape(), self.weights, self.buffers, self.macs,
+                    self.causal, self.scale, self.dropout)
+
+    @classmethod
+    def torch_examples(cls):
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class RelPosAttention(nn.Module):  # BEiT's: a relative position bias from its table, as attn_mask
+            def __init__(self):
+                super().__init__()
+                self.qkv = nn.Linear(6, 18)
+                self.table = nn.Parameter(torch.rand(9, 2))
+                self.register_buffer("index", torch.randint(0, 9, (5, 5)))
+
+            def forward(self, x):
+                from torch.nn.attention import SDPBackend, sdpa_kernel
+
+                q, k, v = self.qkv(x).reshape(x.shape[0], 5, 3, 2, 3).permute(2, 0, 3, 1, 4).unbind(0)
+                bias = self.table[self.index.view(-1)].view(5, 5, 2).permute(2, 0, 1).unsqueeze(0)
+                # the math kernel, whose products FlopCounterMode sees (CPU's fused kernel has no FLOP formula)
+                with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
+                    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=0.0, scale=0.3)
+                    return out + F.scaled_dot_product_attention(q, k, v, attn_mask=q @ k.transpose(-2, -1))
+
+        class MultiQuery(nn.Module):  # MobileNetV5's: one key and value head shared by every query head
+            def __init__(self):
+                super().__init__()
+                self.q, self.kv = nn.Linear(6, 6), nn.Linear(6, 6)
+
+            def forward(self, x):
+                from torch.nn.attention import SDPBackend, sdpa_kernel
+
+                q = self.q(x).reshape(x.shape[0], 5, 2, 3).transpose(1, 2)
+                k, v = self.kv(x).reshape(x.shape[0], 1, 5, 6).split(3, dim=-1)
+                with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
+                    return F.scaled_dot_product_attention(q, k, v)
+
+        return {"rel_pos_attention": (RelPosAttention, (5, 6)), "multi_query": (MultiQuery, (5, 6))}
 
 
 @register("select")

@@ -26,7 +26,7 @@ def apply(analysis, accumulate: int = 1):
     precision = analysis.totals["memory"]["precision"]
     rows = analysis.layers
     shapes = {r.name: r.output_shape for r in rows}
-    requires: dict[str, bool] = {INPUT: False}  # whether a layer's output requires grad
+    requires: dict[str, bool] = {INPUT: False}  # whether a layer's output requires grad (an input's never does)
     params_train: dict[str, bool] = {}  # whether any of a layer's parameters trains
     weight_trains: dict[str, bool] = {}
     memo: dict[tuple, tuple] = {}
@@ -36,7 +36,8 @@ def apply(analysis, accumulate: int = 1):
     nodes = {node.name: node for node in analysis.graph.nodes}
     for row in rows:
         node = nodes.get(row.name)
-        if row.kind is None or node is None:  # the input row
+        if row.kind is None or node is None or row.kind.is_input:  # an input's row
+            requires[row.name] = False
             row.add("input_grad_macs", None)
             row.add("weight_grad_macs", None)
             row.add("backward_macs", None)

@@ -289,7 +289,10 @@ def _spread(nodes, coords, ranks, routes, depth) -> dict[tuple, float]:
 def summary_lines(analysis: Analysis) -> list[str]:
     t = analysis.totals
     memory = t["memory"]
-    lines = [f"{analysis.name}", f"input {shape_text(analysis.input_shape)}, batch {analysis.batch}, "
+    inputs = analysis.inputs
+    given = f"input {shape_text(analysis.input_shape)}" if len(inputs) == 1 else \
+        "inputs " + ", ".join(f"{name} {shape_text(shape)}" for name, shape in inputs.items())
+    lines = [f"{analysis.name}", f"{given}, batch {analysis.batch}, "
              f"{analysis.dtype}",
              f"params {num(t['params'])} ({short_count(t['params'])})",
              f"MACs {num(t['macs'])} ({short_count(t['macs'])})",

@@ -28,12 +28,20 @@ def rf_text(rf) -> str:
     return f"{size} /{stride} @{start}"
 
 
+def _inputs_text(a: Analysis) -> str:
+    """``Input 3×32×32 (C×H×W)``; with several inputs each by name, ``Inputs image 3×32×32 (C×H×W), mask ...``."""
+    inputs = a.inputs
+    if len(inputs) == 1:
+        return f"Input {shape_text(a.input_shape)} ({axes_label(a.input_shape)})"
+    return "Inputs " + ", ".join(f"{name} {shape_text(shape)} ({axes_label(shape)})" for name, shape in inputs.items())
+
+
 def summary_lines(a: Analysis) -> list[str]:
     """The totals in words, shared by the markdown and terminal renderers."""
     t = a.totals
     m = t["memory"]
     lines = [
-        f"Input {shape_text(a.input_shape)} ({axes_label(a.input_shape)}), batch {a.batch}, {a.dtype}; "
+        f"{_inputs_text(a)}, batch {a.batch}, {a.dtype}; "
         f"{t['weight_layers']} weight layer{'' if t['weight_layers'] == 1 else 's'}.",
         f"Parameters: {num(t['params'])} ({num(t['weights'])} weights + {num(t['biases'])} biases; "
         f"{num(t['trainable_params'])} trainable); buffers: {num(t['buffers'])}.",

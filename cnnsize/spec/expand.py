@@ -22,10 +22,10 @@ from ..core.errors import CnnsizeError, LimitExceeded, Location, SpecError, clos
 from ..core.expr import MAX_NAME, evaluate, interpolate, shorten, shown
 from ..core.graph import INPUT, Graph, Node
 from ..core.numeric import is_int
-from ..layers.base import COMMON_KEYS, REGISTRY, Ctx, LayerKind, convert
+from ..layers.base import COMMON_KEYS, REGISTRY, Ctx, InputTensor, LayerKind, convert
 from .load import LocDict, LocList
 
-TOP_KEYS = ("name", "input", "layers", "fit", "notes", "description", "source", "vars", "blocks")
+TOP_KEYS = ("name", "input", "inputs", "layers", "fit", "notes", "description", "source", "vars", "blocks")
 REPEAT_KEYS = ("repeat", "layers", "name", "block", "args", "first")
 BLOCK_KEYS = ("args", "layers", "description", "inline")
 RESERVED = ("repeat", "if", "in", INPUT)
@@ -34,6 +34,7 @@ FIT_RULES = ("exact", "floor")
 MAX_LAYERS = 1_000_000
 MAX_INPUT_DIMS = 4  # (C, D, H, W)
 MAX_NOTES = 100_000  # characters of notes
+MAX_INPUTS = 64  # named inputs of one spec
 
 
 class _Scope:
@@ -49,9 +50,13 @@ class _Scope:
 
 class Expander:
     def __init__(self, source: str, max_layers: int = MAX_LAYERS, variables: dict | None = None,
-                 input_shape: tuple | None = None, fit: str | None = None):
+                 input_shape: tuple | dict | None = None, fit: str | None = None):
         self.source = source
-        self.input_override = input_shape
+        # the inputs' shapes to expand for: one (the first input's) or a mapping of input names to shapes
+        self.input_override = input_shape if isinstance(input_shape, dict) or input_shape is None \
+            else {None: input_shape}
+        self.first_input = INPUT  # the first input's name; a spec's inputs: names each
+        self.input_names: dict[str, Location] = {}  # every input's name and where the spec declares it
         self.fit_override = fit
         self.shapes: dict[str, tuple] = {}  # output shapes worked out for in.channels, by layer name
         self.read_shapes = False
@@ -78,25 +83,40 @@ class Expander:
         if not isinstance(doc, dict):
             raise SpecError(f"the top level of a spec must be a mapping, got {_type(doc)}",
                             hint="start with 'name:', 'input:' and 'layers:'", location=_loc(doc, self.source))
-        self._check_keys(doc, TOP_KEYS, "top-level key")
+        self._check_keys(doc, TOP_KEYS, "top-level key", hint=_ultralytics_hint(doc))
         for key in ("input", "layers"):
-            if key not in doc:
+            if key not in doc and (key != "input" or "inputs" not in doc):
                 raise SpecError(f"missing '{key}'", hint=_TOP_HINTS[key], location=_loc(doc, self.source))
+        if "input" in doc and "inputs" in doc:
+            raise SpecError("the spec has both 'input' and 'inputs'",
+                            hint="write 'input: [3, 224, 224]' for one input, or name each under 'inputs:'",
+                            location=_key_loc(doc, "inputs", self.source))
         variables = self._variables(doc)
         self.globals = variables
         self._read_blocks(doc)
         fit = doc.get("fit", "exact")
         if fit not in FIT_RULES:
             raise unknown_name("fit rule", fit, FIT_RULES).at(_key_loc(doc, "fit", self.source))
-        input_shape = self.input_shape(doc["input"], _key_loc(doc, "input", self.source), variables)
-        self.shape_input = self.input_override or input_shape
+        shapes = self.declared_inputs(doc, variables)
+        input_shape = next(iter(shapes.values()))
+        self.first_input = next(iter(shapes))
+        self.last = self.first_input
+        given = self.input_override or {}
+        self.shape_input = given.get(self.first_input, given.get(None)) or input_shape
         self.fit = self.fit_override or fit
+        for name, shape in list(shapes.items())[1:]:  # the others: nodes of their own, first
+            node = Node(name=name, kind=InputTensor({"shape": tuple(given.get(name, shape))}), inputs=[],
+                        loc=self.input_names[name], trainable=False)
+            self.nodes.append(node)
+            self.names[name] = node
         layers = doc["layers"]
         if not isinstance(layers, list):
             raise SpecError(f"'layers' must be a list, got {_type(layers)}",
                             location=_key_loc(doc, "layers", self.source))
         self.check_size(layers, _key_loc(doc, "layers", self.source))
         self.expand_list(layers, _Scope("", None, variables))
+        if "inputs" in doc:
+            self._check_inputs_read(doc)
         notes = self._notes(doc)
         name = doc.get("name", "spec")
         if not isinstance(name, (str, int, float)) or isinstance(name, bool):
@@ -105,30 +125,73 @@ class Expander:
             raise LimitExceeded(f"the spec's name is {len(str(name)):,} characters long, more than the {MAX_NAME} "
                                 "allowed", location=_key_loc(doc, "name", self.source))
         graph = Graph(name=str(name), input_shape=input_shape, nodes=self.nodes, fit=fit, source=self.source,
-                      notes=notes, input_loc=_key_loc(doc, "input", self.source),
-                      variables=variables)
+                      notes=notes, input_loc=self.input_names[self.first_input],
+                      variables=variables, input_name=self.first_input)
         graph.topology  # noqa: B018 - worked out now, as part of parsing, and kept with the graph
         if self.read_shapes:
             source, max_layers, overrides = self.source, self.max_layers, self.overrides
 
-            def reexpand(shape: tuple, fit_rule: str) -> Graph:
-                again = Expander(source, max_layers, overrides, input_shape=shape, fit=fit_rule).graph(doc)
-                again.input_shape, again.fit = shape, fit_rule
+            def reexpand(shapes: dict, fit_rule: str) -> Graph:
+                again = Expander(source, max_layers, overrides, input_shape=shapes, fit=fit_rule).graph(doc)
+                again.input_shape, again.fit = tuple(shapes.get(again.input_name, again.input_shape)), fit_rule
                 return again
 
             graph.reexpand = reexpand
         return graph
 
+    def declared_inputs(self, doc: Any, variables: dict) -> dict[str, tuple]:
+        """Each input's shape by name: ``input: [3, 224, 224]`` (one, named input), or ``inputs:`` naming several
+        (``{image: [3, H, W], mask: [1, H, W]}``), the first of which the analysis walks from."""
+        if "inputs" not in doc:
+            loc = _key_loc(doc, "input", self.source)
+            self.input_names[INPUT] = loc
+            return {INPUT: self.input_shape(doc["input"], loc, variables)}
+        raw, where = doc["inputs"], _key_loc(doc, "inputs", self.source)
+        if not isinstance(raw, dict) or not raw:
+            raise SpecError(f"'inputs' must map names to shapes, got {_type(raw)}",
+                            hint="e.g. inputs: {image: [3, 224, 224], mask: [1, 224, 224]}", location=where)
+        if len(raw) > MAX_INPUTS:
+            raise LimitExceeded(f"the spec declares {len(raw):,} inputs, more than the {MAX_INPUTS} allowed",
+                                location=where)
+        shapes = {}
+        for name, value in raw.items():
+            loc = _key_loc(raw, name, self.source)
+            if not isinstance(name, str) or not name or "." in name or name in RESERVED[:3] or name in REGISTRY \
+                    or len(name) > MAX_NAME or not name.isprintable():
+                raise SpecError(f"input name {shown(name)} cannot name an input",
+                                hint="name each input with a word that is not a layer kind, 'in', 'if' or "
+                                     "'repeat', without dots (image, mask)", location=loc)
+            self.input_names[name] = loc
+            shapes[name] = self.input_shape(value, loc, variables, f"input '{name}'")
+        return shapes
+
+    def input_text(self, name: str) -> str:
+        """An input as messages name it: "the input" where there is one, else by its name."""
+        return "the input" if len(self.input_names) == 1 else f"input '{name}'"
+
+    def _check_inputs_read(self, doc: Any) -> None:
+        """An input that no layer reads is an error (a misspelt 'from', or an input the network does not take); one
+        that only a part left out reads (``if: aux``, an imported network's other outputs) is read."""
+        read = {src for node in self.nodes for src in node.inputs}
+        if len(read & set(self.input_names)) < len(self.input_names):
+            read |= _named_in_from(doc.get("layers"), 0)
+        for name, loc in self.input_names.items():
+            if name not in read:
+                raise SpecError(f"no layer reads input '{name}'",
+                                hint=f"read it with 'from: {name}' (a merge: from: [a, {name}]), or leave it out of "
+                                     "'inputs'", location=loc)
+
     def shape_of(self, name: str) -> tuple:
         """The output shape of an already expanded layer (for in.channels), worked out once per layer."""
 
         self.read_shapes = True
-        if name == INPUT:
+        first = self.first_input
+        if name == first:
             return self.shape_input
         if name not in self.shapes:
             ctx = Ctx(fit=self.fit)
             for node in self.nodes[len(self.shapes):]:  # in order: every input comes first
-                ins = [self.shape_input if src == INPUT else self.shapes[src] for src in node.inputs]
+                ins = [self.shape_input if src == first else self.shapes[src] for src in node.inputs]
                 try:
                     self.shapes[node.name] = tuple(node.kind.output_shape(ins, ctx))
                 except CnnsizeError as exc:
@@ -195,9 +258,9 @@ class Expander:
             self.blocks[name] = body
             self.block_locs[name] = loc
 
-    def input_shape(self, value, loc: Location, variables: dict) -> tuple:
+    def input_shape(self, value, loc: Location, variables: dict, what: str = "'input'") -> tuple:
         if not isinstance(value, list) or not 1 <= len(value) <= MAX_INPUT_DIMS:
-            raise SpecError(f"'input' must be a list of 1 to {MAX_INPUT_DIMS} sizes such as [3, 224, 224] "
+            raise SpecError(f"{what} must be a list of 1 to {MAX_INPUT_DIMS} sizes such as [3, 224, 224] "
                             f"(channels, height, width), got {shown(value)}", location=loc)
         out = []
         for v in value:
@@ -607,7 +670,7 @@ class Expander:
         node = Node(name=name, kind=layer, inputs=inputs, loc=loc, trainable=trainable, shares=shares, ties=ties,
                     function=function, discarded=discarded)
         for src in inputs:
-            if src != INPUT and self.names[src].discarded:
+            if src != self.first_input and self.names[src].discarded:
                 raise SpecError(f"'{name}' reads '{src}', which is discarded (no output needs it)",
                                 hint=f"leave out 'discarded' on '{src}', or read another layer", location=loc,
                                 layer=name)
@@ -627,8 +690,8 @@ class Expander:
             raise SpecError(f"'shares' names an earlier layer, or maps weight/bias to one, got {shown(ref)}",
                             hint="e.g. shares: conv1, or shares: {weight: conv1}", location=loc, layer=name)
         other = self.shared_layer(ref, scope, loc, name)
-        if other == INPUT or self.names[other].kind.kind != kind:
-            found = "the input" if other == INPUT else f"a {self.names[other].kind.kind}"
+        if other in self.input_names or self.names[other].kind.kind != kind:
+            found = self.input_text(other) if other in self.input_names else f"a {self.names[other].kind.kind}"
             raise SpecError(f"'shares' names '{other}', {found}, not a {kind}",
                             hint="a layer shares the parameters of an earlier layer of its own kind", location=loc,
                             layer=name)
@@ -655,8 +718,8 @@ class Expander:
         found = []
         for tensor, ref in refs.items():
             other = self.shared_layer(ref, scope, loc, name)
-            if other == INPUT:
-                raise SpecError(f"'shares' gives the {tensor} of the input, which holds none",
+            if other in self.input_names:
+                raise SpecError(f"'shares' gives the {tensor} of {self.input_text(other)}, which holds none",
                                 hint="name an earlier layer", location=loc, layer=name)
             owner = self.names[other]
             found.append((tensor, owner.shares or dict(owner.ties).get(tensor, other)))
@@ -718,7 +781,7 @@ class Expander:
             if name in self.weak:
                 del self.aliases[name]
                 self.weak.discard(name)
-            if name in self.names or name == INPUT or name in self.aliases:
+            if name in self.names or name == INPUT or name in self.input_names or name in self.aliases:
                 first = self.names[name].loc if name in self.names else None
                 where = f" (first at line {first.line})" if first else ""
                 raise SpecError(f"layer name '{name}' is used twice{where}",
@@ -748,8 +811,8 @@ class Expander:
 
     def resolve(self, ref: str, scope: _Scope | None) -> str:
         """A layer name as written in the spec, looked up from the innermost scope outwards."""
-        if ref == INPUT:
-            return INPUT
+        if ref == self.first_input or (ref in self.input_names and ref in self.names):
+            return ref
         s = scope
         while s is not None:
             if ref in s.aliases:
@@ -760,8 +823,11 @@ class Expander:
             if full in self.aliases:
                 return self.aliases[full]
             s = s.parent
-        guess = closest(ref, list(self.names) + list(self.aliases) + [INPUT])
+        known = [n for n in self.names if n not in self.input_names] + list(self.aliases)
+        guess = closest(ref, known + list(self.input_names))
         hint = (f"did you mean '{guess}'? " if guess else "") + "'from' can only name layers defined above it"
+        if len(self.input_names) > 1:  # several inputs: say which there are
+            hint += f" or an input ({', '.join(self.input_names)})"
         raise SpecError(f"'from' names unknown layer '{ref}'", hint=hint)
 
     # -- helpers -----------------------------------------------------------------------
@@ -788,6 +854,16 @@ class Expander:
                     raise SpecError(f"unknown {what} '{key}'", hint=f"{instead}; valid: {', '.join(sorted(allowed))}",
                                     location=loc)
                 raise unknown_name(what, key, allowed).at(loc)
+
+
+def _ultralytics_hint(doc: dict):
+    """What to write for an Ultralytics model YAML (backbone: and head: lists of [from, repeats, module, args]),
+    which is not a spec but translates to one."""
+    if not ("backbone" in doc and "head" in doc):
+        return None
+    return lambda key: ("this is an Ultralytics model YAML, not a spec: size it with 'cnnsize report "
+                        "ultralytics:yolov8n.yaml' (a config ultralytics ships) or write its spec with 'cnnsize "
+                        "import FILE.yaml'")
 
 
 _AXES = {1: ("features",), 2: ("channels", "length"), 3: ("channels", "height", "width"),
@@ -817,6 +893,20 @@ class _InputShape(Mapping):
 
     def __len__(self):
         return len(self._fields())
+
+
+def _named_in_from(value: Any, depth: int) -> set[str]:
+    """Every name written in a 'from' anywhere under a layers list (parts not expanded included)."""
+    found: set[str] = set()
+    if depth > 60:
+        return found
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if key == "from":
+            found.update(v for v in (item if isinstance(item, list) else [item]) if isinstance(v, str))
+        elif isinstance(item, (dict, list)):
+            found |= _named_in_from(item, depth + 1)
+    return found
 
 
 def _layers_hint(limit: int) -> str:

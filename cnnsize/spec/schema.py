@@ -47,7 +47,7 @@ def param_schema(param) -> dict:
         out["anyOf"].insert(0, {"enum": ["same", "valid"]})
     elif t == "bool":
         out = {"anyOf": [{"type": "boolean"}, EXPR]}
-    elif t == "float":
+    elif t in ("float", "fill"):
         out = {"anyOf": [{"type": "number"}, EXPR]}
     elif t == "positive":
         out = {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, EXPR]}
@@ -176,6 +176,11 @@ def build_schema() -> dict[str, Any]:
         "source": {"type": "string", "description": "where the architecture comes from (paper, URL)"},
         "input": {"type": "array", "minItems": 1, "maxItems": expand.MAX_INPUT_DIMS, "items": _int(1),
                   "description": "channels, then the spatial sizes: [3, 224, 224]"},
+        "inputs": {"type": "object", "minProperties": 1, "maxProperties": expand.MAX_INPUTS,
+                   "additionalProperties": {"type": "array", "minItems": 1, "maxItems": expand.MAX_INPUT_DIMS,
+                                            "items": _int(1)},
+                   "description": "several inputs by name, each read with from: NAME: {image: [3, 224, 224], "
+                                  "mask: [1, 224, 224]}"},
         "fit": {"enum": list(expand.FIT_RULES), "default": "exact",
                 "description": "exact: a window that does not tile its input is an error; floor: as PyTorch"},
         "notes": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
@@ -186,7 +191,8 @@ def build_schema() -> dict[str, Any]:
     return {"$schema": "http://json-schema.org/draft-07/schema#",
             "$id": "https://github.com/cnnsize/cnnsize/spec.schema.json",
             "title": "cnnsize spec", "description": "A convolutional network for cnnsize to size.",
-            "type": "object", "required": ["input", "layers"], "additionalProperties": False,
+            "type": "object", "required": ["layers"], "additionalProperties": False,
+            "oneOf": [{"required": ["input"]}, {"required": ["inputs"]}],
             "properties": {k: top[k] for k in expand.TOP_KEYS}, "definitions": defs}
 
 

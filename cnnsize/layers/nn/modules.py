@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from ...core.errors import MissingDependency
@@ -182,6 +183,55 @@ class Bias(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.weight
+
+
+_CONST_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+              "add_": operator.iadd, "sub_": operator.isub, "mul_": operator.imul, "div_": operator.itruediv,
+              "rsub": lambda x, c: c - x, "rdiv": lambda x, c: c / x}
+
+
+class ConstOp(nn.Module):
+    """x op c with c a constant tensor of ``shape`` made in the forward (of ones: the values do not matter to a size),
+    holding ``weights`` parameters and ``buffers`` buffers, as many as the model computes it from, and computing it
+    with ``macs`` multiply-adds (a product of two matrices of ones of that cost, once per call)."""
+
+    def __init__(self, op: str, shape: tuple, weights: int = 0, buffers: int = 0, macs: int = 0,
+                 inplace: bool = False):
+        super().__init__()
+        self.op, self.shape, self.inplace = op, tuple(shape), inplace
+        self.counted = (weights, buffers, macs)  # what the model's constant is computed from
+        self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
+        self.register_buffer("held", torch.zeros(buffers) if buffers else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = torch.ones(self.shape, dtype=x.dtype, device=x.device)
+        if self.counted[2]:  # the constant's computation: (1 × macs) @ (macs × 1), added in as 0
+            row = torch.ones(1, self.counted[2], dtype=x.dtype, device=x.device)
+            c = c + (row @ row.T).sum() * 0
+        # Python's operators, as model code writes them (ptflops patches Tensor.add and Tensor.mul, not these)
+        return _CONST_OPS[self.op + ("_" if self.inplace else "")](x, c)
+
+
+class Normalize(nn.Module):
+    """F.normalize(x, p, dim, eps)."""
+
+    def __init__(self, dim: int, p: float = 2.0, eps: float = 1e-12):
+        super().__init__()
+        self.dim, self.p, self.eps = dim, p, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, p=self.p, dim=self.dim, eps=self.eps)
+
+
+class UnfoldAxis(nn.Module):
+    """x.unfold(dim, size, step): windows along one axis, as a view."""
+
+    def __init__(self, dim: int, size: int, step: int):
+        super().__init__()
+        self.dim, self.size, self.step = dim, size, step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unfold(self.dim, self.size, self.step)
 
 
 class Pad(nn.Module):
@@ -410,16 +460,40 @@ class Select(nn.Module):
 
 
 class SDPA(nn.Module):
-    """F.scaled_dot_product_attention(q, k, v); at inference with the math kernel, which FlopCounterMode counts, its
-    output laid out as the fused kernels' (which training runs)."""
+    """F.scaled_dot_product_attention(q, k, v, mask); at inference with the math kernel, which FlopCounterMode counts,
+    its output laid out as the fused kernels' (which training runs). A constant mask of ``mask_shape`` is made in
+    the forward (zeros), with ``weights`` and ``buffers`` held as the model computes it from them and ``macs``
+    multiply-adds spent on it (a product of ones, as ConstOp's)."""
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def __init__(self, mask_shape: tuple | None = None, weights: int = 0, buffers: int = 0, macs: int = 0,
+                 causal: bool = False, scale: float | None = None, dropout: float = 0.0):
+        super().__init__()
+        self.mask_shape, self.macs, self.causal, self.scale, self.dropout = mask_shape, macs, causal, scale, dropout
+        self.counted = (weights, buffers)
+        self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
+        self.register_buffer("held", torch.zeros(buffers) if buffers else None)
+
+    def settings(self) -> dict:
+        return {"mask": None if self.mask_shape is None else list(self.mask_shape), "weights": self.counted[0],
+                "buffers": self.counted[1], "macs": self.macs, "causal": self.causal, "scale": self.scale,
+                "dropout": self.dropout}
+
+    def attention(self, q, k, v, mask):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout,
+                                              is_causal=self.causal, scale=self.scale)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None):
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
+        if self.mask_shape is not None:
+            mask = torch.zeros(self.mask_shape, dtype=q.dtype, device=q.device)
+            if self.macs:
+                row = torch.ones(1, self.macs, dtype=q.dtype, device=q.device)
+                mask = mask + (row @ row.T).sum() * 0
         if torch.is_grad_enabled():
-            return F.scaled_dot_product_attention(q, k, v)
+            return self.attention(q, k, v, mask)
         with sdpa_kernel(SDPBackend.MATH):
-            out = F.scaled_dot_product_attention(q, k, v)
+            out = self.attention(q, k, v, mask)
         # laid out as the fused kernels lay it out, (N, L, h, E): a transpose(1, 2) after it is in memory order
         return out.transpose(1, 2).contiguous().transpose(1, 2) if out.dim() == 4 else out
 
@@ -461,3 +535,27 @@ class WindowMerge(nn.Module):
         n, c = x.shape[0], x.shape[-1]
         x = x.view(n, h // wh, w // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5)
         return x.reshape(n, h, w, c)
+
+
+class Anchors(nn.Module):
+    """Ultralytics' make_anchors (ultralytics.utils.tal): each map's cell centres (or strides), tensor for tensor as
+    it makes them, transposed to [2, A] (or [1, A]) and seen by every sample of the batch (a view, as the head's
+    broadcast reads them): forward(*maps)."""
+
+    def __init__(self, strides: tuple, points: bool, offset: float):
+        super().__init__()
+        self.strides, self.points, self.offset = strides, points, offset
+
+    def forward(self, *maps: torch.Tensor) -> torch.Tensor:
+        parts = []
+        for x, stride in zip(maps, self.strides):
+            h, w = x.shape[2:]
+            if self.points:
+                sx = torch.arange(w, device=x.device).type_as(x) + self.offset
+                sy = torch.arange(h, device=x.device).type_as(x) + self.offset
+                sy, sx = torch.meshgrid(sy, sx, indexing="ij")
+                parts.append(torch.stack((sx, sy), -1).view(-1, 2))
+            else:
+                parts.append(x.new_full((h * w, 1), stride))
+        out = torch.cat(parts).transpose(0, 1)
+        return out.unsqueeze(0).expand(maps[0].shape[0], -1, -1)

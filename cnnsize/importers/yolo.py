@@ -1,0 +1,793 @@
+"""Ultralytics YOLO model YAMLs (yolov8n.yaml, yolo11s.yaml, ...) as cnnsize specs: ``from_yolo``.
+
+A YOLO YAML is close to a spec (rows of ``[from, repeats, module, args]``), but its modules are Ultralytics' own and
+its channels and repeats follow a scale. This reads the file with the spec loader's safe YAML (no tags, no eval:
+the args ``nc``, ``None`` or ``"nearest"`` are resolved by name), applies the scale as ultralytics.nn.tasks.parse_model
+does (repeats ``max(round(n · depth), 1)`` where n > 1, widths ``make_divisible(min(c2, max_channels) · width, 8)``)
+and writes each module as a spec block made of the primitive kinds, named as ultralytics names its modules
+(``model.2.cv1.conv``), so that a built spec holds the model's state dict keys. The Detect head's decoding (the DFL,
+the anchors, dist2bbox, the sigmoid) is written out as the layers torch runs. Nothing here imports torch or
+ultralytics.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import CnnsizeError, Location, SpecError, unknown_name
+from ..spec.load import LocList, load_yaml
+from ..spec.sources import read_text
+from . import ImportedSpec, analyze_spec
+
+SCALE_RE = re.compile(r"yolo(e-)?[v]?\d+([nslmx])")  # ultralytics.nn.tasks.guess_model_scale
+STRIDE_PROBE = 256  # the input size ultralytics runs once to learn the head's strides (DetectionModel.__init__)
+LITERALS = {"None": None, "True": True, "False": False}
+Out = int | tuple  # a row's output channels, or (channels, the name of the layer that is its output)
+
+
+def make_divisible(x: float, divisor: int) -> int:
+    """ultralytics.utils.ops.make_divisible: the smallest multiple of ``divisor`` at least ``x``."""
+    return math.ceil(x / divisor) * divisor
+
+
+def autopad(k: int, d: int = 1) -> int:
+    """ultralytics.nn.modules.conv.autopad with p=None: the 'same' padding of a (dilated) odd kernel."""
+    return (d * (k - 1) + 1) // 2 if d > 1 else k // 2
+
+
+def guess_scale(path: str) -> str:
+    """The scale letter in a file name as ultralytics reads it (yolov8n.yaml: n), or ''."""
+    found = SCALE_RE.search(Path(path).stem)
+    return found.group(2) if found else ""
+
+
+def locate(path: str) -> str:
+    """The YAML file to read for ``path``: itself, its unscaled name (yolov8n.yaml -> yolov8.yaml, as ultralytics
+    resolves it), or either among the model YAMLs of an installed ultralytics package (found without importing it)."""
+    unified = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", path)
+    for candidate in (path, unified):
+        if os.path.isfile(candidate):
+            return candidate
+    if os.sep not in path and "/" not in path:
+        import importlib.util
+
+        spec = importlib.util.find_spec("ultralytics")
+        if spec is not None and spec.submodule_search_locations:
+            root = Path(next(iter(spec.submodule_search_locations))) / "cfg" / "models"
+            for name in (Path(path).name, Path(unified).name):
+                found = sorted(root.rglob(name))
+                if found:
+                    return str(found[0])
+    raise SpecError(f"no YOLO model YAML '{path}'" + (f" (nor '{unified}')" if unified != path else ""),
+                    hint="give the path of an Ultralytics model YAML, or install ultralytics to read its own by name")
+
+
+class _Row:
+    """One ``[from, repeats, module, args]`` row with where it is written."""
+
+    def __init__(self, index: int, row: Any, loc: Location):
+        if not isinstance(row, list) or len(row) != 4:
+            raise SpecError("a YOLO layer row is [from, repeats, module, args]", location=loc)
+        self.index, self.loc = index, loc
+        self.source, self.repeats, self.module, self.args = row
+        self.locs = [row.loc_of(k) if isinstance(row, LocList) else loc for k in range(4)]
+        if not isinstance(self.module, str):
+            raise SpecError(f"a module name must be text, got {self.module!r}", location=self.locs[2])
+        if not isinstance(self.repeats, int) or isinstance(self.repeats, bool) or not 1 <= self.repeats <= 1000:
+            raise SpecError(f"repeats must be a whole number from 1 to 1000, got {self.repeats!r}",
+                            location=self.locs[1])
+        if not isinstance(self.args, list):
+            raise SpecError(f"args must be a list, got {self.args!r}", location=self.locs[3])
+
+
+class Translator:
+    """The state parse_model keeps (the channels of every row so far) and the spec being written."""
+
+    def __init__(self, doc: dict, scale: str, filename: str):
+        self.filename = filename
+        self.in_channels = 3
+        self.classifies = False  # a Classify head: sized at 224×224 by default, as ultralytics trains it
+        self.nc = doc.get("nc", 80)
+        self.reg_max = doc.get("reg_max", 16)
+        self.legacy = True  # ultralytics' Detect.legacy: v3/v5/v8/v9 heads, until a C3k2, A2C2f or C2fCIB row
+        self.depth, self.width, self.max_channels = self._multiples(doc, scale)
+        self.blocks: dict[str, dict] = {}
+        self.layers: list[dict] = []
+        self.names: list[str] = []
+        self.ch: list[int] = []
+        self.heads: list[dict] = []  # the settings of the heads' anchor layers, whose strides are set at the end
+
+    def _multiples(self, doc: dict, scale: str) -> tuple:
+        scales = doc.get("scales")
+        if scales:
+            if not isinstance(scales, dict):
+                raise SpecError("scales must map letters to [depth, width, max_channels]")
+            if not scale:
+                scale = next(iter(scales))
+            if scale not in scales:
+                raise unknown_name("scale", scale, scales).at(Location(self.filename))
+            self.scale = scale
+            value = scales[scale]
+            if not (isinstance(value, list) and len(value) == 3):
+                raise SpecError(f"scale '{scale}' must be [depth, width, max_channels], got {value!r}",
+                                location=Location(self.filename))
+            return tuple(value)
+        self.scale = scale
+        return doc.get("depth_multiple", 1.0), doc.get("width_multiple", 1.0), math.inf
+
+    # -- rows ------------------------------------------------------------------------------------------------------
+    def source_name(self, i: int, j: Any, loc: Location) -> str:
+        """The layer a ``from`` index stands for: -1 the previous row (the image for row 0), k >= 0 row k, -k the
+        k-th row back (as the forward's y[j] reads it)."""
+        if isinstance(j, bool) or not isinstance(j, int):
+            raise SpecError(f"a 'from' index must be a whole number, got {j!r}", location=loc)
+        if j == -1:
+            return self.names[-1] if self.names else "input"
+        k = j if j >= 0 else i + j
+        if not 0 <= k < i:
+            raise SpecError(f"'from' {j} of row {i} is not an earlier row (0 to {i - 1}, or -1 to -{i})",
+                            location=loc)
+        return self.names[k]
+
+    def channels(self, j: int) -> int:
+        """parse_model's ch[f]: the input's channels for row 0, else that row's output channels."""
+        return self.ch[j] if self.ch else self.in_channels
+
+    def width_of(self, c2: Any, loc: Location) -> int:
+        if isinstance(c2, bool) or not isinstance(c2, (int, float)) or c2 <= 0:
+            raise SpecError(f"the output channels must be a positive number, got {c2!r}", location=loc)
+        return make_divisible(min(c2, self.max_channels) * self.width, 8)
+
+    def resolve(self, value: Any) -> Any:
+        """An arg as parse_model reads it: a name it knows (nc, reg_max) or a literal written as text (None);
+        any other text stays text ("nearest")."""
+        if isinstance(value, str):
+            if value in {"nc": 0, "reg_max": 0}:
+                return getattr(self, value)
+            return LITERALS.get(value, value)
+        return value
+
+    def add_row(self, row: _Row) -> None:
+        module = MODULES.get(row.module)
+        if module is None:
+            raise unknown_name("Ultralytics module", row.module, MODULES).at(row.locs[2])
+        low, high, write = module
+        args = [self.resolve(a) for a in row.args]
+        if not low <= len(args) <= high:
+            need = f"{low}" if low == high else f"{low} to {high}"
+            raise SpecError(f"{row.module} takes {need} args, got {len(args)}: {row.args!r}", location=row.locs[3])
+        n = max(round(row.repeats * self.depth), 1) if row.repeats > 1 else row.repeats
+        sources = row.source if isinstance(row.source, list) else [row.source]
+        names = [self.source_name(row.index, j, row.locs[0]) for j in sources]
+        c1 = [self.channels(j) for j in sources]
+        name = f"model.{row.index}"
+        try:
+            c2 = write(self, _Use(name, names, c1, n, args, row))
+        except CnnsizeError as exc:
+            raise exc.at(row.loc) from None
+        if isinstance(c2, tuple):  # a module whose output is a layer inside it (the head's last join)
+            c2, name = c2
+        self.names.append(name)
+        self.ch.append(c2)
+
+    def use(self, block: str, settings: dict, make: Callable[[], dict]) -> dict:
+        """A use of block ``block`` (defined by ``make`` on first use)."""
+        if block not in self.blocks:
+            self.blocks[block] = make()
+        return {block: settings}
+
+
+class _Use:
+    """One row as its writer sees it: the layer name, the sources, their channels, the repeats and args."""
+
+    def __init__(self, name: str, sources: list, c1: list, n: int, args: list, row: _Row):
+        self.name, self.sources, self.c1, self.n, self.args, self.row = name, sources, c1, n, args, row
+
+    def source(self) -> str:
+        if len(self.sources) != 1:
+            raise SpecError(f"{self.row.module} reads one layer, 'from' gives {len(self.sources)}",
+                            location=self.row.locs[0])
+        return self.sources[0]
+
+    def arg(self, k: int, default: Any) -> Any:
+        return self.args[k] if k < len(self.args) else default
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, (list, tuple)) and value and all(v == value[0] for v in value):
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{what} must be a whole number, got {value!r}")
+    return value
+
+
+# -- blocks: Ultralytics' modules as spec blocks ------------------------------------------------------------------
+def conv_block() -> dict:
+    """ultralytics.nn.modules.conv.Conv: Conv2d (no bias), BatchNorm2d, SiLU (act: false, none)."""
+    return {"args": {"c2": None, "k": 1, "s": 1, "p": 0, "g": 1, "d": 1, "act": True},
+            "layers": [{"conv": {"name": "conv", "filters": "c2", "kernel": "k", "stride": "s", "pad": "p",
+                                 "groups": "g", "dilation": "d", "bias": False}},
+                       {"bn": {"name": "bn"}},
+                       {"if": "act", "layers": [{"silu": {"name": "act"}}]}]}
+
+
+def bottleneck_block(t: Translator) -> dict:
+    """Bottleneck: Conv k1, Conv k2 (groups g), and x + that where shortcut and the widths agree."""
+    t.use("Conv", {}, conv_block)
+    return {"args": {"c2": None, "c_": None, "shortcut": True, "g": 1, "k1": 3, "k2": 3},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c_", "k": "k1", "p": "k1 // 2"}},
+                       {"Conv": {"name": "cv2", "c2": "c2", "k": "k2", "p": "k2 // 2", "g": "g"}},
+                       {"if": "shortcut and in.channels == c2",
+                        "layers": [{"add": {"name": "add", "from": ["in", "cv2"]}}]}]}
+
+
+def conv_settings(name: str, c2: int, k: int, s: int = 1, p: int | None = None, g: int = 1, d: int = 1,
+                  act: bool = True, source: str | None = None) -> dict:
+    """A Conv block use's settings, the defaults left out."""
+    settings: dict[str, Any] = {"name": name, "c2": c2}
+    for key, value, default in (("k", k, 1), ("s", s, 1), ("p", autopad(k, d) if p is None else p, 0),
+                                ("g", g, 1), ("d", d, 1), ("act", act, True)):
+        if value != default:
+            settings[key] = value
+    if source is not None:
+        settings["from"] = source
+    return settings
+
+
+def write_conv(t: Translator, u: _Use, depthwise: bool = False) -> Out:
+    c1 = u.c1[0]
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    k, s = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride")
+    if depthwise:  # DWConv(c1, c2, k, s, d, act): groups gcd(c1, c2)
+        p, g, d, act = None, math.gcd(c1, c2), _int(u.arg(3, 1), "the dilation"), u.arg(4, True)
+    else:
+        p, g, d, act = u.arg(3, None), _int(u.arg(4, 1), "groups"), _int(u.arg(5, 1), "the dilation"), u.arg(6, True)
+    if act is not True and act is not False:
+        raise SpecError(f"a Conv's act other than True or False ({act!r}) is not read yet")
+    settings = conv_settings(u.name, c2, k, s, None if p is None else _int(p, "the padding"), g, d, act,
+                             u.source())
+    last = _repeat(t, u, "Conv", settings, conv_block)
+    return (c2, last) if last else c2
+
+
+def _repeat(t: Translator, u: _Use, block: str, settings: dict, make: Callable[[], dict]) -> str | None:
+    """One block use, or nn.Sequential of n of them (model.i.0, model.i.1, ...: a module without repeats of its own,
+    given n > 1), each reading the one before; the name of the last where there are several."""
+    if u.n == 1:
+        t.layers.append(t.use(block, settings, make))
+        return None
+    for j in range(u.n):
+        each = {**settings, "name": f"{u.name}.{j}"}
+        if j:
+            each.pop("from", None)
+        t.layers.append(t.use(block, each, make))
+    return f"{u.name}.{u.n - 1}"
+
+
+def write_bottleneck(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    shortcut, g = u.arg(1, True), _int(u.arg(2, 1), "groups")
+    k = u.arg(3, (3, 3))
+    e = u.arg(4, 0.5)
+    settings = {"name": u.name, "c2": c2, "c_": int(c2 * e), "shortcut": bool(shortcut), "g": g,
+                "k1": _int(k[0], "a kernel"), "k2": _int(k[1], "a kernel"), "from": u.source()}
+    last = _repeat(t, u, "Bottleneck", settings, lambda: bottleneck_block(t))
+    return (c2, last) if last else c2
+
+
+def c2f_block(t: Translator, n: int) -> dict:
+    """C2f with n bottlenecks: cv1, its two halves (chunk), each bottleneck on the last, all joined, cv2."""
+    t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+    joined = ["y0", "y1", *(f"m.{j}" for j in range(n))]
+    return {"args": {"c2": None, "c": None, "shortcut": False, "g": 1},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "y0", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "y1", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"repeat": n, "name": "m", "block": "Bottleneck",
+                        "args": {"c2": "c", "c_": "c", "shortcut": "shortcut", "g": "g"}},
+                       {"concat": {"name": "cat", "from": joined}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}]}
+
+
+def write_c2f(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    shortcut, g, e = u.arg(1, False), _int(u.arg(2, 1), "groups"), u.arg(3, 0.5)
+    block = f"C2f_{u.n}"
+    t.layers.append(t.use(block, {"name": u.name, "c2": c2, "c": int(c2 * e), "shortcut": bool(shortcut), "g": g,
+                                  "from": u.source()}, lambda: c2f_block(t, u.n)))
+    return c2
+
+
+def c3_block(t: Translator, n: int) -> dict:
+    """C3 with n bottlenecks (1x1 then 3x3): cv1 and the bottlenecks, cv2 beside them, joined, cv3."""
+    t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+    return {"args": {"c2": None, "c_": None, "shortcut": True, "g": 1},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c_"}},
+                       {"repeat": n, "name": "m", "block": "Bottleneck",
+                        "args": {"c2": "c_", "c_": "c_", "shortcut": "shortcut", "g": "g", "k1": 1}},
+                       {"Conv": {"name": "cv2", "c2": "c_", "from": "in"}},
+                       {"concat": {"name": "cat", "from": ["m", "cv2"]}},
+                       {"Conv": {"name": "cv3", "c2": "c2"}}]}
+
+
+def write_c3(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    shortcut, g, e = u.arg(1, True), _int(u.arg(2, 1), "groups"), u.arg(3, 0.5)
+    t.layers.append(t.use(f"C3_{u.n}", {"name": u.name, "c2": c2, "c_": int(c2 * e), "shortcut": bool(shortcut),
+                                        "g": g, "from": u.source()}, lambda: c3_block(t, u.n)))
+    return c2
+
+
+def c3k_block(t: Translator) -> dict:
+    """C3k: a C3 of 2 bottlenecks of k × k kernels (its hidden width c_ = c2 · 0.5)."""
+    t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+    return {"args": {"c2": None, "shortcut": True, "g": 1, "k": 3},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c2 // 2"}},
+                       {"Bottleneck": {"name": "m.0", "c2": "c2 // 2", "c_": "c2 // 2", "shortcut": "shortcut",
+                                       "g": "g", "k1": "k", "k2": "k"}},
+                       {"Bottleneck": {"name": "m.1", "c2": "c2 // 2", "c_": "c2 // 2", "shortcut": "shortcut",
+                                       "g": "g", "k1": "k", "k2": "k"}},
+                       {"Conv": {"name": "cv2", "c2": "c2 // 2", "from": "in"}},
+                       {"concat": {"name": "cat", "from": ["m.1", "cv2"]}},
+                       {"Conv": {"name": "cv3", "c2": "c2"}}]}
+
+
+def c3k2_block(t: Translator, n: int, c3k: bool) -> dict:
+    """C3k2 (a C2f): cv1, its halves, n C3k (c3k) or Bottleneck (hidden width c // 2) on the last, joined, cv2."""
+    t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+    inner = ({"block": "C3k", "args": {"c2": "c", "shortcut": "shortcut", "g": "g"}} if c3k else
+             {"block": "Bottleneck", "args": {"c2": "c", "c_": "c // 2", "shortcut": "shortcut", "g": "g"}})
+    if c3k:
+        t.use("C3k", {}, lambda: c3k_block(t))
+    return {"args": {"c2": None, "c": None, "shortcut": True, "g": 1},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "y0", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "y1", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"repeat": n, "name": "m", **inner},
+                       {"concat": {"name": "cat", "from": ["y0", "y1", *(f"m.{j}" for j in range(n))]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}]}
+
+
+def write_c3k2(t: Translator, u: _Use) -> Out:
+    t.legacy = False  # parse_model: a C3k2 row makes the Detect head after it the depthwise one
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    c3k = bool(u.arg(1, False)) or t.scale in ("m", "l", "x")  # parse_model sets c3k for the M/L/X sizes
+    e, attn, g, shortcut = u.arg(2, 0.5), u.arg(3, False), _int(u.arg(4, 1), "groups"), u.arg(5, True)
+    if attn:
+        raise SpecError("C3k2 with attn (a PSABlock after each bottleneck) is not read yet")
+    block = f"C3k2_{u.n}{'_c3k' if c3k else ''}"
+    t.layers.append(t.use(block, {"name": u.name, "c2": c2, "c": int(c2 * e), "shortcut": bool(shortcut), "g": g,
+                                  "from": u.source()}, lambda: c3k2_block(t, u.n, c3k)))
+    return c2
+
+
+def attention_block(t: Translator) -> dict:
+    """ultralytics' Attention: a 1×1 qkv Conv viewed as heads × (2·key_dim + head_dim) × HW, q·scale, qᵀk, its
+    softmax, v·softmaxᵀ viewed back as the map, plus a depthwise 3×3 Conv of v (copied to the map's shape), then
+    a 1×1 proj Conv."""
+    t.use("Conv", {}, conv_block)
+    n = "in.height * in.width"
+    return {"args": {"heads": None, "kd": None, "hd": None, "scale": None},
+            "layers": [{"Conv": {"name": "qkv", "c2": "in.channels + 2 * heads * kd", "act": False}},
+                       {"reshape": {"name": "view", "shape": ["heads", "2 * kd + hd", n]}},
+                       {"slice": {"name": "q", "axis": 1, "start": 0, "end": "kd", "from": "view"}},
+                       {"slice": {"name": "k", "axis": 1, "start": "kd", "end": "2 * kd", "from": "view"}},
+                       {"slice": {"name": "v", "axis": 1, "start": "2 * kd", "end": "2 * kd + hd", "from": "view"}},
+                       {"scalar": {"name": "q_scaled", "op": "mul", "value": "scale", "from": "q"}},
+                       {"transpose": {"name": "q_t", "axes": [1, 2]}},
+                       {"matmul": {"name": "scores", "from": ["q_t", "k"]}},
+                       {"softmax": {"name": "softmax", "axis": 2}},
+                       {"transpose": {"name": "attn_t", "axes": [1, 2]}},
+                       {"matmul": {"name": "weighted", "from": ["v", "attn_t"]}},
+                       {"reshape": {"name": "out", "shape": ["in.channels", "in.height", "in.width"]}},
+                       {"contiguous": {"name": "v_copy", "from": "v"}},
+                       {"reshape": {"name": "v_map", "shape": ["in.channels", "in.height", "in.width"]}},
+                       {"Conv": {"name": "pe", "c2": "in.channels", "k": 3, "p": 1, "g": "in.channels",
+                                 "act": False}},
+                       {"add": {"name": "sum", "from": ["out", "pe"]}},
+                       {"Conv": {"name": "proj", "c2": "in.channels", "act": False}}]}
+
+
+def psa_block(t: Translator) -> dict:
+    """PSABlock: x + attn(x), then that + ffn (a 1×1 Conv to twice the width, a 1×1 Conv back, no activation)."""
+    t.use("Attention", {}, lambda: attention_block(t))
+    return {"args": {"heads": None, "kd": None, "hd": None, "scale": None},
+            "layers": [{"Attention": {"name": "attn", "heads": "heads", "kd": "kd", "hd": "hd", "scale": "scale"}},
+                       {"add": {"name": "add1", "from": ["in", "attn"]}},
+                       {"Conv": {"name": "ffn.0", "c2": "2 * in.channels"}},
+                       {"Conv": {"name": "ffn.1", "c2": "in.channels", "act": False}},
+                       {"add": {"name": "add2", "from": ["add1", "ffn.1"]}}]}
+
+
+def c2psa_block(t: Translator, n: int) -> dict:
+    """C2PSA: cv1, its halves, n PSABlocks on the second, joined, cv2."""
+    t.use("PSABlock", {}, lambda: psa_block(t))
+    return {"args": {"c": None, "heads": None, "kd": None, "hd": None, "scale": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "a", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "b", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"repeat": n, "name": "m", "block": "PSABlock",
+                        "args": {"heads": "heads", "kd": "kd", "hd": "hd", "scale": "scale"}},
+                       {"concat": {"name": "cat", "from": ["a", "m"]}},
+                       {"Conv": {"name": "cv2", "c2": "in.channels"}}]}
+
+
+def write_c2psa(t: Translator, u: _Use) -> Out:
+    c1, c2 = u.c1[0], t.width_of(u.args[0], u.row.locs[3])
+    if c1 != c2:
+        raise SpecError(f"C2PSA keeps its width: its input has {c1} channels, its output {c2}")
+    c = int(c1 * u.arg(1, 0.5))
+    heads = max(c // 64, 1)
+    hd = c // heads
+    kd = int(hd * 0.5)
+    t.layers.append(t.use(f"C2PSA_{u.n}", {"name": u.name, "c": c, "heads": heads, "kd": kd, "hd": hd,
+                                           "scale": kd ** -0.5, "from": u.source()}, lambda: c2psa_block(t, u.n)))
+    return c2
+
+
+def repconv_block(t: Translator) -> dict:
+    """RepConv (training form): a k×k and a 1×1 Conv without activation, summed, plus 0 (its absent identity
+    branch: torch adds the number 0, a new tensor), then SiLU."""
+    t.use("Conv", {}, conv_block)
+    return {"args": {"c2": None, "k": 3},
+            "layers": [{"Conv": {"name": "conv1", "c2": "c2", "k": "k", "p": "k // 2", "act": False}},
+                       {"Conv": {"name": "conv2", "c2": "c2", "act": False, "from": "in"}},
+                       {"add": {"name": "sum", "from": ["conv1", "conv2"]}},
+                       {"scalar": {"name": "id_out", "op": "add", "value": 0}},
+                       {"silu": {"name": "act"}}]}
+
+
+def rep_bottleneck_block(t: Translator) -> dict:
+    """RepBottleneck: a Bottleneck whose first Conv is a RepConv (e = 1: the width kept)."""
+    t.use("RepConv", {}, lambda: repconv_block(t))
+    return {"args": {"c2": None, "shortcut": True},
+            "layers": [{"RepConv": {"name": "cv1", "c2": "c2"}},
+                       {"Conv": {"name": "cv2", "c2": "c2", "k": 3, "p": 1}},
+                       {"if": "shortcut and in.channels == c2",
+                        "layers": [{"add": {"name": "add", "from": ["in", "cv2"]}}]}]}
+
+
+def rep_csp_block(t: Translator, n: int) -> dict:
+    """RepCSP: a C3 of n RepBottlenecks."""
+    t.use("RepBottleneck", {}, lambda: rep_bottleneck_block(t))
+    return {"args": {"c2": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c2 // 2"}},
+                       {"repeat": n, "name": "m", "block": "RepBottleneck", "args": {"c2": "c2 // 2"}},
+                       {"Conv": {"name": "cv2", "c2": "c2 // 2", "from": "in"}},
+                       {"concat": {"name": "cat", "from": ["m", "cv2"]}},
+                       {"Conv": {"name": "cv3", "c2": "c2"}}]}
+
+
+def elan_block(t: Translator, n: int) -> dict:
+    """RepNCSPELAN4 (n ≥ 1: each branch a RepCSP of n, then a 3×3 Conv) or ELAN1 (n = 0: a 3×3 Conv each): cv1,
+    its halves, the two branches one after the other on the last, all four joined, cv4."""
+    t.use("Conv", {}, conv_block)
+    if n:
+        t.use(f"RepCSP_{n}", {}, lambda: rep_csp_block(t, n))
+        branch = [({f"RepCSP_{n}": {"name": f"{cv}.0", "c2": "c4"}}, {"Conv": {"name": f"{cv}.1", "c2": "c4",
+                                                                              "k": 3, "p": 1}})
+                  for cv in ("cv2", "cv3")]
+        layers = [branch[0][0], branch[0][1], branch[1][0], branch[1][1]]
+        ends = ["cv2.1", "cv3.1"]
+    else:
+        layers = [{"Conv": {"name": cv, "c2": "c4", "k": 3, "p": 1}} for cv in ("cv2", "cv3")]
+        ends = ["cv2", "cv3"]
+    return {"args": {"c2": None, "c3": None, "c4": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c3"}},
+                       {"chunk": {"name": "y0", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "y1", "chunks": 2, "index": 1, "from": "cv1"}},
+                       *layers,
+                       {"concat": {"name": "cat", "from": ["y0", "y1", *ends]}},
+                       {"Conv": {"name": "cv4", "c2": "c2"}}]}
+
+
+def write_elan(t: Translator, u: _Use, ncsp: bool) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    c3, c4 = _int(u.args[1], "c3"), _int(u.args[2], "c4")
+    n = _int(u.arg(3, 1), "n") if ncsp else 0
+    name = f"RepNCSPELAN4_{n}" if ncsp else "ELAN1"
+    last = _repeat(t, u, name, {"name": u.name, "c2": c2, "c3": c3, "c4": c4, "from": u.source()},
+                   lambda: elan_block(t, n))
+    return (c2, last) if last else c2
+
+
+def aconv_block() -> dict:
+    """AConv: a 2×2 average pool at stride 1, then a 3×3 Conv at stride 2."""
+    return {"args": {"c2": None},
+            "layers": [{"avgpool": {"name": "pool", "kernel": 2, "stride": 1}},
+                       {"Conv": {"name": "cv1", "c2": "c2", "k": 3, "s": 2, "p": 1}}]}
+
+
+def adown_block() -> dict:
+    """ADown: a 2×2 average pool at stride 1, its halves: a 3×3 Conv at stride 2 on the first, a 3×3 max pool at
+    stride 2 and a 1×1 Conv on the second, joined."""
+    return {"args": {"c2": None},
+            "layers": [{"avgpool": {"name": "pool", "kernel": 2, "stride": 1}},
+                       {"chunk": {"name": "x1", "chunks": 2, "index": 0, "from": "pool"}},
+                       {"chunk": {"name": "x2", "chunks": 2, "index": 1, "from": "pool"}},
+                       {"Conv": {"name": "cv1", "c2": "c2 // 2", "k": 3, "s": 2, "p": 1, "from": "x1"}},
+                       {"maxpool": {"name": "pool2", "kernel": 3, "stride": 2, "pad": 1, "from": "x2"}},
+                       {"Conv": {"name": "cv2", "c2": "c2 // 2"}},
+                       {"concat": {"name": "cat", "from": ["cv1", "cv2"]}}]}
+
+
+def write_down(t: Translator, u: _Use, block: str, make: Callable[[], dict]) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    t.use("Conv", {}, conv_block)
+    last = _repeat(t, u, block, {"name": u.name, "c2": c2, "from": u.source()}, make)
+    return (c2, last) if last else c2
+
+
+def sppelan_block() -> dict:
+    """SPPELAN: cv1, three max pools in a row (cv2, cv3, cv4), the four joined, cv5."""
+    return {"args": {"c2": None, "c3": None, "k": 5},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c3"}},
+                       *({"maxpool": {"name": cv, "kernel": "k", "stride": 1, "pad": "k // 2"}}
+                         for cv in ("cv2", "cv3", "cv4")),
+                       {"concat": {"name": "cat", "from": ["cv1", "cv2", "cv3", "cv4"]}},
+                       {"Conv": {"name": "cv5", "c2": "c2"}}]}
+
+
+def write_sppelan(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    t.use("Conv", {}, conv_block)
+    last = _repeat(t, u, "SPPELAN", {"name": u.name, "c2": c2, "c3": _int(u.args[1], "c3"),
+                                     "k": _int(u.arg(2, 5), "the kernel"), "from": u.source()}, sppelan_block)
+    return (c2, last) if last else c2
+
+
+def sppf_block(t: Translator, n: int) -> dict:
+    """SPPF: cv1, one max pool applied n times in a row, the n + 1 joined, cv2 (and + x with shortcut)."""
+    t.use("Conv", {}, conv_block)
+    pools = [f"m{'' if j == 0 else f'_{j}'}" for j in range(n)]
+    return {"args": {"c2": None, "k": 5, "act": True, "shortcut": False},
+            "layers": [{"Conv": {"name": "cv1", "c2": "in.channels // 2", "act": "act"}},
+                       *({"maxpool": {"name": p, "kernel": "k", "stride": 1, "pad": "k // 2"}} for p in pools),
+                       {"concat": {"name": "cat", "from": ["cv1", *pools]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}},
+                       {"if": "shortcut and in.channels == c2",
+                        "layers": [{"add": {"name": "add", "from": ["cv2", "in"]}}]}]}
+
+
+def write_sppf(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    k, n, shortcut = _int(u.arg(1, 5), "the kernel"), _int(u.arg(2, 3), "the pools"), u.arg(3, False)
+    act = len(u.args) <= 2  # parse_model: a legacy row (args [c1, c2, k] at most) activates cv1
+    settings = {"name": u.name, "c2": c2, "k": k, "act": act, "shortcut": bool(shortcut), "from": u.source()}
+    last = _repeat(t, u, f"SPPF_{n}", settings, lambda: sppf_block(t, n))
+    return (c2, last) if last else c2
+
+
+def spp_block(t: Translator, ks: list) -> dict:
+    """SPP: cv1, max pools of several kernels side by side on it (m.0, m.1, ...), the lot joined, cv2."""
+    t.use("Conv", {}, conv_block)
+    pools = [f"m.{j}" for j in range(len(ks))]
+    return {"args": {"c2": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "in.channels // 2"}},
+                       *({"maxpool": {"name": p, "kernel": k, "stride": 1, "pad": k // 2, "from": "cv1"}}
+                         for p, k in zip(pools, ks)),
+                       {"concat": {"name": "cat", "from": ["cv1", *pools]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}]}
+
+
+def write_spp(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    ks = [_int(k, "a kernel") for k in u.arg(1, [5, 9, 13])]
+    last = _repeat(t, u, "SPP_" + "_".join(map(str, ks)), {"name": u.name, "c2": c2, "from": u.source()},
+                   lambda: spp_block(t, ks))
+    return (c2, last) if last else c2
+
+
+def write_upsample(t: Translator, u: _Use) -> Out:
+    size, scale, mode = u.arg(0, None), u.arg(1, None), u.arg(2, "nearest")
+    if size is not None or scale is None:
+        raise SpecError("nn.Upsample by a scale factor only is read ([None, scale, mode])")
+    t.layers.append({"upsample": {"name": u.name, "scale": scale, "mode": mode, "from": u.source()}})
+    return u.c1[0]
+
+
+def write_concat(t: Translator, u: _Use) -> Out:
+    if u.arg(0, 1) != 1:
+        raise SpecError(f"Concat along dimension {u.arg(0, 1)!r}: cnnsize reads the channels' (1)")
+    t.layers.append({"concat": {"name": u.name, "from": list(u.sources)}})
+    return sum(u.c1)
+
+
+def write_maxpool(t: Translator, u: _Use) -> Out:
+    k = _int(u.args[0], "the kernel")
+    s, p = _int(u.arg(1, k), "the stride"), _int(u.arg(2, 0), "the padding")
+    t.layers.append({"maxpool": {"name": u.name, "kernel": k, "stride": s, "pad": p, "from": u.source()}})
+    return u.c1[0]
+
+
+def write_zeropad(t: Translator, u: _Use) -> Out:
+    pad = u.args[0]
+    left, right, top, bottom = (pad,) * 4 if isinstance(pad, int) else pad
+    t.layers.append({"zeropad": {"name": u.name, "pad": [top, left], "pad_end": [bottom, right],
+                                 "from": u.source()}})
+    return u.c1[0]
+
+
+def write_deconv(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    k, s, p = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride"), _int(u.arg(3, 0), "the padding")
+    t.layers.append({"deconv": {"name": u.name, "filters": c2, "kernel": k, "stride": s, "pad": p,
+                                "from": u.source()}})
+    return c2
+
+
+def dfl_block() -> dict:
+    """DFL: the 4 × reg_max box logits as 4 sides' distributions, softmax over the bins, their expectation by a
+    fixed 1×1 conv (weights 0 .. reg_max − 1, a parameter that does not train)."""
+    return {"args": {"c1": 16},
+            "layers": [{"reshape": {"name": "view", "shape": [4, "c1", "in.length"]}},
+                       {"transpose": {"name": "transpose", "axes": [0, 1]}},
+                       {"softmax": {"name": "softmax", "axis": 0}},
+                       {"conv": {"name": "conv", "filters": 1, "kernel": 1, "bias": False, "trainable": False}},
+                       {"reshape": {"name": "out", "shape": [4, "in.length"]}}]}
+
+
+def _branch(t: Translator, prefix: str, source: str, convs: list[tuple], last: int) -> str:
+    """One level's branch of a head: Conv blocks (name, c2, k, groups), then nn.Conv2d(…, last, 1), flattened."""
+    for j, (part, c2, k, g) in enumerate(convs):
+        t.layers.append({"Conv": conv_settings(f"{prefix}.{part}", c2, k, g=g, source=source if j == 0 else None)})
+    t.layers.append({"conv": {"name": f"{prefix}.{len({p.split('.')[0] for p, *_ in convs})}", "filters": last,
+                              "kernel": 1}})
+    t.layers.append({"flatten": {"name": f"{prefix}.view", "start": 1}})
+    return f"{prefix}.view"
+
+
+def write_detect(t: Translator, u: _Use) -> Out:
+    """Detect(nc): per level a box branch (two 3×3 Conv, a 1×1 conv to 4·reg_max) and a class branch (legacy: two
+    3×3 Conv; else depthwise 3×3 + 1×1 twice), then the eval-mode decoding, each step the tensor torch makes."""
+    nc = _int(u.arg(0, t.nc), "nc")
+    t.use("Conv", {}, conv_block)
+    h, ch = u.name, u.c1
+    c2, c3 = max(16, ch[0] // 4, t.reg_max * 4), max(ch[0], min(nc, 100))
+    boxes = [_branch(t, f"{h}.cv2.{i}", x, [("0", c2, 3, 1), ("1", c2, 3, 1)], 4 * t.reg_max)
+             for i, x in enumerate(u.sources)]
+    t.layers.append({"cat": {"name": f"{h}.boxes", "axis": 1, "from": boxes}})
+    if t.legacy:
+        scores = [_branch(t, f"{h}.cv3.{i}", x, [("0", c3, 3, 1), ("1", c3, 3, 1)], nc)
+                  for i, (x, c) in enumerate(zip(u.sources, ch))]
+    else:
+        scores = [_branch(t, f"{h}.cv3.{i}", x, [("0.0", c, 3, c), ("0.1", c3, 1, 1), ("1.0", c3, 3, c3),
+                                                  ("1.1", c3, 1, 1)], nc)
+                  for i, (x, c) in enumerate(zip(u.sources, ch))]
+    t.layers.append({"cat": {"name": f"{h}.scores", "axis": 1, "from": scores}})
+    points = {"name": f"{h}.anchors", "strides": [1] * len(ch), "from": list(u.sources)}
+    strides = {"name": f"{h}.strides", "strides": [1] * len(ch), "output": "strides", "from": list(u.sources)}
+    t.layers += [{"anchors": points}, {"anchors": strides}]
+    t.heads += [points, strides]  # their strides are learnt once the whole spec is written (_set_strides)
+    dist = f"{h}.boxes"
+    if t.reg_max > 1:
+        t.layers.append(t.use("DFL", {"name": f"{h}.dfl", "c1": t.reg_max, "from": dist}, dfl_block))
+        dist = f"{h}.dfl"
+    _dist2bbox(t, h, dist)
+    t.layers.append({"sigmoid": {"name": f"{h}.sigmoid", "from": f"{h}.scores"}})
+    t.layers.append({"cat": {"name": f"{h}.out", "axis": 0, "from": [f"{h}.dbox", f"{h}.sigmoid"]}})
+    return 4 + nc, f"{h}.out"
+
+
+def write_classify(t: Translator, u: _Use) -> Out:
+    """Classify(nc): a Conv to 1280 channels, the global average, flattened, dropout (p 0: the identity), a
+    Linear to nc, and at inference its softmax (the output; the logits are the tuple's second part)."""
+    nc = _int(u.args[0], "nc")
+    k, s = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride")
+    p, g = u.arg(3, None), _int(u.arg(4, 1), "groups")
+    t.use("Conv", {}, conv_block)
+    h = u.name
+    t.layers += [{"Conv": conv_settings(f"{h}.conv", 1280, k, s, None if p is None else _int(p, "the padding"), g,
+                                        source=u.source())},
+                 {"adaptive_avgpool": {"name": f"{h}.pool", "output": 1}},
+                 {"flatten": {"name": f"{h}.flatten"}},
+                 {"dropout": {"name": f"{h}.drop", "p": 0.0, "inplace": True}},
+                 {"linear": {"name": f"{h}.linear", "units": nc}},
+                 {"softmax": {"name": f"{h}.softmax", "axis": 0}}]
+    t.classifies = True
+    return nc, f"{h}.softmax"
+
+
+def _dist2bbox(t: Translator, h: str, dist: str) -> None:
+    """ultralytics.utils.tal.dist2bbox (xywh) times the strides, as torch runs it."""
+    d = f"{h}.decode"
+    t.layers += [{"chunk": {"name": f"{d}.lt", "chunks": 2, "index": 0, "from": dist}},
+                 {"chunk": {"name": f"{d}.rb", "chunks": 2, "index": 1, "from": dist}},
+                 {"sub": {"name": f"{d}.x1y1", "from": [f"{h}.anchors", f"{d}.lt"]}},
+                 {"add": {"name": f"{d}.x2y2", "from": [f"{h}.anchors", f"{d}.rb"]}},
+                 {"add": {"name": f"{d}.sum", "from": [f"{d}.x1y1", f"{d}.x2y2"]}},
+                 {"scalar": {"name": f"{d}.c_xy", "op": "div", "value": 2}},
+                 {"sub": {"name": f"{d}.wh", "from": [f"{d}.x2y2", f"{d}.x1y1"]}},
+                 {"cat": {"name": f"{d}.xywh", "axis": 0, "from": [f"{d}.c_xy", f"{d}.wh"]}},
+                 {"mul": {"name": f"{h}.dbox", "from": [f"{d}.xywh", f"{h}.strides"]}}]
+
+
+# module name -> (fewest args, most args, writer); the args as the YAML gives them (parse_model adds c1)
+MODULES: dict[str, tuple[int, int, Callable]] = {
+    "Conv": (1, 7, write_conv),
+    "DWConv": (1, 5, lambda t, u: write_conv(t, u, depthwise=True)),
+    "Bottleneck": (1, 5, write_bottleneck),
+    "C2f": (1, 4, write_c2f),
+    "C3": (1, 4, write_c3),
+    "SPPF": (1, 4, write_sppf),
+    "SPP": (1, 2, write_spp),
+    "nn.Upsample": (2, 3, write_upsample),
+    "Concat": (0, 1, write_concat),
+    "nn.MaxPool2d": (1, 3, write_maxpool),
+    "nn.ZeroPad2d": (1, 1, write_zeropad),
+    "nn.ConvTranspose2d": (1, 4, write_deconv),
+    "Detect": (0, 1, write_detect),
+    "C3k2": (1, 6, write_c3k2),
+    "C2PSA": (1, 2, write_c2psa),
+    "RepNCSPELAN4": (3, 4, lambda t, u: write_elan(t, u, ncsp=True)),
+    "ELAN1": (3, 3, lambda t, u: write_elan(t, u, ncsp=False)),
+    "AConv": (1, 1, lambda t, u: write_down(t, u, "AConv", aconv_block)),
+    "ADown": (1, 1, lambda t, u: write_down(t, u, "ADown", adown_block)),
+    "SPPELAN": (2, 3, write_sppelan),
+    "Classify": (1, 5, write_classify),
+}
+
+
+def _document(source: str) -> tuple[dict, str, str]:
+    """(the YAML's mapping, where it was read, the name it was asked by): a path, a name ultralytics ships, or text."""
+    if "\n" in source:
+        text, filename, asked = source, "<yolo>", "yolo"
+    else:
+        filename = locate(source)
+        asked = source
+        text, filename = read_text(filename)
+    doc = load_yaml(text, filename)
+    if not isinstance(doc, dict) or not isinstance(doc.get("backbone"), list) or not isinstance(doc.get("head"), list):
+        raise SpecError("not an Ultralytics model YAML: it needs 'backbone' and 'head' lists of rows",
+                        location=Location(filename))
+    return doc, filename, asked
+
+
+def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shape: tuple | list | None = None,
+              name: str | None = None) -> ImportedSpec:
+    """The spec of an Ultralytics YOLO model YAML (a path, a name such as ``yolov8n.yaml`` that an installed
+    ultralytics ships, or the YAML text), at ``scale`` (default: the letter in the file name, as ultralytics reads
+    it, else the YAML's first scale), sized at ``input_shape`` (default 3×640×640)."""
+    source = os.fspath(source)
+    if source.startswith("ultralytics:"):  # cnnsize report ultralytics:yolov8n.yaml: one that ultralytics ships
+        source = Path(source.partition(":")[2]).name
+    doc, filename, asked = _document(source)
+    scale = scale if scale is not None else guess_scale(asked)
+    t = Translator(doc, scale, filename)
+    t.in_channels = _int(doc.get("ch", 3), "ch") if input_shape is None else int(input_shape[0])
+    rows = list(doc["backbone"]) + list(doc["head"])
+    locs = [part.loc_of(k) if isinstance(part, LocList) else Location(filename)
+            for part in (doc["backbone"], doc["head"]) for k in range(len(part))]
+    for i, (row, loc) in enumerate(zip(rows, locs)):
+        t.add_row(_Row(i, row, loc))
+    stem = Path(asked).stem if "\n" not in os.fspath(source) else "yolo"
+    spec_name = name or (stem if guess_scale(stem) or not t.scale else f"{stem}{t.scale}")
+    side = 224 if t.classifies else 640
+    shape = list(input_shape) if input_shape is not None else [t.in_channels, side, side]
+    spec = {"name": spec_name, "input": shape, "fit": "floor", "blocks": t.blocks, "layers": t.layers}
+    if t.heads:
+        _set_strides(t, spec)
+    imported = ImportedSpec(spec, checked=analyze_spec(spec))
+    head = (f"# {Path(filename).name} at scale {t.scale or '-'}, written by cnnsize.from_yolo as ultralytics' "
+            f"parse_model builds it; shapes follow torch's rounding (fit: floor).")
+    imported._yaml = head + "\n" + imported.yaml.split("\n", 1)[1]
+    return imported
+
+
+def _set_strides(t: Translator, spec: dict) -> None:
+    """The heads' strides as ultralytics learns them: input size / each map's height, at a 256×256 input."""
+    probe = analyze_spec({**spec, "input": [spec["input"][0], STRIDE_PROBE, STRIDE_PROBE]})
+    rows = {row.name: row for row in probe.layers}
+    for settings in t.heads:
+        strides = []
+        for src in rows[settings["name"]].inputs:  # the block uses' output layers
+            h = rows[src].output_shape[1]
+            if STRIDE_PROBE % h:
+                raise SpecError(f"the head's map '{src}' is {h} high at a {STRIDE_PROBE}-pixel input: no whole stride")
+            strides.append(STRIDE_PROBE // h)
+        settings["strides"] = strides

@@ -1,0 +1,93 @@
+"""cnnsize import of an Ultralytics model YAML without ultralytics or torch: the scale's arithmetic against
+parse_model's published figures (the YAMLs' own comments: yolov8n "3157200 parameters, 3157184 gradients"), and bad
+input as one line with its place, exit 2. The figures against the built model: tests/test_yolo_zoo.py."""
+
+from __future__ import annotations
+
+import pytest
+
+import cnnsize
+
+# ultralytics 8.4.190's yolov8.yaml, its scales' comments giving each scale's parameters as ultralytics counts them
+YOLOV8 = """\
+nc: 80
+scales:
+  n: [0.33, 0.25, 1024] # YOLOv8n summary: 129 layers, 3157200 parameters, 3157184 gradients, 8.9 GFLOPS
+  s: [0.33, 0.50, 1024] # YOLOv8s summary: 129 layers, 11166560 parameters, 11166544 gradients, 28.8 GFLOPS
+  m: [0.67, 0.75, 768] # YOLOv8m summary: 169 layers, 25902640 parameters, 25902624 gradients, 79.3 GFLOPS
+  l: [1.00, 1.00, 512] # YOLOv8l summary: 209 layers, 43691520 parameters, 43691504 gradients, 165.7 GFLOPS
+  x: [1.00, 1.25, 512] # YOLOv8x summary: 209 layers, 68229648 parameters, 68229632 gradients, 258.5 GFLOPS
+backbone:
+  - [-1, 1, Conv, [64, 3, 2]] # 0-P1/2
+  - [-1, 1, Conv, [128, 3, 2]] # 1-P2/4
+  - [-1, 3, C2f, [128, True]]
+  - [-1, 1, Conv, [256, 3, 2]] # 3-P3/8
+  - [-1, 6, C2f, [256, True]]
+  - [-1, 1, Conv, [512, 3, 2]] # 5-P4/16
+  - [-1, 6, C2f, [512, True]]
+  - [-1, 1, Conv, [1024, 3, 2]] # 7-P5/32
+  - [-1, 3, C2f, [1024, True]]
+  - [-1, 1, SPPF, [1024, 5]] # 9
+head:
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 6], 1, Concat, [1]] # cat backbone P4
+  - [-1, 3, C2f, [512]] # 12
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 4], 1, Concat, [1]] # cat backbone P3
+  - [-1, 3, C2f, [256]] # 15 (P3/8-small)
+  - [-1, 1, Conv, [256, 3, 2]]
+  - [[-1, 12], 1, Concat, [1]] # cat head P4
+  - [-1, 3, C2f, [512]] # 18 (P4/16-medium)
+  - [-1, 1, Conv, [512, 3, 2]]
+  - [[-1, 9], 1, Concat, [1]] # cat head P5
+  - [-1, 3, C2f, [1024]] # 21 (P5/32-large)
+  - [[15, 18, 21], 1, Detect, [nc]] # Detect(P3, P4, P5)
+"""
+
+
+@pytest.mark.parametrize(("scale", "params", "gradients"), [
+    ("n", 3157200, 3157184), ("s", 11166560, 11166544), ("m", 25902640, 25902624), ("l", 43691520, 43691504),
+    ("x", 68229648, 68229632)])
+def test_each_scale_has_ultralytics_parameters(scale, params, gradients):
+    a = cnnsize.from_yolo(YOLOV8, scale, input_shape=(3, 320, 320)).analyze()
+    assert (a.totals["params"], a.totals["trainable_params"]) == (params, gradients)
+    assert a.layers[-1].output_shape == (84, 40 * 40 + 20 * 20 + 10 * 10)  # 4 + nc by the anchors of 3 levels
+
+
+def test_the_scale_is_read_from_the_file_name_as_ultralytics_reads_it(tmp_path):
+    (tmp_path / "yolov8.yaml").write_text(YOLOV8)
+    a = cnnsize.from_yolo(tmp_path / "yolov8s.yaml", input_shape=(3, 320, 320)).analyze()
+    assert a.totals["params"] == 11166560
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    (("C2f, [128, True]]", "C2F, [128, True]]"), "unknown Ultralytics module 'C2F'; did you mean 'C2f'?"),
+    (("Conv, [64, 3, 2]]", "Conv, [64, 3, 2, 1, 1, 1, True, 9]]"), "Conv takes 1 to 7 args, got 8"),
+    (("[[-1, 6], 1, Concat", "[[-1, 60], 1, Concat"), "'from' 60 of row 11 is not an earlier row"),
+])
+def test_bad_yaml_is_one_line_with_its_place(change, said, tmp_path, cli):
+    path = tmp_path / "yolov8n.yaml"
+    path.write_text(YOLOV8.replace(*change))
+    result = cli("import", str(path), "-o", str(tmp_path / "out.yaml"))
+    assert result.returncode == 2 and said in result.stderr, result.stderr
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if change[1] in text)
+    assert f"yolov8n.yaml:{line}:" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_the_written_spec_is_a_spec(tmp_path, cli):
+    path = tmp_path / "yolov8n.yaml"
+    path.write_text(YOLOV8)
+    out = tmp_path / "spec.yaml"
+    assert cli("import", str(path), "--input", "3x480x640", "-o", str(out)).returncode == 0
+    a = cnnsize.analyze(str(out))
+    assert a.totals["params"] == 3157200 and a.layers[-1].output_shape == (84, 60 * 80 + 30 * 40 + 15 * 20)
+
+
+def test_reporting_a_yolo_yaml_as_a_spec_says_how_to_size_it(tmp_path, cli):
+    """A model YAML given where a spec goes: one line saying it is Ultralytics' and what to run instead."""
+    path = tmp_path / "yolov8n.yaml"
+    path.write_text(YOLOV8)
+    result = cli("report", str(path))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "an Ultralytics model YAML" in result.stderr and "cnnsize import FILE.yaml" in result.stderr
