@@ -125,13 +125,14 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
             freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
             traffic: bool = False, device_profile: Any = None, layout: str | None = None,
             count_mode: str | None = None, training: bool = False, accumulate: int | None = None, gpus: int = 1,
-            sharding: str | None = None, gpus_per_node: int | None = None) -> Analysis:
+            sharding: str | None = None, gpus_per_node: int | None = None, precision: str | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
     ``input_shape`` overrides the spec's input as (C, H, W), or several by name ({'image': (3, 224, 224),
     'mask': (1, 224, 224)}); ``fit`` is ``exact`` or ``floor``.
-    ``optimizer`` (sgd, momentum, adam, adamw), ``amp``, ``device`` (cuda, cpu) and ``freeze_until``
+    ``optimizer`` (sgd, momentum, adam, adamw), ``precision`` (float32, bf16-mixed, fp16-mixed, bf16, fp16; ``amp``
+    is fp16-mixed), ``device`` (cuda, cpu) and ``freeze_until``
     (a layer name: it and everything before it are frozen) shape the training memory estimate.
     ``variables`` override the spec's ``vars`` (e.g. ``{"aux": True}``). ``count`` names a counting
     convention (torchinfo, fvcore, ptflops, thop, torch, torchscan-flops, ...; see cnnsize.passes.conventions):
@@ -159,7 +160,8 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
     with no_gc():
         graph = load_graph(spec, variables=variables)
         return passes.analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit, optimizer=optimizer,
-                              amp=amp, device=device, freeze_until=freeze_until, layout=layout, count=count,
+                              amp=amp, precision=precision, device=device, freeze_until=freeze_until,
+                              layout=layout, count=count,
                               count_mode=count_mode or getattr(spec, "mode", None) or "eval", traffic=traffic,
                               device_profile=device_profile, training=training, accumulate=accumulate, gpus=gpus,
                               sharding=sharding, gpus_per_node=gpus_per_node)

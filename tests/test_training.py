@@ -294,3 +294,20 @@ def test_shared_tied_and_partly_trained_layers(frozen):
     grad: against torch with cnnsize's executor, which shares and ties the very tensors."""
     a = cnnsize.analyze(SHARING, batch=2, training=True, freeze_until=frozen)
     assert _cnnsize(a) == torch_backward(a, frozen, executor=True)
+
+
+def test_validate_checks_backward_macs_per_layer(monkeypatch):
+    """cnnsize validate compares every layer's backward MACs with FlopCounterMode's count of a real backward (the
+    counts this file's tests make), and their total; a deliberately wrong rule (a convolution's input gradient
+    forgotten) fails at the layers it touches, named."""
+    from cnnsize.layers.conv import Conv
+
+    v = cnnsize.validate("resnet18", input_shape=(3, 32, 32), batch=2, device="cpu", runs=0)
+    assert v.ok and v.totals["backward_macs"].measured == sum(torch_backward(
+        cnnsize.analyze("resnet18", input_shape=(3, 32, 32), batch=2, training=True)).values())
+    assert sum("backward_macs" in row.figures for row in v.layers) == len(v.layers) - 1
+    original = Conv.backward_macs
+    monkeypatch.setattr(Conv, "backward_macs", lambda self, *args: (0, original(self, *args)[1]))
+    wrong = cnnsize.validate("lenet5", batch=2, device="cpu", runs=0)
+    assert not wrong.ok and any("layer 'C3' backward_macs" in m for m in wrong.mismatches())
+    assert "layer 'C1' backward_macs" not in " ".join(wrong.mismatches())  # the first layer has no input gradient

@@ -61,7 +61,10 @@ def register(sub) -> None:
                    help="fold layers nested deeper than N (by their dotted names: blocks, repeats) into one row each")
     g = p.add_argument_group("memory")
     g.add_argument("--optimizer", default="adam", help="for the training estimate: sgd, momentum, adam, adamw")
-    g.add_argument("--amp", action="store_true", help="training estimate with mixed precision")
+    g.add_argument("--precision", metavar="NAME", help="how training computes: float32 (default), bf16-mixed, "
+                   "fp16-mixed (torch.autocast: each op in 16 bits or float32 as autocast's lists say, float32 master "
+                   "weights and gradients; fp16 with a GradScaler), bf16, fp16 (everything in that type)")
+    g.add_argument("--amp", action="store_true", help="the same as --precision fp16-mixed")
     g.add_argument("--device", default="cuda", help="device kind the training estimate is for: cuda or cpu")
     g.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
     g.add_argument("--accumulate", type=positive_int, metavar="N", help="gradient accumulation: N micro-steps of "
@@ -107,6 +110,7 @@ def run_report(args) -> int:
     def at(batch, amp=args.amp):
         return analyze_graph(graph, input_shape=shape, batch=batch, dtype=args.dtype, fit=args.fit,
                              optimizer=args.optimizer, amp=amp, device=args.device,
+                             precision=args.precision if amp == args.amp else None,  # --estimators' other one
                              freeze_until=args.freeze_until, layout=args.layout, accumulate=args.accumulate)
 
     with no_gc():

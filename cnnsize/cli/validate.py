@@ -22,6 +22,8 @@ def register(sub) -> None:
     v.add_argument("--warmup", type=int, default=2, help="untimed passes before timing")
     v.add_argument("--accumulate", type=positive_int, metavar="N", help="measure a training step of N micro-steps "
                    "(gradient accumulation) against the predicted peak")
+    v.add_argument("--precision", metavar="NAME", help="measure the training step as it computes: float32, "
+                   "bf16-mixed (torch.autocast), fp16-mixed (autocast and a GradScaler; CUDA only), bf16, fp16")
     v.set_defaults(run=run_validate)
 
     b = sub.add_parser("bench", help="time the network: median, p10/p90, images/s, GFLOP/s, share of the peak",
@@ -145,6 +147,7 @@ def _onnx_shape(args):
                                         ("--channels-last", getattr(args, "channels_last", False)),
                                         ("--per-layer", getattr(args, "per_layer", False)),
                                         ("--accumulate", getattr(args, "accumulate", None)), ("--init", args.init),
+                                        ("--precision", getattr(args, "precision", None)),
                                         ("--fit", args.fit), ("--layout", args.layout))
                   if on]
     if torch_only:
@@ -172,7 +175,8 @@ def run_validate(args) -> int:
     from ..executor import validate
 
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
-                      warmup=args.warmup, force=args.force, init=args.init, accumulate=args.accumulate or 1)
+                      warmup=args.warmup, force=args.force, init=args.init, accumulate=args.accumulate or 1,
+                      precision=args.precision)
     if args.format == "json":
         write_output(json_text(result.to_dict()), args.output, "json")
     else:

@@ -26,32 +26,60 @@ from ..core.errors import SpecError, unknown_name
 from ..core.graph import Topology
 from ..core.numeric import all_int, dmax, is_int
 from ..core.plain import Plain
-from ..layers.base import LayerKind
+from ..layers.base import FLOAT32, LOWER, LayerKind
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
+# how the step computes: float32; mixed (autocast to bf16 or fp16, float32 master weights and gradients; fp16 with a
+# gradient scaler); or pure 16-bit (the model, its gradients and optimizer state in that type)
+PRECISIONS = ("float32", "bf16-mixed", "fp16-mixed", "bf16", "fp16")
+PURE_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+GRAD_SCALER_BYTES = 8  # torch.amp.GradScaler's state: its scale (float32) and growth tracker (int32), one each
 
 
 class MemoryOptions(Plain):
-    """How the network is trained: optimizer, mixed precision, the device kind (dropout masks differ), and the
-    micro-steps a step accumulates gradients over (1: none)."""
+    """How the network is trained: optimizer, precision (PRECISIONS), the device kind (dropout masks and autocast's
+    lists differ), and the micro-steps a step accumulates gradients over (1: none)."""
 
-    __slots__ = FIELDS = ("optimizer", "amp", "device", "accumulate")
+    __slots__ = FIELDS = ("optimizer", "precision", "device", "accumulate")
     __hash__ = Plain.hashed
 
-    def __init__(self, optimizer: str = "adam", amp: bool = False, device: str = "cuda", accumulate: int = 1):
-        self.optimizer, self.amp, self.device, self.accumulate = optimizer, amp, device, accumulate
+    def __init__(self, optimizer: str = "adam", precision: str = "float32", device: str = "cuda",
+                 accumulate: int = 1):
+        self.optimizer, self.precision, self.device, self.accumulate = optimizer, precision, device, accumulate
+
+    @property
+    def mixed(self) -> bool:
+        """Autocast: activations per op in 16 bits or float32, float32 master weights, gradients and state."""
+        return self.precision.endswith("-mixed")
+
+    @property
+    def amp(self) -> bool:
+        return self.mixed
 
     def check(self) -> MemoryOptions:
         if self.optimizer not in OPTIMIZER_STATES:
             raise unknown_name("optimizer", self.optimizer, OPTIMIZER_STATES)
         if self.device not in DEVICES:
             raise unknown_name("device", self.device, DEVICES)
+        if self.precision not in PRECISIONS:
+            raise unknown_name("precision", self.precision, PRECISIONS)
         accumulate = self.accumulate
         if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
             raise SpecError(f"accumulate must be a positive integer (micro-steps a training step accumulates), got "
                             f"{accumulate!r}", hint="e.g. accumulate=4: four micro-batches per optimizer step")
         return self
+
+
+def activation_widths(topology: Topology, sized: list, itemsize: int, options: MemoryOptions) -> list[int]:
+    """Bytes per element of each position's output in training: the analysis' dtype, or under mixed precision what
+    autocast makes of it (the input comes as float32 data; each kind says what its op does: autocast_width)."""
+    if not options.mixed:
+        return [itemsize] * len(sized)
+    widths = [4]
+    for layer, srcs in zip(islice(sized, 1, None), islice(topology.srcs, 1, None)):
+        widths.append(layer.kind.autocast_width(layer.ins, tuple(map(widths.__getitem__, srcs)), options.device))
+    return widths
 
 
 def _live(owner: list[int], last_read: list[int], size: list, pinned: set,
@@ -112,11 +140,15 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 
     Optimizer state is resident (made by the first step) and counted apart, in ``optimizer_bytes``.
     """
-    act_size = 2 if options.amp else itemsize
-    master = 4 if options.amp else itemsize  # parameters, their gradients and the optimizer state
+    widths = activation_widths(topology, sized, itemsize, options)
+    master = 4 if options.mixed else itemsize  # parameters, their gradients and the optimizer state
     owner, srcs_of, last_reader = topology.owner_training, topology.srcs, topology.last_reader
     n = len(owner)
-    size = [s.numel * s.batched(batch) * act_size for s in sized]
+    size = [s.numel * s.batched(batch) * w for s, w in zip(sized, widths)]
+    # mixed precision: the copies autocast makes (inputs cast to the type an op runs in, 16-bit weights)
+    casts = _autocast_copies(topology, sized, widths, batch, options) if options.mixed else {}
+    only_forward: list[tuple[int, Any]] = []  # (position, bytes) of what lives to the forward's end, not saved
+    passing: dict[int, Any] = {}  # position -> bytes alive only while it runs (casts not saved)
     requires_grad = [False] * n
     saved: dict[int, Any] = {}  # storage position -> bytes, for the activations autograd keeps
     extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
@@ -133,6 +165,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
                                       islice(trainable, 1, None)):
         own = trains and layer.params != 0
+        copies = casts.get(i)
         if own:
             weights, biases = grads[i] if grads is not None else layer.owned
             trainable_total += weights + biases
@@ -140,7 +173,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             own_grads[i] = (weights + biases) * master
         elif layer.kind.constant or not (requires_grad[srcs[0]] if len(srcs) == 1 else
                                          any(map(requires_grad.__getitem__, srcs))):
-            continue
+            passing[i] = sum(copies[0].values(), 0) + sum(copies[1], 0) if copies else 0  # nothing saved: the
+            continue  # casts live while it runs
         requires_grad[i] = True
         last = last_reader[i]
         if last > 0:
@@ -148,10 +182,14 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             act_grads[i] += nbytes
             act_grads[last + 1] -= nbytes
         known = resolved[own]
-        found = known.get(layer)
+        found = known.get((layer, widths[i]))
         if found is None:
-            found = known[layer] = _saved(layer, own, device, act_size, batch)
+            found = known[(layer, widths[i])] = _saved(layer, own, device, widths[i], batch)
         refs, own_bytes = found
+        cast_inputs = copies[0] if copies else {}
+        if copies:  # the cast copy is what it keeps (counted there), not its input
+            kept[i] += _keep_copies(i, refs, copies, own, (extras, only_forward, passing))
+            refs = tuple(ref for ref in refs if ref[0] not in cast_inputs)
         for key, width in _kept(refs, srcs, owner, i, requires_grad):
             if key not in saved:  # saved first here: kept until this layer's backward
                 saved[key] = nbytes = size[key] if width is None else \
@@ -168,23 +206,19 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
 
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
-    forward = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved}, extras)
-    transients = _transients(sized, batch, act_size, training=True)
-    for i, nbytes in transients.items():
-        forward[i] += nbytes  # a composite's intermediates that autograd does not keep, while it runs
+    forward = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved},
+                    [*extras, *only_forward])
+    # a composite's intermediates, and casts, that autograd does not keep, while the layer runs
+    _add_at(forward, _transients(sized, batch, widths, training=True), passing)
     forward_peak = _max(forward)
     visited = list(compress(range(n), requires_grad))  # never the input (0)
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
     activations_at = list(map(add, kept_at, grads_at))
-    for i, nbytes in _transients(sized, batch, act_size, training=True, backward=True).items():
+    for i, nbytes in _transients(sized, batch, widths, training=True, backward=True).items():
         activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
     alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
     backward = list(map(alive_at.__getitem__, visited))
-    if options.optimizer in ("adam", "adamw"):
-        temporaries = trainable_total * master if options.device == "cuda" else \
-            _cpu_adam_temporaries(tensors()) * master
-    else:
-        temporaries = 0  # SGD and momentum update in place
+    temporaries = _optimizer_temporaries(options, trainable_total, master, tensors)
     step = trainable_total * master + temporaries
     phases = {"forward": forward_peak, "backward": backward, "optimizer step": step}
     if options.accumulate > 1:  # the micro-steps after the first run with every parameter gradient allocated
@@ -205,6 +239,23 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     }
 
 
+def _add_at(values: list, *amounts: dict[int, Any]) -> None:
+    """Add each position's bytes (``amounts``) to ``values`` at that position."""
+    for more in amounts:
+        for i, nbytes in more.items():
+            values[i] += nbytes
+
+
+def _optimizer_temporaries(options: MemoryOptions, trainable_total: Any, master: int,
+                           tensors: Callable[[], list]) -> Any:
+    """Bytes the optimizer's step allocates beyond the gradients: Adam and AdamW one tensor the size of all
+    parameters (CUDA's foreach form) or one parameter's worth at a time (the CPU, _cpu_adam_temporaries); SGD and
+    momentum update in place."""
+    if options.optimizer not in ("adam", "adamw"):
+        return 0
+    return trainable_total * master if options.device == "cuda" else _cpu_adam_temporaries(tensors()) * master
+
+
 def _peak_phase(phases: dict[str, Any], visited: list[str]) -> tuple[Any, str]:
     """The step's peak and where it falls: the first phase at it, and for a backward phase (its figure per layer
     visited) the layer ("backward at layer4.1.conv2")."""
@@ -217,7 +268,8 @@ def _peak_phase(phases: dict[str, Any], visited: list[str]) -> tuple[Any, str]:
     return peak, where
 
 
-def _transients(sized: list, batch: Any, itemsize: int, training: bool, backward: bool = False) -> dict[int, Any]:
+def _transients(sized: list, batch: Any, itemsize: int | list[int], training: bool,
+                backward: bool = False) -> dict[int, Any]:
     """Position -> bytes of the intermediates a composite layer holds at once while it runs (LayerKind.transient),
     or while its backward runs (LayerKind.backward_transient); only the kinds that have them."""
 
@@ -230,8 +282,44 @@ def _transients(sized: list, batch: Any, itemsize: int, training: bool, backward
             elements = layer.kind.backward_transient(layer.ins, layer.out, batch) if backward else \
                 layer.kind.transient(layer.ins, layer.out, batch, training)
             if elements:
-                out[i] = elements * itemsize
+                out[i] = elements * (itemsize if isinstance(itemsize, int) else itemsize[i])
     return out
+
+
+def _autocast_copies(topology: Topology, sized: list, widths: list[int], batch: Any,
+                     options: MemoryOptions) -> dict[int, tuple[dict[int, Any], tuple[Any, Any]]]:
+    """Position -> ({input index: bytes of its cast}, (bytes of the weights' 16-bit copy, of the biases')) for the
+    layers autocast runs in a type other than their inputs' (LayerKind.autocast: the 16-bit and float32 lists)."""
+    out = {}
+    for i, layer in enumerate(islice(sized, 1, None), 1):
+        mode = layer.kind.autocast_mode(layer.ins, options.device)
+        if mode not in (LOWER, FLOAT32):
+            continue
+        target = 2 if mode == LOWER else 4
+        inputs = {j: sized[src].numel * sized[src].batched(batch) * target for j, src in enumerate(topology.srcs[i])
+                  if widths[src] != target}
+        weights, biases = layer.owned if mode == LOWER else (0, 0)
+        if inputs or weights or biases:
+            out[i] = (inputs, (2 * weights, 2 * biases))
+    return out
+
+
+def _keep_copies(i: int, refs: tuple, copies: tuple, own: bool, into: tuple[list, list, dict]) -> Any:
+    """Where the autocast copies of layer ``i`` (which requires grad) live: the input casts it saves, and its 16-bit
+    weight (saved with them), to its backward; trained weights are autocast's cache, to the forward's end (their bias
+    copies too). Its backward lets go of the weight copy as it makes the weight's 16-bit gradient, of the same size,
+    which is cast to the float32 gradient: no more at once than before. The casts it does not keep live while it
+    runs. ``into``: (what is saved, what lives to the forward's end, what passes). Returns the bytes it keeps."""
+    extras, only_forward, passing = into
+    inputs, (weight, bias) = copies
+    saved = sum((inputs[ref[0]] for ref in refs if ref[0] in inputs), 0)
+    passing[i] = sum(inputs.values(), 0) - saved
+    keep = saved + weight
+    if keep:
+        extras.append((i, keep))
+    if own:
+        only_forward.append((i, bias))
+    return keep
 
 
 def _kept(refs: tuple, srcs: tuple, owner: list[int], i: int, requires_grad: list[bool]) -> list[tuple]:

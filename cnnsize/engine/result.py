@@ -116,7 +116,7 @@ class MemoryBudget(Record):
               "inference_peak_activations_bytes", "inference_peak_layer", "saved_for_backward_bytes",
               "activation_gradients_bytes", "training_activations_peak_bytes", "gradients_bytes", "optimizer_bytes",
               "optimizer_temporaries_bytes", "training_step_peak_bytes", "training_peak_phase", "training_bytes",
-              "training_bytes_all_trainable", "optimizer", "amp")
+              "training_bytes_all_trainable", "optimizer", "amp", "precision")
     _optional: ClassVar[tuple[str, ...]] = ("training_bytes_all_trainable",)
 
     def __init__(self, params_bytes: Any, buffers_bytes: Any, activations_bytes: Any, inference_peak_bytes: Any,
@@ -124,7 +124,7 @@ class MemoryBudget(Record):
                  activation_gradients_bytes: Any, training_activations_peak_bytes: Any, gradients_bytes: Any,
                  optimizer_bytes: Any, optimizer_temporaries_bytes: Any, training_step_peak_bytes: Any,
                  training_peak_phase: str, training_bytes: Any, training_bytes_all_trainable: Any = None,
-                 optimizer: str = "adam", amp: bool = False):
+                 optimizer: str = "adam", amp: bool = False, precision: str = "float32"):
         self.params_bytes, self.buffers_bytes, self.activations_bytes = params_bytes, buffers_bytes, activations_bytes
         self.inference_peak_bytes, self.inference_peak_activations_bytes, self.inference_peak_layer = \
             inference_peak_bytes, inference_peak_activations_bytes, inference_peak_layer
@@ -134,7 +134,7 @@ class MemoryBudget(Record):
         self.optimizer_bytes, self.optimizer_temporaries_bytes = optimizer_bytes, optimizer_temporaries_bytes
         self.training_step_peak_bytes, self.training_peak_phase = training_step_peak_bytes, training_peak_phase
         self.training_bytes, self.training_bytes_all_trainable = training_bytes, training_bytes_all_trainable
-        self.optimizer, self.amp = optimizer, amp
+        self.optimizer, self.amp, self.precision = optimizer, amp, precision
 
 
 class Figures(NamedTuple):

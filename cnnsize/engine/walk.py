@@ -15,7 +15,7 @@ from ..core.graph import Graph
 from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
 from ..core.numeric import is_int, is_symbolic, prod, tidy
 from ..layers.base import IN_PLACE, NEW, RF, VIEW, Counts, Ctx, LayerKind
-from .memory import MemoryOptions, inference_peak, training_figures
+from .memory import GRAD_SCALER_BYTES, PRECISIONS, PURE_DTYPES, MemoryOptions, inference_peak, training_figures
 from .result import COUNT_FIELDS, Analysis, Figures, LayerResult, MemoryBudget, Totals
 
 
@@ -107,10 +107,11 @@ def _own_parameters(node: Any, sized: Sized, sized_at: list[Sized], position: di
 def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, layout: str | None = "chw",
-                  accumulate: int | None = None) -> Analysis:
+                  accumulate: int | None = None, precision: str | None = None) -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
-    ``optimizer``, ``amp`` and ``device`` shape the training memory estimate; ``freeze_until`` marks
+    ``optimizer``, ``precision`` (float32, bf16-mixed, fp16-mixed, bf16, fp16; ``amp`` is fp16-mixed; the pure
+    ones make ``dtype`` theirs) and ``device`` shape the training memory estimate; ``freeze_until`` marks
     that layer and every layer before it as not trainable (fine-tuning the rest); ``accumulate``: micro-steps a step
     accumulates gradients over (the peak holds them between micro-steps). ``layout``: ``chw`` takes
     the input as written, ``hwc`` converts a channels-last one, None (what users' entry points pass) refuses
@@ -124,8 +125,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
         graph = graph.reexpand({graph.input_name: shape_in, **others}, fit or graph.fit)
     elif others:
         graph = graph.with_inputs(others)
-    dtype = parse_dtype(dtype)
-    options = MemoryOptions(optimizer, amp, device, 1 if accumulate is None else accumulate).check()
+    precision, dtype = resolve_precision(precision, amp, parse_dtype(dtype))
+    options = MemoryOptions(optimizer, precision, device, 1 if accumulate is None else accumulate).check()
     frozen = _frozen(graph, freeze_until)
     bad_batch = isinstance(batch, bool) or not (is_int(batch) or hasattr(batch, "free_symbols"))
     if bad_batch or (is_int(batch) and batch < 1):
@@ -436,11 +437,12 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
 
     def training(chosen: list[bool], grads: list[tuple]) -> dict:
         figures = training_figures(topology, sized, chosen, batch, itemsize, options, grads)
-        master = (4 if options.amp else itemsize) * resident
-        copies = 2 * weights if options.amp else 0
+        master = (4 if options.mixed else itemsize) * resident  # mixed: float32 master weights; the 16-bit copies
+        # autocast makes are the step's (memory.training_figures), not resident
+        scaler = GRAD_SCALER_BYTES if options.precision == "fp16-mixed" else 0
         step_peak = figures["training_step_peak_bytes"]  # None with symbolic sizes (see memory.training_figures)
         figures["training_bytes"] = (None if step_peak is None
-                                     else master + copies + figures["optimizer_bytes"] + step_peak)
+                                     else master + scaler + figures["optimizer_bytes"] + step_peak)
         return figures
 
     out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
@@ -453,5 +455,27 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
             grads = [held if learns else (0, 0) for held, learns in zip(owned, everything)]
             out["training_bytes_all_trainable"] = training(everything, grads)["training_bytes"]
     out["optimizer"] = options.optimizer
-    out["amp"] = options.amp
+    out["amp"] = options.mixed
+    out["precision"] = options.precision
     return out
+
+
+def resolve_precision(precision: str | None, amp: bool, dtype: str) -> tuple[str, str]:
+    """(precision, dtype): ``amp`` is fp16-mixed; pure bf16 and fp16 compute in that dtype (the default float32 then
+    becomes theirs); mixed precision keeps float32 master weights, so its dtype is float32. Contradictions refused."""
+    if amp and precision not in (None, "fp16-mixed"):
+        raise SpecError(f"--amp is fp16-mixed, not {precision}", hint="give one of --amp and --precision")
+    if precision is None:  # the analysis' dtype says it: a 16-bit one trains purely in it
+        precision = "fp16-mixed" if amp else {pure: name for name, pure in PURE_DTYPES.items()}.get(dtype, "float32")
+    if precision not in PRECISIONS:
+        raise unknown_name("precision", precision, PRECISIONS)
+    pure = PURE_DTYPES.get(precision)
+    if pure is not None:
+        if dtype not in ("float32", pure):
+            raise SpecError(f"precision {precision} computes in {pure}, not dtype {dtype}",
+                            hint=f"leave the dtype out, or give --dtype {pure}")
+        return precision, pure
+    if precision != "float32" and dtype != "float32":
+        raise SpecError(f"precision {precision} keeps float32 master weights, not dtype {dtype}",
+                        hint="leave the dtype out (float32)")
+    return precision, dtype

@@ -19,11 +19,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..core.errors import CnnsizeError
+from ..core.errors import CnnsizeError, SpecError
 from ..engine.memory import MemoryOptions
 from ..engine.result import Analysis
-from ..engine.walk import analyze_graph
+from ..engine.walk import analyze_graph, resolve_precision
 from ..layers.base import LayerKind
+from ..passes import training as training_pass
 from ..passes.conventions import counted
 from .builder import (
     GraphModule,
@@ -37,7 +38,8 @@ from .builder import (
 )
 from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
-LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations")
+LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations",
+                 "backward_macs")
 TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
 MEMORY_TOLERANCE = 0.10  # relative: the CUDA peak also holds allocator rounding and kernel workspaces
 MEMORY_SLACK = 64 * 2**20  # CUDA: the allocator rounds blocks up and cuDNN takes workspaces
@@ -200,11 +202,12 @@ def _same(a: Any, b: Any) -> Figure:
 def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, batch: int = 1,
                    device: str = "auto", dtype: str = "float32", runs: int = 10, warmup: int = 2,
                    force: bool = False, init: bool = False, progress: bool | None = None,
-                   accumulate: int = 1) -> Validation:
+                   accumulate: int = 1, precision: str | None = None) -> Validation:
     """Build, run once under hooks and FlopCounterMode, compare; then time ``runs`` forward passes.
 
     ``accumulate``: the training step measured is that many forwards and backwards (gradients accumulated), then
-    the optimizer's step.
+    the optimizer's step. ``precision``: the training step measured runs as it says (bf16-mixed and fp16-mixed: the
+    forward under torch.autocast, fp16 with a GradScaler; bf16 and fp16: the model in that dtype).
 
     On CPU the training step's peak compares the model's tensors alone: the backend workspace torch's kernels take
     and free inside one operator call (oneDNN's GEMM-fallback scratchpad) is measured and reported apart, in the
@@ -213,14 +216,18 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     with _without_dynamo():
         return _run_validation(spec, input_shape=input_shape, fit=fit, batch=batch, device=device, dtype=dtype,
                                runs=runs, warmup=warmup, force=force, init=init, progress=progress,
-                               accumulate=accumulate)
+                               accumulate=accumulate, precision=precision)
 
 
 def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, batch: int, device: str, dtype: str,
                     runs: int, warmup: int, force: bool, init: bool, progress: bool | None,
-                    accumulate: int = 1) -> Validation:
+                    accumulate: int = 1, precision: str | None = None) -> Validation:
     dev = resolve_device(device)
     accumulate = MemoryOptions(accumulate=accumulate).check().accumulate
+    precision, dtype = resolve_precision(precision, False, dtype)
+    if precision == "fp16-mixed" and dev.type != "cuda":
+        raise SpecError("fp16-mixed is measured on CUDA only (the CPU's autocast runs bfloat16)",
+                        hint="--precision bf16-mixed on the CPU, or --device cuda")
     tdtype = torch_dtype(dtype)
     analysis = as_analysis(spec, input_shape=input_shape, fit=fit, batch=batch, dtype=dtype)
     check_dtype(dev, tdtype, dtype)
@@ -245,15 +252,19 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
         totals["inference_peak_bytes"] = _approx(*_inference_peak(analysis, model, x))
         notes.append(f"memory: a CUDA peak may exceed the prediction by {_slack_text(dev)} "
                      "(allocator rounding, kernel workspaces)")
+    _check_backward(analysis, model, dev, dtype, layers, totals)
     train_batch = _training_batch(analysis)
     if train_batch != batch:
         notes.append(f"the training checks ran at batch {train_batch} (batch norm needs two samples to train), "
                      f"predicted at that batch too")
+    if precision.endswith("-mixed"):
+        notes.append(f"the training step measured under torch.autocast ({precision}"
+                     + (", with a GradScaler)" if precision == "fp16-mixed" else ")"))
     if accumulate > 1:
         notes.append(f"the training step measured: {accumulate} micro-steps (forward and backward, the gradients "
                      f"accumulated), then the optimizer's step")
     try:
-        step = _step_peak(analysis, model, dev, dtype, accumulate)
+        step = _step_peak(analysis, model, dev, dtype, accumulate, precision)
     except _Untrainable as exc:
         step = None
         notes.append(f"training step not measured: torch cannot run its backward ({exc})")
@@ -268,6 +279,87 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     return Validation(name=analysis.name, device=str(dev), dtype=dtype, batch=batch,
                       input_shape=tuple(analysis.input_shape), layers=layers, totals=totals, timing=timing,
                       notes=notes, inputs=analysis.inputs)
+
+
+def _check_backward(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str, layers: list,
+                    totals: dict) -> None:
+    """Each layer's backward MACs (cnnsize.passes.training) against FlopCounterMode's count of a real backward,
+    credited to the layer whose autograd nodes run it, at the training batch; and their total. Nothing where the
+    network cannot run a backward, or a layer's backward is unknown (opaque)."""
+    train = training_pass.apply(_training_analysis(analysis, dev, dtype))
+    try:
+        measured = _backward_counts(train, model, dev, dtype)
+    except RuntimeError:  # torch refuses this network's backward: the training step's check says so
+        return
+    for check, row in zip(layers, train.layers):
+        predicted = row.get("backward_macs") if row.kind is not None else None
+        if predicted is not None:
+            check.figures["backward_macs"] = Figure(predicted, measured.get(row.name, 0),
+                                                    predicted == measured.get(row.name, 0), batch=train.batch)
+    total = train.totals["backward_macs"]
+    if total is not None:
+        totals["backward_macs"] = Figure(total, sum(measured.values()), total == sum(measured.values()),
+                                         batch=train.batch)
+
+
+def _backward_counts(train: Analysis, model: GraphModule, dev: torch.device, dtype: str) -> dict[str, int]:
+    """Per layer, the MACs (FLOPs / 2) FlopCounterMode's formulas count for the operations torch dispatches while
+    the autograd nodes each layer's forward made run their backward (FlopCounterMode's own attribution to modules
+    is no layer's in backward: a residual add's module collects the branch's gradients)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    owner: dict = {}
+    current: list = [None]
+    counts: dict = {}
+    handles = [model.layer(name).register_forward_hook(_claim(name, owner, current)) for name in
+               (node.name for node in train.graph.nodes)]
+    counter = FlopCounterMode(display=False)
+
+    def count(packet, out, args, kwargs):  # FlopCounterMode's own formula, credited to the layer running backward
+        if packet in counter.flop_registry:
+            counts[current[0]] = counts.get(current[0], 0) + counter.flop_registry[packet](*args, **kwargs,
+                                                                                           out_val=out)
+        return out
+
+    counter._count_flops = count  # type: ignore[method-assign]
+    x = make_inputs(train, train.batch, dev, torch_dtype(dtype))
+    model.train()
+    try:
+        # the math kernel: CPU's fused attention has no formula in FlopCounterMode (it would count nothing)
+        with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), counter:
+            outputs = [y for y in model.with_heads(x) if y.requires_grad]  # every head's loss, as the step's
+            counts.clear()  # the forward's
+            if outputs:
+                sum(y.float().sum() for y in outputs).backward()
+    finally:
+        model.eval()
+        model.zero_grad(set_to_none=True)
+        for handle in handles:
+            handle.remove()
+    return {name: flops // 2 for name, flops in counts.items() if name is not None}
+
+
+def _claim(name: str, owner: dict, current: list):
+    """A forward hook giving layer ``name`` the autograd nodes its forward made (from its output back to its inputs'),
+    each of which marks, while its backward runs, that the operations torch dispatches are this layer's."""
+    def start(grad_outputs):
+        current[0] = name
+
+    def stop(grad_inputs, grad_outputs):
+        current[0] = None
+
+    def hook(module, inputs, output):
+        inputs_nodes = {t.grad_fn for t in inputs if isinstance(t, torch.Tensor)}
+        todo = [t.grad_fn for t in (output if isinstance(output, tuple) else (output,)) if isinstance(t, torch.Tensor)]
+        while todo:
+            node = todo.pop()
+            if node is None or node in inputs_nodes or node in owner:
+                continue
+            owner[node] = name
+            node.register_prehook(start)
+            node.register_hook(stop)
+            todo.extend(n for n, _ in node.next_functions)
+    return hook
 
 
 def workspace_note(peak: MeasuredPeak) -> str:
@@ -298,11 +390,13 @@ def _training_batch(analysis: Analysis) -> int:
     return max([analysis.batch, *(row.kind.min_training_batch for row in analysis.layers[1:])])
 
 
-def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int = 1) -> Analysis:
+def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int = 1,
+                       precision: str | None = None) -> Analysis:
     """The analysis at the batch a training step is measured with (see _training_batch)."""
 
     return analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
-                         dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate)
+                         dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate,
+                         precision=precision)
 
 
 def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str,
@@ -340,7 +434,7 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
 
 
 def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
-               dtype: str, accumulate: int = 1) -> tuple[int, MeasuredPeak, int] | None:
+               dtype: str, accumulate: int = 1, precision: str | None = None) -> tuple[int, MeasuredPeak, int] | None:
     """(predicted, measured, batch) bytes a steady-state Adam training step allocates beyond the model and its state.
 
     The first step makes the optimizer state; the second (forward, backward, step, gradients set to None)
@@ -348,22 +442,29 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
     inside the step, as a data loader's batch: it counts while the forward pass runs, and after it only where
     autograd saved it, as the memory model has it.
     """
-    train = _training_analysis(analysis, dev, dtype, accumulate)
+    train = _training_analysis(analysis, dev, dtype, accumulate, precision)
     tdtype = torch_dtype(dtype)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return None  # nothing to train
     optimizer = torch.optim.Adam(params)
+    mixed = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}.get(precision or "")
+    scaler = torch.amp.GradScaler(dev.type) if precision == "fp16-mixed" else None
 
     def step() -> None:
         for _ in range(accumulate):  # micro-steps: the gradients accumulate
             with torch.enable_grad():
-                outputs = model.with_heads(make_inputs(train, train.batch, dev, tdtype))  # aux heads add their
-                # losses, as in training
+                with torch.autocast(dev.type, dtype=mixed or torch.bfloat16, enabled=bool(mixed)):
+                    outputs = model.with_heads(make_inputs(train, train.batch, dev, tdtype))  # aux heads add their
+                    # losses, as in training
                 loss = sum(y.float().sum() for y in outputs)
                 del outputs  # only what autograd saved stays
-                loss.backward()
-        _optimizer_step(optimizer)
+                (loss if scaler is None else scaler.scale(loss)).backward()
+        if scaler is None:
+            _optimizer_step(optimizer)
+        else:
+            scaler.step(optimizer)
+            scaler.update()
         model.zero_grad(set_to_none=True)
 
     model.train()

@@ -6,7 +6,18 @@ from typing import ClassVar
 
 from ..core.errors import SpecError
 from ..core.numeric import prod
-from .base import PASS_THROUGH, VIEW, Counts, LayerKind, Param, Saved, register, require_spatial
+from .base import (
+    FLOAT32,
+    LOWER,
+    PASS_THROUGH,
+    VIEW,
+    Counts,
+    LayerKind,
+    Param,
+    Saved,
+    register,
+    require_spatial,
+)
 
 INPLACE = Param("bool", False, doc="overwrite the input instead of making a new tensor")
 
@@ -133,6 +144,7 @@ def check_axis(kind: str, axis, shape) -> None:
 @register("softmax")
 class Softmax(_Elementwise):
     """Softmax over one axis (the channels by default: class scores)."""
+    autocast = {"cuda": FLOAT32}  # CUDA's float32 list; the CPU runs it in its input's type
     tools_checked = True
 
     cause = "softmax"
@@ -212,6 +224,7 @@ class ELU(_Elementwise):
 @register("prelu")
 class PReLU(_Elementwise):
     """Leaky ReLU with a learned slope: one shared (``per_channel: false``) or one per channel."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # in autocast's 16-bit list on both devices
     batch_anywhere = False  # per channel, or per sample: the batch in front
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)

@@ -12,7 +12,20 @@ import math
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, fmt_num, is_int
-from .base import IN_PLACE, Counts, LayerKind, Param, Saved, TorchModule, attention_backward, plain, register
+from .base import (
+    FLOAT32,
+    IN_PLACE,
+    LOWER,
+    PROMOTE,
+    Counts,
+    LayerKind,
+    Param,
+    Saved,
+    TorchModule,
+    attention_backward,
+    plain,
+    register,
+)
 
 
 def _text(shape) -> str:
@@ -30,6 +43,7 @@ class MaxVitAttention(LayerKind):
     """MaxViT's relative-position self-attention on [G, P, D]: G groups (windows or grid cells) of P = size² tokens
     of D features, ``heads`` heads; a QKV projection, QKᵀ per group and head plus a learned bias per head and relative
     position ((2·size − 1)² of them, looked up through a P×P index buffer), softmax, attention·V and a projection."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # its output projection: 16-bit
     onnx_none = ("a fused module of torchvision's MaxViT: its ONNX export is many operators (MatMul, Softmax, "
                  "Reshape), each imported as the kind it is")
     tools_checked = True
@@ -182,6 +196,7 @@ class MViTPool(_Volume):
     """MViT's skip pooling: a max pool over the (T, H, W) volume of tokens [1 + T·H·W, C], the class token kept
     (torchvision's Pool of a MaxPool3d, padding kernel // 2). It copies the tokens into a volume, pools, and joins
     the class token back: two intermediates besides the output."""
+    autocast = {"cpu": FLOAT32}  # its max_pool3d: the CPU's float32 list
     onnx_none = ("a fused module of torchvision's MViT: its ONNX export is many operators, each imported as the kind "
                  "it is")
     tools_checked = True
@@ -239,6 +254,7 @@ class MViTAttention(_Volume):
     ``kernel_q`` is given); attention, with MViT v2's decomposed relative positions (``rel_pos``) and residual pooling
     (``residual_pool``: q added to the result, the class token's row too with ``cls_residual``); an output
     projection. Output: [1 + T'·H'·W', dim], the volume q's pooling leaves."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # its output projection: 16-bit
     onnx_none = ("a fused module of torchvision's MViT: its ONNX export is many operators, each imported as the kind "
                  "it is")
     tools_checked = True
@@ -511,6 +527,7 @@ class MViTPosEmbed(_Volume):
     """MViT v1's position embedding, added in place to tokens [1 + T·H·W, D]: one learned vector per frame, one per
     spatial position and one for the class token (T·D + H·W·D + D parameters), summed afresh on every forward pass
     (three intermediates, made once for the batch)."""
+    autocast = {"cpu": PROMOTE, "cuda": PROMOTE}  # adds float32 parameters
     onnx_none = "a fused module of torchvision's MViT: its ONNX export is an Add of a constant, imported as pos_embed"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)

@@ -40,6 +40,7 @@ FROM_THE_INPUT = ("in_channels", "in_features", "num_features", "normalized_shap
 # What a layer's output is at inference (LayerKind.storage): a tensor of its own; its input's storage read another
 # way, or the input itself (flatten, chunk, slice, dropout at inference); or its input's storage written over
 NEW, VIEW, IN_PLACE = "new tensor", "view", "in place"
+LOWER, FLOAT32, PROMOTE = "lower", "float32", "promote"  # autocast: how torch runs a kind (LayerKind.autocast)
 # The kinds the importers write for a role rather than for a torch or ONNX operation they map: the network's output
 # where it is not the last layer (a pass-through), parameters no forward uses, an operation no kind represents
 PASS_KIND, UNUSED_KIND, OPAQUE_KIND = "identity", "unused", "opaque"
@@ -633,6 +634,11 @@ class LayerKind:
     measured: ClassVar[bool] = False
     # the smallest batch a training step of it can be measured at (batch norm: one sample has no variance)
     min_training_batch: ClassVar[int] = 1
+    # How torch's autocast runs it, per device ("cpu", "cuda"), from torch's autocast lists: LOWER (its op is in the
+    # 16-bit list: inputs and weights cast to 16 bits, a 16-bit output), FLOAT32 (in the float32 list: inputs cast up,
+    # a float32 output), PROMOTE (in neither, but float32 parameters enter its arithmetic: a float32 output); a device
+    # not named runs it in its inputs' widest type (autocast_width)
+    autocast: ClassVar[dict[str, str]] = {}
     # True for a network input beside the first (a spec's ``inputs:``): given by the caller, not computed
     is_input: ClassVar[bool] = False
 
@@ -816,6 +822,20 @@ class LayerKind:
     def materializes_training(self) -> bool:
         """Whether the output is a new tensor in training mode (dropout differs from inference)."""
         return self.materializes
+
+    def autocast_mode(self, ins: list[Shape], device: str) -> str | None:
+        """Its op's autocast list on ``device`` (``autocast``); a kind whose op depends on its rank says so here."""
+        return self.autocast.get(device)
+
+    def autocast_width(self, ins: list[Shape], widths: tuple[int, ...], device: str) -> int:
+        """Bytes per element of its output under mixed precision (autocast to a 16-bit type), given its inputs'
+        (``widths``): its op's autocast list on that ``device`` (autocast_mode), else torch's type promotion."""
+        mode = self.autocast_mode(ins, device)
+        if mode == LOWER:
+            return 2
+        if mode in (FLOAT32, PROMOTE):
+            return 4
+        return max(widths, default=4)
 
     def saved(self, ins: list[Shape], out: Shape, trainable: bool, device: str) -> list[Saved]:
         """What autograd saves for backward when this layer's output requires grad.

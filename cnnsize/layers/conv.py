@@ -7,7 +7,20 @@ from typing import Any
 from ..calc import conv_macs, conv_params, locally_connected_params, window_output
 from ..core.errors import SpecError
 from ..core.numeric import ceil_div, divides, exact_div, is_int, prod
-from .base import RF, Counts, LayerKind, Param, Saved, TensorArg, per_axis, plain, register, require_spatial, spatial
+from .base import (
+    LOWER,
+    RF,
+    Counts,
+    LayerKind,
+    Param,
+    Saved,
+    TensorArg,
+    per_axis,
+    plain,
+    register,
+    require_spatial,
+    spatial,
+)
 
 # What the tools count for a layer of weights (each multiply-add; ptflops' bias adds; torchscan's split by cause),
 # shared by the kinds that are one (conv, deconv, fc, linear, patch_embed), each adding its own torchinfo and
@@ -151,6 +164,7 @@ class _Windowed(LayerKind):
 @register("conv")
 class Conv(_Windowed):
     """Convolution (cross-correlation, as every framework computes it), 1D, 2D or 3D."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # in autocast's 16-bit list on both devices
     tools_checked = True
     count_rules = {**WEIGHT_RULES, "torchinfo": "params*positions", "torchscan-dmas": "out*fanin + params + out"}
 
@@ -242,6 +256,7 @@ class Conv(_Windowed):
 @register("deconv")
 class Deconv(_Windowed):
     """Transposed convolution (PyTorch's ConvTranspose), 1D, 2D or 3D: (W − 1)·S − 2P + D·(F − 1) + OP + 1."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # in autocast's 16-bit list on both devices
     tools_checked = True
     count_rules = {  # WEIGHT_RULES, with torchscan's transposed-convolution formulas
         **WEIGHT_RULES,
@@ -349,6 +364,7 @@ class Deconv(_Windowed):
 @register("locally_connected")
 class LocallyConnected(_Windowed):
     """A convolution without weight sharing: every output position has its own filters (2D)."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # its matmul is in autocast's 16-bit list
     onnx_none = "no ONNX operator: an export writes the unfolding and products out, each imported as the kind it is"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)

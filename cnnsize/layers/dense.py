@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..calc import fc_params
 from ..core.errors import SpecError
 from ..core.numeric import factor_text, fmt_num, prod
-from .base import VIEW, Counts, LayerKind, Param, Saved, TensorArg, register
+from .base import LOWER, VIEW, Counts, LayerKind, Param, Saved, TensorArg, register
 from .conv import WEIGHT_RULES, weight_of
 
 
@@ -44,6 +44,7 @@ def matmul_weight(call):
 @register("fc")
 class FC(LayerKind):
     """Fully connected (linear) layer; flattens a spatial input first, as the slides' FC layers do."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # in autocast's 16-bit list on both devices
     tools_checked = True
     count_rules = {**WEIGHT_RULES, "torchscan-dmas": "inp + params + out"}
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 from ..core.errors import SpecError
 from ..core.numeric import exact_div, is_int, prod
 from .activation import _Elementwise
-from .base import Counts, LayerKind, Param, Saved, TensorArg, plain, register
+from .base import PROMOTE, Counts, LayerKind, Param, Saved, TensorArg, plain, register
 from .pool import reduced_shape, reduction_axes
 
 # what autograd keeps for each unary operation's gradient: its result (d rsqrt = -rsqrt³/2), its input, or nothing
@@ -276,6 +276,7 @@ class Bias(LayerKind):
     """A learned tensor added to the input, broadcast as torch broadcasts it: ``shape`` is the parameter's, each axis
     1 or the input's, aligned with the input's last axes (StarReLU's learned offset of shape (1,), a per-channel
     bias (C, 1, 1)). One the input's whole shape is ``pos_embed``."""
+    autocast = {"cpu": PROMOTE, "cuda": PROMOTE}  # adds a float32 parameter
     tools_checked = True
     onnx_none = "not mapped yet: ONNX Add of a weight that broadcasts is refused (or kept whole with --opaque)"
     batch_anywhere = True  # aligned with the last axes

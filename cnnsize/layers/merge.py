@@ -119,6 +119,11 @@ class Add(_Merge):
             if isinstance(settings, dict) else settings
 
     cause = "elementwise"
+
+    def autocast_width(self, ins, widths, device):
+        """In place (``x += y``) the sum keeps the first input's type, whatever the others'."""
+        return widths[0] if self.inplace else super().autocast_width(ins, widths, device)
+
     def output_shape(self, ins, ctx):
         for x in ins[1:]:
             if tuple(x) != tuple(ins[0]):

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, divides, exact_div, prod
-from .base import Counts, LayerKind, Param, Saved, TensorArg, register, require_spatial
+from .base import FLOAT32, PROMOTE, Counts, LayerKind, Param, Saved, TensorArg, register, require_spatial
 
 
 @register("bn")
@@ -78,6 +78,7 @@ class BatchNorm(LayerKind):
 @register("lrn")
 class LRN(LayerKind):
     """Local response normalization across ``size`` neighbouring channels (AlexNet's NORM)."""
+    autocast = {"cpu": FLOAT32, "cuda": FLOAT32}  # avg_pool3d (CPU), pow (CUDA): float32 lists
     onnx_none = "not mapped yet: ONNX LRN is refused (or kept whole with --opaque)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
@@ -128,6 +129,7 @@ AXIS = Param("choice", "channels", choices=("channels", "last"),
 class LayerNorm(LayerKind):
     """Layer normalization at each position: over the channels of an image (ConvNeXt's LayerNorm2d) or over the
     last axis (nn.LayerNorm on tokens [L, D] or on a permuted (H, W, C)); over the features if flat."""
+    autocast = {"cuda": FLOAT32}  # CUDA's float32 list; the CPU runs it in its input's type
     batch_anywhere = True  # over the last axis: wherever the batch is
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
@@ -216,6 +218,7 @@ class LayerNorm(LayerKind):
 @register("groupnorm")
 class GroupNorm(LayerKind):
     """Group normalization: statistics over each group of channels and all positions; a scale and shift per channel."""
+    autocast = {"cuda": FLOAT32}  # CUDA's float32 list; the CPU runs it in its input's type
     onnx_none = "not mapped yet: ONNX GroupNormalization is refused (or kept whole with --opaque)"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
@@ -309,6 +312,7 @@ class InstanceNorm(LayerKind):
 class LayerScale(LayerKind):
     """A learned scale per channel (ConvNeXt's layer_scale, shaped (C, 1, 1)) or per feature of the last axis
     (``axis: last``, as in CaiT's and Swin V2's LayerScale): an elementwise multiply by a parameter."""
+    autocast = {"cpu": PROMOTE, "cuda": PROMOTE}  # multiplies by a float32 parameter
     batch_anywhere = True  # over the last axis: wherever the batch is
     tools_checked = True
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 from ..calc import conv_macs
 from ..core.errors import LimitExceeded, SpecError
 from ..core.numeric import ceil_div, dmax, floor_div, is_int, prod
-from .base import Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
+from .base import FLOAT32, Counts, LayerKind, Param, Saved, per_axis, plain, register, require_spatial, spatial
 from .conv import _Windowed, onnx_window, windowed_shape
 
 
@@ -87,6 +87,10 @@ POOL_PARAMS = {
 @register("maxpool")
 class MaxPool(_Pool):
     """Max pooling over each channel's window."""
+    def autocast_mode(self, ins, device):
+        """The CPU's autocast runs the 3-D form (max_pool3d) in float32."""
+        return FLOAT32 if device == "cpu" and len(ins[0]) == 4 else None
+
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "ptflops": "2*inp",
@@ -137,6 +141,10 @@ class MaxPool(_Pool):
 @register("avgpool")
 class AvgPool(_Pool):
     """Average pooling over each channel's window."""
+    def autocast_mode(self, ins, device):
+        """The CPU's autocast runs the 3-D form (avg_pool3d) in float32."""
+        return FLOAT32 if device == "cpu" and len(ins[0]) == 4 else None
+
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "ptflops": "2*inp",
@@ -340,6 +348,10 @@ class GlobalAvgPool(_Adaptive):
 @register("adaptive_avgpool")
 class AdaptiveAvgPool(_Adaptive):
     """Average pooling to a fixed output size, with PyTorch's adaptive windows."""
+    def autocast_mode(self, ins, device):
+        """The CPU's autocast runs the 3-D form (adaptive_avg_pool3d) in float32."""
+        return FLOAT32 if device == "cpu" and len(ins[0]) == 4 else None
+
     onnx_none = "no ONNX operator: exporters write AveragePool with the window fixed (avgpool) or GlobalAveragePool"
     tools_checked = True
     count_rules = AVERAGE_RULES
@@ -370,6 +382,10 @@ class _AdaptiveMax(_Adaptive):
 @register("adaptive_maxpool")
 class AdaptiveMaxPool(_AdaptiveMax):
     """Max pooling to a fixed output size, with PyTorch's adaptive windows."""
+    def autocast_mode(self, ins, device):
+        """The CPU's autocast runs the 3-D form (adaptive_max_pool3d) in float32."""
+        return FLOAT32 if device == "cpu" and len(ins[0]) == 4 else None
+
     onnx_none = "no ONNX operator: exporters write MaxPool with the window fixed (maxpool) or GlobalMaxPool"
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)

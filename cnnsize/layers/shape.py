@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from ..core.errors import SpecError
 from ..core.numeric import divides, dmin, exact_div, floor_div, is_int, prod
 from .base import (
+    FLOAT32,
     PASS_THROUGH,
     RF,
     VIEW,
@@ -230,6 +231,10 @@ class ZeroPad(LayerKind):
 @register("reflectpad")
 class ReflectPad(ZeroPad):
     """Padding by reflection at each border (the border value itself not repeated): torch's ReflectionPad."""
+    def autocast_mode(self, ins, device):
+        """The CPU's autocast runs the 1-D and 2-D forms (reflection_pad1d, 2d) in float32."""
+        return FLOAT32 if device == "cpu" and len(ins[0]) in (2, 3) else super().autocast_mode(ins, device)
+
     tools_checked = True
 
     torch_name = "ReflectionPad"
@@ -259,6 +264,7 @@ class ReflectPad(ZeroPad):
 @register("replicatepad")
 class ReplicatePad(ReflectPad):
     """Padding by repeating the border value: torch's ReplicationPad."""
+    autocast = {"cpu": FLOAT32}  # replication_pad1d, 2d, 3d: the CPU's float32 list
     tools_checked = True
 
     torch_name = "ReplicationPad"

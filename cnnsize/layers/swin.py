@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, ceil_div, fmt_num, is_int, prod
-from .base import Counts, LayerKind, Param, Saved, TorchModule, attention_backward, register
+from .base import LOWER, Counts, LayerKind, Param, Saved, TorchModule, attention_backward, register
 
 _TV = "torchvision.models.swin_transformer."
 _TV3D = "torchvision.models.video.swin_transformer."
@@ -167,6 +167,7 @@ class SwinAttention(LayerKind):
 
     A window as large as the padded input does not shift on that axis; with ``shrink`` (Video Swin) a window larger
     than the input shrinks to the input's size instead."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # its output projection: 16-bit
     onnx_none = ("a fused module of torchvision's Swin: its ONNX export is many operators, each imported as the kind "
                  "it is")
     tools_checked = True

@@ -14,7 +14,9 @@ from ..calc import conv_macs, conv_params, fc_params
 from ..core.errors import SpecError
 from ..core.numeric import divides, exact_div, fmt_num, is_int, prod
 from .base import (
+    LOWER,
     PASS_THROUGH,
+    PROMOTE,
     VIEW,
     Counts,
     LayerKind,
@@ -58,6 +60,7 @@ class _View(LayerKind):
 class Linear(LayerKind):
     """A fully connected layer on the last axis (nn.Linear on [L, D] tokens or on a permuted (H, W, C)); the other
     axes are positions that share the weights."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # in autocast's 16-bit list on both devices
     features_axis = -1  # the features are the last axis (tokens)
     tools_checked = True
     count_rules = {**WEIGHT_RULES, "torchinfo": {"weight layers": "(params - bias*D)*N", "bias adds": "bias*D*N"},
@@ -148,6 +151,7 @@ class Linear(LayerKind):
 class MatMul(LayerKind):
     """The matrix product of two inputs over their last two axes ([…, n, k] @ […, k, m]), the leading axes a batch
     of equal sizes (attention's QKᵀ and attention·V)."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # in autocast's 16-bit list on both devices
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "fvcore": "macs",
@@ -223,6 +227,7 @@ class MatMul(LayerKind):
 class PatchEmbed(LayerKind):
     """Patch embedding: a conv with kernel = stride = ``patch`` whose output becomes tokens [L, D] (ViT's conv_proj,
     then flatten(2) and transpose(1, 2), both views)."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # in autocast's 16-bit list on both devices
     onnx_none = "exporters write a Conv and a Reshape/Transpose, imported as those kinds"
     features_axis = -1  # the features are the last axis (tokens)
     tools_checked = True
@@ -285,6 +290,7 @@ class PatchEmbed(LayerKind):
 @register("class_token")
 class ClassToken(LayerKind):
     """A learned token put before the sequence: [L, D] → [L + 1, D] (ViT's class_token, D parameters)."""
+    autocast = {"cpu": PROMOTE, "cuda": PROMOTE}  # cat with a float32 token
     tools_checked = True
 
     cause = "elementwise"
@@ -336,6 +342,7 @@ class ClassToken(LayerKind):
 @register("pos_embed")
 class PosEmbed(LayerKind):
     """A learned position embedding added to the input (ViT's pos_embedding: one parameter per input value)."""
+    autocast = {"cpu": PROMOTE, "cuda": PROMOTE}  # adds a float32 parameter
     tools_checked = True
 
     cause = "elementwise"
@@ -379,6 +386,7 @@ class MultiHeadAttention(LayerKind):
     As torch runs it (its fused kernels at inference, flash attention on CPU in training), the L×L attention matrix
     is never stored, so only the output counts as an activation; attention written out with ``matmul`` and
     ``softmax`` (as Swin and timm write it) keeps its [heads, L, L] matrices as layer outputs."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # its projections and products: 16-bit
     features_axis = -1  # the features are the last axis (tokens)
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
@@ -531,6 +539,7 @@ class ScaledDotProductAttention(LayerKind):
     computed by earlier layers is a fourth input; a constant one (a relative position bias gathered from its table,
     BEiT's) is ``mask``, its shape aligned with the scores' last axes, with the parameters, buffers and
     multiply-adds it is computed from (``weights``, ``buffers``, ``macs``, as const_op's)."""
+    autocast = {"cpu": LOWER, "cuda": LOWER}  # in autocast's 16-bit list on both devices
     onnx_none = ("not mapped yet: exporters write MatMul, Softmax and MatMul (or opset 23's Attention), imported as "
                  "those kinds where mapped")
     tools_checked = True

@@ -16,13 +16,14 @@ from ..core.graph import INPUT
 from ..core.numeric import human_count, is_int, tidy
 from ..engine.result import Column
 
-PRECISIONS = ("float32",)
 COLUMNS = [Column("input_grad_macs", "Input-grad MACs"), Column("weight_grad_macs", "Weight-grad MACs"),
            Column("backward_macs", "Backward MACs")]
 
 
-def apply(analysis, accumulate: int = 1, precision: str = "float32"):
-    """Fill input_grad_macs, weight_grad_macs and backward_macs in every row, their totals, and ``totals.training``."""
+def apply(analysis, accumulate: int = 1):
+    """Fill input_grad_macs, weight_grad_macs and backward_macs in every row, their totals, and ``totals.training``
+    (its precision is the memory estimate's)."""
+    precision = analysis.totals["memory"]["precision"]
     rows = analysis.layers
     shapes = {r.name: r.output_shape for r in rows}
     requires: dict[str, bool] = {INPUT: False}  # whether a layer's output requires grad (an input's never does)

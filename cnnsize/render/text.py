@@ -82,7 +82,7 @@ def memory_lines(a: Analysis) -> list[str]:
         lines.append(f"Inference peak: {human_bytes(m['inference_peak_bytes'])} (parameters and buffers + "
                      f"{human_bytes(m['inference_peak_activations_bytes'])} of live activations at "
                      f"{m['inference_peak_layer']}).")
-    precision = "mixed precision" if m["amp"] else a.dtype
+    precision = f"mixed precision, {m['precision']}" if m["amp"] else a.dtype
     if not is_int(m["training_bytes"]):  # symbolic sizes: the peak is a maximum over layers, unreadable as one formula
         lines.append(f"Training ({m['optimizer']}, {precision}): gradients {human_bytes(m['gradients_bytes'])}, "
                      f"optimizer state {human_bytes(m['optimizer_bytes'])}, saved for backward "
