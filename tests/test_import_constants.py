@@ -222,3 +222,15 @@ def test_the_users_model_is_not_changed_by_tensors_built_in_its_forward():
     assert names == [n for n, _ in model.named_modules()]
     assert not [k for k in vars(model) if k.startswith("_tensor_constant")]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_constant_computed_from_trained_parameters_has_an_unknown_backward():
+    """Its forward's products are counted (FlopCounterMode's figure at import) but not how they are done: the
+    parameters' gradients are not guessed (null, and so the step's totals), the input's gradient does none."""
+    spec = {"name": "c", "input": [5, 6], "layers": [
+        {"const_op": {"name": "bias", "op": "add", "shape": [5, 6], "weights": 80, "macs": 576}}]}
+    a = cnnsize.analyze(spec, training=True)
+    assert a.layers[1].get("backward_macs") is None and a.totals["training"]["backward_macs"] is None
+    frozen = cnnsize.analyze({**spec, "layers": [{"const_op": {**spec["layers"][0]["const_op"], "trainable": False}}]},
+                             training=True)
+    assert frozen.layers[1].get("backward_macs") == 0

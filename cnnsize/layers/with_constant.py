@@ -99,6 +99,12 @@ class ConstOp(LayerKind):
     def call_macs(self, ins, out):
         return self.macs
 
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """None for the parameters' gradients where the constant is computed from trained parameters with products
+        (``macs``: how many is known, not how they are done, so neither is their backward); the input's gradient of
+        ``x op c`` does no products."""
+        return 0, (None if self.macs and self.weights and trains else 0)
+
     def receptive(self, rfs, ins, out):
         return rfs[0] if rfs else None
 

@@ -65,9 +65,11 @@ def apply(analysis, accumulate: int = 1):
         if is_int(weight_grads) and is_int(row.macs) and weight_grads > row.macs:
             beyond.append(weight_grads - row.macs)
     if unknown:
-        analysis.notes.append(f"Backward MACs unknown for {len(unknown)} layers whose forward torch measured at "
-                              f"import (opaque: {', '.join(unknown[:3])}{', …' if len(unknown) > 3 else ''}): the "
-                              "training step's backward and step totals are unknown (null).")
+        named = ", ".join(unknown[:3]) + (", …" if len(unknown) > 3 else "")
+        analysis.notes.append(f"Backward MACs unknown for {len(unknown)} layers whose forward work is known but not "
+                              "how it is done (an opaque layer's forward torch measured at import, a constant "
+                              f"computed from trained parameters): {named}; the training step's backward and step "
+                              "totals are unknown (null).")
     input_grads, weight_grads = (None, None) if unknown else totals
     _totals(analysis, input_grads, weight_grads, accumulate, precision)
     if beyond:
