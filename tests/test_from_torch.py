@@ -342,6 +342,7 @@ def test_opaque_layers_carry_what_torch_measured():
         cnnsize.validate(imported.spec, device="cpu", runs=0)
 
 
+@pytest.mark.slow  # a torch import in a subprocess: the slow set (the default run stays under 5 minutes)
 def test_import_command_opaque(tmp_path):
     (tmp_path / "oddnets.py").write_text(textwrap.dedent("""
         from torch import nn

@@ -68,6 +68,7 @@ def test_a_torchscript_module_is_named_as_such():
         assert "control flow" not in caught.value.one_line()
 
 
+@pytest.mark.slow  # a torch import in a subprocess: the slow set (the default run stays under 5 minutes)
 def test_cli_kwargs_are_json(tmp_path):
     (tmp_path / "multimodel.py").write_text(textwrap.dedent('''
         import torch.nn as nn

@@ -360,6 +360,7 @@ def test_bad_inputs_to_from_torch_are_named():
         cnnsize.from_torch(ImageMeta(), ((3, 8, 8), (7,), (7,)))
 
 
+@pytest.mark.slow  # a torch import in a subprocess: the slow set (the default run stays under 5 minutes)
 def test_import_command_names_each_input(tmp_path):
     (tmp_path / "pairs.py").write_text(textwrap.dedent("""
         import torch
