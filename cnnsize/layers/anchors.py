@@ -20,6 +20,7 @@ class Anchors(LayerKind):
     ``[2, A]``, x then y, A the cells of all maps in order), or each cell's map ``stride`` (``strides``: ``[1, A]``):
     the ``anchors`` and ``strides`` a YOLO head's decoding reads. The maps are read for their sizes only."""
 
+    tools_checked = True
     onnx_none = "not mapped: an ONNX export holds the anchors as a constant"
     min_inputs = 1
     max_inputs = 16
