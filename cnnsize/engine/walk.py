@@ -151,11 +151,13 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
     totals: dict[str, Any] = {key: sum(column, 0) for key, column in zip(COUNT_FIELDS, columns)}
     flags = list(map(attrgetter("weight_layer"), sized_at))
     totals["weight_layers"] = sum(flags)
-    totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
+    ints = _int_buffers(sized_at, figures)  # int64 buffers: 8 bytes at any dtype (batch norm's num_batches_tracked)
+    buffer_bytes = (totals["buffers"] - ints) * size + 8 * ints
+    totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": buffer_bytes,
                         "activations_bytes": totals["activations"] * size}
     totals["receptive_field"] = next((rf for rf in reversed(rfs) if rf), None)
     weights = sum(compress(columns[0], flags), 0)
-    resident = totals["params"] + totals["buffers"]
+    resident = (totals["params"] + totals["buffers"] - ints, 8 * ints)  # (elements at the dtype, int64 bytes)
     totals["memory"].update(_memory(topology, sized_at, (trainable, trained_tensors, owned), resident, weights,
                                     batch, size, options))
     fit_conditions = None
@@ -423,12 +425,21 @@ def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
     return set(names[: names.index(freeze_until) + 1])
 
 
+def _int_buffers(sized: list, figures: list) -> Any:
+    """The int64 buffers among the layers' buffers (those a layer holds itself: a shared layer's are counted once),
+    asked only of kinds that have any."""
+    default = LayerKind.int_buffers
+    return sum((s.kind.int_buffers(s.ins, s.out) for s, f in zip(sized, figures)
+                if f.buffers and type(s.kind).int_buffers is not default), 0)
+
+
 def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weights: Any, batch: Any, itemsize: int,
             options) -> dict:
     """Inference peak and training budget, in bytes (see cnnsize.engine.memory).
 
     ``parameters``: per position, whether its parameters train, the (weight, bias) elements it trains and those it
-    holds (see analyze_graph); ``resident``: parameters and buffers (elements), always in memory; ``weights``:
+    holds (see analyze_graph); ``resident``: parameters and floating-point buffers (elements) and int64 buffers
+    (bytes), always in memory; ``weights``:
     those of the weight layers, of which mixed precision keeps a half-precision copy.
     """
 
@@ -437,7 +448,7 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
 
     def training(chosen: list[bool], grads: list[tuple]) -> dict:
         figures = training_figures(topology, sized, chosen, batch, itemsize, options, grads)
-        master = (4 if options.mixed else itemsize) * resident  # mixed: float32 master weights; the 16-bit copies
+        master = (4 if options.mixed else itemsize) * resident[0] + resident[1]  # mixed: float32 master weights; the 16-bit copies
         # autocast makes are the step's (memory.training_figures), not resident
         scaler = GRAD_SCALER_BYTES if options.precision == "fp16-mixed" else 0
         step_peak = figures["training_step_peak_bytes"]  # None with symbolic sizes (see memory.training_figures)
@@ -445,7 +456,7 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
                                      else master + scaler + figures["optimizer_bytes"] + step_peak)
         return figures
 
-    out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
+    out: dict = {"inference_peak_bytes": None if peak is None else resident[0] * itemsize + resident[1] + peak,
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
     out.update(training(trainable, trained))
     if not all(trainable[1:]):

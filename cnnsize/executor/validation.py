@@ -40,7 +40,7 @@ from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
 LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations",
                  "backward_macs")
-TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
+TOTAL_FIGURES = ("params", "trainable_params", "buffers", "buffers_bytes", "macs", "flops", "activations")
 MEMORY_TOLERANCE = 0.10  # relative: the CUDA peak also holds allocator rounding and kernel workspaces
 MEMORY_SLACK = 64 * 2**20  # CUDA: the allocator rounds blocks up and cuDNN takes workspaces
 # CPU: no caching allocator; a few fixed allocations of a training step (the loss, Adam's step counters, small
@@ -837,6 +837,8 @@ def compare(analysis: Analysis, model: GraphModule, x: Any, outputs: dict[str, A
         "trainable_params": _same(t["trainable_params"],
                                   sum(p.numel() for p in model.parameters() if p.requires_grad)),
         "buffers": _same(t["buffers"], sum(b.numel() for b in model.buffers())),
+        # int64 buffers (batch norm's num_batches_tracked) are 8 bytes at any dtype
+        "buffers_bytes": _same(t["memory"]["buffers_bytes"], sum(b.nbytes for b in model.buffers())),
         "macs": Figure(_half(sum(counter)), total_flops // 2, sum(counter) == total_flops),
         "flops": _same(sum(counter), total_flops),
         "activations": _same(t["activations"], sum(seen.values()) + sum(scratch.values())),
