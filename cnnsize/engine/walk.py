@@ -15,6 +15,7 @@ from ..core.graph import Graph
 from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
 from ..core.numeric import is_int, is_symbolic, prod, tidy
 from ..layers.base import IN_PLACE, NEW, RF, VIEW, Counts, Ctx, LayerKind
+from .checkpoint import IMPLS, check_impl, segments
 from .memory import GRAD_SCALER_BYTES, PRECISIONS, PURE_DTYPES, MemoryOptions, inference_peak, training_figures
 from .result import COUNT_FIELDS, Analysis, Figures, LayerResult, MemoryBudget, Totals
 
@@ -107,13 +108,16 @@ def _own_parameters(node: Any, sized: Sized, sized_at: list[Sized], position: di
 def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, layout: str | None = "chw",
-                  accumulate: int | None = None, precision: str | None = None) -> Analysis:
+                  accumulate: int | None = None, precision: str | None = None, checkpoint: str | None = None,
+                  checkpoint_impl: str = IMPLS[0]) -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
     ``optimizer``, ``precision`` (float32, bf16-mixed, fp16-mixed, bf16, fp16; ``amp`` is fp16-mixed; the pure
     ones make ``dtype`` theirs) and ``device`` shape the training memory estimate; ``freeze_until`` marks
     that layer and every layer before it as not trainable (fine-tuning the rest); ``accumulate``: micro-steps a step
-    accumulates gradients over (the peak holds them between micro-steps). ``layout``: ``chw`` takes
+    accumulates gradients over (the peak holds them between micro-steps); ``checkpoint``: activation checkpointing's
+    segments (``every:N`` or layer and block names joined by commas, see cnnsize.engine.checkpoint) in torch's
+    ``checkpoint_impl`` variant (non-reentrant, reentrant). ``layout``: ``chw`` takes
     the input as written, ``hwc`` converts a channels-last one, None (what users' entry points pass) refuses
     one that looks channels-last (32×32×3) with the shape to use.
     """
@@ -126,7 +130,10 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
     elif others:
         graph = graph.with_inputs(others)
     precision, dtype = resolve_precision(precision, amp, parse_dtype(dtype))
-    options = MemoryOptions(optimizer, precision, device, 1 if accumulate is None else accumulate).check()
+    cut = () if checkpoint is None else segments(graph.topology.names, check_impl(checkpoint_impl) and checkpoint,
+                                                 _writes(graph))
+    options = MemoryOptions(optimizer, precision, device, 1 if accumulate is None else accumulate, cut,
+                            checkpoint_impl).check()
     frozen = _frozen(graph, freeze_until)
     bad_batch = isinstance(batch, bool) or not (is_int(batch) or hasattr(batch, "free_symbols"))
     if bad_batch or (is_int(batch) and batch < 1):
@@ -156,8 +163,9 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
     totals["receptive_field"] = next((rf for rf in reversed(rfs) if rf), None)
     weights = sum(compress(columns[0], flags), 0)
     resident = totals["params"] + totals["buffers"]
-    totals["memory"].update(_memory(topology, sized_at, (trainable, trained_tensors, owned), resident, weights,
-                                    batch, size, options))
+    memory = _memory(topology, sized_at, (trainable, trained_tensors, owned), resident, weights, batch, size, options)
+    changed = memory.pop("checkpoint")
+    totals["memory"].update(memory)
     fit_conditions = None
     if symbolic:
         from ..core.symbolic import solve
@@ -168,7 +176,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
     typed = Totals(**{**totals, "memory": MemoryBudget(**totals["memory"])})
     analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=typed,
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
-                        fit_conditions=fit_conditions, fit=ctx.fit)
+                        fit_conditions=fit_conditions, fit=ctx.fit,
+                        checkpoint=_checkpointed(checkpoint, options, changed, topology) if checkpoint else None)
     if any(type(kind).axes_note is not LayerKind.axes_note for kind in topology.kinds):
         analysis.notes += analysis.axes_notes()
     return analysis
@@ -447,7 +456,7 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
 
     out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
-    out.update(training(trainable, trained))
+    out.update(training(trainable, trained))  # and "checkpoint": what checkpointing changed (analyze_graph's)
     if not all(trainable[1:]):
         learns = {kind: kind.learns for kind in topology.kinds}
         everything = [False, *map(learns.__getitem__, map(attrgetter("kind"), islice(sized, 1, None)))]
@@ -458,6 +467,22 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
     out["amp"] = options.mixed
     out["precision"] = options.precision
     return out
+
+
+def _writes(graph: Graph) -> dict[int, int]:
+    """Position -> the storage position each in-place layer writes (its first input's), for checkpoint's segments."""
+    topology = graph.topology
+    return {i: topology.owner[topology.srcs[i][0]] for i in _in_place(graph.nodes, topology)}
+
+
+def _checkpointed(setting: str, options: MemoryOptions, changed: dict, topology: Any) -> dict:
+    """What the analysis says of its checkpointing (Analysis.checkpoint): the setting, torch's variant, the segments
+    by name, the layers recomputed and those the reentrant variant leaves untrained."""
+    names = topology.names
+    return {"setting": setting, "impl": options.checkpoint_impl,
+            "segments": [segment.label for segment in options.checkpoint], "spans": options.checkpoint,
+            "recomputed": {names[i] for i, flag in enumerate(changed["recomputed"]) if flag},
+            "untrained": {names[i] for i in changed["untrained"]}}
 
 
 def resolve_precision(precision: str | None, amp: bool, dtype: str) -> tuple[str, str]:
