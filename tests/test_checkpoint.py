@@ -254,3 +254,28 @@ def test_validate_measures_the_checkpointed_step(cli, impl, setting):
     assert doc["totals"]["training_step_peak_bytes"]["predicted"] == \
         expected.totals["memory"]["training_step_peak_bytes"]
     assert doc["totals"]["recompute_macs"]["predicted"] == expected.totals["training"]["recompute_macs"] > 0
+
+
+def test_auto_picks_the_cheapest_segments_that_fit(cli):
+    """--checkpoint auto: the every:N whose whole training budget fits --device-memory with the fewest MACs
+    recomputed (each every:N's figures are the ones checked against torch above); none where the step fits without;
+    one line where nothing fits, naming the least it needs."""
+    kwargs = {"input_shape": (3, 64, 64), "batch": 32, "optimizer": "sgd", "device": "cpu"}
+    plain = cnnsize.analyze("resnet18", training=True, **kwargs).totals["memory"]["training_bytes"]
+    options = {n: cnnsize.analyze("resnet18", checkpoint=f"every:{n}", **kwargs) for n in range(1, 10)}
+    budget = (plain + min(a.totals["memory"]["training_bytes"] for a in options.values())) // 2
+    fits = [a for a in options.values() if a.totals["memory"]["training_bytes"] <= budget]
+    cheapest = min(a.totals["training"]["recompute_macs"] for a in fits)
+    a = cnnsize.analyze("resnet18", checkpoint="auto", device_memory=budget, **kwargs)
+    t = a.totals["training"]
+    assert t["checkpoint"] == "auto" and t["recompute_macs"] == cheapest
+    assert a.totals["memory"]["training_bytes"] <= budget < plain
+    assert options[int(t["checkpoint_chosen"].split(":")[1])].totals["memory"] == a.totals["memory"]
+    roomy = cnnsize.analyze("resnet18", checkpoint="auto", device_memory=f"{plain}B", **kwargs).totals["training"]
+    assert roomy["checkpoint_chosen"] is None and roomy["recompute_macs"] == 0
+    r = cli("report", "resnet18", "-i", "3x64x64", "-b", "32", "--optimizer", "sgd", "--device", "cpu",
+            "--checkpoint", "auto", "--device-memory", "1MiB")
+    assert r.returncode == 2 and "no checkpointing fits" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    for command in ("report", "validate"):
+        r = cli(command, "lenet5", "--checkpoint", "auto")
+        assert r.returncode == 2 and "--device-memory" in r.stderr and len(r.stderr.strip().splitlines()) == 1

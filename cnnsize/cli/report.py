@@ -114,7 +114,8 @@ def run_report(args) -> int:
                              optimizer=args.optimizer, amp=amp, device=args.device,
                              precision=args.precision if amp == args.amp else None,  # --estimators' other one
                              freeze_until=args.freeze_until, layout=args.layout, accumulate=args.accumulate,
-                             checkpoint=args.checkpoint, checkpoint_impl=args.checkpoint_impl)
+                             checkpoint=args.checkpoint, checkpoint_impl=args.checkpoint_impl,
+                             device_memory=args.device_memory)
 
     with no_gc():
         analysis = at(args.batch)

@@ -34,6 +34,7 @@ def register(sub) -> None:
     v.add_argument("--precision", metavar="NAME", help="measure the training step as it computes: float32, "
                    "bf16-mixed (torch.autocast), fp16-mixed (autocast and a GradScaler; CUDA only), bf16, fp16")
     add_checkpoint(v)
+    v.add_argument("--device-memory", metavar="SIZE", help="device memory for --checkpoint auto, e.g. 24GiB")
     v.set_defaults(run=run_validate)
 
     b = sub.add_parser("bench", help="time the network: median, p10/p90, images/s, GFLOP/s, share of the peak",
@@ -187,7 +188,8 @@ def run_validate(args) -> int:
 
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
                       warmup=args.warmup, force=args.force, init=args.init, accumulate=args.accumulate or 1,
-                      precision=args.precision, checkpoint=args.checkpoint, checkpoint_impl=args.checkpoint_impl)
+                      precision=args.precision, checkpoint=args.checkpoint, checkpoint_impl=args.checkpoint_impl,
+                      device_memory=args.device_memory)
     if args.format == "json":
         write_output(json_text(result.to_dict()), args.output, "json")
     else:

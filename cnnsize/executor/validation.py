@@ -203,14 +203,15 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
                    device: str = "auto", dtype: str = "float32", runs: int = 10, warmup: int = 2,
                    force: bool = False, init: bool = False, progress: bool | None = None,
                    accumulate: int = 1, precision: str | None = None, checkpoint: str | None = None,
-                   checkpoint_impl: str = "non-reentrant") -> Validation:
+                   checkpoint_impl: str = "non-reentrant", device_memory: Any = None) -> Validation:
     """Build, run once under hooks and FlopCounterMode, compare; then time ``runs`` forward passes.
 
     ``accumulate``: the training step measured is that many forwards and backwards (gradients accumulated), then
     the optimizer's step. ``precision``: the training step measured runs as it says (bf16-mixed and fp16-mixed: the
     forward under torch.autocast, fp16 with a GradScaler; bf16 and fp16: the model in that dtype). ``checkpoint``:
     the training step measured runs its segments under torch.utils.checkpoint in the variant ``checkpoint_impl``
-    (see cnnsize.engine.checkpoint), and its recomputed work is FlopCounterMode's count of that step less a plain one.
+    (see cnnsize.engine.checkpoint; ``auto``: those that fit ``device_memory``), and its recomputed work is
+    FlopCounterMode's count of that step less a plain one.
 
     On CPU the training step's peak compares the model's tensors alone: the backend workspace torch's kernels take
     and free inside one operator call (oneDNN's GEMM-fallback scratchpad) is measured and reported apart, in the
@@ -220,13 +221,14 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
         return _run_validation(spec, input_shape=input_shape, fit=fit, batch=batch, device=device, dtype=dtype,
                                runs=runs, warmup=warmup, force=force, init=init, progress=progress,
                                accumulate=accumulate, precision=precision,
-                               checkpoint=(checkpoint, checkpoint_impl) if checkpoint is not None else None)
+                               checkpoint=(checkpoint, checkpoint_impl, device_memory) if checkpoint is not None
+                               else None)
 
 
 def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, batch: int, device: str, dtype: str,
                     runs: int, warmup: int, force: bool, init: bool, progress: bool | None,
                     accumulate: int = 1, precision: str | None = None,
-                    checkpoint: tuple[str, str] | None = None) -> Validation:
+                    checkpoint: tuple | None = None) -> Validation:
     dev = resolve_device(device)
     accumulate = MemoryOptions(accumulate=accumulate).check().accumulate
     precision, dtype = resolve_precision(precision, False, dtype)
@@ -235,9 +237,10 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
                         hint="--precision bf16-mixed on the CPU, or --device cuda")
     tdtype = torch_dtype(dtype)
     analysis = as_analysis(spec, input_shape=input_shape, fit=fit, batch=batch, dtype=dtype)
+    notes: list[str] = []
     if checkpoint is not None:  # the segments resolve (or are refused in one line) before anything runs
-        analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=batch, fit=analysis.fit,
-                      checkpoint=checkpoint[0], checkpoint_impl=checkpoint[1])
+        checkpoint = _resolve_checkpoint(analysis, dev, dtype, accumulate, precision, checkpoint,
+                                         notes)
     check_dtype(dev, tdtype, dtype)
     need = sum(required_bytes(analysis, keeps_all=True).values())  # every output is kept
     check_fits(analysis, dev, need, "validation (which keeps every layer's output)", force, keeps_all=True)
@@ -251,7 +254,6 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     outputs = _observe(model, x)
     measured_peak = torch.cuda.max_memory_allocated(dev) - base if cuda else None
     layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x), _scratch(analysis, model, x))
-    notes = []
     del outputs
     totals["saved_for_backward_bytes"] = _saved_for_backward(analysis, model, dev, dtype, exact=not cuda)
     if cuda:
@@ -409,6 +411,21 @@ def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str, accumu
     return analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
                          dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate,
                          precision=precision, checkpoint=setting, checkpoint_impl=impl)
+
+
+def _resolve_checkpoint(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int, precision: str,
+                        checkpoint: tuple, notes: list[str]) -> tuple[str, str] | None:
+    """(segments, variant) the measured step checkpoints: as asked, or what ``auto`` chooses for the device memory
+    at the training batch (None: the step fits without)."""
+    setting, impl, device_memory = checkpoint
+    train = analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
+                          dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate,
+                          precision=precision, checkpoint=setting, checkpoint_impl=impl, device_memory=device_memory)
+    if setting != "auto":
+        return setting, impl
+    chosen = train.checkpoint["chosen"] if train.checkpoint else None
+    notes.append(f"--checkpoint auto chose {chosen or 'no checkpointing'} at batch {train.batch} (Adam)")
+    return (chosen, impl) if chosen else None
 
 
 def _step_runner(train: Analysis, model: GraphModule):

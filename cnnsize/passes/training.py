@@ -129,6 +129,8 @@ def _totals(analysis, input_grads: Any, weight_grads: Any, accumulate: int, prec
     columns = list(COLUMNS)
     if checkpoint:
         t["training"].update(checkpoint_impl=checkpoint["impl"], checkpoint_segments=list(checkpoint["segments"]))
+        if checkpoint["setting"] == "auto":
+            t["training"]["checkpoint_chosen"] = checkpoint["chosen"]
         columns.append(RECOMPUTED)
         _checkpoint_notes(analysis, checkpoint, recompute)
     micro = f"{accumulate} micro-steps of batch {analysis.batch}" if accumulate > 1 else f"batch {analysis.batch}"
@@ -148,9 +150,14 @@ def _checkpoint_notes(analysis, checkpoint: dict, recompute: Any) -> None:
     """One line saying what checkpointing wraps and costs, and one more where the reentrant variant trains nothing in
     a segment."""
     labels = checkpoint["segments"]
+    if not labels:
+        analysis.notes.append(f"Checkpointing ({checkpoint['setting']}): the step fits without it.")
+        return
     shown = ", ".join(labels[:4]) + (", …" if len(labels) > 4 else "")
     memory = analysis.totals["memory"]
-    analysis.notes.append(f"Checkpointing ({checkpoint['setting']}, {checkpoint['impl']}): {len(labels)} segment"
+    setting = checkpoint["setting"] + (f": {checkpoint['chosen']}" if checkpoint["chosen"] != checkpoint["setting"]
+                                       else "")
+    analysis.notes.append(f"Checkpointing ({setting}, {checkpoint['impl']}): {len(labels)} segment"
                           f"{'s' if len(labels) != 1 else ''} ({shown}) keep only their inputs in forward and "
                           f"recompute {len(checkpoint['recomputed'])} layers in backward, {human_count(recompute)} "
                           "MACs "
