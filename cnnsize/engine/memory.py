@@ -320,7 +320,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         known = resolved[own]
         found = known.get((layer, widths[i]))
         if found is None:
-            found = known[(layer, widths[i])] = _saved(layer, own, device, widths[i], batch)
+            found = known[(layer, widths[i])] = _saved(layer, own, device, (widths[i], master), batch)
         _keep(i, found, copies, own, checkpointed.store(i, forward), (only_forward, passing),
               (srcs, owner, requires_grad, size, sized, batch))
     while pending is not None:
@@ -503,20 +503,21 @@ def _kept(refs: tuple, srcs: tuple, owner: list[int], i: int, requires_grad: lis
             if not needed or any(requires_grad[srcs[j]] for j in needed)]
 
 
-def _saved(layer: Any, own: bool, device: str, act_size: int, batch: Any) -> tuple[tuple, Any]:
+def _saved(layer: Any, own: bool, device: str, sizes: tuple[int, int], batch: Any) -> tuple[tuple, Any]:
     """What autograd keeps for one layer's backward (its kind's ``saved``), resolved to bytes.
 
-    Returns the activations it keeps, as (input index, or -1 for the output; itemsize, or None for the
+    ``sizes``: the activation's width and the parameters'. Returns the activations it keeps, as (input index, or -1
+    for the output; itemsize, or None for the
     activation dtype; the inputs whose gradients need it, Saved.for_inputs), and the bytes of the tensors of its own
     (masks, indices, statistics).
     """
-    refs, own_bytes = [], 0
+    (act_size, param_size), refs, own_bytes = sizes, [], 0
     one = is_int(batch) and batch == 1
     kind = layer.kind
     for item in kind.saved(layer.ins, layer.out, own, device):
         if item.batch_one is not None and item.batch_one != one:
             continue
-        width = item.itemsize or act_size
+        width = param_size if item.itemsize == "params" else item.itemsize or act_size
         if item.of == "new":
             own_bytes += item.numel * (batch if item.per_sample else 1) * width
         else:

@@ -134,13 +134,15 @@ class Saved(Plain):
 
     ``of`` is ``"input"`` (the layer's input ``index``, whose storage may be shared with earlier
     layers), ``"output"``, or ``"new"`` (a tensor of its own with ``numel`` elements). ``itemsize``
-    None means the activation dtype; int64 indices are 8, a float32 statistic 4.
+    None means the activation dtype, ``"params"`` the parameters' (float32 under mixed precision); int64 indices
+    are 8, a float32 statistic 4.
     """
 
     __slots__ = FIELDS = ("of", "numel", "itemsize", "index", "per_sample", "batch_one", "for_inputs")
     __hash__ = Plain.hashed
 
-    def __init__(self, of: str, numel: Dim = 0, itemsize: int | None = None, index: int = 0, per_sample: bool = True,
+    def __init__(self, of: str, numel: Dim = 0, itemsize: int | str | None = None, index: int = 0,
+                 per_sample: bool = True,
                  batch_one: bool | None = None, for_inputs: tuple = ()):
         self.of, self.numel, self.itemsize, self.index = of, numel, itemsize, index
         self.per_sample = per_sample  # False for per-channel statistics, which do not grow with the batch

@@ -10,6 +10,12 @@ from ..core.numeric import Dim, divides, exact_div, prod
 from .base import FLOAT32, PROMOTE, Counts, LayerKind, Param, Saved, TensorArg, register, require_spatial
 
 
+def _stat_width(device: str) -> int | str:
+    """The width of the statistics a norm keeps for backward: the CPU kernels compute them in the parameters'
+    dtype (16-bit when the model is, float32 under autocast's float32 master weights); CUDA's in float32."""
+    return 4 if device == "cuda" else "params"
+
+
 @register("bn")
 class BatchNorm(LayerKind):
     """Batch normalization: a scale and a shift per channel, plus running statistics as buffers.
@@ -64,9 +70,9 @@ class BatchNorm(LayerKind):
         return 1  # num_batches_tracked
 
     def saved(self, ins, out, trainable, device):
-        c = ins[0][0]  # the input, and the batch mean and inverse std per channel (float32)
-        return [Saved("input"), Saved("new", c, itemsize=4, per_sample=False),
-                Saved("new", c, itemsize=4, per_sample=False)]
+        c, width = ins[0][0], _stat_width(device)  # the input, and the batch mean and inverse std per channel
+        return [Saved("input"), Saved("new", c, itemsize=width, per_sample=False),
+                Saved("new", c, itemsize=width, per_sample=False)]
 
     def build(self, ins, out):
         import torch.nn as nn
@@ -186,7 +192,8 @@ class LayerNorm(LayerKind):
 
     def saved(self, ins, out, trainable, device):
         positions = exact_div(prod(ins[0]), self.features(ins[0]))  # the input, and a mean and 1/std per position
-        return [Saved("input"), Saved("new", positions, itemsize=4), Saved("new", positions, itemsize=4)]
+        width = _stat_width(device)
+        return [Saved("input"), Saved("new", positions, itemsize=width), Saved("new", positions, itemsize=width)]
 
     def build(self, ins, out):
         import torch.nn as nn
@@ -297,8 +304,9 @@ class InstanceNorm(LayerKind):
         # and the per-sample copies (weight.repeat(N), ...) of the affine weight and the running statistics
         c = ins[0][0]
         copies = int(self.affine) + 2 * int(self.track_running_stats)
-        return [Saved("input"), Saved("new", c, itemsize=4), Saved("new", c, itemsize=4),
-                *(Saved("new", c) for _ in range(copies))]
+        width = _stat_width(device)
+        return [Saved("input"), Saved("new", c, itemsize=width), Saved("new", c, itemsize=width),
+                *(Saved("new", c, itemsize="params") for _ in range(copies))]
 
     def build(self, ins, out):
         import torch.nn as nn
