@@ -427,7 +427,9 @@ def step_seconds(analysis, profile) -> dict:
     ``interconnect``, not overlapped with the backward (an upper bound); ``communication_seconds`` is None, and
     left out of the step, where the profile gives no interconnect. The training pass (and sharding) has run."""
     profile = load_profile(profile)
-    training = analysis.totals["training"]
+    training = analysis.totals.get("training")
+    if training is None:
+        raise SpecError("a training step's time needs the training pass", hint="analyze with training=True")
     memory, per_gpu = analysis.totals.memory, training.get("per_gpu")
     grads = max(per_gpu["gradients_bytes"]) if per_gpu else memory.gradients_bytes
     state = max(per_gpu["optimizer_bytes"]) if per_gpu else memory.optimizer_bytes

@@ -20,7 +20,8 @@ from ..core.errors import SpecError, unknown_name
 from ..core.numeric import human_bytes
 from ..engine.memory import PRECISIONS, max_batch, parse_bytes
 from ..engine.walk import analyze_graph
-from . import latency, sharding as sharding_pass
+from . import latency
+from . import sharding as sharding_pass
 from . import training as training_pass
 
 SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp")  # and hsdp where the GPUs make several nodes
@@ -216,9 +217,9 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
                     configurations.append(planner.largest(p, a, s, checkpoint) if find_max_batch else
                                           planner.configuration(p, batch // a, a, s, checkpoint))
     configurations = order(configurations)
-    return {"spec": next(iter(planner.walks.values())).name, "device": profile.name, "device_memory_bytes": memory, "batch": None if find_max_batch else batch,
-            "gpus": gpus, "configurations": configurations, "estimators": _estimators(planner, batch, gpus_per_node),
-            "estimators_batch": batch,
+    return {"spec": next(iter(planner.walks.values())).name, "device": profile.name, "device_memory_bytes": memory,
+            "batch": None if find_max_batch else batch, "gpus": gpus, "configurations": configurations,
+            "estimators": _estimators(planner, batch, gpus_per_node), "estimators_batch": batch,
             "needed": needed(planner, configurations), "notes": _notes(profile, gpus)}
 
 

@@ -133,8 +133,8 @@ def plan_grid(found: dict) -> Grid:
     batch = "the largest batch that fits" if max_batch else f"batch {found['batch']} per GPU"
     title = (f"Training plan: {found['spec']} on {found['gpus']} × {found['device']} "
              f"({human_bytes(found['device_memory_bytes'])}), {batch}")
-    lines = ([found["needed"]] if found["needed"] else []) + estimator_lines(found["estimators"], found["estimators_batch"]) \
-        + found["notes"]
+    lines = [found["needed"]] if found["needed"] else []
+    lines += estimator_lines(found["estimators"], found["estimators_batch"]) + found["notes"]
     return Grid(title, cols, found["configurations"], lines=lines)
 
 
