@@ -42,7 +42,7 @@ def direct(spec, c, device="h100", **extra):
 
 
 def test_one_gpu_configurations_are_what_analyze_gives():
-    found = plan(load_graph("resnet18"), "h100", batch=8)
+    found = plan(load_graph("resnet18"), "h100", batch=8, every=True)
     configurations = found["configurations"]
     assert {(c["precision"], c["accumulate"]) for c in configurations} == \
         {(p, a) for p in PRECISIONS for a in (1, 2, 4, 8)}
@@ -123,6 +123,27 @@ def test_order_fits_and_reasons_follow_the_device_memory():
     assert found["needed"] is None
 
 
+def test_accumulation_stops_at_the_fewest_micro_steps_that_fit():
+    """By default each precision's accumulation rises only until it fits: the roofline never makes more micro-steps
+    faster (checked here on the full list), so the configurations left out are slower than one listed."""
+    peaks = [c["per_gpu_peak_bytes"] for c in plan(load_graph("resnet18"), "h100", batch=16,
+                                                    precision="float32", every=True)["configurations"]]
+    memory = sorted(peaks)[len(peaks) // 2]  # float32 fits from some accumulation on
+    every = plan(load_graph("resnet18"), "h100", batch=16, device_memory_size=str(memory), every=True)
+    some = plan(load_graph("resnet18"), "h100", batch=16, device_memory_size=str(memory))
+    assert all(c in every["configurations"] for c in some["configurations"])
+    for p in PRECISIONS:
+        listed = sorted((c["accumulate"], c["fits"]) for c in some["configurations"] if c["precision"] == p)
+        assert [fits for _, fits in listed] == [False] * (len(listed) - 1) + [True]
+        assert [a for a, _ in listed] == [1, 2, 4, 8, 16][:len(listed)]
+        first = min((c for c in every["configurations"] if c["precision"] == p and c["fits"]),
+                    key=lambda c: c["accumulate"])
+        for c in every["configurations"]:
+            if c["precision"] == p and c["accumulate"] > first["accumulate"]:
+                assert c["predicted_step_seconds"] > first["predicted_step_seconds"]
+    assert any(len([c for c in some["configurations"] if c["precision"] == p]) > 1 for p in PRECISIONS)
+
+
 def test_nothing_fits_names_the_smallest_bundled_device_it_fits():
     found = plan(load_graph("resnet18"), "h100", batch=8, device_memory_size="64MiB")
     assert not any(c["fits"] for c in found["configurations"])
@@ -170,7 +191,7 @@ def test_the_estimators_block_is_cnnsize_estimators():
 
 
 def test_json_has_the_issue_names(capsys):
-    code, out, err = run(capsys, "lenet5", "--device", "h100", "-b", "4", "--gpus", "2", "-f", "json")
+    code, out, err = run(capsys, "lenet5", "--device", "h100", "-b", "4", "--gpus", "2", "-f", "json", "--all")
     assert code == 0 and err == ""
     doc = json.loads(out)
     assert {"configurations", "estimators"} <= set(doc)
@@ -184,11 +205,11 @@ def test_json_has_the_issue_names(capsys):
 
 
 def test_the_table_lists_every_configuration_and_the_estimators(capsys):
-    code, out, _ = run(capsys, "lenet5", "--device", "t4", "-b", "2", "--wide")
+    code, out, _ = run(capsys, "lenet5", "--device", "t4", "-b", "2", "--wide", "--all")
     assert code == 0
     assert out.count("│ float32") == 2 and out.count("bf16-mixed") == 2  # accumulate 1 and 2
     assert "Estimator deepspeed-zero3" in out and "t4 (16.0 GiB)" in out
-    code, md, _ = run(capsys, "lenet5", "--device", "t4", "-b", "2", "-f", "markdown")
+    code, md, _ = run(capsys, "lenet5", "--device", "t4", "-b", "2", "-f", "markdown", "--all")
     assert code == 0 and md.startswith("# Training plan: lenet5") and md.count("\n| ") == 11
 
 

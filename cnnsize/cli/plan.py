@@ -33,6 +33,8 @@ def register(sub) -> None:
                    "(default: all, with --gpus 2 or more)")
     p.add_argument("--max-batch", action="store_true", help="each configuration at the largest per-GPU batch that "
                    "fits instead of --batch")
+    p.add_argument("--all", action="store_true", dest="every", help="every accumulation, also more micro-steps "
+                   "than the fewest that fit (slower by the roofline, so left out by default)")
     p.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw")
     p.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
     p.add_argument("-i", "--input", action="append", help="input shape C x H x W, e.g. 3x224x224")
@@ -57,7 +59,8 @@ def run(args) -> int:
         found = plan(graph, args.device, batch=args.batch or 32, gpus=args.gpus, gpus_per_node=args.gpus_per_node,
                      precision=args.precision, accumulate=args.accumulate, sharding=args.sharding,
                      device_memory_size=args.device_memory, find_max_batch=args.max_batch, optimizer=args.optimizer,
-                     freeze_until=args.freeze_until, input_shape=parse_inputs(args.input), fit=args.fit)
+                     freeze_until=args.freeze_until, input_shape=parse_inputs(args.input), fit=args.fit,
+                     every=args.every)
     if args.format == "json":
         from ..core.safe import json_text
 

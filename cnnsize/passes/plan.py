@@ -30,7 +30,7 @@ MAX_GPUS = 4096  # how far "what would be needed" looks for a number of GPUs
 
 
 def accumulations(batch: int, given: int | None = None) -> list[int]:
-    """The micro-steps to try: ``given``, else every power of two that divides ``batch``."""
+    """The micro-steps to try: ``given``, else every power of two that divides ``batch``, and ``batch`` itself."""
     if given is not None:
         if batch % given:
             raise SpecError(f"--accumulate {given} does not divide the batch {batch} into equal micro-batches",
@@ -40,7 +40,7 @@ def accumulations(batch: int, given: int | None = None) -> list[int]:
     while a <= batch and batch % a == 0:
         out.append(a)
         a *= 2
-    return out
+    return out if out[-1] == batch else [*out, batch]  # and micro-batches of one sample, the leanest
 
 
 def shardings(gpus: int, gpus_per_node: int | None, given: str | None) -> list[str | None]:
@@ -149,6 +149,21 @@ class Planner:
         return found
 
 
+def search(planner: Planner, precision: str, checkpoint: Any, batch: int, steps: list[int], schemes: list,
+           every: bool) -> list[dict]:
+    """The configurations of one precision and checkpointing, accumulation rising: each sharding until it fits
+    (more micro-steps than that only add time: a step of ``a`` micro-batches takes at least as long as one of the
+    whole batch in the roofline), or all of them where ``every``."""
+    found, left = [], list(schemes)
+    for a in steps:
+        tried = [planner.configuration(precision, batch // a, a, s, checkpoint) for s in left]
+        found += tried
+        left = left if every else [c["sharding"] for c in tried if not c["fits"]]
+        if not left:
+            break
+    return found
+
+
 def order(configurations: list[dict]) -> list[dict]:
     """Fitting first, then by predicted samples per second (fastest first; unknown last), then by peak."""
     return sorted(configurations, key=lambda c: (not c["fits"], c["samples_per_second"] is None,
@@ -193,11 +208,12 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
          precision: str | None = None, accumulate: int | None = None, sharding: str | None = None,
          device_memory_size: str | None = None, find_max_batch: bool = False, optimizer: str = "adam",
          freeze_until: str | None = None, input_shape: Any = None, fit: str | None = None,
-         layout: str | None = None) -> dict:
+         layout: str | None = None, every: bool = False) -> dict:
     """The plan for a Graph on a device (a profile name, file or DeviceProfile): ``configurations`` (each a dict of
     its settings and figures, in ``order``), ``estimators`` (cnnsize.passes.estimators at the per-GPU ``batch``),
     ``needed`` (a line where nothing fits) and ``notes``. ``batch``: the samples each GPU takes a step (split into
-    micro-batches by accumulation); ``find_max_batch``: each configuration at the largest batch that fits instead."""
+    micro-batches by accumulation); ``find_max_batch``: each configuration at the largest batch that fits instead;
+    ``every``: each accumulation, also beyond the fewest micro-steps that fit (see ``search``)."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise SpecError(f"gpus must be a positive integer, got {gpus!r}", hint="e.g. --gpus 8")
     if precision is not None and precision not in PRECISIONS:
@@ -211,11 +227,11 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
     planner = Planner(graph, profile, memory, gpus, gpus_per_node, walk)
     configurations = []
     for p in [precision] if precision else PRECISIONS:
-        for a in steps:
-            for checkpoint in CHECKPOINTS:
-                for s in schemes:
-                    configurations.append(planner.largest(p, a, s, checkpoint) if find_max_batch else
-                                          planner.configuration(p, batch // a, a, s, checkpoint))
+        for checkpoint in CHECKPOINTS:
+            if find_max_batch:
+                configurations += [planner.largest(p, a, s, checkpoint) for a in steps for s in schemes]
+            else:
+                configurations += search(planner, p, checkpoint, batch, steps, schemes, every)
     configurations = order(configurations)
     return {"spec": next(iter(planner.walks.values())).name, "device": profile.name, "device_memory_bytes": memory,
             "batch": None if find_max_batch else batch, "gpus": gpus, "configurations": configurations,
