@@ -126,10 +126,12 @@ def plan_grid(found: dict) -> Grid:
     cols += [Column("per_gpu_peak_bytes", "Per-GPU peak", text=human_bytes, short="Peak"),
              Column("fits", "Fits", right=False, whole=lambda c: "yes" if c["fits"] else "no"),
              Column("predicted_step_seconds", "Step", text=seconds_text),
-             Column("samples_per_second", "Samples/s", text=rate),
-             Column("step_macs", "Step MACs", text=human_count)]
+             Column("samples_per_second", "Samples/s", text=rate)]
     if any(c["reason"] for c in found["configurations"]):
-        cols.append(Column("reason", "Why not", right=False, text=str))
+        memory = found["device_memory_bytes"]  # the JSON's reason in short: by how much it does not fit
+        cols.append(Column("reason", "Over by", whole=lambda c: "–" if c["fits"] else
+                           human_bytes(c["per_gpu_peak_bytes"] - memory)))
+    cols.append(Column("step_macs", "Step MACs", text=human_count))
     batch = "the largest batch that fits" if max_batch else f"batch {found['batch']} per GPU"
     title = (f"Training plan: {found['spec']} on {found['gpus']} × {found['device']} "
              f"({human_bytes(found['device_memory_bytes'])}), {batch}")
