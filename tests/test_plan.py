@@ -56,6 +56,22 @@ def test_one_gpu_configurations_are_what_analyze_gives():
         assert c["samples_per_second"] == pytest.approx(8 / c["predicted_step_seconds"])
 
 
+def test_the_optimizer_freezing_and_input_reach_every_configuration():
+    found = plan(load_graph("resnet18"), "l4", batch=4, precision="bf16-mixed", optimizer="sgd",
+                 freeze_until="layer2.1.add", input_shape=(3, 64, 64), every=True)
+    assert len(found["configurations"]) == 3
+    for c in found["configurations"]:
+        a = direct("resnet18", c, "l4", optimizer="sgd", freeze_until="layer2.1.add", input_shape=(3, 64, 64))
+        assert c["per_gpu_peak_bytes"] == a.totals.memory.training_bytes
+        assert c["step_macs"] == a.totals["training"]["step_macs"]
+        assert c["predicted_step_seconds"] == pytest.approx(step_seconds(a, "l4")["step_seconds"], rel=1e-12)
+    whole = plan(load_graph("resnet18"), "l4", batch=4, precision="bf16-mixed", input_shape=(3, 64, 64), every=True)
+    frozen = {c["accumulate"]: c for c in found["configurations"]}
+    for c in whole["configurations"]:  # a frozen prefix saves backward work and memory
+        assert frozen[c["accumulate"]]["step_macs"] < c["step_macs"]
+        assert frozen[c["accumulate"]]["per_gpu_peak_bytes"] < c["per_gpu_peak_bytes"]
+
+
 @pytest.mark.parametrize("gpus,node", [(4, None), (4, 2)])
 def test_sharded_configurations_are_what_analyze_gives(gpus, node):
     found = plan(load_graph("resnet18"), "a100", batch=4, gpus=gpus, gpus_per_node=node, precision="bf16-mixed")
@@ -183,7 +199,7 @@ def test_max_batch_is_the_largest_that_fits_under_every_configuration():
 
 
 def test_the_estimators_block_is_cnnsize_estimators():
-    found = plan(load_graph("resnet18"), "h100", batch=8)
+    found = cnnsize.plan("resnet18", "h100", batch=8)
     expected = [e.to_dict() for e in cnnsize.estimators("resnet18", batch=8)]
     assert found["estimators"] == expected
     assert [e["name"] for e in found["estimators"]] == ["accelerate", "accelerate", "deepspeed-zero2",
