@@ -20,7 +20,7 @@ from ..core.errors import SpecError, unknown_name
 from ..core.numeric import human_bytes
 from ..engine.memory import PRECISIONS, max_batch, parse_bytes
 from ..engine.walk import analyze_graph
-from . import latency
+from . import estimators, latency
 from . import sharding as sharding_pass
 from . import training as training_pass
 
@@ -241,8 +241,6 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
 
 def _estimators(planner: Planner, batch: int, gpus_per_node: int | None) -> list[dict]:
     """cnnsize.estimators at the per-GPU batch: the float32 and fp16-mixed walks the search made (or makes)."""
-    from . import estimators
-
     node = min(planner.gpus, gpus_per_node or planner.gpus)
     float32 = planner.analysis("float32", batch, 1, None)
     mixed = planner.analysis("fp16-mixed", batch, 1, None)

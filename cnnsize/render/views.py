@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.numeric import is_int
+from ..core.text import seconds_text
 from ..engine.result import Analysis
 from ..passes.conventions import CAUSES
 from .grid import Column, Grid
@@ -109,8 +110,6 @@ def conventions_grid(analysis, rows: list[dict]) -> Grid:
 def plan_grid(found: dict) -> Grid:
     """A training plan (cnnsize.passes.plan) as a Grid: one row per configuration, fitting ones first; under it what
     would be needed where nothing fits, the estimators' lines and the notes."""
-    from ..core.text import seconds_text
-
     def rate(value: Any) -> str:
         return "–" if value is None else f"{value:,.0f}"
 
