@@ -80,6 +80,7 @@ class Planner:
         self.graph, self.profile, self.memory, self.gpus = graph, profile, memory, gpus
         self.node, self.walk = gpus_per_node, walk
         self.walks: dict = {}
+        self.skipped: dict = {}  # checkpointing -> why the network cannot take it
         self.timed: dict = {}
         self.micros: dict = {}
 
@@ -149,19 +150,47 @@ class Planner:
         return found
 
 
-def search(planner: Planner, precision: str, checkpoint: Any, batch: int, steps: list[int], schemes: list,
+def search(planner: Planner, precision: str, batch: int, steps: list[int], schemes: list,
            every: bool) -> list[dict]:
-    """The configurations of one precision and checkpointing, accumulation rising: each sharding until it fits
-    (more micro-steps than that only add time: a step of ``a`` micro-batches takes at least as long as one of the
-    whole batch in the roofline), or all of them where ``every``."""
-    found, left = [], list(schemes)
-    for a in steps:
-        tried = [planner.configuration(precision, batch // a, a, s, checkpoint) for s in left]
-        found += tried
-        left = left if every else [c["sharding"] for c in tried if not c["fits"]]
-        if not left:
-            break
+    """The configurations of one precision, accumulation rising for each sharding until it fits: more micro-steps
+    only add time (a step of ``a`` micro-batches takes at least as long as one of the whole batch in the roofline).
+    Checkpointing (CHECKPOINTS after None) only adds recomputation, so it is tried only at accumulations below the
+    fewest at which the sharding fits without it. ``every``: all of them. A checkpointing the network cannot take
+    (no blocks to cut) is left out, with a note."""
+    found: list[dict] = []
+    fit_at: dict = {}  # sharding -> the fewest micro-steps that fit without checkpointing
+    for checkpoint in CHECKPOINTS:
+        left = list(schemes)
+        for a in steps:
+            if checkpoint is not None and not every:
+                left = [s for s in left if a < fit_at.get(s, a + 1)]
+            if not left:
+                break
+            try:
+                tried = [planner.configuration(precision, batch // a, a, s, checkpoint) for s in left]
+            except SpecError as exc:
+                if checkpoint is None:
+                    raise
+                planner.skipped.setdefault(checkpoint, exc.one_line())
+                break
+            found += tried
+            for c in tried if checkpoint is None else ():
+                if c["fits"]:
+                    fit_at.setdefault(c["sharding"], a)
+            left = left if every else [c["sharding"] for c in tried if not c["fits"]]
     return found
+
+
+def largest_all(planner: Planner, precision: str, checkpoint: Any, steps: list[int], schemes: list) -> list[dict]:
+    """Each configuration of one precision and checkpointing at its largest batch (none where the network cannot
+    take that checkpointing)."""
+    try:
+        return [planner.largest(precision, a, s, checkpoint) for a in steps for s in schemes]
+    except SpecError as exc:
+        if checkpoint is None:
+            raise
+        planner.skipped.setdefault(checkpoint, exc.one_line())
+        return []
 
 
 def order(configurations: list[dict]) -> list[dict]:
@@ -227,16 +256,16 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
     planner = Planner(graph, profile, memory, gpus, gpus_per_node, walk)
     configurations = []
     for p in [precision] if precision else PRECISIONS:
-        for checkpoint in CHECKPOINTS:
-            if find_max_batch:
-                configurations += [planner.largest(p, a, s, checkpoint) for a in steps for s in schemes]
-            else:
-                configurations += search(planner, p, checkpoint, batch, steps, schemes, every)
+        if find_max_batch:
+            configurations += [c for checkpoint in CHECKPOINTS for c in largest_all(planner, p, checkpoint, steps,
+                                                                                   schemes)]
+        else:
+            configurations += search(planner, p, batch, steps, schemes, every)
     configurations = order(configurations)
     return {"spec": next(iter(planner.walks.values())).name, "device": profile.name, "device_memory_bytes": memory,
             "batch": None if find_max_batch else batch, "gpus": gpus, "configurations": configurations,
             "estimators": _estimators(planner, batch, gpus_per_node), "estimators_batch": batch,
-            "needed": needed(planner, configurations), "notes": _notes(profile, gpus)}
+            "needed": needed(planner, configurations), "notes": _notes(profile, gpus, planner.skipped)}
 
 
 def _estimators(planner: Planner, batch: int, gpus_per_node: int | None) -> list[dict]:
@@ -247,7 +276,7 @@ def _estimators(planner: Planner, batch: int, gpus_per_node: int | None) -> list
     return [e.to_dict() for e in estimators.estimators(float32, mixed, node, planner.gpus // node)]
 
 
-def _notes(profile: latency.DeviceProfile, gpus: int) -> list[str]:
+def _notes(profile: latency.DeviceProfile, gpus: int, skipped: dict) -> list[str]:
     notes = ["Predicted step times are the roofline's (cnnsize.passes.latency.step_seconds) from "
              f"{profile.source or profile.name}: forward, backward and recomputed work at the device's peak for "
              "each precision, the optimizer's step at its memory bandwidth"
@@ -257,5 +286,6 @@ def _notes(profile: latency.DeviceProfile, gpus: int) -> list[str]:
         notes.append(f"The step times exclude communication: the profile '{profile.name}' gives no interconnect.")
     if CHECKPOINTS == (None,):
         notes.append("Activation checkpointing is not among the configurations yet.")
+    notes += [f"Not tried: {line}" for line in skipped.values()]
     return notes
 
