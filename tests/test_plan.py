@@ -17,7 +17,7 @@ from cnnsize.core.numeric import human_bytes
 from cnnsize.engine.memory import PRECISIONS
 from cnnsize.passes import latency
 from cnnsize.passes.latency import DATASHEETS, DeviceProfile, step_seconds
-from cnnsize.passes.plan import plan
+from cnnsize.passes.plan import CHECKPOINTS, plan
 
 GIB = 2**30
 
@@ -38,14 +38,14 @@ def direct(spec, c, device="h100", **extra):
     """The analysis ``cnnsize.analyze`` gives for a configuration's settings."""
     several = {} if c["sharding"] is None else {"gpus": c["gpus"], "sharding": c["sharding"]}
     return cnnsize.analyze(spec, batch=c["micro_batch"], precision=c["precision"], accumulate=c["accumulate"],
-                           training=True, device_profile=device, **several, **extra)
+                           checkpoint=c["checkpoint"], training=True, device_profile=device, **several, **extra)
 
 
 def test_one_gpu_configurations_are_what_analyze_gives():
     found = plan(load_graph("resnet18"), "h100", batch=8, every=True)
     configurations = found["configurations"]
-    assert {(c["precision"], c["accumulate"]) for c in configurations} == \
-        {(p, a) for p in PRECISIONS for a in (1, 2, 4, 8)}
+    assert sorted((c["precision"], c["accumulate"], str(c["checkpoint"])) for c in configurations) == \
+        sorted((p, a, str(k)) for p in PRECISIONS for a in (1, 2, 4, 8) for k in CHECKPOINTS)
     for c in configurations:
         a = direct("resnet18", c)
         assert c["micro_batch"] * c["accumulate"] == c["batch"] == 8
@@ -58,14 +58,15 @@ def test_one_gpu_configurations_are_what_analyze_gives():
 
 def test_the_optimizer_freezing_and_input_reach_every_configuration():
     found = plan(load_graph("resnet18"), "l4", batch=4, precision="bf16-mixed", optimizer="sgd",
-                 freeze_until="layer2.1.add", input_shape=(3, 64, 64), every=True)
+                 freeze_until="layer2.1.add", input_shape=(3, 64, 64), every=True, checkpoint="none")
     assert len(found["configurations"]) == 3
     for c in found["configurations"]:
         a = direct("resnet18", c, "l4", optimizer="sgd", freeze_until="layer2.1.add", input_shape=(3, 64, 64))
         assert c["per_gpu_peak_bytes"] == a.totals.memory.training_bytes
         assert c["step_macs"] == a.totals["training"]["step_macs"]
         assert c["predicted_step_seconds"] == pytest.approx(step_seconds(a, "l4")["step_seconds"], rel=1e-12)
-    whole = plan(load_graph("resnet18"), "l4", batch=4, precision="bf16-mixed", input_shape=(3, 64, 64), every=True)
+    whole = plan(load_graph("resnet18"), "l4", batch=4, precision="bf16-mixed", input_shape=(3, 64, 64), every=True,
+                 checkpoint="none")
     frozen = {c["accumulate"]: c for c in found["configurations"]}
     for c in whole["configurations"]:  # a frozen prefix saves backward work and memory
         assert frozen[c["accumulate"]]["step_macs"] < c["step_macs"]
@@ -142,11 +143,12 @@ def test_order_fits_and_reasons_follow_the_device_memory():
 def test_accumulation_stops_at_the_fewest_micro_steps_that_fit():
     """By default each precision's accumulation rises only until it fits: the roofline never makes more micro-steps
     faster (checked here on the full list), so the configurations left out are slower than one listed."""
-    peaks = [c["per_gpu_peak_bytes"] for c in plan(load_graph("resnet18"), "h100", batch=16,
-                                                    precision="float32", every=True)["configurations"]]
+    peaks = [c["per_gpu_peak_bytes"] for c in plan(load_graph("resnet18"), "h100", batch=16, precision="float32",
+                                                    every=True, checkpoint="none")["configurations"]]
     memory = sorted(peaks)[len(peaks) // 2]  # float32 fits from some accumulation on
-    every = plan(load_graph("resnet18"), "h100", batch=16, device_memory_size=str(memory), every=True)
-    some = plan(load_graph("resnet18"), "h100", batch=16, device_memory_size=str(memory))
+    every = plan(load_graph("resnet18"), "h100", batch=16, device_memory_size=str(memory), every=True,
+                 checkpoint="none")
+    some = plan(load_graph("resnet18"), "h100", batch=16, device_memory_size=str(memory), checkpoint="none")
     assert all(c in every["configurations"] for c in some["configurations"])
     for p in PRECISIONS:
         listed = sorted((c["accumulate"], c["fits"]) for c in some["configurations"] if c["precision"] == p)
@@ -158,6 +160,35 @@ def test_accumulation_stops_at_the_fewest_micro_steps_that_fit():
             if c["precision"] == p and c["accumulate"] > first["accumulate"]:
                 assert c["predicted_step_seconds"] > first["predicted_step_seconds"]
     assert any(len([c for c in some["configurations"] if c["precision"] == p]) > 1 for p in PRECISIONS)
+
+
+def test_checkpointing_is_tried_where_it_lets_fewer_micro_steps_fit():
+    """VGG-16 in float32 at batch 32 needs 2 micro-steps in 4 GiB without checkpointing; with it, one: each
+    checkpointed configuration is analyze's with that checkpoint, recomputes work (more MACs, more time) and is listed
+    only below the accumulation that fits without it."""
+    found = plan(load_graph("vgg16"), "h100", batch=32, device_memory_size="4GiB", precision="float32")
+    plain = [c for c in found["configurations"] if c["checkpoint"] is None]
+    fewest = min(c["accumulate"] for c in plain if c["fits"])
+    checkpointed = [c for c in found["configurations"] if c["checkpoint"] is not None]
+    assert fewest == 2 and {c["checkpoint"] for c in checkpointed} == set(CHECKPOINTS[1:])
+    for c in checkpointed:
+        assert c["accumulate"] < fewest and c["fits"]
+        a = direct("vgg16", c)
+        assert c["per_gpu_peak_bytes"] == a.totals.memory.training_bytes
+        assert c["step_macs"] == a.totals["training"]["step_macs"] > plain[0]["step_macs"]
+        assert a.totals["training"]["recompute_macs"] > 0
+        seconds = step_seconds(a, "h100")
+        assert c["predicted_step_seconds"] == pytest.approx(seconds["step_seconds"], rel=1e-12)
+        assert seconds["recompute_seconds"] > 0
+
+
+def test_a_network_without_blocks_to_cut_is_planned_without_checkpointing(capsys):
+    spec = {"name": "one", "input": [3, 8, 8], "layers": [{"conv": {"name": "only", "filters": 4, "kernel": 3}}]}
+    found = plan(load_graph(spec), "h100", batch=2, precision="float32", every=True)
+    assert {c["checkpoint"] for c in found["configurations"]} == {None}
+    assert any(n.startswith("Not tried: --checkpoint every:1") for n in found["notes"])
+    code, out, _ = run(capsys, "lenet5", "--device", "h100", "-b", "4", "--checkpoint", "every:2", "-f", "json")
+    assert code == 0 and {c["checkpoint"] for c in json.loads(out)["configurations"]} == {"every:2"}
 
 
 def test_nothing_fits_names_the_smallest_bundled_device_it_fits():
@@ -193,8 +224,9 @@ def test_max_batch_is_the_largest_that_fits_under_every_configuration():
     for c in found["configurations"]:
         b = c["max_batch"]
         assert b > 0 and c["fits"] and c["micro_batch"] == b
-        at = cnnsize.analyze("resnet18", batch=b, precision=c["precision"]).totals.memory.training_bytes
-        above = cnnsize.analyze("resnet18", batch=b + 1, precision=c["precision"]).totals.memory.training_bytes
+        settings = {"precision": c["precision"], "checkpoint": c["checkpoint"]}
+        at = cnnsize.analyze("resnet18", batch=b, **settings).totals.memory.training_bytes
+        above = cnnsize.analyze("resnet18", batch=b + 1, **settings).totals.memory.training_bytes
         assert at == c["per_gpu_peak_bytes"] <= memory < above
 
 
@@ -217,15 +249,17 @@ def test_json_has_the_issue_names(capsys):
     for e in doc["estimators"]:
         assert {"name", "bytes", "differences"} <= set(e)
     assert {e["name"] for e in doc["estimators"]} == {"accelerate", "deepspeed-zero2", "deepspeed-zero3"}
-    assert len(doc["configurations"]) == 5 * 3 * 5  # precisions × accumulate 1, 2, 4 × shardings
+    # precisions × accumulate 1, 2, 4 × shardings × checkpointing
+    assert len(doc["configurations"]) == 5 * 3 * 5 * len(CHECKPOINTS)
 
 
 def test_the_table_lists_every_configuration_and_the_estimators(capsys):
-    code, out, _ = run(capsys, "lenet5", "--device", "t4", "-b", "2", "--wide", "--all")
+    code, out, _ = run(capsys, "lenet5", "--device", "t4", "-b", "2", "--wide", "--all", "--checkpoint", "none")
     assert code == 0
     assert out.count("│ float32") == 2 and out.count("bf16-mixed") == 2  # accumulate 1 and 2
     assert "Estimator deepspeed-zero3" in out and "t4 (16.0 GiB)" in out
-    code, md, _ = run(capsys, "lenet5", "--device", "t4", "-b", "2", "-f", "markdown", "--all")
+    code, md, _ = run(capsys, "lenet5", "--device", "t4", "-b", "2", "-f", "markdown", "--all", "--checkpoint",
+                      "none")
     assert code == 0 and md.startswith("# Training plan: lenet5") and md.count("\n| ") == 11
 
 
@@ -246,6 +280,7 @@ def test_nothing_fitting_is_an_answer_not_an_error(capsys):
     (["--device", "h100", "--max-batch", "-b", "4"], "give one of --max-batch and --batch"),
     (["--device", "h100", "--device-memory", "12XB"], "'12XB' is not a memory size"),
     (["--device", "h100", "--optimizer", "adamm"], "did you mean 'adam'"),
+    (["--device", "h100", "--checkpoint", "layer9"], "no layer or group 'layer9'"),
     ([], "--device"),
 ])
 def test_bad_input_is_one_line(capsys, args, words):

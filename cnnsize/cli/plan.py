@@ -31,6 +31,9 @@ def register(sub) -> None:
                    "4, ... that divide --batch)")
     p.add_argument("--sharding", metavar="NAME", help="only this sharding: ddp, zero1, zero2, zero3, fsdp, hsdp "
                    "(default: all, with --gpus 2 or more)")
+    p.add_argument("--checkpoint", metavar="SETTING", help="only this activation checkpointing: every:N (N blocks a "
+                   "segment), layer or block names joined by commas, auto (the every:N that fits the device with "
+                   "the least recomputed) or 'none'; default: each of none, every:1, every:2, every:4")
     p.add_argument("--max-batch", action="store_true", help="each configuration at the largest per-GPU batch that "
                    "fits instead of --batch")
     p.add_argument("--all", action="store_true", dest="every", help="every accumulation, also more micro-steps "
@@ -60,7 +63,7 @@ def run(args) -> int:
                      precision=args.precision, accumulate=args.accumulate, sharding=args.sharding,
                      device_memory_size=args.device_memory, find_max_batch=args.max_batch, optimizer=args.optimizer,
                      freeze_until=args.freeze_until, input_shape=parse_inputs(args.input), fit=args.fit,
-                     every=args.every)
+                     every=args.every, checkpoint=args.checkpoint)
     if args.format == "json":
         from ..core.safe import json_text
 

@@ -25,7 +25,8 @@ from . import sharding as sharding_pass
 from . import training as training_pass
 
 SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp")  # and hsdp where the GPUs make several nodes
-CHECKPOINTS: tuple = (None,)  # activation checkpointing: not in the engine yet (analyze has no checkpoint=)
+# activation checkpointing (analyze's checkpoint=): none, each block its own segment, and two coarser cuts
+CHECKPOINTS: tuple = (None, "every:1", "every:2", "every:4")
 MAX_GPUS = 4096  # how far "what would be needed" looks for a number of GPUs
 
 
@@ -89,6 +90,8 @@ class Planner:
         key = (precision, micro, accumulate, checkpoint)
         if key not in self.walks:
             extra = {} if checkpoint is None else {"checkpoint": checkpoint}
+            if checkpoint == "auto":  # the every:N that fits the device with the least recomputed
+                extra["device_memory"] = self.memory
             self.walks[key] = analyze_graph(self.graph, batch=micro, precision=precision, accumulate=accumulate,
                                             **self.walk, **extra)
         return self.walks[key]
@@ -151,25 +154,25 @@ class Planner:
 
 
 def search(planner: Planner, precision: str, batch: int, steps: list[int], schemes: list,
-           every: bool) -> list[dict]:
+           every: bool, checkpoints: tuple = CHECKPOINTS) -> list[dict]:
     """The configurations of one precision, accumulation rising for each sharding until it fits: more micro-steps
     only add time (a step of ``a`` micro-batches takes at least as long as one of the whole batch in the roofline).
     Checkpointing (CHECKPOINTS after None) only adds recomputation, so it is tried only at accumulations below the
     fewest at which the sharding fits without it. ``every``: all of them. A checkpointing the network cannot take
-    (no blocks to cut) is left out, with a note."""
+    (no blocks to cut) is left out, with a note, unless it is the one asked for (``checkpoints`` of one)."""
     found: list[dict] = []
     fit_at: dict = {}  # sharding -> the fewest micro-steps that fit without checkpointing
-    for checkpoint in CHECKPOINTS:
+    for checkpoint in checkpoints:
         left = list(schemes)
         for a in steps:
-            if checkpoint is not None and not every:
+            if checkpoint is not None and None in checkpoints and not every:
                 left = [s for s in left if a < fit_at.get(s, a + 1)]
             if not left:
                 break
             try:
                 tried = [planner.configuration(precision, batch // a, a, s, checkpoint) for s in left]
             except SpecError as exc:
-                if checkpoint is None:
+                if checkpoint is None or len(checkpoints) == 1:
                     raise
                 planner.skipped.setdefault(checkpoint, exc.one_line())
                 break
@@ -181,13 +184,14 @@ def search(planner: Planner, precision: str, batch: int, steps: list[int], schem
     return found
 
 
-def largest_all(planner: Planner, precision: str, checkpoint: Any, steps: list[int], schemes: list) -> list[dict]:
+def largest_all(planner: Planner, precision: str, checkpoint: Any, steps: list[int], schemes: list,
+                strict: bool = False) -> list[dict]:
     """Each configuration of one precision and checkpointing at its largest batch (none where the network cannot
     take that checkpointing)."""
     try:
         return [planner.largest(precision, a, s, checkpoint) for a in steps for s in schemes]
     except SpecError as exc:
-        if checkpoint is None:
+        if checkpoint is None or strict:
             raise
         planner.skipped.setdefault(checkpoint, exc.one_line())
         return []
@@ -237,12 +241,13 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
          precision: str | None = None, accumulate: int | None = None, sharding: str | None = None,
          device_memory_size: str | None = None, find_max_batch: bool = False, optimizer: str = "adam",
          freeze_until: str | None = None, input_shape: Any = None, fit: str | None = None,
-         layout: str | None = None, every: bool = False) -> dict:
+         layout: str | None = None, every: bool = False, checkpoint: str | None = None) -> dict:
     """The plan for a Graph on a device (a profile name, file or DeviceProfile): ``configurations`` (each a dict of
     its settings and figures, in ``order``), ``estimators`` (cnnsize.passes.estimators at the per-GPU ``batch``),
     ``needed`` (a line where nothing fits) and ``notes``. ``batch``: the samples each GPU takes a step (split into
     micro-batches by accumulation); ``find_max_batch``: each configuration at the largest batch that fits instead;
-    ``every``: each accumulation, also beyond the fewest micro-steps that fit (see ``search``)."""
+    ``every``: each accumulation, also beyond the fewest micro-steps that fit (see ``search``); ``checkpoint``: only
+    that activation checkpointing ("none": none; default: CHECKPOINTS)."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise SpecError(f"gpus must be a positive integer, got {gpus!r}", hint="e.g. --gpus 8")
     if precision is not None and precision not in PRECISIONS:
@@ -255,12 +260,13 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
             "layout": layout}
     planner = Planner(graph, profile, memory, gpus, gpus_per_node, walk)
     configurations = []
+    checkpoints = CHECKPOINTS if checkpoint is None else (None,) if checkpoint == "none" else (checkpoint,)
     for p in [precision] if precision else PRECISIONS:
         if find_max_batch:
-            configurations += [c for checkpoint in CHECKPOINTS for c in largest_all(planner, p, checkpoint, steps,
-                                                                                   schemes)]
+            configurations += [c for ck in checkpoints for c in largest_all(planner, p, ck, steps, schemes,
+                                                                           checkpoint is not None)]
         else:
-            configurations += search(planner, p, batch, steps, schemes, every)
+            configurations += search(planner, p, batch, steps, schemes, every, checkpoints)
     configurations = order(configurations)
     return {"spec": next(iter(planner.walks.values())).name, "device": profile.name, "device_memory_bytes": memory,
             "batch": None if find_max_batch else batch, "gpus": gpus, "configurations": configurations,
@@ -284,8 +290,6 @@ def _notes(profile: latency.DeviceProfile, gpus: int, skipped: dict) -> list[str
                 profile.interconnect else ".")]
     if gpus > 1 and not profile.interconnect:
         notes.append(f"The step times exclude communication: the profile '{profile.name}' gives no interconnect.")
-    if CHECKPOINTS == (None,):
-        notes.append("Activation checkpointing is not among the configurations yet.")
     notes += [f"Not tried: {line}" for line in skipped.values()]
     return notes
 
