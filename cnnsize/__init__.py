@@ -24,12 +24,12 @@ __version__ = "0.1.0"
 
 __all__ = ["Analysis", "CnnsizeError", "DoesNotFit", "LayerResult", "LimitExceeded", "SpecError", "analyze",
            "calc", "explain", "fit_sizes", "load", "build", "validate", "bench", "ops", "compare", "sweep",
-           "plot", "draw", "estimators", "from_torch", "from_onnx", "from_yolo", "__version__"]
+           "plot", "draw", "estimators", "plan", "from_torch", "from_onnx", "from_yolo", "__version__"]
 
 # name -> (module, attribute; None for the module itself), imported on first use
 _LAZY: dict[str, tuple[str, str | None]] = {
     **{name: (".api", name) for name in ("analyze", "load", "explain", "fit_sizes", "build", "validate", "bench",
-                                         "compare", "sweep", "plot", "draw", "estimators")},
+                                         "compare", "sweep", "plot", "draw", "estimators", "plan")},
     "Analysis": (".engine.result", "Analysis"), "LayerResult": (".engine.result", "LayerResult"),
     "calc": (".calc", None), "ops": (".core.ops", None),
     "from_torch": (".importers.torch_import", "from_torch"), "from_onnx": (".importers.onnx_import", "from_onnx"),

@@ -189,6 +189,19 @@ def estimators(spec: Any, *, input_shape: tuple | None = None, batch: int = 1, g
     return found.estimators(float32, mixed, gpus_per_node, nodes)
 
 
+def plan(spec: Any, device: Any, *, batch: int = 32, gpus: int = 1, variables: dict | None = None,
+         **options: Any) -> dict:
+    """How to train ``spec`` on ``device`` (a bundled profile name such as "h100", a profile file or a
+    DeviceProfile): every configuration of precision × accumulation × sharding with its per-GPU peak, whether it fits,
+    its step's work and predicted time, fastest first, and the estimators (see cnnsize.passes.plan.plan for the
+    ``options``: gpus_per_node, precision, accumulate, sharding, device_memory_size, find_max_batch, optimizer,
+    freeze_until, input_shape, fit, every). ``batch``: the samples each GPU takes a step."""
+    from .passes.plan import plan as planned
+
+    with no_gc():
+        return planned(load_graph(spec, variables=variables), device, batch=batch, gpus=gpus, **options)
+
+
 def fit_sizes(spec: Any, min: int = 32, max: int = 1024, channels: int | None = None,  # noqa: A002
               rule: str = "exact"):
     """The square input sizes n in [min, max] at which every layer fits exactly (a FitSizes).

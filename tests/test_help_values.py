@@ -96,6 +96,8 @@ def base_args(path, spec: str, tmp_path) -> list[str]:
         return ["bench", spec, "--runs", "1", "--warmup", "0", "--no-peak"]
     if first == "calibrate":
         return ["calibrate", "--runs", "1", "-o", str(tmp_path / "profile.json")]
+    if first == "plan":  # several GPUs in nodes of two: every --sharding is then meaningful
+        return ["plan", spec, "--device", "h100", "-b", "2", "--gpus", "4", "--gpus-per-node", "2"]
     return [first, spec]
 
 

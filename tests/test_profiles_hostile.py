@@ -78,6 +78,14 @@ BAD_VALUES = [
     ("name", 5, "'name' must be text"),
     ("notes", "x", "'notes' must be a list"),
     ("bandwith", 1e9, "did you mean 'bandwidth'"),
+    ("memory_bytes", -1, "'memory_bytes' must be positive"),
+    ("memory_bytes", "80GB", "'memory_bytes' must be a number"),
+    ("memory_bytes", 1e30, "outside the plausible"),
+    ("memory_bytes", 1000, "outside the plausible"),
+    ("memory_bytes", 1e999, "'memory_bytes' must be a finite number"),
+    ("memory", 2**30, "did you mean 'memory_bytes'"),
+    ("interconnect", 0, "'interconnect' must be positive"),
+    ("interconnect", [1e9], "'interconnect' must be a number"),
 ]
 
 

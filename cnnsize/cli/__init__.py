@@ -23,12 +23,12 @@ from .. import __version__
 
 INTERNAL_ERROR = 3  # exit code of an unexpected exception: neither 1 (a validation mismatch) nor 2 (bad input)
 COMMAND_MODULES = ["report", "validate", "calc", "explain", "fit", "compare", "sweep", "plot", "draw", "schema",
-                   "importer", "conventions", "calibrate"]
+                   "importer", "conventions", "calibrate", "plan"]
 # which module defines each command, so that a run registers only the one it needs (start-up time)
 COMMAND_OF = {"report": "report", "specs": "report", "validate": "validate", "bench": "validate", "calc": "calc",
               "explain": "explain", "fit": "fit", "compare": "compare", "sweep": "sweep", "plot": "plot",
               "draw": "draw", "schema": "schema", "import": "importer", "conventions": "conventions",
-              "calibrate": "calibrate"}
+              "calibrate": "calibrate", "plan": "plan"}
 
 
 def terminal_columns() -> int:

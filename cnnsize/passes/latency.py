@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from ..core.errors import Location, SpecError, unknown_name
 from ..core.numeric import is_int
 from ..core.safe import printable
 from ..core.text import seconds_text
 from ..engine.result import Column
+from ..layers.base import LOWER
 from .traffic import apply as apply_traffic
 
 EFFICIENCY_KEYS = ("conv", "stem", "grouped", "depthwise", "fc", "pool", "global_pool", "norm", "lrn", "elementwise",
@@ -38,7 +40,10 @@ OVERHEAD_MAX = 1.0
 EFFICIENCY_MAX = 10.0
 THREADS_MAX = 1_000_000
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int8")
-PROFILE_KEYS = ("name", "source", "peak_flops", "bandwidth", "overhead_s", "efficiency", "notes", "threads")
+PROFILE_KEYS = ("name", "source", "peak_flops", "bandwidth", "overhead_s", "efficiency", "notes", "threads",
+                "memory_bytes", "interconnect")
+# a device's memory from 1 MiB to 16 EiB (--device-memory's largest); bytes, whole
+MEMORY_RANGE = (2**20, 2**64)
 MAX_PROFILE_BYTES = 1 << 20  # a profile is a few hundred bytes
 MAX_NOTES, MAX_TEXT = 100, 1000
 
@@ -92,6 +97,8 @@ class DeviceProfile:
     efficiency: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     threads: int | None = None  # CPU threads torch used when measuring (a CPU profile holds for that many)
+    memory_bytes: int | None = None  # the device's memory, for ``cnnsize plan`` (None: not known; --device-memory)
+    interconnect: float | None = None  # bytes/s one GPU sends to another (None: the plan's step leaves it out)
 
     def __post_init__(self) -> None:
         if not self.peak_flops:
@@ -109,6 +116,10 @@ class DeviceProfile:
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or not 1 <= self.threads <= THREADS_MAX):
             raise SpecError(f"'threads' must be a whole number from 1 to {THREADS_MAX:,}, got {_shown(self.threads)}")
+        if self.memory_bytes is not None:
+            self.memory_bytes = int(_number(self.memory_bytes, "memory_bytes", *MEMORY_RANGE, "bytes"))
+        if self.interconnect is not None:
+            self.interconnect = _number(self.interconnect, "interconnect", *BANDWIDTH_RANGE, "bytes/s")
 
     def peak(self, dtype: str) -> float:
         if dtype in self.peak_flops:
@@ -151,40 +162,53 @@ def _fields(data) -> dict:
     return {"name": _text(data["name"], "name"), "source": _text(data.get("source", ""), "source"),
             "peak_flops": dict(data["peak_flops"]), "bandwidth": data["bandwidth"],
             "overhead_s": data.get("overhead_s", 0.0), "efficiency": dict(data.get("efficiency", {})),
-            "notes": [_text(n, f"notes[{i}]") for i, n in enumerate(notes)], "threads": data.get("threads")}
+            "notes": [_text(n, f"notes[{i}]") for i, n in enumerate(notes)], "threads": data.get("threads"),
+            "memory_bytes": data.get("memory_bytes"), "interconnect": data.get("interconnect")}
 
 
 T = 1e12
+GIB = 2**30
 # Vendor datasheet figures (dense, without sparsity), marked as datasheet, not measured. float32 is the
-# FP32 (non-tensor-core) figure; float16/bfloat16 the dense tensor-core figure.
+# FP32 (non-tensor-core) figure; float16/bfloat16 the dense tensor-core figure. Memory: the datasheet's "80GB" is
+# 80 GiB (memory chips come in binary sizes; nvidia-smi shows an H100's as 81,559 MiB, a little of it reserved).
+# Interconnect: the bytes a GPU sends each way, half the datasheet's figure for both directions.
 DATASHEETS = {
     # NVIDIA A100 Tensor Core GPU datasheet (A100 80GB SXM): FP64 9.7 TFLOPS, FP32 19.5 TFLOPS,
-    # BF16/FP16 Tensor Core 312 TFLOPS (624 with sparsity); GPU memory bandwidth 2,039 GB/s.
+    # BF16/FP16 Tensor Core 312 TFLOPS (624 with sparsity); GPU memory bandwidth 2,039 GB/s; GPU memory 80GB
+    # HBM2e; interconnect NVLink 600GB/s (both directions: 300 GB/s each way).
     "a100": DeviceProfile("a100", "datasheet: NVIDIA A100 Tensor Core GPU datasheet, A100 80GB SXM",
                           {"float64": 9.7 * T, "float32": 19.5 * T, "float16": 312 * T, "bfloat16": 312 * T},
-                          2039e9, 5e-6),
+                          2039e9, 5e-6, memory_bytes=80 * GIB, interconnect=300e9),
     # NVIDIA H100 Tensor Core GPU datasheet (H100 SXM): FP64 34 TFLOPS, FP32 67 TFLOPS, BF16/FP16 Tensor
-    # Core 1,979 TFLOPS with sparsity (989 dense); GPU memory bandwidth 3.35 TB/s.
+    # Core 1,979 TFLOPS with sparsity (989 dense); GPU memory bandwidth 3.35 TB/s; GPU memory 80GB; interconnect
+    # NVLink 900GB/s (both directions: 450 GB/s each way).
     "h100": DeviceProfile("h100", "datasheet: NVIDIA H100 Tensor Core GPU datasheet, H100 SXM",
                           {"float64": 34 * T, "float32": 67 * T, "float16": 989 * T, "bfloat16": 989 * T},
-                          3.35e12, 5e-6),
+                          3.35e12, 5e-6, memory_bytes=80 * GIB, interconnect=450e9),
     # NVIDIA H200 Tensor Core GPU datasheet (H200 SXM): FP64 34 TFLOPS, FP32 67 TFLOPS, BF16/FP16 Tensor
-    # Core 1,979 TFLOPS with sparsity (989 dense); GPU memory bandwidth 4.8 TB/s.
+    # Core 1,979 TFLOPS with sparsity (989 dense); GPU memory bandwidth 4.8 TB/s; GPU memory 141GB; interconnect
+    # NVLink 900GB/s (both directions: 450 GB/s each way).
     "h200": DeviceProfile("h200", "datasheet: NVIDIA H200 Tensor Core GPU datasheet, H200 SXM",
                           {"float64": 34 * T, "float32": 67 * T, "float16": 989 * T, "bfloat16": 989 * T},
-                          4.8e12, 5e-6),
+                          4.8e12, 5e-6, memory_bytes=141 * GIB, interconnect=450e9),
     # NVIDIA L4 Tensor Core GPU datasheet: FP32 30.3 TFLOPS, BF16/FP16 Tensor Core 242 TFLOPS with
-    # sparsity (121 dense); GPU memory bandwidth 300 GB/s.
+    # sparsity (121 dense); GPU memory bandwidth 300 GB/s; GPU memory 24GB; interconnect PCIe Gen4 x16 64GB/s
+    # (both directions: 32 GB/s each way).
     "l4": DeviceProfile("l4", "datasheet: NVIDIA L4 Tensor Core GPU datasheet",
-                        {"float32": 30.3 * T, "float16": 121 * T, "bfloat16": 121 * T}, 300e9, 5e-6),
+                        {"float32": 30.3 * T, "float16": 121 * T, "bfloat16": 121 * T}, 300e9, 5e-6,
+                        memory_bytes=24 * GIB, interconnect=32e9),
     # NVIDIA T4 Tensor Core GPU datasheet: single precision (FP32) 8.1 TFLOPS, mixed precision (FP16/FP32)
-    # 65 TFLOPS; GPU memory bandwidth 320 GB/s (no bfloat16 on Turing).
+    # 65 TFLOPS; GPU memory bandwidth 320 GB/s (no bfloat16 on Turing); GPU memory 16 GB GDDR6; system interface
+    # x16 PCIe Gen3 (PCIe 3.0's 16 GB/s each way over 16 lanes).
     "t4": DeviceProfile("t4", "datasheet: NVIDIA T4 Tensor Core GPU datasheet",
-                        {"float32": 8.1 * T, "float16": 65 * T}, 320e9, 5e-6),
+                        {"float32": 8.1 * T, "float16": 65 * T}, 320e9, 5e-6, memory_bytes=16 * GIB,
+                        interconnect=16e9),
     # NVIDIA Ada Lovelace GPU architecture whitepaper, GeForce RTX 4090: peak FP32 82.6 TFLOPS, peak FP16
-    # Tensor TFLOPS with FP32 accumulate 165.2 (330.4 with sparsity); memory bandwidth 1,008 GB/s.
+    # Tensor TFLOPS with FP32 accumulate 165.2 (330.4 with sparsity); memory bandwidth 1,008 GB/s; frame buffer
+    # 24 GB GDDR6X; no NVLink: PCIe Gen 4 (x16: 32 GB/s each way).
     "rtx4090": DeviceProfile("rtx4090", "datasheet: NVIDIA Ada Lovelace architecture whitepaper, RTX 4090",
-                             {"float32": 82.6 * T, "float16": 165.2 * T, "bfloat16": 165.2 * T}, 1008e9, 5e-6),
+                             {"float32": 82.6 * T, "float16": 165.2 * T, "bfloat16": 165.2 * T}, 1008e9, 5e-6,
+                             memory_bytes=24 * GIB, interconnect=32e9),
 }
 for _p in DATASHEETS.values():
     _p.notes.append("datasheet figures, not measured; the 5 µs per-layer overhead is an assumption (kernel launch)")
@@ -340,6 +364,92 @@ def apply(analysis, profile) -> object:
     analysis.add_columns(COLUMNS, f"Predicted on {profile.name}: {seconds_text(total)} "
                                   f"({t['bound']}-bound layers take {t['bound_share']:.0%} of it).")
     return analysis
+
+
+MIXED_DTYPES = {"bf16-mixed": "bfloat16", "fp16-mixed": "float16"}  # the type autocast lowers ops to
+
+
+def micro_step_seconds(analysis, profile, precision: str | None = None) -> tuple[float, float | None, float]:
+    """(forward, backward, recompute) seconds of one micro-step of a training step, by the roofline of each layer.
+
+    Forward: each layer as ``apply`` predicts it, at the dtype it computes in (under mixed precision, the 16-bit
+    type for the kinds autocast lowers, float32 for the others; the traffic as the analysis' dtype counts it).
+    Backward: a layer whose backward runs (some input or parameter needs a gradient) does 2 × its backward MACs in
+    FLOPs and moves twice its forward's bytes (it reads the output's gradient and what it saved, and writes its
+    inputs' and weights' gradients); None when a layer's backward work is unknown. Recompute: the forward again of
+    each layer activation checkpointing recomputes (``recomputed``). The training pass has run."""
+    precision = precision or analysis.totals["training"]["precision"]
+    return sum_terms(layer_terms(analysis), load_profile(profile), precision, analysis.dtype)
+
+
+def layer_terms(analysis) -> list[tuple]:
+    """Per layer what micro_step_seconds reads: (work, bytes moved, efficiency key, whether autocast lowers it,
+    backward MACs (None: unknown; False: no backward runs), recomputed)."""
+    if not analysis.traffic:
+        apply_traffic(analysis)
+    shapes = {r.name: r.output_shape for r in analysis.layers}
+    out = []
+    for r in analysis.layers[1:]:
+        if not (is_int(r.flops) and is_int(r.bytes_read)):
+            raise SpecError("a latency prediction needs numeric sizes", hint="give a numeric input shape")
+        lowered = r.kind.autocast_mode([shapes[s] for s in r.inputs], "cuda") == LOWER
+        runs = not (r.get("input_grad_macs") is None and r.get("weight_grad_macs") == 0)
+        out.append((work(r, analysis.batch), r.bytes_read + r.bytes_written, layer_key(r, shapes), lowered,
+                    r.get("backward_macs") if runs else False, bool(r.get("recomputed"))))
+    return out
+
+
+def sum_terms(terms: list[tuple], profile: DeviceProfile, precision: str, dtype: str,
+              scale: tuple[int, int] = (1, 1)) -> tuple[float, float | None, float]:
+    """micro_step_seconds from layer_terms; ``scale`` (to, from) converts the bytes counted at one itemsize to
+    another (exact: the traffic is elements × itemsize)."""
+    lower = MIXED_DTYPES.get(precision)
+    forward, recompute = 0.0, 0.0
+    backward: float | None = 0.0
+    to, of = scale
+    for flops, moved, key, lowered, macs, recomputed in terms:
+        moved = moved // of * to
+        at = lower if lower and lowered else dtype
+        seconds = predict(flops, moved, profile, at, key)[0]
+        forward += seconds
+        recompute += seconds if recomputed else 0.0
+        if backward is None or macs is False:
+            continue  # unknown already, or a layer no gradient flows through
+        backward = None if macs is None else backward + predict(2 * macs, 2 * moved, profile, at, key)[0]
+    return forward, backward, recompute
+
+
+def step_seconds(analysis, profile) -> dict:
+    """A training step's predicted seconds on a device, per part and in all (``step_seconds``; None when a layer's
+    backward work is unknown): ``accumulate`` micro-steps (micro_step_seconds), the optimizer's step (a memory-bound
+    pass reading each trained parameter, its gradient and state, writing the parameter and state, for the share
+    each GPU updates) and, on several GPUs, the bytes each sends (``communication_bytes``) at the profile's
+    ``interconnect``, not overlapped with the backward (an upper bound); ``communication_seconds`` is None, and
+    left out of the step, where the profile gives no interconnect. The training pass (and sharding) has run."""
+    profile = load_profile(profile)
+    training = analysis.totals.get("training")
+    if training is None:
+        raise SpecError("a training step's time needs the training pass", hint="analyze with training=True")
+    memory, per_gpu = analysis.totals.memory, training.get("per_gpu")
+    grads = max(per_gpu["gradients_bytes"]) if per_gpu else memory.gradients_bytes
+    state = max(per_gpu["optimizer_bytes"]) if per_gpu else memory.optimizer_bytes
+    gpus = training.get("gpus", 1)
+    return combine_step(micro_step_seconds(analysis, profile, training["precision"]), profile,
+                        training["accumulate"], gpus, grads, state, training["communication_bytes"] if gpus > 1 else 0)
+
+
+def combine_step(micro: tuple, profile: DeviceProfile, accumulate: int, gpus: int, grads: Any, state: Any,
+                 sent: Any) -> dict:
+    """step_seconds from a micro-step's (forward, backward, recompute) seconds, the bytes of gradients and
+    optimizer state a GPU updates and the bytes it sends (``cnnsize plan`` times many settings of one walk)."""
+    forward, backward, recompute = micro
+    optimizer = float(3 * grads + 2 * state) / profile.bandwidth
+    communication = 0.0 if gpus == 1 else None if profile.interconnect is None else float(sent) / profile.interconnect
+    step = None if backward is None else \
+        accumulate * (forward + backward + recompute) + optimizer + (communication or 0.0)
+    return {"forward_seconds": accumulate * forward, "backward_seconds": None if backward is None else
+            accumulate * backward, "recompute_seconds": accumulate * recompute, "optimizer_seconds": optimizer,
+            "communication_seconds": communication, "step_seconds": step}
 
 
 def _fold_bound(key: str, members: list, row) -> str | None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.numeric import is_int
+from ..core.text import seconds_text
 from ..engine.result import Analysis
 from ..passes.conventions import CAUSES
 from .grid import Column, Grid
@@ -104,3 +105,50 @@ def conventions_grid(analysis, rows: list[dict]) -> Grid:
              f"split by cause (batch {analysis.batch}; the network in {mode} mode)."]
     lines += [f"{r['count']}: {r['note']}." for r in rows if r.get("note")]
     return Grid(f"{analysis.name}: counting conventions", cols, flat, lines=lines)
+
+
+def plan_grid(found: dict) -> Grid:
+    """A training plan (cnnsize.passes.plan) as a Grid: one row per configuration, fitting ones first; under it what
+    would be needed where nothing fits, the estimators' lines and the notes."""
+    def rate(value: Any) -> str:
+        return "–" if value is None else f"{value:,.0f}"
+
+    max_batch = found["batch"] is None
+    cols = [Column("precision", "Precision", right=False), Column("accumulate", "Accum."),
+            Column("micro_batch", "Micro-batch", short="Micro")]
+    if max_batch:
+        cols.append(Column("max_batch", "Max batch"))
+    if found["gpus"] > 1:
+        cols.append(Column("sharding", "Sharding", right=False))
+    if any(c["checkpoint"] for c in found["configurations"]):
+        cols.append(Column("checkpoint", "Checkpoint", right=False))
+    cols += [Column("per_gpu_peak_bytes", "Per-GPU peak", text=human_bytes, short="Peak"),
+             Column("fits", "Fits", right=False, whole=lambda c: "yes" if c["fits"] else "no"),
+             Column("predicted_step_seconds", "Step", text=seconds_text),
+             Column("samples_per_second", "Samples/s", text=rate)]
+    if any(c["reason"] for c in found["configurations"]):
+        memory = found["device_memory_bytes"]  # the JSON's reason in short: by how much it does not fit
+        cols.append(Column("reason", "Over by", whole=lambda c: "–" if c["fits"] else
+                           human_bytes(c["per_gpu_peak_bytes"] - memory)))
+    cols.append(Column("step_macs", "Step MACs", text=human_count))
+    batch = "the largest batch that fits" if max_batch else f"batch {found['batch']} per GPU"
+    title = (f"Training plan: {found['spec']} on {found['gpus']} × {found['device']} "
+             f"({human_bytes(found['device_memory_bytes'])}), {batch}")
+    lines = [found["needed"]] if found["needed"] else []
+    lines += estimator_lines(found["estimators"], found["estimators_batch"]) + found["notes"]
+    return Grid(title, cols, found["configurations"], lines=lines)
+
+
+def estimator_lines(found: list[dict], batch: int) -> list[str]:
+    """One line per estimator: its figure and what it leaves out against cnnsize's one-GPU budget."""
+    lines = []
+    for e in found:
+        label = e["name"] + (f" ({e['settings']['dtype']})" if "dtype" in e["settings"] else "")
+        missed = e["differences"]
+        if not missed:
+            lines.append(f"Estimator {label}: {human_bytes(e['bytes'])} per GPU ({e['note']}).")
+            continue
+        left = ", ".join(f"{key} {human_bytes(value)}" for key, value in missed.items() if key != "total" and value)
+        lines.append(f"Estimator {label}: {human_bytes(e['bytes'])}; cnnsize's one-GPU budget at batch {batch} is "
+                     f"{human_bytes(missed['total'])} more (by part: {left}).")
+    return lines
