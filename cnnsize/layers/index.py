@@ -32,6 +32,7 @@ KINDS: dict[str, str] = {
     "locally_connected": "conv",
     "fc": "dense",
     "flatten": "dense",
+    "detections": "detections",
     "hardtanh": "hardtanh",
     "unary": "math",
     "reduce": "math",
