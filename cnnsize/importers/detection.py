@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.errors import SpecError
-from ..layers.nn.modules import Detections
+from ..layers.nn.modules import Detections, RoIAlign
 
 SINGLE_STAGE = ("RetinaNet", "FCOS", "SSD")  # torchvision.models.detection's classes this takes apart
+TWO_STAGE = ("FasterRCNN",)  # with a TwoMLPHead box head (the _v2 models' convolutional head: not yet)
 
 
 def is_detector(model: Any) -> bool:
@@ -66,17 +67,64 @@ class SingleStage(nn.Module):
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The transform and the backbone: what the head reads."""
+        return list(self.backbone(self.image(x)).values())
+
+    def image(self, x: torch.Tensor) -> torch.Tensor:
+        """The transform: normalized, resized, padded."""
         mean = torch.as_tensor(self.transform.image_mean, dtype=x.dtype, device=x.device)
         std = torch.as_tensor(self.transform.image_std, dtype=x.dtype, device=x.device)
         x = (x - mean[:, None, None]) / std[:, None, None]
         x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
         if self.batch != self.size:
             x = F.pad(x, (0, self.batch[1] - self.size[1], 0, self.batch[0] - self.size[0]))
-        return list(self.backbone(x).values())
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.head(self.features(x))
         return self.post(*(out[key] for key in self.outputs if key in out))
+
+
+class TwoStage(SingleStage):
+    """A Faster R-CNN's eval forward without its data-dependent parts: the transform and backbone as SingleStage's,
+    the RPN head on every level, the RPN's ``proposals`` (post_nms_top_n) as a ``detections`` layer (its
+    pre_nms_top_n per level as candidates), MultiScaleRoIAlign on them (``roi_align``), the box head and predictor
+    run once per proposal, then the detections. The proposals stay on an axis of their own beside the batch (the
+    box head's linear layers act on the last axis: the same products as on torchvision's [B·P, ...])."""
+
+    rpn: Any
+    roi_heads: Any
+
+    def __init__(self, model: Any, size: tuple[int, int], batch: tuple[int, int]):
+        nn.Module.__init__(self)
+        self.transform, self.backbone, self.rpn, self.roi_heads = \
+            model.transform, model.backbone, model.rpn, model.roi_heads
+        self.size, self.batch = size, batch
+        rpn, heads = model.rpn, model.roi_heads
+        self.proposals = Detections(rpn._post_nms_top_n["testing"], rpn._pre_nms_top_n["testing"],
+                                    rpn.score_thresh, rpn.nms_thresh)
+        pool = heads.box_roi_pool
+        self.pooled = tuple(pool.featmap_names)
+        self.roi = RoIAlign(int(pool.output_size[0]), int(pool.sampling_ratio))
+        self.post = Detections(heads.detections_per_img, rpn._post_nms_top_n["testing"], heads.score_thresh,
+                               heads.nms_thresh, softmax=True)  # every proposal a candidate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(self.image(x))
+        objectness, deltas = self.rpn.head(list(features.values()))
+        scores = torch.cat([_flat(o, 1) for o in objectness], 1)
+        boxes = torch.cat([_flat(d, 4) for d in deltas], 1)
+        proposals = self.proposals(scores, boxes)
+        pooled = self.roi(proposals, *(f for name, f in features.items() if name in self.pooled))  # as it filters
+        head, predictor = self.roi_heads.box_head, self.roi_heads.box_predictor
+        y = F.relu(head.fc6(pooled.flatten(2)))
+        y = F.relu(head.fc7(y))
+        return self.post(predictor.cls_score(y), predictor.bbox_pred(y))
+
+
+def _flat(layer: torch.Tensor, c: int) -> torch.Tensor:
+    """torchvision's permute_and_flatten: [N, A·c, H, W] to [N, H·W·A, c] (its batch kept apart)."""
+    n, _, h, w = layer.shape
+    return layer.view(n, -1, c, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, c)
 
 
 def largest_stride(model: Any) -> int:
@@ -87,10 +135,11 @@ def largest_stride(model: Any) -> int:
 
 
 def _check(model: Any, input_shape: Any) -> tuple[int, int, int]:
-    if type(model).__name__ not in SINGLE_STAGE:
-        raise SpecError(f"torchvision's {type(model).__name__} is not imported yet: only the single-stage detectors "
-                        f"({', '.join(SINGLE_STAGE)}) are",
-                        hint="import its backbone (model.backbone) and heads apart with from_torch")
+    two = type(model).__name__ in TWO_STAGE and type(model.roi_heads.box_head).__name__ == "TwoMLPHead"
+    if type(model).__name__ not in SINGLE_STAGE and not two:
+        raise SpecError(f"torchvision's {type(model).__name__} with its {type(model.roi_heads.box_head).__name__} "
+                        f"is not imported yet: the detectors {', '.join(SINGLE_STAGE + TWO_STAGE)} (with a "
+                        "TwoMLPHead) are", hint="import its backbone (model.backbone) and heads apart with from_torch")
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
     if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape) or shape[0] != 3:
         raise SpecError(f"a torchvision detector takes one RGB image (3, H, W), got {input_shape!r}",
@@ -107,7 +156,7 @@ def _core(model: Any, shape: tuple[int, int, int]) -> SingleStage:
                         f"smaller than its largest stride ({stride}): its last level would hold no whole cell",
                         hint="give an image whose sides are closer in length (the transform scales the short side "
                              f"to {model.transform.min_size[-1]}, the long one to {model.transform.max_size} at most)")
-    return SingleStage(model, size, batch)
+    return (SingleStage if type(model).__name__ in SINGLE_STAGE else TwoStage)(model, size, batch)
 
 
 def detector_core(model: Any, input_shape: Any) -> SingleStage:

@@ -18,7 +18,7 @@ from .base import Counts, LayerKind, Param, register
 @register("detections")
 class Detections(LayerKind):
     """The boxes a detector keeps, ``[detections, 6]`` (x1, y1, x2, y2, score, label), from its head's class scores
-    ``[A, C]`` and box regressions ``[A, 4]`` over all A anchors (and any other head output, FCOS' centerness),
+    ``[A, C]`` and box regressions ``[A, 4]`` (or 4 per class) over all A anchors or proposals (and any other head output, FCOS' centerness),
     with torchvision's settings stated: ``candidates`` per level before NMS, the ``score`` threshold, NMS' ``iou``.
     No multiply-adds are counted (decoding and NMS do none that torch counts). The executor builds a stand-in of
     its shape (the best scores and their raw boxes, no decoding, no NMS)."""
@@ -58,18 +58,18 @@ class Detections(LayerKind):
 
     def output_shape(self, ins, ctx):
         scores, boxes = ins[0], ins[1]
-        if len(scores) != 2 or len(boxes) != 2 or boxes[0] != scores[0]:
-            raise SpecError(f"detections reads class scores [A, C] and boxes [A, 4] of the same anchors, got "
-                            f"{'×'.join(map(str, scores))} and {'×'.join(map(str, boxes))}",
+        if len(scores) != 2 or len(boxes) != 2 or boxes[0] != scores[0] or boxes[1] % 4:
+            raise SpecError(f"detections reads class scores [A, C] and boxes [A, 4] (or 4 per class) of the same "
+                            f"anchors, got {'×'.join(map(str, scores))} and {'×'.join(map(str, boxes))}",
                             hint="give it the head's outputs, flattened over the levels")
-        return (self._kept(ins), 2 + boxes[1])
+        return (self._kept(ins), 6)
 
     def counts(self, ins, out):
         return Counts()  # decoding, top-k and NMS: no multiply-add FlopCounterMode counts
 
     def scratch(self, ins, out, batch):
         """The stand-in's probabilities [A, C], its top scores, picked boxes and labels (6 per kept box)."""
-        return (prod(ins[0]) + (2 + ins[1][1]) * out[0]) * batch
+        return (prod(ins[0]) + 6 * out[0]) * batch
 
     def receptive(self, rfs, ins, out):
         return None

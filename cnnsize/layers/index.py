@@ -63,6 +63,7 @@ KINDS: dict[str, str] = {
     "adaptive_maxpool": "pool",
     "global_maxpool": "pool",
     "mean": "pool",
+    "roi_align": "roi_align",
     "upsample": "shape",
     "zeropad": "shape",
     "reflectpad": "shape",

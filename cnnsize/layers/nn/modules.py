@@ -578,6 +578,20 @@ class Detections(nn.Module):
             p = scores.softmax(-1) if self.softmax else scores.sigmoid()
             top, index = p.flatten(1).topk(min(self.detections, p.shape[1] * p.shape[2]), dim=1)
             anchor = torch.div(index, p.shape[2], rounding_mode="floor")
-            picked = boxes.gather(1, anchor.unsqueeze(-1).expand(-1, -1, boxes.shape[-1]))
+            picked = boxes[..., :4].gather(1, anchor.unsqueeze(-1).expand(-1, -1, 4))
             label = (index % p.shape[2]).unsqueeze(-1).to(boxes.dtype)
             return torch.cat([picked, top.unsqueeze(-1), label], -1)
+
+
+class RoIAlign(nn.Module):
+    """torchvision's MultiScaleRoIAlign built as a stand-in of its shape (torchvision is not needed here): each of
+    the ``boxes`` [B, P, ≥4] gets the first map average-pooled to ``output`` × ``output`` (no sampling at the
+    boxes), as [B, P, C, output, output]. forward(boxes, *maps)."""
+
+    def __init__(self, output: int, sampling: int = 2):
+        super().__init__()
+        self.output, self.sampling = output, sampling
+
+    def forward(self, boxes: torch.Tensor, *maps: torch.Tensor) -> torch.Tensor:
+        pooled = F.adaptive_avg_pool2d(maps[0], self.output)
+        return pooled.unsqueeze(1).expand(-1, boxes.shape[1], -1, -1, -1).contiguous()
