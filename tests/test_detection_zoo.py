@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import need
+from .conftest import need, representative
 
 pytestmark = pytest.mark.zoo
 
@@ -136,7 +136,8 @@ def _check_size(name, model, size):
         assert sum(rows[n].activations for n in box_head) == real, (name, size)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", representative(MODELS, {"retinanet_resnet50_fpn", "ssdlite320_mobilenet_v3_large",
+                                                         "fasterrcnn_mobilenet_v3_large_320_fpn"}))
 def test_detector_exact(name):
     model = _model(name)
     for size in SIZES:

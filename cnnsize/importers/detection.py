@@ -135,9 +135,10 @@ def largest_stride(model: Any) -> int:
 
 
 def _check(model: Any, input_shape: Any) -> tuple[int, int, int]:
-    two = type(model).__name__ in TWO_STAGE and type(model.roi_heads.box_head).__name__ == "TwoMLPHead"
+    box_head = type(getattr(getattr(model, "roi_heads", None), "box_head", None)).__name__
+    two = type(model).__name__ in TWO_STAGE and box_head == "TwoMLPHead"
     if type(model).__name__ not in SINGLE_STAGE and not two:
-        raise SpecError(f"torchvision's {type(model).__name__} with its {type(model.roi_heads.box_head).__name__} "
+        raise SpecError(f"torchvision's {type(model).__name__} with its {box_head} "
                         f"is not imported yet: the detectors {', '.join(SINGLE_STAGE + TWO_STAGE)} (with a "
                         "TwoMLPHead) are", hint="import its backbone (model.backbone) and heads apart with from_torch")
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()

@@ -18,8 +18,9 @@ from .base import Counts, LayerKind, Param, register
 @register("detections")
 class Detections(LayerKind):
     """The boxes a detector keeps, ``[detections, 6]`` (x1, y1, x2, y2, score, label), from its head's class scores
-    ``[A, C]`` and box regressions ``[A, 4]`` (or 4 per class) over all A anchors or proposals (and any other head output, FCOS' centerness),
-    with torchvision's settings stated: ``candidates`` per level before NMS, the ``score`` threshold, NMS' ``iou``.
+    ``[A, C]`` and box regressions ``[A, 4]`` (or 4 per class) over all A anchors or proposals (and any other head
+    output, FCOS' centerness), with torchvision's settings stated: ``candidates`` per level before NMS, the
+    ``score`` threshold, NMS' ``iou``.
     No multiply-adds are counted (decoding and NMS do none that torch counts). The executor builds a stand-in of
     its shape (the best scores and their raw boxes, no decoding, no NMS)."""
 
