@@ -24,6 +24,7 @@ class Detections(LayerKind):
     No multiply-adds are counted (decoding and NMS do none that torch counts). The executor builds a stand-in of
     its shape (the best scores and their raw boxes, no decoding, no NMS)."""
 
+    tools_checked = True
     onnx_none = "not mapped: an exported detector's NonMaxSuppression and TopK are data-dependent"
     torch_modules = ("cnnsize.layers.nn.modules.Detections",)
     min_inputs = 2

@@ -5,7 +5,6 @@ no multiply-add FlopCounterMode counts (torchvision::roi_align has no FLOP formu
 
 from __future__ import annotations
 
-from math import prod
 from typing import ClassVar
 
 from ..core.errors import SpecError
@@ -17,9 +16,9 @@ class RoIAlign(LayerKind):
     """``[P, C, output, output]``: each of the P boxes (the first input, ``[P, 4 or more]``, x1 y1 x2 y2 first) pooled
     from one of the feature maps that follow (``[C, H, W]`` each, all of C channels) by RoIAlign with ``sampling``
     points per bin; the map is the box's level (torchvision's LevelMapper: 224-pixel boxes on level 4). No
-    multiply-adds counted. The executor builds a stand-in of its shape (the first map average-pooled, for every
-    box)."""
+    multiply-adds counted. The executor builds a stand-in of its shape (each map's first pixel, spread)."""
 
+    tools_checked = True
     onnx_none = "not mapped: torchvision's RoIAlign exports as RoiAlign on boxes computed at run time"
     torch_modules = ("cnnsize.layers.nn.modules.RoIAlign",)
     min_inputs = 2
@@ -53,8 +52,8 @@ class RoIAlign(LayerKind):
         return Counts()  # bilinear sampling: no multiply-add FlopCounterMode counts
 
     def scratch(self, ins, out, batch):
-        """The stand-in's pooled map, once per sample."""
-        return prod(out[1:]) * batch
+        """The stand-in's first pixel of each map, joined."""
+        return ins[1][0] * (len(ins) - 1) * batch
 
     def receptive(self, rfs, ins, out):
         return None

@@ -584,14 +584,16 @@ class Detections(nn.Module):
 
 
 class RoIAlign(nn.Module):
-    """torchvision's MultiScaleRoIAlign built as a stand-in of its shape (torchvision is not needed here): each of
-    the ``boxes`` [B, P, ≥4] gets the first map average-pooled to ``output`` × ``output`` (no sampling at the
-    boxes), as [B, P, C, output, output]. forward(boxes, *maps)."""
+    """torchvision's MultiScaleRoIAlign built as a stand-in of its shape (torchvision is not needed here): every
+    map's first pixel, joined (so that each map is read, as RoIAlign reads them), the first one's spread over
+    [B, P, C, output, output] for the ``boxes`` [B, P, ≥4]; no sampling, nothing a counting tool counts.
+    forward(boxes, *maps)."""
 
     def __init__(self, output: int, sampling: int = 2):
         super().__init__()
         self.output, self.sampling = output, sampling
 
     def forward(self, boxes: torch.Tensor, *maps: torch.Tensor) -> torch.Tensor:
-        pooled = F.adaptive_avg_pool2d(maps[0], self.output)
-        return pooled.unsqueeze(1).expand(-1, boxes.shape[1], -1, -1, -1).contiguous()
+        corners = torch.cat([m[:, :, :1, :1] for m in maps], 3)  # [B, C, 1, L]
+        size = (boxes.shape[0], boxes.shape[1], corners.shape[1], self.output, self.output)
+        return corners[..., :1].unsqueeze(1).expand(size).contiguous()
