@@ -33,6 +33,7 @@ def _model(name: str):
     if hasattr(model, "roi_heads"):
         model.roi_heads.score_thresh = 0.0
         model.rpn.score_thresh = 0.0
+        model.rpn.nms_thresh = 1.0  # NMS drops no proposal (random weights leave overlapping ones): all 1000 kept
     else:
         model.score_thresh = 0.0  # every candidate passes: NMS leaves more than detections_per_img of them
     return model
