@@ -101,9 +101,49 @@ class ImportTimeout(BaseException):
 
 
 def _guarded(exc: BaseException) -> None:
-    """Let an interrupt or the timeout through the handlers that turn the user's errors into one line."""
-    if isinstance(exc, (KeyboardInterrupt, ImportTimeout)):
+    """Let an interrupt, the timeout or a refused download through the handlers that turn the user's errors into
+    one line."""
+    if isinstance(exc, (KeyboardInterrupt, ImportTimeout, DownloadRefused)):
         raise exc
+
+
+class DownloadRefused(SpecError):
+    """The factory asked torch.hub to download weights: cnnsize never downloads."""
+
+
+_HUB = ("load_state_dict_from_url", "download_url_to_file")  # what torchvision's weights and torch.hub fetch with
+_refusing: list[bool] = []
+
+
+def _refuser(original):
+    """``original`` (a torch.hub function taking a URL first), refused while a model is built."""
+    def refuse(url, *args, **kwargs):
+        if _refusing:
+            raise DownloadRefused(f"the model's factory tries to download weights ({str(url)[:200]})",
+                                  hint="build it with weights=None (and weights_backbone=None for a detector): "
+                                       "cnnsize never downloads")
+        return original(url, *args, **kwargs)
+
+    refuse.cnnsize_original = original  # type: ignore[attr-defined]
+    return refuse
+
+
+@contextlib.contextmanager
+def _no_downloads(torch):
+    """torch.hub's downloads refused while the model is built, with the fix: build it without weights (weights
+    cached already load as before). The functions stay wrapped (a module importing them meanwhile keeps the wrapper,
+    which refuses only then); torchvision's own reference to load_state_dict_from_url is wrapped too."""
+    holders = [torch.hub] + [m for m in (sys.modules.get("torchvision.models._api"),) if m is not None]
+    for holder in holders:
+        for name in _HUB:
+            function = getattr(holder, name, None)
+            if function is not None and not hasattr(function, "cnnsize_original"):
+                setattr(holder, name, _refuser(function))
+    _refusing.append(True)
+    try:
+        yield
+    finally:
+        _refusing.pop()
 
 
 def load_factory(target: str):
@@ -211,9 +251,10 @@ def import_torch(target: str, input_text: Any, *, name: str | None = None, opaqu
     from ..importers import named as named_models
     from ..importers.torch_import import from_torch
 
-    nn = require_torch().nn
+    torch = require_torch()
+    nn = torch.nn
     library = named_models.named(target)
-    with _time_limit(timeout), _prints_to_stderr():
+    with _time_limit(timeout), _prints_to_stderr(), _no_downloads(torch):
         if library is not None:
             model, default = named_models.build(*library)
         else:

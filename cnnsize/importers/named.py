@@ -14,6 +14,7 @@ from ..core.errors import SpecError, unknown_name
 SOURCES = ("torchvision", "timm")
 _NAMED = re.compile(r"^(torchvision|timm):([A-Za-z0-9_.\-]+)$")
 VIDEO_FRAMES = 16  # torchvision's video classifiers take clips of 16 frames in its references
+DETECTION_IMAGE = (800, 1333)  # the detectors' papers quote their figures at 800×1333, which they run unscaled
 
 
 def named(target: Any) -> tuple[str, str] | None:
@@ -66,6 +67,8 @@ def _torchvision_shape(models: Any, name: str) -> tuple:
     size = crop or (224, 224)
     if name in models.list_models(module=models.video):
         return (3, VIDEO_FRAMES, *size)
+    if name in models.list_models(module=models.detection):  # its transform resizes whatever it is given
+        return (3, *DETECTION_IMAGE)
     return (3, *size)
 
 

@@ -1536,6 +1536,10 @@ def from_torch(module, input_shape: Any, *, name: str | None = None, opaque: boo
     The module itself is never changed, nor run: a copy of it is traced, on meta tensors.
     """
     _check_module(module, kwargs)
+    from .detection import detector_core, is_detector  # loads torch
+
+    if is_detector(module):  # torchvision's detectors: their resize and post-processing taken apart
+        module, name = detector_core(module, input_shape), name or type(module).__name__
     with no_gc():  # the trace makes many small objects: the collector's full passes cost 0.2-0.4 s on resnet152
         importer = _Importer(module, input_shape, name or type(module).__name__, opaque=opaque, kwargs=kwargs)
         spec = _tie(importer.run(), importer.reads, importer.numel)

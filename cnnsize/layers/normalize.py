@@ -60,6 +60,10 @@ class Normalize(LayerKind):
         rows = exact_div(prod(ins[0]), ins[0][self.axis])
         return [Saved("input"), Saved("new", rows), Saved("new", rows)]
 
+    def scratch(self, ins, out, batch):
+        """The norm and the clamped norm (one per row along the axis), made on the way to the division."""
+        return 2 * exact_div(prod(ins[0]), ins[0][self.axis]) * batch
+
     def summary(self) -> str:
         return f"x / ‖x‖{'' if self.p == 2 else self.p} along {self.axis}"
 

@@ -562,3 +562,41 @@ class Anchors(nn.Module):
                 parts.append(x.new_full((h * w, 1), stride))
         out = torch.cat(parts).transpose(0, 1)
         return out.unsqueeze(0).expand(maps[0].shape[0], -1, -1)
+
+
+class Detections(nn.Module):
+    """A detection head's post-processing, built as a stand-in of its shape: the ``detections`` best (anchor, class)
+    scores (sigmoid, or softmax over the classes) and their raw boxes, as [boxes, score, label] rows; no box decoding
+    and no NMS (torchvision's need the anchors and the image sizes). Nothing here requires grad, as in a detector's
+    inference. forward(scores [B, A, C], boxes [B, A, 4], *others read for their values' order only)."""
+
+    def __init__(self, detections: int, candidates: int = 1000, score: float = 0.05, iou: float = 0.5,
+                 softmax: bool = False):
+        super().__init__()
+        self.detections, self.candidates, self.score, self.iou, self.softmax = \
+            detections, candidates, score, iou, softmax
+
+    def forward(self, scores: torch.Tensor, boxes: torch.Tensor, *others: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            p = scores.softmax(-1) if self.softmax else scores.sigmoid()
+            top, index = p.flatten(1).topk(min(self.detections, p.shape[1] * p.shape[2]), dim=1)
+            anchor = torch.div(index, p.shape[2], rounding_mode="floor")
+            picked = boxes[..., :4].gather(1, anchor.unsqueeze(-1).expand(-1, -1, 4))
+            label = (index % p.shape[2]).unsqueeze(-1).to(boxes.dtype)
+            return torch.cat([picked, top.unsqueeze(-1), label], -1)
+
+
+class RoIAlign(nn.Module):
+    """torchvision's MultiScaleRoIAlign built as a stand-in of its shape (torchvision is not needed here): every
+    map's first pixel, joined (so that each map is read, as RoIAlign reads them), the first one's spread over
+    [B, P, C, output, output] for the ``boxes`` [B, P, ≥4]; no sampling, nothing a counting tool counts.
+    forward(boxes, *maps)."""
+
+    def __init__(self, output: int, sampling: int = 2):
+        super().__init__()
+        self.output, self.sampling = output, sampling
+
+    def forward(self, boxes: torch.Tensor, *maps: torch.Tensor) -> torch.Tensor:
+        corners = torch.cat([m[:, :, :1, :1] for m in maps], 3)  # [B, C, 1, L]
+        size = (boxes.shape[0], boxes.shape[1], corners.shape[1], self.output, self.output)
+        return corners[..., :1].unsqueeze(1).expand(size).contiguous()

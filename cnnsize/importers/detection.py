@@ -1,0 +1,170 @@
+"""torchvision's detectors (RetinaNet, FCOS, SSD, SSDlite) as specs: ``from_detector``, which ``from_torch`` calls
+for them.
+
+A detector's forward cannot be traced whole: its transform resizes each image by a scale computed from the image's
+size, and its post-processing keeps a number of boxes that depends on the values. Both are taken apart here. The
+transform's resize is computed concretely from the input size given, as GeneralizedRCNNTransform computes it
+(``min_size``/``max_size``: the scale min(min_size / short side, max_size / long side), each side floored; or
+SSD's ``fixed_size``), then padded to ``size_divisible``; the model is then traced as its own parts run: the
+normalization, the resize (bilinear) and the padding, the backbone with its FPN, and the head on every level. The
+post-processing is one ``detections`` layer with the model's settings (``detections_per_img``,
+``topk_candidates``, ``score_thresh``, ``nms_thresh``): the number of boxes is stated, and the decoding and NMS,
+in which torch counts no multiply-add, are counted as none and named so. The anchors follow from the maps' sizes
+(constants). The model itself is never changed nor run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.errors import SpecError
+from ..layers.nn.modules import Detections, RoIAlign
+
+SINGLE_STAGE = ("RetinaNet", "FCOS", "SSD")  # torchvision.models.detection's classes this takes apart
+TWO_STAGE = ("FasterRCNN",)  # with a TwoMLPHead box head (the _v2 models' convolutional head: not yet)
+
+
+def is_detector(model: Any) -> bool:
+    """Whether ``model`` is one of torchvision's detectors (its transform is a GeneralizedRCNNTransform)."""
+    return type(getattr(model, "transform", None)).__name__ == "GeneralizedRCNNTransform" \
+        and hasattr(model, "backbone") and not isinstance(model, SingleStage)  # not its own parts, traced
+
+
+def resized(transform: Any, height: int, width: int) -> tuple[int, int]:
+    """The size GeneralizedRCNNTransform resizes an image of ``height`` × ``width`` to in eval mode."""
+    if transform.fixed_size is not None:
+        return int(transform.fixed_size[1]), int(transform.fixed_size[0])
+    scale = min(float(transform.min_size[-1]) / min(height, width), float(transform.max_size) / max(height, width))
+    return math.floor(float(height) * scale), math.floor(float(width) * scale)
+
+
+def padded(size: tuple[int, int], divisible: int) -> tuple[int, int]:
+    """The batch's size: each side up to a multiple of ``divisible`` (GeneralizedRCNNTransform.batch_images)."""
+    return tuple(int(math.ceil(float(s) / divisible) * divisible) for s in size)  # type: ignore[return-value]
+
+
+class SingleStage(nn.Module):
+    """A single-stage detector's eval forward without its data-dependent parts: normalize, resize to ``size``, pad
+    to ``batch``, backbone (+FPN), head on every level, then the stated post-processing. Holds the model's own
+    transform, backbone and head, under the model's names (so its parameters keep their names)."""
+
+    transform: Any
+    backbone: Any
+    head: Any
+
+    def __init__(self, model: Any, size: tuple[int, int], batch: tuple[int, int]):
+        super().__init__()
+        self.transform, self.backbone, self.head = model.transform, model.backbone, model.head
+        self.size, self.batch = size, batch
+        self.outputs = ("cls_logits", "bbox_regression", "bbox_ctrness")
+        self.post = Detections(model.detections_per_img, model.topk_candidates, model.score_thresh,
+                               model.nms_thresh, softmax=type(model).__name__ == "SSD")
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The transform and the backbone: what the head reads."""
+        return list(self.backbone(self.image(x)).values())
+
+    def image(self, x: torch.Tensor) -> torch.Tensor:
+        """The transform: normalized, resized, padded."""
+        mean = torch.as_tensor(self.transform.image_mean, dtype=x.dtype, device=x.device)
+        std = torch.as_tensor(self.transform.image_std, dtype=x.dtype, device=x.device)
+        x = (x - mean[:, None, None]) / std[:, None, None]
+        x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        if self.batch != self.size:
+            x = F.pad(x, (0, self.batch[1] - self.size[1], 0, self.batch[0] - self.size[0]))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.head(self.features(x))
+        return self.post(*(out[key] for key in self.outputs if key in out))
+
+
+class TwoStage(SingleStage):
+    """A Faster R-CNN's eval forward without its data-dependent parts: the transform and backbone as SingleStage's,
+    the RPN head on every level, the RPN's ``proposals`` (post_nms_top_n) as a ``detections`` layer (its
+    pre_nms_top_n per level as candidates), MultiScaleRoIAlign on them (``roi_align``), the box head and predictor
+    run once per proposal, then the detections. The proposals stay on an axis of their own beside the batch (the
+    box head's linear layers act on the last axis: the same products as on torchvision's [B·P, ...])."""
+
+    rpn: Any
+    roi_heads: Any
+
+    def __init__(self, model: Any, size: tuple[int, int], batch: tuple[int, int]):
+        nn.Module.__init__(self)
+        self.transform, self.backbone, self.rpn, self.roi_heads = \
+            model.transform, model.backbone, model.rpn, model.roi_heads
+        self.size, self.batch = size, batch
+        rpn, heads = model.rpn, model.roi_heads
+        self.proposals = Detections(rpn._post_nms_top_n["testing"], rpn._pre_nms_top_n["testing"],
+                                    rpn.score_thresh, rpn.nms_thresh)
+        pool = heads.box_roi_pool
+        self.pooled = tuple(pool.featmap_names)
+        self.roi = RoIAlign(int(pool.output_size[0]), int(pool.sampling_ratio))
+        self.post = Detections(heads.detections_per_img, rpn._post_nms_top_n["testing"], heads.score_thresh,
+                               heads.nms_thresh, softmax=True)  # every proposal a candidate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(self.image(x))
+        objectness, deltas = self.rpn.head(list(features.values()))
+        scores = torch.cat([_flat(o, 1) for o in objectness], 1)
+        boxes = torch.cat([_flat(d, 4) for d in deltas], 1)
+        proposals = self.proposals(scores, boxes)
+        pooled = self.roi(proposals, *(f for name, f in features.items() if name in self.pooled))  # as it filters
+        head, predictor = self.roi_heads.box_head, self.roi_heads.box_predictor
+        y = F.relu(head.fc6(pooled.flatten(2)))
+        y = F.relu(head.fc7(y))
+        return self.post(predictor.cls_score(y), predictor.bbox_pred(y))
+
+
+def _flat(layer: torch.Tensor, c: int) -> torch.Tensor:
+    """torchvision's permute_and_flatten: [N, A·c, H, W] to [N, H·W·A, c] (its batch kept apart)."""
+    n, _, h, w = layer.shape
+    return layer.view(n, -1, c, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, c)
+
+
+def largest_stride(model: Any) -> int:
+    """The stride of a detector's coarsest level: 128 with FPN's P6 and P7, 64 with its max-pooled P6, else 32
+    (SSD's fixed size is never too small)."""
+    extra = type(getattr(getattr(model.backbone, "fpn", None), "extra_blocks", None)).__name__
+    return {"LastLevelP6P7": 128, "LastLevelMaxPool": 64}.get(extra, 32)
+
+
+def _check(model: Any, input_shape: Any) -> tuple[int, int, int]:
+    box_head = type(getattr(getattr(model, "roi_heads", None), "box_head", None)).__name__
+    two = type(model).__name__ in TWO_STAGE and box_head == "TwoMLPHead"
+    if type(model).__name__ not in SINGLE_STAGE and not two:
+        raise SpecError(f"torchvision's {type(model).__name__} with its {box_head} "
+                        f"is not imported yet: the detectors {', '.join(SINGLE_STAGE + TWO_STAGE)} (with a "
+                        "TwoMLPHead) are", hint="import its backbone (model.backbone) and heads apart with from_torch")
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
+    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape) or shape[0] != 3:
+        raise SpecError(f"a torchvision detector takes one RGB image (3, H, W), got {input_shape!r}",
+                        hint="give --input 3xHxW, e.g. 3x480x640")
+    return shape  # type: ignore[return-value]
+
+
+def _core(model: Any, shape: tuple[int, int, int]) -> SingleStage:
+    size = resized(model.transform, shape[1], shape[2])
+    batch = padded(size, model.transform.size_divisible)
+    stride = largest_stride(model)
+    if min(size) < stride:
+        raise SpecError(f"{type(model).__name__} resizes a {shape[1]}×{shape[2]} image to {size[0]}×{size[1]}, "
+                        f"smaller than its largest stride ({stride}): its last level would hold no whole cell",
+                        hint="give an image whose sides are closer in length (the transform scales the short side "
+                             f"to {model.transform.min_size[-1]}, the long one to {model.transform.max_size} at most)")
+    return (SingleStage if type(model).__name__ in SINGLE_STAGE else TwoStage)(model, size, batch)
+
+
+def detector_core(model: Any, input_shape: Any) -> SingleStage:
+    """What from_torch traces for a torchvision single-stage detector (RetinaNet, FCOS, SSD, SSDlite) and an image of
+    ``input_shape`` (3, H, W): its eval forward with the resize computed and the post-processing stated (see the
+    module's docstring). Holds the model's own modules, in the model's mode; changes nothing of them."""
+    shape = _check(model, input_shape)
+    core = _core(model, shape)
+    core.training = model.training  # its own flag only: the model's modules are left as they are
+    return core
