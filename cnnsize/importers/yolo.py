@@ -94,6 +94,7 @@ class Translator:
         self.classifies = False  # a Classify head: sized at 224×224 by default, as ultralytics trains it
         self.nc = doc.get("nc", 80)
         self.reg_max = doc.get("reg_max", 16)
+        self.end2end = bool(doc.get("end2end", False))  # the head's one-to-one copy (computed in eval, not decoded)
         self.legacy = True  # ultralytics' Detect.legacy: v3/v5/v8/v9 heads, until a C3k2, A2C2f or C2fCIB row
         self.depth, self.width, self.max_channels = self._multiples(doc, scale)
         self.blocks: dict[str, dict] = {}
@@ -422,11 +423,111 @@ def write_c2psa(t: Translator, u: _Use) -> Out:
     if c1 != c2:
         raise SpecError(f"C2PSA keeps its width: its input has {c1} channels, its output {c2}")
     c = int(c1 * u.arg(1, 0.5))
+    t.layers.append(t.use(f"C2PSA_{u.n}", {"name": u.name, "c": c, **_attention_settings(c), "from": u.source()},
+                          lambda: c2psa_block(t, u.n)))
+    return c2
+
+
+def _attention_settings(c: int) -> dict:
+    """Attention(c, attn_ratio=0.5, num_heads=max(c // 64, 1))'s sizes, as C2PSA and PSA make it."""
     heads = max(c // 64, 1)
     hd = c // heads
     kd = int(hd * 0.5)
-    t.layers.append(t.use(f"C2PSA_{u.n}", {"name": u.name, "c": c, "heads": heads, "kd": kd, "hd": hd,
-                                           "scale": kd ** -0.5, "from": u.source()}, lambda: c2psa_block(t, u.n)))
+    return {"heads": heads, "kd": kd, "hd": hd, "scale": kd ** -0.5}
+
+
+def psa_v10_block(t: Translator) -> dict:
+    """YOLOv10's PSA: cv1, its halves, the second + attn(it), that + ffn (as PSABlock's), both joined, cv2."""
+    t.use("Attention", {}, lambda: attention_block(t))
+    return {"args": {"c": None, "heads": None, "kd": None, "hd": None, "scale": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "a", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "b", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"Attention": {"name": "attn", "heads": "heads", "kd": "kd", "hd": "hd", "scale": "scale"}},
+                       {"add": {"name": "add1", "from": ["b", "attn"]}},
+                       {"Conv": {"name": "ffn.0", "c2": "2 * c"}},
+                       {"Conv": {"name": "ffn.1", "c2": "c", "act": False}},
+                       {"add": {"name": "add2", "from": ["add1", "ffn.1"]}},
+                       {"concat": {"name": "cat", "from": ["a", "add2"]}},
+                       {"Conv": {"name": "cv2", "c2": "in.channels"}}]}
+
+
+def write_psa(t: Translator, u: _Use) -> Out:
+    c1, c2 = u.c1[0], t.width_of(u.args[0], u.row.locs[3])
+    if c1 != c2:
+        raise SpecError(f"PSA keeps its width: its input has {c1} channels, its output {c2}")
+    c = int(c1 * u.arg(1, 0.5))
+    last = _repeat(t, u, "PSA", {"name": u.name, "c": c, **_attention_settings(c), "from": u.source()},
+                   lambda: psa_v10_block(t))
+    return (c2, last) if last else c2
+
+
+def scdown_block() -> dict:
+    """SCDown: a 1×1 Conv to c2, then a depthwise k×k Conv at stride s without activation."""
+    return {"args": {"c2": None, "k": 3, "s": 2},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c2"}},
+                       {"Conv": {"name": "cv2", "c2": "c2", "k": "k", "s": "s", "p": "k // 2", "g": "c2",
+                                 "act": False}}]}
+
+
+def write_scdown(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    t.use("Conv", {}, conv_block)
+    k, s = _int(u.args[1], "the kernel"), _int(u.args[2], "the stride")
+    last = _repeat(t, u, "SCDown", {"name": u.name, "c2": c2, "k": k, "s": s, "from": u.source()}, scdown_block)
+    return (c2, last) if last else c2
+
+
+def repvggdw_block() -> dict:
+    """RepVGGDW (training form): a depthwise 7×7 and a depthwise 3×3 Conv without activation, summed, SiLU."""
+    return {"args": {},
+            "layers": [{"Conv": {"name": "conv", "c2": "in.channels", "k": 7, "p": 3, "g": "in.channels",
+                                 "act": False}},
+                       {"Conv": {"name": "conv1", "c2": "in.channels", "k": 3, "p": 1, "g": "in.channels",
+                                 "act": False, "from": "in"}},
+                       {"add": {"name": "sum", "from": ["conv", "conv1"]}},
+                       {"silu": {"name": "act"}}]}
+
+
+def cib_block(t: Translator, lk: bool) -> dict:
+    """CIB (e = 1): depthwise 3×3, 1×1 to 2c, depthwise 3×3 (or RepVGGDW with lk), 1×1 back, depthwise 3×3,
+    and x + that with shortcut (its width is kept)."""
+    t.use("Conv", {}, conv_block)
+    middle = ({"RepVGGDW": {"name": "cv1.2"}} if lk else
+              {"Conv": {"name": "cv1.2", "c2": "2 * in.channels", "k": 3, "p": 1, "g": "2 * in.channels"}})
+    if lk:
+        t.use("RepVGGDW", {}, repvggdw_block)
+    return {"args": {"shortcut": True},
+            "layers": [{"Conv": {"name": "cv1.0", "c2": "in.channels", "k": 3, "p": 1, "g": "in.channels"}},
+                       {"Conv": {"name": "cv1.1", "c2": "2 * in.channels"}},
+                       middle,
+                       {"Conv": {"name": "cv1.3", "c2": "in.channels"}},
+                       {"Conv": {"name": "cv1.4", "c2": "in.channels", "k": 3, "p": 1, "g": "in.channels"}},
+                       {"if": "shortcut", "layers": [{"add": {"name": "add", "from": ["in", "cv1.4"]}}]}]}
+
+
+def c2fcib_block(t: Translator, n: int, lk: bool) -> dict:
+    """C2fCIB: a C2f whose n bottlenecks are CIBs."""
+    cib = f"CIB{'_lk' if lk else ''}"
+    t.use(cib, {}, lambda: cib_block(t, lk))
+    return {"args": {"c2": None, "c": None, "shortcut": False},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "y0", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "y1", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"repeat": n, "name": "m", "block": cib, "args": {"shortcut": "shortcut"}},
+                       {"concat": {"name": "cat", "from": ["y0", "y1", *(f"m.{j}" for j in range(n))]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}]}
+
+
+def write_c2fcib(t: Translator, u: _Use) -> Out:
+    t.legacy = False  # parse_model: a C2fCIB row makes the Detect head after it the depthwise one
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    shortcut, lk, g, e = u.arg(1, False), bool(u.arg(2, False)), _int(u.arg(3, 1), "groups"), u.arg(4, 0.5)
+    if g != 1:
+        raise SpecError("C2fCIB's g is not used by its CIBs; only g = 1 is read")
+    t.layers.append(t.use(f"C2fCIB_{u.n}{'_lk' if lk else ''}",
+                          {"name": u.name, "c2": c2, "c": int(c2 * e), "shortcut": bool(shortcut),
+                           "from": u.source()}, lambda: c2fcib_block(t, u.n, lk)))
     return c2
 
 
@@ -642,36 +743,95 @@ def _branch(t: Translator, prefix: str, source: str, convs: list[tuple], last: i
     return f"{prefix}.view"
 
 
-def write_detect(t: Translator, u: _Use) -> Out:
-    """Detect(nc): per level a box branch (two 3×3 Conv, a 1×1 conv to 4·reg_max) and a class branch (legacy: two
-    3×3 Conv; else depthwise 3×3 + 1×1 twice), then the eval-mode decoding, each step the tensor torch makes."""
-    nc = _int(u.arg(0, t.nc), "nc")
+def _head_branches(t: Translator, h: str, u: _Use, part: str, convs: Callable[[int], list], last: int,
+                   label: str) -> str:
+    """One branch per level (``h.part.i``), flattened and joined along the anchors: ``h.label``."""
+    views = [_branch(t, f"{h}.{part}.{i}", x, convs(c), last) for i, (x, c) in enumerate(zip(u.sources, u.c1))]
+    t.layers.append({"cat": {"name": f"{h}.{label}", "axis": 1, "from": views}})
+    return f"{h}.{label}"
+
+
+class _Head:
+    """A Detect head's sizes and its task's extra branch (cv4: Segment's mask coefficients, Pose's keypoints,
+    OBB's angle), as ultralytics.nn.modules.head builds them."""
+
+    def __init__(self, t: Translator, u: _Use, task: str, light: bool):
+        self.task, self.nc = task, _int(u.arg(0, t.nc), "nc")
+        ch = u.c1
+        self.c2, self.c3 = max(16, ch[0] // 4, t.reg_max * 4), max(ch[0], min(self.nc, 100))
+        self.legacy = t.legacy and not light
+        self.extra = {"segment": lambda: _int(u.arg(1, 32), "nm"),
+                      "obb": lambda: _int(u.arg(1, 1), "ne"),
+                      "detect": lambda: 0}[task]()
+        self.c4 = max(ch[0] // 4, self.extra)
+
+    def cls_convs(self, c: int) -> list:
+        c3 = self.c3
+        if self.legacy:
+            return [("0", c3, 3, 1), ("1", c3, 3, 1)]
+        return [("0.0", c, 3, c), ("0.1", c3, 1, 1), ("1.0", c3, 3, c3), ("1.1", c3, 1, 1)]
+
+    def forward_head(self, t: Translator, h: str, u: _Use, prefix: str) -> dict:
+        """Detect.forward_head: the joined boxes, scores and the task's extra (OBB: its angle in radians)."""
+        out = {"boxes": _head_branches(t, h, u, f"{prefix}cv2", lambda c: [("0", self.c2, 3, 1), ("1", self.c2, 3, 1)],
+                                       4 * t.reg_max, f"{prefix}boxes"),
+               "scores": _head_branches(t, h, u, f"{prefix}cv3", self.cls_convs, self.nc, f"{prefix}scores")}
+        if self.extra:
+            extra = _head_branches(t, h, u, f"{prefix}cv4", lambda c: [("0", self.c4, 3, 1), ("1", self.c4, 3, 1)],
+                                   self.extra, f"{prefix}{self.task}")
+            if self.task == "obb":  # (angle.sigmoid() - 0.25) * pi
+                a = f"{h}.{prefix}angle"
+                t.layers += [{"sigmoid": {"name": f"{a}.sigmoid", "from": extra}},
+                             {"scalar": {"name": f"{a}.shift", "op": "sub", "value": 0.25}},
+                             {"scalar": {"name": a, "op": "mul", "value": math.pi}}]
+                extra = a
+            out["extra"] = extra
+        return out
+
+
+def write_detect(t: Translator, u: _Use, task: str = "detect", light: bool = False) -> Out:
+    """Detect(nc) (and v10Detect, Segment, OBB): per level a box branch (two 3×3 Conv, a 1×1 conv to 4·reg_max) and
+    a class branch (legacy: two 3×3 Conv; else depthwise 3×3 + 1×1 twice), the task's extra branch, the same again
+    as the one-to-one head of an end-to-end model (v10Detect, end2end: True; computed in eval, not decoded), then
+    the eval-mode decoding of the one-to-many head, each step the tensor torch makes."""
     t.use("Conv", {}, conv_block)
-    h, ch = u.name, u.c1
-    c2, c3 = max(16, ch[0] // 4, t.reg_max * 4), max(ch[0], min(nc, 100))
-    boxes = [_branch(t, f"{h}.cv2.{i}", x, [("0", c2, 3, 1), ("1", c2, 3, 1)], 4 * t.reg_max)
-             for i, x in enumerate(u.sources)]
-    t.layers.append({"cat": {"name": f"{h}.boxes", "axis": 1, "from": boxes}})
-    if t.legacy:
-        scores = [_branch(t, f"{h}.cv3.{i}", x, [("0", c3, 3, 1), ("1", c3, 3, 1)], nc)
-                  for i, (x, c) in enumerate(zip(u.sources, ch))]
-    else:
-        scores = [_branch(t, f"{h}.cv3.{i}", x, [("0.0", c, 3, c), ("0.1", c3, 1, 1), ("1.0", c3, 3, c3),
-                                                  ("1.1", c3, 1, 1)], nc)
-                  for i, (x, c) in enumerate(zip(u.sources, ch))]
-    t.layers.append({"cat": {"name": f"{h}.scores", "axis": 1, "from": scores}})
-    points = {"name": f"{h}.anchors", "strides": [1] * len(ch), "from": list(u.sources)}
-    strides = {"name": f"{h}.strides", "strides": [1] * len(ch), "output": "strides", "from": list(u.sources)}
+    h, head = u.name, _Head(t, u, task, light)
+    preds = head.forward_head(t, h, u, "")
+    if light or t.end2end:
+        head.forward_head(t, h, u, "one2one_")
+    points = {"name": f"{h}.anchors", "strides": [1] * len(u.c1), "from": list(u.sources)}
+    strides = {"name": f"{h}.strides", "strides": [1] * len(u.c1), "output": "strides", "from": list(u.sources)}
     t.layers += [{"anchors": points}, {"anchors": strides}]
     t.heads += [points, strides]  # their strides are learnt once the whole spec is written (_set_strides)
-    dist = f"{h}.boxes"
+    dist = preds["boxes"]
     if t.reg_max > 1:
         t.layers.append(t.use("DFL", {"name": f"{h}.dfl", "c1": t.reg_max, "from": dist}, dfl_block))
         dist = f"{h}.dfl"
-    _dist2bbox(t, h, dist)
-    t.layers.append({"sigmoid": {"name": f"{h}.sigmoid", "from": f"{h}.scores"}})
+    if task == "obb":
+        _dist2rbox(t, h, dist, preds["extra"])
+    else:
+        _dist2bbox(t, h, dist)
+    t.layers.append({"sigmoid": {"name": f"{h}.sigmoid", "from": preds["scores"]}})
     t.layers.append({"cat": {"name": f"{h}.out", "axis": 0, "from": [f"{h}.dbox", f"{h}.sigmoid"]}})
-    return 4 + nc, f"{h}.out"
+    if task == "detect":
+        return 4 + head.nc, f"{h}.out"
+    t.layers.append({"cat": {"name": f"{h}.{task}_out", "axis": 0, "from": [f"{h}.out", preds["extra"]]}})
+    return 4 + head.nc + head.extra, f"{h}.{task}_out"
+
+
+def write_segment(t: Translator, u: _Use) -> Out:
+    """Segment(nc, nm, npr): Detect with the mask coefficients joined to its output, and the prototypes (Proto on
+    the first level: a 3×3 Conv, a 2×2 transposed conv at stride 2, a 3×3 Conv, a 1×1 Conv to nm), which the model
+    returns beside it; the prototypes are written first, so that the spec's last layer is the detections."""
+    nm = _int(u.arg(1, 32), "nm")
+    npr = t.width_of(_int(u.arg(2, 256), "npr"), u.row.locs[3])  # parse_model scales npr as a width
+    t.use("Conv", {}, conv_block)
+    p = f"{u.name}.proto"
+    t.layers += [{"Conv": conv_settings(f"{p}.cv1", npr, 3, source=u.sources[0])},
+                 {"deconv": {"name": f"{p}.upsample", "filters": npr, "kernel": 2, "stride": 2}},
+                 {"Conv": conv_settings(f"{p}.cv2", npr, 3)},
+                 {"Conv": conv_settings(f"{p}.cv3", nm, 1)}]
+    return write_detect(t, u, "segment")
 
 
 def write_classify(t: Translator, u: _Use) -> Out:
@@ -707,6 +867,30 @@ def _dist2bbox(t: Translator, h: str, dist: str) -> None:
                  {"mul": {"name": f"{h}.dbox", "from": [f"{d}.xywh", f"{h}.strides"]}}]
 
 
+def _dist2rbox(t: Translator, h: str, dist: str, angle: str) -> None:
+    """ultralytics.utils.tal.dist2rbox (the OBB head's rotated xywh) times the strides, as torch runs it."""
+    d = f"{h}.decode"
+    t.layers += [{"chunk": {"name": f"{d}.lt", "chunks": 2, "index": 0, "from": dist}},
+                 {"chunk": {"name": f"{d}.rb", "chunks": 2, "index": 1, "from": dist}},
+                 {"unary": {"name": f"{d}.cos", "op": "cos", "from": angle}},
+                 {"unary": {"name": f"{d}.sin", "op": "sin", "from": angle}},
+                 {"sub": {"name": f"{d}.diff", "from": [f"{d}.rb", f"{d}.lt"]}},
+                 {"scalar": {"name": f"{d}.half", "op": "div", "value": 2}},
+                 {"chunk": {"name": f"{d}.xf", "chunks": 2, "index": 0, "from": f"{d}.half"}},
+                 {"chunk": {"name": f"{d}.yf", "chunks": 2, "index": 1, "from": f"{d}.half"}},
+                 {"mul": {"name": f"{d}.xcos", "from": [f"{d}.xf", f"{d}.cos"]}},
+                 {"mul": {"name": f"{d}.ysin", "from": [f"{d}.yf", f"{d}.sin"]}},
+                 {"sub": {"name": f"{d}.x", "from": [f"{d}.xcos", f"{d}.ysin"]}},
+                 {"mul": {"name": f"{d}.xsin", "from": [f"{d}.xf", f"{d}.sin"]}},
+                 {"mul": {"name": f"{d}.ycos", "from": [f"{d}.yf", f"{d}.cos"]}},
+                 {"add": {"name": f"{d}.y", "from": [f"{d}.xsin", f"{d}.ycos"]}},
+                 {"cat": {"name": f"{d}.xy_rot", "axis": 0, "from": [f"{d}.x", f"{d}.y"]}},
+                 {"add": {"name": f"{d}.xy", "from": [f"{d}.xy_rot", f"{h}.anchors"]}},
+                 {"add": {"name": f"{d}.wh", "from": [f"{d}.lt", f"{d}.rb"]}},
+                 {"cat": {"name": f"{d}.xywh", "axis": 0, "from": [f"{d}.xy", f"{d}.wh"]}},
+                 {"mul": {"name": f"{h}.dbox", "from": [f"{d}.xywh", f"{h}.strides"]}}]
+
+
 # module name -> (fewest args, most args, writer); the args as the YAML gives them (parse_model adds c1)
 MODULES: dict[str, tuple[int, int, Callable]] = {
     "Conv": (1, 7, write_conv),
@@ -722,6 +906,12 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "nn.ZeroPad2d": (1, 1, write_zeropad),
     "nn.ConvTranspose2d": (1, 4, write_deconv),
     "Detect": (0, 1, write_detect),
+    "v10Detect": (0, 1, lambda t, u: write_detect(t, u, light=True)),
+    "Segment": (0, 3, write_segment),
+    "OBB": (0, 2, lambda t, u: write_detect(t, u, "obb")),
+    "SCDown": (3, 3, write_scdown),
+    "PSA": (1, 2, write_psa),
+    "C2fCIB": (1, 5, write_c2fcib),
     "C3k2": (1, 6, write_c3k2),
     "C2PSA": (1, 2, write_c2psa),
     "RepNCSPELAN4": (3, 4, lambda t, u: write_elan(t, u, ncsp=True)),
