@@ -94,6 +94,7 @@ class Translator:
         self.classifies = False  # a Classify head: sized at 224×224 by default, as ultralytics trains it
         self.nc = doc.get("nc", 80)
         self.reg_max = doc.get("reg_max", 16)
+        self.kpt_shape = doc.get("kpt_shape", [17, 3])
         self.end2end = bool(doc.get("end2end", False))  # the head's one-to-one copy (computed in eval, not decoded)
         self.legacy = True  # ultralytics' Detect.legacy: v3/v5/v8/v9 heads, until a C3k2, A2C2f or C2fCIB row
         self.depth, self.width, self.max_channels = self._multiples(doc, scale)
@@ -148,7 +149,7 @@ class Translator:
         """An arg as parse_model reads it: a name it knows (nc, reg_max) or a literal written as text (None);
         any other text stays text ("nearest")."""
         if isinstance(value, str):
-            if value in {"nc": 0, "reg_max": 0}:
+            if value in {"nc": 0, "reg_max": 0, "kpt_shape": 0}:
                 return getattr(self, value)
             return LITERALS.get(value, value)
         return value
@@ -760,8 +761,10 @@ class _Head:
         ch = u.c1
         self.c2, self.c3 = max(16, ch[0] // 4, t.reg_max * 4), max(ch[0], min(self.nc, 100))
         self.legacy = t.legacy and not light
+        self.kpt_shape = _kpt_shape(u.arg(1, [17, 3])) if task == "pose" else (0, 0)
         self.extra = {"segment": lambda: _int(u.arg(1, 32), "nm"),
                       "obb": lambda: _int(u.arg(1, 1), "ne"),
+                      "pose": lambda: self.kpt_shape[0] * self.kpt_shape[1],
                       "detect": lambda: 0}[task]()
         self.c4 = max(ch[0] // 4, self.extra)
 
@@ -815,8 +818,45 @@ def write_detect(t: Translator, u: _Use, task: str = "detect", light: bool = Fal
     t.layers.append({"cat": {"name": f"{h}.out", "axis": 0, "from": [f"{h}.dbox", f"{h}.sigmoid"]}})
     if task == "detect":
         return 4 + head.nc, f"{h}.out"
+    if task == "pose":
+        preds["extra"] = _kpts_decode(t, h, preds["extra"], head.kpt_shape)
     t.layers.append({"cat": {"name": f"{h}.{task}_out", "axis": 0, "from": [f"{h}.out", preds["extra"]]}})
     return 4 + head.nc + head.extra, f"{h}.{task}_out"
+
+
+def _kpt_shape(value: Any) -> tuple[int, int]:
+    if not (isinstance(value, (list, tuple)) and len(value) == 2):
+        raise SpecError(f"kpt_shape must be [keypoints, 2 or 3 values each], got {value!r}")
+    n, ndim = _int(value[0], "the keypoints"), _int(value[1], "a keypoint's values")
+    if n < 1 or ndim not in (2, 3):
+        raise SpecError(f"kpt_shape must be [keypoints, 2 or 3 values each], got {value!r}")
+    return n, ndim
+
+
+def _kpts_decode(t: Translator, h: str, kpts: str, kpt_shape: tuple[int, int]) -> str:
+    """Pose.kpts_decode (eval, not export): x and y as (k · 2 + (anchor − 0.5)) · stride, the visibility's sigmoid.
+    torch writes the three into a clone of the keypoints, in place; here they are stacked, the same storage
+    (nk × anchors) holding the same values, so the figures are torch's; k · 2 − (0.5 − anchor) is the same number
+    (add does not broadcast, sub does)."""
+    n, ndim = kpt_shape
+    k = f"{h}.kpts"
+    parts = []
+    for axis, name in enumerate(("x", "y")):
+        parts.append(f"{k}.{name}")
+        t.layers += [{"slice": {"name": f"{k}.{name}_raw", "axis": 0, "start": axis, "step": ndim, "from": kpts}},
+                     {"scalar": {"name": f"{k}.{name}_2", "op": "mul", "value": 2.0}},
+                     {"slice": {"name": f"{k}.a{name}", "axis": 0, "start": axis, "end": axis + 1,
+                                "from": f"{h}.anchors"}},
+                     {"scalar": {"name": f"{k}.a{name}_c", "op": "rsub", "value": 0.5}},  # 0.5 − a
+                     {"sub": {"name": f"{k}.{name}_a", "from": [f"{k}.{name}_2", f"{k}.a{name}_c"]}},
+                     {"mul": {"name": f"{k}.{name}", "from": [f"{k}.{name}_a", f"{h}.strides"]}}]
+    if ndim == 3:
+        t.layers += [{"slice": {"name": f"{k}.v_raw", "axis": 0, "start": 2, "step": 3, "from": kpts}},
+                     {"sigmoid": {"name": f"{k}.v"}}]
+        parts.append(f"{k}.v")
+    t.layers += [{"stack": {"name": f"{k}.stack", "axis": 1, "from": parts}},
+                 {"flatten": {"name": f"{k}.out", "start": 0, "end": 1}}]
+    return f"{k}.out"
 
 
 def write_segment(t: Translator, u: _Use) -> Out:
@@ -909,6 +949,7 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "v10Detect": (0, 1, lambda t, u: write_detect(t, u, light=True)),
     "Segment": (0, 3, write_segment),
     "OBB": (0, 2, lambda t, u: write_detect(t, u, "obb")),
+    "Pose": (0, 2, lambda t, u: write_detect(t, u, "pose")),
     "SCDown": (3, 3, write_scdown),
     "PSA": (1, 2, write_psa),
     "C2fCIB": (1, 5, write_c2fcib),
