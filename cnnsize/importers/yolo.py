@@ -532,6 +532,100 @@ def write_c2fcib(t: Translator, u: _Use) -> Out:
     return c2
 
 
+def area_attention_block(t: Translator, area: int) -> dict:
+    """YOLO12's AAttn over ``area`` strips of the map: a 1×1 qkv Conv, its tokens (area × N/area) split into heads
+    of 32 (q, k, v), qᵀk scaled, softmax, v·attnᵀ, back to the map (copies where torch's reshape cannot view: the
+    strips' split and merge, and v's head axes), plus a depthwise 7×7 Conv of v, then a 1×1 proj Conv."""
+    t.use("Conv", {}, conv_block)
+    hw = "in.height * in.width"
+    x_back = ([{"contiguous": {"name": "x_copy"}}, {"reshape": {"name": "x_map", "shape": ["in.height", "in.width",
+                                                                                          "in.channels"]}},
+               {"permute": {"name": "x_chw", "dims": [2, 0, 1]}}, {"contiguous": {"name": "x_out"}}] if area > 1 else
+              [{"reshape": {"name": "x_map", "shape": ["in.height", "in.width", "in.channels"]}},
+               {"permute": {"name": "x_out", "dims": [2, 0, 1]}}])  # a view already in memory order: no copy
+    return {"args": {"heads": None, "hd": None},
+            "layers": [{"Conv": {"name": "qkv", "c2": "3 * in.channels", "act": False}},
+                       {"flatten": {"name": "tokens", "start": 1}},
+                       {"transpose": {"name": "tokens_t", "axes": [0, 1]}},
+                       *([{"contiguous": {"name": "strips"}}] if area > 1 else []),  # torch's reshape copies
+                       {"reshape": {"name": "split", "shape": [area, f"{hw} // {area}", "heads", "3 * hd"]}},
+                       {"permute": {"name": "heads_first", "dims": [0, 2, 3, 1]}},
+                       {"slice": {"name": "q", "axis": 2, "start": 0, "end": "hd", "from": "heads_first"}},
+                       {"slice": {"name": "k", "axis": 2, "start": "hd", "end": "2 * hd", "from": "heads_first"}},
+                       {"slice": {"name": "v", "axis": 2, "start": "2 * hd", "end": "3 * hd", "from": "heads_first"}},
+                       {"scalar": {"name": "q_scaled", "op": "mul", "value": 32 ** -0.5, "from": "q"}},
+                       {"transpose": {"name": "q_t", "axes": [2, 3]}},
+                       {"matmul": {"name": "scores", "from": ["q_t", "k"]}},
+                       {"softmax": {"name": "softmax", "axis": 3}},
+                       {"transpose": {"name": "attn_t", "axes": [2, 3]}},
+                       {"matmul": {"name": "weighted", "from": ["v", "attn_t"]}},
+                       {"permute": {"name": "x_tokens", "dims": [0, 3, 1, 2]}},
+                       *x_back,
+                       {"permute": {"name": "v_tokens", "dims": [0, 3, 1, 2], "from": "v"}},
+                       {"contiguous": {"name": "v_copy"}},
+                       {"reshape": {"name": "v_map", "shape": ["in.height", "in.width", "in.channels"]}},
+                       {"permute": {"name": "v_chw", "dims": [2, 0, 1]}},
+                       {"contiguous": {"name": "v_out"}},
+                       {"Conv": {"name": "pe", "c2": "in.channels", "k": 7, "p": 3, "g": "in.channels",
+                                 "act": False}},
+                       {"add": {"name": "sum", "from": ["x_out", "pe"]}},
+                       {"Conv": {"name": "proj", "c2": "in.channels", "act": False}}]}
+
+
+def ablock_block(t: Translator, area: int) -> dict:
+    """ABlock: x + AAttn(x), then that + mlp (a 1×1 Conv to int(dim · mlp_ratio), a 1×1 Conv back, no act)."""
+    attn = f"AAttn_{area}"
+    t.use(attn, {}, lambda: area_attention_block(t, area))
+    return {"args": {"heads": None, "hd": None, "hidden": None},
+            "layers": [{attn: {"name": "attn", "heads": "heads", "hd": "hd"}},
+                       {"add": {"name": "add1", "from": ["in", "attn"]}},
+                       {"Conv": {"name": "mlp.0", "c2": "hidden"}},
+                       {"Conv": {"name": "mlp.1", "c2": "in.channels", "act": False}},
+                       {"add": {"name": "add2", "from": ["add1", "mlp.1"]}}]}
+
+
+def a2c2f_block(t: Translator, n: int, a2: bool, area: int, residual: bool) -> dict:
+    """A2C2f: cv1, then n in a row (each two ABlocks with a2, else a C3k), all joined, cv2; with a2 and residual
+    (the L and X scales) x + gamma · that, gamma a learned scale per channel."""
+    t.use("Conv", {}, conv_block)
+    if a2:
+        block = f"ABlock_{area}"
+        t.use(block, {}, lambda: ablock_block(t, area))
+        inner = [{block: {"name": f"m.{j}.{i}", "heads": "c_ // 32", "hd": 32, "hidden": "hidden"}}
+                 for j in range(n) for i in range(2)]
+        ends = [f"m.{j}.1" for j in range(n)]
+    else:
+        t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+        t.use("C3k", {}, lambda: c3k_block(t))
+        inner = [{"C3k": {"name": f"m.{j}", "c2": "c_", "shortcut": "shortcut", "g": "g"}} for j in range(n)]
+        ends = [f"m.{j}" for j in range(n)]
+    tail = ([{"layer_scale": {"name": "gamma", "init": 0.01}}, {"add": {"name": "out", "from": ["in", "gamma"]}}]
+            if a2 and residual else [])
+    return {"args": {"c2": None, "c_": None, "hidden": None, "shortcut": True, "g": 1},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c_"}}, *inner,
+                       {"concat": {"name": "cat", "from": ["cv1", *ends]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}, *tail]}
+
+
+def write_a2c2f(t: Translator, u: _Use) -> Out:
+    t.legacy = False  # parse_model: an A2C2f row makes the Detect head after it the depthwise one
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    args = list(u.args) + ([True, 1.2] if t.scale in ("l", "x") else [])  # parse_model's L/X residual, mlp_ratio
+    a2, area, residual = bool(args[1]) if len(args) > 1 else True, args[2] if len(args) > 2 else 1, \
+        bool(args[3]) if len(args) > 3 else False
+    mlp_ratio, e = args[4] if len(args) > 4 else 2.0, args[5] if len(args) > 5 else 0.5
+    g, shortcut = _int(args[6], "groups") if len(args) > 6 else 1, bool(args[7]) if len(args) > 7 else True
+    c_ = int(c2 * e)
+    if c_ % 32:
+        raise SpecError(f"A2C2f's hidden width {c_} is not a multiple of 32 (its ABlocks' heads of 32)")
+    area = _int(area, "the area") if a2 else 1
+    block = f"A2C2f_{u.n}{'_a2' if a2 else ''}{f'_area{area}' if a2 and area > 1 else ''}{'_res' if a2 and residual else ''}"
+    t.layers.append(t.use(block, {"name": u.name, "c2": c2, "c_": c_, "hidden": int(c_ * mlp_ratio),
+                                  "shortcut": shortcut, "g": g, "from": u.source()},
+                          lambda: a2c2f_block(t, u.n, a2, area, residual)))
+    return c2
+
+
 def repconv_block(t: Translator) -> dict:
     """RepConv (training form): a k×k and a 1×1 Conv without activation, summed, plus 0 (its absent identity
     branch: torch adds the number 0, a new tensor), then SiLU."""
@@ -953,6 +1047,7 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "SCDown": (3, 3, write_scdown),
     "PSA": (1, 2, write_psa),
     "C2fCIB": (1, 5, write_c2fcib),
+    "A2C2f": (1, 8, write_a2c2f),
     "C3k2": (1, 6, write_c3k2),
     "C2PSA": (1, 2, write_c2psa),
     "RepNCSPELAN4": (3, 4, lambda t, u: write_elan(t, u, ncsp=True)),
