@@ -817,6 +817,58 @@ def write_deconv(t: Translator, u: _Use) -> Out:
     return c2
 
 
+def write_identity(t: Translator, u: _Use) -> Out:
+    t.layers.append({"identity": {"name": u.name, "from": u.source()}})
+    return u.c1[0]
+
+
+def write_cblinear(t: Translator, u: _Use) -> Out:
+    """CBLinear(c2s): one nn.Conv2d (with bias) to sum(c2s) channels, split into the c2s parts (views, taken where
+    a CBFuse reads them). Its channels are the list, as parse_model keeps them."""
+    c2s = u.args[0]
+    if not (isinstance(c2s, list) and c2s):
+        raise SpecError(f"CBLinear's first arg is a list of output channels, got {c2s!r}", location=u.row.locs[3])
+    c2s = [_int(c, "a CBLinear part's channels") for c in c2s]
+    k, s = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride")
+    p, g = u.arg(3, None), _int(u.arg(4, 1), "groups")
+    t.layers.append({"conv": {"name": f"{u.name}.conv", "filters": sum(c2s), "kernel": k, "stride": s,
+                              "pad": autopad(k) if p is None else _int(p, "the padding"), "groups": g,
+                              "from": u.source()}})
+    return c2s, f"{u.name}.conv"
+
+
+def write_cbfuse(t: Translator, u: _Use) -> Out:
+    """CBFuse(idx): part idx[i] of each CBLinear read, resized to the last input's size (nearest: a whole factor,
+    learnt from the maps' heights at a 256×256 input, as the strides are), all stacked with the last input and
+    summed (torch.sum(torch.stack(...), 0): two new tensors)."""
+    idx = u.args[0]
+    if not isinstance(idx, list) or len(idx) != len(u.sources) - 1:
+        raise SpecError(f"CBFuse's idx has one index per CBLinear read ({len(u.sources) - 1}), got {idx!r}",
+                        location=u.row.locs[3])
+    probe = analyze_spec({"name": "probe", "input": [t.in_channels, STRIDE_PROBE, STRIDE_PROBE], "fit": "floor",
+                          "blocks": t.blocks, "layers": t.layers})
+    heights: dict[str, int] = {}
+    for row in probe.layers:  # a block use's height is its last layer's
+        heights.update({n: row.output_shape[1] for n in u.sources if row.name == n or row.name.startswith(n + ".")})
+    target, parts = u.sources[-1], []
+    for i, (src, c2s) in enumerate(zip(u.sources[:-1], u.c1[:-1])):
+        j = _int(idx[i], "a CBFuse index")
+        if not isinstance(c2s, list) or not 0 <= j < len(c2s):
+            raise SpecError(f"CBFuse reads part {j} of '{src}', which is not a CBLinear of that many parts")
+        factor, rest = divmod(heights[target], heights[src])
+        if rest or not factor:
+            raise SpecError(f"CBFuse resizes '{src}' ({heights[src]} high) to '{target}' ({heights[target]}): "
+                            "not a whole factor")
+        part = f"{u.name}.in{i}"
+        t.layers += [{"slice": {"name": f"{part}.part", "axis": 0, "start": sum(c2s[:j]), "end": sum(c2s[:j + 1]),
+                                "from": src}},
+                     {"upsample": {"name": part, "scale": factor, "mode": "nearest"}}]
+        parts.append(part)
+    t.layers += [{"stack": {"name": f"{u.name}.stack", "axis": 0, "from": [*parts, target]}},
+                 {"reduce": {"name": f"{u.name}.sum", "op": "sum", "axes": [0]}}]
+    return u.c1[-1], f"{u.name}.sum"
+
+
 def dfl_block() -> dict:
     """DFL: the 4 × reg_max box logits as 4 sides' distributions, softmax over the bins, their expectation by a
     fixed 1×1 conv (weights 0 .. reg_max − 1, a parameter that does not train)."""
@@ -1048,6 +1100,9 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "PSA": (1, 2, write_psa),
     "C2fCIB": (1, 5, write_c2fcib),
     "A2C2f": (1, 8, write_a2c2f),
+    "nn.Identity": (0, 0, write_identity),
+    "CBLinear": (1, 5, write_cblinear),
+    "CBFuse": (1, 1, write_cbfuse),
     "C3k2": (1, 6, write_c3k2),
     "C2PSA": (1, 2, write_c2psa),
     "RepNCSPELAN4": (3, 4, lambda t, u: write_elan(t, u, ncsp=True)),
