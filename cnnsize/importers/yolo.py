@@ -325,6 +325,76 @@ def write_c3(t: Translator, u: _Use) -> Out:
     return c2
 
 
+def c2_block(t: Translator, n: int) -> dict:
+    """C2: cv1, its halves, n Bottlenecks (3×3, 3×3) in a row on the first, joined with the second, cv2."""
+    t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+    return {"args": {"c2": None, "c": None, "shortcut": True, "g": 1},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "b", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"chunk": {"name": "a", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"repeat": n, "name": "m", "block": "Bottleneck",
+                        "args": {"c2": "c", "c_": "c", "shortcut": "shortcut", "g": "g"}},
+                       {"concat": {"name": "cat", "from": ["m", "b"]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}]}
+
+
+def write_c2(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    shortcut, g, e = u.arg(1, True), _int(u.arg(2, 1), "groups"), u.arg(3, 0.5)
+    t.layers.append(t.use(f"C2_{u.n}", {"name": u.name, "c2": c2, "c": int(c2 * e), "shortcut": bool(shortcut),
+                                        "g": g, "from": u.source()}, lambda: c2_block(t, u.n)))
+    return c2
+
+
+def ghostconv_block() -> dict:
+    """GhostConv: a Conv to half the width, a depthwise 5×5 Conv of it, the two joined."""
+    return {"args": {"c2": None, "k": 1, "s": 1, "g": 1, "act": True},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c2 // 2", "k": "k", "s": "s", "p": "k // 2", "g": "g",
+                                 "act": "act"}},
+                       {"Conv": {"name": "cv2", "c2": "c2 // 2", "k": 5, "p": 2, "g": "c2 // 2", "act": "act"}},
+                       {"concat": {"name": "cat", "from": ["cv1", "cv2"]}}]}
+
+
+def write_ghostconv(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    t.use("Conv", {}, conv_block)
+    k, s, g = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride"), _int(u.arg(3, 1), "groups")
+    act = u.arg(4, True)
+    last = _repeat(t, u, "GhostConv", {"name": u.name, "c2": c2, "k": k, "s": s, "g": g, "act": bool(act),
+                                       "from": u.source()}, ghostconv_block)
+    return (c2, last) if last else c2
+
+
+def ghost_bottleneck_block(t: Translator) -> dict:
+    """GhostBottleneck (stride 1): GhostConv to half the width, (an nn.Identity), GhostConv back without
+    activation, plus x."""
+    t.use("GhostConv", {}, ghostconv_block)
+    return {"args": {},
+            "layers": [{"GhostConv": {"name": "conv.0", "c2": "in.channels // 2"}},
+                       {"GhostConv": {"name": "conv.2", "c2": "in.channels", "act": False}},
+                       {"add": {"name": "add", "from": ["conv.2", "in"]}}]}
+
+
+def c3ghost_block(t: Translator, n: int) -> dict:
+    """C3Ghost: a C3 whose n bottlenecks are GhostBottlenecks."""
+    t.use("GhostBottleneck", {}, lambda: ghost_bottleneck_block(t))
+    return {"args": {"c2": None, "c_": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c_"}},
+                       {"repeat": n, "name": "m", "block": "GhostBottleneck"},
+                       {"Conv": {"name": "cv2", "c2": "c_", "from": "in"}},
+                       {"concat": {"name": "cat", "from": ["m", "cv2"]}},
+                       {"Conv": {"name": "cv3", "c2": "c2"}}]}
+
+
+def write_c3ghost(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    e = u.arg(3, 0.5)
+    t.use("Conv", {}, conv_block)
+    t.layers.append(t.use(f"C3Ghost_{u.n}", {"name": u.name, "c2": c2, "c_": int(c2 * e), "from": u.source()},
+                          lambda: c3ghost_block(t, u.n)))
+    return c2
+
+
 def c3k_block(t: Translator) -> dict:
     """C3k: a C3 of 2 bottlenecks of k × k kernels (its hidden width c_ = c2 · 0.5)."""
     t.use("Bottleneck", {}, lambda: bottleneck_block(t))
@@ -1101,6 +1171,9 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "C2fCIB": (1, 5, write_c2fcib),
     "A2C2f": (1, 8, write_a2c2f),
     "nn.Identity": (0, 0, write_identity),
+    "C2": (1, 4, write_c2),
+    "GhostConv": (1, 5, write_ghostconv),
+    "C3Ghost": (1, 4, write_c3ghost),
     "CBLinear": (1, 5, write_cblinear),
     "CBFuse": (1, 1, write_cbfuse),
     "C3k2": (1, 6, write_c3k2),
