@@ -1202,6 +1202,27 @@ def _document(source: str) -> tuple[dict, str, str]:
     return doc, filename, asked
 
 
+ACTIVATIONS = {"SiLU": "silu", "ReLU": "relu", "ReLU6": "relu6", "Hardswish": "hardswish", "GELU": "gelu",
+               "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyReLU": "leaky_relu", "Identity": "identity"}
+ACTIVATION_RE = re.compile(r"^\s*(?:torch\.)?nn\.(\w+)\(\s*([0-9.eE+-]*)\s*\)\s*$")
+
+
+def _activation(text: Any, filename: str) -> dict:
+    """The YAML's ``activation`` (Conv's default, e.g. ``torch.nn.ReLU()``) as a layer, read without eval: an
+    nn activation with no argument, or LeakyReLU's slope."""
+    found = ACTIVATION_RE.match(text) if isinstance(text, str) else None
+    if found is None or found.group(1) not in ACTIVATIONS:
+        raise SpecError(f"activation {text!r} is not read: write nn.NAME() with NAME one of "
+                        f"{', '.join(ACTIVATIONS)} (LeakyReLU may give its slope)", location=Location(filename))
+    kind, arg = ACTIVATIONS[found.group(1)], found.group(2)
+    settings: dict[str, Any] = {"name": "act"}
+    if arg:
+        if kind != "leaky_relu":
+            raise SpecError(f"activation {text!r}: only LeakyReLU takes an argument", location=Location(filename))
+        settings["negative_slope"] = float(arg)
+    return {kind: settings}
+
+
 def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shape: tuple | list | None = None,
               name: str | None = None) -> ImportedSpec:
     """The spec of an Ultralytics YOLO model YAML (a path, a name such as ``yolov8n.yaml`` that an installed
@@ -1223,6 +1244,8 @@ def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shap
     spec_name = name or (stem if guess_scale(stem) or not t.scale else f"{stem}{t.scale}")
     side = 224 if t.classifies else 640
     shape = list(input_shape) if input_shape is not None else [t.in_channels, side, side]
+    if "activation" in doc and "Conv" in t.blocks:
+        t.blocks["Conv"]["layers"][-1]["layers"] = [_activation(doc["activation"], filename)]
     spec = {"name": spec_name, "input": shape, "fit": "floor", "blocks": t.blocks, "layers": t.layers}
     if t.heads:
         _set_strides(t, spec)
