@@ -932,7 +932,7 @@ def write_cbfuse(t: Translator, u: _Use) -> Out:
         part = f"{u.name}.in{i}"
         t.layers += [{"slice": {"name": f"{part}.part", "axis": 0, "start": sum(c2s[:j]), "end": sum(c2s[:j + 1]),
                                 "from": src}},
-                     {"upsample": {"name": part, "scale": factor, "mode": "nearest"}}]
+                     {"upsample": {"name": part, "scale": factor, "mode": "nearest", "function": "F.interpolate"}}]
         parts.append(part)
     t.layers += [{"stack": {"name": f"{u.name}.stack", "axis": 0, "from": [*parts, target]}},
                  {"reduce": {"name": f"{u.name}.sum", "op": "sum", "axes": [0]}}]
@@ -1202,6 +1202,27 @@ def _document(source: str) -> tuple[dict, str, str]:
     return doc, filename, asked
 
 
+# what ultralytics' forward computes with a function or tensor method rather than a module, by kind (the spec's
+# ``function``): tools that hook modules (thop, and so model.info()'s GFLOPs) count these as their function rules say
+FUNCTIONS = {"matmul": "operator.matmul", "softmax": ".softmax", "sigmoid": ".sigmoid", "concat": "torch.cat",
+             "cat": "torch.cat", "chunk": ".chunk", "slice": ".split", "add": "operator.add", "sub": "operator.sub",
+             "mul": "operator.mul", "scalar": "operator.mul", "reshape": ".view", "flatten": ".flatten",
+             "transpose": ".transpose", "permute": ".permute", "contiguous": ".contiguous", "anchors": "make_anchors",
+             "unary": "torch.cos", "stack": "torch.stack", "reduce": "torch.sum", "layer_scale": "operator.mul"}
+
+
+def _mark_functions(layers: list) -> None:
+    """Give each layer that ultralytics computes with a function its ``function`` (nested ``if`` layers too)."""
+    for item in layers:
+        if "layers" in item:
+            _mark_functions(item["layers"])
+        if len(item) != 1:  # an if or a repeat of a block
+            continue
+        (kind, body), = item.items()
+        if kind in FUNCTIONS and isinstance(body, dict) and "function" not in body:
+            body["function"] = FUNCTIONS[kind]
+
+
 ACTIVATIONS = {"SiLU": "silu", "ReLU": "relu", "ReLU6": "relu6", "Hardswish": "hardswish", "GELU": "gelu",
                "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyReLU": "leaky_relu", "Identity": "identity"}
 ACTIVATION_RE = re.compile(r"^\s*(?:torch\.)?nn\.(\w+)\(\s*([0-9.eE+-]*)\s*\)\s*$")
@@ -1246,6 +1267,8 @@ def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shap
     shape = list(input_shape) if input_shape is not None else [t.in_channels, side, side]
     if "activation" in doc and "Conv" in t.blocks:
         t.blocks["Conv"]["layers"][-1]["layers"] = [_activation(doc["activation"], filename)]
+    for layers in (t.layers, *(b["layers"] for b in t.blocks.values())):
+        _mark_functions(layers)
     spec = {"name": spec_name, "input": shape, "fit": "floor", "blocks": t.blocks, "layers": t.layers}
     if t.heads:
         _set_strides(t, spec)
