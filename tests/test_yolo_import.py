@@ -64,13 +64,18 @@ def test_the_scale_is_read_from_the_file_name_as_ultralytics_reads_it(tmp_path):
     (("C2f, [128, True]]", "C2F, [128, True]]"), "unknown Ultralytics module 'C2F'; did you mean 'C2f'?"),
     (("Conv, [64, 3, 2]]", "Conv, [64, 3, 2, 1, 1, 1, True, 9]]"), "Conv takes 1 to 7 args, got 8"),
     (("[[-1, 6], 1, Concat", "[[-1, 60], 1, Concat"), "'from' 60 of row 11 is not an earlier row"),
+    (("[-1, 1, Conv, [512, 3, 2]] # 5-P4/16", "[-1, 1, SCDown, [512, 3]] # 5-P4/16"), "SCDown takes 3 args, got 2"),
+    (("[-1, 6, C2f, [512, True]]", "[-1, 6, A2C2F, [512, True]]"),
+     "unknown Ultralytics module 'A2C2F'; did you mean 'A2C2f'?"),
+    (("Detect, [nc]]", "Pose, [nc, [17, 4]]]"), "kpt_shape must be [keypoints, 2 or 3 values each], got [17, 4]"),
+    (("nc: 80", "nc: 80\nactivation: __import__('os').system('true')"), "activation \"__import__('os')"),
 ])
 def test_bad_yaml_is_one_line_with_its_place(change, said, tmp_path, cli):
     path = tmp_path / "yolov8n.yaml"
     path.write_text(YOLOV8.replace(*change))
     result = cli("import", str(path), "-o", str(tmp_path / "out.yaml"))
     assert result.returncode == 2 and said in result.stderr, result.stderr
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if change[1] in text)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if change[1].split("\n")[-1] in text)
     assert f"yolov8n.yaml:{line}:" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "out.yaml").exists()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import CnnsizeError, Location, SpecError, unknown_name
-from ..spec.load import LocList, load_yaml
+from ..spec.load import LocDict, LocList, load_yaml
 from ..spec.sources import read_text
 from . import ImportedSpec, analyze_spec
 
@@ -1228,18 +1228,18 @@ ACTIVATIONS = {"SiLU": "silu", "ReLU": "relu", "ReLU6": "relu6", "Hardswish": "h
 ACTIVATION_RE = re.compile(r"^\s*(?:torch\.)?nn\.(\w+)\(\s*([0-9.eE+-]*)\s*\)\s*$")
 
 
-def _activation(text: Any, filename: str) -> dict:
+def _activation(text: Any, where: Location) -> dict:
     """The YAML's ``activation`` (Conv's default, e.g. ``torch.nn.ReLU()``) as a layer, read without eval: an
     nn activation with no argument, or LeakyReLU's slope."""
     found = ACTIVATION_RE.match(text) if isinstance(text, str) else None
     if found is None or found.group(1) not in ACTIVATIONS:
         raise SpecError(f"activation {text!r} is not read: write nn.NAME() with NAME one of "
-                        f"{', '.join(ACTIVATIONS)} (LeakyReLU may give its slope)", location=Location(filename))
+                        f"{', '.join(ACTIVATIONS)} (LeakyReLU may give its slope)", location=where)
     kind, arg = ACTIVATIONS[found.group(1)], found.group(2)
     settings: dict[str, Any] = {"name": "act"}
     if arg:
         if kind != "leaky_relu":
-            raise SpecError(f"activation {text!r}: only LeakyReLU takes an argument", location=Location(filename))
+            raise SpecError(f"activation {text!r}: only LeakyReLU takes an argument", location=where)
         settings["negative_slope"] = float(arg)
     return {kind: settings}
 
@@ -1266,7 +1266,8 @@ def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shap
     side = 224 if t.classifies else 640
     shape = list(input_shape) if input_shape is not None else [t.in_channels, side, side]
     if "activation" in doc and "Conv" in t.blocks:
-        t.blocks["Conv"]["layers"][-1]["layers"] = [_activation(doc["activation"], filename)]
+        where = doc.loc_of("activation") if isinstance(doc, LocDict) else Location(filename)
+        t.blocks["Conv"]["layers"][-1]["layers"] = [_activation(doc["activation"], where)]
     for layers in (t.layers, *(b["layers"] for b in t.blocks.values())):
         _mark_functions(layers)
     spec = {"name": spec_name, "input": shape, "fit": "floor", "blocks": t.blocks, "layers": t.layers}
