@@ -9,19 +9,19 @@ from __future__ import annotations
 # the configs in the table, in its order, with their scales ("-": none); the zoo tests check the same list
 CONFIGS = {
     "v3/yolov3.yaml": "-", "v3/yolov3-tiny.yaml": "-", "v3/yolov3-spp.yaml": "-",
-    "v5/yolov5.yaml": "nslmx", "v5/yolov5-p6.yaml": "nslmx", "v6/yolov6.yaml": "nslmx",
-    "v8/yolov8.yaml": "nslmx", "v8/yolov8-p2.yaml": "nslmx", "v8/yolov8-p6.yaml": "nslmx",
-    "v8/yolov8-ghost.yaml": "nslmx", "v8/yolov8-ghost-p2.yaml": "nslmx", "v8/yolov8-ghost-p6.yaml": "nslmx",
-    "v8/yolov8-seg.yaml": "nslmx", "v8/yolov8-seg-p6.yaml": "nslmx", "v8/yolov8-pose.yaml": "nslmx",
-    "v8/yolov8-pose-p6.yaml": "nslmx", "v8/yolov8-obb.yaml": "nslmx", "v8/yolov8-cls.yaml": "nslmx",
+    "v5/yolov5.yaml": "nsmlx", "v5/yolov5-p6.yaml": "nsmlx", "v6/yolov6.yaml": "nsmlx",
+    "v8/yolov8.yaml": "nsmlx", "v8/yolov8-p2.yaml": "nsmlx", "v8/yolov8-p6.yaml": "nsmlx",
+    "v8/yolov8-ghost.yaml": "nsmlx", "v8/yolov8-ghost-p2.yaml": "nsmlx", "v8/yolov8-ghost-p6.yaml": "nsmlx",
+    "v8/yolov8-seg.yaml": "nsmlx", "v8/yolov8-seg-p6.yaml": "nsmlx", "v8/yolov8-pose.yaml": "nsmlx",
+    "v8/yolov8-pose-p6.yaml": "nsmlx", "v8/yolov8-obb.yaml": "nsmlx", "v8/yolov8-cls.yaml": "nsmlx",
     "v9/yolov9t.yaml": "-", "v9/yolov9s.yaml": "-", "v9/yolov9m.yaml": "-", "v9/yolov9c.yaml": "-",
     "v9/yolov9e.yaml": "-", "v9/yolov9c-seg.yaml": "-", "v9/yolov9e-seg.yaml": "-",
     "v10/yolov10n.yaml": "n", "v10/yolov10s.yaml": "s", "v10/yolov10m.yaml": "m", "v10/yolov10b.yaml": "b",
     "v10/yolov10l.yaml": "l", "v10/yolov10x.yaml": "x",
-    "11/yolo11.yaml": "nslmx", "11/yolo11-seg.yaml": "nslmx", "11/yolo11-pose.yaml": "nslmx",
-    "11/yolo11-obb.yaml": "nslmx", "11/yolo11-cls.yaml": "nslmx",
-    "12/yolo12.yaml": "nslmx", "12/yolo12-seg.yaml": "nslmx", "12/yolo12-pose.yaml": "nslmx",
-    "12/yolo12-obb.yaml": "nslmx", "12/yolo12-cls.yaml": "nslmx",
+    "11/yolo11.yaml": "nsmlx", "11/yolo11-seg.yaml": "nsmlx", "11/yolo11-pose.yaml": "nsmlx",
+    "11/yolo11-obb.yaml": "nsmlx", "11/yolo11-cls.yaml": "nsmlx",
+    "12/yolo12.yaml": "nsmlx", "12/yolo12-seg.yaml": "nsmlx", "12/yolo12-pose.yaml": "nsmlx",
+    "12/yolo12-obb.yaml": "nsmlx", "12/yolo12-cls.yaml": "nsmlx",
 }
 
 
@@ -45,8 +45,8 @@ def row(cfg: str, scale: str) -> str:
     gflops = sum(conventions.counted(a, "ultralytics")) / 1e9
     name = cfg.split("/")[1].removesuffix(".yaml") + ("" if scale == "-" or cfg.startswith("v10/") else f" {scale}")
     shape = "×".join(map(str, a.layers[-1].output_shape))
-    return (f"| {name} | {side} | {a.totals['params']:,} | {a.totals['macs'] / 1e9:.2f} | {2 * a.totals['macs'] / 1e9:.2f} "
-            f"| {gflops:.2f} | {shape} |")
+    macs = a.totals["macs"] / 1e9
+    return f"| {name} | {side} | {a.totals['params']:,} | {macs:.2f} | {2 * macs:.2f} | {gflops:.2f} | {shape} |"
 
 
 def table() -> str:

@@ -689,7 +689,8 @@ def write_a2c2f(t: Translator, u: _Use) -> Out:
     if c_ % 32:
         raise SpecError(f"A2C2f's hidden width {c_} is not a multiple of 32 (its ABlocks' heads of 32)")
     area = _int(area, "the area") if a2 else 1
-    block = f"A2C2f_{u.n}{'_a2' if a2 else ''}{f'_area{area}' if a2 and area > 1 else ''}{'_res' if a2 and residual else ''}"
+    block = (f"A2C2f_{u.n}{'_a2' if a2 else ''}{f'_area{area}' if a2 and area > 1 else ''}"
+             f"{'_res' if a2 and residual else ''}")
     t.layers.append(t.use(block, {"name": u.name, "c2": c2, "c_": c_, "hidden": int(c_ * mlp_ratio),
                                   "shortcut": shortcut, "g": g, "from": u.source()},
                           lambda: a2c2f_block(t, u.n, a2, area, residual)))

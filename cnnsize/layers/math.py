@@ -20,7 +20,8 @@ UNARY_SAVES = {"rsqrt": "output", "sqrt": "output", "exp": "output", "reciprocal
 @register("unary")
 class Unary(_Elementwise):
     """A function of each value alone: ``op`` one of rsqrt, sqrt, exp, log, abs, neg, reciprocal, cos, sin
-    (``torch.rsqrt(v + eps)`` in a norm written out, ``x.abs()``, a YOLO OBB head's angle): a new tensor of the input's shape."""
+    (``torch.rsqrt(v + eps)`` in a norm written out, ``x.abs()``, a YOLO OBB head's angle): a new tensor of the
+    input's shape."""
     tools_checked = True
     onnx_none = "not mapped yet: ONNX Sqrt, Exp, Log, Abs, Neg and Reciprocal are refused (or kept whole with --opaque)"
 
