@@ -125,7 +125,9 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
             freeze_until: str | None = None, variables: dict | None = None, count: str | None = None,
             traffic: bool = False, device_profile: Any = None, layout: str | None = None,
             count_mode: str | None = None, training: bool = False, accumulate: int | None = None, gpus: int = 1,
-            sharding: str | None = None, gpus_per_node: int | None = None, precision: str | None = None) -> Analysis:
+            sharding: str | None = None, gpus_per_node: int | None = None, precision: str | None = None,
+            checkpoint: str | None = None, checkpoint_impl: str = "non-reentrant",
+            device_memory: int | str | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
@@ -149,6 +151,11 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
     ``gpus`` and ``sharding`` (ddp, zero1, zero2, zero3, fsdp, hsdp; ``gpus_per_node`` for hsdp) add what each GPU
     holds and sends (``totals["training"]``: ``per_gpu_peak_bytes``, ``communication_bytes``, ``per_gpu``; see
     cnnsize.passes.sharding); ``batch`` is then each GPU's.
+    ``checkpoint`` (implies training): activation checkpointing, ``"every:N"`` (the blocks, N to a segment, every
+    segment but the last checkpointed, as checkpoint_sequential) or layer and block names joined by commas (each one
+    segment) or "auto" (the every:N whose training budget fits ``device_memory``, bytes or "24GiB", with the fewest
+    MACs recomputed), in torch.utils.checkpoint's ``checkpoint_impl`` variant ("non-reentrant", torch's advice, or
+    "reentrant"): the memory of the step and ``totals["training"]["recompute_macs"]`` (see docs/memory.md).
     ``spec`` may also be what ``from_torch`` returns, or a
     torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
     ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
@@ -161,7 +168,8 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
         graph = load_graph(spec, variables=variables)
         return passes.analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit, optimizer=optimizer,
                               amp=amp, precision=precision, device=device, freeze_until=freeze_until,
-                              layout=layout, count=count,
+                              layout=layout, count=count, checkpoint=checkpoint, checkpoint_impl=checkpoint_impl,
+                              device_memory=device_memory,
                               count_mode=count_mode or getattr(spec, "mode", None) or "eval", traffic=traffic,
                               device_profile=device_profile, training=training, accumulate=accumulate, gpus=gpus,
                               sharding=sharding, gpus_per_node=gpus_per_node)

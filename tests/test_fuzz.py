@@ -1,6 +1,7 @@
 """Hypothesis fuzzing: any spec, however mangled, ends in a report or a located CnnsizeError.
 
-Run long with: CNNSIZE_FUZZ_EXAMPLES=100000 python -m pytest tests/test_fuzz.py (the default is 1,000 per test).
+Run long with: CNNSIZE_FUZZ_EXAMPLES=100000 python -m pytest tests/test_fuzz.py (the default set draws 200 per
+test, the slow set's `_long` twins 1,000).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -16,8 +18,10 @@ import cnnsize
 from cnnsize.core.errors import CnnsizeError
 from cnnsize.spec.sources import bundled_names, bundled_path
 
-FUZZ = settings(max_examples=int(os.environ.get("CNNSIZE_FUZZ_EXAMPLES", "1000")), deadline=None,
-                suppress_health_check=list(HealthCheck))
+# the default set draws a few hundred examples per test; the slow set's `_long` twins the thousand of before
+LONG = int(os.environ.get("CNNSIZE_FUZZ_EXAMPLES", "0"))
+FAST = settings(max_examples=LONG or 200, deadline=None, suppress_health_check=list(HealthCheck))
+SLOW = settings(max_examples=max(LONG, 1000), deadline=None, suppress_health_check=list(HealthCheck))
 
 SPECS = {name: yaml.safe_load(bundled_path(name).read_text()) for name in bundled_names()}
 SMALL = [n for n in SPECS if n in ("lenet5", "alexnet_cs231n")] or list(SPECS)[:2]
@@ -69,13 +73,20 @@ def mutated(draw):
     return doc
 
 
-@FUZZ
+@FAST
 @given(mutated())
 def test_mutated_bundled_specs(doc):
     check(doc)
 
 
-@FUZZ
+@pytest.mark.slow
+@SLOW
+@given(mutated())
+def test_mutated_bundled_specs_long(doc):
+    test_mutated_bundled_specs.hypothesis.inner_test(doc)
+
+
+@FAST
 @given(mutated())
 def test_mutated_specs_as_yaml_text(doc):
     try:
@@ -85,16 +96,30 @@ def test_mutated_specs_as_yaml_text(doc):
     check(text)
 
 
+@pytest.mark.slow
+@SLOW
+@given(mutated())
+def test_mutated_specs_as_yaml_text_long(doc):
+    test_mutated_specs_as_yaml_text.hypothesis.inner_test(doc)
+
+
 YAML_TEXT = st.text(alphabet=st.sampled_from(list("abc:-[]{},&*!|>'\"#\n\t 0123456789.xyz")), max_size=120)
 
 
-@FUZZ
+@FAST
 @given(YAML_TEXT)
 def test_random_yaml_documents(text):
     check(text if "\n" in text or ":" in text else text + "\n")
 
 
-@FUZZ
+@pytest.mark.slow
+@SLOW
+@given(YAML_TEXT)
+def test_random_yaml_documents_long(text):
+    test_random_yaml_documents.hypothesis.inner_test(text)
+
+
+@FAST
 @given(st.recursive(st.one_of(st.integers(-5, 300), st.text(max_size=6), st.none(), st.booleans()),
                     lambda inner: st.one_of(st.lists(inner, max_size=4),
                                             st.dictionaries(st.sampled_from(["input", "layers", "conv", "relu",
@@ -105,3 +130,16 @@ def test_random_structures(doc):
     check(yaml.safe_dump(doc))
     if isinstance(doc, dict):
         check(doc)
+
+
+
+@pytest.mark.slow
+@SLOW
+@given(st.recursive(st.one_of(st.integers(-5, 300), st.text(max_size=6), st.none(), st.booleans()),
+                    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                            st.dictionaries(st.sampled_from(["input", "layers", "conv", "relu",
+                                                                             "repeat", "fc", "kernel", "filters",
+                                                                             "units", "name"]), inner, max_size=4)),
+                    max_leaves=20))
+def test_random_structures_long(doc):
+    test_random_structures.hypothesis.inner_test(doc)

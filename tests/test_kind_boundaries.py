@@ -79,17 +79,8 @@ BOUNDARY = {"int": [1, BIG], "count": [0, BIG], "ints": [1, [2, 2, 2], BIG], "si
 
 BENIGN = (0, 1, True, False, 0.0, 1.0, "same", "valid")  # values every kind takes: checked in the slow set only
 # Known gaps the sweep found, left for later, as "row-kind.setting=value" (strict: each fails today; the day it
-# passes, drop it from here). None now: MViT v2 projecting to one feature per head was the last (issue #22)
-KNOWN_GAPS: dict[str, str] = {
-    # sdpa's new arguments (issue 24's timm work) met the training-step and backward checks validate gained at the
-    # same stop (issue 26): known, to fix next
-    **{f"{row}-sdpa.mask=1": "a one-element mask's shape is not broadcast before the scores' last two axes"
-       for row in ("sdpa_computed_mask", "sdpa_heads", "sdpa_mask")},
-    **{f"{row}-sdpa.causal=True": "is_causal with a mask: torch refuses it, cnnsize should refuse it in one line"
-       for row in ("sdpa_computed_mask", "sdpa_mask")},
-    **{f"{row}-sdpa.dropout=1.0": "with dropout the math path saves its dropout mask and the dropped weights, which "
-       "the training step's saved bytes do not count yet" for row in ("sdpa_computed_mask", "sdpa_heads", "sdpa_mask")},
-}
+# passes, drop it from here). None now: sdpa's one-element mask, causal with a mask and dropout 1.0 were the last
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _marks(key: tuple, value, seen: set, row: str) -> list:

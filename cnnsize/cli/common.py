@@ -290,3 +290,14 @@ class _terminate_as_interrupt:
             import signal
 
             signal.signal(signal.SIGTERM, self.old)
+
+
+def add_checkpoint(group) -> None:
+    """--checkpoint and --checkpoint-impl (report and validate): activation checkpointing's segments and variant."""
+    group.add_argument("--checkpoint", metavar="SEGMENTS", help="activation checkpointing (torch.utils.checkpoint): "
+                       "every:N (the network's blocks, N to a segment, every segment but the last checkpointed, as "
+                       "checkpoint_sequential) or layer and block names joined by commas, each one segment; the step's "
+                       "memory and the forward work it recomputes (implies --train)")
+    group.add_argument("--checkpoint-impl", metavar="VARIANT", default="non-reentrant",
+                       help="torch.utils.checkpoint's variant: non-reentrant (use_reentrant=False, torch's advice; "
+                            "the default) or reentrant")

@@ -7,6 +7,7 @@ import sys
 
 from .common import (
     NAMED_INPUTS,
+    add_checkpoint,
     add_format,
     add_width,
     onnx_shape,
@@ -70,6 +71,7 @@ def register(sub) -> None:
     g.add_argument("--accumulate", type=positive_int, metavar="N", help="gradient accumulation: N micro-steps of "
                    "--batch samples a training step (effective batch N × batch); the step's work is N forwards and "
                    "backwards, and its memory peak holds the gradients between micro-steps (implies --train)")
+    add_checkpoint(g)
     g.add_argument("--gpus", type=positive_int, default=1, metavar="N", help="training on N GPUs: what each holds "
                    "and sends a step under --sharding (--batch is each GPU's; implies --train)")
     g.add_argument("--sharding", metavar="NAME", help="ddp (default with --gpus), zero1 (ZeroRedundancyOptimizer), "
@@ -111,7 +113,9 @@ def run_report(args) -> int:
         return analyze_graph(graph, input_shape=shape, batch=batch, dtype=args.dtype, fit=args.fit,
                              optimizer=args.optimizer, amp=amp, device=args.device,
                              precision=args.precision if amp == args.amp else None,  # --estimators' other one
-                             freeze_until=args.freeze_until, layout=args.layout, accumulate=args.accumulate)
+                             freeze_until=args.freeze_until, layout=args.layout, accumulate=args.accumulate,
+                             checkpoint=args.checkpoint, checkpoint_impl=args.checkpoint_impl,
+                             device_memory=args.device_memory)
 
     with no_gc():
         analysis = at(args.batch)

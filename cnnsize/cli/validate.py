@@ -5,7 +5,16 @@ from __future__ import annotations
 import sys
 
 from ..core.safe import json_text
-from .common import NAMED_INPUTS, add_width, onnx_shape, parse_inputs, positive_int, table_width, write_output
+from .common import (
+    NAMED_INPUTS,
+    add_checkpoint,
+    add_width,
+    onnx_shape,
+    parse_inputs,
+    positive_int,
+    table_width,
+    write_output,
+)
 from .importer import resolve_named
 
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N"
@@ -24,6 +33,8 @@ def register(sub) -> None:
                    "(gradient accumulation) against the predicted peak")
     v.add_argument("--precision", metavar="NAME", help="measure the training step as it computes: float32, "
                    "bf16-mixed (torch.autocast), fp16-mixed (autocast and a GradScaler; CUDA only), bf16, fp16")
+    add_checkpoint(v)
+    v.add_argument("--device-memory", metavar="SIZE", help="device memory for --checkpoint auto, e.g. 24GiB")
     v.set_defaults(run=run_validate)
 
     b = sub.add_parser("bench", help="time the network: median, p10/p90, images/s, GFLOP/s, share of the peak",
@@ -148,6 +159,7 @@ def _onnx_shape(args):
                                         ("--per-layer", getattr(args, "per_layer", False)),
                                         ("--accumulate", getattr(args, "accumulate", None)), ("--init", args.init),
                                         ("--precision", getattr(args, "precision", None)),
+                                        ("--checkpoint", getattr(args, "checkpoint", None)),
                                         ("--fit", args.fit), ("--layout", args.layout))
                   if on]
     if torch_only:
@@ -176,7 +188,8 @@ def run_validate(args) -> int:
 
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
                       warmup=args.warmup, force=args.force, init=args.init, accumulate=args.accumulate or 1,
-                      precision=args.precision)
+                      precision=args.precision, checkpoint=args.checkpoint, checkpoint_impl=args.checkpoint_impl,
+                      device_memory=args.device_memory)
     if args.format == "json":
         write_output(json_text(result.to_dict()), args.output, "json")
     else:

@@ -17,6 +17,7 @@ optimizer state are resident.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from itertools import accumulate, compress, islice
 from operator import add
@@ -27,6 +28,7 @@ from ..core.graph import Topology
 from ..core.numeric import all_int, dmax, is_int
 from ..core.plain import Plain
 from ..layers.base import FLOAT32, LOWER, LayerKind
+from .checkpoint import IMPLS, RNG_STATE_BYTES, check_impl
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 DEVICES = ("cuda", "cpu")
@@ -39,14 +41,17 @@ GRAD_SCALER_BYTES = 8  # torch.amp.GradScaler's state: its scale (float32) and g
 
 class MemoryOptions(Plain):
     """How the network is trained: optimizer, precision (PRECISIONS), the device kind (dropout masks and autocast's
-    lists differ), and the micro-steps a step accumulates gradients over (1: none)."""
+    lists differ), the micro-steps a step accumulates gradients over (1: none), and the segments activation
+    checkpointing wraps (cnnsize.engine.checkpoint.Segment, by position) in torch.utils.checkpoint's variant
+    ``checkpoint_impl`` (non-reentrant or reentrant)."""
 
-    __slots__ = FIELDS = ("optimizer", "precision", "device", "accumulate")
+    __slots__ = FIELDS = ("optimizer", "precision", "device", "accumulate", "checkpoint", "checkpoint_impl")
     __hash__ = Plain.hashed
 
     def __init__(self, optimizer: str = "adam", precision: str = "float32", device: str = "cuda",
-                 accumulate: int = 1):
+                 accumulate: int = 1, checkpoint: tuple = (), checkpoint_impl: str = IMPLS[0]):
         self.optimizer, self.precision, self.device, self.accumulate = optimizer, precision, device, accumulate
+        self.checkpoint, self.checkpoint_impl = tuple(checkpoint), checkpoint_impl
 
     @property
     def mixed(self) -> bool:
@@ -68,6 +73,7 @@ class MemoryOptions(Plain):
         if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
             raise SpecError(f"accumulate must be a positive integer (micro-steps a training step accumulates), got "
                             f"{accumulate!r}", hint="e.g. accumulate=4: four micro-batches per optimizer step")
+        check_impl(self.checkpoint_impl)
         return self
 
 
@@ -117,6 +123,121 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
     return peak, topology.names[live.index(peak)]  # the first position at the peak
 
 
+class _Kept:
+    """What autograd keeps, where it is first kept: storage position -> bytes (each storage once), the bytes first
+    kept per position, (position, bytes) of the tensors of their own the layers keep (masks, statistics), and the
+    positions whose layer keeps anything at all (``packs``; ``after``: those that keep their output or a tensor of
+    their own, so their op has run when the last one is packed). The forward's (``kept`` a list by position), or a
+    checkpointed segment's, recomputed in its backward (a dict, and ``saved`` seeded with the storages the segment
+    reads from before it, which checkpoint keeps as its inputs)."""
+
+    __slots__ = ("saved", "kept", "extras", "packs", "after", "first", "inputs")
+
+    def __init__(self, kept: Any, inputs: set | None = None):
+        self.inputs: set[int] = inputs or set()
+        self.saved: dict[int, Any] = dict.fromkeys(self.inputs, 0)
+        self.kept = kept
+        self.extras: list[tuple[int, Any]] = []
+        self.packs: list[int] = []
+        self.after: set[int] = set()
+        self.first: dict[int, int] = {}  # storage position -> the position that first kept it
+
+
+class _Checkpointed:
+    """The checkpointed segments of one training step (options.checkpoint) as training_figures walks the positions:
+    what each keeps (a _Kept), whether the reentrant variant leaves it untrained (no input requires grad: torch
+    makes no gradient for its parameters), and once walked, the positions recomputed and the recomputed tensors'
+    lifetimes in backward (``recomputed``, a difference array over the positions)."""
+
+    def __init__(self, topology: Topology, options: MemoryOptions, n: int):
+        self.segments, self.reentrant = options.checkpoint, options.checkpoint_impl == "reentrant"
+        self.cpu = options.device == "cpu"
+        self.at = [-1] * n  # position -> its segment's index (-1: none)
+        self.stores: list[_Kept] = []
+        owner, srcs = topology.owner_training, topology.srcs
+        for k, (_, start, end) in enumerate(self.segments):
+            self.at[start:end + 1] = [k] * (end + 1 - start)
+            outside = {owner[src] for j in range(start, end + 1) for src in srcs[j] if owner[src] < start}
+            outside |= {owner[j] for j in range(start, end + 1) if owner[j] < start}  # views of what comes before
+            self.stores.append(_Kept(defaultdict(int), outside))
+        self.dead = [False] * len(self.segments)
+        self.recomputed = [False] * n
+        self.kept = [0] * (n + 1)  # recomputed tensors, as a difference array over positions (backward)
+        self.spans: list[tuple[int, int, int]] = []  # (segment, first position recomputed, trigger position)
+        self.running: dict[int, Any] = {}  # position -> bytes checkpoint holds while the layer runs its forward
+
+    def store(self, i: int, forward: _Kept) -> _Kept:
+        k = self.at[i]
+        return forward if k < 0 else self.stores[k]
+
+    def untrained(self, i: int, requires_grad: list[bool], srcs: list) -> bool:
+        """Reentrant checkpoint: a segment none of whose inputs requires grad makes outputs that do not either; its
+        layers get no gradients (torch warns "None of the inputs have requires_grad=True")."""
+        k = self.at[i]
+        if k < 0 or not self.reentrant:
+            return False
+        _, start, end = self.segments[k]
+        if i == start:
+            self.dead[k] = not any(requires_grad[src] for j in range(start, end + 1) for src in srcs[j] if src < start)
+        return self.dead[k]
+
+    def close(self, k: int, forward: _Kept, size: list, topology: Topology) -> None:
+        """Segment ``k`` walked: its inputs (and on the CPU checkpoint's copy of the random generator's state) kept
+        from the forward until its backward has run, its saved tensors recomputed in its backward: the reentrant
+        variant runs the whole segment again and then its backward, holding its outputs; the non-reentrant one stops
+        recomputing as the last tensor it needs is saved again (torch's early stop), at its last layer that saves."""
+        store, (_, start, end) = self.stores[k], self.segments[k]
+        if self.dead[k] and self.cpu:  # the reentrant variant's copy of the generator's state, while it runs
+            self.running.update((j, self.running.get(j, 0) + RNG_STATE_BYTES) for j in range(start, end + 1))
+        if self.dead[k] or (not store.packs and not self.reentrant):
+            return  # nothing kept: torch lets the segment's inputs go, and recomputes nothing
+        last = end if self.reentrant else store.packs[-1]
+        keep_at = start if self.reentrant else store.packs[0]  # the segment lets its inputs go after that backward
+        for key in sorted(store.inputs):  # kept as the forward keeps what it saves
+            if key not in forward.saved:
+                forward.saved[key] = size[key]
+                forward.kept[keep_at] += size[key]
+        if self.cpu:  # the reentrant variant's autograd node keeps it until the whole backward is done
+            forward.extras.append((start, RNG_STATE_BYTES))
+            forward.kept[0 if self.reentrant else keep_at] += RNG_STATE_BYTES
+        for position, nbytes in store.kept.items():
+            self.kept[position] += nbytes
+            self.kept[last + 1] -= nbytes
+        if self.reentrant:  # its recomputed outputs stay until its backward is done
+            last_read, owner = topology.last_read_training, topology.owner_training
+            for j in range(start, end + 1):
+                if owner[j] == j and (last_read[j] > end or j == len(owner) - 1):
+                    self.kept[start] += size[j]  # (where it is saved too, from there on it is counted as such)
+                    self.kept[store.first.get(j, end + 1)] -= size[j]
+        runs = end if self.reentrant else last if last in store.after else last - 1
+        self.recomputed[start:runs + 1] = [True] * (runs + 1 - start)
+        self.spans.append((k, start, last))
+
+    def phases(self, topology: Topology, size: list, transients: dict, before: Callable[[int], Any]) -> dict:
+        """Per segment, the peak while torch recomputes it: what is alive as its backward starts (``before(p)``,
+        what lives at position p's backward before it runs) and the segment's forward with its saved tensors kept
+        (up to where the recomputation stops)."""
+        out = {}
+        owner, last_read = topology.owner_training, topology.last_read_training
+        for k, start, last in self.spans:
+            store = self.stores[k]
+            trigger = self.segments[k].end if self.reentrant else last
+            held = {j for j in range(start, trigger + 1) if owner[j] == j and
+                    (j in store.first or (self.reentrant and last_read[j] > trigger))}
+            delta = [0] * (trigger - start + 2)
+            for j in range(start, trigger + 1):
+                if owner[j] == j:
+                    delta[j - start] += size[j]
+                    delta[(trigger if j in held else min(max(last_read[j], j), trigger)) - start + 1] -= size[j]
+            for j, nbytes in store.extras:
+                delta[j - start] += nbytes
+            live = list(accumulate(delta[:-1]))
+            worst = _max([value + transients.get(j, 0) for j, value in zip(range(start, trigger + 1), live)])
+            label = self.segments[k].label
+            out[f"recompute of {label}"] = before(trigger) + worst + (RNG_STATE_BYTES if self.cpu else 0)
+        return out
+
+
 def training_figures(topology: Topology, sized: list, trainable: list[bool], batch: Any, itemsize: int,
                      options: MemoryOptions, grads: list | None = None) -> dict[str, Any]:
     """What one training step allocates beyond the resident model, in a steady state (after the first step).
@@ -133,12 +254,15 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     - with gradient accumulation (``options.accumulate`` micro-steps), the micro-steps after the first: forward and
       backward with every parameter gradient already allocated, and in a layer's backward the gradients it makes
       for its own parameters besides them, until autograd adds them to those held (in place);
+    - with activation checkpointing (``options.checkpoint``), a checkpointed segment's forward keeps only its
+      inputs (its tensors live as at inference), and its backward first recomputes it (see _Checkpointed);
     - optimizer step: every parameter gradient, plus the step's temporaries (Adam and AdamW: one tensor
       the size of all parameters in torch's foreach form on CUDA; on the CPU, where torch updates one parameter
       at a time, the square root and quotient of one parameter beside the previous one's ``denom``, see
       _cpu_adam_temporaries).
 
-    Optimizer state is resident (made by the first step) and counted apart, in ``optimizer_bytes``.
+    Optimizer state is resident (made by the first step) and counted apart, in ``optimizer_bytes``. The key
+    ``checkpoint`` holds what checkpointing changes (the positions recomputed, and those left untrained).
     """
     widths = activation_widths(topology, sized, itemsize, options)
     master = 4 if options.mixed else itemsize  # parameters, their gradients and the optimizer state
@@ -150,20 +274,31 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     only_forward: list[tuple[int, Any]] = []  # (position, bytes) of what lives to the forward's end, not saved
     passing: dict[int, Any] = {}  # position -> bytes alive only while it runs (casts not saved)
     requires_grad = [False] * n
-    saved: dict[int, Any] = {}  # storage position -> bytes, for the activations autograd keeps
-    extras: list[tuple[int, Any]] = []  # (position, bytes) of the tensors of their own it keeps
-    # backward, as difference arrays over the positions (it visits them from the last): what is saved
-    # lives from the start of backward until its first saver's backward; an output's gradient from its
-    # last reader's backward to its own; a parameter gradient from its layer's backward to the step
-    kept: list[Any] = [0] * (n + 1)
+    # the activations autograd keeps (storage position -> bytes), the tensors of their own (masks...) and, in
+    # backward, as a difference array over the positions (it visits them from the last): what is saved
+    # lives from the start of backward until its first saver's backward
+    forward = _Kept([0] * (n + 1))
+    saved, kept, extras = forward.saved, forward.kept, forward.extras
+    checkpointed = _Checkpointed(topology, options, n)
+    trainable = list(trainable)
+    # an output's gradient from its last reader's backward to its own; a parameter gradient from its layer's
+    # backward to the step
     act_grads: list[Any] = [0] * (n + 1)
     param_grads: list[Any] = [0] * (n + 1)
     trainable_total: Any = 0
     own_grads: dict[int, Any] = {}  # position -> bytes of the gradients its backward makes for its own parameters
+    born: dict[int, Any] = defaultdict(int)  # position -> bytes of the activation gradients its backward makes
     resolved: tuple[dict, dict] = ({}, {})  # own params trained? -> {Sized: what it keeps}
     device = options.device
+    closing = iter(enumerate(checkpointed.segments))
+    pending = next(closing, None)
     for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
                                       islice(trainable, 1, None)):
+        while pending is not None and pending[1].end < i:  # a segment walked
+            checkpointed.close(pending[0], forward, size, topology)
+            pending = next(closing, None)
+        if checkpointed.untrained(i, requires_grad, srcs_of):
+            trains = trainable[i] = False
         own = trains and layer.params != 0
         copies = casts.get(i)
         if own:
@@ -181,50 +316,56 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             nbytes = size[i]
             act_grads[i] += nbytes
             act_grads[last + 1] -= nbytes
+            born[last] += nbytes
         known = resolved[own]
         found = known.get((layer, widths[i]))
         if found is None:
             found = known[(layer, widths[i])] = _saved(layer, own, device, widths[i], batch)
-        refs, own_bytes = found
-        cast_inputs = copies[0] if copies else {}
-        if copies:  # the cast copy is what it keeps (counted there), not its input
-            kept[i] += _keep_copies(i, refs, copies, own, (extras, only_forward, passing))
-            refs = tuple(ref for ref in refs if ref[0] not in cast_inputs)
-        for key, width in _kept(refs, srcs, owner, i, requires_grad):
-            if key not in saved:  # saved first here: kept until this layer's backward
-                saved[key] = nbytes = size[key] if width is None else \
-                    sized[key].numel * sized[key].batched(batch) * width
-                kept[i] += nbytes
-        if own_bytes:
-            extras.append((i, own_bytes))
-            kept[i] += own_bytes
+        _keep(i, found, copies, own, checkpointed.store(i, forward), (only_forward, passing),
+              (srcs, owner, requires_grad, size, sized, batch))
+    while pending is not None:
+        checkpointed.close(pending[0], forward, size, topology)
+        pending = next(closing, None)
     param_grads[1] += trainable_total * master
 
     def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
         return [t for i in _module_order(topology.names) if i and trainable[i] and sized[i].params != 0
                 for t in (grads[i] if grads is not None else sized[i].owned)]
 
+    changed = {"recomputed": checkpointed.recomputed, "untrained": [i for i in range(1, n) if checkpointed.at[i] >= 0
+                                                                     and checkpointed.dead[checkpointed.at[i]]]}
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
-        return _symbolic_training(saved, extras, trainable_total, master, tensors, options)
-    forward = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved},
-                    [*extras, *only_forward])
-    # a composite's intermediates, and casts, that autograd does not keep, while the layer runs
-    _add_at(forward, _transients(sized, batch, widths, training=True), passing)
-    forward_peak = _max(forward)
+        return {**_symbolic_training(saved, extras, trainable_total, master, tensors, options), "checkpoint": changed}
+    inside = [k >= 0 for k in checkpointed.at]
+    forward_live = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved},
+                         [*extras, *only_forward])
+    # a composite's intermediates, and casts, that autograd does not keep, while the layer runs (as at inference
+    # inside a checkpointed segment)
+    training_transients = _transients(sized, batch, widths, training=True)
+    _add_at(forward_live, {i: v for i, v in training_transients.items() if not inside[i]},
+            {i: v for i, v in _transients(sized, batch, widths, training=False).items() if inside[i]}, passing,
+            checkpointed.running)
+    forward_peak = _max(forward_live)
     visited = list(compress(range(n), requires_grad))  # never the input (0)
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
-    activations_at = list(map(add, kept_at, grads_at))
+    activations_at = list(map(add, map(add, kept_at, accumulate(checkpointed.kept[:n])), grads_at))
     for i, nbytes in _transients(sized, batch, widths, training=True, backward=True).items():
         activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
-    alive_at = list(map(add, activations_at, accumulate(param_grads[:n])))  # with the parameter gradients
+    params_at = list(accumulate(param_grads[:n]))
+    alive_at = list(map(add, activations_at, params_at))  # with the parameter gradients
     backward = list(map(alive_at.__getitem__, visited))
     temporaries = _optimizer_temporaries(options, trainable_total, master, tensors)
     step = trainable_total * master + temporaries
     phases = {"forward": forward_peak, "backward": backward, "optimizer step": step}
+    phases.update(checkpointed.phases(topology, size, training_transients, lambda p: kept_at[p] + grads_at[p] - born[p]
+                                      + params_at[p] - own_grads.get(p, 0)))
     if options.accumulate > 1:  # the micro-steps after the first run with every parameter gradient allocated
         phases["forward, gradients held"] = forward_peak + trainable_total * master
         phases["backward, gradients held"] = [activations_at[i] + trainable_total * master + own_grads.get(i, 0)
                                               for i in visited]
+        phases.update({f"{name}, gradients held": value for name, value in checkpointed.phases(
+            topology, size, training_transients, lambda p: kept_at[p] + grads_at[p] - born[p] + trainable_total * master
+        ).items()})
     peak, where = _peak_phase(phases, [topology.names[i] for i in visited])
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     return {
@@ -236,7 +377,39 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         "optimizer_temporaries_bytes": temporaries,
         "training_step_peak_bytes": peak,
         "training_peak_phase": where,
+        "checkpoint": changed,
     }
+
+
+def _keep(i: int, found: tuple, copies: Any, own: bool, store: _Kept, forward_only: tuple[list, dict],
+          context: tuple) -> None:
+    """Register what layer ``i`` keeps for its backward (``found``: _saved's) in ``store``: each storage once, where
+    first kept; its autocast copies (see _keep_copies)."""
+    srcs, owner, requires_grad, size, sized, batch = context
+    refs, own_bytes = found
+    only_forward, passing = forward_only
+    saved, kept = store.saved, store.kept
+    cast_inputs = copies[0] if copies else {}
+    packs = bool(own_bytes)
+    if copies:  # the cast copy is what it keeps (counted there), not its input
+        nbytes = _keep_copies(i, refs, copies, own, (store.extras, only_forward, passing))
+        kept[i] += nbytes
+        packs = packs or bool(nbytes)
+        refs = tuple(ref for ref in refs if ref[0] not in cast_inputs)
+    for key, width in _kept(refs, srcs, owner, i, requires_grad):
+        packs = True
+        if key not in saved:  # saved first here: kept until this layer's backward
+            saved[key] = nbytes = size[key] if width is None else \
+                sized[key].numel * sized[key].batched(batch) * width
+            kept[i] += nbytes
+            store.first[key] = i
+    if own_bytes:
+        store.extras.append((i, own_bytes))
+        kept[i] += own_bytes
+    if packs:
+        store.packs.append(i)
+        if own_bytes or any(ref[0] == -1 for ref in refs):
+            store.after.add(i)
 
 
 def _add_at(values: list, *amounts: dict[int, Any]) -> None:

@@ -275,19 +275,20 @@ class Analysis(Plain):
     ``traffic``: rows and totals carry bytes_read, bytes_written, arithmetic_intensity; ``device_profile``: rows
     and totals carry predicted_seconds and bound; ``axes_labelled``: every row's ``axes`` set (label_axes);
     ``columns``: the figures passes added to every row, in order; ``summaries``: the passes' totals in words, by
-    first column key.
+    first column key; ``checkpoint``: activation checkpointing's setting, segments and layers recomputed (None:
+    none).
     """
 
     FIELDS = ("name", "input_shape", "batch", "dtype", "layers", "totals", "graph", "notes", "conditions",
               "fit_conditions", "max_batch", "fit", "count", "count_mode", "traffic", "device_profile",
-              "axes_labelled", "columns", "summaries")
+              "axes_labelled", "columns", "summaries", "checkpoint")
 
     def __init__(self, name: str, input_shape: tuple, batch: int, dtype: str, layers: list[LayerResult],
                  totals: Totals, graph: Graph, notes: list[str] | None = None, conditions: list | None = None,
                  fit_conditions: Any = None, max_batch: dict | None = None, fit: str = "exact",
                  count: str | None = None, count_mode: str = "eval", traffic: bool = False,
                  device_profile: str | None = None, axes_labelled: bool = False, columns: list[Column] | None = None,
-                 summaries: dict[str, str] | None = None):
+                 summaries: dict[str, str] | None = None, checkpoint: dict | None = None):
         self.name, self.input_shape, self.batch, self.dtype = name, input_shape, batch, dtype
         self._layers: Any = layers
         self.totals, self.graph, self.fit_conditions, self.max_batch = totals, graph, fit_conditions, max_batch
@@ -297,6 +298,7 @@ class Analysis(Plain):
         self.device_profile, self.axes_labelled = device_profile, axes_labelled
         self.columns: list[Column] = [] if columns is None else columns
         self.summaries: dict[str, str] = {} if summaries is None else summaries
+        self.checkpoint = checkpoint  # activation checkpointing's segments and what it recomputes (walk._checkpointed)
 
     @property
     def layers(self) -> list[LayerResult]:

@@ -13,9 +13,19 @@ from ..core.dtypes import DTYPE_BYTES, parse_dtype
 from ..core.errors import CnnsizeError, SpecError, unknown_name
 from ..core.graph import Graph
 from ..core.layout import apply_layout, axes_label, channels_first, looks_channels_last, shape_words
-from ..core.numeric import is_int, is_symbolic, prod, tidy
+from ..core.numeric import human_bytes, is_int, is_symbolic, prod, tidy
+from ..core.plain import replace
 from ..layers.base import IN_PLACE, NEW, RF, VIEW, Counts, Ctx, LayerKind
-from .memory import GRAD_SCALER_BYTES, PRECISIONS, PURE_DTYPES, MemoryOptions, inference_peak, training_figures
+from .checkpoint import IMPLS, blocks, segments
+from .memory import (
+    GRAD_SCALER_BYTES,
+    PRECISIONS,
+    PURE_DTYPES,
+    MemoryOptions,
+    inference_peak,
+    parse_bytes,
+    training_figures,
+)
 from .result import COUNT_FIELDS, Analysis, Figures, LayerResult, MemoryBudget, Totals
 
 
@@ -107,13 +117,17 @@ def _own_parameters(node: Any, sized: Sized, sized_at: list[Sized], position: di
 def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batch: int = 1, dtype: str = "float32",
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, layout: str | None = "chw",
-                  accumulate: int | None = None, precision: str | None = None) -> Analysis:
+                  accumulate: int | None = None, precision: str | None = None, checkpoint: str | None = None,
+                  checkpoint_impl: str = IMPLS[0], device_memory: Any = None) -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
     ``optimizer``, ``precision`` (float32, bf16-mixed, fp16-mixed, bf16, fp16; ``amp`` is fp16-mixed; the pure
     ones make ``dtype`` theirs) and ``device`` shape the training memory estimate; ``freeze_until`` marks
     that layer and every layer before it as not trainable (fine-tuning the rest); ``accumulate``: micro-steps a step
-    accumulates gradients over (the peak holds them between micro-steps). ``layout``: ``chw`` takes
+    accumulates gradients over (the peak holds them between micro-steps); ``checkpoint``: activation checkpointing's
+    segments (``every:N``, layer and block names joined by commas, or ``auto``: the every:N that fits
+    ``device_memory`` with the least work recomputed; see cnnsize.engine.checkpoint) in torch's ``checkpoint_impl``
+    variant (non-reentrant, reentrant). ``layout``: ``chw`` takes
     the input as written, ``hwc`` converts a channels-last one, None (what users' entry points pass) refuses
     one that looks channels-last (32×32×3) with the shape to use.
     """
@@ -126,7 +140,9 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
     elif others:
         graph = graph.with_inputs(others)
     precision, dtype = resolve_precision(precision, amp, parse_dtype(dtype))
-    options = MemoryOptions(optimizer, precision, device, 1 if accumulate is None else accumulate).check()
+    options = MemoryOptions(optimizer, precision, device, 1 if accumulate is None else accumulate, (),
+                            checkpoint_impl).check()
+    budget = _budget(checkpoint, device_memory)
     frozen = _frozen(graph, freeze_until)
     bad_batch = isinstance(batch, bool) or not (is_int(batch) or hasattr(batch, "free_symbols"))
     if bad_batch or (is_int(batch) and batch < 1):
@@ -151,13 +167,22 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
     totals: dict[str, Any] = {key: sum(column, 0) for key, column in zip(COUNT_FIELDS, columns)}
     flags = list(map(attrgetter("weight_layer"), sized_at))
     totals["weight_layers"] = sum(flags)
-    totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": totals["buffers"] * size,
+    ints = _int_buffers(sized_at, figures)  # int64 buffers: 8 bytes at any dtype (batch norm's num_batches_tracked)
+    buffer_bytes = (totals["buffers"] - ints) * size + 8 * ints
+    totals["memory"] = {"params_bytes": totals["params"] * size, "buffers_bytes": buffer_bytes,
                         "activations_bytes": totals["activations"] * size}
     totals["receptive_field"] = next((rf for rf in reversed(rfs) if rf), None)
     weights = sum(compress(columns[0], flags), 0)
-    resident = totals["params"] + totals["buffers"]
-    totals["memory"].update(_memory(topology, sized_at, (trainable, trained_tensors, owned), resident, weights,
-                                    batch, size, options))
+    resident = (totals["params"] + totals["buffers"] - ints, 8 * ints)  # (elements at the dtype, int64 bytes)
+
+    def memory_with(cut: tuple) -> tuple[MemoryOptions, dict]:
+        chosen = replace(options, checkpoint=cut)
+        return chosen, _memory(topology, sized_at, (trainable, trained_tensors, owned), resident, weights, batch, size,
+                               chosen)
+
+    setting, options, memory = _checkpointing(graph, checkpoint, budget, memory_with, figures)
+    changed = memory.pop("checkpoint")
+    totals["memory"].update(memory)
     fit_conditions = None
     if symbolic:
         from ..core.symbolic import solve
@@ -168,7 +193,9 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
     typed = Totals(**{**totals, "memory": MemoryBudget(**totals["memory"])})
     analysis = Analysis(name=graph.name, input_shape=shape_in, batch=batch, dtype=dtype, layers=rows, totals=typed,
                         graph=graph, notes=list(graph.notes), conditions=list(ctx.conditions),
-                        fit_conditions=fit_conditions, fit=ctx.fit)
+                        fit_conditions=fit_conditions, fit=ctx.fit,
+                        checkpoint=_checkpointed((checkpoint, setting), options, changed, topology) if checkpoint
+                        else None)
     if any(type(kind).axes_note is not LayerKind.axes_note for kind in topology.kinds):
         analysis.notes += analysis.axes_notes()
     return analysis
@@ -423,12 +450,21 @@ def _frozen(graph: Graph, freeze_until: str | None) -> set[str]:
     return set(names[: names.index(freeze_until) + 1])
 
 
+def _int_buffers(sized: list, figures: list) -> Any:
+    """The int64 buffers among the layers' buffers (those a layer holds itself: a shared layer's are counted once),
+    asked only of kinds that have any."""
+    default = LayerKind.int_buffers
+    return sum((s.kind.int_buffers(s.ins, s.out) for s, f in zip(sized, figures)
+                if f.buffers and type(s.kind).int_buffers is not default), 0)
+
+
 def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weights: Any, batch: Any, itemsize: int,
             options) -> dict:
     """Inference peak and training budget, in bytes (see cnnsize.engine.memory).
 
     ``parameters``: per position, whether its parameters train, the (weight, bias) elements it trains and those it
-    holds (see analyze_graph); ``resident``: parameters and buffers (elements), always in memory; ``weights``:
+    holds (see analyze_graph); ``resident``: parameters and floating-point buffers (elements) and int64 buffers
+    (bytes), always in memory; ``weights``:
     those of the weight layers, of which mixed precision keeps a half-precision copy.
     """
 
@@ -437,17 +473,18 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
 
     def training(chosen: list[bool], grads: list[tuple]) -> dict:
         figures = training_figures(topology, sized, chosen, batch, itemsize, options, grads)
-        master = (4 if options.mixed else itemsize) * resident  # mixed: float32 master weights; the 16-bit copies
-        # autocast makes are the step's (memory.training_figures), not resident
+        # mixed: float32 master weights; the 16-bit copies autocast makes are the step's (memory.training_figures),
+        # not resident
+        master = (4 if options.mixed else itemsize) * resident[0] + resident[1]
         scaler = GRAD_SCALER_BYTES if options.precision == "fp16-mixed" else 0
         step_peak = figures["training_step_peak_bytes"]  # None with symbolic sizes (see memory.training_figures)
         figures["training_bytes"] = (None if step_peak is None
                                      else master + scaler + figures["optimizer_bytes"] + step_peak)
         return figures
 
-    out: dict = {"inference_peak_bytes": None if peak is None else resident * itemsize + peak,
+    out: dict = {"inference_peak_bytes": None if peak is None else resident[0] * itemsize + resident[1] + peak,
                  "inference_peak_activations_bytes": peak, "inference_peak_layer": where}
-    out.update(training(trainable, trained))
+    out.update(training(trainable, trained))  # and "checkpoint": what checkpointing changed (analyze_graph's)
     if not all(trainable[1:]):
         learns = {kind: kind.learns for kind in topology.kinds}
         everything = [False, *map(learns.__getitem__, map(attrgetter("kind"), islice(sized, 1, None)))]
@@ -458,6 +495,67 @@ def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weig
     out["amp"] = options.mixed
     out["precision"] = options.precision
     return out
+
+
+def _writes(graph: Graph) -> dict[int, int]:
+    """Position -> the storage position each in-place layer writes (its first input's), for checkpoint's segments."""
+    topology = graph.topology
+    return {i: topology.owner[topology.srcs[i][0]] for i in _in_place(graph.nodes, topology)}
+
+
+def _budget(checkpoint: str | None, device_memory: Any) -> int | None:
+    """The device memory ``--checkpoint auto`` fits the step in (bytes, or a size such as 24GiB), refused without."""
+    if checkpoint != "auto":
+        return None
+    if device_memory is None:
+        raise SpecError("--checkpoint auto picks the segments that fit a memory budget, and none was given",
+                        hint="give --device-memory SIZE (device_memory=...), e.g. --device-memory 24GiB")
+    return device_memory if is_int(device_memory) and not isinstance(device_memory, bool) else \
+        parse_bytes(str(device_memory))
+
+
+def _checkpointing(graph: Graph, checkpoint: str | None, budget: int | None, memory_with: Any,
+                   figures: list) -> tuple[str | None, MemoryOptions, dict]:
+    """(the segments chosen, as a setting; the options; the memory figures) for ``checkpoint``: its segments, or for
+    ``auto`` the every:N whose whole training budget fits ``budget`` with the fewest MACs recomputed (none, where the
+    step fits without checkpointing)."""
+    names, writes = graph.topology.names, _writes(graph)
+    if checkpoint is None or checkpoint != "auto":
+        cut = () if checkpoint is None else segments(names, checkpoint, writes)
+        return checkpoint, *memory_with(cut)
+    plain = memory_with(())
+    if plain[1]["training_bytes"] is None:
+        raise SpecError("--checkpoint auto needs numeric sizes (the peaks of formulas are not compared)",
+                        hint="give the input's sizes as numbers")
+    if plain[1]["training_bytes"] <= budget:
+        return None, *plain
+    tried = []
+    for n in range(1, len(blocks(names))):
+        chosen = memory_with(segments(names, f"every:{n}", writes))
+        redo = sum(figures[i].macs for i, flag in enumerate(chosen[1]["checkpoint"]["recomputed"]) if flag)
+        tried.append((chosen[1]["training_bytes"] > budget, redo, chosen[1]["training_bytes"], n, chosen))
+    if not tried:
+        segments(names, "every:1", writes)  # one line: nothing to cut
+    best = min(tried, key=lambda t: t[:3])
+    if best[0]:
+        least = min(tried, key=lambda t: t[2])
+        raise SpecError(f"--checkpoint auto: no checkpointing fits the training step in {human_bytes(budget)}; the "
+                        f"least it needs is {human_bytes(least[2])} (every:{least[3]}), against "
+                        f"{human_bytes(plain[1]['training_bytes'])} without",
+                        hint="a smaller --batch, more --device-memory, --precision bf16-mixed or several --gpus")
+    return f"every:{best[3]}", *best[4]
+
+
+def _checkpointed(settings: tuple, options: MemoryOptions, changed: dict, topology: Any) -> dict:
+    """What the analysis says of its checkpointing (Analysis.checkpoint): the setting (and the segments ``auto``
+    chose), torch's variant, the segments by name, the layers recomputed and those the reentrant variant leaves
+    untrained."""
+    names = topology.names
+    setting, chosen = settings
+    return {"setting": setting, "chosen": chosen, "impl": options.checkpoint_impl,
+            "segments": [segment.label for segment in options.checkpoint], "spans": options.checkpoint,
+            "recomputed": {names[i] for i, flag in enumerate(changed["recomputed"]) if flag},
+            "untrained": {names[i] for i in changed["untrained"]}}
 
 
 def resolve_precision(precision: str | None, amp: bool, dtype: str) -> tuple[str, str]:

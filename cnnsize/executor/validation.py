@@ -40,7 +40,7 @@ from .timing import Timing, check_dtype, check_fits, required_bytes, run_timing
 
 LAYER_FIGURES = ("output_shape", "weights", "biases", "params", "trainable_params", "buffers", "macs", "activations",
                  "backward_macs")
-TOTAL_FIGURES = ("params", "trainable_params", "buffers", "macs", "flops", "activations")
+TOTAL_FIGURES = ("params", "trainable_params", "buffers", "buffers_bytes", "macs", "flops", "activations")
 MEMORY_TOLERANCE = 0.10  # relative: the CUDA peak also holds allocator rounding and kernel workspaces
 MEMORY_SLACK = 64 * 2**20  # CUDA: the allocator rounds blocks up and cuDNN takes workspaces
 # CPU: no caching allocator; a few fixed allocations of a training step (the loss, Adam's step counters, small
@@ -202,12 +202,16 @@ def _same(a: Any, b: Any) -> Figure:
 def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | None = None, batch: int = 1,
                    device: str = "auto", dtype: str = "float32", runs: int = 10, warmup: int = 2,
                    force: bool = False, init: bool = False, progress: bool | None = None,
-                   accumulate: int = 1, precision: str | None = None) -> Validation:
+                   accumulate: int = 1, precision: str | None = None, checkpoint: str | None = None,
+                   checkpoint_impl: str = "non-reentrant", device_memory: Any = None) -> Validation:
     """Build, run once under hooks and FlopCounterMode, compare; then time ``runs`` forward passes.
 
     ``accumulate``: the training step measured is that many forwards and backwards (gradients accumulated), then
     the optimizer's step. ``precision``: the training step measured runs as it says (bf16-mixed and fp16-mixed: the
-    forward under torch.autocast, fp16 with a GradScaler; bf16 and fp16: the model in that dtype).
+    forward under torch.autocast, fp16 with a GradScaler; bf16 and fp16: the model in that dtype). ``checkpoint``:
+    the training step measured runs its segments under torch.utils.checkpoint in the variant ``checkpoint_impl``
+    (see cnnsize.engine.checkpoint; ``auto``: those that fit ``device_memory``), and its recomputed work is
+    FlopCounterMode's count of that step less a plain one.
 
     On CPU the training step's peak compares the model's tensors alone: the backend workspace torch's kernels take
     and free inside one operator call (oneDNN's GEMM-fallback scratchpad) is measured and reported apart, in the
@@ -216,12 +220,15 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     with _without_dynamo():
         return _run_validation(spec, input_shape=input_shape, fit=fit, batch=batch, device=device, dtype=dtype,
                                runs=runs, warmup=warmup, force=force, init=init, progress=progress,
-                               accumulate=accumulate, precision=precision)
+                               accumulate=accumulate, precision=precision,
+                               checkpoint=(checkpoint, checkpoint_impl, device_memory) if checkpoint is not None
+                               else None)
 
 
 def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, batch: int, device: str, dtype: str,
                     runs: int, warmup: int, force: bool, init: bool, progress: bool | None,
-                    accumulate: int = 1, precision: str | None = None) -> Validation:
+                    accumulate: int = 1, precision: str | None = None,
+                    checkpoint: tuple | None = None) -> Validation:
     dev = resolve_device(device)
     accumulate = MemoryOptions(accumulate=accumulate).check().accumulate
     precision, dtype = resolve_precision(precision, False, dtype)
@@ -230,6 +237,10 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
                         hint="--precision bf16-mixed on the CPU, or --device cuda")
     tdtype = torch_dtype(dtype)
     analysis = as_analysis(spec, input_shape=input_shape, fit=fit, batch=batch, dtype=dtype)
+    notes: list[str] = []
+    if checkpoint is not None:  # the segments resolve (or are refused in one line) before anything runs
+        checkpoint = _resolve_checkpoint(analysis, dev, dtype, accumulate, precision, checkpoint,
+                                         notes)
     check_dtype(dev, tdtype, dtype)
     need = sum(required_bytes(analysis, keeps_all=True).values())  # every output is kept
     check_fits(analysis, dev, need, "validation (which keeps every layer's output)", force, keeps_all=True)
@@ -243,7 +254,6 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     outputs = _observe(model, x)
     measured_peak = torch.cuda.max_memory_allocated(dev) - base if cuda else None
     layers, totals = compare(analysis, model, x, outputs, _count_flops(model, x), _scratch(analysis, model, x))
-    notes = []
     del outputs
     totals["saved_for_backward_bytes"] = _saved_for_backward(analysis, model, dev, dtype, exact=not cuda)
     if cuda:
@@ -263,8 +273,12 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     if accumulate > 1:
         notes.append(f"the training step measured: {accumulate} micro-steps (forward and backward, the gradients "
                      f"accumulated), then the optimizer's step")
+    if checkpoint is not None:
+        notes.append(f"the training step measured: its segments under torch.utils.checkpoint ({checkpoint[0]}, "
+                     f"use_reentrant={checkpoint[1] == 'reentrant'})")
+        _check_recompute(analysis, model, dev, dtype, checkpoint, totals)
     try:
-        step = _step_peak(analysis, model, dev, dtype, accumulate, precision)
+        step = _step_peak(analysis, model, dev, dtype, accumulate, precision, checkpoint)
     except _Untrainable as exc:
         step = None
         notes.append(f"training step not measured: torch cannot run its backward ({exc})")
@@ -391,12 +405,69 @@ def _training_batch(analysis: Analysis) -> int:
 
 
 def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int = 1,
-                       precision: str | None = None) -> Analysis:
+                       precision: str | None = None, checkpoint: tuple[str, str] | None = None) -> Analysis:
     """The analysis at the batch a training step is measured with (see _training_batch)."""
-
+    setting, impl = checkpoint or (None, "non-reentrant")
     return analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
                          dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate,
-                         precision=precision)
+                         precision=precision, checkpoint=setting, checkpoint_impl=impl)
+
+
+def _resolve_checkpoint(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int, precision: str,
+                        checkpoint: tuple, notes: list[str]) -> tuple[str, str] | None:
+    """(segments, variant) the measured step checkpoints: as asked, or what ``auto`` chooses for the device memory
+    at the training batch (None: the step fits without)."""
+    setting, impl, device_memory = checkpoint
+    train = analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
+                          dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate,
+                          precision=precision, checkpoint=setting, checkpoint_impl=impl, device_memory=device_memory)
+    if setting != "auto":
+        return setting, impl
+    chosen = train.checkpoint["chosen"] if train.checkpoint else None
+    notes.append(f"--checkpoint auto chose {chosen or 'no checkpointing'} at batch {train.batch} (Adam)")
+    return (chosen, impl) if chosen else None
+
+
+def _step_runner(train: Analysis, model: GraphModule):
+    """How a training step runs the model: ``model.with_heads``, or with checkpointing (``train.checkpoint``) each
+    segment under torch.utils.checkpoint (checkpointed_run)."""
+    if train.checkpoint is None:
+        return model.with_heads
+    return checkpointed_run(model, train.checkpoint["spans"], train.checkpoint["impl"] == "reentrant")
+
+
+def _check_recompute(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str,
+                     checkpoint: tuple[str, str], totals: dict) -> None:
+    """The work of a checkpointed step (forward, backward and the forward checkpointing recomputes:
+    totals.training's) against FlopCounterMode's count of a real one; where checkpointing leaves every layer
+    trained, the recomputed work alone too (that count less a plain step's)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    train = training_pass.apply(_training_analysis(analysis, dev, dtype, checkpoint=checkpoint))
+    t = train.totals["training"]
+    if t["backward_macs"] is None:
+        return
+    x = make_inputs(train, train.batch, dev, torch_dtype(dtype))
+    counts = []
+    model.train()
+    try:
+        for run in (_step_runner(train, model), model.with_heads):
+            with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+                outputs = [y for y in run(x) if y.requires_grad]
+                if outputs:
+                    sum(y.float().sum() for y in outputs).backward()
+            counts.append(counter.get_total_flops())
+    except RuntimeError:  # torch refuses this network's backward: the training step's check says so
+        return
+    finally:
+        model.eval()
+        model.zero_grad(set_to_none=True)
+    step = t["forward_macs"] + t["backward_macs"] + t["recompute_macs"]
+    totals["checkpointed_step_macs"] = Figure(step, _half(counts[0]), step == _half(counts[0]), batch=train.batch)
+    if not train.checkpoint["untrained"]:
+        measured = _half(counts[0] - counts[1])
+        totals["recompute_macs"] = Figure(t["recompute_macs"], measured, t["recompute_macs"] == measured,
+                                          batch=train.batch)
 
 
 def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str,
@@ -433,8 +504,9 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
     return _approx(predicted, measured, batch=train.batch)
 
 
-def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
-               dtype: str, accumulate: int = 1, precision: str | None = None) -> tuple[int, MeasuredPeak, int] | None:
+def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str, accumulate: int = 1,
+               precision: str | None = None,
+               checkpoint: tuple[str, str] | None = None) -> tuple[int, MeasuredPeak, int] | None:
     """(predicted, measured, batch) bytes a steady-state Adam training step allocates beyond the model and its state.
 
     The first step makes the optimizer state; the second (forward, backward, step, gradients set to None)
@@ -442,8 +514,9 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
     inside the step, as a data loader's batch: it counts while the forward pass runs, and after it only where
     autograd saved it, as the memory model has it.
     """
-    train = _training_analysis(analysis, dev, dtype, accumulate, precision)
+    train = _training_analysis(analysis, dev, dtype, accumulate, precision, checkpoint)
     tdtype = torch_dtype(dtype)
+    run = _step_runner(train, model)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return None  # nothing to train
@@ -455,7 +528,7 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device,
         for _ in range(accumulate):  # micro-steps: the gradients accumulate
             with torch.enable_grad():
                 with torch.autocast(dev.type, dtype=mixed or torch.bfloat16, enabled=bool(mixed)):
-                    outputs = model.with_heads(make_inputs(train, train.batch, dev, tdtype))  # aux heads add their
+                    outputs = run(make_inputs(train, train.batch, dev, tdtype))  # aux heads add their
                     # losses, as in training
                 loss = sum(y.float().sum() for y in outputs)
                 del outputs  # only what autograd saved stays
@@ -837,9 +910,101 @@ def compare(analysis: Analysis, model: GraphModule, x: Any, outputs: dict[str, A
         "trainable_params": _same(t["trainable_params"],
                                   sum(p.numel() for p in model.parameters() if p.requires_grad)),
         "buffers": _same(t["buffers"], sum(b.numel() for b in model.buffers())),
+        # int64 buffers (batch norm's num_batches_tracked) are 8 bytes at any dtype
+        "buffers_bytes": _same(t["memory"]["buffers_bytes"], sum(b.nbytes for b in model.buffers())),
         "macs": Figure(_half(sum(counter)), total_flops // 2, sum(counter) == total_flops),
         "flops": _same(sum(counter), total_flops),
         "activations": _same(t["activations"], sum(seen.values()) + sum(scratch.values())),
     }
     return layers, totals
 
+
+
+def checkpointed_run(model: GraphModule, segments: tuple, reentrant: bool, heads: bool = True):
+    """A function running ``model`` as ``model.with_heads`` (``heads``) or ``model`` does, each segment
+    (cnnsize.engine.checkpoint.Segment, by position) under torch.utils.checkpoint in the variant asked for: its
+    inputs are the tensors it reads from before it, its outputs those read after it (and dead ends, the heads)."""
+    pieces = _pieces(model, segments)
+
+    def run(x: Any, *others: torch.Tensor):
+        return _CheckpointedRun(model, model.given(x, others), heads).run(pieces, reentrant)
+    return run
+
+
+def _pieces(model: GraphModule, segments: tuple) -> list[tuple]:
+    """The model's nodes in order, a segment's as one piece: (nodes, inputs from before, outputs read after,
+    reads of each name within it)."""
+    order, readers = model.order, model.readers
+    starts = {segment.start: segment for segment in segments}
+    out, position = [], 1
+    while position <= len(order):
+        segment = starts.get(position)
+        end = position if segment is None else segment.end
+        nodes = order[position - 1:end]
+        reads: dict[str, int] = {}
+        for _, srcs in nodes:
+            for src in srcs:
+                reads[src] = reads.get(src, 0) + 1
+        inside = {name for name, _ in nodes}
+        inputs = list(dict.fromkeys(src for _, srcs in nodes for src in srcs if src not in inside))
+        outputs = [name for name, _ in nodes if readers[name] > reads.get(name, 0) or name == model.output_name
+                   or readers[name] == 0]
+        out.append((segment is not None, nodes, inputs, outputs, reads))
+        position = end + 1
+    return out
+
+
+class _CheckpointedRun:
+    """One run of checkpointed_run's: the values alive, each let go after its last reader, as GraphModule.run."""
+
+    def __init__(self, model: GraphModule, given: dict, heads: bool):
+        self.model, self.given, self.heads = model, given, heads
+        first = next(iter(given))
+        self.values: dict[str, Any] = {first: given[first]}
+        self.left = dict(model.readers)
+        self.kept: list = []
+
+    def run(self, pieces: list[tuple], reentrant: bool):
+        from torch.utils.checkpoint import checkpoint
+
+        for checkpointed, nodes, inputs, outputs, reads in pieces:
+            fn = self._function(nodes, inputs, outputs, reads)
+            args = [self.values[src] for src in inputs]
+            results = checkpoint(fn, *args, use_reentrant=reentrant) if checkpointed else fn(*args)
+            for src in inputs:
+                self._read(src, reads[src])
+            for name, out in zip(outputs, results):
+                self._made(name, out, reads.get(name, 0))
+        output = self.model.output_name
+        return (self.values[output], *self.kept) if self.heads else self.values[output]
+
+    def _function(self, nodes: list, inputs: list[str], outputs: list[str], reads: dict[str, int]):
+        layers = self.model.layer_modules
+        given = {name: self.given[name] for name, srcs in nodes if not srcs and name in self.given}  # (only these:
+        # torch's checkpoint holds the function until the segment's backward)
+
+        def fn(*tensors):
+            values = dict(zip(inputs, tensors))
+            left = dict(reads)
+            for name, srcs in nodes:
+                values[name] = layers[name](*(values[src] for src in srcs)) if srcs or name not in given \
+                    else given[name]
+                for src in srcs:
+                    left[src] -= 1
+                    if left[src] == 0 and src not in outputs and src not in inputs:
+                        del values[src]
+            return tuple(values[name] for name in outputs)
+        return fn
+
+    def _read(self, name: str, times: int) -> None:
+        self.left[name] -= times
+        if self.left[name] == 0 and name != self.model.output_name:
+            del self.values[name]
+
+    def _made(self, name: str, out: Any, reads: int) -> None:
+        self.values[name] = out
+        self.left[name] -= reads
+        if self.left[name] == 0 and name != self.model.output_name:
+            if self.heads:
+                self.kept.append(out)
+            del self.values[name]

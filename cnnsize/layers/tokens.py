@@ -545,10 +545,10 @@ class ScaledDotProductAttention(LayerKind):
     tools_checked = True
     count_rules = {  # what each tool counts where its cause's rule does not say (cnnsize.passes.conventions)
         "thop": "macs",
-        "ptflops-aten": "macs*masked",  # the math path's products, which a mask makes torch run
+        "ptflops-aten": "macs*math",  # the math path's products, where torch runs it
     }
-    count_fact_names = {"masked": "1 where a mask is given: torch then runs the math path, whose bmm ptflops' aten "
-                                  "backend counts (the fused kernel it does not)"}
+    count_fact_names = {"math": "1 where torch runs the math path (queries without a heads axis, a dropout or a "
+                                "computed mask), whose bmm ptflops' aten backend counts (the fused kernel it does not)"}
     counts_constants = True
 
     cause = "macs"
@@ -572,6 +572,11 @@ class ScaledDotProductAttention(LayerKind):
         "sdpa_computed_mask": ([5, 6], [{"linear": {"units": 5}}, {"linear": {"units": 6, "from": "input"}},
                                         {"sdpa": {"causal": False, "from": ["linear2", "linear2", "linear2",
                                                                             "linear1"]}}]),
+        # without heads torch runs the math path even with no mask; a dropout keeps its noise and what it drops
+        "sdpa_dropout": ([5, 6], [{"linear": {"units": 6}}, {"sdpa": {"dropout": 0.5, "from": ["linear1"] * 3}}]),
+        "sdpa_causal": ([5, 6], [{"linear": {"units": 6}}, {"reshape": {"shape": [5, 2, 3]}},
+                                 {"permute": {"dims": [1, 0, 2], "name": "heads"}},
+                                 {"sdpa": {"causal": True, "from": ["heads", "heads", "heads"]}}]),
     }
 
     @classmethod
@@ -602,6 +607,12 @@ class ScaledDotProductAttention(LayerKind):
                             f"and v's 1 where shared: multi-query attention), got {_text(q)}, {_text(k)} and "
                             f"{_text(v)}")
         scores = (*q[:-1], k[-2])
+        if len(ins) == 4 and self.mask is not None:
+            raise SpecError("sdpa takes one mask: a computed one (its fourth input) or a constant `mask`, not both",
+                            hint="drop `mask`, or the fourth name in `from`")
+        if self.causal and (len(ins) == 4 or self.mask is not None):
+            raise SpecError("sdpa takes causal or a mask, not both: torch refuses an explicit mask with is_causal",
+                            hint="fold the causal mask into the mask (a -inf upper triangle), or drop causal")
         if len(ins) == 4:
             aligned(scores, tuple(ins[3]), "sdpa's mask")
         if self.mask is not None:
@@ -620,7 +631,7 @@ class ScaledDotProductAttention(LayerKind):
         return self.macs
 
     def count_facts(self, ins, out, batch):
-        return {"masked": int(len(ins) == 4 or self.mask is not None)}
+        return {"math": int(not self.fused(ins))}
 
     def receptive(self, rfs, ins, out):
         return None
@@ -635,15 +646,25 @@ class ScaledDotProductAttention(LayerKind):
         gq, gk, gv = (bool(g) for g in grads[:3])
         return scores * (gq + gk) + mixed * ((gq or gk) + gv), 0
 
+    def fused(self, ins) -> bool:
+        """Whether torch's CPU kernel choice for a training step is its fused flash attention: queries of four axes
+        with the batch's, no dropout, and no mask or a constant one (built at the queries' rank, which the fused
+        kernel takes); otherwise the math path (a computed mask requires grad there)."""
+        return len(ins[0]) == 3 and self.dropout == 0 and len(ins) == 3
+
     def saved(self, ins, out, trainable, device):
         q, k = ins[0], ins[1]
-        if len(ins) == 4 or self.mask is not None:
-            # with a mask, torch runs the math path: it keeps q and k scaled (copies), the probabilities and v
-            return [Saved("new", prod(q)), Saved("new", prod(k)), Saved("new", prod(q[:-1]) * k[-2]),
-                    Saved("input", index=2)]
-        # CPU flash attention: q, k, v, its output and one float32 log-sum-exp per query
-        return [Saved("input", index=0), Saved("input", index=1), Saved("input", index=2), Saved("output"),
-                Saved("new", prod(q[:-1]), itemsize=4)]
+        scores = prod(q[:-1]) * k[-2]
+        if self.fused(ins):  # CPU flash attention: q, k, v, its output, a float32 log-sum-exp per query, the mask
+            mask = [] if self.mask is None else [Saved("new", prod(self.mask_shape()), per_sample=False)]
+            return [Saved("input", index=0), Saved("input", index=1), Saved("input", index=2), Saved("output"),
+                    Saved("new", prod(q[:-1]), itemsize=4), *mask]
+        # the math path keeps q and k scaled (copies), the softmax's probabilities and v; a dropout keeps what
+        # the attention·V product reads, the dropped probabilities, and its noise (a 0-d zero where p is 1: torch
+        # multiplies by it)
+        dropped = [] if self.dropout == 0 else [
+            Saved("new", scores), Saved("new", 1, per_sample=False) if self.dropout == 1 else Saved("new", scores)]
+        return [Saved("new", prod(q)), Saved("new", prod(k)), Saved("new", scores), Saved("input", index=2), *dropped]
 
     def build(self, ins, out):
         from .nn.modules import SDPA

@@ -37,7 +37,7 @@ def apply(analysis: Analysis, *, count: str | None = None, count_mode: str = "ev
 
         latency.apply(analysis, device_profile)
     several = gpus != 1 or sharding is not None
-    if training or accumulate is not None or several:
+    if training or accumulate is not None or several or analysis.checkpoint is not None:
         from . import training as training_pass
 
         training_pass.apply(analysis, accumulate=check_accumulate(accumulate))

@@ -486,7 +486,10 @@ class SDPA(nn.Module):
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
         if self.mask_shape is not None:
-            mask = torch.zeros(self.mask_shape, dtype=q.dtype, device=q.device)
+            # at the queries' rank, leading 1s added, as models build it (a [1, heads, L, S] bias): the fused kernels
+            # take such a mask
+            mask = torch.zeros((1,) * (q.dim() - len(self.mask_shape)) + tuple(self.mask_shape), dtype=q.dtype,
+                               device=q.device)
             if self.macs:
                 row = torch.ones(1, self.macs, dtype=q.dtype, device=q.device)
                 mask = mask + (row @ row.T).sum() * 0
