@@ -85,7 +85,9 @@ SHARED_WORDS = {
                           {"adaptive_avgpool", "add", "anchors", "avgpool", "bn", "cat", "chunk", "concat",
                            "contiguous", "conv", "deconv", "div", "dropout", "flatten", "linear", "matmul", "maxpool",
                            "mul", "reshape", "scalar", "sigmoid", "silu", "slice", "softmax", "sub", "transpose",
-                           "upsample", "zeropad"}),
+                           "upsample", "zeropad", "identity", "layer_scale", "permute", "reduce", "stack", "unary",
+                           # the YAML's activation, as Conv's
+                           "gelu", "hardswish", "leaky_relu", "relu", "relu6", "tanh"}),
     "passes/conventions.py": ("causes, what a kind is for the counting rules (a softmax, a dropout)",
                               {"softmax", "dropout"}),
     "passes/latency.py": ("a device profile's efficiency keys, the JSON a profile writes", {"conv", "fc", "lrn"}),

@@ -45,6 +45,51 @@ head:
 """
 
 
+# ultralytics 8.4.190's yolo12.yaml (area attention, A2C2f), its scales' comments giving each one's parameters
+YOLO12 = """\
+nc: 80 # number of classes
+scales: # model compound scaling constants, i.e. 'model=yolo12n.yaml' will call yolo12.yaml with scale 'n'
+  n: [0.50, 0.25, 1024] # summary: 272 layers, 2,602,288 parameters, 2,602,272 gradients, 6.7 GFLOPs
+  s: [0.50, 0.50, 1024] # summary: 272 layers, 9,284,096 parameters, 9,284,080 gradients, 21.7 GFLOPs
+  m: [0.50, 1.00, 512] # summary: 292 layers, 20,199,168 parameters, 20,199,152 gradients, 68.1 GFLOPs
+  l: [1.00, 1.00, 512] # summary: 488 layers, 26,450,784 parameters, 26,450,768 gradients, 89.7 GFLOPs
+  x: [1.00, 1.50, 512] # summary: 488 layers, 59,210,784 parameters, 59,210,768 gradients, 200.3 GFLOPs
+backbone:
+  - [-1, 1, Conv, [64, 3, 2]] # 0-P1/2
+  - [-1, 1, Conv, [128, 3, 2]] # 1-P2/4
+  - [-1, 2, C3k2, [256, False, 0.25]]
+  - [-1, 1, Conv, [256, 3, 2]] # 3-P3/8
+  - [-1, 2, C3k2, [512, False, 0.25]]
+  - [-1, 1, Conv, [512, 3, 2]] # 5-P4/16
+  - [-1, 4, A2C2f, [512, True, 4]]
+  - [-1, 1, Conv, [1024, 3, 2]] # 7-P5/32
+  - [-1, 4, A2C2f, [1024, True, 1]] # 8
+head:
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 6], 1, Concat, [1]] # cat backbone P4
+  - [-1, 2, A2C2f, [512, False, -1]] # 11
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 4], 1, Concat, [1]] # cat backbone P3
+  - [-1, 2, A2C2f, [256, False, -1]] # 14
+  - [-1, 1, Conv, [256, 3, 2]]
+  - [[-1, 11], 1, Concat, [1]] # cat head P4
+  - [-1, 2, A2C2f, [512, False, -1]] # 17
+  - [-1, 1, Conv, [512, 3, 2]]
+  - [[-1, 8], 1, Concat, [1]] # cat head P5
+  - [-1, 2, C3k2, [1024, True]] # 20 (P5/32-large)
+  - [[14, 17, 20], 1, Detect, [nc]] # Detect(P3, P4, P5)
+"""
+
+
+@pytest.mark.parametrize(("scale", "params", "gradients"), [
+    ("n", 2602288, 2602272), ("s", 9284096, 9284080), ("m", 20199168, 20199152), ("l", 26450784, 26450768),
+    ("x", 59210784, 59210768)])
+def test_yolo12_scales_have_ultralytics_parameters(scale, params, gradients):
+    """YOLO12's area attention (A2C2f, and its L/X residual scale) as ultralytics' own summary counts it."""
+    a = cnnsize.from_yolo(YOLO12, scale, input_shape=(3, 320, 256)).analyze()
+    assert (a.totals["params"], a.totals["trainable_params"]) == (params, gradients)
+
+
 @pytest.mark.parametrize(("scale", "params", "gradients"), [
     ("n", 3157200, 3157184), ("s", 11166560, 11166544), ("m", 25902640, 25902624), ("l", 43691520, 43691504),
     ("x", 68229648, 68229632)])
@@ -64,13 +109,18 @@ def test_the_scale_is_read_from_the_file_name_as_ultralytics_reads_it(tmp_path):
     (("C2f, [128, True]]", "C2F, [128, True]]"), "unknown Ultralytics module 'C2F'; did you mean 'C2f'?"),
     (("Conv, [64, 3, 2]]", "Conv, [64, 3, 2, 1, 1, 1, True, 9]]"), "Conv takes 1 to 7 args, got 8"),
     (("[[-1, 6], 1, Concat", "[[-1, 60], 1, Concat"), "'from' 60 of row 11 is not an earlier row"),
+    (("[-1, 1, Conv, [512, 3, 2]] # 5-P4/16", "[-1, 1, SCDown, [512, 3]] # 5-P4/16"), "SCDown takes 3 args, got 2"),
+    (("[-1, 6, C2f, [512, True]]", "[-1, 6, A2C2F, [512, True]]"),
+     "unknown Ultralytics module 'A2C2F'; did you mean 'A2C2f'?"),
+    (("Detect, [nc]]", "Pose, [nc, [17, 4]]]"), "kpt_shape must be [keypoints, 2 or 3 values each], got [17, 4]"),
+    (("nc: 80", "nc: 80\nactivation: __import__('os').system('true')"), "activation \"__import__('os')"),
 ])
 def test_bad_yaml_is_one_line_with_its_place(change, said, tmp_path, cli):
     path = tmp_path / "yolov8n.yaml"
     path.write_text(YOLOV8.replace(*change))
     result = cli("import", str(path), "-o", str(tmp_path / "out.yaml"))
     assert result.returncode == 2 and said in result.stderr, result.stderr
-    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if change[1] in text)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if change[1].split("\n")[-1] in text)
     assert f"yolov8n.yaml:{line}:" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "out.yaml").exists()
 

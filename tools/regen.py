@@ -3,6 +3,7 @@
     python -m tools.regen                              # write whatever is stale, say what was written
     python -m tools.regen --check                      # write nothing; exit 1 naming every stale file
     python -m tools.regen --import-results RUN.jsonl   # also the "What imports" table, from a zoo run's lines
+    python -m tools.regen --yolo                       # also the YOLO configs' table (needs ultralytics)
 
 What it writes (run it after adding or changing a layer kind, a convention, a paper's figure or the README):
 
@@ -90,6 +91,7 @@ BLOCKS = {
     "papers": Block("conventions.md", _papers),
     "conventions": Block("conventions.md", _conventions),
     "imports": Block("import.md", None),
+    "yolo": Block("import.md", None),
 }
 
 
@@ -140,12 +142,16 @@ def _write(path: Path, text: str, check: bool) -> bool:
     return True
 
 
-def _tables(imports: Path | None) -> dict[str, str]:
+def _tables(imports: Path | None, yolo: bool = False) -> dict[str, str]:
     tables = {key: b.make() for key, b in BLOCKS.items() if b.make is not None}
     if imports is not None:
         from tools import import_table
 
         tables["imports"] = import_table.table(import_table.read_rows(imports))
+    if yolo:  # the YAMLs are ultralytics': written where it is installed (the zoo environment), checked there
+        from tools import yolo_table
+
+        tables["yolo"] = yolo_table.table()
     return tables
 
 
@@ -171,14 +177,14 @@ def _index(check: bool) -> list[Path]:
     return [path] if _write(path, registry.index_text(kinds), check) else []
 
 
-def regenerate(check: bool = False, imports: Path | None = None) -> list[Path]:
+def regenerate(check: bool = False, imports: Path | None = None, yolo: bool = False) -> list[Path]:
     """Every generated file brought up to date (with check: left alone); the files that were stale."""
     from cnnsize.spec import schema
 
     stale = _index(check)
     if _write(schema.SCHEMA_FILE, schema.schema_text(), check):
         stale.append(schema.SCHEMA_FILE)
-    for path, text in _pages(_tables(imports)).items():
+    for path, text in _pages(_tables(imports, yolo)).items():
         if _write(path, text, check):
             stale.append(path)
     if _write(INDEX, index_text(), check):
@@ -214,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     check = "--check" in args
     imports = Path(args[args.index("--import-results") + 1]) if "--import-results" in args else None
-    stale = regenerate(check=check, imports=imports)
+    stale = regenerate(check=check, imports=imports, yolo="--yolo" in args)
     for path in stale:
         print(f"{'stale' if check else 'wrote'}: {path.relative_to(ROOT)}")
     if not stale:

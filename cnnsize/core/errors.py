@@ -91,7 +91,9 @@ def closest(name: str, options) -> str | None:
     name = str(name)
     if len(name) > 100:  # difflib is quadratic: a long name is no typo of a short one
         return None
-    found = difflib.get_close_matches(name, [str(o) for o in options], n=1, cutoff=0.5)
+    options = [str(o) for o in options]
+    same = [o for o in options if o.lower() == name.lower()]  # a name in the wrong case is that name
+    found = same or difflib.get_close_matches(name, options, n=1, cutoff=0.5)
     return found[0] if found else None
 
 

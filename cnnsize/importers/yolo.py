@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import CnnsizeError, Location, SpecError, unknown_name
-from ..spec.load import LocList, load_yaml
+from ..spec.load import LocDict, LocList, load_yaml
 from ..spec.sources import read_text
 from . import ImportedSpec, analyze_spec
 
@@ -94,6 +94,8 @@ class Translator:
         self.classifies = False  # a Classify head: sized at 224×224 by default, as ultralytics trains it
         self.nc = doc.get("nc", 80)
         self.reg_max = doc.get("reg_max", 16)
+        self.kpt_shape = doc.get("kpt_shape", [17, 3])
+        self.end2end = bool(doc.get("end2end", False))  # the head's one-to-one copy (computed in eval, not decoded)
         self.legacy = True  # ultralytics' Detect.legacy: v3/v5/v8/v9 heads, until a C3k2, A2C2f or C2fCIB row
         self.depth, self.width, self.max_channels = self._multiples(doc, scale)
         self.blocks: dict[str, dict] = {}
@@ -147,7 +149,7 @@ class Translator:
         """An arg as parse_model reads it: a name it knows (nc, reg_max) or a literal written as text (None);
         any other text stays text ("nearest")."""
         if isinstance(value, str):
-            if value in {"nc": 0, "reg_max": 0}:
+            if value in {"nc": 0, "reg_max": 0, "kpt_shape": 0}:
                 return getattr(self, value)
             return LITERALS.get(value, value)
         return value
@@ -323,6 +325,76 @@ def write_c3(t: Translator, u: _Use) -> Out:
     return c2
 
 
+def c2_block(t: Translator, n: int) -> dict:
+    """C2: cv1, its halves, n Bottlenecks (3×3, 3×3) in a row on the first, joined with the second, cv2."""
+    t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+    return {"args": {"c2": None, "c": None, "shortcut": True, "g": 1},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "b", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"chunk": {"name": "a", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"repeat": n, "name": "m", "block": "Bottleneck",
+                        "args": {"c2": "c", "c_": "c", "shortcut": "shortcut", "g": "g"}},
+                       {"concat": {"name": "cat", "from": ["m", "b"]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}]}
+
+
+def write_c2(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    shortcut, g, e = u.arg(1, True), _int(u.arg(2, 1), "groups"), u.arg(3, 0.5)
+    t.layers.append(t.use(f"C2_{u.n}", {"name": u.name, "c2": c2, "c": int(c2 * e), "shortcut": bool(shortcut),
+                                        "g": g, "from": u.source()}, lambda: c2_block(t, u.n)))
+    return c2
+
+
+def ghostconv_block() -> dict:
+    """GhostConv: a Conv to half the width, a depthwise 5×5 Conv of it, the two joined."""
+    return {"args": {"c2": None, "k": 1, "s": 1, "g": 1, "act": True},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c2 // 2", "k": "k", "s": "s", "p": "k // 2", "g": "g",
+                                 "act": "act"}},
+                       {"Conv": {"name": "cv2", "c2": "c2 // 2", "k": 5, "p": 2, "g": "c2 // 2", "act": "act"}},
+                       {"concat": {"name": "cat", "from": ["cv1", "cv2"]}}]}
+
+
+def write_ghostconv(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    t.use("Conv", {}, conv_block)
+    k, s, g = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride"), _int(u.arg(3, 1), "groups")
+    act = u.arg(4, True)
+    last = _repeat(t, u, "GhostConv", {"name": u.name, "c2": c2, "k": k, "s": s, "g": g, "act": bool(act),
+                                       "from": u.source()}, ghostconv_block)
+    return (c2, last) if last else c2
+
+
+def ghost_bottleneck_block(t: Translator) -> dict:
+    """GhostBottleneck (stride 1): GhostConv to half the width, (an nn.Identity), GhostConv back without
+    activation, plus x."""
+    t.use("GhostConv", {}, ghostconv_block)
+    return {"args": {},
+            "layers": [{"GhostConv": {"name": "conv.0", "c2": "in.channels // 2"}},
+                       {"GhostConv": {"name": "conv.2", "c2": "in.channels", "act": False}},
+                       {"add": {"name": "add", "from": ["conv.2", "in"]}}]}
+
+
+def c3ghost_block(t: Translator, n: int) -> dict:
+    """C3Ghost: a C3 whose n bottlenecks are GhostBottlenecks."""
+    t.use("GhostBottleneck", {}, lambda: ghost_bottleneck_block(t))
+    return {"args": {"c2": None, "c_": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c_"}},
+                       {"repeat": n, "name": "m", "block": "GhostBottleneck"},
+                       {"Conv": {"name": "cv2", "c2": "c_", "from": "in"}},
+                       {"concat": {"name": "cat", "from": ["m", "cv2"]}},
+                       {"Conv": {"name": "cv3", "c2": "c2"}}]}
+
+
+def write_c3ghost(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    e = u.arg(3, 0.5)
+    t.use("Conv", {}, conv_block)
+    t.layers.append(t.use(f"C3Ghost_{u.n}", {"name": u.name, "c2": c2, "c_": int(c2 * e), "from": u.source()},
+                          lambda: c3ghost_block(t, u.n)))
+    return c2
+
+
 def c3k_block(t: Translator) -> dict:
     """C3k: a C3 of 2 bottlenecks of k × k kernels (its hidden width c_ = c2 · 0.5)."""
     t.use("Bottleneck", {}, lambda: bottleneck_block(t))
@@ -422,11 +494,206 @@ def write_c2psa(t: Translator, u: _Use) -> Out:
     if c1 != c2:
         raise SpecError(f"C2PSA keeps its width: its input has {c1} channels, its output {c2}")
     c = int(c1 * u.arg(1, 0.5))
+    t.layers.append(t.use(f"C2PSA_{u.n}", {"name": u.name, "c": c, **_attention_settings(c), "from": u.source()},
+                          lambda: c2psa_block(t, u.n)))
+    return c2
+
+
+def _attention_settings(c: int) -> dict:
+    """Attention(c, attn_ratio=0.5, num_heads=max(c // 64, 1))'s sizes, as C2PSA and PSA make it."""
     heads = max(c // 64, 1)
     hd = c // heads
     kd = int(hd * 0.5)
-    t.layers.append(t.use(f"C2PSA_{u.n}", {"name": u.name, "c": c, "heads": heads, "kd": kd, "hd": hd,
-                                           "scale": kd ** -0.5, "from": u.source()}, lambda: c2psa_block(t, u.n)))
+    return {"heads": heads, "kd": kd, "hd": hd, "scale": kd ** -0.5}
+
+
+def psa_v10_block(t: Translator) -> dict:
+    """YOLOv10's PSA: cv1, its halves, the second + attn(it), that + ffn (as PSABlock's), both joined, cv2."""
+    t.use("Attention", {}, lambda: attention_block(t))
+    return {"args": {"c": None, "heads": None, "kd": None, "hd": None, "scale": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "a", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "b", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"Attention": {"name": "attn", "heads": "heads", "kd": "kd", "hd": "hd", "scale": "scale"}},
+                       {"add": {"name": "add1", "from": ["b", "attn"]}},
+                       {"Conv": {"name": "ffn.0", "c2": "2 * c"}},
+                       {"Conv": {"name": "ffn.1", "c2": "c", "act": False}},
+                       {"add": {"name": "add2", "from": ["add1", "ffn.1"]}},
+                       {"concat": {"name": "cat", "from": ["a", "add2"]}},
+                       {"Conv": {"name": "cv2", "c2": "in.channels"}}]}
+
+
+def write_psa(t: Translator, u: _Use) -> Out:
+    c1, c2 = u.c1[0], t.width_of(u.args[0], u.row.locs[3])
+    if c1 != c2:
+        raise SpecError(f"PSA keeps its width: its input has {c1} channels, its output {c2}")
+    c = int(c1 * u.arg(1, 0.5))
+    last = _repeat(t, u, "PSA", {"name": u.name, "c": c, **_attention_settings(c), "from": u.source()},
+                   lambda: psa_v10_block(t))
+    return (c2, last) if last else c2
+
+
+def scdown_block() -> dict:
+    """SCDown: a 1×1 Conv to c2, then a depthwise k×k Conv at stride s without activation."""
+    return {"args": {"c2": None, "k": 3, "s": 2},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c2"}},
+                       {"Conv": {"name": "cv2", "c2": "c2", "k": "k", "s": "s", "p": "k // 2", "g": "c2",
+                                 "act": False}}]}
+
+
+def write_scdown(t: Translator, u: _Use) -> Out:
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    t.use("Conv", {}, conv_block)
+    k, s = _int(u.args[1], "the kernel"), _int(u.args[2], "the stride")
+    last = _repeat(t, u, "SCDown", {"name": u.name, "c2": c2, "k": k, "s": s, "from": u.source()}, scdown_block)
+    return (c2, last) if last else c2
+
+
+def repvggdw_block() -> dict:
+    """RepVGGDW (training form): a depthwise 7×7 and a depthwise 3×3 Conv without activation, summed, SiLU."""
+    return {"args": {},
+            "layers": [{"Conv": {"name": "conv", "c2": "in.channels", "k": 7, "p": 3, "g": "in.channels",
+                                 "act": False}},
+                       {"Conv": {"name": "conv1", "c2": "in.channels", "k": 3, "p": 1, "g": "in.channels",
+                                 "act": False, "from": "in"}},
+                       {"add": {"name": "sum", "from": ["conv", "conv1"]}},
+                       {"silu": {"name": "act"}}]}
+
+
+def cib_block(t: Translator, lk: bool) -> dict:
+    """CIB (e = 1): depthwise 3×3, 1×1 to 2c, depthwise 3×3 (or RepVGGDW with lk), 1×1 back, depthwise 3×3,
+    and x + that with shortcut (its width is kept)."""
+    t.use("Conv", {}, conv_block)
+    middle = ({"RepVGGDW": {"name": "cv1.2"}} if lk else
+              {"Conv": {"name": "cv1.2", "c2": "2 * in.channels", "k": 3, "p": 1, "g": "2 * in.channels"}})
+    if lk:
+        t.use("RepVGGDW", {}, repvggdw_block)
+    return {"args": {"shortcut": True},
+            "layers": [{"Conv": {"name": "cv1.0", "c2": "in.channels", "k": 3, "p": 1, "g": "in.channels"}},
+                       {"Conv": {"name": "cv1.1", "c2": "2 * in.channels"}},
+                       middle,
+                       {"Conv": {"name": "cv1.3", "c2": "in.channels"}},
+                       {"Conv": {"name": "cv1.4", "c2": "in.channels", "k": 3, "p": 1, "g": "in.channels"}},
+                       {"if": "shortcut", "layers": [{"add": {"name": "add", "from": ["in", "cv1.4"]}}]}]}
+
+
+def c2fcib_block(t: Translator, n: int, lk: bool) -> dict:
+    """C2fCIB: a C2f whose n bottlenecks are CIBs."""
+    cib = f"CIB{'_lk' if lk else ''}"
+    t.use(cib, {}, lambda: cib_block(t, lk))
+    return {"args": {"c2": None, "c": None, "shortcut": False},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "y0", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "y1", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"repeat": n, "name": "m", "block": cib, "args": {"shortcut": "shortcut"}},
+                       {"concat": {"name": "cat", "from": ["y0", "y1", *(f"m.{j}" for j in range(n))]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}]}
+
+
+def write_c2fcib(t: Translator, u: _Use) -> Out:
+    t.legacy = False  # parse_model: a C2fCIB row makes the Detect head after it the depthwise one
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    shortcut, lk, g, e = u.arg(1, False), bool(u.arg(2, False)), _int(u.arg(3, 1), "groups"), u.arg(4, 0.5)
+    if g != 1:
+        raise SpecError("C2fCIB's g is not used by its CIBs; only g = 1 is read")
+    t.layers.append(t.use(f"C2fCIB_{u.n}{'_lk' if lk else ''}",
+                          {"name": u.name, "c2": c2, "c": int(c2 * e), "shortcut": bool(shortcut),
+                           "from": u.source()}, lambda: c2fcib_block(t, u.n, lk)))
+    return c2
+
+
+def area_attention_block(t: Translator, area: int) -> dict:
+    """YOLO12's AAttn over ``area`` strips of the map: a 1×1 qkv Conv, its tokens (area × N/area) split into heads
+    of 32 (q, k, v), qᵀk scaled, softmax, v·attnᵀ, back to the map (copies where torch's reshape cannot view: the
+    strips' split and merge, and v's head axes), plus a depthwise 7×7 Conv of v, then a 1×1 proj Conv."""
+    t.use("Conv", {}, conv_block)
+    hw = "in.height * in.width"
+    x_back = ([{"contiguous": {"name": "x_copy"}}, {"reshape": {"name": "x_map", "shape": ["in.height", "in.width",
+                                                                                          "in.channels"]}},
+               {"permute": {"name": "x_chw", "dims": [2, 0, 1]}}, {"contiguous": {"name": "x_out"}}] if area > 1 else
+              [{"reshape": {"name": "x_map", "shape": ["in.height", "in.width", "in.channels"]}},
+               {"permute": {"name": "x_out", "dims": [2, 0, 1]}}])  # a view already in memory order: no copy
+    return {"args": {"heads": None, "hd": None},
+            "layers": [{"Conv": {"name": "qkv", "c2": "3 * in.channels", "act": False}},
+                       {"flatten": {"name": "tokens", "start": 1}},
+                       {"transpose": {"name": "tokens_t", "axes": [0, 1]}},
+                       *([{"contiguous": {"name": "strips"}}] if area > 1 else []),  # torch's reshape copies
+                       {"reshape": {"name": "split", "shape": [area, f"{hw} // {area}", "heads", "3 * hd"]}},
+                       {"permute": {"name": "heads_first", "dims": [0, 2, 3, 1]}},
+                       {"slice": {"name": "q", "axis": 2, "start": 0, "end": "hd", "from": "heads_first"}},
+                       {"slice": {"name": "k", "axis": 2, "start": "hd", "end": "2 * hd", "from": "heads_first"}},
+                       {"slice": {"name": "v", "axis": 2, "start": "2 * hd", "end": "3 * hd", "from": "heads_first"}},
+                       {"scalar": {"name": "q_scaled", "op": "mul", "value": 32 ** -0.5, "from": "q"}},
+                       {"transpose": {"name": "q_t", "axes": [2, 3]}},
+                       {"matmul": {"name": "scores", "from": ["q_t", "k"]}},
+                       {"softmax": {"name": "softmax", "axis": 3}},
+                       {"transpose": {"name": "attn_t", "axes": [2, 3]}},
+                       {"matmul": {"name": "weighted", "from": ["v", "attn_t"]}},
+                       {"permute": {"name": "x_tokens", "dims": [0, 3, 1, 2]}},
+                       *x_back,
+                       {"permute": {"name": "v_tokens", "dims": [0, 3, 1, 2], "from": "v"}},
+                       {"contiguous": {"name": "v_copy"}},
+                       {"reshape": {"name": "v_map", "shape": ["in.height", "in.width", "in.channels"]}},
+                       {"permute": {"name": "v_chw", "dims": [2, 0, 1]}},
+                       {"contiguous": {"name": "v_out"}},
+                       {"Conv": {"name": "pe", "c2": "in.channels", "k": 7, "p": 3, "g": "in.channels",
+                                 "act": False}},
+                       {"add": {"name": "sum", "from": ["x_out", "pe"]}},
+                       {"Conv": {"name": "proj", "c2": "in.channels", "act": False}}]}
+
+
+def ablock_block(t: Translator, area: int) -> dict:
+    """ABlock: x + AAttn(x), then that + mlp (a 1×1 Conv to int(dim · mlp_ratio), a 1×1 Conv back, no act)."""
+    attn = f"AAttn_{area}"
+    t.use(attn, {}, lambda: area_attention_block(t, area))
+    return {"args": {"heads": None, "hd": None, "hidden": None},
+            "layers": [{attn: {"name": "attn", "heads": "heads", "hd": "hd"}},
+                       {"add": {"name": "add1", "from": ["in", "attn"]}},
+                       {"Conv": {"name": "mlp.0", "c2": "hidden"}},
+                       {"Conv": {"name": "mlp.1", "c2": "in.channels", "act": False}},
+                       {"add": {"name": "add2", "from": ["add1", "mlp.1"]}}]}
+
+
+def a2c2f_block(t: Translator, n: int, a2: bool, area: int, residual: bool) -> dict:
+    """A2C2f: cv1, then n in a row (each two ABlocks with a2, else a C3k), all joined, cv2; with a2 and residual
+    (the L and X scales) x + gamma · that, gamma a learned scale per channel."""
+    t.use("Conv", {}, conv_block)
+    if a2:
+        block = f"ABlock_{area}"
+        t.use(block, {}, lambda: ablock_block(t, area))
+        inner = [{block: {"name": f"m.{j}.{i}", "heads": "c_ // 32", "hd": 32, "hidden": "hidden"}}
+                 for j in range(n) for i in range(2)]
+        ends = [f"m.{j}.1" for j in range(n)]
+    else:
+        t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+        t.use("C3k", {}, lambda: c3k_block(t))
+        inner = [{"C3k": {"name": f"m.{j}", "c2": "c_", "shortcut": "shortcut", "g": "g"}} for j in range(n)]
+        ends = [f"m.{j}" for j in range(n)]
+    tail = ([{"layer_scale": {"name": "gamma", "init": 0.01}}, {"add": {"name": "out", "from": ["in", "gamma"]}}]
+            if a2 and residual else [])
+    return {"args": {"c2": None, "c_": None, "hidden": None, "shortcut": True, "g": 1},
+            "layers": [{"Conv": {"name": "cv1", "c2": "c_"}}, *inner,
+                       {"concat": {"name": "cat", "from": ["cv1", *ends]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}, *tail]}
+
+
+def write_a2c2f(t: Translator, u: _Use) -> Out:
+    t.legacy = False  # parse_model: an A2C2f row makes the Detect head after it the depthwise one
+    c2 = t.width_of(u.args[0], u.row.locs[3])
+    args = list(u.args) + ([True, 1.2] if t.scale in ("l", "x") else [])  # parse_model's L/X residual, mlp_ratio
+    a2, area, residual = bool(args[1]) if len(args) > 1 else True, args[2] if len(args) > 2 else 1, \
+        bool(args[3]) if len(args) > 3 else False
+    mlp_ratio, e = args[4] if len(args) > 4 else 2.0, args[5] if len(args) > 5 else 0.5
+    g, shortcut = _int(args[6], "groups") if len(args) > 6 else 1, bool(args[7]) if len(args) > 7 else True
+    c_ = int(c2 * e)
+    if c_ % 32:
+        raise SpecError(f"A2C2f's hidden width {c_} is not a multiple of 32 (its ABlocks' heads of 32)")
+    area = _int(area, "the area") if a2 else 1
+    block = (f"A2C2f_{u.n}{'_a2' if a2 else ''}{f'_area{area}' if a2 and area > 1 else ''}"
+             f"{'_res' if a2 and residual else ''}")
+    t.layers.append(t.use(block, {"name": u.name, "c2": c2, "c_": c_, "hidden": int(c_ * mlp_ratio),
+                                  "shortcut": shortcut, "g": g, "from": u.source()},
+                          lambda: a2c2f_block(t, u.n, a2, area, residual)))
     return c2
 
 
@@ -621,6 +888,58 @@ def write_deconv(t: Translator, u: _Use) -> Out:
     return c2
 
 
+def write_identity(t: Translator, u: _Use) -> Out:
+    t.layers.append({"identity": {"name": u.name, "from": u.source()}})
+    return u.c1[0]
+
+
+def write_cblinear(t: Translator, u: _Use) -> Out:
+    """CBLinear(c2s): one nn.Conv2d (with bias) to sum(c2s) channels, split into the c2s parts (views, taken where
+    a CBFuse reads them). Its channels are the list, as parse_model keeps them."""
+    c2s = u.args[0]
+    if not (isinstance(c2s, list) and c2s):
+        raise SpecError(f"CBLinear's first arg is a list of output channels, got {c2s!r}", location=u.row.locs[3])
+    c2s = [_int(c, "a CBLinear part's channels") for c in c2s]
+    k, s = _int(u.arg(1, 1), "the kernel"), _int(u.arg(2, 1), "the stride")
+    p, g = u.arg(3, None), _int(u.arg(4, 1), "groups")
+    t.layers.append({"conv": {"name": f"{u.name}.conv", "filters": sum(c2s), "kernel": k, "stride": s,
+                              "pad": autopad(k) if p is None else _int(p, "the padding"), "groups": g,
+                              "from": u.source()}})
+    return c2s, f"{u.name}.conv"
+
+
+def write_cbfuse(t: Translator, u: _Use) -> Out:
+    """CBFuse(idx): part idx[i] of each CBLinear read, resized to the last input's size (nearest: a whole factor,
+    learnt from the maps' heights at a 256×256 input, as the strides are), all stacked with the last input and
+    summed (torch.sum(torch.stack(...), 0): two new tensors)."""
+    idx = u.args[0]
+    if not isinstance(idx, list) or len(idx) != len(u.sources) - 1:
+        raise SpecError(f"CBFuse's idx has one index per CBLinear read ({len(u.sources) - 1}), got {idx!r}",
+                        location=u.row.locs[3])
+    probe = analyze_spec({"name": "probe", "input": [t.in_channels, STRIDE_PROBE, STRIDE_PROBE], "fit": "floor",
+                          "blocks": t.blocks, "layers": t.layers})
+    heights: dict[str, int] = {}
+    for row in probe.layers:  # a block use's height is its last layer's
+        heights.update({n: row.output_shape[1] for n in u.sources if row.name == n or row.name.startswith(n + ".")})
+    target, parts = u.sources[-1], []
+    for i, (src, c2s) in enumerate(zip(u.sources[:-1], u.c1[:-1])):
+        j = _int(idx[i], "a CBFuse index")
+        if not isinstance(c2s, list) or not 0 <= j < len(c2s):
+            raise SpecError(f"CBFuse reads part {j} of '{src}', which is not a CBLinear of that many parts")
+        factor, rest = divmod(heights[target], heights[src])
+        if rest or not factor:
+            raise SpecError(f"CBFuse resizes '{src}' ({heights[src]} high) to '{target}' ({heights[target]}): "
+                            "not a whole factor")
+        part = f"{u.name}.in{i}"
+        t.layers += [{"slice": {"name": f"{part}.part", "axis": 0, "start": sum(c2s[:j]), "end": sum(c2s[:j + 1]),
+                                "from": src}},
+                     {"upsample": {"name": part, "scale": factor, "mode": "nearest", "function": "F.interpolate"}}]
+        parts.append(part)
+    t.layers += [{"stack": {"name": f"{u.name}.stack", "axis": 0, "from": [*parts, target]}},
+                 {"reduce": {"name": f"{u.name}.sum", "op": "sum", "axes": [0]}}]
+    return u.c1[-1], f"{u.name}.sum"
+
+
 def dfl_block() -> dict:
     """DFL: the 4 × reg_max box logits as 4 sides' distributions, softmax over the bins, their expectation by a
     fixed 1×1 conv (weights 0 .. reg_max − 1, a parameter that does not train)."""
@@ -642,36 +961,134 @@ def _branch(t: Translator, prefix: str, source: str, convs: list[tuple], last: i
     return f"{prefix}.view"
 
 
-def write_detect(t: Translator, u: _Use) -> Out:
-    """Detect(nc): per level a box branch (two 3×3 Conv, a 1×1 conv to 4·reg_max) and a class branch (legacy: two
-    3×3 Conv; else depthwise 3×3 + 1×1 twice), then the eval-mode decoding, each step the tensor torch makes."""
-    nc = _int(u.arg(0, t.nc), "nc")
+def _head_branches(t: Translator, h: str, u: _Use, part: str, convs: Callable[[int], list], last: int,
+                   label: str) -> str:
+    """One branch per level (``h.part.i``), flattened and joined along the anchors: ``h.label``."""
+    views = [_branch(t, f"{h}.{part}.{i}", x, convs(c), last) for i, (x, c) in enumerate(zip(u.sources, u.c1))]
+    t.layers.append({"cat": {"name": f"{h}.{label}", "axis": 1, "from": views}})
+    return f"{h}.{label}"
+
+
+class _Head:
+    """A Detect head's sizes and its task's extra branch (cv4: Segment's mask coefficients, Pose's keypoints,
+    OBB's angle), as ultralytics.nn.modules.head builds them."""
+
+    def __init__(self, t: Translator, u: _Use, task: str, light: bool):
+        self.task, self.nc = task, _int(u.arg(0, t.nc), "nc")
+        ch = u.c1
+        self.c2, self.c3 = max(16, ch[0] // 4, t.reg_max * 4), max(ch[0], min(self.nc, 100))
+        self.legacy = t.legacy and not light
+        self.kpt_shape = _kpt_shape(u.arg(1, [17, 3])) if task == "pose" else (0, 0)
+        self.extra = {"segment": lambda: _int(u.arg(1, 32), "nm"),
+                      "obb": lambda: _int(u.arg(1, 1), "ne"),
+                      "pose": lambda: self.kpt_shape[0] * self.kpt_shape[1],
+                      "detect": lambda: 0}[task]()
+        self.c4 = max(ch[0] // 4, self.extra)
+
+    def cls_convs(self, c: int) -> list:
+        c3 = self.c3
+        if self.legacy:
+            return [("0", c3, 3, 1), ("1", c3, 3, 1)]
+        return [("0.0", c, 3, c), ("0.1", c3, 1, 1), ("1.0", c3, 3, c3), ("1.1", c3, 1, 1)]
+
+    def forward_head(self, t: Translator, h: str, u: _Use, prefix: str) -> dict:
+        """Detect.forward_head: the joined boxes, scores and the task's extra (OBB: its angle in radians)."""
+        out = {"boxes": _head_branches(t, h, u, f"{prefix}cv2", lambda c: [("0", self.c2, 3, 1), ("1", self.c2, 3, 1)],
+                                       4 * t.reg_max, f"{prefix}boxes"),
+               "scores": _head_branches(t, h, u, f"{prefix}cv3", self.cls_convs, self.nc, f"{prefix}scores")}
+        if self.extra:
+            extra = _head_branches(t, h, u, f"{prefix}cv4", lambda c: [("0", self.c4, 3, 1), ("1", self.c4, 3, 1)],
+                                   self.extra, f"{prefix}{self.task}")
+            if self.task == "obb":  # (angle.sigmoid() - 0.25) * pi
+                a = f"{h}.{prefix}angle"
+                t.layers += [{"sigmoid": {"name": f"{a}.sigmoid", "from": extra}},
+                             {"scalar": {"name": f"{a}.shift", "op": "sub", "value": 0.25}},
+                             {"scalar": {"name": a, "op": "mul", "value": math.pi}}]
+                extra = a
+            out["extra"] = extra
+        return out
+
+
+def write_detect(t: Translator, u: _Use, task: str = "detect", light: bool = False) -> Out:
+    """Detect(nc) (and v10Detect, Segment, OBB): per level a box branch (two 3×3 Conv, a 1×1 conv to 4·reg_max) and
+    a class branch (legacy: two 3×3 Conv; else depthwise 3×3 + 1×1 twice), the task's extra branch, the same again
+    as the one-to-one head of an end-to-end model (v10Detect, end2end: True; computed in eval, not decoded), then
+    the eval-mode decoding of the one-to-many head, each step the tensor torch makes."""
     t.use("Conv", {}, conv_block)
-    h, ch = u.name, u.c1
-    c2, c3 = max(16, ch[0] // 4, t.reg_max * 4), max(ch[0], min(nc, 100))
-    boxes = [_branch(t, f"{h}.cv2.{i}", x, [("0", c2, 3, 1), ("1", c2, 3, 1)], 4 * t.reg_max)
-             for i, x in enumerate(u.sources)]
-    t.layers.append({"cat": {"name": f"{h}.boxes", "axis": 1, "from": boxes}})
-    if t.legacy:
-        scores = [_branch(t, f"{h}.cv3.{i}", x, [("0", c3, 3, 1), ("1", c3, 3, 1)], nc)
-                  for i, (x, c) in enumerate(zip(u.sources, ch))]
-    else:
-        scores = [_branch(t, f"{h}.cv3.{i}", x, [("0.0", c, 3, c), ("0.1", c3, 1, 1), ("1.0", c3, 3, c3),
-                                                  ("1.1", c3, 1, 1)], nc)
-                  for i, (x, c) in enumerate(zip(u.sources, ch))]
-    t.layers.append({"cat": {"name": f"{h}.scores", "axis": 1, "from": scores}})
-    points = {"name": f"{h}.anchors", "strides": [1] * len(ch), "from": list(u.sources)}
-    strides = {"name": f"{h}.strides", "strides": [1] * len(ch), "output": "strides", "from": list(u.sources)}
+    h, head = u.name, _Head(t, u, task, light)
+    preds = head.forward_head(t, h, u, "")
+    if light or t.end2end:
+        head.forward_head(t, h, u, "one2one_")
+    points = {"name": f"{h}.anchors", "strides": [1] * len(u.c1), "from": list(u.sources)}
+    strides = {"name": f"{h}.strides", "strides": [1] * len(u.c1), "output": "strides", "from": list(u.sources)}
     t.layers += [{"anchors": points}, {"anchors": strides}]
     t.heads += [points, strides]  # their strides are learnt once the whole spec is written (_set_strides)
-    dist = f"{h}.boxes"
+    dist = preds["boxes"]
     if t.reg_max > 1:
         t.layers.append(t.use("DFL", {"name": f"{h}.dfl", "c1": t.reg_max, "from": dist}, dfl_block))
         dist = f"{h}.dfl"
-    _dist2bbox(t, h, dist)
-    t.layers.append({"sigmoid": {"name": f"{h}.sigmoid", "from": f"{h}.scores"}})
+    if task == "obb":
+        _dist2rbox(t, h, dist, preds["extra"])
+    else:
+        _dist2bbox(t, h, dist)
+    t.layers.append({"sigmoid": {"name": f"{h}.sigmoid", "from": preds["scores"]}})
     t.layers.append({"cat": {"name": f"{h}.out", "axis": 0, "from": [f"{h}.dbox", f"{h}.sigmoid"]}})
-    return 4 + nc, f"{h}.out"
+    if task == "detect":
+        return 4 + head.nc, f"{h}.out"
+    if task == "pose":
+        preds["extra"] = _kpts_decode(t, h, preds["extra"], head.kpt_shape)
+    t.layers.append({"cat": {"name": f"{h}.{task}_out", "axis": 0, "from": [f"{h}.out", preds["extra"]]}})
+    return 4 + head.nc + head.extra, f"{h}.{task}_out"
+
+
+def _kpt_shape(value: Any) -> tuple[int, int]:
+    if not (isinstance(value, (list, tuple)) and len(value) == 2):
+        raise SpecError(f"kpt_shape must be [keypoints, 2 or 3 values each], got {value!r}")
+    n, ndim = _int(value[0], "the keypoints"), _int(value[1], "a keypoint's values")
+    if n < 1 or ndim not in (2, 3):
+        raise SpecError(f"kpt_shape must be [keypoints, 2 or 3 values each], got {value!r}")
+    return n, ndim
+
+
+def _kpts_decode(t: Translator, h: str, kpts: str, kpt_shape: tuple[int, int]) -> str:
+    """Pose.kpts_decode (eval, not export): x and y as (k · 2 + (anchor − 0.5)) · stride, the visibility's sigmoid.
+    torch writes the three into a clone of the keypoints, in place; here they are stacked, the same storage
+    (nk × anchors) holding the same values, so the figures are torch's; k · 2 − (0.5 − anchor) is the same number
+    (add does not broadcast, sub does)."""
+    n, ndim = kpt_shape
+    k = f"{h}.kpts"
+    parts = []
+    for axis, name in enumerate(("x", "y")):
+        parts.append(f"{k}.{name}")
+        t.layers += [{"slice": {"name": f"{k}.{name}_raw", "axis": 0, "start": axis, "step": ndim, "from": kpts}},
+                     {"scalar": {"name": f"{k}.{name}_2", "op": "mul", "value": 2.0}},
+                     {"slice": {"name": f"{k}.a{name}", "axis": 0, "start": axis, "end": axis + 1,
+                                "from": f"{h}.anchors"}},
+                     {"scalar": {"name": f"{k}.a{name}_c", "op": "rsub", "value": 0.5}},  # 0.5 − a
+                     {"sub": {"name": f"{k}.{name}_a", "from": [f"{k}.{name}_2", f"{k}.a{name}_c"]}},
+                     {"mul": {"name": f"{k}.{name}", "from": [f"{k}.{name}_a", f"{h}.strides"]}}]
+    if ndim == 3:
+        t.layers += [{"slice": {"name": f"{k}.v_raw", "axis": 0, "start": 2, "step": 3, "from": kpts}},
+                     {"sigmoid": {"name": f"{k}.v"}}]
+        parts.append(f"{k}.v")
+    t.layers += [{"stack": {"name": f"{k}.stack", "axis": 1, "from": parts}},
+                 {"flatten": {"name": f"{k}.out", "start": 0, "end": 1}}]
+    return f"{k}.out"
+
+
+def write_segment(t: Translator, u: _Use) -> Out:
+    """Segment(nc, nm, npr): Detect with the mask coefficients joined to its output, and the prototypes (Proto on
+    the first level: a 3×3 Conv, a 2×2 transposed conv at stride 2, a 3×3 Conv, a 1×1 Conv to nm), which the model
+    returns beside it; the prototypes are written first, so that the spec's last layer is the detections."""
+    nm = _int(u.arg(1, 32), "nm")
+    npr = t.width_of(_int(u.arg(2, 256), "npr"), u.row.locs[3])  # parse_model scales npr as a width
+    t.use("Conv", {}, conv_block)
+    p = f"{u.name}.proto"
+    t.layers += [{"Conv": conv_settings(f"{p}.cv1", npr, 3, source=u.sources[0])},
+                 {"deconv": {"name": f"{p}.upsample", "filters": npr, "kernel": 2, "stride": 2}},
+                 {"Conv": conv_settings(f"{p}.cv2", npr, 3)},
+                 {"Conv": conv_settings(f"{p}.cv3", nm, 1)}]
+    return write_detect(t, u, "segment")
 
 
 def write_classify(t: Translator, u: _Use) -> Out:
@@ -707,6 +1124,30 @@ def _dist2bbox(t: Translator, h: str, dist: str) -> None:
                  {"mul": {"name": f"{h}.dbox", "from": [f"{d}.xywh", f"{h}.strides"]}}]
 
 
+def _dist2rbox(t: Translator, h: str, dist: str, angle: str) -> None:
+    """ultralytics.utils.tal.dist2rbox (the OBB head's rotated xywh) times the strides, as torch runs it."""
+    d = f"{h}.decode"
+    t.layers += [{"chunk": {"name": f"{d}.lt", "chunks": 2, "index": 0, "from": dist}},
+                 {"chunk": {"name": f"{d}.rb", "chunks": 2, "index": 1, "from": dist}},
+                 {"unary": {"name": f"{d}.cos", "op": "cos", "from": angle}},
+                 {"unary": {"name": f"{d}.sin", "op": "sin", "from": angle}},
+                 {"sub": {"name": f"{d}.diff", "from": [f"{d}.rb", f"{d}.lt"]}},
+                 {"scalar": {"name": f"{d}.half", "op": "div", "value": 2}},
+                 {"chunk": {"name": f"{d}.xf", "chunks": 2, "index": 0, "from": f"{d}.half"}},
+                 {"chunk": {"name": f"{d}.yf", "chunks": 2, "index": 1, "from": f"{d}.half"}},
+                 {"mul": {"name": f"{d}.xcos", "from": [f"{d}.xf", f"{d}.cos"]}},
+                 {"mul": {"name": f"{d}.ysin", "from": [f"{d}.yf", f"{d}.sin"]}},
+                 {"sub": {"name": f"{d}.x", "from": [f"{d}.xcos", f"{d}.ysin"]}},
+                 {"mul": {"name": f"{d}.xsin", "from": [f"{d}.xf", f"{d}.sin"]}},
+                 {"mul": {"name": f"{d}.ycos", "from": [f"{d}.yf", f"{d}.cos"]}},
+                 {"add": {"name": f"{d}.y", "from": [f"{d}.xsin", f"{d}.ycos"]}},
+                 {"cat": {"name": f"{d}.xy_rot", "axis": 0, "from": [f"{d}.x", f"{d}.y"]}},
+                 {"add": {"name": f"{d}.xy", "from": [f"{d}.xy_rot", f"{h}.anchors"]}},
+                 {"add": {"name": f"{d}.wh", "from": [f"{d}.lt", f"{d}.rb"]}},
+                 {"cat": {"name": f"{d}.xywh", "axis": 0, "from": [f"{d}.xy", f"{d}.wh"]}},
+                 {"mul": {"name": f"{h}.dbox", "from": [f"{d}.xywh", f"{h}.strides"]}}]
+
+
 # module name -> (fewest args, most args, writer); the args as the YAML gives them (parse_model adds c1)
 MODULES: dict[str, tuple[int, int, Callable]] = {
     "Conv": (1, 7, write_conv),
@@ -722,6 +1163,20 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "nn.ZeroPad2d": (1, 1, write_zeropad),
     "nn.ConvTranspose2d": (1, 4, write_deconv),
     "Detect": (0, 1, write_detect),
+    "v10Detect": (0, 1, lambda t, u: write_detect(t, u, light=True)),
+    "Segment": (0, 3, write_segment),
+    "OBB": (0, 2, lambda t, u: write_detect(t, u, "obb")),
+    "Pose": (0, 2, lambda t, u: write_detect(t, u, "pose")),
+    "SCDown": (3, 3, write_scdown),
+    "PSA": (1, 2, write_psa),
+    "C2fCIB": (1, 5, write_c2fcib),
+    "A2C2f": (1, 8, write_a2c2f),
+    "nn.Identity": (0, 0, write_identity),
+    "C2": (1, 4, write_c2),
+    "GhostConv": (1, 5, write_ghostconv),
+    "C3Ghost": (1, 4, write_c3ghost),
+    "CBLinear": (1, 5, write_cblinear),
+    "CBFuse": (1, 1, write_cbfuse),
     "C3k2": (1, 6, write_c3k2),
     "C2PSA": (1, 2, write_c2psa),
     "RepNCSPELAN4": (3, 4, lambda t, u: write_elan(t, u, ncsp=True)),
@@ -748,6 +1203,48 @@ def _document(source: str) -> tuple[dict, str, str]:
     return doc, filename, asked
 
 
+# what ultralytics' forward computes with a function or tensor method rather than a module, by kind (the spec's
+# ``function``): tools that hook modules (thop, and so model.info()'s GFLOPs) count these as their function rules say
+FUNCTIONS = {"matmul": "operator.matmul", "softmax": ".softmax", "sigmoid": ".sigmoid", "concat": "torch.cat",
+             "cat": "torch.cat", "chunk": ".chunk", "slice": ".split", "add": "operator.add", "sub": "operator.sub",
+             "mul": "operator.mul", "scalar": "operator.mul", "reshape": ".view", "flatten": ".flatten",
+             "transpose": ".transpose", "permute": ".permute", "contiguous": ".contiguous", "anchors": "make_anchors",
+             "unary": "torch.cos", "stack": "torch.stack", "reduce": "torch.sum", "layer_scale": "operator.mul"}
+
+
+def _mark_functions(layers: list) -> None:
+    """Give each layer that ultralytics computes with a function its ``function`` (nested ``if`` layers too)."""
+    for item in layers:
+        if "layers" in item:
+            _mark_functions(item["layers"])
+        if len(item) != 1:  # an if or a repeat of a block
+            continue
+        (kind, body), = item.items()
+        if kind in FUNCTIONS and isinstance(body, dict) and "function" not in body:
+            body["function"] = FUNCTIONS[kind]
+
+
+ACTIVATIONS = {"SiLU": "silu", "ReLU": "relu", "ReLU6": "relu6", "Hardswish": "hardswish", "GELU": "gelu",
+               "Sigmoid": "sigmoid", "Tanh": "tanh", "LeakyReLU": "leaky_relu", "Identity": "identity"}
+ACTIVATION_RE = re.compile(r"^\s*(?:torch\.)?nn\.(\w+)\(\s*([0-9.eE+-]*)\s*\)\s*$")
+
+
+def _activation(text: Any, where: Location) -> dict:
+    """The YAML's ``activation`` (Conv's default, e.g. ``torch.nn.ReLU()``) as a layer, read without eval: an
+    nn activation with no argument, or LeakyReLU's slope."""
+    found = ACTIVATION_RE.match(text) if isinstance(text, str) else None
+    if found is None or found.group(1) not in ACTIVATIONS:
+        raise SpecError(f"activation {text!r} is not read: write nn.NAME() with NAME one of "
+                        f"{', '.join(ACTIVATIONS)} (LeakyReLU may give its slope)", location=where)
+    kind, arg = ACTIVATIONS[found.group(1)], found.group(2)
+    settings: dict[str, Any] = {"name": "act"}
+    if arg:
+        if kind != "leaky_relu":
+            raise SpecError(f"activation {text!r}: only LeakyReLU takes an argument", location=where)
+        settings["negative_slope"] = float(arg)
+    return {kind: settings}
+
+
 def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shape: tuple | list | None = None,
               name: str | None = None) -> ImportedSpec:
     """The spec of an Ultralytics YOLO model YAML (a path, a name such as ``yolov8n.yaml`` that an installed
@@ -769,6 +1266,11 @@ def from_yolo(source: str | os.PathLike, scale: str | None = None, *, input_shap
     spec_name = name or (stem if guess_scale(stem) or not t.scale else f"{stem}{t.scale}")
     side = 224 if t.classifies else 640
     shape = list(input_shape) if input_shape is not None else [t.in_channels, side, side]
+    if "activation" in doc and "Conv" in t.blocks:
+        where = doc.loc_of("activation") if isinstance(doc, LocDict) else Location(filename)
+        t.blocks["Conv"]["layers"][-1]["layers"] = [_activation(doc["activation"], where)]
+    for layers in (t.layers, *(b["layers"] for b in t.blocks.values())):
+        _mark_functions(layers)
     spec = {"name": spec_name, "input": shape, "fit": "floor", "blocks": t.blocks, "layers": t.layers}
     if t.heads:
         _set_strides(t, spec)

@@ -14,13 +14,14 @@ from .pool import reduced_shape, reduction_axes
 
 # what autograd keeps for each unary operation's gradient: its result (d rsqrt = -rsqrt³/2), its input, or nothing
 UNARY_SAVES = {"rsqrt": "output", "sqrt": "output", "exp": "output", "reciprocal": "output", "log": "input",
-               "abs": "input", "neg": None}
+               "abs": "input", "neg": None, "cos": "input", "sin": "input"}
 
 
 @register("unary")
 class Unary(_Elementwise):
-    """A function of each value alone: ``op`` one of rsqrt, sqrt, exp, log, abs, neg, reciprocal (``torch.rsqrt(v +
-    eps)`` in a norm written out, ``x.abs()``): a new tensor of the input's shape."""
+    """A function of each value alone: ``op`` one of rsqrt, sqrt, exp, log, abs, neg, reciprocal, cos, sin
+    (``torch.rsqrt(v + eps)`` in a norm written out, ``x.abs()``, a YOLO OBB head's angle): a new tensor of the
+    input's shape."""
     tools_checked = True
     onnx_none = "not mapped yet: ONNX Sqrt, Exp, Log, Abs, Neg and Reciprocal are refused (or kept whole with --opaque)"
 

@@ -81,6 +81,8 @@ class Convention:
     # the tool traces the forward and drops what no output needs (torch.jit's dead code elimination: fvcore): a
     # layer only ``discarded`` values need counts nothing
     drops_discarded: bool = False
+    # the convention is another's rules in another unit (ultralytics: thop's MACs as FLOPs, 2 each)
+    like: str | None = None
 
     def rule(self, own: dict, variant: str | None, cause: str, train: bool = False) -> str | dict[str, str]:
         """The rule for a layer: the kind's own (``own``, its ``count_rules``: this convention's name, with
@@ -180,6 +182,13 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in [
                functions=_THOP_FUNCTIONS,
                notes=("Swin's window attention has no module rule, so thop's function mode counts the F.linear and "
                       "matmul products inside it: cnnsize's MACs.",)),
+    Convention("ultralytics", "ultralytics' model.info() GFLOPs (utils.torch_utils.get_flops) × 1e9: thop's MACs "
+               "× 2, profiled by thop on one-stride-tall proxy images and extrapolated to the size (exactly, for "
+               "every YOLO config: the counts are linear in the stride cells, or quadratic with attention)", "FLOPs",
+               {}, per_layer=False, hooks=True, like="thop",
+               notes=("ultralytics' YAML comments and model cards quote it at 640×640 (yolov8n: 8.7 GFLOPs); its "
+                      "difference from FlopCounterMode's figure is thop's: the batch norms and the softmaxes of "
+                      "modules (docs/import.md gives it per YOLO config).",)),
     Convention("torchscan-flops", "torchscan.crawl_module(...)['totals']['module_flops']: a multiply and an add "
                "each, minus the first add", "FLOPs",
                {"dropout": "dropping*inp"}, hooks=True,
@@ -339,6 +348,10 @@ def counted(analysis, name: str, split: bool = False, train: bool = False) -> li
     """Each row's figure under a convention (the input row: 0); with ``split``, a rule in parts gives its parts;
     ``train``: as the tool counts the network in training mode (else in eval mode, as cnnsize sizes it)."""
     conv = get(name)
+    if conv.like is not None:  # another convention's figures in this one's unit
+        factor = unit_factor(conv) // unit_factor(get(conv.like))
+        return [{c: factor * x for c, x in v.items()} if isinstance(v, dict) else factor * v
+                for v in counted(analysis, conv.like, split, train)]
     if analysis.symbolic or not isinstance(analysis.batch, int):
         raise SpecError(f"the {name} convention counts a network of numeric sizes (the tools run it)",
                         hint="give a numeric input shape, e.g. --input 3x224x224")
@@ -454,7 +467,7 @@ def _rule_text(rule: str | dict[str, str]) -> str:
 def rules_table() -> str:
     """docs/conventions.md's table: per layer kind, what each convention counts (generated from CONVENTIONS)."""
 
-    names = [n for n in CONVENTIONS if n != DEFAULT]
+    names = [n for n in CONVENTIONS if n != DEFAULT and CONVENTIONS[n].like is None]  # the others say whose
     lines = ["| kind (cause) | " + " | ".join(f"`{n}`" for n in names) + " |",
              "|---|" + "---|" * len(names)]
     for kind in sorted(REGISTRY):
@@ -481,7 +494,8 @@ def rules_table() -> str:
                  "for " + ", ".join(f"`{c.name}`" for c in CONVENTIONS.values() if c.exact_types)
                  + ", which matches module types exactly.", ""]
     facts = [f"- `{k}`: {v}" for k, v in all_facts().items()]
-    tools = [f"- `{c.name}` ({c.unit}): {c.tool}." + "".join(" " + n for n in c.notes) for c in CONVENTIONS.values()]
+    tools = [f"- `{c.name}` ({c.unit}): {c.tool}." + (f" Its rules are `{c.like}`'s." if c.like else "")
+             + "".join(" " + n for n in c.notes) for c in CONVENTIONS.values()]
     parts = ["\n".join(lines), "", *functions, "Facts a rule reads:", "", *facts, "", "Conventions:", "", *tools]
     return "\n".join(parts) + "\n"
 

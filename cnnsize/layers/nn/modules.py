@@ -247,7 +247,7 @@ class Pad(nn.Module):
 
 
 class Unary(nn.Module):
-    """torch.<op>(x) of each value: rsqrt, sqrt, exp, log, abs, neg, reciprocal."""
+    """torch.<op>(x) of each value: rsqrt, sqrt, exp, log, abs, neg, reciprocal, cos, sin."""
 
     def __init__(self, op: str):
         super().__init__()
