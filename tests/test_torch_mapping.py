@@ -184,7 +184,11 @@ def _built_kind_rows() -> dict:
     swin = {"input": [6, 7, 12], "layers": [{"swin_attention": {"heads": 3, "window": 4, "shift": 2}}, "patch_merge"]}
     swin2 = {"input": [8, 8, 12], "layers": [{"swin_attention": {"heads": 3, "window": 4, "shift": 2, "version": "v2",
                                                                  "cpb_hidden": 16}}]}
-    return {"locally_connected": (lambda: build_module(spec), (3, 6, 6), "locally_connected"),
+    examples = {f"{kind}:{name}": (kind, *REGISTRY[kind].examples[name]) for kind, name in BUILT_EXAMPLES}
+    built = {row: (lambda s=shape, ls=layers: build_module({"input": s, "layers": ls, "fit": "floor"}), tuple(shape),
+                   kind) for row, (kind, shape, layers) in examples.items()}
+    return {**built,
+            "locally_connected": (lambda: build_module(spec), (3, 6, 6), "locally_connected"),
             "swin_attention": (lambda: build_module(swin), (6, 7, 12), "swin_attention"),
             "swin_attention_v2": (lambda: build_module(swin2), (8, 8, 12), "swin_attention"),
             "patch_merge": (lambda: build_module(swin), (6, 7, 12), "patch_merge"),
@@ -201,8 +205,12 @@ def _own_rows() -> dict:
             for example, (make, shape) in kind.torch_examples().items()}
 
 
-BUILT = ("locally_connected", "patch_embed", "class_token", "pos_embed", "layer_scale", "stochastic_depth",
-         "window_partition", "window_merge", "contiguous", "swin_attention", "swin_attention_v2", "patch_merge")
+# kinds whose module is a stand-in of cnnsize's own (a detector's post-processing): their own examples, built
+BUILT_EXAMPLES = (("detections", "detections_head"), ("detections", "detections_softmax"),
+                  ("roi_align", "roi_align_levels"))
+BUILT = (*(f"{kind}:{name}" for kind, name in BUILT_EXAMPLES), "locally_connected", "patch_embed", "class_token",
+         "pos_embed", "layer_scale", "stochastic_depth", "window_partition", "window_merge", "contiguous",
+         "swin_attention", "swin_attention_v2", "patch_merge")
 
 
 @pytest.mark.parametrize("row", [*ROWS, *BUILT, *_own_rows()])
@@ -222,6 +230,6 @@ def test_kind_imports_with_torch_figures(row):
 
 
 def test_every_kind_with_a_torch_mapping_has_a_row():
-    rows = {kind for _, _, kind in [*ROWS.values(), *_own_rows().values()]} | set(BUILT)
+    rows = {kind for _, _, kind in [*ROWS.values(), *_own_rows().values(), *_built_kind_rows().values()]}
     declared = {name for name, kind in REGISTRY.items() if kind.torch_modules or kind.torch_functions}
     assert declared - rows == set(), "add a row to ROWS for each kind that declares torch modules or functions"

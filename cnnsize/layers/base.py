@@ -586,6 +586,9 @@ class LayerKind:
     # Whether backward reaches the layer's parameters: False for parameters no forward uses (``unused``), which
     # torch gives no gradient and optimizers no state, trainable or not.
     learns: ClassVar[bool] = True
+    # False for a kind whose output never requires grad though its inputs do (a detector's post-processing: boxes,
+    # scores and labels chosen by top-k and NMS): backward stops there (cnnsize.passes.training)
+    passes_gradient: ClassVar[bool] = True
     # True for a kind whose output is made from its inputs' shapes alone, never their values (a grid of anchors):
     # it never requires grad, so autograd saves nothing for it, and for the layers after it only what they need
     constant: ClassVar[bool] = False  # (and made once per call whatever the batch: its activations do not grow)

@@ -30,6 +30,7 @@ class Detections(LayerKind):
     min_inputs = 2
     max_inputs = 3
     learns = False
+    passes_gradient = False  # top-k and NMS under no_grad, as in torchvision's inference
     params = {"detections": Param("count", 100, doc="boxes kept after NMS (torchvision's detections_per_img)"),
               "candidates": Param("count", 1000, doc="top-scoring candidates per level before NMS "
                                                      "(torchvision's topk_candidates); stated, not counted"),

@@ -58,7 +58,7 @@ def apply(analysis, accumulate: int = 1):
         if found is None:
             found = memo[key] = row.kind.backward_macs([shapes[src] for src in row.inputs], row.output_shape,
                                                        analysis.batch, grads, trains)
-        requires[row.name] = params_train[row.name] or any(grads)
+        requires[row.name] = (params_train[row.name] or any(grads)) and row.kind.passes_gradient
         if None in found:  # a kind that cannot say (an opaque layer's measured forward): unknown, and so the totals
             unknown.append(row.name)
             for column in COLUMNS:
@@ -72,6 +72,7 @@ def apply(analysis, accumulate: int = 1):
         totals[1] += weight_grads
         if is_int(weight_grads) and is_int(row.macs) and weight_grads > row.macs:
             beyond.append(weight_grads - row.macs)
+    _unreached(rows, requires, totals)
     if unknown:
         named = ", ".join(unknown[:3]) + (", …" if len(unknown) > 3 else "")
         analysis.notes.append(f"Backward MACs unknown for {len(unknown)} layers whose forward work is known but not "
@@ -85,6 +86,27 @@ def apply(analysis, accumulate: int = 1):
                               f"gradient as groups × its forward products, {human_count(sum(beyond))} MACs beyond "
                               f"the forward's at {len(beyond)} layers (see docs/memory.md).")
     return analysis
+
+
+def _unreached(rows: list, requires: dict, totals: list) -> None:
+    """Backward runs only from the output (the loss reads it), through kinds that pass a gradient: a layer that
+    only feeds a detector's post-processing (``detections``: boxes, scores and labels never require grad), or a
+    network whose output does not require grad, does no backward work. Its columns become 0, the totals less."""
+    reached: set[str] = set()
+    last = next((r for r in reversed(rows) if r.kind is not None and not r.kind.is_input), None)
+    if last is not None and requires.get(last.name):
+        reached.add(last.name)
+    for row in reversed(rows):
+        if row.name in reached and row.kind is not None and row.kind.passes_gradient:
+            reached.update(src for src in row.inputs if requires.get(src))
+    for row in rows:
+        if row.name in reached or row.kind is None or row.kind.is_input or row.backward_macs is None:
+            continue
+        totals[0] -= row.input_grad_macs or 0
+        totals[1] -= row.weight_grad_macs or 0
+        row.add("input_grad_macs", None)
+        row.add("weight_grad_macs", 0)
+        row.add("backward_macs", 0)
 
 
 def _trains(row, node, weight_trains: dict, params_train: dict) -> tuple[bool, bool]:
