@@ -7,6 +7,8 @@ arithmetic; checked equal to the CPU forward's by the values tests' own forward 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tools.yolo_table import CONFIGS
@@ -122,6 +124,22 @@ def _check(cfg: str, scale: str, sizes, values: bool):
 
 def test_yolov8n_at_640_matches_ultralytics():
     _check("v8/yolov8.yaml", "n", [(640, 640)], values=True)
+
+
+@pytest.mark.parametrize("cfg, scale, size", [("v8/yolov8.yaml", "n", (320, 256)),
+                                              ("12/yolo12-seg.yaml", "n", (256, 320))])
+def test_figures_on_the_meta_device_are_the_cpu_forwards(cfg, scale, size):
+    """The sweep measures on the meta device: its figures equal a real CPU forward's."""
+    cpu, _ = _model(cfg, scale)
+    meta, _ = _model(cfg, scale)
+    assert _truth(_on_meta(meta), size) == _truth(cpu, size)
+
+
+def test_the_configs_table_is_a_fresh_generation():
+    from tools.yolo_table import table
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "import.md").read_text(encoding="utf-8")
+    assert table().strip() in page, "stale YOLO table in docs/import.md: run python -m tools.regen --yolo"
 
 
 def test_every_config_ultralytics_ships_is_translated_or_said_not_to_be():
