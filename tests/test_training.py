@@ -311,3 +311,15 @@ def test_validate_checks_backward_macs_per_layer(monkeypatch):
     wrong = cnnsize.validate("lenet5", batch=2, device="cpu", runs=0)
     assert not wrong.ok and any("layer 'C3' backward_macs" in m for m in wrong.mismatches())
     assert "layer 'C1' backward_macs" not in " ".join(wrong.mismatches())  # the first layer has no input gradient
+
+
+def test_an_output_nothing_reads_takes_part_in_backward():
+    """The loss reads every output nothing reads (an auxiliary head), so backward reaches the layers before it; a
+    detector's post-processing passes no gradient. Found by test_properties: l0 feeds only l1, an unread output."""
+    spec = {"name": "unread", "input": [1, 3, 3], "fit": "floor", "layers": [
+        {"fc": {"name": "l0", "units": 1, "bias": False}}, {"relu": {"name": "l1"}},
+        {"relu": {"name": "l2", "from": "input"}}]}
+    v = cnnsize.validate(spec, device="cpu", runs=0)  # its backward: the sum of every output's, torch's count
+    assert v.ok, v.mismatches()
+    measured = v.totals["backward_macs"].measured
+    assert measured > 0 and measured == cnnsize.analyze(spec, training=True).totals["backward_macs"]

@@ -89,13 +89,12 @@ def apply(analysis, accumulate: int = 1):
 
 
 def _unreached(rows: list, requires: dict, totals: list) -> None:
-    """Backward runs only from the output (the loss reads it), through kinds that pass a gradient: a layer that
+    """Backward runs only from the outputs (the loss reads them), through kinds that pass a gradient: a layer that
     only feeds a detector's post-processing (``detections``: boxes, scores and labels never require grad), or a
     network whose output does not require grad, does no backward work. Its columns become 0, the totals less."""
-    reached: set[str] = set()
-    last = next((r for r in reversed(rows) if r.kind is not None and not r.kind.is_input), None)
-    if last is not None and requires.get(last.name):
-        reached.add(last.name)
+    read = {src for row in rows for src in row.inputs}  # the loss reads the last output and every one nothing reads
+    layers = [r for r in rows if r.kind is not None and not r.kind.is_input]
+    reached = {r.name for r in layers if (r is layers[-1] or r.name not in read) and requires.get(r.name)}
     for row in reversed(rows):
         if row.name in reached and row.kind is not None and row.kind.passes_gradient:
             reached.update(src for src in row.inputs if requires.get(src))
