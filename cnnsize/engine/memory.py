@@ -131,9 +131,10 @@ class _Kept:
     checkpointed segment's, recomputed in its backward (a dict, and ``saved`` seeded with the storages the segment
     reads from before it, which checkpoint keeps as its inputs)."""
 
-    __slots__ = ("saved", "kept", "extras", "packs", "after", "first", "inputs")
+    __slots__ = ("saved", "kept", "extras", "packs", "after", "first", "inputs", "track")
 
-    def __init__(self, kept: Any, inputs: set | None = None):
+    def __init__(self, kept: Any, inputs: set | None = None, track: bool = True):
+        self.track = track  # packs, after and first: a segment's (the forward's are never read; not kept, for speed)
         self.inputs: set[int] = inputs or set()
         self.saved: dict[int, Any] = dict.fromkeys(self.inputs, 0)
         self.kept = kept
@@ -277,7 +278,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     # the activations autograd keeps (storage position -> bytes), the tensors of their own (masks...) and, in
     # backward, as a difference array over the positions (it visits them from the last): what is saved
     # lives from the start of backward until its first saver's backward
-    forward = _Kept([0] * (n + 1))
+    forward = _Kept([0] * (n + 1), track=False)
     saved, kept, extras = forward.saved, forward.kept, forward.extras
     checkpointed = _Checkpointed(topology, options, n)
     trainable = list(trainable)
@@ -290,14 +291,15 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     born: dict[int, Any] = defaultdict(int)  # position -> bytes of the activation gradients its backward makes
     resolved: tuple[dict, dict] = ({}, {})  # own params trained? -> {Sized: what it keeps}
     device = options.device
-    closing = iter(enumerate(checkpointed.segments))
+    segments = checkpointed.segments
+    closing = iter(enumerate(segments))
     pending = next(closing, None)
     for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
                                       islice(trainable, 1, None)):
         while pending is not None and pending[1].end < i:  # a segment walked
             checkpointed.close(pending[0], forward, size, topology)
             pending = next(closing, None)
-        if checkpointed.untrained(i, requires_grad, srcs_of):
+        if segments and checkpointed.untrained(i, requires_grad, srcs_of):
             trains = trainable[i] = False
         own = trains and layer.params != 0
         copies = casts.get(i)
@@ -321,7 +323,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         found = known.get((layer, widths[i]))
         if found is None:
             found = known[(layer, widths[i])] = _saved(layer, own, device, (widths[i], master), batch)
-        _keep(i, found, copies, own, checkpointed.store(i, forward), (only_forward, passing),
+        _keep(i, found, copies, own, checkpointed.store(i, forward) if segments else forward, (only_forward, passing),
               (srcs, owner, requires_grad, size, sized, batch))
     while pending is not None:
         checkpointed.close(pending[0], forward, size, topology)
@@ -333,7 +335,8 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
                 for t in (grads[i] if grads is not None else sized[i].owned)]
 
     changed = {"recomputed": checkpointed.recomputed, "untrained": [i for i in range(1, n) if checkpointed.at[i] >= 0
-                                                                     and checkpointed.dead[checkpointed.at[i]]]}
+                                                                     and checkpointed.dead[checkpointed.at[i]]]
+               if segments else []}
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return {**_symbolic_training(saved, extras, trainable_total, master, tensors, options), "checkpoint": changed}
     inside = [k >= 0 for k in checkpointed.at]
@@ -342,13 +345,17 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     # a composite's intermediates, and casts, that autograd does not keep, while the layer runs (as at inference
     # inside a checkpointed segment)
     training_transients = _transients(sized, batch, widths, training=True)
-    _add_at(forward_live, {i: v for i, v in training_transients.items() if not inside[i]},
-            {i: v for i, v in _transients(sized, batch, widths, training=False).items() if inside[i]}, passing,
-            checkpointed.running)
+    if segments:
+        _add_at(forward_live, {i: v for i, v in training_transients.items() if not inside[i]},
+                {i: v for i, v in _transients(sized, batch, widths, training=False).items() if inside[i]}, passing,
+                checkpointed.running)
+    else:
+        _add_at(forward_live, training_transients, passing)
     forward_peak = _max(forward_live)
     visited = list(compress(range(n), requires_grad))  # never the input (0)
     kept_at, grads_at = list(accumulate(kept[:n])), list(accumulate(act_grads[:n]))
-    activations_at = list(map(add, map(add, kept_at, accumulate(checkpointed.kept[:n])), grads_at))
+    recomputed = map(add, kept_at, accumulate(checkpointed.kept[:n])) if segments else kept_at
+    activations_at = list(map(add, recomputed, grads_at))
     for i, nbytes in _transients(sized, batch, widths, training=True, backward=True).items():
         activations_at[i] += nbytes if requires_grad[i] else 0  # and their gradients, in its backward
     params_at = list(accumulate(param_grads[:n]))
@@ -402,11 +409,12 @@ def _keep(i: int, found: tuple, copies: Any, own: bool, store: _Kept, forward_on
             saved[key] = nbytes = size[key] if width is None else \
                 sized[key].numel * sized[key].batched(batch) * width
             kept[i] += nbytes
-            store.first[key] = i
+            if store.track:
+                store.first[key] = i
     if own_bytes:
         store.extras.append((i, own_bytes))
         kept[i] += own_bytes
-    if packs:
+    if packs and store.track:
         store.packs.append(i)
         if own_bytes or any(ref[0] == -1 for ref in refs):
             store.after.add(i)
