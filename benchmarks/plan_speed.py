@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_startup import once  # noqa: E402 - the same timing of one process
+from report_startup import bytecode_env, once  # noqa: E402 - the same timing of one process
 
 
 def main() -> None:
@@ -36,14 +36,7 @@ def main() -> None:
 
     names = args.specs or bundled_names()
     with tempfile.TemporaryDirectory() as cache:
-        env: dict | None = None
-        if args.bytecode:
-            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-            env["PYTHONPYCACHEPREFIX"] = cache
-        elif os.environ.get("PYTHONDONTWRITEBYTECODE"):
-            print("note: PYTHONDONTWRITEBYTECODE is set, so every run compiles cnnsize from source; "
-                  "--bytecode measures as installed")
-        measure(names, args, env)
+        measure(names, args, bytecode_env(args.bytecode, cache))
 
 
 def measure(names: list[str], args, env: dict | None) -> None:

@@ -24,6 +24,19 @@ import tempfile
 import time
 
 
+def bytecode_env(bytecode: bool, cache: str) -> dict | None:
+    """The environment of the timed runs: with ``bytecode``, bytecode cached in ``cache`` (as an installed cnnsize
+    runs); else the caller's (said when it compiles every run from source)."""
+    if bytecode:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = cache
+        return env
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set, so every run compiles cnnsize from source; "
+              "--bytecode measures as installed")
+    return None
+
+
 def once(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one run of ``cmd`` (in the folder
     ``env["CNNSIZE_BENCH_CWD"]`` names, if any: ``python -m`` imports from the current folder first)."""
@@ -58,13 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     report = [[sys.executable, "-m", "cnnsize", "report", args.spec, "--format", fmt] for fmt in ("table", "json")]
     with tempfile.TemporaryDirectory() as cache:
-        env: dict | None = None
-        if args.bytecode:
-            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-            env["PYTHONPYCACHEPREFIX"] = cache
-        elif os.environ.get("PYTHONDONTWRITEBYTECODE"):
-            print("note: PYTHONDONTWRITEBYTECODE is set, so every run compiles cnnsize from source; "
-                  "--bytecode measures as installed")
+        env = bytecode_env(args.bytecode, cache)
         commands = [("python -c pass", [sys.executable, "-c", "pass"], env)]
         commands += [(f"cnnsize report {args.spec} -f {cmd[-1]}", cmd, env) for cmd in report]
         if args.baseline:

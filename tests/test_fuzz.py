@@ -119,27 +119,25 @@ def test_random_yaml_documents_long(text):
     test_random_yaml_documents.hypothesis.inner_test(text)
 
 
+STRUCTURES = st.recursive(st.one_of(st.integers(-5, 300), st.text(max_size=6), st.none(), st.booleans()),
+                          lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                  st.dictionaries(st.sampled_from(["input", "layers", "conv", "relu",
+                                                                                   "repeat", "fc", "kernel", "filters",
+                                                                                   "units", "name"]), inner,
+                                                                  max_size=4)),
+                          max_leaves=20)
+
+
 @FAST
-@given(st.recursive(st.one_of(st.integers(-5, 300), st.text(max_size=6), st.none(), st.booleans()),
-                    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                            st.dictionaries(st.sampled_from(["input", "layers", "conv", "relu",
-                                                                             "repeat", "fc", "kernel", "filters",
-                                                                             "units", "name"]), inner, max_size=4)),
-                    max_leaves=20))
+@given(STRUCTURES)
 def test_random_structures(doc):
     check(yaml.safe_dump(doc))
     if isinstance(doc, dict):
         check(doc)
 
 
-
 @pytest.mark.slow
 @SLOW
-@given(st.recursive(st.one_of(st.integers(-5, 300), st.text(max_size=6), st.none(), st.booleans()),
-                    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                            st.dictionaries(st.sampled_from(["input", "layers", "conv", "relu",
-                                                                             "repeat", "fc", "kernel", "filters",
-                                                                             "units", "name"]), inner, max_size=4)),
-                    max_leaves=20))
+@given(STRUCTURES)
 def test_random_structures_long(doc):
     test_random_structures.hypothesis.inner_test(doc)
