@@ -79,13 +79,18 @@ BOUNDARY = {"int": [1, BIG], "count": [0, BIG], "ints": [1, [2, 2, 2], BIG], "si
 
 BENIGN = (0, 1, True, False, 0.0, 1.0, "same", "valid")  # values every kind takes: checked in the slow set only
 # Known gaps the sweep found, left for later, as "row-kind.setting=value" (strict: each fails today; the day it
-# passes, drop it from here). None now: sdpa's one-element mask, causal with a mask and dropout 1.0 were the last
-KNOWN_GAPS: dict[str, str] = {}
+# passes, drop it from here; "@i" names the row's layer i where the row has several of that kind). sdpa's
+# one-element mask, causal with a mask and dropout 1.0 were fixed at the tenth stop
+KNOWN_GAPS: dict[str, str] = {
+    "detections_head-conv.filters=1@0": "contiguous after a transpose that moves only a size-1 axis: torch's tensor "
+    "is already in memory order and contiguous() returns it, the contiguous kind always counts a copy",
+}
 
 
-def _marks(key: tuple, value, seen: set, row: str) -> list:
-    gap = f"{row}-{key[0]}.{key[1]}={value}"
-    marks = [pytest.mark.xfail(reason=KNOWN_GAPS[gap], strict=True)] if gap in KNOWN_GAPS else []
+def _marks(key: tuple, value, seen: set, row: str, index: int) -> list:
+    gap = next((g for g in (f"{row}-{key[0]}.{key[1]}={value}@{index}", f"{row}-{key[0]}.{key[1]}={value}")
+                if g in KNOWN_GAPS), None)
+    marks = [pytest.mark.xfail(reason=KNOWN_GAPS[gap], strict=True)] if gap is not None else []
     benign = any(value is b or (type(value) is type(b) and value == b) for b in BENIGN)
     first = not benign and key[:2] not in seen  # the default set: one hostile value per setting of each kind
     if first:
@@ -106,7 +111,7 @@ def _cases():
                     spec_layers[i] = {kind: {**settings, name: value}}
                     yield pytest.param({"name": row, "input": shape, "layers": spec_layers, "fit": "floor"},
                                        id=f"{row}-{kind}.{name}={str(value)[:12]}",
-                                       marks=_marks((kind, name, repr(value)), value, seen, row)
+                                       marks=_marks((kind, name, repr(value)), value, seen, row, i)
                                        if param.type != "choice" else [pytest.mark.slow])  # choices: ordinary
 
 
