@@ -107,14 +107,10 @@ def _live(owner: list[int], last_read: list[int], size: list, pinned: set,
     """
     n = len(owner)
     delta: list[Any] = [0] * (n + 1)
-    for i, mine, nbytes, last in zip(range(n), owner, size, last_read):
-        if mine == i:
-            delta[i] += nbytes
-            delta[last + 1] -= nbytes
-    for i in pinned:  # to the end instead
+    for i in range(n):
         if owner[i] == i:
-            delta[last_read[i] + 1] += size[i]
-            delta[n] -= size[i]
+            delta[i] += size[i]
+            delta[n if i in pinned else last_read[i] + 1] -= size[i]
     for i, nbytes in extras:
         delta[i] += nbytes
     return list(accumulate(delta[:n]))
