@@ -139,7 +139,7 @@ def test_the_configs_table_is_a_fresh_generation():
     from tools.yolo_table import table
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "import.md").read_text(encoding="utf-8")
-    assert table().strip() in page, "stale YOLO table in docs/import.md: run python -m tools.regen --yolo"
+    assert table().strip() in page, "stale YOLO table in docs/import.md: run python -m tools.regen --zoo"
 
 
 def test_every_config_ultralytics_ships_is_translated_or_said_not_to_be():
