@@ -85,5 +85,5 @@ def test_new_optimizers_are_valid_names(cli):
     for name in ("adafactor", "adam8bit", "adamw8bit"):
         r = cli("report", "lenet5", "--optimizer", name, "-f", "json")
         assert r.returncode == 0, r.stderr
-    bad = cli("report", "lenet5", "--optimizer", "adam8")
+    bad = cli("report", "lenet5", "--optimizer", "adam_8bit")
     assert bad.returncode == 2 and "did you mean 'adam8bit'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

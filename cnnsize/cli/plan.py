@@ -38,7 +38,8 @@ def register(sub) -> None:
                    "fits instead of --batch")
     p.add_argument("--all", action="store_true", dest="every", help="every accumulation, also more micro-steps "
                    "than the fewest that fit (slower by the roofline, so left out by default)")
-    p.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw")
+    p.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw, adafactor, adam8bit, "
+                   "adamw8bit")
     p.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
     p.add_argument("-i", "--input", action="append", help="input shape C x H x W, e.g. 3x224x224")
     p.add_argument("--fit", help="exact (default) or floor")

@@ -61,7 +61,8 @@ def register(sub) -> None:
     t.add_argument("--depth", type=int, metavar="N",
                    help="fold layers nested deeper than N (by their dotted names: blocks, repeats) into one row each")
     g = p.add_argument_group("memory")
-    g.add_argument("--optimizer", default="adam", help="for the training estimate: sgd, momentum, adam, adamw")
+    g.add_argument("--optimizer", default="adam", help="for the training estimate: sgd, momentum, adam, adamw, "
+                   "adafactor (torch.optim.Adafactor), adam8bit, adamw8bit (bitsandbytes)")
     g.add_argument("--precision", metavar="NAME", help="how training computes: float32 (default), bf16-mixed, "
                    "fp16-mixed (torch.autocast: each op in 16 bits or float32 as autocast's lists say, float32 master "
                    "weights and gradients; fp16 with a GradScaler), bf16, fp16 (everything in that type)")

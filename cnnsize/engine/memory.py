@@ -547,7 +547,8 @@ def _saved(layer: Any, own: bool, device: str, sizes: tuple[int, int], batch: An
 
 
 def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int,
-                       tensors: tuple[Callable[[], list], Callable[[], list]], options: MemoryOptions) -> dict[str, Any]:
+                       tensors: tuple[Callable[[], list], Callable[[], list]],
+                       options: MemoryOptions) -> dict[str, Any]:
     """The training figures that are sums (formulas); the peaks, maxima over every layer, are None: the
     report asks for numeric sizes instead (a Max of a few hundred formulas is neither readable nor quick)."""
     temporaries = _optimizer_temporaries(options, trainable_total, master, tensors)

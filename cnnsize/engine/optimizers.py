@@ -75,8 +75,9 @@ def flat_state_bytes(optimizer: str, elements: list, master: int) -> Any:
 def adafactor_temporaries(shapes: list[tuple]) -> Any:
     """Elements Adafactor's single-tensor step holds at its worst beyond the gradients. Per parameter, in order, it
     makes the row mean (row factor's size), the column mean, then the variance estimate (the parameter's size,
-    the update) and the row factor's mean over its next-to-last axis (a convolution's O·I), for a vector its gradient squared and a copy of its variance; each name keeps the previous
-    parameter's tensor until the new one is made, as Python does."""
+    the update) and the row factor's mean over its next-to-last axis (a convolution's O·I); for a vector its
+    gradient squared and a copy of its variance. Each name keeps the previous parameter's tensor until the new one
+    is made, as Python does."""
     row = col = est = squared = 0  # what the names hold from earlier parameters
     worst: Any = 0
     for shape in shapes:
