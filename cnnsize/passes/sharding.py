@@ -23,12 +23,14 @@ within a node plus an all-reduce of its shard across nodes.
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any
 
 from ..core.dtypes import DTYPE_BYTES
 from ..core.errors import SpecError, unknown_name
 from ..core.numeric import human_bytes
-from ..engine.memory import OPTIMIZER_STATES, _module_order
+from ..engine import optimizers
+from ..engine.memory import _module_order
 from ..engine.result import Analysis
 
 SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp", "hsdp")
@@ -56,6 +58,22 @@ def units(analysis: Analysis) -> list[tuple[str, Any, Any]]:
     return [(row.name, row.params, row.trainable_params) for row in order if row.params]
 
 
+def tensor_shapes(analysis: Analysis) -> list[tuple]:
+    """The shapes of the parameter tensors the layers train (LayerKind.param_shapes; a layer partly trained or
+    sharing: its parts as vectors), in the order of ``tensors``."""
+    rows = analysis.layers
+    shapes = {row.name: row.output_shape for row in rows}
+    out = []
+    for i in _module_order([row.name for row in rows]):
+        row = rows[i]
+        if not i or not row.trainable_params:
+            continue
+        found = row.kind.param_shapes([shapes[src] for src in row.inputs], row.output_shape)
+        whole = row.trainable_params == row.weights + row.biases == sum(prod(shape) for shape in found)
+        out += found if whole else [(n,) for n in (row.weights, row.biases) if n]
+    return out
+
+
 def _ceil(a: Any, b: int) -> Any:
     return -(-a // b)
 
@@ -63,11 +81,17 @@ def _ceil(a: Any, b: int) -> Any:
 def zero1_partition(sizes: list[Any], gpus: int) -> list[Any]:
     """Elements per GPU as ZeroRedundancyOptimizer partitions tensors: largest first (a stable sort), each to the
     GPU with the fewest so far (the lowest rank among equals)."""
-    held = [0] * gpus
-    for size in sorted(sizes, key=lambda n: -n):
+    return [sum((sizes[k] for k in mine), 0) for mine in zero1_assign(sizes, gpus)]
+
+
+def zero1_assign(sizes: list[Any], gpus: int) -> list[list[int]]:
+    """The tensors (indices into ``sizes``) each GPU steps under ZeroRedundancyOptimizer (see zero1_partition)."""
+    held, mine = [0] * gpus, [[] for _ in range(gpus)]
+    for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
         rank = held.index(min(held))
-        held[rank] += size
-    return held
+        held[rank] += sizes[k]
+        mine[rank].append(k)
+    return mine
 
 
 def shard(analysis: Analysis, gpus: int, sharding: str, gpus_per_node: int | None = None) -> dict[str, Any]:
@@ -84,14 +108,14 @@ def shard(analysis: Analysis, gpus: int, sharding: str, gpus_per_node: int | Non
                         hint="give --gpus a multiple of --gpus-per-node, larger than it")
     memory = analysis.totals.memory
     master = 4 if memory.amp else DTYPE_BYTES[analysis.dtype]
-    states = OPTIMIZER_STATES[memory.optimizer]
     params = analysis.totals.params
     trained = analysis.totals.trainable_params
     if sharding in ("ddp", "zero1"):
-        layout = _replicated(analysis, gpus, sharding, states)
+        layout = _replicated(analysis, gpus, sharding, master)
     else:
-        layout = _flat(analysis, gpus, gpus if sharding != "hsdp" else node, sharding, states)
-    figures = {key: [value * master for value in values] for key, values in layout.items()}
+        layout = _flat(analysis, gpus, gpus if sharding != "hsdp" else node, sharding, master)
+    figures = {key: values if key == "optimizer" else [value * master for value in values]
+               for key, values in layout.items()}
     comm = _communication(sharding, gpus, node, params * master, trained * master)
     one_gpu = memory.params_bytes + memory.gradients_bytes + memory.optimizer_bytes
     peaks = [memory.training_bytes - one_gpu + sum(figures[key][rank] for key in figures) for rank in range(gpus)]
@@ -99,18 +123,26 @@ def shard(analysis: Analysis, gpus: int, sharding: str, gpus_per_node: int | Non
             "per_gpu_peak_bytes": max(peaks), "per_gpu_peaks_bytes": peaks, "communication_bytes": comm}
 
 
-def _replicated(analysis: Analysis, gpus: int, sharding: str, states: int) -> dict[str, list]:
-    """Elements per GPU under DDP (and ZeRO-1, its optimizer state partitioned by tensor)."""
+def _replicated(analysis: Analysis, gpus: int, sharding: str, master: int) -> dict[str, list]:
+    """Elements per GPU under DDP (and ZeRO-1, its optimizer state partitioned by tensor); the optimizer state in
+    bytes."""
     params, trained = analysis.totals.params, analysis.totals.trainable_params
-    if sharding == "zero1":
-        optimizer = [states * n for n in zero1_partition([n for n, trains in tensors(analysis) if trains], gpus)]
-    else:
-        optimizer = [states * trained] * gpus
+    name = analysis.totals.memory.optimizer
+    states = optimizers.PER_ELEMENT.get(name)
+    if sharding == "ddp":
+        optimizer = [analysis.totals.memory.optimizer_bytes] * gpus
+    elif states is not None:
+        optimizer = [states * n * master for n in zero1_partition([n for n, trains in tensors(analysis) if trains],
+                                                                  gpus)]
+    else:  # the state of each GPU's tensors, by their shapes
+        shapes = tensor_shapes(analysis)
+        optimizer = [optimizers.state_bytes(name, lambda mine=mine: [shapes[k] for k in mine], 0, master)
+                     for mine in zero1_assign([prod(shape) for shape in shapes], gpus)]
     return {"params": [params] * gpus, "gradients": [trained] * gpus, "optimizer": optimizer,
             "gathered": [0] * gpus, "buckets": [trained] * gpus}
 
 
-def _flat(analysis: Analysis, gpus: int, shards: int, sharding: str, states: int) -> dict[str, list]:
+def _flat(analysis: Analysis, gpus: int, shards: int, sharding: str, master: int) -> dict[str, list]:
     """Elements per GPU under FSDP: each unit's flat parameter padded to a multiple of ``shards`` and split evenly
     (every GPU the same slice size: the last holds the padding); gradients and optimizer state of the slices that
     train. While computing, ZeRO-2 holds every unit gathered, ZeRO-3 the largest unit and its gradient."""
@@ -122,7 +154,9 @@ def _flat(analysis: Analysis, gpus: int, shards: int, sharding: str, states: int
     else:
         gathered = 2 * max((total for _, total, _ in found), default=0) - 2 * max(
             (_ceil(total, shards) for _, total, _ in found), default=0)
-    return {"params": [mine] * gpus, "gradients": [trained] * gpus, "optimizer": [states * trained] * gpus,
+    state = optimizers.flat_state_bytes(analysis.totals.memory.optimizer,
+                                        [_ceil(total, shards) for _, total, t in found if t], master)
+    return {"params": [mine] * gpus, "gradients": [trained] * gpus, "optimizer": [state] * gpus,
             "gathered": [gathered] * gpus, "buckets": [0] * gpus}
 
 
