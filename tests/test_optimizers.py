@@ -87,3 +87,35 @@ def test_new_optimizers_are_valid_names(cli):
         assert r.returncode == 0, r.stderr
     bad = cli("report", "lenet5", "--optimizer", "adam_8bit")
     assert bad.returncode == 2 and "did you mean 'adam8bit'" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_grad_scaler_state_is_torchs():
+    """fp16-mixed counts torch.amp.GradScaler's state (its scale and growth tracker) against the real scaler's
+    tensors after a step (on the CPU, where torch 2.3 on runs it)."""
+    from cnnsize.engine.memory import GRAD_SCALER_BYTES
+
+    layer = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu")
+    scaler.scale(layer(torch.randn(3, 4)).sum()).backward()
+    scaler.step(opt)
+    scaler.update()
+    assert scaler._scale.nbytes + scaler._growth_tracker.nbytes == GRAD_SCALER_BYTES
+    with_scaler = cnnsize.analyze("lenet5", precision="fp16-mixed").totals["memory"]
+    bf16 = cnnsize.analyze("lenet5", precision="bf16-mixed").totals["memory"]
+    assert with_scaler["training_bytes"] - with_scaler["training_step_peak_bytes"] == \
+        bf16["training_bytes"] - bf16["training_step_peak_bytes"] + GRAD_SCALER_BYTES
+
+
+def test_fp16_without_a_scaler_is_refused(cli):
+    r = cli("report", "lenet5", "--precision", "fp16-mixed", "--no-grad-scaler")
+    assert r.returncode == 2 and "fp16 without a scaler underflows" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert cli("report", "lenet5", "--precision", "bf16-mixed", "--no-grad-scaler").returncode == 0
+    with pytest.raises(cnnsize.CnnsizeError, match="underflows"):
+        cnnsize.analyze("lenet5", amp=True, grad_scaler=False)
+    r = cli("plan", "lenet5", "--device", "h100", "--precision", "fp16-mixed", "--no-grad-scaler")
+    assert r.returncode == 2 and "underflows" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    found = cnnsize.plan("lenet5", "h100", grad_scaler=False)
+    assert {c["precision"] for c in found["configurations"]} == {"float32", "bf16-mixed", "bf16", "fp16"}
+    assert any("fp16 without a scaler underflows" in note for note in found["notes"])

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_format, add_output, add_width, parse_inputs, positive_int, table_width, write_output
+from .common import (
+    add_format,
+    add_grad_scaler,
+    add_output,
+    add_width,
+    parse_inputs,
+    positive_int,
+    table_width,
+    write_output,
+)
 
 PLAN_FORMATS = ("table", "text", "markdown", "json")  # text: the table
 
@@ -40,6 +49,7 @@ def register(sub) -> None:
                    "than the fewest that fit (slower by the roofline, so left out by default)")
     p.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw, adafactor, adam8bit, "
                    "adamw8bit")
+    add_grad_scaler(p)
     p.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
     p.add_argument("-i", "--input", action="append", help="input shape C x H x W, e.g. 3x224x224")
     p.add_argument("--fit", help="exact (default) or floor")
@@ -64,7 +74,7 @@ def run(args) -> int:
                      precision=args.precision, accumulate=args.accumulate, sharding=args.sharding,
                      device_memory_size=args.device_memory, find_max_batch=args.max_batch, optimizer=args.optimizer,
                      freeze_until=args.freeze_until, input_shape=parse_inputs(args.input), fit=args.fit,
-                     every=args.every, checkpoint=args.checkpoint)
+                     every=args.every, checkpoint=args.checkpoint, grad_scaler=args.grad_scaler)
     if args.format == "json":
         from ..core.safe import json_text
 

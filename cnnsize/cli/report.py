@@ -9,6 +9,7 @@ from .common import (
     NAMED_INPUTS,
     add_checkpoint,
     add_format,
+    add_grad_scaler,
     add_width,
     onnx_shape,
     parse_inputs,
@@ -67,6 +68,7 @@ def register(sub) -> None:
                    "fp16-mixed (torch.autocast: each op in 16 bits or float32 as autocast's lists say, float32 master "
                    "weights and gradients; fp16 with a GradScaler), bf16, fp16 (everything in that type)")
     g.add_argument("--amp", action="store_true", help="the same as --precision fp16-mixed")
+    add_grad_scaler(g)
     g.add_argument("--device", default="cuda", help="device kind the training estimate is for: cuda or cpu")
     g.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
     g.add_argument("--accumulate", type=positive_int, metavar="N", help="gradient accumulation: N micro-steps of "
@@ -116,7 +118,7 @@ def run_report(args) -> int:
                              precision=args.precision if amp == args.amp else None,  # --estimators' other one
                              freeze_until=args.freeze_until, layout=args.layout, accumulate=args.accumulate,
                              checkpoint=args.checkpoint, checkpoint_impl=args.checkpoint_impl,
-                             device_memory=args.device_memory)
+                             device_memory=args.device_memory, grad_scaler=args.grad_scaler)
 
     with no_gc():
         analysis = at(args.batch)

@@ -241,13 +241,15 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
          precision: str | None = None, accumulate: int | None = None, sharding: str | None = None,
          device_memory_size: str | None = None, find_max_batch: bool = False, optimizer: str = "adam",
          freeze_until: str | None = None, input_shape: Any = None, fit: str | None = None,
-         layout: str | None = None, every: bool = False, checkpoint: str | None = None) -> dict:
+         layout: str | None = None, every: bool = False, checkpoint: str | None = None,
+         grad_scaler: bool = True) -> dict:
     """The plan for a Graph on a device (a profile name, file or DeviceProfile): ``configurations`` (each a dict of
     its settings and figures, in ``order``), ``estimators`` (cnnsize.passes.estimators at the per-GPU ``batch``),
     ``needed`` (a line where nothing fits) and ``notes``. ``batch``: the samples each GPU takes a step (split into
     micro-batches by accumulation); ``find_max_batch``: each configuration at the largest batch that fits instead;
     ``every``: each accumulation, also beyond the fewest micro-steps that fit (see ``search``); ``checkpoint``: only
-    that activation checkpointing ("none": none; default: CHECKPOINTS)."""
+    that activation checkpointing ("none": none; default: CHECKPOINTS); ``grad_scaler`` False: fp16-mixed is not
+    tried (refused where it is the precision asked for)."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise SpecError(f"gpus must be a positive integer, got {gpus!r}", hint="e.g. --gpus 8")
     if precision is not None and precision not in PRECISIONS:
@@ -257,11 +259,11 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
     schemes = shardings(gpus, gpus_per_node, sharding)
     steps = [1 if accumulate is None else accumulate] if find_max_batch else accumulations(batch, accumulate)
     walk = {"input_shape": input_shape, "optimizer": optimizer, "freeze_until": freeze_until, "fit": fit,
-            "layout": layout}
+            "layout": layout, "grad_scaler": grad_scaler}
     planner = Planner(graph, profile, memory, gpus, gpus_per_node, walk)
     configurations = []
     checkpoints = CHECKPOINTS if checkpoint is None else (None,) if checkpoint == "none" else (checkpoint,)
-    for p in [precision] if precision else PRECISIONS:
+    for p in [precision] if precision else [p for p in PRECISIONS if grad_scaler or p != "fp16-mixed"]:
         if find_max_batch:
             configurations += [c for ck in checkpoints for c in largest_all(planner, p, ck, steps, schemes,
                                                                            checkpoint is not None)]
@@ -271,14 +273,17 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
     return {"spec": next(iter(planner.walks.values())).name, "device": profile.name, "device_memory_bytes": memory,
             "batch": None if find_max_batch else batch, "gpus": gpus, "configurations": configurations,
             "estimators": _estimators(planner, batch, gpus_per_node), "estimators_batch": batch,
-            "needed": needed(planner, configurations), "notes": _notes(profile, gpus, planner.skipped)}
+            "needed": needed(planner, configurations),
+            "notes": _notes(profile, gpus, planner.skipped) + ([] if grad_scaler or precision else [
+                "Not tried: fp16-mixed: fp16 without a scaler underflows (--no-grad-scaler)."])}
 
 
 def _estimators(planner: Planner, batch: int, gpus_per_node: int | None) -> list[dict]:
     """cnnsize.estimators at the per-GPU batch: the float32 and fp16-mixed walks the search made (or makes)."""
     node = min(planner.gpus, gpus_per_node or planner.gpus)
     float32 = planner.analysis("float32", batch, 1, None)
-    mixed = planner.analysis("fp16-mixed", batch, 1, None)
+    mixed = planner.analysis("fp16-mixed", batch, 1, None) if planner.walk["grad_scaler"] else \
+        analyze_graph(planner.graph, batch=batch, precision="fp16-mixed", **{**planner.walk, "grad_scaler": True})
     return [e.to_dict() for e in estimators.estimators(float32, mixed, node, planner.gpus // node)]
 
 
