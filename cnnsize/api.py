@@ -127,7 +127,8 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
             count_mode: str | None = None, training: bool = False, accumulate: int | None = None, gpus: int = 1,
             sharding: str | None = None, gpus_per_node: int | None = None, precision: str | None = None,
             checkpoint: str | None = None, checkpoint_impl: str = "non-reentrant",
-            device_memory: int | str | None = None, grad_scaler: bool = True) -> Analysis:
+            device_memory: int | str | None = None, grad_scaler: bool = True,
+            offload: str | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
@@ -157,7 +158,9 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
     MACs recomputed), in torch.utils.checkpoint's ``checkpoint_impl`` variant ("non-reentrant", torch's advice, or
     "reentrant"): the memory of the step and ``totals["training"]["recompute_macs"]`` (see docs/memory.md).
     ``grad_scaler``: fp16-mixed's gradient scaler (its state counted); False with fp16-mixed is refused (fp16
-    gradients underflow without one).
+    gradients underflow without one). ``offload`` ("optimizer" or "params"; cnnsize.passes.offload): what moves to
+    host memory, as DeepSpeed's ZeRO-Offload does (``totals["training"]``: ``per_gpu_peak_bytes`` without it,
+    ``offload_cpu_bytes``, ``offload_transfer_bytes``; on one GPU or with a ZeRO/FSDP ``sharding``).
     ``spec`` may also be what ``from_torch`` returns, or a
     torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
     ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
@@ -174,7 +177,7 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
                               device_memory=device_memory, grad_scaler=grad_scaler,
                               count_mode=count_mode or getattr(spec, "mode", None) or "eval", traffic=traffic,
                               device_profile=device_profile, training=training, accumulate=accumulate, gpus=gpus,
-                              sharding=sharding, gpus_per_node=gpus_per_node)
+                              sharding=sharding, gpus_per_node=gpus_per_node, offload=offload)
 
 
 def estimators(spec: Any, *, input_shape: tuple | None = None, batch: int = 1, gpus_per_node: int = 1,

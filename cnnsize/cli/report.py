@@ -80,6 +80,9 @@ def register(sub) -> None:
     g.add_argument("--sharding", metavar="NAME", help="ddp (default with --gpus), zero1 (ZeroRedundancyOptimizer), "
                    "zero2, zero3 or fsdp (FSDP's SHARD_GRAD_OP, FULL_SHARD), hsdp (sharded within a node)")
     g.add_argument("--gpus-per-node", type=positive_int, metavar="N", help="GPUs a node, for hsdp (default 8)")
+    g.add_argument("--offload", metavar="WHAT", help="optimizer (ZeRO-Offload: the optimizer state and its step in "
+                   "host memory) or params (ZeRO-3/FSDP: parameters too, fetched per layer): per-GPU peak, host "
+                   "memory and host-link bytes a step (implies --train)")
     g.add_argument("--max-batch", action="store_true", help="find the largest batch that fits --device-memory")
     g.add_argument("--device-memory", metavar="SIZE", help="device memory for --max-batch, e.g. 24GiB")
     p.set_defaults(run=run_report)
@@ -125,7 +128,7 @@ def run_report(args) -> int:
     passes.apply(analysis, count=args.count, count_mode="train" if args.train else "eval", traffic=args.traffic,
                  device_profile=local_profile(args.device_profile) if args.device_profile else None,
                  training=args.train, accumulate=args.accumulate, gpus=args.gpus, sharding=args.sharding,
-                 gpus_per_node=args.gpus_per_node)
+                 gpus_per_node=args.gpus_per_node, offload=args.offload)
     if args.estimators:
         from ..passes import estimators
 

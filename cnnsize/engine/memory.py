@@ -381,6 +381,9 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             topology, size, training_transients, lambda p: kept_at[p] + grads_at[p] - born[p] + trainable_total * master
         ).items()})
     peak, where = _peak_phase(phases, [topology.names[i] for i in visited])
+    # the step's peak apart from the optimizer's step: sharding and offload replace that phase (passes.sharding)
+    changed["step"] = {"besides": _max([_max(v) if isinstance(v, list) else v for k, v in phases.items()
+                                        if k != "optimizer step"]), "device": options.device}
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     return {
         "saved_for_backward_bytes": saved_total,

@@ -198,6 +198,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
                         fit_conditions=fit_conditions, fit=ctx.fit,
                         checkpoint=_checkpointed((checkpoint, setting), options, changed, topology) if checkpoint
                         else None)
+    analysis.step_phases = changed.get("step")  # the step's peak apart from the optimizer's (passes.sharding)
     if any(type(kind).axes_note is not LayerKind.axes_note for kind in topology.kinds):
         analysis.notes += analysis.axes_notes()
     return analysis

@@ -30,7 +30,7 @@ from ..core.dtypes import DTYPE_BYTES
 from ..core.errors import SpecError, unknown_name
 from ..core.numeric import human_bytes
 from ..engine import optimizers
-from ..engine.memory import _module_order
+from ..engine.memory import _cpu_adam_temporaries, _module_order
 from ..engine.result import Analysis
 
 SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp", "hsdp")
@@ -94,13 +94,17 @@ def zero1_assign(sizes: list[Any], gpus: int) -> list[list[int]]:
     return mine
 
 
-def shard(analysis: Analysis, gpus: int, sharding: str, gpus_per_node: int | None = None) -> dict[str, Any]:
+def shard(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: int | None = None,
+          offload: str | None = None) -> dict[str, Any]:
     """Per GPU (a list, rank by rank) the bytes of parameters, gradients and optimizer state it holds after a step,
-    DDP's buckets, the per-GPU peak (cnnsize's one-GPU budget with those parts replaced, plus the gathered units)
-    and the bytes each GPU sends per step."""
-    if sharding not in SHARDINGS:
+    DDP's buckets, the per-GPU peak (cnnsize's one-GPU budget with those parts replaced, plus the gathered units,
+    and the optimizer step's temporaries of the share each GPU steps) and the bytes each GPU sends per step; with
+    ``offload`` (see cnnsize.passes.offload) what moves to host memory. ``sharding`` None: one GPU (offload's)."""
+    if sharding is None and (gpus != 1 or offload is None):
+        raise SpecError("one GPU without sharding: nothing to shard", hint="give --gpus 2 or more")
+    if sharding is not None and sharding not in SHARDINGS:
         raise unknown_name("sharding", sharding, SHARDINGS)
-    if gpus < 2 and sharding != "ddp":
+    if gpus < 2 and sharding not in ("ddp", None):
         raise SpecError(f"--sharding {sharding} with {gpus} GPU shards nothing", hint="give --gpus 2 or more")
     node = gpus_per_node or min(gpus, 8)
     if sharding == "hsdp" and (gpus % node or node == gpus):
@@ -110,17 +114,60 @@ def shard(analysis: Analysis, gpus: int, sharding: str, gpus_per_node: int | Non
     master = 4 if memory.amp else DTYPE_BYTES[analysis.dtype]
     params = analysis.totals.params
     trained = analysis.totals.trainable_params
-    if sharding in ("ddp", "zero1"):
-        layout = _replicated(analysis, gpus, sharding, master)
+    shards = gpus if sharding != "hsdp" else node
+    if sharding in ("ddp", "zero1", None):
+        layout = _replicated(analysis, gpus, sharding or "ddp", master)
+        if sharding is None:
+            layout["buckets"] = [0]
     else:
-        layout = _flat(analysis, gpus, gpus if sharding != "hsdp" else node, sharding, master)
+        layout = _flat(analysis, gpus, shards, sharding, master)
+    stepped = layout.pop("stepped")
     figures = {key: values if key == "optimizer" else [value * master for value in values]
                for key, values in layout.items()}
-    comm = _communication(sharding, gpus, node, params * master, trained * master)
+    comm = 0 if sharding is None else _communication(sharding, gpus, node, params * master, trained * master)
     one_gpu = memory.params_bytes + memory.gradients_bytes + memory.optimizer_bytes
-    peaks = [memory.training_bytes - one_gpu + sum(figures[key][rank] for key in figures) for rank in range(gpus)]
-    return {"gpus": gpus, "sharding": sharding, "gpus_per_node": node, **{f"{k}_bytes": v for k, v in figures.items()},
-            "per_gpu_peak_bytes": max(peaks), "per_gpu_peaks_bytes": peaks, "communication_bytes": comm}
+    steps = _step_peaks(analysis, stepped, master)
+    peaks = [memory.training_bytes - memory.training_step_peak_bytes + steps[rank] - one_gpu
+             + sum(figures[key][rank] for key in figures) for rank in range(gpus)]
+    found = {"gpus": gpus, "sharding": sharding, "gpus_per_node": node,
+             **{f"{k}_bytes": v for k, v in figures.items()}, "per_gpu_peak_bytes": max(peaks),
+             "per_gpu_peaks_bytes": peaks, "communication_bytes": comm}
+    if offload is not None:
+        from . import offload as offload_pass
+
+        found.update(offload_pass.offload(analysis, found, offload, stepped, master, steps,
+                                          _largest_shard(analysis, sharding, shards) * master))
+    return found
+
+
+def _largest_shard(analysis: Analysis, sharding: str | None, shards: int) -> Any:
+    """Elements of the largest unit's own shard (its whole on one GPU): what a GPU keeps of it when gathered."""
+    if sharding not in ("zero3", "fsdp", "hsdp", None):
+        return 0
+    return max((_ceil(total, shards) for _, total, _ in units(analysis)), default=0)
+
+
+def _step_peaks(analysis: Analysis, stepped: list, master: int) -> list:
+    """Per GPU, the training step's peak with the optimizer step's temporaries of the tensors that GPU steps
+    (``stepped``: their shapes, per rank): the phases before the step as they are, the step's gradients and
+    temporaries (cnnsize.engine.memory's phases). DDP steps everything: the one-GPU peak."""
+    memory = analysis.totals.memory
+    phases = getattr(analysis, "step_phases", None)
+    if phases is None or phases["besides"] is None:
+        return [memory.training_step_peak_bytes] * len(stepped)
+    name, device = memory.optimizer, phases["device"]
+    return [memory.training_step_peak_bytes if shapes is None else
+            max(phases["besides"], memory.gradients_bytes + step_temporaries(name, device, shapes, master))
+            for shapes in stepped]
+
+
+def step_temporaries(optimizer: str, device: str, shapes: list[tuple], master: int) -> Any:
+    """Bytes the optimizer's step allocates beyond the gradients, stepping these tensors (as
+    cnnsize.engine.memory's _optimizer_temporaries for the whole network)."""
+    if optimizer in ("adam", "adamw"):
+        sizes = [prod(shape) for shape in shapes]
+        return master * (sum(sizes) if device == "cuda" else _cpu_adam_temporaries(sizes))
+    return optimizers.temporaries(optimizer, lambda: shapes, master)
 
 
 def _replicated(analysis: Analysis, gpus: int, sharding: str, master: int) -> dict[str, list]:
@@ -129,17 +176,19 @@ def _replicated(analysis: Analysis, gpus: int, sharding: str, master: int) -> di
     params, trained = analysis.totals.params, analysis.totals.trainable_params
     name = analysis.totals.memory.optimizer
     states = optimizers.PER_ELEMENT.get(name)
+    shapes = tensor_shapes(analysis)
+    # the tensors each GPU steps, in its optimizer's order (ZeroRedundancyOptimizer's: largest first); DDP all
+    mine = [] if sharding == "ddp" else zero1_assign([prod(shape) for shape in shapes], gpus)
     if sharding == "ddp":
         optimizer = [analysis.totals.memory.optimizer_bytes] * gpus
     elif states is not None:
         optimizer = [states * n * master for n in zero1_partition([n for n, trains in tensors(analysis) if trains],
                                                                   gpus)]
     else:  # the state of each GPU's tensors, by their shapes
-        shapes = tensor_shapes(analysis)
-        optimizer = [optimizers.state_bytes(name, lambda mine=mine: [shapes[k] for k in mine], 0, master)
-                     for mine in zero1_assign([prod(shape) for shape in shapes], gpus)]
+        optimizer = [optimizers.state_bytes(name, lambda ks=ks: [shapes[k] for k in ks], 0, master) for ks in mine]
+    stepped = [[shapes[k] for k in ks] for ks in mine] if mine else [None] * gpus  # None: all (the one-GPU step)
     return {"params": [params] * gpus, "gradients": [trained] * gpus, "optimizer": optimizer,
-            "gathered": [0] * gpus, "buckets": [trained] * gpus}
+            "gathered": [0] * gpus, "buckets": [trained] * gpus, "stepped": stepped}
 
 
 def _flat(analysis: Analysis, gpus: int, shards: int, sharding: str, master: int) -> dict[str, list]:
@@ -156,8 +205,9 @@ def _flat(analysis: Analysis, gpus: int, shards: int, sharding: str, master: int
             (_ceil(total, shards) for _, total, _ in found), default=0)
     state = optimizers.flat_state_bytes(analysis.totals.memory.optimizer,
                                         [_ceil(total, shards) for _, total, t in found if t], master)
+    flat = [(_ceil(total, shards),) for _, total, t in found if t]  # each unit's shard: a vector
     return {"params": [mine] * gpus, "gradients": [trained] * gpus, "optimizer": [state] * gpus,
-            "gathered": [gathered] * gpus, "buckets": [0] * gpus}
+            "gathered": [gathered] * gpus, "buckets": [0] * gpus, "stepped": [flat] * gpus}
 
 
 def _communication(sharding: str, gpus: int, node: int, param_bytes: Any, grad_bytes: Any) -> Any:
@@ -183,17 +233,28 @@ def summary(found: dict[str, Any]) -> str:
             f"optimizer state {most['optimizer']}); each GPU sends {human_bytes(found['communication_bytes'])} a step.")
 
 
-def apply(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: int | None = None) -> Analysis:
+def apply(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: int | None = None,
+          offload: str | None = None) -> Analysis:
     """``totals["training"]``'s ``gpus``, ``sharding``, ``per_gpu_peak_bytes`` and ``communication_bytes``, with
-    each GPU's parts under ``per_gpu``, and a line in words (the training pass has run)."""
+    each GPU's parts under ``per_gpu``, and a line in words (the training pass has run); with ``offload``
+    (cnnsize.passes.offload) its figures too."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise SpecError(f"gpus must be a positive integer, got {gpus!r}", hint="e.g. --gpus 8")
     if gpus_per_node is not None and (isinstance(gpus_per_node, bool) or not isinstance(gpus_per_node, int)
                                       or gpus_per_node < 1):
         raise SpecError(f"gpus per node must be a positive integer, got {gpus_per_node!r}", hint="e.g. 8")
-    found = shard(analysis, gpus, sharding or "ddp", gpus_per_node)
+    from . import offload as offload_pass
+
+    one = gpus == 1 and sharding is None and offload is not None  # one GPU, offloading
+    offload_pass.check(offload, sharding or (None if one else "ddp"), gpus)
+    found = shard(analysis, gpus, None if one else sharding or "ddp", gpus_per_node, offload)
     training = analysis.totals["training"]
     training.update({key: found[key] for key in ("gpus", "sharding", "per_gpu_peak_bytes", "communication_bytes")})
-    training["per_gpu"] = {key: found[key] for key in found if key.endswith("_bytes") and isinstance(found[key], list)}
-    analysis.summaries["sharding"] = summary(found)
+    training["per_gpu"] = {key: found[key] for key in found if key.endswith("_bytes") and isinstance(found[key], list)
+                           and not key.startswith("offload")}
+    if offload is not None:
+        training.update({key: found[key] for key in found if key.startswith("offload")})
+        analysis.summaries["offload"] = offload_pass.summary(found)
+    if not one:
+        analysis.summaries["sharding"] = summary(found)
     return analysis
