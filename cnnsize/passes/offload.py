@@ -45,16 +45,16 @@ def check(offload: str | None, sharding: str | None, gpus: int) -> None:
                         "where they are gathered per layer", hint="give --sharding zero3, fsdp or hsdp")
 
 
-def offload(analysis: Any, found: dict, what: str, stepped: list, master: int, steps: list,
+def offload(analysis: Any, found: dict, setting: tuple[str, int], stepped: list, master: int, steps: list,
             largest_shard: Any) -> dict:
-    """The offload's figures from a sharding's (cnnsize.passes.sharding.shard's ``found``; ``stepped``: the shapes
+    """The offload's figures from a sharding's (cnnsize.passes.sharding.shard's ``found``; ``setting``: what is
+    offloaded and the micro-steps a step; ``stepped``: the shapes
     of the tensors each GPU steps, None for all; ``steps``: each GPU's step peak; ``largest_shard``: bytes of the
     largest unit's own shard, which the GPU holds again while it works on it): per GPU what moves (by part), the new
     per-GPU peak, the host memory and the host link's bytes per step."""
+    what, accumulate = setting
     check(what, found["sharding"], found["gpus"])
     gpus = found["gpus"]
-    training = analysis.totals.get("training") or {}
-    accumulate = training.get("accumulate", 1)
     moved, cpu, transfer = [], [], []
     for rank in range(gpus):
         state = found["optimizer_bytes"][rank]

@@ -95,11 +95,12 @@ def zero1_assign(sizes: list[Any], gpus: int) -> list[list[int]]:
 
 
 def shard(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: int | None = None,
-          offload: str | None = None) -> dict[str, Any]:
+          offload: str | None = None, accumulate: int | None = None) -> dict[str, Any]:
     """Per GPU (a list, rank by rank) the bytes of parameters, gradients and optimizer state it holds after a step,
     DDP's buckets, the per-GPU peak (cnnsize's one-GPU budget with those parts replaced, plus the gathered units,
     and the optimizer step's temporaries of the share each GPU steps) and the bytes each GPU sends per step; with
-    ``offload`` (see cnnsize.passes.offload) what moves to host memory. ``sharding`` None: one GPU (offload's)."""
+    ``offload`` (see cnnsize.passes.offload) what moves to host memory (``accumulate``: the micro-steps a step, by
+    default the training pass's). ``sharding`` None: one GPU (offload's)."""
     if sharding is None and (gpus != 1 or offload is None):
         raise SpecError("one GPU without sharding: nothing to shard", hint="give --gpus 2 or more")
     if sharding is not None and sharding not in SHARDINGS:
@@ -135,7 +136,9 @@ def shard(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: in
     if offload is not None:
         from . import offload as offload_pass
 
-        found.update(offload_pass.offload(analysis, found, offload, stepped, master, steps,
+        if accumulate is None:
+            accumulate = (analysis.totals.get("training") or {}).get("accumulate", 1)
+        found.update(offload_pass.offload(analysis, found, (offload, accumulate), stepped, master, steps,
                                           _largest_shard(analysis, sharding, shards) * master))
     return found
 
