@@ -181,17 +181,24 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
 
 
 def estimators(spec: Any, *, input_shape: tuple | None = None, batch: int = 1, gpus_per_node: int = 1,
-               nodes: int = 1, **analyze_kwargs: Any) -> list:
+               nodes: int = 1, offload: str | None = None, **analyze_kwargs: Any) -> list:
     """What accelerate's ``estimate-memory`` (float32 and float16) and DeepSpeed's ZeRO-2 and ZeRO-3 estimators
-    (without offload, on ``gpus_per_node`` × ``nodes`` GPUs) say for the network, each an Estimate with its figure,
-    its parts and ``differences``: per part of cnnsize's training budget (one GPU, ``batch``), what cnnsize counts
-    beyond it (see cnnsize.passes.estimators)."""
+    (on ``gpus_per_node`` × ``nodes`` GPUs; with ``offload`` "optimizer" or "params", or without) say for the
+    network, each an Estimate with its figure, its parts and ``differences``: per part of cnnsize's training budget
+    (one GPU, ``batch``), what cnnsize counts beyond it (see cnnsize.passes.estimators)."""
     from .passes import estimators as found
 
     analyze_kwargs.pop("amp", None)
     float32 = analyze(spec, input_shape, batch, **analyze_kwargs)
     mixed = analyze(spec, input_shape, batch, amp=True, **analyze_kwargs)
-    return found.estimators(float32, mixed, gpus_per_node, nodes)
+    if offload is not None:
+        from .passes.offload import OFFLOADS
+
+        if offload not in OFFLOADS:
+            from .core.errors import unknown_name
+
+            raise unknown_name("offload", offload, OFFLOADS)
+    return found.estimators(float32, mixed, gpus_per_node, nodes, offload)
 
 
 def plan(spec: Any, device: Any, *, batch: int = 32, gpus: int = 1, variables: dict | None = None,

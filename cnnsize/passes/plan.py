@@ -311,7 +311,7 @@ def _estimators(planner: Planner, batch: int, gpus_per_node: int | None) -> list
     float32 = planner.analysis("float32", batch, 1, None)
     mixed = planner.analysis("fp16-mixed", batch, 1, None) if planner.walk["grad_scaler"] else \
         analyze_graph(planner.graph, batch=batch, precision="fp16-mixed", **{**planner.walk, "grad_scaler": True})
-    return [e.to_dict() for e in estimators.estimators(float32, mixed, node, planner.gpus // node)]
+    return [e.to_dict() for e in estimators.estimators(float32, mixed, node, planner.gpus // node, planner.offload)]
 
 
 def _notes(profile: latency.DeviceProfile, gpus: int, skipped: dict, offload: str | None = None) -> list[str]:

@@ -63,7 +63,7 @@ def tensor_shapes(analysis: Analysis) -> list[tuple]:
     sharing: its parts as vectors), in the order of ``tensors``."""
     rows = analysis.layers
     shapes = {row.name: row.output_shape for row in rows}
-    out = []
+    out: list[tuple] = []
     for i in _module_order([row.name for row in rows]):
         row = rows[i]
         if not i or not row.trainable_params:
@@ -86,7 +86,7 @@ def zero1_partition(sizes: list[Any], gpus: int) -> list[Any]:
 
 def zero1_assign(sizes: list[Any], gpus: int) -> list[list[int]]:
     """The tensors (indices into ``sizes``) each GPU steps under ZeroRedundancyOptimizer (see zero1_partition)."""
-    held, mine = [0] * gpus, [[] for _ in range(gpus)]
+    held, mine = [0] * gpus, [[] for _ in range(gpus)]  # type: list[Any], list[list[int]]
     for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
         rank = held.index(min(held))
         held[rank] += sizes[k]
