@@ -21,6 +21,7 @@ from ..core.numeric import human_bytes
 from ..engine.memory import PRECISIONS, max_batch, parse_bytes
 from ..engine.walk import analyze_graph
 from . import estimators, latency
+from . import offload as offload_pass
 from . import sharding as sharding_pass
 from . import training as training_pass
 
@@ -66,8 +67,6 @@ def offloading(schemes: list, offload: str | None, gpus: int) -> list:
     """The shardings that can take ``offload`` (cnnsize.passes.offload.check): one line where none asked for can."""
     if offload is None:
         return schemes
-    from . import offload as offload_pass
-
     able = []
     for scheme in schemes:
         try:

@@ -32,6 +32,7 @@ from ..core.numeric import human_bytes
 from ..engine import optimizers
 from ..engine.memory import _cpu_adam_temporaries, _module_order
 from ..engine.result import Analysis
+from . import offload as offload_pass
 
 SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp", "hsdp")
 
@@ -134,8 +135,6 @@ def shard(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: in
              **{f"{k}_bytes": v for k, v in figures.items()}, "per_gpu_peak_bytes": max(peaks),
              "per_gpu_peaks_bytes": peaks, "communication_bytes": comm}
     if offload is not None:
-        from . import offload as offload_pass
-
         if accumulate is None:
             accumulate = (analysis.totals.get("training") or {}).get("accumulate", 1)
         found.update(offload_pass.offload(analysis, found, (offload, accumulate), stepped, master, steps,
@@ -246,8 +245,6 @@ def apply(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: in
     if gpus_per_node is not None and (isinstance(gpus_per_node, bool) or not isinstance(gpus_per_node, int)
                                       or gpus_per_node < 1):
         raise SpecError(f"gpus per node must be a positive integer, got {gpus_per_node!r}", hint="e.g. 8")
-    from . import offload as offload_pass
-
     one = gpus == 1 and sharding is None and offload is not None  # one GPU, offloading
     offload_pass.check(offload, sharding or (None if one else "ddp"), gpus)
     found = shard(analysis, gpus, None if one else sharding or "ddp", gpus_per_node, offload)
