@@ -14,6 +14,7 @@ from .common import (
     table_width,
     write_output,
 )
+from .importer import resolve_named
 
 PLAN_FORMATS = ("table", "text", "markdown", "json")  # text: the table
 
@@ -63,6 +64,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME, ultralytics:CONFIG: imported first
     from ..api import load_graph
     from ..core.errors import SpecError
     from ..core.numeric import no_gc
