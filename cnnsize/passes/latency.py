@@ -203,8 +203,8 @@ DATASHEETS = {
                         {"float32": 30.3 * T, "float16": 121 * T, "bfloat16": 121 * T}, 300e9, 5e-6,
                         memory_bytes=24 * GIB, interconnect=32e9, host_link=32e9),
     # NVIDIA T4 Tensor Core GPU datasheet: single precision (FP32) 8.1 TFLOPS, mixed precision (FP16/FP32)
-    # 65 TFLOPS; GPU memory bandwidth 320 GB/s (no bfloat16 on Turing); GPU memory 16 GB GDDR6; system interface
-    # x16 PCIe Gen3 (PCIe 3.0's 16 GB/s each way over 16 lanes).
+    # 65 TFLOPS; GPU memory bandwidth 320 GB/s (no bfloat16 on Turing); GPU memory 16 GB GDDR6; interconnect
+    # bandwidth 32 GB/s, system interface x16 PCIe Gen3 (both directions: 16 GB/s each way).
     "t4": DeviceProfile("t4", "datasheet: NVIDIA T4 Tensor Core GPU datasheet",
                         {"float32": 8.1 * T, "float16": 65 * T}, 320e9, 5e-6, memory_bytes=16 * GIB,
                         interconnect=16e9, host_link=16e9),
