@@ -258,7 +258,8 @@ class Unary(nn.Module):
 
 
 class Reduce(nn.Module):
-    """x.<op>(dims, keepdim): sum, var, std (with a correction), the 2-norm, amax, amin."""
+    """x.<op>(dims, keepdim): sum, var, std (with a correction), the 2-norm, amax, amin; max and min over one axis
+    (their values)."""
 
     def __init__(self, op: str, dims: tuple, keepdim: bool = False, correction: int = 1):
         super().__init__()
@@ -269,6 +270,8 @@ class Reduce(nn.Module):
             return getattr(x, self.op)(self.dims, correction=self.correction, keepdim=self.keepdim)
         if self.op == "norm":
             return x.norm(p=2, dim=self.dims, keepdim=self.keepdim)
+        if self.op in ("max", "min"):  # the values of the (values, indices) pair
+            return getattr(x, self.op)(self.dims[0], keepdim=self.keepdim)[0]
         return getattr(x, self.op)(self.dims, keepdim=self.keepdim)
 
 
