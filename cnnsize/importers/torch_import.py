@@ -581,11 +581,15 @@ class _Importer:
         self.reads: dict[str, dict[str, tuple]] = {}  # layer -> the ids of the parameters it reads, by figure
         self.numel: dict[int, int] = {}  # id of a parameter read -> its elements
         self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
+        # of those, the ones built with the batch in their shape (torch.zeros(B, H, W)): the same for every sample, but
+        # made (and computed on) once per sample
+        self.per_sample: set = set()
         self.registered: dict | None = None  # id -> the traced copy's parameters and buffers (made when asked)
         self.counted_calls: set = set()  # calls computing constants whose MACs a layer counts (const_op's)
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
         self.batch_run: bool | None = None  # whether the run at batch 2 (where the batch axes went) succeeded
+        self.batch_tried = False  # whether that run was tried whatever the shapes (batch_of's force)
         self.outputs: list[tuple[Any, str]] = []
         self.main = "input"
         if how == "named":
@@ -841,6 +845,8 @@ class _Importer:
                 self.constant.add(node)  # a parameter or buffer read directly: the call using it says what it is
             elif _is_tensor(node) and self.inputs(node) and all(n in self.constant for n in self.inputs(node)):
                 self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
+                if any(n in self.per_sample for n in self.inputs(node)):
+                    self.per_sample.add(node)
             elif self.built(node):
                 self.constant.add(node)  # built in the forward from numbers (torch.zeros, arange, a grid)
             elif node.op == "output":
@@ -989,6 +995,9 @@ class _Importer:
         attrs_learned = [self.learned(n) for n in self.inputs(call_node) if n in self.constant]
         const_counts = [self.sources_count(n) for n in self.inputs(call_node) if n in self.constant]
         index = node.args[1] if source is not None else None
+        results = source.meta.get("tensor_meta") if source is not None else None
+        if isinstance(index, int) and index < 0 and isinstance(results, (tuple, list)):
+            index += len(results)  # spx[-1] of x.chunk(4, 1): the last of the results
         layouts = [self.batch_of(n) for n in computed]
         out_batch = self.batch_of(node) if _is_tensor(node) else _STANDARD
         moved = any(b != _STANDARD for b in [*layouts, out_batch])
@@ -999,19 +1008,23 @@ class _Importer:
                          view=node.meta.get("view"), where=self.where(call_node),
                          batch=layouts if moved else [], out_batch=out_batch,
                          torch_inputs=[_shape(n) for n in computed] if moved else [],
-                         torch_output=_shape(node) if moved and _is_tensor(node) else ())
+                         torch_output=_shape(node) if moved and _is_tensor(node) else (),
+                         dtype_kept=not _is_tensor(node) or all(n.meta["tensor_meta"].dtype ==
+                                                                node.meta["tensor_meta"].dtype for n in computed))
 
     # -- where the batch is -------------------------------------------------------------------------------------
-    def batch_of(self, node) -> Any:
+    def batch_of(self, node, force: bool = False) -> Any:
         """Where ``node``'s tensor holds the batch: a _Batch, _NO_BATCH (it does not grow with the batch) or
         _MIXED (it grows otherwise: samples mixed). Found by comparing the node's shape at batch 1 with its shape at
-        batch 2, run once, and only for a graph where some tensor does not hold its batch alone in front; where
-        that run fails (a forward that fixed the batch as a number), every batch is taken to be in front."""
+        batch 2, run once, and only for a graph where some tensor does not hold its batch alone in front (or where
+        ``force``d: a tensor built in the forward from sizes of the input); where that run fails (a forward that
+        fixed the batch as a number), every batch is taken to be in front."""
         shape = _shape(node)
-        if self.batch_run is None:
+        if self.batch_run is None or (force and self.batch_run is False and not self.batch_tried):
             self.batch_run = False
-            if any(_is_tensor(n) and n not in self.constant and _shape(n)[:1] != (1,) for n in self.gm.graph.nodes
-                   if n.op != "get_attr"):
+            self.batch_tried = force
+            if force or any(_is_tensor(n) and n not in self.constant and _shape(n)[:1] != (1,)
+                            for n in self.gm.graph.nodes if n.op != "get_attr"):
                 try:
                     _propagate(self.gm, self.input_shape, tuple(self.untraceable), batch=2)
                     self.batch_run = True
@@ -1031,15 +1044,23 @@ class _Importer:
 
     # -- constants -----------------------------------------------------------------------------------------------
     def built(self, node) -> bool:
-        """Whether a call makes a tensor from numbers alone, the same for every input and batch (torch.zeros(4, 4),
-        torch.arange(n) with n a size of the input's that is not the batch's): a constant of the spec."""
+        """Whether a call makes a tensor from numbers alone, the same for every input (torch.zeros(4, 4),
+        torch.arange(n) with n a size of the input's that is not the batch's): a constant of the spec. One with the
+        batch alone in front of its shape (EdgeNeXt's torch.zeros(B, H, W), from which a position encoding is
+        computed) is the same for every sample, made once per sample (``per_sample``)."""
         if node.op not in ("call_function", "call_method") or not _is_tensor(node):
             return False
         if any(n not in self.constant for n in self.inputs(node)):
             return False
         if not self.reads_input(node):
             return True
-        return self.batch_of(node) == _NO_BATCH
+        if any(n not in self.constant and "val" not in n.meta for n in node.all_input_nodes):
+            return False  # an item of a call's several results (x.max(1)[0]): computed
+        batch = self.batch_of(node, force=True)
+        if batch == _STANDARD and self.batch_run:
+            self.per_sample.add(node)
+            return True
+        return batch == _NO_BATCH
 
     def reads_input(self, node) -> bool:
         """Whether a node's value depends on the input (a size read from it included)."""
@@ -1101,16 +1122,19 @@ class _Importer:
             self.registered = {id(v): v for v in [*self.root.parameters(), *self.root.buffers()]}
         return [base] if id(base) in self.registered else []
 
-    def sources_count(self, node) -> tuple[int, int, int]:
-        """(parameters, buffers, multiply-adds) a constant is computed from, as FlopCounterMode counts the MACs of
-        its calls (run once more, counting, only where a call may have any: a module or a product)."""
+    def sources_count(self, node) -> tuple[int, int, int, int]:
+        """(parameters, buffers, multiply-adds once per call, multiply-adds per sample) a constant is computed from, as
+        FlopCounterMode counts the MACs of its calls (run once more, counting, only where a call may have any: a
+        module or a product); those on a constant built with the batch in its shape are per sample."""
         params, buffers, calls = self.constant_sources(node)
-        macs = 0
+        macs = [0, 0]
         if any(n.op == "call_module" or _products(n) for n in calls):
             if any("flops" not in n.meta for n in calls):
                 _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
-            macs = sum(n.meta.get("flops", 0) for n in calls) // 2
-        return sum(t.numel() for t in params.values()), sum(t.numel() for t in buffers.values()), macs
+            for n in calls:
+                macs[n in self.per_sample] += n.meta.get("flops", 0)
+        return (sum(t.numel() for t in params.values()), sum(t.numel() for t in buffers.values()), macs[0] // 2,
+                macs[1] // 2)
 
     def sample_shape(self, node) -> tuple:
         """A tensor's shape as a layer kind sees it: the batch (of 1) in front, then the per-sample axes (an axis

@@ -98,10 +98,10 @@ class Linear(LayerKind):
         if isinstance(bias, TensorArg) and not bias.computed and call.attrs_learned[-1:] == [False]:
             # a bias computed from parameters and buffers (BEiT's, Swin V2's cat of q_bias, a zero k_bias buffer
             # and v_bias): added to the product in place, its sources counted as they are held
-            weights, buffers, macs = call.const_counts[-1]
+            weights, buffers, macs, sample_macs = call.const_counts[-1]
             return [("linear", {"units": units, "bias": False}),
                     ("const_op", {"op": "add", "shape": [units], "weights": weights, "buffers": buffers,
-                                  "macs": macs, "inplace": True})]
+                                  "macs": macs, "sample_macs": sample_macs, "inplace": True})]
         return {"units": units, "bias": isinstance(bias, TensorArg)}
 
     def output_shape(self, ins, ctx):
@@ -594,7 +594,10 @@ class ScaledDotProductAttention(LayerKind):
             if shape is None:
                 raise call.refuse(f"scaled_dot_product_attention with a mask of shape {list(mask.shape)} that does "
                                   "not broadcast over the batch")
-            weights, buffers, macs = call.const_counts[0]
+            weights, buffers, macs, sample_macs = call.const_counts[0]
+            if sample_macs:
+                raise call.refuse("scaled_dot_product_attention with a mask computed for each sample (built with the "
+                                  "batch in its shape)")
             settings.update({"mask": [int(v) for v in shape], "weights": weights, "buffers": buffers, "macs": macs})
         return settings if last_axes_per_sample(call, 2) else None
 

@@ -193,13 +193,14 @@ _CONST_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "di
 class ConstOp(nn.Module):
     """x op c with c a constant tensor of ``shape`` made in the forward (of ones: the values do not matter to a size),
     holding ``weights`` parameters and ``buffers`` buffers, as many as the model computes it from, and computing it
-    with ``macs`` multiply-adds (a product of two matrices of ones of that cost, once per call)."""
+    with ``macs`` multiply-adds (a product of two matrices of ones of that cost, once per call) and ``sample_macs``
+    per sample (a batch of such products)."""
 
     def __init__(self, op: str, shape: tuple, weights: int = 0, buffers: int = 0, macs: int = 0,
-                 inplace: bool = False):
+                 inplace: bool = False, sample_macs: int = 0):
         super().__init__()
         self.op, self.shape, self.inplace = op, tuple(shape), inplace
-        self.counted = (weights, buffers, macs)  # what the model's constant is computed from
+        self.counted = (weights, buffers, macs, sample_macs)  # what the model's constant is computed from
         self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
         self.register_buffer("held", torch.zeros(buffers) if buffers else None)
 
@@ -208,6 +209,11 @@ class ConstOp(nn.Module):
         if self.counted[2]:  # the constant's computation: (1 × macs) @ (macs × 1), added in as 0
             row = torch.ones(1, self.counted[2], dtype=x.dtype, device=x.device)
             c = c + (row @ row.T).sum() * 0
+        if self.weight is not None and torch.is_grad_enabled():  # the constant requires grad, as the model's does
+            c = c + self.weight.sum() * 0
+        if self.counted[3]:  # for each sample: (B × 1 × macs) @ (B × macs × 1)
+            rows = torch.ones(x.shape[0], 1, self.counted[3], dtype=x.dtype, device=x.device)
+            c = c + (rows @ rows.transpose(1, 2)).sum() * 0
         # Python's operators, as model code writes them (ptflops patches Tensor.add and Tensor.mul, not these)
         return _CONST_OPS[self.op + ("_" if self.inplace else "")](x, c)
 
