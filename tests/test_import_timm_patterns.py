@@ -153,3 +153,32 @@ def test_a_cast_to_another_dtype_is_refused_in_one_line():
 
     with pytest.raises(cnnsize.CnnsizeError, match=r"cannot import \.to\(\) to another dtype"):
         cnnsize.from_torch(Half().eval(), (5, 6))
+
+
+class ValueBranchAttention(nn.Module):
+    """A block fx cannot trace (a branch on a value, as MobileViT's block once read the map's size) holding a fused
+    attention: kept whole as measured, its attention's products counted as the sdpa kind counts them (the math
+    path), which FlopCounterMode cannot see inside CPU's fused kernel."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x):
+        if float(x.abs().sum()) >= 0:  # a value: fx cannot trace it
+            q, k, v = self.qkv(x).reshape(x.shape[0], -1, 3, 2, 4).permute(2, 0, 3, 1, 4).unbind(0)
+            x = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+        return x
+
+
+def test_attention_inside_a_measured_call_counts_its_products():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = nn.Sequential(nn.Linear(8, 8), ValueBranchAttention(), nn.Linear(8, 3)).eval()
+    a = cnnsize.from_torch(model, (5, 8)).analyze()
+    assert "opaque" in [r.type for r in a.layers]
+    with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH), torch.no_grad():
+        model(torch.randn(1, 5, 8))
+    assert 2 * a.totals["macs"] == counter.get_total_flops()
+    assert a.totals["macs"] > 40 + 5 * 8 * 24 + 24  # more than the linear layers: the attention's two products

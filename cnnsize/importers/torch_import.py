@@ -350,7 +350,11 @@ def _run(gm, root, xs: list, real: tuple, fake, count: bool) -> None:
             return result
 
     if count:
-        with counter:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        # attention inside a measured call counted as the sdpa kind counts it (the math path, which the meta device
+        # takes): FlopCounterMode has no formula for CPU's fused kernel, and would count none of its products
+        with counter, sdpa_kernel(SDPBackend.MATH):
             Propagate(root, graph=gm.graph).run(*xs)
     else:
         Propagate(root, graph=gm.graph).run(*xs)
