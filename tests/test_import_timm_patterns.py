@@ -93,6 +93,20 @@ class NormInFloat32(nn.Module):
         return z.type_as(y) * y
 
 
+class NoPrefixTokens(nn.Module):
+    """timm's rotary attention with no prefix tokens: ``torch.cat([q[:, :, :0], rotate(q[:, :, 0:])], dim=2)``, an
+    empty slice joined to the rotated tokens (a copy of them), then ``.type_as(v)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        q = self.fc(x).view(x.shape[0], -1, 2, 4).transpose(1, 2)
+        q = torch.cat([q[:, :, :0, :], q[:, :, 0:, :] * 2], dim=2).type_as(q)
+        return q.transpose(1, 2).flatten(2)
+
+
 # id: (make the model, input shape per sample)
 ROWS = {
     "max_values_over_tokens": (TokenMax, (5, 6)),
@@ -100,6 +114,7 @@ ROWS = {
     "constant_with_the_batch_in_its_shape": (BatchShapedPosition, (4, 3, 5)),
     "last_part_by_a_negative_index": (SplitLast, (3, 4, 5)),
     "cast_to_its_own_dtype": (NormInFloat32, (5, 6)),
+    "empty_slice_joined": (NoPrefixTokens, (5, 8)),
 }
 
 

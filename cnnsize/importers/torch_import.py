@@ -851,8 +851,10 @@ class _Importer:
                 self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
                 if any(n in self.per_sample for n in self.inputs(node)):
                     self.per_sample.add(node)
-            elif self.built(node):
-                self.constant.add(node)  # built in the forward from numbers (torch.zeros, arange, a grid)
+            elif self.built(node) or (_is_tensor(node) and _empty(node)):
+                # built in the forward from numbers (torch.zeros, arange, a grid), or an empty tensor (q[:, :, :0], no
+                # prefix tokens), which holds no values whatever the input: a cat leaves it out
+                self.constant.add(node)
             elif node.op == "output":
                 self.output(node)
             elif _is_tensor(node):
@@ -983,8 +985,8 @@ class _Importer:
                 if hasattr(meta, "shape"):
                     return TensorArg(_shape(arg), computed=arg not in self.constant)
                 return meta if meta is not None else arg.meta.get("val", arg)
-            if isinstance(arg, (list, tuple)):
-                return type(arg)(value(a) for a in arg)
+            if isinstance(arg, (list, tuple)):  # torch.cat's tensors: an empty one adds nothing
+                return type(arg)(value(a) for a in arg if not (hasattr(a, "op") and _is_tensor(a) and _empty(a)))
             if isinstance(arg, dict):
                 return {k: value(v) for k, v in arg.items()}
             if isinstance(arg, slice):  # x[:, :H] with H a size read from a traced shape
@@ -995,9 +997,10 @@ class _Importer:
         computed = [n for n in self.inputs(call_node) if n not in self.constant]
         inputs = [self.sample_shape(n) for n in computed]
         contiguous = [_contiguous(n) for n in computed]
-        attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
-        attrs_learned = [self.learned(n) for n in self.inputs(call_node) if n in self.constant]
-        const_counts = [self.sources_count(n) for n in self.inputs(call_node) if n in self.constant]
+        consts = [n for n in self.inputs(call_node) if n in self.constant and not _empty(n)]
+        attrs = [_shape(n) for n in consts]
+        attrs_learned = [self.learned(n) for n in consts]
+        const_counts = [self.sources_count(n) for n in consts]
         index = node.args[1] if source is not None else None
         results = source.meta.get("tensor_meta") if source is not None else None
         if isinstance(index, int) and index < 0 and isinstance(results, (tuple, list)):
@@ -1423,6 +1426,11 @@ def _products(node) -> bool:
 def _is_tensor(node) -> bool:
     """Whether the node's value is one tensor (a tuple of them, or a size, is not a layer's output)."""
     return hasattr(node.meta.get("tensor_meta"), "shape")
+
+
+def _empty(node) -> bool:
+    """Whether a traced tensor holds no values (an axis of size 0)."""
+    return 0 in tuple(node.meta["tensor_meta"].shape)
 
 
 def _contiguous(node) -> bool:
