@@ -107,6 +107,23 @@ class NoPrefixTokens(nn.Module):
         return q.transpose(1, 2).flatten(2)
 
 
+class RotaryTable(nn.Module):
+    """timm's rotary embedding: a sin-cos table computed from a buffer of frequency bands, split in two by
+    ``chunk(2, -1)`` and multiplied into the tokens: the buffer counts once, with the first layer reading the table."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.register_buffer("bands", torch.linspace(1.0, 4.0, 4))
+
+    def forward(self, x):
+        t = torch.arange(x.shape[1], dtype=torch.float32)[:, None] * self.bands
+        sin, cos = torch.cat([t.sin(), t.cos()], -1).chunk(2, -1)
+        y = self.fc(x)
+        y1, y2 = y.chunk(2, -1)
+        return y * torch.cat([cos, cos], -1) + torch.cat([-y2, y1], -1) * torch.cat([sin, sin], -1)
+
+
 # id: (make the model, input shape per sample)
 ROWS = {
     "max_values_over_tokens": (TokenMax, (5, 6)),
@@ -115,12 +132,13 @@ ROWS = {
     "last_part_by_a_negative_index": (SplitLast, (3, 4, 5)),
     "cast_to_its_own_dtype": (NormInFloat32, (5, 6)),
     "empty_slice_joined": (NoPrefixTokens, (5, 8)),
+    "rotary_table_split_from_a_buffer": (RotaryTable, (5, 8)),
 }
 
 
 # rows computing a constant in the forward: its intermediates (the encoding's sin, cos, cat) are torch's storages but no
 # layer's output in the spec (a const_op holds its constant), as tests/test_import_constants.py leaves them out too
-CONSTANTS_BUILT = ("constant_with_the_batch_in_its_shape",)
+CONSTANTS_BUILT = ("constant_with_the_batch_in_its_shape", "rotary_table_split_from_a_buffer")
 
 
 @pytest.mark.parametrize("row", ROWS)

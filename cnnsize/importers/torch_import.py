@@ -851,6 +851,9 @@ class _Importer:
                 self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
                 if any(n in self.per_sample for n in self.inputs(node)):
                     self.per_sample.add(node)
+            elif node.op.startswith("call_") and not _is_tensor(node) and self.inputs(node) and \
+                    all(n in self.constant for n in self.inputs(node)):
+                self.constant.add(node)  # the parts of a constant (a rotary table's chunk(2, -1)): its items are
             elif self.built(node) or (_is_tensor(node) and _empty(node)):
                 # built in the forward from numbers (torch.zeros, arange, a grid), or an empty tensor (q[:, :, :0], no
                 # prefix tokens), which holds no values whatever the input: a cat leaves it out
