@@ -124,6 +124,20 @@ class RotaryTable(nn.Module):
         return y * torch.cat([cos, cos], -1) + torch.cat([-y2, y1], -1) * torch.cat([sin, sin], -1)
 
 
+class RegisterTokens(nn.Module):
+    """EVA's and DINOv3's: a class token and four register tokens joined to the patches in one ``torch.cat``."""
+
+    def __init__(self):
+        super().__init__()
+        self.cls_token, self.reg_token = nn.Parameter(torch.zeros(1, 1, 6)), nn.Parameter(torch.zeros(1, 4, 6))
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        B = x.shape[0]
+        x = torch.cat([self.cls_token.expand(B, -1, -1), self.reg_token.expand(B, -1, -1), self.fc(x)], dim=1)
+        return self.fc(x)
+
+
 # id: (make the model, input shape per sample)
 ROWS = {
     "max_values_over_tokens": (TokenMax, (5, 6)),
@@ -133,6 +147,7 @@ ROWS = {
     "cast_to_its_own_dtype": (NormInFloat32, (5, 6)),
     "empty_slice_joined": (NoPrefixTokens, (5, 8)),
     "rotary_table_split_from_a_buffer": (RotaryTable, (5, 8)),
+    "class_and_register_tokens": (RegisterTokens, (5, 6)),
 }
 
 

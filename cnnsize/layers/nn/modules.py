@@ -367,11 +367,12 @@ class PatchEmbed(nn.Module):
 
 
 class ClassToken(nn.Module):
-    """ViT's class token, put before the tokens of every sample: [N, L, D] → [N, L + 1, D]."""
+    """ViT's class token (and register tokens: ``tokens`` in all), put before the tokens of every sample:
+    [N, L, D] → [N, L + tokens, D]."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, tokens: int = 1):
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, 1, dim))
+        self.weight = nn.Parameter(torch.zeros(1, tokens, dim))
 
     def reset_parameters(self) -> None:
         nn.init.zeros_(self.weight)  # as torchvision's VisionTransformer
