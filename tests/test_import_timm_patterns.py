@@ -138,6 +138,25 @@ class RegisterTokens(nn.Module):
         return self.fc(x)
 
 
+class ShapeBranchAtRoot(nn.Module):
+    """timm's ViT with a dynamic image size: the model's own forward branches on the grid's size (its position
+    embedding resampled only where the grid differs) and then splits the heads with the batch read from the shape
+    (``reshape(B, N, 3, h, d)``): traced again with proxies that know their shapes, the batch kept a variable."""
+
+    def __init__(self):
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(1, 6, 8))
+        self.qkv, self.out = nn.Linear(8, 24), nn.Linear(8, 8)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        pos = self.pos if N == self.pos.shape[1] else F.interpolate(self.pos.transpose(1, 2), size=N).transpose(1, 2)
+        x = x + pos
+        q, k, v = self.qkv(x).reshape(B, N, 3, 2, C // 2).permute(2, 0, 3, 1, 4).unbind(0)
+        y = (q @ k.transpose(-2, -1)).softmax(-1) @ v
+        return self.out(y.transpose(1, 2).reshape(B, N, C))
+
+
 # id: (make the model, input shape per sample)
 ROWS = {
     "max_values_over_tokens": (TokenMax, (5, 6)),
@@ -148,6 +167,7 @@ ROWS = {
     "empty_slice_joined": (NoPrefixTokens, (5, 8)),
     "rotary_table_split_from_a_buffer": (RotaryTable, (5, 8)),
     "class_and_register_tokens": (RegisterTokens, (5, 6)),
+    "shape_branch_in_the_models_own_forward": (ShapeBranchAtRoot, (6, 8)),
 }
 
 

@@ -400,7 +400,9 @@ def _shape_proxy_class(torch, proxy_class):
     """The shape tracer's proxy: a size asked of a traced tensor answers from the value recorded on its node."""
 
     class ShapeProxy(proxy_class):
-        """A proxy that knows its tensor's shape: size(), dim(), shape and numel() are plain numbers."""
+        """A proxy that knows its tensor's shape: size(), dim(), shape and numel() are plain numbers, but for a size
+        that differs at batch 2 (where the tracer runs both): that one is traced, so that the batch stays a variable
+        of the graph (reshape(B, N, 3, h, d)) rather than the number 1."""
 
         def _meta(self):
             v = self.node.meta.get("shape_value")
@@ -408,18 +410,30 @@ def _shape_proxy_class(torch, proxy_class):
                 raise RuntimeError("no shape")
             return v
 
+        def _sizes(self) -> tuple:
+            v, twice = self._meta(), self.node.meta.get("shape_value2")
+            if not isinstance(twice, torch.Tensor) or twice.dim() != v.dim():
+                return tuple(v.shape)
+            traced = proxy_class.__getattr__(self, "size")  # fx's x.size, whose call is recorded
+            return tuple(n if n == m else traced(i) for i, (n, m) in enumerate(zip(v.shape, twice.shape)))
+
         def size(self, dim=None):
-            return self._meta().size() if dim is None else self._meta().size(dim)
+            sizes = self._sizes()
+            return torch.Size(sizes) if dim is None and all(isinstance(n, int) for n in sizes) else \
+                sizes if dim is None else sizes[dim]
 
         def dim(self):
             return self._meta().dim()
 
         def numel(self):
-            return self._meta().numel()
+            sizes = self._sizes()
+            if all(isinstance(n, int) for n in sizes):
+                return self._meta().numel()
+            return proxy_class.__getattr__(self, "numel")()
 
         @property
         def shape(self):
-            return self._meta().shape
+            return self.size()
 
         @property
         def ndim(self):
@@ -428,43 +442,67 @@ def _shape_proxy_class(torch, proxy_class):
     return ShapeProxy
 
 
+def _attr(root, target: str):
+    """The tensor (or other attribute) a get_attr reads: a parameter, a buffer, or a constant fx made."""
+    path, _, name = target.rpartition(".")
+    return getattr(root.get_submodule(path) if path else root, name, None)
+
+
 def _shape_tracer_class(torch, fake, tracer_class, proxy_class):
     """The import's tracer, whose proxies know their tensors' shapes: each traced operation is run on fake tensors
     as it is recorded, so size(), dim(), shape and numel() are plain numbers and control flow on shapes takes its
-    branch. An operation that does not run leaves no value: a shape asked of it fails the trace."""
+    branch. An operation that does not run leaves no value: a shape asked of it fails the trace. Given inputs at
+    batch 2 too (``inputs2``), each operation runs at both batches, and a size that differs is traced."""
     from torch.fx._symbolic_trace import _orig_module_call
     from torch.fx.node import map_aggregate
-
-    def value(a):
-        return a.meta.get("shape_value") if hasattr(a, "meta") else a
 
     ShapeProxy = _shape_proxy_class(torch, proxy_class)
 
     class ShapeTracer(tracer_class):
+        evaluating = False  # while a recorded call runs on fake tensors: its parameters are tensors, not proxies
+        inputs2: list | None = None
+
         def proxy(self, node):
             return ShapeProxy(node, self)
+
+        def getattr(self, attr, attr_val, parameter_proxy_cache):
+            return attr_val if self.evaluating else super().getattr(attr, attr_val, parameter_proxy_cache)
+
+        def call_module(self, m, forward, args, kwargs):
+            return forward(*args, **kwargs) if self.evaluating else super().call_module(m, forward, args, kwargs)
 
         def create_proxy(self, kind, target, args, kwargs, *rest, **more):
             proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
             node = proxy.node
             if kind == "placeholder":
                 node.meta["shape_value"] = self.inputs.pop(0) if self.inputs else None
+                if self.inputs2 is not None:
+                    node.meta["shape_value2"] = self.inputs2.pop(0) if self.inputs2 else None
                 return proxy
+            for key in ("shape_value", "shape_value2") if self.inputs2 is not None else ("shape_value",):
+                node.meta[key] = self.evaluate(kind, target, node, key)
+            return proxy
+
+        def evaluate(self, kind, target, node, key):
+            """The call's result on fake tensors, from its arguments' values (``key``: at batch 1 or 2)."""
+            def value(a):
+                return a.meta.get(key) if hasattr(a, "meta") else a
+
             a, k = map_aggregate(node.args, value), map_aggregate(node.kwargs, value)
+            self.evaluating = True
             try:
                 with fake, torch.no_grad():
                     if kind == "call_function":
-                        out = target(*a, **k)
-                    elif kind == "call_method":
-                        out = getattr(a[0], target)(*a[1:], **k)
-                    elif kind == "call_module":
-                        out = _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
-                    else:
-                        out = self.root.get_parameter(target) if kind == "get_attr" else None
+                        return target(*a, **k)
+                    if kind == "call_method":
+                        return getattr(a[0], target)(*a[1:], **k)
+                    if kind == "call_module":
+                        return _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
+                    return _attr(self.root, target) if kind == "get_attr" else None
             except Exception:  # noqa: BLE001 - no value: a shape asked of it fails the trace
-                out = None
-            node.meta["shape_value"] = out
-            return proxy
+                return None
+            finally:
+                self.evaluating = False
 
     return ShapeTracer
 
@@ -490,6 +528,7 @@ def _inline_call(gm, node, tracer, fake) -> bool:
         return False
     for n in sub.nodes:
         n.meta.pop("shape_value", None)
+        n.meta.pop("shape_value2", None)
         if n.op in ("get_attr", "call_module"):
             n.target = f"{node.target}.{n.target}"
         stack = n.meta.get("nn_module_stack")
@@ -731,13 +770,41 @@ class _Importer:
         try:
             graph = tracer.trace(self.root, concrete_args=fixed or None)
         except Exception as exc:  # fx raises many kinds for data-dependent control flow
-            raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
-                            hint="from_torch needs a forward without data-dependent Python control flow") from None
+            graph = self.trace_with_shapes(type(tracer), fixed)
+            if graph is None:
+                raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
+                                hint="from_torch needs a forward without data-dependent Python control flow") from None
         for key in self.kwargs:  # fx makes a placeholder per value given (task_1): its value is its default
             for i, leaf in enumerate(tree_leaves(self.kwargs[key])):
                 for n in graph.nodes:
                     if n.op == "placeholder" and n.target == f"{key}_{i + 1}":
                         n.args = (leaf,)
+        return graph
+
+    def trace_with_shapes(self, tracer_class, fixed: dict):
+        """The graph of a forward whose own Python control flow reads the input's shapes (timm's ViT with a dynamic
+        image size resampling its position embedding where the grid differs), traced again with proxies that know
+        their shapes (as an untraceable submodule is, inline_leaves), on a fake input of the one shape given; None
+        where that fails too (control flow on values), or for several inputs."""
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        if self.feed is None or self.feed.several:
+            return None
+        torch = self.torch
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+        tracer = _shape_tracer_class(torch, fake, tracer_class, _proxy_class())()
+        own = next(iter([*self.root.parameters(), *self.root.buffers()]), None)
+        dtype = own.dtype if own is not None and own.is_floating_point() else torch.float32
+        with fake:
+            tracer.inputs = [torch.empty((1, *self.input_shape), dtype=dtype, device="meta")]
+            tracer.inputs2 = [torch.empty((2, *self.input_shape), dtype=dtype, device="meta")]
+        try:
+            graph = tracer.trace(self.root, concrete_args=fixed or None)
+        except Exception:  # noqa: BLE001 - control flow on values: the first trace's error says so
+            return None
+        for n in graph.nodes:
+            n.meta.pop("shape_value", None)
+            n.meta.pop("shape_value2", None)
         return graph
 
     def arguments(self) -> dict:
