@@ -157,6 +157,18 @@ class ShapeBranchAtRoot(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, N, C))
 
 
+class StackedHeads(nn.Module):
+    """CrossViT's head: each branch's logits stacked in front of the batch, then averaged over that axis,
+    ``torch.mean(torch.stack([...], dim=0), dim=0)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.heads = nn.ModuleList([nn.Linear(6, 4), nn.Linear(6, 4)])
+
+    def forward(self, x):
+        return torch.mean(torch.stack([head(x[:, i]) for i, head in enumerate(self.heads)], dim=0), dim=0)
+
+
 # id: (make the model, input shape per sample)
 ROWS = {
     "max_values_over_tokens": (TokenMax, (5, 6)),
@@ -168,6 +180,7 @@ ROWS = {
     "rotary_table_split_from_a_buffer": (RotaryTable, (5, 8)),
     "class_and_register_tokens": (RegisterTokens, (5, 6)),
     "shape_branch_in_the_models_own_forward": (ShapeBranchAtRoot, (6, 8)),
+    "mean_over_an_axis_in_front_of_the_batch": (StackedHeads, (5, 6)),
 }
 
 

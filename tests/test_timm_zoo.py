@@ -16,10 +16,10 @@ from .conftest import need
 
 pytestmark = pytest.mark.zoo
 
-# families whose smallest model imports exactly (timm 1.0.31: 87 of 98), checked under -m slow; the representative few
+# families whose smallest model imports exactly (timm 1.0.31: 88 of 98), checked under -m slow; the representative few
 # in the default zoo run (maxxvit and efficientformer: a relative position bias as sdpa's mask and as const_op)
-EXACT = ("beit", "byoanet", "byobnet", "cait", "coat", "convmixer", "convnext", "cpubone", "cspnet", "cspnext",
-         "davit", "deepseek_vit", "deit", "densenet", "dla", "dpn", "edgenext", "efficientformer",
+EXACT = ("beit", "byoanet", "byobnet", "cait", "coat", "convmixer", "convnext", "cpubone", "crossvit", "cspnet",
+         "cspnext", "davit", "deepseek_vit", "deit", "densenet", "dla", "dpn", "edgenext", "efficientformer",
          "efficientformer_v2", "efficientnet", "efficientvim", "efficientvit_mit", "eva", "fasternet", "fastvit",
          "focalnet", "gcvit", "ghostnet", "hardcorenas", "hgnet", "hiera", "hrnet", "iformer", "inception_next",
          "inception_resnet_v2", "inception_v3", "inception_v4", "lcnetv2", "lowformer", "mambaout", "maxxvit",
