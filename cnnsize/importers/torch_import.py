@@ -489,7 +489,9 @@ def _shape_tracer_class(torch, fake, tracer_class, proxy_class):
                 return a.meta.get(key) if hasattr(a, "meta") else a
 
             a, k = map_aggregate(node.args, value), map_aggregate(node.kwargs, value)
-            self.evaluating = True
+            # the model's own forward traced at two batches reads parameters as tensors while a call runs; a submodule
+            # inlined (one batch) keeps fx's proxies, so that a call whose batch its sizes fix stays measured whole
+            self.evaluating = self.inputs2 is not None
             try:
                 with fake, torch.no_grad():
                     if kind == "call_function":
