@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from itertools import accumulate, compress, islice
-from operator import add
+from math import prod
+from operator import add, mul
 from typing import Any
 
 from ..core.errors import SpecError, unknown_name
@@ -28,9 +29,10 @@ from ..core.graph import Topology
 from ..core.numeric import all_int, dmax, is_int
 from ..core.plain import Plain
 from ..layers.base import FLOAT32, LOWER, LayerKind
+from . import optimizers
 from .checkpoint import IMPLS, RNG_STATE_BYTES, check_impl
 
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+OPTIMIZER_STATES = optimizers.PER_ELEMENT  # the optimizers whose state is a multiple of the parameters
 DEVICES = ("cuda", "cpu")
 # how the step computes: float32; mixed (autocast to bf16 or fp16, float32 master weights and gradients; fp16 with a
 # gradient scaler); or pure 16-bit (the model, its gradients and optimizer state in that type)
@@ -63,8 +65,8 @@ class MemoryOptions(Plain):
         return self.mixed
 
     def check(self) -> MemoryOptions:
-        if self.optimizer not in OPTIMIZER_STATES:
-            raise unknown_name("optimizer", self.optimizer, OPTIMIZER_STATES)
+        if self.optimizer not in optimizers.OPTIMIZERS:
+            raise unknown_name("optimizer", self.optimizer, optimizers.OPTIMIZERS)
         if self.device not in DEVICES:
             raise unknown_name("device", self.device, DEVICES)
         if self.precision not in PRECISIONS:
@@ -86,6 +88,16 @@ def activation_widths(topology: Topology, sized: list, itemsize: int, options: M
     for layer, srcs in zip(islice(sized, 1, None), islice(topology.srcs, 1, None)):
         widths.append(layer.kind.autocast_width(layer.ins, tuple(map(widths.__getitem__, srcs)), options.device))
     return widths
+
+
+def output_bytes(sized: list, batch: Any, itemsize: int | list[int]) -> list:
+    """Bytes of each position's output at ``batch``, at one itemsize or each position's: worked out once per distinct
+    Sized (the layers of a repeat share one), then looked up position by position."""
+    if isinstance(itemsize, int):
+        once = {s: s.numel * s.batched(batch) * itemsize for s in set(sized)}
+        return list(map(once.__getitem__, sized))
+    elements = {s: s.numel * s.batched(batch) for s in set(sized)}
+    return list(map(mul, map(elements.__getitem__, sized), itemsize))
 
 
 def _live(owner: list[int], last_read: list[int], size: list, pinned: set,
@@ -112,7 +124,7 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
     ``sized[i]`` is what the analysis worked out for position i (``numel``: elements per sample).
     None and "" when sizes are formulas: which layer is the worst then depends on the values.
     """
-    size = [s.numel * s.batched(batch) * itemsize for s in sized]
+    size = output_bytes(sized, batch, itemsize)
     if not all_int(size):
         return None, ""
     owner = topology.owner
@@ -267,85 +279,45 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     """
     widths = activation_widths(topology, sized, itemsize, options)
     master = 4 if options.mixed else itemsize  # parameters, their gradients and the optimizer state
-    owner, srcs_of, last_reader = topology.owner_training, topology.srcs, topology.last_reader
-    n = len(owner)
-    size = [s.numel * s.batched(batch) * w for s, w in zip(sized, widths)]
+    owner, n = topology.owner_training, len(sized)
+    size = output_bytes(sized, batch, widths if options.mixed else itemsize)
     # mixed precision: the copies autocast makes (inputs cast to the type an op runs in, 16-bit weights)
     casts = _autocast_copies(topology, sized, widths, batch, options) if options.mixed else {}
+    checkpointed = _Checkpointed(topology, options, n)
+    trainable = list(trainable)
+    flow = _gradient_flow(topology, sized, (trainable, grads, master), size, casts, checkpointed)
+    requires_grad, act_grads, param_grads, own_grads, born, passing, trainable_total = flow
     only_forward: list[tuple[int, Any]] = []  # (position, bytes) of what lives to the forward's end, not saved
-    passing: dict[int, Any] = {}  # position -> bytes alive only while it runs (casts not saved)
-    requires_grad = [False] * n
     # the activations autograd keeps (storage position -> bytes), the tensors of their own (masks...) and, in
     # backward, as a difference array over the positions (it visits them from the last): what is saved
     # lives from the start of backward until its first saver's backward
     forward = _Kept([0] * (n + 1), track=False)
     saved, kept, extras = forward.saved, forward.kept, forward.extras
-    checkpointed = _Checkpointed(topology, options, n)
-    trainable = list(trainable)
-    # an output's gradient from its last reader's backward to its own; a parameter gradient from its layer's
-    # backward to the step
-    act_grads: list[Any] = [0] * (n + 1)
-    param_grads: list[Any] = [0] * (n + 1)
-    trainable_total: Any = 0
-    own_grads: dict[int, Any] = {}  # position -> bytes of the gradients its backward makes for its own parameters
-    born: dict[int, Any] = defaultdict(int)  # position -> bytes of the activation gradients its backward makes
-    resolved: tuple[dict, dict] = ({}, {})  # own params trained? -> {Sized: what it keeps}
-    device = options.device
+    _keep_all(topology, sized, (trainable, requires_grad), (widths, master), size, casts, checkpointed, forward,
+              (only_forward, passing), options.device, batch)
     segments = checkpointed.segments
-    closing = iter(enumerate(segments))
-    pending = next(closing, None)
-    for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
-                                      islice(trainable, 1, None)):
-        while pending is not None and pending[1].end < i:  # a segment walked
-            checkpointed.close(pending[0], forward, size, topology)
-            pending = next(closing, None)
-        if segments and checkpointed.untrained(i, requires_grad, srcs_of):
-            trains = trainable[i] = False
-        own = trains and layer.params != 0
-        copies = casts.get(i)
-        if own:
-            weights, biases = grads[i] if grads is not None else layer.owned
-            trainable_total += weights + biases
-            param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
-            own_grads[i] = (weights + biases) * master
-        elif layer.kind.constant or not (requires_grad[srcs[0]] if len(srcs) == 1 else
-                                         any(map(requires_grad.__getitem__, srcs))):
-            passing[i] = sum(copies[0].values(), 0) + sum(copies[1], 0) if copies else 0  # nothing saved: the
-            continue  # casts live while it runs
-        requires_grad[i] = True
-        last = last_reader[i]
-        if last > 0:
-            nbytes = size[i]
-            act_grads[i] += nbytes
-            act_grads[last + 1] -= nbytes
-            born[last] += nbytes
-        known = resolved[own]
-        found = known.get((layer, widths[i]))
-        if found is None:
-            found = known[(layer, widths[i])] = _saved(layer, own, device, (widths[i], master), batch)
-        _keep(i, found, copies, own, checkpointed.store(i, forward) if segments else forward, (only_forward, passing),
-              (srcs, owner, requires_grad, size, sized, batch))
-    while pending is not None:
-        checkpointed.close(pending[0], forward, size, topology)
-        pending = next(closing, None)
-    param_grads[1] += trainable_total * master
 
     def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
         return [t for i in _module_order(topology.names) if i and trainable[i] and sized[i].params != 0
                 for t in (grads[i] if grads is not None else sized[i].owned)]
 
+    def shapes() -> list:  # their shapes (only Adafactor and the 8-bit optimizers ask)
+        return [shape for i in _module_order(topology.names) if i and trainable[i] and sized[i].params != 0
+                for shape in tensor_shapes(sized[i], grads[i] if grads is not None else sized[i].owned)]
+
     changed = {"recomputed": checkpointed.recomputed, "untrained": [i for i in range(1, n) if checkpointed.at[i] >= 0
                                                                      and checkpointed.dead[checkpointed.at[i]]]
                if segments else []}
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
-        return {**_symbolic_training(saved, extras, trainable_total, master, tensors, options), "checkpoint": changed}
-    inside = [k >= 0 for k in checkpointed.at]
+        return {**_symbolic_training(saved, extras, trainable_total, master, (tensors, shapes), options),
+                "checkpoint": changed}
     forward_live = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved},
                          [*extras, *only_forward])
     # a composite's intermediates, and casts, that autograd does not keep, while the layer runs (as at inference
     # inside a checkpointed segment)
     training_transients = _transients(sized, batch, widths, training=True)
     if segments:
+        inside = [k >= 0 for k in checkpointed.at]
         _add_at(forward_live, {i: v for i, v in training_transients.items() if not inside[i]},
                 {i: v for i, v in _transients(sized, batch, widths, training=False).items() if inside[i]}, passing,
                 checkpointed.running)
@@ -361,7 +333,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     params_at = list(accumulate(param_grads[:n]))
     alive_at = list(map(add, activations_at, params_at))  # with the parameter gradients
     backward = list(map(alive_at.__getitem__, visited))
-    temporaries = _optimizer_temporaries(options, trainable_total, master, tensors)
+    temporaries = _optimizer_temporaries(options, trainable_total, master, (tensors, shapes))
     step = trainable_total * master + temporaries
     phases = {"forward": forward_peak, "backward": backward, "optimizer step": step}
     phases.update(checkpointed.phases(topology, size, training_transients, lambda p: kept_at[p] + grads_at[p] - born[p]
@@ -373,19 +345,112 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         phases.update({f"{name}, gradients held": value for name, value in checkpointed.phases(
             topology, size, training_transients, lambda p: kept_at[p] + grads_at[p] - born[p] + trainable_total * master
         ).items()})
-    peak, where = _peak_phase(phases, [topology.names[i] for i in visited])
+    peak, where = _peak_phase(phases, visited, topology.names)
+    # the step's peak apart from the optimizer's step: sharding and offload replace that phase (passes.sharding)
+    changed["step"] = {"besides": _max([_max(v) if isinstance(v, list) else v for k, v in phases.items()
+                                        if k != "optimizer step"]), "device": options.device}
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     return {
         "saved_for_backward_bytes": saved_total,
         "activation_gradients_bytes": _max(list(map(grads_at.__getitem__, visited))),
         "training_activations_peak_bytes": _max([forward_peak, *map(activations_at.__getitem__, visited)]),
         "gradients_bytes": trainable_total * master,
-        "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
+        "optimizer_bytes": optimizers.state_bytes(options.optimizer, shapes, trainable_total, master),
         "optimizer_temporaries_bytes": temporaries,
         "training_step_peak_bytes": peak,
         "training_peak_phase": where,
         "checkpoint": changed,
     }
+
+
+def _gradient_flow(topology: Topology, sized: list, parameters: tuple, size: list, casts: dict,
+                   checkpointed: _Checkpointed) -> tuple:
+    """Which positions' outputs require grad (their own parameters train, or an input requires grad) and the
+    gradients' lifetimes, in one pass over the positions: (requires_grad; difference arrays over positions of the
+    activation gradients, from an output's last reader's backward to its own, and of the parameter gradients,
+    from their layer's backward to the step; position -> bytes of the parameter gradients its backward makes;
+    position -> bytes of the activation gradients its backward makes; position -> bytes of the casts a layer
+    that does no backward holds while it runs; the parameter elements trained). ``parameters``: (whether each
+    position's parameters train, which the reentrant checkpoint may clear; their (weight, bias) elements, see
+    training_figures; the master weights' itemsize)."""
+    trainable, grads, master = parameters
+    n, srcs_of, last_reader, segments = len(sized), topology.srcs, topology.last_reader, checkpointed.segments
+    requires_grad = [False] * n
+    act_grads: list[Any] = [0] * (n + 1)
+    param_grads: list[Any] = [0] * (n + 1)
+    own_grads: dict[int, Any] = {}
+    born: list[Any] = [0] * n
+    passing: dict[int, Any] = {}
+    trainable_total: Any = 0
+    for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
+                                      islice(trainable, 1, None)):
+        if segments and checkpointed.untrained(i, requires_grad, srcs_of):
+            trains = trainable[i] = False
+        if trains and layer.params != 0:
+            weights, biases = grads[i] if grads is not None else layer.owned
+            trainable_total += weights + biases
+            param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
+            own_grads[i] = (weights + biases) * master
+        elif layer.kind.constant or not (requires_grad[srcs[0]] if len(srcs) == 1 else
+                                         any(map(requires_grad.__getitem__, srcs))):
+            copies = casts.get(i)  # nothing saved: the casts live while it runs
+            passing[i] = sum(copies[0].values(), 0) + sum(copies[1], 0) if copies else 0
+            continue
+        requires_grad[i] = True
+        last = last_reader[i]
+        if last > 0:
+            nbytes = size[i]
+            act_grads[i] += nbytes
+            act_grads[last + 1] -= nbytes
+            born[last] += nbytes
+    param_grads[1] += trainable_total * master
+    return requires_grad, act_grads, param_grads, own_grads, born, passing, trainable_total
+
+
+def _keep_all(topology: Topology, sized: list, flags: tuple[list, list], widths: tuple[list, int], size: list,
+              casts: dict, checkpointed: _Checkpointed, forward: _Kept, forward_only: tuple[list, dict], device: str,
+              batch: Any) -> None:
+    """What autograd keeps for each layer's backward (the layers whose output requires grad, in order): each
+    storage once, in ``forward`` or its checkpointed segment's store, where first kept, closing each segment as
+    the walk passes its end. ``flags``: (whether each position's parameters train, whether its output requires
+    grad); ``widths``: (each position's activation itemsize, the parameters')."""
+    (trainable, requires_grad), (width_at, master) = flags, widths
+    owner, srcs_of, segments = topology.owner_training, topology.srcs, checkpointed.segments
+    closing = iter(enumerate(segments))
+    pending = next(closing, None)
+    resolved: dict = {}  # (Sized, width, own parameters trained?) -> what it keeps (_saved)
+    store = forward
+    for i in compress(range(len(sized)), requires_grad):
+        while pending is not None and pending[1].end < i:  # a segment walked
+            checkpointed.close(pending[0], forward, size, topology)
+            pending = next(closing, None)
+        layer, width = sized[i], width_at[i]
+        own = bool(trainable[i]) and layer.params != 0
+        found = resolved.get((layer, width, own))
+        if found is None:
+            found = resolved[(layer, width, own)] = _saved(layer, own, device, (width, master), batch)
+        refs, own_bytes = found
+        if segments:
+            store = checkpointed.store(i, forward)
+        copies = casts.get(i) if casts else None
+        if copies or store.track:  # autocast's copies, or a segment's packs: the general case
+            _keep(i, found, copies, own, store, forward_only, (srcs_of[i], owner, requires_grad, size, sized, batch))
+            continue
+        saved, srcs, nbytes = store.saved, srcs_of[i], own_bytes
+        for index, itemsize, needed in refs:  # each storage once, where first kept (see _kept)
+            if needed and not any(requires_grad[srcs[j]] for j in needed):
+                continue
+            key = owner[srcs[index]] if index >= 0 else owner[i]
+            if key not in saved:
+                saved[key] = more = size[key] if itemsize is None else \
+                    sized[key].numel * sized[key].batched(batch) * itemsize
+                nbytes += more
+        if own_bytes:
+            store.extras.append((i, own_bytes))
+        store.kept[i] += nbytes
+    while pending is not None:
+        checkpointed.close(pending[0], forward, size, topology)
+        pending = next(closing, None)
 
 
 def _keep(i: int, found: tuple, copies: Any, own: bool, store: _Kept, forward_only: tuple[list, dict],
@@ -428,24 +493,29 @@ def _add_at(values: list, *amounts: dict[int, Any]) -> None:
 
 
 def _optimizer_temporaries(options: MemoryOptions, trainable_total: Any, master: int,
-                           tensors: Callable[[], list]) -> Any:
+                           tensors: tuple[Callable[[], list], Callable[[], list]]) -> Any:
     """Bytes the optimizer's step allocates beyond the gradients: Adam and AdamW one tensor the size of all
     parameters (CUDA's foreach form) or one parameter's worth at a time (the CPU, _cpu_adam_temporaries); SGD and
-    momentum update in place."""
+    momentum update in place; Adafactor and 8-bit Adam: cnnsize.engine.optimizers.temporaries. ``tensors``: the
+    trained tensors' sizes and their shapes, each asked only where needed."""
+    sizes, shapes = tensors
     if options.optimizer not in ("adam", "adamw"):
-        return 0
-    return trainable_total * master if options.device == "cuda" else _cpu_adam_temporaries(tensors()) * master
+        return optimizers.temporaries(options.optimizer, shapes, master)
+    if options.device == "cuda":
+        return trainable_total * master
+    found = sizes()
+    return _cpu_adam_temporaries(found) * master if all_int(found) else None
 
 
-def _peak_phase(phases: dict[str, Any], visited: list[str]) -> tuple[Any, str]:
+def _peak_phase(phases: dict[str, Any], visited: list[int], names: list[str]) -> tuple[Any, str]:
     """The step's peak and where it falls: the first phase at it, and for a backward phase (its figure per layer
-    visited) the layer ("backward at layer4.1.conv2")."""
+    visited, ``visited`` their positions) the layer ("backward at layer4.1.conv2")."""
     peaks = {name: _max(value) if isinstance(value, list) else value for name, value in phases.items()}
     peak = _max(list(peaks.values()))
     where = next((name for name, value in peaks.items() if value == peak), "")
     values = phases.get(where)
     if isinstance(values, list) and all_int(values):
-        where = f"{where} at {visited[values.index(peak)]}"
+        where = f"{where} at {names[visited[values.index(peak)]]}"
     return peak, where
 
 
@@ -534,28 +604,30 @@ def _saved(layer: Any, own: bool, device: str, sizes: tuple[int, int], batch: An
     return tuple(refs), own_bytes
 
 
-def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int, tensors: Callable[[], list],
+def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int,
+                       tensors: tuple[Callable[[], list], Callable[[], list]],
                        options: MemoryOptions) -> dict[str, Any]:
     """The training figures that are sums (formulas); the peaks, maxima over every layer, are None: the
     report asks for numeric sizes instead (a Max of a few hundred formulas is neither readable nor quick)."""
-    if options.optimizer in ("adam", "adamw"):
-        if options.device == "cuda":
-            temporaries = trainable_total * master
-        else:
-            sizes = tensors()
-            temporaries = _cpu_adam_temporaries(sizes) * master if all_int(sizes) else None
-    else:
-        temporaries = 0
+    temporaries = _optimizer_temporaries(options, trainable_total, master, tensors)
     return {
         "saved_for_backward_bytes": sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0),
         "activation_gradients_bytes": None,
         "training_activations_peak_bytes": None,
         "gradients_bytes": trainable_total * master,
-        "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
+        "optimizer_bytes": optimizers.state_bytes(options.optimizer, tensors[1], trainable_total, master),
         "optimizer_temporaries_bytes": temporaries,
         "training_step_peak_bytes": None,
         "training_peak_phase": "",
     }
+
+
+def tensor_shapes(layer: Any, held: tuple) -> list[tuple]:
+    """The shapes of the parameter tensors a layer trains (``held``: its (weight, bias) elements trained): its kind's
+    (LayerKind.param_shapes) where it trains all it holds, else each part as one vector."""
+    if tuple(held) == tuple(layer.owned):
+        return [shape for shape in layer.kind.param_shapes(layer.ins, layer.out) if prod(shape)]
+    return [(n,) for n in held if n]
 
 
 def _module_order(names: list[str]) -> list[int]:
