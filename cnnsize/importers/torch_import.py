@@ -350,7 +350,11 @@ def _run(gm, root, xs: list, real: tuple, fake, count: bool) -> None:
             return result
 
     if count:
-        with counter:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        # attention inside a measured call counted as the sdpa kind counts it (the math path, which the meta device
+        # takes): FlopCounterMode has no formula for CPU's fused kernel, and would count none of its products
+        with counter, sdpa_kernel(SDPBackend.MATH):
             Propagate(root, graph=gm.graph).run(*xs)
     else:
         Propagate(root, graph=gm.graph).run(*xs)
@@ -396,7 +400,9 @@ def _shape_proxy_class(torch, proxy_class):
     """The shape tracer's proxy: a size asked of a traced tensor answers from the value recorded on its node."""
 
     class ShapeProxy(proxy_class):
-        """A proxy that knows its tensor's shape: size(), dim(), shape and numel() are plain numbers."""
+        """A proxy that knows its tensor's shape: size(), dim(), shape and numel() are plain numbers, but for a size
+        that differs at batch 2 (where the tracer runs both): that one is traced, so that the batch stays a variable
+        of the graph (reshape(B, N, 3, h, d)) rather than the number 1."""
 
         def _meta(self):
             v = self.node.meta.get("shape_value")
@@ -404,18 +410,30 @@ def _shape_proxy_class(torch, proxy_class):
                 raise RuntimeError("no shape")
             return v
 
+        def _sizes(self) -> tuple:
+            v, twice = self._meta(), self.node.meta.get("shape_value2")
+            if not isinstance(twice, torch.Tensor) or twice.dim() != v.dim():
+                return tuple(v.shape)
+            traced = proxy_class.__getattr__(self, "size")  # fx's x.size, whose call is recorded
+            return tuple(n if n == m else traced(i) for i, (n, m) in enumerate(zip(v.shape, twice.shape)))
+
         def size(self, dim=None):
-            return self._meta().size() if dim is None else self._meta().size(dim)
+            sizes = self._sizes()
+            return torch.Size(sizes) if dim is None and all(isinstance(n, int) for n in sizes) else \
+                sizes if dim is None else sizes[dim]
 
         def dim(self):
             return self._meta().dim()
 
         def numel(self):
-            return self._meta().numel()
+            sizes = self._sizes()
+            if all(isinstance(n, int) for n in sizes):
+                return self._meta().numel()
+            return proxy_class.__getattr__(self, "numel")()
 
         @property
         def shape(self):
-            return self._meta().shape
+            return self.size()
 
         @property
         def ndim(self):
@@ -424,43 +442,69 @@ def _shape_proxy_class(torch, proxy_class):
     return ShapeProxy
 
 
+def _attr(root, target: str):
+    """The tensor (or other attribute) a get_attr reads: a parameter, a buffer, or a constant fx made."""
+    path, _, name = target.rpartition(".")
+    return getattr(root.get_submodule(path) if path else root, name, None)
+
+
 def _shape_tracer_class(torch, fake, tracer_class, proxy_class):
     """The import's tracer, whose proxies know their tensors' shapes: each traced operation is run on fake tensors
     as it is recorded, so size(), dim(), shape and numel() are plain numbers and control flow on shapes takes its
-    branch. An operation that does not run leaves no value: a shape asked of it fails the trace."""
+    branch. An operation that does not run leaves no value: a shape asked of it fails the trace. Given inputs at
+    batch 2 too (``inputs2``), each operation runs at both batches, and a size that differs is traced."""
     from torch.fx._symbolic_trace import _orig_module_call
     from torch.fx.node import map_aggregate
-
-    def value(a):
-        return a.meta.get("shape_value") if hasattr(a, "meta") else a
 
     ShapeProxy = _shape_proxy_class(torch, proxy_class)
 
     class ShapeTracer(tracer_class):
+        evaluating = False  # while a recorded call runs on fake tensors: its parameters are tensors, not proxies
+        inputs2: list | None = None
+
         def proxy(self, node):
             return ShapeProxy(node, self)
+
+        def getattr(self, attr, attr_val, parameter_proxy_cache):
+            return attr_val if self.evaluating else super().getattr(attr, attr_val, parameter_proxy_cache)
+
+        def call_module(self, m, forward, args, kwargs):
+            return forward(*args, **kwargs) if self.evaluating else super().call_module(m, forward, args, kwargs)
 
         def create_proxy(self, kind, target, args, kwargs, *rest, **more):
             proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
             node = proxy.node
             if kind == "placeholder":
                 node.meta["shape_value"] = self.inputs.pop(0) if self.inputs else None
+                if self.inputs2 is not None:
+                    node.meta["shape_value2"] = self.inputs2.pop(0) if self.inputs2 else None
                 return proxy
+            for key in ("shape_value", "shape_value2") if self.inputs2 is not None else ("shape_value",):
+                node.meta[key] = self.evaluate(kind, target, node, key)
+            return proxy
+
+        def evaluate(self, kind, target, node, key):
+            """The call's result on fake tensors, from its arguments' values (``key``: at batch 1 or 2)."""
+            def value(a):
+                return a.meta.get(key) if hasattr(a, "meta") else a
+
             a, k = map_aggregate(node.args, value), map_aggregate(node.kwargs, value)
+            # the model's own forward traced at two batches reads parameters as tensors while a call runs; a submodule
+            # inlined (one batch) keeps fx's proxies, so that a call whose batch its sizes fix stays measured whole
+            self.evaluating = self.inputs2 is not None
             try:
                 with fake, torch.no_grad():
                     if kind == "call_function":
-                        out = target(*a, **k)
-                    elif kind == "call_method":
-                        out = getattr(a[0], target)(*a[1:], **k)
-                    elif kind == "call_module":
-                        out = _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
-                    else:
-                        out = self.root.get_parameter(target) if kind == "get_attr" else None
+                        return target(*a, **k)
+                    if kind == "call_method":
+                        return getattr(a[0], target)(*a[1:], **k)
+                    if kind == "call_module":
+                        return _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
+                    return _attr(self.root, target) if kind == "get_attr" else None
             except Exception:  # noqa: BLE001 - no value: a shape asked of it fails the trace
-                out = None
-            node.meta["shape_value"] = out
-            return proxy
+                return None
+            finally:
+                self.evaluating = False
 
     return ShapeTracer
 
@@ -486,6 +530,7 @@ def _inline_call(gm, node, tracer, fake) -> bool:
         return False
     for n in sub.nodes:
         n.meta.pop("shape_value", None)
+        n.meta.pop("shape_value2", None)
         if n.op in ("get_attr", "call_module"):
             n.target = f"{node.target}.{n.target}"
         stack = n.meta.get("nn_module_stack")
@@ -581,11 +626,15 @@ class _Importer:
         self.reads: dict[str, dict[str, tuple]] = {}  # layer -> the ids of the parameters it reads, by figure
         self.numel: dict[int, int] = {}  # id of a parameter read -> its elements
         self.constant: set = set()  # nodes of parameters and buffers, and of what is computed from them alone
+        # of those, the ones built with the batch in their shape (torch.zeros(B, H, W)): the same for every sample, but
+        # made (and computed on) once per sample
+        self.per_sample: set = set()
         self.registered: dict | None = None  # id -> the traced copy's parameters and buffers (made when asked)
         self.counted_calls: set = set()  # calls computing constants whose MACs a layer counts (const_op's)
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
         self.batch_run: bool | None = None  # whether the run at batch 2 (where the batch axes went) succeeded
+        self.batch_tried = False  # whether that run was tried whatever the shapes (batch_of's force)
         self.outputs: list[tuple[Any, str]] = []
         self.main = "input"
         if how == "named":
@@ -723,13 +772,41 @@ class _Importer:
         try:
             graph = tracer.trace(self.root, concrete_args=fixed or None)
         except Exception as exc:  # fx raises many kinds for data-dependent control flow
-            raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
-                            hint="from_torch needs a forward without data-dependent Python control flow") from None
+            graph = self.trace_with_shapes(type(tracer), fixed)
+            if graph is None:
+                raise SpecError(f"torch.fx cannot trace this module: {type(exc).__name__}: {exc}".split("\n")[0],
+                                hint="from_torch needs a forward without data-dependent Python control flow") from None
         for key in self.kwargs:  # fx makes a placeholder per value given (task_1): its value is its default
             for i, leaf in enumerate(tree_leaves(self.kwargs[key])):
                 for n in graph.nodes:
                     if n.op == "placeholder" and n.target == f"{key}_{i + 1}":
                         n.args = (leaf,)
+        return graph
+
+    def trace_with_shapes(self, tracer_class, fixed: dict):
+        """The graph of a forward whose own Python control flow reads the input's shapes (timm's ViT with a dynamic
+        image size resampling its position embedding where the grid differs), traced again with proxies that know
+        their shapes (as an untraceable submodule is, inline_leaves), on a fake input of the one shape given; None
+        where that fails too (control flow on values), or for several inputs."""
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        if self.feed is None or self.feed.several:
+            return None
+        torch = self.torch
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+        tracer = _shape_tracer_class(torch, fake, tracer_class, _proxy_class())()
+        own = next(iter([*self.root.parameters(), *self.root.buffers()]), None)
+        dtype = own.dtype if own is not None and own.is_floating_point() else torch.float32
+        with fake:
+            tracer.inputs = [torch.empty((1, *self.input_shape), dtype=dtype, device="meta")]
+            tracer.inputs2 = [torch.empty((2, *self.input_shape), dtype=dtype, device="meta")]
+        try:
+            graph = tracer.trace(self.root, concrete_args=fixed or None)
+        except Exception:  # noqa: BLE001 - control flow on values: the first trace's error says so
+            return None
+        for n in graph.nodes:
+            n.meta.pop("shape_value", None)
+            n.meta.pop("shape_value2", None)
         return graph
 
     def arguments(self) -> dict:
@@ -841,8 +918,15 @@ class _Importer:
                 self.constant.add(node)  # a parameter or buffer read directly: the call using it says what it is
             elif _is_tensor(node) and self.inputs(node) and all(n in self.constant for n in self.inputs(node)):
                 self.constant.add(node)  # computed from parameters alone (a class token's expand): the same
-            elif self.built(node):
-                self.constant.add(node)  # built in the forward from numbers (torch.zeros, arange, a grid)
+                if any(n in self.per_sample for n in self.inputs(node)):
+                    self.per_sample.add(node)
+            elif node.op.startswith("call_") and not _is_tensor(node) and self.inputs(node) and \
+                    all(n in self.constant for n in self.inputs(node)):
+                self.constant.add(node)  # the parts of a constant (a rotary table's chunk(2, -1)): its items are
+            elif self.built(node) or (_is_tensor(node) and _empty(node)):
+                # built in the forward from numbers (torch.zeros, arange, a grid), or an empty tensor (q[:, :, :0], no
+                # prefix tokens), which holds no values whatever the input: a cat leaves it out
+                self.constant.add(node)
             elif node.op == "output":
                 self.output(node)
             elif _is_tensor(node):
@@ -973,8 +1057,8 @@ class _Importer:
                 if hasattr(meta, "shape"):
                     return TensorArg(_shape(arg), computed=arg not in self.constant)
                 return meta if meta is not None else arg.meta.get("val", arg)
-            if isinstance(arg, (list, tuple)):
-                return type(arg)(value(a) for a in arg)
+            if isinstance(arg, (list, tuple)):  # torch.cat's tensors: an empty one adds nothing
+                return type(arg)(value(a) for a in arg if not (hasattr(a, "op") and _is_tensor(a) and _empty(a)))
             if isinstance(arg, dict):
                 return {k: value(v) for k, v in arg.items()}
             if isinstance(arg, slice):  # x[:, :H] with H a size read from a traced shape
@@ -985,10 +1069,14 @@ class _Importer:
         computed = [n for n in self.inputs(call_node) if n not in self.constant]
         inputs = [self.sample_shape(n) for n in computed]
         contiguous = [_contiguous(n) for n in computed]
-        attrs = [_shape(n) for n in self.inputs(call_node) if n in self.constant]
-        attrs_learned = [self.learned(n) for n in self.inputs(call_node) if n in self.constant]
-        const_counts = [self.sources_count(n) for n in self.inputs(call_node) if n in self.constant]
+        consts = [n for n in self.inputs(call_node) if n in self.constant and not _empty(n)]
+        attrs = [_shape(n) for n in consts]
+        attrs_learned = [self.learned(n) for n in consts]
+        const_counts = [self.sources_count(n) for n in consts]
         index = node.args[1] if source is not None else None
+        results = source.meta.get("tensor_meta") if source is not None else None
+        if isinstance(index, int) and index < 0 and isinstance(results, (tuple, list)):
+            index += len(results)  # spx[-1] of x.chunk(4, 1): the last of the results
         layouts = [self.batch_of(n) for n in computed]
         out_batch = self.batch_of(node) if _is_tensor(node) else _STANDARD
         moved = any(b != _STANDARD for b in [*layouts, out_batch])
@@ -999,19 +1087,23 @@ class _Importer:
                          view=node.meta.get("view"), where=self.where(call_node),
                          batch=layouts if moved else [], out_batch=out_batch,
                          torch_inputs=[_shape(n) for n in computed] if moved else [],
-                         torch_output=_shape(node) if moved and _is_tensor(node) else ())
+                         torch_output=_shape(node) if moved and _is_tensor(node) else (),
+                         dtype_kept=not _is_tensor(node) or all(n.meta["tensor_meta"].dtype ==
+                                                                node.meta["tensor_meta"].dtype for n in computed))
 
     # -- where the batch is -------------------------------------------------------------------------------------
-    def batch_of(self, node) -> Any:
+    def batch_of(self, node, force: bool = False) -> Any:
         """Where ``node``'s tensor holds the batch: a _Batch, _NO_BATCH (it does not grow with the batch) or
         _MIXED (it grows otherwise: samples mixed). Found by comparing the node's shape at batch 1 with its shape at
-        batch 2, run once, and only for a graph where some tensor does not hold its batch alone in front; where
-        that run fails (a forward that fixed the batch as a number), every batch is taken to be in front."""
+        batch 2, run once, and only for a graph where some tensor does not hold its batch alone in front (or where
+        ``force``d: a tensor built in the forward from sizes of the input); where that run fails (a forward that
+        fixed the batch as a number), every batch is taken to be in front."""
         shape = _shape(node)
-        if self.batch_run is None:
+        if self.batch_run is None or (force and self.batch_run is False and not self.batch_tried):
             self.batch_run = False
-            if any(_is_tensor(n) and n not in self.constant and _shape(n)[:1] != (1,) for n in self.gm.graph.nodes
-                   if n.op != "get_attr"):
+            self.batch_tried = force
+            if force or any(_is_tensor(n) and n not in self.constant and _shape(n)[:1] != (1,)
+                            for n in self.gm.graph.nodes if n.op != "get_attr"):
                 try:
                     _propagate(self.gm, self.input_shape, tuple(self.untraceable), batch=2)
                     self.batch_run = True
@@ -1031,15 +1123,23 @@ class _Importer:
 
     # -- constants -----------------------------------------------------------------------------------------------
     def built(self, node) -> bool:
-        """Whether a call makes a tensor from numbers alone, the same for every input and batch (torch.zeros(4, 4),
-        torch.arange(n) with n a size of the input's that is not the batch's): a constant of the spec."""
+        """Whether a call makes a tensor from numbers alone, the same for every input (torch.zeros(4, 4),
+        torch.arange(n) with n a size of the input's that is not the batch's): a constant of the spec. One with the
+        batch alone in front of its shape (EdgeNeXt's torch.zeros(B, H, W), from which a position encoding is
+        computed) is the same for every sample, made once per sample (``per_sample``)."""
         if node.op not in ("call_function", "call_method") or not _is_tensor(node):
             return False
         if any(n not in self.constant for n in self.inputs(node)):
             return False
         if not self.reads_input(node):
             return True
-        return self.batch_of(node) == _NO_BATCH
+        if any(n not in self.constant and "val" not in n.meta for n in node.all_input_nodes):
+            return False  # an item of a call's several results (x.max(1)[0]): computed
+        batch = self.batch_of(node, force=True)
+        if batch == _STANDARD and self.batch_run:
+            self.per_sample.add(node)
+            return True
+        return batch == _NO_BATCH
 
     def reads_input(self, node) -> bool:
         """Whether a node's value depends on the input (a size read from it included)."""
@@ -1101,16 +1201,19 @@ class _Importer:
             self.registered = {id(v): v for v in [*self.root.parameters(), *self.root.buffers()]}
         return [base] if id(base) in self.registered else []
 
-    def sources_count(self, node) -> tuple[int, int, int]:
-        """(parameters, buffers, multiply-adds) a constant is computed from, as FlopCounterMode counts the MACs of
-        its calls (run once more, counting, only where a call may have any: a module or a product)."""
+    def sources_count(self, node) -> tuple[int, int, int, int]:
+        """(parameters, buffers, multiply-adds once per call, multiply-adds per sample) a constant is computed from, as
+        FlopCounterMode counts the MACs of its calls (run once more, counting, only where a call may have any: a
+        module or a product); those on a constant built with the batch in its shape are per sample."""
         params, buffers, calls = self.constant_sources(node)
-        macs = 0
+        macs = [0, 0]
         if any(n.op == "call_module" or _products(n) for n in calls):
             if any("flops" not in n.meta for n in calls):
                 _propagate(self.gm, self.input_shape, tuple(self.untraceable), count=True)
-            macs = sum(n.meta.get("flops", 0) for n in calls) // 2
-        return sum(t.numel() for t in params.values()), sum(t.numel() for t in buffers.values()), macs
+            for n in calls:
+                macs[n in self.per_sample] += n.meta.get("flops", 0)
+        return (sum(t.numel() for t in params.values()), sum(t.numel() for t in buffers.values()), macs[0] // 2,
+                macs[1] // 2)
 
     def sample_shape(self, node) -> tuple:
         """A tensor's shape as a layer kind sees it: the batch (of 1) in front, then the per-sample axes (an axis
@@ -1395,6 +1498,11 @@ def _products(node) -> bool:
 def _is_tensor(node) -> bool:
     """Whether the node's value is one tensor (a tuple of them, or a size, is not a layer's output)."""
     return hasattr(node.meta.get("tensor_meta"), "shape")
+
+
+def _empty(node) -> bool:
+    """Whether a traced tensor holds no values (an axis of size 0)."""
+    return 0 in tuple(node.meta["tensor_meta"].shape)
 
 
 def _contiguous(node) -> bool:

@@ -558,7 +558,7 @@ class Identity(_Elementwise):
     torch_name = "Identity"
     params = {}
     torch_modules = ("Identity",)
-    torch_functions = ("detach", "clone", "float")
+    torch_functions = ("detach", "clone", "float", "to", "type_as")
     onnx_ops = ("Identity", "Gather")
 
     @classmethod
@@ -582,7 +582,10 @@ class Identity(_Elementwise):
 
     @classmethod
     def from_torch(cls, call):
-        return {} if call.module is not None else PASS_THROUGH
+        if call.module is None and call.function in ("to", "type_as") and not call.dtype_kept:
+            raise call.refuse(f".{call.function}() to another dtype (cnnsize sizes a network in one dtype: "
+                              "--dtype gives it)")
+        return {} if call.module is not None else PASS_THROUGH  # x.to(its own dtype) is x itself
 
     def saved(self, ins, out, trainable, device):
         return []

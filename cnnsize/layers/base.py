@@ -357,13 +357,13 @@ class TorchCall(Plain):
 
     FIELDS = ("module", "function", "args", "kwargs", "inputs", "output", "attrs", "index", "where", "contiguous",
               "out_contiguous", "view", "attrs_learned", "batch", "out_batch", "torch_inputs", "torch_output",
-              "const_counts")
+              "const_counts", "dtype_kept")
 
     def __init__(self, module: Any, function: str, args: tuple, kwargs: dict, inputs: list, output: tuple,
                  attrs: list | None = None, index: int | None = None, where: str = "", contiguous: list | None = None,
                  out_contiguous: bool = True, view: bool | None = None, attrs_learned: list | None = None,
                  batch: list | None = None, out_batch: tuple = (0, 1), torch_inputs: list | None = None,
-                 torch_output: tuple = (), const_counts: list | None = None):
+                 torch_output: tuple = (), const_counts: list | None = None, dtype_kept: bool = True):
         self.module, self.function, self.args, self.kwargs, self.inputs, self.output = \
             module, function, args, kwargs, inputs, output
         self.attrs: list = [] if attrs is None else attrs
@@ -382,9 +382,10 @@ class TorchCall(Plain):
         self.out_batch = out_batch
         self.torch_inputs: list = [] if torch_inputs is None else torch_inputs
         self.torch_output = torch_output
-        # per attr: (parameters, buffers) elements it is computed from that no layer counts yet, for a kind that
-        # counts them as its own (``counts_constants``)
+        # per attr: (parameters, buffers, MACs once per call, MACs per sample) it is computed from that no layer counts
+        # yet, for a kind that counts them as its own (``counts_constants``)
         self.const_counts: list = [] if const_counts is None else const_counts
+        self.dtype_kept = dtype_kept  # whether the output's dtype is every computed input's (x.to(x's own dtype))
 
     def arg(self, i: int, key: str, default: Any = None) -> Any:
         """Argument ``i`` (counting the input tensor of a function or method as 0), or keyword ``key``."""

@@ -84,14 +84,16 @@ class Unary(_Elementwise):
         return {"rms_written_out": (RmsWrittenOut, (3, 4, 5)), "functions": (Functions, (5, 6))}
 
 
-REDUCTIONS = ("sum", "var", "std", "norm", "amax", "amin")
+REDUCTIONS = ("sum", "var", "std", "norm", "amax", "amin", "max", "min")
 
 
 @register("reduce")
 class Reduce(LayerKind):
     """A reduction over some per-sample ``axes`` (``x.sum(1)``, ``torch.var(x, dim=1, keepdim=True)``, ``x.norm(p=2,
     dim=(1, 2), keepdim=True)`` in a global response norm, ``x.amax(-1)``), those axes kept as 1 with ``keepdim`` or
-    dropped; ``correction`` is var's and std's (1: unbiased, torch's default). A new tensor; the mean is ``mean``."""
+    dropped; ``correction`` is var's and std's (1: unbiased, torch's default). ``max`` and ``min`` are the values of
+    ``x.max(dim)`` (a pair of values and indices, the indices not taken: ``x.max(1)[0]``), which keep the indices for
+    the gradient where amax keeps its input and result. A new tensor; the mean is ``mean``."""
     tools_checked = True
     onnx_none = "not mapped yet: ONNX ReduceSum, ReduceMax and ReduceL2 are refused (or kept whole with --opaque)"
     batch_anywhere = True  # axes counted as torch holds them (TorchCall.axis)
@@ -112,6 +114,9 @@ class Reduce(LayerKind):
                                     {"conv": {"filters": 2, "kernel": 1}}]),
         "reduce_amax_std": ([5, 6], [{"linear": {"units": 6}}, {"reduce": {"op": "std", "axes": 1, "correction": 0}},
                                      {"reduce": {"op": "amax", "axes": 0, "keepdim": True}}]),
+        "reduce_max_values": ([5, 6], [{"linear": {"units": 6}}, {"reduce": {"op": "max", "axes": 0}},
+                                       {"linear": {"units": 3}}, {"reduce": {"op": "min", "axes": 0,
+                                                                             "keepdim": True}}]),
     }
 
     @classmethod
@@ -121,6 +126,8 @@ class Reduce(LayerKind):
             return {"op": m.op, "axes": plain([d - 1 for d in m.dims]), "keepdim": m.keepdim,
                     "correction": m.correction}
         f = call.function
+        if f in ("max", "min") and not cls.values_of(call):
+            return None  # torch.max(a, b) of two tensors, or the whole pair: not a reduction's values
         dims = call.arg(2 if f == "norm" else 1, "dim")
         if f == "norm" and call.arg(1, "p", "fro") not in (2, 2.0, "fro"):
             raise call.refuse(f"norm with p={call.arg(1, 'p', 'fro')} (the reduce kind's norm is the 2-norm)")
@@ -137,6 +144,16 @@ class Reduce(LayerKind):
         return settings
 
     @staticmethod
+    def values_of(call) -> bool:
+        """Whether a max or min call is the values of a reduction over one axis (``x.max(1)[0]``): its indices
+        (``[1]``) are not values cnnsize sizes, and ``x.max()`` of the whole tensor mixes the batch."""
+        if call.index != 0:
+            if call.index == 1:
+                raise call.refuse(f"the indices of {call.function}(dim) (an index tensor; the values, [0], import)")
+            return False
+        return isinstance(call.arg(1, "dim"), int)
+
+    @staticmethod
     def correction_of(call) -> int:
         """torch's var and std: ``correction=``, or ``unbiased=`` (positional after dim), 1 by default."""
         if call.kwargs.get("correction") is not None:
@@ -146,6 +163,9 @@ class Reduce(LayerKind):
 
     def axes_of(self, x) -> tuple:
         axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)
+        if self.op in ("max", "min") and len(axes) != 1:
+            raise SpecError(f"reduce {self.op} runs over one axis, got {list(axes)}",
+                            hint="amax and amin reduce over several")
         return reduction_axes(x, axes, self.keepdim, "reduce", self.op)
 
     def output_shape(self, ins, ctx):
@@ -162,6 +182,8 @@ class Reduce(LayerKind):
             return []  # its gradient is the output's, spread
         if self.op == "var":
             return [Saved("input")]
+        if self.op in ("max", "min"):
+            return [Saved("new", prod(out), itemsize=8)]  # the indices (int64) of the values picked
         return [Saved("input"), Saved("output")]  # std, norm, amax, amin: the input and the result
 
     def summary(self) -> str:
@@ -197,7 +219,17 @@ class Reduce(LayerKind):
                 v = torch.var(x, dim=1, keepdim=True, unbiased=False)
                 return (x.sum((2, 3)) + x.std(-1).amax(-1)) * v.amin((2, 3))
 
-        return {"global_response_norm": (GlobalResponseNorm, (4, 5, 3)), "statistics": (Statistics, (3, 4, 5))}
+        class TokenMax(nn.Module):  # VOLO's token-labelling head: the best token's score beside the class token's
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(3, 4)
+
+            def forward(self, x):
+                y = self.fc(x)
+                return y[:, 0] + 0.5 * y[:, 1:].max(1)[0] - torch.min(y, dim=1)[0]
+
+        return {"global_response_norm": (GlobalResponseNorm, (4, 5, 3)), "statistics": (Statistics, (3, 4, 5)),
+                "token_max": (TokenMax, (5, 3))}
 
 
 @register("rmsnorm")

@@ -449,6 +449,7 @@ class Mean(LayerKind):
               "keepdim": Param("bool", False, doc="keep them as axes of size 1")}
     torch_modules = ("cnnsize.layers.nn.modules.Mean",)
     torch_functions = ("mean",)
+    batch_anywhere = True  # axes counted as torch holds them (TorchCall.axis): CrossViT's mean over its stacked heads
 
     @classmethod
     def from_torch(cls, call):
@@ -457,11 +458,15 @@ class Mean(LayerKind):
         dims = call.arg(1, "dim")
         if dims is None or dims in ([], ()) or call.arg(3, "dtype") is not None:
             raise call.refuse("mean of the whole tensor, batch included (cnnsize's axes are per sample)")
-        dims = sorted({d % call.rank for d in (dims if isinstance(dims, (list, tuple)) else [dims])})
+        dims = dims if isinstance(dims, (list, tuple)) else [dims]
+        axes = {call.axis(d) for d in dims}  # per-sample axes, wherever torch holds the batch (None: the batch)
         keep = bool(call.arg(2, "keepdim", False))
-        if 0 in dims or (not keep and len(dims) == call.rank - 1):
-            raise call.refuse(f"mean over dims {dims} (it averages the batch axis or leaves no per-sample axis)")
-        return {"axes": plain([d - 1 for d in dims]) if len(dims) > 1 else dims[0] - 1, "keepdim": keep}
+        if None in axes or (not keep and len(axes) == len(call.inputs[0]) - 1):
+            rank = len(call.torch_inputs[0]) if call.batch else call.rank
+            raise call.refuse(f"mean over dims {sorted({d % rank for d in dims})} (it averages the batch axis or "
+                              "leaves no per-sample axis)")
+        found = sorted(a for a in axes if a is not None)
+        return {"axes": plain(found) if len(found) > 1 else found[0], "keepdim": keep}
 
     def axes_of(self, x) -> tuple:
         axes = self.axes if isinstance(self.axes, tuple) else (self.axes,)

@@ -504,7 +504,7 @@ class Expand(LayerKind):
     params = {"shape": Param("size", doc="the per-sample shape, each axis the input's or, where that is 1, any")}
     max_inputs = 2  # y.expand_as(x) reads x's shape alone
     torch_modules = ("cnnsize.layers.nn.modules.Expand",)
-    torch_functions = ("expand", "expand_as")
+    torch_functions = ("expand", "expand_as", "repeat_interleave")
     examples: ClassVar[dict] = {
         "expand_gate": ([4, 5, 6], [{"conv": {"filters": 4, "kernel": 1}}, {"global_avgpool": {}},
                                     {"reshape": {"shape": [4, 1, 1]}}, "sigmoid", {"expand": {"shape": [4, 5, 6]}},
@@ -513,12 +513,35 @@ class Expand(LayerKind):
 
     @classmethod
     def from_torch(cls, call):
+        if call.function == "repeat_interleave":
+            return cls.repeated(call)
         if len(call.inputs) != (2 if call.function == "expand_as" else 1) or not call.output or \
                 call.output[0] != call.inputs[0][0]:
             raise call.refuse(f"{call.function} to {list(call.output)} (it repeats the batch axis)")
         if tuple(call.output) == tuple(call.inputs[0]):
             return PASS_THROUGH  # nothing repeated: the tensor itself
         return {"shape": list(call.output[1:])}
+
+    @staticmethod
+    def repeated(call) -> list:
+        """``x.repeat_interleave(r, dim)``, each value r times in a row along ``dim`` (a new tensor), as torch's
+        arithmetic does it: a size-1 axis inserted after ``dim``, expanded to r, copied in memory order, and merged
+        into ``dim`` (a reshape). Over the batch (GCViT's global query, one per image, repeated for each of its
+        windows, which the batch holds), the per-sample tensor is copied r times along a new first axis, the batch
+        then merged with it."""
+        r, dim = call.arg(1, "repeats"), call.arg(2, "dim")
+        if isinstance(r, bool) or not isinstance(r, int) or not isinstance(dim, int):
+            raise call.refuse("repeat_interleave without a number of repeats and a dim (a tensor of repeats, or of "
+                              "the flattened tensor)", hint="give repeat_interleave(r, dim=d) with r a number")
+        x, out = tuple(call.inputs[0][1:]), tuple(call.output[1:])
+        axis = call.axis(dim, merged=True)
+        at = 0 if axis is None else axis + 1
+        expanded = [*x[:at], r, *x[at:]]
+        steps: list = [("reshape", {"shape": [*x[:at], 1, *x[at:]]}), ("expand", {"shape": expanded}),
+                       ("contiguous", {})]
+        if tuple(expanded) != out:
+            steps.append(("reshape", {"shape": list(out)}))
+        return steps
 
     def output_shape(self, ins, ctx):
         x = ins[0]
@@ -552,4 +575,18 @@ class Expand(LayerKind):
                 y = self.gate(x.mean((2, 3)).view(x.shape[0], 1, -1)).sigmoid().view(x.shape[0], -1, 1, 1)
                 return x * y.expand_as(x)
 
-        return {"eca": (Eca, (3, 5, 6))}
+        class RepeatedQuery(nn.Module):  # GCViT's global query, one per image, repeated for each of its windows
+            def __init__(self):
+                super().__init__()
+                self.q, self.kv = nn.Linear(4, 4), nn.Linear(4, 8)
+
+            def forward(self, x):
+                B, C, H, W = x.shape
+                windows = x.view(B, C, 2, H // 2, 2, W // 2).permute(0, 2, 4, 3, 5, 1).reshape(-1, H * W // 4, C)
+                q = self.q(x.flatten(2).transpose(1, 2)[:, :H * W // 4])
+                q = q.repeat_interleave(windows.shape[0] // B, dim=0)
+                k, v = self.kv(windows).chunk(2, -1)
+                attn = (q @ k.transpose(-2, -1)).softmax(-1) @ v
+                return attn.repeat_interleave(2, dim=-1).view(B, 4, -1)
+
+        return {"eca": (Eca, (3, 5, 6)), "repeated_query": (RepeatedQuery, (4, 4, 6))}

@@ -98,10 +98,10 @@ class Linear(LayerKind):
         if isinstance(bias, TensorArg) and not bias.computed and call.attrs_learned[-1:] == [False]:
             # a bias computed from parameters and buffers (BEiT's, Swin V2's cat of q_bias, a zero k_bias buffer
             # and v_bias): added to the product in place, its sources counted as they are held
-            weights, buffers, macs = call.const_counts[-1]
+            weights, buffers, macs, sample_macs = call.const_counts[-1]
             return [("linear", {"units": units, "bias": False}),
                     ("const_op", {"op": "add", "shape": [units], "weights": weights, "buffers": buffers,
-                                  "macs": macs, "inplace": True})]
+                                  "macs": macs, "sample_macs": sample_macs, "inplace": True})]
         return {"units": units, "bias": isinstance(bias, TensorArg)}
 
     def output_shape(self, ins, ctx):
@@ -295,16 +295,21 @@ class PatchEmbed(LayerKind):
 
 @register("class_token")
 class ClassToken(LayerKind):
-    """A learned token put before the sequence: [L, D] → [L + 1, D] (ViT's class_token, D parameters)."""
+    """Learned tokens put before the sequence: [L, D] → [L + n, D] (ViT's class token, n = 1: D parameters; a class
+    token and register tokens joined in one cat, EVA's and DINOv3's, n = 1 + 4: n·D)."""
     autocast = {"cpu": PROMOTE, "cuda": PROMOTE}  # cat with a float32 token
     tools_checked = True
 
     cause = "elementwise"
 
-    params = {}
+    params = {"tokens": Param("int", 1, doc="how many tokens are put before the sequence")}
     torch_modules = ("cnnsize.layers.nn.modules.ClassToken",)
     torch_functions = ("cat", "concat")
     onnx_ops = ("Concat",)
+    examples: ClassVar[dict] = {
+        "class_and_register_tokens": ([3, 8, 8], [{"patch_embed": {"filters": 6, "patch": 4}},
+                                                  {"class_token": {"tokens": 5}}, {"linear": {"units": 4}}]),
+    }
 
     @classmethod
     def from_onnx(cls, call):  # Concat([token (1, 1, D), x (N, L, D)], axis 1), the token a weight (expanded)
@@ -317,24 +322,27 @@ class ClassToken(LayerKind):
     @classmethod
     def from_torch(cls, call):
         if call.module is not None:
-            return {}
-        # torch.cat([self.class_token.expand(n, -1, -1), x], dim=1), as torchvision's ViT writes it
+            return {"tokens": call.module.weight.shape[1]}
+        # torch.cat([self.class_token.expand(n, -1, -1), x], dim=1), as torchvision's ViT writes it; with register
+        # tokens after it, torch.cat([cls.expand(n, -1, -1), reg.expand(n, -1, -1), x], dim=1)
         tensors = call.arg(0, "tensors")
-        if len(call.inputs) != 1 or len(call.attrs) != 1 or len(tensors) != 2 or tensors[0].computed:
+        if len(call.inputs) != 1 or not call.attrs or len(tensors) != len(call.attrs) + 1 or \
+                any(t.computed for t in tensors[:-1]):
             return None
-        x, token = call.inputs[0], call.attrs[0]
-        if len(x) != 3 or call.arg(1, "dim", 0) % 3 != 1 or tuple(token[1:]) != (1, x[2]):
+        x = call.inputs[0]
+        if len(x) != 3 or call.arg(1, "dim", 0) % 3 != 1 or \
+                any(len(t) != 3 or t[0] != 1 or t[2] != x[2] for t in call.attrs):
             return None
-        return {}
+        return {"tokens": sum(int(t[1]) for t in call.attrs)}
 
     def output_shape(self, ins, ctx):
         if len(ins[0]) != 2:
             raise SpecError(f"class_token needs tokens [L, D], got {_text(ins[0])}",
                             hint="make tokens first, e.g. with patch_embed")
-        return (ins[0][0] + 1, ins[0][1])
+        return (ins[0][0] + self.tokens, ins[0][1])
 
     def counts(self, ins, out):
-        return Counts(weights=ins[0][1])
+        return Counts(weights=self.tokens * ins[0][1])
 
     def param_shapes(self, ins, out):  # (1, 1, D)
         return [(1, 1, ins[0][1])]
@@ -345,7 +353,25 @@ class ClassToken(LayerKind):
     def build(self, ins, out):
         from .nn.modules import ClassToken as Module
 
-        return Module(ins[0][1])
+        return Module(ins[0][1], self.tokens)
+
+    @classmethod
+    def torch_examples(cls):
+        import torch
+        import torch.nn as nn
+
+        class RegisterTokens(nn.Module):  # EVA's and DINOv3's: a class token and register tokens joined in one cat
+            def __init__(self):
+                super().__init__()
+                self.cls_token, self.reg_token = nn.Parameter(torch.zeros(1, 1, 6)), nn.Parameter(torch.zeros(1, 4, 6))
+                self.fc = nn.Linear(6, 6)
+
+            def forward(self, x):
+                x = self.fc(x)
+                return torch.cat([self.cls_token.expand(x.shape[0], -1, -1),
+                                  self.reg_token.expand(x.shape[0], -1, -1), x], dim=1)
+
+        return {"register_tokens": (RegisterTokens, (5, 6))}
 
 
 @register("pos_embed")
@@ -610,7 +636,10 @@ class ScaledDotProductAttention(LayerKind):
             if shape is None:
                 raise call.refuse(f"scaled_dot_product_attention with a mask of shape {list(mask.shape)} that does "
                                   "not broadcast over the batch")
-            weights, buffers, macs = call.const_counts[0]
+            weights, buffers, macs, sample_macs = call.const_counts[0]
+            if sample_macs:
+                raise call.refuse("scaled_dot_product_attention with a mask computed for each sample (built with the "
+                                  "batch in its shape)")
             settings.update({"mask": [int(v) for v in shape], "weights": weights, "buffers": buffers, "macs": macs})
         return settings if last_axes_per_sample(call, 2) else None
 

@@ -28,7 +28,8 @@ class ConstOp(LayerKind):
     """``x op c`` with ``c`` a constant tensor of ``shape`` (aligned with the input's last axes, broadcast as torch
     broadcasts): ``op`` add, sub, rsub (c - x), mul, div or rdiv (c / x). ``weights`` and ``buffers`` count the
     parameters and buffers the constant is computed from (a relative position bias table and its index), ``inplace``
-    writes into the input (``x.add_(c)``, ``x += c``). No multiply-adds, as FlopCounterMode counts."""
+    writes into the input (``x.add_(c)``, ``x += c``). No multiply-adds, as FlopCounterMode counts, beyond those
+    computing the constant (``macs`` once per call, ``sample_macs`` once per sample)."""
     tools_checked = True
     onnx_none = "not mapped yet: ONNX arithmetic with a constant tensor is refused (or kept whole with --opaque)"
     batch_anywhere = True  # value by value: the constant aligned with the torch axes (checked in from_torch)
@@ -41,6 +42,9 @@ class ConstOp(LayerKind):
               "buffers": Param("count", 0, doc="buffers the constant is computed from"),
               "macs": Param("count", 0, doc="multiply-adds computing the constant, once per call whatever the batch "
                                             "(Swin V2's position-bias MLP): FlopCounterMode's count / 2"),
+              "sample_macs": Param("count", 0, doc="multiply-adds computing the constant for each sample, where it is "
+                                                   "built with the batch in its shape (EdgeNeXt's position encoding of "
+                                                   "torch.zeros(B, H, W)): FlopCounterMode's count / 2 at batch 1"),
               "inplace": Param("bool", False, doc="write into the input's storage (x.add_(c), x += c)")}
     torch_modules = ("cnnsize.layers.nn.modules.ConstOp",)
     torch_functions = ("add", "add_", "iadd", "__add__", "__iadd__", "__radd__", "sub", "sub_", "isub", "__sub__",
@@ -60,7 +64,7 @@ class ConstOp(LayerKind):
         if call.module is not None:
             m = call.module
             return {"op": m.op, "shape": list(m.shape), "weights": m.counted[0], "buffers": m.counted[1],
-                    "macs": m.counted[2], "inplace": m.inplace}
+                    "macs": m.counted[2], "sample_macs": m.counted[3], "inplace": m.inplace}
         if len(call.inputs) != 1 or len(call.attrs) != 1 or call.kwargs.get("rounding_mode") is not None:
             return None  # two computed tensors (a merge), or a number (scalar)
         name = call.function
@@ -77,8 +81,9 @@ class ConstOp(LayerKind):
         if shape is None:
             raise call.refuse(f"{call.function} with a constant of shape {list(call.attrs[0])} that does not "
                               "broadcast over the batch (its axis there is not 1)")
-        return {"op": op, "shape": [int(v) for v in shape], "weights": call.const_counts[0][0],
-                "buffers": call.const_counts[0][1], "macs": call.const_counts[0][2], "inplace": call.inplace}
+        weights, buffers, macs, sample_macs = call.const_counts[0]
+        return {"op": op, "shape": [int(v) for v in shape], "weights": weights, "buffers": buffers, "macs": macs,
+                "sample_macs": sample_macs, "inplace": call.inplace}
 
     def const_shape(self) -> tuple:
         return self.shape if isinstance(self.shape, tuple) else (self.shape,)
@@ -94,7 +99,7 @@ class ConstOp(LayerKind):
         return out
 
     def counts(self, ins, out):
-        return Counts(weights=self.weights, buffers=self.buffers, connections=prod(out))
+        return Counts(weights=self.weights, buffers=self.buffers, connections=prod(out), macs=self.sample_macs)
 
     def call_macs(self, ins, out):
         return self.macs
@@ -103,7 +108,7 @@ class ConstOp(LayerKind):
         """None for the parameters' gradients where the constant is computed from trained parameters with products
         (``macs``: how many is known, not how they are done, so neither is their backward); the input's gradient of
         ``x op c`` does no products."""
-        return 0, (None if self.macs and self.weights and trains else 0)
+        return 0, (None if (self.macs or self.sample_macs) and self.weights and trains else 0)
 
     def receptive(self, rfs, ins, out):
         return rfs[0] if rfs else None
@@ -113,7 +118,9 @@ class ConstOp(LayerKind):
         if self.op == "rdiv":
             return [Saved("input"), const]  # d(c/x) = -c/x²
         if self.op in ("mul", "div"):
-            return [const]  # x * c and x / c: the input's gradient needs the constant (not learned here)
+            # x * c and x / c: the input's gradient needs the constant; a constant computed from trained parameters
+            # needs the input for its own
+            return [const, Saved("input")] if trainable and self.weights else [const]
         return []  # x + c, x - c
 
     def summary(self) -> str:
@@ -123,7 +130,8 @@ class ConstOp(LayerKind):
     def build(self, ins, out):
         from .nn.modules import ConstOp as Module
 
-        return Module(self.op, self.const_shape(), self.weights, self.buffers, self.macs, self.inplace)
+        return Module(self.op, self.const_shape(), self.weights, self.buffers, self.macs, self.inplace,
+                      self.sample_macs)
 
     @classmethod
     def torch_examples(cls):

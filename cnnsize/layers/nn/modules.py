@@ -193,13 +193,14 @@ _CONST_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "di
 class ConstOp(nn.Module):
     """x op c with c a constant tensor of ``shape`` made in the forward (of ones: the values do not matter to a size),
     holding ``weights`` parameters and ``buffers`` buffers, as many as the model computes it from, and computing it
-    with ``macs`` multiply-adds (a product of two matrices of ones of that cost, once per call)."""
+    with ``macs`` multiply-adds (a product of two matrices of ones of that cost, once per call) and ``sample_macs``
+    per sample (a batch of such products)."""
 
     def __init__(self, op: str, shape: tuple, weights: int = 0, buffers: int = 0, macs: int = 0,
-                 inplace: bool = False):
+                 inplace: bool = False, sample_macs: int = 0):
         super().__init__()
         self.op, self.shape, self.inplace = op, tuple(shape), inplace
-        self.counted = (weights, buffers, macs)  # what the model's constant is computed from
+        self.counted = (weights, buffers, macs, sample_macs)  # what the model's constant is computed from
         self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
         self.register_buffer("held", torch.zeros(buffers) if buffers else None)
 
@@ -208,6 +209,11 @@ class ConstOp(nn.Module):
         if self.counted[2]:  # the constant's computation: (1 × macs) @ (macs × 1), added in as 0
             row = torch.ones(1, self.counted[2], dtype=x.dtype, device=x.device)
             c = c + (row @ row.T).sum() * 0
+        if self.weight is not None and torch.is_grad_enabled():  # the constant requires grad, as the model's does
+            c = c + self.weight.sum() * 0
+        if self.counted[3]:  # for each sample: (B × 1 × macs) @ (B × macs × 1)
+            rows = torch.ones(x.shape[0], 1, self.counted[3], dtype=x.dtype, device=x.device)
+            c = c + (rows @ rows.transpose(1, 2)).sum() * 0
         # Python's operators, as model code writes them (ptflops patches Tensor.add and Tensor.mul, not these)
         return _CONST_OPS[self.op + ("_" if self.inplace else "")](x, c)
 
@@ -258,7 +264,8 @@ class Unary(nn.Module):
 
 
 class Reduce(nn.Module):
-    """x.<op>(dims, keepdim): sum, var, std (with a correction), the 2-norm, amax, amin."""
+    """x.<op>(dims, keepdim): sum, var, std (with a correction), the 2-norm, amax, amin; max and min over one axis
+    (their values)."""
 
     def __init__(self, op: str, dims: tuple, keepdim: bool = False, correction: int = 1):
         super().__init__()
@@ -269,6 +276,8 @@ class Reduce(nn.Module):
             return getattr(x, self.op)(self.dims, correction=self.correction, keepdim=self.keepdim)
         if self.op == "norm":
             return x.norm(p=2, dim=self.dims, keepdim=self.keepdim)
+        if self.op in ("max", "min"):  # the values of the (values, indices) pair
+            return getattr(x, self.op)(self.dims[0], keepdim=self.keepdim)[0]
         return getattr(x, self.op)(self.dims, keepdim=self.keepdim)
 
 
@@ -358,11 +367,12 @@ class PatchEmbed(nn.Module):
 
 
 class ClassToken(nn.Module):
-    """ViT's class token, put before the tokens of every sample: [N, L, D] → [N, L + 1, D]."""
+    """ViT's class token (and register tokens: ``tokens`` in all), put before the tokens of every sample:
+    [N, L, D] → [N, L + tokens, D]."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, tokens: int = 1):
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1, 1, dim))
+        self.weight = nn.Parameter(torch.zeros(1, tokens, dim))
 
     def reset_parameters(self) -> None:
         nn.init.zeros_(self.weight)  # as torchvision's VisionTransformer
