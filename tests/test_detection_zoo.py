@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import need, representative
+from tools.detector_specs import DETECTORS
+
+from .conftest import ROOT, need, representative
 
 pytestmark = pytest.mark.zoo
 
@@ -152,3 +154,15 @@ def test_detector_sizes():
     model = _model("retinanet_resnet50_fpn")
     assert resized(model.transform, 333, 517) == (800, 1242)
     assert padded((800, 1242), 32) == (800, 1248)
+
+
+@pytest.mark.parametrize("name", representative(DETECTORS, {"ssdlite320_mobilenet_v3_large",
+                                                             "fasterrcnn_mobilenet_v3_large_320_fpn"}))
+def test_bundled_detector_spec_is_a_fresh_import(name):
+    """specs/NAME.yaml is what the importer writes now (tools/detector_specs.py), byte for byte; the importer's
+    figures are test_detector_exact's."""
+    need("torchvision")
+    from tools.detector_specs import text
+
+    assert (ROOT / "specs" / f"{name}.yaml").read_text(encoding="utf-8") == text(name), \
+        f"specs/{name}.yaml is stale: run python -m tools.detector_specs"
