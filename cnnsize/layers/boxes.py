@@ -85,7 +85,6 @@ class BoxConv(_PerBox, Conv):
     """``conv`` on each box of [P, C, H, W]: a RoI head's convolution (torchvision's on [B·P, C, H, W])."""
     base = Conv
     tools_checked = True
-    torch_functions: ClassVar[tuple[str, ...]] = ()  # its modules only
     onnx_none = "not mapped: an exported RoI head's Conv reads boxes computed at run time"
     count_rules = Conv.count_rules
     examples: ClassVar[dict] = {
@@ -99,7 +98,6 @@ class BoxBatchNorm(_PerBox, BatchNorm):
     """``bn`` on each box of [P, C, H, W] (the statistics per channel, the boxes a part of the batch)."""
     base = BatchNorm
     tools_checked = True
-    torch_functions: ClassVar[tuple[str, ...]] = ()  # its modules only
     onnx_none = "not mapped: an exported RoI head's BatchNormalization reads boxes computed at run time"
     count_rules = {**BatchNorm.count_rules, "torchinfo": "params*boxes"}  # its parameters once per box
     examples: ClassVar[dict] = {
