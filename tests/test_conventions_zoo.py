@@ -202,8 +202,9 @@ EXAMPLES = {name: {"name": name, "input": shape, "layers": layers, "fit": "floor
 SPECS = bundled_names() + list(TOURS) + list(EXAMPLES)
 # the bundled detectors on ResNet-50 and VGG-16 (35 to 255 GMACs: each tool's forward on CPU takes long): -m slow;
 # SSDlite and the 320 Faster R-CNN (detections and roi_align among the layers) stay in the zoo set
-HEAVY = ("fasterrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_fpn", "retinanet_resnet50_fpn",
-         "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn", "ssd300_vgg16")
+HEAVY = ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_fpn",
+         "retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn", "ssd300_vgg16",
+         "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "keypointrcnn_resnet50_fpn")
 
 
 def _spec(name: str):

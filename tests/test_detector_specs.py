@@ -23,6 +23,7 @@ from .conftest import ROOT
 # trained weights freeze: None where the trained model keeps BatchNorm2d too)
 PUBLISHED = {
     "fasterrcnn_resnet50_fpn": (41755286, 134.38, "resnet50"),
+    "fasterrcnn_resnet50_fpn_v2": (43712278, 280.371, None),
     "fasterrcnn_mobilenet_v3_large_fpn": (19386354, 4.494, "mobilenet_v3_large"),
     "fasterrcnn_mobilenet_v3_large_320_fpn": (19386354, 0.719, "mobilenet_v3_large"),
     "retinanet_resnet50_fpn": (34014999, 151.54, "resnet50"),
@@ -30,6 +31,9 @@ PUBLISHED = {
     "fcos_resnet50_fpn": (32269600, 128.207, "resnet50"),
     "ssd300_vgg16": (35641826, 34.858, None),
     "ssdlite320_mobilenet_v3_large": (3440060, 0.583, None),
+    "maskrcnn_resnet50_fpn": (44401393, 134.38, "resnet50"),
+    "maskrcnn_resnet50_fpn_v2": (46359409, 333.577, None),
+    "keypointrcnn_resnet50_fpn": (59137258, 137.42, "resnet50"),
 }
 MACS_PUBLISHED = ("ssd300_vgg16", "ssdlite320_mobilenet_v3_large")  # the others' _ops are at another image size
 

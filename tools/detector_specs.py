@@ -20,10 +20,12 @@ if not __package__:  # run as python tools/detector_specs.py: this checkout's cn
 
 PAPERS = (3, 800, 1333)
 DETECTORS = {
-    "fasterrcnn_resnet50_fpn": PAPERS, "fasterrcnn_mobilenet_v3_large_fpn": PAPERS,
+    "fasterrcnn_resnet50_fpn": PAPERS, "fasterrcnn_resnet50_fpn_v2": PAPERS,
+    "fasterrcnn_mobilenet_v3_large_fpn": PAPERS,
     "fasterrcnn_mobilenet_v3_large_320_fpn": PAPERS, "retinanet_resnet50_fpn": PAPERS,
     "retinanet_resnet50_fpn_v2": PAPERS, "fcos_resnet50_fpn": PAPERS,
     "ssd300_vgg16": (3, 300, 300), "ssdlite320_mobilenet_v3_large": (3, 320, 320),
+    "maskrcnn_resnet50_fpn": PAPERS, "maskrcnn_resnet50_fpn_v2": PAPERS, "keypointrcnn_resnet50_fpn": PAPERS,
 }
 
 

@@ -1,5 +1,5 @@
-"""torchvision's detectors (RetinaNet, FCOS, SSD, SSDlite) as specs: ``from_detector``, which ``from_torch`` calls
-for them.
+"""torchvision's detectors (RetinaNet, FCOS, SSD, SSDlite, Faster, Mask and Keypoint R-CNN) as specs:
+``detector_core``, which ``from_torch`` traces for them.
 
 A detector's forward cannot be traced whole: its transform resizes each image by a scale computed from the image's
 size, and its post-processing keeps a number of boxes that depends on the values. Both are taken apart here. The
@@ -188,7 +188,7 @@ def _core(model: Any, shape: tuple[int, int, int]) -> SingleStage:
 
 
 def detector_core(model: Any, input_shape: Any) -> SingleStage:
-    """What from_torch traces for a torchvision single-stage detector (RetinaNet, FCOS, SSD, SSDlite) and an image of
+    """What from_torch traces for a torchvision detector (SINGLE_STAGE, TWO_STAGE) and an image of
     ``input_shape`` (3, H, W): its eval forward with the resize computed and the post-processing stated (see the
     module's docstring). Holds the model's own modules, in the model's mode; changes nothing of them."""
     shape = _check(model, input_shape)
