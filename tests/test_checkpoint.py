@@ -106,7 +106,7 @@ def _check(spec, shape, batch, setting, impl, optimizer="sgd", accumulate=None, 
 
 NETWORKS = [  # (spec, input, batch, checkpoint): every:N and a list of blocks, each network at a small size
     ("lenet5", None, 16, "every:2"), ("lenet5", None, 16, "C3,F5"),
-    ("resnet18", (3, 32, 32), 8, "layer1,layer3"),
+    pytest.param("resnet18", (3, 32, 32), 8, "layer1,layer3", marks=slow),
     pytest.param("resnet18", (3, 64, 64), 16, "every:3", marks=slow),
     pytest.param("resnet18", (3, 64, 64), 16, "layer2.0,layer4", marks=slow),
     pytest.param("mobilenet_v2", (3, 64, 64), 16, "every:4", marks=slow),

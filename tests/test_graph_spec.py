@@ -306,6 +306,29 @@ def test_a_repeat_expands_as_its_layers_written_out(monkeypatch):
     assert cnnsize.analyze(repeated).to_dict()["layers"] == cnnsize.analyze(written).to_dict()["layers"]
 
 
+@pytest.mark.parametrize("taken", [False, True])
+def test_a_stamped_repeat_is_named_as_its_layers_written_out(monkeypatch, taken):
+    """The repetitions after the first are made in one go where none of their automatic names is taken (a kind twice
+    in the body numbers on in turn) and one by one where one is (conv7, written before): either way the names, links,
+    locations and figures of the same layers written one by one."""
+    body = ["- conv: {filters: 8, kernel: 3, pad: 1}", "- relu", "- conv: {filters: 8, kernel: 1}", "- relu"]
+    head = "name: n\ninput: [8, 8, 8]\nlayers:\n" + ("  - relu: {name: conv7}\n" if taken else "")
+    repeated = head + "  - repeat: 5\n    layers:\n" + "".join(f"      {line}\n" for line in body)
+    written = head + "".join(f"  {line}\n" for _ in range(5) for line in body)
+    from cnnsize.spec.expand import Expander
+
+    one_by_one = []
+    each = Expander._stamp_each
+    monkeypatch.setattr(Expander, "_stamp_each", lambda self, *args: one_by_one.append(args[2]) or each(self, *args))
+    a, b = load_graph(repeated), load_graph(written)
+    assert one_by_one == ([4] if taken else [])
+    assert [(n.name, n.inputs) for n in a.nodes] == [(n.name, n.inputs) for n in b.nodes]
+    lines = [n.loc.line for n in a.nodes[-20:]]  # each stamped layer where its body's line is
+    assert lines == lines[:4] * 5 and len(set(lines)) == 4
+    assert [n.name for n in a.nodes if n.kind.kind == "conv"][-1] == ("conv11" if taken else "conv10")
+    assert cnnsize.analyze(repeated).to_dict()["layers"] == cnnsize.analyze(written).to_dict()["layers"]
+
+
 @pytest.mark.parametrize("reads", [["layer1.0.conv2"], ["conv1"], ["nope"], ["input", "layer4.1.relu"]])
 def test_a_graph_layer_reading_a_later_layer_itself_or_no_layer_is_refused(reads):
     """Graph.topology takes the layers in order: reading a later layer (a cycle), itself or a name no layer has is

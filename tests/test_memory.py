@@ -39,8 +39,9 @@ layers:
 """
 
 
-@pytest.mark.parametrize("spec, shape", [("lenet5", None), pytest.param("alexnet_cs231n", None, marks=slow),
-                                         pytest.param(VGG16, (3, 32, 32), id="vgg16-features"), (FINE_TUNE, None)])
+@pytest.mark.parametrize("spec, shape", [
+    ("lenet5", None), pytest.param("alexnet_cs231n", None, marks=slow),
+    pytest.param(VGG16, (3, 32, 32), id="vgg16-features", marks=slow), (FINE_TUNE, None)])
 def test_saved_for_backward_equals_saved_tensors_hooks(spec, shape):
     v = cnnsize.validate(spec, input_shape=shape, runs=0)
     figure = v.totals["saved_for_backward_bytes"]
@@ -164,7 +165,8 @@ def _measured_step_peak(a, optimizer: str) -> int:
 # Where the peak falls differs: the optimizer step (fc-heavy nets), or backward at some layer (conv nets).
 @pytest.mark.parametrize("spec, shape, optimizer", [
     ("lenet5", None, "adam"), pytest.param("alexnet_cs231n", None, "adamw", marks=slow),
-    pytest.param(VGG16, (3, 64, 64), "momentum", marks=slow, id="vgg16-features"), ("resnet18", (3, 64, 64), "adam"),
+    pytest.param(VGG16, (3, 64, 64), "momentum", marks=slow, id="vgg16-features"),
+    pytest.param("resnet18", (3, 64, 64), "adam", marks=slow),
     pytest.param("resnet18", (3, 112, 112), "adam", marks=slow),
     pytest.param("mobilenet_v2", (3, 96, 96), "adam", marks=slow),
     pytest.param("densenet121", (3, 64, 64), "sgd", marks=slow), (FINE_TUNE, None, "adam")])

@@ -194,9 +194,21 @@ def networks(draw):
     return spec, shapes
 
 
-@PROPERTY_SETTINGS
+# each generated network is built and run in torch: the default set validates 100, the slow set's twin 400 more
+@settings(PROPERTY_SETTINGS, max_examples=100)
 @given(networks(), st.integers(1, 2))
 def test_generated_networks_match_torch(net, batch):
+    check_generated_network(net, batch)
+
+
+@pytest.mark.slow
+@settings(PROPERTY_SETTINGS, max_examples=400)
+@given(networks(), st.integers(1, 2))
+def test_generated_networks_match_torch_long(net, batch):
+    check_generated_network(net, batch)
+
+
+def check_generated_network(net, batch):
     spec, shapes = net
     v = cnnsize.validate(spec, batch=batch, device="cpu", runs=0)
     assert v.mismatches() == [], spec

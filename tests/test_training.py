@@ -125,7 +125,8 @@ VIT = {"name": "vit_tiny", "input": [3, 16, 16], "layers": [
 
 
 @pytest.mark.parametrize("spec, shape, frozen", [
-    ("lenet5", None, "S2"), ("resnet18", (3, 32, 32), "layer1"), ("mobilenet_v2", (3, 32, 32), "features.3.conv.1"),
+    ("lenet5", None, "S2"), pytest.param("resnet18", (3, 32, 32), "layer1", marks=pytest.mark.slow),
+    ("mobilenet_v2", (3, 32, 32), "features.3.conv.1"),
     (VIT, None, "ln1")])
 def test_specs_backward_is_flop_counter_modes(spec, shape, frozen):
     """Whole networks at small sizes: every layer's backward, and the totals, as torch counts them; then with the
@@ -176,7 +177,8 @@ def _measured_accumulated_peak(a, optimizer: str, micro_steps: int) -> int:
     return _peak_allocated(torch.device("cpu"), step).model
 
 
-@pytest.mark.parametrize("spec, shape, optimizer", [("lenet5", None, "sgd"), ("resnet18", (3, 64, 64), "sgd")])
+@pytest.mark.parametrize("spec, shape, optimizer", [
+    ("lenet5", None, "sgd"), pytest.param("resnet18", (3, 64, 64), "sgd", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("micro_steps", [2, 3])
 def test_accumulated_step_peak_equals_the_cpu_allocations(spec, shape, optimizer, micro_steps):
     """Gradient accumulation: the micro-steps after the first run with every gradient allocated. The step's peak

@@ -139,7 +139,7 @@ def test_the_configs_table_is_a_fresh_generation():
     from tools.yolo_table import table
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "import.md").read_text(encoding="utf-8")
-    assert table().strip() in page, "stale YOLO table in docs/import.md: run python -m tools.regen --yolo"
+    assert table().strip() in page, "stale YOLO table in docs/import.md: run python -m tools.regen --zoo"
 
 
 def test_every_config_ultralytics_ships_is_translated_or_said_not_to_be():
@@ -198,3 +198,27 @@ def test_a_config_ultralytics_ships_by_name(cli, tmp_path):
     result = cli("import", "ultralytics:yolov8n.yaml", "--input", "3x320x320", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert cnnsize.analyze(str(out)).totals["params"] == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("command", [["conventions", "--format", "json"], ["explain", "--layer", "model.0.conv"],
+                                     ["plan", "--device", "h100", "--batch", "8", "--format", "json"]])
+def test_every_command_that_sizes_a_spec_takes_a_config_by_name(cli, command):
+    """conventions, explain and plan read ultralytics:NAME as report does; conventions' torch count is twice
+    FlopCounterMode's MACs of the model ultralytics builds, its ultralytics count ultralytics' own get_flops."""
+    import json
+
+    result = cli(command[0], "ultralytics:yolov8n.yaml", "--input", "3x320x320", *command[1:])
+    assert result.returncode == 0, result.stderr
+    if command[0] == "conventions":
+        import math
+
+        from ultralytics.utils.torch_utils import get_flops
+
+        model, _ = _model("v8/yolov8.yaml", "n")
+        counts = {row["count"]: row["total"] for row in json.loads(result.stdout)}
+        assert counts["torch"] == 2 * _truth(model, (320, 320))["macs"]
+        assert math.isclose(counts["ultralytics"] / 1e9, get_flops(model, [320, 320]), rel_tol=1e-12)
+    elif command[0] == "plan":
+        assert json.loads(result.stdout)["configurations"]
+    else:
+        assert result.stdout.startswith("model.0.conv: conv")

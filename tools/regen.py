@@ -3,7 +3,8 @@
     python -m tools.regen                              # write whatever is stale, say what was written
     python -m tools.regen --check                      # write nothing; exit 1 naming every stale file
     python -m tools.regen --import-results RUN.jsonl   # also the "What imports" table, from a zoo run's lines
-    python -m tools.regen --yolo                       # also the YOLO configs' table (needs ultralytics)
+    python -m tools.regen --zoo                        # also the tables of the detectors and YOLO configs
+                                                       # (needs torchvision and ultralytics: the zoo environment)
 
 What it writes (run it after adding or changing a layer kind, a convention, a paper's figure or the README):
 
@@ -92,6 +93,8 @@ BLOCKS = {
     "conventions": Block("conventions.md", _conventions),
     "imports": Block("import.md", None),
     "yolo": Block("import.md", None),
+    "detectors": Block("../README.md", None),
+    "yolo-first": Block("../README.md", None),
 }
 
 
@@ -148,17 +151,19 @@ def _tables(imports: Path | None, yolo: bool = False) -> dict[str, str]:
         from tools import import_table
 
         tables["imports"] = import_table.table(import_table.read_rows(imports))
-    if yolo:  # the YAMLs are ultralytics': written where it is installed (the zoo environment), checked there
-        from tools import yolo_table
+    if yolo:  # the YAMLs are ultralytics', the detectors torchvision's: written where they are installed (the zoo
+        from tools import deploy_table, yolo_table  # environment), checked there
 
         tables["yolo"] = yolo_table.table()
+        tables["yolo-first"] = yolo_table.table(first_scale=True)
+        tables["detectors"] = deploy_table.detectors_table()
     return tables
 
 
 def _pages(tables: dict[str, str]) -> dict[Path, str]:
     pages: dict[Path, str] = {}
     for key, table in tables.items():
-        path = DOCS / BLOCKS[key].page
+        path = (DOCS / BLOCKS[key].page).resolve()
         text = pages.get(path) or path.read_text(encoding="utf-8")
         pages[path] = replace_block(text, key, table)
     return pages
@@ -184,10 +189,11 @@ def regenerate(check: bool = False, imports: Path | None = None, yolo: bool = Fa
     stale = _index(check)
     if _write(schema.SCHEMA_FILE, schema.schema_text(), check):
         stale.append(schema.SCHEMA_FILE)
-    for path, text in _pages(_tables(imports, yolo)).items():
+    pages = _pages(_tables(imports, yolo))
+    for path, text in pages.items():
         if _write(path, text, check):
             stale.append(path)
-    if _write(INDEX, index_text(), check):
+    if _write(INDEX, index_text(pages.get(ROOT / "README.md")), check):
         stale.append(INDEX)
     for path, text in pictures().items():
         if _write(path, text, check):
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     check = "--check" in args
     imports = Path(args[args.index("--import-results") + 1]) if "--import-results" in args else None
-    stale = regenerate(check=check, imports=imports, yolo="--yolo" in args)
+    stale = regenerate(check=check, imports=imports, yolo="--zoo" in args or "--yolo" in args)
     for path in stale:
         print(f"{'stale' if check else 'wrote'}: {path.relative_to(ROOT)}")
     if not stale:

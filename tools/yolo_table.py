@@ -1,7 +1,7 @@
 """docs/import.md's table of every Ultralytics YOLO config cnnsize translates: parameters, MACs and the output at
 640×640 (the classifiers at 224×224, their training size) as cnnsize computes them, and ultralytics' own GFLOPs
 (``--count ultralytics``, model.info()'s figure) at that size. It reads the YAMLs of the installed ultralytics
-(``python -m tools.regen --yolo``, in the zoo environment); tests/test_yolo_zoo.py checks every figure against the
+(``python -m tools.regen --zoo``, in the zoo environment); tests/test_yolo_zoo.py checks every figure against the
 model ultralytics builds, and the table against a fresh generation."""
 
 from __future__ import annotations
@@ -49,10 +49,13 @@ def row(cfg: str, scale: str) -> str:
     return f"| {name} | {side} | {a.totals['params']:,} | {macs:.2f} | {2 * macs:.2f} | {gflops:.2f} | {shape} |"
 
 
-def table() -> str:
-    lines = ["| config | size | params | GMACs | GFLOPs (torch) | GFLOPs (ultralytics) | output |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [row(cfg, s) for cfg, scales in CONFIGS.items() for s in scales]
+HEADER = ["| config | size | params | GMACs | GFLOPs (torch) | GFLOPs (ultralytics) | output |",
+          "|---|---|---|---|---|---|---|"]
+
+
+def table(first_scale: bool = False) -> str:
+    """Every config at every scale; with first_scale, at its first only (the README's)."""
+    lines = HEADER + [row(cfg, s) for cfg, scales in CONFIGS.items() for s in (scales[:1] if first_scale else scales)]
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from .common import FORMATS, add_format, add_output, add_sizing, add_width, parse_shape, table_width, write_output
+from .importer import resolve_named
 
 
 def register(sub) -> None:
@@ -12,7 +13,8 @@ def register(sub) -> None:
                        description="One row per counting convention (torch, torchinfo, fvcore, ptflops, thop, "
                                    "torchscan, ...): its total and how it differs from cnnsize's MACs, split by "
                                    "cause (bias adds, normalization, activations, pooling, ...).")
-    p.add_argument("spec", help="a spec file, a bundled spec name (resnet50), or - for standard input")
+    p.add_argument("spec", help="a spec file, a bundled spec name (resnet50), a library's model "
+                   "(torchvision:resnet50, timm:NAME, ultralytics:yolov8n.yaml), or - for standard input")
     add_sizing(p)
     p.add_argument("--train", action="store_true", help="the tools' figures for the network in training mode (fvcore "
                    "counts a training-mode batch norm otherwise); the default is eval mode")
@@ -23,6 +25,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME, ultralytics:CONFIG: imported first
     from ..api import load_graph
     from ..engine.result import _json
     from ..engine.walk import analyze_graph

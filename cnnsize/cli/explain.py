@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .common import output_extensions, parse_shape, write_output
+from .importer import resolve_named
 
 
 def register(sub) -> None:
@@ -21,6 +22,7 @@ def register(sub) -> None:
 
 
 def run_explain(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME, ultralytics:CONFIG: imported first
     import sys
 
     from ..api import load_graph

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from .common import add_format, add_output, add_width, parse_inputs, positive_int, table_width, write_output
+from .importer import resolve_named
 
 PLAN_FORMATS = ("table", "text", "markdown", "json")  # text: the table
 
@@ -49,6 +50,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME, ultralytics:CONFIG: imported first
     from ..api import load_graph
     from ..core.errors import SpecError
     from ..core.numeric import no_gc

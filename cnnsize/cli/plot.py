@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .common import add_sizing, parse_shape
+from .importer import resolve_named
 
 
 def register(sub) -> None:
@@ -17,6 +18,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    resolve_named(args)  # torchvision:NAME, timm:NAME, ultralytics:CONFIG: imported first
     from ..api import load_graph
     from ..engine.walk import analyze_graph
     from ..render.plot import save_plot

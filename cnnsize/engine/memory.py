@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from itertools import accumulate, compress, islice
-from operator import add
+from operator import add, mul
 from typing import Any
 
 from ..core.errors import SpecError, unknown_name
@@ -88,6 +88,16 @@ def activation_widths(topology: Topology, sized: list, itemsize: int, options: M
     return widths
 
 
+def output_bytes(sized: list, batch: Any, itemsize: int | list[int]) -> list:
+    """Bytes of each position's output at ``batch``, at one itemsize or each position's: worked out once per distinct
+    Sized (the layers of a repeat share one), then looked up position by position."""
+    if isinstance(itemsize, int):
+        once = {s: s.numel * s.batched(batch) * itemsize for s in set(sized)}
+        return list(map(once.__getitem__, sized))
+    elements = {s: s.numel * s.batched(batch) for s in set(sized)}
+    return list(map(mul, map(elements.__getitem__, sized), itemsize))
+
+
 def _live(owner: list[int], last_read: list[int], size: list, pinned: set,
           extras: Sequence[tuple[int, Any]] = ()) -> list:
     """Live bytes at each position: a storage lives from its owner until its last reader has run.
@@ -112,7 +122,7 @@ def inference_peak(topology: Topology, sized: list, batch: Any, itemsize: int) -
     ``sized[i]`` is what the analysis worked out for position i (``numel``: elements per sample).
     None and "" when sizes are formulas: which layer is the worst then depends on the values.
     """
-    size = [s.numel * s.batched(batch) * itemsize for s in sized]
+    size = output_bytes(sized, batch, itemsize)
     if not all_int(size):
         return None, ""
     owner = topology.owner
@@ -267,68 +277,23 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     """
     widths = activation_widths(topology, sized, itemsize, options)
     master = 4 if options.mixed else itemsize  # parameters, their gradients and the optimizer state
-    owner, srcs_of, last_reader = topology.owner_training, topology.srcs, topology.last_reader
-    n = len(owner)
-    size = [s.numel * s.batched(batch) * w for s, w in zip(sized, widths)]
+    owner, n = topology.owner_training, len(sized)
+    size = output_bytes(sized, batch, widths if options.mixed else itemsize)
     # mixed precision: the copies autocast makes (inputs cast to the type an op runs in, 16-bit weights)
     casts = _autocast_copies(topology, sized, widths, batch, options) if options.mixed else {}
+    checkpointed = _Checkpointed(topology, options, n)
+    trainable = list(trainable)
+    flow = _gradient_flow(topology, sized, (trainable, grads, master), size, casts, checkpointed)
+    requires_grad, act_grads, param_grads, own_grads, born, passing, trainable_total = flow
     only_forward: list[tuple[int, Any]] = []  # (position, bytes) of what lives to the forward's end, not saved
-    passing: dict[int, Any] = {}  # position -> bytes alive only while it runs (casts not saved)
-    requires_grad = [False] * n
     # the activations autograd keeps (storage position -> bytes), the tensors of their own (masks...) and, in
     # backward, as a difference array over the positions (it visits them from the last): what is saved
     # lives from the start of backward until its first saver's backward
     forward = _Kept([0] * (n + 1), track=False)
     saved, kept, extras = forward.saved, forward.kept, forward.extras
-    checkpointed = _Checkpointed(topology, options, n)
-    trainable = list(trainable)
-    # an output's gradient from its last reader's backward to its own; a parameter gradient from its layer's
-    # backward to the step
-    act_grads: list[Any] = [0] * (n + 1)
-    param_grads: list[Any] = [0] * (n + 1)
-    trainable_total: Any = 0
-    own_grads: dict[int, Any] = {}  # position -> bytes of the gradients its backward makes for its own parameters
-    born: dict[int, Any] = defaultdict(int)  # position -> bytes of the activation gradients its backward makes
-    resolved: tuple[dict, dict] = ({}, {})  # own params trained? -> {Sized: what it keeps}
-    device = options.device
+    _keep_all(topology, sized, (trainable, requires_grad), (widths, master), size, casts, checkpointed, forward,
+              (only_forward, passing), options.device, batch)
     segments = checkpointed.segments
-    closing = iter(enumerate(segments))
-    pending = next(closing, None)
-    for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
-                                      islice(trainable, 1, None)):
-        while pending is not None and pending[1].end < i:  # a segment walked
-            checkpointed.close(pending[0], forward, size, topology)
-            pending = next(closing, None)
-        if segments and checkpointed.untrained(i, requires_grad, srcs_of):
-            trains = trainable[i] = False
-        own = trains and layer.params != 0
-        copies = casts.get(i)
-        if own:
-            weights, biases = grads[i] if grads is not None else layer.owned
-            trainable_total += weights + biases
-            param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
-            own_grads[i] = (weights + biases) * master
-        elif layer.kind.constant or not (requires_grad[srcs[0]] if len(srcs) == 1 else
-                                         any(map(requires_grad.__getitem__, srcs))):
-            passing[i] = sum(copies[0].values(), 0) + sum(copies[1], 0) if copies else 0  # nothing saved: the
-            continue  # casts live while it runs
-        requires_grad[i] = True
-        last = last_reader[i]
-        if last > 0:
-            nbytes = size[i]
-            act_grads[i] += nbytes
-            act_grads[last + 1] -= nbytes
-            born[last] += nbytes
-        known = resolved[own]
-        found = known.get((layer, widths[i]))
-        if found is None:
-            found = known[(layer, widths[i])] = _saved(layer, own, device, (widths[i], master), batch)
-        _keep(i, found, copies, own, checkpointed.store(i, forward) if segments else forward, (only_forward, passing),
-              (srcs, owner, requires_grad, size, sized, batch))
-    while pending is not None:
-        checkpointed.close(pending[0], forward, size, topology)
-        pending = next(closing, None)
-    param_grads[1] += trainable_total * master
 
     def tensors() -> list:  # the parameter tensors trained, in the built network's order (only Adam on a CPU asks)
         return [t for i in _module_order(topology.names) if i and trainable[i] and sized[i].params != 0
@@ -339,13 +304,13 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
                if segments else []}
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
         return {**_symbolic_training(saved, extras, trainable_total, master, tensors, options), "checkpoint": changed}
-    inside = [k >= 0 for k in checkpointed.at]
     forward_live = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved},
                          [*extras, *only_forward])
     # a composite's intermediates, and casts, that autograd does not keep, while the layer runs (as at inference
     # inside a checkpointed segment)
     training_transients = _transients(sized, batch, widths, training=True)
     if segments:
+        inside = [k >= 0 for k in checkpointed.at]
         _add_at(forward_live, {i: v for i, v in training_transients.items() if not inside[i]},
                 {i: v for i, v in _transients(sized, batch, widths, training=False).items() if inside[i]}, passing,
                 checkpointed.running)
@@ -373,7 +338,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         phases.update({f"{name}, gradients held": value for name, value in checkpointed.phases(
             topology, size, training_transients, lambda p: kept_at[p] + grads_at[p] - born[p] + trainable_total * master
         ).items()})
-    peak, where = _peak_phase(phases, [topology.names[i] for i in visited])
+    peak, where = _peak_phase(phases, visited, topology.names)
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     return {
         "saved_for_backward_bytes": saved_total,
@@ -386,6 +351,96 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         "training_peak_phase": where,
         "checkpoint": changed,
     }
+
+
+def _gradient_flow(topology: Topology, sized: list, parameters: tuple, size: list, casts: dict,
+                   checkpointed: _Checkpointed) -> tuple:
+    """Which positions' outputs require grad (their own parameters train, or an input requires grad) and the
+    gradients' lifetimes, in one pass over the positions: (requires_grad; difference arrays over positions of the
+    activation gradients, from an output's last reader's backward to its own, and of the parameter gradients,
+    from their layer's backward to the step; position -> bytes of the parameter gradients its backward makes;
+    position -> bytes of the activation gradients its backward makes; position -> bytes of the casts a layer
+    that does no backward holds while it runs; the parameter elements trained). ``parameters``: (whether each
+    position's parameters train, which the reentrant checkpoint may clear; their (weight, bias) elements, see
+    training_figures; the master weights' itemsize)."""
+    trainable, grads, master = parameters
+    n, srcs_of, last_reader, segments = len(sized), topology.srcs, topology.last_reader, checkpointed.segments
+    requires_grad = [False] * n
+    act_grads: list[Any] = [0] * (n + 1)
+    param_grads: list[Any] = [0] * (n + 1)
+    own_grads: dict[int, Any] = {}
+    born: list[Any] = [0] * n
+    passing: dict[int, Any] = {}
+    trainable_total: Any = 0
+    for i, layer, srcs, trains in zip(range(1, n), islice(sized, 1, None), islice(srcs_of, 1, None),
+                                      islice(trainable, 1, None)):
+        if segments and checkpointed.untrained(i, requires_grad, srcs_of):
+            trains = trainable[i] = False
+        if trains and layer.params != 0:
+            weights, biases = grads[i] if grads is not None else layer.owned
+            trainable_total += weights + biases
+            param_grads[i + 1] -= (weights + biases) * master  # and param_grads[1] += the total, after the loop
+            own_grads[i] = (weights + biases) * master
+        elif layer.kind.constant or not (requires_grad[srcs[0]] if len(srcs) == 1 else
+                                         any(map(requires_grad.__getitem__, srcs))):
+            copies = casts.get(i)  # nothing saved: the casts live while it runs
+            passing[i] = sum(copies[0].values(), 0) + sum(copies[1], 0) if copies else 0
+            continue
+        requires_grad[i] = True
+        last = last_reader[i]
+        if last > 0:
+            nbytes = size[i]
+            act_grads[i] += nbytes
+            act_grads[last + 1] -= nbytes
+            born[last] += nbytes
+    param_grads[1] += trainable_total * master
+    return requires_grad, act_grads, param_grads, own_grads, born, passing, trainable_total
+
+
+def _keep_all(topology: Topology, sized: list, flags: tuple[list, list], widths: tuple[list, int], size: list,
+              casts: dict, checkpointed: _Checkpointed, forward: _Kept, forward_only: tuple[list, dict], device: str,
+              batch: Any) -> None:
+    """What autograd keeps for each layer's backward (the layers whose output requires grad, in order): each
+    storage once, in ``forward`` or its checkpointed segment's store, where first kept, closing each segment as
+    the walk passes its end. ``flags``: (whether each position's parameters train, whether its output requires
+    grad); ``widths``: (each position's activation itemsize, the parameters')."""
+    (trainable, requires_grad), (width_at, master) = flags, widths
+    owner, srcs_of, segments = topology.owner_training, topology.srcs, checkpointed.segments
+    closing = iter(enumerate(segments))
+    pending = next(closing, None)
+    resolved: dict = {}  # (Sized, width, own parameters trained?) -> what it keeps (_saved)
+    store = forward
+    for i in compress(range(len(sized)), requires_grad):
+        while pending is not None and pending[1].end < i:  # a segment walked
+            checkpointed.close(pending[0], forward, size, topology)
+            pending = next(closing, None)
+        layer, width = sized[i], width_at[i]
+        own = bool(trainable[i]) and layer.params != 0
+        found = resolved.get((layer, width, own))
+        if found is None:
+            found = resolved[(layer, width, own)] = _saved(layer, own, device, (width, master), batch)
+        refs, own_bytes = found
+        if segments:
+            store = checkpointed.store(i, forward)
+        copies = casts.get(i) if casts else None
+        if copies or store.track:  # autocast's copies, or a segment's packs: the general case
+            _keep(i, found, copies, own, store, forward_only, (srcs_of[i], owner, requires_grad, size, sized, batch))
+            continue
+        saved, srcs, nbytes = store.saved, srcs_of[i], own_bytes
+        for index, itemsize, needed in refs:  # each storage once, where first kept (see _kept)
+            if needed and not any(requires_grad[srcs[j]] for j in needed):
+                continue
+            key = owner[srcs[index]] if index >= 0 else owner[i]
+            if key not in saved:
+                saved[key] = more = size[key] if itemsize is None else \
+                    sized[key].numel * sized[key].batched(batch) * itemsize
+                nbytes += more
+        if own_bytes:
+            store.extras.append((i, own_bytes))
+        store.kept[i] += nbytes
+    while pending is not None:
+        checkpointed.close(pending[0], forward, size, topology)
+        pending = next(closing, None)
 
 
 def _keep(i: int, found: tuple, copies: Any, own: bool, store: _Kept, forward_only: tuple[list, dict],
@@ -437,15 +492,15 @@ def _optimizer_temporaries(options: MemoryOptions, trainable_total: Any, master:
     return trainable_total * master if options.device == "cuda" else _cpu_adam_temporaries(tensors()) * master
 
 
-def _peak_phase(phases: dict[str, Any], visited: list[str]) -> tuple[Any, str]:
+def _peak_phase(phases: dict[str, Any], visited: list[int], names: list[str]) -> tuple[Any, str]:
     """The step's peak and where it falls: the first phase at it, and for a backward phase (its figure per layer
-    visited) the layer ("backward at layer4.1.conv2")."""
+    visited, ``visited`` their positions) the layer ("backward at layer4.1.conv2")."""
     peaks = {name: _max(value) if isinstance(value, list) else value for name, value in phases.items()}
     peak = _max(list(peaks.values()))
     where = next((name for name, value in peaks.items() if value == peak), "")
     values = phases.get(where)
     if isinstance(values, list) and all_int(values):
-        where = f"{where} at {visited[values.index(peak)]}"
+        where = f"{where} at {names[visited[values.index(peak)]]}"
     return peak, where
 
 

@@ -238,27 +238,21 @@ def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool
     kind's (by position): the hot loop, one pass over the nodes, which makes no row (see _Rows)."""
     first_sized = Sized(None, [], shape_in, Counts(), batch, size)
     sized_at = [first_sized]
-    outs = [shape_in]  # output shape by position
     rfs: list[RF | None] = [RF.identity(len(shape_in) - 1) if len(shape_in) > 1 else None]
-    trainable: list[Any] = [False]
-    counted = [first_sized.figures]
-    owned: list[tuple] = [(0, 0)]
-    trained_tensors: list[tuple] = [(0, 0)]
-    param_bytes: dict[int, Any] = {}  # position -> parameter bytes, where not its kind's (shares, frozen parts)
-    by_position = topology.position
+    trained_at: list[Any] = [False]  # whether each position's parameters train (frozen ones cleared)
+    trainable: list[Any] = [False]  # and whether they get gradients (the kind learns)
+    special: dict[int, tuple] = {}  # position -> its own parameters, where not its kind's (_own_parameters)
     memo: dict = {}  # (kind, *input shapes) -> Sized; layer kinds with equal settings are one object
-    add_sized, add_out, add_rf, add_trainable = sized_at.append, outs.append, rfs.append, trainable.append
-    add_counts, add_owned, add_trained = counted.append, owned.append, trained_tensors.append
-    no_grads = (0, 0)
+    add_sized, add_rf, add_trained, add_trainable = sized_at.append, rfs.append, trained_at.append, trainable.append
     for i, node, srcs in zip(range(1, len(topology.srcs)), graph.nodes, islice(topology.srcs, 1, None)):
         kind = node.kind
         try:
             if len(srcs) == 1:
                 src = srcs[0]
-                key: tuple[Any, ...] = (kind, outs[src])
+                key: tuple[Any, ...] = (kind, sized_at[src].out)
                 rf = rfs[src]
             else:
-                key = (kind, *map(outs.__getitem__, srcs))
+                key = (kind, *[sized_at[src].out for src in srcs])
                 rf = rfs[srcs[0]] if srcs else None
             sized = memo.get(key)
             if sized is None:
@@ -273,34 +267,40 @@ def _walk(graph: Graph, topology: Any, shape_in: tuple, ctx: Ctx, symbolic: bool
         except CnnsizeError as exc:
             raise exc.at(node.loc, node.name)
         add_sized(sized)
-        add_out(sized.out)
         add_rf(rf)
         trained = node.trainable
-        special = node.shares is not None or node.ties or sized.frozen or trained.__class__ is tuple
-        if trained and frozen and node.name in frozen:
+        if node.shares is not None or node.ties or sized.frozen or trained.__class__ is tuple:
+            if trained and frozen and node.name in frozen:
+                trained = False
+            special[i] = _own_parameters(node, sized, sized_at, topology.position, trained,
+                                         sized.figures if trained else sized.frozen_figures, size)
+        elif trained and frozen and node.name in frozen:
             trained = False
-        learns = kind.learns
-        add_trainable(trained and learns)  # no gradients nor optimizer state where backward never reaches
-        if special:
-            figures, param_bytes[i], held, grads = _own_parameters(node, sized, sized_at, by_position, trained,
-                                                                   sized.figures if trained else
-                                                                   sized.frozen_figures, size)
-            add_counts(figures)
-            add_owned(held)
-            add_trained(grads if trained and learns else no_grads)
-        elif trained:
-            add_counts(sized.figures)
-            add_owned(sized.owned)
-            add_trained(sized.owned if learns else no_grads)
-        else:
-            add_counts(sized.frozen_figures)
-            add_owned(sized.owned)
-            add_trained(no_grads)
+        add_trained(trained)
+        add_trainable(trained and kind.learns)  # no gradients nor optimizer state where backward never reaches
+    counted, owned, trained_tensors, param_bytes = _parameters(sized_at, trained_at, trainable, special)
+    outs = list(map(attrgetter("out"), sized_at))  # output shape by position
     in_place = _in_place(graph.nodes, topology)
     _check_split_views(graph, topology, counted, in_place)
     if not symbolic:
         _check_overlaps(graph, topology, outs, batch, in_place)
     return sized_at, trainable, counted, trained_tensors, owned, rfs, param_bytes
+
+
+def _parameters(sized_at: list[Sized], trained_at: list, trainable: list, special: dict[int, tuple]) -> tuple:
+    """Per position its row's counts, the (weight, bias) elements it holds and those it trains (see _walk), and the
+    parameter bytes of the rows that hold other than their kind's: the kind's figures, trained or frozen, but at the
+    ``special`` positions (what _own_parameters gave)."""
+    no_grads = (0, 0)
+    counted = [s.figures if trained else s.frozen_figures for s, trained in zip(sized_at, trained_at)]
+    counted[0] = sized_at[0].figures  # the input
+    owned = list(map(attrgetter("owned"), sized_at))
+    trained_tensors = [s.owned if learns else no_grads for s, learns in zip(sized_at, trainable)]
+    param_bytes: dict[int, Any] = {}  # position -> parameter bytes, where not its kind's (shares, frozen parts)
+    for i, (figures, param_bytes[i], held, grads) in special.items():
+        counted[i], owned[i] = figures, held
+        trained_tensors[i] = grads if trainable[i] else no_grads
+    return counted, owned, trained_tensors, param_bytes
 
 
 def _check_overlaps(graph: Graph, topology: Any, outs: list[tuple], batch: Any, in_place: list[int]) -> None:
@@ -454,8 +454,11 @@ def _int_buffers(sized: list, figures: list) -> Any:
     """The int64 buffers among the layers' buffers (those a layer holds itself: a shared layer's are counted once),
     asked only of kinds that have any."""
     default = LayerKind.int_buffers
-    return sum((s.kind.int_buffers(s.ins, s.out) for s, f in zip(sized, figures)
-                if f.buffers and type(s.kind).int_buffers is not default), 0)
+    asked = {s: s.kind.int_buffers(s.ins, s.out) for s in set(sized)
+             if s.kind is not None and type(s.kind).int_buffers is not default}  # once per distinct Sized
+    if not asked:
+        return 0
+    return sum((asked[s] for s, f in zip(sized, figures) if f.buffers and s in asked), 0)
 
 
 def _memory(topology, sized: list[Sized], parameters: tuple, resident: Any, weights: Any, batch: Any, itemsize: int,
@@ -519,10 +522,11 @@ def _checkpointing(graph: Graph, checkpoint: str | None, budget: int | None, mem
     """(the segments chosen, as a setting; the options; the memory figures) for ``checkpoint``: its segments, or for
     ``auto`` the every:N whose whole training budget fits ``budget`` with the fewest MACs recomputed (none, where the
     step fits without checkpointing)."""
+    if checkpoint is None:
+        return None, *memory_with(())
     names, writes = graph.topology.names, _writes(graph)
-    if checkpoint is None or checkpoint != "auto":
-        cut = () if checkpoint is None else segments(names, checkpoint, writes)
-        return checkpoint, *memory_with(cut)
+    if checkpoint != "auto":
+        return checkpoint, *memory_with(segments(names, checkpoint, writes))
     plain = memory_with(())
     if plain[1]["training_bytes"] is None:
         raise SpecError("--checkpoint auto needs numeric sizes (the peaks of formulas are not compared)",

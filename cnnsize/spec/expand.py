@@ -16,6 +16,7 @@ count is computed before anything expands, so a hostile spec cannot blow up.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import chain, cycle
 from typing import Any
 
 from ..core.errors import CnnsizeError, LimitExceeded, Location, SpecError, closest, unknown_name
@@ -569,6 +570,40 @@ class Expander:
 
     def _stamp(self, template: list[tuple], scope: _Scope, times: int, loc: Location) -> None:
         """``times`` more repetitions of a body that ``_template`` read: only the names and the links differ."""
+        if not self._stamp_at_once(template, scope, times):
+            self._stamp_each(template, scope, times, loc)
+
+    def _stamp_at_once(self, template: list[tuple], scope: _Scope, times: int) -> bool:
+        """The repetitions in one go where no limit is reached and no automatic name among them is taken (the usual
+        case): each kind's names are its counter's next numbers in turn. False, with nothing done, otherwise."""
+        nodes, counters, prefix = self.nodes, scope.counters, scope.prefix
+        if self.work + times > 4 * self.max_layers or len(nodes) + times * len(template) > self.max_layers:
+            return False
+        per_repetition: dict[str, int] = {}  # kind -> its layers in one repetition
+        nths = []  # per layer of the body, which of its kind's layers in a repetition it is
+        for kind, *_ in template:
+            per_repetition[kind] = nth = per_repetition.get(kind, 0) + 1
+            nths.append(nth)
+        start = {kind: counters.get(kind, 0) for kind in per_repetition}
+        columns = [[f"{prefix}{kind}{number}" for number in range(start[kind] + nth, start[kind] + nth +
+                                                                   times * per_repetition[kind], per_repetition[kind])]
+                   for (kind, *_), nth in zip(template, nths)]  # per layer of the body, its name in each repetition
+        order = [name for repetition in zip(*columns) for name in repetition]
+        fresh = set(order)
+        if len(fresh) < len(order) or not fresh.isdisjoint(self.names) or not fresh.isdisjoint(self.aliases):
+            return False
+        made = [Node(name, layer, [src], where, trainable, None, (), function) for name, src,
+                (_, layer, where, trainable, function) in zip(order, chain((self.last,), order), cycle(template))]
+        self.names.update(zip(order, made))
+        nodes.extend(made)
+        counters.update((kind, start[kind] + times * count) for kind, count in per_repetition.items())
+        self.work += times
+        self.last = order[-1]
+        return True
+
+    def _stamp_each(self, template: list[tuple], scope: _Scope, times: int, loc: Location) -> None:
+        """The repetitions one by one, each name checked (a layer named so takes the next number) and the limits
+        met where they are reached."""
         counters, names, aliases, nodes, prefix = scope.counters, self.names, self.aliases, self.nodes, scope.prefix
         last, add_node, limit = self.last, nodes.append, 4 * self.max_layers
         for _ in range(times):
