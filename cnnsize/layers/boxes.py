@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from ..core.errors import SpecError
 from ..core.numeric import prod
-from .base import Counts, register
+from .base import Counts, LayerKind, register
 from .conv import Conv, Deconv
 from .norm import BatchNorm
 from .shape import Upsample
@@ -149,5 +149,9 @@ class BoxUpsample(_PerBox, Upsample):
             settings["align_corners"] = bool(align)
         return settings
 
+
+_KINDS: list[type[LayerKind]] = [BoxConv, BoxBatchNorm, BoxDeconv, BoxUpsample]
+for _kind in _KINDS:
+    _kind.onnx_ops = ()  # not the base kind's ONNX operators (onnx_none says why)
 
 __all__ = ["BoxBatchNorm", "BoxConv", "BoxDeconv", "BoxUpsample"]
