@@ -74,6 +74,18 @@ class _PerBox:
     def explain(self, ins, out, ctx):
         return [f"on each of the {ins[0][0]} boxes:", *self.base.explain(self, self._each(ins), out[1:], ctx)]
 
+    @classmethod
+    def torch_examples(cls):
+        """The base kind's torch layer on two boxes of [4, 5, 5], merged into the batch as torchvision's heads do."""
+        from torch import nn
+
+        from .nn.boxes import PerBox
+
+        layer = {"box_conv": lambda: nn.Conv2d(4, 3, 3, padding=1), "box_bn": lambda: nn.BatchNorm2d(4),
+                 "box_deconv": lambda: nn.ConvTranspose2d(4, 3, 2, stride=2),
+                 "box_upsample": lambda: nn.Upsample(scale_factor=2.0, mode="bilinear")}[cls.kind]
+        return {"per_box": (lambda: PerBox(layer()), (2, 4, 5, 5))}
+
     def build(self, ins, out):
         from .nn.boxes import PerBox
 
