@@ -127,7 +127,8 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
             count_mode: str | None = None, training: bool = False, accumulate: int | None = None, gpus: int = 1,
             sharding: str | None = None, gpus_per_node: int | None = None, precision: str | None = None,
             checkpoint: str | None = None, checkpoint_impl: str = "non-reentrant",
-            device_memory: int | str | None = None) -> Analysis:
+            device_memory: int | str | None = None, grad_scaler: bool = True,
+            offload: str | None = None) -> Analysis:
     """Size a network: per-layer and total shapes, params, activations, connections, MACs, memory, RF.
 
     ``spec`` is a path, a bundled spec name (``"vgg16"``), YAML text, a dict, or a Graph.
@@ -156,6 +157,10 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
     segment) or "auto" (the every:N whose training budget fits ``device_memory``, bytes or "24GiB", with the fewest
     MACs recomputed), in torch.utils.checkpoint's ``checkpoint_impl`` variant ("non-reentrant", torch's advice, or
     "reentrant"): the memory of the step and ``totals["training"]["recompute_macs"]`` (see docs/memory.md).
+    ``grad_scaler``: fp16-mixed's gradient scaler (its state counted); False with fp16-mixed is refused (fp16
+    gradients underflow without one). ``offload`` ("optimizer" or "params"; cnnsize.passes.offload): what moves to
+    host memory, as DeepSpeed's ZeRO-Offload does (``totals["training"]``: ``per_gpu_peak_bytes`` without it,
+    ``offload_cpu_bytes``, ``offload_transfer_bytes``; on one GPU or with a ZeRO/FSDP ``sharding``).
     ``spec`` may also be what ``from_torch`` returns, or a
     torch ``nn.Module`` with its ``input_shape``: ``analyze(model, (3, 224, 224))`` is
     ``from_torch(model, (3, 224, 224)).analyze()`` with these options (the model is not changed).
@@ -169,24 +174,31 @@ def analyze(spec: Any, input_shape: tuple | dict | None = None, batch: int = 1, 
         return passes.analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype, fit=fit, optimizer=optimizer,
                               amp=amp, precision=precision, device=device, freeze_until=freeze_until,
                               layout=layout, count=count, checkpoint=checkpoint, checkpoint_impl=checkpoint_impl,
-                              device_memory=device_memory,
+                              device_memory=device_memory, grad_scaler=grad_scaler,
                               count_mode=count_mode or getattr(spec, "mode", None) or "eval", traffic=traffic,
                               device_profile=device_profile, training=training, accumulate=accumulate, gpus=gpus,
-                              sharding=sharding, gpus_per_node=gpus_per_node)
+                              sharding=sharding, gpus_per_node=gpus_per_node, offload=offload)
 
 
 def estimators(spec: Any, *, input_shape: tuple | None = None, batch: int = 1, gpus_per_node: int = 1,
-               nodes: int = 1, **analyze_kwargs: Any) -> list:
+               nodes: int = 1, offload: str | None = None, **analyze_kwargs: Any) -> list:
     """What accelerate's ``estimate-memory`` (float32 and float16) and DeepSpeed's ZeRO-2 and ZeRO-3 estimators
-    (without offload, on ``gpus_per_node`` × ``nodes`` GPUs) say for the network, each an Estimate with its figure,
-    its parts and ``differences``: per part of cnnsize's training budget (one GPU, ``batch``), what cnnsize counts
-    beyond it (see cnnsize.passes.estimators)."""
+    (on ``gpus_per_node`` × ``nodes`` GPUs; with ``offload`` "optimizer" or "params", or without) say for the
+    network, each an Estimate with its figure, its parts and ``differences``: per part of cnnsize's training budget
+    (one GPU, ``batch``), what cnnsize counts beyond it (see cnnsize.passes.estimators)."""
     from .passes import estimators as found
 
     analyze_kwargs.pop("amp", None)
     float32 = analyze(spec, input_shape, batch, **analyze_kwargs)
     mixed = analyze(spec, input_shape, batch, amp=True, **analyze_kwargs)
-    return found.estimators(float32, mixed, gpus_per_node, nodes)
+    if offload is not None:
+        from .passes.offload import OFFLOADS
+
+        if offload not in OFFLOADS:
+            from .core.errors import unknown_name
+
+            raise unknown_name("offload", offload, OFFLOADS)
+    return found.estimators(float32, mixed, gpus_per_node, nodes, offload)
 
 
 def plan(spec: Any, device: Any, *, batch: int = 32, gpus: int = 1, variables: dict | None = None,

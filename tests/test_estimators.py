@@ -140,3 +140,23 @@ def test_report_estimators_json_against_the_tools():
         params, 1, 1, cpu_offload=False)[1]
     assert found["deepspeed-zero3", None]["bytes"] == stage3.estimate_zero3_model_states_mem_needs(
         params, layer, 1, 1, cpu_offload=False, cpu_offload_params=False)[1]
+
+
+@pytest.mark.parametrize("offload", ["optimizer", "params"])
+def test_estimators_with_offload_are_deepspeeds(offload):
+    """cnnsize.estimators(offload=...) and the plan's estimators: DeepSpeed's offload figures (cpu_offload, and
+    cpu_offload_params for params), on the same built network, on 4 GPUs of one node."""
+    _, _, stage2, stage3 = _tools()
+    model = cnnsize.build(cnnsize.analyze("resnet18", input_shape=(3, 64, 64)))
+    params, layer = stage3.model_to_params(model)
+    found = {e.name: e for e in cnnsize.estimators("resnet18", input_shape=(3, 64, 64), gpus_per_node=4,
+                                                   offload=offload)}
+    cpu, gpu = stage2.estimate_zero2_model_states_mem_needs(params, 4, 1, cpu_offload=True)
+    assert (found["deepspeed-zero2"].parts["cpu"], found["deepspeed-zero2"].bytes) == (cpu, gpu)
+    cpu, gpu, _ = stage3.estimate_zero3_model_states_mem_needs(params, layer, 4, 1, cpu_offload=True,
+                                                               cpu_offload_params=offload == "params")
+    assert (found["deepspeed-zero3"].parts["cpu"], found["deepspeed-zero3"].bytes) == (int(cpu), gpu)
+    plan = cnnsize.plan("resnet18", "h100", gpus=4, input_shape=(3, 64, 64), batch=4, offload=offload,
+                        precision="bf16-mixed")
+    assert {e["name"]: e["bytes"] for e in plan["estimators"] if e["name"].startswith("deepspeed")} == \
+        {name: e.bytes for name, e in found.items() if name.startswith("deepspeed")}

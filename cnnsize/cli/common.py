@@ -301,3 +301,12 @@ def add_checkpoint(group) -> None:
     group.add_argument("--checkpoint-impl", metavar="VARIANT", default="non-reentrant",
                        help="torch.utils.checkpoint's variant: non-reentrant (use_reentrant=False, torch's advice; "
                             "the default) or reentrant")
+
+
+def add_grad_scaler(group) -> None:
+    """--grad-scaler/--no-grad-scaler (report and plan): whether fp16-mixed trains with a gradient scaler."""
+    import argparse
+
+    group.add_argument("--grad-scaler", action=argparse.BooleanOptionalAction, default=True,
+                       help="fp16-mixed trains with a gradient scaler (torch.amp.GradScaler, the default: its state "
+                            "counted); --no-grad-scaler: none, which fp16 needs (refused; plan leaves fp16-mixed out)")

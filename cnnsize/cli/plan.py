@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_format, add_output, add_width, parse_inputs, positive_int, table_width, write_output
+from .common import (
+    add_format,
+    add_grad_scaler,
+    add_output,
+    add_width,
+    parse_inputs,
+    positive_int,
+    table_width,
+    write_output,
+)
 from .importer import resolve_named
 
 PLAN_FORMATS = ("table", "text", "markdown", "json")  # text: the table
@@ -39,7 +48,12 @@ def register(sub) -> None:
                    "fits instead of --batch")
     p.add_argument("--all", action="store_true", dest="every", help="every accumulation, also more micro-steps "
                    "than the fewest that fit (slower by the roofline, so left out by default)")
-    p.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw")
+    p.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw, adafactor, adam8bit, "
+                   "adamw8bit")
+    add_grad_scaler(p)
+    p.add_argument("--offload", metavar="WHAT", help="every configuration offloads to host memory: optimizer "
+                   "(ZeRO-Offload) or params (ZeRO-3/FSDP, parameters too); its copies timed at the profile's host "
+                   "link")
     p.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
     p.add_argument("-i", "--input", action="append", help="input shape C x H x W, e.g. 3x224x224")
     p.add_argument("--fit", help="exact (default) or floor")
@@ -65,7 +79,8 @@ def run(args) -> int:
                      precision=args.precision, accumulate=args.accumulate, sharding=args.sharding,
                      device_memory_size=args.device_memory, find_max_batch=args.max_batch, optimizer=args.optimizer,
                      freeze_until=args.freeze_until, input_shape=parse_inputs(args.input), fit=args.fit,
-                     every=args.every, checkpoint=args.checkpoint)
+                     every=args.every, checkpoint=args.checkpoint, grad_scaler=args.grad_scaler,
+                     offload=args.offload)
     if args.format == "json":
         from ..core.safe import json_text
 

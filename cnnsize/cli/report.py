@@ -9,6 +9,7 @@ from .common import (
     NAMED_INPUTS,
     add_checkpoint,
     add_format,
+    add_grad_scaler,
     add_width,
     onnx_shape,
     parse_inputs,
@@ -61,11 +62,13 @@ def register(sub) -> None:
     t.add_argument("--depth", type=int, metavar="N",
                    help="fold layers nested deeper than N (by their dotted names: blocks, repeats) into one row each")
     g = p.add_argument_group("memory")
-    g.add_argument("--optimizer", default="adam", help="for the training estimate: sgd, momentum, adam, adamw")
+    g.add_argument("--optimizer", default="adam", help="for the training estimate: sgd, momentum, adam, adamw, "
+                   "adafactor (torch.optim.Adafactor), adam8bit, adamw8bit (bitsandbytes)")
     g.add_argument("--precision", metavar="NAME", help="how training computes: float32 (default), bf16-mixed, "
                    "fp16-mixed (torch.autocast: each op in 16 bits or float32 as autocast's lists say, float32 master "
                    "weights and gradients; fp16 with a GradScaler), bf16, fp16 (everything in that type)")
     g.add_argument("--amp", action="store_true", help="the same as --precision fp16-mixed")
+    add_grad_scaler(g)
     g.add_argument("--device", default="cuda", help="device kind the training estimate is for: cuda or cpu")
     g.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
     g.add_argument("--accumulate", type=positive_int, metavar="N", help="gradient accumulation: N micro-steps of "
@@ -77,6 +80,9 @@ def register(sub) -> None:
     g.add_argument("--sharding", metavar="NAME", help="ddp (default with --gpus), zero1 (ZeroRedundancyOptimizer), "
                    "zero2, zero3 or fsdp (FSDP's SHARD_GRAD_OP, FULL_SHARD), hsdp (sharded within a node)")
     g.add_argument("--gpus-per-node", type=positive_int, metavar="N", help="GPUs a node, for hsdp (default 8)")
+    g.add_argument("--offload", metavar="WHAT", help="optimizer (ZeRO-Offload: the optimizer state and its step in "
+                   "host memory) or params (ZeRO-3/FSDP: parameters too, fetched per layer): per-GPU peak, host "
+                   "memory and host-link bytes a step (implies --train)")
     g.add_argument("--max-batch", action="store_true", help="find the largest batch that fits --device-memory")
     g.add_argument("--device-memory", metavar="SIZE", help="device memory for --max-batch, e.g. 24GiB")
     p.set_defaults(run=run_report)
@@ -115,14 +121,14 @@ def run_report(args) -> int:
                              precision=args.precision if amp == args.amp else None,  # --estimators' other one
                              freeze_until=args.freeze_until, layout=args.layout, accumulate=args.accumulate,
                              checkpoint=args.checkpoint, checkpoint_impl=args.checkpoint_impl,
-                             device_memory=args.device_memory)
+                             device_memory=args.device_memory, grad_scaler=args.grad_scaler)
 
     with no_gc():
         analysis = at(args.batch)
     passes.apply(analysis, count=args.count, count_mode="train" if args.train else "eval", traffic=args.traffic,
                  device_profile=local_profile(args.device_profile) if args.device_profile else None,
                  training=args.train, accumulate=args.accumulate, gpus=args.gpus, sharding=args.sharding,
-                 gpus_per_node=args.gpus_per_node)
+                 gpus_per_node=args.gpus_per_node, offload=args.offload)
     if args.estimators:
         from ..passes import estimators
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from itertools import accumulate, compress, islice
+from math import prod
 from operator import add, mul
 from typing import Any
 
@@ -28,9 +29,10 @@ from ..core.graph import Topology
 from ..core.numeric import all_int, dmax, is_int
 from ..core.plain import Plain
 from ..layers.base import FLOAT32, LOWER, LayerKind
+from . import optimizers
 from .checkpoint import IMPLS, RNG_STATE_BYTES, check_impl
 
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+OPTIMIZER_STATES = optimizers.PER_ELEMENT  # the optimizers whose state is a multiple of the parameters
 DEVICES = ("cuda", "cpu")
 # how the step computes: float32; mixed (autocast to bf16 or fp16, float32 master weights and gradients; fp16 with a
 # gradient scaler); or pure 16-bit (the model, its gradients and optimizer state in that type)
@@ -63,8 +65,8 @@ class MemoryOptions(Plain):
         return self.mixed
 
     def check(self) -> MemoryOptions:
-        if self.optimizer not in OPTIMIZER_STATES:
-            raise unknown_name("optimizer", self.optimizer, OPTIMIZER_STATES)
+        if self.optimizer not in optimizers.OPTIMIZERS:
+            raise unknown_name("optimizer", self.optimizer, optimizers.OPTIMIZERS)
         if self.device not in DEVICES:
             raise unknown_name("device", self.device, DEVICES)
         if self.precision not in PRECISIONS:
@@ -299,11 +301,16 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         return [t for i in _module_order(topology.names) if i and trainable[i] and sized[i].params != 0
                 for t in (grads[i] if grads is not None else sized[i].owned)]
 
+    def shapes() -> list:  # their shapes (only Adafactor and the 8-bit optimizers ask)
+        return [shape for i in _module_order(topology.names) if i and trainable[i] and sized[i].params != 0
+                for shape in tensor_shapes(sized[i], grads[i] if grads is not None else sized[i].owned)]
+
     changed = {"recomputed": checkpointed.recomputed, "untrained": [i for i in range(1, n) if checkpointed.at[i] >= 0
                                                                      and checkpointed.dead[checkpointed.at[i]]]
                if segments else []}
     if not all_int(size):  # symbolic sizes: the peaks are maxima over hundreds of formulas, minutes of sympy
-        return {**_symbolic_training(saved, extras, trainable_total, master, tensors, options), "checkpoint": changed}
+        return {**_symbolic_training(saved, extras, trainable_total, master, (tensors, shapes), options),
+                "checkpoint": changed}
     forward_live = _live(owner, topology.last_read_training, size, {*topology.inputs, owner[-1], *saved},
                          [*extras, *only_forward])
     # a composite's intermediates, and casts, that autograd does not keep, while the layer runs (as at inference
@@ -326,7 +333,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     params_at = list(accumulate(param_grads[:n]))
     alive_at = list(map(add, activations_at, params_at))  # with the parameter gradients
     backward = list(map(alive_at.__getitem__, visited))
-    temporaries = _optimizer_temporaries(options, trainable_total, master, tensors)
+    temporaries = _optimizer_temporaries(options, trainable_total, master, (tensors, shapes))
     step = trainable_total * master + temporaries
     phases = {"forward": forward_peak, "backward": backward, "optimizer step": step}
     phases.update(checkpointed.phases(topology, size, training_transients, lambda p: kept_at[p] + grads_at[p] - born[p]
@@ -339,13 +346,16 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
             topology, size, training_transients, lambda p: kept_at[p] + grads_at[p] - born[p] + trainable_total * master
         ).items()})
     peak, where = _peak_phase(phases, visited, topology.names)
+    # the step's peak apart from the optimizer's step: sharding and offload replace that phase (passes.sharding)
+    changed["step"] = {"besides": _max([_max(v) if isinstance(v, list) else v for k, v in phases.items()
+                                        if k != "optimizer step"]), "device": options.device}
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     return {
         "saved_for_backward_bytes": saved_total,
         "activation_gradients_bytes": _max(list(map(grads_at.__getitem__, visited))),
         "training_activations_peak_bytes": _max([forward_peak, *map(activations_at.__getitem__, visited)]),
         "gradients_bytes": trainable_total * master,
-        "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
+        "optimizer_bytes": optimizers.state_bytes(options.optimizer, shapes, trainable_total, master),
         "optimizer_temporaries_bytes": temporaries,
         "training_step_peak_bytes": peak,
         "training_peak_phase": where,
@@ -483,13 +493,18 @@ def _add_at(values: list, *amounts: dict[int, Any]) -> None:
 
 
 def _optimizer_temporaries(options: MemoryOptions, trainable_total: Any, master: int,
-                           tensors: Callable[[], list]) -> Any:
+                           tensors: tuple[Callable[[], list], Callable[[], list]]) -> Any:
     """Bytes the optimizer's step allocates beyond the gradients: Adam and AdamW one tensor the size of all
     parameters (CUDA's foreach form) or one parameter's worth at a time (the CPU, _cpu_adam_temporaries); SGD and
-    momentum update in place."""
+    momentum update in place; Adafactor and 8-bit Adam: cnnsize.engine.optimizers.temporaries. ``tensors``: the
+    trained tensors' sizes and their shapes, each asked only where needed."""
+    sizes, shapes = tensors
     if options.optimizer not in ("adam", "adamw"):
-        return 0
-    return trainable_total * master if options.device == "cuda" else _cpu_adam_temporaries(tensors()) * master
+        return optimizers.temporaries(options.optimizer, shapes, master)
+    if options.device == "cuda":
+        return trainable_total * master
+    found = sizes()
+    return _cpu_adam_temporaries(found) * master if all_int(found) else None
 
 
 def _peak_phase(phases: dict[str, Any], visited: list[int], names: list[str]) -> tuple[Any, str]:
@@ -589,28 +604,30 @@ def _saved(layer: Any, own: bool, device: str, sizes: tuple[int, int], batch: An
     return tuple(refs), own_bytes
 
 
-def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int, tensors: Callable[[], list],
+def _symbolic_training(saved: dict, extras: list, trainable_total: Any, master: int,
+                       tensors: tuple[Callable[[], list], Callable[[], list]],
                        options: MemoryOptions) -> dict[str, Any]:
     """The training figures that are sums (formulas); the peaks, maxima over every layer, are None: the
     report asks for numeric sizes instead (a Max of a few hundred formulas is neither readable nor quick)."""
-    if options.optimizer in ("adam", "adamw"):
-        if options.device == "cuda":
-            temporaries = trainable_total * master
-        else:
-            sizes = tensors()
-            temporaries = _cpu_adam_temporaries(sizes) * master if all_int(sizes) else None
-    else:
-        temporaries = 0
+    temporaries = _optimizer_temporaries(options, trainable_total, master, tensors)
     return {
         "saved_for_backward_bytes": sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0),
         "activation_gradients_bytes": None,
         "training_activations_peak_bytes": None,
         "gradients_bytes": trainable_total * master,
-        "optimizer_bytes": trainable_total * master * OPTIMIZER_STATES[options.optimizer],
+        "optimizer_bytes": optimizers.state_bytes(options.optimizer, tensors[1], trainable_total, master),
         "optimizer_temporaries_bytes": temporaries,
         "training_step_peak_bytes": None,
         "training_peak_phase": "",
     }
+
+
+def tensor_shapes(layer: Any, held: tuple) -> list[tuple]:
+    """The shapes of the parameter tensors a layer trains (``held``: its (weight, bias) elements trained): its kind's
+    (LayerKind.param_shapes) where it trains all it holds, else each part as one vector."""
+    if tuple(held) == tuple(layer.owned):
+        return [shape for shape in layer.kind.param_shapes(layer.ins, layer.out) if prod(shape)]
+    return [(n,) for n in held if n]
 
 
 def _module_order(names: list[str]) -> list[int]:

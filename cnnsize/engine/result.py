@@ -282,6 +282,9 @@ class Analysis(Plain):
     FIELDS = ("name", "input_shape", "batch", "dtype", "layers", "totals", "graph", "notes", "conditions",
               "fit_conditions", "max_batch", "fit", "count", "count_mode", "traffic", "device_profile",
               "axes_labelled", "columns", "summaries", "checkpoint")
+    # the training step's peak apart from the optimizer's step, and the device kind (cnnsize.engine.memory's phases):
+    # sharding and offload replace that phase per GPU (passes.sharding); None with symbolic sizes
+    step_phases: dict | None = None
 
     def __init__(self, name: str, input_shape: tuple, batch: int, dtype: str, layers: list[LayerResult],
                  totals: Totals, graph: Graph, notes: list[str] | None = None, conditions: list | None = None,

@@ -118,7 +118,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
                   fit: str | None = None, optimizer: str = "adam", amp: bool = False, device: str = "cuda",
                   freeze_until: str | None = None, layout: str | None = "chw",
                   accumulate: int | None = None, precision: str | None = None, checkpoint: str | None = None,
-                  checkpoint_impl: str = IMPLS[0], device_memory: Any = None) -> Analysis:
+                  checkpoint_impl: str = IMPLS[0], device_memory: Any = None, grad_scaler: bool = True) -> Analysis:
     """Size every layer of a graph. Raises CnnsizeError (with location and layer) on any problem.
 
     ``optimizer``, ``precision`` (float32, bf16-mixed, fp16-mixed, bf16, fp16; ``amp`` is fp16-mixed; the pure
@@ -127,7 +127,8 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
     accumulates gradients over (the peak holds them between micro-steps); ``checkpoint``: activation checkpointing's
     segments (``every:N``, layer and block names joined by commas, or ``auto``: the every:N that fits
     ``device_memory`` with the least work recomputed; see cnnsize.engine.checkpoint) in torch's ``checkpoint_impl``
-    variant (non-reentrant, reentrant). ``layout``: ``chw`` takes
+    variant (non-reentrant, reentrant); ``grad_scaler``: whether fp16-mixed trains with a gradient scaler (its state
+    counted; without one it is refused: fp16 gradients underflow). ``layout``: ``chw`` takes
     the input as written, ``hwc`` converts a channels-last one, None (what users' entry points pass) refuses
     one that looks channels-last (32×32×3) with the shape to use.
     """
@@ -140,6 +141,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
     elif others:
         graph = graph.with_inputs(others)
     precision, dtype = resolve_precision(precision, amp, parse_dtype(dtype))
+    check_grad_scaler(precision, grad_scaler)
     options = MemoryOptions(optimizer, precision, device, 1 if accumulate is None else accumulate, (),
                             checkpoint_impl).check()
     budget = _budget(checkpoint, device_memory)
@@ -196,6 +198,7 @@ def analyze_graph(graph: Graph, *, input_shape: tuple | dict | None = None, batc
                         fit_conditions=fit_conditions, fit=ctx.fit,
                         checkpoint=_checkpointed((checkpoint, setting), options, changed, topology) if checkpoint
                         else None)
+    analysis.step_phases = changed.get("step")  # the step's peak apart from the optimizer's (passes.sharding)
     if any(type(kind).axes_note is not LayerKind.axes_note for kind in topology.kinds):
         analysis.notes += analysis.axes_notes()
     return analysis
@@ -560,6 +563,16 @@ def _checkpointed(settings: tuple, options: MemoryOptions, changed: dict, topolo
             "segments": [segment.label for segment in options.checkpoint], "spans": options.checkpoint,
             "recomputed": {names[i] for i, flag in enumerate(changed["recomputed"]) if flag},
             "untrained": {names[i] for i in changed["untrained"]}}
+
+
+def check_grad_scaler(precision: str, grad_scaler: bool) -> None:
+    """fp16-mixed without a gradient scaler is refused: its small gradients underflow to zero in float16 (bf16 has
+    float32's range and needs none)."""
+    if not isinstance(grad_scaler, bool):
+        raise SpecError(f"grad_scaler must be True or False, got {grad_scaler!r}")
+    if precision == "fp16-mixed" and not grad_scaler:
+        raise SpecError("fp16 without a scaler underflows: fp16-mixed trains with a gradient scaler "
+                        "(torch.amp.GradScaler)", hint="leave out --no-grad-scaler, or use --precision bf16-mixed")
 
 
 def resolve_precision(precision: str | None, amp: bool, dtype: str) -> tuple[str, str]:

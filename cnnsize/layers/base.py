@@ -750,6 +750,14 @@ class LayerKind:
         ``num_batches_tracked``, an attention's relative position index. 0 for most kinds."""
         return 0
 
+    def param_shapes(self, ins: list[Shape], out: Shape) -> list[tuple]:
+        """The shapes of the parameter tensors of the kind's torch build, in ``parameters()`` order (Adafactor
+        factors a tensor by its last two axes). By default the weights and the biases each one vector: a kind whose
+        weights are a matrix or more says so (where it does not, Adafactor's state is counted unfactored, more than
+        torch keeps)."""
+        counts = self.counts(ins, out)
+        return [(n,) for n in (counts.weights, counts.biases) if n]
+
     def module_tree(self, ins: list[Shape], out: Shape) -> list[TorchModule]:
         """The modules of the kind's torch build, the layer's own first, each with the tensors it holds itself: one
         module without children holding everything, unless a kind builds a module with submodules (attention's

@@ -226,6 +226,10 @@ class Conv(_Windowed):
         return Counts(weights=weights, biases=self.filters if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
 
+    def param_shapes(self, ins, out):  # torch's ConvNd: (filters, channels / groups, *kernel)
+        _, kernel, *_ = self.geometry(ins[0])
+        return [(self.filters, exact_div(ins[0][0], self.groups), *kernel), *([(self.filters,)] if self.bias else [])]
+
     def backward_macs(self, ins, out, batch, grads, trains):
         return grouped_backward(self.groups, self.forward_macs(ins, out, batch), grads, trains)
 
@@ -334,6 +338,10 @@ class Deconv(_Windowed):
         return Counts(weights=ins[0][0] * per_input, biases=self.filters if self.bias else 0,
                       connections=macs, macs=macs)
 
+    def param_shapes(self, ins, out):  # torch's ConvTransposeNd: (channels, filters / groups, *kernel)
+        _, kernel, *_ = self.geometry(ins[0])
+        return [(ins[0][0], exact_div(self.filters, self.groups), *kernel), *([(self.filters,)] if self.bias else [])]
+
     def backward_macs(self, ins, out, batch, grads, trains):
         return grouped_backward(self.groups, self.forward_macs(ins, out, batch), grads, trains)
 
@@ -406,6 +414,10 @@ class LocallyConnected(_Windowed):
         fan_in = prod(kernel) * ins[0][0]
         return Counts(weights=prod(out) * fan_in, biases=prod(out) if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
+
+    def param_shapes(self, ins, out):  # cnnsize.layers.nn.modules.LocallyConnected2d's
+        _, kernel, *_ = self.geometry(ins[0])
+        return [(prod(out[1:]), prod(kernel) * ins[0][0], self.filters), *([tuple(out)] if self.bias else [])]
 
     def explain(self, ins, out, ctx):
         _, kernel, *_ = self.geometry(ins[0])

@@ -87,6 +87,9 @@ class FC(LayerKind):
         return Counts(weights=fan_in * self.units, biases=self.units if self.bias else 0,
                       connections=fan_in * self.units, macs=fan_in * self.units)
 
+    def param_shapes(self, ins, out):  # nn.Linear's (units, fan_in)
+        return [(self.units, prod(ins[0])), *([(self.units,)] if self.bias else [])]
+
     def explain(self, ins, out, ctx):
         steps = []
         fan_in = prod(ins[0])

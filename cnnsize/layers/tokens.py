@@ -126,6 +126,9 @@ class Linear(LayerKind):
         macs = positions * fan_in * self.units
         return Counts(weights=fan_in * self.units, biases=self.units if self.bias else 0, connections=macs, macs=macs)
 
+    def param_shapes(self, ins, out):  # nn.Linear's (units, fan_in)
+        return [(self.units, ins[0][-1]), *([(self.units,)] if self.bias else [])]
+
     def explain(self, ins, out, ctx):
         fan_in, positions = ins[0][-1], prod(ins[0][:-1])
         return [f"params: {fc_params(fan_in, self.units, self.bias, explain=True).steps[0]}",
@@ -266,6 +269,9 @@ class PatchEmbed(LayerKind):
         return Counts(weights=fan_in * self.filters, biases=self.filters if self.bias else 0,
                       connections=prod(out) * fan_in, macs=prod(out) * fan_in)
 
+    def param_shapes(self, ins, out):  # the patch convolution's (filters, channels, *patch)
+        return [(self.filters, ins[0][0], *self.geometry(ins[0])), *([(self.filters,)] if self.bias else [])]
+
     def explain(self, ins, out, ctx):
         patch = self.geometry(ins[0])
         sizes = windowed_shape(spatial(ins[0]), patch, patch, ((0, 0),) * len(patch), (1,) * len(patch), ctx,
@@ -330,6 +336,9 @@ class ClassToken(LayerKind):
     def counts(self, ins, out):
         return Counts(weights=ins[0][1])
 
+    def param_shapes(self, ins, out):  # (1, 1, D)
+        return [(1, 1, ins[0][1])]
+
     def receptive(self, rfs, ins, out):
         return None
 
@@ -371,6 +380,9 @@ class PosEmbed(LayerKind):
 
     def counts(self, ins, out):
         return Counts(weights=prod(ins[0]), connections=prod(out))
+
+    def param_shapes(self, ins, out):  # (1, *shape)
+        return [(1, *ins[0])]
 
     def build(self, ins, out):
         from .nn.modules import PosEmbed as Module
@@ -439,6 +451,10 @@ class MultiHeadAttention(LayerKind):
         attention = 2 * length * length * dim  # QKᵀ and attention·V: heads · L · L · (D / heads) each
         return Counts(weights=4 * dim * dim, biases=4 * dim if self.bias else 0,
                       connections=projections + attention, macs=projections + attention)
+
+    def param_shapes(self, ins, out):  # nn.MultiheadAttention's in_proj_weight and bias, then out_proj's
+        dim = ins[0][1]
+        return [(3 * dim, dim), *([(3 * dim,)] if self.bias else []), (dim, dim), *([(dim,)] if self.bias else [])]
 
     def module_tree(self, ins, out):
         dim, bias = ins[0][1], int(self.bias)  # the input projection held by the module itself, out_proj a child

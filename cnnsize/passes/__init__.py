@@ -16,7 +16,7 @@ from ..engine.walk import analyze_graph
 
 def apply(analysis: Analysis, *, count: str | None = None, count_mode: str = "eval", traffic: bool = False,
           device_profile: Any = None, training: bool = False, accumulate: int | None = None, gpus: int = 1,
-          sharding: str | None = None, gpus_per_node: int | None = None) -> Analysis:
+          sharding: str | None = None, gpus_per_node: int | None = None, offload: str | None = None) -> Analysis:
     """The passes asked for, in the order their columns show: a tool's count, memory traffic, latency, the training
     step's work (``training``, or ``accumulate`` micro-steps a step).
 
@@ -36,7 +36,7 @@ def apply(analysis: Analysis, *, count: str | None = None, count_mode: str = "ev
         from . import latency
 
         latency.apply(analysis, device_profile)
-    several = gpus != 1 or sharding is not None
+    several = gpus != 1 or sharding is not None or offload is not None
     if training or accumulate is not None or several or analysis.checkpoint is not None:
         from . import training as training_pass
 
@@ -44,7 +44,7 @@ def apply(analysis: Analysis, *, count: str | None = None, count_mode: str = "ev
     if several:  # data parallel or sharded over ``gpus`` (cnnsize.passes.sharding)
         from . import sharding as sharding_pass
 
-        sharding_pass.apply(analysis, gpus, sharding, gpus_per_node)
+        sharding_pass.apply(analysis, gpus, sharding, gpus_per_node, offload)
     return analysis
 
 
@@ -55,9 +55,10 @@ def check_accumulate(accumulate: Any) -> int:
 
 def analyze(graph: Graph, *, count: str | None = None, count_mode: str = "eval", traffic: bool = False,
             device_profile: Any = None, training: bool = False, accumulate: int | None = None, gpus: int = 1,
-            sharding: str | None = None, gpus_per_node: int | None = None, **walk: Any) -> Analysis:
+            sharding: str | None = None, gpus_per_node: int | None = None, offload: str | None = None,
+            **walk: Any) -> Analysis:
     """The graph sized (``walk``: the keyword arguments of cnnsize.engine.walk.analyze_graph) and the passes
     asked for applied."""
     return apply(analyze_graph(graph, accumulate=accumulate, **walk), count=count, count_mode=count_mode,
                  traffic=traffic, device_profile=device_profile, training=training, accumulate=accumulate, gpus=gpus,
-                 sharding=sharding, gpus_per_node=gpus_per_node)
+                 sharding=sharding, gpus_per_node=gpus_per_node, offload=offload)

@@ -188,14 +188,18 @@ def _mixed_differences(analysis: Analysis, theirs: dict[str, Any], gpu: Any, gpu
 
 
 def estimators(analysis: Analysis, mixed: Analysis | None = None, gpus_per_node: int = 1,
-               nodes: int = 1) -> list[Estimate]:
+               nodes: int = 1, offload: str | None = None) -> list[Estimate]:
     """The three the training plan names: accelerate (float32 against ``analysis``, float16 against ``mixed``, the
-    same network under mixed precision) and DeepSpeed's ZeRO-2 and ZeRO-3 without offload (against ``mixed``)."""
+    same network under mixed precision) and DeepSpeed's ZeRO-2 and ZeRO-3 (against ``mixed``), with ``offload``
+    ("optimizer": both with ``cpu_offload``; "params": ZeRO-3 with its parameters offloaded too, ZeRO-2, which
+    cannot, with its optimizer) or without."""
     out = [accelerate(analysis, "float32")]
     if mixed is not None:
         out.append(accelerate(mixed, "float16"))
     base = mixed if mixed is not None else analysis
-    out += [deepspeed_zero2(base, gpus_per_node, nodes), deepspeed_zero3(base, gpus_per_node, nodes)]
+    off = offload is not None
+    out += [deepspeed_zero2(base, gpus_per_node, nodes, off),
+            deepspeed_zero3(base, gpus_per_node, nodes, off, offload == "params")]
     return out
 
 

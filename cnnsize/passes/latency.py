@@ -41,7 +41,7 @@ EFFICIENCY_MAX = 10.0
 THREADS_MAX = 1_000_000
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int8")
 PROFILE_KEYS = ("name", "source", "peak_flops", "bandwidth", "overhead_s", "efficiency", "notes", "threads",
-                "memory_bytes", "interconnect")
+                "memory_bytes", "interconnect", "host_link")
 # a device's memory from 1 MiB to 16 EiB (--device-memory's largest); bytes, whole
 MEMORY_RANGE = (2**20, 2**64)
 MAX_PROFILE_BYTES = 1 << 20  # a profile is a few hundred bytes
@@ -99,6 +99,7 @@ class DeviceProfile:
     threads: int | None = None  # CPU threads torch used when measuring (a CPU profile holds for that many)
     memory_bytes: int | None = None  # the device's memory, for ``cnnsize plan`` (None: not known; --device-memory)
     interconnect: float | None = None  # bytes/s one GPU sends to another (None: the plan's step leaves it out)
+    host_link: float | None = None  # bytes/s between the GPU and host memory each way (PCIe), for --offload
 
     def __post_init__(self) -> None:
         if not self.peak_flops:
@@ -120,6 +121,8 @@ class DeviceProfile:
             self.memory_bytes = int(_number(self.memory_bytes, "memory_bytes", *MEMORY_RANGE, "bytes"))
         if self.interconnect is not None:
             self.interconnect = _number(self.interconnect, "interconnect", *BANDWIDTH_RANGE, "bytes/s")
+        if self.host_link is not None:
+            self.host_link = _number(self.host_link, "host_link", *BANDWIDTH_RANGE, "bytes/s")
 
     def peak(self, dtype: str) -> float:
         if dtype in self.peak_flops:
@@ -163,7 +166,8 @@ def _fields(data) -> dict:
             "peak_flops": dict(data["peak_flops"]), "bandwidth": data["bandwidth"],
             "overhead_s": data.get("overhead_s", 0.0), "efficiency": dict(data.get("efficiency", {})),
             "notes": [_text(n, f"notes[{i}]") for i, n in enumerate(notes)], "threads": data.get("threads"),
-            "memory_bytes": data.get("memory_bytes"), "interconnect": data.get("interconnect")}
+            "memory_bytes": data.get("memory_bytes"), "interconnect": data.get("interconnect"),
+            "host_link": data.get("host_link")}
 
 
 T = 1e12
@@ -171,44 +175,45 @@ GIB = 2**30
 # Vendor datasheet figures (dense, without sparsity), marked as datasheet, not measured. float32 is the
 # FP32 (non-tensor-core) figure; float16/bfloat16 the dense tensor-core figure. Memory: the datasheet's "80GB" is
 # 80 GiB (memory chips come in binary sizes; nvidia-smi shows an H100's as 81,559 MiB, a little of it reserved).
-# Interconnect: the bytes a GPU sends each way, half the datasheet's figure for both directions.
+# Interconnect: the bytes a GPU sends each way, half the datasheet's figure for both directions. Host link: the PCIe
+# link to host memory each way (x16: Gen3 16 GB/s, Gen4 32 GB/s, Gen5 64 GB/s), what --offload's copies cross.
 DATASHEETS = {
     # NVIDIA A100 Tensor Core GPU datasheet (A100 80GB SXM): FP64 9.7 TFLOPS, FP32 19.5 TFLOPS,
     # BF16/FP16 Tensor Core 312 TFLOPS (624 with sparsity); GPU memory bandwidth 2,039 GB/s; GPU memory 80GB
     # HBM2e; interconnect NVLink 600GB/s (both directions: 300 GB/s each way).
     "a100": DeviceProfile("a100", "datasheet: NVIDIA A100 Tensor Core GPU datasheet, A100 80GB SXM",
                           {"float64": 9.7 * T, "float32": 19.5 * T, "float16": 312 * T, "bfloat16": 312 * T},
-                          2039e9, 5e-6, memory_bytes=80 * GIB, interconnect=300e9),
+                          2039e9, 5e-6, memory_bytes=80 * GIB, interconnect=300e9, host_link=32e9),
     # NVIDIA H100 Tensor Core GPU datasheet (H100 SXM): FP64 34 TFLOPS, FP32 67 TFLOPS, BF16/FP16 Tensor
     # Core 1,979 TFLOPS with sparsity (989 dense); GPU memory bandwidth 3.35 TB/s; GPU memory 80GB; interconnect
     # NVLink 900GB/s (both directions: 450 GB/s each way).
     "h100": DeviceProfile("h100", "datasheet: NVIDIA H100 Tensor Core GPU datasheet, H100 SXM",
                           {"float64": 34 * T, "float32": 67 * T, "float16": 989 * T, "bfloat16": 989 * T},
-                          3.35e12, 5e-6, memory_bytes=80 * GIB, interconnect=450e9),
+                          3.35e12, 5e-6, memory_bytes=80 * GIB, interconnect=450e9, host_link=64e9),
     # NVIDIA H200 Tensor Core GPU datasheet (H200 SXM): FP64 34 TFLOPS, FP32 67 TFLOPS, BF16/FP16 Tensor
     # Core 1,979 TFLOPS with sparsity (989 dense); GPU memory bandwidth 4.8 TB/s; GPU memory 141GB; interconnect
     # NVLink 900GB/s (both directions: 450 GB/s each way).
     "h200": DeviceProfile("h200", "datasheet: NVIDIA H200 Tensor Core GPU datasheet, H200 SXM",
                           {"float64": 34 * T, "float32": 67 * T, "float16": 989 * T, "bfloat16": 989 * T},
-                          4.8e12, 5e-6, memory_bytes=141 * GIB, interconnect=450e9),
+                          4.8e12, 5e-6, memory_bytes=141 * GIB, interconnect=450e9, host_link=64e9),
     # NVIDIA L4 Tensor Core GPU datasheet: FP32 30.3 TFLOPS, BF16/FP16 Tensor Core 242 TFLOPS with
     # sparsity (121 dense); GPU memory bandwidth 300 GB/s; GPU memory 24GB; interconnect PCIe Gen4 x16 64GB/s
     # (both directions: 32 GB/s each way).
     "l4": DeviceProfile("l4", "datasheet: NVIDIA L4 Tensor Core GPU datasheet",
                         {"float32": 30.3 * T, "float16": 121 * T, "bfloat16": 121 * T}, 300e9, 5e-6,
-                        memory_bytes=24 * GIB, interconnect=32e9),
+                        memory_bytes=24 * GIB, interconnect=32e9, host_link=32e9),
     # NVIDIA T4 Tensor Core GPU datasheet: single precision (FP32) 8.1 TFLOPS, mixed precision (FP16/FP32)
     # 65 TFLOPS; GPU memory bandwidth 320 GB/s (no bfloat16 on Turing); GPU memory 16 GB GDDR6; system interface
     # x16 PCIe Gen3 (PCIe 3.0's 16 GB/s each way over 16 lanes).
     "t4": DeviceProfile("t4", "datasheet: NVIDIA T4 Tensor Core GPU datasheet",
                         {"float32": 8.1 * T, "float16": 65 * T}, 320e9, 5e-6, memory_bytes=16 * GIB,
-                        interconnect=16e9),
+                        interconnect=16e9, host_link=16e9),
     # NVIDIA Ada Lovelace GPU architecture whitepaper, GeForce RTX 4090: peak FP32 82.6 TFLOPS, peak FP16
     # Tensor TFLOPS with FP32 accumulate 165.2 (330.4 with sparsity); memory bandwidth 1,008 GB/s; frame buffer
     # 24 GB GDDR6X; no NVLink: PCIe Gen 4 (x16: 32 GB/s each way).
     "rtx4090": DeviceProfile("rtx4090", "datasheet: NVIDIA Ada Lovelace architecture whitepaper, RTX 4090",
                              {"float32": 82.6 * T, "float16": 165.2 * T, "bfloat16": 165.2 * T}, 1008e9, 5e-6,
-                             memory_bytes=24 * GIB, interconnect=32e9),
+                             memory_bytes=24 * GIB, interconnect=32e9, host_link=32e9),
 }
 for _p in DATASHEETS.values():
     _p.notes.append("datasheet figures, not measured; the 5 µs per-layer overhead is an assumption (kernel launch)")
@@ -435,21 +440,25 @@ def step_seconds(analysis, profile) -> dict:
     state = max(per_gpu["optimizer_bytes"]) if per_gpu else memory.optimizer_bytes
     gpus = training.get("gpus", 1)
     return combine_step(micro_step_seconds(analysis, profile, training["precision"]), profile,
-                        training["accumulate"], gpus, grads, state, training["communication_bytes"] if gpus > 1 else 0)
+                        training["accumulate"], gpus, grads, state, training["communication_bytes"] if gpus > 1 else 0,
+                        training.get("offload_transfer_bytes") or 0)
 
 
 def combine_step(micro: tuple, profile: DeviceProfile, accumulate: int, gpus: int, grads: Any, state: Any,
-                 sent: Any) -> dict:
+                 sent: Any, host: Any = 0) -> dict:
     """step_seconds from a micro-step's (forward, backward, recompute) seconds, the bytes of gradients and
-    optimizer state a GPU updates and the bytes it sends (``cnnsize plan`` times many settings of one walk)."""
+    optimizer state a GPU updates, the bytes it sends (``cnnsize plan`` times many settings of one walk) and the
+    bytes it copies to and from host memory (``host``: --offload's, at the profile's ``host_link``, not overlapped;
+    None where the profile gives none)."""
     forward, backward, recompute = micro
     optimizer = float(3 * grads + 2 * state) / profile.bandwidth
     communication = 0.0 if gpus == 1 else None if profile.interconnect is None else float(sent) / profile.interconnect
+    transfer = 0.0 if not host else None if profile.host_link is None else float(host) / profile.host_link
     step = None if backward is None else \
-        accumulate * (forward + backward + recompute) + optimizer + (communication or 0.0)
+        accumulate * (forward + backward + recompute) + optimizer + (communication or 0.0) + (transfer or 0.0)
     return {"forward_seconds": accumulate * forward, "backward_seconds": None if backward is None else
             accumulate * backward, "recompute_seconds": accumulate * recompute, "optimizer_seconds": optimizer,
-            "communication_seconds": communication, "step_seconds": step}
+            "communication_seconds": communication, "offload_seconds": transfer, "step_seconds": step}
 
 
 def _fold_bound(key: str, members: list, row) -> str | None:

@@ -21,6 +21,7 @@ from ..core.numeric import human_bytes
 from ..engine.memory import PRECISIONS, max_batch, parse_bytes
 from ..engine.walk import analyze_graph
 from . import estimators, latency
+from . import offload as offload_pass
 from . import sharding as sharding_pass
 from . import training as training_pass
 
@@ -62,6 +63,22 @@ def shardings(gpus: int, gpus_per_node: int | None, given: str | None) -> list[s
     return [*SHARDINGS, *(("hsdp",) if several_nodes else ())]
 
 
+def offloading(schemes: list, offload: str | None, gpus: int) -> list:
+    """The shardings that can take ``offload`` (cnnsize.passes.offload.check): one line where none asked for can."""
+    if offload is None:
+        return schemes
+    able = []
+    for scheme in schemes:
+        try:
+            offload_pass.check(offload, scheme, gpus)
+        except SpecError:
+            if len(schemes) == 1:
+                raise
+            continue
+        able.append(scheme)
+    return able
+
+
 def device_memory(profile: latency.DeviceProfile, size: str | None) -> int:
     """The bytes a GPU has: ``size`` (--device-memory) if given, else the profile's."""
     if size is not None:
@@ -77,8 +94,9 @@ class Planner:
     micro-step's seconds by (micro-batch, precision, checkpoint)."""
 
     def __init__(self, graph: Any, profile: latency.DeviceProfile, memory: int, gpus: int,
-                 gpus_per_node: int | None, walk: dict):
+                 gpus_per_node: int | None, walk: dict, offload: str | None = None):
         self.graph, self.profile, self.memory, self.gpus = graph, profile, memory, gpus
+        self.offload = offload
         self.node, self.walk = gpus_per_node, walk
         self.walks: dict = {}
         self.skipped: dict = {}  # checkpointing -> why the network cannot take it
@@ -113,29 +131,33 @@ class Planner:
             self.micros[key] = latency.sum_terms(terms, self.profile, precision, analysis.dtype, scale)
         return self.micros[key], macs
 
-    def per_gpu(self, analysis: Any, sharding: str | None) -> tuple[Any, Any, Any, Any]:
-        """(peak, gradient bytes, optimizer state bytes, bytes sent) of the GPU that holds the most."""
+    def per_gpu(self, analysis: Any, sharding: str | None, accumulate: int = 1) -> tuple[Any, Any, Any, Any, Any]:
+        """(peak, gradient bytes, optimizer state bytes, bytes sent, bytes over the host link) of the GPU that holds
+        the most."""
         memory = analysis.totals.memory
-        if sharding is None:
-            return memory.training_bytes, memory.gradients_bytes, memory.optimizer_bytes, 0
-        found = sharding_pass.shard(analysis, self.gpus, sharding, self.node)
+        if sharding is None and self.offload is None:
+            return memory.training_bytes, memory.gradients_bytes, memory.optimizer_bytes, 0, 0
+        found = sharding_pass.shard(analysis, self.gpus, sharding, self.node, self.offload, accumulate)
         return (found["per_gpu_peak_bytes"], max(found["gradients_bytes"]), max(found["optimizer_bytes"]),
-                found["communication_bytes"])
+                found["communication_bytes"], found.get("offload_transfer_bytes", 0))
 
     def configuration(self, precision: str, micro: int, accumulate: int, sharding: str | None,
                       checkpoint: Any) -> dict:
         """One configuration's settings and figures."""
         analysis = self.analysis(precision, micro, accumulate, checkpoint)
-        peak, grads, state, sent = self.per_gpu(analysis, sharding)
+        peak, grads, state, sent, host = self.per_gpu(analysis, sharding, accumulate)
         seconds, macs = self.micro_step(analysis, precision, checkpoint)
-        step = latency.combine_step(seconds, self.profile, accumulate, self.gpus, grads, state, sent)["step_seconds"]
+        step = latency.combine_step(seconds, self.profile, accumulate, self.gpus, grads, state, sent,
+                                    host)["step_seconds"]
         batch = micro * accumulate
         fits = peak <= self.memory
         return {"precision": precision, "checkpoint": checkpoint, "accumulate": accumulate, "micro_batch": micro,
-                "batch": batch, "gpus": self.gpus, "sharding": sharding, "per_gpu_peak_bytes": peak, "fits": fits,
+                "batch": batch, "gpus": self.gpus, "sharding": sharding, "offload": self.offload,
+                "per_gpu_peak_bytes": peak, "fits": fits,
                 "predicted_step_seconds": step,
                 "samples_per_second": None if not step else self.gpus * batch / step,
                 "step_macs": None if macs is None else accumulate * macs, "communication_bytes": sent,
+                "offload_transfer_bytes": host,
                 "reason": None if fits else f"needs {human_bytes(peak)} per GPU, the device has "
                                             f"{human_bytes(self.memory)}"}
 
@@ -232,6 +254,8 @@ def _settings(c: dict) -> str:
         parts.append(f"accumulate {c['accumulate']} (micro-batch {c['micro_batch']})")
     if c["sharding"]:
         parts.append(f"{c['sharding']} over {c['gpus']} GPUs")
+    if c.get("offload"):
+        parts.append(f"{c['offload']} offloaded")
     if c["checkpoint"]:
         parts.append(f"checkpoint {c['checkpoint']}")
     return ", ".join(parts)
@@ -241,27 +265,30 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
          precision: str | None = None, accumulate: int | None = None, sharding: str | None = None,
          device_memory_size: str | None = None, find_max_batch: bool = False, optimizer: str = "adam",
          freeze_until: str | None = None, input_shape: Any = None, fit: str | None = None,
-         layout: str | None = None, every: bool = False, checkpoint: str | None = None) -> dict:
+         layout: str | None = None, every: bool = False, checkpoint: str | None = None,
+         grad_scaler: bool = True, offload: str | None = None) -> dict:
     """The plan for a Graph on a device (a profile name, file or DeviceProfile): ``configurations`` (each a dict of
     its settings and figures, in ``order``), ``estimators`` (cnnsize.passes.estimators at the per-GPU ``batch``),
     ``needed`` (a line where nothing fits) and ``notes``. ``batch``: the samples each GPU takes a step (split into
     micro-batches by accumulation); ``find_max_batch``: each configuration at the largest batch that fits instead;
     ``every``: each accumulation, also beyond the fewest micro-steps that fit (see ``search``); ``checkpoint``: only
-    that activation checkpointing ("none": none; default: CHECKPOINTS)."""
+    that activation checkpointing ("none": none; default: CHECKPOINTS); ``grad_scaler`` False: fp16-mixed is not
+    tried (refused where it is the precision asked for); ``offload`` ("optimizer", "params"; cnnsize.passes.offload):
+    every configuration offloads it, with the shardings that can (not ddp; for params zero3, fsdp, hsdp)."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise SpecError(f"gpus must be a positive integer, got {gpus!r}", hint="e.g. --gpus 8")
     if precision is not None and precision not in PRECISIONS:
         raise unknown_name("precision", precision, PRECISIONS)
     profile = latency.load_profile(device)
     memory = device_memory(profile, device_memory_size)
-    schemes = shardings(gpus, gpus_per_node, sharding)
+    schemes = offloading(shardings(gpus, gpus_per_node, sharding), offload, gpus)
     steps = [1 if accumulate is None else accumulate] if find_max_batch else accumulations(batch, accumulate)
     walk = {"input_shape": input_shape, "optimizer": optimizer, "freeze_until": freeze_until, "fit": fit,
-            "layout": layout}
-    planner = Planner(graph, profile, memory, gpus, gpus_per_node, walk)
+            "layout": layout, "grad_scaler": grad_scaler}
+    planner = Planner(graph, profile, memory, gpus, gpus_per_node, walk, offload)
     configurations = []
     checkpoints = CHECKPOINTS if checkpoint is None else (None,) if checkpoint == "none" else (checkpoint,)
-    for p in [precision] if precision else PRECISIONS:
+    for p in [precision] if precision else [p for p in PRECISIONS if grad_scaler or p != "fp16-mixed"]:
         if find_max_batch:
             configurations += [c for ck in checkpoints for c in largest_all(planner, p, ck, steps, schemes,
                                                                            checkpoint is not None)]
@@ -269,20 +296,24 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
             configurations += search(planner, p, batch, steps, schemes, every, checkpoints)
     configurations = order(configurations)
     return {"spec": next(iter(planner.walks.values())).name, "device": profile.name, "device_memory_bytes": memory,
-            "batch": None if find_max_batch else batch, "gpus": gpus, "configurations": configurations,
+            "batch": None if find_max_batch else batch, "gpus": gpus, "offload": offload,
+            "configurations": configurations,
             "estimators": _estimators(planner, batch, gpus_per_node), "estimators_batch": batch,
-            "needed": needed(planner, configurations), "notes": _notes(profile, gpus, planner.skipped)}
+            "needed": needed(planner, configurations),
+            "notes": _notes(profile, gpus, planner.skipped, offload) + ([] if grad_scaler or precision else [
+                "Not tried: fp16-mixed: fp16 without a scaler underflows (--no-grad-scaler)."])}
 
 
 def _estimators(planner: Planner, batch: int, gpus_per_node: int | None) -> list[dict]:
     """cnnsize.estimators at the per-GPU batch: the float32 and fp16-mixed walks the search made (or makes)."""
     node = min(planner.gpus, gpus_per_node or planner.gpus)
     float32 = planner.analysis("float32", batch, 1, None)
-    mixed = planner.analysis("fp16-mixed", batch, 1, None)
-    return [e.to_dict() for e in estimators.estimators(float32, mixed, node, planner.gpus // node)]
+    mixed = planner.analysis("fp16-mixed", batch, 1, None) if planner.walk["grad_scaler"] else \
+        analyze_graph(planner.graph, batch=batch, precision="fp16-mixed", **{**planner.walk, "grad_scaler": True})
+    return [e.to_dict() for e in estimators.estimators(float32, mixed, node, planner.gpus // node, planner.offload)]
 
 
-def _notes(profile: latency.DeviceProfile, gpus: int, skipped: dict) -> list[str]:
+def _notes(profile: latency.DeviceProfile, gpus: int, skipped: dict, offload: str | None = None) -> list[str]:
     notes = ["Predicted step times are the roofline's (cnnsize.passes.latency.step_seconds) from "
              f"{profile.source or profile.name}: forward, backward and recomputed work at the device's peak for "
              "each precision, the optimizer's step at its memory bandwidth"
@@ -290,6 +321,11 @@ def _notes(profile: latency.DeviceProfile, gpus: int, skipped: dict) -> list[str
                 profile.interconnect else ".")]
     if gpus > 1 and not profile.interconnect:
         notes.append(f"The step times exclude communication: the profile '{profile.name}' gives no interconnect.")
+    if offload:
+        notes.append("Offloading: the copies to and from host memory at the profile's host link "
+                     + (f"({profile.host_link / 1e9:g} GB/s each way), not overlapped; the optimizer's step is timed "
+                        "at the GPU's bandwidth (on the CPU it is slower; not modelled)." if profile.host_link else
+                        f"are left out: the profile '{profile.name}' gives no host_link."))
     notes += [f"Not tried: {line}" for line in skipped.values()]
     return notes
 

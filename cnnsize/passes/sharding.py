@@ -23,13 +23,16 @@ within a node plus an all-reduce of its shard across nodes.
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any
 
 from ..core.dtypes import DTYPE_BYTES
 from ..core.errors import SpecError, unknown_name
 from ..core.numeric import human_bytes
-from ..engine.memory import OPTIMIZER_STATES, _module_order
+from ..engine import optimizers
+from ..engine.memory import _cpu_adam_temporaries, _module_order
 from ..engine.result import Analysis
+from . import offload as offload_pass
 
 SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp", "hsdp")
 
@@ -56,6 +59,22 @@ def units(analysis: Analysis) -> list[tuple[str, Any, Any]]:
     return [(row.name, row.params, row.trainable_params) for row in order if row.params]
 
 
+def tensor_shapes(analysis: Analysis) -> list[tuple]:
+    """The shapes of the parameter tensors the layers train (LayerKind.param_shapes; a layer partly trained or
+    sharing: its parts as vectors), in the order of ``tensors``."""
+    rows = analysis.layers
+    shapes = {row.name: row.output_shape for row in rows}
+    out: list[tuple] = []
+    for i in _module_order([row.name for row in rows]):
+        row = rows[i]
+        if not i or not row.trainable_params:
+            continue
+        found = row.kind.param_shapes([shapes[src] for src in row.inputs], row.output_shape)
+        whole = row.trainable_params == row.weights + row.biases == sum(prod(shape) for shape in found)
+        out += found if whole else [(n,) for n in (row.weights, row.biases) if n]
+    return out
+
+
 def _ceil(a: Any, b: int) -> Any:
     return -(-a // b)
 
@@ -63,20 +82,31 @@ def _ceil(a: Any, b: int) -> Any:
 def zero1_partition(sizes: list[Any], gpus: int) -> list[Any]:
     """Elements per GPU as ZeroRedundancyOptimizer partitions tensors: largest first (a stable sort), each to the
     GPU with the fewest so far (the lowest rank among equals)."""
-    held = [0] * gpus
-    for size in sorted(sizes, key=lambda n: -n):
+    return [sum((sizes[k] for k in mine), 0) for mine in zero1_assign(sizes, gpus)]
+
+
+def zero1_assign(sizes: list[Any], gpus: int) -> list[list[int]]:
+    """The tensors (indices into ``sizes``) each GPU steps under ZeroRedundancyOptimizer (see zero1_partition)."""
+    held, mine = [0] * gpus, [[] for _ in range(gpus)]  # type: list[Any], list[list[int]]
+    for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
         rank = held.index(min(held))
-        held[rank] += size
-    return held
+        held[rank] += sizes[k]
+        mine[rank].append(k)
+    return mine
 
 
-def shard(analysis: Analysis, gpus: int, sharding: str, gpus_per_node: int | None = None) -> dict[str, Any]:
+def shard(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: int | None = None,
+          offload: str | None = None, accumulate: int | None = None) -> dict[str, Any]:
     """Per GPU (a list, rank by rank) the bytes of parameters, gradients and optimizer state it holds after a step,
-    DDP's buckets, the per-GPU peak (cnnsize's one-GPU budget with those parts replaced, plus the gathered units)
-    and the bytes each GPU sends per step."""
-    if sharding not in SHARDINGS:
+    DDP's buckets, the per-GPU peak (cnnsize's one-GPU budget with those parts replaced, plus the gathered units,
+    and the optimizer step's temporaries of the share each GPU steps) and the bytes each GPU sends per step; with
+    ``offload`` (see cnnsize.passes.offload) what moves to host memory (``accumulate``: the micro-steps a step, by
+    default the training pass's). ``sharding`` None: one GPU (offload's)."""
+    if sharding is None and (gpus != 1 or offload is None):
+        raise SpecError("one GPU without sharding: nothing to shard", hint="give --gpus 2 or more")
+    if sharding is not None and sharding not in SHARDINGS:
         raise unknown_name("sharding", sharding, SHARDINGS)
-    if gpus < 2 and sharding != "ddp":
+    if gpus < 2 and sharding not in ("ddp", None):
         raise SpecError(f"--sharding {sharding} with {gpus} GPU shards nothing", hint="give --gpus 2 or more")
     node = gpus_per_node or min(gpus, 8)
     if sharding == "hsdp" and (gpus % node or node == gpus):
@@ -84,33 +114,86 @@ def shard(analysis: Analysis, gpus: int, sharding: str, gpus_per_node: int | Non
                         hint="give --gpus a multiple of --gpus-per-node, larger than it")
     memory = analysis.totals.memory
     master = 4 if memory.amp else DTYPE_BYTES[analysis.dtype]
-    states = OPTIMIZER_STATES[memory.optimizer]
     params = analysis.totals.params
     trained = analysis.totals.trainable_params
-    if sharding in ("ddp", "zero1"):
-        layout = _replicated(analysis, gpus, sharding, states)
+    shards = gpus if sharding != "hsdp" else node
+    if sharding in ("ddp", "zero1", None):
+        layout = _replicated(analysis, gpus, sharding or "ddp", master)
+        if sharding is None:
+            layout["buckets"] = [0]
     else:
-        layout = _flat(analysis, gpus, gpus if sharding != "hsdp" else node, sharding, states)
-    figures = {key: [value * master for value in values] for key, values in layout.items()}
-    comm = _communication(sharding, gpus, node, params * master, trained * master)
+        layout = _flat(analysis, gpus, shards, sharding, master)
+    stepped = layout.pop("stepped")
+    figures = {key: values if key == "optimizer" else [value * master for value in values]
+               for key, values in layout.items()}
+    comm = 0 if sharding is None else _communication(sharding, gpus, node, params * master, trained * master)
     one_gpu = memory.params_bytes + memory.gradients_bytes + memory.optimizer_bytes
-    peaks = [memory.training_bytes - one_gpu + sum(figures[key][rank] for key in figures) for rank in range(gpus)]
-    return {"gpus": gpus, "sharding": sharding, "gpus_per_node": node, **{f"{k}_bytes": v for k, v in figures.items()},
-            "per_gpu_peak_bytes": max(peaks), "per_gpu_peaks_bytes": peaks, "communication_bytes": comm}
+    steps = _step_peaks(analysis, stepped, master)
+    peaks = [memory.training_bytes - memory.training_step_peak_bytes + steps[rank] - one_gpu
+             + sum(figures[key][rank] for key in figures) for rank in range(gpus)]
+    found = {"gpus": gpus, "sharding": sharding, "gpus_per_node": node,
+             **{f"{k}_bytes": v for k, v in figures.items()}, "per_gpu_peak_bytes": max(peaks),
+             "per_gpu_peaks_bytes": peaks, "communication_bytes": comm}
+    if offload is not None:
+        if accumulate is None:
+            accumulate = (analysis.totals.get("training") or {}).get("accumulate", 1)
+        found.update(offload_pass.offload(analysis, found, (offload, accumulate), stepped, master, steps,
+                                          _largest_shard(analysis, sharding, shards) * master))
+    return found
 
 
-def _replicated(analysis: Analysis, gpus: int, sharding: str, states: int) -> dict[str, list]:
-    """Elements per GPU under DDP (and ZeRO-1, its optimizer state partitioned by tensor)."""
+def _largest_shard(analysis: Analysis, sharding: str | None, shards: int) -> Any:
+    """Elements of the largest unit's own shard (its whole on one GPU): what a GPU keeps of it when gathered."""
+    if sharding not in ("zero3", "fsdp", "hsdp", None):
+        return 0
+    return max((_ceil(total, shards) for _, total, _ in units(analysis)), default=0)
+
+
+def _step_peaks(analysis: Analysis, stepped: list, master: int) -> list:
+    """Per GPU, the training step's peak with the optimizer step's temporaries of the tensors that GPU steps
+    (``stepped``: their shapes, per rank): the phases before the step as they are, the step's gradients and
+    temporaries (cnnsize.engine.memory's phases). DDP steps everything: the one-GPU peak."""
+    memory = analysis.totals.memory
+    phases = getattr(analysis, "step_phases", None)
+    if phases is None or phases["besides"] is None:
+        return [memory.training_step_peak_bytes] * len(stepped)
+    name, device = memory.optimizer, phases["device"]
+    return [memory.training_step_peak_bytes if shapes is None else
+            max(phases["besides"], memory.gradients_bytes + step_temporaries(name, device, shapes, master))
+            for shapes in stepped]
+
+
+def step_temporaries(optimizer: str, device: str, shapes: list[tuple], master: int) -> Any:
+    """Bytes the optimizer's step allocates beyond the gradients, stepping these tensors (as
+    cnnsize.engine.memory's _optimizer_temporaries for the whole network)."""
+    if optimizer in ("adam", "adamw"):
+        sizes = [prod(shape) for shape in shapes]
+        return master * (sum(sizes) if device == "cuda" else _cpu_adam_temporaries(sizes))
+    return optimizers.temporaries(optimizer, lambda: shapes, master)
+
+
+def _replicated(analysis: Analysis, gpus: int, sharding: str, master: int) -> dict[str, list]:
+    """Elements per GPU under DDP (and ZeRO-1, its optimizer state partitioned by tensor); the optimizer state in
+    bytes."""
     params, trained = analysis.totals.params, analysis.totals.trainable_params
-    if sharding == "zero1":
-        optimizer = [states * n for n in zero1_partition([n for n, trains in tensors(analysis) if trains], gpus)]
-    else:
-        optimizer = [states * trained] * gpus
+    name = analysis.totals.memory.optimizer
+    states = optimizers.PER_ELEMENT.get(name)
+    shapes = tensor_shapes(analysis)
+    # the tensors each GPU steps, in its optimizer's order (ZeroRedundancyOptimizer's: largest first); DDP all
+    mine = [] if sharding == "ddp" else zero1_assign([prod(shape) for shape in shapes], gpus)
+    if sharding == "ddp":
+        optimizer = [analysis.totals.memory.optimizer_bytes] * gpus
+    elif states is not None:
+        optimizer = [states * n * master for n in zero1_partition([n for n, trains in tensors(analysis) if trains],
+                                                                  gpus)]
+    else:  # the state of each GPU's tensors, by their shapes
+        optimizer = [optimizers.state_bytes(name, lambda ks=ks: [shapes[k] for k in ks], 0, master) for ks in mine]
+    stepped = [[shapes[k] for k in ks] for ks in mine] if mine else [None] * gpus  # None: all (the one-GPU step)
     return {"params": [params] * gpus, "gradients": [trained] * gpus, "optimizer": optimizer,
-            "gathered": [0] * gpus, "buckets": [trained] * gpus}
+            "gathered": [0] * gpus, "buckets": [trained] * gpus, "stepped": stepped}
 
 
-def _flat(analysis: Analysis, gpus: int, shards: int, sharding: str, states: int) -> dict[str, list]:
+def _flat(analysis: Analysis, gpus: int, shards: int, sharding: str, master: int) -> dict[str, list]:
     """Elements per GPU under FSDP: each unit's flat parameter padded to a multiple of ``shards`` and split evenly
     (every GPU the same slice size: the last holds the padding); gradients and optimizer state of the slices that
     train. While computing, ZeRO-2 holds every unit gathered, ZeRO-3 the largest unit and its gradient."""
@@ -122,8 +205,11 @@ def _flat(analysis: Analysis, gpus: int, shards: int, sharding: str, states: int
     else:
         gathered = 2 * max((total for _, total, _ in found), default=0) - 2 * max(
             (_ceil(total, shards) for _, total, _ in found), default=0)
-    return {"params": [mine] * gpus, "gradients": [trained] * gpus, "optimizer": [states * trained] * gpus,
-            "gathered": [gathered] * gpus, "buckets": [0] * gpus}
+    state = optimizers.flat_state_bytes(analysis.totals.memory.optimizer,
+                                        [_ceil(total, shards) for _, total, t in found if t], master)
+    flat = [(_ceil(total, shards),) for _, total, t in found if t]  # each unit's shard: a vector
+    return {"params": [mine] * gpus, "gradients": [trained] * gpus, "optimizer": [state] * gpus,
+            "gathered": [gathered] * gpus, "buckets": [0] * gpus, "stepped": [flat] * gpus}
 
 
 def _communication(sharding: str, gpus: int, node: int, param_bytes: Any, grad_bytes: Any) -> Any:
@@ -149,17 +235,26 @@ def summary(found: dict[str, Any]) -> str:
             f"optimizer state {most['optimizer']}); each GPU sends {human_bytes(found['communication_bytes'])} a step.")
 
 
-def apply(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: int | None = None) -> Analysis:
+def apply(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: int | None = None,
+          offload: str | None = None) -> Analysis:
     """``totals["training"]``'s ``gpus``, ``sharding``, ``per_gpu_peak_bytes`` and ``communication_bytes``, with
-    each GPU's parts under ``per_gpu``, and a line in words (the training pass has run)."""
+    each GPU's parts under ``per_gpu``, and a line in words (the training pass has run); with ``offload``
+    (cnnsize.passes.offload) its figures too."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise SpecError(f"gpus must be a positive integer, got {gpus!r}", hint="e.g. --gpus 8")
     if gpus_per_node is not None and (isinstance(gpus_per_node, bool) or not isinstance(gpus_per_node, int)
                                       or gpus_per_node < 1):
         raise SpecError(f"gpus per node must be a positive integer, got {gpus_per_node!r}", hint="e.g. 8")
-    found = shard(analysis, gpus, sharding or "ddp", gpus_per_node)
+    one = gpus == 1 and sharding is None and offload is not None  # one GPU, offloading
+    offload_pass.check(offload, sharding or (None if one else "ddp"), gpus)
+    found = shard(analysis, gpus, None if one else sharding or "ddp", gpus_per_node, offload)
     training = analysis.totals["training"]
     training.update({key: found[key] for key in ("gpus", "sharding", "per_gpu_peak_bytes", "communication_bytes")})
-    training["per_gpu"] = {key: found[key] for key in found if key.endswith("_bytes") and isinstance(found[key], list)}
-    analysis.summaries["sharding"] = summary(found)
+    training["per_gpu"] = {key: found[key] for key in found if key.endswith("_bytes") and isinstance(found[key], list)
+                           and not key.startswith("offload")}
+    if offload is not None:
+        training.update({key: found[key] for key in found if key.startswith("offload")})
+        analysis.summaries["offload"] = offload_pass.summary(found)
+    if not one:
+        analysis.summaries["sharding"] = summary(found)
     return analysis

@@ -133,7 +133,8 @@ def plan_grid(found: dict) -> Grid:
     cols.append(Column("step_macs", "Step MACs", text=human_count))
     batch = "the largest batch that fits" if max_batch else f"batch {found['batch']} per GPU"
     title = (f"Training plan: {found['spec']} on {found['gpus']} × {found['device']} "
-             f"({human_bytes(found['device_memory_bytes'])}), {batch}")
+             f"({human_bytes(found['device_memory_bytes'])}), {batch}"
+             + (f", {found['offload']} offloaded to host memory" if found.get("offload") else ""))
     lines = [found["needed"]] if found["needed"] else []
     lines += estimator_lines(found["estimators"], found["estimators_batch"]) + found["notes"]
     return Grid(title, cols, found["configurations"], lines=lines)
