@@ -72,7 +72,11 @@ class _PerBox:
         return None
 
     def explain(self, ins, out, ctx):
-        return [f"on each of the {ins[0][0]} boxes:", *self.base.explain(self, self._each(ins), out[1:], ctx)]
+        steps = [f"on each of the {ins[0][0]} boxes:", *self.base.explain(self, self._each(ins), out[1:], ctx)]
+        boxes, total = ins[0][0], self.counts(ins, out).connections
+        if total:
+            steps.append(f"connections = MACs: {total // boxes} per box × {boxes} boxes = {total}")
+        return steps
 
     @classmethod
     def torch_examples(cls):
