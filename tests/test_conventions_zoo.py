@@ -200,6 +200,11 @@ layers:
 EXAMPLES = {name: {"name": name, "input": shape, "layers": layers, "fit": "floor"}
             for kind in REGISTRY.values() for name, (shape, layers) in kind.examples.items()}
 SPECS = bundled_names() + list(TOURS) + list(EXAMPLES)
+# the bundled detectors on ResNet-50 and VGG-16 (35 to 255 GMACs: each tool's forward on CPU takes long): -m slow;
+# SSDlite and the 320 Faster R-CNN (detections and roi_align among the layers) stay in the zoo set
+HEAVY = ("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_fpn",
+         "retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn", "ssd300_vgg16",
+         "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "keypointrcnn_resnet50_fpn")
 
 
 def _spec(name: str):
@@ -345,7 +350,8 @@ def test_every_checked_kind_is_run_against_every_tool():
 
 
 @pytest.mark.parametrize("count", list(TOOLS))
-@pytest.mark.parametrize("spec", SPECS)  # the spec varies slowest: each model is built once
+@pytest.mark.parametrize("spec", [pytest.param(s, marks=pytest.mark.slow) if s in HEAVY else s
+                                  for s in SPECS])  # the spec varies slowest: each model is built once
 def test_convention_reproduces_tool(count, spec, built):
     kinds = {r.type for r in cnnsize.analyze(_spec(spec)).layers[1:] if not r.kind.is_input}  # inputs: no kind
     unchecked = sorted(kinds - conventions.checked_kinds())

@@ -16,6 +16,10 @@ pytestmark = pytest.mark.zoo
 README = Path(__file__).resolve().parents[1] / "README.md"
 # the zoo set's quick part imports a one-stage and a two-stage detector; its slow part every one
 QUICK = ("retinanet_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn")
+# Mask R-CNN's and Keypoint R-CNN's published figures (134.380, the same as Faster R-CNN's, and 133.924) count
+# their branch on the few detections the trained model keeps over box_score_thresh, not the stated 100 (v2's
+# 333.577 is cnnsize's with 100)
+FEWER_DETECTIONS = ("maskrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn")
 
 
 def _row(name: str) -> list[str]:
@@ -39,7 +43,7 @@ def test_each_detectors_row_is_a_fresh_import_and_meets_torchvisions_published_f
     model = models.get_model(name, weights=None, weights_backbone=None)
     assert params == sum(p.numel() for p in model.parameters())
     rpn = getattr(model, "rpn", None)
-    if rpn is not None and rpn.score_thresh > 0:
+    if (rpn is not None and rpn.score_thresh > 0) or name in FEWER_DETECTIONS:
         assert square / 1e9 > deploy_table.published(name)
     else:
         assert round(square / 1e9, 3) == deploy_table.published(name)

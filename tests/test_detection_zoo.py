@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import need, representative
+from tools.detector_specs import DETECTORS
+
+from .conftest import ROOT, need, representative
 
 pytestmark = pytest.mark.zoo
 
 SIZES = [(480, 480), (480, 640), (333, 517)]  # 333×517: 800/333 scales 517 to 1242.04, floored, padded to 1248
 MODELS = ["retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn", "ssd300_vgg16",
           "ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn",
-          "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn"]
+          "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2",
+          "maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "keypointrcnn_resnet50_fpn"]
+BRANCHES = ("mask", "keypoint")
 
 
 def _model(name: str):
@@ -47,12 +51,13 @@ def _real(model, size):
 
     seen: dict = {}
     hooks = [model.backbone.register_forward_pre_hook(lambda m, args: seen.setdefault("image", args[0]))]
-    two = hasattr(model, "roi_heads")
-    if two:
-        h, p = model.roi_heads.box_head, model.roi_heads.box_predictor
+    if hasattr(model, "roi_heads"):
+        heads = model.roi_heads
+        hooked = [("head", model.rpn.head), ("pooled", heads.box_roi_pool), ("box", heads.box_predictor)]
+        hooked += [(key, getattr(heads, f"{b}_{part}")) for b in BRANCHES if getattr(heads, f"{b}_predictor", None)
+                   for key, part in (("branch_pooled", "roi_pool"), ("branch", "predictor"))]
         hooks += [module.register_forward_hook(lambda m, args, out, key=key: seen.setdefault(key, out))
-                  for key, module in [("head", model.rpn.head), ("pooled", model.roi_heads.box_roi_pool),
-                                      ("fc6", h.fc6), ("fc7", h.fc7), ("cls", p.cls_score), ("bbox", p.bbox_pred)]]
+                  for key, module in hooked]
     else:
         hooks.append(model.head.register_forward_hook(lambda m, args, out: seen.setdefault("head", out)))
     x = torch.rand(3, *size)
@@ -131,10 +136,36 @@ def _check_size(name, model, size):
     assert sum(r.activations for r in a.layers[:before]) == truth, (name, size)
     if "proposals" in rows:  # the proposals pooled, and the box head on each of them
         assert tuple(rows["roi"].output_shape) == tuple(seen["pooled"].shape), (name, size)
-        box_head = names[names.index("roi") + 1:names.index("post")]
-        real = sum(seen[key].numel() for key in ("fc6", "fc7", "cls", "bbox")) + seen["fc6"].numel() \
-            + seen["fc7"].numel()  # and their F.relu's
-        assert sum(rows[n].activations for n in box_head) == real, (name, size)
+        box = names[names.index("roi") + 1:names.index("post")]
+        assert tuple(rows[box[-1]].output_shape) == tuple(seen["box"][1].shape), (name, size)
+        assert sum(rows[n].activations for n in box) == _made(core, "box", seen["pooled"]), (name, size)
+    if "branch_roi" in rows:  # the mask or keypoint branch on each detection
+        assert tuple(rows["branch_roi"].output_shape) == tuple(seen["branch_pooled"].shape), (name, size)
+        branch = [n for n in names[names.index("branch_roi") + 1:] if rows[n].type != "identity"]  # post's output
+        real = seen["branch"]
+        assert tuple(rows[branch[-1]].output_shape) == tuple(real.shape), (name, size)
+        assert sum(rows[n].activations for n in branch) == _made(core, core.branch, seen["branch_pooled"]), \
+            (name, size)
+
+
+def _made(core, branch, pooled):
+    """The elements of the tensors torchvision's RoI head and predictor (``branch``: box, mask or keypoint) make on
+    the real pooled boxes, as torch_figures measures them (its input left out)."""
+    import torch
+
+    from .zoo_truth import torch_figures
+
+    heads = core.roi_heads
+
+    class Heads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head, self.predictor = getattr(heads, f"{branch}_head"), getattr(heads, f"{branch}_predictor")
+
+        def forward(self, x):
+            return self.predictor(self.head(x[0]))  # as RoIHeads calls them, on [B·P, C, S, S]
+
+    return torch_figures(Heads(), tuple(pooled.shape))["activations"] - pooled.numel()
 
 
 @pytest.mark.parametrize("name", representative(MODELS, {"retinanet_resnet50_fpn", "ssdlite320_mobilenet_v3_large",
@@ -145,6 +176,14 @@ def test_detector_exact(name):
         _check_size(name, model, size)
 
 
+@pytest.mark.parametrize("name", representative(["fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn_v2",
+                                                  "keypointrcnn_resnet50_fpn"], {"maskrcnn_resnet50_fpn_v2"}))
+def test_roi_heads_exact_at_one_size(name):
+    """The per-box heads (the convolutional box head, the mask and keypoint branches on the detections) at the
+    non-square size in the zoo set; test_detector_exact's slow cases take all three sizes and the other models."""
+    _check_size(name, _model(name), SIZES[1])
+
+
 def test_detector_sizes():
     """The resize is the transform's: a 333×517 image runs RetinaNet at 800×1242 padded to 800×1248."""
     from cnnsize.importers.detection import padded, resized
@@ -152,3 +191,15 @@ def test_detector_sizes():
     model = _model("retinanet_resnet50_fpn")
     assert resized(model.transform, 333, 517) == (800, 1242)
     assert padded((800, 1242), 32) == (800, 1248)
+
+
+@pytest.mark.parametrize("name", representative(DETECTORS, {"ssdlite320_mobilenet_v3_large",
+                                                             "fasterrcnn_mobilenet_v3_large_320_fpn"}))
+def test_bundled_detector_spec_is_a_fresh_import(name):
+    """specs/NAME.yaml is what the importer writes now (tools/detector_specs.py), byte for byte; the importer's
+    figures are test_detector_exact's."""
+    need("torchvision")
+    from tools.detector_specs import text
+
+    assert (ROOT / "specs" / f"{name}.yaml").read_text(encoding="utf-8") == text(name), \
+        f"specs/{name}.yaml is stale: run python -m tools.detector_specs"

@@ -21,7 +21,8 @@ def test_per_layer_columns_sum_to_the_totals(name):
     a = cnnsize.analyze(name)
     for key in COUNT_FIELDS:
         assert sum(getattr(r, key) for r in a.layers) == a.totals[key], key
-    weighted = ("conv", "fc", "locally_connected", "linear", "patch_embed", "mha", "swin_attention")
+    weighted = ("conv", "fc", "locally_connected", "linear", "patch_embed", "mha", "swin_attention", "deconv",
+                "box_conv", "box_deconv")
     assert a.totals["weight_layers"] == sum(1 for r in a.layers if r.type in weighted)
     assert a.totals["flops"] == 2 * a.totals["macs"]
     assert a.totals["params"] == a.totals["weights"] + a.totals["biases"]

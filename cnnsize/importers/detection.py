@@ -1,5 +1,5 @@
-"""torchvision's detectors (RetinaNet, FCOS, SSD, SSDlite) as specs: ``from_detector``, which ``from_torch`` calls
-for them.
+"""torchvision's detectors (RetinaNet, FCOS, SSD, SSDlite, Faster, Mask and Keypoint R-CNN) as specs:
+``detector_core``, which ``from_torch`` traces for them.
 
 A detector's forward cannot be traced whole: its transform resizes each image by a scale computed from the image's
 size, and its post-processing keeps a number of boxes that depends on the values. Both are taken apart here. The
@@ -26,7 +26,7 @@ from ..core.errors import SpecError
 from ..layers.nn.modules import Detections, RoIAlign
 
 SINGLE_STAGE = ("RetinaNet", "FCOS", "SSD")  # torchvision.models.detection's classes this takes apart
-TWO_STAGE = ("FasterRCNN",)  # with a TwoMLPHead box head (the _v2 models' convolutional head: not yet)
+TWO_STAGE = ("FasterRCNN", "MaskRCNN", "KeypointRCNN")
 
 
 def is_detector(model: Any) -> bool:
@@ -85,11 +85,13 @@ class SingleStage(nn.Module):
 
 
 class TwoStage(SingleStage):
-    """A Faster R-CNN's eval forward without its data-dependent parts: the transform and backbone as SingleStage's,
-    the RPN head on every level, the RPN's ``proposals`` (post_nms_top_n) as a ``detections`` layer (its
-    pre_nms_top_n per level as candidates), MultiScaleRoIAlign on them (``roi_align``), the box head and predictor
-    run once per proposal, then the detections. The proposals stay on an axis of their own beside the batch (the
-    box head's linear layers act on the last axis: the same products as on torchvision's [B·P, ...])."""
+    """A two-stage detector's eval forward without its data-dependent parts: the transform and backbone as
+    SingleStage's, the RPN head on every level, the RPN's ``proposals`` (post_nms_top_n) as a ``detections`` layer
+    (its pre_nms_top_n per level as candidates), MultiScaleRoIAlign on them (``roi_align``), the box head and
+    predictor run once per proposal, then the detections; Mask R-CNN's and Keypoint R-CNN's branch pools each
+    detection (``detections_per_img``) again and runs its head and predictor once per detection. The heads are the
+    model's own modules run as torchvision runs them, on [B·P, C, H, W] (the boxes merged into the batch, which the
+    per-box kinds keep as an axis of their own: cnnsize/layers/boxes.py)."""
 
     rpn: Any
     roi_heads: Any
@@ -102,23 +104,50 @@ class TwoStage(SingleStage):
         rpn, heads = model.rpn, model.roi_heads
         self.proposals = Detections(rpn._post_nms_top_n["testing"], rpn._pre_nms_top_n["testing"],
                                     rpn.score_thresh, rpn.nms_thresh)
-        pool = heads.box_roi_pool
-        self.pooled = tuple(pool.featmap_names)
-        self.roi = RoIAlign(int(pool.output_size[0]), int(pool.sampling_ratio))
+        self.pooled, self.roi = _pool(heads.box_roi_pool)
         self.post = Detections(heads.detections_per_img, rpn._post_nms_top_n["testing"], heads.score_thresh,
                                heads.nms_thresh, softmax=True)  # every proposal a candidate
+        self.branch = next((b for b in BRANCHES if getattr(heads, f"{b}_predictor", None) is not None), None)
+        if self.branch is not None:
+            self.branch_pooled, self.branch_roi = _pool(getattr(heads, f"{self.branch}_roi_pool"))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> Any:
         features = self.backbone(self.image(x))
         objectness, deltas = self.rpn.head(list(features.values()))
         scores = torch.cat([_flat(o, 1) for o in objectness], 1)
         boxes = torch.cat([_flat(d, 4) for d in deltas], 1)
         proposals = self.proposals(scores, boxes)
         pooled = self.roi(proposals, *(f for name, f in features.items() if name in self.pooled))  # as it filters
-        head, predictor = self.roi_heads.box_head, self.roi_heads.box_predictor
-        y = F.relu(head.fc6(pooled.flatten(2)))
-        y = F.relu(head.fc7(y))
-        return self.post(predictor.cls_score(y), predictor.bbox_pred(y))
+        heads = self.roi_heads
+        y = _run(heads.box_head, pooled.flatten(0, 1))  # torchvision's [B·P, C, 7, 7]
+        y = y.flatten(1)  # FastRCNNPredictor's flatten
+        n = x.shape[0]
+        detections = self.post(heads.box_predictor.cls_score(y).unflatten(0, (n, -1)),
+                               heads.box_predictor.bbox_pred(y).unflatten(0, (n, -1)))
+        if self.branch is None:
+            return detections
+        maps = (f for name, f in features.items() if name in self.branch_pooled)
+        z = _run(getattr(heads, f"{self.branch}_head"), self.branch_roi(detections, *maps).flatten(0, 1))
+        z = getattr(heads, f"{self.branch}_predictor")(z)
+        return detections, z.unflatten(0, (n, -1))
+
+
+BRANCHES = ("mask", "keypoint")  # a RoIHeads' branches run on the detections, each with a head and a predictor
+
+
+def _run(module: Any, x: torch.Tensor) -> torch.Tensor:
+    """``module``'s forward on ``x``, a Sequential's children one by one, its nn.Flatten as the tensor's flatten (a
+    view, as nn.Flatten's is; read as a reshape of each box where the boxes are merged into the batch)."""
+    if not isinstance(module, nn.Sequential):
+        return module(x)
+    for child in module:
+        x = x.flatten(child.start_dim, child.end_dim) if isinstance(child, nn.Flatten) else _run(child, x)
+    return x
+
+
+def _pool(pool: Any) -> tuple[tuple[str, ...], RoIAlign]:
+    """A MultiScaleRoIAlign's maps (by name) and the roi_align that stands for it."""
+    return tuple(pool.featmap_names), RoIAlign(int(pool.output_size[0]), int(pool.sampling_ratio))
 
 
 def _flat(layer: torch.Tensor, c: int) -> torch.Tensor:
@@ -135,12 +164,10 @@ def largest_stride(model: Any) -> int:
 
 
 def _check(model: Any, input_shape: Any) -> tuple[int, int, int]:
-    box_head = type(getattr(getattr(model, "roi_heads", None), "box_head", None)).__name__
-    two = type(model).__name__ in TWO_STAGE and box_head == "TwoMLPHead"
-    if type(model).__name__ not in SINGLE_STAGE and not two:
-        raise SpecError(f"torchvision's {type(model).__name__} with its {box_head} "
-                        f"is not imported yet: the detectors {', '.join(SINGLE_STAGE + TWO_STAGE)} (with a "
-                        "TwoMLPHead) are", hint="import its backbone (model.backbone) and heads apart with from_torch")
+    if type(model).__name__ not in SINGLE_STAGE + TWO_STAGE:
+        raise SpecError(f"torchvision's {type(model).__name__} is not imported: the detectors "
+                        f"{', '.join(SINGLE_STAGE + TWO_STAGE)} are",
+                        hint="import its backbone (model.backbone) and heads apart with from_torch")
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else ()
     if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape) or shape[0] != 3:
         raise SpecError(f"a torchvision detector takes one RGB image (3, H, W), got {input_shape!r}",
@@ -161,7 +188,7 @@ def _core(model: Any, shape: tuple[int, int, int]) -> SingleStage:
 
 
 def detector_core(model: Any, input_shape: Any) -> SingleStage:
-    """What from_torch traces for a torchvision single-stage detector (RetinaNet, FCOS, SSD, SSDlite) and an image of
+    """What from_torch traces for a torchvision detector (SINGLE_STAGE, TWO_STAGE) and an image of
     ``input_shape`` (3, H, W): its eval forward with the resize computed and the post-processing stated (see the
     module's docstring). Holds the model's own modules, in the model's mode; changes nothing of them."""
     shape = _check(model, input_shape)

@@ -701,11 +701,12 @@ class LayerKind:
 
     @staticmethod
     def for_torch_name(name: str) -> str | None:
-        """The kind standing for a torch module class named so ('Conv2d' -> conv, 'BatchNorm2d' -> bn)."""
-        for kind, cls in REGISTRY.items():
-            if any(m.rsplit(".", 1)[-1].lower() == name.lower() for m in cls.torch_modules):
-                return kind
-        return None
+        """The kind standing for a torch module class named so ('Conv2d' -> conv, 'BatchNorm2d' -> bn): of several,
+        the one the others derive from (conv, not the per-box box_conv)."""
+        found = [(kind, cls) for kind, cls in REGISTRY.items()
+                 if any(m.rsplit(".", 1)[-1].lower() == name.lower() for m in cls.torch_modules)]
+        return next((kind for kind, cls in found if not any(cls is not other and issubclass(cls, other)
+                                                            for _, other in found)), None)
 
     # -- arithmetic -------------------------------------------------------------
     def output_shape(self, ins: list[Shape], ctx: Ctx) -> Shape:
