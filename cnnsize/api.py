@@ -325,7 +325,8 @@ def validate(spec: Any, **kwargs: Any):
     """Run the network once and compare every figure of the analysis with what torch measures.
 
     Returns a :class:`cnnsize.executor.validation.Validation` (``.ok``, ``.to_frame()``, ``.to_dict()``).
-    Keyword arguments: input_shape, fit, batch, device, dtype, runs, warmup, force, init.
+    Keyword arguments: input_shape, fit, batch, device, dtype, runs, warmup, force, init, accumulate, precision,
+    checkpoint, checkpoint_impl, device_memory, optimizer.
     """
     from . import executor
 

@@ -119,3 +119,22 @@ def test_fp16_without_a_scaler_is_refused(cli):
     found = cnnsize.plan("lenet5", "h100", grad_scaler=False)
     assert {c["precision"] for c in found["configurations"]} == {"float32", "bf16-mixed", "bf16", "fp16"}
     assert any("fp16 without a scaler underflows" in note for note in found["notes"])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adamw", "adafactor"])
+def test_validate_measures_the_step_with_the_optimizer_asked_for(optimizer):
+    """validate --optimizer runs torch's optimizer of that name in the measured step: its peak against cnnsize's for
+    the same optimizer (the state sizes differ by optimizer, so a step run with Adam would not match)."""
+    v = cnnsize.validate("lenet5", device="cpu", runs=0, optimizer=optimizer)
+    figure = v.totals["training_step_peak_bytes"]
+    assert v.ok, v.mismatches()
+    assert figure.predicted == cnnsize.analyze("lenet5", batch=v.batch, training=True, optimizer=optimizer,
+                                               device="cpu").totals["memory"]["training_step_peak_bytes"]
+    assert f"the training step measured with {optimizer}" in v.notes
+
+
+@pytest.mark.parametrize("args, words", [(["--optimizer", "adam8bit"], "measured on CUDA only"),
+                                         (["--optimizer", "adamm"], "did you mean 'adam'")])
+def test_validate_refuses_an_optimizer_it_cannot_measure_in_one_line(cli, args, words):
+    result = cli("validate", "lenet5", "--device", "cpu", "--runs", "0", *args)
+    assert result.returncode == 2 and words in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -31,6 +31,9 @@ def register(sub) -> None:
     v.add_argument("--warmup", type=int, default=2, help="untimed passes before timing")
     v.add_argument("--accumulate", type=positive_int, metavar="N", help="measure a training step of N micro-steps "
                    "(gradient accumulation) against the predicted peak")
+    v.add_argument("--optimizer", default="adam", help="the optimizer the measured training step runs: sgd, "
+                   "momentum, adam (default), adamw, adafactor (torch's, at their defaults); adam8bit, adamw8bit "
+                   "(bitsandbytes', on CUDA)")
     v.add_argument("--precision", metavar="NAME", help="measure the training step as it computes: float32, "
                    "bf16-mixed (torch.autocast), fp16-mixed (autocast and a GradScaler; CUDA only), bf16, fp16")
     add_checkpoint(v)
@@ -159,6 +162,7 @@ def _onnx_shape(args):
                                         ("--per-layer", getattr(args, "per_layer", False)),
                                         ("--accumulate", getattr(args, "accumulate", None)), ("--init", args.init),
                                         ("--precision", getattr(args, "precision", None)),
+                                        ("--optimizer", getattr(args, "optimizer", "adam") != "adam"),
                                         ("--checkpoint", getattr(args, "checkpoint", None)),
                                         ("--fit", args.fit), ("--layout", args.layout))
                   if on]
@@ -189,7 +193,7 @@ def run_validate(args) -> int:
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
                       warmup=args.warmup, force=args.force, init=args.init, accumulate=args.accumulate or 1,
                       precision=args.precision, checkpoint=args.checkpoint, checkpoint_impl=args.checkpoint_impl,
-                      device_memory=args.device_memory)
+                      device_memory=args.device_memory, optimizer=args.optimizer)
     if args.format == "json":
         write_output(json_text(result.to_dict()), args.output, "json")
     else:

@@ -19,8 +19,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..core.errors import CnnsizeError, SpecError
+from ..core.errors import CnnsizeError, SpecError, unknown_name
 from ..engine.memory import MemoryOptions
+from ..engine.optimizers import EIGHT_BIT, OPTIMIZERS
 from ..engine.result import Analysis
 from ..engine.walk import analyze_graph, resolve_precision
 from ..layers.base import LayerKind
@@ -203,7 +204,8 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
                    device: str = "auto", dtype: str = "float32", runs: int = 10, warmup: int = 2,
                    force: bool = False, init: bool = False, progress: bool | None = None,
                    accumulate: int = 1, precision: str | None = None, checkpoint: str | None = None,
-                   checkpoint_impl: str = "non-reentrant", device_memory: Any = None) -> Validation:
+                   checkpoint_impl: str = "non-reentrant", device_memory: Any = None,
+                   optimizer: str = "adam") -> Validation:
     """Build, run once under hooks and FlopCounterMode, compare; then time ``runs`` forward passes.
 
     ``accumulate``: the training step measured is that many forwards and backwards (gradients accumulated), then
@@ -211,7 +213,8 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
     forward under torch.autocast, fp16 with a GradScaler; bf16 and fp16: the model in that dtype). ``checkpoint``:
     the training step measured runs its segments under torch.utils.checkpoint in the variant ``checkpoint_impl``
     (see cnnsize.engine.checkpoint; ``auto``: those that fit ``device_memory``), and its recomputed work is
-    FlopCounterMode's count of that step less a plain one.
+    FlopCounterMode's count of that step less a plain one. ``optimizer``: the one the measured step runs (torch's
+    SGD, SGD with momentum, Adam, AdamW or Adafactor at their defaults; bitsandbytes' 8-bit Adam on CUDA).
 
     On CPU the training step's peak compares the model's tensors alone: the backend workspace torch's kernels take
     and free inside one operator call (oneDNN's GEMM-fallback scratchpad) is measured and reported apart, in the
@@ -222,14 +225,15 @@ def run_validation(spec: Any, *, input_shape: tuple | None = None, fit: str | No
                                runs=runs, warmup=warmup, force=force, init=init, progress=progress,
                                accumulate=accumulate, precision=precision,
                                checkpoint=(checkpoint, checkpoint_impl, device_memory) if checkpoint is not None
-                               else None)
+                               else None, optimizer=optimizer)
 
 
 def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, batch: int, device: str, dtype: str,
                     runs: int, warmup: int, force: bool, init: bool, progress: bool | None,
                     accumulate: int = 1, precision: str | None = None,
-                    checkpoint: tuple | None = None) -> Validation:
+                    checkpoint: tuple | None = None, optimizer: str = "adam") -> Validation:
     dev = resolve_device(device)
+    optimizer = _measurable_optimizer(optimizer, dev)
     accumulate = MemoryOptions(accumulate=accumulate).check().accumulate
     precision, dtype = resolve_precision(precision, False, dtype)
     if precision == "fp16-mixed" and dev.type != "cuda":
@@ -240,7 +244,7 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     notes: list[str] = []
     if checkpoint is not None:  # the segments resolve (or are refused in one line) before anything runs
         checkpoint = _resolve_checkpoint(analysis, dev, dtype, accumulate, precision, checkpoint,
-                                         notes)
+                                         notes, optimizer)
     check_dtype(dev, tdtype, dtype)
     need = sum(required_bytes(analysis, keeps_all=True).values())  # every output is kept
     check_fits(analysis, dev, need, "validation (which keeps every layer's output)", force, keeps_all=True)
@@ -270,6 +274,8 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
     if precision.endswith("-mixed"):
         notes.append(f"the training step measured under torch.autocast ({precision}"
                      + (", with a GradScaler)" if precision == "fp16-mixed" else ")"))
+    if optimizer != "adam":
+        notes.append(f"the training step measured with {optimizer}")
     if accumulate > 1:
         notes.append(f"the training step measured: {accumulate} micro-steps (forward and backward, the gradients "
                      f"accumulated), then the optimizer's step")
@@ -278,7 +284,7 @@ def _run_validation(spec: Any, *, input_shape: tuple | None, fit: str | None, ba
                      f"use_reentrant={checkpoint[1] == 'reentrant'})")
         _check_recompute(analysis, model, dev, dtype, checkpoint, totals)
     try:
-        step = _step_peak(analysis, model, dev, dtype, accumulate, precision, checkpoint)
+        step = _step_peak(analysis, model, dev, dtype, accumulate, precision, checkpoint, optimizer)
     except _Untrainable as exc:
         step = None
         notes.append(f"training step not measured: torch cannot run its backward ({exc})")
@@ -405,26 +411,27 @@ def _training_batch(analysis: Analysis) -> int:
 
 
 def _training_analysis(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int = 1,
-                       precision: str | None = None, checkpoint: tuple[str, str] | None = None) -> Analysis:
+                       precision: str | None = None, checkpoint: tuple[str, str] | None = None,
+                       optimizer: str = "adam") -> Analysis:
     """The analysis at the batch a training step is measured with (see _training_batch)."""
     setting, impl = checkpoint or (None, "non-reentrant")
     return analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
-                         dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate,
+                         dtype=dtype, fit=analysis.fit, device=dev.type, optimizer=optimizer, accumulate=accumulate,
                          precision=precision, checkpoint=setting, checkpoint_impl=impl)
 
 
 def _resolve_checkpoint(analysis: Analysis, dev: torch.device, dtype: str, accumulate: int, precision: str,
-                        checkpoint: tuple, notes: list[str]) -> tuple[str, str] | None:
+                        checkpoint: tuple, notes: list[str], optimizer: str = "adam") -> tuple[str, str] | None:
     """(segments, variant) the measured step checkpoints: as asked, or what ``auto`` chooses for the device memory
     at the training batch (None: the step fits without)."""
     setting, impl, device_memory = checkpoint
     train = analyze_graph(analysis.graph, input_shape=analysis.input_shape, batch=_training_batch(analysis),
-                          dtype=dtype, fit=analysis.fit, device=dev.type, optimizer="adam", accumulate=accumulate,
+                          dtype=dtype, fit=analysis.fit, device=dev.type, optimizer=optimizer, accumulate=accumulate,
                           precision=precision, checkpoint=setting, checkpoint_impl=impl, device_memory=device_memory)
     if setting != "auto":
         return setting, impl
     chosen = train.checkpoint["chosen"] if train.checkpoint else None
-    notes.append(f"--checkpoint auto chose {chosen or 'no checkpointing'} at batch {train.batch} (Adam)")
+    notes.append(f"--checkpoint auto chose {chosen or 'no checkpointing'} at batch {train.batch} ({optimizer})")
     return (chosen, impl) if chosen else None
 
 
@@ -505,22 +512,23 @@ def _saved_for_backward(analysis: Analysis, model: GraphModule, dev: torch.devic
 
 
 def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device, dtype: str, accumulate: int = 1,
-               precision: str | None = None,
-               checkpoint: tuple[str, str] | None = None) -> tuple[int, MeasuredPeak, int] | None:
-    """(predicted, measured, batch) bytes a steady-state Adam training step allocates beyond the model and its state.
+               precision: str | None = None, checkpoint: tuple[str, str] | None = None,
+               optimizer_name: str = "adam") -> tuple[int, MeasuredPeak, int] | None:
+    """(predicted, measured, batch) bytes a steady-state training step (Adam unless ``optimizer_name`` says)
+    allocates beyond the model and its state.
 
     The first step makes the optimizer state; the second (forward, backward, step, gradients set to None)
     is measured, as cnnsize.engine.memory models it. None when the network has no parameters to train. The input is made
     inside the step, as a data loader's batch: it counts while the forward pass runs, and after it only where
     autograd saved it, as the memory model has it.
     """
-    train = _training_analysis(analysis, dev, dtype, accumulate, precision, checkpoint)
+    train = _training_analysis(analysis, dev, dtype, accumulate, precision, checkpoint, optimizer_name)
     tdtype = torch_dtype(dtype)
     run = _step_runner(train, model)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return None  # nothing to train
-    optimizer = torch.optim.Adam(params)
+    optimizer = _torch_optimizer(optimizer_name, params)
     mixed = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}.get(precision or "")
     scaler = torch.amp.GradScaler(dev.type) if precision == "fp16-mixed" else None
 
@@ -550,6 +558,34 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device, dtype:
         model.eval()
         model.zero_grad(set_to_none=True)
     return train.totals["memory"]["training_step_peak_bytes"], measured, train.batch
+
+
+def _measurable_optimizer(name: str, dev: torch.device) -> str:
+    """The optimizer a measured step can run: one cnnsize sizes, the 8-bit ones on CUDA only (bitsandbytes' CPU
+    step copies each tensor's states to float32, which its CUDA kernel does not: cnnsize sizes the kernel's)."""
+    if name not in OPTIMIZERS:
+        raise unknown_name("optimizer", name, OPTIMIZERS)
+    if name in EIGHT_BIT and dev.type != "cuda":
+        raise SpecError(f"--optimizer {name} is measured on CUDA only (bitsandbytes' CPU step keeps float32 copies "
+                        "of its 8-bit states that its CUDA kernel does not)",
+                        hint="--device cuda, or another optimizer")
+    return name
+
+
+def _torch_optimizer(name: str, params: list) -> Any:
+    """torch's optimizer for a name cnnsize sizes, at its defaults (SGD's learning rate given: it has none)."""
+    if name in EIGHT_BIT:
+        try:
+            import bitsandbytes as bnb  # type: ignore[import-not-found]
+        except ImportError:
+            raise SpecError(f"--optimizer {name} runs bitsandbytes' optimizer, which is not installed",
+                            hint="pip install bitsandbytes") from None
+        return (bnb.optim.Adam8bit if name == "adam8bit" else bnb.optim.AdamW8bit)(params)
+    makers = {"sgd": lambda: torch.optim.SGD(params, lr=0.01),
+              "momentum": lambda: torch.optim.SGD(params, lr=0.01, momentum=0.9),
+              "adam": lambda: torch.optim.Adam(params), "adamw": lambda: torch.optim.AdamW(params),
+              "adafactor": lambda: torch.optim.Adafactor(params)}
+    return makers[name]()
 
 
 def _optimizer_step(optimizer) -> None:
