@@ -140,9 +140,12 @@ def test_round_trip_of_every_bundled_spec(name):
     def kind(r):  # nn.Linear on a flat (N, D) input is fc: the same layer as linear on a [D] token vector
         return "fc" if r.type == "linear" and len(r.output_shape) == 1 else r.type
 
-    assert [(r.name, kind(r), r.output_shape) for r in b.layers] == [(r.name, kind(r), r.output_shape)
-                                                                       for r in a.layers]
-    assert [r.inputs for r in b.layers] == [r.inputs for r in a.layers]
+    def named(layer: str) -> str:  # a per-box layer runs as a wrapper around torch's own layer (so the counting
+        return layer.removesuffix(".inner")  # tools see torchvision's), which the import names: a known difference
+
+    assert [(named(r.name), kind(r), r.output_shape) for r in b.layers] == [(r.name, kind(r), r.output_shape)
+                                                                              for r in a.layers]
+    assert [[named(i) for i in r.inputs] for r in b.layers] == [r.inputs for r in a.layers]
 
 
 def test_import_command(tmp_path):
