@@ -45,6 +45,20 @@ def need(module: str):
     return pytest.importorskip(module)
 
 
+def heavy_detector(name: str, macs_limit: int = 2 * 10**9) -> bool:
+    """A bundled detector spec (one holding a ``detections`` layer) over ``macs_limit``: its transform resizes any
+    image to a fixed size, so no small input makes it light, and validating it on a 2-core CPU takes minutes and
+    tens of GB (validate keeps every layer's output). Its figures are checked by tests/test_detection_zoo.py
+    against torchvision's real forward and the spec against a fresh import (tests/test_detector_specs.py)."""
+    import re
+
+    import cnnsize
+    from cnnsize.spec.sources import bundled_path
+
+    text = bundled_path(name).read_text(encoding="utf-8")
+    return re.search(r"^\s*- detections:", text, re.M) is not None and cnnsize.analyze(name).totals["macs"] > macs_limit
+
+
 def representative(names, keep):
     """``names`` as parameters, those not in ``keep`` marked slow: the default run checks a representative few,
     ``-m slow`` (run by .ci/run) the rest."""

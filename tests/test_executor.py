@@ -16,7 +16,7 @@ from cnnsize.core.errors import CnnsizeError, DoesNotFit, MissingDependency, Spe
 from cnnsize.executor import timing  # noqa: E402
 from cnnsize.spec.sources import bundled_names  # noqa: E402
 
-from .conftest import representative  # noqa: E402
+from .conftest import heavy_detector, representative  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA GPU")
@@ -44,7 +44,8 @@ def small_input(name: str):
 VALIDATED_BY_DEFAULT = ("lenet5", "m5_speech", "mobilenet_v2")
 
 
-@pytest.mark.parametrize("name", representative(bundled_names(), VALIDATED_BY_DEFAULT))
+@pytest.mark.parametrize("name", representative([n for n in bundled_names() if not heavy_detector(n)],
+                                                VALIDATED_BY_DEFAULT))
 def test_every_bundled_spec_validates_on_cpu(name):
     v = cnnsize.validate(name, input_shape=small_input(name), device="cpu", runs=0)
     assert v.mismatches() == []
