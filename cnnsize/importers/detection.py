@@ -71,8 +71,10 @@ class SingleStage(nn.Module):
 
     def image(self, x: torch.Tensor) -> torch.Tensor:
         """The transform: normalized, resized, padded."""
-        mean = torch.as_tensor(self.transform.image_mean, dtype=x.dtype, device=x.device)
-        std = torch.as_tensor(self.transform.image_std, dtype=x.dtype, device=x.device)
+        # made from numbers alone (the input's dtype and device are not read: a trace that knows shapes would see
+        # them as values the constants depend on); float32, as the input, and where tensors are made meanwhile
+        mean = torch.as_tensor(self.transform.image_mean, dtype=torch.float32)
+        std = torch.as_tensor(self.transform.image_std, dtype=torch.float32)
         x = (x - mean[:, None, None]) / std[:, None, None]
         x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
         if self.batch != self.size:
