@@ -155,7 +155,7 @@ ROWS = {
 
 @pytest.mark.parametrize("row", ROWS)
 def test_moving_batch_imports_with_torchs_figures(row):
-    from .zoo_truth import torch_figures
+    from .zoo_truth import assert_imports_as_torch, torch_figures
 
     make, shape = ROWS[row]
     torch.manual_seed(0)
@@ -165,17 +165,7 @@ def test_moving_batch_imports_with_torchs_figures(row):
     # test measures); the storages are the CPU's (the meta device's attention materializes its matrices, and lays
     # its output out otherwise)
     truth["macs"] = torch_figures(copy.deepcopy(model).to("meta"), shape)["macs"]
-    before = copy.deepcopy(model.state_dict())
-    imported = cnnsize.from_torch(model, shape)
-    a = imported.analyze()
-    assert {k: a.totals[k] for k in truth} == truth
-    with torch.no_grad():
-        out = model(torch.randn(1, *shape))
-    assert a.layers[-1].output_shape == tuple(out.shape[1:])
-    assert "opaque" not in {r.type for r in a.layers}
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model is not changed
-    v = cnnsize.validate(imported.spec, device="cpu", runs=0)  # built by cnnsize and run: the same figures
-    assert v.ok, v.mismatches()
+    assert_imports_as_torch(model, shape, truth)
 
 
 def test_attention_imports_as_per_sample_views():

@@ -184,7 +184,7 @@ ROWS = {
 
 @pytest.mark.parametrize("row", ROWS)
 def test_library_style_model_imports_with_torchs_figures(row):
-    from .zoo_truth import torch_figures
+    from .zoo_truth import assert_imports_as_torch, torch_figures
 
     make, shape = ROWS[row]
     torch.manual_seed(0)
@@ -196,15 +196,7 @@ def test_library_style_model_imports_with_torchs_figures(row):
         import copy
 
         truth["macs"] = torch_figures(copy.deepcopy(model).to("meta"), shape)["macs"]
-    imported = cnnsize.from_torch(model, shape)
-    a = imported.analyze()
-    assert {k: a.totals[k] for k in truth} == truth
-    with torch.no_grad():
-        out = model(torch.randn(1, *shape))
-    assert a.layers[-1].output_shape == tuple(out.shape[1:])
-    assert "opaque" not in {r.type for r in a.layers}
-    v = cnnsize.validate(imported.spec, device="cpu", runs=0)  # built by cnnsize and run: the same figures
-    assert v.ok, v.mismatches()
+    assert_imports_as_torch(model, shape, truth)
 
 
 def test_an_untraceable_submodule_becomes_its_layers():

@@ -191,7 +191,7 @@ CONSTANTS_BUILT = ("constant_with_the_batch_in_its_shape", "rotary_table_split_f
 
 @pytest.mark.parametrize("row", ROWS)
 def test_pattern_imports_with_torchs_figures(row):
-    from .zoo_truth import torch_figures
+    from .zoo_truth import assert_imports_as_torch, torch_figures
 
     make, shape = ROWS[row]
     torch.manual_seed(0)
@@ -199,15 +199,7 @@ def test_pattern_imports_with_torchs_figures(row):
     truth = torch_figures(model, shape)
     if row in CONSTANTS_BUILT:
         del truth["activations"]
-    imported = cnnsize.from_torch(model, shape)
-    a = imported.analyze()
-    assert {k: a.totals[k] for k in truth} == truth
-    with torch.no_grad():
-        out = model(torch.randn(1, *shape))
-    assert a.layers[-1].output_shape == tuple(out.shape[1:])
-    assert "opaque" not in {r.type for r in a.layers}
-    v = cnnsize.validate(imported.spec, device="cpu", runs=0)  # built by cnnsize and run: the same figures
-    assert v.ok, v.mismatches()
+    assert_imports_as_torch(model, shape, truth)
 
 
 def test_the_indices_of_a_max_are_refused_in_one_line():

@@ -61,3 +61,23 @@ def torch_figures(model: torch.nn.Module, input_shape: tuple, devices: set | Non
             "buffers": sum(b.numel() for b in model.buffers()),
             "macs": counter.get_total_flops() // 2,
             "activations": x.numel() + sum(n for key, n in storages.seen.items() if key in storages.read)}
+
+
+def assert_imports_as_torch(model: torch.nn.Module, shape: tuple, truth: dict) -> None:
+    """``from_torch(model, shape)`` has torch's figures (``truth``: torch_figures', adjusted by the caller), torch's
+    output shape and no opaque layer, leaves the model's state as it was, and validates when cnnsize builds it."""
+    import copy
+
+    import cnnsize
+
+    before = copy.deepcopy(model.state_dict())
+    imported = cnnsize.from_torch(model, shape)
+    a = imported.analyze()
+    assert {k: a.totals[k] for k in truth} == truth
+    with torch.no_grad():
+        out = model(torch.randn(1, *shape))
+    assert a.layers[-1].output_shape == tuple(out.shape[1:])
+    assert "opaque" not in {r.type for r in a.layers}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model is not changed
+    v = cnnsize.validate(imported.spec, device="cpu", runs=0)  # built by cnnsize and run: the same figures
+    assert v.ok, v.mismatches()
