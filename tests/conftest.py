@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def need(module: str):
     return pytest.importorskip(module)
 
 
+@functools.cache
 def heavy_detector(name: str, macs_limit: int = 2 * 10**9) -> bool:
     """A bundled detector spec (one holding a ``detections`` layer) over ``macs_limit``: its transform resizes any
     image to a fixed size, so no small input makes it light, and validating it on a 2-core CPU takes minutes and

@@ -244,7 +244,8 @@ def test_every_n_keeps_in_place_layers_with_what_they_write():
     step()
 
 
-@pytest.mark.parametrize("impl, setting", [("non-reentrant", "every:2"), ("reentrant", "S2,F5")])
+@pytest.mark.parametrize("impl, setting", [("non-reentrant", "every:2"),
+                                           pytest.param("reentrant", "S2,F5", marks=slow)])
 def test_validate_measures_the_checkpointed_step(cli, impl, setting):
     """validate --checkpoint runs the step with torch.utils.checkpoint: its peak, its work and what it recomputes.
     (Non-reentrant, S2 and F5 alone recompute nothing: F5's matrix product is where torch's early stop halts.)"""

@@ -14,7 +14,7 @@ import pytest
 
 import cnnsize
 
-from .conftest import need
+from .conftest import need, representative
 
 pytest.importorskip("torch")
 
@@ -46,7 +46,8 @@ def test_maxvit_attention_validates(g, p, d, heads, size):
                                                {"maxvit_attention": {"heads": heads, "size": size}}]})
 
 
-@pytest.mark.parametrize("name", sorted(MVIT))
+# the default run: one of each version (v1 pooling q, v2 with its class token and residual pooling); the rest slow
+@pytest.mark.parametrize("name", representative(sorted(MVIT), ("v1_pooled_q", "v2_cls_residual")))
 def test_mvit_attention_validates(name):
     _validates({"input": [33, 8], "layers": [{"linear": {"units": 8}}, {"mvit_attention": MVIT[name]}]})
 

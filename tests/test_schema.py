@@ -12,7 +12,7 @@ import cnnsize
 from cnnsize.spec.schema import SCHEMA_FILE, build_schema, schema_text
 from cnnsize.spec.sources import bundled_names, bundled_path
 
-from .conftest import run_cli
+from .conftest import heavy_detector, run_cli
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -31,7 +31,8 @@ def test_shipped_schema_is_fresh_and_printed_by_the_cli():
     assert run_cli("schema", "--path").stdout.strip() == str(SCHEMA_FILE)
 
 
-@pytest.mark.parametrize("name", bundled_names())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if heavy_detector(n) else n
+                                  for n in bundled_names()])  # the big detectors' specs: seconds each, slow set
 def test_every_bundled_spec_validates(name, validator):
     doc = yaml.safe_load(bundled_path(name).read_text(encoding="utf-8"))
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
