@@ -19,9 +19,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..core.errors import CnnsizeError, SpecError, unknown_name
+from ..core.errors import CnnsizeError, SpecError
 from ..engine.memory import MemoryOptions
-from ..engine.optimizers import EIGHT_BIT, OPTIMIZERS
+from ..engine.optimizers import EIGHT_BIT
 from ..engine.result import Analysis
 from ..engine.walk import analyze_graph, resolve_precision
 from ..layers.base import LayerKind
@@ -563,8 +563,7 @@ def _step_peak(analysis: Analysis, model: GraphModule, dev: torch.device, dtype:
 def _measurable_optimizer(name: str, dev: torch.device) -> str:
     """The optimizer a measured step can run: one cnnsize sizes, the 8-bit ones on CUDA only (bitsandbytes' CPU
     step copies each tensor's states to float32, which its CUDA kernel does not: cnnsize sizes the kernel's)."""
-    if name not in OPTIMIZERS:
-        raise unknown_name("optimizer", name, OPTIMIZERS)
+    name = MemoryOptions(optimizer=name).check().optimizer  # an unknown name: the closest valid one
     if name in EIGHT_BIT and dev.type != "cuda":
         raise SpecError(f"--optimizer {name} is measured on CUDA only (bitsandbytes' CPU step keeps float32 copies "
                         "of its 8-bit states that its CUDA kernel does not)",

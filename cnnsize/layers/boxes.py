@@ -26,10 +26,16 @@ class _PerBox:
                                                            "per-box layer's torch module runs on"}
     base: ClassVar[Any]
 
+    @staticmethod
+    def merged_boxes(call) -> bool:
+        """Whether torch runs the call on boxes merged into its batch (axis 0), in and out: a per-box layer's."""
+        boxes = call.inputs[0][1] if call.batch and len(call.inputs[0]) > 2 else None
+        return boxes is not None and all(tuple(b) == (0, boxes) for b in call.batch) \
+            and tuple(call.out_batch) == (0, boxes)
+
     @classmethod
     def from_torch(cls, call):
-        boxes = call.inputs[0][1] if call.batch and len(call.inputs[0]) > 2 else None
-        if boxes is None or any(tuple(b) != (0, boxes) for b in call.batch) or tuple(call.out_batch) != (0, boxes):
+        if not cls.merged_boxes(call):
             return None  # the batch alone in front: the base kind's
         return cls.base.from_torch(call)
 
@@ -150,8 +156,7 @@ class BoxUpsample(_PerBox, Upsample):
 
     @classmethod
     def from_torch(cls, call):
-        boxes = call.inputs[0][1] if call.batch and len(call.inputs[0]) > 2 else None
-        if boxes is None or any(tuple(b) != (0, boxes) for b in call.batch) or tuple(call.out_batch) != (0, boxes):
+        if not cls.merged_boxes(call):
             return None
         m = call.module
         scale, mode, align = (m.scale_factor, m.mode, m.align_corners) if m is not None else \
