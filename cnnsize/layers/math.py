@@ -35,6 +35,8 @@ class Unary(_Elementwise):
                                    {"unary": {"op": "neg"}}, {"linear": {"units": 2}}]),
         "unary_exp_sqrt": ([5, 6], [{"linear": {"units": 6}}, {"unary": {"op": "exp"}}, {"unary": {"op": "sqrt"}},
                                     {"unary": {"op": "reciprocal"}}, {"linear": {"units": 2}}]),
+        "unary_cos_sin": ([5, 6], [{"linear": {"units": 6}}, {"unary": {"op": "cos"}}, {"unary": {"op": "sin"}},
+                                   {"linear": {"units": 2}}]),
     }
 
     @classmethod
