@@ -1,14 +1,10 @@
 """Training on several GPUs (cnnsize.passes.sharding) against torch.distributed itself: one step of the network
-cnnsize's executor builds, on N CPU processes over gloo (tests/sharding_worker.py), under DDP, ZeRO-1 (torch's
-ZeroRedundancyOptimizer), FSDP's SHARD_GRAD_OP (zero2), FULL_SHARD (zero3) and HYBRID_SHARD (hsdp, two nodes),
-each layer with parameters one FSDP unit; every rank's parameter, gradient and Adam state bytes after the step
-equal cnnsize's per-GPU figures."""
+cnnsize's executor builds, on N CPU processes over gloo (cnnsize.executor.distributed, what ``validate --gpus N``
+runs), under DDP, ZeRO-1 (torch's ZeroRedundancyOptimizer), FSDP's SHARD_GRAD_OP (zero2), FULL_SHARD (zero3) and
+HYBRID_SHARD (hsdp, two nodes), each layer with parameters one FSDP unit; every rank's parameter, gradient and Adam
+state bytes after the step equal cnnsize's per-GPU figures."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
 
 import pytest
 
@@ -20,10 +16,14 @@ torch = need("torch")
 
 
 def _measured(spec: str, gpus: int, shape: tuple | None) -> dict:
-    args = [sys.executable, "-m", "tests.sharding_worker", spec, str(gpus), *map(str, shape or ())]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """What ``cnnsize validate --gpus N`` measures (cnnsize.executor.distributed), every scheme in one group."""
+    from cnnsize.executor.distributed import measure
+
+    modes = ["ddp", "zero1", "zero2", "zero3", *(["hsdp"] if gpus >= 4 else [])]
+    analysis = cnnsize.analyze(spec, input_shape=shape, batch=2)
+    found = measure(analysis, gpus, modes, gpus_per_node=gpus // 2)
+    return {mode: [{key: rank[f"{key}_bytes"] for key in ("params", "gradients", "optimizer")} for rank in ranks]
+            for mode, ranks in found.items()}
 
 
 def _check(spec: str, gpus: int, shape: tuple | None = None) -> None:
