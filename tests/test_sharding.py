@@ -174,3 +174,17 @@ def test_validate_gpus_bad_combinations_are_one_line(capsys, args, words):
     code = main(["validate", "lenet5", *args])
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and words in err, err
+
+
+@pytest.mark.slow  # starts two interpreters
+def test_validate_gpus_never_hangs():
+    """Past its timeout the group is killed and the run is one line, whatever the ranks were doing (here: still
+    importing torch)."""
+    import time
+
+    from cnnsize.executor.distributed import measure
+
+    start = time.monotonic()
+    with pytest.raises(cnnsize.SpecError, match=r"did not finish in 0\.5 s"):
+        measure(cnnsize.analyze("lenet5", batch=2), 2, ["ddp"], timeout=0.5)
+    assert time.monotonic() - start < 10
