@@ -207,7 +207,8 @@ def plan(spec: Any, device: Any, *, batch: int = 32, gpus: int = 1, variables: d
     DeviceProfile): every configuration of precision × accumulation × sharding with its per-GPU peak, whether it fits,
     its step's work and predicted time, fastest first, and the estimators (see cnnsize.passes.plan.plan for the
     ``options``: gpus_per_node, precision, accumulate, sharding, device_memory_size, find_max_batch, optimizer,
-    freeze_until, input_shape, fit, every). ``batch``: the samples each GPU takes a step."""
+    freeze_until, input_shape, fit, every; ``optimizer`` and ``offload`` may be lists or "any" to search them too).
+    ``batch``: the samples each GPU takes a step."""
     from .passes.plan import plan as planned
 
     with no_gc():

@@ -15,6 +15,7 @@ from cnnsize.cli import main
 from cnnsize.core.errors import SpecError
 from cnnsize.core.numeric import human_bytes
 from cnnsize.engine.memory import PRECISIONS
+from cnnsize.engine.optimizers import OPTIMIZERS
 from cnnsize.passes import latency
 from cnnsize.passes.latency import DATASHEETS, DeviceProfile, step_seconds
 from cnnsize.passes.plan import CHECKPOINTS, plan
@@ -311,3 +312,90 @@ def test_bundled_profiles_carry_their_datasheet_memory():
     with pytest.raises(SpecError, match="memory_bytes"):
         DeviceProfile("x", "", {"float32": 1e12}, 1e12, memory_bytes=-5)
     assert latency.load_profile("H100").memory_bytes == 80 * GIB
+
+
+# --- searching optimizers and offload too (plan's optimizer=/offload= lists, "any") ---------------------------------
+
+SEARCHED = [  # (gpus, sharding, the offloads each sharding can take: cnnsize.passes.offload.check)
+    (1, None, (None, "optimizer", "params")),
+    (2, "zero1", (None, "optimizer")),
+    (2, "zero3", (None, "optimizer", "params")),
+]
+
+
+@pytest.mark.parametrize("gpus, sharding, offloads", SEARCHED)
+def test_searched_optimizers_and_offload_are_what_analyze_gives(gpus, sharding, offloads):
+    """Every row of a search over every optimizer and offload is analyze's figure for its settings (an independent
+    path: one analysis per row, no memoized walk), its step time the roofline's with the offload's copies."""
+    found = plan(load_graph("lenet5"), "t4", batch=4, gpus=gpus, sharding=sharding, precision="bf16-mixed",
+                 checkpoint="none", optimizer="any", offload="any", every=True)
+    rows = found["configurations"]
+    assert found["optimizers"] == list(OPTIMIZERS) and found["offload"] == [None, "optimizer", "params"]
+    assert sorted((c["optimizer"], str(c["offload"]), c["accumulate"]) for c in rows) == \
+        sorted((o, str(off), a) for o in OPTIMIZERS for off in offloads for a in (1, 2, 4))
+    for c in rows:
+        extra = {"optimizer": c["optimizer"], "offload": c["offload"]}
+        if gpus > 1:
+            extra.update(gpus=gpus, sharding=sharding)
+        a = cnnsize.analyze("lenet5", batch=c["micro_batch"], precision=c["precision"], accumulate=c["accumulate"],
+                            training=True, device_profile="t4", **extra)
+        t = a.totals["training"]
+        one = gpus == 1 and c["offload"] is None
+        assert c["per_gpu_peak_bytes"] == (a.totals.memory.training_bytes if one else t["per_gpu_peak_bytes"]), c
+        assert c["offload_transfer_bytes"] == t.get("offload_transfer_bytes", 0)
+        timed = step_seconds(a, "t4")
+        assert c["predicted_step_seconds"] == pytest.approx(timed["step_seconds"], rel=1e-12)
+        assert (timed["offload_seconds"] or 0) > 0 if c["offload"] else not timed["offload_seconds"]
+
+
+def test_searched_rows_say_why_they_do_not_fit_and_are_ordered_by_throughput():
+    memory = 2**20  # 1 MiB: LeNet-5 with SGD, Adafactor or Adam's state offloaded fits, with Adam on the GPU not
+    found = plan(load_graph("lenet5"), "t4", batch=2, device_memory_size="1MiB", precision="float32",
+                 checkpoint="none", optimizer="sgd,adam,adafactor", offload="none,optimizer", every=True)
+    rows = found["configurations"]
+    assert {c["optimizer"] for c in rows} == {"sgd", "adam", "adafactor"}
+    assert {c["fits"] for c in rows} == {True, False}
+    for c in rows:
+        assert c["fits"] == (c["per_gpu_peak_bytes"] <= memory)
+        assert c["reason"] == (None if c["fits"] else f"needs {human_bytes(c['per_gpu_peak_bytes'])} per GPU, "
+                                                      f"the device has {human_bytes(memory)}")
+    fits = [c["fits"] for c in rows]
+    assert fits == sorted(fits, reverse=True)  # fitting first
+    for group in (True, False):
+        rates = [c["samples_per_second"] for c in rows if c["fits"] == group]
+        assert rates == sorted(rates, reverse=True)  # then fastest first
+
+
+def test_searched_json_and_table_name_the_optimizer_and_offload(capsys):
+    code, out, err = run(capsys, "lenet5", "--device", "t4", "-b", "2", "--precision", "float32", "--checkpoint",
+                         "none", "--optimizer", "adam,adamw8bit", "--offload", "any", "-f", "json")
+    assert code == 0 and err == ""
+    doc = json.loads(out)
+    assert doc["optimizers"] == ["adam", "adamw8bit"] and doc["offload"] == [None, "optimizer", "params"]
+    assert {(c["optimizer"], c["offload"]) for c in doc["configurations"]} == \
+        {(o, off) for o in ("adam", "adamw8bit") for off in (None, "optimizer", "params")}
+    for c in doc["configurations"]:
+        assert {"optimizer", "offload", "per_gpu_peak_bytes", "fits", "predicted_step_seconds",
+                "offload_transfer_bytes", "reason"} <= set(c)
+    code, out, err = run(capsys, "lenet5", "--device", "t4", "-b", "2", "--precision", "float32", "--checkpoint",
+                         "none", "--optimizer", "adam,adamw8bit", "--offload", "any", "--wide")
+    assert code == 0 and "Optimizer" in out and "Offload" in out and "adamw8bit" in out and "params" in out
+    code, out, err = run(capsys, "lenet5", "--device", "t4", "-b", "2", "-f", "json")  # without: as before
+    doc = json.loads(out)
+    assert "optimizers" not in doc and doc["offload"] is None
+    assert all("optimizer" not in c for c in doc["configurations"])
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--optimizer", "adam,adm"], "unknown optimizer 'adm'; did you mean 'adam'"),
+    (["--offload", "none,param"], "unknown offload 'param'; did you mean 'params'"),
+])
+def test_searched_bad_names_are_one_line(capsys, args, words):
+    assert words in one_line_error(*run(capsys, "lenet5", "--device", "t4", *args))
+
+
+def test_a_searched_offload_no_sharding_takes_is_a_note(capsys):
+    found = plan(load_graph("lenet5"), "t4", batch=2, gpus=2, sharding="ddp", offload="any", checkpoint="none",
+                 precision="float32")
+    assert {c["offload"] for c in found["configurations"]} == {None}
+    assert any(n.startswith("Not tried: optimizer offload: --offload with ddp") for n in found["notes"])

@@ -49,11 +49,13 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true", dest="every", help="every accumulation, also more micro-steps "
                    "than the fewest that fit (slower by the roofline, so left out by default)")
     p.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw, adafactor, adam8bit, "
-                   "adamw8bit")
+                   "adamw8bit; several joined by commas, or any (every one), to search them too: each configuration "
+                   "then shows its optimizer")
     add_grad_scaler(p)
     p.add_argument("--offload", metavar="WHAT", help="every configuration offloads to host memory: optimizer "
                    "(ZeRO-Offload) or params (ZeRO-3/FSDP, parameters too); its copies timed at the profile's host "
-                   "link")
+                   "link. Several joined by commas (none: no offload), or any (none, optimizer, params), to search "
+                   "them too: each configuration then shows its offload")
     p.add_argument("--freeze-until", metavar="LAYER", help="freeze this layer and all before it (fine-tuning)")
     p.add_argument("-i", "--input", action="append", help="input shape C x H x W, e.g. 3x224x224")
     p.add_argument("--fit", help="exact (default) or floor")

@@ -38,6 +38,12 @@ def register(sub) -> None:
                    "bf16-mixed (torch.autocast), fp16-mixed (autocast and a GradScaler; CUDA only), bf16, fp16")
     add_checkpoint(v)
     v.add_argument("--device-memory", metavar="SIZE", help="device memory for --checkpoint auto, e.g. 24GiB")
+    v.add_argument("--gpus", type=positive_int, metavar="N", help="train on N CPU processes over torch.distributed's "
+                   "gloo backend, standing for N GPUs, and compare each rank's parameter, gradient, optimizer bytes "
+                   "and peak with cnnsize's per-GPU figures")
+    v.add_argument("--sharding", metavar="NAME", help="with --gpus: ddp (default), zero1, zero2, zero3, fsdp, hsdp")
+    v.add_argument("--gpus-per-node", type=positive_int, metavar="N", help="with --sharding hsdp: ranks a node "
+                   "(shard within a node, replicate across)")
     v.set_defaults(run=run_validate)
 
     b = sub.add_parser("bench", help="time the network: median, p10/p90, images/s, GFLOP/s, share of the peak",
@@ -164,6 +170,8 @@ def _onnx_shape(args):
                                         ("--precision", getattr(args, "precision", None)),
                                         ("--optimizer", getattr(args, "optimizer", "adam") != "adam"),
                                         ("--checkpoint", getattr(args, "checkpoint", None)),
+                                        ("--gpus", getattr(args, "gpus", None)),
+                                        ("--sharding", getattr(args, "sharding", None)),
                                         ("--fit", args.fit), ("--layout", args.layout))
                   if on]
     if torch_only:
@@ -188,6 +196,8 @@ def run_validate(args) -> int:
         text = json_text(result.to_dict()) if args.format == "json" else onnx_text(result)
         write_output(text, args.output, args.format)
         return 0 if result.ok else 1
+    if (args.gpus or 1) > 1 or args.sharding is not None:  # --gpus 1 alone: one process, as plan plans one GPU
+        return _run_sharded(args)
     from ..executor import validate
 
     result = validate(_analysis(args), batch=args.batch, device=args.device, dtype=args.dtype, runs=args.runs,
@@ -200,6 +210,56 @@ def run_validate(args) -> int:
         text = validation_text(result, color=args.output is None and sys.stdout.isatty(), width=table_width(args))
         write_output(text, args.output, "table")
     return 0 if result.ok else 1
+
+
+def _run_sharded(args) -> int:
+    """``validate --gpus N --sharding S``: N gloo processes on the CPU (cnnsize.executor.distributed)."""
+    from ..core.errors import SpecError
+
+    if args.device not in ("auto", "cpu"):
+        raise SpecError(f"--gpus runs CPU processes over gloo; --device {args.device} is not measured that way",
+                        hint="leave --device out")
+    other = [flag for flag, on in (("--accumulate", args.accumulate), ("--precision", args.precision),
+                                   ("--checkpoint", args.checkpoint), ("--dtype", args.dtype != "float32"))
+             if on]
+    if other:
+        raise SpecError(f"{other[0]} with --gpus: the processes measure a plain float32 step",
+                        hint=f"leave {other[0]} out, or --gpus")
+    from ..executor.distributed import validate_sharded
+
+    result = validate_sharded(_analysis(args), gpus=args.gpus or 1, sharding=args.sharding,
+                              gpus_per_node=args.gpus_per_node, batch=args.batch, optimizer=args.optimizer,
+                              init=args.init)
+    if args.format == "json":
+        write_output(json_text(result.to_dict()), args.output, "json")
+    else:
+        write_output(sharded_text(result, color=args.output is None and sys.stdout.isatty(),
+                                  width=table_width(args)), args.output, "table")
+    return 0 if result.ok else 1
+
+
+def sharded_text(v, color: bool = False, width: int | None = None) -> str:
+    """Each rank's figures: predicted, measured, the difference and a mark."""
+    from ..render.boxes import box_table, fit_columns, wrap
+
+    cells, bad = [], set()
+    for r, rank in enumerate(v.ranks):
+        for key, f in rank.items():
+            diff = f.measured - f.predicted
+            share = f" ({diff / f.predicted:+.1%})" if f.predicted else ""
+            cells.append([str(r), key + ("" if f.exact else " (≈)"), _num(f.predicted), _num(f.measured),
+                          f"{diff:+,}{share}", "exact" if f.exact else f.tolerance or "≈", OK if f.ok else BAD])
+            if not f.ok:
+                bad.add(len(cells) - 1)
+    title = (f"{v.name}: {v.sharding} over {v.gpus} CPU processes (gloo), batch {v.batch} per rank, {v.optimizer}; "
+             "cnnsize's per-GPU figures (predicted) against each rank's")
+    heads, cells, right, _, _ = fit_columns(["Rank", "Figure", "Predicted", "Measured", "Difference", "Tolerance", ""],
+                                            cells, {0, 2, 3, 4}, width, compact=False,
+                                            keep=frozenset({0, 1, 2, 3, 6}))
+    out = box_table(heads, cells, right, title="\n".join(wrap(title, width, indent="")), highlight=bad, color=color)
+    lines = [f"{OK} every figure matches torch"] if v.ok else [f"{BAD} {m}" for m in v.mismatches()]
+    lines += [f"note: {n}" for n in v.notes]
+    return out + "".join(part + "\n" for line in lines for part in wrap(line, width))
 
 
 def run_bench(args) -> int:

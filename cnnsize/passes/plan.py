@@ -18,6 +18,7 @@ from typing import Any
 from ..core.dtypes import DTYPE_BYTES
 from ..core.errors import SpecError, unknown_name
 from ..core.numeric import human_bytes
+from ..engine import optimizers
 from ..engine.memory import PRECISIONS, max_batch, parse_bytes
 from ..engine.walk import analyze_graph
 from . import estimators, latency
@@ -225,13 +226,16 @@ def order(configurations: list[dict]) -> list[dict]:
                                                  -(c["samples_per_second"] or 0.0), c["per_gpu_peak_bytes"]))
 
 
-def needed(planner: Planner, configurations: list[dict]) -> str | None:
+def needed(planners: Any, configurations: list[dict]) -> str | None:
     """Where nothing fits, one line: the smallest bundled device the leanest configuration fits, else how many
     GPUs fully sharded (zero3) would hold it, else that none would."""
     if not configurations or any(c["fits"] for c in configurations):
         return None
     lean = min(configurations, key=lambda c: c["per_gpu_peak_bytes"])
     peak = lean["per_gpu_peak_bytes"]
+    planners = planners if isinstance(planners, list) else [planners]
+    planner = next((p for p in planners if p.walk["optimizer"] == lean.get("optimizer", p.walk["optimizer"])
+                    and p.offload == lean["offload"]), planners[0])
     what = f"the leanest configuration ({_settings(lean)}) needs {human_bytes(peak)} per GPU"
     devices = sorted((p.memory_bytes, name) for name, p in latency.DATASHEETS.items() if p.memory_bytes)
     room = next((name for size, name in devices if size >= peak), None)
@@ -250,6 +254,8 @@ def needed(planner: Planner, configurations: list[dict]) -> str | None:
 
 def _settings(c: dict) -> str:
     parts = [c["precision"]]
+    if c.get("optimizer"):
+        parts.append(c["optimizer"])
     if c["accumulate"] > 1:
         parts.append(f"accumulate {c['accumulate']} (micro-batch {c['micro_batch']})")
     if c["sharding"]:
@@ -261,12 +267,30 @@ def _settings(c: dict) -> str:
     return ", ".join(parts)
 
 
+def choices(given: Any, valid: tuple, what: str, none: bool = False) -> list:
+    """The values a plan tries of one setting: ``given`` as a name, a comma-separated list or ``any`` (every one
+    of ``valid``; with ``none``, None first: "none" in a list); unknown names are refused with the closest."""
+    if given is None or (not isinstance(given, str | list | tuple)):
+        return [given]
+    names = list(given) if isinstance(given, list | tuple) else [part.strip() for part in given.split(",")]
+    if names == ["any"]:
+        return [*([None] if none else []), *valid]
+    out: list = []
+    for name in names:
+        value = None if none and name in ("none", None) else name
+        if value is not None and value not in valid:
+            raise unknown_name(what, value, (*valid, *(("none", "any") if none else ("any",))))
+        if value not in out:
+            out.append(value)
+    return out
+
+
 def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_node: int | None = None,
          precision: str | None = None, accumulate: int | None = None, sharding: str | None = None,
-         device_memory_size: str | None = None, find_max_batch: bool = False, optimizer: str = "adam",
+         device_memory_size: str | None = None, find_max_batch: bool = False, optimizer: Any = "adam",
          freeze_until: str | None = None, input_shape: Any = None, fit: str | None = None,
          layout: str | None = None, every: bool = False, checkpoint: str | None = None,
-         grad_scaler: bool = True, offload: str | None = None) -> dict:
+         grad_scaler: bool = True, offload: Any = None) -> dict:
     """The plan for a Graph on a device (a profile name, file or DeviceProfile): ``configurations`` (each a dict of
     its settings and figures, in ``order``), ``estimators`` (cnnsize.passes.estimators at the per-GPU ``batch``),
     ``needed`` (a line where nothing fits) and ``notes``. ``batch``: the samples each GPU takes a step (split into
@@ -274,34 +298,73 @@ def plan(graph: Any, device: Any, *, batch: int = 32, gpus: int = 1, gpus_per_no
     ``every``: each accumulation, also beyond the fewest micro-steps that fit (see ``search``); ``checkpoint``: only
     that activation checkpointing ("none": none; default: CHECKPOINTS); ``grad_scaler`` False: fp16-mixed is not
     tried (refused where it is the precision asked for); ``offload`` ("optimizer", "params"; cnnsize.passes.offload):
-    every configuration offloads it, with the shardings that can (not ddp; for params zero3, fsdp, hsdp)."""
+    every configuration offloads it, with the shardings that can (not ddp; for params zero3, fsdp, hsdp).
+
+    ``optimizer`` and ``offload`` may also be lists (or comma-separated names, "none" for no offload) or "any" (every
+    optimizer cnnsize sizes; none, optimizer and params): the plan then searches them too, each configuration with
+    its ``optimizer`` and ``offload`` (an offload no sharding asked for can take is left out, with a note)."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise SpecError(f"gpus must be a positive integer, got {gpus!r}", hint="e.g. --gpus 8")
     if precision is not None and precision not in PRECISIONS:
         raise unknown_name("precision", precision, PRECISIONS)
+    names = choices(optimizer, optimizers.OPTIMIZERS, "optimizer")
+    offloads = choices(offload, offload_pass.OFFLOADS, "offload", none=True)
+    searched = len(names) > 1 or len(offloads) > 1 or not isinstance(optimizer, str) or "," in optimizer \
+        or optimizer == "any" or (offload is not None and (not isinstance(offload, str) or "," in offload
+                                                          or offload in ("any", "none")))
     profile = latency.load_profile(device)
     memory = device_memory(profile, device_memory_size)
-    schemes = offloading(shardings(gpus, gpus_per_node, sharding), offload, gpus)
     steps = [1 if accumulate is None else accumulate] if find_max_batch else accumulations(batch, accumulate)
-    walk = {"input_shape": input_shape, "optimizer": optimizer, "freeze_until": freeze_until, "fit": fit,
-            "layout": layout, "grad_scaler": grad_scaler}
-    planner = Planner(graph, profile, memory, gpus, gpus_per_node, walk, offload)
-    configurations = []
     checkpoints = CHECKPOINTS if checkpoint is None else (None,) if checkpoint == "none" else (checkpoint,)
+    walks: dict = {}  # per optimizer: the walks its planners share (offload does not change them)
+    timed: tuple = ({}, {})  # micro-steps' seconds: no optimizer or offload changes them
+    planners, configurations, skipped = [], [], []
+    for name in names:
+        walk = {"input_shape": input_shape, "optimizer": name, "freeze_until": freeze_until, "fit": fit,
+                "layout": layout, "grad_scaler": grad_scaler}
+        for off in offloads:
+            try:
+                schemes = offloading(shardings(gpus, gpus_per_node, sharding), off, gpus)
+            except SpecError as exc:
+                if not searched:
+                    raise
+                skipped.append(f"{off} offload: {exc.one_line()}")
+                continue
+            planner = Planner(graph, profile, memory, gpus, gpus_per_node, walk, off)
+            planner.walks, (planner.timed, planner.micros) = walks.setdefault(name, {}), timed
+            planners.append(planner)
+            found = _configurations(planner, precision, grad_scaler, find_max_batch, checkpoints, steps, schemes,
+                                    checkpoint is not None, batch, every)
+            configurations += [{**c, "optimizer": name} for c in found] if searched else found
+    configurations = order(configurations)
+    planner = planners[0]
+    notes = _notes(profile, gpus, {k: v for p in planners for k, v in p.skipped.items()},
+                   next((o for o in offloads if o), None))
+    notes += [f"Not tried: {line}" for line in dict.fromkeys(skipped)]
+    found_plan = {"spec": next(iter(planner.walks.values())).name, "device": profile.name,
+                  "device_memory_bytes": memory, "batch": None if find_max_batch else batch, "gpus": gpus,
+                  "offload": offloads if searched else offload}
+    if searched:
+        found_plan["optimizers"] = names
+    return {**found_plan, "configurations": configurations,
+            "estimators": _estimators(planner, batch, gpus_per_node), "estimators_batch": batch,
+            "needed": needed(planners, configurations),
+            "notes": notes + ([] if grad_scaler or precision else [
+                "Not tried: fp16-mixed: fp16 without a scaler underflows (--no-grad-scaler)."])}
+
+
+def _configurations(planner: Planner, precision: str | None, grad_scaler: bool, find_max_batch: bool,
+                    checkpoints: tuple, steps: list[int], schemes: list, strict: bool, batch: int,
+                    every: bool) -> list[dict]:
+    """One planner's configurations (one optimizer, one offload): each precision searched (see ``search``), or each
+    at its largest batch."""
+    found = []
     for p in [precision] if precision else [p for p in PRECISIONS if grad_scaler or p != "fp16-mixed"]:
         if find_max_batch:
-            configurations += [c for ck in checkpoints for c in largest_all(planner, p, ck, steps, schemes,
-                                                                           checkpoint is not None)]
+            found += [c for ck in checkpoints for c in largest_all(planner, p, ck, steps, schemes, strict)]
         else:
-            configurations += search(planner, p, batch, steps, schemes, every, checkpoints)
-    configurations = order(configurations)
-    return {"spec": next(iter(planner.walks.values())).name, "device": profile.name, "device_memory_bytes": memory,
-            "batch": None if find_max_batch else batch, "gpus": gpus, "offload": offload,
-            "configurations": configurations,
-            "estimators": _estimators(planner, batch, gpus_per_node), "estimators_batch": batch,
-            "needed": needed(planner, configurations),
-            "notes": _notes(profile, gpus, planner.skipped, offload) + ([] if grad_scaler or precision else [
-                "Not tried: fp16-mixed: fp16 without a scaler underflows (--no-grad-scaler)."])}
+            found += search(planner, p, batch, steps, schemes, every, checkpoints)
+    return found
 
 
 def _estimators(planner: Planner, batch: int, gpus_per_node: int | None) -> list[dict]:

@@ -120,6 +120,9 @@ def plan_grid(found: dict) -> Grid:
         cols.append(Column("max_batch", "Max batch"))
     if found["gpus"] > 1:
         cols.append(Column("sharding", "Sharding", right=False))
+    if "optimizers" in found:  # a search over optimizers and offload (plan's optimizer=/offload= lists)
+        cols += [Column("optimizer", "Optimizer", right=False),
+                 Column("offload", "Offload", right=False, whole=lambda c: c["offload"] or "–")]
     if any(c["checkpoint"] for c in found["configurations"]):
         cols.append(Column("checkpoint", "Checkpoint", right=False))
     cols += [Column("per_gpu_peak_bytes", "Per-GPU peak", text=human_bytes, short="Peak"),
@@ -134,7 +137,7 @@ def plan_grid(found: dict) -> Grid:
     batch = "the largest batch that fits" if max_batch else f"batch {found['batch']} per GPU"
     title = (f"Training plan: {found['spec']} on {found['gpus']} × {found['device']} "
              f"({human_bytes(found['device_memory_bytes'])}), {batch}"
-             + (f", {found['offload']} offloaded to host memory" if found.get("offload") else ""))
+             + (f", {found['offload']} offloaded to host memory" if isinstance(found.get("offload"), str) else ""))
     lines = [found["needed"]] if found["needed"] else []
     lines += estimator_lines(found["estimators"], found["estimators_batch"]) + found["notes"]
     return Grid(title, cols, found["configurations"], lines=lines)
