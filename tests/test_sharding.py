@@ -121,17 +121,9 @@ def test_validate_gpus_each_rank_holds_the_predicted_parts(name, mode, tmp_path_
         assert per_gpu[key] == [rank[key] for rank in ranks], key
 
 
-FSDP_GAP = pytest.mark.xfail(strict=True, reason="FSDP's peak is under-predicted (LeNet-5 by 19-41%): at a unit's "
-                             "backward torch holds its parameters' gradients and their flat concatenation (aten::cat) "
-                             "at once; docs/memory.md")
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name, mode", [
-    ("lenet5", "ddp"), ("lenet5", "zero1"), ("tinyconv", "ddp"), ("tinyconv", "zero1"),
-    # the tiny net's FSDP peaks are 2.6-11% over, by rank: too near the bar for a strict expected failure
-    pytest.param("lenet5", "zero2", marks=FSDP_GAP), pytest.param("lenet5", "zero3", marks=FSDP_GAP),
-])
+@pytest.mark.parametrize("name", ["lenet5", "tinyconv"])
+@pytest.mark.parametrize("mode", MODES)
 def test_validate_gpus_each_rank_peak_is_within_three_percent(name, mode, tmp_path_factory):
     """Each rank's peak (what stays allocated between steps, plus the model's tensors' peak over a steady-state step,
     torch's profiler) against the rank's ``per_gpu_peaks_bytes``."""

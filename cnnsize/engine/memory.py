@@ -347,8 +347,13 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
         ).items()})
     peak, where = _peak_phase(phases, visited, topology.names)
     # the step's peak apart from the optimizer's step: sharding and offload replace that phase (passes.sharding)
+    # and, for FSDP's units (passes.sharding), the forward's peak and what each backward position holds besides
+    # parameter gradients, where the step is plain (no checkpointed segment, no accumulation)
+    plain = not segments and options.accumulate == 1
     changed["step"] = {"besides": _max([_max(v) if isinstance(v, list) else v for k, v in phases.items()
-                                        if k != "optimizer step"]), "device": options.device}
+                                        if k != "optimizer step"]), "device": options.device,
+                       "forward": forward_peak if plain else None,
+                       "backward": {i: activations_at[i] for i in visited} if plain else None}
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     return {
         "saved_for_backward_bytes": saved_total,

@@ -49,7 +49,8 @@ def offload(analysis: Any, found: dict, setting: tuple[str, int], stepped: list,
             largest_shard: Any) -> dict:
     """The offload's figures from a sharding's (cnnsize.passes.sharding.shard's ``found``; ``setting``: what is
     offloaded and the micro-steps a step; ``stepped``: the shapes
-    of the tensors each GPU steps, None for all; ``steps``: each GPU's step peak; ``largest_shard``: bytes of the
+    of the tensors each GPU steps, None for all; ``steps``: each GPU's step peak and what it falls to without the
+    optimizer step's temporaries (the other phases', or the gradients held); ``largest_shard``: bytes of the
     largest unit's own shard, which the GPU holds again while it works on it): per GPU what moves (by part), the new
     per-GPU peak, the host memory and the host link's bytes per step."""
     what, accumulate = setting
@@ -60,7 +61,7 @@ def offload(analysis: Any, found: dict, setting: tuple[str, int], stepped: list,
         state = found["optimizer_bytes"][rank]
         shapes = stepped[rank]
         share = master * (analysis.totals.trainable_params if shapes is None else sum((prod(s) for s in shapes), 0))
-        parts = {"optimizer state": state, "optimizer temporaries": _step_saved(analysis, steps[rank])}
+        parts = {"optimizer state": state, "optimizer temporaries": steps[rank][0] - steps[rank][1]}
         if what == "optimizer":  # gradients down every micro-step, parameters up after the step
             cpu.append(state + 2 * share)
             transfer.append(accumulate * share + share)
@@ -76,15 +77,6 @@ def offload(analysis: Any, found: dict, setting: tuple[str, int], stepped: list,
     return {"offload": what, "offload_moved_bytes": moved, "per_gpu_peaks_bytes": peaks,
             "per_gpu_peak_bytes": max(peaks), "offload_cpu_bytes": cpu, "offload_cpu_node_bytes": sum(cpu[:node]),
             "offload_transfer_bytes": max(transfer)}
-
-
-def _step_saved(analysis: Any, step_peak: Any) -> Any:
-    """What a GPU's step peak drops by when the optimizer steps on the host: its step's temporaries, where the
-    optimizer's step is its peak phase (the peak falls to the other phases', or to the gradients held)."""
-    phases = getattr(analysis, "step_phases", None)
-    if phases is None or phases["besides"] is None:
-        return 0
-    return step_peak - max(phases["besides"], analysis.totals.memory.gradients_bytes)
 
 
 def summary(found: dict) -> str:

@@ -129,8 +129,17 @@ def shard(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: in
     comm = 0 if sharding is None else _communication(sharding, gpus, node, params * master, trained * master)
     one_gpu = memory.params_bytes + memory.gradients_bytes + memory.optimizer_bytes
     steps = _step_peaks(analysis, stepped, master)
-    peaks = [memory.training_bytes - memory.training_step_peak_bytes + steps[rank] - one_gpu
-             + sum(figures[key][rank] for key in figures) for rank in range(gpus)]
+    units_walk = _unit_phases(analysis, sharding, shards, master)
+    if units_walk is None:  # one GPU's phases with its parts replaced by each GPU's
+        peaks = [memory.training_bytes - memory.training_step_peak_bytes + steps[rank][0] - one_gpu
+                 + sum(figures[key][rank] for key in figures) for rank in range(gpus)]
+    else:  # FSDP: its units' walk through the step (_unit_phases), on what stays between steps
+        steps = [(max(units_walk, step), max(units_walk, figures["gradients"][rank]))
+                 for rank, step in enumerate(_shard_steps(analysis, stepped, figures["gradients"], master))]
+        resident = memory.training_bytes - memory.training_step_peak_bytes - memory.params_bytes \
+            - memory.optimizer_bytes  # buffers: besides parameters and optimizer state, what stays
+        peaks = [resident + figures["params"][rank] + figures["optimizer"][rank] + steps[rank][0]
+                 for rank in range(gpus)]
     found = {"gpus": gpus, "sharding": sharding, "gpus_per_node": node,
              **{f"{k}_bytes": v for k, v in figures.items()}, "per_gpu_peak_bytes": max(peaks),
              "per_gpu_peaks_bytes": peaks, "communication_bytes": comm}
@@ -149,18 +158,62 @@ def _largest_shard(analysis: Analysis, sharding: str | None, shards: int) -> Any
     return max((_ceil(total, shards) for _, total, _ in units(analysis)), default=0)
 
 
-def _step_peaks(analysis: Analysis, stepped: list, master: int) -> list:
+def _step_peaks(analysis: Analysis, stepped: list, master: int) -> list[tuple[Any, Any]]:
     """Per GPU, the training step's peak with the optimizer step's temporaries of the tensors that GPU steps
     (``stepped``: their shapes, per rank): the phases before the step as they are, the step's gradients and
-    temporaries (cnnsize.engine.memory's phases). DDP steps everything: the one-GPU peak."""
+    temporaries (cnnsize.engine.memory's phases). DDP steps everything: the one-GPU peak. Each with what it falls
+    to without those temporaries (the other phases', or the gradients held: what offloading the step saves)."""
     memory = analysis.totals.memory
     phases = getattr(analysis, "step_phases", None)
     if phases is None or phases["besides"] is None:
-        return [memory.training_step_peak_bytes] * len(stepped)
+        return [(memory.training_step_peak_bytes,) * 2] * len(stepped)
     name, device = memory.optimizer, phases["device"]
-    return [memory.training_step_peak_bytes if shapes is None else
-            max(phases["besides"], memory.gradients_bytes + step_temporaries(name, device, shapes, master))
+    floor = max(phases["besides"], memory.gradients_bytes)
+    return [(memory.training_step_peak_bytes if shapes is None else
+             max(phases["besides"], memory.gradients_bytes + step_temporaries(name, device, shapes, master)), floor)
             for shapes in stepped]
+
+
+def _shard_steps(analysis: Analysis, stepped: list, gradients: list, master: int) -> list:
+    """Per GPU, its optimizer step on its shards: their gradients (bytes) and the step's temporaries."""
+    memory = analysis.totals.memory
+    device = analysis.step_phases["device"] if analysis.step_phases else "cpu"
+    return [grads + step_temporaries(memory.optimizer, device, shapes, master)
+            for shapes, grads in zip(stepped, gradients, strict=True)]
+
+
+def _unit_phases(analysis: Analysis, sharding: str | None, shards: int, master: int) -> Any:
+    """The worst moment of FSDP's forward and backward beyond what stays between steps, one unit per layer with
+    parameters, as torch runs them (None where the step is not plain: checkpointing, accumulation, symbolic
+    sizes, or no FSDP). The forward holds its activations and the units gathered (ZeRO-2 gathers each unit
+    and keeps it; ZeRO-3 gathers one at a time). In backward, at each layer: what the one-GPU walk holds there
+    besides parameter gradients; the gradient shards of the units already reduced; the units still gathered
+    (ZeRO-2: those not yet through their backward; ZeRO-3: the unit and the one before it, prefetched); and in a
+    unit's own backward its whole gradient twice, the tensors' and their flat concatenation, which FSDP then
+    reduce-scatters to this GPU's shard."""
+    phases = analysis.step_phases
+    if sharding not in ("zero2", "zero3", "fsdp", "hsdp") or not phases or phases.get("backward") is None:
+        return None
+    rows = analysis.layers
+    at = [i for i in range(1, len(rows)) if rows[i].params]
+    full = {i: rows[i].params * master for i in at}
+    before = {i: (full[j] if j else 0) for i, j in zip(at, [0, *at])}  # the unit before each (the prefetched one)
+    gathered_forward = sum(full.values(), 0) if sharding == "zero2" else max(full.values(), default=0)
+    worst = [phases["forward"] + gathered_forward]
+    reduced, still = 0, sum(full.values(), 0)  # shards of units through their backward; ZeRO-2's units gathered
+    prefetched = 0  # ZeRO-3: the unit gathered ahead of its backward
+    for i in sorted(phases["backward"], reverse=True):
+        own = 2 * rows[i].trainable_params * master if i in full else 0
+        if sharding == "zero2":
+            gathered = still
+        else:
+            gathered = full[i] + before[i] if i in full else prefetched
+        worst.append(phases["backward"][i] + reduced + gathered + own)
+        if i in full:
+            reduced += _ceil(rows[i].trainable_params, shards) * master
+            still -= full[i]
+            prefetched = before[i]
+    return max(worst)
 
 
 def step_temporaries(optimizer: str, device: str, shapes: list[tuple], master: int) -> Any:
