@@ -24,7 +24,6 @@ VALUES_SIZE = (128, 192)  # where the output's values are compared (a multiple o
 # every model YAML ultralytics 8.4.190 ships that cnnsize translates: the docs' table's (tools/yolo_table.py)
 # the ones it does not translate yet, and why (docs/import.md says the same)
 NOT_TRANSLATED = {
-    "26/yolo26-depth.yaml": "Depth",
     **dict.fromkeys(("26/yoloe-26.yaml", "26/yoloe-26-seg.yaml"), "YOLOE's prompt-guided heads"),
     **dict.fromkeys(("rt-detr/rtdetr-l.yaml", "rt-detr/rtdetr-x.yaml", "rt-detr/rtdetr-resnet50.yaml",
                      "rt-detr/rtdetr-resnet101.yaml", "v8/yolov8-rtdetr.yaml"), "RT-DETR's decoder"),
@@ -50,12 +49,19 @@ def _root():
 
 def _model(cfg: str, scale: str):
     """ultralytics' model from its own YAML at a scale (no weights), in eval mode, its anchors unmade."""
-    from ultralytics.nn.tasks import ClassificationModel, DetectionModel, SemanticSegmentationModel, yaml_model_load
+    from ultralytics.nn.tasks import (
+        ClassificationModel,
+        DepthModel,
+        DetectionModel,
+        SemanticSegmentationModel,
+        yaml_model_load,
+    )
 
     path = _root() / cfg
     d = yaml_model_load(path)
     d["scale"] = "" if scale == "-" else scale
-    kind = ClassificationModel if "-cls" in cfg else SemanticSegmentationModel if "-sem" in cfg else DetectionModel
+    kind = ClassificationModel if "-cls" in cfg else SemanticSegmentationModel if "-sem" in cfg else \
+        DepthModel if "-depth" in cfg else DetectionModel
     model = kind(d, verbose=False).eval()
     return model, str(path)
 
@@ -164,6 +170,18 @@ def test_yolov8n_validates_through_the_executor():
     assert v.ok, v.mismatches()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg", ["26/yolo26-pose.yaml", "26/yolo26-seg.yaml", "26/yolo26-depth.yaml"])
+def test_yolo26_heads_validate_through_the_executor(cfg):
+    """YOLO26's heads built and run by cnnsize's executor: its measured figures (the Pose26 decoding's broadcast
+    view, the training-only branches held, the Depth head's calibration by buffers) are the written spec's."""
+    import cnnsize
+
+    _, path = _model(cfg, "n")
+    v = cnnsize.validate(cnnsize.from_yolo(path, "n", input_shape=(3, 128, 192)).spec, device="cpu", runs=0)
+    assert v.ok, v.mismatches()
+
+
 @pytest.mark.parametrize(("cfg", "scale"), QUICK)
 def test_one_scale_of_each_config_matches_ultralytics(cfg, scale):
     """The quick tier: each config at its first scale, at one non-square size, its values at scale n."""
@@ -178,7 +196,9 @@ def test_every_scale_matches_ultralytics_at_three_sizes(cfg, scale):
 
 @pytest.mark.parametrize(("cfg", "scale"), [("v8/yolov8.yaml", "n"), ("11/yolo11.yaml", "s"),
                                             ("12/yolo12.yaml", "n"), ("v8/yolov8-cls.yaml", "n"),
-                                            ("v10/yolov10n.yaml", "n"), ("v8/yolov8-seg.yaml", "n")])
+                                            ("v10/yolov10n.yaml", "n"), ("v8/yolov8-seg.yaml", "n"),
+                                            ("26/yolo26.yaml", "n"), ("26/yolo26-seg.yaml", "n"),
+                                            ("26/yolo26-depth.yaml", "n")])
 def test_count_ultralytics_is_model_info_gflops(cfg, scale):
     """--count ultralytics is ultralytics' own get_flops (model.info()'s GFLOPs), run on the same model: at 640
     (thop's proxies of one stride, extrapolated), at other sizes, and at one too small for proxies (a full run)."""

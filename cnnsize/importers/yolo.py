@@ -1158,12 +1158,12 @@ def _dist2rbox(t: Translator, h: str, dist: str, angle: str) -> None:
                  {"mul": {"name": f"{h}.dbox", "from": [f"{d}.xywh", f"{h}.strides"]}}]
 
 
-# -- YOLO26 (ultralytics 8.4's cfg/models/26): C3k2 with attention, Segment26, OBB26, Pose26 ---------------------
+# -- YOLO26 (ultralytics 8.4's cfg/models/26): C3k2 with attention; Segment26, OBB26, Pose26, SemanticSegment and
+# Depth heads ---------------------------------------------------------------------------------------------------
 
 
 def bottleneck_psa_block(t: Translator) -> dict:
     """One repeat of C3k2 with attn (an nn.Sequential): a Bottleneck (hidden width c // 2), then a PSABlock."""
-
     t.use("Bottleneck", {}, lambda: bottleneck_block(t))
     t.use("PSABlock", {}, lambda: psa_block(t))
     return {"args": {"c": None, "shortcut": True, "g": 1, "heads": None, "kd": None, "hd": None, "scale": None},
@@ -1189,7 +1189,6 @@ def c3k2_attn_block(t: Translator, n: int) -> dict:
 def write_c3k2_attn(t: Translator, u: _Use, c2: int, c: int, shortcut: Any, g: int) -> Out:
     """C3k2(c1, c2, n, c3k, e, attn=True, g, shortcut): attn wins over c3k (which the M/L/X scales set); each PSABlock
     is Attention(c, attn_ratio 0.5, num_heads max(c // 64, 1)), as C2PSA's."""
-
     if c < 2:
         raise SpecError(f"C3k2 with attn needs a hidden width of 2 or more, got {c}")
     t.use("Conv", {}, conv_block)
@@ -1218,6 +1217,7 @@ class _OBB26(_Head):
     def angle(self, t: Translator, a: str, logits: str) -> str:
         return logits
 
+
 class _Pose26(_Head):
     """Pose26: cv4 is two 3×3 Conv per level (no final conv; width max(ch[0] // 4, nk + 2 · keypoints)), then
     cv4_kpts, a 1×1 conv to the keypoints; cv4_sigma (a 1×1 conv to 2 · keypoints) and the RealNVP flow model
@@ -1231,7 +1231,7 @@ class _Pose26(_Head):
     def extra_branch(self, t: Translator, h: str, u: _Use, prefix: str) -> str:
         n = self.kpt_shape[0]
         feats = []
-        for i, (x, _) in enumerate(zip(u.sources, u.c1)):
+        for i, x in enumerate(u.sources):
             p = f"{h}.{prefix}cv4.{i}"
             t.layers += [{"Conv": {"name": f"{p}.0", "c2": self.c4, "k": 3, "p": 1, "from": x}},
                          {"Conv": {"name": f"{p}.1", "c2": self.c4, "k": 3, "p": 1}}]
@@ -1281,12 +1281,12 @@ def _pose26_decode(h: str, n: int, ndim: int) -> dict:
 
 
 def write_obb26(t: Translator, u: _Use) -> Out:
-
+    """OBB26(nc, ne): OBB with the raw angle."""
     return write_detect(t, u, "obb", head_kind=_OBB26)
 
 
 def write_pose26(t: Translator, u: _Use) -> Out:
-
+    """Pose26(nc, kpt_shape): see _Pose26."""
     return write_detect(t, u, "pose", head_kind=_Pose26)
 
 
@@ -1295,7 +1295,6 @@ def write_segment26(t: Translator, u: _Use) -> Out:
     Conv to the first's width (feat_refine), resized ×2, ×4 (nearest) and added to the first, a 3×3 Conv to npr
     (feat_fuse), then Proto's cv1, 2×2 transposed conv, cv2, cv3 to nm; its semseg branch (two 3×3 Conv and a 1×1
     conv to nc) is trained only: held, never called in eval. Written before the head, as write_segment does."""
-
     nm = _int(u.arg(1, 32), "nm")
     npr = t.width_of(_int(u.arg(2, 256), "npr"), u.row.locs[3])  # parse_model scales npr as a width
     nc = _int(u.arg(0, t.nc), "nc")
@@ -1332,12 +1331,43 @@ def write_semantic_segment(t: Translator, u: _Use) -> Out:
     return nc, f"{h}.classifier.1"
 
 
+def write_depth(t: Translator, u: _Use) -> Out:
+    """Depth(c_mid) (c_mid not scaled): each level a 1×1 Conv to c_mid (proj), then from the coarsest down: resized
+    ×2 (bilinear, align_corners), added to the next level's, refined by two 3×3 Conv; the head (a 3×3 Conv to
+    c_mid // 2, a 2×2 transposed conv at stride 2, a 3×3 Conv to c_mid // 4, a 1×1 conv to 1), clamped to
+    [−4, 5], calibrated by the buffers cal_a and cal_b (exp(cal_a · x + cal_b)): the eval output, at a quarter of
+    the input's size."""
+    c_mid, h = _int(u.arg(0, 256), "c_mid"), u.name
+    if c_mid < 4:
+        raise SpecError(f"Depth's c_mid must be 4 or more, got {c_mid}")
+    t.use("Conv", {}, conv_block)
+    for i, x in enumerate(u.sources):
+        t.layers.append({"Conv": conv_settings(f"{h}.proj.{i}", c_mid, 1, source=x)})
+    out = f"{h}.proj.{len(u.sources) - 1}"
+    for i in range(len(u.sources) - 2, -1, -1):
+        t.layers += [{"upsample": {"name": f"{h}.up{i}", "scale": 2, "mode": "bilinear", "align_corners": True,
+                                   "function": "F.interpolate", "from": out}},
+                     {"add": {"name": f"{h}.sum{i}", "from": [f"{h}.up{i}", f"{h}.proj.{i}"]}},
+                     {"Conv": conv_settings(f"{h}.refine.{i}.0", c_mid, 3)},
+                     {"Conv": conv_settings(f"{h}.refine.{i}.1", c_mid, 3)}]
+        out = f"{h}.refine.{i}.1"
+    t.layers += [{"Conv": conv_settings(f"{h}.head.0", c_mid // 2, 3, source=out)},
+                 {"deconv": {"name": f"{h}.head.1", "filters": c_mid // 2, "kernel": 2, "stride": 2}},
+                 {"Conv": conv_settings(f"{h}.head.2", c_mid // 4, 3)},
+                 {"conv": {"name": f"{h}.head.3", "filters": 1, "kernel": 1}},
+                 {"hardtanh": {"name": f"{h}.clamp", "min_val": -4.0, "max_val": 5.0, "function": ".clamp"}},
+                 {"buffer_affine": {"name": h, "scale": "cal_a", "shift": "cal_b", "function": "operator.mul"}},
+                 {"unary": {"name": f"{h}.exp", "op": "exp", "function": "torch.exp"}}]
+    return 1, f"{h}.exp"
+
+
 # YOLO26's heads, in MODULES below
 MODULES_26: dict[str, tuple[int, int, Callable]] = {
     "Segment26": (0, 3, write_segment26),
     "OBB26": (0, 2, write_obb26),
     "Pose26": (0, 2, write_pose26),
     "SemanticSegment": (0, 1, write_semantic_segment),
+    "Depth": (0, 1, write_depth),
 }
 
 # module name -> (fewest args, most args, writer); the args as the YAML gives them (parse_model adds c1)
