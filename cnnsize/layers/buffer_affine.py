@@ -16,7 +16,7 @@ class BufferAffine(LayerKind):
     """``x · a + b`` with ``a`` and ``b`` buffers of ``shape`` (held, not learned; aligned with the input's last axes
     and broadcast as torch broadcasts), named in the module ``scale`` and ``shift`` (YOLO26's Depth head's
     ``cal_a`` and ``cal_b``): torch makes the product, then the sum; the product is scratch."""
-    tools_checked = True
+    tools_checked = True  # its example runs through every tool (tests/test_conventions_zoo.py)
     onnx_none = "not mapped: an ONNX export holds the buffers as constants of a Mul and an Add"
     learns = False
     cause = "elementwise"
