@@ -86,6 +86,8 @@ SHARED_WORDS = {
                            "contiguous", "conv", "deconv", "div", "dropout", "flatten", "linear", "matmul", "maxpool",
                            "mul", "reshape", "scalar", "sigmoid", "silu", "slice", "softmax", "sub", "transpose",
                            "upsample", "zeropad", "identity", "layer_scale", "permute", "reduce", "stack", "unary",
+                           # YOLO26's Pose26 decoding, its training-only branches, its Depth head's end
+                           "expand", "unused", "hardtanh", "buffer_affine",
                            # the YAML's activation, as Conv's
                            "gelu", "hardswish", "leaky_relu", "relu", "relu6", "tanh"}),
     "passes/conventions.py": ("causes, what a kind is for the counting rules (a softmax, a dropout)",

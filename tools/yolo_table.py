@@ -22,6 +22,9 @@ CONFIGS = {
     "11/yolo11-obb.yaml": "nsmlx", "11/yolo11-cls.yaml": "nsmlx",
     "12/yolo12.yaml": "nsmlx", "12/yolo12-seg.yaml": "nsmlx", "12/yolo12-pose.yaml": "nsmlx",
     "12/yolo12-obb.yaml": "nsmlx", "12/yolo12-cls.yaml": "nsmlx",
+    "26/yolo26.yaml": "nsmlx", "26/yolo26-p2.yaml": "nsmlx", "26/yolo26-p6.yaml": "nsmlx",
+    "26/yolo26-seg.yaml": "nsmlx", "26/yolo26-pose.yaml": "nsmlx", "26/yolo26-obb.yaml": "nsmlx",
+    "26/yolo26-cls.yaml": "nsmlx", "26/yolo26-sem.yaml": "nsmlx", "26/yolo26-depth.yaml": "nsmlx",
 }
 
 

@@ -430,8 +430,8 @@ def write_c3k2(t: Translator, u: _Use) -> Out:
     c2 = t.width_of(u.args[0], u.row.locs[3])
     c3k = bool(u.arg(1, False)) or t.scale in ("m", "l", "x")  # parse_model sets c3k for the M/L/X sizes
     e, attn, g, shortcut = u.arg(2, 0.5), u.arg(3, False), _int(u.arg(4, 1), "groups"), u.arg(5, True)
-    if attn:
-        raise SpecError("C3k2 with attn (a PSABlock after each bottleneck) is not read yet")
+    if attn:  # YOLO26: a PSABlock after each bottleneck
+        return write_c3k2_attn(t, u, c2, int(c2 * e), shortcut, g)
     block = f"C3k2_{u.n}{'_c3k' if c3k else ''}"
     t.layers.append(t.use(block, {"name": u.name, "c2": c2, "c": int(c2 * e), "shortcut": bool(shortcut), "g": g,
                                   "from": u.source()}, lambda: c3k2_block(t, u.n, c3k)))
@@ -997,25 +997,35 @@ class _Head:
                                        4 * t.reg_max, f"{prefix}boxes"),
                "scores": _head_branches(t, h, u, f"{prefix}cv3", self.cls_convs, self.nc, f"{prefix}scores")}
         if self.extra:
-            extra = _head_branches(t, h, u, f"{prefix}cv4", lambda c: [("0", self.c4, 3, 1), ("1", self.c4, 3, 1)],
-                                   self.extra, f"{prefix}{self.task}")
-            if self.task == "obb":  # (angle.sigmoid() - 0.25) * pi
-                a = f"{h}.{prefix}angle"
-                t.layers += [{"sigmoid": {"name": f"{a}.sigmoid", "from": extra}},
-                             {"scalar": {"name": f"{a}.shift", "op": "sub", "value": 0.25}},
-                             {"scalar": {"name": a, "op": "mul", "value": math.pi}}]
-                extra = a
-            out["extra"] = extra
+            out["extra"] = self.extra_branch(t, h, u, prefix)
         return out
 
+    def extra_branch(self, t: Translator, h: str, u: _Use, prefix: str) -> str:
+        """The task's cv4 branches, joined (OBB: its angle in radians)."""
+        extra = _head_branches(t, h, u, f"{prefix}cv4", lambda c: [("0", self.c4, 3, 1), ("1", self.c4, 3, 1)],
+                               self.extra, f"{prefix}{self.task}")
+        return self.angle(t, f"{h}.{prefix}angle", extra) if self.task == "obb" else extra
 
-def write_detect(t: Translator, u: _Use, task: str = "detect", light: bool = False) -> Out:
+    def decode_kpts(self, t: Translator, h: str, kpts: str) -> str:
+        """Pose's keypoints decoded (eval)."""
+        return _kpts_decode(t, h, kpts, self.kpt_shape)
+
+    def angle(self, t: Translator, a: str, logits: str) -> str:
+        """OBB's angle from its logits: (angle.sigmoid() - 0.25) * pi."""
+        t.layers += [{"sigmoid": {"name": f"{a}.sigmoid", "from": logits}},
+                     {"scalar": {"name": f"{a}.shift", "op": "sub", "value": 0.25}},
+                     {"scalar": {"name": a, "op": "mul", "value": math.pi}}]
+        return a
+
+
+def write_detect(t: Translator, u: _Use, task: str = "detect", light: bool = False,
+                 head_kind: type | None = None) -> Out:
     """Detect(nc) (and v10Detect, Segment, OBB): per level a box branch (two 3×3 Conv, a 1×1 conv to 4·reg_max) and
     a class branch (legacy: two 3×3 Conv; else depthwise 3×3 + 1×1 twice), the task's extra branch, the same again
     as the one-to-one head of an end-to-end model (v10Detect, end2end: True; computed in eval, not decoded), then
     the eval-mode decoding of the one-to-many head, each step the tensor torch makes."""
     t.use("Conv", {}, conv_block)
-    h, head = u.name, _Head(t, u, task, light)
+    h, head = u.name, (head_kind or _Head)(t, u, task, light)
     preds = head.forward_head(t, h, u, "")
     if light or t.end2end:
         head.forward_head(t, h, u, "one2one_")
@@ -1036,7 +1046,7 @@ def write_detect(t: Translator, u: _Use, task: str = "detect", light: bool = Fal
     if task == "detect":
         return 4 + head.nc, f"{h}.out"
     if task == "pose":
-        preds["extra"] = _kpts_decode(t, h, preds["extra"], head.kpt_shape)
+        preds["extra"] = head.decode_kpts(t, h, preds["extra"])
     t.layers.append({"cat": {"name": f"{h}.{task}_out", "axis": 0, "from": [f"{h}.out", preds["extra"]]}})
     return 4 + head.nc + head.extra, f"{h}.{task}_out"
 
@@ -1148,6 +1158,218 @@ def _dist2rbox(t: Translator, h: str, dist: str, angle: str) -> None:
                  {"mul": {"name": f"{h}.dbox", "from": [f"{d}.xywh", f"{h}.strides"]}}]
 
 
+# -- YOLO26 (ultralytics 8.4's cfg/models/26): C3k2 with attention; Segment26, OBB26, Pose26, SemanticSegment and
+# Depth heads ---------------------------------------------------------------------------------------------------
+
+
+def bottleneck_psa_block(t: Translator) -> dict:
+    """One repeat of C3k2 with attn (an nn.Sequential): a Bottleneck (hidden width c // 2), then a PSABlock."""
+    t.use("Bottleneck", {}, lambda: bottleneck_block(t))
+    t.use("PSABlock", {}, lambda: psa_block(t))
+    return {"args": {"c": None, "shortcut": True, "g": 1, "heads": None, "kd": None, "hd": None, "scale": None},
+            "layers": [{"Bottleneck": {"name": "0", "c2": "c", "c_": "c // 2", "shortcut": "shortcut", "g": "g"}},
+                       {"PSABlock": {"name": "1", "heads": "heads", "kd": "kd", "hd": "hd", "scale": "scale"}}]}
+
+
+def c3k2_attn_block(t: Translator, n: int) -> dict:
+    """C3k2 with attn (YOLO26): cv1, its halves, n (Bottleneck, PSABlock) pairs on the last, all joined, cv2."""
+    t.use("BottleneckPSA", {}, lambda: bottleneck_psa_block(t))
+    attn = {"heads": "heads", "kd": "kd", "hd": "hd", "scale": "scale"}
+    return {"args": {"c2": None, "c": None, "shortcut": True, "g": 1, "heads": None, "kd": None, "hd": None,
+                     "scale": None},
+            "layers": [{"Conv": {"name": "cv1", "c2": "2 * c"}},
+                       {"chunk": {"name": "y0", "chunks": 2, "index": 0, "from": "cv1"}},
+                       {"chunk": {"name": "y1", "chunks": 2, "index": 1, "from": "cv1"}},
+                       {"repeat": n, "name": "m", "block": "BottleneckPSA",
+                        "args": {"c": "c", "shortcut": "shortcut", "g": "g", **attn}},
+                       {"concat": {"name": "cat", "from": ["y0", "y1", *(f"m.{j}" for j in range(n))]}},
+                       {"Conv": {"name": "cv2", "c2": "c2"}}]}
+
+
+def write_c3k2_attn(t: Translator, u: _Use, c2: int, c: int, shortcut: Any, g: int) -> Out:
+    """C3k2(c1, c2, n, c3k, e, attn=True, g, shortcut): attn wins over c3k (which the M/L/X scales set); each PSABlock
+    is Attention(c, attn_ratio 0.5, num_heads max(c // 64, 1)), as C2PSA's."""
+    if c < 2:
+        raise SpecError(f"C3k2 with attn needs a hidden width of 2 or more, got {c}")
+    t.use("Conv", {}, conv_block)
+    t.layers.append(t.use(f"C3k2_{u.n}_attn", {"name": u.name, "c2": c2, "c": c, "shortcut": bool(shortcut), "g": g,
+                                               **_attention_settings(c), "from": u.source()},
+                          lambda: c3k2_attn_block(t, u.n)))
+    return c2
+
+
+def _conv_sizes(c1: int, c2: int, k: int) -> tuple[int, int]:
+    """(parameters, buffers) of ultralytics' Conv(c1, c2, k): the conv's weights (no bias), the batch norm's scale
+    and shift, its running mean and variance and its num_batches_tracked."""
+    return c1 * c2 * k * k + 2 * c2, 2 * c2 + 1
+
+
+def _unused(t: Translator, name: str, source: str, weights: int, buffers: int = 0) -> None:
+    """A module ultralytics builds but its eval forward never calls (a training-only branch): its parameters and
+    buffers, counted as torch counts them, nothing computed."""
+    t.layers.append({"unused": {"name": name, "module": name, "weights": weights, "buffers": buffers,
+                                "from": source}})
+
+
+class _OBB26(_Head):
+    """OBB26: OBB whose angle is the raw logits (no sigmoid, no shift)."""
+
+    def angle(self, t: Translator, a: str, logits: str) -> str:
+        return logits
+
+
+class _Pose26(_Head):
+    """Pose26: cv4 is two 3×3 Conv per level (no final conv; width max(ch[0] // 4, nk + 2 · keypoints)), then
+    cv4_kpts, a 1×1 conv to the keypoints; cv4_sigma (a 1×1 conv to 2 · keypoints) and the RealNVP flow model
+    are trained only: held, never called in eval. The keypoints decode as (k + anchor) · stride."""
+
+    def __init__(self, t: Translator, u: _Use, task: str, light: bool):
+        super().__init__(t, u, task, light)
+        n, ndim = self.kpt_shape
+        self.c4 = max(u.c1[0] // 4, n * (ndim + 2))
+
+    def extra_branch(self, t: Translator, h: str, u: _Use, prefix: str) -> str:
+        n = self.kpt_shape[0]
+        feats = []
+        for i, x in enumerate(u.sources):
+            p = f"{h}.{prefix}cv4.{i}"
+            t.layers += [{"Conv": {"name": f"{p}.0", "c2": self.c4, "k": 3, "p": 1, "from": x}},
+                         {"Conv": {"name": f"{p}.1", "c2": self.c4, "k": 3, "p": 1}}]
+            feats.append(f"{p}.1")
+        views = []
+        for i, f in enumerate(feats):
+            k = f"{h}.{prefix}cv4_kpts.{i}"
+            t.layers += [{"conv": {"name": k, "filters": self.extra, "kernel": 1, "from": f}},
+                         {"flatten": {"name": f"{k}.view", "start": 1}}]
+            views.append(f"{k}.view")
+        t.layers.append({"cat": {"name": f"{h}.{prefix}pose", "axis": 1, "from": views}})
+        sigma = len(feats) * (self.c4 * 2 * n + 2 * n)
+        _unused(t, f"{h}.{prefix}cv4_sigma", feats[0], sigma)
+        if not prefix:  # RealNVP: 6 scale and 6 translation nets of Linear(2, 64), (64, 64), (64, 2)
+            _unused(t, f"{h}.flow_model", feats[0], 12 * (2 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2), 2 + 4 + 12)
+        return f"{h}.{prefix}pose"
+
+    def decode_kpts(self, t: Translator, h: str, kpts: str) -> str:
+        """Pose26.kpts_decode (eval): x and y as (k + anchor) · stride (the anchor's row broadcast: a view),
+        the visibility's sigmoid, stacked as torch's clone holds them."""
+        n, ndim = self.kpt_shape
+        block = f"Pose26Decode_{n}_{ndim}_{h.replace('.', '_')}"
+        t.layers.append(t.use(block, {"name": f"{h}.kpts", "from": kpts}, lambda: _pose26_decode(h, n, ndim)))
+        return f"{h}.kpts"
+
+
+def _pose26_decode(h: str, n: int, ndim: int) -> dict:
+    """The keypoints' decoding as a block (its input the keypoints [n · ndim, anchors], ``in.length`` the anchors),
+    reading the head's anchors and strides by name."""
+    layers: list[dict] = []
+    parts = []
+    for axis, name in enumerate(("x", "y")):
+        layers += [{"slice": {"name": f"{name}_raw", "axis": 0, "start": axis, "step": ndim, "from": "in"}},
+                   {"slice": {"name": f"a{name}", "axis": 0, "start": axis, "end": axis + 1,
+                              "from": f"{h}.anchors"}},
+                   {"expand": {"name": f"a{name}_rows", "shape": [n, "in.length"]}},
+                   {"add": {"name": f"{name}_a", "from": [f"{name}_raw", f"a{name}_rows"]}},
+                   {"mul": {"name": name, "from": [f"{name}_a", f"{h}.strides"]}}]
+        parts.append(name)
+    if ndim == 3:
+        layers += [{"slice": {"name": "v_raw", "axis": 0, "start": 2, "step": 3, "from": "in"}},
+                   {"sigmoid": {"name": "v"}}]
+        parts.append("v")
+    layers += [{"stack": {"name": "stack", "axis": 1, "from": parts}},
+               {"flatten": {"name": "out", "start": 0, "end": 1}}]
+    return {"args": {}, "layers": layers}
+
+
+def write_obb26(t: Translator, u: _Use) -> Out:
+    """OBB26(nc, ne): OBB with the raw angle."""
+    return write_detect(t, u, "obb", head_kind=_OBB26)
+
+
+def write_pose26(t: Translator, u: _Use) -> Out:
+    """Pose26(nc, kpt_shape): see _Pose26."""
+    return write_detect(t, u, "pose", head_kind=_Pose26)
+
+
+def write_segment26(t: Translator, u: _Use) -> Out:
+    """Segment26(nc, nm, npr): Detect with the mask coefficients, and Proto26's prototypes: each coarser level a 1×1
+    Conv to the first's width (feat_refine), resized ×2, ×4 (nearest) and added to the first, a 3×3 Conv to npr
+    (feat_fuse), then Proto's cv1, 2×2 transposed conv, cv2, cv3 to nm; its semseg branch (two 3×3 Conv and a 1×1
+    conv to nc) is trained only: held, never called in eval. Written before the head, as write_segment does."""
+    nm = _int(u.arg(1, 32), "nm")
+    npr = t.width_of(_int(u.arg(2, 256), "npr"), u.row.locs[3])  # parse_model scales npr as a width
+    nc = _int(u.arg(0, t.nc), "nc")
+    p, ch = f"{u.name}.proto", u.c1
+    feat = u.sources[0]
+    for i, x in enumerate(u.sources[1:]):
+        t.layers += [{"Conv": conv_settings(f"{p}.feat_refine.{i}", ch[0], 1, source=x)},
+                     {"upsample": {"name": f"{p}.feat_refine.{i}.up", "scale": 2 ** (i + 1), "mode": "nearest",
+                                   "function": "F.interpolate"}},
+                     {"add": {"name": f"{p}.sum{i}", "from": [feat, f"{p}.feat_refine.{i}.up"]}}]
+        feat = f"{p}.sum{i}"
+    t.layers += [{"Conv": conv_settings(f"{p}.feat_fuse", npr, 3, source=feat)},
+                 {"Conv": conv_settings(f"{p}.cv1", npr, 3)},
+                 {"deconv": {"name": f"{p}.upsample", "filters": npr, "kernel": 2, "stride": 2}},
+                 {"Conv": conv_settings(f"{p}.cv2", npr, 3)},
+                 {"Conv": conv_settings(f"{p}.cv3", nm, 1)}]
+    sizes = [_conv_sizes(ch[0], npr, 3), _conv_sizes(npr, npr, 3), (npr * nc + nc, 0)]
+    _unused(t, f"{p}.semseg", f"{p}.cv3", sum(w for w, _ in sizes), sum(b for _, b in sizes))
+    return write_detect(t, u, "segment")
+
+
+def write_semantic_segment(t: Translator, u: _Use) -> Out:
+    """SemanticSegment(nc): the per-pixel class logits at the first level's resolution (classifier: a 3×3 Conv of
+    its width, a 1×1 conv to nc), the eval output; aux_head (the same on the second level) is trained only: held,
+    never called in eval."""
+    nc = _int(u.arg(0, t.nc), "nc")
+    c_mid, h = u.c1[0], u.name
+    if len(u.sources) > 1:
+        w, b = _conv_sizes(u.c1[1], c_mid, 3)
+        _unused(t, f"{h}.aux_head", u.sources[1], w + c_mid * nc + nc, b)
+    t.use("Conv", {}, conv_block)
+    t.layers += [{"Conv": conv_settings(f"{h}.classifier.0", c_mid, 3, source=u.sources[0])},
+                 {"conv": {"name": f"{h}.classifier.1", "filters": nc, "kernel": 1}}]
+    return nc, f"{h}.classifier.1"
+
+
+def write_depth(t: Translator, u: _Use) -> Out:
+    """Depth(c_mid) (c_mid not scaled): each level a 1×1 Conv to c_mid (proj), then from the coarsest down: resized
+    ×2 (bilinear, align_corners), added to the next level's, refined by two 3×3 Conv; the head (a 3×3 Conv to
+    c_mid // 2, a 2×2 transposed conv at stride 2, a 3×3 Conv to c_mid // 4, a 1×1 conv to 1), clamped to
+    [−4, 5], calibrated by the buffers cal_a and cal_b (exp(cal_a · x + cal_b)): the eval output, at a quarter of
+    the input's size."""
+    c_mid, h = _int(u.arg(0, 256), "c_mid"), u.name
+    if c_mid < 4:
+        raise SpecError(f"Depth's c_mid must be 4 or more, got {c_mid}")
+    t.use("Conv", {}, conv_block)
+    for i, x in enumerate(u.sources):
+        t.layers.append({"Conv": conv_settings(f"{h}.proj.{i}", c_mid, 1, source=x)})
+    out = f"{h}.proj.{len(u.sources) - 1}"
+    for i in range(len(u.sources) - 2, -1, -1):
+        t.layers += [{"upsample": {"name": f"{h}.up{i}", "scale": 2, "mode": "bilinear", "align_corners": True,
+                                   "function": "F.interpolate", "from": out}},
+                     {"add": {"name": f"{h}.sum{i}", "from": [f"{h}.up{i}", f"{h}.proj.{i}"]}},
+                     {"Conv": conv_settings(f"{h}.refine.{i}.0", c_mid, 3)},
+                     {"Conv": conv_settings(f"{h}.refine.{i}.1", c_mid, 3)}]
+        out = f"{h}.refine.{i}.1"
+    t.layers += [{"Conv": conv_settings(f"{h}.head.0", c_mid // 2, 3, source=out)},
+                 {"deconv": {"name": f"{h}.head.1", "filters": c_mid // 2, "kernel": 2, "stride": 2}},
+                 {"Conv": conv_settings(f"{h}.head.2", c_mid // 4, 3)},
+                 {"conv": {"name": f"{h}.head.3", "filters": 1, "kernel": 1}},
+                 {"hardtanh": {"name": f"{h}.clamp", "min_val": -4.0, "max_val": 5.0, "function": ".clamp"}},
+                 {"buffer_affine": {"name": h, "scale": "cal_a", "shift": "cal_b", "function": "operator.mul"}},
+                 {"unary": {"name": f"{h}.exp", "op": "exp", "function": "torch.exp"}}]
+    return 1, f"{h}.exp"
+
+
+# YOLO26's heads, in MODULES below
+MODULES_26: dict[str, tuple[int, int, Callable]] = {
+    "Segment26": (0, 3, write_segment26),
+    "OBB26": (0, 2, write_obb26),
+    "Pose26": (0, 2, write_pose26),
+    "SemanticSegment": (0, 1, write_semantic_segment),
+    "Depth": (0, 1, write_depth),
+}
+
 # module name -> (fewest args, most args, writer); the args as the YAML gives them (parse_model adds c1)
 MODULES: dict[str, tuple[int, int, Callable]] = {
     "Conv": (1, 7, write_conv),
@@ -1185,6 +1407,7 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "ADown": (1, 1, lambda t, u: write_down(t, u, "ADown", adown_block)),
     "SPPELAN": (2, 3, write_sppelan),
     "Classify": (1, 5, write_classify),
+    **MODULES_26,
 }
 
 

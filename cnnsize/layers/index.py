@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "box_bn": "boxes",
     "box_deconv": "boxes",
     "box_upsample": "boxes",
+    "buffer_affine": "buffer_affine",
     "constpad": "constpad",
     "conv": "conv",
     "deconv": "conv",
