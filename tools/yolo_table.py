@@ -14,6 +14,7 @@ CONFIGS = {
     "v8/yolov8-ghost.yaml": "nsmlx", "v8/yolov8-ghost-p2.yaml": "nsmlx", "v8/yolov8-ghost-p6.yaml": "nsmlx",
     "v8/yolov8-seg.yaml": "nsmlx", "v8/yolov8-seg-p6.yaml": "nsmlx", "v8/yolov8-pose.yaml": "nsmlx",
     "v8/yolov8-pose-p6.yaml": "nsmlx", "v8/yolov8-obb.yaml": "nsmlx", "v8/yolov8-cls.yaml": "nsmlx",
+    "v8/yolov8-cls-resnet50.yaml": "nsmlx", "v8/yolov8-cls-resnet101.yaml": "nsmlx",
     "v8/yolov8-world.yaml": "nsmlx", "v8/yolov8-worldv2.yaml": "nsmlx",
     "v8/yoloe-v8.yaml": "nsmlx", "v8/yoloe-v8-seg.yaml": "nsmlx",
     "v9/yolov9t.yaml": "-", "v9/yolov9s.yaml": "-", "v9/yolov9m.yaml": "-", "v9/yolov9c.yaml": "-",
@@ -22,7 +23,7 @@ CONFIGS = {
     "v10/yolov10l.yaml": "l", "v10/yolov10x.yaml": "x",
     "11/yolo11.yaml": "nsmlx", "11/yolo11-seg.yaml": "nsmlx", "11/yolo11-pose.yaml": "nsmlx",
     "11/yolo11-obb.yaml": "nsmlx", "11/yolo11-cls.yaml": "nsmlx",
-    "11/yoloe-11.yaml": "nsmlx", "11/yoloe-11-seg.yaml": "nsmlx",
+    "11/yoloe-11.yaml": "nsmlx", "11/yoloe-11-seg.yaml": "nsmlx", "11/yolo11-cls-resnet18.yaml": "-",
     "12/yolo12.yaml": "nsmlx", "12/yolo12-seg.yaml": "nsmlx", "12/yolo12-pose.yaml": "nsmlx",
     "12/yolo12-obb.yaml": "nsmlx", "12/yolo12-cls.yaml": "nsmlx",
 }

@@ -286,6 +286,68 @@ def write_resnet_layer(kit: ModuleType, t: Any, u: Any) -> Any:
     return e * c2, src
 
 
+# torchvision's ResNets as ultralytics' TorchVision module holds them: the block, its expansion, blocks per stage
+TORCHVISION_RESNETS = {"resnet18": ("basic", 1, (2, 2, 2, 2)), "resnet34": ("basic", 1, (3, 4, 6, 3)),
+                       "resnet50": ("bottleneck", 4, (3, 4, 6, 3)), "resnet101": ("bottleneck", 4, (3, 4, 23, 3)),
+                       "resnet152": ("bottleneck", 4, (3, 8, 36, 3))}
+
+
+def torchvision_block(bottleneck: bool) -> dict:
+    """torchvision's BasicBlock (3×3, 3×3) or Bottleneck (1×1, 3×3 at the stride, 1×1 to 4 · width), each conv
+    without bias and batch-normed, ReLU in place between; the shortcut (downsample: a 1×1 conv at the stride and a
+    batch norm, where the stride or the width changes) added into the last batch norm's output in place
+    (out += identity), then ReLU in place."""
+    convs = ([("conv1", "width", 1, 1), ("conv2", "width", 3, "s"), ("conv3", "4 * width", 1, 1)] if bottleneck else
+             [("conv1", "width", 3, "s"), ("conv2", "width", 3, 1)])
+    layers: list[dict] = []
+    for j, (name, filters, k, stride) in enumerate(convs):
+        layers += [{"conv": {"name": name, "filters": filters, "kernel": k, "stride": stride, "pad": k // 2,
+                             "bias": False, **({"from": "in"} if j == 0 else {})}},
+                   {"bn": {"name": f"bn{j + 1}", "eps": 1e-5}}]
+        if j < len(convs) - 1:
+            layers.append({"relu": {"name": f"relu{j + 1}", "inplace": True}})
+    last = f"bn{len(convs)}"
+    out = convs[-1][1]
+    layers += [{"if": "down", "layers": [
+                   {"conv": {"name": "downsample.0", "filters": out, "kernel": 1, "stride": "s", "bias": False,
+                             "from": "in"}},
+                   {"bn": {"name": "downsample.1", "eps": 1e-5}},
+                   {"add": {"name": "add", "inplace": True, "from": [last, "downsample.1"]}}]},
+               {"if": "not down", "layers": [{"add": {"name": "add", "inplace": True, "from": [last, "in"]}}]},
+               {"relu": {"name": "relu", "inplace": True}}]
+    return {"args": {"width": None, "s": 1, "down": False}, "layers": layers}
+
+
+def write_torchvision(kit: ModuleType, t: Any, u: Any) -> Any:
+    """TorchVision(c2, model, weights, unwrap, truncate, split) for torchvision's ResNets, unwrapped and truncated
+    by 2 (the average pool and the fc) as the shipped classifier YAML asks: conv1, bn1, ReLU (in place), the max
+    pool, then the four stages (m.0 .. m.7). The weights are not read (nothing is downloaded): they change no size."""
+    c2, model = kit._int(u.args[0], "c2"), u.args[1]
+    unwrap, truncate, split = bool(u.arg(3, True)), kit._int(u.arg(4, 2), "truncate"), bool(u.arg(5, False))
+    if model not in TORCHVISION_RESNETS or not unwrap or truncate != 2 or split:
+        raise SpecError(f"TorchVision reads torchvision's {', '.join(TORCHVISION_RESNETS)} unwrapped, truncated by 2 "
+                        f"and not split; got {model!r}, unwrap {unwrap}, truncate {truncate}, split {split}")
+    kind, expansion, stages = TORCHVISION_RESNETS[model]
+    if c2 != 512 * expansion:
+        raise SpecError(f"TorchVision's {model} ends with {512 * expansion} channels, the YAML says {c2}")
+    h = f"{u.name}.m"
+    t.layers += [{"conv": {"name": f"{h}.0", "filters": 64, "kernel": 7, "stride": 2, "pad": 3, "bias": False,
+                           "from": u.source()}},
+                 {"bn": {"name": f"{h}.1", "eps": 1e-5}},
+                 {"relu": {"name": f"{h}.2", "inplace": True}},
+                 {"maxpool": {"name": f"{h}.3", "kernel": 3, "stride": 2, "pad": 1}}]
+    block, cin = f"TorchVision_{kind}", 64
+    for i, n in enumerate(stages):
+        width = 64 * 2 ** i
+        for j in range(n):
+            s = 2 if i and not j else 1
+            t.layers.append(t.use(block, {"name": f"{h}.{4 + i}.{j}", "width": width, "s": s,
+                                          "down": s != 1 or cin != width * expansion},
+                                  lambda: torchvision_block(kind == "bottleneck")))
+            cin = width * expansion
+    return c2, f"{h}.7.{stages[-1] - 1}"
+
+
 def decode(kit: ModuleType, t: Any, u: Any, boxes: str, scores: str, nc: int) -> Any:
     """Detect._inference: the anchors and strides of the maps, the DFL of the box logits, dist2bbox times the
     strides, joined with the scores' sigmoid."""
@@ -312,4 +374,5 @@ def modules(kit: ModuleType) -> dict[str, tuple[int, int, Any]]:
             "WorldDetect": (0, 3, partial(write_world_detect, kit)),
             "YOLOEDetect": (0, 3, partial(write_yoloe_detect, kit)),
             "YOLOESegment": (0, 5, partial(write_yoloe_detect, kit, segment=True)),
-            "ResNetLayer": (4, 6, partial(write_resnet_layer, kit))}
+            "ResNetLayer": (4, 6, partial(write_resnet_layer, kit)),
+            "TorchVision": (2, 6, partial(write_torchvision, kit))}
