@@ -185,12 +185,14 @@ def test_every_config_ultralytics_ships_is_translated_or_said_not_to_be():
     assert shipped == set(CONFIGS) | set(NOT_TRANSLATED)
 
 
-def test_yolov8n_validates_through_the_executor():
-    """cnnsize's own executor measures the written spec's figures (the activations of every layer included)."""
+@pytest.mark.parametrize(("cfg", "size"), [("v8/yolov8.yaml", 320), ("11/yoloe-11-seg.yaml", 128)])
+def test_yolov8n_validates_through_the_executor(cfg, size):
+    """cnnsize's own executor measures the written spec's figures (the activations of every layer included); YOLOE's
+    too (its const_tensor, contrastive and unused layers built and run)."""
     import cnnsize
 
-    _, path = _model("v8/yolov8.yaml", "n")
-    v = cnnsize.validate(cnnsize.from_yolo(path, "n", input_shape=(3, 320, 320)).spec, device="cpu", runs=0)
+    _, path = _model(cfg, "n")
+    v = cnnsize.validate(cnnsize.from_yolo(path, "n", input_shape=(3, size, size)).spec, device="cpu", runs=0)
     assert v.ok, v.mismatches()
 
 

@@ -55,8 +55,15 @@ class Contrastive(LayerKind):
     def counts(self, ins, out):
         (e, h, w), (n, _) = ins
         bn = self.norm == "bn"
-        return Counts(weights=2 + (e if bn else 0), biases=e if bn else 0, buffers=2 * e + 1 if bn else 0,
+        # logit_scale a weight, bias a bias (as torch names them), and the batch norm's scale and shift
+        return Counts(weights=1 + (e if bn else 0), biases=1 + (e if bn else 0), buffers=2 * e + 1 if bn else 0,
                       connections=n * e * h * w, macs=n * e * h * w)
+
+    def backward_macs(self, ins, out, batch, grads, trains):
+        """The product's two gradients, each its forward's products, for the map where it requires grad and for the
+        text where it does (a constant's does not); the parameters' gradients are elementwise."""
+        macs = self.forward_macs(ins, out, batch)
+        return macs * (int(grads[0]) + int(grads[1])), 0
 
     def int_buffers(self, ins, out):
         return 1 if self.norm == "bn" else 0  # the batch norm's num_batches_tracked
