@@ -90,6 +90,11 @@ SHARED_WORDS = {
                            "expand", "unused", "hardtanh", "buffer_affine",
                            # the YAML's activation, as Conv's
                            "gelu", "hardswish", "leaky_relu", "relu", "relu6", "tanh"}),
+    "importers/yolo_world.py": ("the spec it writes: YOLO-World's and YOLOE's modules as the kinds they are made of",
+                                {"adaptive_maxpool", "add", "anchors", "bias_add", "bn", "cat", "chunk", "concat",
+                                 "div", "const_tensor", "contiguous", "contrastive", "conv", "flatten", "layernorm",
+                                 "linear", "matmul", "mul", "permute", "reduce", "reshape", "scalar", "sigmoid",
+                                 "slice", "softmax", "transpose", "deconv", "maxpool", "relu", "unused"}),
     "passes/conventions.py": ("causes, what a kind is for the counting rules (a softmax, a dropout)",
                               {"softmax", "dropout"}),
     "passes/latency.py": ("a device profile's efficiency keys, the JSON a profile writes", {"conv", "fc", "lrn"}),

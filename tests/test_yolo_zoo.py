@@ -27,11 +27,6 @@ NOT_TRANSLATED = {
     **dict.fromkeys(("26/yoloe-26.yaml", "26/yoloe-26-seg.yaml"), "YOLOE's prompt-guided heads"),
     **dict.fromkeys(("rt-detr/rtdetr-l.yaml", "rt-detr/rtdetr-x.yaml", "rt-detr/rtdetr-resnet50.yaml",
                      "rt-detr/rtdetr-resnet101.yaml", "v8/yolov8-rtdetr.yaml"), "RT-DETR's decoder"),
-    **dict.fromkeys(("v8/yolov8-world.yaml", "v8/yolov8-worldv2.yaml"), "YOLO-World's text-guided C2fAttn"),
-    **dict.fromkeys(("v8/yoloe-v8.yaml", "v8/yoloe-v8-seg.yaml", "11/yoloe-11.yaml", "11/yoloe-11-seg.yaml"),
-                    "YOLOE's prompt-guided heads"),
-    **dict.fromkeys(("v8/yolov8-cls-resnet50.yaml", "v8/yolov8-cls-resnet101.yaml"), "ResNetLayer"),
-    "11/yolo11-cls-resnet18.yaml": "the TorchVision module",
 }
 CASES = [(c, s) for c, scales in CONFIGS.items() for s in scales]
 # one scale per config at one size: the quick tier of the zoo set
@@ -47,22 +42,27 @@ def _root():
     return Path(ultralytics.__file__).parent / "cfg" / "models"
 
 
+def _model_class(cfg: str):
+    """The model class ultralytics builds a config's YAML with (ultralytics.nn.tasks.guess_model_task's families)."""
+    from ultralytics.nn import tasks
+
+    name = cfg.split("/")[-1]
+    return (tasks.ClassificationModel if "-cls" in name else tasks.WorldModel if "world" in name else
+            tasks.YOLOEModel if name.startswith("yoloe") else tasks.SemanticSegmentationModel if "-sem" in name else
+            tasks.DepthModel if "-depth" in name else tasks.DetectionModel)
+
+
 def _model(cfg: str, scale: str):
     """ultralytics' model from its own YAML at a scale (no weights), in eval mode, its anchors unmade."""
-    from ultralytics.nn.tasks import (
-        ClassificationModel,
-        DepthModel,
-        DetectionModel,
-        SemanticSegmentationModel,
-        yaml_model_load,
-    )
+    from ultralytics.nn.tasks import yaml_model_load
 
     path = _root() / cfg
     d = yaml_model_load(path)
     d["scale"] = "" if scale == "-" else scale
-    kind = ClassificationModel if "-cls" in cfg else SemanticSegmentationModel if "-sem" in cfg else \
-        DepthModel if "-depth" in cfg else DetectionModel
-    model = kind(d, verbose=False).eval()
+    for row in d["backbone"] + d["head"]:
+        if row[2] == "TorchVision":  # torchvision's model with no weights (its YAML asks for DEFAULT: a download)
+            row[3][2] = None
+    model = _model_class(cfg)(d, verbose=False).eval()
     return model, str(path)
 
 
@@ -78,6 +78,8 @@ def _on_meta(model):
     model = model.to("meta")
     if stride is not None:
         head.stride = stride
+    if hasattr(model, "txt_feats"):  # WorldModel's text features, a plain tensor attribute, go where the model is
+        model.txt_feats = model.txt_feats.to("meta")
     return model
 
 
@@ -89,23 +91,32 @@ def _truth(model, size):
         return torch_figures(model, (3, *size))  # a classifier, a semantic segmenter: no decoding
     head.shape = None  # the anchors are made afresh at this size, as at a model's first forward at it
     truth = torch_figures(model, (3, *size))
+    if type(model).__name__ == "YOLOEModel" and next(model.parameters()).is_meta:
+        # YOLOEModel makes its class embeddings (torch.zeros(1, 80, 512), joined by torch.cat) on the CPU whatever
+        # the model's device: on the meta device, type_as copies them there, a third tensor a CPU forward lacks
+        truth["activations"] -= 80 * 512
     # Detect.stride is a plain tensor attribute (neither parameter nor buffer) that the decoding indexes in each
     # forward: the storage count sees it as a tensor the forward reads and did not make; it is not an activation
     truth["activations"] -= head.stride.numel()
     return truth
 
 
+def _as_cnnsize(state: dict) -> dict:
+    """ultralytics' state dict under the names and shapes cnnsize's built spec holds: MaxSigmoidAttnBlock's per-head
+    bias (attn.bias, (nh,), read as bias[None, :, None, None]) is a bias_add layer's parameter attn.bias.weight of
+    shape (nh, 1, 1); every other key and tensor is the model's own."""
+    out = {}
+    for key, value in state.items():
+        if key.endswith(".attn.bias") and value.ndim == 1:
+            key, value = key + ".weight", value[:, None, None]
+        out[key] = value
+    return out
+
+
 def _output(out):
     """The detections (or class scores) of an eval forward's output: Segment's also holds the prototypes."""
     out = out[0] if isinstance(out, tuple) else out
     return out[0] if isinstance(out, tuple) else out
-
-
-def _held_apart(spec: dict, state: dict) -> dict:
-    """The state dict less the tensors of modules the eval forward never calls (the spec's ``unused`` layers, which
-    hold them as one tensor each: the totals compare their sizes with torch's)."""
-    held = [next(iter(item.values()))["name"] for item in spec["layers"] if "unused" in item]
-    return {k: v for k, v in state.items() if not any(k.startswith(f"{name}.") for name in held)}
 
 
 def _check(cfg: str, scale: str, sizes, values: bool):
@@ -118,11 +129,19 @@ def _check(cfg: str, scale: str, sizes, values: bool):
         x = torch.randn(1, 3, *VALUES_SIZE)  # small: the values do not depend on the size, the time does
         with torch.no_grad():
             out = _output(model(x))
-        spec = cnnsize.from_yolo(path, None if scale == "-" else scale, input_shape=x.shape[1:]).spec
-        net = cnnsize.build(spec)
-        theirs, ours = _held_apart(spec, model.state_dict()), _held_apart(spec, net.eval().state_dict())
-        assert set(ours) == set(theirs)
-        net.load_state_dict({**net.state_dict(), **theirs})
+        imported = cnnsize.from_yolo(path, None if scale == "-" else scale, input_shape=x.shape[1:])
+        net = cnnsize.build(imported.spec).eval()
+        state = _as_cnnsize(model.state_dict())
+        # modules the default forward never runs (YOLOE's prompt encoders) are unused layers: their tensors, as many
+        unused = tuple(r.name + "." for r in imported.analyze().layers if r.type == "unused")
+        for prefix in unused:
+            assert sum(v.numel() for k, v in net.state_dict().items() if k.startswith(prefix)) == \
+                sum(v.numel() for k, v in state.items() if k.startswith(prefix)), prefix
+        state = {k: v for k, v in state.items() if not k.startswith(unused or ("\0",))}
+        assert {k for k in net.state_dict() if not k.startswith(unused or ("\0",))} == set(state)
+        net.load_state_dict(state, strict=not unused)
+        if hasattr(model, "txt_feats"):  # the text features the model holds outside its state dict
+            net.layer("txt_feats").value = model.txt_feats
         with torch.no_grad():
             torch.testing.assert_close(net(x), out, rtol=1e-4, atol=1e-3)
     model = _on_meta(model)
@@ -141,7 +160,9 @@ def test_yolov8n_at_640_matches_ultralytics():
 
 
 @pytest.mark.parametrize("cfg, scale, size", [("v8/yolov8.yaml", "n", (320, 256)),
-                                              ("12/yolo12-seg.yaml", "n", (256, 320))])
+                                              ("12/yolo12-seg.yaml", "n", (256, 320)),
+                                              ("v8/yolov8-world.yaml", "n", (256, 320)),
+                                              ("11/yoloe-11-seg.yaml", "n", (256, 320))])
 def test_figures_on_the_meta_device_are_the_cpu_forwards(cfg, scale, size):
     """The sweep measures on the meta device: its figures equal a real CPU forward's."""
     cpu, _ = _model(cfg, scale)
@@ -161,12 +182,14 @@ def test_every_config_ultralytics_ships_is_translated_or_said_not_to_be():
     assert shipped == set(CONFIGS) | set(NOT_TRANSLATED)
 
 
-def test_yolov8n_validates_through_the_executor():
-    """cnnsize's own executor measures the written spec's figures (the activations of every layer included)."""
+@pytest.mark.parametrize(("cfg", "size"), [("v8/yolov8.yaml", 320), ("11/yoloe-11-seg.yaml", 128)])
+def test_yolov8n_validates_through_the_executor(cfg, size):
+    """cnnsize's own executor measures the written spec's figures (the activations of every layer included); YOLOE's
+    too (its const_tensor, contrastive and unused layers built and run)."""
     import cnnsize
 
-    _, path = _model("v8/yolov8.yaml", "n")
-    v = cnnsize.validate(cnnsize.from_yolo(path, "n", input_shape=(3, 320, 320)).spec, device="cpu", runs=0)
+    _, path = _model(cfg, "n")
+    v = cnnsize.validate(cnnsize.from_yolo(path, "n", input_shape=(3, size, size)).spec, device="cpu", runs=0)
     assert v.ok, v.mismatches()
 
 
@@ -198,7 +221,9 @@ def test_every_scale_matches_ultralytics_at_three_sizes(cfg, scale):
                                             ("12/yolo12.yaml", "n"), ("v8/yolov8-cls.yaml", "n"),
                                             ("v10/yolov10n.yaml", "n"), ("v8/yolov8-seg.yaml", "n"),
                                             ("26/yolo26.yaml", "n"), ("26/yolo26-seg.yaml", "n"),
-                                            ("26/yolo26-depth.yaml", "n")])
+                                            ("26/yolo26-depth.yaml", "n"),
+                                            ("v8/yolov8-world.yaml", "n"), ("v8/yolov8-worldv2.yaml", "s"),
+                                            ("v8/yoloe-v8.yaml", "n"), ("11/yoloe-11-seg.yaml", "n")])
 def test_count_ultralytics_is_model_info_gflops(cfg, scale):
     """--count ultralytics is ultralytics' own get_flops (model.info()'s GFLOPs), run on the same model: at 640
     (thop's proxies of one stride, extrapolated), at other sizes, and at one too small for proxies (a full run)."""

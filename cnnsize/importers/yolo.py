@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,7 @@ class Translator:
         self.names: list[str] = []
         self.ch: list[int] = []
         self.heads: list[dict] = []  # the settings of the heads' anchor layers, whose strides are set at the end
+        self.text = ""  # YOLO-World's, YOLOE's: the layer holding the classes' text embeddings now (yolo_world)
 
     def _multiples(self, doc: dict, scale: str) -> tuple:
         scales = doc.get("scales")
@@ -1409,6 +1411,10 @@ MODULES: dict[str, tuple[int, int, Callable]] = {
     "Classify": (1, 5, write_classify),
     **MODULES_26,
 }
+
+from . import yolo_world  # noqa: E402  (YOLO-World's and YOLOE's modules, given this module's blocks and helpers)
+
+MODULES.update(yolo_world.modules(sys.modules[__name__]))
 
 
 def _document(source: str) -> tuple[dict, str, str]:

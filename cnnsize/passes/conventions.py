@@ -111,7 +111,7 @@ _PTFLOPS_FUNCTIONS = {
     **dict.fromkeys(("torch.add()", "torch.mul()", ".add()", ".mul()"), "out")}
 _THOP_FUNCTIONS = {
     **{f"{m}()": "macs" for m in ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "F.linear",
-                                  "F.scaled_dot_product_attention")}}
+                                  "F.scaled_dot_product_attention", "torch.einsum")}}
 _TORCHSCAN_POOL = ("torchscan's flops and macs read a pooling window given as one number (nn.MaxPool2d(3); a spec's "
                    "kernel: 3) as that many elements, not 3×3 (the kscan fact); a window given as a tuple (kernel: "
                    "[3, 3]) as its product. cnnsize's executor and importer keep the form the network has.")

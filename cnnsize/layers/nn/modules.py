@@ -610,3 +610,46 @@ class RoIAlign(nn.Module):
         corners = torch.cat([m[:, :, :1, :1] for m in maps], 3)  # [B, C, 1, L]
         size = (boxes.shape[0], boxes.shape[1], corners.shape[1], self.output, self.output)
         return corners[..., :1].unsqueeze(1).expand(size).contiguous()
+
+
+class Constant(nn.Module):
+    """A tensor that depends on no input, seen by every sample of the batch (a view): held (``value``, a plain
+    attribute outside the state dict, as YOLO-World's text features are; set it to the model's own), or made in each
+    forward (torch.full, as YOLOE's torch.zeros). forward(x) reads x for its device, dtype and batch."""
+
+    def __init__(self, shape: tuple, held: bool, value: float = 0.0):
+        super().__init__()
+        self.shape, self.held, self.fill = tuple(shape), held, value
+        self.value = torch.full((1, *self.shape), value) if held else None
+
+    def _apply(self, fn, recurse=True):  # the held tensor goes where the module goes (to, to_empty, half), as a buffer
+        out = super()._apply(fn, recurse)
+        if self.value is not None:
+            self.value = fn(self.value)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.value is None:
+            c = torch.full((1, *self.shape), self.fill, dtype=x.dtype, device=x.device)
+        else:
+            c = self.value
+            if c.device != x.device or c.dtype != x.dtype:
+                c = self.value = c.to(x.device, x.dtype)
+        return c.expand(x.shape[0], *self.shape)
+
+
+class Contrastive(nn.Module):
+    """Ultralytics' ContrastiveHead (bn false) and BNContrastiveHead (bn true), their parameters named as there:
+    forward(x [B, E, H, W], text [B, N, E])."""
+
+    def __init__(self, embed: int, bn: bool):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(embed) if bn else None
+        self.bias = nn.Parameter(torch.tensor([-10.0]))
+        self.logit_scale = nn.Parameter(-1.0 * torch.ones([]) if bn else torch.ones([]) * torch.tensor(1 / 0.07).log())
+
+    def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        x = self.norm(x) if self.norm is not None else F.normalize(x, dim=1, p=2)
+        w = F.normalize(text, dim=-1, p=2)
+        x = (w @ x.flatten(2)).view(-1, w.shape[1], *x.shape[2:])
+        return x * self.logit_scale.exp() + self.bias
