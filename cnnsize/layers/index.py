@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "mvit_pool": "attention",
     "mvit_attention": "attention",
     "mvit_pos_embed": "attention",
+    "box_maxpool": "box_pool",
     "box_conv": "boxes",
     "box_bn": "boxes",
     "box_deconv": "boxes",
