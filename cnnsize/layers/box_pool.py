@@ -42,6 +42,9 @@ class BoxMaxPool(_PerBox, MaxPool):
             return None
         return MaxPool.from_torch(_OneAxisLess(call))
 
+    def autocast_mode(self, ins, device):
+        return MaxPool.autocast_mode(self, self._each(ins), device)  # a box's rank (the boxes are the batch's)
+
     def saved(self, ins, out, trainable, device):
         return MaxPool.saved(self, ins, out, trainable, device)  # the input, and the indices of every box's windows
 
