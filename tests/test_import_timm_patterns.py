@@ -360,13 +360,30 @@ class PoolInWindows(nn.Module):
         return q.reshape(B, 2, 2, H // 4, W // 4, C).permute(0, 1, 3, 2, 4, 5).reshape(B, H // 2, W // 2, C)
 
 
+class BlurPool(nn.Module):
+    """timm's BlurPool2d (TResNet's anti-aliased downsampling): a fixed blur filter held as a buffer, the input padded
+    by reflection, then ``F.conv2d(x, self.filt, stride=2, groups=C)``: the filter is a buffer, not a parameter."""
+
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        coeffs = torch.tensor([1.0, 2.0, 1.0]) / 4
+        self.register_buffer("filt", (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1),
+                             persistent=False)
+
+    def forward(self, x):
+        x = F.pad(self.conv(x), [1, 1, 1, 1], mode="reflect")
+        return F.conv2d(x, self.filt, stride=2, groups=x.shape[1])
+
+
 # id: (make the model, input shape per sample), the rows of issue 24's last families (levit, efficientvit_msra, convit,
-# tiny_vit, hieradet_sam2)
+# tiny_vit, hieradet_sam2, tresnet)
 ROWS_MORE = {
     "batch_norm_on_tokens_merged_into_the_batch": (BatchNormOnTokensMerged, (5, 6)),
     "windows_merged_in_an_untraceable_block": (WindowBlocks, (3, 6, 6)),
     "table_the_forward_keeps_as_a_buffer": (TableBlocks, (5, 6)),
     "max_pool_in_windows_merged_into_the_batch": (PoolInWindows, (8, 8, 5)),
+    "convolution_by_a_buffer": (BlurPool, (3, 8, 8)),
 }
 
 

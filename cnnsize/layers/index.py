@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "box_bn": "boxes",
     "box_deconv": "boxes",
     "box_upsample": "boxes",
+    "buffer_conv": "buffer_conv",
     "constpad": "constpad",
     "conv": "conv",
     "deconv": "conv",
