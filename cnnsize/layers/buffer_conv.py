@@ -30,8 +30,8 @@ class BufferConv(Conv):
     def from_torch(cls, call):
         weight = call.arg(1, "weight")
         if call.module is not None or not isinstance(weight, TensorArg) or weight.computed or \
-                call.attrs_learned != [False] or isinstance(call.arg(2, "bias"), TensorArg):
-            return None  # a parameter as its weight (conv's), or a bias beside the buffer
+                call.attrs_learned != [False] or call.const_counts[0][0] or isinstance(call.arg(2, "bias"), TensorArg):
+            return None  # a parameter as its weight, or computed from one (conv's), or a bias beside the buffer
         return super().from_torch(call)
 
     def counts(self, ins, out):
