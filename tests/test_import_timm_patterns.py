@@ -376,14 +376,40 @@ class BlurPool(nn.Module):
         return F.conv2d(x, self.filt, stride=2, groups=x.shape[1])
 
 
+class StandardizedConv(nn.Conv2d):
+    """timm's ScaledStdConv2d (NFNet's): the weight standardized per filter in every forward, scaled by a learned gain
+    (one per filter), then the convolution: its parameters the weight, the bias and the gains."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True):
+        super().__init__(cin, cout, kernel, padding=kernel // 2, bias=bias)
+        self.gain = nn.Parameter(torch.full((cout, 1, 1, 1), 1.5))
+        self.scale = self.weight[0].numel() ** -0.5
+
+    def forward(self, x):
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              weight=(self.gain * self.scale).view(-1), training=True, momentum=0.0,
+                              eps=1e-6).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class NormFreeBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = StandardizedConv(3, 5, 3), StandardizedConv(5, 4, 1, bias=False)
+
+    def forward(self, x):
+        return self.conv2(F.gelu(self.conv1(x)))
+
+
 # id: (make the model, input shape per sample), the rows of issue 24's last families (levit, efficientvit_msra, convit,
-# tiny_vit, hieradet_sam2, tresnet)
+# tiny_vit, hieradet_sam2, tresnet, nfnet)
 ROWS_MORE = {
     "batch_norm_on_tokens_merged_into_the_batch": (BatchNormOnTokensMerged, (5, 6)),
     "windows_merged_in_an_untraceable_block": (WindowBlocks, (3, 6, 6)),
     "table_the_forward_keeps_as_a_buffer": (TableBlocks, (5, 6)),
     "max_pool_in_windows_merged_into_the_batch": (PoolInWindows, (8, 8, 5)),
     "convolution_by_a_buffer": (BlurPool, (3, 8, 8)),
+    "weight_standardized_with_a_gain": (NormFreeBlock, (3, 8, 8)),
 }
 
 

@@ -78,6 +78,7 @@ KINDS: dict[str, str] = {
     "chunk": "shape",
     "slice": "shape",
     "expand": "shape",
+    "std_conv": "std_conv",
     "swin_attention": "swin",
     "patch_merge": "swin",
     "linear": "tokens",
