@@ -255,3 +255,177 @@ def test_attention_inside_a_measured_call_counts_its_products():
         model(torch.randn(1, 5, 8))
     assert 2 * a.totals["macs"] == counter.get_total_flops()
     assert a.totals["macs"] > 40 + 5 * 8 * 24 + 24  # more than the linear layers: the attention's two products
+
+
+class BatchNormOnTokensMerged(nn.Module):
+    """LeViT's LinearNorm: a linear layer, then BatchNorm1d on its tokens merged into the batch,
+    ``self.bn(x.flatten(0, 1)).reshape_as(x)`` (reshape_as reads the other tensor's shape alone)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.bn = nn.Linear(6, 8), nn.BatchNorm1d(8)
+
+    def forward(self, x):
+        x = self.fc(x)
+        return self.bn(x.flatten(0, 1)).reshape_as(x)
+
+
+class ConvNorm(nn.Sequential):
+    """EfficientViT-MSRA's ConvNorm: a convolution and a batch norm."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout)
+
+
+class WindowsInAnUntraceableBlock(nn.Module):
+    """EfficientViT-MSRA's LocalWindowAttention: a branch on the input's size (fx cannot trace it, the block is traced
+    again once its shapes are known), windows merged into the batch ``x.reshape(B * nH * nW, ws, ws, C)`` (the batch a
+    variable of the graph, not batch 1's number), a ConvNorm run on them, and the windows put back."""
+
+    def __init__(self, dim: int = 4, ws: int = 3):
+        super().__init__()
+        self.ws, self.qkv = ws, ConvNorm(dim, dim)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        ws = self.ws
+        if H == ws and W == ws:
+            return self.qkv(x)
+        nH, nW = H // ws, W // ws
+        x = x.permute(0, 2, 3, 1).view(B, nH, ws, nW, ws, C).transpose(2, 3)
+        x = self.qkv(x.reshape(B * nH * nW, ws, ws, C).permute(0, 3, 1, 2))
+        x = x.permute(0, 2, 3, 1).view(B, nH, nW, ws, ws, C).transpose(2, 3).reshape(B, H, W, C)
+        return x.permute(0, 3, 1, 2)
+
+
+class WindowBlocks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.blocks = nn.Sequential(WindowsInAnUntraceableBlock(), WindowsInAnUntraceableBlock())
+
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+
+
+class TableKeptAsBuffer(nn.Module):
+    """ConViT's gated positional attention: a buffer the forward replaces with a table it builds for the input's
+    token count (``self.rel_indices = self.get_rel_indices(N)``, a branch on sizes fx cannot trace), then projects;
+    the model holds the table as its buffer once it has run."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("rel", torch.zeros(1, 1, 1, 3), persistent=False)
+        self.pos, self.fc = nn.Linear(3, 2), nn.Linear(6, 6)
+
+    def table(self, n: int):
+        t = torch.zeros(1, n, n, 3)
+        idx = torch.arange(n).view(1, -1) - torch.arange(n).view(-1, 1)
+        t[:, :, :, 0] = idx.unsqueeze(0)
+        t[:, :, :, 1] = (idx ** 2).unsqueeze(0)
+        return t.to(device=self.fc.weight.device, dtype=self.fc.weight.dtype)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        if self.rel is None or self.rel.shape[1] != N:
+            self.rel = self.table(N)
+        score = self.pos(self.rel.expand(B, -1, -1, -1)).permute(0, 3, 1, 2).softmax(-1)
+        y = self.fc(x).view(B, N, 2, 3).transpose(1, 2)
+        attn = ((y @ y.transpose(-2, -1)).softmax(-1) + score) / 2
+        return (attn @ y).transpose(1, 2).reshape(B, N, C)
+
+
+class TableBlocks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(TableKeptAsBuffer(), TableKeptAsBuffer())
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+class PoolInWindows(nn.Module):
+    """SAM2's Hiera: queries split into windows merged into the batch, max-pooled in each window (MaxPool2d on
+    [B·windows, C, h, w]), then put back."""
+
+    def __init__(self):
+        super().__init__()
+        self.q, self.pool = nn.Linear(5, 5), nn.MaxPool2d(2, 2)
+
+    def forward(self, x):
+        B, H, W, C = x.shape
+        q = self.q(x).view(B, 2, H // 2, 2, W // 2, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, H // 2, W // 2, C)
+        q = self.pool(q.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return q.reshape(B, 2, 2, H // 4, W // 4, C).permute(0, 1, 3, 2, 4, 5).reshape(B, H // 2, W // 2, C)
+
+
+class BlurPool(nn.Module):
+    """timm's BlurPool2d (TResNet's anti-aliased downsampling): a fixed blur filter held as a buffer, the input padded
+    by reflection, then ``F.conv2d(x, self.filt, stride=2, groups=C)``: the filter is a buffer, not a parameter."""
+
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        coeffs = torch.tensor([1.0, 2.0, 1.0]) / 4
+        self.register_buffer("filt", (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1),
+                             persistent=False)
+
+    def forward(self, x):
+        x = F.pad(self.conv(x), [1, 1, 1, 1], mode="reflect")
+        return F.conv2d(x, self.filt, stride=2, groups=x.shape[1])
+
+
+class StandardizedConv(nn.Conv2d):
+    """timm's ScaledStdConv2d (NFNet's): the weight standardized per filter in every forward, scaled by a learned gain
+    (one per filter), then the convolution: its parameters the weight, the bias and the gains."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True):
+        super().__init__(cin, cout, kernel, padding=kernel // 2, bias=bias)
+        self.gain = nn.Parameter(torch.full((cout, 1, 1, 1), 1.5))
+        self.scale = self.weight[0].numel() ** -0.5
+
+    def forward(self, x):
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              weight=(self.gain * self.scale).view(-1), training=True, momentum=0.0,
+                              eps=1e-6).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class NormFreeBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = StandardizedConv(3, 5, 3), StandardizedConv(5, 4, 1, bias=False)
+
+    def forward(self, x):
+        return self.conv2(F.gelu(self.conv1(x)))
+
+
+# id: (make the model, input shape per sample), the rows of issue 24's last families (levit, efficientvit_msra, convit,
+# tiny_vit, hieradet_sam2, tresnet, nfnet)
+ROWS_MORE = {
+    "batch_norm_on_tokens_merged_into_the_batch": (BatchNormOnTokensMerged, (5, 6)),
+    "windows_merged_in_an_untraceable_block": (WindowBlocks, (3, 6, 6)),
+    "table_the_forward_keeps_as_a_buffer": (TableBlocks, (5, 6)),
+    "max_pool_in_windows_merged_into_the_batch": (PoolInWindows, (8, 8, 5)),
+    "convolution_by_a_buffer": (BlurPool, (3, 8, 8)),
+    "weight_standardized_with_a_gain": (NormFreeBlock, (3, 8, 8)),
+}
+
+
+# rows that trace a block again on shapes (a second or more each): in the slow set, the default set's budget being tight
+SLOW_ROWS = ("windows_merged_in_an_untraceable_block", "table_the_forward_keeps_as_a_buffer")
+
+
+@pytest.mark.parametrize("row", [pytest.param(r, marks=[pytest.mark.slow] if r in SLOW_ROWS else [])
+                                 for r in ROWS_MORE])
+def test_more_patterns_import_with_torchs_figures(row):
+    from .zoo_truth import assert_imports_as_torch, torch_figures
+
+    make, shape = ROWS_MORE[row]
+    torch.manual_seed(0)
+    model = make().eval()
+    truth = torch_figures(make().eval(), shape)  # a model of its own: a forward may set its buffers (ConViT's table)
+    if row == "table_the_forward_keeps_as_a_buffer":
+        del truth["activations"]  # the table's intermediates: no layer's output (as CONSTANTS_BUILT's rows)
+    assert_imports_as_torch(model, shape, truth)

@@ -198,6 +198,19 @@ def _real_copy(module, originals: dict):
         return _copy_tree(module, clone).eval()
 
 
+def _shape_of_other(graph) -> None:
+    """``a.reshape_as(b)`` and ``a.view_as(b)`` written as ``a.reshape(b.size())``: ``b`` gives a shape alone (LeViT's
+    ``bn(x.flatten(0, 1)).reshape_as(x)``, whose ``x`` holds the batch elsewhere than ``a``), which the reshape reads as
+    a size, not as a tensor."""
+    for n in list(graph.nodes):
+        if n.op == "call_method" and n.target in ("reshape_as", "view_as") and len(n.args) == 2 and not n.kwargs:
+            with graph.inserting_before(n):
+                size = graph.call_method("size", (n.args[1],))
+            size.meta.update({k: v for k, v in n.args[1].meta.items() if k == "nn_module_stack"})
+            n.target = "reshape" if n.target == "reshape_as" else "view"
+            n.args = (n.args[0], size)
+
+
 def _propagate(gm: _Traced, input_shape: Any, real: tuple = (), count: bool = False, batch: int = 1) -> None:
     """Every node's output shape (``tensor_meta``) and FLOPs, from one run on the meta device: torch's own shape
     rules with no values computed and no memory for activations, whatever the input size (FLOPs with ``count``,
@@ -208,6 +221,7 @@ def _propagate(gm: _Traced, input_shape: Any, real: tuple = (), count: bool = Fa
     ``batch`` above 1 notes each node's shape at that batch only (``batch_meta``): where the batch axis went.
     ``input_shape``: the one input's shape, or each input's by its placeholder's target (several inputs)."""
     torch = require_torch()
+    _shape_of_other(gm.graph)
 
     tensors = [*gm.source.parameters(), *gm.source.buffers()]
     param = next(iter(tensors), None)
@@ -448,12 +462,34 @@ def _attr(root, target: str):
     return getattr(root.get_submodule(path) if path else root, name, None)
 
 
+def _call_node(root, kind: str, target, a: tuple, k: dict):
+    """What a recorded call returns, run on the values ``a`` and ``k`` of its arguments."""
+    from torch.fx._symbolic_trace import _orig_module_call
+
+    if kind == "call_function":
+        return target(*a, **k)
+    if kind == "call_method":
+        return getattr(a[0], target)(*a[1:], **k)
+    if kind == "call_module":
+        return _orig_module_call(root.get_submodule(target), *a, **k)  # fx's own call
+    return _attr(root, target) if kind == "get_attr" else None
+
+
+def _erase_after(graph, last) -> None:
+    """Erase what running a call recorded after ``last``: a module run on fake tensors with fx's proxies of its
+    parameters (EfficientViT-MSRA's ConvNorm, inlined) records its own operations on the fake tensors, which are no
+    part of the model's graph (and would run on a fake tensor the meta run cannot take)."""
+    for n in reversed(graph.nodes):
+        if n is last:
+            break
+        graph.erase_node(n)
+
+
 def _shape_tracer_class(torch, fake, tracer_class, proxy_class):
     """The import's tracer, whose proxies know their tensors' shapes: each traced operation is run on fake tensors
     as it is recorded, so size(), dim(), shape and numel() are plain numbers and control flow on shapes takes its
     branch. An operation that does not run leaves no value: a shape asked of it fails the trace. Given inputs at
     batch 2 too (``inputs2``), each operation runs at both batches, and a size that differs is traced."""
-    from torch.fx._symbolic_trace import _orig_module_call
     from torch.fx.node import map_aggregate
 
     ShapeProxy = _shape_proxy_class(torch, proxy_class)
@@ -461,6 +497,8 @@ def _shape_tracer_class(torch, fake, tracer_class, proxy_class):
     class ShapeTracer(tracer_class):
         evaluating = False  # while a recorded call runs on fake tensors: its parameters are tensors, not proxies
         inputs2: list | None = None
+        inlining = False  # a submodule traced again (its calls keep fx's proxies, whatever inputs2 says)
+        running = False  # while evaluate runs a call
 
         def proxy(self, node):
             return ShapeProxy(node, self)
@@ -479,6 +517,8 @@ def _shape_tracer_class(torch, fake, tracer_class, proxy_class):
                 if self.inputs2 is not None:
                     node.meta["shape_value2"] = self.inputs2.pop(0) if self.inputs2 else None
                 return proxy
+            if self.running:  # recorded while a call runs (its module's own operations on fx's proxies): undone
+                return proxy
             for key in ("shape_value", "shape_value2") if self.inputs2 is not None else ("shape_value",):
                 node.meta[key] = self.evaluate(kind, target, node, key)
             return proxy
@@ -491,27 +531,26 @@ def _shape_tracer_class(torch, fake, tracer_class, proxy_class):
             a, k = map_aggregate(node.args, value), map_aggregate(node.kwargs, value)
             # the model's own forward traced at two batches reads parameters as tensors while a call runs; a submodule
             # inlined (one batch) keeps fx's proxies, so that a call whose batch its sizes fix stays measured whole
-            self.evaluating = self.inputs2 is not None
+            self.evaluating = self.inputs2 is not None and not self.inlining
+            last = next(iter(reversed(self.graph.nodes)))
+            self.running = True
             try:
                 with fake, torch.no_grad():
-                    if kind == "call_function":
-                        return target(*a, **k)
-                    if kind == "call_method":
-                        return getattr(a[0], target)(*a[1:], **k)
-                    if kind == "call_module":
-                        return _orig_module_call(self.root.get_submodule(target), *a, **k)  # fx's own call
-                    return _attr(self.root, target) if kind == "get_attr" else None
+                    return _call_node(self.root, kind, target, a, k)
             except Exception:  # noqa: BLE001 - no value: a shape asked of it fails the trace
                 return None
             finally:
-                self.evaluating = False
+                self.evaluating = self.running = False
+                _erase_after(self.graph, last)
 
     return ShapeTracer
 
 
-def _inline_call(gm, node, tracer, fake) -> bool:
+def _inline_call(gm, node, tracer, fake, twice: bool = False) -> bool:
     """Trace one call of an untraceable submodule with ``tracer`` (a shape tracer) on fake inputs of the call's
-    shapes and put its operations in the graph in its place, under the submodule's path; whether it traced."""
+    shapes and put its operations in the graph in its place, under the submodule's path; whether it traced.
+    ``twice``: on its inputs at batch 2 too (their ``batch_meta``), so that a size that grows with the batch is traced
+    (EfficientViT-MSRA's windows, ``x.reshape(B * nH * nW, ws, ws, C)``), not fixed at batch 1's."""
     torch = require_torch()
     module = gm.get_submodule(node.target)
     # fake inputs on the module's own device: torch's fake kernels (2.14's conv) refuse a meta input beside
@@ -521,6 +560,10 @@ def _inline_call(gm, node, tracer, fake) -> bool:
     with fake:
         tracer.inputs = [torch.empty(a.meta["tensor_meta"].shape, dtype=a.meta["tensor_meta"].dtype,
                                      device=device) for a in node.args]
+        if twice:
+            tracer.inputs2 = [torch.empty(a.meta["batch_meta"], dtype=a.meta["tensor_meta"].dtype, device=device)
+                              for a in node.args]
+            tracer.inlining = True
     try:
         sub = tracer.trace(module)
     except Exception:  # noqa: BLE001 - control flow on values: it stays one measured call
@@ -537,8 +580,13 @@ def _inline_call(gm, node, tracer, fake) -> bool:
         if stack:
             n.meta["nn_module_stack"] = {f"{node.target}.{k}": (f"{node.target}.{path}", t)
                                          for k, (path, t) in stack.items()}
+    copied = dict(zip(places, node.args))
     with gm.graph.inserting_before(node):
-        out = gm.graph.graph_copy(sub, dict(zip(places, node.args)))
+        out = gm.graph.graph_copy(sub, copied)
+    for m in module.modules():  # a constant the forward built and keeps as a buffer (stored_in_buffer)
+        for b in m._buffers.values():
+            if isinstance(b, torch.fx.Proxy) and copied.get(b.node) is not None:
+                copied[b.node].meta["stored_buffer"] = True
     node.replace_all_uses_with(out)
     gm.graph.erase_node(node)
     return True
@@ -630,6 +678,7 @@ class _Importer:
         # made (and computed on) once per sample
         self.per_sample: set = set()
         self.registered: dict | None = None  # id -> the traced copy's parameters and buffers (made when asked)
+        self.stored: set | None = None  # nodes of constants the forward keeps as buffers (made when asked)
         self.counted_calls: set = set()  # calls computing constants whose MACs a layer counts (const_op's)
         self.untraceable: set[type] = set()  # module classes fx could not trace into: kept as measured
         self.last = "input"
@@ -756,12 +805,22 @@ class _Importer:
         fake = FakeTensorMode(allow_non_fake_inputs=True)
         shape_tracer = _shape_tracer_class(self.torch, fake, tracer_class, proxy_class)
         changed = False
-        for node in list(gm.graph.nodes):
-            if node.op != "call_module" or node.kwargs or type(gm.get_submodule(node.target)) not in self.untraceable:
-                continue
-            if not all(hasattr(a, "meta") and _is_tensor(a) for a in node.args):
-                continue
-            changed = _inline_call(gm, node, shape_tracer(), fake) or changed
+        calls = [node for node in gm.graph.nodes if node.op == "call_module" and not node.kwargs and
+                 type(gm.get_submodule(node.target)) in self.untraceable and
+                 all(hasattr(a, "meta") and _is_tensor(a) for a in node.args)]
+        if calls:  # each call's inputs at batch 2 too (batch_meta), where the forward runs at batch 2
+            for node in gm.graph.nodes:
+                node.meta.pop("batch_meta", None)
+            try:
+                _propagate(gm, self.input_shape, tuple(self.untraceable), batch=2)
+            except Exception:  # noqa: BLE001 - a forward with the batch fixed: the calls traced at batch 1 alone
+                pass
+        for node in calls:
+            if not all(_is_tensor(a) for a in node.args):
+                continue  # reads what a call inlined just now computes: its shapes come with the next round
+            twice = all("batch_meta" in a.meta for a in node.args)
+            changed = (twice and _inline_call(gm, node, shape_tracer(), fake, twice=True)) or \
+                _inline_call(gm, node, shape_tracer(), fake) or changed
         return changed
 
     def graph(self, tracer, training: bool):
@@ -1169,6 +1228,8 @@ class _Importer:
             if n in seen or n not in self.constant:
                 continue
             seen.add(n)
+            if n in self.stored_in_buffer():  # a constant built in the forward that it keeps as a buffer
+                buffers[id(n)] = self.torch.empty(_shape(n), device="meta")
             if n.op == "get_attr":
                 tensors = self.attr_tensors(n.target)
             elif n.op == "call_module":
@@ -1184,6 +1245,15 @@ class _Importer:
             todo.extend(n.all_input_nodes)
         return params, buffers, calls
 
+    def stored_in_buffer(self) -> set:
+        """The nodes of constants the forward builds and keeps as buffers of the model (ConViT's
+        ``self.rel_indices = self.get_rel_indices(N)``, traced again on shapes: the traced copy then holds fx's proxy
+        of the call that computed it, _inline_call marks its node). The model holds them once it has run: buffers of
+        their size."""
+        if self.stored is None:
+            self.stored = {n for n in self.gm.graph.nodes if n.meta.get("stored_buffer")}
+        return self.stored
+
     def attr_tensors(self, target: str) -> list:
         """The parameter or buffer a get_attr reads: itself, or the one a constant fx made is a view of (fx runs
         ``self.index.view(-1)`` at once on a buffer, which it does not trace, and keeps the view as a constant of
@@ -1193,13 +1263,13 @@ class _Importer:
                 return [get(target)]
             except AttributeError:
                 continue
-        t = getattr(self.root, target, None)
-        base = getattr(t, "_base", None)
-        if base is None:
-            return []
+        path, _, name = target.rpartition(".")
+        t = getattr(self.root.get_submodule(path) if path else self.root, name, None)
         if self.registered is None:
             self.registered = {id(v): v for v in [*self.root.parameters(), *self.root.buffers()]}
-        return [base] if id(base) in self.registered else []
+        # the tensor a buffer holds once the forward set it (ConViT's ``self.rel_indices = self.get_rel_indices(N)``,
+        # traced again on shapes: fx keeps the new tensor as a constant), or the one it is a view of
+        return next(([v] for v in (t, getattr(t, "_base", None)) if v is not None and id(v) in self.registered), [])
 
     def sources_count(self, node) -> tuple[int, int, int, int]:
         """(parameters, buffers, multiply-adds once per call, multiply-adds per sample) a constant is computed from, as

@@ -41,7 +41,7 @@ class _PerBox:
 
     @staticmethod
     def _each(ins):
-        if len(ins[0]) < 3:
+        if len(ins[0]) < 2:
             raise SpecError(f"a per-box layer reads [boxes, C, ...spatial], got {'×'.join(map(str, ins[0]))}",
                             hint="give it roi_align's output, or a per-box layer's")
         return [ins[0][1:], *ins[1:]]

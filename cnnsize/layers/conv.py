@@ -199,6 +199,8 @@ class Conv(_Windowed):
         m = call.module
         if m is None:  # F.conv2d(x, self.weight, self.bias, stride, padding, dilation, groups)
             weight = weight_of(call, 1, call.function)
+            if cls.kind == "conv" and call.const_counts and call.const_counts[0][0] > prod(weight.shape):
+                return None  # a weight computed from more parameters than it holds (a gain): not its own count
             pad = call.arg(4, "padding", 0)
             return {"filters": weight.shape[0], "kernel": plain(weight.shape[2:]),
                     "stride": plain(call.arg(3, "stride", 1)), "pad": pad if isinstance(pad, str) else plain(pad),
