@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from ..core.errors import SpecError
 from ..core.numeric import Dim, is_int, prod
-from .base import Counts, LayerKind, Param, Shape, register
+from .base import PROMOTE, Counts, LayerKind, Param, Shape, register
 
 
 @register("buffer_affine")
@@ -18,6 +18,7 @@ class BufferAffine(LayerKind):
     ``cal_a`` and ``cal_b``): torch makes the product, then the sum; the product is scratch."""
     tools_checked = True  # its example runs through every tool (tests/test_conventions_zoo.py)
     onnx_none = "not mapped: an ONNX export holds the buffers as constants of a Mul and an Add"
+    autocast = {"cpu": PROMOTE, "cuda": PROMOTE}  # float32 buffers: a 16-bit input is promoted
     learns = False
     cause = "elementwise"
     params = {"shape": Param("size", 1, doc="the buffers' shape, aligned with the input's last axes"),

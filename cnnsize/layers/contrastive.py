@@ -61,9 +61,11 @@ class Contrastive(LayerKind):
 
     def backward_macs(self, ins, out, batch, grads, trains):
         """The product's two gradients, each its forward's products, for the map where it requires grad and for the
-        text where it does (a constant's does not); the parameters' gradients are elementwise."""
+        text where it does (a constant's does not); the parameters' gradients are elementwise, but a training batch
+        norm's (``norm: bn``) need the product's gradient for the normed map even where the map needs none."""
         macs = self.forward_macs(ins, out, batch)
-        return macs * (int(grads[0]) + int(grads[1])), 0
+        for_norm = self.norm == "bn" and trains and not grads[0]
+        return macs * (int(grads[0]) + int(grads[1])), macs if for_norm else 0
 
     def int_buffers(self, ins, out):
         return 1 if self.norm == "bn" else 0  # the batch norm's num_batches_tracked
