@@ -15,11 +15,13 @@ class BufferConv(Conv):
     """``conv`` whose filter is a buffer (a fixed blur filter): the same settings and products, the filter's
     elements counted as buffers, no parameter (and no bias)."""
     weight_layer = False
-    tools_checked = False
+    tools_checked = True  # its example runs through every tool (tests/test_conventions_zoo.py)
     onnx_none = "not mapped: ONNX holds every weight as an initializer, a buffer and a parameter alike"
     torch_modules: ClassVar[tuple[str, ...]] = ()  # type: ignore[assignment]
     onnx_ops: ClassVar[tuple[str, ...]] = ()  # type: ignore[assignment]
     torch_functions = ("conv1d", "conv2d", "conv3d")
+    # the tools that count a convolution by its aten call count this one too; the module hooks see no Conv module
+    count_rules: ClassVar[dict] = {"fvcore": "macs", "ptflops-aten": "macs"}
     examples: ClassVar[dict] = {
         "buffer_conv_blur": ([4, 8, 8], [{"conv": {"filters": 4, "kernel": 1}},
                                          {"buffer_conv": {"filters": 4, "kernel": 3, "stride": 2, "groups": 4,

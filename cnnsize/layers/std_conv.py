@@ -16,11 +16,15 @@ from .conv import Conv
 @register("std_conv")
 class StdConv(Conv):
     """``conv`` with its weight standardized per filter and scaled by a gain (one per filter), in every forward."""
-    tools_checked = False
+    tools_checked = True  # its example runs through every tool (tests/test_conventions_zoo.py)
     onnx_none = "not mapped: an exported standardized weight is a computed input of Conv"
     torch_modules: ClassVar[tuple[str, ...]] = ()  # type: ignore[assignment]
     onnx_ops: ClassVar[tuple[str, ...]] = ()  # type: ignore[assignment]
     torch_functions = ("conv1d", "conv2d", "conv3d")
+    count_fact_names: ClassVar[dict[str, str]] = {"filter": "the weight's elements, standardized once per call"}
+    # fvcore counts the convolution and the standardization's batch_norm (5 per element with a scale: its training
+    # form); ptflops' aten counter the convolution and its bias; torchinfo's hooks see no Conv module's own weight
+    count_rules: ClassVar[dict] = {"fvcore": "macs + 5*filter", "ptflops-aten": "macs + bias*out", "torchinfo": "0"}
     examples: ClassVar[dict] = {
         "std_conv_nf": ([4, 6, 6], [{"std_conv": {"filters": 5, "kernel": 3, "pad": 1}}, "relu",
                                     {"std_conv": {"filters": 3, "kernel": 1, "bias": False}}]),
@@ -36,6 +40,9 @@ class StdConv(Conv):
         if (params, buffers, once, per_sample) != (prod(weight.shape) + weight.shape[0], 0, 0, 0):
             return None  # not a weight and one gain per filter
         return super().from_torch(call)
+
+    def count_facts(self, ins, out, batch):
+        return {**Conv.count_facts(self, ins, out, batch), "filter": self.counts(ins, out).weights - self.filters}
 
     def counts(self, ins, out):
         c = Conv.counts(self, ins, out)
