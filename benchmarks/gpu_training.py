@@ -31,32 +31,24 @@ PRECISIONS = {"cuda": ("float32", "bf16-mixed", "fp16-mixed", "bf16", "fp16"),
               "cpu": ("float32", "bf16-mixed", "bf16")}
 
 
-def check(spec: str, shape, batch: int, precision: str, device: str) -> dict:
+def check(spec: str, shape, batch: int, precision: str, device: str, optimizer: str = "adam") -> dict:
+    """validate's training step at a precision, or in float32 with another optimizer (an 8-bit one: its state sizes,
+    bitsandbytes' blockwise layout), its peak against cnnsize's; the record names the optimizer in the precision's
+    place when it is not Adam."""
     import cnnsize
 
-    result = cnnsize.validate(spec, input_shape=shape, batch=batch, device=device, runs=0, precision=precision)
+    result = cnnsize.validate(spec, input_shape=shape, batch=batch, device=device, runs=0, precision=precision,
+                              optimizer=optimizer)
     figure = result.totals.get("training_step_peak_bytes")
+    label = precision if optimizer == "adam" else optimizer
     if figure is None:
-        return {"spec": spec, "precision": precision, "batch": batch, "ok": False, "why": "not measured"}
-    return {"spec": spec, "precision": precision, "batch": figure.batch, "predicted": figure.predicted,
+        return {"spec": spec, "precision": label, "batch": batch, "ok": False, "why": "not measured"}
+    return {"spec": spec, "precision": label, "batch": figure.batch, "predicted": figure.predicted,
             "measured": figure.measured, "error": figure.measured / figure.predicted - 1, "ok": figure.ok,
             "tolerance": figure.tolerance}
 
 
 EIGHT_BIT = ("adam8bit", "adamw8bit")  # bitsandbytes' (pip install bitsandbytes), CUDA only
-
-
-def check_optimizer(spec: str, shape, batch: int, optimizer: str) -> dict:
-    """validate's float32 training step with an 8-bit optimizer (its state sizes: bitsandbytes' blockwise layout)."""
-    import cnnsize
-
-    result = cnnsize.validate(spec, input_shape=shape, batch=batch, device="cuda", runs=0, optimizer=optimizer)
-    figure = result.totals.get("training_step_peak_bytes")
-    if figure is None:
-        return {"spec": spec, "precision": optimizer, "batch": batch, "ok": False, "why": "not measured"}
-    return {"spec": spec, "precision": optimizer, "batch": figure.batch, "predicted": figure.predicted,
-            "measured": figure.measured, "error": figure.measured / figure.predicted - 1, "ok": figure.ok,
-            "tolerance": figure.tolerance}
 
 
 def check_offload(spec: str, shape, batch: int) -> dict:
@@ -130,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.device != "cuda":
             continue  # 8-bit optimizers and offload: CUDA only
         for optimizer in EIGHT_BIT:
-            records.append(check_optimizer(spec, shape, batch, optimizer))
+            records.append(check(spec, shape, batch, "float32", "cuda", optimizer))
             _print(records[-1])
         records.append(check_offload(spec, shape, batch))
         _print(records[-1])
