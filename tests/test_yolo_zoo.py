@@ -24,7 +24,6 @@ VALUES_SIZE = (128, 192)  # where the output's values are compared (a multiple o
 # every model YAML ultralytics 8.4.190 ships that cnnsize translates: the docs' table's (tools/yolo_table.py)
 # the ones it does not translate yet, and why (docs/import.md says the same)
 NOT_TRANSLATED = {
-    **dict.fromkeys(("26/yoloe-26.yaml", "26/yoloe-26-seg.yaml"), "YOLOE's prompt-guided heads"),
     **dict.fromkeys(("rt-detr/rtdetr-l.yaml", "rt-detr/rtdetr-x.yaml", "rt-detr/rtdetr-resnet50.yaml",
                      "rt-detr/rtdetr-resnet101.yaml", "v8/yolov8-rtdetr.yaml"), "RT-DETR's decoder"),
 }
@@ -194,7 +193,8 @@ def test_yolov8n_validates_through_the_executor(cfg, size):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cfg", ["26/yolo26-pose.yaml", "26/yolo26-seg.yaml", "26/yolo26-depth.yaml"])
+@pytest.mark.parametrize("cfg", ["26/yolo26-pose.yaml", "26/yolo26-seg.yaml", "26/yolo26-depth.yaml",
+                                 "26/yoloe-26-seg.yaml"])
 def test_yolo26_heads_validate_through_the_executor(cfg):
     """YOLO26's heads built and run by cnnsize's executor: its measured figures (the Pose26 decoding's broadcast
     view, the training-only branches held, the Depth head's calibration by buffers) are the written spec's."""
@@ -223,7 +223,8 @@ def test_every_scale_matches_ultralytics_at_three_sizes(cfg, scale):
                                             ("26/yolo26.yaml", "n"), ("26/yolo26-seg.yaml", "n"),
                                             ("26/yolo26-depth.yaml", "n"),
                                             ("v8/yolov8-world.yaml", "n"), ("v8/yolov8-worldv2.yaml", "s"),
-                                            ("v8/yoloe-v8.yaml", "n"), ("11/yoloe-11-seg.yaml", "n")])
+                                            ("v8/yoloe-v8.yaml", "n"), ("11/yoloe-11-seg.yaml", "n"),
+                                            ("26/yoloe-26-seg.yaml", "n")])
 def test_count_ultralytics_is_model_info_gflops(cfg, scale):
     """--count ultralytics is ultralytics' own get_flops (model.info()'s GFLOPs), run on the same model: at 640
     (thop's proxies of one stride, extrapolated), at other sizes, and at one too small for proxies (a full run)."""

@@ -29,6 +29,7 @@ CONFIGS = {
     "26/yolo26.yaml": "nsmlx", "26/yolo26-p2.yaml": "nsmlx", "26/yolo26-p6.yaml": "nsmlx",
     "26/yolo26-seg.yaml": "nsmlx", "26/yolo26-pose.yaml": "nsmlx", "26/yolo26-obb.yaml": "nsmlx",
     "26/yolo26-cls.yaml": "nsmlx", "26/yolo26-sem.yaml": "nsmlx", "26/yolo26-depth.yaml": "nsmlx",
+    "26/yoloe-26.yaml": "nsmlx", "26/yoloe-26-seg.yaml": "nsmlx",
 }
 
 

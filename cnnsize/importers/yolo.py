@@ -1299,7 +1299,14 @@ def write_segment26(t: Translator, u: _Use) -> Out:
     conv to nc) is trained only: held, never called in eval. Written before the head, as write_segment does."""
     nm = _int(u.arg(1, 32), "nm")
     npr = t.width_of(_int(u.arg(2, 256), "npr"), u.row.locs[3])  # parse_model scales npr as a width
+    proto26(t, u, npr, nm)
+    return write_detect(t, u, "segment")
+
+
+def proto26(t: Translator, u: _Use, npr: int, nm: int) -> None:
+    """Proto26(ch, npr, nm, nc) in eval (Segment26's and YOLOESegment26's): see write_segment26."""
     nc = _int(u.arg(0, t.nc), "nc")
+    t.use("Conv", {}, conv_block)
     p, ch = f"{u.name}.proto", u.c1
     feat = u.sources[0]
     for i, x in enumerate(u.sources[1:]):
@@ -1315,7 +1322,6 @@ def write_segment26(t: Translator, u: _Use) -> Out:
                  {"Conv": conv_settings(f"{p}.cv3", nm, 1)}]
     sizes = [_conv_sizes(ch[0], npr, 3), _conv_sizes(npr, npr, 3), (npr * nc + nc, 0)]
     _unused(t, f"{p}.semseg", f"{p}.cv3", sum(w for w, _ in sizes), sum(b for _, b in sizes))
-    return write_detect(t, u, "segment")
 
 
 def write_semantic_segment(t: Translator, u: _Use) -> Out:

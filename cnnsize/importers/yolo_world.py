@@ -193,13 +193,16 @@ def _yoloe_unused(ch: list[int], c3: int, embed: int) -> list[tuple[str, int, in
     return [("reprta", reprta, 0), ("savpe", params, buffers + b)]
 
 
-def write_yoloe_detect(kit: ModuleType, t: Any, u: Any, segment: bool = False) -> Any:
-    """YOLOEDetect(nc, embed, with_bn) and YOLOESegment(nc, nm, npr, embed, with_bn) in YOLOEModel's default forward
-    (no text or visual prompt, not fused): the class embeddings are torch.zeros(1, 80, 512) joined alone
-    (get_cls_pe's torch.cat), made before the head runs; per level the box branch (as Detect's) and the class
+def write_yoloe_detect(kit: ModuleType, t: Any, u: Any, segment: bool = False, proto26: bool = False) -> Any:
+    """YOLOEDetect(nc, embed, with_bn), YOLOESegment and YOLOESegment26(nc, nm, npr, embed, with_bn) in YOLOEModel's
+    default forward (no text or visual prompt, not fused): the class embeddings are torch.zeros(1, 80, 512) joined
+    alone (get_cls_pe's torch.cat), made before the head runs; per level the box branch (as Detect's) and the class
     branch (Detect's, legacy or depthwise, ending in a 1×1 conv to embed) with its BNContrastiveHead against them;
-    Detect's eval decoding of 80 classes; YOLOESegment's Proto (first, as Segment's) and mask coefficients (cv5)
-    joined after. Its reprta and savpe, which only prompts run, are ``unused`` layers."""
+    the segment heads' mask coefficients (cv5); an end-to-end head (end2end: True, YOLOE-26) runs the same again as
+    its one-to-one copy (computed in eval, not decoded); Detect's eval decoding of the one-to-many head's 80
+    classes (reg_max 1: no DFL), the mask coefficients joined after. YOLOESegment's Proto and YOLOESegment26's
+    Proto26 (as Segment26's) are written first, as Segment's. Its reprta and savpe, which only prompts run, are
+    ``unused`` layers."""
     nm = kit._int(u.arg(1, 32), "nm") if segment else 0
     if segment:
         npr = t.width_of(kit._int(u.arg(2, 256), "npr"), u.row.locs[3])
@@ -210,13 +213,15 @@ def write_yoloe_detect(kit: ModuleType, t: Any, u: Any, segment: bool = False) -
     t.use("Conv", {}, kit.conv_block)
     h, ch = u.name, u.c1
     nc = kit._int(u.arg(0, t.nc), "nc")
-    c2, c3 = max(16, ch[0] // 4, t.reg_max * 4), max(ch[0], min(nc, 100))
+    c3 = max(ch[0], min(nc, 100))
     if c3 > embed:
         raise SpecError(f"YOLOE's class branch width {c3} is above its embedding's {embed}")
     for name, weights, buffers in _yoloe_unused(ch, c3, embed):
         t.layers.append({"unused": {"name": f"{h}.{name}", "module": f"{h}.{name}", "weights": weights,
                                     "buffers": buffers, "from": u.sources[0]}})
-    if segment:
+    if proto26:
+        kit.proto26(t, u, npr, nm)
+    elif segment:
         p = f"{h}.proto"
         t.layers += [{"Conv": kit.conv_settings(f"{p}.cv1", npr, 3, source=u.sources[0])},
                      {"deconv": {"name": f"{p}.upsample", "filters": npr, "kernel": 2, "stride": 2}},
@@ -225,27 +230,43 @@ def write_yoloe_detect(kit: ModuleType, t: Any, u: Any, segment: bool = False) -
     t.layers += [{"const_tensor": {"name": "cls_pe.zeros", "shape": [TEXT_CLASSES, TEXT_WIDTH], "held": False,
                                    "from": u.sources[0]}},
                  {"cat": {"name": "cls_pe", "axis": 0, "from": ["cls_pe.zeros"]}}]
-    boxes = kit._head_branches(t, h, u, "cv2", lambda c: [("0", c2, 3, 1), ("1", c2, 3, 1)], 4 * t.reg_max,
-                               "boxes")
+    boxes, scores, mc = _yoloe_forward_head(kit, t, u, "", c3, embed, nm)
+    if t.end2end:
+        _yoloe_forward_head(kit, t, u, "one2one_", c3, embed, nm)
+    decode(kit, t, u, boxes, scores, TEXT_CLASSES)
+    if not segment:
+        return 4 + TEXT_CLASSES, f"{h}.out"
+    t.layers.append({"cat": {"name": f"{h}.segment_out", "axis": 0, "from": [f"{h}.out", mc]}})
+    return 4 + TEXT_CLASSES + nm, f"{h}.segment_out"
+
+
+def _yoloe_forward_head(kit: ModuleType, t: Any, u: Any, prefix: str, c3: int, embed: int,
+                        nm: int) -> tuple[str, str, str]:
+    """YOLOEDetect.forward_head (YOLOESegment's with its mask coefficients, ``nm`` above 0) on the branches named
+    ``prefix``: the joined boxes, contrastive scores and mask coefficients ("" when none)."""
+    h, ch = u.name, u.c1
+    c2 = max(16, ch[0] // 4, t.reg_max * 4)
+    boxes = kit._head_branches(t, h, u, f"{prefix}cv2", lambda c: [("0", c2, 3, 1), ("1", c2, 3, 1)],
+                               4 * t.reg_max, f"{prefix}boxes")
     views = []
     for i, (x, c) in enumerate(zip(u.sources, ch)):
         convs = [("0", c3, 3, 1), ("1", c3, 3, 1)] if t.legacy else \
             [("0.0", c, 3, c), ("0.1", c3, 1, 1), ("1.0", c3, 3, c3), ("1.1", c3, 1, 1)]
-        q = f"{h}.cv3.{i}"
-        for j, (part, width, k, g) in enumerate(convs):
-            t.layers.append({"Conv": kit.conv_settings(f"{q}.{part}", width, k, g=g, source=x if j == 0 else None)})
+        q, k = f"{h}.{prefix}cv3.{i}", f"{h}.{prefix}cv4.{i}"
+        for j, (part, width, size, g) in enumerate(convs):
+            t.layers.append({"Conv": kit.conv_settings(f"{q}.{part}", width, size, g=g,
+                                                       source=x if j == 0 else None)})
         t.layers += [{"conv": {"name": f"{q}.2", "filters": embed, "kernel": 1}},
-                     {"contrastive": {"name": f"{h}.cv4.{i}", "norm": "bn", "from": [f"{q}.2", "cls_pe"]}},
-                     {"flatten": {"name": f"{h}.cv4.{i}.view", "start": 1, "function": ".reshape"}}]
-        views.append(f"{h}.cv4.{i}.view")
-    t.layers.append({"cat": {"name": f"{h}.scores", "axis": 1, "from": views}})
-    if not segment:
-        return decode(kit, t, u, boxes, f"{h}.scores", TEXT_CLASSES)
+                     {"contrastive": {"name": k, "norm": "bn", "from": [f"{q}.2", "cls_pe"]}},
+                     {"flatten": {"name": f"{k}.view", "start": 1, "function": ".reshape"}}]
+        views.append(f"{k}.view")
+    t.layers.append({"cat": {"name": f"{h}.{prefix}scores", "axis": 1, "from": views}})
+    if not nm:
+        return boxes, f"{h}.{prefix}scores", ""
     c5 = max(ch[0] // 4, nm)
-    mc = kit._head_branches(t, h, u, "cv5", lambda c: [("0", c5, 3, 1), ("1", c5, 3, 1)], nm, "mask_coefficient")
-    decode(kit, t, u, boxes, f"{h}.scores", TEXT_CLASSES)
-    t.layers.append({"cat": {"name": f"{h}.segment_out", "axis": 0, "from": [f"{h}.out", mc]}})
-    return 4 + TEXT_CLASSES + nm, f"{h}.segment_out"
+    mc = kit._head_branches(t, h, u, f"{prefix}cv5", lambda c: [("0", c5, 3, 1), ("1", c5, 3, 1)], nm,
+                            f"{prefix}mask_coefficient")
+    return boxes, f"{h}.{prefix}scores", mc
 
 
 def resnet_block(kit: ModuleType, t: Any) -> dict:
@@ -374,5 +395,6 @@ def modules(kit: ModuleType) -> dict[str, tuple[int, int, Any]]:
             "WorldDetect": (0, 3, partial(write_world_detect, kit)),
             "YOLOEDetect": (0, 3, partial(write_yoloe_detect, kit)),
             "YOLOESegment": (0, 5, partial(write_yoloe_detect, kit, segment=True)),
+            "YOLOESegment26": (0, 5, partial(write_yoloe_detect, kit, segment=True, proto26=True)),
             "ResNetLayer": (4, 6, partial(write_resnet_layer, kit)),
             "TorchVision": (2, 6, partial(write_torchvision, kit))}
