@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..core.errors import SpecError
-from .base import Counts, LayerKind, Param, Saved, register
+from .base import Counts, LayerKind, Param, Saved, TorchModule, register
 from .norm import _stat_width
 
 NORMS = ("l2", "bn")
@@ -66,6 +66,13 @@ class Contrastive(LayerKind):
         macs = self.forward_macs(ins, out, batch)
         for_norm = self.norm == "bn" and trains and not grads[0]
         return macs * (int(grads[0]) + int(grads[1])), macs if for_norm else 0
+
+    def module_tree(self, ins, out):
+        """The head holds bias and logit_scale; BNContrastiveHead's batch norm is its child module."""
+        if self.norm != "bn":
+            return super().module_tree(ins, out)
+        e = ins[0][0]
+        return [TorchModule(2, leaf=False), TorchModule(2 * e, 2 * e, 1)]
 
     def int_buffers(self, ins, out):
         return 1 if self.norm == "bn" else 0  # the batch norm's num_batches_tracked

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..core.numeric import prod
-from .base import Counts, Saved, TensorArg, register
+from .base import Counts, Saved, TensorArg, TorchModule, register
 from .conv import Conv
 
 
@@ -47,6 +47,11 @@ class StdConv(Conv):
     def counts(self, ins, out):
         c = Conv.counts(self, ins, out)
         return Counts(weights=c.weights + self.filters, biases=c.biases, connections=c.connections, macs=c.macs)
+
+    def module_tree(self, ins, out):
+        """The module holds the gains; the convolution (weight and bias) is its child."""
+        c = Conv.counts(self, ins, out)
+        return [TorchModule(self.filters, leaf=False), TorchModule(c.weights + c.biases)]
 
     def param_shapes(self, ins, out):
         weight, *bias = Conv.param_shapes(self, ins, out)
