@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import Counts, TensorArg, register
+from ..core.errors import SpecError
+from .base import Counts, Param, TensorArg, register
 from .conv import Conv
 
 
@@ -27,6 +28,15 @@ class BufferConv(Conv):
                                          {"buffer_conv": {"filters": 4, "kernel": 3, "stride": 2, "groups": 4,
                                                           "bias": False}}]),
     }
+
+    params = {**Conv.params, "bias": Param("bool", False, doc="false: the filter alone is held (a learned filter "
+                                                             "or a bias is conv's)")}
+
+    def output_shape(self, ins, ctx):
+        if self.bias:
+            raise SpecError("buffer_conv holds its filter alone, as a buffer: no bias",
+                            hint="bias: false, or conv for a learned filter with a bias")
+        return super().output_shape(ins, ctx)
 
     @classmethod
     def from_torch(cls, call):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..core.numeric import prod
+from ..core.errors import SpecError
+from ..core.numeric import is_int, prod
 from .base import Counts, Saved, TensorArg, TorchModule, register
 from .conv import Conv
 
@@ -40,6 +41,15 @@ class StdConv(Conv):
         if (params, buffers, once, per_sample) != (prod(weight.shape) + weight.shape[0], 0, 0, 0):
             return None  # not a weight and one gain per filter
         return super().from_torch(call)
+
+    def output_shape(self, ins, ctx):
+        out = super().output_shape(ins, ctx)
+        fan = Conv.counts(self, ins, out).weights // self.filters if is_int(self.filters) else None
+        if is_int(fan) and fan < 2:
+            raise SpecError(f"std_conv standardizes each filter over its {fan} weight: one value has no spread "
+                            "(torch's batch_norm refuses it in training)",
+                            hint="a kernel or input channels that give each filter 2 weights or more, or conv")
+        return out
 
     def count_facts(self, ins, out, batch):
         return {**Conv.count_facts(self, ins, out, batch), "filter": self.counts(ins, out).weights - self.filters}
