@@ -108,7 +108,9 @@ def _run(path, option, value, tmp_path, capsys, monkeypatch):
     _calibrated(tmp_path / "config")
     if path[0] == "plot":
         pytest.importorskip("matplotlib")
-    code = main([*base_args(path, str(spec), tmp_path), option, value])
+    # validate's --sharding runs processes that stand for GPUs: four, in nodes of two (every scheme meaningful)
+    several = ["--gpus", "4", "--gpus-per-node", "2"] if path[0] == "validate" and option == "--sharding" else []
+    code = main([*base_args(path, str(spec), tmp_path), *several, option, value])
     return code, capsys.readouterr()
 
 

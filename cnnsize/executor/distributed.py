@@ -45,7 +45,7 @@ from .validation import CPU_SLACK, Figure, _allocations, _optimizer_step, _peak_
 
 SHARDINGS = sharding_pass.SHARDINGS
 TIMEOUT = 300.0  # seconds: the rendezvous and every collective, and the whole run; it never hangs
-STEPS = 3  # builds and steady-state steps measured per rank (see _one)
+BUILDS, STEPS = 3, 5  # builds and steady-state steps measured per rank (see _one)
 EXACT = ("params_bytes", "gradients_bytes", "optimizer_bytes")
 FLAT = {"zero2": "SHARD_GRAD_OP", "zero3": "FULL_SHARD", "fsdp": "FULL_SHARD", "hsdp": "HYBRID_SHARD"}
 
@@ -306,9 +306,9 @@ def _one(analysis: Analysis, mode: str, world: int, setting: dict) -> dict:
 
     # The profiler records the allocations of this thread only: a buffer that a collective's completion frees on one
     # of gloo's threads (FSDP's gathered units, DDP's buckets' copies) looks held, now and then. What stays between
-    # steps is the fewest bytes of STEPS builds, and the step's peak the least of STEPS steady steps.
+    # steps is the fewest bytes of BUILDS builds, and the step's peak the least of STEPS steady steps.
     builds = []
-    for _ in range(STEPS):
+    for _ in range(BUILDS):
         held.clear()
         with profile(use_cpu=True, profile_memory=True) as prof:
             setup()
