@@ -353,7 +353,7 @@ def training_figures(topology: Topology, sized: list, trainable: list[bool], bat
     changed["step"] = {"besides": _max([_max(v) if isinstance(v, list) else v for k, v in phases.items()
                                         if k != "optimizer step"]), "device": options.device,
                        "forward": forward_peak if plain else None,
-                       "backward": {i: activations_at[i] for i in visited} if plain else None}
+                       "backward": (visited, activations_at) if plain else None}
     saved_total = sum(saved.values(), 0) + sum((nbytes for _, nbytes in extras), 0)
     return {
         "saved_for_backward_bytes": saved_total,

@@ -128,9 +128,9 @@ def shard(analysis: Analysis, gpus: int, sharding: str | None, gpus_per_node: in
                for key, values in layout.items()}
     comm = 0 if sharding is None else _communication(sharding, gpus, node, params * master, trained * master)
     one_gpu = memory.params_bytes + memory.gradients_bytes + memory.optimizer_bytes
-    steps = _step_peaks(analysis, stepped, master)
     units_walk = _unit_phases(analysis, sharding, shards, master)
     if units_walk is None:  # one GPU's phases with its parts replaced by each GPU's
+        steps = _step_peaks(analysis, stepped, master)
         peaks = [memory.training_bytes - memory.training_step_peak_bytes + steps[rank][0] - one_gpu
                  + sum(figures[key][rank] for key in figures) for rank in range(gpus)]
     else:  # FSDP: its units' walk through the step (_unit_phases), on what stays between steps
@@ -176,8 +176,7 @@ def _step_peaks(analysis: Analysis, stepped: list, master: int) -> list[tuple[An
 
 def _shard_steps(analysis: Analysis, stepped: list, gradients: list, master: int) -> list:
     """Per GPU, its optimizer step on its shards: their gradients (bytes) and the step's temporaries."""
-    memory = analysis.totals.memory
-    device = analysis.step_phases["device"] if analysis.step_phases else "cpu"
+    memory, device = analysis.totals.memory, (analysis.step_phases or {}).get("device", "cpu")
     return [grads + step_temporaries(memory.optimizer, device, shapes, master)
             for shapes, grads in zip(stepped, gradients, strict=True)]
 
@@ -202,13 +201,14 @@ def _unit_phases(analysis: Analysis, sharding: str | None, shards: int, master: 
     worst = [phases["forward"] + gathered_forward]
     reduced, still = 0, sum(full.values(), 0)  # shards of units through their backward; ZeRO-2's units gathered
     prefetched = 0  # ZeRO-3: the unit gathered ahead of its backward
-    for i in sorted(phases["backward"], reverse=True):
+    visited, held = phases["backward"]  # the positions backward visits, and what each holds then
+    for i in reversed(visited):
         own = 2 * rows[i].trainable_params * master if i in full else 0
         if sharding == "zero2":
             gathered = still
         else:
             gathered = full[i] + before[i] if i in full else prefetched
-        worst.append(phases["backward"][i] + reduced + gathered + own)
+        worst.append(held[i] + reduced + gathered + own)
         if i in full:
             reduced += _ceil(rows[i].trainable_params, shards) * master
             still -= full[i]
